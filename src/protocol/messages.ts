@@ -1,0 +1,198 @@
+// The one message vocabulary of SelMix: what the worker posts, what the CLI prints one per line with
+// `--json`, what the extension host forwards to its webviews, and what the webviews send back.
+// Payloads are JSON-safe: matrices are flat row-major number arrays plus their size K.
+
+/** A K x K matrix, flat row-major: entry (i, j) is data[i * K + j]. */
+export interface FlatMatrix {
+  K: number;
+  data: number[];
+}
+
+/** The metrics report of a confusion matrix (see SELMIX.md section 2, "test-time metrics"). */
+export interface MetricsReport {
+  accuracy: number;
+  meanRecall: number;
+  minRecall: number;
+  maxRecall: number;
+  gMean: number;
+  hMean: number;
+  headRecall: number;
+  tailRecall: number;
+  minHeadTailRecall: number;
+  minCoverage: number;
+  headCoverage: number;
+  tailCoverage: number;
+  recall: number[];
+  coverage: number[];
+  /** Number of examples of each class in the evaluated set (a class with 0 is reported, never dropped). */
+  support: number[];
+}
+
+/** The state of SelMix after one refresh: multipliers, gain matrix, sampling distribution. */
+export interface RefreshPayload {
+  step: number;
+  objective: string;
+  /** The target objective's value on the validation set (the quantity SelMix maximises). */
+  objectiveValue: number;
+  val: MetricsReport;
+  multipliers: number[] | null;
+  gain: FlatMatrix;
+  distribution: FlatMatrix;
+  maxGain: number;
+  /** Correlation between predicted gains of sampled pairs and the realised objective change, once known. */
+  gainCorrelation?: number | null;
+}
+
+/** Where a run stands, sent at most every few steps. */
+export interface StepPayload {
+  step: number;
+  totalSteps: number;
+  loss: number;
+  lr: number;
+  msPerStep: number;
+}
+
+/** Static facts about a run, sent once before the first step. */
+export interface RunStartedPayload {
+  runId: string;
+  name: string;
+  objective: string;
+  K: number;
+  classNames: string[];
+  totalSteps: number;
+  backend: string;
+  outputDir: string;
+  mode: 'finetune' | 'pretrain';
+  notes: string[];
+  /** Metrics of the starting model on validation (and test when a test set is given). */
+  startVal?: MetricsReport;
+  startTest?: MetricsReport;
+}
+
+/** The outcome of a finished run, the same object that report.json holds under "summary". */
+export interface RunFinishedPayload {
+  runId: string;
+  outputDir: string;
+  reportPath: string;
+  stoppedBy: 'steps' | 'earlyStop' | 'cancel';
+  steps: number;
+  objective: string;
+  before: { objectiveValue: number; val: MetricsReport; test?: MetricsReport };
+  after: { objectiveValue: number; val: MetricsReport; test?: MetricsReport };
+  bestStep: number;
+  wallSeconds: number;
+}
+
+/** Events a run emits, in order: run/started, then run/step and run/refresh interleaved, then one terminal event. */
+export type RunEvent =
+  /** The run has loaded its data and model and is about to train. */
+  | { type: 'run/started'; payload: RunStartedPayload }
+  /** Progress of the optimizer. */
+  | { type: 'run/step'; payload: StepPayload }
+  /** Multipliers, G and P were recomputed from a validation pass. */
+  | { type: 'run/refresh'; payload: RefreshPayload }
+  /** A checkpoint was written. */
+  | { type: 'run/checkpoint'; payload: { step: number; path: string; best: boolean } }
+  /** A free-form line for the log. */
+  | { type: 'run/log'; payload: { level: 'info' | 'warn'; message: string } }
+  /** Terminal: the run completed (steps done, early stop, or cancelled with a checkpoint kept). */
+  | { type: 'run/finished'; payload: RunFinishedPayload }
+  /** Terminal: the run failed; kind says whose fault it is (bad input vs. training failure). */
+  | { type: 'run/failed'; payload: { message: string; kind: 'config' | 'data' | 'training' | 'internal'; stack?: string; details?: string[] } };
+
+/** The type tags of run events. */
+export type RunEventType = RunEvent['type'];
+
+/** Requests the host sends to the worker. */
+export type WorkerRequest =
+  /** Start a run from an already validated config (paths resolved to absolute). */
+  | { type: 'worker/start'; config: unknown; configPath: string; backend?: string; wasmDir?: string }
+  /** Stop gracefully at the next step boundary, keeping a checkpoint. */
+  | { type: 'worker/stop' };
+
+/** Messages a webview sends to the extension host. */
+export type WebviewToHost =
+  /** The webview has loaded its script and can receive data. */
+  | { type: 'view/ready' }
+  /** The user pressed a button. */
+  | { type: 'view/command'; command: 'start' | 'stop' | 'openDashboard' | 'openReport' };
+
+/** Messages the extension host sends to a webview. */
+export type HostToWebview =
+  /** The full state so far (sent after view/ready and on reload). */
+  | { type: 'host/snapshot'; snapshot: RunSnapshot }
+  /** A batch of run events since the last message (coalesced by the host). */
+  | { type: 'host/events'; events: RunEvent[] };
+
+/** Everything a view needs to draw a run from scratch. */
+export interface RunSnapshot {
+  status: 'idle' | 'running' | 'finished' | 'failed' | 'stopping';
+  started: RunStartedPayload | null;
+  lastStep: StepPayload | null;
+  lastRefresh: RefreshPayload | null;
+  /** Objective, mean recall, min recall at each refresh; loss at each reported step. */
+  history: { step: number; objective: number; meanRecall: number; minRecall: number; multipliers: number[] | null; gainCorrelation?: number | null }[];
+  losses: { step: number; loss: number }[];
+  finished: RunFinishedPayload | null;
+  error: string | null;
+  bestObjective: number | null;
+}
+
+const RUN_EVENT_TYPES: ReadonlySet<string> = new Set([
+  'run/started', 'run/step', 'run/refresh', 'run/checkpoint', 'run/log', 'run/finished', 'run/failed',
+]);
+
+/** True when value has the shape of a run event (type tag known and a payload object). */
+export function isRunEvent(value: unknown): value is RunEvent {
+  if (typeof value !== 'object' || value === null) return false;
+  const v = value as { type?: unknown; payload?: unknown };
+  return typeof v.type === 'string' && RUN_EVENT_TYPES.has(v.type) && typeof v.payload === 'object' && v.payload !== null;
+}
+
+/** Validates a message from a webview; returns it typed, or null when it is unknown or malformed. */
+export function parseWebviewMessage(value: unknown): WebviewToHost | null {
+  if (typeof value !== 'object' || value === null) return null;
+  const v = value as Record<string, unknown>;
+  const keys = Object.keys(v);
+  if (v.type === 'view/ready' && keys.length === 1) return { type: 'view/ready' };
+  if (v.type === 'view/command' && keys.length === 2 && typeof v.command === 'string'
+    && ['start', 'stop', 'openDashboard', 'openReport'].includes(v.command)) {
+    return { type: 'view/command', command: v.command as 'start' | 'stop' | 'openDashboard' | 'openReport' };
+  }
+  return null;
+}
+
+/** An empty snapshot. */
+export function emptySnapshot(): RunSnapshot {
+  return { status: 'idle', started: null, lastStep: null, lastRefresh: null, history: [], losses: [], finished: null, error: null, bestObjective: null };
+}
+
+/** Folds one run event into a snapshot (pure; used by the host, the webviews and report replay). */
+export function applyEvent(s: RunSnapshot, e: RunEvent): RunSnapshot {
+  switch (e.type) {
+    case 'run/started':
+      return { ...emptySnapshot(), status: 'running', started: e.payload };
+    case 'run/step': {
+      const losses = s.losses.length >= 2000 ? thin(s.losses) : s.losses.slice();
+      losses.push({ step: e.payload.step, loss: e.payload.loss });
+      return { ...s, lastStep: e.payload, losses };
+    }
+    case 'run/refresh': {
+      const h = { step: e.payload.step, objective: e.payload.objectiveValue, meanRecall: e.payload.val.meanRecall, minRecall: e.payload.val.minRecall, multipliers: e.payload.multipliers, gainCorrelation: e.payload.gainCorrelation ?? null };
+      const best = s.bestObjective === null ? e.payload.objectiveValue : Math.max(s.bestObjective, e.payload.objectiveValue);
+      return { ...s, lastRefresh: e.payload, history: [...s.history, h], bestObjective: best };
+    }
+    case 'run/finished':
+      return { ...s, status: 'finished', finished: e.payload };
+    case 'run/failed':
+      return { ...s, status: 'failed', error: e.payload.message };
+    case 'run/checkpoint':
+    case 'run/log':
+      return s;
+  }
+}
+
+/** Keeps every other point, so long loss curves stay bounded in size. */
+function thin<T>(xs: T[]): T[] {
+  return xs.filter((_, i) => i % 2 === 0);
+}
