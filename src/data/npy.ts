@@ -1,0 +1,285 @@
+// Reader and writer for NumPy .npy files (format versions 1.0, 2.0 and 3.0). The header is a Python dict
+// literal; it is parsed by a small tokenizer, never evaluated.
+import { readFileSync } from 'node:fs';
+import { DataError } from '../core/errors';
+import { writeFileAtomic } from './atomicWrite';
+
+/** An n-dimensional array read from a .npy file: C order, little-endian data copied into an aligned typed array. */
+export interface NdArray {
+  dtype: 'float32' | 'float64' | 'int32' | 'int64' | 'uint8' | 'int8' | 'int16' | 'uint16' | 'uint32' | 'bool';
+  shape: number[];
+  data: Float32Array | Float64Array | Int32Array | Uint8Array | Int8Array | Int16Array | Uint16Array | Uint32Array | BigInt64Array;
+}
+
+type DType = NdArray['dtype'];
+
+const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // "\x93NUMPY"
+
+/** descr kind+size (without the byte-order character) to our dtype. */
+const DESCR: Record<string, { dtype: DType; size: number }> = {
+  f4: { dtype: 'float32', size: 4 },
+  f8: { dtype: 'float64', size: 8 },
+  i4: { dtype: 'int32', size: 4 },
+  i8: { dtype: 'int64', size: 8 },
+  u1: { dtype: 'uint8', size: 1 },
+  i1: { dtype: 'int8', size: 1 },
+  i2: { dtype: 'int16', size: 2 },
+  u2: { dtype: 'uint16', size: 2 },
+  u4: { dtype: 'uint32', size: 4 },
+  b1: { dtype: 'bool', size: 1 },
+};
+
+type PyValue = string | boolean | number | PyValue[] | null;
+
+/** A tokenizer + recursive-descent parser for the Python literals that appear in .npy headers. */
+class HeaderParser {
+  private i = 0;
+  constructor(private readonly s: string, private readonly file: string) {}
+
+  private fail(msg: string): never {
+    throw new DataError(this.file, `malformed .npy header at header character ${this.i}: ${msg} (header: ${JSON.stringify(this.s.slice(0, 200))})`);
+  }
+
+  private ws(): void {
+    while (this.i < this.s.length && /\s/.test(this.s[this.i]!)) this.i++;
+  }
+
+  private eat(ch: string): boolean {
+    this.ws();
+    if (this.s[this.i] === ch) { this.i++; return true; }
+    return false;
+  }
+
+  private expect(ch: string): void {
+    if (!this.eat(ch)) this.fail(`expected '${ch}'`);
+  }
+
+  parseDict(): Map<string, PyValue> {
+    const out = new Map<string, PyValue>();
+    this.expect('{');
+    while (!this.eat('}')) {
+      const key = this.value();
+      if (typeof key !== 'string') this.fail('dict key must be a string');
+      this.expect(':');
+      out.set(key, this.value());
+      if (!this.eat(',')) { this.expect('}'); break; }
+    }
+    this.ws();
+    if (this.i !== this.s.length) this.fail('unexpected text after the dict');
+    return out;
+  }
+
+  private value(): PyValue {
+    this.ws();
+    const c = this.s[this.i];
+    if (c === undefined) this.fail('unexpected end of header');
+    if (c === "'" || c === '"') {
+      const end = this.s.indexOf(c, this.i + 1);
+      if (end < 0) this.fail('unterminated string');
+      const str = this.s.slice(this.i + 1, end);
+      this.i = end + 1;
+      return str;
+    }
+    if (c === '(' || c === '[') {
+      const close = c === '(' ? ')' : ']';
+      this.i++;
+      const items: PyValue[] = [];
+      while (!this.eat(close)) {
+        items.push(this.value());
+        if (!this.eat(',')) { this.expect(close); break; }
+      }
+      return items;
+    }
+    const m = /^(True|False|None|-?\d+L?)/.exec(this.s.slice(this.i));
+    if (!m) this.fail(`unexpected character '${c}'`);
+    this.i += m[0].length;
+    if (m[0] === 'True') return true;
+    if (m[0] === 'False') return false;
+    if (m[0] === 'None') return null;
+    return Number(m[0].replace('L', ''));
+  }
+}
+
+function product(shape: number[]): number {
+  let n = 1;
+  for (const s of shape) n *= s;
+  return n;
+}
+
+/** Parses the bytes of a .npy file (little-endian, C order); every problem is a DataError naming the file and field. */
+export function parseNpy(buf: Uint8Array, file: string): NdArray {
+  if (buf.byteLength < 10) throw new DataError(file, `not a .npy file: ${buf.byteLength} bytes, shorter than the 10-byte preamble`);
+  for (let i = 0; i < MAGIC.length; i++) {
+    if (buf[i] !== MAGIC[i]) throw new DataError(file, `not a .npy file: bad magic string at byte offset ${i} (expected "\\x93NUMPY")`);
+  }
+  const major = buf[6]!;
+  const minor = buf[7]!;
+  if (minor !== 0 || major < 1 || major > 3) throw new DataError(file, `unsupported .npy format version ${major}.${minor} at byte offset 6 (supported: 1.0, 2.0, 3.0)`);
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  let headerStart: number;
+  let headerLen: number;
+  if (major === 1) {
+    headerLen = view.getUint16(8, true);
+    headerStart = 10;
+  } else {
+    if (buf.byteLength < 12) throw new DataError(file, `truncated .npy preamble: ${buf.byteLength} bytes, version ${major}.0 needs 12`);
+    headerLen = view.getUint32(8, true);
+    headerStart = 12;
+  }
+  if (headerStart + headerLen > buf.byteLength) {
+    throw new DataError(file, `truncated .npy header: header_len at byte offset 8 says ${headerLen} bytes, but only ${buf.byteLength - headerStart} follow`);
+  }
+  const headerBytes = buf.subarray(headerStart, headerStart + headerLen);
+  let header: string;
+  try {
+    header = new TextDecoder(major === 3 ? 'utf-8' : 'latin1', { fatal: true }).decode(headerBytes);
+  } catch {
+    throw new DataError(file, `.npy header at byte offset ${headerStart} is not valid ${major === 3 ? 'UTF-8' : 'latin-1'}`);
+  }
+  const dict = new HeaderParser(header.trim(), file).parseDict();
+
+  const descr = dict.get('descr');
+  if (typeof descr !== 'string') throw new DataError(file, `.npy header field 'descr' is missing or not a simple dtype string (structured dtypes are not supported): ${JSON.stringify(descr ?? null)}`);
+  const order = descr[0];
+  const kind = DESCR[descr.slice(1)];
+  if (order === '>') throw new DataError(file, `.npy header field 'descr' is '${descr}': big-endian data is not supported (save with dtype '<${descr.slice(1)}')`);
+  if (!kind || (order !== '<' && order !== '|' && order !== '=')) {
+    throw new DataError(file, `.npy header field 'descr' is '${descr}': unsupported dtype (supported: float32, float64, int8/16/32/64, uint8/16/32, bool; little-endian)`);
+  }
+  const fortran = dict.get('fortran_order');
+  if (typeof fortran !== 'boolean') throw new DataError(file, `.npy header field 'fortran_order' is missing or not True/False`);
+  if (fortran) throw new DataError(file, `.npy header field 'fortran_order' is True: Fortran-order arrays are not supported (save with np.ascontiguousarray)`);
+  const shapeV = dict.get('shape');
+  if (!Array.isArray(shapeV) || !shapeV.every((s) => typeof s === 'number' && Number.isSafeInteger(s) && s >= 0)) {
+    throw new DataError(file, `.npy header field 'shape' is not a tuple of non-negative integers: ${JSON.stringify(shapeV ?? null)}`);
+  }
+  const shape = shapeV as number[];
+  const count = product(shape);
+  const dataStart = headerStart + headerLen;
+  const expected = count * kind.size;
+  if (!Number.isSafeInteger(expected)) throw new DataError(file, `.npy header field 'shape' ${JSON.stringify(shape)} is too large`);
+  const actual = buf.byteLength - dataStart;
+  if (actual < expected) {
+    throw new DataError(file, `truncated .npy data: shape ${JSON.stringify(shape)} of ${kind.dtype} needs ${expected} bytes after the header (byte offset ${dataStart}), but the file has ${actual}`);
+  }
+  if (actual > expected) {
+    throw new DataError(file, `.npy file has ${actual - expected} unexpected bytes after the data: shape ${JSON.stringify(shape)} of ${kind.dtype} needs ${expected} bytes after byte offset ${dataStart}, but ${actual} follow`);
+  }
+  // Copy: the data offset need not be aligned for a typed-array view, and the caller owns the result.
+  // (Buffer.slice would share memory, so allocate and set.)
+  const bytes = new Uint8Array(expected);
+  bytes.set(buf.subarray(dataStart, dataStart + expected));
+  const ab = bytes.buffer;
+  let data: NdArray['data'];
+  switch (kind.dtype) {
+    case 'float32': data = new Float32Array(ab, 0, count); break;
+    case 'float64': data = new Float64Array(ab, 0, count); break;
+    case 'int32': data = new Int32Array(ab, 0, count); break;
+    case 'int64': data = new BigInt64Array(ab, 0, count); break;
+    case 'uint8': case 'bool': data = bytes; break;
+    case 'int8': data = new Int8Array(ab, 0, count); break;
+    case 'int16': data = new Int16Array(ab, 0, count); break;
+    case 'uint16': data = new Uint16Array(ab, 0, count); break;
+    case 'uint32': data = new Uint32Array(ab, 0, count); break;
+  }
+  return { dtype: kind.dtype, shape, data };
+}
+
+/** Reads and parses a .npy file from disk. */
+export function readNpy(path: string): NdArray {
+  let buf: Buffer;
+  try {
+    buf = readFileSync(path);
+  } catch (e) {
+    throw new DataError(path, `cannot read file: ${(e as Error).message}`);
+  }
+  return parseNpy(buf, path);
+}
+
+/** Encodes a C-order float32/float64/int32 array as a .npy (version 1.0, or 2.0 for very long headers). */
+export function encodeNpy(data: Float32Array | Float64Array | Int32Array, shape: number[]): Uint8Array {
+  if (!shape.every((s) => Number.isSafeInteger(s) && s >= 0)) throw new Error(`encodeNpy: shape ${JSON.stringify(shape)} must hold non-negative integers`);
+  if (product(shape) !== data.length) throw new Error(`encodeNpy: shape ${JSON.stringify(shape)} holds ${product(shape)} elements but data has ${data.length}`);
+  const descr = data instanceof Float32Array ? '<f4' : data instanceof Float64Array ? '<f8' : '<i4';
+  const shapeStr = shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(', ')})`;
+  const dict = `{'descr': '${descr}', 'fortran_order': False, 'shape': ${shapeStr}, }`;
+  // The preamble + header (ending in '\n') is padded with spaces to a multiple of 64 bytes.
+  let pre = 10;
+  let total = Math.ceil((pre + dict.length + 1) / 64) * 64;
+  if (total - pre > 0xffff) {
+    pre = 12;
+    total = Math.ceil((pre + dict.length + 1) / 64) * 64;
+  }
+  const headerLen = total - pre;
+  const out = new Uint8Array(total + data.byteLength);
+  out.set(MAGIC, 0);
+  out[6] = pre === 10 ? 1 : 2;
+  out[7] = 0;
+  const view = new DataView(out.buffer);
+  if (pre === 10) view.setUint16(8, headerLen, true);
+  else view.setUint32(8, headerLen, true);
+  const header = dict.padEnd(headerLen - 1, ' ') + '\n';
+  for (let i = 0; i < header.length; i++) out[pre + i] = header.charCodeAt(i);
+  out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), total);
+  return out;
+}
+
+/** Writes a float32/float64/int32 array as a .npy file, atomically. */
+export function writeNpy(path: string, data: Float32Array | Float64Array | Int32Array, shape: number[]): void {
+  writeFileAtomic(path, encodeNpy(data, shape));
+}
+
+/** Converts any NdArray of 2 or more dimensions to float32 features [n, d]; shape is the per-example shape. */
+export function toFloat32Features(a: NdArray, file: string): { data: Float32Array; n: number; d: number; shape: number[] } {
+  if (a.shape.length < 2) throw new DataError(file, `features must have 2 or more dimensions (examples first), got shape ${JSON.stringify(a.shape)}`);
+  const n = a.shape[0]!;
+  const shape = a.shape.slice(1);
+  const d = product(shape);
+  if (n === 0) throw new DataError(file, `features have no examples (shape ${JSON.stringify(a.shape)})`);
+  if (d === 0) throw new DataError(file, `features have no values per example (shape ${JSON.stringify(a.shape)})`);
+  let data: Float32Array;
+  if (a.data instanceof Float32Array) {
+    data = a.data;
+  } else if (a.data instanceof BigInt64Array) {
+    data = new Float32Array(a.data.length);
+    for (let i = 0; i < data.length; i++) data[i] = Number(a.data[i]!);
+  } else {
+    data = Float32Array.from(a.data);
+  }
+  for (let i = 0; i < data.length; i++) {
+    if (!Number.isFinite(data[i]!)) {
+      const src = a.data[i]!;
+      const what = Number.isNaN(Number(src)) ? 'NaN' : Number.isFinite(Number(src)) ? `${String(src)} (outside the float32 range)` : String(src);
+      throw new DataError(file, `features row ${Math.floor(i / d)} (flat index ${i}) holds ${what}; every value must be finite`);
+    }
+  }
+  return { data, n, d, shape };
+}
+
+/** Converts a 1-D (or [n, 1]) array of non-negative integer class ids to Int32Array. */
+export function toLabels(a: NdArray, file: string): Int32Array {
+  if (!(a.shape.length === 1 || (a.shape.length === 2 && a.shape[1] === 1))) {
+    throw new DataError(file, `labels must be 1-D or a single column, got shape ${JSON.stringify(a.shape)}`);
+  }
+  const n = a.shape[0]!;
+  const out = new Int32Array(n);
+  const src = a.data;
+  if (src instanceof BigInt64Array) {
+    for (let i = 0; i < n; i++) {
+      const v = src[i]!;
+      if (v < 0n) throw new DataError(file, `label at index ${i} is ${v}; labels must be non-negative class ids`);
+      if (v > 2147483647n) throw new DataError(file, `label at index ${i} is ${v}, outside the int32 range`);
+      out[i] = Number(v);
+    }
+    return out;
+  }
+  const isFloat = a.dtype === 'float32' || a.dtype === 'float64';
+  for (let i = 0; i < n; i++) {
+    const v = src[i]!;
+    if (isFloat && !Number.isInteger(v)) throw new DataError(file, `label at index ${i} is ${v}, not an integer class id`);
+    if (v < 0) throw new DataError(file, `label at index ${i} is ${v}; labels must be non-negative class ids`);
+    if (v > 2147483647) throw new DataError(file, `label at index ${i} is ${v}, outside the int32 range`);
+    out[i] = v;
+  }
+  return out;
+}
