@@ -6,6 +6,8 @@
 export interface FlatMatrix {
   K: number;
   data: number[];
+  /** Set only on matrices the host downsampled for a view: each cell summarises a block x block tile of the full matrix (G: its entry of largest magnitude; P: its total mass). */
+  block?: number;
 }
 
 /** The metrics report of a confusion matrix (see SELMIX.md section 2, "test-time metrics"). */

@@ -1,0 +1,81 @@
+// The HTML of the dashboard panel and the sidebar view, as a pure function of its inputs, so a test can
+// parse it: CSP default-src 'none' with a fresh nonce per render, resources only from dist/ and media/,
+// no inline handlers, and the bootstrap state as inert JSON so the first paint needs no round trip.
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+
+/** What one render of a webview page needs. */
+export interface WebviewPage {
+  title: string;
+  /** webview.cspSource: the origin the webview serves local resources from. */
+  cspSource: string;
+  /** A fresh value from newNonce() for every render. */
+  nonce: string;
+  /** Webview URI of the page's bundle (dist/webview/*.js). */
+  scriptUri: string;
+  /** Webview URIs of style sheets (media/*.css). */
+  styleUris: string[];
+  /** Webview URI of dist/webview/codicon.css (vscode-icon looks it up by id). */
+  codiconCssUri: string;
+  /** The state to draw first (a RunSnapshot and settings), embedded as JSON. */
+  bootstrap: unknown;
+}
+
+/** A random nonce for one render (128 bits, base64url). */
+export function newNonce(): string {
+  return randomBytes(16).toString('base64url');
+}
+
+/** The only folders a webview may load from: the extension's dist/ and media/. */
+export function localResourceRootPaths(extensionPath: string): string[] {
+  return [join(extensionPath, 'dist'), join(extensionPath, 'media')];
+}
+
+/** The Content-Security-Policy of a page: nothing by default, local styles/fonts/images, nonce'd scripts. */
+export function contentSecurityPolicy(cspSource: string, nonce: string): string {
+  return [
+    "default-src 'none'",
+    `img-src ${cspSource} data:`,
+    `font-src ${cspSource}`,
+    `style-src ${cspSource} 'nonce-${nonce}'`,
+    `script-src 'nonce-${nonce}'`,
+  ].join('; ');
+}
+
+/** Escapes text for an HTML attribute or text node. */
+export function escapeHtml(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
+}
+
+/** JSON that is safe inside a <script> element (no "</script>", no HTML comment openers, no line separators). */
+export function jsonForScript(value: unknown): string {
+  return JSON.stringify(value ?? null)
+    .replace(/</g, '\\u003c')
+    .replace(/>/g, '\\u003e')
+    .replace(/&/g, '\\u0026')
+    .replace(/\u2028/g, '\\u2028')
+    .replace(/\u2029/g, '\\u2029');
+}
+
+/** Renders a webview page. */
+export function renderWebviewHtml(p: WebviewPage): string {
+  const csp = contentSecurityPolicy(p.cspSource, p.nonce);
+  const styles = p.styleUris.map((u) => `  <link rel="stylesheet" href="${escapeHtml(u)}" nonce="${p.nonce}">`).join('\n');
+  return `<!DOCTYPE html>
+<html lang="en">
+<head>
+  <meta charset="UTF-8">
+  <meta http-equiv="Content-Security-Policy" content="${escapeHtml(csp)}">
+  <meta name="viewport" content="width=device-width, initial-scale=1.0">
+  <title>${escapeHtml(p.title)}</title>
+  <link rel="stylesheet" href="${escapeHtml(p.codiconCssUri)}" id="vscode-codicon-stylesheet" nonce="${p.nonce}">
+${styles}
+</head>
+<body>
+  <div id="app" aria-live="polite"></div>
+  <script type="application/json" id="bootstrap" nonce="${p.nonce}">${jsonForScript(p.bootstrap)}</script>
+  <script src="${escapeHtml(p.scriptUri)}" nonce="${p.nonce}"></script>
+</body>
+</html>
+`;
+}

@@ -1,0 +1,60 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { RunSession } from '../../../src/extension/runSession';
+import type { RunEvent } from '../../../src/protocol/messages';
+
+const workerPath = join(import.meta.dirname, 'fixtures', 'fakeWorker.mjs');
+
+function start(fake: string, stopTimeoutMs?: number): { s: RunSession; events: RunEvent[]; logs: string[] } {
+  const events: RunEvent[] = [];
+  const logs: string[] = [];
+  const s = new RunSession({
+    workerPath, request: { type: 'worker/start', config: { fake }, configPath: '/x.selmix.json' },
+    onEvent: (e) => events.push(e), log: (l) => logs.push(l), ...(stopTimeoutMs === undefined ? {} : { stopTimeoutMs }),
+  });
+  return { s, events, logs };
+}
+
+test('forwards events, drops non-events with a log line, ends with the terminal event', async () => {
+  const { s, events, logs } = start('finish');
+  const end = await s.done;
+  assert.equal(end.type, 'run/finished');
+  assert.deepEqual(events.map((e) => e.type), ['run/started', 'run/finished']);
+  assert.ok(logs.some((l) => l.includes('not a run event')));
+});
+
+test('an exception in the worker becomes run/failed with the message and stack', async () => {
+  const { s, events } = start('throw');
+  const end = await s.done;
+  assert.equal(end.type, 'run/failed');
+  assert.match(end.type === 'run/failed' ? end.payload.message : '', /crashed: boom in worker/);
+  assert.ok(end.type === 'run/failed' && end.payload.stack?.includes('boom'));
+  assert.equal(events.filter((e) => e.type === 'run/failed').length, 1);
+});
+
+test('an exit without a terminal event becomes run/failed', async () => {
+  const { s } = start('exit');
+  const end = await s.done;
+  assert.equal(end.type, 'run/failed');
+  assert.match(end.type === 'run/failed' ? end.payload.message : '', /exited \(code 3\)/);
+});
+
+test('stop is graceful when the worker answers', async () => {
+  const { s, events } = start('run');
+  while (!events.some((e) => e.type === 'run/step')) await new Promise((r) => setTimeout(r, 10));
+  s.stop();
+  const end = await s.done;
+  assert.equal(end.type === 'run/finished' && end.payload.stoppedBy, 'cancel');
+  assert.ok(events.some((e) => e.type === 'run/step'));
+  assert.equal(events.at(-1)?.type, 'run/finished');
+});
+
+test('a stop the worker ignores ends in run/failed after the timeout', async () => {
+  const { s } = start('hang', 100);
+  await new Promise((r) => setTimeout(r, 20));
+  s.stop();
+  const end = await s.done;
+  assert.equal(end.type, 'run/failed');
+  assert.match(end.type === 'run/failed' ? end.payload.message : '', /did not stop within/);
+});
