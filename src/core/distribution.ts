@@ -1,0 +1,33 @@
+// The SelMix sampling distribution over ordered class pairs (SELMIX.md section 4).
+
+/**
+ * P = normalise(softmax_all(s G) * [G > 0] + eps): a joint softmax over all K^2 entries (max-subtracted),
+ * masked to positive gains, smoothed by eps and renormalised; uniform when no gain is positive
+ * (SELMIX.md section 4).
+ */
+export function samplingDistribution(G: Float64Array, K: number, s: number, eps = 1e-8): Float64Array {
+  const n = K * K;
+  if (G.length !== n) throw new RangeError(`samplingDistribution: G has ${G.length} entries, expected ${n}`);
+  if (!(s >= 0) || !Number.isFinite(s)) throw new RangeError(`samplingDistribution: s must be finite and >= 0, got ${s}`);
+  if (!(eps >= 0)) throw new RangeError(`samplingDistribution: eps must be >= 0, got ${eps}`);
+  const P = new Float64Array(n);
+  let mx = -Infinity;
+  let anyPos = false;
+  for (let t = 0; t < n; t++) {
+    const g = G[t]!;
+    if (Number.isNaN(g)) throw new RangeError(`samplingDistribution: G[${t}] is NaN`);
+    if (g > 0) anyPos = true;
+    mx = Math.max(mx, s * g);
+  }
+  if (!anyPos) return P.fill(1 / n);
+  let z = 0;
+  for (let t = 0; t < n; t++) z += Math.exp(s * G[t]! - mx);
+  let total = 0;
+  for (let t = 0; t < n; t++) {
+    const q = G[t]! > 0 ? Math.exp(s * G[t]! - mx) / z : 0;
+    P[t] = q + eps;
+    total += P[t]!;
+  }
+  for (let t = 0; t < n; t++) P[t]! /= total;
+  return P;
+}

@@ -1,0 +1,81 @@
+// One SelMix refresh (SELMIX.md sections 2-4): validation confusion matrix, metrics, multipliers,
+// D, centroids, gain matrix and sampling distribution, from a validation pass's features and logits.
+import type { MetricsReport } from '../protocol/messages';
+import { classSupport, clipConfusion, confusionMatrix } from './confusion';
+import { classCentroids } from './centroids';
+import { samplingDistribution } from './distribution';
+import { gainMatrix, type DeltaWVariant } from './gain';
+import { metricsReport, objectiveMetricValue } from './metrics';
+import { objectiveD, updateMultipliers, type ObjectiveId, type ObjectiveOptions } from './objectives';
+
+/** What a refresh needs: a validation pass (features, labels, logits) and the current head. */
+export interface RefreshInput {
+  K: number;
+  d: number;
+  /** N x d validation features (pre-logits), row-major. */
+  features: ArrayLike<number>;
+  labels: ArrayLike<number>;
+  /** N x K: the model's current logits on the same examples. */
+  logits: ArrayLike<number>;
+  /** Head weight, d x K. */
+  W: Float64Array;
+  /** Head bias, K. */
+  b: Float64Array;
+  objective: ObjectiveId;
+  prevMultipliers: Float64Array | null;
+  options: ObjectiveOptions;
+  /** Inverse temperature of the sampling softmax. */
+  s: number;
+  lambdaBar?: number;
+  variant?: DeltaWVariant;
+  /** Default 1e-8, 1e-10 for meanRecall (SELMIX.md section 4). */
+  epsMask?: number;
+}
+
+/** Everything one refresh produces. */
+export interface RefreshResult {
+  C: Float64Array;
+  Cclipped: Float64Array;
+  metrics: MetricsReport;
+  objectiveValue: number;
+  multipliers: Float64Array | null;
+  D: Float64Array;
+  G: Float64Array;
+  P: Float64Array;
+  Z: Float64Array;
+  maxGain: number;
+}
+
+/** Index of the largest of K logits of row n (first on ties). */
+function argmaxRow(logits: ArrayLike<number>, n: number, K: number): number {
+  let best = 0;
+  let bv = logits[n * K]!;
+  for (let l = 1; l < K; l++) {
+    const v = logits[n * K + l]!;
+    if (v > bv) { bv = v; best = l; }
+  }
+  if (Number.isNaN(bv)) throw new RangeError(`computeRefresh: logits of example ${n} are NaN`);
+  return best;
+}
+
+/** Runs one refresh: C, clip, metrics, multipliers (from the clipped C, before D), D, Z, G, P (SELMIX.md sections 2-4). */
+export function computeRefresh(inp: RefreshInput): RefreshResult {
+  const { K, d, features, labels, logits, W, b, objective, options } = inp;
+  const N = labels.length;
+  if (logits.length !== N * K) throw new RangeError(`computeRefresh: ${logits.length} logits, expected N*K = ${N * K}`);
+  if (features.length !== N * d) throw new RangeError(`computeRefresh: ${features.length} feature values, expected N*d = ${N * d}`);
+  const preds = new Int32Array(N);
+  for (let n = 0; n < N; n++) preds[n] = argmaxRow(logits, n, K);
+  const C = confusionMatrix(labels, preds, K);
+  const Cclipped = clipConfusion(C);
+  const metrics = metricsReport(C, K, classSupport(labels, K), options.headFrac);
+  const multipliers = updateMultipliers(objective, Cclipped, K, inp.prevMultipliers, options);
+  const D = objectiveD(objective, Cclipped, K, multipliers, options);
+  const { Z } = classCentroids(features, N, d, labels, K);
+  const G = gainMatrix({ K, d, Z, W, b, D, lambdaBar: inp.lambdaBar ?? 0.8, variant: inp.variant ?? 'prototype' });
+  const eps = inp.epsMask ?? (objective === 'meanRecall' ? 1e-10 : 1e-8);
+  const P = samplingDistribution(G, K, inp.s, eps);
+  let maxGain = -Infinity;
+  for (let t = 0; t < G.length; t++) maxGain = Math.max(maxGain, G[t]!);
+  return { C, Cclipped, metrics, objectiveValue: objectiveMetricValue(objective, metrics), multipliers, D, G, P, Z, maxGain };
+}
