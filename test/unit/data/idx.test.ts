@@ -69,6 +69,8 @@ test('property: corrupted or truncated IDX bytes never throw anything but DataEr
     try {
       const a = parseIdx(input, 'fuzz.idx');
       assert.equal(a.data.length, a.shape.reduce((x, y) => x * y, 1));
+      // A successful parse accounts for every byte after the header.
+      assert.equal(input.length - (4 + 4 * a.shape.length), a.data.byteLength);
     } catch (e) {
       if (!(e instanceof DataError)) throw new Error(`non-DataError: ${String(e)}`);
     }

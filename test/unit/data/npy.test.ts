@@ -215,6 +215,10 @@ test('property: corrupted or truncated .npy bytes never throw anything but DataE
     try {
       const a = parseNpy(input, 'fuzz.npy');
       assert.equal(a.data.length, a.shape.reduce((x, y) => x * y, 1));
+      // A successful parse accounts for every byte: preamble + header + data, nothing missing or extra.
+      const v = new DataView(input.buffer, input.byteOffset, input.byteLength);
+      const dataStart = input[6] === 1 ? 10 + v.getUint16(8, true) : 12 + v.getUint32(8, true);
+      assert.equal(input.length - dataStart, a.data.byteLength);
     } catch (e) {
       if (!(e instanceof DataError)) throw new Error(`non-DataError: ${String(e)}`);
       assert.match(e.message, /^fuzz\.npy: /);
