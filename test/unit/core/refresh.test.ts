@@ -1,0 +1,76 @@
+// One refresh end to end: the pipeline order of SELMIX.md sections 2-4 and degenerate inputs.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { OBJECTIVE_IDS } from '../../../src/core/config';
+import { Rng } from '../../../src/core/rng';
+import { computeRefresh, type RefreshInput } from '../../../src/core/refresh';
+import { clipConfusion, confusionMatrix } from '../../../src/core/confusion';
+import { classCentroids } from '../../../src/core/centroids';
+import { gainMatrix } from '../../../src/core/gain';
+import { samplingDistribution } from '../../../src/core/distribution';
+import { defaultObjectiveOptions, objectiveD, updateMultipliers } from '../../../src/core/objectives';
+import { randn } from '../../helpers/numerics';
+
+/** A random validation pass: N examples of K classes with d features, logits from the given head. */
+function pass(rng: Rng, K: number, d: number, N: number, skipClass = -1): Omit<RefreshInput, 'objective' | 'prevMultipliers' | 'options' | 's'> {
+  const labels = Array.from({ length: N }, (_, n) => { const y = n % K; return y === skipClass ? (y + 1) % K : y; });
+  const means = randn(rng, K * d, 1.5);
+  const features = new Float64Array(N * d);
+  for (let n = 0; n < N; n++) for (let r = 0; r < d; r++) features[n * d + r] = means[labels[n]! * d + r]! + rng.normal();
+  const W = randn(rng, d * K, 0.3);
+  for (let k = 0; k < K; k++) for (let r = 0; r < d; r++) W[r * K + k]! += 0.5 * means[k * d + r]!;
+  const b = randn(rng, K, 0.2);
+  const logits = new Float64Array(N * K);
+  for (let n = 0; n < N; n++) for (let l = 0; l < K; l++) {
+    let a = b[l]!;
+    for (let r = 0; r < d; r++) a += features[n * d + r]! * W[r * K + l]!;
+    logits[n * K + l] = a;
+  }
+  return { K, d, features, labels, logits, W, b };
+}
+
+test('computeRefresh = argmax -> C -> clip -> multipliers (from clipped C, before D) -> D -> Z -> G -> P', () => {
+  const rng = new Rng(71);
+  const base = pass(rng, 6, 5, 120);
+  const options = defaultObjectiveOptions();
+  for (const objective of OBJECTIVE_IDS) {
+    const prev = objective === 'minRecall' ? Float64Array.from([0.3, 0.1, 0.1, 0.2, 0.2, 0.1]) : null;
+    const r = computeRefresh({ ...base, objective, prevMultipliers: prev, options, s: 7 });
+    const preds = Array.from({ length: 120 }, (_, n) => {
+      const row = Array.from(base.logits).slice(n * 6, n * 6 + 6);
+      return row.indexOf(Math.max(...row));
+    });
+    const C = confusionMatrix(base.labels, preds, 6);
+    const Cc = clipConfusion(C);
+    const lam = updateMultipliers(objective, Cc, 6, prev, options);
+    const D = objectiveD(objective, Cc, 6, lam, options);
+    const { Z } = classCentroids(base.features, 120, 5, base.labels, 6);
+    const G = gainMatrix({ K: 6, d: 5, Z, W: base.W, b: base.b, D });
+    const P = samplingDistribution(G, 6, 7, objective === 'meanRecall' ? 1e-10 : 1e-8);
+    assert.deepEqual(r.C, C);
+    assert.deepEqual(r.Cclipped, Cc);
+    assert.deepEqual(r.multipliers, lam);
+    assert.deepEqual(r.D, D);
+    assert.deepEqual(r.G, G);
+    assert.deepEqual(r.P, P);
+    assert.equal(r.maxGain, Math.max(...G));
+    assert.ok(Number.isFinite(r.objectiveValue) && r.objectiveValue > 0);
+  }
+});
+
+test('a class absent from validation gives finite outputs and support 0', () => {
+  const rng = new Rng(72);
+  const base = pass(rng, 5, 4, 100, 3);
+  for (const objective of OBJECTIVE_IDS) {
+    const r = computeRefresh({ ...base, objective, prevMultipliers: null, options: defaultObjectiveOptions(), s: 10 });
+    assert.equal(r.metrics.support[3], 0);
+    for (const x of [r.D, r.G, r.P, r.Z]) assert.ok(x.every(Number.isFinite), objective);
+    assert.ok(Math.abs(r.P.reduce((a, b) => a + b, 0) - 1) < 1e-12);
+  }
+});
+
+test('computeRefresh rejects mismatched shapes', () => {
+  const rng = new Rng(73);
+  const base = pass(rng, 3, 2, 9);
+  assert.throws(() => computeRefresh({ ...base, logits: new Float64Array(5), objective: 'meanRecall', prevMultipliers: null, options: defaultObjectiveOptions(), s: 1 }), /logits/);
+});
