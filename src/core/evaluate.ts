@@ -1,0 +1,86 @@
+// Batched inference: features g(x) and logits a(x) of a whole set, in eval mode, tensors disposed per batch.
+import * as tf from '@tensorflow/tfjs';
+import type { SelmixModel } from './model';
+import { confusionMatrix, classSupport } from './confusion';
+import { metricsReport } from './metrics';
+import type { MetricsReport } from '../protocol/messages';
+
+/** A set of examples: inputs flat (n x prod(shape)), labels or null. */
+export interface ExampleSet {
+  x: Float32Array;
+  y: Int32Array | null;
+  n: number;
+  /** Shape of one example. */
+  shape: number[];
+}
+
+/** Features (n x d) and logits (n x K) of every example. */
+export interface Forward {
+  features: Float32Array;
+  logits: Float32Array;
+  n: number;
+}
+
+/** Gathers the rows idx of a flat set into a tensor of shape [idx.length, ...shape]. */
+export function gatherRows(set: ExampleSet, idx: ArrayLike<number>): tf.Tensor {
+  const per = set.x.length / Math.max(1, set.n);
+  const out = new Float32Array(idx.length * per);
+  for (let i = 0; i < idx.length; i++) out.set(set.x.subarray(idx[i]! * per, (idx[i]! + 1) * per), i * per);
+  return tf.tensor(out, [idx.length, ...set.shape]);
+}
+
+/** Runs the model over a set in batches; returns features and logits as flat float32 arrays. */
+export function forwardAll(model: SelmixModel, set: ExampleSet, batch = 256): Forward {
+  const { K, d } = model;
+  const features = new Float32Array(set.n * d);
+  const logits = new Float32Array(set.n * K);
+  const per = set.x.length / Math.max(1, set.n);
+  for (let s = 0; s < set.n; s += batch) {
+    const e = Math.min(set.n, s + batch);
+    const [f, a] = tf.tidy(() => {
+      const x = tf.tensor(set.x.subarray(s * per, e * per), [e - s, ...set.shape]);
+      const feats = model.backbone ? model.backbone.apply(x) : (x.reshape([e - s, d]) as tf.Tensor2D);
+      return [feats, tf.add(tf.matMul(feats, model.W), model.b)];
+    });
+    features.set(f.dataSync() as Float32Array, s * d);
+    logits.set(a.dataSync() as Float32Array, s * K);
+    f.dispose();
+    a.dispose();
+  }
+  return { features, logits, n: set.n };
+}
+
+/** Argmax of each row of an n x K logits array. */
+export function argmaxRows(logits: ArrayLike<number>, n: number, K: number): Int32Array {
+  const out = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    let best = 0;
+    let bv = -Infinity;
+    for (let k = 0; k < K; k++) {
+      const v = logits[i * K + k]!;
+      if (v > bv) { bv = v; best = k; }
+    }
+    out[i] = best;
+  }
+  return out;
+}
+
+/** Metrics of logits against labels (logit adjustment optional, for the post-hoc baseline). */
+export function metricsOf(logits: ArrayLike<number>, labels: Int32Array, K: number, headFrac = 0.9, adjust?: ArrayLike<number>): MetricsReport {
+  const n = labels.length;
+  let l: ArrayLike<number> = logits;
+  if (adjust) {
+    const a = new Float32Array(n * K);
+    for (let i = 0; i < n; i++) for (let k = 0; k < K; k++) a[i * K + k] = logits[i * K + k]! - adjust[k]!;
+    l = a;
+  }
+  const preds = argmaxRows(l, n, K);
+  return metricsReport(confusionMatrix(labels, preds, K), K, classSupport(labels, K), headFrac);
+}
+
+/** Evaluates a model on a labeled set. */
+export function evaluate(model: SelmixModel, set: ExampleSet, headFrac = 0.9): MetricsReport {
+  if (!set.y) throw new Error('evaluate needs labels');
+  const fw = forwardAll(model, set);
+  return metricsOf(fw.logits, set.y, model.K, headFrac);
+}
