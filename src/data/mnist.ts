@@ -109,7 +109,8 @@ function readIdxFile(path: string): ReturnType<typeof parseIdx> {
   let buf: Uint8Array;
   try {
     buf = readFileSync(path);
-    if (path.endsWith('.gz')) buf = gunzipSync(buf);
+    // A 1 MiB output chunk makes inflating the 47 MB image file about twice as fast as the 16 KiB default.
+    if (path.endsWith('.gz')) buf = gunzipSync(buf, { chunkSize: 1 << 20 });
   } catch (e) {
     throw new DataError(path, `cannot read MNIST file: ${(e as Error).message}`);
   }
@@ -156,6 +157,9 @@ function mulberry32(seed: number): () => number {
   };
 }
 
+/** Byte to [0, 1] float32, looked up (faster than dividing 18M pixels). */
+const SCALE = Float32Array.from({ length: 256 }, (_, v) => v / 255);
+
 function gather(split: RawSplit, idx: number[]): LabeledSet & { indices: Int32Array } {
   const n = idx.length;
   const x = new Float32Array(n * PIXELS);
@@ -163,7 +167,7 @@ function gather(split: RawSplit, idx: number[]): LabeledSet & { indices: Int32Ar
   for (let j = 0; j < n; j++) {
     const src = idx[j]! * PIXELS;
     const dst = j * PIXELS;
-    for (let p = 0; p < PIXELS; p++) x[dst + p] = split.images[src + p]! / 255;
+    for (let p = 0; p < PIXELS; p++) x[dst + p] = SCALE[split.images[src + p]!]!;
     y[j] = split.labels[idx[j]!]!;
   }
   return { x, y, n, shape: [SIDE, SIDE, 1], indices: Int32Array.from(idx) };
