@@ -1,0 +1,158 @@
+// The dashboard panel and the sidebar view: both are webviews on one channel each (postMessage), set up
+// with the same hygiene (narrow localResourceRoots, nonce'd CSP, bootstrap JSON, ready handshake), and fed
+// by the run controller through ViewHub.
+import * as vscode from 'vscode';
+import type { HostToWebview, RunSnapshot, WebviewToHost } from '../protocol/messages';
+import { receiveViewMessage } from './viewMessages';
+import { localResourceRootPaths, newNonce, renderWebviewHtml } from './webviewHtml';
+
+/** Which webview a page is. */
+export type ViewKind = 'dashboard' | 'sidebar';
+
+/** What a view's page embeds for its first paint. */
+export interface ViewBootstrap {
+  view: ViewKind;
+  snapshot: RunSnapshot;
+}
+
+/** One webview as the hub sees it: it gets messages only once it said view/ready. */
+interface Sink {
+  kind: ViewKind;
+  webview: vscode.Webview;
+  ready: boolean;
+}
+
+/** What views need from the host. */
+export interface ViewHost {
+  /** The snapshot to embed in a page's HTML. */
+  bootstrapSnapshot(): RunSnapshot;
+  /** The snapshot a view gets after view/ready (pending events go out first, so nothing is duplicated). */
+  snapshotForNewView(): RunSnapshot;
+  /** A button in a view was pressed. */
+  onViewCommand(command: Extract<WebviewToHost, { type: 'view/command' }>['command']): void;
+  log(line: string): void;
+}
+
+/** Options every SelMix webview gets. */
+export function webviewOptions(extensionUri: vscode.Uri): vscode.WebviewOptions {
+  return { enableScripts: true, enableCommandUris: false, localResourceRoots: localResourceRootPaths(extensionUri.fsPath).map((p) => vscode.Uri.file(p)) };
+}
+
+/** The HTML of a view, with a fresh nonce. */
+export function viewHtml(webview: vscode.Webview, extensionUri: vscode.Uri, kind: ViewKind, snapshot: RunSnapshot): string {
+  const uri = (...p: string[]): string => webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, ...p)).toString();
+  const bootstrap: ViewBootstrap = { view: kind, snapshot };
+  return renderWebviewHtml({
+    title: kind === 'dashboard' ? 'SelMix Dashboard' : 'SelMix',
+    cspSource: webview.cspSource,
+    nonce: newNonce(),
+    scriptUri: uri('dist', 'webview', `${kind}.js`),
+    styleUris: [uri('media', 'webview.css')],
+    codiconCssUri: uri('dist', 'webview', 'codicon.css'),
+    bootstrap,
+  });
+}
+
+/** Fans host messages out to every ready view and wires their messages back through the protocol door. */
+export class ViewHub {
+  private readonly sinks = new Set<Sink>();
+
+  constructor(private readonly host: ViewHost) {}
+
+  /** Posts a message to every ready view. */
+  broadcast(msg: HostToWebview): void {
+    for (const s of this.sinks) {
+      if (s.ready) void s.webview.postMessage(msg);
+    }
+  }
+
+  /** Attaches a webview; returns a disposable that detaches it. */
+  attach(kind: ViewKind, webview: vscode.Webview): { sink: Sink; disposable: vscode.Disposable } {
+    const sink: Sink = { kind, webview, ready: false };
+    this.sinks.add(sink);
+    const sub = webview.onDidReceiveMessage((raw: unknown) => {
+      receiveViewMessage(raw, kind, (m) => {
+        if (m.type === 'view/ready') {
+          sink.ready = false; // pending events go to the other views first, then this one starts from a snapshot
+          const snapshot = this.host.snapshotForNewView();
+          sink.ready = true;
+          void webview.postMessage({ type: 'host/snapshot', snapshot } satisfies HostToWebview);
+        } else {
+          this.host.onViewCommand(m.command);
+        }
+      }, (line) => this.host.log(line));
+    });
+    return { sink, disposable: new vscode.Disposable(() => { sub.dispose(); this.sinks.delete(sink); }) };
+  }
+}
+
+/** The dashboard: one webview panel, restored after a window reload by its serializer. */
+export class DashboardPanel implements vscode.Disposable {
+  static readonly viewType = 'selmix.dashboard';
+  private static current: DashboardPanel | undefined;
+  private readonly disposables: vscode.Disposable[] = [];
+
+  /** Shows the dashboard, creating it when there is none. */
+  static show(extensionUri: vscode.Uri, hub: ViewHub, host: ViewHost): DashboardPanel {
+    if (DashboardPanel.current) {
+      DashboardPanel.current.panel.reveal(undefined, true);
+      return DashboardPanel.current;
+    }
+    const panel = vscode.window.createWebviewPanel(DashboardPanel.viewType, 'SelMix Dashboard', { viewColumn: vscode.ViewColumn.Active, preserveFocus: true },
+      webviewOptions(extensionUri));
+    return new DashboardPanel(panel, extensionUri, hub, host);
+  }
+
+  /** Serializer that restores the panel after a reload (the page restores its own state with getState). */
+  static serializer(extensionUri: vscode.Uri, hub: ViewHub, host: ViewHost): vscode.WebviewPanelSerializer {
+    return {
+      deserializeWebviewPanel: async (panel: vscode.WebviewPanel) => {
+        panel.webview.options = webviewOptions(extensionUri);
+        DashboardPanel.current?.dispose();
+        new DashboardPanel(panel, extensionUri, hub, host);
+      },
+    };
+  }
+
+  private constructor(readonly panel: vscode.WebviewPanel, extensionUri: vscode.Uri, hub: ViewHub, host: ViewHost) {
+    DashboardPanel.current = this;
+    panel.iconPath = vscode.Uri.joinPath(extensionUri, 'media', 'selmix.svg');
+    const { sink, disposable } = hub.attach('dashboard', panel.webview);
+    this.disposables.push(disposable);
+    // A hidden panel's page is unloaded (no retainContextWhenHidden); it says view/ready again when shown.
+    this.disposables.push(panel.onDidChangeViewState(() => {
+      if (!panel.visible) sink.ready = false;
+    }));
+    this.disposables.push(panel.onDidDispose(() => this.dispose()));
+    panel.webview.html = viewHtml(panel.webview, extensionUri, 'dashboard', host.bootstrapSnapshot());
+  }
+
+  dispose(): void {
+    if (DashboardPanel.current === this) DashboardPanel.current = undefined;
+    for (const d of this.disposables.splice(0)) d.dispose();
+    this.panel.dispose();
+  }
+}
+
+/** The sidebar's webview view (activity bar container "SelMix"). */
+export class SidebarProvider implements vscode.WebviewViewProvider, vscode.Disposable {
+  static readonly viewType = 'selmix.sidebar';
+  private readonly disposables: vscode.Disposable[] = [];
+
+  constructor(private readonly extensionUri: vscode.Uri, private readonly hub: ViewHub, private readonly host: ViewHost) {}
+
+  resolveWebviewView(view: vscode.WebviewView): void {
+    view.webview.options = webviewOptions(this.extensionUri);
+    const { sink, disposable } = this.hub.attach('sidebar', view.webview);
+    this.disposables.push(disposable);
+    this.disposables.push(view.onDidChangeVisibility(() => {
+      if (!view.visible) sink.ready = false;
+    }));
+    view.onDidDispose(() => disposable.dispose());
+    view.webview.html = viewHtml(view.webview, this.extensionUri, 'sidebar', this.host.bootstrapSnapshot());
+  }
+
+  dispose(): void {
+    for (const d of this.disposables.splice(0)) d.dispose();
+  }
+}

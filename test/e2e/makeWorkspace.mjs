@@ -1,0 +1,92 @@
+// Writes the e2e workspace (test/e2e/workspace/): a small deterministic long-tailed dataset of feature
+// vectors (K = 10 Gaussian clusters in d = 16, class k has ~400 * 100^(-k/9) training examples), a
+// balanced validation set, and a linear head biased towards the head classes (nearest class mean plus
+// log-prior bias), so worst-class recall starts low and SelMix has something to fix. Same bytes every run.
+// Usage: node test/e2e/makeWorkspace.mjs [outDir]
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const out = process.argv[2] ?? join(dirname(fileURLToPath(import.meta.url)), 'workspace');
+const K = 10, D = 16, N_MAX = 400, RHO = 100, VAL_PER_CLASS = 40;
+
+/** mulberry32: a small seeded generator, so the files are identical on every machine. */
+function rng(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+const rand = rng(20240501);
+const gauss = () => Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
+
+/** A .npy v1.0 file (little-endian, C order). */
+function npy(descr, shape, bytes) {
+  let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
+  const pad = 64 - ((10 + header.length + 1) % 64);
+  header += ' '.repeat(pad % 64) + '\n';
+  const pre = Buffer.alloc(10);
+  pre.write('\x93NUMPY', 0, 'latin1');
+  pre[6] = 1; pre[7] = 0;
+  pre.writeUInt16LE(header.length, 8);
+  return Buffer.concat([pre, Buffer.from(header, 'latin1'), Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)]);
+}
+
+const centers = Array.from({ length: K }, () => Array.from({ length: D }, () => 1.1 * gauss()));
+function sample(counts) {
+  const n = counts.reduce((a, b) => a + b, 0);
+  const x = new Float32Array(n * D);
+  const y = new BigInt64Array(n);
+  let r = 0;
+  counts.forEach((c, k) => {
+    for (let i = 0; i < c; i++, r++) {
+      for (let j = 0; j < D; j++) x[r * D + j] = centers[k][j] + gauss();
+      y[r] = BigInt(k);
+    }
+  });
+  return { x, y, n };
+}
+const trainCounts = Array.from({ length: K }, (_, k) => Math.max(4, Math.round(N_MAX * RHO ** (-k / (K - 1)))));
+const train = sample(trainCounts);
+const val = sample(Array.from({ length: K }, () => VAL_PER_CLASS));
+
+// Head: logits_k = mu_k . x - |mu_k|^2 / 2 + log prior_k (LDA-like, biased to the head classes).
+const means = centers.map((_, k) => {
+  const m = new Array(D).fill(0);
+  for (let r = 0; r < train.n; r++) if (Number(train.y[r]) === k) for (let j = 0; j < D; j++) m[j] += train.x[r * D + j] / trainCounts[k];
+  return m;
+});
+const total = trainCounts.reduce((a, b) => a + b, 0);
+const W = new Float32Array(K * D);
+const b = new Float32Array(K);
+means.forEach((m, k) => {
+  m.forEach((v, j) => (W[k * D + j] = v));
+  b[k] = -0.5 * m.reduce((s, v) => s + v * v, 0) + 1.5 * Math.log(trainCounts[k] / total);
+});
+
+mkdirSync(join(out, 'data'), { recursive: true });
+writeFileSync(join(out, 'data', 'train_x.npy'), npy('<f4', [train.n, D], train.x));
+writeFileSync(join(out, 'data', 'train_y.npy'), npy('<i8', [train.n], train.y));
+writeFileSync(join(out, 'data', 'val_x.npy'), npy('<f4', [val.n, D], val.x));
+writeFileSync(join(out, 'data', 'val_y.npy'), npy('<i8', [val.n], val.y));
+writeFileSync(join(out, 'data', 'head_W.npy'), npy('<f4', [K, D], W));
+writeFileSync(join(out, 'data', 'head_b.npy'), npy('<f4', [K], b));
+const config = {
+  name: 'E2E Gaussian-LT',
+  objective: 'minRecall',
+  data: {
+    kind: 'npy',
+    train: { features: 'data/train_x.npy', labels: 'data/train_y.npy' },
+    val: { features: 'data/val_x.npy', labels: 'data/val_y.npy' },
+    classes: ['airplane', 'car', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'],
+  },
+  model: { kind: 'linear', weights: 'data/head_W.npy', bias: 'data/head_b.npy' },
+  training: { steps: 6000, batchSize: 32, lr: 0.02, refreshEvery: 20, seed: 1 },
+  output: 'selmix-out/e2e',
+};
+writeFileSync(join(out, 'e2e.selmix.json'), JSON.stringify(config, null, 2) + '\n');
+console.log(`wrote ${out}: train ${train.n} (${trainCounts.join('/')}), val ${val.n}`);

@@ -1,0 +1,152 @@
+// End to end in a real VS Code (code-server 4.139 = VS Code 1.139): the packaged .vsix, a workspace with a
+// small long-tailed feature dataset (test/e2e/makeWorkspace.mjs), "SelMix: Fine-tune" from the palette, the
+// dashboard and sidebar webviews, Stop, and a broken config. Run by scripts/e2e.sh (npm run test:e2e).
+import assert from 'node:assert/strict';
+import { copyFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { openWorkbench, runCommand, webview } from './vscodeDriver.mjs';
+
+const EXT = 'selmix.selmix-vscode';
+const ART = process.env.E2E_ARTIFACTS ?? 'test-artifacts/e2e';
+const WS = process.env.E2E_WS;
+const t0 = Date.now();
+const lap = (m) => console.log(`[${((Date.now() - t0) / 1000).toFixed(1)}s] ${m}`);
+let passed = 0, failed = 0;
+async function test(name, fn) {
+  try { await fn(); passed++; lap('ok   ' + name); }
+  catch (e) { failed++; lap('FAIL ' + name + ': ' + String(e.message).split('\n').slice(0, 3).join(' | ')); await shot(`fail-${passed + failed}`); }
+}
+const { page, close } = await openWorkbench({ width: 1600, height: 1000 });
+const cspConsole = [];
+page.on('console', (m) => { if (/Content.Security.Policy/i.test(m.text())) cspConsole.push(m.text()); });
+async function shot(name) { try { await page.screenshot({ path: join(ART, `${name}.png`) }); } catch { /* page gone */ } }
+const dash = () => webview(page, { extensionId: EXT });
+const side = () => webview(page, { extensionId: EXT, view: true });
+/** Reads a data attribute of an element in a webview. */
+const attr = (wv, sel, name) => wv.locator(sel).getAttribute(name, { timeout: 30_000 });
+/** Waits until fn() returns a truthy value (polling), or throws with what it last saw. */
+async function until(what, fn, timeout = 60_000) {
+  const end = Date.now() + timeout; let last;
+  for (;;) {
+    try { last = await fn(); if (last) return last; } catch (e) { last = e.message; }
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what} (last: ${String(last).slice(0, 200)})`);
+    await page.waitForTimeout(250);
+  }
+}
+const numbers = (s) => (s ?? '').split(',').filter(Boolean).map(Number);
+
+try {
+  lap('workbench loaded');
+  await test('Fine-tune from the palette starts a run; G, P and per-class recall render numbers that change as steps pass', async () => {
+    await runCommand(page, 'SelMix: Fine-tune');
+    const wv = dash();
+    await wv.locator('#gain-heatmap canvas').first().waitFor({ timeout: 90_000 });
+    const first = await until('a first refresh on the dashboard', async () => {
+      const v = await attr(wv, '#gain-heatmap', 'data-values');
+      return v ? { step: Number(await attr(wv, '#gain-heatmap', 'data-step')), gain: v, dist: await attr(wv, '#dist-heatmap', 'data-values'), recall: await attr(wv, '#recall-bars', 'data-values') } : null;
+    }, 120_000);
+    const K = 10;
+    assert.equal(numbers(first.gain).length, K * K, 'G has K x K numbers');
+    assert.equal(numbers(first.dist).length, K * K, 'P has K x K numbers');
+    assert.ok(Math.abs(numbers(first.dist).reduce((a, b) => a + b, 0) - 1) < 1e-2, 'P sums to 1');
+    assert.equal(numbers(first.recall).length, K);
+    lap(`  first refresh at step ${first.step}`);
+    const later = await until('a later refresh with different numbers', async () => {
+      const step = Number(await attr(wv, '#gain-heatmap', 'data-step'));
+      if (step <= first.step + 100) return null;
+      const now = { step, gain: await attr(wv, '#gain-heatmap', 'data-values'), dist: await attr(wv, '#dist-heatmap', 'data-values'), recall: await attr(wv, '#recall-bars', 'data-values') };
+      return now.gain !== first.gain && now.dist !== first.dist ? now : null;
+    }, 90_000);
+    lap(`  later refresh at step ${later.step}`);
+    assert.notEqual(later.gain, first.gain, 'G changed');
+    assert.notEqual(later.dist, first.dist, 'P changed');
+    const stepText = await wv.locator('#step').innerText();
+    assert.match(stepText, /^\d+ \/ \d+$/, `#step shows "step / total": ${stepText}`);
+    assert.match(await wv.locator('#backend').innerText(), /\w/);
+    assert.match(await wv.locator('#objective').innerText(), /^\d\.\d{3}$/);
+    assert.equal(await attr(wv, '#status', 'data-status'), 'running');
+    // Recall may coincide between two refreshes; over the run it must move.
+    await until('per-class recall to differ from the start', async () => (await attr(wv, '#recall-bars', 'data-values')) !== (await attr(wv, '#recall-bars', 'data-start')), 60_000);
+    await page.waitForTimeout(1500);
+    await shot('dashboard');
+  });
+
+  await test('the sidebar shows status, objective, best so far and per-class recall bars', async () => {
+    await page.locator('.activitybar .action-label[aria-label*="SelMix"]').click();
+    const wv = side();
+    await until('the sidebar to show a running run', async () => (await attr(wv, '#sb-status', 'data-status')) === 'running', 30_000);
+    await until('objective and best values', async () => /^\d\.\d{3}/.test(await wv.locator('#sb-objective').innerText()) && /^\d\.\d{3}$/.test(await wv.locator('#sb-best').innerText()));
+    const items = wv.locator('#sb-recalls li');
+    await until('10 recall rows', async () => (await items.count()) === 10);
+    const r = Number(await items.first().getAttribute('data-recall'));
+    assert.ok(r >= 0 && r <= 1);
+    await shot('sidebar');
+  });
+
+  await test('Stop stops the run: run/finished with stoppedBy cancel, views show "stopped"', async () => {
+    const wv = dash();
+    const before = Number(await attr(wv, '#step', 'data-step'));
+    await runCommand(page, 'SelMix: Stop');
+    await until('the dashboard to show the stopped run', async () => (await attr(wv, 'body', 'data-status')) === 'stopped', 60_000);
+    assert.equal(await attr(wv, 'body', 'data-stopped-by'), 'cancel');
+    assert.equal(await attr(side(), '#sb-status', 'data-status'), 'stopped');
+    const stoppedAt = Number(await attr(wv, '#step', 'data-step'));
+    assert.ok(stoppedAt >= before, `stopped at step ${stoppedAt} (was ${before})`);
+    await page.locator('.notifications-toasts', { hasText: /stopped at step \d+/ }).first().waitFor({ timeout: 20_000 });
+    await page.waitForTimeout(3000);
+    assert.equal(Number(await attr(wv, '#step', 'data-step')), stoppedAt, 'no steps after the stop');
+    await shot('stopped');
+  });
+
+  await test('a broken config shows diagnostics (editor and Problems panel) instead of a run', async () => {
+    assert.ok(WS, 'E2E_WS is set');
+    writeFileSync(join(WS, 'broken.selmix.json'), JSON.stringify({
+      objective: 'bestRecall',
+      data: { kind: 'npy', train: { features: 'data/train_x.npy', labels: 'data/train_y.npy' } },
+      model: { kind: 'linear', weights: 'data/missing_W.npy' },
+      training: { steps: -5 },
+    }, null, 2) + '\n');
+    await page.keyboard.press('Control+P');
+    const input = page.locator('.quick-input-widget input');
+    await input.waitFor({ state: 'visible' });
+    await until('quick open to list broken.selmix.json', async () => {
+      await input.fill('broken.selmix.json');
+      await page.locator('.quick-input-list .monaco-list-row', { hasText: 'broken.selmix.json' }).first().waitFor({ timeout: 3000 });
+      return true;
+    }, 30_000);
+    await page.keyboard.press('Enter');
+    await page.locator('.tab.active', { hasText: 'broken.selmix.json' }).waitFor({ timeout: 15_000 });
+    await runCommand(page, 'SelMix: Fine-tune');
+    await page.locator('.notifications-toasts', { hasText: /problems?; nothing was started/ }).first().waitFor({ timeout: 20_000 });
+    await runCommand(page, 'View: Focus Problems');
+    const markers = page.locator('.markers-panel');
+    await until('SelMix problems in the Problems panel', async () => {
+      const t = await markers.innerText();
+      return /objective/.test(t) && /training\.steps/.test(t) ? t : null;
+    }, 20_000);
+    await page.locator('.monaco-editor .squiggly-error').first().waitFor({ timeout: 10_000 });
+    await page.waitForTimeout(2000);
+    assert.equal(await attr(dash(), 'body', 'data-status'), 'stopped', 'no new run started');
+    await shot('broken-config');
+  });
+
+  await test('no Content-Security-Policy violation in the webviews', async () => {
+    assert.equal(await attr(dash(), 'body', 'data-csp-violations'), '0');
+    assert.equal(await attr(side(), 'body', 'data-csp-violations'), '0');
+    assert.deepEqual(cspConsole, []);
+  });
+
+  await test('the dashboard survives a window reload (serializer + saved state)', async () => {
+    await runCommand(page, 'Developer: Reload Window');
+    await page.waitForTimeout(2000);
+    await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
+    const wv = dash();
+    await until('the restored dashboard to show the stopped run', async () => (await attr(wv, 'body', 'data-status')) === 'stopped', 60_000);
+    assert.equal(numbers(await attr(wv, '#gain-heatmap', 'data-values')).length, 100);
+  });
+} finally {
+  try { copyFileSync(join(ART, 'dashboard.png'), join(ART, 'screenshot-dashboard.png')); } catch { /* no screenshot */ }
+  await close();
+}
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);

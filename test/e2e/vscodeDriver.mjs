@@ -1,0 +1,48 @@
+// Helpers to drive VS Code (code-server) in Debian's chromium with playwright-core.
+// Taken from the working recipe in ../shared/vscode-e2e/vscode-driver.mjs (kept close to it on purpose).
+import { chromium } from 'playwright-core';
+import fs from 'node:fs';
+import path from 'node:path';
+
+export async function openWorkbench({ url = process.env.CS_URL, width = 1400, height = 900 } = {}) {
+  const udd = fs.mkdtempSync(path.join(process.env.E2E_RUN || '/tmp', 'chrome-'));
+  const context = await chromium.launchPersistentContext(udd, {
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium', headless: true, viewport: { width, height },
+    // NB: do not set serviceWorkers:'block' - VS Code webviews need their service worker
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+           '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
+  });
+  // Nothing leaves the machine. Webview resources (https://*.vscode-resource.vscode-cdn.net) are answered by the
+  // webview's service worker and never reach this route.
+  await context.route((u) => /^https?:$/.test(u.protocol) && !['127.0.0.1', 'localhost'].includes(u.hostname), (r) => r.abort());
+  const page = context.pages()[0] ?? await context.newPage();
+  page.on('pageerror', (e) => console.log('  [pageerror]', e.message.slice(0, 300)));
+  await page.goto(url);
+  await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
+  return { context, page, close: async () => { await context.close(); fs.rmSync(udd, { recursive: true, force: true }); } };
+}
+
+// The palette only lists commands the workbench knows at the moment it opens; right after load the extension's
+// contributions may not be registered yet ("No matching commands"), so close and retry until the deadline.
+export async function runCommand(page, title, { timeout = 60_000 } = {}) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    await page.keyboard.press('F1');
+    const input = page.locator('.quick-input-widget input');
+    await input.waitFor({ state: 'visible' });
+    await input.fill('>' + title);
+    const row = page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first();
+    try { await row.waitFor({ timeout: 2_000 }); await page.keyboard.press('Enter'); return; }
+    catch (e) { if (Date.now() > deadline) throw new Error(`command "${title}" not found in the palette`); }
+    await page.keyboard.press('Escape');
+    await page.waitForTimeout(500);
+  }
+}
+
+// Webviews are <iframe class="webview"> overlays (pre/index.html) holding <iframe id="active-frame"> with the extension's HTML.
+export function webview(page, { extensionId, view = false } = {}) {
+  let sel = 'iframe.webview.ready';
+  if (extensionId) sel += `[src*="extensionId=${extensionId}"]`;
+  sel += view ? '[src*="purpose=webviewView"]' : ':not([src*="purpose=webviewView"])';
+  return page.frameLocator(sel).last().frameLocator('iframe#active-frame');
+}

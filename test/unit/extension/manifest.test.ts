@@ -1,0 +1,45 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { BACKEND_CHOICES } from '../../../src/backend/backend';
+import { parseConfig } from '../../../src/core/config';
+import { CONFIG_TEMPLATES, DEMO_CONFIG, templateText } from '../../../src/extension/templates';
+
+const root = join(import.meta.dirname, '..', '..', '..');
+interface Manifest {
+  contributes: { commands: { command: string; title: string; category: string }[]; configuration: { properties: Record<string, { enum?: string[]; default?: unknown }> };
+    views: Record<string, { id: string; type?: string }[]>; viewsContainers: { activitybar: { id: string }[] } };
+  capabilities: { untrustedWorkspaces: { supported: string | boolean; description?: string } };
+  extensionKind: string[];
+}
+const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as Manifest;
+
+test('the five commands are contributed under the SelMix category', () => {
+  const titles = pkg.contributes.commands.map((c) => `${c.category}: ${c.title}`).sort();
+  assert.deepEqual(titles, ['SelMix: Fine-tune', 'SelMix: New Config File', 'SelMix: Open Dashboard', 'SelMix: Run Demo', 'SelMix: Stop']);
+  for (const c of pkg.contributes.commands) assert.match(c.command, /^selmix\./);
+});
+
+test('selmix.backend lists exactly BACKEND_CHOICES (the settings wrapper keeps a copy so tfjs stays out of the host bundle)', async () => {
+  assert.deepEqual(pkg.contributes.configuration.properties['selmix.backend']?.enum, [...BACKEND_CHOICES]);
+  // settings.ts imports vscode, so read its copy as text.
+  const src = readFileSync(join(root, 'src/extension/settings.ts'), 'utf8');
+  const copy = /BACKEND_SETTING_VALUES[^=]*=\s*\[([^\]]*)\]/.exec(src)![1]!.split(',').map((s) => s.trim().replace(/'/g, '')).filter(Boolean);
+  assert.deepEqual(copy, [...BACKEND_CHOICES]);
+  assert.equal(pkg.contributes.configuration.properties['selmix.dashboard.updatesPerSecond']?.default, 10);
+  assert.ok(pkg.contributes.configuration.properties['selmix.outputFolder']);
+});
+
+test('workspace trust is limited, the extension runs where the data is, the sidebar is a webview view', () => {
+  assert.equal(pkg.capabilities.untrustedWorkspaces.supported, 'limited');
+  assert.ok((pkg.capabilities.untrustedWorkspaces.description ?? '').length > 20);
+  assert.deepEqual(pkg.extensionKind, ['workspace']);
+  assert.ok(pkg.contributes.viewsContainers.activitybar.some((c) => c.id === 'selmix'));
+  assert.deepEqual(pkg.contributes.views.selmix?.map((v) => [v.id, v.type]), [['selmix.sidebar', 'webview']]);
+});
+
+test('every config template and the demo config pass the schema', () => {
+  for (const t of CONFIG_TEMPLATES) assert.doesNotThrow(() => parseConfig(templateText(t), t.fileName), t.label);
+  assert.equal(parseConfig(JSON.stringify(DEMO_CONFIG), 'demo').objective, 'minRecall');
+});

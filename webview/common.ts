@@ -1,0 +1,137 @@
+// What the dashboard and the sidebar pages share: the VS Code webview API, the bootstrap state, the
+// host channel (one per page: postMessage), saved state, theme colours and small formatters.
+import { applyEvent, emptySnapshot } from '../src/protocol/messages';
+import type { HostToWebview, RunSnapshot, WebviewToHost } from '../src/protocol/messages';
+
+interface VsCodeApi {
+  postMessage(msg: WebviewToHost): void;
+  getState(): unknown;
+  setState(state: unknown): void;
+}
+declare function acquireVsCodeApi(): VsCodeApi;
+
+/** The page's handle on VS Code (acquireVsCodeApi may be called once). */
+export const vscode: VsCodeApi = acquireVsCodeApi();
+
+/** What the page saves with setState, so it redraws at once when shown again or after a reload. */
+interface SavedState {
+  snapshot: RunSnapshot;
+}
+
+/** The snapshot embedded by the host, or the saved one when the host has nothing newer (e.g. after a window reload). */
+export function initialSnapshot(): RunSnapshot {
+  let boot: RunSnapshot | null = null;
+  try {
+    const el = document.getElementById('bootstrap');
+    const parsed = JSON.parse(el?.textContent ?? 'null') as { snapshot?: RunSnapshot } | null;
+    boot = parsed?.snapshot ?? null;
+  } catch {
+    boot = null;
+  }
+  const saved = (vscode.getState() as SavedState | undefined)?.snapshot ?? null;
+  if (boot && boot.status !== 'idle') return boot;
+  return saved ?? boot ?? emptySnapshot();
+}
+
+/** Saves the snapshot for the next load of this page. */
+export function saveSnapshot(snapshot: RunSnapshot): void {
+  vscode.setState({ snapshot } satisfies SavedState);
+}
+
+/**
+ * Connects to the host: folds host/events into the snapshot with applyEvent, replaces it on host/snapshot,
+ * calls draw (at most once per animation frame) and saves the state. Sends view/ready last.
+ */
+export function connect(initial: RunSnapshot, draw: (s: RunSnapshot) => void): { current(): RunSnapshot } {
+  let snap = initial;
+  let scheduled = false;
+  const schedule = (): void => {
+    if (scheduled) return;
+    scheduled = true;
+    requestAnimationFrame(() => {
+      scheduled = false;
+      draw(snap);
+      saveSnapshot(snap);
+    });
+  };
+  window.addEventListener('message', (ev: MessageEvent<unknown>) => {
+    const msg = ev.data as HostToWebview | null;
+    if (typeof msg !== 'object' || msg === null) return;
+    if (msg.type === 'host/snapshot' && typeof msg.snapshot === 'object' && msg.snapshot !== null) {
+      snap = msg.snapshot;
+      schedule();
+    } else if (msg.type === 'host/events' && Array.isArray(msg.events)) {
+      for (const e of msg.events) snap = applyEvent(snap, e);
+      schedule();
+    }
+  });
+  draw(snap);
+  vscode.postMessage({ type: 'view/ready' });
+  return { current: () => snap };
+}
+
+/** Counts CSP violations on the page (exposed on <body data-csp-violations> for the e2e, and logged). */
+export function watchCsp(): void {
+  let n = 0;
+  document.body.dataset.cspViolations = '0';
+  document.addEventListener('securitypolicyviolation', (e) => {
+    n++;
+    document.body.dataset.cspViolations = String(n);
+    console.warn(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || 'inline'}`);
+  });
+}
+
+/** A --vscode-* colour of the current theme (with a fallback). */
+export function themeColor(name: string, fallback: string): string {
+  const v = getComputedStyle(document.body).getPropertyValue(name).trim();
+  return v || fallback;
+}
+
+/** Calls fn when the colour theme changes (VS Code swaps the body's classes). */
+export function onThemeChange(fn: () => void): void {
+  new MutationObserver(fn).observe(document.body, { attributes: true, attributeFilter: ['class'] });
+}
+
+/** A number with 3 decimals, or an en dash. */
+export function fmt(v: number | null | undefined, digits = 3): string {
+  return v === null || v === undefined || !Number.isFinite(v) ? '–' : v.toFixed(digits);
+}
+
+/** The status of a snapshot in words, and a stable key for tests and styles. */
+export function statusOf(s: RunSnapshot): { key: string; label: string } {
+  switch (s.status) {
+    case 'idle': return { key: 'idle', label: 'No run yet' };
+    case 'running': return { key: 'running', label: 'Running' };
+    case 'stopping': return { key: 'stopping', label: 'Stopping…' };
+    case 'failed': return { key: 'failed', label: 'Failed' };
+    case 'finished': {
+      const by = s.finished?.stoppedBy;
+      if (by === 'cancel') return { key: 'stopped', label: 'Stopped' };
+      if (by === 'earlyStop') return { key: 'finished', label: 'Finished (early stop)' };
+      return { key: 'finished', label: 'Finished' };
+    }
+  }
+}
+
+/** Creates an element with a class and optional text. */
+export function el<K extends keyof HTMLElementTagNameMap>(tag: K, cls?: string, text?: string): HTMLElementTagNameMap[K] {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+/** The per-class recall at the start of the run (from run/started, else the first refresh's). */
+export function startRecall(s: RunSnapshot): number[] | null {
+  return s.started?.startVal?.recall ?? s.finished?.before.val.recall ?? null;
+}
+
+/** The current per-class recall (last refresh, else the finished summary). */
+export function currentRecall(s: RunSnapshot): number[] | null {
+  return s.lastRefresh?.val.recall ?? s.finished?.after.val.recall ?? null;
+}
+
+/** The name of class k. */
+export function className(s: RunSnapshot, k: number): string {
+  return s.started?.classNames[k] ?? String(k);
+}

@@ -1,0 +1,197 @@
+// The dashboard page: run facts, the gain matrix G and the sampling distribution P as heatmaps, per-class
+// recall (start vs now) and curves over steps. Drawn from a RunSnapshot; the host throttles updates.
+import '@vscode-elements/elements/dist/vscode-badge/index.js';
+import '@vscode-elements/elements/dist/vscode-button/index.js';
+import '@vscode-elements/elements/dist/vscode-progress-bar/index.js';
+import type { FlatMatrix, RunSnapshot } from '../src/protocol/messages';
+import { curvesOption, heatmapOption, makeChart, palette, recallBarsOption } from './charts';
+import type { ChartOption } from './charts';
+import { className, connect, currentRecall, el, fmt, initialSnapshot, onThemeChange, startRecall, statusOf, vscode, watchCsp } from './common';
+
+watchCsp();
+const app = document.getElementById('app')!;
+app.className = 'dashboard';
+
+// Static layout, built once.
+const header = el('header', 'run-header');
+const title = el('h1', 'run-name');
+title.id = 'run-name';
+const badge = el('vscode-badge');
+badge.id = 'status';
+const actions = el('div', 'actions');
+const stopBtn = el('vscode-button');
+stopBtn.id = 'btn-stop';
+stopBtn.setAttribute('icon', 'debug-stop');
+stopBtn.textContent = 'Stop';
+const reportBtn = el('vscode-button');
+reportBtn.id = 'btn-report';
+reportBtn.setAttribute('secondary', '');
+reportBtn.setAttribute('icon', 'file-code');
+reportBtn.textContent = 'Open report';
+actions.append(stopBtn, reportBtn);
+header.append(title, badge, actions);
+
+const facts = el('dl', 'facts');
+/** Adds a labelled value with an id; returns its <dd>. */
+function fact(label: string, id: string): HTMLElement {
+  const wrap = el('div', 'fact');
+  const dt = el('dt', undefined, label);
+  const dd = el('dd', undefined, '–');
+  dd.id = id;
+  wrap.append(dt, dd);
+  facts.append(wrap);
+  return dd;
+}
+const fStep = fact('Step', 'step');
+const fObjName = fact('Objective', 'objective-name');
+const fObj = fact('Value', 'objective');
+const fBest = fact('Best', 'best');
+const fMin = fact('Min recall', 'min-recall');
+const fMean = fact('Mean recall', 'mean-recall');
+const fLr = fact('Learning rate', 'lr');
+const fBackend = fact('Backend', 'backend');
+const fMs = fact('Time / step', 'ms-per-step');
+const progress = el('vscode-progress-bar');
+progress.id = 'progress';
+const note = el('p', 'note');
+note.id = 'downsample-note';
+note.hidden = true;
+const error = el('p', 'error');
+error.id = 'error';
+error.hidden = true;
+const empty = el('p', 'empty', 'No run yet. Run "SelMix: Fine-tune" on a *.selmix.json file, or "SelMix: Run Demo".');
+empty.id = 'empty';
+
+/** A card with a heading, an optional caption and a chart container. */
+function card(heading: string, id: string, caption: string, wide = false): HTMLElement {
+  const fig = el('figure', wide ? 'card wide' : 'card');
+  const h = el('figcaption', undefined, heading);
+  const c = el('p', 'caption', caption);
+  const chart = el('div', 'chart');
+  chart.id = id;
+  chart.setAttribute('role', 'img');
+  fig.append(h, c, chart);
+  grid.append(fig);
+  return chart;
+}
+const grid = el('section', 'grid');
+const gainDom = card('Gain matrix G', 'gain-heatmap', 'Predicted objective gain of mixing anchor class i with partner class j (red: gain, blue: loss).');
+const distDom = card('Sampling distribution P', 'dist-heatmap', 'Probability of drawing the pair (i, j): a softmax of the positive gains.');
+const recallDom = card('Per-class recall', 'recall-bars', 'Validation recall of each class: the starting model against now.', true);
+const curvesDom = card('Objective and recall', 'curves', 'On the validation set, at every refresh.');
+const lossDom = card('Training loss', 'loss-chart', 'Cross-entropy of the mixed batch.');
+const multDom = card('Multipliers λ', 'multipliers-chart', 'The Lagrange multipliers of the objective, per class.', true);
+const multCard = multDom.parentElement!;
+app.append(header, facts, progress, error, empty, note, grid);
+
+stopBtn.addEventListener('click', () => vscode.postMessage({ type: 'view/command', command: 'stop' }));
+reportBtn.addEventListener('click', () => vscode.postMessage({ type: 'view/command', command: 'openReport' }));
+
+const charts = {
+  gain: makeChart(gainDom), dist: makeChart(distDom), recall: makeChart(recallDom),
+  curves: makeChart(curvesDom), loss: makeChart(lossDom), mult: makeChart(multDom),
+};
+
+/** Exposes a matrix's numbers on its container (data-values, 4 significant digits) for tests and tools. */
+function exposeMatrix(dom: HTMLElement, m: FlatMatrix, step: number): void {
+  dom.dataset.k = String(m.K);
+  dom.dataset.block = String(m.block ?? 1);
+  dom.dataset.step = String(step);
+  dom.dataset.values = m.data.length <= 10_000 ? m.data.map((v) => Number(v.toPrecision(4))).join(',') : '';
+}
+
+function set(chart: { setOption(o: ChartOption, opts?: object): void }, option: ChartOption): void {
+  chart.setOption(option, { notMerge: true, lazyUpdate: true });
+}
+
+let lastDrawn: RunSnapshot | null = null;
+
+/** Draws the whole page from a snapshot. */
+function draw(s: RunSnapshot): void {
+  lastDrawn = s;
+  const p = palette();
+  const st = statusOf(s);
+  const started = s.started;
+  const K = started?.K ?? s.lastRefresh?.val.recall.length ?? 0;
+  const name = (k: number): string => className(s, k);
+  title.textContent = started?.name ?? 'SelMix';
+  badge.textContent = st.label;
+  badge.dataset.status = st.key;
+  document.body.dataset.status = st.key;
+  if (s.finished) document.body.dataset.stoppedBy = s.finished.stoppedBy;
+  else delete document.body.dataset.stoppedBy;
+  empty.hidden = s.status !== 'idle';
+  stopBtn.toggleAttribute('disabled', s.status !== 'running');
+  reportBtn.toggleAttribute('disabled', s.finished === null);
+
+  const step = s.lastStep;
+  const total = step?.totalSteps ?? started?.totalSteps ?? 0;
+  fStep.textContent = step ? `${step.step} / ${total}` : s.finished ? `${s.finished.steps} / ${total}` : '–';
+  fStep.dataset.step = String(step?.step ?? s.finished?.steps ?? 0);
+  fObjName.textContent = started?.objective ?? s.finished?.objective ?? '–';
+  fObj.textContent = fmt(s.lastRefresh?.objectiveValue ?? s.finished?.after.objectiveValue);
+  fBest.textContent = fmt(s.bestObjective);
+  fMin.textContent = fmt(s.lastRefresh?.val.minRecall ?? s.finished?.after.val.minRecall);
+  fMean.textContent = fmt(s.lastRefresh?.val.meanRecall ?? s.finished?.after.val.meanRecall);
+  fLr.textContent = step ? step.lr.toExponential(2) : '–';
+  fBackend.textContent = started?.backend ?? '–';
+  fMs.textContent = step ? `${step.msPerStep.toFixed(1)} ms` : '–';
+  if (total > 0) {
+    progress.setAttribute('value', String(Math.round((100 * (step?.step ?? 0)) / total)));
+    progress.removeAttribute('indeterminate');
+  }
+  progress.hidden = s.status !== 'running' && s.status !== 'stopping';
+  error.hidden = s.error === null;
+  error.textContent = s.error ? `Run failed: ${s.error}` : '';
+
+  const r = s.lastRefresh;
+  if (r && r.gain.data.length > 0) {
+    set(charts.gain, heatmapOption(r.gain, 'gain', K, name, p));
+    exposeMatrix(gainDom, r.gain, r.step);
+    gainDom.setAttribute('aria-label', `Gain matrix at step ${r.step}, ${r.gain.K} by ${r.gain.K} cells, max gain ${fmt(r.maxGain)}`);
+  }
+  if (r && r.distribution.data.length > 0) {
+    set(charts.dist, heatmapOption(r.distribution, 'dist', K, name, p));
+    exposeMatrix(distDom, r.distribution, r.step);
+    distDom.setAttribute('aria-label', `Sampling distribution at step ${r.step}`);
+  }
+  const b = r?.gain.block ?? 1;
+  note.hidden = b <= 1;
+  note.textContent = b > 1 ? `K = ${K}: the heatmaps are downsampled to ${r!.gain.K} × ${r!.gain.K} tiles of ${b} × ${b} classes (G: the entry of largest |G| in each tile; P: the tile's total probability). Hover a tile for its class range.` : '';
+
+  const names = Array.from({ length: K }, (_, k) => name(k));
+  const start = startRecall(s);
+  const now = currentRecall(s);
+  if (K > 0) {
+    set(charts.recall, recallBarsOption(names, start, now, p));
+    recallDom.dataset.values = (now ?? []).map((v) => v.toFixed(4)).join(',');
+    recallDom.dataset.start = (start ?? []).map((v) => v.toFixed(4)).join(',');
+    recallDom.dataset.step = String(r?.step ?? 0);
+  }
+
+  const h = s.history;
+  set(charts.curves, curvesOption([
+    { name: started?.objective ?? 'objective', points: h.map((x) => [x.step, x.objective]), color: p.red },
+    { name: 'mean recall', points: h.map((x) => [x.step, x.meanRecall]), color: p.blue },
+    { name: 'min recall', points: h.map((x) => [x.step, x.minRecall]), color: p.orange, dashed: true },
+  ], p, 'value'));
+  curvesDom.dataset.points = String(h.length);
+  set(charts.loss, curvesOption([{ name: 'loss', points: s.losses.map((x) => [x.step, x.loss]), color: p.purple }], p, 'loss'));
+  lossDom.dataset.points = String(s.losses.length);
+
+  const withMult = h.filter((x) => x.multipliers !== null);
+  multCard.hidden = withMult.length === 0;
+  if (withMult.length > 0) {
+    const Km = withMult[withMult.length - 1]!.multipliers!.length;
+    const series = Km <= 12
+      ? Array.from({ length: Km }, (_, k) => ({ name: name(k), points: withMult.map((x) => [x.step, x.multipliers![k] ?? 0] as [number, number]) }))
+      : [{ name: 'max λ', points: withMult.map((x) => [x.step, Math.max(...x.multipliers!)] as [number, number]) },
+        { name: 'min λ', points: withMult.map((x) => [x.step, Math.min(...x.multipliers!)] as [number, number]) }];
+    set(charts.mult, curvesOption(series, p, 'λ'));
+  }
+}
+
+onThemeChange(() => {
+  if (lastDrawn) draw(lastDrawn);
+});
+connect(initialSnapshot(), draw);

@@ -1,0 +1,113 @@
+// The sidebar view: run status, objective value, best so far, a compact per-class recall list with bars,
+// and buttons to start, stop and open the dashboard.
+import '@vscode-elements/elements/dist/vscode-button/index.js';
+import '@vscode-elements/elements/dist/vscode-badge/index.js';
+import type { RunSnapshot } from '../src/protocol/messages';
+import { className, connect, currentRecall, el, fmt, initialSnapshot, startRecall, statusOf, vscode, watchCsp } from './common';
+
+/** At most this many classes are listed; beyond it, the lowest recalls. */
+const MAX_LISTED = 30;
+
+watchCsp();
+const app = document.getElementById('app')!;
+app.className = 'sidebar';
+
+const head = el('div', 'sb-head');
+const status = el('vscode-badge');
+status.id = 'sb-status';
+const name = el('span', 'sb-name');
+name.id = 'sb-name';
+head.append(status, name);
+
+const dl = el('dl', 'sb-facts');
+function fact(label: string, id: string): HTMLElement {
+  const dt = el('dt', undefined, label);
+  const dd = el('dd', undefined, '–');
+  dd.id = id;
+  dl.append(dt, dd);
+  return dd;
+}
+const fObjective = fact('Objective', 'sb-objective');
+const fBest = fact('Best so far', 'sb-best');
+const fMin = fact('Min recall', 'sb-min-recall');
+const fStep = fact('Step', 'sb-step');
+
+const buttons = el('div', 'sb-buttons');
+function button(id: string, icon: string, text: string, command: 'start' | 'stop' | 'openDashboard', secondary = false): HTMLElement {
+  const b = el('vscode-button');
+  b.id = id;
+  b.setAttribute('icon', icon);
+  if (secondary) b.setAttribute('secondary', '');
+  b.textContent = text;
+  b.addEventListener('click', () => vscode.postMessage({ type: 'view/command', command }));
+  buttons.append(b);
+  return b;
+}
+const startBtn = button('sb-start', 'play', 'Fine-tune', 'start');
+const stopBtn = button('sb-stop', 'debug-stop', 'Stop', 'stop');
+button('sb-dashboard', 'graph', 'Dashboard', 'openDashboard', true);
+
+const recallHead = el('h2', 'sb-section', 'Per-class recall');
+const recallNote = el('p', 'sb-note');
+const list = el('ul', 'sb-recalls');
+list.id = 'sb-recalls';
+const error = el('p', 'error');
+error.id = 'sb-error';
+app.append(head, dl, buttons, error, recallHead, recallNote, list);
+
+function draw(s: RunSnapshot): void {
+  const st = statusOf(s);
+  status.textContent = st.label;
+  status.dataset.status = st.key;
+  document.body.dataset.status = st.key;
+  name.textContent = s.started?.name ?? '';
+  const objName = s.started?.objective ?? s.finished?.objective ?? '';
+  fObjective.textContent = `${fmt(s.lastRefresh?.objectiveValue ?? s.finished?.after.objectiveValue)}${objName ? ` (${objName})` : ''}`;
+  fObjective.dataset.value = String(s.lastRefresh?.objectiveValue ?? s.finished?.after.objectiveValue ?? '');
+  fBest.textContent = fmt(s.bestObjective);
+  fMin.textContent = fmt(s.lastRefresh?.val.minRecall ?? s.finished?.after.val.minRecall);
+  const step = s.lastStep;
+  fStep.textContent = step ? `${step.step} / ${step.totalSteps}` : '–';
+  startBtn.toggleAttribute('disabled', s.status === 'running' || s.status === 'stopping');
+  stopBtn.toggleAttribute('disabled', s.status !== 'running');
+  error.hidden = s.error === null;
+  error.textContent = s.error ?? '';
+
+  const now = currentRecall(s);
+  const start = startRecall(s);
+  list.replaceChildren();
+  if (!now) {
+    recallNote.textContent = 'Appears at the first refresh of a run.';
+    return;
+  }
+  let idx = now.map((_, k) => k);
+  if (idx.length > MAX_LISTED) {
+    idx = idx.sort((a, b) => now[a]! - now[b]!).slice(0, MAX_LISTED);
+    recallNote.textContent = `The ${MAX_LISTED} lowest of ${now.length} classes.`;
+  } else {
+    recallNote.textContent = '';
+  }
+  for (const k of idx) {
+    const v = now[k]!;
+    const li = el('li');
+    li.dataset.class = String(k);
+    li.dataset.recall = v.toFixed(4);
+    const label = el('span', 'sb-class', className(s, k));
+    const bar = el('span', 'sb-bar');
+    const fill = el('span', 'sb-fill');
+    fill.style.width = `${Math.max(0, Math.min(1, v)) * 100}%`; // CSSOM: allowed by the CSP, unlike style attributes
+    bar.append(fill);
+    if (start && start[k] !== undefined) {
+      const tick = el('span', 'sb-start');
+      tick.style.left = `${Math.max(0, Math.min(1, start[k]!)) * 100}%`;
+      tick.title = `start ${fmt(start[k])}`;
+      bar.append(tick);
+    }
+    const val = el('span', 'sb-value', fmt(v, 2));
+    li.append(label, bar, val);
+    li.title = `${className(s, k)}: recall ${fmt(v)}${start ? ` (start ${fmt(start[k])})` : ''}`;
+    list.append(li);
+  }
+}
+
+connect(initialSnapshot(), draw);
