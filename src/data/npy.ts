@@ -165,6 +165,7 @@ export function parseNpy(buf: Uint8Array, file: string): NdArray {
   if (actual > expected) {
     throw new DataError(file, `.npy file has ${actual - expected} unexpected bytes after the data: shape ${JSON.stringify(shape)} of ${kind.dtype} needs ${expected} bytes after byte offset ${dataStart}, but ${actual} follow`);
   }
+  // Typed arrays use the host's byte order; every platform VS Code and Node ship on is little-endian, like the file.
   // Copy: the data offset need not be aligned for a typed-array view, and the caller owns the result.
   // (Buffer.slice would share memory, so allocate and set.)
   const bytes = new Uint8Array(expected);
