@@ -87,6 +87,8 @@ const trainingSchema = z.strictObject({
 });
 
 const selmixSchema = z.strictObject({
+  policy: z.enum(['selmix', 'uniformMixup', 'plain']).default('selmix')
+    .describe('How pairs are drawn: SelMix (P from the gain matrix), uniform mixup (every class pair equally likely), or plain fine-tuning (no mixup, examples drawn uniformly): the last two are baselines.'),
   temperature: z.number().positive().default(10).describe('Inverse temperature s of the sampling softmax (SELMIX.md section 4).'),
   deltaW: z.enum(['prototype', 'mixed']).default('prototype').describe('Positive term of the modelled head update: class centroid (reference) or mixed centroid (exact CE gradient).'),
   priorMode: z.enum(['uniformK', 'rowsum']).default('uniformK').describe('pi_k in the Jacobians: 1/K (reference) or the validation row sums.'),

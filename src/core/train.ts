@@ -222,7 +222,8 @@ export async function finetune(model: SelmixModel, data: FinetuneData, opts: Fin
       variant: sm.deltaW, ...(sm.epsMask !== undefined ? { epsMask: sm.epsMask } : {}),
     });
     multipliers = r.multipliers;
-    P = r.P;
+    // Baselines keep the bookkeeping but replace SelMix's distribution.
+    P = sm.policy === 'selmix' ? r.P : new Float64Array(K * K).fill(1 / (K * K));
     G = r.G;
     // Linear-approximation monitor: the mean predicted gain of the pairs drawn over the last interval
     // against the realised change of the objective over that interval.
@@ -276,16 +277,17 @@ export async function finetune(model: SelmixModel, data: FinetuneData, opts: Fin
     if (opts.shouldStop()) { stoppedBy = 'cancel'; break; }
     if (pendingEarlyStop && t % tr.refreshEvery === 1 % tr.refreshEvery) { stoppedBy = 'earlyStop'; break; }
     if (t % tr.refreshEvery === 0 && !(opts.resume?.afterRefresh && t === start)) await refresh(t);
-    const batch = sampler!.draw(tr.batchSize);
+    const batch = sm.policy === 'plain' ? plainBatch(data.train.y, tr.batchSize, rng) : sampler!.draw(tr.batchSize);
     if (G) {
       for (let i = 0; i < batch.anchorClass.length; i++) gainTrack.predictedSum += G[batch.anchorClass[i]! * K + batch.partnerClass[i]!]!;
       gainTrack.predictedCount += batch.anchorClass.length;
     }
     const lam = new Float32Array(tr.batchSize);
-    for (let i = 0; i < lam.length; i++) lam[i] = rng.uniform(tr.lambdaMin, 1);
+    if (sm.policy === 'plain') lam.fill(1);
+    else for (let i = 0; i < lam.length; i++) lam[i] = rng.uniform(tr.lambdaMin, 1);
     const lr = learningRate(tr.lr, t, T, tr.schedule);
     const loss = step(model, vars, momentum, isBias, lrFactor, {
-      xa: gatherRows(data.train, batch.anchors), xp: gatherRows(pool, batch.partners),
+      xa: gatherRows(data.train, batch.anchors), xp: gatherRows(sm.policy === 'plain' ? data.train : pool, batch.partners),
       ya: batch.anchorClass, lam, lr, momentum: tr.momentum, wd: tr.weightDecay, freeze,
     });
     if (!Number.isFinite(loss) || loss > 1e4) {
@@ -311,6 +313,14 @@ export async function finetune(model: SelmixModel, data: FinetuneData, opts: Fin
   }
   momentum.forEach((m) => m.dispose());
   return { stoppedBy, steps: t, bestStep: best.step, lastRefresh, bestWeights, gainCorrelation: pearson(gainTrack.predicted, gainTrack.realised) };
+}
+
+/** A batch for plain fine-tuning: examples drawn uniformly from the labeled set, no partner. */
+function plainBatch(labels: Int32Array, n: number, rng: Rng): { anchors: Int32Array; partners: Int32Array; anchorClass: Int32Array; partnerClass: Int32Array } {
+  const anchors = new Int32Array(n);
+  for (let i = 0; i < n; i++) anchors[i] = rng.int(labels.length);
+  const anchorClass = anchors.map((i) => labels[i]!);
+  return { anchors, partners: anchors, anchorClass, partnerClass: anchorClass };
 }
 
 interface StepInput {
