@@ -230,12 +230,11 @@ export function writeNpy(path: string, data: Float32Array | Float64Array | Int32
   writeFileAtomic(path, encodeNpy(data, shape));
 }
 
-/** Converts any NdArray of 2 or more dimensions to float32 features [n, d]; shape is the per-example shape. */
+/** Converts any NdArray of 2 or more dimensions to float32 features [n, d]; shape is the full array shape [n, ...]. */
 export function toFloat32Features(a: NdArray, file: string): { data: Float32Array; n: number; d: number; shape: number[] } {
   if (a.shape.length < 2) throw new DataError(file, `features must have 2 or more dimensions (examples first), got shape ${JSON.stringify(a.shape)}`);
   const n = a.shape[0]!;
-  const shape = a.shape.slice(1);
-  const d = product(shape);
+  const d = product(a.shape.slice(1));
   if (n === 0) throw new DataError(file, `features have no examples (shape ${JSON.stringify(a.shape)})`);
   if (d === 0) throw new DataError(file, `features have no values per example (shape ${JSON.stringify(a.shape)})`);
   let data: Float32Array;
@@ -254,7 +253,7 @@ export function toFloat32Features(a: NdArray, file: string): { data: Float32Arra
       throw new DataError(file, `features row ${Math.floor(i / d)} (flat index ${i}) holds ${what}; every value must be finite`);
     }
   }
-  return { data, n, d, shape };
+  return { data, n, d, shape: a.shape.slice() };
 }
 
 /** Converts a 1-D (or [n, 1]) array of non-negative integer class ids to Int32Array. */

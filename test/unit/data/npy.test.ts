@@ -122,7 +122,7 @@ test('toFloat32Features: flattens to [n, d], converts dtypes, rejects NaN/Infini
   const a = toFloat32Features(readNpy(fx('u8_3d.npy')), 'u8');
   assert.equal(a.n, 2);
   assert.equal(a.d, 12);
-  assert.deepEqual(a.shape, [3, 4]);
+  assert.deepEqual(a.shape, [2, 3, 4]);
   assert.ok(a.data instanceof Float32Array);
   assert.equal(a.data[23], 23);
   const f64 = toFloat32Features(readNpy(fx('f64_2x2x2.npy')), 'f64');
