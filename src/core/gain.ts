@@ -94,26 +94,37 @@ export function mixedProbabilities(A: Float64Array, K: number, i: number, j: num
   return p;
 }
 
-/** E = S D for K x K matrices (row k of E is sum_m S_km D_m, four rows of D at a time). */
-function multiplySD(S: Float64Array, D: Float64Array, K: number): Float64Array {
-  const E = new Float64Array(K * K);
-  for (let k = 0; k < K; k++) {
-    const e = k * K;
-    let m = 0;
-    for (; m + 3 < K; m += 4) {
-      const s0 = S[k * K + m]!, s1 = S[k * K + m + 1]!, s2 = S[k * K + m + 2]!, s3 = S[k * K + m + 3]!;
-      const d0 = m * K, d1 = d0 + K, d2 = d1 + K, d3 = d2 + K;
-      for (let l = 0; l < K; l++) {
-        E[e + l]! += s0 * D[d0 + l]! + s1 * D[d1 + l]! + s2 * D[d2 + l]! + s3 * D[d3 + l]!;
+/** Row-major product A (n x m) times B (m x p): row i of the result is sum_k A_ik B_k, four rows of B at a time. */
+function matMul(A: Float64Array, n: number, m: number, B: Float64Array, p: number): Float64Array {
+  const out = new Float64Array(n * p);
+  for (let i = 0; i < n; i++) {
+    const o = i * p;
+    let k = 0;
+    for (; k + 3 < m; k += 4) {
+      const s0 = A[i * m + k]!, s1 = A[i * m + k + 1]!, s2 = A[i * m + k + 2]!, s3 = A[i * m + k + 3]!;
+      const b0 = k * p, b1 = b0 + p, b2 = b1 + p, b3 = b2 + p;
+      for (let l = 0; l < p; l++) {
+        out[o + l]! += s0 * B[b0 + l]! + s1 * B[b1 + l]! + s2 * B[b2 + l]! + s3 * B[b3 + l]!;
       }
     }
-    for (; m < K; m++) {
-      const s0 = S[k * K + m]!;
-      const d0 = m * K;
-      for (let l = 0; l < K; l++) E[e + l]! += s0 * D[d0 + l]!;
+    for (; k < m; k++) {
+      const s0 = A[i * m + k]!;
+      const b0 = k * p;
+      for (let l = 0; l < p; l++) out[o + l]! += s0 * B[b0 + l]!;
     }
   }
-  return E;
+  return out;
+}
+
+/**
+ * E = S D = Z Z^T D (SELMIX.md section 3, closed form), by whichever order costs less:
+ * (Z Z^T) D costs K^2 d / 2 + K^3, Z (Z^T D) costs 2 K^2 d.
+ */
+function gainE(Z: Float64Array, D: Float64Array, K: number, d: number): Float64Array {
+  if (1.5 * d >= K) return matMul(gramMatrix(Z, K, d), K, K, D, K);
+  const Zt = new Float64Array(d * K);
+  for (let k = 0; k < K; k++) for (let r = 0; r < d; r++) Zt[r * K + k] = Z[k * d + r]!;
+  return matMul(Z, K, d, matMul(Zt, d, K, D, K), K);
 }
 
 /** Validates the shapes of the gain inputs. */
@@ -138,7 +149,7 @@ export function gainMatrix(args: GainArgs): Float64Array {
   const lb = args.lambdaBar ?? 0.8;
   const mixed = (args.variant ?? 'prototype') === 'mixed';
   const A = centroidLogits(Z, W, b, K, d);
-  const E = multiplySD(gramMatrix(Z, K, d), D, K);
+  const E = gainE(Z, D, K, d);
 
   // U, V in (0, 1] (row max subtracted); X = U.E, Y = V.E.
   const U = new Float64Array(K * K);
