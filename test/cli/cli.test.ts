@@ -1,0 +1,136 @@
+// The selmix CLI as a user runs it: the built bundle, spawned, on .npy files written here.
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { writeNpy, readNpy } from '../../src/data/npy';
+import { Rng } from '../../src/core/rng';
+import { bruteForceGain } from '../helpers/bruteForceGain';
+import { objectiveD, defaultObjectiveOptions, updateMultipliers, initialMultipliers } from '../../src/core/objectives';
+import { clipConfusion } from '../../src/core/confusion';
+
+const root = join(__dirname, '..', '..');
+const dir = mkdtempSync(join(tmpdir(), 'selmix-cli-'));
+const K = 4;
+const d = 6;
+
+function selmix(args: string[]): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [join(root, 'bin', 'selmix.js'), ...args], { cwd: dir, encoding: 'utf8', timeout: 120_000 });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Gaussian clusters, long-tailed, with a head that is decent but imperfect. */
+function makeSet(name: string, perClass: number[], seed: number): void {
+  const rng = new Rng(seed);
+  const n = perClass.reduce((a, b) => a + b, 0);
+  const x = new Float32Array(n * d);
+  const y = new Int32Array(n);
+  let i = 0;
+  perClass.forEach((c, k) => {
+    for (let m = 0; m < c; m++, i++) {
+      y[i] = k;
+      for (let r = 0; r < d; r++) x[i * d + r] = (r === k ? 2 : 0) + rng.normal();
+    }
+  });
+  writeNpy(join(dir, `${name}-x.npy`), x, [n, d]);
+  writeNpy(join(dir, `${name}-y.npy`), y, [n]);
+}
+
+before(() => {
+  const build = spawnSync(process.execPath, [join(root, 'esbuild.mjs')], { cwd: root, encoding: 'utf8' });
+  assert.equal(build.status, 0, build.stderr);
+  makeSet('train', [200, 80, 30, 10], 1);
+  makeSet('val', [40, 40, 40, 40], 2);
+  const rng = new Rng(3);
+  const W = new Float32Array(K * d);
+  for (let k = 0; k < K; k++) for (let r = 0; r < d; r++) W[k * d + r] = (r === k ? 1 : 0) + 0.3 * rng.normal();
+  writeNpy(join(dir, 'W.npy'), W, [K, d]);
+  writeNpy(join(dir, 'b.npy'), Float32Array.from([0.8, 0.3, -0.2, -0.6]), [K]);
+});
+
+test('gain --json: shape, confusion counts, and G equal to the brute-force K^4 construction', () => {
+  const r = selmix(['gain', '--features', 'val-x.npy', '--labels', 'val-y.npy', '--weights', 'W.npy', '--bias', 'b.npy', '--objective', 'minRecall', '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const out = JSON.parse(r.stdout);
+  assert.deepEqual(Object.keys(out).sort(), ['K', 'confusion', 'distribution', 'gain', 'metrics', 'multipliers', 'objective']);
+  assert.equal(out.K, K);
+  assert.equal(out.objective, 'minRecall');
+  for (const m of [out.confusion, out.gain, out.distribution]) assert.ok(m.length === K && m.every((row: number[]) => row.length === K));
+  // Independent recomputation: logits in float64 from the files, joint confusion by counting.
+  const x = readNpy(join(dir, 'val-x.npy')).data as Float32Array;
+  const y = readNpy(join(dir, 'val-y.npy')).data as Int32Array;
+  const Wt = readNpy(join(dir, 'W.npy')).data as Float32Array;
+  const b = Float64Array.from(readNpy(join(dir, 'b.npy')).data as Float32Array);
+  const W = new Float64Array(d * K);
+  for (let k = 0; k < K; k++) for (let r = 0; r < d; r++) W[r * K + k] = Wt[k * d + r]!;
+  const C = new Float64Array(K * K);
+  const Z = new Float64Array(K * d);
+  const cnt = new Array(K).fill(0);
+  for (let i = 0; i < y.length; i++) {
+    let best = 0, bv = -Infinity;
+    for (let l = 0; l < K; l++) {
+      let a = b[l]!;
+      for (let r = 0; r < d; r++) a += x[i * d + r]! * W[r * K + l]!;
+      if (a > bv) { bv = a; best = l; }
+    }
+    C[y[i]! * K + best]! += 1 / y.length;
+    cnt[y[i]!]++;
+    for (let r = 0; r < d; r++) Z[y[i]! * d + r]! += x[i * d + r]!;
+  }
+  for (let k = 0; k < K; k++) for (let r = 0; r < d; r++) Z[k * d + r]! /= cnt[k];
+  out.confusion.flat().forEach((v: number, i: number) => assert.ok(Math.abs(v - C[i]!) < 1e-12, `confusion ${i}`));
+  const Cc = clipConfusion(C);
+  const opts = defaultObjectiveOptions();
+  const lambda = updateMultipliers('minRecall', Cc, K, initialMultipliers('minRecall', K), opts)!;
+  assert.ok(out.multipliers.every((v: number, k: number) => Math.abs(v - lambda[k]!) < 1e-12));
+  const G = bruteForceGain({ K, d, Z, W, b, D: objectiveD('minRecall', Cc, K, lambda, opts) });
+  const maxAbs = Math.max(...Array.from(G, Math.abs));
+  out.gain.flat().forEach((v: number, i: number) => assert.ok(Math.abs(v - G[i]!) <= 1e-6 * maxAbs, `gain ${i}: ${v} vs ${G[i]}`));
+  const total = out.distribution.flat().reduce((a: number, v: number) => a + v, 0);
+  assert.ok(Math.abs(total - 1) < 1e-12);
+  assert.ok(out.metrics.minRecall <= out.metrics.meanRecall);
+});
+
+test('gain without --json prints a readable summary with top pairs', () => {
+  const r = selmix(['gain', '--features', 'val-x.npy', '--labels', 'val-y.npy', '--weights', 'W.npy', '--objective', 'gMean']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /objective gMean = 0\.\d{4}/);
+  assert.match(r.stdout, /top pairs/);
+});
+
+test('exit code 2 and the file named on a bad .npy, an unknown objective, and a wrong width', () => {
+  writeFileSync(join(dir, 'bad.npy'), 'this is not a npy file');
+  let r = selmix(['gain', '--features', 'bad.npy', '--labels', 'val-y.npy', '--weights', 'W.npy', '--objective', 'minRecall']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /bad\.npy/);
+  r = selmix(['gain', '--features', 'val-x.npy', '--labels', 'val-y.npy', '--weights', 'W.npy', '--objective', 'maxFun']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /--objective: "maxFun"/);
+  writeNpy(join(dir, 'narrow.npy'), new Float32Array(10 * 3), [10, 3]);
+  r = selmix(['gain', '--features', 'narrow.npy', '--labels', 'val-y.npy', '--weights', 'W.npy', '--objective', 'minRecall']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /narrow\.npy: features have 3 columns but the weights .*W\.npy\) expect d = 6/);
+  r = selmix(['frobnicate']);
+  assert.equal(r.code, 2);
+});
+
+test('finetune in feature mode writes W.npy, b.npy (PyTorch layout) and report.json, and --json streams protocol events', () => {
+  const r = selmix(['finetune', '--features', 'train-x.npy', '--labels', 'train-y.npy', '--val-features', 'val-x.npy', '--val-labels', 'val-y.npy',
+    '--weights', 'W.npy', '--bias', 'b.npy', '--objective', 'minRecall', '--steps', '60', '--seed', '1', '--out', 'ft', '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  assert.equal(events[0].type, 'run/started');
+  assert.equal(events.at(-1).type, 'run/finished');
+  assert.ok(events.some((e) => e.type === 'run/refresh' && e.payload.gain.data.length === K * K));
+  for (const f of ['W.npy', 'b.npy', 'report.json']) assert.ok(existsSync(join(dir, 'ft', f)), f);
+  const W = readNpy(join(dir, 'ft', 'W.npy'));
+  assert.deepEqual(W.shape, [K, d]);
+  assert.deepEqual(readNpy(join(dir, 'ft', 'b.npy')).shape, [K]);
+  const report = JSON.parse(readFileSync(join(dir, 'ft', 'report.json'), 'utf8'));
+  assert.equal(report.summary.objective, 'minRecall');
+  assert.equal(report.config.training.steps, 60);
+  assert.ok(report.summary.after.val.minRecall >= report.summary.before.val.minRecall);
+  assert.equal(report.final.gain.K, K);
+});
