@@ -7,6 +7,7 @@ import type { SelmixConfig } from './config';
 import type { SelmixModel } from './model';
 import { forwardAll, gatherRows, argmaxRows, metricsOf, type ExampleSet } from './evaluate';
 import { crossEntropy, dense } from './nn';
+import { cutmixRows } from './mixup';
 import { Rng } from './rng';
 import { PairSampler } from './sampler';
 import { computeRefresh } from './refresh';
@@ -95,6 +96,9 @@ export function indicesByClass(labels: ArrayLike<number>, K: number, keep?: (i: 
   }
   return out;
 }
+
+/** Refresh intervals needed before the gain monitor judges the estimate. */
+export const MONITOR_MIN_INTERVALS = 5;
 
 /** Pearson correlation, or null with fewer than 3 points or zero variance. */
 export function pearson(a: number[], b: number[]): number | null {
@@ -211,6 +215,7 @@ export async function finetune(model: SelmixModel, data: FinetuneData, opts: Fin
 
   let sampler: PairSampler | null = null;
   let lastRefresh: RefreshPayload | null = null;
+  let warnedTracking = false;
 
   const refresh = async (step: number): Promise<void> => {
     const fw = forwardAll(model, data.val);
@@ -245,6 +250,12 @@ export async function finetune(model: SelmixModel, data: FinetuneData, opts: Fin
       bestWeights = vars.map((v) => tf.clone(v));
     }
     const corr = pearson(gainTrack.predicted, gainTrack.realised);
+    // Say so when the first-order estimate stops tracking reality (SELMIX.md section 3, "Approximations").
+    const tracking = corr === null || gainTrack.predicted.length < MONITOR_MIN_INTERVALS || corr > 0;
+    if (!tracking && !warnedTracking) {
+      warnedTracking = true;
+      opts.emit({ type: 'run/log', payload: { level: 'warn', message: `the first-order gain estimate is not tracking the realised change of ${objective} (correlation ${corr!.toFixed(2)} over ${gainTrack.predicted.length} intervals): consider a lower learning rate or a more frequent refresh` } });
+    } else if (tracking) warnedTracking = false;
     lastRefresh = {
       step, objective, objectiveValue: r.objectiveValue, val: r.metrics,
       multipliers: r.multipliers ? Array.from(r.multipliers) : null,
@@ -286,8 +297,12 @@ export async function finetune(model: SelmixModel, data: FinetuneData, opts: Fin
     if (sm.policy === 'plain') lam.fill(1);
     else for (let i = 0; i < lam.length; i++) lam[i] = rng.uniform(tr.lambdaMin, 1);
     const lr = learningRate(tr.lr, t, T, tr.schedule);
+    // CutMix mixes inputs (one forward pass of the mixed image); otherwise features are mixed.
+    const cut = tr.mixup === 'cutmix' && sm.policy !== 'plain'
+      ? cutmixRows(data.train, pool, batch.anchors, batch.partners, lam, rng) : null;
     const loss = step(model, vars, momentum, isBias, lrFactor, {
-      xa: gatherRows(data.train, batch.anchors), xp: gatherRows(sm.policy === 'plain' ? data.train : pool, batch.partners),
+      xa: cut ? tf.tensor(cut.x, [tr.batchSize, ...data.train.shape]) : gatherRows(data.train, batch.anchors),
+      xp: cut ? null : gatherRows(sm.policy === 'plain' ? data.train : pool, batch.partners),
       ya: batch.anchorClass, lam, lr, momentum: tr.momentum, wd: tr.weightDecay, freeze,
     });
     if (!Number.isFinite(loss) || loss > 1e4) {
@@ -325,7 +340,8 @@ function plainBatch(labels: Int32Array, n: number, rng: Rng): { anchors: Int32Ar
 
 interface StepInput {
   xa: tf.Tensor;
-  xp: tf.Tensor;
+  /** Partner inputs for feature mixup, or null when xa is already mixed (CutMix). */
+  xp: tf.Tensor | null;
   ya: Int32Array;
   lam: Float32Array;
   lr: number;
@@ -349,7 +365,7 @@ function step(model: SelmixModel, vars: tf.Variable[], mom: tf.Variable[], isBia
     let loss: tf.Scalar;
     if (!model.backbone || s.freeze) {
       const feat = (x: tf.Tensor) => (model.backbone ? model.backbone.apply(x) : (x.reshape([B, model.d]) as tf.Tensor2D));
-      const f = tf.add(tf.mul(lam, feat(s.xa)), tf.mul(tf.sub(1, lam), feat(s.xp))) as tf.Tensor2D;
+      const f = s.xp ? tf.add(tf.mul(lam, feat(s.xa)), tf.mul(tf.sub(1, lam), feat(s.xp))) as tf.Tensor2D : feat(s.xa);
       const logits = tf.add(tf.matMul(f, model.W), model.b) as tf.Tensor2D;
       const oneHot = tf.oneHot(ya, K).toFloat();
       const g = tf.div(tf.sub(tf.softmax(logits), oneHot), B) as tf.Tensor2D;
@@ -358,7 +374,7 @@ function step(model: SelmixModel, vars: tf.Variable[], mom: tf.Variable[], isBia
     } else {
       const bb = model.backbone;
       const r = tf.variableGrads(() => {
-        const f = tf.add(tf.mul(lam, bb.apply(s.xa)), tf.mul(tf.sub(1, lam), bb.apply(s.xp))) as tf.Tensor2D;
+        const f = s.xp ? tf.add(tf.mul(lam, bb.apply(s.xa)), tf.mul(tf.sub(1, lam), bb.apply(s.xp))) as tf.Tensor2D : bb.apply(s.xa);
         const logits = tf.add(dense(f, model.W), model.b) as tf.Tensor2D;
         return crossEntropy(logits, ya, K);
       }, vars);
@@ -380,7 +396,7 @@ function step(model: SelmixModel, vars: tf.Variable[], mom: tf.Variable[], isBia
     return loss;
   });
   s.xa.dispose();
-  s.xp.dispose();
+  s.xp?.dispose();
   const l = lossT.dataSync()[0]!;
   lossT.dispose();
   return l;

@@ -4,7 +4,8 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { initBackend, tf, type BackendChoice } from '../backend/backend';
-import { parseConfig, type SelmixConfig } from '../core/config';
+import { findNodeAtLocation, parseTree } from 'jsonc-parser';
+import { lineColumn, parseConfig, type SelmixConfig } from '../core/config';
 import { ConfigError, DataError, TrainingError, type ConfigIssue } from '../core/errors';
 import { evaluateSet, finetune, trainableVariables, type FinetuneData, type TrainState } from '../core/train';
 import { pretrain } from '../core/pretrain';
@@ -33,11 +34,15 @@ export interface JobOptions {
 /** The outcome: ok, or failed with the kind of failure (for exit codes). */
 export type JobResult = { ok: true; summary: RunFinishedPayload } | { ok: false; kind: 'config' | 'data' | 'training' | 'internal'; message: string };
 
+/** The files (or image folders) each split came from, so an error names the one at fault. */
+type SplitFiles = Partial<Record<'train' | 'val' | 'unlabeled' | 'test', { x: string; y: string }>>;
+
 /** Loaded data, in the loop's terms. */
 interface Loaded {
   data: FinetuneData;
   notes: string[];
   inputs: string[];
+  files: SplitFiles;
 }
 
 const HEAD_FRAC_DEFAULT = 0.9;
@@ -72,6 +77,25 @@ export function missingInputs(cfg: SelmixConfig, baseDir: string): ConfigIssue[]
   if (m?.kind === 'linear') { check(m.weights, 'model.weights'); check(m.bias, 'model.bias'); }
   if (m?.kind === 'tfjs') check(m.path, 'model.path');
   return out;
+}
+
+/**
+ * Adds the line and column of each missing-path issue, from the config text (or the file at configPath),
+ * when the value found there is the path the issue is about (flag-built configs have no file to point at).
+ */
+function withLines(issues: ConfigIssue[], configPath: string, text?: string): ConfigIssue[] {
+  let src = text;
+  if (src === undefined) {
+    try { src = readFileSync(configPath, 'utf8'); } catch { return issues; }
+  }
+  const tree = parseTree(src);
+  if (!tree) return issues;
+  const base = dirname(resolve(configPath));
+  return issues.map((i) => {
+    const node = findNodeAtLocation(tree, i.path.split('.'));
+    if (!node || typeof node.value !== 'string' || !i.message.endsWith(resolve(base, node.value))) return i;
+    return { ...i, ...lineColumn(src, node.offset) };
+  });
 }
 
 function labeled(set: ExampleSet, file: string): ExampleSet & { y: Int32Array } {
@@ -122,14 +146,20 @@ function loadData(cfg: SelmixConfig, base: string): Loaded {
   const d = cfg.data;
   const notes: string[] = [];
   const inputs: string[] = [];
+  const files: SplitFiles = {};
   if (d.kind === 'builtin') {
     const m = loadMnistLT({ rho: d.rho, nMax: d.nMax, valPerClass: d.valPerClass, ...(d.unlabeled ? { unlabeled: d.unlabeled } : {}), ...(d.testPerClass ? { testPerClass: d.testPerClass } : {}), seed: 0 });
     notes.push(`MNIST-LT: rho = ${d.rho}, labeled per class ${m.counts.train.join(', ')}; validation ${d.valPerClass} per class; test ${m.test.n}` + (m.unlabeled ? `; unlabeled per class ${m.counts.unlabeled!.join(', ')}` : ''));
-    return { data: { train: m.train, val: m.val, unlabeled: m.unlabeled, test: m.test, classNames: m.classNames }, notes, inputs };
+    return { data: { train: m.train, val: m.val, unlabeled: m.unlabeled, test: m.test, classNames: m.classNames }, notes, inputs, files };
   }
   if (d.kind === 'npy') {
     const train = labeled(loadNpySplit(base, d.train, true), resolve(base, d.train.features));
-    for (const s of [d.train, d.val, d.unlabeled, d.test]) if (s) { inputs.push(resolve(base, s.features)); if (s.labels) inputs.push(resolve(base, s.labels)); }
+    for (const [name, s] of [['train', d.train], ['val', d.val], ['unlabeled', d.unlabeled], ['test', d.test]] as const) {
+      if (!s) continue;
+      inputs.push(resolve(base, s.features));
+      if (s.labels) inputs.push(resolve(base, s.labels));
+      files[name] = { x: resolve(base, s.features), y: resolve(base, s.labels ?? s.features) };
+    }
     const unlabeled = d.unlabeled ? loadNpySplit(base, d.unlabeled, false) : null;
     const test = d.test ? labeled(loadNpySplit(base, d.test, true), resolve(base, d.test.features)) : null;
     const Kdata = Math.max(...train.y) + 1;
@@ -137,13 +167,17 @@ function loadData(cfg: SelmixConfig, base: string): Loaded {
     let val: (ExampleSet & { y: Int32Array }) | null = d.val ? labeled(loadNpySplit(base, d.val, true), resolve(base, d.val.features)) : null;
     let tr = train;
     if (!val) ({ train: tr, val } = carveValidation(train, classNames.length, 100, notes));
-    return { data: { train: tr, val, unlabeled, test, classNames }, notes, inputs };
+    files.val ??= files.train!;
+    return { data: { train: tr, val, unlabeled, test, classNames }, notes, inputs, files };
   }
   const load = (p: string, isLabeled: boolean) => {
     const r = loadImageFolder(resolve(base, p), { labeled: isLabeled, grayscale: d.grayscale, ...(d.classes ? { classes: d.classes } : {}) });
     inputs.push(resolve(base, p));
     return r;
   };
+  for (const [name, p] of [['train', d.train], ['val', d.val ?? d.train], ['unlabeled', d.unlabeled], ['test', d.test]] as const) {
+    if (p !== undefined) files[name] = { x: resolve(base, p), y: resolve(base, p) };
+  }
   const tr = load(d.train, true);
   const classNames = tr.classNames;
   const asSet = (r: ReturnType<typeof load>): ExampleSet => ({ x: r.x, y: r.y, n: r.n, shape: r.shape });
@@ -158,18 +192,22 @@ function loadData(cfg: SelmixConfig, base: string): Loaded {
   let val = d.val ? labeled(opt(d.val, true)!, resolve(base, d.val)) : null;
   let t = train;
   if (!val) ({ train: t, val } = carveValidation(train, classNames.length, 100, notes));
-  return { data: { train: t, val, unlabeled, test, classNames }, notes, inputs };
+  return { data: { train: t, val, unlabeled, test, classNames }, notes, inputs, files };
 }
 
-/** Checks that labels fit the head's K and reports classes without examples. */
-function checkLabels(data: FinetuneData, K: number, where: string, notes: string[]): void {
-  const sets: [string, ExampleSet | null][] = [['train', data.train], ['val', data.val], ['unlabeled', data.unlabeled], ['test', data.test]];
+/**
+ * Checks that labels fit the head's K and reports classes without examples. For fine-tuning every class of
+ * the head needs a labeled training example (a head wider than the labels means the wrong head or labels).
+ */
+function checkLabels(data: FinetuneData, K: number, files: SplitFiles, fallback: string, notes: string[], everyClassLabeled: boolean): void {
+  const sets: ['train' | 'val' | 'unlabeled' | 'test', ExampleSet | null][] = [['train', data.train], ['val', data.val], ['unlabeled', data.unlabeled], ['test', data.test]];
   for (const [name, s] of sets) {
     if (!s?.y) continue;
     for (let i = 0; i < s.y.length; i++) {
-      if (s.y[i]! >= K) throw new DataError(where, `${name} label ${s.y[i]} at index ${i} is out of range: the model has ${K} classes (labels 0..${K - 1})`);
+      if (s.y[i]! >= K) throw new DataError(files[name]?.y ?? fallback, `${name} label ${s.y[i]} at index ${i} is out of range: the model has K = ${K} classes (labels 0..${K - 1})`);
     }
   }
+  const where = files.train?.y ?? fallback;
   if (K < 2) throw new DataError(where, `the model has ${K} class; SelMix needs at least 2`);
   const trainCounts = new Array<number>(K).fill(0);
   data.train.y.forEach((y) => trainCounts[y]!++);
@@ -179,13 +217,16 @@ function checkLabels(data: FinetuneData, K: number, where: string, notes: string
   const noVal = valCounts.flatMap((c, k) => (c === 0 ? [k] : []));
   if (noTrain.length === K) throw new DataError(where, 'the labeled set is empty');
   if (new Set(data.train.y).size < 2) throw new DataError(where, 'the labeled set has a single class; SelMix needs at least 2');
+  if (everyClassLabeled && noTrain.length) {
+    throw new DataError(where, `no labeled training examples for classes ${noTrain.map((k) => data.classNames[k] ?? k).join(', ')}: the model has K = ${K} classes but the labels use ${K - noTrain.length}; use a head with one output per class of the labels, or labels for every class`);
+  }
   if (noTrain.length) notes.push(`classes with no labeled examples (never an anchor): ${noTrain.map((k) => data.classNames[k] ?? k).join(', ')}`);
   if (noVal.length) notes.push(`classes with no validation examples (reported with support 0, left out of the validation metrics): ${noVal.map((k) => data.classNames[k] ?? k).join(', ')}`);
   while (data.classNames.length < K) data.classNames.push(String(data.classNames.length));
 }
 
 /** Loads the starting model the config names. */
-async function loadModel(cfg: SelmixConfig, base: string, data: FinetuneData, opts: JobOptions, notes: string[], inputs: string[]): Promise<SelmixModel> {
+async function loadModel(cfg: SelmixConfig, base: string, data: FinetuneData, opts: JobOptions, notes: string[], inputs: string[], files: SplitFiles): Promise<SelmixModel> {
   const m = cfg.model!;
   if (m.kind === 'linear') {
     const wPath = resolve(base, m.weights);
@@ -206,7 +247,7 @@ async function loadModel(cfg: SelmixConfig, base: string, data: FinetuneData, op
       inputs.push(bPath);
     }
     const featDim = data.train.x.length / data.train.n;
-    if (featDim !== d) throw new DataError(wPath, `weights expect d = ${d} features but the training features have ${featDim} columns`);
+    if (featDim !== d) throw new DataError(wPath, `weights expect d = ${d} features but the training features (${files.train?.x ?? 'train'}) have ${featDim} columns`);
     return linearModel(W, b, d, K);
   }
   const path = resolve(base, m.path);
@@ -244,12 +285,12 @@ function featurize(model: SelmixModel, data: FinetuneData): { model: SelmixModel
   };
 }
 
-function checkInputShape(model: SelmixModel, data: FinetuneData, where: string): void {
+function checkInputShape(model: SelmixModel, data: FinetuneData, files: SplitFiles, modelFile: string): void {
   const want = model.inputShape;
   for (const [name, s] of [['train', data.train], ['val', data.val], ['unlabeled', data.unlabeled], ['test', data.test]] as const) {
     if (!s) continue;
     const ok = want.length === s.shape.length && want.every((w, i) => w === -1 || w === s.shape[i]);
-    if (!ok) throw new DataError(where, `the model expects inputs of shape [${want.join(', ')}] but the ${name} examples have shape [${s.shape.join(', ')}]`);
+    if (!ok) throw new DataError(files[name]?.x ?? modelFile, `the model expects inputs of shape [${want.join(', ')}] (${modelFile}) but the ${name} examples have shape [${s.shape.join(', ')}]`);
   }
 }
 
@@ -269,24 +310,28 @@ export async function runJob(config: SelmixConfig | string, configPath: string, 
     if (opts.override) cfg = opts.override(cfg);
     const base = dirname(resolve(configPath));
     const missing = missingInputs(cfg, base);
-    if (missing.length) throw new ConfigError(configPath, missing);
+    if (missing.length) throw new ConfigError(configPath, withLines(missing, configPath, typeof config === 'string' ? config : undefined));
     const backend = await initBackend({ ...(opts.backend ? { choice: opts.backend } : {}), ...(opts.wasmDir ? { wasmDir: opts.wasmDir } : {}) });
     tensorsAtStart = tf.memory().numTensors;
     const outputDir = resolve(base, cfg.output);
-    const { data, notes, inputs } = loadData(cfg, base);
+    const { data, notes, inputs, files } = loadData(cfg, base);
     const headFrac = cfg.selmix.headFrac ?? HEAD_FRAC_DEFAULT;
 
     if (cfg.task === 'pretrain') return await runPretrain(cfg, data, outputDir, runId, backend.name, notes, emit, opts, t0);
 
-    model = await loadModel(cfg, base, data, { ...opts, emit }, notes, inputs);
-    checkInputShape(model, data, inputs[inputs.length - 1] ?? configPath);
-    checkLabels(data, model.K, inputs.find((p) => /label/i.test(p)) ?? configPath, notes);
+    model = await loadModel(cfg, base, data, { ...opts, emit }, notes, inputs, files);
+    checkInputShape(model, data, files, inputs[inputs.length - 1] ?? configPath);
+    checkLabels(data, model.K, files, configPath, notes, true);
     for (const out of [join(outputDir, 'model', 'model.json'), join(outputDir, 'model', 'weights.bin'), join(outputDir, 'W.npy'), join(outputDir, 'b.npy')]) assertNotInput(out, inputs);
     mkdirSync(outputDir, { recursive: true });
     const freeze = cfg.model && 'freezeBackbone' in cfg.model ? cfg.model.freezeBackbone : false;
+    if (cfg.training.mixup === 'cutmix' && (!model.backbone || data.train.shape.length !== 3)) {
+      throw new ConfigError(configPath, [{ path: 'training.mixup', message: 'cutmix mixes images: it needs image inputs (HxWxC) and a model with a backbone; use "feature" for feature vectors' }]);
+    }
     let trainModel = model;
     let trainData = data;
-    if (freeze && model.backbone) ({ model: trainModel, data: trainData } = featurize(model, data));
+    // A frozen backbone is applied once to every set, instead of at every step (not with CutMix, which mixes inputs).
+    if (freeze && model.backbone && cfg.training.mixup !== 'cutmix') ({ model: trainModel, data: trainData } = featurize(model, data));
 
     const startVal = evaluateSet(trainModel, trainData.val, headFrac);
     const startTest = trainData.test?.y ? evaluateSet(trainModel, trainData.test as ExampleSet & { y: Int32Array }, headFrac) : undefined;
@@ -401,16 +446,16 @@ async function runPretrain(cfg: SelmixConfig, data: FinetuneData, outputDir: str
 export async function evaluateConfig(cfg: SelmixConfig, configPath: string, split: 'val' | 'test', backend?: BackendChoice): Promise<MetricsReport> {
   const base = dirname(resolve(configPath));
   const missing = missingInputs(cfg, base);
-  if (missing.length) throw new ConfigError(configPath, missing);
+  if (missing.length) throw new ConfigError(configPath, withLines(missing, configPath));
   if (!cfg.model) throw new ConfigError(configPath, [{ path: 'model', message: 'eval needs a "model"' }]);
   await initBackend(backend ? { choice: backend } : {});
-  const { data, notes, inputs } = loadData(cfg, base);
+  const { data, notes, inputs, files } = loadData(cfg, base);
   const set = split === 'val' ? data.val : data.test;
   if (!set?.y) throw new ConfigError(configPath, [{ path: `data.${split}`, message: `the config has no labeled ${split} set` }]);
-  const model = await loadModel(cfg, base, data, { emit: () => undefined, shouldStop: () => false }, notes, inputs);
+  const model = await loadModel(cfg, base, data, { emit: () => undefined, shouldStop: () => false }, notes, inputs, files);
   try {
-    checkInputShape(model, data, inputs[inputs.length - 1] ?? configPath);
-    checkLabels(data, model.K, configPath, notes);
+    checkInputShape(model, data, files, inputs[inputs.length - 1] ?? configPath);
+    checkLabels(data, model.K, files, configPath, notes, false);
     return evaluateSet(model, set as ExampleSet & { y: Int32Array }, cfg.selmix.headFrac);
   } finally {
     disposeModel(model);
