@@ -14,6 +14,7 @@ import { computeRefresh } from '../core/refresh';
 import { defaultObjectiveOptions, type ObjectiveId } from '../core/objectives';
 import { metricsOf } from '../core/evaluate';
 import { runSweep } from './sweep';
+import { runShiftExperiment } from './experiments';
 
 /** Exit codes, documented in README. */
 export const EXIT = { ok: 0, failed: 1, badInput: 2 } as const;
@@ -32,6 +33,8 @@ Usage:
   selmix eval --config FILE [--split val|test] [--json]
   selmix eval --features X.npy --labels Y.npy --weights W.npy [--bias b.npy] [--json]
   selmix sweep --config FILE --temperature 0.1,1,10,100 [--json]
+  selmix experiment shift [--objective ID] [--steps N] [--seed S] [--threshold t] [--oracle] [--small] [--out DIR]
+  selmix backends
 
 Common options: --backend ${BACKEND_CHOICES.join('|')}   --json (one protocol event per line on stdout)
 Objectives: ${OBJECTIVE_IDS.join(', ')}
@@ -47,11 +50,12 @@ const OPTIONS = {
   objective: { type: 'string' }, out: { type: 'string' }, backend: { type: 'string' }, features: { type: 'string' }, labels: { type: 'string' },
   'val-features': { type: 'string' }, 'val-labels': { type: 'string' }, 'unlabeled-features': { type: 'string' }, weights: { type: 'string' },
   bias: { type: 'string' }, temperature: { type: 'string' }, split: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+  threshold: { type: 'string' }, oracle: { type: 'boolean' }, small: { type: 'boolean' },
 } as const;
 
 type Flags = { [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K]['type'] extends 'boolean' ? boolean : string };
 
-function num(flags: Flags, name: 'steps' | 'seed' | 'temperature'): number | undefined {
+function num(flags: Flags, name: 'steps' | 'seed' | 'temperature' | 'threshold'): number | undefined {
   const v = flags[name];
   if (v === undefined) return undefined;
   const n = Number(v);
@@ -333,8 +337,11 @@ export async function main(argv: string[]): Promise<number> {
       return cmd === undefined ? EXIT.badInput : EXIT.ok;
     }
     let flags: Flags;
+    let positionals: string[] = [];
     try {
-      flags = parseArgs({ args: rest, options: OPTIONS, allowPositionals: false, strict: true }).values as Flags;
+      const parsed = parseArgs({ args: rest, options: OPTIONS, allowPositionals: cmd === 'experiment', strict: true });
+      flags = parsed.values as Flags;
+      positionals = parsed.positionals;
     } catch (e) {
       throw new UsageError((e as Error).message);
     }
@@ -346,6 +353,14 @@ export async function main(argv: string[]): Promise<number> {
       case 'gain': await initBackend({ choice: 'cpu' }); return await cmdGain(flags);
       case 'eval': return await cmdEval(flags);
       case 'sweep': need(flags, 'config', 'temperature'); return await runSweep(resolve(flags.config!), flags.temperature!, { json: flags.json === true, backend: backendOf(flags) });
+      case 'experiment': {
+        if (positionals.length !== 1 || positionals[0] !== 'shift') throw new UsageError('experiment: the only experiment is "shift"');
+        const objective = flags.objective ?? 'minRecall';
+        if (!(OBJECTIVE_IDS as readonly string[]).includes(objective)) throw new UsageError(`--objective: "${objective}" is not one of ${OBJECTIVE_IDS.join(', ')}`);
+        return await runShiftExperiment({ out: flags.out ?? 'selmix-experiments/shift', objective: objective as ObjectiveId, steps: num(flags, 'steps') ?? 300,
+          rho: 100, threshold: num(flags, 'threshold') ?? 0, oracle: flags.oracle === true, seed: num(flags, 'seed') ?? 0, small: flags.small === true,
+          json: flags.json === true, backend: backendOf(flags) }, flags.json ? printer(true) : () => undefined);
+      }
       case 'backends': {
         const info = await initBackend({ choice: backendOf(flags) ?? 'auto' });
         process.stdout.write(info.probes.map((p) => `${p.ok ? 'ok  ' : 'no  '} ${p.name}: ${p.detail}`).join('\n') + `\nin use: ${info.name}\n`);
