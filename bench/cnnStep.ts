@@ -1,0 +1,88 @@
+// Benchmark (c): one fine-tuning step of the demo CNN (src/core/model.ts demoCnn through fromLayersModel, so
+// the convolutions use the forward-convolution filter gradients of src/core/nn.ts), 64 anchors + 64 partners,
+// feature mixup, as src/core/train.ts's `step` runs it with a trainable backbone; on wasm and on pure-JS cpu.
+import * as tf from '@tensorflow/tfjs';
+import { demoCnn, disposeModel, fromLayersModel } from '../src/core/model';
+import { crossEntropy, dense } from '../src/core/nn';
+import { trainableVariables } from '../src/core/train';
+import { forwardAll } from '../src/core/evaluate';
+import { timeIt, type Timing } from './lib';
+import { profileKernels } from './headStep';
+
+/** One backend's CNN-step figures. */
+export interface CnnStepResult {
+  backend: string;
+  step: Timing;
+  /** Approximate FLOPs of one step (forward of 2B images, backward about twice that); see flopsOfDemoCnn. */
+  flops: number;
+  gflops: number;
+  kernels: { count: number; top: { name: string; ms: number }[] } | null;
+  /** forwardAll over nVal validation images (eval mode): the part of a refresh that scales with the backbone. */
+  validationPass: Timing | null;
+  nVal: number;
+}
+
+/** Multiply-add FLOPs (x2) of one forward pass of the demo CNN on one 28x28x1 image. */
+export function flopsOfDemoCnn(K = 10): number {
+  const conv1 = 28 * 28 * 16 * 3 * 3 * 1;
+  const conv2 = 14 * 14 * 32 * 3 * 3 * 16;
+  const fc = 7 * 7 * 32 * 64;
+  const head = 64 * K;
+  return 2 * (conv1 + conv2 + fc + head);
+}
+
+/** Times the CNN step on the current tfjs backend (the caller switches backends). */
+export async function benchCnnStep(opts: { B?: number; reps: number; iters: number; profile?: boolean; nVal?: number }): Promise<CnnStepResult> {
+  const B = opts.B ?? 64;
+  const K = 10;
+  const lm = demoCnn(K, 0);
+  const model = fromLayersModel(lm);
+  const vars = trainableVariables(model, false);
+  const isBias = vars.map((v, i) => i === 1 || /_b_/.test(v.name));
+  const lrFactor = vars.map((_, i) => (i < 2 ? 1 : 0.1));
+  const xa = tf.randomUniform([B, 28, 28, 1], 0, 1, 'float32', 1);
+  const xp = tf.randomUniform([B, 28, 28, 1], 0, 1, 'float32', 2);
+  const lamData = Float32Array.from({ length: B }, (_, i) => 0.6 + (0.4 * i) / B);
+  const yData = Int32Array.from({ length: B }, (_, i) => i % K);
+  const lr = 0.01;
+  const wd = 5e-4;
+
+  // src/core/train.ts `step`, trainable-backbone branch (momentum 0, the default).
+  const step = (): number => {
+    const lossT = tf.tidy(() => {
+      const lam = tf.tensor2d(lamData, [B, 1]);
+      const ya = tf.tensor1d(yData, 'int32');
+      const bb = model.backbone!;
+      const r = tf.variableGrads(() => {
+        const f = tf.add(tf.mul(lam, bb.apply(xa)), tf.mul(tf.sub(1, lam), bb.apply(xp))) as tf.Tensor2D;
+        const logits = tf.add(dense(f, model.W), model.b) as tf.Tensor2D;
+        return crossEntropy(logits, ya, K);
+      }, vars);
+      vars.forEach((v, i) => {
+        let g = r.grads[v.name]!;
+        if (!isBias[i] && wd > 0) g = tf.add(g, tf.mul(v, wd));
+        v.assign(tf.sub(v, tf.mul(g, lr * lrFactor[i]!)));
+      });
+      return r.value;
+    });
+    const l = lossT.dataSync()[0]!;
+    lossT.dispose();
+    return l;
+  };
+  const t = timeIt(() => { for (let i = 0; i < opts.iters; i++) step(); }, { reps: opts.reps, warmup: 1 });
+  const per = (v: number) => v / opts.iters;
+  const timing: Timing = { medianMs: per(t.medianMs), minMs: per(t.minMs), maxMs: per(t.maxMs), cpuMedianMs: per(t.cpuMedianMs), reps: t.reps };
+  const kernels = opts.profile ? await profileKernels(step) : null;
+  const nVal = opts.nVal ?? 0;
+  let validationPass: Timing | null = null;
+  if (nVal > 0) {
+    const val = { x: Float32Array.from({ length: nVal * 784 }, (_, i) => (i % 7) / 7), y: new Int32Array(nVal), n: nVal, shape: [28, 28, 1] };
+    validationPass = timeIt(() => forwardAll(model, val), { reps: 3, warmup: 1 });
+  }
+  xa.dispose();
+  xp.dispose();
+  disposeModel(model);
+  lm.dispose();
+  const flops = 3 * 2 * B * flopsOfDemoCnn(K);
+  return { backend: tf.getBackend(), step: timing, flops, gflops: flops / (timing.medianMs * 1e6), kernels, validationPass, nVal };
+}

@@ -1,0 +1,90 @@
+// Benchmark (e): `selmix demo` end to end in a child process: wall time, CPU time and peak RSS (GNU time -v
+// when /usr/bin/time exists, else the child's resource usage), warm (the pre-trained CNN cache linked in) and,
+// when asked or when no cache exists, cold (pre-training included).
+import { spawn } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { log } from './lib';
+
+/** One demo run's figures. */
+export interface DemoRun {
+  kind: 'warm' | 'cold';
+  ok: boolean;
+  exitCode: number | null;
+  wallS: number;
+  userS: number;
+  sysS: number;
+  peakRssBytes: number;
+  measuredWith: string;
+  /** From the run/finished event. */
+  steps: number | null;
+  engineWallS: number | null;
+  minRecallTest: { before: number; after: number } | null;
+  backend: string | null;
+  refreshes: number;
+  stderrTail: string;
+}
+
+const CACHE = '.selmix-cache';
+
+/** Runs `node bin/selmix.js demo --json --out <tmp>/out` in a fresh temp cwd. */
+export async function runDemo(kind: 'warm' | 'cold', repoRoot: string): Promise<DemoRun> {
+  const cwd = mkdtempSync(join(tmpdir(), `selmix-bench-${kind}-`));
+  const repoCache = resolve(repoRoot, CACHE);
+  if (kind === 'warm') symlinkSync(repoCache, join(cwd, CACHE), 'dir');
+  const cli = resolve(repoRoot, 'bin', 'selmix.js');
+  const args = [cli, 'demo', '--json', '--out', join(cwd, 'out')];
+  const gnuTime = existsSync('/usr/bin/time');
+  const timeFile = join(cwd, 'time.txt');
+  const cmd = gnuTime ? '/usr/bin/time' : process.execPath;
+  const cmdArgs = gnuTime ? ['-v', '-o', timeFile, process.execPath, ...args] : args;
+  const t0 = performance.now();
+  let stdout = '';
+  let stderr = '';
+  const code = await new Promise<number | null>((res) => {
+    const ch = spawn(cmd, cmdArgs, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    ch.stdout.on('data', (b: Buffer) => { stdout += b.toString(); });
+    ch.stderr.on('data', (b: Buffer) => { stderr += b.toString(); });
+    ch.on('close', (c) => res(c));
+  });
+  const wallS = (performance.now() - t0) / 1000;
+  let userS = NaN, sysS = NaN, peak = NaN;
+  let measuredWith = 'process.resourceUsage of this process (children not separable)';
+  if (gnuTime && existsSync(timeFile)) {
+    const t = readFileSync(timeFile, 'utf8');
+    const num = (re: RegExp) => Number(re.exec(t)?.[1] ?? NaN);
+    userS = num(/User time \(seconds\): ([\d.]+)/);
+    sysS = num(/System time \(seconds\): ([\d.]+)/);
+    peak = num(/Maximum resident set size \(kbytes\): (\d+)/) * 1024;
+    measuredWith = '/usr/bin/time -v (wall from this process)';
+  }
+  type Finished = { steps: number; wallSeconds: number; before: { test?: { minRecall: number } }; after: { test?: { minRecall: number } } };
+  let finished = null as Finished | null;
+  let backend: string | null = null;
+  let refreshes = 0;
+  for (const line of stdout.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    try {
+      const e = JSON.parse(line) as { type: string; payload: Record<string, unknown> };
+      if (e.type === 'run/finished') finished = e.payload as unknown as Finished;
+      if (e.type === 'run/started' && (e.payload as { mode?: string }).mode === 'finetune') backend = String(e.payload.backend);
+      if (e.type === 'run/refresh') refreshes++;
+    } catch {
+      // not an event line
+    }
+  }
+  if (kind === 'cold' && code === 0 && !existsSync(join(repoCache, 'mnist-lt-cnn', 'model.json'))) {
+    cpSync(join(cwd, CACHE), repoCache, { recursive: true });
+    log(`  copied the freshly pre-trained CNN to ${repoCache}`);
+  }
+  rmSync(cwd, { recursive: true, force: true });
+  const bt = finished?.before.test?.minRecall;
+  const at = finished?.after.test?.minRecall;
+  return {
+    kind, ok: code === 0, exitCode: code, wallS, userS, sysS, peakRssBytes: peak, measuredWith,
+    steps: finished?.steps ?? null, engineWallS: finished?.wallSeconds ?? null,
+    minRecallTest: bt !== undefined && at !== undefined ? { before: bt, after: at } : null, backend, refreshes,
+    stderrTail: stderr.split('\n').filter(Boolean).slice(-3).join(' | '),
+  };
+}

@@ -1,0 +1,217 @@
+// Benchmark (b): one head fine-tuning step (feature mixup, hand-written head gradient, SGD update) as
+// src/core/train.ts's `step` does it on a frozen backbone, against the backend's raw matMul on the same
+// shapes (the same FLOPs), plus the transposed-matMul penalty of the wasm backend.
+import * as tf from '@tensorflow/tfjs';
+import { gatherRows, type ExampleSet } from '../src/core/evaluate';
+import { Rng } from '../src/core/rng';
+import { gaussian, mulberry, timeIt, type Timing } from './lib';
+
+/** Shapes of the head step. */
+export interface HeadShape {
+  /** Anchors per step (as many partners). */
+  B: number;
+  d: number;
+  K: number;
+}
+
+/** Head-step figures. */
+export interface HeadStepResult {
+  shape: HeadShape;
+  /** FLOPs of the two matrix products of a step: logits (B x d x K) and dW (d x B x K), 2 per multiply-add. */
+  matmulFlops: number;
+  /** The step as train.ts runs it (gather, mixup, logits, softmax gradient, loss, weight decay, SGD, loss read-back). */
+  engineStep: Timing;
+  /** The same step without the per-step loss (logSoftmax + read-back) and with fused updates: what fewer ops would give. */
+  leanStep: Timing;
+  /** The two products alone (f W and f^T g with f^T precomputed), as one "matMul step" of the same FLOPs. */
+  matmulOnly: Timing;
+  /** Per product. */
+  matmulForward: Timing;
+  matmulGradW: Timing;
+  engineGflops: number;
+  leanGflops: number;
+  matmulGflops: number;
+  /** engineGflops / matmulGflops (target >= 0.5). */
+  ratio: number;
+  leanRatio: number;
+  /** Kernel count and the top kernels by time in one engine step (tf.profile), when the backend reports kernel times. */
+  kernels: { count: number; top: { name: string; ms: number }[] } | null;
+  /** A large square product, for the backend's best rate. */
+  square: { n: number; timing: Timing; gflops: number };
+  transpose: TransposeResult;
+}
+
+/** The transposed-matMul penalty on the shapes of the head gradient. */
+export interface TransposeResult {
+  /** dW = f^T g with f (B x d), g (B x K). */
+  gradW: { transposeA: Timing; explicitTranspose: Timing; pretransposed: Timing; penalty: number };
+  /** dX = g W^T with g (B x K), W (d x K). */
+  gradX: { transposeB: Timing; explicitTranspose: Timing; pretransposed: Timing; penalty: number };
+}
+
+/** Times `iters` calls of an op (each in its own tidy) as one run, reading back once at the end; returns per-call ms. */
+function opTiming(make: () => tf.Tensor, reps: number, iters: number): Timing {
+  const t = timeIt(() => {
+    let last: tf.Tensor | null = null;
+    for (let i = 0; i < iters; i++) {
+      last?.dispose();
+      last = tf.tidy(make);
+    }
+    last!.dataSync();
+    last!.dispose();
+  }, { reps, warmup: 1 });
+  const per = (x: number) => x / iters;
+  return { medianMs: per(t.medianMs), minMs: per(t.minMs), maxMs: per(t.maxMs), cpuMedianMs: per(t.cpuMedianMs), reps: t.reps };
+}
+
+/** Runs the head-step benchmark on the current backend. */
+export async function benchHeadStep(shape: HeadShape, opts: { reps?: number; iters?: number; profile?: boolean } = {}): Promise<HeadStepResult> {
+  const { B, d, K } = shape;
+  const reps = opts.reps ?? 7;
+  const iters = opts.iters ?? 100;
+  const u = mulberry(7);
+  const g = gaussian(u);
+  // A feature set to gather from, as the loop does (ReLU-like features).
+  const n = 20 * K;
+  const x = new Float32Array(n * d);
+  for (let i = 0; i < x.length; i++) x[i] = Math.max(0, g());
+  const y = new Int32Array(n);
+  for (let i = 0; i < n; i++) y[i] = i % K;
+  const set: ExampleSet = { x, y, n, shape: [d] };
+  const W = tf.variable(tf.randomNormal([d, K], 0, 1 / Math.sqrt(d), 'float32', 1)) as tf.Variable<tf.Rank.R2>;
+  const b = tf.variable(tf.zeros([K])) as tf.Variable<tf.Rank.R1>;
+  const vars = [W, b] as tf.Variable[];
+  const mom = vars.map((v) => tf.variable(tf.zerosLike(v), false));
+  const rng = new Rng(3);
+  const cfg = { lr: 0.01, wd: 5e-4, momentum: 0 };
+  const isBias = [false, true];
+
+  const draw = () => {
+    const anchors = new Int32Array(B);
+    const partners = new Int32Array(B);
+    for (let i = 0; i < B; i++) { anchors[i] = rng.int(n); partners[i] = rng.int(n); }
+    const lam = new Float32Array(B);
+    for (let i = 0; i < B; i++) lam[i] = rng.uniform(0.6, 1);
+    return { anchors, partners, ya: Int32Array.from(anchors, (a) => y[a]!), lam };
+  };
+
+  // The step of src/core/train.ts (frozen-backbone branch), op for op.
+  const engineStep = (): number => {
+    const bt = draw();
+    const xa = gatherRows(set, bt.anchors);
+    const xp = gatherRows(set, bt.partners);
+    const lossT = tf.tidy(() => {
+      const lam = tf.tensor2d(bt.lam, [B, 1]);
+      const ya = tf.tensor1d(bt.ya, 'int32');
+      const feat = (t: tf.Tensor) => t.reshape([B, d]) as tf.Tensor2D;
+      const f = tf.add(tf.mul(lam, feat(xa)), tf.mul(tf.sub(1, lam), feat(xp))) as tf.Tensor2D;
+      const logits = tf.add(tf.matMul(f, W), b) as tf.Tensor2D;
+      const oneHot = tf.oneHot(ya, K).toFloat();
+      const gr = tf.div(tf.sub(tf.softmax(logits), oneHot), B) as tf.Tensor2D;
+      const grads = [tf.matMul(tf.transpose(f), gr), tf.sum(gr, 0)];
+      const loss = tf.neg(tf.mean(tf.sum(tf.mul(oneHot, tf.logSoftmax(logits)), 1))) as tf.Scalar;
+      vars.forEach((v, i) => {
+        let gg = grads[i]!;
+        if (!isBias[i] && cfg.wd > 0) gg = tf.add(gg, tf.mul(v, cfg.wd));
+        if (cfg.momentum > 0) {
+          const m = tf.add(tf.mul(mom[i]!, cfg.momentum), gg);
+          mom[i]!.assign(m);
+          gg = m;
+        }
+        v.assign(tf.sub(v, tf.mul(gg, cfg.lr)));
+      });
+      return loss;
+    });
+    xa.dispose();
+    xp.dispose();
+    const l = lossT.dataSync()[0]!;
+    lossT.dispose();
+    return l;
+  };
+
+  // Same update, fewer ops: no per-step loss, one fused (1 - lr wd) W - lr dW, mixing as xp + lam (xa - xp).
+  const leanStep = (): void => {
+    const bt = draw();
+    const xa = gatherRows(set, bt.anchors);
+    const xp = gatherRows(set, bt.partners);
+    tf.tidy(() => {
+      const lam = tf.tensor2d(bt.lam, [B, 1]);
+      const fa = xa.reshape([B, d]) as tf.Tensor2D;
+      const fp = xp.reshape([B, d]) as tf.Tensor2D;
+      const f = tf.add(fp, tf.mul(lam, tf.sub(fa, fp))) as tf.Tensor2D;
+      const p = tf.softmax(tf.add(tf.matMul(f, W), b));
+      const gr = tf.mul(tf.sub(p, tf.oneHot(tf.tensor1d(bt.ya, 'int32'), K)), 1 / B) as tf.Tensor2D;
+      W.assign(tf.sub(tf.mul(W, 1 - cfg.lr * cfg.wd), tf.mul(tf.matMul(tf.transpose(f), gr), cfg.lr)));
+      b.assign(tf.sub(b, tf.mul(tf.sum(gr, 0), cfg.lr)));
+    });
+    xa.dispose();
+    xp.dispose();
+  };
+
+  const stepTiming = (fn: () => unknown): Timing => {
+    const t = timeIt(() => { for (let i = 0; i < iters; i++) fn(); W.dataSync(); }, { reps, warmup: 1 });
+    const per = (v: number) => v / iters;
+    return { medianMs: per(t.medianMs), minMs: per(t.minMs), maxMs: per(t.maxMs), cpuMedianMs: per(t.cpuMedianMs), reps: t.reps };
+  };
+  const engine = stepTiming(engineStep);
+  const lean = stepTiming(leanStep);
+
+  // Raw products on the same shapes.
+  const f = tf.randomNormal([B, d], 0, 1, 'float32', 2) as tf.Tensor2D;
+  const fT = tf.transpose(f) as tf.Tensor2D;
+  const gr = tf.randomNormal([B, K], 0, 0.01, 'float32', 3) as tf.Tensor2D;
+  const WT = tf.transpose(W) as tf.Tensor2D;
+  const matmulForward = opTiming(() => tf.matMul(f, W), reps, iters);
+  const matmulGradW = opTiming(() => tf.matMul(fT, gr), reps, iters);
+  const matmulOnly = timeIt(() => {
+    for (let i = 0; i < iters; i++) tf.tidy(() => { tf.matMul(f, W); tf.matMul(fT, gr); });
+  }, { reps, warmup: 1 });
+  const perIter = (t: Timing): Timing => ({ medianMs: t.medianMs / iters, minMs: t.minMs / iters, maxMs: t.maxMs / iters, cpuMedianMs: t.cpuMedianMs / iters, reps: t.reps });
+  const mmOnly = perIter(matmulOnly);
+
+  const tIters = Math.max(5, Math.round(iters / 5));
+  const transpose: TransposeResult = {
+    gradW: {
+      transposeA: opTiming(() => tf.matMul(f, gr, true, false), reps, tIters),
+      explicitTranspose: opTiming(() => tf.matMul(tf.transpose(f), gr), reps, tIters),
+      pretransposed: opTiming(() => tf.matMul(fT, gr), reps, tIters),
+      penalty: 0,
+    },
+    gradX: {
+      transposeB: opTiming(() => tf.matMul(gr, W, false, true), reps, tIters),
+      explicitTranspose: opTiming(() => tf.matMul(gr, tf.transpose(W)), reps, tIters),
+      pretransposed: opTiming(() => tf.matMul(gr, WT), reps, tIters),
+      penalty: 0,
+    },
+  };
+  transpose.gradW.penalty = transpose.gradW.transposeA.medianMs / transpose.gradW.explicitTranspose.medianMs;
+  transpose.gradX.penalty = transpose.gradX.transposeB.medianMs / transpose.gradX.explicitTranspose.medianMs;
+
+  const sq = 512;
+  const A = tf.randomNormal([sq, sq], 0, 1, 'float32', 4);
+  const Bm = tf.randomNormal([sq, sq], 0, 1, 'float32', 5);
+  const square = opTiming(() => tf.matMul(A, Bm), Math.min(reps, 5), 5);
+
+  let kernels: HeadStepResult['kernels'] = null;
+  if (opts.profile) kernels = await profileKernels(engineStep);
+
+  [f, fT, gr, WT, A, Bm, W, b, ...mom].forEach((t) => t.dispose());
+  const matmulFlops = 2 * B * d * K * 2;
+  const gf = (ms: number) => matmulFlops / (ms * 1e6);
+  return {
+    shape, matmulFlops, engineStep: engine, leanStep: lean, matmulOnly: mmOnly, matmulForward, matmulGradW,
+    engineGflops: gf(engine.medianMs), leanGflops: gf(lean.medianMs), matmulGflops: gf(mmOnly.medianMs),
+    ratio: mmOnly.medianMs / engine.medianMs, leanRatio: mmOnly.medianMs / lean.medianMs, kernels,
+    square: { n: sq, timing: square, gflops: (2 * sq ** 3) / (square.medianMs * 1e6) },
+    transpose,
+  };
+}
+
+/** Kernels run by one call of fn, with their summed times per kernel name as the backend's profiler reports them. */
+export async function profileKernels(fn: () => unknown): Promise<{ count: number; top: { name: string; ms: number }[] }> {
+  const info = await tf.profile(() => { fn(); });
+  const ks = await Promise.all(info.kernels.map(async (k) => ({ name: k.name, ms: Number(await k.kernelTimeMs) })));
+  const byName = new Map<string, number>();
+  for (const k of ks) byName.set(k.name, (byName.get(k.name) ?? 0) + (Number.isFinite(k.ms) ? k.ms : 0));
+  return { count: ks.length, top: [...byName].map(([name, ms]) => ({ name, ms })).sort((a, b) => b.ms - a.ms).slice(0, 8) };
+}

@@ -1,0 +1,144 @@
+// Benchmark (a): one SelMix gain refresh (multipliers + D + G + P, SELMIX.md sections 2-4) for K x d on
+// synthetic inputs, against the brute-force K^4 construction of test/helpers/bruteForceGain.ts in the same run.
+import { computeRefresh, type RefreshInput } from '../src/core/refresh';
+import { gainMatrix } from '../src/core/gain';
+import { confusionMatrix, clipConfusion } from '../src/core/confusion';
+import { classCentroids } from '../src/core/centroids';
+import { objectiveD, updateMultipliers, defaultObjectiveOptions, type ObjectiveId } from '../src/core/objectives';
+import { samplingDistribution } from '../src/core/distribution';
+import { bruteForceGain } from '../test/helpers/bruteForceGain';
+import { countAllocations, gaussian, log, mulberry, timeIt, type Allocation, type Timing } from './lib';
+
+/** One refresh measurement. */
+export interface RefreshRow {
+  K: number;
+  d: number;
+  N: number;
+  objective: ObjectiveId;
+  /** computeRefresh end to end: confusion, metrics, multipliers, D, centroids, G, P. */
+  refresh: Timing;
+  /** gainMatrix alone. */
+  gain: Timing;
+  /** multipliers + D (from the clipped confusion matrix). */
+  multipliersAndD: Timing;
+  /** class centroids from the N x d validation features. */
+  centroids: Timing;
+  /** samplingDistribution (P from G). */
+  distribution: Timing;
+  /** Typed arrays allocated by one computeRefresh (inputs excluded). */
+  alloc: Allocation;
+  /** The same for gainMatrix alone. */
+  gainAlloc: Allocation;
+}
+
+/** One brute-force measurement, beside the closed form at the same K and d. */
+export interface BruteRow {
+  K: number;
+  d: number;
+  /** null when skipped; then projectedMs says why. */
+  bruteMs: number | null;
+  projectedMs: number;
+  closedMs: number;
+  ratio: number | null;
+  /** max |G_brute - G_closed| / max |G_brute|. */
+  relErr: number | null;
+  /** Memory a dense K^4 float32 tensor (the reference implementation's) would need; computed, not measured. */
+  k4TensorBytes: number;
+  alloc: Allocation | null;
+}
+
+/** Synthetic validation pass and head for K classes in d dimensions (class-structured features). */
+export function syntheticInput(K: number, d: number, objective: ObjectiveId, seed = 1): RefreshInput {
+  const u = mulberry(seed);
+  const g = gaussian(u);
+  const perClass = Math.max(5, Math.ceil(1000 / K));
+  const N = perClass * K;
+  const mu = new Float32Array(K * d);
+  for (let t = 0; t < mu.length; t++) mu[t] = Math.max(0, g()); // ReLU-like features
+  const features = new Float32Array(N * d);
+  const labels = new Int32Array(N);
+  const logits = new Float32Array(N * K);
+  for (let n = 0; n < N; n++) {
+    const y = Math.floor(n / perClass);
+    labels[n] = y;
+    for (let r = 0; r < d; r++) features[n * d + r] = Math.max(0, mu[y * d + r]! + 0.5 * g());
+    // Logits favour the true class (about 80% right), so C has a real diagonal and off-diagonal.
+    for (let l = 0; l < K; l++) logits[n * K + l] = g() + (l === y ? 2.5 : 0);
+  }
+  const W = new Float64Array(d * K);
+  const sd = 1 / Math.sqrt(d);
+  for (let t = 0; t < W.length; t++) W[t] = sd * g();
+  const b = new Float64Array(K);
+  for (let k = 0; k < K; k++) b[k] = 0.1 * g();
+  return { K, d, features, labels, logits, W, b, objective, prevMultipliers: null, options: defaultObjectiveOptions(), s: 10 };
+}
+
+/** Times the refresh and its parts for one (K, d). */
+export function benchRefresh(K: number, d: number, objective: ObjectiveId, reps: number): RefreshRow {
+  const inp = syntheticInput(K, d, objective);
+  const N = inp.labels.length;
+  const budgetMs = 20_000;
+  const refresh = timeIt(() => computeRefresh(inp), { reps, warmup: 1, budgetMs });
+  // The parts, from the same inputs.
+  const r = computeRefresh(inp);
+  const { Z } = classCentroids(inp.features, N, d, inp.labels, K);
+  const C = confusionMatrix(inp.labels, predsOf(inp.logits, N, K), K);
+  const Cc = clipConfusion(C);
+  const gain = timeIt(() => gainMatrix({ K, d, Z, W: inp.W, b: inp.b, D: r.D }), { reps, warmup: 1, budgetMs });
+  const multipliersAndD = timeIt(() => {
+    const m = updateMultipliers(objective, Cc, K, null, inp.options);
+    return objectiveD(objective, Cc, K, m, inp.options);
+  }, { reps, warmup: 1 });
+  const centroids = timeIt(() => classCentroids(inp.features, N, d, inp.labels, K), { reps, warmup: 1 });
+  const distribution = timeIt(() => samplingDistribution(r.G, K, inp.s), { reps, warmup: 1 });
+  const { alloc } = countAllocations(() => computeRefresh(inp));
+  const { alloc: gainAlloc } = countAllocations(() => gainMatrix({ K, d, Z, W: inp.W, b: inp.b, D: r.D }));
+  return { K, d, N, objective, refresh, gain, multipliersAndD, centroids, distribution, alloc, gainAlloc };
+}
+
+function predsOf(logits: ArrayLike<number>, N: number, K: number): Int32Array {
+  const p = new Int32Array(N);
+  for (let n = 0; n < N; n++) {
+    let best = 0;
+    for (let l = 1; l < K; l++) if (logits[n * K + l]! > logits[n * K + best]!) best = l;
+    p[n] = best;
+  }
+  return p;
+}
+
+/**
+ * The brute-force K^4 gain beside the closed form. Sizes run in increasing K per d; a size whose time,
+ * projected as K^4 d from the previous one, exceeds limitMs is skipped and reported as projected.
+ */
+export function benchBrute(Ks: number[], ds: number[], limitMs: number): BruteRow[] {
+  const rows: BruteRow[] = [];
+  for (const d of ds) {
+    let last: { K: number; ms: number } | null = null;
+    for (const K of Ks) {
+      const inp = syntheticInput(K, d, 'minRecall');
+      const r = computeRefresh(inp);
+      const { Z } = classCentroids(inp.features, inp.labels.length, d, inp.labels, K);
+      const args = { K, d, Z, W: inp.W, b: inp.b, D: r.D };
+      const closed = timeIt(() => gainMatrix(args), { reps: 7, warmup: 2 });
+      const projectedMs = last ? last.ms * (K / last.K) ** 4 : 0;
+      const k4TensorBytes = 4 * K ** 4;
+      if (last && projectedMs > limitMs) {
+        log(`  brute force K=${K} d=${d}: skipped (projected ${(projectedMs / 1000).toFixed(0)} s > ${limitMs / 1000} s)`);
+        rows.push({ K, d, bruteMs: null, projectedMs, closedMs: closed.medianMs, ratio: null, relErr: null, k4TensorBytes, alloc: null });
+        continue;
+      }
+      const t0 = performance.now();
+      const Gb = bruteForceGain(args);
+      const ms = performance.now() - t0;
+      // Counting allocations slows typed-array code down; do it in a separate, untimed run of the small sizes.
+      const alloc = K <= 30 ? countAllocations(() => bruteForceGain(args)).alloc : null;
+      const Gc = gainMatrix(args);
+      let mx = 0, err = 0;
+      for (let t = 0; t < Gb.length; t++) { mx = Math.max(mx, Math.abs(Gb[t]!)); err = Math.max(err, Math.abs(Gb[t]! - Gc[t]!)); }
+      log(`  brute force K=${K} d=${d}: ${(ms / 1000).toFixed(2)} s vs closed form ${closed.medianMs.toFixed(3)} ms`);
+      rows.push({ K, d, bruteMs: ms, projectedMs, closedMs: closed.medianMs, ratio: ms / closed.medianMs, relErr: err / mx, k4TensorBytes, alloc });
+      last = { K, ms };
+    }
+  }
+  return rows;
+}
