@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import { parseTree, findNodeAtLocation, type Node as JsonNode, type ParseError, printParseErrorCode } from 'jsonc-parser';
 import { ConfigError, type ConfigIssue } from './errors';
+import { customObjectiveIssues } from './customObjective';
 
 /** Objective ids, fixed across configs, CLI and UI (SELMIX.md section 2). */
 export const OBJECTIVE_IDS = [
@@ -11,6 +12,12 @@ export const OBJECTIVE_IDS = [
 ] as const;
 
 const objectiveId = z.enum(OBJECTIVE_IDS).describe('The metric SelMix optimises (SELMIX.md section 2).');
+const customObjectiveSchema = z.strictObject({
+  expression: z.string().min(1).describe('A scalar expression over the per-class vectors recall, precision, coverage and f1 (length K), with K, accuracy, numbers, + - * / ^, indexing v[i] and slices v[a:b] (Python semantics), and min, max, mean, sum, gmean, hmean, log, exp, sqrt, f1(p, r). Example: "mean(recall[0:5]) + 2 * min(recall)".'),
+  constraints: z.array(z.string().min(1)).optional().describe('Constraints "lhs >= rhs" or "lhs <= rhs", elementwise over classes for vectors (e.g. "coverage >= 0.95 / K", "recall[3] >= 0.5"), handled with the soft-hinge multipliers of selmix.coverage.'),
+}).superRefine((spec, ctx) => {
+  for (const iss of customObjectiveIssues(spec)) ctx.addIssue({ code: 'custom', path: iss.path, message: iss.message, params: { column: iss.column } });
+});
 const pathString = z.string().min(1).describe('A path, relative to the config file.');
 const posInt = z.number().int().positive();
 
@@ -117,6 +124,7 @@ export const configSchema = z.strictObject({
   name: z.string().min(1).max(200).optional().describe('A label for the run, shown in the dashboard.'),
   task: z.enum(['finetune', 'pretrain']).default('finetune'),
   objective: objectiveId.default('minRecall'),
+  customObjective: customObjectiveSchema.optional().describe('A user-defined objective (and constraints) over per-class recall, precision and coverage; when present it replaces "objective" for the gain and is reported under its expression.'),
   data: dataSchema,
   model: modelSchema.optional().describe('The starting model (required for finetune).'),
   training: trainingSchema.default(trainingSchema.parse({})),

@@ -34,3 +34,14 @@ export class TrainingError extends Error {
 export class CancelledError extends Error {
   override readonly name = 'CancelledError';
 }
+
+/**
+ * A custom objective or constraint expression cannot be parsed or compiled. `column` is 1-based in
+ * `source`; `path` is the config field it came from (e.g. customObjective.expression) when known.
+ */
+export class ExprError extends Error {
+  override readonly name = 'ExprError';
+  constructor(message: string, readonly source: string, readonly column: number, public path?: string) {
+    super(message);
+  }
+}

@@ -267,6 +267,19 @@ export function objectiveD(id: ObjectiveId, Cclipped: Float64Array, K: number, l
       break;
     }
   }
+  return chainRuleD(M, C, K, pi, scale);
+}
+
+/** The priors pi_k of the Jacobians: 1/K (uniformK) or the row sums R_k of C (rowsum). */
+export function jacobianPriors(C: Float64Array, K: number, priorMode: ObjectiveOptions['priorMode']): Float64Array {
+  return priorMode === 'rowsum' ? rowSums(C, K) : new Float64Array(K).fill(1 / K);
+}
+
+/**
+ * The chain rule of SELMIX.md section 2 for any psi: D_kl = (M_kl C_kl - (C_kl/pi_k) sum_j M_kj C_kj) / scale,
+ * with M = dpsi/dC (or the Lagrangian's) at the clipped C.
+ */
+export function chainRuleD(M: Float64Array, C: Float64Array, K: number, pi: Float64Array, scale = 1): Float64Array {
   const D = new Float64Array(K * K);
   for (let k = 0; k < K; k++) {
     let s = 0;

@@ -7,6 +7,7 @@ import { samplingDistribution } from './distribution';
 import { gainMatrix, type DeltaWVariant } from './gain';
 import { metricsReport, objectiveMetricValue } from './metrics';
 import { objectiveD, updateMultipliers, type ObjectiveId, type ObjectiveOptions } from './objectives';
+import type { CompiledObjective } from './customObjective';
 
 /** What a refresh needs: a validation pass (features, labels, logits) and the current head. */
 export interface RefreshInput {
@@ -24,6 +25,8 @@ export interface RefreshInput {
   objective: ObjectiveId;
   prevMultipliers: Float64Array | null;
   options: ObjectiveOptions;
+  /** A user-defined objective (config customObjective): used instead of `objective` for the value, multipliers and D. */
+  custom?: CompiledObjective;
   /** Inverse temperature of the sampling softmax. */
   s: number;
   lambdaBar?: number;
@@ -69,13 +72,14 @@ export function computeRefresh(inp: RefreshInput): RefreshResult {
   const C = confusionMatrix(labels, preds, K);
   const Cclipped = clipConfusion(C);
   const metrics = metricsReport(C, K, classSupport(labels, K), options.headFrac);
-  const multipliers = updateMultipliers(objective, Cclipped, K, inp.prevMultipliers, options);
-  const D = objectiveD(objective, Cclipped, K, multipliers, options);
+  const custom = inp.custom;
+  const multipliers = custom ? custom.updateMultipliers(Cclipped, inp.prevMultipliers, options) : updateMultipliers(objective, Cclipped, K, inp.prevMultipliers, options);
+  const D = custom ? custom.D(Cclipped, multipliers, options) : objectiveD(objective, Cclipped, K, multipliers, options);
   const { Z } = classCentroids(features, N, d, labels, K);
   const G = gainMatrix({ K, d, Z, W, b, D, lambdaBar: inp.lambdaBar ?? 0.8, variant: inp.variant ?? 'prototype' });
-  const eps = inp.epsMask ?? (objective === 'meanRecall' ? 1e-10 : 1e-8);
+  const eps = inp.epsMask ?? (!custom && objective === 'meanRecall' ? 1e-10 : 1e-8);
   const P = samplingDistribution(G, K, inp.s, eps);
   let maxGain = -Infinity;
   for (let t = 0; t < G.length; t++) maxGain = Math.max(maxGain, G[t]!);
-  return { C, Cclipped, metrics, objectiveValue: objectiveMetricValue(objective, metrics), multipliers, D, G, P, Z, maxGain };
+  return { C, Cclipped, metrics, objectiveValue: custom ? custom.value(C) : objectiveMetricValue(objective, metrics), multipliers, D, G, P, Z, maxGain };
 }

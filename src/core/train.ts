@@ -11,6 +11,7 @@ import { cutmixRows } from './mixup';
 import { Rng } from './rng';
 import { PairSampler } from './sampler';
 import { computeRefresh } from './refresh';
+import { compileCustomObjective } from './customObjective';
 import { constraintSatisfied } from './metrics';
 import type { ObjectiveId, ObjectiveOptions } from './objectives';
 import { TrainingError } from './errors';
@@ -136,6 +137,7 @@ export async function finetune(model: SelmixModel, data: FinetuneData, opts: Fin
   const K = model.K;
   const objective = cfg.objective;
   const objOpts = objectiveOptions(cfg);
+  const custom = cfg.customObjective ? compileCustomObjective(cfg.customObjective, K) : undefined;
   const freeze = cfg.model && 'freezeBackbone' in cfg.model ? cfg.model.freezeBackbone : false;
   const vars = trainableVariables(model, freeze);
   const isBias = vars.map((v, i) => i === 1 || /_b_/.test(v.name));
@@ -223,7 +225,7 @@ export async function finetune(model: SelmixModel, data: FinetuneData, opts: Fin
     const b = Float64Array.from(await model.b.data());
     const r = computeRefresh({
       K, d: model.d, features: fw.features, labels: data.val.y, logits: fw.logits, W, b, objective,
-      prevMultipliers: multipliers, options: objOpts, s: sm.temperature, lambdaBar: (tr.lambdaMin + 1) / 2,
+      prevMultipliers: multipliers, options: objOpts, custom, s: sm.temperature, lambdaBar: (tr.lambdaMin + 1) / 2,
       variant: sm.deltaW, ...(sm.epsMask !== undefined ? { epsMask: sm.epsMask } : {}),
     });
     multipliers = r.multipliers;
@@ -242,7 +244,7 @@ export async function finetune(model: SelmixModel, data: FinetuneData, opts: Fin
     partnerLabels = partnerLabelsFor();
     const partnersByClass = indicesByClass(partnerLabels, K);
     sampler = new PairSampler({ P, K, anchorsByClass, partnersByClass, rng, ...(sm.samplerEps !== undefined ? { eps: sm.samplerEps } : {}) });
-    const sc = score(objective, r.metrics, K, sm.coverage.alpha, r.objectiveValue);
+    const sc = custom ? { score: r.objectiveValue, feasible: custom.feasible(r.C) } : score(objective, r.metrics, K, sm.coverage.alpha, r.objectiveValue);
     const isBest = best.step < 0 || better(sc, best);
     if (isBest) {
       best = { step, ...sc };
@@ -254,10 +256,10 @@ export async function finetune(model: SelmixModel, data: FinetuneData, opts: Fin
     const tracking = corr === null || gainTrack.predicted.length < MONITOR_MIN_INTERVALS || corr > 0;
     if (!tracking && !warnedTracking) {
       warnedTracking = true;
-      opts.emit({ type: 'run/log', payload: { level: 'warn', message: `the first-order gain estimate is not tracking the realised change of ${objective} (correlation ${corr!.toFixed(2)} over ${gainTrack.predicted.length} intervals): consider a lower learning rate or a more frequent refresh` } });
+      opts.emit({ type: 'run/log', payload: { level: 'warn', message: `the first-order gain estimate is not tracking the realised change of ${custom?.name ?? objective} (correlation ${corr!.toFixed(2)} over ${gainTrack.predicted.length} intervals): consider a lower learning rate or a more frequent refresh` } });
     } else if (tracking) warnedTracking = false;
     lastRefresh = {
-      step, objective, objectiveValue: r.objectiveValue, val: r.metrics,
+      step, objective: custom?.name ?? objective, objectiveValue: r.objectiveValue, val: r.metrics,
       multipliers: r.multipliers ? Array.from(r.multipliers) : null,
       gain: { K, data: Array.from(r.G) }, distribution: { K, data: Array.from(r.P) }, maxGain: r.maxGain, gainCorrelation: corr,
     };

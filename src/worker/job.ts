@@ -6,12 +6,13 @@ import { randomUUID } from 'node:crypto';
 import { initBackend, tf, type BackendChoice } from '../backend/backend';
 import { findNodeAtLocation, parseTree } from 'jsonc-parser';
 import { lineColumn, parseConfig, type SelmixConfig } from '../core/config';
-import { ConfigError, DataError, TrainingError, type ConfigIssue } from '../core/errors';
+import { ConfigError, DataError, ExprError, TrainingError, type ConfigIssue } from '../core/errors';
 import { evaluateSet, finetune, trainableVariables, type FinetuneData, type TrainState } from '../core/train';
 import { pretrain } from '../core/pretrain';
 import { demoCnn, disposeModel, fromLayersModel, linearModel, ModelShapeError, writeBack, type SelmixModel } from '../core/model';
 import { forwardAll, type ExampleSet } from '../core/evaluate';
 import { objectiveMetricValue } from '../core/metrics';
+import { compileCustomObjective } from '../core/customObjective';
 import { applyEvent, emptySnapshot, type MetricsReport, type RunEvent, type RunFinishedPayload, type RunSnapshot } from '../protocol/messages';
 import { loadMnistLT } from '../data/mnist';
 import { readNpy, toFloat32Features, toLabels, writeNpy } from '../data/npy';
@@ -96,6 +97,27 @@ function withLines(issues: ConfigIssue[], configPath: string, text?: string): Co
     if (!node || typeof node.value !== 'string' || !i.message.endsWith(resolve(base, node.value))) return i;
     return { ...i, ...lineColumn(src, node.offset) };
   });
+}
+
+/**
+ * The objective's name and its value on a metrics report: the config's customObjective (compiled for K; a bad
+ * expression becomes a ConfigError at its field and line) or the built-in objective.
+ */
+function reportedObjective(cfg: SelmixConfig, K: number, configPath: string, text?: string): { name: string; value: (m: MetricsReport) => number } {
+  if (!cfg.customObjective) return { name: cfg.objective, value: (m) => objectiveMetricValue(cfg.objective, m) };
+  try {
+    const c = compileCustomObjective(cfg.customObjective, K);
+    return { name: c.name, value: (m) => c.valueFromMetrics(m) };
+  } catch (e) {
+    if (!(e instanceof ExprError)) throw e;
+    const issue: ConfigIssue = { path: e.path ?? 'customObjective.expression', message: e.message };
+    let src = text;
+    if (src === undefined) { try { src = readFileSync(configPath, 'utf8'); } catch { /* a flag-built config */ } }
+    const tree = src !== undefined ? parseTree(src) : undefined;
+    const keys = issue.path.split(/[.[\]]/).filter(Boolean).map((k) => (/^\d+$/.test(k) ? Number(k) : k));
+    const node = tree ? findNodeAtLocation(tree, keys) : undefined;
+    throw new ConfigError(configPath, [node && src !== undefined ? { ...issue, ...lineColumn(src, node.offset) } : issue]);
+  }
 }
 
 function labeled(set: ExampleSet, file: string): ExampleSet & { y: Int32Array } {
@@ -333,6 +355,7 @@ export async function runJob(config: SelmixConfig | string, configPath: string, 
     // A frozen backbone is applied once to every set, instead of at every step (not with CutMix, which mixes inputs).
     if (freeze && model.backbone && cfg.training.mixup !== 'cutmix') ({ model: trainModel, data: trainData } = featurize(model, data));
 
+    const objective = reportedObjective(cfg, model.K, configPath, typeof config === 'string' ? config : undefined);
     const startVal = evaluateSet(trainModel, trainData.val, headFrac);
     const startTest = trainData.test?.y ? evaluateSet(trainModel, trainData.test as ExampleSet & { y: Int32Array }, headFrac) : undefined;
     const ckptPath = join(outputDir, 'checkpoint', 'state.json');
@@ -347,7 +370,7 @@ export async function runJob(config: SelmixConfig | string, configPath: string, 
       notes.push(`resumed from the checkpoint at step ${resume.step}`);
     }
     emit({ type: 'run/started', payload: {
-      runId, name: cfg.name ?? 'SelMix run', objective: cfg.objective, K: model.K, classNames: data.classNames, totalSteps: cfg.training.steps,
+      runId, name: cfg.name ?? 'SelMix run', objective: objective.name, K: model.K, classNames: data.classNames, totalSteps: cfg.training.steps,
       backend: backend.name, outputDir, mode: 'finetune', notes, startVal, ...(startTest ? { startTest } : {}),
     } });
     for (const n of notes) emit({ type: 'run/log', payload: { level: 'info', message: n } });
@@ -368,9 +391,9 @@ export async function runJob(config: SelmixConfig | string, configPath: string, 
     const afterTest = trainData.test?.y ? evaluateSet(trainModel, trainData.test as ExampleSet & { y: Int32Array }, headFrac) : undefined;
     await saveModel(cfg, model, outputDir);
     const summary: RunFinishedPayload = {
-      runId, outputDir, reportPath: join(outputDir, 'report.json'), stoppedBy: result.stoppedBy, steps: result.steps, objective: cfg.objective,
-      before: { objectiveValue: objectiveMetricValue(cfg.objective, startVal), val: startVal, ...(startTest ? { test: startTest } : {}) },
-      after: { objectiveValue: objectiveMetricValue(cfg.objective, afterVal), val: afterVal, ...(afterTest ? { test: afterTest } : {}) },
+      runId, outputDir, reportPath: join(outputDir, 'report.json'), stoppedBy: result.stoppedBy, steps: result.steps, objective: objective.name,
+      before: { objectiveValue: objective.value(startVal), val: startVal, ...(startTest ? { test: startTest } : {}) },
+      after: { objectiveValue: objective.value(afterVal), val: afterVal, ...(afterTest ? { test: afterTest } : {}) },
       bestStep: result.bestStep, wallSeconds: (performance.now() - t0) / 1000,
     };
     const finalSnapshot = applyEvent(snapshot, { type: 'run/finished', payload: summary });

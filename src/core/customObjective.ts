@@ -1,0 +1,191 @@
+// A user-defined objective (the config's customObjective): an expression of expr.ts plus optional
+// constraints, compiled for K classes into the same pieces as a built-in objective of objectives.ts:
+// the value psi(C), multipliers recomputed at each refresh, and D = dpsi/dC~ for the gain (SELMIX.md 2-3).
+//
+// Non-smooth min/max are linearised with multipliers, exactly as the built-ins do:
+//  - min(v) / max(v) of a vector: lambda <- lambda^beta exp(-/+ etaLambda v), normalised (the minRecall
+//    update of selmix.minRecall; beta = 0 gives softmin/softmax with no memory), so min(recall) is minRecall;
+//  - min(a, b, ...) of scalars: softmin/softmax of etaLambda [a, b, ...] with no memory (as minHeadTailRecall);
+//  - in D such a node stands for sum_i lambda_i v_i, whose gradient is lambda.
+// Constraints g(C) >= t take the closed-form soft hinge of the coverage objectives (selmix.coverage):
+// lambda = max(0, lambdaMax (1 - exp((g - t)/tau))) per entry, Lagrangian psi + sum lambda (g - t), and D is
+// divided by 1 + max lambda. The reported value and feasibility use the exact min/max.
+import { ExprError } from './errors';
+import { classStats, compile, parseConstraint, parseExpression, statsFromMetrics, gradientMatrix, zeroStats, type ClassStats, type Linearisation, type MinMaxSlot, type Tape } from './expr';
+import { chainRuleD, jacobianPriors, type ObjectiveOptions } from './objectives';
+import type { MetricsReport } from '../protocol/messages';
+
+/** The config's customObjective field. */
+export interface CustomObjectiveSpec {
+  expression: string;
+  constraints?: string[] | undefined;
+}
+
+/** A custom objective compiled for K classes: what computeRefresh and the loop need instead of an ObjectiveId. */
+export interface CompiledObjective {
+  /** The expression, used as the objective's name in events and reports. */
+  readonly name: string;
+  readonly K: number;
+  /**
+   * Length of the multiplier vector: the min/max weights of the objective, then for each constraint its
+   * min/max weights followed by its per-entry lambdas (0: no multipliers, null is used instead).
+   */
+  readonly multiplierCount: number;
+  /** psi(C) with exact min/max (0/0 recall or precision counts as 0). */
+  value(C: Float64Array): number;
+  /** psi from a metrics report (recall, coverage and support determine diag(C), R and coverage). */
+  valueFromMetrics(m: MetricsReport): number;
+  /** True when every constraint holds at C (exact min/max). */
+  feasible(C: Float64Array): boolean;
+  feasibleFromMetrics(m: MetricsReport): boolean;
+  /** Multipliers at the clipped C (prev: those of the last refresh, used only when beta > 0). */
+  updateMultipliers(Cclipped: Float64Array, prev: Float64Array | null, opts: ObjectiveOptions): Float64Array | null;
+  /** The Lagrangian at fixed multipliers, divided by 1 + max constraint lambda: the function whose gradient D is. */
+  lagrangian(C: Float64Array, multipliers: Float64Array | null, opts: ObjectiveOptions): number;
+  /** D = d(lagrangian)/dC~ through C = pi softmax(C~) (SELMIX.md section 2). */
+  D(Cclipped: Float64Array, multipliers: Float64Array | null, opts: ObjectiveOptions): Float64Array;
+}
+
+/** One constraint: its tape and where its min/max weights and lambdas sit in the multiplier vector. */
+interface Part {
+  tape: Tape;
+  /** Offset of the tape's min/max weights. */
+  wOff: number;
+  /** Offset of the constraint's lambdas (constraints only). */
+  lOff: number;
+}
+
+/** Soft hinge of SELMIX.md section 2 on the slack g - t (the same arithmetic as objectives.ts). */
+function softHinge(slack: number, o: ObjectiveOptions['coverage']): number {
+  return Math.max(0, o.lambdaMax * (1 - Math.exp(slack / o.tau)));
+}
+
+/** Fills w with the multipliers of one min/max node from its inputs v (see the header of this file). */
+function minMaxWeights(slot: MinMaxSlot, v: Float64Array, w: Float64Array, prev: Float64Array | null, opts: ObjectiveOptions): void {
+  const { etaLambda } = opts.minRecall;
+  const beta = slot.many ? 0 : opts.minRecall.beta;
+  const sign = slot.kind === 'min' ? -1 : 1;
+  // In log space, max-subtracted, as updateMultipliers('minRecall') (0^0 = 1 when beta = 0).
+  let mx = -Infinity;
+  for (let i = 0; i < slot.n; i++) {
+    const lp = beta === 0 ? 0 : beta * Math.log(prev ? prev[i]! : 1 / slot.n);
+    w[i] = sign < 0 ? lp - etaLambda * v[i]! : lp + etaLambda * v[i]!;
+    mx = Math.max(mx, w[i]!);
+  }
+  if (mx === -Infinity) { w.fill(1 / slot.n); return; }
+  let s = 0;
+  for (let i = 0; i < slot.n; i++) { w[i] = Math.exp(w[i]! - mx); s += w[i]!; }
+  for (let i = 0; i < slot.n; i++) w[i]! /= s;
+}
+
+/** Tags an ExprError with the config path of the field it came from. */
+function at<T>(path: string, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof ExprError) e.path = path;
+    throw e;
+  }
+}
+
+/** Checks a customObjective without K (syntax, names, arities, a scalar objective): the problems, with their field. */
+export function customObjectiveIssues(spec: CustomObjectiveSpec): { path: (string | number)[]; message: string; column: number }[] {
+  const out: { path: (string | number)[]; message: string; column: number }[] = [];
+  try { parseExpression(spec.expression); } catch (e) {
+    if (!(e instanceof ExprError)) throw e;
+    out.push({ path: ['expression'], message: e.message, column: e.column });
+  }
+  (spec.constraints ?? []).forEach((c, i) => {
+    try { parseConstraint(c); } catch (e) {
+      if (!(e instanceof ExprError)) throw e;
+      out.push({ path: ['constraints', i], message: e.message, column: e.column });
+    }
+  });
+  return out;
+}
+
+/**
+ * Compiles a customObjective for K classes. Throws ExprError (with path customObjective.expression or
+ * customObjective.constraints[i]) for a bad expression, an index out of range or mismatched lengths.
+ */
+export function compileCustomObjective(spec: CustomObjectiveSpec, K: number): CompiledObjective {
+  const objTape = at('customObjective.expression', () => compile(parseExpression(spec.expression), spec.expression, K));
+  let off = objTape.width;
+  const cons: Part[] = (spec.constraints ?? []).map((c, i) => {
+    const tape = at(`customObjective.constraints[${i}]`, () => compile(parseConstraint(c).g, c, K));
+    const part = { tape, wOff: off, lOff: off + tape.width };
+    off += tape.width + tape.outputLength;
+    return part;
+  });
+  const count = off;
+  const obj: Part = { tape: objTape, wOff: 0, lOff: 0 };
+
+  const lin = (p: Part, m: Float64Array): Linearisation => ({ weights: m.subarray(p.wOff, p.wOff + p.tape.width) });
+  const rootOf = (p: Part, st: ClassStats, l?: Linearisation): Float64Array => { const v = p.tape.forward(st, l); return v[p.tape.root]!; };
+  const feasibleAt = (st: ClassStats): boolean => cons.every((p) => rootOf(p, st).every((g) => g >= 0));
+  const lambdasOf = (p: Part, m: Float64Array): Float64Array => m.subarray(p.lOff, p.lOff + p.tape.outputLength);
+  const scaleOf = (m: Float64Array | null): number => {
+    if (cons.length === 0 || !m) return 1;
+    let mx = -Infinity;
+    for (const p of cons) for (const l of lambdasOf(p, m)) mx = Math.max(mx, l);
+    return 1 + mx;
+  };
+  const need = (m: Float64Array | null): Float64Array => {
+    if (count === 0) return new Float64Array(0);
+    if (!m || m.length !== count) throw new RangeError(`custom objective "${spec.expression}": ${m ? m.length : 'no'} multipliers, expected ${count}`);
+    return m;
+  };
+
+  return {
+    name: spec.expression,
+    K,
+    multiplierCount: count,
+    value: (C) => rootOf(obj, classStats(C, K))[0]!,
+    valueFromMetrics: (m) => rootOf(obj, statsFromMetrics(m))[0]!,
+    feasible: (C) => feasibleAt(classStats(C, K)),
+    feasibleFromMetrics: (m) => feasibleAt(statsFromMetrics(m)),
+    updateMultipliers(Cclipped, prev, opts) {
+      if (count === 0) return null;
+      const st = classStats(Cclipped, K);
+      const old = prev && prev.length === count ? prev : null;
+      const out = new Float64Array(count);
+      for (const p of [obj, ...cons]) {
+        rootOf(p, st, {
+          weights: out.subarray(p.wOff, p.wOff + p.tape.width),
+          update: (slot, v, w) => minMaxWeights(slot, v, w, old ? old.subarray(p.wOff + slot.offset, p.wOff + slot.offset + slot.n) : null, opts),
+        });
+        if (p === obj) continue;
+        // The hinge acts on the exact slack g(C) (true min/max), closed form, no memory.
+        const g = rootOf(p, st);
+        const lam = lambdasOf(p, out);
+        for (let i = 0; i < g.length; i++) lam[i] = softHinge(g[i]!, opts.coverage);
+      }
+      return out;
+    },
+    lagrangian(C, multipliers) {
+      const m = need(multipliers);
+      const st = classStats(C, K);
+      let s = rootOf(obj, st, lin(obj, m))[0]!;
+      for (const p of cons) {
+        const g = rootOf(p, st, lin(p, m));
+        const lam = lambdasOf(p, m);
+        for (let i = 0; i < g.length; i++) s += lam[i]! * g[i]!;
+      }
+      return s / scaleOf(m);
+    },
+    D(Cclipped, multipliers, opts) {
+      const m = need(multipliers);
+      const st = classStats(Cclipped, K);
+      const adj = zeroStats(K);
+      const lo = lin(obj, m);
+      objTape.backward(objTape.forward(st, lo), Float64Array.of(1), adj, st, lo);
+      for (const p of cons) {
+        const lam = lambdasOf(p, m);
+        if (lam.every((x) => x === 0)) continue;
+        const l = lin(p, m);
+        p.tape.backward(p.tape.forward(st, l), lam, adj, st, l);
+      }
+      return chainRuleD(gradientMatrix(adj, K), Cclipped, K, jacobianPriors(Cclipped, K, opts.priorMode), scaleOf(m));
+    },
+  };
+}
