@@ -38,32 +38,54 @@ export function saveSnapshot(snapshot: RunSnapshot): void {
   vscode.setState({ snapshot } satisfies SavedState);
 }
 
+/** Redraws a second, at most (the host may send more often; updates in between are folded into one draw). */
+const MAX_DRAWS_PER_SECOND = 5;
+
 /**
  * Connects to the host: folds host/events into the snapshot with applyEvent, replaces it on host/snapshot,
- * calls draw (at most once per animation frame) and saves the state. Sends view/ready last.
+ * draws (once per animation frame, or after a short timeout when frames are throttled), saves the state, and
+ * then acknowledges with view/ack so the host sends the next batch (flow control). Sends view/ready last.
  */
 export function connect(initial: RunSnapshot, draw: (s: RunSnapshot) => void): { current(): RunSnapshot } {
   let snap = initial;
-  let scheduled = false;
-  const schedule = (): void => {
-    if (scheduled) return;
-    scheduled = true;
-    requestAnimationFrame(() => {
-      scheduled = false;
+  let unacked = 0;
+  let frame = 0;
+  let fallback = 0;
+  const flush = (): void => {
+    cancelAnimationFrame(frame);
+    clearTimeout(fallback);
+    frame = 0;
+    fallback = 0;
+    lastDraw = performance.now();
+    try {
       draw(snap);
       saveSnapshot(snap);
-    });
+    } finally {
+      for (; unacked > 0; unacked--) vscode.postMessage({ type: 'view/ack' });
+    }
+  };
+  let lastDraw = 0;
+  const schedule = (): void => {
+    if (frame !== 0 || fallback !== 0) return;
+    // At most MAX_DRAWS_PER_SECOND redraws; the host waits for the ack, so a busy page simply gets bigger batches.
+    const wait = Math.max(0, lastDraw + 1000 / MAX_DRAWS_PER_SECOND - performance.now());
+    fallback = window.setTimeout(() => {
+      fallback = window.setTimeout(flush, 250); // hidden or throttled pages get no frames; still draw and ack
+      frame = requestAnimationFrame(flush);
+    }, wait);
   };
   window.addEventListener('message', (ev: MessageEvent<unknown>) => {
     const msg = ev.data as HostToWebview | null;
     if (typeof msg !== 'object' || msg === null) return;
     if (msg.type === 'host/snapshot' && typeof msg.snapshot === 'object' && msg.snapshot !== null) {
       snap = msg.snapshot;
-      schedule();
     } else if (msg.type === 'host/events' && Array.isArray(msg.events)) {
       for (const e of msg.events) snap = applyEvent(snap, e);
-      schedule();
+    } else {
+      return;
     }
+    unacked++;
+    schedule();
   });
   draw(snap);
   vscode.postMessage({ type: 'view/ready' });

@@ -104,11 +104,29 @@ function set(chart: { setOption(o: ChartOption, opts?: object): void }, option: 
   chart.setOption(option, { notMerge: true, lazyUpdate: true });
 }
 
-let lastDrawn: RunSnapshot | null = null;
+/** Curves draw at most this many points (evenly spaced, always the last); long runs stay cheap to redraw. */
+const MAX_CURVE_POINTS = 600;
 
-/** Draws the whole page from a snapshot. */
+/** Keeps at most max items, evenly spaced, always the first and the last. */
+function thinForDisplay<T>(xs: T[], max: number): T[] {
+  if (xs.length <= max) return xs;
+  const out: T[] = [];
+  const stride = (xs.length - 1) / (max - 1);
+  for (let k = 0; k < max; k++) out.push(xs[Math.round(k * stride)]!);
+  return out;
+}
+
+let lastDrawn: RunSnapshot | null = null;
+/** What each chart last drew, so an update redraws only the charts whose data changed. */
+let drawn: { refresh: unknown; history: unknown; losses: unknown; recall: unknown; theme: number } = { refresh: null, history: null, losses: null, recall: null, theme: -1 };
+let themeVersion = 0;
+
+/** Draws the page from a snapshot (charts only where their data changed). */
 function draw(s: RunSnapshot): void {
+  const t0 = performance.now();
   lastDrawn = s;
+  const themeChanged = drawn.theme !== themeVersion;
+  if (themeChanged) drawn = { refresh: null, history: null, losses: null, recall: null, theme: themeVersion };
   const p = palette();
   const st = statusOf(s);
   const started = s.started;
@@ -145,12 +163,14 @@ function draw(s: RunSnapshot): void {
   error.textContent = s.error ? `Run failed: ${s.error}` : '';
 
   const r = s.lastRefresh;
-  if (r && r.gain.data.length > 0) {
+  const newRefresh = r !== drawn.refresh;
+  drawn.refresh = r;
+  if (newRefresh && r && r.gain.data.length > 0) {
     set(charts.gain, heatmapOption(r.gain, 'gain', K, name, p));
     exposeMatrix(gainDom, r.gain, r.step);
     gainDom.setAttribute('aria-label', `Gain matrix at step ${r.step}, ${r.gain.K} by ${r.gain.K} cells, max gain ${fmt(r.maxGain)}`);
   }
-  if (r && r.distribution.data.length > 0) {
+  if (newRefresh && r && r.distribution.data.length > 0) {
     set(charts.dist, heatmapOption(r.distribution, 'dist', K, name, p));
     exposeMatrix(distDom, r.distribution, r.step);
     distDom.setAttribute('aria-label', `Sampling distribution at step ${r.step}`);
@@ -162,7 +182,8 @@ function draw(s: RunSnapshot): void {
   const names = Array.from({ length: K }, (_, k) => name(k));
   const start = startRecall(s);
   const now = currentRecall(s);
-  if (K > 0) {
+  if (K > 0 && now !== drawn.recall) {
+    drawn.recall = now;
     set(charts.recall, recallBarsOption(names, start, now, p));
     recallDom.dataset.values = (now ?? []).map((v) => v.toFixed(4)).join(',');
     recallDom.dataset.start = (start ?? []).map((v) => v.toFixed(4)).join(',');
@@ -170,14 +191,27 @@ function draw(s: RunSnapshot): void {
   }
 
   const h = s.history;
+  if (h !== drawn.history) drawCurves(s, p);
+  if (s.losses !== drawn.losses) {
+    drawn.losses = s.losses;
+    set(charts.loss, curvesOption([{ name: 'loss', points: thinForDisplay(s.losses, MAX_CURVE_POINTS).map((x) => [x.step, x.loss]), color: p.purple }], p, 'loss'));
+    lossDom.dataset.points = String(s.losses.length);
+  }
+  document.body.dataset.drawMs = (performance.now() - t0).toFixed(1);
+}
+
+/** The objective/recall curves and the multipliers, from the refresh history. */
+function drawCurves(s: RunSnapshot, p: ReturnType<typeof palette>): void {
+  drawn.history = s.history;
+  const h = thinForDisplay(s.history, MAX_CURVE_POINTS);
+  const started = s.started;
+  const name = (k: number): string => className(s, k);
   set(charts.curves, curvesOption([
     { name: started?.objective ?? 'objective', points: h.map((x) => [x.step, x.objective]), color: p.red },
     { name: 'mean recall', points: h.map((x) => [x.step, x.meanRecall]), color: p.blue },
     { name: 'min recall', points: h.map((x) => [x.step, x.minRecall]), color: p.orange, dashed: true },
   ], p, 'value'));
-  curvesDom.dataset.points = String(h.length);
-  set(charts.loss, curvesOption([{ name: 'loss', points: s.losses.map((x) => [x.step, x.loss]), color: p.purple }], p, 'loss'));
-  lossDom.dataset.points = String(s.losses.length);
+  curvesDom.dataset.points = String(s.history.length);
 
   const withMult = h.filter((x) => x.multipliers !== null);
   multCard.hidden = withMult.length === 0;
@@ -192,6 +226,7 @@ function draw(s: RunSnapshot): void {
 }
 
 onThemeChange(() => {
+  themeVersion++;
   if (lastDrawn) draw(lastDrawn);
 });
 connect(initialSnapshot(), draw);

@@ -43,10 +43,11 @@ export class RunController implements vscode.Disposable, ViewHost {
   private progress: { report(v: { message?: string; increment?: number }): void } | null = null;
   private progressDone = 0;
   private reportLoaded = false;
+  private lastCheckpointLog = 0;
 
   constructor(private readonly context: vscode.ExtensionContext, private readonly diagnostics: ConfigDiagnostics, private readonly logger: Log) {
-    this.hub = new ViewHub(this);
-    this.feed = new ViewFeed({ updatesPerSecond: settings.updatesPerSecond, post: (m) => this.hub.broadcast(m) });
+    this.feed = new ViewFeed({ updatesPerSecond: settings.updatesPerSecond });
+    this.hub = new ViewHub(this.feed, this);
     this.status.name = 'SelMix';
     this.status.command = 'selmix.openDashboard';
     this.disposables.push(this.status, vscode.workspace.onDidChangeConfiguration((e) => {
@@ -58,11 +59,7 @@ export class RunController implements vscode.Disposable, ViewHost {
   // ViewHost
 
   bootstrapSnapshot(): RunSnapshot {
-    return this.feed.snapshotForNewView();
-  }
-
-  snapshotForNewView(): RunSnapshot {
-    return this.feed.snapshotForNewView();
+    return this.feed.bootstrapSnapshot();
   }
 
   onViewCommand(command: Extract<WebviewToHost, { type: 'view/command' }>['command']): void {
@@ -272,9 +269,15 @@ export class RunController implements vscode.Disposable, ViewHost {
       case 'run/log':
         this.logger.info(`${e.payload.level === 'warn' ? 'WARN ' : ''}${e.payload.message}`);
         break;
-      case 'run/checkpoint':
-        this.logger.info(`checkpoint at step ${e.payload.step}${e.payload.best ? ' (best so far)' : ''}: ${e.payload.path}`);
+      case 'run/checkpoint': {
+        // A checkpoint can come with every refresh (tens a second on small data): log one every few seconds.
+        const now = Date.now();
+        if (now - this.lastCheckpointLog >= 5000) {
+          this.lastCheckpointLog = now;
+          this.logger.info(`checkpoint at step ${e.payload.step}${e.payload.best ? ' (best so far)' : ''}: ${e.payload.path}`);
+        }
         break;
+      }
       case 'run/refresh':
         break;
       case 'run/finished':

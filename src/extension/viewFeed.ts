@@ -1,8 +1,9 @@
 // What the host posts to its webviews while a run streams events: the run folded into a snapshot with
-// applyEvent, and the events since the last post coalesced into one host/events message at most
-// `updatesPerSecond` times a second. The latest refresh and the terminal event are never dropped; loss
-// points are thinned and large matrices downsampled, so thousands of events a second and K = 1000 stay
-// cheap for the views. Pure: no vscode import, unit-tested under Node.
+// applyEvent, and, per view, the events since its last post coalesced into one host/events message, at
+// most `updatesPerSecond` a second and only once the view acknowledged the previous one (view/ack), so a
+// slow view is never flooded: it gets fewer, larger batches (or a fresh snapshot) instead of a backlog.
+// The latest refresh and the terminal event are never dropped; loss points are thinned and large matrices
+// downsampled, so thousands of events a second and K = 1000 stay cheap. Pure: no vscode import, unit-tested.
 import { applyEvent, emptySnapshot } from '../protocol/messages';
 import type { FlatMatrix, HostToWebview, RefreshPayload, RunEvent, RunSnapshot, StepPayload } from '../protocol/messages';
 
@@ -73,28 +74,50 @@ const realClock: Clock = {
 
 /** Options of a ViewFeed. */
 export interface ViewFeedOptions {
-  /** Upper bound on host/events messages a second (selmix.dashboard.updatesPerSecond). */
+  /** Upper bound on messages a second to each view (selmix.dashboard.updatesPerSecond). */
   updatesPerSecond: number;
-  /** Delivers a message to every ready view. */
-  post: (msg: HostToWebview) => void;
   clock?: Clock;
+  /** A view that has not acknowledged a message for this long gets a fresh snapshot (ms). */
+  ackTimeoutMs?: number;
 }
 
-/** Folds run events into the host's snapshot and posts them to the views, coalesced and rate-limited. */
+/** Events waiting for one view, already coalesced. */
+interface Pending {
+  started: RunEvent | null;
+  refreshes: RefreshPayload[];
+  steps: StepPayload[];
+  terminal: RunEvent | null;
+}
+
+/** More waiting refreshes than this and the view gets a snapshot instead (bounds memory for a stalled view). */
+const MAX_PENDING_REFRESHES = 200;
+
+/** One view as the feed sees it. */
+interface Channel {
+  post: (msg: HostToWebview) => void;
+  ready: boolean;
+  inFlight: boolean;
+  needsSnapshot: boolean;
+  pending: Pending;
+  lastPost: number;
+  timer: unknown;
+}
+
+const emptyPending = (): Pending => ({ started: null, refreshes: [], steps: [], terminal: null });
+const hasPending = (p: Pending): boolean => p.started !== null || p.refreshes.length > 0 || p.steps.length > 0 || p.terminal !== null;
+
+/** Folds run events into the host's snapshot and feeds each view, coalesced, rate-limited and acknowledged. */
 export class ViewFeed {
   private snap: RunSnapshot = emptySnapshot();
-  private started: RunEvent | null = null;
-  private refreshes: RefreshPayload[] = [];
-  private steps: StepPayload[] = [];
-  private terminal: RunEvent | null = null;
-  private lastPost = Number.NEGATIVE_INFINITY;
-  private timer: unknown = null;
+  private readonly views = new Map<string, Channel>();
   private intervalMs: number;
   private readonly clock: Clock;
+  private readonly ackTimeoutMs: number;
 
-  constructor(private readonly opts: ViewFeedOptions) {
+  constructor(opts: ViewFeedOptions) {
     this.clock = opts.clock ?? realClock;
     this.intervalMs = ViewFeed.interval(opts.updatesPerSecond);
+    this.ackTimeoutMs = opts.ackTimeoutMs ?? 10_000;
   }
 
   private static interval(perSecond: number): number {
@@ -111,96 +134,165 @@ export class ViewFeed {
     return this.snap;
   }
 
-  /** Folds one event in and schedules a post. */
-  push(e: RunEvent): void {
-    this.snap = applyEvent(this.snap, e);
-    switch (e.type) {
-      case 'run/started':
-        this.started = e;
-        this.refreshes = [];
-        this.steps = [];
-        this.terminal = null;
-        break;
-      case 'run/step':
-        this.steps.push(e.payload);
-        // Bound the queue when no post happens for a while (views hidden, rate very low).
-        if (this.steps.length > 20 * MAX_STEPS_PER_POST) this.steps = thinEvenly(this.steps, MAX_STEPS_PER_POST);
-        break;
-      case 'run/refresh': {
-        const prev = this.refreshes.length - 1;
-        if (prev >= 0) this.refreshes[prev] = stripMatrices(this.refreshes[prev]!);
-        this.refreshes.push(e.payload);
-        break;
-      }
-      case 'run/finished':
-      case 'run/failed':
-        this.terminal = e;
-        break;
-      case 'run/checkpoint':
-      case 'run/log':
-        return; // the views do not draw these
-    }
-    this.schedule();
-  }
-
-  /** Replaces the whole state (a run loaded from its report) and posts it to every view. */
-  reset(snapshot: RunSnapshot): void {
-    this.clearPending();
-    this.snap = snapshot;
-    this.opts.post({ type: 'host/snapshot', snapshot: compactSnapshot(snapshot) });
-  }
-
-  /** Posts what is pending now, then returns the snapshot a newly ready view should start from. */
-  snapshotForNewView(): RunSnapshot {
-    this.flush();
+  /** The snapshot a page embeds for its first paint (matrices downsampled). */
+  bootstrapSnapshot(): RunSnapshot {
     return compactSnapshot(this.snap);
   }
 
-  /** True when events wait to be posted. */
-  get hasPending(): boolean {
-    return this.started !== null || this.refreshes.length > 0 || this.steps.length > 0 || this.terminal !== null;
+  /** Registers a view; it gets nothing until viewReady. */
+  addView(id: string, post: (msg: HostToWebview) => void): void {
+    this.views.set(id, { post, ready: false, inFlight: false, needsSnapshot: false, pending: emptyPending(), lastPost: Number.NEGATIVE_INFINITY, timer: null });
   }
 
-  /** Posts everything pending as one host/events message, bypassing the rate limit. */
-  flush(): void {
-    if (this.timer !== null) {
-      this.clock.clearTimeout(this.timer);
-      this.timer = null;
+  /** Forgets a view (disposed). */
+  removeView(id: string): void {
+    const ch = this.views.get(id);
+    if (ch) this.clearTimer(ch);
+    this.views.delete(id);
+  }
+
+  /** The view said view/ready (its page loaded): it starts from a snapshot. */
+  viewReady(id: string): void {
+    const ch = this.views.get(id);
+    if (!ch) return;
+    this.clearTimer(ch);
+    ch.ready = true;
+    ch.needsSnapshot = true;
+    ch.inFlight = false;
+    this.send(ch);
+  }
+
+  /** The view was hidden (its page is unloaded until shown again, when it says view/ready). */
+  viewHidden(id: string): void {
+    const ch = this.views.get(id);
+    if (!ch) return;
+    this.clearTimer(ch);
+    ch.ready = false;
+    ch.pending = emptyPending();
+  }
+
+  /** The view said view/ack: it drew the last message and may get the next. */
+  viewAck(id: string): void {
+    const ch = this.views.get(id);
+    if (!ch) return;
+    ch.inFlight = false;
+    this.schedule(ch);
+  }
+
+  /** Folds one event in and queues it for every ready view. */
+  push(e: RunEvent): void {
+    this.snap = applyEvent(this.snap, e);
+    if (e.type === 'run/checkpoint' || e.type === 'run/log') return; // the views do not draw these
+    for (const ch of this.views.values()) {
+      if (!ch.ready) continue;
+      if (!ch.needsSnapshot) queue(ch, e);
+      this.schedule(ch);
     }
-    if (!this.hasPending) return;
-    const events: RunEvent[] = [];
-    if (this.started) events.push(this.started);
-    const last = this.refreshes.length - 1;
-    this.refreshes.forEach((p, i) => events.push({ type: 'run/refresh', payload: i === last ? compactRefresh(p) : p }));
-    for (const p of thinEvenly(this.steps, MAX_STEPS_PER_POST)) events.push({ type: 'run/step', payload: p });
-    if (this.terminal) events.push(this.terminal);
-    this.clearPending();
-    this.lastPost = this.clock.now();
-    this.opts.post({ type: 'host/events', events });
   }
 
-  /** Posts what is pending and stops the timer. */
+  /** Replaces the whole state (a run loaded from its report, or "stopping") and sends it to every ready view. */
+  reset(snapshot: RunSnapshot): void {
+    this.snap = snapshot;
+    for (const ch of this.views.values()) {
+      if (!ch.ready) continue;
+      ch.needsSnapshot = true;
+      ch.pending = emptyPending();
+      this.schedule(ch);
+    }
+  }
+
+  /** Sends what is pending to every view that may receive now, ignoring the rate limit (tests, shutdown). */
+  flush(): void {
+    for (const ch of this.views.values()) {
+      this.clearTimer(ch);
+      if (ch.ready && !ch.inFlight && (ch.needsSnapshot || hasPending(ch.pending))) this.send(ch);
+    }
+  }
+
+  /** Stops every timer. */
   dispose(): void {
-    this.flush();
+    for (const ch of this.views.values()) this.clearTimer(ch);
   }
 
-  private clearPending(): void {
-    this.started = null;
-    this.refreshes = [];
-    this.steps = [];
-    this.terminal = null;
+  private clearTimer(ch: Channel): void {
+    if (ch.timer !== null) {
+      this.clock.clearTimeout(ch.timer);
+      ch.timer = null;
+    }
   }
 
-  private schedule(): void {
-    if (this.timer !== null) return;
-    const wait = this.lastPost + this.intervalMs - this.clock.now();
+  private schedule(ch: Channel): void {
+    if (!ch.ready || ch.timer !== null) return;
+    if (!ch.needsSnapshot && !hasPending(ch.pending)) return;
+    const now = this.clock.now();
+    if (ch.inFlight) {
+      // A view that stopped acknowledging (its page went away unnoticed) is resynchronised with a snapshot.
+      if (now - ch.lastPost < this.ackTimeoutMs) return;
+      ch.inFlight = false;
+      ch.needsSnapshot = true;
+      ch.pending = emptyPending();
+    }
+    const wait = ch.lastPost + this.intervalMs - now;
     if (wait <= 0) {
-      this.flush();
+      this.send(ch);
       return;
     }
-    this.timer = this.clock.setTimeout(() => {
-      this.timer = null;
-      this.flush();
+    ch.timer = this.clock.setTimeout(() => {
+      ch.timer = null;
+      if (ch.ready && !ch.inFlight) this.send(ch);
     }, wait);
+  }
+
+  private send(ch: Channel): void {
+    let msg: HostToWebview;
+    if (ch.needsSnapshot) {
+      msg = { type: 'host/snapshot', snapshot: compactSnapshot(this.snap) };
+    } else {
+      const p = ch.pending;
+      if (!hasPending(p)) return;
+      const events: RunEvent[] = [];
+      if (p.started) events.push(p.started);
+      const last = p.refreshes.length - 1;
+      p.refreshes.forEach((r, i) => events.push({ type: 'run/refresh', payload: i === last ? compactRefresh(r) : r }));
+      for (const s of thinEvenly(p.steps, MAX_STEPS_PER_POST)) events.push({ type: 'run/step', payload: s });
+      if (p.terminal) events.push(p.terminal);
+      msg = { type: 'host/events', events };
+    }
+    ch.needsSnapshot = false;
+    ch.pending = emptyPending();
+    ch.inFlight = true;
+    ch.lastPost = this.clock.now();
+    ch.post(msg);
+  }
+}
+
+/** Adds an event to a view's pending batch, coalescing as it goes. */
+function queue(ch: Channel, e: RunEvent): void {
+  const p = ch.pending;
+  switch (e.type) {
+    case 'run/started':
+      ch.pending = { started: e, refreshes: [], steps: [], terminal: null };
+      break;
+    case 'run/step':
+      p.steps.push(e.payload);
+      if (p.steps.length > 20 * MAX_STEPS_PER_POST) p.steps = thinEvenly(p.steps, MAX_STEPS_PER_POST);
+      break;
+    case 'run/refresh': {
+      const prev = p.refreshes.length - 1;
+      if (prev >= 0) p.refreshes[prev] = stripMatrices(p.refreshes[prev]!);
+      p.refreshes.push(e.payload);
+      if (p.refreshes.length > MAX_PENDING_REFRESHES) {
+        ch.needsSnapshot = true;
+        ch.pending = emptyPending();
+      }
+      break;
+    }
+    case 'run/finished':
+    case 'run/failed':
+      p.terminal = e;
+      break;
+    case 'run/checkpoint':
+    case 'run/log':
+      break;
   }
 }

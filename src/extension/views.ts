@@ -3,6 +3,7 @@
 // by the run controller through ViewHub.
 import * as vscode from 'vscode';
 import type { HostToWebview, RunSnapshot, WebviewToHost } from '../protocol/messages';
+import type { ViewFeed } from './viewFeed';
 import { receiveViewMessage } from './viewMessages';
 import { localResourceRootPaths, newNonce, renderWebviewHtml } from './webviewHtml';
 
@@ -15,19 +16,10 @@ export interface ViewBootstrap {
   snapshot: RunSnapshot;
 }
 
-/** One webview as the hub sees it: it gets messages only once it said view/ready. */
-interface Sink {
-  kind: ViewKind;
-  webview: vscode.Webview;
-  ready: boolean;
-}
-
 /** What views need from the host. */
 export interface ViewHost {
   /** The snapshot to embed in a page's HTML. */
   bootstrapSnapshot(): RunSnapshot;
-  /** The snapshot a view gets after view/ready (pending events go out first, so nothing is duplicated). */
-  snapshotForNewView(): RunSnapshot;
   /** A button in a view was pressed. */
   onViewCommand(command: Extract<WebviewToHost, { type: 'view/command' }>['command']): void;
   log(line: string): void;
@@ -53,36 +45,32 @@ export function viewHtml(webview: vscode.Webview, extensionUri: vscode.Uri, kind
   });
 }
 
-/** Fans host messages out to every ready view and wires their messages back through the protocol door. */
+/** Connects webviews to the ViewFeed: their messages come through the protocol door (view/ready, view/ack,
+ * view/command); everything else is dropped and logged. */
 export class ViewHub {
-  private readonly sinks = new Set<Sink>();
+  private nextId = 0;
 
-  constructor(private readonly host: ViewHost) {}
+  constructor(private readonly feed: ViewFeed, private readonly host: ViewHost) {}
 
-  /** Posts a message to every ready view. */
-  broadcast(msg: HostToWebview): void {
-    for (const s of this.sinks) {
-      if (s.ready) void s.webview.postMessage(msg);
-    }
-  }
-
-  /** Attaches a webview; returns a disposable that detaches it. */
-  attach(kind: ViewKind, webview: vscode.Webview): { sink: Sink; disposable: vscode.Disposable } {
-    const sink: Sink = { kind, webview, ready: false };
-    this.sinks.add(sink);
+  /** Attaches a webview; returns its feed id and a disposable that detaches it. */
+  attach(kind: ViewKind, webview: vscode.Webview): { id: string; disposable: vscode.Disposable } {
+    const id = `${kind}-${++this.nextId}`;
+    this.feed.addView(id, (msg: HostToWebview) => void webview.postMessage(msg));
     const sub = webview.onDidReceiveMessage((raw: unknown) => {
       receiveViewMessage(raw, kind, (m) => {
-        if (m.type === 'view/ready') {
-          sink.ready = false; // pending events go to the other views first, then this one starts from a snapshot
-          const snapshot = this.host.snapshotForNewView();
-          sink.ready = true;
-          void webview.postMessage({ type: 'host/snapshot', snapshot } satisfies HostToWebview);
-        } else {
-          this.host.onViewCommand(m.command);
+        switch (m.type) {
+          case 'view/ready': this.feed.viewReady(id); break;
+          case 'view/ack': this.feed.viewAck(id); break;
+          case 'view/command': this.host.onViewCommand(m.command); break;
         }
       }, (line) => this.host.log(line));
     });
-    return { sink, disposable: new vscode.Disposable(() => { sub.dispose(); this.sinks.delete(sink); }) };
+    return { id, disposable: new vscode.Disposable(() => { sub.dispose(); this.feed.removeView(id); }) };
+  }
+
+  /** The view's page was unloaded (hidden); it says view/ready again when shown. */
+  hidden(id: string): void {
+    this.feed.viewHidden(id);
   }
 }
 
@@ -117,11 +105,11 @@ export class DashboardPanel implements vscode.Disposable {
   private constructor(readonly panel: vscode.WebviewPanel, extensionUri: vscode.Uri, hub: ViewHub, host: ViewHost) {
     DashboardPanel.current = this;
     panel.iconPath = vscode.Uri.joinPath(extensionUri, 'media', 'selmix.svg');
-    const { sink, disposable } = hub.attach('dashboard', panel.webview);
+    const { id, disposable } = hub.attach('dashboard', panel.webview);
     this.disposables.push(disposable);
     // A hidden panel's page is unloaded (no retainContextWhenHidden); it says view/ready again when shown.
     this.disposables.push(panel.onDidChangeViewState(() => {
-      if (!panel.visible) sink.ready = false;
+      if (!panel.visible) hub.hidden(id);
     }));
     this.disposables.push(panel.onDidDispose(() => this.dispose()));
     panel.webview.html = viewHtml(panel.webview, extensionUri, 'dashboard', host.bootstrapSnapshot());
@@ -143,10 +131,10 @@ export class SidebarProvider implements vscode.WebviewViewProvider, vscode.Dispo
 
   resolveWebviewView(view: vscode.WebviewView): void {
     view.webview.options = webviewOptions(this.extensionUri);
-    const { sink, disposable } = this.hub.attach('sidebar', view.webview);
+    const { id, disposable } = this.hub.attach('sidebar', view.webview);
     this.disposables.push(disposable);
     this.disposables.push(view.onDidChangeVisibility(() => {
-      if (!view.visible) sink.ready = false;
+      if (!view.visible) this.hub.hidden(id);
     }));
     view.onDidDispose(() => disposable.dispose());
     view.webview.html = viewHtml(view.webview, this.extensionUri, 'sidebar', this.host.bootstrapSnapshot());

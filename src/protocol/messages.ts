@@ -116,6 +116,8 @@ export type WorkerRequest =
 export type WebviewToHost =
   /** The webview has loaded its script and can receive data. */
   | { type: 'view/ready' }
+  /** The webview has drawn the last host message and can take the next (flow control: at most one in flight). */
+  | { type: 'view/ack' }
   /** The user pressed a button. */
   | { type: 'view/command'; command: 'start' | 'stop' | 'openDashboard' | 'openReport' };
 
@@ -157,6 +159,7 @@ export function parseWebviewMessage(value: unknown): WebviewToHost | null {
   const v = value as Record<string, unknown>;
   const keys = Object.keys(v);
   if (v.type === 'view/ready' && keys.length === 1) return { type: 'view/ready' };
+  if (v.type === 'view/ack' && keys.length === 1) return { type: 'view/ack' };
   if (v.type === 'view/command' && keys.length === 2 && typeof v.command === 'string'
     && ['start', 'stop', 'openDashboard', 'openReport'].includes(v.command)) {
     return { type: 'view/command', command: v.command as 'start' | 'stop' | 'openDashboard' | 'openReport' };

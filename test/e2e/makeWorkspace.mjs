@@ -36,7 +36,7 @@ function npy(descr, shape, bytes) {
   return Buffer.concat([pre, Buffer.from(header, 'latin1'), Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)]);
 }
 
-const centers = Array.from({ length: K }, () => Array.from({ length: D }, () => 1.1 * gauss()));
+const centers = Array.from({ length: K }, () => Array.from({ length: D }, () => 0.75 * gauss()));
 function sample(counts) {
   const n = counts.reduce((a, b) => a + b, 0);
   const x = new Float32Array(n * D);
@@ -85,7 +85,7 @@ const config = {
     classes: ['airplane', 'car', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'],
   },
   model: { kind: 'linear', weights: 'data/head_W.npy', bias: 'data/head_b.npy' },
-  training: { steps: 6000, batchSize: 32, lr: 0.02, refreshEvery: 20, seed: 1 },
+  training: { steps: 200000, batchSize: 128, lr: 0.02, refreshEvery: 20, checkpointEvery: 2000, seed: 1 },
   output: 'selmix-out/e2e',
 };
 writeFileSync(join(out, 'e2e.selmix.json'), JSON.stringify(config, null, 2) + '\n');

@@ -126,11 +126,13 @@ try {
     }, 20_000);
     await page.locator('.monaco-editor .squiggly-error').first().waitFor({ timeout: 10_000 });
     await page.waitForTimeout(2000);
-    assert.equal(await attr(dash(), 'body', 'data-status'), 'stopped', 'no new run started');
+    await page.locator('.activitybar .action-label[aria-label*="SelMix"]').click();
+    assert.equal(await attr(side(), '#sb-status', 'data-status'), 'stopped', 'no new run started');
     await shot('broken-config');
   });
 
   await test('no Content-Security-Policy violation in the webviews', async () => {
+    await runCommand(page, 'SelMix: Open Dashboard');
     assert.equal(await attr(dash(), 'body', 'data-csp-violations'), '0');
     assert.equal(await attr(side(), 'body', 'data-csp-violations'), '0');
     assert.deepEqual(cspConsole, []);

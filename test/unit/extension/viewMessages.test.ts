@@ -8,13 +8,14 @@ test('valid messages are handled', () => {
   const logs: string[] = [];
   assert.equal(receiveViewMessage({ type: 'view/ready' }, 'dashboard', (m) => got.push(m), (l) => logs.push(l)), true);
   assert.equal(receiveViewMessage({ type: 'view/command', command: 'stop' }, 'sidebar', (m) => got.push(m), (l) => logs.push(l)), true);
-  assert.deepEqual(got, [{ type: 'view/ready' }, { type: 'view/command', command: 'stop' }]);
+  assert.equal(receiveViewMessage({ type: 'view/ack' }, 'sidebar', (m) => got.push(m), (l) => logs.push(l)), true);
+  assert.deepEqual(got, [{ type: 'view/ready' }, { type: 'view/command', command: 'stop' }, { type: 'view/ack' }]);
   assert.deepEqual(logs, []);
 });
 
 test('unknown or malformed messages are dropped and logged, never handled', () => {
   const bad: unknown[] = [
-    null, undefined, 42, 'view/ready', [], {}, { type: 'view/ready', extra: 1 }, { type: 'view/command' },
+    null, undefined, 42, 'view/ready', [], {}, { type: 'view/ready', extra: 1 }, { type: 'view/ack', n: 2 }, { type: 'view/command' },
     { type: 'view/command', command: 'rm -rf /' }, { type: 'view/command', command: 'stop', path: '/etc/passwd' },
     { type: 'host/snapshot', snapshot: {} }, { type: 'worker/start', config: {} }, { type: 'view/command', command: { toString: 1 } },
     { type: 'x'.repeat(10_000) },
