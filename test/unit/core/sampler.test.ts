@@ -96,17 +96,14 @@ test('classes with no anchors or no partners get probability 0; nothing left thr
   assert.throws(() => new PairSampler({ P, K, anchorsByClass, partnersByClass: [[], [], [], []], rng: new Rng(3) }), /partner/);
 });
 
-test('draws are reproducible from the seed and fast for K = 1000', () => {
+test('draws are reproducible from the seed at K = 1000 (speed is measured by npm run bench, not here)', () => {
   const K = 1000;
   const rng = new Rng(6);
   const P = samplingDistribution(randn(rng, K * K, 0.1), K, 10);
   const by = Array.from({ length: K }, (_, k) => [2 * k, 2 * k + 1]);
-  const t0 = performance.now();
   const s1 = new PairSampler({ P, K, anchorsByClass: by, partnersByClass: by, rng: new Rng(77) });
   const a = s1.draw(100000);
-  const ms = performance.now() - t0;
   const b = new PairSampler({ P, K, anchorsByClass: by, partnersByClass: by, rng: new Rng(77) }).draw(100000);
   assert.deepEqual(a.anchors, b.anchors);
   assert.deepEqual(a.partners, b.partners);
-  assert.ok(ms < 3000, `${ms} ms`);
 });
