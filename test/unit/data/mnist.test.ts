@@ -144,9 +144,3 @@ test('gzipped IDX files from scripts/pack-mnist.mjs load via SELMIX_MNIST_DIR wi
     rmSync(dir, { recursive: true, force: true });
   }
 });
-
-  const t0 = performance.now();
-  loadMnistLT({ rho: 100, nMax: 4000, valPerClass: 100, unlabeled: { rho: 100, nMax: 1000 } });
-  const ms = performance.now() - t0;
-  assert.ok(ms < 1000, `took ${ms.toFixed(0)} ms`);
-});
