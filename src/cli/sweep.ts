@@ -50,16 +50,17 @@ export async function runSweep(configPath: string, temperatures: string, opts: {
     if (!r.ok) return r.kind === 'config' || r.kind === 'data' ? 2 : 1;
     const m = r.summary;
     rows.push({ s, objectiveBefore: m.before.objectiveValue, objectiveAfter: m.after.objectiveValue, meanRecallAfter: m.after.val.meanRecall,
-      minRecallAfter: m.after.val.minRecall, testObjectiveAfter: m.after.test ? objectiveMetricValue(cfg.objective, m.after.test) : null,
+      minRecallAfter: m.after.val.minRecall, testObjectiveAfter: m.after.test && !cfg.customObjective ? objectiveMetricValue(cfg.objective, m.after.test) : null,
       testMeanRecallAfter: m.after.test?.meanRecall ?? null, outputDir });
   }
   mkdirSync(base, { recursive: true });
-  const md = [`| s | ${cfg.objective} before (val) | ${cfg.objective} after (val) | mean recall after (val) | min recall after (val) | ${cfg.objective} after (test) |`, '|---|---|---|---|---|---|',
+  const name = cfg.customObjective?.expression ?? cfg.objective;
+  const md = [`| s | ${name} before (val) | ${name} after (val) | mean recall after (val) | min recall after (val) | ${name} after (test) |`, '|---|---|---|---|---|---|',
     ...rows.map((r) => `| ${r.s} | ${r.objectiveBefore.toFixed(4)} | ${r.objectiveAfter.toFixed(4)} | ${r.meanRecallAfter.toFixed(4)} | ${r.minRecallAfter.toFixed(4)} | ${r.testObjectiveAfter?.toFixed(4) ?? '-'} |`)].join('\n') + '\n';
-  writeFileAtomic(join(base, 'sweep.json'), JSON.stringify({ objective: cfg.objective, rows }, null, 1));
+  writeFileAtomic(join(base, 'sweep.json'), JSON.stringify({ objective: name, rows }, null, 1));
   writeFileAtomic(join(base, 'sweep.md'), md);
   writeFileAtomic(join(base, 'sweep.svg'), lineChartSvg(rows.map((r) => String(r.s)), [
-    { name: `${cfg.objective} (val)`, ys: rows.map((r) => r.objectiveAfter) },
+    { name: `${name} (val)`, ys: rows.map((r) => r.objectiveAfter) },
     { name: 'mean recall (val)', ys: rows.map((r) => r.meanRecallAfter) },
   ], 'inverse temperature s'));
   if (!opts.json) process.stdout.write(md + `\nwrote ${join(base, 'sweep.md')}, sweep.json and sweep.svg\n`);
