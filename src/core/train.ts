@@ -142,7 +142,8 @@ export async function finetune(model: SelmixModel, data: FinetuneData, opts: Fin
   const vars = trainableVariables(model, freeze);
   const isBias = vars.map((v, i) => i === 1 || /_b_/.test(v.name));
   const lrFactor = vars.map((_, i) => (i < 2 ? 1 : tr.backboneLrFactor));
-  const momentum = vars.map((v) => tf.variable(tf.zerosLike(v), false));
+  // tf.variable keeps its initial value's data but not the tensor object: the tidy releases that (and assign's below).
+  const momentum = vars.map((v) => tf.tidy(() => tf.variable(tf.zerosLike(v), false)));
   const T = tr.steps;
   const stepEvery = opts.stepEventEvery ?? Math.max(1, Math.round(T / 200));
   const anchorsByClass = indicesByClass(data.train.y, K);
@@ -163,8 +164,10 @@ export async function finetune(model: SelmixModel, data: FinetuneData, opts: Fin
   if (opts.resume) {
     const s = opts.resume;
     if (s.weights.length !== vars.length) throw new TrainingError(`checkpoint has ${s.weights.length} weight tensors, the model ${vars.length}`);
-    s.weights.forEach((w, i) => vars[i]!.assign(tf.tensor(w.data, w.shape)));
-    s.momentum.forEach((m, i) => momentum[i]!.assign(tf.tensor(m.data, m.shape)));
+    tf.tidy(() => {
+      s.weights.forEach((w, i) => vars[i]!.assign(tf.tensor(w.data, w.shape)));
+      s.momentum.forEach((m, i) => momentum[i]!.assign(tf.tensor(m.data, m.shape)));
+    });
     rng = Rng.fromState(s.rng);
     multipliers = s.multipliers ? Float64Array.from(s.multipliers) : null;
     P = Float64Array.from(s.P);

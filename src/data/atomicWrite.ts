@@ -1,12 +1,12 @@
 // Atomic file writes: a crash or a full disk never leaves a half-written target behind.
 import { closeSync, existsSync, fsyncSync, openSync, realpathSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { DataError } from '../core/errors';
+import { DataError, TrainingError } from '../core/errors';
 
 let counter = 0;
 
-/** Writes data to path via a temp file in the same folder, fsync and rename; throws an Error naming path on failure. */
-export function writeFileAtomic(path: string, data: Uint8Array | string): void {
+/** Writes bytes to a fresh temp file beside path and fsyncs it; returns the temp path. Removes it on failure. */
+function stage(path: string, data: Uint8Array | string): string {
   const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
   // Same folder as the target, so the rename stays on one file system and is atomic.
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now()}.${counter++}.tmp`);
@@ -18,14 +18,51 @@ export function writeFileAtomic(path: string, data: Uint8Array | string): void {
     fsyncSync(fd);
     closeSync(fd);
     fd = null;
-    renameSync(tmp, path);
+    return tmp;
   } catch (e) {
     if (fd !== null) {
       try { closeSync(fd); } catch { /* already failing; the original error is the one to report */ }
     }
     try { rmSync(tmp, { force: true }); } catch { /* best effort */ }
-    throw new Error(`${path}: could not write file: ${(e as Error).message}`, { cause: e });
+    throw writeError(path, e);
   }
+}
+
+/** A failed output write is a failed run (TrainingError), not a bug: it names the path and keeps the cause. */
+function writeError(path: string, e: unknown): TrainingError {
+  return new TrainingError(`${path}: could not write file: ${(e as Error).message}`, { cause: e });
+}
+
+/** Writes data to path via a temp file in the same folder, fsync and rename; throws an Error naming path on failure. */
+export function writeFileAtomic(path: string, data: Uint8Array | string): void {
+  writeFilesAtomic([{ path, data }]);
+}
+
+/**
+ * Writes several files that belong together (a head's W.npy, b.npy and its report): every one is staged to a
+ * temp file first, and only when all are on disk are they renamed into place, so a full disk or any other
+ * write failure leaves the previous set untouched. Throws an Error naming the path that failed.
+ */
+export function writeFilesAtomic(files: { path: string; data: Uint8Array | string }[]): void {
+  const staged: string[] = [];
+  try {
+    for (const f of files) staged.push(stage(f.path, f.data));
+  } catch (e) {
+    for (const tmp of staged) {
+      try { rmSync(tmp, { force: true }); } catch { /* best effort */ }
+    }
+    throw e;
+  }
+  staged.forEach((tmp, i) => {
+    try {
+      renameSync(tmp, files[i]!.path);
+    } catch (e) {
+      for (const t of staged.slice(i)) {
+        try { rmSync(t, { force: true }); } catch { /* best effort */ }
+      }
+      throw writeError(files[i]!.path, e);
+    }
+  });
 }
 
 function canonical(p: string): string {

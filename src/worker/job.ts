@@ -15,10 +15,10 @@ import { objectiveMetricValue } from '../core/metrics';
 import { compileCustomObjective } from '../core/customObjective';
 import { applyEvent, emptySnapshot, type MetricsReport, type RunEvent, type RunFinishedPayload, type RunSnapshot } from '../protocol/messages';
 import { loadMnistLT } from '../data/mnist';
-import { readNpy, toFloat32Features, toLabels, writeNpy } from '../data/npy';
+import { encodeNpy, readNpy, toFloat32Features, toLabels } from '../data/npy';
 import { loadImageFolder } from '../data/images';
 import { loadLayersModelFromFile, saveLayersModelToDir } from '../data/modelIo';
-import { assertNotInput, writeFileAtomic } from '../data/atomicWrite';
+import { assertNotInput, writeFileAtomic, writeFilesAtomic } from '../data/atomicWrite';
 
 /** How runJob is driven. */
 export interface JobOptions {
@@ -56,6 +56,8 @@ export function loadConfig(configPath: string): SelmixConfig {
   } catch (e) {
     throw new ConfigError(configPath, [{ path: '', message: `cannot read the file: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` }]);
   }
+  // Editors on Windows may save a UTF-8 byte-order mark; it is not JSON, but not the user's mistake either.
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   return parseConfig(text, configPath);
 }
 
@@ -247,6 +249,16 @@ function checkLabels(data: FinetuneData, K: number, files: SplitFiles, fallback:
   while (data.classNames.length < K) data.classNames.push(String(data.classNames.length));
 }
 
+/**
+ * Builds a model, releasing the intermediate tensors its variables were made from (tf.variable keeps their
+ * data, not the tensor objects), so a run leaves no tensor behind.
+ */
+function keepingVariablesOnly(build: () => SelmixModel): SelmixModel {
+  let m: SelmixModel | undefined;
+  tf.tidy(() => { m = build(); });
+  return m!;
+}
+
 /** Loads the starting model the config names. */
 async function loadModel(cfg: SelmixConfig, base: string, data: FinetuneData, opts: JobOptions, notes: string[], inputs: string[], files: SplitFiles): Promise<SelmixModel> {
   const m = cfg.model!;
@@ -270,7 +282,7 @@ async function loadModel(cfg: SelmixConfig, base: string, data: FinetuneData, op
     }
     const featDim = data.train.x.length / data.train.n;
     if (featDim !== d) throw new DataError(wPath, `weights expect d = ${d} features but the training features (${files.train?.x ?? 'train'}) have ${featDim} columns`);
-    return linearModel(W, b, d, K);
+    return keepingVariablesOnly(() => linearModel(W, b, d, K));
   }
   const path = resolve(base, m.path);
   if (m.kind === 'pretrained-demo' && !existsSync(path)) {
@@ -287,7 +299,7 @@ async function loadModel(cfg: SelmixConfig, base: string, data: FinetuneData, op
   inputs.push(path);
   const lm = await loadLayersModelFromFile(path);
   try {
-    return fromLayersModel(lm);
+    return keepingVariablesOnly(() => fromLayersModel(lm));
   } catch (e) {
     if (e instanceof ModelShapeError) throw new DataError(path, e.message);
     throw e;
@@ -305,6 +317,12 @@ function featurize(model: SelmixModel, data: FinetuneData): { model: SelmixModel
       unlabeled: data.unlabeled ? f(data.unlabeled) : null, test: data.test ? f(data.test) : null, classNames: data.classNames,
     },
   };
+}
+
+/** The file that holds the starting model (the weights of a linear head). */
+function modelFileOf(cfg: SelmixConfig, base: string): string | undefined {
+  const m = cfg.model;
+  return m ? resolve(base, m.kind === 'linear' ? m.weights : m.path) : undefined;
 }
 
 function checkInputShape(model: SelmixModel, data: FinetuneData, files: SplitFiles, modelFile: string): void {
@@ -342,10 +360,15 @@ export async function runJob(config: SelmixConfig | string, configPath: string, 
     if (cfg.task === 'pretrain') return await runPretrain(cfg, data, outputDir, runId, backend.name, notes, emit, opts, t0);
 
     model = await loadModel(cfg, base, data, { ...opts, emit }, notes, inputs, files);
-    checkInputShape(model, data, files, inputs[inputs.length - 1] ?? configPath);
+    checkInputShape(model, data, files, modelFileOf(cfg, base) ?? configPath);
     checkLabels(data, model.K, files, configPath, notes, true);
     for (const out of [join(outputDir, 'model', 'model.json'), join(outputDir, 'model', 'weights.bin'), join(outputDir, 'W.npy'), join(outputDir, 'b.npy')]) assertNotInput(out, inputs);
-    mkdirSync(outputDir, { recursive: true });
+    try {
+      mkdirSync(outputDir, { recursive: true });
+    } catch (e) {
+      // The message ends with the path, so the issue gets the line of "output" in the config file.
+      throw new ConfigError(configPath, withLines([{ path: 'output', message: `cannot create the output folder (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): ${outputDir}` }], configPath, typeof config === 'string' ? config : undefined));
+    }
     const freeze = cfg.model && 'freezeBackbone' in cfg.model ? cfg.model.freezeBackbone : false;
     if (cfg.training.mixup === 'cutmix' && (!model.backbone || data.train.shape.length !== 3)) {
       throw new ConfigError(configPath, [{ path: 'training.mixup', message: 'cutmix mixes images: it needs image inputs (HxWxC) and a model with a backbone; use "feature" for feature vectors' }]);
@@ -389,7 +412,7 @@ export async function runJob(config: SelmixConfig | string, configPath: string, 
     result.bestWeights.forEach((t) => t.dispose());
     const afterVal = evaluateSet(trainModel, trainData.val, headFrac);
     const afterTest = trainData.test?.y ? evaluateSet(trainModel, trainData.test as ExampleSet & { y: Int32Array }, headFrac) : undefined;
-    await saveModel(cfg, model, outputDir);
+    const headFiles = await saveModel(cfg, model, outputDir);
     const summary: RunFinishedPayload = {
       runId, outputDir, reportPath: join(outputDir, 'report.json'), stoppedBy: result.stoppedBy, steps: result.steps, objective: objective.name,
       before: { objectiveValue: objective.value(startVal), val: startVal, ...(startTest ? { test: startTest } : {}) },
@@ -398,7 +421,7 @@ export async function runJob(config: SelmixConfig | string, configPath: string, 
     };
     const finalSnapshot = applyEvent(snapshot, { type: 'run/finished', payload: summary });
     writeReport(outputDir, { summary, snapshot: finalSnapshot, config: cfg, backend: backend.name, probes: backend.probes, notes,
-      gainCorrelation: result.gainCorrelation, final: result.lastRefresh, tensorsLeaked: tf.memory().numTensors - tensorsAtStart - liveModelTensors(model) });
+      gainCorrelation: result.gainCorrelation, final: result.lastRefresh, tensorsLeaked: tf.memory().numTensors - tensorsAtStart - liveModelTensors(model) }, headFiles);
     emit({ type: 'run/finished', payload: summary });
     return { ok: true, summary };
   } catch (e) {
@@ -415,23 +438,26 @@ function liveModelTensors(m: SelmixModel): number {
   return 2 + (m.backbone?.variables.length ?? 0);
 }
 
-async function saveModel(cfg: SelmixConfig, model: SelmixModel, outputDir: string): Promise<void> {
+/** Saves a tfjs model's files; a linear head's W.npy and b.npy are returned, to be written together with the report. */
+async function saveModel(cfg: SelmixConfig, model: SelmixModel, outputDir: string): Promise<{ path: string; data: Uint8Array }[]> {
   if (cfg.model?.kind === 'linear') {
     const { d, K } = model;
     const W = await model.W.data();
     const Wt = new Float32Array(K * d);
     for (let r = 0; r < d; r++) for (let k = 0; k < K; k++) Wt[k * d + r] = W[r * K + k]!;
-    writeNpy(join(outputDir, 'W.npy'), Wt, [K, d]);
-    writeNpy(join(outputDir, 'b.npy'), Float32Array.from(await model.b.data()), [K]);
-    return;
+    return [
+      { path: join(outputDir, 'W.npy'), data: encodeNpy(Wt, [K, d]) },
+      { path: join(outputDir, 'b.npy'), data: encodeNpy(Float32Array.from(await model.b.data()), [K]) },
+    ];
   }
   const lm = writeBack(model);
   if (lm) await saveLayersModelToDir(lm, join(outputDir, 'model'));
+  return [];
 }
 
-/** Writes report.json atomically. */
-function writeReport(outputDir: string, report: Record<string, unknown>): void {
-  writeFileAtomic(join(outputDir, 'report.json'), JSON.stringify(report, null, 1));
+/** Writes report.json (and files that belong with it) atomically: all of them or none. */
+function writeReport(outputDir: string, report: Record<string, unknown>, withFiles: { path: string; data: Uint8Array }[] = []): void {
+  writeFilesAtomic([...withFiles, { path: join(outputDir, 'report.json'), data: JSON.stringify(report, null, 1) }]);
 }
 
 async function runPretrain(cfg: SelmixConfig, data: FinetuneData, outputDir: string, runId: string, backendName: string, notes: string[],
@@ -477,7 +503,7 @@ export async function evaluateConfig(cfg: SelmixConfig, configPath: string, spli
   if (!set?.y) throw new ConfigError(configPath, [{ path: `data.${split}`, message: `the config has no labeled ${split} set` }]);
   const model = await loadModel(cfg, base, data, { emit: () => undefined, shouldStop: () => false }, notes, inputs, files);
   try {
-    checkInputShape(model, data, files, inputs[inputs.length - 1] ?? configPath);
+    checkInputShape(model, data, files, modelFileOf(cfg, base) ?? configPath);
     checkLabels(data, model.K, files, configPath, notes, false);
     return evaluateSet(model, set as ExampleSet & { y: Int32Array }, cfg.selmix.headFrac);
   } finally {
