@@ -22,6 +22,9 @@ function find(dir) {
   return out.sort();
 }
 const files = dirs.flatMap(find);
+// Build dist/ once up front: CLI tests spawn bin/selmix.js, which runs the bundle.
+const build = spawnSync(process.execPath, ['esbuild.mjs'], { stdio: 'inherit' });
+if (build.status !== 0) process.exit(build.status ?? 1);
 if (files.length === 0) { console.error(`no test files for "${which}"`); process.exit(1); }
 const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...files], { stdio: 'inherit' });
 process.exit(r.status ?? 1);
