@@ -7,6 +7,7 @@ import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { FAST_GAIN_MIN_K, type MatMul } from '../core/gain';
 
 export { tf };
 
@@ -146,4 +147,31 @@ export async function initBackend(opts: { choice?: BackendChoice; wasmDir?: stri
 /** The backend chosen by initBackend, or null before it ran. */
 export function backendInfo(): BackendInfo | null {
   return current;
+}
+
+/** Float32 to the backend only: tfjs would otherwise copy a Float64Array through a generic conversion. */
+function asFloat32(x: Float64Array | Float32Array): Float32Array {
+  return x instanceof Float32Array ? x : Float32Array.from(x);
+}
+
+/**
+ * The gain's matmul provider on the current tensor backend (float32): row-major A (m x k) times B (k x n).
+ * No transpose flags (on wasm they cost 30-50x, STYLE.md); gainMatrix passes transposed copies instead.
+ */
+export const tfMatMul: MatMul = (A, B, m, k, n) => {
+  if (A.length !== m * k || B.length !== k * n) throw new RangeError(`tfMatMul: operands of ${A.length} and ${B.length} entries for ${m} x ${k} times ${k} x ${n}`);
+  const out = tf.tidy(() => tf.matMul(tf.tensor2d(asFloat32(A), [m, k], 'float32'), tf.tensor2d(asFloat32(B), [k, n], 'float32')));
+  try {
+    return Float64Array.from(out.dataSync());
+  } finally {
+    out.dispose();
+  }
+};
+
+/**
+ * The matmul provider a refresh with K classes should use: tfMatMul from FAST_GAIN_MIN_K classes on a native or
+ * wasm backend; undefined (exact float64 JS) for small K or on tfjs's pure-JS cpu backend, which would gain nothing.
+ */
+export function gainMatMul(K: number): MatMul | undefined {
+  return K >= FAST_GAIN_MIN_K && tf.getBackend() !== 'cpu' ? tfMatMul : undefined;
 }

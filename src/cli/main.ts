@@ -6,11 +6,12 @@ import { join, resolve } from 'node:path';
 import { runJob, loadConfig, evaluateConfig, type JobOptions } from '../worker/job';
 import { configSchema, OBJECTIVE_IDS, type SelmixConfig, type SelmixConfigInput } from '../core/config';
 import { ConfigError, DataError } from '../core/errors';
-import { BACKEND_CHOICES, initBackend, type BackendChoice } from '../backend/backend';
+import { BACKEND_CHOICES, gainMatMul, initBackend, type BackendChoice } from '../backend/backend';
 import type { MetricsReport, RunEvent, RunFinishedPayload } from '../protocol/messages';
 import { readNpy, toFloat32Features, toLabels } from '../data/npy';
 import { writeFileAtomic } from '../data/atomicWrite';
 import { computeRefresh } from '../core/refresh';
+import { FAST_GAIN_MIN_K } from '../core/gain';
 import { defaultObjectiveOptions, type ObjectiveId } from '../core/objectives';
 import { metricsOf } from '../core/evaluate';
 import { runSweep } from './sweep';
@@ -283,8 +284,10 @@ async function cmdGain(flags: Flags): Promise<number> {
   if (!(s > 0)) throw new UsageError(`--temperature must be > 0 (got ${s})`);
   const { W, b, K, d } = loadHead(flags);
   const set = loadFeatureSet(flags, K, d);
+  // Large K: the gain's K^3 products on wasm (float32) instead of float64 JS; falls back to cpu = exact.
+  if (K >= FAST_GAIN_MIN_K) await initBackend({ choice: 'wasm' });
   const r = computeRefresh({ K, d, features: set.x, labels: set.y, logits: logitsOf(set.x, set.n, W, b, K, d), W, b, objective: objective as ObjectiveId,
-    prevMultipliers: null, options: defaultObjectiveOptions(), s });
+    prevMultipliers: null, options: defaultObjectiveOptions(), s, matmul: gainMatMul(K) });
   if (flags.json) {
     process.stdout.write(JSON.stringify({ objective, K, confusion: matrixRows(r.C, K), metrics: r.metrics, multipliers: r.multipliers ? Array.from(r.multipliers) : null,
       gain: matrixRows(r.G, K), distribution: matrixRows(r.P, K) }) + '\n');

@@ -7,6 +7,21 @@
 // The softmax factorises: exp(lb a_il + (1-lb) a_jl) = U_il V_jl with U_il = exp(lb (a_il - max_l a_il))
 // and V_jl = exp((1-lb)(a_jl - max_l a_jl)), both in (0, 1]. So the K^2 softmaxes of length K need
 // only K^2 exponentials, and the three sums over l are matrix products U V^T, (U.E) V^T, U (V.E)^T.
+// By default every step is float64 JS (exact; the reference tests need 1e-9). With a MatMul provider
+// (tfjs float32 on wasm, src/backend/backend.ts) the O(K^2 d) and O(K^3) products go through it instead.
+
+/**
+ * A matrix-multiply provider for the fast gain path: row-major A (m x k) times B (k x n), returned as a
+ * new m x n Float64Array. Never asked for a transposed operand (transposed copies are built here).
+ */
+export type MatMul = (A: Float64Array | Float32Array, B: Float64Array | Float32Array, m: number, k: number, n: number) => Float64Array;
+
+/**
+ * K from which a refresh hands gainMatrix a tensor-backend matmul (float32 wasm). The measured crossover is
+ * K = 80-100 (wasm SIMD, one thread, 2-core machine); below 128 a refresh takes under ~30 ms either way, so
+ * the exact float64 path (reference parity, e.g. CIFAR-100) is kept there.
+ */
+export const FAST_GAIN_MIN_K = 128;
 
 /** Which positive term the modelled head update uses: class centroid z_i (reference) or mixed centroid (exact CE gradient). */
 export type DeltaWVariant = 'prototype' | 'mixed';
@@ -23,10 +38,30 @@ export interface GainArgs {
   lambdaBar?: number;
   /** Default 'prototype' (reference parity). */
   variant?: DeltaWVariant;
+  /**
+   * Optional matmul provider (e.g. tfjs float32). When given, S (or Z^T D), E, the centroid logits and the
+   * three K^3 softmax sums are matrix products through it; accuracy is then the provider's (about 1e-5 of
+   * max |G| in float32; signs of entries near zero are noise, SELMIX.md 7.18). Without it all is exact float64.
+   */
+  matmul?: MatMul;
+  /**
+   * Matmul path only: the centroid logits A = Z W + b (K x K) if the caller already has them, e.g. the class
+   * means of the validation logits (the head is affine). Spot-checked against Z W + b; recomputed if off.
+   */
+  A?: Float64Array;
 }
 
 /** Rows of j processed per cache block in the K^3 kernels. */
 const BLOCK = 16;
+
+/** Below this a float64 factorised softmax denominator sum_l U_il V_jl is treated as underflowed. */
+const DEN_MIN_F64 = 1e-280;
+
+/**
+ * Below this a provider-computed denominator is not trusted: a float32 provider loses every product
+ * U_il V_jl under ~1e-38, so with den >= 1e-20 the lost mass is under K * 1e-18 relative.
+ */
+const DEN_MIN_PROVIDER = 1e-20;
 
 /**
  * out[i*m + j] = X_i . Y_j for X (n x d) and Y (m x d), both row-major; 2x2 register tiles, Y blocked.
@@ -146,35 +181,19 @@ function checkArgs(a: GainArgs): void {
 export function gainMatrix(args: GainArgs): Float64Array {
   checkArgs(args);
   const { K, d, Z, W, b, D } = args;
+  if (args.matmul) return gainMatrixFast(args, args.matmul);
   const lb = args.lambdaBar ?? 0.8;
   const mixed = (args.variant ?? 'prototype') === 'mixed';
   const A = centroidLogits(Z, W, b, K, d);
   const E = gainE(Z, D, K, d);
 
-  // U, V in (0, 1] (row max subtracted); X = U.E, Y = V.E.
-  const U = new Float64Array(K * K);
-  const V = new Float64Array(K * K);
-  const X = new Float64Array(K * K);
-  const Y = new Float64Array(K * K);
-  for (let k = 0; k < K; k++) {
-    let mx = -Infinity;
-    for (let l = 0; l < K; l++) mx = Math.max(mx, A[k * K + l]!);
-    if (!Number.isFinite(mx)) throw new RangeError(`gainMatrix: the logits of centroid ${k} are not finite`);
-    for (let l = 0; l < K; l++) {
-      const t = k * K + l;
-      const z = A[t]! - mx;
-      U[t] = Math.exp(lb * z);
-      V[t] = Math.exp((1 - lb) * z);
-      X[t] = U[t]! * E[t]!;
-      Y[t] = V[t]! * E[t]!;
-    }
-  }
+  const { U, V, X, Y } = softmaxFactors(A, E, K, lb);
 
   const G = new Float64Array(K * K);
   const write = (i: number, j: number, den: number, n1: number, n2: number): void => {
     const first = mixed ? lb * E[i * K + i]! + (1 - lb) * E[j * K + i]! : E[i * K + i]!;
     // The factorised denominator can underflow only for logit gaps of thousands; recompute directly then.
-    const rest = den > 1e-280 ? (lb * n1 + (1 - lb) * n2) / den : directRest(A, E, K, i, j, lb);
+    const rest = den > DEN_MIN_F64 ? (lb * n1 + (1 - lb) * n2) / den : directRest(A, E, K, i, j, lb);
     G[i * K + j] = first - rest;
   };
   for (let jb = 0; jb < K; jb += BLOCK) {
@@ -209,4 +228,174 @@ function directRest(A: Float64Array, E: Float64Array, K: number, i: number, j: n
   let s = 0;
   for (let l = 0; l < K; l++) s += p[l]! * (lb * E[i * K + l]! + (1 - lb) * E[j * K + l]!);
   return s;
+}
+
+/**
+ * The factors of the pairwise softmax (SELMIX.md section 3, closed form): U_kl = exp(lb (a_kl - max_l a_kl)),
+ * V_kl = exp((1-lb)(a_kl - max_l a_kl)), both in (0, 1] thanks to the per-row max shift, and X = U.E, Y = V.E.
+ */
+function softmaxFactors(A: Float64Array, E: Float64Array, K: number, lb: number, powers = false): { U: Float64Array; V: Float64Array; X: Float64Array; Y: Float64Array } {
+  // With powers and lb/(1-lb) a small integer q (4 for the default lb = 0.8), U = V^q to a few ulps: half the exps.
+  const q = Math.round(lb / (1 - lb));
+  const pow = powers && q >= 1 && q <= 8 && Math.abs(lb / (1 - lb) - q) < 1e-9 ? q : 0;
+  const U = new Float64Array(K * K);
+  const V = new Float64Array(K * K);
+  const X = new Float64Array(K * K);
+  const Y = new Float64Array(K * K);
+  for (let k = 0; k < K; k++) {
+    let mx = -Infinity;
+    for (let l = 0; l < K; l++) mx = Math.max(mx, A[k * K + l]!);
+    if (!Number.isFinite(mx)) throw new RangeError(`gainMatrix: the logits of centroid ${k} are not finite`);
+    for (let l = 0; l < K; l++) {
+      const t = k * K + l;
+      const z = A[t]! - mx;
+      const v = Math.exp((1 - lb) * z);
+      let u = v;
+      if (pow > 0) for (let p = 1; p < pow; p++) u *= v;
+      else u = Math.exp(lb * z);
+      U[t] = u;
+      V[t] = v;
+      X[t] = U[t]! * E[t]!;
+      Y[t] = V[t]! * E[t]!;
+    }
+  }
+  return { U, V, X, Y };
+}
+
+/** Tile edge of the cache-blocked transposes. */
+const TILE = 32;
+
+/** Writes the transpose of M (m x n, row-major) into out, at column offset off of rows of width w. */
+function transposeInto(M: Float64Array, m: number, n: number, out: Float64Array, w: number, off: number): void {
+  for (let i0 = 0; i0 < m; i0 += TILE) {
+    const i1 = Math.min(m, i0 + TILE);
+    for (let j0 = 0; j0 < n; j0 += TILE) {
+      const j1 = Math.min(n, j0 + TILE);
+      for (let i = i0; i < i1; i++) {
+        const row = i * n;
+        for (let j = j0; j < j1; j++) out[j * w + off + i] = M[row + j]!;
+      }
+    }
+  }
+}
+
+/** Row blocks of the Gram matrix: block b costs (nb - b)/nb of a full row block, (nb+1)/(2 nb) of K^2 d in all. */
+const GRAM_BLOCKS = 4;
+
+/** S = Z Z^T through the provider, upper block triangle only (5/8 of the full product with 4 blocks), mirrored. */
+function gramFast(mm: MatMul, Z: Float64Array, Zt: Float64Array, K: number, d: number): Float64Array {
+  const S = new Float64Array(K * K);
+  const nb = Math.min(GRAM_BLOCKS, K);
+  const edge = (q: number): number => Math.round((q * K) / nb);
+  for (let q = 0; q < nb; q++) {
+    const r0 = edge(q), r1 = edge(q + 1), w = K - r0;
+    // Columns r0..K-1 of Z^T as a d x w matrix.
+    const B = new Float64Array(d * w);
+    for (let r = 0; r < d; r++) B.set(Zt.subarray(r * K + r0, (r + 1) * K), r * w);
+    const P = checkedMul(mm, Z.subarray(r0 * d, r1 * d), B, r1 - r0, d, w);
+    // Rows r0..r1-1, columns >= r0; columns < r0 come from the earlier blocks by symmetry, below.
+    for (let i = r0; i < r1; i++) S.set(P.subarray((i - r0) * w, (i - r0 + 1) * w), i * K + r0);
+  }
+  // Mirror the upper block triangle into the lower, tile by tile.
+  for (let q = 1; q < nb; q++) {
+    const r0 = edge(q), r1 = edge(q + 1);
+    for (let i0 = r0; i0 < r1; i0 += TILE) {
+      for (let j0 = 0; j0 < r0; j0 += TILE) {
+        const i1 = Math.min(r1, i0 + TILE), j1 = Math.min(r0, j0 + TILE);
+        for (let i = i0; i < i1; i++) for (let j = j0; j < j1; j++) S[i * K + j] = S[j * K + i]!;
+      }
+    }
+  }
+  return S;
+}
+
+/** True when the given logits A agree with Z W + b on a few rows (float32 rounding allowed). */
+function logitsMatch(A: Float64Array, Z: Float64Array, W: Float64Array, b: Float64Array, K: number, d: number): boolean {
+  if (A.length !== K * K) return false;
+  const rows = new Set([0, Math.floor(K / 3), Math.floor((2 * K) / 3), K - 1]);
+  const a = new Float64Array(K);
+  for (const k of rows) {
+    a.set(b);
+    for (let r = 0; r < d; r++) {
+      const z = Z[k * d + r]!;
+      const w = r * K;
+      for (let l = 0; l < K; l++) a[l]! += z * W[w + l]!;
+    }
+    let scale = 0, err = 0;
+    for (let l = 0; l < K; l++) {
+      scale = Math.max(scale, Math.abs(a[l]!));
+      err = Math.max(err, Math.abs(a[l]! - A[k * K + l]!));
+    }
+    if (!(err <= 1e-4 * scale + 1e-6)) return false;
+  }
+  return true;
+}
+
+/**
+ * gainMatrix through a matmul provider: the same closed form, every O(K^2 d) and O(K^3) step a product.
+ *   A = Z W + b (one product, unless args.A passes the spot check)
+ *   E = (Z Z^T) D   when 5/8 K^2 d + K^3 < 2 K^2 d (S from its upper block triangle), else Z (Z^T D)
+ *   [den | n2] = U [V^T | (V.E)^T],  n1 = (U.E) V^T  (transposed copies: the provider never transposes)
+ * Pairs whose provider denominator is under DEN_MIN_PROVIDER (large logit gaps: float32 products underflow)
+ * are recomputed in float64 from the same factors, and by the direct softmax when even that underflows.
+ */
+function gainMatrixFast(args: GainArgs, mm: MatMul): Float64Array {
+  const { K, d, Z, W, b, D } = args;
+  const lb = args.lambdaBar ?? 0.8;
+  const mixed = (args.variant ?? 'prototype') === 'mixed';
+  let A: Float64Array;
+  if (args.A && logitsMatch(args.A, Z, W, b, K, d)) {
+    A = args.A;
+  } else {
+    A = checkedMul(mm, Z, W, K, d, K);
+    for (let k = 0; k < K; k++) for (let l = 0; l < K; l++) A[k * K + l]! += b[l]!;
+  }
+  const Zt = new Float64Array(d * K);
+  transposeInto(Z, K, d, Zt, K, 0);
+  const viaGram = ((GRAM_BLOCKS + 1) / (2 * GRAM_BLOCKS)) * K * K * d + K * K * K < 2 * K * K * d;
+  const E = viaGram
+    ? checkedMul(mm, gramFast(mm, Z, Zt, K, d), D, K, K, K)
+    : checkedMul(mm, Z, checkedMul(mm, Zt, D, d, K, K), K, d, K);
+
+  const { U, V, X, Y } = softmaxFactors(A, E, K, lb, true);
+  const VYt = new Float64Array(K * 2 * K);
+  transposeInto(V, K, K, VYt, 2 * K, 0);
+  transposeInto(Y, K, K, VYt, 2 * K, K);
+  const DN = checkedMul(mm, U, VYt, K, K, 2 * K);
+  const Vt = new Float64Array(K * K);
+  for (let l = 0; l < K; l++) Vt.set(VYt.subarray(l * 2 * K, l * 2 * K + K), l * K);
+  const N1 = checkedMul(mm, X, Vt, K, K, K);
+
+  const G = new Float64Array(K * K);
+  for (let i = 0; i < K; i++) {
+    const eii = E[i * K + i]!;
+    const dn = i * 2 * K;
+    for (let j = 0; j < K; j++) {
+      const first = mixed ? lb * eii + (1 - lb) * E[j * K + i]! : eii;
+      const den = DN[dn + j]!;
+      let rest: number;
+      if (den > DEN_MIN_PROVIDER) {
+        rest = (lb * N1[i * K + j]! + (1 - lb) * DN[dn + K + j]!) / den;
+      } else {
+        // Underflow guard: the same factorised sums in float64, then the direct softmax.
+        let d64 = 0, n1 = 0, n2 = 0;
+        const a = i * K, c = j * K;
+        for (let l = 0; l < K; l++) {
+          d64 += U[a + l]! * V[c + l]!;
+          n1 += X[a + l]! * V[c + l]!;
+          n2 += U[a + l]! * Y[c + l]!;
+        }
+        rest = d64 > DEN_MIN_F64 ? (lb * n1 + (1 - lb) * n2) / d64 : directRest(A, E, K, i, j, lb);
+      }
+      G[i * K + j] = first - rest;
+    }
+  }
+  return G;
+}
+
+/** Calls the provider and checks the size of what it returns. */
+function checkedMul(mm: MatMul, A: Float64Array, B: Float64Array, m: number, k: number, n: number): Float64Array {
+  const out = mm(A, B, m, k, n);
+  if (out.length !== m * n) throw new RangeError(`gainMatrix: the matmul provider returned ${out.length} entries for a ${m} x ${n} product`);
+  return out;
 }

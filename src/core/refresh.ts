@@ -4,7 +4,7 @@ import type { MetricsReport } from '../protocol/messages';
 import { classSupport, clipConfusion, confusionMatrix } from './confusion';
 import { classCentroids } from './centroids';
 import { samplingDistribution } from './distribution';
-import { gainMatrix, type DeltaWVariant } from './gain';
+import { gainMatrix, type DeltaWVariant, type MatMul } from './gain';
 import { metricsReport, objectiveMetricValue } from './metrics';
 import { objectiveD, updateMultipliers, type ObjectiveId, type ObjectiveOptions } from './objectives';
 import type { CompiledObjective } from './customObjective';
@@ -33,6 +33,8 @@ export interface RefreshInput {
   variant?: DeltaWVariant;
   /** Default 1e-8, 1e-10 for meanRecall (SELMIX.md section 4). */
   epsMask?: number;
+  /** Matmul provider for the gain matrix (e.g. tfMatMul of src/backend/backend.ts); absent: exact float64. */
+  matmul?: MatMul;
 }
 
 /** Everything one refresh produces. */
@@ -61,6 +63,16 @@ function argmaxRow(logits: ArrayLike<number>, n: number, K: number): number {
   return best;
 }
 
+/**
+ * The centroid logits A = Z W + b as the class means of the validation logits (the head is affine), O(N K)
+ * instead of O(K^2 d); a class without examples has z_k = 0, so A_k = b. The fast gain path spot-checks them.
+ */
+function centroidLogitsFromLogits(logits: ArrayLike<number>, labels: ArrayLike<number>, N: number, K: number, b: Float64Array): Float64Array {
+  const { Z: A, counts } = classCentroids(logits, N, K, labels, K);
+  for (let k = 0; k < K; k++) if (counts[k] === 0) A.set(b, k * K);
+  return A;
+}
+
 /** Runs one refresh: C, clip, metrics, multipliers (from the clipped C, before D), D, Z, G, P (SELMIX.md sections 2-4). */
 export function computeRefresh(inp: RefreshInput): RefreshResult {
   const { K, d, features, labels, logits, W, b, objective, options } = inp;
@@ -76,7 +88,8 @@ export function computeRefresh(inp: RefreshInput): RefreshResult {
   const multipliers = custom ? custom.updateMultipliers(Cclipped, inp.prevMultipliers, options) : updateMultipliers(objective, Cclipped, K, inp.prevMultipliers, options);
   const D = custom ? custom.D(Cclipped, multipliers, options) : objectiveD(objective, Cclipped, K, multipliers, options);
   const { Z } = classCentroids(features, N, d, labels, K);
-  const G = gainMatrix({ K, d, Z, W, b, D, lambdaBar: inp.lambdaBar ?? 0.8, variant: inp.variant ?? 'prototype' });
+  const G = gainMatrix({ K, d, Z, W, b, D, lambdaBar: inp.lambdaBar ?? 0.8, variant: inp.variant ?? 'prototype',
+    ...(inp.matmul ? { matmul: inp.matmul, A: centroidLogitsFromLogits(logits, labels, N, K, b) } : {}) });
   const eps = inp.epsMask ?? (!custom && objective === 'meanRecall' ? 1e-10 : 1e-8);
   const P = samplingDistribution(G, K, inp.s, eps);
   let maxGain = -Infinity;

@@ -11,6 +11,7 @@ import { cutmixRows } from './mixup';
 import { Rng } from './rng';
 import { PairSampler } from './sampler';
 import { computeRefresh } from './refresh';
+import type { MatMul } from './gain';
 import { compileCustomObjective } from './customObjective';
 import { constraintSatisfied } from './metrics';
 import type { ObjectiveId, ObjectiveOptions } from './objectives';
@@ -65,6 +66,8 @@ export interface FinetuneOptions {
   resume?: TrainState;
   /** Steps between run/step events (default: about 200 events per run). */
   stepEventEvery?: number;
+  /** Matmul provider for the gain refresh (float32 tensor backend, fast at large K); absent: exact float64. */
+  matmul?: MatMul;
 }
 
 /** The outcome of the loop. */
@@ -229,7 +232,7 @@ export async function finetune(model: SelmixModel, data: FinetuneData, opts: Fin
     const r = computeRefresh({
       K, d: model.d, features: fw.features, labels: data.val.y, logits: fw.logits, W, b, objective,
       prevMultipliers: multipliers, options: objOpts, custom, s: sm.temperature, lambdaBar: (tr.lambdaMin + 1) / 2,
-      variant: sm.deltaW, ...(sm.epsMask !== undefined ? { epsMask: sm.epsMask } : {}),
+      variant: sm.deltaW, ...(sm.epsMask !== undefined ? { epsMask: sm.epsMask } : {}), matmul: opts.matmul,
     });
     multipliers = r.multipliers;
     // Baselines keep the bookkeeping but replace SelMix's distribution.
