@@ -31,6 +31,8 @@ export interface SelmixModel {
 /** A backbone g(x) with its trainable variables. */
 export interface Backbone {
   variables: tf.Variable[];
+  /** Frozen tensors the backbone reads (BatchNorm statistics), released with the model. */
+  constants: tf.Tensor[];
   apply(x: tf.Tensor): tf.Tensor2D;
   /** The LayersModel it came from, so fine-tuned weights can be written back and saved. */
   source: tf.LayersModel;
@@ -41,6 +43,14 @@ export interface Backbone {
 /** Why a LayersModel cannot be used, naming the layer. */
 export class ModelShapeError extends Error {
   override readonly name = 'ModelShapeError';
+}
+
+/**
+ * A trainable variable holding a copy of t, with a unique name (biases end in _b_ for the no-decay rule).
+ * tf.variable keeps its initial value's data but not the tensor object, so the copy is made inside a tidy.
+ */
+function trainable(t: tf.Tensor, name: string): tf.Variable {
+  return tf.tidy(() => tf.variable(t.clone(), true, `${name}_${Math.random().toString(36).slice(2, 8)}`));
 }
 
 function activate(x: tf.Tensor, act: string): tf.Tensor {
@@ -87,8 +97,9 @@ export function fromLayersModel(model: tf.LayersModel): SelmixModel {
   const [d, K] = hw.shape as [number, number];
   const stages: Stage[] = [];
   const variables: tf.Variable[] = [];
+  const constants: tf.Tensor[] = [];
   const v = (t: tf.Tensor, name: string): tf.Variable => {
-    const x = tf.variable(t.clone(), true, `${name}_${Math.random().toString(36).slice(2, 8)}`);
+    const x = trainable(t, name);
     variables.push(x);
     return x;
   };
@@ -140,7 +151,13 @@ export function fromLayersModel(model: tf.LayersModel): SelmixModel {
       case 'BatchNormalization': {
         // Frozen (SELMIX.md section 5.2): parameters not trained, moving statistics used.
         const names = layer.weights.map((w) => w.name.split('/').pop() ?? '');
-        const get = (n: string): tf.Tensor | null => { const k = names.findIndex((x) => x.startsWith(n)); return k >= 0 ? ws[k]!.clone() : null; };
+        const get = (n: string): tf.Tensor | null => {
+          const k = names.findIndex((x) => x.startsWith(n));
+          if (k < 0) return null;
+          const c = ws[k]!.clone();
+          constants.push(c);
+          return c;
+        };
         const mean = get('moving_mean');
         const variance = get('moving_variance');
         if (!mean || !variance) throw new ModelShapeError(`layer "${layer.name}": BatchNormalization without moving statistics`);
@@ -152,8 +169,8 @@ export function fromLayersModel(model: tf.LayersModel): SelmixModel {
     }
   }
   const inputShape = (model.inputs[0]!.shape.slice(1) as (number | null)[]).map((n) => n ?? -1);
-  const W = tf.variable(hw.clone(), true, `head_W_${Math.random().toString(36).slice(2, 8)}`) as tf.Variable<tf.Rank.R2>;
-  const b = tf.variable(hb ? hb.clone() : tf.zeros([K]), true, `head_b_${Math.random().toString(36).slice(2, 8)}`) as tf.Variable<tf.Rank.R1>;
+  const W = trainable(hw, 'head_W') as tf.Variable<tf.Rank.R2>;
+  const b = (hb ? trainable(hb, 'head_b') : tf.tidy(() => trainable(tf.zeros([K]), 'head_b'))) as tf.Variable<tf.Rank.R1>;
   const apply = (x: tf.Tensor): tf.Tensor2D => {
     let h: tf.Tensor = x;
     for (const s of stages) h = runStage(s, h);
@@ -163,7 +180,7 @@ export function fromLayersModel(model: tf.LayersModel): SelmixModel {
   if (stages.length === 0 || stages.every((s) => s.kind === 'identity')) {
     return { K, d, inputShape, W, b, backbone: null };
   }
-  return { K, d, inputShape, W, b, backbone: { variables, apply, source: model, headIndex } };
+  return { K, d, inputShape, W, b, backbone: { variables, constants, apply, source: model, headIndex } };
 }
 
 function runStage(s: Stage, h: tf.Tensor): tf.Tensor {
@@ -194,8 +211,8 @@ function runStage(s: Stage, h: tf.Tensor): tf.Tensor {
 export function linearModel(W: Float32Array | Float64Array, b: Float32Array | Float64Array, d: number, K: number): SelmixModel {
   return {
     K, d, inputShape: [d],
-    W: tf.variable(tf.tensor2d(Float32Array.from(W), [d, K])) as tf.Variable<tf.Rank.R2>,
-    b: tf.variable(tf.tensor1d(Float32Array.from(b))) as tf.Variable<tf.Rank.R1>,
+    W: tf.tidy(() => trainable(tf.tensor2d(Float32Array.from(W), [d, K]), 'head_W')) as tf.Variable<tf.Rank.R2>,
+    b: tf.tidy(() => trainable(tf.tensor1d(Float32Array.from(b)), 'head_b')) as tf.Variable<tf.Rank.R1>,
     backbone: null,
   };
 }
@@ -240,4 +257,5 @@ export function disposeModel(m: SelmixModel): void {
   m.W.dispose();
   m.b.dispose();
   m.backbone?.variables.forEach((v) => v.dispose());
+  m.backbone?.constants.forEach((c) => c.dispose());
 }

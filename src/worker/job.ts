@@ -249,15 +249,6 @@ function checkLabels(data: FinetuneData, K: number, files: SplitFiles, fallback:
   while (data.classNames.length < K) data.classNames.push(String(data.classNames.length));
 }
 
-/**
- * Builds a model, releasing the intermediate tensors its variables were made from (tf.variable keeps their
- * data, not the tensor objects), so a run leaves no tensor behind.
- */
-function keepingVariablesOnly(build: () => SelmixModel): SelmixModel {
-  let m: SelmixModel | undefined;
-  tf.tidy(() => { m = build(); });
-  return m!;
-}
 
 /** Loads the starting model the config names. */
 async function loadModel(cfg: SelmixConfig, base: string, data: FinetuneData, opts: JobOptions, notes: string[], inputs: string[], files: SplitFiles): Promise<SelmixModel> {
@@ -282,7 +273,7 @@ async function loadModel(cfg: SelmixConfig, base: string, data: FinetuneData, op
     }
     const featDim = data.train.x.length / data.train.n;
     if (featDim !== d) throw new DataError(wPath, `weights expect d = ${d} features but the training features (${files.train?.x ?? 'train'}) have ${featDim} columns`);
-    return keepingVariablesOnly(() => linearModel(W, b, d, K));
+    return linearModel(W, b, d, K);
   }
   const path = resolve(base, m.path);
   if (m.kind === 'pretrained-demo' && !existsSync(path)) {
@@ -299,7 +290,7 @@ async function loadModel(cfg: SelmixConfig, base: string, data: FinetuneData, op
   inputs.push(path);
   const lm = await loadLayersModelFromFile(path);
   try {
-    return keepingVariablesOnly(() => fromLayersModel(lm));
+    return fromLayersModel(lm);
   } catch (e) {
     if (e instanceof ModelShapeError) throw new DataError(path, e.message);
     throw e;
@@ -435,7 +426,7 @@ export async function runJob(config: SelmixConfig | string, configPath: string, 
 }
 
 function liveModelTensors(m: SelmixModel): number {
-  return 2 + (m.backbone?.variables.length ?? 0);
+  return 2 + (m.backbone ? m.backbone.variables.length + m.backbone.constants.length : 0);
 }
 
 /** Saves a tfjs model's files; a linear head's W.npy and b.npy are returned, to be written together with the report. */
