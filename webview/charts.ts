@@ -83,6 +83,7 @@ export function heatmapOption(m: FlatMatrix, kind: 'gain' | 'dist', fullK: numbe
     }
   }
   const top = maxAbs > 0 ? maxAbs : 1e-12;
+  const labelEvery = n > 25 ? Math.ceil(n / 20) - 1 : 0;
   const what = kind === 'gain' ? (m.block ? 'max |G| of block' : 'G') : (m.block ? 'P mass of block' : 'P');
   return {
     animation: false,
@@ -94,8 +95,10 @@ export function heatmapOption(m: FlatMatrix, kind: 'gain' | 'dist', fullK: numbe
         return `anchor ${labels[d[1]]}  →  partner ${labels[d[0]]}\n${what} = ${d[2].toPrecision(4)}`;
       },
     },
-    xAxis: { type: 'category', data: labels, name: 'partner j', nameLocation: 'middle', nameGap: 22, splitArea: { show: false }, ...axisStyle(p) },
-    yAxis: { type: 'category', data: labels, name: 'anchor i', inverse: true, splitArea: { show: false }, ...axisStyle(p) },
+    xAxis: { type: 'category', data: labels, name: 'partner j', nameLocation: 'middle', nameGap: 22, splitArea: { show: false }, ...axisStyle(p),
+      axisLabel: { color: p.muted, fontSize: 10, interval: labelEvery } },
+    yAxis: { type: 'category', data: labels, name: 'anchor i', inverse: true, splitArea: { show: false }, ...axisStyle(p),
+      axisLabel: { color: p.muted, fontSize: 10, interval: labelEvery } },
     visualMap: {
       type: 'continuous', min: kind === 'gain' ? -top : 0, max: top, calculable: false, orient: 'horizontal', left: 'center', top: 0, itemHeight: 120, itemWidth: 10,
       text: [kind === 'gain' ? `+${top.toPrecision(2)}` : top.toPrecision(2), kind === 'gain' ? `−${top.toPrecision(2)}` : '0'], textStyle: { color: p.muted },
@@ -108,17 +111,19 @@ export function heatmapOption(m: FlatMatrix, kind: 'gain' | 'dist', fullK: numbe
 /** Per-class recall: the starting model against now. */
 export function recallBarsOption(names: string[], start: number[] | null, now: number[] | null, p: Palette): ChartOption {
   const many = names.length > 40;
+  // A fixed label interval for many classes: ECharts' automatic one measures every label on each redraw.
+  const labelEvery = names.length > 100 ? Math.ceil(names.length / 25) - 1 : 'auto';
   return {
     animation: false,
     grid: { left: 8, right: 8, top: 28, bottom: many ? 48 : 8, containLabel: true },
     legend: { top: 0, textStyle: { color: p.fg }, data: ['start', 'now'] },
     tooltip: { ...tooltipBase(p), trigger: 'axis' },
-    xAxis: { type: 'category', data: names, ...axisStyle(p) },
+    xAxis: { type: 'category', data: names, ...axisStyle(p), axisLabel: { color: p.muted, fontSize: 10, interval: labelEvery } },
     yAxis: { type: 'value', min: 0, max: 1, name: 'recall', ...axisStyle(p) },
     dataZoom: many ? [{ type: 'inside' }, { type: 'slider', height: 16, bottom: 8, textStyle: { color: p.muted } }] : [],
     series: [
-      { name: 'start', type: 'bar', data: start ?? [], itemStyle: { color: p.muted }, barGap: '10%' },
-      { name: 'now', type: 'bar', data: now ?? [], itemStyle: { color: p.blue } },
+      { name: 'start', type: 'bar', data: start ?? [], itemStyle: { color: p.muted }, barGap: '10%', large: names.length > 200 },
+      { name: 'now', type: 'bar', data: now ?? [], itemStyle: { color: p.blue }, large: names.length > 200 },
     ],
   };
 }

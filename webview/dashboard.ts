@@ -197,7 +197,9 @@ function draw(s: RunSnapshot): void {
     set(charts.loss, curvesOption([{ name: 'loss', points: thinForDisplay(s.losses, MAX_CURVE_POINTS).map((x) => [x.step, x.loss]), color: p.purple }], p, 'loss'));
     lossDom.dataset.points = String(s.losses.length);
   }
-  document.body.dataset.drawMs = (performance.now() - t0).toFixed(1);
+  const ms = performance.now() - t0;
+  document.body.dataset.drawMs = ms.toFixed(1);
+  document.body.dataset.drawMsMax = Math.max(ms, Number(document.body.dataset.drawMsMax ?? 0)).toFixed(1);
 }
 
 /** The objective/recall curves and the multipliers, from the refresh history. */

@@ -16,9 +16,13 @@ async function test(name, fn) {
   try { await fn(); passed++; lap('ok   ' + name); }
   catch (e) { failed++; lap('FAIL ' + name + ': ' + String(e.message).split('\n').slice(0, 3).join(' | ')); await shot(`fail-${passed + failed}`); }
 }
-const { page, close } = await openWorkbench({ width: 1600, height: 1000 });
+const { page, close } = await openWorkbench({ width: 1600, height: 1200 });
 const cspConsole = [];
-page.on('console', (m) => { if (/Content.Security.Policy/i.test(m.text())) cspConsole.push(m.text()); });
+// CSP reports from our webviews (the workbench's own CSP blocks the test's dead gallery URL; that is not ours).
+page.on('console', (m) => {
+  const from = m.location()?.url ?? '';
+  if (/Content.Security.Policy/i.test(m.text()) && /webview|vscode-cdn/.test(from)) cspConsole.push(`${from}: ${m.text()}`);
+});
 async function shot(name) { try { await page.screenshot({ path: join(ART, `${name}.png`) }); } catch { /* page gone */ } }
 const dash = () => webview(page, { extensionId: EXT });
 const side = () => webview(page, { extensionId: EXT, view: true });
@@ -33,12 +37,18 @@ async function until(what, fn, timeout = 60_000) {
     await page.waitForTimeout(250);
   }
 }
+/** Opens the SelMix activity-bar container (a click on its icon toggles it, so only when it is not open). */
+async function showSidebar() {
+  const item = page.locator('.activitybar .action-item', { has: page.locator('.action-label[aria-label*="SelMix"]') }).first();
+  if (!/\bchecked\b/.test((await item.getAttribute('class')) ?? '')) await item.locator('.action-label').click();
+}
 const numbers = (s) => (s ?? '').split(',').filter(Boolean).map(Number);
 
 try {
   lap('workbench loaded');
   await test('Fine-tune from the palette starts a run; G, P and per-class recall render numbers that change as steps pass', async () => {
     await runCommand(page, 'SelMix: Fine-tune');
+    lap('  command run');
     const wv = dash();
     await wv.locator('#gain-heatmap canvas').first().waitFor({ timeout: 90_000 });
     const first = await until('a first refresh on the dashboard', async () => {
@@ -69,10 +79,16 @@ try {
     await until('per-class recall to differ from the start', async () => (await attr(wv, '#recall-bars', 'data-values')) !== (await attr(wv, '#recall-bars', 'data-start')), 60_000);
     await page.waitForTimeout(1500);
     await shot('dashboard');
+    assert.ok(Number(await attr(wv, '#curves', 'data-points')) >= 2, 'the curves have points');
+    assert.ok(Number(await attr(wv, '#loss-chart', 'data-points')) >= 2, 'the loss curve has points');
+    await wv.locator('#curves').scrollIntoViewIfNeeded();
+    await page.waitForTimeout(500);
+    await shot('dashboard-curves');
+    await wv.locator('#run-name').scrollIntoViewIfNeeded();
   });
 
   await test('the sidebar shows status, objective, best so far and per-class recall bars', async () => {
-    await page.locator('.activitybar .action-label[aria-label*="SelMix"]').click();
+    await showSidebar();
     const wv = side();
     await until('the sidebar to show a running run', async () => (await attr(wv, '#sb-status', 'data-status')) === 'running', 30_000);
     await until('objective and best values', async () => /^\d\.\d{3}/.test(await wv.locator('#sb-objective').innerText()) && /^\d\.\d{3}$/.test(await wv.locator('#sb-best').innerText()));
@@ -126,13 +142,14 @@ try {
     }, 20_000);
     await page.locator('.monaco-editor .squiggly-error').first().waitFor({ timeout: 10_000 });
     await page.waitForTimeout(2000);
-    await page.locator('.activitybar .action-label[aria-label*="SelMix"]').click();
+    await showSidebar();
     assert.equal(await attr(side(), '#sb-status', 'data-status'), 'stopped', 'no new run started');
     await shot('broken-config');
   });
 
   await test('no Content-Security-Policy violation in the webviews', async () => {
     await runCommand(page, 'SelMix: Open Dashboard');
+    await showSidebar();
     assert.equal(await attr(dash(), 'body', 'data-csp-violations'), '0');
     assert.equal(await attr(side(), 'body', 'data-csp-violations'), '0');
     assert.deepEqual(cspConsole, []);
