@@ -84,6 +84,7 @@ export function heatmapOption(m: FlatMatrix, kind: 'gain' | 'dist', fullK: numbe
   }
   const top = maxAbs > 0 ? maxAbs : 1e-12;
   const labelEvery = n > 25 ? Math.ceil(n / 20) - 1 : 0;
+  const b = m.block ?? 1;
   const what = kind === 'gain' ? (m.block ? 'max |G| of block' : 'G') : (m.block ? 'P mass of block' : 'P');
   return {
     animation: false,
@@ -95,9 +96,9 @@ export function heatmapOption(m: FlatMatrix, kind: 'gain' | 'dist', fullK: numbe
         return `anchor ${labels[d[1]]}  →  partner ${labels[d[0]]}\n${what} = ${d[2].toPrecision(4)}`;
       },
     },
-    xAxis: { type: 'category', data: labels, name: 'partner j', nameLocation: 'middle', nameGap: 22, splitArea: { show: false }, ...axisStyle(p),
-      axisLabel: { color: p.muted, fontSize: 10, interval: labelEvery } },
-    yAxis: { type: 'category', data: labels, name: 'anchor i', inverse: true, splitArea: { show: false }, ...axisStyle(p),
+    xAxis: { type: 'category', data: labels, name: 'partner j', nameLocation: 'middle', nameGap: n > 25 ? 44 : 22, splitArea: { show: false }, ...axisStyle(p),
+      axisLabel: { color: p.muted, fontSize: 10, interval: labelEvery, rotate: n > 25 || b > 1 ? 45 : 0 } },
+    yAxis: { type: 'category', data: labels, name: 'anchor i', nameLocation: 'start', inverse: true, splitArea: { show: false }, ...axisStyle(p),
       axisLabel: { color: p.muted, fontSize: 10, interval: labelEvery } },
     visualMap: {
       type: 'continuous', min: kind === 'gain' ? -top : 0, max: top, calculable: false, orient: 'horizontal', left: 'center', top: 0, itemHeight: 120, itemWidth: 10,
