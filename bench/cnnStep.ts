@@ -86,3 +86,34 @@ export async function benchCnnStep(opts: { B?: number; reps: number; iters: numb
   const flops = 3 * 2 * B * flopsOfDemoCnn(K);
   return { backend: tf.getBackend(), step: timing, flops, gflops: flops / (timing.medianMs * 1e6), kernels, validationPass, nVal };
 }
+
+/** The input gradient of the demo CNN's second convolution three ways, on wasm: the evidence for an engine change. */
+export interface ConvGradResult {
+  /** tf.conv2dTranspose, as src/core/nn.ts conv2d's gradFunc computes dx. */
+  conv2dTranspose: Timing;
+  /** The same dx as a forward convolution of the zero-padded dy with the flipped, in/out-swapped filter. */
+  forwardConv: Timing;
+  /** Largest |difference| between the two. */
+  maxAbsDiff: number;
+  /** The first convolution's dx (a gradient for the input images, which nothing uses). */
+  firstLayerDx: Timing;
+}
+
+/** Times dx of conv2 (128 x 14 x 14 x 32 -> 128 x 16 x 16 x 16, 3x3 filter) by conv2dTranspose and by a forward conv. */
+export function benchConvGrad(reps = 5): ConvGradResult {
+  const w = tf.randomNormal([3, 3, 16, 32], 0, 1, 'float32', 1) as tf.Tensor4D;
+  const dy = tf.randomNormal([128, 14, 14, 32], 0, 1, 'float32', 2) as tf.Tensor4D;
+  const wFlip = tf.tidy(() => tf.transpose(tf.reverse(w, [0, 1]), [0, 1, 3, 2])) as tf.Tensor4D;
+  const w1 = tf.randomNormal([3, 3, 1, 16], 0, 1, 'float32', 3) as tf.Tensor4D;
+  const dy1 = tf.randomNormal([128, 28, 28, 16], 0, 1, 'float32', 4) as tf.Tensor4D;
+  const viaTranspose = () => tf.conv2dTranspose(dy, w, [128, 16, 16, 16], 1, 'valid');
+  const viaForward = () => tf.conv2d(tf.pad(dy, [[0, 0], [2, 2], [2, 2], [0, 0]]) as tf.Tensor4D, wFlip, 1, 'valid');
+  const conv2dTranspose = timeIt(() => tf.tidy(viaTranspose).dispose(), { reps });
+  const forwardConv = timeIt(() => tf.tidy(viaForward).dispose(), { reps });
+  const firstLayerDx = timeIt(() => tf.tidy(() => tf.conv2dTranspose(dy1, w1, [128, 30, 30, 1], 1, 'valid')).dispose(), { reps });
+  const a = tf.tidy(viaTranspose);
+  const b = tf.tidy(viaForward);
+  const maxAbsDiff = tf.tidy(() => tf.max(tf.abs(tf.sub(a, b)))).dataSync()[0]!;
+  [w, dy, wFlip, w1, dy1, a, b].forEach((t) => t.dispose());
+  return { conv2dTranspose, forwardConv, maxAbsDiff, firstLayerDx };
+}

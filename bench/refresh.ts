@@ -1,13 +1,23 @@
 // Benchmark (a): one SelMix gain refresh (multipliers + D + G + P, SELMIX.md sections 2-4) for K x d on
 // synthetic inputs, against the brute-force K^4 construction of test/helpers/bruteForceGain.ts in the same run.
 import { computeRefresh, type RefreshInput } from '../src/core/refresh';
-import { gainMatrix } from '../src/core/gain';
+import * as backendModule from '../src/backend/backend';
+import { gainMatrix, type GainArgs } from '../src/core/gain';
 import { confusionMatrix, clipConfusion } from '../src/core/confusion';
 import { classCentroids } from '../src/core/centroids';
 import { objectiveD, updateMultipliers, defaultObjectiveOptions, type ObjectiveId } from '../src/core/objectives';
 import { samplingDistribution } from '../src/core/distribution';
 import { bruteForceGain } from '../test/helpers/bruteForceGain';
-import { countAllocations, gaussian, log, mulberry, timeIt, type Allocation, type Timing } from './lib';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { gaussian, log, mulberry, timeIt, type Allocation, type Timing } from './lib';
+
+/** Allocation counts of one size, measured in a child process (bench/allocCount.ts). */
+export function allocationsOf(K: number, d: number, objective: ObjectiveId, brute = false): { refresh: Allocation; gain: Allocation; brute: Allocation | null } {
+  const out = execFileSync(process.execPath, ['--import', 'tsx', join(__dirname, 'allocCount.ts'), String(K), String(d), objective, ...(brute ? ['brute'] : [])],
+    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 20 });
+  return JSON.parse(out.trim().split('\n').pop()!) as { refresh: Allocation; gain: Allocation; brute: Allocation | null };
+}
 
 /** One refresh measurement. */
 export interface RefreshRow {
@@ -15,9 +25,14 @@ export interface RefreshRow {
   d: number;
   N: number;
   objective: ObjectiveId;
-  /** computeRefresh end to end: confusion, metrics, multipliers, D, centroids, G, P. */
+  /** computeRefresh end to end (confusion, metrics, multipliers, D, centroids, G, P), on the path a run takes (see path). */
   refresh: Timing;
-  /** gainMatrix alone. */
+  /** Which gain path a run takes at this K: 'exact' (float64 JS) or 'backend matmul' (gainMatMul of src/backend). */
+  path: 'exact' | 'backend matmul';
+  /** computeRefresh with the exact float64 gain, and with the backend matmul provider (null when the engine has none). */
+  exact: Timing;
+  provider: Timing | null;
+  /** gainMatrix alone, on the run's path. */
   gain: Timing;
   /** multipliers + D (from the clipped confusion matrix). */
   multipliersAndD: Timing;
@@ -45,6 +60,18 @@ export interface BruteRow {
   /** Memory a dense K^4 float32 tensor (the reference implementation's) would need; computed, not measured. */
   k4TensorBytes: number;
   alloc: Allocation | null;
+}
+
+/**
+ * The engine's tensor-backend matmul provider for the gain, when it has one (src/backend/backend.ts tfMatMul and
+ * gainMatMul(K), which picks it from FAST_GAIN_MIN_K classes); looked up by name so the benchmark also runs on
+ * an engine without it.
+ */
+export function backendMatMul(): { all: unknown; forK: (K: number) => unknown } {
+  const mod = backendModule as unknown as Record<string, unknown>;
+  const all = typeof mod.tfMatMul === 'function' ? mod.tfMatMul : null;
+  const pick = typeof mod.gainMatMul === 'function' ? (mod.gainMatMul as (K: number) => unknown) : () => undefined;
+  return { all, forK: (K) => (all ? pick(K) : undefined) };
 }
 
 /** Synthetic validation pass and head for K classes in d dimensions (class-structured features). */
@@ -78,22 +105,31 @@ export function benchRefresh(K: number, d: number, objective: ObjectiveId, reps:
   const inp = syntheticInput(K, d, objective);
   const N = inp.labels.length;
   const budgetMs = 20_000;
-  const refresh = timeIt(() => computeRefresh(inp), { reps, warmup: 1, budgetMs });
+  // The exact float64 path is seconds at K = 1000: time it once there.
+  const slow = K >= 1000;
+  const exact = timeIt(() => computeRefresh(inp), slow ? { reps: 1, warmup: 0 } : { reps, warmup: 1, budgetMs });
+  const mm = backendMatMul();
+  const provider = mm.all ? timeIt(() => computeRefresh({ ...inp, matmul: mm.all } as RefreshInput), { reps, warmup: 1, budgetMs }) : null;
+  const runMm = mm.forK(K);
+  const path = runMm ? 'backend matmul' as const : 'exact' as const;
+  const refresh = runMm && provider ? provider : exact;
   // The parts, from the same inputs.
   const r = computeRefresh(inp);
   const { Z } = classCentroids(inp.features, N, d, inp.labels, K);
   const C = confusionMatrix(inp.labels, predsOf(inp.logits, N, K), K);
   const Cc = clipConfusion(C);
-  const gain = timeIt(() => gainMatrix({ K, d, Z, W: inp.W, b: inp.b, D: r.D }), { reps, warmup: 1, budgetMs });
+  const gainArgs = { K, d, Z, W: inp.W, b: inp.b, D: r.D, ...(runMm ? { matmul: runMm } : {}) } as GainArgs;
+  const gain = timeIt(() => gainMatrix(gainArgs), slow && !runMm ? { reps: 1, warmup: 0 } : { reps, warmup: 1, budgetMs });
   const multipliersAndD = timeIt(() => {
     const m = updateMultipliers(objective, Cc, K, null, inp.options);
     return objectiveD(objective, Cc, K, m, inp.options);
   }, { reps, warmup: 1 });
   const centroids = timeIt(() => classCentroids(inp.features, N, d, inp.labels, K), { reps, warmup: 1 });
   const distribution = timeIt(() => samplingDistribution(r.G, K, inp.s), { reps, warmup: 1 });
-  const { alloc } = countAllocations(() => computeRefresh(inp));
-  const { alloc: gainAlloc } = countAllocations(() => gainMatrix({ K, d, Z, W: inp.W, b: inp.b, D: r.D }));
-  return { K, d, N, objective, refresh, gain, multipliersAndD, centroids, distribution, alloc, gainAlloc };
+  const counted = allocationsOf(K, d, objective);
+  const alloc = counted.refresh;
+  const gainAlloc = counted.gain;
+  return { K, d, N, objective, refresh, path, exact, provider, gain, multipliersAndD, centroids, distribution, alloc, gainAlloc };
 }
 
 function predsOf(logits: ArrayLike<number>, N: number, K: number): Int32Array {
@@ -130,8 +166,7 @@ export function benchBrute(Ks: number[], ds: number[], limitMs: number): BruteRo
       const t0 = performance.now();
       const Gb = bruteForceGain(args);
       const ms = performance.now() - t0;
-      // Counting allocations slows typed-array code down; do it in a separate, untimed run of the small sizes.
-      const alloc = K <= 30 ? countAllocations(() => bruteForceGain(args)).alloc : null;
+      const alloc = K <= 30 ? allocationsOf(K, d, 'minRecall', true).brute : null;
       const Gc = gainMatrix(args);
       let mx = 0, err = 0;
       for (let t = 0; t < Gb.length; t++) { mx = Math.max(mx, Math.abs(Gb[t]!)); err = Math.max(err, Math.abs(Gb[t]! - Gc[t]!)); }

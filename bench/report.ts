@@ -22,12 +22,17 @@ export function renderReport(r: BenchReport, opts: { title: string; readme?: boo
       'median over repetitions. Memory: bytes of typed arrays allocated during one refresh (counted by swapping the global typed-array constructors for counting subclasses; ' +
       'an upper bound of the peak, inputs excluded).', '');
     const big = rows.find((x) => x.K === 1000 && x.d === 2048 && x.objective === 'minRecall');
-    out.push(mdTable(['objective', 'K', 'd', 'refresh (wall)', 'refresh (CPU)', 'of which G', 'centroids', 'mult. + D', 'P', 'arrays allocated', 'per K^2 x 8 B'],
-      rows.map((x) => [x.objective, x.K, x.d, fmtMs(x.refresh.medianMs), fmtMs(x.refresh.cpuMedianMs), fmtMs(x.gain.medianMs), fmtMs(x.centroids.medianMs),
+    const anyProvider = rows.some((x) => x.provider);
+    out.push('Columns "exact" and "backend matmul" are computeRefresh with the float64 JS gain and with the engine\'s tensor-backend matmul provider ' +
+      '(float32 wasm; `gainMatMul(K)` in src/backend/backend.ts picks it for large K); "path" is what a run uses at that K, and the following columns are that path.' +
+      (anyProvider ? '' : ' This engine has no matmul provider: every refresh is exact.'), '');
+    out.push(mdTable(['objective', 'K', 'd', 'exact', 'backend matmul', 'path', 'refresh (wall)', 'refresh (CPU)', 'of which G', 'centroids', 'mult. + D', 'P', 'arrays allocated', 'per K^2 x 8 B'],
+      rows.map((x) => [x.objective, x.K, x.d, fmtMs((x.exact ?? x.refresh).medianMs), x.provider ? fmtMs(x.provider.medianMs) : 'n/a', x.path ?? 'exact',
+        fmtMs(x.refresh.medianMs), fmtMs(x.refresh.cpuMedianMs), fmtMs(x.gain.medianMs), fmtMs(x.centroids.medianMs),
         fmtMs(x.multipliersAndD.medianMs), fmtMs(x.distribution.medianMs), fmtBytes(x.alloc.totalBytes), (x.alloc.totalBytes / (8 * x.K * x.K)).toFixed(1)])));
     out.push('');
     if (big) {
-      out.push(`Target: K = 1000, d = 2048 under 1 s: ${fmtMs(big.refresh.medianMs)} wall, ${fmtMs(big.refresh.cpuMedianMs)} CPU, ${met(big.refresh.medianMs < 1000)}` +
+      out.push(`Target: K = 1000, d = 2048 under 1 s (${big.path ?? 'exact'} path): ${fmtMs(big.refresh.medianMs)} wall, ${fmtMs(big.refresh.cpuMedianMs)} CPU, ${met(big.refresh.medianMs < 1000)}` +
         (big.refresh.medianMs >= 1000 && big.refresh.cpuMedianMs < 1000 ? ' on wall time (met on CPU time: the machine was shared)' : '') +
         `. Memory ${fmtBytes(big.alloc.totalBytes)} of arrays (${(big.alloc.totalBytes / (8 * 1000 * 1000)).toFixed(1)} K x K float64 matrices, incl. a K x d transposed head), O(K^2 + Kd); ` +
         `a dense K^4 float32 tensor would need ${fmtBytes(4 * 1000 ** 4)}.`);
@@ -81,6 +86,12 @@ export function renderReport(r: BenchReport, opts: { title: string; readme?: boo
     out.push('');
     if (cpu) out.push(`wasm is ${fmtX(cpu.step.medianMs / wasm.step.medianMs)} faster than pure JS on this step (wall; ${fmtX(cpu.step.cpuMedianMs / wasm.step.cpuMedianMs)} on CPU time).`, '');
     else if (r.cnnStep.cpuError) out.push(`pure-JS cpu: ${r.cnnStep.cpuError}.`, '');
+    const cg = r.cnnStep.convGrad;
+    if (cg) {
+      out.push(`Input gradient of conv2 (dy 128x14x14x32, 3x3x16x32 filter) on wasm: \`tf.conv2dTranspose\` (what src/core/nn.ts uses) ${fmtMs(cg.conv2dTranspose.medianMs)}, ` +
+        `the same dx as a forward \`tf.conv2d\` of the zero-padded dy with the flipped filter ${fmtMs(cg.forwardConv.medianMs)} (${fmtX(cg.conv2dTranspose.medianMs / cg.forwardConv.medianMs)} faster, max |diff| ${cg.maxAbsDiff.toExponential(1)}); ` +
+        `the first convolution's dx, a gradient for the input images that nothing uses, costs ${fmtMs(cg.firstLayerDx.medianMs)} per step.`, '');
+    }
     if (wasm.kernels && !opts.readme) out.push(`wasm kernels of one step (tf.profile, ${wasm.kernels.count} kernels): ${wasm.kernels.top.map((k) => `${k.name} ${fmtMs(k.ms)}`).join(', ')}.`, '');
   }
 

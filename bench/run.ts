@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import { initBackend, tf } from '../src/backend/backend';
 import { benchBrute, benchRefresh, type BruteRow, type RefreshRow } from './refresh';
 import { benchHeadStep, type HeadStepResult } from './headStep';
-import { benchCnnStep, type CnnStepResult } from './cnnStep';
+import { benchCnnStep, benchConvGrad, type CnnStepResult, type ConvGradResult } from './cnnStep';
 import { benchOverhead, type OverheadResult } from './overhead';
 import { runDemo, type DemoRun } from './endToEnd';
 import { benchLeak, type LeakResult } from './leak';
@@ -26,7 +26,7 @@ export interface BenchReport {
   totalSeconds: number;
   refresh?: { rows: RefreshRow[]; brute: BruteRow[]; bruteLimitMs: number };
   headStep?: HeadStepResult;
-  cnnStep?: { wasm: CnnStepResult; cpu: CnnStepResult | null; cpuError?: string };
+  cnnStep?: { wasm: CnnStepResult; cpu: CnnStepResult | null; cpuError?: string; convGrad?: ConvGradResult };
   overhead?: { head: OverheadResult; cnn: { refreshMs: number; stepMs: number; refreshEvery: number; share: number; validationImages: number } | null };
   endToEnd?: { warm: DemoRun | null; cold: DemoRun | null; coldNote: string };
   leak?: LeakResult;
@@ -92,7 +92,8 @@ async function main(): Promise<void> {
       }
       if (!(await tf.setBackend(backend.tfName))) throw new Error(`could not switch back to ${backend.tfName}`);
     }
-    report.cnnStep = { wasm, cpu, ...(cpuError ? { cpuError } : {}) };
+    const convGrad = benchConvGrad(quick ? 3 : 5);
+    report.cnnStep = { wasm, cpu, ...(cpuError ? { cpuError } : {}), convGrad };
     if (only.has('d')) {
       log('(d) SelMix overhead vs plain mixup (head-only, K = 100, d = 512, 300 steps, real finetune runs)');
       const head = await benchOverhead({ K: 100, d: 512, steps: 300, rounds: quick ? 1 : 3 });
