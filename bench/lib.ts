@@ -152,6 +152,9 @@ export function machineInfo(backend: string, tfjsVersion: string): MachineInfo {
   let commit = 'unknown';
   try {
     commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    // Uncommitted engine edits change the numbers: say so.
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src', 'test/helpers'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    if (dirty) commit += ' + uncommitted changes in src/';
   } catch {
     // not a git checkout
   }
