@@ -9,8 +9,9 @@ npm run --silent package >/tmp/selmix-e2e-package.log 2>&1 || { tail -40 /tmp/se
 echo "[e2e] packaged $(du -h selmix.vsix | cut -f1) selmix.vsix"
 node test/e2e/makeWorkspace.mjs
 rm -rf test-artifacts/e2e && mkdir -p test-artifacts/e2e
-out1=$(WORKSPACE_SEED=test/e2e/workspace E2E_ARTIFACTS=test-artifacts/e2e bash scripts/e2e-run.sh selmix.vsix test/e2e/selmix.e2e.mjs 2>&1 | tee /dev/stderr)
-out2=$(E2E_ARTIFACTS=test-artifacts/e2e node --import tsx test/e2e/dashboardLoad.e2e.ts 2>&1 | tee /dev/stderr)
+WORKSPACE_SEED=test/e2e/workspace E2E_ARTIFACTS=test-artifacts/e2e bash scripts/e2e-run.sh selmix.vsix test/e2e/selmix.e2e.mjs 2>&1 | tee test-artifacts/e2e/vscode.log
+E2E_ARTIFACTS=test-artifacts/e2e node --import tsx test/e2e/dashboardLoad.e2e.ts 2>&1 | tee test-artifacts/e2e/load.log
+out1=$(cat test-artifacts/e2e/vscode.log); out2=$(cat test-artifacts/e2e/load.log)
 count() { grep -oE "^[0-9]+ passed, [0-9]+ failed" <<<"$1" | tail -1; }
 p=0; f=0
 for o in "$out1" "$out2"; do
