@@ -7,7 +7,7 @@
 // best validation iterate exactly as src/worker/job.ts does. By default the backbone is frozen (the job's
 // freezeBackbone path: features computed once, head-only steps); --full fine-tunes the whole CNN (slow on 2 cores).
 //
-// Flags: --steps N (300)  --seeds N (3)  --full  --out DIR (bench/results)
+// Flags: --steps N (2000)  --seeds N (3)  --full  --out DIR (bench/results)
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -85,7 +85,7 @@ async function ensurePretrained(): Promise<void> {
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { steps: { type: 'string' }, seeds: { type: 'string' }, full: { type: 'boolean' }, out: { type: 'string' } } });
-  const steps = Number(values.steps ?? 300);
+  const steps = Number(values.steps ?? 2000);
   const nSeeds = Number(values.seeds ?? 3);
   const full = values.full === true;
   const outDir = resolve(values.out ?? join('bench', 'results'));

@@ -171,9 +171,11 @@ export function fromLayersModel(model: tf.LayersModel): SelmixModel {
   const inputShape = (model.inputs[0]!.shape.slice(1) as (number | null)[]).map((n) => n ?? -1);
   const W = trainable(hw, 'head_W') as tf.Variable<tf.Rank.R2>;
   const b = (hb ? trainable(hb, 'head_b') : tf.tidy(() => trainable(tf.zeros([K]), 'head_b'))) as tf.Variable<tf.Rank.R1>;
+  // Stages before the first trainable one see only data: no input gradient is needed there.
+  const firstTrainable = stages.findIndex((s) => s.kind === 'conv' || s.kind === 'dense');
   const apply = (x: tf.Tensor): tf.Tensor2D => {
     let h: tf.Tensor = x;
-    for (const s of stages) h = runStage(s, h);
+    stages.forEach((s, i) => { h = runStage(s, h, i > firstTrainable); });
     if (h.rank !== 2) h = tf.reshape(h, [h.shape[0]!, -1]);
     return h as tf.Tensor2D;
   };
@@ -183,11 +185,11 @@ export function fromLayersModel(model: tf.LayersModel): SelmixModel {
   return { K, d, inputShape, W, b, backbone: { variables, constants, apply, source: model, headIndex } };
 }
 
-function runStage(s: Stage, h: tf.Tensor): tf.Tensor {
+function runStage(s: Stage, h: tf.Tensor, inputGrad: boolean): tf.Tensor {
   switch (s.kind) {
     case 'identity': return h;
     case 'conv': {
-      let y: tf.Tensor = conv2d(h as tf.Tensor4D, s.w as tf.Tensor4D, s.stride, s.padding);
+      let y: tf.Tensor = conv2d(h as tf.Tensor4D, s.w as tf.Tensor4D, s.stride, s.padding, inputGrad);
       if (s.b) y = tf.add(y, s.b);
       return activate(y, s.act);
     }

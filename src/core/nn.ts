@@ -35,9 +35,10 @@ export function convPadding(inH: number, inW: number, kH: number, kW: number, st
 /**
  * 2-D convolution (NHWC, filter kH x kW x cin x cout) whose filter gradient is itself a forward
  * convolution: dW[kh,kw,ci,co] = sum_{n,oh,ow} x[n, oh*s+kh, ow*s+kw, ci] dy[n,oh,ow,co], i.e. a
- * convolution of x (channels as batch) with dy (batch as input channels) at dilation s.
+ * convolution of x (channels as batch) with dy (batch as input channels) at dilation s. With inputGrad
+ * false (the first layer, whose input is data) dL/dx is not computed.
  */
-export function conv2d(x: tf.Tensor4D, w: tf.Tensor4D, stride: number, padding: 'same' | 'valid'): tf.Tensor4D {
+export function conv2d(x: tf.Tensor4D, w: tf.Tensor4D, stride: number, padding: 'same' | 'valid', inputGrad = true): tf.Tensor4D {
   const [, inH, inW] = x.shape;
   const [kH, kW] = w.shape;
   const [t, b, l, r] = convPadding(inH, inW, kH, kW, stride, padding);
@@ -51,7 +52,7 @@ export function conv2d(x: tf.Tensor4D, w: tf.Tensor4D, stride: number, padding: 
         const [sx, sw] = saved as [tf.Tensor4D, tf.Tensor4D];
         const dy = dyIn as tf.Tensor4D;
         const [, oh, ow] = dy.shape;
-        const dx = tf.conv2dTranspose(dy, sw, sx.shape, stride, 'valid');
+        const dx = inputGrad ? inputGradient(dy, sw, sx.shape, stride) : tf.zerosLike(sx);
         const xT = tf.transpose(sx, [3, 1, 2, 0]); // cin x H x W x N
         const dyT = tf.transpose(dy, [1, 2, 0, 3]); // oh x ow x N x cout
         let dw = tf.conv2d(xT, dyT, 1, 'valid', 'NHWC', stride); // cin x H' x W' x cout
@@ -63,6 +64,18 @@ export function conv2d(x: tf.Tensor4D, w: tf.Tensor4D, stride: number, padding: 
     };
   });
   return f(xp, w) as tf.Tensor4D;
+}
+
+/**
+ * dL/dx of a 'valid' convolution. At stride 1 it is a forward convolution of dy, padded by k-1, with the
+ * kernel flipped in space and its channel axes swapped (several times faster on wasm than Conv2DBackpropInput).
+ */
+function inputGradient(dy: tf.Tensor4D, w: tf.Tensor4D, xShape: [number, number, number, number], stride: number): tf.Tensor4D {
+  if (stride !== 1) return tf.conv2dTranspose(dy, w, xShape, stride, 'valid');
+  const [kH, kW] = w.shape;
+  const padded = tf.pad(dy, [[0, 0], [kH - 1, kH - 1], [kW - 1, kW - 1], [0, 0]]);
+  const flipped = tf.transpose(tf.reverse(w, [0, 1]), [0, 1, 3, 2]);
+  return tf.conv2d(padded, flipped as tf.Tensor4D, 1, 'valid');
 }
 
 /** Mean softmax cross-entropy of logits against integer labels (one-hot built here). */

@@ -373,12 +373,15 @@ function step(model: SelmixModel, vars: tf.Variable[], mom: tf.Variable[], isBia
     let loss: tf.Scalar;
     if (!model.backbone || s.freeze) {
       const feat = (x: tf.Tensor) => (model.backbone ? model.backbone.apply(x) : (x.reshape([B, model.d]) as tf.Tensor2D));
-      const f = s.xp ? tf.add(tf.mul(lam, feat(s.xa)), tf.mul(tf.sub(1, lam), feat(s.xp))) as tf.Tensor2D : feat(s.xa);
-      const logits = tf.add(tf.matMul(f, model.W), model.b) as tf.Tensor2D;
+      // f = lambda*g(xa) + (1-lambda)*g(xp), written as g(xp) + lambda*(g(xa) - g(xp)): one kernel fewer.
+      let f = feat(s.xa);
+      if (s.xp) { const fp = feat(s.xp); f = tf.add(fp, tf.mul(lam, tf.sub(f, fp))) as tf.Tensor2D; }
       const oneHot = tf.oneHot(ya, K).toFloat();
+      const logits = tf.add(tf.matMul(f, model.W), model.b);
       const g = tf.div(tf.sub(tf.softmax(logits), oneHot), B) as tf.Tensor2D;
       grads = [tf.matMul(tf.transpose(f), g), tf.sum(g, 0)];
-      loss = tf.neg(tf.mean(tf.sum(tf.mul(oneHot, tf.logSoftmax(logits)), 1))) as tf.Scalar;
+      // CE = logsumexp(a) - a_y, exact (it overflows to Infinity when the logits explode, which stops the run).
+      loss = tf.mean(tf.sub(tf.logSumExp(logits, 1), tf.sum(tf.mul(oneHot, logits), 1))) as tf.Scalar;
     } else {
       const bb = model.backbone;
       const r = tf.variableGrads(() => {
@@ -390,16 +393,17 @@ function step(model: SelmixModel, vars: tf.Variable[], mom: tf.Variable[], isBia
       loss = r.value;
     }
     vars.forEach((v, i) => {
-      let g = grads[i]!;
-      if (!isBias[i] && s.wd > 0) g = tf.add(g, tf.mul(v, s.wd));
       const lr = s.lr * lrFactor[i]!;
       if (lr === 0) return;
+      const wd = isBias[i] ? 0 : s.wd;
       if (s.momentum > 0) {
-        const m = tf.add(tf.mul(mom[i]!, s.momentum), g);
+        const m = tf.add(tf.mul(mom[i]!, s.momentum), wd > 0 ? tf.add(grads[i]!, tf.mul(v, wd)) : grads[i]!);
         mom[i]!.assign(m);
-        g = m;
+        v.assign(tf.sub(v, tf.mul(m, lr)));
+      } else {
+        // Plain SGD with decay, fused: v (1 - lr wd) - lr g.
+        v.assign(tf.sub(wd > 0 ? tf.mul(v, 1 - lr * wd) : v, tf.mul(grads[i]!, lr)));
       }
-      v.assign(tf.sub(v, tf.mul(g, lr)));
     });
     return loss;
   });

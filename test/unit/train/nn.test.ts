@@ -46,3 +46,13 @@ test('dense gradient matches matMul autodiff', async () => {
   assert.ok((await maxDiff(a[0]!, b[0]!)) < 1e-4);
   assert.ok((await maxDiff(a[1]!, b[1]!)) < 1e-4);
 });
+
+test('conv2d without an input gradient (a first layer) still gives the exact filter gradient', async () => {
+  await initBackend({ choice: 'wasm' });
+  const x = tf.randomNormal([2, 7, 7, 3], 0, 1, 'float32', 5) as tf.Tensor4D;
+  const w = tf.randomNormal([3, 3, 3, 2], 0, 1, 'float32', 6) as tf.Tensor4D;
+  const a = tf.grads((p, q) => tf.sum(tf.square(conv2d(p as tf.Tensor4D, q as tf.Tensor4D, 1, 'same', false))))([x, w]);
+  const b = tf.grads((p, q) => tf.sum(tf.square(conv2d(p as tf.Tensor4D, q as tf.Tensor4D, 1, 'same'))))([x, w]);
+  assert.ok((await maxDiff(a[1]!, b[1]!)) < 1e-4);
+  assert.equal((await a[0]!.data()).every((v) => v === 0), true);
+});
