@@ -155,6 +155,22 @@ try {
     assert.deepEqual(cspConsole, []);
   });
 
+  await test('the dashboard follows the colour theme (dark, high contrast)', async () => {
+    const wv = dash();
+    const bg = () => wv.locator('body').evaluate((b) => getComputedStyle(b).backgroundColor);
+    const light = await bg();
+    for (const [theme, cls, file] of [['Dark Modern', 'vscode-dark', 'dashboard-dark'], ['Dark High Contrast', 'vscode-high-contrast', 'dashboard-hc']]) {
+      await runCommand(page, 'Preferences: Color Theme');
+      const input = page.locator('.quick-input-widget input');
+      await input.fill(theme);
+      await page.locator('.quick-input-list .monaco-list-row', { hasText: theme }).first().click({ timeout: 10_000 });
+      await until(`the dashboard body to carry ${cls}`, async () => (await wv.locator('body').getAttribute('class'))?.split(' ').includes(cls));
+      await page.waitForTimeout(800);
+      assert.notEqual(await bg(), light, `${theme}: the background follows --vscode-editor-background`);
+      await shot(file);
+    }
+  });
+
   await test('the dashboard survives a window reload (serializer + saved state)', async () => {
     await runCommand(page, 'Developer: Reload Window');
     await page.waitForTimeout(2000);

@@ -31,8 +31,8 @@ export async function runCommand(page, title, { timeout = 60_000 } = {}) {
     const input = page.locator('.quick-input-widget input');
     await input.waitFor({ state: 'visible' });
     await input.fill('>' + title);
-    // Enter runs the focused row: wait until the focused row is the command (under load the list filters late).
-    const row = page.locator('.quick-input-list .monaco-list-row.focused', { hasText: title }).first();
+    // Click the matching row itself: Enter would run whichever row has focus, and under load the list filters late.
+    const row = page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first();
     try { await row.waitFor({ timeout: 5_000 }); await row.click(); return; }
     catch (e) { if (Date.now() > deadline) throw new Error(`command "${title}" not found in the palette`); }
     await page.keyboard.press('Escape');
