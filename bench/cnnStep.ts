@@ -3,8 +3,7 @@
 // feature mixup, as src/core/train.ts's `step` runs it with a trainable backbone; on wasm and on pure-JS cpu.
 import * as tf from '@tensorflow/tfjs';
 import { demoCnn, disposeModel, fromLayersModel } from '../src/core/model';
-import { crossEntropy, dense } from '../src/core/nn';
-import { trainableVariables } from '../src/core/train';
+import { sgdStep, trainableVariables } from '../src/core/train';
 import { forwardAll } from '../src/core/evaluate';
 import { timeIt, type Timing } from './lib';
 import { profileKernels } from './headStep';
@@ -47,28 +46,10 @@ export async function benchCnnStep(opts: { B?: number; reps: number; iters: numb
   const lr = 0.01;
   const wd = 5e-4;
 
-  // src/core/train.ts `step`, trainable-backbone branch (momentum 0, the default).
-  const step = (): number => {
-    const lossT = tf.tidy(() => {
-      const lam = tf.tensor2d(lamData, [B, 1]);
-      const ya = tf.tensor1d(yData, 'int32');
-      const bb = model.backbone!;
-      const r = tf.variableGrads(() => {
-        const f = tf.add(tf.mul(lam, bb.apply(xa)), tf.mul(tf.sub(1, lam), bb.apply(xp))) as tf.Tensor2D;
-        const logits = tf.add(dense(f, model.W), model.b) as tf.Tensor2D;
-        return crossEntropy(logits, ya, K);
-      }, vars);
-      vars.forEach((v, i) => {
-        let g = r.grads[v.name]!;
-        if (!isBias[i] && wd > 0) g = tf.add(g, tf.mul(v, wd));
-        v.assign(tf.sub(v, tf.mul(g, lr * lrFactor[i]!)));
-      });
-      return r.value;
-    });
-    const l = lossT.dataSync()[0]!;
-    lossT.dispose();
-    return l;
-  };
+  // The engine's own step (src/core/train.ts sgdStep), trainable-backbone branch (momentum 0, the default).
+  const mom = vars.map((v) => tf.variable(tf.zerosLike(v), false));
+  const step = (): number => sgdStep(model, vars, mom, isBias, lrFactor,
+    { xa: xa.clone(), xp: xp.clone(), ya: yData, lam: lamData, lr, momentum: 0, wd, freeze: false });
   const t = timeIt(() => { for (let i = 0; i < opts.iters; i++) step(); }, { reps: opts.reps, warmup: 1 });
   const per = (v: number) => v / opts.iters;
   const timing: Timing = { medianMs: per(t.medianMs), minMs: per(t.minMs), maxMs: per(t.maxMs), cpuMedianMs: per(t.cpuMedianMs), reps: t.reps };
@@ -81,6 +62,7 @@ export async function benchCnnStep(opts: { B?: number; reps: number; iters: numb
   }
   xa.dispose();
   xp.dispose();
+  mom.forEach((m) => m.dispose());
   disposeModel(model);
   lm.dispose();
   const flops = 3 * 2 * B * flopsOfDemoCnn(K);

@@ -4,6 +4,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { gatherRows, type ExampleSet } from '../src/core/evaluate';
 import { Rng } from '../src/core/rng';
+import { sgdStep } from '../src/core/train';
+import type { SelmixModel } from '../src/core/model';
 import { gaussian, mulberry, timeIt, type Timing } from './lib';
 
 /** Shapes of the head step. */
@@ -95,38 +97,12 @@ export async function benchHeadStep(shape: HeadShape, opts: { reps?: number; ite
     return { anchors, partners, ya: Int32Array.from(anchors, (a) => y[a]!), lam };
   };
 
-  // The step of src/core/train.ts (frozen-backbone branch), op for op.
+  // The engine's own step (src/core/train.ts sgdStep), on a linear head.
+  const model: SelmixModel = { K, d, inputShape: [d], W, b, backbone: null };
   const engineStep = (): number => {
     const bt = draw();
-    const xa = gatherRows(set, bt.anchors);
-    const xp = gatherRows(set, bt.partners);
-    const lossT = tf.tidy(() => {
-      const lam = tf.tensor2d(bt.lam, [B, 1]);
-      const ya = tf.tensor1d(bt.ya, 'int32');
-      const feat = (t: tf.Tensor) => t.reshape([B, d]) as tf.Tensor2D;
-      const f = tf.add(tf.mul(lam, feat(xa)), tf.mul(tf.sub(1, lam), feat(xp))) as tf.Tensor2D;
-      const logits = tf.add(tf.matMul(f, W), b) as tf.Tensor2D;
-      const oneHot = tf.oneHot(ya, K).toFloat();
-      const gr = tf.div(tf.sub(tf.softmax(logits), oneHot), B) as tf.Tensor2D;
-      const grads = [tf.matMul(tf.transpose(f), gr), tf.sum(gr, 0)];
-      const loss = tf.neg(tf.mean(tf.sum(tf.mul(oneHot, tf.logSoftmax(logits)), 1))) as tf.Scalar;
-      vars.forEach((v, i) => {
-        let gg = grads[i]!;
-        if (!isBias[i] && cfg.wd > 0) gg = tf.add(gg, tf.mul(v, cfg.wd));
-        if (cfg.momentum > 0) {
-          const m = tf.add(tf.mul(mom[i]!, cfg.momentum), gg);
-          mom[i]!.assign(m);
-          gg = m;
-        }
-        v.assign(tf.sub(v, tf.mul(gg, cfg.lr)));
-      });
-      return loss;
-    });
-    xa.dispose();
-    xp.dispose();
-    const l = lossT.dataSync()[0]!;
-    lossT.dispose();
-    return l;
+    return sgdStep(model, vars, mom, isBias, [1, 1], { xa: gatherRows(set, bt.anchors), xp: gatherRows(set, bt.partners), ya: bt.ya, lam: bt.lam,
+      lr: cfg.lr, momentum: cfg.momentum, wd: cfg.wd, freeze: false });
   };
 
   // Same update, fewer ops: no per-step loss, one fused (1 - lr wd) W - lr dW, mixing as xp + lam (xa - xp).

@@ -308,7 +308,7 @@ export async function finetune(model: SelmixModel, data: FinetuneData, opts: Fin
     // CutMix mixes inputs (one forward pass of the mixed image); otherwise features are mixed.
     const cut = tr.mixup === 'cutmix' && sm.policy !== 'plain'
       ? cutmixRows(data.train, pool, batch.anchors, batch.partners, lam, rng) : null;
-    const loss = step(model, vars, momentum, isBias, lrFactor, {
+    const loss = sgdStep(model, vars, momentum, isBias, lrFactor, {
       xa: cut ? tf.tensor(cut.x, [tr.batchSize, ...data.train.shape]) : gatherRows(data.train, batch.anchors),
       xp: cut ? null : gatherRows(sm.policy === 'plain' ? data.train : pool, batch.partners),
       ya: batch.anchorClass, lam, lr, momentum: tr.momentum, wd: tr.weightDecay, freeze,
@@ -346,7 +346,8 @@ function plainBatch(labels: Int32Array, n: number, rng: Rng): { anchors: Int32Ar
   return { anchors, partners: anchors, anchorClass, partnerClass: anchorClass };
 }
 
-interface StepInput {
+/** Inputs of one SGD step. */
+export interface StepInput {
   xa: tf.Tensor;
   /** Partner inputs for feature mixup, or null when xa is already mixed (CutMix). */
   xp: tf.Tensor | null;
@@ -363,7 +364,7 @@ interface StepInput {
  * With no trainable backbone the head gradient is written by hand: dL/da = (softmax(a) - onehot)/B,
  * dW = f^T dL/da, db = sum_rows dL/da (section 8.11), using an explicit transpose.
  */
-function step(model: SelmixModel, vars: tf.Variable[], mom: tf.Variable[], isBias: boolean[], lrFactor: number[], s: StepInput): number {
+export function sgdStep(model: SelmixModel, vars: tf.Variable[], mom: tf.Variable[], isBias: boolean[], lrFactor: number[], s: StepInput): number {
   const B = s.ya.length;
   const K = model.K;
   const lossT = tf.tidy(() => {
