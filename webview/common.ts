@@ -157,3 +157,27 @@ export function currentRecall(s: RunSnapshot): number[] | null {
 export function className(s: RunSnapshot, k: number): string {
   return s.started?.classNames[k] ?? String(k);
 }
+
+/** The linear-approximation monitor as the views show it (an interval lies between two refreshes). */
+export interface GainMonitorView {
+  /** Pearson correlation of predicted gain and realised objective change; null until enough intervals. */
+  r: number | null;
+  intervals: number;
+  /** collecting: no correlation yet; tracking: r > 0; off: r <= 0 (the estimate does not follow reality). */
+  state: 'collecting' | 'tracking' | 'off';
+  text: string;
+}
+
+/** What the views say about the gain estimate, from a snapshot. */
+export function gainMonitor(s: RunSnapshot): GainMonitorView {
+  const r = s.lastRefresh?.gainCorrelation ?? null;
+  const intervals = Math.max(0, s.history.length - 1);
+  if (r === null || !Number.isFinite(r)) {
+    const live = s.status === 'running' || s.status === 'stopping';
+    return { r: null, intervals, state: 'collecting', text: live ? 'collecting…' : s.history.length > 0 ? 'too few intervals' : '–' };
+  }
+  return { r, intervals, state: r <= 0 ? 'off' : 'tracking', text: `r = ${r.toFixed(2)} (${intervals} interval${intervals === 1 ? '' : 's'})` };
+}
+
+/** Why a correlation <= 0 matters, in a sentence for the views. */
+export const GAIN_MONITOR_WARNING = 'The predicted gains of the sampled pairs do not track the realised change of the objective, so the sampling distribution P is no better than guessing here. Consider a lower learning rate or a more frequent refresh.';

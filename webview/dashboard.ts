@@ -6,7 +6,7 @@ import '@vscode-elements/elements/dist/vscode-progress-bar/index.js';
 import type { FlatMatrix, RunSnapshot } from '../src/protocol/messages';
 import { curvesOption, heatmapOption, makeChart, palette, recallBarsOption } from './charts';
 import type { ChartOption } from './charts';
-import { className, connect, currentRecall, el, fmt, initialSnapshot, onThemeChange, startRecall, statusOf, vscode, watchCsp } from './common';
+import { className, connect, currentRecall, el, fmt, GAIN_MONITOR_WARNING, gainMonitor, initialSnapshot, onThemeChange, startRecall, statusOf, vscode, watchCsp } from './common';
 
 watchCsp();
 const app = document.getElementById('app')!;
@@ -51,6 +51,11 @@ const fMean = fact('Mean recall', 'mean-recall');
 const fLr = fact('Learning rate', 'lr');
 const fBackend = fact('Backend', 'backend');
 const fMs = fact('Time / step', 'ms-per-step');
+const fGain = fact('Gain estimate vs reality', 'gain-corr');
+fGain.title = 'Pearson correlation, over the refresh intervals so far, between the mean predicted gain G(i, j) of the pairs sampled in an interval and the change of the objective realised over it.';
+const gainWarning = el('p', 'warning');
+gainWarning.id = 'gain-corr-warning';
+gainWarning.hidden = true;
 const progress = el('vscode-progress-bar');
 progress.id = 'progress';
 const note = el('p', 'note');
@@ -82,14 +87,21 @@ const curvesDom = card('Objective and recall', 'curves', 'On the validation set,
 const lossDom = card('Training loss', 'loss-chart', 'Cross-entropy of the mixed batch.');
 const multDom = card('Multipliers λ', 'multipliers-chart', 'The Lagrange multipliers of the objective, per class.', true);
 const multCard = multDom.parentElement!;
-app.append(header, facts, progress, error, empty, note, grid);
+const gainCorrDom = card('Gain estimate vs reality', 'gain-corr-chart', 'Correlation of the predicted gain of the sampled pairs with the realised change of the objective, at every refresh (above 0: the first-order estimate tracks reality).');
+const logCard = el('figure', 'card wide');
+logCard.append(el('figcaption', undefined, 'Notes and warnings'));
+const logList = el('ul', 'run-log');
+logList.id = 'run-log';
+logCard.append(logList);
+grid.append(logCard);
+app.append(header, facts, gainWarning, progress, error, empty, note, grid);
 
 stopBtn.addEventListener('click', () => vscode.postMessage({ type: 'view/command', command: 'stop' }));
 reportBtn.addEventListener('click', () => vscode.postMessage({ type: 'view/command', command: 'openReport' }));
 
 const charts = {
   gain: makeChart(gainDom), dist: makeChart(distDom), recall: makeChart(recallDom),
-  curves: makeChart(curvesDom), loss: makeChart(lossDom), mult: makeChart(multDom),
+  curves: makeChart(curvesDom), loss: makeChart(lossDom), mult: makeChart(multDom), gainCorr: makeChart(gainCorrDom),
 };
 
 /** Exposes a matrix's numbers on its container (data-values, 4 significant digits) for tests and tools. */
@@ -118,7 +130,7 @@ function thinForDisplay<T>(xs: T[], max: number): T[] {
 
 let lastDrawn: RunSnapshot | null = null;
 /** What each chart last drew, so an update redraws only the charts whose data changed. */
-let drawn: { refresh: unknown; history: unknown; losses: unknown; recall: unknown; theme: number } = { refresh: null, history: null, losses: null, recall: null, theme: -1 };
+let drawn: { refresh: unknown; history: unknown; losses: unknown; recall: unknown; logs: unknown; theme: number } = { refresh: null, history: null, losses: null, recall: null, logs: null, theme: -1 };
 let themeVersion = 0;
 
 /** Draws the page from a snapshot (charts only where their data changed). */
@@ -126,7 +138,7 @@ function draw(s: RunSnapshot): void {
   const t0 = performance.now();
   lastDrawn = s;
   const themeChanged = drawn.theme !== themeVersion;
-  if (themeChanged) drawn = { refresh: null, history: null, losses: null, recall: null, theme: themeVersion };
+  if (themeChanged) drawn = { refresh: null, history: null, losses: null, recall: null, logs: null, theme: themeVersion };
   const p = palette();
   const st = statusOf(s);
   const started = s.started;
@@ -159,6 +171,15 @@ function draw(s: RunSnapshot): void {
     progress.removeAttribute('indeterminate');
   }
   progress.hidden = s.status !== 'running' && s.status !== 'stopping';
+  const gm = gainMonitor(s);
+  fGain.textContent = gm.text;
+  fGain.dataset.value = gm.r === null ? '' : gm.r.toFixed(4);
+  fGain.dataset.intervals = String(gm.intervals);
+  fGain.dataset.state = gm.state;
+  fGain.classList.toggle('warn', gm.state === 'off');
+  gainWarning.hidden = gm.state !== 'off';
+  gainWarning.textContent = gm.state === 'off' ? `Gain estimate vs reality: r = ${gm.r!.toFixed(2)} over ${gm.intervals} intervals. ${GAIN_MONITOR_WARNING}` : '';
+  if (s.logs !== drawn.logs) drawLogs(s);
   error.hidden = s.error === null;
   error.textContent = s.error ? `Run failed: ${s.error}` : '';
 
@@ -202,6 +223,22 @@ function draw(s: RunSnapshot): void {
   document.body.dataset.drawMsMax = Math.max(ms, Number(document.body.dataset.drawMsMax ?? 0)).toFixed(1);
 }
 
+/** The run's notes and warnings (run/log), newest last. */
+function drawLogs(s: RunSnapshot): void {
+  drawn.logs = s.logs;
+  const logs = s.logs ?? [];
+  logList.replaceChildren(...logs.map((l) => {
+    const li = el('li', l.level === 'warn' ? 'warn' : undefined);
+    li.dataset.level = l.level;
+    if (l.step !== null) li.append(el('span', 'log-step', `step ${l.step}`));
+    li.append(el('span', 'log-text', `${l.level === 'warn' ? 'Warning: ' : ''}${l.message}`));
+    return li;
+  }));
+  logList.dataset.count = String(logs.length);
+  logList.dataset.warnings = String(logs.filter((l) => l.level === 'warn').length);
+  logCard.hidden = logs.length === 0;
+}
+
 /** The objective/recall curves and the multipliers, from the refresh history. */
 function drawCurves(s: RunSnapshot, p: ReturnType<typeof palette>): void {
   drawn.history = s.history;
@@ -214,6 +251,10 @@ function drawCurves(s: RunSnapshot, p: ReturnType<typeof palette>): void {
     { name: 'min recall', points: h.map((x) => [x.step, x.minRecall]), color: p.orange, dashed: true },
   ], p, 'value'));
   curvesDom.dataset.points = String(s.history.length);
+  const corr = h.filter((x) => x.gainCorrelation !== null && x.gainCorrelation !== undefined).map((x) => [x.step, x.gainCorrelation!] as [number, number]);
+  set(charts.gainCorr, curvesOption([{ name: 'r (predicted vs realised)', points: corr, color: p.green }], p, 'r'));
+  gainCorrDom.dataset.points = String(corr.length);
+  gainCorrDom.dataset.values = corr.slice(-50).map(([, v]) => v.toFixed(3)).join(',');
 
   const withMult = h.filter((x) => x.multipliers !== null);
   multCard.hidden = withMult.length === 0;

@@ -27,6 +27,7 @@ export function activate(context: vscode.ExtensionContext): void {
   context.subscriptions.push(
     log, diagnostics, controller, sidebar,
     vscode.commands.registerCommand('selmix.fineTune', guarded(log, 'Fine-tune', (uri) => controller.fineTune(uri as vscode.Uri | undefined))),
+    vscode.commands.registerCommand('selmix.sweep', guarded(log, 'Temperature Sweep', (uri) => controller.temperatureSweep(uri as vscode.Uri | undefined))),
     vscode.commands.registerCommand('selmix.stop', guarded(log, 'Stop', () => controller.stop())),
     vscode.commands.registerCommand('selmix.openDashboard', guarded(log, 'Open Dashboard', () => controller.openDashboard())),
     vscode.commands.registerCommand('selmix.newConfig', guarded(log, 'New Config File', () => controller.newConfig())),

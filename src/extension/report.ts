@@ -19,6 +19,7 @@ export function snapshotFromReport(json: unknown): RunSnapshot | null {
     finished: s.finished ?? summary,
     error: s.error ?? null,
     bestObjective: s.bestObjective ?? null,
+    ...(Array.isArray(s.logs) ? { logs: s.logs } : {}),
   };
 }
 

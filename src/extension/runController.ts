@@ -1,11 +1,13 @@
 // The run controller: one run at a time. Picks and checks a config, asks before writing outside the
 // workspace, starts the worker, shows progress (notification with Cancel, status bar item), feeds the views
 // through a throttled ViewFeed, and reports the outcome with "Open Report" / "Reveal Output" or "Show Log".
+// A temperature sweep is a sequence of such runs, one per value, stopped as a whole by Stop.
 import * as vscode from 'vscode';
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, relative } from 'node:path';
-import type { RunEvent, RunFinishedPayload, RunSnapshot, WebviewToHost } from '../protocol/messages';
+import type { RunEvent, RunOverrides, RunSnapshot, WebviewToHost } from '../protocol/messages';
+import type { SelmixConfig } from '../core/config';
 import { ConfigDiagnostics, isConfigUri, workspaceRoots } from './diagnostics';
 import { describeError } from './log';
 import type { Log } from './log';
@@ -18,18 +20,26 @@ import { ViewFeed } from './viewFeed';
 import { DashboardPanel, ViewHub } from './views';
 import type { ViewHost } from './views';
 import { isInside } from './configCheck';
+import { fmt, gainMonitorOf, summaryLine } from './summary';
+import { DEFAULT_SWEEP_VALUES, parseSweepInput, runSweepLoop } from './sweepLoop';
+import type { SweepLoopResult } from './sweepLoop';
+import { sweepObjectiveName, sweepOutputDir, sweepRow, writeSweepOutputs } from '../worker/sweep';
 
 const LAST_REPORT_KEY = 'selmix.lastReport';
 
-/** A number for a message: 3 decimals. */
-function fmt(v: number | undefined): string {
-  return v === undefined || !Number.isFinite(v) ? 'n/a' : v.toFixed(3);
+/** A config that passed the checks and the user's consent, ready to run. */
+interface PreparedRun {
+  raw: Record<string, unknown>;
+  config: SelmixConfig;
+  file: string;
+  name: string;
+  outputDir: string;
 }
 
-/** The one-line outcome of a finished run. */
-export function summaryLine(f: RunFinishedPayload, name: string): string {
-  const how = f.stoppedBy === 'cancel' ? `stopped at step ${f.steps}` : f.stoppedBy === 'earlyStop' ? `stopped early at step ${f.steps}` : `finished ${f.steps} steps`;
-  return `SelMix "${name}" ${how}: ${f.objective} ${fmt(f.before.objectiveValue)} → ${fmt(f.after.objectiveValue)}, min recall ${fmt(f.before.val.minRecall)} → ${fmt(f.after.val.minRecall)}.`;
+/** How one run is shown: its name, the progress notification's title, and the worker's overrides. */
+interface LaunchOptions {
+  title?: string;
+  overrides?: RunOverrides;
 }
 
 /** Owns the run in progress, the views' feed and the status bar. */
@@ -44,6 +54,8 @@ export class RunController implements vscode.Disposable, ViewHost {
   private progressDone = 0;
   private reportLoaded = false;
   private lastCheckpointLog = 0;
+  /** Set while a temperature sweep runs (also between its runs); stopped: Stop was asked for. */
+  private sweep: { stopped: boolean } | null = null;
 
   constructor(private readonly context: vscode.ExtensionContext, private readonly diagnostics: ConfigDiagnostics, private readonly logger: Log) {
     this.feed = new ViewFeed({ updatesPerSecond: settings.updatesPerSecond });
@@ -75,9 +87,9 @@ export class RunController implements vscode.Disposable, ViewHost {
     this.logger.info(line);
   }
 
-  /** True while a run is in progress. */
+  /** True while a run (or a sweep, between its runs too) is in progress. */
   get running(): boolean {
-    return this.session !== null;
+    return this.session !== null || this.sweep !== null;
   }
 
   // Commands
@@ -102,7 +114,12 @@ export class RunController implements vscode.Disposable, ViewHost {
 
   /** SelMix: Stop. */
   stop(): void {
+    if (this.sweep && !this.sweep.stopped) {
+      this.sweep.stopped = true;
+      this.logger.info('stop requested: the temperature sweep ends after the current run stops');
+    }
     if (!this.session) {
+      if (this.sweep) return;
       void vscode.window.showInformationMessage('No SelMix run is in progress.');
       return;
     }
@@ -115,8 +132,93 @@ export class RunController implements vscode.Disposable, ViewHost {
   /** SelMix: Fine-tune. uri: a config picked in the explorer or the editor title; otherwise the active or a chosen one. */
   async fineTune(uri?: vscode.Uri): Promise<void> {
     if (!this.canStart()) return;
-    const target = uri instanceof vscode.Uri && isConfigUri(uri) ? uri : await this.pickConfig();
-    if (!target) return;
+    const run = await this.prepare(uri, 'SelMix: Fine-tune');
+    if (run) await this.start(run.raw, run.file, run.name, run.outputDir);
+  }
+
+  /** SelMix: Temperature Sweep. The same fine-tuning once per inverse temperature s, then sweep.md/json/svg. */
+  async temperatureSweep(uri?: vscode.Uri): Promise<void> {
+    if (!this.canStart()) return;
+    const run = await this.prepare(uri, 'SelMix: Temperature Sweep');
+    if (!run) return;
+    const text = await vscode.window.showInputBox({
+      title: `SelMix: Temperature Sweep of "${run.name}"`, prompt: 'Inverse temperatures s of the sampling softmax, separated by commas: one fine-tuning run each',
+      value: DEFAULT_SWEEP_VALUES, ignoreFocusOut: true, validateInput: (t) => { const r = parseSweepInput(t); return 'error' in r ? r.error : undefined; },
+    });
+    if (text === undefined) return;
+    const parsed = parseSweepInput(text);
+    if ('error' in parsed) {
+      void vscode.window.showErrorMessage(`SelMix: ${parsed.error}`);
+      return;
+    }
+    if (!this.canStart()) return;
+    const values = parsed.values;
+    const sweep = { stopped: false };
+    this.sweep = sweep;
+    this.logger.info(`temperature sweep of "${run.name}" over s = ${values.join(', ')}; outputs under ${run.outputDir}`);
+    let result: SweepLoopResult;
+    try {
+      result = await runSweepLoop(values, async (s, i) => {
+        const label = `${run.name} · s = ${s}`;
+        const end = await this.launch(run.raw, run.file, label, sweepOutputDir(run.outputDir, s),
+          { title: `SelMix sweep ${i + 1}/${values.length}: ${label}`, overrides: { temperature: s, output: sweepOutputDir(run.outputDir, s) } });
+        if (end?.type === 'run/finished') {
+          const f = end.payload;
+          await this.context.workspaceState.update(LAST_REPORT_KEY, f.reportPath);
+          this.logger.info(summaryLine(f, label, gainMonitorOf(this.feed.snapshot)) + ` Report: ${f.reportPath}`);
+        } else if (end?.type === 'run/failed') {
+          const p = end.payload;
+          this.logger.info(`run "${label}" failed (${p.kind}): ${p.message}${[p.stack, ...(p.details ?? [])].filter(Boolean).map((l) => `\n${l}`).join('')}`);
+        }
+        return end;
+      }, () => sweep.stopped);
+    } finally {
+      this.sweep = null;
+      void vscode.commands.executeCommand('setContext', 'selmix.running', false);
+    }
+    const rows = result.completed.map((c) => sweepRow(run.config, c.s, c.summary, sweepOutputDir(run.outputDir, c.s)));
+    const done = `${rows.length} of ${values.length} value${values.length === 1 ? '' : 's'}`;
+    let mdPath: string | null = null;
+    if (rows.length > 0) {
+      try {
+        mdPath = writeSweepOutputs(run.outputDir, sweepObjectiveName(run.config), rows).mdPath;
+        this.logger.info(`sweep: wrote ${mdPath}, sweep.json and sweep.svg (${done})`);
+      } catch (e) {
+        const d = describeError(e);
+        await this.logger.error(`SelMix could not write the sweep's table: ${d.message}`, d.stack);
+      }
+    }
+    if (result.outcome === 'failed') {
+      const f = result.failure!;
+      this.status.text = '$(error) SelMix: sweep failed';
+      this.status.tooltip = f.message;
+      await this.logger.error(`SelMix temperature sweep of "${run.name}" failed at s = ${f.s} (${done} completed): ${f.message}`);
+    } else {
+      const what = result.outcome === 'stopped' ? `stopped after ${done}` : `finished ${done}`;
+      this.status.text = `$(${result.outcome === 'stopped' ? 'debug-stop' : 'check'}) SelMix: sweep ${what}`;
+      this.status.tooltip = `Temperature sweep of "${run.name}": ${what}`;
+      void vscode.window.showInformationMessage(`SelMix temperature sweep of "${run.name}" ${what}.${mdPath ? ' Table: sweep.md.' : ''}`);
+    }
+    if (mdPath) await this.openMarkdown(mdPath);
+  }
+
+  /** Shows a markdown file in the preview (the editor when the preview is unavailable). */
+  private async openMarkdown(path: string): Promise<void> {
+    const uri = vscode.Uri.file(path);
+    try {
+      await vscode.commands.executeCommand('markdown.showPreview', uri);
+    } catch {
+      await vscode.window.showTextDocument(uri, { preview: false });
+    }
+  }
+
+  /**
+   * Picks a config (the given one, the active editor's, or one chosen from the workspace), checks it (problems
+   * go to the editor, the Problems panel and a message; nothing runs), and asks before writing outside the workspace.
+   */
+  private async prepare(uri: vscode.Uri | undefined, title: string): Promise<PreparedRun | null> {
+    const target = uri instanceof vscode.Uri && isConfigUri(uri) ? uri : await this.pickConfig(title);
+    if (!target) return null;
     const doc = await vscode.workspace.openTextDocument(target);
     const file = target.fsPath;
     const check = this.diagnostics.check(file, doc.getText());
@@ -133,19 +235,19 @@ export class RunController implements vscode.Disposable, ViewHost {
       const choice = await this.logger.error(`${ConfigDiagnostics.display(file)} has ${errors.length} problem${errors.length === 1 ? '' : 's'}; nothing was started. Fix ${errors.length === 1 ? 'it' : 'them'} and run again.`,
         `${file}:\n${list}`, 'Show Problems');
       if (choice === 'Show Problems') void vscode.commands.executeCommand('workbench.actions.view.problems');
-      return;
+      return null;
     }
     if (check.outputOutsideWorkspace && check.outputDir) {
       const go = await vscode.window.showWarningMessage(`The output folder ${check.outputDir} is outside the workspace.`,
         { modal: true, detail: 'SelMix writes model files and a report there. Write outside the workspace anyway?' }, 'Write Outside Workspace');
       if (go !== 'Write Outside Workspace') {
         this.logger.info(`run not started: output ${check.outputDir} is outside the workspace and the user declined`);
-        return;
+        return null;
       }
     }
     const raw = { ...check.raw };
     if (typeof raw.output !== 'string' && check.outputDir) raw.output = relative(dirname(file), check.outputDir) || '.';
-    await this.start(raw, file, check.config.name ?? basename(file).replace(/\.selmix\.json$/, ''), check.outputDir ?? dirname(file));
+    return { raw, config: check.config, file, name: check.config.name ?? basename(file).replace(/\.selmix\.json$/, ''), outputDir: check.outputDir ?? dirname(file) };
   }
 
   /** SelMix: Run Demo. */
@@ -181,7 +283,7 @@ export class RunController implements vscode.Disposable, ViewHost {
         .then((c) => c && vscode.commands.executeCommand('workbench.trust.manage'));
       return false;
     }
-    if (this.session) {
+    if (this.session || this.sweep) {
       const step = this.feed.snapshot.lastStep;
       void vscode.window.showWarningMessage(`A SelMix run is already in progress ("${this.runName}"${step ? `, step ${step.step} of ${step.totalSteps}` : ''}). One run at a time: stop it first.`, 'Open Dashboard', 'Stop')
         .then((c) => c === 'Stop' ? this.stop() : c === 'Open Dashboard' ? this.openDashboard() : undefined);
@@ -190,7 +292,7 @@ export class RunController implements vscode.Disposable, ViewHost {
     return true;
   }
 
-  private async pickConfig(): Promise<vscode.Uri | undefined> {
+  private async pickConfig(title: string): Promise<vscode.Uri | undefined> {
     const active = vscode.window.activeTextEditor?.document.uri;
     if (active && active.scheme === 'file' && isConfigUri(active)) return active;
     const found = (await vscode.workspace.findFiles('**/*.selmix.json', '**/node_modules/**', 200)).sort((a, b) => a.fsPath.localeCompare(b.fsPath));
@@ -202,15 +304,21 @@ export class RunController implements vscode.Disposable, ViewHost {
       return undefined;
     }
     const pick = await vscode.window.showQuickPick(found.map((u) => ({ label: basename(u.fsPath), description: vscode.workspace.asRelativePath(u), u })),
-      { title: 'SelMix: Fine-tune', placeHolder: 'Which config?' });
+      { title, placeHolder: 'Which config?' });
     return pick?.u;
   }
 
   private async start(config: Record<string, unknown>, configPath: string, name: string, outputDir: string): Promise<void> {
+    const end = await this.launch(config, configPath, name, outputDir);
+    if (end) await this.finish(end, name);
+  }
+
+  /** Runs one config in a worker with progress, status bar and views live; resolves with its terminal event (null: not started). */
+  private async launch(config: Record<string, unknown>, configPath: string, name: string, outputDir: string, opts: LaunchOptions = {}): Promise<TerminalEvent | null> {
     const workerPath = join(this.context.extensionPath, 'dist', 'worker.js');
     if (!existsSync(workerPath)) {
       await this.logger.error('The SelMix training worker (dist/worker.js) is missing from this installation.', `not found: ${workerPath}`);
-      return;
+      return null;
     }
     this.runName = name;
     this.reportLoaded = false;
@@ -219,14 +327,14 @@ export class RunController implements vscode.Disposable, ViewHost {
     try {
       session = new RunSession({
         workerPath,
-        request: { type: 'worker/start', config, configPath, backend: settings.backend, wasmDir: join(this.context.extensionPath, 'dist') },
+        request: { type: 'worker/start', config, configPath, backend: settings.backend, wasmDir: join(this.context.extensionPath, 'dist'), ...(opts.overrides ? { overrides: opts.overrides } : {}) },
         onEvent: (e) => this.onEvent(e),
         log: (l) => this.logger.info(l),
       });
     } catch (e) {
       const d = describeError(e);
       await this.logger.error(`SelMix could not start the training worker: ${d.message}`, d.stack);
-      return;
+      return null;
     }
     this.session = session;
     void vscode.commands.executeCommand('setContext', 'selmix.running', true);
@@ -234,7 +342,7 @@ export class RunController implements vscode.Disposable, ViewHost {
     this.status.tooltip = 'SelMix run in progress; click to open the dashboard';
     this.status.show();
     void this.openDashboard();
-    void vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `SelMix: ${name}`, cancellable: true }, (progress, token) => {
+    void vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: opts.title ?? `SelMix: ${name}`, cancellable: true }, (progress, token) => {
       this.progress = progress;
       this.progressDone = 0;
       progress.report({ message: 'starting…' });
@@ -244,8 +352,8 @@ export class RunController implements vscode.Disposable, ViewHost {
     const end = await session.done;
     this.session = null;
     this.progress = null;
-    void vscode.commands.executeCommand('setContext', 'selmix.running', false);
-    await this.finish(end, name);
+    if (!this.sweep) void vscode.commands.executeCommand('setContext', 'selmix.running', false);
+    return end;
   }
 
   private onEvent(e: RunEvent): void {
@@ -298,7 +406,7 @@ export class RunController implements vscode.Disposable, ViewHost {
     }
     const f = end.payload;
     await this.context.workspaceState.update(LAST_REPORT_KEY, f.reportPath);
-    const line = summaryLine(f, name);
+    const line = summaryLine(f, name, gainMonitorOf(this.feed.snapshot));
     this.logger.info(line + ` Report: ${f.reportPath}`);
     this.status.text = `$(${f.stoppedBy === 'cancel' ? 'debug-stop' : 'check'}) SelMix: ${f.objective} ${fmt(f.after.objectiveValue)}`;
     this.status.tooltip = line;

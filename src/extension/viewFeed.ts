@@ -4,7 +4,7 @@
 // slow view is never flooded: it gets fewer, larger batches (or a fresh snapshot) instead of a backlog.
 // The latest refresh and the terminal event are never dropped; loss points are thinned and large matrices
 // downsampled, so thousands of events a second and K = 1000 stay cheap. Pure: no vscode import, unit-tested.
-import { applyEvent, emptySnapshot } from '../protocol/messages';
+import { applyEvent, emptySnapshot, MAX_SNAPSHOT_LOGS } from '../protocol/messages';
 import type { FlatMatrix, HostToWebview, RefreshPayload, RunEvent, RunSnapshot, StepPayload } from '../protocol/messages';
 
 /** Matrices larger than this per side are downsampled before they reach a view. */
@@ -84,6 +84,8 @@ export interface ViewFeedOptions {
 /** Events waiting for one view, already coalesced. */
 interface Pending {
   started: RunEvent | null;
+  /** run/log events (the dashboard lists them; the gain monitor's warning comes this way). */
+  logs: RunEvent[];
   refreshes: RefreshPayload[];
   steps: StepPayload[];
   terminal: RunEvent | null;
@@ -103,8 +105,8 @@ interface Channel {
   timer: unknown;
 }
 
-const emptyPending = (): Pending => ({ started: null, refreshes: [], steps: [], terminal: null });
-const hasPending = (p: Pending): boolean => p.started !== null || p.refreshes.length > 0 || p.steps.length > 0 || p.terminal !== null;
+const emptyPending = (): Pending => ({ started: null, logs: [], refreshes: [], steps: [], terminal: null });
+const hasPending = (p: Pending): boolean => p.started !== null || p.logs.length > 0 || p.refreshes.length > 0 || p.steps.length > 0 || p.terminal !== null;
 
 /** Folds run events into the host's snapshot and feeds each view, coalesced, rate-limited and acknowledged. */
 export class ViewFeed {
@@ -182,7 +184,7 @@ export class ViewFeed {
   /** Folds one event in and queues it for every ready view. */
   push(e: RunEvent): void {
     this.snap = applyEvent(this.snap, e);
-    if (e.type === 'run/checkpoint' || e.type === 'run/log') return; // the views do not draw these
+    if (e.type === 'run/checkpoint') return; // the views do not draw these
     for (const ch of this.views.values()) {
       if (!ch.ready) continue;
       if (!ch.needsSnapshot) queue(ch, e);
@@ -252,6 +254,7 @@ export class ViewFeed {
       if (!hasPending(p)) return;
       const events: RunEvent[] = [];
       if (p.started) events.push(p.started);
+      events.push(...p.logs);
       const last = p.refreshes.length - 1;
       p.refreshes.forEach((r, i) => events.push({ type: 'run/refresh', payload: i === last ? compactRefresh(r) : r }));
       for (const s of thinEvenly(p.steps, MAX_STEPS_PER_POST)) events.push({ type: 'run/step', payload: s });
@@ -271,7 +274,7 @@ function queue(ch: Channel, e: RunEvent): void {
   const p = ch.pending;
   switch (e.type) {
     case 'run/started':
-      ch.pending = { started: e, refreshes: [], steps: [], terminal: null };
+      ch.pending = { ...emptyPending(), started: e };
       break;
     case 'run/step':
       p.steps.push(e.payload);
@@ -287,12 +290,15 @@ function queue(ch: Channel, e: RunEvent): void {
       }
       break;
     }
+    case 'run/log':
+      p.logs.push(e);
+      if (p.logs.length > MAX_SNAPSHOT_LOGS) p.logs = p.logs.slice(-MAX_SNAPSHOT_LOGS);
+      break;
     case 'run/finished':
     case 'run/failed':
       p.terminal = e;
       break;
     case 'run/checkpoint':
-    case 'run/log':
       break;
   }
 }

@@ -105,10 +105,18 @@ export type RunEvent =
 /** The type tags of run events. */
 export type RunEventType = RunEvent['type'];
 
+/** Config fields a start request replaces after validation (a temperature sweep runs one config per value). */
+export interface RunOverrides {
+  /** selmix.temperature, the inverse temperature s (> 0). */
+  temperature?: number;
+  /** The output folder (absolute, or relative to the config file). */
+  output?: string;
+}
+
 /** Requests the host sends to the worker. */
 export type WorkerRequest =
   /** Start a run from an already validated config (paths resolved to absolute). */
-  | { type: 'worker/start'; config: unknown; configPath: string; backend?: string; wasmDir?: string }
+  | { type: 'worker/start'; config: unknown; configPath: string; backend?: string; wasmDir?: string; overrides?: RunOverrides }
   /** Stop gracefully at the next step boundary, keeping a checkpoint. */
   | { type: 'worker/stop' };
 
@@ -140,7 +148,12 @@ export interface RunSnapshot {
   finished: RunFinishedPayload | null;
   error: string | null;
   bestObjective: number | null;
+  /** The run's latest run/log lines (at most MAX_SNAPSHOT_LOGS; absent in reports written before it existed). */
+  logs?: { level: 'info' | 'warn'; message: string; step: number | null }[];
 }
+
+/** A snapshot keeps at most this many log lines (the newest). */
+export const MAX_SNAPSHOT_LOGS = 50;
 
 const RUN_EVENT_TYPES: ReadonlySet<string> = new Set([
   'run/started', 'run/step', 'run/refresh', 'run/checkpoint', 'run/log', 'run/finished', 'run/failed',
@@ -191,8 +204,11 @@ export function applyEvent(s: RunSnapshot, e: RunEvent): RunSnapshot {
       return { ...s, status: 'finished', finished: e.payload };
     case 'run/failed':
       return { ...s, status: 'failed', error: e.payload.message };
+    case 'run/log': {
+      const logs = [...(s.logs ?? []), { level: e.payload.level, message: e.payload.message, step: s.lastStep?.step ?? null }];
+      return { ...s, logs: logs.length > MAX_SNAPSHOT_LOGS ? logs.slice(-MAX_SNAPSHOT_LOGS) : logs };
+    }
     case 'run/checkpoint':
-    case 'run/log':
       return s;
   }
 }

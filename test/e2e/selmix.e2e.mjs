@@ -80,6 +80,23 @@ try {
     await page.waitForTimeout(1500);
     await shot('dashboard');
     assert.ok(Number(await attr(wv, '#curves', 'data-points')) >= 2, 'the curves have points');
+    // The linear-approximation monitor: a correlation once three refresh intervals are in, "collecting" before (or while it is undefined).
+    const gain = await until('the gain monitor stat', async () => {
+      // One read of everything, so a redraw in between cannot mix two refreshes.
+      const g = await wv.locator('#gain-corr').evaluate((el) => ({ text: el.textContent, ...el.dataset,
+        warning: !document.getElementById('gain-corr-warning').hidden, points: Number(document.getElementById('gain-corr-chart').dataset.points ?? 0) }));
+      return /^r = -?\d\.\d\d \(\d+ intervals?\)$/.test(g.text) || g.text === 'collecting…' ? g : null;
+    }, 30_000);
+    lap(`  gain monitor: ${gain.text} (state ${gain.state})`);
+    assert.ok(Number(gain.intervals) >= 1, `intervals counted: ${gain.intervals}`);
+    if (gain.state === 'collecting') assert.equal(gain.value, '');
+    else {
+      const r = Number(gain.value);
+      assert.ok(r >= -1 && r <= 1, `r in [-1, 1]: ${gain.value}`);
+      assert.equal(gain.state, r <= 0 ? 'off' : 'tracking');
+      assert.equal(gain.warning, r <= 0, 'the warning shows exactly when r <= 0');
+      assert.ok(gain.points >= 1, 'the correlation curve has points');
+    }
     assert.ok(Number(await attr(wv, '#loss-chart', 'data-points')) >= 2, 'the loss curve has points');
     await wv.locator('#curves').scrollIntoViewIfNeeded();
     await page.waitForTimeout(500);
@@ -96,6 +113,7 @@ try {
     await until('10 recall rows', async () => (await items.count()) === 10);
     const r = Number(await items.first().getAttribute('data-recall'));
     assert.ok(r >= 0 && r <= 1);
+    assert.match(await wv.locator('#sb-gain-corr').innerText(), /^(r = -?\d\.\d\d \(\d+ intervals?\)|collecting…)$/, 'the sidebar shows the gain monitor');
     await shot('sidebar');
   });
 

@@ -15,9 +15,9 @@ interface Manifest {
 }
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as Manifest;
 
-test('the five commands are contributed under the SelMix category', () => {
+test('the six commands are contributed under the SelMix category', () => {
   const titles = pkg.contributes.commands.map((c) => `${c.category}: ${c.title}`).sort();
-  assert.deepEqual(titles, ['SelMix: Fine-tune', 'SelMix: New Config File', 'SelMix: Open Dashboard', 'SelMix: Run Demo', 'SelMix: Stop']);
+  assert.deepEqual(titles, ['SelMix: Fine-tune', 'SelMix: New Config File', 'SelMix: Open Dashboard', 'SelMix: Run Demo', 'SelMix: Stop', 'SelMix: Temperature Sweep']);
   for (const c of pkg.contributes.commands) assert.match(c.command, /^selmix\./);
 });
 

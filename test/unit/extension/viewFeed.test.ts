@@ -180,9 +180,14 @@ test('hidden views get nothing; reset sends a snapshot to ready views', () => {
   clock.advance(1000);
   assert.equal(posts.at(-1)?.type, 'host/snapshot');
   assert.equal((posts.at(-1) as { snapshot: { status: string } }).snapshot.status, 'stopping');
-  feed.push({ type: 'run/log', payload: { level: 'info', message: 'x' } });
+  feed.push({ type: 'run/checkpoint', payload: { step: 1, path: '/c', best: false } });
   feed.viewAck('v');
   clock.advance(1000);
-  assert.equal(posts.length, 3, 'logs do not reach the views');
+  assert.equal(posts.length, 3, 'checkpoints do not reach the views');
+  feed.push({ type: 'run/log', payload: { level: 'warn', message: 'the first-order gain estimate is not tracking' } });
+  clock.advance(1000);
+  assert.equal(posts.length, 4, 'logs reach the views (the gain monitor warns through run/log)');
+  assert.deepEqual((posts.at(-1) as { events: RunEvent[] }).events.map((e) => e.type), ['run/log']);
+  assert.equal(feed.snapshot.logs?.at(-1)?.level, 'warn');
   assert.equal(feed.bootstrapSnapshot().status, 'stopping');
 });

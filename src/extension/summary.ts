@@ -1,0 +1,33 @@
+// The words the host uses for a finished run: the one-line outcome (notification, status bar tooltip, log)
+// and the linear-approximation monitor's verdict. Pure: no vscode import, unit-tested.
+import type { RunFinishedPayload, RunSnapshot } from '../protocol/messages';
+
+/** A number for a message: 3 decimals. */
+export function fmt(v: number | null | undefined): string {
+  return v === null || v === undefined || !Number.isFinite(v) ? 'n/a' : v.toFixed(3);
+}
+
+/** The monitor's state: the correlation of predicted gain and realised objective change, over how many refresh intervals. */
+export interface GainMonitor {
+  r: number | null;
+  intervals: number;
+}
+
+/** The monitor from a snapshot: the last refresh's correlation; an interval lies between two refreshes. */
+export function gainMonitorOf(s: RunSnapshot): GainMonitor {
+  return { r: s.lastRefresh?.gainCorrelation ?? null, intervals: Math.max(0, s.history.length - 1) };
+}
+
+/** The monitor in one sentence. */
+export function gainMonitorSentence(m: GainMonitor): string {
+  if (m.r === null) return `Gain estimate vs reality: not enough refresh intervals to judge (${m.intervals}).`;
+  const verdict = m.r <= 0 ? ': the first-order gain estimate did not track the realised change of the objective' : '';
+  return `Gain estimate vs reality: r = ${m.r.toFixed(2)} over ${m.intervals} intervals${verdict}.`;
+}
+
+/** The one-line outcome of a finished run (with the monitor's verdict when given). */
+export function summaryLine(f: RunFinishedPayload, name: string, monitor?: GainMonitor): string {
+  const how = f.stoppedBy === 'cancel' ? `stopped at step ${f.steps}` : f.stoppedBy === 'earlyStop' ? `stopped early at step ${f.steps}` : `finished ${f.steps} steps`;
+  const line = `SelMix "${name}" ${how}: ${f.objective} ${fmt(f.before.objectiveValue)} → ${fmt(f.after.objectiveValue)}, min recall ${fmt(f.before.val.minRecall)} → ${fmt(f.after.val.minRecall)}.`;
+  return monitor ? `${line} ${gainMonitorSentence(monitor)}` : line;
+}
