@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeNpy, readNpy } from '../../src/data/npy';
 import { Rng } from '../../src/core/rng';
+import { clusterSet } from '../helpers/synthetic';
 import { bruteForceGain } from '../helpers/bruteForceGain';
 import { objectiveD, defaultObjectiveOptions, updateMultipliers, initialMultipliers } from '../../src/core/objectives';
 import { clipConfusion } from '../../src/core/confusion';
@@ -23,17 +24,7 @@ function selmix(args: string[]): { code: number; stdout: string; stderr: string 
 
 /** Gaussian clusters, long-tailed, with a head that is decent but imperfect. */
 function makeSet(name: string, perClass: number[], seed: number): void {
-  const rng = new Rng(seed);
-  const n = perClass.reduce((a, b) => a + b, 0);
-  const x = new Float32Array(n * d);
-  const y = new Int32Array(n);
-  let i = 0;
-  perClass.forEach((c, k) => {
-    for (let m = 0; m < c; m++, i++) {
-      y[i] = k;
-      for (let r = 0; r < d; r++) x[i * d + r] = (r === k ? 2 : 0) + rng.normal();
-    }
-  });
+  const { x, y, n } = clusterSet(perClass, d, new Rng(seed), 2);
   writeNpy(join(dir, `${name}-x.npy`), x, [n, d]);
   writeNpy(join(dir, `${name}-y.npy`), y, [n]);
 }

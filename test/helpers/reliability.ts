@@ -9,6 +9,7 @@ import { buildSync } from 'esbuild';
 import { encodeNpy } from '../../src/data/npy';
 import assert from 'node:assert/strict';
 import { Rng } from '../../src/core/rng';
+import { clusterSet } from './synthetic';
 import { fill, type Fragment } from '../corpus/corpus';
 
 export const root = join(__dirname, '..', '..');
@@ -101,16 +102,7 @@ export function smallJob(training: Record<string, unknown> = {}, extra: Record<s
   const d = 8;
   const rng = new Rng(42);
   const set = (perClass: number[], name: string) => {
-    const n = perClass.reduce((a, b) => a + b, 0);
-    const x = new Float32Array(n * d);
-    const y = new Int32Array(n);
-    let i = 0;
-    perClass.forEach((c, k) => {
-      for (let m = 0; m < c; m++, i++) {
-        y[i] = k;
-        for (let r = 0; r < d; r++) x[i * d + r] = (r === k ? 1.5 : 0) + rng.normal();
-      }
-    });
+    const { x, y, n } = clusterSet(perClass, d, rng, 1.5);
     writeFileSync(join(dir, `${name}_x.npy`), encodeNpy(x, [n, d]));
     writeFileSync(join(dir, `${name}_y.npy`), encodeNpy(y, [n]));
   };

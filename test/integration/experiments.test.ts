@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeNpy } from '../../src/data/npy';
 import { Rng } from '../../src/core/rng';
+import { clusterSet } from '../helpers/synthetic';
 import { runSweep } from '../../src/cli/sweep';
 import { runShiftExperiment } from '../../src/cli/experiments';
 import { runJob } from '../../src/worker/job';
@@ -18,16 +19,7 @@ const d = 5;
 function makeData(prefix: string, perClass: number[], seed: number, withHead: boolean): void {
   const rng = new Rng(seed);
   const K = perClass.length;
-  const n = perClass.reduce((a, b) => a + b, 0);
-  const x = new Float32Array(n * d);
-  const y = new Int32Array(n);
-  let i = 0;
-  perClass.forEach((c, k) => {
-    for (let m = 0; m < c; m++, i++) {
-      y[i] = k;
-      for (let r = 0; r < d; r++) x[i * d + r] = (r === k % d ? 1.5 : 0) + rng.normal();
-    }
-  });
+  const { x, y, n } = clusterSet(perClass, d, rng, 1.5);
   writeNpy(join(dir, `${prefix}x.npy`), x, [n, d]);
   writeNpy(join(dir, `${prefix}y.npy`), y, [n]);
   if (withHead) {
