@@ -1,0 +1,47 @@
+// The linear-approximation monitor: the correlation of predicted gains with realised objective changes.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pearson } from '../../../src/core/train';
+import { runJob } from '../../../src/worker/job';
+import { writeNpy } from '../../../src/data/npy';
+import { Rng } from '../../../src/core/rng';
+import { clusterSet } from '../../helpers/synthetic';
+import type { RefreshPayload, RunEvent } from '../../../src/protocol/messages';
+
+test('pearson: known values, and null when undefined', () => {
+  assert.ok(Math.abs(pearson([1, 2, 3, 4], [2, 4, 6, 8])! - 1) < 1e-12);
+  assert.ok(Math.abs(pearson([1, 2, 3, 4], [8, 6, 4, 2])! + 1) < 1e-12);
+  // hand-computed: x = [1,2,3], y = [1,3,2] -> cov 0.5, var 1 and 1 -> 0.5
+  assert.ok(Math.abs(pearson([1, 2, 3], [1, 3, 2])! - 0.5) < 1e-12);
+  assert.equal(pearson([1, 2], [3, 4]), null);
+  assert.equal(pearson([1, 1, 1], [1, 2, 3]), null);
+});
+
+test('every refresh after the third interval carries a gain correlation in [-1, 1]', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'selmix-monitor-'));
+  const rng = new Rng(11);
+  const K = 4, d = 6;
+  for (const [name, counts] of [['tr', [150, 60, 20, 8]], ['va', [30, 30, 30, 30]]] as const) {
+    const s = clusterSet([...counts], d, rng, 1.5);
+    writeNpy(join(dir, `${name}x.npy`), s.x, [s.n, d]);
+    writeNpy(join(dir, `${name}y.npy`), s.y, [s.n]);
+  }
+  const W = new Float32Array(K * d);
+  for (let k = 0; k < K; k++) W[k * d + k] = 0.5;
+  writeNpy(join(dir, 'W.npy'), W, [K, d]);
+  const cfg = join(dir, 'm.selmix.json');
+  writeFileSync(cfg, JSON.stringify({ objective: 'minRecall', data: { kind: 'npy', train: { features: 'trx.npy', labels: 'try.npy' }, val: { features: 'vax.npy', labels: 'vay.npy' } },
+    model: { kind: 'linear', weights: 'W.npy' }, training: { steps: 120, refreshEvery: 10 }, output: 'out' }));
+  const refreshes: RefreshPayload[] = [];
+  const r = await runJob(readFileSync(cfg, 'utf8'), cfg, { emit: (e: RunEvent) => { if (e.type === 'run/refresh') refreshes.push(e.payload); }, shouldStop: () => false, backend: 'wasm' });
+  assert.ok(r.ok);
+  assert.equal(refreshes.length, 13);
+  // intervals end at the 2nd refresh onwards; three are needed for a correlation
+  assert.deepEqual(refreshes.slice(0, 3).map((p) => p.gainCorrelation), [null, null, null]);
+  for (const p of refreshes.slice(4)) assert.ok(typeof p.gainCorrelation === 'number' && p.gainCorrelation >= -1 && p.gainCorrelation <= 1, String(p.gainCorrelation));
+  const report = JSON.parse(readFileSync(join(dir, 'out', 'report.json'), 'utf8'));
+  assert.equal(report.gainCorrelation, refreshes.at(-1)!.gainCorrelation);
+});
