@@ -296,6 +296,8 @@ export async function finetune(model: SelmixModel, data: FinetuneData, opts: Fin
     if (opts.shouldStop()) { stoppedBy = 'cancel'; break; }
     if (pendingEarlyStop && t % tr.refreshEvery === 1 % tr.refreshEvery) { stoppedBy = 'earlyStop'; break; }
     if (t % tr.refreshEvery === 0 && !(opts.resume?.afterRefresh && t === start)) await refresh(t);
+    // Extra checkpoints between refreshes (a refresh always writes one).
+    else if (tr.checkpointEvery && t % tr.checkpointEvery === 0 && t > start && opts.onCheckpoint) await opts.onCheckpoint(await snapshotState(t, false), false);
     const batch = sm.policy === 'plain' ? plainBatch(data.train.y, tr.batchSize, rng) : sampler!.draw(tr.batchSize);
     if (G) {
       for (let i = 0; i < batch.anchorClass.length; i++) gainTrack.predictedSum += G[batch.anchorClass[i]! * K + batch.partnerClass[i]!]!;

@@ -1,4 +1,4 @@
-// The linear-approximation monitor: the correlation of predicted gains with realised objective changes.
+// The training loop: the linear-approximation monitor and extra checkpoints with exact resume.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -44,4 +44,37 @@ test('every refresh after the third interval carries a gain correlation in [-1, 
   for (const p of refreshes.slice(4)) assert.ok(typeof p.gainCorrelation === 'number' && p.gainCorrelation >= -1 && p.gainCorrelation <= 1, String(p.gainCorrelation));
   const report = JSON.parse(readFileSync(join(dir, 'out', 'report.json'), 'utf8'));
   assert.equal(report.gainCorrelation, refreshes.at(-1)!.gainCorrelation);
+});
+
+test('checkpointEvery adds checkpoints between refreshes, and resuming from one matches an uninterrupted run', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'selmix-ckpt-'));
+  const rng = new Rng(12);
+  const K = 3, d = 4;
+  for (const [name, counts] of [['tr', [90, 30, 10]], ['va', [20, 20, 20]]] as const) {
+    const s = clusterSet([...counts], d, rng, 1.5);
+    writeNpy(join(dir, `${name}x.npy`), s.x, [s.n, d]);
+    writeNpy(join(dir, `${name}y.npy`), s.y, [s.n]);
+  }
+  const W = new Float32Array(K * d);
+  for (let k = 0; k < K; k++) W[k * d + k] = 0.5;
+  writeNpy(join(dir, 'W.npy'), W, [K, d]);
+  const config = (out: string) => JSON.stringify({ objective: 'gMean', data: { kind: 'npy', train: { features: 'trx.npy', labels: 'try.npy' }, val: { features: 'vax.npy', labels: 'vay.npy' } },
+    model: { kind: 'linear', weights: 'W.npy' }, training: { steps: 60, refreshEvery: 20, checkpointEvery: 7, momentum: 0.9 }, output: out });
+  const cfg = join(dir, 'c.selmix.json');
+  writeFileSync(cfg, config('a'));
+  const steps: number[] = [];
+  let stopAt = 0;
+  const first = await runJob(readFileSync(cfg, 'utf8'), cfg, {
+    emit: (e) => { if (e.type === 'run/checkpoint') { steps.push(e.payload.step); if (e.payload.step === 35) stopAt = 35; } },
+    shouldStop: () => stopAt > 0, backend: 'wasm',
+  });
+  assert.ok(first.ok);
+  // refreshes at 0 and 20, extra checkpoints at 7, 14, 21, 28, 35, then the stop's own checkpoint
+  assert.deepEqual(steps.slice(0, 7), [0, 7, 14, 20, 21, 28, 35]);
+  const resumed = await runJob(readFileSync(cfg, 'utf8'), cfg, { emit: () => undefined, shouldStop: () => false, backend: 'wasm', resume: true });
+  assert.ok(resumed.ok);
+  writeFileSync(cfg, config('b'));
+  const straight = await runJob(readFileSync(cfg, 'utf8'), cfg, { emit: () => undefined, shouldStop: () => false, backend: 'wasm' });
+  assert.ok(straight.ok);
+  assert.ok(readFileSync(join(dir, 'a', 'W.npy')).equals(readFileSync(join(dir, 'b', 'W.npy'))), 'resumed and uninterrupted weights differ');
 });
