@@ -51,14 +51,12 @@ export function conv2d(x: tf.Tensor4D, w: tf.Tensor4D, stride: number, padding: 
       gradFunc: (dyIn, saved) => {
         const [sx, sw] = saved as [tf.Tensor4D, tf.Tensor4D];
         const dy = dyIn as tf.Tensor4D;
-        const [, oh, ow] = dy.shape;
         const dx = inputGrad ? inputGradient(dy, sw, sx.shape, stride) : tf.zerosLike(sx);
         const xT = tf.transpose(sx, [3, 1, 2, 0]); // cin x H x W x N
         const dyT = tf.transpose(dy, [1, 2, 0, 3]); // oh x ow x N x cout
         let dw = tf.conv2d(xT, dyT, 1, 'valid', 'NHWC', stride); // cin x H' x W' x cout
         const [, hh, ww] = dw.shape;
         if (hh !== kH || ww !== kW) dw = tf.slice(dw, [0, 0, 0, 0], [-1, kH, kW, -1]);
-        void oh; void ow;
         return [dx, tf.transpose(dw, [1, 2, 0, 3])];
       },
     };

@@ -46,8 +46,6 @@ interface Loaded {
   files: SplitFiles;
 }
 
-const HEAD_FRAC_DEFAULT = 0.9;
-
 /** Reads and validates a config file; ConfigError names the file, the path and the line of every problem. */
 export function loadConfig(configPath: string): SelmixConfig {
   let text: string;
@@ -346,7 +344,7 @@ export async function runJob(config: SelmixConfig | string, configPath: string, 
     tensorsAtStart = tf.memory().numTensors;
     const outputDir = resolve(base, cfg.output);
     const { data, notes, inputs, files } = loadData(cfg, base);
-    const headFrac = cfg.selmix.headFrac ?? HEAD_FRAC_DEFAULT;
+    const headFrac = cfg.selmix.headFrac;
 
     if (cfg.task === 'pretrain') return await runPretrain(cfg, data, outputDir, runId, backend.name, notes, emit, opts, t0);
 
