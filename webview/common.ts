@@ -181,3 +181,18 @@ export function gainMonitor(s: RunSnapshot): GainMonitorView {
 
 /** Why a correlation <= 0 matters, in a sentence for the views. */
 export const GAIN_MONITOR_WARNING = 'The predicted gains of the sampled pairs do not track the realised change of the objective, so the sampling distribution P is no better than guessing here. Consider a lower learning rate or a more frequent refresh.';
+
+/** Appends a labelled value (dt + dd with an id, '–' until set) to a list, in a div of class wrapClass when given; returns the dd. */
+export function fact(list: HTMLElement, label: string, id: string, wrapClass?: string): HTMLElement {
+  const dt = el('dt', undefined, label);
+  const dd = el('dd', undefined, '–');
+  dd.id = id;
+  if (wrapClass) {
+    const wrap = el('div', wrapClass);
+    wrap.append(dt, dd);
+    list.append(wrap);
+  } else {
+    list.append(dt, dd);
+  }
+  return dd;
+}

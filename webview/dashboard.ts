@@ -6,7 +6,7 @@ import '@vscode-elements/elements/dist/vscode-progress-bar/index.js';
 import type { FlatMatrix, RunSnapshot } from '../src/protocol/messages';
 import { curvesOption, heatmapOption, makeChart, palette, recallBarsOption } from './charts';
 import type { ChartOption } from './charts';
-import { className, connect, currentRecall, el, fmt, GAIN_MONITOR_WARNING, gainMonitor, initialSnapshot, onThemeChange, startRecall, statusOf, vscode, watchCsp } from './common';
+import { className, connect, currentRecall, el, fact, fmt, GAIN_MONITOR_WARNING, gainMonitor, initialSnapshot, onThemeChange, startRecall, statusOf, vscode, watchCsp } from './common';
 
 watchCsp();
 const app = document.getElementById('app')!;
@@ -32,26 +32,16 @@ actions.append(stopBtn, reportBtn);
 header.append(title, badge, actions);
 
 const facts = el('dl', 'facts');
-/** Adds a labelled value with an id; returns its <dd>. */
-function fact(label: string, id: string): HTMLElement {
-  const wrap = el('div', 'fact');
-  const dt = el('dt', undefined, label);
-  const dd = el('dd', undefined, '–');
-  dd.id = id;
-  wrap.append(dt, dd);
-  facts.append(wrap);
-  return dd;
-}
-const fStep = fact('Step', 'step');
-const fObjName = fact('Objective', 'objective-name');
-const fObj = fact('Value', 'objective');
-const fBest = fact('Best', 'best');
-const fMin = fact('Min recall', 'min-recall');
-const fMean = fact('Mean recall', 'mean-recall');
-const fLr = fact('Learning rate', 'lr');
-const fBackend = fact('Backend', 'backend');
-const fMs = fact('Time / step', 'ms-per-step');
-const fGain = fact('Gain estimate vs reality', 'gain-corr');
+const fStep = fact(facts, 'Step', 'step', 'fact');
+const fObjName = fact(facts, 'Objective', 'objective-name', 'fact');
+const fObj = fact(facts, 'Value', 'objective', 'fact');
+const fBest = fact(facts, 'Best', 'best', 'fact');
+const fMin = fact(facts, 'Min recall', 'min-recall', 'fact');
+const fMean = fact(facts, 'Mean recall', 'mean-recall', 'fact');
+const fLr = fact(facts, 'Learning rate', 'lr', 'fact');
+const fBackend = fact(facts, 'Backend', 'backend', 'fact');
+const fMs = fact(facts, 'Time / step', 'ms-per-step', 'fact');
+const fGain = fact(facts, 'Gain estimate vs reality', 'gain-corr', 'fact');
 fGain.title = 'Pearson correlation, over the refresh intervals so far, between the mean predicted gain G(i, j) of the pairs sampled in an interval and the change of the objective realised over it.';
 const gainWarning = el('p', 'warning');
 gainWarning.id = 'gain-corr-warning';

@@ -3,7 +3,7 @@
 import '@vscode-elements/elements/dist/vscode-button/index.js';
 import '@vscode-elements/elements/dist/vscode-badge/index.js';
 import type { RunSnapshot } from '../src/protocol/messages';
-import { className, connect, currentRecall, el, fmt, GAIN_MONITOR_WARNING, gainMonitor, initialSnapshot, startRecall, statusOf, vscode, watchCsp } from './common';
+import { className, connect, currentRecall, el, fact, fmt, GAIN_MONITOR_WARNING, gainMonitor, initialSnapshot, startRecall, statusOf, vscode, watchCsp } from './common';
 
 /** At most this many classes are listed; beyond it, the lowest recalls. */
 const MAX_LISTED = 30;
@@ -20,18 +20,11 @@ name.id = 'sb-name';
 head.append(status, name);
 
 const dl = el('dl', 'sb-facts');
-function fact(label: string, id: string): HTMLElement {
-  const dt = el('dt', undefined, label);
-  const dd = el('dd', undefined, '–');
-  dd.id = id;
-  dl.append(dt, dd);
-  return dd;
-}
-const fObjective = fact('Objective', 'sb-objective');
-const fBest = fact('Best so far', 'sb-best');
-const fMin = fact('Min recall', 'sb-min-recall');
-const fStep = fact('Step', 'sb-step');
-const fGain = fact('Gain vs reality', 'sb-gain-corr');
+const fObjective = fact(dl, 'Objective', 'sb-objective');
+const fBest = fact(dl, 'Best so far', 'sb-best');
+const fMin = fact(dl, 'Min recall', 'sb-min-recall');
+const fStep = fact(dl, 'Step', 'sb-step');
+const fGain = fact(dl, 'Gain vs reality', 'sb-gain-corr');
 
 const buttons = el('div', 'sb-buttons');
 function button(id: string, icon: string, text: string, command: 'start' | 'stop' | 'openDashboard', secondary = false): HTMLElement {
