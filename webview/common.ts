@@ -196,3 +196,12 @@ export function fact(list: HTMLElement, label: string, id: string, wrapClass?: s
   }
   return dd;
 }
+
+/** Shows the gain monitor in a value element: its text, its numbers as data attributes, a warning style when off. */
+export function showGainMonitor(target: HTMLElement, gm: GainMonitorView): void {
+  target.textContent = gm.text;
+  target.dataset.value = gm.r === null ? '' : gm.r.toFixed(4);
+  target.dataset.intervals = String(gm.intervals);
+  target.dataset.state = gm.state;
+  target.classList.toggle('warn', gm.state === 'off');
+}

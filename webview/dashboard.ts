@@ -6,7 +6,7 @@ import '@vscode-elements/elements/dist/vscode-progress-bar/index.js';
 import type { FlatMatrix, RunSnapshot } from '../src/protocol/messages';
 import { curvesOption, heatmapOption, makeChart, palette, recallBarsOption } from './charts';
 import type { ChartOption } from './charts';
-import { className, connect, currentRecall, el, fact, fmt, GAIN_MONITOR_WARNING, gainMonitor, initialSnapshot, onThemeChange, startRecall, statusOf, vscode, watchCsp } from './common';
+import { className, connect, currentRecall, el, fact, fmt, GAIN_MONITOR_WARNING, gainMonitor, initialSnapshot, showGainMonitor, onThemeChange, startRecall, statusOf, vscode, watchCsp } from './common';
 
 watchCsp();
 const app = document.getElementById('app')!;
@@ -162,11 +162,7 @@ function draw(s: RunSnapshot): void {
   }
   progress.hidden = s.status !== 'running' && s.status !== 'stopping';
   const gm = gainMonitor(s);
-  fGain.textContent = gm.text;
-  fGain.dataset.value = gm.r === null ? '' : gm.r.toFixed(4);
-  fGain.dataset.intervals = String(gm.intervals);
-  fGain.dataset.state = gm.state;
-  fGain.classList.toggle('warn', gm.state === 'off');
+  showGainMonitor(fGain, gm);
   gainWarning.hidden = gm.state !== 'off';
   gainWarning.textContent = gm.state === 'off' ? `Gain estimate vs reality: r = ${gm.r!.toFixed(2)} over ${gm.intervals} intervals. ${GAIN_MONITOR_WARNING}` : '';
   if (s.logs !== drawn.logs) drawLogs(s);

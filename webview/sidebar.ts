@@ -3,7 +3,7 @@
 import '@vscode-elements/elements/dist/vscode-button/index.js';
 import '@vscode-elements/elements/dist/vscode-badge/index.js';
 import type { RunSnapshot } from '../src/protocol/messages';
-import { className, connect, currentRecall, el, fact, fmt, GAIN_MONITOR_WARNING, gainMonitor, initialSnapshot, startRecall, statusOf, vscode, watchCsp } from './common';
+import { className, connect, currentRecall, el, fact, fmt, GAIN_MONITOR_WARNING, gainMonitor, initialSnapshot, showGainMonitor, startRecall, statusOf, vscode, watchCsp } from './common';
 
 /** At most this many classes are listed; beyond it, the lowest recalls. */
 const MAX_LISTED = 30;
@@ -63,11 +63,7 @@ function draw(s: RunSnapshot): void {
   const step = s.lastStep;
   fStep.textContent = step ? `${step.step} / ${step.totalSteps}` : '–';
   const gm = gainMonitor(s);
-  fGain.textContent = gm.text;
-  fGain.dataset.value = gm.r === null ? '' : gm.r.toFixed(4);
-  fGain.dataset.intervals = String(gm.intervals);
-  fGain.dataset.state = gm.state;
-  fGain.classList.toggle('warn', gm.state === 'off');
+  showGainMonitor(fGain, gm);
   fGain.title = gm.state === 'off' ? GAIN_MONITOR_WARNING : 'Correlation of the predicted gain of the sampled pairs with the realised change of the objective, over the refresh intervals so far.';
   startBtn.toggleAttribute('disabled', s.status === 'running' || s.status === 'stopping');
   stopBtn.toggleAttribute('disabled', s.status !== 'running');

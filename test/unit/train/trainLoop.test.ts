@@ -11,6 +11,22 @@ import { Rng } from '../../../src/core/rng';
 import { clusterSet } from '../../helpers/synthetic';
 import type { RefreshPayload, RunEvent } from '../../../src/protocol/messages';
 
+/** A temp folder with long-tailed train (trx/try.npy) and validation (vax/vay.npy) clusters and a weak diagonal head W.npy. */
+function writeLinearJob(prefix: string, train: number[], val: number[], d: number, seed: number): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const rng = new Rng(seed);
+  const K = train.length;
+  for (const [name, counts] of [['tr', train], ['va', val]] as const) {
+    const s = clusterSet(counts, d, rng, 1.5);
+    writeNpy(join(dir, `${name}x.npy`), s.x, [s.n, d]);
+    writeNpy(join(dir, `${name}y.npy`), s.y, [s.n]);
+  }
+  const W = new Float32Array(K * d);
+  for (let k = 0; k < K; k++) W[k * d + k] = 0.5;
+  writeNpy(join(dir, 'W.npy'), W, [K, d]);
+  return dir;
+}
+
 test('pearson: known values, and null when undefined', () => {
   assert.ok(Math.abs(pearson([1, 2, 3, 4], [2, 4, 6, 8])! - 1) < 1e-12);
   assert.ok(Math.abs(pearson([1, 2, 3, 4], [8, 6, 4, 2])! + 1) < 1e-12);
@@ -21,17 +37,7 @@ test('pearson: known values, and null when undefined', () => {
 });
 
 test('every refresh after the third interval carries a gain correlation in [-1, 1]', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'selmix-monitor-'));
-  const rng = new Rng(11);
-  const K = 4, d = 6;
-  for (const [name, counts] of [['tr', [150, 60, 20, 8]], ['va', [30, 30, 30, 30]]] as const) {
-    const s = clusterSet([...counts], d, rng, 1.5);
-    writeNpy(join(dir, `${name}x.npy`), s.x, [s.n, d]);
-    writeNpy(join(dir, `${name}y.npy`), s.y, [s.n]);
-  }
-  const W = new Float32Array(K * d);
-  for (let k = 0; k < K; k++) W[k * d + k] = 0.5;
-  writeNpy(join(dir, 'W.npy'), W, [K, d]);
+  const dir = writeLinearJob('selmix-monitor-', [150, 60, 20, 8], [30, 30, 30, 30], 6, 11);
   const cfg = join(dir, 'm.selmix.json');
   writeFileSync(cfg, JSON.stringify({ objective: 'minRecall', data: { kind: 'npy', train: { features: 'trx.npy', labels: 'try.npy' }, val: { features: 'vax.npy', labels: 'vay.npy' } },
     model: { kind: 'linear', weights: 'W.npy' }, training: { steps: 120, refreshEvery: 10 }, output: 'out' }));
@@ -47,17 +53,7 @@ test('every refresh after the third interval carries a gain correlation in [-1, 
 });
 
 test('checkpointEvery adds checkpoints between refreshes, and resuming from one matches an uninterrupted run', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'selmix-ckpt-'));
-  const rng = new Rng(12);
-  const K = 3, d = 4;
-  for (const [name, counts] of [['tr', [90, 30, 10]], ['va', [20, 20, 20]]] as const) {
-    const s = clusterSet([...counts], d, rng, 1.5);
-    writeNpy(join(dir, `${name}x.npy`), s.x, [s.n, d]);
-    writeNpy(join(dir, `${name}y.npy`), s.y, [s.n]);
-  }
-  const W = new Float32Array(K * d);
-  for (let k = 0; k < K; k++) W[k * d + k] = 0.5;
-  writeNpy(join(dir, 'W.npy'), W, [K, d]);
+  const dir = writeLinearJob('selmix-ckpt-', [90, 30, 10], [20, 20, 20], 4, 12);
   const config = (out: string) => JSON.stringify({ objective: 'gMean', data: { kind: 'npy', train: { features: 'trx.npy', labels: 'try.npy' }, val: { features: 'vax.npy', labels: 'vay.npy' } },
     model: { kind: 'linear', weights: 'W.npy' }, training: { steps: 60, refreshEvery: 20, checkpointEvery: 7, momentum: 0.9 }, output: out });
   const cfg = join(dir, 'c.selmix.json');
