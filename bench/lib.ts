@@ -74,6 +74,8 @@ export interface Allocation {
   totalBytes: number;
   largestBytes: number;
   count: number;
+  /** Peak bytes of backend tensors during the same call (tf.profile), where measured. */
+  tensorPeakBytes?: number;
 }
 
 const TYPED = ['Float64Array', 'Float32Array', 'Int32Array', 'Uint8Array', 'Uint32Array', 'Int8Array', 'Int16Array', 'Uint16Array'] as const;

@@ -2,7 +2,7 @@
 // synthetic inputs, against the brute-force K^4 construction of test/helpers/bruteForceGain.ts in the same run.
 import { computeRefresh, type RefreshInput } from '../src/core/refresh';
 import * as backendModule from '../src/backend/backend';
-import { gainMatrix, type GainArgs } from '../src/core/gain';
+import { gainMatrix, type GainArgs, type MatMul } from '../src/core/gain';
 import { confusionMatrix, clipConfusion } from '../src/core/confusion';
 import { classCentroids } from '../src/core/centroids';
 import { objectiveD, updateMultipliers, defaultObjectiveOptions, type ObjectiveId } from '../src/core/objectives';
@@ -74,8 +74,13 @@ export function backendMatMul(): { all: unknown; forK: (K: number) => unknown } 
   return { all, forK: (K) => (all ? pick(K) : undefined) };
 }
 
-/** Synthetic validation pass and head for K classes in d dimensions (class-structured features). */
-export function syntheticInput(K: number, d: number, objective: ObjectiveId, seed = 1): RefreshInput {
+/**
+ * Synthetic validation pass and head for K classes in d dimensions: class-structured ReLU features, a head that
+ * leans towards the class prototypes, and logits that really are features x W + b (as in a run, so the fast gain
+ * path can take the centroid logits from them). The product goes through `mm` when given (the benchmark passes
+ * the backend's), else plain JS.
+ */
+export function syntheticInput(K: number, d: number, objective: ObjectiveId, seed = 1, mm?: MatMul): RefreshInput {
   const u = mulberry(seed);
   const g = gaussian(u);
   const perClass = Math.max(5, Math.ceil(1000 / K));
@@ -84,31 +89,50 @@ export function syntheticInput(K: number, d: number, objective: ObjectiveId, see
   for (let t = 0; t < mu.length; t++) mu[t] = Math.max(0, g()); // ReLU-like features
   const features = new Float32Array(N * d);
   const labels = new Int32Array(N);
-  const logits = new Float32Array(N * K);
   for (let n = 0; n < N; n++) {
     const y = Math.floor(n / perClass);
     labels[n] = y;
     for (let r = 0; r < d; r++) features[n * d + r] = Math.max(0, mu[y * d + r]! + 0.5 * g());
-    // Logits favour the true class (about 80% right), so C has a real diagonal and off-diagonal.
-    for (let l = 0; l < K; l++) logits[n * K + l] = g() + (l === y ? 2.5 : 0);
   }
+  // W = random part + a pull towards the centred prototypes, scaled so about 80% of the predictions are right.
+  const mbar = new Float64Array(d);
+  for (let k = 0; k < K; k++) for (let r = 0; r < d; r++) mbar[r]! += mu[k * d + r]! / K;
   const W = new Float64Array(d * K);
   const sd = 1 / Math.sqrt(d);
-  for (let t = 0; t < W.length; t++) W[t] = sd * g();
+  // The largest of K - 1 wrong logits grows like sqrt(2 ln K): the pull does too.
+  const pull = PROTO_PULL * Math.sqrt(2 * Math.log(Math.max(K, 2)));
+  for (let r = 0; r < d; r++) for (let k = 0; k < K; k++) W[r * K + k] = sd * g() + (pull / d) * (mu[k * d + r]! - mbar[r]!);
   const b = new Float64Array(K);
   for (let k = 0; k < K; k++) b[k] = 0.1 * g();
+  const logits = new Float32Array(N * K);
+  if (mm) {
+    const out = mm(features, Float32Array.from(W), N, d, K);
+    for (let t = 0; t < out.length; t++) logits[t] = out[t]! + b[t % K]!;
+  } else {
+    for (let n = 0; n < N; n++) {
+      const a = new Float64Array(b);
+      for (let r = 0; r < d; r++) {
+        const f = features[n * d + r]!;
+        if (f !== 0) for (let l = 0; l < K; l++) a[l]! += f * W[r * K + l]!;
+      }
+      logits.set(a, n * K);
+    }
+  }
   return { K, d, features, labels, logits, W, b, objective, prevMultipliers: null, options: defaultObjectiveOptions(), s: 10 };
 }
 
+/** Strength of the head's pull towards the class prototypes in syntheticInput (about 80% right at K = 10 to 1000). */
+const PROTO_PULL = 3.5;
+
 /** Times the refresh and its parts for one (K, d). */
 export function benchRefresh(K: number, d: number, objective: ObjectiveId, reps: number): RefreshRow {
-  const inp = syntheticInput(K, d, objective);
+  const mm = backendMatMul();
+  const inp = syntheticInput(K, d, objective, 1, (mm.all ?? undefined) as MatMul | undefined);
   const N = inp.labels.length;
   const budgetMs = 20_000;
   // The exact float64 path is seconds at K = 1000: time it once there.
   const slow = K >= 1000;
   const exact = timeIt(() => computeRefresh(inp), slow ? { reps: 1, warmup: 0 } : { reps, warmup: 1, budgetMs });
-  const mm = backendMatMul();
   const provider = mm.all ? timeIt(() => computeRefresh({ ...inp, matmul: mm.all } as RefreshInput), { reps, warmup: 1, budgetMs }) : null;
   const runMm = mm.forK(K);
   const path = runMm ? 'backend matmul' as const : 'exact' as const;

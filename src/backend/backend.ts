@@ -151,22 +151,25 @@ export function backendInfo(): BackendInfo | null {
 
 /** Float32 to the backend only: tfjs would otherwise copy a Float64Array through a generic conversion. */
 function asFloat32(x: Float64Array | Float32Array): Float32Array {
-  return x instanceof Float32Array ? x : Float32Array.from(x);
+  return x instanceof Float32Array ? x : new Float32Array(x);
 }
 
 /**
- * The gain's matmul provider on the current tensor backend (float32): row-major A (m x k) times B (k x n).
- * No transpose flags (on wasm they cost 30-50x, STYLE.md); gainMatrix passes transposed copies instead.
+ * The gain's matmul provider on the current tensor backend (float32): row-major A (m x k) times B (k x n),
+ * returned as the backend's float32 read-back (a copy). It declares `precision: 'float32'`, so gainMatrix builds
+ * its operands as Float32Array and nothing is converted on the way in. No transpose flags (on wasm they cost
+ * 30-50x, STYLE.md); gainMatrix passes transposed copies instead.
  */
-export const tfMatMul: MatMul = (A, B, m, k, n) => {
+export const tfMatMul: MatMul = Object.assign((A: Float64Array | Float32Array, B: Float64Array | Float32Array, m: number, k: number, n: number): Float32Array => {
   if (A.length !== m * k || B.length !== k * n) throw new RangeError(`tfMatMul: operands of ${A.length} and ${B.length} entries for ${m} x ${k} times ${k} x ${n}`);
   const out = tf.tidy(() => tf.matMul(tf.tensor2d(asFloat32(A), [m, k], 'float32'), tf.tensor2d(asFloat32(B), [k, n], 'float32')));
   try {
-    return Float64Array.from(out.dataSync());
+    // A fresh array on wasm and WebGPU; on the cpu backend its storage, which is released with the tensor below.
+    return out.dataSync() as Float32Array;
   } finally {
     out.dispose();
   }
-};
+}, { precision: 'float32' as const });
 
 /**
  * The matmul provider a refresh with K classes should use: tfMatMul from FAST_GAIN_MIN_K classes on a native or

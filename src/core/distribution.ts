@@ -20,12 +20,16 @@ export function samplingDistribution(G: Float64Array, K: number, s: number, eps 
     mx = Math.max(mx, s * g);
   }
   if (!anyPos) return P.fill(1 / n);
+  // One exponential per entry: P holds exp(s g - max) until the normalisation.
   let z = 0;
-  for (let t = 0; t < n; t++) z += Math.exp(s * G[t]! - mx);
+  for (let t = 0; t < n; t++) {
+    const e = Math.exp(s * G[t]! - mx);
+    z += e;
+    P[t] = G[t]! > 0 ? e : 0;
+  }
   let total = 0;
   for (let t = 0; t < n; t++) {
-    const q = G[t]! > 0 ? Math.exp(s * G[t]! - mx) / z : 0;
-    P[t] = q + eps;
+    P[t] = P[t]! / z + eps;
     total += P[t]!;
   }
   for (let t = 0; t < n; t++) P[t]! /= total;

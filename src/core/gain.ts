@@ -10,11 +10,19 @@
 // By default every step is float64 JS (exact; the reference tests need 1e-9). With a MatMul provider
 // (tfjs float32 on wasm, src/backend/backend.ts) the O(K^2 d) and O(K^3) products go through it instead.
 
+/** A row-major operand or result of a MatMul provider. */
+export type Mat = Float64Array | Float32Array;
+
 /**
  * A matrix-multiply provider for the fast gain path: row-major A (m x k) times B (k x n), returned as a
- * new m x n Float64Array. Never asked for a transposed operand (transposed copies are built here).
+ * new m x n array. Never asked for a transposed operand (transposed copies are built here). A provider that
+ * computes in float32 says so with `precision: 'float32'`: gainMatrix then builds every operand as a
+ * Float32Array, so the provider uploads it without a conversion copy.
  */
-export type MatMul = (A: Float64Array | Float32Array, B: Float64Array | Float32Array, m: number, k: number, n: number) => Float64Array;
+export interface MatMul {
+  (A: Mat, B: Mat, m: number, k: number, n: number): Mat;
+  precision?: 'float32' | 'float64';
+}
 
 /**
  * K from which a refresh hands gainMatrix a tensor-backend matmul (float32 wasm). Measured crossover: about
@@ -59,10 +67,19 @@ const BLOCK = 16;
 const DEN_MIN_F64 = 1e-280;
 
 /**
- * Below this a provider-computed denominator is not trusted: a float32 provider loses every product
- * U_il V_jl under ~1e-38, so with den >= 1e-20 the lost mass is under K * 1e-18 relative.
+ * Below this a provider-computed denominator is not trusted and the pair is recomputed in float64. Above it the
+ * operand flushing (FLUSH) drops at most K * 1e-18 of the denominator and of each scaled numerator: under 1e-7
+ * relative at K = 1000, below float32 rounding. Only logit gaps of about 90 or more between two classes get here.
  */
-const DEN_MIN_PROVIDER = 1e-20;
+const DEN_MIN_PROVIDER = 1e-8;
+
+/**
+ * Operand entries of magnitude below this are set to 0 in the K^3 products (U and V are at most 1, U.E and V.E are
+ * scaled by 1/max|E|): a product of two kept entries is then at least 1e-36, a normal float32. Subnormal float32
+ * arithmetic runs about 3x slower on wasm (measured: a 1000^3 product with subnormal products took 280 ms, 95 ms
+ * without), and the factors exp(lb (a - max)) of a confident head are often that small.
+ */
+const FLUSH = 1e-18;
 
 /**
  * out[i*m + j] = X_i . Y_j for X (n x d) and Y (m x d), both row-major; 2x2 register tiles, Y blocked.
@@ -224,7 +241,7 @@ export function gainMatrix(args: GainArgs): Float64Array {
 }
 
 /** sum_l p^ij_l (lb E_il + (1-lb) E_jl) with the mixed softmax computed directly (underflow fallback). */
-function directRest(A: Float64Array, E: Float64Array, K: number, i: number, j: number, lb: number): number {
+function directRest(A: Float64Array, E: Mat, K: number, i: number, j: number, lb: number): number {
   const p = mixedProbabilities(A, K, i, j, lb);
   let s = 0;
   for (let l = 0; l < K; l++) s += p[l]! * (lb * E[i * K + l]! + (1 - lb) * E[j * K + l]!);
@@ -233,16 +250,16 @@ function directRest(A: Float64Array, E: Float64Array, K: number, i: number, j: n
 
 /**
  * The factors of the pairwise softmax (SELMIX.md section 3, closed form): U_kl = exp(lb (a_kl - max_l a_kl)),
- * V_kl = exp((1-lb)(a_kl - max_l a_kl)), both in (0, 1] thanks to the per-row max shift, and X = U.E, Y = V.E.
+ * V_kl = exp((1-lb)(a_kl - max_l a_kl)), both in (0, 1] thanks to the per-row max shift, and (withXY) X = U.E, Y = V.E.
  */
-function softmaxFactors(A: Float64Array, E: Float64Array, K: number, lb: number, powers = false): { U: Float64Array; V: Float64Array; X: Float64Array; Y: Float64Array } {
+function softmaxFactors(A: Float64Array, E: Mat, K: number, lb: number, powers = false, withXY = true): { U: Float64Array; V: Float64Array; X: Float64Array; Y: Float64Array } {
   // With powers and lb/(1-lb) a small integer q (4 for the default lb = 0.8), U = V^q to a few ulps: half the exps.
   const q = Math.round(lb / (1 - lb));
   const pow = powers && q >= 1 && q <= 8 && Math.abs(lb / (1 - lb) - q) < 1e-9 ? q : 0;
   const U = new Float64Array(K * K);
   const V = new Float64Array(K * K);
-  const X = new Float64Array(K * K);
-  const Y = new Float64Array(K * K);
+  const X = new Float64Array(withXY ? K * K : 0);
+  const Y = new Float64Array(withXY ? K * K : 0);
   for (let k = 0; k < K; k++) {
     let mx = -Infinity;
     for (let l = 0; l < K; l++) mx = Math.max(mx, A[k * K + l]!);
@@ -256,8 +273,10 @@ function softmaxFactors(A: Float64Array, E: Float64Array, K: number, lb: number,
       else u = Math.exp(lb * z);
       U[t] = u;
       V[t] = v;
-      X[t] = U[t]! * E[t]!;
-      Y[t] = V[t]! * E[t]!;
+      if (withXY) {
+        X[t] = u * E[t]!;
+        Y[t] = v * E[t]!;
+      }
     }
   }
   return { U, V, X, Y };
@@ -267,7 +286,7 @@ function softmaxFactors(A: Float64Array, E: Float64Array, K: number, lb: number,
 const TILE = 32;
 
 /** Writes the transpose of M (m x n, row-major) into out, at column offset off of rows of width w. */
-function transposeInto(M: Float64Array, m: number, n: number, out: Float64Array, w: number, off: number): void {
+function transposeInto(M: Mat, m: number, n: number, out: Mat, w: number, off: number): void {
   for (let i0 = 0; i0 < m; i0 += TILE) {
     const i1 = Math.min(m, i0 + TILE);
     for (let j0 = 0; j0 < n; j0 += TILE) {
@@ -281,17 +300,23 @@ function transposeInto(M: Float64Array, m: number, n: number, out: Float64Array,
 }
 
 /** Row blocks of the Gram matrix: block b costs (nb - b)/nb of a full row block, (nb+1)/(2 nb) of K^2 d in all. */
-const GRAM_BLOCKS = 4;
+const GRAM_BLOCKS = 2;
 
-/** S = Z Z^T through the provider, upper block triangle only (5/8 of the full product with 4 blocks), mirrored. */
-function gramFast(mm: MatMul, Z: Float64Array, Zt: Float64Array, K: number, d: number): Float64Array {
-  const S = new Float64Array(K * K);
+/** The operand array type of a provider: Float32Array when it computes in float32, else Float64Array. */
+type MatCtor = Float32ArrayConstructor | Float64ArrayConstructor;
+
+/**
+ * S = Z Z^T through the provider, upper block triangle only (3/4 of the full product with 2 blocks), mirrored.
+ * Two blocks, not more: thin blocks (K/4 rows) ran at about half the matmul rate on wasm, which ate the saving.
+ */
+function gramFast(mm: MatMul, F: MatCtor, Z: Mat, Zt: Mat, K: number, d: number): Mat {
+  const S = new F(K * K);
   const nb = Math.min(GRAM_BLOCKS, K);
   const edge = (q: number): number => Math.round((q * K) / nb);
   for (let q = 0; q < nb; q++) {
     const r0 = edge(q), r1 = edge(q + 1), w = K - r0;
     // Columns r0..K-1 of Z^T as a d x w matrix.
-    const B = new Float64Array(d * w);
+    const B = new F(d * w);
     for (let r = 0; r < d; r++) B.set(Zt.subarray(r * K + r0, (r + 1) * K), r * w);
     const P = checkedMul(mm, Z.subarray(r0 * d, r1 * d), B, r1 - r0, d, w);
     // Rows r0..r1-1, columns >= r0; columns < r0 come from the earlier blocks by symmetry, below.
@@ -310,22 +335,33 @@ function gramFast(mm: MatMul, Z: Float64Array, Zt: Float64Array, K: number, d: n
   return S;
 }
 
-/** True when the given logits A agree with Z W + b on a few rows (float32 rounding allowed). */
-function logitsMatch(A: Float64Array, Z: Float64Array, W: Float64Array, b: Float64Array, K: number, d: number): boolean {
+/**
+ * True when the given logits A agree with Z W + b on four rows (float32 rounding allowed). One pass over W, in
+ * the provider's precision (Wp: half the memory traffic of float64 for a float32 provider).
+ */
+function logitsMatch(A: Float64Array, Z: Float64Array, Wp: Mat, b: Float64Array, K: number, d: number): boolean {
   if (A.length !== K * K) return false;
-  const rows = new Set([0, Math.floor(K / 3), Math.floor((2 * K) / 3), K - 1]);
-  const a = new Float64Array(K);
-  for (const k of rows) {
-    a.set(b);
-    for (let r = 0; r < d; r++) {
-      const z = Z[k * d + r]!;
-      const w = r * K;
-      for (let l = 0; l < K; l++) a[l]! += z * W[w + l]!;
+  const rows = [0, Math.floor(K / 3), Math.floor((2 * K) / 3), K - 1];
+  const [o0, o1, o2, o3] = rows.map((k) => k * d) as [number, number, number, number];
+  // a[4 l + q] = (Z W + b)[rows[q], l], the four rows interleaved so one pass over W updates adjacent entries.
+  const a = new Float64Array(4 * K);
+  for (let l = 0; l < K; l++) for (let q = 0; q < 4; q++) a[4 * l + q] = b[l]!;
+  for (let r = 0; r < d; r++) {
+    const z0 = Z[o0 + r]!, z1 = Z[o1 + r]!, z2 = Z[o2 + r]!, z3 = Z[o3 + r]!;
+    const w = r * K;
+    for (let l = 0; l < K; l++) {
+      const x = Wp[w + l]!;
+      const o = 4 * l;
+      a[o]! += z0 * x; a[o + 1]! += z1 * x; a[o + 2]! += z2 * x; a[o + 3]! += z3 * x;
     }
+  }
+  for (let q = 0; q < 4; q++) {
+    const k = rows[q]!;
     let scale = 0, err = 0;
     for (let l = 0; l < K; l++) {
-      scale = Math.max(scale, Math.abs(a[l]!));
-      err = Math.max(err, Math.abs(a[l]! - A[k * K + l]!));
+      const v = a[4 * l + q]!;
+      scale = Math.max(scale, Math.abs(v));
+      err = Math.max(err, Math.abs(v - A[k * K + l]!));
     }
     if (!(err <= 1e-4 * scale + 1e-6)) return false;
   }
@@ -333,69 +369,100 @@ function logitsMatch(A: Float64Array, Z: Float64Array, W: Float64Array, b: Float
 }
 
 /**
- * gainMatrix through a matmul provider: the same closed form, every O(K^2 d) and O(K^3) step a product.
+ * gainMatrix through a matmul provider: the same closed form, every O(K^2 d) and O(K^3) step a product, with
+ * operands built in the provider's precision (float32 for tfMatMul: no conversion copies on the way in).
  *   A = Z W + b (one product, unless args.A passes the spot check)
- *   E = (Z Z^T) D   when 5/8 K^2 d + K^3 < 2 K^2 d (S from its upper block triangle), else Z (Z^T D)
- *   [den | n2] = U [V^T | (V.E)^T],  n1 = (U.E) V^T  (transposed copies: the provider never transposes)
+ *   E = (Z Z^T) D   when 3/4 K^2 d + K^3 < 2 K^2 d (S from its upper block triangle), else Z (Z^T D)
+ *   [den; n1] = [U; U.E] V^T (one 2K x K x K product),  n2 = U (V.E)^T  (the provider never transposes)
  * Pairs whose provider denominator is under DEN_MIN_PROVIDER (large logit gaps: float32 products underflow)
- * are recomputed in float64 from the same factors, and by the direct softmax when even that underflows.
+ * are recomputed in float64 from the float64 factors, and by the direct softmax when even that underflows.
  */
 function gainMatrixFast(args: GainArgs, mm: MatMul): Float64Array {
   const { K, d, Z, W, b, D } = args;
   const lb = args.lambdaBar ?? 0.8;
   const mixed = (args.variant ?? 'prototype') === 'mixed';
+  const F: MatCtor = mm.precision === 'float32' ? Float32Array : Float64Array;
+  const asF = (x: Float64Array): Mat => (F === Float64Array ? x : new F(x));
+  const Zp = asF(Z);
+  const Wp = asF(W);
   let A: Float64Array;
-  if (args.A && logitsMatch(args.A, Z, W, b, K, d)) {
+  if (args.A && logitsMatch(args.A, Z, Wp, b, K, d)) {
     A = args.A;
   } else {
-    A = checkedMul(mm, Z, W, K, d, K);
+    A = Float64Array.from(checkedMul(mm, Zp, Wp, K, d, K));
     for (let k = 0; k < K; k++) for (let l = 0; l < K; l++) A[k * K + l]! += b[l]!;
   }
-  const Zt = new Float64Array(d * K);
-  transposeInto(Z, K, d, Zt, K, 0);
+  const Zt = new F(d * K);
+  transposeInto(Zp, K, d, Zt, K, 0);
   const viaGram = ((GRAM_BLOCKS + 1) / (2 * GRAM_BLOCKS)) * K * K * d + K * K * K < 2 * K * K * d;
+  const Dp = asF(D);
   const E = viaGram
-    ? checkedMul(mm, gramFast(mm, Z, Zt, K, d), D, K, K, K)
-    : checkedMul(mm, Z, checkedMul(mm, Zt, D, d, K, K), K, d, K);
+    ? checkedMul(mm, gramFast(mm, F, Zp, Zt, K, d), Dp, K, K, K)
+    : checkedMul(mm, Zp, checkedMul(mm, Zt, Dp, d, K, K), K, d, K);
 
-  const { U, V, X, Y } = softmaxFactors(A, E, K, lb, true);
-  const VYt = new Float64Array(K * 2 * K);
-  transposeInto(V, K, K, VYt, 2 * K, 0);
-  transposeInto(Y, K, K, VYt, 2 * K, K);
-  const DN = checkedMul(mm, U, VYt, K, K, 2 * K);
-  const Vt = new Float64Array(K * K);
-  for (let l = 0; l < K; l++) Vt.set(VYt.subarray(l * 2 * K, l * 2 * K + K), l * K);
-  const N1 = checkedMul(mm, X, Vt, K, K, K);
+  const { U, V } = softmaxFactors(A, E, K, lb, true, false);
+  // The operands in the provider's precision, built straight from U, V and E: [U; U.E/e] (2K x K), V^T and
+  // (V.E/e)^T, with e = max|E| and entries under FLUSH set to 0 (see FLUSH).
+  const KK = K * K;
+  let eMax = 0;
+  for (let t = 0; t < KK; t++) eMax = Math.max(eMax, Math.abs(E[t]!));
+  const eScale = eMax > 0 && Number.isFinite(eMax) ? eMax : 1;
+  const inv = 1 / eScale;
+  const flush = (x: number): number => (Math.abs(x) < FLUSH ? 0 : x);
+  const UX = new F(2 * KK);
+  for (let t = 0; t < KK; t++) {
+    const u = flush(U[t]!);
+    UX[t] = u;
+    UX[KK + t] = flush(u * E[t]! * inv);
+  }
+  const Vt = new F(KK);
+  const Yt = new F(KK);
+  for (let i0 = 0; i0 < K; i0 += TILE) {
+    const i1 = Math.min(K, i0 + TILE);
+    for (let j0 = 0; j0 < K; j0 += TILE) {
+      const j1 = Math.min(K, j0 + TILE);
+      for (let i = i0; i < i1; i++) {
+        for (let j = j0; j < j1; j++) {
+          const v = flush(V[i * K + j]!);
+          Vt[j * K + i] = v;
+          Yt[j * K + i] = flush(v * E[i * K + j]! * inv);
+        }
+      }
+    }
+  }
+  const DN1 = checkedMul(mm, UX, Vt, 2 * K, K, K);
+  const N2 = checkedMul(mm, UX.subarray(0, KK), Yt, K, K, K);
 
-  const G = new Float64Array(K * K);
+  const G = new Float64Array(KK);
   for (let i = 0; i < K; i++) {
     const eii = E[i * K + i]!;
-    const dn = i * 2 * K;
     for (let j = 0; j < K; j++) {
+      const t = i * K + j;
       const first = mixed ? lb * eii + (1 - lb) * E[j * K + i]! : eii;
-      const den = DN[dn + j]!;
+      const den = DN1[t]!;
       let rest: number;
       if (den > DEN_MIN_PROVIDER) {
-        rest = (lb * N1[i * K + j]! + (1 - lb) * DN[dn + K + j]!) / den;
+        rest = (eScale * (lb * DN1[KK + t]! + (1 - lb) * N2[t]!)) / den;
       } else {
         // Underflow guard: the same factorised sums in float64, then the direct softmax.
         let d64 = 0, n1 = 0, n2 = 0;
         const a = i * K, c = j * K;
         for (let l = 0; l < K; l++) {
-          d64 += U[a + l]! * V[c + l]!;
-          n1 += X[a + l]! * V[c + l]!;
-          n2 += U[a + l]! * Y[c + l]!;
+          const uv = U[a + l]! * V[c + l]!;
+          d64 += uv;
+          n1 += uv * E[a + l]!;
+          n2 += uv * E[c + l]!;
         }
         rest = d64 > DEN_MIN_F64 ? (lb * n1 + (1 - lb) * n2) / d64 : directRest(A, E, K, i, j, lb);
       }
-      G[i * K + j] = first - rest;
+      G[t] = first - rest;
     }
   }
   return G;
 }
 
 /** Calls the provider and checks the size of what it returns. */
-function checkedMul(mm: MatMul, A: Float64Array, B: Float64Array, m: number, k: number, n: number): Float64Array {
+function checkedMul(mm: MatMul, A: Mat, B: Mat, m: number, k: number, n: number): Mat {
   const out = mm(A, B, m, k, n);
   if (out.length !== m * n) throw new RangeError(`gainMatrix: the matmul provider returned ${out.length} entries for a ${m} x ${n} product`);
   return out;

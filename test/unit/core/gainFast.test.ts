@@ -167,3 +167,38 @@ test('computeRefresh with tfMatMul (class-mean logits as A) matches the default 
   assert.ok(relErr(fast.G, exact.G) < 1e-4, `G: ${relErr(fast.G, exact.G)}`);
   assertClose(fast.C, exact.C, 0, 'C does not depend on the provider');
 });
+
+test('the K^3 operands handed to a float32 provider have no entry under 1e-18 but 0 (so no subnormal float32 products)', async () => {
+  await initBackend({ choice: 'wasm' });
+  const K = 120;
+  // A confident head (x 30): many softmax factors exp(lb (a - max)) are far below 1e-18 before flushing.
+  const args = randomArgs(11, K, 64, 30);
+  let tinyBefore = 0;
+  const A = new Float64Array(K * K);
+  for (let k = 0; k < K; k++) for (let l = 0; l < K; l++) {
+    let a = args.b[l]!;
+    for (let r = 0; r < 64; r++) a += args.Z[k * 64 + r]! * args.W[r * K + l]!;
+    A[k * K + l] = a;
+  }
+  for (let k = 0; k < K; k++) {
+    let mx = -Infinity;
+    for (let l = 0; l < K; l++) mx = Math.max(mx, A[k * K + l]!);
+    for (let l = 0; l < K; l++) if (Math.exp(0.2 * (A[k * K + l]! - mx)) < 1e-18) tinyBefore++;
+  }
+  assert.ok(tinyBefore > K, `the head is confident enough to test the flush (${tinyBefore} tiny factors)`);
+  let k3Calls = 0;
+  const checking = Object.assign((X: Float64Array | Float32Array, Y: Float64Array | Float32Array, m: number, k: number, n: number) => {
+    assert.ok(X instanceof Float32Array && Y instanceof Float32Array, 'operands are built in the provider precision');
+    if (k === K && n === K) {
+      k3Calls++;
+      for (const M of [X, Y]) for (let t = 0; t < M.length; t++) {
+        const v = Math.abs(M[t]!);
+        assert.ok(v === 0 || v >= 1e-18, `operand entry ${M[t]} of a ${m} x ${k} x ${n} product`);
+      }
+    }
+    return tfMatMul(X, Y, m, k, n);
+  }, { precision: 'float32' as const });
+  const fast = gainMatrix({ ...args, matmul: checking });
+  assert.ok(k3Calls >= 2, 'the K^3 products went through the provider');
+  assert.ok(relErr(fast, gainMatrix(args)) < 1e-4, `flushed operands keep G to 1e-4 max|G|: ${relErr(fast, gainMatrix(args))}`);
+});
