@@ -1,10 +1,12 @@
-// Benchmark (b): one head fine-tuning step (feature mixup, hand-written head gradient, SGD update) as
-// src/core/train.ts's `step` does it on a frozen backbone, against the backend's raw matMul on the same
-// shapes (the same FLOPs), plus the transposed-matMul penalty of the wasm backend.
+// Benchmark (b): one head fine-tuning step (feature mixup, hand-written head gradient, SGD update) as the
+// training loop runs it on precomputed features (linearHeadStep of src/core/headStep.ts), against the backend's raw
+// matMul on the same shapes (the same FLOPs); beside it the general tensor-op step (sgdStep of src/core/train.ts,
+// the path of a backbone), the products with weights that change every step, and the transposed-matMul penalty.
 import * as tf from '@tensorflow/tfjs';
 import { gatherRows, type ExampleSet } from '../src/core/evaluate';
 import { Rng } from '../src/core/rng';
 import { sgdStep } from '../src/core/train';
+import { LinearHeadTrainer } from '../src/core/headStep';
 import type { SelmixModel } from '../src/core/model';
 import { gaussian, mulberry, timeIt, type Timing } from './lib';
 
@@ -21,23 +23,30 @@ export interface HeadStepResult {
   shape: HeadShape;
   /** FLOPs of the two matrix products of a step: logits (B x d x K) and dW (d x B x K), 2 per multiply-add. */
   matmulFlops: number;
-  /** The step as train.ts runs it (gather, mixup, logits, softmax gradient, loss, weight decay, SGD, loss read-back). */
+  /** The step as the training loop runs it on features (LinearHeadTrainer: gather, mixup, logits, softmax gradient, loss, weight decay, SGD). */
   engineStep: Timing;
-  /** The same step without the per-step loss (logSoftmax + read-back) and with fused updates: what fewer ops would give. */
-  leanStep: Timing;
+  /** The same step as tensor ops (sgdStep: ~30 tfjs kernels, as on a backbone's features). */
+  tensorOpStep: Timing;
   /** The two products alone (f W and f^T g with f^T precomputed), as one "matMul step" of the same FLOPs. */
   matmulOnly: Timing;
+  /**
+   * The same two products when W is a new tensor every time, as in training (W changes every step): wasm's matmul
+   * packs its right operand once per tensor, so this is the products' cost in a step.
+   */
+  matmulFreshW: Timing;
   /** Per product. */
   matmulForward: Timing;
   matmulGradW: Timing;
   engineGflops: number;
-  leanGflops: number;
+  tensorOpGflops: number;
   matmulGflops: number;
   /** engineGflops / matmulGflops (target >= 0.5). */
   ratio: number;
-  leanRatio: number;
+  tensorOpRatio: number;
   /** Kernel count and the top kernels by time in one engine step (tf.profile), when the backend reports kernel times. */
   kernels: { count: number; top: { name: string; ms: number }[] } | null;
+  /** Kernels in one tensor-op step (tf.profile), when profiled. */
+  tensorOpKernels?: number;
   /** A large square product, for the backend's best rate. */
   square: { n: number; timing: Timing; gflops: number };
   transpose: TransposeResult;
@@ -97,40 +106,28 @@ export async function benchHeadStep(shape: HeadShape, opts: { reps?: number; ite
     return { anchors, partners, ya: Int32Array.from(anchors, (a) => y[a]!), lam };
   };
 
-  // The engine's own step (src/core/train.ts sgdStep), on a linear head.
-  const model: SelmixModel = { K, d, inputShape: [d], W, b, backbone: null };
+  // The engine's step on features (src/core/headStep.ts), as the training loop calls it.
+  const head = new LinearHeadTrainer({ W, b, mW: mom[0]!, mb: mom[1]! });
   const engineStep = (): number => {
+    const bt = draw();
+    return head.step({ anchorSet: x, partnerSet: x, anchors: bt.anchors, partners: bt.partners, ya: bt.ya, lam: bt.lam }, { lr: cfg.lr, momentum: cfg.momentum, wd: cfg.wd });
+  };
+
+  // The same step as tensor ops: sgdStep of src/core/train.ts on a linear head.
+  const model: SelmixModel = { K, d, inputShape: [d], W, b, backbone: null };
+  const tensorOpStep = (): number => {
     const bt = draw();
     return sgdStep(model, vars, mom, isBias, [1, 1], { xa: gatherRows(set, bt.anchors), xp: gatherRows(set, bt.partners), ya: bt.ya, lam: bt.lam,
       lr: cfg.lr, momentum: cfg.momentum, wd: cfg.wd, freeze: false });
   };
 
-  // Same update, fewer ops: no per-step loss, one fused (1 - lr wd) W - lr dW, mixing as xp + lam (xa - xp).
-  const leanStep = (): void => {
-    const bt = draw();
-    const xa = gatherRows(set, bt.anchors);
-    const xp = gatherRows(set, bt.partners);
-    tf.tidy(() => {
-      const lam = tf.tensor2d(bt.lam, [B, 1]);
-      const fa = xa.reshape([B, d]) as tf.Tensor2D;
-      const fp = xp.reshape([B, d]) as tf.Tensor2D;
-      const f = tf.add(fp, tf.mul(lam, tf.sub(fa, fp))) as tf.Tensor2D;
-      const p = tf.softmax(tf.add(tf.matMul(f, W), b));
-      const gr = tf.mul(tf.sub(p, tf.oneHot(tf.tensor1d(bt.ya, 'int32'), K)), 1 / B) as tf.Tensor2D;
-      W.assign(tf.sub(tf.mul(W, 1 - cfg.lr * cfg.wd), tf.mul(tf.matMul(tf.transpose(f), gr), cfg.lr)));
-      b.assign(tf.sub(b, tf.mul(tf.sum(gr, 0), cfg.lr)));
-    });
-    xa.dispose();
-    xp.dispose();
-  };
-
-  const stepTiming = (fn: () => unknown): Timing => {
-    const t = timeIt(() => { for (let i = 0; i < iters; i++) fn(); W.dataSync(); }, { reps, warmup: 1 });
+  const stepTiming = (fn: () => unknown, sync: () => void): Timing => {
+    const t = timeIt(() => { for (let i = 0; i < iters; i++) fn(); sync(); }, { reps, warmup: 1 });
     const per = (v: number) => v / iters;
     return { medianMs: per(t.medianMs), minMs: per(t.minMs), maxMs: per(t.maxMs), cpuMedianMs: per(t.cpuMedianMs), reps: t.reps };
   };
-  const engine = stepTiming(engineStep);
-  const lean = stepTiming(leanStep);
+  const engine = stepTiming(engineStep, () => { head.sync(); W.dataSync(); });
+  const tensorOps = stepTiming(tensorOpStep, () => W.dataSync());
 
   // Raw products on the same shapes.
   const f = tf.randomNormal([B, d], 0, 1, 'float32', 2) as tf.Tensor2D;
@@ -142,8 +139,13 @@ export async function benchHeadStep(shape: HeadShape, opts: { reps?: number; ite
   const matmulOnly = timeIt(() => {
     for (let i = 0; i < iters; i++) tf.tidy(() => { tf.matMul(f, W); tf.matMul(fT, gr); });
   }, { reps, warmup: 1 });
+  const Wdata = W.dataSync().slice();
+  const matmulFreshW = timeIt(() => {
+    for (let i = 0; i < iters; i++) tf.tidy(() => { tf.matMul(f, tf.tensor2d(Wdata, [d, K])); tf.matMul(fT, gr); });
+  }, { reps, warmup: 1 });
   const perIter = (t: Timing): Timing => ({ medianMs: t.medianMs / iters, minMs: t.minMs / iters, maxMs: t.maxMs / iters, cpuMedianMs: t.cpuMedianMs / iters, reps: t.reps });
   const mmOnly = perIter(matmulOnly);
+  const mmFresh = perIter(matmulFreshW);
 
   const tIters = Math.max(5, Math.round(iters / 5));
   const transpose: TransposeResult = {
@@ -169,15 +171,20 @@ export async function benchHeadStep(shape: HeadShape, opts: { reps?: number; ite
   const square = opTiming(() => tf.matMul(A, Bm), Math.min(reps, 5), 5);
 
   let kernels: HeadStepResult['kernels'] = null;
-  if (opts.profile) kernels = await profileKernels(engineStep);
+  let tensorOpKernels: number | undefined;
+  if (opts.profile) {
+    kernels = await profileKernels(engineStep);
+    head.sync();
+    tensorOpKernels = (await profileKernels(tensorOpStep)).count;
+  }
 
   [f, fT, gr, WT, A, Bm, W, b, ...mom].forEach((t) => t.dispose());
   const matmulFlops = 2 * B * d * K * 2;
   const gf = (ms: number) => matmulFlops / (ms * 1e6);
   return {
-    shape, matmulFlops, engineStep: engine, leanStep: lean, matmulOnly: mmOnly, matmulForward, matmulGradW,
-    engineGflops: gf(engine.medianMs), leanGflops: gf(lean.medianMs), matmulGflops: gf(mmOnly.medianMs),
-    ratio: mmOnly.medianMs / engine.medianMs, leanRatio: mmOnly.medianMs / lean.medianMs, kernels,
+    shape, matmulFlops, engineStep: engine, tensorOpStep: tensorOps, matmulOnly: mmOnly, matmulFreshW: mmFresh, matmulForward, matmulGradW,
+    engineGflops: gf(engine.medianMs), tensorOpGflops: gf(tensorOps.medianMs), matmulGflops: gf(mmOnly.medianMs),
+    ratio: mmOnly.medianMs / engine.medianMs, tensorOpRatio: mmOnly.medianMs / tensorOps.medianMs, kernels, ...(tensorOpKernels !== undefined ? { tensorOpKernels } : {}),
     square: { n: sq, timing: square, gflops: (2 * sq ** 3) / (square.medianMs * 1e6) },
     transpose,
   };

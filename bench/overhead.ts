@@ -13,7 +13,7 @@ import { computeRefresh } from '../src/core/refresh';
 import { PairSampler } from '../src/core/sampler';
 import { finetune, indicesByClass, objectiveOptions, type FinetuneData } from '../src/core/train';
 import { Rng } from '../src/core/rng';
-import { gainMatMul } from '../src/backend/backend';
+import { prepareGainMatMul } from '../src/backend/backend';
 import { cpuMs, gaussian, median, mulberry, timeIt, type Timing } from './lib';
 
 /** Figures of the overhead benchmark. */
@@ -70,6 +70,7 @@ export async function benchOverhead(opts: { K: number; d: number; steps: number;
   const { K, d, steps, rounds } = opts;
   const refreshEvery = 50;
   const { model, data } = syntheticProblem(K, d);
+  const runMm = await prepareGainMatMul(K);
   const W0 = model.W.clone();
   const b0 = model.b.clone();
   const variants = {
@@ -87,7 +88,7 @@ export async function benchOverhead(opts: { K: number; d: number; steps: number;
       let refreshes = 0;
       const c0 = cpuMs();
       const t0 = performance.now();
-      const res = await finetune(model, data, { config: variants[name], ...(gainMatMul(K) ? { matmul: gainMatMul(K)! } : {}), emit: (e) => { if (e.type === 'run/refresh') refreshes++; }, shouldStop: () => false });
+      const res = await finetune(model, data, { config: variants[name], ...(runMm ? { matmul: runMm } : {}), emit: (e) => { if (e.type === 'run/refresh') refreshes++; }, shouldStop: () => false });
       const wall = performance.now() - t0;
       const cpu = cpuMs() - c0;
       res.bestWeights.forEach((t) => t.dispose());
@@ -106,7 +107,7 @@ export async function benchOverhead(opts: { K: number; d: number; steps: number;
   const fw = forwardAll(model, data.val);
   const validationPass = timeIt(() => forwardAll(model, data.val), { reps: 9 });
   const refreshArgs = { K, d, features: fw.features, labels: data.val.y, logits: fw.logits, W, b, objective: cfg.objective, prevMultipliers: null,
-    options: objectiveOptions(cfg), s: cfg.selmix.temperature, lambdaBar: (cfg.training.lambdaMin + 1) / 2, ...(gainMatMul(K) ? { matmul: gainMatMul(K)! } : {}) };
+    options: objectiveOptions(cfg), s: cfg.selmix.temperature, lambdaBar: (cfg.training.lambdaMin + 1) / 2, ...(runMm ? { matmul: runMm } : {}) };
   const computeRefreshT = timeIt(() => computeRefresh(refreshArgs), { reps: 9 });
   const P = computeRefresh(refreshArgs).P;
   const rng = new Rng(1);

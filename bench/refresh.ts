@@ -1,7 +1,7 @@
 // Benchmark (a): one SelMix gain refresh (multipliers + D + G + P, SELMIX.md sections 2-4) for K x d on
 // synthetic inputs, against the brute-force K^4 construction of test/helpers/bruteForceGain.ts in the same run.
-import { computeRefresh, type RefreshInput } from '../src/core/refresh';
-import * as backendModule from '../src/backend/backend';
+import { centroidLogitsFromLogits, computeRefresh, type RefreshInput } from '../src/core/refresh';
+import { tfMatMul } from '../src/backend/backend';
 import { gainMatrix, type GainArgs, type MatMul } from '../src/core/gain';
 import { confusionMatrix, clipConfusion } from '../src/core/confusion';
 import { classCentroids } from '../src/core/centroids';
@@ -27,9 +27,12 @@ export interface RefreshRow {
   objective: ObjectiveId;
   /** computeRefresh end to end (confusion, metrics, multipliers, D, centroids, G, P), on the path a run takes (see path). */
   refresh: Timing;
-  /** Which gain path a run takes at this K: 'exact' (float64 JS) or 'backend matmul' (gainMatMul of src/backend). */
-  path: 'exact' | 'backend matmul';
-  /** computeRefresh with the exact float64 gain, and with the backend matmul provider (null when the engine has none). */
+  /**
+   * Which gain path a run takes at this K (prepareGainMatMul of src/backend): 'exact' (float64 JS), 'backend matmul'
+   * (tfMatMul, one thread) or 'backend matmul, 2 threads' (the parallel provider).
+   */
+  path: 'exact' | 'backend matmul' | 'backend matmul, 2 threads';
+  /** computeRefresh with the exact float64 gain, and with the one-thread backend matmul provider (tfMatMul). */
   exact: Timing;
   provider: Timing | null;
   /** gainMatrix alone, on the run's path. */
@@ -60,18 +63,6 @@ export interface BruteRow {
   /** Memory a dense K^4 float32 tensor (the reference implementation's) would need; computed, not measured. */
   k4TensorBytes: number;
   alloc: Allocation | null;
-}
-
-/**
- * The engine's tensor-backend matmul provider for the gain, when it has one (src/backend/backend.ts tfMatMul and
- * gainMatMul(K), which picks it from FAST_GAIN_MIN_K classes); looked up by name so the benchmark also runs on
- * an engine without it.
- */
-export function backendMatMul(): { all: unknown; forK: (K: number) => unknown } {
-  const mod = backendModule as unknown as Record<string, unknown>;
-  const all = typeof mod.tfMatMul === 'function' ? mod.tfMatMul : null;
-  const pick = typeof mod.gainMatMul === 'function' ? (mod.gainMatMul as (K: number) => unknown) : () => undefined;
-  return { all, forK: (K) => (all ? pick(K) : undefined) };
 }
 
 /**
@@ -124,25 +115,27 @@ export function syntheticInput(K: number, d: number, objective: ObjectiveId, see
 /** Strength of the head's pull towards the class prototypes in syntheticInput (about 80% right at K = 10 to 1000). */
 const PROTO_PULL = 3.5;
 
-/** Times the refresh and its parts for one (K, d). */
-export function benchRefresh(K: number, d: number, objective: ObjectiveId, reps: number): RefreshRow {
-  const mm = backendMatMul();
-  const inp = syntheticInput(K, d, objective, 1, (mm.all ?? undefined) as MatMul | undefined);
+/**
+ * Times the refresh and its parts for one (K, d). runMm is the provider a run takes at this K (prepareGainMatMul),
+ * parallel says whether it is the two-thread one.
+ */
+export function benchRefresh(K: number, d: number, objective: ObjectiveId, reps: number, runMm: MatMul | undefined, parallel = false): RefreshRow {
+  const inp = syntheticInput(K, d, objective, 1, tfMatMul);
   const N = inp.labels.length;
   const budgetMs = 20_000;
   // The exact float64 path is seconds at K = 1000: time it once there.
   const slow = K >= 1000;
   const exact = timeIt(() => computeRefresh(inp), slow ? { reps: 1, warmup: 0 } : { reps, warmup: 1, budgetMs });
-  const provider = mm.all ? timeIt(() => computeRefresh({ ...inp, matmul: mm.all } as RefreshInput), { reps, warmup: 1, budgetMs }) : null;
-  const runMm = mm.forK(K);
-  const path = runMm ? 'backend matmul' as const : 'exact' as const;
-  const refresh = runMm && provider ? provider : exact;
+  const provider = timeIt(() => computeRefresh({ ...inp, matmul: tfMatMul }), { reps, warmup: 1, budgetMs });
+  const path = !runMm ? 'exact' as const : parallel ? 'backend matmul, 2 threads' as const : 'backend matmul' as const;
+  const refresh = !runMm ? exact : runMm === tfMatMul ? provider : timeIt(() => computeRefresh({ ...inp, matmul: runMm }), { reps, warmup: 1, budgetMs });
   // The parts, from the same inputs.
   const r = computeRefresh(inp);
   const { Z } = classCentroids(inp.features, N, d, inp.labels, K);
   const C = confusionMatrix(inp.labels, predsOf(inp.logits, N, K), K);
   const Cc = clipConfusion(C);
-  const gainArgs = { K, d, Z, W: inp.W, b: inp.b, D: r.D, ...(runMm ? { matmul: runMm } : {}) } as GainArgs;
+  // As computeRefresh calls it: on a matmul path with the centroid logits taken from the validation logits.
+  const gainArgs = { K, d, Z, W: inp.W, b: inp.b, D: r.D, ...(runMm ? { matmul: runMm, A: centroidLogitsFromLogits(inp.logits, inp.labels, N, K, inp.b) } : {}) } as GainArgs;
   const gain = timeIt(() => gainMatrix(gainArgs), slow && !runMm ? { reps: 1, warmup: 0 } : { reps, warmup: 1, budgetMs });
   const multipliersAndD = timeIt(() => {
     const m = updateMultipliers(objective, Cc, K, null, inp.options);

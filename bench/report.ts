@@ -18,18 +18,19 @@ export function renderReport(r: BenchReport, opts: { title: string; readme?: boo
   if (r.refresh) {
     const { rows, brute } = r.refresh;
     out.push('## Gain refresh (multipliers + D + G + P)', '');
-    out.push('`computeRefresh` end to end on synthetic inputs (N = max(1000, 5K) validation examples: confusion, metrics, multipliers, D, centroids, G, P); ' +
-      'median over repetitions. Memory: bytes of typed arrays allocated during one refresh (counted by swapping the global typed-array constructors for counting subclasses; ' +
-      'an upper bound of the peak, inputs excluded).', '');
+    out.push('`computeRefresh` end to end on synthetic inputs (N = max(1000, 5K) validation examples whose logits are the features times the head: confusion, metrics, multipliers, D, centroids, G, P); ' +
+      'median over repetitions. Memory, on the run\'s path: bytes of typed arrays allocated during one refresh (counted by swapping the global typed-array constructors for counting subclasses; ' +
+      'an upper bound of the peak, inputs excluded), and the peak of backend tensor memory (tf.profile; the wasm heap).', '');
     const big = rows.find((x) => x.K === 1000 && x.d === 2048 && x.objective === 'minRecall');
     const anyProvider = rows.some((x) => x.provider);
     out.push('Columns "exact" and "backend matmul" are computeRefresh with the float64 JS gain and with the engine\'s tensor-backend matmul provider ' +
-      '(float32 wasm; `gainMatMul(K)` in src/backend/backend.ts picks it for large K); "path" is what a run uses at that K, and the following columns are that path.' +
+      '(float32 wasm, one thread: `tfMatMul` in src/backend/backend.ts); "path" is what a run uses at that K (`prepareGainMatMul(K)`: exact below K = 100, ' +
+      'and from K = 200 the products split over two threads, the second one a helper thread with its own wasm instance, src/backend/parallelMatMul.ts), and the following columns are that path.' +
       (anyProvider ? '' : ' This engine has no matmul provider: every refresh is exact.'), '');
-    out.push(mdTable(['objective', 'K', 'd', 'exact', 'backend matmul', 'path', 'refresh (wall)', 'refresh (CPU)', 'of which G', 'centroids', 'mult. + D', 'P', 'arrays allocated', 'per K^2 x 8 B'],
+    out.push(mdTable(['objective', 'K', 'd', 'exact', 'backend matmul', 'path', 'refresh (wall)', 'refresh (CPU)', 'of which G', 'centroids', 'mult. + D', 'P', 'arrays allocated', 'per K^2 x 8 B', 'tensor peak'],
       rows.map((x) => [x.objective, x.K, x.d, fmtMs((x.exact ?? x.refresh).medianMs), x.provider ? fmtMs(x.provider.medianMs) : 'n/a', x.path ?? 'exact',
         fmtMs(x.refresh.medianMs), fmtMs(x.refresh.cpuMedianMs), fmtMs(x.gain.medianMs), fmtMs(x.centroids.medianMs),
-        fmtMs(x.multipliersAndD.medianMs), fmtMs(x.distribution.medianMs), fmtBytes(x.alloc.totalBytes), (x.alloc.totalBytes / (8 * x.K * x.K)).toFixed(1)])));
+        fmtMs(x.multipliersAndD.medianMs), fmtMs(x.distribution.medianMs), fmtBytes(x.alloc.totalBytes), (x.alloc.totalBytes / (8 * x.K * x.K)).toFixed(1), x.alloc.tensorPeakBytes !== undefined ? fmtBytes(x.alloc.tensorPeakBytes) : 'n/a'])));
     out.push('');
     if (big) {
       out.push(`Target: K = 1000, d = 2048 under 1 s (${big.path ?? 'exact'} path): ${fmtMs(big.refresh.medianMs)} wall, ${fmtMs(big.refresh.cpuMedianMs)} CPU, ${met(big.refresh.medianMs < 1000)}` +
@@ -51,20 +52,23 @@ export function renderReport(r: BenchReport, opts: { title: string; readme?: boo
     const h = r.headStep;
     out.push('## Head fine-tuning step vs matMul', '');
     out.push(`${h.shape.B} anchors + ${h.shape.B} partners, d = ${h.shape.d}, K = ${h.shape.K}, feature mixup, hand-written head gradient, SGD with weight decay: ` +
-      'the engine\'s own `sgdStep` (src/core/train.ts), frozen-backbone branch (gather, mixup, logits, softmax gradient, f^T g with an explicit transpose, loss, update, loss read-back). ' +
+      'the engine\'s own step on precomputed features (`LinearHeadTrainer` in src/core/headStep.ts, as the training loop runs it: the two products on the backend; gather, mixup, bias, softmax gradient, exact loss, decay and update in JS on float32 copies of the head). ' +
+      'Beside it the same step as tensor ops (`sgdStep` of src/core/train.ts, the path for a backbone: about 30 tfjs kernels). ' +
       `FLOPs counted: the two products, ${(h.matmulFlops / 1e6).toFixed(1)} MFLOP per step. "matMul" runs the same two products alone (f^T precomputed).`, '');
     out.push(mdTable(['', 'ms / step (wall)', 'ms / step (CPU)', 'GFLOP/s', 'vs matMul'], [
-      ['step as in train.ts', fmtMs(h.engineStep.medianMs), fmtMs(h.engineStep.cpuMedianMs), h.engineGflops.toFixed(2), h.ratio.toFixed(2)],
-      ['same step, fewer ops (no per-step loss, fused update)', fmtMs(h.leanStep.medianMs), fmtMs(h.leanStep.cpuMedianMs), h.leanGflops.toFixed(2), h.leanRatio.toFixed(2)],
+      ['step as the loop runs it (products on the backend, rest in JS)', fmtMs(h.engineStep.medianMs), fmtMs(h.engineStep.cpuMedianMs), h.engineGflops.toFixed(2), h.ratio.toFixed(2)],
+      ['same step as tensor ops (sgdStep)', fmtMs(h.tensorOpStep.medianMs), fmtMs(h.tensorOpStep.cpuMedianMs), h.tensorOpGflops.toFixed(2), h.tensorOpRatio.toFixed(2)],
       ['matMul only (same shapes, same FLOPs)', fmtMs(h.matmulOnly.medianMs), fmtMs(h.matmulOnly.cpuMedianMs), h.matmulGflops.toFixed(2), '1.00'],
+      ...(h.matmulFreshW ? [['the same two products, W a new tensor each time (as in training)', fmtMs(h.matmulFreshW.medianMs), fmtMs(h.matmulFreshW.cpuMedianMs),
+        (h.matmulFlops / (h.matmulFreshW.medianMs * 1e6)).toFixed(2), (h.matmulOnly.medianMs / h.matmulFreshW.medianMs).toFixed(2)]] : []),
       [`matMul ${h.square.n}^3 (best case)`, fmtMs(h.square.timing.medianMs), fmtMs(h.square.timing.cpuMedianMs), h.square.gflops.toFixed(2), ''],
     ]));
     out.push('');
     out.push(`Target: step at >= 0.5 of the matMul rate: ${h.ratio.toFixed(2)}, ${met(h.ratio >= 0.5)}.` +
-      (h.ratio < 0.5 ? ` The products are ${(h.matmulFlops / 1e6).toFixed(1)} MFLOP (${fmtMs(h.matmulOnly.medianMs)}); the other ~${h.kernels ? h.kernels.count - 2 : 30} kernels of the step are tiny but each costs a fixed dispatch overhead in tfjs, which dominates at this size.` : ''));
+      ` The products are ${(h.matmulFlops / 1e6).toFixed(1)} MFLOP (${fmtMs(h.matmulOnly.medianMs)}); as tensor ops the step runs ~${h.tensorOpKernels ?? 30} tfjs kernels, each with a fixed dispatch cost that dominates at this size (${h.tensorOpRatio.toFixed(2)} of the matMul rate), which is why the loop does the small parts in JS.`);
     out.push('');
     if (h.kernels && !opts.readme) {
-      out.push(`Kernels of one step (tf.profile, ${h.kernels.count} kernels; one-shot times, indicative): ${h.kernels.top.map((k) => `${k.name} ${fmtMs(k.ms)}`).join(', ')}.`, '');
+      out.push(`Kernels of one engine step (tf.profile, ${h.kernels.count} kernels; one-shot times, indicative): ${h.kernels.top.map((k) => `${k.name} ${fmtMs(k.ms)}`).join(', ')}.`, '');
     }
     const t = h.transpose;
     out.push('Transposed matMul on wasm (same run, same shapes):', '');

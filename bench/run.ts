@@ -8,7 +8,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { initBackend, tf } from '../src/backend/backend';
+import { closeParallelMatMul, initBackend, prepareGainMatMul, tf, tfMatMul } from '../src/backend/backend';
 import { benchBrute, benchRefresh, type BruteRow, type RefreshRow } from './refresh';
 import { benchHeadStep, type HeadStepResult } from './headStep';
 import { benchCnnStep, benchConvGrad, type CnnStepResult, type ConvGradResult } from './cnnStep';
@@ -55,13 +55,15 @@ async function main(): Promise<void> {
     const rows: RefreshRow[] = [];
     for (const K of [10, 100, 1000]) {
       for (const d of [128, 512, 2048]) {
-        const r = benchRefresh(K, d, 'minRecall', quick ? 3 : K >= 1000 ? 5 : 9);
+        const runMm = await prepareGainMatMul(K);
+        const r = benchRefresh(K, d, 'minRecall', quick ? 3 : K >= 1000 ? 5 : 9, runMm, runMm !== undefined && runMm !== tfMatMul);
         log(`  K=${K} d=${d}: refresh ${r.refresh.medianMs.toFixed(2)} ms (cpu ${r.refresh.cpuMedianMs.toFixed(2)}), G ${r.gain.medianMs.toFixed(2)} ms, arrays ${(r.alloc.totalBytes / 2 ** 20).toFixed(1)} MiB`);
         rows.push(r);
       }
     }
     // A coverage objective at the largest size: its D has the Lagrangian term (the reference built a K^4 Jacobian for it).
-    rows.push(benchRefresh(1000, 2048, 'meanRecallMinCoverage', quick ? 3 : 5));
+    const mm1000 = await prepareGainMatMul(1000);
+    rows.push(benchRefresh(1000, 2048, 'meanRecallMinCoverage', quick ? 3 : 5, mm1000, mm1000 !== undefined && mm1000 !== tfMatMul));
     const limit = quick ? 10_000 : 120_000; // K = 100 at d = 128 (about 40-80 s here) is measured, not projected
     log(`(a) brute-force K^4 gain (test/helpers/bruteForceGain.ts), each size skipped when projected over ${limit / 1000} s`);
     const brute = benchBrute(quick ? [10, 30] : [10, 30, 50, 100], quick ? [128] : [128, 512, 2048], limit);
@@ -99,7 +101,7 @@ async function main(): Promise<void> {
       const head = await benchOverhead({ K: 100, d: 512, steps: 300, rounds: quick ? 1 : 3 });
       log(`  overhead ${(100 * head.overheadWall).toFixed(1)}% wall, ${(100 * head.overheadCpu).toFixed(1)}% cpu, ${(100 * head.overheadFromParts).toFixed(1)}% from parts`);
       // The CNN demo: a refresh is a validation pass over the images plus a K = 10 refresh; from the parts.
-      const r10 = benchRefresh(10, 64, 'minRecall', 9);
+      const r10 = benchRefresh(10, 64, 'minRecall', 9, await prepareGainMatMul(10));
       const refreshMs = wasm.validationPass!.medianMs + r10.refresh.medianMs;
       const stepMs = wasm.step.medianMs;
       report.overhead = { head, cnn: { refreshMs, stepMs, refreshEvery: 50, share: refreshMs / (refreshMs + 50 * stepMs), validationImages: wasm.nVal } };
@@ -130,6 +132,7 @@ async function main(): Promise<void> {
     save();
   }
   save();
+  await closeParallelMatMul();
   process.stdout.write(renderReport(report, { title: '# SelMix performance benchmark' }));
   log(`done in ${report.totalSeconds.toFixed(0)} s; wrote ${join(outDir, 'bench.json')} and bench.md`);
 }

@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { FAST_GAIN_MIN_K, type MatMul } from '../core/gain';
+import { ParallelMatMul } from './parallelMatMul';
 
 export { tf };
 
@@ -33,6 +34,8 @@ export interface BackendInfo {
 }
 
 let current: BackendInfo | null = null;
+/** The wasm binaries' folder initBackend used (the parallel gain matmul's helper loads the same). */
+let currentWasmDir: string | null = null;
 const nodeRequire = createRequire(typeof __filename === 'string' ? __filename : join(process.cwd(), 'x.js'));
 
 /** Where the tfjs wasm binaries are: beside the bundle (dist/) or in node_modules. */
@@ -107,6 +110,7 @@ async function probe(name: Exclude<BackendChoice, 'auto'>, wasmDir: string): Pro
       case 'wasm': {
         if (!existsSync(join(wasmDir, 'tfjs-backend-wasm-simd.wasm'))) return { name, ok: false, detail: `wasm binaries not found in ${wasmDir}` };
         setWasmPaths(wasmDir.endsWith('/') ? wasmDir : wasmDir + '/');
+        currentWasmDir = wasmDir;
         const err = await trySet('wasm');
         return { name, ok: err === null, detail: err ?? 'wasm (SIMD, one thread)' };
       }
@@ -177,4 +181,29 @@ export const tfMatMul: MatMul = Object.assign((A: Float64Array | Float32Array, B
  */
 export function gainMatMul(K: number): MatMul | undefined {
   return K >= FAST_GAIN_MIN_K && tf.getBackend() !== 'cpu' ? tfMatMul : undefined;
+}
+
+/** K from which a refresh's large products are split over two threads on wasm (prepareGainMatMul). */
+export const PARALLEL_GAIN_MIN_K = 200;
+
+/** The helper thread, once started (null: tried and unavailable). */
+let parallel: ParallelMatMul | null | undefined;
+
+/**
+ * The matmul provider a run with K classes should use, starting the two-thread provider (src/backend/parallelMatMul.ts)
+ * when it pays: wasm backend, K >= PARALLEL_GAIN_MIN_K and at least two cores. Otherwise gainMatMul(K). The helper
+ * thread is started once per process and does not keep the process alive.
+ */
+export async function prepareGainMatMul(K: number): Promise<MatMul | undefined> {
+  const single = gainMatMul(K);
+  if (!single || K < PARALLEL_GAIN_MIN_K || tf.getBackend() !== 'wasm' || !currentWasmDir) return single;
+  if (parallel === undefined) parallel = await ParallelMatMul.start({ wasmDir: currentWasmDir, local: tfMatMul });
+  return parallel?.mm ?? single;
+}
+
+/** Stops the parallel matmul's helper thread, if one was started (a later prepareGainMatMul starts a new one). */
+export async function closeParallelMatMul(): Promise<void> {
+  const p = parallel;
+  parallel = undefined;
+  await p?.close();
 }

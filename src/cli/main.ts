@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { runJob, loadConfig, evaluateConfig, type JobOptions } from '../worker/job';
 import { configSchema, OBJECTIVE_IDS, type SelmixConfig, type SelmixConfigInput } from '../core/config';
 import { ConfigError, DataError } from '../core/errors';
-import { BACKEND_CHOICES, gainMatMul, initBackend, type BackendChoice } from '../backend/backend';
+import { BACKEND_CHOICES, initBackend, prepareGainMatMul, type BackendChoice } from '../backend/backend';
 import type { MetricsReport, RunEvent, RunFinishedPayload } from '../protocol/messages';
 import { readNpy, toFloat32Features, toLabels } from '../data/npy';
 import { writeFileAtomic } from '../data/atomicWrite';
@@ -287,7 +287,7 @@ async function cmdGain(flags: Flags): Promise<number> {
   // Large K: the gain's K^3 products on wasm (float32) instead of float64 JS; falls back to cpu = exact.
   if (K >= FAST_GAIN_MIN_K) await initBackend({ choice: 'wasm' });
   const r = computeRefresh({ K, d, features: set.x, labels: set.y, logits: logitsOf(set.x, set.n, W, b, K, d), W, b, objective: objective as ObjectiveId,
-    prevMultipliers: null, options: defaultObjectiveOptions(), s, matmul: gainMatMul(K) });
+    prevMultipliers: null, options: defaultObjectiveOptions(), s, matmul: await prepareGainMatMul(K) });
   if (flags.json) {
     process.stdout.write(JSON.stringify({ objective, K, confusion: matrixRows(r.C, K), metrics: r.metrics, multipliers: r.multipliers ? Array.from(r.multipliers) : null,
       gain: matrixRows(r.G, K), distribution: matrixRows(r.P, K) }) + '\n');

@@ -29,9 +29,23 @@ export function gatherRows(set: ExampleSet, idx: ArrayLike<number>): tf.Tensor {
   return tf.tensor(out, [idx.length, ...set.shape]);
 }
 
-/** Runs the model over a set in batches; returns features and logits as flat float32 arrays. */
+/**
+ * Runs the model over a set in batches; returns features and logits as flat float32 arrays. Without a backbone the
+ * features are the set's own array (not a copy: read it, do not write it), so a caller can tell that they have not
+ * changed since the last pass.
+ */
 export function forwardAll(model: SelmixModel, set: ExampleSet, batch = 256): Forward {
   const { K, d } = model;
+  if (!model.backbone) {
+    const logits = new Float32Array(set.n * K);
+    for (let s = 0; s < set.n; s += batch) {
+      const e = Math.min(set.n, s + batch);
+      const a = tf.tidy(() => tf.add(tf.matMul(tf.tensor2d(set.x.subarray(s * d, e * d), [e - s, d]), model.W), model.b));
+      logits.set(a.dataSync() as Float32Array, s * K);
+      a.dispose();
+    }
+    return { features: set.x, logits, n: set.n };
+  }
   const features = new Float32Array(set.n * d);
   const logits = new Float32Array(set.n * K);
   const per = set.x.length / Math.max(1, set.n);

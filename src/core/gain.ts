@@ -58,6 +58,11 @@ export interface GainArgs {
    * means of the validation logits (the head is affine). Spot-checked against Z W + b; recomputed if off.
    */
   A?: Float64Array;
+  /**
+   * A cache for the Gram matrix S = Z Z^T, for a caller whose centroids do not change between calls (a head on
+   * fixed features): filled when S is computed, used as is when present. Keeping it valid is the caller's part.
+   */
+  gram?: { S?: Mat };
 }
 
 /** Rows of j processed per cache block in the K^3 kernels. */
@@ -173,8 +178,13 @@ function matMul(A: Float64Array, n: number, m: number, B: Float64Array, p: numbe
  * E = S D = Z Z^T D (SELMIX.md section 3, closed form), by whichever order costs less:
  * (Z Z^T) D costs K^2 d / 2 + K^3, Z (Z^T D) costs 2 K^2 d.
  */
-function gainE(Z: Float64Array, D: Float64Array, K: number, d: number): Float64Array {
-  if (1.5 * d >= K) return matMul(gramMatrix(Z, K, d), K, K, D, K);
+function gainE(Z: Float64Array, D: Float64Array, K: number, d: number, gram?: { S?: Mat }): Float64Array {
+  if (gram?.S instanceof Float64Array && K <= 2 * d) return matMul(gram.S, K, K, D, K);
+  if (1.5 * d >= K) {
+    const S = gramMatrix(Z, K, d);
+    if (gram) gram.S = S;
+    return matMul(S, K, K, D, K);
+  }
   const Zt = new Float64Array(d * K);
   for (let k = 0; k < K; k++) for (let r = 0; r < d; r++) Zt[r * K + k] = Z[k * d + r]!;
   return matMul(Z, K, d, matMul(Zt, d, K, D, K), K);
@@ -203,7 +213,7 @@ export function gainMatrix(args: GainArgs): Float64Array {
   const lb = args.lambdaBar ?? 0.8;
   const mixed = (args.variant ?? 'prototype') === 'mixed';
   const A = centroidLogits(Z, W, b, K, d);
-  const E = gainE(Z, D, K, d);
+  const E = gainE(Z, D, K, d, args.gram);
 
   const { U, V, X, Y } = softmaxFactors(A, E, K, lb);
 
@@ -250,16 +260,13 @@ function directRest(A: Float64Array, E: Mat, K: number, i: number, j: number, lb
 
 /**
  * The factors of the pairwise softmax (SELMIX.md section 3, closed form): U_kl = exp(lb (a_kl - max_l a_kl)),
- * V_kl = exp((1-lb)(a_kl - max_l a_kl)), both in (0, 1] thanks to the per-row max shift, and (withXY) X = U.E, Y = V.E.
+ * V_kl = exp((1-lb)(a_kl - max_l a_kl)), both in (0, 1] thanks to the per-row max shift, and X = U.E, Y = V.E.
  */
-function softmaxFactors(A: Float64Array, E: Mat, K: number, lb: number, powers = false, withXY = true): { U: Float64Array; V: Float64Array; X: Float64Array; Y: Float64Array } {
-  // With powers and lb/(1-lb) a small integer q (4 for the default lb = 0.8), U = V^q to a few ulps: half the exps.
-  const q = Math.round(lb / (1 - lb));
-  const pow = powers && q >= 1 && q <= 8 && Math.abs(lb / (1 - lb) - q) < 1e-9 ? q : 0;
+function softmaxFactors(A: Float64Array, E: Float64Array, K: number, lb: number): { U: Float64Array; V: Float64Array; X: Float64Array; Y: Float64Array } {
   const U = new Float64Array(K * K);
   const V = new Float64Array(K * K);
-  const X = new Float64Array(withXY ? K * K : 0);
-  const Y = new Float64Array(withXY ? K * K : 0);
+  const X = new Float64Array(K * K);
+  const Y = new Float64Array(K * K);
   for (let k = 0; k < K; k++) {
     let mx = -Infinity;
     for (let l = 0; l < K; l++) mx = Math.max(mx, A[k * K + l]!);
@@ -267,16 +274,10 @@ function softmaxFactors(A: Float64Array, E: Mat, K: number, lb: number, powers =
     for (let l = 0; l < K; l++) {
       const t = k * K + l;
       const z = A[t]! - mx;
-      const v = Math.exp((1 - lb) * z);
-      let u = v;
-      if (pow > 0) for (let p = 1; p < pow; p++) u *= v;
-      else u = Math.exp(lb * z);
-      U[t] = u;
-      V[t] = v;
-      if (withXY) {
-        X[t] = u * E[t]!;
-        Y[t] = v * E[t]!;
-      }
+      U[t] = Math.exp(lb * z);
+      V[t] = Math.exp((1 - lb) * z);
+      X[t] = U[t]! * E[t]!;
+      Y[t] = V[t]! * E[t]!;
     }
   }
   return { U, V, X, Y };
@@ -375,7 +376,7 @@ function logitsMatch(A: Float64Array, Z: Float64Array, Wp: Mat, b: Float64Array,
  *   E = (Z Z^T) D   when 3/4 K^2 d + K^3 < 2 K^2 d (S from its upper block triangle), else Z (Z^T D)
  *   [den; n1] = [U; U.E] V^T (one 2K x K x K product),  n2 = U (V.E)^T  (the provider never transposes)
  * Pairs whose provider denominator is under DEN_MIN_PROVIDER (large logit gaps: float32 products underflow)
- * are recomputed in float64 from the float64 factors, and by the direct softmax when even that underflows.
+ * are recomputed in float64 by the direct softmax.
  */
 function gainMatrixFast(args: GainArgs, mm: MatMul): Float64Array {
   const { K, d, Z, W, b, D } = args;
@@ -392,42 +393,58 @@ function gainMatrixFast(args: GainArgs, mm: MatMul): Float64Array {
     A = Float64Array.from(checkedMul(mm, Zp, Wp, K, d, K));
     for (let k = 0; k < K; k++) for (let l = 0; l < K; l++) A[k * K + l]! += b[l]!;
   }
-  const Zt = new F(d * K);
-  transposeInto(Zp, K, d, Zt, K, 0);
-  const viaGram = ((GRAM_BLOCKS + 1) / (2 * GRAM_BLOCKS)) * K * K * d + K * K * K < 2 * K * K * d;
   const Dp = asF(D);
-  const E = viaGram
-    ? checkedMul(mm, gramFast(mm, F, Zp, Zt, K, d), Dp, K, K, K)
-    : checkedMul(mm, Zp, checkedMul(mm, Zt, Dp, d, K, K), K, d, K);
+  // A cached S (same precision) makes E one K^3 product, used while that is cheaper than Z (Z^T D).
+  const cached = args.gram?.S && args.gram.S instanceof F && K <= 2 * d ? args.gram.S : null;
+  const viaGram = cached !== null || ((GRAM_BLOCKS + 1) / (2 * GRAM_BLOCKS)) * K * K * d + K * K * K < 2 * K * K * d;
+  let E: Mat;
+  if (viaGram) {
+    let S = cached;
+    if (!S) {
+      const Zt = new F(d * K);
+      transposeInto(Zp, K, d, Zt, K, 0);
+      S = gramFast(mm, F, Zp, Zt, K, d);
+      if (args.gram) args.gram.S = S;
+    }
+    E = checkedMul(mm, S, Dp, K, K, K);
+  } else {
+    const Zt = new F(d * K);
+    transposeInto(Zp, K, d, Zt, K, 0);
+    E = checkedMul(mm, Zp, checkedMul(mm, Zt, Dp, d, K, K), K, d, K);
+  }
 
-  const { U, V } = softmaxFactors(A, E, K, lb, true, false);
-  // The operands in the provider's precision, built straight from U, V and E: [U; U.E/e] (2K x K), V^T and
-  // (V.E/e)^T, with e = max|E| and entries under FLUSH set to 0 (see FLUSH).
+  // The operands in the provider's precision, straight from A and E in one pass per row: [U; U.E/e] (2K x K),
+  // V^T and (V.E/e)^T, with e = max|E| and entries under FLUSH set to 0 (see FLUSH). U = V^q when lb/(1-lb) is a
+  // small integer q (4 for the default lb = 0.8; half the exponentials, equal to a few ulps).
   const KK = K * K;
   let eMax = 0;
   for (let t = 0; t < KK; t++) eMax = Math.max(eMax, Math.abs(E[t]!));
   const eScale = eMax > 0 && Number.isFinite(eMax) ? eMax : 1;
   const inv = 1 / eScale;
-  const flush = (x: number): number => (Math.abs(x) < FLUSH ? 0 : x);
+  const q = Math.round(lb / (1 - lb));
+  const pow = q >= 1 && q <= 8 && Math.abs(lb / (1 - lb) - q) < 1e-9 ? q : 0;
   const UX = new F(2 * KK);
-  for (let t = 0; t < KK; t++) {
-    const u = flush(U[t]!);
-    UX[t] = u;
-    UX[KK + t] = flush(u * E[t]! * inv);
-  }
   const Vt = new F(KK);
   const Yt = new F(KK);
-  for (let i0 = 0; i0 < K; i0 += TILE) {
-    const i1 = Math.min(K, i0 + TILE);
-    for (let j0 = 0; j0 < K; j0 += TILE) {
-      const j1 = Math.min(K, j0 + TILE);
-      for (let i = i0; i < i1; i++) {
-        for (let j = j0; j < j1; j++) {
-          const v = flush(V[i * K + j]!);
-          Vt[j * K + i] = v;
-          Yt[j * K + i] = flush(v * E[i * K + j]! * inv);
-        }
-      }
+  for (let k = 0; k < K; k++) {
+    let mx = -Infinity;
+    for (let l = 0; l < K; l++) mx = Math.max(mx, A[k * K + l]!);
+    if (!Number.isFinite(mx)) throw new RangeError(`gainMatrix: the logits of centroid ${k} are not finite`);
+    for (let l = 0; l < K; l++) {
+      const t = k * K + l;
+      const z = A[t]! - mx;
+      let v = Math.exp((1 - lb) * z);
+      let u = v;
+      if (pow > 0) for (let p = 1; p < pow; p++) u *= v;
+      else u = Math.exp(lb * z);
+      const e = E[t]! * inv;
+      if (u < FLUSH) u = 0;
+      if (v < FLUSH) v = 0;
+      const x = u * e, y = v * e;
+      UX[t] = u;
+      UX[KK + t] = Math.abs(x) < FLUSH ? 0 : x;
+      Vt[l * K + k] = v;
+      Yt[l * K + k] = Math.abs(y) < FLUSH ? 0 : y;
     }
   }
   const DN1 = checkedMul(mm, UX, Vt, 2 * K, K, K);
@@ -444,16 +461,8 @@ function gainMatrixFast(args: GainArgs, mm: MatMul): Float64Array {
       if (den > DEN_MIN_PROVIDER) {
         rest = (eScale * (lb * DN1[KK + t]! + (1 - lb) * N2[t]!)) / den;
       } else {
-        // Underflow guard: the same factorised sums in float64, then the direct softmax.
-        let d64 = 0, n1 = 0, n2 = 0;
-        const a = i * K, c = j * K;
-        for (let l = 0; l < K; l++) {
-          const uv = U[a + l]! * V[c + l]!;
-          d64 += uv;
-          n1 += uv * E[a + l]!;
-          n2 += uv * E[c + l]!;
-        }
-        rest = d64 > DEN_MIN_F64 ? (lb * n1 + (1 - lb) * n2) / d64 : directRest(A, E, K, i, j, lb);
+        // Underflow guard: the direct softmax in float64 (rare: logit gaps of about 90 or more).
+        rest = directRest(A, E, K, i, j, lb);
       }
       G[t] = first - rest;
     }

@@ -4,7 +4,7 @@ import type { MetricsReport } from '../protocol/messages';
 import { classSupport, clipConfusion, confusionMatrix } from './confusion';
 import { classCentroids } from './centroids';
 import { samplingDistribution } from './distribution';
-import { gainMatrix, type DeltaWVariant, type MatMul } from './gain';
+import { gainMatrix, type DeltaWVariant, type Mat, type MatMul } from './gain';
 import { metricsReport, objectiveMetricValue } from './metrics';
 import { objectiveD, updateMultipliers, type ObjectiveId, type ObjectiveOptions } from './objectives';
 import type { CompiledObjective } from './customObjective';
@@ -35,6 +35,19 @@ export interface RefreshInput {
   epsMask?: number;
   /** Matmul provider for the gain matrix (e.g. tfMatMul of src/backend/backend.ts); absent: exact float64. */
   matmul?: MatMul;
+  /**
+   * Reuse across refreshes for validation features that do not change (a head on fixed features): when `features`
+   * is the very array of the previous refresh, its centroids and their Gram matrix are reused. The caller must not
+   * change that array in place.
+   */
+  cache?: RefreshCache;
+}
+
+/** What computeRefresh keeps between refreshes on unchanged features (see RefreshInput.cache). */
+export interface RefreshCache {
+  features?: ArrayLike<number>;
+  Z?: Float64Array;
+  gram?: { S?: Mat };
 }
 
 /** Everything one refresh produces. */
@@ -67,7 +80,7 @@ function argmaxRow(logits: ArrayLike<number>, n: number, K: number): number {
  * The centroid logits A = Z W + b as the class means of the validation logits (the head is affine), O(N K)
  * instead of O(K^2 d); a class without examples has z_k = 0, so A_k = b. The fast gain path spot-checks them.
  */
-function centroidLogitsFromLogits(logits: ArrayLike<number>, labels: ArrayLike<number>, N: number, K: number, b: Float64Array): Float64Array {
+export function centroidLogitsFromLogits(logits: ArrayLike<number>, labels: ArrayLike<number>, N: number, K: number, b: Float64Array): Float64Array {
   const { Z: A, counts } = classCentroids(logits, N, K, labels, K);
   for (let k = 0; k < K; k++) if (counts[k] === 0) A.set(b, k * K);
   return A;
@@ -87,8 +100,15 @@ export function computeRefresh(inp: RefreshInput): RefreshResult {
   const custom = inp.custom;
   const multipliers = custom ? custom.updateMultipliers(Cclipped, inp.prevMultipliers, options) : updateMultipliers(objective, Cclipped, K, inp.prevMultipliers, options);
   const D = custom ? custom.D(Cclipped, multipliers, options) : objectiveD(objective, Cclipped, K, multipliers, options);
-  const { Z } = classCentroids(features, N, d, labels, K);
+  const cache = inp.cache;
+  if (cache && cache.features !== features) {
+    cache.features = features;
+    cache.Z = classCentroids(features, N, d, labels, K).Z;
+    cache.gram = {};
+  }
+  const Z = cache?.Z ?? classCentroids(features, N, d, labels, K).Z;
   const G = gainMatrix({ K, d, Z, W, b, D, lambdaBar: inp.lambdaBar ?? 0.8, variant: inp.variant ?? 'prototype',
+    ...(cache?.gram ? { gram: cache.gram } : {}),
     ...(inp.matmul ? { matmul: inp.matmul, A: centroidLogitsFromLogits(logits, labels, N, K, b) } : {}) });
   const eps = inp.epsMask ?? (!custom && objective === 'meanRecall' ? 1e-10 : 1e-8);
   const P = samplingDistribution(G, K, inp.s, eps);

@@ -8,9 +8,10 @@ import type { SelmixModel } from './model';
 import { forwardAll, gatherRows, argmaxRows, metricsOf, type ExampleSet } from './evaluate';
 import { crossEntropy, dense } from './nn';
 import { cutmixRows } from './mixup';
+import { LinearHeadTrainer } from './headStep';
 import { Rng } from './rng';
 import { PairSampler } from './sampler';
-import { computeRefresh } from './refresh';
+import { computeRefresh, type RefreshCache } from './refresh';
 import type { MatMul } from './gain';
 import { compileCustomObjective } from './customObjective';
 import { constraintSatisfied } from './metrics';
@@ -204,28 +205,39 @@ export async function finetune(model: SelmixModel, data: FinetuneData, opts: Fin
     return pl;
   };
 
-  const snapshotState = async (step: number, afterRefresh: boolean): Promise<TrainState> => ({
-    step,
-    afterRefresh,
-    weights: await Promise.all(vars.map(async (v) => ({ name: v.name, shape: v.shape.slice(), data: Array.from(await v.data()) }))),
-    momentum: await Promise.all(momentum.map(async (m) => ({ shape: m.shape.slice(), data: Array.from(await m.data()) }))),
-    rng: rng.getState(),
-    multipliers: multipliers ? Array.from(multipliers) : null,
-    P: P ? Array.from(P) : [],
-    G: G ? Array.from(G) : [],
-    partnerLabels: partnerLabels && data.unlabeled ? Array.from(partnerLabels) : null,
-    maxGainHistory: maxGainHistory.slice(),
-    best: { ...best },
-    bestWeights: await Promise.all(bestWeights.map(async (w) => ({ shape: w.shape.slice(), data: Array.from(await w.data()) }))),
-    pendingEarlyStop,
-    gainTrack: structuredClone(gainTrack),
-  });
+  // On precomputed features (no backbone) with feature mixup: the lean head step of src/core/headStep.ts. It carries
+  // the bias and a scale of W outside the variables; sync() makes them exact before anything reads them.
+  const head = !model.backbone && tr.mixup !== 'cutmix'
+    ? new LinearHeadTrainer({ W: vars[0]!, b: vars[1]!, mW: momentum[0]!, mb: momentum[1]! }) : null;
+
+  const snapshotState = async (step: number, afterRefresh: boolean): Promise<TrainState> => {
+    head?.sync();
+    return {
+      step,
+      afterRefresh,
+      weights: await Promise.all(vars.map(async (v) => ({ name: v.name, shape: v.shape.slice(), data: Array.from(await v.data()) }))),
+      momentum: await Promise.all(momentum.map(async (m) => ({ shape: m.shape.slice(), data: Array.from(await m.data()) }))),
+      rng: rng.getState(),
+      multipliers: multipliers ? Array.from(multipliers) : null,
+      P: P ? Array.from(P) : [],
+      G: G ? Array.from(G) : [],
+      partnerLabels: partnerLabels && data.unlabeled ? Array.from(partnerLabels) : null,
+      maxGainHistory: maxGainHistory.slice(),
+      best: { ...best },
+      bestWeights: await Promise.all(bestWeights.map(async (w) => ({ shape: w.shape.slice(), data: Array.from(await w.data()) }))),
+      pendingEarlyStop,
+      gainTrack: structuredClone(gainTrack),
+    };
+  };
 
   let sampler: PairSampler | null = null;
   let lastRefresh: RefreshPayload | null = null;
+  // Without a backbone the validation features never change: their centroids and Gram matrix are computed once.
+  const refreshCache: RefreshCache | undefined = model.backbone ? undefined : {};
   let warnedTracking = false;
 
   const refresh = async (step: number): Promise<void> => {
+    head?.sync();
     const fw = forwardAll(model, data.val);
     const W = Float64Array.from(await model.W.data());
     const b = Float64Array.from(await model.b.data());
@@ -233,6 +245,7 @@ export async function finetune(model: SelmixModel, data: FinetuneData, opts: Fin
       K, d: model.d, features: fw.features, labels: data.val.y, logits: fw.logits, W, b, objective,
       prevMultipliers: multipliers, options: objOpts, custom, s: sm.temperature, lambdaBar: (tr.lambdaMin + 1) / 2,
       variant: sm.deltaW, ...(sm.epsMask !== undefined ? { epsMask: sm.epsMask } : {}), matmul: opts.matmul,
+      ...(refreshCache ? { cache: refreshCache } : {}),
     });
     multipliers = r.multipliers;
     // Baselines keep the bookkeeping but replace SelMix's distribution.
@@ -310,7 +323,10 @@ export async function finetune(model: SelmixModel, data: FinetuneData, opts: Fin
     // CutMix mixes inputs (one forward pass of the mixed image); otherwise features are mixed.
     const cut = tr.mixup === 'cutmix' && sm.policy !== 'plain'
       ? cutmixRows(data.train, pool, batch.anchors, batch.partners, lam, rng) : null;
-    const loss = sgdStep(model, vars, momentum, isBias, lrFactor, {
+    const loss = head ? head.step({
+      anchorSet: data.train.x, partnerSet: (sm.policy === 'plain' ? data.train : pool).x, anchors: batch.anchors,
+      partners: sm.policy === 'plain' ? null : batch.partners, ya: batch.anchorClass, lam,
+    }, { lr: lr * lrFactor[0]!, momentum: tr.momentum, wd: tr.weightDecay }) : sgdStep(model, vars, momentum, isBias, lrFactor, {
       xa: cut ? tf.tensor(cut.x, [tr.batchSize, ...data.train.shape]) : gatherRows(data.train, batch.anchors),
       xp: cut ? null : gatherRows(sm.policy === 'plain' ? data.train : pool, batch.partners),
       ya: batch.anchorClass, lam, lr, momentum: tr.momentum, wd: tr.weightDecay, freeze,
@@ -329,6 +345,7 @@ export async function finetune(model: SelmixModel, data: FinetuneData, opts: Fin
       await new Promise((r) => setImmediate(r)); // let a stop request in
     }
   }
+  head?.sync();
   // A final validation pass, so the last iterate competes for "best" and the report has the end state.
   // On cancel, keep the state exactly as it is so a resumed run continues as if never stopped.
   if (stoppedBy === 'cancel') {

@@ -3,7 +3,7 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { gainMatMul, initBackend, tf, type BackendChoice } from '../backend/backend';
+import { initBackend, prepareGainMatMul, tf, type BackendChoice } from '../backend/backend';
 import { findNodeAtLocation, parseTree } from 'jsonc-parser';
 import { lineColumn, parseConfig, type SelmixConfig } from '../core/config';
 import { ConfigError, DataError, ExprError, TrainingError, type ConfigIssue } from '../core/errors';
@@ -388,7 +388,7 @@ export async function runJob(config: SelmixConfig | string, configPath: string, 
     for (const n of notes) emit({ type: 'run/log', payload: { level: 'info', message: n } });
 
     const result = await finetune(trainModel, trainData, {
-      config: cfg, emit, shouldStop: opts.shouldStop, ...(resume ? { resume } : {}), matmul: gainMatMul(model.K),
+      config: cfg, emit, shouldStop: opts.shouldStop, ...(resume ? { resume } : {}), matmul: await prepareGainMatMul(model.K),
       onCheckpoint: (state, best) => {
         mkdirSync(dirname(ckptPath), { recursive: true });
         writeFileAtomic(ckptPath, JSON.stringify(state));

@@ -202,3 +202,16 @@ test('the K^3 operands handed to a float32 provider have no entry under 1e-18 bu
   assert.ok(k3Calls >= 2, 'the K^3 products went through the provider');
   assert.ok(relErr(fast, gainMatrix(args)) < 1e-4, `flushed operands keep G to 1e-4 max|G|: ${relErr(fast, gainMatrix(args))}`);
 });
+
+test('fast path with a gram cache: the second call skips the Gram products and gives the same G', () => {
+  const args = randomArgs(17, 40, 80, 1); // d = 2K: E goes through S
+  const gram: { S?: Float64Array | Float32Array } = {};
+  const first = countingProvider(jsMatMul);
+  const g1 = gainMatrix({ ...args, matmul: first.mm, gram });
+  assert.ok(gram.S, 'S cached');
+  const second = countingProvider(jsMatMul);
+  const g2 = gainMatrix({ ...args, D: args.D, matmul: second.mm, gram });
+  assert.equal(second.calls.length, first.calls.length - 2, 'the two Gram blocks are not recomputed');
+  assert.deepEqual(Array.from(g2), Array.from(g1));
+  assert.ok(relErr(g1, gainMatrix(args)) < 1e-10);
+});

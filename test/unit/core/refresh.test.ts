@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { OBJECTIVE_IDS } from '../../../src/core/config';
 import { Rng } from '../../../src/core/rng';
-import { computeRefresh, type RefreshInput } from '../../../src/core/refresh';
+import { computeRefresh, type RefreshCache, type RefreshInput } from '../../../src/core/refresh';
 import { clipConfusion, confusionMatrix } from '../../../src/core/confusion';
 import { classCentroids } from '../../../src/core/centroids';
 import { gainMatrix } from '../../../src/core/gain';
@@ -73,4 +73,32 @@ test('computeRefresh rejects mismatched shapes', () => {
   const rng = new Rng(73);
   const base = pass(rng, 3, 2, 9);
   assert.throws(() => computeRefresh({ ...base, logits: new Float64Array(5), objective: 'meanRecall', prevMultipliers: null, options: defaultObjectiveOptions(), s: 1 }), /logits/);
+});
+
+test('a refresh cache reuses the centroids and S on the same features array, and recomputes them for another array', () => {
+  const rng = new Rng(31);
+  const K = 12, d = 9;
+  const base = pass(rng, K, d, 60);
+  const inp: RefreshInput = { ...base, objective: 'gMean', prevMultipliers: null, options: defaultObjectiveOptions(), s: 5 };
+  const plain = computeRefresh(inp);
+  const cache: RefreshCache = {};
+  const first = computeRefresh({ ...inp, cache });
+  assert.equal(cache.features, inp.features);
+  assert.ok(cache.Z && cache.gram?.S, 'the first refresh fills the cache');
+  const S = cache.gram!.S;
+  assert.deepEqual(Array.from(first.G), Array.from(plain.G), 'caching changes nothing in G');
+  // A second refresh with another head on the same features: the cached S is used as is, and G is still exact.
+  const W2 = base.W.map((w) => w * 1.3);
+  const second = computeRefresh({ ...inp, W: W2, cache });
+  assert.equal(cache.gram!.S, S, 'S was not recomputed');
+  const fresh = computeRefresh({ ...inp, W: W2 });
+  assert.ok(second.G.every((g, t) => Math.abs(g - fresh.G[t]!) <= 1e-12 * Math.max(1, Math.abs(fresh.G[t]!))));
+  // Other features (e.g. a fine-tuned backbone): new centroids, new S.
+  const moved = Float64Array.from(base.features as Float64Array, (x) => x + 0.5);
+  const third = computeRefresh({ ...inp, features: moved, cache });
+  assert.equal(cache.features, moved);
+  assert.notEqual(cache.gram!.S, S);
+  const expect = computeRefresh({ ...inp, features: moved });
+  assert.deepEqual(Array.from(third.G), Array.from(expect.G));
+  assert.deepEqual(Array.from(third.Z), Array.from(expect.Z));
 });
