@@ -37,9 +37,11 @@ export function gatherRows(set: ExampleSet, idx: ArrayLike<number>): tf.Tensor {
 export function forwardAll(model: SelmixModel, set: ExampleSet, batch = 256): Forward {
   const { K, d } = model;
   if (!model.backbone) {
+    // Larger batches here: each product packs W again on wasm, and rows of features are small.
+    const rows = Math.max(batch, 4096);
     const logits = new Float32Array(set.n * K);
-    for (let s = 0; s < set.n; s += batch) {
-      const e = Math.min(set.n, s + batch);
+    for (let s = 0; s < set.n; s += rows) {
+      const e = Math.min(set.n, s + rows);
       const a = tf.tidy(() => tf.add(tf.matMul(tf.tensor2d(set.x.subarray(s * d, e * d), [e - s, d]), model.W), model.b));
       logits.set(a.dataSync() as Float32Array, s * K);
       a.dispose();

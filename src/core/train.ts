@@ -261,7 +261,8 @@ export async function finetune(model: SelmixModel, data: FinetuneData, opts: Fin
     gainTrack.predictedSum = 0;
     gainTrack.predictedCount = 0;
     partnerLabels = partnerLabelsFor();
-    const partnersByClass = indicesByClass(partnerLabels, K);
+    // Without an unlabeled set the partners are the labeled examples: the same per-class lists as the anchors.
+    const partnersByClass = partnerLabels === data.train.y ? anchorsByClass : indicesByClass(partnerLabels, K);
     sampler = new PairSampler({ P, K, anchorsByClass, partnersByClass, rng, ...(sm.samplerEps !== undefined ? { eps: sm.samplerEps } : {}) });
     const sc = custom ? { score: r.objectiveValue, feasible: custom.feasible(r.C) } : score(objective, r.metrics, K, sm.coverage.alpha, r.objectiveValue);
     const isBest = best.step < 0 || better(sc, best);
