@@ -30,7 +30,7 @@ export function renderReport(r: BenchReport, opts: { title: string; readme?: boo
     out.push(mdTable(['objective', 'K', 'd', 'exact', 'backend matmul', 'path', 'refresh (wall)', 'refresh (CPU)', 'of which G', 'centroids', 'mult. + D', 'P', 'arrays allocated', 'per K^2 x 8 B', 'tensor peak'],
       rows.map((x) => [x.objective, x.K, x.d, fmtMs((x.exact ?? x.refresh).medianMs), x.provider ? fmtMs(x.provider.medianMs) : 'n/a', x.path ?? 'exact',
         fmtMs(x.refresh.medianMs), fmtMs(x.refresh.cpuMedianMs), fmtMs(x.gain.medianMs), fmtMs(x.centroids.medianMs),
-        fmtMs(x.multipliersAndD.medianMs), fmtMs(x.distribution.medianMs), fmtBytes(x.alloc.totalBytes), (x.alloc.totalBytes / (8 * x.K * x.K)).toFixed(1), x.alloc.tensorPeakBytes !== undefined ? fmtBytes(x.alloc.tensorPeakBytes) : 'n/a'])));
+        fmtMs(x.multipliersAndD.medianMs), fmtMs(x.distribution.medianMs), fmtBytes(x.alloc.totalBytes), (x.alloc.totalBytes / (8 * x.K * x.K)).toFixed(1), typeof x.alloc.tensorPeakBytes === 'number' && x.alloc.tensorPeakBytes > 0 ? fmtBytes(x.alloc.tensorPeakBytes) : 'none'])));
     out.push('');
     if (big) {
       out.push(`Target: K = 1000, d = 2048 under 1 s (${big.path ?? 'exact'} path): ${fmtMs(big.refresh.medianMs)} wall, ${fmtMs(big.refresh.cpuMedianMs)} CPU, ${met(big.refresh.medianMs < 1000)}` +

@@ -51,24 +51,44 @@ export class LinearHeadTrainer {
   readonly b: Float32Array;
   readonly mb: Float32Array;
   /** W = scale x (the W variable) between sync calls. */
-  private scale = 1;
+  private scale: number;
   private readonly d: number;
   private readonly K: number;
 
-  constructor(private readonly v: HeadVariables) {
+  /** `scale`: the scale the W variable carries (from a checkpoint's headScale; 1 for exact variables). */
+  constructor(private readonly v: HeadVariables, scale = 1) {
     [this.d, this.K] = v.W.shape as [number, number];
+    if (!(scale > 0) || !Number.isFinite(scale)) throw new RangeError(`LinearHeadTrainer: the scale of W must be a positive number, got ${scale}`);
+    this.scale = scale;
     this.b = Float32Array.from(v.b.dataSync());
     this.mb = Float32Array.from(v.mb.dataSync());
   }
 
-  /** Makes the variables exact: folds the carried scale into W and writes b and its momentum back (as copies). */
-  sync(): void {
+  /** The scale the W variable carries now: W = wScale x variable. */
+  get wScale(): number {
+    return this.scale;
+  }
+
+  /**
+   * Writes b and its momentum back into their variables (as copies: tfjs's cpu backend keeps the array a tensor is
+   * made from, so ours would alias the variables and their clones), leaving W's scale as it is. A checkpoint takes
+   * this and wScale: folding the scale in would round W differently from a run that was never stopped there.
+   */
+  writeBias(): void {
     tf.tidy(() => {
-      if (this.scale !== 1) this.v.W.assign(tf.mul(this.v.W, this.scale));
       this.v.b.assign(tf.tensor1d(this.b.slice()));
       this.v.mb.assign(tf.tensor1d(this.mb.slice()));
     });
-    this.scale = 1;
+  }
+
+  /** Makes the variables exact: folds the carried scale into W and writes b and its momentum back. */
+  sync(): void {
+    if (this.scale !== 1) {
+      const s = this.scale;
+      tf.tidy(() => { this.v.W.assign(tf.mul(this.v.W, s)); });
+      this.scale = 1;
+    }
+    this.writeBias();
   }
 
   /**

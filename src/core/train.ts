@@ -45,6 +45,8 @@ export interface TrainState {
   bestWeights: { shape: number[]; data: number[] }[];
   pendingEarlyStop: boolean;
   gainTrack: GainTrack;
+  /** The scale of W the head step on features carries (weights[0] holds W / headScale); absent: 1. */
+  headScale?: number;
 }
 
 /** Predicted gains of the sampled pairs against realised objective changes, one entry per interval. */
@@ -208,10 +210,11 @@ export async function finetune(model: SelmixModel, data: FinetuneData, opts: Fin
   // On precomputed features (no backbone) with feature mixup: the lean head step of src/core/headStep.ts. It carries
   // the bias and a scale of W outside the variables; sync() makes them exact before anything reads them.
   const head = !model.backbone && tr.mixup !== 'cutmix'
-    ? new LinearHeadTrainer({ W: vars[0]!, b: vars[1]!, mW: momentum[0]!, mb: momentum[1]! }) : null;
+    ? new LinearHeadTrainer({ W: vars[0]!, b: vars[1]!, mW: momentum[0]!, mb: momentum[1]! }, opts.resume?.headScale ?? 1) : null;
 
+  // A snapshot keeps W's carried scale as it is (and records it), so a resumed run rounds exactly as one never stopped.
   const snapshotState = async (step: number, afterRefresh: boolean): Promise<TrainState> => {
-    head?.sync();
+    head?.writeBias();
     return {
       step,
       afterRefresh,
@@ -227,6 +230,7 @@ export async function finetune(model: SelmixModel, data: FinetuneData, opts: Fin
       bestWeights: await Promise.all(bestWeights.map(async (w) => ({ shape: w.shape.slice(), data: Array.from(await w.data()) }))),
       pendingEarlyStop,
       gainTrack: structuredClone(gainTrack),
+      ...(head && head.wScale !== 1 ? { headScale: head.wScale } : {}),
     };
   };
 
@@ -346,11 +350,11 @@ export async function finetune(model: SelmixModel, data: FinetuneData, opts: Fin
       await new Promise((r) => setImmediate(r)); // let a stop request in
     }
   }
-  head?.sync();
   // A final validation pass, so the last iterate competes for "best" and the report has the end state.
   // On cancel, keep the state exactly as it is so a resumed run continues as if never stopped.
   if (stoppedBy === 'cancel') {
     if (opts.onCheckpoint) await opts.onCheckpoint(await snapshotState(t, false), false);
+    head?.sync();
   } else {
     await refresh(t);
   }

@@ -72,8 +72,10 @@ test('a worker terminated mid-run: exit without a terminal event, an intact chec
   assert.deepEqual(bytes(killed, 'b.npy'), bytes(whole, 'b.npy'));
 });
 
-test('cancel keeps a checkpoint, and resuming it gives bit-identical final weights to an uninterrupted run', async () => {
-  const training = { steps: 200, momentum: 0.9 };
+// With momentum the head step keeps W exact; without it (the default) W carries a weight-decay scale between
+// refreshes, which the checkpoint records instead of folding in.
+for (const momentum of [0.9, 0]) test(`cancel keeps a checkpoint, and resuming it gives bit-identical final weights to an uninterrupted run (momentum ${momentum})`, async () => {
+  const training = { steps: 200, momentum, weightDecay: 5e-3 };
   const a = smallJob(training);
   const b = smallJob(training);
   const whole = await run(a, []);
@@ -85,6 +87,8 @@ test('cancel keeps a checkpoint, and resuming it gives bit-identical final weigh
   assert.ok(first.ok && first.summary.stoppedBy === 'cancel');
   const state = assertCheckpoint(join(b.dir, 'out', 'checkpoint', 'state.json'));
   assert.equal(state.step, 87, 'the checkpoint is taken where the run stopped');
+  if (momentum === 0) assert.ok(state.headScale !== undefined && state.headScale < 1, `the checkpoint records W's scale (${state.headScale})`);
+  else assert.equal(state.headScale, undefined);
   const last = events.filter((e) => e.type === 'run/checkpoint').pop();
   assert.ok(last?.type === 'run/checkpoint' && last.payload.step === 87);
 

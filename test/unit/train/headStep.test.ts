@@ -168,3 +168,34 @@ test('sync() hands the variables copies: on the cpu backend a clone taken after 
     await initBackend({ choice: 'wasm' });
   }
 });
+
+test('a trainer rebuilt from the variables and wScale (as from a checkpoint) continues bit for bit', async () => {
+  await initBackend({ choice: 'wasm' });
+  const [n, d, K, B] = [60, 7, 3, 9];
+  const s = setup(29, n, d, K);
+  const batches = Array.from({ length: 30 }, () => s.batch(B));
+  const params = { lr: 0.2, momentum: 0, wd: 0.05 };
+  const stepOn = (h: LinearHeadTrainer, t: number) => {
+    const bt = batches[t]!;
+    return h.step({ anchorSet: s.x, partnerSet: s.pool, anchors: bt.anchors, partners: bt.partners, ya: bt.ya, lam: bt.lam }, params);
+  };
+  const whole = headVars(s.W0, s.b0, d, K);
+  const h1 = new LinearHeadTrainer(whole);
+  for (let t = 0; t < 30; t++) stepOn(h1, t);
+  h1.sync();
+  const split = headVars(s.W0, s.b0, d, K);
+  const h2 = new LinearHeadTrainer(split);
+  for (let t = 0; t < 13; t++) stepOn(h2, t);
+  h2.writeBias();
+  const scale = h2.wScale;
+  assert.ok(scale < 1, 'weight decay is being carried as a scale');
+  // "Resume": fresh variables with the saved values, a new trainer with the saved scale.
+  const saved = tf.tidy(() => ({ W: tf.variable(split.W.clone()), b: tf.variable(split.b.clone()), mW: tf.variable(split.mW.clone()), mb: tf.variable(split.mb.clone()) }));
+  const h3 = new LinearHeadTrainer(saved, scale);
+  for (let t = 13; t < 30; t++) stepOn(h3, t);
+  h3.sync();
+  assert.deepEqual(Array.from(saved.W.dataSync()), Array.from(whole.W.dataSync()));
+  assert.deepEqual(Array.from(saved.b.dataSync()), Array.from(whole.b.dataSync()));
+  assert.throws(() => new LinearHeadTrainer(saved, 0), /positive/);
+  [...Object.values(whole), ...Object.values(split), ...Object.values(saved)].forEach((v) => v.dispose());
+});
