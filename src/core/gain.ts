@@ -59,6 +59,11 @@ export interface GainArgs {
    */
   A?: Float64Array;
   /**
+   * Skip the spot check of A: for a caller that computed the logits from this very head itself (the training loop's
+   * validation pass). Default false.
+   */
+  trustA?: boolean;
+  /**
    * A cache for the Gram matrix S = Z Z^T, for a caller whose centroids do not change between calls (a head on
    * fixed features): filled when S is computed, used as is when present. Keeping it valid is the caller's part.
    */
@@ -387,7 +392,7 @@ function gainMatrixFast(args: GainArgs, mm: MatMul): Float64Array {
   const Zp = asF(Z);
   const Wp = asF(W);
   let A: Float64Array;
-  if (args.A && logitsMatch(args.A, Z, Wp, b, K, d)) {
+  if (args.A && (args.trustA === true ? args.A.length === K * K : logitsMatch(args.A, Z, Wp, b, K, d))) {
     A = args.A;
   } else {
     A = Float64Array.from(checkedMul(mm, Zp, Wp, K, d, K));

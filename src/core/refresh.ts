@@ -41,6 +41,11 @@ export interface RefreshInput {
    * change that array in place.
    */
   cache?: RefreshCache;
+  /**
+   * The logits are the features times this very W plus b, computed by the caller (the training loop's validation
+   * pass): the fast gain path then takes the centroid logits from them without its spot check.
+   */
+  logitsFromHead?: boolean;
 }
 
 /** What computeRefresh keeps between refreshes on unchanged features (see RefreshInput.cache). */
@@ -109,7 +114,7 @@ export function computeRefresh(inp: RefreshInput): RefreshResult {
   const Z = cache?.Z ?? classCentroids(features, N, d, labels, K).Z;
   const G = gainMatrix({ K, d, Z, W, b, D, lambdaBar: inp.lambdaBar ?? 0.8, variant: inp.variant ?? 'prototype',
     ...(cache?.gram ? { gram: cache.gram } : {}),
-    ...(inp.matmul ? { matmul: inp.matmul, A: centroidLogitsFromLogits(logits, labels, N, K, b) } : {}) });
+    ...(inp.matmul ? { matmul: inp.matmul, A: centroidLogitsFromLogits(logits, labels, N, K, b), trustA: inp.logitsFromHead === true } : {}) });
   const eps = inp.epsMask ?? (!custom && objective === 'meanRecall' ? 1e-10 : 1e-8);
   const P = samplingDistribution(G, K, inp.s, eps);
   let maxGain = -Infinity;

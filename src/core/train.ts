@@ -249,7 +249,7 @@ export async function finetune(model: SelmixModel, data: FinetuneData, opts: Fin
       K, d: model.d, features: fw.features, labels: data.val.y, logits: fw.logits, W, b, objective,
       prevMultipliers: multipliers, options: objOpts, custom, s: sm.temperature, lambdaBar: (tr.lambdaMin + 1) / 2,
       variant: sm.deltaW, ...(sm.epsMask !== undefined ? { epsMask: sm.epsMask } : {}), matmul: opts.matmul,
-      ...(refreshCache ? { cache: refreshCache } : {}),
+      ...(refreshCache ? { cache: refreshCache } : {}), logitsFromHead: true,
     });
     multipliers = r.multipliers;
     // Baselines keep the bookkeeping but replace SelMix's distribution.

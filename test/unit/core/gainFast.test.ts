@@ -92,6 +92,11 @@ test('given centroid logits A are used when they match Z W + b and ignored when 
   const ignored = countingProvider(jsMatMul);
   assert.ok(relErr(gainMatrix({ ...args, A: wrong, matmul: ignored.mm }), exact) < 1e-10, 'a mismatching A is recomputed');
   assert.equal(ignored.calls.length, used.calls.length + 1, 'one product (Z W) fewer when a matching A is given');
+  // trustA: the caller vouches for A (it computed the logits from this head); no check, the same G.
+  const trusted = countingProvider(jsMatMul);
+  assert.deepEqual(Array.from(gainMatrix({ ...args, A, trustA: true, matmul: trusted.mm })), Array.from(withA));
+  assert.equal(trusted.calls.length, used.calls.length);
+  assert.ok(relErr(gainMatrix({ ...args, A: wrong, trustA: true, matmul: jsMatMul }), exact) > 1e-3, 'a trusted A is taken as is, unchecked');
 });
 
 test('a provider returning the wrong size is rejected', () => {
