@@ -30,8 +30,8 @@ export interface HeadStepResult {
   /** The two products alone (f W and f^T g with f^T precomputed), as one "matMul step" of the same FLOPs. */
   matmulOnly: Timing;
   /**
-   * The same two products when W is a new tensor every time, as in training (W changes every step): wasm's matmul
-   * packs its right operand once per tensor, so this is the products' cost in a step.
+   * The same two products plus the add that makes the next W on the backend, as in a training step: W is a new
+   * tensor every step, and wasm's matmul packs its right operand once per tensor (a fixed W is packed once).
    */
   matmulFreshW: Timing;
   /** Per product. */
@@ -139,9 +139,18 @@ export async function benchHeadStep(shape: HeadShape, opts: { reps?: number; ite
   const matmulOnly = timeIt(() => {
     for (let i = 0; i < iters; i++) tf.tidy(() => { tf.matMul(f, W); tf.matMul(fT, gr); });
   }, { reps, warmup: 1 });
-  const Wdata = W.dataSync().slice();
   const matmulFreshW = timeIt(() => {
-    for (let i = 0; i < iters; i++) tf.tidy(() => { tf.matMul(f, tf.tensor2d(Wdata, [d, K])); tf.matMul(fT, gr); });
+    let Wi: tf.Tensor = tf.clone(W);
+    for (let i = 0; i < iters; i++) {
+      const next = tf.tidy(() => {
+        tf.matMul(f, Wi);
+        return tf.add(Wi, tf.matMul(fT, gr));
+      });
+      Wi.dispose();
+      Wi = next;
+    }
+    Wi.dataSync();
+    Wi.dispose();
   }, { reps, warmup: 1 });
   const perIter = (t: Timing): Timing => ({ medianMs: t.medianMs / iters, minMs: t.minMs / iters, maxMs: t.maxMs / iters, cpuMedianMs: t.cpuMedianMs / iters, reps: t.reps });
   const mmOnly = perIter(matmulOnly);
