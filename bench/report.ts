@@ -54,19 +54,20 @@ export function renderReport(r: BenchReport, opts: { title: string; readme?: boo
     out.push(`${h.shape.B} anchors + ${h.shape.B} partners, d = ${h.shape.d}, K = ${h.shape.K}, feature mixup, hand-written head gradient, SGD with weight decay: ` +
       'the engine\'s own step on precomputed features (`LinearHeadTrainer` in src/core/headStep.ts, as the training loop runs it: the two products on the backend; gather, mixup, bias, softmax gradient, exact loss, decay and update in JS on float32 copies of the head). ' +
       'Beside it the same step as tensor ops (`sgdStep` of src/core/train.ts, the path for a backbone: about 30 tfjs kernels). ' +
-      `FLOPs counted: the two products, ${(h.matmulFlops / 1e6).toFixed(1)} MFLOP per step. "matMul" runs the same two products alone (f^T precomputed).`, '');
+      `FLOPs counted: the two products, ${(h.matmulFlops / 1e6).toFixed(1)} MFLOP per step. "matMul" runs the same two products alone (f^T precomputed). ` +
+      'The rows are timed interleaved, rep by rep, and "vs matMul" is the median of the per-rep ratios, so a slow spell of the shared machine hits all rows alike.', '');
     out.push(mdTable(['', 'ms / step (wall)', 'ms / step (CPU)', 'GFLOP/s', 'vs matMul'], [
       ['step as the loop runs it (products on the backend, rest in JS)', fmtMs(h.engineStep.medianMs), fmtMs(h.engineStep.cpuMedianMs), h.engineGflops.toFixed(2), h.ratio.toFixed(2)],
       ['same step as tensor ops (sgdStep)', fmtMs(h.tensorOpStep.medianMs), fmtMs(h.tensorOpStep.cpuMedianMs), h.tensorOpGflops.toFixed(2), h.tensorOpRatio.toFixed(2)],
       ['matMul only (same shapes, same FLOPs)', fmtMs(h.matmulOnly.medianMs), fmtMs(h.matmulOnly.cpuMedianMs), h.matmulGflops.toFixed(2), '1.00'],
       ...(h.matmulFreshW ? [['the same two products + the add that makes the next W (W new every step, as in training)', fmtMs(h.matmulFreshW.medianMs), fmtMs(h.matmulFreshW.cpuMedianMs),
-        (h.matmulFlops / (h.matmulFreshW.medianMs * 1e6)).toFixed(2), (h.matmulOnly.medianMs / h.matmulFreshW.medianMs).toFixed(2)]] : []),
+        (h.matmulFlops / (h.matmulFreshW.medianMs * 1e6)).toFixed(2), (h.freshWRatio ?? h.matmulOnly.medianMs / h.matmulFreshW.medianMs).toFixed(2)]] : []),
       [`matMul ${h.square.n}^3 (best case)`, fmtMs(h.square.timing.medianMs), fmtMs(h.square.timing.cpuMedianMs), h.square.gflops.toFixed(2), ''],
     ]));
     out.push('');
     out.push(`Target: step at >= 0.5 of the matMul rate: ${h.ratio.toFixed(2)}, ${met(h.ratio >= 0.5)}.` +
       ` The products are ${(h.matmulFlops / 1e6).toFixed(1)} MFLOP (${fmtMs(h.matmulOnly.medianMs)} with a fixed W); as tensor ops the step runs ~${h.tensorOpKernels ?? 30} tfjs kernels, each with a fixed dispatch cost that dominates at this size (${h.tensorOpRatio.toFixed(2)} of the matMul rate), which is why the loop does the small parts in JS.` +
-      (h.matmulFreshW ? ` In training W changes every step, and wasm's matmul re-packs a new right operand: the two products plus the add that makes the next W take ${fmtMs(h.matmulFreshW.medianMs)} (${(h.matmulOnly.medianMs / h.matmulFreshW.medianMs).toFixed(2)} of the fixed-W rate), the bound for any step on this backend.` : ''));
+      (h.matmulFreshW ? ` In training W changes every step, and wasm's matmul re-packs a new right operand: the two products plus the add that makes the next W take ${fmtMs(h.matmulFreshW.medianMs)} (${(h.freshWRatio ?? h.matmulOnly.medianMs / h.matmulFreshW.medianMs).toFixed(2)} of the fixed-W rate), the bound for any step on this backend.` : ''));
     out.push('');
     if (h.kernels && !opts.readme) {
       out.push(`Kernels of one engine step (tf.profile, ${h.kernels.count} kernels; one-shot times, indicative): ${h.kernels.top.map((k) => `${k.name} ${fmtMs(k.ms)}`).join(', ')}.`, '');
