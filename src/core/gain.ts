@@ -263,6 +263,14 @@ function directRest(A: Float64Array, E: Mat, K: number, i: number, j: number, lb
   return s;
 }
 
+/** The largest centroid logit of row k (the softmax shift); the logits must be finite. */
+function rowMax(A: Float64Array, K: number, k: number): number {
+  let mx = -Infinity;
+  for (let l = 0; l < K; l++) mx = Math.max(mx, A[k * K + l]!);
+  if (!Number.isFinite(mx)) throw new RangeError(`gainMatrix: the logits of centroid ${k} are not finite`);
+  return mx;
+}
+
 /**
  * The factors of the pairwise softmax (SELMIX.md section 3, closed form): U_kl = exp(lb (a_kl - max_l a_kl)),
  * V_kl = exp((1-lb)(a_kl - max_l a_kl)), both in (0, 1] thanks to the per-row max shift, and X = U.E, Y = V.E.
@@ -273,9 +281,7 @@ function softmaxFactors(A: Float64Array, E: Float64Array, K: number, lb: number)
   const X = new Float64Array(K * K);
   const Y = new Float64Array(K * K);
   for (let k = 0; k < K; k++) {
-    let mx = -Infinity;
-    for (let l = 0; l < K; l++) mx = Math.max(mx, A[k * K + l]!);
-    if (!Number.isFinite(mx)) throw new RangeError(`gainMatrix: the logits of centroid ${k} are not finite`);
+    const mx = rowMax(A, K, k);
     for (let l = 0; l < K; l++) {
       const t = k * K + l;
       const z = A[t]! - mx;
@@ -432,9 +438,7 @@ function gainMatrixFast(args: GainArgs, mm: MatMul): Float64Array {
   const Vt = new F(KK);
   const Yt = new F(KK);
   for (let k = 0; k < K; k++) {
-    let mx = -Infinity;
-    for (let l = 0; l < K; l++) mx = Math.max(mx, A[k * K + l]!);
-    if (!Number.isFinite(mx)) throw new RangeError(`gainMatrix: the logits of centroid ${k} are not finite`);
+    const mx = rowMax(A, K, k);
     for (let l = 0; l < K; l++) {
       const t = k * K + l;
       const z = A[t]! - mx;
