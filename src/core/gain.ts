@@ -319,7 +319,8 @@ type MatCtor = Float32ArrayConstructor | Float64ArrayConstructor;
 
 /**
  * S = Z Z^T through the provider, upper block triangle only (3/4 of the full product with 2 blocks), mirrored.
- * Two blocks, not more: thin blocks (K/4 rows) ran at about half the matmul rate on wasm, which ate the saving.
+ * Two blocks, not more: thin blocks (K/4 rows) ran at 0.6 to 0.8 of the matmul rate on wasm (each call re-packs its
+ * right operand), which ate the saving.
  */
 function gramFast(mm: MatMul, F: MatCtor, Z: Mat, Zt: Mat, K: number, d: number): Mat {
   const S = new F(K * K);
