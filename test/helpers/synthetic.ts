@@ -1,5 +1,7 @@
-// Small synthetic data for tests: long-tailed Gaussian clusters, one per class, around a unit direction.
+// Small synthetic data for tests: long-tailed Gaussian clusters, one per class, around a unit direction, and a
+// validation pass of a random linear head.
 import type { Rng } from '../../src/core/rng';
+import { randn } from './numerics';
 
 /** perClass[k] points of class k: coordinate k % d is shifted by `separation`, every coordinate gets N(0, 1) noise. */
 export function clusterSet(perClass: number[], d: number, rng: Rng, separation: number): { x: Float32Array; y: Int32Array; n: number } {
@@ -14,4 +16,25 @@ export function clusterSet(perClass: number[], d: number, rng: Rng, separation: 
     }
   });
   return { x, y, n };
+}
+
+/**
+ * A random validation pass: N examples of K classes (round robin; skipClass, if given, gets none) with d features
+ * around random class means, and the float64 logits of a random head that leans towards those means.
+ */
+export function validationPass(rng: Rng, K: number, d: number, N: number, skipClass = -1) {
+  const labels = Array.from({ length: N }, (_, n) => { const y = n % K; return y === skipClass ? (y + 1) % K : y; });
+  const means = randn(rng, K * d, 1.5);
+  const features = new Float64Array(N * d);
+  for (let n = 0; n < N; n++) for (let r = 0; r < d; r++) features[n * d + r] = means[labels[n]! * d + r]! + rng.normal();
+  const W = randn(rng, d * K, 0.3);
+  for (let k = 0; k < K; k++) for (let r = 0; r < d; r++) W[r * K + k]! += 0.5 * means[k * d + r]!;
+  const b = randn(rng, K, 0.2);
+  const logits = new Float64Array(N * K);
+  for (let n = 0; n < N; n++) for (let l = 0; l < K; l++) {
+    let a = b[l]!;
+    for (let r = 0; r < d; r++) a += features[n * d + r]! * W[r * K + l]!;
+    logits[n * K + l] = a;
+  }
+  return { K, d, features, labels, logits, W, b };
 }

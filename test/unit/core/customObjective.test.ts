@@ -21,6 +21,7 @@ import { runJob } from '../../../src/worker/job';
 import { initBackend } from '../../../src/backend/backend';
 import type { RunEvent } from '../../../src/protocol/messages';
 import { assertClose, confusionFromUnconstrained, fdGradient, maxAbs, randn, unbalancedPrior, uniformPrior } from '../../helpers/numerics';
+import { validationPass } from '../../helpers/synthetic';
 
 function opts(priorMode: 'uniformK' | 'rowsum' = 'uniformK'): ObjectiveOptions {
   const o = defaultObjectiveOptions();
@@ -177,28 +178,10 @@ test('multiplier layout, feasibility and values from C and from a metrics report
   assert.equal(compileCustomObjective({ expression: 'mean(recall)', constraints: ['recall >= 0.4'] }, K).feasible(C), true);
 });
 
-/** A validation pass: labels, features and logits of a random linear head. */
-function pass(rng: Rng, K: number, d: number, N: number) {
-  const labels = Array.from({ length: N }, (_, n) => n % K);
-  const means = randn(rng, K * d, 1.5);
-  const features = new Float64Array(N * d);
-  for (let n = 0; n < N; n++) for (let r = 0; r < d; r++) features[n * d + r] = means[labels[n]! * d + r]! + rng.normal();
-  const W = randn(rng, d * K, 0.3);
-  for (let k = 0; k < K; k++) for (let r = 0; r < d; r++) W[r * K + k]! += 0.5 * means[k * d + r]!;
-  const b = randn(rng, K, 0.2);
-  const logits = new Float64Array(N * K);
-  for (let n = 0; n < N; n++) for (let l = 0; l < K; l++) {
-    let a = b[l]!;
-    for (let r = 0; r < d; r++) a += features[n * d + r]! * W[r * K + l]!;
-    logits[n * K + l] = a;
-  }
-  return { K, d, features, labels, logits, W, b };
-}
-
 test('computeRefresh with custom = min(recall) reproduces the built-in minRecall refresh', () => {
   const rng = new Rng(8);
   const K = 5;
-  const p = pass(rng, K, 4, 400);
+  const p = validationPass(rng, K, 4, 400);
   const o = opts();
   const base = { ...p, prevMultipliers: null, options: o, s: 10 };
   const a = computeRefresh({ ...base, objective: 'minRecall' });

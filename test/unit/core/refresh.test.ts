@@ -9,29 +9,11 @@ import { classCentroids } from '../../../src/core/centroids';
 import { gainMatrix } from '../../../src/core/gain';
 import { samplingDistribution } from '../../../src/core/distribution';
 import { defaultObjectiveOptions, objectiveD, updateMultipliers } from '../../../src/core/objectives';
-import { randn } from '../../helpers/numerics';
-
-/** A random validation pass: N examples of K classes with d features, logits from the given head. */
-function pass(rng: Rng, K: number, d: number, N: number, skipClass = -1): Omit<RefreshInput, 'objective' | 'prevMultipliers' | 'options' | 's'> {
-  const labels = Array.from({ length: N }, (_, n) => { const y = n % K; return y === skipClass ? (y + 1) % K : y; });
-  const means = randn(rng, K * d, 1.5);
-  const features = new Float64Array(N * d);
-  for (let n = 0; n < N; n++) for (let r = 0; r < d; r++) features[n * d + r] = means[labels[n]! * d + r]! + rng.normal();
-  const W = randn(rng, d * K, 0.3);
-  for (let k = 0; k < K; k++) for (let r = 0; r < d; r++) W[r * K + k]! += 0.5 * means[k * d + r]!;
-  const b = randn(rng, K, 0.2);
-  const logits = new Float64Array(N * K);
-  for (let n = 0; n < N; n++) for (let l = 0; l < K; l++) {
-    let a = b[l]!;
-    for (let r = 0; r < d; r++) a += features[n * d + r]! * W[r * K + l]!;
-    logits[n * K + l] = a;
-  }
-  return { K, d, features, labels, logits, W, b };
-}
+import { validationPass } from '../../helpers/synthetic';
 
 test('computeRefresh = argmax -> C -> clip -> multipliers (from clipped C, before D) -> D -> Z -> G -> P', () => {
   const rng = new Rng(71);
-  const base = pass(rng, 6, 5, 120);
+  const base = validationPass(rng, 6, 5, 120);
   const options = defaultObjectiveOptions();
   for (const objective of OBJECTIVE_IDS) {
     const prev = objective === 'minRecall' ? Float64Array.from([0.3, 0.1, 0.1, 0.2, 0.2, 0.1]) : null;
@@ -60,7 +42,7 @@ test('computeRefresh = argmax -> C -> clip -> multipliers (from clipped C, befor
 
 test('a class absent from validation gives finite outputs and support 0', () => {
   const rng = new Rng(72);
-  const base = pass(rng, 5, 4, 100, 3);
+  const base = validationPass(rng, 5, 4, 100, 3);
   for (const objective of OBJECTIVE_IDS) {
     const r = computeRefresh({ ...base, objective, prevMultipliers: null, options: defaultObjectiveOptions(), s: 10 });
     assert.equal(r.metrics.support[3], 0);
@@ -71,14 +53,14 @@ test('a class absent from validation gives finite outputs and support 0', () => 
 
 test('computeRefresh rejects mismatched shapes', () => {
   const rng = new Rng(73);
-  const base = pass(rng, 3, 2, 9);
+  const base = validationPass(rng, 3, 2, 9);
   assert.throws(() => computeRefresh({ ...base, logits: new Float64Array(5), objective: 'meanRecall', prevMultipliers: null, options: defaultObjectiveOptions(), s: 1 }), /logits/);
 });
 
 test('a refresh cache reuses the centroids and S on the same features array, and recomputes them for another array', () => {
   const rng = new Rng(31);
   const K = 12, d = 9;
-  const base = pass(rng, K, d, 60);
+  const base = validationPass(rng, K, d, 60);
   const inp: RefreshInput = { ...base, objective: 'gMean', prevMultipliers: null, options: defaultObjectiveOptions(), s: 5 };
   const plain = computeRefresh(inp);
   const cache: RefreshCache = {};
