@@ -197,17 +197,8 @@ export function fmtX(r: number): string {
   return `${r.toFixed(r >= 10 ? 1 : 2)}x`;
 }
 
-/** A seeded uniform generator in [0, 1) (mulberry32), for synthetic inputs only. */
-export function mulberry(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded uniform generator in [0, 1) for synthetic inputs: the same mulberry32 that splits MNIST-LT. */
+export { mulberry32 as mulberry } from '../src/data/mnist';
 
 /** Standard normal draws from a uniform generator (Box-Muller). */
 export function gaussian(u: () => number): () => number {

@@ -145,8 +145,8 @@ function rawMnist(): RawMnist {
   return cache;
 }
 
-/** mulberry32: a small seeded generator, so a split is reproducible from its seed. */
-function mulberry32(seed: number): () => number {
+/** mulberry32: a small seeded generator in [0, 1), so a split is reproducible from its seed. */
+export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
