@@ -5,8 +5,7 @@
 // notifies; the caller resets IDLE (notified too) or sets EXIT. A larger data buffer arrives as a message, read
 // synchronously on wake-up.
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
-import * as tf from '@tensorflow/tfjs';
-import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { initBackend, tfMatMul } from './backend';
 import { CTRL, STATE } from './parallelProtocol';
 
 interface Init {
@@ -19,10 +18,8 @@ async function main(): Promise<void> {
   const init = workerData as Init;
   const ctrl = new Int32Array(init.ctrl);
   let data = new Float32Array(init.data);
-  tf.enableProdMode();
-  setWasmPaths(init.wasmDir.endsWith('/') ? init.wasmDir : init.wasmDir + '/');
-  const ok = await tf.setBackend('wasm');
-  await tf.ready();
+  // The same probe as the caller's (setBackend's result and the numeric check); a cpu fallback is no use here.
+  const ok = await initBackend({ choice: 'wasm', wasmDir: init.wasmDir }).then((b) => b.tfName === 'wasm', () => false);
   Atomics.store(ctrl, CTRL.state, ok ? STATE.idle : STATE.failed);
   Atomics.notify(ctrl, CTRL.state);
   parentPort?.postMessage({ ready: ok });
@@ -41,9 +38,7 @@ async function main(): Promise<void> {
     }
     const [m, k, n] = [ctrl[CTRL.m]!, ctrl[CTRL.k]!, ctrl[CTRL.n]!];
     try {
-      const out = tf.tidy(() => tf.matMul(tf.tensor2d(data.subarray(0, m * k), [m, k]), tf.tensor2d(data.subarray(m * k, m * k + k * n), [k, n])));
-      data.set(out.dataSync() as Float32Array, m * k + k * n);
-      out.dispose();
+      data.set(tfMatMul(data.subarray(0, m * k), data.subarray(m * k, m * k + k * n), m, k, n), m * k + k * n);
       Atomics.store(ctrl, CTRL.state, STATE.done);
     } catch {
       Atomics.store(ctrl, CTRL.state, STATE.failed);
