@@ -5,6 +5,7 @@ import { tfMatMul } from '../src/backend/backend';
 import { gainMatrix, type GainArgs, type MatMul } from '../src/core/gain';
 import { confusionMatrix, clipConfusion } from '../src/core/confusion';
 import { classCentroids } from '../src/core/centroids';
+import { argmaxRows } from '../src/core/evaluate';
 import { objectiveD, updateMultipliers, defaultObjectiveOptions, type ObjectiveId } from '../src/core/objectives';
 import { samplingDistribution } from '../src/core/distribution';
 import { bruteForceGain } from '../test/helpers/bruteForceGain';
@@ -132,7 +133,7 @@ export function benchRefresh(K: number, d: number, objective: ObjectiveId, reps:
   // The parts, from the same inputs.
   const r = computeRefresh(inp);
   const { Z } = classCentroids(inp.features, N, d, inp.labels, K);
-  const C = confusionMatrix(inp.labels, predsOf(inp.logits, N, K), K);
+  const C = confusionMatrix(inp.labels, argmaxRows(inp.logits, N, K), K);
   const Cc = clipConfusion(C);
   // As computeRefresh calls it: on a matmul path with the centroid logits taken from the validation logits.
   const gainArgs = { K, d, Z, W: inp.W, b: inp.b, D: r.D, ...(runMm ? { matmul: runMm, A: centroidLogitsFromLogits(inp.logits, inp.labels, N, K, inp.b) } : {}) } as GainArgs;
@@ -147,16 +148,6 @@ export function benchRefresh(K: number, d: number, objective: ObjectiveId, reps:
   const alloc = counted.refresh;
   const gainAlloc = counted.gain;
   return { K, d, N, objective, refresh, path, exact, provider, gain, multipliersAndD, centroids, distribution, alloc, gainAlloc };
-}
-
-function predsOf(logits: ArrayLike<number>, N: number, K: number): Int32Array {
-  const p = new Int32Array(N);
-  for (let n = 0; n < N; n++) {
-    let best = 0;
-    for (let l = 1; l < K; l++) if (logits[n * K + l]! > logits[n * K + best]!) best = l;
-    p[n] = best;
-  }
-  return p;
 }
 
 /**

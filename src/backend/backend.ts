@@ -176,10 +176,10 @@ export const tfMatMul: MatMul = Object.assign((A: Float64Array | Float32Array, B
 }, { precision: 'float32' as const });
 
 /**
- * The matmul provider a refresh with K classes should use: tfMatMul from FAST_GAIN_MIN_K classes on a native or
- * wasm backend; undefined (exact float64 JS) for small K or on tfjs's pure-JS cpu backend, which would gain nothing.
+ * The one-thread choice: tfMatMul from FAST_GAIN_MIN_K classes on a native or wasm backend; undefined (exact
+ * float64 JS) for small K or on tfjs's pure-JS cpu backend, which would gain nothing.
  */
-export function gainMatMul(K: number): MatMul | undefined {
+function gainMatMul(K: number): MatMul | undefined {
   return K >= FAST_GAIN_MIN_K && tf.getBackend() !== 'cpu' ? tfMatMul : undefined;
 }
 
