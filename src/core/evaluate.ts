@@ -36,29 +36,20 @@ export function gatherRows(set: ExampleSet, idx: ArrayLike<number>): tf.Tensor {
  */
 export function forwardAll(model: SelmixModel, set: ExampleSet, batch = 256): Forward {
   const { K, d } = model;
-  if (!model.backbone) {
-    // Larger batches here: each product packs W again on wasm, and rows of features are small.
-    const rows = Math.max(batch, 4096);
-    const logits = new Float32Array(set.n * K);
-    for (let s = 0; s < set.n; s += rows) {
-      const e = Math.min(set.n, s + rows);
-      const a = tf.tidy(() => tf.add(tf.matMul(tf.tensor2d(set.x.subarray(s * d, e * d), [e - s, d]), model.W), model.b));
-      logits.set(a.dataSync() as Float32Array, s * K);
-      a.dispose();
-    }
-    return { features: set.x, logits, n: set.n };
-  }
-  const features = new Float32Array(set.n * d);
+  const bb = model.backbone;
+  // Without a backbone: larger batches (each product packs W again on wasm, and rows of features are small).
+  const rows = bb ? batch : Math.max(batch, 4096);
+  const features = bb ? new Float32Array(set.n * d) : set.x;
   const logits = new Float32Array(set.n * K);
   const per = set.x.length / Math.max(1, set.n);
-  for (let s = 0; s < set.n; s += batch) {
-    const e = Math.min(set.n, s + batch);
+  for (let s = 0; s < set.n; s += rows) {
+    const e = Math.min(set.n, s + rows);
     const [f, a] = tf.tidy(() => {
       const x = tf.tensor(set.x.subarray(s * per, e * per), [e - s, ...set.shape]);
-      const feats = model.backbone ? model.backbone.apply(x) : (x.reshape([e - s, d]) as tf.Tensor2D);
+      const feats = bb ? bb.apply(x) : (x.reshape([e - s, d]) as tf.Tensor2D);
       return [feats, tf.add(tf.matMul(feats, model.W), model.b)];
     });
-    features.set(f.dataSync() as Float32Array, s * d);
+    if (bb) features.set(f.dataSync() as Float32Array, s * d);
     logits.set(a.dataSync() as Float32Array, s * K);
     f.dispose();
     a.dispose();
