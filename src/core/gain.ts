@@ -409,20 +409,21 @@ function gainMatrixFast(args: GainArgs, mm: MatMul): Float64Array {
   // A cached S (same precision) makes E one K^3 product, used while that is cheaper than Z (Z^T D).
   const cached = args.gram?.S && args.gram.S instanceof F && K <= 2 * d ? args.gram.S : null;
   const viaGram = cached !== null || ((GRAM_BLOCKS + 1) / (2 * GRAM_BLOCKS)) * K * K * d + K * K * K < 2 * K * K * d;
+  const transposedZ = (): Mat => {
+    const Zt = new F(d * K);
+    transposeInto(Zp, K, d, Zt, K, 0);
+    return Zt;
+  };
   let E: Mat;
   if (viaGram) {
     let S = cached;
     if (!S) {
-      const Zt = new F(d * K);
-      transposeInto(Zp, K, d, Zt, K, 0);
-      S = gramFast(mm, F, Zp, Zt, K, d);
+      S = gramFast(mm, F, Zp, transposedZ(), K, d);
       if (args.gram) args.gram.S = S;
     }
     E = checkedMul(mm, S, Dp, K, K, K);
   } else {
-    const Zt = new F(d * K);
-    transposeInto(Zp, K, d, Zt, K, 0);
-    E = checkedMul(mm, Zp, checkedMul(mm, Zt, Dp, d, K, K), K, d, K);
+    E = checkedMul(mm, Zp, checkedMul(mm, transposedZ(), Dp, d, K, K), K, d, K);
   }
 
   // The operands in the provider's precision, straight from A and E in one pass per row: [U; U.E/e] (2K x K),
