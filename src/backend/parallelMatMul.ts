@@ -123,12 +123,10 @@ export class ParallelMatMul {
       Atomics.notify(ctrl, CTRL.state);
     }
     const out = new Float32Array(left);
-    let right: Mat = data.subarray(m * k2 + k2 * n, m * k2 + k2 * n + m * n);
-    if (failed) {
-      const Aright = new Float32Array(m * k2);
-      for (let i = 0; i < m; i++) Aright.set(A.subarray(i * k + k1, (i + 1) * k), i * k2);
-      right = local(Aright, B.subarray(k1 * n), m, k2, n);
-    }
+    // Without the helper's half, this thread computes it from the operands still in the shared buffer.
+    const right: Mat = failed
+      ? local(data.subarray(0, m * k2), data.subarray(m * k2, m * k2 + k2 * n), m, k2, n)
+      : data.subarray(m * k2 + k2 * n, m * k2 + k2 * n + m * n);
     for (let t = 0; t < out.length; t++) out[t] = out[t]! + right[t]!;
     return out;
   }
