@@ -2,8 +2,8 @@
 // (split along the inner dimension) through its own tfjs backend while a helper thread (matmulWorker.ts, its own
 // wasm instance) computes the other; they meet through shared memory and Atomics.wait, so the MatMul provider stays synchronous.
 // tfjs's threaded wasm build is disabled in Node (tfjs issue 3830), which is why the split is done here. On a
-// 2-core machine a 1000^3 product ran about 1.4x faster, and the K = 1000 refresh 1.1 to 1.3x (npm run bench: the
-// "backend matmul" column is one thread, "refresh (wall)" the run's path).
+// 2-core machine the K = 1000 refresh ran 1.1 to 1.3x faster (npm run bench: the "backend matmul" column is one
+// thread, "refresh (wall)" the run's path).
 import { Worker } from 'node:worker_threads';
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
