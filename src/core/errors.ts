@@ -1,5 +1,16 @@
-// Named errors. Each says whose fault a failure is, so the CLI can map it to an exit code and the
-// extension can put it in the right place (a diagnostic in the config file, or an error message).
+// Every named error, each with its failure kind and exit code beside it: the worker posts the kind in
+// run/failed, the CLI exits with the code, the extension puts a config problem in the file as a diagnostic.
+
+/** Whose fault a failure is: bad input (usage, config, data or model files) or a failed run. */
+export type FailureKind = 'usage' | 'config' | 'data' | 'training' | 'internal';
+
+/** Exit codes of the CLI (README "Exit codes"): 0 ok, 1 the run failed, 2 bad input. */
+export const EXIT = { ok: 0, failed: 1, badInput: 2 } as const;
+
+/** The exit code of a failure kind. */
+export function exitCodeOf(kind: FailureKind): number {
+  return kind === 'training' || kind === 'internal' ? EXIT.failed : EXIT.badInput;
+}
 
 /** One problem in a config file: a JSON path, a message, and the 1-based line/column when known. */
 export interface ConfigIssue {
@@ -30,6 +41,11 @@ export class TrainingError extends Error {
   override readonly name = 'TrainingError';
 }
 
+/** A command line that cannot be run (unknown command, missing or malformed flag). */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
 /** Thrown when the user asked the run to stop; not a failure. */
 export class CancelledError extends Error {
   override readonly name = 'CancelledError';
@@ -44,4 +60,13 @@ export class ExprError extends Error {
   constructor(message: string, readonly source: string, readonly column: number, public path?: string) {
     super(message);
   }
+}
+
+/** The failure kind of anything thrown: named errors by class, everything else is internal (a bug). */
+export function failureKindOf(e: unknown): FailureKind {
+  if (e instanceof UsageError) return 'usage';
+  if (e instanceof ConfigError || e instanceof ExprError) return 'config';
+  if (e instanceof DataError) return 'data';
+  if (e instanceof TrainingError) return 'training';
+  return 'internal';
 }
