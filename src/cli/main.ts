@@ -1,24 +1,24 @@
-// The `selmix` command line: the same engine and the same protocol events as the extension.
-// Exit codes: 0 ok, 1 the run failed, 2 bad input (usage, config, data or model files).
+// The `selmix` command line: flags -> one RunRequest -> src/run, the same engine and the same protocol events
+// as the extension. Exit codes (src/core/errors.ts): 0 ok, 1 the run failed, 2 bad input.
 import { parseArgs } from 'node:util';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { runJob, loadConfig, evaluateConfig, type JobOptions } from '../worker/job';
-import { configSchema, OBJECTIVE_IDS, type SelmixConfig, type SelmixConfigInput } from '../core/config';
-import { ConfigError, DataError } from '../core/errors';
-import { BACKEND_CHOICES, initBackend, prepareGainMatMul, type BackendChoice } from '../backend/backend';
-import type { MetricsReport, RunEvent, RunFinishedPayload } from '../protocol/messages';
-import { readNpy, toFloat32Features, toLabels } from '../data/npy';
+import type { SelmixConfigInput } from '../core/config';
+import { OBJECTIVE_IDS } from '../core/objectiveIds';
+import { ConfigError, DataError, EXIT, UsageError, exitCodeOf, failureKindOf } from '../core/errors';
+import { BACKEND_CHOICES, initBackend, type BackendChoice } from '../backend/backend';
+import type { MetricsReport, RunEvent, RunFinishedPayload, RunOverrides, RunRequest } from '../protocol/messages';
 import { writeFileAtomic } from '../data/atomicWrite';
-import { computeRefresh } from '../core/refresh';
-import { FAST_GAIN_MIN_K } from '../core/gain';
-import { defaultObjectiveOptions, type ObjectiveId } from '../core/objectives';
-import { metricsOf } from '../core/evaluate';
-import { runSweep } from './sweep';
-import { runShiftExperiment } from './experiments';
+import { runRequest } from '../run/run';
+import { evaluateRequest, gainRequest } from '../run/evaluate';
+import { requestFromFile } from '../run/configFile';
+import { parseNumberFlag } from '../run/request';
+import { prepareRun } from '../run/prepare';
+import { DEMO_OUTPUT, demoConfigText } from '../run/demo';
+import { parseTemperatureList, sweepObjectiveName, sweepOutputDir, sweepRequest, sweepRow, writeSweepOutputs, type SweepRow } from '../run/sweep';
+import { runShiftExperiment } from '../run/experiments';
 
-/** Exit codes, documented in README. */
-export const EXIT = { ok: 0, failed: 1, badInput: 2 } as const;
+export { EXIT };
 
 const USAGE = `selmix: SelMix fine-tuning for non-decomposable objectives
 
@@ -41,11 +41,6 @@ Common options: --backend ${BACKEND_CHOICES.join('|')}   --json (one protocol ev
 Objectives: ${OBJECTIVE_IDS.join(', ')}
 Weights are in PyTorch nn.Linear layout (K x d). Exit codes: 0 ok, 1 run failed, 2 bad input.`;
 
-/** A usage error (exit 2). */
-class UsageError extends Error {
-  override readonly name = 'UsageError';
-}
-
 const OPTIONS = {
   config: { type: 'string' }, json: { type: 'boolean' }, resume: { type: 'boolean' }, steps: { type: 'string' }, seed: { type: 'string' },
   objective: { type: 'string' }, out: { type: 'string' }, backend: { type: 'string' }, features: { type: 'string' }, labels: { type: 'string' },
@@ -59,13 +54,13 @@ type Flags = { [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K]['type'] extends
 function num(flags: Flags, name: 'steps' | 'seed' | 'temperature' | 'threshold'): number | undefined {
   const v = flags[name];
   if (v === undefined) return undefined;
-  const n = Number(v);
-  if (v.trim() === '' || !Number.isFinite(n)) throw new UsageError(`--${name}: "${v}" is not a number`);
+  const n = parseNumberFlag(`--${name}`, v);
+  if (typeof n !== 'number') throw new UsageError(n.error);
   return n;
 }
 
 function need(flags: Flags, ...names: (keyof Flags)[]): void {
-  const missing = names.filter((n) => flags[n] === undefined);
+  const missing = names.filter((n) => flags[n] === undefined || flags[n] === '');
   if (missing.length) throw new UsageError(`missing ${missing.map((n) => `--${n}`).join(', ')}`);
 }
 
@@ -75,25 +70,21 @@ function backendOf(flags: Flags): BackendChoice | undefined {
   return flags.backend as BackendChoice;
 }
 
-/** Validates a config built from flags; problems name the flag's config path. */
-function validated(input: SelmixConfigInput, where: string): SelmixConfig {
-  const r = configSchema.safeParse(input);
-  if (r.success) return r.data;
-  throw new ConfigError(where, r.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })));
+function objectiveOf(flags: Flags): string | undefined {
+  const o = flags.objective;
+  if (o !== undefined && !(OBJECTIVE_IDS as readonly string[]).includes(o)) throw new UsageError(`--objective: "${o}" is not one of ${OBJECTIVE_IDS.join(', ')}`);
+  return o;
 }
 
-/** Applies --steps/--seed/--temperature/--objective on top of a config. */
-function overrides(flags: Flags): (c: SelmixConfig) => SelmixConfig {
-  return (c) => {
-    const input = structuredClone(c) as SelmixConfigInput & { training: Record<string, unknown>; selmix: Record<string, unknown> };
-    const steps = num(flags, 'steps');
-    const seed = num(flags, 'seed');
-    const temp = num(flags, 'temperature');
-    if (steps !== undefined) input.training.steps = steps;
-    if (seed !== undefined) input.training.seed = seed;
-    if (temp !== undefined) input.selmix.temperature = temp;
-    if (flags.objective !== undefined) input.objective = flags.objective as ObjectiveId;
-    return validated(input, 'command-line flags');
+/** The overrides the flags ask for (--steps, --seed, --temperature, --objective, --out), checked. */
+function overridesOf(flags: Flags, withOut: boolean): RunOverrides {
+  const steps = num(flags, 'steps');
+  const seed = num(flags, 'seed');
+  const temperature = num(flags, 'temperature');
+  const objective = objectiveOf(flags);
+  return {
+    ...(steps !== undefined ? { steps } : {}), ...(seed !== undefined ? { seed } : {}), ...(temperature !== undefined ? { temperature } : {}),
+    ...(objective !== undefined ? { objective } : {}), ...(withOut && flags.out !== undefined ? { output: resolve(flags.out) } : {}),
   };
 }
 
@@ -144,132 +135,103 @@ function printer(json: boolean): (e: RunEvent) => void {
 
 const pct = (v: number) => (100 * v).toFixed(2).padStart(7);
 
-/** A before/after table of test (or validation) metrics. */
+/** Above this many classes the terminal shows the worst classes only (the full table is in report.json). */
+export const TERMINAL_CLASSES = 20;
+
+/** A before/after table of test (or validation) metrics; for large K the TERMINAL_CLASSES classes of lowest recall after. */
 export function beforeAfterTable(s: RunFinishedPayload, classNames?: string[]): string {
   const useTest = s.before.test !== undefined && s.after.test !== undefined;
   const b: MetricsReport = useTest ? s.before.test! : s.before.val;
   const a: MetricsReport = useTest ? s.after.test! : s.after.val;
+  const K = b.recall.length;
+  let classes = Array.from({ length: K }, (_, k) => k);
+  if (K > TERMINAL_CLASSES) classes = classes.sort((x, y) => a.recall[x]! - a.recall[y]! || x - y).slice(0, TERMINAL_CLASSES);
   const rows: [string, number, number][] = [
     ['accuracy', b.accuracy, a.accuracy], ['mean recall', b.meanRecall, a.meanRecall], ['min recall', b.minRecall, a.minRecall],
     ['G-mean', b.gMean, a.gMean], ['H-mean', b.hMean, a.hMean], ['min head/tail recall', b.minHeadTailRecall, a.minHeadTailRecall],
     ['min coverage', b.minCoverage, a.minCoverage],
-    ...b.recall.map((r, k) => [`recall ${classNames?.[k] ?? k}`, r, a.recall[k]!] as [string, number, number]),
+    ...classes.map((k) => [`recall ${classNames?.[k] ?? k}`, b.recall[k]!, a.recall[k]!] as [string, number, number]),
   ];
   const head = `${useTest ? 'test' : 'validation'} set (%)`.padEnd(24) + 'before'.padStart(8) + 'after'.padStart(8) + 'change'.padStart(9);
   const lines = rows.map(([n, x, y]) => n.padEnd(24) + pct(x).padStart(8) + pct(y).padStart(8) + ((y - x >= 0 ? '+' : '') + (100 * (y - x)).toFixed(2)).padStart(9));
-  return [head, '-'.repeat(head.length), ...lines].join('\n');
+  const note = K > TERMINAL_CLASSES ? [`(the ${TERMINAL_CLASSES} of ${K} classes with the lowest recall after; every class is in report.json)`] : [];
+  return [head, '-'.repeat(head.length), ...lines, ...note].join('\n');
 }
 
-async function runConfigJob(cfg: SelmixConfig | string, configPath: string, flags: Flags, extra: Partial<JobOptions> = {}): Promise<number> {
+/** Runs one request with Ctrl-C as Stop; prints the summary; returns the exit code. */
+async function runAndReport(request: RunRequest, flags: Flags): Promise<number> {
   let stop = false;
   const onSig = () => { stop = true; process.stderr.write('\nstopping at the next step (a checkpoint is kept)...\n'); };
   process.once('SIGINT', onSig);
   const backend = backendOf(flags);
-  const r = await runJob(cfg, configPath, { emit: printer(flags.json === true), shouldStop: () => stop, ...(backend ? { backend } : {}), ...extra });
+  const r = await runRequest(request, { emit: printer(flags.json === true), shouldStop: () => stop, ...(backend ? { backend } : {}) });
   process.off('SIGINT', onSig);
-  if (!r.ok) return r.kind === 'config' || r.kind === 'data' ? EXIT.badInput : EXIT.failed;
+  if (!r.ok) return exitCodeOf(r.kind);
+  const f = r.summary;
   if (!flags.json) {
-    process.stdout.write(beforeAfterTable(r.summary) + '\n');
-    process.stdout.write(`\n${r.summary.objective}: ${r.summary.before.objectiveValue.toFixed(4)} -> ${r.summary.after.objectiveValue.toFixed(4)} on validation; best step ${r.summary.bestStep}; stopped by ${r.summary.stoppedBy}; ${r.summary.wallSeconds.toFixed(1)} s\nOutputs in ${r.summary.outputDir}\n`);
+    if (f.reportPath === null) {
+      process.stdout.write(`stopped during pre-training after ${f.steps} steps; nothing was written (the next run pre-trains again)\n`);
+      return EXIT.ok;
+    }
+    process.stdout.write(beforeAfterTable(f) + '\n');
+    process.stdout.write(`\n${f.objective}: ${f.before.objectiveValue.toFixed(4)} -> ${f.after.objectiveValue.toFixed(4)} on validation (the best iterate, step ${f.bestStep}); stopped by ${f.stoppedBy} after ${f.steps} steps; ${f.wallSeconds.toFixed(1)} s\nOutputs in ${f.outputDir}\n`);
   }
   return EXIT.ok;
 }
 
-/** The demo config: MNIST-LT rho = 100, the cached pre-trained CNN, SelMix for minRecall. */
-export function demoConfig(flags: Flags): SelmixConfigInput {
-  return {
-    name: 'MNIST-LT demo',
-    objective: (flags.objective as ObjectiveId | undefined) ?? 'minRecall',
-    data: { kind: 'builtin', name: 'mnist-lt', rho: 100 },
-    model: { kind: 'pretrained-demo', path: '.selmix-cache/mnist-lt-cnn/model.json' },
-    training: { steps: num(flags, 'steps') ?? 300, seed: num(flags, 'seed') ?? 0 },
-    output: flags.out ?? 'selmix-demo',
-  };
-}
-
 async function cmdDemo(flags: Flags): Promise<number> {
-  const cfgInput = demoConfig(flags);
-  const cfg = validated(cfgInput, 'demo');
-  const outDir = resolve(cfg.output);
-  mkdirSync(outDir, { recursive: true });
+  const outDir = resolve(flags.out ?? DEMO_OUTPUT);
+  const overrides = overridesOf(flags, false);
   const cfgPath = join(outDir, 'demo.selmix.json');
-  // Keep the config beside the outputs, so the run can be repeated or opened in VS Code.
-  writeFileAtomic(cfgPath, JSON.stringify({ ...cfgInput, output: '.', model: { kind: 'pretrained-demo', path: '../.selmix-cache/mnist-lt-cnn/model.json' } }, null, 2) + '\n');
-  return runConfigJob(readFileSync(cfgPath, 'utf8'), cfgPath, flags);
+  // Check the overrides before anything is written; then keep the config beside the outputs, so the run can be repeated or opened in VS Code.
+  const request: RunRequest = { configText: demoConfigText(), configPath: cfgPath, overrides };
+  const bad = prepareRun(request, { exists: () => true }).issues.filter((i) => i.severity === 'error');
+  if (bad.length) throw new UsageError(bad.map((i) => i.message).join('; '));
+  mkdirSync(outDir, { recursive: true });
+  writeFileAtomic(cfgPath, request.configText);
+  return runAndReport(request, flags);
 }
 
-function featureModeConfig(flags: Flags): SelmixConfigInput {
-  need(flags, 'features', 'labels', 'val-features', 'val-labels', 'weights', 'objective', 'out');
+/** Every flag-given file must exist; the message names the flag. */
+function checkFlagFiles(flags: Flags, names: (keyof Flags)[]): void {
+  for (const n of names) {
+    const v = flags[n];
+    if (typeof v === 'string' && !existsSync(resolve(v))) throw new DataError(resolve(v), `file not found (given as --${n})`);
+  }
+}
+
+/** The config of feature mode: .npy features and labels and a linear head, from flags (val: the validation split). */
+function featureConfig(flags: Flags, val: { features: string; labels: string } | null, objective: string): SelmixConfigInput {
   const abs = (p: string) => resolve(p);
   return {
-    objective: flags.objective as ObjectiveId,
+    objective: objective as SelmixConfigInput['objective'],
     data: {
       kind: 'npy',
       train: { features: abs(flags.features!), labels: abs(flags.labels!) },
-      val: { features: abs(flags['val-features']!), labels: abs(flags['val-labels']!) },
+      ...(val ? { val: { features: abs(val.features), labels: abs(val.labels) } } : {}),
       ...(flags['unlabeled-features'] ? { unlabeled: { features: abs(flags['unlabeled-features']) } } : {}),
     },
     model: { kind: 'linear', weights: abs(flags.weights!), ...(flags.bias ? { bias: abs(flags.bias) } : {}) },
-    training: { ...(num(flags, 'steps') !== undefined ? { steps: num(flags, 'steps') } : {}), ...(num(flags, 'seed') !== undefined ? { seed: num(flags, 'seed') } : {}) },
-    ...(num(flags, 'temperature') !== undefined ? { selmix: { temperature: num(flags, 'temperature') } } : {}),
-    output: abs(flags.out!),
-  } as SelmixConfigInput;
+    output: flags.out ? abs(flags.out) : '.',
+  };
+}
+
+/** A request built from flags (no file: paths are absolute, and the overrides carry the numbers). */
+function flagRequest(cfg: SelmixConfigInput, flags: Flags): RunRequest {
+  return { configText: JSON.stringify(cfg, null, 2), configPath: join(process.cwd(), 'command-line flags'), overrides: overridesOf(flags, false), ...(flags.resume ? { resume: true } : {}) };
 }
 
 async function cmdFinetune(flags: Flags, task: 'finetune' | 'pretrain'): Promise<number> {
   if (flags.config !== undefined) {
-    const path = resolve(flags.config);
-    const cfg = loadConfig(path);
-    if (cfg.task !== task) throw new ConfigError(path, [{ path: 'task', message: `this config is a "${cfg.task}" run; use \`selmix ${cfg.task}\`` }]);
-    return runConfigJob(cfg, path, flags, { override: overrides(flags), ...(flags.resume ? { resume: true } : {}) });
+    const request = requestFromFile(flags.config, { overrides: overridesOf(flags, true), ...(flags.resume ? { resume: true } : {}) });
+    const cfg = prepareRun(request, { exists: () => true }).config;
+    if (cfg && cfg.task !== task) throw new ConfigError(request.configPath, [{ path: 'task', message: `this config is a "${cfg.task}" run; use \`selmix ${cfg.task}\`` }]);
+    return runAndReport(request, flags);
   }
   if (task === 'pretrain') throw new UsageError('pretrain needs --config FILE');
-  const cfg = validated(featureModeConfig(flags), 'command-line flags');
-  return runConfigJob(cfg, join(process.cwd(), 'cli.selmix.json'), flags, flags.resume ? { resume: true } : {});
-}
-
-/** Loads a head in PyTorch layout (K x d) and returns W as d x K plus b. */
-function loadHead(flags: Flags): { W: Float64Array; b: Float64Array; K: number; d: number } {
-  const wPath = resolve(flags.weights!);
-  const w = toFloat32Features(readNpy(wPath), wPath);
-  const [K, d] = [w.n, w.d];
-  const W = new Float64Array(d * K);
-  for (let k = 0; k < K; k++) for (let r = 0; r < d; r++) W[r * K + k] = w.data[k * d + r]!;
-  const b = new Float64Array(K);
-  if (flags.bias) {
-    const bPath = resolve(flags.bias);
-    const ba = readNpy(bPath);
-    const flat = Float64Array.from(ba.data as ArrayLike<number>);
-    if (flat.length !== K) throw new DataError(bPath, `bias has ${flat.length} entries but the weights have K = ${K} rows`);
-    b.set(flat);
-  }
-  return { W, b, K, d };
-}
-
-/** Features and labels of a labeled feature set, checked against the head. */
-function loadFeatureSet(flags: Flags, K: number, d: number): { x: Float32Array; y: Int32Array; n: number } {
-  const fPath = resolve(flags.features!);
-  const lPath = resolve(flags.labels!);
-  const f = toFloat32Features(readNpy(fPath), fPath);
-  if (f.d !== d) throw new DataError(fPath, `features have ${f.d} columns but the weights (${resolve(flags.weights!)}) expect d = ${d}`);
-  const y = toLabels(readNpy(lPath), lPath);
-  if (y.length !== f.n) throw new DataError(lPath, `has ${y.length} labels but ${fPath} has ${f.n} rows`);
-  y.forEach((v, i) => { if (v >= K) throw new DataError(lPath, `label ${v} at index ${i} is out of range: the head has K = ${K} classes`); });
-  return { x: f.data, y, n: f.n };
-}
-
-function logitsOf(x: Float32Array, n: number, W: Float64Array, b: Float64Array, K: number, d: number): Float64Array {
-  const out = new Float64Array(n * K);
-  for (let i = 0; i < n; i++) {
-    for (let k = 0; k < K; k++) out[i * K + k] = b[k]!;
-    for (let r = 0; r < d; r++) {
-      const v = x[i * d + r]!;
-      if (v === 0) continue;
-      const row = r * K;
-      for (let k = 0; k < K; k++) out[i * K + k] += v * W[row + k]!;
-    }
-  }
-  return out;
+  need(flags, 'features', 'labels', 'val-features', 'val-labels', 'weights', 'objective', 'out');
+  checkFlagFiles(flags, ['features', 'labels', 'val-features', 'val-labels', 'unlabeled-features', 'weights', 'bias']);
+  return runAndReport(flagRequest(featureConfig(flags, { features: flags['val-features']!, labels: flags['val-labels']! }, objectiveOf(flags)!), flags), flags);
 }
 
 function matrixRows(m: Float64Array, K: number): number[][] {
@@ -278,46 +240,72 @@ function matrixRows(m: Float64Array, K: number): number[][] {
 
 async function cmdGain(flags: Flags): Promise<number> {
   need(flags, 'features', 'labels', 'weights', 'objective');
-  const objective = flags.objective!;
-  if (!(OBJECTIVE_IDS as readonly string[]).includes(objective)) throw new UsageError(`--objective: "${objective}" is not one of ${OBJECTIVE_IDS.join(', ')}`);
+  const objective = objectiveOf(flags)!;
+  checkFlagFiles(flags, ['features', 'labels', 'weights', 'bias']);
+  const cfg = featureConfig(flags, { features: flags.features!, labels: flags.labels! }, objective);
+  const backend = backendOf(flags);
+  const g = await gainRequest(flagRequest(cfg, flags), { ...(backend ? { backend } : {}) });
+  const { K, n, refresh: r } = g!;
   const s = num(flags, 'temperature') ?? 10;
-  if (!(s > 0)) throw new UsageError(`--temperature must be > 0 (got ${s})`);
-  const { W, b, K, d } = loadHead(flags);
-  const set = loadFeatureSet(flags, K, d);
-  // Large K: the gain's K^3 products on wasm (float32) instead of float64 JS; falls back to cpu = exact.
-  if (K >= FAST_GAIN_MIN_K) await initBackend({ choice: 'wasm' });
-  const r = computeRefresh({ K, d, features: set.x, labels: set.y, logits: logitsOf(set.x, set.n, W, b, K, d), W, b, objective: objective as ObjectiveId,
-    prevMultipliers: null, options: defaultObjectiveOptions(), s, matmul: await prepareGainMatMul(K) });
   if (flags.json) {
     process.stdout.write(JSON.stringify({ objective, K, confusion: matrixRows(r.C, K), metrics: r.metrics, multipliers: r.multipliers ? Array.from(r.multipliers) : null,
       gain: matrixRows(r.G, K), distribution: matrixRows(r.P, K) }) + '\n');
     return EXIT.ok;
   }
-  const pairs = Array.from(r.G, (g, idx) => ({ i: Math.floor(idx / K), j: idx % K, g, p: r.P[idx]! })).sort((x, y) => y.g - x.g).slice(0, 10);
+  const order = Array.from(r.G.keys()).sort((x, y) => r.G[y]! - r.G[x]!).slice(0, 10);
   const m = r.metrics;
-  process.stdout.write(`objective ${objective} = ${r.objectiveValue.toFixed(4)} on ${set.n} examples, K = ${K}, s = ${s}\n`);
+  process.stdout.write(`objective ${objective} = ${r.objectiveValue.toFixed(4)} on ${n} examples, K = ${K}, s = ${s}\n`);
   process.stdout.write(`accuracy ${pct(m.accuracy)}%  mean recall ${pct(m.meanRecall)}%  min recall ${pct(m.minRecall)}%  G-mean ${pct(m.gMean)}%  H-mean ${pct(m.hMean)}%\n`);
-  if (r.multipliers) process.stdout.write(`multipliers: ${Array.from(r.multipliers, (v) => v.toFixed(4)).join(' ')}\n`);
+  if (r.multipliers) process.stdout.write(K <= TERMINAL_CLASSES ? `multipliers: ${Array.from(r.multipliers, (v) => v.toFixed(4)).join(' ')}\n` : `multipliers: ${K} values (--json prints them)\n`);
   process.stdout.write('top pairs (anchor i mixed with partner j):\n   i    j          gain       P\n');
-  for (const p of pairs) process.stdout.write(`${String(p.i).padStart(4)} ${String(p.j).padStart(4)} ${p.g.toExponential(4).padStart(13)} ${p.p.toFixed(4).padStart(7)}\n`);
+  for (const idx of order) process.stdout.write(`${String(Math.floor(idx / K)).padStart(4)} ${String(idx % K).padStart(4)} ${r.G[idx]!.toExponential(4).padStart(13)} ${r.P[idx]!.toFixed(4).padStart(7)}\n`);
   return EXIT.ok;
 }
 
 async function cmdEval(flags: Flags): Promise<number> {
+  const backend = backendOf(flags);
+  let m: MetricsReport | null;
   if (flags.config !== undefined) {
-    const path = resolve(flags.config);
-    const cfg = loadConfig(path);
     const split = flags.split ?? 'val';
     if (split !== 'val' && split !== 'test') throw new UsageError(`--split must be val or test (got ${split})`);
-    const m = await evaluateConfig(cfg, path, split, backendOf(flags));
-    process.stdout.write(flags.json ? JSON.stringify(m) + '\n' : formatMetrics(m) + '\n');
-    return EXIT.ok;
+    let stop = false;
+    const onSig = () => { stop = true; };
+    process.once('SIGINT', onSig);
+    // Progress on stderr when the demo model must be pre-trained first.
+    m = await evaluateRequest(requestFromFile(flags.config), split, { emit: printer(false), shouldStop: () => stop, ...(backend ? { backend } : {}) });
+    process.off('SIGINT', onSig);
+    if (!m) { process.stderr.write('stopped during pre-training; nothing was written\n'); return EXIT.ok; }
+  } else {
+    need(flags, 'features', 'labels', 'weights');
+    checkFlagFiles(flags, ['features', 'labels', 'weights', 'bias']);
+    m = await evaluateRequest(flagRequest(featureConfig(flags, { features: flags.features!, labels: flags.labels! }, 'minRecall'), flags), 'val', { ...(backend ? { backend } : {}) });
   }
-  need(flags, 'features', 'labels', 'weights');
-  const { W, b, K, d } = loadHead(flags);
-  const set = loadFeatureSet(flags, K, d);
-  const m = metricsOf(logitsOf(set.x, set.n, W, b, K, d), set.y, K);
-  process.stdout.write(flags.json ? JSON.stringify(m) + '\n' : formatMetrics(m) + '\n');
+  process.stdout.write(flags.json ? JSON.stringify(m) + '\n' : formatMetrics(m!) + '\n');
+  return EXIT.ok;
+}
+
+async function cmdSweep(flags: Flags): Promise<number> {
+  need(flags, 'config', 'temperature');
+  const list = parseTemperatureList(flags.temperature!);
+  if ('error' in list) throw new UsageError(`--temperature: ${list.error}`);
+  const base = requestFromFile(flags.config!, { overrides: overridesOf({ ...flags, temperature: undefined }, false) });
+  const prepared = prepareRun(base, { exists: () => true });
+  const cfg = prepared.config;
+  if (!cfg) throw new ConfigError(base.configPath, prepared.issues.map(({ path, message, line, column }) => ({ path, message, line, column })));
+  const root = prepared.outputDir!;
+  const rows: SweepRow[] = [];
+  const backend = backendOf(flags);
+  for (const s of list.values) {
+    process.stderr.write(`sweep: s = ${s}\n`);
+    const r = await runRequest(sweepRequest(base, root, s), { emit: (e) => { if (flags.json) process.stdout.write(JSON.stringify(e) + '\n'); }, shouldStop: () => false, ...(backend ? { backend } : {}) });
+    if (!r.ok) {
+      if (!flags.json) process.stderr.write(`error (${r.kind}): ${r.message}\n`);
+      return exitCodeOf(r.kind);
+    }
+    rows.push(sweepRow(cfg, s, r.summary, sweepOutputDir(root, s)));
+  }
+  const { markdown } = writeSweepOutputs(root, sweepObjectiveName(cfg), rows);
+  if (!flags.json) process.stdout.write(markdown + `\nwrote ${join(root, 'sweep.md')}, sweep.json and sweep.svg\n`);
   return EXIT.ok;
 }
 
@@ -353,15 +341,13 @@ export async function main(argv: string[]): Promise<number> {
       case 'demo': return await cmdDemo(flags);
       case 'pretrain': return await cmdFinetune(flags, 'pretrain');
       case 'finetune': return await cmdFinetune(flags, 'finetune');
-      case 'gain': await initBackend({ choice: 'cpu' }); return await cmdGain(flags);
+      case 'gain': return await cmdGain(flags);
       case 'eval': return await cmdEval(flags);
-      case 'sweep': need(flags, 'config', 'temperature'); return await runSweep(resolve(flags.config!), flags.temperature!, { json: flags.json === true, backend: backendOf(flags) });
+      case 'sweep': return await cmdSweep(flags);
       case 'experiment': {
         if (positionals.length !== 1 || positionals[0] !== 'shift') throw new UsageError('experiment: the only experiment is "shift"');
-        const objective = flags.objective ?? 'minRecall';
-        if (!(OBJECTIVE_IDS as readonly string[]).includes(objective)) throw new UsageError(`--objective: "${objective}" is not one of ${OBJECTIVE_IDS.join(', ')}`);
-        return await runShiftExperiment({ out: flags.out ?? 'selmix-experiments/shift', objective: objective as ObjectiveId, steps: num(flags, 'steps') ?? 300,
-          rho: 100, threshold: num(flags, 'threshold') ?? 0, oracle: flags.oracle === true, seed: num(flags, 'seed') ?? 0, small: flags.small === true,
+        return await runShiftExperiment({ out: flags.out ?? 'selmix-experiments/shift', objective: (objectiveOf(flags) ?? 'minRecall') as Parameters<typeof runShiftExperiment>[0]['objective'],
+          steps: num(flags, 'steps') ?? 300, rho: 100, threshold: num(flags, 'threshold') ?? 0, oracle: flags.oracle === true, seed: num(flags, 'seed') ?? 0, small: flags.small === true,
           json: flags.json === true, backend: backendOf(flags) }, flags.json ? printer(true) : () => undefined);
       }
       case 'backends': {
@@ -373,16 +359,11 @@ export async function main(argv: string[]): Promise<number> {
         throw new UsageError(`unknown command "${cmd}"`);
     }
   } catch (e) {
-    if (e instanceof UsageError) {
-      process.stderr.write(`selmix: ${e.message}\n\n${USAGE}\n`);
-      return EXIT.badInput;
-    }
-    if (e instanceof ConfigError || e instanceof DataError) {
-      process.stderr.write(`error: ${e.message}\n`);
-      return EXIT.badInput;
-    }
-    process.stderr.write(`error: ${(e as Error).stack ?? String(e)}\n`);
-    return EXIT.failed;
+    const kind = failureKindOf(e);
+    if (kind === 'usage') process.stderr.write(`selmix: ${(e as Error).message}\n\n${USAGE}\n`);
+    else if (kind === 'internal') process.stderr.write(`error: ${(e as Error).stack ?? String(e)}\n`);
+    else process.stderr.write(`error: ${(e as Error).message}\n`);
+    return exitCodeOf(kind);
   }
 }
 

@@ -1,15 +1,10 @@
 // The workspace config file (`*.selmix.json`): one zod schema that the runtime validates with and
 // from which media/selmix.schema.json (the editor's JSON Schema) is generated, so they cannot drift.
 import { z } from 'zod';
-import { parseTree, findNodeAtLocation, type Node as JsonNode, type ParseError, printParseErrorCode } from 'jsonc-parser';
+import { parseTree, type Node as JsonNode, type ParseError, printParseErrorCode } from 'jsonc-parser';
 import { ConfigError, type ConfigIssue } from './errors';
 import { customObjectiveIssues } from './customObjective';
-
-/** Objective ids, fixed across configs, CLI and UI (SELMIX.md section 2). */
-export const OBJECTIVE_IDS = [
-  'meanRecall', 'minRecall', 'minHeadTailRecall', 'gMean', 'hMean',
-  'meanRecallMinCoverage', 'hMeanMinCoverage', 'meanRecallMinHeadTailCoverage', 'hMeanMinHeadTailCoverage',
-] as const;
+import { OBJECTIVE_IDS } from './objectiveIds';
 
 const objectiveId = z.enum(OBJECTIVE_IDS).describe('The metric SelMix optimises (SELMIX.md section 2).');
 const customObjectiveSchema = z.strictObject({
@@ -160,7 +155,7 @@ export function parseConfig(text: string, file: string): SelmixConfig {
   const tree = parseTree(text, errors, { allowTrailingComma: false, disallowComments: true });
   if (errors.length > 0 || tree === undefined) {
     const issues: ConfigIssue[] = errors.length > 0
-      ? errors.map((e) => ({ path: '', message: `invalid JSON: ${printParseErrorCode(e.error)}`, ...lineColumn(text, e.offset) }))
+      ? errors.map((e) => ({ path: '', message: `invalid JSON: ${parseErrorWords(e.error)}`, ...lineColumn(text, e.offset) }))
       : [{ path: '', message: 'invalid JSON: empty file', line: 1, column: 1 }];
     throw new ConfigError(file, issues);
   }
@@ -168,7 +163,7 @@ export function parseConfig(text: string, file: string): SelmixConfig {
   const result = configSchema.safeParse(raw);
   if (result.success) {
     if (result.data.task === 'finetune' && result.data.model === undefined) {
-      throw new ConfigError(file, [{ path: 'model', message: 'a finetune run needs a "model"', ...locate(text, tree, []) }]);
+      throw new ConfigError(file, [{ path: 'model', message: 'a finetune run needs a "model"', ...locatePath(text, [], tree) }]);
     }
     return result.data;
   }
@@ -177,7 +172,7 @@ export function parseConfig(text: string, file: string): SelmixConfig {
     // For an unknown key, point at the key itself.
     const extra = iss.code === 'unrecognized_keys' ? (iss as { keys?: string[] }).keys ?? [] : [];
     const at = extra.length > 0 ? [...keys, extra[0]!] : keys;
-    return { path: formatPath(at), message: iss.message, ...locate(text, tree, at) };
+    return { path: formatPath(at), message: iss.message, ...locatePath(text, at, tree) };
   });
   throw new ConfigError(file, issues);
 }
@@ -187,14 +182,65 @@ export function formatPath(keys: readonly (string | number)[]): string {
   return keys.map((k, i) => (typeof k === 'number' ? `[${k}]` : i === 0 ? k : `.${k}`)).join('');
 }
 
-/** Line/column of the deepest existing node on the path (the property key when it is a key). */
-function locate(text: string, tree: JsonNode, keys: readonly (string | number)[]): { line?: number; column?: number } {
-  for (let n = keys.length; n >= 0; n--) {
-    const node = findNodeAtLocation(tree, keys.slice(0, n) as (string | number)[]);
+/** Where a JSON path is in config text: 1-based start and end line/column. */
+export interface TextRange {
+  line: number;
+  column: number;
+  endLine: number;
+  endColumn: number;
+}
+
+/**
+ * The one JSON-path-to-text locator: the range of the property (key and value) at keys, or of the deepest
+ * existing ancestor when the path does not exist. With a duplicated key it finds the last occurrence, the one
+ * JSON.parse keeps.
+ */
+export function locatePath(text: string, keys: readonly (string | number)[], tree: JsonNode | undefined = parseTree(text, [], { disallowComments: true })): TextRange {
+  for (let n = keys.length; n >= 0 && tree; n--) {
+    const node = findLast(tree, keys.slice(0, n));
     if (node) {
       const target = node.parent?.type === 'property' ? node.parent : node;
-      return lineColumn(text, target.offset);
+      const start = lineColumn(text, target.offset);
+      const end = lineColumn(text, target.offset + target.length);
+      return { line: start.line, column: start.column, endLine: end.line, endColumn: end.column };
     }
   }
-  return { line: 1, column: 1 };
+  return { line: 1, column: 1, endLine: 1, endColumn: 1 };
+}
+
+/** Splits a formatted JSON path (data.train.features, constraints[2]) back into keys. */
+export function pathKeys(path: string): (string | number)[] {
+  return path.split(/[.[\]]/).filter(Boolean).map((k) => (/^\d+$/.test(k) ? Number(k) : k));
+}
+
+/** findNodeAtLocation, but a duplicated object key resolves to its last occurrence (as JSON.parse does). */
+function findLast(root: JsonNode, keys: readonly (string | number)[]): JsonNode | undefined {
+  let node: JsonNode | undefined = root;
+  for (const k of keys) {
+    if (!node) return undefined;
+    if (typeof k === 'string') {
+      if (node.type !== 'object' || !node.children) return undefined;
+      const props: JsonNode[] = node.children.filter((p) => p.children?.[0]?.value === k);
+      node = props[props.length - 1]?.children?.[1];
+    } else {
+      if (node.type !== 'array' || !node.children) return undefined;
+      node = node.children[k];
+    }
+  }
+  return node;
+}
+
+/** JSON syntax errors in words (jsonc-parser's codes are identifiers such as PropertyNameExpected). */
+const PARSE_ERROR_WORDS: Record<string, string> = {
+  InvalidSymbol: 'unexpected character', InvalidNumberFormat: 'invalid number', PropertyNameExpected: 'a property name in double quotes is expected (is there a trailing comma?)',
+  ValueExpected: 'a value is expected (is there a trailing comma?)', ColonExpected: 'a colon is expected after the property name', CommaExpected: 'a comma is expected',
+  CloseBraceExpected: 'a closing } is expected', CloseBracketExpected: 'a closing ] is expected', EndOfFileExpected: 'nothing may follow the closing }',
+  InvalidCommentToken: 'comments are not allowed in JSON', UnexpectedEndOfComment: 'unterminated comment', UnexpectedEndOfString: 'unterminated string',
+  UnexpectedEndOfNumber: 'unterminated number', InvalidUnicode: 'invalid unicode escape', InvalidEscapeCharacter: 'invalid escape character', InvalidCharacter: 'invalid character in a string',
+};
+
+/** A JSON syntax error code in words. */
+export function parseErrorWords(code: ParseError['error']): string {
+  const name = printParseErrorCode(code);
+  return PARSE_ERROR_WORDS[name] ?? name;
 }

@@ -1,8 +1,9 @@
 // Every named error, each with its failure kind and exit code beside it: the worker posts the kind in
 // run/failed, the CLI exits with the code, the extension puts a config problem in the file as a diagnostic.
 
-/** Whose fault a failure is: bad input (usage, config, data or model files) or a failed run. */
-export type FailureKind = 'usage' | 'config' | 'data' | 'training' | 'internal';
+import type { FailureKind } from '../protocol/messages';
+
+export type { FailureKind };
 
 /** Exit codes of the CLI (README "Exit codes"): 0 ok, 1 the run failed, 2 bad input. */
 export const EXIT = { ok: 0, failed: 1, badInput: 2 } as const;
@@ -18,6 +19,8 @@ export interface ConfigIssue {
   message: string;
   line?: number;
   column?: number;
+  endLine?: number;
+  endColumn?: number;
 }
 
 /** The config file is not valid JSON or does not match the schema. Carries every problem found. */

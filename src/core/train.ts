@@ -5,7 +5,8 @@
 import * as tf from '@tensorflow/tfjs';
 import type { SelmixConfig } from './config';
 import type { SelmixModel } from './model';
-import { forwardAll, gatherRows, argmaxRows, metricsOf, type ExampleSet } from './evaluate';
+import { forwardAll, gatherRows, metricsOf, type ExampleSet } from './evaluate';
+import { argmaxRows } from './classStats';
 import { crossEntropy, dense } from './nn';
 import { cutmixRows } from './mixup';
 import { LinearHeadTrainer } from './headStep';
@@ -13,9 +14,10 @@ import { Rng } from './rng';
 import { PairSampler } from './sampler';
 import { computeRefresh, type RefreshCache } from './refresh';
 import type { MatMul } from './gain';
-import { compileCustomObjective } from './customObjective';
+import { compileCustomObjective, type CompiledObjective } from './customObjective';
 import { constraintSatisfied } from './metrics';
-import type { ObjectiveId, ObjectiveOptions } from './objectives';
+import type { ObjectiveId } from './objectiveIds';
+import type { ObjectiveOptions } from './objectives';
 import { TrainingError } from './errors';
 import type { MetricsReport, RunEvent, RefreshPayload } from '../protocol/messages';
 
@@ -71,6 +73,8 @@ export interface FinetuneOptions {
   stepEventEvery?: number;
   /** Matmul provider for the gain refresh (float32 tensor backend, fast at large K); absent: exact float64. */
   matmul?: MatMul;
+  /** The config's custom objective, compiled once by the caller for this K (compiled here when absent). */
+  custom?: CompiledObjective;
 }
 
 /** The outcome of the loop. */
@@ -143,7 +147,7 @@ export async function finetune(model: SelmixModel, data: FinetuneData, opts: Fin
   const K = model.K;
   const objective = cfg.objective;
   const objOpts = objectiveOptions(cfg);
-  const custom = cfg.customObjective ? compileCustomObjective(cfg.customObjective, K) : undefined;
+  const custom = opts.custom ?? (cfg.customObjective ? compileCustomObjective(cfg.customObjective, K) : undefined);
   const freeze = cfg.model && 'freezeBackbone' in cfg.model ? cfg.model.freezeBackbone : false;
   const vars = trainableVariables(model, freeze);
   const isBias = vars.map((v, i) => i === 1 || /_b_/.test(v.name));

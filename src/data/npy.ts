@@ -230,13 +230,16 @@ export function writeNpy(path: string, data: Float32Array | Float64Array | Int32
   writeFileAtomic(path, encodeNpy(data, shape));
 }
 
-/** Converts any NdArray of 2 or more dimensions to float32 features [n, d]; shape is the full array shape [n, ...]. */
-export function toFloat32Features(a: NdArray, file: string): { data: Float32Array; n: number; d: number; shape: number[] } {
-  if (a.shape.length < 2) throw new DataError(file, `features must have 2 or more dimensions (examples first), got shape ${JSON.stringify(a.shape)}`);
+/**
+ * Converts any NdArray of 2 or more dimensions to float32 [n, d]; shape is the full array shape [n, ...]. `what`
+ * names the rows in messages ("features row 3", "weights row 3").
+ */
+export function toFloat32Features(a: NdArray, file: string, what = 'features'): { data: Float32Array; n: number; d: number; shape: number[] } {
+  if (a.shape.length < 2) throw new DataError(file, `${what} must have 2 or more dimensions (rows first), got shape ${JSON.stringify(a.shape)}`);
   const n = a.shape[0]!;
   const d = product(a.shape.slice(1));
-  if (n === 0) throw new DataError(file, `features have no examples (shape ${JSON.stringify(a.shape)})`);
-  if (d === 0) throw new DataError(file, `features have no values per example (shape ${JSON.stringify(a.shape)})`);
+  if (n === 0) throw new DataError(file, `${what} have no rows (shape ${JSON.stringify(a.shape)})`);
+  if (d === 0) throw new DataError(file, `${what} have no values per row (shape ${JSON.stringify(a.shape)})`);
   let data: Float32Array;
   if (a.data instanceof Float32Array) {
     data = a.data;
@@ -249,11 +252,17 @@ export function toFloat32Features(a: NdArray, file: string): { data: Float32Arra
   for (let i = 0; i < data.length; i++) {
     if (!Number.isFinite(data[i]!)) {
       const src = a.data[i]!;
-      const what = Number.isNaN(Number(src)) ? 'NaN' : Number.isFinite(Number(src)) ? `${String(src)} (outside the float32 range)` : String(src);
-      throw new DataError(file, `features row ${Math.floor(i / d)} (flat index ${i}) holds ${what}; every value must be finite`);
+      const bad = Number.isNaN(Number(src)) ? 'NaN' : Number.isFinite(Number(src)) ? `${String(src)} (outside the float32 range)` : String(src);
+      throw new DataError(file, `${what === 'bias' ? `bias entry ${i}` : `${what} row ${Math.floor(i / d)} (flat index ${i})`} holds ${bad}; every value must be finite`);
     }
   }
   return { data, n, d, shape: a.shape.slice() };
+}
+
+/** Converts a 1-D (or [n, 1]) float or integer array to a float32 vector; `what` names it in messages. */
+export function toFloat32Vector(a: NdArray, file: string, what = 'bias'): Float32Array {
+  if (!(a.shape.length === 1 || (a.shape.length === 2 && a.shape[1] === 1))) throw new DataError(file, `${what} must be 1-D, got shape ${JSON.stringify(a.shape)}`);
+  return toFloat32Features({ ...a, shape: [a.shape[0]!, 1] }, file, what).data;
 }
 
 /** Converts a 1-D (or [n, 1]) array of non-negative integer class ids to Int32Array. */

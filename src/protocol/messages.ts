@@ -8,6 +8,8 @@ export interface FlatMatrix {
   data: number[];
   /** Set only on matrices the host downsampled for a view: each cell summarises a block x block tile of the full matrix (G: its entry of largest magnitude; P: its total mass). */
   block?: number;
+  /** Set in report.json, where data is empty: the .npy file beside the report that holds the matrix. */
+  file?: string;
 }
 
 /** The metrics report of a confusion matrix (see SELMIX.md section 2, "test-time metrics"). */
@@ -75,7 +77,8 @@ export interface RunStartedPayload {
 export interface RunFinishedPayload {
   runId: string;
   outputDir: string;
-  reportPath: string;
+  /** report.json, or null when the run wrote nothing (stopped during its pre-training stage). */
+  reportPath: string | null;
   stoppedBy: 'steps' | 'earlyStop' | 'cancel';
   steps: number;
   objective: string;
@@ -100,23 +103,42 @@ export type RunEvent =
   /** Terminal: the run completed (steps done, early stop, or cancelled with a checkpoint kept). */
   | { type: 'run/finished'; payload: RunFinishedPayload }
   /** Terminal: the run failed; kind says whose fault it is (bad input vs. training failure). */
-  | { type: 'run/failed'; payload: { message: string; kind: 'config' | 'data' | 'training' | 'internal'; stack?: string; details?: string[] } };
+  | { type: 'run/failed'; payload: { message: string; kind: FailureKind; stack?: string; details?: string[] } };
+
+/** Whose fault a failure is: bad input (usage, config, data or model files: exit 2) or a failed run (exit 1). */
+export type FailureKind = 'usage' | 'config' | 'data' | 'training' | 'internal';
 
 /** The type tags of run events. */
 export type RunEventType = RunEvent['type'];
 
-/** Config fields a start request replaces after validation (a temperature sweep runs one config per value). */
+/** Config fields a request replaces after validation (CLI flags, a sweep's temperature, the default output folder). */
 export interface RunOverrides {
+  /** training.steps. */
+  steps?: number;
+  /** training.seed. */
+  seed?: number;
   /** selmix.temperature, the inverse temperature s (> 0). */
   temperature?: number;
+  /** The built-in objective id. */
+  objective?: string;
   /** The output folder (absolute, or relative to the config file). */
   output?: string;
 }
 
+/** The one request every surface builds: the config file's own text (so errors point at its lines), its path, overrides. */
+export interface RunRequest {
+  configText: string;
+  /** The config file's absolute path; relative paths in the config are relative to its folder. */
+  configPath: string;
+  overrides?: RunOverrides;
+  /** Continue from the checkpoint in the output folder. */
+  resume?: boolean;
+}
+
 /** Requests the host sends to the worker. */
 export type WorkerRequest =
-  /** Start a run from an already validated config (paths resolved to absolute). */
-  | { type: 'worker/start'; config: unknown; configPath: string; backend?: string; wasmDir?: string; overrides?: RunOverrides }
+  /** Start a run. */
+  | { type: 'worker/start'; request: RunRequest; backend?: string; wasmDir?: string }
   /** Stop gracefully at the next step boundary, keeping a checkpoint. */
   | { type: 'worker/stop' };
 

@@ -1,14 +1,14 @@
-// The temperature sweep's shared parts, used by `selmix sweep` and the extension's "SelMix: Temperature
-// Sweep": parsing the list of inverse temperatures s, one table row per finished run, and the outputs
-// (sweep.md, sweep.json, sweep.svg) written beside the per-value output folders. No tfjs: the host imports it.
+// The temperature sweep, for `selmix sweep` and the extension's "SelMix: Temperature Sweep": parsing the list
+// of inverse temperatures s, one request per value (the config's own text with temperature and output
+// overrides), one table row per finished run, and the outputs (sweep.md, sweep.json, sweep.svg) written beside
+// the per-value output folders. The host imports the table and output parts, so nothing here loads tfjs.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../data/atomicWrite';
 import type { SelmixConfig } from '../core/config';
 import { objectiveMetricValue } from '../core/metrics';
-import type { RunFinishedPayload, RunOverrides } from '../protocol/messages';
-// A pure SVG string builder; it lives with the CLI's other experiment charts.
-import { lineChartSvg } from '../cli/chart';
+import type { RunFinishedPayload, RunRequest } from '../protocol/messages';
+import { lineChartSvg } from './chart';
 
 /** One row of the sweep. */
 export interface SweepRow {
@@ -72,24 +72,7 @@ export function writeSweepOutputs(base: string, name: string, rows: SweepRow[]):
   return { markdown: md, mdPath };
 }
 
-/** Checks a start request's overrides; returns the problems in words (none: valid). */
-export function overrideProblems(o: unknown): string[] {
-  if (o === undefined) return [];
-  if (typeof o !== 'object' || o === null || Array.isArray(o)) return ['overrides must be an object'];
-  const out: string[] = [];
-  for (const [k, v] of Object.entries(o)) {
-    if (k === 'temperature') { if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) out.push(`overrides.temperature must be a positive number, got ${JSON.stringify(v)}`); }
-    else if (k === 'output') { if (typeof v !== 'string' || v.trim() === '') out.push(`overrides.output must be a non-empty path, got ${JSON.stringify(v)}`); }
-    else out.push(`overrides.${k} is not a field that can be overridden`);
-  }
-  return out;
-}
-
-/** The config with the overrides applied (after validation, so the schema's defaults are filled in). */
-export function applyOverrides(o: RunOverrides): (c: SelmixConfig) => SelmixConfig {
-  return (c) => ({
-    ...c,
-    ...(o.output !== undefined ? { output: o.output } : {}),
-    ...(o.temperature !== undefined ? { selmix: { ...c.selmix, temperature: o.temperature } } : {}),
-  });
+/** The request of the sweep's run for s: the same config text, with its temperature and output folder overridden. */
+export function sweepRequest(base: RunRequest, outputRoot: string, s: number): RunRequest {
+  return { ...base, overrides: { ...base.overrides, temperature: s, output: sweepOutputDir(outputRoot, s) } };
 }

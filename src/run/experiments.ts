@@ -3,15 +3,15 @@
 // confidence threshold) and, for comparison, by the hidden true labels ("oracle"). Writes a table and a chart.
 import { join, resolve } from 'node:path';
 import { mkdirSync } from 'node:fs';
-import { runJob } from '../worker/job';
 import { writeFileAtomic } from '../data/atomicWrite';
-import { configSchema, type SelmixConfig, type SelmixConfigInput } from '../core/config';
-import { ConfigError } from '../core/errors';
+import { configSchema, type SelmixConfigInput } from '../core/config';
+import { ConfigError, exitCodeOf } from '../core/errors';
 import { objectiveMetricValue } from '../core/metrics';
 import type { BackendChoice } from '../backend/backend';
-import type { ObjectiveId } from '../core/objectives';
+import type { ObjectiveId } from '../core/objectiveIds';
 import type { MetricsReport, RunEvent } from '../protocol/messages';
 import { lineChartSvg } from './chart';
+import { runRequest } from './run';
 
 /** Options of the shift experiment. */
 export interface ShiftOptions {
@@ -39,7 +39,7 @@ export interface ShiftRow {
 }
 
 /** The config of one arm of the experiment. */
-export function shiftConfig(o: ShiftOptions, rhoU: number, labels: 'pseudo' | 'oracle', pretrainedPath: string): SelmixConfig {
+export function shiftConfig(o: ShiftOptions, rhoU: number, labels: 'pseudo' | 'oracle', pretrainedPath: string): SelmixConfigInput {
   // The largest unlabeled class always has U examples: class 0 when rho_u >= 1, class K-1 when inverted.
   const U = o.small ? 300 : 1000;
   const input: SelmixConfigInput = {
@@ -55,7 +55,7 @@ export function shiftConfig(o: ShiftOptions, rhoU: number, labels: 'pseudo' | 'o
   };
   const r = configSchema.safeParse(input);
   if (!r.success) throw new ConfigError('experiment options', r.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })));
-  return r.data;
+  return input;
 }
 
 /** Runs the experiment; returns the exit code. */
@@ -73,8 +73,9 @@ export async function runShiftExperiment(o: ShiftOptions, emit: (e: RunEvent) =>
   for (const [labels, rhoU] of arms) {
     const cfg = shiftConfig(o, rhoU, labels, pretrained);
     process.stderr.write(`experiment: rho_u = ${fmt(rhoU)}, partner labels ${labels}\n`);
-    const r = await runJob(cfg, join(out, 'experiment.selmix.json'), { emit, shouldStop: () => false, ...(o.backend ? { backend: o.backend } : {}) });
-    if (!r.ok) return r.kind === 'config' || r.kind === 'data' ? 2 : 1;
+    const r = await runRequest({ configText: JSON.stringify(cfg, null, 2), configPath: join(out, 'experiment.selmix.json') },
+      { emit, shouldStop: () => false, ...(o.backend ? { backend: o.backend } : {}) });
+    if (!r.ok) return exitCodeOf(r.kind);
     const s = r.summary;
     const before = s.before.test ?? s.before.val;
     const after = s.after.test ?? s.after.val;

@@ -1,0 +1,102 @@
+// `eval` and `gain` as the engine does them: the same request, the same loader (loadInputs), the model's own
+// forward pass on the tensor backend, the same evaluation as a run's before/after, and, for `gain`, one
+// refresh through the engine's own matmul provider. The CLI prints what these return.
+import { dirname } from 'node:path';
+import { initBackend, prepareGainMatMul, type BackendChoice } from '../backend/backend';
+import { ConfigError } from '../core/errors';
+import { disposeModel, fromLayersModel, type SelmixModel } from '../core/model';
+import { forwardAll, type ExampleSet } from '../core/evaluate';
+import { computeRefresh, type RefreshResult } from '../core/refresh';
+import { evaluateSet, objectiveOptions } from '../core/train';
+import { loadLayersModelFromFile } from '../data/modelIo';
+import { applyEvent, emptySnapshot, type MetricsReport, type RunEvent, type RunRequest, type RunSnapshot } from '../protocol/messages';
+import { checkInputShape, checkLabels, loadInputs, type RunInputs } from './inputs';
+import { prepareRun, preparedConfig, type PreparedRun } from './prepare';
+import { pretrainStage, reportedObjective, type StageContext } from './stages';
+import type { SelmixConfig } from '../core/config';
+import { randomUUID } from 'node:crypto';
+import { tf } from '../backend/backend';
+
+/** How an evaluation is driven (events only when it must pre-train the demo model first). */
+export interface EvalOptions {
+  emit?: (e: RunEvent) => void;
+  shouldStop?: () => boolean;
+  backend?: BackendChoice;
+}
+
+/** A prepared, loaded request with its starting model; the model is the caller's to dispose. */
+interface Loaded {
+  prepared: PreparedRun;
+  cfg: SelmixConfig;
+  inputs: RunInputs;
+  model: SelmixModel;
+}
+
+/** Prepares and loads a request and makes its starting model (pre-training the demo CNN when it is not cached). Null: stopped. */
+async function loadWithModel(request: RunRequest, o: EvalOptions): Promise<Loaded | null> {
+  const prepared = prepareRun(request);
+  const cfg = preparedConfig(prepared);
+  if (cfg.task === 'pretrain' || !cfg.model) throw new ConfigError(request.configPath, [{ path: 'model', message: 'this command needs a "model" to evaluate' }]);
+  const backend = await initBackend(o.backend ? { choice: o.backend } : {});
+  const inputs = await loadInputs(cfg, prepared.baseDir, request.configPath);
+  const source = inputs.model!;
+  let model: SelmixModel;
+  let file: string;
+  if (source.kind === 'pretrain') {
+    let snapshot: RunSnapshot = emptySnapshot();
+    const emit = (e: RunEvent) => { snapshot = applyEvent(snapshot, e); o.emit?.(e); };
+    const ctx: StageContext = { runId: randomUUID(), emit, shouldStop: o.shouldStop ?? (() => false), backend, t0: performance.now(), snapshot: () => snapshot, tensorsAtStart: tf.memory().numTensors };
+    const r = await pretrainStage(ctx, cfg, inputs.data, { saveDir: dirname(source.cachePath), name: 'pre-training the demo CNN', notes: [`no pre-trained model at ${source.cachePath}: pre-training the demo CNN first (cached there for later runs)`], withStart: false });
+    if ('cancelled' in r) return null;
+    disposeModel(r.model);
+    r.lm.dispose();
+    model = fromLayersModel(await loadLayersModelFromFile(source.cachePath));
+    file = source.cachePath;
+  } else {
+    model = source.model;
+    file = source.file;
+  }
+  try {
+    checkInputShape(model, inputs.data, inputs.files, file);
+    checkLabels(inputs, model.K, request.configPath, false);
+  } catch (e) {
+    disposeModel(model);
+    throw e;
+  }
+  return { prepared, cfg, inputs, model };
+}
+
+/** The starting model's metrics on the config's validation or test split; null when stopped while pre-training. */
+export async function evaluateRequest(request: RunRequest, split: 'val' | 'test', o: EvalOptions = {}): Promise<MetricsReport | null> {
+  const l = await loadWithModel(request, o);
+  if (!l) return null;
+  try {
+    const set = split === 'val' ? l.inputs.data.val : l.inputs.data.test;
+    if (!set?.y) throw new ConfigError(request.configPath, [{ path: `data.${split}`, message: `the config has no labeled ${split} set` }]);
+    return evaluateSet(l.model, set as ExampleSet & { y: Int32Array }, l.cfg.selmix.headFrac);
+  } finally {
+    disposeModel(l.model);
+  }
+}
+
+/** One refresh of the config's starting model on its validation split: confusion, metrics, multipliers, G and P. */
+export async function gainRequest(request: RunRequest, o: EvalOptions = {}): Promise<{ K: number; n: number; objective: string; refresh: RefreshResult } | null> {
+  const l = await loadWithModel(request, o);
+  if (!l) return null;
+  try {
+    const { cfg, model } = l;
+    const val = l.inputs.data.val;
+    const objective = reportedObjective(l.prepared, cfg, model.K);
+    const fw = forwardAll(model, val);
+    const [W, b] = [Float64Array.from(model.W.dataSync()), Float64Array.from(model.b.dataSync())];
+    const refresh = computeRefresh({
+      K: model.K, d: model.d, features: fw.features, labels: val.y, logits: fw.logits, W, b, objective: cfg.objective, prevMultipliers: null,
+      options: objectiveOptions(cfg), s: cfg.selmix.temperature, variant: cfg.selmix.deltaW, logitsFromHead: true,
+      ...(cfg.selmix.epsMask !== undefined ? { epsMask: cfg.selmix.epsMask } : {}), ...(objective.custom ? { custom: objective.custom } : {}),
+      matmul: await prepareGainMatMul(model.K),
+    });
+    return { K: model.K, n: val.n, objective: objective.name, refresh };
+  } finally {
+    disposeModel(l.model);
+  }
+}

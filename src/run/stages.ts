@@ -1,0 +1,230 @@
+// The two stages of a run, each announced by its own run/started (with its mode), so the views reset at the
+// start of each and show its own progress: pre-training (the demo CNN when it is not cached yet, or a
+// "pretrain" config) and fine-tuning. A stop during pre-training ends the whole run and writes nothing.
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { prepareGainMatMul, tf } from '../backend/backend';
+import type { SelmixConfig } from '../core/config';
+import { compileCustomObjective, type CompiledObjective } from '../core/customObjective';
+import { DataError, ExprError } from '../core/errors';
+import { objectiveMetricValue } from '../core/metrics';
+import { demoCnn, disposeModel, fromLayersModel, writeBack, type SelmixModel } from '../core/model';
+import { pretrain } from '../core/pretrain';
+import { evaluateSet, finetune, trainableVariables, type FinetuneData, type TrainState } from '../core/train';
+import type { ExampleSet } from '../core/evaluate';
+import { applyEvent, type MetricsReport, type RunEvent, type RunFinishedPayload, type RunSnapshot } from '../protocol/messages';
+import { assertNotInput, writeFileAtomic } from '../data/atomicWrite';
+import { encodeNpy } from '../data/npy';
+import { saveLayersModelToDir } from '../data/modelIo';
+import type { BackendInfo } from '../backend/backend';
+import { configErrorAt, type PreparedRun } from './prepare';
+import { featurize, type RunInputs } from './inputs';
+import { writeReport, type OutputFile } from './report';
+
+/** What a stage needs from the run around it. */
+export interface StageContext {
+  runId: string;
+  emit: (e: RunEvent) => void;
+  shouldStop: () => boolean;
+  backend: BackendInfo;
+  t0: number;
+  /** The run's snapshot so far (the report keeps it). */
+  snapshot: () => RunSnapshot;
+  /** Live tensors when the run began, for the report's leak count. */
+  tensorsAtStart: number;
+}
+
+/** The objective's name and value on a metrics report: the custom objective, compiled once for K, or the built-in one. */
+export interface ReportedObjective {
+  name: string;
+  value: (m: MetricsReport) => number;
+  custom?: CompiledObjective;
+}
+
+/** Compiles the config's objective for K once per run; a custom expression that does not fit K is a ConfigError at its line. */
+export function reportedObjective(p: PreparedRun, cfg: SelmixConfig, K: number): ReportedObjective {
+  if (!cfg.customObjective) return { name: cfg.objective, value: (m) => objectiveMetricValue(cfg.objective, m) };
+  try {
+    const c = compileCustomObjective(cfg.customObjective, K);
+    return { name: c.name, value: (m) => c.valueFromMetrics(m), custom: c };
+  } catch (e) {
+    if (!(e instanceof ExprError)) throw e;
+    throw configErrorAt(p, e.path ?? 'customObjective.expression', e.message);
+  }
+}
+
+/** Every file a fine-tuning run may write under its output folder. */
+export function outputFiles(outputDir: string): string[] {
+  return ['report.json', 'gain.npy', 'distribution.npy', 'multipliers.npy', 'W.npy', 'b.npy', 'model/model.json', 'model/weights.bin', 'checkpoint/state.json']
+    .map((f) => join(outputDir, f));
+}
+
+/** Creates the output folder, once every check has passed; a folder that cannot be made is a ConfigError at "output". */
+export function makeOutputDir(p: PreparedRun, outputDir: string): void {
+  try {
+    mkdirSync(outputDir, { recursive: true });
+  } catch (e) {
+    throw configErrorAt(p, 'output', `cannot create the output folder (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): ${outputDir}`);
+  }
+}
+
+/** How the pre-training stage is shown and where it saves. */
+interface PretrainStageOptions {
+  name: string;
+  notes: string[];
+  /** Folder of the saved model.json and weights.bin. */
+  saveDir: string;
+  /** Evaluate the untrained model first (the "pretrain" task reports before/after). */
+  withStart: boolean;
+  /** Called once training is done, before anything is written (e.g. to create the output folder). */
+  beforeSave?: () => void;
+}
+
+/**
+ * The pre-training stage: trains the demo CNN on the labeled set and saves it. Returns the trained model, or
+ * cancelled when the user stopped it (then nothing is written).
+ */
+export async function pretrainStage(ctx: StageContext, cfg: SelmixConfig, data: FinetuneData, o: PretrainStageOptions):
+  Promise<{ model: SelmixModel; lm: tf.LayersModel; steps: number; startVal?: MetricsReport } | { cancelled: true; steps: number }> {
+  const { name, notes, saveDir, withStart } = o;
+  const K = data.classNames.length;
+  const lm = demoCnn(K, cfg.pretrain.seed, data.train.shape);
+  const model = fromLayersModel(lm);
+  let keep = false;
+  try {
+    const startVal = withStart ? evaluateSet(model, data.val, cfg.selmix.headFrac) : undefined;
+    const perEpoch = Math.ceil(data.train.n / cfg.pretrain.batchSize);
+    ctx.emit({ type: 'run/started', payload: { runId: ctx.runId, name, objective: cfg.objective, K, classNames: data.classNames,
+      totalSteps: perEpoch * cfg.pretrain.epochs, backend: ctx.backend.name, outputDir: saveDir, mode: 'pretrain', notes, ...(startVal ? { startVal } : {}) } });
+    for (const n of notes) ctx.emit({ type: 'run/log', payload: { level: 'info', message: n } });
+    const r = await pretrain(model, data.train, cfg.pretrain, ctx.emit, ctx.shouldStop);
+    if (r.cancelled) return { cancelled: true, steps: r.steps };
+    writeBack(model);
+    o.beforeSave?.();
+    await saveLayersModelToDir(lm, saveDir);
+    keep = true;
+    return { model, lm, steps: r.steps, ...(startVal ? { startVal } : {}) };
+  } finally {
+    if (!keep) { disposeModel(model); lm.dispose(); }
+  }
+}
+
+/** The summary of a run stopped before it wrote anything (during its pre-training stage). */
+export function stoppedEarly(ctx: StageContext, cfg: SelmixConfig, outputDir: string, steps: number): RunFinishedPayload {
+  const empty = ctx.snapshot().started?.startVal;
+  const none: MetricsReport = empty ?? { accuracy: 0, meanRecall: 0, minRecall: 0, maxRecall: 0, gMean: 0, hMean: 0, headRecall: 0, tailRecall: 0, minHeadTailRecall: 0, minCoverage: 0, headCoverage: 0, tailCoverage: 0, recall: [], coverage: [], support: [] };
+  return {
+    runId: ctx.runId, outputDir, reportPath: null, stoppedBy: 'cancel', steps, objective: cfg.objective,
+    before: { objectiveValue: Number.NaN, val: none }, after: { objectiveValue: Number.NaN, val: none }, bestStep: 0, wallSeconds: (performance.now() - ctx.t0) / 1000,
+  };
+}
+
+/** The "pretrain" task: the pre-training stage with the model saved under <output>/model and a report. */
+export async function pretrainTask(ctx: StageContext, p: PreparedRun, cfg: SelmixConfig, inputs: RunInputs, outputDir: string): Promise<RunFinishedPayload> {
+  for (const out of outputFiles(outputDir)) assertNotInput(out, inputs.inputs);
+  const r = await pretrainStage(ctx, cfg, inputs.data, { saveDir: join(outputDir, 'model'), name: cfg.name ?? 'pre-training', notes: inputs.notes, withStart: true,
+    beforeSave: () => makeOutputDir(p, outputDir) });
+  if ('cancelled' in r) return stoppedEarly(ctx, cfg, outputDir, r.steps);
+  try {
+    const metric = (m: MetricsReport) => objectiveMetricValue(cfg.objective, m);
+    const afterVal = evaluateSet(r.model, inputs.data.val, cfg.selmix.headFrac);
+    const afterTest = inputs.data.test ? evaluateSet(r.model, inputs.data.test as ExampleSet & { y: Int32Array }, cfg.selmix.headFrac) : undefined;
+    const summary: RunFinishedPayload = {
+      runId: ctx.runId, outputDir, reportPath: join(outputDir, 'report.json'), stoppedBy: 'steps', steps: r.steps, objective: cfg.objective,
+      before: { objectiveValue: metric(r.startVal!), val: r.startVal! }, after: { objectiveValue: metric(afterVal), val: afterVal, ...(afterTest ? { test: afterTest } : {}) },
+      bestStep: r.steps, wallSeconds: (performance.now() - ctx.t0) / 1000,
+    };
+    writeReport(outputDir, { summary, snapshot: applyEvent(ctx.snapshot(), { type: 'run/finished', payload: summary }), config: cfg, backend: ctx.backend.name, notes: inputs.notes });
+    return summary;
+  } finally {
+    disposeModel(r.model);
+    r.lm.dispose();
+  }
+}
+
+/** Reads a checkpoint to resume from. */
+function readCheckpoint(path: string): TrainState {
+  if (!existsSync(path)) throw new DataError(path, 'no checkpoint to resume from');
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as TrainState;
+  } catch (e) {
+    throw new DataError(path, `unreadable checkpoint: ${(e as Error).message}`);
+  }
+}
+
+/** The fine-tuning stage: SelMix from the starting model, then the outputs (model, report) written together. */
+export async function finetuneStage(ctx: StageContext, p: PreparedRun, cfg: SelmixConfig, inputs: RunInputs, model: SelmixModel, outputDir: string): Promise<RunFinishedPayload> {
+  const { data, notes } = inputs;
+  const headFrac = cfg.selmix.headFrac;
+  const freeze = cfg.model && 'freezeBackbone' in cfg.model ? cfg.model.freezeBackbone : false;
+  if (cfg.training.mixup === 'cutmix' && (!model.backbone || data.train.shape.length !== 3)) {
+    throw configErrorAt(p, 'training.mixup', 'cutmix mixes images: it needs image inputs (HxWxC) and a model with a backbone; use "feature" for feature vectors');
+  }
+  const objective = reportedObjective(p, cfg, model.K);
+  const ckptPath = join(outputDir, 'checkpoint', 'state.json');
+  const resume = p.request.resume ? readCheckpoint(ckptPath) : undefined;
+  if (resume) notes.push(`resumed from the checkpoint at step ${resume.step}`);
+  for (const out of outputFiles(outputDir)) assertNotInput(out, inputs.inputs);
+  makeOutputDir(p, outputDir);
+
+  let trainModel = model;
+  let trainData = data;
+  // A frozen backbone is applied once to every set, instead of at every step (not with CutMix, which mixes inputs).
+  if (freeze && model.backbone && cfg.training.mixup !== 'cutmix') ({ model: trainModel, data: trainData } = featurize(model, data));
+  const startVal = evaluateSet(trainModel, trainData.val, headFrac);
+  const startTest = trainData.test?.y ? evaluateSet(trainModel, trainData.test as ExampleSet & { y: Int32Array }, headFrac) : undefined;
+  ctx.emit({ type: 'run/started', payload: {
+    runId: ctx.runId, name: cfg.name ?? 'SelMix run', objective: objective.name, K: model.K, classNames: data.classNames, totalSteps: cfg.training.steps,
+    backend: ctx.backend.name, outputDir, mode: 'finetune', notes, startVal, ...(startTest ? { startTest } : {}),
+  } });
+  for (const n of notes) ctx.emit({ type: 'run/log', payload: { level: 'info', message: n } });
+
+  const result = await finetune(trainModel, trainData, {
+    config: cfg, emit: ctx.emit, shouldStop: ctx.shouldStop, ...(resume ? { resume } : {}), ...(objective.custom ? { custom: objective.custom } : {}),
+    matmul: await prepareGainMatMul(model.K),
+    onCheckpoint: (state, best) => {
+      mkdirSync(dirname(ckptPath), { recursive: true });
+      writeFileAtomic(ckptPath, JSON.stringify(state));
+      ctx.emit({ type: 'run/checkpoint', payload: { step: state.step, path: ckptPath, best } });
+    },
+  });
+  // The best validation iterate is the result (docs/ALGORITHM.md section 5.6 names the issue with the reference's choice).
+  const vars = trainableVariables(trainModel, freeze);
+  vars.forEach((v, i) => v.assign(result.bestWeights[i]!));
+  result.bestWeights.forEach((t) => t.dispose());
+  const afterVal = evaluateSet(trainModel, trainData.val, headFrac);
+  const afterTest = trainData.test?.y ? evaluateSet(trainModel, trainData.test as ExampleSet & { y: Int32Array }, headFrac) : undefined;
+  const headFiles = await saveModel(cfg, model, outputDir);
+  const summary: RunFinishedPayload = {
+    runId: ctx.runId, outputDir, reportPath: join(outputDir, 'report.json'), stoppedBy: result.stoppedBy, steps: result.steps, objective: objective.name,
+    before: { objectiveValue: objective.value(startVal), val: startVal, ...(startTest ? { test: startTest } : {}) },
+    after: { objectiveValue: objective.value(afterVal), val: afterVal, ...(afterTest ? { test: afterTest } : {}) },
+    bestStep: result.bestStep, wallSeconds: (performance.now() - ctx.t0) / 1000,
+  };
+  const snapshot = applyEvent(ctx.snapshot(), { type: 'run/finished', payload: summary });
+  writeReport(outputDir, { summary, snapshot, config: cfg, backend: ctx.backend.name, probes: ctx.backend.probes, notes, gainCorrelation: result.gainCorrelation,
+    tensorsLeaked: tf.memory().numTensors - ctx.tensorsAtStart - liveModelTensors(model) }, headFiles);
+  return summary;
+}
+
+/** Tensors the starting model itself holds (W, b, and the backbone's variables and constants). */
+function liveModelTensors(m: SelmixModel): number {
+  return 2 + (m.backbone ? m.backbone.variables.length + m.backbone.constants.length : 0);
+}
+
+/** A tfjs model's files are saved now; a linear head's W.npy and b.npy are returned, to be written together with the report. */
+async function saveModel(cfg: SelmixConfig, model: SelmixModel, outputDir: string): Promise<OutputFile[]> {
+  if (cfg.model?.kind === 'linear') {
+    const { d, K } = model;
+    const W = await model.W.data();
+    const Wt = new Float32Array(K * d);
+    for (let r = 0; r < d; r++) for (let k = 0; k < K; k++) Wt[k * d + r] = W[r * K + k]!;
+    return [
+      { path: join(outputDir, 'W.npy'), data: encodeNpy(Wt, [K, d]) },
+      { path: join(outputDir, 'b.npy'), data: encodeNpy(Float32Array.from(await model.b.data()), [K]) },
+    ];
+  }
+  const lm = writeBack(model);
+  if (lm) await saveLayersModelToDir(lm, join(outputDir, 'model'));
+  return [];
+}
