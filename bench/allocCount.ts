@@ -9,7 +9,7 @@ import { computeRefresh } from '../src/core/refresh';
 import { gainMatrix } from '../src/core/gain';
 import { classCentroids } from '../src/core/centroids';
 import { bruteForceGain } from '../test/helpers/bruteForceGain';
-import type { ObjectiveId } from '../src/core/objectives';
+import type { ObjectiveId } from '../src/core/objectiveIds';
 import { countAllocations } from './lib';
 import { syntheticInput } from './refresh';
 

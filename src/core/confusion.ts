@@ -1,11 +1,11 @@
-// The joint confusion matrix of hard predictions (SELMIX.md section 1) and its clipping.
+// The joint confusion matrix of hard predictions (docs/ALGORITHM.md section 1) and its clipping.
 
 /** Checks that a label/prediction is an integer class index in [0, K). */
 function checkClass(v: number, K: number, what: string, n: number): void {
   if (!Number.isInteger(v) || v < 0 || v >= K) throw new RangeError(`${what}[${n}] = ${v} is not a class index in [0, ${K})`);
 }
 
-/** Joint confusion matrix C_kl = #{y = k, yhat = l} / N, K x K row-major (SELMIX.md section 1). */
+/** Joint confusion matrix C_kl = #{y = k, yhat = l} / N, K x K row-major (docs/ALGORITHM.md section 1). */
 export function confusionMatrix(labels: ArrayLike<number>, preds: ArrayLike<number>, K: number): Float64Array {
   const N = labels.length;
   if (preds.length !== N) throw new RangeError(`confusionMatrix: ${N} labels but ${preds.length} predictions`);
@@ -22,7 +22,7 @@ export function confusionMatrix(labels: ArrayLike<number>, preds: ArrayLike<numb
   return C;
 }
 
-/** Element-wise clip of C to [lo, hi], not renormalised (SELMIX.md section 1); returns a new array. */
+/** Element-wise clip of C to [lo, hi], not renormalised (docs/ALGORITHM.md section 1); returns a new array. */
 export function clipConfusion(C: Float64Array, lo = 1e-7, hi = 1e4): Float64Array {
   const out = new Float64Array(C.length);
   for (let t = 0; t < C.length; t++) out[t] = Math.min(hi, Math.max(lo, C[t]!));

@@ -1,6 +1,7 @@
-// A user-defined objective (the config's customObjective): an expression of expr.ts plus optional
-// constraints, compiled for K classes into the same pieces as a built-in objective of objectives.ts:
-// the value psi(C), multipliers recomputed at each refresh, and D = dpsi/dC~ for the gain (SELMIX.md 2-3).
+// A user-defined objective (the config's customObjective): an expression of exprParser.ts plus optional
+// constraints, compiled for K classes (exprTape.ts) into the same pieces as a built-in objective of
+// objectives.ts: the value psi(C), multipliers recomputed at each refresh, and D = dpsi/dC~ for the gain
+// (docs/ALGORITHM.md sections 2-3).
 //
 // Non-smooth min/max are linearised with multipliers, exactly as the built-ins do:
 //  - min(v) / max(v) of a vector: lambda <- lambda^beta exp(-/+ etaLambda v), normalised (the minRecall
@@ -11,7 +12,9 @@
 // lambda = max(0, lambdaMax (1 - exp((g - t)/tau))) per entry, Lagrangian psi + sum lambda (g - t), and D is
 // divided by 1 + max lambda. The reported value and feasibility use the exact min/max.
 import { ExprError } from './errors';
-import { classStats, compile, parseConstraint, parseExpression, statsFromMetrics, gradientMatrix, zeroStats, type ClassStats, type Linearisation, type MinMaxSlot, type Tape } from './expr';
+import { classStats, hedgeWeights, softHinge, statsFromMetrics, type ClassStats } from './classStats';
+import { parseConstraint, parseExpression } from './exprParser';
+import { compile, gradientMatrix, nonFiniteError, zeroStats, type Linearisation, type MinMaxSlot, type Tape } from './exprTape';
 import { chainRuleD, jacobianPriors, type ObjectiveOptions } from './objectives';
 import type { MetricsReport } from '../protocol/messages';
 
@@ -38,44 +41,42 @@ export interface CompiledObjective {
   /** True when every constraint holds at C (exact min/max). */
   feasible(C: Float64Array): boolean;
   feasibleFromMetrics(m: MetricsReport): boolean;
-  /** Multipliers at the clipped C (prev: those of the last refresh, used only when beta > 0). */
+  /** Multipliers at the clipped C (prev: those of the last refresh, used only when beta > 0); an ExprError when a value is not finite. */
   updateMultipliers(Cclipped: Float64Array, prev: Float64Array | null, opts: ObjectiveOptions): Float64Array | null;
   /** The Lagrangian at fixed multipliers, divided by 1 + max constraint lambda: the function whose gradient D is. */
   lagrangian(C: Float64Array, multipliers: Float64Array | null, opts: ObjectiveOptions): number;
-  /** D = d(lagrangian)/dC~ through C = pi softmax(C~) (SELMIX.md section 2). */
+  /**
+   * D = d(lagrangian)/dC~ through C = pi softmax(C~) (docs/ALGORITHM.md section 2). Throws an ExprError naming
+   * the expression and its config field when a value or a derivative is NaN or infinite at Cclipped.
+   */
   D(Cclipped: Float64Array, multipliers: Float64Array | null, opts: ObjectiveOptions): Float64Array;
 }
 
-/** One constraint: its tape and where its min/max weights and lambdas sit in the multiplier vector. */
+/** The objective or one constraint: its tape, its config field, and where its min/max weights and lambdas sit in the multiplier vector. */
 interface Part {
   tape: Tape;
+  /** customObjective.expression or customObjective.constraints[i]. */
+  path: string;
   /** Offset of the tape's min/max weights. */
   wOff: number;
   /** Offset of the constraint's lambdas (constraints only). */
   lOff: number;
 }
 
-/** Soft hinge of SELMIX.md section 2 on the slack g - t (the same arithmetic as objectives.ts). */
-function softHinge(slack: number, o: ObjectiveOptions['coverage']): number {
-  return Math.max(0, o.lambdaMax * (1 - Math.exp(slack / o.tau)));
-}
-
 /** Fills w with the multipliers of one min/max node from its inputs v (see the header of this file). */
 function minMaxWeights(slot: MinMaxSlot, v: Float64Array, w: Float64Array, prev: Float64Array | null, opts: ObjectiveOptions): void {
-  const { etaLambda } = opts.minRecall;
-  const beta = slot.many ? 0 : opts.minRecall.beta;
-  const sign = slot.kind === 'min' ? -1 : 1;
-  // In log space, max-subtracted, as updateMultipliers('minRecall') (0^0 = 1 when beta = 0).
-  let mx = -Infinity;
-  for (let i = 0; i < slot.n; i++) {
-    const lp = beta === 0 ? 0 : beta * Math.log(prev ? prev[i]! : 1 / slot.n);
-    w[i] = sign < 0 ? lp - etaLambda * v[i]! : lp + etaLambda * v[i]!;
-    mx = Math.max(mx, w[i]!);
-  }
-  if (mx === -Infinity) { w.fill(1 / slot.n); return; }
-  let s = 0;
-  for (let i = 0; i < slot.n; i++) { w[i] = Math.exp(w[i]! - mx); s += w[i]!; }
-  for (let i = 0; i < slot.n; i++) w[i]! /= s;
+  // min/max of several scalars has no memory, as minHeadTailRecall; of a vector it is the minRecall update.
+  hedgeWeights(v, prev, slot.many ? 0 : opts.minRecall.beta, opts.minRecall.etaLambda, slot.kind === 'min' ? -1 : 1, w);
+}
+
+/** Where the non-finite checks say the values were taken. */
+const AT_C = 'at the current confusion matrix';
+
+/** Throws the ExprError of a part when a forward pass has a NaN or infinite value. */
+function checkValues(p: Part, vals: Float64Array[]): Float64Array[] {
+  const nf = p.tape.nonFinite(vals);
+  if (nf) throw nonFiniteError(p.tape, nf, AT_C, p.path);
+  return vals;
 }
 
 /** Tags an ExprError with the config path of the field it came from. */
@@ -109,16 +110,18 @@ export function customObjectiveIssues(spec: CustomObjectiveSpec): { path: (strin
  * customObjective.constraints[i]) for a bad expression, an index out of range or mismatched lengths.
  */
 export function compileCustomObjective(spec: CustomObjectiveSpec, K: number): CompiledObjective {
-  const objTape = at('customObjective.expression', () => compile(parseExpression(spec.expression), spec.expression, K));
+  const objPath = 'customObjective.expression';
+  const objTape = at(objPath, () => compile(parseExpression(spec.expression), spec.expression, K));
   let off = objTape.width;
   const cons: Part[] = (spec.constraints ?? []).map((c, i) => {
-    const tape = at(`customObjective.constraints[${i}]`, () => compile(parseConstraint(c).g, c, K));
-    const part = { tape, wOff: off, lOff: off + tape.width };
+    const path = `customObjective.constraints[${i}]`;
+    const tape = at(path, () => compile(parseConstraint(c).g, c, K));
+    const part = { tape, path, wOff: off, lOff: off + tape.width };
     off += tape.width + tape.outputLength;
     return part;
   });
   const count = off;
-  const obj: Part = { tape: objTape, wOff: 0, lOff: 0 };
+  const obj: Part = { tape: objTape, path: objPath, wOff: 0, lOff: 0 };
 
   const lin = (p: Part, m: Float64Array): Linearisation => ({ weights: m.subarray(p.wOff, p.wOff + p.tape.width) });
   const rootOf = (p: Part, st: ClassStats, l?: Linearisation): Float64Array => { const v = p.tape.forward(st, l); return v[p.tape.root]!; };
@@ -150,13 +153,13 @@ export function compileCustomObjective(spec: CustomObjectiveSpec, K: number): Co
       const old = prev && prev.length === count ? prev : null;
       const out = new Float64Array(count);
       for (const p of [obj, ...cons]) {
-        rootOf(p, st, {
+        checkValues(p, p.tape.forward(st, {
           weights: out.subarray(p.wOff, p.wOff + p.tape.width),
           update: (slot, v, w) => minMaxWeights(slot, v, w, old ? old.subarray(p.wOff + slot.offset, p.wOff + slot.offset + slot.n) : null, opts),
-        });
+        }));
         if (p === obj) continue;
         // The hinge acts on the exact slack g(C) (true min/max), closed form, no memory.
-        const g = rootOf(p, st);
+        const g = checkValues(p, p.tape.forward(st))[p.tape.root]!;
         const lam = lambdasOf(p, out);
         for (let i = 0; i < g.length; i++) lam[i] = softHinge(g[i]!, opts.coverage);
       }
@@ -177,15 +180,22 @@ export function compileCustomObjective(spec: CustomObjectiveSpec, K: number): Co
       const m = need(multipliers);
       const st = classStats(Cclipped, K);
       const adj = zeroStats(K);
-      const lo = lin(obj, m);
-      objTape.backward(objTape.forward(st, lo), Float64Array.of(1), adj, st, lo);
+      const pass = (p: Part, seed: Float64Array): void => {
+        const l = lin(p, m);
+        const nf = p.tape.backward(checkValues(p, p.tape.forward(st, l)), seed, adj, st, l);
+        if (nf) throw nonFiniteError(p.tape, nf, AT_C, p.path);
+      };
+      pass(obj, Float64Array.of(1));
       for (const p of cons) {
         const lam = lambdasOf(p, m);
         if (lam.every((x) => x === 0)) continue;
-        const l = lin(p, m);
-        p.tape.backward(p.tape.forward(st, l), lam, adj, st, l);
+        pass(p, lam);
       }
-      return chainRuleD(gradientMatrix(adj, K), Cclipped, K, jacobianPriors(Cclipped, K, opts.priorMode), scaleOf(m));
+      const D = chainRuleD(gradientMatrix(adj, K), Cclipped, K, jacobianPriors(Cclipped, K, opts.priorMode), scaleOf(m));
+      if (!D.every(Number.isFinite)) {
+        throw new ExprError(`${objPath} "${spec.expression}": the derivative D is not finite ${AT_C}; keep the expression and its constraints away from divisions by 0, log(0) and overflow`, spec.expression, 1, objPath);
+      }
+      return D;
     },
   };
 }

@@ -1,9 +1,10 @@
-// The SelMix sampling distribution over ordered class pairs (SELMIX.md section 4).
+// The SelMix sampling distribution over ordered class pairs (docs/ALGORITHM.md section 4).
+import { TrainingError } from './errors';
 
 /**
  * P = normalise(softmax_all(s G) * [G > 0] + eps): a joint softmax over all K^2 entries (max-subtracted),
  * masked to positive gains, smoothed by eps and renormalised; uniform when no gain is positive
- * (SELMIX.md section 4).
+ * (docs/ALGORITHM.md section 4).
  */
 export function samplingDistribution(G: Float64Array, K: number, s: number, eps = 1e-8): Float64Array {
   const n = K * K;
@@ -15,7 +16,10 @@ export function samplingDistribution(G: Float64Array, K: number, s: number, eps 
   let anyPos = false;
   for (let t = 0; t < n; t++) {
     const g = G[t]!;
-    if (Number.isNaN(g)) throw new RangeError(`samplingDistribution: G[${t}] is NaN`);
+    if (Number.isNaN(g)) {
+      throw new TrainingError(`the gain of class pair (${Math.floor(t / K)}, ${t % K}) is NaN: the objective's derivative or the model's features `
+        + 'are not finite at this refresh. If the weights diverged, lower training.lr; with a customObjective, keep it away from divisions by 0 and log(0).');
+    }
     if (g > 0) anyPos = true;
     mx = Math.max(mx, s * g);
   }

@@ -1,6 +1,7 @@
 // Batched inference: features g(x) and logits a(x) of a whole set, in eval mode, tensors disposed per batch.
 import * as tf from '@tensorflow/tfjs';
 import type { SelmixModel } from './model';
+import { argmaxRows } from './classStats';
 import { confusionMatrix, classSupport } from './confusion';
 import { metricsReport } from './metrics';
 import type { MetricsReport } from '../protocol/messages';
@@ -55,21 +56,6 @@ export function forwardAll(model: SelmixModel, set: ExampleSet, batch = 256): Fo
     a.dispose();
   }
   return { features, logits, n: set.n };
-}
-
-/** Argmax of each row of an n x K logits array. */
-export function argmaxRows(logits: ArrayLike<number>, n: number, K: number): Int32Array {
-  const out = new Int32Array(n);
-  for (let i = 0; i < n; i++) {
-    let best = 0;
-    let bv = -Infinity;
-    for (let k = 0; k < K; k++) {
-      const v = logits[i * K + k]!;
-      if (v > bv) { bv = v; best = k; }
-    }
-    out[i] = best;
-  }
-  return out;
 }
 
 /** Metrics of logits against labels (logit adjustment optional, for the post-hoc baseline). */

@@ -1,95 +1,50 @@
-// Test-time metrics of a joint confusion matrix (SELMIX.md section 2, "test-time metrics") and the
+// Test-time metrics of a joint confusion matrix (docs/ALGORITHM.md section 2, "test-time metrics") and the
 // link from an objective id to the metric it targets and to its constraint.
-import type { ObjectiveId } from './objectives';
+import { classStats, gMean, headCount, hMean, mean, recallsOf } from './classStats';
+import { isCoverageObjective, isHeadTailCoverageObjective, type ObjectiveId } from './objectiveIds';
 import type { MetricsReport } from '../protocol/messages';
 
-/** Number of head classes: floor(headFrac * K), kept in [1, K - 1] so both groups are non-empty (SELMIX.md 7.17). */
-export function headCount(K: number, headFrac: number): number {
-  if (K < 2) return K;
-  return Math.min(K - 1, Math.max(1, Math.floor(headFrac * K)));
-}
-
-/** True for the objectives with a coverage constraint. */
-export function isCoverageObjective(id: ObjectiveId): boolean {
-  return id === 'meanRecallMinCoverage' || id === 'hMeanMinCoverage'
-    || id === 'meanRecallMinHeadTailCoverage' || id === 'hMeanMinHeadTailCoverage';
-}
-
-/** True for the coverage objectives whose constraint is on the head and tail mean coverage. */
-export function isHeadTailCoverageObjective(id: ObjectiveId): boolean {
-  return id === 'meanRecallMinHeadTailCoverage' || id === 'hMeanMinHeadTailCoverage';
-}
-
-/** Mean of xs over the indices where keep is true; NaN when none. */
-function meanWhere(xs: number[], keep: (i: number) => boolean, from: number, to: number): number {
-  let s = 0;
-  let n = 0;
-  for (let i = from; i < to; i++) if (keep(i)) { s += xs[i]!; n++; }
-  return n > 0 ? s / n : NaN;
-}
-
 /**
- * Metrics of an unclipped joint confusion matrix C (SELMIX.md section 2). Classes with support 0 get
+ * Metrics of an unclipped joint confusion matrix C (docs/ALGORITHM.md section 2). Classes with support 0 get
  * recall 0 in `recall` but are excluded from the recall aggregates; coverage uses every class.
  */
 export function metricsReport(C: Float64Array, K: number, support: number[], headFrac = 0.9): MetricsReport {
   if (C.length !== K * K) throw new RangeError(`metricsReport: C has ${C.length} entries, expected ${K * K}`);
   if (support.length !== K) throw new RangeError(`metricsReport: support has ${support.length} entries, expected ${K}`);
-  const recall = new Array<number>(K).fill(0);
-  const coverage = new Array<number>(K).fill(0);
+  const st = classStats(C, K);
+  const recall = Array.from(recallsOf(st));
+  const coverage = Array.from(st.cov);
   let accuracy = 0;
-  for (let k = 0; k < K; k++) {
-    let R = 0;
-    for (let l = 0; l < K; l++) {
-      R += C[k * K + l]!;
-      coverage[l]! += C[k * K + l]!;
-    }
-    accuracy += C[k * K + k]!;
-    recall[k] = R > 0 ? C[k * K + k]! / R : 0;
-  }
+  for (let k = 0; k < K; k++) accuracy += st.diag[k]!;
   const has = (k: number): boolean => support[k]! > 0;
-  let n = 0;
-  let sum = 0;
-  let min = Infinity;
-  let max = -Infinity;
-  let logSum = 0;
-  let invSum = 0;
-  let anyZero = false;
-  for (let k = 0; k < K; k++) {
-    if (!has(k)) continue;
-    const r = recall[k]!;
-    n++;
-    sum += r;
-    min = Math.min(min, r);
-    max = Math.max(max, r);
-    if (r <= 0) anyZero = true;
-    else { logSum += Math.log(r); invSum += 1 / r; }
-  }
+  // The recall aggregates are over the classes present; G-/H-mean are 0 when one of them has recall 0.
+  const present = recall.filter((_, k) => has(k));
+  const n = present.length;
+  const anyZero = present.some((r) => r <= 0);
   const H = headCount(K, headFrac);
-  const headRecallRaw = meanWhere(recall, has, 0, H);
-  const tailRecallRaw = meanWhere(recall, has, H, K);
+  const headRecallRaw = mean(recall, 0, H, has);
+  const tailRecallRaw = mean(recall, H, K, has);
   const groups = [headRecallRaw, tailRecallRaw].filter((x) => !Number.isNaN(x));
-  const all = (): boolean => true;
   return {
     accuracy,
-    meanRecall: n > 0 ? sum / n : 0,
-    minRecall: n > 0 ? min : 0,
-    maxRecall: n > 0 ? max : 0,
-    gMean: n > 0 && !anyZero ? Math.exp(logSum / n) : 0,
-    hMean: n > 0 && !anyZero ? n / invSum : 0,
+    meanRecall: n > 0 ? mean(present) : 0,
+    minRecall: n > 0 ? Math.min(...present) : 0,
+    maxRecall: n > 0 ? Math.max(...present) : 0,
+    gMean: n > 0 && !anyZero ? gMean(present) : 0,
+    hMean: n > 0 && !anyZero ? hMean(present) : 0,
     headRecall: Number.isNaN(headRecallRaw) ? 0 : headRecallRaw,
     tailRecall: Number.isNaN(tailRecallRaw) ? 0 : tailRecallRaw,
     minHeadTailRecall: groups.length > 0 ? Math.min(...groups) : 0,
     minCoverage: Math.min(...coverage),
-    headCoverage: meanWhere(coverage, all, 0, H),
-    tailCoverage: meanWhere(coverage, all, H, K),
+    headCoverage: mean(coverage, 0, H),
+    tailCoverage: mean(coverage, H, K),
     recall,
     coverage,
     support: support.slice(),
   };
 }
 
-/** The metric an objective targets (SELMIX.md section 2): what SelMix maximises, as reported. */
+/** The metric an objective targets (docs/ALGORITHM.md section 2): what SelMix maximises, as reported. */
 export function objectiveMetricValue(id: ObjectiveId, m: MetricsReport): number {
   switch (id) {
     case 'meanRecall': return m.meanRecall;

@@ -1,14 +1,11 @@
-// The objectives of SELMIX.md section 2: their value psi(C), the multipliers that linearise the
+// The objectives of docs/ALGORITHM.md section 2: their value psi(C), the multipliers that linearise the
 // min-type and constrained ones, and D = dpsi/dC~ through the row-softmax chain rule.
-import type { OBJECTIVE_IDS } from './config';
-import { headCount, isCoverageObjective, isHeadTailCoverageObjective } from './metrics';
+import { colSums, gMean, headCount, hedgeWeights, hMean, mean, recalls, rowSums, softHinge } from './classStats';
+import { hasMultipliers, isCoverageObjective, isHeadTailCoverageObjective, isHMeanObjective, isMinRecallObjective, type ObjectiveId } from './objectiveIds';
 
-/** One of the nine objective ids of OBJECTIVE_IDS (SELMIX.md section 2). */
-export type ObjectiveId = (typeof OBJECTIVE_IDS)[number];
-
-/** Tunables of the objectives and their multipliers (SELMIX.md sections 2 and 8, code-parity defaults). */
+/** Tunables of the objectives and their multipliers (docs/ALGORITHM.md sections 2 and 8, code-parity defaults). */
 export interface ObjectiveOptions {
-  /** pi_k in the Jacobians: 1/K as in the reference, or the row sums R_k of C (SELMIX.md 7.3). */
+  /** pi_k in the Jacobians: 1/K as in the reference, or the row sums R_k of C (docs/ALGORITHM.md 7.3). */
   priorMode: 'uniformK' | 'rowsum';
   /** Head = first floor(headFrac*K) classes; per-class multipliers divide by headFrac*K and (1-headFrac)*K. */
   headFrac: number;
@@ -18,7 +15,7 @@ export interface ObjectiveOptions {
   coverage: { alpha: number; tau: number; lambdaMax: number };
 }
 
-/** The code-parity defaults (SELMIX.md section 8, suggested flags). */
+/** The code-parity defaults (docs/ALGORITHM.md section 8, suggested flags). */
 export function defaultObjectiveOptions(): ObjectiveOptions {
   return {
     priorMode: 'uniformK',
@@ -26,58 +23,6 @@ export function defaultObjectiveOptions(): ObjectiveOptions {
     minRecall: { beta: 0, etaLambda: 50 },
     coverage: { alpha: 0.95, tau: 0.01, lambdaMax: 100 },
   };
-}
-
-/** Row sums R_k of C. */
-function rowSums(C: Float64Array, K: number): Float64Array {
-  const R = new Float64Array(K);
-  for (let k = 0; k < K; k++) {
-    let s = 0;
-    for (let l = 0; l < K; l++) s += C[k * K + l]!;
-    R[k] = s;
-  }
-  return R;
-}
-
-/** Column sums cov_l of C (SELMIX.md section 1). */
-function colSums(C: Float64Array, K: number): Float64Array {
-  const cov = new Float64Array(K);
-  for (let k = 0; k < K; k++) for (let l = 0; l < K; l++) cov[l]! += C[k * K + l]!;
-  return cov;
-}
-
-/** Recalls r_k = C_kk / R_k. */
-function recalls(C: Float64Array, K: number): Float64Array {
-  const R = rowSums(C, K);
-  const r = new Float64Array(K);
-  for (let k = 0; k < K; k++) r[k] = C[k * K + k]! / R[k]!;
-  return r;
-}
-
-/** Mean of xs[from..to). */
-function mean(xs: Float64Array, from: number, to: number): number {
-  let s = 0;
-  for (let i = from; i < to; i++) s += xs[i]!;
-  return s / (to - from);
-}
-
-/** H-mean K / sum(1/r_k) (SELMIX.md section 2). */
-function hMeanOf(r: Float64Array): number {
-  let s = 0;
-  for (let k = 0; k < r.length; k++) s += 1 / r[k]!;
-  return r.length / s;
-}
-
-/** G-mean (prod r_k)^(1/K) (SELMIX.md section 2). */
-function gMeanOf(r: Float64Array): number {
-  let s = 0;
-  for (let k = 0; k < r.length; k++) s += Math.log(r[k]!);
-  return Math.exp(s / r.length);
-}
-
-/** True for the objectives that carry multipliers. */
-function hasMultipliers(id: ObjectiveId): boolean {
-  return id === 'minRecall' || id === 'minHeadTailRecall' || isCoverageObjective(id);
 }
 
 /** Checks the shape of C and (when needed) the multipliers. */
@@ -90,7 +35,7 @@ function check(id: ObjectiveId, C: Float64Array, K: number, lambda: Float64Array
   }
 }
 
-/** The factor 1 + max lambda that divides D of the coverage objectives (SELMIX.md section 2, "Extra scaling"). */
+/** The factor 1 + max lambda that divides D of the coverage objectives (docs/ALGORITHM.md section 2, "Extra scaling"). */
 function coverageScale(id: ObjectiveId, lambda: Float64Array, K: number, headFrac: number): number {
   if (id === 'meanRecallMinHeadTailCoverage') {
     // 1 + max(lambda_H, lambda_T): undo the per-class division by headFrac*K and (1-headFrac)*K.
@@ -103,7 +48,7 @@ function coverageScale(id: ObjectiveId, lambda: Float64Array, K: number, headFra
 }
 
 /**
- * The objective value psi(C) of SELMIX.md section 2 on a joint C, taken as given (clip it first for
+ * The objective value psi(C) of docs/ALGORITHM.md section 2 on a joint C, taken as given (clip it first for
  * G-/H-mean). With multipliers it is the Lagrangian at those fixed multipliers (including the coverage
  * 1/(1 + max lambda) scaling), whose gradient through C = pi*softmax(C~) is objectiveD.
  */
@@ -115,8 +60,8 @@ export function psi(id: ObjectiveId, C: Float64Array, K: number, opts: Objective
   const H = headCount(K, opts.headFrac);
   switch (id) {
     case 'meanRecall': return mean(r, 0, K);
-    case 'gMean': return gMeanOf(r);
-    case 'hMean': return hMeanOf(r);
+    case 'gMean': return gMean(r);
+    case 'hMean': return hMean(r);
     case 'minRecall':
     case 'minHeadTailRecall': {
       if (useLambda) {
@@ -130,7 +75,7 @@ export function psi(id: ObjectiveId, C: Float64Array, K: number, opts: Objective
     case 'hMeanMinCoverage':
     case 'meanRecallMinHeadTailCoverage':
     case 'hMeanMinHeadTailCoverage': {
-      const base = id.startsWith('hMean') ? hMeanOf(r) : mean(r, 0, K);
+      const base = isHMeanObjective(id) ? hMean(r) : mean(r, 0, K);
       if (!useLambda) return base;
       const cov = colSums(C, K);
       const t = opts.coverage.alpha / K;
@@ -141,20 +86,15 @@ export function psi(id: ObjectiveId, C: Float64Array, K: number, opts: Objective
   }
 }
 
-/** Initial multipliers: zeros for coverage objectives, 1/K for min-type ones, null otherwise (SELMIX.md section 2). */
+/** Initial multipliers: zeros for coverage objectives, 1/K for min-type ones, null otherwise (docs/ALGORITHM.md section 2). */
 export function initialMultipliers(id: ObjectiveId, K: number): Float64Array | null {
   if (isCoverageObjective(id)) return new Float64Array(K);
-  if (id === 'minRecall' || id === 'minHeadTailRecall') return new Float64Array(K).fill(1 / K);
+  if (isMinRecallObjective(id)) return new Float64Array(K).fill(1 / K);
   return null;
 }
 
-/** Soft hinge lambda = max(0, lambdaMax (1 - exp((cov - alpha/K)/tau))) (SELMIX.md section 2). */
-function softHinge(cov: number, K: number, o: ObjectiveOptions['coverage']): number {
-  return Math.max(0, o.lambdaMax * (1 - Math.exp((cov - o.alpha / K) / o.tau)));
-}
-
 /**
- * New multipliers from the clipped C, before D is computed (SELMIX.md section 2 table): min recall by
+ * New multipliers from the clipped C, before D is computed (docs/ALGORITHM.md section 2 table): min recall by
  * lambda^beta exp(-eta r) normalised; min head/tail recall by a two-group softmax spread per class as
  * lambda_H/(headFrac K), lambda_T/((1-headFrac) K); coverage by the closed-form soft hinge. Null for
  * objectives without multipliers.
@@ -166,51 +106,32 @@ export function updateMultipliers(id: ObjectiveId, Cclipped: Float64Array, K: nu
   const H = headCount(K, hf);
   const out = new Float64Array(K);
   if (id === 'minRecall') {
-    const p = prev ?? initialMultipliers(id, K)!;
-    if (p.length !== K) throw new RangeError(`minRecall: ${p.length} previous multipliers, expected ${K}`);
-    const r = recalls(Cclipped, K);
+    if (prev && prev.length !== K) throw new RangeError(`minRecall: ${prev.length} previous multipliers, expected ${K}`);
     const { beta, etaLambda } = opts.minRecall;
-    // In log space: beta*log(lambda_k) - eta*r_k, max-subtracted (0^0 = 1 when beta = 0).
-    let mx = -Infinity;
-    for (let k = 0; k < K; k++) {
-      const lp = beta === 0 ? 0 : beta * Math.log(p[k]!);
-      out[k] = lp - etaLambda * r[k]!;
-      mx = Math.max(mx, out[k]!);
-    }
-    if (mx === -Infinity) return new Float64Array(K).fill(1 / K);
-    let s = 0;
-    for (let k = 0; k < K; k++) { out[k] = Math.exp(out[k]! - mx); s += out[k]!; }
-    for (let k = 0; k < K; k++) out[k]! /= s;
-    return out;
+    return hedgeWeights(recalls(Cclipped, K), prev, beta, etaLambda, -1, out);
   }
   if (id === 'minHeadTailRecall') {
-    // No memory, beta ignored (SELMIX.md section 2 and 7.4).
+    // A softmin of the two group means with no memory, beta ignored (docs/ALGORITHM.md sections 2 and 7.4).
     const r = recalls(Cclipped, K);
-    const eta = opts.minRecall.etaLambda;
-    const xH = -eta * mean(r, 0, H);
-    const xT = -eta * mean(r, H, K);
-    const m = Math.max(xH, xT);
-    const eH = Math.exp(xH - m);
-    const eT = Math.exp(xT - m);
-    const lH = eH / (eH + eT);
-    const lT = eT / (eH + eT);
-    for (let k = 0; k < K; k++) out[k] = k < H ? lH / (hf * K) : lT / ((1 - hf) * K);
+    const [lH, lT] = hedgeWeights([mean(r, 0, H), mean(r, H, K)], null, 0, opts.minRecall.etaLambda, -1);
+    for (let k = 0; k < K; k++) out[k] = k < H ? lH! / (hf * K) : lT! / ((1 - hf) * K);
     return out;
   }
   // Coverage: closed form, previous multipliers ignored.
   const cov = colSums(Cclipped, K);
+  const t = opts.coverage.alpha / K;
   if (isHeadTailCoverageObjective(id)) {
-    const lH = softHinge(mean(cov, 0, H), K, opts.coverage);
-    const lT = softHinge(mean(cov, H, K), K, opts.coverage);
+    const lH = softHinge(mean(cov, 0, H) - t, opts.coverage);
+    const lT = softHinge(mean(cov, H, K) - t, opts.coverage);
     for (let l = 0; l < K; l++) out[l] = l < H ? lH / (hf * K) : lT / ((1 - hf) * K);
   } else {
-    for (let l = 0; l < K; l++) out[l] = softHinge(cov[l]!, K, opts.coverage);
+    for (let l = 0; l < K; l++) out[l] = softHinge(cov[l]! - t, opts.coverage);
   }
   return out;
 }
 
 /**
- * D = dpsi/dC~ at the clipped C (SELMIX.md section 2): D_kl = M_kl C_kl - (C_kl/pi_k) sum_j M_kj C_kj,
+ * D = dpsi/dC~ at the clipped C (docs/ALGORITHM.md section 2): D_kl = M_kl C_kl - (C_kl/pi_k) sum_j M_kj C_kj,
  * with M = dpsi/dC (or the Lagrangian's at the fixed multipliers), pi_k = 1/K or R_k.
  */
 export function objectiveD(id: ObjectiveId, Cclipped: Float64Array, K: number, lambda: Float64Array | null, opts: ObjectiveOptions): Float64Array {
@@ -221,12 +142,12 @@ export function objectiveD(id: ObjectiveId, Cclipped: Float64Array, K: number, l
   const M = new Float64Array(K * K);
   const r = recalls(C, K);
   const addRecallWeights = (w: (k: number) => number): void => {
-    // psi = sum_k w_k C_kk / pi_k  =>  M_kk = w_k / pi_k (uniformK: w_k K; SELMIX.md section 2 table).
+    // psi = sum_k w_k C_kk / pi_k  =>  M_kk = w_k / pi_k (uniformK: w_k K; docs/ALGORITHM.md section 2 table).
     for (let k = 0; k < K; k++) M[k * K + k]! += w(k) / pi[k]!;
   };
   const addHMean = (): void => {
-    // M_kl = -(psi^2/K)/C_kk (l != k), M_kk = -(psi^2/K)(1/C_kk - R_k/C_kk^2) (SELMIX.md section 2).
-    const h = hMeanOf(r);
+    // M_kl = -(psi^2/K)/C_kk (l != k), M_kk = -(psi^2/K)(1/C_kk - R_k/C_kk^2) (docs/ALGORITHM.md section 2).
+    const h = hMean(r);
     const c = (h * h) / K;
     for (let k = 0; k < K; k++) {
       const ckk = C[k * K + k]!;
@@ -244,8 +165,8 @@ export function objectiveD(id: ObjectiveId, Cclipped: Float64Array, K: number, l
       addRecallWeights((k) => lambda![k]!);
       break;
     case 'gMean': {
-      // M_kl = psi (1/K)(delta_kl/C_kk - 1/R_k) (SELMIX.md section 2; clipped C, section 7.14).
-      const g = gMeanOf(r);
+      // M_kl = psi (1/K)(delta_kl/C_kk - 1/R_k) (docs/ALGORITHM.md section 2; clipped C, section 7.14).
+      const g = gMean(r);
       for (let k = 0; k < K; k++) {
         for (let l = 0; l < K; l++) M[k * K + l] = -(g / K) / R[k]!;
         M[k * K + k]! += (g / K) / C[k * K + k]!;
@@ -259,9 +180,9 @@ export function objectiveD(id: ObjectiveId, Cclipped: Float64Array, K: number, l
     case 'hMeanMinCoverage':
     case 'meanRecallMinHeadTailCoverage':
     case 'hMeanMinHeadTailCoverage': {
-      if (id.startsWith('hMean')) addHMean();
+      if (isHMeanObjective(id)) addHMean();
       else addRecallWeights(() => 1 / K);
-      // Lagrangian term sum_l lambda_l (cov_l - alpha/K): M^cov_kl = lambda_l (SELMIX.md section 2).
+      // Lagrangian term sum_l lambda_l (cov_l - alpha/K): M^cov_kl = lambda_l (docs/ALGORITHM.md section 2).
       for (let k = 0; k < K; k++) for (let l = 0; l < K; l++) M[k * K + l]! += lambda![l]!;
       scale = coverageScale(id, lambda!, K, opts.headFrac);
       break;
@@ -276,7 +197,7 @@ export function jacobianPriors(C: Float64Array, K: number, priorMode: ObjectiveO
 }
 
 /**
- * The chain rule of SELMIX.md section 2 for any psi: D_kl = (M_kl C_kl - (C_kl/pi_k) sum_j M_kj C_kj) / scale,
+ * The chain rule of docs/ALGORITHM.md section 2 for any psi: D_kl = (M_kl C_kl - (C_kl/pi_k) sum_j M_kj C_kj) / scale,
  * with M = dpsi/dC (or the Lagrangian's) at the clipped C.
  */
 export function chainRuleD(M: Float64Array, C: Float64Array, K: number, pi: Float64Array, scale = 1): Float64Array {

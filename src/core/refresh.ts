@@ -1,12 +1,14 @@
 // One SelMix refresh (SELMIX.md sections 2-4): validation confusion matrix, metrics, multipliers,
 // D, centroids, gain matrix and sampling distribution, from a validation pass's features and logits.
 import type { MetricsReport } from '../protocol/messages';
+import { argmaxRows } from './classStats';
 import { classSupport, clipConfusion, confusionMatrix } from './confusion';
 import { classCentroids } from './centroids';
 import { samplingDistribution } from './distribution';
 import { gainMatrix, type DeltaWVariant, type Mat, type MatMul } from './gain';
 import { metricsReport, objectiveMetricValue } from './metrics';
-import { objectiveD, updateMultipliers, type ObjectiveId, type ObjectiveOptions } from './objectives';
+import { objectiveD, updateMultipliers, type ObjectiveOptions } from './objectives';
+import type { ObjectiveId } from './objectiveIds';
 import type { CompiledObjective } from './customObjective';
 
 /** What a refresh needs: a validation pass (features, labels, logits) and the current head. */
@@ -69,18 +71,6 @@ export interface RefreshResult {
   maxGain: number;
 }
 
-/** Index of the largest of K logits of row n (first on ties). */
-function argmaxRow(logits: ArrayLike<number>, n: number, K: number): number {
-  let best = 0;
-  let bv = logits[n * K]!;
-  for (let l = 1; l < K; l++) {
-    const v = logits[n * K + l]!;
-    if (v > bv) { bv = v; best = l; }
-  }
-  if (Number.isNaN(bv)) throw new RangeError(`computeRefresh: logits of example ${n} are NaN`);
-  return best;
-}
-
 /**
  * The centroid logits A = Z W + b as the class means of the validation logits (the head is affine), O(N K)
  * instead of O(K^2 d); a class without examples has z_k = 0, so A_k = b. The fast gain path spot-checks them.
@@ -97,8 +87,7 @@ export function computeRefresh(inp: RefreshInput): RefreshResult {
   const N = labels.length;
   if (logits.length !== N * K) throw new RangeError(`computeRefresh: ${logits.length} logits, expected N*K = ${N * K}`);
   if (features.length !== N * d) throw new RangeError(`computeRefresh: ${features.length} feature values, expected N*d = ${N * d}`);
-  const preds = new Int32Array(N);
-  for (let n = 0; n < N; n++) preds[n] = argmaxRow(logits, n, K);
+  const preds = argmaxRows(logits, N, K);
   const C = confusionMatrix(labels, preds, K);
   const Cclipped = clipConfusion(C);
   const metrics = metricsReport(C, K, classSupport(labels, K), options.headFrac);

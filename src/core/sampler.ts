@@ -1,5 +1,6 @@
-// The pair sampler of SELMIX.md section 4 (FastJointSampler semantics): anchor class from the
+// The pair sampler of docs/ALGORITHM.md section 4 (FastJointSampler semantics): anchor class from the
 // smoothed row mass of P, partner class from the smoothed row of P, examples uniform within class.
+import { TrainingError } from './errors';
 import type { Rng } from './rng';
 
 /** Arguments of PairSampler. */
@@ -11,7 +12,7 @@ export interface PairSamplerArgs {
   anchorsByClass: number[][];
   /** Indices (into the caller's partner set) of each class's partner examples. */
   partnersByClass: number[][];
-  /** Smoothing eps' (default 1/K^3, SELMIX.md section 4). */
+  /** Smoothing eps' (default 1/K^3, docs/ALGORITHM.md section 4). */
   eps?: number;
   rng: Rng;
 }
@@ -65,7 +66,7 @@ function firstPositive(w: Float64Array): number {
   return 0;
 }
 
-/** Draws (anchor, partner) example pairs from P with the smoothing of SELMIX.md section 4; O(1) per draw. */
+/** Draws (anchor, partner) example pairs from P with the smoothing of docs/ALGORITHM.md section 4; O(1) per draw. */
 export class PairSampler {
   private readonly K: number;
   private readonly anchorsByClass: number[][];
@@ -91,8 +92,12 @@ export class PairSampler {
     this.rng = args.rng;
     const hasPartner = (j: number): boolean => args.partnersByClass[j]!.length > 0;
     const hasAnchor = (i: number): boolean => args.anchorsByClass[i]!.length > 0;
-    if (!Array.from({ length: K }, (_, j) => hasPartner(j)).some(Boolean)) throw new Error('PairSampler: no class has a partner example');
-    // Partner rows: P_ij + eps over classes with partners (SELMIX.md section 4).
+    if (!Array.from({ length: K }, (_, j) => hasPartner(j)).some(Boolean)) {
+      throw new TrainingError('no partner example to mix with: every class of the partner set is empty. With an unlabeled set and '
+        + 'selmix.partnerLabels "pseudo", this happens when every unlabeled example is below selmix.pseudoLabelThreshold: lower the '
+        + 'threshold (0 keeps every example), use a larger unlabeled set, or start from a more confident model.');
+    }
+    // Partner rows: P_ij + eps over classes with partners (docs/ALGORITHM.md section 4).
     this.pPartner = new Float64Array(K * K);
     this.partnerTables = [];
     const aw = new Float64Array(K);
@@ -117,7 +122,11 @@ export class PairSampler {
     }
     let total = 0;
     for (let i = 0; i < K; i++) total += aw[i]!;
-    if (!(total > 0)) throw new Error('PairSampler: no class has both an anchor example and a reachable partner (every anchor class is empty or has zero mass)');
+    if (!(total > 0)) {
+      throw new TrainingError('no (anchor, partner) class pair can be drawn: every class with labeled anchor examples has zero '
+        + 'probability towards the classes that have partner examples. Set selmix.samplerEps above 0 (the default is 1/K^3), or give '
+        + 'the partner set examples of the classes SelMix selects.');
+    }
     this.pAnchor = new Float64Array(K);
     for (let i = 0; i < K; i++) this.pAnchor[i] = aw[i]! / total;
     this.anchorTable = new AliasTable(aw);

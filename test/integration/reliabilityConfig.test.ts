@@ -8,7 +8,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../../src/worker/job';
-import { OBJECTIVE_IDS, parseConfig, type SelmixConfig } from '../../src/core/config';
+import { OBJECTIVE_IDS } from '../../src/core/objectiveIds';
+import { parseConfig, type SelmixConfig } from '../../src/core/config';
 import { ConfigError } from '../../src/core/errors';
 
 const FILE = '/ws/run.selmix.json';

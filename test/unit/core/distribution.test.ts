@@ -1,7 +1,8 @@
-// Properties of the sampling distribution P (SELMIX.md 8.7).
+// Properties of the sampling distribution P (docs/ALGORITHM.md 8.7).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Rng } from '../../../src/core/rng';
+import { TrainingError } from '../../../src/core/errors';
 import { samplingDistribution } from '../../../src/core/distribution';
 import { assertClose, randn } from '../../helpers/numerics';
 
@@ -76,4 +77,13 @@ test('huge s G does not overflow (max-subtracted softmax)', () => {
   assert.ok(P.every(Number.isFinite));
   assert.ok(Math.abs(sum(P) - 1) < 1e-14);
   assert.ok(P[0]! > 0.99);
+});
+
+test('a NaN gain is a TrainingError naming the class pair and what to change', () => {
+  const G = Float64Array.from([0.1, 0.2, NaN, 0.3]);
+  assert.throws(() => samplingDistribution(G, 2, 10), (e: unknown) => {
+    assert.ok(e instanceof TrainingError, String(e));
+    assert.match(e.message, /the gain of class pair \(1, 0\) is NaN.*lower training\.lr.*customObjective/);
+    return true;
+  });
 });

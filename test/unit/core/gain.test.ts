@@ -1,7 +1,7 @@
 // The closed-form gain matrix against its definition (SELMIX.md 8.3-8.6).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { OBJECTIVE_IDS } from '../../../src/core/config';
+import { OBJECTIVE_IDS } from '../../../src/core/objectiveIds';
 import { Rng } from '../../../src/core/rng';
 import { clipConfusion } from '../../../src/core/confusion';
 import { centroidLogits, gainMatrix, gramMatrix, mixedProbabilities, type DeltaWVariant } from '../../../src/core/gain';

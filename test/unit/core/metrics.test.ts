@@ -1,7 +1,7 @@
 // Confusion matrix, clipping, support, centroids and the metrics report (SELMIX.md sections 1-2, 8.9).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { OBJECTIVE_IDS } from '../../../src/core/config';
+import { OBJECTIVE_IDS } from '../../../src/core/objectiveIds';
 import { Rng } from '../../../src/core/rng';
 import { classSupport, clipConfusion, confusionMatrix } from '../../../src/core/confusion';
 import { classCentroids } from '../../../src/core/centroids';

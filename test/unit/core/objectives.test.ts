@@ -1,13 +1,11 @@
 // D = dpsi/dC~ against finite differences, row sums, and the multiplier rules (SELMIX.md 8.1, 8.2, 8.6, 8.8).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { OBJECTIVE_IDS } from '../../../src/core/config';
+import { OBJECTIVE_IDS } from '../../../src/core/objectiveIds';
 import { Rng } from '../../../src/core/rng';
 import { clipConfusion } from '../../../src/core/confusion';
-import {
-  defaultObjectiveOptions, initialMultipliers, objectiveD, psi, updateMultipliers,
-  type ObjectiveId, type ObjectiveOptions,
-} from '../../../src/core/objectives';
+import { defaultObjectiveOptions, initialMultipliers, objectiveD, psi, updateMultipliers, type ObjectiveOptions } from '../../../src/core/objectives';
+import type { ObjectiveId } from '../../../src/core/objectiveIds';
 import { assertClose, confusionFromUnconstrained, fdGradient, maxAbs, randn, unbalancedPrior, uniformPrior } from '../../helpers/numerics';
 
 /** Options with a coverage threshold that some classes of a random C miss (so lambda is active). */

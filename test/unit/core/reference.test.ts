@@ -10,11 +10,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { OBJECTIVE_IDS } from '../../../src/core/config';
+import { OBJECTIVE_IDS } from '../../../src/core/objectiveIds';
 import { computeRefresh } from '../../../src/core/refresh';
 import { gainMatrix, type DeltaWVariant } from '../../../src/core/gain';
 import { samplingDistribution } from '../../../src/core/distribution';
-import { defaultObjectiveOptions, type ObjectiveId } from '../../../src/core/objectives';
+import { defaultObjectiveOptions } from '../../../src/core/objectives';
+import type { ObjectiveId } from '../../../src/core/objectiveIds';
 
 interface Case {
   objective: ObjectiveId; priorMode: 'uniformK' | 'rowsum'; variant: DeltaWVariant; beta: number; etaLambda: number;

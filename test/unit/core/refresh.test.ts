@@ -1,7 +1,7 @@
 // One refresh end to end: the pipeline order of SELMIX.md sections 2-4 and degenerate inputs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { OBJECTIVE_IDS } from '../../../src/core/config';
+import { OBJECTIVE_IDS } from '../../../src/core/objectiveIds';
 import { Rng } from '../../../src/core/rng';
 import { computeRefresh, type RefreshCache, type RefreshInput } from '../../../src/core/refresh';
 import { clipConfusion, confusionMatrix } from '../../../src/core/confusion';

@@ -1,7 +1,8 @@
-// The pair sampler (SELMIX.md section 4 and 8.10): chi-square against its realised joint, class membership.
+// The pair sampler (docs/ALGORITHM.md section 4 and 8.10): chi-square against its realised joint, class membership.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Rng } from '../../../src/core/rng';
+import { TrainingError } from '../../../src/core/errors';
 import { PairSampler } from '../../../src/core/sampler';
 import { samplingDistribution } from '../../../src/core/distribution';
 import { randn } from '../../helpers/numerics';
@@ -106,4 +107,23 @@ test('draws are reproducible from the seed at K = 1000 (speed is measured by npm
   const b = new PairSampler({ P, K, anchorsByClass: by, partnersByClass: by, rng: new Rng(77) }).draw(100000);
   assert.deepEqual(a.anchors, b.anchors);
   assert.deepEqual(a.partners, b.partners);
+});
+
+test('a sampler that cannot draw is a TrainingError that names the setting to change', () => {
+  const K = 3;
+  const P = new Float64Array(K * K).fill(1 / 9);
+  const anchorsByClass = [[0], [1], [2]];
+  // Every unlabeled example below the pseudo-label threshold: no partner in any class.
+  assert.throws(() => new PairSampler({ P, K, anchorsByClass, partnersByClass: [[], [], []], rng: new Rng(1) }), (e: unknown) => {
+    assert.ok(e instanceof TrainingError, String(e));
+    assert.match(e.message, /no partner example .*selmix\.pseudoLabelThreshold: lower the threshold/);
+    return true;
+  });
+  // Zero smoothing and no mass towards the only class with partners.
+  const Pz = Float64Array.from([1, 0, 0, 0, 0, 0, 0, 0, 0]);
+  assert.throws(() => new PairSampler({ P: Pz, K, anchorsByClass: [[], [1], [2]], partnersByClass: [[0], [], []], eps: 0, rng: new Rng(1) }), (e: unknown) => {
+    assert.ok(e instanceof TrainingError, String(e));
+    assert.match(e.message, /no \(anchor, partner\) class pair can be drawn.*selmix\.samplerEps/);
+    return true;
+  });
 });

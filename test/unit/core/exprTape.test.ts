@@ -1,11 +1,12 @@
-// The expression language of custom objectives (src/core/expr.ts): parsing, error messages with columns,
-// values against hand-computed numbers, and M = dpsi/dC by reverse mode against central finite differences.
+// The tape of custom-objective expressions (src/core/exprTape.ts): values against hand-computed numbers,
+// K-dependent errors, M = dpsi/dC by reverse mode against central finite differences, and the detection of
+// values and derivatives that leave the finite numbers.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Rng } from '../../../src/core/rng';
 import { ExprError } from '../../../src/core/errors';
-import { compileConstraint, compileExpression, expressionFunction, parseConstraint, parseExpression, statsFromMetrics, classStats } from '../../../src/core/expr';
-import { metricsReport } from '../../../src/core/metrics';
+import { classStats } from '../../../src/core/classStats';
+import { compileConstraint, compileExpression, expressionFunction, nonFiniteError, zeroStats } from '../../../src/core/exprTape';
 import { assertClose, fdGradient, maxAbs } from '../../helpers/numerics';
 
 /** Counts (rows = true class) of a 3-class example, normalised jointly: recall 0.8, 0.6, 0.9; precision 0.8, 0.75, 0.75. */
@@ -69,29 +70,6 @@ function throwsAt(f: () => unknown, message: string, column: number): void {
   });
 }
 
-test('parse errors name the column and what was expected', () => {
-  throwsAt(() => parseExpression('min(recal)'), 'unknown name "recal" at column 5; did you mean "recall"?', 5);
-  throwsAt(() => parseExpression('maen(recall)'), 'unknown function "maen" at column 1; did you mean "mean"?', 1);
-  throwsAt(() => parseExpression('mean(recall'), 'expected "," or ")" at column 12, found the end of the expression', 12);
-  throwsAt(() => parseExpression('2 +'), 'expected a number, a name or "(" at column 4, found the end of the expression', 4);
-  throwsAt(() => parseExpression(''), 'expected a number, a name or "(" at column 1, found the end of the expression', 1);
-  throwsAt(() => parseExpression('mean(recall) mean(recall)'), 'expected an operator or the end of the expression at column 14, found "mean"', 14);
-  throwsAt(() => parseExpression('recall[]'), 'expected an index or a slice "a:b" at column 8, found "]"', 8);
-  throwsAt(() => parseExpression('min(recall) $ 2'), 'unexpected character "$" at column 13', 13);
-  throwsAt(() => parseExpression('mean'), '"mean" is a function: write mean(...) at column 1', 1);
-  throwsAt(() => parseExpression('recall(1)'), '"recall" is not a function at column 1', 1);
-  throwsAt(() => parseExpression('2 * recall'), 'the objective must be a scalar, not a per-class vector, at column 1; reduce it with mean(...), min(...), sum(...), gmean(...) or hmean(...)', 1);
-  throwsAt(() => parseExpression('min(recall, 0.5)'), 'min of several arguments takes scalars; argument 1 is a vector (write min(v) to reduce a vector) at column 5', 5);
-  throwsAt(() => parseExpression('max(0.5)'), 'max of a single scalar: pass a vector, or two or more scalars at column 1', 1);
-  throwsAt(() => parseExpression('mean(accuracy)'), 'mean() takes a vector, got a scalar at column 6', 6);
-  throwsAt(() => parseExpression('f1(recall)'), 'f1() takes two arguments (precision, recall), got 1; plain "f1" is the per-class F1 vector at column 1', 1);
-  throwsAt(() => parseExpression('accuracy[0]'), 'cannot index a scalar at column 9', 9);
-  throwsAt(() => parseExpression('recall[precision[0]]'), 'an index must be a constant (numbers and K) at column 8', 8);
-  throwsAt(() => parseConstraint('recall[3] > 0.5'), 'unexpected character ">" at column 11; constraints use ">=" or "<="', 11);
-  throwsAt(() => parseConstraint('recall[3] 0.5'), 'expected ">=" or "<=" at column 11, found "0.5"', 11);
-  assert.match(new ExprError('x', '', 1).name, /ExprError/);
-});
-
 test('K-dependent errors: index out of range, non-integer index, empty slice, length mismatch', () => {
   throwsAt(() => compileExpression('recall[4]', 4), 'index 4 out of range for a vector of 4 entries (K = 4; valid: -4 to 3) at column 8', 8);
   throwsAt(() => compileExpression('recall[-5]', 4), 'index -5 out of range for a vector of 4 entries (K = 4; valid: -4 to 3) at column 8', 8);
@@ -111,15 +89,6 @@ test('constraints compile to g = lhs - rhs (or rhs - lhs), elementwise for vecto
   assertClose(v, [10 / 30 - 0.3, 8 / 30 - 0.3, 12 / 30 - 0.3], 1e-15, 'g', false);
   const h = compileConstraint('recall[1] <= 0.5', 3);
   assert.ok(Math.abs(h.forward(classStats(C3, 3))[h.root]![0]! - (0.5 - 0.6)) < 1e-15);
-});
-
-test('statsFromMetrics recovers diag(C), row sums and coverage from a metrics report', () => {
-  const m = metricsReport(C3, 3, [10, 10, 10]);
-  const a = statsFromMetrics(m);
-  const b = classStats(C3, 3);
-  assertClose(a.diag, b.diag, 1e-15, 'diag');
-  assertClose(a.R, b.R, 1e-15, 'R');
-  assertClose(a.cov, b.cov, 1e-15, 'cov');
 });
 
 /** A random joint confusion matrix with a strong diagonal and distinct entries (a smooth point for min/max). */
@@ -160,4 +129,44 @@ test('min/max are subgradients at the first argmin/argmax on ties', () => {
   // recall 0 and 1 tie at 2/3: the gradient goes to class 0 only (row 0 of M), none to row 1.
   assert.ok(Math.abs(M[0]!) > 0);
   assert.equal(maxAbs(M.subarray(3, 6)), 0);
+});
+
+/** Forward (and reverse) pass of an expression at C: the first non-finite node, as an ExprError, or null. */
+function nonFiniteAt(e: string, C = C3, K = 3): ExprError | null {
+  const tape = compileExpression(e, K);
+  const st = classStats(C, K);
+  const vals = tape.forward(st);
+  const nf = tape.nonFinite(vals) ?? tape.backward(vals, Float64Array.of(1), zeroStats(K), st);
+  return nf ? nonFiniteError(tape, nf, 'at C', 'customObjective.expression') : null;
+}
+
+test('a value that leaves the finite numbers is found at its node: division by 0, log(0), overflow', () => {
+  const cases: [string, RegExp, number][] = [
+    ['1 / (recall[0] - recall[0])', /"\/" at column 3 gives (-)?Infinity; a division by 0/, 3],
+    ['mean(recall) + log(recall[0] - 0.8)', /log\(\.\.\.\) at column 16 gives -Infinity; log of 0 or of a negative number/, 16],
+    ['log(recall[1] - 0.7)', /log\(\.\.\.\) at column 1 gives NaN/, 1],
+    ['exp(1000 * recall[0])', /exp\(\.\.\.\) at column 1 gives Infinity; exp overflows/, 1],
+    ['sqrt(recall[1] - 0.9)', /sqrt\(\.\.\.\) at column 1 gives NaN; sqrt of a negative number/, 1],
+  ];
+  for (const [e, re, col] of cases) {
+    const err = nonFiniteAt(e);
+    assert.ok(err instanceof ExprError, `${e}: an ExprError`);
+    assert.match(err.message, re, e);
+    assert.ok(err.message.startsWith(`customObjective.expression "${e}" is not finite at C: `), err.message);
+    assert.equal(err.column, col, e);
+    assert.equal(err.path, 'customObjective.expression');
+  }
+  assert.equal(nonFiniteAt('mean(recall) + log(recall[0])'), null, 'finite values and derivatives');
+});
+
+test('a finite value whose derivative is not finite is found too (sqrt and log at 0, powers below 1 at 0)', () => {
+  const C = Float64Array.from([5, 5, 0, 0, 0, 0, 0, 0, 10], (c) => c / 20); // recall 0.5, 0, 1
+  const sq = nonFiniteAt('sqrt(recall[1]) + mean(recall)', C);
+  assert.ok(sq);
+  assert.match(sq.message, /has a derivative that is not finite at C: sqrt\(\.\.\.\) at column 1 gives Infinity; sqrt has an infinite slope at 0/);
+  const pw = nonFiniteAt('recall[1] ^ 0.5', C);
+  assert.ok(pw);
+  assert.match(pw.message, /derivative .* "\^" at column 11 gives Infinity/);
+  assert.equal(pw.column, 11);
+  assert.equal(nonFiniteAt('recall[1] ^ 2 + mean(recall)', C), null);
 });

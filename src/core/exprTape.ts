@@ -1,310 +1,9 @@
-// User-defined objectives (issue 5, item 1): a tokenizer and recursive-descent parser for expressions over
-// the per-class vectors of a joint confusion matrix (recall, precision, coverage), a binder that fixes K
-// (indices, slices, vector lengths), and a small float64 tape whose reverse pass gives M = dpsi/dC, the input
-// of the chain rule of SELMIX.md section 2. Pure: no eval, no Function, no I/O.
-//
-// Grammar (lowest precedence first; `^` is right-associative and binds tighter than unary minus, as in Python):
-//   constraint := expr (">=" | "<=") expr
-//   expr       := term (("+" | "-") term)*
-//   term       := unary (("*" | "/") unary)*
-//   unary      := ("-" | "+") unary | power
-//   power      := postfix (("^" | "**") unary)?
-//   postfix    := primary ("[" index "]")*          index := expr | expr? ":" expr?   (constant, Python semantics)
-//   primary    := number | name | name "(" (expr ("," expr)*)? ")" | "(" expr ")"
+// The expression language of custom objectives, its back half: a binder that fixes K (indices, slices, vector
+// lengths) and turns a parsed expression of exprParser.ts into a small float64 tape, whose forward pass gives
+// psi(C) and whose reverse pass gives M = dpsi/dC, the input of the chain rule of docs/ALGORITHM.md section 2.
 import { ExprError } from './errors';
-import type { MetricsReport } from '../protocol/messages';
-
-/** Names that denote per-class vectors of length K (f1 = 2 P R / (P + R) per class). */
-export const VECTOR_NAMES = ['recall', 'precision', 'coverage', 'f1'] as const;
-/** Names that denote scalars: the number of classes and the accuracy (trace of C). */
-export const SCALAR_NAMES = ['K', 'accuracy'] as const;
-/** Function names. */
-export const FUNCTION_NAMES = ['min', 'max', 'mean', 'sum', 'gmean', 'hmean', 'log', 'exp', 'sqrt', 'f1'] as const;
-
-type BinOp = '+' | '-' | '*' | '/' | '^';
-
-/** A parsed expression; col is the 1-based column of the node (of the operator for binary nodes). */
-export type Ast =
-  | { t: 'num'; value: number; col: number }
-  | { t: 'name'; name: string; col: number }
-  | { t: 'call'; name: string; args: Ast[]; col: number }
-  | { t: 'index'; target: Ast; lo: Ast | null; hi: Ast | null; slice: boolean; col: number }
-  | { t: 'neg'; arg: Ast; col: number }
-  | { t: 'bin'; op: BinOp; a: Ast; b: Ast; col: number };
-
-/** A parsed constraint lhs >= rhs (or <=), as g = lhs - rhs >= 0 (or rhs - lhs). */
-export interface ConstraintAst {
-  g: Ast;
-  op: '>=' | '<=';
-}
-
-interface Token {
-  kind: 'num' | 'name' | 'op' | 'end';
-  text: string;
-  value: number;
-  col: number;
-}
-
-const OPS = ['>=', '<=', '**', '+', '-', '*', '/', '^', '(', ')', '[', ']', ':', ','];
-const NUMBER = /^(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?/;
-const IDENT = /^[A-Za-z_][A-Za-z0-9_]*/;
-
-/** Splits an expression into tokens; throws ExprError at the first character that starts no token. */
-function tokenize(src: string): Token[] {
-  const out: Token[] = [];
-  let i = 0;
-  while (i < src.length) {
-    const c = src[i]!;
-    if (/\s/.test(c)) { i++; continue; }
-    const col = i + 1;
-    const rest = src.slice(i);
-    const num = NUMBER.exec(rest);
-    if (num) { out.push({ kind: 'num', text: num[0], value: Number(num[0]), col }); i += num[0].length; continue; }
-    const id = IDENT.exec(rest);
-    if (id) { out.push({ kind: 'name', text: id[0], value: 0, col }); i += id[0].length; continue; }
-    const op = OPS.find((o) => src.startsWith(o, i));
-    if (op) { out.push({ kind: 'op', text: op === '**' ? '^' : op, value: 0, col }); i += op.length; continue; }
-    const hint = c === '>' || c === '<' || c === '=' ? '; constraints use ">=" or "<="' : '';
-    throw new ExprError(`unexpected character "${c}" at column ${col}${hint}`, src, col);
-  }
-  out.push({ kind: 'end', text: '', value: 0, col: src.length + 1 });
-  return out;
-}
-
-function describe(t: Token): string {
-  return t.kind === 'end' ? 'the end of the expression' : `"${t.text}"`;
-}
-
-/** Recursive-descent parser over the token list (grammar at the top of this file). */
-class Parser {
-  private pos = 0;
-  private readonly toks: Token[];
-  constructor(private readonly src: string) {
-    this.toks = tokenize(src);
-  }
-
-  private peek(): Token { return this.toks[this.pos]!; }
-  private isOp(text: string): boolean { const t = this.peek(); return t.kind === 'op' && t.text === text; }
-  private next(): Token { return this.toks[this.pos++]!; }
-  fail(expected: string, t = this.peek()): ExprError {
-    return new ExprError(`expected ${expected} at column ${t.col}, found ${describe(t)}`, this.src, t.col);
-  }
-  private expectOp(text: string, what = `"${text}"`): Token {
-    if (!this.isOp(text)) throw this.fail(what);
-    return this.next();
-  }
-  end(): void {
-    if (this.peek().kind !== 'end') throw this.fail('an operator or the end of the expression');
-  }
-  atComparison(): Token | null {
-    return this.isOp('>=') || this.isOp('<=') ? this.next() : null;
-  }
-
-  expr(): Ast {
-    let a = this.term();
-    while (this.isOp('+') || this.isOp('-')) {
-      const op = this.next();
-      a = { t: 'bin', op: op.text as BinOp, a, b: this.term(), col: op.col };
-    }
-    return a;
-  }
-  private term(): Ast {
-    let a = this.unary();
-    while (this.isOp('*') || this.isOp('/')) {
-      const op = this.next();
-      a = { t: 'bin', op: op.text as BinOp, a, b: this.unary(), col: op.col };
-    }
-    return a;
-  }
-  private unary(): Ast {
-    if (this.isOp('-')) { const op = this.next(); return { t: 'neg', arg: this.unary(), col: op.col }; }
-    if (this.isOp('+')) { this.next(); return this.unary(); }
-    return this.power();
-  }
-  private power(): Ast {
-    const base = this.postfix();
-    if (!this.isOp('^')) return base;
-    const op = this.next();
-    return { t: 'bin', op: '^', a: base, b: this.unary(), col: op.col };
-  }
-  private postfix(): Ast {
-    let p = this.primary();
-    while (this.isOp('[')) {
-      const open = this.next();
-      let lo: Ast | null = null;
-      let hi: Ast | null = null;
-      let slice = false;
-      if (!this.isOp(':')) {
-        if (this.isOp(']')) throw this.fail('an index or a slice "a:b"');
-        lo = this.expr();
-      }
-      if (this.isOp(':')) {
-        this.next();
-        slice = true;
-        if (!this.isOp(']')) hi = this.expr();
-      }
-      this.expectOp(']', slice ? '"]"' : '":" or "]"');
-      p = { t: 'index', target: p, lo, hi, slice, col: open.col };
-    }
-    return p;
-  }
-  private primary(): Ast {
-    const t = this.peek();
-    if (t.kind === 'num') { this.next(); return { t: 'num', value: t.value, col: t.col }; }
-    if (t.kind === 'name') {
-      this.next();
-      if (!this.isOp('(')) return { t: 'name', name: t.text, col: t.col };
-      this.next();
-      const args: Ast[] = [];
-      if (!this.isOp(')')) {
-        args.push(this.expr());
-        while (this.isOp(',')) { this.next(); args.push(this.expr()); }
-      }
-      this.expectOp(')', args.length ? '"," or ")"' : 'an argument or ")"');
-      return { t: 'call', name: t.text, args, col: t.col };
-    }
-    if (this.isOp('(')) {
-      this.next();
-      const e = this.expr();
-      this.expectOp(')');
-      return e;
-    }
-    throw this.fail('a number, a name or "("');
-  }
-}
-
-/** Edit distance with adjacent transpositions (optimal string alignment), for "did you mean". */
-function editDistance(a: string, b: string): number {
-  const x = a.toLowerCase();
-  const y = b.toLowerCase();
-  const d: number[][] = Array.from({ length: x.length + 1 }, (_, i) => Array.from({ length: y.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
-  for (let i = 1; i <= x.length; i++) {
-    for (let j = 1; j <= y.length; j++) {
-      const cost = x[i - 1] === y[j - 1] ? 0 : 1;
-      let v = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
-      if (i > 1 && j > 1 && x[i - 1] === y[j - 2] && x[i - 2] === y[j - 1]) v = Math.min(v, d[i - 2]![j - 2]! + 1);
-      d[i]![j] = v;
-    }
-  }
-  return d[x.length]![y.length]!;
-}
-
-function suggest(name: string, candidates: readonly string[]): string {
-  let best = '';
-  let bd = Infinity;
-  for (const c of candidates) { const e = editDistance(name, c); if (e < bd) { bd = e; best = c; } }
-  return bd <= Math.max(1, Math.floor(name.length / 3)) + 1 && bd < name.length
-    ? `; did you mean "${best}"?` : `; known names: ${[...VECTOR_NAMES, ...SCALAR_NAMES].join(', ')}, functions: ${FUNCTION_NAMES.join(', ')}`;
-}
-
-type Kind = 'scalar' | 'vector';
-
-const isFunction = (n: string): boolean => (FUNCTION_NAMES as readonly string[]).includes(n);
-
-/** The column where a node's text starts (binary nodes carry their operator's column). */
-function startCol(a: Ast): number {
-  return a.t === 'bin' ? startCol(a.a) : a.t === 'index' ? startCol(a.target) : a.col;
-}
-
-/** True when the node does not depend on the confusion matrix (numbers, K and arithmetic on them). */
-function isConstant(a: Ast): boolean {
-  switch (a.t) {
-    case 'num': return true;
-    case 'name': return a.name === 'K';
-    case 'neg': return isConstant(a.arg);
-    case 'bin': return isConstant(a.a) && isConstant(a.b);
-    case 'call': return a.name !== 'f1' && a.args.every(isConstant);
-    case 'index': return false;
-  }
-}
-
-/** The kind of every node, with K-free checks: names, arities, indexing, constant indices. */
-function kindOf(a: Ast, src: string): Kind {
-  const err = (msg: string, col: number): ExprError => new ExprError(`${msg} at column ${col}`, src, col);
-  switch (a.t) {
-    case 'num': return 'scalar';
-    case 'name': {
-      if ((VECTOR_NAMES as readonly string[]).includes(a.name)) return 'vector';
-      if ((SCALAR_NAMES as readonly string[]).includes(a.name)) return 'scalar';
-      if (isFunction(a.name)) throw err(`"${a.name}" is a function: write ${a.name}(...)`, a.col);
-      throw new ExprError(`unknown name "${a.name}" at column ${a.col}${suggest(a.name, [...VECTOR_NAMES, ...SCALAR_NAMES, ...FUNCTION_NAMES])}`, src, a.col);
-    }
-    case 'neg': return kindOf(a.arg, src);
-    case 'bin': {
-      const ka = kindOf(a.a, src);
-      const kb = kindOf(a.b, src);
-      return ka === 'vector' || kb === 'vector' ? 'vector' : 'scalar';
-    }
-    case 'index': {
-      if (kindOf(a.target, src) !== 'vector') throw err('cannot index a scalar', a.col);
-      for (const e of [a.lo, a.hi]) {
-        if (!e) continue;
-        if (!isConstant(e) || kindOf(e, src) !== 'scalar') throw err('an index must be a constant (numbers and K)', startCol(e));
-      }
-      return a.slice ? 'vector' : 'scalar';
-    }
-    case 'call': {
-      if (!isFunction(a.name)) {
-        if ([...VECTOR_NAMES, ...SCALAR_NAMES].includes(a.name as never)) throw err(`"${a.name}" is not a function`, a.col);
-        throw new ExprError(`unknown function "${a.name}" at column ${a.col}${suggest(a.name, FUNCTION_NAMES)}`, src, a.col);
-      }
-      const kinds = a.args.map((x) => kindOf(x, src));
-      const n = kinds.length;
-      switch (a.name) {
-        case 'min':
-        case 'max':
-          if (n === 0) throw err(`${a.name}() needs a vector or two or more scalars`, a.col);
-          if (n === 1 && kinds[0] === 'scalar') throw err(`${a.name} of a single scalar: pass a vector, or two or more scalars`, a.col);
-          if (n > 1) {
-            const v = kinds.indexOf('vector');
-            if (v >= 0) throw err(`${a.name} of several arguments takes scalars; argument ${v + 1} is a vector (write ${a.name}(v) to reduce a vector)`, startCol(a.args[v]!));
-          }
-          return 'scalar';
-        case 'mean':
-        case 'sum':
-        case 'gmean':
-        case 'hmean':
-          if (n !== 1) throw err(`${a.name}() takes one vector, got ${n} arguments`, a.col);
-          if (kinds[0] !== 'vector') throw err(`${a.name}() takes a vector, got a scalar`, startCol(a.args[0]!));
-          return 'scalar';
-        case 'log':
-        case 'exp':
-        case 'sqrt':
-          if (n !== 1) throw err(`${a.name}() takes one argument, got ${n}`, a.col);
-          return kinds[0]!;
-        default: // f1
-          if (n !== 2) throw err(`f1() takes two arguments (precision, recall), got ${n}; plain "f1" is the per-class F1 vector`, a.col);
-          return kinds.includes('vector') ? 'vector' : 'scalar';
-      }
-    }
-  }
-}
-
-/** Parses an objective expression and checks it (names, arities, a scalar result) without K. */
-export function parseExpression(src: string): Ast {
-  const p = new Parser(src);
-  const ast = p.expr();
-  p.end();
-  if (kindOf(ast, src) !== 'scalar') {
-    throw new ExprError('the objective must be a scalar, not a per-class vector, at column 1; reduce it with mean(...), min(...), sum(...), gmean(...) or hmean(...)', src, 1);
-  }
-  return ast;
-}
-
-/** Parses a constraint `lhs >= rhs` or `lhs <= rhs` (elementwise when a side is a vector), without K. */
-export function parseConstraint(src: string): ConstraintAst {
-  const p = new Parser(src);
-  const lhs = p.expr();
-  const op = p.atComparison();
-  if (!op) throw p.fail('">=" or "<="');
-  const rhs = p.expr();
-  p.end();
-  kindOf(lhs, src);
-  kindOf(rhs, src);
-  return op.text === '>=' ? { g: { t: 'bin', op: '-', a: lhs, b: rhs, col: op.col }, op: '>=' } : { g: { t: 'bin', op: '-', a: rhs, b: lhs, col: op.col }, op: '<=' };
-}
-
-// ---- the tape ----
+import { classStats, gMean, hMean, precisionsOf, recallsOf, sum, type ClassStats } from './classStats';
+import { parseConstraint, parseExpression, startCol, type Ast } from './exprParser';
 
 type Op = 'const' | 'recall' | 'precision' | 'coverage' | 'accuracy' | 'gather' | 'neg'
   | 'add' | 'sub' | 'mul' | 'div' | 'pow' | 'f1' | 'log' | 'exp' | 'sqrt'
@@ -321,6 +20,8 @@ interface Instr {
   idx?: Int32Array;
   /** min/max: index of this node's entry in Tape.slots. */
   slot?: number;
+  /** 1-based column of the node in the source (of the operator for binary nodes), for messages. */
+  col: number;
 }
 
 /** One min/max node: where its multipliers live and how many there are (vector length or argument count). */
@@ -331,13 +32,6 @@ export interface MinMaxSlot {
   /** True for min/max of several scalars (no memory, like minHeadTailRecall); false for a vector. */
   many: boolean;
   col: number;
-}
-
-/** Per-class statistics of a joint C: diagonal, row sums R (true-class priors) and column sums (coverage). */
-export interface ClassStats {
-  diag: Float64Array;
-  R: Float64Array;
-  cov: Float64Array;
 }
 
 /** Multipliers of the min/max nodes: read (and with update, first written) during a pass. */
@@ -354,9 +48,49 @@ const POW = (x: number, y: number): number => Math.pow(x, y);
 const F1 = (x: number, y: number): number => (x + y !== 0 ? (2 * x * y) / (x + y) : 0);
 const BINARY: Partial<Record<Op, (x: number, y: number) => number>> = { add: ADD, sub: SUB, mul: MUL, div: DIV, pow: POW, f1: F1 };
 
+/** Where a pass first left the finite numbers: the node (its column and words for it) and what it gave. */
+export interface NonFinite {
+  col: number;
+  /** The node in words, e.g. 'log(...)' or '"/"'. */
+  what: string;
+  value: number;
+  /** True when the value was finite but its derivative was not. */
+  gradient: boolean;
+  /** What usually causes it and how to guard against it, starting with "; " (or empty). */
+  hint: string;
+}
+
+/** The node of an instruction in words, for messages. */
+function describeOp(ins: Instr): string {
+  switch (ins.op) {
+    case 'add': return '"+"';
+    case 'sub': return '"-"';
+    case 'mul': return '"*"';
+    case 'div': return '"/"';
+    case 'pow': return '"^"';
+    case 'neg': return 'unary "-"';
+    case 'const': return 'a constant';
+    case 'gather': return 'the index';
+    case 'recall': case 'precision': case 'coverage': case 'accuracy': return ins.op;
+    default: return `${ins.op}(...)`;
+  }
+}
+
+/** Why an instruction's value (or, with gradient, its derivative) is not finite, and the usual guard. */
+function hintOf(ins: Instr, gradient: boolean): string {
+  switch (ins.op) {
+    case 'log': return gradient ? '; log has an infinite slope at 0: keep its argument away from 0, e.g. log(x + 1e-6)' : '; log of 0 or of a negative number: keep its argument positive, e.g. log(x + 1e-6)';
+    case 'div': return '; a division by 0 (or by a number close to it): keep the denominator away from 0, e.g. x / (y + 1e-6)';
+    case 'sqrt': return gradient ? '; sqrt has an infinite slope at 0: use sqrt(x + 1e-6)' : '; sqrt of a negative number';
+    case 'pow': return '; a power of 0 or of a negative number with this exponent: keep the base positive, e.g. (x + 1e-6)^p';
+    case 'exp': return '; exp overflows: scale its argument down';
+    default: return '';
+  }
+}
+
 /** A compiled expression for a fixed K: straight-line float64 instructions, run forward then in reverse. */
 export class Tape {
-  constructor(readonly K: number, private readonly instrs: Instr[], readonly root: number, readonly slots: MinMaxSlot[]) {}
+  constructor(readonly K: number, private readonly instrs: Instr[], readonly root: number, readonly slots: MinMaxSlot[], readonly source = '') {}
 
   /** Number of min/max multipliers (the width of Linearisation.weights). */
   get width(): number {
@@ -372,40 +106,24 @@ export class Tape {
    */
   forward(st: ClassStats, lin?: Linearisation): Float64Array[] {
     const vals: Float64Array[] = [];
-    const K = this.K;
     for (const ins of this.instrs) {
       const out = new Float64Array(ins.len);
       const A = vals[ins.args[0]!];
       switch (ins.op) {
         case 'const': out.set(ins.value!); break;
-        case 'recall': for (let k = 0; k < K; k++) out[k] = st.R[k]! > 0 ? st.diag[k]! / st.R[k]! : 0; break;
-        case 'precision': for (let k = 0; k < K; k++) out[k] = st.cov[k]! > 0 ? st.diag[k]! / st.cov[k]! : 0; break;
+        case 'recall': recallsOf(st, out); break;
+        case 'precision': precisionsOf(st, out); break;
         case 'coverage': out.set(st.cov); break;
-        case 'accuracy': { let s = 0; for (let k = 0; k < K; k++) s += st.diag[k]!; out[0] = s; break; }
+        case 'accuracy': out[0] = sum(st.diag); break;
         case 'gather': for (let i = 0; i < ins.len; i++) out[i] = A![ins.idx![i]!]!; break;
         case 'neg': for (let i = 0; i < ins.len; i++) out[i] = -A![i]!; break;
         case 'log': for (let i = 0; i < ins.len; i++) out[i] = Math.log(A![i]!); break;
         case 'exp': for (let i = 0; i < ins.len; i++) out[i] = Math.exp(A![i]!); break;
         case 'sqrt': for (let i = 0; i < ins.len; i++) out[i] = Math.sqrt(A![i]!); break;
-        case 'sum': case 'mean': {
-          let s = 0;
-          for (let i = 0; i < A!.length; i++) s += A![i]!;
-          out[0] = ins.op === 'mean' ? s / A!.length : s;
-          break;
-        }
-        case 'gmean': {
-          // exp(mean log v), as gMeanOf in objectives.ts.
-          let s = 0;
-          for (let i = 0; i < A!.length; i++) s += Math.log(A![i]!);
-          out[0] = Math.exp(s / A!.length);
-          break;
-        }
-        case 'hmean': {
-          let s = 0;
-          for (let i = 0; i < A!.length; i++) s += 1 / A![i]!;
-          out[0] = A!.length / s;
-          break;
-        }
+        case 'sum': out[0] = sum(A!); break;
+        case 'mean': out[0] = sum(A!) / A!.length; break;
+        case 'gmean': out[0] = gMean(A!); break;
+        case 'hmean': out[0] = hMean(A!); break;
         case 'min': case 'max': {
           const v = this.minMaxInputs(ins, vals);
           if (lin && ins.slot !== undefined) {
@@ -431,6 +149,19 @@ export class Tape {
     return vals;
   }
 
+  /** The first instruction of a forward pass whose value is NaN or infinite (null: all finite). */
+  nonFinite(vals: Float64Array[]): NonFinite | null {
+    for (let n = 0; n < this.instrs.length; n++) {
+      const v = vals[n]!;
+      for (let i = 0; i < v.length; i++) {
+        if (Number.isFinite(v[i]!)) continue;
+        const ins = this.instrs[n]!;
+        return { col: ins.col, what: describeOp(ins), value: v[i]!, gradient: false, hint: hintOf(ins, false) };
+      }
+    }
+    return null;
+  }
+
   /** Index of the min (max) of v, the first on ties: the subgradient of the exact pass. */
   private pick(op: Op, v: Float64Array): number {
     let best = 0;
@@ -446,17 +177,24 @@ export class Tape {
   /**
    * Reverse pass from a seed on the root (scalar or vector): adds the adjoints of the class statistics to
    * adj. min/max pass their adjoint to the argmin/argmax (exact) or spread it by their weights (lin).
+   * Returns the first node (from the root down) whose derivative is not finite, or null.
    */
-  backward(vals: Float64Array[], seed: Float64Array, adj: ClassStats, st: ClassStats, lin?: Linearisation): void {
+  backward(vals: Float64Array[], seed: Float64Array, adj: ClassStats, st: ClassStats, lin?: Linearisation): NonFinite | null {
     const K = this.K;
     const g: (Float64Array | undefined)[] = new Array(this.instrs.length);
     g[this.root] = Float64Array.from(seed);
+    let bad: NonFinite | null = null;
+    let n = this.instrs.length - 1;
     const acc = (j: number, i: number, x: number): void => {
       if (this.instrs[j]!.constant) return;
+      if (!bad && !Number.isFinite(x)) {
+        const ins = this.instrs[n]!;
+        bad = { col: ins.col, what: describeOp(ins), value: x, gradient: true, hint: hintOf(ins, true) };
+      }
       const t = g[j] ?? (g[j] = new Float64Array(this.instrs[j]!.len));
       t[t.length === 1 ? 0 : i]! += x;
     };
-    for (let n = this.instrs.length - 1; n >= 0; n--) {
+    for (; n >= 0; n--) {
       const ins = this.instrs[n]!;
       const G = g[n];
       if (!G || ins.constant) continue;
@@ -536,7 +274,16 @@ export class Tape {
         }
       }
     }
+    return bad;
   }
+}
+
+/** The ExprError for a pass that left the finite numbers, naming the expression (and its config field when known). */
+export function nonFiniteError(tape: Tape, nf: NonFinite, where = 'at this confusion matrix', path?: string): ExprError {
+  const field = path ? `${path} ` : '';
+  const what = nf.gradient ? 'has a derivative that is not finite' : 'is not finite';
+  const msg = `${field}"${tape.source}" ${what} ${where}: ${nf.what} at column ${nf.col} gives ${nf.value}${nf.hint}`;
+  return new ExprError(msg, tape.source, nf.col, path);
 }
 
 /** Evaluates a constant index expression (numbers, K, arithmetic, and functions of constants). */
@@ -571,7 +318,9 @@ export function compile(ast: Ast, src: string, K: number): Tape {
   const slots: MinMaxSlot[] = [];
   let width = 0;
   const err = (msg: string, col: number): ExprError => new ExprError(`${msg} at column ${col}`, src, col);
-  const push = (ins: Instr): number => { instrs.push(ins); return instrs.length - 1; };
+  // The node being emitted: its column goes with every instruction pushed for it.
+  let cur: Ast = ast;
+  const push = (ins: Omit<Instr, 'col'>): number => { instrs.push({ ...ins, col: cur.col }); return instrs.length - 1; };
   const leaves = new Map<string, number>();
   const leaf = (op: Op, len: number): number => {
     if (!leaves.has(op)) leaves.set(op, push({ op, args: [], len, constant: false }));
@@ -584,6 +333,15 @@ export function compile(ast: Ast, src: string, K: number): Tape {
     return v;
   };
   const emit = (a: Ast): number => {
+    const outer = cur;
+    cur = a;
+    try {
+      return emitNode(a);
+    } finally {
+      cur = outer;
+    }
+  };
+  const emitNode = (a: Ast): number => {
     switch (a.t) {
       case 'num': return konst(a.value);
       case 'name':
@@ -660,7 +418,7 @@ export function compile(ast: Ast, src: string, K: number): Tape {
     }
   };
   const root = emit(ast);
-  return new Tape(K, instrs, root, slots);
+  return new Tape(K, instrs, root, slots, src);
 }
 
 /** Parses, checks and compiles an objective expression for K classes (a scalar psi(C)). */
@@ -671,34 +429,6 @@ export function compileExpression(src: string, K: number): Tape {
 /** Parses and compiles a constraint for K classes: a tape for g(C), feasible when every entry of g is >= 0. */
 export function compileConstraint(src: string, K: number): Tape {
   return compile(parseConstraint(src).g, src, K);
-}
-
-/** Diagonal, row sums and column sums of a joint K x K C (summed in the order objectives.ts uses). */
-export function classStats(C: Float64Array, K: number): ClassStats {
-  if (C.length !== K * K) throw new RangeError(`classStats: C has ${C.length} entries, expected ${K * K}`);
-  const diag = new Float64Array(K);
-  const R = new Float64Array(K);
-  const cov = new Float64Array(K);
-  for (let k = 0; k < K; k++) {
-    let s = 0;
-    for (let l = 0; l < K; l++) { s += C[k * K + l]!; cov[l]! += C[k * K + l]!; }
-    R[k] = s;
-    diag[k] = C[k * K + k]!;
-  }
-  return { diag, R, cov };
-}
-
-/**
- * The same statistics recovered from a metrics report (recall, coverage and class support are enough:
- * R_k = support_k / N, C_kk = recall_k R_k), so reports carry a custom objective's value.
- */
-export function statsFromMetrics(m: MetricsReport): ClassStats {
-  const K = m.recall.length;
-  let N = 0;
-  for (const s of m.support) N += s;
-  const R = Float64Array.from(m.support, (s) => (N > 0 ? s / N : 0));
-  const diag = Float64Array.from(m.recall, (r, k) => r * R[k]!);
-  return { diag, R, cov: Float64Array.from(m.coverage.slice(0, K)) };
 }
 
 /** Zeroed adjoints of the class statistics. */
