@@ -32,7 +32,7 @@ test('entries with G <= 0 get eps / (positive softmax mass + K^2 eps), which is 
   // Mostly positive mass: large s concentrates the joint softmax on the top (positive) gain.
   const P = samplingDistribution(G, K, 50, eps);
   for (let t = 0; t < G.length; t++) if (G[t]! <= 0) assert.ok(P[t]! <= (eps / (1 + K * K * eps)) * (1 + 1e-9), `${P[t]}`);
-  // In general the bound is eps / (sum_{G>0} softmax(sG) + K^2 eps) (SELMIX.md section 4; see 8.7).
+  // In general the bound is eps / (sum_{G>0} softmax(sG) + K^2 eps) (docs/ALGORITHM.md section 4; see 8.7).
   const P2 = samplingDistribution(G, K, 0.5, eps);
   const e = Array.from(G, (g) => Math.exp(0.5 * g));
   const z = e.reduce((a, b) => a + b, 0);

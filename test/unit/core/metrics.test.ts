@@ -1,4 +1,4 @@
-// Confusion matrix, clipping, support, centroids and the metrics report (SELMIX.md sections 1-2, 8.9).
+// Confusion matrix, clipping, support, centroids and the metrics report (docs/ALGORITHM.md sections 1-2, 8.9).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { OBJECTIVE_IDS } from '../../../src/core/objectiveIds';

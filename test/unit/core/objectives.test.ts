@@ -1,4 +1,4 @@
-// D = dpsi/dC~ against finite differences, row sums, and the multiplier rules (SELMIX.md 8.1, 8.2, 8.6, 8.8).
+// D = dpsi/dC~ against finite differences, row sums, and the multiplier rules (docs/ALGORITHM.md 8.1, 8.2, 8.6, 8.8).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { OBJECTIVE_IDS } from '../../../src/core/objectiveIds';
@@ -147,7 +147,7 @@ test('minHeadTailRecall per-class multipliers sum to lambda_H + lambda_T = 1 and
   const lT = 1 / (1 + Math.exp(-50 * (rH - 0.3)));
   assert.ok(Math.abs(lam[9]! - lT / 1) < 1e-12, `tail lambda ${lam[9]} vs ${lT}`);
   for (let k = 0; k < 9; k++) assert.ok(Math.abs(lam[k]! - (1 - lT) / 9) < 1e-12);
-  // K = 5 (0.9K = 4.5): head is floor(4.5) = 4 classes, divisors 4.5 and 0.5 (SELMIX.md 7.17).
+  // K = 5 (0.9K = 4.5): head is floor(4.5) = 4 classes, divisors 4.5 and 0.5 (docs/ALGORITHM.md 7.17).
   const lam5 = updateMultipliers('minHeadTailRecall', cWithRecalls([0.9, 0.8, 0.7, 0.6, 0.5]), 5, null, o)!;
   const x = 1 / (1 + Math.exp(-50 * (0.75 - 0.5)));
   assertClose(lam5, [(1 - x) / 4.5, (1 - x) / 4.5, (1 - x) / 4.5, (1 - x) / 4.5, x / 0.5], 1e-12, 'K=5 split');
