@@ -4,7 +4,6 @@ import * as esbuild from 'esbuild';
 import { copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { writeSchema } from './scripts/gen-schema.mjs';
 
 const root = dirname(fileURLToPath(import.meta.url));
 const production = process.argv.includes('--production');
@@ -32,8 +31,6 @@ const builds = [
     loader: { '.ttf': 'file' } },
 ];
 
-// The editor's JSON Schema (contributes.jsonValidation) is generated from the runtime schema on every build.
-await writeSchema();
 if (!watch) rmSync(dist, { recursive: true, force: true });
 mkdirSync(dist, { recursive: true });
 for (const f of ['tfjs-backend-wasm.wasm', 'tfjs-backend-wasm-simd.wasm', 'tfjs-backend-wasm-threaded-simd.wasm']) {

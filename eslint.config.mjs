@@ -1,5 +1,5 @@
-// Lint with the import fences between folders (STYLE.md): only src/extension may import vscode;
-// src/core touches no file system, DOM or workers; webviews import protocol types only.
+// Lint with the import fences between the layers (docs/ARCHITECTURE.md): only src/extension may import vscode;
+// src/core and src/protocol touch no file system or workers; webviews import protocol types only.
 import tseslint from 'typescript-eslint';
 
 const nodeBuiltins = ['fs', 'node:fs', 'fs/promises', 'node:fs/promises', 'worker_threads', 'node:worker_threads',
@@ -24,26 +24,43 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', caughtErrors: 'none' }],
     },
   },
-  {
-    files: ['src/**/*.ts', 'webview/**/*.ts'],
-    ignores: ['src/extension/**'],
-    rules: { 'no-restricted-imports': ['error', { paths: [{ name: 'vscode', message: 'Only src/extension may import vscode.' }] }] },
-  },
-  {
-    files: ['src/core/**/*.ts'],
-    rules: {
-      'no-restricted-imports': ['error', {
-        paths: ['vscode', ...nodeBuiltins].map((name) => ({ name, message: 'src/core is pure: no vscode, file system, network or workers.' })),
-        patterns: [{ group: ['../data/*', '../extension/*', '../worker/*', '../cli/*', '../backend/*'], message: 'src/core depends on nothing but itself and protocol.' }],
-      }],
-    },
-  },
-  {
-    files: ['src/protocol/**/*.ts'],
-    rules: { 'no-restricted-imports': ['error', { paths: ['vscode', ...nodeBuiltins], patterns: [{ group: ['../*', '!../protocol/*'], message: 'protocol imports nothing.' }] }] },
-  },
+  ...layerFences(),
   {
     files: ['webview/**/*.ts'],
     rules: { 'no-restricted-imports': ['error', { paths: ['vscode', ...nodeBuiltins], patterns: [{ group: ['../src/*', '!../src/protocol', '../src/!(protocol)/**'], message: 'Webviews import protocol types only.' }] }] },
   },
 );
+
+/**
+ * The layers (docs/ARCHITECTURE.md): protocol <- core <- data, backend <- run <- worker, cli, extension. Each folder
+ * may import only the folders listed for it; no adapter (worker, cli, extension) imports another.
+ */
+function layerFences() {
+  const allowed = {
+    protocol: [],
+    core: ['protocol'],
+    data: ['protocol', 'core'],
+    backend: ['protocol', 'core'],
+    run: ['protocol', 'core', 'data', 'backend'],
+    worker: ['protocol', 'core', 'data', 'backend', 'run'],
+    cli: ['protocol', 'core', 'data', 'backend', 'run'],
+    extension: ['protocol', 'core', 'data', 'backend', 'run'],
+  };
+  const folders = Object.keys(allowed);
+  return folders.map((folder) => {
+    const banned = folders.filter((f) => f !== folder && !allowed[folder].includes(f));
+    const paths = [
+      ...(folder === 'extension' ? [] : [{ name: 'vscode', message: 'Only src/extension may import vscode.' }]),
+      ...(folder === 'core' || folder === 'protocol' ? nodeBuiltins.map((name) => ({ name, message: `src/${folder} is pure: no file system, network or workers.` })) : []),
+    ];
+    return {
+      files: [`src/${folder}/**/*.ts`],
+      rules: {
+        'no-restricted-imports': ['error', {
+          paths,
+          patterns: banned.length ? [{ group: banned.map((b) => `../${b}/*`), message: `src/${folder} may import only ${allowed[folder].length ? allowed[folder].map((f) => `src/${f}`).join(', ') : 'nothing outside itself'} (docs/ARCHITECTURE.md).` }] : [],
+        }],
+      },
+    };
+  });
+}

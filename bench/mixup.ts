@@ -6,7 +6,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { configSchema } from '../src/core/config';
-import { runJob } from '../src/worker/job';
+import { runRequest } from '../src/run/run';
 import type { MetricsReport } from '../src/protocol/messages';
 import { log } from './lib';
 
@@ -23,7 +23,7 @@ async function main(): Promise<void> {
     for (const mixup of ['feature', 'cutmix'] as const) {
       const cfg = configSchema.parse({ name: `mixup ${mixup} seed ${seed}`, objective: 'minRecall', data: { kind: 'builtin', rho: 100 },
         model: { kind: 'pretrained-demo', path: MODEL_PATH }, training: { steps, seed, mixup }, output: join(outDir, 'mixup-runs', `${mixup}-s${seed}`) });
-      const r = await runJob(cfg, resolve('mixup.selmix.json'), { emit: () => undefined, shouldStop: () => false, backend: 'wasm' });
+      const r = await runRequest({ configText: JSON.stringify(cfg), configPath: resolve('mixup.selmix.json') }, { emit: () => undefined, shouldStop: () => false, backend: 'wasm' });
       if (!r.ok) throw new Error(`${mixup} seed ${seed}: ${r.message}`);
       rows.push({ mixup, seed, before: r.summary.before.test!, after: r.summary.after.test!, seconds: r.summary.wallSeconds });
       log(`${mixup} seed ${seed}: test min recall ${r.summary.before.test!.minRecall.toFixed(4)} -> ${r.summary.after.test!.minRecall.toFixed(4)} in ${r.summary.wallSeconds.toFixed(0)} s`);

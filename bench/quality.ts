@@ -18,7 +18,7 @@ import { disposeModel, fromLayersModel, type SelmixModel } from '../src/core/mod
 import { evaluateSet, finetune, trainableVariables, type FinetuneData } from '../src/core/train';
 import { loadMnistLT } from '../src/data/mnist';
 import { loadLayersModelFromFile } from '../src/data/modelIo';
-import { runJob } from '../src/worker/job';
+import { runRequest } from '../src/run/run';
 import type { MetricsReport } from '../src/protocol/messages';
 import { fmtMs, log, machineInfo, mdTable } from './lib';
 
@@ -72,14 +72,14 @@ function runConfig(policy: 'plain' | 'uniformMixup' | 'selmix', objective: strin
   return configSchema.parse(input);
 }
 
-/** Trains and caches the demo CNN through the demo's own code path (runJob, model kind 'pretrained-demo') when missing. */
+/** Trains and caches the demo CNN through the demo's own code path (runRequest, model kind 'pretrained-demo') when missing. */
 async function ensurePretrained(): Promise<void> {
   if (existsSync(resolve(MODEL_PATH))) return;
-  log(`no ${MODEL_PATH}: pre-training the demo CNN through runJob (cached for later runs; several minutes)`);
+  log(`no ${MODEL_PATH}: pre-training the demo CNN through runRequest (cached for later runs; several minutes)`);
   const out = join('bench', 'results', 'pretrain-run');
   const cfg = configSchema.parse({ name: 'quality pre-training', objective: 'minRecall', data: { kind: 'builtin', name: 'mnist-lt', rho: 100 },
     model: { kind: 'pretrained-demo', path: MODEL_PATH }, training: { steps: 1 }, output: out });
-  const r = await runJob(cfg, resolve('quality.selmix.json'), { emit: () => undefined, shouldStop: () => false, backend: 'wasm' });
+  const r = await runRequest({ configText: JSON.stringify(cfg), configPath: resolve('quality.selmix.json') }, { emit: () => undefined, shouldStop: () => false, backend: 'wasm' });
   if (!r.ok) throw new Error(`pre-training failed: ${r.message}`);
 }
 

@@ -1,7 +1,7 @@
 // Writes media/selmix.schema.json (the editor's JSON Schema for *.selmix.json, used by contributes.jsonValidation)
 // from configJsonSchema() in src/core/config.ts, the schema the runtime validates with, so the two cannot drift.
-// Run by esbuild.mjs on every build and by `npm run gen:schema`; test/unit/extension/schema.test.ts keeps the
-// committed file equal to a fresh generation.
+// Run by `npm run gen:schema` (never by the build, which writes no tracked file); test/unit/core/configSchema.test.ts
+// fails when the committed file differs from a fresh generation.
 import * as esbuild from 'esbuild';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';

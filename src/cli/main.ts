@@ -15,7 +15,8 @@ import { requestFromFile } from '../run/configFile';
 import { parseNumberFlag } from '../run/request';
 import { prepareRun } from '../run/prepare';
 import { DEMO_OUTPUT, demoConfigText } from '../run/demo';
-import { parseTemperatureList, sweepObjectiveName, sweepOutputDir, sweepRequest, sweepRow, writeSweepOutputs, type SweepRow } from '../run/sweep';
+import { parseTemperatureList } from '../run/sweep';
+import { runSweep } from '../run/sweepRun';
 import { runShiftExperiment } from '../run/experiments';
 
 export { EXIT };
@@ -288,24 +289,11 @@ async function cmdSweep(flags: Flags): Promise<number> {
   need(flags, 'config', 'temperature');
   const list = parseTemperatureList(flags.temperature!);
   if ('error' in list) throw new UsageError(`--temperature: ${list.error}`);
-  const base = requestFromFile(flags.config!, { overrides: overridesOf({ ...flags, temperature: undefined }, false) });
-  const prepared = prepareRun(base, { exists: () => true });
-  const cfg = prepared.config;
-  if (!cfg) throw new ConfigError(base.configPath, prepared.issues.map(({ path, message, line, column }) => ({ path, message, line, column })));
-  const root = prepared.outputDir!;
-  const rows: SweepRow[] = [];
+  const base = requestFromFile(flags.config!, { overrides: overridesOf({ ...flags, temperature: undefined }, true) });
   const backend = backendOf(flags);
-  for (const s of list.values) {
-    process.stderr.write(`sweep: s = ${s}\n`);
-    const r = await runRequest(sweepRequest(base, root, s), { emit: (e) => { if (flags.json) process.stdout.write(JSON.stringify(e) + '\n'); }, shouldStop: () => false, ...(backend ? { backend } : {}) });
-    if (!r.ok) {
-      if (!flags.json) process.stderr.write(`error (${r.kind}): ${r.message}\n`);
-      return exitCodeOf(r.kind);
-    }
-    rows.push(sweepRow(cfg, s, r.summary, sweepOutputDir(root, s)));
-  }
-  const { markdown } = writeSweepOutputs(root, sweepObjectiveName(cfg), rows);
-  if (!flags.json) process.stdout.write(markdown + `\nwrote ${join(root, 'sweep.md')}, sweep.json and sweep.svg\n`);
+  const r = await runSweep(base, list.values, { emit: flags.json ? printer(true) : printer(false), onValue: (s) => process.stderr.write(`sweep: s = ${s}\n`), ...(backend ? { backend } : {}) });
+  if (!r.ok) return exitCodeOf(r.kind);
+  if (!flags.json) process.stdout.write(r.markdown + `\nwrote ${r.mdPath}, sweep.json and sweep.svg\n`);
   return EXIT.ok;
 }
 

@@ -1,7 +1,7 @@
 // tfjs LayersModel files (model.json + binary weight shards) read and written with node:fs, so no tfjs-node is needed.
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
-import { tf } from '../backend/backend';
+import * as tf from '@tensorflow/tfjs';
 import { DataError } from '../core/errors';
 import { writeFileAtomic } from './atomicWrite';
 

@@ -204,7 +204,8 @@ export function checkInputShape(model: SelmixModel, data: FinetuneData, files: S
   for (const [name, s] of [['train', data.train], ['val', data.val], ['unlabeled', data.unlabeled], ['test', data.test]] as const) {
     if (!s) continue;
     const ok = want.length === s.shape.length && want.every((w, i) => w === -1 || w === s.shape[i]);
-    if (!ok) throw new DataError(files[name]?.x ?? modelFile, `the model (${modelFile}) expects inputs of shape [${want.join(', ')}] but the ${name} examples have shape [${s.shape.join(', ')}]`);
+    const flat = want.length === 1 && s.shape.length === 1;
+    if (!ok) throw new DataError(files[name]?.x ?? modelFile, `the model (${modelFile}) expects inputs of shape [${want.join(', ')}]${flat ? ` (d = ${want[0]})` : ''} but the ${name} examples have shape [${s.shape.join(', ')}]${flat ? ` (${s.shape[0]} columns)` : ''}`);
   }
 }
 

@@ -7,9 +7,10 @@ import { join } from 'node:path';
 import { writeNpy } from '../../src/data/npy';
 import { Rng } from '../../src/core/rng';
 import { clusterSet } from '../helpers/synthetic';
-import { runSweep } from '../../src/cli/sweep';
-import { runShiftExperiment } from '../../src/cli/experiments';
-import { runJob } from '../../src/worker/job';
+import { runSweep } from '../../src/run/sweepRun';
+import { parseTemperatureList } from '../../src/run/sweep';
+import { runShiftExperiment } from '../../src/run/experiments';
+import { runConfig } from '../helpers/run';
 import type { RunEvent } from '../../src/protocol/messages';
 
 const dir = mkdtempSync(join(tmpdir(), 'selmix-exp-'));
@@ -35,14 +36,14 @@ test('selmix sweep writes a table, JSON and an SVG chart with one row per temper
   const cfg = join(dir, 'sweep.selmix.json');
   writeFileSync(cfg, JSON.stringify({ objective: 'minRecall', data: { kind: 'npy', train: { features: 'sw-tr-x.npy', labels: 'sw-tr-y.npy' }, val: { features: 'sw-va-x.npy', labels: 'sw-va-y.npy' } },
     model: { kind: 'linear', weights: 'sw-tr-W.npy' }, training: { steps: 40, refreshEvery: 10 }, output: 'sweep-out' }));
-  const code = await runSweep(cfg, '1,10,100', { json: true, backend: 'wasm' });
-  assert.equal(code, 0);
+  const r = await runSweep({ configText: readFileSync(cfg, 'utf8'), configPath: cfg }, [1, 10, 100], { emit: () => undefined, backend: 'wasm' });
+  assert.ok(r.ok, r.ok ? '' : r.message);
   const out = JSON.parse(readFileSync(join(dir, 'sweep-out', 'sweep.json'), 'utf8'));
   assert.deepEqual(out.rows.map((r: { s: number }) => r.s), [1, 10, 100]);
   for (const r of out.rows) assert.ok(r.objectiveAfter >= r.objectiveBefore - 1e-12 && r.objectiveAfter <= 1);
   assert.match(readFileSync(join(dir, 'sweep-out', 'sweep.md'), 'utf8'), /\| 100 \| 0\.\d{4} \|/);
   assert.match(readFileSync(join(dir, 'sweep-out', 'sweep.svg'), 'utf8'), /<svg[^>]*>[\s\S]*<polyline/);
-  await assert.rejects(runSweep(cfg, '1,-2', { json: true, backend: 'wasm' }), /"-2" is not a positive number/);
+  assert.deepEqual(parseTemperatureList('1,-2'), { error: '"-2" is not a positive number' });
 });
 
 test('one-example tail classes and rho = 1000 complete, and a class without validation examples is reported, not dropped', async () => {
@@ -51,7 +52,7 @@ test('one-example tail classes and rho = 1000 complete, and a class without vali
   writeFileSync(cfg, JSON.stringify({ objective: 'minRecall', data: { kind: 'npy', train: { features: 'ex-x.npy', labels: 'ex-y.npy' } },
     model: { kind: 'linear', weights: 'ex-W.npy' }, training: { steps: 30, refreshEvery: 10 }, output: 'extreme-out' }));
   const events: RunEvent[] = [];
-  const r = await runJob(readFileSync(cfg, 'utf8'), cfg, { emit: (e) => events.push(e), shouldStop: () => false, backend: 'wasm' });
+  const r = await runConfig(readFileSync(cfg, 'utf8'), cfg, { emit: (e) => events.push(e), shouldStop: () => false, backend: 'wasm' });
   assert.ok(r.ok, r.ok ? '' : r.message);
   const started = events.find((e) => e.type === 'run/started');
   assert.ok(started && started.type === 'run/started');

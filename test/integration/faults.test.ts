@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import fs, { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { runJob, type JobOptions } from '../../src/worker/job';
+import { runConfig, type RunConfigOptions } from '../helpers/run';
 import { initBackend, tf } from '../../src/backend/backend';
 import { encodeNpy, readNpy } from '../../src/data/npy';
 import type { TrainState } from '../../src/core/train';
@@ -18,8 +18,8 @@ before(async () => {
   privateBundles();
 });
 
-const opts = (events: RunEvent[], extra: Partial<JobOptions> = {}): JobOptions => ({ emit: (e) => events.push(e), shouldStop: () => false, backend: 'cpu', ...extra });
-const run = (j: SmallJob, events: RunEvent[], extra: Partial<JobOptions> = {}) => runJob(readFileSync(j.configPath, 'utf8'), j.configPath, opts(events, extra));
+const opts = (events: RunEvent[], extra: Partial<RunConfigOptions> = {}): RunConfigOptions => ({ emit: (e) => events.push(e), shouldStop: () => false, backend: 'cpu', ...extra });
+const run = (j: SmallJob, events: RunEvent[], extra: Partial<RunConfigOptions> = {}) => runConfig(readFileSync(j.configPath, 'utf8'), j.configPath, opts(events, extra));
 const bytes = (j: SmallJob, f: string) => readFileSync(join(j.dir, 'out', f));
 const failure = (events: RunEvent[]) => {
   const e = events.find((x) => x.type === 'run/failed');

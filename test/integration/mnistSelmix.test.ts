@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runJob } from '../../src/worker/job';
+import { runConfig } from '../helpers/run';
 import { tf } from '../../src/backend/backend';
 import type { RunEvent, RunFinishedPayload } from '../../src/protocol/messages';
 
@@ -19,7 +19,7 @@ function write(name: string, cfg: object): string {
 
 async function run(path: string, onEvent: (e: RunEvent) => void = () => undefined): Promise<RunFinishedPayload> {
   const events: RunEvent[] = [];
-  const r = await runJob(readFileSync(path, 'utf8'), path, { emit: (e) => { events.push(e); onEvent(e); }, shouldStop: () => false, backend: 'wasm' });
+  const r = await runConfig(readFileSync(path, 'utf8'), path, { emit: (e) => { events.push(e); onEvent(e); }, shouldStop: () => false, backend: 'wasm' });
   if (!r.ok) assert.fail(`run failed: ${r.message}`);
   assert.equal(events[events.length - 1]!.type, 'run/finished');
   return r.summary;

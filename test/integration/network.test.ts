@@ -39,10 +39,10 @@ trap(globalThis, 'fetch', 'fetch');
 
 test('a training job (backend probing, data, model, outputs) runs with all networking stubbed to throw, and calls none of it', { timeout: 60_000 }, async () => {
   // Loaded only now, so no module can have kept a reference to an unstubbed function.
-  const { runJob } = await import('../../src/worker/job');
+  const { runConfig } = await import('../helpers/run');
   const j = smallJob({ steps: 100 });
   const failures: string[] = [];
-  const r = await runJob(readFileSync(j.configPath, 'utf8'), j.configPath, {
+  const r = await runConfig(readFileSync(j.configPath, 'utf8'), j.configPath, {
     backend: 'auto',
     shouldStop: () => false,
     emit: (e) => { if (e.type === 'run/failed') failures.push(e.payload.message); },

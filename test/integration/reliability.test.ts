@@ -1,4 +1,4 @@
-// The bad-input corpus through the engine's entry point, runJob (what the worker and the CLI call): every
+// The bad-input corpus through the engine's entry point, runConfig (what the worker and the CLI call): every
 // case ends in exactly one terminal event, a run/failed of the right kind whose message names the file,
 // field and line, and leaves its folder as it was (issue 4).
 import { describe, it, before } from 'node:test';
@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CASES, configPathOf, materialize } from '../corpus/corpus';
 import { assertFragments, treeDiff, treeHashes } from '../helpers/reliability';
-import { runJob } from '../../src/worker/job';
+import { runConfig } from '../helpers/run';
 import { initBackend } from '../../src/backend/backend';
 import type { RunEvent } from '../../src/protocol/messages';
 
@@ -19,7 +19,7 @@ before(async () => {
   dirs = materialize(mkdtempSync(join(tmpdir(), 'selmix-corpus-engine-')));
 });
 
-describe('bad-input corpus through runJob', () => {
+describe('bad-input corpus through runConfig', () => {
   for (const c of CASES) {
     const expect = c.engine;
     if (!expect) continue;
@@ -28,7 +28,7 @@ describe('bad-input corpus through runJob', () => {
       const cfgPath = configPathOf(dir);
       const events: RunEvent[] = [];
       const beforeTree = treeHashes(dir);
-      const r = await runJob(readFileSync(cfgPath, 'utf8'), cfgPath, { emit: (e) => events.push(e), shouldStop: () => false, backend: 'cpu' });
+      const r = await runConfig(readFileSync(cfgPath, 'utf8'), cfgPath, { emit: (e) => events.push(e), shouldStop: () => false, backend: 'cpu' });
       const terminal = events.filter((e) => e.type === 'run/failed' || e.type === 'run/finished');
       assert.equal(terminal.length, 1, `one terminal event, got ${events.map((e) => e.type).join(', ')}`);
       assert.equal(events[events.length - 1], terminal[0], 'the terminal event is the last one');

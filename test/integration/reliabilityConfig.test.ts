@@ -7,7 +7,8 @@ import fc from 'fast-check';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig } from '../../src/worker/job';
+import { requestFromFile } from '../../src/run/configFile';
+import { prepareRun } from '../../src/run/prepare';
 import { OBJECTIVE_IDS } from '../../src/core/objectiveIds';
 import { parseConfig, type SelmixConfig } from '../../src/core/config';
 import { ConfigError } from '../../src/core/errors';
@@ -151,10 +152,10 @@ test('one bad value in a valid config is reported at its JSON path and on its li
   }), { numRuns: 300 });
 });
 
-test('loadConfig accepts a file saved with a UTF-8 byte-order mark, and names an unreadable file', () => {
+test('a config file saved with a UTF-8 byte-order mark is read; a missing one is named', () => {
   const dir = mkdtempSync(join(tmpdir(), 'selmix-bom-'));
   const p = join(dir, 'bom.selmix.json');
   writeFileSync(p, '\uFEFF' + JSON.stringify({ data: { kind: 'npy', train: { features: 'x.npy', labels: 'y.npy' } }, model: { kind: 'linear', weights: 'W.npy' } }));
-  assert.equal(loadConfig(p).model?.kind, 'linear');
-  assert.throws(() => loadConfig(join(dir, 'missing.selmix.json')), (e: unknown) => e instanceof ConfigError && e.message.includes(join(dir, 'missing.selmix.json')) && /ENOENT/.test(e.message));
+  assert.equal(prepareRun(requestFromFile(p), { exists: () => true }).config?.model?.kind, 'linear');
+  assert.throws(() => requestFromFile(join(dir, 'missing.selmix.json')), (e: unknown) => e instanceof ConfigError && e.message.includes(join(dir, 'missing.selmix.json')) && /ENOENT/.test(e.message));
 });

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { runJob } from '../../src/worker/job';
+import { runConfig } from '../helpers/run';
 import { initBackend, tf } from '../../src/backend/backend';
 import { smallJob } from '../helpers/reliability';
 
@@ -18,7 +18,7 @@ test('10,000 steps: flat tensor count, bounded heap, no tensor leaked by the run
   const j = smallJob({ steps: 10_000, refreshEvery: 100, batchSize: 16 });
   const samples: { step: number; tensors: number; heapMB: number }[] = [];
   const t0 = performance.now();
-  const r = await runJob(readFileSync(j.configPath, 'utf8'), j.configPath, {
+  const r = await runConfig(readFileSync(j.configPath, 'utf8'), j.configPath, {
     backend: 'cpu',
     shouldStop: () => false,
     emit: (e) => {
