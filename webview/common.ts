@@ -1,7 +1,7 @@
 // What the dashboard and the sidebar pages share: the VS Code webview API, the bootstrap state, the
 // host channel (one per page: postMessage), saved state, theme colours and small formatters.
 import { applyEvent, emptySnapshot } from '../src/protocol/messages';
-import type { HostToWebview, RunSnapshot, WebviewToHost } from '../src/protocol/messages';
+import type { HostToWebview, RunFinishedPayload, RunSnapshot, WebviewToHost } from '../src/protocol/messages';
 
 interface VsCodeApi {
   postMessage(msg: WebviewToHost): void;
@@ -119,20 +119,36 @@ export function fmt(v: number | null | undefined, digits = 3): string {
   return v === null || v === undefined || !Number.isFinite(v) ? '–' : v.toFixed(digits);
 }
 
+/** The finished summary when it carries results (a run stopped during pre-training wrote nothing and has none). */
+export function finishedResults(s: RunSnapshot): RunFinishedPayload | null {
+  return s.finished && s.finished.reportPath !== null ? s.finished : null;
+}
+
 /** The status of a snapshot in words, and a stable key for tests and styles. */
 export function statusOf(s: RunSnapshot): { key: string; label: string } {
   switch (s.status) {
     case 'idle': return { key: 'idle', label: 'No run yet' };
-    case 'running': return { key: 'running', label: 'Running' };
+    case 'running': return s.started?.mode === 'pretrain' ? { key: 'pretraining', label: 'Pre-training…' } : { key: 'running', label: 'Running' };
     case 'stopping': return { key: 'stopping', label: 'Stopping…' };
     case 'failed': return { key: 'failed', label: 'Failed' };
     case 'finished': {
       const by = s.finished?.stoppedBy;
+      if (by === 'cancel' && s.finished?.reportPath === null) return { key: 'stopped', label: 'Stopped (pre-training)' };
       if (by === 'cancel') return { key: 'stopped', label: 'Stopped' };
       if (by === 'earlyStop') return { key: 'finished', label: 'Finished (early stop)' };
       return { key: 'finished', label: 'Finished' };
     }
   }
+}
+
+/** A sentence about the run's stage while it has no SelMix state to show (pre-training), or null. */
+export function stageNote(s: RunSnapshot): string | null {
+  if (s.finished && s.finished.reportPath === null) return `Stopped during pre-training after ${s.finished.steps} steps; nothing was written (the next run pre-trains again).`;
+  if (s.started?.mode !== 'pretrain') return null;
+  if (s.status === 'stopping') return 'Stopping the pre-training: nothing will be written.';
+  if (s.status === 'failed') return 'Pre-training failed; nothing was written.';
+  const step = s.lastStep;
+  return `Pre-training the starting model${step ? ` (step ${step.step} of ${step.totalSteps})` : ''}. G, P and the per-class recall come with fine-tuning.`;
 }
 
 /** Creates an element with a class and optional text. */
@@ -145,12 +161,12 @@ export function el<K extends keyof HTMLElementTagNameMap>(tag: K, cls?: string, 
 
 /** The per-class recall at the start of the run (from run/started, else the first refresh's). */
 export function startRecall(s: RunSnapshot): number[] | null {
-  return s.started?.startVal?.recall ?? s.finished?.before.val.recall ?? null;
+  return s.started?.startVal?.recall ?? finishedResults(s)?.before.val.recall ?? null;
 }
 
 /** The current per-class recall (last refresh, else the finished summary). */
 export function currentRecall(s: RunSnapshot): number[] | null {
-  return s.lastRefresh?.val.recall ?? s.finished?.after.val.recall ?? null;
+  return s.lastRefresh?.val.recall ?? finishedResults(s)?.after.val.recall ?? null;
 }
 
 /** The name of class k. */

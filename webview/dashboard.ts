@@ -6,7 +6,7 @@ import '@vscode-elements/elements/dist/vscode-progress-bar/index.js';
 import type { FlatMatrix, RunSnapshot } from '../src/protocol/messages';
 import { curvesOption, heatmapOption, makeChart, palette, recallBarsOption } from './charts';
 import type { ChartOption } from './charts';
-import { className, connect, currentRecall, el, fact, fmt, GAIN_MONITOR_WARNING, gainMonitor, initialSnapshot, showGainMonitor, onThemeChange, startRecall, statusOf, vscode, watchCsp } from './common';
+import { className, connect, currentRecall, el, fact, finishedResults, fmt, GAIN_MONITOR_WARNING, gainMonitor, initialSnapshot, showGainMonitor, onThemeChange, stageNote, startRecall, statusOf, vscode, watchCsp } from './common';
 
 watchCsp();
 const app = document.getElementById('app')!;
@@ -48,6 +48,9 @@ gainWarning.id = 'gain-corr-warning';
 gainWarning.hidden = true;
 const progress = el('vscode-progress-bar');
 progress.id = 'progress';
+const stage = el('p', 'note stage');
+stage.id = 'stage-note';
+stage.hidden = true;
 const note = el('p', 'note');
 note.id = 'downsample-note';
 note.hidden = true;
@@ -84,7 +87,7 @@ const logList = el('ul', 'run-log');
 logList.id = 'run-log';
 logCard.append(logList);
 grid.append(logCard);
-app.append(header, facts, gainWarning, progress, error, empty, note, grid);
+app.append(header, facts, gainWarning, progress, stage, error, empty, note, grid);
 
 stopBtn.addEventListener('click', () => vscode.postMessage({ type: 'view/command', command: 'stop' }));
 reportBtn.addEventListener('click', () => vscode.postMessage({ type: 'view/command', command: 'openReport' }));
@@ -140,19 +143,25 @@ function draw(s: RunSnapshot): void {
   document.body.dataset.status = st.key;
   if (s.finished) document.body.dataset.stoppedBy = s.finished.stoppedBy;
   else delete document.body.dataset.stoppedBy;
+  if (started) document.body.dataset.mode = started.mode;
+  else delete document.body.dataset.mode;
   empty.hidden = s.status !== 'idle';
   stopBtn.toggleAttribute('disabled', s.status !== 'running');
-  reportBtn.toggleAttribute('disabled', s.finished === null);
+  const results = finishedResults(s);
+  reportBtn.toggleAttribute('disabled', results === null);
+  const stageText = stageNote(s);
+  stage.hidden = stageText === null;
+  stage.textContent = stageText ?? '';
 
   const step = s.lastStep;
   const total = step?.totalSteps ?? started?.totalSteps ?? 0;
   fStep.textContent = step ? `${step.step} / ${total}` : s.finished ? `${s.finished.steps} / ${total}` : '–';
   fStep.dataset.step = String(step?.step ?? s.finished?.steps ?? 0);
   fObjName.textContent = started?.objective ?? s.finished?.objective ?? '–';
-  fObj.textContent = fmt(s.lastRefresh?.objectiveValue ?? s.finished?.after.objectiveValue);
+  fObj.textContent = fmt(s.lastRefresh?.objectiveValue ?? results?.after.objectiveValue);
   fBest.textContent = fmt(s.bestObjective);
-  fMin.textContent = fmt(s.lastRefresh?.val.minRecall ?? s.finished?.after.val.minRecall);
-  fMean.textContent = fmt(s.lastRefresh?.val.meanRecall ?? s.finished?.after.val.meanRecall);
+  fMin.textContent = fmt(s.lastRefresh?.val.minRecall ?? results?.after.val.minRecall);
+  fMean.textContent = fmt(s.lastRefresh?.val.meanRecall ?? results?.after.val.meanRecall);
   fLr.textContent = step ? step.lr.toExponential(2) : '–';
   fBackend.textContent = started?.backend ?? '–';
   fMs.textContent = step ? `${step.msPerStep.toFixed(1)} ms` : '–';
@@ -172,6 +181,14 @@ function draw(s: RunSnapshot): void {
   const r = s.lastRefresh;
   const newRefresh = r !== drawn.refresh;
   drawn.refresh = r;
+  if (newRefresh && !r) {
+    // A new run (or stage) starts without SelMix state: the previous run's G and P must not stay on screen.
+    for (const [chart, dom] of [[charts.gain, gainDom], [charts.dist, distDom]] as const) {
+      chart.clear();
+      exposeMatrix(dom, { K: 0, data: [] }, 0);
+      dom.removeAttribute('aria-label');
+    }
+  }
   if (newRefresh && r && r.gain.data.length > 0) {
     set(charts.gain, heatmapOption(r.gain, 'gain', K, name, p));
     exposeMatrix(gainDom, r.gain, r.step);

@@ -3,7 +3,7 @@
 import '@vscode-elements/elements/dist/vscode-button/index.js';
 import '@vscode-elements/elements/dist/vscode-badge/index.js';
 import type { RunSnapshot } from '../src/protocol/messages';
-import { className, connect, currentRecall, el, fact, fmt, GAIN_MONITOR_WARNING, gainMonitor, initialSnapshot, showGainMonitor, startRecall, statusOf, vscode, watchCsp } from './common';
+import { className, connect, currentRecall, el, fact, finishedResults, fmt, GAIN_MONITOR_WARNING, gainMonitor, initialSnapshot, showGainMonitor, stageNote, startRecall, statusOf, vscode, watchCsp } from './common';
 
 /** At most this many classes are listed; beyond it, the lowest recalls. */
 const MAX_LISTED = 30;
@@ -45,9 +45,12 @@ const recallHead = el('h2', 'sb-section', 'Per-class recall');
 const recallNote = el('p', 'sb-note');
 const list = el('ul', 'sb-recalls');
 list.id = 'sb-recalls';
+const stage = el('p', 'sb-note sb-stage');
+stage.id = 'sb-stage';
+stage.hidden = true;
 const error = el('p', 'error');
 error.id = 'sb-error';
-app.append(head, dl, buttons, error, recallHead, recallNote, list);
+app.append(head, stage, dl, buttons, error, recallHead, recallNote, list);
 
 function draw(s: RunSnapshot): void {
   const st = statusOf(s);
@@ -55,11 +58,17 @@ function draw(s: RunSnapshot): void {
   status.dataset.status = st.key;
   document.body.dataset.status = st.key;
   name.textContent = s.started?.name ?? '';
+  if (s.started) document.body.dataset.mode = s.started.mode;
+  else delete document.body.dataset.mode;
+  const stageText = stageNote(s);
+  stage.hidden = stageText === null;
+  stage.textContent = stageText ?? '';
+  const results = finishedResults(s);
   const objName = s.started?.objective ?? s.finished?.objective ?? '';
-  fObjective.textContent = `${fmt(s.lastRefresh?.objectiveValue ?? s.finished?.after.objectiveValue)}${objName ? ` (${objName})` : ''}`;
-  fObjective.dataset.value = String(s.lastRefresh?.objectiveValue ?? s.finished?.after.objectiveValue ?? '');
+  fObjective.textContent = `${fmt(s.lastRefresh?.objectiveValue ?? results?.after.objectiveValue)}${objName ? ` (${objName})` : ''}`;
+  fObjective.dataset.value = String(s.lastRefresh?.objectiveValue ?? results?.after.objectiveValue ?? '');
   fBest.textContent = fmt(s.bestObjective);
-  fMin.textContent = fmt(s.lastRefresh?.val.minRecall ?? s.finished?.after.val.minRecall);
+  fMin.textContent = fmt(s.lastRefresh?.val.minRecall ?? results?.after.val.minRecall);
   const step = s.lastStep;
   fStep.textContent = step ? `${step.step} / ${step.totalSteps}` : '–';
   const gm = gainMonitor(s);

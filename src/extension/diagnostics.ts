@@ -1,9 +1,11 @@
-// Config problems as editor diagnostics: every *.selmix.json is checked when it is opened, saved or run,
-// and each problem lands on its field in the Problems panel.
+// Config problems as editor diagnostics: every *.selmix.json is checked with prepareRun (the same check the
+// worker and the CLI run) when it is opened, saved or run, and each problem becomes one diagnostic on its field.
 import * as vscode from 'vscode';
-import { dirname, join, relative, basename } from 'node:path';
-import { checkConfigText } from './configCheck';
-import type { CheckIssue, ConfigCheck } from './configCheck';
+import { basename, dirname, join, relative } from 'node:path';
+import { findNodeAtLocation, parseTree } from 'jsonc-parser';
+import type { RunOverrides, RunRequest } from '../protocol/messages';
+import { prepareRun } from '../run/prepare';
+import type { PreparedRun, RunIssue } from '../run/prepare';
 import { settings } from './settings';
 
 /** True for a *.selmix.json file. */
@@ -12,10 +14,22 @@ export function isConfigUri(uri: vscode.Uri): boolean {
 }
 
 /** The output folder a config without "output" gets: <workspace folder>/<selmix.outputFolder>/<config name>. */
-export function defaultOutputDir(file: string): string | undefined {
+export function defaultOutputDir(file: string): string {
   const folder = vscode.workspace.getWorkspaceFolder(vscode.Uri.file(file)) ?? vscode.workspace.workspaceFolders?.[0];
   const root = folder?.uri.fsPath ?? dirname(file);
   return join(root, settings.outputFolder, basename(file).replace(/\.selmix\.json$/, ''));
+}
+
+/** True when the config text has a top-level "output" (of any type: a wrong one is the schema's to report). */
+export function hasOutputField(text: string): boolean {
+  const tree = parseTree(text, [], { disallowComments: true });
+  return tree?.type === 'object' && findNodeAtLocation(tree, ['output']) !== undefined;
+}
+
+/** The request of a config's text as the editor holds it: selmix.outputFolder becomes the output override when the file names none. */
+export function configRequest(file: string, text: string, overrides: RunOverrides = {}): RunRequest {
+  const o: RunOverrides = hasOutputField(text) || overrides.output !== undefined ? { ...overrides } : { ...overrides, output: defaultOutputDir(file) };
+  return { configText: text, configPath: file, ...(Object.keys(o).length > 0 ? { overrides: o } : {}) };
 }
 
 /** The fsPaths of the workspace folders. */
@@ -23,8 +37,9 @@ export function workspaceRoots(): string[] {
   return (vscode.workspace.workspaceFolders ?? []).filter((f) => f.uri.scheme === 'file').map((f) => f.uri.fsPath);
 }
 
-function toDiagnostic(i: CheckIssue): vscode.Diagnostic {
-  const range = new vscode.Range(i.line - 1, Math.max(0, i.column - 1), i.endLine - 1, Math.max(i.column, i.endColumn - 1));
+/** One diagnostic of one issue, on its range (lines and columns of RunIssue are 1-based, VS Code's 0-based). */
+function toDiagnostic(i: RunIssue): vscode.Diagnostic {
+  const range = new vscode.Range(i.line - 1, Math.max(0, i.column - 1), Math.max(i.line, i.endLine) - 1, Math.max(i.column, i.endColumn - 1));
   const d = new vscode.Diagnostic(range, i.path ? `${i.path}: ${i.message}` : i.message,
     i.severity === 'error' ? vscode.DiagnosticSeverity.Error : vscode.DiagnosticSeverity.Warning);
   d.source = 'SelMix';
@@ -49,15 +64,14 @@ export class ConfigDiagnostics implements vscode.Disposable {
   }
 
   private checkIfConfig(doc: vscode.TextDocument): void {
-    if (doc.uri.scheme === 'file' && isConfigUri(doc.uri)) this.check(doc.uri.fsPath, doc.getText());
+    if (doc.uri.scheme === 'file' && isConfigUri(doc.uri)) this.check(configRequest(doc.uri.fsPath, doc.getText()));
   }
 
-  /** Checks config text, publishes its diagnostics and returns the result. */
-  check(file: string, text: string): ConfigCheck {
-    const out = defaultOutputDir(file);
-    const result = checkConfigText(text, file, { workspaceRoots: workspaceRoots(), ...(out === undefined ? {} : { defaultOutputDir: out }) });
-    this.collection.set(vscode.Uri.file(file), result.issues.map(toDiagnostic));
-    return result;
+  /** Prepares a request, publishes one diagnostic per issue on its config file, and returns the prepared run. */
+  check(request: RunRequest): PreparedRun {
+    const prepared = prepareRun(request, { workspaceRoots: workspaceRoots() });
+    this.collection.set(vscode.Uri.file(request.configPath), prepared.issues.map(toDiagnostic));
+    return prepared;
   }
 
   /** A path relative to the workspace, for messages. */

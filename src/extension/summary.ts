@@ -25,8 +25,14 @@ export function gainMonitorSentence(m: GainMonitor): string {
   return `Gain estimate vs reality: r = ${m.r.toFixed(2)} over ${m.intervals} intervals${verdict}.`;
 }
 
+/** The outcome of a run stopped during its pre-training stage (reportPath null: it wrote nothing, not even the cache). */
+export function stoppedInPretrainLine(f: RunFinishedPayload, name: string): string {
+  return `SelMix "${name}" stopped during pre-training after ${f.steps} step${f.steps === 1 ? '' : 's'}; nothing was written (the next run pre-trains again).`;
+}
+
 /** The one-line outcome of a finished run (with the monitor's verdict when given). */
 export function summaryLine(f: RunFinishedPayload, name: string, monitor?: GainMonitor): string {
+  if (f.reportPath === null) return stoppedInPretrainLine(f, name);
   const how = f.stoppedBy === 'cancel' ? `stopped at step ${f.steps}` : f.stoppedBy === 'earlyStop' ? `stopped early at step ${f.steps}` : `finished ${f.steps} steps`;
   const line = `SelMix "${name}" ${how}: ${f.objective} ${fmt(f.before.objectiveValue)} → ${fmt(f.after.objectiveValue)}, min recall ${fmt(f.before.val.minRecall)} → ${fmt(f.after.val.minRecall)}.`;
   return monitor ? `${line} ${gainMonitorSentence(monitor)}` : line;

@@ -1,14 +1,10 @@
-// Config templates for "SelMix: New Config File" and the demo run's config.
+// Config templates for "SelMix: New Config File". The demo template is the one demo definition
+// (src/run/demo.ts), placed at the workspace root instead of inside its output folder.
 import type { SelmixConfigInput } from '../core/config';
+import { DEMO_CACHE, DEMO_CONFIG, DEMO_OUTPUT } from '../run/demo';
 
-/** The demo: the built-in long-tailed MNIST and the demo CNN (pre-trained on first use). */
-export const DEMO_CONFIG: SelmixConfigInput = {
-  name: 'MNIST-LT demo',
-  objective: 'minRecall',
-  data: { kind: 'builtin' },
-  model: { kind: 'pretrained-demo' },
-  output: 'selmix-demo',
-};
+/** The demo's config as a file at the workspace root: the same run, with its cache and output paths from there. */
+export const DEMO_TEMPLATE_CONFIG: SelmixConfigInput = { ...DEMO_CONFIG, model: { kind: 'pretrained-demo', path: DEMO_CACHE }, output: DEMO_OUTPUT };
 
 /** A template the user can pick. */
 export interface ConfigTemplate {
@@ -55,7 +51,7 @@ export const CONFIG_TEMPLATES: ConfigTemplate[] = [
     label: 'MNIST-LT demo',
     detail: 'The built-in long-tailed MNIST and a small CNN, pre-trained on first use (a minute or two).',
     fileName: 'demo.selmix.json',
-    config: DEMO_CONFIG,
+    config: DEMO_TEMPLATE_CONFIG,
   },
 ];
 

@@ -1,0 +1,225 @@
+// The SelMix commands: their registration (every one in context.subscriptions) and their handlers. A run
+// command picks a config, checks it with prepareRun (problems go to the editor, the Problems panel and a
+// message; nothing runs), asks before writing outside the workspace, hands the request to the launcher and
+// reports the outcome with "Open Report" / "Reveal Output" or "Show Log".
+import * as vscode from 'vscode';
+import { existsSync, mkdirSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { writeFileAtomic } from '../data/atomicWrite';
+import type { RunRequest } from '../protocol/messages';
+import { DEMO_OUTPUT, demoConfigText } from '../run/demo';
+import { isInside, prepareRun } from '../run/prepare';
+import type { PreparedRun } from '../run/prepare';
+import { ConfigDiagnostics, configRequest, isConfigUri, workspaceRoots } from './diagnostics';
+import type { CheckedRun, Launcher } from './launcher';
+import type { Log } from './log';
+import { describeError } from './log';
+import { fmt, gainMonitorOf, summaryLine } from './summary';
+import { temperatureSweep } from './sweepCommand';
+import { CONFIG_TEMPLATES, templateText } from './templates';
+
+/** The demo's config file, inside its output folder (as `selmix demo` writes it). */
+const DEMO_FILE = 'demo.selmix.json';
+
+/** Runs a command body, turning any exception into an error message with "Show Log". */
+function guarded(log: Log, name: string, fn: (...args: unknown[]) => unknown): (...args: unknown[]) => Promise<void> {
+  return async (...args) => {
+    try {
+      await fn(...args);
+    } catch (e) {
+      const d = describeError(e);
+      await log.error(`SelMix: ${name} failed: ${d.message}`, d.stack);
+    }
+  };
+}
+
+/** Registers every SelMix command into context.subscriptions. */
+export function registerCommands(context: vscode.ExtensionContext, launcher: Launcher, diagnostics: ConfigDiagnostics, log: Log): void {
+  const c = new Commands(context, launcher, diagnostics, log);
+  const uriOf = (u: unknown): vscode.Uri | undefined => (u instanceof vscode.Uri ? u : undefined);
+  context.subscriptions.push(
+    vscode.commands.registerCommand('selmix.fineTune', guarded(log, 'Fine-tune', (uri) => c.fineTune(uriOf(uri)))),
+    vscode.commands.registerCommand('selmix.sweep', guarded(log, 'Temperature Sweep', (uri) => c.sweep(uriOf(uri)))),
+    vscode.commands.registerCommand('selmix.stop', guarded(log, 'Stop', () => c.stop())),
+    vscode.commands.registerCommand('selmix.openDashboard', guarded(log, 'Open Dashboard', () => launcher.openDashboard())),
+    vscode.commands.registerCommand('selmix.newConfig', guarded(log, 'New Config File', () => c.newConfig())),
+    vscode.commands.registerCommand('selmix.runDemo', guarded(log, 'Run Demo', () => c.runDemo())),
+  );
+}
+
+/** The command handlers. */
+class Commands {
+  constructor(private readonly context: vscode.ExtensionContext, private readonly launcher: Launcher, private readonly diagnostics: ConfigDiagnostics,
+    private readonly logger: Log) {}
+
+  /** SelMix: Stop. */
+  stop(): void {
+    if (!this.launcher.stop()) void vscode.window.showInformationMessage('No SelMix run is in progress.');
+  }
+
+  /** SelMix: Fine-tune. uri: a config picked in the explorer or the editor title; otherwise the active or a chosen one. */
+  async fineTune(uri?: vscode.Uri): Promise<void> {
+    if (!this.canStart()) return;
+    const run = await this.prepare(uri, 'SelMix: Fine-tune');
+    if (run) await this.start(run);
+  }
+
+  /** SelMix: Temperature Sweep. */
+  async sweep(uri?: vscode.Uri): Promise<void> {
+    if (!this.canStart()) return;
+    const run = await this.prepare(uri, 'SelMix: Temperature Sweep');
+    if (run) await temperatureSweep({ launcher: this.launcher, logger: this.logger, canStart: () => this.canStart() }, run);
+  }
+
+  /**
+   * SelMix: Run Demo. Writes the one demo config (src/run/demo.ts) into its output folder, as `selmix demo` does,
+   * and runs that file, so the CLI's demo and this one are the same run (and share the pre-trained model's cache).
+   */
+  async runDemo(): Promise<void> {
+    if (!this.canStart()) return;
+    const root = workspaceRoots()[0] ?? this.context.globalStorageUri.fsPath;
+    const outDir = join(root, DEMO_OUTPUT);
+    const request: RunRequest = { configText: demoConfigText(), configPath: join(outDir, DEMO_FILE) };
+    // Check before anything is written (the model is pre-trained when missing, so no input must exist yet).
+    const prepared = prepareRun(request, { workspaceRoots: workspaceRoots(), exists: () => true });
+    const errors = prepared.issues.filter((i) => i.severity === 'error');
+    if (errors.length > 0 || !prepared.config || !prepared.outputDir) {
+      await this.logger.error('SelMix could not prepare the demo.', errors.map((i) => `${i.path}: ${i.message}`).join('\n'));
+      return;
+    }
+    mkdirSync(outDir, { recursive: true });
+    writeFileAtomic(request.configPath, request.configText);
+    await this.start({ request, config: prepared.config, name: prepared.config.name ?? 'demo', outputDir: prepared.outputDir });
+  }
+
+  /** SelMix: New Config File. */
+  async newConfig(): Promise<vscode.Uri | undefined> {
+    const root = vscode.workspace.workspaceFolders?.[0]?.uri;
+    if (!root) {
+      void vscode.window.showWarningMessage('Open a folder first: a SelMix config file lives in the workspace.');
+      return undefined;
+    }
+    const pick = await vscode.window.showQuickPick(CONFIG_TEMPLATES.map((t) => ({ label: t.label, detail: t.detail, t })), { title: 'New SelMix config file', placeHolder: 'Start from a template' });
+    if (!pick) return undefined;
+    let name = pick.t.fileName;
+    for (let n = 2; existsSync(join(root.fsPath, name)); n++) name = pick.t.fileName.replace(/\.selmix\.json$/, `-${n}.selmix.json`);
+    const uri = vscode.Uri.joinPath(root, name);
+    await writeFile(uri.fsPath, templateText(pick.t), { flag: 'wx' });
+    await vscode.window.showTextDocument(uri, { preview: false });
+    return uri;
+  }
+
+  // Internals
+
+  /** False (with a message saying why) in a restricted workspace or while a run is in progress. */
+  private canStart(): boolean {
+    if (!vscode.workspace.isTrusted) {
+      void vscode.window.showWarningMessage('SelMix does not run in a restricted workspace: training executes on your data and writes model files. Trust this workspace to run it.', 'Manage Workspace Trust')
+        .then((c) => c && vscode.commands.executeCommand('workbench.trust.manage'));
+      return false;
+    }
+    if (this.launcher.running) {
+      void vscode.window.showWarningMessage(`A SelMix run is already in progress (${this.launcher.describeRunning()}). One run at a time: stop it first.`, 'Open Dashboard', 'Stop')
+        .then((c) => c === 'Stop' ? this.stop() : c === 'Open Dashboard' ? this.launcher.openDashboard() : undefined);
+      return false;
+    }
+    return true;
+  }
+
+  private async pickConfig(title: string): Promise<vscode.Uri | undefined> {
+    const active = vscode.window.activeTextEditor?.document.uri;
+    if (active && active.scheme === 'file' && isConfigUri(active)) return active;
+    const found = (await vscode.workspace.findFiles('**/*.selmix.json', '**/node_modules/**', 200)).sort((a, b) => a.fsPath.localeCompare(b.fsPath));
+    if (found.length === 1) return found[0];
+    if (found.length === 0) {
+      const c = await vscode.window.showInformationMessage('No *.selmix.json config in this workspace.', 'Create Config File', 'Run Demo');
+      if (c === 'Create Config File') await this.newConfig();
+      if (c === 'Run Demo') await this.runDemo();
+      return undefined;
+    }
+    const pick = await vscode.window.showQuickPick(found.map((u) => ({ label: basename(u.fsPath), description: vscode.workspace.asRelativePath(u), u })),
+      { title, placeHolder: 'Which config?' });
+    return pick?.u;
+  }
+
+  /**
+   * Picks a config (the given one, the active editor's, or one chosen from the workspace) and checks it. The
+   * request carries the text as the editor holds it, saved or not: what runs is exactly what the diagnostics
+   * show. Asks before writing outside the workspace.
+   */
+  private async prepare(uri: vscode.Uri | undefined, title: string): Promise<CheckedRun | null> {
+    const target = uri && isConfigUri(uri) ? uri : await this.pickConfig(title);
+    if (!target) return null;
+    const doc = await vscode.workspace.openTextDocument(target);
+    const file = target.fsPath;
+    const request = configRequest(file, doc.getText());
+    const prepared = this.diagnostics.check(request);
+    const errors = prepared.issues.filter((i) => i.severity === 'error');
+    if (errors.length > 0 || !prepared.config || !prepared.outputDir) {
+      await this.showProblems(doc, prepared);
+      return null;
+    }
+    if (prepared.outputOutsideWorkspace) {
+      const go = await vscode.window.showWarningMessage(`The output folder ${prepared.outputDir} is outside the workspace.`,
+        { modal: true, detail: 'SelMix writes model files and a report there. Write outside the workspace anyway?' }, 'Write Outside Workspace');
+      if (go !== 'Write Outside Workspace') {
+        this.logger.info(`run not started: output ${prepared.outputDir} is outside the workspace and the user declined`);
+        return null;
+      }
+    }
+    return { request, config: prepared.config, name: prepared.config.name ?? basename(file).replace(/\.selmix\.json$/, ''), outputDir: prepared.outputDir };
+  }
+
+  /** Puts the cursor on the first problem and says how many there are; nothing was started. */
+  private async showProblems(doc: vscode.TextDocument, prepared: PreparedRun): Promise<void> {
+    const file = prepared.request.configPath;
+    const errors = prepared.issues.filter((i) => i.severity === 'error');
+    const first = errors[0];
+    const editor = await vscode.window.showTextDocument(doc, { preview: false });
+    if (first) {
+      const pos = new vscode.Position(first.line - 1, Math.max(0, first.column - 1));
+      editor.selection = new vscode.Selection(pos, pos);
+      editor.revealRange(new vscode.Range(pos, pos));
+    }
+    const n = Math.max(1, errors.length);
+    const list = errors.map((i) => `  line ${i.line}:${i.column} ${i.path || '(root)'}: ${i.message}`).join('\n');
+    const choice = await this.logger.error(`${ConfigDiagnostics.display(file)} has ${n} problem${n === 1 ? '' : 's'}; nothing was started. Fix ${n === 1 ? 'it' : 'them'} and run again.`,
+      `${file}:\n${list}`, 'Show Problems');
+    if (choice === 'Show Problems') void vscode.commands.executeCommand('workbench.actions.view.problems');
+  }
+
+  /** Runs one checked config and reports its outcome. */
+  private async start(run: CheckedRun): Promise<void> {
+    const end = await this.launcher.launch(run);
+    if (!end) return;
+    if (end.type === 'run/failed') {
+      const p = end.payload;
+      this.launcher.setStatus('$(error) SelMix: failed', p.message);
+      const detail = [p.stack, ...(p.details ?? [])].filter(Boolean).join('\n');
+      await this.logger.error(`SelMix run "${run.name}" failed (${p.kind}): ${p.message}`, detail || undefined);
+      return;
+    }
+    const f = end.payload;
+    const line = summaryLine(f, run.name, gainMonitorOf(this.launcher.snapshot));
+    if (f.reportPath === null) {
+      // Stopped during pre-training: no report, no checkpoint, no cached model (docs/ARCHITECTURE.md, "Staged runs").
+      this.logger.info(line);
+      this.launcher.setStatus('$(debug-stop) SelMix: stopped during pre-training', line);
+      void vscode.window.showInformationMessage(line);
+      return;
+    }
+    await this.launcher.rememberReport(f.reportPath);
+    this.logger.info(line + ` Report: ${f.reportPath}`);
+    this.launcher.setStatus(`$(${f.stoppedBy === 'cancel' ? 'debug-stop' : 'check'}) SelMix: ${f.objective} ${fmt(f.after.objectiveValue)}`, line);
+    const choice = await vscode.window.showInformationMessage(line, 'Open Report', 'Reveal Output');
+    if (choice === 'Open Report') await this.launcher.openReport(f.reportPath);
+    if (choice === 'Reveal Output') await this.revealOutput(f.outputDir);
+  }
+
+  private async revealOutput(dir: string): Promise<void> {
+    const uri = vscode.Uri.file(dir);
+    if (workspaceRoots().some((r) => isInside(r, dir))) await vscode.commands.executeCommand('revealInExplorer', uri);
+    else await vscode.commands.executeCommand('revealFileInOS', uri);
+  }
+}

@@ -1,0 +1,282 @@
+// The run launcher: one run at a time, in a worker (RunSession), with a progress notification (Cancel = Stop),
+// the status bar item and the views fed through a throttled ViewFeed. A run may come in stages (pre-training,
+// then fine-tuning: docs/ARCHITECTURE.md, "Staged runs"); each stage's run/started resets the views, the
+// status bar and the progress message. What to run and what to say at the end is the commands' business.
+import * as vscode from 'vscode';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { RunEvent, RunRequest, RunSnapshot, WebviewToHost } from '../protocol/messages';
+import type { SelmixConfig } from '../core/config';
+import { readReportSnapshot } from '../run/report';
+import type { Log } from './log';
+import { describeError } from './log';
+import { RunSession } from './runSession';
+import type { TerminalEvent } from './runSession';
+import { settings } from './settings';
+import { fmt } from './summary';
+import { ViewFeed } from './viewFeed';
+import { DashboardPanel, ViewHub } from './views';
+import type { ViewHost } from './views';
+
+const LAST_REPORT_KEY = 'selmix.lastReport';
+
+/** A config that passed the checks and the user's consent: the request to send and what the messages need. */
+export interface CheckedRun {
+  request: RunRequest;
+  config: SelmixConfig;
+  name: string;
+  outputDir: string;
+}
+
+/** How one run is shown: the progress notification's title. */
+export interface LaunchOptions {
+  title?: string;
+}
+
+/** Owns the run in progress, the views' feed and the status bar. */
+export class Launcher implements vscode.Disposable, ViewHost {
+  readonly hub: ViewHub;
+  private readonly feed: ViewFeed;
+  private session: RunSession | null = null;
+  private runName = '';
+  private readonly status = vscode.window.createStatusBarItem('selmix.status', vscode.StatusBarAlignment.Left, 10);
+  private readonly disposables: vscode.Disposable[] = [];
+  private progress: { report(v: { message?: string; increment?: number }): void } | null = null;
+  private progressDone = 0;
+  /** The stage of the run in progress (from its latest run/started). */
+  private mode: 'pretrain' | 'finetune' = 'finetune';
+  private reportLoaded = false;
+  private lastCheckpointLog = 0;
+  /** Set while a batch of runs (a temperature sweep) is in progress, also between its runs; stopped: Stop was asked for. */
+  private batch: { stopped: boolean } | null = null;
+
+  constructor(private readonly context: vscode.ExtensionContext, private readonly logger: Log) {
+    this.feed = new ViewFeed({ updatesPerSecond: settings.updatesPerSecond });
+    this.hub = new ViewHub(this.feed, this);
+    this.status.name = 'SelMix';
+    this.status.command = 'selmix.openDashboard';
+    this.disposables.push(this.status, vscode.workspace.onDidChangeConfiguration((e) => {
+      if (e.affectsConfiguration('selmix.dashboard.updatesPerSecond')) this.feed.setUpdatesPerSecond(settings.updatesPerSecond);
+    }));
+    void vscode.commands.executeCommand('setContext', 'selmix.running', false);
+  }
+
+  // ViewHost
+
+  bootstrapSnapshot(): RunSnapshot {
+    return this.feed.bootstrapSnapshot();
+  }
+
+  onViewCommand(command: Extract<WebviewToHost, { type: 'view/command' }>['command']): void {
+    switch (command) {
+      case 'start': void vscode.commands.executeCommand('selmix.fineTune'); break;
+      case 'stop': void vscode.commands.executeCommand('selmix.stop'); break;
+      case 'openDashboard': void vscode.commands.executeCommand('selmix.openDashboard'); break;
+      case 'openReport': void this.openReport(); break;
+    }
+  }
+
+  log(line: string): void {
+    this.logger.info(line);
+  }
+
+  // State
+
+  /** True while a run (or a batch of runs, between its runs too) is in progress. */
+  get running(): boolean {
+    return this.session !== null || this.batch !== null;
+  }
+
+  /** The full-resolution snapshot of the current (or last) run. */
+  get snapshot(): RunSnapshot {
+    return this.feed.snapshot;
+  }
+
+  /** The run in progress in words, for "already in progress" messages. */
+  describeRunning(): string {
+    const step = this.feed.snapshot.lastStep;
+    const stage = this.mode === 'pretrain' ? ', pre-training' : '';
+    return `"${this.runName}"${stage}${step ? `, step ${step.step} of ${step.totalSteps}` : ''}`;
+  }
+
+  /** Marks the start of a batch of runs (stopped as a whole by Stop); returns its handle. */
+  beginBatch(): { stopped: boolean } {
+    this.batch = { stopped: false };
+    return this.batch;
+  }
+
+  /** Marks the end of the batch. */
+  endBatch(): void {
+    this.batch = null;
+    if (!this.session) void vscode.commands.executeCommand('setContext', 'selmix.running', false);
+  }
+
+  /** Sets the status bar item. */
+  setStatus(text: string, tooltip: string): void {
+    this.status.text = text;
+    this.status.tooltip = tooltip;
+    this.status.show();
+  }
+
+  // Reports
+
+  /** The last report written in this workspace (by any run of the extension). */
+  get lastReportPath(): string | undefined {
+    return this.context.workspaceState.get<string>(LAST_REPORT_KEY);
+  }
+
+  /** Remembers a run's report (a run that wrote none leaves the previous one). */
+  async rememberReport(path: string | null): Promise<void> {
+    if (path !== null) await this.context.workspaceState.update(LAST_REPORT_KEY, path);
+  }
+
+  /** Loads the last run's report (report.json and its .npy matrices) into the views when nothing ran in this window yet. */
+  loadLastReportIfIdle(): void {
+    if (this.running || this.reportLoaded || this.feed.snapshot.status !== 'idle') return;
+    const path = this.lastReportPath;
+    if (!path) return;
+    const snap = readReportSnapshot(path);
+    if (snap && this.feed.snapshot.status === 'idle') {
+      this.reportLoaded = true;
+      this.feed.reset(snap);
+    }
+  }
+
+  /** Opens a run's report.json (default: the current or last run's). */
+  async openReport(path?: string): Promise<void> {
+    const finished = this.feed.snapshot.finished;
+    if (path === undefined && finished && finished.reportPath === null) {
+      void vscode.window.showInformationMessage('This run was stopped during pre-training; nothing was written, so it has no report.');
+      return;
+    }
+    const target = path ?? finished?.reportPath ?? this.lastReportPath;
+    if (!target || !existsSync(target)) {
+      void vscode.window.showInformationMessage('No SelMix report yet: it is written when a run finishes.');
+      return;
+    }
+    await vscode.window.showTextDocument(vscode.Uri.file(target), { preview: false });
+  }
+
+  /** Shows the dashboard (with the last report when nothing ran in this window yet). */
+  openDashboard(): void {
+    this.loadLastReportIfIdle();
+    DashboardPanel.show(this.context.extensionUri, this.hub, this);
+  }
+
+  // Runs
+
+  /** Stops the run in progress (and the batch it belongs to); false when nothing runs. */
+  stop(): boolean {
+    if (this.batch && !this.batch.stopped) {
+      this.batch.stopped = true;
+      this.logger.info('stop requested: the temperature sweep ends after the current run stops');
+    }
+    if (!this.session) return this.batch !== null;
+    this.logger.info(this.mode === 'pretrain'
+      ? 'stop requested during pre-training: the run ends at the next step and writes nothing'
+      : 'stop requested; the worker stops at the next step boundary and keeps a checkpoint');
+    this.session.stop();
+    this.feed.reset({ ...this.feed.snapshot, status: 'stopping' });
+    this.status.text = '$(loading~spin) SelMix: stopping…';
+    return true;
+  }
+
+  /** Runs one request in a worker with progress, status bar and views live; resolves with its terminal event (null: not started). */
+  async launch(run: CheckedRun, opts: LaunchOptions = {}): Promise<TerminalEvent | null> {
+    const workerPath = join(this.context.extensionPath, 'dist', 'worker.js');
+    if (!existsSync(workerPath)) {
+      await this.logger.error('The SelMix training worker (dist/worker.js) is missing from this installation.', `not found: ${workerPath}`);
+      return null;
+    }
+    this.runName = run.name;
+    this.mode = 'finetune';
+    this.reportLoaded = false;
+    this.logger.info(`starting "${run.name}" from ${run.request.configPath} (backend ${settings.backend}); output ${run.outputDir}`);
+    let session: RunSession;
+    try {
+      session = new RunSession({
+        workerPath,
+        request: { type: 'worker/start', request: run.request, backend: settings.backend, wasmDir: join(this.context.extensionPath, 'dist') },
+        onEvent: (e) => this.onEvent(e),
+        log: (l) => this.logger.info(l),
+      });
+    } catch (e) {
+      const d = describeError(e);
+      await this.logger.error(`SelMix could not start the training worker: ${d.message}`, d.stack);
+      return null;
+    }
+    this.session = session;
+    void vscode.commands.executeCommand('setContext', 'selmix.running', true);
+    this.setStatus(`$(loading~spin) SelMix: starting "${run.name}"`, 'SelMix run in progress; click to open the dashboard');
+    this.openDashboard();
+    void vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: opts.title ?? `SelMix: ${run.name}`, cancellable: true }, (progress, token) => {
+      this.progress = progress;
+      this.progressDone = 0;
+      progress.report({ message: 'starting…' });
+      token.onCancellationRequested(() => this.stop());
+      return session.done;
+    });
+    const end = await session.done;
+    this.session = null;
+    this.progress = null;
+    if (!this.batch) void vscode.commands.executeCommand('setContext', 'selmix.running', false);
+    return end;
+  }
+
+  private onEvent(e: RunEvent): void {
+    this.feed.push(e);
+    switch (e.type) {
+      case 'run/started': {
+        const p = e.payload;
+        this.mode = p.mode;
+        this.logger.info(`run ${p.runId} started: K=${p.K}, ${p.totalSteps} steps, backend ${p.backend}, mode ${p.mode}, output ${p.outputDir}`);
+        for (const n of p.notes) this.logger.info(`note: ${n}`);
+        const what = p.mode === 'pretrain' ? 'pre-training' : 'fine-tuning';
+        this.progress?.report({ message: `${what} on ${p.backend}…` });
+        if (this.feed.snapshot.status !== 'stopping') this.setStatus(`$(loading~spin) SelMix: ${what}`, `SelMix "${this.runName}": ${what}; click to open the dashboard`);
+        break;
+      }
+      case 'run/step': {
+        const p = e.payload;
+        const stopping = this.feed.snapshot.status === 'stopping';
+        if (this.mode === 'pretrain') {
+          // The notification's bar only moves forward, so it tracks the fine-tuning stage; pre-training shows its count.
+          this.progress?.report({ message: `pre-training: step ${p.step}/${p.totalSteps}` });
+          if (this.session && !stopping) this.status.text = `$(loading~spin) SelMix pre-training ${p.step}/${p.totalSteps}`;
+          break;
+        }
+        const pct = p.totalSteps > 0 ? (100 * p.step) / p.totalSteps : 0;
+        const obj = this.feed.snapshot.lastRefresh;
+        const objText = obj ? ` · ${obj.objective} ${fmt(obj.objectiveValue)}` : '';
+        this.progress?.report({ message: `step ${p.step}/${p.totalSteps}${objText}`, increment: Math.max(0, pct - this.progressDone) });
+        this.progressDone = Math.max(this.progressDone, pct);
+        if (this.session && !stopping) this.status.text = `$(loading~spin) SelMix ${p.step}/${p.totalSteps}${objText}`;
+        break;
+      }
+      case 'run/log':
+        this.logger.info(`${e.payload.level === 'warn' ? 'WARN ' : ''}${e.payload.message}`);
+        break;
+      case 'run/checkpoint': {
+        // A checkpoint can come with every refresh (tens a second on small data): log one every few seconds.
+        const now = Date.now();
+        if (now - this.lastCheckpointLog >= 5000) {
+          this.lastCheckpointLog = now;
+          this.logger.info(`checkpoint at step ${e.payload.step}${e.payload.best ? ' (best so far)' : ''}: ${e.payload.path}`);
+        }
+        break;
+      }
+      case 'run/refresh':
+        break;
+      case 'run/finished':
+      case 'run/failed':
+        this.feed.flush();
+        break;
+    }
+  }
+
+  dispose(): void {
+    this.session?.kill('VS Code is shutting down the extension');
+    this.feed.dispose();
+    for (const d of this.disposables.splice(0)) d.dispose();
+  }
+}
