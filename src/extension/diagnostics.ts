@@ -2,10 +2,10 @@
 // worker and the CLI run) when it is opened, saved or run, and each problem becomes one diagnostic on its field.
 import * as vscode from 'vscode';
 import { basename, dirname, join, relative } from 'node:path';
-import { findNodeAtLocation, parseTree } from 'jsonc-parser';
-import type { RunOverrides, RunRequest } from '../protocol/messages';
+import type { RunRequest } from '../protocol/messages';
 import { prepareRun } from '../run/prepare';
 import type { PreparedRun, RunIssue } from '../run/prepare';
+import { configRequestOf } from './configRequest';
 import { settings } from './settings';
 
 /** True for a *.selmix.json file. */
@@ -20,16 +20,9 @@ export function defaultOutputDir(file: string): string {
   return join(root, settings.outputFolder, basename(file).replace(/\.selmix\.json$/, ''));
 }
 
-/** True when the config text has a top-level "output" (of any type: a wrong one is the schema's to report). */
-export function hasOutputField(text: string): boolean {
-  const tree = parseTree(text, [], { disallowComments: true });
-  return tree?.type === 'object' && findNodeAtLocation(tree, ['output']) !== undefined;
-}
-
-/** The request of a config's text as the editor holds it: selmix.outputFolder becomes the output override when the file names none. */
-export function configRequest(file: string, text: string, overrides: RunOverrides = {}): RunRequest {
-  const o: RunOverrides = hasOutputField(text) || overrides.output !== undefined ? { ...overrides } : { ...overrides, output: defaultOutputDir(file) };
-  return { configText: text, configPath: file, ...(Object.keys(o).length > 0 ? { overrides: o } : {}) };
+/** The request of a config's text as the editor holds it, with selmix.outputFolder when the file names no "output". */
+export function configRequest(file: string, text: string): RunRequest {
+  return configRequestOf(file, text, defaultOutputDir(file));
 }
 
 /** The fsPaths of the workspace folders. */

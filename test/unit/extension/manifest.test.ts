@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { BACKEND_CHOICES } from '../../../src/backend/backend';
 import { parseConfig } from '../../../src/core/config';
-import { CONFIG_TEMPLATES, DEMO_CONFIG, templateText } from '../../../src/extension/templates';
+import { CONFIG_TEMPLATES, DEMO_TEMPLATE_CONFIG, templateText } from '../../../src/extension/templates';
+import { DEMO_CACHE, DEMO_CONFIG, DEMO_OUTPUT, demoConfigText } from '../../../src/run/demo';
 
 const root = join(import.meta.dirname, '..', '..', '..');
 interface Manifest {
@@ -41,5 +42,14 @@ test('workspace trust is limited, the extension runs where the data is, the side
 
 test('every config template and the demo config pass the schema', () => {
   for (const t of CONFIG_TEMPLATES) assert.doesNotThrow(() => parseConfig(templateText(t), t.fileName), t.label);
-  assert.equal(parseConfig(JSON.stringify(DEMO_CONFIG), 'demo').objective, 'minRecall');
+  assert.equal(parseConfig(demoConfigText(), 'demo').objective, 'minRecall');
+});
+
+test('the demo template is the one demo run (src/run/demo.ts), with its paths taken from the workspace root', () => {
+  const { model, output, ...rest } = DEMO_TEMPLATE_CONFIG;
+  const { model: demoModel, output: demoOutput, ...demoRest } = DEMO_CONFIG;
+  assert.deepEqual(rest, demoRest);
+  assert.deepEqual(model, { ...demoModel, path: DEMO_CACHE });
+  assert.equal(output, DEMO_OUTPUT);
+  assert.equal(demoOutput, '.', 'the demo runs from <root>/selmix-demo/demo.selmix.json');
 });

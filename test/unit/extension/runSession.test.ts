@@ -10,7 +10,7 @@ function start(fake: string, stopTimeoutMs?: number): { s: RunSession; events: R
   const events: RunEvent[] = [];
   const logs: string[] = [];
   const s = new RunSession({
-    workerPath, request: { type: 'worker/start', config: { fake }, configPath: '/x.selmix.json' },
+    workerPath, request: { type: 'worker/start', request: { configText: JSON.stringify({ fake }), configPath: '/x.selmix.json' } },
     onEvent: (e) => events.push(e), log: (l) => logs.push(l), ...(stopTimeoutMs === undefined ? {} : { stopTimeoutMs }),
   });
   return { s, events, logs };

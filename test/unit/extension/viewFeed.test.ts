@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { downsampleMatrix, thinEvenly, ViewFeed } from '../../../src/extension/viewFeed';
 import type { Clock } from '../../../src/extension/viewFeed';
+import { applyEvent, emptySnapshot } from '../../../src/protocol/messages';
 import type { HostToWebview, MetricsReport, RefreshPayload, RunEvent } from '../../../src/protocol/messages';
 
 /** A fake clock: timers fire when advance() passes them. */
@@ -190,4 +191,60 @@ test('hidden views get nothing; reset sends a snapshot to ready views', () => {
   assert.deepEqual((posts.at(-1) as { events: RunEvent[] }).events.map((e) => e.type), ['run/log']);
   assert.equal(feed.snapshot.logs?.at(-1)?.level, 'warn');
   assert.equal(feed.bootstrapSnapshot().status, 'stopping');
+});
+
+test('each stage of a run (pre-training, then fine-tuning) resets every view from its first event, over the previous run\'s G and P', async () => {
+  const clock = fakeClock();
+  const feed = new ViewFeed({ updatesPerSecond: 10, clock });
+  const fast: HostToWebview[] = [];
+  fastView(feed, fast, 'fast');
+  // A slow view: it never acknowledges, so its events pile up until its ack timeout resynchronises it.
+  const slow: HostToWebview[] = [];
+  feed.addView('slow', (m) => slow.push(m));
+  feed.viewReady('slow');
+  await settle();
+  /** What a page holds after folding every message it got (as webview/common.ts does). */
+  const pageState = (posts: HostToWebview[]) => posts.reduce((s, m) => m.type === 'host/snapshot' ? m.snapshot : m.events.reduce(applyEvent, s), emptySnapshot());
+  const stage = (mode: 'pretrain' | 'finetune', name: string): RunEvent => {
+    const e = started(4);
+    return e.type === 'run/started' ? { type: 'run/started', payload: { ...e.payload, mode, name, totalSteps: mode === 'pretrain' ? 500 : 300 } } : e;
+  };
+  // The previous run: a refresh with G and P on screen.
+  feed.push(stage('finetune', 'previous run'));
+  feed.push({ type: 'run/refresh', payload: refresh(10, 4) });
+  clock.advance(200); await settle();
+  assert.equal(pageState(fast).lastRefresh?.gain.data.length, 16);
+  // The demo: pre-training first.
+  feed.push(stage('pretrain', 'demo: pre-training'));
+  clock.advance(200); await settle();
+  let s = pageState(fast);
+  assert.equal(s.started?.mode, 'pretrain');
+  assert.equal(s.started?.name, 'demo: pre-training');
+  assert.equal(s.status, 'running');
+  assert.equal(s.lastRefresh, null, 'no G or P of the previous run');
+  assert.deepEqual(s.history, []);
+  const lastBatch = fast.at(-1)!;
+  assert.ok(lastBatch.type === 'host/events' && lastBatch.events[0]?.type === 'run/started', 'the stage\'s first event leads its batch');
+  for (let i = 1; i <= 20; i++) feed.push(step(i));
+  clock.advance(200); await settle();
+  assert.equal(pageState(fast).lastStep?.step, 20);
+  // Then fine-tuning: a second run/started, whose batch must not carry the pre-training's steps.
+  for (let i = 21; i <= 30; i++) feed.push(step(i));
+  feed.push(stage('finetune', 'demo'));
+  feed.push(step(1));
+  clock.advance(200); await settle();
+  s = pageState(fast);
+  assert.equal(s.started?.mode, 'finetune');
+  assert.equal(s.lastStep?.step, 1);
+  assert.deepEqual(s.losses.map((l) => l.step), [1], 'the new stage\'s loss curve starts empty');
+  const b = fast.at(-1)!;
+  assert.ok(b.type === 'host/events' && b.events[0]?.type === 'run/started' && !b.events.some((e) => e.type === 'run/step' && e.payload.step > 1));
+  assert.equal(feed.snapshot.started?.mode, 'finetune');
+  // The slow view catches up with the same state, whatever it missed.
+  clock.advance(20_000); feed.push(step(2)); clock.advance(200); await settle();
+  const slowState = pageState(slow);
+  assert.equal(slowState.started?.mode, 'finetune');
+  assert.equal(slowState.lastRefresh, null);
+  assert.equal(slowState.lastStep?.step, 2);
+  feed.dispose();
 });

@@ -1,19 +1,18 @@
 // The extension's temperature sweep without VS Code: the input box's values, the host's loop over runs
-// (sequencing, failure, Stop) with a fake session, the worker's overrides, the shared outputs, and the
-// gain monitor's words in the end-of-run message.
+// (sequencing, failure, Stop) with a fake session, each run's request (sweepRequest), and the outputs it
+// shares with `selmix sweep`.
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { parseConfig } from '../../../src/core/config';
-import { gainMonitorOf, gainMonitorSentence, summaryLine } from '../../../src/extension/summary';
-import { DEMO_CONFIG } from '../../../src/extension/templates';
+import { DEMO_CONFIG, demoConfigText } from '../../../src/run/demo';
 import { DEFAULT_SWEEP_VALUES, parseSweepInput, runSweepLoop } from '../../../src/extension/sweepLoop';
 import type { TerminalEvent } from '../../../src/extension/runSession';
-import { applyEvent, emptySnapshot } from '../../../src/protocol/messages';
-import type { MetricsReport, RunFinishedPayload } from '../../../src/protocol/messages';
-import { applyOverrides, overrideProblems, sweepOutputDir, sweepRow, writeSweepOutputs } from '../../../src/worker/sweep';
+import type { MetricsReport, RunFinishedPayload, RunRequest } from '../../../src/protocol/messages';
+import { prepareRun } from '../../../src/run/prepare';
+import { sweepOutputDir, sweepRequest, sweepRow, writeSweepOutputs } from '../../../src/run/sweep';
 
 function metrics(r: number): MetricsReport {
   return { accuracy: r, meanRecall: r, minRecall: r / 2, maxRecall: r, gMean: r, hMean: r, headRecall: r, tailRecall: r, minHeadTailRecall: r,
@@ -112,20 +111,17 @@ test('a failed run, or one that could not start, ends the sweep with the value a
   assert.equal(n.failure?.s, 5);
 });
 
-test('the worker checks the start request\'s overrides and applies them after validation', () => {
-  assert.deepEqual(overrideProblems(undefined), []);
-  assert.deepEqual(overrideProblems({ temperature: 0.5, output: '/o/sweep-s0.5' }), []);
-  assert.equal(overrideProblems([]).length, 1);
-  assert.match(overrideProblems({ temperature: 0 })[0]!, /temperature must be a positive number/);
-  assert.match(overrideProblems({ temperature: '1' })[0]!, /temperature/);
-  assert.match(overrideProblems({ output: ' ' })[0]!, /output must be a non-empty path/);
-  assert.match(overrideProblems({ steps: 3 })[0]!, /overrides\.steps is not a field/);
-  const cfg = parseConfig(JSON.stringify(DEMO_CONFIG), 'x.selmix.json');
-  const c = applyOverrides({ temperature: 100, output: '/abs/sweep-s100' })(cfg);
-  assert.equal(c.selmix.temperature, 100);
-  assert.equal(c.output, '/abs/sweep-s100');
-  assert.equal(c.selmix.policy, cfg.selmix.policy, 'other selmix fields kept');
-  assert.deepEqual(applyOverrides({})(cfg), cfg);
+test('each run of the sweep sends the config\'s own text, with its temperature and output folder as overrides', () => {
+  const base: RunRequest = { configText: demoConfigText(), configPath: '/ws/selmix-demo/demo.selmix.json', overrides: { steps: 20 } };
+  const r = sweepRequest(base, '/ws/selmix-demo', 10);
+  assert.equal(r.configText, base.configText, 'the text is untouched, so problems keep their lines');
+  assert.equal(r.configPath, base.configPath);
+  assert.deepEqual(r.overrides, { steps: 20, temperature: 10, output: sweepOutputDir('/ws/selmix-demo', 10) });
+  const p = prepareRun(r, { exists: () => true });
+  assert.deepEqual(p.issues, []);
+  assert.equal(p.config?.selmix.temperature, 10);
+  assert.equal(p.outputDir, '/ws/selmix-demo/sweep-s10');
+  assert.deepEqual(base.overrides, { steps: 20 }, 'the base request is not changed');
 });
 
 test('the sweep outputs are the CLI\'s: sweep.md, sweep.json and sweep.svg with one row per finished value', () => {
@@ -141,21 +137,4 @@ test('the sweep outputs are the CLI\'s: sweep.md, sweep.json and sweep.svg with 
   assert.deepEqual(json.rows.map((r) => r.s), [0.1, 10]);
   assert.equal(json.rows[0]!.outputDir, join(base, 'sweep-s0.1'));
   assert.ok(existsSync(join(base, 'sweep.svg')));
-});
-
-test('the end-of-run message carries the gain monitor: r over n intervals, or not enough intervals yet', () => {
-  let snap = emptySnapshot();
-  const refresh = (step: number, corr: number | null) => ({ type: 'run/refresh' as const, payload: { step, objective: 'minRecall', objectiveValue: 0.1, val: metrics(0.2),
-    multipliers: null, gain: { K: 2, data: [0, 0, 0, 0] }, distribution: { K: 2, data: [0.25, 0.25, 0.25, 0.25] }, maxGain: 0, gainCorrelation: corr } });
-  snap = applyEvent(snap, refresh(0, null));
-  assert.deepEqual(gainMonitorOf(snap), { r: null, intervals: 0 });
-  assert.match(gainMonitorSentence(gainMonitorOf(snap)), /not enough refresh intervals/);
-  for (let i = 1; i <= 5; i++) snap = applyEvent(snap, refresh(i * 10, i < 3 ? null : -0.25));
-  assert.deepEqual(gainMonitorOf(snap), { r: -0.25, intervals: 5 });
-  const f = (finished(1) as Extract<TerminalEvent, { type: 'run/finished' }>).payload;
-  const line = summaryLine(f, 'demo', gainMonitorOf(snap));
-  assert.match(line, /^SelMix "demo" finished 40 steps: minRecall 0\.100 → 0\.101/);
-  assert.match(line, /Gain estimate vs reality: r = -0\.25 over 5 intervals: the first-order gain estimate did not track/);
-  assert.doesNotMatch(summaryLine(f, 'demo'), /Gain estimate/);
-  assert.equal(snap.history.at(-1)?.gainCorrelation, -0.25, 'the history (and so report.json\'s snapshot) keeps the correlation');
 });

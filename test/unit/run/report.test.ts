@@ -1,9 +1,10 @@
+// Reading a run back from report.json and the .npy matrices beside it, so the dashboard shows a past run as it was.
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { readReportSnapshot, snapshotFromReport } from '../../../src/extension/report';
+import { readReportSnapshot, snapshotFromReport, writeReport } from '../../../src/run/report';
 import { applyEvent, emptySnapshot, MAX_SNAPSHOT_LOGS } from '../../../src/protocol/messages';
 
 const summary = { runId: 'r', outputDir: '/o', reportPath: '/o/report.json', stoppedBy: 'cancel', steps: 40, objective: 'minRecall',
@@ -19,12 +20,12 @@ test('a snapshot without its finished part is completed from the summary', () =>
   assert.equal(s?.finished?.stoppedBy, 'cancel');
 });
 
-test('anything else is not a report', async () => {
+test('anything else is not a report', () => {
   for (const bad of [null, 1, 'x', {}, { snapshot: {} }, { snapshot: { status: 'idle', history: 'no' } }]) assert.equal(snapshotFromReport(bad), null);
   const dir = mkdtempSync(join(tmpdir(), 'selmix-report-'));
   writeFileSync(join(dir, 'report.json'), '{ not json');
-  assert.equal(await readReportSnapshot(join(dir, 'report.json')), null);
-  assert.equal(await readReportSnapshot(join(dir, 'missing.json')), null);
+  assert.equal(readReportSnapshot(join(dir, 'report.json')), null);
+  assert.equal(readReportSnapshot(join(dir, 'missing.json')), null);
 });
 
 test('the run\'s notes and warnings travel in the snapshot and come back from report.json; older reports have none', () => {
@@ -34,4 +35,19 @@ test('the run\'s notes and warnings travel in the snapshot and come back from re
   assert.equal(snap.logs?.at(-1)?.message, 'n59', 'the newest kept');
   assert.deepEqual(snapshotFromReport({ summary, snapshot: snap })?.logs, snap.logs);
   assert.equal(snapshotFromReport({ summary, snapshot: { ...emptySnapshot(), status: 'finished' } })?.logs, undefined);
+});
+
+test('report.json keeps G and P in .npy files beside it; reading the report puts them back (a missing one shows as an empty matrix)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'selmix-report-'));
+  const gain = { K: 2, data: [0.5, -0.25, 0, 1] };
+  const distribution = { K: 2, data: [0.4, 0.1, 0.2, 0.3] };
+  let snap = applyEvent(emptySnapshot(), { type: 'run/refresh', payload: { step: 10, objective: 'minRecall', objectiveValue: 0.3, val: {} as never, multipliers: [1, 2], gain, distribution, maxGain: 1 } });
+  snap = applyEvent(snap, { type: 'run/finished', payload: { ...summary, reportPath: join(dir, 'report.json') } as never });
+  writeReport(dir, { summary, snapshot: snap });
+  const back = readReportSnapshot(join(dir, 'report.json'));
+  assert.deepEqual(back?.lastRefresh?.gain, gain);
+  assert.deepEqual(back?.lastRefresh?.distribution, distribution);
+  assert.deepEqual(back?.history[0]?.multipliers, [1, 2]);
+  rmSync(join(dir, 'gain.npy'));
+  assert.deepEqual(readReportSnapshot(join(dir, 'report.json'))?.lastRefresh?.gain, { K: 2, data: [] });
 });
