@@ -1,11 +1,10 @@
 // Benchmark (e): `selmix demo` end to end in a child process: wall time, CPU time and peak RSS (GNU time -v
 // when /usr/bin/time exists, else the child's resource usage), warm (the pre-trained CNN cache linked in) and,
 // when asked or when no cache exists, cold (pre-training included).
-import { spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { log } from './lib';
+import { log, runTimed } from './lib';
 
 /** One demo run's figures. */
 export interface DemoRun {
@@ -34,31 +33,8 @@ export async function runDemo(kind: 'warm' | 'cold', repoRoot: string): Promise<
   const repoCache = resolve(repoRoot, CACHE);
   if (kind === 'warm') symlinkSync(repoCache, join(cwd, CACHE), 'dir');
   const cli = resolve(repoRoot, 'bin', 'selmix.js');
-  const args = [cli, 'demo', '--json', '--out', join(cwd, 'out')];
-  const gnuTime = existsSync('/usr/bin/time');
-  const timeFile = join(cwd, 'time.txt');
-  const cmd = gnuTime ? '/usr/bin/time' : process.execPath;
-  const cmdArgs = gnuTime ? ['-v', '-o', timeFile, process.execPath, ...args] : args;
-  const t0 = performance.now();
-  let stdout = '';
-  let stderr = '';
-  const code = await new Promise<number | null>((res) => {
-    const ch = spawn(cmd, cmdArgs, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-    ch.stdout.on('data', (b: Buffer) => { stdout += b.toString(); });
-    ch.stderr.on('data', (b: Buffer) => { stderr += b.toString(); });
-    ch.on('close', (c) => res(c));
-  });
-  const wallS = (performance.now() - t0) / 1000;
-  let userS = NaN, sysS = NaN, peak = NaN;
-  let measuredWith = 'process.resourceUsage of this process (children not separable)';
-  if (gnuTime && existsSync(timeFile)) {
-    const t = readFileSync(timeFile, 'utf8');
-    const num = (re: RegExp) => Number(re.exec(t)?.[1] ?? NaN);
-    userS = num(/User time \(seconds\): ([\d.]+)/);
-    sysS = num(/System time \(seconds\): ([\d.]+)/);
-    peak = num(/Maximum resident set size \(kbytes\): (\d+)/) * 1024;
-    measuredWith = '/usr/bin/time -v (wall from this process)';
-  }
+  const t = await runTimed([cli, 'demo', '--json', '--out', join(cwd, 'out')], cwd);
+  const { stdout, stderr, code, wallS, userS, sysS, peakRssBytes: peak, measuredWith } = t;
   type Finished = { steps: number; wallSeconds: number; before: { test?: { minRecall: number } }; after: { test?: { minRecall: number } } };
   let finished = null as Finished | null;
   let backend: string | null = null;

@@ -1,7 +1,9 @@
 // Shared helpers of the benchmarks: timing, memory measurement, the machine description and table
 // formatting. Never a timed test: the benchmarks report numbers, they do not assert them.
 import { cpus, totalmem } from 'node:os';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 
 /** Median of a non-empty list. */
 export function median(xs: number[]): number {
@@ -109,6 +111,48 @@ export function countAllocations<T>(fn: () => T): { result: T; alloc: Allocation
   } finally {
     TYPED.forEach((n, i) => { g[n] = saved[i]; });
   }
+}
+
+/** A whole process's figures: exit code, wall, CPU and peak RSS (GNU time -v when /usr/bin/time exists), and its output. */
+export interface TimedProcess {
+  code: number | null;
+  wallS: number;
+  userS: number;
+  sysS: number;
+  peakRssBytes: number;
+  measuredWith: string;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `node ...args` in cwd as a child process and times it as a whole (what a user waits for). */
+export async function runTimed(args: string[], cwd: string): Promise<TimedProcess> {
+  const gnuTime = existsSync('/usr/bin/time');
+  const timeFile = join(cwd, `.time-${process.pid}-${Date.now()}.txt`);
+  const cmd = gnuTime ? '/usr/bin/time' : process.execPath;
+  const cmdArgs = gnuTime ? ['-v', '-o', timeFile, process.execPath, ...args] : [...args];
+  const t0 = performance.now();
+  let stdout = '';
+  let stderr = '';
+  const code = await new Promise<number | null>((res) => {
+    const ch = spawn(cmd, cmdArgs, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    ch.stdout.on('data', (b: Buffer) => { stdout += b.toString(); });
+    ch.stderr.on('data', (b: Buffer) => { stderr += b.toString(); });
+    ch.on('close', (c) => res(c));
+  });
+  const wallS = (performance.now() - t0) / 1000;
+  let userS = NaN, sysS = NaN, peak = NaN;
+  let measuredWith = 'wall clock only (no /usr/bin/time)';
+  if (gnuTime && existsSync(timeFile)) {
+    const t = readFileSync(timeFile, 'utf8');
+    const num = (re: RegExp) => Number(re.exec(t)?.[1] ?? NaN);
+    userS = num(/User time \(seconds\): ([\d.]+)/);
+    sysS = num(/System time \(seconds\): ([\d.]+)/);
+    peak = num(/Maximum resident set size \(kbytes\): (\d+)/) * 1024;
+    measuredWith = '/usr/bin/time -v (wall from this process)';
+    rmSync(timeFile, { force: true });
+  }
+  return { code, wallS, userS, sysS, peakRssBytes: peak, measuredWith, stdout, stderr };
 }
 
 /** Samples RSS while a (possibly async) region runs; returns the largest value seen. */

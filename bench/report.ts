@@ -150,6 +150,16 @@ export function renderReport(r: BenchReport, opts: { title: string; readme?: boo
     out.push(`Measured with ${e.warm?.measuredWith ?? e.cold?.measuredWith}. Cold run: ${e.coldNote}.`, '');
   }
 
+  if (r.cli) {
+    out.push('## The CLI at large K, whole processes', '');
+    out.push('Each row is one `node bin/selmix.js ...` process, timed from spawn to exit (what a user waits for): loading the .npy files, the backend, the forward pass, the refresh or the training, ' +
+      'the outputs. Synthetic class-clustered features; "logit gap" is the median distance between the top logit and the runner-up on validation (confident heads have gaps in the hundreds).', '');
+    out.push(mdTable(['command', 'K', 'd', 'rows', 'logit gap', 'status', 'wall', 'CPU', 'peak RSS', 'report.json', 'other outputs', 'terminal lines'],
+      r.cli.map((c) => [c.command, c.K, c.d, c.rows, c.logitGap.toFixed(1), c.exitCode === 0 ? 'ok' : `exit ${c.exitCode}: ${c.stderrTail}`, `${c.wallS.toFixed(2)} s`, `${c.cpuS.toFixed(2)} s`,
+        fmtBytes(c.peakRssBytes), c.reportBytes === null ? '' : fmtBytes(c.reportBytes), c.otherOutputBytes === null ? '' : fmtBytes(c.otherOutputBytes), c.terminalLines])));
+    out.push('');
+  }
+
   if (r.leak) {
     const l = r.leak;
     out.push('## Tensor leak check', '');
@@ -193,6 +203,17 @@ function glance(r: BenchReport): string[] {
   const e = r.endToEnd;
   if (e?.warm) rows.push(['`selmix demo` end to end', `${e.warm.wallS.toFixed(0)} s warm` + (e.cold ? `, ${e.cold.wallS.toFixed(0)} s cold (pre-training included)` : '') +
     `, peak RSS ${fmtBytes(Math.max(e.warm.peakRssBytes, e.cold?.peakRssBytes ?? 0))}`]);
+  const gainBig = r.cli?.find((c) => c.command.startsWith('selmix gain (confident'));
+  const gainOrd = r.cli?.find((c) => c.command.startsWith('selmix gain (ordinary'));
+  if (gainBig) {
+    rows.push([`\`selmix gain\` at K = ${gainBig.K}, d = ${gainBig.d}, logit gaps in the hundreds, under 2 s as a process`, `${met(gainBig.exitCode === 0 && gainBig.wallS < 2)}: ${gainBig.wallS.toFixed(2)} s` +
+      (gainOrd ? ` (ordinary logits ${gainOrd.wallS.toFixed(2)} s)` : '')]);
+  }
+  const ft = r.cli?.find((c) => c.command.startsWith('selmix finetune'));
+  if (ft) {
+    rows.push([`feature-mode \`selmix finetune\` at K = ${ft.K}, d = ${ft.d}, ${ft.rows} rows: under 15 s, report.json under 10 MB, under 150 terminal lines`,
+      `${met(ft.exitCode === 0 && ft.wallS < 15 && (ft.reportBytes ?? Infinity) < 10e6 && ft.terminalLines < 150)}: ${ft.wallS.toFixed(1)} s, report.json ${ft.reportBytes === null ? 'not written' : fmtBytes(ft.reportBytes)}, ${ft.terminalLines} lines`]);
+  }
   if (r.leak) rows.push(['no tensor leak', `${r.leak.tensorsAfter === r.leak.tensorsBefore ? 'flat' : 'NOT flat'}: ${r.leak.tensorsBefore} tensors before, ${r.leak.tensorsAfter} after ${r.leak.steps} steps`]);
   return ['Targets at a glance (from the tables below):', '', mdTable(['target', 'result'], rows)];
 }

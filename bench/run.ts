@@ -1,8 +1,8 @@
-// `npm run bench`: the performance benchmarks of issue 6, side by side in one run. Writes bench/results/bench.json
+// `npm run bench`: the performance benchmarks, side by side in one run. Writes bench/results/bench.json
 // and bench/results/bench.md; `node --import tsx bench/readme-table.ts` prints the README's Performance section
 // from bench.json. Never a timed test: nothing here asserts a time, the report says which targets were met.
 //
-// Flags: --only a,b,c,d,e,f (default all)  --quick (fewer repetitions, smaller brute force)  --cold (also time
+// Flags: --only a,b,c,d,e,f,g (default all)  --quick (fewer repetitions, smaller brute force)  --cold (also time
 // `selmix demo` with an empty cache, i.e. with pre-training; several minutes)  --out DIR (bench/results)
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -15,6 +15,7 @@ import { benchCnnStep, benchConvGrad, type CnnStepResult, type ConvGradResult } 
 import { benchOverhead, type OverheadResult } from './overhead';
 import { runDemo, type DemoRun } from './endToEnd';
 import { benchLeak, type LeakResult } from './leak';
+import { benchCliLarge, type CliRow } from './cliLarge';
 import { log, machineInfo, type MachineInfo } from './lib';
 import { renderReport } from './report';
 
@@ -30,11 +31,12 @@ export interface BenchReport {
   overhead?: { head: OverheadResult; cnn: { refreshMs: number; stepMs: number; refreshEvery: number; share: number; validationImages: number } | null };
   endToEnd?: { warm: DemoRun | null; cold: DemoRun | null; coldNote: string };
   leak?: LeakResult;
+  cli?: CliRow[];
 }
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { only: { type: 'string' }, quick: { type: 'boolean' }, cold: { type: 'boolean' }, out: { type: 'string' } } });
-  const only = new Set((values.only ?? 'a,b,c,d,e,f').split(',').map((s) => s.trim()));
+  const only = new Set((values.only ?? 'a,b,c,d,e,f,g').split(',').map((s) => s.trim()));
   const quick = values.quick === true;
   const outDir = resolve(values.out ?? join('bench', 'results'));
   mkdirSync(outDir, { recursive: true });
@@ -129,6 +131,11 @@ async function main(): Promise<void> {
     log('(f) tensor leak check: 2000 head-only steps');
     report.leak = await benchLeak({ K: 100, d: 512, steps: quick ? 500 : 2000 });
     log(`  numTensors ${report.leak.tensorsBefore} -> ${report.leak.tensorsAfter}, peak RSS ${(report.leak.peakRssBytes / 2 ** 20).toFixed(0)} MiB`);
+    save();
+  }
+  if (only.has('g')) {
+    log('(g) the CLI at K = 1000, d = 2048 as whole processes: gain (ordinary and confident logits), feature-mode finetune');
+    report.cli = await benchCliLarge({ K: 1000, d: 2048, steps: 200 });
     save();
   }
   save();

@@ -49,6 +49,11 @@ export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
 
+/** Why a LayersModel cannot be used, naming the layer (the loader adds the file: a DataError). */
+export class ModelShapeError extends Error {
+  override readonly name = 'ModelShapeError';
+}
+
 /** Thrown when the user asked the run to stop; not a failure. */
 export class CancelledError extends Error {
   override readonly name = 'CancelledError';
@@ -69,7 +74,7 @@ export class ExprError extends Error {
 export function failureKindOf(e: unknown): FailureKind {
   if (e instanceof UsageError) return 'usage';
   if (e instanceof ConfigError || e instanceof ExprError) return 'config';
-  if (e instanceof DataError) return 'data';
+  if (e instanceof DataError || e instanceof ModelShapeError) return 'data';
   if (e instanceof TrainingError) return 'training';
   return 'internal';
 }

@@ -3,6 +3,7 @@
 // is run by a small interpreter over the layer list, so that every gradient avoids kernels wasm lacks.
 import * as tf from '@tensorflow/tfjs';
 import { conv2d, dense } from './nn';
+import { ModelShapeError } from './errors';
 
 /** One backbone stage, interpreted from a Keras layer. */
 type Stage =
@@ -38,11 +39,6 @@ export interface Backbone {
   source: tf.LayersModel;
   /** Layer index of the head in source.layers. */
   headIndex: number;
-}
-
-/** Why a LayersModel cannot be used, naming the layer. */
-export class ModelShapeError extends Error {
-  override readonly name = 'ModelShapeError';
 }
 
 /**

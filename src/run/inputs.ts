@@ -5,9 +5,9 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { SelmixConfig } from '../core/config';
-import { DataError } from '../core/errors';
+import { DataError, ModelShapeError } from '../core/errors';
 import type { FinetuneData } from '../core/train';
-import { fromLayersModel, linearModel, ModelShapeError, type SelmixModel } from '../core/model';
+import { fromLayersModel, linearModel, type SelmixModel } from '../core/model';
 import { forwardAll, type ExampleSet } from '../core/evaluate';
 import { loadMnistLT } from '../data/mnist';
 import { readNpy, toFloat32Features, toFloat32Vector, toLabels, type NdArray } from '../data/npy';

@@ -1,0 +1,35 @@
+// The CLI's terminal summary stays short at any K: the aggregate metrics and the worst classes (report.json has all).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { beforeAfterTable, TERMINAL_CLASSES } from '../../../src/cli/main';
+import type { MetricsReport, RunFinishedPayload } from '../../../src/protocol/messages';
+
+function metrics(recall: number[]): MetricsReport {
+  const m = recall.reduce((a, b) => a + b, 0) / recall.length;
+  return { accuracy: m, meanRecall: m, minRecall: Math.min(...recall), maxRecall: Math.max(...recall), gMean: m, hMean: m, headRecall: m, tailRecall: m,
+    minHeadTailRecall: m, minCoverage: 0, headCoverage: 0, tailCoverage: 0, recall, coverage: recall.map(() => 0), support: recall.map(() => 3) };
+}
+
+function summary(K: number): RunFinishedPayload {
+  const before = Array.from({ length: K }, (_, k) => (k % 10) / 10);
+  const after = Array.from({ length: K }, (_, k) => ((k * 7919) % K) / K);
+  return { runId: 'r', outputDir: '/o', reportPath: '/o/report.json', stoppedBy: 'steps', steps: 1, objective: 'minRecall',
+    before: { objectiveValue: 0, val: metrics(before) }, after: { objectiveValue: 0, val: metrics(after) }, bestStep: 1, wallSeconds: 1 };
+}
+
+test('at K = 10 every class has a row', () => {
+  const t = beforeAfterTable(summary(10));
+  for (let k = 0; k < 10; k++) assert.match(t, new RegExp(`^recall ${k} `, 'm'));
+});
+
+test('at K = 1000 the table lists the classes of lowest recall after, worst first, and says so', () => {
+  const t = beforeAfterTable(summary(1000));
+  const lines = t.split('\n');
+  assert.ok(lines.length < 40, `${lines.length} lines`);
+  const classes = lines.filter((l) => l.startsWith('recall ')).map((l) => Number(/^recall (\d+)/.exec(l)![1]));
+  assert.equal(classes.length, TERMINAL_CLASSES);
+  const after = summary(1000).after.val.recall;
+  for (let i = 1; i < classes.length; i++) assert.ok(after[classes[i - 1]!]! <= after[classes[i]!]!);
+  assert.equal(Math.max(...classes.map((k) => after[k]!)) <= [...after].sort((a, b) => a - b)[TERMINAL_CLASSES - 1]!, true);
+  assert.match(t, /lowest recall after; every class is in report\.json/);
+});
