@@ -15,7 +15,6 @@ const nodeEntries = [
   { in: 'src/extension/extension.ts', out: 'extension' },
   { in: 'src/worker/worker.ts', out: 'worker' },
   { in: 'src/cli/main.ts', out: 'cli' },
-  { in: 'src/backend/matmulWorker.ts', out: 'matmulWorker' },
 ].filter((e) => existsSync(join(root, e.in)));
 const webEntries = [
   { in: 'webview/dashboard.ts', out: 'webview/dashboard' },

@@ -1,8 +1,10 @@
-// Benchmark (a): one SelMix gain refresh (multipliers + D + G + P, SELMIX.md sections 2-4) for K x d on
+// Benchmark (a): one SelMix gain refresh (multipliers + D + G + P, docs/ALGORITHM.md sections 2-4) for K x d on
 // synthetic inputs, against the brute-force K^4 construction of test/helpers/bruteForceGain.ts in the same run.
+// Run alone (node --import tsx bench/refresh.ts [--reps N]) it prints ordinary against large-gap logits at K = 1000,
+// d = 2048, side by side in one process.
 import { centroidLogitsFromLogits, computeRefresh, type RefreshInput } from '../src/core/refresh';
-import { tfMatMul } from '../src/backend/backend';
-import { gainMatrix, type GainArgs, type MatMul } from '../src/core/gain';
+import { initBackend, tfMatMul } from '../src/backend/backend';
+import { float64MatMul, gainMatrix, type GainArgs, type MatMul } from '../src/core/gain';
 import { confusionMatrix, clipConfusion } from '../src/core/confusion';
 import { classCentroids } from '../src/core/centroids';
 import { argmaxRows } from '../src/core/classStats';
@@ -27,11 +29,14 @@ export interface RefreshRow {
   d: number;
   N: number;
   objective: ObjectiveId;
+  /** 'ordinary' (syntheticInput's default) or 'large gaps' (LARGE_GAP), and the largest centroid logit gap. */
+  logits: 'ordinary' | 'large gaps';
+  maxGap: number;
   /** computeRefresh end to end (confusion, metrics, multipliers, D, centroids, G, P), on the path a run takes (see path). */
   refresh: Timing;
   /**
-   * Which gain path a run takes at this K (prepareGainMatMul of src/backend): 'exact' (float64 JS), 'backend matmul'
-   * (tfMatMul, one thread) or 'backend matmul, 2 threads' (the parallel provider).
+   * Which gain provider a run takes at this K (prepareGainMatMul of src/backend): 'exact' (float64MatMul) or
+   * 'backend matmul' (tfMatMul). 'backend matmul, 2 threads' is no longer produced (the helper thread was removed).
    */
   path: 'exact' | 'backend matmul' | 'backend matmul, 2 threads';
   /** computeRefresh with the exact float64 gain, and with the one-thread backend matmul provider (tfMatMul). */
@@ -73,10 +78,10 @@ export interface BruteRow {
  * path can take the centroid logits from them). The product goes through `mm` when given (the benchmark passes
  * the backend's), else plain JS.
  */
-export function syntheticInput(K: number, d: number, objective: ObjectiveId, seed = 1, mm?: MatMul): RefreshInput {
+export function syntheticInput(K: number, d: number, objective: ObjectiveId, seed = 1, mm?: MatMul, shape: InputShape = {}): RefreshInput {
   const u = mulberry(seed);
   const g = gaussian(u);
-  const perClass = Math.max(5, Math.ceil(1000 / K));
+  const perClass = shape.perClass ?? Math.max(5, Math.ceil(1000 / K));
   const N = perClass * K;
   const mu = new Float32Array(K * d);
   for (let t = 0; t < mu.length; t++) mu[t] = Math.max(0, g()); // ReLU-like features
@@ -97,6 +102,12 @@ export function syntheticInput(K: number, d: number, objective: ObjectiveId, see
   for (let r = 0; r < d; r++) for (let k = 0; k < K; k++) W[r * K + k] = sd * g() + (pull / d) * (mu[k * d + r]! - mbar[r]!);
   const b = new Float64Array(K);
   for (let k = 0; k < K; k++) b[k] = 0.1 * g();
+  // A scaled head scales every logit gap (the predictions stay the same).
+  const scale = shape.logitScale ?? 1;
+  if (scale !== 1) {
+    for (let t = 0; t < W.length; t++) W[t]! *= scale;
+    for (let k = 0; k < K; k++) b[k]! *= scale;
+  }
   const logits = new Float32Array(N * K);
   if (mm) {
     const out = mm(features, Float32Array.from(W), N, d, K);
@@ -114,22 +125,49 @@ export function syntheticInput(K: number, d: number, objective: ObjectiveId, see
   return { K, d, features, labels, logits, W, b, objective, prevMultipliers: null, options: defaultObjectiveOptions(), s: 10 };
 }
 
+/** How syntheticInput shapes its validation pass: rows per class (default max(5, 1000/K)) and a head scale. */
+export interface InputShape {
+  perClass?: number;
+  /** Multiplies W and b, hence every logit gap (default 1: gaps of about ten). */
+  logitScale?: number;
+}
+
+/**
+ * The large-gap input of the benchmark: 3 validation rows per class and a head scaled so the logits are in the
+ * hundreds (largest centroid logit gaps of several hundred), the case whose softmax factors leave float32's range.
+ */
+export const LARGE_GAP: InputShape = { perClass: 3, logitScale: 30 };
+
+/** The largest gap max_l a_kl - a_kl' over the centroid logits a_k (class means of the validation logits). */
+export function largestLogitGap(inp: RefreshInput): number {
+  const { K, logits, labels } = inp;
+  const A = centroidLogitsFromLogits(logits, labels, labels.length, K, inp.b);
+  let gap = 0;
+  for (let k = 0; k < K; k++) {
+    let mx = -Infinity, mn = Infinity;
+    for (let l = 0; l < K; l++) { mx = Math.max(mx, A[k * K + l]!); mn = Math.min(mn, A[k * K + l]!); }
+    gap = Math.max(gap, mx - mn);
+  }
+  return gap;
+}
+
 /** Strength of the head's pull towards the class prototypes in syntheticInput (about 80% right at K = 10 to 1000). */
 const PROTO_PULL = 3.5;
 
 /**
- * Times the refresh and its parts for one (K, d). runMm is the provider a run takes at this K (prepareGainMatMul),
- * parallel says whether it is the two-thread one.
+ * Times the refresh and its parts for one (K, d). runMm is the provider a run takes at this K (prepareGainMatMul;
+ * undefined or float64MatMul: exact). The sixth argument is ignored (it chose the removed two-thread label).
  */
-export function benchRefresh(K: number, d: number, objective: ObjectiveId, reps: number, runMm: MatMul | undefined, parallel = false): RefreshRow {
-  const inp = syntheticInput(K, d, objective, 1, tfMatMul);
+export function benchRefresh(K: number, d: number, objective: ObjectiveId, reps: number, runMmIn: MatMul | undefined, _parallel = false, shape: InputShape = {}): RefreshRow {
+  const runMm = runMmIn === float64MatMul ? undefined : runMmIn;
+  const inp = syntheticInput(K, d, objective, 1, tfMatMul, shape);
   const N = inp.labels.length;
   const budgetMs = 20_000;
   // The exact float64 path is seconds at K = 1000: time it once there.
   const slow = K >= 1000;
   const exact = timeIt(() => computeRefresh(inp), slow ? { reps: 1, warmup: 0 } : { reps, warmup: 1, budgetMs });
   const provider = timeIt(() => computeRefresh({ ...inp, matmul: tfMatMul }), { reps, warmup: 1, budgetMs });
-  const path = !runMm ? 'exact' as const : parallel ? 'backend matmul, 2 threads' as const : 'backend matmul' as const;
+  const path = !runMm ? 'exact' as const : 'backend matmul' as const;
   const refresh = !runMm ? exact : runMm === tfMatMul ? provider : timeIt(() => computeRefresh({ ...inp, matmul: runMm }), { reps, warmup: 1, budgetMs });
   // The parts, from the same inputs.
   const r = computeRefresh(inp);
@@ -148,7 +186,8 @@ export function benchRefresh(K: number, d: number, objective: ObjectiveId, reps:
   const counted = allocationsOf(K, d, objective);
   const alloc = counted.refresh;
   const gainAlloc = counted.gain;
-  return { K, d, N, objective, refresh, path, exact, provider, gain, multipliersAndD, centroids, distribution, alloc, gainAlloc };
+  const logitsKind = shape.logitScale !== undefined && shape.logitScale !== 1 ? 'large gaps' as const : 'ordinary' as const;
+  return { K, d, N, objective, logits: logitsKind, maxGap: largestLogitGap(inp), refresh, path, exact, provider, gain, multipliersAndD, centroids, distribution, alloc, gainAlloc };
 }
 
 /**
@@ -185,4 +224,25 @@ export function benchBrute(Ks: number[], ds: number[], limitMs: number): BruteRo
     }
   }
   return rows;
+}
+
+/** Ordinary and large-gap logits at one size, each on the run's provider for that K, timed in one process. */
+export function benchLargeGap(K: number, d: number, reps: number, runMm: MatMul | undefined): { ordinary: RefreshRow; largeGaps: RefreshRow } {
+  return {
+    ordinary: benchRefresh(K, d, 'minRecall', reps, runMm, false, { perClass: LARGE_GAP.perClass! }),
+    largeGaps: benchRefresh(K, d, 'minRecall', reps, runMm, false, LARGE_GAP),
+  };
+}
+
+if (process.argv[1] && /bench[\\/]refresh\.ts$/.test(process.argv[1])) {
+  void (async () => {
+    await initBackend({ choice: 'wasm' });
+    const i = process.argv.indexOf('--reps');
+    const reps = i > 0 ? Number(process.argv[i + 1]) : 5;
+    const { ordinary, largeGaps } = benchLargeGap(1000, 2048, reps, tfMatMul);
+    for (const r of [ordinary, largeGaps]) {
+      log(`K=${r.K} d=${r.d} ${r.N / r.K} rows/class, ${r.logits} logits (largest centroid gap ${r.maxGap.toFixed(0)}): ` +
+        `refresh ${r.refresh.medianMs.toFixed(0)} ms median (${r.refresh.minMs.toFixed(0)}-${r.refresh.maxMs.toFixed(0)}, cpu ${r.refresh.cpuMedianMs.toFixed(0)}), G ${r.gain.medianMs.toFixed(0)} ms`);
+    }
+  })();
 }

@@ -7,8 +7,7 @@ import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { FAST_GAIN_MIN_K, type MatMul } from '../core/gain';
-import { ParallelMatMul } from './parallelMatMul';
+import { FAST_GAIN_MIN_K, float64MatMul, type MatMul } from '../core/gain';
 
 export { tf };
 
@@ -34,8 +33,6 @@ export interface BackendInfo {
 }
 
 let current: BackendInfo | null = null;
-/** The wasm binaries' folder initBackend used (the parallel gain matmul's helper loads the same). */
-let currentWasmDir: string | null = null;
 const nodeRequire = createRequire(typeof __filename === 'string' ? __filename : join(process.cwd(), 'x.js'));
 
 /** Where the tfjs wasm binaries are: beside the bundle (dist/) or in node_modules. */
@@ -110,7 +107,6 @@ async function probe(name: Exclude<BackendChoice, 'auto'>, wasmDir: string): Pro
       case 'wasm': {
         if (!existsSync(join(wasmDir, 'tfjs-backend-wasm-simd.wasm'))) return { name, ok: false, detail: `wasm binaries not found in ${wasmDir}` };
         setWasmPaths(wasmDir.endsWith('/') ? wasmDir : wasmDir + '/');
-        currentWasmDir = wasmDir;
         const err = await trySet('wasm');
         return { name, ok: err === null, detail: err ?? 'wasm (SIMD, one thread)' };
       }
@@ -161,8 +157,8 @@ function asFloat32(x: Float64Array | Float32Array): Float32Array {
 /**
  * The gain's matmul provider on the current tensor backend (float32): row-major A (m x k) times B (k x n),
  * returned as the backend's float32 read-back (a copy). It declares `precision: 'float32'`, so gainMatrix builds
- * its operands as Float32Array and nothing is converted on the way in. No transpose flags (on wasm they cost
- * 30-50x, STYLE.md); gainMatrix passes transposed copies instead.
+ * its operands as Float32Array and scales its softmax factors for float32's range. No transpose flags (on wasm
+ * they cost 30-50x); gainMatrix passes transposed copies instead.
  */
 export const tfMatMul: MatMul = Object.assign((A: Float64Array | Float32Array, B: Float64Array | Float32Array, m: number, k: number, n: number): Float32Array => {
   if (A.length !== m * k || B.length !== k * n) throw new RangeError(`tfMatMul: operands of ${A.length} and ${B.length} entries for ${m} x ${k} times ${k} x ${n}`);
@@ -176,34 +172,16 @@ export const tfMatMul: MatMul = Object.assign((A: Float64Array | Float32Array, B
 }, { precision: 'float32' as const });
 
 /**
- * The one-thread choice: tfMatMul from FAST_GAIN_MIN_K classes on a native or wasm backend; undefined (exact
- * float64 JS) for small K or on tfjs's pure-JS cpu backend, which would gain nothing.
+ * The matmul provider a run with K classes should hand the gain (computeRefresh's `matmul`): tfMatMul from
+ * FAST_GAIN_MIN_K classes on a native, WebGPU or wasm backend, else float64MatMul (exact float64 JS; also on tfjs's
+ * pure-JS cpu backend, which would gain nothing). Call it after initBackend. One thread: a two-thread split of the
+ * products did not pay on the benchmark (bench/refresh.ts).
  */
-function gainMatMul(K: number): MatMul | undefined {
-  return K >= FAST_GAIN_MIN_K && tf.getBackend() !== 'cpu' ? tfMatMul : undefined;
+export async function prepareGainMatMul(K: number): Promise<MatMul> {
+  return Promise.resolve(K >= FAST_GAIN_MIN_K && current !== null && tf.getBackend() !== 'cpu' ? tfMatMul : float64MatMul);
 }
 
-/** K from which a refresh's large products are split over two threads on wasm (prepareGainMatMul). */
-export const PARALLEL_GAIN_MIN_K = 200;
-
-/** The helper thread, once started (null: tried and unavailable). */
-let parallel: ParallelMatMul | null | undefined;
-
-/**
- * The matmul provider a run with K classes should use, starting the two-thread provider (src/backend/parallelMatMul.ts)
- * when it pays: wasm backend, K >= PARALLEL_GAIN_MIN_K and at least two cores. Otherwise gainMatMul(K). The helper
- * thread is started once per process and does not keep the process alive.
- */
-export async function prepareGainMatMul(K: number): Promise<MatMul | undefined> {
-  const single = gainMatMul(K);
-  if (!single || K < PARALLEL_GAIN_MIN_K || tf.getBackend() !== 'wasm' || !currentWasmDir) return single;
-  if (parallel === undefined) parallel = await ParallelMatMul.start({ wasmDir: currentWasmDir, local: tfMatMul });
-  return parallel?.mm ?? single;
-}
-
-/** Stops the parallel matmul's helper thread, if one was started (a later prepareGainMatMul starts a new one). */
+/** Kept for callers of the removed two-thread provider: there is no helper thread to stop. */
 export async function closeParallelMatMul(): Promise<void> {
-  const p = parallel;
-  parallel = undefined;
-  await p?.close();
+  return Promise.resolve();
 }

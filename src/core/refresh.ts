@@ -35,7 +35,7 @@ export interface RefreshInput {
   variant?: DeltaWVariant;
   /** Default 1e-8, 1e-10 for meanRecall (SELMIX.md section 4). */
   epsMask?: number;
-  /** Matmul provider for the gain matrix (e.g. tfMatMul of src/backend/backend.ts); absent: exact float64. */
+  /** Matmul provider for the gain matrix (prepareGainMatMul of src/backend/backend.ts); absent: float64MatMul, exact. */
   matmul?: MatMul;
   /**
    * Reuse across refreshes for validation features that do not change (a head on fixed features): when `features`
@@ -45,7 +45,7 @@ export interface RefreshInput {
   cache?: RefreshCache;
   /**
    * The logits are the features times this very W plus b, computed by the caller (the training loop's validation
-   * pass): the fast gain path then takes the centroid logits from them without its spot check.
+   * pass): a float32 gain provider then takes the centroid logits from them without its spot check.
    */
   logitsFromHead?: boolean;
 }
@@ -73,7 +73,7 @@ export interface RefreshResult {
 
 /**
  * The centroid logits A = Z W + b as the class means of the validation logits (the head is affine), O(N K)
- * instead of O(K^2 d); a class without examples has z_k = 0, so A_k = b. The fast gain path spot-checks them.
+ * instead of O(K^2 d); a class without examples has z_k = 0, so A_k = b. gainMatrix spot-checks them.
  */
 export function centroidLogitsFromLogits(logits: ArrayLike<number>, labels: ArrayLike<number>, N: number, K: number, b: Float64Array): Float64Array {
   const { Z: A, counts } = classCentroids(logits, N, K, labels, K);
@@ -103,7 +103,10 @@ export function computeRefresh(inp: RefreshInput): RefreshResult {
   const Z = cache?.Z ?? classCentroids(features, N, d, labels, K).Z;
   const G = gainMatrix({ K, d, Z, W, b, D, lambdaBar: inp.lambdaBar ?? 0.8, variant: inp.variant ?? 'prototype',
     ...(cache?.gram ? { gram: cache.gram } : {}),
-    ...(inp.matmul ? { matmul: inp.matmul, A: centroidLogitsFromLogits(logits, labels, N, K, b), trustA: inp.logitsFromHead === true } : {}) });
+    ...(inp.matmul ? { matmul: inp.matmul } : {}),
+    // A float32 provider takes the centroid logits from the validation logits (one O(K^2 d) product fewer); the
+    // exact float64 one recomputes them from Z W + b, which the float32 validation logits only approximate.
+    ...(inp.matmul?.precision === 'float32' ? { A: centroidLogitsFromLogits(logits, labels, N, K, b), trustA: inp.logitsFromHead === true } : {}) });
   const eps = inp.epsMask ?? (!custom && objective === 'meanRecall' ? 1e-10 : 1e-8);
   const P = samplingDistribution(G, K, inp.s, eps);
   let maxGain = -Infinity;

@@ -1,12 +1,16 @@
-// The matmul-provider path of gainMatrix against the exact float64 path (SELMIX.md section 3, 7.18):
-// a float64 JS provider must reproduce it to rounding, tfjs float32 on wasm to 1e-4 of max |G|.
+// gainMatrix through its matmul providers (docs/ALGORITHM.md sections 3 and 7): any float64 provider reproduces the
+// default (float64MatMul) to rounding, tfjs float32 on wasm to 1e-4 of max |G|; on logits with gaps of hundreds
+// and thousands both match the brute-force construction (test/helpers/bruteForceGain.ts).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { initBackend, tf, tfMatMul } from '../../../src/backend/backend';
-import { gainMatrix, FAST_GAIN_MIN_K, type GainArgs, type MatMul } from '../../../src/core/gain';
+import { initBackend, prepareGainMatMul, tf, tfMatMul } from '../../../src/backend/backend';
+import { float64MatMul, gainMatrix, FAST_GAIN_MIN_K, type GainArgs, type MatMul } from '../../../src/core/gain';
+import { clipConfusion } from '../../../src/core/confusion';
+import { bruteForceGain } from '../../helpers/bruteForceGain';
 import { computeRefresh, type RefreshInput } from '../../../src/core/refresh';
 import { samplingDistribution } from '../../../src/core/distribution';
-import { defaultObjectiveOptions } from '../../../src/core/objectives';
+import { defaultObjectiveOptions, objectiveD, updateMultipliers } from '../../../src/core/objectives';
+import type { ObjectiveId } from '../../../src/core/objectiveIds';
 import { Rng } from '../../../src/core/rng';
 import { assertClose, maxAbs, randn } from '../../helpers/numerics';
 
@@ -173,7 +177,7 @@ test('computeRefresh with tfMatMul (class-mean logits as A) matches the default 
   assertClose(fast.C, exact.C, 0, 'C does not depend on the provider');
 });
 
-test('the K^3 operands handed to a float32 provider have no entry under 1e-18 but 0 (so no subnormal float32 products)', async () => {
+test('a float32 provider gets softmax factors whose products are never subnormal: every entry is 0 or at least 2^-63', async () => {
   await initBackend({ choice: 'wasm' });
   const K = 120;
   // A confident head (x 30): many softmax factors exp(lb (a - max)) are far below 1e-18 before flushing.
@@ -191,20 +195,19 @@ test('the K^3 operands handed to a float32 provider have no entry under 1e-18 bu
     for (let l = 0; l < K; l++) if (Math.exp(0.2 * (A[k * K + l]! - mx)) < 1e-18) tinyBefore++;
   }
   assert.ok(tinyBefore > K, `the head is confident enough to test the flush (${tinyBefore} tiny factors)`);
-  let k3Calls = 0;
+  let softmaxCalls = 0;
   const checking = Object.assign((X: Float64Array | Float32Array, Y: Float64Array | Float32Array, m: number, k: number, n: number) => {
     assert.ok(X instanceof Float32Array && Y instanceof Float32Array, 'operands are built in the provider precision');
-    if (k === K && n === K) {
-      k3Calls++;
-      for (const M of [X, Y]) for (let t = 0; t < M.length; t++) {
-        const v = Math.abs(M[t]!);
-        assert.ok(v === 0 || v >= 1e-18, `operand entry ${M[t]} of a ${m} x ${k} x ${n} product`);
-      }
+    // The softmax products are [U; U.E] V^T (2K rows) and U (V.E)^T, one pair per column block.
+    if (m === 2 * K) softmaxCalls++;
+    for (const M of [X, Y]) for (let t = 0; t < M.length; t++) {
+      const v = Math.abs(M[t]!);
+      assert.ok(v === 0 || v >= 2 ** -63, `operand entry ${M[t]} of a ${m} x ${k} x ${n} product`);
     }
     return tfMatMul(X, Y, m, k, n);
   }, { precision: 'float32' as const });
   const fast = gainMatrix({ ...args, matmul: checking });
-  assert.ok(k3Calls >= 2, 'the K^3 products went through the provider');
+  assert.ok(softmaxCalls >= 1, 'the softmax products went through the provider');
   assert.ok(relErr(fast, gainMatrix(args)) < 1e-4, `flushed operands keep G to 1e-4 max|G|: ${relErr(fast, gainMatrix(args))}`);
 });
 
@@ -216,7 +219,137 @@ test('fast path with a gram cache: the second call skips the Gram products and g
   assert.ok(gram.S, 'S cached');
   const second = countingProvider(jsMatMul);
   const g2 = gainMatrix({ ...args, D: args.D, matmul: second.mm, gram });
-  assert.equal(second.calls.length, first.calls.length - 2, 'the two Gram blocks are not recomputed');
+  // Products over the feature dimension d: Z W and the Gram blocks on the first call, Z W alone on the second.
+  const overD = (calls: number[][]): number => calls.filter(([, k]) => k === args.d).length;
+  assert.ok(overD(first.calls) >= 2, 'the first call computes S');
+  assert.equal(overD(second.calls), 1, 'the second call does not recompute S');
+  assert.equal(second.calls.length, first.calls.length - (overD(first.calls) - 1));
   assert.deepEqual(Array.from(g2), Array.from(g1));
   assert.ok(relErr(g1, gainMatrix(args)) < 1e-10);
+});
+
+/** The largest gap max_l a_kl - a_kl' over the centroid logits of args. */
+function largestGap(args: GainArgs): number {
+  const { K, d, Z, W, b } = args;
+  let gap = 0;
+  for (let k = 0; k < K; k++) {
+    let mx = -Infinity, mn = Infinity;
+    for (let l = 0; l < K; l++) {
+      let a = b[l]!;
+      for (let r = 0; r < d; r++) a += Z[k * d + r]! * W[r * K + l]!;
+      mx = Math.max(mx, a); mn = Math.min(mn, a);
+    }
+    gap = Math.max(gap, mx - mn);
+  }
+  return gap;
+}
+
+/** D of an objective at the hard-prediction confusion matrix of the centroids (one validation row per class). */
+function objectiveDOf(args: GainArgs, id: ObjectiveId): Float64Array {
+  const { K, d, Z, W, b } = args;
+  const C = new Float64Array(K * K);
+  for (let k = 0; k < K; k++) {
+    let best = 0, bv = -Infinity;
+    for (let l = 0; l < K; l++) {
+      let a = b[l]!;
+      for (let r = 0; r < d; r++) a += Z[k * d + r]! * W[r * K + l]!;
+      if (a > bv) { bv = a; best = l; }
+    }
+    C[k * K + best]! += 1 / K;
+  }
+  const Cc = clipConfusion(C);
+  const o = defaultObjectiveOptions();
+  return objectiveD(id, Cc, K, updateMultipliers(id, Cc, K, null, o), o);
+}
+
+/**
+ * Max |x - y| over the scale of G: max |y|, but at least floor max |E| (E = Z Z^T D, the terms whose difference G
+ * is), so that a G that is zero up to rounding (a saturated model) is compared at the rounding of its terms:
+ * floor 1e-6 for float64, 1e-3 for float32 (whose E alone carries about 1e-7 max |E|).
+ */
+function relErrFloor(x: Float64Array, y: Float64Array, args: GainArgs, floor: number): number {
+  const { K, d, Z, D } = args;
+  let eMax = 0;
+  for (let i = 0; i < K; i++) for (let l = 0; l < K; l++) {
+    let e = 0;
+    for (let k = 0; k < K; k++) {
+      let s = 0;
+      for (let r = 0; r < d; r++) s += Z[i * d + r]! * Z[k * d + r]!;
+      e += s * D[k * K + l]!;
+    }
+    eMax = Math.max(eMax, Math.abs(e));
+  }
+  let err = 0;
+  for (let t = 0; t < x.length; t++) err = Math.max(err, Math.abs(x[t]! - y[t]!));
+  return err / Math.max(maxAbs(y), floor * eMax);
+}
+
+test('logit gaps of hundreds and thousands: G equals the brute force, float64 to 1e-10, float32 (tfMatMul) to 1e-3 of max |G|', async () => {
+  await initBackend({ choice: 'wasm' });
+  const before = tf.memory().numTensors;
+  // headScale 40 gives gaps of a few hundred (float32 factors exp(-0.2 gap) underflow); 600 gives thousands
+  // (over 3800, so that exp(-0.2 gap) underflows float64 too).
+  const cases = [[10, 6, 40], [23, 9, 40], [30, 12, 40], [12, 5, 600], [29, 8, 600]] as const;
+  const objectives: ObjectiveId[] = ['meanRecall', 'minRecall', 'gMean', 'meanRecallMinCoverage'];
+  const seen = { hundreds: false, thousands: false };
+  for (const [K, d, headScale] of cases) {
+    const base = randomArgs(K * 13 + headScale, K, d, headScale);
+    const gap = largestGap(base);
+    if (headScale === 40) { assert.ok(gap > 150 && gap < 2000, `gaps of hundreds: ${gap}`); seen.hundreds = true; }
+    else { assert.ok(gap > 3800, `gaps of thousands: ${gap}`); seen.thousands = true; }
+    for (const id of objectives) {
+      const D = objectiveDOf(base, id);
+      for (const variant of ['prototype', 'mixed'] as const) {
+        for (const lambdaBar of [0.8, 0.6]) {
+          const args = { ...base, D, variant, lambdaBar };
+          const brute = bruteForceGain(args);
+          const label = `K=${K} gap ${gap.toFixed(0)} ${id} ${variant} lambdaBar=${lambdaBar}`;
+          const g64 = gainMatrix(args);
+          assert.ok(g64.every(Number.isFinite), label);
+          assert.ok(relErrFloor(g64, brute, args, 1e-6) < 1e-10, `${label} float64: ${relErrFloor(g64, brute, args, 1e-6)}`);
+          const g32 = gainMatrix({ ...args, matmul: tfMatMul });
+          assert.ok(g32.every(Number.isFinite), label);
+          assert.ok(relErrFloor(g32, brute, args, 1e-3) < 1e-3, `${label} float32: ${relErrFloor(g32, brute, args, 1e-3)}`);
+        }
+      }
+    }
+  }
+  assert.ok(seen.hundreds && seen.thousands);
+  assert.equal(tf.memory().numTensors, before, 'no tensors left behind');
+});
+
+test('edge cases on both providers: an all-confident model, a class with no validation rows, lambdaBar 0 and 1', async () => {
+  await initBackend({ choice: 'wasm' });
+  const K = 16, d = 10;
+  // All-confident: every centroid's own logit leads by about 1000; a perfect confusion matrix, G ~ 0 for mean recall.
+  const confident = randomArgs(41, K, d, 1);
+  for (let k = 0; k < K; k++) for (let r = 0; r < d; r++) confident.W[r * K + k]! += 200 * confident.Z[k * d + r]!;
+  // A class with no validation rows has a zero centroid (src/core/centroids.ts), so its logits are b.
+  const empty = randomArgs(42, K, d, 80);
+  empty.Z.fill(0, 5 * d, 6 * d);
+  for (const [name, base] of [['all-confident', confident], ['empty class', empty]] as const) {
+    for (const id of ['meanRecall', 'minRecall', 'meanRecallMinCoverage'] as const) {
+      const D = objectiveDOf(base, id);
+      for (const variant of ['prototype', 'mixed'] as const) {
+        for (const lambdaBar of [0.8, 0, 1]) {
+          const args = { ...base, D, variant, lambdaBar };
+          const brute = bruteForceGain(args);
+          const label = `${name} ${id} ${variant} lambdaBar=${lambdaBar}`;
+          const g64 = gainMatrix({ ...args, matmul: float64MatMul });
+          assert.ok(g64.every(Number.isFinite), label);
+          assert.ok(relErrFloor(g64, brute, args, 1e-6) < 1e-10, `${label} float64: ${relErrFloor(g64, brute, args, 1e-6)}`);
+          const g32 = gainMatrix({ ...args, matmul: tfMatMul });
+          assert.ok(relErrFloor(g32, brute, args, 1e-3) < 1e-3, `${label} float32: ${relErrFloor(g32, brute, args, 1e-3)}`);
+        }
+      }
+    }
+  }
+});
+
+test('prepareGainMatMul: the exact float64 provider below FAST_GAIN_MIN_K classes, the wasm backend from there on', async () => {
+  await initBackend({ choice: 'wasm' });
+  assert.equal(await prepareGainMatMul(10), float64MatMul);
+  assert.equal(await prepareGainMatMul(FAST_GAIN_MIN_K - 1), float64MatMul);
+  assert.equal(await prepareGainMatMul(FAST_GAIN_MIN_K), tfMatMul);
+  assert.equal(await prepareGainMatMul(1000), tfMatMul);
 });
