@@ -157,8 +157,8 @@ function asFloat32(x: Float64Array | Float32Array): Float32Array {
 /**
  * The gain's matmul provider on the current tensor backend (float32): row-major A (m x k) times B (k x n),
  * returned as the backend's float32 read-back (a copy). It declares `precision: 'float32'`, so gainMatrix builds
- * its operands as Float32Array and scales its softmax factors for float32's range. No transpose flags (on wasm
- * they cost 30-50x); gainMatrix passes transposed copies instead.
+ * its operands as Float32Array and scales its softmax factors for float32's range. No transpose flags (far slower
+ * on wasm than an explicit transpose); gainMatrix passes transposed copies instead.
  */
 export const tfMatMul: MatMul = Object.assign((A: Float64Array | Float32Array, B: Float64Array | Float32Array, m: number, k: number, n: number): Float32Array => {
   if (A.length !== m * k || B.length !== k * n) throw new RangeError(`tfMatMul: operands of ${A.length} and ${B.length} entries for ${m} x ${k} times ${k} x ${n}`);

@@ -1,4 +1,4 @@
-// Class centroids of raw features (SELMIX.md section 3, "Inputs").
+// Class centroids of raw features (docs/ALGORITHM.md section 3, "Inputs").
 
 /** Per-class mean feature Z (K x d, row-major) and class counts; a class with no examples gets a zero row. */
 export function classCentroids(features: ArrayLike<number>, N: number, d: number, labels: ArrayLike<number>, K: number): { Z: Float64Array; counts: number[] } {

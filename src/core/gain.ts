@@ -242,7 +242,7 @@ function logitsMatch(A: Float64Array, Z: Float64Array, Wp: Mat, b: Float64Array,
 /**
  * How the softmax factors are scaled and flushed for a provider's number format (powers of two, so scaling is
  * exact). Factors are multiplied by 2^scale; a scaled factor under 2^flush is set to 0, so every product of two
- * kept factors is a normal number (subnormal float32 arithmetic is several times slower on wasm); 2^(2 scale) times
+ * kept factors is a normal number (subnormal float32 arithmetic is slow on wasm); 2^(2 scale) times
  * the block width stays below the format's largest number. relErr bounds what flushing may drop, relative to a
  * block sum at the reliable floor.
  */

@@ -1,4 +1,4 @@
-// One SelMix refresh (SELMIX.md sections 2-4): validation confusion matrix, metrics, multipliers,
+// One SelMix refresh (docs/ALGORITHM.md sections 2-4): validation confusion matrix, metrics, multipliers,
 // D, centroids, gain matrix and sampling distribution, from a validation pass's features and logits.
 import type { MetricsReport } from '../protocol/messages';
 import { argmaxRows } from './classStats';
@@ -33,7 +33,7 @@ export interface RefreshInput {
   s: number;
   lambdaBar?: number;
   variant?: DeltaWVariant;
-  /** Default 1e-8, 1e-10 for meanRecall (SELMIX.md section 4). */
+  /** Default 1e-8, 1e-10 for meanRecall (docs/ALGORITHM.md section 4). */
   epsMask?: number;
   /** Matmul provider for the gain matrix (prepareGainMatMul of src/backend/backend.ts); absent: float64MatMul, exact. */
   matmul?: MatMul;
@@ -81,7 +81,7 @@ export function centroidLogitsFromLogits(logits: ArrayLike<number>, labels: Arra
   return A;
 }
 
-/** Runs one refresh: C, clip, metrics, multipliers (from the clipped C, before D), D, Z, G, P (SELMIX.md sections 2-4). */
+/** Runs one refresh: C, clip, metrics, multipliers (from the clipped C, before D), D, Z, G, P (docs/ALGORITHM.md sections 2-4). */
 export function computeRefresh(inp: RefreshInput): RefreshResult {
   const { K, d, features, labels, logits, W, b, objective, options } = inp;
   const N = labels.length;

@@ -1,4 +1,4 @@
-// The closed-form gain matrix against its definition (SELMIX.md 8.3-8.6).
+// The closed-form gain matrix against its definition (docs/ALGORITHM.md section 8.3-8.6).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { OBJECTIVE_IDS } from '../../../src/core/objectiveIds';
@@ -18,7 +18,7 @@ function randomModel(rng: Rng, K: number, d: number): { Z: Float64Array; W: Floa
   return { Z, W, b: randn(rng, K, 0.3) };
 }
 
-/** C = pi softmax(centroid logits), the link of SELMIX.md section 1. */
+/** C = pi softmax(centroid logits), the link of docs/ALGORITHM.md section 1. */
 function confusionOfHead(Z: Float64Array, W: Float64Array, b: Float64Array, K: number, d: number, pi: Float64Array): Float64Array {
   const A = new Float64Array(K * K);
   for (let k = 0; k < K; k++) for (let l = 0; l < K; l++) {
@@ -29,7 +29,7 @@ function confusionOfHead(Z: Float64Array, W: Float64Array, b: Float64Array, K: n
   return confusionFromUnconstrained(A, pi, K);
 }
 
-/** Delta W^(ij) of SELMIX.md section 3 step 4, written out directly. */
+/** Delta W^(ij) of docs/ALGORITHM.md section 3 step 4, written out directly. */
 function deltaW(Z: Float64Array, W: Float64Array, b: Float64Array, K: number, d: number, i: number, j: number, lb: number, variant: DeltaWVariant): Float64Array {
   const zt = new Float64Array(d);
   for (let r = 0; r < d; r++) zt[r] = lb * Z[i * d + r]! + (1 - lb) * Z[j * d + r]!;

@@ -125,7 +125,7 @@ test('tfMatMul on wasm: G agrees with the float64 path to 1e-4 max|G| at K = 64 
         assert.ok(err < 1e-4, `${label}: max |dG| = ${err} max|G|`);
         // P = masked softmax of s G. On entries clear of the noise floor (|G| > 1e-3 max|G|) the mask is the same
         // and P, renormalised over those entries, is the same. The entries below it are zero up to rounding in
-        // both paths (many, for 'mixed' with saturated logits); their sign is noise (SELMIX.md 7.18), so the
+        // both paths (many, for 'mixed' with saturated logits); their sign is noise (docs/ALGORITHM.md section 7.18), so the
         // share of P they take is not compared.
         const s = 3 / mx;
         const P0 = samplingDistribution(exact, K, s, 1e-8);
