@@ -1,7 +1,8 @@
-// The SelMix fine-tuning loop (SELMIX.md section 5): every refreshEvery steps a validation pass gives the
-// confusion matrix, the multipliers, the gain matrix G and the sampling distribution P; between refreshes
-// each step draws (anchor, partner) pairs from P, mixes their features with lambda ~ U[lambdaMin, 1],
-// and takes one SGD step on the cross-entropy against the anchor's label.
+// The SelMix fine-tuning loop (docs/ALGORITHM.md section 5): every refreshEvery steps a validation pass gives the
+// confusion matrix, the multipliers, the gain matrix G and the sampling distribution P; between refreshes each step
+// draws (anchor, partner) pairs from P, mixes their features with lambda ~ U[lambdaMin, 1], and takes one SGD step on
+// the cross-entropy against the anchor's label. The loop is a FinetuneRun: its mutable state lives in one object, and a
+// checkpoint (TrainState) is written and read back through one table of fields, so snapshot and restore mirror each other.
 import * as tf from '@tensorflow/tfjs';
 import type { SelmixConfig } from './config';
 import type { SelmixModel } from './model';
@@ -16,9 +17,9 @@ import { computeRefresh, type RefreshCache } from './refresh';
 import type { MatMul } from './gain';
 import { compileCustomObjective, type CompiledObjective } from './customObjective';
 import { constraintSatisfied } from './metrics';
-import type { ObjectiveId } from './objectiveIds';
 import type { ObjectiveOptions } from './objectives';
 import { TrainingError } from './errors';
+import { closeInterval, emptyGainTrack, pearson, recordPairs, trackingOf, type GainTrack } from './gainMonitor';
 import type { MetricsReport, RunEvent, RefreshPayload } from '../protocol/messages';
 
 /** Labeled train set, validation set, optional unlabeled and test sets. */
@@ -30,34 +31,42 @@ export interface FinetuneData {
   classNames: string[];
 }
 
-/** Everything needed to continue a run bit-exactly from a step. */
+/** One tensor of a checkpoint: its shape and its float32 values, row-major. */
+export interface StateTensor {
+  shape: number[];
+  data: Float32Array;
+}
+
+/**
+ * Everything needed to continue a run bit-exactly from a step (docs/ALGORITHM.md section 5.5). Arrays are typed, so
+ * src/data/checkpoint.ts stores them as one binary buffer; every other field is a small JSON value.
+ */
 export interface TrainState {
+  /** The next step to run. */
   step: number;
   /** True when the refresh due at this step has already been done (checkpoints taken at a refresh). */
   afterRefresh: boolean;
-  weights: { name: string; shape: number[]; data: number[] }[];
-  momentum: { shape: number[]; data: number[] }[];
+  /** The trainable variables (same order as trainableVariables). */
+  weights: StateTensor[];
+  /** The SGD momentum buffer of each variable. */
+  momentum: StateTensor[];
+  /** The scale of W the head step on features carries (weights[0] holds W / headScale); 1 elsewhere. */
+  headScale: number;
+  /** The weights of the best validation iterate so far. */
+  bestWeights: StateTensor[];
+  /** The random generator's four 32-bit words. */
   rng: number[];
-  multipliers: number[] | null;
-  P: number[];
-  G: number[];
-  partnerLabels: number[] | null;
-  maxGainHistory: number[];
+  multipliers: Float64Array | null;
+  /** Sampling distribution and gain matrix of the last refresh (K x K, row-major); null before the first. */
+  P: Float64Array | null;
+  G: Float64Array | null;
+  /** Classes of the unlabeled partners (-1: below the pseudo-label threshold); null without an unlabeled set. */
+  partnerLabels: Int32Array | null;
+  /** max G at every refresh, after the dummy first entry (docs/ALGORITHM.md section 5.6). */
+  maxGainHistory: Float64Array;
   best: { step: number; score: number; feasible: boolean };
-  bestWeights: { shape: number[]; data: number[] }[];
   pendingEarlyStop: boolean;
-  gainTrack: GainTrack;
-  /** The scale of W the head step on features carries (weights[0] holds W / headScale); absent: 1. */
-  headScale?: number;
-}
-
-/** Predicted gains of the sampled pairs against realised objective changes, one entry per interval. */
-export interface GainTrack {
-  predicted: number[];
-  realised: number[];
-  lastObjective: number | null;
-  predictedSum: number;
-  predictedCount: number;
+  gainTrack: { predicted: Float64Array; realised: Float64Array; lastObjective: number | null; predictedSum: number; predictedCount: number };
 }
 
 /** What the loop needs besides the model and the data. */
@@ -108,91 +117,264 @@ export function indicesByClass(labels: ArrayLike<number>, K: number, keep?: (i: 
   return out;
 }
 
-/** Refresh intervals needed before the gain monitor judges the estimate. */
-export const MONITOR_MIN_INTERVALS = 5;
-
-/** Pearson correlation, or null with fewer than 3 points or zero variance. */
-export function pearson(a: number[], b: number[]): number | null {
-  const n = Math.min(a.length, b.length);
-  if (n < 3) return null;
-  let ma = 0, mb = 0;
-  for (let i = 0; i < n; i++) { ma += a[i]!; mb += b[i]!; }
-  ma /= n; mb /= n;
-  let sab = 0, saa = 0, sbb = 0;
-  for (let i = 0; i < n; i++) { const x = a[i]! - ma, y = b[i]! - mb; sab += x * y; saa += x * x; sbb += y * y; }
-  if (saa <= 0 || sbb <= 0) return null;
-  return sab / Math.sqrt(saa * sbb);
-}
-
 /** Learning rate at step t (cosine annealing to 0 over T steps, or constant). */
 export function learningRate(base: number, t: number, T: number, schedule: 'cosine' | 'constant'): number {
   return schedule === 'cosine' ? base * 0.5 * (1 + Math.cos(Math.PI * Math.min(t, T) / T)) : base;
 }
 
-/** Scores an iterate for "best": feasible iterates first, then the objective's metric. */
-function score(objective: ObjectiveId, m: MetricsReport, K: number, alpha: number, value: number): { score: number; feasible: boolean } {
-  return { score: value, feasible: constraintSatisfied(objective, m, K, alpha) };
+/** How an iterate scores for "best": feasible iterates first, then the objective's value (docs/ALGORITHM.md section 5.6). */
+interface Score {
+  score: number;
+  feasible: boolean;
 }
 
-function better(a: { score: number; feasible: boolean }, b: { score: number; feasible: boolean }): boolean {
+function better(a: Score, b: Score): boolean {
   if (a.feasible !== b.feasible) return a.feasible;
   return a.score > b.score;
 }
 
-/** Runs SelMix fine-tuning. Tensors are created inside tidy scopes; the count stays flat across steps. */
-export async function finetune(model: SelmixModel, data: FinetuneData, opts: FinetuneOptions): Promise<FinetuneResult> {
-  const cfg = opts.config;
-  const tr = cfg.training;
-  const sm = cfg.selmix;
-  const K = model.K;
-  const objective = cfg.objective;
-  const objOpts = objectiveOptions(cfg);
-  const custom = opts.custom ?? (cfg.customObjective ? compileCustomObjective(cfg.customObjective, K) : undefined);
-  const freeze = cfg.model && 'freezeBackbone' in cfg.model ? cfg.model.freezeBackbone : false;
-  const vars = trainableVariables(model, freeze);
-  const isBias = vars.map((v, i) => i === 1 || /_b_/.test(v.name));
-  const lrFactor = vars.map((_, i) => (i < 2 ? 1 : tr.backboneLrFactor));
-  // tf.variable keeps its initial value's data but not the tensor object: the tidy releases that (and assign's below).
-  const momentum = vars.map((v) => tf.tidy(() => tf.variable(tf.zerosLike(v), false)));
-  const T = tr.steps;
-  const stepEvery = opts.stepEventEvery ?? Math.max(1, Math.round(T / 200));
-  const anchorsByClass = indicesByClass(data.train.y, K);
-  const pool = data.unlabeled ?? data.train;
+/** The loop's mutable state, all of it in one object (the tensors' values live in their variables and tensors). */
+interface LoopState {
+  step: number;
+  afterRefresh: boolean;
+  rng: Rng;
+  multipliers: Float64Array | null;
+  P: Float64Array | null;
+  G: Float64Array | null;
+  partnerLabels: Int32Array | null;
+  maxGainHistory: number[];
+  best: Score & { step: number };
+  bestWeights: tf.Tensor[];
+  pendingEarlyStop: boolean;
+  gainTrack: GainTrack;
+}
 
-  let rng = new Rng(tr.seed);
-  let multipliers: Float64Array | null = null;
-  let P: Float64Array | null = null;
-  let G: Float64Array | null = null;
-  let partnerLabels: Int32Array | null = null;
-  let maxGainHistory: number[] = [1000];
-  let best = { step: -1, score: -Infinity, feasible: false };
-  let bestWeights: tf.Tensor[] = vars.map((v) => tf.clone(v));
-  let gainTrack: GainTrack = { predicted: [], realised: [], lastObjective: null, predictedSum: 0, predictedCount: 0 };
-  let pendingEarlyStop = false;
-  let start = 0;
+/** How one TrainState field is taken from a run and put back: the two halves of snapshot and restore, side by side. */
+interface Field<T> {
+  save(r: FinetuneRun): T | Promise<T>;
+  load(r: FinetuneRun, v: T): void;
+}
 
-  if (opts.resume) {
-    const s = opts.resume;
-    if (s.weights.length !== vars.length) throw new TrainingError(`checkpoint has ${s.weights.length} weight tensors, the model ${vars.length}`);
-    tf.tidy(() => {
-      s.weights.forEach((w, i) => vars[i]!.assign(tf.tensor(w.data, w.shape)));
-      s.momentum.forEach((m, i) => momentum[i]!.assign(tf.tensor(m.data, m.shape)));
-    });
-    rng = Rng.fromState(s.rng);
-    multipliers = s.multipliers ? Float64Array.from(s.multipliers) : null;
-    P = Float64Array.from(s.P);
-    G = Float64Array.from(s.G);
-    partnerLabels = s.partnerLabels ? Int32Array.from(s.partnerLabels) : null;
-    maxGainHistory = s.maxGainHistory.slice();
-    best = { ...s.best };
-    bestWeights.forEach((t) => t.dispose());
-    bestWeights = s.bestWeights.map((w) => tf.tensor(w.data, w.shape));
-    pendingEarlyStop = s.pendingEarlyStop;
-    gainTrack = structuredClone(s.gainTrack);
-    start = s.step;
+/** A copy of a tensor's values (tfjs may hand out its own array), with its shape. */
+async function stateTensor(t: tf.Tensor): Promise<StateTensor> {
+  return { shape: t.shape.slice(), data: Float32Array.from(await t.data()) };
+}
+
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/** Assigns saved values to variables after checking count and shapes (a checkpoint that does not fit is refused, not a tfjs error). */
+function assignAll(what: string, vars: tf.Variable[], saved: StateTensor[]): void {
+  if (saved.length !== vars.length) throw new TrainingError(`checkpoint has ${saved.length} ${what} tensors, the model ${vars.length}`);
+  saved.forEach((w, i) => {
+    if (!sameShape(w.shape, vars[i]!.shape)) throw new TrainingError(`checkpoint ${what} ${i} has shape [${w.shape}], the model [${vars[i]!.shape}]`);
+  });
+  tf.tidy(() => saved.forEach((w, i) => vars[i]!.assign(tf.tensor(w.data, w.shape))));
+}
+
+/**
+ * One fine-tuning run. Construct it, optionally `restore` a checkpoint, then `run` it once. Tensors are created inside
+ * tidy scopes; the count stays flat across steps.
+ */
+export class FinetuneRun {
+  /**
+   * Every TrainState field, each with its save and load side by side. The mapped type makes a field of TrainState
+   * without an entry a compile error; snapshot and restore both walk this table in its order (weights and momentum
+   * before headScale, whose load rebuilds the head step from them).
+   */
+  private static readonly fields: { [K in keyof TrainState]-?: Field<TrainState[K]> } = {
+    step: { save: (r) => r.s.step, load: (r, v) => { r.s.step = v; } },
+    afterRefresh: { save: (r) => r.s.afterRefresh, load: (r, v) => { r.s.afterRefresh = v; } },
+    weights: { save: (r) => Promise.all(r.vars.map(stateTensor)), load: (r, v) => assignAll('weight', r.vars, v) },
+    momentum: { save: (r) => Promise.all(r.momentum.map(stateTensor)), load: (r, v) => assignAll('momentum', r.momentum, v) },
+    headScale: { save: (r) => r.head?.wScale ?? 1, load: (r, v) => { r.head = r.newHead(v); } },
+    bestWeights: {
+      save: (r) => Promise.all(r.s.bestWeights.map(stateTensor)),
+      load: (r, v) => {
+        v.forEach((w, i) => {
+          if (!r.vars[i] || !sameShape(w.shape, r.vars[i].shape)) throw new TrainingError(`checkpoint best weight ${i} has shape [${w.shape}], the model [${r.vars[i]?.shape ?? 'none'}]`);
+        });
+        if (v.length !== r.vars.length) throw new TrainingError(`checkpoint has ${v.length} best-weight tensors, the model ${r.vars.length}`);
+        r.s.bestWeights.forEach((t) => t.dispose());
+        r.s.bestWeights = v.map((w) => tf.tensor(w.data, w.shape));
+      },
+    },
+    rng: { save: (r) => r.s.rng.getState(), load: (r, v) => { r.s.rng = Rng.fromState(v); } },
+    multipliers: { save: (r) => r.s.multipliers?.slice() ?? null, load: (r, v) => { r.s.multipliers = v?.slice() ?? null; } },
+    P: { save: (r) => r.s.P?.slice() ?? null, load: (r, v) => { r.s.P = v?.slice() ?? null; } },
+    G: { save: (r) => r.s.G?.slice() ?? null, load: (r, v) => { r.s.G = v?.slice() ?? null; } },
+    // Without an unlabeled set the partners are the labeled examples: nothing to save, rebuilt from the data.
+    partnerLabels: {
+      save: (r) => (r.s.partnerLabels && r.data.unlabeled ? r.s.partnerLabels.slice() : null),
+      load: (r, v) => { r.s.partnerLabels = v?.slice() ?? null; },
+    },
+    maxGainHistory: { save: (r) => Float64Array.from(r.s.maxGainHistory), load: (r, v) => { r.s.maxGainHistory = Array.from(v); } },
+    best: { save: (r) => ({ ...r.s.best }), load: (r, v) => { r.s.best = { ...v }; } },
+    pendingEarlyStop: { save: (r) => r.s.pendingEarlyStop, load: (r, v) => { r.s.pendingEarlyStop = v; } },
+    gainTrack: {
+      save: (r) => { const g = r.s.gainTrack; return { ...g, predicted: Float64Array.from(g.predicted), realised: Float64Array.from(g.realised) }; },
+      load: (r, v) => { r.s.gainTrack = { ...v, predicted: Array.from(v.predicted), realised: Array.from(v.realised) }; },
+    },
+  };
+
+  /** The names of TrainState's fields, in the order snapshot and restore walk them. */
+  static readonly fieldNames = Object.keys(FinetuneRun.fields) as (keyof TrainState)[];
+
+  private readonly s: LoopState;
+  private readonly cfg: SelmixConfig;
+  private readonly K: number;
+  private readonly custom: CompiledObjective | undefined;
+  private readonly freeze: boolean;
+  private readonly vars: tf.Variable[];
+  private readonly momentum: tf.Variable[];
+  private readonly isBias: boolean[];
+  private readonly lrFactor: number[];
+  private readonly anchorsByClass: number[][];
+  /** The partners' set: the unlabeled examples, or the labeled ones. */
+  private readonly pool: ExampleSet;
+  // On precomputed features (no backbone) with feature mixup: the lean head step of src/core/headStep.ts. It carries
+  // the bias and a scale of W outside the variables; sync() makes them exact before anything reads them.
+  private head: LinearHeadTrainer | null;
+  // Transient state, rebuilt from the checkpointed state (the sampler) or not needed to continue it.
+  private sampler: PairSampler | null = null;
+  private lastRefresh: RefreshPayload | null = null;
+  private warnedTracking = false;
+  // Without a backbone the validation features never change: their centroids and Gram matrix are computed once.
+  private readonly refreshCache: RefreshCache | undefined;
+
+  constructor(private readonly model: SelmixModel, private readonly data: FinetuneData, private readonly opts: FinetuneOptions) {
+    const cfg = opts.config;
+    this.cfg = cfg;
+    this.K = model.K;
+    this.custom = opts.custom ?? (cfg.customObjective ? compileCustomObjective(cfg.customObjective, model.K) : undefined);
+    this.freeze = cfg.model && 'freezeBackbone' in cfg.model ? cfg.model.freezeBackbone : false;
+    this.vars = trainableVariables(model, this.freeze);
+    this.isBias = this.vars.map((v, i) => i === 1 || /_b_/.test(v.name));
+    this.lrFactor = this.vars.map((_, i) => (i < 2 ? 1 : cfg.training.backboneLrFactor));
+    // tf.variable keeps its initial value's data but not the tensor object: the tidy releases that (and assign's).
+    this.momentum = this.vars.map((v) => tf.tidy(() => tf.variable(tf.zerosLike(v), false)));
+    this.anchorsByClass = indicesByClass(data.train.y, model.K);
+    this.pool = data.unlabeled ?? data.train;
+    this.refreshCache = model.backbone ? undefined : {};
+    this.s = {
+      step: 0, afterRefresh: false, rng: new Rng(cfg.training.seed), multipliers: null, P: null, G: null, partnerLabels: null,
+      maxGainHistory: [1000], best: { step: -1, score: -Infinity, feasible: false }, bestWeights: this.vars.map((v) => tf.clone(v)),
+      pendingEarlyStop: false, gainTrack: emptyGainTrack(),
+    };
+    this.head = this.newHead(1);
   }
 
-  const partnerLabelsFor = (): Int32Array => {
+  /** The head step on features, with W's carried scale, or null when the generic step trains the model. */
+  private newHead(scale: number): LinearHeadTrainer | null {
+    if (this.model.backbone || this.cfg.training.mixup === 'cutmix') {
+      if (scale !== 1) throw new TrainingError(`checkpoint carries a head scale (${scale}) but this run does not train a head on features`);
+      return null;
+    }
+    const [W, b] = this.vars;
+    return new LinearHeadTrainer({ W: W!, b: b!, mW: this.momentum[0]!, mb: this.momentum[1]! }, scale);
+  }
+
+  /**
+   * The state as a checkpoint. W's carried scale is kept as it is (and recorded), so a resumed run rounds exactly as
+   * one never stopped.
+   */
+  async snapshot(): Promise<TrainState> {
+    this.head?.writeBias();
+    const out: Partial<Record<keyof TrainState, unknown>> = {};
+    for (const k of FinetuneRun.fieldNames) out[k] = await FinetuneRun.fields[k].save(this);
+    return out as TrainState;
+  }
+
+  /** Continues from a checkpoint: the mirror of snapshot, field for field. Call before run. */
+  restore(state: TrainState): void {
+    for (const k of FinetuneRun.fieldNames) (FinetuneRun.fields[k] as Field<unknown>).load(this, state[k]);
+  }
+
+  /** Frees what the run holds besides the result's tensors (the momentum buffers; the best weights unless returned). */
+  dispose(withBest: boolean): void {
+    this.momentum.forEach((m) => m.dispose());
+    if (withBest) this.s.bestWeights.forEach((t) => t.dispose());
+  }
+
+  /** Runs the loop to the end, an early stop or a stop request (docs/ALGORITHM.md sections 5.5 and 5.6). */
+  async run(): Promise<FinetuneResult> {
+    const { s, opts } = this;
+    const tr = this.cfg.training;
+    const T = tr.steps;
+    const stepEvery = opts.stepEventEvery ?? Math.max(1, Math.round(T / 200));
+    const start = s.step;
+    this.rebuildSampler();
+    let stoppedBy: FinetuneResult['stoppedBy'] = 'steps';
+    let tStep = performance.now();
+    let lossSum = 0;
+    let lossCount = 0;
+    for (; s.step < T; s.step++, s.afterRefresh = false) {
+      const t = s.step;
+      if (opts.shouldStop()) { stoppedBy = 'cancel'; break; }
+      if (s.pendingEarlyStop && t % tr.refreshEvery === 1 % tr.refreshEvery) { stoppedBy = 'earlyStop'; break; }
+      if (t % tr.refreshEvery === 0 && !s.afterRefresh) await this.refresh();
+      // Extra checkpoints between refreshes (a refresh always writes one).
+      else if (tr.checkpointEvery && t % tr.checkpointEvery === 0 && t > start) await this.checkpoint(false);
+      const { loss, lr } = this.step(t, T);
+      if (!Number.isFinite(loss) || loss > 1e4) {
+        throw new TrainingError(`training diverged at step ${t}: loss = ${loss}. Lower training.lr (now ${tr.lr}); the best checkpoint (step ${s.best.step}) is kept.`);
+      }
+      lossSum += loss;
+      lossCount++;
+      if ((t + 1) % stepEvery === 0 || t + 1 === T) {
+        const now = performance.now();
+        opts.emit({ type: 'run/step', payload: { step: t + 1, totalSteps: T, loss: lossSum / lossCount, lr, msPerStep: (now - tStep) / lossCount } });
+        tStep = now;
+        lossSum = 0;
+        lossCount = 0;
+        await new Promise((r) => setImmediate(r)); // let a stop request in
+      }
+    }
+    // A final validation pass, so the last iterate competes for "best" and the report has the end state.
+    // On cancel, keep the state exactly as it is so a resumed run continues as if never stopped.
+    if (stoppedBy === 'cancel') {
+      await this.checkpoint(false);
+      this.head?.sync();
+    } else {
+      await this.refresh();
+    }
+    this.dispose(false);
+    return { stoppedBy, steps: s.step, bestStep: s.best.step, lastRefresh: this.lastRefresh, bestWeights: s.bestWeights, gainCorrelation: pearson(s.gainTrack.predicted, s.gainTrack.realised) };
+  }
+
+  private async checkpoint(best: boolean): Promise<void> {
+    if (this.opts.onCheckpoint) await this.opts.onCheckpoint(await this.snapshot(), best);
+  }
+
+  /** One SGD step at step t: draw the pairs and their lambda, mix, update. Returns the batch's loss and the lr. */
+  private step(t: number, T: number): { loss: number; lr: number } {
+    const { s, data, pool, K } = this;
+    const tr = this.cfg.training;
+    const plain = this.cfg.selmix.policy === 'plain';
+    const batch = plain ? plainBatch(data.train.y, tr.batchSize, s.rng) : this.sampler!.draw(tr.batchSize);
+    if (s.G) recordPairs(s.gainTrack, s.G, K, batch.anchorClass, batch.partnerClass);
+    const lam = new Float32Array(tr.batchSize);
+    if (plain) lam.fill(1);
+    else for (let i = 0; i < lam.length; i++) lam[i] = s.rng.uniform(tr.lambdaMin, 1);
+    const lr = learningRate(tr.lr, t, T, tr.schedule);
+    // CutMix mixes inputs (one forward pass of the mixed image); otherwise features are mixed.
+    const cut = tr.mixup === 'cutmix' && !plain ? cutmixRows(data.train, pool, batch.anchors, batch.partners, lam, s.rng) : null;
+    const loss = this.head ? this.head.step({
+      anchorSet: data.train.x, partnerSet: (plain ? data.train : pool).x, anchors: batch.anchors,
+      partners: plain ? null : batch.partners, ya: batch.anchorClass, lam,
+    }, { lr: lr * this.lrFactor[0]!, momentum: tr.momentum, wd: tr.weightDecay }) : sgdStep(this.model, this.vars, this.momentum, this.isBias, this.lrFactor, {
+      xa: cut ? tf.tensor(cut.x, [tr.batchSize, ...data.train.shape]) : gatherRows(data.train, batch.anchors),
+      xp: cut ? null : gatherRows(plain ? data.train : pool, batch.partners),
+      ya: batch.anchorClass, lam, lr, momentum: tr.momentum, wd: tr.weightDecay, freeze: this.freeze,
+    });
+    return { loss, lr };
+  }
+
+  /** Classes of the partners: the labeled set's, the unlabeled set's true labels ("oracle"), or pseudo-labels (section 5.8). */
+  private partnerLabelsFor(): Int32Array {
+    const { data, model, K } = this;
+    const sm = this.cfg.selmix;
     if (!data.unlabeled) return data.train.y;
     if (sm.partnerLabels === 'oracle') {
       if (!data.unlabeled.y) throw new TrainingError('partnerLabels "oracle" needs labels for the unlabeled set');
@@ -209,161 +391,87 @@ export async function finetune(model: SelmixModel, data: FinetuneData, opts: Fin
       }
     }
     return pl;
-  };
+  }
 
-  // On precomputed features (no backbone) with feature mixup: the lean head step of src/core/headStep.ts. It carries
-  // the bias and a scale of W outside the variables; sync() makes them exact before anything reads them.
-  const head = !model.backbone && tr.mixup !== 'cutmix'
-    ? new LinearHeadTrainer({ W: vars[0]!, b: vars[1]!, mW: momentum[0]!, mb: momentum[1]! }, opts.resume?.headScale ?? 1) : null;
+  /** A sampler over P for the current partner labels, drawing from the run's generator. */
+  private newSampler(P: Float64Array, partnerLabels: Int32Array): PairSampler {
+    // Without an unlabeled set the partners are the labeled examples: the same per-class lists as the anchors.
+    const partnersByClass = partnerLabels === this.data.train.y ? this.anchorsByClass : indicesByClass(partnerLabels, this.K);
+    const eps = this.cfg.selmix.samplerEps;
+    return new PairSampler({ P, K: this.K, anchorsByClass: this.anchorsByClass, partnersByClass, rng: this.s.rng, ...(eps !== undefined ? { eps } : {}) });
+  }
 
-  // A snapshot keeps W's carried scale as it is (and records it), so a resumed run rounds exactly as one never stopped.
-  const snapshotState = async (step: number, afterRefresh: boolean): Promise<TrainState> => {
-    head?.writeBias();
-    return {
-      step,
-      afterRefresh,
-      weights: await Promise.all(vars.map(async (v) => ({ name: v.name, shape: v.shape.slice(), data: Array.from(await v.data()) }))),
-      momentum: await Promise.all(momentum.map(async (m) => ({ shape: m.shape.slice(), data: Array.from(await m.data()) }))),
-      rng: rng.getState(),
-      multipliers: multipliers ? Array.from(multipliers) : null,
-      P: P ? Array.from(P) : [],
-      G: G ? Array.from(G) : [],
-      partnerLabels: partnerLabels && data.unlabeled ? Array.from(partnerLabels) : null,
-      maxGainHistory: maxGainHistory.slice(),
-      best: { ...best },
-      bestWeights: await Promise.all(bestWeights.map(async (w) => ({ shape: w.shape.slice(), data: Array.from(await w.data()) }))),
-      pendingEarlyStop,
-      gainTrack: structuredClone(gainTrack),
-      ...(head && head.wScale !== 1 ? { headScale: head.wScale } : {}),
-    };
-  };
+  /** After a restore: the sampler of the last refresh, from its P and partner labels (nothing before the first refresh). */
+  private rebuildSampler(): void {
+    const { s } = this;
+    if (!s.P) return;
+    s.partnerLabels = s.partnerLabels ?? this.partnerLabelsFor();
+    this.sampler = this.newSampler(s.P, s.partnerLabels);
+  }
 
-  let sampler: PairSampler | null = null;
-  let lastRefresh: RefreshPayload | null = null;
-  // Without a backbone the validation features never change: their centroids and Gram matrix are computed once.
-  const refreshCache: RefreshCache | undefined = model.backbone ? undefined : {};
-  let warnedTracking = false;
-
-  const refresh = async (step: number): Promise<void> => {
-    head?.sync();
+  /** A refresh at the current step (docs/ALGORITHM.md section 5.5, step 2), ending with a checkpoint. */
+  private async refresh(): Promise<void> {
+    const { s, model, data, K, custom, opts } = this;
+    const { training: tr, selmix: sm, objective } = this.cfg;
+    const step = s.step;
+    this.head?.sync();
     const fw = forwardAll(model, data.val);
     const W = Float64Array.from(await model.W.data());
     const b = Float64Array.from(await model.b.data());
     const r = computeRefresh({
       K, d: model.d, features: fw.features, labels: data.val.y, logits: fw.logits, W, b, objective,
-      prevMultipliers: multipliers, options: objOpts, custom, s: sm.temperature, lambdaBar: (tr.lambdaMin + 1) / 2,
+      prevMultipliers: s.multipliers, options: objectiveOptions(this.cfg), custom, s: sm.temperature, lambdaBar: (tr.lambdaMin + 1) / 2,
       variant: sm.deltaW, ...(sm.epsMask !== undefined ? { epsMask: sm.epsMask } : {}), matmul: opts.matmul,
-      ...(refreshCache ? { cache: refreshCache } : {}), logitsFromHead: true,
+      ...(this.refreshCache ? { cache: this.refreshCache } : {}), logitsFromHead: true,
     });
-    multipliers = r.multipliers;
+    s.multipliers = r.multipliers;
     // Baselines keep the bookkeeping but replace SelMix's distribution.
-    P = sm.policy === 'selmix' ? r.P : new Float64Array(K * K).fill(1 / (K * K));
-    G = r.G;
-    // Linear-approximation monitor: the mean predicted gain of the pairs drawn over the last interval
-    // against the realised change of the objective over that interval.
-    if (gainTrack.lastObjective !== null && gainTrack.predictedCount > 0) {
-      gainTrack.predicted.push(gainTrack.predictedSum / gainTrack.predictedCount);
-      gainTrack.realised.push(r.objectiveValue - gainTrack.lastObjective);
-    }
-    gainTrack.lastObjective = r.objectiveValue;
-    gainTrack.predictedSum = 0;
-    gainTrack.predictedCount = 0;
-    partnerLabels = partnerLabelsFor();
-    // Without an unlabeled set the partners are the labeled examples: the same per-class lists as the anchors.
-    const partnersByClass = partnerLabels === data.train.y ? anchorsByClass : indicesByClass(partnerLabels, K);
-    sampler = new PairSampler({ P, K, anchorsByClass, partnersByClass, rng, ...(sm.samplerEps !== undefined ? { eps: sm.samplerEps } : {}) });
-    const sc = custom ? { score: r.objectiveValue, feasible: custom.feasible(r.C) } : score(objective, r.metrics, K, sm.coverage.alpha, r.objectiveValue);
-    const isBest = best.step < 0 || better(sc, best);
+    s.P = sm.policy === 'selmix' ? r.P : new Float64Array(K * K).fill(1 / (K * K));
+    s.G = r.G;
+    closeInterval(s.gainTrack, r.objectiveValue);
+    s.partnerLabels = this.partnerLabelsFor();
+    this.sampler = this.newSampler(s.P, s.partnerLabels);
+    const sc: Score = custom ? { score: r.objectiveValue, feasible: custom.feasible(r.C) } : { score: r.objectiveValue, feasible: constraintSatisfied(objective, r.metrics, K, sm.coverage.alpha) };
+    const isBest = s.best.step < 0 || better(sc, s.best);
     if (isBest) {
-      best = { step, ...sc };
-      bestWeights.forEach((t) => t.dispose());
-      bestWeights = vars.map((v) => tf.clone(v));
+      s.best = { step, ...sc };
+      s.bestWeights.forEach((t) => t.dispose());
+      s.bestWeights = this.vars.map((v) => tf.clone(v));
     }
-    const corr = pearson(gainTrack.predicted, gainTrack.realised);
-    // Say so when the first-order estimate stops tracking reality (SELMIX.md section 3, "Approximations").
-    const tracking = corr === null || gainTrack.predicted.length < MONITOR_MIN_INTERVALS || corr > 0;
-    if (!tracking && !warnedTracking) {
-      warnedTracking = true;
-      opts.emit({ type: 'run/log', payload: { level: 'warn', message: `the first-order gain estimate is not tracking the realised change of ${custom?.name ?? objective} (correlation ${corr!.toFixed(2)} over ${gainTrack.predicted.length} intervals): consider a lower learning rate or a more frequent refresh` } });
-    } else if (tracking) warnedTracking = false;
-    lastRefresh = {
+    // Say so when the first-order estimate stops tracking reality (docs/ALGORITHM.md section 3, "Approximations").
+    const { correlation: corr, tracking } = trackingOf(s.gainTrack);
+    if (!tracking && !this.warnedTracking) {
+      this.warnedTracking = true;
+      opts.emit({ type: 'run/log', payload: { level: 'warn', message: `the first-order gain estimate is not tracking the realised change of ${custom?.name ?? objective} (correlation ${corr!.toFixed(2)} over ${s.gainTrack.predicted.length} intervals): consider a lower learning rate or a more frequent refresh` } });
+    } else if (tracking) this.warnedTracking = false;
+    this.lastRefresh = {
       step, objective: custom?.name ?? objective, objectiveValue: r.objectiveValue, val: r.metrics,
       multipliers: r.multipliers ? Array.from(r.multipliers) : null,
       gain: { K, data: Array.from(r.G) }, distribution: { K, data: Array.from(r.P) }, maxGain: r.maxGain, gainCorrelation: corr,
     };
-    opts.emit({ type: 'run/refresh', payload: lastRefresh });
-    maxGainHistory.push(r.maxGain);
-    if (tr.earlyStop && maxGainHistory.length >= tr.earlyStop.window) {
-      const last = maxGainHistory.slice(-tr.earlyStop.window);
-      const mean = last.reduce((s, v) => s + v, 0) / last.length;
-      // The reference stops after one more step once the plateau test fires (SELMIX.md section 5.6).
-      if (Math.abs(mean - r.maxGain) < tr.earlyStop.tol * Math.abs(mean)) pendingEarlyStop = true;
+    opts.emit({ type: 'run/refresh', payload: this.lastRefresh });
+    s.maxGainHistory.push(r.maxGain);
+    if (tr.earlyStop && s.maxGainHistory.length >= tr.earlyStop.window) {
+      const last = s.maxGainHistory.slice(-tr.earlyStop.window);
+      const mean = last.reduce((a, v) => a + v, 0) / last.length;
+      // The reference stops after one more step once the plateau test fires (docs/ALGORITHM.md section 5.6).
+      if (Math.abs(mean - r.maxGain) < tr.earlyStop.tol * Math.abs(mean)) s.pendingEarlyStop = true;
     }
-    if (opts.onCheckpoint) await opts.onCheckpoint(await snapshotState(step, true), isBest);
-  };
-
-  const rebuildSampler = (): void => {
-    if (!P) return;
-    partnerLabels = partnerLabels ?? partnerLabelsFor();
-    sampler = new PairSampler({ P, K, anchorsByClass, partnersByClass: indicesByClass(partnerLabels, K), rng, ...(sm.samplerEps !== undefined ? { eps: sm.samplerEps } : {}) });
-  };
-  if (opts.resume) rebuildSampler();
-
-  let stoppedBy: FinetuneResult['stoppedBy'] = 'steps';
-  let t = start;
-  let tStep = performance.now();
-  let lossSum = 0;
-  let lossCount = 0;
-  for (; t < T; t++) {
-    if (opts.shouldStop()) { stoppedBy = 'cancel'; break; }
-    if (pendingEarlyStop && t % tr.refreshEvery === 1 % tr.refreshEvery) { stoppedBy = 'earlyStop'; break; }
-    if (t % tr.refreshEvery === 0 && !(opts.resume?.afterRefresh && t === start)) await refresh(t);
-    // Extra checkpoints between refreshes (a refresh always writes one).
-    else if (tr.checkpointEvery && t % tr.checkpointEvery === 0 && t > start && opts.onCheckpoint) await opts.onCheckpoint(await snapshotState(t, false), false);
-    const batch = sm.policy === 'plain' ? plainBatch(data.train.y, tr.batchSize, rng) : sampler!.draw(tr.batchSize);
-    if (G) {
-      for (let i = 0; i < batch.anchorClass.length; i++) gainTrack.predictedSum += G[batch.anchorClass[i]! * K + batch.partnerClass[i]!]!;
-      gainTrack.predictedCount += batch.anchorClass.length;
-    }
-    const lam = new Float32Array(tr.batchSize);
-    if (sm.policy === 'plain') lam.fill(1);
-    else for (let i = 0; i < lam.length; i++) lam[i] = rng.uniform(tr.lambdaMin, 1);
-    const lr = learningRate(tr.lr, t, T, tr.schedule);
-    // CutMix mixes inputs (one forward pass of the mixed image); otherwise features are mixed.
-    const cut = tr.mixup === 'cutmix' && sm.policy !== 'plain'
-      ? cutmixRows(data.train, pool, batch.anchors, batch.partners, lam, rng) : null;
-    const loss = head ? head.step({
-      anchorSet: data.train.x, partnerSet: (sm.policy === 'plain' ? data.train : pool).x, anchors: batch.anchors,
-      partners: sm.policy === 'plain' ? null : batch.partners, ya: batch.anchorClass, lam,
-    }, { lr: lr * lrFactor[0]!, momentum: tr.momentum, wd: tr.weightDecay }) : sgdStep(model, vars, momentum, isBias, lrFactor, {
-      xa: cut ? tf.tensor(cut.x, [tr.batchSize, ...data.train.shape]) : gatherRows(data.train, batch.anchors),
-      xp: cut ? null : gatherRows(sm.policy === 'plain' ? data.train : pool, batch.partners),
-      ya: batch.anchorClass, lam, lr, momentum: tr.momentum, wd: tr.weightDecay, freeze,
-    });
-    if (!Number.isFinite(loss) || loss > 1e4) {
-      throw new TrainingError(`training diverged at step ${t}: loss = ${loss}. Lower training.lr (now ${tr.lr}); the best checkpoint (step ${best.step}) is kept.`);
-    }
-    lossSum += loss;
-    lossCount++;
-    if ((t + 1) % stepEvery === 0 || t + 1 === T) {
-      const now = performance.now();
-      opts.emit({ type: 'run/step', payload: { step: t + 1, totalSteps: T, loss: lossSum / lossCount, lr, msPerStep: (now - tStep) / lossCount } });
-      tStep = now;
-      lossSum = 0;
-      lossCount = 0;
-      await new Promise((r) => setImmediate(r)); // let a stop request in
-    }
+    s.afterRefresh = true;
+    await this.checkpoint(isBest);
   }
-  // A final validation pass, so the last iterate competes for "best" and the report has the end state.
-  // On cancel, keep the state exactly as it is so a resumed run continues as if never stopped.
-  if (stoppedBy === 'cancel') {
-    if (opts.onCheckpoint) await opts.onCheckpoint(await snapshotState(t, false), false);
-    head?.sync();
-  } else {
-    await refresh(t);
+}
+
+/** Runs SelMix fine-tuning: a FinetuneRun, from opts.resume when given. */
+export async function finetune(model: SelmixModel, data: FinetuneData, opts: FinetuneOptions): Promise<FinetuneResult> {
+  const run = new FinetuneRun(model, data, opts);
+  try {
+    if (opts.resume) run.restore(opts.resume);
+  } catch (e) {
+    run.dispose(true);
+    throw e;
   }
-  momentum.forEach((m) => m.dispose());
-  return { stoppedBy, steps: t, bestStep: best.step, lastRefresh, bestWeights, gainCorrelation: pearson(gainTrack.predicted, gainTrack.realised) };
+  return run.run();
 }
 
 /** A batch for plain fine-tuning: examples drawn uniformly from the labeled set, no partner. */

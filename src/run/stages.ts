@@ -1,19 +1,20 @@
 // The two stages of a run, each announced by its own run/started (with its mode), so the views reset at the
 // start of each and show its own progress: pre-training (the demo CNN when it is not cached yet, or a
 // "pretrain" config) and fine-tuning. A stop during pre-training ends the whole run and writes nothing.
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { prepareGainMatMul, tf } from '../backend/backend';
 import type { SelmixConfig } from '../core/config';
 import { compileCustomObjective, type CompiledObjective } from '../core/customObjective';
-import { DataError, ExprError } from '../core/errors';
+import { ExprError } from '../core/errors';
 import { objectiveMetricValue } from '../core/metrics';
 import { demoCnn, disposeModel, fromLayersModel, writeBack, type SelmixModel } from '../core/model';
 import { pretrain } from '../core/pretrain';
 import { evaluateSet, finetune, trainableVariables, type FinetuneData, type TrainState } from '../core/train';
 import type { ExampleSet } from '../core/evaluate';
 import { applyEvent, type MetricsReport, type RunEvent, type RunFinishedPayload, type RunSnapshot } from '../protocol/messages';
-import { assertNotInput, writeFileAtomic } from '../data/atomicWrite';
+import { assertNotInput } from '../data/atomicWrite';
+import { checkpointFingerprint, inputsDigest, readCheckpoint, writeCheckpoint, type CheckpointFingerprint } from '../data/checkpoint';
 import { encodeNpy } from '../data/npy';
 import { saveLayersModelToDir } from '../data/modelIo';
 import type { BackendInfo } from '../backend/backend';
@@ -142,14 +143,14 @@ export async function pretrainTask(ctx: StageContext, p: PreparedRun, cfg: Selmi
   }
 }
 
-/** Reads a checkpoint to resume from. */
-function readCheckpoint(path: string): TrainState {
-  if (!existsSync(path)) throw new DataError(path, 'no checkpoint to resume from');
-  try {
-    return JSON.parse(readFileSync(path, 'utf8')) as TrainState;
-  } catch (e) {
-    throw new DataError(path, `unreadable checkpoint: ${(e as Error).message}`);
-  }
+/**
+ * The checkpoint to resume from, validated against this run's fingerprint (settings, shapes, inputs) before anything
+ * is written; a safe setting that changed since (training.steps, training.checkpointEvery) becomes a note, logged.
+ */
+function readResumePoint(ckptDir: string, fingerprint: CheckpointFingerprint, notes: string[]): TrainState {
+  const r = readCheckpoint(ckptDir, fingerprint);
+  notes.push(`resumed from the checkpoint at step ${r.state.step}`, ...r.changes.map((c) => `changed since the checkpoint: ${c}`));
+  return r.state;
 }
 
 /** The fine-tuning stage: SelMix from the starting model, then the outputs (model, report) written together. */
@@ -161,9 +162,9 @@ export async function finetuneStage(ctx: StageContext, p: PreparedRun, cfg: Selm
     throw configErrorAt(p, 'training.mixup', 'cutmix mixes images: it needs image inputs (HxWxC) and a model with a backbone; use "feature" for feature vectors');
   }
   const objective = reportedObjective(p, cfg, model.K);
-  const ckptPath = join(outputDir, 'checkpoint', 'state.json');
-  const resume = p.request.resume ? readCheckpoint(ckptPath) : undefined;
-  if (resume) notes.push(`resumed from the checkpoint at step ${resume.step}`);
+  const ckptDir = join(outputDir, 'checkpoint');
+  const fingerprint = checkpointFingerprint(cfg, { K: model.K, d: model.d, weights: trainableVariables(model, freeze).map((v) => v.shape.slice()), unlabeled: data.unlabeled?.n ?? 0 }, inputsDigest(data));
+  const resume = p.request.resume ? readResumePoint(ckptDir, fingerprint, notes) : undefined;
   for (const out of outputFiles(outputDir)) assertNotInput(out, inputs.inputs);
   makeOutputDir(p, outputDir);
 
@@ -183,9 +184,8 @@ export async function finetuneStage(ctx: StageContext, p: PreparedRun, cfg: Selm
     config: cfg, emit: ctx.emit, shouldStop: ctx.shouldStop, ...(resume ? { resume } : {}), ...(objective.custom ? { custom: objective.custom } : {}),
     matmul: await prepareGainMatMul(model.K),
     onCheckpoint: (state, best) => {
-      mkdirSync(dirname(ckptPath), { recursive: true });
-      writeFileAtomic(ckptPath, JSON.stringify(state));
-      ctx.emit({ type: 'run/checkpoint', payload: { step: state.step, path: ckptPath, best } });
+      const path = writeCheckpoint(ckptDir, state, fingerprint);
+      ctx.emit({ type: 'run/checkpoint', payload: { step: state.step, path, best } });
     },
   });
   // The best validation iterate is the result (docs/ALGORITHM.md section 5.6 names the issue with the reference's choice).

@@ -1,0 +1,175 @@
+// The training loop (src/core/train.ts): snapshot and restore mirror each other field for field, the gain monitor,
+// extra checkpoints, and cancel/resume giving bit-identical final weights to an uninterrupted run.
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { initBackend, tf } from '../../../src/backend/backend';
+import { configSchema } from '../../../src/core/config';
+import { pearson } from '../../../src/core/gainMonitor';
+import { linearModel, disposeModel } from '../../../src/core/model';
+import { Rng } from '../../../src/core/rng';
+import { finetune, FinetuneRun, type FinetuneData, type TrainState } from '../../../src/core/train';
+import { CHECKPOINT_STATE_FIELDS } from '../../../src/data/checkpoint';
+import { writeNpy } from '../../../src/data/npy';
+import { runRequest, type RunResult } from '../../../src/run/run';
+import { clusterSet } from '../../helpers/synthetic';
+import type { RefreshPayload, RunEvent } from '../../../src/protocol/messages';
+
+before(async () => {
+  await initBackend({ choice: 'cpu' });
+});
+
+/** A temp folder with long-tailed train (trx/try.npy) and validation (vax/vay.npy) clusters and a weak diagonal head W.npy. */
+function writeLinearJob(prefix: string, train: number[], val: number[], d: number, seed: number): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const rng = new Rng(seed);
+  const K = train.length;
+  for (const [name, counts] of [['tr', train], ['va', val]] as const) {
+    const s = clusterSet(counts, d, rng, 1.5);
+    writeNpy(join(dir, `${name}x.npy`), s.x, [s.n, d]);
+    writeNpy(join(dir, `${name}y.npy`), s.y, [s.n]);
+  }
+  const W = new Float32Array(K * d);
+  for (let k = 0; k < K; k++) W[k * d + k] = 0.5;
+  writeNpy(join(dir, 'W.npy'), W, [K, d]);
+  return dir;
+}
+
+/** Runs the config file at cfg through runRequest, as every surface does. */
+function runFile(cfg: string, opts: { emit?: (e: RunEvent) => void; shouldStop?: () => boolean; resume?: boolean } = {}): Promise<RunResult> {
+  return runRequest({ configText: readFileSync(cfg, 'utf8'), configPath: cfg, ...(opts.resume ? { resume: true } : {}) },
+    { emit: opts.emit ?? (() => undefined), shouldStop: opts.shouldStop ?? (() => false), backend: 'cpu' });
+}
+
+const npyConfig = (training: object, out: string, objective = 'gMean') => JSON.stringify({
+  objective, data: { kind: 'npy', train: { features: 'trx.npy', labels: 'try.npy' }, val: { features: 'vax.npy', labels: 'vay.npy' } },
+  model: { kind: 'linear', weights: 'W.npy' }, training, output: out,
+});
+
+test('pearson: known values, and null when undefined', () => {
+  assert.ok(Math.abs(pearson([1, 2, 3, 4], [2, 4, 6, 8])! - 1) < 1e-12);
+  assert.ok(Math.abs(pearson([1, 2, 3, 4], [8, 6, 4, 2])! + 1) < 1e-12);
+  // hand-computed: x = [1,2,3], y = [1,3,2] -> cov 0.5, var 1 and 1 -> 0.5
+  assert.ok(Math.abs(pearson([1, 2, 3], [1, 3, 2])! - 0.5) < 1e-12);
+  assert.equal(pearson([1, 2], [3, 4]), null);
+  assert.equal(pearson([1, 1, 1], [1, 2, 3]), null);
+});
+
+/** A small in-memory problem: K = 4 long-tailed clusters in d = 6, a weak head, and a config. */
+function problem(training: object) {
+  const rng = new Rng(5);
+  const K = 4, d = 6;
+  const tr = clusterSet([80, 40, 16, 8], d, rng, 1.5);
+  const va = clusterSet([20, 20, 20, 20], d, rng, 1.5);
+  const data: FinetuneData = {
+    train: { x: tr.x, y: tr.y, n: tr.n, shape: [d] }, val: { x: va.x, y: va.y, n: va.n, shape: [d] }, unlabeled: null, test: null,
+    classNames: ['a', 'b', 'c', 'd'],
+  };
+  const W = new Float32Array(d * K);
+  for (let k = 0; k < K; k++) W[k * K + k] = 0.5;
+  const model = () => linearModel(W, new Float32Array(K), d, K);
+  const config = configSchema.parse({ objective: 'minRecall', data: { kind: 'npy', train: { features: 'x' } }, model: { kind: 'linear', weights: 'W' }, training: { batchSize: 16, refreshEvery: 10, ...training } });
+  return { data, model, config };
+}
+
+for (const momentum of [0, 0.9]) test(`snapshot -> restore -> snapshot is identical, and covers every TrainState field (momentum ${momentum})`, async () => {
+  const { data, model, config } = problem({ steps: 60, momentum, weightDecay: 5e-3 });
+  const m1 = model();
+  const states: TrainState[] = [];
+  let steps = 0;
+  const r = await finetune(m1, data, {
+    config, emit: (e) => { if (e.type === 'run/step') steps = e.payload.step; }, shouldStop: () => steps >= 37, stepEventEvery: 1,
+    onCheckpoint: (s) => { states.push(s); },
+  });
+  r.bestWeights.forEach((t) => t.dispose());
+  assert.equal(r.stoppedBy, 'cancel');
+  const state = states.at(-1)!;
+  assert.equal(state.step, 37);
+  assert.ok(state.P && state.G && state.multipliers, 'a state after refreshes carries P, G and the multipliers');
+  if (momentum === 0) assert.ok(state.headScale < 1, `the head's carried scale is recorded (${state.headScale})`);
+  else assert.equal(state.headScale, 1);
+  // Every field of TrainState is in the loop's field table, in the snapshot, and in the checkpoint schema.
+  assert.deepEqual(Object.keys(state), FinetuneRun.fieldNames);
+  assert.deepEqual([...FinetuneRun.fieldNames].sort(), [...CHECKPOINT_STATE_FIELDS].sort());
+
+  const tensors = tf.memory().numTensors;
+  const m2 = model();
+  const run = new FinetuneRun(m2, data, { config, emit: () => undefined, shouldStop: () => false });
+  run.restore(state);
+  const again = await run.snapshot();
+  assert.deepStrictEqual(again, state);
+  // Restoring twice does not leak the replaced tensors.
+  run.restore(again);
+  assert.deepStrictEqual(await run.snapshot(), state);
+  run.dispose(true);
+  disposeModel(m2);
+  assert.equal(tf.memory().numTensors, tensors, 'a restored run that is disposed leaves no tensor behind');
+  disposeModel(m1);
+});
+
+test('restore refuses a state of another shape with a TrainingError, not a tfjs error', async () => {
+  const { data, model, config } = problem({ steps: 20 });
+  const m = model();
+  const run = new FinetuneRun(m, data, { config, emit: () => undefined, shouldStop: () => false });
+  const s = await run.snapshot();
+  const bad: TrainState = { ...s, weights: [{ shape: [5, 4], data: new Float32Array(20) }, s.weights[1]!] };
+  assert.throws(() => run.restore(bad), (e: Error) => e.name === 'TrainingError' && /shape \[5,4\]/.test(e.message));
+  run.dispose(true);
+  disposeModel(m);
+});
+
+test('every refresh after the third interval carries a gain correlation in [-1, 1]', async () => {
+  const dir = writeLinearJob('selmix-monitor-', [150, 60, 20, 8], [30, 30, 30, 30], 6, 11);
+  const cfg = join(dir, 'm.selmix.json');
+  writeFileSync(cfg, npyConfig({ steps: 120, refreshEvery: 10 }, 'out', 'minRecall'));
+  const refreshes: RefreshPayload[] = [];
+  const r = await runFile(cfg, { emit: (e) => { if (e.type === 'run/refresh') refreshes.push(e.payload); } });
+  assert.ok(r.ok, r.ok ? '' : r.message);
+  assert.equal(refreshes.length, 13);
+  // intervals end at the 2nd refresh onwards; three are needed for a correlation
+  assert.deepEqual(refreshes.slice(0, 3).map((p) => p.gainCorrelation), [null, null, null]);
+  for (const p of refreshes.slice(4)) assert.ok(typeof p.gainCorrelation === 'number' && p.gainCorrelation >= -1 && p.gainCorrelation <= 1, String(p.gainCorrelation));
+  const report = JSON.parse(readFileSync(join(dir, 'out', 'report.json'), 'utf8'));
+  assert.equal(report.gainCorrelation, refreshes.at(-1)!.gainCorrelation);
+});
+
+test('checkpointEvery adds checkpoints between refreshes, and resuming from one matches an uninterrupted run', async () => {
+  const dir = writeLinearJob('selmix-ckpt-', [90, 30, 10], [20, 20, 20], 4, 12);
+  const training = { steps: 60, refreshEvery: 20, checkpointEvery: 7, momentum: 0.9 };
+  const cfg = join(dir, 'c.selmix.json');
+  writeFileSync(cfg, npyConfig(training, 'a'));
+  const steps: number[] = [];
+  let stopAt = 0;
+  const first = await runFile(cfg, { emit: (e) => { if (e.type === 'run/checkpoint') { steps.push(e.payload.step); if (e.payload.step === 35) stopAt = 35; } }, shouldStop: () => stopAt > 0 });
+  assert.ok(first.ok, first.ok ? '' : first.message);
+  // refreshes at 0 and 20, extra checkpoints at 7, 14, 21, 28, 35, then the stop's own checkpoint
+  assert.deepEqual(steps.slice(0, 7), [0, 7, 14, 20, 21, 28, 35]);
+  const resumed = await runFile(cfg, { resume: true });
+  assert.ok(resumed.ok, resumed.ok ? '' : resumed.message);
+  writeFileSync(cfg, npyConfig(training, 'b'));
+  const straight = await runFile(cfg);
+  assert.ok(straight.ok);
+  assert.ok(readFileSync(join(dir, 'a', 'W.npy')).equals(readFileSync(join(dir, 'b', 'W.npy'))), 'resumed and uninterrupted weights differ');
+});
+
+// Without momentum W carries a weight-decay scale between refreshes, which the checkpoint records instead of folding in.
+for (const momentum of [0, 0.9]) test(`cancel, then resume through the binary checkpoint, is bit-identical to an uninterrupted run (momentum ${momentum})`, async () => {
+  const dir = writeLinearJob('selmix-resume-', [120, 50, 20, 9], [20, 20, 20, 20], 6, 13);
+  const training = { steps: 150, refreshEvery: 25, batchSize: 16, momentum, weightDecay: 5e-3 };
+  const cfg = join(dir, 'r.selmix.json');
+  writeFileSync(cfg, npyConfig(training, 'whole', 'minRecall'));
+  const whole = await runFile(cfg);
+  assert.ok(whole.ok, whole.ok ? '' : whole.message);
+  writeFileSync(cfg, npyConfig(training, 'split', 'minRecall'));
+  let step = 0;
+  const first = await runFile(cfg, { emit: (e) => { if (e.type === 'run/step') step = e.payload.step; }, shouldStop: () => step >= 61 });
+  assert.ok(first.ok && first.summary.stoppedBy === 'cancel');
+  const logs: string[] = [];
+  const resumed = await runFile(cfg, { resume: true, emit: (e) => { if (e.type === 'run/log') logs.push(e.payload.message); } });
+  assert.ok(resumed.ok && resumed.summary.stoppedBy === 'steps' && resumed.summary.steps === 150, resumed.ok ? '' : resumed.message);
+  assert.ok(logs.some((l) => /resumed from the checkpoint at step \d+/.test(l)), logs.join('\n'));
+  assert.equal(resumed.summary.bestStep, whole.summary.bestStep);
+  for (const f of ['W.npy', 'b.npy']) assert.ok(readFileSync(join(dir, 'split', f)).equals(readFileSync(join(dir, 'whole', f))), `${f} bit-identical`);
+});
