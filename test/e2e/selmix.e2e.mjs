@@ -1,8 +1,9 @@
 // End to end in a real VS Code (code-server 4.139 = VS Code 1.139): the packaged .vsix, a workspace with a
 // small long-tailed feature dataset (test/e2e/makeWorkspace.mjs), "SelMix: Fine-tune" from the palette, the
-// dashboard and sidebar webviews, Stop, and a broken config. Run by scripts/e2e.sh (npm run test:e2e).
+// dashboard and sidebar webviews, Stop, a broken config, and "SelMix: Run Demo" stopped during its pre-training
+// stage. Run by scripts/e2e.sh (npm run test:e2e).
 import assert from 'node:assert/strict';
-import { copyFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openWorkbench, runCommand, webview } from './vscodeDriver.mjs';
 
@@ -197,6 +198,75 @@ try {
     const wv = dash();
     await until('the restored dashboard to show the stopped run', async () => (await attr(wv, 'body', 'data-status')) === 'stopped', 60_000);
     assert.equal(numbers(await attr(wv, '#gain-heatmap', 'data-values')).length, 100);
+  });
+
+  // Last, so the earlier tests keep their state: the previous run (stopped, with G and P) is on screen when the demo starts.
+  await test('Stop during the demo\'s pre-training leaves no cache, and the views show the new run from its first event', async () => {
+    assert.ok(WS, 'E2E_WS is set');
+    const cache = join(WS, '.selmix-cache', 'mnist-lt-cnn', 'model.json');
+    assert.ok(!existsSync(join(WS, '.selmix-cache')), 'the workspace starts without a demo cache');
+    const wv = dash();
+    /** Everything the dashboard shows about the run, read at once (a redraw in between cannot mix two states). */
+    const dashState = () => wv.locator('body').evaluate((b) => {
+      const byId = (id) => document.getElementById(id);
+      return { status: b.dataset.status, mode: b.dataset.mode ?? '', stoppedBy: b.dataset.stoppedBy ?? '', name: byId('run-name').textContent, badge: byId('status').textContent,
+        gain: byId('gain-heatmap').dataset.values ?? '', dist: byId('dist-heatmap').dataset.values ?? '', recall: byId('recall-bars').dataset.values ?? '',
+        step: Number(byId('step').dataset.step ?? 0), stage: byId('stage-note').hidden ? '' : byId('stage-note').textContent,
+        reportDisabled: byId('btn-report').hasAttribute('disabled') };
+    });
+    const sideState = () => side().locator('body').evaluate((b) => {
+      const byId = (id) => document.getElementById(id);
+      return { status: byId('sb-status').dataset.status, label: byId('sb-status').textContent, name: byId('sb-name').textContent, mode: b.dataset.mode ?? '',
+        recalls: byId('sb-recalls').children.length, stage: byId('sb-stage').hidden ? '' : byId('sb-stage').textContent, min: byId('sb-min-recall').textContent };
+    });
+    const before = await until('the previous run on the dashboard', async () => { const d = await dashState(); return numbers(d.gain).length === 100 ? d : null; }, 30_000);
+    lap(`  previous run on screen: "${before.name}" (${before.badge})`);
+    await runCommand(page, 'SelMix: Run Demo');
+    // The first state the dashboard shows of the new run must already be the pre-training stage: never the old run's title, badge, G or P.
+    const seen = await until('the dashboard to show the demo\'s pre-training stage', async () => {
+      const d = await dashState();
+      if (d.status === before.status && d.name === before.name) return null; // not reached yet
+      return d;
+    }, 120_000);
+    lap(`  dashboard: "${seen.name}" (${seen.badge}, mode ${seen.mode})`);
+    assert.equal(seen.status, 'pretraining', `the new run shows as pre-training: ${JSON.stringify(seen)}`);
+    assert.equal(seen.mode, 'pretrain');
+    assert.equal(seen.badge, 'Pre-training…');
+    assert.match(seen.name, /pre-training/);
+    assert.notEqual(seen.name, before.name);
+    assert.equal(seen.gain, '', 'no G of the previous run');
+    assert.equal(seen.dist, '', 'no P of the previous run');
+    assert.equal(seen.recall, '', 'no recall of the previous run');
+    assert.match(seen.stage, /^Pre-training the starting model/);
+    assert.ok(existsSync(join(WS, 'selmix-demo', 'demo.selmix.json')), 'Run Demo wrote its config into its output folder, as `selmix demo` does');
+    await showSidebar();
+    const sb = await until('the sidebar to show the pre-training stage', async () => { const x = await sideState(); return x.status === 'pretraining' ? x : null; }, 30_000);
+    assert.match(sb.name, /pre-training/);
+    assert.equal(sb.label, 'Pre-training…');
+    assert.equal(sb.recalls, 0, 'no per-class recall of the previous run');
+    assert.match(sb.stage, /^Pre-training the starting model/);
+    await page.locator('.statusbar-item', { hasText: /SelMix:? pre-training/ }).first().waitFor({ timeout: 30_000 });
+    const training = await until('a pre-training step', async () => { const d = await dashState(); return d.step > 0 && d.status === 'pretraining' ? d : null; }, 120_000);
+    lap(`  pre-training at step ${training.step}: ${training.stage}`);
+    await shot('demo-pretraining');
+    await runCommand(page, 'SelMix: Stop');
+    const stopped = await until('the dashboard to show the run stopped during pre-training', async () => { const d = await dashState(); return d.status === 'stopped' ? d : null; }, 60_000);
+    assert.equal(stopped.stoppedBy, 'cancel');
+    assert.equal(stopped.badge, 'Stopped (pre-training)');
+    assert.match(stopped.stage, /^Stopped during pre-training after \d+ steps; nothing was written/);
+    assert.equal(stopped.gain, '');
+    assert.ok(stopped.reportDisabled, 'no report to open');
+    const sbStopped = await until('the sidebar to show the stopped run', async () => { const x = await sideState(); return x.status === 'stopped' ? x : null; }, 20_000);
+    assert.match(sbStopped.stage, /nothing was written/);
+    assert.equal(sbStopped.min, '–', 'no numbers for a run that produced none');
+    await page.locator('.notifications-toasts', { hasText: /stopped during pre-training after \d+ steps?; nothing was written/ }).first().waitFor({ timeout: 20_000 });
+    await page.locator('.statusbar-item', { hasText: 'SelMix: stopped during pre-training' }).first().waitFor({ timeout: 20_000 });
+    await page.waitForTimeout(3000);
+    assert.ok(!existsSync(cache), `no cached model at ${cache}`);
+    assert.ok(!existsSync(join(WS, '.selmix-cache')), 'nothing under .selmix-cache');
+    assert.ok(!existsSync(join(WS, 'selmix-demo', 'report.json')), 'no report');
+    assert.equal((await dashState()).status, 'stopped', 'still stopped');
+    await shot('demo-stopped-pretraining');
   });
 } finally {
   try { copyFileSync(join(ART, 'dashboard.png'), join(ART, 'screenshot-dashboard.png')); } catch { /* no screenshot */ }
