@@ -69,6 +69,17 @@ const modelSchema = z.discriminatedUnion('kind', [
     path: pathString.default('.selmix-cache/mnist-lt-cnn/model.json'),
     freezeBackbone: z.boolean().default(false),
   }),
+  z.strictObject({
+    kind: z.literal('onnx').describe('An ONNX model (e.g. from torch.onnx.export): its last Gemm, or MatMul then Add, is the head; the backbone is frozen (run by ONNX Runtime).'),
+    path: pathString.describe('The .onnx file.'),
+    head: z.string().min(1).optional().describe('Name of the head node (a Gemm, or a MatMul followed by an Add); default: the one that produces the graph output.'),
+    preprocess: z.strictObject({
+      size: z.tuple([posInt.max(8192), posInt.max(8192)]).optional().describe('Resize images to [H, W] (bilinear) first; default: as read.'),
+      mean: z.array(z.number()).min(1).optional().describe('Per-channel mean subtracted from pixels in [0, 1] (one value, or one per channel).'),
+      std: z.array(z.number().positive()).min(1).optional().describe('Per-channel standard deviation pixels are divided by after the mean.'),
+      layout: z.enum(['NCHW', 'NHWC']).default('NCHW').describe('Tensor layout of the model input (PyTorch: NCHW).'),
+    }).optional().describe('How images (data.kind "images") become the model input; .npy inputs are used as they are.'),
+  }),
 ]);
 
 const trainingSchema = z.strictObject({
@@ -149,8 +160,36 @@ export function lineColumn(text: string, offset: number): { line: number; column
   return { line, column: offset - last };
 }
 
+/** The largest config text accepted (a config is a few kilobytes). */
+export const MAX_CONFIG_CHARS = 1 << 20;
+/** The deepest nesting of objects and arrays accepted (the schema needs 4; the JSON parser recurses). */
+export const MAX_CONFIG_DEPTH = 32;
+
+/** The offset where nesting first exceeds maxDepth, outside strings; -1 when it never does. */
+function tooDeepAt(text: string, maxDepth: number): number {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 92) i++; // backslash: skip the escaped character
+      else if (c === 34) inString = false;
+    } else if (c === 34) {
+      inString = true;
+    } else if (c === 123 || c === 91) {
+      if (++depth > maxDepth) return i;
+    } else if (c === 125 || c === 93) {
+      depth--;
+    }
+  }
+  return -1;
+}
+
 /** Parses and validates config text; throws ConfigError listing every problem with its line. */
 export function parseConfig(text: string, file: string): SelmixConfig {
+  if (text.length > MAX_CONFIG_CHARS) throw new ConfigError(file, [{ path: '', message: `the config is ${text.length} characters long; at most ${MAX_CONFIG_CHARS} are accepted`, line: 1, column: 1 }]);
+  const deep = tooDeepAt(text, MAX_CONFIG_DEPTH);
+  if (deep >= 0) throw new ConfigError(file, [{ path: '', message: `objects and arrays are nested more than ${MAX_CONFIG_DEPTH} levels deep here; a config needs at most 4`, ...lineColumn(text, deep) }]);
   const errors: ParseError[] = [];
   const tree = parseTree(text, errors, { allowTrailingComma: false, disallowComments: true });
   if (errors.length > 0 || tree === undefined) {

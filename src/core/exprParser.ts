@@ -75,11 +75,31 @@ function describe(t: Token): string {
 }
 
 /** Recursive-descent parser over the token list (grammar at the top of this file). */
+/** The longest expression accepted (a config field, not a program). */
+export const MAX_EXPRESSION_CHARS = 2000;
+/** The deepest nesting of brackets, calls and unary signs accepted (the parser and the tape recurse). */
+export const MAX_EXPRESSION_DEPTH = 50;
+
 class Parser {
   private pos = 0;
+  private depth = 0;
   private readonly toks: Token[];
   constructor(private readonly src: string) {
+    if (src.length > MAX_EXPRESSION_CHARS) throw new ExprError(`the expression is ${src.length} characters long; at most ${MAX_EXPRESSION_CHARS} are accepted`, src, MAX_EXPRESSION_CHARS + 1);
     this.toks = tokenize(src);
+  }
+
+  /** Runs one level of recursion, refusing nesting deeper than MAX_EXPRESSION_DEPTH (a named error, not a stack overflow). */
+  private nested<T>(f: () => T): T {
+    if (++this.depth > MAX_EXPRESSION_DEPTH) {
+      const t = this.peek();
+      throw new ExprError(`the expression is nested more than ${MAX_EXPRESSION_DEPTH} levels deep at column ${t.col}`, this.src, t.col);
+    }
+    try {
+      return f();
+    } finally {
+      this.depth--;
+    }
   }
 
   private peek(): Token { return this.toks[this.pos]!; }
@@ -100,6 +120,9 @@ class Parser {
   }
 
   expr(): Ast {
+    return this.nested(() => this.sum());
+  }
+  private sum(): Ast {
     let a = this.term();
     while (this.isOp('+') || this.isOp('-')) {
       const op = this.next();
@@ -116,15 +139,15 @@ class Parser {
     return a;
   }
   private unary(): Ast {
-    if (this.isOp('-')) { const op = this.next(); return { t: 'neg', arg: this.unary(), col: op.col }; }
-    if (this.isOp('+')) { this.next(); return this.unary(); }
+    if (this.isOp('-')) { const op = this.next(); return { t: 'neg', arg: this.nested(() => this.unary()), col: op.col }; }
+    if (this.isOp('+')) { this.next(); return this.nested(() => this.unary()); }
     return this.power();
   }
   private power(): Ast {
     const base = this.postfix();
     if (!this.isOp('^')) return base;
     const op = this.next();
-    return { t: 'bin', op: '^', a: base, b: this.unary(), col: op.col };
+    return { t: 'bin', op: '^', a: base, b: this.nested(() => this.unary()), col: op.col };
   }
   private postfix(): Ast {
     let p = this.primary();

@@ -1,6 +1,6 @@
 // Atomic file writes: a crash or a full disk never leaves a half-written target behind.
 import { closeSync, existsSync, fsyncSync, openSync, realpathSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { DataError, TrainingError } from '../core/errors';
 
 let counter = 0;
@@ -84,6 +84,17 @@ export function assertNotInput(outPath: string, inputs: string[]): void {
   for (const input of inputs) {
     if (canonical(input) === out) {
       throw new DataError(outPath, `output would overwrite the input file ${input}; choose another output path`);
+    }
+  }
+}
+
+/** Throws DataError when an input resolves (through symlinks) to a path inside outFolder, a folder the run writes whole. */
+export function assertNoInputInside(outFolder: string, inputs: string[]): void {
+  const out = canonical(outFolder);
+  for (const input of inputs) {
+    const rel = relative(out, canonical(input));
+    if (rel === '' || (!rel.startsWith('..') && !isAbsolute(rel))) {
+      throw new DataError(input, `this input is inside ${outFolder}, a folder the run writes (and clears) as an output; move the input or choose another output folder`);
     }
   }
 }

@@ -1,6 +1,6 @@
 // Reader for numeric feature tables in CSV (comma-separated, RFC 4180 quotes, optional header row).
-import { readFileSync } from 'node:fs';
 import { DataError } from '../core/errors';
+import { readInputFile } from './inputFile';
 
 /** Options of readFeatureCsv. labelColumn: a header name, or a 0-based column index (negative counts from the end). */
 export interface FeatureCsvOptions {
@@ -70,12 +70,7 @@ function isNumber(s: string): boolean {
 
 /** Reads a numeric CSV (header row optional) into float32 features and optional integer labels. */
 export function readFeatureCsv(path: string, opts: FeatureCsvOptions): FeatureCsv {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new DataError(path, `cannot read file: ${(e as Error).message}`);
-  }
+  let text = readInputFile(path).toString('utf8');
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   const rows = parseRows(text, path);
   if (rows.length === 0) throw new DataError(path, 'the CSV file is empty');

@@ -1,10 +1,14 @@
 // Image-folder datasets. PNG is decoded with pngjs and JPEG with jpeg-js: both pure JavaScript, so the .vsix
 // stays platform-independent (a native decoder such as sharp would make it platform-specific).
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { decode as decodeJpeg } from 'jpeg-js';
 import { PNG } from 'pngjs';
 import { DataError } from '../core/errors';
+import { readInputFile } from './inputFile';
+
+/** An image file larger than this is refused before decoding (a 16k x 16k RGBA PNG is 1 GiB decoded). */
+const MAX_IMAGE_BYTES = 256 * 2 ** 20;
 
 /** Options of loadImageFolder. */
 export interface ImageFolderOptions {
@@ -80,12 +84,7 @@ function jpegComponents(buf: Uint8Array): number | null {
 }
 
 function decode(file: string): Decoded {
-  let buf: Buffer;
-  try {
-    buf = readFileSync(file);
-  } catch (e) {
-    throw new DataError(file, `cannot read image: ${(e as Error).message}`);
-  }
+  const buf = readInputFile(file, MAX_IMAGE_BYTES);
   let width: number;
   let height: number;
   let rgba: Uint8Array;

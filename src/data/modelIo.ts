@@ -1,9 +1,13 @@
 // tfjs LayersModel files (model.json + binary weight shards) read and written with node:fs, so no tfjs-node is needed.
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { DataError } from '../core/errors';
 import { writeFileAtomic } from './atomicWrite';
+import { readInputFile } from './inputFile';
+
+/** A model.json larger than this is not a model description (its weights live in the shards). */
+const MAX_MODEL_JSON_BYTES = 64 * 2 ** 20;
 
 type WeightsManifestEntry = tf.io.WeightsManifestEntry;
 
@@ -23,12 +27,7 @@ function specBytes(spec: WeightsManifestEntry): number | null {
 
 function readJson(path: string): unknown {
   if (!existsSync(path)) throw new DataError(path, 'model file not found');
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new DataError(path, `cannot read model file: ${(e as Error).message}`);
-  }
+  const text = readInputFile(path, MAX_MODEL_JSON_BYTES).toString('utf8');
   try {
     return JSON.parse(text);
   } catch (e) {
@@ -71,9 +70,9 @@ function readArtifacts(modelJsonPath: string): tf.io.ModelArtifacts {
       }
       let buf: Buffer;
       try {
-        buf = readFileSync(shard);
+        buf = readInputFile(shard);
       } catch (e) {
-        throw new DataError(shard, `cannot read weight shard listed in ${modelJsonPath} (weightsManifest[${g}].paths[${j}]): ${(e as Error).message}`);
+        throw new DataError(shard, `cannot read weight shard listed in ${modelJsonPath} (weightsManifest[${g}].paths[${j}]): ${(e as Error).message.replace(`${shard}: `, '')}`);
       }
       shardFiles.push(shard);
       parts.push(buf);

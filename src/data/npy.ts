@@ -1,8 +1,8 @@
 // Reader and writer for NumPy .npy files (format versions 1.0, 2.0 and 3.0). The header is a Python dict
 // literal; it is parsed by a small tokenizer, never evaluated.
-import { readFileSync } from 'node:fs';
 import { DataError } from '../core/errors';
 import { writeFileAtomic } from './atomicWrite';
+import { readInputFile } from './inputFile';
 
 /** An n-dimensional array read from a .npy file: C order, little-endian data copied into an aligned typed array. */
 export interface NdArray {
@@ -34,6 +34,7 @@ type PyValue = string | boolean | number | PyValue[] | null;
 /** A tokenizer + recursive-descent parser for the Python literals that appear in .npy headers. */
 class HeaderParser {
   private i = 0;
+  private depth = 0;
   constructor(private readonly s: string, private readonly file: string) {}
 
   private fail(msg: string): never {
@@ -82,12 +83,14 @@ class HeaderParser {
     }
     if (c === '(' || c === '[') {
       const close = c === '(' ? ')' : ']';
+      if (++this.depth > MAX_HEADER_DEPTH) this.fail(`nested more than ${MAX_HEADER_DEPTH} levels deep (a .npy header holds a flat shape tuple)`);
       this.i++;
       const items: PyValue[] = [];
       while (!this.eat(close)) {
         items.push(this.value());
         if (!this.eat(',')) { this.expect(close); break; }
       }
+      this.depth--;
       return items;
     }
     const m = /^(True|False|None|-?\d+L?)/.exec(this.s.slice(this.i));
@@ -99,6 +102,10 @@ class HeaderParser {
     return Number(m[0].replace('L', ''));
   }
 }
+
+/** A .npy header is a short dict (numpy writes under 4 KiB); anything longer or deeper is not one. */
+const MAX_HEADER_BYTES = 1 << 20;
+const MAX_HEADER_DEPTH = 8;
 
 function product(shape: number[]): number {
   let n = 1;
@@ -126,6 +133,7 @@ export function parseNpy(buf: Uint8Array, file: string): NdArray {
     headerLen = view.getUint32(8, true);
     headerStart = 12;
   }
+  if (headerLen > MAX_HEADER_BYTES) throw new DataError(file, `malformed .npy header: header_len at byte offset 8 says ${headerLen} bytes; a header is at most ${MAX_HEADER_BYTES}`);
   if (headerStart + headerLen > buf.byteLength) {
     throw new DataError(file, `truncated .npy header: header_len at byte offset 8 says ${headerLen} bytes, but only ${buf.byteLength - headerStart} follow`);
   }
@@ -188,13 +196,7 @@ export function parseNpy(buf: Uint8Array, file: string): NdArray {
 
 /** Reads and parses a .npy file from disk. */
 export function readNpy(path: string): NdArray {
-  let buf: Buffer;
-  try {
-    buf = readFileSync(path);
-  } catch (e) {
-    throw new DataError(path, `cannot read file: ${(e as Error).message}`);
-  }
-  return parseNpy(buf, path);
+  return parseNpy(readInputFile(path), path);
 }
 
 /** Encodes a C-order float32/float64/int32 array as a .npy (version 1.0, or 2.0 for very long headers). */
@@ -238,7 +240,7 @@ export function toFloat32Features(a: NdArray, file: string, what = 'features'): 
   if (a.shape.length < 2) throw new DataError(file, `${what} must have 2 or more dimensions (rows first), got shape ${JSON.stringify(a.shape)}`);
   const n = a.shape[0]!;
   const d = product(a.shape.slice(1));
-  if (n === 0) throw new DataError(file, `${what} have no rows (shape ${JSON.stringify(a.shape)})`);
+  if (n === 0) throw new DataError(file, `${what} have no ${what === 'features' ? 'examples' : 'rows'} (shape ${JSON.stringify(a.shape)})`);
   if (d === 0) throw new DataError(file, `${what} have no values per row (shape ${JSON.stringify(a.shape)})`);
   let data: Float32Array;
   if (a.data instanceof Float32Array) {

@@ -6,8 +6,13 @@ import type { RunOverrides, RunRequest } from '../protocol/messages';
 
 /** True when the config text has a top-level "output" (of any type: a wrong one is the schema's to report). */
 export function hasOutputField(text: string): boolean {
-  const tree = parseTree(text, [], { disallowComments: true });
-  return tree?.type === 'object' && findNodeAtLocation(tree, ['output']) !== undefined;
+  try {
+    const tree = parseTree(text, [], { disallowComments: true });
+    return tree?.type === 'object' && findNodeAtLocation(tree, ['output']) !== undefined;
+  } catch {
+    // Text nested too deep for the recursive parser: prepareRun reports it at its line; no output field is assumed.
+    return false;
+  }
 }
 
 /** The request of a config file's text; defaultOutput (absolute) becomes overrides.output when the text names no output. */

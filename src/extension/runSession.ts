@@ -4,6 +4,7 @@
 // fake workers.
 import { Worker } from 'node:worker_threads';
 import { isRunEvent } from '../protocol/messages';
+import { releaseThreadLock } from '../data/outputFolder';
 import type { RunEvent, WorkerRequest } from '../protocol/messages';
 
 /** The terminal events of a run. */
@@ -34,6 +35,8 @@ export class RunSession {
   private finished = false;
   private stopTimer: ReturnType<typeof setTimeout> | null = null;
   private resolveDone!: (e: TerminalEvent) => void;
+  /** The output folder of the current stage (from its run/started), whose lock the worker may hold. */
+  private outputDir: string | null = null;
 
   constructor(private readonly opts: RunSessionOptions) {
     this.done = new Promise((res) => (this.resolveDone = res));
@@ -79,11 +82,14 @@ export class RunSession {
       this.end(m);
       return;
     }
+    if (m.type === 'run/started') this.outputDir = m.payload.outputDir;
     this.opts.onEvent(m);
   }
 
   private fail(message: string, kind: 'internal', stack?: string): void {
     if (this.finished) return;
+    // The worker ends without finishing its run: the output folder's lock it holds would outlive it.
+    if (this.outputDir) releaseThreadLock(this.outputDir, this.worker.threadId);
     this.end({ type: 'run/failed', payload: stack === undefined ? { message, kind } : { message, kind, stack } });
   }
 

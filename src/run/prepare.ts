@@ -82,7 +82,6 @@ export function prepareRun(request: RunRequest, opts: PrepareOptions = {}): Prep
   const text = stripBom(request.configText);
   const file = request.configPath;
   const baseDir = dirname(resolve(file));
-  const tree = parseTree(text, [], { disallowComments: true });
   const none = { request, config: null, baseDir, outputDir: null, outputOutsideWorkspace: false };
   let parsed: SelmixConfig;
   try {
@@ -94,6 +93,8 @@ export function prepareRun(request: RunRequest, opts: PrepareOptions = {}): Prep
   }
   const bad = overrideIssues(request);
   if (bad.length) return { ...none, issues: bad };
+  // Parsed only now: parseConfig has refused text too deep or too large for the recursive JSON parser.
+  const tree = parseTree(text, [], { disallowComments: true });
   const config = applyOverrides(parsed, request.overrides as Parameters<typeof applyOverrides>[1]);
   const issues: RunIssue[] = [];
   for (const { keys, value } of inputPaths(config)) {

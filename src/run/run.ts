@@ -11,7 +11,7 @@ import { fromLayersModel } from '../core/model';
 import { applyEvent, emptySnapshot, type FailureKind, type RunEvent, type RunFinishedPayload, type RunRequest, type RunSnapshot } from '../protocol/messages';
 import { prepareRun, preparedConfig } from './prepare';
 import { checkInputShape, checkLabels, loadInputs } from './inputs';
-import { finetuneStage, pretrainStage, pretrainTask, stoppedEarly, type StageContext } from './stages';
+import { checkOutputs, finetuneStage, pretrainStage, pretrainTask, stoppedEarly, type StageContext } from './stages';
 
 /** How a run is driven. */
 export interface RunOptions {
@@ -44,6 +44,8 @@ export async function runRequest(request: RunRequest, opts: RunOptions): Promise
       return { ok: true, summary };
     };
     if (cfg.task === 'pretrain') return finish(await pretrainTask(ctx, prepared, cfg, inputs, outputDir));
+    // The outputs are checked before any stage runs, so a bad output folder does not wait for pre-training.
+    checkOutputs(prepared, outputDir, inputs.inputs);
     const source = inputs.model;
     if (!source) throw new ConfigError(request.configPath, [{ path: 'model', message: 'a finetune run needs a "model"' }]);
     let modelFile: string;

@@ -1,7 +1,6 @@
 // The two stages of a run, each announced by its own run/started (with its mode), so the views reset at the
 // start of each and show its own progress: pre-training (the demo CNN when it is not cached yet, or a
 // "pretrain" config) and fine-tuning. A stop during pre-training ends the whole run and writes nothing.
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { prepareGainMatMul, tf } from '../backend/backend';
 import type { SelmixConfig } from '../core/config';
@@ -13,13 +12,15 @@ import { pretrain } from '../core/pretrain';
 import { evaluateSet, finetune, trainableVariables, type FinetuneData, type TrainState } from '../core/train';
 import type { ExampleSet } from '../core/evaluate';
 import { applyEvent, type MetricsReport, type RunEvent, type RunFinishedPayload, type RunSnapshot } from '../protocol/messages';
-import { assertNotInput } from '../data/atomicWrite';
+import { assertNoInputInside, assertNotInput } from '../data/atomicWrite';
+import { checkOutputFolder, createOutputFolder, LOCK_FILE, lockOutputFolder, OutputFolderProblem } from '../data/outputFolder';
 import { checkpointFingerprint, inputsDigest, readCheckpoint, writeCheckpoint, type CheckpointFingerprint } from '../data/checkpoint';
 import { encodeNpy } from '../data/npy';
 import { saveLayersModelToDir } from '../data/modelIo';
 import type { BackendInfo } from '../backend/backend';
 import { configErrorAt, type PreparedRun } from './prepare';
 import { featurize, type RunInputs } from './inputs';
+import { fineTunedOnnx, onnxFeaturize, type OnnxVerification } from './onnxStage';
 import { writeReport, type OutputFile } from './report';
 
 /** What a stage needs from the run around it. */
@@ -54,18 +55,39 @@ export function reportedObjective(p: PreparedRun, cfg: SelmixConfig, K: number):
   }
 }
 
-/** Every file a fine-tuning run may write under its output folder. */
+/** Every file a run may write directly in its output folder. */
 export function outputFiles(outputDir: string): string[] {
-  return ['report.json', 'gain.npy', 'distribution.npy', 'multipliers.npy', 'W.npy', 'b.npy', 'model/model.json', 'model/weights.bin', 'checkpoint/state.json']
-    .map((f) => join(outputDir, f));
+  return ['report.json', 'gain.npy', 'distribution.npy', 'multipliers.npy', 'W.npy', 'b.npy', LOCK_FILE].map((f) => join(outputDir, f));
 }
 
-/** Creates the output folder, once every check has passed; a folder that cannot be made is a ConfigError at "output". */
-export function makeOutputDir(p: PreparedRun, outputDir: string): void {
+/** The sub-folders a run owns whole (their file names vary: checkpoint arrays are named by their hash). */
+export function outputFolders(outputDir: string): string[] {
+  return ['model', 'checkpoint'].map((f) => join(outputDir, f));
+}
+
+/**
+ * Checks that the run may write its outputs: none of them resolves to an input, and the output folder can be made on a
+ * real, writable file system outside every input folder. Nothing is created. A problem is a ConfigError at "output".
+ */
+export function checkOutputs(p: PreparedRun, outputDir: string, inputs: string[]): void {
+  for (const out of outputFiles(outputDir)) assertNotInput(out, inputs);
+  for (const folder of outputFolders(outputDir)) assertNoInputInside(folder, inputs);
   try {
-    mkdirSync(outputDir, { recursive: true });
+    checkOutputFolder(outputDir, inputs);
   } catch (e) {
-    throw configErrorAt(p, 'output', `cannot create the output folder (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): ${outputDir}`);
+    if (e instanceof OutputFolderProblem) throw configErrorAt(p, 'output', e.message);
+    throw e;
+  }
+}
+
+/** Creates the output folder, once every check has passed, and takes its lock; returns the lock's release. */
+export function makeOutputDir(p: PreparedRun, outputDir: string, what: string): () => void {
+  try {
+    createOutputFolder(outputDir);
+    return lockOutputFolder(outputDir, what);
+  } catch (e) {
+    if (e instanceof OutputFolderProblem) throw configErrorAt(p, 'output', e.message);
+    throw e;
   }
 }
 
@@ -122,9 +144,16 @@ export function stoppedEarly(ctx: StageContext, cfg: SelmixConfig, outputDir: st
 
 /** The "pretrain" task: the pre-training stage with the model saved under <output>/model and a report. */
 export async function pretrainTask(ctx: StageContext, p: PreparedRun, cfg: SelmixConfig, inputs: RunInputs, outputDir: string): Promise<RunFinishedPayload> {
-  for (const out of outputFiles(outputDir)) assertNotInput(out, inputs.inputs);
+  if (cfg.model && cfg.model.kind !== 'pretrained-demo') {
+    throw configErrorAt(p, 'model', `a "pretrain" run trains the demo CNN from scratch, so a "${cfg.model.kind}" model has nothing to do here: remove "model", or use "task": "finetune" to fine-tune it`);
+  }
+  if (inputs.data.train.shape.length !== 3) {
+    throw configErrorAt(p, 'data', `a "pretrain" run trains the demo CNN, which needs images (H x W x C), but the training examples have shape [${inputs.data.train.shape.join(', ')}]; a linear head on features needs no pre-training`);
+  }
+  checkOutputs(p, outputDir, inputs.inputs);
+  let release: (() => void) | null = null;
   const r = await pretrainStage(ctx, cfg, inputs.data, { saveDir: join(outputDir, 'model'), name: cfg.name ?? 'pre-training', notes: inputs.notes, withStart: true,
-    beforeSave: () => makeOutputDir(p, outputDir) });
+    beforeSave: () => { release = makeOutputDir(p, outputDir, `pre-training "${cfg.name ?? p.request.configPath}"`); } });
   if ('cancelled' in r) return stoppedEarly(ctx, cfg, outputDir, r.steps);
   try {
     const metric = (m: MetricsReport) => objectiveMetricValue(cfg.objective, m);
@@ -138,6 +167,7 @@ export async function pretrainTask(ctx: StageContext, p: PreparedRun, cfg: Selmi
     writeReport(outputDir, { summary, snapshot: applyEvent(ctx.snapshot(), { type: 'run/finished', payload: summary }), config: cfg, backend: ctx.backend.name, notes: inputs.notes });
     return summary;
   } finally {
+    (release as (() => void) | null)?.();
     disposeModel(r.model);
     r.lm.dispose();
   }
@@ -165,46 +195,69 @@ export async function finetuneStage(ctx: StageContext, p: PreparedRun, cfg: Selm
   const ckptDir = join(outputDir, 'checkpoint');
   const fingerprint = checkpointFingerprint(cfg, { K: model.K, d: model.d, weights: trainableVariables(model, freeze).map((v) => v.shape.slice()), unlabeled: data.unlabeled?.n ?? 0 }, inputsDigest(data));
   const resume = p.request.resume ? readResumePoint(ckptDir, fingerprint, notes) : undefined;
-  for (const out of outputFiles(outputDir)) assertNotInput(out, inputs.inputs);
-  makeOutputDir(p, outputDir);
+  checkOutputs(p, outputDir, inputs.inputs);
+  const release = makeOutputDir(p, outputDir, `fine-tuning "${cfg.name ?? p.request.configPath}"`);
+  try {
+    let trainModel = model;
+    let trainData = data;
+    // A frozen backbone is applied once to every set, instead of at every step (not with CutMix, which mixes inputs).
+    if (freeze && model.backbone && cfg.training.mixup !== 'cutmix') ({ model: trainModel, data: trainData } = featurize(model, data));
+    // An ONNX model's frozen backbone runs once per set on ONNX Runtime (features cached beside the config).
+    const onnx = inputs.model?.kind === 'loaded' ? inputs.model.onnx : undefined;
+    if (onnx) {
+      const f = await onnxFeaturize(onnx, model, data, { emit: ctx.emit, shouldStop: ctx.shouldStop, cacheDir: join(p.baseDir, '.selmix-cache', 'onnx-features') });
+      ({ model: trainModel, data: trainData } = f);
+      notes.push(...f.notes);
+    }
+    if (ctx.backend.note) notes.push(ctx.backend.note);
+    const startVal = evaluateSet(trainModel, trainData.val, headFrac);
+    const startTest = trainData.test?.y ? evaluateSet(trainModel, trainData.test as ExampleSet & { y: Int32Array }, headFrac) : undefined;
+    ctx.emit({ type: 'run/started', payload: {
+      runId: ctx.runId, name: cfg.name ?? 'SelMix run', objective: objective.name, K: model.K, classNames: data.classNames, totalSteps: cfg.training.steps,
+      backend: ctx.backend.name, outputDir, mode: 'finetune', notes, startVal, ...(startTest ? { startTest } : {}),
+    } });
+    for (const n of notes) ctx.emit({ type: 'run/log', payload: { level: 'info', message: n } });
 
-  let trainModel = model;
-  let trainData = data;
-  // A frozen backbone is applied once to every set, instead of at every step (not with CutMix, which mixes inputs).
-  if (freeze && model.backbone && cfg.training.mixup !== 'cutmix') ({ model: trainModel, data: trainData } = featurize(model, data));
-  const startVal = evaluateSet(trainModel, trainData.val, headFrac);
-  const startTest = trainData.test?.y ? evaluateSet(trainModel, trainData.test as ExampleSet & { y: Int32Array }, headFrac) : undefined;
-  ctx.emit({ type: 'run/started', payload: {
-    runId: ctx.runId, name: cfg.name ?? 'SelMix run', objective: objective.name, K: model.K, classNames: data.classNames, totalSteps: cfg.training.steps,
-    backend: ctx.backend.name, outputDir, mode: 'finetune', notes, startVal, ...(startTest ? { startTest } : {}),
-  } });
-  for (const n of notes) ctx.emit({ type: 'run/log', payload: { level: 'info', message: n } });
-
-  const result = await finetune(trainModel, trainData, {
-    config: cfg, emit: ctx.emit, shouldStop: ctx.shouldStop, ...(resume ? { resume } : {}), ...(objective.custom ? { custom: objective.custom } : {}),
-    matmul: await prepareGainMatMul(model.K),
-    onCheckpoint: (state, best) => {
-      const path = writeCheckpoint(ckptDir, state, fingerprint);
-      ctx.emit({ type: 'run/checkpoint', payload: { step: state.step, path, best } });
-    },
-  });
-  // The best validation iterate is the result (docs/ALGORITHM.md section 5.6 names the issue with the reference's choice).
-  const vars = trainableVariables(trainModel, freeze);
-  vars.forEach((v, i) => v.assign(result.bestWeights[i]!));
-  result.bestWeights.forEach((t) => t.dispose());
-  const afterVal = evaluateSet(trainModel, trainData.val, headFrac);
-  const afterTest = trainData.test?.y ? evaluateSet(trainModel, trainData.test as ExampleSet & { y: Int32Array }, headFrac) : undefined;
-  const headFiles = await saveModel(cfg, model, outputDir);
-  const summary: RunFinishedPayload = {
-    runId: ctx.runId, outputDir, reportPath: join(outputDir, 'report.json'), stoppedBy: result.stoppedBy, steps: result.steps, objective: objective.name,
-    before: { objectiveValue: objective.value(startVal), val: startVal, ...(startTest ? { test: startTest } : {}) },
-    after: { objectiveValue: objective.value(afterVal), val: afterVal, ...(afterTest ? { test: afterTest } : {}) },
-    bestStep: result.bestStep, wallSeconds: (performance.now() - ctx.t0) / 1000,
-  };
-  const snapshot = applyEvent(ctx.snapshot(), { type: 'run/finished', payload: summary });
-  writeReport(outputDir, { summary, snapshot, config: cfg, backend: ctx.backend.name, probes: ctx.backend.probes, notes, gainCorrelation: result.gainCorrelation,
-    tensorsLeaked: tf.memory().numTensors - ctx.tensorsAtStart - liveModelTensors(model) }, headFiles);
-  return summary;
+    const result = await finetune(trainModel, trainData, {
+      config: cfg, emit: ctx.emit, shouldStop: ctx.shouldStop, ...(resume ? { resume } : {}), ...(objective.custom ? { custom: objective.custom } : {}),
+      matmul: await prepareGainMatMul(model.K),
+      onCheckpoint: (state, best) => {
+        const path = writeCheckpoint(ckptDir, state, fingerprint);
+        ctx.emit({ type: 'run/checkpoint', payload: { step: state.step, path, best } });
+      },
+    });
+    // The best validation iterate is the result (docs/ALGORITHM.md section 5.6 names the issue with the reference's choice).
+    const vars = trainableVariables(trainModel, freeze);
+    vars.forEach((v, i) => v.assign(result.bestWeights[i]!));
+    result.bestWeights.forEach((t) => t.dispose());
+    const afterVal = evaluateSet(trainModel, trainData.val, headFrac);
+    const afterTest = trainData.test?.y ? evaluateSet(trainModel, trainData.test as ExampleSet & { y: Int32Array }, headFrac) : undefined;
+    const headFiles = await saveModel(cfg, model, outputDir);
+    let onnxCheck: OnnxVerification | undefined;
+    if (onnx) {
+      // The same graph with the fine-tuned head, checked on the validation set before anything is written.
+      const out = join(outputDir, 'model.onnx');
+      assertNotInput(out, inputs.inputs);
+      const r = await fineTunedOnnx(onnx, Float32Array.from(await model.W.data()), Float32Array.from(await model.b.data()), data.val, trainData.val, out);
+      headFiles.push({ path: out, data: r.bytes });
+      onnxCheck = r.check;
+      const line = `model.onnx checked on ONNX Runtime: its logits on the ${r.check.examples} validation examples match features x W + b to ${r.check.maxAbsDiff.toExponential(2)} (tolerance ${r.check.tolerance})`;
+      notes.push(line);
+      ctx.emit({ type: 'run/log', payload: { level: 'info', message: line } });
+    }
+    const summary: RunFinishedPayload = {
+      runId: ctx.runId, outputDir, reportPath: join(outputDir, 'report.json'), stoppedBy: result.stoppedBy, steps: result.steps, objective: objective.name,
+      before: { objectiveValue: objective.value(startVal), val: startVal, ...(startTest ? { test: startTest } : {}) },
+      after: { objectiveValue: objective.value(afterVal), val: afterVal, ...(afterTest ? { test: afterTest } : {}) },
+      bestStep: result.bestStep, wallSeconds: (performance.now() - ctx.t0) / 1000,
+    };
+    const snapshot = applyEvent(ctx.snapshot(), { type: 'run/finished', payload: summary });
+    writeReport(outputDir, { summary, snapshot, config: cfg, backend: ctx.backend.name, probes: ctx.backend.probes, notes, gainCorrelation: result.gainCorrelation, ...(onnxCheck ? { onnx: onnxCheck } : {}),
+      tensorsLeaked: tf.memory().numTensors - ctx.tensorsAtStart - liveModelTensors(model) }, headFiles);
+    return summary;
+  } finally {
+    release();
+  }
 }
 
 /** Tensors the starting model itself holds (W, b, and the backbone's variables and constants). */
@@ -214,7 +267,7 @@ function liveModelTensors(m: SelmixModel): number {
 
 /** A tfjs model's files are saved now; a linear head's W.npy and b.npy are returned, to be written together with the report. */
 async function saveModel(cfg: SelmixConfig, model: SelmixModel, outputDir: string): Promise<OutputFile[]> {
-  if (cfg.model?.kind === 'linear') {
+  if (cfg.model?.kind === 'linear' || cfg.model?.kind === 'onnx') {
     const { d, K } = model;
     const W = await model.W.data();
     const Wt = new Float32Array(K * d);

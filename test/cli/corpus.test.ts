@@ -22,7 +22,7 @@ describe('bad-input corpus through the selmix CLI', { concurrency: 3 }, () => {
     assert.equal(new Set(CASES.map((c) => c.id)).size, CASES.length, 'case ids are unique');
   });
   for (const c of CASES) {
-    it(`${c.id}: ${c.what}`, async () => {
+    it(`${c.id}: ${c.what}`, { timeout: 120_000 }, async () => {
       const dir = dirs.get(c.id)!;
       // Runs of a case go in order: a successful finetune writes the outputs a later eval may read.
       for (const run of c.cli) {

@@ -2,7 +2,9 @@
 // tfjs model) with one thing wrong, and what each command must say about it. The folders are built, not
 // committed, so the binary files stay out of git: `node --import tsx test/corpus/corpus.ts DIR` writes the
 // whole corpus to DIR for a look; test/cli/corpus.test.ts and test/integration/reliability.test.ts run it.
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { PNG } from 'pngjs';
 import { encodeNpy } from '../../src/data/npy';
@@ -579,7 +581,7 @@ export const CASES: CorpusCase[] = [
   {
     id: 'output-parent-is-file', group: 'output', what: 'output "blocker/out" where blocker is a file',
     build: (dir) => { baseNpy(dir); write(join(dir, 'blocker'), 'a file, not a folder\n'); writeConfig(dir, withField('output', 'blocker/out')); },
-    cli: [{ argv: finetune, exit: 2, stderr: [cfgFile, (dir) => `line ${lineOf(dir, '"output"')}:`, 'output: cannot create the output folder (ENOTDIR)', f('blocker/out')] }],
+    cli: [{ argv: finetune, exit: 2, stderr: [cfgFile, (dir) => `line ${lineOf(dir, '"output"')}:`, 'output: cannot create the output folder', f('blocker/out'), 'is a file, not a folder'] }],
     engine: { ok: false, kind: 'config', message: [cfgFile, 'output: cannot create the output folder', f('blocker/out')] },
   },
   {
@@ -588,14 +590,129 @@ export const CASES: CorpusCase[] = [
     cli: [{ argv: finetune, exit: 2, stderr: [f('W.npy'), 'output would overwrite the input file'] }],
     engine: { ok: false, kind: 'data', message: [f('W.npy'), 'would overwrite the input'] },
   },
+  // ---- files that are not regular files, recursion limits, outputs onto inputs, locks (the Reliability issue) ----
+  {
+    id: 'npy-fifo', group: 'npy', what: 'train features that are a named pipe (FIFO): refused at once, no hang',
+    build: (dir) => { baseNpy(dir); rmSync(join(dir, 'train_x.npy')); execFileSync('mkfifo', [join(dir, 'train_x.npy')]); },
+    cli: [...configRuns([f('train_x.npy'), 'a named pipe (FIFO), not a regular file']), ...featureRuns([f('train_x.npy'), 'a named pipe (FIFO)'])],
+    engine: { ok: false, kind: 'data', message: [f('train_x.npy'), 'named pipe'] },
+  },
+  {
+    id: 'npy-dev-zero', group: 'npy', what: 'train features that are a symlink to /dev/zero: refused, memory stays small',
+    build: (dir) => { baseNpy(dir); rmSync(join(dir, 'train_x.npy')); symlinkSync('/dev/zero', join(dir, 'train_x.npy')); },
+    cli: [...configRuns([f('train_x.npy'), 'is a device, not a regular file']), ...featureRuns([f('train_x.npy'), 'is a device'])],
+    engine: { ok: false, kind: 'data', message: [f('train_x.npy'), 'a device'] },
+  },
+  {
+    id: 'npy-header-nested', group: 'npy', what: 'a .npy header with thousands of nested brackets',
+    build: (dir) => { baseNpy(dir); write(join(dir, 'train_x.npy'), rawNpy(`{'descr': '<f4', 'fortran_order': False, 'shape': ${'('.repeat(3000)}${')'.repeat(3000)}, }`, new Uint8Array(0))); },
+    cli: [...configRuns([f('train_x.npy'), 'nested more than 8 levels deep']), ...featureRuns([f('train_x.npy'), 'nested more than 8 levels deep'])],
+    engine: { ok: false, kind: 'data', message: [f('train_x.npy'), 'nested'] },
+  },
+  {
+    id: 'config-fifo', group: 'config', what: 'the config file is a named pipe: refused at once, no hang',
+    build: (dir) => { baseNpy(dir); execFileSync('mkfifo', [join(dir, CONFIG)]); },
+    cli: [{ argv: finetune, exit: 2, stderr: [cfgFile, 'not a regular file (a named pipe)'] }, { argv: evalCfg, exit: 2, stderr: [cfgFile, 'a named pipe'] }],
+  },
+  {
+    id: 'config-deeply-nested', group: 'config', what: 'a config with 100000 nested arrays',
+    build: (dir) => { baseNpy(dir); writeConfig(dir, '{"name": "deep", "x": ' + '['.repeat(100000) + ']'.repeat(100000) + '}'); },
+    cli: configRuns([cfgFile, 'line 1:', 'nested more than 32 levels deep'], true),
+    engine: { ok: false, kind: 'config', message: [cfgFile, 'nested more than 32 levels deep'] },
+  },
+  {
+    id: 'config-expression-nested', group: 'config', what: 'a custom objective nested 5000 levels deep',
+    build: (dir) => { baseNpy(dir); writeConfig(dir, { ...goodConfig(), customObjective: { expression: '('.repeat(1500) + 'min(recall)' + ')'.repeat(1500) } }); },
+    cli: configRuns([cfgFile, 'customObjective.expression', 'at most 2000 are accepted']),
+    engine: { ok: false, kind: 'config', message: [cfgFile, 'customObjective.expression'] },
+  },
+  {
+    id: 'config-expression-deep-signs', group: 'config', what: 'a custom objective with 1000 unary minus signs',
+    build: (dir) => { baseNpy(dir); writeConfig(dir, { ...goodConfig(), customObjective: { expression: '-'.repeat(1000) + 'min(recall)' } }); },
+    cli: configRuns([cfgFile, 'customObjective.expression', 'nested more than 50 levels deep']),
+    engine: { ok: false, kind: 'config', message: [cfgFile, 'nested more than 50 levels deep'] },
+  },
+  {
+    id: 'config-duplicate-key', group: 'config', what: 'a key given twice: reported at the occurrence that is used (the last)',
+    build: (dir) => { baseNpy(dir); writeConfig(dir, JSON.stringify(goodConfig(), null, 2).replace('"training": {', '"training": { "steps": 5 },\n  "training": {').replace('"steps": 20', '"steps": -3')); },
+    cli: configRuns([cfgFile, (dir) => `line ${lineOf(dir, '"steps": -3')}:`, 'training.steps']),
+    engine: { ok: false, kind: 'config', message: [cfgFile, 'training.steps'] },
+  },
+  {
+    id: 'config-steps-hex', group: 'config', what: '--steps 0x10, --steps abc, --steps= : usage errors naming the flag',
+    build: (dir) => { baseNpy(dir); },
+    cli: ['0x10', 'abc', ''].map((v) => ({ argv: [...finetune, `--steps=${v}`], exit: 2 as const, stderr: [`--steps: "${v}" is not a number`] })),
+  },
+  {
+    id: 'config-pretrain-linear', group: 'config', what: 'selmix pretrain on a config whose model is a linear head',
+    build: (dir) => { baseNpy(dir); writeConfig(dir, { ...goodConfig(), task: 'pretrain' }); },
+    cli: [{ argv: ['pretrain', '--config', `{dir}/${CONFIG}`, '--backend', 'cpu'], exit: 2, stderr: [cfgFile, 'model: a "pretrain" run trains the demo CNN'] }],
+    engine: { ok: false, kind: 'config', message: [cfgFile, 'a "pretrain" run trains the demo CNN'] },
+  },
+  {
+    id: 'config-classes-duplicate', group: 'config', what: 'data.classes naming a class twice',
+    build: (dir) => { baseNpy(dir); const c = goodConfig(); writeConfig(dir, { ...c, data: { ...(c.data as object), classes: ['a', 'b', 'c', 'a', 'e'] } }); },
+    cli: configRuns([cfgFile, 'data.classes names "a" twice']),
+    engine: { ok: false, kind: 'data', message: [cfgFile, '"a" twice'] },
+  },
+  {
+    id: 'config-classes-short', group: 'config', what: 'data.classes with 3 names for a 5-class head',
+    build: (dir) => { baseNpy(dir); const c = goodConfig(); writeConfig(dir, { ...c, data: { ...(c.data as object), classes: ['a', 'b', 'c'] } }); },
+    cli: configRuns([cfgFile, 'the data have 3 classes', 'K = 5 outputs']),
+    engine: { ok: false, kind: 'data', message: [cfgFile, 'K = 5 outputs'] },
+  },
+  {
+    id: 'output-over-labels-report', group: 'output', what: 'the labels file is <output>/report.json',
+    build: (dir) => { baseNpy(dir); mkdirSync(join(dir, 'out')); renameSync(join(dir, 'train_y.npy'), join(dir, 'out', 'report.json'));
+      const c = goodConfig(); writeConfig(dir, { ...c, data: { ...(c.data as object), train: { features: 'train_x.npy', labels: 'out/report.json' } } }); },
+    cli: configRuns([f('out/report.json'), 'output would overwrite the input file']),
+    engine: { ok: false, kind: 'data', message: [f('out/report.json'), 'would overwrite the input'] },
+  },
+  {
+    id: 'output-over-labels-checkpoint', group: 'output', what: 'the labels file is <output>/checkpoint/state.json',
+    build: (dir) => { baseNpy(dir); mkdirSync(join(dir, 'out', 'checkpoint'), { recursive: true }); renameSync(join(dir, 'train_y.npy'), join(dir, 'out', 'checkpoint', 'state.json'));
+      const c = goodConfig(); writeConfig(dir, { ...c, data: { ...(c.data as object), train: { features: 'train_x.npy', labels: 'out/checkpoint/state.json' } } }); },
+    cli: configRuns([f('out/checkpoint/state.json'), 'a folder the run writes']),
+    engine: { ok: false, kind: 'data', message: [f('out/checkpoint/state.json'), 'a folder the run writes'] },
+  },
+  {
+    id: 'output-in-image-folder', group: 'output', what: 'the output folder is the training image folder',
+    build: (dir) => { baseImages(dir); writeConfig(dir, { ...imageConfig(), output: 'images/train' }); },
+    cli: configRuns([cfgFile, 'output:', 'is the input folder']),
+    engine: { ok: false, kind: 'config', message: [cfgFile, 'is the input folder'] },
+  },
+  {
+    id: 'output-under-proc', group: 'output', what: 'an output folder under /proc: refused at once, no hang',
+    build: (dir) => { baseNpy(dir); writeConfig(dir, withField('output', '/proc/selmix-out')); },
+    cli: configRuns([cfgFile, 'output:', 'proc file system']),
+    engine: { ok: false, kind: 'config', message: [cfgFile, 'proc file system'] },
+  },
+  {
+    id: 'output-stale-lock', group: 'output', what: 'a lock left by a run that is gone (killed): taken over, and released at the end',
+    build: (dir) => { baseNpy(dir); mkdirSync(join(dir, 'out')); write(join(dir, 'out', '.selmix.lock'), JSON.stringify({ pid: 2 ** 22 + 12345, thread: 0, host: hostname(), startedAt: '2026-01-01T00:00:00Z', what: 'gone' })); },
+    cli: [{ argv: finetune, exit: 0, stderr: [], check: (dir) => {
+      if (!existsSync(join(dir, 'out', 'report.json'))) throw new Error('no report.json');
+      if (existsSync(join(dir, 'out', '.selmix.lock'))) throw new Error('the lock was not released');
+    } }],
+  },
+  {
+    id: 'output-locked', group: 'output', what: 'another live run holds the output folder\'s lock',
+    build: (dir) => { baseNpy(dir); mkdirSync(join(dir, 'out')); write(join(dir, 'out', '.selmix.lock'), JSON.stringify({ pid: process.pid, thread: 999, host: hostname(), startedAt: '2026-01-01T00:00:00Z', what: 'fine-tuning "other"' })); },
+    cli: configRuns(['another run is writing to the output folder', 'fine-tuning "other"', `process ${process.pid}`]),
+    engine: { ok: false, kind: 'config', message: ['another run is writing to the output folder'] },
+  },
 ];
+
+function isLink(p: string): boolean {
+  try { return lstatSync(p).isSymbolicLink(); } catch { return false; }
+}
 
 // Every case without its own config gets the good one (the bad file is what the case is about).
 for (const c of CASES) {
   const build = c.build;
   c.build = (dir) => {
     build(dir);
-    try { readFileSync(join(dir, CONFIG)); } catch { writeConfig(dir, goodConfig()); }
+    if (!existsSync(join(dir, CONFIG)) && !isLink(join(dir, CONFIG))) writeConfig(dir, goodConfig());
   };
 }
 

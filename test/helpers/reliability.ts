@@ -1,7 +1,7 @@
 // Shared pieces of the reliability tests (issue 4): a private build of the CLI and worker bundles, tree
 // hashes for "no input modified, nothing half-written", and a small synthetic linear-head job.
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { spawn } from 'node:child_process';
@@ -59,14 +59,21 @@ export function runCli(argv: string[], opts: { cwd?: string; timeoutMs?: number 
   });
 }
 
-/** sha256 of every file below dir, by path relative to dir (folders listed with an empty hash). */
+/**
+ * sha256 of every regular file below dir, by path relative to dir (folders listed with an empty hash; a symlink by
+ * its target, a FIFO or device by its kind: reading those would block or never end).
+ */
 export function treeHashes(dir: string): Map<string, string> {
   const out = new Map<string, string>();
   if (!existsSync(dir)) return out;
   const walk = (d: string): void => {
     for (const e of readdirSync(d, { withFileTypes: true })) {
       const p = join(d, e.name);
-      if (e.isDirectory()) { out.set(relative(dir, p) + '/', ''); walk(p); } else out.set(relative(dir, p), createHash('sha256').update(readFileSync(p)).digest('hex'));
+      const rel = relative(dir, p);
+      if (e.isDirectory()) { out.set(rel + '/', ''); walk(p); }
+      else if (e.isSymbolicLink()) out.set(rel, `link:${readlinkSync(p)}`);
+      else if (e.isFile()) out.set(rel, createHash('sha256').update(readFileSync(p)).digest('hex'));
+      else out.set(rel, `special:${lstatSync(p).mode}`);
     }
   };
   walk(dir);

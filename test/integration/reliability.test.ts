@@ -23,7 +23,7 @@ describe('bad-input corpus through runConfig', () => {
   for (const c of CASES) {
     const expect = c.engine;
     if (!expect) continue;
-    it(`${c.id}: ${c.what}`, async () => {
+    it(`${c.id}: ${c.what}`, { timeout: 120_000 }, async () => {
       const dir = dirs.get(c.id)!;
       const cfgPath = configPathOf(dir);
       const events: RunEvent[] = [];

@@ -10,7 +10,7 @@ import { runRequest } from '../../src/run/run';
 import type { RunEvent } from '../../src/protocol/messages';
 
 /** A small demo-like config: MNIST-LT with few images, the demo CNN cached at cache/, one pre-training epoch. */
-function demoLike(dir: string, steps = 20): string {
+function demoLike(steps = 20): string {
   return JSON.stringify({
     name: 'staged', objective: 'minRecall',
     data: { kind: 'builtin', rho: 10, nMax: 60, valPerClass: 5, testPerClass: 5 },
@@ -25,7 +25,7 @@ test('Stop during the pre-training stage ends the run: nothing cached, no output
   const dir = mkdtempSync(join(tmpdir(), 'selmix-stage-stop-'));
   const events: RunEvent[] = [];
   let stop = false;
-  const r = await runRequest({ configText: demoLike(dir), configPath: join(dir, 'run.selmix.json') }, {
+  const r = await runRequest({ configText: demoLike(), configPath: join(dir, 'run.selmix.json') }, {
     emit: (e) => { events.push(e); if (e.type === 'run/step') stop = true; }, shouldStop: () => stop, backend: 'wasm',
   });
   assert.ok(r.ok, r.ok ? '' : r.message);
@@ -43,7 +43,7 @@ test('Stop during the pre-training stage ends the run: nothing cached, no output
 test('an uncached demo model: a pre-training stage, then a fine-tuning stage, each announced; the cache is written once complete', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'selmix-stage-full-'));
   const events: RunEvent[] = [];
-  const r = await runRequest({ configText: demoLike(dir), configPath: join(dir, 'run.selmix.json') }, { emit: (e) => events.push(e), shouldStop: () => false, backend: 'wasm' });
+  const r = await runRequest({ configText: demoLike(), configPath: join(dir, 'run.selmix.json') }, { emit: (e) => events.push(e), shouldStop: () => false, backend: 'wasm' });
   assert.ok(r.ok, r.ok ? '' : r.message);
   const modes = events.flatMap((e) => (e.type === 'run/started' ? [e.payload.mode] : []));
   assert.deepEqual(modes, ['pretrain', 'finetune']);
@@ -54,7 +54,7 @@ test('an uncached demo model: a pre-training stage, then a fine-tuning stage, ea
   assert.equal(r.summary.reportPath, join(dir, 'out', 'report.json'));
   // A second run finds the cache: fine-tuning only.
   const again: RunEvent[] = [];
-  const r2 = await runRequest({ configText: demoLike(dir, 10), configPath: join(dir, 'run.selmix.json') }, { emit: (e) => again.push(e), shouldStop: () => false, backend: 'wasm' });
+  const r2 = await runRequest({ configText: demoLike(10), configPath: join(dir, 'run.selmix.json') }, { emit: (e) => again.push(e), shouldStop: () => false, backend: 'wasm' });
   assert.ok(r2.ok);
   assert.deepEqual(again.flatMap((e) => (e.type === 'run/started' ? [e.payload.mode] : [])), ['finetune']);
 });

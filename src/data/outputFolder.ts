@@ -1,0 +1,151 @@
+// The output folder of a run: checked before anything is written (on a real, writable file system, not inside
+// an input folder), created only after every other check has passed, and locked while a run writes there, so
+// two runs into one folder do not overwrite each other's files.
+import { accessSync, closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, realpathSync, rmSync, statfsSync, statSync, writeSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { threadId } from 'node:worker_threads';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
+
+/** File systems that are views of the kernel, not storage: writing there can block or mean something else. */
+const PSEUDO_FS: Record<number, string> = {
+  0x9fa0: 'proc', 0x62656572: 'sysfs', 0x1cd1: 'devpts', 0x64626720: 'debugfs', 0x74726163: 'tracefs', 0x27e0eb: 'cgroup', 0x63677270: 'cgroup2',
+  0x73636673: 'securityfs', 0x6e736673: 'nsfs', 0xcafe4a11: 'bpf', 0x42494e4d: 'binfmt_misc', 0x50495045: 'pipefs', 0x534f434b: 'sockfs',
+};
+
+/** Why the output folder cannot be used, in words (the caller names the config field). */
+export class OutputFolderProblem extends Error {
+  override readonly name = 'OutputFolderProblem';
+}
+
+/** The nearest existing ancestor of path (path itself when it exists). */
+function existingAncestor(path: string): string {
+  let p = resolve(path);
+  while (!existsSync(p)) {
+    const up = dirname(p);
+    if (up === p) break;
+    p = up;
+  }
+  return p;
+}
+
+function canonical(p: string): string {
+  const a = existingAncestor(p);
+  try {
+    return join(realpathSync(a), relative(a, resolve(p)));
+  } catch {
+    return resolve(p);
+  }
+}
+
+/** True when child is root or inside it (both canonical). */
+function within(root: string, child: string): boolean {
+  const rel = relative(root, child);
+  return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
+}
+
+/**
+ * Checks, without creating anything, that dir can be a run's output folder: its nearest existing ancestor is a
+ * folder on a writable, real file system, and dir is not one of the input folders among `inputs` or inside one
+ * (outputs there would become inputs: a model/ sub-folder in an image folder is a new class).
+ */
+export function checkOutputFolder(dir: string, inputs: string[]): void {
+  const a = existingAncestor(dir);
+  let isDir = false;
+  try { isDir = statSync(a).isDirectory(); } catch { /* reported below */ }
+  if (!isDir) throw new OutputFolderProblem(`cannot create the output folder ${resolve(dir)}: ${a} is a file, not a folder`);
+  try {
+    const fs = PSEUDO_FS[statfsSync(a).type];
+    if (fs) throw new OutputFolderProblem(`the output folder ${resolve(dir)} is on the ${fs} file system (a view of the kernel, not storage); choose a folder on a disk`);
+  } catch (e) {
+    if (e instanceof OutputFolderProblem) throw e;
+  }
+  try {
+    accessSync(a, constants.W_OK);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new OutputFolderProblem(code === 'EROFS' ? `cannot write the output folder ${resolve(dir)}: ${a} is on a read-only file system`
+      : `cannot write the output folder ${resolve(dir)}: no permission to write in ${a} (${code ?? (e as Error).message})`);
+  }
+  const out = canonical(dir);
+  for (const f of inputs.filter((p) => { try { return statSync(p).isDirectory(); } catch { return false; } })) {
+    const inp = canonical(f);
+    if (within(inp, out)) throw new OutputFolderProblem(`the output folder ${resolve(dir)} is ${out === inp ? 'the' : 'inside the'} input folder ${f}; its outputs would become inputs: choose another output folder`);
+  }
+}
+
+/** Creates the output folder (after checkOutputFolder and every other check). */
+export function createOutputFolder(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new OutputFolderProblem(`cannot create the output folder ${resolve(dir)} (${code === 'EROFS' ? 'read-only file system' : code ?? (e as Error).message})`);
+  }
+}
+
+/** The name of the lock file a run holds in its output folder. */
+export const LOCK_FILE = '.selmix.lock';
+
+interface LockInfo {
+  pid: number;
+  /** The worker_threads thread id: the extension host runs each run in a worker of its own process. */
+  thread: number;
+  host: string;
+  startedAt: string;
+  what: string;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Takes the output folder's lock for this process; returns its release. Another live run on this machine holding
+ * it is an OutputFolderProblem naming that run; a lock left by a run that is gone (killed) is taken over.
+ */
+export function lockOutputFolder(dir: string, what: string): () => void {
+  const path = join(dir, LOCK_FILE);
+  const mine: LockInfo = { pid: process.pid, thread: threadId, host: hostname(), startedAt: new Date().toISOString(), what };
+  for (let attempt = 0; attempt < 2; attempt++) {
+    let fd: number;
+    try {
+      fd = openSync(path, 'wx', 0o644);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new OutputFolderProblem(`cannot lock the output folder ${dir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      let other: Partial<LockInfo> = {};
+      try { other = JSON.parse(readFileSync(path, 'utf8')) as Partial<LockInfo>; } catch { /* unreadable: treated as stale below */ }
+      const sameHost = other.host === mine.host;
+      // A lock of this very thread is left from an earlier run of it (runs of one thread follow each other).
+      const ownThread = other.pid === process.pid && other.thread === threadId;
+      if (typeof other.pid === 'number' && (!sameHost || (!ownThread && alive(other.pid)))) {
+        throw new OutputFolderProblem(`another run is writing to the output folder ${dir}: ${other.what ?? 'a SelMix run'} (process ${other.pid}${sameHost ? '' : ` on ${other.host}`}, started ${other.startedAt ?? 'at an unknown time'}); ` +
+          `wait for it, stop it, or choose another output folder (if no such run exists, delete ${path})`);
+      }
+      rmSync(path, { force: true });
+      continue;
+    }
+    writeSync(fd, JSON.stringify(mine));
+    closeSync(fd);
+    return () => {
+      try {
+        const now = JSON.parse(readFileSync(path, 'utf8')) as Partial<LockInfo>;
+        if (now.pid === mine.pid && now.startedAt === mine.startedAt) rmSync(path, { force: true });
+      } catch { /* already gone */ }
+    };
+  }
+  throw new OutputFolderProblem(`cannot lock the output folder ${dir}: ${path} keeps reappearing`);
+}
+
+/** Removes the lock a run in thread `thread` of this process left behind (its worker was terminated before it could). */
+export function releaseThreadLock(dir: string, thread: number): void {
+  const path = join(dir, LOCK_FILE);
+  try {
+    const l = JSON.parse(readFileSync(path, 'utf8')) as Partial<LockInfo>;
+    if (l.pid === process.pid && l.thread === thread) rmSync(path, { force: true });
+  } catch { /* no lock, or not ours */ }
+}
