@@ -6,7 +6,7 @@ import { ConfigError, type ConfigIssue } from './errors';
 import { customObjectiveIssues } from './customObjective';
 import { OBJECTIVE_IDS } from './objectiveIds';
 
-const objectiveId = z.enum(OBJECTIVE_IDS).describe('The metric SelMix optimises (SELMIX.md section 2).');
+const objectiveId = z.enum(OBJECTIVE_IDS).describe('The metric SelMix optimises (docs/ALGORITHM.md section 2).');
 const customObjectiveSchema = z.strictObject({
   expression: z.string().min(1).describe('A scalar expression over the per-class vectors recall, precision, coverage and f1 (length K), with K, accuracy, numbers, + - * / ^, indexing v[i] and slices v[a:b] (Python semantics), and min, max, mean, sum, gmean, hmean, log, exp, sqrt, f1(p, r). Example: "mean(recall[0:5]) + 2 * min(recall)".'),
   constraints: z.array(z.string().min(1)).optional().describe('Constraints "lhs >= rhs" or "lhs <= rhs", elementwise over classes for vectors (e.g. "coverage >= 0.95 / K", "recall[3] >= 0.5"), handled with the soft-hinge multipliers of selmix.coverage.'),
@@ -86,13 +86,13 @@ const trainingSchema = z.strictObject({
   steps: posInt.max(1_000_000).default(500).describe('Optimizer steps (hard cap).'),
   batchSize: posInt.max(4096).default(64).describe('Anchors per step; as many partners are drawn.'),
   lr: z.number().positive().max(10).default(0.01).describe('Learning rate of the head.'),
-  backboneLrFactor: z.number().min(0).max(10).default(0.1).describe('Backbone lr = lr * this (SELMIX.md: 1/10).'),
+  backboneLrFactor: z.number().min(0).max(10).default(0.1).describe('Backbone lr = lr * this (the reference uses 1/10, docs/ALGORITHM.md section 5).'),
   momentum: z.number().min(0).max(0.999).default(0).describe('SGD momentum (the reference uses none).'),
   weightDecay: z.number().min(0).max(1).default(5e-4),
   schedule: z.enum(['cosine', 'constant']).default('cosine'),
   refreshEvery: posInt.default(50).describe('Recompute multipliers, G and P every this many steps.'),
   earlyStop: z.strictObject({ window: posInt.default(10), tol: z.number().positive().default(0.05) }).nullable().default(null)
-    .describe('Stop when max(G) plateaus (SELMIX.md section 5.6); null disables.'),
+    .describe('Stop when max(G) plateaus (docs/ALGORITHM.md section 5.6); null disables.'),
   lambdaMin: z.number().gt(0).max(1).default(0.6).describe('Mixup weight lambda ~ U[lambdaMin, 1] on the anchor.'),
   mixup: z.enum(['feature', 'cutmix']).default('feature').describe('Feature-level mixup (the paper) or input-level CutMix (images).'),
   seed: z.number().int().min(0).default(0),
@@ -102,7 +102,7 @@ const trainingSchema = z.strictObject({
 const selmixSchema = z.strictObject({
   policy: z.enum(['selmix', 'uniformMixup', 'plain']).default('selmix')
     .describe('How pairs are drawn: SelMix (P from the gain matrix), uniform mixup (every class pair equally likely), or plain fine-tuning (no mixup, examples drawn uniformly): the last two are baselines.'),
-  temperature: z.number().positive().default(10).describe('Inverse temperature s of the sampling softmax (SELMIX.md section 4).'),
+  temperature: z.number().positive().default(10).describe('Inverse temperature s of the sampling softmax (docs/ALGORITHM.md section 4).'),
   deltaW: z.enum(['prototype', 'mixed']).default('prototype').describe('Positive term of the modelled head update: class centroid (reference) or mixed centroid (exact CE gradient).'),
   priorMode: z.enum(['uniformK', 'rowsum']).default('uniformK').describe('pi_k in the Jacobians: 1/K (reference) or the validation row sums.'),
   partnerLabels: z.enum(['pseudo', 'oracle']).default('pseudo').describe('How partners from the unlabeled set get their class.'),

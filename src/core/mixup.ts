@@ -1,4 +1,4 @@
-// Input-level CutMix as an alternative to SelMix's feature mixup (SELMIX.md section 4 mixes pre-logit
+// Input-level CutMix as an alternative to SelMix's feature mixup (docs/ALGORITHM.md section 4 mixes pre-logit
 // features). The gain model of section 3 assumes feature mixup; with CutMix, G is still computed from
 // feature centroids, so it is a heuristic guide there (stated in README).
 import type { ExampleSet } from './evaluate';

@@ -1,4 +1,4 @@
-// The classifier as SelMix sees it (SELMIX.md section 1): a backbone x -> g(x) in R^d and a linear head
+// The classifier as SelMix sees it (docs/ALGORITHM.md section 1): a backbone x -> g(x) in R^d and a linear head
 // a = W^T g + b with W (d x K) and b (K). A tfjs LayersModel is split at its last Dense layer; its backbone
 // is run by a small interpreter over the layer list, so that every gradient avoids kernels wasm lacks.
 import * as tf from '@tensorflow/tfjs';
@@ -145,7 +145,7 @@ export function fromLayersModel(model: tf.LayersModel): SelmixModel {
         stages.push({ kind: 'act', act: cls === 'ReLU' ? 'relu' : String(cfg.activation ?? 'linear') });
         break;
       case 'BatchNormalization': {
-        // Frozen (SELMIX.md section 5.2): parameters not trained, moving statistics used.
+        // Frozen (docs/ALGORITHM.md section 5.2): parameters not trained, moving statistics used.
         const names = layer.weights.map((w) => w.name.split('/').pop() ?? '');
         const get = (n: string): tf.Tensor | null => {
           const k = names.findIndex((x) => x.startsWith(n));

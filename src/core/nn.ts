@@ -1,6 +1,6 @@
 // Differentiable building blocks whose gradients avoid what the wasm backend lacks or does slowly:
 // wasm has no Conv2DBackpropFilter kernel, and matMul with transposeA/transposeB runs 30-50x slower
-// there than with an explicit tf.transpose (STYLE.md, "Facts about this toolchain").
+// there than with an explicit tf.transpose (README, "Backends").
 import * as tf from '@tensorflow/tfjs';
 
 /** x (N x din) times w (din x dout), with a gradient that uses explicit transposes only. */

@@ -1,5 +1,5 @@
 // Pre-training a baseline on a long-tailed labeled set with cross-entropy or logit-adjusted cross-entropy
-// (SELMIX.md section 5.9-5.10: LA adds log(prior) to the logits in the loss only, tau = 1), so that users
+// (docs/ALGORITHM.md section 5.9-5.10: LA adds log(prior) to the logits in the loss only, tau = 1), so that users
 // and the demo have a starting model. SGD with momentum and a cosine schedule over all steps.
 import * as tf from '@tensorflow/tfjs';
 import type { SelmixConfig } from './config';

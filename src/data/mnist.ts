@@ -1,4 +1,4 @@
-// The built-in demo data: MNIST made long-tailed the way SelMix's CIFAR splits are (SELMIX.md §1 "Class order",
+// The built-in demo data: MNIST made long-tailed the way SelMix's CIFAR splits are (docs/ALGORITHM.md section 1 "Class order",
 // §6 data settings): class 0 is the head, class 9 the tail, with a balanced validation set disjoint from training.
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -53,7 +53,7 @@ interface RawMnist { dir: string; train: RawSplit; test: RawSplit }
 
 let cache: RawMnist | null = null;
 
-/** Per-class counts of a long-tailed split: n_k = max(1, floor(nMax * rho^(-k/(K-1)))) (SELMIX.md §6); rho < 1 inverts it. */
+/** Per-class counts of a long-tailed split: n_k = max(1, floor(nMax * rho^(-k/(K-1)))) (docs/ALGORITHM.md section 6); rho < 1 inverts it. */
 export function longTailCounts(nMax: number, rho: number, numClasses: number): number[] {
   const out: number[] = [];
   for (let k = 0; k < numClasses; k++) {

@@ -12,7 +12,7 @@ export interface FlatMatrix {
   file?: string;
 }
 
-/** The metrics report of a confusion matrix (see SELMIX.md section 2, "test-time metrics"). */
+/** The metrics report of a confusion matrix (see docs/ALGORITHM.md section 2, "test-time metrics"). */
 export interface MetricsReport {
   accuracy: number;
   meanRecall: number;

@@ -1,5 +1,5 @@
 // Every case of the bad-input corpus (test/corpus/corpus.ts) through the built CLI: exit code 2, stderr that
-// names the file, the JSON path and the line, no output written and no input touched (issue 4).
+// names the file, the JSON path and the line, no output written and no input touched.
 import { describe, it, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';

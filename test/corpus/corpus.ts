@@ -1,4 +1,4 @@
-// The bad-input corpus (issue 4): every case is a small folder of files (a config, .npy arrays, images, a
+// The bad-input corpus: every case is a small folder of files (a config, .npy arrays, images, a
 // tfjs model) with one thing wrong, and what each command must say about it. The folders are built, not
 // committed, so the binary files stay out of git: `node --import tsx test/corpus/corpus.ts DIR` writes the
 // whole corpus to DIR for a look; test/cli/corpus.test.ts and test/integration/reliability.test.ts run it.

@@ -1,5 +1,5 @@
 // Shared test helpers for the core numerics: seeded random inputs, the row-softmax map
-// C = pi * softmax(C~) of SELMIX.md section 1, finite differences and tolerance checks.
+// C = pi * softmax(C~) of docs/ALGORITHM.md section 1, finite differences and tolerance checks.
 import assert from 'node:assert/strict';
 import type { Rng } from '../../src/core/rng';
 
@@ -10,7 +10,7 @@ export function randn(rng: Rng, n: number, scale = 1): Float64Array {
   return x;
 }
 
-/** C_kl = pi_k softmax(Ct_k,.)_l (SELMIX.md section 1), K x K row-major. */
+/** C_kl = pi_k softmax(Ct_k,.)_l (docs/ALGORITHM.md section 1), K x K row-major. */
 export function confusionFromUnconstrained(Ct: ArrayLike<number>, pi: ArrayLike<number>, K: number): Float64Array {
   const C = new Float64Array(K * K);
   for (let k = 0; k < K; k++) {

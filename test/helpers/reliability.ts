@@ -1,4 +1,4 @@
-// Shared pieces of the reliability tests (issue 4): a private build of the CLI and worker bundles, tree
+// Shared pieces of the reliability tests: a private build of the CLI and worker bundles, tree
 // hashes for "no input modified, nothing half-written", and a small synthetic linear-head job.
 import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';

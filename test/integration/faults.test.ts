@@ -1,4 +1,4 @@
-// Faults (issue 4): a worker killed mid-run, cancel and resume, a failed write, a run pointed at its own
+// Faults: a worker killed mid-run, cancel and resume, a failed write, a run pointed at its own
 // input, and divergence. Each runs a linear head on small synthetic features (K = 5, d = 8) in seconds.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,4 +1,4 @@
-// The engine makes no network requests (issue 4): every networking entry point is stubbed to record the call
+// The engine makes no network requests: every networking entry point is stubbed to record the call
 // and throw, before the engine is even loaded; then a whole training job runs, backend probing included.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,6 +1,6 @@
 // The bad-input corpus through the engine's entry point, runConfig (what the worker and the CLI call): every
 // case ends in exactly one terminal event, a run/failed of the right kind whose message names the file,
-// field and line, and leaves its folder as it was (issue 4).
+// field and line, and leaves its folder as it was.
 import { describe, it, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync } from 'node:fs';

@@ -1,4 +1,4 @@
-// Property tests of the config parser (issue 4): whatever the text, parseConfig returns a config or throws a
+// Property tests of the config parser: whatever the text, parseConfig returns a config or throws a
 // ConfigError whose every issue has a JSON path and a line; valid configs round-trip; a bad value is reported
 // at its own path and line. (The .npy and IDX readers have their property tests in test/unit/data.)
 import { test } from 'node:test';

@@ -1,4 +1,4 @@
-// Load (issue 4): a long run (10,000 steps of a linear head on small data) keeps the tensor count flat and
+// Load: a long run (10,000 steps of a linear head on small data) keeps the tensor count flat and
 // the heap bounded. Tensors and heap are sampled from the emit callback every 1,000 steps.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

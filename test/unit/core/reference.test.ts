@@ -1,8 +1,8 @@
-// Parity with the independent numpy implementation of SELMIX.md sections 2-4
+// Parity with the independent numpy implementation of docs/ALGORITHM.md sections 2-4
 // (test/fixtures/reference/gen_reference.py; K = 5, 10, 20; all nine objectives; both Delta W
 // variants and both priors at K <= 10; min recall with memory).
 //
-// Tolerance (SELMIX.md 7.18): entries whose magnitude is above 1e-5 of the matrix's max |.| must agree
+// Tolerance (docs/ALGORITHM.md section 7.18): entries whose magnitude is above 1e-5 of the matrix's max |.| must agree
 // to 1e-9 relative; smaller entries (near-zero gains, whose sign is rounding noise) to 1e-11 of the max.
 // P is compared from the full pipeline when the signs of G agree everywhere, and always from the
 // fixture's G through samplingDistribution.

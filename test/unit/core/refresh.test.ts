@@ -1,4 +1,4 @@
-// One refresh end to end: the pipeline order of SELMIX.md sections 2-4 and degenerate inputs.
+// One refresh end to end: the pipeline order of docs/ALGORITHM.md sections 2-4 and degenerate inputs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { OBJECTIVE_IDS } from '../../../src/core/objectiveIds';
