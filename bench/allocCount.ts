@@ -4,7 +4,7 @@
 // The refresh is counted on the path a run takes at this K (the wasm matmul provider from FAST_GAIN_MIN_K), and
 // tf.profile gives the peak of tensor memory in the backend (the wasm heap), which the typed-array count misses.
 // Usage: node --import tsx bench/allocCount.ts K d objective [brute]
-import { closeParallelMatMul, initBackend, prepareGainMatMul, tf, tfMatMul } from '../src/backend/backend';
+import { initBackend, prepareGainMatMul, tf, tfMatMul } from '../src/backend/backend';
 import { computeRefresh } from '../src/core/refresh';
 import { gainMatrix } from '../src/core/gain';
 import { classCentroids } from '../src/core/centroids';
@@ -27,5 +27,4 @@ void (async () => {
   const tensorPeakBytes = (await tf.profile(() => { computeRefresh(inp); })).peakBytes;
   const brute = process.argv[5] === 'brute' ? countAllocations(() => bruteForceGain({ K, d, Z, W: inp.W, b: inp.b, D: r.D })).alloc : null;
   process.stdout.write(JSON.stringify({ refresh: { ...refresh, tensorPeakBytes }, gain, brute }) + '\n');
-  await closeParallelMatMul();
 })();

@@ -36,9 +36,9 @@ export interface RefreshRow {
   refresh: Timing;
   /**
    * Which gain provider a run takes at this K (prepareGainMatMul of src/backend): 'exact' (float64MatMul) or
-   * 'backend matmul' (tfMatMul). 'backend matmul, 2 threads' is no longer produced (the helper thread was removed).
+   * 'backend matmul' (tfMatMul).
    */
-  path: 'exact' | 'backend matmul' | 'backend matmul, 2 threads';
+  path: 'exact' | 'backend matmul';
   /** computeRefresh with the exact float64 gain, and with the one-thread backend matmul provider (tfMatMul). */
   exact: Timing;
   provider: Timing | null;
@@ -156,9 +156,9 @@ const PROTO_PULL = 3.5;
 
 /**
  * Times the refresh and its parts for one (K, d). runMm is the provider a run takes at this K (prepareGainMatMul;
- * undefined or float64MatMul: exact). The sixth argument is ignored (it chose the removed two-thread label).
+ * undefined or float64MatMul: exact).
  */
-export function benchRefresh(K: number, d: number, objective: ObjectiveId, reps: number, runMmIn: MatMul | undefined, _parallel = false, shape: InputShape = {}): RefreshRow {
+export function benchRefresh(K: number, d: number, objective: ObjectiveId, reps: number, runMmIn: MatMul | undefined, shape: InputShape = {}): RefreshRow {
   const runMm = runMmIn === float64MatMul ? undefined : runMmIn;
   const inp = syntheticInput(K, d, objective, 1, tfMatMul, shape);
   const N = inp.labels.length;
@@ -229,8 +229,8 @@ export function benchBrute(Ks: number[], ds: number[], limitMs: number): BruteRo
 /** Ordinary and large-gap logits at one size, each on the run's provider for that K, timed in one process. */
 export function benchLargeGap(K: number, d: number, reps: number, runMm: MatMul | undefined): { ordinary: RefreshRow; largeGaps: RefreshRow } {
   return {
-    ordinary: benchRefresh(K, d, 'minRecall', reps, runMm, false, { perClass: LARGE_GAP.perClass! }),
-    largeGaps: benchRefresh(K, d, 'minRecall', reps, runMm, false, LARGE_GAP),
+    ordinary: benchRefresh(K, d, 'minRecall', reps, runMm, { perClass: LARGE_GAP.perClass! }),
+    largeGaps: benchRefresh(K, d, 'minRecall', reps, runMm, LARGE_GAP),
   };
 }
 

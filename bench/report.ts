@@ -25,11 +25,11 @@ export function renderReport(r: BenchReport, opts: { title: string; readme?: boo
     const big = rows.find((x) => x.K === 1000 && x.d === 2048 && x.objective === 'minRecall');
     const anyProvider = rows.some((x) => x.provider);
     out.push('Columns "exact" and "backend matmul" are computeRefresh with the float64 JS gain and with the engine\'s tensor-backend matmul provider ' +
-      '(float32 wasm, one thread: `tfMatMul` in src/backend/backend.ts); "path" is what a run uses at that K (`prepareGainMatMul(K)`: exact below K = 100, ' +
-      'and from K = 200 the products split over two threads, the second one a helper thread with its own wasm instance, src/backend/parallelMatMul.ts), and the following columns are that path.' +
+      '(float32 wasm, one thread: `tfMatMul` in src/backend/backend.ts); "path" is what a run uses at that K (`prepareGainMatMul(K)`: exact below K = 100), ' +
+      'and the following columns are that path. "logits": ordinary synthetic logits, or a confident head with 3 validation rows a class whose logit gaps are in the hundreds ("max gap" is the largest centroid gap).' +
       (anyProvider ? '' : ' This engine has no matmul provider: every refresh is exact.'), '');
-    out.push(mdTable(['objective', 'K', 'd', 'exact', 'backend matmul', 'path', 'refresh (wall)', 'refresh (CPU)', 'of which G', 'centroids', 'mult. + D', 'P', 'arrays allocated', 'per K^2 x 8 B', 'tensor peak'],
-      rows.map((x) => [x.objective, x.K, x.d, fmtMs((x.exact ?? x.refresh).medianMs), x.provider ? fmtMs(x.provider.medianMs) : 'n/a', x.path ?? 'exact',
+    out.push(mdTable(['objective', 'K', 'd', 'N', 'logits', 'max gap', 'exact', 'backend matmul', 'path', 'refresh (wall)', 'refresh (CPU)', 'of which G', 'centroids', 'mult. + D', 'P', 'arrays allocated', 'per K^2 x 8 B', 'tensor peak'],
+      rows.map((x) => [x.objective, x.K, x.d, x.N, x.logits ?? 'ordinary', x.maxGap === undefined ? '' : x.maxGap.toFixed(0), fmtMs((x.exact ?? x.refresh).medianMs), x.provider ? fmtMs(x.provider.medianMs) : 'n/a', x.path ?? 'exact',
         fmtMs(x.refresh.medianMs), fmtMs(x.refresh.cpuMedianMs), fmtMs(x.gain.medianMs), fmtMs(x.centroids.medianMs),
         fmtMs(x.multipliersAndD.medianMs), fmtMs(x.distribution.medianMs), fmtBytes(x.alloc.totalBytes), (x.alloc.totalBytes / (8 * x.K * x.K)).toFixed(1), typeof x.alloc.tensorPeakBytes === 'number' && x.alloc.tensorPeakBytes > 0 ? fmtBytes(x.alloc.tensorPeakBytes) : 'none'])));
     out.push('');
@@ -178,6 +178,12 @@ function glance(r: BenchReport): string[] {
   if (big) {
     rows.push(['gain refresh at K = 1000, d = 2048 under 1 s', `${met(big.refresh.medianMs < 1000)}: ${fmtMs(big.refresh.medianMs)} wall (${big.path} path; ` +
       `one thread ${big.provider ? fmtMs(big.provider.medianMs) : 'n/a'}, exact float64 ${fmtMs(big.exact.medianMs)}); ${fmtBytes(big.alloc.totalBytes)} of arrays, O(K²)`]);
+  }
+  const lg = r.refresh?.rows.find((x) => x.K === 1000 && x.d === 2048 && x.logits === 'large gaps');
+  const lgo = r.refresh?.rows.find((x) => x.K === 1000 && x.d === 2048 && x.logits === 'ordinary' && x.N === lg?.N);
+  if (lg && lgo) {
+    rows.push([`no cliff: a confident head (logit gaps up to ${lg.maxGap.toFixed(0)}) costs what ordinary logits cost`, `${fmtMs(lg.refresh.medianMs)} against ${fmtMs(lgo.refresh.medianMs)} ` +
+      `(${(lg.refresh.medianMs / lgo.refresh.medianMs).toFixed(2)}x) at K = 1000, d = 2048, ${lg.N} validation rows`]);
   }
   const brute = r.refresh?.brute.filter((b) => b.ratio !== null) ?? [];
   const b100 = brute.find((b) => b.K === 100);

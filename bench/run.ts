@@ -8,8 +8,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { closeParallelMatMul, initBackend, prepareGainMatMul, tf, tfMatMul } from '../src/backend/backend';
-import { benchBrute, benchRefresh, type BruteRow, type RefreshRow } from './refresh';
+import { initBackend, prepareGainMatMul, tf } from '../src/backend/backend';
+import { benchBrute, benchLargeGap, benchRefresh, type BruteRow, type RefreshRow } from './refresh';
 import { benchHeadStep, type HeadStepResult } from './headStep';
 import { benchCnnStep, benchConvGrad, type CnnStepResult, type ConvGradResult } from './cnnStep';
 import { benchOverhead, type OverheadResult } from './overhead';
@@ -58,14 +58,17 @@ async function main(): Promise<void> {
     for (const K of [10, 100, 1000]) {
       for (const d of [128, 512, 2048]) {
         const runMm = await prepareGainMatMul(K);
-        const r = benchRefresh(K, d, 'minRecall', quick ? 3 : K >= 1000 ? 5 : 9, runMm, runMm !== undefined && runMm !== tfMatMul);
+        const r = benchRefresh(K, d, 'minRecall', quick ? 3 : K >= 1000 ? 5 : 9, runMm);
         log(`  K=${K} d=${d}: refresh ${r.refresh.medianMs.toFixed(2)} ms (cpu ${r.refresh.cpuMedianMs.toFixed(2)}), G ${r.gain.medianMs.toFixed(2)} ms, arrays ${(r.alloc.totalBytes / 2 ** 20).toFixed(1)} MiB`);
         rows.push(r);
       }
     }
     // A coverage objective at the largest size: its D has the Lagrangian term (the reference built a K^4 Jacobian for it).
     const mm1000 = await prepareGainMatMul(1000);
-    rows.push(benchRefresh(1000, 2048, 'meanRecallMinCoverage', quick ? 3 : 5, mm1000, mm1000 !== undefined && mm1000 !== tfMatMul));
+    rows.push(benchRefresh(1000, 2048, 'meanRecallMinCoverage', quick ? 3 : 5, mm1000));
+    // A confident head: 3 validation rows a class and logit gaps in the hundreds, beside ordinary logits of the same shape.
+    const gap = benchLargeGap(1000, 2048, quick ? 3 : 5, mm1000);
+    rows.push(gap.ordinary, gap.largeGaps);
     const limit = quick ? 10_000 : 120_000; // K = 100 at d = 128 (about 40-80 s here) is measured, not projected
     log(`(a) brute-force K^4 gain (test/helpers/bruteForceGain.ts), each size skipped when projected over ${limit / 1000} s`);
     const brute = benchBrute(quick ? [10, 30] : [10, 30, 50, 100], quick ? [128] : [128, 512, 2048], limit);
@@ -139,7 +142,6 @@ async function main(): Promise<void> {
     save();
   }
   save();
-  await closeParallelMatMul();
   process.stdout.write(renderReport(report, { title: '# SelMix performance benchmark' }));
   log(`done in ${report.totalSeconds.toFixed(0)} s; wrote ${join(outDir, 'bench.json')} and bench.md`);
 }

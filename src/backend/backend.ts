@@ -8,11 +8,12 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { FAST_GAIN_MIN_K, float64MatMul, type MatMul } from '../core/gain';
+import { ortMatMul, ortProbeResult, probeOnnxRuntime } from './onnxRuntime';
 
 export { tf };
 
 /** Backend names a user may ask for. */
-export const BACKEND_CHOICES = ['auto', 'tfjs-node-gpu', 'webgpu', 'tfjs-node', 'wasm', 'cpu'] as const;
+export const BACKEND_CHOICES = ['auto', 'onnxruntime', 'tfjs-node-gpu', 'webgpu', 'tfjs-node', 'wasm', 'cpu'] as const;
 /** A backend a user may ask for. */
 export type BackendChoice = (typeof BACKEND_CHOICES)[number];
 
@@ -30,6 +31,10 @@ export interface BackendInfo {
   /** tfjs's own backend id. */
   tfName: string;
   probes: ProbeResult[];
+  /** ONNX Runtime passed its probe: it computes the matrix products (src/backend/onnxRuntime.ts), tfjs keeps autodiff. */
+  onnxruntime?: boolean;
+  /** Why a backend the user asked for is not the one in use (shown with the run's notes). */
+  note?: string;
 }
 
 let current: BackendInfo | null = null;
@@ -74,6 +79,10 @@ async function trySet(tfName: string): Promise<string | null> {
 async function probe(name: Exclude<BackendChoice, 'auto'>, wasmDir: string): Promise<ProbeResult> {
   try {
     switch (name) {
+      case 'onnxruntime': {
+        const r = probeOnnxRuntime();
+        return { name, ok: r.ok, detail: r.detail + (r.providers.length ? ` [${r.providers.map((p) => `${p.name}: ${p.ok ? 'ok' : p.detail}`).join('; ')}]` : '') };
+      }
       case 'tfjs-node-gpu':
       case 'tfjs-node': {
         const pkg = name === 'tfjs-node-gpu' ? '@tensorflow/tfjs-node-gpu' : '@tensorflow/tfjs-node';
@@ -129,15 +138,20 @@ export async function initBackend(opts: { choice?: BackendChoice; wasmDir?: stri
   if (current && (choice === 'auto' || current.probes.some((p) => p.ok && p.name === choice))) return current;
   tf.enableProdMode();
   const wasmDir = opts.wasmDir ?? defaultWasmDir();
-  const order: Exclude<BackendChoice, 'auto'>[] = choice === 'auto'
+  // ONNX Runtime computes beside a tfjs backend (which keeps autodiff): probed first for auto and onnxruntime.
+  const ort = choice === 'auto' || choice === 'onnxruntime' ? await probe('onnxruntime', wasmDir) : null;
+  const tfChoice = choice === 'onnxruntime' ? 'auto' : choice;
+  const order: Exclude<BackendChoice, 'auto'>[] = tfChoice === 'auto'
     ? ['tfjs-node-gpu', 'webgpu', 'tfjs-node', 'wasm', 'cpu']
-    : choice === 'cpu' ? ['cpu'] : [choice, 'cpu'];
-  const probes: ProbeResult[] = [];
+    : tfChoice === 'cpu' ? ['cpu'] : [tfChoice, 'cpu'];
+  const probes: ProbeResult[] = ort ? [ort] : [];
   for (const name of order) {
     const r = await probe(name, wasmDir);
     probes.push(r);
     if (r.ok) {
-      current = { name: name === 'wasm' ? 'wasm (SIMD)' : name, tfName: tf.getBackend(), probes };
+      const tfLabel = name === 'wasm' ? 'wasm (SIMD)' : name;
+      current = { name: ort?.ok ? `onnxruntime (${ortProbeResult()?.provider ?? 'cpu'}) + ${tfLabel}` : tfLabel, tfName: tf.getBackend(), probes, onnxruntime: ort?.ok === true,
+        ...(choice === 'onnxruntime' && !ort?.ok ? { note: `ONNX Runtime was asked for but did not load (${ort?.detail}); running on ${tfLabel} instead` } : {}) };
       return current;
     }
   }
@@ -178,10 +192,6 @@ export const tfMatMul: MatMul = Object.assign((A: Float64Array | Float32Array, B
  * products did not pay on the benchmark (bench/refresh.ts).
  */
 export async function prepareGainMatMul(K: number): Promise<MatMul> {
+  if (K >= FAST_GAIN_MIN_K && current?.onnxruntime) return ortMatMul;
   return Promise.resolve(K >= FAST_GAIN_MIN_K && current !== null && tf.getBackend() !== 'cpu' ? tfMatMul : float64MatMul);
-}
-
-/** Kept for callers of the removed two-thread provider: there is no helper thread to stop. */
-export async function closeParallelMatMul(): Promise<void> {
-  return Promise.resolve();
 }
