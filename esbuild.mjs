@@ -24,7 +24,7 @@ const webEntries = [
 const common = { bundle: true, sourcemap: !production, minify: production, logLevel: 'warning', absWorkingDir: root };
 const builds = [
   { ...common, entryPoints: nodeEntries, outdir: dist, platform: 'node', format: 'cjs', target: 'node20',
-    external: ['vscode', '@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu', 'webgpu', '@tensorflow/tfjs-backend-webgpu'],
+    external: ['vscode', '@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu', 'webgpu', '@tensorflow/tfjs-backend-webgpu', 'onnxruntime-node'],
     ignoreAnnotations: true, mainFields: ['module', 'main'] },
   { ...common, entryPoints: webEntries, outdir: dist, platform: 'browser', format: 'iife', target: 'es2022',
     loader: { '.ttf': 'file' } },

@@ -1,16 +1,17 @@
 // `eval` and `gain` as the engine does them: the same request, the same loader (loadInputs), the model's own
 // forward pass on the tensor backend, the same evaluation as a run's before/after, and, for `gain`, one
 // refresh through the engine's own matmul provider. The CLI prints what these return.
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { initBackend, prepareGainMatMul, type BackendChoice } from '../backend/backend';
 import { ConfigError } from '../core/errors';
 import { disposeModel, fromLayersModel, type SelmixModel } from '../core/model';
-import { forwardAll, type ExampleSet } from '../core/evaluate';
+import { forwardAll, metricsOf, type ExampleSet } from '../core/evaluate';
 import { computeRefresh, type RefreshResult } from '../core/refresh';
 import { evaluateSet, objectiveOptions } from '../core/train';
 import { loadLayersModelFromFile } from '../data/modelIo';
 import { applyEvent, emptySnapshot, type MetricsReport, type RunEvent, type RunRequest, type RunSnapshot } from '../protocol/messages';
 import { checkInputShape, checkLabels, loadInputs, type RunInputs } from './inputs';
+import { onnxFeaturize, onnxLogits } from './onnxStage';
 import { prepareRun, preparedConfig, type PreparedRun } from './prepare';
 import { pretrainStage, reportedObjective, type StageContext } from './stages';
 import type { SelmixConfig } from '../core/config';
@@ -73,6 +74,9 @@ export async function evaluateRequest(request: RunRequest, split: 'val' | 'test'
   try {
     const set = split === 'val' ? l.inputs.data.val : l.inputs.data.test;
     if (!set?.y) throw new ConfigError(request.configPath, [{ path: `data.${split}`, message: `the config has no labeled ${split} set` }]);
+    // An ONNX model is evaluated whole, on ONNX Runtime.
+    const onnx = l.inputs.model?.kind === 'loaded' ? l.inputs.model.onnx : undefined;
+    if (onnx) return metricsOf(await onnxLogits(onnx, set, o.emit ? { emit: o.emit } : {}), set.y, l.model.K, l.cfg.selmix.headFrac);
     return evaluateSet(l.model, set as ExampleSet & { y: Int32Array }, l.cfg.selmix.headFrac);
   } finally {
     disposeModel(l.model);
@@ -84,8 +88,11 @@ export async function gainRequest(request: RunRequest, o: EvalOptions = {}): Pro
   const l = await loadWithModel(request, o);
   if (!l) return null;
   try {
-    const { cfg, model } = l;
-    const val = l.inputs.data.val;
+    const { cfg } = l;
+    let { model } = l;
+    let val = l.inputs.data.val;
+    const onnx = l.inputs.model?.kind === 'loaded' ? l.inputs.model.onnx : undefined;
+    if (onnx) ({ model, data: { val } } = await onnxFeaturize(onnx, model, { ...l.inputs.data, train: val, unlabeled: null, test: null }, { cacheDir: join(l.prepared.baseDir, '.selmix-cache', 'onnx-features') }));
     const objective = reportedObjective(l.prepared, cfg, model.K);
     const fw = forwardAll(model, val);
     const [W, b] = [Float64Array.from(model.W.dataSync()), Float64Array.from(model.b.dataSync())];

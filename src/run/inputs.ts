@@ -13,6 +13,8 @@ import { loadMnistLT } from '../data/mnist';
 import { readNpy, toFloat32Features, toFloat32Vector, toLabels, type NdArray } from '../data/npy';
 import { loadImageFolder } from '../data/images';
 import { loadLayersModelFromFile } from '../data/modelIo';
+import type { OnnxModelFile } from '../data/onnxModel';
+import { loadOnnxModel, preprocessImages } from './onnxStage';
 
 type Split = 'train' | 'val' | 'unlabeled' | 'test';
 
@@ -20,7 +22,7 @@ type Split = 'train' | 'val' | 'unlabeled' | 'test';
 export type SplitFiles = Partial<Record<Split, { x: string; y: string }>>;
 
 /** The starting model: loaded, or the demo CNN still to be pre-trained (and cached at cachePath). */
-export type ModelSource = { kind: 'loaded'; model: SelmixModel; file: string } | { kind: 'pretrain'; cachePath: string };
+export type ModelSource = { kind: 'loaded'; model: SelmixModel; file: string; onnx?: OnnxModelFile } | { kind: 'pretrain'; cachePath: string };
 
 /** What loadInputs returns. */
 export interface RunInputs {
@@ -173,6 +175,12 @@ async function loadModel(cfg: SelmixConfig, base: string, read: NpyReader, input
   const m = cfg.model;
   if (!m || cfg.task === 'pretrain') return null;
   if (m.kind === 'linear') return { kind: 'loaded', model: loadLinear(m, base, read, inputs), file: resolve(base, m.weights) };
+  if (m.kind === 'onnx') {
+    // The head becomes the loop's linear model; the frozen backbone runs on ONNX Runtime (src/run/onnxStage.ts).
+    const file = resolve(base, m.path);
+    inputs.push(file);
+    return { kind: 'loaded', ...loadOnnxModel(m, file), file };
+  }
   const path = resolve(base, m.path);
   if (m.kind === 'pretrained-demo' && !existsSync(path)) return { kind: 'pretrain', cachePath: path };
   inputs.push(path);
@@ -195,6 +203,10 @@ export async function loadInputs(cfg: SelmixConfig, baseDir: string, configPath:
   };
   const loaded = loadData(cfg, baseDir, read, configPath);
   const model = await loadModel(cfg, baseDir, read, loaded.inputs);
+  if (model?.kind === 'loaded' && model.onnx && cfg.model?.kind === 'onnx') {
+    if (cfg.data.kind !== 'npy') preprocessImages(cfg.model, model.onnx, loaded.data);
+    else if (cfg.model.preprocess) loaded.notes.push('model.preprocess applies to images only: .npy inputs are used as they are');
+  }
   return { ...loaded, model };
 }
 

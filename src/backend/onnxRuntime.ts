@@ -1,0 +1,199 @@
+// ONNX Runtime (npm package onnxruntime-node) as the native compute engine: its probe (it loads and passes a numeric
+// check against plain JS), synchronous sessions over ONNX bytes, and the gain's MatMul provider. The loop keeps tfjs
+// for what needs autodiff; ONNX Runtime runs the graphs this tool builds (a MatMul) and the user's ONNX models.
+//
+// Sessions run through the package's native binding directly: its public InferenceSession.run is async only (it
+// calls the same synchronous binding inside a setImmediate), and the gain's MatMul interface is synchronous.
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import type { MatMul, Mat } from '../core/gain';
+import { encodeOnnx, modelOf, node, valueInfo } from '../core/onnxProto';
+
+/** An ONNX Runtime execution provider this tool knows. */
+export type OrtProvider = 'cpu' | 'cuda' | 'webgpu';
+
+/** What the ONNX Runtime probe found. */
+export interface OrtProbe {
+  ok: boolean;
+  /** The provider sessions use (the first that loaded and passed the check). */
+  provider: OrtProvider | null;
+  detail: string;
+  /** One line per execution provider tried. */
+  providers: { name: OrtProvider; ok: boolean; detail: string }[];
+}
+
+/** A tensor as the binding takes and returns it. */
+interface OrtTensor { type: string; data: Float32Array | BigInt64Array | Int32Array; dims: readonly number[] }
+interface BindingSession {
+  loadModel(buffer: ArrayBufferLike, offset: number, length: number, options: Record<string, unknown>): void;
+  run(feeds: Record<string, unknown>, fetches: Record<string, null>, options: Record<string, unknown>): Record<string, OrtTensor>;
+  dispose(): void;
+  inputMetadata: { name: string; shape: number[]; symbolicDimensions: string[] }[];
+  outputMetadata: { name: string }[];
+}
+interface OrtModules {
+  Tensor: new (type: string, data: Float32Array | BigInt64Array, dims: readonly number[]) => unknown;
+  binding: { InferenceSession: new () => BindingSession; listSupportedBackends(): { name: string; bundled: boolean }[] };
+  version: string;
+  dir: string;
+}
+
+const nodeRequire = createRequire(typeof __filename === 'string' ? __filename : join(process.cwd(), 'x.js'));
+let loaded: OrtModules | { error: string } | null = null;
+let probed: OrtProbe | null = null;
+
+/** Loads onnxruntime-node once (its native binding included); an error message when it cannot be loaded. */
+export function loadOrt(): OrtModules | { error: string } {
+  if (loaded) return loaded;
+  try {
+    const pkgJson = process.env.SELMIX_ORT_PATH ?? nodeRequire.resolve('onnxruntime-node/package.json');
+    const dir = dirname(pkgJson);
+    const ort = nodeRequire(dir) as { Tensor: OrtModules['Tensor']; env: { logLevel?: string; versions?: Record<string, string> } };
+    // Native warnings (a provider that cannot start) would go to stderr on every probe.
+    ort.env.logLevel = 'fatal';
+    const b = nodeRequire(join(dir, 'dist', 'binding.js')) as { binding: OrtModules['binding']; initOrt: () => void };
+    b.initOrt();
+    const version = (nodeRequire(join(dir, 'package.json')) as { version: string }).version;
+    loaded = { Tensor: ort.Tensor, binding: b.binding, version, dir };
+  } catch (e) {
+    loaded = { error: ((e as Error).message.split('\n')[0] ?? String(e)) };
+  }
+  return loaded;
+}
+
+/** The modules, or an Error naming why ONNX Runtime is unavailable. */
+function ortOrThrow(): OrtModules {
+  const o = loadOrt();
+  if ('error' in o) throw new Error(`ONNX Runtime (npm package onnxruntime-node) could not be loaded: ${o.error}`);
+  return o;
+}
+
+/** Threads of one session: SELMIX_ORT_THREADS, default 1 (the loop's products are small; one thread is also what the benchmark compares). */
+function intraOpThreads(): number {
+  const n = Number(process.env.SELMIX_ORT_THREADS ?? 1);
+  return Number.isInteger(n) && n >= 0 ? n : 1;
+}
+
+/** A loaded ONNX graph, run synchronously. */
+export class OrtSession {
+  private readonly s: BindingSession;
+  private readonly ort: OrtModules;
+  readonly inputNames: string[];
+  readonly outputNames: string[];
+
+  constructor(bytes: Uint8Array, provider: OrtProvider = probed?.provider ?? 'cpu') {
+    this.ort = ortOrThrow();
+    this.s = new this.ort.binding.InferenceSession();
+    this.s.loadModel(bytes.buffer, bytes.byteOffset, bytes.byteLength, {
+      executionProviders: [{ name: provider }], intraOpNumThreads: intraOpThreads(), interOpNumThreads: 1, graphOptimizationLevel: 'all',
+    });
+    this.inputNames = this.s.inputMetadata.map((m) => m.name);
+    this.outputNames = this.s.outputMetadata.map((m) => m.name);
+  }
+
+  /** Runs the graph on float32 inputs (name -> data and dims); returns the named outputs (all when none named). */
+  run(feeds: Record<string, { data: Float32Array; dims: readonly number[] }>, outputs: string[] = this.outputNames): Record<string, { data: Float32Array; dims: number[] }> {
+    const f: Record<string, unknown> = {};
+    for (const [name, v] of Object.entries(feeds)) f[name] = new this.ort.Tensor('float32', v.data, v.dims);
+    const fetches: Record<string, null> = {};
+    for (const o of outputs) fetches[o] = null;
+    const r = this.s.run(f, fetches, {});
+    const out: Record<string, { data: Float32Array; dims: number[] }> = {};
+    for (const o of outputs) {
+      const t = r[o]!;
+      if (!(t.data instanceof Float32Array)) throw new Error(`ONNX Runtime: output "${o}" is ${t.type}, not float32`);
+      out[o] = { data: t.data, dims: Array.from(t.dims, Number) };
+    }
+    return out;
+  }
+
+  /** Releases the native session. */
+  dispose(): void {
+    this.s.dispose();
+  }
+}
+
+/** A MatMul of two float32 inputs with symbolic shapes: the gain provider's graph. */
+function matMulGraph(): Uint8Array {
+  return encodeOnnx(modelOf({
+    name: 'selmix_matmul', node: [node('MatMul', ['A', 'B'], ['C'])],
+    input: [valueInfo('A', ['m', 'k']), valueInfo('B', ['k', 'n'])], output: [valueInfo('C', ['m', 'n'])],
+  }));
+}
+
+/** A 3x4 by 4x2 product on a provider, checked against plain JS to 1e-4; null when it passes, else why not. */
+function numericCheck(provider: OrtProvider): string | null {
+  const a = Float32Array.from([1, 2, 3, 4, -1, 0.5, 2, 1, 0, 3, -2, 1]);
+  const b = Float32Array.from([0.5, -1, 2, 1, -3, 0.25, 1, 2]);
+  const s = new OrtSession(matMulGraph(), provider);
+  try {
+    const got = s.run({ A: { data: a, dims: [3, 4] }, B: { data: b, dims: [4, 2] } }).C!.data;
+    for (let i = 0; i < 3; i++) for (let j = 0; j < 2; j++) {
+      let want = 0;
+      for (let k = 0; k < 4; k++) want += a[i * 4 + k]! * b[k * 2 + j]!;
+      if (!(Math.abs(want - got[i * 2 + j]!) < 1e-4)) return `numeric check against plain JS failed (entry ${i},${j}: ${got[i * 2 + j]} for ${want})`;
+    }
+    return null;
+  } finally {
+    s.dispose();
+  }
+}
+
+/** Whether the CUDA provider's shared library is installed beside the binding (the npm package ships it only after its CUDA download). */
+function cudaInstalled(dir: string): boolean {
+  return existsSync(join(dir, 'bin', 'napi-v6', process.platform, process.arch, process.platform === 'win32' ? 'onnxruntime_providers_cuda.dll' : 'libonnxruntime_providers_cuda.so'));
+}
+
+/**
+ * Probes ONNX Runtime once: loads it and checks a product on each execution provider in order, CUDA (when its
+ * library is installed), WebGPU (bundled; probed only with SELMIX_ORT_WEBGPU=1: unverified, and Dawn prints to
+ * stderr when it finds no adapter), then the CPU; the first that passes is the one sessions use.
+ */
+export function probeOnnxRuntime(): OrtProbe {
+  if (probed) return probed;
+  const o = loadOrt();
+  if ('error' in o) {
+    probed = { ok: false, provider: null, detail: `onnxruntime-node is not available: ${o.error}`, providers: [] };
+    return probed;
+  }
+  const providers: OrtProbe['providers'] = [];
+  const tryProvider = (name: OrtProvider): boolean => {
+    try {
+      const err = numericCheck(name);
+      providers.push({ name, ok: err === null, detail: err ?? 'numeric check passed' });
+      return err === null;
+    } catch (e) {
+      providers.push({ name, ok: false, detail: (e as Error).message.split('\n')[0] ?? String(e) });
+      return false;
+    }
+  };
+  let provider: OrtProvider | null = null;
+  if (cudaInstalled(o.dir)) { if (tryProvider('cuda')) provider = 'cuda'; } else providers.push({ name: 'cuda', ok: false, detail: 'CUDA provider not installed (onnxruntime-node-install=skip; see README)' });
+  if (!provider) {
+    if (process.env.SELMIX_ORT_WEBGPU === '1') { if (tryProvider('webgpu')) provider = 'webgpu'; } else providers.push({ name: 'webgpu', ok: false, detail: 'not probed (set SELMIX_ORT_WEBGPU=1; unverified)' });
+  }
+  if (!provider && tryProvider('cpu')) provider = 'cpu';
+  probed = provider
+    ? { ok: true, provider, detail: `onnxruntime-node ${o.version}, ${provider} execution provider, ${intraOpThreads() || 'default'} thread(s)`, providers }
+    : { ok: false, provider: null, detail: `onnxruntime-node ${o.version}: no execution provider passed: ${providers.map((p) => `${p.name}: ${p.detail}`).join('; ')}`, providers };
+  return probed;
+}
+
+/** The probe's result, or null before probeOnnxRuntime ran. */
+export function ortProbeResult(): OrtProbe | null {
+  return probed;
+}
+
+let mmSession: OrtSession | null = null;
+
+/**
+ * The gain's MatMul provider on ONNX Runtime (float32): row-major A (m x k) times B (k x n), one session for every
+ * shape. Declares `precision: 'float32'` like tfMatMul. Call after probeOnnxRuntime passed.
+ */
+export const ortMatMul: MatMul = Object.assign((A: Mat, B: Mat, m: number, k: number, n: number): Float32Array => {
+  if (A.length !== m * k || B.length !== k * n) throw new RangeError(`ortMatMul: operands of ${A.length} and ${B.length} entries for ${m} x ${k} times ${k} x ${n}`);
+  mmSession ??= new OrtSession(matMulGraph());
+  const f32 = (x: Mat) => (x instanceof Float32Array ? x : new Float32Array(x));
+  return mmSession.run({ A: { data: f32(A), dims: [m, k] }, B: { data: f32(B), dims: [k, n] } }).C!.data;
+}, { precision: 'float32' as const });

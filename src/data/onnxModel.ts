@@ -1,0 +1,286 @@
+// ONNX model files: read and checked (one input, float32 initializers), the classifier head found (by default the
+// Gemm, or the MatMul followed by an Add, that produces the graph's output), the backbone cut out as its own graph
+// (output: the head's input, the features), and the same graph written again with the head's initializers replaced.
+// Decoding and encoding go through protobufjs (src/core/onnxProto.ts); running graphs is src/backend/onnxRuntime.ts.
+import { createHash } from 'node:crypto';
+import { readFileSync, statSync } from 'node:fs';
+import { DataError } from '../core/errors';
+import {
+  decodeOnnx, encodeOnnx, floatTensor, int64, ONNX_FLOAT, tensorFloats,
+  type OnnxAttribute, type OnnxGraph, type OnnxModelProto, type OnnxNode, type OnnxTensor, type OnnxValueInfo,
+} from '../core/onnxProto';
+
+/** An ONNX file larger than this is refused (the weights of one that large belong in external data, which is not supported). */
+const MAX_ONNX_BYTES = 2 ** 31 - 1;
+
+/** The classifier head of an ONNX graph: logits = features x W + b. */
+export interface OnnxHead {
+  /** The head node's name (Gemm or MatMul). */
+  node: string;
+  kind: 'gemm' | 'matmul-add';
+  /** The Add node after a MatMul head. */
+  addNode: string | null;
+  /** The tensor the head reads: the features (N x d). */
+  features: string;
+  /** The graph output the head produces: the logits (N x K). */
+  output: string;
+  weightName: string;
+  biasName: string | null;
+  K: number;
+  d: number;
+  /** The head as the loop holds it: W (d x K, row-major) and b (K), with Gemm's alpha, beta and transB applied. */
+  W: Float32Array;
+  b: Float32Array;
+}
+
+/** A dimension of the model input: a size, or a symbol / unknown (-1). */
+export type InputDim = number;
+
+/** A decoded ONNX model with its head. */
+export interface OnnxModelFile {
+  path: string;
+  /** sha256 of the file, for the feature cache. */
+  digest: string;
+  proto: OnnxModelProto;
+  /** The graph input (the one that is not an initializer). */
+  input: { name: string; dims: InputDim[] };
+  head: OnnxHead;
+}
+
+function nodeLabel(n: OnnxNode): string {
+  return `"${n.name || n.output?.[0] || '?'}" (${n.opType})`;
+}
+
+function attr(n: OnnxNode, name: string): OnnxAttribute | undefined {
+  return n.attribute?.find((a) => a.name === name);
+}
+
+function attrFloat(n: OnnxNode, name: string, dflt: number): number {
+  const a = attr(n, name);
+  return a ? (a.f ?? dflt) : dflt;
+}
+
+function attrInt(n: OnnxNode, name: string, dflt: number): number {
+  const a = attr(n, name);
+  return a ? int64(a.i) : dflt;
+}
+
+/** The dims of a value's tensor type: a size, or -1 for a symbol or an unknown dimension. */
+export function valueDims(v: OnnxValueInfo): InputDim[] {
+  return (v.type?.tensorType?.shape?.dim ?? []).map((d) => (d.dimParam ? -1 : d.dimValue !== undefined && d.dimValue !== null && int64(d.dimValue) > 0 ? int64(d.dimValue) : -1));
+}
+
+/** Decodes an ONNX file; a file that is not ONNX (or has no graph) is a DataError naming it. */
+export function decodeOnnxFile(path: string, bytes: Uint8Array): OnnxModelProto {
+  let proto: OnnxModelProto;
+  try {
+    proto = decodeOnnx(bytes);
+  } catch (e) {
+    throw new DataError(path, `is not a valid ONNX model (protobuf decoding failed: ${(e as Error).message})`);
+  }
+  if (!proto.graph || !(proto.graph.node?.length)) throw new DataError(path, 'is not an ONNX model with a graph (no nodes found); export it with torch.onnx.export');
+  return proto;
+}
+
+/** The bytes of an ONNX file; a missing, unreadable or oversized one is a DataError naming it. */
+function readOnnxBytes(path: string): Uint8Array {
+  try {
+    const st = statSync(path);
+    if (!st.isFile()) throw new DataError(path, 'is not a regular file; give the path of an .onnx file');
+    if (st.size > MAX_ONNX_BYTES) throw new DataError(path, `is ${st.size} bytes; ONNX models over 2 GiB keep their weights in external data, which is not supported`);
+    return readFileSync(path);
+  } catch (e) {
+    if (e instanceof DataError) throw e;
+    throw new DataError(path, `cannot read the ONNX model: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+}
+
+/** Reads an ONNX file and finds its head (the node named `headName`, or the one that produces the graph's output). */
+export function readOnnxModel(path: string, headName?: string): OnnxModelFile {
+  const bytes = readOnnxBytes(path);
+  const proto = decodeOnnxFile(path, bytes);
+  const g = proto.graph!;
+  const inits = new Set((g.initializer ?? []).map((t) => t.name ?? ''));
+  const inputs = (g.input ?? []).filter((v) => !inits.has(v.name ?? ''));
+  if (inputs.length !== 1) throw new DataError(path, `the graph has ${inputs.length} inputs (${inputs.map((v) => `"${v.name}"`).join(', ') || 'none'}); SelMix needs a model with one input`);
+  const input = inputs[0]!;
+  if (input.type?.tensorType?.elemType !== ONNX_FLOAT) throw new DataError(path, `the graph input "${input.name}" is not float32`);
+  const head = findHead(path, g, headName);
+  return { path, digest: createHash('sha256').update(bytes).digest('hex'), proto, input: { name: input.name!, dims: valueDims(input) }, head };
+}
+
+/** The node producing each tensor, and the nodes reading it. */
+function graphIndex(g: OnnxGraph): { producer: Map<string, OnnxNode>; consumers: Map<string, OnnxNode[]> } {
+  const producer = new Map<string, OnnxNode>();
+  const consumers = new Map<string, OnnxNode[]>();
+  for (const n of g.node ?? []) {
+    for (const o of n.output ?? []) producer.set(o, n);
+    for (const i of n.input ?? []) {
+      if (!consumers.has(i)) consumers.set(i, []);
+      consumers.get(i)!.push(n);
+    }
+  }
+  return { producer, consumers };
+}
+
+/** Finds the head; every way it can fail is a DataError naming the file and the node. */
+function findHead(path: string, g: OnnxGraph, headName: string | undefined): OnnxHead {
+  const { producer, consumers } = graphIndex(g);
+  const outputs = (g.output ?? []).map((o) => o.name ?? '');
+  const inits = new Map((g.initializer ?? []).map((t) => [t.name ?? '', t]));
+  const candidates = (g.node ?? []).filter((n) => n.opType === 'Gemm' || n.opType === 'MatMul').map(nodeLabel);
+  const hint = candidates.length ? `; its Gemm and MatMul nodes: ${candidates.slice(-8).join(', ')}` : '; it has no Gemm or MatMul node';
+  // Follows Identity nodes down to a graph output; the output's name, or null when something else reads the tensor.
+  const reachesOutput = (t: string): string | null => {
+    let cur = t;
+    for (let hop = 0; hop < 8; hop++) {
+      if (outputs.includes(cur)) return cur;
+      const next = consumers.get(cur) ?? [];
+      if (next.length !== 1 || next[0]!.opType !== 'Identity') return null;
+      cur = next[0]!.output![0]!;
+    }
+    return null;
+  };
+  let headNode: OnnxNode;
+  if (headName !== undefined) {
+    const named = (g.node ?? []).find((n) => n.name === headName);
+    if (!named) throw new DataError(path, `has no node named "${headName}" (model.head)${hint}`);
+    if (named.opType !== 'Gemm' && named.opType !== 'MatMul') throw new DataError(path, `model.head names node ${nodeLabel(named)}: the head must be a Gemm, or a MatMul followed by an Add${hint}`);
+    headNode = named;
+  } else {
+    if (outputs.length !== 1) throw new DataError(path, `the graph has ${outputs.length} outputs (${outputs.map((o) => `"${o}"`).join(', ')}); name the head node with "model.head"${hint}`);
+    let t = outputs[0]!;
+    let p = producer.get(t);
+    while (p && p.opType === 'Identity') { t = p.input![0]!; p = producer.get(t); }
+    if (!p) throw new DataError(path, `the graph output "${outputs[0]}" is not produced by any node`);
+    if (p.opType === 'Gemm') headNode = p;
+    else if (p.opType === 'Add') {
+      const mm = (p.input ?? []).map((i) => producer.get(i)).find((n) => n?.opType === 'MatMul');
+      if (!mm) throw new DataError(path, `the graph output "${outputs[0]}" is produced by node ${nodeLabel(p)}, an Add that does not follow a MatMul; name the head node with "model.head"${hint}`);
+      headNode = mm;
+    } else {
+      throw new DataError(path, `the graph output "${outputs[0]}" is produced by node ${nodeLabel(p)}, not by a Gemm or a MatMul followed by an Add (the classifier head); export the logits (no Softmax after the last Linear) or name the head with "model.head"${hint}`);
+    }
+  }
+  const label = nodeLabel(headNode);
+  const [aName, wName, cName] = [headNode.input?.[0] ?? '', headNode.input?.[1] ?? '', headNode.input?.[2] ?? ''];
+  const wInit = inits.get(wName);
+  if (!wInit) throw new DataError(path, `head node ${label}: its weight "${wName}" is not an initializer (computed weights cannot be fine-tuned)`);
+  const wDims = (wInit.dims ?? []).map(int64);
+  const wData = floats(path, label, wInit);
+  if (wDims.length !== 2) throw new DataError(path, `head node ${label}: weight "${wName}" has shape [${wDims.join(', ')}], not 2-D`);
+  if ((consumers.get(wName) ?? []).length > 1) throw new DataError(path, `head node ${label}: its weight "${wName}" is shared with other nodes, so it cannot be replaced alone`);
+  if (headNode.opType === 'Gemm') {
+    if (attrInt(headNode, 'transA', 0) !== 0) throw new DataError(path, `head node ${label} has transA = 1; SelMix supports Gemm heads with transA = 0 (as nn.Linear exports)`);
+    const transB = attrInt(headNode, 'transB', 0) !== 0;
+    const alpha = attrFloat(headNode, 'alpha', 1);
+    const beta = attrFloat(headNode, 'beta', 1);
+    const [K, d] = transB ? [wDims[0]!, wDims[1]!] : [wDims[1]!, wDims[0]!];
+    const W = new Float32Array(d * K);
+    for (let r = 0; r < d; r++) for (let k = 0; k < K; k++) W[r * K + k] = alpha * (transB ? wData[k * d + r]! : wData[r * K + k]!);
+    let b = new Float32Array(K);
+    if (cName) {
+      const cInit = inits.get(cName);
+      if (!cInit) throw new DataError(path, `head node ${label}: its bias "${cName}" is not an initializer`);
+      const c = floats(path, label, cInit);
+      if (c.length !== K) throw new DataError(path, `head node ${label}: bias "${cName}" has ${c.length} entries for K = ${K} classes (broadcast biases are not supported)`);
+      if ((consumers.get(cName) ?? []).length > 1) throw new DataError(path, `head node ${label}: its bias "${cName}" is shared with other nodes`);
+      b = Float32Array.from(c, (v) => beta * v);
+    }
+    const output = reachesOutput(headNode.output![0]!);
+    if (!output) throw new DataError(path, `head node ${label} does not produce the graph's output (other nodes read its result); the head must be the last layer`);
+    return { node: headNode.name ?? '', kind: 'gemm', addNode: null, features: aName, output, weightName: wName, biasName: cName || null, K, d, W, b };
+  }
+  // MatMul(features, W[d, K]) then Add(., b[K]).
+  const [d, K] = [wDims[0]!, wDims[1]!];
+  const next = consumers.get(headNode.output![0]!) ?? [];
+  const add = next.length === 1 && next[0]!.opType === 'Add' ? next[0]! : null;
+  if (!add) throw new DataError(path, `head node ${label} (MatMul) is not followed by a single Add of a bias`);
+  const bName = (add.input ?? []).find((i) => i !== headNode.output![0]) ?? '';
+  const bInit = inits.get(bName);
+  if (!bInit) throw new DataError(path, `head node ${label}: the bias "${bName}" of ${nodeLabel(add)} is not an initializer`);
+  const b = floats(path, label, bInit);
+  if (b.length !== K) throw new DataError(path, `head node ${label}: bias "${bName}" has ${b.length} entries for K = ${K} classes`);
+  const output = reachesOutput(add.output![0]!);
+  if (!output) throw new DataError(path, `head node ${label}: its Add ${nodeLabel(add)} does not produce the graph's output; the head must be the last layer`);
+  return { node: headNode.name ?? '', kind: 'matmul-add', addNode: add.name ?? '', features: aName, output, weightName: wName, biasName: bName, K, d, W: Float32Array.from(wData), b: Float32Array.from(b) };
+}
+
+function floats(path: string, label: string, t: OnnxTensor): Float32Array {
+  const f = tensorFloats(t);
+  if (!f) throw new DataError(path, `head node ${label}: initializer "${t.name}" is not float32 data stored in the file (external data and other types are not supported)`);
+  return f;
+}
+
+/** The nodes needed to compute `targets` from the graph inputs, in their original (topological) order. */
+function ancestors(g: OnnxGraph, targets: string[]): OnnxNode[] {
+  const { producer } = graphIndex(g);
+  const keep = new Set<OnnxNode>();
+  const stack = [...targets];
+  while (stack.length) {
+    const t = stack.pop()!;
+    const p = producer.get(t);
+    if (!p || keep.has(p)) continue;
+    keep.add(p);
+    stack.push(...(p.input ?? []).filter(Boolean));
+  }
+  return (g.node ?? []).filter((n) => keep.has(n));
+}
+
+/** The backbone as its own ONNX model: the graph up to the head's input, whose one output is the features (N x d). */
+export function backboneBytes(m: OnnxModelFile): Uint8Array {
+  const g = m.proto.graph!;
+  const nodes = ancestors(g, [m.head.features]);
+  const used = new Set(nodes.flatMap((n) => n.input ?? []));
+  const graph: OnnxGraph = {
+    ...g,
+    node: nodes,
+    initializer: (g.initializer ?? []).filter((t) => used.has(t.name ?? '')),
+    input: (g.input ?? []).filter((v) => v.name === m.input.name || used.has(v.name ?? '')),
+    output: [{ name: m.head.features, type: { tensorType: { elemType: ONNX_FLOAT, shape: { dim: [{ dimParam: 'N' }, { dimValue: m.head.d }] } } } }],
+    valueInfo: (g.valueInfo ?? []).filter((v) => v.name !== m.head.features),
+  };
+  return encodeOnnx({ ...m.proto, graph });
+}
+
+/** The whole model as ONNX bytes (unchanged), e.g. to evaluate it. */
+export function modelBytes(m: OnnxModelFile): Uint8Array {
+  return encodeOnnx(m.proto);
+}
+
+/**
+ * The same model with the head's initializers replaced by W (d x K, row-major) and b (K): the weight keeps its layout
+ * (transB as exported), and a Gemm gets alpha = beta = 1 (its old scales are folded into the new values).
+ */
+export function withHead(m: OnnxModelFile, W: Float32Array, b: Float32Array): Uint8Array {
+  const { head } = m;
+  const { d, K } = head;
+  if (W.length !== d * K || b.length !== K) throw new RangeError(`withHead: W has ${W.length} entries and b ${b.length} for d = ${d}, K = ${K}`);
+  const g = m.proto.graph!;
+  const headNode = (g.node ?? []).find((n) => n.name === head.node && (n.opType === 'Gemm' || n.opType === 'MatMul'))!;
+  const transB = head.kind === 'gemm' && attrInt(headNode, 'transB', 0) !== 0;
+  const wOut = new Float32Array(d * K);
+  for (let r = 0; r < d; r++) for (let k = 0; k < K; k++) wOut[transB ? k * d + r : r * K + k] = W[r * K + k]!;
+  const oldW = (g.initializer ?? []).find((t) => t.name === head.weightName)!;
+  const replaced = new Map<string, OnnxTensor>([[head.weightName, floatTensor(head.weightName, (oldW.dims ?? []).map(int64), wOut)]]);
+  let nodes = g.node ?? [];
+  let extra: OnnxTensor[] = [];
+  if (head.biasName) {
+    const oldB = (g.initializer ?? []).find((t) => t.name === head.biasName)!;
+    replaced.set(head.biasName, floatTensor(head.biasName, (oldB.dims ?? []).map(int64), b));
+  } else {
+    // A Gemm exported without a bias gets one (as its third input).
+    const name = `${head.weightName}_selmix_bias`;
+    extra = [floatTensor(name, [K], b)];
+    nodes = nodes.map((n) => (n === headNode ? { ...n, input: [...(n.input ?? []).slice(0, 2), name] } : n));
+  }
+  if (head.kind === 'gemm') {
+    nodes = nodes.map((n) => {
+      if (n.name !== head.node || n.opType !== 'Gemm') return n;
+      const rest = (n.attribute ?? []).filter((a) => a.name !== 'alpha' && a.name !== 'beta');
+      return { ...n, attribute: [...rest, { name: 'alpha', type: 1, f: 1 }, { name: 'beta', type: 1, f: 1 }] };
+    });
+  }
+  const graph: OnnxGraph = { ...g, node: nodes, initializer: [...(g.initializer ?? []).map((t) => replaced.get(t.name ?? '') ?? t), ...extra] };
+  return encodeOnnx({ ...m.proto, graph });
+}

@@ -1,0 +1,101 @@
+// The PyTorch round trip: a CNN trained in PyTorch and exported with torch.onnx.export (test/fixtures/onnx, made by
+// export_fixtures.py) goes through the real pipeline (runRequest, as `selmix finetune --config` and the extension's
+// worker call it) with an image folder, and the written model.onnx gives logits equal to features x new W + b.
+// Needs onnxruntime-node (a dependency), not torch.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PNG } from 'pngjs';
+import { OrtSession } from '../../src/backend/onnxRuntime';
+import { loadMnistLT } from '../../src/data/mnist';
+import { readNpy } from '../../src/data/npy';
+import { readOnnxModel } from '../../src/data/onnxModel';
+import { evaluateRequest } from '../../src/run/evaluate';
+import { runRequest } from '../../src/run/run';
+import type { RunEvent } from '../../src/protocol/messages';
+
+const FIXTURES = join(import.meta.dirname, '../fixtures/onnx');
+
+/** Writes MNIST-LT images as PNG class folders (train: long-tailed, val: balanced). */
+function imageFolders(dir: string): void {
+  const m = loadMnistLT({ rho: 50, nMax: 120, valPerClass: 12, seed: 3 });
+  for (const [name, s] of [['train', m.train], ['val', m.val]] as const) {
+    for (let i = 0; i < s.n; i++) {
+      const sub = join(dir, name, String(s.y[i]));
+      mkdirSync(sub, { recursive: true });
+      const png = new PNG({ width: 28, height: 28, colorType: 0 });
+      for (let p = 0; p < 784; p++) {
+        const v = Math.round(s.x[i * 784 + p]! * 255);
+        png.data.set([v, v, v, 255], p * 4);
+      }
+      writeFileSync(join(sub, `${i}.png`), PNG.sync.write(png, { colorType: 0 }));
+    }
+  }
+}
+
+function config(extra: object = {}): string {
+  return JSON.stringify({
+    name: 'onnx round trip', objective: 'minRecall',
+    data: { kind: 'images', train: 'images/train', val: 'images/val', grayscale: true },
+    model: { kind: 'onnx', path: 'model.onnx', preprocess: { mean: [0.1307], std: [0.3081], layout: 'NCHW' } },
+    training: { steps: 60, refreshEvery: 20, batchSize: 32, lr: 0.05 },
+    output: 'out', ...extra,
+  }, null, 2);
+}
+
+test('PyTorch CNN (ONNX) + image folder -> selmix finetune -> model.onnx whose logits are features x W + b', { timeout: 300_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'selmix-onnx-'));
+  copyFileSync(join(FIXTURES, 'cnn_bn_gap.onnx'), join(dir, 'model.onnx'));
+  imageFolders(join(dir, 'images'));
+  const events: RunEvent[] = [];
+  const configPath = join(dir, 'run.selmix.json');
+  const r = await runRequest({ configText: config(), configPath }, { emit: (e) => events.push(e), shouldStop: () => false, backend: 'onnxruntime' });
+  assert.ok(r.ok, r.ok ? '' : r.message);
+  const started = events.find((e) => e.type === 'run/started');
+  assert.ok(started && started.type === 'run/started' && started.payload.backend.startsWith('onnxruntime'), 'the run names ONNX Runtime as its provider');
+  assert.ok(events.some((e) => e.type === 'run/log' && /extracting train features: \d+\/\d+ examples on ONNX Runtime/.test(e.payload.message)), 'feature extraction reports progress');
+
+  const out = join(dir, 'out');
+  for (const f of ['model.onnx', 'W.npy', 'b.npy', 'report.json']) assert.ok(existsSync(join(out, f)), f);
+  const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as { onnx: { ok: boolean; maxAbsDiff: number; examples: number }; notes: string[] };
+  assert.equal(report.onnx.ok, true);
+  assert.ok(report.onnx.maxAbsDiff <= 1e-4 && report.onnx.examples === 120);
+  assert.ok(report.notes.some((n) => n.startsWith('model.onnx checked on ONNX Runtime')));
+
+  // Independently of the run: the written model's logits equal the original backbone's features x the new W + b.
+  const before = readOnnxModel(join(dir, 'model.onnx'));
+  const after = readOnnxModel(join(out, 'model.onnx'));
+  assert.equal(after.head.node, before.head.node);
+  const Wn = readNpy(join(out, 'W.npy'));
+  const bn = readNpy(join(out, 'b.npy'));
+  const d = before.head.d;
+  assert.deepEqual(Wn.shape, [10, d]);
+  const x = readNpy(join(FIXTURES, 'cnn_bn_gap_sample_x.npy'));
+  const feats = readNpy(join(FIXTURES, 'cnn_bn_gap_sample_features.npy'));
+  const s = new OrtSession(readFileSync(join(out, 'model.onnx')));
+  const logits = s.run({ image: { data: x.data as Float32Array, dims: x.shape } }).logits!.data;
+  s.dispose();
+  let worst = 0;
+  for (let i = 0; i < 16; i++) for (let k = 0; k < 10; k++) {
+    let v = bn.data[k]!;
+    for (let r2 = 0; r2 < d; r2++) v += feats.data[i * d + r2]! * Wn.data[k * d + r2]!;
+    worst = Math.max(worst, Math.abs(v - logits[i * 10 + k]!));
+  }
+  assert.ok(worst < 1e-4, `max |logit - (PyTorch features x W + b)| = ${worst}`);
+  assert.ok(Math.max(...Array.from(after.head.W, (w, i) => Math.abs(w - before.head.W[i]!))) > 1e-4, 'the head changed');
+
+  // `selmix eval --config` on the fine-tuned model: the whole graph on ONNX Runtime.
+  const evalCfg = config({ model: { kind: 'onnx', path: 'out/model.onnx', preprocess: { mean: [0.1307], std: [0.3081] } }, output: 'out2' });
+  const m = await evaluateRequest({ configText: evalCfg, configPath }, 'val', { backend: 'onnxruntime' });
+  const fin = events.find((e) => e.type === 'run/finished');
+  assert.ok(m && fin && fin.type === 'run/finished');
+  assert.ok(Math.abs(m.minRecall - fin.payload.after.val.minRecall) < 1e-9 && Math.abs(m.accuracy - fin.payload.after.val.accuracy) < 1e-9, 'eval of model.onnx reproduces the run\'s final validation metrics');
+
+  // A second run reads the features from the cache.
+  const events2: RunEvent[] = [];
+  const r2 = await runRequest({ configText: config({ output: 'out3' }), configPath }, { emit: (e) => events2.push(e), shouldStop: () => false, backend: 'onnxruntime' });
+  assert.ok(r2.ok);
+  assert.ok(events2.some((e) => e.type === 'run/log' && /train features from the cache/.test(e.payload.message)));
+});

@@ -1,0 +1,48 @@
+// The ONNX Runtime provider: its probe passes here (onnxruntime-node's CPU provider ships in the npm package), its
+// MatMul matches float64 JS to float32 rounding, and when it cannot load, the run falls back to tfjs with a note.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { float64MatMul } from '../../../src/core/gain';
+import { ortMatMul, probeOnnxRuntime } from '../../../src/backend/onnxRuntime';
+import { BACKEND_CHOICES } from '../../../src/backend/backend';
+
+test('onnxruntime is a backend choice and its CPU provider passes the probe', () => {
+  assert.ok((BACKEND_CHOICES as readonly string[]).includes('onnxruntime'));
+  const p = probeOnnxRuntime();
+  assert.equal(p.ok, true, p.detail);
+  assert.equal(p.provider, 'cpu');
+  assert.ok(p.providers.some((q) => q.name === 'cpu' && q.ok));
+});
+
+test('ortMatMul equals float64MatMul to float32 rounding, for several shapes (one session)', () => {
+  let seed = 7;
+  const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) * 2 - 1;
+  for (const [m, k, n] of [[1, 1, 1], [3, 5, 2], [64, 100, 64], [200, 17, 3]] as const) {
+    const A = Float64Array.from({ length: m * k }, rnd);
+    const B = Float64Array.from({ length: k * n }, rnd);
+    const want = float64MatMul(A, B, m, k, n);
+    const got = ortMatMul(A, B, m, k, n);
+    assert.equal(got.length, m * n);
+    for (let i = 0; i < m * n; i++) assert.ok(Math.abs(got[i]! - want[i]!) < 1e-5 * Math.sqrt(k), `${m}x${k}x${n} entry ${i}`);
+  }
+  assert.equal(ortMatMul.precision, 'float32');
+  assert.throws(() => ortMatMul(new Float32Array(3), new Float32Array(4), 2, 2, 2), RangeError);
+});
+
+test('when onnxruntime-node cannot load, --backend onnxruntime falls back to tfjs-wasm with a note', () => {
+  const script = `
+    const mod = await import('./src/backend/backend.ts');
+    const info = await (mod.initBackend ?? mod.default.initBackend)({ choice: 'onnxruntime' });
+    process.stdout.write(JSON.stringify({ name: info.name, ort: info.onnxruntime, note: info.note, probe: info.probes[0] }));`;
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+    cwd: join(import.meta.dirname, '../../..'), env: { ...process.env, SELMIX_ORT_PATH: '/nonexistent/onnxruntime-node/package.json' }, encoding: 'utf8',
+  });
+  assert.equal(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout) as { name: string; ort: boolean; note: string; probe: { name: string; ok: boolean } };
+  assert.equal(out.name, 'wasm (SIMD)');
+  assert.equal(out.ort, false);
+  assert.deepEqual([out.probe.name, out.probe.ok], ['onnxruntime', false]);
+  assert.match(out.note, /ONNX Runtime was asked for but did not load/);
+});
