@@ -1,6 +1,6 @@
 // Benchmark (g): the CLI as a user runs it at large K, whole processes: `selmix gain` on a K-class head over
 // d-dimensional features (3 validation rows a class) with ordinary logits and with confident logits whose gaps
-// are in the hundreds, and a feature-mode `selmix finetune` (31 training rows a class, 200 steps): wall time,
+// are in the hundreds, and a feature-mode `selmix finetune` of the ordinary head (31 training rows a class, 200 steps): wall time,
 // peak RSS, the size of report.json and of the matrices beside it, and the lines printed on the terminal.
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -83,7 +83,7 @@ function lines(t: string): number {
   return t.split('\n').filter((l) => l.length > 0).length;
 }
 
-/** Runs the rows: gain with ordinary and with confident logits, then finetune on the confident head. */
+/** Runs the rows: gain with ordinary logits, finetune on that head, then gain with confident logits. */
 export async function benchCliLarge(o: { K: number; d: number; steps: number }): Promise<CliRow[]> {
   const cli = resolve('bin', 'selmix.js');
   const rows: CliRow[] = [];
@@ -97,7 +97,7 @@ export async function benchCliLarge(o: { K: number; d: number; steps: number }):
       rows.push({ command: `selmix gain (${label} logits)`, K: o.K, d: o.d, rows: 3 * o.K, logitGap: gap, exitCode: g.code, wallS: g.wallS, cpuS: g.userS + g.sysS,
         peakRssBytes: g.peakRssBytes, reportBytes: null, otherOutputBytes: null, terminalLines: lines(g.stdout) + lines(g.stderr), stderrTail: g.stderr.split('\n').filter(Boolean).slice(-2).join(' | ') });
       log(`  gain, ${label} logits (median gap ${gap.toFixed(1)}): ${g.wallS.toFixed(2)} s, exit ${g.code}`);
-      if (label !== 'confident') continue;
+      if (label !== 'ordinary') continue;
       const ftArgs = [cli, 'finetune', '--features', 'train_x.npy', '--labels', 'train_y.npy', '--val-features', 'val_x.npy', '--val-labels', 'val_y.npy',
         '--weights', 'W.npy', '--bias', 'b.npy', '--objective', 'minRecall', '--steps', String(o.steps), '--out', 'out'];
       const f = await runTimed(ftArgs, dir);
