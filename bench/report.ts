@@ -1,6 +1,7 @@
 // Markdown from a bench.json report: the full bench/results/bench.md and the README's Performance section.
 import type { BenchReport } from './run';
 import { fmtBytes, fmtMs, fmtX, mdTable } from './lib';
+import { renderOnnx } from './onnx';
 
 const met = (ok: boolean) => (ok ? '**met**' : '**missed**');
 
@@ -168,6 +169,7 @@ export function renderReport(r: BenchReport, opts: { title: string; readme?: boo
       `${l.atRefresh.min}..${l.atRefresh.max} at the refreshes; tensor bytes ${fmtBytes(l.bytesBefore)} -> ${fmtBytes(l.bytesAfter)}; ` +
       `process RSS ${fmtBytes(l.rssBefore)} before, peak ${fmtBytes(l.peakRssBytes)}.`, '');
   }
+  if (r.onnx) out.push(...renderOnnx(r.onnx));
   return out.join('\n') + '\n';
 }
 

@@ -2,7 +2,7 @@
 // and bench/results/bench.md; `node --import tsx bench/readme-table.ts` prints the README's Performance section
 // from bench.json. Never a timed test: nothing here asserts a time, the report says which targets were met.
 //
-// Flags: --only a,b,c,d,e,f,g (default all)  --quick (fewer repetitions, smaller brute force)  --cold (also time
+// Flags: --only a,b,c,d,e,f,g,h (default all)  --quick (fewer repetitions, smaller brute force)  --cold (also time
 // `selmix demo` with an empty cache, i.e. with pre-training; several minutes)  --out DIR (bench/results)
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -18,6 +18,7 @@ import { benchLeak, type LeakResult } from './leak';
 import { benchCliLarge, type CliRow } from './cliLarge';
 import { log, machineInfo, type MachineInfo } from './lib';
 import { renderReport } from './report';
+import { benchOnnx, type OnnxBenchResult } from './onnx';
 
 /** The whole report, as written to bench.json. */
 export interface BenchReport {
@@ -32,11 +33,12 @@ export interface BenchReport {
   endToEnd?: { warm: DemoRun | null; cold: DemoRun | null; coldNote: string };
   leak?: LeakResult;
   cli?: CliRow[];
+  onnx?: OnnxBenchResult;
 }
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { only: { type: 'string' }, quick: { type: 'boolean' }, cold: { type: 'boolean' }, out: { type: 'string' } } });
-  const only = new Set((values.only ?? 'a,b,c,d,e,f,g').split(',').map((s) => s.trim()));
+  const only = new Set((values.only ?? 'a,b,c,d,e,f,g,h').split(',').map((s) => s.trim()));
   const quick = values.quick === true;
   const outDir = resolve(values.out ?? join('bench', 'results'));
   mkdirSync(outDir, { recursive: true });
@@ -139,6 +141,11 @@ async function main(): Promise<void> {
   if (only.has('g')) {
     log('(g) the CLI at K = 1000, d = 2048 as whole processes: gain (ordinary and confident logits), feature-mode finetune');
     report.cli = await benchCliLarge({ K: 1000, d: 2048, steps: 200 });
+    save();
+  }
+  if (only.has('h')) {
+    log('(h) ONNX Runtime: the head loop against PyTorch (whole processes), feature extraction against tfjs-wasm');
+    report.onnx = await benchOnnx({ steps: quick ? 500 : 2000, images: quick ? 512 : 2048 });
     save();
   }
   save();

@@ -68,14 +68,19 @@ test('PyTorch CNN (ONNX) + image folder -> selmix finetune -> model.onnx whose l
   const before = readOnnxModel(join(dir, 'model.onnx'));
   const after = readOnnxModel(join(out, 'model.onnx'));
   assert.equal(after.head.node, before.head.node);
-  const Wn = readNpy(join(out, 'W.npy'));
-  const bn = readNpy(join(out, 'b.npy'));
+  const f32 = (path: string) => {
+    const a = readNpy(path);
+    assert.ok(a.data instanceof Float32Array, path);
+    return { data: a.data, shape: a.shape };
+  };
+  const Wn = f32(join(out, 'W.npy'));
+  const bn = f32(join(out, 'b.npy'));
   const d = before.head.d;
   assert.deepEqual(Wn.shape, [10, d]);
-  const x = readNpy(join(FIXTURES, 'cnn_bn_gap_sample_x.npy'));
-  const feats = readNpy(join(FIXTURES, 'cnn_bn_gap_sample_features.npy'));
+  const x = f32(join(FIXTURES, 'cnn_bn_gap_sample_x.npy'));
+  const feats = f32(join(FIXTURES, 'cnn_bn_gap_sample_features.npy'));
   const s = new OrtSession(readFileSync(join(out, 'model.onnx')));
-  const logits = s.run({ image: { data: x.data as Float32Array, dims: x.shape } }).logits!.data;
+  const logits = s.run({ image: { data: x.data, dims: x.shape } }).logits!.data;
   s.dispose();
   let worst = 0;
   for (let i = 0; i < 16; i++) for (let k = 0; k < 10; k++) {

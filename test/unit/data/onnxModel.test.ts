@@ -15,6 +15,13 @@ import { backboneBytes, modelBytes, readOnnxModel, withHead } from '../../../src
 const FIX = join(import.meta.dirname, '../../fixtures/onnx');
 const tmp = mkdtempSync(join(tmpdir(), 'selmix-onnx-unit-'));
 
+/** A float32 .npy fixture. */
+function f32(file: string): { data: Float32Array; shape: number[] } {
+  const a = readNpy(join(FIX, file));
+  assert.ok(a.data instanceof Float32Array, file);
+  return { data: a.data, shape: a.shape };
+}
+
 function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   assert.equal(a.length, b.length);
   let m = 0;
@@ -30,11 +37,11 @@ for (const [name, inputName, kind, d] of [['cnn_bn_gap', 'image', 'gemm', 64], [
     assert.equal(m.head.d, d);
     assert.equal(m.input.name, inputName);
     assert.equal(m.input.dims[0], -1, 'symbolic batch');
-    const x = readNpy(join(FIX, `${name}_sample_x.npy`));
-    const feats = readNpy(join(FIX, `${name}_sample_features.npy`));
-    const logits = readNpy(join(FIX, `${name}_sample_logits.npy`));
+    const x = f32(`${name}_sample_x.npy`);
+    const feats = f32(`${name}_sample_features.npy`);
+    const logits = f32(`${name}_sample_logits.npy`);
     const bb = new OrtSession(backboneBytes(m));
-    const f = bb.run({ [inputName]: { data: x.data as Float32Array, dims: x.shape } })[m.head.features]!;
+    const f = bb.run({ [inputName]: { data: x.data, dims: x.shape } })[m.head.features]!;
     bb.dispose();
     assert.deepEqual(f.dims, [16, d]);
     assert.ok(maxDiff(f.data, feats.data) < 1e-4, 'features');
@@ -47,7 +54,7 @@ for (const [name, inputName, kind, d] of [['cnn_bn_gap', 'image', 'gemm', 64], [
     }
     assert.ok(maxDiff(mine, logits.data) < 1e-4, 'head');
     const whole = new OrtSession(modelBytes(m));
-    assert.ok(maxDiff(whole.run({ [inputName]: { data: x.data as Float32Array, dims: x.shape } }).logits!.data, logits.data) < 1e-4, 'whole graph');
+    assert.ok(maxDiff(whole.run({ [inputName]: { data: x.data, dims: x.shape } }).logits!.data, logits.data) < 1e-4, 'whole graph');
     whole.dispose();
   });
 

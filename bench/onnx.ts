@@ -1,0 +1,186 @@
+// Bench (h): ONNX Runtime against tfjs-wasm and PyTorch. (1) The head loop (K = 100, d = 512, 64 anchors + 64
+// partners, feature mixup, CE, SGD with weight decay) as whole processes, same work: the fused ONNX step
+// (src/backend/onnxHeadStep.ts), tfjs-wasm's LinearHeadTrainer (src/core/headStep.ts), and PyTorch on the CPU
+// with one thread (bench/torch_head_loop.py, when python3 has torch). (2) Feature extraction, images/s: the
+// PyTorch-exported CNN (test/fixtures/onnx/cnn_bn_gap.onnx) on ONNX Runtime against the same architecture on tfjs-wasm.
+//   node --import tsx bench/onnx.ts [--steps N]          (this section alone)
+//   node --import tsx bench/onnx.ts --child ort|wasm --steps N   (one head-loop process; prints JSON)
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { initBackend, tf } from '../src/backend/backend';
+import { OrtHeadStep } from '../src/backend/onnxHeadStep';
+import { OrtSession, probeOnnxRuntime } from '../src/backend/onnxRuntime';
+import { LinearHeadTrainer, type HeadBatch } from '../src/core/headStep';
+import { backboneBytes, readOnnxModel } from '../src/data/onnxModel';
+import { fmtMs, fmtX, gaussian, log, mdTable, mulberry } from './lib';
+
+const [K, D, N, B] = [100, 512, 5000, 64];
+const ROOT = join(import.meta.dirname, '..');
+
+/** One head-loop process's figures. */
+export interface HeadLoopRow {
+  engine: string;
+  ok: boolean;
+  wallS: number;
+  loopMs: number;
+  msPerStep: number;
+  note?: string;
+}
+
+/** What section (h) measured. */
+export interface OnnxBenchResult {
+  steps: number;
+  ortProvider: string;
+  headLoop: HeadLoopRow[];
+  /** Our fused step's whole-process wall time over PyTorch's (target at most 0.5); null without torch. */
+  wallRatioVsTorch: number | null;
+  features: { images: number; ortImagesPerS: number; wasmImagesPerS: number; ratio: number };
+}
+
+/** The head loop inside one process: `engine` ort (fused ONNX step) or wasm (LinearHeadTrainer). */
+async function child(engine: string, steps: number): Promise<void> {
+  const u = mulberry(1);
+  const g = gaussian(u);
+  const pool = Float32Array.from({ length: N * D }, g);
+  const labels = Int32Array.from({ length: N }, () => Math.floor(u() * K));
+  const W0 = Float32Array.from({ length: D * K }, () => g() * 0.01);
+  const batches: HeadBatch[] = Array.from({ length: 64 }, () => {
+    const anchors = Int32Array.from({ length: B }, () => Math.floor(u() * N));
+    return { anchorSet: pool, partnerSet: pool, anchors, partners: Int32Array.from({ length: B }, () => Math.floor(u() * N)),
+      ya: Int32Array.from(anchors, (a) => labels[a]!), lam: Float32Array.from({ length: B }, () => 0.6 + 0.4 * u()) };
+  });
+  const p = { lr: 0.01, momentum: 0, wd: 5e-4 };
+  let loopMs: number;
+  if (engine === 'ort') {
+    if (!probeOnnxRuntime().ok) throw new Error(probeOnnxRuntime().detail);
+    const st = new OrtHeadStep(B, D, K);
+    const state = { W: W0.slice(), b: new Float32Array(K), mW: new Float32Array(D * K), mb: new Float32Array(K) };
+    const t0 = performance.now();
+    for (let s = 0; s < steps; s++) st.step(state, batches[s % batches.length]!, p);
+    loopMs = performance.now() - t0;
+  } else {
+    await initBackend({ choice: 'wasm' });
+    const v = { W: tf.variable(tf.tensor2d(W0, [D, K])), b: tf.variable(tf.zeros([K])), mW: tf.variable(tf.zeros([D, K])), mb: tf.variable(tf.zeros([K])) };
+    const tr = new LinearHeadTrainer(v);
+    const t0 = performance.now();
+    for (let s = 0; s < steps; s++) tr.step(batches[s % batches.length]!, p);
+    tr.sync();
+    loopMs = performance.now() - t0;
+  }
+  process.stdout.write(JSON.stringify({ steps, loopMs }) + '\n');
+}
+
+/** Runs a command as a whole process; its wall time and the JSON line it printed. */
+function timed(cmd: string, args: string[]): { ok: boolean; wallS: number; out: { loopMs?: number; torch?: string } ; err: string } {
+  const t0 = performance.now();
+  const r = spawnSync(cmd, args, { cwd: ROOT, encoding: 'utf8', env: { ...process.env, SELMIX_ORT_THREADS: '1' } });
+  const wallS = (performance.now() - t0) / 1000;
+  const line = (r.stdout ?? '').trim().split('\n').pop() ?? '';
+  try {
+    return { ok: r.status === 0, wallS, out: JSON.parse(line) as { loopMs?: number }, err: r.stderr ?? '' };
+  } catch {
+    return { ok: false, wallS, out: {}, err: (r.stderr || String(r.error ?? '')).split('\n').slice(-3).join(' ') };
+  }
+}
+
+/** A python3 that has torch, or null. */
+function torchPython(): string | null {
+  for (const py of ['python3', '/usr/bin/python3']) {
+    const r = spawnSync(py, ['-c', 'import torch'], { encoding: 'utf8' });
+    if (r.status === 0) return py;
+  }
+  return null;
+}
+
+/** Feature extraction images/s: the fixture CNN on ONNX Runtime and the same architecture (random weights) on tfjs-wasm. */
+async function benchFeatures(images: number): Promise<OnnxBenchResult['features']> {
+  const u = mulberry(2);
+  const x = Float32Array.from({ length: images * 784 }, u);
+  const m = readOnnxModel(join(ROOT, 'test/fixtures/onnx/cnn_bn_gap.onnx'));
+  const s = new OrtSession(backboneBytes(m));
+  const bs = 64;
+  const runOrt = () => { for (let i = 0; i < images; i += bs) s.run({ image: { data: x.subarray(i * 784, (i + bs) * 784), dims: [bs, 1, 28, 28] } }); };
+  runOrt();
+  let t0 = performance.now();
+  runOrt();
+  const ortImagesPerS = images / ((performance.now() - t0) / 1000);
+  s.dispose();
+  await initBackend({ choice: 'wasm' });
+  // conv(1->16)-BN-ReLU-pool, conv(16->32)-BN-ReLU-pool, conv(32->64)-BN-ReLU, global average pool: the fixture's backbone, NHWC.
+  const layers = [[1, 16], [16, 32], [32, 64]].map(([ci, co]) => ({
+    w: tf.randomNormal([3, 3, ci!, co!], 0, 0.1), b: tf.zeros([co!]), mean: tf.zeros([co!]), variance: tf.ones([co!]), gamma: tf.ones([co!]), beta: tf.zeros([co!]),
+  }));
+  const forward = (xb: tf.Tensor4D) => tf.tidy(() => {
+    let h: tf.Tensor4D = xb;
+    layers.forEach((l, i) => {
+      h = tf.relu(tf.batchNorm(tf.add(tf.conv2d(h, l.w as tf.Tensor4D, 1, 'same'), l.b), l.mean, l.variance, l.beta, l.gamma, 1e-5)) as tf.Tensor4D;
+      if (i < 2) h = tf.maxPool(h, 2, 2, 'valid');
+    });
+    return tf.mean(h, [1, 2]);
+  });
+  const runTf = () => { for (let i = 0; i < images; i += bs) { const t = tf.tensor4d(x.subarray(i * 784, (i + bs) * 784), [bs, 28, 28, 1]); const f = forward(t); f.dataSync(); f.dispose(); t.dispose(); } };
+  runTf();
+  t0 = performance.now();
+  runTf();
+  const wasmImagesPerS = images / ((performance.now() - t0) / 1000);
+  layers.forEach((l) => Object.values(l).forEach((t) => t.dispose()));
+  return { images, ortImagesPerS, wasmImagesPerS, ratio: ortImagesPerS / wasmImagesPerS };
+}
+
+/** Section (h): the head loop as whole processes, and feature extraction. */
+export async function benchOnnx(opts: { steps: number; images: number }): Promise<OnnxBenchResult> {
+  const steps = opts.steps;
+  const rows: HeadLoopRow[] = [];
+  const tsx = ['--import', 'tsx', join(ROOT, 'bench/onnx.ts'), '--child'];
+  const probe = probeOnnxRuntime();
+  for (const [engine, label] of [['ort', `ONNX Runtime (${probe.provider ?? 'unavailable'}, 1 thread), fused step graph`], ['wasm', 'tfjs-wasm (SIMD, 1 thread), LinearHeadTrainer']] as const) {
+    const r = timed(process.execPath, [...tsx, engine, '--steps', String(steps)]);
+    rows.push({ engine: label, ok: r.ok, wallS: r.wallS, loopMs: r.out.loopMs ?? NaN, msPerStep: (r.out.loopMs ?? NaN) / steps, ...(r.ok ? {} : { note: r.err.slice(0, 200) }) });
+  }
+  const py = torchPython();
+  if (py) {
+    const r = timed(py, [join(ROOT, 'bench/torch_head_loop.py'), String(steps)]);
+    rows.push({ engine: `PyTorch ${r.out.torch ?? ''} (CPU, 1 thread)`, ok: r.ok, wallS: r.wallS, loopMs: r.out.loopMs ?? NaN, msPerStep: (r.out.loopMs ?? NaN) / steps, ...(r.ok ? {} : { note: r.err.slice(0, 200) }) });
+  } else {
+    rows.push({ engine: 'PyTorch (CPU, 1 thread)', ok: false, wallS: NaN, loopMs: NaN, msPerStep: NaN, note: 'python3 with torch not found (Debian: apt-get install python3-torch): not measured' });
+  }
+  const torch = rows[2]!;
+  const wallRatioVsTorch = torch.ok && rows[0]!.ok ? rows[0]!.wallS / torch.wallS : null;
+  return { steps, ortProvider: probe.provider ?? 'none', headLoop: rows, wallRatioVsTorch, features: await benchFeatures(opts.images) };
+}
+
+/** Markdown of section (h). */
+export function renderOnnx(r: OnnxBenchResult): string[] {
+  const torch = r.headLoop[2]!;
+  const out = ['## ONNX Runtime: the head loop against PyTorch, feature extraction against tfjs-wasm', ''];
+  out.push(`${r.steps} head steps (K = ${K}, d = ${D}, ${B} anchors + ${B} partners from a pool of ${N}, feature mixup, CE, SGD with weight decay), each engine in its own process; ` +
+    '"wall" is the whole process (start-up, data, loop) as a user waits for it, "loop" the loop alone as the process timed it. Ratios are against PyTorch.', '');
+  out.push(mdTable(['engine', 'wall', 'loop', 'per step', 'wall vs PyTorch', 'per step vs PyTorch'], r.headLoop.map((h) => [
+    h.engine, h.ok ? fmtMs(h.wallS * 1000) : 'n/a', h.ok ? fmtMs(h.loopMs) : 'n/a', h.ok ? fmtMs(h.msPerStep) : (h.note ?? 'failed'),
+    h.ok && torch.ok ? fmtX(h.wallS / torch.wallS) : 'n/a', h.ok && torch.ok ? fmtX(h.msPerStep / torch.msPerStep) : 'n/a',
+  ])), '');
+  out.push(r.wallRatioVsTorch === null ? 'Target (ours at most half of PyTorch\'s wall time): not measured (no PyTorch).' :
+    `Target, ours at most half of PyTorch's wall time: **${r.wallRatioVsTorch <= 0.5 ? 'met' : 'missed'}** (${r.wallRatioVsTorch.toFixed(2)}).`, '');
+  const f = r.features;
+  out.push(`Feature extraction, ${f.images} images of 28x28, batches of 64, through the backbone of test/fixtures/onnx/cnn_bn_gap.onnx (exported from PyTorch): ` +
+    `ONNX Runtime ${f.ortImagesPerS.toFixed(0)} images/s, the same architecture on tfjs-wasm ${f.wasmImagesPerS.toFixed(0)} images/s: **${fmtX(f.ratio)}**.`, '');
+  return out;
+}
+
+/** The command line of this file alone: the section, or one head-loop child. */
+async function cli(): Promise<void> {
+  const { values } = parseArgs({ options: { child: { type: 'string' }, steps: { type: 'string' }, images: { type: 'string' } } });
+  const steps = Number(values.steps ?? 2000);
+  if (values.child) return child(values.child, steps);
+  log('(h) ONNX Runtime: head loop vs PyTorch (whole processes), feature extraction vs tfjs-wasm');
+  const r = await benchOnnx({ steps, images: Number(values.images ?? 2048) });
+  process.stdout.write(renderOnnx(r).join('\n') + '\n');
+}
+
+if (process.argv[1] && /bench[/\\]onnx\.ts$/.test(process.argv[1])) {
+  cli().catch((e) => {
+    process.stderr.write(`bench/onnx.ts failed: ${(e as Error).stack ?? e}\n`);
+    process.exitCode = 1;
+  });
+}

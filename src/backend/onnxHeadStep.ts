@@ -1,0 +1,101 @@
+// The head's SGD step (feature mixup, softmax cross-entropy, SGD with momentum and weight decay on W) as one ONNX
+// graph, built once per shape (B, d, K) and run on ONNX Runtime: the same update as src/core/headStep.ts's
+// LinearHeadTrainer, with every product and element-wise pass in one native call. The graph has no state: W, b and
+// the momentum buffers go in and their updated values come out; lr, momentum and weight decay are inputs, so a
+// learning-rate schedule needs no new graph.
+//   F = lam Xa + (1 - lam) Xp;  A = F W + b;  loss = mean_i -log softmax(A_i)[y_i]
+//   G = (softmax(A) - Y) / B;   dW = F^T G;  db = colsum(G)
+//   mW' = mu mW + dW + wd W;    W' = W - lr mW';   mb' = mu mb + db;   b' = b - lr mb'   (the bias is not decayed)
+import type { HeadBatch, HeadStepParams } from '../core/headStep';
+import { encodeOnnx, floatTensor, int64Tensor, modelOf, node, valueInfo } from '../core/onnxProto';
+import { OrtSession } from './onnxRuntime';
+
+/** The head's state as the fused step carries it: W (d x K, row-major), b (K) and their momentum buffers. */
+export interface OrtHeadState {
+  W: Float32Array;
+  b: Float32Array;
+  mW: Float32Array;
+  mb: Float32Array;
+}
+
+/** The ONNX bytes of the fused step for B rows, d features and K classes. */
+export function headStepGraph(B: number, d: number, K: number): Uint8Array {
+  const n = (op: string, ins: string[], out: string, attrs: Record<string, number | number[]> = {}, ints: string[] = []) => node(op, ins, [out], attrs, ints);
+  return encodeOnnx(modelOf({
+    name: 'selmix_head_step',
+    initializer: [floatTensor('one', [1], Float32Array.of(1)), floatTensor('invB', [1], Float32Array.of(1 / B)), int64Tensor('axis0', [1], [0])],
+    input: [
+      valueInfo('W', [d, K]), valueInfo('b', [K]), valueInfo('mW', [d, K]), valueInfo('mb', [K]),
+      valueInfo('Xa', [B, d]), valueInfo('Xp', [B, d]), valueInfo('lam', [B, 1]), valueInfo('Y', [B, K]),
+      valueInfo('lr', [1]), valueInfo('mu', [1]), valueInfo('wd', [1]),
+    ],
+    output: [valueInfo('W_out', [d, K]), valueInfo('b_out', [K]), valueInfo('mW_out', [d, K]), valueInfo('mb_out', [K]), valueInfo('loss', [])],
+    node: [
+      // Feature mixup.
+      n('Sub', ['one', 'lam'], 'rest'), n('Mul', ['Xa', 'lam'], 'fa'), n('Mul', ['Xp', 'rest'], 'fp'), n('Add', ['fa', 'fp'], 'F'),
+      // Forward and the loss.
+      n('Gemm', ['F', 'W', 'b'], 'A'), n('LogSoftmax', ['A'], 'logP', { axis: 1 }, ['axis']),
+      n('Mul', ['Y', 'logP'], 'ylogP'), n('ReduceSum', ['ylogP'], 'sumYlogP', { keepdims: 0 }, ['keepdims']),
+      n('Mul', ['sumYlogP', 'invB'], 'negLoss1'), n('Neg', ['negLoss1'], 'loss1'), n('Squeeze', ['loss1'], 'loss'),
+      // The softmax cross-entropy gradient.
+      n('Exp', ['logP'], 'P'), n('Sub', ['P', 'Y'], 'PmY'), n('Mul', ['PmY', 'invB'], 'G'),
+      n('Gemm', ['F', 'G'], 'dW', { transA: 1 }, ['transA']), n('ReduceSum', ['G', 'axis0'], 'db', { keepdims: 0 }, ['keepdims']),
+      // SGD with momentum; weight decay on W only.
+      n('Mul', ['W', 'wd'], 'wdW'), n('Add', ['dW', 'wdW'], 'gW'), n('Mul', ['mW', 'mu'], 'muMW'), n('Add', ['muMW', 'gW'], 'mW_out'),
+      n('Mul', ['mW_out', 'lr'], 'stepW'), n('Sub', ['W', 'stepW'], 'W_out'),
+      n('Mul', ['mb', 'mu'], 'muMb'), n('Add', ['muMb', 'db'], 'mb_out'), n('Mul', ['mb_out', 'lr'], 'stepB'), n('Sub', ['b', 'stepB'], 'b_out'),
+    ],
+  }));
+}
+
+/** The fused head step for one shape; `step` updates the state in place (new arrays) and returns the batch's loss before the update. */
+export class OrtHeadStep {
+  private readonly session: OrtSession;
+  private readonly xa: Float32Array;
+  private readonly xp: Float32Array;
+  private readonly lam: Float32Array;
+  private readonly y: Float32Array;
+
+  constructor(readonly B: number, readonly d: number, readonly K: number) {
+    this.session = new OrtSession(headStepGraph(B, d, K));
+    this.xa = new Float32Array(B * d);
+    this.xp = new Float32Array(B * d);
+    this.lam = new Float32Array(B);
+    this.y = new Float32Array(B * K);
+  }
+
+  /** One step on a batch of exactly B rows (anchors gathered here; no partners: lambda = 1). */
+  step(state: OrtHeadState, batch: HeadBatch, p: HeadStepParams): number {
+    const { B, d, K } = this;
+    if (batch.ya.length !== B) throw new RangeError(`OrtHeadStep: a batch of ${batch.ya.length} rows for a graph built for ${B}`);
+    this.y.fill(0);
+    for (let i = 0; i < B; i++) {
+      const a = batch.anchors[i]! * d;
+      this.xa.set(batch.anchorSet.subarray(a, a + d), i * d);
+      if (batch.partners) {
+        const q = batch.partners[i]! * d;
+        this.xp.set(batch.partnerSet.subarray(q, q + d), i * d);
+        this.lam[i] = batch.lam[i]!;
+      } else {
+        this.lam[i] = 1;
+      }
+      this.y[i * K + batch.ya[i]!] = 1;
+    }
+    if (!batch.partners) this.xp.fill(0);
+    const r = this.session.run({
+      W: { data: state.W, dims: [d, K] }, b: { data: state.b, dims: [K] }, mW: { data: state.mW, dims: [d, K] }, mb: { data: state.mb, dims: [K] },
+      Xa: { data: this.xa, dims: [B, d] }, Xp: { data: this.xp, dims: [B, d] }, lam: { data: this.lam, dims: [B, 1] }, Y: { data: this.y, dims: [B, K] },
+      lr: { data: Float32Array.of(p.lr), dims: [1] }, mu: { data: Float32Array.of(p.momentum), dims: [1] }, wd: { data: Float32Array.of(p.wd), dims: [1] },
+    }, ['W_out', 'b_out', 'mW_out', 'mb_out', 'loss']);
+    state.W = r.W_out!.data;
+    state.b = r.b_out!.data;
+    state.mW = r.mW_out!.data;
+    state.mb = r.mb_out!.data;
+    return r.loss!.data[0]!;
+  }
+
+  /** Releases the session. */
+  dispose(): void {
+    this.session.dispose();
+  }
+}
