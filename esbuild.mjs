@@ -1,7 +1,7 @@
 // The one build script: bundles the extension host, the worker, the CLI and the webviews into dist/,
 // and copies the tfjs wasm binaries and the webview libraries' assets beside them. tsc only type-checks.
 import * as esbuild from 'esbuild';
-import { copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -34,6 +34,22 @@ if (!watch) rmSync(dist, { recursive: true, force: true });
 mkdirSync(dist, { recursive: true });
 for (const f of ['tfjs-backend-wasm.wasm', 'tfjs-backend-wasm-simd.wasm', 'tfjs-backend-wasm-threaded-simd.wasm']) {
   copyFileSync(join(root, 'node_modules/@tensorflow/tfjs-backend-wasm/dist', f), join(dist, f));
+}
+// SELMIX_ORT_TARGET=<platform>-<arch> (a platform-specific .vsix, scripts/package-targets.mjs): onnxruntime-node with only
+// that platform's native binary, and onnxruntime-common, go into dist/node_modules, where the bundles resolve them.
+const ortTarget = process.env.SELMIX_ORT_TARGET;
+if (ortTarget) {
+  const [plat, arch] = ortTarget.split('-');
+  const ortSrc = join(root, 'node_modules/onnxruntime-node');
+  const binDir = join(ortSrc, 'bin/napi-v6', plat, arch);
+  if (!existsSync(binDir)) throw new Error(`SELMIX_ORT_TARGET=${ortTarget}: onnxruntime-node has no binary in ${binDir}`);
+  const ortDst = join(dist, 'node_modules/onnxruntime-node');
+  cpSync(join(ortSrc, 'package.json'), join(ortDst, 'package.json'));
+  cpSync(join(ortSrc, 'dist'), join(ortDst, 'dist'), { recursive: true, filter: (f) => !f.endsWith('.map') && !f.endsWith('.d.ts') });
+  cpSync(binDir, join(ortDst, 'bin/napi-v6', plat, arch), { recursive: true });
+  const common = join(root, 'node_modules/onnxruntime-common');
+  cpSync(join(common, 'package.json'), join(dist, 'node_modules/onnxruntime-common/package.json'));
+  cpSync(join(common, 'dist/cjs'), join(dist, 'node_modules/onnxruntime-common/dist/cjs'), { recursive: true, filter: (f) => !f.endsWith('.map') && !f.endsWith('.d.ts') });
 }
 mkdirSync(join(dist, 'webview'), { recursive: true });
 for (const f of ['codicon.css', 'codicon.ttf']) {

@@ -3,7 +3,7 @@
 // (src/backend/onnxHeadStep.ts), tfjs-wasm's LinearHeadTrainer (src/core/headStep.ts), and PyTorch on the CPU
 // with one thread (bench/torch_head_loop.py, when python3 has torch). (2) Feature extraction, images/s: the
 // PyTorch-exported CNN (test/fixtures/onnx/cnn_bn_gap.onnx) on ONNX Runtime against the same architecture on tfjs-wasm.
-//   node --import tsx bench/onnx.ts [--steps N]          (this section alone)
+//   node --import tsx bench/onnx.ts [--steps N] [--json]   (this section alone; SELMIX_ORT_PROVIDER picks the provider)
 //   node --import tsx bench/onnx.ts --child ort|wasm --steps N   (one head-loop process; prints JSON)
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -134,6 +134,7 @@ export async function benchOnnx(opts: { steps: number; images: number }): Promis
   const rows: HeadLoopRow[] = [];
   const tsx = ['--import', 'tsx', join(ROOT, 'bench/onnx.ts'), '--child'];
   const probe = probeOnnxRuntime();
+  if (!probe.ok) throw new Error(`ONNX Runtime did not pass its probe: ${probe.detail}`);
   for (const [engine, label] of [['ort', `ONNX Runtime (${probe.provider ?? 'unavailable'}, 1 thread), fused step graph`], ['wasm', 'tfjs-wasm (SIMD, 1 thread), LinearHeadTrainer']] as const) {
     const r = timed(process.execPath, [...tsx, engine, '--steps', String(steps)]);
     rows.push({ engine: label, ok: r.ok, wallS: r.wallS, loopMs: r.out.loopMs ?? NaN, msPerStep: (r.out.loopMs ?? NaN) / steps, ...(r.ok ? {} : { note: r.err.slice(0, 200) }) });
@@ -170,12 +171,12 @@ export function renderOnnx(r: OnnxBenchResult): string[] {
 
 /** The command line of this file alone: the section, or one head-loop child. */
 async function cli(): Promise<void> {
-  const { values } = parseArgs({ options: { child: { type: 'string' }, steps: { type: 'string' }, images: { type: 'string' } } });
+  const { values } = parseArgs({ options: { child: { type: 'string' }, steps: { type: 'string' }, images: { type: 'string' }, json: { type: 'boolean' } } });
   const steps = Number(values.steps ?? 2000);
   if (values.child) return child(values.child, steps);
   log('(h) ONNX Runtime: head loop vs PyTorch (whole processes), feature extraction vs tfjs-wasm');
   const r = await benchOnnx({ steps, images: Number(values.images ?? 2048) });
-  process.stdout.write(renderOnnx(r).join('\n') + '\n');
+  process.stdout.write(values.json ? JSON.stringify(r) + '\n' : renderOnnx(r).join('\n') + '\n');
 }
 
 if (process.argv[1] && /bench[/\\]onnx\.ts$/.test(process.argv[1])) {

@@ -169,11 +169,15 @@ export function probeOnnxRuntime(): OrtProbe {
     }
   };
   let provider: OrtProvider | null = null;
-  if (cudaInstalled(o.dir)) { if (tryProvider('cuda')) provider = 'cuda'; } else providers.push({ name: 'cuda', ok: false, detail: 'CUDA provider not installed (onnxruntime-node-install=skip; see README)' });
-  if (!provider) {
+  // SELMIX_ORT_PROVIDER=cpu|cuda|webgpu: only that provider (scripts/gpu-check.sh measures each one).
+  const only = process.env.SELMIX_ORT_PROVIDER as OrtProvider | undefined;
+  if (only === 'cpu' || only === 'cuda' || only === 'webgpu') {
+    if (tryProvider(only)) provider = only;
+  } else if (cudaInstalled(o.dir)) { if (tryProvider('cuda')) provider = 'cuda'; } else providers.push({ name: 'cuda', ok: false, detail: 'CUDA provider not installed (onnxruntime-node-install=skip; see README)' });
+  if (!provider && !only) {
     if (process.env.SELMIX_ORT_WEBGPU === '1') { if (tryProvider('webgpu')) provider = 'webgpu'; } else providers.push({ name: 'webgpu', ok: false, detail: 'not probed (set SELMIX_ORT_WEBGPU=1; unverified)' });
   }
-  if (!provider && tryProvider('cpu')) provider = 'cpu';
+  if (!provider && !only && tryProvider('cpu')) provider = 'cpu';
   probed = provider
     ? { ok: true, provider, detail: `onnxruntime-node ${o.version}, ${provider} execution provider, ${intraOpThreads() || 'default'} thread(s)`, providers }
     : { ok: false, provider: null, detail: `onnxruntime-node ${o.version}: no execution provider passed: ${providers.map((p) => `${p.name}: ${p.detail}`).join('; ')}`, providers };

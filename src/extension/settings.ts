@@ -4,7 +4,7 @@ import type { BackendChoice } from '../backend/backend';
 
 /** The values of selmix.backend. A copy of BACKEND_CHOICES: importing backend.ts would bundle tfjs into the
  * extension host; test/unit/extension/manifest.test.ts keeps the copy, the original and package.json equal. */
-export const BACKEND_SETTING_VALUES: readonly BackendChoice[] = ['auto', 'tfjs-node-gpu', 'webgpu', 'tfjs-node', 'wasm', 'cpu'];
+export const BACKEND_SETTING_VALUES: readonly BackendChoice[] = ['auto', 'onnxruntime', 'tfjs-node-gpu', 'webgpu', 'tfjs-node', 'wasm', 'cpu'];
 
 /** The extension's preferences, read fresh on every access. */
 export const settings = {
