@@ -6,7 +6,8 @@
 //   F = lam Xa + (1 - lam) Xp;  A = F W + b;  loss = mean_i -log softmax(A_i)[y_i]
 //   G = (softmax(A) - Y) / B;   dW = F^T G;  db = colsum(G)
 //   mW' = mu mW + dW + wd W;    W' = W - lr mW';   mb' = mu mb + db;   b' = b - lr mb'   (the bias is not decayed)
-import type { HeadBatch, HeadStepParams } from '../core/headStep';
+import * as tf from '@tensorflow/tfjs';
+import type { HeadBatch, HeadStepParams, HeadVariables } from '../core/headStep';
 import { encodeOnnx, floatTensor, int64Tensor, modelOf, node, valueInfo } from '../core/onnxProto';
 import { OrtSession } from './onnxRuntime';
 
@@ -97,5 +98,70 @@ export class OrtHeadStep {
   /** Releases the session. */
   dispose(): void {
     this.session.dispose();
+  }
+}
+
+/**
+ * The fused step behind LinearHeadTrainer's surface (step, sync, writeBias, wScale), so the loop can take either:
+ * W, b and their momentum live in JS arrays between sync calls (wScale is always 1), one graph per batch size.
+ */
+export class OrtHeadTrainer {
+  private readonly state: OrtHeadState;
+  private readonly graphs = new Map<number, OrtHeadStep>();
+  private readonly d: number;
+  private readonly K: number;
+
+  constructor(private readonly v: HeadVariables, scale = 1) {
+    [this.d, this.K] = v.W.shape as [number, number];
+    if (!(scale > 0) || !Number.isFinite(scale)) throw new RangeError(`OrtHeadTrainer: the scale of W must be a positive number, got ${scale}`);
+    const W = Float32Array.from(v.W.dataSync());
+    if (scale !== 1) for (let i = 0; i < W.length; i++) W[i] = W[i]! * scale;
+    this.state = { W, b: Float32Array.from(v.b.dataSync()), mW: Float32Array.from(v.mW.dataSync()), mb: Float32Array.from(v.mb.dataSync()) };
+  }
+
+  /** Always 1: W is held exactly. */
+  get wScale(): number {
+    return 1;
+  }
+
+  /** One SGD step (see OrtHeadStep); returns the batch's loss before the update. */
+  step(batch: HeadBatch, p: HeadStepParams): number {
+    const B = batch.ya.length;
+    let g = this.graphs.get(B);
+    if (!g) {
+      g = new OrtHeadStep(B, this.d, this.K);
+      this.graphs.set(B, g);
+    }
+    if (p.lr === 0) {
+      // A step with no update still reports the loss: the graph with lr 0 leaves W and b as they are.
+      const keep = { ...this.state };
+      const loss = g.step(this.state, batch, p);
+      Object.assign(this.state, keep);
+      return loss;
+    }
+    return g.step(this.state, batch, p);
+  }
+
+  /** Writes b and its momentum back into their variables. */
+  writeBias(): void {
+    tf.tidy(() => {
+      this.v.b.assign(tf.tensor1d(this.state.b.slice()));
+      this.v.mb.assign(tf.tensor1d(this.state.mb.slice()));
+    });
+  }
+
+  /** Makes the variables exact: W, b and both momentum buffers written back. */
+  sync(): void {
+    tf.tidy(() => {
+      this.v.W.assign(tf.tensor2d(this.state.W.slice(), [this.d, this.K]));
+      this.v.mW.assign(tf.tensor2d(this.state.mW.slice(), [this.d, this.K]));
+    });
+    this.writeBias();
+  }
+
+  /** Releases the sessions. */
+  dispose(): void {
+    for (const g of this.graphs.values()) g.dispose();
+    this.graphs.clear();
   }
 }

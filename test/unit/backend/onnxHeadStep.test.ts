@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { LinearHeadTrainer, type HeadBatch } from '../../../src/core/headStep';
-import { OrtHeadStep, type OrtHeadState } from '../../../src/backend/onnxHeadStep';
+import { OrtHeadStep, OrtHeadTrainer, type OrtHeadState } from '../../../src/backend/onnxHeadStep';
 
 function rng(seed: number): () => number {
   let s = seed >>> 0;
@@ -43,3 +43,31 @@ for (const [momentum, mixup] of [[0, true], [0.9, true], [0, false]] as const) {
     Object.values(v).forEach((t) => t.dispose());
   });
 }
+
+test('OrtHeadTrainer (LinearHeadTrainer\'s surface) gives the same variables after sync, with batches of two sizes', async () => {
+  await tf.setBackend('cpu');
+  const [d, K, n] = [12, 5, 30];
+  const r = rng(5);
+  const set = Float32Array.from({ length: n * d }, () => r() * 2 - 1);
+  const W0 = Float32Array.from({ length: d * K }, () => (r() - 0.5) * 0.2);
+  const mk = () => ({ W: tf.variable(tf.tensor2d(W0, [d, K])), b: tf.variable(tf.zeros([K])), mW: tf.variable(tf.zeros([d, K])), mb: tf.variable(tf.zeros([K])) });
+  const [va, vb] = [mk(), mk()];
+  const lin = new LinearHeadTrainer(va);
+  const ort = new OrtHeadTrainer(vb);
+  assert.equal(ort.wScale, 1);
+  for (let s = 0; s < 6; s++) {
+    const B = s % 2 ? 8 : 5;
+    const batch: HeadBatch = { anchorSet: set, partnerSet: set, anchors: Array.from({ length: B }, () => Math.floor(r() * n)), partners: Array.from({ length: B }, () => Math.floor(r() * n)),
+      ya: Array.from({ length: B }, () => Math.floor(r() * K)), lam: Array.from({ length: B }, () => 0.6 + 0.4 * r()) };
+    const p = { lr: s === 3 ? 0 : 0.05, momentum: 0.5, wd: 1e-3 };
+    assert.ok(Math.abs(lin.step(batch, p) - ort.step(batch, p)) < 1e-4);
+  }
+  lin.sync();
+  ort.sync();
+  for (const k of ['W', 'b', 'mW', 'mb'] as const) {
+    const [x, y] = [va[k].dataSync(), vb[k].dataSync()];
+    for (let i = 0; i < x.length; i++) assert.ok(Math.abs(x[i]! - y[i]!) < 1e-5, `${k}[${i}]`);
+  }
+  ort.dispose();
+  [va, vb].forEach((v) => Object.values(v).forEach((t) => t.dispose()));
+});
