@@ -2,15 +2,20 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { initBackend } from '../../../src/backend/backend';
 
-test('auto uses the first probe that passes, in the documented order, and reports every probe it tried', async () => {
+test('auto probes ONNX Runtime, then uses the first tfjs probe that passes, in the documented order, and reports every probe it tried', async () => {
   const info = await initBackend({ choice: 'auto' });
+  // ONNX Runtime computes beside a tfjs backend (which keeps autodiff): probed first, whatever it finds.
+  const [ort, ...rest] = info.probes;
+  assert.equal(ort!.name, 'onnxruntime');
+  assert.equal(info.onnxruntime, ort!.ok);
   const order = ['tfjs-node-gpu', 'webgpu', 'tfjs-node', 'wasm', 'cpu'];
-  const tried = info.probes.map((p) => p.name);
+  const tried = rest.map((p) => p.name);
   assert.deepEqual(tried, order.slice(0, tried.length), 'probes run in order');
-  const last = info.probes.at(-1)!;
+  const last = rest.at(-1)!;
   assert.ok(last.ok, JSON.stringify(info.probes));
-  assert.ok(info.probes.slice(0, -1).every((p) => !p.ok), 'no probe before the chosen one passed');
-  assert.equal(info.name.split(' ')[0], last.name);
+  assert.ok(rest.slice(0, -1).every((p) => !p.ok), 'no probe before the chosen one passed');
+  assert.equal(info.name.split(' + ').at(-1)!.split(' ')[0], last.name);
+  assert.equal(info.name.startsWith('onnxruntime ('), ort!.ok, 'the name says when ONNX Runtime is in use');
   // A probe that failed says why (an absent optional package says it is not installed).
-  for (const p of info.probes.slice(0, -1)) assert.ok(p.detail.length > 0, JSON.stringify(p));
+  for (const p of rest.slice(0, -1)) assert.ok(p.detail.length > 0, JSON.stringify(p));
 });
