@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # npm run test:e2e: builds and packages selmix.vsix, regenerates the e2e workspace (deterministic), runs
 # test/e2e/selmix.e2e.mjs in a real VS Code (code-server, installed into a cache folder outside the project),
-# then the dashboard load test (K = 1000, headless chromium). Prints "N passed, N failed" over both.
+# test/e2e/largeK.e2e.mjs (K = 100 and 1000) in another, then the dashboard load test (K = 1000, headless chromium). Prints "N passed, N failed" over both.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 t0=$(date +%s)
@@ -10,11 +10,14 @@ echo "[e2e] packaged $(du -h selmix.vsix | cut -f1) selmix.vsix"
 node test/e2e/makeWorkspace.mjs
 rm -rf test-artifacts/e2e && mkdir -p test-artifacts/e2e
 WORKSPACE_SEED=test/e2e/workspace E2E_ARTIFACTS=test-artifacts/e2e bash scripts/e2e-run.sh selmix.vsix test/e2e/selmix.e2e.mjs 2>&1 | tee test-artifacts/e2e/vscode.log
+# Large K (100 and 1000 classes): generated, not committed (a few MB).
+rm -rf test-artifacts/ws-large && node test/e2e/makeWorkspace.mjs test-artifacts/ws-large 100 && node test/e2e/makeWorkspace.mjs test-artifacts/ws-large 1000
+WORKSPACE_SEED=test-artifacts/ws-large E2E_ARTIFACTS=test-artifacts/e2e bash scripts/e2e-run.sh selmix.vsix test/e2e/largeK.e2e.mjs 2>&1 | tee test-artifacts/e2e/largek.log
 E2E_ARTIFACTS=test-artifacts/e2e node --import tsx test/e2e/dashboardLoad.e2e.ts 2>&1 | tee test-artifacts/e2e/load.log
-out1=$(cat test-artifacts/e2e/vscode.log); out2=$(cat test-artifacts/e2e/load.log)
+out1=$(cat test-artifacts/e2e/vscode.log); out2=$(cat test-artifacts/e2e/load.log); out3=$(cat test-artifacts/e2e/largek.log)
 count() { grep -oE "^[0-9]+ passed, [0-9]+ failed" <<<"$1" | tail -1; }
 p=0; f=0
-for o in "$out1" "$out2"; do
+for o in "$out1" "$out2" "$out3"; do
   line=$(count "$o"); [ -z "$line" ] && { f=$((f + 1)); continue; }   # a suite that crashed counts as one failure
   p=$((p + $(cut -d' ' -f1 <<<"$line"))); f=$((f + $(cut -d' ' -f3 <<<"$line")))
 done

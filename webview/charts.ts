@@ -1,20 +1,20 @@
-// The dashboard's charts on the tree-shaken core of ECharts (canvas renderer, no eval, no inline styles:
+// The dashboard's line and bar charts on the tree-shaken core of ECharts (the heatmaps are heatmap.ts) (canvas renderer, no eval, no inline styles:
 // tooltips render as rich text on the canvas so the strict CSP holds). Colours come from the theme.
 import * as echarts from 'echarts/core';
-import { BarChart, HeatmapChart, LineChart } from 'echarts/charts';
-import { DataZoomComponent, GridComponent, LegendComponent, TooltipComponent, VisualMapComponent } from 'echarts/components';
+import { BarChart, LineChart } from 'echarts/charts';
+import { DataZoomComponent, GridComponent, LegendComponent, TooltipComponent } from 'echarts/components';
 import { CanvasRenderer } from 'echarts/renderers';
-import type { BarSeriesOption, HeatmapSeriesOption, LineSeriesOption } from 'echarts/charts';
-import type { DataZoomComponentOption, GridComponentOption, LegendComponentOption, TooltipComponentOption, VisualMapComponentOption } from 'echarts/components';
+import type { BarSeriesOption, LineSeriesOption } from 'echarts/charts';
+import type { DataZoomComponentOption, GridComponentOption, LegendComponentOption, TooltipComponentOption } from 'echarts/components';
 import type { ComposeOption } from 'echarts/core';
 import type { FlatMatrix } from '../src/protocol/messages';
 import { themeColor } from './common';
 
-echarts.use([HeatmapChart, BarChart, LineChart, GridComponent, TooltipComponent, VisualMapComponent, LegendComponent, DataZoomComponent, CanvasRenderer]);
+echarts.use([BarChart, LineChart, GridComponent, TooltipComponent, LegendComponent, DataZoomComponent, CanvasRenderer]);
 
 /** The option type of the charts used here. */
-export type ChartOption = ComposeOption<HeatmapSeriesOption | BarSeriesOption | LineSeriesOption | GridComponentOption | TooltipComponentOption
-  | VisualMapComponentOption | LegendComponentOption | DataZoomComponentOption>;
+export type ChartOption = ComposeOption<BarSeriesOption | LineSeriesOption | GridComponentOption | TooltipComponentOption
+  | LegendComponentOption | DataZoomComponentOption>;
 
 /** The theme's colours for charts. */
 export interface Palette {
@@ -69,46 +69,6 @@ export function matrixLabels(m: FlatMatrix, fullK: number, name: (k: number) => 
   return Array.from({ length: m.K }, (_, c) => (b === 1 ? name(c) : `${c * b}–${Math.min(fullK, (c + 1) * b) - 1}`));
 }
 
-/** A K x K heatmap: G on a diverging scale centred on 0, or P on a sequential scale. */
-export function heatmapOption(m: FlatMatrix, kind: 'gain' | 'dist', fullK: number, name: (k: number) => string, p: Palette): ChartOption {
-  const n = m.K;
-  const labels = matrixLabels(m, fullK, name);
-  const data: [number, number, number][] = new Array(n * n);
-  let maxAbs = 0;
-  for (let i = 0; i < n; i++) {
-    for (let j = 0; j < n; j++) {
-      const v = m.data[i * n + j] ?? 0;
-      data[i * n + j] = [j, i, v];
-      if (Math.abs(v) > maxAbs) maxAbs = Math.abs(v);
-    }
-  }
-  const top = maxAbs > 0 ? maxAbs : 1e-12;
-  const labelEvery = n > 25 ? Math.ceil(n / 20) - 1 : 0;
-  const b = m.block ?? 1;
-  const what = kind === 'gain' ? (m.block ? 'max |G| of block' : 'G') : (m.block ? 'P mass of block' : 'P');
-  return {
-    animation: false,
-    grid: { left: 8, right: 8, top: 28, bottom: 56, containLabel: true },
-    tooltip: {
-      ...tooltipBase(p),
-      formatter: (params: unknown) => {
-        const d = (params as { data: [number, number, number] }).data;
-        return `anchor ${labels[d[1]]}  →  partner ${labels[d[0]]}\n${what} = ${d[2].toPrecision(4)}`;
-      },
-    },
-    xAxis: { type: 'category', data: labels, name: 'partner j', nameLocation: 'middle', nameGap: n > 25 ? 44 : 22, splitArea: { show: false }, ...axisStyle(p),
-      axisLabel: { color: p.muted, fontSize: 10, interval: labelEvery, rotate: n > 25 || b > 1 ? 45 : 0 } },
-    yAxis: { type: 'category', data: labels, name: 'anchor i', nameLocation: 'start', inverse: true, splitArea: { show: false }, ...axisStyle(p),
-      axisLabel: { color: p.muted, fontSize: 10, interval: labelEvery } },
-    visualMap: {
-      type: 'continuous', min: kind === 'gain' ? -top : 0, max: top, calculable: false, orient: 'horizontal', left: 'center', top: 0, itemHeight: 120, itemWidth: 10,
-      text: [kind === 'gain' ? `+${top.toPrecision(2)}` : top.toPrecision(2), kind === 'gain' ? `−${top.toPrecision(2)}` : '0'], textStyle: { color: p.muted },
-      inRange: { color: kind === 'gain' ? [p.blue, p.bg, p.red] : [p.bg, p.orange] },
-    },
-    series: [{ type: 'heatmap', data, progressive: 0, emphasis: { itemStyle: { borderColor: p.fg, borderWidth: 1 } } }],
-  };
-}
-
 /** Per-class recall: the starting model against now. */
 export function recallBarsOption(names: string[], start: number[] | null, now: number[] | null, p: Palette): ChartOption {
   const many = names.length > 40;
@@ -129,18 +89,39 @@ export function recallBarsOption(names: string[], start: number[] | null, now: n
   };
 }
 
-/** Curves over steps: named series of [step, value] points. */
-export function curvesOption(series: { name: string; points: [number, number][]; color?: string; dashed?: boolean }[], p: Palette, yName: string, log = false): ChartOption {
+/** Twelve categorical colours that stay apart from each other on light and dark backgrounds (Tableau 10 and two more). */
+export const CATEGORICAL = ['#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f', '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#bab0ac', '#17becf', '#8c564b'];
+
+/** One curve of a line chart. */
+export interface Curve {
+  name: string;
+  points: [number, number][];
+  color?: string;
+  dashed?: boolean;
+}
+
+/** Curves over steps: named series of [step, value] points; the step axis is named below it (never clipped at the edge). */
+export function curvesOption(series: Curve[], p: Palette, yName: string, log = false): ChartOption {
   return {
     animation: false,
-    grid: { left: 8, right: 16, top: 28, bottom: 8, containLabel: true },
-    legend: { top: 0, type: 'scroll', textStyle: { color: p.fg }, pageTextStyle: { color: p.fg } },
+    grid: { left: 8, right: 16, top: 28, bottom: 22, containLabel: true },
+    legend: { top: 0, type: 'scroll', textStyle: { color: p.fg }, pageTextStyle: { color: p.fg }, pageIconColor: p.fg },
     tooltip: { ...tooltipBase(p), trigger: 'axis' },
-    xAxis: { type: 'value', name: 'step', min: 'dataMin', ...axisStyle(p) },
+    xAxis: { type: 'value', name: 'step', nameLocation: 'middle', nameGap: 24, min: 'dataMin', ...axisStyle(p) },
     yAxis: { type: log ? 'log' : 'value', name: yName, scale: true, ...axisStyle(p) },
     series: series.map((s, i) => ({
       name: s.name, type: 'line', showSymbol: false, data: s.points, sampling: 'lttb',
-      lineStyle: { width: 1.5, type: s.dashed ? 'dashed' : 'solid' }, itemStyle: { color: s.color ?? p.series[i % p.series.length] },
+      lineStyle: { width: 1.5, type: s.dashed ? 'dashed' : 'solid' }, itemStyle: { color: s.color ?? CATEGORICAL[i % CATEGORICAL.length] },
     })),
   };
+}
+
+/** Exponential moving average of a curve's values (weight 0: none; 0.9: heavy), for the smoothing control. */
+export function smooth(points: [number, number][], weight: number): [number, number][] {
+  if (weight <= 0 || points.length === 0) return points;
+  let m = points[0]![1];
+  return points.map(([x, y]) => {
+    m = Number.isFinite(y) ? weight * m + (1 - weight) * y : m;
+    return [x, m];
+  });
 }

@@ -33,6 +33,19 @@ export function initialSnapshot(): RunSnapshot {
   return saved ?? boot ?? emptySnapshot();
 }
 
+/** Whether runs may start in this workspace (false when it is restricted), from the embedded state. */
+export function bootstrapTrusted(): boolean {
+  try {
+    const parsed = JSON.parse(document.getElementById('bootstrap')?.textContent ?? 'null') as { trusted?: unknown } | null;
+    return parsed?.trusted !== false;
+  } catch {
+    return true;
+  }
+}
+
+/** What a restricted workspace means for runs, in a sentence. */
+export const RESTRICTED_NOTE = 'Runs are disabled in this restricted workspace: training executes on your data and writes model files. Trust the workspace to run SelMix; past runs and config checks work here.';
+
 /** Saves the snapshot for the next load of this page. */
 export function saveSnapshot(snapshot: RunSnapshot): void {
   vscode.setState({ snapshot } satisfies SavedState);
@@ -46,8 +59,11 @@ const MAX_DRAWS_PER_SECOND = 5;
  * draws (once per animation frame, or after a short timeout when frames are throttled), saves the state, and
  * then acknowledges with view/ack so the host sends the next batch (flow control). Sends view/ready last.
  */
-export function connect(initial: RunSnapshot, draw: (s: RunSnapshot) => void): { current(): RunSnapshot } {
+export function connect(initial: RunSnapshot, draw: (s: RunSnapshot, refreshAt: number | null) => void,
+  onRuns?: (m: Extract<HostToWebview, { type: 'host/runs' }>) => void): { current(): RunSnapshot } {
   let snap = initial;
+  /** The host's time of the newest refresh received and not yet drawn. */
+  let refreshAt: number | null = null;
   let unacked = 0;
   let frame = 0;
   let fallback = 0;
@@ -58,7 +74,8 @@ export function connect(initial: RunSnapshot, draw: (s: RunSnapshot) => void): {
     fallback = 0;
     lastDraw = performance.now();
     try {
-      draw(snap);
+      draw(snap, refreshAt);
+      refreshAt = null;
       saveSnapshot(snap);
     } finally {
       for (; unacked > 0; unacked--) vscode.postMessage({ type: 'view/ack' });
@@ -77,6 +94,10 @@ export function connect(initial: RunSnapshot, draw: (s: RunSnapshot) => void): {
   window.addEventListener('message', (ev: MessageEvent<unknown>) => {
     const msg = ev.data as HostToWebview | null;
     if (typeof msg !== 'object' || msg === null) return;
+    if (msg.type === 'host/runs') {
+      if (Array.isArray(msg.runs) && Array.isArray(msg.curves)) onRuns?.(msg);
+      return;
+    }
     if (msg.type === 'host/snapshot' && typeof msg.snapshot === 'object' && msg.snapshot !== null) {
       snap = msg.snapshot;
     } else if (msg.type === 'host/events' && Array.isArray(msg.events)) {
@@ -84,10 +105,13 @@ export function connect(initial: RunSnapshot, draw: (s: RunSnapshot) => void): {
     } else {
       return;
     }
+    if (typeof msg.refreshAt === 'number') refreshAt = msg.refreshAt;
     unacked++;
     schedule();
   });
-  draw(snap);
+  draw(snap, null);
+  // First paint from the embedded state, before any round trip (the e2e reads it: ms since the page's navigation start).
+  document.body.dataset.firstPaintMs = performance.now().toFixed(0);
   vscode.postMessage({ type: 'view/ready' });
   return { current: () => snap };
 }

@@ -3,10 +3,11 @@
 import '@vscode-elements/elements/dist/vscode-badge/index.js';
 import '@vscode-elements/elements/dist/vscode-button/index.js';
 import '@vscode-elements/elements/dist/vscode-progress-bar/index.js';
-import type { FlatMatrix, RunSnapshot } from '../src/protocol/messages';
-import { curvesOption, heatmapOption, makeChart, palette, recallBarsOption } from './charts';
-import type { ChartOption } from './charts';
-import { className, connect, currentRecall, el, fact, finishedResults, fmt, GAIN_MONITOR_WARNING, gainMonitor, initialSnapshot, showGainMonitor, onThemeChange, stageNote, startRecall, statusOf, vscode, watchCsp } from './common';
+import type { FlatMatrix, HostToWebview, MetricsReport, RunSnapshot } from '../src/protocol/messages';
+import { CATEGORICAL, curvesOption, makeChart, matrixLabels, palette, recallBarsOption, smooth } from './charts';
+import type { ChartOption, Curve } from './charts';
+import { Heatmap } from './heatmap';
+import { bootstrapTrusted, className, connect, RESTRICTED_NOTE, currentRecall, el, fact, finishedResults, fmt, GAIN_MONITOR_WARNING, gainMonitor, initialSnapshot, showGainMonitor, onThemeChange, stageNote, startRecall, statusOf, vscode, watchCsp } from './common';
 
 watchCsp();
 const app = document.getElementById('app')!;
@@ -34,8 +35,8 @@ header.append(title, badge, actions);
 const facts = el('dl', 'facts');
 const fStep = fact(facts, 'Step', 'step', 'fact');
 const fObjName = fact(facts, 'Objective', 'objective-name', 'fact');
-const fObj = fact(facts, 'Value', 'objective', 'fact');
-const fBest = fact(facts, 'Best', 'best', 'fact');
+const fObj = fact(facts, 'Value (last refresh)', 'objective', 'fact');
+const fBest = fact(facts, 'Best so far', 'best', 'fact');
 const fMin = fact(facts, 'Min recall', 'min-recall', 'fact');
 const fMean = fact(facts, 'Mean recall', 'mean-recall', 'fact');
 const fLr = fact(facts, 'Learning rate', 'lr', 'fact');
@@ -57,7 +58,22 @@ note.hidden = true;
 const error = el('p', 'error');
 error.id = 'error';
 error.hidden = true;
-const empty = el('p', 'empty', 'No run yet. Run "SelMix: Fine-tune" on a *.selmix.json file, or "SelMix: Run Demo".');
+const trusted = bootstrapTrusted();
+const empty = el('p', 'empty', trusted ? 'No run yet. Run "SelMix: Fine-tune" on a *.selmix.json file, or "SelMix: Run Demo".' : 'No run yet.');
+const restricted = el('p', 'warning', RESTRICTED_NOTE);
+restricted.id = 'restricted-note';
+restricted.hidden = trusted;
+const trustBtn = el('vscode-button');
+trustBtn.id = 'btn-trust';
+trustBtn.setAttribute('secondary', '');
+trustBtn.textContent = 'Manage Workspace Trust';
+trustBtn.addEventListener('click', () => vscode.postMessage({ type: 'view/command', command: 'manageTrust' }));
+restricted.append(' ', trustBtn);
+
+// Results of a finished run: before and after on every split the run evaluated.
+const results = el('section', 'results');
+results.id = 'results';
+results.hidden = true;
 empty.id = 'empty';
 
 /** A card with a heading, an optional caption and a chart container. */
@@ -80,6 +96,11 @@ const curvesDom = card('Objective and recall', 'curves', 'On the validation set,
 const lossDom = card('Training loss', 'loss-chart', 'Cross-entropy of the mixed batch.');
 const multDom = card('Multipliers λ', 'multipliers-chart', 'The Lagrange multipliers of the objective, per class.', true);
 const multCard = multDom.parentElement!;
+const multCaption = multCard.querySelector('.caption')!;
+/** At most this many multiplier curves (12 distinct colours). */
+const MAX_MULT_SERIES = 10;
+/** Smoothing weight of the curves (exponential moving average; 0: raw). */
+let smoothing = 0;
 const gainCorrDom = card('Gain estimate vs reality', 'gain-corr-chart', 'Correlation of the predicted gain of the sampled pairs with the realised change of the objective, at every refresh (above 0: the first-order estimate tracks reality).');
 const logCard = el('figure', 'card wide');
 logCard.append(el('figcaption', undefined, 'Notes and warnings'));
@@ -87,15 +108,139 @@ const logList = el('ul', 'run-log');
 logList.id = 'run-log';
 logCard.append(logList);
 grid.append(logCard);
-app.append(header, facts, gainWarning, progress, stage, error, empty, note, grid);
+
+// Run history: the workspace's past runs (their report.json files); tick two or more to overlay their curves.
+const runsCard = el('figure', 'card wide');
+runsCard.id = 'runs-card';
+const runsHead = el('figcaption', undefined, 'Runs in this workspace');
+const runsCaption = el('p', 'caption', 'From each run\'s report.json. Tick runs to overlay their objective curves below (the validation objective at every refresh).');
+const runsTable = el('table', 'runs');
+runsTable.id = 'runs-table';
+const runsRefresh = el('vscode-button');
+runsRefresh.id = 'btn-runs-refresh';
+runsRefresh.setAttribute('secondary', '');
+runsRefresh.setAttribute('icon', 'refresh');
+runsRefresh.textContent = 'Refresh list';
+const compareDom = el('div', 'chart');
+compareDom.id = 'compare-chart';
+compareDom.hidden = true;
+runsCard.append(runsHead, runsCaption, runsRefresh, runsTable, compareDom);
+grid.append(runsCard);
+const compared = new Set<string>();
+const askRuns = (): void => vscode.postMessage({ type: 'view/runs', compare: [...compared].slice(0, 8) });
+runsRefresh.addEventListener('click', askRuns);
+let lastRuns: Extract<HostToWebview, { type: 'host/runs' }> | null = null;
+
+/** The run history and the comparison chart. */
+function drawRuns(m: Extract<HostToWebview, { type: 'host/runs' }>): void {
+  lastRuns = m;
+  const head = el('tr');
+  for (const h of ['', 'Run', 'Objective', 'Steps', 'Before (val)', 'After: best iterate (val)', 'After (test)', 'Written']) head.append(el('th', undefined, h));
+  const rows = m.runs.map((r) => {
+    const tr = el('tr');
+    tr.dataset.report = r.reportPath;
+    const box = el('input');
+    box.type = 'checkbox';
+    box.checked = compared.has(r.reportPath);
+    box.title = 'Overlay this run\'s curve';
+    box.addEventListener('change', () => {
+      if (box.checked) compared.add(r.reportPath);
+      else compared.delete(r.reportPath);
+      askRuns();
+    });
+    const cell = el('td');
+    cell.append(box);
+    tr.append(cell, el('td', undefined, r.name), el('td', undefined, r.objective), el('td', 'num', String(r.steps)), el('td', 'num', fmt(r.before)),
+      el('td', 'num', fmt(r.after)), el('td', 'num', fmt(r.testAfter)), el('td', undefined, new Date(r.writtenAt).toLocaleString()));
+    return tr;
+  });
+  runsTable.replaceChildren(head, ...rows);
+  runsTable.dataset.count = String(m.runs.length);
+  if (m.runs.length === 0) runsTable.replaceChildren(el('caption', 'note', 'No report.json in this workspace yet: a run writes one when it finishes.'));
+  compareDom.hidden = m.curves.length === 0;
+  compareDom.dataset.series = m.curves.map((c) => c.name).join('|');
+  if (m.curves.length > 0) {
+    const names = new Map<string, number>();
+    const curves: Curve[] = m.curves.map((c) => {
+      const n = (names.get(c.name) ?? 0) + 1;
+      names.set(c.name, n);
+      return { name: n > 1 ? `${c.name} (${n})` : c.name, points: smooth(c.points, smoothing) };
+    });
+    set(charts.compare, curvesOption(curves, palette(), m.curves.every((c) => c.objective === m.curves[0]!.objective) ? m.curves[0]!.objective : 'objective'));
+  }
+}
+
+/** Adds PNG and CSV export buttons to a chart card. */
+function exportButtons(dom: HTMLElement, name: string, chart: () => { getDataURL(o: object): string }, rows: () => string): HTMLElement {
+  const bar = el('div', 'chart-tools');
+  for (const format of ['png', 'csv'] as const) {
+    const b = el('vscode-button');
+    b.id = `${dom.id}-export-${format}`;
+    b.setAttribute('secondary', '');
+    b.setAttribute('icon', format === 'png' ? 'file-media' : 'table');
+    b.textContent = format.toUpperCase();
+    b.title = format === 'png' ? 'Save the chart as a PNG image' : 'Save the chart\'s data as CSV';
+    b.addEventListener('click', () => {
+      const data = format === 'png' ? chart().getDataURL({ type: 'png', pixelRatio: 2, backgroundColor: palette().bg }) : rows();
+      vscode.postMessage({ type: 'view/export', format, name, data });
+    });
+    bar.append(b);
+  }
+  dom.parentElement!.insertBefore(bar, dom);
+  return bar;
+}
+
+// Smoothing of every curve chart (exponential moving average), kept with the page's state.
+const smoothLabel = el('label', 'chart-tools smoothing');
+smoothLabel.textContent = 'Smoothing ';
+const smoothInput = el('input');
+smoothInput.id = 'smoothing';
+smoothInput.type = 'range';
+smoothInput.min = '0';
+smoothInput.max = '0.95';
+smoothInput.step = '0.05';
+smoothInput.value = '0';
+smoothLabel.append(smoothInput);
+curvesDom.parentElement!.insertBefore(smoothLabel, curvesDom);
+app.append(header, restricted, facts, gainWarning, progress, stage, error, empty, results, note, grid);
 
 stopBtn.addEventListener('click', () => vscode.postMessage({ type: 'view/command', command: 'stop' }));
 reportBtn.addEventListener('click', () => vscode.postMessage({ type: 'view/command', command: 'openReport' }));
 
 const charts = {
-  gain: makeChart(gainDom), dist: makeChart(distDom), recall: makeChart(recallDom),
-  curves: makeChart(curvesDom), loss: makeChart(lossDom), mult: makeChart(multDom), gainCorr: makeChart(gainCorrDom),
+  recall: makeChart(recallDom), curves: makeChart(curvesDom), loss: makeChart(lossDom), mult: makeChart(multDom), gainCorr: makeChart(gainCorrDom), compare: makeChart(compareDom),
 };
+smoothInput.addEventListener('input', () => {
+  smoothing = Number(smoothInput.value);
+  document.body.dataset.smoothing = smoothInput.value;
+  if (lastDrawn) drawCurves(lastDrawn, palette());
+  if (lastRuns) drawRuns(lastRuns);
+});
+/** CSV of the curves chart: step and every series (the raw values, not smoothed). */
+function curvesCsv(): string {
+  const h = lastDrawn?.history ?? [];
+  return ['step,objective,mean_recall,min_recall,gain_correlation', ...h.map((x) => [x.step, x.objective, x.meanRecall, x.minRecall, x.gainCorrelation ?? ''].join(','))].join('\n') + '\n';
+}
+/** CSV of the comparison: run, step, objective. */
+function compareCsv(): string {
+  const rows = (lastRuns?.curves ?? []).flatMap((c) => c.points.map(([x, y]) => `"${c.name.replace(/"/g, '""')}",${x},${y}`));
+  return ['run,step,objective', ...rows].join('\n') + '\n';
+}
+exportButtons(curvesDom, 'selmix-curves', () => charts.curves, curvesCsv);
+exportButtons(compareDom, 'selmix-compare', () => charts.compare, compareCsv);
+const heatmaps = { gain: new Heatmap(gainDom), dist: new Heatmap(distDom) };
+
+/** Refresh latencies (host received the refresh -> its heatmaps painted here), newest last, for the e2e and the curious. */
+const latencies: number[] = [];
+function recordLatency(ms: number): void {
+  latencies.push(ms);
+  if (latencies.length > 500) latencies.shift();
+  const sorted = [...latencies].sort((a, b) => a - b);
+  document.body.dataset.refreshLatencyMs = ms.toFixed(0);
+  document.body.dataset.refreshLatencyMax = sorted[sorted.length - 1]!.toFixed(0);
+  document.body.dataset.refreshLatencyP95 = sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.95))]!.toFixed(0);
+  document.body.dataset.refreshLatencyCount = String(latencies.length);
+}
 
 /** Exposes a matrix's numbers on its container (data-values, 4 significant digits) for tests and tools. */
 function exposeMatrix(dom: HTMLElement, m: FlatMatrix, step: number): void {
@@ -122,12 +267,13 @@ function thinForDisplay<T>(xs: T[], max: number): T[] {
 }
 
 let lastDrawn: RunSnapshot | null = null;
+let lastStatus: RunSnapshot['status'] | null = null;
 /** What each chart last drew, so an update redraws only the charts whose data changed. */
 let drawn: { refresh: unknown; history: unknown; losses: unknown; recall: unknown; logs: unknown; theme: number } = { refresh: null, history: null, losses: null, recall: null, logs: null, theme: -1 };
 let themeVersion = 0;
 
 /** Draws the page from a snapshot (charts only where their data changed). */
-function draw(s: RunSnapshot): void {
+function draw(s: RunSnapshot, refreshAt: number | null = null): void {
   const t0 = performance.now();
   lastDrawn = s;
   const themeChanged = drawn.theme !== themeVersion;
@@ -146,6 +292,10 @@ function draw(s: RunSnapshot): void {
   if (started) document.body.dataset.mode = started.mode;
   else delete document.body.dataset.mode;
   empty.hidden = s.status !== 'idle';
+  drawResults(s);
+  // A run that just ended has written its report: list it.
+  if (s.status !== lastStatus && lastStatus !== null && (s.status === 'finished' || s.status === 'failed')) askRuns();
+  lastStatus = s.status;
   stopBtn.toggleAttribute('disabled', s.status !== 'running');
   const results = finishedResults(s);
   reportBtn.toggleAttribute('disabled', results === null);
@@ -183,22 +333,23 @@ function draw(s: RunSnapshot): void {
   drawn.refresh = r;
   if (newRefresh && !r) {
     // A new run (or stage) starts without SelMix state: the previous run's G and P must not stay on screen.
-    for (const [chart, dom] of [[charts.gain, gainDom], [charts.dist, distDom]] as const) {
+    for (const [chart, dom] of [[heatmaps.gain, gainDom], [heatmaps.dist, distDom]] as const) {
       chart.clear();
       exposeMatrix(dom, { K: 0, data: [] }, 0);
       dom.removeAttribute('aria-label');
     }
   }
   if (newRefresh && r && r.gain.data.length > 0) {
-    set(charts.gain, heatmapOption(r.gain, 'gain', K, name, p));
+    heatmaps.gain.draw({ m: r.gain, kind: 'gain', labels: matrixLabels(r.gain, K, name), what: r.gain.block ? 'max |G| of block' : 'G' }, p);
     exposeMatrix(gainDom, r.gain, r.step);
     gainDom.setAttribute('aria-label', `Gain matrix at step ${r.step}, ${r.gain.K} by ${r.gain.K} cells, max gain ${fmt(r.maxGain)}`);
   }
   if (newRefresh && r && r.distribution.data.length > 0) {
-    set(charts.dist, heatmapOption(r.distribution, 'dist', K, name, p));
+    heatmaps.dist.draw({ m: r.distribution, kind: 'dist', labels: matrixLabels(r.distribution, K, name), what: r.distribution.block ? 'P mass of block' : 'P' }, p);
     exposeMatrix(distDom, r.distribution, r.step);
     distDom.setAttribute('aria-label', `Sampling distribution at step ${r.step}`);
   }
+  if (newRefresh && r && refreshAt !== null) recordLatency(Date.now() - refreshAt);
   const b = r?.gain.block ?? 1;
   note.hidden = b <= 1;
   note.textContent = b > 1 ? `K = ${K}: the heatmaps are downsampled to ${r!.gain.K} × ${r!.gain.K} tiles of ${b} × ${b} classes (G: the entry of largest |G| in each tile; P: the tile's total probability). Hover a tile for its class range.` : '';
@@ -226,6 +377,45 @@ function draw(s: RunSnapshot): void {
   document.body.dataset.drawMsMax = Math.max(ms, Number(document.body.dataset.drawMsMax ?? 0)).toFixed(1);
 }
 
+/** The value of a metric of a report by its key (the objective's own key when it is a plain field). */
+function metric(m: MetricsReport | undefined, key: string): number | null {
+  const v = m ? (m as unknown as Record<string, unknown>)[key] : undefined;
+  return typeof v === 'number' ? v : null;
+}
+
+/** The before/after table of a finished run: validation and test (when the run had a test set). */
+function drawResults(s: RunSnapshot): void {
+  const f = finishedResults(s);
+  results.hidden = f === null;
+  if (!f) return;
+  const hasTest = f.before.test !== undefined || f.after.test !== undefined;
+  const keys: [string, string][] = [['accuracy', 'accuracy'], ['meanRecall', 'mean recall'], ['minRecall', 'min recall'], ['gMean', 'G-mean'], ['hMean', 'H-mean']];
+  if (!keys.some(([k]) => k === f.objective)) keys.unshift([f.objective, f.objective]);
+  const table = el('table', 'results-table');
+  table.id = 'results-table';
+  const head = el('tr');
+  for (const h of ['', 'Validation: start', 'Validation: after', ...(hasTest ? ['Test: start', 'Test: after'] : [])]) head.append(el('th', undefined, h));
+  table.append(head);
+  const objRow = el('tr');
+  objRow.dataset.metric = 'objective';
+  objRow.append(el('th', undefined, `${f.objective} (objective)`), el('td', 'num', fmt(f.before.objectiveValue)), el('td', 'num', fmt(f.after.objectiveValue)));
+  if (hasTest) objRow.append(el('td', 'num', fmt(metric(f.before.test, f.objective))), el('td', 'num', fmt(metric(f.after.test, f.objective))));
+  table.append(objRow);
+  for (const [k, label] of keys) {
+    const tr = el('tr');
+    tr.dataset.metric = k;
+    tr.append(el('th', undefined, label), el('td', 'num', fmt(metric(f.before.val, k))), el('td', 'num', fmt(metric(f.after.val, k))));
+    if (hasTest) tr.append(el('td', 'num', fmt(metric(f.before.test, k))), el('td', 'num', fmt(metric(f.after.test, k))));
+    table.append(tr);
+  }
+  const last = s.lastRefresh?.step;
+  const note = el('p', 'caption');
+  note.id = 'results-note';
+  note.textContent = `"After" is the best iterate (step ${f.bestStep}), the model the run keeps; the values above the charts are from the last refresh${last !== undefined ? ` (step ${last})` : ''}.${hasTest ? '' : ' This run had no test set (data.test).'}`;
+  results.replaceChildren(el('h2', undefined, 'Results'), table, note);
+  results.dataset.test = String(hasTest);
+}
+
 /** The run's notes and warnings (run/log), newest last. */
 function drawLogs(s: RunSnapshot): void {
   drawn.logs = s.logs;
@@ -248,11 +438,17 @@ function drawCurves(s: RunSnapshot, p: ReturnType<typeof palette>): void {
   const h = thinForDisplay(s.history, MAX_CURVE_POINTS);
   const started = s.started;
   const name = (k: number): string => className(s, k);
-  set(charts.curves, curvesOption([
-    { name: started?.objective ?? 'objective', points: h.map((x) => [x.step, x.objective]), color: p.red },
+  const objName = started?.objective ?? 'objective';
+  const objective: Curve = { name: objName, points: h.map((x) => [x.step, x.objective]), color: p.red };
+  const others: Curve[] = [
     { name: 'mean recall', points: h.map((x) => [x.step, x.meanRecall]), color: p.blue },
     { name: 'min recall', points: h.map((x) => [x.step, x.minRecall]), color: p.orange, dashed: true },
-  ], p, 'value'));
+  ];
+  // An objective that is mean or min recall itself would draw the same line twice: keep it once, under the objective's name.
+  const same = (c: Curve): boolean => c.points.length === objective.points.length && c.points.every((q, i) => Math.abs(q[1] - objective.points[i]![1]) <= 1e-12);
+  const curves = [objective, ...others.filter((c) => !same(c))].map((c) => ({ ...c, points: smooth(c.points, smoothing) }));
+  set(charts.curves, curvesOption(curves, p, 'value'));
+  curvesDom.dataset.series = curves.map((c) => c.name).join(',');
   curvesDom.dataset.points = String(s.history.length);
   const corr = h.filter((x) => x.gainCorrelation !== null && x.gainCorrelation !== undefined).map((x) => [x.step, x.gainCorrelation!] as [number, number]);
   set(charts.gainCorr, curvesOption([{ name: 'r (predicted vs realised)', points: corr, color: p.green }], p, 'r'));
@@ -262,11 +458,14 @@ function drawCurves(s: RunSnapshot, p: ReturnType<typeof palette>): void {
   const withMult = h.filter((x) => x.multipliers !== null);
   multCard.hidden = withMult.length === 0;
   if (withMult.length > 0) {
-    const Km = withMult[withMult.length - 1]!.multipliers!.length;
-    const series = Km <= 12
-      ? Array.from({ length: Km }, (_, k) => ({ name: name(k), points: withMult.map((x) => [x.step, x.multipliers![k] ?? 0] as [number, number]) }))
-      : [{ name: 'max λ', points: withMult.map((x) => [x.step, Math.max(...x.multipliers!)] as [number, number]) },
-        { name: 'min λ', points: withMult.map((x) => [x.step, Math.min(...x.multipliers!)] as [number, number]) }];
+    const last = withMult[withMult.length - 1]!.multipliers!;
+    const Km = last.length;
+    // Up to MAX_MULT_SERIES classes, each in its own colour: all of them when few, else the largest and the smallest λ now.
+    const order = last.map((_, k) => k).sort((a, b) => last[b]! - last[a]!);
+    const shown = Km <= MAX_MULT_SERIES ? order : [...order.slice(0, MAX_MULT_SERIES / 2), ...order.slice(-MAX_MULT_SERIES / 2)];
+    const series: Curve[] = shown.map((k, i) => ({ name: name(k), color: CATEGORICAL[i % CATEGORICAL.length], points: smooth(withMult.map((x) => [x.step, x.multipliers![k] ?? 0] as [number, number]), smoothing) }));
+    multCaption.textContent = Km <= MAX_MULT_SERIES ? 'The Lagrange multipliers of the objective, per class.' : `The Lagrange multipliers of the ${MAX_MULT_SERIES / 2} classes with the largest and the ${MAX_MULT_SERIES / 2} with the smallest λ now, of ${Km}.`;
+    multDom.dataset.series = series.map((c) => c.name).join(',');
     set(charts.mult, curvesOption(series, p, 'λ'));
   }
 }
@@ -275,4 +474,5 @@ onThemeChange(() => {
   themeVersion++;
   if (lastDrawn) draw(lastDrawn);
 });
-connect(initialSnapshot(), draw);
+connect(initialSnapshot(), draw, drawRuns);
+askRuns();

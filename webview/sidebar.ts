@@ -3,7 +3,7 @@
 import '@vscode-elements/elements/dist/vscode-button/index.js';
 import '@vscode-elements/elements/dist/vscode-badge/index.js';
 import type { RunSnapshot } from '../src/protocol/messages';
-import { className, connect, currentRecall, el, fact, finishedResults, fmt, GAIN_MONITOR_WARNING, gainMonitor, initialSnapshot, showGainMonitor, stageNote, startRecall, statusOf, vscode, watchCsp } from './common';
+import { bootstrapTrusted, className, connect, RESTRICTED_NOTE, currentRecall, el, fact, finishedResults, fmt, GAIN_MONITOR_WARNING, gainMonitor, initialSnapshot, showGainMonitor, stageNote, startRecall, statusOf, vscode, watchCsp } from './common';
 
 /** At most this many classes are listed; beyond it, the lowest recalls. */
 const MAX_LISTED = 30;
@@ -20,8 +20,10 @@ name.id = 'sb-name';
 head.append(status, name);
 
 const dl = el('dl', 'sb-facts');
-const fObjective = fact(dl, 'Objective', 'sb-objective');
+const fObjective = fact(dl, 'Objective (last refresh)', 'sb-objective');
 const fBest = fact(dl, 'Best so far', 'sb-best');
+const fAfter = fact(dl, 'After: best iterate', 'sb-after');
+const fTest = fact(dl, 'After: test', 'sb-test');
 const fMin = fact(dl, 'Min recall', 'sb-min-recall');
 const fStep = fact(dl, 'Step', 'sb-step');
 const fGain = fact(dl, 'Gain vs reality', 'sb-gain-corr');
@@ -38,6 +40,8 @@ function button(id: string, icon: string, text: string, command: 'start' | 'stop
   return b;
 }
 const startBtn = button('sb-start', 'play', 'Fine-tune', 'start');
+const trusted = bootstrapTrusted();
+if (!trusted) startBtn.title = 'Runs are disabled in a restricted workspace';
 const stopBtn = button('sb-stop', 'debug-stop', 'Stop', 'stop');
 button('sb-dashboard', 'graph', 'Dashboard', 'openDashboard', true);
 
@@ -50,7 +54,14 @@ stage.id = 'sb-stage';
 stage.hidden = true;
 const error = el('p', 'error');
 error.id = 'sb-error';
-app.append(head, stage, dl, buttons, error, recallHead, recallNote, list);
+const restricted = el('p', 'warning sb-restricted', RESTRICTED_NOTE);
+restricted.id = 'sb-restricted';
+restricted.hidden = trusted;
+const trustLink = el('a', undefined, 'Manage Workspace Trust');
+trustLink.href = '#';
+trustLink.addEventListener('click', (e) => { e.preventDefault(); vscode.postMessage({ type: 'view/command', command: 'manageTrust' }); });
+restricted.append(' ', trustLink);
+app.append(head, restricted, stage, dl, buttons, error, recallHead, recallNote, list);
 
 function draw(s: RunSnapshot): void {
   const st = statusOf(s);
@@ -74,7 +85,14 @@ function draw(s: RunSnapshot): void {
   const gm = gainMonitor(s);
   showGainMonitor(fGain, gm);
   fGain.title = gm.state === 'off' ? GAIN_MONITOR_WARNING : 'Correlation of the predicted gain of the sampled pairs with the realised change of the objective, over the refresh intervals so far.';
-  startBtn.toggleAttribute('disabled', s.status === 'running' || s.status === 'stopping');
+  startBtn.toggleAttribute('disabled', !trusted || s.status === 'running' || s.status === 'stopping');
+  const showAfter = results !== null;
+  for (const d of [fAfter, fTest]) { d.hidden = !showAfter; (d.previousElementSibling as HTMLElement).hidden = !showAfter; }
+  if (results) {
+    fAfter.textContent = `${fmt(results.after.objectiveValue)} val, step ${results.bestStep}`;
+    const t = results.after.test ? (results.after.test as unknown as Record<string, unknown>)[results.objective] : undefined;
+    fTest.textContent = typeof t === 'number' ? `${fmt(t)} (start ${fmt((results.before.test as unknown as Record<string, unknown> | undefined)?.[results.objective] as number | undefined)})` : 'no test set';
+  }
   stopBtn.toggleAttribute('disabled', s.status !== 'running');
   error.hidden = s.error === null;
   error.textContent = s.error ?? '';

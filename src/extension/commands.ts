@@ -15,6 +15,7 @@ import { ConfigDiagnostics, configRequest, isConfigUri, workspaceRoots } from '.
 import type { CheckedRun, Launcher } from './launcher';
 import type { Log } from './log';
 import { describeError } from './log';
+import { writeReportHtml } from './reportView';
 import { fmt, gainMonitorOf, summaryLine } from './summary';
 import { temperatureSweep } from './sweepCommand';
 import { CONFIG_TEMPLATES, templateText } from './templates';
@@ -210,10 +211,21 @@ class Commands {
       return;
     }
     await this.launcher.rememberReport(f.reportPath);
-    this.logger.info(line + ` Report: ${f.reportPath}`);
-    this.launcher.setStatus(`$(${f.stoppedBy === 'cancel' ? 'debug-stop' : 'check'}) SelMix: ${f.objective} ${fmt(f.after.objectiveValue)}`, line);
-    const choice = await vscode.window.showInformationMessage(line, 'Open Report', 'Reveal Output');
+    let page = '';
+    try {
+      page = ` Page: ${writeReportHtml(f.reportPath).path}`;
+    } catch (e) {
+      this.logger.info(`report.html not written: ${describeError(e).message}`);
+    }
+    const logPath = this.launcher.lastLogPath;
+    this.logger.info(line + ` Report: ${f.reportPath}.${page}${logPath ? ` Log: ${logPath}` : ''}`);
+    this.launcher.setStatus(`$(${f.stoppedBy === 'cancel' ? 'debug-stop' : 'check'}) SelMix: ${f.objective} ${fmt(f.after.objectiveValue)} (best iterate)`, line);
+    const choice = await vscode.window.showInformationMessage(line, 'Open Report', 'Open Log', 'Reveal Output');
     if (choice === 'Open Report') await this.launcher.openReport(f.reportPath);
+    if (choice === 'Open Log') {
+      if (logPath) await vscode.window.showTextDocument(vscode.Uri.file(logPath), { preview: false });
+      else this.logger.show();
+    }
     if (choice === 'Reveal Output') await this.revealOutput(f.outputDir);
   }
 

@@ -5,11 +5,13 @@
 import * as vscode from 'vscode';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { RunEvent, RunRequest, RunSnapshot, WebviewToHost } from '../protocol/messages';
+import type { HostToWebview, RunEvent, RunRequest, RunSnapshot, WebviewToHost } from '../protocol/messages';
 import type { SelmixConfig } from '../core/config';
 import { readReportSnapshot } from '../run/report';
 import type { Log } from './log';
 import { describeError } from './log';
+import { listRuns, runCurves, saveExport } from './runHistory';
+import { showReport } from './reportView';
 import { RunSession } from './runSession';
 import type { TerminalEvent } from './runSession';
 import { settings } from './settings';
@@ -47,6 +49,8 @@ export class Launcher implements vscode.Disposable, ViewHost {
   private mode: 'pretrain' | 'finetune' = 'finetune';
   private reportLoaded = false;
   private lastCheckpointLog = 0;
+  /** The log file of the last run (<output>/run.log), once it ended; null when it wrote none. */
+  lastLogPath: string | null = null;
   /** Set while a batch of runs (a temperature sweep) is in progress, also between its runs; stopped: Stop was asked for. */
   private batch: { stopped: boolean } | null = null;
 
@@ -73,7 +77,27 @@ export class Launcher implements vscode.Disposable, ViewHost {
       case 'stop': void vscode.commands.executeCommand('selmix.stop'); break;
       case 'openDashboard': void vscode.commands.executeCommand('selmix.openDashboard'); break;
       case 'openReport': void this.openReport(); break;
+      case 'showLog': this.logger.show(); break;
+      case 'manageTrust': void vscode.commands.executeCommand('workbench.trust.manage'); break;
     }
+  }
+
+  get trusted(): boolean {
+    return vscode.workspace.isTrusted;
+  }
+
+  onExport(m: Extract<WebviewToHost, { type: 'view/export' }>): void {
+    void saveExport(m.format, m.name, m.data).then((path) => {
+      if (path) {
+        this.logger.info(`exported ${m.format.toUpperCase()} to ${path}`);
+        void vscode.window.showInformationMessage(`SelMix: saved ${path}`);
+      }
+    }, (e: unknown) => void this.logger.error(`SelMix could not save the ${m.format.toUpperCase()}: ${describeError(e).message}`));
+  }
+
+  onRuns(m: Extract<WebviewToHost, { type: 'view/runs' }>, post: (msg: HostToWebview) => void): void {
+    void listRuns().then((runs) => post({ type: 'host/runs', runs, curves: runCurves(m.compare, runs) }),
+      (e: unknown) => this.logger.info(`run history: ${describeError(e).message}`));
   }
 
   log(line: string): void {
@@ -142,7 +166,7 @@ export class Launcher implements vscode.Disposable, ViewHost {
     }
   }
 
-  /** Opens a run's report.json (default: the current or last run's). */
+  /** Opens a run's report as a page (report.html, written beside report.json; default: the current or last run's). */
   async openReport(path?: string): Promise<void> {
     const finished = this.feed.snapshot.finished;
     if (path === undefined && finished && finished.reportPath === null) {
@@ -154,7 +178,14 @@ export class Launcher implements vscode.Disposable, ViewHost {
       void vscode.window.showInformationMessage('No SelMix report yet: it is written when a run finishes.');
       return;
     }
-    await vscode.window.showTextDocument(vscode.Uri.file(target), { preview: false });
+    try {
+      const html = showReport(target);
+      this.logger.info(`report page: ${html}`);
+    } catch (e) {
+      // A report the page cannot read (written by another version?): show the JSON itself.
+      this.logger.info(`could not render ${target}: ${describeError(e).message}`);
+      await vscode.window.showTextDocument(vscode.Uri.file(target), { preview: false });
+    }
   }
 
   /** Shows the dashboard (with the last report when nothing ran in this window yet). */
@@ -191,6 +222,8 @@ export class Launcher implements vscode.Disposable, ViewHost {
     this.runName = run.name;
     this.mode = 'finetune';
     this.reportLoaded = false;
+    this.lastLogPath = null;
+    this.logger.beginRunLog();
     this.logger.info(`starting "${run.name}" from ${run.request.configPath} (backend ${settings.backend}); output ${run.outputDir}`);
     let session: RunSession;
     try {
@@ -217,6 +250,7 @@ export class Launcher implements vscode.Disposable, ViewHost {
       return session.done;
     });
     const end = await session.done;
+    this.lastLogPath = this.logger.endRunLog();
     this.session = null;
     this.progress = null;
     if (!this.batch) void vscode.commands.executeCommand('setContext', 'selmix.running', false);
@@ -229,6 +263,8 @@ export class Launcher implements vscode.Disposable, ViewHost {
       case 'run/started': {
         const p = e.payload;
         this.mode = p.mode;
+        // The fine-tuning stage's log goes beside its report (a pre-training stage writes nothing until it completes).
+        if (p.mode === 'finetune') this.logger.writeTo(join(p.outputDir, 'run.log'));
         this.logger.info(`run ${p.runId} started: K=${p.K}, ${p.totalSteps} steps, backend ${p.backend}, mode ${p.mode}, output ${p.outputDir}`);
         for (const n of p.notes) this.logger.info(`note: ${n}`);
         const what = p.mode === 'pretrain' ? 'pre-training' : 'fine-tuning';

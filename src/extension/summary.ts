@@ -34,6 +34,12 @@ export function stoppedInPretrainLine(f: RunFinishedPayload, name: string): stri
 export function summaryLine(f: RunFinishedPayload, name: string, monitor?: GainMonitor): string {
   if (f.reportPath === null) return stoppedInPretrainLine(f, name);
   const how = f.stoppedBy === 'cancel' ? `stopped at step ${f.steps}` : f.stoppedBy === 'earlyStop' ? `stopped early at step ${f.steps}` : `finished ${f.steps} steps`;
-  const line = `SelMix "${name}" ${how}: ${f.objective} ${fmt(f.before.objectiveValue)} → ${fmt(f.after.objectiveValue)}, min recall ${fmt(f.before.val.minRecall)} → ${fmt(f.after.val.minRecall)}.`;
+  const testOf = (m: RunFinishedPayload['after']['test']): number | null => {
+    const v = m ? (m as unknown as Record<string, unknown>)[f.objective] : undefined;
+    return typeof v === 'number' ? v : null;
+  };
+  const [tb, ta] = [testOf(f.before.test), testOf(f.after.test)];
+  const test = ta !== null ? ` On test: ${f.objective} ${fmt(tb)} → ${fmt(ta)}.` : '';
+  const line = `SelMix "${name}" ${how}: ${f.objective} ${fmt(f.before.objectiveValue)} → ${fmt(f.after.objectiveValue)}, min recall ${fmt(f.before.val.minRecall)} → ${fmt(f.after.val.minRecall)} (validation; after = the best iterate, step ${f.bestStep}).${test}`;
   return monitor ? `${line} ${gainMonitorSentence(monitor)}` : line;
 }

@@ -115,6 +115,8 @@ export class ViewFeed {
   private intervalMs: number;
   private readonly clock: Clock;
   private readonly ackTimeoutMs: number;
+  /** The clock's time when the newest refresh arrived (null: none yet); sent to the views so they can measure their latency. */
+  private refreshAt: number | null = null;
 
   constructor(opts: ViewFeedOptions) {
     this.clock = opts.clock ?? realClock;
@@ -185,6 +187,8 @@ export class ViewFeed {
   push(e: RunEvent): void {
     this.snap = applyEvent(this.snap, e);
     if (e.type === 'run/checkpoint') return; // the views do not draw these
+    if (e.type === 'run/refresh') this.refreshAt = this.clock.now();
+    else if (e.type === 'run/started') this.refreshAt = null;
     for (const ch of this.views.values()) {
       if (!ch.ready) continue;
       if (!ch.needsSnapshot) queue(ch, e);
@@ -194,6 +198,7 @@ export class ViewFeed {
 
   /** Replaces the whole state (a run loaded from its report, or "stopping") and sends it to every ready view. */
   reset(snapshot: RunSnapshot): void {
+    if (snapshot.lastRefresh !== this.snap.lastRefresh) this.refreshAt = null;
     this.snap = snapshot;
     for (const ch of this.views.values()) {
       if (!ch.ready) continue;
@@ -248,7 +253,7 @@ export class ViewFeed {
   private send(ch: Channel): void {
     let msg: HostToWebview;
     if (ch.needsSnapshot) {
-      msg = { type: 'host/snapshot', snapshot: compactSnapshot(this.snap) };
+      msg = { type: 'host/snapshot', snapshot: compactSnapshot(this.snap), ...(this.snap.lastRefresh && this.refreshAt !== null ? { refreshAt: this.refreshAt } : {}) };
     } else {
       const p = ch.pending;
       if (!hasPending(p)) return;
@@ -259,7 +264,7 @@ export class ViewFeed {
       p.refreshes.forEach((r, i) => events.push({ type: 'run/refresh', payload: i === last ? compactRefresh(r) : r }));
       for (const s of thinEvenly(p.steps, MAX_STEPS_PER_POST)) events.push({ type: 'run/step', payload: s });
       if (p.terminal) events.push(p.terminal);
-      msg = { type: 'host/events', events };
+      msg = { type: 'host/events', events, ...(p.refreshes.length > 0 && this.refreshAt !== null ? { refreshAt: this.refreshAt } : {}) };
     }
     ch.needsSnapshot = false;
     ch.pending = emptyPending();

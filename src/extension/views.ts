@@ -14,6 +14,8 @@ export type ViewKind = 'dashboard' | 'sidebar';
 export interface ViewBootstrap {
   view: ViewKind;
   snapshot: RunSnapshot;
+  /** False in a restricted (untrusted) workspace: the views say runs are disabled and offer to trust it. */
+  trusted: boolean;
 }
 
 /** What views need from the host. */
@@ -22,6 +24,12 @@ export interface ViewHost {
   bootstrapSnapshot(): RunSnapshot;
   /** A button in a view was pressed. */
   onViewCommand(command: Extract<WebviewToHost, { type: 'view/command' }>['command']): void;
+  /** A view asked to save a chart or its data. */
+  onExport(m: Extract<WebviewToHost, { type: 'view/export' }>): void;
+  /** A view asked for the run history (and the curves of the runs to compare); the answer goes to post. */
+  onRuns(m: Extract<WebviewToHost, { type: 'view/runs' }>, post: (msg: HostToWebview) => void): void;
+  /** Whether runs may start here (false in a restricted workspace). */
+  readonly trusted: boolean;
   log(line: string): void;
 }
 
@@ -31,9 +39,9 @@ export function webviewOptions(extensionUri: vscode.Uri): vscode.WebviewOptions 
 }
 
 /** The HTML of a view, with a fresh nonce. */
-export function viewHtml(webview: vscode.Webview, extensionUri: vscode.Uri, kind: ViewKind, snapshot: RunSnapshot): string {
+export function viewHtml(webview: vscode.Webview, extensionUri: vscode.Uri, kind: ViewKind, snapshot: RunSnapshot, trusted: boolean): string {
   const uri = (...p: string[]): string => webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, ...p)).toString();
-  const bootstrap: ViewBootstrap = { view: kind, snapshot };
+  const bootstrap: ViewBootstrap = { view: kind, snapshot, trusted };
   return renderWebviewHtml({
     title: kind === 'dashboard' ? 'SelMix Dashboard' : 'SelMix',
     cspSource: webview.cspSource,
@@ -62,6 +70,8 @@ export class ViewHub {
           case 'view/ready': this.feed.viewReady(id); break;
           case 'view/ack': this.feed.viewAck(id); break;
           case 'view/command': this.host.onViewCommand(m.command); break;
+          case 'view/export': this.host.onExport(m); break;
+          case 'view/runs': this.host.onRuns(m, (msg) => void webview.postMessage(msg)); break;
         }
       }, (line) => this.host.log(line));
     });
@@ -112,7 +122,11 @@ export class DashboardPanel implements vscode.Disposable {
       if (!panel.visible) hub.hidden(id);
     }));
     this.disposables.push(panel.onDidDispose(() => this.dispose()));
-    panel.webview.html = viewHtml(panel.webview, extensionUri, 'dashboard', host.bootstrapSnapshot());
+    panel.webview.html = viewHtml(panel.webview, extensionUri, 'dashboard', host.bootstrapSnapshot(), host.trusted);
+    // Granting trust enables runs: the page is drawn again with that fact.
+    this.disposables.push(vscode.workspace.onDidGrantWorkspaceTrust(() => {
+      panel.webview.html = viewHtml(panel.webview, extensionUri, 'dashboard', host.bootstrapSnapshot(), host.trusted);
+    }));
   }
 
   dispose(): void {
@@ -137,7 +151,10 @@ export class SidebarProvider implements vscode.WebviewViewProvider, vscode.Dispo
       if (!view.visible) this.hub.hidden(id);
     }));
     view.onDidDispose(() => disposable.dispose());
-    view.webview.html = viewHtml(view.webview, this.extensionUri, 'sidebar', this.host.bootstrapSnapshot());
+    view.webview.html = viewHtml(view.webview, this.extensionUri, 'sidebar', this.host.bootstrapSnapshot(), this.host.trusted);
+    this.disposables.push(vscode.workspace.onDidGrantWorkspaceTrust(() => {
+      view.webview.html = viewHtml(view.webview, this.extensionUri, 'sidebar', this.host.bootstrapSnapshot(), this.host.trusted);
+    }));
   }
 
   dispose(): void {

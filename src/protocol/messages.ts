@@ -149,14 +149,44 @@ export type WebviewToHost =
   /** The webview has drawn the last host message and can take the next (flow control: at most one in flight). */
   | { type: 'view/ack' }
   /** The user pressed a button. */
-  | { type: 'view/command'; command: 'start' | 'stop' | 'openDashboard' | 'openReport' };
+  | { type: 'view/command'; command: 'start' | 'stop' | 'openDashboard' | 'openReport' | 'showLog' | 'manageTrust' }
+  /** Save a chart: as a PNG (data is a data:image/png;base64 URL) or its data as CSV text; the host asks where. */
+  | { type: 'view/export'; format: 'png' | 'csv'; name: string; data: string }
+  /** List the workspace's past runs (the host answers host/runs), or overlay the curves of these reports (host/compare). */
+  | { type: 'view/runs'; compare: string[] };
+
+/** A past run as the run history lists it (from its report.json). */
+export interface RunListing {
+  reportPath: string;
+  name: string;
+  objective: string;
+  /** ISO time the report was written (its file's modification time). */
+  writtenAt: string;
+  steps: number;
+  stoppedBy: RunFinishedPayload['stoppedBy'] | null;
+  before: number | null;
+  /** The objective of the best iterate (what the run keeps), on validation. */
+  after: number | null;
+  /** The objective on the test set after fine-tuning, when the run had one. */
+  testAfter: number | null;
+}
+
+/** One run's objective curve for the comparison chart. */
+export interface RunCurve {
+  reportPath: string;
+  name: string;
+  objective: string;
+  points: [number, number][];
+}
 
 /** Messages the extension host sends to a webview. */
 export type HostToWebview =
-  /** The full state so far (sent after view/ready and on reload). */
-  | { type: 'host/snapshot'; snapshot: RunSnapshot }
-  /** A batch of run events since the last message (coalesced by the host). */
-  | { type: 'host/events'; events: RunEvent[] };
+  /** The full state so far (sent after view/ready and on reload). refreshAt: see host/events. */
+  | { type: 'host/snapshot'; snapshot: RunSnapshot; refreshAt?: number }
+  /** A batch of run events since the last message (coalesced by the host). refreshAt: the host's Date.now() when the newest refresh in it arrived (the views measure their refresh latency). */
+  | { type: 'host/events'; events: RunEvent[]; refreshAt?: number }
+  /** The workspace's past runs, newest first, and the curves of those asked to compare. */
+  | { type: 'host/runs'; runs: RunListing[]; curves: RunCurve[] };
 
 /** Everything a view needs to draw a run from scratch. */
 export interface RunSnapshot {
@@ -196,8 +226,16 @@ export function parseWebviewMessage(value: unknown): WebviewToHost | null {
   if (v.type === 'view/ready' && keys.length === 1) return { type: 'view/ready' };
   if (v.type === 'view/ack' && keys.length === 1) return { type: 'view/ack' };
   if (v.type === 'view/command' && keys.length === 2 && typeof v.command === 'string'
-    && ['start', 'stop', 'openDashboard', 'openReport'].includes(v.command)) {
-    return { type: 'view/command', command: v.command as 'start' | 'stop' | 'openDashboard' | 'openReport' };
+    && ['start', 'stop', 'openDashboard', 'openReport', 'showLog', 'manageTrust'].includes(v.command)) {
+    return { type: 'view/command', command: v.command as Extract<WebviewToHost, { type: 'view/command' }>['command'] };
+  }
+  if (v.type === 'view/export' && keys.length === 4 && (v.format === 'png' || v.format === 'csv') && typeof v.name === 'string' && /^[\w .-]{1,80}$/.test(v.name)
+    && typeof v.data === 'string' && v.data.length <= 32 * 1024 * 1024 && (v.format === 'csv' || v.data.startsWith('data:image/png;base64,'))) {
+    return { type: 'view/export', format: v.format, name: v.name, data: v.data };
+  }
+  if (v.type === 'view/runs' && keys.length === 2 && Array.isArray(v.compare) && v.compare.length <= 8
+    && v.compare.every((p): p is string => typeof p === 'string' && p.length <= 4096)) {
+    return { type: 'view/runs', compare: [...v.compare] };
   }
   return null;
 }

@@ -2,8 +2,8 @@
 // P, the multipliers at every refresh) are written once, as .npy files beside it, and referenced by name;
 // readReport puts them back, so the dashboard shows a past run as it was.
 import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import type { FlatMatrix, RefreshPayload, RunFinishedPayload, RunSnapshot } from '../protocol/messages';
+import { basename, dirname, join } from 'node:path';
+import type { FlatMatrix, MetricsReport, RefreshPayload, RunCurve, RunFinishedPayload, RunListing, RunSnapshot } from '../protocol/messages';
 import { encodeNpy, readNpy } from '../data/npy';
 import { writeFilesAtomic } from '../data/atomicWrite';
 
@@ -123,4 +123,40 @@ export function readReportSnapshot(path: string): RunSnapshot | null {
     } catch { /* the curves still show; only the multipliers chart stays empty */ }
   }
   return snap;
+}
+
+/** A report as the run history lists it, or null when it is not a SelMix report (writtenAt: the caller's file time). */
+export function reportListing(reportPath: string, json: unknown, writtenAt: string): RunListing | null {
+  const snap = snapshotFromReport(json);
+  if (!snap) return null;
+  const f = snap.finished;
+  const name = snap.started?.name ?? (json as { name?: unknown }).name;
+  return {
+    reportPath, writtenAt,
+    name: typeof name === 'string' && name ? name : basename(dirname(reportPath)),
+    objective: f?.objective ?? snap.started?.objective ?? '',
+    steps: f?.steps ?? snap.lastStep?.step ?? 0,
+    stoppedBy: f?.stoppedBy ?? null,
+    before: f?.before.objectiveValue ?? null,
+    after: f?.after.objectiveValue ?? null,
+    testAfter: f?.after.test ? objectiveOn(f.after.test, f.objective) : null,
+  };
+}
+
+/** The value of a built-in objective that is a plain field of a metrics report (null for the others). */
+function objectiveOn(m: MetricsReport, objective: string): number | null {
+  const v = (m as unknown as Record<string, unknown>)[objective];
+  return typeof v === 'number' ? v : null;
+}
+
+/** A report's objective at every refresh, for the run comparison chart. */
+export function reportCurve(reportPath: string, json: unknown): RunCurve | null {
+  const snap = snapshotFromReport(json);
+  if (!snap) return null;
+  return {
+    reportPath,
+    name: snap.started?.name ?? basename(dirname(reportPath)),
+    objective: snap.finished?.objective ?? snap.started?.objective ?? '',
+    points: snap.history.map((h) => [h.step, h.objective]),
+  };
 }

@@ -2,13 +2,19 @@
 // vectors (K = 10 Gaussian clusters in d = 16, class k has ~400 * 100^(-k/9) training examples), a
 // balanced validation set, and a linear head biased towards the head classes (nearest class mean plus
 // log-prior bias), so worst-class recall starts low and SelMix has something to fix. Same bytes every run.
-// Usage: node test/e2e/makeWorkspace.mjs [outDir]
+// With a K other than 10 (the large-K e2e: 100, 1000) it writes data-k<K>/ and k-<words>.selmix.json into outDir,
+// with d = 32, fewer examples per class and class names class-0, class-1, ...
+// Usage: node test/e2e/makeWorkspace.mjs [outDir] [K]
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const out = process.argv[2] ?? join(dirname(fileURLToPath(import.meta.url)), 'workspace');
-const K = 10, D = 16, N_MAX = 400, RHO = 100, VAL_PER_CLASS = 40;
+const K = Number(process.argv[3] ?? 10);
+const LARGE = K !== 10;
+const D = LARGE ? 32 : 16, N_MAX = K >= 1000 ? 120 : 400, RHO = 100, VAL_PER_CLASS = K >= 1000 ? 8 : K >= 100 ? 20 : 40;
+const DATA = LARGE ? `data-k${K}` : 'data';
+const CONFIG = LARGE ? `k-${K === 100 ? 'hundred' : K === 1000 ? 'thousand' : K}.selmix.json` : 'e2e.selmix.json';
 
 /** mulberry32: a small seeded generator, so the files are identical on every machine. */
 function rng(seed) {
@@ -21,7 +27,7 @@ function rng(seed) {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
-const rand = rng(20240501);
+const rand = rng(20240501 + (LARGE ? K : 0));
 const gauss = () => Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
 
 /** A .npy v1.0 file (little-endian, C order). */
@@ -36,7 +42,7 @@ function npy(descr, shape, bytes) {
   return Buffer.concat([pre, Buffer.from(header, 'latin1'), Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)]);
 }
 
-const centers = Array.from({ length: K }, () => Array.from({ length: D }, () => 0.75 * gauss()));
+const centers = Array.from({ length: K }, () => Array.from({ length: D }, () => (LARGE ? 1.2 : 0.75) * gauss()));
 function sample(counts) {
   const n = counts.reduce((a, b) => a + b, 0);
   const x = new Float32Array(n * D);
@@ -68,14 +74,26 @@ means.forEach((m, k) => {
   b[k] = -0.5 * m.reduce((s, v) => s + v * v, 0) + 1.5 * Math.log(trainCounts[k] / total);
 });
 
-mkdirSync(join(out, 'data'), { recursive: true });
-writeFileSync(join(out, 'data', 'train_x.npy'), npy('<f4', [train.n, D], train.x));
-writeFileSync(join(out, 'data', 'train_y.npy'), npy('<i8', [train.n], train.y));
-writeFileSync(join(out, 'data', 'val_x.npy'), npy('<f4', [val.n, D], val.x));
-writeFileSync(join(out, 'data', 'val_y.npy'), npy('<i8', [val.n], val.y));
-writeFileSync(join(out, 'data', 'head_W.npy'), npy('<f4', [K, D], W));
-writeFileSync(join(out, 'data', 'head_b.npy'), npy('<f4', [K], b));
-const config = {
+mkdirSync(join(out, DATA), { recursive: true });
+writeFileSync(join(out, DATA, 'train_x.npy'), npy('<f4', [train.n, D], train.x));
+writeFileSync(join(out, DATA, 'train_y.npy'), npy('<i8', [train.n], train.y));
+writeFileSync(join(out, DATA, 'val_x.npy'), npy('<f4', [val.n, D], val.x));
+writeFileSync(join(out, DATA, 'val_y.npy'), npy('<i8', [val.n], val.y));
+writeFileSync(join(out, DATA, 'head_W.npy'), npy('<f4', [K, D], W));
+writeFileSync(join(out, DATA, 'head_b.npy'), npy('<f4', [K], b));
+const config = LARGE ? {
+  name: `E2E K = ${K}`,
+  objective: 'meanRecall',
+  data: {
+    kind: 'npy',
+    train: { features: `${DATA}/train_x.npy`, labels: `${DATA}/train_y.npy` },
+    val: { features: `${DATA}/val_x.npy`, labels: `${DATA}/val_y.npy` },
+    classes: Array.from({ length: K }, (_, k) => `class-${k}`),
+  },
+  model: { kind: 'linear', weights: `${DATA}/head_W.npy`, bias: `${DATA}/head_b.npy` },
+  training: { steps: 200000, batchSize: 128, lr: 0.02, refreshEvery: 10, checkpointEvery: 100000, seed: 1 },
+  output: `selmix-out/k${K}`,
+} : {
   name: 'E2E Gaussian-LT',
   objective: 'minRecall',
   data: {
@@ -88,5 +106,5 @@ const config = {
   training: { steps: 200000, batchSize: 128, lr: 0.02, refreshEvery: 20, checkpointEvery: 2000, seed: 1 },
   output: 'selmix-out/e2e',
 };
-writeFileSync(join(out, 'e2e.selmix.json'), JSON.stringify(config, null, 2) + '\n');
-console.log(`wrote ${out}: train ${train.n} (${trainCounts.join('/')}), val ${val.n}`);
+writeFileSync(join(out, CONFIG), JSON.stringify(config, null, 2) + '\n');
+console.log(`wrote ${out}: K = ${K}, train ${train.n} (${LARGE ? `${trainCounts[0]} … ${trainCounts[K - 1]}` : trainCounts.join("/")}), val ${val.n}`);

@@ -204,7 +204,7 @@ test('each stage of a run (pre-training, then fine-tuning) resets every view fro
   feed.viewReady('slow');
   await settle();
   /** What a page holds after folding every message it got (as webview/common.ts does). */
-  const pageState = (posts: HostToWebview[]) => posts.reduce((s, m) => m.type === 'host/snapshot' ? m.snapshot : m.events.reduce(applyEvent, s), emptySnapshot());
+  const pageState = (posts: HostToWebview[]) => posts.reduce((s, m) => m.type === 'host/snapshot' ? m.snapshot : m.type === 'host/events' ? m.events.reduce(applyEvent, s) : s, emptySnapshot());
   const stage = (mode: 'pretrain' | 'finetune', name: string): RunEvent => {
     const e = started(4);
     return e.type === 'run/started' ? { type: 'run/started', payload: { ...e.payload, mode, name, totalSteps: mode === 'pretrain' ? 500 : 300 } } : e;
