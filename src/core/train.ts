@@ -496,7 +496,7 @@ export interface StepInput {
 }
 
 /**
- * One SGD step on mean CE(logits of lambda*g(xa) + (1-lambda)*g(xp), label of xa) (SELMIX.md section 4).
+ * One SGD step on mean CE(logits of lambda*g(xa) + (1-lambda)*g(xp), label of xa) (docs/ALGORITHM.md section 4).
  * With no trainable backbone the head gradient is written by hand: dL/da = (softmax(a) - onehot)/B,
  * dW = f^T dL/da, db = sum_rows dL/da (section 8.11), using an explicit transpose.
  */

@@ -49,10 +49,20 @@ function written(): { dir: string; state: TrainState; fp: CheckpointFingerprint 
 
 const arraysFile = (dir: string) => readdirSync(dir).find((f) => f.startsWith('arrays-'))!;
 
+/** The parts of state.json the forgeries below edit. */
+interface Forged {
+  version: unknown;
+  checksum: string;
+  arrays: { file: string };
+  fingerprint: unknown;
+  state: { [field: string]: unknown; weights: ({ shape: number[]; data: unknown } | null)[]; momentum: { shape: number[] }[];
+    P: { offset: number }; partnerLabels: { dtype: string; length: number }; best: { step: number } };
+}
+
 /** Edits state.json and signs it again as the writer would, so only the schema and the semantic checks stand in the way. */
-function forge(dir: string, edit: (j: Record<string, any>) => void): void {
+function forge(dir: string, edit: (j: Forged) => void): void {
   const path = join(dir, 'state.json');
-  const j = JSON.parse(readFileSync(path, 'utf8'));
+  const j = JSON.parse(readFileSync(path, 'utf8')) as Forged;
   edit(j);
   j.checksum = createHash('sha256').update(JSON.stringify({ arrays: j.arrays, fingerprint: j.fingerprint, state: j.state })).digest('hex');
   writeFileSync(path, JSON.stringify(j));
@@ -115,15 +125,15 @@ test('tampering and corruption are refused with a DataError naming the file', ()
     writeFileSync(path, JSON.stringify({ step: 3, weights: [] }));
     refuses(() => readCheckpoint(dir, fp), path, /not a SelMix checkpoint of this format/);
   }
-  const cases: [string, (j: Record<string, any>) => void, RegExp][] = [
+  const cases: [string, (j: Forged) => void, RegExp][] = [
     ['a null in the weights', (j) => { j.state.weights[0] = null; }, /state\.weights\[0\]/],
-    ['null data', (j) => { j.state.weights[1].data = null; }, /state\.weights\[1\]\.data/],
+    ['null data', (j) => { j.state.weights[1]!.data = null; }, /state\.weights\[1\]\.data/],
     ['a negative step', (j) => { j.state.step = -4; }, /state\.step: Too small/],
     ['a string step', (j) => { j.state.step = '37'; }, /state\.step: .*number/],
     ['a fractional step', (j) => { j.state.step = 3.5; }, /state\.step/],
     ['an unknown field', (j) => { j.state.extra = 1; }, /state: .*extra/],
     ['a missing field', (j) => { delete j.state.rng; }, /state\.rng/],
-    ['a shape that does not fit its values', (j) => { j.state.momentum[0].shape = [K, d + 1]; }, /state\.momentum\[0\]: the number of values does not match the shape/],
+    ['a shape that does not fit its values', (j) => { j.state.momentum[0]!.shape = [K, d + 1]; }, /state\.momentum\[0\]: the number of values does not match the shape/],
     ['an array past the end of the file', (j) => { j.state.P.offset = 1 << 20; }, /state\.P: .*run past the end/],
     ['a wrong dtype', (j) => { j.state.partnerLabels.dtype = 'float32'; }, /state\.partnerLabels\.dtype/],
     ['pseudo-labels of another count', (j) => { j.state.partnerLabels.length = 4; }, /state\.partnerLabels: 4 labels, the unlabeled set has 5/],
