@@ -1,7 +1,7 @@
 // The workspace config file (`*.selmix.json`): one zod schema that the runtime validates with and
 // from which media/selmix.schema.json (the editor's JSON Schema) is generated, so they cannot drift.
 import { z } from 'zod';
-import { parseTree, type Node as JsonNode, type ParseError, printParseErrorCode } from 'jsonc-parser';
+import { parseTree, type Node as JsonNode, type ParseError, printParseErrorCode, stripComments } from 'jsonc-parser';
 import { ConfigError, type ConfigIssue } from './errors';
 import { customObjectiveIssues } from './customObjective';
 import { OBJECTIVE_IDS } from './objectiveIds';
@@ -188,17 +188,20 @@ function tooDeepAt(text: string, maxDepth: number): number {
 /** Parses and validates config text; throws ConfigError listing every problem with its line. */
 export function parseConfig(text: string, file: string): SelmixConfig {
   if (text.length > MAX_CONFIG_CHARS) throw new ConfigError(file, [{ path: '', message: `the config is ${text.length} characters long; at most ${MAX_CONFIG_CHARS} are accepted`, line: 1, column: 1 }]);
-  const deep = tooDeepAt(text, MAX_CONFIG_DEPTH);
+  // Comments are allowed (JSONC; the New Config File template explains each field); blanked to spaces, offsets stay.
+  const json = stripComments(text, ' ');
+  const deep = tooDeepAt(json, MAX_CONFIG_DEPTH);
   if (deep >= 0) throw new ConfigError(file, [{ path: '', message: `objects and arrays are nested more than ${MAX_CONFIG_DEPTH} levels deep here; a config needs at most 4`, ...lineColumn(text, deep) }]);
   const errors: ParseError[] = [];
-  const tree = parseTree(text, errors, { allowTrailingComma: false, disallowComments: true });
+  const tree = parseTree(text, errors, { allowTrailingComma: false, disallowComments: false });
   if (errors.length > 0 || tree === undefined) {
     const issues: ConfigIssue[] = errors.length > 0
       ? errors.map((e) => ({ path: '', message: `invalid JSON: ${parseErrorWords(e.error)}`, ...lineColumn(text, e.offset) }))
       : [{ path: '', message: 'invalid JSON: empty file', line: 1, column: 1 }];
     throw new ConfigError(file, issues);
   }
-  const raw: unknown = JSON.parse(text);
+  // JSON.parse of the comment-free text, not jsonc-parser's parse: the same value (duplicate keys, "__proto__") as before.
+  const raw: unknown = JSON.parse(json);
   const result = configSchema.safeParse(raw);
   if (result.success) {
     if (result.data.task === 'finetune' && result.data.model === undefined) {
