@@ -467,11 +467,12 @@ export async function finetune(model: SelmixModel, data: FinetuneData, opts: Fin
   const run = new FinetuneRun(model, data, opts);
   try {
     if (opts.resume) run.restore(opts.resume);
+    return await run.run();
   } catch (e) {
+    // A failed run (a checkpoint that does not fit, divergence, a failed write) returns no tensors: free them all.
     run.dispose(true);
     throw e;
   }
-  return run.run();
 }
 
 /** A batch for plain fine-tuning: examples drawn uniformly from the labeled set, no partner. */

@@ -173,3 +173,14 @@ for (const momentum of [0, 0.9]) test(`cancel, then resume through the binary ch
   assert.equal(resumed.summary.bestStep, whole.summary.bestStep);
   for (const f of ['W.npy', 'b.npy']) assert.ok(readFileSync(join(dir, 'split', f)).equals(readFileSync(join(dir, 'whole', f))), `${f} bit-identical`);
 });
+
+test('a diverging run fails with a TrainingError naming the step and leaves no tensor behind', async () => {
+  const { data, model, config } = problem({ steps: 200, lr: 10, momentum: 0.9, schedule: 'constant' });
+  // Features 40 times larger: at lr 10 the logits grow until the loss explodes.
+  data.train.x.forEach((v, i) => { data.train.x[i] = v * 40; });
+  const m = model();
+  const tensors = tf.memory().numTensors;
+  await assert.rejects(finetune(m, data, { config, emit: () => undefined, shouldStop: () => false }), (e: Error) => e.name === 'TrainingError' && /diverged at step \d+/.test(e.message));
+  assert.equal(tf.memory().numTensors, tensors);
+  disposeModel(m);
+});
