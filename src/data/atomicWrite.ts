@@ -94,7 +94,7 @@ export function assertNoInputInside(outFolder: string, inputs: string[]): void {
   for (const input of inputs) {
     const rel = relative(out, canonical(input));
     if (rel === '' || (!rel.startsWith('..') && !isAbsolute(rel))) {
-      throw new DataError(input, `this input is inside ${outFolder}, a folder the run writes (and clears) as an output; move the input or choose another output folder`);
+      throw new DataError(input, `output would overwrite the input file: it is inside ${outFolder}, a folder the run writes (and clears) as an output; move the input or choose another output folder`);
     }
   }
 }

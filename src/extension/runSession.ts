@@ -37,10 +37,13 @@ export class RunSession {
   private resolveDone!: (e: TerminalEvent) => void;
   /** The output folder of the current stage (from its run/started), whose lock the worker may hold. */
   private outputDir: string | null = null;
+  private readonly threadId: number;
 
   constructor(private readonly opts: RunSessionOptions) {
     this.done = new Promise((res) => (this.resolveDone = res));
     this.worker = new Worker(opts.workerPath, { stderr: true, stdout: true });
+    // Read now: once the thread has ended, worker.threadId is -1.
+    this.threadId = this.worker.threadId;
     this.worker.stderr.on('data', (b: Buffer) => opts.log(`[worker stderr] ${b.toString().trimEnd()}`));
     this.worker.stdout.on('data', (b: Buffer) => opts.log(`[worker] ${b.toString().trimEnd()}`));
     this.worker.on('message', (m: unknown) => this.onMessage(m));
@@ -89,7 +92,7 @@ export class RunSession {
   private fail(message: string, kind: 'internal', stack?: string): void {
     if (this.finished) return;
     // The worker ends without finishing its run: the output folder's lock it holds would outlive it.
-    if (this.outputDir) releaseThreadLock(this.outputDir, this.worker.threadId);
+    if (this.outputDir) releaseThreadLock(this.outputDir, this.threadId);
     this.end({ type: 'run/failed', payload: stack === undefined ? { message, kind } : { message, kind, stack } });
   }
 

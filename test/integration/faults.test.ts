@@ -9,7 +9,9 @@ import { runConfig, type RunConfigOptions } from '../helpers/run';
 import { initBackend, tf } from '../../src/backend/backend';
 import { encodeNpy, readNpy } from '../../src/data/npy';
 import type { TrainState } from '../../src/core/train';
-import type { RunEvent } from '../../src/protocol/messages';
+import type { RunEvent, WorkerRequest } from '../../src/protocol/messages';
+import { readCheckpoint } from '../../src/data/checkpoint';
+import { releaseThreadLock } from '../../src/data/outputFolder';
 import { layersModel } from '../corpus/corpus';
 import { privateBundles, runCli, smallJob, treeDiff, treeHashes, type SmallJob } from '../helpers/reliability';
 
@@ -27,13 +29,14 @@ const failure = (events: RunEvent[]) => {
   return e.payload;
 };
 
-/** Asserts that a checkpoint file is complete JSON with finite weights of the head's shapes. */
-function assertCheckpoint(path: string): TrainState {
-  const s = JSON.parse(readFileSync(path, 'utf8')) as TrainState;
+/** Asserts that a checkpoint folder reads back (checksums, schema, its own fingerprint) with finite weights of the head's shapes. */
+function assertCheckpoint(dir: string): TrainState {
+  const meta = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as { fingerprint: Parameters<typeof readCheckpoint>[1] };
+  const s = readCheckpoint(dir, meta.fingerprint).state;
   assert.ok(Number.isInteger(s.step) && s.step >= 0);
   assert.deepEqual(s.weights.map((w) => w.shape), [[8, 5], [5]]);
   for (const w of [...s.weights, ...s.bestWeights]) assert.ok(w.data.length === w.shape.reduce((a, b) => a * b, 1) && w.data.every(Number.isFinite));
-  assert.ok(Array.isArray(s.rng) && s.P.length === 25);
+  assert.ok(Array.isArray(s.rng) && s.P !== null && s.P.length === 25);
   return s;
 }
 
@@ -43,6 +46,7 @@ test('a worker terminated mid-run: exit without a terminal event, an intact chec
   const events: RunEvent[] = [];
   const checkpoints: number[] = [];
   const worker = new Worker(join(privateBundles(), 'worker.js'));
+  const threadId = worker.threadId;
   const exitCode = await new Promise<number>((resolveP, reject) => {
     worker.on('message', (e: RunEvent) => {
       events.push(e);
@@ -53,16 +57,23 @@ test('a worker terminated mid-run: exit without a terminal event, an intact chec
     });
     worker.on('error', reject);
     worker.on('exit', resolveP);
-    worker.postMessage({ type: 'worker/start', config: killed.config, configPath: killed.configPath, backend: 'cpu' });
+    worker.postMessage({ type: 'worker/start', request: { configText: readFileSync(killed.configPath, 'utf8'), configPath: killed.configPath }, backend: 'cpu' } satisfies WorkerRequest);
   });
   assert.equal(exitCode, 1, 'terminate() ends the thread with code 1');
   assert.ok(!events.some((e) => e.type === 'run/finished' || e.type === 'run/failed'), 'no terminal event: the host must notice the exit itself');
   assert.ok(events.some((e) => e.type === 'run/started'));
-  const state = assertCheckpoint(join(killed.dir, 'out', 'checkpoint', 'state.json'));
+  const state = assertCheckpoint(join(killed.dir, 'out', 'checkpoint'));
   assert.ok(checkpoints.includes(state.step), `the checkpoint on disk (step ${state.step}) is one the worker reported (${checkpoints.join(', ')})`);
   assert.ok(state.step < training.steps);
-  assert.deepEqual(readdirSync(join(killed.dir, 'out', 'checkpoint')), ['state.json'], 'no temp file left beside the checkpoint');
+  const files = readdirSync(join(killed.dir, 'out', 'checkpoint')).sort();
+  assert.equal(files.length, 2, `state.json and one arrays file, no temp file: ${files.join(', ')}`);
+  assert.match(files[0]!, /^arrays-[0-9a-f]{16}\.bin$/);
+  assert.equal(files[1], 'state.json');
 
+  // The killed worker's lock on the output folder outlives it; the host releases it, as RunSession does.
+  const refused = await run(killed, [], { resume: true });
+  assert.ok(!refused.ok && /another run is writing to the output folder/.test(refused.message), refused.ok ? 'resumed over a held lock' : refused.message);
+  releaseThreadLock(join(killed.dir, 'out'), threadId);
   const resumed = await run(killed, [], { resume: true });
   assert.ok(resumed.ok, resumed.ok ? '' : resumed.message);
   const whole = smallJob(training);
@@ -85,10 +96,10 @@ for (const momentum of [0.9, 0]) test(`cancel keeps a checkpoint, and resuming i
   const events: RunEvent[] = [];
   const first = await run(b, events, { shouldStop: () => step >= 87, emit: (e) => { events.push(e); if (e.type === 'run/step') step = e.payload.step; } });
   assert.ok(first.ok && first.summary.stoppedBy === 'cancel');
-  const state = assertCheckpoint(join(b.dir, 'out', 'checkpoint', 'state.json'));
+  const state = assertCheckpoint(join(b.dir, 'out', 'checkpoint'));
   assert.equal(state.step, 87, 'the checkpoint is taken where the run stopped');
-  if (momentum === 0) assert.ok(state.headScale !== undefined && state.headScale < 1, `the checkpoint records W's scale (${state.headScale})`);
-  else assert.equal(state.headScale, undefined);
+  if (momentum === 0) assert.ok(state.headScale < 1, `the checkpoint records W's scale (${state.headScale})`);
+  else assert.equal(state.headScale, 1, 'with momentum W carries no scale');
   const last = events.filter((e) => e.type === 'run/checkpoint').pop();
   assert.ok(last?.type === 'run/checkpoint' && last.payload.step === 87);
 
@@ -151,7 +162,7 @@ test('an output folder that cannot be created is a config error at "output" (exi
   const r = await runCli(['finetune', '--config', j.configPath, '--backend', 'cpu']);
   assert.equal(r.code, 2, r.stderr);
   assert.ok(r.stderr.includes(`${j.configPath}: invalid config`), r.stderr);
-  assert.match(r.stderr, /line \d+:\d+: output: cannot create the output folder \(ENOTDIR\)/);
+  assert.match(r.stderr, /line \d+:\d+: output: cannot create the output folder .*: .*blocker is a file, not a folder/);
   assert.ok(r.stderr.includes(join(j.dir, 'blocker', 'out')));
   assert.deepEqual(treeDiff(before, treeHashes(j.dir)), []);
 });
@@ -199,7 +210,7 @@ test('divergence: a huge lr stops the run with a training error naming the step 
   assert.match(f.message, /training\.lr \(now 10\)/);
   const lastCheckpoint = events.filter((e) => e.type === 'run/checkpoint').pop();
   assert.ok(lastCheckpoint?.type === 'run/checkpoint');
-  const state = assertCheckpoint(join(j.dir, 'out', 'checkpoint', 'state.json'));
+  const state = assertCheckpoint(join(j.dir, 'out', 'checkpoint'));
   assert.equal(state.step, lastCheckpoint.payload.step, 'the file is the last checkpoint reported');
   assert.ok(state.step <= divergedAt && state.best.step <= state.step, `checkpoint step ${state.step}, best ${state.best.step}, diverged at ${divergedAt}`);
   assert.ok(!events.some((e) => e.type === 'run/finished'));

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { RunSession } from '../../../src/extension/runSession';
@@ -6,11 +8,11 @@ import type { RunEvent } from '../../../src/protocol/messages';
 
 const workerPath = join(import.meta.dirname, 'fixtures', 'fakeWorker.mjs');
 
-function start(fake: string, stopTimeoutMs?: number): { s: RunSession; events: RunEvent[]; logs: string[] } {
+function start(fake: string, stopTimeoutMs?: number, outputDir?: string): { s: RunSession; events: RunEvent[]; logs: string[] } {
   const events: RunEvent[] = [];
   const logs: string[] = [];
   const s = new RunSession({
-    workerPath, request: { type: 'worker/start', request: { configText: JSON.stringify({ fake }), configPath: '/x.selmix.json' } },
+    workerPath, request: { type: 'worker/start', request: { configText: JSON.stringify({ fake, ...(outputDir ? { outputDir } : {}) }), configPath: '/x.selmix.json' } },
     onEvent: (e) => events.push(e), log: (l) => logs.push(l), ...(stopTimeoutMs === undefined ? {} : { stopTimeoutMs }),
   });
   return { s, events, logs };
@@ -57,4 +59,12 @@ test('a stop the worker ignores ends in run/failed after the timeout', async () 
   const end = await s.done;
   assert.equal(end.type, 'run/failed');
   assert.match(end.type === 'run/failed' ? end.payload.message : '', /did not stop within/);
+});
+
+test('a worker that dies holding its output folder\'s lock: the host removes that lock, so the next run is not refused', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'selmix-session-lock-'));
+  const { s } = start('lockThenExit', undefined, dir);
+  const end = await s.done;
+  assert.equal(end.type, 'run/failed');
+  assert.ok(!existsSync(join(dir, '.selmix.lock')), 'the dead thread\'s lock is gone');
 });
