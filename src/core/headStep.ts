@@ -1,4 +1,4 @@
-// The SGD step on a linear head over precomputed features (SELMIX.md sections 4 and 8.11), with as few tensor
+// The SGD step on a linear head over precomputed features (docs/ALGORITHM.md sections 4 and 8.11), with as few tensor
 // kernels as the math allows: on wasm every tfjs kernel has a fixed cost, and element-wise kernels over the
 // d x K weights cost about as much as a small product (npm run bench). What runs where:
 //   JS:      gathering and mixing the features, the one-hot targets, the loss, the softmax gradient's scaling,
@@ -93,7 +93,7 @@ export class LinearHeadTrainer {
 
   /**
    * One SGD step on mean CE(f W + b, y_a) with f the mixed features; returns the batch's loss before the update.
-   * dL/da = (softmax(a) - onehot(y_a)) / B, dW = f^T dL/da (explicit transpose: no transpose flag on wasm, STYLE.md),
+   * dL/da = (softmax(a) - onehot(y_a)) / B, dW = f^T dL/da (explicit transpose: a transposed matMul is slow on wasm),
    * db = column sums; then with momentum mu > 0: m = mu m + (grad + wd W), W -= lr m; with mu = 0:
    * W <- (1 - lr wd) W - lr grad. The bias is not decayed. The loss is -log softmax(a)_y from the float32 softmax,
    * recomputed exactly (logsumexp in float64) for a row whose probability is under 1e-30.
