@@ -46,3 +46,13 @@ test('a constraint parses to g = lhs - rhs for ">=" and rhs - lhs for "<=", at t
   assert.ok(le.g.t === 'bin' && le.g.op === '-' && le.g.a.t === 'num' && le.g.b.t === 'name');
   assert.equal(parseExpression('2 ^ 3 ^ 2').t, 'bin');
 });
+
+test('limits: an expression too long or nested too deep is a named error with its column, never a stack overflow', () => {
+  const long = 'mean(recall)' + ' + 0'.repeat(600);
+  assert.throws(() => parseExpression(long), (e: unknown) => e instanceof ExprError && /at most 2000/.test(e.message));
+  for (const deep of ['('.repeat(60) + 'min(recall)' + ')'.repeat(60), '-'.repeat(60) + 'min(recall)', 'min(recall)' + '^2'.repeat(60), 'max(' .repeat(60) + 'recall' + ')'.repeat(60)]) {
+    assert.throws(() => parseExpression(deep), (e: unknown) => e instanceof ExprError && /nested more than 50 levels deep at column \d+/.test(e.message), deep.slice(0, 40));
+  }
+  // Just inside the limit parses.
+  assert.doesNotThrow(() => parseExpression('('.repeat(40) + 'min(recall)' + ')'.repeat(40)));
+});
