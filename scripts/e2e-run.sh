@@ -24,7 +24,7 @@ cat > "$RUN/ud/User/settings.json" <<'JSON'
   "workbench.startupEditor": "none",
   "workbench.enableExperiments": false,
   "workbench.secondarySideBar.defaultVisibility": "hidden",
-  "security.workspace.trust.enabled": false,
+  "security.workspace.trust.enabled": TRUST_ENABLED,
   "git.enabled": false,
   "github.gitAuthentication": false,
   "npm.fetchOnlinePackageInfo": false,
@@ -33,12 +33,15 @@ cat > "$RUN/ud/User/settings.json" <<'JSON'
   "window.restoreWindows": "all"
 }
 JSON
+# E2E_TRUST=1: Workspace Trust on (the workspace opens restricted: the restricted-mode e2e); default off.
+sed -i "s/TRUST_ENABLED/$([ "${E2E_TRUST:-}" = 1 ] && echo true || echo false)/" "$RUN/ud/User/settings.json"
 # TMPDIR: code-server's ipc sockets, the TS server and chromium's temp dirs go into the run dir, not /tmp
 export PATH="$NODE24_BIN:$PATH" XDG_CONFIG_HOME="$RUN/xdg" TMPDIR="$RUN/tmp"
 # marketplace -> closed loopback port, so nothing looks up open-vsx.org
 export EXTENSIONS_GALLERY='{"serviceUrl":"http://127.0.0.1:9/gallery","itemUrl":"http://127.0.0.1:9/items","resourceUrlTemplate":"http://127.0.0.1:9/r/{publisher}/{name}/{version}/{path}"}'
 CS_ARGS=(--auth none --bind-addr "127.0.0.1:$PORT" --user-data-dir "$RUN/ud" --extensions-dir "$RUN/ext"
-  --disable-telemetry --disable-update-check --disable-workspace-trust --disable-getting-started-override)
+  --disable-telemetry --disable-update-check --disable-getting-started-override)
+[ "${E2E_TRUST:-}" = 1 ] || CS_ARGS+=(--disable-workspace-trust)
 "$CS_BIN" "${CS_ARGS[@]}" --install-extension "$VSIX" >"$RUN/install.log" 2>&1 || { cat "$RUN/install.log"; exit 1; }
 setsid "$CS_BIN" "${CS_ARGS[@]}" "$RUN/ws" >"$RUN/code-server.log" 2>&1 &
 CS_PID=$!

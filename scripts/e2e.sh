@@ -13,11 +13,12 @@ WORKSPACE_SEED=test/e2e/workspace E2E_ARTIFACTS=test-artifacts/e2e bash scripts/
 # Large K (100 and 1000 classes): generated, not committed (a few MB).
 rm -rf test-artifacts/ws-large && node test/e2e/makeWorkspace.mjs test-artifacts/ws-large 100 && node test/e2e/makeWorkspace.mjs test-artifacts/ws-large 1000
 WORKSPACE_SEED=test-artifacts/ws-large E2E_ARTIFACTS=test-artifacts/e2e bash scripts/e2e-run.sh selmix.vsix test/e2e/largeK.e2e.mjs 2>&1 | tee test-artifacts/e2e/largek.log
+E2E_TRUST=1 WORKSPACE_SEED=test/e2e/workspace E2E_ARTIFACTS=test-artifacts/e2e bash scripts/e2e-run.sh selmix.vsix test/e2e/restricted.e2e.mjs 2>&1 | tee test-artifacts/e2e/restricted.log
 E2E_ARTIFACTS=test-artifacts/e2e node --import tsx test/e2e/dashboardLoad.e2e.ts 2>&1 | tee test-artifacts/e2e/load.log
-out1=$(cat test-artifacts/e2e/vscode.log); out2=$(cat test-artifacts/e2e/load.log); out3=$(cat test-artifacts/e2e/largek.log)
+out1=$(cat test-artifacts/e2e/vscode.log); out2=$(cat test-artifacts/e2e/load.log); out3=$(cat test-artifacts/e2e/largek.log); out4=$(cat test-artifacts/e2e/restricted.log)
 count() { grep -oE "^[0-9]+ passed, [0-9]+ failed" <<<"$1" | tail -1; }
 p=0; f=0
-for o in "$out1" "$out2" "$out3"; do
+for o in "$out1" "$out2" "$out3" "$out4"; do
   line=$(count "$o"); [ -z "$line" ] && { f=$((f + 1)); continue; }   # a suite that crashed counts as one failure
   p=$((p + $(cut -d' ' -f1 <<<"$line"))); f=$((f + $(cut -d' ' -f3 <<<"$line")))
 done

@@ -5,7 +5,8 @@
 import * as vscode from 'vscode';
 import { existsSync, mkdirSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { basename, dirname, join, relative, sep } from 'node:path';
+import type { SelmixConfigInput } from '../core/config';
 import { writeFileAtomic } from '../data/atomicWrite';
 import type { RunRequest } from '../protocol/messages';
 import { DEMO_OUTPUT, demoConfigText } from '../run/demo';
@@ -18,7 +19,8 @@ import { describeError } from './log';
 import { writeReportHtml } from './reportView';
 import { fmt, gainMonitorOf, summaryLine } from './summary';
 import { temperatureSweep } from './sweepCommand';
-import { CONFIG_TEMPLATES, templateText } from './templates';
+import { CONFIG_TEMPLATES, npyConfig, NPY_ROLES, rankForRole, roleScore, templateText } from './templates';
+import type { NpyRole } from './templates';
 
 /** The demo's config file, inside its output folder (as `selmix demo` writes it). */
 const DEMO_FILE = 'demo.selmix.json';
@@ -94,21 +96,88 @@ class Commands {
     await this.start({ request, config: prepared.config, name: prepared.config.name ?? 'demo', outputDir: prepared.outputDir });
   }
 
-  /** SelMix: New Config File. */
+  /**
+   * SelMix: New Config File. Offers the workspace's own files (the .npy files for each role, best guess first;
+   * image folders and model files), writes a template with a comment on each field and opens it; a config made
+   * from picked files validates as it is.
+   */
   async newConfig(): Promise<vscode.Uri | undefined> {
     const root = vscode.workspace.workspaceFolders?.[0]?.uri;
     if (!root) {
       void vscode.window.showWarningMessage('Open a folder first: a SelMix config file lives in the workspace.');
       return undefined;
     }
-    const pick = await vscode.window.showQuickPick(CONFIG_TEMPLATES.map((t) => ({ label: t.label, detail: t.detail, t })), { title: 'New SelMix config file', placeHolder: 'Start from a template' });
+    const rel = (u: vscode.Uri): string => relative(root.fsPath, u.fsPath).split(sep).join('/');
+    const exclude = '{**/node_modules/**,**/selmix-out/**,**/.selmix-cache/**,**/.git/**}';
+    const npy = (await vscode.workspace.findFiles('**/*.npy', exclude, 2000)).map(rel).sort();
+    const images = imageFolders((await vscode.workspace.findFiles('**/*.{png,jpg,jpeg,PNG,JPG,JPEG}', exclude, 5000)).map(rel));
+    const models = (await vscode.workspace.findFiles('**/{model.json,*.onnx}', exclude, 200)).map(rel).sort();
+    const found = (n: number, what: string): string => (n > 0 ? `${n} ${what} found in this workspace: pick them, no typing` : `no ${what} in this workspace yet: the paths are placeholders`);
+    const items = CONFIG_TEMPLATES.map((t) => ({
+      label: t.label, t,
+      detail: t.detail,
+      description: t.config.data.kind === 'npy' ? found(npy.length, '.npy files') : t.config.data.kind === 'images' ? found(images.length, 'image folders') : '',
+    }));
+    if (images.length > 0 && npy.length === 0) items.unshift(items.splice(1, 1)[0]!);
+    const pick = await vscode.window.showQuickPick(items, { title: 'New SelMix config file', placeHolder: 'Start from a template' });
     if (!pick) return undefined;
-    let name = pick.t.fileName;
-    for (let n = 2; existsSync(join(root.fsPath, name)); n++) name = pick.t.fileName.replace(/\.selmix\.json$/, `-${n}.selmix.json`);
-    const uri = vscode.Uri.joinPath(root, name);
-    await writeFile(uri.fsPath, templateText(pick.t), { flag: 'wx' });
+    let config: SelmixConfigInput | undefined = pick.t.config;
+    const name = basename(root.fsPath) || 'My SelMix run';
+    if (pick.t.config.data.kind === 'npy' && npy.length > 0) config = await this.pickNpyFiles(npy, name);
+    else if (pick.t.config.data.kind === 'images' && images.length > 0) config = await this.pickImageFiles(images, models, pick.t.config);
+    if (!config) return undefined;
+    let fileName = pick.t.fileName;
+    for (let n = 2; existsSync(join(root.fsPath, fileName)); n++) fileName = pick.t.fileName.replace(/\.selmix\.json$/, `-${n}.selmix.json`);
+    const uri = vscode.Uri.joinPath(root, fileName);
+    await writeFile(uri.fsPath, templateText({ ...pick.t, config }), { flag: 'wx' });
     await vscode.window.showTextDocument(uri, { preview: false });
     return uri;
+  }
+
+  /** Asks for the file of each .npy role (best guess first); undefined when the user cancels. */
+  private async pickNpyFiles(npy: string[], name: string): Promise<SelmixConfigInput | undefined> {
+    const files: Partial<Record<NpyRole, string>> = {};
+    const used = new Set<string>();
+    const roles = NPY_ROLES;
+    for (let i = 0; i < roles.length; i++) {
+      const role = roles[i]!;
+      if (role.key === 'valY' && !files.valX) continue;
+      const ranked = rankForRole(role.key, npy.filter((p) => !used.has(p)));
+      const best = ranked[0] !== undefined && roleScore(role.key, ranked[0]) > 0 ? ranked[0] : undefined;
+      const none = { label: role.key === 'valX' ? '(none: carve a balanced validation set from train)' : '(none)', path: undefined as string | undefined, description: '' };
+      const list = ranked.map((p) => ({ label: p, path: p as string | undefined, description: p === best ? 'suggested' : '' }));
+      const ordered = role.optional ? (best ? [...list.slice(0, 1), none, ...list.slice(1)] : [none, ...list]) : list;
+      if (ordered.length === 0) break;
+      const chosen = await vscode.window.showQuickPick(ordered, { title: `New SelMix config (${i + 1}/${roles.length}): ${role.title}`, placeHolder: `The .npy file of the ${role.title.toLowerCase()}`, ignoreFocusOut: true });
+      if (!chosen) return undefined;
+      if (chosen.path) {
+        files[role.key] = chosen.path;
+        used.add(chosen.path);
+      }
+    }
+    if (!files.trainX || !files.trainY || !files.weights) {
+      void vscode.window.showWarningMessage('SelMix needs training features, training labels and a head weight: the workspace has too few .npy files for all three.');
+      return undefined;
+    }
+    return npyConfig(files, name);
+  }
+
+  /** Asks for the image folders and the model file; undefined when the user cancels. */
+  private async pickImageFiles(folders: string[], models: string[], template: SelmixConfigInput): Promise<SelmixConfigInput | undefined> {
+    const byName = (re: RegExp): string[] => [...folders].sort((a, b) => Number(re.test(b)) - Number(re.test(a)) || a.localeCompare(b));
+    const train = await vscode.window.showQuickPick(byName(/train/i), { title: 'New SelMix config: training images (one sub-folder per class)', ignoreFocusOut: true });
+    if (!train) return undefined;
+    const valPick = await vscode.window.showQuickPick(['(none: carve a balanced validation set from train)', ...byName(/val|valid|dev/i).filter((f) => f !== train)],
+      { title: 'New SelMix config: validation images', ignoreFocusOut: true });
+    if (valPick === undefined) return undefined;
+    const model = models.length > 0 ? await vscode.window.showQuickPick(models, { title: 'New SelMix config: the starting model (tfjs model.json or .onnx)', ignoreFocusOut: true }) : undefined;
+    if (models.length > 0 && !model) return undefined;
+    const val = valPick.startsWith('(none') ? undefined : valPick;
+    return {
+      ...template,
+      data: { kind: 'images', train, ...(val ? { val } : {}) },
+      ...(model ? { model: model.endsWith('.onnx') ? { kind: 'onnx', path: model } : { kind: 'tfjs', path: model } } : {}),
+    };
   }
 
   // Internals
@@ -185,7 +254,7 @@ class Commands {
     }
     const n = Math.max(1, errors.length);
     const list = errors.map((i) => `  line ${i.line}:${i.column} ${i.path || '(root)'}: ${i.message}`).join('\n');
-    const choice = await this.logger.error(`${ConfigDiagnostics.display(file)} has ${n} problem${n === 1 ? '' : 's'}; nothing was started. Fix ${n === 1 ? 'it' : 'them'} and run again.`,
+    const choice = await this.logger.errorOnce(`problems:${file}`, `${ConfigDiagnostics.display(file)} has ${n} problem${n === 1 ? '' : 's'}; nothing was started. Fix ${n === 1 ? 'it' : 'them'} and run again.`,
       `${file}:\n${list}`, 'Show Problems');
     if (choice === 'Show Problems') void vscode.commands.executeCommand('workbench.actions.view.problems');
   }
@@ -198,7 +267,7 @@ class Commands {
       const p = end.payload;
       this.launcher.setStatus('$(error) SelMix: failed', p.message);
       const detail = [p.stack, ...(p.details ?? [])].filter(Boolean).join('\n');
-      await this.logger.error(`SelMix run "${run.name}" failed (${p.kind}): ${p.message}`, detail || undefined);
+      await this.logger.errorOnce('run-failed', `SelMix run "${run.name}" failed (${p.kind}): ${p.message}`, detail || undefined);
       return;
     }
     const f = end.payload;
@@ -234,4 +303,18 @@ class Commands {
     if (workspaceRoots().some((r) => isInside(r, dir))) await vscode.commands.executeCommand('revealInExplorer', uri);
     else await vscode.commands.executeCommand('revealFileInOS', uri);
   }
+}
+
+/** Folders that hold one sub-folder of images per class (at least two classes), from the image files' paths. */
+export function imageFolders(imagePaths: string[]): string[] {
+  const classesOf = new Map<string, Set<string>>();
+  for (const p of imagePaths) {
+    const cls = dirname(p);
+    const split = dirname(cls);
+    if (cls === '.' || split === cls) continue;
+    const set = classesOf.get(split) ?? new Set<string>();
+    set.add(cls);
+    classesOf.set(split, set);
+  }
+  return [...classesOf].filter(([, c]) => c.size >= 2).map(([f]) => f).sort();
 }

@@ -1,9 +1,13 @@
 // Config problems as editor diagnostics: every *.selmix.json is checked with prepareRun (the same check the
 // worker and the CLI run) when it is opened, saved or run, and each problem becomes one diagnostic on its field.
 import * as vscode from 'vscode';
-import { basename, dirname, join, relative } from 'node:path';
+import { existsSync } from 'node:fs';
+import { basename, dirname, join, relative, resolve } from 'node:path';
+import { parse as parseJsonc } from 'jsonc-parser';
+import { configJsonSchema, formatPath, locatePath } from '../core/config';
+import type { SelmixConfig } from '../core/config';
 import type { RunRequest } from '../protocol/messages';
-import { prepareRun } from '../run/prepare';
+import { inputPaths, prepareRun } from '../run/prepare';
 import type { PreparedRun, RunIssue } from '../run/prepare';
 import { configRequestOf } from './configRequest';
 import { settings } from './settings';
@@ -40,6 +44,106 @@ function toDiagnostic(i: RunIssue): vscode.Diagnostic {
   return d;
 }
 
+/** Every property name the config schema knows (for "did you mean"). */
+let schemaKeys: string[] | null = null;
+function knownKeys(): string[] {
+  if (schemaKeys) return schemaKeys;
+  const keys = new Set<string>();
+  const walk = (v: unknown): void => {
+    if (typeof v !== 'object' || v === null) return;
+    if (Array.isArray(v)) { v.forEach(walk); return; }
+    const o = v as Record<string, unknown>;
+    if (typeof o.properties === 'object' && o.properties !== null) for (const k of Object.keys(o.properties)) keys.add(k);
+    Object.values(o).forEach(walk);
+  };
+  walk(configJsonSchema());
+  keys.delete('$schema');
+  return (schemaKeys = [...keys]);
+}
+
+/** Edit distance (Levenshtein) of two short strings. */
+function distance(a: string, b: string): number {
+  const d = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = d[0]!;
+    d[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const cur = d[j]!;
+      d[j] = Math.min(d[j]! + 1, d[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = cur;
+    }
+  }
+  return d[b.length]!;
+}
+
+/** The known field an unknown key was probably meant to be ("traning" -> "training"), or null. */
+export function didYouMean(key: string): string | null {
+  let best: string | null = null;
+  let bestD = Infinity;
+  for (const k of knownKeys()) {
+    const dist = distance(key.toLowerCase(), k.toLowerCase());
+    if (dist < bestD) { best = k; bestD = dist; }
+  }
+  return best !== null && bestD > 0 && bestD <= Math.max(1, Math.floor(key.length / 3)) ? best : null;
+}
+
+/** The unknown key of an issue, from zod's 'Unrecognized key: "x"' or VS Code's 'Property x is not allowed.'. */
+export function unknownKeyOf(message: string): string | null {
+  return /Unrecognized keys?: "([^"]+)"/.exec(message)?.[1] ?? /Property (\S+) is not allowed/.exec(message)?.[1] ?? null;
+}
+
+/** An issue's message with "did you mean" added to an unknown key. */
+export function withSuggestion(message: string): string {
+  const key = unknownKeyOf(message);
+  const s = key ? didYouMean(key) : null;
+  return s ? `${message}; did you mean "${s}"?` : message;
+}
+
+/**
+ * True for a schema issue that VS Code's JSON language also reports from the same schema (jsonValidation): a
+ * syntax error or one of zod's standard checks (type, range, enum, unknown key). Those are left to it, so each
+ * problem shows once; our own checks (paths, overrides, the output folder, cross-field rules) stay.
+ */
+export function reportedByJsonSchema(i: RunIssue): boolean {
+  return i.source === 'schema' && /^(invalid JSON|Invalid|Too (small|big)|Unrecognized key)/.test(i.message);
+}
+
+/** Input paths that do not exist among the fields that parse, for a config the schema rejected (so every problem shows in one round). */
+export function missingInputsOfDraft(text: string, file: string): RunIssue[] {
+  let raw: unknown;
+  try {
+    raw = parseJsonc(text, [], { allowTrailingComma: true });
+  } catch {
+    return [];
+  }
+  if (typeof raw !== 'object' || raw === null) return [];
+  const r = raw as { data?: unknown; model?: unknown };
+  const obj = (v: unknown): Record<string, unknown> | undefined => (typeof v === 'object' && v !== null && !Array.isArray(v) ? v as Record<string, unknown> : undefined);
+  const data = obj(r.data);
+  const model = obj(r.model);
+  // Only string paths of the shapes inputPaths knows; anything else is the schema's to report.
+  const strings = (o: Record<string, unknown> | undefined): Record<string, unknown> | undefined => o && Object.fromEntries(Object.entries(o).filter(([, v]) => typeof v === 'string' || (typeof v === 'object' && v !== null)));
+  const draft = { data: strings(data) ?? {}, model: strings(model) } as unknown as SelmixConfig;
+  const baseDir = dirname(resolve(file));
+  const out: RunIssue[] = [];
+  let paths: ReturnType<typeof inputPaths> = [];
+  try {
+    paths = inputPaths(draft).filter((p) => typeof p.value === 'string' && p.value.length > 0);
+  } catch {
+    return [];
+  }
+  for (const { keys, value } of paths) {
+    const abs = resolve(baseDir, value);
+    if (!existsSync(abs)) out.push({ path: formatPath(keys), message: `file or folder not found: ${abs}`, severity: 'error', source: 'input', ...locatePath(text, keys) });
+  }
+  return out;
+}
+
+/** True when VS Code's JSON language (which validates *.selmix.json with the contributed schema) is present. */
+function jsonLanguageActive(): boolean {
+  return vscode.extensions.getExtension('vscode.json-language-features') !== undefined;
+}
+
 /** Checks *.selmix.json documents and publishes their problems. */
 export class ConfigDiagnostics implements vscode.Disposable {
   private readonly collection = vscode.languages.createDiagnosticCollection('selmix');
@@ -60,11 +164,18 @@ export class ConfigDiagnostics implements vscode.Disposable {
     if (doc.uri.scheme === 'file' && isConfigUri(doc.uri)) this.check(configRequest(doc.uri.fsPath, doc.getText()));
   }
 
-  /** Prepares a request, publishes one diagnostic per issue on its config file, and returns the prepared run. */
+  /**
+   * Prepares a request and publishes one diagnostic per problem on its config file (leaving to VS Code's JSON
+   * language what it reports from the same schema), with the input paths of a config the schema rejected checked
+   * too. Returns the prepared run, its issues completed the same way (a message lists them all).
+   */
   check(request: RunRequest): PreparedRun {
     const prepared = prepareRun(request, { workspaceRoots: workspaceRoots() });
-    this.collection.set(vscode.Uri.file(request.configPath), prepared.issues.map(toDiagnostic));
-    return prepared;
+    const extra = prepared.config ? [] : missingInputsOfDraft(request.configText, request.configPath);
+    const issues = [...prepared.issues, ...extra].map((i) => ({ ...i, message: withSuggestion(i.message) }));
+    const shown = jsonLanguageActive() ? issues.filter((i) => !reportedByJsonSchema(i)) : issues;
+    this.collection.set(vscode.Uri.file(request.configPath), shown.map(toDiagnostic));
+    return { ...prepared, issues };
   }
 
   /** A path relative to the workspace, for messages. */
@@ -76,5 +187,30 @@ export class ConfigDiagnostics implements vscode.Disposable {
   dispose(): void {
     for (const s of this.subscriptions) s.dispose();
     this.collection.dispose();
+  }
+}
+
+/** Quick fixes for unknown keys: "Change "traning" to "training"" (on our diagnostics and on VS Code's JSON ones). */
+export class DidYouMeanActions implements vscode.CodeActionProvider {
+  static readonly kinds = [vscode.CodeActionKind.QuickFix];
+
+  provideCodeActions(doc: vscode.TextDocument, _range: vscode.Range, ctx: vscode.CodeActionContext): vscode.CodeAction[] {
+    const out: vscode.CodeAction[] = [];
+    for (const d of ctx.diagnostics) {
+      const key = unknownKeyOf(d.message);
+      const s = key ? didYouMean(key) : null;
+      if (!key || !s) continue;
+      const text = doc.getText(d.range);
+      const at = text.indexOf(`"${key}"`);
+      if (at < 0) continue;
+      const start = doc.positionAt(doc.offsetAt(d.range.start) + at + 1);
+      const fix = new vscode.CodeAction(`Change "${key}" to "${s}"`, vscode.CodeActionKind.QuickFix);
+      fix.edit = new vscode.WorkspaceEdit();
+      fix.edit.replace(doc.uri, new vscode.Range(start, start.translate(0, key.length)), s);
+      fix.diagnostics = [d];
+      fix.isPreferred = true;
+      out.push(fix);
+    }
+    return out;
   }
 }

@@ -2,7 +2,7 @@
 // serializer) and the sidebar view. Every registration goes into context.subscriptions.
 import * as vscode from 'vscode';
 import { registerCommands } from './commands';
-import { ConfigDiagnostics } from './diagnostics';
+import { ConfigDiagnostics, DidYouMeanActions } from './diagnostics';
 import { Launcher } from './launcher';
 import { Log } from './log';
 import { DashboardPanel, SidebarProvider } from './views';
@@ -17,6 +17,7 @@ export function activate(context: vscode.ExtensionContext): void {
     log, diagnostics, launcher, sidebar,
     vscode.window.registerWebviewPanelSerializer(DashboardPanel.viewType, DashboardPanel.serializer(context.extensionUri, launcher.hub, launcher)),
     vscode.window.registerWebviewViewProvider(SidebarProvider.viewType, sidebar),
+    vscode.languages.registerCodeActionsProvider({ pattern: '**/*.selmix.json' }, new DidYouMeanActions(), { providedCodeActionKinds: DidYouMeanActions.kinds }),
   );
   registerCommands(context, launcher, diagnostics, log);
   launcher.loadLastReportIfIdle();

@@ -68,6 +68,26 @@ export class Log implements vscode.Disposable {
     return choice;
   }
 
+  /** Toasts still on screen, by key. */
+  private readonly open = new Set<string>();
+
+  /**
+   * error(), but at most one toast per key on screen: while one is open a repeat is only logged (VS Code cannot
+   * close a notification, so the fresh text goes to the log and the status bar instead of piling up).
+   */
+  async errorOnce(key: string, message: string, detail?: string, ...actions: string[]): Promise<string | undefined> {
+    if (this.open.has(key)) {
+      this.info(`ERROR ${message}${detail ? '\n' + detail : ''} (the earlier message about this is still open)`);
+      return undefined;
+    }
+    this.open.add(key);
+    try {
+      return await this.error(message, detail, ...actions);
+    } finally {
+      this.open.delete(key);
+    }
+  }
+
   dispose(): void {
     this.disposed = true;
     this.channel.dispose();

@@ -74,7 +74,13 @@ means.forEach((m, k) => {
   b[k] = -0.5 * m.reduce((s, v) => s + v * v, 0) + 1.5 * Math.log(trainCounts[k] / total);
 });
 
+// A balanced test set, drawn last so the other files stay the same bytes (K = 10 only: the report shows test metrics).
+const test = LARGE ? null : sample(Array.from({ length: K }, () => VAL_PER_CLASS));
 mkdirSync(join(out, DATA), { recursive: true });
+if (test) {
+  writeFileSync(join(out, DATA, 'test_x.npy'), npy('<f4', [test.n, D], test.x));
+  writeFileSync(join(out, DATA, 'test_y.npy'), npy('<i8', [test.n], test.y));
+}
 writeFileSync(join(out, DATA, 'train_x.npy'), npy('<f4', [train.n, D], train.x));
 writeFileSync(join(out, DATA, 'train_y.npy'), npy('<i8', [train.n], train.y));
 writeFileSync(join(out, DATA, 'val_x.npy'), npy('<f4', [val.n, D], val.x));
@@ -100,6 +106,7 @@ const config = LARGE ? {
     kind: 'npy',
     train: { features: 'data/train_x.npy', labels: 'data/train_y.npy' },
     val: { features: 'data/val_x.npy', labels: 'data/val_y.npy' },
+    test: { features: 'data/test_x.npy', labels: 'data/test_y.npy' },
     classes: ['airplane', 'car', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'],
   },
   model: { kind: 'linear', weights: 'data/head_W.npy', bias: 'data/head_b.npy' },
