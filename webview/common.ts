@@ -222,6 +222,44 @@ export function gainMonitor(s: RunSnapshot): GainMonitorView {
 /** Why a correlation <= 0 matters, in a sentence for the views. */
 export const GAIN_MONITOR_WARNING = 'The predicted gains of the sampled pairs do not track the realised change of the objective, so the sampling distribution P is no better than guessing here. Consider a lower learning rate or a more frequent refresh.';
 
+/** A constraint as the views show it (the protocol's Feasibility: the bound, the value reached, whether it holds). */
+export interface FeasibilityView {
+  constraint: string;
+  bound: number;
+  value: number;
+  met: boolean;
+}
+
+/** The constraint a refresh carries (or a finished run's, per split), when the objective has one. */
+export function feasibilityOf(x: object | null | undefined): FeasibilityView | undefined {
+  const f = (x as { feasibility?: unknown } | null | undefined)?.feasibility as FeasibilityView | undefined;
+  return f && typeof f.constraint === 'string' && typeof f.met === 'boolean' ? f : undefined;
+}
+
+/** A finished run's constraint at its kept iterate, on validation and test. */
+export function finishedFeasibility(f: RunFinishedPayload | null): { val?: FeasibilityView; test?: FeasibilityView } {
+  const x = (f as { feasibility?: { val?: object; test?: object } } | null)?.feasibility;
+  return { val: feasibilityOf({ feasibility: x?.val }), test: feasibilityOf({ feasibility: x?.test }) };
+}
+
+/** A constrained objective's constraint in words ("min coverage 0.081 ≥ 0.095: not met"), or null for an unconstrained one. */
+export function feasibilityText(f: FeasibilityView | undefined | null): string | null {
+  if (!f) return null;
+  return `${f.constraint} ${fmt(f.value)} ≥ ${fmt(f.bound)}: ${f.met ? 'met' : 'not met'}`;
+}
+
+/** Shows a constraint in a value element (hidden with its label when the objective has none), warning style when not met. */
+export function showFeasibility(target: HTMLElement, f: FeasibilityView | undefined | null): void {
+  const text = feasibilityText(f);
+  const wrap = target.parentElement?.classList.contains('fact') ? target.parentElement : null;
+  target.hidden = text === null;
+  if (wrap) wrap.hidden = text === null;
+  else if (target.previousElementSibling) (target.previousElementSibling as HTMLElement).hidden = text === null;
+  target.textContent = text ?? '';
+  target.dataset.met = f ? String(f.met) : '';
+  target.classList.toggle('warn', f ? !f.met : false);
+}
+
 /** Appends a labelled value (dt + dd with an id, '–' until set) to a list, in a div of class wrapClass when given; returns the dd. */
 export function fact(list: HTMLElement, label: string, id: string, wrapClass?: string): HTMLElement {
   const dt = el('dt', undefined, label);

@@ -7,7 +7,7 @@ import type { FlatMatrix, HostToWebview, MetricsReport, RunSnapshot } from '../s
 import { CATEGORICAL, curvesOption, makeChart, matrixLabels, palette, recallBarsOption, smooth } from './charts';
 import type { ChartOption, Curve } from './charts';
 import { Heatmap } from './heatmap';
-import { bootstrapTrusted, className, connect, RESTRICTED_NOTE, currentRecall, el, fact, finishedResults, fmt, GAIN_MONITOR_WARNING, gainMonitor, initialSnapshot, showGainMonitor, onThemeChange, stageNote, startRecall, statusOf, vscode, watchCsp } from './common';
+import { bootstrapTrusted, className, connect, feasibilityOf, feasibilityText, finishedFeasibility, showFeasibility, RESTRICTED_NOTE, currentRecall, el, fact, finishedResults, fmt, GAIN_MONITOR_WARNING, gainMonitor, initialSnapshot, showGainMonitor, onThemeChange, stageNote, startRecall, statusOf, vscode, watchCsp } from './common';
 
 watchCsp();
 const app = document.getElementById('app')!;
@@ -43,6 +43,7 @@ const fLr = fact(facts, 'Learning rate', 'lr', 'fact');
 const fBackend = fact(facts, 'Backend', 'backend', 'fact');
 const fMs = fact(facts, 'Time / step', 'ms-per-step', 'fact');
 const fGain = fact(facts, 'Gain estimate vs reality', 'gain-corr', 'fact');
+const fFeas = fact(facts, 'Constraint (last refresh)', 'feasibility', 'fact');
 fGain.title = 'Pearson correlation, over the refresh intervals so far, between the mean predicted gain G(i, j) of the pairs sampled in an interval and the change of the objective realised over it.';
 const gainWarning = el('p', 'warning');
 gainWarning.id = 'gain-corr-warning';
@@ -320,6 +321,7 @@ function draw(s: RunSnapshot, refreshAt: number | null = null): void {
     progress.removeAttribute('indeterminate');
   }
   progress.hidden = s.status !== 'running' && s.status !== 'stopping';
+  showFeasibility(fFeas, feasibilityOf(s.lastRefresh) ?? finishedFeasibility(finishedResults(s)).val);
   const gm = gainMonitor(s);
   showGainMonitor(fGain, gm);
   gainWarning.hidden = gm.state !== 'off';
@@ -411,7 +413,10 @@ function drawResults(s: RunSnapshot): void {
   const last = s.lastRefresh?.step;
   const note = el('p', 'caption');
   note.id = 'results-note';
-  note.textContent = `"After" is the best iterate (step ${f.bestStep}), the model the run keeps; the values above the charts are from the last refresh${last !== undefined ? ` (step ${last})` : ''}.${hasTest ? '' : ' This run had no test set (data.test).'}`;
+  const ff = finishedFeasibility(f);
+  const feas = [ff.val ? `validation: ${feasibilityText(ff.val)}` : '', ff.test ? `test: ${feasibilityText(ff.test)}` : ''].filter(Boolean).join('; ');
+  note.textContent = `"After" is the best iterate (step ${f.bestStep}), the model the run keeps; the values above the charts are from the last refresh${last !== undefined ? ` (step ${last})` : ''}.${hasTest ? '' : ' This run had no test set (data.test).'}${feas ? ` Constraint at the kept iterate: ${feas}.` : ''}`;
+  note.classList.toggle('warn', ff.val?.met === false || ff.test?.met === false);
   results.replaceChildren(el('h2', undefined, 'Results'), table, note);
   results.dataset.test = String(hasTest);
 }

@@ -3,7 +3,7 @@
 import '@vscode-elements/elements/dist/vscode-button/index.js';
 import '@vscode-elements/elements/dist/vscode-badge/index.js';
 import type { RunSnapshot } from '../src/protocol/messages';
-import { bootstrapTrusted, className, connect, RESTRICTED_NOTE, currentRecall, el, fact, finishedResults, fmt, GAIN_MONITOR_WARNING, gainMonitor, initialSnapshot, showGainMonitor, stageNote, startRecall, statusOf, vscode, watchCsp } from './common';
+import { bootstrapTrusted, className, connect, feasibilityOf, finishedFeasibility, showFeasibility, RESTRICTED_NOTE, currentRecall, el, fact, finishedResults, fmt, GAIN_MONITOR_WARNING, gainMonitor, initialSnapshot, showGainMonitor, stageNote, startRecall, statusOf, vscode, watchCsp } from './common';
 
 /** At most this many classes are listed; beyond it, the lowest recalls. */
 const MAX_LISTED = 30;
@@ -27,6 +27,7 @@ const fTest = fact(dl, 'After: test', 'sb-test');
 const fMin = fact(dl, 'Min recall', 'sb-min-recall');
 const fStep = fact(dl, 'Step', 'sb-step');
 const fGain = fact(dl, 'Gain vs reality', 'sb-gain-corr');
+const fFeas = fact(dl, 'Constraint', 'sb-feasibility');
 
 const buttons = el('div', 'sb-buttons');
 function button(id: string, icon: string, text: string, command: 'start' | 'stop' | 'openDashboard', secondary = false): HTMLElement {
@@ -82,6 +83,7 @@ function draw(s: RunSnapshot): void {
   fMin.textContent = fmt(s.lastRefresh?.val.minRecall ?? results?.after.val.minRecall);
   const step = s.lastStep;
   fStep.textContent = step ? `${step.step} / ${step.totalSteps}` : '–';
+  showFeasibility(fFeas, feasibilityOf(s.lastRefresh) ?? finishedFeasibility(results).val);
   const gm = gainMonitor(s);
   showGainMonitor(fGain, gm);
   fGain.title = gm.state === 'off' ? GAIN_MONITOR_WARNING : 'Correlation of the predicted gain of the sampled pairs with the realised change of the objective, over the refresh intervals so far.';

@@ -40,6 +40,9 @@ export function summaryLine(f: RunFinishedPayload, name: string, monitor?: GainM
   };
   const [tb, ta] = [testOf(f.before.test), testOf(f.after.test)];
   const test = ta !== null ? ` On test: ${f.objective} ${fmt(tb)} → ${fmt(ta)}.` : '';
-  const line = `SelMix "${name}" ${how}: ${f.objective} ${fmt(f.before.objectiveValue)} → ${fmt(f.after.objectiveValue)}, min recall ${fmt(f.before.val.minRecall)} → ${fmt(f.after.val.minRecall)} (validation; after = the best iterate, step ${f.bestStep}).${test}`;
+  // The constraint of a constrained objective at the kept iterate (a field newer runs carry).
+  const fv = (f as { feasibility?: { val?: { constraint: string; bound: number; value: number; met: boolean } } }).feasibility?.val;
+  const feas = fv ? ` Constraint ${fv.constraint} ${fmt(fv.value)} ≥ ${fmt(fv.bound)} on validation: ${fv.met ? 'met' : 'NOT met'}.` : '';
+  const line = `SelMix "${name}" ${how}: ${f.objective} ${fmt(f.before.objectiveValue)} → ${fmt(f.after.objectiveValue)}, min recall ${fmt(f.before.val.minRecall)} → ${fmt(f.after.val.minRecall)} (validation; after = the best iterate, step ${f.bestStep}).${test}${feas}`;
   return monitor ? `${line} ${gainMonitorSentence(monitor)}` : line;
 }

@@ -223,7 +223,7 @@ try {
     writeFileSync(join(WS, 'second.selmix.json'), JSON.stringify({ ...cfg, name: 'E2E second run', training: { ...cfg.training, steps: 400, lr: 0.05 }, output: 'selmix-out/second' }, null, 2) + '\n');
     await openFile('second.selmix.json');
     await runCommand(page, 'SelMix: Fine-tune');
-    const toast = page.locator('.notifications-toasts .notification-toast', { hasText: /SelMix "E2E second run" finished 400 steps/ }).first();
+    const toast = page.locator('.notifications-toasts .notification-toast', { hasText: /SelMix "E2E second run" (finished 400 steps|stopped early at step \d+)/ }).first();
     await toast.waitFor({ timeout: 120_000 });
     const text = await toast.innerText();
     lap(`  toast: ${text.replace(/\s+/g, ' ').slice(0, 260)}`);
@@ -232,7 +232,7 @@ try {
     const out = join(WS, 'selmix-out', 'second');
     await until('report.html and run.log beside report.json', async () => existsSync(join(out, 'report.html')) && existsSync(join(out, 'run.log')), 20_000);
     const html = readFileSync(join(out, 'report.html'), 'utf8');
-    assert.match(html, /Content-Security-Policy" content="default-src 'none'; img-src data:; style-src 'sha256-/);
+    assert.match(html, /Content-Security-Policy" content="default-src &#39;none&#39;; img-src data:; style-src &#39;sha256-/);
     assert.ok(!/<script/i.test(html) && !/(src|href)="(https?:|file:|\/)/.test(html), 'self-contained: no script, no outside resource');
     assert.match(html, /Test: after/);
     const log = readFileSync(join(out, 'run.log'), 'utf8');
@@ -311,6 +311,7 @@ try {
     const squiggles = await page.locator('.monaco-editor .squiggly-error, .monaco-editor .squiggly-warning').count();
     await shot('new-config');
     assert.equal(squiggles, 0, 'no error or warning in the new file');
+    await runCommand(page, 'SelMix: Open Dashboard');
   });
 
   // Last, so the earlier tests keep their state: the previous run (stopped, with G and P) is on screen when the demo starts.

@@ -34,6 +34,13 @@ test('the report page: self-contained under a strict CSP, before/after on valida
   assert.ok(!/mean recall \(val\)/.test(html));
 });
 
+test('a constraint that is not met is said so', () => {
+  const snap = snapshot(false);
+  snap.finished = { ...snap.finished!, ...{ feasibility: { val: { constraint: 'min coverage', bound: 0.095, value: 0.081, met: false } } } };
+  const html = renderReportHtml({ reportPath: '/o/report.json', json: {}, snapshot: snap });
+  assert.match(html, /min coverage 0\.081 ≥ 0\.095: <b>not met<\/b>/);
+});
+
 test('a run without a test set says so and shows validation only', () => {
   const html = renderReportHtml({ reportPath: '/o/report.json', json: {}, snapshot: snapshot(false) });
   assert.ok(!/Test: after/.test(html));
