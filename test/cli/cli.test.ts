@@ -132,3 +132,17 @@ test('finetune in feature mode writes W.npy, b.npy (PyTorch layout) and report.j
   assert.deepEqual(readNpy(join(dir, 'ft', 'gain.npy')).shape, [K, K]);
   assert.equal(readReportSnapshot(join(dir, 'ft', 'report.json'))?.lastRefresh?.gain.data.length, K * K);
 });
+
+test('gain, eval and finetune give the same numbers for the same inputs (one loader, one forward pass)', () => {
+  const head = ['--weights', 'W.npy', '--bias', 'b.npy'];
+  const g = selmix(['gain', '--features', 'val-x.npy', '--labels', 'val-y.npy', ...head, '--objective', 'minRecall', '--json']);
+  const e = selmix(['eval', '--features', 'val-x.npy', '--labels', 'val-y.npy', ...head, '--json']);
+  const f = selmix(['finetune', '--features', 'train-x.npy', '--labels', 'train-y.npy', '--val-features', 'val-x.npy', '--val-labels', 'val-y.npy', ...head,
+    '--objective', 'minRecall', '--steps', '5', '--out', 'same-numbers', '--json']);
+  for (const r of [g, e, f]) assert.equal(r.code, 0, r.stderr);
+  const gain = JSON.parse(g.stdout) as { metrics: Record<string, unknown> };
+  const ev = JSON.parse(e.stdout) as Record<string, unknown>;
+  const finished = f.stdout.trim().split('\n').map((l) => JSON.parse(l)).find((x) => x.type === 'run/finished');
+  assert.deepEqual(gain.metrics, ev, 'gain and eval: the same metrics of the starting head');
+  assert.deepEqual(finished.payload.before.val, ev, 'finetune\'s starting metrics on validation are eval\'s');
+});
