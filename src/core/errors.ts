@@ -54,6 +54,11 @@ export class ModelShapeError extends Error {
   override readonly name = 'ModelShapeError';
 }
 
+/** The output folder cannot be used (where it is, what holds it); the run layer reports it at the config's "output". */
+export class OutputFolderError extends Error {
+  override readonly name = 'OutputFolderError';
+}
+
 /** Thrown when the user asked the run to stop; not a failure. */
 export class CancelledError extends Error {
   override readonly name = 'CancelledError';
@@ -73,7 +78,7 @@ export class ExprError extends Error {
 /** The failure kind of anything thrown: named errors by class, everything else is internal (a bug). */
 export function failureKindOf(e: unknown): FailureKind {
   if (e instanceof UsageError) return 'usage';
-  if (e instanceof ConfigError || e instanceof ExprError) return 'config';
+  if (e instanceof ConfigError || e instanceof ExprError || e instanceof OutputFolderError) return 'config';
   if (e instanceof DataError || e instanceof ModelShapeError) return 'data';
   if (e instanceof TrainingError) return 'training';
   return 'internal';

@@ -5,17 +5,13 @@ import { accessSync, closeSync, constants, existsSync, mkdirSync, openSync, read
 import { hostname } from 'node:os';
 import { threadId } from 'node:worker_threads';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { OutputFolderError } from '../core/errors';
 
 /** File systems that are views of the kernel, not storage: writing there can block or mean something else. */
 const PSEUDO_FS: Record<number, string> = {
   0x9fa0: 'proc', 0x62656572: 'sysfs', 0x1cd1: 'devpts', 0x64626720: 'debugfs', 0x74726163: 'tracefs', 0x27e0eb: 'cgroup', 0x63677270: 'cgroup2',
   0x73636673: 'securityfs', 0x6e736673: 'nsfs', 0xcafe4a11: 'bpf', 0x42494e4d: 'binfmt_misc', 0x50495045: 'pipefs', 0x534f434b: 'sockfs',
 };
-
-/** Why the output folder cannot be used, in words (the caller names the config field). */
-export class OutputFolderProblem extends Error {
-  override readonly name = 'OutputFolderProblem';
-}
 
 /** The nearest existing ancestor of path (path itself when it exists). */
 function existingAncestor(path: string): string {
@@ -52,24 +48,24 @@ export function checkOutputFolder(dir: string, inputs: string[]): void {
   const a = existingAncestor(dir);
   let isDir = false;
   try { isDir = statSync(a).isDirectory(); } catch { /* reported below */ }
-  if (!isDir) throw new OutputFolderProblem(`cannot create the output folder ${resolve(dir)}: ${a} is a file, not a folder`);
+  if (!isDir) throw new OutputFolderError(`cannot create the output folder ${resolve(dir)}: ${a} is a file, not a folder`);
   try {
     const fs = PSEUDO_FS[statfsSync(a).type];
-    if (fs) throw new OutputFolderProblem(`the output folder ${resolve(dir)} is on the ${fs} file system (a view of the kernel, not storage); choose a folder on a disk`);
+    if (fs) throw new OutputFolderError(`the output folder ${resolve(dir)} is on the ${fs} file system (a view of the kernel, not storage); choose a folder on a disk`);
   } catch (e) {
-    if (e instanceof OutputFolderProblem) throw e;
+    if (e instanceof OutputFolderError) throw e;
   }
   try {
     accessSync(a, constants.W_OK);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new OutputFolderProblem(code === 'EROFS' ? `cannot write the output folder ${resolve(dir)}: ${a} is on a read-only file system`
+    throw new OutputFolderError(code === 'EROFS' ? `cannot write the output folder ${resolve(dir)}: ${a} is on a read-only file system`
       : `cannot write the output folder ${resolve(dir)}: no permission to write in ${a} (${code ?? (e as Error).message})`);
   }
   const out = canonical(dir);
   for (const f of inputs.filter((p) => { try { return statSync(p).isDirectory(); } catch { return false; } })) {
     const inp = canonical(f);
-    if (within(inp, out)) throw new OutputFolderProblem(`the output folder ${resolve(dir)} is ${out === inp ? 'the' : 'inside the'} input folder ${f}; its outputs would become inputs: choose another output folder`);
+    if (within(inp, out)) throw new OutputFolderError(`the output folder ${resolve(dir)} is ${out === inp ? 'the' : 'inside the'} input folder ${f}; its outputs would become inputs: choose another output folder`);
   }
 }
 
@@ -79,7 +75,7 @@ export function createOutputFolder(dir: string): void {
     mkdirSync(dir, { recursive: true });
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new OutputFolderProblem(`cannot create the output folder ${resolve(dir)} (${code === 'EROFS' ? 'read-only file system' : code ?? (e as Error).message})`);
+    throw new OutputFolderError(`cannot create the output folder ${resolve(dir)} (${code === 'EROFS' ? 'read-only file system' : code ?? (e as Error).message})`);
   }
 }
 
@@ -106,7 +102,7 @@ function alive(pid: number): boolean {
 
 /**
  * Takes the output folder's lock for this process; returns its release. Another live run on this machine holding
- * it is an OutputFolderProblem naming that run; a lock left by a run that is gone (killed) is taken over.
+ * it is an OutputFolderError naming that run; a lock left by a run that is gone (killed) is taken over.
  */
 export function lockOutputFolder(dir: string, what: string): () => void {
   const path = join(dir, LOCK_FILE);
@@ -116,14 +112,14 @@ export function lockOutputFolder(dir: string, what: string): () => void {
     try {
       fd = openSync(path, 'wx', 0o644);
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new OutputFolderProblem(`cannot lock the output folder ${dir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new OutputFolderError(`cannot lock the output folder ${dir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
       let other: Partial<LockInfo> = {};
       try { other = JSON.parse(readFileSync(path, 'utf8')) as Partial<LockInfo>; } catch { /* unreadable: treated as stale below */ }
       const sameHost = other.host === mine.host;
       // A lock of this very thread is left from an earlier run of it (runs of one thread follow each other).
       const ownThread = other.pid === process.pid && other.thread === threadId;
       if (typeof other.pid === 'number' && (!sameHost || (!ownThread && alive(other.pid)))) {
-        throw new OutputFolderProblem(`another run is writing to the output folder ${dir}: ${other.what ?? 'a SelMix run'} (process ${other.pid}${sameHost ? '' : ` on ${other.host}`}, started ${other.startedAt ?? 'at an unknown time'}); ` +
+        throw new OutputFolderError(`another run is writing to the output folder ${dir}: ${other.what ?? 'a SelMix run'} (process ${other.pid}${sameHost ? '' : ` on ${other.host}`}, started ${other.startedAt ?? 'at an unknown time'}); ` +
           `wait for it, stop it, or choose another output folder (if no such run exists, delete ${path})`);
       }
       rmSync(path, { force: true });
@@ -138,7 +134,7 @@ export function lockOutputFolder(dir: string, what: string): () => void {
       } catch { /* already gone */ }
     };
   }
-  throw new OutputFolderProblem(`cannot lock the output folder ${dir}: ${path} keeps reappearing`);
+  throw new OutputFolderError(`cannot lock the output folder ${dir}: ${path} keeps reappearing`);
 }
 
 /** Removes the lock a run in thread `thread` of this process left behind (its worker was terminated before it could). */

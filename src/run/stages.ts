@@ -5,15 +5,17 @@ import { join } from 'node:path';
 import { prepareGainMatMul, tf } from '../backend/backend';
 import type { SelmixConfig } from '../core/config';
 import { compileCustomObjective, type CompiledObjective } from '../core/customObjective';
-import { ExprError } from '../core/errors';
-import { objectiveMetricValue } from '../core/metrics';
+import { ExprError, OutputFolderError } from '../core/errors';
+import { feasibilityOf, objectiveMetricValue } from '../core/metrics';
+import { logPrior } from '../core/logitAdjust';
+import { forwardAll, metricsOf } from '../core/evaluate';
 import { demoCnn, disposeModel, fromLayersModel, writeBack, type SelmixModel } from '../core/model';
 import { pretrain } from '../core/pretrain';
-import { evaluateSet, finetune, trainableVariables, type FinetuneData, type TrainState } from '../core/train';
+import { evaluateSet, finetune, resolveSteps, trainableVariables, type FinetuneData, type TrainState } from '../core/train';
 import type { ExampleSet } from '../core/evaluate';
-import { applyEvent, type MetricsReport, type RunEvent, type RunFinishedPayload, type RunSnapshot } from '../protocol/messages';
+import { applyEvent, type BaselineRow, type MetricsReport, type RunEvent, type RunFinishedPayload, type RunSnapshot } from '../protocol/messages';
 import { assertNoInputInside, assertNotInput } from '../data/atomicWrite';
-import { checkOutputFolder, createOutputFolder, LOCK_FILE, lockOutputFolder, OutputFolderProblem } from '../data/outputFolder';
+import { checkOutputFolder, createOutputFolder, LOCK_FILE, lockOutputFolder } from '../data/outputFolder';
 import { checkpointFingerprint, inputsDigest, readCheckpoint, writeCheckpoint, type CheckpointFingerprint } from '../data/checkpoint';
 import { encodeNpy } from '../data/npy';
 import { saveLayersModelToDir } from '../data/modelIo';
@@ -75,7 +77,7 @@ export function checkOutputs(p: PreparedRun, outputDir: string, inputs: string[]
   try {
     checkOutputFolder(outputDir, inputs);
   } catch (e) {
-    if (e instanceof OutputFolderProblem) throw configErrorAt(p, 'output', e.message);
+    if (e instanceof OutputFolderError) throw configErrorAt(p, 'output', e.message);
     throw e;
   }
 }
@@ -86,7 +88,7 @@ export function makeOutputDir(p: PreparedRun, outputDir: string, what: string): 
     createOutputFolder(outputDir);
     return lockOutputFolder(outputDir, what);
   } catch (e) {
-    if (e instanceof OutputFolderProblem) throw configErrorAt(p, 'output', e.message);
+    if (e instanceof OutputFolderError) throw configErrorAt(p, 'output', e.message);
     throw e;
   }
 }
@@ -213,10 +215,11 @@ export async function finetuneStage(ctx: StageContext, p: PreparedRun, cfg: Selm
     const startVal = evaluateSet(trainModel, trainData.val, headFrac);
     const startTest = trainData.test?.y ? evaluateSet(trainModel, trainData.test as ExampleSet & { y: Int32Array }, headFrac) : undefined;
     ctx.emit({ type: 'run/started', payload: {
-      runId: ctx.runId, name: cfg.name ?? 'SelMix run', objective: objective.name, K: model.K, classNames: data.classNames, totalSteps: cfg.training.steps,
+      runId: ctx.runId, name: cfg.name ?? 'SelMix run', objective: objective.name, K: model.K, classNames: data.classNames, totalSteps: resolveSteps(cfg.training, trainData.train.n),
       backend: ctx.backend.name, outputDir, mode: 'finetune', notes, startVal, ...(startTest ? { startTest } : {}),
     } });
     for (const n of notes) ctx.emit({ type: 'run/log', payload: { level: 'info', message: n } });
+    const baselines = await baselineRows(ctx, cfg, trainModel, trainData, freeze, objective);
 
     const result = await finetune(trainModel, trainData, {
       config: cfg, emit: ctx.emit, shouldStop: ctx.shouldStop, ...(resume ? { resume } : {}), ...(objective.custom ? { custom: objective.custom } : {}),
@@ -250,6 +253,9 @@ export async function finetuneStage(ctx: StageContext, p: PreparedRun, cfg: Selm
       before: { objectiveValue: objective.value(startVal), val: startVal, ...(startTest ? { test: startTest } : {}) },
       after: { objectiveValue: objective.value(afterVal), val: afterVal, ...(afterTest ? { test: afterTest } : {}) },
       bestStep: result.bestStep, wallSeconds: (performance.now() - ctx.t0) / 1000,
+      ...feasibilityField(cfg, model.K, afterVal, afterTest),
+      ...(baselines.length ? { baselines } : {}),
+      ...(result.warmStart ? { warmStart: result.warmStart } : {}),
     };
     const snapshot = applyEvent(ctx.snapshot(), { type: 'run/finished', payload: summary });
     writeReport(outputDir, { summary, snapshot, config: cfg, backend: ctx.backend.name, probes: ctx.backend.probes, notes, gainCorrelation: result.gainCorrelation, ...(onnxCheck ? { onnx: onnxCheck } : {}),
@@ -258,6 +264,52 @@ export async function finetuneStage(ctx: StageContext, p: PreparedRun, cfg: Selm
   } finally {
     release();
   }
+}
+
+/** The constraint of a built-in coverage objective at the kept iterate, on validation and test (nothing for the others). */
+function feasibilityField(cfg: SelmixConfig, K: number, val: MetricsReport, test: MetricsReport | undefined): Pick<RunFinishedPayload, 'feasibility'> {
+  if (cfg.customObjective) return {};
+  const alpha = cfg.selmix.coverage.alpha;
+  const v = feasibilityOf(cfg.objective, val, K, alpha);
+  if (!v) return {};
+  const t = test ? feasibilityOf(cfg.objective, test, K, alpha) : null;
+  return { feasibility: { val: v, ...(t ? { test: t } : {}) } };
+}
+
+/**
+ * The config's baselines (training.baselines), from the same starting model as the run: post-hoc logit adjustment
+ * (tau = 1, no training) and uniform mixup (a second fine-tune with policy "uniformMixup", its events kept out of the
+ * run's stream, its best validation iterate evaluated, then the starting weights put back).
+ */
+async function baselineRows(ctx: StageContext, cfg: SelmixConfig, model: SelmixModel, data: FinetuneData, freeze: boolean, objective: ReportedObjective): Promise<BaselineRow[]> {
+  const rows: BaselineRow[] = [];
+  const headFrac = cfg.selmix.headFrac;
+  const test = data.test?.y ? (data.test as ExampleSet & { y: Int32Array }) : null;
+  for (const b of cfg.training.baselines) {
+    const t0 = performance.now();
+    if (b === 'logitAdjusted') {
+      const lp = logPrior(data.train.y, model.K);
+      const on = (set: ExampleSet & { y: Int32Array }) => metricsOf(forwardAll(model, set).logits, set.y, model.K, headFrac, lp);
+      const val = on(data.val);
+      rows.push({ label: 'post-hoc logit adjustment (tau = 1)', objectiveValue: objective.value(val), val, ...(test ? { test: on(test) } : {}), seconds: (performance.now() - t0) / 1000 });
+      continue;
+    }
+    const vars = trainableVariables(model, freeze);
+    const saved = vars.map((v) => tf.clone(v));
+    try {
+      ctx.emit({ type: 'run/log', payload: { level: 'info', message: 'baseline: uniform mixup fine-tuning from the same starting model (same budget and warm start)' } });
+      const r = await finetune(model, data, { config: { ...cfg, selmix: { ...cfg.selmix, policy: 'uniformMixup' } }, emit: () => undefined, shouldStop: ctx.shouldStop,
+        ...(objective.custom ? { custom: objective.custom } : {}), matmul: await prepareGainMatMul(model.K) });
+      vars.forEach((v, i) => v.assign(r.bestWeights[i]!));
+      r.bestWeights.forEach((t) => t.dispose());
+      const val = evaluateSet(model, data.val, headFrac);
+      rows.push({ label: `uniform mixup fine-tuning (best of ${r.steps} steps, step ${r.bestStep})`, objectiveValue: objective.value(val), val, ...(test ? { test: evaluateSet(model, test, headFrac) } : {}), seconds: (performance.now() - t0) / 1000 });
+    } finally {
+      vars.forEach((v, i) => v.assign(saved[i]!));
+      saved.forEach((t) => t.dispose());
+    }
+  }
+  return rows;
 }
 
 /** Tensors the starting model itself holds (W, b, and the backbone's variables and constants). */
