@@ -5,7 +5,7 @@
 // With a K other than 10 (the large-K e2e: 100, 1000) it writes data-k<K>/ and k-<words>.selmix.json into outDir,
 // with d = 32, fewer examples per class and class names class-0, class-1, ...
 // Usage: node test/e2e/makeWorkspace.mjs [outDir] [K]
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -113,5 +113,9 @@ const config = LARGE ? {
   training: { steps: 200000, batchSize: 128, lr: 0.02, refreshEvery: 20, checkpointEvery: 2000, seed: 1 },
   output: 'selmix-out/e2e',
 };
+// The e2e needs runs that last until it stops them: turn off the patience-based early stop where the schema has one.
+const schemaFile = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'media', 'selmix.schema.json');
+const schema = existsSync(schemaFile) ? JSON.parse(readFileSync(schemaFile, 'utf8')) : {};
+if (schema.properties?.training?.properties?.patience) config.training.patience = null;
 writeFileSync(join(out, CONFIG), JSON.stringify(config, null, 2) + '\n');
 console.log(`wrote ${out}: K = ${K}, train ${train.n} (${LARGE ? `${trainCounts[0]} … ${trainCounts[K - 1]}` : trainCounts.join("/")}), val ${val.n}`);
