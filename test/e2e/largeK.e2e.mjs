@@ -4,7 +4,7 @@
 // within 1 s of each refresh). Run by scripts/e2e.sh after selmix.e2e.mjs.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { openWorkbench, runCommand, webview } from './vscodeDriver.mjs';
+import { openFile as openFileOn, openWorkbench, runCommand, until as untilOn, webview } from './vscodeDriver.mjs';
 
 const EXT = 'selmix.selmix-vscode';
 const ART = process.env.E2E_ARTIFACTS ?? 'test-artifacts/e2e';
@@ -18,29 +18,11 @@ async function test(name, fn) {
 const { page, close } = await openWorkbench({ width: 1600, height: 1200 });
 async function shot(name) { try { await page.screenshot({ path: join(ART, `${name}.png`) }); } catch { /* page gone */ } }
 const dash = () => webview(page, { extensionId: EXT });
-async function until(what, fn, timeout = 60_000, every = 250) {
-  const end = Date.now() + timeout; let last;
-  for (;;) {
-    try { last = await fn(); if (last) return last; } catch (e) { last = e.message; }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what} (last: ${String(last).slice(0, 200)})`);
-    await page.waitForTimeout(every);
-  }
-}
+/** until() and openFile() of the driver, bound to this page. */
+const until = (what, fn, timeout, every) => untilOn(page, what, fn, timeout, every);
+const openFile = (name) => openFileOn(page, name);
 const pct = (xs, q) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor(s.length * q))]; };
 
-/** Opens a workspace file with Quick Open. */
-async function openFile(name) {
-  await page.keyboard.press('Control+P');
-  const input = page.locator('.quick-input-widget input');
-  await input.waitFor({ state: 'visible' });
-  await until(`quick open to list ${name}`, async () => {
-    await input.fill(name);
-    await page.locator('.quick-input-list .monaco-list-row', { hasText: name }).first().waitFor({ timeout: 3000 });
-    return true;
-  }, 30_000);
-  await page.keyboard.press('Enter');
-  await page.locator('.tab.active', { hasText: name }).waitFor({ timeout: 15_000 });
-}
 
 /** Milliseconds from pressing F1 to the palette's input showing (the editor's responsiveness while a run streams). */
 async function paletteOpenMs() {

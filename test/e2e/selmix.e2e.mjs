@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { openWorkbench, runCommand, webview } from './vscodeDriver.mjs';
+import { openFile as openFileOn, openWorkbench, runCommand, until as untilOn, webview } from './vscodeDriver.mjs';
 
 const EXT = 'selmix.selmix-vscode';
 const ART = process.env.E2E_ARTIFACTS ?? 'test-artifacts/e2e';
@@ -29,34 +29,15 @@ const dash = () => webview(page, { extensionId: EXT });
 const side = () => webview(page, { extensionId: EXT, view: true });
 /** Reads a data attribute of an element in a webview. */
 const attr = (wv, sel, name) => wv.locator(sel).getAttribute(name, { timeout: 30_000 });
-/** Waits until fn() returns a truthy value (polling), or throws with what it last saw. */
-async function until(what, fn, timeout = 60_000) {
-  const end = Date.now() + timeout; let last;
-  for (;;) {
-    try { last = await fn(); if (last) return last; } catch (e) { last = e.message; }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what} (last: ${String(last).slice(0, 200)})`);
-    await page.waitForTimeout(250);
-  }
-}
+/** until() and openFile() of the driver, bound to this page. */
+const until = (what, fn, timeout, every) => untilOn(page, what, fn, timeout, every);
+const openFile = (name) => openFileOn(page, name);
 /** Opens the SelMix activity-bar container (a click on its icon toggles it, so only when it is not open). */
 async function showSidebar() {
   const item = page.locator('.activitybar .action-item', { has: page.locator('.action-label[aria-label*="SelMix"]') }).first();
   if (!/\bchecked\b/.test((await item.getAttribute('class')) ?? '')) await item.locator('.action-label').click();
 }
 const numbers = (s) => (s ?? '').split(',').filter(Boolean).map(Number);
-/** Opens a workspace file with Quick Open. */
-async function openFile(name) {
-  await page.keyboard.press('Control+P');
-  const input = page.locator('.quick-input-widget input');
-  await input.waitFor({ state: 'visible' });
-  await until(`quick open to list ${name}`, async () => {
-    await input.fill(name);
-    await page.locator('.quick-input-list .monaco-list-row', { hasText: name }).first().waitFor({ timeout: 3000 });
-    return true;
-  }, 30_000);
-  await page.keyboard.press('Enter');
-  await page.locator('.tab.active', { hasText: name }).waitFor({ timeout: 15_000 });
-}
 
 try {
   lap('workbench loaded');

@@ -47,3 +47,27 @@ export function webview(page, { extensionId, view = false } = {}) {
   sel += view ? '[src*="purpose=webviewView"]' : ':not([src*="purpose=webviewView"])';
   return page.frameLocator(sel).last().frameLocator('iframe#active-frame');
 }
+
+/** Waits until fn() returns a truthy value (polling every `every` ms), or throws with what it last saw. */
+export async function until(page, what, fn, timeout = 60_000, every = 250) {
+  const end = Date.now() + timeout; let last;
+  for (;;) {
+    try { last = await fn(); if (last) return last; } catch (e) { last = e.message; }
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what} (last: ${String(last).slice(0, 200)})`);
+    await page.waitForTimeout(every);
+  }
+}
+
+/** Opens a workspace file with Quick Open and waits for its tab. */
+export async function openFile(page, name) {
+  await page.keyboard.press('Control+P');
+  const input = page.locator('.quick-input-widget input');
+  await input.waitFor({ state: 'visible' });
+  await until(page, `quick open to list ${name}`, async () => {
+    await input.fill(name);
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: name }).first().waitFor({ timeout: 3000 });
+    return true;
+  }, 30_000);
+  await page.keyboard.press('Enter');
+  await page.locator('.tab.active', { hasText: name }).waitFor({ timeout: 15_000 });
+}

@@ -4,16 +4,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ExprError } from '../../../src/core/errors';
 import { parseConstraint, parseExpression } from '../../../src/core/exprParser';
+import { throwsAt } from '../../helpers/exprAssert';
 
-/** Asserts the ExprError message (exact) and column. */
-function throwsAt(f: () => unknown, message: string, column: number): void {
-  assert.throws(f, (e: unknown) => {
-    assert.ok(e instanceof ExprError, `an ExprError, got ${String(e)}`);
-    assert.equal(e.message, message);
-    assert.equal(e.column, column);
-    return true;
-  });
-}
 
 test('parse errors name the column and what was expected', () => {
   throwsAt(() => parseExpression('min(recal)'), 'unknown name "recal" at column 5; did you mean "recall"?', 5);

@@ -8,6 +8,7 @@ import { ExprError } from '../../../src/core/errors';
 import { classStats } from '../../../src/core/classStats';
 import { compileConstraint, compileExpression, expressionFunction, nonFiniteError, zeroStats } from '../../../src/core/exprTape';
 import { assertClose, fdGradient, maxAbs } from '../../helpers/numerics';
+import { throwsAt } from '../../helpers/exprAssert';
 
 /** Counts (rows = true class) of a 3-class example, normalised jointly: recall 0.8, 0.6, 0.9; precision 0.8, 0.75, 0.75. */
 const COUNTS = [8, 1, 1, 2, 6, 2, 0, 1, 9];
@@ -60,15 +61,6 @@ test('classes never predicted or never present count as recall/precision 0 in th
   assert.equal(val('f1[1]', C), 0);
 });
 
-/** Asserts the ExprError message (exact) and column. */
-function throwsAt(f: () => unknown, message: string, column: number): void {
-  assert.throws(f, (e: unknown) => {
-    assert.ok(e instanceof ExprError, `an ExprError, got ${String(e)}`);
-    assert.equal(e.message, message);
-    assert.equal(e.column, column);
-    return true;
-  });
-}
 
 test('K-dependent errors: index out of range, non-integer index, empty slice, length mismatch', () => {
   throwsAt(() => compileExpression('recall[4]', 4), 'index 4 out of range for a vector of 4 entries (K = 4; valid: -4 to 3) at column 8', 8);
