@@ -147,16 +147,31 @@ export function beforeAfterTable(s: RunFinishedPayload, classNames?: string[]): 
   const K = b.recall.length;
   let classes = Array.from({ length: K }, (_, k) => k);
   if (K > TERMINAL_CLASSES) classes = classes.sort((x, y) => a.recall[x]! - a.recall[y]! || x - y).slice(0, TERMINAL_CLASSES);
-  const rows: [string, number, number][] = [
-    ['accuracy', b.accuracy, a.accuracy], ['mean recall', b.meanRecall, a.meanRecall], ['min recall', b.minRecall, a.minRecall],
-    ['G-mean', b.gMean, a.gMean], ['H-mean', b.hMean, a.hMean], ['min head/tail recall', b.minHeadTailRecall, a.minHeadTailRecall],
-    ['min coverage', b.minCoverage, a.minCoverage],
-    ...classes.map((k) => [`recall ${classNames?.[k] ?? k}`, b.recall[k]!, a.recall[k]!] as [string, number, number]),
-  ];
-  const head = `${useTest ? 'test' : 'validation'} set (%)`.padEnd(24) + 'before'.padStart(8) + 'after'.padStart(8) + 'change'.padStart(9);
-  const lines = rows.map(([n, x, y]) => n.padEnd(24) + pct(x).padStart(8) + pct(y).padStart(8) + ((y - x >= 0 ? '+' : '') + (100 * (y - x)).toFixed(2)).padStart(9));
+  // Baselines of the same run (training.baselines) get a column each, named B1, B2, ... in a legend below.
+  const base = (s.baselines ?? []).map((r) => (useTest ? r.test : r.val) ?? r.val);
+  const pick = (m: MetricsReport): number[] => [m.accuracy, m.meanRecall, m.minRecall, m.gMean, m.hMean, m.minHeadTailRecall, m.minCoverage, ...classes.map((k) => m.recall[k]!)];
+  const names = ['accuracy', 'mean recall', 'min recall', 'G-mean', 'H-mean', 'min head/tail recall', 'min coverage', ...classes.map((k) => `recall ${classNames?.[k] ?? k}`)];
+  const bv = pick(b), av = pick(a), basev = base.map(pick);
+  const head = `${useTest ? 'test' : 'validation'} set (%)`.padEnd(24) + 'before'.padStart(8) + base.map((_, i) => `B${i + 1}`.padStart(8)).join('') + 'after'.padStart(8) + 'change'.padStart(9);
+  const lines = names.map((n, r) => n.padEnd(24) + pct(bv[r]!).padStart(8) + basev.map((v) => pct(v[r]!).padStart(8)).join('') + pct(av[r]!).padStart(8) +
+    ((av[r]! - bv[r]! >= 0 ? '+' : '') + (100 * (av[r]! - bv[r]!)).toFixed(2)).padStart(9));
+  const legend = (s.baselines ?? []).map((r, i) => `B${i + 1}: ${r.label}, same starting model, ${r.seconds.toFixed(1)} s`);
   const note = K > TERMINAL_CLASSES ? [`(the ${TERMINAL_CLASSES} of ${K} classes with the lowest recall after; every class is in report.json)`] : [];
-  return [head, '-'.repeat(head.length), ...lines, ...note].join('\n');
+  return [head, '-'.repeat(head.length), ...lines, ...legend, ...note].join('\n');
+}
+
+/** The lines under the summary: warm start, feasibility of a constrained objective, and a budget that ran out while improving. */
+export function summaryNotes(f: RunFinishedPayload): string[] {
+  const out: string[] = [];
+  if (f.warmStart) out.push(`warm start: logit-adjusted head, tau = ${f.warmStart.tau} (validation ${f.objective} ${f.warmStart.objectiveValue.toFixed(4)} there)`);
+  if (f.feasibility) {
+    const one = (where: string, x: { constraint: string; bound: number; value: number; met: boolean }) => `${where} ${x.constraint} ${pct(x.value).trim()}% vs bound ${pct(x.bound).trim()}%: ${x.met ? 'met' : 'NOT met'}`;
+    out.push(`constraint: ${one('validation', f.feasibility.val)}${f.feasibility.test ? `; ${one('test', f.feasibility.test)}` : ''}`);
+  }
+  if (f.stoppedBy === 'steps' && f.bestStep === f.steps && f.steps > 0) {
+    out.push(`the kept iterate is the last step (${f.steps}): the objective was still improving; try more steps (--steps ${2 * f.steps})`);
+  }
+  return out;
 }
 
 /** Runs one request with Ctrl-C as Stop; prints the summary; returns the exit code. */
@@ -175,7 +190,8 @@ async function runAndReport(request: RunRequest, flags: Flags): Promise<number> 
       return EXIT.ok;
     }
     process.stdout.write(beforeAfterTable(f) + '\n');
-    process.stdout.write(`\n${f.objective}: ${f.before.objectiveValue.toFixed(4)} -> ${f.after.objectiveValue.toFixed(4)} on validation (the best iterate, step ${f.bestStep}); stopped by ${f.stoppedBy} after ${f.steps} steps; ${f.wallSeconds.toFixed(1)} s\nOutputs in ${f.outputDir}\n`);
+    process.stdout.write(`\n${f.objective}: ${f.before.objectiveValue.toFixed(4)} -> ${f.after.objectiveValue.toFixed(4)} on validation (the best iterate, step ${f.bestStep}); stopped by ${f.stoppedBy} after ${f.steps} steps; ${f.wallSeconds.toFixed(1)} s\n`);
+    process.stdout.write(summaryNotes(f).map((l) => l + '\n').join('') + `Outputs in ${f.outputDir}\n`);
   }
   return EXIT.ok;
 }

@@ -83,7 +83,13 @@ const modelSchema = z.discriminatedUnion('kind', [
 ]);
 
 const trainingSchema = z.strictObject({
-  steps: posInt.max(1_000_000).default(500).describe('Optimizer steps (hard cap).'),
+  steps: posInt.max(1_000_000).optional().describe('Optimizer steps (hard cap). Default: training.passes passes over the labeled set (resolveSteps in src/core/train.ts).'),
+  passes: z.number().positive().max(10_000).default(10).describe('When steps is not given: the budget in passes over the labeled set, steps = ceil(passes * labeled / batchSize).'),
+  patience: posInt.nullable().default(null).describe('Stop when the validation objective (feasible iterates first) has not improved for this many refreshes; null (the default) disables: from the warm start the objective often dips for several hundred steps before it passes the start (bench:quality).'),
+  baselines: z.array(z.enum(['logitAdjusted', 'uniformMixup'])).default([])
+    .describe('Baselines computed in the same run from the same starting model and shown beside the result: post-hoc logit adjustment (tau = 1, free) and uniform mixup (a second fine-tune with selmix.policy "uniformMixup").'),
+  warmStart: z.enum(['logitAdjusted', 'none']).default('logitAdjusted')
+    .describe('Start from the post-hoc logit-adjusted head (b <- b - tau log prior, tau chosen on validation for the objective; docs/ALGORITHM.md section 5.1), or from the model as it is.'),
   batchSize: posInt.max(4096).default(64).describe('Anchors per step; as many partners are drawn.'),
   lr: z.number().positive().max(10).default(0.01).describe('Learning rate of the head.'),
   backboneLrFactor: z.number().min(0).max(10).default(0.1).describe('Backbone lr = lr * this (the reference uses 1/10, docs/ALGORITHM.md section 5).'),
@@ -111,8 +117,9 @@ const selmixSchema = z.strictObject({
   samplerEps: z.number().min(0).max(1).optional().describe("Sampler smoothing epsilon' (default 1/K^3)."),
   headFrac: z.number().gt(0).lt(1).default(0.9),
   minRecall: z.strictObject({ beta: z.number().min(0).max(1).default(0), etaLambda: z.number().min(0).default(50) }).default({ beta: 0, etaLambda: 50 }),
-  coverage: z.strictObject({ alpha: z.number().gt(0).max(1).default(0.95), tau: z.number().positive().default(0.01), lambdaMax: z.number().positive().default(100) })
-    .default({ alpha: 0.95, tau: 0.01, lambdaMax: 100 }),
+  coverage: z.strictObject({ alpha: z.number().gt(0).max(1).default(0.95), tau: z.number().positive().default(0.01), lambdaMax: z.number().positive().default(100),
+    damping: z.number().min(0).lt(1).default(0.8).describe('Averaged multipliers: lambda <- damping * previous + (1 - damping) * soft hinge (0: the memoryless hinge of the reference).') })
+    .default({ alpha: 0.95, tau: 0.01, lambdaMax: 100, damping: 0.8 }),
 });
 
 const pretrainSchema = z.strictObject({

@@ -56,3 +56,19 @@ export function pearson(a: ArrayLike<number>, b: ArrayLike<number>): number | nu
   if (saa <= 0 || sbb <= 0) return null;
   return sab / Math.sqrt(saa * sbb);
 }
+
+/** What a refresh did to the monitor's verdict: nothing, raised the warning, or withdrew it. */
+export type MonitorChange = 'none' | 'raised' | 'withdrawn';
+
+/**
+ * Closes the open interval (closeInterval) and says whether the verdict changed. Raised or not is trackingOf of the
+ * track before and after, a function of the checkpointed track alone: a warning is raised once per episode of not
+ * tracking, withdrawn when the correlation over every interval is positive again, and the final figure of a run (its
+ * correlation over every interval) is the one its last warning or withdrawal stated.
+ */
+export function monitorChange(track: GainTrack, objectiveValue: number): { change: MonitorChange; correlation: number | null; tracking: boolean } {
+  const before = trackingOf(track).tracking;
+  closeInterval(track, objectiveValue);
+  const { correlation, tracking } = trackingOf(track);
+  return { change: before && !tracking ? 'raised' : !before && tracking ? 'withdrawn' : 'none', correlation, tracking };
+}

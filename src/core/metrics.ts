@@ -2,7 +2,7 @@
 // link from an objective id to the metric it targets and to its constraint.
 import { classStats, gMean, headCount, hMean, mean, recallsOf } from './classStats';
 import { isCoverageObjective, isHeadTailCoverageObjective, type ObjectiveId } from './objectiveIds';
-import type { MetricsReport } from '../protocol/messages';
+import type { Feasibility, MetricsReport } from '../protocol/messages';
 
 /**
  * Metrics of an unclipped joint confusion matrix C (docs/ALGORITHM.md section 2). Classes with support 0 get
@@ -65,4 +65,17 @@ export function constraintSatisfied(id: ObjectiveId, m: MetricsReport, K: number
   const t = alpha / K;
   if (isHeadTailCoverageObjective(id)) return m.headCoverage >= t && m.tailCoverage >= t;
   return m.coverage.every((c) => c >= t);
+}
+
+/**
+ * The coverage constraint of a coverage objective as reported to the user: the bound alpha/K, the achieved value (the
+ * smallest class coverage, or the smaller of the head's and the tail's mean coverage) and whether it is met; null for
+ * objectives without a constraint.
+ */
+export function feasibilityOf(id: ObjectiveId, m: MetricsReport, K: number, alpha: number): Feasibility | null {
+  if (!isCoverageObjective(id)) return null;
+  const bound = alpha / K;
+  const ht = isHeadTailCoverageObjective(id);
+  const value = ht ? Math.min(m.headCoverage, m.tailCoverage) : m.minCoverage;
+  return { constraint: ht ? 'min head/tail mean coverage' : 'min coverage', bound, value, met: constraintSatisfied(id, m, K, alpha) };
 }

@@ -12,7 +12,7 @@ export interface ObjectiveOptions {
   /** min-recall multipliers: lambda_k <- lambda_k^beta exp(-etaLambda r_k), normalised. */
   minRecall: { beta: number; etaLambda: number };
   /** Coverage constraint cov >= alpha/K with soft-hinge multipliers of temperature tau, capped at lambdaMax. */
-  coverage: { alpha: number; tau: number; lambdaMax: number };
+  coverage: { alpha: number; tau: number; lambdaMax: number; damping?: number };
 }
 
 /** The code-parity defaults (docs/ALGORITHM.md section 8, suggested flags). */
@@ -96,8 +96,8 @@ export function initialMultipliers(id: ObjectiveId, K: number): Float64Array | n
 /**
  * New multipliers from the clipped C, before D is computed (docs/ALGORITHM.md section 2 table): min recall by
  * lambda^beta exp(-eta r) normalised; min head/tail recall by a two-group softmax spread per class as
- * lambda_H/(headFrac K), lambda_T/((1-headFrac) K); coverage by the closed-form soft hinge. Null for
- * objectives without multipliers.
+ * lambda_H/(headFrac K), lambda_T/((1-headFrac) K); coverage by the closed-form soft hinge, averaged with prev by
+ * coverage.damping. Null for objectives without multipliers.
  */
 export function updateMultipliers(id: ObjectiveId, Cclipped: Float64Array, K: number, prev: Float64Array | null, opts: ObjectiveOptions): Float64Array | null {
   check(id, Cclipped, K, null, false);
@@ -117,7 +117,9 @@ export function updateMultipliers(id: ObjectiveId, Cclipped: Float64Array, K: nu
     for (let k = 0; k < K; k++) out[k] = k < H ? lH! / (hf * K) : lT! / ((1 - hf) * K);
     return out;
   }
-  // Coverage: closed form, previous multipliers ignored.
+  // Coverage: the closed-form soft hinge, then (damping > 0) averaged with the previous multipliers. The memoryless
+  // hinge jumps between 0 and about lambdaMax when a coverage crosses its bound from one refresh to the next; the
+  // exponential average lambda <- damping prev + (1 - damping) hinge follows the hinge's mean over the oscillation.
   const cov = colSums(Cclipped, K);
   const t = opts.coverage.alpha / K;
   if (isHeadTailCoverageObjective(id)) {
@@ -126,6 +128,11 @@ export function updateMultipliers(id: ObjectiveId, Cclipped: Float64Array, K: nu
     for (let l = 0; l < K; l++) out[l] = l < H ? lH / (hf * K) : lT / ((1 - hf) * K);
   } else {
     for (let l = 0; l < K; l++) out[l] = softHinge(cov[l]! - t, opts.coverage);
+  }
+  const damping = opts.coverage.damping ?? 0;
+  if (damping > 0 && prev) {
+    if (prev.length !== K) throw new RangeError(`${id}: ${prev.length} previous multipliers, expected ${K}`);
+    for (let l = 0; l < K; l++) out[l] = damping * prev[l]! + (1 - damping) * out[l]!;
   }
   return out;
 }

@@ -16,10 +16,11 @@ import { PairSampler } from './sampler';
 import { computeRefresh, type RefreshCache } from './refresh';
 import type { MatMul } from './gain';
 import { compileCustomObjective, type CompiledObjective } from './customObjective';
-import { constraintSatisfied } from './metrics';
+import { constraintSatisfied, feasibilityOf, objectiveMetricValue } from './metrics';
+import { adjustedMetrics, betterScore, logPrior, tuneTau, type Scored } from './logitAdjust';
 import type { ObjectiveOptions } from './objectives';
 import { TrainingError } from './errors';
-import { closeInterval, emptyGainTrack, pearson, recordPairs, trackingOf, type GainTrack } from './gainMonitor';
+import { emptyGainTrack, monitorChange, pearson, recordPairs, type GainTrack } from './gainMonitor';
 import type { MetricsReport, RunEvent, RefreshPayload } from '../protocol/messages';
 
 /** Labeled train set, validation set, optional unlabeled and test sets. */
@@ -94,7 +95,20 @@ export interface FinetuneResult {
   lastRefresh: RefreshPayload | null;
   /** Weights of the best validation iterate (same order as trainableVariables). */
   bestWeights: tf.Tensor[];
+  /** The correlation of the gain monitor over every refresh interval: the figure its last warning or withdrawal stated. */
   gainCorrelation: number | null;
+  /** The warm start, when one was applied: the tau chosen on validation and the objective there after it. */
+  warmStart: { tau: number; objectiveValue: number } | null;
+  /** The kept iterate is the final one of a run that used its whole step budget (more steps may help). */
+  bestIsLast: boolean;
+  /** The step budget of this run (training.steps, or the one derived from training.passes). */
+  totalSteps: number;
+}
+
+/** The step budget: training.steps when given, else ceil(passes * labeled / batchSize), at least one refresh interval. */
+export function resolveSteps(tr: SelmixConfig['training'], nTrain: number): number {
+  if (tr.steps !== undefined) return tr.steps;
+  return Math.min(1_000_000, Math.max(tr.refreshEvery, Math.ceil(tr.passes * nTrain / tr.batchSize)));
 }
 
 /** The model's trainable variables in a fixed order: W, b, then the backbone's. */
@@ -123,15 +137,8 @@ export function learningRate(base: number, t: number, T: number, schedule: 'cosi
 }
 
 /** How an iterate scores for "best": feasible iterates first, then the objective's value (docs/ALGORITHM.md section 5.6). */
-interface Score {
-  score: number;
-  feasible: boolean;
-}
-
-function better(a: Score, b: Score): boolean {
-  if (a.feasible !== b.feasible) return a.feasible;
-  return a.score > b.score;
-}
+type Score = Scored;
+const better = betterScore;
 
 /** The loop's mutable state, all of it in one object (the tensors' values live in their variables and tensors). */
 interface LoopState {
@@ -239,7 +246,8 @@ export class FinetuneRun {
   // Transient state, rebuilt from the checkpointed state (the sampler) or not needed to continue it.
   private sampler: PairSampler | null = null;
   private lastRefresh: RefreshPayload | null = null;
-  private warnedTracking = false;
+  private readonly T: number;
+  private warmStart: { tau: number; objectiveValue: number } | null = null;
   // Without a backbone the validation features never change: their centroids and Gram matrix are computed once.
   private readonly refreshCache: RefreshCache | undefined;
 
@@ -257,12 +265,42 @@ export class FinetuneRun {
     this.anchorsByClass = indicesByClass(data.train.y, model.K);
     this.pool = data.unlabeled ?? data.train;
     this.refreshCache = model.backbone ? undefined : {};
+    this.T = resolveSteps(cfg.training, data.train.n);
+    // The warm start changes b before anything is copied from it (a resumed run restores its own weights instead).
+    if (cfg.training.warmStart === 'logitAdjusted' && !opts.resume) this.applyWarmStart();
     this.s = {
       step: 0, afterRefresh: false, rng: new Rng(cfg.training.seed), multipliers: null, P: null, G: null, partnerLabels: null,
       maxGainHistory: [1000], best: { step: -1, score: -Infinity, feasible: false }, bestWeights: this.vars.map((v) => tf.clone(v)),
       pendingEarlyStop: false, gainTrack: emptyGainTrack(),
     };
     this.head = this.newHead(1);
+  }
+
+  /** How a validation confusion matrix scores for this run's objective (the custom one when given). */
+  private scoreOf(C: Float64Array, m: MetricsReport): Score {
+    const { custom, cfg } = this;
+    if (custom) return { score: custom.value(C), feasible: custom.feasible(C) };
+    return { score: objectiveMetricValue(cfg.objective, m), feasible: constraintSatisfied(cfg.objective, m, this.K, cfg.selmix.coverage.alpha) };
+  }
+
+  /**
+   * Starts from post-hoc logit adjustment (docs/ALGORITHM.md section 5.1): b <- b - tau log(labeled prior), with tau
+   * chosen on validation for the objective (tau = 0, no change, when no adjustment helps). The step-0 refresh then
+   * scores this point, so the kept iterate is never worse on validation than the adjusted start.
+   */
+  private applyWarmStart(): void {
+    const { model, data, K, cfg } = this;
+    const fw = forwardAll(model, data.val);
+    const lp = logPrior(data.train.y, K);
+    const c = tuneTau(fw.logits, data.val.y, K, lp, cfg.selmix.headFrac, (C, m) => this.scoreOf(C, m));
+    const a0 = adjustedMetrics(fw.logits, data.val.y, K, lp, 0, cfg.selmix.headFrac);
+    const before = this.scoreOf(a0.C, a0.metrics);
+    if (c.tau > 0) tf.tidy(() => model.b.assign(tf.sub(model.b, tf.mul(tf.tensor1d(Float32Array.from(lp)), c.tau))));
+    this.warmStart = { tau: c.tau, objectiveValue: c.score };
+    const name = this.custom?.name ?? cfg.objective;
+    this.opts.emit({ type: 'run/log', payload: { level: 'info', message: c.tau > 0
+      ? `warm start: post-hoc logit adjustment of the head (b <- b - tau log prior), tau = ${c.tau} chosen on validation for ${name}: ${before.score.toFixed(4)} -> ${c.score.toFixed(4)}${c.feasible ? '' : ' (constraint not met)'}`
+      : `warm start: no logit adjustment improves ${name} on validation (tau = 0); starting from the model as it is` } });
   }
 
   /** The head step on features, with W's carried scale, or null when the generic step trains the model. */
@@ -301,7 +339,7 @@ export class FinetuneRun {
   async run(): Promise<FinetuneResult> {
     const { s, opts } = this;
     const tr = this.cfg.training;
-    const T = tr.steps;
+    const T = this.T;
     const stepEvery = opts.stepEventEvery ?? Math.max(1, Math.round(T / 200));
     const start = s.step;
     this.rebuildSampler();
@@ -339,8 +377,13 @@ export class FinetuneRun {
     } else {
       await this.refresh();
     }
+    const bestIsLast = stoppedBy === 'steps' && s.best.step === s.step && s.step > 0;
+    if (bestIsLast) {
+      opts.emit({ type: 'run/log', payload: { level: 'warn', message: `the kept iterate is the last one (step ${s.step}): the validation objective was still improving when the budget ran out; more steps (training.steps, now ${T}, or training.passes) may help` } });
+    }
     this.dispose(false);
-    return { stoppedBy, steps: s.step, bestStep: s.best.step, lastRefresh: this.lastRefresh, bestWeights: s.bestWeights, gainCorrelation: pearson(s.gainTrack.predicted, s.gainTrack.realised) };
+    return { stoppedBy, steps: s.step, bestStep: s.best.step, lastRefresh: this.lastRefresh, bestWeights: s.bestWeights, gainCorrelation: pearson(s.gainTrack.predicted, s.gainTrack.realised),
+      warmStart: this.warmStart, bestIsLast, totalSteps: T };
   }
 
   private async checkpoint(best: boolean): Promise<void> {
@@ -428,26 +471,32 @@ export class FinetuneRun {
     // Baselines keep the bookkeeping but replace SelMix's distribution.
     s.P = sm.policy === 'selmix' ? r.P : new Float64Array(K * K).fill(1 / (K * K));
     s.G = r.G;
-    closeInterval(s.gainTrack, r.objectiveValue);
+    const monitor = monitorChange(s.gainTrack, r.objectiveValue);
     s.partnerLabels = this.partnerLabelsFor();
     this.sampler = this.newSampler(s.P, s.partnerLabels);
-    const sc: Score = custom ? { score: r.objectiveValue, feasible: custom.feasible(r.C) } : { score: r.objectiveValue, feasible: constraintSatisfied(objective, r.metrics, K, sm.coverage.alpha) };
+    const sc: Score = this.scoreOf(r.C, r.metrics);
     const isBest = s.best.step < 0 || better(sc, s.best);
     if (isBest) {
       s.best = { step, ...sc };
       s.bestWeights.forEach((t) => t.dispose());
       s.bestWeights = this.vars.map((v) => tf.clone(v));
     }
-    // Say so when the first-order estimate stops tracking reality (docs/ALGORITHM.md section 3, "Approximations").
-    const { correlation: corr, tracking } = trackingOf(s.gainTrack);
-    if (!tracking && !this.warnedTracking) {
-      this.warnedTracking = true;
-      opts.emit({ type: 'run/log', payload: { level: 'warn', message: `the first-order gain estimate is not tracking the realised change of ${custom?.name ?? objective} (correlation ${corr!.toFixed(2)} over ${s.gainTrack.predicted.length} intervals): consider a lower learning rate or a more frequent refresh` } });
-    } else if (tracking) this.warnedTracking = false;
+    // Say so when the first-order estimate stops tracking reality, and withdraw it when it tracks again (docs/ALGORITHM.md
+    // section 3, "Approximations"). Raised or not is a function of the checkpointed track, so a resumed run agrees.
+    const corr = monitor.correlation;
+    const what = custom?.name ?? objective;
+    const over = `correlation ${corr?.toFixed(2)} over all ${s.gainTrack.predicted.length} refresh intervals up to step ${step}`;
+    if (monitor.change === 'raised') {
+      opts.emit({ type: 'run/log', payload: { level: 'warn', message: `the first-order gain estimate is not tracking the realised change of ${what} (${over}): consider a lower learning rate or a more frequent refresh` } });
+    } else if (monitor.change === 'withdrawn') {
+      opts.emit({ type: 'run/log', payload: { level: 'info', message: `the first-order gain estimate tracks the realised change of ${what} again (${over}): the earlier warning is withdrawn` } });
+    }
+    const feasibility = custom ? null : feasibilityOf(objective, r.metrics, K, sm.coverage.alpha);
     this.lastRefresh = {
-      step, objective: custom?.name ?? objective, objectiveValue: r.objectiveValue, val: r.metrics,
+      step, objective: what, objectiveValue: r.objectiveValue, val: r.metrics,
       multipliers: r.multipliers ? Array.from(r.multipliers) : null,
       gain: { K, data: Array.from(r.G) }, distribution: { K, data: Array.from(r.P) }, maxGain: r.maxGain, gainCorrelation: corr,
+      ...(feasibility ? { feasibility } : {}),
     };
     opts.emit({ type: 'run/refresh', payload: this.lastRefresh });
     s.maxGainHistory.push(r.maxGain);
@@ -456,6 +505,11 @@ export class FinetuneRun {
       const mean = last.reduce((a, v) => a + v, 0) / last.length;
       // The reference stops after one more step once the plateau test fires (docs/ALGORITHM.md section 5.6).
       if (Math.abs(mean - r.maxGain) < tr.earlyStop.tol * Math.abs(mean)) s.pendingEarlyStop = true;
+    }
+    // The plateau of the validation objective: no better iterate for `patience` refreshes.
+    if (tr.patience !== null && !s.pendingEarlyStop && s.best.step >= 0 && step - s.best.step >= tr.patience * tr.refreshEvery && step < this.T) {
+      s.pendingEarlyStop = true;
+      opts.emit({ type: 'run/log', payload: { level: 'info', message: `no better validation ${what} for ${tr.patience} refreshes (the best is still step ${s.best.step}): stopping early` } });
     }
     s.afterRefresh = true;
     await this.checkpoint(isBest);

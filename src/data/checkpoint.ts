@@ -72,7 +72,7 @@ export function checkpointFingerprint(cfg: SelmixConfig, shapes: CheckpointShape
   const settings: Record<string, Setting> = { objective: cfg.objective, customObjective: cfg.customObjective ? JSON.stringify(cfg.customObjective) : null };
   flatten('selmix', cfg.selmix, settings);
   const training: Record<string, unknown> = {};
-  const safe: Record<string, Setting> = { 'training.steps': cfg.training.steps, 'training.checkpointEvery': cfg.training.checkpointEvery ?? null };
+  const safe: Record<string, Setting> = { 'training.steps': cfg.training.steps ?? null, 'training.checkpointEvery': cfg.training.checkpointEvery ?? null };
   for (const [k, v] of Object.entries(cfg.training)) if (!SAFE_TRAINING.has(k)) training[k] = v;
   flatten('training', training, settings);
   settings['model.kind'] = cfg.model?.kind ?? null;

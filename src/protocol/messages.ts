@@ -45,6 +45,27 @@ export interface RefreshPayload {
   maxGain: number;
   /** Correlation between predicted gains of sampled pairs and the realised objective change, once known. */
   gainCorrelation?: number | null;
+  /** A constrained objective's constraint on the validation set at this refresh (absent for unconstrained objectives). */
+  feasibility?: Feasibility;
+}
+
+/** A constraint of the objective as achieved: the bound, the value reached and whether it holds (value >= bound). */
+export interface Feasibility {
+  /** What is bounded, in words (e.g. "min coverage"). */
+  constraint: string;
+  bound: number;
+  value: number;
+  met: boolean;
+}
+
+/** A comparison row of a run's summary, computed in the same run from the same starting model (e.g. post-hoc logit adjustment). */
+export interface BaselineRow {
+  /** What the row is, in words (e.g. "post-hoc logit adjustment (tau = 1)"). */
+  label: string;
+  objectiveValue: number;
+  val: MetricsReport;
+  test?: MetricsReport;
+  seconds: number;
 }
 
 /** Where a run stands, sent at most every few steps. */
@@ -86,6 +107,12 @@ export interface RunFinishedPayload {
   after: { objectiveValue: number; val: MetricsReport; test?: MetricsReport };
   bestStep: number;
   wallSeconds: number;
+  /** A constrained objective's constraint at the kept iterate, on validation and (when there is one) test. */
+  feasibility?: { val: Feasibility; test?: Feasibility };
+  /** Baselines computed in the same run (config training.baselines), to compare with "after". */
+  baselines?: BaselineRow[];
+  /** The logit-adjustment warm start, when it was used: tau and the objective on validation after it. */
+  warmStart?: { tau: number; objectiveValue: number };
 }
 
 /** Events a run emits, in order: run/started, then run/step and run/refresh interleaved, then one terminal event. */

@@ -123,7 +123,7 @@ test('restore refuses a state of another shape with a TrainingError, not a tfjs 
 test('every refresh after the third interval carries a gain correlation in [-1, 1]', async () => {
   const dir = writeLinearJob('selmix-monitor-', [150, 60, 20, 8], [30, 30, 30, 30], 6, 11);
   const cfg = join(dir, 'm.selmix.json');
-  writeFileSync(cfg, npyConfig({ steps: 120, refreshEvery: 10 }, 'out', 'minRecall'));
+  writeFileSync(cfg, npyConfig({ steps: 120, refreshEvery: 10, patience: null }, 'out', 'minRecall'));
   const refreshes: RefreshPayload[] = [];
   const r = await runFile(cfg, { emit: (e) => { if (e.type === 'run/refresh') refreshes.push(e.payload); } });
   assert.ok(r.ok, r.ok ? '' : r.message);
