@@ -99,7 +99,7 @@ async function ensurePretrained(): Promise<void> {
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { steps: { type: 'string' }, seeds: { type: 'string' }, full: { type: 'boolean' }, out: { type: 'string' },
     dataset: { type: 'string' }, data: { type: 'string' }, warm: { type: 'string' }, 'no-selected': { type: 'boolean' }, 'pretrain-epochs': { type: 'string' },
-    'val-per-class': { type: 'string' }, patience: { type: 'string' }, passes: { type: 'string' }, damping: { type: 'string' }, temperature: { type: 'string' } } });
+    'val-per-class': { type: 'string' }, patience: { type: 'string' }, passes: { type: 'string' }, damping: { type: 'string' }, temperature: { type: 'string' }, 'eps-mask': { type: 'string' } } });
   // Knobs for measuring the defaults (absent: the tool's defaults).
   const extra = { ...(values.patience ? { patience: values.patience === 'none' ? null : Number(values.patience) } : {}), ...(values.passes ? { passes: Number(values.passes) } : {}) };
   const damping = values.damping !== undefined ? Number(values.damping) : undefined;
@@ -195,6 +195,7 @@ async function main(): Promise<void> {
       const cfg = runConfig(r.policy, r.objective, seed, full, steps, values.warm, extra);
       if (damping !== undefined) cfg.selmix.coverage.damping = damping;
       if (values.temperature !== undefined) cfg.selmix.temperature = Number(values.temperature);
+      if (values['eps-mask'] !== undefined) cfg.selmix.epsMask = Number(values['eps-mask']);
       lastCfg = cfg;
       const ts = performance.now();
       let model: SelmixModel;
@@ -251,7 +252,7 @@ async function main(): Promise<void> {
   const totalSeconds = (performance.now() - t0) / 1000;
   const machine = machineInfo(backend.name, tf.version.tfjs);
   const tr = lastCfg!.training;
-  const budget = steps !== undefined ? `${steps} steps` : `the default budget: ${tr.passes} passes over the labeled set (${Math.ceil(tr.passes * data.train.n / tr.batchSize)} steps) with the plateau stop after ${tr.patience} refreshes without improvement`;
+  const budget = steps !== undefined ? `${steps} steps` : `the default budget: ${tr.passes} passes over the labeled set (${Math.ceil(tr.passes * data.train.n / tr.batchSize)} steps)${tr.patience === null ? ', no plateau stop' : ` with the plateau stop after ${tr.patience} refreshes without improvement`}`;
   const report = { machine, settings: { dataset: datasetLine, budget, warmStart: tr.warmStart, seeds, mode: full ? 'full CNN fine-tuning' : 'frozen backbone (head-only on cached features)', config: `selmix defaults (batch 64+64, lr 0.01 cosine, refresh every 50, s = 10, coverage damping ${lastCfg!.selmix.coverage.damping})` }, methods, verdicts, totalSeconds, extraIds: [...extraIds] };
   const suffix = dataset === 'mnist-lt' ? '' : '-cifar';
   writeFileSync(join(outDir, `quality${suffix}.json`), JSON.stringify(report, null, 1));
