@@ -9,6 +9,8 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { FAST_GAIN_MIN_K, float64MatMul, type MatMul } from '../core/gain';
 import { ortMatMul, ortProbeResult, probeOnnxRuntime } from './onnxRuntime';
+import type { HeadTrainerFactory } from '../core/headStep';
+import { OrtHeadTrainer } from './onnxHeadStep';
 
 export { tf };
 
@@ -194,4 +196,12 @@ export const tfMatMul: MatMul = Object.assign((A: Float64Array | Float32Array, B
 export async function prepareGainMatMul(K: number): Promise<MatMul> {
   if (K >= FAST_GAIN_MIN_K && current?.onnxruntime) return ortMatMul;
   return Promise.resolve(K >= FAST_GAIN_MIN_K && current !== null && tf.getBackend() !== 'cpu' ? tfMatMul : float64MatMul);
+}
+
+/**
+ * The head step on features the run should use: ONNX Runtime's fused step (src/backend/onnxHeadStep.ts) when ONNX
+ * Runtime passed its probe, else undefined (the loop's LinearHeadTrainer on the tfjs backend).
+ */
+export function headTrainerFactory(): HeadTrainerFactory | undefined {
+  return current?.onnxruntime ? (v, scale) => new OrtHeadTrainer(v, scale) : undefined;
 }

@@ -42,12 +42,29 @@ export interface HeadVariables {
 /** Below this the carried scale of W is folded back into the variable (one multiply), to keep it well inside float32. */
 const MIN_SCALE = 0.5;
 
+/** What the loop needs of a head trainer on features: LinearHeadTrainer (tfjs) or a native one the run layer hands in. */
+export interface HeadTrainer {
+  /** W = wScale x (the W variable) between sync calls. */
+  readonly wScale: number;
+  /** One SGD step; returns the batch's loss before the update. */
+  step(batch: HeadBatch, p: HeadStepParams): number;
+  /** Writes b and its momentum back into their variables. */
+  writeBias(): void;
+  /** Makes the variables exact (W, b and both momentum buffers). */
+  sync(): void;
+  /** Releases what the trainer holds outside tfjs (native sessions), if anything. */
+  dispose?(): void;
+}
+
+/** Makes a head trainer over the head's variables, W carrying `scale` (a checkpoint's headScale; 1 for exact variables). */
+export type HeadTrainerFactory = (v: HeadVariables, scale: number) => HeadTrainer;
+
 /**
  * A linear head trained by SGD with cross-entropy on mixed features. Between `sync` calls the W variable holds
  * W / scale and the bias and its momentum live in `b` and `mb`; construct it after the variables hold their
  * starting values (e.g. after a resume).
  */
-export class LinearHeadTrainer {
+export class LinearHeadTrainer implements HeadTrainer {
   readonly b: Float32Array;
   readonly mb: Float32Array;
   /** W = scale x (the W variable) between sync calls. */

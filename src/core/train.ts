@@ -10,7 +10,7 @@ import { forwardAll, gatherRows, metricsOf, type ExampleSet } from './evaluate';
 import { argmaxRows } from './classStats';
 import { crossEntropy, dense } from './nn';
 import { cutmixRows } from './mixup';
-import { LinearHeadTrainer } from './headStep';
+import { LinearHeadTrainer, type HeadTrainer, type HeadTrainerFactory } from './headStep';
 import { Rng } from './rng';
 import { PairSampler } from './sampler';
 import { computeRefresh, type RefreshCache } from './refresh';
@@ -85,6 +85,8 @@ export interface FinetuneOptions {
   matmul?: MatMul;
   /** The config's custom objective, compiled once by the caller for this K (compiled here when absent). */
   custom?: CompiledObjective;
+  /** The head step on features (default: LinearHeadTrainer on the tfjs backend; the run layer may hand in ONNX Runtime's fused step). */
+  headTrainer?: HeadTrainerFactory;
 }
 
 /** The outcome of the loop. */
@@ -195,7 +197,7 @@ export class FinetuneRun {
     afterRefresh: { save: (r) => r.s.afterRefresh, load: (r, v) => { r.s.afterRefresh = v; } },
     weights: { save: (r) => Promise.all(r.vars.map(stateTensor)), load: (r, v) => assignAll('weight', r.vars, v) },
     momentum: { save: (r) => Promise.all(r.momentum.map(stateTensor)), load: (r, v) => assignAll('momentum', r.momentum, v) },
-    headScale: { save: (r) => r.head?.wScale ?? 1, load: (r, v) => { r.head = r.newHead(v); } },
+    headScale: { save: (r) => r.head?.wScale ?? 1, load: (r, v) => { r.head?.dispose?.(); r.head = r.newHead(v); } },
     bestWeights: {
       save: (r) => Promise.all(r.s.bestWeights.map(stateTensor)),
       load: (r, v) => {
@@ -242,7 +244,7 @@ export class FinetuneRun {
   private readonly pool: ExampleSet;
   // On precomputed features (no backbone) with feature mixup: the lean head step of src/core/headStep.ts. It carries
   // the bias and a scale of W outside the variables; sync() makes them exact before anything reads them.
-  private head: LinearHeadTrainer | null;
+  private head: HeadTrainer | null;
   // Transient state, rebuilt from the checkpointed state (the sampler) or not needed to continue it.
   private sampler: PairSampler | null = null;
   private lastRefresh: RefreshPayload | null = null;
@@ -304,13 +306,14 @@ export class FinetuneRun {
   }
 
   /** The head step on features, with W's carried scale, or null when the generic step trains the model. */
-  private newHead(scale: number): LinearHeadTrainer | null {
+  private newHead(scale: number): HeadTrainer | null {
     if (this.model.backbone || this.cfg.training.mixup === 'cutmix') {
       if (scale !== 1) throw new TrainingError(`checkpoint carries a head scale (${scale}) but this run does not train a head on features`);
       return null;
     }
     const [W, b] = this.vars;
-    return new LinearHeadTrainer({ W: W!, b: b!, mW: this.momentum[0]!, mb: this.momentum[1]! }, scale);
+    const v = { W: W!, b: b!, mW: this.momentum[0]!, mb: this.momentum[1]! };
+    return this.opts.headTrainer ? this.opts.headTrainer(v, scale) : new LinearHeadTrainer(v, scale);
   }
 
   /**
@@ -331,6 +334,7 @@ export class FinetuneRun {
 
   /** Frees what the run holds besides the result's tensors (the momentum buffers; the best weights unless returned). */
   dispose(withBest: boolean): void {
+    this.head?.dispose?.();
     this.momentum.forEach((m) => m.dispose());
     if (withBest) this.s.bestWeights.forEach((t) => t.dispose());
   }

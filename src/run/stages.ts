@@ -2,7 +2,7 @@
 // start of each and show its own progress: pre-training (the demo CNN when it is not cached yet, or a
 // "pretrain" config) and fine-tuning. A stop during pre-training ends the whole run and writes nothing.
 import { join } from 'node:path';
-import { prepareGainMatMul, tf } from '../backend/backend';
+import { headTrainerFactory, prepareGainMatMul, tf } from '../backend/backend';
 import type { SelmixConfig } from '../core/config';
 import { compileCustomObjective, type CompiledObjective } from '../core/customObjective';
 import { ExprError, OutputFolderError } from '../core/errors';
@@ -214,6 +214,9 @@ export async function finetuneStage(ctx: StageContext, p: PreparedRun, cfg: Selm
     if (ctx.backend.note) notes.push(ctx.backend.note);
     const startVal = evaluateSet(trainModel, trainData.val, headFrac);
     const startTest = trainData.test?.y ? evaluateSet(trainModel, trainData.test as ExampleSet & { y: Int32Array }, headFrac) : undefined;
+    // On ONNX Runtime a head on features steps with its fused graph (a backbone keeps tfjs, which has the autodiff).
+    const headTrainer = !trainModel.backbone && cfg.training.mixup !== 'cutmix' ? headTrainerFactory() : undefined;
+    if (headTrainer) notes.push('the head step runs on ONNX Runtime (one fused graph per batch size: mixup, cross-entropy gradient, SGD update)');
     ctx.emit({ type: 'run/started', payload: {
       runId: ctx.runId, name: cfg.name ?? 'SelMix run', objective: objective.name, K: model.K, classNames: data.classNames, totalSteps: resolveSteps(cfg.training, trainData.train.n),
       backend: ctx.backend.name, outputDir, mode: 'finetune', notes, startVal, ...(startTest ? { startTest } : {}),
@@ -223,7 +226,7 @@ export async function finetuneStage(ctx: StageContext, p: PreparedRun, cfg: Selm
 
     const result = await finetune(trainModel, trainData, {
       config: cfg, emit: ctx.emit, shouldStop: ctx.shouldStop, ...(resume ? { resume } : {}), ...(objective.custom ? { custom: objective.custom } : {}),
-      matmul: await prepareGainMatMul(model.K),
+      matmul: await prepareGainMatMul(model.K), ...(headTrainer ? { headTrainer } : {}),
       onCheckpoint: (state, best) => {
         const path = writeCheckpoint(ckptDir, state, fingerprint);
         ctx.emit({ type: 'run/checkpoint', payload: { step: state.step, path, best } });
