@@ -14,6 +14,7 @@
 // Flags: --dataset mnist-lt|cifar10-lt  --data DIR  --steps N (default: the tool's)  --warm logitAdjusted|none
 //        --seeds N (3)  --full  --no-selected (skip the baselines re-selected per target)  --pretrain-epochs N (CIFAR, 10)
 //        --val-per-class N (CIFAR, 100)  --out DIR (bench/results)
+//        knobs for measuring the defaults: --patience N|none  --passes N  --damping D  --temperature S  --eps-mask E  --lr L
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -99,7 +100,7 @@ async function ensurePretrained(): Promise<void> {
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { steps: { type: 'string' }, seeds: { type: 'string' }, full: { type: 'boolean' }, out: { type: 'string' },
     dataset: { type: 'string' }, data: { type: 'string' }, warm: { type: 'string' }, 'no-selected': { type: 'boolean' }, 'pretrain-epochs': { type: 'string' },
-    'val-per-class': { type: 'string' }, patience: { type: 'string' }, passes: { type: 'string' }, damping: { type: 'string' }, temperature: { type: 'string' }, 'eps-mask': { type: 'string' } } });
+    'val-per-class': { type: 'string' }, patience: { type: 'string' }, passes: { type: 'string' }, damping: { type: 'string' }, temperature: { type: 'string' }, 'eps-mask': { type: 'string' }, lr: { type: 'string' } } });
   // Knobs for measuring the defaults (absent: the tool's defaults).
   const extra = { ...(values.patience ? { patience: values.patience === 'none' ? null : Number(values.patience) } : {}), ...(values.passes ? { passes: Number(values.passes) } : {}) };
   const damping = values.damping !== undefined ? Number(values.damping) : undefined;
@@ -196,6 +197,7 @@ async function main(): Promise<void> {
       if (damping !== undefined) cfg.selmix.coverage.damping = damping;
       if (values.temperature !== undefined) cfg.selmix.temperature = Number(values.temperature);
       if (values['eps-mask'] !== undefined) cfg.selmix.epsMask = Number(values['eps-mask']);
+      if (values.lr !== undefined) cfg.training.lr = Number(values.lr);
       lastCfg = cfg;
       const ts = performance.now();
       let model: SelmixModel;
