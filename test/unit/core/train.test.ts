@@ -184,3 +184,45 @@ test('a diverging run fails with a TrainingError naming the step and leaves no t
   assert.equal(tf.memory().numTensors, tensors);
   disposeModel(m);
 });
+
+test('the warm start: tau chosen on validation, logged, in the summary, and the kept iterate is never worse on validation', async () => {
+  const dir = writeLinearJob('selmix-warm-', [200, 60, 15, 5], [30, 30, 30, 30], 6, 21);
+  const cfg = join(dir, 'w.selmix.json');
+  writeFileSync(cfg, npyConfig({ steps: 60, refreshEvery: 20, warmStart: 'logitAdjusted', baselines: ['logitAdjusted', 'uniformMixup'] }, 'out', 'minRecall'));
+  const logs: string[] = [];
+  const refreshes: RefreshPayload[] = [];
+  const r = await runFile(cfg, { emit: (e) => { if (e.type === 'run/log') logs.push(e.payload.message); if (e.type === 'run/refresh') refreshes.push(e.payload); } });
+  assert.ok(r.ok, r.ok ? '' : r.message);
+  const w = r.summary.warmStart!;
+  assert.ok(w && w.tau >= 0);
+  assert.ok(logs.some((l) => l.startsWith('warm start:')), logs.join('\n'));
+  // The step-0 refresh scores the warm-started head: its value is the warm start's, and the result is at least that.
+  assert.equal(refreshes[0]!.step, 0);
+  assert.equal(refreshes[0]!.objectiveValue, w.objectiveValue);
+  assert.ok(r.summary.after.objectiveValue >= w.objectiveValue);
+  // Both baselines of the same run, from the same starting model.
+  assert.deepEqual(r.summary.baselines!.map((b) => b.label.split(' ')[0]), ['post-hoc', 'uniform']);
+  const report = JSON.parse(readFileSync(join(dir, 'out', 'report.json'), 'utf8'));
+  assert.equal(report.summary.warmStart.tau, w.tau);
+  // No feasibility for an unconstrained objective.
+  assert.equal(r.summary.feasibility, undefined);
+});
+
+test('a coverage objective reports feasibility on every refresh and in the summary; a budget spent while improving says so', async () => {
+  const dir = writeLinearJob('selmix-feas-', [200, 60, 15, 5], [30, 30, 30, 30], 6, 22);
+  const cfg = join(dir, 'f.selmix.json');
+  writeFileSync(cfg, npyConfig({ steps: 40, refreshEvery: 20, warmStart: 'none' }, 'out', 'meanRecallMinCoverage'));
+  const refreshes: RefreshPayload[] = [];
+  const warns: string[] = [];
+  const r = await runFile(cfg, { emit: (e) => { if (e.type === 'run/refresh') refreshes.push(e.payload); if (e.type === 'run/log' && e.payload.level === 'warn') warns.push(e.payload.message); } });
+  assert.ok(r.ok, r.ok ? '' : r.message);
+  for (const p of refreshes) {
+    assert.equal(p.feasibility!.bound, 0.95 / 4);
+    assert.equal(p.feasibility!.met, p.feasibility!.value >= 0.95 / 4);
+  }
+  const f = r.summary.feasibility!;
+  assert.equal(f.val.value, r.summary.after.val.minCoverage);
+  assert.equal(r.summary.warmStart, undefined);
+  const lastIsBest = r.summary.bestStep === r.summary.steps && r.summary.stoppedBy === 'steps';
+  assert.equal(warns.some((m) => m.startsWith('the kept iterate is the last one')), lastIsBest);
+});
