@@ -4,7 +4,7 @@ import type { SelmixConfigInput } from '../core/config';
 import { DEMO_CACHE, DEMO_CONFIG, DEMO_OUTPUT } from '../run/demo';
 
 /** The demo's config as a file at the workspace root: the same run, with its cache and output paths from there. */
-export const DEMO_TEMPLATE_CONFIG: SelmixConfigInput = { ...DEMO_CONFIG, model: { kind: 'pretrained-demo', path: DEMO_CACHE }, output: DEMO_OUTPUT };
+export const DEMO_TEMPLATE_CONFIG: SelmixConfigInput = { ...DEMO_CONFIG, model: { ...DEMO_CONFIG.model, kind: 'pretrained-demo', path: DEMO_CACHE }, output: DEMO_OUTPUT };
 
 /** A template the user can pick. */
 export interface ConfigTemplate {
