@@ -1,6 +1,10 @@
 // Small synthetic data for tests: long-tailed Gaussian clusters, one per class, around a unit direction, and a
 // validation pass of a random linear head.
-import type { Rng } from '../../src/core/rng';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Rng } from '../../src/core/rng';
+import { writeNpy } from '../../src/data/npy';
 import { randn } from './numerics';
 
 /** perClass[k] points of class k: coordinate k % d is shifted by `separation`, every coordinate gets N(0, 1) noise. */
@@ -37,4 +41,20 @@ export function validationPass(rng: Rng, K: number, d: number, N: number, skipCl
     logits[n * K + l] = a;
   }
   return { K, d, features, labels, logits, W, b };
+}
+
+/** A temp folder with long-tailed train (trx/try.npy) and validation (vax/vay.npy) clusters and a weak diagonal head W.npy. */
+export function writeLinearJob(prefix: string, train: number[], val: number[], d: number, seed: number): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const rng = new Rng(seed);
+  const K = train.length;
+  for (const [name, counts] of [['tr', train], ['va', val]] as const) {
+    const s = clusterSet(counts, d, rng, 1.5);
+    writeNpy(join(dir, `${name}x.npy`), s.x, [s.n, d]);
+    writeNpy(join(dir, `${name}y.npy`), s.y, [s.n]);
+  }
+  const W = new Float32Array(K * d);
+  for (let k = 0; k < K; k++) W[k * d + k] = 0.5;
+  writeNpy(join(dir, 'W.npy'), W, [K, d]);
+  return dir;
 }

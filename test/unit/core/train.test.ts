@@ -2,8 +2,7 @@
 // extra checkpoints, and cancel/resume giving bit-identical final weights to an uninterrupted run.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { initBackend, tf } from '../../../src/backend/backend';
 import { configSchema } from '../../../src/core/config';
@@ -12,30 +11,14 @@ import { linearModel, disposeModel } from '../../../src/core/model';
 import { Rng } from '../../../src/core/rng';
 import { finetune, FinetuneRun, type FinetuneData, type TrainState } from '../../../src/core/train';
 import { CHECKPOINT_STATE_FIELDS } from '../../../src/data/checkpoint';
-import { writeNpy } from '../../../src/data/npy';
 import { runRequest, type RunResult } from '../../../src/run/run';
-import { clusterSet } from '../../helpers/synthetic';
 import type { RefreshPayload, RunEvent } from '../../../src/protocol/messages';
+import { clusterSet, writeLinearJob } from '../../helpers/synthetic';
 
 before(async () => {
   await initBackend({ choice: 'cpu' });
 });
 
-/** A temp folder with long-tailed train (trx/try.npy) and validation (vax/vay.npy) clusters and a weak diagonal head W.npy. */
-function writeLinearJob(prefix: string, train: number[], val: number[], d: number, seed: number): string {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  const rng = new Rng(seed);
-  const K = train.length;
-  for (const [name, counts] of [['tr', train], ['va', val]] as const) {
-    const s = clusterSet(counts, d, rng, 1.5);
-    writeNpy(join(dir, `${name}x.npy`), s.x, [s.n, d]);
-    writeNpy(join(dir, `${name}y.npy`), s.y, [s.n]);
-  }
-  const W = new Float32Array(K * d);
-  for (let k = 0; k < K; k++) W[k * d + k] = 0.5;
-  writeNpy(join(dir, 'W.npy'), W, [K, d]);
-  return dir;
-}
 
 /** Runs the config file at cfg through runRequest, as every surface does. */
 function runFile(cfg: string, opts: { emit?: (e: RunEvent) => void; shouldStop?: () => boolean; resume?: boolean } = {}): Promise<RunResult> {

@@ -12,9 +12,8 @@ import { DataError } from '../../../src/core/errors';
 import { Rng } from '../../../src/core/rng';
 import type { FinetuneData, TrainState } from '../../../src/core/train';
 import { checkpointFingerprint, inputsDigest, readCheckpoint, writeCheckpoint, type CheckpointFingerprint } from '../../../src/data/checkpoint';
-import { writeNpy } from '../../../src/data/npy';
 import { runRequest } from '../../../src/run/run';
-import { clusterSet } from '../../helpers/synthetic';
+import { clusterSet, writeLinearJob } from '../../helpers/synthetic';
 import type { RunEvent } from '../../../src/protocol/messages';
 
 const K = 3;
@@ -201,16 +200,7 @@ test('inputsDigest changes with one label or one sampled input value, and not ot
 
 /** A linear-head job on K = 3 clusters (npy files) in a temp folder, its config at run.selmix.json. */
 function job(training: object): { dir: string; cfg: string; write: (t: object) => void } {
-  const dir = mkdtempSync(join(tmpdir(), 'selmix-ckpt-run-'));
-  const rng = new Rng(21);
-  for (const [name, counts] of [['tr', [60, 25, 10]], ['va', [15, 15, 15]]] as [string, number[]][]) {
-    const s = clusterSet(counts, d, rng, 1.5);
-    writeNpy(join(dir, `${name}x.npy`), s.x, [s.n, d]);
-    writeNpy(join(dir, `${name}y.npy`), s.y, [s.n]);
-  }
-  const W = new Float32Array(K * d);
-  for (let k = 0; k < K; k++) W[k * d + k] = 0.5;
-  writeNpy(join(dir, 'W.npy'), W, [K, d]);
+  const dir = writeLinearJob('selmix-ckpt-run-', [60, 25, 10], [15, 15, 15], d, 21);
   const cfg = join(dir, 'run.selmix.json');
   const write = (t: object) => writeFileSync(cfg, JSON.stringify({ objective: 'minRecall', data: { kind: 'npy', train: { features: 'trx.npy', labels: 'try.npy' }, val: { features: 'vax.npy', labels: 'vay.npy' } },
     model: { kind: 'linear', weights: 'W.npy' }, training: { batchSize: 16, refreshEvery: 10, ...t }, output: 'out' }));
