@@ -1,6 +1,7 @@
 // Batched inference: features g(x) and logits a(x) of a whole set, in eval mode, tensors disposed per batch.
 import * as tf from '@tensorflow/tfjs';
 import type { SelmixModel } from './model';
+import type { MatMul } from './gain';
 import { argmaxRows } from './classStats';
 import { confusionMatrix, classSupport } from './confusion';
 import { metricsReport } from './metrics';
@@ -35,9 +36,11 @@ export function gatherRows(set: ExampleSet, idx: ArrayLike<number>): tf.Tensor {
  * features are the set's own array (not a copy: read it, do not write it), so a caller can tell that they have not
  * changed since the last pass.
  */
-export function forwardAll(model: SelmixModel, set: ExampleSet, batch = 256): Forward {
+export function forwardAll(model: SelmixModel, set: ExampleSet, batch = 256, mm?: MatMul): Forward {
   const { K, d } = model;
   const bb = model.backbone;
+  // A head on features with a float32 provider (ONNX Runtime from K = 100): the logits are one product, X W + b.
+  if (!bb && mm?.precision === 'float32') return { features: set.x, logits: headLogits(set.x, set.n, model, mm), n: set.n };
   // Without a backbone: larger batches (each product packs W again on wasm, and rows of features are small).
   const rows = bb ? batch : Math.max(batch, 4096);
   const features = bb ? new Float32Array(set.n * d) : set.x;
@@ -56,6 +59,17 @@ export function forwardAll(model: SelmixModel, set: ExampleSet, batch = 256): Fo
     a.dispose();
   }
   return { features, logits, n: set.n };
+}
+
+/** X W + b for n feature rows through the provider, in float32 (the bias added in float32, as a tensor add does). */
+function headLogits(x: Float32Array, n: number, model: SelmixModel, mm: MatMul): Float32Array {
+  const { K, d } = model;
+  const W = model.W.dataSync() as Float32Array;
+  const b = model.b.dataSync() as Float32Array;
+  const p = mm(x.length === n * d ? x : x.subarray(0, n * d), W, n, d, K);
+  const out = p instanceof Float32Array ? p : Float32Array.from(p);
+  for (let i = 0; i < n; i++) for (let k = 0; k < K; k++) out[i * K + k] = Math.fround(out[i * K + k]! + b[k]!);
+  return out;
 }
 
 /** Metrics of logits against labels (logit adjustment optional, for the post-hoc baseline). */

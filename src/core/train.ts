@@ -292,7 +292,7 @@ export class FinetuneRun {
    */
   private applyWarmStart(): void {
     const { model, data, K, cfg } = this;
-    const fw = forwardAll(model, data.val);
+    const fw = forwardAll(model, data.val, undefined, this.opts.matmul);
     const lp = logPrior(data.train.y, K);
     const c = tuneTau(fw.logits, data.val.y, K, lp, cfg.selmix.headFrac, (C, m) => this.scoreOf(C, m));
     const a0 = adjustedMetrics(fw.logits, data.val.y, K, lp, 0, cfg.selmix.headFrac);
@@ -427,7 +427,7 @@ export class FinetuneRun {
       if (!data.unlabeled.y) throw new TrainingError('partnerLabels "oracle" needs labels for the unlabeled set');
       return data.unlabeled.y;
     }
-    const fw = forwardAll(model, data.unlabeled);
+    const fw = forwardAll(model, data.unlabeled, undefined, this.opts.matmul);
     const pl = argmaxRows(fw.logits, fw.n, K);
     if (sm.pseudoLabelThreshold > 0) {
       for (let i = 0; i < fw.n; i++) {
@@ -462,7 +462,7 @@ export class FinetuneRun {
     const { training: tr, selmix: sm, objective } = this.cfg;
     const step = s.step;
     this.head?.sync();
-    const fw = forwardAll(model, data.val);
+    const fw = forwardAll(model, data.val, undefined, this.opts.matmul);
     const W = Float64Array.from(await model.W.data());
     const b = Float64Array.from(await model.b.data());
     const r = computeRefresh({
@@ -611,7 +611,7 @@ export function sgdStep(model: SelmixModel, vars: tf.Variable[], mom: tf.Variabl
 }
 
 /** Final metrics of the model on a labeled set. */
-export function evaluateSet(model: SelmixModel, set: ExampleSet & { y: Int32Array }, headFrac: number): MetricsReport {
-  const fw = forwardAll(model, set);
+export function evaluateSet(model: SelmixModel, set: ExampleSet & { y: Int32Array }, headFrac: number, mm?: MatMul): MetricsReport {
+  const fw = forwardAll(model, set, undefined, mm);
   return metricsOf(fw.logits, set.y, model.K, headFrac);
 }

@@ -77,7 +77,7 @@ export async function evaluateRequest(request: RunRequest, split: 'val' | 'test'
     // An ONNX model is evaluated whole, on ONNX Runtime.
     const onnx = l.inputs.model?.kind === 'loaded' ? l.inputs.model.onnx : undefined;
     if (onnx) return metricsOf(await onnxLogits(onnx, set, o.emit ? { emit: o.emit } : {}), set.y, l.model.K, l.cfg.selmix.headFrac);
-    return evaluateSet(l.model, set as ExampleSet & { y: Int32Array }, l.cfg.selmix.headFrac);
+    return evaluateSet(l.model, set as ExampleSet & { y: Int32Array }, l.cfg.selmix.headFrac, await prepareGainMatMul(l.model.K));
   } finally {
     disposeModel(l.model);
   }
@@ -94,13 +94,14 @@ export async function gainRequest(request: RunRequest, o: EvalOptions = {}): Pro
     const onnx = l.inputs.model?.kind === 'loaded' ? l.inputs.model.onnx : undefined;
     if (onnx) ({ model, data: { val } } = await onnxFeaturize(onnx, model, { ...l.inputs.data, train: val, unlabeled: null, test: null }, { cacheDir: join(l.prepared.baseDir, '.selmix-cache', 'onnx-features') }));
     const objective = reportedObjective(l.prepared, cfg, model.K);
-    const fw = forwardAll(model, val);
+    const matmul = await prepareGainMatMul(model.K);
+    const fw = forwardAll(model, val, undefined, matmul);
     const [W, b] = [Float64Array.from(model.W.dataSync()), Float64Array.from(model.b.dataSync())];
     const refresh = computeRefresh({
       K: model.K, d: model.d, features: fw.features, labels: val.y, logits: fw.logits, W, b, objective: cfg.objective, prevMultipliers: null,
       options: objectiveOptions(cfg), s: cfg.selmix.temperature, variant: cfg.selmix.deltaW, logitsFromHead: true,
       ...(cfg.selmix.epsMask !== undefined ? { epsMask: cfg.selmix.epsMask } : {}), ...(objective.custom ? { custom: objective.custom } : {}),
-      matmul: await prepareGainMatMul(model.K),
+      matmul,
     });
     return { K: model.K, n: val.n, objective: objective.name, refresh };
   } finally {

@@ -212,8 +212,10 @@ export async function finetuneStage(ctx: StageContext, p: PreparedRun, cfg: Selm
       notes.push(...f.notes);
     }
     if (ctx.backend.note) notes.push(ctx.backend.note);
-    const startVal = evaluateSet(trainModel, trainData.val, headFrac);
-    const startTest = trainData.test?.y ? evaluateSet(trainModel, trainData.test as ExampleSet & { y: Int32Array }, headFrac) : undefined;
+    // The run's matmul provider: the gain's products and, for a head on features, the evaluation passes.
+    const mm = await prepareGainMatMul(model.K);
+    const startVal = evaluateSet(trainModel, trainData.val, headFrac, mm);
+    const startTest = trainData.test?.y ? evaluateSet(trainModel, trainData.test as ExampleSet & { y: Int32Array }, headFrac, mm) : undefined;
     // On ONNX Runtime a head on features steps with its fused graph (a backbone keeps tfjs, which has the autodiff).
     const headTrainer = !trainModel.backbone && cfg.training.mixup !== 'cutmix' ? headTrainerFactory() : undefined;
     if (headTrainer) notes.push('the head step runs on ONNX Runtime (one fused graph per batch size: mixup, cross-entropy gradient, SGD update)');
@@ -226,7 +228,7 @@ export async function finetuneStage(ctx: StageContext, p: PreparedRun, cfg: Selm
 
     const result = await finetune(trainModel, trainData, {
       config: cfg, emit: ctx.emit, shouldStop: ctx.shouldStop, ...(resume ? { resume } : {}), ...(objective.custom ? { custom: objective.custom } : {}),
-      matmul: await prepareGainMatMul(model.K), ...(headTrainer ? { headTrainer } : {}),
+      matmul: mm, ...(headTrainer ? { headTrainer } : {}),
       onCheckpoint: (state, best) => {
         const path = writeCheckpoint(ckptDir, state, fingerprint);
         ctx.emit({ type: 'run/checkpoint', payload: { step: state.step, path, best } });
@@ -236,8 +238,8 @@ export async function finetuneStage(ctx: StageContext, p: PreparedRun, cfg: Selm
     const vars = trainableVariables(trainModel, freeze);
     vars.forEach((v, i) => v.assign(result.bestWeights[i]!));
     result.bestWeights.forEach((t) => t.dispose());
-    const afterVal = evaluateSet(trainModel, trainData.val, headFrac);
-    const afterTest = trainData.test?.y ? evaluateSet(trainModel, trainData.test as ExampleSet & { y: Int32Array }, headFrac) : undefined;
+    const afterVal = evaluateSet(trainModel, trainData.val, headFrac, mm);
+    const afterTest = trainData.test?.y ? evaluateSet(trainModel, trainData.test as ExampleSet & { y: Int32Array }, headFrac, mm) : undefined;
     const headFiles = await saveModel(cfg, model, outputDir);
     let onnxCheck: OnnxVerification | undefined;
     if (onnx) {
