@@ -38,7 +38,7 @@ export interface RefreshRow {
    * Which gain provider a run takes at this K (prepareGainMatMul of src/backend): 'exact' (float64MatMul) or
    * 'backend matmul' (tfMatMul).
    */
-  path: 'exact' | 'backend matmul';
+  path: 'exact' | 'backend matmul' | 'onnxruntime';
   /** computeRefresh with the exact float64 gain, and with the one-thread backend matmul provider (tfMatMul). */
   exact: Timing;
   provider: Timing | null;
@@ -158,7 +158,7 @@ const PROTO_PULL = 3.5;
  * Times the refresh and its parts for one (K, d). runMm is the provider a run takes at this K (prepareGainMatMul;
  * undefined or float64MatMul: exact).
  */
-export function benchRefresh(K: number, d: number, objective: ObjectiveId, reps: number, runMmIn: MatMul | undefined, shape: InputShape = {}): RefreshRow {
+export function benchRefresh(K: number, d: number, objective: ObjectiveId, reps: number, runMmIn: MatMul | undefined, shape: InputShape = {}, pathName: RefreshRow['path'] = 'backend matmul'): RefreshRow {
   const runMm = runMmIn === float64MatMul ? undefined : runMmIn;
   const inp = syntheticInput(K, d, objective, 1, tfMatMul, shape);
   const N = inp.labels.length;
@@ -167,7 +167,7 @@ export function benchRefresh(K: number, d: number, objective: ObjectiveId, reps:
   const slow = K >= 1000;
   const exact = timeIt(() => computeRefresh(inp), slow ? { reps: 1, warmup: 0 } : { reps, warmup: 1, budgetMs });
   const provider = timeIt(() => computeRefresh({ ...inp, matmul: tfMatMul }), { reps, warmup: 1, budgetMs });
-  const path = !runMm ? 'exact' as const : 'backend matmul' as const;
+  const path = !runMm ? 'exact' as const : pathName;
   const refresh = !runMm ? exact : runMm === tfMatMul ? provider : timeIt(() => computeRefresh({ ...inp, matmul: runMm }), { reps, warmup: 1, budgetMs });
   // The parts, from the same inputs.
   const r = computeRefresh(inp);

@@ -187,6 +187,12 @@ function glance(r: BenchReport): string[] {
     rows.push([`no cliff: a confident head (logit gaps up to ${lg.maxGap.toFixed(0)}) costs what ordinary logits cost`, `${fmtMs(lg.refresh.medianMs)} against ${fmtMs(lgo.refresh.medianMs)} ` +
       `(${(lg.refresh.medianMs / lgo.refresh.medianMs).toFixed(2)}x) at K = 1000, d = 2048, ${lg.N} validation rows`]);
   }
+  const ort = r.refresh?.rows.filter((x) => x.K === 1000 && x.d === 2048 && x.path === 'onnxruntime') ?? [];
+  if (ort.length) {
+    const worst = Math.max(...ort.map((x) => x.refresh.medianMs));
+    rows.push(['gain refresh at K = 1000, d = 2048 on ONNX Runtime under 150 ms', `${met(worst < 150)}: ${ort.map((x) => `${fmtMs(x.refresh.medianMs)} (${x.logits} logits, N = ${x.N})`).join(', ')}` +
+      (worst >= 150 ? '; the products are a fraction of it, the rest is the O(K^2) and O(N K) work in JS (softmax factors, centroids, P)' : '')]);
+  }
   const brute = r.refresh?.brute.filter((b) => b.ratio !== null) ?? [];
   const b100 = brute.find((b) => b.K === 100);
   if (b100) {

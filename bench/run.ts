@@ -9,7 +9,8 @@ import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { initBackend, prepareGainMatMul, tf } from '../src/backend/backend';
-import { benchBrute, benchLargeGap, benchRefresh, type BruteRow, type RefreshRow } from './refresh';
+import { benchBrute, benchLargeGap, benchRefresh, LARGE_GAP, type BruteRow, type RefreshRow } from './refresh';
+import { ortMatMul, probeOnnxRuntime } from '../src/backend/onnxRuntime';
 import { benchHeadStep, type HeadStepResult } from './headStep';
 import { benchCnnStep, benchConvGrad, type CnnStepResult, type ConvGradResult } from './cnnStep';
 import { benchOverhead, type OverheadResult } from './overhead';
@@ -71,6 +72,11 @@ async function main(): Promise<void> {
     // A confident head: 3 validation rows a class and logit gaps in the hundreds, beside ordinary logits of the same shape.
     const gap = benchLargeGap(1000, 2048, quick ? 3 : 5, mm1000);
     rows.push(gap.ordinary, gap.largeGaps);
+    // The same refresh with ONNX Runtime's products (what a run takes when ONNX Runtime loads), when it loads here.
+    if (probeOnnxRuntime().ok) {
+      log('  K = 1000, d = 2048 on ONNX Runtime products');
+      rows.push(benchRefresh(1000, 2048, 'minRecall', quick ? 3 : 5, ortMatMul, {}, 'onnxruntime'), benchRefresh(1000, 2048, 'minRecall', quick ? 3 : 5, ortMatMul, LARGE_GAP, 'onnxruntime'));
+    }
     const limit = quick ? 10_000 : 120_000; // K = 100 at d = 128 (about 40-80 s here) is measured, not projected
     log(`(a) brute-force K^4 gain (test/helpers/bruteForceGain.ts), each size skipped when projected over ${limit / 1000} s`);
     const brute = benchBrute(quick ? [10, 30] : [10, 30, 50, 100], quick ? [128] : [128, 512, 2048], limit);
