@@ -191,7 +191,7 @@ function glance(r: BenchReport): string[] {
   if (ort.length) {
     const worst = Math.max(...ort.map((x) => x.refresh.medianMs));
     rows.push(['gain refresh at K = 1000, d = 2048 on ONNX Runtime under 150 ms', `${met(worst < 150)}: ${ort.map((x) => `${fmtMs(x.refresh.medianMs)} (${x.logits} logits, N = ${x.N})`).join(', ')}` +
-      (worst >= 150 ? '; the products are a fraction of it, the rest is the O(K^2) and O(N K) work in JS (softmax factors, centroids, P)' : '')]);
+      (worst >= 150 ? ` (of which G ${ort.map((x) => fmtMs(x.gain.medianMs)).join(' and ')}; the rest is the confusion matrix, centroids, multipliers and P, in JS)` : '')]);
   }
   const brute = r.refresh?.brute.filter((b) => b.ratio !== null) ?? [];
   const b100 = brute.find((b) => b.K === 100);
