@@ -59,7 +59,7 @@ export function reportedObjective(p: PreparedRun, cfg: SelmixConfig, K: number):
 
 /** Every file a run may write directly in its output folder. */
 export function outputFiles(outputDir: string): string[] {
-  return ['report.json', 'gain.npy', 'distribution.npy', 'multipliers.npy', 'W.npy', 'b.npy', LOCK_FILE].map((f) => join(outputDir, f));
+  return ['report.json', 'report.html', 'run.log', 'gain.npy', 'distribution.npy', 'multipliers.npy', 'W.npy', 'b.npy', 'model.onnx', LOCK_FILE].map((f) => join(outputDir, f));
 }
 
 /** The sub-folders a run owns whole (their file names vary: checkpoint arrays are named by their hash). */

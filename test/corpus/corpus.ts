@@ -2,7 +2,7 @@
 // tfjs model) with one thing wrong, and what each command must say about it. The folders are built, not
 // committed, so the binary files stay out of git: `node --import tsx test/corpus/corpus.ts DIR` writes the
 // whole corpus to DIR for a look; test/cli/corpus.test.ts and test/integration/reliability.test.ts run it.
-import { existsSync, lstatSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, lstatSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -686,6 +686,20 @@ export const CASES: CorpusCase[] = [
     build: (dir) => { baseNpy(dir); writeConfig(dir, withField('output', '/proc/selmix-out')); },
     cli: configRuns([cfgFile, 'output:', 'proc file system']),
     engine: { ok: false, kind: 'config', message: [cfgFile, 'proc file system'] },
+  },
+  {
+    id: 'output-over-onnx-model', group: 'output', what: 'an ONNX model at <output>/model.onnx (fine-tuning its own output again)',
+    build: (dir) => {
+      mkdirSync(join(dir, 'out'), { recursive: true });
+      copyFileSync(join(__dirname, '..', 'fixtures', 'onnx', 'mlp_matmul.onnx'), join(dir, 'out', 'model.onnx'));
+      const x = join(__dirname, '..', 'fixtures', 'onnx', 'mlp_matmul_sample_x.npy');
+      copyFileSync(x, join(dir, 'x.npy'));
+      npy(dir, 'y.npy', cycle(16, 10), [16]);
+      writeConfig(dir, { objective: 'minRecall', data: { kind: 'npy', train: { features: 'x.npy', labels: 'y.npy' }, val: { features: 'x.npy', labels: 'y.npy' } },
+        model: { kind: 'onnx', path: 'out/model.onnx' }, training: { steps: 5 }, output: 'out' });
+    },
+    cli: configRuns([f('out/model.onnx'), 'output would overwrite the input file']),
+    engine: { ok: false, kind: 'data', message: [f('out/model.onnx'), 'would overwrite the input'] },
   },
   {
     id: 'output-stale-lock', group: 'output', what: 'a lock left by a run that is gone (killed): taken over, and released at the end',
