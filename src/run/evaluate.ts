@@ -1,22 +1,19 @@
 // `eval` and `gain` as the engine does them: the same request, the same loader (loadInputs), the model's own
 // forward pass on the tensor backend, the same evaluation as a run's before/after, and, for `gain`, one
 // refresh through the engine's own matmul provider. The CLI prints what these return.
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { initBackend, prepareGainMatMul, type BackendChoice } from '../backend/backend';
 import { ConfigError } from '../core/errors';
-import { disposeModel, fromLayersModel, type SelmixModel } from '../core/model';
+import { disposeModel, type SelmixModel } from '../core/model';
 import { forwardAll, metricsOf, type ExampleSet } from '../core/evaluate';
 import { computeRefresh, type RefreshResult } from '../core/refresh';
 import { evaluateSet, objectiveOptions } from '../core/train';
-import { loadLayersModelFromFile } from '../data/modelIo';
-import { applyEvent, emptySnapshot, type MetricsReport, type RunEvent, type RunRequest, type RunSnapshot } from '../protocol/messages';
-import { checkInputShape, checkLabels, loadInputs, type RunInputs } from './inputs';
+import type { MetricsReport, RunEvent, RunRequest } from '../protocol/messages';
+import { loadInputs, type RunInputs } from './inputs';
 import { onnxFeaturize, onnxLogits } from './onnxStage';
 import { prepareRun, preparedConfig, type PreparedRun } from './prepare';
-import { pretrainStage, reportedObjective, type StageContext } from './stages';
+import { reportedObjective, stageContext, startingModel } from './stages';
 import type { SelmixConfig } from '../core/config';
-import { randomUUID } from 'node:crypto';
-import { tf } from '../backend/backend';
 
 /** How an evaluation is driven (events only when it must pre-train the demo model first). */
 export interface EvalOptions {
@@ -40,30 +37,11 @@ async function loadWithModel(request: RunRequest, o: EvalOptions): Promise<Loade
   if (cfg.task === 'pretrain' || !cfg.model) throw new ConfigError(request.configPath, [{ path: 'model', message: 'this command needs a "model" to evaluate' }]);
   const backend = await initBackend(o.backend ? { choice: o.backend } : {});
   const inputs = await loadInputs(cfg, prepared.baseDir, request.configPath);
-  const source = inputs.model!;
-  let model: SelmixModel;
-  let file: string;
-  if (source.kind === 'pretrain') {
-    let snapshot: RunSnapshot = emptySnapshot();
-    const emit = (e: RunEvent) => { snapshot = applyEvent(snapshot, e); o.emit?.(e); };
-    const ctx: StageContext = { runId: randomUUID(), emit, shouldStop: o.shouldStop ?? (() => false), backend, t0: performance.now(), snapshot: () => snapshot, tensorsAtStart: tf.memory().numTensors };
-    const r = await pretrainStage(ctx, cfg, inputs.data, { saveDir: dirname(source.cachePath), name: 'pre-training the demo CNN', notes: [`no pre-trained model at ${source.cachePath}: pre-training the demo CNN first (cached there for later runs)`], withStart: false });
-    if ('cancelled' in r) return null;
-    disposeModel(r.model);
-    r.lm.dispose();
-    model = fromLayersModel(await loadLayersModelFromFile(source.cachePath));
-    file = source.cachePath;
-  } else {
-    model = source.model;
-    file = source.file;
-  }
-  try {
-    checkInputShape(model, inputs.data, inputs.files, file);
-    checkLabels(inputs, model.K, request.configPath, false);
-  } catch (e) {
-    disposeModel(model);
-    throw e;
-  }
+  // Progress events only when the demo model must be pre-trained first.
+  const ctx = stageContext((e) => o.emit?.(e), o.shouldStop ?? (() => false), backend);
+  const start = await startingModel(ctx, cfg, inputs, request.configPath, false);
+  if ('cancelled' in start) return null;
+  const model = start.model;
   return { prepared, cfg, inputs, model };
 }
 

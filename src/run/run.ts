@@ -1,17 +1,13 @@
 // runRequest: one run end to end, the same for the worker (the extension), the CLI, the sweep and the
 // experiments: prepare the request, load the inputs, pre-train when the starting model must be made first,
 // fine-tune, write the outputs, and emit protocol events. Never throws: a failure is a run/failed event.
-import { randomUUID } from 'node:crypto';
-import { dirname } from 'node:path';
-import { initBackend, tf, type BackendChoice } from '../backend/backend';
+import { initBackend, type BackendChoice } from '../backend/backend';
 import { failureKindOf, ConfigError } from '../core/errors';
 import { disposeModel, type SelmixModel } from '../core/model';
-import { loadLayersModelFromFile } from '../data/modelIo';
-import { fromLayersModel } from '../core/model';
-import { applyEvent, emptySnapshot, type FailureKind, type RunEvent, type RunFinishedPayload, type RunRequest, type RunSnapshot } from '../protocol/messages';
+import type { FailureKind, RunEvent, RunFinishedPayload, RunRequest } from '../protocol/messages';
 import { prepareRun, preparedConfig } from './prepare';
-import { checkInputShape, checkLabels, loadInputs } from './inputs';
-import { checkOutputs, finetuneStage, pretrainStage, pretrainTask, stoppedEarly, type StageContext } from './stages';
+import { loadInputs } from './inputs';
+import { checkOutputs, finetuneStage, pretrainTask, stageContext, startingModel, stoppedEarly, type StageContext } from './stages';
 
 /** How a run is driven. */
 export interface RunOptions {
@@ -26,17 +22,15 @@ export type RunResult = { ok: true; summary: RunFinishedPayload } | { ok: false;
 
 /** Runs a request end to end. Never throws: failures become a run/failed event and a failed result. */
 export async function runRequest(request: RunRequest, opts: RunOptions): Promise<RunResult> {
-  let snapshot: RunSnapshot = emptySnapshot();
-  const emit = (e: RunEvent) => {
-    snapshot = applyEvent(snapshot, e);
-    opts.emit(e);
-  };
+  // Until the stage context exists (its snapshot follows every event), events go straight out.
+  let ctx: StageContext | null = null;
+  const emit = (e: RunEvent) => (ctx ? ctx.emit(e) : opts.emit(e));
   let model: SelmixModel | null = null;
   try {
     const prepared = prepareRun(request);
     const cfg = preparedConfig(prepared);
     const backend = await initBackend({ ...(opts.backend ? { choice: opts.backend } : {}), ...(opts.wasmDir ? { wasmDir: opts.wasmDir } : {}) });
-    const ctx: StageContext = { runId: randomUUID(), emit, shouldStop: opts.shouldStop, backend, t0: performance.now(), snapshot: () => snapshot, tensorsAtStart: tf.memory().numTensors };
+    ctx = stageContext(opts.emit, opts.shouldStop, backend);
     const outputDir = prepared.outputDir!;
     const inputs = await loadInputs(cfg, prepared.baseDir, request.configPath);
     const finish = (summary: RunFinishedPayload): RunResult => {
@@ -45,26 +39,15 @@ export async function runRequest(request: RunRequest, opts: RunOptions): Promise
     };
     if (cfg.task === 'pretrain') return finish(await pretrainTask(ctx, prepared, cfg, inputs, outputDir));
     // The outputs are checked before any stage runs, so a bad output folder does not wait for pre-training.
-    checkOutputs(prepared, outputDir, inputs.inputs);
-    const source = inputs.model;
-    if (!source) throw new ConfigError(request.configPath, [{ path: 'model', message: 'a finetune run needs a "model"' }]);
-    let modelFile: string;
-    if (source.kind === 'pretrain') {
-      const r = await pretrainStage(ctx, cfg, inputs.data, { saveDir: dirname(source.cachePath), name: `${cfg.name ?? 'SelMix run'}: pre-training the demo CNN`,
-        notes: [`no pre-trained model at ${source.cachePath}: pre-training the demo CNN first (cached there for later runs)`], withStart: false });
-      if ('cancelled' in r) return finish(stoppedEarly(ctx, cfg, outputDir, r.steps));
-      disposeModel(r.model);
-      r.lm.dispose();
-      // Fine-tune from the saved copy, exactly as a later run that finds it cached does.
-      model = fromLayersModel(await loadLayersModelFromFile(source.cachePath));
-      modelFile = source.cachePath;
-      inputs.inputs.push(source.cachePath);
-    } else {
-      model = source.model;
-      modelFile = source.file;
+    try {
+      checkOutputs(prepared, outputDir, inputs.inputs);
+    } catch (e) {
+      if (inputs.model?.kind === 'loaded') disposeModel(inputs.model.model);
+      throw e;
     }
-    checkInputShape(model, inputs.data, inputs.files, modelFile);
-    checkLabels(inputs, model.K, request.configPath, true);
+    const start = await startingModel(ctx, cfg, inputs, request.configPath, true);
+    if ('cancelled' in start) return finish(stoppedEarly(ctx, cfg, outputDir, start.steps));
+    model = start.model;
     return finish(await finetuneStage(ctx, prepared, cfg, inputs, model, outputDir));
   } catch (e) {
     const kind = failureKindOf(e);

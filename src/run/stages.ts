@@ -1,11 +1,12 @@
 // The two stages of a run, each announced by its own run/started (with its mode), so the views reset at the
 // start of each and show its own progress: pre-training (the demo CNN when it is not cached yet, or a
 // "pretrain" config) and fine-tuning. A stop during pre-training ends the whole run and writes nothing.
-import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { dirname, join } from 'node:path';
 import { headTrainerFactory, prepareGainMatMul, tf } from '../backend/backend';
 import type { SelmixConfig } from '../core/config';
 import { compileCustomObjective, type CompiledObjective } from '../core/customObjective';
-import { ExprError, OutputFolderError } from '../core/errors';
+import { ConfigError, ExprError, OutputFolderError } from '../core/errors';
 import { feasibilityOf, objectiveMetricValue } from '../core/metrics';
 import { logPrior } from '../core/logitAdjust';
 import { forwardAll, metricsOf } from '../core/evaluate';
@@ -13,15 +14,15 @@ import { demoCnn, disposeModel, fromLayersModel, writeBack, type SelmixModel } f
 import { pretrain } from '../core/pretrain';
 import { evaluateSet, finetune, resolveSteps, trainableVariables, type FinetuneData, type TrainState } from '../core/train';
 import type { ExampleSet } from '../core/evaluate';
-import { applyEvent, type BaselineRow, type MetricsReport, type RunEvent, type RunFinishedPayload, type RunSnapshot } from '../protocol/messages';
+import { applyEvent, emptySnapshot, type BaselineRow, type MetricsReport, type RunEvent, type RunFinishedPayload, type RunSnapshot } from '../protocol/messages';
 import { assertNoInputInside, assertNotInput } from '../data/atomicWrite';
 import { checkOutputFolder, createOutputFolder, LOCK_FILE, lockOutputFolder } from '../data/outputFolder';
 import { checkpointFingerprint, inputsDigest, readCheckpoint, writeCheckpoint, type CheckpointFingerprint } from '../data/checkpoint';
 import { encodeNpy } from '../data/npy';
-import { saveLayersModelToDir } from '../data/modelIo';
+import { loadLayersModelFromFile, saveLayersModelToDir } from '../data/modelIo';
 import type { BackendInfo } from '../backend/backend';
 import { configErrorAt, type PreparedRun } from './prepare';
-import { featurize, type RunInputs } from './inputs';
+import { checkInputShape, checkLabels, featurize, type RunInputs } from './inputs';
 import { fineTunedOnnx, onnxFeaturize, type OnnxVerification } from './onnxStage';
 import { writeReport, type OutputFile } from './report';
 
@@ -132,6 +133,49 @@ export async function pretrainStage(ctx: StageContext, cfg: SelmixConfig, data: 
   } finally {
     if (!keep) { disposeModel(model); lm.dispose(); }
   }
+}
+
+/** A stage context whose snapshot follows every event it emits (the report keeps that snapshot). */
+export function stageContext(emit: (e: RunEvent) => void, shouldStop: () => boolean, backend: BackendInfo): StageContext {
+  let snapshot: RunSnapshot = emptySnapshot();
+  return {
+    runId: randomUUID(), shouldStop, backend, t0: performance.now(), snapshot: () => snapshot, tensorsAtStart: tf.memory().numTensors,
+    emit: (e) => { snapshot = applyEvent(snapshot, e); emit(e); },
+  };
+}
+
+/**
+ * The starting model of a fine-tuning or evaluation, checked against the data: the loaded one, or the demo CNN made
+ * by the pre-training stage and read back from its cache (as a later run that finds it cached does). Cancelled: the
+ * user stopped the pre-training (nothing was written). The model is the caller's to dispose.
+ */
+export async function startingModel(ctx: StageContext, cfg: SelmixConfig, inputs: RunInputs, configPath: string, everyClassLabeled: boolean):
+  Promise<{ model: SelmixModel } | { cancelled: true; steps: number }> {
+  const source = inputs.model;
+  if (!source) throw new ConfigError(configPath, [{ path: 'model', message: 'this run needs a "model"' }]);
+  let model: SelmixModel;
+  let file: string;
+  if (source.kind === 'pretrain') {
+    const r = await pretrainStage(ctx, cfg, inputs.data, { saveDir: dirname(source.cachePath), name: `${cfg.name ?? 'SelMix run'}: pre-training the demo CNN`,
+      notes: [`no pre-trained model at ${source.cachePath}: pre-training the demo CNN first (cached there for later runs)`], withStart: false });
+    if ('cancelled' in r) return r;
+    disposeModel(r.model);
+    r.lm.dispose();
+    model = fromLayersModel(await loadLayersModelFromFile(source.cachePath));
+    file = source.cachePath;
+    inputs.inputs.push(source.cachePath);
+  } else {
+    model = source.model;
+    file = source.file;
+  }
+  try {
+    checkInputShape(model, inputs.data, inputs.files, file);
+    checkLabels(inputs, model.K, configPath, everyClassLabeled);
+  } catch (e) {
+    disposeModel(model);
+    throw e;
+  }
+  return { model };
 }
 
 /** The summary of a run stopped before it wrote anything (during its pre-training stage). */
