@@ -183,6 +183,16 @@ export function el<K extends keyof HTMLElementTagNameMap>(tag: K, cls?: string, 
   return e;
 }
 
+/** A vscode-elements button with an id, a label, and optionally a codicon and the secondary look. */
+export function button(id: string, text: string, opts: { icon?: string; secondary?: boolean } = {}): HTMLElement {
+  const b = document.createElement('vscode-button');
+  b.id = id;
+  if (opts.icon) b.setAttribute('icon', opts.icon);
+  if (opts.secondary) b.setAttribute('secondary', '');
+  b.textContent = text;
+  return b;
+}
+
 /** The per-class recall at the start of the run (from run/started, else the first refresh's). */
 export function startRecall(s: RunSnapshot): number[] | null {
   return s.started?.startVal?.recall ?? finishedResults(s)?.before.val.recall ?? null;

@@ -7,7 +7,7 @@ import type { FlatMatrix, HostToWebview, MetricsReport, RunSnapshot } from '../s
 import { CATEGORICAL, curvesOption, makeChart, matrixLabels, palette, recallBarsOption, smooth } from './charts';
 import type { ChartOption, Curve } from './charts';
 import { Heatmap } from './heatmap';
-import { bootstrapTrusted, className, connect, feasibilityOf, feasibilityText, finishedFeasibility, showFeasibility, RESTRICTED_NOTE, currentRecall, el, fact, finishedResults, fmt, GAIN_MONITOR_WARNING, gainMonitor, initialSnapshot, showGainMonitor, onThemeChange, stageNote, startRecall, statusOf, vscode, watchCsp } from './common';
+import { bootstrapTrusted, button, className, connect, feasibilityOf, feasibilityText, finishedFeasibility, showFeasibility, RESTRICTED_NOTE, currentRecall, el, fact, finishedResults, fmt, GAIN_MONITOR_WARNING, gainMonitor, initialSnapshot, showGainMonitor, onThemeChange, stageNote, startRecall, statusOf, vscode, watchCsp } from './common';
 
 watchCsp();
 const app = document.getElementById('app')!;
@@ -20,15 +20,8 @@ title.id = 'run-name';
 const badge = el('vscode-badge');
 badge.id = 'status';
 const actions = el('div', 'actions');
-const stopBtn = el('vscode-button');
-stopBtn.id = 'btn-stop';
-stopBtn.setAttribute('icon', 'debug-stop');
-stopBtn.textContent = 'Stop';
-const reportBtn = el('vscode-button');
-reportBtn.id = 'btn-report';
-reportBtn.setAttribute('secondary', '');
-reportBtn.setAttribute('icon', 'file-code');
-reportBtn.textContent = 'Open report';
+const stopBtn = button('btn-stop', 'Stop', { icon: 'debug-stop' });
+const reportBtn = button('btn-report', 'Open report', { icon: 'file-code', secondary: true });
 actions.append(stopBtn, reportBtn);
 header.append(title, badge, actions);
 
@@ -64,10 +57,7 @@ const empty = el('p', 'empty', trusted ? 'No run yet. Run "SelMix: Fine-tune" on
 const restricted = el('p', 'warning', RESTRICTED_NOTE);
 restricted.id = 'restricted-note';
 restricted.hidden = trusted;
-const trustBtn = el('vscode-button');
-trustBtn.id = 'btn-trust';
-trustBtn.setAttribute('secondary', '');
-trustBtn.textContent = 'Manage Workspace Trust';
+const trustBtn = button('btn-trust', 'Manage Workspace Trust', { secondary: true });
 trustBtn.addEventListener('click', () => vscode.postMessage({ type: 'view/command', command: 'manageTrust' }));
 restricted.append(' ', trustBtn);
 
@@ -117,11 +107,7 @@ const runsHead = el('figcaption', undefined, 'Runs in this workspace');
 const runsCaption = el('p', 'caption', 'From each run\'s report.json. Tick runs to overlay their objective curves below (the validation objective at every refresh).');
 const runsTable = el('table', 'runs');
 runsTable.id = 'runs-table';
-const runsRefresh = el('vscode-button');
-runsRefresh.id = 'btn-runs-refresh';
-runsRefresh.setAttribute('secondary', '');
-runsRefresh.setAttribute('icon', 'refresh');
-runsRefresh.textContent = 'Refresh list';
+const runsRefresh = button('btn-runs-refresh', 'Refresh list', { icon: 'refresh', secondary: true });
 const compareDom = el('div', 'chart');
 compareDom.id = 'compare-chart';
 compareDom.hidden = true;
@@ -175,11 +161,7 @@ function drawRuns(m: Extract<HostToWebview, { type: 'host/runs' }>): void {
 function exportButtons(dom: HTMLElement, name: string, chart: () => { getDataURL(o: object): string }, rows: () => string): HTMLElement {
   const bar = el('div', 'chart-tools');
   for (const format of ['png', 'csv'] as const) {
-    const b = el('vscode-button');
-    b.id = `${dom.id}-export-${format}`;
-    b.setAttribute('secondary', '');
-    b.setAttribute('icon', format === 'png' ? 'file-media' : 'table');
-    b.textContent = format.toUpperCase();
+    const b = button(`${dom.id}-export-${format}`, format.toUpperCase(), { icon: format === 'png' ? 'file-media' : 'table', secondary: true });
     b.title = format === 'png' ? 'Save the chart as a PNG image' : 'Save the chart\'s data as CSV';
     b.addEventListener('click', () => {
       const data = format === 'png' ? chart().getDataURL({ type: 'png', pixelRatio: 2, backgroundColor: palette().bg }) : rows();

@@ -3,7 +3,7 @@
 import '@vscode-elements/elements/dist/vscode-button/index.js';
 import '@vscode-elements/elements/dist/vscode-badge/index.js';
 import type { RunSnapshot } from '../src/protocol/messages';
-import { bootstrapTrusted, className, connect, feasibilityOf, finishedFeasibility, showFeasibility, RESTRICTED_NOTE, currentRecall, el, fact, finishedResults, fmt, GAIN_MONITOR_WARNING, gainMonitor, initialSnapshot, showGainMonitor, stageNote, startRecall, statusOf, vscode, watchCsp } from './common';
+import { bootstrapTrusted, button, className, connect, feasibilityOf, finishedFeasibility, showFeasibility, RESTRICTED_NOTE, currentRecall, el, fact, finishedResults, fmt, GAIN_MONITOR_WARNING, gainMonitor, initialSnapshot, showGainMonitor, stageNote, startRecall, statusOf, vscode, watchCsp } from './common';
 
 /** At most this many classes are listed; beyond it, the lowest recalls. */
 const MAX_LISTED = 30;
@@ -30,21 +30,17 @@ const fGain = fact(dl, 'Gain vs reality', 'sb-gain-corr');
 const fFeas = fact(dl, 'Constraint', 'sb-feasibility');
 
 const buttons = el('div', 'sb-buttons');
-function button(id: string, icon: string, text: string, command: 'start' | 'stop' | 'openDashboard', secondary = false): HTMLElement {
-  const b = el('vscode-button');
-  b.id = id;
-  b.setAttribute('icon', icon);
-  if (secondary) b.setAttribute('secondary', '');
-  b.textContent = text;
+function commandButton(id: string, icon: string, text: string, command: 'start' | 'stop' | 'openDashboard', secondary = false): HTMLElement {
+  const b = button(id, text, { icon, secondary });
   b.addEventListener('click', () => vscode.postMessage({ type: 'view/command', command }));
   buttons.append(b);
   return b;
 }
-const startBtn = button('sb-start', 'play', 'Fine-tune', 'start');
+const startBtn = commandButton('sb-start', 'play', 'Fine-tune', 'start');
 const trusted = bootstrapTrusted();
 if (!trusted) startBtn.title = 'Runs are disabled in a restricted workspace';
-const stopBtn = button('sb-stop', 'debug-stop', 'Stop', 'stop');
-button('sb-dashboard', 'graph', 'Dashboard', 'openDashboard', true);
+const stopBtn = commandButton('sb-stop', 'debug-stop', 'Stop', 'stop');
+commandButton('sb-dashboard', 'graph', 'Dashboard', 'openDashboard', true);
 
 const recallHead = el('h2', 'sb-section', 'Per-class recall');
 const recallNote = el('p', 'sb-note');
