@@ -1,7 +1,9 @@
-// How the coverage multipliers move (`node --import tsx bench/multipliers.ts [--damping D] [--cold]`): SelMix for
-// meanRecallMinCoverage on MNIST-LT, head-only on the demo CNN's features (bench:quality's setup, its cached model),
-// at the tool's defaults; prints, per seed, the mean and max refresh-to-refresh change of max lambda, its range, and
-// whether the validation constraint holds at the kept iterate.
+// How the coverage multipliers move (`node --import tsx bench/multipliers.ts [--update dual|hinge] [--eta E]
+// [--damping D] [--cold] [--dataset cifar10-lt --data DIR] [--trace]`): SelMix for meanRecallMinCoverage on MNIST-LT
+// (or CIFAR-10-LT with 500 validation images a class), head-only on the demo CNN's features (bench:quality's setup,
+// its cached models), at the tool's defaults; prints, per seed, the refresh-to-refresh change
+// of the multipliers (the largest change of any class's lambda: its mean over all refreshes and over the last 5, and
+// its maximum), the range of max lambda, and whether the validation constraint holds at the kept iterate.
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { initBackend } from '../src/backend/backend';
@@ -11,13 +13,24 @@ import { fromLayersModel } from '../src/core/model';
 import { evaluateSet, finetune, trainableVariables, type FinetuneData } from '../src/core/train';
 import { feasibilityOf } from '../src/core/metrics';
 import { loadMnistLT } from '../src/data/mnist';
+import { ensureCifarBackbone, loadCifarLT } from './cifar';
 import { loadLayersModelFromFile } from '../src/data/modelIo';
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { damping: { type: 'string' }, cold: { type: 'boolean' } } });
+  const { values } = parseArgs({ options: { damping: { type: 'string' }, update: { type: 'string' }, eta: { type: 'string' }, cold: { type: 'boolean' },
+    dataset: { type: 'string' }, data: { type: 'string' }, trace: { type: 'boolean' } } });
   await initBackend({ choice: 'wasm' });
-  const m = loadMnistLT({ rho: 100, nMax: 4000, valPerClass: 100, seed: 0 });
-  const start = fromLayersModel(await loadLayersModelFromFile(resolve('.selmix-cache/mnist-lt-cnn/model.json')));
+  let m: { train: ExampleSet; val: ExampleSet; classNames: string[] };
+  let modelPath = resolve('.selmix-cache/mnist-lt-cnn/model.json');
+  if (values.dataset === 'cifar10-lt') {
+    if (!values.data) throw new Error('--dataset cifar10-lt needs --data DIR (train/<class>/ and test/<class>/ images)');
+    const c = loadCifarLT(resolve(values.data), { rho: 100, valPerClass: 500, work: resolve('bench/results/cifar-links') });
+    modelPath = await ensureCifarBackbone(c, 30);
+    m = c.data;
+  } else if (values.dataset === undefined || values.dataset === 'mnist-lt') {
+    m = loadMnistLT({ rho: 100, nMax: 4000, valPerClass: 100, seed: 0 });
+  } else throw new Error(`--dataset ${values.dataset}: expected mnist-lt or cifar10-lt`);
+  const start = fromLayersModel(await loadLayersModelFromFile(modelPath));
   const f = (s: ExampleSet): ExampleSet => ({ x: forwardAll(start, s).features, y: s.y, n: s.n, shape: [start.d] });
   const data: FinetuneData = { train: f(m.train) as FinetuneData['train'], val: f(m.val) as FinetuneData['val'], unlabeled: null, test: null, classNames: m.classNames };
   const model = { ...start, inputShape: [start.d], backbone: null };
@@ -26,13 +39,24 @@ async function main(): Promise<void> {
     model.W.assign(W0); model.b.assign(b0);
     const cfg = configSchema.parse({ objective: 'meanRecallMinCoverage', data: { kind: 'builtin' }, training: { seed, ...(values.cold ? { warmStart: 'none' } : {}) } });
     if (values.damping !== undefined) cfg.selmix.coverage.damping = Number(values.damping);
-    const maxLam: number[] = [];
-    const r = await finetune(model, data, { config: cfg, emit: (e) => { if (e.type === 'run/refresh' && e.payload.multipliers) maxLam.push(Math.max(...e.payload.multipliers)); }, shouldStop: () => false });
+    if (values.update === 'dual' || values.update === 'hinge') cfg.selmix.coverage.update = values.update;
+    else if (values.update !== undefined) throw new Error(`--update ${values.update}: expected dual or hinge`);
+    if (values.eta !== undefined) cfg.selmix.coverage.eta = Number(values.eta);
+    const lams: number[][] = [];
+    const r = await finetune(model, data, { config: cfg, emit: (e) => {
+      if (e.type !== 'run/refresh' || !e.payload.multipliers) return;
+      lams.push([...e.payload.multipliers]);
+      if (values.trace && seed === 0) console.log(`  step ${e.payload.step}: val mean recall ${(100 * e.payload.val.meanRecall).toFixed(2)}, min coverage ${(100 * e.payload.val.minCoverage).toFixed(2)}%, max lambda ${Math.max(...e.payload.multipliers).toFixed(2)}`);
+    }, shouldStop: () => false });
     trainableVariables(model, true).forEach((v, i) => v.assign(r.bestWeights[i]!));
     r.bestWeights.forEach((t) => t.dispose());
     const fv = feasibilityOf('meanRecallMinCoverage', evaluateSet(model, data.val, 0.9), 10, 0.95)!;
-    const d = maxLam.slice(1).map((x, i) => Math.abs(x - maxLam[i]!));
-    console.log(`damping ${cfg.selmix.coverage.damping}${values.cold ? ' (cold start)' : ''} seed ${seed}: ${maxLam.length} refreshes, max lambda in [${Math.min(...maxLam).toFixed(1)}, ${Math.max(...maxLam).toFixed(1)}], mean |change| ${(d.reduce((a, b) => a + b, 0) / d.length).toFixed(2)}, max |change| ${Math.max(...d).toFixed(1)}; kept step ${r.bestStep}: val min coverage ${(100 * fv.value).toFixed(1)}% vs ${(100 * fv.bound).toFixed(1)}%: ${fv.met ? 'met' : 'not met'}`);
+    const maxLam = lams.map((l) => Math.max(...l));
+    const d = lams.slice(1).map((l, i) => Math.max(...l.map((x, k) => Math.abs(x - lams[i]![k]!))));
+    const avg = (a: number[]): string => (a.reduce((x, y) => x + y, 0) / a.length).toFixed(2);
+    const c = cfg.selmix.coverage;
+    const rule = c.update === 'dual' ? `dual eta ${c.eta}` : `hinge damping ${c.damping}`;
+    console.log(`${rule}${values.cold ? ' (cold start)' : ''} seed ${seed}: ${lams.length} refreshes, max lambda in [${Math.min(...maxLam).toFixed(1)}, ${Math.max(...maxLam).toFixed(1)}], largest per-class |change|: mean ${avg(d)}, last 5 ${avg(d.slice(-5))}, max ${Math.max(...d).toFixed(1)}; kept step ${r.bestStep}: val min coverage ${(100 * fv.value).toFixed(1)}% vs ${(100 * fv.bound).toFixed(1)}%: ${fv.met ? 'met' : 'not met'}`);
   }
 }
 void main();

@@ -14,7 +14,8 @@
 // Flags: --dataset mnist-lt|cifar10-lt  --data DIR  --steps N (default: the tool's)  --warm logitAdjusted|none
 //        --seeds N (3)  --full  --no-selected (skip the baselines re-selected per target)  --pretrain-epochs N (CIFAR, 10)
 //        --val-per-class N (CIFAR, 100)  --out DIR (bench/results)
-//        knobs for measuring the defaults: --patience N|none  --passes N  --damping D  --temperature S  --eps-mask E  --lr L
+//        knobs for measuring the defaults: --patience N|none  --passes N  --update dual|hinge  --eta E  --damping D
+//        --temperature S  --eps-mask E  --lr L
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -24,7 +25,7 @@ import { forwardAll, metricsOf, type ExampleSet } from '../src/core/evaluate';
 import { disposeModel, fromLayersModel, type SelmixModel } from '../src/core/model';
 import { evaluateSet, finetune, trainableVariables, type FinetuneData } from '../src/core/train';
 import { logPrior, tuneTau } from '../src/core/logitAdjust';
-import { constraintSatisfied, feasibilityOf, objectiveMetricValue } from '../src/core/metrics';
+import { feasibilityOf, objectiveScore } from '../src/core/metrics';
 import { loadMnistLT } from '../src/data/mnist';
 import { loadLayersModelFromFile } from '../src/data/modelIo';
 import { runRequest } from '../src/run/run';
@@ -100,7 +101,7 @@ async function ensurePretrained(): Promise<void> {
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { steps: { type: 'string' }, seeds: { type: 'string' }, full: { type: 'boolean' }, out: { type: 'string' },
     dataset: { type: 'string' }, data: { type: 'string' }, warm: { type: 'string' }, 'no-selected': { type: 'boolean' }, 'pretrain-epochs': { type: 'string' },
-    'val-per-class': { type: 'string' }, patience: { type: 'string' }, passes: { type: 'string' }, damping: { type: 'string' }, temperature: { type: 'string' }, 'eps-mask': { type: 'string' }, lr: { type: 'string' } } });
+    'val-per-class': { type: 'string' }, patience: { type: 'string' }, passes: { type: 'string' }, damping: { type: 'string' }, update: { type: 'string' }, eta: { type: 'string' }, temperature: { type: 'string' }, 'eps-mask': { type: 'string' }, lr: { type: 'string' } } });
   // Knobs for measuring the defaults (absent: the tool's defaults).
   const extra = { ...(values.patience ? { patience: values.patience === 'none' ? null : Number(values.patience) } : {}), ...(values.passes ? { passes: Number(values.passes) } : {}) };
   const damping = values.damping !== undefined ? Number(values.damping) : undefined;
@@ -165,7 +166,7 @@ async function main(): Promise<void> {
   const alpha = 0.95;
   for (const o of SELMIX_OBJECTIVES) {
     const ts = performance.now();
-    const c = tuneTau(valFw.logits, data.val.y, K, lp, headFrac, (_C, m) => ({ score: objectiveMetricValue(o, m), feasible: constraintSatisfied(o, m, K, alpha) }));
+    const c = tuneTau(valFw.logits, data.val.y, K, lp, headFrac, (_C, m) => objectiveScore(o, m, K, alpha));
     const mt = metricsOf(startFw.logits, test.y, K, headFrac, Array.from(lp, (v) => c.tau * v));
     methods.push(summarise(`la-tuned-${o}`, `post-hoc LA, tau = ${c.tau} tuned on val for ${o}`, 'posthoc', o, fixed(mt, (performance.now() - ts) / 1000 + laSeconds, c.tau)));
   }
@@ -195,6 +196,8 @@ async function main(): Promise<void> {
     for (const seed of seeds) {
       const cfg = runConfig(r.policy, r.objective, seed, full, steps, values.warm, extra);
       if (damping !== undefined) cfg.selmix.coverage.damping = damping;
+      if (values.update === 'dual' || values.update === 'hinge') cfg.selmix.coverage.update = values.update;
+      if (values.eta !== undefined) cfg.selmix.coverage.eta = Number(values.eta);
       if (values.temperature !== undefined) cfg.selmix.temperature = Number(values.temperature);
       if (values['eps-mask'] !== undefined) cfg.selmix.epsMask = Number(values['eps-mask']);
       if (values.lr !== undefined) cfg.training.lr = Number(values.lr);

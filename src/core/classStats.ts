@@ -105,12 +105,42 @@ export interface SoftHingeOptions {
   lambdaMax: number;
 }
 
+/** Options of the constraint multipliers (selmix.coverage): the soft hinge's, and how a multiplier moves from one refresh to the next. */
+export interface ConstraintMultiplierOptions extends SoftHingeOptions {
+  /** 'dual' (default when absent: 'hinge', the reference): see constraintMultiplier. */
+  update?: 'dual' | 'hinge';
+  /** 'hinge': lambda <- damping prev + (1 - damping) hinge. */
+  damping?: number;
+  /** 'dual': the step at the first refresh, in units of lambdaMax per tau of slack. */
+  eta?: number;
+}
+
 /**
  * The closed-form multiplier of a constraint g >= t on its slack g - t (docs/ALGORITHM.md section 2):
  * lambda = max(0, lambdaMax (1 - exp(slack / tau))), 0 when the constraint holds with room.
  */
 export function softHinge(slack: number, o: SoftHingeOptions): number {
   return Math.max(0, o.lambdaMax * (1 - Math.exp(slack / o.tau)));
+}
+
+/**
+ * One refresh's multiplier of a constraint g >= t from its slack g - t, the previous multiplier (null at the
+ * first refresh) and the refresh's index round = 0, 1, ... (docs/ALGORITHM.md section 2, "Coverage multipliers"):
+ * - 'hinge': the soft hinge, averaged with prev by damping (damping 0: the memoryless hinge of the reference,
+ *   which jumps between 0 and about lambdaMax when the constraint flips between met and not met).
+ * - 'dual': projected dual ascent with a decaying step, lambda <- clip(prev - eta / sqrt(round + 1) *
+ *   lambdaMax * slack / tau, 0, lambdaMax). It grows while the constraint is violated and shrinks while it holds,
+ *   like the hinge, but integrates the slack instead of reacting to its last value, and its steps shrink as
+ *   1/sqrt(round + 1), so the multiplier settles instead of oscillating.
+ */
+export function constraintMultiplier(slack: number, prev: number | null, round: number, o: ConstraintMultiplierOptions): number {
+  if (o.update === 'dual') {
+    const step = (o.eta ?? 0.1) / Math.sqrt(Math.max(0, round) + 1);
+    return Math.min(o.lambdaMax, Math.max(0, (prev ?? 0) - step * o.lambdaMax * (slack / o.tau)));
+  }
+  const h = softHinge(slack, o);
+  const damping = o.damping ?? 0;
+  return damping > 0 && prev !== null ? damping * prev + (1 - damping) * h : h;
 }
 
 /**

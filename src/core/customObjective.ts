@@ -12,7 +12,7 @@
 // lambda = max(0, lambdaMax (1 - exp((g - t)/tau))) per entry, Lagrangian psi + sum lambda (g - t), and D is
 // divided by 1 + max lambda. The reported value and feasibility use the exact min/max.
 import { ExprError } from './errors';
-import { classStats, hedgeWeights, softHinge, statsFromMetrics, type ClassStats } from './classStats';
+import { classStats, constraintMultiplier, hedgeWeights, statsFromMetrics, type ClassStats } from './classStats';
 import { parseConstraint, parseExpression } from './exprParser';
 import { compile, gradientMatrix, nonFiniteError, zeroStats, type Linearisation, type MinMaxSlot, type Tape } from './exprTape';
 import { chainRuleD, jacobianPriors, type ObjectiveOptions } from './objectives';
@@ -41,8 +41,11 @@ export interface CompiledObjective {
   /** True when every constraint holds at C (exact min/max). */
   feasible(C: Float64Array): boolean;
   feasibleFromMetrics(m: MetricsReport): boolean;
-  /** Multipliers at the clipped C (prev: those of the last refresh, used only when beta > 0); an ExprError when a value is not finite. */
-  updateMultipliers(Cclipped: Float64Array, prev: Float64Array | null, opts: ObjectiveOptions): Float64Array | null;
+  /**
+   * Multipliers at the clipped C (prev: those of the last refresh, for the min/max weights when beta > 0 and for the
+   * constraint lambdas; round: the refresh's index, 0 first); an ExprError when a value is not finite.
+   */
+  updateMultipliers(Cclipped: Float64Array, prev: Float64Array | null, opts: ObjectiveOptions, round?: number): Float64Array | null;
   /** The Lagrangian at fixed multipliers, divided by 1 + max constraint lambda: the function whose gradient D is. */
   lagrangian(C: Float64Array, multipliers: Float64Array | null, opts: ObjectiveOptions): number;
   /**
@@ -147,7 +150,7 @@ export function compileCustomObjective(spec: CustomObjectiveSpec, K: number): Co
     valueFromMetrics: (m) => rootOf(obj, statsFromMetrics(m))[0]!,
     feasible: (C) => feasibleAt(classStats(C, K)),
     feasibleFromMetrics: (m) => feasibleAt(statsFromMetrics(m)),
-    updateMultipliers(Cclipped, prev, opts) {
+    updateMultipliers(Cclipped, prev, opts, round = 0) {
       if (count === 0) return null;
       const st = classStats(Cclipped, K);
       const old = prev && prev.length === count ? prev : null;
@@ -158,10 +161,11 @@ export function compileCustomObjective(spec: CustomObjectiveSpec, K: number): Co
           update: (slot, v, w) => minMaxWeights(slot, v, w, old ? old.subarray(p.wOff + slot.offset, p.wOff + slot.offset + slot.n) : null, opts),
         }));
         if (p === obj) continue;
-        // The hinge acts on the exact slack g(C) (true min/max), closed form, no memory.
+        // The multipliers act on the exact slack g(C) (true min/max), updated as the coverage ones are.
         const g = checkValues(p, p.tape.forward(st))[p.tape.root]!;
         const lam = lambdasOf(p, out);
-        for (let i = 0; i < g.length; i++) lam[i] = softHinge(g[i]!, opts.coverage);
+        const was = old ? lambdasOf(p, old) : null;
+        for (let i = 0; i < g.length; i++) lam[i] = constraintMultiplier(g[i]!, was ? was[i]! : null, round, opts.coverage);
       }
       return out;
     },

@@ -25,11 +25,18 @@ export function logPrior(labels: ArrayLike<number>, K: number): Float64Array {
 export interface Scored {
   score: number;
   feasible: boolean;
+  /** How far an infeasible candidate is from its bound (bound - achieved value, > 0); absent when unknown or feasible. */
+  violation?: number;
 }
 
-/** Whether a is better than b under the feasible-first rule. */
+/**
+ * Whether a is better than b: a feasible candidate beats an infeasible one; between two infeasible ones whose
+ * violations are known, the one nearer its bound wins (a constrained run with no feasible iterate keeps the one
+ * closest to feasible); otherwise the higher value.
+ */
 export function betterScore(a: Scored, b: Scored): boolean {
   if (a.feasible !== b.feasible) return a.feasible;
+  if (!a.feasible && a.violation !== undefined && b.violation !== undefined && a.violation !== b.violation) return a.violation < b.violation;
   return a.score > b.score;
 }
 

@@ -68,6 +68,16 @@ export function constraintSatisfied(id: ObjectiveId, m: MetricsReport, K: number
 }
 
 /**
+ * How a validation result scores for an objective's best-iterate and warm-start choices (logitAdjust.ts betterScore):
+ * its value, whether its constraint holds, and by how much it misses the bound when it does not.
+ */
+export function objectiveScore(id: ObjectiveId, m: MetricsReport, K: number, alpha: number): { score: number; feasible: boolean; violation?: number } {
+  const f = feasibilityOf(id, m, K, alpha);
+  const score = objectiveMetricValue(id, m);
+  return f && !f.met ? { score, feasible: false, violation: f.bound - f.value } : { score, feasible: true };
+}
+
+/**
  * The coverage constraint of a coverage objective as reported to the user: the bound alpha/K, the achieved value (the
  * smallest class coverage, or the smaller of the head's and the tail's mean coverage) and whether it is met; null for
  * objectives without a constraint.

@@ -1,6 +1,6 @@
 // The objectives of docs/ALGORITHM.md section 2: their value psi(C), the multipliers that linearise the
 // min-type and constrained ones, and D = dpsi/dC~ through the row-softmax chain rule.
-import { colSums, gMean, headCount, hedgeWeights, hMean, mean, recalls, rowSums, softHinge } from './classStats';
+import { colSums, constraintMultiplier, gMean, headCount, hedgeWeights, hMean, mean, recalls, rowSums, type ConstraintMultiplierOptions } from './classStats';
 import { hasMultipliers, isCoverageObjective, isHeadTailCoverageObjective, isHMeanObjective, isMinRecallObjective, type ObjectiveId } from './objectiveIds';
 
 /** Tunables of the objectives and their multipliers (docs/ALGORITHM.md sections 2 and 8, code-parity defaults). */
@@ -11,8 +11,8 @@ export interface ObjectiveOptions {
   headFrac: number;
   /** min-recall multipliers: lambda_k <- lambda_k^beta exp(-etaLambda r_k), normalised. */
   minRecall: { beta: number; etaLambda: number };
-  /** Coverage constraint cov >= alpha/K with soft-hinge multipliers of temperature tau, capped at lambdaMax. */
-  coverage: { alpha: number; tau: number; lambdaMax: number; damping?: number };
+  /** Coverage constraint cov >= alpha/K; multipliers of slack temperature tau, capped at lambdaMax (classStats constraintMultiplier). */
+  coverage: { alpha: number } & ConstraintMultiplierOptions;
 }
 
 /** The code-parity defaults (docs/ALGORITHM.md section 8, suggested flags). */
@@ -96,17 +96,17 @@ export function initialMultipliers(id: ObjectiveId, K: number): Float64Array | n
 /**
  * New multipliers from the clipped C, before D is computed (docs/ALGORITHM.md section 2 table): min recall by
  * lambda^beta exp(-eta r) normalised; min head/tail recall by a two-group softmax spread per class as
- * lambda_H/(headFrac K), lambda_T/((1-headFrac) K); coverage by the closed-form soft hinge, averaged with prev by
- * coverage.damping. Null for objectives without multipliers.
+ * lambda_H/(headFrac K), lambda_T/((1-headFrac) K); coverage by constraintMultiplier (classStats.ts) on each slack,
+ * from prev, at refresh number `round` (0 first). Null for objectives without multipliers.
  */
-export function updateMultipliers(id: ObjectiveId, Cclipped: Float64Array, K: number, prev: Float64Array | null, opts: ObjectiveOptions): Float64Array | null {
+export function updateMultipliers(id: ObjectiveId, Cclipped: Float64Array, K: number, prev: Float64Array | null, opts: ObjectiveOptions, round = 0): Float64Array | null {
   check(id, Cclipped, K, null, false);
   if (!hasMultipliers(id)) return null;
   const hf = opts.headFrac;
   const H = headCount(K, hf);
   const out = new Float64Array(K);
+  if (prev && prev.length !== K) throw new RangeError(`${id}: ${prev.length} previous multipliers, expected ${K}`);
   if (id === 'minRecall') {
-    if (prev && prev.length !== K) throw new RangeError(`minRecall: ${prev.length} previous multipliers, expected ${K}`);
     const { beta, etaLambda } = opts.minRecall;
     return hedgeWeights(recalls(Cclipped, K), prev, beta, etaLambda, -1, out);
   }
@@ -117,22 +117,15 @@ export function updateMultipliers(id: ObjectiveId, Cclipped: Float64Array, K: nu
     for (let k = 0; k < K; k++) out[k] = k < H ? lH! / (hf * K) : lT! / ((1 - hf) * K);
     return out;
   }
-  // Coverage: the closed-form soft hinge, then (damping > 0) averaged with the previous multipliers. The memoryless
-  // hinge jumps between 0 and about lambdaMax when a coverage crosses its bound from one refresh to the next; the
-  // exponential average lambda <- damping prev + (1 - damping) hinge follows the hinge's mean over the oscillation.
   const cov = colSums(Cclipped, K);
   const t = opts.coverage.alpha / K;
   if (isHeadTailCoverageObjective(id)) {
-    const lH = softHinge(mean(cov, 0, H) - t, opts.coverage);
-    const lT = softHinge(mean(cov, H, K) - t, opts.coverage);
+    // One multiplier per group, spread per class; the previous group multipliers are read back from the spread.
+    const lH = constraintMultiplier(mean(cov, 0, H) - t, prev ? prev[0]! * (hf * K) : null, round, opts.coverage);
+    const lT = constraintMultiplier(mean(cov, H, K) - t, prev ? prev[K - 1]! * ((1 - hf) * K) : null, round, opts.coverage);
     for (let l = 0; l < K; l++) out[l] = l < H ? lH / (hf * K) : lT / ((1 - hf) * K);
   } else {
-    for (let l = 0; l < K; l++) out[l] = softHinge(cov[l]! - t, opts.coverage);
-  }
-  const damping = opts.coverage.damping ?? 0;
-  if (damping > 0 && prev) {
-    if (prev.length !== K) throw new RangeError(`${id}: ${prev.length} previous multipliers, expected ${K}`);
-    for (let l = 0; l < K; l++) out[l] = damping * prev[l]! + (1 - damping) * out[l]!;
+    for (let l = 0; l < K; l++) out[l] = constraintMultiplier(cov[l]! - t, prev ? prev[l]! : null, round, opts.coverage);
   }
   return out;
 }

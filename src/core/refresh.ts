@@ -26,6 +26,8 @@ export interface RefreshInput {
   b: Float64Array;
   objective: ObjectiveId;
   prevMultipliers: Float64Array | null;
+  /** The refresh's index (0 first): the step size of the 'dual' constraint multipliers decays with it. */
+  round?: number;
   options: ObjectiveOptions;
   /** A user-defined objective (config customObjective): used instead of `objective` for the value, multipliers and D. */
   custom?: CompiledObjective;
@@ -92,7 +94,7 @@ export function computeRefresh(inp: RefreshInput): RefreshResult {
   const Cclipped = clipConfusion(C);
   const metrics = metricsReport(C, K, classSupport(labels, K), options.headFrac);
   const custom = inp.custom;
-  const multipliers = custom ? custom.updateMultipliers(Cclipped, inp.prevMultipliers, options) : updateMultipliers(objective, Cclipped, K, inp.prevMultipliers, options);
+  const multipliers = custom ? custom.updateMultipliers(Cclipped, inp.prevMultipliers, options, inp.round ?? 0) : updateMultipliers(objective, Cclipped, K, inp.prevMultipliers, options, inp.round ?? 0);
   const D = custom ? custom.D(Cclipped, multipliers, options) : objectiveD(objective, Cclipped, K, multipliers, options);
   const cache = inp.cache;
   if (cache && cache.features !== features) {

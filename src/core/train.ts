@@ -16,7 +16,7 @@ import { PairSampler } from './sampler';
 import { computeRefresh, type RefreshCache } from './refresh';
 import type { MatMul } from './gain';
 import { compileCustomObjective, type CompiledObjective } from './customObjective';
-import { constraintSatisfied, feasibilityOf, objectiveMetricValue } from './metrics';
+import { feasibilityOf, objectiveScore } from './metrics';
 import { adjustedMetrics, betterScore, logPrior, tuneTau, type Scored } from './logitAdjust';
 import type { ObjectiveOptions } from './objectives';
 import { TrainingError } from './errors';
@@ -282,7 +282,7 @@ export class FinetuneRun {
   private scoreOf(C: Float64Array, m: MetricsReport): Score {
     const { custom, cfg } = this;
     if (custom) return { score: custom.value(C), feasible: custom.feasible(C) };
-    return { score: objectiveMetricValue(cfg.objective, m), feasible: constraintSatisfied(cfg.objective, m, this.K, cfg.selmix.coverage.alpha) };
+    return objectiveScore(cfg.objective, m, this.K, cfg.selmix.coverage.alpha);
   }
 
   /**
@@ -467,7 +467,7 @@ export class FinetuneRun {
     const b = Float64Array.from(await model.b.data());
     const r = computeRefresh({
       K, d: model.d, features: fw.features, labels: data.val.y, logits: fw.logits, W, b, objective,
-      prevMultipliers: s.multipliers, options: objectiveOptions(this.cfg), custom, s: sm.temperature, lambdaBar: (tr.lambdaMin + 1) / 2,
+      prevMultipliers: s.multipliers, round: Math.round(step / tr.refreshEvery), options: objectiveOptions(this.cfg), custom, s: sm.temperature, lambdaBar: (tr.lambdaMin + 1) / 2,
       variant: sm.deltaW, ...(sm.epsMask !== undefined ? { epsMask: sm.epsMask } : {}), matmul: opts.matmul,
       ...(this.refreshCache ? { cache: this.refreshCache } : {}), logitsFromHead: true,
     });

@@ -4,8 +4,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { adjustedMetrics, betterScore, logPrior, tuneTau, TAU_GRID } from '../../../src/core/logitAdjust';
 import { defaultObjectiveOptions, updateMultipliers } from '../../../src/core/objectives';
-import { feasibilityOf, metricsReport } from '../../../src/core/metrics';
-import { softHinge } from '../../../src/core/classStats';
+import { feasibilityOf, metricsReport, objectiveScore } from '../../../src/core/metrics';
+import { constraintMultiplier, softHinge } from '../../../src/core/classStats';
 import { emptyGainTrack, monitorChange } from '../../../src/core/gainMonitor';
 import { resolveSteps } from '../../../src/core/train';
 import { configSchema } from '../../../src/core/config';
@@ -36,6 +36,11 @@ test('tuneTau picks the tau that fixes a head biased to the frequent class, and 
   // Feasible candidates come first.
   assert.ok(betterScore({ score: 0, feasible: true }, { score: 1, feasible: false }));
   assert.ok(!betterScore({ score: 1, feasible: true }, { score: 1, feasible: true }));
+  // Two infeasible candidates: the one nearer its bound, whatever the value; unknown violations fall back to the value.
+  assert.ok(betterScore({ score: 0.2, feasible: false, violation: 0.001 }, { score: 0.9, feasible: false, violation: 0.01 }));
+  assert.ok(!betterScore({ score: 0.9, feasible: false, violation: 0.01 }, { score: 0.2, feasible: false, violation: 0.001 }));
+  assert.ok(betterScore({ score: 0.9, feasible: false }, { score: 0.2, feasible: false, violation: 0.001 }));
+  assert.ok(betterScore({ score: 0.2, feasible: true }, { score: 0.9, feasible: false, violation: 0.001 }));
 });
 
 test('coverage multipliers: damping 0 is the memoryless hinge; damping d averages with the previous ones', () => {
@@ -68,6 +73,67 @@ test('coverage multipliers: damping 0 is the memoryless hinge; damping d average
   };
   assert.ok(swing(0) > 90, String(swing(0)));
   assert.ok(swing(0.8) < 0.25 * swing(0), String(swing(0.8)));
+});
+
+test("coverage multipliers, 'dual': one projected ascent step on the slack, with a step that decays as 1/sqrt(round + 1)", () => {
+  const K = 4;
+  const C = new Float64Array(K * K);
+  [0.4, 0.3, 0.2, 0.1].forEach((c, l) => { C[l * K + l] = c; });
+  const o = defaultObjectiveOptions();
+  const dual = { ...o, coverage: { ...o.coverage, update: 'dual' as const, eta: 0.03 } };
+  const prev = Float64Array.from([10, 0, 50, 99]);
+  for (const round of [0, 3, 15]) {
+    const lam = updateMultipliers('meanRecallMinCoverage', C, K, prev, dual, round)!;
+    [0.4, 0.3, 0.2, 0.1].forEach((c, l) => {
+      const want = Math.min(100, Math.max(0, prev[l]! - (0.03 / Math.sqrt(round + 1)) * 100 * ((c - 0.95 / K) / 0.01)));
+      assert.ok(Math.abs(lam[l]! - want) < 1e-12, `round ${round} class ${l}: ${lam[l]} vs ${want}`);
+    });
+    // Met with room (classes 0, 1) lowers lambda, towards 0; violated (2, 3) raises it, capped at lambdaMax.
+    assert.ok(lam[0]! < prev[0]! && lam[1] === 0 && lam[2]! > prev[2]! && lam[3] === 100);
+  }
+  // The first refresh starts from 0.
+  assert.ok(Math.abs(constraintMultiplier(-0.01, null, 0, dual.coverage) - 3) < 1e-12);
+});
+
+test("coverage multipliers in a closed loop: 'dual' settles where the constraint is just met; the damped hinge keeps swinging, violated on average", () => {
+  // A toy model of training: class 3's coverage answers its multiplier, cov_3 = 0.15 + 0.002 lambda_3, so the bound
+  // 0.95/4 = 0.2375 is met from lambda_3 = 43.75 on. Steep, as in a run (a few lambda move a coverage past its bound).
+  const K = 4;
+  const o = defaultObjectiveOptions();
+  const loop = (coverage: typeof o.coverage): { lam: number[]; slack: number[] } => {
+    let lam: Float64Array | null = null;
+    const out = { lam: [] as number[], slack: [] as number[] };
+    for (let round = 0; round < 60; round++) {
+      const c3 = Math.min(0.3, 0.15 + 0.002 * (lam ? lam[3]! : 0));
+      const Ct = new Float64Array(K * K);
+      [0.5 - c3, 0.25, 0.25, c3].forEach((c, l) => { Ct[l * K + l] = c; });
+      out.slack.push(c3 - 0.95 / K);
+      lam = updateMultipliers('meanRecallMinCoverage', Ct, K, lam, { ...o, coverage }, round)!;
+      out.lam.push(lam[3]!);
+    }
+    return out;
+  };
+  const range = (a: number[]): number => Math.max(...a) - Math.min(...a);
+  const dual = loop({ ...o.coverage, update: 'dual', eta: 0.03 });
+  const late = dual.lam.slice(-10);
+  assert.ok(range(late) < 0.01, `dual: last 10 lambdas span ${range(late)}`);
+  assert.ok(Math.abs(late.at(-1)! - 43.75) < 0.01, `dual settles at ${late.at(-1)}`);
+  assert.ok(Math.abs(dual.slack.at(-1)!) < 1e-4, `dual: final slack ${dual.slack.at(-1)}`);
+  const hinge = loop({ ...o.coverage, update: 'hinge', damping: 0.8 });
+  assert.ok(range(hinge.lam.slice(-10)) > 5, `hinge: last 10 lambdas span ${range(hinge.lam.slice(-10))}`);
+  const meanSlack = hinge.slack.slice(-10).reduce((a, b) => a + b, 0) / 10;
+  assert.ok(meanSlack < -1e-3, `hinge: mean late slack ${meanSlack}`);
+});
+
+test('objectiveScore: the value, and the violation (bound - achieved) of an unmet coverage bound', () => {
+  const K = 2;
+  const m = metricsReport(Float64Array.from([0.5, 0, 0.1, 0.4]), K, [1, 1]);
+  const s = objectiveScore('meanRecallMinCoverage', m, K, 0.95);
+  assert.equal(s.feasible, false);
+  assert.ok(Math.abs(s.violation! - (0.475 - 0.4)) < 1e-12);
+  assert.ok(Math.abs(s.score - m.meanRecall) < 1e-15);
+  assert.deepEqual(objectiveScore('meanRecallMinCoverage', m, K, 0.5), { score: m.meanRecall, feasible: true });
+  assert.deepEqual(objectiveScore('minRecall', m, K, 0.95), { score: m.minRecall, feasible: true });
 });
 
 test('feasibilityOf: bound, achieved value and met, for coverage objectives only', () => {
