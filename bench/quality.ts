@@ -14,7 +14,7 @@
 // Flags: --dataset mnist-lt|cifar10-lt  --data DIR  --steps N (default: the tool's)  --warm logitAdjusted|none
 //        --seeds N (3)  --full  --no-selected (skip the baselines re-selected per target)  --pretrain-epochs N (CIFAR, 10)
 //        --val-per-class N (CIFAR, 100)  --out DIR (bench/results)
-//        knobs for measuring the defaults: --patience N|none  --passes N  --update dual|hinge  --eta E  --damping D
+//        knobs for measuring the defaults: --patience N|none  --passes N  --update dual|hinge  --eta E  --damping D  --smoothing S
 //        --temperature S  --eps-mask E  --lr L
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -101,7 +101,7 @@ async function ensurePretrained(): Promise<void> {
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { steps: { type: 'string' }, seeds: { type: 'string' }, full: { type: 'boolean' }, out: { type: 'string' },
     dataset: { type: 'string' }, data: { type: 'string' }, warm: { type: 'string' }, 'no-selected': { type: 'boolean' }, 'pretrain-epochs': { type: 'string' },
-    'val-per-class': { type: 'string' }, patience: { type: 'string' }, passes: { type: 'string' }, damping: { type: 'string' }, update: { type: 'string' }, eta: { type: 'string' }, temperature: { type: 'string' }, 'eps-mask': { type: 'string' }, lr: { type: 'string' } } });
+    'val-per-class': { type: 'string' }, patience: { type: 'string' }, passes: { type: 'string' }, damping: { type: 'string' }, update: { type: 'string' }, eta: { type: 'string' }, smoothing: { type: 'string' }, temperature: { type: 'string' }, 'eps-mask': { type: 'string' }, lr: { type: 'string' } } });
   // Knobs for measuring the defaults (absent: the tool's defaults).
   const extra = { ...(values.patience ? { patience: values.patience === 'none' ? null : Number(values.patience) } : {}), ...(values.passes ? { passes: Number(values.passes) } : {}) };
   const damping = values.damping !== undefined ? Number(values.damping) : undefined;
@@ -198,6 +198,7 @@ async function main(): Promise<void> {
       if (damping !== undefined) cfg.selmix.coverage.damping = damping;
       if (values.update === 'dual' || values.update === 'hinge') cfg.selmix.coverage.update = values.update;
       if (values.eta !== undefined) cfg.selmix.coverage.eta = Number(values.eta);
+      if (values.smoothing !== undefined) cfg.selmix.smoothing = Number(values.smoothing);
       if (values.temperature !== undefined) cfg.selmix.temperature = Number(values.temperature);
       if (values['eps-mask'] !== undefined) cfg.selmix.epsMask = Number(values['eps-mask']);
       if (values.lr !== undefined) cfg.training.lr = Number(values.lr);
@@ -258,7 +259,7 @@ async function main(): Promise<void> {
   const machine = machineInfo(backend.name, tf.version.tfjs);
   const tr = lastCfg!.training;
   const budget = steps !== undefined ? `${steps} steps` : `the default budget: ${tr.passes} passes over the labeled set (${Math.ceil(tr.passes * data.train.n / tr.batchSize)} steps)${tr.patience === null ? ', no plateau stop' : ` with the plateau stop after ${tr.patience} refreshes without improvement`}`;
-  const report = { machine, settings: { dataset: datasetLine, budget, warmStart: tr.warmStart, seeds, mode: full ? 'full CNN fine-tuning' : 'frozen backbone (head-only on cached features)', config: `selmix defaults (batch 64+64, lr 0.01 cosine, refresh every 50, s = 10, coverage damping ${lastCfg!.selmix.coverage.damping})` }, methods, verdicts, totalSeconds, extraIds: [...extraIds] };
+  const report = { machine, settings: { dataset: datasetLine, budget, warmStart: tr.warmStart, seeds, mode: full ? 'full CNN fine-tuning' : 'frozen backbone (head-only on cached features)', config: `selmix defaults (batch 64+64, lr 0.01 cosine, refresh every 50, s = 10, P smoothing ${lastCfg!.selmix.smoothing}, coverage multipliers ${lastCfg!.selmix.coverage.update === "dual" ? `dual ascent, eta ${lastCfg!.selmix.coverage.eta}` : `hinge, damping ${lastCfg!.selmix.coverage.damping}`})` }, methods, verdicts, totalSeconds, extraIds: [...extraIds] };
   const suffix = dataset === 'mnist-lt' ? '' : '-cifar';
   writeFileSync(join(outDir, `quality${suffix}.json`), JSON.stringify(report, null, 1));
   const md = qualityMarkdown(report.methods, verdicts, { title: dataset === 'mnist-lt' ? 'MNIST-LT (rho = 100)' : 'CIFAR-10-LT (rho = 100)', budget, warm: tr.warmStart, seeds: nSeeds, full, totalSeconds, machine: `${machine.cpuModel}, ${machine.cores} cores, Node ${machine.node}, ${backend.name}` }, extraIds);

@@ -113,6 +113,7 @@ const selmixSchema = z.strictObject({
   priorMode: z.enum(['uniformK', 'rowsum']).default('uniformK').describe('pi_k in the Jacobians: 1/K (reference) or the validation row sums.'),
   partnerLabels: z.enum(['pseudo', 'oracle']).default('pseudo').describe('How partners from the unlabeled set get their class.'),
   pseudoLabelThreshold: z.number().min(0).max(1).default(0).describe('Only unlabeled examples with max softmax >= this are used as partners.'),
+  smoothing: z.number().min(0).lt(1).default(0.5).describe('P sampled between refreshes: smoothing * the previous P + (1 - smoothing) * the P of the current gains (0: the current gains alone, as the reference). Damps the pair the sampler favours flipping from one refresh to the next.'),
   epsMask: z.number().min(0).max(1).optional().describe('Epsilon added to P before renormalising (default 1e-8; 1e-10 for meanRecall).'),
   samplerEps: z.number().min(0).max(1).optional().describe("Sampler smoothing epsilon' (default 1/K^3)."),
   headFrac: z.number().gt(0).lt(1).default(0.9),

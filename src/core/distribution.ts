@@ -39,3 +39,17 @@ export function samplingDistribution(G: Float64Array, K: number, s: number, eps 
   for (let t = 0; t < n; t++) P[t]! /= total;
   return P;
 }
+
+/**
+ * The distribution a run samples from after a refresh (docs/ALGORITHM.md section 4, "Smoothing"): smoothing x the
+ * previous one + (1 - smoothing) x the one of the current gains, a distribution again. prev null (the first refresh)
+ * or smoothing 0: next itself.
+ */
+export function smoothDistribution(prev: Float64Array | null, next: Float64Array, smoothing: number): Float64Array {
+  if (!(smoothing >= 0 && smoothing < 1)) throw new RangeError(`smoothDistribution: smoothing must be in [0, 1), got ${smoothing}`);
+  if (!prev || smoothing === 0) return next;
+  if (prev.length !== next.length) throw new RangeError(`smoothDistribution: ${prev.length} previous entries, ${next.length} new ones`);
+  const out = new Float64Array(next.length);
+  for (let i = 0; i < next.length; i++) out[i] = smoothing * prev[i]! + (1 - smoothing) * next[i]!;
+  return out;
+}

@@ -14,6 +14,7 @@ import { LinearHeadTrainer, type HeadTrainer, type HeadTrainerFactory } from './
 import { Rng } from './rng';
 import { PairSampler } from './sampler';
 import { computeRefresh, type RefreshCache } from './refresh';
+import { smoothDistribution } from './distribution';
 import type { MatMul } from './gain';
 import { compileCustomObjective, type CompiledObjective } from './customObjective';
 import { feasibilityOf, objectiveScore } from './metrics';
@@ -473,7 +474,10 @@ export class FinetuneRun {
     });
     s.multipliers = r.multipliers;
     // Baselines keep the bookkeeping but replace SelMix's distribution.
-    s.P = sm.policy === 'selmix' ? r.P : new Float64Array(K * K).fill(1 / (K * K));
+    // SelMix samples from P averaged over refreshes (selmix.smoothing, docs/ALGORITHM.md section 4); the baselines
+    // replace it with their own distribution.
+    const P = sm.policy === 'selmix' ? smoothDistribution(s.P, r.P, sm.smoothing) : r.P;
+    s.P = sm.policy === 'selmix' ? P : new Float64Array(K * K).fill(1 / (K * K));
     s.G = r.G;
     const monitor = monitorChange(s.gainTrack, r.objectiveValue);
     s.partnerLabels = this.partnerLabelsFor();
@@ -499,7 +503,7 @@ export class FinetuneRun {
     this.lastRefresh = {
       step, objective: what, objectiveValue: r.objectiveValue, val: r.metrics,
       multipliers: r.multipliers ? Array.from(r.multipliers) : null,
-      gain: { K, data: Array.from(r.G) }, distribution: { K, data: Array.from(r.P) }, maxGain: r.maxGain, gainCorrelation: corr,
+      gain: { K, data: Array.from(r.G) }, distribution: { K, data: Array.from(P) }, maxGain: r.maxGain, gainCorrelation: corr,
       ...(feasibility ? { feasibility } : {}),
     };
     opts.emit({ type: 'run/refresh', payload: this.lastRefresh });

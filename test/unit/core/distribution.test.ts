@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Rng } from '../../../src/core/rng';
 import { TrainingError } from '../../../src/core/errors';
-import { samplingDistribution } from '../../../src/core/distribution';
+import { samplingDistribution, smoothDistribution } from '../../../src/core/distribution';
 import { assertClose, randn } from '../../helpers/numerics';
 
 const sum = (x: ArrayLike<number>): number => Array.from(x).reduce((a, b) => a + b, 0);
@@ -86,4 +86,20 @@ test('a NaN gain is a TrainingError naming the class pair and what to change', (
     assert.match(e.message, /the gain of class pair \(1, 0\) is NaN.*lower training\.lr.*customObjective/);
     return true;
   });
+});
+
+test('smoothDistribution: the weighted mean of the previous and the new P, a distribution; the new P when there is no previous one or smoothing 0', () => {
+  const prev = Float64Array.from([0.7, 0.1, 0.1, 0.1]);
+  const next = Float64Array.from([0, 0, 0, 1]);
+  const out = smoothDistribution(prev, next, 0.5);
+  assert.deepEqual(Array.from(out), [0.35, 0.05, 0.05, 0.55]);
+  assert.ok(Math.abs(out.reduce((a, b) => a + b, 0) - 1) < 1e-12);
+  assert.equal(smoothDistribution(null, next, 0.5), next);
+  assert.equal(smoothDistribution(prev, next, 0), next);
+  assert.throws(() => smoothDistribution(prev, next, 1), /smoothing must be in \[0, 1\)/);
+  assert.throws(() => smoothDistribution(prev, Float64Array.from([1]), 0.5), /4 previous entries, 1 new ones/);
+  // A pair favoured at one refresh and dropped at the next keeps half its mass, then a quarter: no flip in one refresh.
+  const a = Float64Array.from([1, 0]), b = Float64Array.from([0, 1]);
+  const p1 = smoothDistribution(a, b, 0.5), p2 = smoothDistribution(p1, a, 0.5);
+  assert.deepEqual([Array.from(p1), Array.from(p2)], [[0.5, 0.5], [0.75, 0.25]]);
 });

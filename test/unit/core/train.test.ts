@@ -14,6 +14,7 @@ import { CHECKPOINT_STATE_FIELDS } from '../../../src/data/checkpoint';
 import { runRequest, type RunResult } from '../../../src/run/run';
 import type { RefreshPayload, RunEvent } from '../../../src/protocol/messages';
 import { clusterSet, writeLinearJob } from '../../helpers/synthetic';
+import { assertClose } from '../../helpers/numerics';
 
 before(async () => {
   await initBackend({ choice: 'cpu' });
@@ -208,4 +209,25 @@ test('a coverage objective reports feasibility on every refresh and in the summa
   assert.equal(r.summary.warmStart, undefined);
   const lastIsBest = r.summary.bestStep === r.summary.steps && r.summary.stoppedBy === 'steps';
   assert.equal(warns.some((m) => m.startsWith('the kept iterate is the last one')), lastIsBest);
+});
+
+test('selmix.smoothing: the P a run samples after a refresh is smoothing x the previous P + (1 - smoothing) x the P of the current gains', async () => {
+  const seen = async (smoothing: number): Promise<number[][]> => {
+    const { data, model, config } = problem({ steps: 12 });
+    config.selmix.smoothing = smoothing;
+    const Ps: number[][] = [];
+    const m = model();
+    const r = await finetune(m, data, { config, emit: (e) => { if (e.type === 'run/refresh') Ps.push(e.payload.distribution.data as number[]); }, shouldStop: () => false });
+    r.bestWeights.forEach((t) => t.dispose());
+    disposeModel(m);
+    return Ps;
+  };
+  const raw = await seen(0);
+  const smooth = await seen(0.5);
+  assert.ok(raw.length >= 2 && smooth.length === raw.length, `${raw.length} refreshes`);
+  // The first refresh has no previous P; until the second, both runs sample the same P, so the second refresh's
+  // gains are the same too, and the smoothed run samples the mean of the two distributions.
+  assert.deepEqual(smooth[0], raw[0]);
+  assertClose(smooth[1]!, raw[0]!.map((p, i) => 0.5 * p + 0.5 * raw[1]![i]!), 1e-12, 'smoothed P at the second refresh', false);
+  assert.ok(raw[1]!.some((p, i) => Math.abs(p - raw[0]![i]!) > 1e-6), 'the raw P moved between the refreshes (else the check above is empty)');
 });
