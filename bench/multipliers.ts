@@ -1,6 +1,6 @@
 // How the coverage multipliers move (`node --import tsx bench/multipliers.ts [--update dual|hinge] [--eta E]
-// [--damping D] [--cold] [--dataset cifar10-lt --data DIR] [--trace]`): SelMix for meanRecallMinCoverage on MNIST-LT
-// (or CIFAR-10-LT with 500 validation images a class), head-only on the demo CNN's features (bench:quality's setup,
+// [--damping D] [--smoothing S] [--cold] [--dataset cifar10-lt --data DIR] [--objective ID] [--trace]`): SelMix for meanRecallMinCoverage on MNIST-LT
+// (or CIFAR-10-LT with 500 validation images a class; --objective for another objective, with --trace), head-only on the demo CNN's features (bench:quality's setup,
 // its cached models), at the tool's defaults; prints, per seed, the refresh-to-refresh change
 // of the multipliers (the largest change of any class's lambda: its mean over all refreshes and over the last 5, and
 // its maximum), the range of max lambda, and whether the validation constraint holds at the kept iterate.
@@ -18,7 +18,8 @@ import { loadLayersModelFromFile } from '../src/data/modelIo';
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { damping: { type: 'string' }, update: { type: 'string' }, eta: { type: 'string' }, cold: { type: 'boolean' },
-    dataset: { type: 'string' }, data: { type: 'string' }, trace: { type: 'boolean' } } });
+    dataset: { type: 'string' }, data: { type: 'string' }, trace: { type: 'boolean' }, objective: { type: 'string' }, smoothing: { type: 'string' } } });
+  const objective = values.objective ?? 'meanRecallMinCoverage';
   await initBackend({ choice: 'wasm' });
   let m: { train: ExampleSet; val: ExampleSet; classNames: string[] };
   let modelPath = resolve('.selmix-cache/mnist-lt-cnn/model.json');
@@ -37,20 +38,27 @@ async function main(): Promise<void> {
   const W0 = start.W.clone(), b0 = start.b.clone();
   for (const seed of [0, 1, 2]) {
     model.W.assign(W0); model.b.assign(b0);
-    const cfg = configSchema.parse({ objective: 'meanRecallMinCoverage', data: { kind: 'builtin' }, training: { seed, ...(values.cold ? { warmStart: 'none' } : {}) } });
+    const cfg = configSchema.parse({ objective, data: { kind: 'builtin' }, training: { seed, ...(values.cold ? { warmStart: 'none' } : {}) } });
     if (values.damping !== undefined) cfg.selmix.coverage.damping = Number(values.damping);
     if (values.update === 'dual' || values.update === 'hinge') cfg.selmix.coverage.update = values.update;
     else if (values.update !== undefined) throw new Error(`--update ${values.update}: expected dual or hinge`);
     if (values.eta !== undefined) cfg.selmix.coverage.eta = Number(values.eta);
+    if (values.smoothing !== undefined) cfg.selmix.smoothing = Number(values.smoothing);
     const lams: number[][] = [];
     const r = await finetune(model, data, { config: cfg, emit: (e) => {
-      if (e.type !== 'run/refresh' || !e.payload.multipliers) return;
-      lams.push([...e.payload.multipliers]);
-      if (values.trace && seed === 0) console.log(`  step ${e.payload.step}: val mean recall ${(100 * e.payload.val.meanRecall).toFixed(2)}, min coverage ${(100 * e.payload.val.minCoverage).toFixed(2)}%, max lambda ${Math.max(...e.payload.multipliers).toFixed(2)}`);
+      if (e.type !== 'run/refresh') return;
+      const p = e.payload;
+      if (p.multipliers) lams.push([...p.multipliers]);
+      if (!values.trace || seed !== 0) return;
+      // Where the sampled P puts its anchors (row sums), and the per-class validation recall.
+      const K = p.distribution.K, P = p.distribution.data;
+      const rows = Array.from({ length: K }, (_, i) => P.slice(i * K, (i + 1) * K).reduce((a, b) => a + b, 0));
+      console.log(`  step ${p.step}: val ${objective} ${p.objectiveValue.toFixed(4)}, mean recall ${(100 * p.val.meanRecall).toFixed(2)}, min coverage ${(100 * p.val.minCoverage).toFixed(2)}%${p.multipliers ? `, max lambda ${Math.max(...p.multipliers).toFixed(2)}` : ''}\n    recall % ${p.val.recall.map((r) => (100 * r).toFixed(0)).join(' ')}; anchor mass of P ${rows.map((r) => r.toFixed(2)).join(' ')}`);
     }, shouldStop: () => false });
     trainableVariables(model, true).forEach((v, i) => v.assign(r.bestWeights[i]!));
     r.bestWeights.forEach((t) => t.dispose());
-    const fv = feasibilityOf('meanRecallMinCoverage', evaluateSet(model, data.val, 0.9), 10, 0.95)!;
+    const fv = feasibilityOf(cfg.objective, evaluateSet(model, data.val, 0.9), 10, 0.95);
+    if (!fv || lams.length === 0) { console.log(`${objective} seed ${seed}: no multipliers; kept step ${r.bestStep}`); continue; }
     const maxLam = lams.map((l) => Math.max(...l));
     const d = lams.slice(1).map((l, i) => Math.max(...l.map((x, k) => Math.abs(x - lams[i]![k]!))));
     const avg = (a: number[]): string => (a.reduce((x, y) => x + y, 0) / a.length).toFixed(2);

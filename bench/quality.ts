@@ -296,7 +296,7 @@ function qualityMarkdown(methods: MethodResult[], verdicts: { objective: string;
     '',
     mdTable(['SelMix objective', 'target column', 'SelMix', 'best baseline row', 'its value', 'margin (points)', 'verdict', 'best other SelMix row'],
       verdicts.map((v) => [v.objective, METRIC_LABEL[v.metric], pct(v.value), v.bestOther, pct(v.bestOtherValue), (100 * v.margin).toFixed(2),
-        (v.wins ? (v.withinNoise ? 'wins, within seed spread' : 'wins') : (v.withinNoise ? 'loses, within seed spread' : 'loses')) +
+        (Math.abs(v.margin) < 1e-12 ? 'ties (equal to that row)' : v.wins ? (v.withinNoise ? 'wins, within seed spread' : 'wins') : (v.withinNoise ? 'loses, within seed spread' : 'loses')) +
           (v.constraint ? `; test min coverage ${pct(v.constraint.minCoverage)} vs bound ${pct(v.constraint.bound)}; constraint met on val in ${v.constraint.valMet}/${v.constraint.seeds} seeds, on test in ${v.constraint.testMet}/${v.constraint.seeds}` : ''), v.bestSelmix])),
   ];
   return lines.join('\n') + '\n';

@@ -107,7 +107,7 @@ export interface SoftHingeOptions {
 
 /** Options of the constraint multipliers (selmix.coverage): the soft hinge's, and how a multiplier moves from one refresh to the next. */
 export interface ConstraintMultiplierOptions extends SoftHingeOptions {
-  /** 'dual' (default when absent: 'hinge', the reference): see constraintMultiplier. */
+  /** Absent: 'hinge' (see constraintMultiplier). */
   update?: 'dual' | 'hinge';
   /** 'hinge': lambda <- damping prev + (1 - damping) hinge. */
   damping?: number;

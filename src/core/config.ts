@@ -119,10 +119,10 @@ const selmixSchema = z.strictObject({
   headFrac: z.number().gt(0).lt(1).default(0.9),
   minRecall: z.strictObject({ beta: z.number().min(0).max(1).default(0), etaLambda: z.number().min(0).default(50) }).default({ beta: 0, etaLambda: 50 }),
   coverage: z.strictObject({ alpha: z.number().gt(0).max(1).default(0.95), tau: z.number().positive().default(0.01), lambdaMax: z.number().positive().default(100),
-    update: z.enum(['dual', 'hinge']).default('dual').describe("How the constraint multipliers move between refreshes: 'dual', projected dual ascent on the slack with a step eta / sqrt(refresh + 1) (settles); 'hinge', the reference's closed-form soft hinge averaged by damping."),
+    update: z.enum(['hinge', 'dual']).default('hinge').describe("How the constraint multipliers move between refreshes: 'hinge', the reference's closed-form soft hinge, averaged with the previous multipliers by damping; 'dual', projected dual ascent on the slack with a step eta / sqrt(refresh + 1), which settles where the bound is just met (docs/ALGORITHM.md section 2, Coverage multipliers)."),
     eta: z.number().positive().default(0.1).describe("'dual': the first refresh's step, in units of lambdaMax per tau of slack (lambda <- clip(lambda - eta / sqrt(n + 1) * lambdaMax * slack / tau, 0, lambdaMax))."),
     damping: z.number().min(0).lt(1).default(0.8).describe("'hinge': averaged multipliers, lambda <- damping * previous + (1 - damping) * soft hinge (0: the memoryless hinge of the reference).") })
-    .default({ alpha: 0.95, tau: 0.01, lambdaMax: 100, update: 'dual', eta: 0.1, damping: 0.8 }),
+    .default({ alpha: 0.95, tau: 0.01, lambdaMax: 100, update: 'hinge', eta: 0.1, damping: 0.8 }),
 });
 
 const pretrainSchema = z.strictObject({
