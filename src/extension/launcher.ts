@@ -53,6 +53,8 @@ export class Launcher implements vscode.Disposable, ViewHost {
   lastLogPath: string | null = null;
   /** Set while a batch of runs (a temperature sweep) is in progress, also between its runs; stopped: Stop was asked for. */
   private batch: { stopped: boolean } | null = null;
+  /** When Stop was asked for the run in progress (Date.now()), for the "ended N ms after the stop" log line. */
+  private stopRequestedAt: number | null = null;
 
   constructor(private readonly context: vscode.ExtensionContext, private readonly logger: Log) {
     this.feed = new ViewFeed({ updatesPerSecond: settings.updatesPerSecond });
@@ -206,6 +208,7 @@ export class Launcher implements vscode.Disposable, ViewHost {
     this.logger.info(this.mode === 'pretrain'
       ? 'stop requested during pre-training: the run ends at the next step and writes nothing'
       : 'stop requested; the worker stops at the next step boundary and keeps a checkpoint');
+    this.stopRequestedAt ??= Date.now();
     this.session.stop();
     this.feed.reset({ ...this.feed.snapshot, status: 'stopping' });
     this.status.text = '$(loading~spin) SelMix: stopping…';
@@ -223,6 +226,7 @@ export class Launcher implements vscode.Disposable, ViewHost {
     this.mode = 'finetune';
     this.reportLoaded = false;
     this.lastLogPath = null;
+    this.stopRequestedAt = null;
     this.logger.beginRunLog();
     this.logger.info(`starting "${run.name}" from ${run.request.configPath} (backend ${settings.backend}); output ${run.outputDir}`);
     let session: RunSession;
@@ -250,6 +254,7 @@ export class Launcher implements vscode.Disposable, ViewHost {
       return session.done;
     });
     const end = await session.done;
+    if (this.stopRequestedAt !== null) this.logger.info(`the run ended (${end.type}) ${Date.now() - this.stopRequestedAt} ms after the stop was requested`);
     this.lastLogPath = this.logger.endRunLog();
     this.session = null;
     this.progress = null;
