@@ -55,6 +55,8 @@ export class Launcher implements vscode.Disposable, ViewHost {
   private batch: { stopped: boolean } | null = null;
   /** When Stop was asked for the run in progress (Date.now()), for the "ended N ms after the stop" log line. */
   private stopRequestedAt: number | null = null;
+  /** Set by dispose (deactivation): what still finishes must not touch the status bar item. */
+  private disposed = false;
 
   constructor(private readonly context: vscode.ExtensionContext, private readonly logger: Log) {
     this.feed = new ViewFeed({ updatesPerSecond: settings.updatesPerSecond });
@@ -137,10 +139,12 @@ export class Launcher implements vscode.Disposable, ViewHost {
     if (!this.session) void vscode.commands.executeCommand('setContext', 'selmix.running', false);
   }
 
-  /** Sets the status bar item. */
-  setStatus(text: string, tooltip: string): void {
+  /** Sets the status bar item; a click runs command (default: open the dashboard). */
+  setStatus(text: string, tooltip: string, command: vscode.Command | string = 'selmix.openDashboard'): void {
+    if (this.disposed) return; // a command finishing while the window reloads
     this.status.text = text;
     this.status.tooltip = tooltip;
+    this.status.command = command;
     this.status.show();
   }
 
@@ -243,6 +247,7 @@ export class Launcher implements vscode.Disposable, ViewHost {
       return null;
     }
     this.session = session;
+    this.logger.closeToasts(); // the earlier refusals and failures are stale now
     void vscode.commands.executeCommand('setContext', 'selmix.running', true);
     this.setStatus(`$(loading~spin) SelMix: starting "${run.name}"`, 'SelMix run in progress; click to open the dashboard');
     this.openDashboard();
@@ -316,6 +321,7 @@ export class Launcher implements vscode.Disposable, ViewHost {
   }
 
   dispose(): void {
+    this.disposed = true;
     this.session?.kill('VS Code is shutting down the extension');
     this.feed.dispose();
     for (const d of this.disposables.splice(0)) d.dispose();

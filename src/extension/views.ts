@@ -53,6 +53,15 @@ export function viewHtml(webview: vscode.Webview, extensionUri: vscode.Uri, kind
   });
 }
 
+/** Posts to a webview that may be gone (the window reloads): a disposed webview throws or rejects; nothing to do then. */
+function postSafely(webview: vscode.Webview, msg: HostToWebview): void {
+  try {
+    webview.postMessage(msg).then(undefined, () => undefined);
+  } catch {
+    // disposed
+  }
+}
+
 /** Connects webviews to the ViewFeed: their messages come through the protocol door (view/ready, view/ack,
  * view/command); everything else is dropped and logged. */
 export class ViewHub {
@@ -63,7 +72,7 @@ export class ViewHub {
   /** Attaches a webview; returns its feed id and a disposable that detaches it. */
   attach(kind: ViewKind, webview: vscode.Webview): { id: string; disposable: vscode.Disposable } {
     const id = `${kind}-${++this.nextId}`;
-    this.feed.addView(id, (msg: HostToWebview) => void webview.postMessage(msg));
+    this.feed.addView(id, (msg: HostToWebview) => postSafely(webview, msg));
     const sub = webview.onDidReceiveMessage((raw: unknown) => {
       receiveViewMessage(raw, kind, (m) => {
         switch (m.type) {
@@ -71,7 +80,7 @@ export class ViewHub {
           case 'view/ack': this.feed.viewAck(id); break;
           case 'view/command': this.host.onViewCommand(m.command); break;
           case 'view/export': this.host.onExport(m); break;
-          case 'view/runs': this.host.onRuns(m, (msg) => void webview.postMessage(msg)); break;
+          case 'view/runs': this.host.onRuns(m, (msg) => postSafely(webview, msg)); break;
         }
       }, (line) => this.host.log(line));
     });

@@ -3,6 +3,7 @@
 // the run streams. Prints every figure; asserts the targets (header within 0.5 s of opening the panel, matrices
 // within 1 s of each refresh). Run by scripts/e2e.sh after selmix.e2e.mjs.
 import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openFile as openFileOn, openWorkbench, runCommand, until as untilOn, webview } from './vscodeDriver.mjs';
 
@@ -21,6 +22,9 @@ const dash = () => webview(page, { extensionId: EXT });
 /** until() and openFile() of the driver, bound to this page. */
 const until = (what, fn, timeout, every) => untilOn(page, what, fn, timeout, every);
 const openFile = (name) => openFileOn(page, name);
+/** Stop -> the run ended and the dashboard says so (ms). */
+const STOP_BOUND_MS = 8000;
+const WS = process.env.E2E_WS;
 const pct = (xs, q) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor(s.length * q))]; };
 
 
@@ -74,22 +78,36 @@ async function largeK(K, file) {
   const after = await figures();
   lap(`  K = ${K}: after reopening: refresh latency p95 ${after.p95} ms, max ${after.max} ms over ${after.count} refreshes`);
   await shot(`dashboard-k${K}`);
+  const stopClicked = Date.now();
   await runCommand(page, 'SelMix: Stop');
-  await until('the run to stop', async () => (await dash().locator('body').getAttribute('data-status')) === 'stopped', 120_000);
+  const stopIssued = Date.now();
+  await until('the run to stop', async () => (await dash().locator('body').getAttribute('data-status')) === 'stopped', 120_000, 50);
+  const stopMs = Date.now() - stopIssued;
+  // The host's own timestamps (run.log): Stop command -> the worker saw the request -> the terminal event.
+  const log = await until('run.log to record the end', async () => {
+    const text = existsSync(join(WS, `selmix-out/k${K}/run.log`)) ? readFileSync(join(WS, `selmix-out/k${K}/run.log`), 'utf8') : '';
+    return /the run ended .* after the stop was requested/.test(text) ? text : null;
+  }, 20_000);
+  const at = (re) => { const m = log.split('\n').find((l) => re.test(l))?.match(/^\[([^\]]+)\]/); return m ? Date.parse(m[1]) : NaN; };
+  const requested = at(/stop requested/), seen = at(/stop request seen by the worker/), ended = at(/the run ended/);
+  lap(`  K = ${K}: Stop: dashboard "stopped" ${stopMs} ms after the palette ran the command (${stopIssued - stopClicked} ms in the palette); host log: worker saw it ${seen - requested} ms after the request, run ended ${ended - requested} ms after it`);
   await runCommand(page, 'View: Close All Editors');
-  return { headerMs, matricesMs, live, after, palette, firstPaint: matrices.firstPaint };
+  return { headerMs, matricesMs, live, after, palette, firstPaint: matrices.firstPaint, stopMs, stopSeenMs: seen - requested, stopEndedMs: ended - requested };
 }
 
 try {
   lap('workbench loaded');
   for (const [K, file] of [[100, 'k-hundred.selmix.json'], [1000, 'k-thousand.selmix.json']]) {
-    await test(`K = ${K}: header within 0.5 s of opening the dashboard, matrices within 1 s of each refresh, the palette stays responsive`, async () => {
+    await test(`K = ${K}: header within 0.5 s of opening the dashboard, matrices within 1 s of each refresh, the palette stays responsive, Stop ends the run within ${STOP_BOUND_MS / 1000} s`, async () => {
       const r = await largeK(K, file);
       assert.ok(r.firstPaint < 500, `the page painted its header ${r.firstPaint} ms after navigation start`);
       assert.ok(r.headerMs < 1500, `header ${r.headerMs} ms after the command (VS Code's own panel creation included)`);
       assert.ok(r.live.count >= 3, `${r.live.count} refreshes measured`);
       assert.ok(r.live.p95 < 1000 && r.after.p95 < 1000, `refresh latency p95 ${r.live.p95} / ${r.after.p95} ms`);
       assert.ok(pct(r.palette, 0.5) < 500, `palette p50 ${pct(r.palette, 0.5)} ms`);
+      // Was 35-50 s at K = 1000 (the loop yielded only every T/200 steps). The bound leaves room for this loaded 2-core machine.
+      assert.ok(r.stopSeenMs < STOP_BOUND_MS && r.stopEndedMs < STOP_BOUND_MS && r.stopMs < STOP_BOUND_MS,
+        `Stop: the worker saw it after ${r.stopSeenMs} ms, the run ended after ${r.stopEndedMs} ms, the dashboard showed it after ${r.stopMs} ms (bound ${STOP_BOUND_MS} ms)`);
     });
   }
 } finally {
