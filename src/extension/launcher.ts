@@ -196,8 +196,9 @@ export class Launcher implements vscode.Disposable, ViewHost {
 
   /** Shows the dashboard (with the last report when nothing ran in this window yet). */
   openDashboard(): void {
+    const commandAt = Date.now();
     this.loadLastReportIfIdle();
-    DashboardPanel.show(this.context.extensionUri, this.hub, this);
+    DashboardPanel.show(this.context.extensionUri, this.hub, this, commandAt);
   }
 
   // Runs

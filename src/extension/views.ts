@@ -16,6 +16,8 @@ export interface ViewBootstrap {
   snapshot: RunSnapshot;
   /** False in a restricted (untrusted) workspace: the views say runs are disabled and offer to trust it. */
   trusted: boolean;
+  /** When the host opened the page (epoch ms): the command, createWebviewPanel returned, the HTML was set. The e2e's latency split. */
+  timing?: { commandAt: number; panelAt: number; htmlAt: number };
 }
 
 /** What views need from the host. */
@@ -39,9 +41,10 @@ export function webviewOptions(extensionUri: vscode.Uri): vscode.WebviewOptions 
 }
 
 /** The HTML of a view, with a fresh nonce. */
-export function viewHtml(webview: vscode.Webview, extensionUri: vscode.Uri, kind: ViewKind, snapshot: RunSnapshot, trusted: boolean): string {
+export function viewHtml(webview: vscode.Webview, extensionUri: vscode.Uri, kind: ViewKind, snapshot: RunSnapshot, trusted: boolean,
+  timing?: ViewBootstrap['timing']): string {
   const uri = (...p: string[]): string => webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, ...p)).toString();
-  const bootstrap: ViewBootstrap = { view: kind, snapshot, trusted };
+  const bootstrap: ViewBootstrap = { view: kind, snapshot, trusted, ...(timing ? { timing } : {}) };
   return renderWebviewHtml({
     title: kind === 'dashboard' ? 'SelMix Dashboard' : 'SelMix',
     cspSource: webview.cspSource,
@@ -50,6 +53,8 @@ export function viewHtml(webview: vscode.Webview, extensionUri: vscode.Uri, kind
     styleUris: [uri('media', 'webview.css')],
     codiconCssUri: uri('dist', 'webview', 'codicon.css'),
     bootstrap,
+    // The dashboard's header comes with the HTML: it paints before the page's 1.6 MB script (charts) has loaded.
+    ...(kind === 'dashboard' ? { header: snapshot.started?.name ?? 'SelMix' } : {}),
   });
 }
 
@@ -100,14 +105,14 @@ export class DashboardPanel implements vscode.Disposable {
   private readonly disposables: vscode.Disposable[] = [];
 
   /** Shows the dashboard, creating it when there is none. */
-  static show(extensionUri: vscode.Uri, hub: ViewHub, host: ViewHost): DashboardPanel {
+  static show(extensionUri: vscode.Uri, hub: ViewHub, host: ViewHost, commandAt = Date.now()): DashboardPanel {
     if (DashboardPanel.current) {
       DashboardPanel.current.panel.reveal(undefined, true);
       return DashboardPanel.current;
     }
     const panel = vscode.window.createWebviewPanel(DashboardPanel.viewType, 'SelMix Dashboard', { viewColumn: vscode.ViewColumn.Active, preserveFocus: true },
       webviewOptions(extensionUri));
-    return new DashboardPanel(panel, extensionUri, hub, host);
+    return new DashboardPanel(panel, extensionUri, hub, host, { commandAt, panelAt: Date.now() });
   }
 
   /** Serializer that restores the panel after a reload (the page restores its own state with getState). */
@@ -121,7 +126,8 @@ export class DashboardPanel implements vscode.Disposable {
     };
   }
 
-  private constructor(readonly panel: vscode.WebviewPanel, extensionUri: vscode.Uri, hub: ViewHub, host: ViewHost) {
+  private constructor(readonly panel: vscode.WebviewPanel, extensionUri: vscode.Uri, hub: ViewHub, host: ViewHost,
+    opened?: { commandAt: number; panelAt: number }) {
     DashboardPanel.current = this;
     panel.iconPath = vscode.Uri.joinPath(extensionUri, 'media', 'selmix.svg');
     const { id, disposable } = hub.attach('dashboard', panel.webview);
@@ -131,7 +137,7 @@ export class DashboardPanel implements vscode.Disposable {
       if (!panel.visible) hub.hidden(id);
     }));
     this.disposables.push(panel.onDidDispose(() => this.dispose()));
-    panel.webview.html = viewHtml(panel.webview, extensionUri, 'dashboard', host.bootstrapSnapshot(), host.trusted);
+    panel.webview.html = viewHtml(panel.webview, extensionUri, 'dashboard', host.bootstrapSnapshot(), host.trusted, opened ? { ...opened, htmlAt: Date.now() } : undefined);
     // Granting trust enables runs: the page is drawn again with that fact.
     this.disposables.push(vscode.workspace.onDidGrantWorkspaceTrust(() => {
       panel.webview.html = viewHtml(panel.webview, extensionUri, 'dashboard', host.bootstrapSnapshot(), host.trusted);

@@ -19,6 +19,8 @@ export interface WebviewPage {
   codiconCssUri: string;
   /** The state to draw first (a RunSnapshot and settings), embedded as JSON. */
   bootstrap: unknown;
+  /** Text of the page's header, painted by the HTML itself before the (large) script has loaded. */
+  header?: string;
 }
 
 /** A random nonce for one render (128 bits, base64url). */
@@ -72,7 +74,7 @@ export function renderWebviewHtml(p: WebviewPage): string {
 ${styles}
 </head>
 <body>
-  <div id="app" aria-live="polite"></div>
+  <div id="app" aria-live="polite">${p.header === undefined ? '' : `<header class="run-header"><h1 class="run-name" id="run-name">${escapeHtml(p.header)}</h1></header>`}</div>
   <script type="application/json" id="bootstrap" nonce="${p.nonce}">${jsonForScript(p.bootstrap)}</script>
   <script src="${escapeHtml(p.scriptUri)}" nonce="${p.nonce}"></script>
 </body>

@@ -67,10 +67,25 @@ async function largeK(K, file) {
   // Close the panel and open it again during the run: the header and the matrices come from the embedded state.
   await runCommand(page, 'View: Close All Editors');
   await page.locator('iframe.webview.ready').first().waitFor({ state: 'detached', timeout: 10_000 }).catch(() => {});
+  const clicked = Date.now();
   await runCommand(page, 'SelMix: Open Dashboard');
   const opened = Date.now();
   await dash().locator('#run-name', { hasText: runName }).waitFor({ timeout: 30_000 });
   const headerMs = Date.now() - opened;
+  // Where the time went, on one clock (epoch ms): the host's marks (bootstrap), the page's navigation start, its first
+  // contentful paint (the header, from the HTML), the start of its script and its own first paint.
+  const t = await until('the page\'s timing marks', async () => dash().locator('body').evaluate((b) => {
+    const fcp = performance.getEntriesByName('first-contentful-paint')[0];
+    return b.dataset.timing ? { ...JSON.parse(b.dataset.timing), fcp: fcp ? Math.round(performance.timeOrigin + fcp.startTime) : NaN } : null;
+  }), 30_000, 25);
+  const split = {
+    palette: t.commandAt - clicked, host: t.htmlAt - t.commandAt, createPanel: t.panelAt - t.commandAt,
+    vscodeWebview: t.navigationStart - t.htmlAt, headerPaint: t.fcp - t.navigationStart, script: t.scriptStart - t.navigationStart, scriptRun: t.firstPaint - t.scriptStart,
+  };
+  const ours = split.host + split.headerPaint;
+  lap(`  K = ${K}: reopened dashboard, from the palette click: palette -> command ${split.palette} ms; command -> HTML set ${split.host} ms (createWebviewPanel ${split.createPanel} ms); ` +
+    `HTML set -> page navigation start ${split.vscodeWebview} ms (VS Code creating the webview); navigation start -> header painted (first contentful paint) ${split.headerPaint} ms; ` +
+    `-> script started ${split.script} ms, its first full paint ${split.scriptRun} ms later. Ours (host + page to header): ${ours} ms; header seen by the test ${headerMs} ms after the command ran`);
   const matrices = await until('the heatmaps after reopening', async () => { const f = await figures(); return f.step > 0 ? f : null; }, 30_000, 25);
   const matricesMs = Date.now() - opened;
   lap(`  K = ${K}: reopened dashboard: header ${headerMs} ms after the command, matrices ${matricesMs} ms (page's own first paint ${matrices.firstPaint} ms after its navigation start)`);
@@ -92,7 +107,7 @@ async function largeK(K, file) {
   const requested = at(/stop requested/), seen = at(/stop request seen by the worker/), ended = at(/the run ended/);
   lap(`  K = ${K}: Stop: dashboard "stopped" ${stopMs} ms after the palette ran the command (${stopIssued - stopClicked} ms in the palette); host log: worker saw it ${seen - requested} ms after the request, run ended ${ended - requested} ms after it`);
   await runCommand(page, 'View: Close All Editors');
-  return { headerMs, matricesMs, live, after, palette, firstPaint: matrices.firstPaint, stopMs, stopSeenMs: seen - requested, stopEndedMs: ended - requested };
+  return { headerMs, split, ours, matricesMs, live, after, palette, firstPaint: matrices.firstPaint, stopMs, stopSeenMs: seen - requested, stopEndedMs: ended - requested };
 }
 
 try {
@@ -102,6 +117,8 @@ try {
       const r = await largeK(K, file);
       assert.ok(r.firstPaint < 500, `the page painted its header ${r.firstPaint} ms after navigation start`);
       assert.ok(r.headerMs < 1500, `header ${r.headerMs} ms after the command (VS Code's own panel creation included)`);
+      // The 0.5 s target for what is ours: the host's work until the HTML is set, and the page's until the header is painted.
+      assert.ok(r.ours < 500, `ours: ${r.ours} ms (host ${r.split.host} ms, page to header ${r.split.headerPaint} ms)`);
       assert.ok(r.live.count >= 3, `${r.live.count} refreshes measured`);
       assert.ok(r.live.p95 < 1000 && r.after.p95 < 1000, `refresh latency p95 ${r.live.p95} / ${r.after.p95} ms`);
       assert.ok(pct(r.palette, 0.5) < 500, `palette p50 ${pct(r.palette, 0.5)} ms`);
