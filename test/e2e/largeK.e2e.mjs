@@ -82,10 +82,15 @@ async function largeK(K, file) {
     palette: t.commandAt - clicked, host: t.htmlAt - t.commandAt, createPanel: t.panelAt - t.commandAt,
     vscodeWebview: t.navigationStart - t.htmlAt, headerPaint: t.fcp - t.navigationStart, script: t.scriptStart - t.navigationStart, scriptRun: t.firstPaint - t.scriptStart,
   };
+  // Ours: the host until the HTML is set, and the page from its navigation start until the header is on screen (first
+  // contentful paint: VS Code shows the frame at its load event, which the page no longer holds back with its bundle).
+  // VS Code's: creating the frame (HTML set -> the page's navigation start).
   const ours = split.host + split.headerPaint;
-  lap(`  K = ${K}: reopened dashboard, from the palette click: palette -> command ${split.palette} ms; command -> HTML set ${split.host} ms (createWebviewPanel ${split.createPanel} ms); ` +
-    `HTML set -> page navigation start ${split.vscodeWebview} ms (VS Code creating the webview); navigation start -> header painted (first contentful paint) ${split.headerPaint} ms; ` +
-    `-> script started ${split.script} ms, its first full paint ${split.scriptRun} ms later. Ours (host + page to header): ${ours} ms; header seen by the test ${headerMs} ms after the command ran`);
+  const full = split.host + split.vscodeWebview + split.headerPaint;
+  lap(`  K = ${K}: reopened dashboard: palette click -> command ${split.palette} ms; command -> HTML set ${split.host} ms (createWebviewPanel ${split.createPanel} ms); ` +
+    `HTML set -> page navigation start ${split.vscodeWebview} ms (VS Code creating the webview); navigation start -> header on screen (first contentful paint) ${split.headerPaint} ms; ` +
+    `navigation start -> bundle started ${split.script} ms -> its first full paint (matrices) ${split.scriptRun} ms later. Command -> header on screen ${full} ms ` +
+    `(target 500 ms: ${full < 500 ? 'met' : 'NOT met'}; ours ${ours} ms, VS Code's webview creation ${split.vscodeWebview} ms); the test's locator saw the header ${headerMs} ms after the palette click returned`);
   const matrices = await until('the heatmaps after reopening', async () => { const f = await figures(); return f.step > 0 ? f : null; }, 30_000, 25);
   const matricesMs = Date.now() - opened;
   lap(`  K = ${K}: reopened dashboard: header ${headerMs} ms after the command, matrices ${matricesMs} ms (page's own first paint ${matrices.firstPaint} ms after its navigation start)`);
@@ -107,7 +112,7 @@ async function largeK(K, file) {
   const requested = at(/stop requested/), seen = at(/stop request seen by the worker/), ended = at(/the run ended/);
   lap(`  K = ${K}: Stop: dashboard "stopped" ${stopMs} ms after the palette ran the command (${stopIssued - stopClicked} ms in the palette); host log: worker saw it ${seen - requested} ms after the request, run ended ${ended - requested} ms after it`);
   await runCommand(page, 'View: Close All Editors');
-  return { headerMs, split, ours, matricesMs, live, after, palette, firstPaint: matrices.firstPaint, stopMs, stopSeenMs: seen - requested, stopEndedMs: ended - requested };
+  return { headerMs, split, ours, full, matricesMs, live, after, palette, firstPaint: matrices.firstPaint, stopMs, stopSeenMs: seen - requested, stopEndedMs: ended - requested };
 }
 
 try {
@@ -117,8 +122,9 @@ try {
       const r = await largeK(K, file);
       assert.ok(r.firstPaint < 500, `the page painted its header ${r.firstPaint} ms after navigation start`);
       assert.ok(r.headerMs < 1500, `header ${r.headerMs} ms after the command (VS Code's own panel creation included)`);
-      // The 0.5 s target for what is ours: the host's work until the HTML is set, and the page's until the header is painted.
-      assert.ok(r.ours < 500, `ours: ${r.ours} ms (host ${r.split.host} ms, page to header ${r.split.headerPaint} ms)`);
+      // The 0.5 s target, for what is ours: the host until the HTML is set + the page until its header is on screen. The
+      // whole path (with VS Code's webview creation) is printed above and said met or not.
+      assert.ok(r.ours < 500, `ours: ${r.ours} ms (host ${r.split.host} ms, page to header on screen ${r.split.headerPaint} ms)`);
       assert.ok(r.live.count >= 3, `${r.live.count} refreshes measured`);
       assert.ok(r.live.p95 < 1000 && r.after.p95 < 1000, `refresh latency p95 ${r.live.p95} / ${r.after.p95} ms`);
       assert.ok(pct(r.palette, 0.5) < 500, `palette p50 ${pct(r.palette, 0.5)} ms`);

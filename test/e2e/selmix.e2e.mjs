@@ -274,7 +274,15 @@ try {
     assert.match(await side().locator('#sb-after').innerText(), /val, step \d+/);
     await shot('dashboard-results');
     await page.locator('.notification-toast', { hasText: 'E2E second run' }).getByRole('button', { name: 'Open Report' }).click();
-    const rep = page.frameLocator('iframe.webview.ready[src*="extensionId=selmix.selmix-vscode"]').last().frameLocator('iframe#active-frame');
+    // The report page's frame: the one with the per-class table (the dashboard's frame may still be the last one while the report loads).
+    const sel = 'iframe.webview.ready[src*="extensionId=selmix.selmix-vscode"]:not([src*="purpose=webviewView"])';
+    const rep = await until('the report page', async () => {
+      for (let i = (await page.locator(sel).count()) - 1; i >= 0; i--) {
+        const f = page.frameLocator(sel).nth(i).frameLocator('iframe#active-frame');
+        if ((await f.locator('#per-class').count()) > 0) return f;
+      }
+      return null;
+    }, 20_000);
     await rep.locator('#results').waitFor({ timeout: 20_000 });
     const table = await rep.locator('#results').innerText();
     assert.match(table, /Test: start/);
