@@ -182,6 +182,8 @@ try {
   await test('no Content-Security-Policy violation in the webviews', async () => {
     await runCommand(page, 'SelMix: Open Dashboard');
     await showSidebar();
+    // The pages' bundles load after the document: wait for them to count.
+    await until('both pages to count CSP violations', async () => (await attr(dash(), 'body', 'data-csp-violations')) !== null && (await attr(side(), 'body', 'data-csp-violations')) !== null, 30_000);
     assert.equal(await attr(dash(), 'body', 'data-csp-violations'), '0');
     assert.equal(await attr(side(), 'body', 'data-csp-violations'), '0');
     assert.deepEqual(cspConsole, []);
@@ -236,8 +238,8 @@ try {
     const cfg = JSON.parse(readFileSync(join(WS, 'e2e.selmix.json'), 'utf8'));
     writeFileSync(join(WS, 'second.selmix.json'), JSON.stringify({ ...cfg, name: 'E2E second run', training: { ...cfg.training, steps: 400, lr: 0.05 }, output: 'selmix-out/second' }, null, 2) + '\n');
     // Two refusals first: the second replaces the first (one toast per kind), and the successful run closes it.
-    writeOneProblem('broken-one.selmix.json');
     await openFile('broken.selmix.json');
+    writeOneProblem('broken-one.selmix.json'); // after: Quick Open for "broken.selmix.json" must not offer it first
     await runCommand(page, 'SelMix: Fine-tune');
     await toasts(/broken\.selmix\.json has \d+ problems; nothing was started/).first().waitFor({ timeout: 20_000 });
     await openFile('broken-one.selmix.json');
