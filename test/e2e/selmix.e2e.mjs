@@ -145,16 +145,9 @@ try {
       model: { kind: 'linear', weights: 'data/missing_W.npy' },
       training: { steps: -5 },
     }, null, 2) + '\n');
-    await page.keyboard.press('Control+P');
-    const input = page.locator('.quick-input-widget input');
-    await input.waitFor({ state: 'visible' });
-    await until('quick open to list broken.selmix.json', async () => {
-      await input.fill('broken.selmix.json');
-      await page.locator('.quick-input-list .monaco-list-row', { hasText: 'broken.selmix.json' }).first().waitFor({ timeout: 3000 });
-      return true;
-    }, 30_000);
-    await page.keyboard.press('Enter');
-    await page.locator('.tab.active', { hasText: 'broken.selmix.json' }).waitFor({ timeout: 15_000 });
+    // For a later test (one refusal replacing another): written now, so Quick Open has indexed it by then.
+    writeOneProblem('broken-one.selmix.json');
+    await openFile('broken.selmix.json');
     await runCommand(page, 'SelMix: Fine-tune');
     await page.locator('.notifications-toasts', { hasText: /problems?; nothing was started/ }).first().waitFor({ timeout: 20_000 });
     await page.locator('.statusbar-item', { hasText: /SelMix: \d+ problems?/ }).first().waitFor({ timeout: 10_000 });
@@ -239,7 +232,6 @@ try {
     writeFileSync(join(WS, 'second.selmix.json'), JSON.stringify({ ...cfg, name: 'E2E second run', training: { ...cfg.training, steps: 400, lr: 0.05 }, output: 'selmix-out/second' }, null, 2) + '\n');
     // Two refusals first: the second replaces the first (one toast per kind), and the successful run closes it.
     await openFile('broken.selmix.json');
-    writeOneProblem('broken-one.selmix.json'); // after: Quick Open for "broken.selmix.json" must not offer it first
     await runCommand(page, 'SelMix: Fine-tune');
     await toasts(/broken\.selmix\.json has \d+ problems; nothing was started/).first().waitFor({ timeout: 20_000 });
     await openFile('broken-one.selmix.json');
