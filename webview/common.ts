@@ -2,6 +2,7 @@
 // host channel (one per page: postMessage), saved state, theme colours and small formatters.
 import { applyEvent, emptySnapshot } from '../src/protocol/messages';
 import type { HostToWebview, RunFinishedPayload, RunSnapshot, WebviewToHost } from '../src/protocol/messages';
+import { SCRIPT_START } from './scriptStart';
 
 interface VsCodeApi {
   postMessage(msg: WebviewToHost): void;
@@ -31,6 +32,18 @@ export function initialSnapshot(): RunSnapshot {
   const saved = (vscode.getState() as SavedState | undefined)?.snapshot ?? null;
   if (boot && boot.status !== 'idle') return boot;
   return saved ?? boot ?? emptySnapshot();
+}
+
+/** The host's timing marks embedded in the page (commandAt, panelAt, htmlAt), or none. */
+function bootstrapTiming(): Record<string, number> {
+  try {
+    const parsed = JSON.parse(document.getElementById('bootstrap')?.textContent ?? 'null') as { timing?: unknown } | null;
+    const t = parsed?.timing;
+    if (typeof t !== 'object' || t === null) return {};
+    return Object.fromEntries(Object.entries(t).filter((e): e is [string, number] => typeof e[1] === 'number'));
+  } catch {
+    return {};
+  }
 }
 
 /** Whether runs may start in this workspace (false when it is restricted), from the embedded state. */
@@ -112,6 +125,10 @@ export function connect(initial: RunSnapshot, draw: (s: RunSnapshot, refreshAt: 
   draw(snap, null);
   // First paint from the embedded state, before any round trip (the e2e reads it: ms since the page's navigation start).
   document.body.dataset.firstPaintMs = performance.now().toFixed(0);
+  // Where the time to open went (epoch ms): the host's marks from the bootstrap, then this page's.
+  const origin = performance.timeOrigin;
+  document.body.dataset.timing = JSON.stringify({ ...bootstrapTiming(), navigationStart: Math.round(origin),
+    scriptStart: Math.round(origin + SCRIPT_START), firstPaint: Math.round(origin + performance.now()) });
   vscode.postMessage({ type: 'view/ready' });
   return { current: () => snap };
 }

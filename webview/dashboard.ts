@@ -1,5 +1,6 @@
 // The dashboard page: run facts, the gain matrix G and the sampling distribution P as heatmaps, per-class
 // recall (start vs now) and curves over steps. Drawn from a RunSnapshot; the host throttles updates.
+import './scriptStart';
 import '@vscode-elements/elements/dist/vscode-badge/index.js';
 import '@vscode-elements/elements/dist/vscode-button/index.js';
 import '@vscode-elements/elements/dist/vscode-progress-bar/index.js';
@@ -185,7 +186,7 @@ smoothInput.step = '0.05';
 smoothInput.value = '0';
 smoothLabel.append(smoothInput);
 curvesDom.parentElement!.insertBefore(smoothLabel, curvesDom);
-app.append(header, restricted, facts, gainWarning, progress, stage, error, empty, results, note, grid);
+app.replaceChildren(header, restricted, facts, gainWarning, progress, stage, error, empty, results, note, grid);
 
 stopBtn.addEventListener('click', () => vscode.postMessage({ type: 'view/command', command: 'stop' }));
 reportBtn.addEventListener('click', () => vscode.postMessage({ type: 'view/command', command: 'openReport' }));

@@ -135,6 +135,8 @@ export class Heatmap {
     // Centred in the space right of the labels.
     left += Math.max(0, (w - left - 8 - size) / 2);
     this.geometry = { x0: left, y0: topPad, cell, n };
+    // Where the cells are (CSS pixels): lets the e2e read a cell's painted colour back from the canvas.
+    this.dom.dataset.geometry = `${left},${topPad},${cell},${n}`;
 
     // The cells: one ImageData of n x n pixels, scaled up without smoothing.
     const img = new ImageData(n, n);

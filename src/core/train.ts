@@ -71,6 +71,12 @@ export interface TrainState {
   gainTrack: { predicted: Float64Array; realised: Float64Array; lastObjective: number | null; predictedSum: number; predictedCount: number };
 }
 
+/** The longest the loop runs without yielding to the event loop (ms), so a stop request is seen promptly. */
+export const YIELD_EVERY_MS = 100;
+
+/** Resolves after the event loop has run its pending I/O and messages (a macrotask, not a microtask). */
+const yieldToEventLoop = (): Promise<void> => new Promise((r) => setImmediate(r));
+
 /** What the loop needs besides the model and the data. */
 export interface FinetuneOptions {
   config: SelmixConfig;
@@ -352,11 +358,24 @@ export class FinetuneRun {
     let tStep = performance.now();
     let lossSum = 0;
     let lossCount = 0;
+    let lastYield = performance.now();
+    let refreshed = false;
     for (; s.step < T; s.step++, s.afterRefresh = false) {
       const t = s.step;
+      // Let a stop request (a worker message, the CLI's SIGINT) in: after every refresh, and at least every
+      // YIELD_EVERY_MS. Awaiting a refresh runs only microtasks, so without this a stop waited for the next
+      // run/step event: T / 200 steps, 30 s at K = 1000.
+      if (refreshed || performance.now() - lastYield >= YIELD_EVERY_MS) {
+        await yieldToEventLoop();
+        lastYield = performance.now();
+        refreshed = false;
+      }
       if (opts.shouldStop()) { stoppedBy = 'cancel'; break; }
       if (s.pendingEarlyStop && t % tr.refreshEvery === 1 % tr.refreshEvery) { stoppedBy = 'earlyStop'; break; }
-      if (t % tr.refreshEvery === 0 && !s.afterRefresh) await this.refresh();
+      if (t % tr.refreshEvery === 0 && !s.afterRefresh) {
+        await this.refresh();
+        refreshed = true;
+      }
       // Extra checkpoints between refreshes (a refresh always writes one).
       else if (tr.checkpointEvery && t % tr.checkpointEvery === 0 && t > start) await this.checkpoint(false);
       const { loss, lr } = this.step(t, T);
@@ -371,7 +390,6 @@ export class FinetuneRun {
         tStep = now;
         lossSum = 0;
         lossCount = 0;
-        await new Promise((r) => setImmediate(r)); // let a stop request in
       }
     }
     // A final validation pass, so the last iterate competes for "best" and the report has the end state.

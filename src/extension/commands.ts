@@ -15,7 +15,7 @@ import type { PreparedRun } from '../run/prepare';
 import { ConfigDiagnostics, configRequest, isConfigUri, workspaceRoots } from './diagnostics';
 import type { CheckedRun, Launcher } from './launcher';
 import type { Log } from './log';
-import { describeError } from './log';
+import { describeError, SHOW_LOG } from './log';
 import { writeReportHtml } from './reportView';
 import { fmt, gainMonitorOf, summaryLine } from './summary';
 import { temperatureSweep } from './sweepCommand';
@@ -48,6 +48,7 @@ export function registerCommands(context: vscode.ExtensionContext, launcher: Lau
     vscode.commands.registerCommand('selmix.openDashboard', guarded(log, 'Open Dashboard', () => launcher.openDashboard())),
     vscode.commands.registerCommand('selmix.newConfig', guarded(log, 'New Config File', () => c.newConfig())),
     vscode.commands.registerCommand('selmix.runDemo', guarded(log, 'Run Demo', () => c.runDemo())),
+    vscode.commands.registerCommand(SHOW_LOG, () => log.show()),
   );
 }
 
@@ -254,9 +255,10 @@ class Commands {
     }
     const n = Math.max(1, errors.length);
     const list = errors.map((i) => `  line ${i.line}:${i.column} ${i.path || '(root)'}: ${i.message}`).join('\n');
-    const choice = await this.logger.errorOnce(`problems:${file}`, `${ConfigDiagnostics.display(file)} has ${n} problem${n === 1 ? '' : 's'}; nothing was started. Fix ${n === 1 ? 'it' : 'them'} and run again.`,
-      `${file}:\n${list}`, 'Show Problems');
-    if (choice === 'Show Problems') void vscode.commands.executeCommand('workbench.actions.view.problems');
+    const message = `${ConfigDiagnostics.display(file)} has ${n} problem${n === 1 ? '' : 's'}; nothing was started. Fix ${n === 1 ? 'it' : 'them'} and run again.`;
+    this.logger.toast('refused', message, `${file}:\n${list}`);
+    this.launcher.setStatus(`$(error) SelMix: ${n} problem${n === 1 ? '' : 's'}`, `${message} Click to open the Problems panel.`,
+      { command: 'workbench.actions.view.problems', title: 'Show Problems' });
   }
 
   /** Runs one checked config and reports its outcome. */
@@ -265,9 +267,9 @@ class Commands {
     if (!end) return;
     if (end.type === 'run/failed') {
       const p = end.payload;
-      this.launcher.setStatus('$(error) SelMix: failed', p.message);
       const detail = [p.stack, ...(p.details ?? [])].filter(Boolean).join('\n');
-      await this.logger.errorOnce('run-failed', `SelMix run "${run.name}" failed (${p.kind}): ${p.message}`, detail || undefined);
+      this.logger.toast('failed', `SelMix run "${run.name}" failed (${p.kind}): ${p.message}`, detail || undefined);
+      this.launcher.setStatus('$(error) SelMix: failed', `${p.message} Click to show the log.`, { command: SHOW_LOG, title: 'Show Log' });
       return;
     }
     const f = end.payload;

@@ -1,5 +1,6 @@
 // Activation: the log, the config diagnostics, the run launcher, the commands, the dashboard panel (with its
 // serializer) and the sidebar view. Every registration goes into context.subscriptions.
+import './zodJitless';
 import * as vscode from 'vscode';
 import { registerCommands } from './commands';
 import { ConfigDiagnostics, DidYouMeanActions } from './diagnostics';

@@ -53,6 +53,10 @@ export class Launcher implements vscode.Disposable, ViewHost {
   lastLogPath: string | null = null;
   /** Set while a batch of runs (a temperature sweep) is in progress, also between its runs; stopped: Stop was asked for. */
   private batch: { stopped: boolean } | null = null;
+  /** When Stop was asked for the run in progress (Date.now()), for the "ended N ms after the stop" log line. */
+  private stopRequestedAt: number | null = null;
+  /** Set by dispose (deactivation): what still finishes must not touch the status bar item. */
+  private disposed = false;
 
   constructor(private readonly context: vscode.ExtensionContext, private readonly logger: Log) {
     this.feed = new ViewFeed({ updatesPerSecond: settings.updatesPerSecond });
@@ -135,10 +139,12 @@ export class Launcher implements vscode.Disposable, ViewHost {
     if (!this.session) void vscode.commands.executeCommand('setContext', 'selmix.running', false);
   }
 
-  /** Sets the status bar item. */
-  setStatus(text: string, tooltip: string): void {
+  /** Sets the status bar item; a click runs command (default: open the dashboard). */
+  setStatus(text: string, tooltip: string, command: vscode.Command | string = 'selmix.openDashboard'): void {
+    if (this.disposed) return; // a command finishing while the window reloads
     this.status.text = text;
     this.status.tooltip = tooltip;
+    this.status.command = command;
     this.status.show();
   }
 
@@ -190,8 +196,9 @@ export class Launcher implements vscode.Disposable, ViewHost {
 
   /** Shows the dashboard (with the last report when nothing ran in this window yet). */
   openDashboard(): void {
+    const commandAt = Date.now();
     this.loadLastReportIfIdle();
-    DashboardPanel.show(this.context.extensionUri, this.hub, this);
+    DashboardPanel.show(this.context.extensionUri, this.hub, this, commandAt);
   }
 
   // Runs
@@ -206,6 +213,7 @@ export class Launcher implements vscode.Disposable, ViewHost {
     this.logger.info(this.mode === 'pretrain'
       ? 'stop requested during pre-training: the run ends at the next step and writes nothing'
       : 'stop requested; the worker stops at the next step boundary and keeps a checkpoint');
+    this.stopRequestedAt ??= Date.now();
     this.session.stop();
     this.feed.reset({ ...this.feed.snapshot, status: 'stopping' });
     this.status.text = '$(loading~spin) SelMix: stopping…';
@@ -223,6 +231,7 @@ export class Launcher implements vscode.Disposable, ViewHost {
     this.mode = 'finetune';
     this.reportLoaded = false;
     this.lastLogPath = null;
+    this.stopRequestedAt = null;
     this.logger.beginRunLog();
     this.logger.info(`starting "${run.name}" from ${run.request.configPath} (backend ${settings.backend}); output ${run.outputDir}`);
     let session: RunSession;
@@ -239,6 +248,7 @@ export class Launcher implements vscode.Disposable, ViewHost {
       return null;
     }
     this.session = session;
+    this.logger.closeToasts(); // the earlier refusals and failures are stale now
     void vscode.commands.executeCommand('setContext', 'selmix.running', true);
     this.setStatus(`$(loading~spin) SelMix: starting "${run.name}"`, 'SelMix run in progress; click to open the dashboard');
     this.openDashboard();
@@ -250,6 +260,7 @@ export class Launcher implements vscode.Disposable, ViewHost {
       return session.done;
     });
     const end = await session.done;
+    if (this.stopRequestedAt !== null) this.logger.info(`the run ended (${end.type}) ${Date.now() - this.stopRequestedAt} ms after the stop was requested`);
     this.lastLogPath = this.logger.endRunLog();
     this.session = null;
     this.progress = null;
@@ -311,6 +322,7 @@ export class Launcher implements vscode.Disposable, ViewHost {
   }
 
   dispose(): void {
+    this.disposed = true;
     this.session?.kill('VS Code is shutting down the extension');
     this.feed.dispose();
     for (const d of this.disposables.splice(0)) d.dispose();

@@ -3,6 +3,9 @@
 import * as vscode from 'vscode';
 import { appendFileSync, writeFileSync } from 'node:fs';
 
+/** The command that shows the SelMix output channel: the failed-run status bar item's action (not in the palette). */
+export const SHOW_LOG = 'selmix.showLog';
+
 /** The extension's log: one output channel; stacks and details go here, short messages to the user. */
 export class Log implements vscode.Disposable {
   private readonly channel = vscode.window.createOutputChannel('SelMix');
@@ -14,7 +17,7 @@ export class Log implements vscode.Disposable {
   /** Appends a timestamped line (to the channel, and to the run's log file while one is open). */
   info(line: string): void {
     const text = `[${new Date().toISOString()}] ${line}`;
-    if (!this.disposed) this.channel.appendLine(text);
+    this.toChannel((c) => c.appendLine(text));
     if (this.file) {
       if (this.file.path === null) this.file.pending.push(text);
       else this.appendToFile(text);
@@ -56,7 +59,20 @@ export class Log implements vscode.Disposable {
 
   /** Reveals the channel. */
   show(): void {
-    if (!this.disposed) this.channel.show(true);
+    this.toChannel((c) => c.show(true));
+  }
+
+  /**
+   * Runs fn on the channel unless it is gone. While the window reloads, VS Code closes the channel's connection
+   * before deactivate disposes it, and a command still finishing would throw "Channel has been closed".
+   */
+  private toChannel(fn: (c: vscode.OutputChannel) => void): void {
+    if (this.disposed) return;
+    try {
+      fn(this.channel);
+    } catch {
+      this.disposed = true; // closed under us: the run's log file still gets every line
+    }
   }
 
   /** Logs message (and detail, e.g. a stack) and shows a short error with "Show Log" plus any extra actions; resolves to the action chosen. */
@@ -68,27 +84,37 @@ export class Log implements vscode.Disposable {
     return choice;
   }
 
-  /** Toasts still on screen, by key. */
-  private readonly open = new Set<string>();
+  /** The replaceable toast on screen, by kind: the function that closes it. */
+  private readonly toasts = new Map<string, () => void>();
 
   /**
-   * error(), but at most one toast per key on screen: while one is open a repeat is only logged (VS Code cannot
-   * close a notification, so the fresh text goes to the log and the status bar instead of piling up).
+   * Logs message (and detail) and shows it as the one toast of its kind: the previous toast of that kind closes,
+   * and closeToasts() closes them all (a run started). VS Code cannot close a showErrorMessage notification, so
+   * this is a progress notification, which closes when its promise resolves; its button dismisses it. Actions
+   * (Show Problems, Show Log) are the caller's, on the status bar item.
    */
-  async errorOnce(key: string, message: string, detail?: string, ...actions: string[]): Promise<string | undefined> {
-    if (this.open.has(key)) {
-      this.info(`ERROR ${message}${detail ? '\n' + detail : ''} (the earlier message about this is still open)`);
-      return undefined;
-    }
-    this.open.add(key);
-    try {
-      return await this.error(message, detail, ...actions);
-    } finally {
-      this.open.delete(key);
-    }
+  toast(kind: string, message: string, detail?: string): void {
+    this.info(`ERROR ${message}${detail ? '\n' + detail : ''}`);
+    if (this.disposed) return;
+    this.toasts.get(kind)?.();
+    let close: () => void = () => undefined;
+    const closed = new Promise<void>((resolve) => { close = resolve; });
+    this.toasts.set(kind, close);
+    void vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: message, cancellable: true }, (progress, token) => {
+      progress.report({ increment: 100 }); // a full, still bar: nothing is in progress
+      token.onCancellationRequested(close);
+      return closed;
+    }).then(() => { if (this.toasts.get(kind) === close) this.toasts.delete(kind); });
+  }
+
+  /** Closes every replaceable toast (a new run started: the old refusals and failures are stale). */
+  closeToasts(): void {
+    for (const close of this.toasts.values()) close();
+    this.toasts.clear();
   }
 
   dispose(): void {
+    this.closeToasts();
     this.disposed = true;
     this.channel.dispose();
   }

@@ -6,6 +6,7 @@ import { Worker } from 'node:worker_threads';
 import { isRunEvent } from '../protocol/messages';
 import { releaseThreadLock } from '../data/outputFolder';
 import type { RunEvent, WorkerRequest } from '../protocol/messages';
+import { StopFlag } from '../protocol/stopFlag';
 
 /** The terminal events of a run. */
 export type TerminalEvent = Extract<RunEvent, { type: 'run/finished' | 'run/failed' }>;
@@ -38,6 +39,8 @@ export class RunSession {
   /** The output folder of the current stage (from its run/started), whose lock the worker may hold. */
   private outputDir: string | null = null;
   private readonly threadId: number;
+  /** Shared with the worker: set by stop(), read by the training loop at every step. */
+  private readonly stopFlag = new StopFlag();
 
   constructor(private readonly opts: RunSessionOptions) {
     this.done = new Promise((res) => (this.resolveDone = res));
@@ -54,7 +57,7 @@ export class RunSession {
     this.worker.on('exit', (code) => {
       this.fail(`the training worker exited (code ${code}) before the run finished`, 'internal');
     });
-    this.worker.postMessage(opts.request satisfies WorkerRequest);
+    this.worker.postMessage({ ...opts.request, stopFlag: this.stopFlag.buffer } satisfies WorkerRequest);
   }
 
   /** True once the terminal event has been emitted. */
@@ -62,9 +65,13 @@ export class RunSession {
     return this.finished;
   }
 
-  /** Asks the worker to stop at the next step boundary (it keeps a checkpoint); terminates it if it does not. */
+  /**
+   * Asks the worker to stop at the next step boundary (it keeps a checkpoint); terminates it if it does not. The
+   * shared flag reaches the loop at once; the message is for a worker that reads only messages.
+   */
   stop(): void {
     if (this.finished || this.stopTimer !== null) return;
+    this.stopFlag.request();
     this.worker.postMessage({ type: 'worker/stop' } satisfies WorkerRequest);
     const ms = this.opts.stopTimeoutMs ?? 60_000;
     this.stopTimer = setTimeout(() => this.fail(`the run did not stop within ${Math.round(ms / 1000)} s; the worker was terminated`, 'internal'), ms);

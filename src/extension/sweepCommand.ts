@@ -5,7 +5,7 @@ import * as vscode from 'vscode';
 import { sweepObjectiveName, sweepOutputDir, sweepRequest, sweepRow, writeSweepOutputs } from '../run/sweep';
 import type { CheckedRun, Launcher } from './launcher';
 import type { Log } from './log';
-import { describeError } from './log';
+import { describeError, SHOW_LOG } from './log';
 import { gainMonitorOf, summaryLine } from './summary';
 import { DEFAULT_SWEEP_VALUES, parseSweepInput, runSweepLoop } from './sweepLoop';
 import type { SweepLoopResult } from './sweepLoop';
@@ -69,8 +69,8 @@ export async function temperatureSweep(deps: SweepDeps, run: CheckedRun): Promis
   }
   if (result.outcome === 'failed') {
     const f = result.failure!;
-    launcher.setStatus('$(error) SelMix: sweep failed', f.message);
-    await logger.error(`SelMix temperature sweep of "${run.name}" failed at s = ${f.s} (${done} completed): ${f.message}`);
+    logger.toast('failed', `SelMix temperature sweep of "${run.name}" failed at s = ${f.s} (${done} completed): ${f.message}`);
+    launcher.setStatus('$(error) SelMix: sweep failed', `${f.message} Click to show the log.`, { command: SHOW_LOG, title: 'Show Log' });
   } else {
     const what = result.outcome === 'stopped' ? `stopped after ${done}` : `finished ${done}`;
     launcher.setStatus(`$(${result.outcome === 'stopped' ? 'debug-stop' : 'check'}) SelMix: sweep ${what}`, `Temperature sweep of "${run.name}": ${what}`);

@@ -16,6 +16,8 @@ export interface ViewBootstrap {
   snapshot: RunSnapshot;
   /** False in a restricted (untrusted) workspace: the views say runs are disabled and offer to trust it. */
   trusted: boolean;
+  /** When the host opened the page (epoch ms): the command, createWebviewPanel returned, the HTML was set. The e2e's latency split. */
+  timing?: { commandAt: number; panelAt: number; htmlAt: number };
 }
 
 /** What views need from the host. */
@@ -39,9 +41,10 @@ export function webviewOptions(extensionUri: vscode.Uri): vscode.WebviewOptions 
 }
 
 /** The HTML of a view, with a fresh nonce. */
-export function viewHtml(webview: vscode.Webview, extensionUri: vscode.Uri, kind: ViewKind, snapshot: RunSnapshot, trusted: boolean): string {
+export function viewHtml(webview: vscode.Webview, extensionUri: vscode.Uri, kind: ViewKind, snapshot: RunSnapshot, trusted: boolean,
+  timing?: ViewBootstrap['timing']): string {
   const uri = (...p: string[]): string => webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, ...p)).toString();
-  const bootstrap: ViewBootstrap = { view: kind, snapshot, trusted };
+  const bootstrap: ViewBootstrap = { view: kind, snapshot, trusted, ...(timing ? { timing } : {}) };
   return renderWebviewHtml({
     title: kind === 'dashboard' ? 'SelMix Dashboard' : 'SelMix',
     cspSource: webview.cspSource,
@@ -50,7 +53,18 @@ export function viewHtml(webview: vscode.Webview, extensionUri: vscode.Uri, kind
     styleUris: [uri('media', 'webview.css')],
     codiconCssUri: uri('dist', 'webview', 'codicon.css'),
     bootstrap,
+    // The dashboard's header comes with the HTML: it paints before the page's 1.6 MB script (charts) has loaded.
+    ...(kind === 'dashboard' ? { header: snapshot.started?.name ?? 'SelMix' } : {}),
   });
+}
+
+/** Posts to a webview that may be gone (the window reloads): a disposed webview throws or rejects; nothing to do then. */
+function postSafely(webview: vscode.Webview, msg: HostToWebview): void {
+  try {
+    webview.postMessage(msg).then(undefined, () => undefined);
+  } catch {
+    // disposed
+  }
 }
 
 /** Connects webviews to the ViewFeed: their messages come through the protocol door (view/ready, view/ack,
@@ -63,7 +77,7 @@ export class ViewHub {
   /** Attaches a webview; returns its feed id and a disposable that detaches it. */
   attach(kind: ViewKind, webview: vscode.Webview): { id: string; disposable: vscode.Disposable } {
     const id = `${kind}-${++this.nextId}`;
-    this.feed.addView(id, (msg: HostToWebview) => void webview.postMessage(msg));
+    this.feed.addView(id, (msg: HostToWebview) => postSafely(webview, msg));
     const sub = webview.onDidReceiveMessage((raw: unknown) => {
       receiveViewMessage(raw, kind, (m) => {
         switch (m.type) {
@@ -71,7 +85,7 @@ export class ViewHub {
           case 'view/ack': this.feed.viewAck(id); break;
           case 'view/command': this.host.onViewCommand(m.command); break;
           case 'view/export': this.host.onExport(m); break;
-          case 'view/runs': this.host.onRuns(m, (msg) => void webview.postMessage(msg)); break;
+          case 'view/runs': this.host.onRuns(m, (msg) => postSafely(webview, msg)); break;
         }
       }, (line) => this.host.log(line));
     });
@@ -91,14 +105,14 @@ export class DashboardPanel implements vscode.Disposable {
   private readonly disposables: vscode.Disposable[] = [];
 
   /** Shows the dashboard, creating it when there is none. */
-  static show(extensionUri: vscode.Uri, hub: ViewHub, host: ViewHost): DashboardPanel {
+  static show(extensionUri: vscode.Uri, hub: ViewHub, host: ViewHost, commandAt = Date.now()): DashboardPanel {
     if (DashboardPanel.current) {
       DashboardPanel.current.panel.reveal(undefined, true);
       return DashboardPanel.current;
     }
     const panel = vscode.window.createWebviewPanel(DashboardPanel.viewType, 'SelMix Dashboard', { viewColumn: vscode.ViewColumn.Active, preserveFocus: true },
       webviewOptions(extensionUri));
-    return new DashboardPanel(panel, extensionUri, hub, host);
+    return new DashboardPanel(panel, extensionUri, hub, host, { commandAt, panelAt: Date.now() });
   }
 
   /** Serializer that restores the panel after a reload (the page restores its own state with getState). */
@@ -112,7 +126,8 @@ export class DashboardPanel implements vscode.Disposable {
     };
   }
 
-  private constructor(readonly panel: vscode.WebviewPanel, extensionUri: vscode.Uri, hub: ViewHub, host: ViewHost) {
+  private constructor(readonly panel: vscode.WebviewPanel, extensionUri: vscode.Uri, hub: ViewHub, host: ViewHost,
+    opened?: { commandAt: number; panelAt: number }) {
     DashboardPanel.current = this;
     panel.iconPath = vscode.Uri.joinPath(extensionUri, 'media', 'selmix.svg');
     const { id, disposable } = hub.attach('dashboard', panel.webview);
@@ -122,7 +137,7 @@ export class DashboardPanel implements vscode.Disposable {
       if (!panel.visible) hub.hidden(id);
     }));
     this.disposables.push(panel.onDidDispose(() => this.dispose()));
-    panel.webview.html = viewHtml(panel.webview, extensionUri, 'dashboard', host.bootstrapSnapshot(), host.trusted);
+    panel.webview.html = viewHtml(panel.webview, extensionUri, 'dashboard', host.bootstrapSnapshot(), host.trusted, opened ? { ...opened, htmlAt: Date.now() } : undefined);
     // Granting trust enables runs: the page is drawn again with that fact.
     this.disposables.push(vscode.workspace.onDidGrantWorkspaceTrust(() => {
       panel.webview.html = viewHtml(panel.webview, extensionUri, 'dashboard', host.bootstrapSnapshot(), host.trusted);

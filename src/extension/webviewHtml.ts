@@ -19,6 +19,8 @@ export interface WebviewPage {
   codiconCssUri: string;
   /** The state to draw first (a RunSnapshot and settings), embedded as JSON. */
   bootstrap: unknown;
+  /** Text of the page's header, painted by the HTML itself before the (large) script has loaded. */
+  header?: string;
 }
 
 /** A random nonce for one render (128 bits, base64url). */
@@ -57,6 +59,16 @@ export function jsonForScript(value: unknown): string {
     .replace(/\u2029/g, '\\u2029');
 }
 
+/**
+ * The page's one inline script: it loads the page's bundle once the document has loaded. VS Code keeps a webview's
+ * frame hidden until its load event (or 200 ms), and a bundle in the document would hold that event back while it is
+ * fetched and run (1.6 MB with the charts); this way the frame shows its header from the HTML first.
+ */
+function loaderScript(scriptUri: string, nonce: string): string {
+  return `(()=>{const go=()=>{const s=document.createElement('script');s.src=${jsonForScript(scriptUri)};s.nonce=${jsonForScript(nonce)};document.body.append(s);};` +
+    `document.readyState==='complete'?go():addEventListener('load',go,{once:true});})();`;
+}
+
 /** Renders a webview page. */
 export function renderWebviewHtml(p: WebviewPage): string {
   const csp = contentSecurityPolicy(p.cspSource, p.nonce);
@@ -72,9 +84,9 @@ export function renderWebviewHtml(p: WebviewPage): string {
 ${styles}
 </head>
 <body>
-  <div id="app" aria-live="polite"></div>
+  <div id="app" aria-live="polite">${p.header === undefined ? '' : `<header class="run-header"><h1 class="run-name" id="run-name">${escapeHtml(p.header)}</h1></header>`}</div>
   <script type="application/json" id="bootstrap" nonce="${p.nonce}">${jsonForScript(p.bootstrap)}</script>
-  <script src="${escapeHtml(p.scriptUri)}" nonce="${p.nonce}"></script>
+  <script nonce="${p.nonce}">${loaderScript(p.scriptUri, p.nonce)}</script>
 </body>
 </html>
 `;

@@ -164,8 +164,8 @@ export interface RunRequest {
 
 /** Requests the host sends to the worker. */
 export type WorkerRequest =
-  /** Start a run. */
-  | { type: 'worker/start'; request: RunRequest; backend?: string; wasmDir?: string }
+  /** Start a run. stopFlag: the buffer of a StopFlag (src/protocol/stopFlag.ts) the host sets to stop it. */
+  | { type: 'worker/start'; request: RunRequest; backend?: string; wasmDir?: string; stopFlag?: SharedArrayBuffer }
   /** Stop gracefully at the next step boundary, keeping a checkpoint. */
   | { type: 'worker/stop' };
 

@@ -4,17 +4,30 @@ import { parentPort } from 'node:worker_threads';
 import { runRequest } from '../run/run';
 import { BACKEND_CHOICES, type BackendChoice } from '../backend/backend';
 import type { RunEvent, WorkerRequest } from '../protocol/messages';
+import { StopFlag } from '../protocol/stopFlag';
 
 const port = parentPort;
 if (!port) throw new Error('worker.js must run in a worker thread');
-let stopRequested = false;
+let stopMessage = false;
+let stopFlag: StopFlag | null = null;
+let stopSeen = false;
 let started = false;
 const post = (e: RunEvent) => port.postMessage(e);
+
+/** The loop's stop check: the shared flag (seen at once, whatever the event loop does) or the worker/stop message. */
+function shouldStop(): boolean {
+  const stop = stopMessage || (stopFlag?.requested ?? false);
+  if (stop && !stopSeen) {
+    stopSeen = true;
+    post({ type: 'run/log', payload: { level: 'info', message: `stop request seen by the worker (${stopFlag?.requested ? 'shared flag' : 'worker/stop message'})` } });
+  }
+  return stop;
+}
 
 port.on('message', (msg: WorkerRequest) => {
   switch (msg.type) {
     case 'worker/stop':
-      stopRequested = true;
+      stopMessage = true;
       return;
     case 'worker/start': {
       if (started) {
@@ -22,8 +35,9 @@ port.on('message', (msg: WorkerRequest) => {
         return;
       }
       started = true;
+      if (msg.stopFlag) stopFlag = new StopFlag(msg.stopFlag);
       const backend = (BACKEND_CHOICES as readonly string[]).includes(msg.backend ?? '') ? (msg.backend as BackendChoice) : undefined;
-      void runRequest(msg.request, { emit: post, shouldStop: () => stopRequested, ...(backend ? { backend } : {}), ...(msg.wasmDir ? { wasmDir: msg.wasmDir } : {}) })
+      void runRequest(msg.request, { emit: post, shouldStop, ...(backend ? { backend } : {}), ...(msg.wasmDir ? { wasmDir: msg.wasmDir } : {}) })
         .catch((e: Error) => post({ type: 'run/failed', payload: { message: e.message, kind: 'internal', ...(e.stack ? { stack: e.stack } : {}) } }));
     }
   }

@@ -3,6 +3,7 @@
 // the run streams. Prints every figure; asserts the targets (header within 0.5 s of opening the panel, matrices
 // within 1 s of each refresh). Run by scripts/e2e.sh after selmix.e2e.mjs.
 import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openFile as openFileOn, openWorkbench, runCommand, until as untilOn, webview } from './vscodeDriver.mjs';
 
@@ -21,6 +22,9 @@ const dash = () => webview(page, { extensionId: EXT });
 /** until() and openFile() of the driver, bound to this page. */
 const until = (what, fn, timeout, every) => untilOn(page, what, fn, timeout, every);
 const openFile = (name) => openFileOn(page, name);
+/** Stop -> the run ended and the dashboard says so (ms). */
+const STOP_BOUND_MS = 8000;
+const WS = process.env.E2E_WS;
 const pct = (xs, q) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor(s.length * q))]; };
 
 
@@ -63,10 +67,30 @@ async function largeK(K, file) {
   // Close the panel and open it again during the run: the header and the matrices come from the embedded state.
   await runCommand(page, 'View: Close All Editors');
   await page.locator('iframe.webview.ready').first().waitFor({ state: 'detached', timeout: 10_000 }).catch(() => {});
+  const clicked = Date.now();
   await runCommand(page, 'SelMix: Open Dashboard');
   const opened = Date.now();
   await dash().locator('#run-name', { hasText: runName }).waitFor({ timeout: 30_000 });
   const headerMs = Date.now() - opened;
+  // Where the time went, on one clock (epoch ms): the host's marks (bootstrap), the page's navigation start, its first
+  // contentful paint (the header, from the HTML), the start of its script and its own first paint.
+  const t = await until('the page\'s timing marks', async () => dash().locator('body').evaluate((b) => {
+    const fcp = performance.getEntriesByName('first-contentful-paint')[0];
+    return b.dataset.timing ? { ...JSON.parse(b.dataset.timing), fcp: fcp ? Math.round(performance.timeOrigin + fcp.startTime) : NaN } : null;
+  }), 30_000, 25);
+  const split = {
+    palette: t.commandAt - clicked, host: t.htmlAt - t.commandAt, createPanel: t.panelAt - t.commandAt,
+    vscodeWebview: t.navigationStart - t.htmlAt, headerPaint: t.fcp - t.navigationStart, script: t.scriptStart - t.navigationStart, scriptRun: t.firstPaint - t.scriptStart,
+  };
+  // Ours: the host until the HTML is set, and the page from its navigation start until the header is on screen (first
+  // contentful paint: VS Code shows the frame at its load event, which the page no longer holds back with its bundle).
+  // VS Code's: creating the frame (HTML set -> the page's navigation start).
+  const ours = split.host + split.headerPaint;
+  const full = split.host + split.vscodeWebview + split.headerPaint;
+  lap(`  K = ${K}: reopened dashboard: palette click -> command ${split.palette} ms; command -> HTML set ${split.host} ms (createWebviewPanel ${split.createPanel} ms); ` +
+    `HTML set -> page navigation start ${split.vscodeWebview} ms (VS Code creating the webview); navigation start -> header on screen (first contentful paint) ${split.headerPaint} ms; ` +
+    `navigation start -> bundle started ${split.script} ms -> its first full paint (matrices) ${split.scriptRun} ms later. Command -> header on screen ${full} ms ` +
+    `(target 500 ms: ${full < 500 ? 'met' : 'NOT met'}; ours ${ours} ms, VS Code's webview creation ${split.vscodeWebview} ms); the test's locator saw the header ${headerMs} ms after the palette click returned`);
   const matrices = await until('the heatmaps after reopening', async () => { const f = await figures(); return f.step > 0 ? f : null; }, 30_000, 25);
   const matricesMs = Date.now() - opened;
   lap(`  K = ${K}: reopened dashboard: header ${headerMs} ms after the command, matrices ${matricesMs} ms (page's own first paint ${matrices.firstPaint} ms after its navigation start)`);
@@ -74,22 +98,39 @@ async function largeK(K, file) {
   const after = await figures();
   lap(`  K = ${K}: after reopening: refresh latency p95 ${after.p95} ms, max ${after.max} ms over ${after.count} refreshes`);
   await shot(`dashboard-k${K}`);
+  const stopClicked = Date.now();
   await runCommand(page, 'SelMix: Stop');
-  await until('the run to stop', async () => (await dash().locator('body').getAttribute('data-status')) === 'stopped', 120_000);
+  const stopIssued = Date.now();
+  await until('the run to stop', async () => (await dash().locator('body').getAttribute('data-status')) === 'stopped', 120_000, 50);
+  const stopMs = Date.now() - stopIssued;
+  // The host's own timestamps (run.log): Stop command -> the worker saw the request -> the terminal event.
+  const log = await until('run.log to record the end', async () => {
+    const text = existsSync(join(WS, `selmix-out/k${K}/run.log`)) ? readFileSync(join(WS, `selmix-out/k${K}/run.log`), 'utf8') : '';
+    return /the run ended .* after the stop was requested/.test(text) ? text : null;
+  }, 20_000);
+  const at = (re) => { const m = log.split('\n').find((l) => re.test(l))?.match(/^\[([^\]]+)\]/); return m ? Date.parse(m[1]) : NaN; };
+  const requested = at(/stop requested/), seen = at(/stop request seen by the worker/), ended = at(/the run ended/);
+  lap(`  K = ${K}: Stop: dashboard "stopped" ${stopMs} ms after the palette ran the command (${stopIssued - stopClicked} ms in the palette); host log: worker saw it ${seen - requested} ms after the request, run ended ${ended - requested} ms after it`);
   await runCommand(page, 'View: Close All Editors');
-  return { headerMs, matricesMs, live, after, palette, firstPaint: matrices.firstPaint };
+  return { headerMs, split, ours, full, matricesMs, live, after, palette, firstPaint: matrices.firstPaint, stopMs, stopSeenMs: seen - requested, stopEndedMs: ended - requested };
 }
 
 try {
   lap('workbench loaded');
   for (const [K, file] of [[100, 'k-hundred.selmix.json'], [1000, 'k-thousand.selmix.json']]) {
-    await test(`K = ${K}: header within 0.5 s of opening the dashboard, matrices within 1 s of each refresh, the palette stays responsive`, async () => {
+    await test(`K = ${K}: header within 0.5 s of opening the dashboard, matrices within 1 s of each refresh, the palette stays responsive, Stop ends the run within ${STOP_BOUND_MS / 1000} s`, async () => {
       const r = await largeK(K, file);
       assert.ok(r.firstPaint < 500, `the page painted its header ${r.firstPaint} ms after navigation start`);
       assert.ok(r.headerMs < 1500, `header ${r.headerMs} ms after the command (VS Code's own panel creation included)`);
+      // The 0.5 s target, for what is ours: the host until the HTML is set + the page until its header is on screen. The
+      // whole path (with VS Code's webview creation) is printed above and said met or not.
+      assert.ok(r.ours < 500, `ours: ${r.ours} ms (host ${r.split.host} ms, page to header on screen ${r.split.headerPaint} ms)`);
       assert.ok(r.live.count >= 3, `${r.live.count} refreshes measured`);
       assert.ok(r.live.p95 < 1000 && r.after.p95 < 1000, `refresh latency p95 ${r.live.p95} / ${r.after.p95} ms`);
       assert.ok(pct(r.palette, 0.5) < 500, `palette p50 ${pct(r.palette, 0.5)} ms`);
+      // Was 35-50 s at K = 1000 (the loop yielded only every T/200 steps). The bound leaves room for this loaded 2-core machine.
+      assert.ok(r.stopSeenMs < STOP_BOUND_MS && r.stopEndedMs < STOP_BOUND_MS && r.stopMs < STOP_BOUND_MS,
+        `Stop: the worker saw it after ${r.stopSeenMs} ms, the run ended after ${r.stopEndedMs} ms, the dashboard showed it after ${r.stopMs} ms (bound ${STOP_BOUND_MS} ms)`);
     });
   }
 } finally {

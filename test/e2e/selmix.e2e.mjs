@@ -3,7 +3,7 @@
 // dashboard and sidebar webviews, Stop, a broken config, and "SelMix: Run Demo" stopped during its pre-training
 // stage. Run by scripts/e2e.sh (npm run test:e2e).
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openFile as openFileOn, openWorkbench, runCommand, until as untilOn, webview } from './vscodeDriver.mjs';
 
@@ -37,6 +37,15 @@ async function showSidebar() {
   const item = page.locator('.activitybar .action-item', { has: page.locator('.action-label[aria-label*="SelMix"]') }).first();
   if (!/\bchecked\b/.test((await item.getAttribute('class')) ?? '')) await item.locator('.action-label').click();
 }
+/** The notification toasts on screen whose text matches re (a closing toast animates out: wait for it to go). */
+const toasts = (re) => page.locator('.notifications-toasts .notification-toast', { hasText: re });
+/** Waits until exactly n toasts match re. */
+const toastCount = (re, n, timeout = 15_000) => until(`${n} toast(s) matching ${re}`, async () => (await toasts(re).count()) === n, timeout, 100);
+/** Writes a config with one problem (a missing weights file) under name. */
+const writeOneProblem = (name) => writeFileSync(join(WS, name), JSON.stringify({
+  objective: 'minRecall', data: { kind: 'npy', train: { features: 'data/train_x.npy', labels: 'data/train_y.npy' } },
+  model: { kind: 'linear', weights: 'data/missing_W.npy' },
+}, null, 2) + '\n');
 const numbers = (s) => (s ?? '').split(',').filter(Boolean).map(Number);
 
 try {
@@ -136,18 +145,16 @@ try {
       model: { kind: 'linear', weights: 'data/missing_W.npy' },
       training: { steps: -5 },
     }, null, 2) + '\n');
-    await page.keyboard.press('Control+P');
-    const input = page.locator('.quick-input-widget input');
-    await input.waitFor({ state: 'visible' });
-    await until('quick open to list broken.selmix.json', async () => {
-      await input.fill('broken.selmix.json');
-      await page.locator('.quick-input-list .monaco-list-row', { hasText: 'broken.selmix.json' }).first().waitFor({ timeout: 3000 });
-      return true;
-    }, 30_000);
-    await page.keyboard.press('Enter');
-    await page.locator('.tab.active', { hasText: 'broken.selmix.json' }).waitFor({ timeout: 15_000 });
+    // For a later test (one refusal replacing another): written now, so Quick Open has indexed it by then.
+    writeOneProblem('broken-one.selmix.json');
+    await openFile('broken.selmix.json');
     await runCommand(page, 'SelMix: Fine-tune');
     await page.locator('.notifications-toasts', { hasText: /problems?; nothing was started/ }).first().waitFor({ timeout: 20_000 });
+    await page.locator('.statusbar-item', { hasText: /SelMix: \d+ problems?/ }).first().waitFor({ timeout: 10_000 });
+    // Run again: still one refusal on screen, not two.
+    await runCommand(page, 'SelMix: Fine-tune');
+    await page.waitForTimeout(1500);
+    await toastCount(/nothing was started/, 1);
     await runCommand(page, 'View: Focus Problems');
     const markers = page.locator('.markers-panel');
     const t = await until('the problems in the Problems panel', async () => {
@@ -168,23 +175,44 @@ try {
   await test('no Content-Security-Policy violation in the webviews', async () => {
     await runCommand(page, 'SelMix: Open Dashboard');
     await showSidebar();
+    // The pages' bundles load after the document: wait for them to count.
+    await until('both pages to count CSP violations', async () => (await attr(dash(), 'body', 'data-csp-violations')) !== null && (await attr(side(), 'body', 'data-csp-violations')) !== null, 30_000);
     assert.equal(await attr(dash(), 'body', 'data-csp-violations'), '0');
     assert.equal(await attr(side(), 'body', 'data-csp-violations'), '0');
     assert.deepEqual(cspConsole, []);
   });
 
-  await test('the dashboard follows the colour theme (dark, high contrast)', async () => {
+  await test('the dashboard follows the colour theme (light, dark, high contrast); P\'s strongest cell stands out from the background in each', async () => {
     const wv = dash();
     const bg = () => wv.locator('body').evaluate((b) => getComputedStyle(b).backgroundColor);
-    const light = await bg();
-    for (const [theme, cls, file] of [['Dark Modern', 'vscode-dark', 'dashboard-dark'], ['Dark High Contrast', 'vscode-high-contrast', 'dashboard-hc']]) {
+    /** The painted colour of P's largest cell (read back from the canvas) and the page background, with their contrast ratio (WCAG). */
+    const topCell = () => wv.locator('#dist-heatmap').evaluate((el) => {
+      const [x0, y0, cell, n] = el.dataset.geometry.split(',').map(Number);
+      const v = el.dataset.values.split(',').map(Number);
+      const k = v.indexOf(Math.max(...v));
+      const canvas = el.querySelector('canvas');
+      const dpr = canvas.width / el.clientWidth;
+      const [r, g, b] = canvas.getContext('2d').getImageData(Math.round((x0 + (k % n + 0.5) * cell) * dpr), Math.round((y0 + (Math.floor(k / n) + 0.5) * cell) * dpr), 1, 1).data;
+      const back = getComputedStyle(document.body).backgroundColor.match(/\d+/g).slice(0, 3).map(Number);
+      const lum = (c) => { const l = c.map((x) => { x /= 255; return x <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4; }); return 0.2126 * l[0] + 0.7152 * l[1] + 0.0722 * l[2]; };
+      const [hi, lo] = [lum([r, g, b]), lum(back)].sort((a, c) => c - a);
+      return { cell: `rgb(${r},${g},${b})`, bg: `rgb(${back.join(',')})`, contrast: (hi + 0.05) / (lo + 0.05) };
+    });
+    const seen = [];
+    for (const [theme, cls, file] of [['Light Modern', 'vscode-light', 'dashboard-light'], ['Dark Modern', 'vscode-dark', 'dashboard-dark'], ['Dark High Contrast', 'vscode-high-contrast', 'dashboard-hc']]) {
       await runCommand(page, 'Preferences: Color Theme');
       const input = page.locator('.quick-input-widget input');
       await input.fill(theme);
       await page.locator('.quick-input-list .monaco-list-row', { hasText: theme }).first().click({ timeout: 10_000 });
       await until(`the dashboard body to carry ${cls}`, async () => (await wv.locator('body').getAttribute('class'))?.split(' ').includes(cls));
       await page.waitForTimeout(800);
-      assert.notEqual(await bg(), light, `${theme}: the background follows --vscode-editor-background`);
+      const b = await bg();
+      assert.ok(!seen.includes(b), `${theme}: the background follows --vscode-editor-background (${b})`);
+      seen.push(b);
+      const top = await topCell();
+      lap(`  ${theme}: P's largest cell painted ${top.cell} on ${top.bg}: contrast ${top.contrast.toFixed(2)}:1`);
+      // WCAG's 3:1 for graphics; a ramp that fades into a light background (the issue) stays near 1.
+      assert.ok(top.contrast >= 4.5, `${theme}: P's top colour ${top.cell} on ${top.bg} has contrast ${top.contrast.toFixed(2)}:1`);
       await shot(file);
     }
   });
@@ -202,8 +230,20 @@ try {
     assert.ok(WS, 'E2E_WS is set');
     const cfg = JSON.parse(readFileSync(join(WS, 'e2e.selmix.json'), 'utf8'));
     writeFileSync(join(WS, 'second.selmix.json'), JSON.stringify({ ...cfg, name: 'E2E second run', training: { ...cfg.training, steps: 400, lr: 0.05 }, output: 'selmix-out/second' }, null, 2) + '\n');
+    // Two refusals first: the second replaces the first (one toast per kind), and the successful run closes it.
+    await openFile('broken.selmix.json');
+    await runCommand(page, 'SelMix: Fine-tune');
+    await toasts(/broken\.selmix\.json has \d+ problems; nothing was started/).first().waitFor({ timeout: 20_000 });
+    await openFile('broken-one.selmix.json');
+    await runCommand(page, 'SelMix: Fine-tune');
+    await toasts(/broken-one\.selmix\.json has 1 problem; nothing was started/).first().waitFor({ timeout: 20_000 });
+    await toastCount(/nothing was started/, 1);
+    await shot('toast-refusal-replaced');
+    lap(`  refusal toasts on screen after two refusals: ${await toasts(/nothing was started/).count()}`);
     await openFile('second.selmix.json');
     await runCommand(page, 'SelMix: Fine-tune');
+    await toastCount(/nothing was started/, 0, 30_000);
+    await shot('toast-closed-by-run');
     const toast = page.locator('.notifications-toasts .notification-toast', { hasText: /SelMix "E2E second run" (finished 400 steps|stopped early at step \d+)/ }).first();
     await toast.waitFor({ timeout: 120_000 });
     const text = await toast.innerText();
@@ -228,7 +268,15 @@ try {
     assert.match(await side().locator('#sb-after').innerText(), /val, step \d+/);
     await shot('dashboard-results');
     await page.locator('.notification-toast', { hasText: 'E2E second run' }).getByRole('button', { name: 'Open Report' }).click();
-    const rep = page.frameLocator('iframe.webview.ready[src*="extensionId=selmix.selmix-vscode"]').last().frameLocator('iframe#active-frame');
+    // The report page's frame: the one with the per-class table (the dashboard's frame may still be the last one while the report loads).
+    const sel = 'iframe.webview.ready[src*="extensionId=selmix.selmix-vscode"]:not([src*="purpose=webviewView"])';
+    const rep = await until('the report page', async () => {
+      for (let i = (await page.locator(sel).count()) - 1; i >= 0; i--) {
+        const f = page.frameLocator(sel).nth(i).frameLocator('iframe#active-frame');
+        if ((await f.locator('#per-class').count()) > 0) return f;
+      }
+      return null;
+    }, 20_000);
     await rep.locator('#results').waitFor({ timeout: 20_000 });
     const table = await rep.locator('#results').innerText();
     assert.match(table, /Test: start/);
@@ -362,6 +410,28 @@ try {
     assert.ok(!existsSync(join(WS, 'selmix-demo', 'report.json')), 'no report');
     assert.equal((await dashState()).status, 'stopped', 'still stopped');
     await shot('demo-stopped-pretraining');
+  });
+  await test('a window reload during a run: the extension host log has no "Channel has been closed" (or any error) from SelMix', async () => {
+    assert.ok(process.env.E2E_RUN, 'E2E_RUN is set');
+    await openFile('e2e.selmix.json');
+    await runCommand(page, 'SelMix: Fine-tune');
+    const wv = dash();
+    await until('the run to be under way', async () => (await attr(wv, 'body', 'data-status')) === 'running' && Number(await attr(wv, '#step', 'data-step')) > 0, 90_000);
+    await runCommand(page, 'Developer: Reload Window');
+    await page.waitForTimeout(2000);
+    await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
+    await until('the restored dashboard', async () => (await attr(dash(), 'body', 'data-status')) !== null, 60_000);
+    const logs = [];
+    const walk = (d) => { for (const e of readdirSync(d, { withFileTypes: true })) { const p = join(d, e.name); if (e.isDirectory()) walk(p); else if (e.name === 'remoteexthost.log') logs.push(p); } };
+    walk(join(process.env.E2E_RUN, 'ud', 'logs'));
+    const text = logs.map((f) => readFileSync(f, 'utf8')).join('\n');
+    assert.match(text, /Extension host terminating/, `the reload ended an extension host (${logs.length} logs)`);
+    // An error line and its stack, when the stack names our extension.
+    const ours = text.split(/\n(?=\d{4}-\d\d-\d\d )/).filter((e) => /\[error\]/.test(e) && /selmix/i.test(e));
+    lap(`  ${logs.length} extension host logs; errors from SelMix: ${ours.length}`);
+    assert.ok(!/Channel has been closed/.test(text), 'no "Channel has been closed"');
+    assert.deepEqual(ours.map((e) => e.slice(0, 300)), []);
+    await shot('reloaded-during-run');
   });
 } finally {
   try { copyFileSync(join(ART, 'dashboard.png'), join(ART, 'screenshot-dashboard.png')); } catch { /* no screenshot */ }

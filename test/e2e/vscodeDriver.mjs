@@ -58,16 +58,20 @@ export async function until(page, what, fn, timeout = 60_000, every = 250) {
   }
 }
 
-/** Opens a workspace file with Quick Open and waits for its tab. */
+/** Opens a workspace file with Quick Open and waits for its tab to be the active one (tries again when another editor took over). */
 export async function openFile(page, name) {
-  await page.keyboard.press('Control+P');
-  const input = page.locator('.quick-input-widget input');
-  await input.waitFor({ state: 'visible' });
-  await until(page, `quick open to list ${name}`, async () => {
-    await input.fill(name);
-    await page.locator('.quick-input-list .monaco-list-row', { hasText: name }).first().waitFor({ timeout: 3000 });
-    return true;
-  }, 30_000);
-  await page.keyboard.press('Enter');
-  await page.locator('.tab.active', { hasText: name }).waitFor({ timeout: 15_000 });
+  for (let attempt = 1; ; attempt++) {
+    await page.keyboard.press('Control+P');
+    const input = page.locator('.quick-input-widget input');
+    await input.waitFor({ state: 'visible' });
+    await until(page, `quick open to list ${name}`, async () => {
+      await input.fill(name);
+      await page.locator('.quick-input-list .monaco-list-row', { hasText: name }).first().waitFor({ timeout: 3000 });
+      return true;
+    }, 30_000);
+    // Click the row itself: Enter opens whichever row has focus.
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: name }).first().click();
+    try { await page.locator('.tab.active', { hasText: name }).waitFor({ timeout: 5_000 }); return; }
+    catch (e) { if (attempt === 3) throw e; }
+  }
 }

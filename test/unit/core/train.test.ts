@@ -93,6 +93,23 @@ for (const momentum of [0, 0.9]) test(`snapshot -> restore -> snapshot is identi
   disposeModel(m1);
 });
 
+test('a stop request set from the event loop (a worker message, SIGINT) is seen right after the refresh, not at the next run/step event', async () => {
+  // 20000 steps: a run/step event every 100 steps. Before the loop yielded after each refresh, a stop set by a
+  // macrotask waited for that event's yield and the run ended at step 100 (at K = 1000: 30 s after the request).
+  const { data, model, config } = problem({ steps: 20_000, refreshEvery: 5 });
+  const m = model();
+  let stop = false;
+  let refreshes = 0;
+  const r = await finetune(m, data, {
+    config, shouldStop: () => stop,
+    emit: (e) => { if (e.type === 'run/refresh' && ++refreshes === 2) setImmediate(() => { stop = true; }); },
+  });
+  r.bestWeights.forEach((t) => t.dispose());
+  disposeModel(m);
+  assert.equal(r.stoppedBy, 'cancel');
+  assert.ok(r.steps <= 5 + 1, `stopped at step ${r.steps}: one step after the second refresh (step 5)`);
+});
+
 test('restore refuses a state of another shape with a TrainingError, not a tfjs error', async () => {
   const { data, model, config } = problem({ steps: 20 });
   const m = model();

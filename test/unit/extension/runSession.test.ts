@@ -52,6 +52,15 @@ test('stop is graceful when the worker answers', async () => {
   assert.equal(events.at(-1)?.type, 'run/finished');
 });
 
+test('stop reaches a worker that never yields to its event loop, through the shared stop flag', async () => {
+  // The fake spins on Atomics.load without ever reading a message: a stop sent only as worker/stop would hit the timeout.
+  const { s, events } = start('spin', 60_000);
+  while (!events.some((e) => e.type === 'run/step')) await new Promise((r) => setTimeout(r, 10));
+  s.stop();
+  const end = await s.done;
+  assert.equal(end.type === 'run/finished' && end.payload.stoppedBy, 'cancel', JSON.stringify(end));
+});
+
 test('a stop the worker ignores ends in run/failed after the timeout', async () => {
   const { s } = start('hang', 100);
   await new Promise((r) => setTimeout(r, 20));

@@ -74,3 +74,10 @@ test('no inline event handlers, no inline styles, no javascript: URLs, no remote
 test('localResourceRoots are the extension dist/ and media/ only', () => {
   assert.deepEqual(localResourceRootPaths('/ext'), [join('/ext', 'dist'), join('/ext', 'media')]);
 });
+
+test('a page header comes with the HTML (painted before the script loads), escaped; none when not asked for', () => {
+  const html = renderWebviewHtml({ ...page(), header: 'Run <b>"x"</b> & co' });
+  const app = /<div id="app"[^>]*>([\s\S]*?)<\/div>/.exec(html)![1]!;
+  assert.equal(app, '<header class="run-header"><h1 class="run-name" id="run-name">Run &lt;b&gt;&quot;x&quot;&lt;/b&gt; &amp; co</h1></header>');
+  assert.equal(/<div id="app"[^>]*>([\s\S]*?)<\/div>/.exec(renderWebviewHtml(page()))![1], '');
+});
