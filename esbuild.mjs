@@ -4,6 +4,7 @@ import * as esbuild from 'esbuild';
 import { copyFileSync, cpSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ortBinSubdir } from './scripts/ortTarget.mjs';
 
 const root = dirname(fileURLToPath(import.meta.url));
 const production = process.argv.includes('--production');
@@ -39,14 +40,14 @@ for (const f of ['tfjs-backend-wasm.wasm', 'tfjs-backend-wasm-simd.wasm', 'tfjs-
 // that platform's native binary, and onnxruntime-common, go into dist/node_modules, where the bundles resolve them.
 const ortTarget = process.env.SELMIX_ORT_TARGET;
 if (ortTarget) {
-  const [plat, arch] = ortTarget.split('-');
+  const sub = ortBinSubdir(ortTarget);
   const ortSrc = join(root, 'node_modules/onnxruntime-node');
-  const binDir = join(ortSrc, 'bin/napi-v6', plat, arch);
+  const binDir = join(ortSrc, sub);
   if (!existsSync(binDir)) throw new Error(`SELMIX_ORT_TARGET=${ortTarget}: onnxruntime-node has no binary in ${binDir}`);
   const ortDst = join(dist, 'node_modules/onnxruntime-node');
   cpSync(join(ortSrc, 'package.json'), join(ortDst, 'package.json'));
   cpSync(join(ortSrc, 'dist'), join(ortDst, 'dist'), { recursive: true, filter: (f) => !f.endsWith('.map') && !f.endsWith('.d.ts') });
-  cpSync(binDir, join(ortDst, 'bin/napi-v6', plat, arch), { recursive: true });
+  cpSync(binDir, join(ortDst, sub), { recursive: true });
   const common = join(root, 'node_modules/onnxruntime-common');
   cpSync(join(common, 'package.json'), join(dist, 'node_modules/onnxruntime-common/package.json'));
   cpSync(join(common, 'dist/cjs'), join(dist, 'node_modules/onnxruntime-common/dist/cjs'), { recursive: true, filter: (f) => !f.endsWith('.map') && !f.endsWith('.d.ts') });

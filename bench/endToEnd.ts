@@ -1,6 +1,7 @@
 // Benchmark (e): `selmix demo` end to end in a child process: wall time, CPU time and peak RSS (GNU time -v
 // when /usr/bin/time exists, else the child's resource usage), warm (the pre-trained CNN cache linked in) and,
-// when asked or when no cache exists, cold (pre-training included).
+// when asked or when no cache exists, cold (pre-training included). With --cold the cold demo runs twice, side by
+// side: `--backend wasm` (before: tfjs-wasm only) and the default `auto` (after: ONNX Runtime where it loads).
 import { cpSync, existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -9,6 +10,8 @@ import { log, runTimed } from './lib';
 /** One demo run's figures. */
 export interface DemoRun {
   kind: 'warm' | 'cold';
+  /** The --backend the process got ('auto' when none was passed). Absent in bench.json files written before it. */
+  backendFlag?: 'auto' | 'wasm';
   ok: boolean;
   exitCode: number | null;
   wallS: number;
@@ -27,13 +30,13 @@ export interface DemoRun {
 
 const CACHE = '.selmix-cache';
 
-/** Runs `node bin/selmix.js demo --json --out <tmp>/out` in a fresh temp cwd. */
-export async function runDemo(kind: 'warm' | 'cold', repoRoot: string): Promise<DemoRun> {
+/** Runs `node bin/selmix.js demo --json --out <tmp>/out [--backend wasm]` in a fresh temp cwd (cold: an empty cache folder). */
+export async function runDemo(kind: 'warm' | 'cold', repoRoot: string, backendFlag: 'auto' | 'wasm' = 'auto'): Promise<DemoRun> {
   const cwd = mkdtempSync(join(tmpdir(), `selmix-bench-${kind}-`));
   const repoCache = resolve(repoRoot, CACHE);
   if (kind === 'warm') symlinkSync(repoCache, join(cwd, CACHE), 'dir');
   const cli = resolve(repoRoot, 'bin', 'selmix.js');
-  const t = await runTimed([cli, 'demo', '--json', '--out', join(cwd, 'out')], cwd);
+  const t = await runTimed([cli, 'demo', '--json', '--out', join(cwd, 'out'), ...(backendFlag === 'wasm' ? ['--backend', 'wasm'] : [])], cwd);
   const { stdout, stderr, code, wallS, userS, sysS, peakRssBytes: peak, measuredWith } = t;
   type Finished = { steps: number; wallSeconds: number; before: { test?: { minRecall: number } }; after: { test?: { minRecall: number } } };
   let finished = null as Finished | null;
@@ -58,7 +61,7 @@ export async function runDemo(kind: 'warm' | 'cold', repoRoot: string): Promise<
   const bt = finished?.before.test?.minRecall;
   const at = finished?.after.test?.minRecall;
   return {
-    kind, ok: code === 0, exitCode: code, wallS, userS, sysS, peakRssBytes: peak, measuredWith,
+    kind, backendFlag, ok: code === 0, exitCode: code, wallS, userS, sysS, peakRssBytes: peak, measuredWith,
     steps: finished?.steps ?? null, engineWallS: finished?.wallSeconds ?? null,
     minRecallTest: bt !== undefined && at !== undefined ? { before: bt, after: at } : null, backend, refreshes,
     stderrTail: stderr.split('\n').filter(Boolean).slice(-3).join(' | '),

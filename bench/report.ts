@@ -1,5 +1,6 @@
 // Markdown from a bench.json report: the full bench/results/bench.md and the README's Performance section.
 import type { BenchReport } from './run';
+import type { DemoRun } from './endToEnd';
 import { fmtBytes, fmtMs, fmtX, mdTable } from './lib';
 import { renderOnnx } from './onnx';
 
@@ -140,15 +141,22 @@ export function renderReport(r: BenchReport, opts: { title: string; readme?: boo
     const e = r.endToEnd;
     out.push('## End to end: `selmix demo`', '');
     const rows: (string | number)[][] = [];
-    for (const d of [e.warm, e.cold]) {
+    const label = (d: DemoRun) => d.kind === 'warm' ? 'warm (pre-trained CNN cached)'
+      : d.backendFlag === 'wasm' ? 'cold, `--backend wasm` (before: tfjs-wasm only)'
+        : d.backendFlag === 'auto' && e.coldWasm ? 'cold, default `auto` (after: ONNX Runtime where it loads)' : 'cold (pre-training included)';
+    for (const d of [e.coldWasm ?? null, e.cold, e.warm]) {
       if (!d) continue;
-      rows.push([d.kind === 'warm' ? 'warm (pre-trained CNN cached)' : 'cold (pre-training included)', d.ok ? 'ok' : `exit ${d.exitCode}`, `${d.wallS.toFixed(1)} s`,
+      rows.push([label(d), d.ok ? 'ok' : `exit ${d.exitCode}`, d.backend ?? '', `${d.wallS.toFixed(1)} s`,
         `${(d.userS + d.sysS).toFixed(1)} s`, fmtBytes(d.peakRssBytes), d.steps ?? '', d.engineWallS === null ? '' : `${d.engineWallS.toFixed(1)} s`,
         d.minRecallTest ? `${(100 * d.minRecallTest.before).toFixed(1)} -> ${(100 * d.minRecallTest.after).toFixed(1)}` : '']);
     }
-    out.push(mdTable(['run', 'status', 'wall', 'CPU (user + sys)', 'peak RSS', 'steps', 'run time (engine)', 'test min recall %'], rows));
+    out.push(mdTable(['run', 'status', 'fine-tuning backend', 'wall', 'CPU (user + sys)', 'peak RSS', 'steps', 'run time (engine)', 'test min recall %'], rows));
     out.push('');
-    out.push(`Measured with ${e.warm?.measuredWith ?? e.cold?.measuredWith}. Cold run: ${e.coldNote}.`, '');
+    out.push(`Each row is one \`node bin/selmix.js demo\` process in an empty folder (cold: no cache, so the demo CNN is pre-trained first, on tfjs in both; ` +
+      `warm: the cache linked in). Measured with ${e.warm?.measuredWith ?? e.cold?.measuredWith}. Cold run: ${e.coldNote}.`);
+    const ba = coldBeforeAfter(e);
+    if (ba) out.push('', `Cold demo, before and after, same run: ${ba}.`);
+    out.push('');
   }
 
   if (r.cli) {
@@ -217,6 +225,8 @@ function glance(r: BenchReport): string[] {
   const e = r.endToEnd;
   if (e?.warm) rows.push(['`selmix demo` end to end', `${e.warm.wallS.toFixed(0)} s warm` + (e.cold ? `, ${e.cold.wallS.toFixed(0)} s cold (pre-training included)` : '') +
     `, peak RSS ${fmtBytes(Math.max(e.warm.peakRssBytes, e.cold?.peakRssBytes ?? 0))}`]);
+  const ba = e ? coldBeforeAfter(e) : null;
+  rows.push(['`selmix demo` end to end, cold, before (tfjs-wasm only) and after (ONNX Runtime where it loads)', ba ?? '**not measured** in this run (pass --cold)']);
   const gainBig = r.cli?.find((c) => c.command.startsWith('selmix gain (confident'));
   const gainOrd = r.cli?.find((c) => c.command.startsWith('selmix gain (ordinary'));
   if (gainBig) {
@@ -230,4 +240,17 @@ function glance(r: BenchReport): string[] {
   }
   if (r.leak) rows.push(['no tensor leak', `${r.leak.tensorsAfter === r.leak.tensorsBefore ? 'flat' : 'NOT flat'}: ${r.leak.tensorsBefore} tensors before, ${r.leak.tensorsAfter} after ${r.leak.steps} steps`]);
   return ['Targets at a glance (from the tables below):', '', mdTable(['target', 'result'], rows)];
+}
+
+/** The cold demo before (--backend wasm) and after (auto) as one line with the ratio, or null when not both ran. */
+function coldBeforeAfter(e: NonNullable<BenchReport['endToEnd']>): string | null {
+  const b = e.coldWasm;
+  const a = e.cold;
+  if (!b || !a) return null;
+  if (!b.ok || !a.ok) return `a run failed (before: ${b.ok ? 'ok' : `exit ${b.exitCode}`}, after: ${a.ok ? 'ok' : `exit ${a.exitCode}`}): ${b.stderrTail || a.stderrTail}`;
+  // The warm run is the same demo without the pre-training: what is left of a cold run's time for ONNX Runtime to change.
+  const pretrain = e.warm?.ok ? `; the warm run (no pre-training) takes ${e.warm.wallS.toFixed(1)} s, so pre-training on tfjs, the same in both, is about ` +
+    `${(a.wallS - e.warm.wallS).toFixed(0)} s of the cold ${a.wallS.toFixed(0)} s` : '';
+  return `${b.wallS.toFixed(1)} s (${b.backend ?? '?'}) -> ${a.wallS.toFixed(1)} s (${a.backend ?? '?'}) wall, after/before **${(a.wallS / b.wallS).toFixed(2)}x**; ` +
+    `CPU ${(b.userS + b.sysS).toFixed(1)} s -> ${(a.userS + a.sysS).toFixed(1)} s${pretrain}`;
 }

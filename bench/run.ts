@@ -3,7 +3,8 @@
 // from bench.json. Never a timed test: nothing here asserts a time, the report says which targets were met.
 //
 // Flags: --only a,b,c,d,e,f,g,h (default all)  --quick (fewer repetitions, smaller brute force)  --cold (also time
-// `selmix demo` with an empty cache, i.e. with pre-training; several minutes)  --out DIR (bench/results)
+// `selmix demo` with an empty cache, i.e. with pre-training, twice: --backend wasm and auto; about 25 s each here)
+// --out DIR (bench/results)
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -31,7 +32,8 @@ export interface BenchReport {
   headStep?: HeadStepResult;
   cnnStep?: { wasm: CnnStepResult; cpu: CnnStepResult | null; cpuError?: string; convGrad?: ConvGradResult };
   overhead?: { head: OverheadResult; cnn: { refreshMs: number; stepMs: number; refreshEvery: number; share: number; validationImages: number } | null };
-  endToEnd?: { warm: DemoRun | null; cold: DemoRun | null; coldNote: string };
+  /** cold: the default backend (auto); coldWasm: the same cold demo with --backend wasm, in the same run (--cold). */
+  endToEnd?: { warm: DemoRun | null; cold: DemoRun | null; coldWasm?: DemoRun | null; coldNote: string };
   leak?: LeakResult;
   cli?: CliRow[];
   onnx?: OnnxBenchResult;
@@ -127,14 +129,18 @@ async function main(): Promise<void> {
     const { existsSync } = await import('node:fs');
     const haveCache = existsSync(resolve('.selmix-cache', 'mnist-lt-cnn', 'model.json'));
     let cold: DemoRun | null = null;
+    let coldWasm: DemoRun | null = null;
     if (values.cold === true || !haveCache) {
-      log('  cold run (pre-training the demo CNN first; several minutes)');
-      cold = await runDemo('cold', process.cwd());
-      log(`  cold: ${cold.wallS.toFixed(1)} s, exit ${cold.exitCode}`);
+      // Before and after, side by side: tfjs-wasm only, then the default (ONNX Runtime where it loads); each cold.
+      log('  cold runs (pre-training the demo CNN first), --backend wasm then the default auto');
+      coldWasm = await runDemo('cold', process.cwd(), 'wasm');
+      log(`  cold, --backend wasm: ${coldWasm.wallS.toFixed(1)} s, exit ${coldWasm.exitCode}, ${coldWasm.backend}`);
+      cold = await runDemo('cold', process.cwd(), 'auto');
+      log(`  cold, auto: ${cold.wallS.toFixed(1)} s, exit ${cold.exitCode}, ${cold.backend}`);
     }
     const warm = await runDemo('warm', process.cwd());
     log(`  warm: ${warm.wallS.toFixed(1)} s wall, ${(warm.userS + warm.sysS).toFixed(1)} s cpu, peak RSS ${(warm.peakRssBytes / 2 ** 20).toFixed(0)} MiB, exit ${warm.exitCode}`);
-    report.endToEnd = { warm, cold, coldNote: cold ? 'measured in this run' : 'not measured in this run (pass --cold; it pre-trains the CNN, several minutes)' };
+    report.endToEnd = { warm, cold, coldWasm, coldNote: cold ? 'measured in this run' : 'not measured in this run (pass --cold; it pre-trains the CNN)' };
     save();
   }
 

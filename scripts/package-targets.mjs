@@ -1,12 +1,21 @@
 // Platform-specific .vsix files, each with only its own ONNX Runtime binary (dist/node_modules/onnxruntime-node),
 // plus a universal one without ONNX Runtime (it falls back to tfjs-wasm, with a note in the run).
 //   node scripts/package-targets.mjs [target ...]     (default: every target below, then universal)
+// After each package it reads the .vsix's file listing and fails unless it carries exactly its own platform's
+// ONNX Runtime files (the universal one: none), checkVsixOrt in scripts/ortTarget.mjs.
 import { spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { checkVsixOrt, ORT_TARGETS, ortBinSubdir, shippedOrtTargets, zipEntries } from './ortTarget.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const TARGETS = ['linux-x64', 'linux-arm64', 'darwin-arm64', 'win32-x64', 'win32-arm64', 'universal'];
+const ortDir = join(root, 'node_modules/onnxruntime-node');
+const TARGETS = [...ORT_TARGETS, 'universal'];
+const shipped = shippedOrtTargets(ortDir);
+if (shipped.join() !== [...ORT_TARGETS].sort().join()) {
+  throw new Error(`onnxruntime-node ships binaries for ${shipped.join(', ')}; scripts/ortTarget.mjs lists ${ORT_TARGETS.join(', ')}: update ORT_TARGETS`);
+}
 const wanted = process.argv.slice(2).length ? process.argv.slice(2) : TARGETS;
 
 function run(cmd, args, env = {}) {
@@ -20,5 +29,10 @@ for (const t of wanted) {
   run(process.execPath, ['esbuild.mjs', '--production'], universal ? { SELMIX_ORT_TARGET: '' } : { SELMIX_ORT_TARGET: t });
   const out = `selmix-${t}.vsix`;
   run(join(root, 'node_modules/.bin/vsce'), ['package', '--no-dependencies', '--allow-missing-repository', '--no-rewrite-relative-links', ...(universal ? [] : ['--target', t]), '--out', out]);
-  process.stdout.write(`wrote ${out}\n`);
+  const entries = zipEntries(readFileSync(join(root, out)));
+  const own = universal ? [] : readdirSync(join(ortDir, ortBinSubdir(t)));
+  const problems = checkVsixOrt(t, entries, own);
+  if (problems.length) throw new Error(`${out}: ${problems.join('; ')}`);
+  const mb = (statSync(join(root, out)).size / 1e6).toFixed(1);
+  process.stdout.write(`wrote ${out} (${mb} MB, ${entries.length} files): ${universal ? 'no ONNX Runtime (tfjs-wasm only)' : `ONNX Runtime ${ortBinSubdir(t)} only (${own.join(', ')})`}\n`);
 }

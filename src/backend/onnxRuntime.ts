@@ -122,6 +122,14 @@ function matMulGraph(): Uint8Array {
   }));
 }
 
+/** A Gemm with transB = 1 (A m x k times the transpose of B, n x k), no bias: the gain's transposed products. */
+function matMulTransBGraph(): Uint8Array {
+  return encodeOnnx(modelOf({
+    name: 'selmix_matmul_tb', node: [node('Gemm', ['A', 'B'], ['C'], { transB: 1 }, ['transB'])],
+    input: [valueInfo('A', ['m', 'k']), valueInfo('B', ['n', 'k'])], output: [valueInfo('C', ['m', 'n'])],
+  }));
+}
+
 /** A 3x4 by 4x2 product on a provider, checked against plain JS to 1e-4; null when it passes, else why not. */
 function numericCheck(provider: OrtProvider): string | null {
   const a = Float32Array.from([1, 2, 3, 4, -1, 0.5, 2, 1, 0, 3, -2, 1]);
@@ -190,6 +198,7 @@ export function ortProbeResult(): OrtProbe | null {
 }
 
 let mmSession: OrtSession | null = null;
+let tbSession: OrtSession | null = null;
 
 /**
  * The gain's MatMul provider on ONNX Runtime (float32): row-major A (m x k) times B (k x n), one session for every
@@ -198,6 +207,18 @@ let mmSession: OrtSession | null = null;
 export const ortMatMul: MatMul = Object.assign((A: Mat, B: Mat, m: number, k: number, n: number): Float32Array => {
   if (A.length !== m * k || B.length !== k * n) throw new RangeError(`ortMatMul: operands of ${A.length} and ${B.length} entries for ${m} x ${k} times ${k} x ${n}`);
   mmSession ??= new OrtSession(matMulGraph());
-  const f32 = (x: Mat) => (x instanceof Float32Array ? x : new Float32Array(x));
   return mmSession.run({ A: { data: f32(A), dims: [m, k] }, B: { data: f32(B), dims: [k, n] } }).C!.data;
-}, { precision: 'float32' as const });
+}, {
+  precision: 'float32' as const,
+  /** A (m x k) times the transpose of B (n x k): one Gemm with transB, no transposed copy (see MatMul.transB). */
+  transB: (A: Mat, B: Mat, m: number, k: number, n: number): Float32Array => {
+    if (A.length !== m * k || B.length !== n * k) throw new RangeError(`ortMatMul.transB: operands of ${A.length} and ${B.length} entries for ${m} x ${k} times (${n} x ${k})^T`);
+    tbSession ??= new OrtSession(matMulTransBGraph());
+    return tbSession.run({ A: { data: f32(A), dims: [m, k] }, B: { data: f32(B), dims: [n, k] } }).C!.data;
+  },
+});
+
+/** A float32 view or copy of a provider operand. */
+function f32(x: Mat): Float32Array {
+  return x instanceof Float32Array ? x : new Float32Array(x);
+}

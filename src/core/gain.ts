@@ -32,6 +32,12 @@ export type Mat = Float64Array | Float32Array;
 export interface MatMul {
   (A: Mat, B: Mat, m: number, k: number, n: number): Mat;
   precision?: 'float32' | 'float64';
+  /**
+   * Optional: A (m x k) times the transpose of B, B given row-major as n x k (a Gemm with transB). When present,
+   * gainMatrix hands it the operands it would otherwise transpose (Z for the Gram matrix, the softmax panels), so
+   * no transposed copy is written: those strided writes cost about as much as a float32 product at K = 1000.
+   */
+  transB?: (A: Mat, B: Mat, m: number, k: number, n: number) => Mat;
 }
 
 /** Row-major product A (m x k) times B (k x n) in float64 JS: the exact provider, used when none is given. */
@@ -170,17 +176,24 @@ function gramBlockCount(mm: MatMul): number {
   return mm.precision === 'float32' ? 2 : 8;
 }
 
-/** S = Z Z^T through the provider, upper block triangle only, mirrored. */
-function gramBlocks(mm: MatMul, F: MatCtor, Z: Mat, Zt: Mat, K: number, d: number): Mat {
+/** S = Z Z^T through the provider, upper block triangle only, mirrored. Zt: Z^T (d x K), or null for a provider with transB. */
+function gramBlocks(mm: MatMul, F: MatCtor, Z: Mat, Zt: Mat | null, K: number, d: number): Mat {
   const S = new F(K * K);
   const nb = Math.min(gramBlockCount(mm), K);
   const edge = (q: number): number => Math.round((q * K) / nb);
   for (let q = 0; q < nb; q++) {
     const r0 = edge(q), r1 = edge(q + 1), w = K - r0;
-    // Columns r0..K-1 of Z^T as a d x w matrix.
-    const B = new F(d * w);
-    for (let r = 0; r < d; r++) B.set(Zt.subarray(r * K + r0, (r + 1) * K), r * w);
-    const P = checkedMul(mm, Z.subarray(r0 * d, r1 * d), B, r1 - r0, d, w);
+    let P: Mat;
+    if (mm.transB && !Zt) {
+      // Rows r0..r1-1 of Z times rows r0..K-1 of Z, transposed by the provider.
+      P = checkedProduct(mm.transB(Z.subarray(r0 * d, r1 * d), Z.subarray(r0 * d), r1 - r0, d, w), r1 - r0, d, w);
+    } else {
+      if (!Zt) throw new Error('gramBlocks: Z^T is needed for a provider without transB');
+      // Columns r0..K-1 of Z^T as a d x w matrix.
+      const B = new F(d * w);
+      for (let r = 0; r < d; r++) B.set(Zt.subarray(r * K + r0, (r + 1) * K), r * w);
+      P = checkedMul(mm, Z.subarray(r0 * d, r1 * d), B, r1 - r0, d, w);
+    }
     for (let i = r0; i < r1; i++) S.set(P.subarray((i - r0) * w, (i - r0 + 1) * w), i * K + r0);
   }
   for (let q = 1; q < nb; q++) {
@@ -276,14 +289,16 @@ export function gainMatrix(args: GainArgs): Float64Array {
   const F: MatCtor = f32 ? Float32Array : Float64Array;
   const asF = (x: Float64Array): Mat => (F === Float64Array ? x : new F(x));
   const Zp = asF(Z);
-  const Wp = asF(W);
 
-  // Centroid logits A = Z W + b (section 3, step 3), kept in float64 for the softmax shifts.
+  // Centroid logits A = Z W + b (section 3, step 3), kept in float64 for the softmax shifts. W in the provider's
+  // format only when they are checked or computed (a trusted A needs no W at all).
   let A: Float64Array;
-  if (args.A && (args.trustA === true ? args.A.length === K * K : logitsMatch(args.A, Z, Wp, b, K, d))) {
+  if (args.A && args.trustA === true && args.A.length === K * K) {
+    A = args.A;
+  } else if (args.A && args.trustA !== true && logitsMatch(args.A, Z, asF(W), b, K, d)) {
     A = args.A;
   } else {
-    A = Float64Array.from(checkedMul(mm, Zp, Wp, K, d, K));
+    A = Float64Array.from(checkedMul(mm, Zp, asF(W), K, d, K));
     for (let k = 0; k < K; k++) for (let l = 0; l < K; l++) A[k * K + l]! += b[l]!;
   }
 
@@ -299,7 +314,7 @@ export function gainMatrix(args: GainArgs): Float64Array {
   if (gainOrderViaGram(K, d, mm, cached !== null)) {
     let S = cached;
     if (!S) {
-      S = gramBlocks(mm, F, Zp, transposedZ(), K, d);
+      S = gramBlocks(mm, F, Zp, mm.transB ? null : transposedZ(), K, d);
       if (args.gram) args.gram.S = S;
     }
     E = checkedMul(mm, S, Dp, K, K, K);
@@ -320,8 +335,10 @@ export function gainMatrix(args: GainArgs): Float64Array {
 }
 
 /** z = A shifted by its row maxima (every row's max is 0); the logits must be finite. */
-function shiftedLogits(A: Float64Array, K: number): Float64Array {
+function shiftedLogits(A: Float64Array, K: number): { z: Float64Array; range: number } {
   const z = new Float64Array(K * K);
+  // The largest row range, max_k (max_l a_kl - min_l a_kl) = max over all entries of -z.
+  let range = 0;
   for (let k = 0; k < K; k++) {
     let mx = -Infinity;
     for (let l = 0; l < K; l++) mx = Math.max(mx, A[k * K + l]!);
@@ -330,9 +347,10 @@ function shiftedLogits(A: Float64Array, K: number): Float64Array {
       const v = A[k * K + l]! - mx;
       if (Number.isNaN(v)) throw new RangeError(`gainMatrix: the logits of centroid ${k} are not finite`);
       z[k * K + l] = v;
+      if (-v > range) range = -v;
     }
   }
-  return z;
+  return { z, range };
 }
 
 /**
@@ -341,19 +359,17 @@ function shiftedLogits(A: Float64Array, K: number): Float64Array {
  */
 function softmaxSums(mm: MatMul, F: MatCtor, fmt: FactorFormat, A: Float64Array, E: Mat, K: number, lb: number): Float64Array {
   const KK = K * K;
-  const z = shiftedLogits(A, K);
-  const mu1 = Math.min(lb, 1 - lb);
   // Largest row range: one block keeps every block sum above exp(-mu1 * range).
-  let range = 0;
-  for (let t = 0; t < KK; t++) range = Math.max(range, -z[t]!);
+  const { z, range } = shiftedLogits(A, K);
+  const mu1 = Math.min(lb, 1 - lb);
   const reliableLog2 = (width: number): number => fmt.flush - fmt.scale - fmt.relErr + Math.log2(width);
   const oneBlock = mu1 * range * Math.LOG2E < -reliableLog2(K) - 1;
   const nb = oneBlock ? 1 : Math.max(1, Math.min(GAP_BLOCKS, Math.floor(K / MIN_BLOCK)));
   const edge = (q: number): number => Math.round((q * K) / nb);
 
-  // mu[k * nb + q] = max of z over row k, block q.
+  // mu[k * nb + q] = max of z over row k, block q: 0 when one block covers the row (z is shifted by the row max).
   const mu = new Float64Array(K * nb);
-  for (let k = 0; k < K; k++) {
+  for (let k = 0; k < K && nb > 1; k++) {
     for (let q = 0; q < nb; q++) {
       let m = -Infinity;
       for (let l = edge(q); l < edge(q + 1); l++) m = Math.max(m, z[k * K + l]!);
@@ -393,21 +409,26 @@ function softmaxSums(mm: MatMul, F: MatCtor, fmt: FactorFormat, A: Float64Array,
       }
     }
   }
-  // The log of the unit of den_ij and num_ij (0 outside log mode until a direct block sum is merged).
-  const off = new Float64Array(KK);
+  // The log of the unit of den_ij and num_ij (0 outside log mode until a direct block sum is merged). One block
+  // needs none of these accumulators (the fast path after the products).
+  const acc = nb > 1 ? KK : 0;
+  const off = new Float64Array(acc);
   // den and num in the units of the scaled products (a factor 2^(2 scale) over the true sums).
-  const den = new Float64Array(KK);
-  const num = new Float64Array(KK);
+  const den = new Float64Array(acc);
+  const num = new Float64Array(acc);
   // (pair, block) sums under the reliable floor, as t * nb + q.
   const low: number[] = [];
   const tau = new Float64Array(nb);
   for (let q = 0; q < nb; q++) {
     const l0 = edge(q), w = edge(q + 1) - l0;
     tau[q] = 2 ** (reliableLog2(w) + 2 * fmt.scale);
-    // Panels [U_q; X_q] (2K x w), V_q^T and Y_q^T (w x K), scaled by 2^scale and flushed under 2^flush.
+    // Panels [U_q; X_q] (2K x w), V_q^T and Y_q^T (w x K), scaled by 2^scale and flushed under 2^flush. With a
+    // transB provider V_q and Y_q are written as they are (K x w, contiguous) and the provider transposes them.
+    const tb = mm.transB;
     const UX = new F(2 * K * w);
     const Vt = new F(w * K);
     const Yt = new F(w * K);
+    const sv = tb ? w : 1, sk = tb ? 1 : K;
     for (let k = 0; k < K; k++) {
       const m = mu[k * nb + q]!;
       for (let c = 0; c < w; c++) {
@@ -422,13 +443,29 @@ function softmaxSums(mm: MatMul, F: MatCtor, fmt: FactorFormat, A: Float64Array,
         const ue = u * e, ve = v * e;
         UX[k * w + c] = u < floor ? 0 : u;
         UX[(K + k) * w + c] = Math.abs(ue) < floor ? 0 : ue;
-        Vt[c * K + k] = v < floor ? 0 : v;
-        Yt[c * K + k] = Math.abs(ve) < floor ? 0 : ve;
+        Vt[c * sk + k * sv] = v < floor ? 0 : v;
+        Yt[c * sk + k * sv] = Math.abs(ve) < floor ? 0 : ve;
       }
     }
-    const SN1 = checkedMul(mm, UX, Vt, 2 * K, w, K);
-    const N2 = checkedMul(mm, UX.subarray(0, K * w), Yt, K, w, K);
+    const SN1 = tb ? checkedProduct(tb(UX, Vt, 2 * K, w, K), 2 * K, w, K) : checkedMul(mm, UX, Vt, 2 * K, w, K);
+    const N2 = tb ? checkedProduct(tb(UX.subarray(0, K * w), Yt, K, w, K), K, w, K) : checkedMul(mm, UX.subarray(0, K * w), Yt, K, w, K);
     const tq = tau[q]!;
+    if (nb === 1) {
+      // One block: every weight is 1 and the pair's unit stays 0, so r_ij = e N_ij / S_ij, the same arithmetic as the
+      // accumulation below and the merge after it (a sum under the floor is summed directly), without K^2 accumulators.
+      const rest = new Float64Array(KK);
+      for (let t = 0; t < KK; t++) {
+        const sv = SN1[t]!;
+        if (sv < tq) {
+          const i = Math.floor(t / K);
+          const part = directBlock(z, E, K, i, t - i * K, 0, K, lb, inv);
+          rest[t] = (eScale * part.num) / part.den;
+        } else {
+          rest[t] = (eScale * (lb * SN1[KK + t]! + (1 - lb) * N2[t]!)) / sv;
+        }
+      }
+      return rest;
+    }
     for (let i = 0; i < K; i++) {
       const pi = P[i * nb + q]!;
       for (let j = 0; j < K; j++) {
@@ -497,7 +534,11 @@ function directBlock(z: Float64Array, E: Mat, K: number, i: number, j: number, l
 
 /** Calls the provider and checks the size of what it returns. */
 function checkedMul(mm: MatMul, A: Mat, B: Mat, m: number, k: number, n: number): Mat {
-  const out = mm(A, B, m, k, n);
+  return checkedProduct(mm(A, B, m, k, n), m, k, n);
+}
+
+/** A provider's result, checked for its size. */
+function checkedProduct(out: Mat, m: number, k: number, n: number): Mat {
   if (out.length !== m * n) throw new RangeError(`gainMatrix: the matmul provider returned ${out.length} entries for a ${m} x ${k} x ${n} product`);
   return out;
 }

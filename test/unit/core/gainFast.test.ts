@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { initBackend, prepareGainMatMul, tf, tfMatMul } from '../../../src/backend/backend';
+import { ortMatMul, probeOnnxRuntime } from '../../../src/backend/onnxRuntime';
 import { float64MatMul, gainMatrix, FAST_GAIN_MIN_K, type GainArgs, type MatMul } from '../../../src/core/gain';
 import { clipConfusion } from '../../../src/core/confusion';
 import { bruteForceGain } from '../../helpers/bruteForceGain';
@@ -352,4 +353,43 @@ test('prepareGainMatMul: the exact float64 provider below FAST_GAIN_MIN_K classe
   assert.equal(await prepareGainMatMul(FAST_GAIN_MIN_K - 1), float64MatMul);
   assert.equal(await prepareGainMatMul(FAST_GAIN_MIN_K), tfMatMul);
   assert.equal(await prepareGainMatMul(1000), tfMatMul);
+});
+
+test('ortMatMul (ONNX Runtime, transposed products through Gemm transB): G agrees with the float64 path to 1e-4 max|G| and with the brute force at gaps of hundreds and thousands', () => {
+  assert.equal(probeOnnxRuntime().ok, true);
+  assert.ok(ortMatMul.transB, 'ortMatMul has transB');
+  // The same provider counted, with and without transB: the transposed path must be taken, and agree with the plain one.
+  let tbCalls = 0;
+  const counted: MatMul = Object.assign((A: Float64Array | Float32Array, B: Float64Array | Float32Array, m: number, k: number, n: number) => ortMatMul(A, B, m, k, n), {
+    precision: 'float32' as const,
+    transB: (A: Float64Array | Float32Array, B: Float64Array | Float32Array, m: number, k: number, n: number) => { tbCalls++; return ortMatMul.transB!(A, B, m, k, n); },
+  });
+  const plain: MatMul = Object.assign((A: Float64Array | Float32Array, B: Float64Array | Float32Array, m: number, k: number, n: number) => ortMatMul(A, B, m, k, n), { precision: 'float32' as const });
+  // d = 400 > K takes the Gram order (its blocks through transB too); there only 'prototype': 'mixed' with an
+  // unscaled head has max |G| 1e-7 of max |E|, all float32 cancellation (docs/ALGORITHM.md section 7), on any provider.
+  for (const [K, d] of [[64, 64], [200, 64], [150, 400]] as const) {
+    for (const headScale of [1, 30]) {
+      for (const variant of d > K ? ['prototype'] as const : ['prototype', 'mixed'] as const) {
+        const args = { ...randomArgs(K + headScale + d, K, d, headScale), variant };
+        const exact = gainMatrix(args);
+        tbCalls = 0;
+        const tb = gainMatrix({ ...args, matmul: counted });
+        const label = `K=${K} d=${d} head x${headScale} ${variant}`;
+        assert.ok(tbCalls >= 2, `${label}: transB used (${tbCalls} calls)`);
+        assert.ok(tb.every(Number.isFinite), label);
+        assert.ok(relErr(tb, exact) < 1e-4, `${label}: ${relErr(tb, exact)} max|G| against float64`);
+        assert.ok(relErr(tb, gainMatrix({ ...args, matmul: plain })) < 1e-5, `${label}: transB and plain products agree`);
+      }
+    }
+  }
+  for (const [K, d, headScale] of [[23, 9, 40], [30, 12, 40], [29, 8, 600]] as const) {
+    const base = randomArgs(K * 13 + headScale, K, d, headScale);
+    for (const id of ['minRecall', 'gMean'] as ObjectiveId[]) {
+      const args = { ...base, D: objectiveDOf(base, id) };
+      const brute = bruteForceGain(args);
+      const g = gainMatrix({ ...args, matmul: ortMatMul });
+      assert.ok(g.every(Number.isFinite));
+      assert.ok(relErrFloor(g, brute, args, 1e-3) < 1e-3, `K=${K} gap ${largestGap(base).toFixed(0)} ${id}: ${relErrFloor(g, brute, args, 1e-3)}`);
+    }
+  }
 });

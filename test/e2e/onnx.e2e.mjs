@@ -1,0 +1,86 @@
+// ONNX in a real VS Code (code-server): the platform .vsix (selmix-linux-x64.vsix, with its ONNX Runtime binary in
+// dist/node_modules) installed, a workspace holding a PyTorch-exported CNN (test/fixtures/onnx/cnn_bn_gap.onnx) and
+// MNIST-LT PNG class folders (test/e2e/makeWorkspace.mjs <dir> onnx). "SelMix: Fine-tune" from the palette runs to
+// the end; then on disk <output>/model.onnx exists and report.json says its logits check passed, and the dashboard
+// names ONNX Runtime as the provider. Run by scripts/e2e.sh as its own code-server session.
+// E2E_ONNX_UNIVERSAL=1 (a second session, selmix-universal.vsix installed: no ONNX Runtime inside): the same command
+// fails with the data error naming the model file and saying ONNX Runtime is not available, and writes nothing.
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { openFile as openFileOn, openWorkbench, runCommand, until as untilOn, webview } from './vscodeDriver.mjs';
+
+const EXT = 'selmix.selmix-vscode';
+const ART = process.env.E2E_ARTIFACTS ?? 'test-artifacts/e2e';
+const WS = process.env.E2E_WS;
+const t0 = Date.now();
+const lap = (m) => console.log(`[${((Date.now() - t0) / 1000).toFixed(1)}s] ${m}`);
+let passed = 0, failed = 0;
+const { page, close } = await openWorkbench({ width: 1600, height: 1200 });
+async function shot(name) { try { await page.screenshot({ path: join(ART, `${name}.png`) }); } catch { /* page gone */ } }
+async function test(name, fn) {
+  try { await fn(); passed++; lap('ok   ' + name); }
+  catch (e) { failed++; lap('FAIL ' + name + ': ' + String(e.message).split('\n').slice(0, 3).join(' | ')); await shot(`onnx-fail-${passed + failed}`); }
+}
+const dash = () => webview(page, { extensionId: EXT });
+const until = (what, fn, timeout, every) => untilOn(page, what, fn, timeout, every);
+
+try {
+  lap('workbench loaded');
+  if (process.env.E2E_ONNX_UNIVERSAL === '1') await test('the universal package (no ONNX Runtime): Fine-tune on an ONNX model fails with a data error naming the file, and writes nothing', async () => {
+    assert.ok(WS, 'E2E_WS is set');
+    await openFileOn(page, 'onnx.selmix.json');
+    await runCommand(page, 'SelMix: Fine-tune');
+    const wv = dash();
+    // It fails while loading its inputs, before run/started: the dashboard has no run name, only the failure.
+    const status = await until('the run to end', async () => {
+      const s = await wv.locator('body').getAttribute('data-status');
+      return s === 'finished' || s === 'failed' || s === 'stopped' ? s : null;
+    }, 120_000, 250);
+    const toast = page.locator('.notifications-toasts', { hasText: /ONNX Runtime, which is not available here/ }).first();
+    await toast.waitFor({ timeout: 20_000 });
+    const text = await toast.innerText();
+    lap(`  run ${status}; toast: ${text.replace(/\s+/g, ' ').slice(0, 300)}`);
+    await shot('onnx-universal-failed');
+    assert.equal(status, 'failed');
+    assert.match(text, /model\.onnx/, 'the message names the model file');
+    assert.doesNotMatch(await wv.locator('#backend').innerText(), /onnxruntime/, 'no ONNX Runtime named');
+    assert.match(await wv.locator('body').innerText(), /Run failed: .*onnx\/model\.onnx: ONNX models run on ONNX Runtime, which is not available here/, 'the dashboard shows the error');
+    assert.ok(!existsSync(join(WS, 'selmix-out', 'onnx', 'model.onnx')), 'no model.onnx written');
+  });
+  else await test('a PyTorch-exported ONNX model with an image folder: Fine-tune from the palette writes a checked model.onnx on ONNX Runtime', async () => {
+    assert.ok(WS, 'E2E_WS is set');
+    const outDir = join(WS, 'selmix-out', 'onnx');
+    assert.ok(!existsSync(outDir), 'no output before the run');
+    await openFileOn(page, 'onnx.selmix.json');
+    await runCommand(page, 'SelMix: Fine-tune');
+    lap('  command run');
+    const wv = dash();
+    await wv.locator('#run-name', { hasText: 'E2E ONNX (PyTorch CNN)' }).waitFor({ timeout: 120_000 });
+    const status = await until('the run to end', async () => {
+      const s = await wv.locator('body').getAttribute('data-status');
+      return s === 'finished' || s === 'failed' || s === 'stopped' ? s : null;
+    }, 240_000, 250);
+    await page.waitForTimeout(1000);
+    await shot('onnx-dashboard');
+    const backend = await wv.locator('#backend').innerText();
+    lap(`  run ${status}; dashboard backend: ${backend}`);
+    assert.equal(status, 'finished', 'the run finished (not failed)');
+    assert.match(backend, /^onnxruntime \(cpu\)/, 'the dashboard names ONNX Runtime as the provider');
+
+    const model = join(outDir, 'model.onnx');
+    assert.ok(existsSync(model) && statSync(model).size > 1000, `${model} written`);
+    const report = JSON.parse(readFileSync(join(outDir, 'report.json'), 'utf8'));
+    lap(`  report.json: onnx ${JSON.stringify(report.onnx)}`);
+    assert.equal(report.onnx?.ok, true, 'the logits check passed');
+    assert.equal(report.onnx.examples, 200, 'checked on the 200 validation images');
+    assert.ok(report.onnx.maxAbsDiff <= report.onnx.tolerance && report.onnx.tolerance === 1e-4, `max |diff| ${report.onnx.maxAbsDiff} within ${report.onnx.tolerance}`);
+    assert.ok(report.notes.some((n) => n.startsWith('model.onnx checked on ONNX Runtime')), 'the report notes say so');
+    assert.ok(report.notes.some((n) => /head step runs on ONNX Runtime/.test(n)), 'the head steps ran on ONNX Runtime');
+    for (const f of ['W.npy', 'b.npy']) assert.ok(existsSync(join(outDir, f)), f);
+  });
+} finally {
+  await close();
+}
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);
