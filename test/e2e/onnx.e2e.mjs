@@ -8,20 +8,12 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { openFile as openFileOn, openWorkbench, runCommand, until as untilOn, webview } from './vscodeDriver.mjs';
+import { harness, openFile as openFileOn, openWorkbench, runCommand, until as untilOn, webview } from './vscodeDriver.mjs';
 
 const EXT = 'selmix.selmix-vscode';
-const ART = process.env.E2E_ARTIFACTS ?? 'test-artifacts/e2e';
+const { lap, test, shot, finish } = harness('onnx-', () => page);
 const WS = process.env.E2E_WS;
-const t0 = Date.now();
-const lap = (m) => console.log(`[${((Date.now() - t0) / 1000).toFixed(1)}s] ${m}`);
-let passed = 0, failed = 0;
 const { page, close } = await openWorkbench({ width: 1600, height: 1200 });
-async function shot(name) { try { await page.screenshot({ path: join(ART, `${name}.png`) }); } catch { /* page gone */ } }
-async function test(name, fn) {
-  try { await fn(); passed++; lap('ok   ' + name); }
-  catch (e) { failed++; lap('FAIL ' + name + ': ' + String(e.message).split('\n').slice(0, 3).join(' | ')); await shot(`onnx-fail-${passed + failed}`); }
-}
 const dash = () => webview(page, { extensionId: EXT });
 const until = (what, fn, timeout, every) => untilOn(page, what, fn, timeout, every);
 
@@ -82,5 +74,4 @@ try {
 } finally {
   await close();
 }
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+finish();

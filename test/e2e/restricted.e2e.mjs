@@ -2,20 +2,11 @@
 // the workspace not trusted. The sidebar's Fine-tune button is disabled and says why, the dashboard says runs
 // are disabled (not "No run yet. Run SelMix: Fine-tune"), and the command refuses with a message.
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
-import { openWorkbench, runCommand, webview } from './vscodeDriver.mjs';
+import { harness, openWorkbench, runCommand, webview } from './vscodeDriver.mjs';
 
 const EXT = 'selmix.selmix-vscode';
-const ART = process.env.E2E_ARTIFACTS ?? 'test-artifacts/e2e';
-const t0 = Date.now();
-const lap = (m) => console.log(`[${((Date.now() - t0) / 1000).toFixed(1)}s] ${m}`);
-let passed = 0, failed = 0;
+const { lap, test, shot, finish } = harness('restricted-', () => page);
 const { page, close } = await openWorkbench({ width: 1400, height: 1000 });
-async function shot(name) { try { await page.screenshot({ path: join(ART, `${name}.png`) }); } catch { /* page gone */ } }
-async function test(name, fn) {
-  try { await fn(); passed++; lap('ok   ' + name); }
-  catch (e) { failed++; lap('FAIL ' + name + ': ' + String(e.message).split('\n').slice(0, 3).join(' | ')); await shot(`restricted-fail-${passed + failed}`); }
-}
 try {
   // VS Code asks whether to trust the folder's authors: say no (restricted mode).
   const no = page.getByRole('button', { name: /No, I don't trust the authors/ });
@@ -45,5 +36,4 @@ try {
 } finally {
   await close();
 }
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+finish();

@@ -5,18 +5,11 @@
 import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { openFile as openFileOn, openWorkbench, runCommand, until as untilOn, webview } from './vscodeDriver.mjs';
+import { harness, openFile as openFileOn, openWorkbench, runCommand, until as untilOn, webview } from './vscodeDriver.mjs';
 
 const EXT = 'selmix.selmix-vscode';
-const ART = process.env.E2E_ARTIFACTS ?? 'test-artifacts/e2e';
+const { ART, lap, test, shot, finish } = harness('', () => page);
 const WS = process.env.E2E_WS;
-const t0 = Date.now();
-const lap = (m) => console.log(`[${((Date.now() - t0) / 1000).toFixed(1)}s] ${m}`);
-let passed = 0, failed = 0;
-async function test(name, fn) {
-  try { await fn(); passed++; lap('ok   ' + name); }
-  catch (e) { failed++; lap('FAIL ' + name + ': ' + String(e.message).split('\n').slice(0, 3).join(' | ')); await shot(`fail-${passed + failed}`); }
-}
 const { page, close } = await openWorkbench({ width: 1600, height: 1200 });
 const cspConsole = [];
 // CSP reports from our webviews (the workbench's own CSP blocks the test's dead gallery URL; that is not ours).
@@ -24,7 +17,6 @@ page.on('console', (m) => {
   const from = m.location()?.url ?? '';
   if (/Content.Security.Policy/i.test(m.text()) && /webview|vscode-cdn/.test(from)) cspConsole.push(`${from}: ${m.text()}`);
 });
-async function shot(name) { try { await page.screenshot({ path: join(ART, `${name}.png`) }); } catch { /* page gone */ } }
 const dash = () => webview(page, { extensionId: EXT });
 const side = () => webview(page, { extensionId: EXT, view: true });
 /** Reads a data attribute of an element in a webview. */
@@ -437,5 +429,4 @@ try {
   try { copyFileSync(join(ART, 'dashboard.png'), join(ART, 'screenshot-dashboard.png')); } catch { /* no screenshot */ }
   await close();
 }
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+finish();

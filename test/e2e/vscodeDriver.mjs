@@ -75,3 +75,25 @@ export async function openFile(page, name) {
     catch (e) { if (attempt === 3) throw e; }
   }
 }
+
+/**
+ * What every e2e file shares: `lap` logs with the seconds since start, `test` runs a named case and counts it (a
+ * failing case leaves `<prefix>fail-N.png`), `shot` saves a screenshot of the page `getPage()` returns, and `finish`
+ * prints the "N passed, N failed" line that scripts/e2e.sh adds up and exits with its status.
+ */
+export function harness(prefix, getPage) {
+  const ART = process.env.E2E_ARTIFACTS ?? 'test-artifacts/e2e';
+  const t0 = Date.now();
+  const lap = (m) => console.log(`[${((Date.now() - t0) / 1000).toFixed(1)}s] ${m}`);
+  let passed = 0, failed = 0;
+  async function shot(name) { try { await getPage().screenshot({ path: path.join(ART, `${name}.png`) }); } catch { /* page gone */ } }
+  async function test(name, fn) {
+    try { await fn(); passed++; lap('ok   ' + name); }
+    catch (e) { failed++; lap('FAIL ' + name + ': ' + String(e.message).split('\n').slice(0, 3).join(' | ')); await shot(`${prefix}fail-${passed + failed}`); }
+  }
+  function finish() {
+    console.log(`${passed} passed, ${failed} failed`);
+    process.exit(failed ? 1 : 0);
+  }
+  return { ART, lap, test, shot, finish };
+}
