@@ -491,9 +491,8 @@ export class FinetuneRun {
       ...(this.refreshCache ? { cache: this.refreshCache } : {}), logitsFromHead: true,
     });
     s.multipliers = r.multipliers;
-    // Baselines keep the bookkeeping but replace SelMix's distribution.
-    // SelMix samples from P averaged over refreshes (selmix.smoothing, docs/ALGORITHM.md section 4); the baselines
-    // replace it with their own distribution.
+    // SelMix samples from P averaged over refreshes (selmix.smoothing, docs/ALGORITHM.md section 4); the baselines keep
+    // the bookkeeping but sample from their own distribution.
     const P = sm.policy === 'selmix' ? smoothDistribution(s.P, r.P, sm.smoothing) : r.P;
     s.P = sm.policy === 'selmix' ? P : new Float64Array(K * K).fill(1 / (K * K));
     s.G = r.G;
