@@ -19,16 +19,26 @@ interface SavedState {
   snapshot: RunSnapshot;
 }
 
+let embedded: { value: Record<string, unknown> | null } | null = null;
+
+/** The state the host embedded in the page (#bootstrap), parsed once (it holds the snapshot, large at big K); null when absent or unreadable. */
+function bootstrap(): Record<string, unknown> | null {
+  if (!embedded) {
+    let value: Record<string, unknown> | null = null;
+    try {
+      const parsed: unknown = JSON.parse(document.getElementById('bootstrap')?.textContent ?? 'null');
+      value = typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>) : null;
+    } catch {
+      value = null;
+    }
+    embedded = { value };
+  }
+  return embedded.value;
+}
+
 /** The snapshot embedded by the host, or the saved one when the host has nothing newer (e.g. after a window reload). */
 export function initialSnapshot(): RunSnapshot {
-  let boot: RunSnapshot | null = null;
-  try {
-    const el = document.getElementById('bootstrap');
-    const parsed = JSON.parse(el?.textContent ?? 'null') as { snapshot?: RunSnapshot } | null;
-    boot = parsed?.snapshot ?? null;
-  } catch {
-    boot = null;
-  }
+  const boot = (bootstrap()?.snapshot as RunSnapshot | undefined) ?? null;
   const saved = (vscode.getState() as SavedState | undefined)?.snapshot ?? null;
   if (boot && boot.status !== 'idle') return boot;
   return saved ?? boot ?? emptySnapshot();
@@ -36,24 +46,14 @@ export function initialSnapshot(): RunSnapshot {
 
 /** The host's timing marks embedded in the page (commandAt, panelAt, htmlAt), or none. */
 function bootstrapTiming(): Record<string, number> {
-  try {
-    const parsed = JSON.parse(document.getElementById('bootstrap')?.textContent ?? 'null') as { timing?: unknown } | null;
-    const t = parsed?.timing;
-    if (typeof t !== 'object' || t === null) return {};
-    return Object.fromEntries(Object.entries(t).filter((e): e is [string, number] => typeof e[1] === 'number'));
-  } catch {
-    return {};
-  }
+  const t = bootstrap()?.timing;
+  if (typeof t !== 'object' || t === null) return {};
+  return Object.fromEntries(Object.entries(t).filter((e): e is [string, number] => typeof e[1] === 'number'));
 }
 
 /** Whether runs may start in this workspace (false when it is restricted), from the embedded state. */
 export function bootstrapTrusted(): boolean {
-  try {
-    const parsed = JSON.parse(document.getElementById('bootstrap')?.textContent ?? 'null') as { trusted?: unknown } | null;
-    return parsed?.trusted !== false;
-  } catch {
-    return true;
-  }
+  return bootstrap()?.trusted !== false;
 }
 
 /** What a restricted workspace means for runs, in a sentence. */
