@@ -32,33 +32,35 @@ export default tseslint.config(
 );
 
 /**
- * The layers (docs/ARCHITECTURE.md): protocol <- core <- data, backend <- run <- worker, cli, extension. Each folder
+ * The layers (docs/ARCHITECTURE.md): protocol, formats <- core <- data, backend <- run <- worker, cli, extension (formats:
+ * pure file codecs and ONNX graph work, beside protocol at the bottom). Each folder
  * may import only the folders listed for it; no adapter (worker, cli, extension) imports another.
  */
 function layerFences() {
   const allowed = {
     protocol: [],
+    formats: [],
     core: ['protocol'],
-    data: ['protocol', 'core'],
-    backend: ['protocol', 'core'],
-    run: ['protocol', 'core', 'data', 'backend'],
-    worker: ['protocol', 'core', 'data', 'backend', 'run'],
-    cli: ['protocol', 'core', 'data', 'backend', 'run'],
-    extension: ['protocol', 'core', 'data', 'backend', 'run'],
+    data: ['protocol', 'core', 'formats'],
+    backend: ['protocol', 'core', 'formats'],
+    run: ['protocol', 'core', 'formats', 'data', 'backend'],
+    worker: ['protocol', 'core', 'formats', 'data', 'backend', 'run'],
+    cli: ['protocol', 'core', 'formats', 'data', 'backend', 'run'],
+    extension: ['protocol', 'core', 'formats', 'data', 'backend', 'run'],
   };
   const folders = Object.keys(allowed);
   return folders.map((folder) => {
     const banned = folders.filter((f) => f !== folder && !allowed[folder].includes(f));
     const paths = [
       ...(folder === 'extension' ? [] : [{ name: 'vscode', message: 'Only src/extension may import vscode.' }]),
-      ...(folder === 'core' || folder === 'protocol' ? nodeBuiltins.map((name) => ({ name, message: `src/${folder} is pure: no file system, network or workers.` })) : []),
+      ...(folder === 'core' || folder === 'protocol' || folder === 'formats' ? nodeBuiltins.map((name) => ({ name, message: `src/${folder} is pure: no file system, network or workers.` })) : []),
     ];
     return {
       files: [`src/${folder}/**/*.ts`],
       rules: {
         'no-restricted-imports': ['error', {
           paths,
-          patterns: banned.length ? [{ group: banned.map((b) => `../${b}/*`), message: `src/${folder} may import only ${allowed[folder].length ? allowed[folder].map((f) => `src/${f}`).join(', ') : 'nothing outside itself'} (docs/ARCHITECTURE.md).` }] : [],
+          patterns: banned.length ? [{ group: banned.flatMap((b) => [`../${b}/*`, `../../${b}/*`, `../../../${b}/*`]), message: `src/${folder} may import only ${allowed[folder].length ? allowed[folder].map((f) => `src/${f}`).join(', ') : 'nothing outside itself'} (docs/ARCHITECTURE.md).` }] : [],
         }],
       },
     };

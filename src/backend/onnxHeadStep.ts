@@ -8,7 +8,7 @@
 //   mW' = mu mW + dW + wd W;    W' = W - lr mW';   mb' = mu mb + db;   b' = b - lr mb'   (the bias is not decayed)
 import * as tf from '@tensorflow/tfjs';
 import type { HeadBatch, HeadStepParams, HeadVariables } from '../core/headStep';
-import { encodeOnnx, floatTensor, int64Tensor, modelOf, node, valueInfo } from '../core/onnxProto';
+import { encodeOnnx, floatTensor, int64Tensor, modelOf, node, valueInfo } from '../formats/onnx/proto';
 import { OrtSession } from './onnxRuntime';
 
 /** The head's state as the fused step carries it: W (d x K, row-major), b (K) and their momentum buffers. */

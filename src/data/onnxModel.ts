@@ -1,14 +1,14 @@
 // ONNX model files: read and checked (one input, float32 initializers), the classifier head found (by default the
 // Gemm, or the MatMul followed by an Add, that produces the graph's output), the backbone cut out as its own graph
 // (output: the head's input, the features), and the same graph written again with the head's initializers replaced.
-// Decoding and encoding go through protobufjs (src/core/onnxProto.ts); running graphs is src/backend/onnxRuntime.ts.
+// Decoding and encoding go through protobufjs (src/formats/onnx/proto.ts); running graphs is src/backend/onnxRuntime.ts.
 import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { DataError } from '../core/errors';
 import {
   decodeOnnx, encodeOnnx, floatTensor, int64, ONNX_FLOAT, tensorFloats,
   type OnnxAttribute, type OnnxGraph, type OnnxModelProto, type OnnxNode, type OnnxTensor, type OnnxValueInfo,
-} from '../core/onnxProto';
+} from '../formats/onnx/proto';
 
 /** An ONNX file larger than this is refused (the weights of one that large belong in external data, which is not supported). */
 const MAX_ONNX_BYTES = 2 ** 31 - 1;

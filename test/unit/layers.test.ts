@@ -29,6 +29,9 @@ const crossing: [string, string][] = [
   ['src/cli/fake.ts', '../extension/extension'],
   ['src/extension/fake.ts', '../worker/worker'],
   ['webview/fake.ts', '../src/core/config'],
+  ['src/formats/onnx/fake.ts', '../../core/errors'],
+  ['src/formats/onnx/fake.ts', 'node:fs'],
+  ['src/core/fake.ts', '../formats/onnx/proto'],
 ];
 
 for (const [path, from] of crossing) {
@@ -46,6 +49,8 @@ const following: [string, string][] = [
   ['src/extension/fake.ts', '../run/prepare'],
   ['src/extension/fake.ts', 'vscode'],
   ['webview/fake.ts', '../src/protocol/messages'],
+  ['src/data/fake.ts', '../formats/onnx/proto'],
+  ['src/backend/fake.ts', '../formats/onnx/proto'],
 ];
 
 for (const [path, from] of following) {

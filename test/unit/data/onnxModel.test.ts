@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OrtSession } from '../../../src/backend/onnxRuntime';
 import { DataError } from '../../../src/core/errors';
-import { decodeOnnx, encodeOnnx, floatTensor, modelOf, node, valueInfo } from '../../../src/core/onnxProto';
+import { decodeOnnx, encodeOnnx, floatTensor, modelOf, node, valueInfo } from '../../../src/formats/onnx/proto';
 import { readNpy } from '../../../src/data/npy';
 import { backboneBytes, modelBytes, readOnnxModel, withHead } from '../../../src/data/onnxModel';
 
