@@ -30,39 +30,13 @@ import time
 
 import torch
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'test', 'fixtures', 'onnx', 'nets'))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, '..', 'test', 'fixtures', 'onnx', 'nets'))
 from models import NETS, build, make_optimizer, mixup_loss, param_count  # noqa: E402
+from torch_blas import blas_in_use  # noqa: E402
 
 LR, MOMENTUM, WEIGHT_DECAY, BACKBONE_LR_FACTOR = 0.01, 0.9, 5e-4, 0.1
-
-
-def blas_in_use():
-    """(kind, paths) of the BLAS libraries mapped into this process, after a matmul has run."""
-    a = torch.randn(64, 64)
-    (a @ a).sum().item()
-    paths = set()
-    with open('/proc/self/maps') as f:
-        for line in f:
-            parts = line.split()
-            if len(parts) >= 6:
-                base = os.path.basename(parts[-1]).lower()
-                if any(k in base for k in ('blas', 'mkl_', 'libmkl', 'blis', 'atlas')):
-                    paths.add(parts[-1])
-    real = {os.path.realpath(p) for p in paths}
-    joined = ' '.join(sorted(paths | real)).lower()
-    if 'openblas' in joined:
-        kind = 'openblas'
-    elif 'mkl' in joined:
-        kind = 'mkl'
-    elif 'blis' in joined:
-        kind = 'blis'
-    elif 'atlas' in joined:
-        kind = 'atlas'
-    elif any('/blas/' in p or p.endswith('libblas.so.3') for p in real):
-        kind = 'reference'  # Debian's netlib BLAS: /usr/lib/<triplet>/blas/libblas.so.3
-    else:
-        kind = 'unknown'
-    return kind, sorted(paths)
 
 
 def export(net, path, size, opset, folded):
