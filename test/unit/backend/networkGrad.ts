@@ -74,3 +74,15 @@ export function readRef(path: string): GradRef {
 }
 
 export { int64 };
+
+/** The reference's SelMix step (export_op_fixtures.py's selmix_steps). */
+export interface StepRef {
+  partners: RefTensor;
+  lam: number[];
+  lr: number;
+  momentum: number;
+  weightDecay: number;
+  backboneLrFactor: number;
+  steps?: number;
+  paramsAfter: Record<string, RefTensor>;
+}
