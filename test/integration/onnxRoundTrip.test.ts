@@ -39,7 +39,7 @@ function config(extra: object = {}): string {
   return JSON.stringify({
     name: 'onnx round trip', objective: 'minRecall',
     data: { kind: 'images', train: 'images/train', val: 'images/val', grayscale: true },
-    model: { kind: 'onnx', path: 'model.onnx', preprocess: { mean: [0.1307], std: [0.3081], layout: 'NCHW' } },
+    model: { kind: 'onnx', path: 'model.onnx', freezeBackbone: true, preprocess: { mean: [0.1307], std: [0.3081], layout: 'NCHW' } },
     training: { steps: 60, refreshEvery: 20, batchSize: 32, lr: 0.05 },
     output: 'out', ...extra,
   }, null, 2);
