@@ -4,13 +4,19 @@
 
 K = 100 classes, d = 512, a pool of 5000 feature rows; per step 64 anchors and 64 partners gathered by index,
 feature mixup with lambda ~ U[0.6, 1], linear head, cross-entropy on the anchor labels, backward, SGD (lr 0.01,
-weight decay 5e-4). Prints one JSON line: steps and the loop's own milliseconds.
+weight decay 5e-4). Prints one JSON line: steps, the loop's own milliseconds, the thread count and which BLAS library
+the process actually mapped (`blas`: "openblas", "reference", ...; `blasLibs`: the paths; see torch_blas.py): a ratio
+against PyTorch is only fair on an optimised BLAS.
 """
 import json
+import os
 import sys
 import time
 
 import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from torch_blas import blas_in_use  # noqa: E402
 
 STEPS = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
 K, D, N, B = 100, 512, 5000, 64
@@ -32,4 +38,6 @@ for s in range(STEPS):
     loss.backward()
     opt.step()
 loop_ms = (time.perf_counter() - t0) * 1000
-print(json.dumps({'steps': STEPS, 'loopMs': loop_ms, 'torch': torch.__version__, 'threads': torch.get_num_threads()}))
+blas, blas_libs = blas_in_use()
+print(json.dumps({'steps': STEPS, 'loopMs': loop_ms, 'torch': torch.__version__, 'threads': torch.get_num_threads(),
+                  'blas': blas, 'blasLibs': blas_libs}))
