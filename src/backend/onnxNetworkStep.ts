@@ -50,8 +50,8 @@ export class OrtNetworkStep {
   private readonly session: OrtSession;
   private readonly y: Float32Array;
 
-  constructor(private readonly m: NetworkModel, probes: [ProbeRun, ProbeRun], readonly B: number, private readonly exampleShape: number[]) {
-    this.session = new OrtSession(encodeOnnx(stepModel(m, { B, probes })));
+  constructor(private readonly m: NetworkModel, probes: [ProbeRun, ProbeRun], readonly B: number, private readonly exampleShape: number[], decayed?: ReadonlySet<string>) {
+    this.session = new OrtSession(encodeOnnx(stepModel(m, { B, probes, ...(decayed ? { decayed } : {}) })));
     this.y = new Float32Array(B * m.head.K);
   }
 

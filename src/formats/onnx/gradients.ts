@@ -424,6 +424,20 @@ const slice: GradRule = (n, [dy], c) => {
   return [c.b.reshape(flat, xs)];
 };
 
+const pad: GradRule = (n, [dy], c) => {
+  if (!dy) return [null];
+  const mode = attrString(n, 'mode', 'constant');
+  if (mode !== 'constant') throw new GradientError(n, `Pad in mode "${mode}" (only constant padding has a gradient here)`);
+  const xs = c.shape(n.input![0]!);
+  const pads = c.ints(n.input![1] ?? '');
+  if (!pads) throw new GradientError(n, 'its pads are not a constant');
+  if (n.input![3]) throw new GradientError(n, 'Pad with an axes input');
+  if (pads.some((p) => p < 0)) throw new GradientError(n, 'Pad with negative pads');
+  const r = xs.length;
+  const starts = pads.slice(0, r);
+  return [c.b.op('Slice', [dy, c.b.constI(starts), c.b.constI(starts.map((s0, i) => s0 + xs[i]!)), c.b.constI(xs.map((_, i) => i))])];
+};
+
 const gather: GradRule = (n, [dy], c) => {
   if (!dy) return [null, null];
   const [x, indices] = [n.input![0]!, n.input![1]!];
@@ -557,6 +571,7 @@ export const GRADIENTS: Readonly<Record<string, OpGradient>> = {
   Split: { slots: [0], rule: split },
   Slice: { slots: [0], rule: slice },
   Gather: { slots: [0], rule: gather },
+  Pad: { slots: [0], rule: pad },
   Where: { slots: [1, 2], rule: where },
   Identity: { slots: [0], rule: identity },
   Dropout: { slots: [0], rule: identity },

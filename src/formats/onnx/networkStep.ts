@@ -69,6 +69,9 @@ export function networkModel(proto: OnnxModelProto, inputName: string, head: Net
   if (head.kind === 'gemm') {
     nodes = nodes.map((n) => (n === headNode ? { ...withAttrs(n, { alpha: af(1), beta: af(1) }), input: [n.input![0]!, n.input![1]!, biasName] } : n));
   }
+  const inputInfo = (g.input ?? []).find((v) => v.name === inputName);
+  const fixedBatch = int64(inputInfo?.type?.tensorType?.shape?.dim?.[0]?.dimValue ?? 0);
+  if (fixedBatch > 0 && opset >= 10) nodes = dynamicBatch(nodes, g.initializer ?? [], inputName, fixedBatch);
   const input = (g.input ?? []).map((v) => {
     if (v.name !== inputName) return v;
     const dims = v.type?.tensorType?.shape?.dim ?? [];
@@ -81,6 +84,64 @@ export function networkModel(proto: OnnxModelProto, inputName: string, head: Net
     proto: { ...proto, graph }, opset, inputName, head: { ...head, biasName }, params: a.params,
     paramShapes: new Map(a.params.map((p) => [p, all.get(p)!])), unsupported: a.unsupported, transB,
   };
+}
+
+/** The int64 values of a Constant node's tensor or of an int64 initializer, or null. */
+function constInts(t: OnnxTensor | undefined): number[] | null {
+  if (!t || t.dataType !== ONNX_INT64) return null;
+  if (t.int64Data && t.int64Data.length) return t.int64Data.map(int64);
+  if (t.rawData && t.rawData.length % 8 === 0) {
+    const v = new DataView(t.rawData.buffer, t.rawData.byteOffset, t.rawData.byteLength);
+    return Array.from({ length: t.rawData.length / 8 }, (_, i) => Number(v.getBigInt64(i * 8, true)));
+  }
+  return [];
+}
+
+/**
+ * A model exported with a fixed batch size N0 carries N0 as a constant where PyTorch read x.shape[0] (the batch of a
+ * Reshape or Expand target, e.g. a cls token's expand(n, -1, -1)). Such a constant at the first position of a shape
+ * vector (the input 0 of a Concat of shape parts, or element 0 of a constant shape of a Reshape or Expand) is
+ * replaced by the input's batch size read at run time, so the graph runs at any batch size.
+ */
+function dynamicBatch(nodes: OnnxNode[], inits: OnnxTensor[], inputName: string, N0: number): OnnxNode[] {
+  const consts = new Map<string, number[]>();
+  for (const t of inits) { const v = constInts(t); if (v) consts.set(t.name ?? '', v); }
+  const producer = new Map<string, OnnxNode>();
+  for (const n of nodes) {
+    for (const o of n.output ?? []) producer.set(o, n);
+    if (n.opType === 'Constant') { const v = constInts(n.attribute?.find((a) => a.name === 'value')?.t); if (v) consts.set(n.output![0]!, v); }
+  }
+  const b1 = 'selmix_batch_1d';
+  const extraInits: OnnxTensor[] = [];
+  let used = false;
+  const rewritten = nodes.map((n) => {
+    const ins = n.input ?? [];
+    if (n.opType === 'Concat' && ins.length > 1) {
+      const p = producer.get(ins[0]!);
+      if (p?.opType === 'Unsqueeze' && consts.get(p.input![0]!)?.length === 1 && consts.get(p.input![0]!)![0] === N0) { used = true; return { ...n, input: [b1, ...ins.slice(1)] }; }
+      if (consts.get(ins[0]!)?.length === 1 && consts.get(ins[0]!)![0] === N0) { used = true; return { ...n, input: [b1, ...ins.slice(1)] }; }
+    }
+    if ((n.opType === 'Reshape' || n.opType === 'Expand') && ins[1]) {
+      const v = consts.get(ins[1]);
+      if (v && v.length > 1 && v[0] === N0) {
+        used = true;
+        const rest = `selmix_batch_rest_${ins[1]}`;
+        extraInits.push({ name: rest, dims: [v.length - 1], dataType: ONNX_INT64, int64Data: v.slice(1) });
+        const shapeName = `selmix_batch_shape_${ins[1]}`;
+        return [{ opType: 'Concat', input: [b1, rest], output: [shapeName], name: `selmix_concat_${ins[1]}`, attribute: [{ name: 'axis', type: 2, i: 0 }] } as OnnxNode, { ...n, input: [ins[0]!, shapeName] }];
+      }
+    }
+    return n;
+  }).flat();
+  if (!used) return nodes;
+  const head: OnnxNode[] = [
+    { opType: 'Shape', input: [inputName], output: ['selmix_input_shape'], name: 'selmix_input_shape', attribute: [] },
+    { opType: 'Constant', input: [], output: ['selmix_zero1'], name: 'selmix_zero1', attribute: [{ name: 'value', type: 4, t: { dims: [1], dataType: ONNX_INT64, int64Data: [0] } }] },
+    { opType: 'Constant', input: [], output: ['selmix_one1'], name: 'selmix_one1', attribute: [{ name: 'value', type: 4, t: { dims: [1], dataType: ONNX_INT64, int64Data: [1] } }] },
+    { opType: 'Slice', input: ['selmix_input_shape', 'selmix_zero1', 'selmix_one1'], output: [b1], name: 'selmix_batch_1d', attribute: [] },
+    ...extraInits.map((t) => ({ opType: 'Constant', input: [], output: [t.name!], name: t.name!, attribute: [{ name: 'value', type: 4, t: { ...t, name: '' } }] } as OnnxNode)),
+  ];
+  return [...head, ...rewritten];
 }
 
 function tensorOf(name: string, dims: number[], data: Float32Array): OnnxTensor {
@@ -158,6 +219,8 @@ export interface StepGraphOptions {
   B: number;
   /** Two probe runs of the model (see extrapolate). */
   probes: [ProbeRun, ProbeRun];
+  /** The parameters weight decay applies to (default: every parameter of two or more dimensions; biases and norms are not decayed). */
+  decayed?: ReadonlySet<string>;
   /** Also output the gradient of every parameter (`<p>__selmix_grad`) and of the input (`__input__grad`): the tests' view. */
   gradients?: boolean;
 }
@@ -256,7 +319,7 @@ export function stepModel(m: NetworkModel, o: StepGraphOptions): OnnxModelProto 
   for (const p of m.params) {
     const dims = m.paramShapes.get(p)!;
     const gr = grads.get(p)!;
-    const decayed = dims.length >= 2;
+    const decayed = o.decayed ? o.decayed.has(p) : dims.length >= 2;
     const gt = decayed ? b.op('Add', [gr, b.op('Mul', [p, 'wd'])]) : gr;
     const mNew = b.op('Add', [b.op('Mul', [stepNames.momentum(p), 'mu']), gt], {}, stepNames.newMomentum(p));
     b.op('Sub', [p, b.op('Mul', [mNew, headParams.has(p) ? 'lr' : lrBackbone])], {}, stepNames.newParam(p));

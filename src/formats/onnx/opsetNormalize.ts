@@ -70,6 +70,12 @@ export function normaliseNodes(nodes: OnnxNode[], opset: number, b: GraphBuilder
         out.push({ ...withAttrs(n, {}, ['min', 'max']), input: [ins[0]!, Number.isFinite(lo) ? b.constF([lo]) : '', Number.isFinite(hi) ? b.constF([hi]) : ''] });
         break;
       }
+      case 'Pad': {
+        if (opset >= 11) { out.push(n); break; }
+        const pads = attrInts(n, 'pads', null) ?? [];
+        out.push({ ...withAttrs(n, {}, ['pads', 'value']), input: [ins[0]!, b.constI(pads), b.constF([attrFloat(n, 'value', 0)])] });
+        break;
+      }
       case 'BatchNormalization':
         out.push({ ...n, input: ins.slice(0, 5), output: [n.output![0]!], attribute: [{ name: 'epsilon', type: 1, f: attrFloat(n, 'epsilon', 1e-5) }] });
         break;
