@@ -134,3 +134,29 @@ test('an op without a gradient on the backbone is refused before any image is re
   assert.match(r.message, /"the_softplus" \(Softplus\)/);
   assert.match(r.message, /"freezeBackbone": true/);
 });
+
+test('a stopped whole-network run answers within a step and --resume continues it exactly', { timeout: 300_000 }, async () => {
+  const full = workspace();
+  const cut = workspace();
+  const cfg = config({ momentum: 0.9, steps: 12, refreshEvery: 4, checkpointEvery: 1 });
+  for (const d of [full, cut]) writeFileSync(join(d, 'selmix.json'), cfg);
+  const a = await runRequest({ configText: cfg, configPath: join(full, 'selmix.json') }, { emit: () => undefined, shouldStop: () => false, backend: 'onnxruntime' });
+  assert.ok(a.ok, a.ok ? '' : a.message);
+  let lastStep = 0;
+  let stopAt = -1;
+  const b = await runRequest({ configText: cfg, configPath: join(cut, 'selmix.json') }, {
+    emit: (e) => { if (e.type === 'run/step') lastStep = e.payload.step; },
+    shouldStop: () => { if (lastStep >= 6 && stopAt < 0) stopAt = lastStep; return stopAt >= 0; }, backend: 'onnxruntime',
+  });
+  assert.ok(b.ok && b.summary.stoppedBy === 'cancel', b.ok ? b.summary.stoppedBy : b.message);
+  assert.ok(b.ok && b.summary.steps <= stopAt + 1, `stopped at step ${b.ok ? b.summary.steps : '?'}, asked after step ${stopAt}`);
+  const c = await runRequest({ configText: cfg, configPath: join(cut, 'selmix.json'), resume: true }, { emit: () => undefined, shouldStop: () => false, backend: 'onnxruntime' });
+  assert.ok(c.ok, c.ok ? '' : c.message);
+  const notes = (JSON.parse(readFileSync(join(cut, 'out', 'report.json'), 'utf8')) as { notes: string[] }).notes;
+  const from = notes.map((n) => /resumed from the checkpoint at step (\d+)/.exec(n)).find(Boolean);
+  assert.ok(from && Number(from[1]) >= 6, `the run resumed from step ${from?.[1]}: ${notes.join('; ')}`);
+  const x = initializers(join(full, 'out', 'model.onnx'));
+  const y = initializers(join(cut, 'out', 'model.onnx'));
+  for (const [k, v] of x) assert.equal(maxDiff(y.get(k)!, v), 0, `${k} differs after resume`);
+  assert.equal(c.ok && c.summary.bestStep, a.ok && a.summary.bestStep);
+});
