@@ -194,8 +194,8 @@ async function loadModel(cfg: SelmixConfig, base: string, read: NpyReader, input
   }
 }
 
-/** Loads the data and the starting model of a validated config. Writes nothing; trains nothing. */
-export async function loadInputs(cfg: SelmixConfig, baseDir: string, configPath: string): Promise<RunInputs> {
+/** Loads the data and the starting model of a validated config (train false: an evaluation, which needs no gradients). Writes nothing; trains nothing. */
+export async function loadInputs(cfg: SelmixConfig, baseDir: string, configPath: string, opts: { train?: boolean } = {}): Promise<RunInputs> {
   const cache = new Map<string, NdArray>();
   const read: NpyReader = (p) => {
     let a = cache.get(p);
@@ -203,7 +203,7 @@ export async function loadInputs(cfg: SelmixConfig, baseDir: string, configPath:
     return a;
   };
   // A whole-network ONNX model is checked (every op on a parameter's path has a gradient) before any data is read.
-  if (cfg.model?.kind === 'onnx' && !cfg.model.freezeBackbone && cfg.task === 'finetune') checkOnnxNetwork(cfg.model, resolve(baseDir, cfg.model.path));
+  if (opts.train !== false && cfg.model?.kind === 'onnx' && !cfg.model.freezeBackbone && cfg.task === 'finetune') checkOnnxNetwork(cfg.model, resolve(baseDir, cfg.model.path));
   const loaded = loadData(cfg, baseDir, read, configPath);
   const model = await loadModel(cfg, baseDir, read, loaded.inputs);
   if (model?.kind === 'loaded' && model.onnx && cfg.model?.kind === 'onnx') {

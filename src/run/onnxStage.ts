@@ -44,7 +44,8 @@ function requireOrt(file: string): void {
 /** Loads an ONNX model config: the file read and its head found; the head as the loop's linear model, whose inputShape is the ONNX input's. */
 export function loadOnnxModel(m: OnnxModelConfig, path: string): { model: SelmixModel; onnx: OnnxModelFile; network?: NetworkModel } {
   const onnx = readOnnxModel(path, m.head);
-  const network = m.freezeBackbone ? undefined : onnxNetwork(onnx);
+  // Whole-network form (checked by assertTrainable before training; evaluation does not need it to be trainable).
+  const network = m.freezeBackbone ? undefined : networkModel(onnx.proto, onnx.input.name, onnx.head, onnx.head.W, onnx.head.b);
   const { W, b, d, K } = onnx.head;
   const model = linearModel(W, b, d, K);
   model.inputShape = onnx.input.dims.slice(1);
@@ -54,11 +55,16 @@ export function loadOnnxModel(m: OnnxModelConfig, path: string): { model: Selmix
 /** The model in whole-network training form; an op without a gradient on a parameter's path, or an opset past 18, is a DataError naming it. */
 export function onnxNetwork(onnx: OnnxModelFile): NetworkModel {
   const net = networkModel(onnx.proto, onnx.input.name, onnx.head, onnx.head.W, onnx.head.b);
+  assertTrainable(onnx, net);
+  return net;
+}
+
+/** Refuses a network with an op without a gradient on a parameter's path, or an opset past 18 (a DataError naming the file and nodes). */
+export function assertTrainable(onnx: OnnxModelFile, net: NetworkModel): void {
   if (net.unsupported.length) {
     throw new DataError(onnx.path, `whole-network fine-tuning needs a gradient for every op between a trained parameter and the logits, and node${net.unsupported.length > 1 ? 's' : ''} ${describeUnsupported(net.unsupported)} ${net.unsupported.length > 1 ? 'have' : 'has'} none; set "model": { ..., "freezeBackbone": true } to fine-tune the head only (that still works), or re-export without ${[...new Set(net.unsupported.map((n) => n.opType))].join(', ')}`);
   }
   if (net.opset > 18 || net.opset < 7) throw new DataError(onnx.path, `is an opset-${net.opset} model; whole-network fine-tuning reads opsets 7 to 18 (re-export with opset_version=${TRAINING_OPSET}), or set "freezeBackbone": true`);
-  return net;
 }
 
 /** Checks, before any data is read, that an ONNX model can be fine-tuned whole (see onnxNetwork). */
@@ -82,6 +88,7 @@ export interface PreparedNetwork {
  */
 export function prepareOnnxNetwork(cfg: SelmixConfig, onnx: OnnxModelFile, network: NetworkModel, model: SelmixModel, data: FinetuneData): PreparedNetwork {
   requireOrt(onnx.path);
+  assertTrainable(onnx, network);
   const shape = data.train.shape;
   let probes: ReturnType<typeof probeNetwork>;
   try {
