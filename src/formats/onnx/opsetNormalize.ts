@@ -70,6 +70,14 @@ export function normaliseNodes(nodes: OnnxNode[], opset: number, b: GraphBuilder
         out.push({ ...withAttrs(n, {}, ['min', 'max']), input: [ins[0]!, Number.isFinite(lo) ? b.constF([lo]) : '', Number.isFinite(hi) ? b.constF([hi]) : ''] });
         break;
       }
+      case 'Slice': {
+        if (opset >= 10) { out.push(n); break; }
+        const starts = attrInts(n, 'starts', null) ?? [];
+        const ends = attrInts(n, 'ends', null) ?? [];
+        const axes = attrInts(n, 'axes', null) ?? starts.map((_, i) => i);
+        out.push({ ...withAttrs(n, {}, ['starts', 'ends', 'axes']), input: [ins[0]!, b.constI(starts), b.constI(ends), b.constI(axes)] });
+        break;
+      }
       case 'Pad': {
         if (opset >= 11) { out.push(n); break; }
         const pads = attrInts(n, 'pads', null) ?? [];

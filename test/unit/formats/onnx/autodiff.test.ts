@@ -71,4 +71,9 @@ test('opset normaliser: attribute axes become inputs before 13, Dropout becomes 
   const sm = out.filter((n) => ['Reshape', 'Softmax'].includes(n.opType!)).map((n) => n.opType);
   assert.deepEqual(sm, ['Reshape', 'Softmax', 'Reshape']);
   assert.equal(out[out.length - 1]!.output![0], 's');
+  // Slice before opset 10 takes its starts, ends and axes as attributes.
+  const sl = normaliseNodes([node('Slice', ['x'], ['y'], { starts: [1], ends: [3], axes: [2] }, [])], 9, b, (n) => shapes.get(n)!, () => null)[0]!;
+  assert.equal(sl.input!.length, 4);
+  assert.deepEqual(sl.attribute, []);
+  assert.deepEqual(b.initializers.find((t) => t.name === sl.input![3])?.int64Data, [2]);
 });
