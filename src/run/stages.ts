@@ -244,7 +244,10 @@ export async function finetuneStage(ctx: StageContext, p: PreparedRun, cfg: Selm
   if (onnxNet && cfg.training.mixup === 'cutmix') throw configErrorAt(p, 'training.mixup', 'cutmix is not supported for a whole ONNX network; use "feature", or set model.freezeBackbone to true');
   const prepared = onnxNet ? prepareOnnxNetwork(cfg, onnxNet.onnx, onnxNet.network, model, data) : undefined;
   if (prepared) notes.push(...prepared.notes);
-  else if (inputs.model?.kind === 'loaded' && inputs.model.onnx && cfg.training.augment) notes.push('training.augment does not apply: the head trains on features computed once (model.freezeBackbone)');
+  else if (inputs.model?.kind === 'loaded' && inputs.model.onnx) {
+    notes.push('head only: the backbone is frozen (model.freezeBackbone); its features are computed once on ONNX Runtime');
+    if (cfg.training.augment) notes.push('training.augment does not apply: the head trains on features computed once (model.freezeBackbone)');
+  }
   const ckptDir = join(outputDir, 'checkpoint');
   const fingerprint = checkpointFingerprint(cfg, { K: model.K, d: model.d, weights: trainableVariables(model, freeze).map((v) => v.shape.slice()), unlabeled: data.unlabeled?.n ?? 0 }, inputsDigest(data));
   const resume = p.request.resume ? readResumePoint(ckptDir, fingerprint, notes) : undefined;
