@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The GPU paths on a machine that has a GPU (none was available where they were written: they are unverified).
 # Runs `selmix backends` (ONNX Runtime's CUDA and WebGPU providers, tfjs-node-gpu) and bench (h) with each ONNX
-# Runtime GPU provider, and writes one small JSON (default gpu-check.json):
+# Runtime GPU provider, the whole-network training step (bench/networkStep.ts on the committed ResNet fixture, batch 32)
+# with each provider, and writes one small JSON (default gpu-check.json):
 #   bash scripts/gpu-check.sh [out.json]
 # The CUDA provider is not in the npm package: with network access, fetch it first with
 #   (cd node_modules/onnxruntime-node && node script/install --onnxruntime-node-install=cuda12)
@@ -18,6 +19,10 @@ for p in cpu cuda webgpu; do
   SELMIX_ORT_PROVIDER=$p timeout 300 node --import tsx bench/onnx.ts --steps "$steps" --images 2048 --json > "$tmp/bench-$p.json" 2> "$tmp/bench-$p.err"
   echo $? > "$tmp/bench-$p.rc"
 done
+for p in cpu cuda webgpu; do
+  SELMIX_ORT_PROVIDER=$p timeout 300 node --import tsx bench/networkStep.ts --ort test/fixtures/onnx/nets/resnet_op17_dyn.onnx --size 16 --batch 32 --steps 20 > "$tmp/net-$p.json" 2> "$tmp/net-$p.err"
+  echo $? > "$tmp/net-$p.rc"
+done
 node - "$tmp" "$out" <<'JS'
 const fs = require('node:fs');
 const [dir, out] = process.argv.slice(2);
@@ -29,7 +34,13 @@ for (const p of ['cpu', 'cuda', 'webgpu']) {
   bench[p] = r ? { ortProvider: r.ortProvider, headLoop: r.headLoop, wallRatioVsTorch: r.wallRatioVsTorch, features: r.features }
     : { failed: true, exitCode: Number(read(`bench-${p}.rc`)), stderr: read(`bench-${p}.err`).split('\n').slice(-5) };
 }
-const report = { date: new Date().toISOString(), gpu: read('gpu.txt'), backends: read('backends.txt').split('\n'), tfjsNodeGpu: read('tfjs-node-gpu.txt').split('\n'), bench };
+const networkStep = {};
+for (const p of ['cpu', 'cuda', 'webgpu']) {
+  let r = null;
+  try { r = JSON.parse(read(`net-${p}.json`).split('\n').pop()); } catch { r = null; }
+  networkStep[p] = r ?? { failed: true, exitCode: Number(read(`net-${p}.rc`)), stderr: read(`net-${p}.err`).split('\n').slice(-5) };
+}
+const report = { date: new Date().toISOString(), gpu: read('gpu.txt'), backends: read('backends.txt').split('\n'), tfjsNodeGpu: read('tfjs-node-gpu.txt').split('\n'), bench, networkStep };
 fs.writeFileSync(out, JSON.stringify(report, null, 1) + '\n');
 console.log(`wrote ${out}`);
 JS

@@ -108,6 +108,22 @@ export class OrtSession {
     return out;
   }
 
+  /** Runs the graph on float32 inputs and returns the named outputs whatever their element type (float32 or int64 as numbers). */
+  runRaw(feeds: Record<string, { data: Float32Array; dims: readonly number[] }>, outputs: string[]): Record<string, { type: string; data: Float32Array | number[]; dims: number[] }> {
+    const f: Record<string, unknown> = {};
+    for (const [name, v] of Object.entries(feeds)) f[name] = new this.ort.Tensor('float32', v.data, v.dims);
+    const fetches: Record<string, null> = {};
+    for (const o of outputs) fetches[o] = null;
+    const r = this.s.run(f, fetches, {});
+    const out: Record<string, { type: string; data: Float32Array | number[]; dims: number[] }> = {};
+    for (const o of outputs) {
+      const t = r[o]!;
+      const dims = Array.from(t.dims, Number);
+      out[o] = { type: t.type, dims, data: t.data instanceof Float32Array ? t.data : t.data instanceof BigInt64Array ? Array.from(t.data, Number) : Array.from(t.data as Int32Array) };
+    }
+    return out;
+  }
+
   /** Releases the native session. */
   dispose(): void {
     this.s.dispose();

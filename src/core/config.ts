@@ -70,8 +70,9 @@ const modelSchema = z.discriminatedUnion('kind', [
     freezeBackbone: z.boolean().default(false),
   }),
   z.strictObject({
-    kind: z.literal('onnx').describe('An ONNX model (e.g. from torch.onnx.export): its last Gemm, or MatMul then Add, is the head; the backbone is frozen (run by ONNX Runtime).'),
+    kind: z.literal('onnx').describe('An ONNX model (e.g. from torch.onnx.export): its last Gemm, or MatMul then Add, is the head; the whole network is fine-tuned on ONNX Runtime (training graphs built by the tool), or the head only with freezeBackbone.'),
     path: pathString.describe('The .onnx file.'),
+    freezeBackbone: z.boolean().default(false).describe('true: train the head only, on features computed once (fast); false: the whole network (the paper\'s setting; BatchNorm frozen, the backbone at training.backboneLrFactor).'),
     head: z.string().min(1).optional().describe('Name of the head node (a Gemm, or a MatMul followed by an Add); default: the one that produces the graph output.'),
     preprocess: z.strictObject({
       size: z.tuple([posInt.max(8192), posInt.max(8192)]).optional().describe('Resize images to [H, W] (bilinear) first; default: as read.'),
@@ -91,7 +92,7 @@ const trainingSchema = z.strictObject({
   warmStart: z.enum(['logitAdjusted', 'none']).default('logitAdjusted')
     .describe('Start from the post-hoc logit-adjusted head (b <- b - tau log prior, tau chosen on validation for the objective; docs/ALGORITHM.md section 5.1), or from the model as it is.'),
   batchSize: posInt.max(4096).default(64).describe('Anchors per step; as many partners are drawn.'),
-  lr: z.number().positive().max(10).default(0.01).describe('Learning rate of the head.'),
+  lr: z.number().min(0).max(10).default(0.01).describe('Learning rate of the head (0: no update; the model comes back as it was, after the warm start).'),
   backboneLrFactor: z.number().min(0).max(10).default(0.1).describe('Backbone lr = lr * this (the reference uses 1/10, docs/ALGORITHM.md section 5).'),
   momentum: z.number().min(0).max(0.999).default(0).describe('SGD momentum (the reference uses none).'),
   weightDecay: z.number().min(0).max(1).default(5e-4),
@@ -102,6 +103,7 @@ const trainingSchema = z.strictObject({
   lambdaMin: z.number().gt(0).max(1).default(0.6).describe('Mixup weight lambda ~ U[lambdaMin, 1] on the anchor.'),
   mixup: z.enum(['feature', 'cutmix']).default('feature').describe('Feature-level mixup (the paper) or input-level CutMix (images).'),
   seed: z.number().int().min(0).default(0),
+  augment: z.boolean().optional().describe('Random crop (4-pixel zero padding) and horizontal flip of training images in whole-network runs; default: on for image folders, off for .npy inputs. Never applied to validation or test.'),
   checkpointEvery: posInt.optional().describe('Write a checkpoint every this many steps (default: at every refresh).'),
 });
 

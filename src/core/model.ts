@@ -35,10 +35,12 @@ export interface Backbone {
   /** Frozen tensors the backbone reads (BatchNorm statistics), released with the model. */
   constants: tf.Tensor[];
   apply(x: tf.Tensor): tf.Tensor2D;
-  /** The LayersModel it came from, so fine-tuned weights can be written back and saved. */
-  source: tf.LayersModel;
+  /** The LayersModel it came from, so fine-tuned weights can be written back and saved (null: an ONNX network, written by the run layer). */
+  source: tf.LayersModel | null;
   /** Layer index of the head in source.layers. */
   headIndex: number;
+  /** Releases what the backbone holds outside tfjs (ONNX Runtime sessions). */
+  dispose?: () => void;
 }
 
 /**
@@ -217,7 +219,7 @@ export function linearModel(W: Float32Array | Float64Array, b: Float32Array | Fl
 
 /** Writes the fine-tuned backbone and head back into the source LayersModel (for saving). */
 export function writeBack(m: SelmixModel): tf.LayersModel | null {
-  if (!m.backbone) return null;
+  if (!m.backbone?.source) return null;
   const src = m.backbone.source;
   let k = 0;
   for (let i = 0; i < m.backbone.headIndex; i++) {
@@ -256,4 +258,5 @@ export function disposeModel(m: SelmixModel): void {
   m.b.dispose();
   m.backbone?.variables.forEach((v) => v.dispose());
   m.backbone?.constants.forEach((c) => c.dispose());
+  m.backbone?.dispose?.();
 }

@@ -11,6 +11,8 @@ import { argmaxRows } from './classStats';
 import { crossEntropy, dense } from './nn';
 import { cutmixRows } from './mixup';
 import { LinearHeadTrainer, type HeadTrainer, type HeadTrainerFactory } from './headStep';
+import type { NetworkTrainer, NetworkTrainerFactory } from './networkStep';
+import { augmentImages, type AugmentSpec } from './augment';
 import { Rng } from './rng';
 import { PairSampler } from './sampler';
 import { computeRefresh, type RefreshCache } from './refresh';
@@ -94,6 +96,10 @@ export interface FinetuneOptions {
   custom?: CompiledObjective;
   /** The head step on features (default: LinearHeadTrainer on the tfjs backend; the run layer may hand in ONNX Runtime's fused step). */
   headTrainer?: HeadTrainerFactory;
+  /** The whole-network step outside tfjs (an ONNX network on ONNX Runtime): used instead of sgdStep when the backbone trains. */
+  networkTrainer?: NetworkTrainerFactory;
+  /** Random crop and flip of the training images of a whole-network step (never of validation or test). */
+  augment?: AugmentSpec;
 }
 
 /** The outcome of the loop. */
@@ -204,7 +210,7 @@ export class FinetuneRun {
     afterRefresh: { save: (r) => r.s.afterRefresh, load: (r, v) => { r.s.afterRefresh = v; } },
     weights: { save: (r) => Promise.all(r.vars.map(stateTensor)), load: (r, v) => assignAll('weight', r.vars, v) },
     momentum: { save: (r) => Promise.all(r.momentum.map(stateTensor)), load: (r, v) => assignAll('momentum', r.momentum, v) },
-    headScale: { save: (r) => r.head?.wScale ?? 1, load: (r, v) => { r.head?.dispose?.(); r.head = r.newHead(v); } },
+    headScale: { save: (r) => r.head?.wScale ?? 1, load: (r, v) => { r.head?.dispose?.(); r.head = r.newHead(v); r.net?.reload(); } },
     bestWeights: {
       save: (r) => Promise.all(r.s.bestWeights.map(stateTensor)),
       load: (r, v) => {
@@ -252,6 +258,8 @@ export class FinetuneRun {
   // On precomputed features (no backbone) with feature mixup: the lean head step of src/core/headStep.ts. It carries
   // the bias and a scale of W outside the variables; sync() makes them exact before anything reads them.
   private head: HeadTrainer | null;
+  // A whole ONNX network steps on ONNX Runtime; it holds the parameters between sync() calls, as the head step does.
+  private net: NetworkTrainer | null = null;
   // Transient state, rebuilt from the checkpointed state (the sampler) or not needed to continue it.
   private sampler: PairSampler | null = null;
   private lastRefresh: RefreshPayload | null = null;
@@ -283,6 +291,10 @@ export class FinetuneRun {
       pendingEarlyStop: false, gainTrack: emptyGainTrack(),
     };
     this.head = this.newHead(1);
+    if (model.backbone && !this.freeze && opts.networkTrainer) {
+      if (cfg.training.mixup === 'cutmix') throw new TrainingError('training.mixup "cutmix" is not supported for a whole ONNX network; use "feature"');
+      this.net = opts.networkTrainer(this.vars, this.momentum);
+    }
   }
 
   /** How a validation confusion matrix scores for this run's objective (the custom one when given). */
@@ -329,6 +341,7 @@ export class FinetuneRun {
    */
   async snapshot(): Promise<TrainState> {
     this.head?.writeBias();
+    this.net?.sync();
     const out: Partial<Record<keyof TrainState, unknown>> = {};
     for (const k of FinetuneRun.fieldNames) out[k] = await FinetuneRun.fields[k].save(this);
     return out as TrainState;
@@ -342,6 +355,7 @@ export class FinetuneRun {
   /** Frees what the run holds besides the result's tensors (the momentum buffers; the best weights unless returned). */
   dispose(withBest: boolean): void {
     this.head?.dispose?.();
+    this.net?.dispose?.();
     this.momentum.forEach((m) => m.dispose());
     if (withBest) this.s.bestWeights.forEach((t) => t.dispose());
   }
@@ -397,6 +411,7 @@ export class FinetuneRun {
     if (stoppedBy === 'cancel') {
       await this.checkpoint(false);
       this.head?.sync();
+      this.net?.sync();
     } else {
       await this.refresh();
     }
@@ -425,6 +440,19 @@ export class FinetuneRun {
     else for (let i = 0; i < lam.length; i++) lam[i] = s.rng.uniform(tr.lambdaMin, 1);
     const lr = learningRate(tr.lr, t, T, tr.schedule);
     // CutMix mixes inputs (one forward pass of the mixed image); otherwise features are mixed.
+    if (this.net) {
+      const rows = (set: ExampleSet, idx: Int32Array): Float32Array => {
+        const per = set.x.length / Math.max(1, set.n);
+        const out = new Float32Array(idx.length * per);
+        for (let i = 0; i < idx.length; i++) out.set(set.x.subarray(idx[i]! * per, (idx[i]! + 1) * per), i * per);
+        if (this.opts.augment) augmentImages(out, idx.length, this.opts.augment, s.rng);
+        return out;
+      };
+      const xa = rows(data.train, batch.anchors);
+      const xp = rows(plain ? data.train : pool, batch.partners);
+      const loss = this.net.step({ xa, xp, lam, ya: batch.anchorClass }, { lr, momentum: tr.momentum, wd: tr.weightDecay, backboneLrFactor: tr.backboneLrFactor });
+      return { loss, lr };
+    }
     const cut = tr.mixup === 'cutmix' && !plain ? cutmixRows(data.train, pool, batch.anchors, batch.partners, lam, s.rng) : null;
     const loss = this.head ? this.head.step({
       anchorSet: data.train.x, partnerSet: (plain ? data.train : pool).x, anchors: batch.anchors,
@@ -481,6 +509,7 @@ export class FinetuneRun {
     const { training: tr, selmix: sm, objective } = this.cfg;
     const step = s.step;
     this.head?.sync();
+    this.net?.sync();
     const fw = forwardAll(model, data.val, undefined, this.opts.matmul);
     const W = Float64Array.from(await model.W.data());
     const b = Float64Array.from(await model.b.data());

@@ -284,3 +284,19 @@ export function withHead(m: OnnxModelFile, W: Float32Array, b: Float32Array): Ui
   const graph: OnnxGraph = { ...g, node: nodes, initializer: [...(g.initializer ?? []).map((t) => replaced.get(t.name ?? '') ?? t), ...extra] };
   return encodeOnnx({ ...m.proto, graph });
 }
+
+/**
+ * The same model with trained initializers replaced by name (any float initializer; same element count) and the head's
+ * replaced by W (d x K) and b as withHead does; everything else in the graph is unchanged.
+ */
+export function withInitializers(m: OnnxModelFile, values: Map<string, Float32Array>, W: Float32Array, b: Float32Array): Uint8Array {
+  const g = m.proto.graph!;
+  const initializer = (g.initializer ?? []).map((t) => {
+    const v = values.get(t.name ?? '');
+    if (!v) return t;
+    const dims = (t.dims ?? []).map(int64);
+    if (dims.reduce((a, x) => a * x, 1) !== v.length) throw new RangeError(`withInitializers: "${t.name}" has ${dims.join('x')} entries in the model, ${v.length} given`);
+    return floatTensor(t.name!, dims, v);
+  });
+  return withHead({ ...m, proto: { ...m.proto, graph: { ...g, initializer } } }, W, b);
+}

@@ -36,7 +36,7 @@ async function loadWithModel(request: RunRequest, o: EvalOptions): Promise<Loade
   const cfg = preparedConfig(prepared);
   if (cfg.task === 'pretrain' || !cfg.model) throw new ConfigError(request.configPath, [{ path: 'model', message: 'this command needs a "model" to evaluate' }]);
   const backend = await initBackend(o.backend ? { choice: o.backend } : {});
-  const inputs = await loadInputs(cfg, prepared.baseDir, request.configPath);
+  const inputs = await loadInputs(cfg, prepared.baseDir, request.configPath, { train: false });
   // Progress events only when the demo model must be pre-trained first.
   const ctx = stageContext((e) => o.emit?.(e), o.shouldStop ?? (() => false), backend);
   const start = await startingModel(ctx, cfg, inputs, request.configPath, false);

@@ -14,7 +14,8 @@ import { readNpy, toFloat32Features, toFloat32Vector, toLabels, type NdArray } f
 import { loadImageFolder } from '../data/images';
 import { loadLayersModelFromFile } from '../data/modelIo';
 import type { OnnxModelFile } from '../data/onnxModel';
-import { loadOnnxModel, preprocessImages } from './onnxStage';
+import type { NetworkModel } from '../formats/onnx/networkStep';
+import { checkOnnxNetwork, loadOnnxModel, preprocessImages } from './onnxStage';
 
 type Split = 'train' | 'val' | 'unlabeled' | 'test';
 
@@ -22,7 +23,7 @@ type Split = 'train' | 'val' | 'unlabeled' | 'test';
 export type SplitFiles = Partial<Record<Split, { x: string; y: string }>>;
 
 /** The starting model: loaded, or the demo CNN still to be pre-trained (and cached at cachePath). */
-export type ModelSource = { kind: 'loaded'; model: SelmixModel; file: string; onnx?: OnnxModelFile } | { kind: 'pretrain'; cachePath: string };
+export type ModelSource = { kind: 'loaded'; model: SelmixModel; file: string; onnx?: OnnxModelFile; network?: NetworkModel } | { kind: 'pretrain'; cachePath: string };
 
 /** What loadInputs returns. */
 export interface RunInputs {
@@ -193,14 +194,16 @@ async function loadModel(cfg: SelmixConfig, base: string, read: NpyReader, input
   }
 }
 
-/** Loads the data and the starting model of a validated config. Writes nothing; trains nothing. */
-export async function loadInputs(cfg: SelmixConfig, baseDir: string, configPath: string): Promise<RunInputs> {
+/** Loads the data and the starting model of a validated config (train false: an evaluation, which needs no gradients). Writes nothing; trains nothing. */
+export async function loadInputs(cfg: SelmixConfig, baseDir: string, configPath: string, opts: { train?: boolean } = {}): Promise<RunInputs> {
   const cache = new Map<string, NdArray>();
   const read: NpyReader = (p) => {
     let a = cache.get(p);
     if (!a) { a = readNpy(p); cache.set(p, a); }
     return a;
   };
+  // A whole-network ONNX model is checked (every op on a parameter's path has a gradient) before any data is read.
+  if (opts.train !== false && cfg.model?.kind === 'onnx' && !cfg.model.freezeBackbone && cfg.task === 'finetune') checkOnnxNetwork(cfg.model, resolve(baseDir, cfg.model.path));
   const loaded = loadData(cfg, baseDir, read, configPath);
   const model = await loadModel(cfg, baseDir, read, loaded.inputs);
   if (model?.kind === 'loaded' && model.onnx && cfg.model?.kind === 'onnx') {

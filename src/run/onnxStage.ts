@@ -1,8 +1,11 @@
 // ONNX models in the run: loading (the head as the loop's linear model, images preprocessed into the model's input
 // layout), feature extraction on ONNX Runtime (batched, with progress logs, cached by model and data hash), the
 // fine-tuned model.onnx (the same graph, the head's initializers replaced) checked against the tool's head on the
-// validation set before it is written, and evaluation of the whole graph. The backbone is frozen: Node has no ONNX
-// training runtime, so only the head is fine-tuned.
+// validation set before it is written, and evaluation of the whole graph. With model.freezeBackbone false (the
+// default) the whole network trains on ONNX Runtime through training graphs this tool builds
+// (src/formats/onnx/networkStep.ts, run by src/backend/onnxNetworkStep.ts): the model is checked for ops without a
+// gradient before any data is read, its backbone becomes the loop's Backbone, and model.onnx carries every trained
+// initializer.
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,7 +18,15 @@ import type { FinetuneData } from '../core/train';
 import type { RunEvent } from '../protocol/messages';
 import { writeFileAtomic } from '../data/atomicWrite';
 import { encodeNpy, readNpy } from '../data/npy';
-import { backboneBytes, modelBytes, readOnnxModel, withHead, type OnnxModelFile } from '../data/onnxModel';
+import { backboneBytes, modelBytes, readOnnxModel, withHead, withInitializers, type OnnxModelFile } from '../data/onnxModel';
+import { OrtNetwork, probeNetwork } from '../backend/onnxNetworkStep';
+import { describeUnsupported } from '../formats/onnx/autodiff';
+import { networkModel, type NetworkModel } from '../formats/onnx/networkStep';
+import { TRAINING_OPSET } from '../formats/onnx/opsetNormalize';
+import { tensorFloats } from '../formats/onnx/proto';
+import type { NetworkTrainerFactory } from '../core/networkStep';
+import type { AugmentSpec } from '../core/augment';
+import { resolveSteps } from '../core/train';
 
 type OnnxModelConfig = Extract<NonNullable<SelmixConfig['model']>, { kind: 'onnx' }>;
 
@@ -31,12 +42,133 @@ function requireOrt(file: string): void {
 }
 
 /** Loads an ONNX model config: the file read and its head found; the head as the loop's linear model, whose inputShape is the ONNX input's. */
-export function loadOnnxModel(m: OnnxModelConfig, path: string): { model: SelmixModel; onnx: OnnxModelFile } {
+export function loadOnnxModel(m: OnnxModelConfig, path: string): { model: SelmixModel; onnx: OnnxModelFile; network?: NetworkModel } {
   const onnx = readOnnxModel(path, m.head);
+  // Whole-network form (checked by assertTrainable before training; evaluation does not need it to be trainable).
+  const network = m.freezeBackbone ? undefined : networkModel(onnx.proto, onnx.input.name, onnx.head, onnx.head.W, onnx.head.b);
   const { W, b, d, K } = onnx.head;
   const model = linearModel(W, b, d, K);
   model.inputShape = onnx.input.dims.slice(1);
-  return { model, onnx };
+  return { model, onnx, ...(network ? { network } : {}) };
+}
+
+/** The model in whole-network training form; an op without a gradient on a parameter's path, or an opset past 18, is a DataError naming it. */
+export function onnxNetwork(onnx: OnnxModelFile): NetworkModel {
+  const net = networkModel(onnx.proto, onnx.input.name, onnx.head, onnx.head.W, onnx.head.b);
+  assertTrainable(onnx, net);
+  return net;
+}
+
+/** Refuses a network with an op without a gradient on a parameter's path, or an opset past 18 (a DataError naming the file and nodes). */
+export function assertTrainable(onnx: OnnxModelFile, net: NetworkModel): void {
+  if (net.unsupported.length) {
+    throw new DataError(onnx.path, `whole-network fine-tuning needs a gradient for every op between a trained parameter and the logits, and node${net.unsupported.length > 1 ? 's' : ''} ${describeUnsupported(net.unsupported)} ${net.unsupported.length > 1 ? 'have' : 'has'} none; set "model": { ..., "freezeBackbone": true } to fine-tune the head only (that still works), or re-export without ${[...new Set(net.unsupported.map((n) => n.opType))].join(', ')}`);
+  }
+  if (net.opset > 18 || net.opset < 7) throw new DataError(onnx.path, `is an opset-${net.opset} model; whole-network fine-tuning reads opsets 7 to 18 (re-export with opset_version=${TRAINING_OPSET}), or set "freezeBackbone": true`);
+}
+
+/** Checks, before any data is read, that an ONNX model can be fine-tuned whole (see onnxNetwork). */
+export function checkOnnxNetwork(m: OnnxModelConfig, path: string): void {
+  onnxNetwork(readOnnxModel(path, m.head));
+}
+
+/** A whole ONNX network made ready for the loop: its Backbone set on the model, the trainer factory, and what the run says about it. */
+export interface PreparedNetwork {
+  net: OrtNetwork;
+  trainer: NetworkTrainerFactory;
+  notes: string[];
+  augment: AugmentSpec | undefined;
+}
+
+/**
+ * Probes the network's shapes on ONNX Runtime (batch sizes 2 and 3), gives the model its Backbone (variables mirroring
+ * the trainable initializers), builds the step graph for the run's batch size and times one step (lr 0: nothing
+ * changes), and reports the time per step and the estimated time of the steps to the end. Failures are DataErrors
+ * naming the model file.
+ */
+export function prepareOnnxNetwork(cfg: SelmixConfig, onnx: OnnxModelFile, network: NetworkModel, model: SelmixModel, data: FinetuneData): PreparedNetwork {
+  requireOrt(onnx.path);
+  assertTrainable(onnx, network);
+  const shape = data.train.shape;
+  let probes: ReturnType<typeof probeNetwork>;
+  try {
+    probes = probeNetwork(network, shape);
+  } catch (e) {
+    throw new DataError(onnx.path, `could not run the model at batch sizes 2 and 3 to read its shapes (${(e as Error).message.split('\n')[0]}); a model exported with a fixed batch size needs its batch dimension dynamic for whole-network training: export with dynamic_axes={"${onnx.input.name}": {0: "N"}}, or set "freezeBackbone": true`);
+  }
+  const net = new OrtNetwork(network, probes, shape);
+  const inits = new Map((network.proto.graph!.initializer ?? []).map((t) => [t.name ?? '', t]));
+  const initial = new Map(net.backboneParams.map((p) => [p, tensorFloats(inits.get(p)!)!]));
+  model.backbone = net.backbone(initial, () => ({ W: model.W, b: model.b }));
+  model.inputShape = shape.slice();
+  const B = cfg.training.batchSize;
+  let ms: number;
+  try {
+    const values = net.paramsFromVariables([model.W, model.b, ...model.backbone.variables]);
+    ms = net.measureStep(B, values, data.train.x, model.K);
+  } catch (e) {
+    net.dispose();
+    throw new DataError(onnx.path, `could not build or run the whole-network training step: ${(e as Error).message.split('\n')[0]}; set "freezeBackbone": true to fine-tune the head only`);
+  }
+  const sizes = network.params.map((p) => network.paramShapes.get(p)!.reduce((a, v) => a * v, 1));
+  const total = sizes.reduce((a, v) => a + v, 0);
+  const names = network.params.length <= 12 ? network.params.join(', ') : `${network.params.slice(0, 6).join(', ')}, ... , ${network.params.slice(-3).join(', ')}`;
+  const T = resolveSteps(cfg.training, data.train.n);
+  const images = cfg.data.kind !== 'npy' && shape.length === 3;
+  const augmentOn = cfg.training.augment ?? images;
+  let augment: AugmentSpec | undefined;
+  if (augmentOn && shape.length === 3) {
+    const pp = cfg.model?.kind === 'onnx' ? cfg.model.preprocess : undefined;
+    const layout = pp?.layout ?? 'NCHW';
+    const C = layout === 'NCHW' ? shape[0]! : shape[2]!;
+    const pad = Array.from({ length: C }, (_, c) => (0 - (pp?.mean ? pp.mean[pp.mean.length === 1 ? 0 : c]! : 0)) / (pp?.std ? pp.std[pp.std.length === 1 ? 0 : c]! : 1));
+    augment = { layout, shape: shape.slice(), pad, padding: 4 };
+  }
+  const notes = [
+    `whole network: ${network.params.length} parameter tensors (${total} values) trained on ONNX Runtime (${names}); the head at training.lr, the backbone at lr x ${cfg.training.backboneLrFactor}, BatchNorm frozen`,
+    `one whole-network step (batch ${B} + ${B} partners) takes ${ms.toFixed(0)} ms: about ${formatDuration(ms * T)} for the ${T} steps, refreshes not counted`,
+    augment ? 'augmentation: random crop (4-pixel padding) and horizontal flip of training images (training.augment)' : `augmentation off${shape.length === 3 ? ' (training.augment)' : ': inputs are not images'}`,
+  ];
+  return { net, trainer: (vars, mom) => net.trainer(vars, mom), notes, augment };
+}
+
+/** A duration in ms as s, min or h. */
+function formatDuration(ms: number): string {
+  const s = ms / 1000;
+  if (s < 120) return `${s.toFixed(0)} s`;
+  if (s < 7200) return `${(s / 60).toFixed(0)} min`;
+  return `${(s / 3600).toFixed(1)} h`;
+}
+
+/**
+ * The fine-tuned whole network as model.onnx: every trained initializer replaced (the head as withHead writes it), run
+ * on the validation inputs and compared with the run's own forward pass (features x W + b, float64) before anything
+ * is written. A mismatch beyond ONNX_LOGIT_TOLERANCE is a TrainingError.
+ */
+export async function fineTunedNetworkOnnx(onnx: OnnxModelFile, net: OrtNetwork, model: SelmixModel, valInputs: ExampleSet, outFile: string): Promise<{ bytes: Uint8Array; check: OnnxVerification; trained: string[] }> {
+  const vars = [model.W, model.b, ...(model.backbone?.variables ?? [])];
+  const values = net.paramsFromVariables(vars);
+  const W = Float32Array.from(model.W.dataSync());
+  const b = Float32Array.from(model.b.dataSync());
+  const backbone = new Map(net.backboneParams.map((p) => [p, values.get(p)!]));
+  const bytes = withInitializers(onnx, backbone, W, b);
+  const logits = await onnxLogits(onnx, valInputs, {}, bytes);
+  const { d, K } = onnx.head;
+  const per = valInputs.n ? valInputs.x.length / valInputs.n : 0;
+  let maxAbsDiff = 0;
+  for (let s = 0; s < valInputs.n; s += BATCH) {
+    const n = Math.min(BATCH, valInputs.n - s);
+    const f = net.run(valInputs.x.subarray(s * per, (s + n) * per) as Float32Array, n, values).features;
+    for (let i = 0; i < n; i++) for (let k = 0; k < K; k++) {
+      let z = b[k]!;
+      for (let r = 0; r < d; r++) z += f[i * d + r]! * W[r * K + k]!;
+      const diff = Math.abs(z - logits[(s + i) * K + k]!);
+      if (!(diff <= maxAbsDiff)) maxAbsDiff = Number.isNaN(diff) ? Number.POSITIVE_INFINITY : diff;
+    }
+  }
+  const check: OnnxVerification = { file: outFile, examples: valInputs.n, maxAbsDiff, tolerance: ONNX_LOGIT_TOLERANCE, ok: maxAbsDiff <= ONNX_LOGIT_TOLERANCE };
+  if (!check.ok) throw new TrainingError(`the fine-tuned ONNX model's logits differ from the run's own forward pass by up to ${maxAbsDiff.toExponential(2)} on ${valInputs.n} validation examples (tolerance ${ONNX_LOGIT_TOLERANCE}); ${outFile} was not written`);
+  return { bytes, check, trained: net.m.params };
 }
 
 /** Bilinear resize of one HWC image (align_corners = false, as torchvision's Resize on tensors). */

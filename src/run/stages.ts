@@ -23,7 +23,7 @@ import { loadLayersModelFromFile, saveLayersModelToDir } from '../data/modelIo';
 import type { BackendInfo } from '../backend/backend';
 import { configErrorAt, type PreparedRun } from './prepare';
 import { checkInputShape, checkLabels, featurize, type RunInputs } from './inputs';
-import { fineTunedOnnx, onnxFeaturize, type OnnxVerification } from './onnxStage';
+import { fineTunedNetworkOnnx, fineTunedOnnx, onnxFeaturize, prepareOnnxNetwork, type OnnxVerification, type PreparedNetwork } from './onnxStage';
 import { writeReport, type OutputFile } from './report';
 
 /** What a stage needs from the run around it. */
@@ -238,6 +238,16 @@ export async function finetuneStage(ctx: StageContext, p: PreparedRun, cfg: Selm
     throw configErrorAt(p, 'training.mixup', 'cutmix mixes images: it needs image inputs (HxWxC) and a model with a backbone; use "feature" for feature vectors');
   }
   const objective = reportedObjective(p, cfg, model.K);
+  // A whole ONNX network trains on ONNX Runtime: its backbone is set on the model before the checkpoint fingerprint
+  // (which lists every trained tensor) is taken.
+  const onnxNet = inputs.model?.kind === 'loaded' && inputs.model.onnx && inputs.model.network && !freeze ? { onnx: inputs.model.onnx, network: inputs.model.network } : undefined;
+  if (onnxNet && cfg.training.mixup === 'cutmix') throw configErrorAt(p, 'training.mixup', 'cutmix is not supported for a whole ONNX network; use "feature", or set model.freezeBackbone to true');
+  const prepared = onnxNet ? prepareOnnxNetwork(cfg, onnxNet.onnx, onnxNet.network, model, data) : undefined;
+  if (prepared) notes.push(...prepared.notes);
+  else if (inputs.model?.kind === 'loaded' && inputs.model.onnx) {
+    notes.push('head only: the backbone is frozen (model.freezeBackbone); its features are computed once on ONNX Runtime');
+    if (cfg.training.augment) notes.push('training.augment does not apply: the head trains on features computed once (model.freezeBackbone)');
+  }
   const ckptDir = join(outputDir, 'checkpoint');
   const fingerprint = checkpointFingerprint(cfg, { K: model.K, d: model.d, weights: trainableVariables(model, freeze).map((v) => v.shape.slice()), unlabeled: data.unlabeled?.n ?? 0 }, inputsDigest(data));
   const resume = p.request.resume ? readResumePoint(ckptDir, fingerprint, notes) : undefined;
@@ -250,7 +260,7 @@ export async function finetuneStage(ctx: StageContext, p: PreparedRun, cfg: Selm
     if (freeze && model.backbone && cfg.training.mixup !== 'cutmix') ({ model: trainModel, data: trainData } = featurize(model, data));
     // An ONNX model's frozen backbone runs once per set on ONNX Runtime (features cached beside the config).
     const onnx = inputs.model?.kind === 'loaded' ? inputs.model.onnx : undefined;
-    if (onnx) {
+    if (onnx && !prepared) {
       const f = await onnxFeaturize(onnx, model, data, { emit: ctx.emit, shouldStop: ctx.shouldStop, cacheDir: join(p.baseDir, '.selmix-cache', 'onnx-features') });
       ({ model: trainModel, data: trainData } = f);
       notes.push(...f.notes);
@@ -268,11 +278,11 @@ export async function finetuneStage(ctx: StageContext, p: PreparedRun, cfg: Selm
       backend: ctx.backend.name, outputDir, mode: 'finetune', notes, startVal, ...(startTest ? { startTest } : {}),
     } });
     for (const n of notes) ctx.emit({ type: 'run/log', payload: { level: 'info', message: n } });
-    const baselines = await baselineRows(ctx, cfg, trainModel, trainData, freeze, objective);
+    const baselines = await baselineRows(ctx, cfg, trainModel, trainData, freeze, objective, prepared);
 
     const result = await finetune(trainModel, trainData, {
       config: cfg, emit: ctx.emit, shouldStop: ctx.shouldStop, ...(resume ? { resume } : {}), ...(objective.custom ? { custom: objective.custom } : {}),
-      matmul: mm, ...(headTrainer ? { headTrainer } : {}),
+      matmul: mm, ...(headTrainer ? { headTrainer } : {}), ...(prepared ? { networkTrainer: prepared.trainer, ...(prepared.augment ? { augment: prepared.augment } : {}) } : {}),
       onCheckpoint: (state, best) => {
         const path = writeCheckpoint(ckptDir, state, fingerprint);
         ctx.emit({ type: 'run/checkpoint', payload: { step: state.step, path, best } });
@@ -286,7 +296,17 @@ export async function finetuneStage(ctx: StageContext, p: PreparedRun, cfg: Selm
     const afterTest = trainData.test?.y ? evaluateSet(trainModel, trainData.test as ExampleSet & { y: Int32Array }, headFrac, mm) : undefined;
     const headFiles = await saveModel(cfg, model, outputDir);
     let onnxCheck: OnnxVerification | undefined;
-    if (onnx) {
+    if (onnx && prepared) {
+      // The same graph with every trained initializer replaced, checked against the run's forward pass before anything is written.
+      const out = join(outputDir, 'model.onnx');
+      assertNotInput(out, inputs.inputs);
+      const r = await fineTunedNetworkOnnx(onnx, prepared.net, model, data.val, out);
+      headFiles.push({ path: out, data: r.bytes });
+      onnxCheck = r.check;
+      const line = `model.onnx checked on ONNX Runtime: its logits on the ${r.check.examples} validation examples match the run's forward pass (whole network, ${r.trained.length} trained tensors replaced) to ${r.check.maxAbsDiff.toExponential(2)} (tolerance ${r.check.tolerance})`;
+      notes.push(line);
+      ctx.emit({ type: 'run/log', payload: { level: 'info', message: line } });
+    } else if (onnx) {
       // The same graph with the fine-tuned head, checked on the validation set before anything is written.
       const out = join(outputDir, 'model.onnx');
       assertNotInput(out, inputs.inputs);
@@ -330,7 +350,7 @@ function feasibilityField(cfg: SelmixConfig, K: number, val: MetricsReport, test
  * (tau = 1, no training) and uniform mixup (a second fine-tune with policy "uniformMixup", its events kept out of the
  * run's stream, its best validation iterate evaluated, then the starting weights put back).
  */
-async function baselineRows(ctx: StageContext, cfg: SelmixConfig, model: SelmixModel, data: FinetuneData, freeze: boolean, objective: ReportedObjective): Promise<BaselineRow[]> {
+async function baselineRows(ctx: StageContext, cfg: SelmixConfig, model: SelmixModel, data: FinetuneData, freeze: boolean, objective: ReportedObjective, net?: PreparedNetwork): Promise<BaselineRow[]> {
   const rows: BaselineRow[] = [];
   const headFrac = cfg.selmix.headFrac;
   const test = data.test?.y ? (data.test as ExampleSet & { y: Int32Array }) : null;
@@ -348,7 +368,8 @@ async function baselineRows(ctx: StageContext, cfg: SelmixConfig, model: SelmixM
     try {
       ctx.emit({ type: 'run/log', payload: { level: 'info', message: 'baseline: uniform mixup fine-tuning from the same starting model (same budget and warm start)' } });
       const r = await finetune(model, data, { config: { ...cfg, selmix: { ...cfg.selmix, policy: 'uniformMixup' } }, emit: () => undefined, shouldStop: ctx.shouldStop,
-        ...(objective.custom ? { custom: objective.custom } : {}), matmul: await prepareGainMatMul(model.K) });
+        ...(objective.custom ? { custom: objective.custom } : {}), matmul: await prepareGainMatMul(model.K),
+        ...(net ? { networkTrainer: net.trainer, ...(net.augment ? { augment: net.augment } : {}) } : {}) });
       vars.forEach((v, i) => v.assign(r.bestWeights[i]!));
       r.bestWeights.forEach((t) => t.dispose());
       const val = evaluateSet(model, data.val, headFrac);

@@ -163,7 +163,7 @@ function onnxWorkspace(dir) {
     name: 'E2E ONNX (PyTorch CNN)',
     objective: 'minRecall',
     data: { kind: 'images', train: 'images/train', val: 'images/val', test: 'images/test', grayscale: true },
-    model: { kind: 'onnx', path: 'onnx/model.onnx', preprocess: { mean: [0.1307], std: [0.3081], layout: 'NCHW' } },
+    model: { kind: 'onnx', path: 'onnx/model.onnx', freezeBackbone: true, preprocess: { mean: [0.1307], std: [0.3081], layout: 'NCHW' } },
     training: { steps: 400, batchSize: 32, lr: 0.05, refreshEvery: 50, seed: 1 },
     output: 'selmix-out/onnx',
   };

@@ -39,8 +39,8 @@ function config(extra: object = {}): string {
   return JSON.stringify({
     name: 'onnx round trip', objective: 'minRecall',
     data: { kind: 'images', train: 'images/train', val: 'images/val', grayscale: true },
-    model: { kind: 'onnx', path: 'model.onnx', preprocess: { mean: [0.1307], std: [0.3081], layout: 'NCHW' } },
-    training: { steps: 60, refreshEvery: 20, batchSize: 32, lr: 0.05 },
+    model: { kind: 'onnx', path: 'model.onnx', freezeBackbone: true, preprocess: { mean: [0.1307], std: [0.3081], layout: 'NCHW' } },
+    training: { steps: 60, refreshEvery: 20, batchSize: 32, lr: 0.05, augment: true },
     output: 'out', ...extra,
   }, null, 2);
 }
@@ -63,6 +63,8 @@ test('PyTorch CNN (ONNX) + image folder -> selmix finetune -> model.onnx whose l
   assert.equal(report.onnx.ok, true);
   assert.ok(report.onnx.maxAbsDiff <= 1e-4 && report.onnx.examples === 120);
   assert.ok(report.notes.some((n) => n.startsWith('model.onnx checked on ONNX Runtime')));
+  assert.ok(report.notes.some((n) => n.startsWith('head only: the backbone is frozen')), 'the run says it trains the head only');
+  assert.ok(report.notes.some((n) => n.startsWith('training.augment does not apply')), 'a head-only run says augmentation does not apply');
 
   // Independently of the run: the written model's logits equal the original backbone's features x the new W + b.
   const before = readOnnxModel(join(dir, 'model.onnx'));
