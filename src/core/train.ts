@@ -22,7 +22,7 @@ import { adjustedMetrics, betterScore, logPrior, tuneTau, type Scored } from './
 import type { ObjectiveOptions } from './objectives';
 import { TrainingError } from './errors';
 import { emptyGainTrack, monitorChange, pearson, recordPairs, type GainTrack } from './gainMonitor';
-import type { MetricsReport, RunEvent, RefreshPayload } from '../protocol/messages';
+import type { MetricsReport, RunEvent, RefreshPayload, WarmStartSummary } from '../protocol/messages';
 
 /** Labeled train set, validation set, optional unlabeled and test sets. */
 export interface FinetuneData {
@@ -69,6 +69,8 @@ export interface TrainState {
   best: { step: number; score: number; feasible: boolean };
   pendingEarlyStop: boolean;
   gainTrack: { predicted: Float64Array; realised: Float64Array; lastObjective: number | null; predictedSum: number; predictedCount: number };
+  /** The warm start's tau (null: none applied). A resumed run recomputes what it gave from the starting model. */
+  warmStart: { tau: number } | null;
 }
 
 /** The longest the loop runs without yielding to the event loop (ms), so a stop request is seen promptly. */
@@ -106,8 +108,8 @@ export interface FinetuneResult {
   bestWeights: tf.Tensor[];
   /** The correlation of the gain monitor over every refresh interval: the figure its last warning or withdrawal stated. */
   gainCorrelation: number | null;
-  /** The warm start, when one was applied: the tau chosen on validation and the objective there after it. */
-  warmStart: { tau: number; objectiveValue: number } | null;
+  /** The warm start, when one was applied: the tau chosen on validation, the objective there, its val and test metrics. */
+  warmStart: WarmStartSummary | null;
   /** The kept iterate is the final one of a run that used its whole step budget (more steps may help). */
   bestIsLast: boolean;
   /** The step budget of this run (training.steps, or the one derived from training.passes). */
@@ -200,6 +202,8 @@ export class FinetuneRun {
    * before headScale, whose load rebuilds the head step from them).
    */
   private static readonly fields: { [K in keyof TrainState]-?: Field<TrainState[K]> } = {
+    // First: its load measures the warm start on the starting model, before the weights below replace it.
+    warmStart: { save: (r) => (r.warmStart ? { tau: r.warmStart.tau } : null), load: (r, v) => { r.warmStart = v ? r.measureWarmStart(v.tau, false) : null; } },
     step: { save: (r) => r.s.step, load: (r, v) => { r.s.step = v; } },
     afterRefresh: { save: (r) => r.s.afterRefresh, load: (r, v) => { r.s.afterRefresh = v; } },
     weights: { save: (r) => Promise.all(r.vars.map(stateTensor)), load: (r, v) => assignAll('weight', r.vars, v) },
@@ -256,7 +260,7 @@ export class FinetuneRun {
   private sampler: PairSampler | null = null;
   private lastRefresh: RefreshPayload | null = null;
   private readonly T: number;
-  private warmStart: { tau: number; objectiveValue: number } | null = null;
+  private warmStart: WarmStartSummary | null = null;
   // Without a backbone the validation features never change: their centroids and Gram matrix are computed once.
   private readonly refreshCache: RefreshCache | undefined;
 
@@ -304,12 +308,28 @@ export class FinetuneRun {
     const c = tuneTau(fw.logits, data.val.y, K, lp, cfg.selmix.headFrac, (C, m) => this.scoreOf(C, m));
     const a0 = adjustedMetrics(fw.logits, data.val.y, K, lp, 0, cfg.selmix.headFrac);
     const before = this.scoreOf(a0.C, a0.metrics);
-    if (c.tau > 0) tf.tidy(() => model.b.assign(tf.sub(model.b, tf.mul(tf.tensor1d(Float32Array.from(lp)), c.tau))));
-    this.warmStart = { tau: c.tau, objectiveValue: c.score };
+    this.warmStart = this.measureWarmStart(c.tau, true);
     const name = this.custom?.name ?? cfg.objective;
     this.opts.emit({ type: 'run/log', payload: { level: 'info', message: c.tau > 0
-      ? `warm start: post-hoc logit adjustment of the head (b <- b - tau log prior), tau = ${c.tau} chosen on validation for ${name}: ${before.score.toFixed(4)} -> ${c.score.toFixed(4)}${c.feasible ? '' : ' (constraint not met)'}`
+      ? `warm start: post-hoc logit adjustment of the head (b <- b - tau log prior), tau = ${+c.tau.toFixed(4)} chosen on validation for ${name}: ${before.score.toFixed(4)} -> ${c.score.toFixed(4)}${c.feasible ? '' : ' (constraint not met)'}`
       : `warm start: no logit adjustment improves ${name} on validation (tau = 0); starting from the model as it is` } });
+  }
+
+  /**
+   * What the warm start with this tau gives from the model as it is now (the starting model): the objective and the
+   * metrics on validation, and on test when the test set is labeled. apply: also shift b (a fresh run; a resumed one
+   * only measures, its weights come from the checkpoint).
+   */
+  private measureWarmStart(tau: number, apply: boolean): WarmStartSummary {
+    const { model, data, K, cfg } = this;
+    const headFrac = cfg.selmix.headFrac;
+    const lp = logPrior(data.train.y, K);
+    const onSet = (set: ExampleSet & { y: Int32Array }) => adjustedMetrics(forwardAll(model, set, undefined, this.opts.matmul).logits, set.y, K, lp, tau, headFrac);
+    const v = onSet(data.val);
+    const testSet = data.test?.y ? (data.test as ExampleSet & { y: Int32Array }) : null;
+    const t = testSet ? onSet(testSet) : null;
+    if (apply && tau > 0) tf.tidy(() => model.b.assign(tf.sub(model.b, tf.mul(tf.tensor1d(Float32Array.from(lp)), tau))));
+    return { tau, objectiveValue: this.scoreOf(v.C, v.metrics).score, val: v.metrics, ...(t ? { test: t.metrics, testObjectiveValue: this.scoreOf(t.C, t.metrics).score } : {}) };
   }
 
   /** The head step on features, with W's carried scale, or null when the generic step trains the model. */

@@ -249,6 +249,8 @@ function stateSchema(bin: Uint8Array) {
     best: z.strictObject({ step: int.min(-1), score: float, feasible: z.boolean() }),
     pendingEarlyStop: z.boolean(),
     gainTrack: z.strictObject({ predicted: f64, realised: f64, lastObjective: float.nullable(), predictedSum: float, predictedCount: int.min(0) }),
+    // Checkpoints written before the field read as "no warm start recorded".
+    warmStart: z.strictObject({ tau: float }).nullable().default(null),
   });
 }
 

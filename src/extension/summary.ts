@@ -1,6 +1,7 @@
 // The words the host uses for a finished run: the one-line outcome (notification, status bar tooltip, log)
 // and the linear-approximation monitor's verdict. Pure: no vscode import, unit-tested.
 import type { RunFinishedPayload, RunSnapshot } from '../protocol/messages';
+import { creditSentence } from '../protocol/credit';
 
 /** A number for a message: 3 decimals. */
 export function fmt(v: number | null | undefined): string {
@@ -43,6 +44,6 @@ export function summaryLine(f: RunFinishedPayload, name: string, monitor?: GainM
   // The constraint of a constrained objective at the kept iterate (a field newer runs carry).
   const fv = (f as { feasibility?: { val?: { constraint: string; bound: number; value: number; met: boolean } } }).feasibility?.val;
   const feas = fv ? ` Constraint ${fv.constraint} ${fmt(fv.value)} ≥ ${fmt(fv.bound)} on validation: ${fv.met ? 'met' : 'NOT met'}.` : '';
-  const line = `SelMix "${name}" ${how}: ${f.objective} ${fmt(f.before.objectiveValue)} → ${fmt(f.after.objectiveValue)}, min recall ${fmt(f.before.val.minRecall)} → ${fmt(f.after.val.minRecall)} (validation; after = the best iterate, step ${f.bestStep}).${test}${feas}`;
+  const line = `SelMix "${name}" ${how}: ${f.objective} ${fmt(f.before.objectiveValue)} → ${fmt(f.after.objectiveValue)}, min recall ${fmt(f.before.val.minRecall)} → ${fmt(f.after.val.minRecall)} (validation; after = the best iterate, step ${f.bestStep}).${test} ${creditSentence(f)}${feas}`;
   return monitor ? `${line} ${gainMonitorSentence(monitor)}` : line;
 }

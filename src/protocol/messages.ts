@@ -103,16 +103,29 @@ export interface RunFinishedPayload {
   stoppedBy: 'steps' | 'earlyStop' | 'cancel';
   steps: number;
   objective: string;
-  before: { objectiveValue: number; val: MetricsReport; test?: MetricsReport };
-  after: { objectiveValue: number; val: MetricsReport; test?: MetricsReport };
+  /** The starting model; testObjectiveValue: the objective on test (a custom objective's too), when there is a test set. */
+  before: { objectiveValue: number; val: MetricsReport; test?: MetricsReport; testObjectiveValue?: number };
+  /** The kept iterate (the best on validation). */
+  after: { objectiveValue: number; val: MetricsReport; test?: MetricsReport; testObjectiveValue?: number };
   bestStep: number;
   wallSeconds: number;
   /** A constrained objective's constraint at the kept iterate, on validation and (when there is one) test. */
   feasibility?: { val: Feasibility; test?: Feasibility };
   /** Baselines computed in the same run (config training.baselines), to compare with "after". */
   baselines?: BaselineRow[];
-  /** The logit-adjustment warm start, when it was used: tau and the objective on validation after it. */
-  warmStart?: { tau: number; objectiveValue: number };
+  /** The logit-adjustment warm start, when it was used: tau, the objective on validation after it, and its metrics. */
+  warmStart?: WarmStartSummary;
+}
+
+/** The warm start of a run (post-hoc logit adjustment, tau chosen on validation): what it gave before SelMix trained. */
+export interface WarmStartSummary {
+  tau: number;
+  /** The objective on validation at the warm start. */
+  objectiveValue: number;
+  /** Its metrics on validation and test (runs written before these fields carry tau and objectiveValue only). */
+  val?: MetricsReport;
+  test?: MetricsReport;
+  testObjectiveValue?: number;
 }
 
 /** Events a run emits, in order: run/started, then run/step and run/refresh interleaved, then one terminal event. */

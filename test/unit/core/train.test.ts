@@ -248,3 +248,37 @@ test('selmix.smoothing: the P a run samples after a refresh is smoothing x the p
   assertClose(smooth[1]!, raw[0]!.map((p, i) => 0.5 * p + 0.5 * raw[1]![i]!), 1e-12, 'smoothed P at the second refresh', false);
   assert.ok(raw[1]!.some((p, i) => Math.abs(p - raw[0]![i]!) > 1e-6), 'the raw P moved between the refreshes (else the check above is empty)');
 });
+
+test('the warm start carries its validation and test metrics; report.json has the credit rows; a resumed run reports the same warm start', async () => {
+  const dir = writeLinearJob('selmix-credit-', [200, 60, 15, 5], [30, 30, 30, 30], 6, 23);
+  const t = clusterSet([40, 40, 40, 40], 6, new Rng(99), 1.5);
+  const { writeNpy } = await import('../../../src/data/npy');
+  writeNpy(join(dir, 'tex.npy'), t.x, [t.n, 6]);
+  writeNpy(join(dir, 'tey.npy'), t.y, [t.n]);
+  const withTest = (training: object, out: string) => {
+    const c = JSON.parse(npyConfig(training, out, 'minRecall'));
+    c.data.test = { features: 'tex.npy', labels: 'tey.npy' };
+    return JSON.stringify(c);
+  };
+  const cfg = join(dir, 'c.selmix.json');
+  writeFileSync(cfg, withTest({ steps: 60, refreshEvery: 20, warmStart: 'logitAdjusted' }, 'whole'));
+  const refreshes: RefreshPayload[] = [];
+  const r = await runFile(cfg, { emit: (e) => { if (e.type === 'run/refresh') refreshes.push(e.payload); } });
+  assert.ok(r.ok, r.ok ? '' : r.message);
+  const w = r.summary.warmStart!;
+  assert.deepEqual(w.val, refreshes[0]!.val, 'the warm start\'s validation metrics are the step-0 refresh\'s');
+  assert.ok(w.test && w.test.recall.length === 4);
+  assert.equal(w.testObjectiveValue, w.test.minRecall);
+  assert.equal(r.summary.after.testObjectiveValue, r.summary.after.test!.minRecall);
+  const report = JSON.parse(readFileSync(join(dir, 'whole', 'report.json'), 'utf8'));
+  assert.deepEqual(report.credit.map((c: { key: string }) => c.key), ['start', 'warmStart', 'selmix']);
+  assertClose(report.credit[2].changeTest, r.summary.after.test!.minRecall - w.test.minRecall, 1e-12);
+  // Stopped after the first refresh and resumed: the warm start is measured again from the starting model, identically.
+  writeFileSync(cfg, withTest({ steps: 60, refreshEvery: 20, warmStart: 'logitAdjusted' }, 'split'));
+  let refreshCount = 0;
+  const stopped = await runFile(cfg, { emit: (e) => { if (e.type === 'run/refresh') refreshCount++; }, shouldStop: () => refreshCount >= 2 });
+  assert.ok(stopped.ok && stopped.summary.stoppedBy === 'cancel');
+  const resumed = await runFile(cfg, { resume: true });
+  assert.ok(resumed.ok, resumed.ok ? '' : resumed.message);
+  assert.deepEqual(resumed.summary.warmStart, w);
+});

@@ -45,3 +45,8 @@ test('fmt', () => {
   assert.equal(fmt(0.12345), '0.123');
   for (const v of [null, undefined, Number.NaN, Infinity]) assert.equal(fmt(v), 'n/a');
 });
+
+test('the end-of-run message credits the warm start and SelMix\'s own change separately', () => {
+  const line = summaryLine({ ...finished, warmStart: { tau: 2, objectiveValue: 0.09 } }, 'x');
+  assert.match(line, /the warm start \(tau = 2\) -1\.00 points, SelMix's own \+1\.10 points/);
+});
