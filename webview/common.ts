@@ -243,11 +243,13 @@ export function gainMonitor(s: RunSnapshot): GainMonitorView {
     const live = s.status === 'running' || s.status === 'stopping';
     return { r: null, intervals, state: 'collecting', text: live ? 'collecting…' : s.history.length > 0 ? 'too few intervals' : '–' };
   }
-  return { r, intervals, state: r <= 0 ? 'off' : 'tracking', text: `r = ${r.toFixed(2)} (${intervals} interval${intervals === 1 ? '' : 's'})` };
+  // The monitor's noise-aware verdict (gainCheck); runs written before it are judged by the sign of r.
+  const tracking = s.lastRefresh?.gainCheck?.tracking ?? r > 0;
+  return { r, intervals, state: tracking ? 'tracking' : 'off', text: `r = ${r.toFixed(2)} (${intervals} interval${intervals === 1 ? '' : 's'})` };
 }
 
 /** Why a correlation <= 0 matters, in a sentence for the views. */
-export const GAIN_MONITOR_WARNING = 'The predicted gains of the sampled pairs do not track the realised change of the objective, so the sampling distribution P is no better than guessing here. Consider a lower learning rate or a more frequent refresh.';
+export const GAIN_MONITOR_WARNING = 'The realised change of the objective runs against the predicted gains of the sampled pairs by more than the validation noise allows, so the sampling distribution P is misled here. Consider a lower learning rate or a more frequent refresh.';
 
 /** A constraint as the views show it (the protocol's Feasibility: the bound, the value reached, whether it holds). */
 export interface FeasibilityView {

@@ -18,10 +18,12 @@ import { smoothDistribution } from './distribution';
 import type { MatMul } from './gain';
 import { compileCustomObjective, type CompiledObjective } from './customObjective';
 import { feasibilityOf, objectiveScore } from './metrics';
-import { adjustedMetrics, betterScore, logPrior, tuneTau, type Scored } from './logitAdjust';
+import { adjustedMetrics, betterScore, logPrior, searchTau, type Scored } from './logitAdjust';
 import type { ObjectiveOptions } from './objectives';
 import { TrainingError } from './errors';
-import { emptyGainTrack, monitorChange, pearson, recordPairs, type GainTrack } from './gainMonitor';
+import { changeNoise, emptyGainTrack, gainVerdict, monitorChange, recordPairs, type GainTrack, type GainVerdict } from './gainMonitor';
+import { metricsReport } from './metrics';
+import { classSupport } from './confusion';
 import type { MetricsReport, RunEvent, RefreshPayload, WarmStartSummary } from '../protocol/messages';
 
 /** Labeled train set, validation set, optional unlabeled and test sets. */
@@ -68,7 +70,11 @@ export interface TrainState {
   maxGainHistory: Float64Array;
   best: { step: number; score: number; feasible: boolean };
   pendingEarlyStop: boolean;
-  gainTrack: { predicted: Float64Array; realised: Float64Array; lastObjective: number | null; predictedSum: number; predictedCount: number };
+  gainTrack: {
+    predicted: Float64Array; realised: Float64Array; lastObjective: number | null; predictedSum: number; predictedCount: number;
+    /** Absent in checkpoints written before the monitor weighed noise (read as unknown). */
+    noise?: Float64Array; lastPreds?: Int32Array | null;
+  };
   /** The warm start's tau (null: none applied). A resumed run recomputes what it gave from the starting model. */
   warmStart: { tau: number } | null;
 }
@@ -106,8 +112,10 @@ export interface FinetuneResult {
   lastRefresh: RefreshPayload | null;
   /** Weights of the best validation iterate (same order as trainableVariables). */
   bestWeights: tf.Tensor[];
-  /** The correlation of the gain monitor over every refresh interval: the figure its last warning or withdrawal stated. */
+  /** The correlation of the gain monitor over every refresh interval (for display). */
   gainCorrelation: number | null;
+  /** The gain monitor's verdict over every refresh interval: the one its last warning or withdrawal stated. */
+  gainCheck: GainVerdict;
   /** The warm start, when one was applied: the tau chosen on validation, the objective there, its val and test metrics. */
   warmStart: WarmStartSummary | null;
   /** The kept iterate is the final one of a run that used its whole step budget (more steps may help). */
@@ -233,8 +241,12 @@ export class FinetuneRun {
     best: { save: (r) => ({ ...r.s.best }), load: (r, v) => { r.s.best = { ...v }; } },
     pendingEarlyStop: { save: (r) => r.s.pendingEarlyStop, load: (r, v) => { r.s.pendingEarlyStop = v; } },
     gainTrack: {
-      save: (r) => { const g = r.s.gainTrack; return { ...g, predicted: Float64Array.from(g.predicted), realised: Float64Array.from(g.realised) }; },
-      load: (r, v) => { r.s.gainTrack = { ...v, predicted: Array.from(v.predicted), realised: Array.from(v.realised) }; },
+      save: (r) => { const g = r.s.gainTrack; return { ...g, predicted: Float64Array.from(g.predicted), realised: Float64Array.from(g.realised), noise: Float64Array.from(g.noise), lastPreds: g.lastPreds?.slice() ?? null }; },
+      load: (r, v) => {
+        const predicted = Array.from(v.predicted);
+        const noise = v.noise ? Array.from(v.noise) : predicted.map(() => Number.NaN);
+        r.s.gainTrack = { ...v, predicted, realised: Array.from(v.realised), noise, lastPreds: v.lastPreds?.slice() ?? null };
+      },
     },
   };
 
@@ -263,6 +275,8 @@ export class FinetuneRun {
   private warmStart: WarmStartSummary | null = null;
   // Without a backbone the validation features never change: their centroids and Gram matrix are computed once.
   private readonly refreshCache: RefreshCache | undefined;
+  /** Examples per class in the validation set (the noise of each class's recall). */
+  private readonly valSupport: number[];
 
   constructor(private readonly model: SelmixModel, private readonly data: FinetuneData, private readonly opts: FinetuneOptions) {
     const cfg = opts.config;
@@ -278,6 +292,7 @@ export class FinetuneRun {
     this.anchorsByClass = indicesByClass(data.train.y, model.K);
     this.pool = data.unlabeled ?? data.train;
     this.refreshCache = model.backbone ? undefined : {};
+    this.valSupport = classSupport(data.val.y, model.K);
     this.T = resolveSteps(cfg.training, data.train.n);
     // The warm start changes b before anything is copied from it (a resumed run restores its own weights instead).
     if (cfg.training.warmStart === 'logitAdjusted' && !opts.resume) this.applyWarmStart();
@@ -305,7 +320,7 @@ export class FinetuneRun {
     const { model, data, K, cfg } = this;
     const fw = forwardAll(model, data.val, undefined, this.opts.matmul);
     const lp = logPrior(data.train.y, K);
-    const c = tuneTau(fw.logits, data.val.y, K, lp, cfg.selmix.headFrac, (C, m) => this.scoreOf(C, m));
+    const c = searchTau(fw.logits, data.val.y, K, lp, cfg.selmix.headFrac, (C, m) => this.scoreOf(C, m));
     const a0 = adjustedMetrics(fw.logits, data.val.y, K, lp, 0, cfg.selmix.headFrac);
     const before = this.scoreOf(a0.C, a0.metrics);
     this.warmStart = this.measureWarmStart(c.tau, true);
@@ -425,7 +440,7 @@ export class FinetuneRun {
       opts.emit({ type: 'run/log', payload: { level: 'warn', message: `the kept iterate is the last one (step ${s.step}): the validation objective was still improving when the budget ran out; more steps (training.steps, now ${T}, or training.passes) may help` } });
     }
     this.dispose(false);
-    return { stoppedBy, steps: s.step, bestStep: s.best.step, lastRefresh: this.lastRefresh, bestWeights: s.bestWeights, gainCorrelation: pearson(s.gainTrack.predicted, s.gainTrack.realised),
+    return { stoppedBy, steps: s.step, bestStep: s.best.step, lastRefresh: this.lastRefresh, bestWeights: s.bestWeights, gainCorrelation: gainVerdict(s.gainTrack).correlation, gainCheck: gainVerdict(s.gainTrack),
       warmStart: this.warmStart, bestIsLast, totalSteps: T };
   }
 
@@ -439,11 +454,12 @@ export class FinetuneRun {
     const tr = this.cfg.training;
     const plain = this.cfg.selmix.policy === 'plain';
     const batch = plain ? plainBatch(data.train.y, tr.batchSize, s.rng) : this.sampler!.draw(tr.batchSize);
-    if (s.G) recordPairs(s.gainTrack, s.G, K, batch.anchorClass, batch.partnerClass);
     const lam = new Float32Array(tr.batchSize);
     if (plain) lam.fill(1);
     else for (let i = 0; i < lam.length; i++) lam[i] = s.rng.uniform(tr.lambdaMin, 1);
     const lr = learningRate(tr.lr, t, T, tr.schedule);
+    // The first-order change a step predicts is its learning rate times the gain of its pairs.
+    if (s.G) recordPairs(s.gainTrack, s.G, K, batch.anchorClass, batch.partnerClass, lr);
     // CutMix mixes inputs (one forward pass of the mixed image); otherwise features are mixed.
     const cut = tr.mixup === 'cutmix' && !plain ? cutmixRows(data.train, pool, batch.anchors, batch.partners, lam, s.rng) : null;
     const loss = this.head ? this.head.step({
@@ -516,7 +532,14 @@ export class FinetuneRun {
     const P = sm.policy === 'selmix' ? smoothDistribution(s.P, r.P, sm.smoothing) : r.P;
     s.P = sm.policy === 'selmix' ? P : new Float64Array(K * K).fill(1 / (K * K));
     s.G = r.G;
-    const monitor = monitorChange(s.gainTrack, r.objectiveValue);
+    // The noise of the objective's change since the last refresh as measured on this validation set (each class's
+    // recall noise carried through it), seeded by the step so a resumed run measures the same, without drawing from the
+    // run's generator.
+    const support = this.valSupport;
+    const preds = argmaxRows(fw.logits, fw.n, K);
+    const prev = s.gainTrack.lastPreds;
+    const noise = prev ? changeNoise(prev, preds, data.val.y, K, (C) => this.scoreOf(C, metricsReport(C, K, support, sm.headFrac)).score, (tr.seed * 1000003 + step) | 0, K > 300 ? 8 : 24) : null;
+    const monitor = monitorChange(s.gainTrack, r.objectiveValue, noise, preds);
     s.partnerLabels = this.partnerLabelsFor();
     this.sampler = this.newSampler(s.P, s.partnerLabels);
     const sc: Score = this.scoreOf(r.C, r.metrics);
@@ -530,17 +553,19 @@ export class FinetuneRun {
     // section 3, "Approximations"). Raised or not is a function of the checkpointed track, so a resumed run agrees.
     const corr = monitor.correlation;
     const what = custom?.name ?? objective;
-    const over = `correlation ${corr?.toFixed(2)} over all ${s.gainTrack.predicted.length} refresh intervals up to step ${step}`;
+    const v = monitor.verdict;
+    const over = `mean change per interval in the predicted direction ${v.meanChange?.toFixed(4)} ± ${v.meanChangeSE?.toFixed(4)} (standard error, from the validation noise of each change of ${what}${noise !== null ? `, ±${noise.toFixed(4)} for the last` : ''}), ${v.against} of ${v.intervals} intervals against the prediction beyond their noise, correlation ${corr?.toFixed(2)}, up to step ${step}`;
     if (monitor.change === 'raised') {
-      opts.emit({ type: 'run/log', payload: { level: 'warn', message: `the first-order gain estimate is not tracking the realised change of ${what} (${over}): consider a lower learning rate or a more frequent refresh` } });
+      opts.emit({ type: 'run/log', payload: { level: 'warn', message: `the first-order gain estimate is wrong here: the realised change of ${what} runs against the predicted one beyond the noise (${over}); consider a lower learning rate or a more frequent refresh` } });
     } else if (monitor.change === 'withdrawn') {
-      opts.emit({ type: 'run/log', payload: { level: 'info', message: `the first-order gain estimate tracks the realised change of ${what} again (${over}): the earlier warning is withdrawn` } });
+      opts.emit({ type: 'run/log', payload: { level: 'info', message: `the realised change of ${what} no longer runs against the first-order estimate beyond the noise (${over}): the earlier warning is withdrawn` } });
     }
     const feasibility = custom ? null : feasibilityOf(objective, r.metrics, K, sm.coverage.alpha);
     this.lastRefresh = {
       step, objective: what, objectiveValue: r.objectiveValue, val: r.metrics,
       multipliers: r.multipliers ? Array.from(r.multipliers) : null,
       gain: { K, data: Array.from(r.G) }, distribution: { K, data: Array.from(P) }, maxGain: r.maxGain, gainCorrelation: corr,
+      gainCheck: { tracking: v.tracking, meanChange: v.meanChange, meanChangeSE: v.meanChangeSE, intervals: v.intervals, against: v.against, dispersion: v.dispersion, noise },
       ...(feasibility ? { feasibility } : {}),
     };
     opts.emit({ type: 'run/refresh', payload: this.lastRefresh });

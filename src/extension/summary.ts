@@ -8,22 +8,29 @@ export function fmt(v: number | null | undefined): string {
   return v === null || v === undefined || !Number.isFinite(v) ? 'n/a' : v.toFixed(3);
 }
 
-/** The monitor's state: the correlation of predicted gain and realised objective change, over how many refresh intervals. */
+/**
+ * The monitor's state: the correlation of predicted gain and realised objective change, over how many refresh
+ * intervals, and its verdict (tracking false: the realised changes ran against the prediction beyond their noise;
+ * null: a run written before the monitor weighed noise, judged by the sign of r).
+ */
 export interface GainMonitor {
   r: number | null;
   intervals: number;
+  tracking: boolean | null;
 }
 
-/** The monitor from a snapshot: the last refresh's correlation; an interval lies between two refreshes. */
+/** The monitor from a snapshot: the last refresh's reading; an interval lies between two refreshes. */
 export function gainMonitorOf(s: RunSnapshot): GainMonitor {
-  return { r: s.lastRefresh?.gainCorrelation ?? null, intervals: Math.max(0, s.history.length - 1) };
+  return { r: s.lastRefresh?.gainCorrelation ?? null, intervals: Math.max(0, s.history.length - 1), tracking: s.lastRefresh?.gainCheck?.tracking ?? null };
 }
 
 /** The monitor in one sentence. */
 export function gainMonitorSentence(m: GainMonitor): string {
-  if (m.r === null) return `Gain estimate vs reality: not enough refresh intervals to judge (${m.intervals}).`;
-  const verdict = m.r <= 0 ? ': the first-order gain estimate did not track the realised change of the objective' : '';
-  return `Gain estimate vs reality: r = ${m.r.toFixed(2)} over ${m.intervals} intervals${verdict}.`;
+  if (m.r === null && m.tracking !== false) return `Gain estimate vs reality: not enough refresh intervals to judge (${m.intervals}).`;
+  const wrong = m.tracking === false || (m.tracking === null && m.r !== null && m.r <= 0);
+  const verdict = wrong ? ': the realised change of the objective ran against the first-order gain estimate beyond the validation noise'
+    : m.tracking === true ? ' (within the validation noise of the estimate)' : '';
+  return `Gain estimate vs reality: r = ${m.r === null ? 'n/a' : m.r.toFixed(2)} over ${m.intervals} intervals${verdict}.`;
 }
 
 /** The outcome of a run stopped during its pre-training stage (reportPath null: it wrote nothing, not even the cache). */

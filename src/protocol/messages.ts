@@ -45,8 +45,29 @@ export interface RefreshPayload {
   maxGain: number;
   /** Correlation between predicted gains of sampled pairs and the realised objective change, once known. */
   gainCorrelation?: number | null;
+  /** The gain monitor's reading at this refresh (runs written before it carry gainCorrelation only). */
+  gainCheck?: GainCheck;
   /** A constrained objective's constraint on the validation set at this refresh (absent for unconstrained objectives). */
   feasibility?: Feasibility;
+}
+
+/**
+ * The gain monitor: the realised change of the objective per refresh interval in the direction the first-order gain
+ * estimate predicted, averaged with weights from the noise of each change, and whether the evidence says the estimate
+ * is wrong.
+ */
+export interface GainCheck {
+  /** False when the realised changes run against the predicted ones beyond their noise (the run warns). */
+  tracking: boolean;
+  meanChange: number | null;
+  meanChangeSE: number | null;
+  intervals: number;
+  /** Intervals whose change went against the prediction beyond its noise. */
+  against?: number;
+  /** Mean squared residual of the realised changes in units of their noise (null: too few intervals). */
+  dispersion?: number | null;
+  /** The standard error of the objective's change over the last interval, on this validation set (null: none yet). */
+  noise: number | null;
 }
 
 /** A constraint of the objective as achieved: the bound, the value reached and whether it holds (value >= bound). */

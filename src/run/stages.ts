@@ -308,7 +308,7 @@ export async function finetuneStage(ctx: StageContext, p: PreparedRun, cfg: Selm
       ...(result.warmStart ? { warmStart: result.warmStart } : {}),
     };
     const snapshot = applyEvent(ctx.snapshot(), { type: 'run/finished', payload: summary });
-    writeReport(outputDir, { summary, credit: creditRows(summary), snapshot, config: cfg, backend: ctx.backend.name, probes: ctx.backend.probes, notes, gainCorrelation: result.gainCorrelation, ...(onnxCheck ? { onnx: onnxCheck } : {}),
+    writeReport(outputDir, { summary, credit: creditRows(summary), snapshot, config: cfg, backend: ctx.backend.name, probes: ctx.backend.probes, notes, gainCorrelation: result.gainCorrelation, gainCheck: result.gainCheck, ...(onnxCheck ? { onnx: onnxCheck } : {}),
       tensorsLeaked: tf.memory().numTensors - ctx.tensorsAtStart - liveModelTensors(model) }, headFiles);
     return summary;
   } finally {

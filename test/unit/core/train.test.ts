@@ -272,7 +272,7 @@ test('the warm start carries its validation and test metrics; report.json has th
   assert.equal(r.summary.after.testObjectiveValue, r.summary.after.test!.minRecall);
   const report = JSON.parse(readFileSync(join(dir, 'whole', 'report.json'), 'utf8'));
   assert.deepEqual(report.credit.map((c: { key: string }) => c.key), ['start', 'warmStart', 'selmix']);
-  assertClose(report.credit[2].changeTest, r.summary.after.test!.minRecall - w.test.minRecall, 1e-12);
+  assertClose([report.credit[2].changeTest], [r.summary.after.test!.minRecall - w.test.minRecall], 1e-12, 'SelMix\'s own change on test');
   // Stopped after the first refresh and resumed: the warm start is measured again from the starting model, identically.
   writeFileSync(cfg, withTest({ steps: 60, refreshEvery: 20, warmStart: 'logitAdjusted' }, 'split'));
   let refreshCount = 0;
@@ -281,4 +281,30 @@ test('the warm start carries its validation and test metrics; report.json has th
   const resumed = await runFile(cfg, { resume: true });
   assert.ok(resumed.ok, resumed.ok ? '' : resumed.message);
   assert.deepEqual(resumed.summary.warmStart, w);
+});
+
+test('the gain monitor in the loop: quiet at the default learning rate, warns when a huge constant step breaks the first-order estimate', async () => {
+  const run = async (training: object) => {
+    const dir = writeLinearJob('selmix-monitor-', [400, 120, 60, 30], [200, 200, 200, 200], 6, 31);
+    const cfg = join(dir, 'm.selmix.json');
+    writeFileSync(cfg, npyConfig({ steps: 400, refreshEvery: 10, patience: null, ...training }, 'out', 'minRecall'));
+    const warns: string[] = [];
+    const checks: NonNullable<RefreshPayload['gainCheck']>[] = [];
+    const r = await runFile(cfg, { emit: (e) => {
+      if (e.type === 'run/log' && e.payload.level === 'warn' && /first-order/.test(e.payload.message)) warns.push(e.payload.message);
+      if (e.type === 'run/refresh' && e.payload.gainCheck) checks.push(e.payload.gainCheck);
+    } });
+    assert.ok(r.ok, r.ok ? '' : r.message);
+    return { warns, last: checks.at(-1)! };
+  };
+  const healthy = await run({ lr: 0.01 });
+  assert.deepEqual(healthy.warns, []);
+  assert.equal(healthy.last.tracking, true);
+  assert.ok(healthy.last.intervals >= 5, `${healthy.last.intervals} intervals with evidence`);
+  // lr 10 with momentum 0.9 and no decay: every interval overshoots, and the objective jumps about whatever G says.
+  const broken = await run({ lr: 10, schedule: 'constant', momentum: 0.9 });
+  assert.equal(broken.warns.length >= 1, true, JSON.stringify(broken.last));
+  assert.match(broken.warns[0]!, /runs against the predicted one beyond the noise/);
+  assert.equal(broken.last.tracking, false);
+  assert.ok(broken.last.against >= 3);
 });
