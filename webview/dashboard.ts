@@ -400,6 +400,7 @@ function drawResults(s: RunSnapshot): void {
   const ff = finishedFeasibility(f);
   const feas = [ff.val ? `validation: ${feasibilityText(ff.val)}` : '', ff.test ? `test: ${feasibilityText(ff.test)}` : ''].filter(Boolean).join('; ');
   note.textContent = `"After" is the best iterate (step ${f.bestStep}), the model the run keeps; the values above the charts are from the last refresh${last !== undefined ? ` (step ${last})` : ''}.${hasTest ? '' : ' This run had no test set (data.test).'}${feas ? ` Constraint at the kept iterate: ${feas}.` : ''}`;
+  if (f.infeasible) note.textContent += ` ${f.infeasible}`;
   note.classList.toggle('warn', ff.val?.met === false || ff.test?.met === false);
   results.replaceChildren(el('h2', undefined, 'Results'), creditTable(f), table, note);
   results.dataset.test = String(hasTest);

@@ -194,6 +194,7 @@ export function summaryNotes(f: RunFinishedPayload): string[] {
     const one = (where: string, x: { constraint: string; bound: number; value: number; met: boolean }) => `${where} ${x.constraint} ${pct(x.value).trim()}% vs bound ${pct(x.bound).trim()}%: ${x.met ? 'met' : 'NOT met'}`;
     out.push(`constraint: ${one('validation', f.feasibility.val)}${f.feasibility.test ? `; ${one('test', f.feasibility.test)}` : ''}`);
   }
+  if (f.infeasible) out.push(f.infeasible);
   if (f.stoppedBy === 'steps' && f.bestStep === f.steps && f.steps > 0) {
     out.push(`the kept iterate is the last step (${f.steps}): the objective was still improving; try more steps (--steps ${2 * f.steps})`);
   }

@@ -162,6 +162,7 @@ export function renderReportHtml(r: ReportPageInput): string {
       ? `<p class="${x.met ? '' : 'down'}" data-feasibility="${split}">Constraint on ${split} at the kept iterate: ${escapeHtml(x.constraint)} ${fmt(x.value)} ≥ ${fmt(x.bound)}: <b>${x.met ? 'met' : 'not met'}</b>.</p>` : '';
     const ff = (f as { feasibility?: { val?: Parameters<typeof feas>[0]; test?: Parameters<typeof feas>[0] } }).feasibility;
     out.push(feas(ff?.val, 'validation'), feas(ff?.test, 'test'));
+    if (f.infeasible) out.push(`<p class="down" id="infeasible">${escapeHtml(f.infeasible)}</p>`);
     out.push('<h2>Per class</h2>');
     out.push(`<table id="per-class"><tr><th>class</th><th>val support</th><th>val recall: start</th><th>val recall: after</th>${hasTest ? '<th>test support</th><th>test recall: start</th><th>test recall: after</th>' : ''}</tr>`);
     for (let k = 0; k < K; k++) {

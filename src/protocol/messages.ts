@@ -132,6 +132,8 @@ export interface RunFinishedPayload {
   wallSeconds: number;
   /** A constrained objective's constraint at the kept iterate, on validation and (when there is one) test. */
   feasibility?: { val: Feasibility; test?: Feasibility };
+  /** A constrained run whose kept iterate misses its bound on validation: that it is infeasible there, and why, in words. */
+  infeasible?: string;
   /** Baselines computed in the same run (config training.baselines), to compare with "after". */
   baselines?: BaselineRow[];
   /** The logit-adjustment warm start, when it was used: tau, the objective on validation after it, and its metrics. */

@@ -7,7 +7,7 @@ import { headTrainerFactory, prepareGainMatMul, tf } from '../backend/backend';
 import type { SelmixConfig } from '../core/config';
 import { compileCustomObjective, type CompiledObjective } from '../core/customObjective';
 import { ConfigError, ExprError, OutputFolderError } from '../core/errors';
-import { feasibilityOf, objectiveMetricValue } from '../core/metrics';
+import { feasibilityOf, infeasibilityReason, objectiveMetricValue } from '../core/metrics';
 import { logPrior } from '../core/logitAdjust';
 import { forwardAll, metricsOf } from '../core/evaluate';
 import { demoCnn, disposeModel, fromLayersModel, writeBack, type SelmixModel } from '../core/model';
@@ -307,6 +307,12 @@ export async function finetuneStage(ctx: StageContext, p: PreparedRun, cfg: Selm
       ...(baselines.length ? { baselines } : {}),
       ...(result.warmStart ? { warmStart: result.warmStart } : {}),
     };
+    // A constrained run that misses its bound on validation says so, and why (report, CLI, log).
+    const infeasible = cfg.customObjective ? null : infeasibilityReason(cfg.objective, afterVal, model.K, cfg.selmix.coverage.alpha, result.bestStep, data.classNames, result.warmStart);
+    if (infeasible) {
+      summary.infeasible = infeasible;
+      ctx.emit({ type: 'run/log', payload: { level: 'warn', message: infeasible } });
+    }
     const snapshot = applyEvent(ctx.snapshot(), { type: 'run/finished', payload: summary });
     writeReport(outputDir, { summary, credit: creditRows(summary), snapshot, config: cfg, backend: ctx.backend.name, probes: ctx.backend.probes, notes, gainCorrelation: result.gainCorrelation, gainCheck: result.gainCheck, ...(onnxCheck ? { onnx: onnxCheck } : {}),
       tensorsLeaked: tf.memory().numTensors - ctx.tensorsAtStart - liveModelTensors(model) }, headFiles);

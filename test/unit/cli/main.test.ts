@@ -1,7 +1,7 @@
 // The CLI's terminal summary stays short at any K: the aggregate metrics and the worst classes (report.json has all).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { beforeAfterTable, creditTable, TERMINAL_CLASSES } from '../../../src/cli/main';
+import { beforeAfterTable, creditTable, summaryNotes, TERMINAL_CLASSES } from '../../../src/cli/main';
 import type { MetricsReport, RunFinishedPayload } from '../../../src/protocol/messages';
 
 function metrics(recall: number[]): MetricsReport {
@@ -54,4 +54,11 @@ test('the credit table: start, warm start and SelMix rows on validation and test
   assert.match(lines[2]!, /^starting model\s+20\.00\s+10\.00$/);
   assert.match(lines[3]!, /^warm start: logit adjustment, tau = 1\s+50\.00\s+\+30\.00\s+30\.00\s+\+20\.00$/);
   assert.match(lines[4]!, /^SelMix \(kept iterate, step 1\)\s+60\.00\s+\+10\.00\s+40\.00\s+\+10\.00$/);
+});
+
+test('an infeasible constrained run says so under the summary', () => {
+  const s = summary(3);
+  s.infeasible = 'infeasible on validation: min coverage >= 31.67 % was not met by any iterate';
+  assert.ok(summaryNotes(s).includes(s.infeasible));
+  assert.ok(!summaryNotes(summary(3)).some((l) => l.startsWith('infeasible')));
 });

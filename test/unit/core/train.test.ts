@@ -224,6 +224,12 @@ test('a coverage objective reports feasibility on every refresh and in the summa
   const f = r.summary.feasibility!;
   assert.equal(f.val.value, r.summary.after.val.minCoverage);
   assert.equal(r.summary.warmStart, undefined);
+  // Met on validation, or said plainly: infeasible, and why, in the summary and the log.
+  if (f.val.met) assert.equal(r.summary.infeasible, undefined);
+  else {
+    assert.match(r.summary.infeasible!, /^infeasible on validation: min coverage >= 23\.75 %/);
+    assert.ok(warns.includes(r.summary.infeasible!));
+  }
   const lastIsBest = r.summary.bestStep === r.summary.steps && r.summary.stoppedBy === 'steps';
   assert.equal(warns.some((m) => m.startsWith('the kept iterate is the last one')), lastIsBest);
 });
@@ -306,5 +312,23 @@ test('the gain monitor in the loop: quiet at the default learning rate, warns wh
   assert.equal(broken.warns.length >= 1, true, JSON.stringify(broken.last));
   assert.match(broken.warns[0]!, /runs against the predicted one beyond the noise/);
   assert.equal(broken.last.tracking, false);
-  assert.ok(broken.last.against >= 3);
+  assert.ok((broken.last.against ?? 0) >= 3);
+});
+
+test('a constrained run that cannot meet its bound on validation says it is infeasible, and why (summary, log, report.json)', async () => {
+  // Balanced predictions (coverage >= 0.999 / K for every class) on an unbalanced validation set: out of reach.
+  const dir = writeLinearJob('selmix-infeasible-', [200, 60, 15, 5], [40, 30, 30, 20], 6, 24);
+  const cfg = join(dir, 'i.selmix.json');
+  const c = JSON.parse(npyConfig({ steps: 40, refreshEvery: 20 }, 'out', 'meanRecallMinCoverage'));
+  c.selmix = { coverage: { alpha: 0.999 } };
+  writeFileSync(cfg, JSON.stringify(c));
+  const warns: string[] = [];
+  const r = await runFile(cfg, { emit: (e) => { if (e.type === 'run/log' && e.payload.level === 'warn') warns.push(e.payload.message); } });
+  assert.ok(r.ok, r.ok ? '' : r.message);
+  assert.equal(r.summary.feasibility!.val.met, false);
+  const why = r.summary.infeasible!;
+  assert.match(why, /^infeasible on validation: min coverage >= 24\.98 % \(alpha 0\.999 \/ K 4\) was not met by any iterate; the kept one, step \d+, is the closest at \d+\.\d\d % \(below it: /);
+  assert.match(why, /Logit adjustment, tau searched on validation, came no closer than/);
+  assert.ok(warns.includes(why));
+  assert.equal(JSON.parse(readFileSync(join(dir, 'out', 'report.json'), 'utf8')).summary.infeasible, why);
 });
