@@ -77,6 +77,8 @@ export interface TrainState {
   };
   /** The warm start's tau (null: none applied). A resumed run recomputes what it gave from the starting model. */
   warmStart: { tau: number } | null;
+  /** The validation predictions of the kept iterate (training.selectionMargin compares a new one with them). */
+  bestPreds: Int32Array | null;
 }
 
 /** The longest the loop runs without yielding to the event loop (ms), so a stop request is seen promptly. */
@@ -173,6 +175,7 @@ interface LoopState {
   bestWeights: tf.Tensor[];
   pendingEarlyStop: boolean;
   gainTrack: GainTrack;
+  bestPreds: Int32Array | null;
 }
 
 /** How one TrainState field is taken from a run and put back: the two halves of snapshot and restore, side by side. */
@@ -240,6 +243,7 @@ export class FinetuneRun {
     maxGainHistory: { save: (r) => Float64Array.from(r.s.maxGainHistory), load: (r, v) => { r.s.maxGainHistory = Array.from(v); } },
     best: { save: (r) => ({ ...r.s.best }), load: (r, v) => { r.s.best = { ...v }; } },
     pendingEarlyStop: { save: (r) => r.s.pendingEarlyStop, load: (r, v) => { r.s.pendingEarlyStop = v; } },
+    bestPreds: { save: (r) => r.s.bestPreds?.slice() ?? null, load: (r, v) => { r.s.bestPreds = v?.slice() ?? null; } },
     gainTrack: {
       save: (r) => { const g = r.s.gainTrack; return { ...g, predicted: Float64Array.from(g.predicted), realised: Float64Array.from(g.realised), noise: Float64Array.from(g.noise), lastPreds: g.lastPreds?.slice() ?? null }; },
       load: (r, v) => {
@@ -299,7 +303,7 @@ export class FinetuneRun {
     this.s = {
       step: 0, afterRefresh: false, rng: new Rng(cfg.training.seed), multipliers: null, P: null, G: null, partnerLabels: null,
       maxGainHistory: [1000], best: { step: -1, score: -Infinity, feasible: false }, bestWeights: this.vars.map((v) => tf.clone(v)),
-      pendingEarlyStop: false, gainTrack: emptyGainTrack(),
+      pendingEarlyStop: false, gainTrack: emptyGainTrack(), bestPreds: null,
     };
     this.head = this.newHead(1);
   }
@@ -538,13 +542,21 @@ export class FinetuneRun {
     const support = this.valSupport;
     const preds = argmaxRows(fw.logits, fw.n, K);
     const prev = s.gainTrack.lastPreds;
-    const noise = prev ? changeNoise(prev, preds, data.val.y, K, (C) => this.scoreOf(C, metricsReport(C, K, support, sm.headFrac)).score, (tr.seed * 1000003 + step) | 0, K > 300 ? 8 : 24) : null;
+    const objectiveOfC = (C: Float64Array) => this.scoreOf(C, metricsReport(C, K, support, sm.headFrac)).score;
+    const noise = prev ? changeNoise(prev, preds, data.val.y, K, objectiveOfC, (tr.seed * 1000003 + step) | 0, K > 300 ? 8 : 24) : null;
     const monitor = monitorChange(s.gainTrack, r.objectiveValue, noise, preds);
     s.partnerLabels = this.partnerLabelsFor();
     this.sampler = this.newSampler(s.P, s.partnerLabels);
     const sc: Score = this.scoreOf(r.C, r.metrics);
-    const isBest = s.best.step < 0 || better(sc, s.best);
+    let isBest = s.best.step < 0 || better(sc, s.best);
+    // training.selectionMargin: between two iterates of the same feasibility, a better one replaces the kept one only
+    // when the improvement exceeds that many standard errors of the change between them on this validation set.
+    if (isBest && s.best.step >= 0 && tr.selectionMargin > 0 && sc.feasible === s.best.feasible && s.bestPreds) {
+      const se = changeNoise(s.bestPreds, preds, data.val.y, K, objectiveOfC, (tr.seed * 1000033 + step) | 0, K > 300 ? 8 : 24);
+      if (sc.score - s.best.score <= tr.selectionMargin * se) isBest = false;
+    }
     if (isBest) {
+      s.bestPreds = preds;
       s.best = { step, ...sc };
       s.bestWeights.forEach((t) => t.dispose());
       s.bestWeights = this.vars.map((v) => tf.clone(v));

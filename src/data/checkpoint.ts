@@ -251,6 +251,7 @@ function stateSchema(bin: Uint8Array) {
     gainTrack: z.strictObject({ predicted: f64, realised: f64, lastObjective: float.nullable(), predictedSum: float, predictedCount: int.min(0), noise: f64.optional(), lastPreds: i32.nullable().optional() }),
     // Checkpoints written before the field read as "no warm start recorded".
     warmStart: z.strictObject({ tau: float }).nullable().default(null),
+    bestPreds: i32.nullable().default(null),
   });
 }
 

@@ -332,3 +332,20 @@ test('a constrained run that cannot meet its bound on validation says it is infe
   assert.ok(warns.includes(why));
   assert.equal(JSON.parse(readFileSync(join(dir, 'out', 'report.json'), 'utf8')).summary.infeasible, why);
 });
+
+test('training.selectionMargin: a later iterate replaces the kept one only when it is better by more than that many standard errors', async () => {
+  const dir = writeLinearJob('selmix-margin-', [200, 60, 15, 5], [30, 30, 30, 30], 6, 21);
+  const run = async (selectionMargin: number, out: string) => {
+    const cfg = join(dir, `${out}.selmix.json`);
+    writeFileSync(cfg, npyConfig({ steps: 200, refreshEvery: 20, selectionMargin }, out, 'minRecall'));
+    const r = await runFile(cfg);
+    assert.ok(r.ok, r.ok ? '' : r.message);
+    return r.summary;
+  };
+  const plain = await run(0, 'm0');
+  const strict = await run(10, 'm10');
+  assert.ok(plain.bestStep > 0 && plain.after.objectiveValue > plain.warmStart!.objectiveValue, `without a margin a later iterate is kept (step ${plain.bestStep})`);
+  // Ten standard errors on 30 examples a class: nothing after the warm start clears it.
+  assert.equal(strict.bestStep, 0);
+  assert.equal(strict.after.objectiveValue, strict.warmStart!.objectiveValue);
+});
