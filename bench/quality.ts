@@ -15,7 +15,7 @@
 //        --seeds N (3)  --full  --no-selected (skip the baselines re-selected per target)  --pretrain-epochs N (CIFAR, 10)
 //        --val-per-class N (CIFAR, 100)  --out DIR (bench/results)
 //        knobs for measuring the defaults: --patience N|none  --passes N  --update dual|hinge  --eta E  --damping D  --smoothing S
-//        --temperature S  --eps-mask E  --lr L  --margin Z (training.selectionMargin)
+//        --temperature S  --eps-mask E  --lr L  --margin Z (training.selectionMargin)  --selection validation|split
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -111,10 +111,11 @@ async function ensurePretrained(): Promise<void> {
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { steps: { type: 'string' }, seeds: { type: 'string' }, full: { type: 'boolean' }, out: { type: 'string' },
     dataset: { type: 'string' }, data: { type: 'string' }, warm: { type: 'string' }, 'no-selected': { type: 'boolean' }, 'pretrain-epochs': { type: 'string' },
-    'val-per-class': { type: 'string' }, patience: { type: 'string' }, passes: { type: 'string' }, damping: { type: 'string' }, update: { type: 'string' }, eta: { type: 'string' }, smoothing: { type: 'string' }, temperature: { type: 'string' }, 'eps-mask': { type: 'string' }, lr: { type: 'string' }, margin: { type: 'string' } } });
+    'val-per-class': { type: 'string' }, patience: { type: 'string' }, passes: { type: 'string' }, damping: { type: 'string' }, update: { type: 'string' }, eta: { type: 'string' }, smoothing: { type: 'string' }, temperature: { type: 'string' }, 'eps-mask': { type: 'string' }, lr: { type: 'string' }, margin: { type: 'string' }, selection: { type: 'string' } } });
   // Knobs for measuring the defaults (absent: the tool's defaults).
   const extra = { ...(values.patience ? { patience: values.patience === 'none' ? null : Number(values.patience) } : {}), ...(values.passes ? { passes: Number(values.passes) } : {}),
-    ...(values.margin !== undefined ? { selectionMargin: Number(values.margin) } : {}) };
+    ...(values.margin !== undefined ? { selectionMargin: Number(values.margin) } : {}),
+    ...(values.selection === 'split' || values.selection === 'validation' ? { selection: values.selection as 'split' } : {}) };
   const damping = values.damping !== undefined ? Number(values.damping) : undefined;
   const steps = values.steps !== undefined ? Number(values.steps) : undefined;
   const nSeeds = Number(values.seeds ?? 3);

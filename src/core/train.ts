@@ -23,7 +23,7 @@ import type { ObjectiveOptions } from './objectives';
 import { TrainingError } from './errors';
 import { changeNoise, emptyGainTrack, gainVerdict, monitorChange, recordPairs, type GainTrack, type GainVerdict } from './gainMonitor';
 import { metricsReport } from './metrics';
-import { classSupport } from './confusion';
+import { classSupport, confusionMatrix } from './confusion';
 import type { MetricsReport, RunEvent, RefreshPayload, WarmStartSummary } from '../protocol/messages';
 
 /** Labeled train set, validation set, optional unlabeled and test sets. */
@@ -281,6 +281,12 @@ export class FinetuneRun {
   private readonly refreshCache: RefreshCache | undefined;
   /** Examples per class in the validation set (the noise of each class's recall). */
   private readonly valSupport: number[];
+  /**
+   * training.selection "split": the validation rows that feed the gains (and the warm start) and those that pick the
+   * kept iterate, every other example of each class; null: all rows do both.
+   */
+  private readonly split: { gain: Int32Array; sel: Int32Array; gainY: Int32Array; selY: Int32Array; selSupport: number[] } | null;
+  private gainFeatures: { source: Float32Array; rows: Float32Array } | null = null;
 
   constructor(private readonly model: SelmixModel, private readonly data: FinetuneData, private readonly opts: FinetuneOptions) {
     const cfg = opts.config;
@@ -297,6 +303,7 @@ export class FinetuneRun {
     this.pool = data.unlabeled ?? data.train;
     this.refreshCache = model.backbone ? undefined : {};
     this.valSupport = classSupport(data.val.y, model.K);
+    this.split = cfg.training.selection === 'split' ? splitRows(data.val.y, model.K) : null;
     this.T = resolveSteps(cfg.training, data.train.n);
     // The warm start changes b before anything is copied from it (a resumed run restores its own weights instead).
     if (cfg.training.warmStart === 'logitAdjusted' && !opts.resume) this.applyWarmStart();
@@ -324,8 +331,11 @@ export class FinetuneRun {
     const { model, data, K, cfg } = this;
     const fw = forwardAll(model, data.val, undefined, this.opts.matmul);
     const lp = logPrior(data.train.y, K);
-    const c = searchTau(fw.logits, data.val.y, K, lp, cfg.selmix.headFrac, (C, m) => this.scoreOf(C, m));
-    const a0 = adjustedMetrics(fw.logits, data.val.y, K, lp, 0, cfg.selmix.headFrac);
+    // With a selection split, tau is searched on the gains' half only, so the half that picks the kept iterate has not seen it.
+    const logits = this.split ? takeRows(fw.logits, K, this.split.gain) : fw.logits;
+    const labels = this.split ? this.split.gainY : data.val.y;
+    const c = searchTau(logits, labels, K, lp, cfg.selmix.headFrac, (C, m) => this.scoreOf(C, m));
+    const a0 = adjustedMetrics(logits, labels, K, lp, 0, cfg.selmix.headFrac);
     const before = this.scoreOf(a0.C, a0.metrics);
     this.warmStart = this.measureWarmStart(c.tau, true);
     const name = this.custom?.name ?? cfg.objective;
@@ -524,8 +534,18 @@ export class FinetuneRun {
     const fw = forwardAll(model, data.val, undefined, this.opts.matmul);
     const W = Float64Array.from(await model.W.data());
     const b = Float64Array.from(await model.b.data());
+    const sp = this.split;
+    // The gains' rows: with a selection split, half of each class (the features array is kept while the features do
+    // not change, so the refresh cache of a head on fixed features still applies).
+    const gLabels = sp ? sp.gainY : data.val.y;
+    const gLogits = sp ? takeRows(fw.logits, K, sp.gain) : fw.logits;
+    let gFeatures: ArrayLike<number> = fw.features;
+    if (sp) {
+      if (!this.gainFeatures || this.gainFeatures.source !== fw.features || model.backbone) this.gainFeatures = { source: fw.features as Float32Array, rows: Float32Array.from(takeRows(fw.features, model.d, sp.gain)) };
+      gFeatures = this.gainFeatures.rows;
+    }
     const r = computeRefresh({
-      K, d: model.d, features: fw.features, labels: data.val.y, logits: fw.logits, W, b, objective,
+      K, d: model.d, features: gFeatures, labels: gLabels, logits: gLogits, W, b, objective,
       prevMultipliers: s.multipliers, round: Math.round(step / tr.refreshEvery), options: objectiveOptions(this.cfg), custom, s: sm.temperature, lambdaBar: (tr.lambdaMin + 1) / 2,
       variant: sm.deltaW, ...(sm.epsMask !== undefined ? { epsMask: sm.epsMask } : {}), matmul: opts.matmul,
       ...(this.refreshCache ? { cache: this.refreshCache } : {}), logitsFromHead: true,
@@ -539,24 +559,30 @@ export class FinetuneRun {
     // The noise of the objective's change since the last refresh as measured on this validation set (each class's
     // recall noise carried through it), seeded by the step so a resumed run measures the same, without drawing from the
     // run's generator.
-    const support = this.valSupport;
-    const preds = argmaxRows(fw.logits, fw.n, K);
+    const support = sp ? classSupport(gLabels, K) : this.valSupport;
+    const preds = argmaxRows(gLogits, gLabels.length, K);
     const prev = s.gainTrack.lastPreds;
     const objectiveOfC = (C: Float64Array) => this.scoreOf(C, metricsReport(C, K, support, sm.headFrac)).score;
-    const noise = prev ? changeNoise(prev, preds, data.val.y, K, objectiveOfC, (tr.seed * 1000003 + step) | 0, K > 300 ? 8 : 24) : null;
+    const noise = prev ? changeNoise(prev, preds, gLabels, K, objectiveOfC, (tr.seed * 1000003 + step) | 0, K > 300 ? 8 : 24) : null;
     const monitor = monitorChange(s.gainTrack, r.objectiveValue, noise, preds);
     s.partnerLabels = this.partnerLabelsFor();
     this.sampler = this.newSampler(s.P, s.partnerLabels);
-    const sc: Score = this.scoreOf(r.C, r.metrics);
+    // The kept iterate is picked on the selection rows (all of validation, or the selection half of a split).
+    const selPreds = sp ? argmaxRows(takeRows(fw.logits, K, sp.sel), sp.sel.length, K) : preds;
+    const selLabels = sp ? sp.selY : data.val.y;
+    const selSupport = sp ? sp.selSupport : this.valSupport;
+    const selC = sp ? confusionMatrix(selLabels, selPreds, K) : r.C;
+    const sc: Score = sp ? this.scoreOf(selC, metricsReport(selC, K, selSupport, sm.headFrac)) : this.scoreOf(r.C, r.metrics);
     let isBest = s.best.step < 0 || better(sc, s.best);
     // training.selectionMargin: between two iterates of the same feasibility, a better one replaces the kept one only
-    // when the improvement exceeds that many standard errors of the change between them on this validation set.
+    // when the improvement exceeds that many standard errors of the change between them on the selection rows.
     if (isBest && s.best.step >= 0 && tr.selectionMargin > 0 && sc.feasible === s.best.feasible && s.bestPreds) {
-      const se = changeNoise(s.bestPreds, preds, data.val.y, K, objectiveOfC, (tr.seed * 1000033 + step) | 0, K > 300 ? 8 : 24);
+      const selObjective = (C: Float64Array) => this.scoreOf(C, metricsReport(C, K, selSupport, sm.headFrac)).score;
+      const se = changeNoise(s.bestPreds, selPreds, selLabels, K, selObjective, (tr.seed * 1000033 + step) | 0, K > 300 ? 8 : 24);
       if (sc.score - s.best.score <= tr.selectionMargin * se) isBest = false;
     }
     if (isBest) {
-      s.bestPreds = preds;
+      s.bestPreds = selPreds;
       s.best = { step, ...sc };
       s.bestWeights.forEach((t) => t.dispose());
       s.bestWeights = this.vars.map((v) => tf.clone(v));
@@ -609,6 +635,22 @@ export async function finetune(model: SelmixModel, data: FinetuneData, opts: Fin
     run.dispose(true);
     throw e;
   }
+}
+
+/** Rows idx of a row-major n x w array, in that order. */
+function takeRows(a: ArrayLike<number>, w: number, idx: ArrayLike<number>): Float64Array {
+  const out = new Float64Array(idx.length * w);
+  for (let t = 0; t < idx.length; t++) for (let c = 0; c < w; c++) out[t * w + c] = a[idx[t]! * w + c]!;
+  return out;
+}
+
+/** A selection split: within each class, examples alternate between the gains' half and the selection half. */
+export function splitRows(labels: Int32Array, K: number): { gain: Int32Array; sel: Int32Array; gainY: Int32Array; selY: Int32Array; selSupport: number[] } {
+  const seen = new Array<number>(K).fill(0);
+  const gain: number[] = [], sel: number[] = [];
+  for (let i = 0; i < labels.length; i++) (seen[labels[i]!]!++ % 2 === 0 ? gain : sel).push(i);
+  const gainY = Int32Array.from(gain, (i) => labels[i]!), selY = Int32Array.from(sel, (i) => labels[i]!);
+  return { gain: Int32Array.from(gain), sel: Int32Array.from(sel), gainY, selY, selSupport: classSupport(selY, K) };
 }
 
 /** A batch for plain fine-tuning: examples drawn uniformly from the labeled set, no partner. */

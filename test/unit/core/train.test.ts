@@ -9,7 +9,7 @@ import { configSchema } from '../../../src/core/config';
 import { pearson } from '../../../src/core/gainMonitor';
 import { linearModel, disposeModel } from '../../../src/core/model';
 import { Rng } from '../../../src/core/rng';
-import { finetune, FinetuneRun, type FinetuneData, type TrainState } from '../../../src/core/train';
+import { finetune, FinetuneRun, splitRows, type FinetuneData, type TrainState } from '../../../src/core/train';
 import { CHECKPOINT_STATE_FIELDS } from '../../../src/data/checkpoint';
 import { runRequest, type RunResult } from '../../../src/run/run';
 import type { RefreshPayload, RunEvent } from '../../../src/protocol/messages';
@@ -348,4 +348,20 @@ test('training.selectionMargin: a later iterate replaces the kept one only when 
   // Ten standard errors on 30 examples a class: nothing after the warm start clears it.
   assert.equal(strict.bestStep, 0);
   assert.equal(strict.after.objectiveValue, strict.warmStart!.objectiveValue);
+});
+
+test('training.selection "split": every other example of each class feeds the gains, the rest picks the kept iterate', async () => {
+  const s = splitRows(Int32Array.from([0, 1, 0, 0, 1, 2]), 3);
+  assert.deepEqual(Array.from(s.gain), [0, 1, 3, 5]);
+  assert.deepEqual(Array.from(s.sel), [2, 4]);
+  assert.deepEqual(s.selSupport, [1, 1, 0]);
+  const dir = writeLinearJob('selmix-split-', [200, 60, 15, 5], [30, 30, 30, 30], 6, 21);
+  const cfg = join(dir, 's.selmix.json');
+  writeFileSync(cfg, npyConfig({ steps: 100, refreshEvery: 20, selection: 'split' }, 'out', 'minRecall'));
+  const refreshes: RefreshPayload[] = [];
+  const r = await runFile(cfg, { emit: (e) => { if (e.type === 'run/refresh') refreshes.push(e.payload); } });
+  assert.ok(r.ok, r.ok ? '' : r.message);
+  // The refresh (gains, monitor) sees half of each class; the summary reports the whole validation set.
+  assert.deepEqual(refreshes[0]!.val.support, [15, 15, 15, 15]);
+  assert.deepEqual(r.summary.after.val.support, [30, 30, 30, 30]);
 });
