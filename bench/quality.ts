@@ -15,7 +15,7 @@
 //        --seeds N (3)  --full  --no-selected (skip the baselines re-selected per target)  --pretrain-epochs N (CIFAR, 10)
 //        --val-per-class N (CIFAR, 100)  --out DIR (bench/results)
 //        knobs for measuring the defaults: --patience N|none  --passes N  --update dual|hinge  --eta E  --damping D  --smoothing S
-//        --temperature S  --eps-mask E  --lr L
+//        --temperature S  --eps-mask E  --lr L  --margin Z (training.selectionMargin)  --selection validation|split
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -24,8 +24,9 @@ import { configSchema, type SelmixConfig, type SelmixConfigInput } from '../src/
 import { forwardAll, metricsOf, type ExampleSet } from '../src/core/evaluate';
 import { disposeModel, fromLayersModel, type SelmixModel } from '../src/core/model';
 import { evaluateSet, finetune, trainableVariables, type FinetuneData } from '../src/core/train';
-import { logPrior, tuneTau } from '../src/core/logitAdjust';
-import { feasibilityOf, objectiveScore } from '../src/core/metrics';
+import { logPrior, TAU_GRID_01, tuneTau } from '../src/core/logitAdjust';
+import { feasibilityOf, objectiveMetricValue, objectiveScore } from '../src/core/metrics';
+import { OBJECTIVE_IDS, type ObjectiveId } from '../src/core/objectiveIds';
 import { loadMnistLT } from '../src/data/mnist';
 import { loadLayersModelFromFile } from '../src/data/modelIo';
 import { runRequest } from '../src/run/run';
@@ -33,13 +34,12 @@ import type { MetricsReport } from '../src/protocol/messages';
 import { ensureCifarBackbone, loadCifarLT } from './cifar';
 import { fmtMs, log, machineInfo, mdTable } from './lib';
 
-const METRICS = ['accuracy', 'meanRecall', 'minRecall', 'gMean', 'hMean', 'minCoverage'] as const;
+const METRICS = ['accuracy', 'meanRecall', 'minRecall', 'gMean', 'hMean', 'minHeadTailRecall', 'minCoverage'] as const;
 type Metric = (typeof METRICS)[number];
-const METRIC_LABEL: Record<Metric, string> = { accuracy: 'accuracy', meanRecall: 'mean recall', minRecall: 'min recall', gMean: 'G-mean', hMean: 'H-mean', minCoverage: 'min coverage' };
-const SELMIX_OBJECTIVES = ['minRecall', 'meanRecall', 'gMean', 'hMean', 'meanRecallMinCoverage'] as const;
-type Objective = (typeof SELMIX_OBJECTIVES)[number];
-/** The test-set column each SelMix objective targets. */
-const TARGET: Record<Objective, Metric> = { minRecall: 'minRecall', meanRecall: 'meanRecall', gMean: 'gMean', hMean: 'hMean', meanRecallMinCoverage: 'meanRecall' };
+const METRIC_LABEL: Record<Metric, string> = { accuracy: 'accuracy', meanRecall: 'mean recall', minRecall: 'min recall', gMean: 'G-mean', hMean: 'H-mean', minHeadTailRecall: 'min head/tail recall', minCoverage: 'min coverage' };
+/** All nine built-in objectives. */
+const SELMIX_OBJECTIVES = OBJECTIVE_IDS;
+type Objective = ObjectiveId;
 
 /** One method's per-seed test metrics. */
 interface MethodResult {
@@ -49,7 +49,11 @@ interface MethodResult {
   /** The objective that picks the best validation iterate (and, for SelMix, drives the gain). */
   objective: string | null;
   perSeed: (Record<Metric, number> & { seed: number; seconds: number; bestStep: number | null; steps?: number; stoppedBy?: string; tau?: number;
-    feasibility?: { val: boolean; test: boolean } })[];
+    feasibility?: { val: boolean; test: boolean };
+    /** The method's objective on test and validation at the kept iterate, and at the warm start (fine-tuned rows). */
+    target?: number; targetVal?: number; warmTest?: number; warmVal?: number;
+    /** Warnings of the gain monitor in this run. */
+    monitorWarnings?: number })[];
   mean: Record<Metric, number>;
   std: Record<Metric, number>;
   min: Record<Metric, number>;
@@ -60,7 +64,13 @@ interface MethodResult {
 const MODEL_PATH = '.selmix-cache/mnist-lt-cnn/model.json';
 
 function pick(m: MetricsReport): Record<Metric, number> {
-  return { accuracy: m.accuracy, meanRecall: m.meanRecall, minRecall: m.minRecall, gMean: m.gMean, hMean: m.hMean, minCoverage: m.minCoverage };
+  return { accuracy: m.accuracy, meanRecall: m.meanRecall, minRecall: m.minRecall, gMean: m.gMean, hMean: m.hMean, minHeadTailRecall: m.minHeadTailRecall, minCoverage: m.minCoverage };
+}
+
+/** Mean and sample standard deviation. */
+function meanStd(xs: number[]): { mean: number; std: number } {
+  const mean = xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+  return { mean, std: xs.length > 1 ? Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / (xs.length - 1)) : 0 };
 }
 
 function summarise(id: string, label: string, policy: MethodResult['policy'], objective: string | null, perSeed: MethodResult['perSeed']): MethodResult {
@@ -101,9 +111,11 @@ async function ensurePretrained(): Promise<void> {
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { steps: { type: 'string' }, seeds: { type: 'string' }, full: { type: 'boolean' }, out: { type: 'string' },
     dataset: { type: 'string' }, data: { type: 'string' }, warm: { type: 'string' }, 'no-selected': { type: 'boolean' }, 'pretrain-epochs': { type: 'string' },
-    'val-per-class': { type: 'string' }, patience: { type: 'string' }, passes: { type: 'string' }, damping: { type: 'string' }, update: { type: 'string' }, eta: { type: 'string' }, smoothing: { type: 'string' }, temperature: { type: 'string' }, 'eps-mask': { type: 'string' }, lr: { type: 'string' } } });
+    'val-per-class': { type: 'string' }, patience: { type: 'string' }, passes: { type: 'string' }, damping: { type: 'string' }, update: { type: 'string' }, eta: { type: 'string' }, smoothing: { type: 'string' }, temperature: { type: 'string' }, 'eps-mask': { type: 'string' }, lr: { type: 'string' }, margin: { type: 'string' }, selection: { type: 'string' } } });
   // Knobs for measuring the defaults (absent: the tool's defaults).
-  const extra = { ...(values.patience ? { patience: values.patience === 'none' ? null : Number(values.patience) } : {}), ...(values.passes ? { passes: Number(values.passes) } : {}) };
+  const extra = { ...(values.patience ? { patience: values.patience === 'none' ? null : Number(values.patience) } : {}), ...(values.passes ? { passes: Number(values.passes) } : {}),
+    ...(values.margin !== undefined ? { selectionMargin: Number(values.margin) } : {}),
+    ...(values.selection === 'split' || values.selection === 'validation' ? { selection: values.selection as 'split' } : {}) };
   const damping = values.damping !== undefined ? Number(values.damping) : undefined;
   const steps = values.steps !== undefined ? Number(values.steps) : undefined;
   const nSeeds = Number(values.seeds ?? 3);
@@ -162,13 +174,15 @@ async function main(): Promise<void> {
     summarise('start', 'starting model (pre-trained CNN)', 'none', null, fixed(startM, 0)),
     summarise('logitAdjusted', 'post-hoc logit adjustment (tau = 1)', 'posthoc', null, fixed(laM, laSeconds)),
   ];
-  // LA with tau tuned on validation for each objective (the same rule as the warm start: feasible first, then the value).
+  // LA with tau tuned on validation for each objective at a 0.1 grid (feasible first, then the value).
   const alpha = 0.95;
   for (const o of SELMIX_OBJECTIVES) {
     const ts = performance.now();
-    const c = tuneTau(valFw.logits, data.val.y, K, lp, headFrac, (_C, m) => objectiveScore(o, m, K, alpha));
+    const c = tuneTau(valFw.logits, data.val.y, K, lp, headFrac, (_C, m) => objectiveScore(o, m, K, alpha), TAU_GRID_01);
     const mt = metricsOf(startFw.logits, test.y, K, headFrac, Array.from(lp, (v) => c.tau * v));
-    methods.push(summarise(`la-tuned-${o}`, `post-hoc LA, tau = ${c.tau} tuned on val for ${o}`, 'posthoc', o, fixed(mt, (performance.now() - ts) / 1000 + laSeconds, c.tau)));
+    const fv = feasibilityOf(o, c.metrics, K, alpha), ft = feasibilityOf(o, mt, K, alpha);
+    methods.push(summarise(`la-tuned-${o}`, `post-hoc LA, tau = ${c.tau} tuned on val (0.1 grid) for ${o}`, 'posthoc', o,
+      fixed(mt, (performance.now() - ts) / 1000 + laSeconds, c.tau).map((x) => ({ ...x, target: objectiveMetricValue(o, mt), targetVal: c.score, ...(fv && ft ? { feasibility: { val: fv.met, test: ft.met } } : {}) }))));
   }
 
   // Features once, for the frozen-backbone runs (the job's featurize()).
@@ -186,8 +200,9 @@ async function main(): Promise<void> {
     { id: 'plain', label: 'plain CE fine-tuning', policy: 'plain', objective: 'meanRecall' },
     { id: 'uniformMixup', label: 'uniform mixup fine-tuning', policy: 'uniformMixup', objective: 'meanRecall' },
     ...SELMIX_OBJECTIVES.map((o) => ({ id: `selmix-${o}`, label: `SelMix (${o})`, policy: 'selmix' as const, objective: o })),
-    // The baselines again with the best iterate picked on each SelMix target, so a SelMix win is not a checkpoint-selection win.
-    ...(selected ? SELMIX_OBJECTIVES.filter((o) => o !== 'meanRecall') : []).flatMap((o) => (['plain', 'uniformMixup'] as const).map((p) => ({ id: `${p}-sel-${o}`, label: `${p === 'plain' ? 'plain CE' : 'uniform mixup'}, best iterate by ${o}`, policy: p, objective: o }))),
+    // Uniform mixup again with the best iterate picked on each SelMix objective (the same warm start), so a SelMix win is
+    // not a checkpoint-selection win.
+    ...(selected ? SELMIX_OBJECTIVES.filter((o) => o !== 'meanRecall') : []).map((o) => ({ id: `uniformMixup-sel-${o}`, label: `uniform mixup, best iterate by ${o}`, policy: 'uniformMixup' as const, objective: o })),
   ];
   const extraIds = new Set([...methods.filter((m) => m.id.startsWith('la-tuned-')).map((m) => m.id), ...runs.slice(2 + SELMIX_OBJECTIVES.length).map((r) => r.id)]);
   let lastCfg: SelmixConfig | null = null;
@@ -215,7 +230,10 @@ async function main(): Promise<void> {
         model = await loadModel();
         d = data;
       }
-      const res = await finetune(model, d, { config: cfg, emit: () => undefined, shouldStop: () => false });
+      let monitorWarnings = 0;
+      const res = await finetune(model, d, { config: cfg, shouldStop: () => false, emit: (e) => {
+        if (e.type === 'run/log' && e.payload.level === 'warn' && /first-order/.test(e.payload.message)) monitorWarnings++;
+      } });
       // The best validation iterate is the result (src/run/stages.ts).
       const vars = trainableVariables(model, !full);
       vars.forEach((v, i) => v.assign(res.bestWeights[i]!));
@@ -225,10 +243,13 @@ async function main(): Promise<void> {
       const seconds = (performance.now() - ts) / 1000;
       const fv = feasibilityOf(r.objective as Objective, mv, K, alpha);
       const ft = feasibilityOf(r.objective as Objective, mt, K, alpha);
-      perSeed.push({ ...pick(mt), seed, seconds, bestStep: res.bestStep, steps: res.steps, stoppedBy: res.stoppedBy, ...(res.warmStart ? { tau: res.warmStart.tau } : {}),
-        ...(fv && ft ? { feasibility: { val: fv.met, test: ft.met } } : {}) });
+      const o = r.objective as Objective;
+      const ws = res.warmStart;
+      perSeed.push({ ...pick(mt), seed, seconds, bestStep: res.bestStep, steps: res.steps, stoppedBy: res.stoppedBy, ...(ws ? { tau: ws.tau } : {}),
+        ...(fv && ft ? { feasibility: { val: fv.met, test: ft.met } } : {}), target: objectiveMetricValue(o, mt), targetVal: objectiveMetricValue(o, mv),
+        ...(ws?.test && ws.val ? { warmTest: objectiveMetricValue(o, ws.test), warmVal: objectiveMetricValue(o, ws.val) } : {}), monitorWarnings });
       if (!feats) disposeModel(model);
-      log(`${r.label} seed ${seed}: ${seconds.toFixed(1)} s, ${res.steps}/${res.totalSteps} steps (${res.stoppedBy}), best step ${res.bestStep}${res.warmStart ? `, warm tau ${res.warmStart.tau}` : ''}, test ${METRIC_LABEL[TARGET[r.objective as Objective] ?? 'meanRecall']} ${mt[TARGET[r.objective as Objective] ?? 'meanRecall'].toFixed(4)}${fv ? `, val min cov ${fv.value.toFixed(4)} (${fv.met ? 'met' : 'not met'})` : ''}`);
+      log(`${r.label} seed ${seed}: ${seconds.toFixed(1)} s, ${res.steps}/${res.totalSteps} steps (${res.stoppedBy}), best step ${res.bestStep}${ws ? `, warm tau ${ws.tau}` : ''}, test ${o} ${objectiveMetricValue(o, mt).toFixed(4)}${fv ? `, val ${fv.constraint} ${fv.value.toFixed(4)} (${fv.met ? 'met' : 'not met'})` : ''}${monitorWarnings ? `, ${monitorWarnings} monitor warning(s)` : ''}`);
     }
     methods.push(summarise(r.id, r.label, r.policy, r.objective, perSeed));
   }
@@ -236,23 +257,24 @@ async function main(): Promise<void> {
   b0.dispose();
   disposeModel(start);
 
-  // Does each SelMix variant win on its own target metric against every other row?
+  // Per objective: SelMix's own value on test against logit adjustment tuned on validation (0.1 grid) and uniform mixup
+  // with the best iterate picked by the same objective; wins and losses only beyond the seed spread.
   const verdicts = SELMIX_OBJECTIVES.map((o) => {
-    const metric = TARGET[o];
     const me = methods.find((x) => x.id === `selmix-${o}`)!;
-    // Against every baseline row (the starting model, LA, CE and uniform mixup, also re-selected on this target); the other
-    // SelMix variants are reported beside it, not counted as baselines.
-    const others = methods.filter((x) => x.policy !== 'selmix');
-    const best = others.reduce((a, b) => (b.mean[metric] > a.mean[metric] ? b : a));
-    const rival = methods.filter((x) => x.policy === 'selmix' && x.id !== me.id).reduce((a, b) => (b.mean[metric] > a.mean[metric] ? b : a));
-    const margin = me.mean[metric] - best.mean[metric];
-    // meanRecallMinCoverage maximises mean recall subject to min coverage >= alpha/K (alpha = 0.95 by default).
-    const constraint = o === 'meanRecallMinCoverage' ? { minCoverage: me.mean.minCoverage, bound: alpha / K, met: me.mean.minCoverage >= alpha / K,
-      valMet: me.perSeed.filter((s) => s.feasibility?.val).length, testMet: me.perSeed.filter((s) => s.feasibility?.test).length, seeds: me.perSeed.length } : null;
-    return { objective: o, metric, value: me.mean[metric], bestOther: best.label, bestOtherValue: best.mean[metric], margin, wins: margin > 0, constraint,
-      bestSelmix: `${rival.label} ${(100 * rival.mean[metric]).toFixed(1)}`,
-      // Within the seed spread: the difference is smaller than the larger of the two standard deviations.
-      withinNoise: Math.abs(margin) <= Math.max(me.std[metric], best.std[metric]) };
+    const la = methods.find((x) => x.id === `la-tuned-${o}`)!;
+    const um = methods.find((x) => x.id === (o === 'meanRecall' ? 'uniformMixup' : `uniformMixup-sel-${o}`));
+    const stat = (m: MethodResult, k: 'target' | 'targetVal' | 'warmTest' | 'warmVal') => meanStd(m.perSeed.map((x) => x[k]).filter((v): v is number => v !== undefined));
+    const mine = stat(me, 'target');
+    const rows = [la, ...(um ? [um] : [])].map((m) => ({ label: m.label, ...stat(m, 'target') }));
+    const best = rows.reduce((x, y) => (y.mean > x.mean ? y : x));
+    const margin = mine.mean - best.mean;
+    const spread = Math.max(mine.std, best.std);
+    const verdict = margin > spread && margin > 1e-12 ? 'wins' : margin < -spread && margin < -1e-12 ? 'loses' : 'ties';
+    const own = (k: 'target' | 'targetVal', w: 'warmTest' | 'warmVal') => meanStd(me.perSeed.filter((x) => x[w] !== undefined).map((x) => x[k]! - x[w]!));
+    const feas = (m: MethodResult) => (m.perSeed.some((x) => x.feasibility) ? { val: m.perSeed.filter((x) => x.feasibility?.val).length, test: m.perSeed.filter((x) => x.feasibility?.test).length, seeds: m.perSeed.length } : null);
+    return { objective: o, selmix: mine, la: rows[0]!, uniformMixup: rows[1] ?? null, best: best.label, margin, spread, verdict,
+      warmTau: meanStd(me.perSeed.map((x) => x.tau ?? 0)), warmTest: stat(me, 'warmTest'), ownTest: own('target', 'warmTest'), ownVal: own('targetVal', 'warmVal'),
+      constraint: feas(me), laConstraint: feas(la), monitorWarnings: me.perSeed.reduce((a, x) => a + (x.monitorWarnings ?? 0), 0), seeds: me.perSeed.length };
   });
 
   const totalSeconds = (performance.now() - t0) / 1000;
@@ -269,8 +291,12 @@ async function main(): Promise<void> {
 }
 
 /** The markdown table: mean ± std over seeds (min-max in the JSON), main rows first, then LA tuned per objective and the target-selected baselines. */
-function qualityMarkdown(methods: MethodResult[], verdicts: { objective: string; metric: Metric; value: number; bestOther: string; bestSelmix: string; bestOtherValue: number; margin: number; wins: boolean; withinNoise: boolean;
-  constraint: { minCoverage: number; bound: number; met: boolean; valMet: number; testMet: number; seeds: number } | null }[],
+type Stat = { mean: number; std: number };
+const ms = (x: Stat) => (x.std > 1e-9 ? `${(100 * x.mean).toFixed(2)} ± ${(100 * x.std).toFixed(2)}` : (100 * x.mean).toFixed(2));
+const signedMs = (x: Stat) => `${x.mean >= 0 ? '+' : ''}${ms(x)}`;
+
+function qualityMarkdown(methods: MethodResult[], verdicts: { objective: string; selmix: Stat; la: Stat; uniformMixup: Stat | null; margin: number; verdict: string; warmTau: Stat; warmTest: Stat; ownTest: Stat; ownVal: Stat;
+  constraint: { val: number; test: number; seeds: number } | null; laConstraint: { val: number; test: number; seeds: number } | null; monitorWarnings: number; seeds: number }[],
   s: { title: string; budget: string; warm: string; seeds: number; full: boolean; totalSeconds: number; machine: string }, extraIds: Set<string>): string {
   const pct = (v: number) => (100 * v).toFixed(1);
   const cell = (m: MethodResult, k: Metric) => (m.std[k] > 1e-9 ? `${pct(m.mean[k])} ± ${pct(m.std[k])}` : pct(m.mean[k]));
@@ -287,17 +313,19 @@ function qualityMarkdown(methods: MethodResult[], verdicts: { objective: string;
     mdTable(header, methods.filter((m) => !extraIds.has(m.id)).map(row)),
     '',
     ...(extraIds.size > 0 ? [
-      'Post-hoc logit adjustment with tau tuned on validation per objective, and the baselines with the best iterate picked on each SelMix target (same runs otherwise):',
+      'Post-hoc logit adjustment with tau tuned on validation per objective (0.1 grid), and uniform mixup with the best iterate picked on each SelMix objective (same runs otherwise):',
       '',
       mdTable(header, methods.filter((m) => extraIds.has(m.id)).map(row)),
       '',
     ] : []),
-    'Does each SelMix variant win on its own target (test mean, against every baseline row above: the starting model, LA with tau = 1 and tuned, CE and uniform mixup; "within seed spread" when the margin is at most the larger std)?',
+    `Per objective, on the test set: SelMix against logit adjustment with tau tuned on validation at a 0.1 grid and uniform mixup (its best iterate picked by the same objective, the same warm start). "wins"/"loses" only when the margin exceeds the larger seed std of the two; otherwise "ties". SelMix's own change is its kept iterate minus its warm start (the logit-adjusted start, tau searched on validation), per seed. Values in %.`,
     '',
-    mdTable(['SelMix objective', 'target column', 'SelMix', 'best baseline row', 'its value', 'margin (points)', 'verdict', 'best other SelMix row'],
-      verdicts.map((v) => [v.objective, METRIC_LABEL[v.metric], pct(v.value), v.bestOther, pct(v.bestOtherValue), (100 * v.margin).toFixed(2),
-        (Math.abs(v.margin) < 1e-12 ? 'ties (equal to that row)' : v.wins ? (v.withinNoise ? 'wins, within seed spread' : 'wins') : (v.withinNoise ? 'loses, within seed spread' : 'loses')) +
-          (v.constraint ? `; test min coverage ${pct(v.constraint.minCoverage)} vs bound ${pct(v.constraint.bound)}; constraint met on val in ${v.constraint.valMet}/${v.constraint.seeds} seeds, on test in ${v.constraint.testMet}/${v.constraint.seeds}` : ''), v.bestSelmix])),
+    mdTable(['objective', 'SelMix', 'LA (0.1 grid)', 'uniform mixup', 'margin vs best (points)', 'verdict', 'warm start tau', 'warm start (test)', "SelMix's own change, test", "SelMix's own change, val", 'constraint met (val / test seeds)', 'monitor warnings'],
+      verdicts.map((v) => [v.objective, ms(v.selmix), ms(v.la), v.uniformMixup ? ms(v.uniformMixup) : '–', (100 * v.margin).toFixed(2), v.verdict,
+        v.warmTau.std > 1e-9 ? `${v.warmTau.mean.toFixed(2)} ± ${v.warmTau.std.toFixed(2)}` : v.warmTau.mean.toFixed(2), ms(v.warmTest), signedMs(v.ownTest), signedMs(v.ownVal),
+        v.constraint ? `${v.constraint.val} / ${v.constraint.test} of ${v.constraint.seeds} (LA: ${v.laConstraint?.val ?? 0} / ${v.laConstraint?.test ?? 0})` : '–', `${v.monitorWarnings} in ${v.seeds} runs`])),
+    '',
+    `Tally: ${verdicts.filter((v) => v.verdict === 'wins').length} wins, ${verdicts.filter((v) => v.verdict === 'ties').length} ties, ${verdicts.filter((v) => v.verdict === 'loses').length} losses.`,
   ];
   return lines.join('\n') + '\n';
 }

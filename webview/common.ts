@@ -230,8 +230,13 @@ export interface GainMonitorView {
   /** Pearson correlation of predicted gain and realised objective change; null until enough intervals. */
   r: number | null;
   intervals: number;
-  /** collecting: no correlation yet; tracking: r > 0; off: r <= 0 (the estimate does not follow reality). */
+  /**
+   * collecting: no correlation yet; off: the monitor's verdict (gainCheck.tracking false: the realised changes ran
+   * against the predicted ones beyond their noise; for runs written before it, r <= 0); tracking otherwise.
+   */
   state: 'collecting' | 'tracking' | 'off';
+  /** The monitor's own verdict when the refresh carries one (null: an older run, judged by the sign of r). */
+  verdict: boolean | null;
   text: string;
 }
 
@@ -241,13 +246,16 @@ export function gainMonitor(s: RunSnapshot): GainMonitorView {
   const intervals = Math.max(0, s.history.length - 1);
   if (r === null || !Number.isFinite(r)) {
     const live = s.status === 'running' || s.status === 'stopping';
-    return { r: null, intervals, state: 'collecting', text: live ? 'collecting…' : s.history.length > 0 ? 'too few intervals' : '–' };
+    return { r: null, intervals, state: 'collecting', verdict: s.lastRefresh?.gainCheck?.tracking ?? null, text: live ? 'collecting…' : s.history.length > 0 ? 'too few intervals' : '–' };
   }
-  return { r, intervals, state: r <= 0 ? 'off' : 'tracking', text: `r = ${r.toFixed(2)} (${intervals} interval${intervals === 1 ? '' : 's'})` };
+  // The monitor's noise-aware verdict (gainCheck); runs written before it are judged by the sign of r.
+  const verdict = s.lastRefresh?.gainCheck?.tracking ?? null;
+  const tracking = verdict ?? r > 0;
+  return { r, intervals, verdict, state: tracking ? 'tracking' : 'off', text: `r = ${r.toFixed(2)} (${intervals} interval${intervals === 1 ? '' : 's'})` };
 }
 
 /** Why a correlation <= 0 matters, in a sentence for the views. */
-export const GAIN_MONITOR_WARNING = 'The predicted gains of the sampled pairs do not track the realised change of the objective, so the sampling distribution P is no better than guessing here. Consider a lower learning rate or a more frequent refresh.';
+export const GAIN_MONITOR_WARNING = 'The realised change of the objective runs against the predicted gains of the sampled pairs by more than the validation noise allows, so the sampling distribution P is misled here. Consider a lower learning rate or a more frequent refresh.';
 
 /** A constraint as the views show it (the protocol's Feasibility: the bound, the value reached, whether it holds). */
 export interface FeasibilityView {
@@ -308,5 +316,6 @@ export function showGainMonitor(target: HTMLElement, gm: GainMonitorView): void 
   target.dataset.value = gm.r === null ? '' : gm.r.toFixed(4);
   target.dataset.intervals = String(gm.intervals);
   target.dataset.state = gm.state;
+  target.dataset.tracking = gm.verdict === null ? '' : String(gm.verdict);
   target.classList.toggle('warn', gm.state === 'off');
 }

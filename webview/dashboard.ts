@@ -4,7 +4,8 @@ import './scriptStart';
 import '@vscode-elements/elements/dist/vscode-badge/index.js';
 import '@vscode-elements/elements/dist/vscode-button/index.js';
 import '@vscode-elements/elements/dist/vscode-progress-bar/index.js';
-import type { FlatMatrix, HostToWebview, MetricsReport, RunSnapshot } from '../src/protocol/messages';
+import type { FlatMatrix, HostToWebview, MetricsReport, RunFinishedPayload, RunSnapshot } from '../src/protocol/messages';
+import { creditRows, pointsText } from '../src/protocol/credit';
 import { CATEGORICAL, curvesOption, makeChart, matrixLabels, palette, recallBarsOption, smooth } from './charts';
 import type { ChartOption, Curve } from './charts';
 import { Heatmap } from './heatmap';
@@ -399,9 +400,34 @@ function drawResults(s: RunSnapshot): void {
   const ff = finishedFeasibility(f);
   const feas = [ff.val ? `validation: ${feasibilityText(ff.val)}` : '', ff.test ? `test: ${feasibilityText(ff.test)}` : ''].filter(Boolean).join('; ');
   note.textContent = `"After" is the best iterate (step ${f.bestStep}), the model the run keeps; the values above the charts are from the last refresh${last !== undefined ? ` (step ${last})` : ''}.${hasTest ? '' : ' This run had no test set (data.test).'}${feas ? ` Constraint at the kept iterate: ${feas}.` : ''}`;
+  if (f.infeasible) note.textContent += ` ${f.infeasible}`;
   note.classList.toggle('warn', ff.val?.met === false || ff.test?.met === false);
-  results.replaceChildren(el('h2', undefined, 'Results'), table, note);
+  results.replaceChildren(el('h2', undefined, 'Results'), creditTable(f), table, note);
   results.dataset.test = String(hasTest);
+}
+
+/** The objective split: the starting model, the warm start and SelMix's own change from it (table#credit-table). */
+function creditTable(f: RunFinishedPayload): HTMLElement {
+  const rows = creditRows(f);
+  const hasTest = rows.some((r) => r.test !== null);
+  const table = el('table', 'results-table');
+  table.id = 'credit-table';
+  const head = el('tr');
+  for (const h of ['', 'Validation', 'change', ...(hasTest ? ['Test', 'change'] : [])]) head.append(el('th', undefined, h));
+  table.append(el('caption', undefined, `${f.objective}: where the change came from (changes in points)`), head);
+  const change = (v: number | null): HTMLElement => {
+    const td = el('td', 'num', v === null ? '' : pointsText(v));
+    if (v !== null) td.dataset.change = String(v);
+    return td;
+  };
+  for (const r of rows) {
+    const tr = el('tr');
+    tr.dataset.credit = r.key;
+    tr.append(el('th', undefined, r.label), el('td', 'num', fmt(r.val)), change(r.changeVal));
+    if (hasTest) tr.append(el('td', 'num', fmt(r.test)), change(r.changeTest));
+    table.append(tr);
+  }
+  return table;
 }
 
 /** The run's notes and warnings (run/log), newest last. */

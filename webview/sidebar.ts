@@ -3,6 +3,7 @@
 import '@vscode-elements/elements/dist/vscode-button/index.js';
 import '@vscode-elements/elements/dist/vscode-badge/index.js';
 import type { RunSnapshot } from '../src/protocol/messages';
+import { creditRows, pointsText } from '../src/protocol/credit';
 import { bootstrapTrusted, button, className, connect, feasibilityOf, finishedFeasibility, showFeasibility, RESTRICTED_NOTE, currentRecall, el, fact, finishedResults, fmt, GAIN_MONITOR_WARNING, gainMonitor, initialSnapshot, showGainMonitor, stageNote, startRecall, statusOf, vscode, watchCsp } from './common';
 
 /** At most this many classes are listed; beyond it, the lowest recalls. */
@@ -24,6 +25,9 @@ const fObjective = fact(dl, 'Objective (last refresh)', 'sb-objective');
 const fBest = fact(dl, 'Best so far', 'sb-best');
 const fAfter = fact(dl, 'After: best iterate', 'sb-after');
 const fTest = fact(dl, 'After: test', 'sb-test');
+// Credit where it is due (src/protocol/credit.ts): what the warm start gave, and SelMix's own change from there.
+const fWarm = fact(dl, 'Warm start', 'sb-warm-start');
+const fOwn = fact(dl, "SelMix's own change", 'sb-selmix-own');
 const fMin = fact(dl, 'Min recall', 'sb-min-recall');
 const fStep = fact(dl, 'Step', 'sb-step');
 const fGain = fact(dl, 'Gain vs reality', 'sb-gain-corr');
@@ -85,10 +89,16 @@ function draw(s: RunSnapshot): void {
   fGain.title = gm.state === 'off' ? GAIN_MONITOR_WARNING : 'Correlation of the predicted gain of the sampled pairs with the realised change of the objective, over the refresh intervals so far.';
   startBtn.toggleAttribute('disabled', !trusted || s.status === 'running' || s.status === 'stopping');
   const showAfter = results !== null;
-  for (const d of [fAfter, fTest]) { d.hidden = !showAfter; (d.previousElementSibling as HTMLElement).hidden = !showAfter; }
+  for (const d of [fAfter, fTest, fWarm, fOwn]) { d.hidden = !showAfter; (d.previousElementSibling as HTMLElement).hidden = !showAfter; }
   if (results) {
     fAfter.textContent = `${fmt(results.after.objectiveValue)} val, step ${results.bestStep}`;
     const t = results.after.test ? (results.after.test as unknown as Record<string, unknown>)[results.objective] : undefined;
+    const [, warm, own] = creditRows(results);
+    const tauText = results.warmStart ? `tau ${+results.warmStart.tau.toFixed(3)}` : 'none';
+    fWarm.textContent = `${tauText}: ${pointsText(warm!.changeVal)} val${warm!.changeTest !== null ? `, ${pointsText(warm!.changeTest)} test` : ''}`;
+    fOwn.textContent = `${pointsText(own!.changeVal)} val${own!.changeTest !== null ? `, ${pointsText(own!.changeTest)} test` : ''} (points)`;
+    fOwn.dataset.val = String(own!.changeVal ?? '');
+    fOwn.dataset.test = String(own!.changeTest ?? '');
     fTest.textContent = typeof t === 'number' ? `${fmt(t)} (start ${fmt((results.before.test as unknown as Record<string, unknown> | undefined)?.[results.objective] as number | undefined)})` : 'no test set';
   }
   stopBtn.toggleAttribute('disabled', s.status !== 'running');

@@ -8,6 +8,7 @@ import { OBJECTIVE_IDS } from '../core/objectiveIds';
 import { ConfigError, DataError, EXIT, UsageError, exitCodeOf, failureKindOf } from '../core/errors';
 import { BACKEND_CHOICES, initBackend, type BackendChoice } from '../backend/backend';
 import type { MetricsReport, RunEvent, RunFinishedPayload, RunOverrides, RunRequest } from '../protocol/messages';
+import { creditRows, creditSentence, pointsText } from '../protocol/credit';
 import { writeFileAtomic } from '../data/atomicWrite';
 import { runRequest } from '../run/run';
 import { evaluateRequest, gainRequest } from '../run/evaluate';
@@ -139,11 +140,17 @@ const pct = (v: number) => (100 * v).toFixed(2).padStart(7);
 /** Above this many classes the terminal shows the worst classes only (the full table is in report.json). */
 export const TERMINAL_CLASSES = 20;
 
-/** A before/after table of test (or validation) metrics; for large K the TERMINAL_CLASSES classes of lowest recall after. */
+/**
+ * A before/after table of test (or validation) metrics: the starting model, the warm start, the baselines, the kept
+ * iterate, SelMix's own change from the warm start and the whole change; for large K the TERMINAL_CLASSES classes of
+ * lowest recall after.
+ */
 export function beforeAfterTable(s: RunFinishedPayload, classNames?: string[]): string {
   const useTest = s.before.test !== undefined && s.after.test !== undefined;
   const b: MetricsReport = useTest ? s.before.test! : s.before.val;
   const a: MetricsReport = useTest ? s.after.test! : s.after.val;
+  // The warm start's metrics on the same split (older summaries, and runs without a warm start, have none: the start).
+  const w: MetricsReport = (useTest ? s.warmStart?.test : s.warmStart?.val) ?? b;
   const K = b.recall.length;
   let classes = Array.from({ length: K }, (_, k) => k);
   if (K > TERMINAL_CLASSES) classes = classes.sort((x, y) => a.recall[x]! - a.recall[y]! || x - y).slice(0, TERMINAL_CLASSES);
@@ -151,23 +158,43 @@ export function beforeAfterTable(s: RunFinishedPayload, classNames?: string[]): 
   const base = (s.baselines ?? []).map((r) => (useTest ? r.test : r.val) ?? r.val);
   const pick = (m: MetricsReport): number[] => [m.accuracy, m.meanRecall, m.minRecall, m.gMean, m.hMean, m.minHeadTailRecall, m.minCoverage, ...classes.map((k) => m.recall[k]!)];
   const names = ['accuracy', 'mean recall', 'min recall', 'G-mean', 'H-mean', 'min head/tail recall', 'min coverage', ...classes.map((k) => `recall ${classNames?.[k] ?? k}`)];
-  const bv = pick(b), av = pick(a), basev = base.map(pick);
-  const head = `${useTest ? 'test' : 'validation'} set (%)`.padEnd(24) + 'before'.padStart(8) + base.map((_, i) => `B${i + 1}`.padStart(8)).join('') + 'after'.padStart(8) + 'change'.padStart(9);
-  const lines = names.map((n, r) => n.padEnd(24) + pct(bv[r]!).padStart(8) + basev.map((v) => pct(v[r]!).padStart(8)).join('') + pct(av[r]!).padStart(8) +
-    ((av[r]! - bv[r]! >= 0 ? '+' : '') + (100 * (av[r]! - bv[r]!)).toFixed(2)).padStart(9));
-  const legend = (s.baselines ?? []).map((r, i) => `B${i + 1}: ${r.label}, same starting model, ${r.seconds.toFixed(1)} s`);
+  const bv = pick(b), wv = pick(w), av = pick(a), basev = base.map(pick);
+  const signed = (v: number) => ((v >= 0 ? '+' : '') + (100 * v).toFixed(2)).padStart(9);
+  const head = `${useTest ? 'test' : 'validation'} set (%)`.padEnd(24) + 'start'.padStart(8) + 'warm'.padStart(8) + base.map((_, i) => `B${i + 1}`.padStart(8)).join('')
+    + 'after'.padStart(8) + 'SelMix'.padStart(9) + 'total'.padStart(9);
+  const lines = names.map((n, r) => n.padEnd(24) + pct(bv[r]!).padStart(8) + pct(wv[r]!).padStart(8) + basev.map((v) => pct(v[r]!).padStart(8)).join('') + pct(av[r]!).padStart(8)
+    + signed(av[r]! - wv[r]!) + signed(av[r]! - bv[r]!));
+  const ws = s.warmStart;
+  const legend = [
+    `warm: ${ws ? `the logit-adjusted warm start, tau = ${+ws.tau.toFixed(4)}` : 'no warm start (the starting model)'}; SelMix: after - warm (SelMix's own change); total: after - start`,
+    ...(s.baselines ?? []).map((r, i) => `B${i + 1}: ${r.label}, same starting model, ${r.seconds.toFixed(1)} s`),
+  ];
   const note = K > TERMINAL_CLASSES ? [`(the ${TERMINAL_CLASSES} of ${K} classes with the lowest recall after; every class is in report.json)`] : [];
   return [head, '-'.repeat(head.length), ...lines, ...legend, ...note].join('\n');
+}
+
+/** The objective split into the starting model, the warm start and SelMix's own change, on validation and test. */
+export function creditTable(f: RunFinishedPayload): string {
+  const rows = creditRows(f);
+  const hasTest = rows.some((r) => r.test !== null);
+  const v = (x: number | null) => (x === null ? 'n/a' : (100 * x).toFixed(2)).padStart(8);
+  const c = (x: number | null) => pointsText(x).padStart(9);
+  const width = Math.max(...rows.map((r) => r.label.length), 20) + 2;
+  const head = `${f.objective} (%)`.padEnd(width) + 'val'.padStart(8) + 'change'.padStart(9) + (hasTest ? 'test'.padStart(8) + 'change'.padStart(9) : '');
+  const lines = rows.map((r) => r.label.padEnd(width) + v(r.val) + (r.changeVal === null ? ''.padStart(9) : c(r.changeVal))
+    + (hasTest ? v(r.test) + (r.changeTest === null ? ''.padStart(9) : c(r.changeTest)) : '')).map((l) => l.trimEnd());
+  return [head, '-'.repeat(head.length), ...lines].join('\n');
 }
 
 /** The lines under the summary: warm start, feasibility of a constrained objective, and a budget that ran out while improving. */
 export function summaryNotes(f: RunFinishedPayload): string[] {
   const out: string[] = [];
-  if (f.warmStart) out.push(`warm start: logit-adjusted head, tau = ${f.warmStart.tau} (validation ${f.objective} ${f.warmStart.objectiveValue.toFixed(4)} there)`);
+  out.push(creditSentence(f));
   if (f.feasibility) {
     const one = (where: string, x: { constraint: string; bound: number; value: number; met: boolean }) => `${where} ${x.constraint} ${pct(x.value).trim()}% vs bound ${pct(x.bound).trim()}%: ${x.met ? 'met' : 'NOT met'}`;
     out.push(`constraint: ${one('validation', f.feasibility.val)}${f.feasibility.test ? `; ${one('test', f.feasibility.test)}` : ''}`);
   }
+  if (f.infeasible) out.push(f.infeasible);
   if (f.stoppedBy === 'steps' && f.bestStep === f.steps && f.steps > 0) {
     out.push(`the kept iterate is the last step (${f.steps}): the objective was still improving; try more steps (--steps ${2 * f.steps})`);
   }
@@ -189,7 +216,7 @@ async function runAndReport(request: RunRequest, flags: Flags): Promise<number> 
       process.stdout.write(`stopped during pre-training after ${f.steps} steps; nothing was written (the next run pre-trains again)\n`);
       return EXIT.ok;
     }
-    process.stdout.write(beforeAfterTable(f) + '\n');
+    process.stdout.write(beforeAfterTable(f) + '\n\n' + creditTable(f) + '\n');
     process.stdout.write(`\n${f.objective}: ${f.before.objectiveValue.toFixed(4)} -> ${f.after.objectiveValue.toFixed(4)} on validation (the best iterate, step ${f.bestStep}); stopped by ${f.stoppedBy} after ${f.steps} steps; ${f.wallSeconds.toFixed(1)} s\n`);
     process.stdout.write(summaryNotes(f).map((l) => l + '\n').join('') + `Outputs in ${f.outputDir}\n`);
   }

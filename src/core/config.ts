@@ -89,6 +89,10 @@ const trainingSchema = z.strictObject({
   patience: posInt.nullable().default(null).describe('Stop when the validation objective (feasible iterates first) has not improved for this many refreshes; null (the default) disables: from the warm start the objective often dips for several hundred steps before it passes the start (bench:quality).'),
   baselines: z.array(z.enum(['logitAdjusted', 'uniformMixup'])).default([])
     .describe('Baselines computed in the same run from the same starting model and shown beside the result: post-hoc logit adjustment (tau = 1, free) and uniform mixup (a second fine-tune with selmix.policy "uniformMixup").'),
+  selection: z.enum(['validation', 'split']).default('validation')
+    .describe('Which validation examples pick the kept iterate: "validation", all of them (they also feed the gains); "split", every other example of each class, apart from the half that feeds the gains and the warm start\'s tau (docs/QUALITY.md, "Selection").'),
+  selectionMargin: z.number().min(0).max(10).default(0)
+    .describe('A later iterate replaces the kept one only when its validation objective is higher by more than this many standard errors of the change between them (a paired bootstrap of the validation examples); 0: any improvement (docs/QUALITY.md, "Selection").'),
   warmStart: z.enum(['logitAdjusted', 'none']).default('logitAdjusted')
     .describe('Start from the post-hoc logit-adjusted head (b <- b - tau log prior, tau chosen on validation for the objective; docs/ALGORITHM.md section 5.1), or from the model as it is.'),
   batchSize: posInt.max(4096).default(64).describe('Anchors per step; as many partners are drawn.'),

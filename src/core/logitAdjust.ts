@@ -6,8 +6,17 @@ import { classSupport, confusionMatrix } from './confusion';
 import { metricsReport } from './metrics';
 import type { MetricsReport } from '../protocol/messages';
 
-/** The tau values tried on validation (0 keeps the model as it is, 1 is the textbook adjustment). */
+/** The earlier coarse grid of tau values (0 keeps the model as it is, 1 is the textbook adjustment). */
 export const TAU_GRID: readonly number[] = [0, 0.25, 0.5, 0.75, 1, 1.25, 1.5, 1.75, 2, 2.5, 3];
+
+/** A grid of tau from lo to hi (inclusive) in steps of step, rounded so that 0.1 x 3 is 0.3. */
+export function tauGrid(lo: number, hi: number, step: number): number[] {
+  const n = Math.round((hi - lo) / step);
+  return Array.from({ length: n + 1 }, (_, i) => Math.round((lo + i * step) * 1e6) / 1e6);
+}
+
+/** The 0.1 grid over [0, 3] that the warm start's search starts from (and the tuned logit-adjustment baseline uses). */
+export const TAU_GRID_01: readonly number[] = tauGrid(0, 3, 0.1);
 
 /** log of the labeled set's class prior; a class with no example counts as one (as pre-training does, section 5.9). */
 export function logPrior(labels: ArrayLike<number>, K: number): Float64Array {
@@ -69,4 +78,49 @@ export function tuneTau(logits: ArrayLike<number>, labels: Int32Array, K: number
   }
   if (!best) throw new RangeError('tuneTau: empty grid');
   return best;
+}
+
+/** The search of the warm start: the chosen tau, with how many values it scored. */
+export interface TauSearch extends TauChoice {
+  evaluations: number;
+}
+
+/**
+ * The warm start's tau, per objective (docs/ALGORITHM.md section 5.1): the 0.1 grid over [0, 3] (extended by 1 while its
+ * best is at the top, up to 6), then a 0.01 grid within 0.1 of the best. Its result is never worse on validation than
+ * the 0.1 grid's best. The objective of hard predictions is a step function of tau, so the best is a plateau: the
+ * middle of the plateau the best lies on is taken (further from both edges, it transfers better); tau = 0 stays when no
+ * adjustment helps.
+ */
+export function searchTau(logits: ArrayLike<number>, labels: Int32Array, K: number, lp: ArrayLike<number>, headFrac: number,
+  score: (C: Float64Array, m: MetricsReport) => Scored, opts: { coarse?: number; fine?: number; max?: number } = {}): TauSearch {
+  const coarse = opts.coarse ?? 0.1, fine = opts.fine ?? 0.01, max = opts.max ?? 6;
+  const seen = new Map<number, TauChoice>();
+  const at = (tau: number): TauChoice => {
+    let c = seen.get(tau);
+    if (!c) {
+      const { C, metrics } = adjustedMetrics(logits, labels, K, lp, tau, headFrac);
+      c = { tau, metrics, ...score(C, metrics) };
+      seen.set(tau, c);
+    }
+    return c;
+  };
+  const bestOf = (grid: number[]): TauChoice => grid.map(at).reduce((b, c) => (betterScore(c, b) ? c : b));
+  let hi = 3;
+  let best = bestOf(tauGrid(0, hi, coarse));
+  while (best.tau >= hi - 1e-9 && hi < max) {
+    const next = Math.min(max, hi + 1);
+    best = bestOf([best.tau, ...tauGrid(hi, next, coarse).slice(1)]);
+    hi = next;
+  }
+  const fineGrid = tauGrid(Math.max(0, best.tau - coarse), best.tau + coarse, fine).map(at);
+  const top = fineGrid.reduce((b, c) => (betterScore(c, b) ? c : b));
+  // Nothing strictly better than no adjustment: keep the model as it is.
+  if (!betterScore(top, at(0)) && !betterScore(at(0), top)) return { ...at(0), evaluations: seen.size };
+  const i = fineGrid.indexOf(top);
+  let lo = i, up = i;
+  const tied = (c: TauChoice) => !betterScore(top, c) && !betterScore(c, top);
+  while (lo > 0 && tied(fineGrid[lo - 1]!)) lo--;
+  while (up < fineGrid.length - 1 && tied(fineGrid[up + 1]!)) up++;
+  return { ...fineGrid[Math.floor((lo + up) / 2)]!, evaluations: seen.size };
 }

@@ -20,11 +20,13 @@ import { smoothDistribution } from './distribution';
 import type { MatMul } from './gain';
 import { compileCustomObjective, type CompiledObjective } from './customObjective';
 import { feasibilityOf, objectiveScore } from './metrics';
-import { adjustedMetrics, betterScore, logPrior, tuneTau, type Scored } from './logitAdjust';
+import { adjustedMetrics, betterScore, logPrior, searchTau, type Scored } from './logitAdjust';
 import type { ObjectiveOptions } from './objectives';
 import { TrainingError } from './errors';
-import { emptyGainTrack, monitorChange, pearson, recordPairs, type GainTrack } from './gainMonitor';
-import type { MetricsReport, RunEvent, RefreshPayload } from '../protocol/messages';
+import { changeNoise, emptyGainTrack, gainVerdict, monitorChange, recordPairs, type GainTrack, type GainVerdict } from './gainMonitor';
+import { metricsReport } from './metrics';
+import { classSupport, confusionMatrix } from './confusion';
+import type { MetricsReport, RunEvent, RefreshPayload, WarmStartSummary } from '../protocol/messages';
 
 /** Labeled train set, validation set, optional unlabeled and test sets. */
 export interface FinetuneData {
@@ -70,7 +72,15 @@ export interface TrainState {
   maxGainHistory: Float64Array;
   best: { step: number; score: number; feasible: boolean };
   pendingEarlyStop: boolean;
-  gainTrack: { predicted: Float64Array; realised: Float64Array; lastObjective: number | null; predictedSum: number; predictedCount: number };
+  gainTrack: {
+    predicted: Float64Array; realised: Float64Array; lastObjective: number | null; predictedSum: number; predictedCount: number;
+    /** Absent in checkpoints written before the monitor weighed noise (read as unknown). */
+    noise?: Float64Array; lastPreds?: Int32Array | null;
+  };
+  /** The warm start's tau (null: none applied). A resumed run recomputes what it gave from the starting model. */
+  warmStart: { tau: number } | null;
+  /** The validation predictions of the kept iterate (training.selectionMargin compares a new one with them). */
+  bestPreds: Int32Array | null;
 }
 
 /** The longest the loop runs without yielding to the event loop (ms), so a stop request is seen promptly. */
@@ -110,10 +120,12 @@ export interface FinetuneResult {
   lastRefresh: RefreshPayload | null;
   /** Weights of the best validation iterate (same order as trainableVariables). */
   bestWeights: tf.Tensor[];
-  /** The correlation of the gain monitor over every refresh interval: the figure its last warning or withdrawal stated. */
+  /** The correlation of the gain monitor over every refresh interval (for display). */
   gainCorrelation: number | null;
-  /** The warm start, when one was applied: the tau chosen on validation and the objective there after it. */
-  warmStart: { tau: number; objectiveValue: number } | null;
+  /** The gain monitor's verdict over every refresh interval: the one its last warning or withdrawal stated. */
+  gainCheck: GainVerdict;
+  /** The warm start, when one was applied: the tau chosen on validation, the objective there, its val and test metrics. */
+  warmStart: WarmStartSummary | null;
   /** The kept iterate is the final one of a run that used its whole step budget (more steps may help). */
   bestIsLast: boolean;
   /** The step budget of this run (training.steps, or the one derived from training.passes). */
@@ -169,6 +181,7 @@ interface LoopState {
   bestWeights: tf.Tensor[];
   pendingEarlyStop: boolean;
   gainTrack: GainTrack;
+  bestPreds: Int32Array | null;
 }
 
 /** How one TrainState field is taken from a run and put back: the two halves of snapshot and restore, side by side. */
@@ -206,6 +219,8 @@ export class FinetuneRun {
    * before headScale, whose load rebuilds the head step from them).
    */
   private static readonly fields: { [K in keyof TrainState]-?: Field<TrainState[K]> } = {
+    // First: its load measures the warm start on the starting model, before the weights below replace it.
+    warmStart: { save: (r) => (r.warmStart ? { tau: r.warmStart.tau } : null), load: (r, v) => { r.warmStart = v ? r.measureWarmStart(v.tau, false) : null; } },
     step: { save: (r) => r.s.step, load: (r, v) => { r.s.step = v; } },
     afterRefresh: { save: (r) => r.s.afterRefresh, load: (r, v) => { r.s.afterRefresh = v; } },
     weights: { save: (r) => Promise.all(r.vars.map(stateTensor)), load: (r, v) => assignAll('weight', r.vars, v) },
@@ -234,9 +249,14 @@ export class FinetuneRun {
     maxGainHistory: { save: (r) => Float64Array.from(r.s.maxGainHistory), load: (r, v) => { r.s.maxGainHistory = Array.from(v); } },
     best: { save: (r) => ({ ...r.s.best }), load: (r, v) => { r.s.best = { ...v }; } },
     pendingEarlyStop: { save: (r) => r.s.pendingEarlyStop, load: (r, v) => { r.s.pendingEarlyStop = v; } },
+    bestPreds: { save: (r) => r.s.bestPreds?.slice() ?? null, load: (r, v) => { r.s.bestPreds = v?.slice() ?? null; } },
     gainTrack: {
-      save: (r) => { const g = r.s.gainTrack; return { ...g, predicted: Float64Array.from(g.predicted), realised: Float64Array.from(g.realised) }; },
-      load: (r, v) => { r.s.gainTrack = { ...v, predicted: Array.from(v.predicted), realised: Array.from(v.realised) }; },
+      save: (r) => { const g = r.s.gainTrack; return { ...g, predicted: Float64Array.from(g.predicted), realised: Float64Array.from(g.realised), noise: Float64Array.from(g.noise), lastPreds: g.lastPreds?.slice() ?? null }; },
+      load: (r, v) => {
+        const predicted = Array.from(v.predicted);
+        const noise = v.noise ? Array.from(v.noise) : predicted.map(() => Number.NaN);
+        r.s.gainTrack = { ...v, predicted, realised: Array.from(v.realised), noise, lastPreds: v.lastPreds?.slice() ?? null };
+      },
     },
   };
 
@@ -264,9 +284,17 @@ export class FinetuneRun {
   private sampler: PairSampler | null = null;
   private lastRefresh: RefreshPayload | null = null;
   private readonly T: number;
-  private warmStart: { tau: number; objectiveValue: number } | null = null;
+  private warmStart: WarmStartSummary | null = null;
   // Without a backbone the validation features never change: their centroids and Gram matrix are computed once.
   private readonly refreshCache: RefreshCache | undefined;
+  /** Examples per class in the validation set (the noise of each class's recall). */
+  private readonly valSupport: number[];
+  /**
+   * training.selection "split": the validation rows that feed the gains (and the warm start) and those that pick the
+   * kept iterate, every other example of each class; null: all rows do both.
+   */
+  private readonly split: { gain: Int32Array; sel: Int32Array; gainY: Int32Array; selY: Int32Array; selSupport: number[] } | null;
+  private gainFeatures: { source: Float32Array; rows: Float32Array } | null = null;
 
   constructor(private readonly model: SelmixModel, private readonly data: FinetuneData, private readonly opts: FinetuneOptions) {
     const cfg = opts.config;
@@ -282,13 +310,15 @@ export class FinetuneRun {
     this.anchorsByClass = indicesByClass(data.train.y, model.K);
     this.pool = data.unlabeled ?? data.train;
     this.refreshCache = model.backbone ? undefined : {};
+    this.valSupport = classSupport(data.val.y, model.K);
+    this.split = cfg.training.selection === 'split' ? splitRows(data.val.y, model.K) : null;
     this.T = resolveSteps(cfg.training, data.train.n);
     // The warm start changes b before anything is copied from it (a resumed run restores its own weights instead).
     if (cfg.training.warmStart === 'logitAdjusted' && !opts.resume) this.applyWarmStart();
     this.s = {
       step: 0, afterRefresh: false, rng: new Rng(cfg.training.seed), multipliers: null, P: null, G: null, partnerLabels: null,
       maxGainHistory: [1000], best: { step: -1, score: -Infinity, feasible: false }, bestWeights: this.vars.map((v) => tf.clone(v)),
-      pendingEarlyStop: false, gainTrack: emptyGainTrack(),
+      pendingEarlyStop: false, gainTrack: emptyGainTrack(), bestPreds: null,
     };
     this.head = this.newHead(1);
     if (model.backbone && !this.freeze && opts.networkTrainer) {
@@ -313,15 +343,34 @@ export class FinetuneRun {
     const { model, data, K, cfg } = this;
     const fw = forwardAll(model, data.val, undefined, this.opts.matmul);
     const lp = logPrior(data.train.y, K);
-    const c = tuneTau(fw.logits, data.val.y, K, lp, cfg.selmix.headFrac, (C, m) => this.scoreOf(C, m));
-    const a0 = adjustedMetrics(fw.logits, data.val.y, K, lp, 0, cfg.selmix.headFrac);
+    // With a selection split, tau is searched on the gains' half only, so the half that picks the kept iterate has not seen it.
+    const logits = this.split ? takeRows(fw.logits, K, this.split.gain) : fw.logits;
+    const labels = this.split ? this.split.gainY : data.val.y;
+    const c = searchTau(logits, labels, K, lp, cfg.selmix.headFrac, (C, m) => this.scoreOf(C, m));
+    const a0 = adjustedMetrics(logits, labels, K, lp, 0, cfg.selmix.headFrac);
     const before = this.scoreOf(a0.C, a0.metrics);
-    if (c.tau > 0) tf.tidy(() => model.b.assign(tf.sub(model.b, tf.mul(tf.tensor1d(Float32Array.from(lp)), c.tau))));
-    this.warmStart = { tau: c.tau, objectiveValue: c.score };
+    this.warmStart = this.measureWarmStart(c.tau, true);
     const name = this.custom?.name ?? cfg.objective;
     this.opts.emit({ type: 'run/log', payload: { level: 'info', message: c.tau > 0
-      ? `warm start: post-hoc logit adjustment of the head (b <- b - tau log prior), tau = ${c.tau} chosen on validation for ${name}: ${before.score.toFixed(4)} -> ${c.score.toFixed(4)}${c.feasible ? '' : ' (constraint not met)'}`
+      ? `warm start: post-hoc logit adjustment of the head (b <- b - tau log prior), tau = ${+c.tau.toFixed(4)} chosen on validation for ${name}: ${before.score.toFixed(4)} -> ${c.score.toFixed(4)}${c.feasible ? '' : ' (constraint not met)'}`
       : `warm start: no logit adjustment improves ${name} on validation (tau = 0); starting from the model as it is` } });
+  }
+
+  /**
+   * What the warm start with this tau gives from the model as it is now (the starting model): the objective and the
+   * metrics on validation, and on test when the test set is labeled. apply: also shift b (a fresh run; a resumed one
+   * only measures, its weights come from the checkpoint).
+   */
+  private measureWarmStart(tau: number, apply: boolean): WarmStartSummary {
+    const { model, data, K, cfg } = this;
+    const headFrac = cfg.selmix.headFrac;
+    const lp = logPrior(data.train.y, K);
+    const onSet = (set: ExampleSet & { y: Int32Array }) => adjustedMetrics(forwardAll(model, set, undefined, this.opts.matmul).logits, set.y, K, lp, tau, headFrac);
+    const v = onSet(data.val);
+    const testSet = data.test?.y ? (data.test as ExampleSet & { y: Int32Array }) : null;
+    const t = testSet ? onSet(testSet) : null;
+    if (apply && tau > 0) tf.tidy(() => model.b.assign(tf.sub(model.b, tf.mul(tf.tensor1d(Float32Array.from(lp)), tau))));
+    return { tau, objectiveValue: this.scoreOf(v.C, v.metrics).score, val: v.metrics, ...(t ? { test: t.metrics, testObjectiveValue: this.scoreOf(t.C, t.metrics).score } : {}) };
   }
 
   /** The head step on features, with W's carried scale, or null when the generic step trains the model. */
@@ -420,7 +469,7 @@ export class FinetuneRun {
       opts.emit({ type: 'run/log', payload: { level: 'warn', message: `the kept iterate is the last one (step ${s.step}): the validation objective was still improving when the budget ran out; more steps (training.steps, now ${T}, or training.passes) may help` } });
     }
     this.dispose(false);
-    return { stoppedBy, steps: s.step, bestStep: s.best.step, lastRefresh: this.lastRefresh, bestWeights: s.bestWeights, gainCorrelation: pearson(s.gainTrack.predicted, s.gainTrack.realised),
+    return { stoppedBy, steps: s.step, bestStep: s.best.step, lastRefresh: this.lastRefresh, bestWeights: s.bestWeights, gainCorrelation: gainVerdict(s.gainTrack).correlation, gainCheck: gainVerdict(s.gainTrack),
       warmStart: this.warmStart, bestIsLast, totalSteps: T };
   }
 
@@ -434,11 +483,12 @@ export class FinetuneRun {
     const tr = this.cfg.training;
     const plain = this.cfg.selmix.policy === 'plain';
     const batch = plain ? plainBatch(data.train.y, tr.batchSize, s.rng) : this.sampler!.draw(tr.batchSize);
-    if (s.G) recordPairs(s.gainTrack, s.G, K, batch.anchorClass, batch.partnerClass);
     const lam = new Float32Array(tr.batchSize);
     if (plain) lam.fill(1);
     else for (let i = 0; i < lam.length; i++) lam[i] = s.rng.uniform(tr.lambdaMin, 1);
     const lr = learningRate(tr.lr, t, T, tr.schedule);
+    // The first-order change a step predicts is its learning rate times the gain of its pairs.
+    if (s.G) recordPairs(s.gainTrack, s.G, K, batch.anchorClass, batch.partnerClass, lr);
     // CutMix mixes inputs (one forward pass of the mixed image); otherwise features are mixed.
     if (this.net) {
       const rows = (set: ExampleSet, idx: Int32Array): Float32Array => {
@@ -513,8 +563,18 @@ export class FinetuneRun {
     const fw = forwardAll(model, data.val, undefined, this.opts.matmul);
     const W = Float64Array.from(await model.W.data());
     const b = Float64Array.from(await model.b.data());
+    const sp = this.split;
+    // The gains' rows: with a selection split, half of each class (the features array is kept while the features do
+    // not change, so the refresh cache of a head on fixed features still applies).
+    const gLabels = sp ? sp.gainY : data.val.y;
+    const gLogits = sp ? takeRows(fw.logits, K, sp.gain) : fw.logits;
+    let gFeatures: ArrayLike<number> = fw.features;
+    if (sp) {
+      if (!this.gainFeatures || this.gainFeatures.source !== fw.features || model.backbone) this.gainFeatures = { source: fw.features as Float32Array, rows: Float32Array.from(takeRows(fw.features, model.d, sp.gain)) };
+      gFeatures = this.gainFeatures.rows;
+    }
     const r = computeRefresh({
-      K, d: model.d, features: fw.features, labels: data.val.y, logits: fw.logits, W, b, objective,
+      K, d: model.d, features: gFeatures, labels: gLabels, logits: gLogits, W, b, objective,
       prevMultipliers: s.multipliers, round: Math.round(step / tr.refreshEvery), options: objectiveOptions(this.cfg), custom, s: sm.temperature, lambdaBar: (tr.lambdaMin + 1) / 2,
       variant: sm.deltaW, ...(sm.epsMask !== undefined ? { epsMask: sm.epsMask } : {}), matmul: opts.matmul,
       ...(this.refreshCache ? { cache: this.refreshCache } : {}), logitsFromHead: true,
@@ -525,12 +585,33 @@ export class FinetuneRun {
     const P = sm.policy === 'selmix' ? smoothDistribution(s.P, r.P, sm.smoothing) : r.P;
     s.P = sm.policy === 'selmix' ? P : new Float64Array(K * K).fill(1 / (K * K));
     s.G = r.G;
-    const monitor = monitorChange(s.gainTrack, r.objectiveValue);
+    // The noise of the objective's change since the last refresh as measured on this validation set (each class's
+    // recall noise carried through it), seeded by the step so a resumed run measures the same, without drawing from the
+    // run's generator.
+    const support = sp ? classSupport(gLabels, K) : this.valSupport;
+    const preds = argmaxRows(gLogits, gLabels.length, K);
+    const prev = s.gainTrack.lastPreds;
+    const objectiveOfC = (C: Float64Array) => this.scoreOf(C, metricsReport(C, K, support, sm.headFrac)).score;
+    const noise = prev ? changeNoise(prev, preds, gLabels, K, objectiveOfC, (tr.seed * 1000003 + step) | 0, K > 300 ? 8 : 24) : null;
+    const monitor = monitorChange(s.gainTrack, r.objectiveValue, noise, preds);
     s.partnerLabels = this.partnerLabelsFor();
     this.sampler = this.newSampler(s.P, s.partnerLabels);
-    const sc: Score = this.scoreOf(r.C, r.metrics);
-    const isBest = s.best.step < 0 || better(sc, s.best);
+    // The kept iterate is picked on the selection rows (all of validation, or the selection half of a split).
+    const selPreds = sp ? argmaxRows(takeRows(fw.logits, K, sp.sel), sp.sel.length, K) : preds;
+    const selLabels = sp ? sp.selY : data.val.y;
+    const selSupport = sp ? sp.selSupport : this.valSupport;
+    const selC = sp ? confusionMatrix(selLabels, selPreds, K) : r.C;
+    const sc: Score = sp ? this.scoreOf(selC, metricsReport(selC, K, selSupport, sm.headFrac)) : this.scoreOf(r.C, r.metrics);
+    let isBest = s.best.step < 0 || better(sc, s.best);
+    // training.selectionMargin: between two iterates of the same feasibility, a better one replaces the kept one only
+    // when the improvement exceeds that many standard errors of the change between them on the selection rows.
+    if (isBest && s.best.step >= 0 && tr.selectionMargin > 0 && sc.feasible === s.best.feasible && s.bestPreds) {
+      const selObjective = (C: Float64Array) => this.scoreOf(C, metricsReport(C, K, selSupport, sm.headFrac)).score;
+      const se = changeNoise(s.bestPreds, selPreds, selLabels, K, selObjective, (tr.seed * 1000033 + step) | 0, K > 300 ? 8 : 24);
+      if (sc.score - s.best.score <= tr.selectionMargin * se) isBest = false;
+    }
     if (isBest) {
+      s.bestPreds = selPreds;
       s.best = { step, ...sc };
       s.bestWeights.forEach((t) => t.dispose());
       s.bestWeights = this.vars.map((v) => tf.clone(v));
@@ -539,17 +620,19 @@ export class FinetuneRun {
     // section 3, "Approximations"). Raised or not is a function of the checkpointed track, so a resumed run agrees.
     const corr = monitor.correlation;
     const what = custom?.name ?? objective;
-    const over = `correlation ${corr?.toFixed(2)} over all ${s.gainTrack.predicted.length} refresh intervals up to step ${step}`;
+    const v = monitor.verdict;
+    const over = `mean change per interval in the predicted direction ${v.meanChange?.toFixed(4)} ± ${v.meanChangeSE?.toFixed(4)} (standard error, from the validation noise of each change of ${what}${noise !== null ? `, ±${noise.toFixed(4)} for the last` : ''}), ${v.against} of ${v.intervals} intervals against the prediction beyond their noise, correlation ${corr?.toFixed(2)}, up to step ${step}`;
     if (monitor.change === 'raised') {
-      opts.emit({ type: 'run/log', payload: { level: 'warn', message: `the first-order gain estimate is not tracking the realised change of ${what} (${over}): consider a lower learning rate or a more frequent refresh` } });
+      opts.emit({ type: 'run/log', payload: { level: 'warn', message: `the first-order gain estimate is wrong here: the realised change of ${what} runs against the predicted one beyond the noise (${over}); consider a lower learning rate or a more frequent refresh` } });
     } else if (monitor.change === 'withdrawn') {
-      opts.emit({ type: 'run/log', payload: { level: 'info', message: `the first-order gain estimate tracks the realised change of ${what} again (${over}): the earlier warning is withdrawn` } });
+      opts.emit({ type: 'run/log', payload: { level: 'info', message: `the realised change of ${what} no longer runs against the first-order estimate beyond the noise (${over}): the earlier warning is withdrawn` } });
     }
     const feasibility = custom ? null : feasibilityOf(objective, r.metrics, K, sm.coverage.alpha);
     this.lastRefresh = {
       step, objective: what, objectiveValue: r.objectiveValue, val: r.metrics,
       multipliers: r.multipliers ? Array.from(r.multipliers) : null,
       gain: { K, data: Array.from(r.G) }, distribution: { K, data: Array.from(P) }, maxGain: r.maxGain, gainCorrelation: corr,
+      gainCheck: { tracking: v.tracking, meanChange: v.meanChange, meanChangeSE: v.meanChangeSE, intervals: v.intervals, against: v.against, dispersion: v.dispersion, noise },
       ...(feasibility ? { feasibility } : {}),
     };
     opts.emit({ type: 'run/refresh', payload: this.lastRefresh });
@@ -581,6 +664,22 @@ export async function finetune(model: SelmixModel, data: FinetuneData, opts: Fin
     run.dispose(true);
     throw e;
   }
+}
+
+/** Rows idx of a row-major n x w array, in that order. */
+function takeRows(a: ArrayLike<number>, w: number, idx: ArrayLike<number>): Float64Array {
+  const out = new Float64Array(idx.length * w);
+  for (let t = 0; t < idx.length; t++) for (let c = 0; c < w; c++) out[t * w + c] = a[idx[t]! * w + c]!;
+  return out;
+}
+
+/** A selection split: within each class, examples alternate between the gains' half and the selection half. */
+export function splitRows(labels: Int32Array, K: number): { gain: Int32Array; sel: Int32Array; gainY: Int32Array; selY: Int32Array; selSupport: number[] } {
+  const seen = new Array<number>(K).fill(0);
+  const gain: number[] = [], sel: number[] = [];
+  for (let i = 0; i < labels.length; i++) (seen[labels[i]!]!++ % 2 === 0 ? gain : sel).push(i);
+  const gainY = Int32Array.from(gain, (i) => labels[i]!), selY = Int32Array.from(sel, (i) => labels[i]!);
+  return { gain: Int32Array.from(gain), sel: Int32Array.from(sel), gainY, selY, selSupport: classSupport(selY, K) };
 }
 
 /** A batch for plain fine-tuning: examples drawn uniformly from the labeled set, no partner. */

@@ -248,7 +248,10 @@ function stateSchema(bin: Uint8Array) {
     maxGainHistory: f64.refine((h) => h.length >= 1, { message: 'expected at least the first entry' }),
     best: z.strictObject({ step: int.min(-1), score: float, feasible: z.boolean() }),
     pendingEarlyStop: z.boolean(),
-    gainTrack: z.strictObject({ predicted: f64, realised: f64, lastObjective: float.nullable(), predictedSum: float, predictedCount: int.min(0) }),
+    gainTrack: z.strictObject({ predicted: f64, realised: f64, lastObjective: float.nullable(), predictedSum: float, predictedCount: int.min(0), noise: f64.optional(), lastPreds: i32.nullable().optional() }),
+    // Checkpoints written before the field read as "no warm start recorded".
+    warmStart: z.strictObject({ tau: float }).nullable().default(null),
+    bestPreds: i32.nullable().default(null),
   });
 }
 

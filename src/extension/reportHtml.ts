@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import type { FlatMatrix, MetricsReport, RunFinishedPayload, RunSnapshot } from '../protocol/messages';
 import { escapeHtml } from './webviewHtml';
+import { creditRows, pointsText } from '../protocol/credit';
 
 const STYLE = `
 :root { color-scheme: light dark; --fg: #1f2328; --muted: #59636e; --bg: #ffffff; --line: #d1d9e0; --accent: #0969da; }
@@ -114,6 +115,20 @@ export interface ReportPageInput {
   logPath?: string;
 }
 
+/** The objective split into the starting model, the warm start and SelMix's own change (table#credit, one row each). */
+export function creditTableHtml(f: RunFinishedPayload): string {
+  const rows = creditRows(f);
+  const hasTest = rows.some((r) => r.test !== null);
+  const change = (v: number | null): string => `<td class="num ${v === null ? '' : v > 1e-9 ? 'up' : v < -1e-9 ? 'down' : ''}">${v === null ? '' : pointsText(v)}</td>`;
+  const out = [`<table id="credit"><caption>${escapeHtml(f.objective)}: where the change came from (points = % x 100 of the objective)</caption>`,
+    `<tr><th></th><th>Validation</th><th>change</th>${hasTest ? '<th>Test</th><th>change</th>' : ''}</tr>`];
+  for (const r of rows) {
+    out.push(`<tr data-credit="${r.key}"><th>${escapeHtml(r.label)}</th><td class="num">${fmt(r.val)}</td>${change(r.changeVal)}${hasTest ? `<td class="num">${fmt(r.test)}</td>${change(r.changeTest)}` : ''}</tr>`);
+  }
+  out.push('</table>');
+  return out.join('');
+}
+
 /** The report of a finished run as one self-contained HTML document. */
 export function renderReportHtml(r: ReportPageInput): string {
   const s = r.snapshot;
@@ -129,6 +144,7 @@ export function renderReportHtml(r: ReportPageInput): string {
   out.push(`<h1>${escapeHtml(name)}</h1><p class="muted">SelMix run ${escapeHtml(how)}${f ? ` in ${fmt(f.wallSeconds, 1)} s` : ''}; objective <b>${escapeHtml(f?.objective ?? s.started?.objective ?? '')}</b>; backend ${escapeHtml(String(r.json.backend ?? s.started?.backend ?? ''))}; K = ${K}.</p>`);
   if (f) {
     out.push('<h2>Results</h2>');
+    out.push(creditTableHtml(f));
     out.push(`<p>"After" is the best iterate (step ${f.bestStep}), the model the run keeps and writes; the last refresh was at step ${s.lastRefresh?.step ?? '–'}.${hasTest ? '' : ' This run had no test set (data.test), so only validation is shown.'}</p>`);
     const keys: [string, string][] = [[f.objective, `${f.objective} (objective)`], ['accuracy', 'accuracy'], ['meanRecall', 'mean recall'], ['minRecall', 'min recall'], ['gMean', 'G-mean'], ['hMean', 'H-mean'], ['minCoverage', 'min coverage']];
     const seen = new Set<string>();
@@ -146,6 +162,7 @@ export function renderReportHtml(r: ReportPageInput): string {
       ? `<p class="${x.met ? '' : 'down'}" data-feasibility="${split}">Constraint on ${split} at the kept iterate: ${escapeHtml(x.constraint)} ${fmt(x.value)} ≥ ${fmt(x.bound)}: <b>${x.met ? 'met' : 'not met'}</b>.</p>` : '';
     const ff = (f as { feasibility?: { val?: Parameters<typeof feas>[0]; test?: Parameters<typeof feas>[0] } }).feasibility;
     out.push(feas(ff?.val, 'validation'), feas(ff?.test, 'test'));
+    if (f.infeasible) out.push(`<p class="down" id="infeasible">${escapeHtml(f.infeasible)}</p>`);
     out.push('<h2>Per class</h2>');
     out.push(`<table id="per-class"><tr><th>class</th><th>val support</th><th>val recall: start</th><th>val recall: after</th>${hasTest ? '<th>test support</th><th>test recall: start</th><th>test recall: after</th>' : ''}</tr>`);
     for (let k = 0; k < K; k++) {

@@ -45,8 +45,29 @@ export interface RefreshPayload {
   maxGain: number;
   /** Correlation between predicted gains of sampled pairs and the realised objective change, once known. */
   gainCorrelation?: number | null;
+  /** The gain monitor's reading at this refresh (runs written before it carry gainCorrelation only). */
+  gainCheck?: GainCheck;
   /** A constrained objective's constraint on the validation set at this refresh (absent for unconstrained objectives). */
   feasibility?: Feasibility;
+}
+
+/**
+ * The gain monitor: the realised change of the objective per refresh interval in the direction the first-order gain
+ * estimate predicted, averaged with weights from the noise of each change, and whether the evidence says the estimate
+ * is wrong.
+ */
+export interface GainCheck {
+  /** False when the realised changes run against the predicted ones beyond their noise (the run warns). */
+  tracking: boolean;
+  meanChange: number | null;
+  meanChangeSE: number | null;
+  intervals: number;
+  /** Intervals whose change went against the prediction beyond its noise. */
+  against?: number;
+  /** Mean squared residual of the realised changes in units of their noise (null: too few intervals). */
+  dispersion?: number | null;
+  /** The standard error of the objective's change over the last interval, on this validation set (null: none yet). */
+  noise: number | null;
 }
 
 /** A constraint of the objective as achieved: the bound, the value reached and whether it holds (value >= bound). */
@@ -103,16 +124,31 @@ export interface RunFinishedPayload {
   stoppedBy: 'steps' | 'earlyStop' | 'cancel';
   steps: number;
   objective: string;
-  before: { objectiveValue: number; val: MetricsReport; test?: MetricsReport };
-  after: { objectiveValue: number; val: MetricsReport; test?: MetricsReport };
+  /** The starting model; testObjectiveValue: the objective on test (a custom objective's too), when there is a test set. */
+  before: { objectiveValue: number; val: MetricsReport; test?: MetricsReport; testObjectiveValue?: number };
+  /** The kept iterate (the best on validation). */
+  after: { objectiveValue: number; val: MetricsReport; test?: MetricsReport; testObjectiveValue?: number };
   bestStep: number;
   wallSeconds: number;
   /** A constrained objective's constraint at the kept iterate, on validation and (when there is one) test. */
   feasibility?: { val: Feasibility; test?: Feasibility };
+  /** A constrained run whose kept iterate misses its bound on validation: that it is infeasible there, and why, in words. */
+  infeasible?: string;
   /** Baselines computed in the same run (config training.baselines), to compare with "after". */
   baselines?: BaselineRow[];
-  /** The logit-adjustment warm start, when it was used: tau and the objective on validation after it. */
-  warmStart?: { tau: number; objectiveValue: number };
+  /** The logit-adjustment warm start, when it was used: tau, the objective on validation after it, and its metrics. */
+  warmStart?: WarmStartSummary;
+}
+
+/** The warm start of a run (post-hoc logit adjustment, tau chosen on validation): what it gave before SelMix trained. */
+export interface WarmStartSummary {
+  tau: number;
+  /** The objective on validation at the warm start. */
+  objectiveValue: number;
+  /** Its metrics on validation and test (runs written before these fields carry tau and objectiveValue only). */
+  val?: MetricsReport;
+  test?: MetricsReport;
+  testObjectiveValue?: number;
 }
 
 /** Events a run emits, in order: run/started, then run/step and run/refresh interleaved, then one terminal event. */

@@ -7,7 +7,7 @@ import { headTrainerFactory, prepareGainMatMul, tf } from '../backend/backend';
 import type { SelmixConfig } from '../core/config';
 import { compileCustomObjective, type CompiledObjective } from '../core/customObjective';
 import { ConfigError, ExprError, OutputFolderError } from '../core/errors';
-import { feasibilityOf, objectiveMetricValue } from '../core/metrics';
+import { feasibilityOf, infeasibilityReason, objectiveMetricValue } from '../core/metrics';
 import { logPrior } from '../core/logitAdjust';
 import { forwardAll, metricsOf } from '../core/evaluate';
 import { demoCnn, disposeModel, fromLayersModel, writeBack, type SelmixModel } from '../core/model';
@@ -15,6 +15,7 @@ import { pretrain } from '../core/pretrain';
 import { evaluateSet, finetune, resolveSteps, trainableVariables, type FinetuneData, type TrainState } from '../core/train';
 import type { ExampleSet } from '../core/evaluate';
 import { applyEvent, emptySnapshot, type BaselineRow, type MetricsReport, type RunEvent, type RunFinishedPayload, type RunSnapshot } from '../protocol/messages';
+import { creditRows } from '../protocol/credit';
 import { assertNoInputInside, assertNotInput } from '../data/atomicWrite';
 import { checkOutputFolder, createOutputFolder, LOCK_FILE, lockOutputFolder } from '../data/outputFolder';
 import { checkpointFingerprint, inputsDigest, readCheckpoint, writeCheckpoint, type CheckpointFingerprint } from '../data/checkpoint';
@@ -319,15 +320,21 @@ export async function finetuneStage(ctx: StageContext, p: PreparedRun, cfg: Selm
     }
     const summary: RunFinishedPayload = {
       runId: ctx.runId, outputDir, reportPath: join(outputDir, 'report.json'), stoppedBy: result.stoppedBy, steps: result.steps, objective: objective.name,
-      before: { objectiveValue: objective.value(startVal), val: startVal, ...(startTest ? { test: startTest } : {}) },
-      after: { objectiveValue: objective.value(afterVal), val: afterVal, ...(afterTest ? { test: afterTest } : {}) },
+      before: { objectiveValue: objective.value(startVal), val: startVal, ...(startTest ? { test: startTest, testObjectiveValue: objective.value(startTest) } : {}) },
+      after: { objectiveValue: objective.value(afterVal), val: afterVal, ...(afterTest ? { test: afterTest, testObjectiveValue: objective.value(afterTest) } : {}) },
       bestStep: result.bestStep, wallSeconds: (performance.now() - ctx.t0) / 1000,
       ...feasibilityField(cfg, model.K, afterVal, afterTest),
       ...(baselines.length ? { baselines } : {}),
       ...(result.warmStart ? { warmStart: result.warmStart } : {}),
     };
+    // A constrained run that misses its bound on validation says so, and why (report, CLI, log).
+    const infeasible = cfg.customObjective ? null : infeasibilityReason(cfg.objective, afterVal, model.K, cfg.selmix.coverage.alpha, result.bestStep, data.classNames, result.warmStart);
+    if (infeasible) {
+      summary.infeasible = infeasible;
+      ctx.emit({ type: 'run/log', payload: { level: 'warn', message: infeasible } });
+    }
     const snapshot = applyEvent(ctx.snapshot(), { type: 'run/finished', payload: summary });
-    writeReport(outputDir, { summary, snapshot, config: cfg, backend: ctx.backend.name, probes: ctx.backend.probes, notes, gainCorrelation: result.gainCorrelation, ...(onnxCheck ? { onnx: onnxCheck } : {}),
+    writeReport(outputDir, { summary, credit: creditRows(summary), snapshot, config: cfg, backend: ctx.backend.name, probes: ctx.backend.probes, notes, gainCorrelation: result.gainCorrelation, gainCheck: result.gainCheck, ...(onnxCheck ? { onnx: onnxCheck } : {}),
       tensorsLeaked: tf.memory().numTensors - ctx.tensorsAtStart - liveModelTensors(model) }, headFiles);
     return summary;
   } finally {

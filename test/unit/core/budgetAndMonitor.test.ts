@@ -155,7 +155,7 @@ test('resolveSteps: training.steps when given, else passes over the labeled set 
   assert.equal(resolveSteps(tr, 3), tr.refreshEvery);
 });
 
-test('the gain monitor raises once per episode, withdraws when the correlation over every interval is positive again', () => {
+test('the gain monitor raises once per episode (realised changes against the predicted ones beyond their noise), withdraws when that is no longer so', () => {
   const track = emptyGainTrack();
   const changes: string[] = [];
   // Predicted gains up, realised changes down for 6 intervals (negative correlation), then strongly aligned ones.
@@ -164,17 +164,16 @@ test('the gain monitor raises once per episode, withdraws when the correlation o
     track.predictedSum = pred;
     track.predictedCount = 1;
     obj += realised;
-    const r = monitorChange(track, obj);
+    const r = monitorChange(track, obj, 0.001);
     changes.push(r.change);
     return r;
   };
-  monitorChange(track, obj); // the first refresh opens the first interval
-  for (let i = 0; i < 6; i++) step(i, -i * 0.01);
+  monitorChange(track, obj, 0.001); // the first refresh opens the first interval
+  for (let i = 0; i < 6; i++) step(i + 1, -(i + 1) * 0.01);
   assert.deepEqual(changes.filter((c) => c !== 'none'), ['raised']);
   assert.equal(changes.indexOf('raised'), 4); // judged from MONITOR_MIN_INTERVALS = 5 intervals on
-  let last = step(0, 0);
-  for (let i = 0; i < 40 && last.change !== 'withdrawn'; i++) last = step(20 + i, 1 + i);
+  let last = step(1, 0);
+  for (let i = 0; i < 100 && last.change !== 'withdrawn'; i++) last = step(20 + i, 1 + i);
   assert.equal(last.change, 'withdrawn');
-  assert.ok(last.correlation! > 0);
   assert.deepEqual(changes.filter((c) => c !== 'none'), ['raised', 'withdrawn']);
 });

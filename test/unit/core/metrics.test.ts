@@ -5,7 +5,7 @@ import { OBJECTIVE_IDS } from '../../../src/core/objectiveIds';
 import { Rng } from '../../../src/core/rng';
 import { classSupport, clipConfusion, confusionMatrix } from '../../../src/core/confusion';
 import { classCentroids } from '../../../src/core/centroids';
-import { constraintSatisfied, metricsReport, objectiveMetricValue } from '../../../src/core/metrics';
+import { constraintSatisfied, infeasibilityReason, metricsReport, objectiveMetricValue } from '../../../src/core/metrics';
 
 test('confusionMatrix is the joint C_kl = #{y=k, yhat=l}/N; clipping is element-wise and not renormalised', () => {
   const labels = [0, 0, 1, 1, 1, 2];
@@ -113,4 +113,17 @@ test('class centroids are per-class means; an empty class gets a zero centroid a
   assert.deepEqual(counts, [3, 0, 1]);
   assert.deepEqual(Array.from(Z), [3, 4, 0, 0, 10, 20]);
   assert.throws(() => classCentroids(features, 4, 2, [0, 0, 5, 0], 3), /labels\[2\]/);
+});
+
+test('infeasibilityReason: nothing when the bound is met; otherwise the closest iterate, the classes short of it and how close logit adjustment came', () => {
+  const K = 2;
+  // Coverages 0.4 and 0.6: min coverage 0.4 against alpha / K = 0.475 (alpha 0.95): not met.
+  const m = metricsReport(Float64Array.from([0.35, 0.15, 0.05, 0.45]), K, [1, 1]);
+  assert.equal(infeasibilityReason('meanRecallMinCoverage', m, K, 0.5, 40, ['cat', 'dog'], null), null, 'bound 0.25: met');
+  assert.equal(infeasibilityReason('minRecall', m, K, 0.95, 40, ['cat', 'dog'], null), null, 'no constraint');
+  const warm = metricsReport(Float64Array.from([0.3, 0.2, 0.15, 0.35]), K, [1, 1]);
+  const r = infeasibilityReason('meanRecallMinCoverage', m, K, 0.95, 40, ['cat', 'dog'], { tau: 1.5, val: warm })!;
+  assert.match(r, /^infeasible on validation: min coverage >= 47\.50 % \(alpha 0\.95 \/ K 2\) was not met by any iterate; the kept one, step 40, is the closest at 40\.00 % \(below it: cat 40\.00 %\)\./);
+  assert.match(r, /Logit adjustment, tau searched on validation, came no closer than 45\.00 % \(tau = 1\.5\)\./);
+  assert.match(r, /lower selmix\.coverage\.alpha \(now 0\.95\)/);
 });

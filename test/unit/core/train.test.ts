@@ -9,7 +9,7 @@ import { configSchema } from '../../../src/core/config';
 import { pearson } from '../../../src/core/gainMonitor';
 import { linearModel, disposeModel } from '../../../src/core/model';
 import { Rng } from '../../../src/core/rng';
-import { finetune, FinetuneRun, type FinetuneData, type TrainState } from '../../../src/core/train';
+import { finetune, FinetuneRun, splitRows, type FinetuneData, type TrainState } from '../../../src/core/train';
 import { CHECKPOINT_STATE_FIELDS } from '../../../src/data/checkpoint';
 import { runRequest, type RunResult } from '../../../src/run/run';
 import type { RefreshPayload, RunEvent } from '../../../src/protocol/messages';
@@ -224,6 +224,12 @@ test('a coverage objective reports feasibility on every refresh and in the summa
   const f = r.summary.feasibility!;
   assert.equal(f.val.value, r.summary.after.val.minCoverage);
   assert.equal(r.summary.warmStart, undefined);
+  // Met on validation, or said plainly: infeasible, and why, in the summary and the log.
+  if (f.val.met) assert.equal(r.summary.infeasible, undefined);
+  else {
+    assert.match(r.summary.infeasible!, /^infeasible on validation: min coverage >= 23\.75 %/);
+    assert.ok(warns.includes(r.summary.infeasible!));
+  }
   const lastIsBest = r.summary.bestStep === r.summary.steps && r.summary.stoppedBy === 'steps';
   assert.equal(warns.some((m) => m.startsWith('the kept iterate is the last one')), lastIsBest);
 });
@@ -247,4 +253,115 @@ test('selmix.smoothing: the P a run samples after a refresh is smoothing x the p
   assert.deepEqual(smooth[0], raw[0]);
   assertClose(smooth[1]!, raw[0]!.map((p, i) => 0.5 * p + 0.5 * raw[1]![i]!), 1e-12, 'smoothed P at the second refresh', false);
   assert.ok(raw[1]!.some((p, i) => Math.abs(p - raw[0]![i]!) > 1e-6), 'the raw P moved between the refreshes (else the check above is empty)');
+});
+
+test('the warm start carries its validation and test metrics; report.json has the credit rows; a resumed run reports the same warm start', async () => {
+  const dir = writeLinearJob('selmix-credit-', [200, 60, 15, 5], [30, 30, 30, 30], 6, 23);
+  const t = clusterSet([40, 40, 40, 40], 6, new Rng(99), 1.5);
+  const { writeNpy } = await import('../../../src/data/npy');
+  writeNpy(join(dir, 'tex.npy'), t.x, [t.n, 6]);
+  writeNpy(join(dir, 'tey.npy'), t.y, [t.n]);
+  const withTest = (training: object, out: string) => {
+    const c = JSON.parse(npyConfig(training, out, 'minRecall'));
+    c.data.test = { features: 'tex.npy', labels: 'tey.npy' };
+    return JSON.stringify(c);
+  };
+  const cfg = join(dir, 'c.selmix.json');
+  writeFileSync(cfg, withTest({ steps: 60, refreshEvery: 20, warmStart: 'logitAdjusted' }, 'whole'));
+  const refreshes: RefreshPayload[] = [];
+  const r = await runFile(cfg, { emit: (e) => { if (e.type === 'run/refresh') refreshes.push(e.payload); } });
+  assert.ok(r.ok, r.ok ? '' : r.message);
+  const w = r.summary.warmStart!;
+  assert.deepEqual(w.val, refreshes[0]!.val, 'the warm start\'s validation metrics are the step-0 refresh\'s');
+  assert.ok(w.test && w.test.recall.length === 4);
+  assert.equal(w.testObjectiveValue, w.test.minRecall);
+  assert.equal(r.summary.after.testObjectiveValue, r.summary.after.test!.minRecall);
+  const report = JSON.parse(readFileSync(join(dir, 'whole', 'report.json'), 'utf8'));
+  assert.deepEqual(report.credit.map((c: { key: string }) => c.key), ['start', 'warmStart', 'selmix']);
+  assertClose([report.credit[2].changeTest], [r.summary.after.test!.minRecall - w.test.minRecall], 1e-12, 'SelMix\'s own change on test');
+  // Stopped after the first refresh and resumed: the warm start is measured again from the starting model, identically.
+  writeFileSync(cfg, withTest({ steps: 60, refreshEvery: 20, warmStart: 'logitAdjusted' }, 'split'));
+  let refreshCount = 0;
+  const stopped = await runFile(cfg, { emit: (e) => { if (e.type === 'run/refresh') refreshCount++; }, shouldStop: () => refreshCount >= 2 });
+  assert.ok(stopped.ok && stopped.summary.stoppedBy === 'cancel');
+  const resumed = await runFile(cfg, { resume: true });
+  assert.ok(resumed.ok, resumed.ok ? '' : resumed.message);
+  assert.deepEqual(resumed.summary.warmStart, w);
+});
+
+test('the gain monitor in the loop: quiet at the default learning rate, warns when a huge constant step breaks the first-order estimate', async () => {
+  const run = async (training: object) => {
+    const dir = writeLinearJob('selmix-monitor-', [400, 120, 60, 30], [200, 200, 200, 200], 6, 31);
+    const cfg = join(dir, 'm.selmix.json');
+    writeFileSync(cfg, npyConfig({ steps: 400, refreshEvery: 10, patience: null, ...training }, 'out', 'minRecall'));
+    const warns: string[] = [];
+    const checks: NonNullable<RefreshPayload['gainCheck']>[] = [];
+    const r = await runFile(cfg, { emit: (e) => {
+      if (e.type === 'run/log' && e.payload.level === 'warn' && /first-order/.test(e.payload.message)) warns.push(e.payload.message);
+      if (e.type === 'run/refresh' && e.payload.gainCheck) checks.push(e.payload.gainCheck);
+    } });
+    assert.ok(r.ok, r.ok ? '' : r.message);
+    return { warns, last: checks.at(-1)! };
+  };
+  const healthy = await run({ lr: 0.01 });
+  assert.deepEqual(healthy.warns, []);
+  assert.equal(healthy.last.tracking, true);
+  assert.ok(healthy.last.intervals >= 5, `${healthy.last.intervals} intervals with evidence`);
+  // lr 10 with momentum 0.9 and no decay: every interval overshoots, and the objective jumps about whatever G says.
+  const broken = await run({ lr: 10, schedule: 'constant', momentum: 0.9 });
+  assert.equal(broken.warns.length >= 1, true, JSON.stringify(broken.last));
+  assert.match(broken.warns[0]!, /runs against the predicted one beyond the noise/);
+  assert.equal(broken.last.tracking, false);
+  assert.ok((broken.last.against ?? 0) >= 3);
+});
+
+test('a constrained run that cannot meet its bound on validation says it is infeasible, and why (summary, log, report.json)', async () => {
+  // Balanced predictions (coverage >= 0.999 / K for every class) on an unbalanced validation set: out of reach.
+  const dir = writeLinearJob('selmix-infeasible-', [200, 60, 15, 5], [40, 30, 30, 20], 6, 24);
+  const cfg = join(dir, 'i.selmix.json');
+  const c = JSON.parse(npyConfig({ steps: 40, refreshEvery: 20 }, 'out', 'meanRecallMinCoverage'));
+  c.selmix = { coverage: { alpha: 0.999 } };
+  writeFileSync(cfg, JSON.stringify(c));
+  const warns: string[] = [];
+  const r = await runFile(cfg, { emit: (e) => { if (e.type === 'run/log' && e.payload.level === 'warn') warns.push(e.payload.message); } });
+  assert.ok(r.ok, r.ok ? '' : r.message);
+  assert.equal(r.summary.feasibility!.val.met, false);
+  const why = r.summary.infeasible!;
+  assert.match(why, /^infeasible on validation: min coverage >= 24\.98 % \(alpha 0\.999 \/ K 4\) was not met by any iterate; the kept one, step \d+, is the closest at \d+\.\d\d % \(below it: /);
+  assert.match(why, /Logit adjustment, tau searched on validation, came no closer than/);
+  assert.ok(warns.includes(why));
+  assert.equal(JSON.parse(readFileSync(join(dir, 'out', 'report.json'), 'utf8')).summary.infeasible, why);
+});
+
+test('training.selectionMargin: a later iterate replaces the kept one only when it is better by more than that many standard errors', async () => {
+  const dir = writeLinearJob('selmix-margin-', [200, 60, 15, 5], [30, 30, 30, 30], 6, 21);
+  const run = async (selectionMargin: number, out: string) => {
+    const cfg = join(dir, `${out}.selmix.json`);
+    writeFileSync(cfg, npyConfig({ steps: 200, refreshEvery: 20, selectionMargin }, out, 'minRecall'));
+    const r = await runFile(cfg);
+    assert.ok(r.ok, r.ok ? '' : r.message);
+    return r.summary;
+  };
+  const plain = await run(0, 'm0');
+  const strict = await run(10, 'm10');
+  assert.ok(plain.bestStep > 0 && plain.after.objectiveValue > plain.warmStart!.objectiveValue, `without a margin a later iterate is kept (step ${plain.bestStep})`);
+  // Ten standard errors on 30 examples a class: nothing after the warm start clears it.
+  assert.equal(strict.bestStep, 0);
+  assert.equal(strict.after.objectiveValue, strict.warmStart!.objectiveValue);
+});
+
+test('training.selection "split": every other example of each class feeds the gains, the rest picks the kept iterate', async () => {
+  const s = splitRows(Int32Array.from([0, 1, 0, 0, 1, 2]), 3);
+  assert.deepEqual(Array.from(s.gain), [0, 1, 3, 5]);
+  assert.deepEqual(Array.from(s.sel), [2, 4]);
+  assert.deepEqual(s.selSupport, [1, 1, 0]);
+  const dir = writeLinearJob('selmix-split-', [200, 60, 15, 5], [30, 30, 30, 30], 6, 21);
+  const cfg = join(dir, 's.selmix.json');
+  writeFileSync(cfg, npyConfig({ steps: 100, refreshEvery: 20, selection: 'split' }, 'out', 'minRecall'));
+  const refreshes: RefreshPayload[] = [];
+  const r = await runFile(cfg, { emit: (e) => { if (e.type === 'run/refresh') refreshes.push(e.payload); } });
+  assert.ok(r.ok, r.ok ? '' : r.message);
+  // The refresh (gains, monitor) sees half of each class; the summary reports the whole validation set.
+  assert.deepEqual(refreshes[0]!.val.support, [15, 15, 15, 15]);
+  assert.deepEqual(r.summary.after.val.support, [30, 30, 30, 30]);
 });

@@ -29,6 +29,8 @@ function sampleState(): TrainState {
     G: Float64Array.from({ length: K * K }, (_, i) => (i - 4) * 1e-3), partnerLabels: Int32Array.from([0, 2, -1, 1, 1]),
     maxGainHistory: Float64Array.from([1000, 0.5, Number.NaN]), best: { step: 25, score: -0, feasible: true }, pendingEarlyStop: false,
     gainTrack: { predicted: Float64Array.from([0.1, -0.2]), realised: Float64Array.from([0.05, 0.01]), lastObjective: Number.NEGATIVE_INFINITY, predictedSum: 1.5, predictedCount: 32 },
+    warmStart: { tau: 1.35 },
+    bestPreds: Int32Array.from([2, 0, 1, 1]),
   };
 }
 

@@ -46,3 +46,13 @@ test('a run without a test set says so and shows validation only', () => {
   assert.ok(!/Test: after/.test(html));
   assert.match(html, /no test set/);
 });
+
+test('the report credits the warm start and SelMix separately (table#credit: start, warm start, SelMix)', () => {
+  const snap = snapshot(true);
+  snap.finished = { ...snap.finished!, warmStart: { tau: 0.8, objectiveValue: 0.3, val: m(0.6), test: m(0.75) } };
+  const html = renderReportHtml({ reportPath: '/o/report.json', json: {}, snapshot: snap });
+  const table = /<table id="credit">[\s\S]*?<\/table>/.exec(html)?.[0] ?? '';
+  assert.match(table, /<tr data-credit="start"><th>starting model<\/th><td class="num">0\.200<\/td><td class="num "><\/td><td class="num">0\.190<\/td>/);
+  assert.match(table, /<tr data-credit="warmStart"><th>warm start: logit adjustment, tau = 0\.8<\/th><td class="num">0\.300<\/td><td class="num up">\+10\.00<\/td><td class="num">0\.375<\/td><td class="num up">\+18\.50<\/td>/);
+  assert.match(table, /<tr data-credit="selmix"><th>SelMix \(kept iterate, step 10\)<\/th><td class="num">0\.400<\/td><td class="num up">\+10\.00<\/td><td class="num">0\.350<\/td><td class="num down">-2\.50<\/td>/);
+});
