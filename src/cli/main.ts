@@ -9,6 +9,7 @@ import { ConfigError, DataError, EXIT, UsageError, exitCodeOf, failureKindOf } f
 import { largestIndices } from '../core/topK';
 import { BACKEND_CHOICES, initBackend, type BackendChoice } from '../backend/backend';
 import type { MetricsReport, RunEvent, RunFinishedPayload, RunOverrides, RunRequest } from '../protocol/messages';
+import { jsonSafe } from '../protocol/messages';
 import { writeFileAtomic } from '../data/atomicWrite';
 import { runRequest } from '../run/run';
 import { evaluateRequest, gainRequest } from '../run/evaluate';
@@ -96,7 +97,7 @@ function printer(json: boolean): (e: RunEvent) => void {
   let lastLen = 0;
   return (e) => {
     if (json) {
-      process.stdout.write(JSON.stringify(e) + '\n');
+      process.stdout.write(JSON.stringify(e, jsonSafe) + '\n');
       return;
     }
     switch (e.type) {
