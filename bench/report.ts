@@ -1,4 +1,4 @@
-// Markdown from a bench.json report: the full bench/results/bench.md and the README's Performance section.
+// Markdown from a bench.json report: the full bench/results/bench.md and docs/PERFORMANCE.md (the Performance sections).
 import type { BenchReport } from './run';
 import type { DemoRun } from './endToEnd';
 import { fmtBytes, fmtMs, fmtX, mdTable } from './lib';
@@ -6,7 +6,7 @@ import { renderOnnx } from './onnx';
 
 const met = (ok: boolean) => (ok ? '**met**' : '**missed**');
 
-/** Renders the report; `readme` gives the shorter README section (no per-part and per-kernel detail). */
+/** Renders the report; `readme` gives the shorter docs/PERFORMANCE.md form (no per-part and per-kernel detail). */
 export function renderReport(r: BenchReport, opts: { title: string; readme?: boolean }): string {
   const m = r.machine;
   const out: string[] = [opts.title, ''];
@@ -183,7 +183,7 @@ export function renderReport(r: BenchReport, opts: { title: string; readme?: boo
   return out.join('\n') + '\n';
 }
 
-/** The README's "targets at a glance" table, from the same report. */
+/** The "targets at a glance" table of docs/PERFORMANCE.md, from the same report. */
 function glance(r: BenchReport): string[] {
   const rows: string[][] = [];
   const big = r.refresh?.rows.find((x) => x.K === 1000 && x.d === 2048 && x.objective === 'minRecall');

@@ -1,5 +1,5 @@
 // `npm run bench`: the performance benchmarks, side by side in one run. Writes bench/results/bench.json
-// and bench/results/bench.md; `node --import tsx bench/readme-table.ts` prints the README's Performance section
+// and bench/results/bench.md; `node --import tsx bench/readme-table.ts` prints docs/PERFORMANCE.md's sections
 // from bench.json. Never a timed test: nothing here asserts a time, the report says which targets were met.
 //
 // Flags: --only a,b,c,d,e,f,g,h (default all)  --quick (fewer repetitions, smaller brute force)  --cold (also time

@@ -411,13 +411,19 @@ function sparsePairs(z: Float64Array, top: Int32Array, E: Mat, K: number, lb: nu
   const w = Math.max(lb, 1 - lb);
   const aIsI = lb >= 0.5;
   const n = low.length;
+  // z and E transposed: the pairs come anchor-major (i fixed, j running), so column l of the partner rows is read
+  // for consecutive j, contiguous here (a cache miss per pair in z and E themselves).
+  const zT = new Float64Array(K * K);
+  const ET = new Float64Array(K * K);
+  transposeInto(z, K, K, zT, K, 0);
+  transposeInto(E, K, K, ET, K, 0);
   // Each pair's threshold on z_al, and per row the lowest threshold any of its pairs needs.
   const theta = new Float64Array(n);
   const rowTheta = new Float64Array(K).fill(Infinity);
   for (let p = 0; p < n; p++) {
     const t = low[p]!;
     const i = Math.floor(t / K), j = t - i * K;
-    const m0 = Math.max(lb * z[i * K + top[j]!]!, (1 - lb) * z[j * K + top[i]!]!);
+    const m0 = Math.max(lb * z[i * K + top[j]!]!, (1 - lb) * zT[top[i]! * K + j]!);
     const th = (m0 - T) / w;
     theta[p] = th;
     const a = aIsI ? i : j;
@@ -435,31 +441,38 @@ function sparsePairs(z: Float64Array, top: Int32Array, E: Mat, K: number, lb: nu
   for (let a = 0; a < K; a++) {
     const th = rowTheta[a]!;
     if (th === Infinity) continue;
-    let o = start[a]!;
-    for (let l = 0; l < K; l++) if (z[a * K + l]! >= th) cols[o++] = l;
+    const s0 = start[a]!, za = a * K;
+    let o = s0;
+    for (let l = 0; l < K; l++) if (z[za + l]! >= th) cols[o++] = l;
+    // Largest z first, so a pair stops at its own threshold instead of scanning what its row's loosest pair needs.
+    if (o - s0 > 1) cols.set(Array.from(cols.subarray(s0, o)).sort((p, q) => z[za + q]! - z[za + p]! || p - q), s0);
   }
   const inv = 1 / eScale;
   for (let p = 0; p < n; p++) {
     const t = low[p]!;
     const i = Math.floor(t / K), j = t - i * K;
     const a = aIsI ? i : j;
-    const th = theta[p]!;
-    const zi = i * K, zj = j * K, za = a * K;
+    const zi = i * K, za = a * K;
     const c0 = start[a]!, c1 = start[a + 1]!;
+    // The pair's max m over its candidates (every column within T of m is among them), then the sums over the
+    // columns with w z_al >= m - T.
+    const th = theta[p]!;
     let ref = -Infinity;
-    for (let c = c0; c < c1; c++) {
-      const l = cols[c]!;
-      if (z[za + l]! < th) continue;
-      const v = lb * z[zi + l]! + (1 - lb) * z[zj + l]!;
+    let end = c0;
+    for (; end < c1; end++) {
+      const l = cols[end]!;
+      if (z[za + l]! < th) break;
+      const v = lb * z[zi + l]! + (1 - lb) * zT[l * K + j]!;
       if (v > ref) ref = v;
     }
+    const th2 = (ref - T) / w;
     let den = 0, num = 0;
-    for (let c = c0; c < c1; c++) {
+    for (let c = c0; c < end; c++) {
       const l = cols[c]!;
-      if (z[za + l]! < th) continue;
-      const x = Math.exp(lb * z[zi + l]! + (1 - lb) * z[zj + l]! - ref);
+      if (z[za + l]! < th2) break;
+      const x = Math.exp(lb * z[zi + l]! + (1 - lb) * zT[l * K + j]! - ref);
       den += x;
-      num += x * (lb * E[zi + l]! + (1 - lb) * E[zj + l]!) * inv;
+      num += x * (lb * E[zi + l]! + (1 - lb) * ET[l * K + j]!) * inv;
     }
     rest[t] = (eScale * num) / den;
   }
