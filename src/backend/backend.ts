@@ -1,8 +1,10 @@
-// The one place that chooses and initialises the tensor backend. Every other module takes `tf` from here.
+// The one place that chooses and initialises the tensor backend (core/ modules import tfjs themselves and run on
+// whichever backend this module set).
 // Order when the user has not chosen: tfjs-node-gpu, WebGPU (Dawn), tfjs-node, wasm, pure-JS cpu. Each probe
 // checks setBackend's boolean (after a failure getBackend() still reports the failed name) and a small
 // numeric check against plain JS before the backend is trusted. A failed probe never fails a run.
 import * as tf from '@tensorflow/tfjs';
+import { BACKEND_CHOICES, type BackendChoice } from '../protocol/messages';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -14,10 +16,7 @@ import { OrtHeadTrainer } from './onnxHeadStep';
 
 export { tf };
 
-/** Backend names a user may ask for. */
-export const BACKEND_CHOICES = ['auto', 'onnxruntime', 'tfjs-node-gpu', 'webgpu', 'tfjs-node', 'wasm', 'cpu'] as const;
-/** A backend a user may ask for. */
-export type BackendChoice = (typeof BACKEND_CHOICES)[number];
+export { BACKEND_CHOICES, type BackendChoice };
 
 /** What one probe found. */
 export interface ProbeResult {

@@ -21,7 +21,7 @@ export type Mat = Float64Array | Float32Array;
 
 /**
  * A matrix-multiply provider for the gain: row-major A (m x k) times B (k x n), returned as a new m x n array.
- * Never asked for a transposed operand (transposed copies are built here). A provider that computes in float32
+ * A provider may also offer `transB` (A times the transpose of B, n x k) to spare the transposed copies. A provider that computes in float32
  * says so with `precision: 'float32'`: gainMatrix then builds every operand as a Float32Array (no conversion
  * copy on the way in) and scales its softmax factors for the float32 exponent range.
  */

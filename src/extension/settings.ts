@@ -1,17 +1,13 @@
 // Typed access to the selmix.* preferences (contributes.configuration in package.json).
 import * as vscode from 'vscode';
-import type { BackendChoice } from '../backend/backend';
-
-/** The values of selmix.backend. A copy of BACKEND_CHOICES: importing backend.ts would bundle tfjs into the
- * extension host; test/unit/extension/manifest.test.ts keeps the copy, the original and package.json equal. */
-export const BACKEND_SETTING_VALUES: readonly BackendChoice[] = ['auto', 'onnxruntime', 'tfjs-node-gpu', 'webgpu', 'tfjs-node', 'wasm', 'cpu'];
+import { BACKEND_CHOICES, type BackendChoice } from '../protocol/messages';
 
 /** The extension's preferences, read fresh on every access. */
 export const settings = {
   /** selmix.backend: the tensor backend the worker asks for. */
   get backend(): BackendChoice {
     const v = vscode.workspace.getConfiguration('selmix').get<string>('backend', 'auto');
-    return (BACKEND_SETTING_VALUES as readonly string[]).includes(v) ? (v as BackendChoice) : 'auto';
+    return (BACKEND_CHOICES as readonly string[]).includes(v) ? (v as BackendChoice) : 'auto';
   },
   /** selmix.dashboard.updatesPerSecond: the views' update rate limit. */
   get updatesPerSecond(): number {

@@ -173,6 +173,16 @@ export type WorkerRequest =
   /** Stop gracefully at the next step boundary, keeping a checkpoint. */
   | { type: 'worker/stop' };
 
+/** Backend names a user may ask for (the selmix.backend setting, --backend, worker/start's backend). */
+export const BACKEND_CHOICES = ['auto', 'onnxruntime', 'tfjs-node-gpu', 'webgpu', 'tfjs-node', 'wasm', 'cpu'] as const;
+/** A backend a user may ask for. */
+export type BackendChoice = (typeof BACKEND_CHOICES)[number];
+
+/** The buttons a view may press, as view/command names them. */
+export const VIEW_COMMANDS = ['start', 'stop', 'openDashboard', 'openReport', 'showLog', 'manageTrust'] as const;
+/** One of VIEW_COMMANDS. */
+export type ViewCommand = (typeof VIEW_COMMANDS)[number];
+
 /** Messages a webview sends to the extension host. */
 export type WebviewToHost =
   /** The webview has loaded its script and can receive data. */
@@ -180,7 +190,7 @@ export type WebviewToHost =
   /** The webview has drawn the last host message and can take the next (flow control: at most one in flight). */
   | { type: 'view/ack' }
   /** The user pressed a button. */
-  | { type: 'view/command'; command: 'start' | 'stop' | 'openDashboard' | 'openReport' | 'showLog' | 'manageTrust' }
+  | { type: 'view/command'; command: ViewCommand }
   /** Save a chart: as a PNG (data is a data:image/png;base64 URL) or its data as CSV text; the host asks where. */
   | { type: 'view/export'; format: 'png' | 'csv'; name: string; data: string }
   /** List the workspace's past runs (the host answers host/runs), or overlay the curves of these reports (host/compare). */
@@ -238,15 +248,17 @@ export interface RunSnapshot {
 /** A snapshot keeps at most this many log lines (the newest). */
 export const MAX_SNAPSHOT_LOGS = 50;
 
-const RUN_EVENT_TYPES: ReadonlySet<string> = new Set([
-  'run/started', 'run/step', 'run/refresh', 'run/checkpoint', 'run/log', 'run/finished', 'run/failed',
-]);
+// Keyed by RunEvent's own tags: a new event type that is not listed here (or a listed one that is not an event) fails
+// the type check.
+const RUN_EVENT_TYPES: Record<RunEvent['type'], true> = {
+  'run/started': true, 'run/step': true, 'run/refresh': true, 'run/checkpoint': true, 'run/log': true, 'run/finished': true, 'run/failed': true,
+};
 
 /** True when value has the shape of a run event (type tag known and a payload object). */
 export function isRunEvent(value: unknown): value is RunEvent {
   if (typeof value !== 'object' || value === null) return false;
   const v = value as { type?: unknown; payload?: unknown };
-  return typeof v.type === 'string' && RUN_EVENT_TYPES.has(v.type) && typeof v.payload === 'object' && v.payload !== null;
+  return typeof v.type === 'string' && Object.hasOwn(RUN_EVENT_TYPES, v.type) && typeof v.payload === 'object' && v.payload !== null;
 }
 
 /** Validates a message from a webview; returns it typed, or null when it is unknown or malformed. */
@@ -257,8 +269,8 @@ export function parseWebviewMessage(value: unknown): WebviewToHost | null {
   if (v.type === 'view/ready' && keys.length === 1) return { type: 'view/ready' };
   if (v.type === 'view/ack' && keys.length === 1) return { type: 'view/ack' };
   if (v.type === 'view/command' && keys.length === 2 && typeof v.command === 'string'
-    && ['start', 'stop', 'openDashboard', 'openReport', 'showLog', 'manageTrust'].includes(v.command)) {
-    return { type: 'view/command', command: v.command as Extract<WebviewToHost, { type: 'view/command' }>['command'] };
+    && (VIEW_COMMANDS as readonly string[]).includes(v.command)) {
+    return { type: 'view/command', command: v.command as ViewCommand };
   }
   if (v.type === 'view/export' && keys.length === 4 && (v.format === 'png' || v.format === 'csv') && typeof v.name === 'string' && /^[\w .-]{1,80}$/.test(v.name)
     && typeof v.data === 'string' && v.data.length <= 32 * 1024 * 1024 && (v.format === 'csv' || v.data.startsWith('data:image/png;base64,'))) {
