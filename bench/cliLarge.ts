@@ -1,10 +1,12 @@
-// Benchmark (g): the CLI as a user runs it at large K, whole processes: `selmix gain` on a K-class head over
-// d-dimensional features (3 validation rows a class) with ordinary logits and with confident logits whose gaps
-// are in the hundreds, and a feature-mode `selmix finetune` of the ordinary head (31 training rows a class, 200 steps): wall time,
+// Benchmark (g): the user's commands as whole processes at K = 10, 100 and 1000: `selmix gain`, `selmix eval` and a
+// feature-mode `selmix finetune` (31 training and 3 validation rows a class, d = 2048, 200 steps) on an ordinary
+// head, and at K = 1000 `selmix gain` on heads with median logit gaps of about 10, 300 and 3000: wall and CPU time,
 // peak RSS, the size of report.json and of the matrices beside it, and the lines printed on the terminal.
+//   node --import tsx bench/cliLarge.ts [--K 10,100,1000] [--steps 200] [--json]   (this section alone)
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
 import { encodeNpy } from '../src/data/npy';
 import { writeFileAtomic } from '../src/data/atomicWrite';
 import { gaussian, log, mulberry, runTimed } from './lib';
@@ -27,6 +29,8 @@ export interface CliRow {
   /** Lines on stdout and stderr together, as a terminal shows them. */
   terminalLines: number;
   stderrTail: string;
+  /** 1-minute load average when the process started (absent in reports made before it was recorded). */
+  load?: number;
 }
 
 /** Class centres, features around them, and a head whose logits have the requested scale (also used to profile by hand). */
@@ -83,37 +87,71 @@ function lines(t: string): number {
   return t.split('\n').filter((l) => l.length > 0).length;
 }
 
-/** Runs the rows: gain with ordinary logits, finetune on that head, then gain with confident logits. */
-export async function benchCliLarge(o: { K: number; d: number; steps: number }): Promise<CliRow[]> {
+/** Whole-process figures of one command line in dir. */
+async function row(command: string, args: string[], dir: string, K: number, d: number, rows: number, gap: number, out?: string): Promise<CliRow> {
+  const load = loadavg()[0]!;
+  const r = await runTimed(args, dir);
+  let reportBytes: number | null = null;
+  let other: number | null = null;
+  if (out) {
+    try {
+      reportBytes = statSync(join(out, 'report.json')).size;
+      other = folderBytes(out) - reportBytes;
+    } catch { /* the run failed; the exit code says so */ }
+  }
+  const c: CliRow = { command, K, d, rows, logitGap: gap, exitCode: r.code, wallS: r.wallS, cpuS: r.userS + r.sysS, peakRssBytes: r.peakRssBytes, reportBytes,
+    otherOutputBytes: other, terminalLines: lines(r.stdout) + lines(r.stderr), stderrTail: r.stderr.split('\n').filter(Boolean).slice(-2).join(' | '), load };
+  log(`  ${command}, K = ${K}: ${r.wallS.toFixed(2)} s wall, ${c.cpuS.toFixed(2)} s CPU, peak RSS ${(r.peakRssBytes / 2 ** 20).toFixed(0)} MiB, exit ${r.code} (load ${load.toFixed(1)})`);
+  return c;
+}
+
+/**
+ * Runs the rows: at each K of o.Ks, `selmix gain`, `selmix eval` and a feature-mode `selmix finetune` on an ordinary
+ * head (31 training and 3 validation rows a class); at the largest K also `selmix gain` on heads whose median logit
+ * gap is about 10, 300 and 3000 (a confident head on well-separated classes).
+ */
+export async function benchCliLarge(o: { Ks: number[]; d: number; steps: number; gapScales?: number[] }): Promise<CliRow[]> {
   const cli = resolve('bin', 'selmix.js');
   const rows: CliRow[] = [];
-  for (const [label, scale] of [['ordinary', 3], ['confident', 300]] as const) {
-    const dir = mkdtempSync(join(tmpdir(), `selmix-bench-cli-${label}-`));
+  const gainArgs = [cli, 'gain', '--features', 'val_x.npy', '--labels', 'val_y.npy', '--weights', 'W.npy', '--bias', 'b.npy', '--objective', 'minRecall'];
+  const evalArgs = [cli, 'eval', '--features', 'val_x.npy', '--labels', 'val_y.npy', '--weights', 'W.npy', '--bias', 'b.npy'];
+  const ftArgs = [cli, 'finetune', '--features', 'train_x.npy', '--labels', 'train_y.npy', '--val-features', 'val_x.npy', '--val-labels', 'val_y.npy',
+    '--weights', 'W.npy', '--bias', 'b.npy', '--objective', 'minRecall', '--steps', String(o.steps), '--out', 'out'];
+  for (const K of o.Ks) {
+    const dir = mkdtempSync(join(tmpdir(), `selmix-bench-cli-${K}-`));
     try {
-      log(`  writing K = ${o.K}, d = ${o.d} data (${label} logits)`);
-      const { gap } = makeData(dir, o.K, o.d, 31, 3, scale, 7);
-      const gainArgs = [cli, 'gain', '--features', 'val_x.npy', '--labels', 'val_y.npy', '--weights', 'W.npy', '--bias', 'b.npy', '--objective', 'minRecall'];
-      const g = await runTimed(gainArgs, dir);
-      rows.push({ command: `selmix gain (${label} logits)`, K: o.K, d: o.d, rows: 3 * o.K, logitGap: gap, exitCode: g.code, wallS: g.wallS, cpuS: g.userS + g.sysS,
-        peakRssBytes: g.peakRssBytes, reportBytes: null, otherOutputBytes: null, terminalLines: lines(g.stdout) + lines(g.stderr), stderrTail: g.stderr.split('\n').filter(Boolean).slice(-2).join(' | ') });
-      log(`  gain, ${label} logits (median gap ${gap.toFixed(1)}): ${g.wallS.toFixed(2)} s, exit ${g.code}`);
-      if (label !== 'ordinary') continue;
-      const ftArgs = [cli, 'finetune', '--features', 'train_x.npy', '--labels', 'train_y.npy', '--val-features', 'val_x.npy', '--val-labels', 'val_y.npy',
-        '--weights', 'W.npy', '--bias', 'b.npy', '--objective', 'minRecall', '--steps', String(o.steps), '--out', 'out'];
-      const f = await runTimed(ftArgs, dir);
-      const out = join(dir, 'out');
-      let reportBytes: number | null = null;
-      let other: number | null = null;
-      try {
-        reportBytes = statSync(join(out, 'report.json')).size;
-        other = folderBytes(out) - reportBytes;
-      } catch { /* the run failed; the exit code says so */ }
-      rows.push({ command: `selmix finetune (${o.steps} steps)`, K: o.K, d: o.d, rows: 31 * o.K, logitGap: gap, exitCode: f.code, wallS: f.wallS, cpuS: f.userS + f.sysS,
-        peakRssBytes: f.peakRssBytes, reportBytes, otherOutputBytes: other, terminalLines: lines(f.stdout) + lines(f.stderr), stderrTail: f.stderr.split('\n').filter(Boolean).slice(-2).join(' | ') });
-      log(`  finetune: ${f.wallS.toFixed(2)} s, report.json ${reportBytes} bytes, ${lines(f.stdout) + lines(f.stderr)} terminal lines, exit ${f.code}`);
+      log(`  writing K = ${K}, d = ${o.d} data (ordinary logits)`);
+      const { gap } = makeData(dir, K, o.d, 31, 3, 3, 7);
+      rows.push(await row('selmix gain', gainArgs, dir, K, o.d, 3 * K, gap));
+      rows.push(await row('selmix eval', evalArgs, dir, K, o.d, 3 * K, gap));
+      rows.push(await row(`selmix finetune (${o.steps} steps)`, ftArgs, dir, K, o.d, 31 * K, gap, join(dir, 'out')));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  const K = Math.max(...o.Ks);
+  for (const scale of o.gapScales ?? [11, 330, 3300]) {
+    const dir = mkdtempSync(join(tmpdir(), `selmix-bench-cli-gap-`));
+    try {
+      const { gap } = makeData(dir, K, o.d, 1, 3, scale, 7);
+      rows.push(await row(`selmix gain (logit gap ~${gap < 100 ? gap.toFixed(0) : (Math.round(gap / 100) * 100).toFixed(0)})`, gainArgs, dir, K, o.d, 3 * K, gap));
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   }
   return rows;
+}
+
+/** The command line of this file alone. */
+async function cliMain(): Promise<void> {
+  const { values } = parseArgs({ options: { K: { type: 'string' }, steps: { type: 'string' }, d: { type: 'string' }, json: { type: 'boolean' } } });
+  const rows = await benchCliLarge({ Ks: (values.K ?? '10,100,1000').split(',').map(Number), d: Number(values.d ?? 2048), steps: Number(values.steps ?? 200) });
+  process.stdout.write(values.json ? JSON.stringify(rows) + '\n' : rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+}
+
+if (process.argv[1] && /bench[/\\]cliLarge\.ts$/.test(process.argv[1])) {
+  cliMain().catch((e) => {
+    process.stderr.write(`bench/cliLarge.ts failed: ${(e as Error).stack ?? e}\n`);
+    process.exitCode = 1;
+  });
 }

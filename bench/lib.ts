@@ -125,17 +125,18 @@ export interface TimedProcess {
   stderr: string;
 }
 
-/** Runs `node ...args` in cwd as a child process and times it as a whole (what a user waits for). */
-export async function runTimed(args: string[], cwd: string): Promise<TimedProcess> {
+/** Runs `node ...args` (or `o.exe ...args`, with `o.env` added) in cwd as a child process and times it as a whole (what a user waits for). */
+export async function runTimed(args: string[], cwd: string, o: { exe?: string; env?: Record<string, string> } = {}): Promise<TimedProcess> {
   const gnuTime = existsSync('/usr/bin/time');
   const timeFile = join(cwd, `.time-${process.pid}-${Date.now()}.txt`);
-  const cmd = gnuTime ? '/usr/bin/time' : process.execPath;
-  const cmdArgs = gnuTime ? ['-v', '-o', timeFile, process.execPath, ...args] : [...args];
+  const exe = o.exe ?? process.execPath;
+  const cmd = gnuTime ? '/usr/bin/time' : exe;
+  const cmdArgs = gnuTime ? ['-v', '-o', timeFile, exe, ...args] : [...args];
   const t0 = performance.now();
   let stdout = '';
   let stderr = '';
   const code = await new Promise<number | null>((res) => {
-    const ch = spawn(cmd, cmdArgs, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const ch = spawn(cmd, cmdArgs, { cwd, stdio: ['ignore', 'pipe', 'pipe'], ...(o.env ? { env: { ...process.env, ...o.env } } : {}) });
     ch.stdout.on('data', (b: Buffer) => { stdout += b.toString(); });
     ch.stderr.on('data', (b: Buffer) => { stderr += b.toString(); });
     ch.on('close', (c) => res(c));

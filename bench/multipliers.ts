@@ -52,7 +52,7 @@ async function main(): Promise<void> {
       if (!values.trace || seed !== 0) return;
       // Where the sampled P puts its anchors (row sums), and the per-class validation recall.
       const K = p.distribution.K, P = p.distribution.data;
-      const rows = Array.from({ length: K }, (_, i) => P.slice(i * K, (i + 1) * K).reduce((a, b) => a + b, 0));
+      const rows = Array.from({ length: K }, (_, i) => Array.prototype.slice.call(P, i * K, (i + 1) * K).reduce((a: number, b: number) => a + b, 0));
       console.log(`  step ${p.step}: val ${objective} ${p.objectiveValue.toFixed(4)}, mean recall ${(100 * p.val.meanRecall).toFixed(2)}, min coverage ${(100 * p.val.minCoverage).toFixed(2)}%${p.multipliers ? `, max lambda ${Math.max(...p.multipliers).toFixed(2)}` : ''}\n    recall % ${p.val.recall.map((r) => (100 * r).toFixed(0)).join(' ')}; anchor mass of P ${rows.map((r) => r.toFixed(2)).join(' ')}`);
     }, shouldStop: () => false });
     trainableVariables(model, true).forEach((v, i) => v.assign(r.bestWeights[i]!));

@@ -1,4 +1,4 @@
-// Prints the README's Performance section (markdown) from bench/results/bench.json (`npm run bench` first).
+// Prints docs/PERFORMANCE.md (markdown: its Performance sections) from bench/results/bench.json (`npm run bench` first).
 // Usage: node --import tsx bench/readme-table.ts [path/to/bench.json]
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -11,4 +11,4 @@ if (!existsSync(path)) {
   process.exit(2);
 }
 const report = JSON.parse(readFileSync(path, 'utf8')) as BenchReport;
-process.stdout.write(renderReport(report, { title: '## Performance', readme: true }).replace(/^## (?!Performance)/gm, '### '));
+process.stdout.write(renderReport(report, { title: '# Performance', readme: true }));

@@ -138,6 +138,9 @@ export interface InputShape {
  */
 export const LARGE_GAP: InputShape = { perClass: 3, logitScale: 30 };
 
+/** Gaps ten times larger (thousands): almost every pair's softmax leaves the float32 range and is summed directly. */
+export const HUGE_GAP: InputShape = { perClass: 3, logitScale: 300 };
+
 /** The largest gap max_l a_kl - a_kl' over the centroid logits a_k (class means of the validation logits). */
 export function largestLogitGap(inp: RefreshInput): number {
   const { K, logits, labels } = inp;

@@ -1,5 +1,5 @@
 // `npm run bench`: the performance benchmarks, side by side in one run. Writes bench/results/bench.json
-// and bench/results/bench.md; `node --import tsx bench/readme-table.ts` prints the README's Performance section
+// and bench/results/bench.md; `node --import tsx bench/readme-table.ts` prints docs/PERFORMANCE.md's sections
 // from bench.json. Never a timed test: nothing here asserts a time, the report says which targets were met.
 //
 // Flags: --only a,b,c,d,e,f,g,h (default all)  --quick (fewer repetitions, smaller brute force)  --cold (also time
@@ -10,7 +10,7 @@ import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { initBackend, prepareGainMatMul, tf } from '../src/backend/backend';
-import { benchBrute, benchLargeGap, benchRefresh, LARGE_GAP, type BruteRow, type RefreshRow } from './refresh';
+import { benchBrute, benchLargeGap, benchRefresh, HUGE_GAP, LARGE_GAP, type BruteRow, type RefreshRow } from './refresh';
 import { ortMatMul, probeOnnxRuntime } from '../src/backend/onnxRuntime';
 import { benchHeadStep, type HeadStepResult } from './headStep';
 import { benchCnnStep, benchConvGrad, type CnnStepResult, type ConvGradResult } from './cnnStep';
@@ -77,7 +77,8 @@ async function main(): Promise<void> {
     // The same refresh with ONNX Runtime's products (what a run takes when ONNX Runtime loads), when it loads here.
     if (probeOnnxRuntime().ok) {
       log('  K = 1000, d = 2048 on ONNX Runtime products');
-      rows.push(benchRefresh(1000, 2048, 'minRecall', quick ? 3 : 5, ortMatMul, {}, 'onnxruntime'), benchRefresh(1000, 2048, 'minRecall', quick ? 3 : 5, ortMatMul, LARGE_GAP, 'onnxruntime'));
+      rows.push(benchRefresh(1000, 2048, 'minRecall', quick ? 3 : 5, ortMatMul, {}, 'onnxruntime'), benchRefresh(1000, 2048, 'minRecall', quick ? 3 : 5, ortMatMul, LARGE_GAP, 'onnxruntime'),
+        benchRefresh(1000, 2048, 'minRecall', quick ? 3 : 5, ortMatMul, HUGE_GAP, 'onnxruntime'));
     }
     const limit = quick ? 10_000 : 120_000; // K = 100 at d = 128 (about 40-80 s here) is measured, not projected
     log(`(a) brute-force K^4 gain (test/helpers/bruteForceGain.ts), each size skipped when projected over ${limit / 1000} s`);
@@ -151,8 +152,8 @@ async function main(): Promise<void> {
     save();
   }
   if (only.has('g')) {
-    log('(g) the CLI at K = 1000, d = 2048 as whole processes: gain (ordinary and confident logits), feature-mode finetune');
-    report.cli = await benchCliLarge({ K: 1000, d: 2048, steps: 200 });
+    log('(g) the user\'s commands as whole processes at K = 10, 100, 1000 (gain, eval, feature-mode finetune), and gain at logit gaps of 10, 300, 3000');
+    report.cli = await benchCliLarge({ Ks: [10, 100, 1000], d: 2048, steps: 200 });
     save();
   }
   if (only.has('h')) {

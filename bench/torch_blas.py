@@ -34,3 +34,22 @@ def blas_in_use():
     if any(os.path.basename(os.path.realpath(p)).startswith('libblas.so') for p in paths):
         return 'reference', sorted(paths)  # Debian's netlib BLAS: /usr/lib/<triplet>/blas/libblas.so.3
     return 'unknown', sorted(paths)
+
+
+def blas_report():
+    """blas_in_use() as the benches print it: {kind, libs, threads (OpenBLAS's own, when it is one), buildBlas}."""
+    import ctypes
+    import re
+
+    kind, libs = blas_in_use()
+    threads = None
+    if kind == 'openblas':
+        for lib in libs:
+            if 'openblas' in os.path.basename(os.path.realpath(lib)):
+                try:
+                    threads = int(ctypes.CDLL(lib).openblas_get_num_threads())
+                except (OSError, AttributeError):
+                    pass
+                break
+    config = re.search(r'BLAS_INFO=(\w+)', torch.__config__.show())
+    return {'kind': kind, 'libs': libs, 'threads': threads, 'buildBlas': config.group(1) if config else None}

@@ -1,12 +1,14 @@
-"""The head loop of bench (h) in PyTorch on the CPU, one thread: the same work as bench/onnx.ts's children.
+"""The head loop of bench (h) in PyTorch on the CPU: the same work as bench/onnx.ts's children.
 
     python3 bench/torch_head_loop.py STEPS
 
 K = 100 classes, d = 512, a pool of 5000 feature rows; per step 64 anchors and 64 partners gathered by index,
 feature mixup with lambda ~ U[0.6, 1], linear head, cross-entropy on the anchor labels, backward, SGD (lr 0.01,
-weight decay 5e-4). Prints one JSON line: steps, the loop's own milliseconds, the thread count and which BLAS library
-the process actually mapped (`blas`: "openblas", "reference", ...; `blasLibs`: the paths; see torch_blas.py): a ratio
-against PyTorch is only fair on an optimised BLAS.
+weight decay 5e-4). One intra-op thread (torch.set_num_threads(1)); the BLAS's own threads are whatever
+OPENBLAS_NUM_THREADS / OMP_NUM_THREADS say (bench/onnx.ts sets both to 1). Prints one JSON line: steps, the loop's
+own milliseconds, the torch version, its thread count, and the BLAS it actually loaded, read from /proc/self/maps
+(Debian's python3-torch calls whatever libblas.so.3 the alternatives system points at: the reference BLAS on a fresh
+machine, OpenBLAS once libopenblas0-pthread is installed).
 """
 import json
 import os
@@ -16,7 +18,7 @@ import time
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from torch_blas import blas_in_use  # noqa: E402
+from torch_blas import blas_report  # noqa: E402
 
 STEPS = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
 K, D, N, B = 100, 512, 5000, 64
@@ -38,6 +40,5 @@ for s in range(STEPS):
     loss.backward()
     opt.step()
 loop_ms = (time.perf_counter() - t0) * 1000
-blas, blas_libs = blas_in_use()
-print(json.dumps({'steps': STEPS, 'loopMs': loop_ms, 'torch': torch.__version__, 'threads': torch.get_num_threads(),
-                  'blas': blas, 'blasLibs': blas_libs}))
+# The BLAS is mapped by now (the first product loads it).
+print(json.dumps({'steps': STEPS, 'loopMs': loop_ms, 'torch': torch.__version__, 'threads': torch.get_num_threads(), 'blas': blas_report()}))

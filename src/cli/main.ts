@@ -6,9 +6,11 @@ import { join, resolve } from 'node:path';
 import type { SelmixConfigInput } from '../core/config';
 import { OBJECTIVE_IDS } from '../core/objectiveIds';
 import { ConfigError, DataError, EXIT, UsageError, exitCodeOf, failureKindOf } from '../core/errors';
+import { largestIndices } from '../core/topK';
 import { BACKEND_CHOICES, initBackend, type BackendChoice } from '../backend/backend';
 import type { MetricsReport, RunEvent, RunFinishedPayload, RunOverrides, RunRequest } from '../protocol/messages';
 import { creditRows, creditSentence, pointsText } from '../protocol/credit';
+import { jsonSafe } from '../protocol/messages';
 import { writeFileAtomic } from '../data/atomicWrite';
 import { runRequest } from '../run/run';
 import { evaluateRequest, gainRequest } from '../run/evaluate';
@@ -96,7 +98,7 @@ function printer(json: boolean): (e: RunEvent) => void {
   let lastLen = 0;
   return (e) => {
     if (json) {
-      process.stdout.write(JSON.stringify(e) + '\n');
+      process.stdout.write(JSON.stringify(e, jsonSafe) + '\n');
       return;
     }
     switch (e.type) {
@@ -296,7 +298,7 @@ async function cmdGain(flags: Flags): Promise<number> {
       gain: matrixRows(r.G, K), distribution: matrixRows(r.P, K) }) + '\n');
     return EXIT.ok;
   }
-  const order = Array.from(r.G.keys()).sort((x, y) => r.G[y]! - r.G[x]!).slice(0, 10);
+  const order = largestIndices(r.G, 10);
   const m = r.metrics;
   process.stdout.write(`objective ${objective} = ${r.objectiveValue.toFixed(4)} on ${n} examples, K = ${K}, s = ${s}\n`);
   process.stdout.write(`accuracy ${pct(m.accuracy)}%  mean recall ${pct(m.meanRecall)}%  min recall ${pct(m.minRecall)}%  G-mean ${pct(m.gMean)}%  H-mean ${pct(m.hMean)}%\n`);

@@ -165,17 +165,29 @@ export function hedgeWeights(v: ArrayLike<number>, prev: ArrayLike<number> | nul
 
 /**
  * The predicted class of each row of an n x K logits array: the first maximum. A NaN logit means the model
- * has diverged, and is a TrainingError rather than a silent class 0 (the one NaN policy of every argmax).
+ * has diverged, and is a TrainingError rather than a silent class 0 (the one NaN policy of every argmax). With
+ * `shift` (K entries), of each row minus shift: logits adjusted per class (src/core/logitAdjust.ts).
  */
-export function argmaxRows(logits: ArrayLike<number>, n: number, K: number): Int32Array {
+export function argmaxRows(logits: ArrayLike<number>, n: number, K: number, shift?: ArrayLike<number>): Int32Array {
   if (logits.length < n * K) throw new RangeError(`argmaxRows: ${logits.length} logits, expected n*K = ${n * K}`);
+  if (shift && shift.length !== K) throw new RangeError(`argmaxRows: a shift of ${shift.length} entries, expected K = ${K}`);
   const out = new Int32Array(n);
   for (let i = 0; i < n; i++) {
     let best = 0;
-    let bv = logits[i * K]!;
-    for (let k = 1; k < K; k++) {
-      const v = logits[i * K + k]!;
-      if (v > bv) { bv = v; best = k; } else if (Number.isNaN(v)) { bv = v; break; }
+    let bv: number;
+    if (shift) {
+      // The row minus shift, entry by entry: the same float64 values as a shifted copy of the logits, without the copy.
+      bv = logits[i * K]! - shift[0]!;
+      for (let k = 1; k < K; k++) {
+        const v = logits[i * K + k]! - shift[k]!;
+        if (v > bv) { bv = v; best = k; } else if (Number.isNaN(v)) { bv = v; break; }
+      }
+    } else {
+      bv = logits[i * K]!;
+      for (let k = 1; k < K; k++) {
+        const v = logits[i * K + k]!;
+        if (v > bv) { bv = v; best = k; } else if (Number.isNaN(v)) { bv = v; break; }
+      }
     }
     if (Number.isNaN(bv)) throw new TrainingError(`the model's logits for example ${i} are NaN: the weights have diverged; lower the learning rate (training.lr or pretrain.lr)`);
     out[i] = best;

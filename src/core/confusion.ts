@@ -11,14 +11,19 @@ export function confusionMatrix(labels: ArrayLike<number>, preds: ArrayLike<numb
   if (preds.length !== N) throw new RangeError(`confusionMatrix: ${N} labels but ${preds.length} predictions`);
   if (N === 0) throw new RangeError('confusionMatrix: no examples');
   const C = new Float64Array(K * K);
+  // The cells that hold counts (at most N of K^2): only they are divided, the rest stay exactly 0.
+  const cells = new Int32Array(Math.min(N, K * K));
+  let used = 0;
   for (let n = 0; n < N; n++) {
     const y = labels[n]!;
     const p = preds[n]!;
     checkClass(y, K, 'labels', n);
     checkClass(p, K, 'preds', n);
-    C[y * K + p]! += 1;
+    const t = y * K + p;
+    if (C[t] === 0) cells[used++] = t;
+    C[t]! += 1;
   }
-  for (let t = 0; t < C.length; t++) C[t]! /= N;
+  for (let u = 0; u < used; u++) C[cells[u]!]! /= N;
   return C;
 }
 

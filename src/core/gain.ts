@@ -6,19 +6,15 @@
 //   mixed:     G_ij = lb E_ii + (1-lb) E_ji - r_ij,      r_ij = sum_l p^ij_l (lb E_il + (1-lb) E_jl),
 // where p^ij = softmax(c^ij), c^ij_l = lb a_il + (1-lb) a_jl and a_k = W^T z_k + b (section 3, step 3).
 //
-// The K^2 softmaxes of length K as matrix products, in a form that neither underflows nor overflows. Shift each row
-// by its max, z_kl = a_kl - max_l a_kl <= 0, cut the columns into blocks B and let mu_kB = max_{l in B} z_kl. Then
-//   exp(c^ij_l - lb max a_i - (1-lb) max a_j) = e^{L_ijB} U_il V_jl,   L_ijB = lb mu_iB + (1-lb) mu_jB  (l in B),
-//   U_il = exp(lb (z_il - mu_iB)),  V_jl = exp((1-lb) (z_jl - mu_jB)),  both in (0, 1],
-// and with X = U.E/e, Y = V.E/e (e = max|E|) and the block products S^B = U_B V_B^T, N1^B = X_B V_B^T, N2^B = U_B Y_B^T:
-//   r_ij = e sum_B w_ijB (lb N1^B_ij + (1-lb) N2^B_ij) / sum_B w_ijB S^B_ij,   w_ijB = exp(L_ijB - max_B' L_ijB'),
-// the weights applied in float64. No factor exceeds 1, so nothing overflows. A block sum is bounded below by one
-// of its own terms (the column where u or v is 1): S^B_ij >= exp(-min(lb, 1-lb) * largest gap of a row inside B).
-// While that bound stays inside the provider's exponent range (ordinary logits, and always for lb = 0 or 1) one
-// block covers all columns and every pair is exact. For larger gaps the columns are cut into GAP_BLOCKS blocks: a
-// block is then a smaller range, and a (pair, block) whose sum falls below the reliable floor, while not negligible
-// next to the pair's other blocks, is summed over that block's columns directly in float64 (rare: the two rows
-// must disagree by tens of nats inside one block of K / GAP_BLOCKS columns).
+// The K^2 softmaxes of length K as matrix products, in a form that neither overflows nor loses a pair silently.
+// Shift each row by its max, z_kl = a_kl - max_l a_kl <= 0. Then
+//   exp(c^ij_l - lb max a_i - (1-lb) max a_j) = U_il V_jl,   U_il = exp(lb z_il),  V_jl = exp((1-lb) z_jl),  in (0, 1],
+// and with X = U.E/e, Y = V.E/e (e = max|E|) and the products S = U V^T, N1 = X V^T, N2 = U Y^T:
+//   r_ij = e (lb N1_ij + (1-lb) N2_ij) / S_ij.
+// The factors are scaled and flushed for the provider's number format (FactorFormat), so a sum S_ij at or above
+// the reliable floor has lost under 2^relErr of itself to flushing, at any logit gap. A pair under the floor (its
+// two rows disagree by tens of nats or more: a confident head, gaps in the hundreds or thousands) is summed
+// directly in float64 over the few columns that can carry its softmax (sparsePairs), O(K^2) for all such pairs.
 
 /** A row-major operand or result of a MatMul provider. */
 export type Mat = Float64Array | Float32Array;
@@ -263,18 +259,6 @@ interface FactorFormat { scale: number; flush: number; relErr: number }
 const F32_FORMAT: FactorFormat = { scale: 50, flush: -63, relErr: -27 };
 const F64_FORMAT: FactorFormat = { scale: 400, flush: -511, relErr: -55 };
 
-/** Column blocks used when one block's range would leave the provider's exponent range (see the header). */
-const GAP_BLOCKS = 8;
-
-/**
- * A pair with a block log-weight below this is summed in log mode (see softmaxSums): above it, a weight times a
- * reliable block sum stays a normal float64 for both formats.
- */
-const WEIGHT_LOG_MIN = -600;
-
-/** Narrowest column block. */
-const MIN_BLOCK = 4;
-
 /**
  * The gain matrix G (K x K, G[i*K+j] = anchor i mixed with partner j): the first-order change of the objective
  * along the modelled head update of an (i, j)-mixup labelled i (docs/ALGORITHM.md section 3, closed form).
@@ -334,48 +318,15 @@ export function gainMatrix(args: GainArgs): Float64Array {
   return G;
 }
 
-/** z = A shifted by its row maxima (every row's max is 0); the logits must be finite. */
-function shiftedLogits(A: Float64Array, K: number): { z: Float64Array; range: number } {
-  const z = new Float64Array(K * K);
-  // The largest row range, max_k (max_l a_kl - min_l a_kl) = max over all entries of -z.
-  let range = 0;
-  for (let k = 0; k < K; k++) {
-    let mx = -Infinity;
-    for (let l = 0; l < K; l++) mx = Math.max(mx, A[k * K + l]!);
-    if (!Number.isFinite(mx)) throw new RangeError(`gainMatrix: the logits of centroid ${k} are not finite`);
-    for (let l = 0; l < K; l++) {
-      const v = A[k * K + l]! - mx;
-      if (Number.isNaN(v)) throw new RangeError(`gainMatrix: the logits of centroid ${k} are not finite`);
-      z[k * K + l] = v;
-      if (-v > range) range = -v;
-    }
-  }
-  return { z, range };
-}
-
 /**
- * r_ij = sum_l p^ij_l (lb E_il + (1-lb) E_jl) for all pairs, through the provider (the header's block form).
+ * r_ij = sum_l p^ij_l (lb E_il + (1-lb) E_jl) for all pairs: one block of products through the provider (the
+ * header's form); the pairs whose sum falls under the reliable floor are summed directly (sparsePairs).
  * Returns a K x K Float64Array.
  */
 function softmaxSums(mm: MatMul, F: MatCtor, fmt: FactorFormat, A: Float64Array, E: Mat, K: number, lb: number): Float64Array {
   const KK = K * K;
-  // Largest row range: one block keeps every block sum above exp(-mu1 * range).
-  const { z, range } = shiftedLogits(A, K);
-  const mu1 = Math.min(lb, 1 - lb);
-  const reliableLog2 = (width: number): number => fmt.flush - fmt.scale - fmt.relErr + Math.log2(width);
-  const oneBlock = mu1 * range * Math.LOG2E < -reliableLog2(K) - 1;
-  const nb = oneBlock ? 1 : Math.max(1, Math.min(GAP_BLOCKS, Math.floor(K / MIN_BLOCK)));
-  const edge = (q: number): number => Math.round((q * K) / nb);
-
-  // mu[k * nb + q] = max of z over row k, block q: 0 when one block covers the row (z is shifted by the row max).
-  const mu = new Float64Array(K * nb);
-  for (let k = 0; k < K && nb > 1; k++) {
-    for (let q = 0; q < nb; q++) {
-      let m = -Infinity;
-      for (let l = edge(q); l < edge(q + 1); l++) m = Math.max(m, z[k * K + l]!);
-      mu[k * nb + q] = m;
-    }
-  }
+  const { z, top } = shiftedLogits(A, K);
+  const reliableLog2 = fmt.flush - fmt.scale - fmt.relErr + Math.log2(K);
 
   let eMax = 0;
   for (let t = 0; t < KK; t++) eMax = Math.max(eMax, Math.abs(E[t]!));
@@ -387,149 +338,144 @@ function softmaxSums(mm: MatMul, F: MatCtor, fmt: FactorFormat, A: Float64Array,
   const qPow = Math.round(lb / (1 - lb));
   const pow = qPow >= 1 && qPow <= 8 && Math.abs(lb / (1 - lb) - qPow) < 1e-9 ? qPow : 0;
 
-  // Block weights exp(L_ijq) = P_iq Q_jq, P_iq = exp(lb mu_iq), Q_jq = exp((1-lb) mu_jq): r_ij does not depend on a
-  // per-pair factor, so none is needed while every weight of the pair is far from float64's underflow. A pair with
-  // some L_ijq under WEIGHT_LOG_MIN (gaps of thousands) is summed in log mode instead: den_ij and num_ij are kept in
-  // the unit exp(off_ij), off_ij the log of the pair's largest block sum so far (a log-sum-exp over the blocks).
-  const P = new Float64Array(K * nb);
-  const Q = new Float64Array(K * nb);
-  for (let t = 0; t < K * nb; t++) { P[t] = Math.exp(lb * mu[t]!); Q[t] = Math.exp((1 - lb) * mu[t]!); }
-  const logWeight = (i: number, j: number, q: number): number => (nb === 1 ? 0 : lb * mu[i * nb + q]! + (1 - lb) * mu[j * nb + q]!);
-  const logMode = new Uint8Array(KK);
-  if (nb > 1) {
-    // min_q L_ijq >= lb min_q mu_iq + (1-lb) min_q mu_jq: the exact minimum only where that bound is too low.
-    const muMin = new Float64Array(K).fill(Infinity);
-    for (let k = 0; k < K; k++) for (let q = 0; q < nb; q++) muMin[k] = Math.min(muMin[k]!, mu[k * nb + q]!);
-    for (let i = 0; i < K; i++) {
-      for (let j = 0; j < K; j++) {
-        if (lb * muMin[i]! + (1 - lb) * muMin[j]! >= WEIGHT_LOG_MIN) continue;
-        let m = Infinity;
-        for (let q = 0; q < nb; q++) m = Math.min(m, logWeight(i, j, q));
-        if (m < WEIGHT_LOG_MIN) logMode[i * K + j] = 1;
-      }
+  // Panels [U; X] (2K x K), V^T and Y^T (K x K), scaled by 2^scale and flushed under 2^flush. With a transB
+  // provider V and Y are written as they are (K x K, contiguous) and the provider transposes them.
+  const tb = mm.transB;
+  const UX = new F(2 * KK);
+  const Vt = new F(KK);
+  const Yt = new F(KK);
+  const sv = tb ? K : 1, sk = tb ? 1 : K;
+  for (let k = 0; k < K; k++) {
+    for (let c = 0; c < K; c++) {
+      const t = k * K + c;
+      const x = z[t]!;
+      let v = Math.exp((1 - lb) * x);
+      let u = v;
+      if (pow > 0) for (let p = 1; p < pow; p++) u *= v;
+      else u = Math.exp(lb * x);
+      const e = E[t]! * inv;
+      u *= up; v *= up;
+      const ue = u * e, ve = v * e;
+      UX[t] = u < floor ? 0 : u;
+      UX[KK + t] = Math.abs(ue) < floor ? 0 : ue;
+      Vt[c * sk + k * sv] = v < floor ? 0 : v;
+      Yt[c * sk + k * sv] = Math.abs(ve) < floor ? 0 : ve;
     }
   }
-  // The log of the unit of den_ij and num_ij (0 outside log mode until a direct block sum is merged). One block
-  // needs none of these accumulators (the fast path after the products).
-  const acc = nb > 1 ? KK : 0;
-  const off = new Float64Array(acc);
-  // den and num in the units of the scaled products (a factor 2^(2 scale) over the true sums).
-  const den = new Float64Array(acc);
-  const num = new Float64Array(acc);
-  // (pair, block) sums under the reliable floor, as t * nb + q.
-  const low: number[] = [];
-  const tau = new Float64Array(nb);
-  for (let q = 0; q < nb; q++) {
-    const l0 = edge(q), w = edge(q + 1) - l0;
-    tau[q] = 2 ** (reliableLog2(w) + 2 * fmt.scale);
-    // Panels [U_q; X_q] (2K x w), V_q^T and Y_q^T (w x K), scaled by 2^scale and flushed under 2^flush. With a
-    // transB provider V_q and Y_q are written as they are (K x w, contiguous) and the provider transposes them.
-    const tb = mm.transB;
-    const UX = new F(2 * K * w);
-    const Vt = new F(w * K);
-    const Yt = new F(w * K);
-    const sv = tb ? w : 1, sk = tb ? 1 : K;
-    for (let k = 0; k < K; k++) {
-      const m = mu[k * nb + q]!;
-      for (let c = 0; c < w; c++) {
-        const t = k * K + l0 + c;
-        const x = z[t]! - m;
-        let v = Math.exp((1 - lb) * x);
-        let u = v;
-        if (pow > 0) for (let p = 1; p < pow; p++) u *= v;
-        else u = Math.exp(lb * x);
-        const e = E[t]! * inv;
-        u *= up; v *= up;
-        const ue = u * e, ve = v * e;
-        UX[k * w + c] = u < floor ? 0 : u;
-        UX[(K + k) * w + c] = Math.abs(ue) < floor ? 0 : ue;
-        Vt[c * sk + k * sv] = v < floor ? 0 : v;
-        Yt[c * sk + k * sv] = Math.abs(ve) < floor ? 0 : ve;
-      }
-    }
-    const SN1 = tb ? checkedProduct(tb(UX, Vt, 2 * K, w, K), 2 * K, w, K) : checkedMul(mm, UX, Vt, 2 * K, w, K);
-    const N2 = tb ? checkedProduct(tb(UX.subarray(0, K * w), Yt, K, w, K), K, w, K) : checkedMul(mm, UX.subarray(0, K * w), Yt, K, w, K);
-    const tq = tau[q]!;
-    if (nb === 1) {
-      // One block: every weight is 1 and the pair's unit stays 0, so r_ij = e N_ij / S_ij, the same arithmetic as the
-      // accumulation below and the merge after it (a sum under the floor is summed directly), without K^2 accumulators.
-      const rest = new Float64Array(KK);
-      for (let t = 0; t < KK; t++) {
-        const sv = SN1[t]!;
-        if (sv < tq) {
-          const i = Math.floor(t / K);
-          const part = directBlock(z, E, K, i, t - i * K, 0, K, lb, inv);
-          rest[t] = (eScale * part.num) / part.den;
-        } else {
-          rest[t] = (eScale * (lb * SN1[KK + t]! + (1 - lb) * N2[t]!)) / sv;
-        }
-      }
-      return rest;
-    }
-    for (let i = 0; i < K; i++) {
-      const pi = P[i * nb + q]!;
-      for (let j = 0; j < K; j++) {
-        const t = i * K + j;
-        const sv = SN1[t]!;
-        if (sv < tq) { low.push(t * nb + q); continue; }
-        let wgt: number;
-        if (logMode[t] === 1) {
-          const lw = logWeight(i, j, q);
-          const lv = lw + Math.log(sv);
-          if (den[t] === 0 || lv > off[t]!) {
-            const c = den[t] === 0 ? 0 : Math.exp(off[t]! - lv);
-            den[t]! *= c; num[t]! *= c;
-            off[t] = lv;
-          }
-          wgt = Math.exp(lw - off[t]!);
-        } else {
-          wgt = nb === 1 ? 1 : pi * Q[j * nb + q]!;
-        }
-        den[t]! += wgt * sv;
-        num[t]! += wgt * (lb * SN1[KK + t]! + (1 - lb) * N2[t]!);
-      }
-    }
-  }
-
-  // Blocks under their floor: skipped when their largest possible share is negligible, else summed directly.
-  const negligible = 2 ** fmt.relErr;
-  const up2Log = 2 * fmt.scale * Math.LN2;
-  for (const code of low) {
-    const t = Math.floor(code / nb), q = code - t * nb;
-    const i = Math.floor(t / K), j = t - i * K;
-    if (den[t]! > 0 && Math.exp(logWeight(i, j, q) - off[t]!) * 2 * tau[q]! <= negligible * den[t]!) continue;
-    const part = directBlock(z, E, K, i, j, edge(q), edge(q + 1), lb, inv);
-    // Its log weight in the pair's current unit; the larger of the two becomes the unit (log-sum-exp merge).
-    let lc = part.ref + up2Log - off[t]!;
-    if (den[t] === 0 || lc > 0) {
-      const c = den[t] === 0 ? 0 : Math.exp(-lc);
-      den[t]! *= c; num[t]! *= c;
-      off[t]! += lc;
-      lc = 0;
-    }
-    const c = Math.exp(lc);
-    den[t]! += c * part.den;
-    num[t]! += c * part.num;
-  }
+  const SN1 = tb ? checkedProduct(tb(UX, Vt, 2 * K, K, K), 2 * K, K, K) : checkedMul(mm, UX, Vt, 2 * K, K, K);
+  const N2 = tb ? checkedProduct(tb(UX.subarray(0, KK), Yt, K, K, K), K, K, K) : checkedMul(mm, UX.subarray(0, KK), Yt, K, K, K);
+  // A sum at or above the floor is reliable: what flushing dropped is under 2^relErr of it, whatever the gaps.
+  const tq = 2 ** (reliableLog2 + 2 * fmt.scale);
   const rest = new Float64Array(KK);
-  for (let t = 0; t < KK; t++) rest[t] = (eScale * num[t]!) / den[t]!;
+  const low: number[] = [];
+  for (let t = 0; t < KK; t++) {
+    const s = SN1[t]!;
+    if (s < tq) low.push(t);
+    else rest[t] = (eScale * (lb * SN1[KK + t]! + (1 - lb) * N2[t]!)) / s;
+  }
+  if (low.length > 0) sparsePairs(z, top, E, K, lb, eScale, low, rest);
   return rest;
 }
 
-/**
- * sum over the columns l0..l1-1 of exp(c_l - ref) and of exp(c_l - ref) (lb E_il + (1-lb) E_jl) / e, where
- * c_l = lb z_il + (1-lb) z_jl and ref is their max: one block of the softmax sums, directly in float64.
- */
-function directBlock(z: Float64Array, E: Mat, K: number, i: number, j: number, l0: number, l1: number, lb: number, inv: number): { ref: number; den: number; num: number } {
-  let ref = -Infinity;
-  for (let l = l0; l < l1; l++) ref = Math.max(ref, lb * z[i * K + l]! + (1 - lb) * z[j * K + l]!);
-  let den = 0, num = 0;
-  for (let l = l0; l < l1; l++) {
-    const w = Math.exp(lb * z[i * K + l]! + (1 - lb) * z[j * K + l]! - ref);
-    den += w;
-    num += w * (lb * E[i * K + l]! + (1 - lb) * E[j * K + l]!) * inv;
+/** z = A shifted by its row maxima (every row's max is 0) and top[k], the column of row k's max; the logits must be finite. */
+function shiftedLogits(A: Float64Array, K: number): { z: Float64Array; top: Int32Array } {
+  const z = new Float64Array(K * K);
+  const top = new Int32Array(K);
+  for (let k = 0; k < K; k++) {
+    let mx = -Infinity;
+    for (let l = 0; l < K; l++) {
+      const a = A[k * K + l]!;
+      if (a > mx) { mx = a; top[k] = l; }
+    }
+    if (!Number.isFinite(mx)) throw new RangeError(`gainMatrix: the logits of centroid ${k} are not finite`);
+    for (let l = 0; l < K; l++) {
+      const v = A[k * K + l]! - mx;
+      if (Number.isNaN(v)) throw new RangeError(`gainMatrix: the logits of centroid ${k} are not finite`);
+      z[k * K + l] = v;
+    }
   }
-  return { ref, den, num };
+  return { z, top };
+}
+
+/**
+ * The pairs t = i K + j in `low` (their block sum fell under the reliable floor: large logit gaps), summed directly
+ * in float64 over the only columns that can matter. With c_l = lb z_il + (1-lb) z_jl and m = max_l c_l, a column
+ * with c_l < m - T adds under e^-T of the largest term, so under K e^-T = e^-40 of the sum when T = 40 + ln K. Since
+ * z <= 0, c_l <= w z_al for the row a of the larger weight w = max(lb, 1-lb) (a = i when lb >= 1/2, else j), and
+ * m >= m0 = max(lb z_i,top(j), (1-lb) z_j,top(i)); so every column that matters has z_al >= (m0 - T) / w. With large
+ * gaps that is a handful of columns of row a (often its top alone): the pairs cost O(K^2) in all, not O(K^3).
+ * Writes r_ij = e num / den into rest.
+ */
+function sparsePairs(z: Float64Array, top: Int32Array, E: Mat, K: number, lb: number, eScale: number, low: number[], rest: Float64Array): void {
+  const T = 40 + Math.log(K);
+  const w = Math.max(lb, 1 - lb);
+  const aIsI = lb >= 0.5;
+  const n = low.length;
+  // z and E transposed: the pairs come anchor-major (i fixed, j running), so column l of the partner rows is read
+  // for consecutive j, contiguous here (a cache miss per pair in z and E themselves).
+  const zT = new Float64Array(K * K);
+  const ET = new Float64Array(K * K);
+  transposeInto(z, K, K, zT, K, 0);
+  transposeInto(E, K, K, ET, K, 0);
+  // Each pair's threshold on z_al, and per row the lowest threshold any of its pairs needs.
+  const theta = new Float64Array(n);
+  const rowTheta = new Float64Array(K).fill(Infinity);
+  for (let p = 0; p < n; p++) {
+    const t = low[p]!;
+    const i = Math.floor(t / K), j = t - i * K;
+    const m0 = Math.max(lb * z[i * K + top[j]!]!, (1 - lb) * zT[top[i]! * K + j]!);
+    const th = (m0 - T) / w;
+    theta[p] = th;
+    const a = aIsI ? i : j;
+    if (th < rowTheta[a]!) rowTheta[a] = th;
+  }
+  // The candidate columns of each row (compressed rows): z_al >= the row's lowest threshold.
+  const start = new Int32Array(K + 1);
+  for (let a = 0; a < K; a++) {
+    let c = 0;
+    const th = rowTheta[a]!;
+    if (th < Infinity) for (let l = 0; l < K; l++) if (z[a * K + l]! >= th) c++;
+    start[a + 1] = start[a]! + c;
+  }
+  const cols = new Int32Array(start[K]!);
+  for (let a = 0; a < K; a++) {
+    const th = rowTheta[a]!;
+    if (th === Infinity) continue;
+    const s0 = start[a]!, za = a * K;
+    let o = s0;
+    for (let l = 0; l < K; l++) if (z[za + l]! >= th) cols[o++] = l;
+    // Largest z first, so a pair stops at its own threshold instead of scanning what its row's loosest pair needs.
+    if (o - s0 > 1) cols.set(Array.from(cols.subarray(s0, o)).sort((p, q) => z[za + q]! - z[za + p]! || p - q), s0);
+  }
+  const inv = 1 / eScale;
+  for (let p = 0; p < n; p++) {
+    const t = low[p]!;
+    const i = Math.floor(t / K), j = t - i * K;
+    const a = aIsI ? i : j;
+    const zi = i * K, za = a * K;
+    const c0 = start[a]!, c1 = start[a + 1]!;
+    // The pair's max m over its candidates (every column within T of m is among them), then the sums over the
+    // columns with w z_al >= m - T.
+    const th = theta[p]!;
+    let ref = -Infinity;
+    let end = c0;
+    for (; end < c1; end++) {
+      const l = cols[end]!;
+      if (z[za + l]! < th) break;
+      const v = lb * z[zi + l]! + (1 - lb) * zT[l * K + j]!;
+      if (v > ref) ref = v;
+    }
+    const th2 = (ref - T) / w;
+    let den = 0, num = 0;
+    for (let c = c0; c < end; c++) {
+      const l = cols[c]!;
+      if (z[za + l]! < th2) break;
+      const x = Math.exp(lb * z[zi + l]! + (1 - lb) * zT[l * K + j]! - ref);
+      den += x;
+      num += x * (lb * E[zi + l]! + (1 - lb) * ET[l * K + j]!) * inv;
+    }
+    rest[t] = (eScale * num) / den;
+  }
 }
 
 /** Calls the provider and checks the size of what it returns. */

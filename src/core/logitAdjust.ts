@@ -52,9 +52,10 @@ export function betterScore(a: Scored, b: Scored): boolean {
 /** The joint confusion matrix and metrics of logits shifted by -tau logPrior. */
 export function adjustedMetrics(logits: ArrayLike<number>, labels: Int32Array, K: number, lp: ArrayLike<number>, tau: number, headFrac: number): { C: Float64Array; metrics: MetricsReport } {
   const n = labels.length;
-  const a = new Float64Array(n * K);
-  for (let i = 0; i < n; i++) for (let k = 0; k < K; k++) a[i * K + k] = logits[i * K + k]! - tau * lp[k]!;
-  const C = confusionMatrix(labels, argmaxRows(a, n, K), K);
+  // The predictions of the shifted logits without an n x K shifted copy (the tau search evaluates this many times).
+  const shift = new Float64Array(K);
+  for (let k = 0; k < K; k++) shift[k] = tau * lp[k]!;
+  const C = confusionMatrix(labels, argmaxRows(logits, n, K, shift), K);
   return { C, metrics: metricsReport(C, K, classSupport(labels, K), headFrac) };
 }
 

@@ -631,7 +631,8 @@ export class FinetuneRun {
     this.lastRefresh = {
       step, objective: what, objectiveValue: r.objectiveValue, val: r.metrics,
       multipliers: r.multipliers ? Array.from(r.multipliers) : null,
-      gain: { K, data: Array.from(r.G) }, distribution: { K, data: Array.from(P) }, maxGain: r.maxGain, gainCorrelation: corr,
+      // The engine's own arrays, not plain-array copies (FlatMatrix): G and P are never written in place after this.
+      gain: { K, data: r.G }, distribution: { K, data: P }, maxGain: r.maxGain, gainCorrelation: corr,
       gainCheck: { tracking: v.tracking, meanChange: v.meanChange, meanChangeSE: v.meanChangeSE, intervals: v.intervals, against: v.against, dispersion: v.dispersion, noise },
       ...(feasibility ? { feasibility } : {}),
     };

@@ -5,16 +5,21 @@ import { DataError, TrainingError } from '../core/errors';
 
 let counter = 0;
 
+/** What a file is written from: bytes, text (UTF-8), or chunks of bytes written one after the other (no concatenated copy). */
+export type FileData = Uint8Array | string | readonly Uint8Array[];
+
 /** Writes bytes to a fresh temp file beside path and fsyncs it; returns the temp path. Removes it on failure. */
-function stage(path: string, data: Uint8Array | string): string {
-  const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+function stage(path: string, data: FileData): string {
+  const chunks = typeof data === 'string' ? [Buffer.from(data, 'utf8')] : data instanceof Uint8Array ? [data] : data;
   // Same folder as the target, so the rename stays on one file system and is atomic.
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now()}.${counter++}.tmp`);
   let fd: number | null = null;
   try {
     fd = openSync(tmp, 'wx', 0o644);
-    let off = 0;
-    while (off < bytes.byteLength) off += writeSync(fd, bytes, off, bytes.byteLength - off);
+    for (const bytes of chunks) {
+      let off = 0;
+      while (off < bytes.byteLength) off += writeSync(fd, bytes, off, bytes.byteLength - off);
+    }
     fsyncSync(fd);
     closeSync(fd);
     fd = null;
@@ -34,7 +39,7 @@ function writeError(path: string, e: unknown): TrainingError {
 }
 
 /** Writes data to path via a temp file in the same folder, fsync and rename; throws an Error naming path on failure. */
-export function writeFileAtomic(path: string, data: Uint8Array | string): void {
+export function writeFileAtomic(path: string, data: FileData): void {
   writeFilesAtomic([{ path, data }]);
 }
 
@@ -43,7 +48,7 @@ export function writeFileAtomic(path: string, data: Uint8Array | string): void {
  * temp file first, and only when all are on disk are they renamed into place, so a full disk or any other
  * write failure leaves the previous set untouched. Throws an Error naming the path that failed.
  */
-export function writeFilesAtomic(files: { path: string; data: Uint8Array | string }[]): void {
+export function writeFilesAtomic(files: { path: string; data: FileData }[]): void {
   const staged: string[] = [];
   try {
     for (const f of files) staged.push(stage(f.path, f.data));

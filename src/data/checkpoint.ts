@@ -136,7 +136,10 @@ function dtypeOf(v: unknown): Dtype | null {
 /** JSON has no NaN, infinities or -0: they are written as these strings, in the float fields that allow them. */
 const SPECIAL_FLOATS = ['NaN', 'Infinity', '-Infinity', '-0'] as const;
 
-/** The state as JSON-safe metadata, its typed arrays appended to chunks (8-byte aligned) and replaced by references. */
+/**
+ * The state as JSON-safe metadata, its typed arrays appended to chunks (8-byte aligned) and replaced by references.
+ * The chunks are views of the state's own arrays, not copies: they are hashed and written before anything changes them.
+ */
 function encode(v: unknown, chunks: Uint8Array[], at: { offset: number }): unknown {
   const dtype = dtypeOf(v);
   if (dtype) {
@@ -144,7 +147,7 @@ function encode(v: unknown, chunks: Uint8Array[], at: { offset: number }): unkno
     const pad = (8 - (at.offset % 8)) % 8;
     if (pad) chunks.push(new Uint8Array(pad));
     const ref: ArrayRef = { dtype, offset: at.offset + pad, length: a.length };
-    chunks.push(new Uint8Array(a.buffer, a.byteOffset, a.byteLength).slice());
+    chunks.push(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
     at.offset = ref.offset + a.byteLength;
     return ref;
   }
@@ -154,12 +157,6 @@ function encode(v: unknown, chunks: Uint8Array[], at: { offset: number }): unkno
   return v;
 }
 
-function concat(chunks: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((s, c) => s + c.byteLength, 0));
-  let o = 0;
-  for (const c of chunks) { out.set(c, o); o += c.byteLength; }
-  return out;
-}
 
 /** The checksum of state.json: over the arrays file's entry, the fingerprint and the state, as written. */
 function bodyChecksum(body: { arrays: unknown; fingerprint: unknown; state: unknown }): string {
@@ -173,14 +170,17 @@ function bodyChecksum(body: { arrays: unknown; fingerprint: unknown; state: unkn
 export function writeCheckpoint(dir: string, state: TrainState, fingerprint: CheckpointFingerprint): string {
   const chunks: Uint8Array[] = [];
   const meta = encode(state, chunks, { offset: 0 });
-  const bin = concat(chunks);
-  const binSha = sha256(bin);
+  // The arrays file is the chunks in order: hashed and written chunk by chunk, never concatenated.
+  const h = createHash('sha256');
+  let bytes = 0;
+  for (const c of chunks) { h.update(c); bytes += c.byteLength; }
+  const binSha = h.digest('hex');
   const file = `arrays-${binSha.slice(0, 16)}.bin`;
-  const body = { arrays: { file, bytes: bin.byteLength, sha256: binSha }, fingerprint, state: meta };
+  const body = { arrays: { file, bytes, sha256: binSha }, fingerprint, state: meta };
   const text = JSON.stringify({ format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION, checksum: bodyChecksum(body), ...body });
   mkdirSync(dir, { recursive: true });
   const statePath = join(dir, CHECKPOINT_STATE_FILE);
-  writeFilesAtomic([{ path: join(dir, file), data: bin }, { path: statePath, data: text }]);
+  writeFilesAtomic([{ path: join(dir, file), data: chunks }, { path: statePath, data: text }]);
   // Only now that state.json names the new arrays file are the older ones unreferenced.
   for (const f of readdirSync(dir)) {
     if (ARRAYS_FILE.test(f) && f !== file) rmSync(join(dir, f), { force: true });

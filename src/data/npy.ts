@@ -2,7 +2,8 @@
 // literal; it is parsed by a small tokenizer, never evaluated.
 import { DataError } from '../core/errors';
 import { writeFileAtomic } from './atomicWrite';
-import { readInputFile } from './inputFile';
+import { closeSync, openSync, readSync } from 'node:fs';
+import { checkInputFile } from './inputFile';
 
 /** An n-dimensional array read from a .npy file: C order, little-endian data copied into an aligned typed array. */
 export interface NdArray {
@@ -113,31 +114,44 @@ function product(shape: number[]): number {
   return n;
 }
 
-/** Parses the bytes of a .npy file (little-endian, C order); every problem is a DataError naming the file and field. */
-export function parseNpy(buf: Uint8Array, file: string): NdArray {
-  if (buf.byteLength < 10) throw new DataError(file, `not a .npy file: ${buf.byteLength} bytes, shorter than the 10-byte preamble`);
+/** What a .npy header says: the dtype, the shape, and where the data starts and how many bytes it needs. */
+interface NpyLayout {
+  kind: { dtype: DType; size: number };
+  shape: number[];
+  count: number;
+  dataStart: number;
+  expected: number;
+}
+
+/**
+ * Parses the preamble and header of a .npy file from its first bytes `head` (the whole file or a prefix of it) and
+ * checks them against the file's total size; every problem is a DataError naming the file and field.
+ */
+function parseLayout(head: Uint8Array, totalBytes: number, file: string): NpyLayout {
+  if (totalBytes < 10) throw new DataError(file, `not a .npy file: ${totalBytes} bytes, shorter than the 10-byte preamble`);
   for (let i = 0; i < MAGIC.length; i++) {
-    if (buf[i] !== MAGIC[i]) throw new DataError(file, `not a .npy file: bad magic string at byte offset ${i} (expected "\\x93NUMPY")`);
+    if (head[i] !== MAGIC[i]) throw new DataError(file, `not a .npy file: bad magic string at byte offset ${i} (expected "\\x93NUMPY")`);
   }
-  const major = buf[6]!;
-  const minor = buf[7]!;
+  const major = head[6]!;
+  const minor = head[7]!;
   if (minor !== 0 || major < 1 || major > 3) throw new DataError(file, `unsupported .npy format version ${major}.${minor} at byte offset 6 (supported: 1.0, 2.0, 3.0)`);
-  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
   let headerStart: number;
   let headerLen: number;
   if (major === 1) {
     headerLen = view.getUint16(8, true);
     headerStart = 10;
   } else {
-    if (buf.byteLength < 12) throw new DataError(file, `truncated .npy preamble: ${buf.byteLength} bytes, version ${major}.0 needs 12`);
+    if (totalBytes < 12) throw new DataError(file, `truncated .npy preamble: ${totalBytes} bytes, version ${major}.0 needs 12`);
     headerLen = view.getUint32(8, true);
     headerStart = 12;
   }
   if (headerLen > MAX_HEADER_BYTES) throw new DataError(file, `malformed .npy header: header_len at byte offset 8 says ${headerLen} bytes; a header is at most ${MAX_HEADER_BYTES}`);
-  if (headerStart + headerLen > buf.byteLength) {
-    throw new DataError(file, `truncated .npy header: header_len at byte offset 8 says ${headerLen} bytes, but only ${buf.byteLength - headerStart} follow`);
+  if (headerStart + headerLen > totalBytes) {
+    throw new DataError(file, `truncated .npy header: header_len at byte offset 8 says ${headerLen} bytes, but only ${totalBytes - headerStart} follow`);
   }
-  const headerBytes = buf.subarray(headerStart, headerStart + headerLen);
+  if (headerStart + headerLen > head.byteLength) throw new RangeError(`parseLayout: ${head.byteLength} bytes given, the header needs ${headerStart + headerLen}`);
+  const headerBytes = head.subarray(headerStart, headerStart + headerLen);
   let header: string;
   try {
     header = new TextDecoder(major === 3 ? 'utf-8' : 'latin1', { fatal: true }).decode(headerBytes);
@@ -166,21 +180,22 @@ export function parseNpy(buf: Uint8Array, file: string): NdArray {
   const dataStart = headerStart + headerLen;
   const expected = count * kind.size;
   if (!Number.isSafeInteger(expected)) throw new DataError(file, `.npy header field 'shape' ${JSON.stringify(shape)} is too large`);
-  const actual = buf.byteLength - dataStart;
+  const actual = totalBytes - dataStart;
   if (actual < expected) {
     throw new DataError(file, `truncated .npy data: shape ${JSON.stringify(shape)} of ${kind.dtype} needs ${expected} bytes after the header (byte offset ${dataStart}), but the file has ${actual}`);
   }
   if (actual > expected) {
     throw new DataError(file, `.npy file has ${actual - expected} unexpected bytes after the data: shape ${JSON.stringify(shape)} of ${kind.dtype} needs ${expected} bytes after byte offset ${dataStart}, but ${actual} follow`);
   }
-  // Typed arrays use the host's byte order; every platform VS Code and Node ship on is little-endian, like the file.
-  // Copy: the data offset need not be aligned for a typed-array view, and the caller owns the result.
-  // (Buffer.slice would share memory, so allocate and set.)
-  const bytes = new Uint8Array(expected);
-  bytes.set(buf.subarray(dataStart, dataStart + expected));
+  return { kind, shape, count, dataStart, expected };
+}
+
+/** The typed array of a layout over an aligned buffer of its bytes (the host's byte order: little-endian everywhere Node runs). */
+function typedView(l: NpyLayout, bytes: Uint8Array): NdArray {
   const ab = bytes.buffer;
+  const { count } = l;
   let data: NdArray['data'];
-  switch (kind.dtype) {
+  switch (l.kind.dtype) {
     case 'float32': data = new Float32Array(ab, 0, count); break;
     case 'float64': data = new Float64Array(ab, 0, count); break;
     case 'int32': data = new Int32Array(ab, 0, count); break;
@@ -191,12 +206,67 @@ export function parseNpy(buf: Uint8Array, file: string): NdArray {
     case 'uint16': data = new Uint16Array(ab, 0, count); break;
     case 'uint32': data = new Uint32Array(ab, 0, count); break;
   }
-  return { dtype: kind.dtype, shape, data };
+  return { dtype: l.kind.dtype, shape: l.shape, data };
 }
 
-/** Reads and parses a .npy file from disk. */
-export function readNpy(path: string): NdArray {
-  return parseNpy(readInputFile(path), path);
+/** Parses the bytes of a .npy file (little-endian, C order); every problem is a DataError naming the file and field. */
+export function parseNpy(buf: Uint8Array, file: string): NdArray {
+  const l = parseLayout(buf, buf.byteLength, file);
+  // Copy: the data offset need not be aligned for a typed-array view, and the caller owns the result.
+  const bytes = new Uint8Array(l.expected);
+  bytes.set(buf.subarray(l.dataStart, l.dataStart + l.expected));
+  return typedView(l, bytes);
+}
+
+/** Bytes read per fs.readSync call: bounded, so a large file needs no second buffer (and fs's 2 GiB limit never applies). */
+const READ_CHUNK = 16 * 2 ** 20;
+
+/** First read of a file: the preamble and a header of the size numpy writes (a longer header is read on demand). */
+const HEAD_PROBE = 4096;
+
+/**
+ * Reads a .npy file from disk straight into its final typed array, in bounded chunks through one file descriptor:
+ * no whole-file buffer and no second copy, so peak memory stays near the array itself, and files over 2 GiB (up to
+ * the input limit, src/data/inputFile.ts) read as any other. `chunkBytes` is for tests.
+ */
+export function readNpy(path: string, chunkBytes = READ_CHUNK): NdArray {
+  const size = checkInputFile(path);
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (e) {
+    throw new DataError(path, `cannot read file: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  try {
+    const readAt = (into: Uint8Array, position: number): void => {
+      let done = 0;
+      while (done < into.byteLength) {
+        const n = readSync(fd, into, done, Math.min(chunkBytes, into.byteLength - done), position + done);
+        if (n === 0) throw new DataError(path, `the file shrank while it was read: ${position + done} of ${size} bytes`);
+        done += n;
+      }
+    };
+    let head = new Uint8Array(Math.min(size, HEAD_PROBE));
+    readAt(head, 0);
+    if (size >= 12) {
+      const view = new DataView(head.buffer);
+      const need = head[6] === 1 ? 10 + view.getUint16(8, true) : 12 + view.getUint32(8, true);
+      // Past the file or the header limit: parseLayout names the problem.
+      if (need > head.byteLength && need <= size && need <= MAX_HEADER_BYTES + 12) {
+        head = new Uint8Array(need);
+        readAt(head, 0);
+      }
+    }
+    const l = parseLayout(head, size, path);
+    const bytes = new Uint8Array(l.expected);
+    readAt(bytes, l.dataStart);
+    return typedView(l, bytes);
+  } catch (e) {
+    if (e instanceof DataError) throw e;
+    throw new DataError(path, `cannot read file: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** Encodes a C-order float32/float64/int32 array as a .npy (version 1.0, or 2.0 for very long headers). */

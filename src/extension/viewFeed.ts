@@ -18,7 +18,8 @@ export type BlockReduce = 'maxAbs' | 'sum';
 /** Downsamples a K x K matrix to at most maxSide per side by block x block tiles (block = ceil(K / maxSide)). */
 export function downsampleMatrix(m: FlatMatrix, reduce: BlockReduce, maxSide = MAX_VIEW_SIDE): FlatMatrix {
   const K = m.K;
-  if (K <= maxSide || m.data.length !== K * K) return m;
+  // A view gets plain arrays (webview messages are JSON).
+  if (K <= maxSide || m.data.length !== K * K) return Array.isArray(m.data) ? m : { ...m, data: Array.from(m.data) };
   const block = Math.ceil(K / maxSide);
   const n = Math.ceil(K / block);
   const out = new Array<number>(n * n).fill(0);

@@ -3,6 +3,7 @@
 // no inline handlers, and the bootstrap state as inert JSON so the first paint needs no round trip.
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
+import { jsonSafe } from '../protocol/messages';
 
 /** What one render of a webview page needs. */
 export interface WebviewPage {
@@ -51,7 +52,7 @@ export function escapeHtml(s: string): string {
 
 /** JSON that is safe inside a <script> element (no "</script>", no HTML comment openers, no line separators). */
 export function jsonForScript(value: unknown): string {
-  return JSON.stringify(value ?? null)
+  return JSON.stringify(value ?? null, jsonSafe)
     .replace(/</g, '\\u003c')
     .replace(/>/g, '\\u003e')
     .replace(/&/g, '\\u0026')

@@ -1,11 +1,15 @@
 // The one message vocabulary of SelMix: what the worker posts, what the CLI prints one per line with
 // `--json`, what the extension host forwards to its webviews, and what the webviews send back.
-// Payloads are JSON-safe: matrices are flat row-major number arrays plus their size K.
+// Payloads are JSON-safe: matrices are flat row-major number arrays plus their size K (a K x K matrix the engine
+// made may travel as a Float64Array, which structured clone copies as it is: a JSON writer passes jsonSafe).
 
-/** A K x K matrix, flat row-major: entry (i, j) is data[i * K + j]. */
+/**
+ * A K x K matrix, flat row-major: entry (i, j) is data[i * K + j]. The engine hands its own Float64Array (a
+ * million entries at K = 1000: a plain-array copy per refresh cost more than the refresh's arithmetic).
+ */
 export interface FlatMatrix {
   K: number;
-  data: number[];
+  data: number[] | Float64Array;
   /** Set only on matrices the host downsampled for a view: each cell summarises a block x block tile of the full matrix (G: its entry of largest magnitude; P: its total mass). */
   block?: number;
   /** Set in report.json, where data is empty: the .npy file beside the report that holds the matrix. */
@@ -351,4 +355,9 @@ export function applyEvent(s: RunSnapshot, e: RunEvent): RunSnapshot {
 /** Keeps every other point, so long loss curves stay bounded in size. */
 function thin<T>(xs: T[]): T[] {
   return xs.filter((_, i) => i % 2 === 0);
+}
+
+/** A JSON.stringify replacer that writes typed arrays (a FlatMatrix's data) as plain number arrays. */
+export function jsonSafe(_key: string, value: unknown): unknown {
+  return value instanceof Float64Array || value instanceof Float32Array || value instanceof Int32Array ? Array.from(value) : value;
 }

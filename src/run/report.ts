@@ -34,8 +34,9 @@ export function writeReport(outputDir: string, report: { snapshot: RunSnapshot }
   const matrices: Record<string, string> = {};
   const last = snap.lastRefresh;
   if (last) {
-    files.push({ path: join(outputDir, REPORT_MATRICES.gain), data: encodeNpy(Float64Array.from(last.gain.data), [last.gain.K, last.gain.K]) });
-    files.push({ path: join(outputDir, REPORT_MATRICES.distribution), data: encodeNpy(Float64Array.from(last.distribution.data), [last.distribution.K, last.distribution.K]) });
+    const f64 = (m: FlatMatrix): Float64Array => (m.data instanceof Float64Array ? m.data : Float64Array.from(m.data));
+    files.push({ path: join(outputDir, REPORT_MATRICES.gain), data: encodeNpy(f64(last.gain), [last.gain.K, last.gain.K]) });
+    files.push({ path: join(outputDir, REPORT_MATRICES.distribution), data: encodeNpy(f64(last.distribution), [last.distribution.K, last.distribution.K]) });
     matrices.gain = REPORT_MATRICES.gain;
     matrices.distribution = REPORT_MATRICES.distribution;
   }

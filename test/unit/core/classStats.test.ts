@@ -7,6 +7,9 @@ import {
   argmaxRows, classStats, colSums, gMean, headCount, hedgeWeights, hMean, mean, precisionsOf, recalls, rowSums, softHinge, statsFromMetrics, sum,
 } from '../../../src/core/classStats';
 import { metricsReport } from '../../../src/core/metrics';
+import { classSupport, confusionMatrix } from '../../../src/core/confusion';
+import { adjustedMetrics } from '../../../src/core/logitAdjust';
+import { Rng } from '../../../src/core/rng';
 import { assertClose } from '../../helpers/numerics';
 
 /** Counts (rows = true class) of a 3-class example, normalised jointly: recall 0.8, 0.6, 0.9; precision 0.8, 0.75, 0.75. */
@@ -82,4 +85,27 @@ test('statsFromMetrics recovers diag(C), row sums and coverage from a metrics re
   assertClose(a.diag, b.diag, 1e-15, 'diag');
   assertClose(a.R, b.R, 1e-15, 'R');
   assertClose(a.cov, b.cov, 1e-15, 'cov');
+});
+
+test('argmaxRows with a shift equals argmaxRows of the shifted copy, ties and NaN included; adjustedMetrics equals its copying form', () => {
+  const rng = new Rng(5);
+  const n = 300, K = 37;
+  // Coarse values so that shifted entries tie often.
+  const logits = Float32Array.from({ length: n * K }, () => Math.round(rng.next() * 8) / 4);
+  const labels = Int32Array.from({ length: n }, (_, i) => i % K);
+  const lp = Float64Array.from({ length: K }, () => -Math.round(rng.next() * 12) / 4);
+  for (const tau of [0, 0.25, 1, 2.5]) {
+    const shift = Float64Array.from(lp, (v) => tau * v);
+    const copy = new Float64Array(n * K);
+    for (let i = 0; i < n; i++) for (let k = 0; k < K; k++) copy[i * K + k] = logits[i * K + k]! - tau * lp[k]!;
+    assert.deepEqual(argmaxRows(logits, n, K, shift), argmaxRows(copy, n, K), `tau ${tau}`);
+    const C = confusionMatrix(labels, argmaxRows(copy, n, K), K);
+    const got = adjustedMetrics(logits, labels, K, lp, tau, 0.5);
+    assert.deepEqual(got.C, C, `tau ${tau}`);
+    assert.deepEqual(got.metrics, metricsReport(C, K, classSupport(labels, K), 0.5), `tau ${tau}`);
+  }
+  const bad = Float64Array.from(logits);
+  bad[7 * K + 3] = NaN;
+  assert.throws(() => argmaxRows(bad, n, K, lp), (e: unknown) => e instanceof TrainingError && /example 7 are NaN/.test(e.message));
+  assert.throws(() => argmaxRows(logits, n, K, lp.subarray(1)), RangeError);
 });

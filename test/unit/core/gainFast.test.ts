@@ -301,7 +301,7 @@ test('logit gaps of hundreds and thousands: G equals the brute force, float64 to
     for (const id of objectives) {
       const D = objectiveDOf(base, id);
       for (const variant of ['prototype', 'mixed'] as const) {
-        for (const lambdaBar of [0.8, 0.6]) {
+        for (const lambdaBar of [0.8, 0.6, 0.3]) {
           const args = { ...base, D, variant, lambdaBar };
           const brute = bruteForceGain(args);
           const label = `K=${K} gap ${gap.toFixed(0)} ${id} ${variant} lambdaBar=${lambdaBar}`;

@@ -127,3 +127,17 @@ test('infeasibilityReason: nothing when the bound is met; otherwise the closest 
   assert.match(r, /Logit adjustment, tau searched on validation, came no closer than 45\.00 % \(tau = 1\.5\)\./);
   assert.match(r, /lower selmix\.coverage\.alpha \(now 0\.95\)/);
 });
+
+test('confusionMatrix equals counts / N in every cell (random labels, one cell holding every example, N above K^2)', () => {
+  let seed = 9;
+  const next = (m: number): number => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed % m; };
+  for (const [N, K] of [[500, 7], [20, 40], [13, 1], [6, 3]] as const) {
+    const labels = Int32Array.from({ length: N }, () => next(K));
+    const preds = N === 6 ? new Int32Array(N).fill(2) : Int32Array.from({ length: N }, () => next(K));
+    if (N === 6) labels.fill(1);
+    const want = new Float64Array(K * K);
+    for (let n = 0; n < N; n++) want[labels[n]! * K + preds[n]!]! += 1;
+    for (let t = 0; t < want.length; t++) want[t]! /= N;
+    assert.deepEqual(confusionMatrix(labels, preds, K), want, `N=${N} K=${K}`);
+  }
+});

@@ -49,3 +49,14 @@ test('assertNotInput rejects the same file by path, by relative path and through
   assertNotInput(join(linkDir, 'new.npy'), [input]);
   assertNotInput(input, []);
 }));
+
+test('writeFileAtomic from chunks writes them one after the other, views of larger buffers included', () => {
+  withDir((dir) => {
+    const big = Uint8Array.from({ length: 40 }, (_, i) => i);
+    const p = join(dir, 'chunks.bin');
+    writeFileAtomic(p, [big.subarray(3, 9), new Uint8Array(0), new Uint8Array(new Float64Array([1.5]).buffer), big.subarray(30)]);
+    const want = Buffer.concat([big.subarray(3, 9), new Uint8Array(new Float64Array([1.5]).buffer), big.subarray(30)]);
+    assert.deepEqual(readFileSync(p), want);
+    assert.deepEqual(readdirSync(dir), ['chunks.bin']);
+  });
+});

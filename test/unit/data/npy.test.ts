@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -224,4 +224,56 @@ test('property: corrupted or truncated .npy bytes never throw anything but DataE
       assert.match(e.message, /^fuzz\.npy: /);
     }
   }), { numRuns: 2000 });
+});
+
+test('readNpy reads from the file descriptor in bounded chunks: every fixture equals parseNpy of its bytes, at any chunk size', () => {
+  const names = readdirSync(FIX).filter((f) => f.endsWith('.npy'));
+  let read = 0;
+  for (const name of names) {
+    let whole: NdArray | Error;
+    try { whole = parseNpy(readFileSync(fx(name)), fx(name)); } catch (e) { whole = e as Error; }
+    for (const chunk of [1, 7, 64, 1 << 24]) {
+      if (whole instanceof Error) {
+        // A bad file fails the same way either way.
+        assert.throws(() => readNpy(fx(name), chunk), (e: unknown) => e instanceof DataError && e.message === whole.message, `${name} chunk ${chunk}`);
+      } else {
+        assert.deepEqual(readNpy(fx(name), chunk), whole, `${name} chunk ${chunk}`);
+        read++;
+      }
+    }
+  }
+  assert.ok(read >= 40, `${read} good reads`);
+});
+
+test('readNpy: headers longer than the first read (versions 1.0 and 2.0), truncated and over-long files on disk', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'selmix-npy-'));
+  try {
+    const data = Float32Array.from({ length: 30 }, (_, i) => i / 3);
+    for (const [major, pad] of [[1, 6000], [2, 70000]] as const) {
+      // A header padded with spaces past the 4 KiB first read.
+      const dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (10, 3), }";
+      const pre = major === 1 ? 10 : 12;
+      const headerLen = Math.ceil((pre + pad) / 64) * 64 - pre;
+      const bytes = new Uint8Array(pre + headerLen + data.byteLength);
+      bytes.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, major, 0]);
+      const view = new DataView(bytes.buffer);
+      if (major === 1) view.setUint16(8, headerLen, true); else view.setUint32(8, headerLen, true);
+      const header = dict.padEnd(headerLen - 1, ' ') + '\n';
+      for (let i = 0; i < header.length; i++) bytes[pre + i] = header.charCodeAt(i);
+      bytes.set(new Uint8Array(data.buffer), pre + headerLen);
+      const p = join(dir, `long${major}.npy`);
+      writeFileSync(p, bytes);
+      assert.deepEqual(readNpy(p, 1000), { dtype: 'float32', shape: [10, 3], data });
+      writeFileSync(p, bytes.subarray(0, bytes.length - 4));
+      throwsData(() => readNpy(p), /long\d\.npy: truncated \.npy data: shape \[10,3\] of float32 needs 120 bytes .* but the file has 116$/);
+      writeFileSync(p, bytes.subarray(0, pre + 100));
+      throwsData(() => readNpy(p), /truncated \.npy header: header_len at byte offset 8 says \d+ bytes, but only 100 follow/);
+      const extra = new Uint8Array(bytes.length + 2);
+      extra.set(bytes);
+      writeFileSync(p, extra);
+      throwsData(() => readNpy(p), /2 unexpected bytes after the data/);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -55,7 +55,7 @@ test('downsampleMatrix keeps small matrices and block-reduces large ones', () =>
   const d = downsampleMatrix(big, 'sum');
   assert.equal(d.K, 100);
   assert.equal(d.block, 10);
-  assert.ok(Math.abs(d.data.reduce((a, b) => a + b, 0) - 1) < 1e-9);
+  assert.ok(Math.abs(Array.from(d.data).reduce((a, b) => a + b, 0) - 1) < 1e-9);
 });
 
 test('thinEvenly keeps the last item and at most max', () => {
