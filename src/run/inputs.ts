@@ -95,7 +95,7 @@ function classNamesOf(given: string[] | undefined, where: string): string[] | un
   return given;
 }
 
-function loadData(cfg: SelmixConfig, base: string, read: NpyReader, configPath: string): Omit<RunInputs, 'model'> {
+async function loadData(cfg: SelmixConfig, base: string, read: NpyReader, configPath: string): Promise<Omit<RunInputs, 'model'>> {
   const d = cfg.data;
   const notes: string[] = [];
   const inputs: string[] = [];
@@ -125,26 +125,27 @@ function loadData(cfg: SelmixConfig, base: string, read: NpyReader, configPath: 
     files.val ??= files.train!;
     return { data: { train: tr, val, unlabeled, test, classNames }, notes, inputs, files, classesGiven: given !== undefined };
   }
-  const load = (p: string, isLabeled: boolean) => {
-    const r = loadImageFolder(resolve(base, p), { labeled: isLabeled, grayscale: d.grayscale, ...(given ? { classes: given } : {}) });
+  const load = async (p: string, isLabeled: boolean) => {
+    const r = await loadImageFolder(resolve(base, p), { labeled: isLabeled, grayscale: d.grayscale, ...(given ? { classes: given } : {}) });
     inputs.push(resolve(base, p));
     return r;
   };
   for (const [name, p] of [['train', d.train], ['val', d.val ?? d.train], ['unlabeled', d.unlabeled], ['test', d.test]] as const) {
     if (p !== undefined) files[name] = { x: resolve(base, p), y: resolve(base, p) };
   }
-  const tr = load(d.train, true);
+  const tr = await load(d.train, true);
   const classNames = tr.classNames;
-  const asSet = (r: ReturnType<typeof load>): ExampleSet => ({ x: r.x, y: r.y, n: r.n, shape: r.shape });
+  type Loaded = Awaited<ReturnType<typeof load>>;
+  const asSet = (r: Loaded): ExampleSet => ({ x: r.x, y: r.y, n: r.n, shape: r.shape });
   const train = labeled(asSet(tr), resolve(base, d.train));
-  const check = (r: ReturnType<typeof load>, p: string) => {
+  const check = (r: Loaded, p: string) => {
     if (r.shape.join('x') !== tr.shape.join('x')) throw new DataError(resolve(base, p), `images are ${r.shape.join('x')} but the training images are ${tr.shape.join('x')}`);
     return r;
   };
-  const opt = (p: string | undefined, isLabeled: boolean) => (p ? asSet(check(load(p, isLabeled), p)) : null);
-  const unlabeled = opt(d.unlabeled, false);
-  const test = d.test ? labeled(opt(d.test, true)!, resolve(base, d.test)) : null;
-  let val = d.val ? labeled(opt(d.val, true)!, resolve(base, d.val)) : null;
+  const opt = async (p: string | undefined, isLabeled: boolean) => (p ? asSet(check(await load(p, isLabeled), p)) : null);
+  const unlabeled = await opt(d.unlabeled, false);
+  const test = d.test ? labeled((await opt(d.test, true))!, resolve(base, d.test)) : null;
+  let val = d.val ? labeled((await opt(d.val, true))!, resolve(base, d.val)) : null;
   let t = train;
   if (!val) ({ train: t, val } = carveValidation(train, classNames.length, 100, notes));
   return { data: { train: t, val, unlabeled, test, classNames }, notes, inputs, files, classesGiven: true };
@@ -201,7 +202,7 @@ export async function loadInputs(cfg: SelmixConfig, baseDir: string, configPath:
     if (!a) { a = readNpy(p); cache.set(p, a); }
     return a;
   };
-  const loaded = loadData(cfg, baseDir, read, configPath);
+  const loaded = await loadData(cfg, baseDir, read, configPath);
   const model = await loadModel(cfg, baseDir, read, loaded.inputs);
   if (model?.kind === 'loaded' && model.onnx && cfg.model?.kind === 'onnx') {
     if (cfg.data.kind !== 'npy') preprocessImages(cfg.model, model.onnx, loaded.data);
