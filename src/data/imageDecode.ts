@@ -26,7 +26,6 @@ export interface ImageDecoderInfo {
 
 /** The part of sharp's API used here. */
 interface SharpInstance {
-  metadata(): Promise<{ width?: number; height?: number; channels?: number; space?: string }>;
   removeAlpha(): SharpInstance;
   raw(): SharpInstance;
   toBuffer(o: { resolveWithObject: true }): Promise<{ data: Buffer; info: { width: number; height: number; channels: number } }>;
@@ -105,6 +104,13 @@ function jpegComponents(buf: Uint8Array): number | null {
   return null;
 }
 
+/** PNG's IHDR colour type 0 (grey) or 4 (grey + alpha), or a JPEG with one component: PIL opens these as L (or LA). */
+function isGrayscale(buf: Uint8Array): boolean {
+  const png = buf.length > 25 && buf[0] === 0x89 && buf[1] === 0x50 && buf[2] === 0x4e && buf[3] === 0x47;
+  if (png) return buf[25] === 0 || buf[25] === 4;
+  return jpegComponents(buf) === 1;
+}
+
 /** The pure-JS decode (jpeg-js, pngjs): RGBA out, kept as L or RGB. */
 function decodeJs(file: string, buf: Uint8Array): DecodedImage {
   let width: number;
@@ -137,8 +143,7 @@ export async function decodeImage(file: string, buf: Uint8Array): Promise<Decode
   const { fn } = loadSharp();
   try {
     if (!fn) return decodeJs(file, buf);
-    const meta = await fn(buf, { failOn: 'error', limitInputPixels: MAX_PIXELS, sequentialRead: true }).metadata();
-    const gray = meta.space === 'b-w' || meta.space === 'grey16' || meta.channels === 1 || meta.channels === 2;
+    const gray = isGrayscale(buf);
     const { data, info } = await fn(buf, { failOn: 'error', limitInputPixels: MAX_PIXELS, sequentialRead: true }).removeAlpha().raw().toBuffer({ resolveWithObject: true });
     const { width, height, channels: c } = info;
     if (!(width > 0 && height > 0) || data.length !== width * height * c || (c !== 1 && c !== 3)) throw new Error(`decoded ${data.length} bytes in ${c} channel(s) for ${width}x${height}`);

@@ -12,6 +12,7 @@ import { forwardAll, type ExampleSet } from '../core/evaluate';
 import { loadMnistLT } from '../data/mnist';
 import { readNpy, toFloat32Features, toFloat32Vector, toLabels, type NdArray } from '../data/npy';
 import { loadImageFolder } from '../data/images';
+import { imageDecoderInfo } from '../data/imageDecode';
 import { loadLayersModelFromFile } from '../data/modelIo';
 import type { OnnxModelFile } from '../data/onnxModel';
 import { loadOnnxModel, preprocessImages } from './onnxStage';
@@ -133,6 +134,8 @@ async function loadData(cfg: SelmixConfig, base: string, read: NpyReader, config
   for (const [name, p] of [['train', d.train], ['val', d.val ?? d.train], ['unlabeled', d.unlabeled], ['test', d.test]] as const) {
     if (p !== undefined) files[name] = { x: resolve(base, p), y: resolve(base, p) };
   }
+  const decoder = imageDecoderInfo();
+  if (decoder.note) notes.push(decoder.note);
   const tr = await load(d.train, true);
   const classNames = tr.classNames;
   type Loaded = Awaited<ReturnType<typeof load>>;
