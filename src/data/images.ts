@@ -20,12 +20,13 @@ export interface ImageFolderOptions {
   labeled: boolean;
 }
 
-/** An image-folder dataset: x is NHWC float32 in [0, 1]; files are in the order of x. */
+/** An image-folder dataset: x is NHWC float32 in [0, 1] (or the transform's output); files are in the order of x. */
 export interface ImageFolderData {
   x: Float32Array;
   y: Int32Array | null;
   n: number;
-  shape: [number, number, number];
+  /** [H, W, C] as decoded, or the transform's output shape. */
+  shape: number[];
   classNames: string[];
   files: string[];
 }
@@ -164,9 +165,52 @@ export async function decodeImageRange(files: readonly string[], from: number, t
   return out ?? new Uint8Array(0);
 }
 
+/** A per-image transform to a model's input (torchvision's transforms), applied as each image is decoded. */
+export interface ImageTransform {
+  /** PIL's mode every image is converted to first. */
+  mode: 'L' | 'RGB';
+  /** The output shape of an image of this size (without the batch axis). */
+  outShape(height: number, width: number): number[];
+  /** Checks the first image's output shape (e.g. against the model input), throwing a DataError naming the file. */
+  check(shape: number[], file: string): void;
+  /** Writes the transformed image into out at offset. */
+  apply(img: DecodedImage, out: Float32Array, offset: number): void;
+}
+
+/** Decodes and transforms every listed file into one float32 block; the output shapes must agree (a DataError names the first that does not). */
+export async function transformImages(list: ImageFolderList, t: ImageTransform): Promise<{ x: Float32Array; shape: number[] }> {
+  let shape: number[] | null = null;
+  let per = 0;
+  let x = new Float32Array(0);
+  const { files } = list;
+  for (let i = 0; i < files.length; i += PARALLEL) {
+    const batch = await Promise.all(files.slice(i, i + PARALLEL).map((f) => decode(f)));
+    batch.forEach((raw, j) => {
+      const f = files[i + j]!;
+      const img = convertImage(raw, t.mode);
+      const s = t.outShape(img.height, img.width);
+      if (!shape) {
+        t.check(s, f);
+        shape = s;
+        per = s.reduce((a, b) => a * b, 1);
+        x = new Float32Array(files.length * per);
+      } else if (s.join('x') !== shape.join('x')) {
+        throw new DataError(f, `this image (${img.width}x${img.height}) becomes [${s.join(', ')}] after model.preprocess but ${files[0]} becomes [${shape.join(', ')}]; give a centerCrop (or resize [H, W]) so that every image has one size`);
+      }
+      t.apply(img, x, (i + j) * per);
+    });
+  }
+  return { x, shape: shape! };
+}
+
 /** Loads an image folder (one sub-folder per class when labeled) into NHWC float32 in [0, 1]. */
-export async function loadImageFolder(root: string, opts: ImageFolderOptions): Promise<ImageFolderData> {
+/** Loads an image folder (one sub-folder per class when labeled) into NHWC float32 in [0, 1]. */
+export async function loadImageFolder(root: string, opts: ImageFolderOptions & { transform?: ImageTransform }): Promise<ImageFolderData> {
   const list = listImageFolder(root, opts);
+  if (opts.transform) {
+    const t = await transformImages(list, opts.transform);
+    return { x: t.x, y: list.y, n: list.files.length, shape: t.shape, classNames: list.classNames, files: list.files };
+  }
   const first = await firstImageFormat(list);
   const mode = opts.grayscale ? 'L' : null;
   const px = await decodeImageRange(list.files, 0, list.files.length, { width: first.width, height: first.height, mode }, list.files[0]!);

@@ -15,7 +15,8 @@ import { loadImageFolder } from '../data/images';
 import { imageDecoderInfo } from '../data/imageDecode';
 import { loadLayersModelFromFile } from '../data/modelIo';
 import type { OnnxModelFile } from '../data/onnxModel';
-import { loadOnnxModel, preprocessImages } from './onnxStage';
+import { imageTransform, loadOnnxModel, resolveImagePlan } from './onnxStage';
+import type { ImageTransform } from '../data/images';
 
 type Split = 'train' | 'val' | 'unlabeled' | 'test';
 
@@ -96,7 +97,7 @@ function classNamesOf(given: string[] | undefined, where: string): string[] | un
   return given;
 }
 
-async function loadData(cfg: SelmixConfig, base: string, read: NpyReader, configPath: string): Promise<Omit<RunInputs, 'model'>> {
+async function loadData(cfg: SelmixConfig, base: string, read: NpyReader, configPath: string, transform?: ImageTransform): Promise<Omit<RunInputs, 'model'>> {
   const d = cfg.data;
   const notes: string[] = [];
   const inputs: string[] = [];
@@ -127,7 +128,7 @@ async function loadData(cfg: SelmixConfig, base: string, read: NpyReader, config
     return { data: { train: tr, val, unlabeled, test, classNames }, notes, inputs, files, classesGiven: given !== undefined };
   }
   const load = async (p: string, isLabeled: boolean) => {
-    const r = await loadImageFolder(resolve(base, p), { labeled: isLabeled, grayscale: d.grayscale, ...(given ? { classes: given } : {}) });
+    const r = await loadImageFolder(resolve(base, p), { labeled: isLabeled, grayscale: d.grayscale, ...(given ? { classes: given } : {}), ...(transform ? { transform } : {}) });
     inputs.push(resolve(base, p));
     return r;
   };
@@ -205,13 +206,22 @@ export async function loadInputs(cfg: SelmixConfig, baseDir: string, configPath:
     if (!a) { a = readNpy(p); cache.set(p, a); }
     return a;
   };
-  const loaded = await loadData(cfg, baseDir, read, configPath);
-  const model = await loadModel(cfg, baseDir, read, loaded.inputs);
+  // The model first: a wrong head, input shape, layout or channel count is reported before any image is read.
+  const modelInputs: string[] = [];
+  const model = await loadModel(cfg, baseDir, read, modelInputs);
+  let transform: ImageTransform | undefined;
+  const notes: string[] = [];
   if (model?.kind === 'loaded' && model.onnx && cfg.model?.kind === 'onnx') {
-    if (cfg.data.kind !== 'npy') preprocessImages(cfg.model, model.onnx, loaded.data);
-    else if (cfg.model.preprocess) loaded.notes.push('model.preprocess applies to images only: .npy inputs are used as they are');
+    if (cfg.data.kind === 'images') {
+      const plan = resolveImagePlan(cfg.model, model.onnx, cfg.data.grayscale);
+      transform = imageTransform(plan, model.onnx);
+      notes.push(`images become the model input as torchvision's transforms on PIL images: ${plan.describe}`);
+    } else if (cfg.model.preprocess) {
+      notes.push('model.preprocess applies to images only: .npy inputs are used as they are');
+    }
   }
-  return { ...loaded, model };
+  const loaded = await loadData(cfg, baseDir, read, configPath, transform);
+  return { ...loaded, notes: [...loaded.notes, ...notes], inputs: [...loaded.inputs, ...modelInputs], model };
 }
 
 /** Checks that every split fits the model's input shape. */

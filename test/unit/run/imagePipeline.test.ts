@@ -1,0 +1,61 @@
+// The tool's image pipeline against torchvision's: the fixture images through the preset "imagenet" (PIL decode,
+// Resize(256), CenterCrop(224), ToTensor, Normalize) into a small PyTorch CNN on ONNX Runtime give PyTorch's logits
+// (test/fixtures/images/make_transform_fixtures.py exported the model and the expected logits). And the checks of
+// model.preprocess against the model input, made before any image is read.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { configSchema } from '../../../src/core/config';
+import { loadImageFolder } from '../../../src/data/images';
+import { readOnnxModel } from '../../../src/data/onnxModel';
+import { imageTransform, onnxLogits, resolveImagePlan } from '../../../src/run/onnxStage';
+
+const DIR = join(__dirname, '..', '..', 'fixtures', 'images');
+const MODEL = join(DIR, 'tiny_imagenet_cnn.onnx');
+const expected = JSON.parse(readFileSync(join(DIR, 'imagenet_logits.json'), 'utf8')) as { files: string[]; logits: number[][] };
+
+type OnnxCfg = Extract<NonNullable<ReturnType<typeof configSchema.parse>['model']>, { kind: 'onnx' }>;
+const onnxCfg = (preprocess: Record<string, unknown>): OnnxCfg => configSchema.parse({ data: { kind: 'images', train: 'x' }, model: { kind: 'onnx', path: 'm.onnx', preprocess } }).model as OnnxCfg;
+
+test('preset "imagenet": the tool\'s logits equal torchvision\'s pipeline through the same ONNX model within 1e-3', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'selmix-pipeline-'));
+  try {
+    mkdirSync(join(root, 'all'));
+    for (const f of expected.files) copyFileSync(join(DIR, f), join(root, 'all', f));
+    const onnx = readOnnxModel(MODEL);
+    const plan = resolveImagePlan(onnxCfg({ preset: 'imagenet' }), onnx, false);
+    assert.deepEqual(plan.plan.centerCrop, [224, 224]);
+    assert.equal(plan.plan.resize, 256);
+    const d = await loadImageFolder(join(root, 'all'), { labeled: false, transform: imageTransform(plan, onnx) });
+    assert.deepEqual(d.shape, [3, 224, 224]);
+    const logits = await onnxLogits(onnx, { x: d.x, y: null, n: d.n, shape: d.shape });
+    let max = 0;
+    d.files.forEach((f, i) => {
+      const want = expected.logits[expected.files.indexOf(f.split('/').pop()!)]!;
+      want.forEach((v, k) => { max = Math.max(max, Math.abs(v - logits[i * want.length + k]!)); });
+    });
+    assert.ok(max < 1e-3, `max |logit difference| ${max}`);
+    if (process.env.SELMIX_SHOW) process.stdout.write(`max |logit difference| ${max}\n`);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('model.preprocess is checked against the model input without any image: size, channels, layout, mean length', () => {
+  const onnx = readOnnxModel(MODEL);
+  const err = (pp: Record<string, unknown>, gray: boolean, re: RegExp): void => {
+    assert.throws(() => resolveImagePlan(onnxCfg(pp), onnx, gray), (e: Error) => e.name === 'DataError' && re.test(e.message));
+  };
+  err({ preset: 'cifar', centerCrop: 32 }, false, /takes 224x224 images .* makes them 32x32; set model.preprocess.centerCrop to \[224, 224\]/);
+  err({ preset: 'imagenet' }, true, /takes 3 channels \(RGB\) but data.grayscale is true; set data.grayscale to false/);
+  err({ preset: 'imagenet', layout: 'NHWC' }, false, /has 3 channels first \(NCHW\); set model.preprocess.layout to "NCHW"/);
+  err({ preset: 'imagenet', mean: [0.5, 0.5] }, false, /mean has 2 values but .* takes 3 channel\(s\)/);
+  // The advice followed: each of these resolves.
+  assert.deepEqual(resolveImagePlan(onnxCfg({ preset: 'cifar', centerCrop: [224, 224] }), onnx, false).plan.centerCrop, [224, 224]);
+  assert.equal(resolveImagePlan(onnxCfg({ preset: 'imagenet' }), onnx, false).mode, 'RGB');
+  assert.equal(resolveImagePlan(onnxCfg({ preset: 'imagenet', layout: 'NCHW' }), onnx, false).channels, 3);
+  // size, the older name of resize [H, W], still works.
+  assert.deepEqual(resolveImagePlan(onnxCfg({ size: [224, 224] }), onnx, false).plan.resize, [224, 224]);
+});
