@@ -24,6 +24,7 @@ import type { BackendInfo } from '../backend/backend';
 import { configErrorAt, type PreparedRun } from './prepare';
 import { checkInputShape, checkLabels, featurize, type RunInputs } from './inputs';
 import { fineTunedOnnx, onnxFeaturize, type OnnxVerification } from './onnxStage';
+import { chanceLevel } from './chance';
 import { writeReport, type OutputFile } from './report';
 
 /** What a stage needs from the run around it. */
@@ -268,6 +269,13 @@ export async function finetuneStage(ctx: StageContext, p: PreparedRun, cfg: Selm
       backend: ctx.backend.name, outputDir, mode: 'finetune', notes, startVal, ...(startTest ? { startTest } : {}),
     } });
     for (const n of notes) ctx.emit({ type: 'run/log', payload: { level: 'info', message: n } });
+    const startAtChance = chanceLevel(startVal.accuracy, model.K, trainData.val.n, cfg.model?.kind === 'onnx' && cfg.data.kind === 'images'
+      ? 'Check model.preprocess: the preset (resize, crop, mean, std), layout and channels must be those the model was trained with.'
+      : 'Check that the inputs are preprocessed as the model was trained, and that the class order matches the model\'s outputs.');
+    if (startAtChance) {
+      notes.push(`warning: ${startAtChance.message}`);
+      ctx.emit({ type: 'run/log', payload: { level: 'warn', message: startAtChance.message } });
+    }
     const baselines = await baselineRows(ctx, cfg, trainModel, trainData, freeze, objective);
 
     const result = await finetune(trainModel, trainData, {
@@ -308,6 +316,7 @@ export async function finetuneStage(ctx: StageContext, p: PreparedRun, cfg: Selm
     };
     const snapshot = applyEvent(ctx.snapshot(), { type: 'run/finished', payload: summary });
     writeReport(outputDir, { summary, snapshot, config: cfg, backend: ctx.backend.name, probes: ctx.backend.probes, notes, gainCorrelation: result.gainCorrelation, ...(onnxCheck ? { onnx: onnxCheck } : {}),
+      ...(startAtChance ? { startAtChance } : {}),
       tensorsLeaked: tf.memory().numTensors - ctx.tensorsAtStart - liveModelTensors(model) }, headFiles);
     return summary;
   } finally {
