@@ -212,6 +212,7 @@ export async function loadInputs(cfg: SelmixConfig, baseDir: string, configPath:
   let transform: ImageTransform | undefined;
   const notes: string[] = [];
   if (model?.kind === 'loaded' && model.onnx && cfg.model?.kind === 'onnx') {
+    if (model.onnx.head.softmax) notes.push(`the model ends with ${model.onnx.head.softmax} after its head: the tool works on the logits before it, and the written model.onnx keeps it`);
     if (cfg.data.kind === 'images') {
       const plan = resolveImagePlan(cfg.model, model.onnx, cfg.data.grayscale);
       transform = imageTransform(plan, model.onnx);

@@ -244,7 +244,8 @@ export interface OnnxVerification {
 export async function fineTunedOnnx(onnx: OnnxModelFile, W: Float32Array, b: Float32Array, valInputs: ExampleSet, valFeatures: ExampleSet, outFile: string): Promise<{ bytes: Uint8Array; check: OnnxVerification }> {
   const bytes = withHead(onnx, W, b);
   const { d, K } = onnx.head;
-  const logits = await onnxLogits(onnx, valInputs, {}, bytes);
+  // A Softmax-ended model is written with its Softmax; its logits (the Softmax's input) are what is checked.
+  const logits = await onnxLogits(onnx, valInputs, {}, onnx.head.softmax ? withHead(onnx, W, b, { exposeLogits: true }) : bytes);
   let maxAbsDiff = 0;
   for (let i = 0; i < valFeatures.n; i++) {
     for (let k = 0; k < K; k++) {
