@@ -16,7 +16,7 @@ import { ConfigDiagnostics, configRequest, isConfigUri, workspaceRoots } from '.
 import type { CheckedRun, Launcher } from './launcher';
 import type { Log } from './log';
 import { describeError, SHOW_LOG } from './log';
-import { writeReportHtml } from './reportView';
+import { writeReportHtml } from '../run/reportPage';
 import { fmt, gainMonitorOf, summaryLine } from './summary';
 import { temperatureSweep } from './sweepCommand';
 import { CONFIG_TEMPLATES, npyConfig, NPY_ROLES, onnxModelConfig, rankForRole, roleScore, templateText } from './templates';
