@@ -204,6 +204,32 @@ export async function transformImages(list: ImageFolderList, t: ImageTransform):
 }
 
 /** Loads an image folder (one sub-folder per class when labeled) into NHWC float32 in [0, 1]. */
+/** The output shape of a list's first image under a transform (that image alone decoded), checked by the transform. */
+export async function firstTransformedShape(files: readonly string[], t: ImageTransform): Promise<number[]> {
+  const img = convertImage(await decode(files[0]!), t.mode);
+  const shape = t.outShape(img.height, img.width);
+  t.check(shape, files[0]!);
+  return shape;
+}
+
+/** Decodes and transforms files[from, to) into one float32 block of the given per-image shape (a DataError names a file of another). */
+export async function transformRange(files: readonly string[], from: number, to: number, t: ImageTransform, shape: readonly number[], firstFile: string): Promise<Float32Array> {
+  const per = shape.reduce((a, b) => a * b, 1);
+  const x = new Float32Array((to - from) * per);
+  for (let i = from; i < to; i += PARALLEL) {
+    const batch = await Promise.all(files.slice(i, Math.min(to, i + PARALLEL)).map((f) => decode(f)));
+    batch.forEach((raw, j) => {
+      const img = convertImage(raw, t.mode);
+      const s = t.outShape(img.height, img.width);
+      if (s.join('x') !== shape.join('x')) {
+        throw new DataError(files[i + j]!, `this image (${img.width}x${img.height}) becomes [${s.join(', ')}] after model.preprocess but ${firstFile} becomes [${shape.join(', ')}]; give a centerCrop (or resize [H, W]) so that every image has one size`);
+      }
+      t.apply(img, x, (i + j - from) * per);
+    });
+  }
+  return x;
+}
+
 /** Loads an image folder (one sub-folder per class when labeled) into NHWC float32 in [0, 1]. */
 export async function loadImageFolder(root: string, opts: ImageFolderOptions & { transform?: ImageTransform }): Promise<ImageFolderData> {
   const list = listImageFolder(root, opts);

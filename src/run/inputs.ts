@@ -11,7 +11,8 @@ import { fromLayersModel, linearModel, type SelmixModel } from '../core/model';
 import { forwardAll, type ExampleSet } from '../core/evaluate';
 import { loadMnistLT } from '../data/mnist';
 import { readNpy, toFloat32Features, toFloat32Vector, toLabels, type NdArray } from '../data/npy';
-import { loadImageFolder } from '../data/images';
+import { firstTransformedShape, listImageFolder, loadImageFolder } from '../data/images';
+import { isLazy, lazyImageSet, lazySubset } from './imageSource';
 import { imageDecoderInfo } from '../data/imageDecode';
 import { loadLayersModelFromFile } from '../data/modelIo';
 import type { OnnxModelFile } from '../data/onnxModel';
@@ -97,7 +98,7 @@ function classNamesOf(given: string[] | undefined, where: string): string[] | un
   return given;
 }
 
-async function loadData(cfg: SelmixConfig, base: string, read: NpyReader, configPath: string, transform?: ImageTransform): Promise<Omit<RunInputs, 'model'>> {
+async function loadData(cfg: SelmixConfig, base: string, read: NpyReader, configPath: string, transform?: { t: ImageTransform; describe: string }): Promise<Omit<RunInputs, 'model'>> {
   const d = cfg.data;
   const notes: string[] = [];
   const inputs: string[] = [];
@@ -127,10 +128,18 @@ async function loadData(cfg: SelmixConfig, base: string, read: NpyReader, config
     files.val ??= files.train!;
     return { data: { train: tr, val, unlabeled, test, classNames }, notes, inputs, files, classesGiven: given !== undefined };
   }
-  const load = async (p: string, isLabeled: boolean) => {
-    const r = await loadImageFolder(resolve(base, p), { labeled: isLabeled, grayscale: d.grayscale, ...(given ? { classes: given } : {}), ...(transform ? { transform } : {}) });
-    inputs.push(resolve(base, p));
-    return r;
+  // A model's image splits (an ONNX model with its transform) are listed now and decoded in batches when needed
+  // (src/run/imageSource.ts); other image splits are decoded here.
+  const load = async (p: string, isLabeled: boolean): Promise<{ set: ExampleSet; classNames: string[] }> => {
+    const root = resolve(base, p);
+    inputs.push(root);
+    if (transform) {
+      const list = listImageFolder(root, { labeled: isLabeled, ...(given ? { classes: given } : {}) });
+      const shape = await firstTransformedShape(list.files, transform.t);
+      return { set: lazyImageSet(list.files, list.y, shape, transform.t, transform.describe), classNames: list.classNames };
+    }
+    const r = await loadImageFolder(root, { labeled: isLabeled, grayscale: d.grayscale, ...(given ? { classes: given } : {}) });
+    return { set: { x: r.x, y: r.y, n: r.n, shape: r.shape }, classNames: r.classNames };
   };
   for (const [name, p] of [['train', d.train], ['val', d.val ?? d.train], ['unlabeled', d.unlabeled], ['test', d.test]] as const) {
     if (p !== undefined) files[name] = { x: resolve(base, p), y: resolve(base, p) };
@@ -139,19 +148,25 @@ async function loadData(cfg: SelmixConfig, base: string, read: NpyReader, config
   if (decoder.note) notes.push(decoder.note);
   const tr = await load(d.train, true);
   const classNames = tr.classNames;
-  type Loaded = Awaited<ReturnType<typeof load>>;
-  const asSet = (r: Loaded): ExampleSet => ({ x: r.x, y: r.y, n: r.n, shape: r.shape });
-  const train = labeled(asSet(tr), resolve(base, d.train));
-  const check = (r: Loaded, p: string) => {
-    if (r.shape.join('x') !== tr.shape.join('x')) throw new DataError(resolve(base, p), `images are ${r.shape.join('x')} but the training images are ${tr.shape.join('x')}`);
+  const train = labeled(tr.set, resolve(base, d.train));
+  const check = (r: ExampleSet, p: string) => {
+    if (r.shape.join('x') !== train.shape.join('x')) throw new DataError(resolve(base, p), `images are ${r.shape.join('x')} but the training images are ${train.shape.join('x')}`);
     return r;
   };
-  const opt = async (p: string | undefined, isLabeled: boolean) => (p ? asSet(check(await load(p, isLabeled), p)) : null);
+  const opt = async (p: string | undefined, isLabeled: boolean) => (p ? check((await load(p, isLabeled)).set, p) : null);
   const unlabeled = await opt(d.unlabeled, false);
   const test = d.test ? labeled((await opt(d.test, true))!, resolve(base, d.test)) : null;
   let val = d.val ? labeled((await opt(d.val, true))!, resolve(base, d.val)) : null;
   let t = train;
-  if (!val) ({ train: t, val } = carveValidation(train, classNames.length, 100, notes));
+  if (!val && transform && isLazy(train)) {
+    // Carved by index: the same split as carveValidation makes of held images, on the file list.
+    const idx = carveValidation({ x: Float32Array.from({ length: train.n }, (_, i) => i), y: train.y, n: train.n, shape: [1] }, classNames.length, 100, notes);
+    t = lazySubset(train, Array.from(idx.train.x), transform.describe) as ExampleSet & { y: Int32Array };
+    val = lazySubset(train, Array.from(idx.val.x), transform.describe) as ExampleSet & { y: Int32Array };
+  } else if (!val) {
+    ({ train: t, val } = carveValidation(train, classNames.length, 100, notes));
+  }
+  if (transform) notes.push(`images are decoded in batches as the model needs them (${t.n + val.n + (test?.n ?? 0) + (unlabeled?.n ?? 0)} files), never all at once`);
   return { data: { train: t, val, unlabeled, test, classNames }, notes, inputs, files, classesGiven: true };
 }
 
@@ -209,13 +224,13 @@ export async function loadInputs(cfg: SelmixConfig, baseDir: string, configPath:
   // The model first: a wrong head, input shape, layout or channel count is reported before any image is read.
   const modelInputs: string[] = [];
   const model = await loadModel(cfg, baseDir, read, modelInputs);
-  let transform: ImageTransform | undefined;
+  let transform: { t: ImageTransform; describe: string } | undefined;
   const notes: string[] = [];
   if (model?.kind === 'loaded' && model.onnx && cfg.model?.kind === 'onnx') {
     if (model.onnx.head.softmax) notes.push(`the model ends with ${model.onnx.head.softmax} after its head: the tool works on the logits before it, and the written model.onnx keeps it`);
     if (cfg.data.kind === 'images') {
       const plan = resolveImagePlan(cfg.model, model.onnx, cfg.data.grayscale);
-      transform = imageTransform(plan, model.onnx);
+      transform = { t: imageTransform(plan, model.onnx), describe: plan.describe };
       notes.push(`images become the model input as torchvision's transforms on PIL images: ${plan.describe}`);
     } else if (cfg.model.preprocess) {
       notes.push('model.preprocess applies to images only: .npy inputs are used as they are');

@@ -17,6 +17,7 @@ import { writeFileAtomic } from '../data/atomicWrite';
 import { encodeNpy, readNpy } from '../data/npy';
 import { backboneBytes, modelBytes, readOnnxModel, withHead, type OnnxModelFile } from '../data/onnxModel';
 import type { ImageTransform } from '../data/images';
+import { inputBatch } from './imageSource';
 import { PREPROCESS_PRESETS } from '../core/config';
 import { transformedSize, transformInto, type TransformPlan } from '../formats/imageTransforms';
 
@@ -129,14 +130,15 @@ export interface ExtractOptions {
 async function runBatched(session: OrtSession, onnx: OnnxModelFile, set: ExampleSet, output: string, cols: number, label: string, o: ExtractOptions): Promise<Float32Array> {
   const fixed = onnx.input.dims[0]! > 0 ? onnx.input.dims[0]! : 0;
   const batch = fixed || BATCH;
-  const per = set.n > 0 ? set.x.length / set.n : 0;
+  const per = set.shape.reduce((a, b) => a * b, 1);
   const out = new Float32Array(set.n * cols);
   const t0 = performance.now();
   let nextLog = 0;
   for (let i = 0; i < set.n; i += batch) {
     if (o.shouldStop?.()) throw new CancelledError();
     const m = Math.min(batch, set.n - i);
-    let x = set.x.subarray(i * per, (i + m) * per) as Float32Array;
+    // Held inputs are a view; a lazy image set decodes and transforms this batch only.
+    let x = await inputBatch(set, i, i + m);
     if (fixed && m < fixed) {
       // A model exported with a fixed batch size gets the last batch padded with zeros.
       const padded = new Float32Array(fixed * per);
@@ -156,8 +158,9 @@ async function runBatched(session: OrtSession, onnx: OnnxModelFile, set: Example
   return out;
 }
 
-/** sha256 of a set's inputs and shape (the cache key's data part). */
+/** sha256 of a set's inputs and shape (the cache key's data part): a lazy set's files, sizes, times and preprocessing. */
 function setDigest(set: ExampleSet): string {
+  if (set.sourceKey) return createHash('sha256').update(`lazy:${set.n}:${set.shape.join('x')}:${set.sourceKey}`).digest('hex');
   const h = createHash('sha256');
   h.update(JSON.stringify([set.n, set.shape]));
   h.update(new Uint8Array(set.x.buffer, set.x.byteOffset, set.x.byteLength));

@@ -4,13 +4,16 @@
 // model.preprocess against the model input, made before any image is read.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { configSchema } from '../../../src/core/config';
 import { loadImageFolder } from '../../../src/data/images';
 import { readOnnxModel } from '../../../src/data/onnxModel';
-import { imageTransform, onnxLogits, resolveImagePlan } from '../../../src/run/onnxStage';
+import { imageTransform, onnxFeaturize, onnxLogits, resolveImagePlan } from '../../../src/run/onnxStage';
+import { loadInputs } from '../../../src/run/inputs';
+import { inputBatch } from '../../../src/run/imageSource';
+import { initBackend } from '../../../src/backend/backend';
 
 const DIR = join(__dirname, '..', '..', 'fixtures', 'images');
 const MODEL = join(DIR, 'tiny_imagenet_cnn.onnx');
@@ -58,4 +61,45 @@ test('model.preprocess is checked against the model input without any image: siz
   assert.equal(resolveImagePlan(onnxCfg({ preset: 'imagenet', layout: 'NCHW' }), onnx, false).channels, 3);
   // size, the older name of resize [H, W], still works.
   assert.deepEqual(resolveImagePlan(onnxCfg({ size: [224, 224] }), onnx, false).plan.resize, [224, 224]);
+});
+
+test('image splits of an ONNX model are decoded in batches when needed; a second run takes the features from the cache without decoding', async () => {
+  await initBackend({ choice: 'cpu' });
+  const root = mkdtempSync(join(tmpdir(), 'selmix-lazy-'));
+  try {
+    for (const c of ['a', 'b']) {
+      mkdirSync(join(root, 'imgs', c), { recursive: true });
+      for (const f of expected.files) copyFileSync(join(DIR, f), join(root, 'imgs', c, f));
+    }
+    copyFileSync(MODEL, join(root, 'm.onnx'));
+    const cfg = configSchema.parse({ data: { kind: 'images', train: 'imgs', val: 'imgs' }, model: { kind: 'onnx', path: 'm.onnx', preprocess: { preset: 'imagenet' } } });
+    const load = async () => loadInputs(cfg, root, join(root, 'c.selmix.json'));
+    const first = await load();
+    assert.equal(first.data.train.x.length, 0, 'no image held');
+    assert.deepEqual(first.data.train.shape, [3, 224, 224]);
+    const m = first.model!;
+    assert.ok(m.kind === 'loaded' && m.onnx);
+    // The lazy batches equal the eagerly transformed images.
+    const plan = resolveImagePlan(onnxCfg({ preset: 'imagenet' }), m.onnx, false);
+    const eager = await loadImageFolder(join(root, 'imgs'), { labeled: true, transform: imageTransform(plan, m.onnx) });
+    assert.deepEqual(await inputBatch(first.data.train, 0, first.data.train.n), eager.x);
+    const cacheDir = join(root, 'cache');
+    const f1 = await onnxFeaturize(m.onnx, m.model, first.data, { cacheDir });
+    assert.equal(f1.data.train.x.length, 6 * 16);
+    // Corrupt every image but keep its size and time: a run that decoded would fail; the cached one does not.
+    for (const c of ['a', 'b']) for (const f of expected.files) {
+      const p = join(root, 'imgs', c, f);
+      const st = statSync(p);
+      writeFileSync(p, Buffer.alloc(st.size, 0x55));
+      utimesSync(p, st.atime, st.mtime);
+    }
+    const second = await load().catch((e: Error) => e);
+    // The first image of each split is decoded to learn the input shape; corrupt, it is reported.
+    assert.ok(second instanceof Error && /unreadable or truncated image/.test(second.message));
+    const f2 = await onnxFeaturize(m.onnx, m.model, first.data, { cacheDir });
+    assert.deepEqual(f2.data.train.x, f1.data.train.x);
+    assert.ok(f2.notes.some((n) => /train features from the cache/.test(n)));
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
 });
