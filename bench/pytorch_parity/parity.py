@@ -24,6 +24,7 @@ p.add_argument('--out', default='/tmp/selmix-parity')
 p.add_argument('--train-per-class', type=int, default=500)
 p.add_argument('--epochs', type=int, default=2)
 p.add_argument('--opset', type=int, default=13)
+p.add_argument('--fixed-batch', type=int, default=0, help='export with this fixed batch size instead of a dynamic one')
 a = p.parse_args()
 torch.set_num_threads(1)
 torch.manual_seed(0)
@@ -47,6 +48,10 @@ model = torch.nn.Sequential(
     torch.nn.Conv2d(32, 64, 3, padding=1), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(64, 10))
 opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
 t0 = time.time()
+saved = os.path.join(a.out, 'model.pt')
+if os.path.exists(saved):  # trained by an earlier run with the same --out: reused (to export other opsets or batch sizes)
+    model.load_state_dict(torch.load(saved))
+    a.epochs = 0
 for epoch in range(a.epochs):
     model.train()
     for x, y in torch.utils.data.DataLoader(train, batch_size=64, shuffle=True):
@@ -54,6 +59,7 @@ for epoch in range(a.epochs):
         torch.nn.functional.cross_entropy(model(x), y).backward()
         opt.step()
 model.eval()
+torch.save(model.state_dict(), saved)
 print(f'trained {a.epochs} epochs on {len(train)} images in {time.time() - t0:.1f} s')
 K = len(test.classes)
 correct, support = [0] * K, [0] * K
@@ -64,8 +70,10 @@ with torch.no_grad():
             support[yi] += 1
             correct[yi] += int(yi == pi)
 onnx_path = os.path.join(a.out, 'model.onnx')
-torch.onnx.export(model, torch.randn(1, 3, 32, 32), onnx_path, input_names=['image'], output_names=['logits'],
-                  dynamic_axes={'image': {0: 'N'}, 'logits': {0: 'N'}}, opset_version=a.opset)
+# The default export: eval mode, so BatchNorm is folded into the convolutions.
+torch.onnx.export(model, torch.randn(a.fixed_batch or 1, 3, 32, 32), onnx_path, input_names=['image'], output_names=['logits'],
+                  dynamic_axes=None if a.fixed_batch else {'image': {0: 'N'}, 'logits': {0: 'N'}}, opset_version=a.opset)
+print(f'exported opset {a.opset}, batch {a.fixed_batch or "dynamic"}')
 cfg = {'objective': 'minRecall', 'data': {'kind': 'images', 'train': sub, 'test': os.path.join(a.data, 'test')},
        'model': {'kind': 'onnx', 'path': 'model.onnx', 'preprocess': {'preset': 'cifar'}}, 'output': 'out'}
 with open(os.path.join(a.out, 'parity.selmix.json'), 'w') as f:
