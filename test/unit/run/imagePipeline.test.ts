@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { configSchema } from '../../../src/core/config';
 import { loadImageFolder } from '../../../src/data/images';
 import { readOnnxModel } from '../../../src/data/onnxModel';
+import { encodeOnnx, floatTensor, modelOf, node, valueInfo } from '../../../src/formats/onnx/proto';
 import { imageTransform, onnxFeaturize, onnxLogits, resolveImagePlan } from '../../../src/run/onnxStage';
 import { loadInputs } from '../../../src/run/inputs';
 import { inputBatch } from '../../../src/run/imageSource';
@@ -99,6 +100,34 @@ test('image splits of an ONNX model are decoded in batches when needed; a second
     const f2 = await onnxFeaturize(m.onnx, m.model, first.data, { cacheDir });
     assert.deepEqual(f2.data.train.x, f1.data.train.x);
     assert.ok(f2.notes.some((n) => /train features from the cache/.test(n)));
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('an NHWC model with the default layout: the message says to set layout "NHWC", and with it the images run channels last', async () => {
+  // x [N, 4, 4, 3] -> ReduceMean over H, W -> [N, 3] -> Gemm -> [N, 2].
+  const g = modelOf({
+    name: 'nhwc', node: [node('ReduceMean', ['x'], ['f'], { axes: [1, 2], keepdims: 0 }, ['keepdims']), node('Gemm', ['f', 'W', 'c'], ['y'], { transB: 1 }, ['transB'])],
+    initializer: [floatTensor('W', [2, 3], Float32Array.from([1, 0, 0, 0, 0, 1])), floatTensor('c', [2], new Float32Array(2))],
+    input: [valueInfo('x', ['N', 4, 4, 3])], output: [valueInfo('y', ['N', 2])],
+  }, 13);
+  const root = mkdtempSync(join(tmpdir(), 'selmix-nhwc-'));
+  try {
+    const path = join(root, 'nhwc.onnx');
+    writeFileSync(path, encodeOnnx(g));
+    const onnx = readOnnxModel(path);
+    assert.throws(() => resolveImagePlan(onnxCfg({ preset: 'none' }), onnx, false), /has 3 channels last \(NHWC\).*set model.preprocess.layout to "NHWC"/);
+    const plan = resolveImagePlan(onnxCfg({ preset: 'none', layout: 'NHWC' }), onnx, false);
+    mkdirSync(join(root, 'imgs'));
+    copyFileSync(join(DIR, 'rgb8.png'), join(root, 'imgs', 'a.png'));
+    const t = imageTransform({ ...plan, plan: { ...plan.plan, resize: [4, 4] } }, onnx);
+    const d = await loadImageFolder(join(root, 'imgs'), { labeled: false, transform: t });
+    assert.deepEqual(d.shape, [4, 4, 3]);
+    const y = await onnxLogits(onnx, { x: d.x, y: null, n: 1, shape: d.shape });
+    // Logit 0 is the mean red value and logit 1 the mean blue one, in [0, 1].
+    const mean = (k: number) => Array.from({ length: 16 }, (_, p) => d.x[p * 3 + k]!).reduce((a, b) => a + b) / 16;
+    assert.ok(Math.abs(y[0]! - mean(0)) < 1e-6 && Math.abs(y[1]! - mean(2)) < 1e-6);
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
