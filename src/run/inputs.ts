@@ -7,7 +7,7 @@ import { resolve } from 'node:path';
 import type { SelmixConfig } from '../core/config';
 import { DataError, ModelShapeError } from '../core/errors';
 import type { FinetuneData } from '../core/train';
-import { fromLayersModel, linearModel, type SelmixModel } from '../core/model';
+import { disposeModel, fromLayersModel, linearModel, type SelmixModel } from '../core/model';
 import { forwardAll, type ExampleSet } from '../core/evaluate';
 import { loadMnistLT } from '../data/mnist';
 import { readNpy, toFloat32Features, toFloat32Vector, toLabels, type NdArray } from '../data/npy';
@@ -236,7 +236,13 @@ export async function loadInputs(cfg: SelmixConfig, baseDir: string, configPath:
       notes.push('model.preprocess applies to images only: .npy inputs are used as they are');
     }
   }
-  const loaded = await loadData(cfg, baseDir, read, configPath, transform);
+  let loaded: Awaited<ReturnType<typeof loadData>>;
+  try {
+    loaded = await loadData(cfg, baseDir, read, configPath, transform);
+  } catch (e) {
+    if (model?.kind === 'loaded') disposeModel(model.model);
+    throw e;
+  }
   return { ...loaded, notes: [...loaded.notes, ...notes], inputs: [...loaded.inputs, ...modelInputs], model };
 }
 
