@@ -25,6 +25,7 @@ p.add_argument('--train-per-class', type=int, default=500)
 p.add_argument('--epochs', type=int, default=2)
 p.add_argument('--opset', type=int, default=13)
 p.add_argument('--fixed-batch', type=int, default=0, help='export with this fixed batch size instead of a dynamic one')
+p.add_argument('--test-per-class', type=int, default=0, help='only the first N test images of each class (default: all)')
 a = p.parse_args()
 torch.set_num_threads(1)
 torch.manual_seed(0)
@@ -40,8 +41,17 @@ for c in sorted(os.listdir(os.path.join(a.data, 'train'))):
         dst = os.path.join(sub, c, f)
         if not os.path.exists(dst):
             os.symlink(os.path.join(a.data, 'train', c, f), dst)
+test_dir = os.path.join(a.data, 'test')
+if a.test_per_class:
+    test_dir = os.path.join(a.out, 'test_subset')
+    for c in sorted(os.listdir(os.path.join(a.data, 'test'))):
+        os.makedirs(os.path.join(test_dir, c), exist_ok=True)
+        for f in sorted(os.listdir(os.path.join(a.data, 'test', c)))[:a.test_per_class]:
+            dst = os.path.join(test_dir, c, f)
+            if not os.path.exists(dst):
+                os.symlink(os.path.join(a.data, 'test', c, f), dst)
 train = torchvision.datasets.ImageFolder(sub, transform=tf)
-test = torchvision.datasets.ImageFolder(os.path.join(a.data, 'test'), transform=tf)
+test = torchvision.datasets.ImageFolder(test_dir, transform=tf)
 model = torch.nn.Sequential(
     torch.nn.Conv2d(3, 16, 3, padding=1), torch.nn.BatchNorm2d(16), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
     torch.nn.Conv2d(16, 32, 3, padding=1), torch.nn.BatchNorm2d(32), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
@@ -74,7 +84,7 @@ onnx_path = os.path.join(a.out, 'model.onnx')
 torch.onnx.export(model, torch.randn(a.fixed_batch or 1, 3, 32, 32), onnx_path, input_names=['image'], output_names=['logits'],
                   dynamic_axes=None if a.fixed_batch else {'image': {0: 'N'}, 'logits': {0: 'N'}}, opset_version=a.opset)
 print(f'exported opset {a.opset}, batch {a.fixed_batch or "dynamic"}')
-cfg = {'objective': 'minRecall', 'data': {'kind': 'images', 'train': sub, 'test': os.path.join(a.data, 'test')},
+cfg = {'objective': 'minRecall', 'data': {'kind': 'images', 'train': sub, 'test': test_dir},
        'model': {'kind': 'onnx', 'path': 'model.onnx', 'preprocess': {'preset': 'cifar'}}, 'output': 'out'}
 with open(os.path.join(a.out, 'parity.selmix.json'), 'w') as f:
     json.dump(cfg, f, indent=2)
