@@ -13,7 +13,7 @@ import { readOnnxModel } from '../../../src/data/onnxModel';
 import { encodeOnnx, floatTensor, modelOf, node, valueInfo } from '../../../src/formats/onnx/proto';
 import { imageTransform, onnxFeaturize, onnxLogits, resolveImagePlan } from '../../../src/run/onnxStage';
 import { loadInputs } from '../../../src/run/inputs';
-import { inputBatch } from '../../../src/run/imageSource';
+import { inputBatch, lazyImageSet } from '../../../src/run/imageSource';
 import { initBackend } from '../../../src/backend/backend';
 
 const DIR = join(__dirname, '..', '..', 'fixtures', 'images');
@@ -128,6 +128,25 @@ test('an NHWC model with the default layout: the message says to set layout "NHW
     // Logit 0 is the mean red value and logit 1 the mean blue one, in [0, 1].
     const mean = (k: number) => Array.from({ length: 16 }, (_, p) => d.x[p * 3 + k]!).reduce((a, b) => a + b) / 16;
     assert.ok(Math.abs(y[0]! - mean(0)) < 1e-6 && Math.abs(y[1]! - mean(2)) < 1e-6);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('a lazy set\'s key changes with a file\'s size or time and with the preprocessing, not with nothing', () => {
+  const root = mkdtempSync(join(tmpdir(), 'selmix-key-'));
+  try {
+    const f = join(root, 'a.jpg');
+    copyFileSync(join(DIR, 't_small.jpg'), f);
+    const onnx = readOnnxModel(MODEL);
+    const t = imageTransform(resolveImagePlan(onnxCfg({ preset: 'imagenet' }), onnx, false), onnx);
+    const key = () => lazyImageSet([f], null, [3, 224, 224], t, 'p').sourceKey;
+    const k0 = key();
+    assert.equal(key(), k0);
+    assert.notEqual(lazyImageSet([f], null, [3, 224, 224], t, 'q').sourceKey, k0);
+    const st = statSync(f);
+    utimesSync(f, st.atime, new Date(st.mtimeMs + 5000));
+    assert.notEqual(key(), k0, 'a newer file');
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
