@@ -104,10 +104,14 @@ function jpegComponents(buf: Uint8Array): number | null {
   return null;
 }
 
+/** A PNG signature with room for its IHDR (bit depth at byte 24, colour type at 25). */
+function isPng(buf: Uint8Array): boolean {
+  return buf.length > 25 && buf[0] === 0x89 && buf[1] === 0x50 && buf[2] === 0x4e && buf[3] === 0x47;
+}
+
 /** PNG's IHDR colour type 0 (grey) or 4 (grey + alpha), or a JPEG with one component: PIL opens these as L (or LA). */
 function isGrayscale(buf: Uint8Array): boolean {
-  const png = buf.length > 25 && buf[0] === 0x89 && buf[1] === 0x50 && buf[2] === 0x4e && buf[3] === 0x47;
-  if (png) return buf[25] === 0 || buf[25] === 4;
+  if (isPng(buf)) return buf[25] === 0 || buf[25] === 4;
   return jpegComponents(buf) === 1;
 }
 
@@ -140,6 +144,11 @@ function decodeJs(file: string, buf: Uint8Array): DecodedImage {
 
 /** Decodes one PNG or JPEG file's bytes as PIL opens it (mode L for grayscale, RGB otherwise; alpha dropped). */
 export async function decodeImage(file: string, buf: Uint8Array): Promise<DecodedImage> {
+  if (isPng(buf) && buf[24] === 16 && (buf[25] === 0 || buf[25] === 4)) {
+    // PIL opens these as 32-bit integers and its convert('L') / convert('RGB') clips them to 0..255 (mostly white), so
+    // no decoding here would match what a torchvision pipeline saw; refused rather than silently different.
+    throw new DataError(file, 'is a 16-bit grayscale PNG: PIL (torchvision\'s ImageFolder) clips its values to 0..255 instead of scaling them, so the tool cannot give the pixels a PyTorch model saw; save the images as 8-bit PNG');
+  }
   const { fn } = loadSharp();
   try {
     if (!fn) return decodeJs(file, buf);

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { crc32, deflateSync } from 'node:zlib';
 import { convertImage, decodeImage, imageDecoderInfo, rgbToL } from '../../../src/data/imageDecode';
 
 // test/fixtures/images/make_pil_fixtures.py wrote the images and PIL's pixels of each (convert('RGB') and convert('L')).
@@ -52,4 +53,17 @@ test('rgbToL is PIL\'s fixed-point luma, rounding at the halves as PIL does', ()
 test('a truncated JPEG is a DataError naming the file', async () => {
   const f = join(DIR, 'baseline_420.jpg');
   await assert.rejects(decodeImage(f, readFileSync(f).subarray(0, 300)), (e: Error) => e.name === 'DataError' && e.message.includes(f) && /unreadable or truncated/.test(e.message));
+});
+
+test('a 16-bit grayscale PNG is refused, naming the file (PIL clips it to 0..255, so no decode would match)', async () => {
+  const f = '/tmp/g16.png';
+  // A 1x1 16-bit grayscale PNG: signature, IHDR (bit depth 16, colour type 0), IDAT, IEND.
+  const chunk = (type: string, data: Buffer): Buffer => {
+    const len = Buffer.alloc(4); len.writeUInt32BE(data.length);
+    const crc = Buffer.alloc(4); crc.writeUInt32BE(crc32(Buffer.concat([Buffer.from(type), data])) >>> 0);
+    return Buffer.concat([len, Buffer.from(type), data, crc]);
+  };
+  const ihdr = Buffer.from([0, 0, 0, 1, 0, 0, 0, 1, 16, 0, 0, 0, 0]);
+  const png = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(Buffer.from([0, 0x12, 0x34]))), chunk('IEND', Buffer.alloc(0))]);
+  await assert.rejects(decodeImage(f, png), (e: Error) => e.name === 'DataError' && e.message.includes(f) && /16-bit grayscale PNG.*save the images as 8-bit PNG/.test(e.message));
 });
