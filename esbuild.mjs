@@ -4,7 +4,7 @@ import * as esbuild from 'esbuild';
 import { copyFileSync, cpSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ortBinSubdir } from './scripts/ortTarget.mjs';
+import { ortBinSubdir, SHARP_DEPS, sharpPackages } from './scripts/ortTarget.mjs';
 
 const root = dirname(fileURLToPath(import.meta.url));
 const production = process.argv.includes('--production');
@@ -25,7 +25,7 @@ const webEntries = [
 const common = { bundle: true, sourcemap: !production, minify: production, logLevel: 'warning', absWorkingDir: root };
 const builds = [
   { ...common, entryPoints: nodeEntries, outdir: dist, platform: 'node', format: 'cjs', target: 'node20',
-    external: ['vscode', '@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu', 'webgpu', '@tensorflow/tfjs-backend-webgpu', 'onnxruntime-node'],
+    external: ['vscode', '@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu', 'webgpu', '@tensorflow/tfjs-backend-webgpu', 'onnxruntime-node', 'sharp'],
     ignoreAnnotations: true, mainFields: ['module', 'main'] },
   { ...common, entryPoints: webEntries, outdir: dist, platform: 'browser', format: 'iife', target: 'es2022',
     loader: { '.ttf': 'file' } },
@@ -51,6 +51,14 @@ if (ortTarget) {
   const common = join(root, 'node_modules/onnxruntime-common');
   cpSync(join(common, 'package.json'), join(dist, 'node_modules/onnxruntime-common/package.json'));
   cpSync(join(common, 'dist/cjs'), join(dist, 'node_modules/onnxruntime-common/dist/cjs'), { recursive: true, filter: (f) => !f.endsWith('.map') && !f.endsWith('.d.ts') });
+  // sharp (the image decoder, src/data/imageDecode.ts): its JS and dependencies, and only this target's @img packages,
+  // from node_modules or from .selmix-cache/img/node_modules (where scripts/package-targets.mjs unpacks other platforms').
+  const jsOnly = (f) => !f.endsWith('.map') && !f.endsWith('.d.ts') && !f.endsWith('.md') && !f.includes(`${join('sharp', 'src')}`) && !f.includes(`${join('sharp', 'install')}`);
+  for (const dep of [...SHARP_DEPS, ...sharpPackages(ortTarget)]) {
+    const from = [join(root, 'node_modules', dep), join(root, '.selmix-cache/img/node_modules', dep)].find((d) => existsSync(join(d, 'package.json')));
+    if (!from) throw new Error(`SELMIX_ORT_TARGET=${ortTarget}: ${dep} is not installed; run node scripts/package-targets.mjs ${ortTarget} (it fetches it with npm pack)`);
+    cpSync(from, join(dist, 'node_modules', dep), { recursive: true, filter: jsOnly });
+  }
 }
 mkdirSync(join(dist, 'webview'), { recursive: true });
 for (const f of ['codicon.css', 'codicon.ttf']) {

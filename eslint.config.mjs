@@ -33,7 +33,8 @@ export default tseslint.config(
 
 /**
  * The layers (docs/ARCHITECTURE.md): protocol, formats <- core <- data, backend <- run <- worker, cli, extension (formats:
- * pure file codecs and ONNX graph work, beside protocol at the bottom). Each folder
+ * pure file codecs and ONNX graph work, beside protocol at the bottom; report: the HTML report renderer, on protocol
+ * types only, used by run and the adapters). Each folder
  * may import only the folders listed for it; no adapter (worker, cli, extension) imports another.
  */
 function layerFences() {
@@ -43,10 +44,11 @@ function layerFences() {
     core: ['protocol'],
     data: ['protocol', 'core', 'formats'],
     backend: ['protocol', 'core', 'formats'],
-    run: ['protocol', 'core', 'formats', 'data', 'backend'],
-    worker: ['protocol', 'core', 'formats', 'data', 'backend', 'run'],
-    cli: ['protocol', 'core', 'formats', 'data', 'backend', 'run'],
-    extension: ['protocol', 'core', 'formats', 'data', 'backend', 'run'],
+    report: ['protocol'],
+    run: ['protocol', 'core', 'formats', 'data', 'backend', 'report'],
+    worker: ['protocol', 'core', 'formats', 'data', 'backend', 'run', 'report'],
+    cli: ['protocol', 'core', 'formats', 'data', 'backend', 'run', 'report'],
+    extension: ['protocol', 'core', 'formats', 'data', 'backend', 'run', 'report'],
   };
   const folders = Object.keys(allowed);
   return folders.map((folder) => {

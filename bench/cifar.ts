@@ -39,7 +39,7 @@ function linkSubset(src: string, dir: string, pick: (files: string[]) => string[
 }
 
 /** Loads CIFAR-10-LT from root (train/ and test/ class folders). */
-export function loadCifarLT(root: string, opts: { rho: number; valPerClass: number; work: string }): CifarLT {
+export async function loadCifarLT(root: string, opts: { rho: number; valPerClass: number; work: string }): Promise<CifarLT> {
   const counts = cifarLTCounts(opts.rho, opts.valPerClass);
   const work = resolve(opts.work);
   rmSync(work, { recursive: true, force: true });
@@ -53,13 +53,13 @@ export function loadCifarLT(root: string, opts: { rho: number; valPerClass: numb
     }
   }
   linkSubset(join(root, 'test'), join(work, 'test'), (fs) => fs);
-  const read = (dir: string) => {
-    const d = loadImageFolder(dir, { labeled: true, classes: CIFAR_CLASSES });
+  const read = async (dir: string) => {
+    const d = await loadImageFolder(dir, { labeled: true, classes: CIFAR_CLASSES });
     return { x: d.x, y: d.y!, n: d.n, shape: d.shape.slice() };
   };
-  const train = read(join(work, 'train'));
-  const val = read(join(work, 'val'));
-  const test = read(join(work, 'test'));
+  const train = await read(join(work, 'train'));
+  const val = await read(join(work, 'val'));
+  const test = await read(join(work, 'test'));
   rmSync(work, { recursive: true, force: true });
   return { data: { train, val, unlabeled: null, test, classNames: CIFAR_CLASSES.slice() }, counts: { train: counts, val: opts.valPerClass }, key: `rho${opts.rho}-val${opts.valPerClass}` };
 }

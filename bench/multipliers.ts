@@ -25,7 +25,7 @@ async function main(): Promise<void> {
   let modelPath = resolve('.selmix-cache/mnist-lt-cnn/model.json');
   if (values.dataset === 'cifar10-lt') {
     if (!values.data) throw new Error('--dataset cifar10-lt needs --data DIR (train/<class>/ and test/<class>/ images)');
-    const c = loadCifarLT(resolve(values.data), { rho: 100, valPerClass: 500, work: resolve('bench/results/cifar-links') });
+    const c = await loadCifarLT(resolve(values.data), { rho: 100, valPerClass: 500, work: resolve('bench/results/cifar-links') });
     modelPath = await ensureCifarBackbone(c, 30);
     m = c.data;
   } else if (values.dataset === undefined || values.dataset === 'mnist-lt') {

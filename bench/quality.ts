@@ -145,7 +145,7 @@ async function main(): Promise<void> {
     const vpc = Number(values['val-per-class'] ?? 100);
     const epochs = Number(values['pretrain-epochs'] ?? 10);
     const tl = performance.now();
-    const c = loadCifarLT(resolve(values.data), { rho: 100, valPerClass: vpc, work: join(outDir, 'cifar-links') });
+    const c = await loadCifarLT(resolve(values.data), { rho: 100, valPerClass: vpc, work: join(outDir, 'cifar-links') });
     log(`CIFAR-10-LT loaded in ${((performance.now() - tl) / 1000).toFixed(0)} s`);
     modelPath = await ensureCifarBackbone(c, epochs);
     data = c.data;

@@ -6,3 +6,6 @@ export declare function ortBinSubdir(target: string): string;
 export declare function shippedOrtTargets(ortPackageDir: string): string[];
 export declare function checkVsixOrt(target: string, entries: string[], ownFiles?: string[]): string[];
 export declare function zipEntries(buf: Buffer): string[];
+export declare const VSIX_MODULES: string;
+export declare const SHARP_DEPS: string[];
+export declare function sharpPackages(target: string): string[];

@@ -1,5 +1,8 @@
-// Which ONNX Runtime files a platform .vsix carries: the selection esbuild.mjs copies (SELMIX_ORT_TARGET) and the check
-// scripts/package-targets.mjs runs on every package it builds (test/unit/scripts/ortTarget.test.ts covers both).
+// Which native files a platform .vsix carries (ONNX Runtime's, and sharp's image decoder): the selection esbuild.mjs
+// copies (SELMIX_ORT_TARGET) and the check scripts/package-targets.mjs runs on every package it builds
+// (test/unit/scripts/ortTarget.test.ts covers both). onnxruntime-node ships every platform's binary in one package;
+// sharp ships each platform's in its own npm packages (@img/sharp-<platform>, and @img/sharp-libvips-<platform> beside
+// it except on Windows), which scripts/package-targets.mjs fetches with `npm pack` when they are not installed.
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -10,6 +13,16 @@ export const ORT_BIN = 'bin/napi-v6';
 /** Where the bundles find onnxruntime-node inside the extension (dist/node_modules, beside dist/worker.js). */
 export const VSIX_ORT = 'extension/dist/node_modules/onnxruntime-node';
 const NATIVE = /\.(node|so(\.\d+)*|dylib|dll)$/;
+/** Where the bundles find sharp and its platform packages (dist/node_modules). */
+export const VSIX_MODULES = 'extension/dist/node_modules';
+/** sharp's JavaScript dependencies, copied beside it. */
+export const SHARP_DEPS = ['sharp', '@img/colour', 'detect-libc', 'semver'];
+
+/** sharp's native packages for one target: 'linux-x64' -> ['@img/sharp-linux-x64', '@img/sharp-libvips-linux-x64']. */
+export function sharpPackages(target) {
+  ortBinSubdir(target); // the same targets as ONNX Runtime
+  return target.startsWith('win32-') ? [`@img/sharp-${target}`] : [`@img/sharp-${target}`, `@img/sharp-libvips-${target}`];
+}
 
 /** The folder of one target's native files, relative to the package: 'linux-x64' -> 'bin/napi-v6/linux/x64'. */
 export function ortBinSubdir(target) {
@@ -35,8 +48,11 @@ export function checkVsixOrt(target, entries, ownFiles = []) {
   const universal = target === 'universal';
   const own = universal ? null : `${VSIX_ORT}/${ortBinSubdir(target)}/`;
   if (universal && entries.some((e) => e.startsWith(VSIX_ORT + '/'))) problems.push(`the universal package holds ${VSIX_ORT}`);
+  if (universal && entries.some((e) => e.startsWith(`${VSIX_MODULES}/sharp/`))) problems.push(`the universal package holds ${VSIX_MODULES}/sharp`);
+  const sharpOwn = universal ? [] : sharpPackages(target).map((p) => `${VSIX_MODULES}/${p}/`);
   for (const e of entries) {
     if (!NATIVE.test(e)) continue;
+    if (sharpOwn.some((p) => e.startsWith(p))) continue;
     if (!own || !e.startsWith(own)) problems.push(`native file of another platform or outside ${own ?? 'any ONNX Runtime folder'}: ${e}`);
     else if (!ownFiles.includes(e.slice(own.length))) problems.push(`native file not in onnxruntime-node's ${ortBinSubdir(target)}: ${e}`);
   }
@@ -44,6 +60,9 @@ export function checkVsixOrt(target, entries, ownFiles = []) {
     for (const f of ownFiles) if (!entries.includes(own + f)) problems.push(`missing ${own + f}`);
     if (!ownFiles.includes('onnxruntime_binding.node')) problems.push(`no onnxruntime_binding.node among the expected files of ${target}`);
     if (!entries.includes(`${VSIX_ORT}/package.json`)) problems.push(`missing ${VSIX_ORT}/package.json`);
+    for (const dep of SHARP_DEPS) if (!entries.includes(`${VSIX_MODULES}/${dep}/package.json`)) problems.push(`missing ${VSIX_MODULES}/${dep}/package.json`);
+    const binding = `${VSIX_MODULES}/@img/sharp-${target}/lib/sharp-${target}.node`;
+    if (!entries.includes(binding)) problems.push(`missing ${binding} (sharp's image decoder)`);
   }
   return problems;
 }

@@ -1,13 +1,15 @@
-// Platform-specific .vsix files, each with only its own ONNX Runtime binary (dist/node_modules/onnxruntime-node),
-// plus a universal one without ONNX Runtime (it falls back to tfjs-wasm, with a note in the run).
+// Platform-specific .vsix files, each with only its own ONNX Runtime binary (dist/node_modules/onnxruntime-node) and its
+// own sharp image decoder (dist/node_modules/@img/sharp-<target>, and sharp-libvips-<target>), plus a universal one
+// without either (it falls back to tfjs-wasm and to the pure-JS image decoders, with a note in the run). sharp's packages
+// for other platforms than this one are fetched with `npm pack` into .selmix-cache/img/ (npm installs only this one's).
 //   node scripts/package-targets.mjs [target ...]     (default: every target below, then universal)
 // After each package it reads the .vsix's file listing and fails unless it carries exactly its own platform's
 // ONNX Runtime files (the universal one: none), checkVsixOrt in scripts/ortTarget.mjs.
-import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { checkVsixOrt, ORT_TARGETS, ortBinSubdir, shippedOrtTargets, zipEntries } from './ortTarget.mjs';
+import { checkVsixOrt, ORT_TARGETS, ortBinSubdir, sharpPackages, shippedOrtTargets, zipEntries } from './ortTarget.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const ortDir = join(root, 'node_modules/onnxruntime-node');
@@ -23,9 +25,25 @@ function run(cmd, args, env = {}) {
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status})`);
 }
 
+/** Makes sharp's platform packages of a target available to esbuild.mjs: installed, or unpacked from `npm pack`. */
+function fetchSharp(target) {
+  const versions = JSON.parse(readFileSync(join(root, 'node_modules/sharp/package.json'), 'utf8')).optionalDependencies;
+  const cache = join(root, '.selmix-cache/img');
+  for (const pkg of sharpPackages(target)) {
+    if (existsSync(join(root, 'node_modules', pkg, 'package.json')) || existsSync(join(cache, 'node_modules', pkg, 'package.json'))) continue;
+    if (!versions[pkg]) throw new Error(`sharp lists no ${pkg}`);
+    mkdirSync(join(cache, 'tgz'), { recursive: true });
+    const tgz = execFileSync(process.platform === 'win32' ? 'npm.cmd' : 'npm', ['pack', `${pkg}@${versions[pkg]}`, '--pack-destination', join(cache, 'tgz')], { cwd: root, encoding: 'utf8' }).trim().split('\n').pop();
+    const dest = join(cache, 'node_modules', pkg);
+    mkdirSync(dest, { recursive: true });
+    run('tar', ['-xzf', join(cache, 'tgz', tgz), '-C', dest, '--strip-components=1']);
+  }
+}
+
 run(process.execPath, ['scripts/pack-mnist.mjs']);
 for (const t of wanted) {
   const universal = t === 'universal';
+  if (!universal) fetchSharp(t);
   run(process.execPath, ['esbuild.mjs', '--production'], universal ? { SELMIX_ORT_TARGET: '' } : { SELMIX_ORT_TARGET: t });
   const out = `selmix-${t}.vsix`;
   run(join(root, 'node_modules/.bin/vsce'), ['package', '--no-dependencies', '--allow-missing-repository', '--no-rewrite-relative-links', ...(universal ? [] : ['--target', t]), '--out', out]);
@@ -34,5 +52,5 @@ for (const t of wanted) {
   const problems = checkVsixOrt(t, entries, own);
   if (problems.length) throw new Error(`${out}: ${problems.join('; ')}`);
   const mb = (statSync(join(root, out)).size / 1e6).toFixed(1);
-  process.stdout.write(`wrote ${out} (${mb} MB, ${entries.length} files): ${universal ? 'no ONNX Runtime (tfjs-wasm only)' : `ONNX Runtime ${ortBinSubdir(t)} only (${own.join(', ')})`}\n`);
+  process.stdout.write(`wrote ${out} (${mb} MB, ${entries.length} files): ${universal ? 'no ONNX Runtime (tfjs-wasm only), no sharp (pure-JS image decoders)' : `ONNX Runtime ${ortBinSubdir(t)} only (${own.join(', ')}), sharp ${sharpPackages(t).join(' + ')}`}\n`);
 }

@@ -21,6 +21,7 @@ import { DEMO_OUTPUT, demoConfigText } from '../run/demo';
 import { parseTemperatureList } from '../run/sweep';
 import { runSweep } from '../run/sweepRun';
 import { runShiftExperiment } from '../run/experiments';
+import { writeReportHtml, writeRunLog } from '../run/reportPage';
 
 export { EXIT };
 
@@ -139,6 +140,19 @@ function printer(json: boolean): (e: RunEvent) => void {
 
 const pct = (v: number) => (100 * v).toFixed(2).padStart(7);
 
+/** One event as a run.log line (the lines the CLI prints; steps are left out); null for none. */
+export function logLine(e: RunEvent): string | null {
+  switch (e.type) {
+    case 'run/started': return `${e.payload.mode === 'pretrain' ? 'pre-training' : 'fine-tuning'} "${e.payload.name}": objective ${e.payload.objective}, K = ${e.payload.K}, ${e.payload.totalSteps} steps, backend ${e.payload.backend}`;
+    case 'run/refresh': return `step ${e.payload.step}: ${e.payload.objective} = ${e.payload.objectiveValue.toFixed(4)} (val), mean recall ${e.payload.val.meanRecall.toFixed(4)}, min recall ${e.payload.val.minRecall.toFixed(4)}`;
+    case 'run/log': return `${e.payload.level === 'warn' ? 'warning: ' : ''}${e.payload.message}`;
+    case 'run/checkpoint': return `checkpoint at step ${e.payload.step}: ${e.payload.path}`;
+    case 'run/finished': return `finished: ${e.payload.objective} ${e.payload.before.objectiveValue.toFixed(4)} -> ${e.payload.after.objectiveValue.toFixed(4)} (best step ${e.payload.bestStep}), stopped by ${e.payload.stoppedBy} after ${e.payload.steps} steps`;
+    case 'run/failed': return `failed (${e.payload.kind}): ${e.payload.message}`;
+    default: return null;
+  }
+}
+
 /** Above this many classes the terminal shows the worst classes only (the full table is in report.json). */
 export const TERMINAL_CLASSES = 20;
 
@@ -209,18 +223,36 @@ async function runAndReport(request: RunRequest, flags: Flags): Promise<number> 
   const onSig = () => { stop = true; process.stderr.write('\nstopping at the next step (a checkpoint is kept)...\n'); };
   process.once('SIGINT', onSig);
   const backend = backendOf(flags);
-  const r = await runRequest(request, { emit: printer(flags.json === true), shouldStop: () => stop, ...(backend ? { backend } : {}) });
+  const print = printer(flags.json === true);
+  let classNames: string[] | undefined;
+  // The run's lines, as the extension keeps them, for run.log beside the report.
+  const log: string[] = [];
+  const emit = (e: RunEvent): void => {
+    if (e.type === 'run/started' && e.payload.mode === 'finetune') classNames = e.payload.classNames;
+    const line = logLine(e);
+    if (line) log.push(`${new Date().toISOString()} ${line}`);
+    print(e);
+  };
+  const r = await runRequest(request, { emit, shouldStop: () => stop, ...(backend ? { backend } : {}) });
   process.off('SIGINT', onSig);
   if (!r.ok) return exitCodeOf(r.kind);
   const f = r.summary;
+  const written: string[] = [];
+  if (f.reportPath !== null) {
+    try {
+      written.push(writeRunLog(f.outputDir, log), writeReportHtml(f.reportPath).path);
+    } catch (e) {
+      process.stderr.write(`warning: report.html or run.log not written: ${(e as Error).message}\n`);
+    }
+  }
   if (!flags.json) {
     if (f.reportPath === null) {
       process.stdout.write(`stopped during pre-training after ${f.steps} steps; nothing was written (the next run pre-trains again)\n`);
       return EXIT.ok;
     }
-    process.stdout.write(beforeAfterTable(f) + '\n\n' + creditTable(f) + '\n');
+    process.stdout.write(beforeAfterTable(f, classNames) + '\n\n' + creditTable(f) + '\n');
     process.stdout.write(`\n${f.objective}: ${f.before.objectiveValue.toFixed(4)} -> ${f.after.objectiveValue.toFixed(4)} on validation (the best iterate, step ${f.bestStep}); stopped by ${f.stoppedBy} after ${f.steps} steps; ${f.wallSeconds.toFixed(1)} s\n`);
-    process.stdout.write(summaryNotes(f).map((l) => l + '\n').join('') + `Outputs in ${f.outputDir}\n`);
+    process.stdout.write(summaryNotes(f).map((l) => l + '\n').join('') + `Outputs in ${f.outputDir}${written.length ? ` (report.json, ${written.map((w) => w.split(/[\\/]/).pop()).join(', ')})` : ''}\n`);
   }
   return EXIT.ok;
 }
@@ -311,6 +343,7 @@ async function cmdGain(flags: Flags): Promise<number> {
 async function cmdEval(flags: Flags): Promise<number> {
   const backend = backendOf(flags);
   let m: MetricsReport | null;
+  let classNames: string[] | undefined;
   if (flags.config !== undefined) {
     const split = flags.split ?? 'val';
     if (split !== 'val' && split !== 'test') throw new UsageError(`--split must be val or test (got ${split})`);
@@ -318,7 +351,7 @@ async function cmdEval(flags: Flags): Promise<number> {
     const onSig = () => { stop = true; };
     process.once('SIGINT', onSig);
     // Progress on stderr when the demo model must be pre-trained first.
-    m = await evaluateRequest(requestFromFile(flags.config), split, { emit: printer(false), shouldStop: () => stop, ...(backend ? { backend } : {}) });
+    m = await evaluateRequest(requestFromFile(flags.config), split, { emit: printer(false), shouldStop: () => stop, onClassNames: (c) => { classNames = c; }, ...(backend ? { backend } : {}) });
     process.off('SIGINT', onSig);
     if (!m) { process.stderr.write('stopped during pre-training; nothing was written\n'); return EXIT.ok; }
   } else {
@@ -326,7 +359,7 @@ async function cmdEval(flags: Flags): Promise<number> {
     checkFlagFiles(flags, ['features', 'labels', 'weights', 'bias']);
     m = await evaluateRequest(flagRequest(featureConfig(flags, { features: flags.features!, labels: flags.labels! }, 'minRecall'), flags), 'val', { ...(backend ? { backend } : {}) });
   }
-  process.stdout.write(flags.json ? JSON.stringify(m) + '\n' : formatMetrics(m!) + '\n');
+  process.stdout.write(flags.json ? JSON.stringify(classNames ? { ...m, classNames } : m) + '\n' : formatMetrics(m!, classNames) + '\n');
   return EXIT.ok;
 }
 
@@ -342,13 +375,15 @@ async function cmdSweep(flags: Flags): Promise<number> {
   return EXIT.ok;
 }
 
-/** A readable metrics report. */
-export function formatMetrics(m: MetricsReport): string {
+/** A readable metrics report; classes by name when given (the folder names of image data). */
+export function formatMetrics(m: MetricsReport, classNames?: string[]): string {
+  const label = (k: number): string => (classNames?.[k] !== undefined && classNames[k] !== String(k) ? `${k} ${classNames[k]}` : String(k));
+  const w = Math.max(5, ...m.recall.map((_, k) => label(k).length));
   return [
     `accuracy ${pct(m.accuracy)}%   mean recall ${pct(m.meanRecall)}%   min recall ${pct(m.minRecall)}%   max recall ${pct(m.maxRecall)}%`,
     `G-mean ${pct(m.gMean)}%   H-mean ${pct(m.hMean)}%   head ${pct(m.headRecall)}%   tail ${pct(m.tailRecall)}%   min coverage ${pct(m.minCoverage)}%`,
-    'class  support  recall  coverage',
-    ...m.recall.map((r, k) => `${String(k).padStart(5)} ${String(m.support[k]).padStart(8)} ${pct(r)} ${pct(m.coverage[k]!)}`),
+    `${'class'.padEnd(w)}  support  recall  coverage`,
+    ...m.recall.map((r, k) => `${label(k).padEnd(w)} ${String(m.support[k]).padStart(8)} ${pct(r)} ${pct(m.coverage[k]!)}`),
   ].join('\n');
 }
 

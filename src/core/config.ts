@@ -16,6 +16,16 @@ const customObjectiveSchema = z.strictObject({
 const pathString = z.string().min(1).describe('A path, relative to the config file.');
 const posInt = z.number().int().positive();
 
+/** torchvision's usual preprocessing pipelines, by name (model.preprocess.preset). */
+export const PREPROCESS_PRESETS = {
+  imagenet: { resize: 256, centerCrop: 224, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] },
+  cifar: { mean: [0.4914, 0.4822, 0.4465], std: [0.247, 0.2435, 0.2616] },
+  mnist: { mean: [0.1307], std: [0.3081] },
+  none: { mean: [0], std: [1] },
+} as const satisfies Record<string, { resize?: number; centerCrop?: number; mean: readonly number[]; std: readonly number[] }>;
+const PRESET_NAMES = ['imagenet', 'cifar', 'mnist', 'none'] as const;
+const hwPair = z.tuple([posInt.max(8192), posInt.max(8192)]);
+
 const npySplit = z.strictObject({
   features: pathString.describe('.npy of features (N x d) or model inputs (N x ...input shape), float32/float64.'),
   labels: pathString.optional().describe('.npy of integer labels (N). Optional only for the unlabeled set.'),
@@ -75,11 +85,14 @@ const modelSchema = z.discriminatedUnion('kind', [
     freezeBackbone: z.boolean().default(false).describe('true: train the head only, on features computed once (fast); false: the whole network (the paper\'s setting; BatchNorm frozen, the backbone at training.backboneLrFactor).'),
     head: z.string().min(1).optional().describe('Name of the head node (a Gemm, or a MatMul followed by an Add); default: the one that produces the graph output.'),
     preprocess: z.strictObject({
-      size: z.tuple([posInt.max(8192), posInt.max(8192)]).optional().describe('Resize images to [H, W] (bilinear) first; default: as read.'),
-      mean: z.array(z.number()).min(1).optional().describe('Per-channel mean subtracted from pixels in [0, 1] (one value, or one per channel).'),
+      preset: z.enum(PRESET_NAMES).optional().describe('torchvision\'s usual pipeline, as ImageFolder users write it: "imagenet" = Resize(256), CenterCrop(224), Normalize(ImageNet mean, std); "cifar" = Normalize(CIFAR-10 mean, std), no resize; "mnist" = Normalize(0.1307, 0.3081); "none" = ToTensor only (pixels in [0, 1]). Fields given beside it replace the preset\'s.'),
+      resize: z.union([posInt.max(8192), hwPair]).optional().describe('torchvision\'s Resize on PIL images (bilinear, antialiased): an int sets the shorter side (aspect kept), [H, W] the exact size.'),
+      centerCrop: z.union([posInt.max(8192), hwPair]).optional().describe('torchvision\'s CenterCrop after the resize: an int for a square, or [H, W].'),
+      size: hwPair.optional().describe('Older name of resize [H, W]; use resize.'),
+      mean: z.array(z.number()).min(1).optional().describe('Per-channel mean subtracted from pixels in [0, 1] (one value, or one per channel), as Normalize.'),
       std: z.array(z.number().positive()).min(1).optional().describe('Per-channel standard deviation pixels are divided by after the mean.'),
       layout: z.enum(['NCHW', 'NHWC']).default('NCHW').describe('Tensor layout of the model input (PyTorch: NCHW).'),
-    }).optional().describe('How images (data.kind "images") become the model input; .npy inputs are used as they are.'),
+    }).optional().describe('How images (data.kind "images") become the model input, as torchvision\'s transforms: decoded as PIL does, then Resize, CenterCrop, ToTensor, Normalize. Required with image data (use a preset); .npy inputs are used as they are.'),
   }),
 ]);
 
@@ -222,6 +235,12 @@ export function parseConfig(text: string, file: string): SelmixConfig {
   if (result.success) {
     if (result.data.task === 'finetune' && result.data.model === undefined) {
       throw new ConfigError(file, [{ path: 'model', message: 'a finetune run needs a "model"', ...locatePath(text, [], tree) }]);
+    }
+    const m = result.data.model;
+    if (m?.kind === 'onnx' && result.data.data.kind === 'images' && result.data.task === 'finetune') {
+      // Unnormalised pixels "work" but the model sees inputs it was never trained on: a run at chance level.
+      if (!m.preprocess) throw new ConfigError(file, [{ path: 'model.preprocess', message: `an ONNX model on image folders needs "preprocess", the transforms the model was trained with: e.g. "preprocess": { "preset": "imagenet" } (presets: ${PRESET_NAMES.map((n) => `"${n}"`).join(', ')}; "none" feeds pixels in [0, 1]), or resize, centerCrop, mean and std`, ...locatePath(text, ['model'], tree) }]);
+      if (m.preprocess.size && m.preprocess.resize !== undefined) throw new ConfigError(file, [{ path: 'model.preprocess.size', message: 'give resize or size (its older name), not both', ...locatePath(text, ['model', 'preprocess', 'size'], tree) }]);
     }
     return result.data;
   }

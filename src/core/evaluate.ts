@@ -14,6 +14,8 @@ export interface ExampleSet {
   n: number;
   /** Shape of one example. */
   shape: number[];
+  /** Set when x is not held (images decoded in batches when needed, src/run/imageSource.ts): a digest of the inputs (files, sizes, times, preprocessing). */
+  sourceKey?: string;
 }
 
 /** Features (n x d) and logits (n x K) of every example. */

@@ -92,7 +92,7 @@ export function inputsDigest(data: FinetuneData): string {
   const sets: [string, ExampleSet | null][] = [['train', data.train], ['val', data.val], ['unlabeled', data.unlabeled]];
   for (const [name, set] of sets) {
     if (!set) { h.update(`${name}:none;`); continue; }
-    h.update(`${name}:${set.n}:${set.shape.join('x')}:${set.x.length}:${set.y ? set.y.length : -1};`);
+    h.update(`${name}:${set.n}:${set.shape.join('x')}:${set.x.length}:${set.y ? set.y.length : -1};${set.sourceKey ?? ''}`);
     const stride = Math.max(1, Math.ceil(set.x.length / DIGEST_SAMPLE));
     const x = stride === 1 ? set.x : Float32Array.from({ length: Math.ceil(set.x.length / stride) }, (_, i) => set.x[i * stride]!);
     h.update(new Uint8Array(x.buffer, x.byteOffset, x.byteLength));

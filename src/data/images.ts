@@ -1,10 +1,10 @@
-// Image-folder datasets. PNG is decoded with pngjs and JPEG with jpeg-js: both pure JavaScript, so the .vsix
-// stays platform-independent (a native decoder such as sharp would make it platform-specific).
+// Image-folder datasets, laid out as torchvision's ImageFolder reads them (one sub-folder per class, classes in
+// sorted folder order). Pixels are decoded as PIL does (src/data/imageDecode.ts). Listing and decoding are separate,
+// so a run can check its model against the first image before it decodes the rest, and decode in batches.
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { decode as decodeJpeg } from 'jpeg-js';
-import { PNG } from 'pngjs';
 import { DataError } from '../core/errors';
+import { convertImage, decodeImage, type DecodedImage } from './imageDecode';
 import { readInputFile } from './inputFile';
 
 /** An image file larger than this is refused before decoding (a 16k x 16k RGBA PNG is 1 GiB decoded). */
@@ -20,19 +20,18 @@ export interface ImageFolderOptions {
   labeled: boolean;
 }
 
-/** An image-folder dataset: x is NHWC float32 in [0, 1]; files are in the order of x. */
+/** An image-folder dataset: x is NHWC float32 in [0, 1] (or the transform's output); files are in the order of x. */
 export interface ImageFolderData {
   x: Float32Array;
   y: Int32Array | null;
   n: number;
-  shape: [number, number, number];
+  /** [H, W, C] as decoded, or the transform's output shape. */
+  shape: number[];
   classNames: string[];
   files: string[];
 }
 
 const EXTS = /\.(png|jpe?g)$/i;
-
-interface Decoded { width: number; height: number; channels: 1 | 3; pixels: Uint8Array }
 
 /** Plain code-point order, the same on every machine and locale. */
 function byCodePoint(a: string, b: string): number {
@@ -66,67 +65,21 @@ function imagesBelow(dir: string): string[] {
   return out.sort((a, b) => byCodePoint(relative(dir, a), relative(dir, b)));
 }
 
-/** The component count of a JPEG's frame header (SOFn), so grayscale JPEGs are told apart from colour ones. */
-function jpegComponents(buf: Uint8Array): number | null {
-  let i = 2;
-  while (i + 4 <= buf.length) {
-    if (buf[i] !== 0xff) return null;
-    const marker = buf[i + 1]!;
-    if (marker === 0xff) { i++; continue; }
-    if (marker === 0xd8 || (marker >= 0xd0 && marker <= 0xd7) || marker === 0x01) { i += 2; continue; }
-    const len = (buf[i + 2]! << 8) | buf[i + 3]!;
-    const isSof = marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc;
-    if (isSof) return i + 9 < buf.length ? buf[i + 9]! : null;
-    if (marker === 0xda) return null;
-    i += 2 + len;
-  }
-  return null;
+async function decode(file: string): Promise<DecodedImage> {
+  return decodeImage(file, readInputFile(file, MAX_IMAGE_BYTES));
 }
 
-function decode(file: string): Decoded {
-  const buf = readInputFile(file, MAX_IMAGE_BYTES);
-  let width: number;
-  let height: number;
-  let rgba: Uint8Array;
-  let channels: 1 | 3;
-  try {
-    if (/\.png$/i.test(file)) {
-      const png = PNG.sync.read(buf);
-      width = png.width;
-      height = png.height;
-      rgba = png.data;
-      channels = png.color ? 3 : 1;
-    } else {
-      // tolerantDecoding would silently return a partly grey image for a truncated file.
-      const img = decodeJpeg(buf, { useTArray: true, formatAsRGBA: true, tolerantDecoding: false, maxMemoryUsageInMB: 1024 });
-      width = img.width;
-      height = img.height;
-      rgba = img.data;
-      channels = jpegComponents(buf) === 1 ? 1 : 3;
-    }
-  } catch (e) {
-    throw new DataError(file, `unreadable or truncated image: ${(e as Error).message}`);
-  }
-  if (!(width > 0 && height > 0) || rgba.length < width * height * 4) {
-    throw new DataError(file, `unreadable or truncated image: decoded ${rgba.length} bytes for ${width}x${height}`);
-  }
-  // Keep 1 or 3 channels; an alpha channel is dropped.
-  const px = width * height;
-  const pixels = new Uint8Array(px * channels);
-  if (channels === 1) {
-    for (let i = 0; i < px; i++) pixels[i] = rgba[4 * i]!;
-  } else {
-    for (let i = 0; i < px; i++) {
-      pixels[3 * i] = rgba[4 * i]!;
-      pixels[3 * i + 1] = rgba[4 * i + 1]!;
-      pixels[3 * i + 2] = rgba[4 * i + 2]!;
-    }
-  }
-  return { width, height, channels, pixels };
+/** The files of an image folder and their labels, in load order; nothing decoded yet. */
+export interface ImageFolderList {
+  root: string;
+  files: string[];
+  /** Labels (labeled folders), else null. */
+  y: Int32Array | null;
+  classNames: string[];
 }
 
-/** Loads an image folder (one sub-folder per class when labeled) into NHWC float32 in [0, 1]. */
-export function loadImageFolder(root: string, opts: ImageFolderOptions): ImageFolderData {
+/** Lists an image folder (one sub-folder per class when labeled), in ImageFolder's order; decodes nothing. */
+export function listImageFolder(root: string, opts: Pick<ImageFolderOptions, 'classes' | 'labeled'>): ImageFolderList {
   const st = statSync(root, { throwIfNoEntry: false });
   if (!st?.isDirectory()) throw new DataError(root, 'image folder does not exist or is not a folder');
   const files: string[] = [];
@@ -156,44 +109,139 @@ export function loadImageFolder(root: string, opts: ImageFolderOptions): ImageFo
     files.push(...imagesBelow(root));
   }
   if (files.length === 0) throw new DataError(root, 'no .png/.jpg/.jpeg images found');
+  return { root, files, y: opts.labeled ? Int32Array.from(labels) : null, classNames };
+}
 
-  const decoded: Decoded[] = [];
-  const firstOfSize = new Map<string, string>();
-  const firstOfChannels = new Map<number, string>();
-  for (const f of files) {
-    const d = decode(f);
-    const size = `${d.width}x${d.height}`;
-    if (!firstOfSize.has(size)) firstOfSize.set(size, f);
-    if (!firstOfChannels.has(d.channels)) firstOfChannels.set(d.channels, f);
-    if (firstOfSize.size > 1) {
-      throw new DataError(f, `images have different sizes: ${[...firstOfSize].map(([s, file]) => `${s} (first: ${file})`).join(', ')}; resize them to one size`);
-    }
-    if (!opts.grayscale && firstOfChannels.size > 1) {
-      throw new DataError(f, `images mix channel counts: ${[...firstOfChannels].map(([c, file]) => `${c === 1 ? 'grayscale' : 'colour'} (first: ${file})`).join(', ')}; convert them or set grayscale`);
-    }
-    decoded.push(d);
-  }
-  const { width, height } = decoded[0]!;
-  const channels = opts.grayscale ? 1 : decoded[0]!.channels;
-  const per = width * height * channels;
-  const x = new Float32Array(files.length * per);
-  decoded.forEach((d, j) => {
-    const base = j * per;
-    if (channels === d.channels) {
-      for (let i = 0; i < per; i++) x[base + i] = d.pixels[i]! / 255;
-    } else {
-      // Colour to luminance (ITU-R BT.601 weights).
-      for (let i = 0; i < per; i++) {
-        x[base + i] = (0.299 * d.pixels[3 * i]! + 0.587 * d.pixels[3 * i + 1]! + 0.114 * d.pixels[3 * i + 2]!) / 255;
+/** What every image of a set must be: its size and channels (fixed by the first image, or by the model). */
+export interface ImageFormat {
+  width: number;
+  height: number;
+  /** 'L' or 'RGB': every image is converted to it, as PIL's .convert(mode); null: the first image's, and a mix is an error. */
+  mode: 'L' | 'RGB' | null;
+}
+
+/** Decodes one image file as PIL does (L or RGB). */
+export async function decodeImageFile(file: string): Promise<DecodedImage> {
+  return decode(file);
+}
+
+/** The pixel format of the first image of a list (decoded alone), for checks before the rest is decoded. */
+export async function firstImageFormat(list: ImageFolderList): Promise<{ width: number; height: number; channels: 1 | 3 }> {
+  const d = await decode(list.files[0]!);
+  return { width: d.width, height: d.height, channels: d.channels };
+}
+
+/** How many images one decode call has in flight (sharp decodes on libuv's thread pool). */
+const PARALLEL = 8;
+
+/**
+ * Decodes files[from, to) into one NHWC uint8 block, every image checked against the format (the first image's size and
+ * channels when not given). A file of another size, or of other channels with no mode to convert to, is a DataError naming
+ * it and the first file of the format.
+ */
+export async function decodeImageRange(files: readonly string[], from: number, to: number, fmt: ImageFormat, firstFile: string): Promise<Uint8Array> {
+  const per = fmt.width * fmt.height;
+  let channels = fmt.mode === 'L' ? 1 : fmt.mode === 'RGB' ? 3 : 0;
+  let out: Uint8Array | null = channels ? new Uint8Array((to - from) * per * channels) : null;
+  for (let i = from; i < to; i += PARALLEL) {
+    const batch = await Promise.all(files.slice(i, Math.min(to, i + PARALLEL)).map((f) => decode(f)));
+    batch.forEach((raw, j) => {
+      const f = files[i + j]!;
+      if (raw.width !== fmt.width || raw.height !== fmt.height) {
+        throw new DataError(f, `images have different sizes: ${fmt.width}x${fmt.height} (first: ${firstFile}), ${raw.width}x${raw.height} (first: ${f}); resize them to one size`);
       }
-    }
-  });
-  return {
-    x,
-    y: opts.labeled ? Int32Array.from(labels) : null,
-    n: files.length,
-    shape: [height, width, channels],
-    classNames,
-    files,
-  };
+      if (!channels) {
+        channels = raw.channels;
+        out = new Uint8Array((to - from) * per * channels);
+      }
+      if (fmt.mode === null && raw.channels !== channels) {
+        const [g, c] = channels === 1 ? [firstFile, f] : [f, firstFile];
+        throw new DataError(f, `images mix channel counts: grayscale (first: ${g}), colour (first: ${c}); convert them or set grayscale`);
+      }
+      const d = fmt.mode ? convertImage(raw, fmt.mode) : raw;
+      out!.set(d.pixels, (i + j - from) * per * channels);
+    });
+  }
+  return out ?? new Uint8Array(0);
+}
+
+/** A per-image transform to a model's input (torchvision's transforms), applied as each image is decoded. */
+export interface ImageTransform {
+  /** PIL's mode every image is converted to first. */
+  mode: 'L' | 'RGB';
+  /** The output shape of an image of this size (without the batch axis). */
+  outShape(height: number, width: number): number[];
+  /** Checks the first image's output shape (e.g. against the model input), throwing a DataError naming the file. */
+  check(shape: number[], file: string): void;
+  /** Writes the transformed image into out at offset. */
+  apply(img: DecodedImage, out: Float32Array, offset: number): void;
+}
+
+/** Decodes and transforms every listed file into one float32 block; the output shapes must agree (a DataError names the first that does not). */
+export async function transformImages(list: ImageFolderList, t: ImageTransform): Promise<{ x: Float32Array; shape: number[] }> {
+  let shape: number[] | null = null;
+  let per = 0;
+  let x = new Float32Array(0);
+  const { files } = list;
+  for (let i = 0; i < files.length; i += PARALLEL) {
+    const batch = await Promise.all(files.slice(i, i + PARALLEL).map((f) => decode(f)));
+    batch.forEach((raw, j) => {
+      const f = files[i + j]!;
+      const img = convertImage(raw, t.mode);
+      const s = t.outShape(img.height, img.width);
+      if (!shape) {
+        t.check(s, f);
+        shape = s;
+        per = s.reduce((a, b) => a * b, 1);
+        x = new Float32Array(files.length * per);
+      } else if (s.join('x') !== shape.join('x')) {
+        throw new DataError(f, `this image (${img.width}x${img.height}) becomes [${s.join(', ')}] after model.preprocess but ${files[0]} becomes [${shape.join(', ')}]; give a centerCrop (or resize [H, W]) so that every image has one size`);
+      }
+      t.apply(img, x, (i + j) * per);
+    });
+  }
+  return { x, shape: shape! };
+}
+
+/** Loads an image folder (one sub-folder per class when labeled) into NHWC float32 in [0, 1]. */
+/** The output shape of a list's first image under a transform (that image alone decoded), checked by the transform. */
+export async function firstTransformedShape(files: readonly string[], t: ImageTransform): Promise<number[]> {
+  const img = convertImage(await decode(files[0]!), t.mode);
+  const shape = t.outShape(img.height, img.width);
+  t.check(shape, files[0]!);
+  return shape;
+}
+
+/** Decodes and transforms files[from, to) into one float32 block of the given per-image shape (a DataError names a file of another). */
+export async function transformRange(files: readonly string[], from: number, to: number, t: ImageTransform, shape: readonly number[], firstFile: string): Promise<Float32Array> {
+  const per = shape.reduce((a, b) => a * b, 1);
+  const x = new Float32Array((to - from) * per);
+  for (let i = from; i < to; i += PARALLEL) {
+    const batch = await Promise.all(files.slice(i, Math.min(to, i + PARALLEL)).map((f) => decode(f)));
+    batch.forEach((raw, j) => {
+      const img = convertImage(raw, t.mode);
+      const s = t.outShape(img.height, img.width);
+      if (s.join('x') !== shape.join('x')) {
+        throw new DataError(files[i + j]!, `this image (${img.width}x${img.height}) becomes [${s.join(', ')}] after model.preprocess but ${firstFile} becomes [${shape.join(', ')}]; give a centerCrop (or resize [H, W]) so that every image has one size`);
+      }
+      t.apply(img, x, (i + j - from) * per);
+    });
+  }
+  return x;
+}
+
+/** Loads an image folder (one sub-folder per class when labeled) into NHWC float32 in [0, 1]. */
+export async function loadImageFolder(root: string, opts: ImageFolderOptions & { transform?: ImageTransform }): Promise<ImageFolderData> {
+  const list = listImageFolder(root, opts);
+  if (opts.transform) {
+    const t = await transformImages(list, opts.transform);
+    return { x: t.x, y: list.y, n: list.files.length, shape: t.shape, classNames: list.classNames, files: list.files };
+  }
+  const first = await firstImageFormat(list);
+  const mode = opts.grayscale ? 'L' : null;
+  const px = await decodeImageRange(list.files, 0, list.files.length, { width: first.width, height: first.height, mode }, list.files[0]!);
+  const channels = opts.grayscale ? 1 : first.channels;
+  const x = new Float32Array(px.length);
+  for (let i = 0; i < px.length; i++) x[i] = px[i]! / 255;
+  return { x, y: list.y, n: list.files.length, shape: [first.height, first.width, channels], classNames: list.classNames, files: list.files };
 }

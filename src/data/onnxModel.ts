@@ -1,5 +1,5 @@
 // ONNX model files: read and checked (one input, float32 initializers), the classifier head found (by default the
-// Gemm, or the MatMul followed by an Add, that produces the graph's output), the backbone cut out as its own graph
+// Gemm, or the MatMul followed by an Add, that produces the graph's output, or the input of a Softmax that does), the backbone cut out as its own graph
 // (output: the head's input, the features), and the same graph written again with the head's initializers replaced.
 // Decoding and encoding go through protobufjs (src/formats/onnx/proto.ts); running graphs is src/backend/onnxRuntime.ts.
 import { createHash } from 'node:crypto';
@@ -22,8 +22,10 @@ export interface OnnxHead {
   addNode: string | null;
   /** The tensor the head reads: the features (N x d). */
   features: string;
-  /** The graph output the head produces: the logits (N x K). */
+  /** The logits tensor (N x K): the graph output the head produces, or the input of the Softmax that ends the graph. */
   output: string;
+  /** A Softmax (or LogSoftmax) after the head, as "name (op)": cut for the logits, kept in the written model; null when none. */
+  softmax: string | null;
   weightName: string;
   biasName: string | null;
   K: number;
@@ -128,8 +130,9 @@ function findHead(path: string, g: OnnxGraph, headName: string | undefined): Onn
   const { producer, consumers } = graphIndex(g);
   const outputs = (g.output ?? []).map((o) => o.name ?? '');
   const inits = new Map((g.initializer ?? []).map((t) => [t.name ?? '', t]));
-  const candidates = (g.node ?? []).filter((n) => n.opType === 'Gemm' || n.opType === 'MatMul').map(nodeLabel);
-  const hint = candidates.length ? `; its Gemm and MatMul nodes: ${candidates.slice(-8).join(', ')}` : '; it has no Gemm or MatMul node';
+  // Only a Gemm or MatMul whose weight is an initializer can be a head (a MatMul of two activations, as in attention, cannot).
+  const candidates = (g.node ?? []).filter((n) => (n.opType === 'Gemm' || n.opType === 'MatMul') && inits.has(n.input?.[1] ?? '')).map(nodeLabel);
+  const hint = candidates.length ? `; its Gemm and MatMul nodes with a weight initializer: ${candidates.slice(-8).join(', ')}` : '; it has no Gemm or MatMul node with a weight initializer';
   // Follows Identity nodes down to a graph output; the output's name, or null when something else reads the tensor.
   const reachesOutput = (t: string): string | null => {
     let cur = t;
@@ -139,6 +142,15 @@ function findHead(path: string, g: OnnxGraph, headName: string | undefined): Onn
       if (next.length !== 1 || next[0]!.opType !== 'Identity') return null;
       cur = next[0]!.output![0]!;
     }
+    return null;
+  };
+  const isSoftmax = (n: OnnxNode | undefined) => n?.opType === 'Softmax' || n?.opType === 'LogSoftmax';
+  // The logits tensor's end: a graph output, or a Softmax (LogSoftmax) whose output is one (the Softmax is cut).
+  const logitsEnd = (t: string): { output: string; softmax: OnnxNode | null } | null => {
+    const direct = reachesOutput(t);
+    if (direct) return { output: direct, softmax: null };
+    const next = consumers.get(t) ?? [];
+    if (next.length === 1 && isSoftmax(next[0]) && reachesOutput(next[0]!.output![0]!)) return { output: t, softmax: next[0]! };
     return null;
   };
   let headNode: OnnxNode;
@@ -152,6 +164,8 @@ function findHead(path: string, g: OnnxGraph, headName: string | undefined): Onn
     let t = outputs[0]!;
     let p = producer.get(t);
     while (p && p.opType === 'Identity') { t = p.input![0]!; p = producer.get(t); }
+    // A Softmax at the end (a model exported with its probabilities): the head is before it.
+    if (p && isSoftmax(p)) { t = p.input![0]!; p = producer.get(t); }
     if (!p) throw new DataError(path, `the graph output "${outputs[0]}" is not produced by any node`);
     if (p.opType === 'Gemm') headNode = p;
     else if (p.opType === 'Add') {
@@ -159,7 +173,7 @@ function findHead(path: string, g: OnnxGraph, headName: string | undefined): Onn
       if (!mm) throw new DataError(path, `the graph output "${outputs[0]}" is produced by node ${nodeLabel(p)}, an Add that does not follow a MatMul; name the head node with "model.head"${hint}`);
       headNode = mm;
     } else {
-      throw new DataError(path, `the graph output "${outputs[0]}" is produced by node ${nodeLabel(p)}, not by a Gemm or a MatMul followed by an Add (the classifier head); export the logits (no Softmax after the last Linear) or name the head with "model.head"${hint}`);
+      throw new DataError(path, `the graph output "${outputs[0]}" comes from node ${nodeLabel(p)}, not from a Gemm or a MatMul followed by an Add (the classifier head, optionally followed by a Softmax); export the model with its last nn.Linear as the output${candidates.length ? `, or name the head with "model.head"${hint}` : hint}`);
     }
   }
   const label = nodeLabel(headNode);
@@ -187,9 +201,9 @@ function findHead(path: string, g: OnnxGraph, headName: string | undefined): Onn
       if ((consumers.get(cName) ?? []).length > 1) throw new DataError(path, `head node ${label}: its bias "${cName}" is shared with other nodes`);
       b = Float32Array.from(c, (v) => beta * v);
     }
-    const output = reachesOutput(headNode.output![0]!);
-    if (!output) throw new DataError(path, `head node ${label} does not produce the graph's output (other nodes read its result); the head must be the last layer`);
-    return { node: headNode.name ?? '', kind: 'gemm', addNode: null, features: aName, output, weightName: wName, biasName: cName || null, K, d, W, b };
+    const end = logitsEnd(headNode.output![0]!);
+    if (!end) throw new DataError(path, `head node ${label} does not produce the graph's output (other nodes read its result); the head must be the last layer (a Softmax after it is allowed)${hint}`);
+    return { node: headNode.name ?? '', kind: 'gemm', addNode: null, features: aName, output: end.output, softmax: end.softmax ? nodeLabel(end.softmax) : null, weightName: wName, biasName: cName || null, K, d, W, b };
   }
   // MatMul(features, W[d, K]) then Add(., b[K]).
   const [d, K] = [wDims[0]!, wDims[1]!];
@@ -201,9 +215,9 @@ function findHead(path: string, g: OnnxGraph, headName: string | undefined): Onn
   if (!bInit) throw new DataError(path, `head node ${label}: the bias "${bName}" of ${nodeLabel(add)} is not an initializer`);
   const b = floats(path, label, bInit);
   if (b.length !== K) throw new DataError(path, `head node ${label}: bias "${bName}" has ${b.length} entries for K = ${K} classes`);
-  const output = reachesOutput(add.output![0]!);
-  if (!output) throw new DataError(path, `head node ${label}: its Add ${nodeLabel(add)} does not produce the graph's output; the head must be the last layer`);
-  return { node: headNode.name ?? '', kind: 'matmul-add', addNode: add.name ?? '', features: aName, output, weightName: wName, biasName: bName, K, d, W: Float32Array.from(wData), b: Float32Array.from(b) };
+  const end = logitsEnd(add.output![0]!);
+  if (!end) throw new DataError(path, `head node ${label}: its Add ${nodeLabel(add)} does not produce the graph's output; the head must be the last layer (a Softmax after it is allowed)${hint}`);
+  return { node: headNode.name ?? '', kind: 'matmul-add', addNode: add.name ?? '', features: aName, output: end.output, softmax: end.softmax ? nodeLabel(end.softmax) : null, weightName: wName, biasName: bName, K, d, W: Float32Array.from(wData), b: Float32Array.from(b) };
 }
 
 function floats(path: string, label: string, t: OnnxTensor): Float32Array {
@@ -243,16 +257,23 @@ export function backboneBytes(m: OnnxModelFile): Uint8Array {
   return encodeOnnx({ ...m.proto, graph });
 }
 
-/** The whole model as ONNX bytes (unchanged), e.g. to evaluate it. */
+/** The graph with the logits tensor as an extra output when a Softmax ends it (ONNX Runtime fetches graph outputs only). */
+function exposingLogits(m: OnnxModelFile, g: OnnxGraph): OnnxGraph {
+  if (!m.head.softmax || (g.output ?? []).some((o) => o.name === m.head.output)) return g;
+  const logits: OnnxValueInfo = { name: m.head.output, type: { tensorType: { elemType: ONNX_FLOAT, shape: { dim: [{ dimParam: 'N' }, { dimValue: m.head.K }] } } } };
+  return { ...g, output: [...(g.output ?? []), logits], valueInfo: (g.valueInfo ?? []).filter((v) => v.name !== m.head.output) };
+}
+
+/** The whole model as ONNX bytes, e.g. to evaluate it: unchanged, except that a Softmax-ended graph also outputs its logits. */
 export function modelBytes(m: OnnxModelFile): Uint8Array {
-  return encodeOnnx(m.proto);
+  return encodeOnnx({ ...m.proto, graph: exposingLogits(m, m.proto.graph!) });
 }
 
 /**
  * The same model with the head's initializers replaced by W (d x K, row-major) and b (K): the weight keeps its layout
  * (transB as exported), and a Gemm gets alpha = beta = 1 (its old scales are folded into the new values).
  */
-export function withHead(m: OnnxModelFile, W: Float32Array, b: Float32Array): Uint8Array {
+export function withHead(m: OnnxModelFile, W: Float32Array, b: Float32Array, opts: { exposeLogits?: boolean } = {}): Uint8Array {
   const { head } = m;
   const { d, K } = head;
   if (W.length !== d * K || b.length !== K) throw new RangeError(`withHead: W has ${W.length} entries and b ${b.length} for d = ${d}, K = ${K}`);
@@ -282,7 +303,7 @@ export function withHead(m: OnnxModelFile, W: Float32Array, b: Float32Array): Ui
     });
   }
   const graph: OnnxGraph = { ...g, node: nodes, initializer: [...(g.initializer ?? []).map((t) => replaced.get(t.name ?? '') ?? t), ...extra] };
-  return encodeOnnx({ ...m.proto, graph });
+  return encodeOnnx({ ...m.proto, graph: opts.exposeLogits ? exposingLogits(m, graph) : graph });
 }
 
 /**

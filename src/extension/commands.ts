@@ -16,10 +16,10 @@ import { ConfigDiagnostics, configRequest, isConfigUri, workspaceRoots } from '.
 import type { CheckedRun, Launcher } from './launcher';
 import type { Log } from './log';
 import { describeError, SHOW_LOG } from './log';
-import { writeReportHtml } from './reportView';
+import { writeReportHtml } from '../run/reportPage';
 import { fmt, gainMonitorOf, summaryLine } from './summary';
 import { temperatureSweep } from './sweepCommand';
-import { CONFIG_TEMPLATES, npyConfig, NPY_ROLES, rankForRole, roleScore, templateText } from './templates';
+import { CONFIG_TEMPLATES, npyConfig, NPY_ROLES, onnxModelConfig, rankForRole, roleScore, templateText } from './templates';
 import type { NpyRole } from './templates';
 
 /** The demo's config file, inside its output folder (as `selmix demo` writes it). */
@@ -177,7 +177,7 @@ class Commands {
     return {
       ...template,
       data: { kind: 'images', train, ...(val ? { val } : {}) },
-      ...(model ? { model: model.endsWith('.onnx') ? { kind: 'onnx', path: model } : { kind: 'tfjs', path: model } } : {}),
+      ...(model ? { model: model.endsWith('.onnx') ? onnxModelConfig(model) : { kind: 'tfjs', path: model } } : {}),
     };
   }
 

@@ -6,6 +6,11 @@ import { DEMO_CACHE, DEMO_CONFIG, DEMO_OUTPUT } from '../run/demo';
 /** The demo's config as a file at the workspace root: the same run, with its cache and output paths from there. */
 export const DEMO_TEMPLATE_CONFIG: SelmixConfigInput = { ...DEMO_CONFIG, model: { ...DEMO_CONFIG.model, kind: 'pretrained-demo', path: DEMO_CACHE }, output: DEMO_OUTPUT };
 
+/** An ONNX model entry for image data: the preprocessing a new config starts from (the user picks the preset the model was trained with). */
+export function onnxModelConfig(path: string): NonNullable<SelmixConfigInput['model']> {
+  return { kind: 'onnx', path, preprocess: { preset: 'imagenet', layout: 'NCHW' } };
+}
+
 /** A template the user can pick. */
 export interface ConfigTemplate {
   label: string;
@@ -32,6 +37,19 @@ export const CONFIG_TEMPLATES: ConfigTemplate[] = [
       training: { steps: 2000, batchSize: 64, lr: 0.01, refreshEvery: 50 },
       selmix: { temperature: 10 },
       output: 'selmix-out/run',
+    },
+  },
+  {
+    label: 'Image folders + ONNX model (PyTorch)',
+    detail: 'Folders of .png/.jpg images (one sub-folder per class) and a model exported with torch.onnx.export; set preprocess to the transforms it was trained with.',
+    fileName: 'onnx.selmix.json',
+    config: {
+      name: 'ONNX run',
+      objective: 'minRecall',
+      data: { kind: 'images', train: 'images/train', val: 'images/val' },
+      model: onnxModelConfig('model/model.onnx'),
+      training: { steps: 1000, refreshEvery: 50 },
+      output: 'selmix-out/onnx',
     },
   },
   {
@@ -80,6 +98,9 @@ export const FIELD_COMMENTS: Record<string, string> = {
   'model.weights': 'K x d head weight (PyTorch nn.Linear layout).',
   'model.bias': 'K head bias (zeros when left out).',
   'model.path': 'The model file.',
+  'model.preprocess': 'How images become the model input, as the torchvision transforms the model was trained with (PIL decoding, Resize, CenterCrop, ToTensor, Normalize).',
+  'model.preprocess.preset': '"imagenet": Resize(256), CenterCrop(224), ImageNet mean/std; "cifar": CIFAR-10 mean/std, no resize; "mnist": 0.1307/0.3081; "none": pixels in [0, 1]. Add resize, centerCrop, mean or std to change one step.',
+  'model.preprocess.layout': 'The model input layout: "NCHW" (PyTorch) or "NHWC".',
   training: 'The optimiser.',
   'training.steps': 'Optimizer steps (a hard cap; Stop ends a run early and keeps a checkpoint).',
   'training.batchSize': 'Anchors per step; as many partners are drawn.',

@@ -1,6 +1,7 @@
 // The HTML of the dashboard panel and the sidebar view, as a pure function of its inputs, so a test can
 // parse it: CSP default-src 'none' with a fresh nonce per render, resources only from dist/ and media/,
 // no inline handlers, and the bootstrap state as inert JSON so the first paint needs no round trip.
+import { escapeHtml } from '../report/reportHtml';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { jsonSafe } from '../protocol/messages';
@@ -43,11 +44,6 @@ export function contentSecurityPolicy(cspSource: string, nonce: string): string 
     `style-src ${cspSource} 'nonce-${nonce}'`,
     `script-src 'nonce-${nonce}'`,
   ].join('; ');
-}
-
-/** Escapes text for an HTML attribute or text node. */
-export function escapeHtml(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
 }
 
 /** JSON that is safe inside a <script> element (no "</script>", no HTML comment openers, no line separators). */

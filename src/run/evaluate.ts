@@ -20,6 +20,8 @@ export interface EvalOptions {
   emit?: (e: RunEvent) => void;
   shouldStop?: () => boolean;
   backend?: BackendChoice;
+  /** Told the class names (folder names for image data) once the data are loaded. */
+  onClassNames?: (names: string[]) => void;
 }
 
 /** A prepared, loaded request with its starting model; the model is the caller's to dispose. */
@@ -37,6 +39,7 @@ async function loadWithModel(request: RunRequest, o: EvalOptions): Promise<Loade
   if (cfg.task === 'pretrain' || !cfg.model) throw new ConfigError(request.configPath, [{ path: 'model', message: 'this command needs a "model" to evaluate' }]);
   const backend = await initBackend(o.backend ? { choice: o.backend } : {});
   const inputs = await loadInputs(cfg, prepared.baseDir, request.configPath, { train: false });
+  o.onClassNames?.(inputs.data.classNames);
   // Progress events only when the demo model must be pre-trained first.
   const ctx = stageContext((e) => o.emit?.(e), o.shouldStop ?? (() => false), backend);
   const start = await startingModel(ctx, cfg, inputs, request.configPath, false);

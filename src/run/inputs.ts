@@ -7,15 +7,18 @@ import { resolve } from 'node:path';
 import type { SelmixConfig } from '../core/config';
 import { DataError, ModelShapeError } from '../core/errors';
 import type { FinetuneData } from '../core/train';
-import { fromLayersModel, linearModel, type SelmixModel } from '../core/model';
+import { disposeModel, fromLayersModel, linearModel, type SelmixModel } from '../core/model';
 import { forwardAll, type ExampleSet } from '../core/evaluate';
 import { loadMnistLT } from '../data/mnist';
 import { readNpy, toFloat32Features, toFloat32Vector, toLabels, type NdArray } from '../data/npy';
-import { loadImageFolder } from '../data/images';
+import { firstTransformedShape, listImageFolder, loadImageFolder } from '../data/images';
+import { isLazy, lazyImageSet, lazySubset } from './imageSource';
+import { imageDecoderInfo } from '../data/imageDecode';
 import { loadLayersModelFromFile } from '../data/modelIo';
 import type { OnnxModelFile } from '../data/onnxModel';
 import type { NetworkModel } from '../formats/onnx/networkStep';
-import { checkOnnxNetwork, loadOnnxModel, preprocessImages } from './onnxStage';
+import { assertTrainable, imageTransform, loadOnnxModel, resolveImagePlan } from './onnxStage';
+import type { ImageTransform } from '../data/images';
 
 type Split = 'train' | 'val' | 'unlabeled' | 'test';
 
@@ -96,7 +99,7 @@ function classNamesOf(given: string[] | undefined, where: string): string[] | un
   return given;
 }
 
-function loadData(cfg: SelmixConfig, base: string, read: NpyReader, configPath: string): Omit<RunInputs, 'model'> {
+async function loadData(cfg: SelmixConfig, base: string, read: NpyReader, configPath: string, transform?: { t: ImageTransform; describe: string }): Promise<Omit<RunInputs, 'model'>> {
   const d = cfg.data;
   const notes: string[] = [];
   const inputs: string[] = [];
@@ -126,28 +129,45 @@ function loadData(cfg: SelmixConfig, base: string, read: NpyReader, configPath: 
     files.val ??= files.train!;
     return { data: { train: tr, val, unlabeled, test, classNames }, notes, inputs, files, classesGiven: given !== undefined };
   }
-  const load = (p: string, isLabeled: boolean) => {
-    const r = loadImageFolder(resolve(base, p), { labeled: isLabeled, grayscale: d.grayscale, ...(given ? { classes: given } : {}) });
-    inputs.push(resolve(base, p));
-    return r;
+  // A model's image splits (an ONNX model with its transform) are listed now and decoded in batches when needed
+  // (src/run/imageSource.ts); other image splits are decoded here.
+  const load = async (p: string, isLabeled: boolean): Promise<{ set: ExampleSet; classNames: string[] }> => {
+    const root = resolve(base, p);
+    inputs.push(root);
+    if (transform) {
+      const list = listImageFolder(root, { labeled: isLabeled, ...(given ? { classes: given } : {}) });
+      const shape = await firstTransformedShape(list.files, transform.t);
+      return { set: lazyImageSet(list.files, list.y, shape, transform.t, transform.describe), classNames: list.classNames };
+    }
+    const r = await loadImageFolder(root, { labeled: isLabeled, grayscale: d.grayscale, ...(given ? { classes: given } : {}) });
+    return { set: { x: r.x, y: r.y, n: r.n, shape: r.shape }, classNames: r.classNames };
   };
   for (const [name, p] of [['train', d.train], ['val', d.val ?? d.train], ['unlabeled', d.unlabeled], ['test', d.test]] as const) {
     if (p !== undefined) files[name] = { x: resolve(base, p), y: resolve(base, p) };
   }
-  const tr = load(d.train, true);
+  const decoder = imageDecoderInfo();
+  if (decoder.note) notes.push(decoder.note);
+  const tr = await load(d.train, true);
   const classNames = tr.classNames;
-  const asSet = (r: ReturnType<typeof load>): ExampleSet => ({ x: r.x, y: r.y, n: r.n, shape: r.shape });
-  const train = labeled(asSet(tr), resolve(base, d.train));
-  const check = (r: ReturnType<typeof load>, p: string) => {
-    if (r.shape.join('x') !== tr.shape.join('x')) throw new DataError(resolve(base, p), `images are ${r.shape.join('x')} but the training images are ${tr.shape.join('x')}`);
+  const train = labeled(tr.set, resolve(base, d.train));
+  const check = (r: ExampleSet, p: string) => {
+    if (r.shape.join('x') !== train.shape.join('x')) throw new DataError(resolve(base, p), `images are ${r.shape.join('x')} but the training images are ${train.shape.join('x')}`);
     return r;
   };
-  const opt = (p: string | undefined, isLabeled: boolean) => (p ? asSet(check(load(p, isLabeled), p)) : null);
-  const unlabeled = opt(d.unlabeled, false);
-  const test = d.test ? labeled(opt(d.test, true)!, resolve(base, d.test)) : null;
-  let val = d.val ? labeled(opt(d.val, true)!, resolve(base, d.val)) : null;
+  const opt = async (p: string | undefined, isLabeled: boolean) => (p ? check((await load(p, isLabeled)).set, p) : null);
+  const unlabeled = await opt(d.unlabeled, false);
+  const test = d.test ? labeled((await opt(d.test, true))!, resolve(base, d.test)) : null;
+  let val = d.val ? labeled((await opt(d.val, true))!, resolve(base, d.val)) : null;
   let t = train;
-  if (!val) ({ train: t, val } = carveValidation(train, classNames.length, 100, notes));
+  if (!val && transform && isLazy(train)) {
+    // Carved by index: the same split as carveValidation makes of held images, on the file list.
+    const idx = carveValidation({ x: Float32Array.from({ length: train.n }, (_, i) => i), y: train.y, n: train.n, shape: [1] }, classNames.length, 100, notes);
+    t = lazySubset(train, Array.from(idx.train.x), transform.describe) as ExampleSet & { y: Int32Array };
+    val = lazySubset(train, Array.from(idx.val.x), transform.describe) as ExampleSet & { y: Int32Array };
+  } else if (!val) {
+    ({ train: t, val } = carveValidation(train, classNames.length, 100, notes));
+  }
+  if (transform) notes.push(`images are decoded in batches as the model needs them (${t.n + val.n + (test?.n ?? 0) + (unlabeled?.n ?? 0)} files), never all at once`);
   return { data: { train: t, val, unlabeled, test, classNames }, notes, inputs, files, classesGiven: true };
 }
 
@@ -202,15 +222,38 @@ export async function loadInputs(cfg: SelmixConfig, baseDir: string, configPath:
     if (!a) { a = readNpy(p); cache.set(p, a); }
     return a;
   };
+  // The model first: a wrong head, input shape, layout or channel count is reported before any image is read.
+  const modelInputs: string[] = [];
+  const model = await loadModel(cfg, baseDir, read, modelInputs);
   // A whole-network ONNX model is checked (every op on a parameter's path has a gradient) before any data is read.
-  if (opts.train !== false && cfg.model?.kind === 'onnx' && !cfg.model.freezeBackbone && cfg.task === 'finetune') checkOnnxNetwork(cfg.model, resolve(baseDir, cfg.model.path));
-  const loaded = loadData(cfg, baseDir, read, configPath);
-  const model = await loadModel(cfg, baseDir, read, loaded.inputs);
-  if (model?.kind === 'loaded' && model.onnx && cfg.model?.kind === 'onnx') {
-    if (cfg.data.kind !== 'npy') preprocessImages(cfg.model, model.onnx, loaded.data);
-    else if (cfg.model.preprocess) loaded.notes.push('model.preprocess applies to images only: .npy inputs are used as they are');
+  if (opts.train !== false && cfg.task === 'finetune' && model?.kind === 'loaded' && model.onnx && model.network) {
+    try {
+      assertTrainable(model.onnx, model.network);
+    } catch (e) {
+      disposeModel(model.model);
+      throw e;
+    }
   }
-  return { ...loaded, model };
+  let transform: { t: ImageTransform; describe: string } | undefined;
+  const notes: string[] = [];
+  if (model?.kind === 'loaded' && model.onnx && cfg.model?.kind === 'onnx') {
+    if (model.onnx.head.softmax) notes.push(`the model ends with ${model.onnx.head.softmax} after its head: the tool works on the logits before it, and the written model.onnx keeps it`);
+    if (cfg.data.kind === 'images') {
+      const plan = resolveImagePlan(cfg.model, model.onnx, cfg.data.grayscale);
+      transform = { t: imageTransform(plan, model.onnx), describe: plan.describe };
+      notes.push(`images become the model input as torchvision's transforms on PIL images: ${plan.describe}`);
+    } else if (cfg.model.preprocess) {
+      notes.push('model.preprocess applies to images only: .npy inputs are used as they are');
+    }
+  }
+  let loaded: Awaited<ReturnType<typeof loadData>>;
+  try {
+    loaded = await loadData(cfg, baseDir, read, configPath, transform);
+  } catch (e) {
+    if (model?.kind === 'loaded') disposeModel(model.model);
+    throw e;
+  }
+  return { ...loaded, notes: [...loaded.notes, ...notes], inputs: [...loaded.inputs, ...modelInputs], model };
 }
 
 /** Checks that every split fits the model's input shape. */

@@ -27,6 +27,10 @@ import { tensorFloats } from '../formats/onnx/proto';
 import type { NetworkTrainerFactory } from '../core/networkStep';
 import type { AugmentSpec } from '../core/augment';
 import { resolveSteps } from '../core/train';
+import type { ImageTransform } from '../data/images';
+import { inputBatch } from './imageSource';
+import { PREPROCESS_PRESETS } from '../core/config';
+import { transformedSize, transformInto, type TransformPlan } from '../formats/imageTransforms';
 
 type OnnxModelConfig = Extract<NonNullable<SelmixConfig['model']>, { kind: 'onnx' }>;
 
@@ -65,11 +69,6 @@ export function assertTrainable(onnx: OnnxModelFile, net: NetworkModel): void {
     throw new DataError(onnx.path, `whole-network fine-tuning needs a gradient for every op between a trained parameter and the logits, and node${net.unsupported.length > 1 ? 's' : ''} ${describeUnsupported(net.unsupported)} ${net.unsupported.length > 1 ? 'have' : 'has'} none; set "model": { ..., "freezeBackbone": true } to fine-tune the head only (that still works), or re-export without ${[...new Set(net.unsupported.map((n) => n.opType))].join(', ')}`);
   }
   if (net.opset > 18 || net.opset < 7) throw new DataError(onnx.path, `is an opset-${net.opset} model; whole-network fine-tuning reads opsets 7 to 18 (re-export with opset_version=${TRAINING_OPSET}), or set "freezeBackbone": true`);
-}
-
-/** Checks, before any data is read, that an ONNX model can be fine-tuned whole (see onnxNetwork). */
-export function checkOnnxNetwork(m: OnnxModelConfig, path: string): void {
-  onnxNetwork(readOnnxModel(path, m.head));
 }
 
 /** A whole ONNX network made ready for the loop: its Backbone set on the model, the trainer factory, and what the run says about it. */
@@ -171,68 +170,79 @@ export async function fineTunedNetworkOnnx(onnx: OnnxModelFile, net: OrtNetwork,
   return { bytes, check, trained: net.m.params };
 }
 
-/** Bilinear resize of one HWC image (align_corners = false, as torchvision's Resize on tensors). */
-function resize(src: Float32Array, h: number, w: number, c: number, H: number, W: number): Float32Array {
-  const out = new Float32Array(H * W * c);
-  const sy = h / H;
-  const sx = w / W;
-  for (let y = 0; y < H; y++) {
-    const fy = Math.min(Math.max((y + 0.5) * sy - 0.5, 0), h - 1);
-    const y0 = Math.floor(fy);
-    const y1 = Math.min(y0 + 1, h - 1);
-    const wy = fy - y0;
-    for (let x = 0; x < W; x++) {
-      const fx = Math.min(Math.max((x + 0.5) * sx - 0.5, 0), w - 1);
-      const x0 = Math.floor(fx);
-      const x1 = Math.min(x0 + 1, w - 1);
-      const wx = fx - x0;
-      for (let k = 0; k < c; k++) {
-        const v = (1 - wy) * ((1 - wx) * src[(y0 * w + x0) * c + k]! + wx * src[(y0 * w + x1) * c + k]!) + wy * ((1 - wx) * src[(y1 * w + x0) * c + k]! + wx * src[(y1 * w + x1) * c + k]!);
-        out[(y * W + x) * c + k] = v;
-      }
-    }
-  }
-  return out;
+/** How images become this model's input: PIL's mode, torchvision's transforms, and the input size when the model fixes it. */
+export interface ImagePlan {
+  plan: TransformPlan;
+  mode: 'L' | 'RGB';
+  channels: 1 | 3;
+  /** The model's [H, W] where it fixes them (-1: free). */
+  modelHW: [number, number];
+  /** The preprocessing in words and as a key (the feature cache's). */
+  describe: string;
 }
 
+/** [H, W] of a resize or crop field (an int is a square for a crop). */
+const pairOf = (v: number | readonly [number, number]): [number, number] => (typeof v === 'number' ? [v, v] : [v[0], v[1]]);
+
 /**
- * Turns image sets (HWC in [0, 1]) into the model's input: resized to preprocess.size, normalised by mean and std,
- * laid out NCHW or NHWC. A preprocess that does not fit the model input is a DataError naming the file and the input.
+ * The model's image pipeline from model.preprocess (a preset, with fields beside it replacing the preset's) checked
+ * against the model input before any image is read: rank 4, the layout, the channels (and data.grayscale), the size a
+ * fixed resize or crop gives. Every mismatch is a DataError naming the model file and the field to change.
  */
-export function preprocessImages(m: OnnxModelConfig, onnx: OnnxModelFile, data: FinetuneData): void {
+export function resolveImagePlan(m: OnnxModelConfig, onnx: OnnxModelFile, grayscale: boolean): ImagePlan {
   const pp = m.preprocess ?? { layout: 'NCHW' as const };
+  const preset: { resize?: number; centerCrop?: number; mean: readonly number[]; std: readonly number[] } | undefined = pp.preset ? PREPROCESS_PRESETS[pp.preset] : undefined;
   const dims = onnx.input.dims;
-  const where = `the model input "${onnx.input.name}" [${dims.map((v) => (v < 0 ? '?' : v)).join(', ')}]`;
+  const show = (v: number) => (v < 0 ? '?' : String(v));
+  const where = `the model input "${onnx.input.name}" [${dims.map(show).join(', ')}]`;
   if (dims.length !== 4) throw new DataError(onnx.path, `${where} is not an image batch (rank 4); give .npy inputs (data.kind "npy") shaped for the model`);
-  const [h, w, c] = data.train.shape as [number, number, number];
+  const isC = (v: number | undefined) => v === 1 || v === 3;
+  if (pp.layout === 'NCHW' && !isC(dims[1]) && dims[1]! > 0 && isC(dims[3])) {
+    throw new DataError(onnx.path, `${where} has ${dims[3]} channels last (NHWC), not ${dims[1]} channels first; set model.preprocess.layout to "NHWC"`);
+  }
+  if (pp.layout === 'NHWC' && !isC(dims[3]) && dims[3]! > 0 && isC(dims[1])) {
+    throw new DataError(onnx.path, `${where} has ${dims[1]} channels first (NCHW); set model.preprocess.layout to "NCHW" (or remove it: NCHW is the default)`);
+  }
   const [mC, mH, mW] = pp.layout === 'NCHW' ? [dims[1]!, dims[2]!, dims[3]!] : [dims[3]!, dims[1]!, dims[2]!];
-  const [H, W] = pp.size ?? [h, w];
-  if ((mH > 0 && mH !== H) || (mW > 0 && mW !== W)) {
-    throw new DataError(onnx.path, `${where} takes ${mH}x${mW} images (layout ${pp.layout}) but the images are ${H}x${W}${pp.size ? ' after model.preprocess.size' : ''}; set model.preprocess.size to [${mH}, ${mW}]${mC === 3 || mC === 1 ? '' : ' and check model.preprocess.layout'}`);
-  }
-  if (mC > 0 && mC !== c) {
-    throw new DataError(onnx.path, `${where} takes ${mC} channel(s) (layout ${pp.layout}) but the images have ${c}${mC === 1 ? '; set data.grayscale to true' : ''}${c === 1 && mC === 3 ? '; set data.grayscale to false' : ''}${pp.layout === 'NCHW' && dims[3] === c ? '; or is the layout "NHWC"?' : ''}`);
-  }
-  for (const [key, v] of [['mean', pp.mean], ['std', pp.std]] as const) {
-    if (v && v.length !== 1 && v.length !== c) throw new DataError(onnx.path, `model.preprocess.${key} has ${v.length} values for images with ${c} channel(s); give one value or ${c}`);
-  }
-  const mean = (k: number) => (pp.mean ? pp.mean[pp.mean.length === 1 ? 0 : k]! : 0);
-  const std = (k: number) => (pp.std ? pp.std[pp.std.length === 1 ? 0 : k]! : 1);
-  const convert = (s: ExampleSet): void => {
-    const per = H * W * c;
-    const out = new Float32Array(s.n * per);
-    for (let i = 0; i < s.n; i++) {
-      let img = s.x.subarray(i * h * w * c, (i + 1) * h * w * c) as Float32Array;
-      if (H !== h || W !== w) img = resize(img, h, w, c, H, W);
-      const o = i * per;
-      for (let p = 0; p < H * W; p++) for (let k = 0; k < c; k++) {
-        out[o + (pp.layout === 'NCHW' ? k * H * W + p : p * c + k)] = (img[p * c + k]! - mean(k)) / std(k);
-      }
+  if (mC > 0 && !isC(mC)) throw new DataError(onnx.path, `${where} takes ${mC} channels (layout ${pp.layout}); images have 1 (grayscale) or 3 (RGB)`);
+  if (grayscale && mC === 3) throw new DataError(onnx.path, `${where} takes 3 channels (RGB) but data.grayscale is true; set data.grayscale to false`);
+  const channels: 1 | 3 = mC === 1 || (mC <= 0 && grayscale) ? 1 : 3;
+  const mean = pp.mean ?? preset?.mean ?? [0];
+  const std = pp.std ?? preset?.std ?? [1];
+  for (const [key, v] of [['mean', mean], ['std', std]] as const) {
+    if (v.length !== 1 && v.length !== channels) {
+      throw new DataError(onnx.path, `model.preprocess.${key} has ${v.length} values${pp[key] ? '' : ` (preset "${pp.preset}")`} but ${where} takes ${channels} channel(s); give one value or ${channels}${channels === 1 ? ' (e.g. "preset": "mnist")' : ''}`);
     }
-    s.x = out;
-    s.shape = pp.layout === 'NCHW' ? [c, H, W] : [H, W, c];
+  }
+  const resize = pp.resize ?? pp.size ?? preset?.resize ?? null;
+  const crop = pp.centerCrop ?? preset?.centerCrop ?? null;
+  const plan: TransformPlan = { resize: resize === null ? null : typeof resize === 'number' ? resize : pairOf(resize), centerCrop: crop === null ? null : pairOf(crop), mean, std, layout: pp.layout };
+  const fixed = plan.centerCrop ?? (Array.isArray(plan.resize) ? plan.resize as [number, number] : null);
+  if (fixed && ((mH > 0 && mH !== fixed[0]) || (mW > 0 && mW !== fixed[1]))) {
+    throw new DataError(onnx.path, `${where} takes ${show(mH)}x${show(mW)} images (layout ${pp.layout}) but model.preprocess${pp.preset && !pp.centerCrop && !pp.resize && !pp.size ? ` (preset "${pp.preset}")` : ''} makes them ${fixed[0]}x${fixed[1]}; set model.preprocess.centerCrop to [${show(mH)}, ${show(mW)}] (after a resize whose shorter side is at least that), or use the preset the model was trained with`);
+  }
+  const describe = `${channels === 1 ? 'L' : 'RGB'}, resize ${JSON.stringify(plan.resize)}, centerCrop ${JSON.stringify(plan.centerCrop)}, mean ${JSON.stringify(mean)}, std ${JSON.stringify(std)}, ${pp.layout}`;
+  return { plan, mode: channels === 1 ? 'L' : 'RGB', channels, modelHW: [mH, mW], describe };
+}
+
+/** The per-image transform of a plan, for loadImageFolder: decoded pixels to the model input, the size checked on the first image. */
+export function imageTransform(ip: ImagePlan, onnx: OnnxModelFile): ImageTransform {
+  const { plan, channels } = ip;
+  return {
+    mode: ip.mode,
+    outShape: (h, w) => {
+      const [H, W] = transformedSize(plan, h, w);
+      return plan.layout === 'NCHW' ? [channels, H, W] : [H, W, channels];
+    },
+    check: (shape, file) => {
+      const [H, W] = plan.layout === 'NCHW' ? [shape[1]!, shape[2]!] : [shape[0]!, shape[1]!];
+      const [mH, mW] = ip.modelHW;
+      if ((mH > 0 && mH !== H) || (mW > 0 && mW !== W)) {
+        throw new DataError(file, `after model.preprocess this image is ${H}x${W} but the model (${onnx.path}) takes ${mH}x${mW}; set model.preprocess.resize to [${mH}, ${mW}], or resize and centerCrop as the model was trained (e.g. "preset": "imagenet" for 224x224)`);
+      }
+    },
+    apply: (img, out, offset) => transformInto(plan, img, out, offset),
   };
-  for (const s of new Set([data.train, data.val, data.unlabeled, data.test])) if (s) convert(s);
 }
 
 /** What feature extraction reports and how it is stopped. */
@@ -247,14 +257,15 @@ export interface ExtractOptions {
 async function runBatched(session: OrtSession, onnx: OnnxModelFile, set: ExampleSet, output: string, cols: number, label: string, o: ExtractOptions): Promise<Float32Array> {
   const fixed = onnx.input.dims[0]! > 0 ? onnx.input.dims[0]! : 0;
   const batch = fixed || BATCH;
-  const per = set.n > 0 ? set.x.length / set.n : 0;
+  const per = set.shape.reduce((a, b) => a * b, 1);
   const out = new Float32Array(set.n * cols);
   const t0 = performance.now();
   let nextLog = 0;
   for (let i = 0; i < set.n; i += batch) {
     if (o.shouldStop?.()) throw new CancelledError();
     const m = Math.min(batch, set.n - i);
-    let x = set.x.subarray(i * per, (i + m) * per) as Float32Array;
+    // Held inputs are a view; a lazy image set decodes and transforms this batch only.
+    let x = await inputBatch(set, i, i + m);
     if (fixed && m < fixed) {
       // A model exported with a fixed batch size gets the last batch padded with zeros.
       const padded = new Float32Array(fixed * per);
@@ -274,8 +285,9 @@ async function runBatched(session: OrtSession, onnx: OnnxModelFile, set: Example
   return out;
 }
 
-/** sha256 of a set's inputs and shape (the cache key's data part). */
+/** sha256 of a set's inputs and shape (the cache key's data part): a lazy set's files, sizes, times and preprocessing. */
 function setDigest(set: ExampleSet): string {
+  if (set.sourceKey) return createHash('sha256').update(`lazy:${set.n}:${set.shape.join('x')}:${set.sourceKey}`).digest('hex');
   const h = createHash('sha256');
   h.update(JSON.stringify([set.n, set.shape]));
   h.update(new Uint8Array(set.x.buffer, set.x.byteOffset, set.x.byteLength));
@@ -362,7 +374,8 @@ export interface OnnxVerification {
 export async function fineTunedOnnx(onnx: OnnxModelFile, W: Float32Array, b: Float32Array, valInputs: ExampleSet, valFeatures: ExampleSet, outFile: string): Promise<{ bytes: Uint8Array; check: OnnxVerification }> {
   const bytes = withHead(onnx, W, b);
   const { d, K } = onnx.head;
-  const logits = await onnxLogits(onnx, valInputs, {}, bytes);
+  // A Softmax-ended model is written with its Softmax; its logits (the Softmax's input) are what is checked.
+  const logits = await onnxLogits(onnx, valInputs, {}, onnx.head.softmax ? withHead(onnx, W, b, { exposeLogits: true }) : bytes);
   let maxAbsDiff = 0;
   for (let i = 0; i < valFeatures.n; i++) {
     for (let k = 0; k < K; k++) {

@@ -25,6 +25,8 @@ import type { BackendInfo } from '../backend/backend';
 import { configErrorAt, type PreparedRun } from './prepare';
 import { checkInputShape, checkLabels, featurize, type RunInputs } from './inputs';
 import { fineTunedNetworkOnnx, fineTunedOnnx, onnxFeaturize, prepareOnnxNetwork, type OnnxVerification, type PreparedNetwork } from './onnxStage';
+import { chanceLevel } from './chance';
+import { materializeSet } from './imageSource';
 import { writeReport, type OutputFile } from './report';
 
 /** What a stage needs from the run around it. */
@@ -243,6 +245,9 @@ export async function finetuneStage(ctx: StageContext, p: PreparedRun, cfg: Selm
   // (which lists every trained tensor) is taken.
   const onnxNet = inputs.model?.kind === 'loaded' && inputs.model.onnx && inputs.model.network && !freeze ? { onnx: inputs.model.onnx, network: inputs.model.network } : undefined;
   if (onnxNet && cfg.training.mixup === 'cutmix') throw configErrorAt(p, 'training.mixup', 'cutmix is not supported for a whole ONNX network; use "feature", or set model.freezeBackbone to true');
+  // Training through the backbone reads images at every step: an ONNX model's image splits (listed, not held, by
+  // src/run/imageSource.ts) are decoded once here.
+  if (onnxNet) for (const set of [data.train, data.val, data.unlabeled, data.test]) if (set) await materializeSet(set);
   const prepared = onnxNet ? prepareOnnxNetwork(cfg, onnxNet.onnx, onnxNet.network, model, data) : undefined;
   if (prepared) notes.push(...prepared.notes);
   else if (inputs.model?.kind === 'loaded' && inputs.model.onnx) {
@@ -279,6 +284,13 @@ export async function finetuneStage(ctx: StageContext, p: PreparedRun, cfg: Selm
       backend: ctx.backend.name, outputDir, mode: 'finetune', notes, startVal, ...(startTest ? { startTest } : {}),
     } });
     for (const n of notes) ctx.emit({ type: 'run/log', payload: { level: 'info', message: n } });
+    const startAtChance = chanceLevel(startVal.accuracy, model.K, trainData.val.n, cfg.model?.kind === 'onnx' && cfg.data.kind === 'images'
+      ? 'Check model.preprocess: the preset (resize, crop, mean, std), layout and channels must be those the model was trained with.'
+      : 'Check that the inputs are preprocessed as the model was trained, and that the class order matches the model\'s outputs.');
+    if (startAtChance) {
+      notes.push(`warning: ${startAtChance.message}`);
+      ctx.emit({ type: 'run/log', payload: { level: 'warn', message: startAtChance.message } });
+    }
     const baselines = await baselineRows(ctx, cfg, trainModel, trainData, freeze, objective, prepared);
 
     const result = await finetune(trainModel, trainData, {
@@ -335,6 +347,7 @@ export async function finetuneStage(ctx: StageContext, p: PreparedRun, cfg: Selm
     }
     const snapshot = applyEvent(ctx.snapshot(), { type: 'run/finished', payload: summary });
     writeReport(outputDir, { summary, credit: creditRows(summary), snapshot, config: cfg, backend: ctx.backend.name, probes: ctx.backend.probes, notes, gainCorrelation: result.gainCorrelation, gainCheck: result.gainCheck, ...(onnxCheck ? { onnx: onnxCheck } : {}),
+      ...(startAtChance ? { startAtChance } : {}),
       tensorsLeaked: tf.memory().numTensors - ctx.tensorsAtStart - liveModelTensors(model) }, headFiles);
     return summary;
   } finally {

@@ -146,3 +146,21 @@ test('gain, eval and finetune give the same numbers for the same inputs (one loa
   assert.deepEqual(gain.metrics, ev, 'gain and eval: the same metrics of the starting head');
   assert.deepEqual(finished.payload.before.val, ev, 'finetune\'s starting metrics on validation are eval\'s');
 });
+
+test('finetune --config writes report.html and run.log beside report.json and prints class names; eval --config names the classes too', () => {
+  writeFileSync(join(dir, 'named.selmix.json'), JSON.stringify({
+    data: { kind: 'npy', train: { features: 'train-x.npy', labels: 'train-y.npy' }, val: { features: 'val-x.npy', labels: 'val-y.npy' }, classes: ['cat', 'dog', 'eel', 'fox'] },
+    model: { kind: 'linear', weights: 'W.npy', bias: 'b.npy' }, training: { steps: 20, refreshEvery: 10 }, output: 'named-out',
+  }));
+  const r = selmix(['finetune', '--config', 'named.selmix.json']);
+  assert.equal(r.code, 0, r.stderr);
+  for (const c of ['cat', 'dog', 'eel', 'fox']) assert.match(r.stdout, new RegExp(`recall ${c} `));
+  for (const f of ['report.json', 'report.html', 'run.log']) assert.ok(existsSync(join(dir, 'named-out', f)), f);
+  const log = readFileSync(join(dir, 'named-out', 'run.log'), 'utf8');
+  assert.match(log, /fine-tuning ".*": objective minRecall, K = 4/);
+  assert.match(log, /finished: minRecall/);
+  assert.match(readFileSync(join(dir, 'named-out', 'report.html'), 'utf8'), /<th>eel<\/th>/);
+  const e = selmix(['eval', '--config', 'named.selmix.json']);
+  assert.equal(e.code, 0, e.stderr);
+  assert.match(e.stdout, /^2 eel +40 /m);
+});

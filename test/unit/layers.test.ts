@@ -32,6 +32,9 @@ const crossing: [string, string][] = [
   ['src/formats/onnx/fake.ts', '../../core/errors'],
   ['src/formats/onnx/fake.ts', 'node:fs'],
   ['src/core/fake.ts', '../formats/onnx/proto'],
+  ['src/report/fake.ts', '../run/run'],
+  ['src/report/fake.ts', '../core/config'],
+  ['src/core/fake.ts', '../report/reportHtml'],
 ];
 
 for (const [path, from] of crossing) {
@@ -51,6 +54,10 @@ const following: [string, string][] = [
   ['webview/fake.ts', '../src/protocol/messages'],
   ['src/data/fake.ts', '../formats/onnx/proto'],
   ['src/backend/fake.ts', '../formats/onnx/proto'],
+  ['src/report/fake.ts', '../protocol/messages'],
+  ['src/run/fake.ts', '../report/reportHtml'],
+  ['src/cli/fake.ts', '../report/reportHtml'],
+  ['src/extension/fake.ts', '../report/reportHtml'],
 ];
 
 for (const [path, from] of following) {

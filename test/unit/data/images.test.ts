@@ -27,13 +27,13 @@ function writeJpeg(path: string, w: number, h: number, rgb: [number, number, num
   writeFileSync(path, encodeJpeg({ data, width: w, height: h }, 100).data);
 }
 
-function withDir(fn: (dir: string) => void): void {
+async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'selmix-img-'));
-  try { fn(dir); } finally { rmSync(dir, { recursive: true, force: true }); }
+  try { await fn(dir); } finally { rmSync(dir, { recursive: true, force: true }); }
 }
 
-function throwsData(fn: () => unknown, file: string, pattern: RegExp): void {
-  assert.throws(fn, (e: unknown) => {
+async function throwsData(fn: () => Promise<unknown>, file: string, pattern: RegExp): Promise<void> {
+  await assert.rejects(fn, (e: unknown) => {
     assert.ok(e instanceof DataError, `expected DataError, got ${String(e)}`);
     assert.equal(e.file, file);
     assert.match(e.message, pattern);
@@ -43,12 +43,12 @@ function throwsData(fn: () => unknown, file: string, pattern: RegExp): void {
 
 const pix = (r: number, c: number, ch: number): number => (r * 40 + c * 10 + ch * 3) % 256;
 
-test('labeled RGB PNGs: classes sorted, NHWC values v/255, files in order; classes option sets the label order', () => withDir((root) => {
+test('labeled RGB PNGs: classes sorted, NHWC values v/255, files in order; classes option sets the label order', () => withDir(async (root) => {
   writePng(join(root, 'dog', 'b.png'), 4, 3, 2, (r, c, ch) => 255 - pix(r, c, ch));
   writePng(join(root, 'cat', 'z.png'), 4, 3, 2, pix);
   writePng(join(root, 'cat', 'a.png'), 4, 3, 6, pix);
   writeFileSync(join(root, 'cat', 'notes.txt'), 'ignored');
-  const d = loadImageFolder(root, { labeled: true });
+  const d = await loadImageFolder(root, { labeled: true });
   assert.deepEqual(d.classNames, ['cat', 'dog']);
   assert.deepEqual(d.shape, [3, 4, 3]);
   assert.equal(d.n, 3);
@@ -61,31 +61,31 @@ test('labeled RGB PNGs: classes sorted, NHWC values v/255, files in order; class
   assert.deepEqual(d.x.subarray(0, per), d.x.subarray(per, 2 * per));
   assert.equal(d.x[2 * per], Math.fround((255 - pix(0, 0, 0)) / 255));
 
-  const rev = loadImageFolder(root, { labeled: true, classes: ['dog', 'cat'] });
+  const rev = await loadImageFolder(root, { labeled: true, classes: ['dog', 'cat'] });
   assert.deepEqual(rev.classNames, ['dog', 'cat']);
   assert.deepEqual(Array.from(rev.y!), [0, 1, 1]);
   assert.equal(rev.files[0], join(root, 'dog', 'b.png'));
 }));
 
-test('grayscale PNGs give one channel; mixed channel counts fail unless grayscale forces one (BT.601 luminance)', () => withDir((root) => {
+test('grayscale PNGs give one channel; mixed channel counts fail unless grayscale forces one (PIL\'s L)', () => withDir(async (root) => {
   writePng(join(root, 'a', '1.png'), 2, 2, 0, (r, c) => 100 + r + c);
-  const g = loadImageFolder(root, { labeled: true });
+  const g = await loadImageFolder(root, { labeled: true });
   assert.deepEqual(g.shape, [2, 2, 1]);
   assert.deepEqual(Array.from(g.x), [100, 101, 101, 102].map((v) => Math.fround(v / 255)));
   writePng(join(root, 'b', '2.png'), 2, 2, 2, (_r, _c, ch) => [200, 100, 50][ch]!);
-  throwsData(() => loadImageFolder(root, { labeled: true }), join(root, 'b', '2.png'),
+  await throwsData(() => loadImageFolder(root, { labeled: true }), join(root, 'b', '2.png'),
     new RegExp(`mix channel counts: grayscale \\(first: ${join(root, 'a', '1.png')}\\), colour \\(first: ${join(root, 'b', '2.png')}\\)`));
-  const forced = loadImageFolder(root, { labeled: true, grayscale: true });
+  const forced = await loadImageFolder(root, { labeled: true, grayscale: true });
   assert.deepEqual(forced.shape, [2, 2, 1]);
-  const lum = (0.299 * 200 + 0.587 * 100 + 0.114 * 50) / 255;
-  assert.ok(Math.abs(forced.x[4]! - lum) < 1e-6, `${forced.x[4]} vs ${lum}`);
+  // PIL's convert('L'): (19595 R + 38470 G + 7471 B + 0x8000) >> 16 = 124 for (200, 100, 50).
+  assert.equal(forced.x[4], Math.fround(124 / 255));
 }));
 
-test('JPEGs decode (pure JS) next to PNGs of the same size; values within JPEG error', () => withDir((root) => {
+test('JPEGs decode next to PNGs of the same size; values within JPEG error', () => withDir(async (root) => {
   writeJpeg(join(root, 'x', 'a.jpg'), 8, 8, [200, 40, 90]);
   writeJpeg(join(root, 'x', 'b.JPEG'), 8, 8, [10, 250, 128]);
   writePng(join(root, 'y', 'c.png'), 8, 8, 2, () => 7);
-  const d = loadImageFolder(root, { labeled: true });
+  const d = await loadImageFolder(root, { labeled: true });
   assert.deepEqual(d.shape, [8, 8, 3]);
   assert.equal(d.n, 3);
   const near = (got: number, want: number): void => assert.ok(Math.abs(got * 255 - want) <= 3, `${got * 255} vs ${want}`);
@@ -93,43 +93,43 @@ test('JPEGs decode (pure JS) next to PNGs of the same size; values within JPEG e
   near(d.x[192 + 1]!, 250);
 }));
 
-test('unlabeled: every image below root, recursively, sorted by relative path; y is null', () => withDir((root) => {
+test('unlabeled: every image below root, recursively, sorted by relative path; y is null', () => withDir(async (root) => {
   for (const p of ['b.png', join('a', 'x.png'), join('a', 'b', 'c.png')]) writePng(join(root, p), 2, 2, 0, () => 9);
   writeFileSync(join(root, 'readme.md'), '#');
-  const d = loadImageFolder(root, { labeled: false });
+  const d = await loadImageFolder(root, { labeled: false });
   assert.equal(d.y, null);
   assert.deepEqual(d.classNames, []);
   assert.deepEqual(d.files, [join(root, 'a', 'b', 'c.png'), join(root, 'a', 'x.png'), join(root, 'b.png')]);
   assert.deepEqual(d.shape, [2, 2, 1]);
 }));
 
-test('errors name the file: truncated PNG/JPEG, mixed sizes, empty class, missing class folder, no images', () => withDir((root) => {
+test('errors name the file: truncated PNG/JPEG, mixed sizes, empty class, missing class folder, no images', () => withDir(async (root) => {
   writePng(join(root, 'ok', 'a.png'), 4, 4, 2, pix);
   const bad = join(root, 'ok', 'b.png');
   writeFileSync(bad, readFileSync(join(root, 'ok', 'a.png')).subarray(0, 40));
-  throwsData(() => loadImageFolder(root, { labeled: true }), bad, /unreadable or truncated image/);
+  await throwsData(() => loadImageFolder(root, { labeled: true }), bad, /unreadable or truncated image/);
   rmSync(bad);
   const jpg = join(root, 'ok', 'c.jpg');
   writeJpeg(jpg, 16, 16, [1, 2, 3]);
   writeFileSync(jpg, readFileSync(jpg).subarray(0, 200));
-  throwsData(() => loadImageFolder(root, { labeled: true }), jpg, /unreadable or truncated image/);
+  await throwsData(() => loadImageFolder(root, { labeled: true }), jpg, /unreadable or truncated image/);
   rmSync(jpg);
 
   writePng(join(root, 'ok', 'd.png'), 5, 4, 2, pix);
   writePng(join(root, 'ok', 'e.png'), 5, 4, 2, pix);
-  throwsData(() => loadImageFolder(root, { labeled: true }), join(root, 'ok', 'd.png'),
+  await throwsData(() => loadImageFolder(root, { labeled: true }), join(root, 'ok', 'd.png'),
     new RegExp(`different sizes: 4x4 \\(first: ${join(root, 'ok', 'a.png')}\\), 5x4 \\(first: ${join(root, 'ok', 'd.png')}\\)`));
   rmSync(join(root, 'ok', 'd.png'));
   rmSync(join(root, 'ok', 'e.png'));
 
   mkdirSync(join(root, 'empty'));
   writeFileSync(join(root, 'empty', 'x.txt'), '');
-  throwsData(() => loadImageFolder(root, { labeled: true }), join(root, 'empty'), /class folder "empty" holds no \.png\/\.jpg\/\.jpeg images/);
-  throwsData(() => loadImageFolder(root, { labeled: true, classes: ['ok', 'ghost'] }), join(root, 'ghost'), /class "ghost" is listed in classes but has no folder/);
-  assert.equal(loadImageFolder(root, { labeled: true, classes: ['ok'] }).n, 1);
+  await throwsData(() => loadImageFolder(root, { labeled: true }), join(root, 'empty'), /class folder "empty" holds no \.png\/\.jpg\/\.jpeg images/);
+  await throwsData(() => loadImageFolder(root, { labeled: true, classes: ['ok', 'ghost'] }), join(root, 'ghost'), /class "ghost" is listed in classes but has no folder/);
+  assert.equal((await loadImageFolder(root, { labeled: true, classes: ['ok'] })).n, 1);
 
   const none = join(root, 'empty');
-  throwsData(() => loadImageFolder(none, { labeled: false }), none, /no \.png\/\.jpg\/\.jpeg images found/);
-  throwsData(() => loadImageFolder(join(root, 'ok', 'a.png'), { labeled: false }), join(root, 'ok', 'a.png'), /does not exist or is not a folder/);
-  throwsData(() => loadImageFolder(none, { labeled: true }), none, /no class sub-folders/);
+  await throwsData(() => loadImageFolder(none, { labeled: false }), none, /no \.png\/\.jpg\/\.jpeg images found/);
+  await throwsData(() => loadImageFolder(join(root, 'ok', 'a.png'), { labeled: false }), join(root, 'ok', 'a.png'), /does not exist or is not a folder/);
+  await throwsData(() => loadImageFolder(none, { labeled: true }), none, /no class sub-folders/);
 }));

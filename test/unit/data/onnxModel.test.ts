@@ -88,17 +88,44 @@ test('bad ONNX inputs are DataErrors naming the file and node', () => {
   expectDataError(() => readOnnxModel(join(tmp, 'missing.onnx')), /missing\.onnx/, /ENOENT/);
   expectDataError(() => readOnnxModel(join(FIX, 'cnn_bn_gap.onnx'), 'nope'), /no node named "nope"/, /Gemm/);
   expectDataError(() => readOnnxModel(join(FIX, 'cnn_bn_gap.onnx'), '/features/features.2/Relu'), /Relu/, /must be a Gemm/);
-  // A Softmax after the head: the output is not a head's.
+  // A head whose result other nodes read (not the last layer) is refused, with only weight-initializer nodes as candidates.
   const W = floatTensor('W', [4, 3], new Float32Array(12));
-  const soft = modelOf({
-    name: 'g', node: [node('Gemm', ['x', 'W'], ['z'], { transB: 1 }, ['transB']), node('Softmax', ['z'], ['p'])],
+  const mid = modelOf({
+    name: 'g', node: [node('Gemm', ['x', 'W'], ['z'], { transB: 1 }, ['transB']), node('MatMul', ['z', 'z2'], ['a']), node('Relu', ['z'], ['z2']), node('Add', ['a', 'z'], ['p'])],
     initializer: [W], input: [valueInfo('x', ['N', 4])], output: [valueInfo('p', ['N', 3])],
   });
-  const softPath = join(tmp, 'softmax.onnx');
-  writeFileSync(softPath, encodeOnnx(soft));
-  expectDataError(() => readOnnxModel(softPath), /softmax\.onnx/, /"p" is produced by node "Softmax_p" \(Softmax\)/, /Gemm_z/);
-  // The named head (the Gemm) does not produce the output.
-  expectDataError(() => readOnnxModel(softPath, 'Gemm_z'), /does not produce the graph's output/);
+  const midPath = join(tmp, 'mid.onnx');
+  writeFileSync(midPath, encodeOnnx(mid));
+  expectDataError(() => readOnnxModel(midPath, 'Gemm_z'), /does not produce the graph's output/, /with a weight initializer: "Gemm_z" \(Gemm\)$/);
+  expectDataError(() => readOnnxModel(midPath), /head node "MatMul_a" \(MatMul\): its weight "z2" is not an initializer/);
+});
+
+test('a Softmax (or LogSoftmax) after the head: the head is found by default and by name, the logits are read before the Softmax, and the written model keeps it', () => {
+  for (const op of ['Softmax', 'LogSoftmax']) {
+    const Wd = Float32Array.from({ length: 12 }, (_, i) => (i % 5) - 2); // K x d = 3 x 4 (transB = 1)
+    const soft = modelOf({
+      name: 'g', node: [node('Gemm', ['x', 'W', 'c'], ['z'], { transB: 1 }, ['transB']), node(op, ['z'], ['p'])],
+      initializer: [floatTensor('W', [3, 4], Wd), floatTensor('c', [3], Float32Array.from([0.1, 0.2, 0.3]))],
+      input: [valueInfo('x', ['N', 4])], output: [valueInfo('p', ['N', 3])],
+    });
+    const softPath = join(tmp, `${op}.onnx`);
+    writeFileSync(softPath, encodeOnnx(soft));
+    const m = readOnnxModel(softPath);
+    assert.equal(m.head.output, 'z');
+    assert.equal(m.head.softmax, `"${op}_p" (${op})`);
+    assert.equal(readOnnxModel(softPath, 'Gemm_z').head.output, 'z', 'the advice of naming the head works');
+    const x = { x: { data: Float32Array.from([1, 2, 3, 4]), dims: [1, 4] } };
+    const s1 = new OrtSession(modelBytes(m));
+    const z = s1.run(x).z!.data;
+    s1.dispose();
+    // z = x W^T + c
+    assert.deepEqual(Array.from(z).map((v) => Math.round(v * 1e5) / 1e5), [0, 1, 2].map((k) => Math.round((Array.from({ length: 4 }, (_, r) => (r + 1) * Wd[k * 4 + r]!).reduce((a, b) => a + b) + [0.1, 0.2, 0.3][k]!) * 1e5) / 1e5));
+    const written = decodeOnnx(withHead(m, Float32Array.from(m.head.W), Float32Array.from(m.head.b))).graph!;
+    assert.deepEqual(written.node!.map((n) => n.opType), ['Gemm', op], 'the Softmax is kept');
+    assert.deepEqual(written.output!.map((o) => o.name), ['p'], 'the written model keeps its one output');
+    const exposed = decodeOnnx(withHead(m, Float32Array.from(m.head.W), Float32Array.from(m.head.b), { exposeLogits: true })).graph!;
+    assert.deepEqual(exposed.output!.map((o) => o.name), ['p', 'z']);
+  }
 });
 
 test('a Gemm without bias and with alpha/beta: folded on reading, a bias added on writing', () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseConfig } from '../../../src/core/config';
-import { CONFIG_TEMPLATES, commentedJson, npyConfig, rankForRole, templateText } from '../../../src/extension/templates';
+import { CONFIG_TEMPLATES, commentedJson, npyConfig, onnxModelConfig, rankForRole, templateText } from '../../../src/extension/templates';
 
 const files = ['data/head_W.npy', 'data/head_b.npy', 'data/test_x.npy', 'data/test_y.npy', 'data/train_x.npy', 'data/train_y.npy', 'data/val_x.npy', 'data/val_y.npy'];
 
@@ -31,4 +31,14 @@ test('commentedJson keeps values exact and puts each comment above its field', (
   assert.match(text, /\/\/ the a\n {2}"a": 1,/);
   assert.match(text, /\/\/ the c\n {4}"c": "x"/);
   assert.deepEqual(JSON.parse(text.replace(/^\s*\/\/.*$/gm, '')), v);
+});
+
+test('the ONNX template asks for a preset (not labelled tfjs), and the wizard\'s ONNX model entry carries one', () => {
+  const t = CONFIG_TEMPLATES.find((x) => x.config.model?.kind === 'onnx');
+  assert.ok(t && /ONNX/.test(t.label) && !/tfjs/.test(t.label));
+  assert.match(templateText(t), /"preset": "imagenet"/);
+  assert.match(templateText(t), /\/\/ "imagenet": Resize\(256\), CenterCrop\(224\)/);
+  assert.deepEqual(onnxModelConfig('m.onnx'), { kind: 'onnx', path: 'm.onnx', preprocess: { preset: 'imagenet', layout: 'NCHW' } });
+  const noPreset = { ...t.config, model: { kind: 'onnx' as const, path: 'm.onnx' } };
+  assert.throws(() => parseConfig(templateText({ ...t, config: noPreset }), '/w/x.selmix.json'), /needs "preprocess".*"imagenet", "cifar", "mnist", "none"/);
 });

@@ -7,13 +7,15 @@ import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { checkVsixOrt, ORT_TARGETS, ortBinSubdir, shippedOrtTargets, VSIX_ORT, zipEntries } from '../../../scripts/ortTarget.mjs';
+import { checkVsixOrt, ORT_TARGETS, ortBinSubdir, SHARP_DEPS, sharpPackages, shippedOrtTargets, VSIX_MODULES, VSIX_ORT, zipEntries } from '../../../scripts/ortTarget.mjs';
 
 const ortDir = dirname(createRequire(import.meta.url).resolve('onnxruntime-node/package.json'));
 const own = (t: string) => readdirSync(join(ortDir, ortBinSubdir(t)));
 /** What a correct platform package lists: the bundles, the JS of onnxruntime-node and its own bin folder. */
 const listing = (t: string) => ['extension/package.json', 'extension/dist/worker.js', 'extension/dist/tfjs-backend-wasm-simd.wasm',
-  `${VSIX_ORT}/package.json`, `${VSIX_ORT}/dist/binding.js`, ...own(t).map((f) => `${VSIX_ORT}/${ortBinSubdir(t)}/${f}`)];
+  `${VSIX_ORT}/package.json`, `${VSIX_ORT}/dist/binding.js`, ...own(t).map((f) => `${VSIX_ORT}/${ortBinSubdir(t)}/${f}`),
+  ...SHARP_DEPS.map((d) => `${VSIX_MODULES}/${d}/package.json`), `${VSIX_MODULES}/@img/sharp-${t}/lib/sharp-${t}.node`,
+  ...(t.startsWith('win32') ? [] : [`${VSIX_MODULES}/@img/sharp-libvips-${t}/lib/libvips-cpp.so.8.17.3`])];
 
 test('the targets are exactly the platforms onnxruntime-node ships a binary for (no darwin-x64 in 1.30)', () => {
   assert.deepEqual(shippedOrtTargets(ortDir), [...ORT_TARGETS].sort());
@@ -44,11 +46,23 @@ test('a platform listing passes with exactly its own files and fails with anothe
   assert.match(checkVsixOrt('linux-x64', [...listing('linux-x64'), 'extension/dist/sharp.node'], own('linux-x64')).join('\n'), /outside/);
 });
 
+test('sharp: each platform package carries its own @img packages; another platform\'s sharp binary, a missing one, or sharp in the universal package is refused', () => {
+  assert.deepEqual(sharpPackages('linux-x64'), ['@img/sharp-linux-x64', '@img/sharp-libvips-linux-x64']);
+  assert.deepEqual(sharpPackages('win32-x64'), ['@img/sharp-win32-x64']);
+  assert.throws(() => sharpPackages('universal'), /not a platform-arch target/);
+  const t = 'linux-x64';
+  const noSharp = listing(t).filter((e) => !e.includes('/@img/sharp-linux-x64/'));
+  assert.match(checkVsixOrt(t, noSharp, own(t)).join('\n'), /missing .*sharp-linux-x64\.node/);
+  assert.match(checkVsixOrt(t, [...listing(t), `${VSIX_MODULES}/@img/sharp-darwin-arm64/lib/sharp-darwin-arm64.node`], own(t)).join('\n'), /another platform/);
+  assert.match(checkVsixOrt('universal', ['extension/package.json', `${VSIX_MODULES}/sharp/package.json`]).join('\n'), /universal package holds .*sharp/);
+});
+
 test('the universal listing passes without ONNX Runtime and fails with any of it', () => {
   const base = ['extension/package.json', 'extension/dist/worker.js', 'extension/dist/tfjs-backend-wasm.wasm'];
   assert.deepEqual(checkVsixOrt('universal', base), []);
   assert.match(checkVsixOrt('universal', [...base, `${VSIX_ORT}/package.json`]).join('\n'), /universal package holds/);
-  assert.equal(checkVsixOrt('universal', listing('linux-x64')).length, own('linux-x64').filter((f) => /\.(node|so)/.test(f)).length + 1);
+  // One problem per native file (ONNX Runtime's and sharp's), plus one for each of the two package folders.
+  assert.equal(checkVsixOrt('universal', listing('linux-x64')).length, listing('linux-x64').filter((f) => /\.(node|so)/.test(f)).length + 2);
 });
 
 /** A zip with stored (uncompressed) entries, written by hand: local headers, central directory, end record. */

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { test } from 'node:test';
-import { renderReportHtml, reportCsp } from '../../../src/extension/reportHtml';
+import { renderReportHtml, reportCsp } from '../../../src/report/reportHtml';
 import { emptySnapshot } from '../../../src/protocol/messages';
 import type { MetricsReport, RunSnapshot } from '../../../src/protocol/messages';
 

@@ -1,10 +1,15 @@
 // A finished run as a readable, self-contained HTML page (report.html beside report.json, and the "Open Report"
 // webview): the settings, before/after on every split, a per-class table and the charts as SVG images. No
-// script, no external resource: its CSP allows only its own style (by hash) and data: images. Pure: no vscode.
+// script, no external resource: its CSP allows only its own style (by hash) and data: images. Pure: no vscode, no
+// file system (src/run/reportPage.ts writes it; the CLI and the extension both call that).
 import { createHash } from 'node:crypto';
 import type { FlatMatrix, MetricsReport, RunFinishedPayload, RunSnapshot } from '../protocol/messages';
-import { escapeHtml } from './webviewHtml';
 import { creditRows, pointsText } from '../protocol/credit';
+
+/** Text safe inside HTML elements and attribute values. */
+export function escapeHtml(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
+}
 
 const STYLE = `
 :root { color-scheme: light dark; --fg: #1f2328; --muted: #59636e; --bg: #ffffff; --line: #d1d9e0; --accent: #0969da; }
@@ -13,7 +18,7 @@ body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; color: var
 h1 { font-size: 1.5em; margin: 0 0 4px; } h2 { font-size: 1.15em; margin: 24px 0 6px; border-bottom: 1px solid var(--line); padding-bottom: 2px; }
 .muted { color: var(--muted); } table { border-collapse: collapse; font-variant-numeric: tabular-nums; margin: 6px 0; }
 th, td { padding: 2px 10px; border-bottom: 1px solid var(--line); text-align: left; } td.num { text-align: right; }
-.up { color: #1a7f37; } .down { color: #cf222e; }
+.up { color: #1a7f37; } .down { color: #cf222e; } .warning { border: 2px solid #cf222e; padding: 6px 10px; border-radius: 4px; }
 .charts { display: flex; flex-wrap: wrap; gap: 16px; } figure { margin: 0; } figcaption { font-weight: 600; margin-bottom: 4px; }
 img { max-width: 100%; border: 1px solid var(--line); border-radius: 4px; background: #fff; }
 pre { background: rgba(128, 128, 128, 0.1); padding: 8px; overflow: auto; font-size: 0.85em; }
@@ -142,6 +147,8 @@ export function renderReportHtml(r: ReportPageInput): string {
   out.push(`<!DOCTYPE html><html lang="en"><head><meta charset="UTF-8"><meta http-equiv="Content-Security-Policy" content="${escapeHtml(reportCsp())}">`,
     `<meta name="viewport" content="width=device-width, initial-scale=1"><title>${escapeHtml(name)}: SelMix report</title><style>${STYLE}</style></head><body>`);
   out.push(`<h1>${escapeHtml(name)}</h1><p class="muted">SelMix run ${escapeHtml(how)}${f ? ` in ${fmt(f.wallSeconds, 1)} s` : ''}; objective <b>${escapeHtml(f?.objective ?? s.started?.objective ?? '')}</b>; backend ${escapeHtml(String(r.json.backend ?? s.started?.backend ?? ''))}; K = ${K}.</p>`);
+  const chance = r.json.startAtChance as { message?: unknown } | undefined;
+  if (chance && typeof chance.message === 'string') out.push(`<p class="warning" id="start-at-chance"><b>Warning:</b> ${escapeHtml(chance.message)}</p>`);
   if (f) {
     out.push('<h2>Results</h2>');
     out.push(creditTableHtml(f));
