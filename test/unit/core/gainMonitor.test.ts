@@ -2,7 +2,7 @@
 // when the realised changes are within the noise or follow the prediction, and warn when they run against it.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { changeNoise, emptyGainTrack, gainVerdict, monitorChange, recordPairs, MONITOR_MIN_INTERVALS } from '../../../src/core/gainMonitor';
+import { binomialTail, changeNoise, emptyGainTrack, gainVerdict, monitorChange, recordPairs, MONITOR_MIN_INTERVALS } from '../../../src/core/gainMonitor';
 import { metricsReport } from '../../../src/core/metrics';
 import { Rng } from '../../../src/core/rng';
 
@@ -108,4 +108,14 @@ test('changeNoise: the paired bootstrap standard error of a change matches the b
   // Min recall: class 1 (recall 0.9 after) is the min after, class 0 (0.85) before; the bootstrap carries the switch.
   const min = (c: Float64Array) => metricsReport(c, K, support).minRecall;
   assert.ok(changeNoise(before, after, labels, K, min, 3, 400) > 0.01);
+});
+
+test('binomialTail: P(X >= k) for X ~ Binomial(n, p), against hand-computed values', () => {
+  assert.equal(binomialTail(0, 5, 0.3), 1);
+  assert.equal(binomialTail(6, 5, 0.3), 0);
+  assert.ok(Math.abs(binomialTail(1, 1, 0.3) - 0.3) < 1e-15);
+  assert.ok(Math.abs(binomialTail(2, 3, 0.5) - 0.5) < 1e-15);
+  // n = 40, p = 0.02: P(X >= 3) = 1 - (0.98^40 + 40 0.02 0.98^39 + 780 0.02^2 0.98^38).
+  const exact = 1 - (0.98 ** 40 + 40 * 0.02 * 0.98 ** 39 + 780 * 0.0004 * 0.98 ** 38);
+  assert.ok(Math.abs(binomialTail(3, 40, 0.02) - exact) < 1e-14);
 });
