@@ -12,8 +12,10 @@ const MAX_IMAGE_BYTES = 256 * 2 ** 20;
 
 /** Options of loadImageFolder. */
 export interface ImageFolderOptions {
-  /** Class folder names in label order (labeled only); default: the sub-folder names, sorted. */
+  /** Class folder names in label order (labeled only); default: the sub-folder names, sorted. The folders must be exactly these. */
   classes?: string[];
+  /** Where `classes` came from, for messages (e.g. "data.classes in run.selmix.json", "the training folder ..."). */
+  classesFrom?: string;
   /** Convert every image to one luminance channel. */
   grayscale?: boolean;
   /** true: one sub-folder per class; false: every image below root, no labels. */
@@ -33,6 +35,11 @@ export interface ImageFolderData {
 const EXTS = /\.(png|jpe?g)$/i;
 
 interface Decoded { width: number; height: number; channels: 1 | 3; pixels: Uint8Array }
+
+/** A short list of class names for a message. */
+function listOf(names: string[]): string {
+  return names.slice(0, 8).map((n) => `"${n}"`).join(', ') + (names.length > 8 ? `, ... (${names.length} in all)` : '');
+}
 
 /** Plain code-point order, the same on every machine and locale. */
 function byCodePoint(a: string, b: string): number {
@@ -135,12 +142,15 @@ export function loadImageFolder(root: string, opts: ImageFolderOptions): ImageFo
   if (opts.labeled) {
     const folders = listDir(root).filter((e) => e.dir).map((e) => e.name);
     if (opts.classes) {
+      const from = opts.classesFrom ?? 'classes';
       const seen = new Set<string>();
       for (const c of opts.classes) {
         if (seen.has(c)) throw new DataError(root, `class "${c}" is listed twice in classes`);
         seen.add(c);
-        if (!folders.includes(c)) throw new DataError(join(root, c), `class "${c}" is listed in classes but has no folder`);
+        if (!folders.includes(c)) throw new DataError(join(root, c), `class folder "${c}" is missing: the classes are ${listOf(opts.classes)} (from ${from}); every labeled split needs one folder per class, named alike`);
       }
+      const extra = folders.find((f) => !seen.has(f));
+      if (extra !== undefined) throw new DataError(join(root, extra), `class folder "${extra}" is not one of the classes ${listOf(opts.classes)} (from ${from}); rename or remove it, so no image is scored as another class`);
       classNames = opts.classes.slice();
     } else {
       classNames = folders;

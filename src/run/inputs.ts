@@ -2,10 +2,10 @@
 // (nothing is written, nothing is trained). Every command (finetune, eval, gain, sweep, experiments) loads
 // through it, so the same bad file gives the same error everywhere. A demo model that does not exist yet is
 // returned as "to pre-train"; the pre-training stage (src/run/stages.ts) makes it.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import type { SelmixConfig } from '../core/config';
-import { DataError, ModelShapeError } from '../core/errors';
+import { locatePath, type SelmixConfig } from '../core/config';
+import { ConfigError, DataError, ModelShapeError } from '../core/errors';
 import type { FinetuneData } from '../core/train';
 import { fromLayersModel, linearModel, type SelmixModel } from '../core/model';
 import { forwardAll, type ExampleSet } from '../core/evaluate';
@@ -36,6 +36,15 @@ export interface RunInputs {
   files: SplitFiles;
   /** The class names came from the config, the image folders or the built-in set (not numbered from the labels). */
   classesGiven: boolean;
+  /** The class names are the config's data.classes (a mismatch is reported at that field's line). */
+  classesFromConfig?: boolean;
+}
+
+/** A ConfigError at data.classes and its line in the config file (the file the run's config was read from). */
+function classesError(configPath: string, message: string): ConfigError {
+  let at = {};
+  try { at = locatePath(readFileSync(configPath, 'utf8').replace(/^\uFEFF/, ''), ['data', 'classes']); } catch { /* reported without a line */ }
+  return new ConfigError(configPath, [{ path: 'data.classes', message, ...at }]);
 }
 
 /** Reads each .npy once per load, even when two splits name the same file. */
@@ -89,7 +98,7 @@ function classNamesOf(given: string[] | undefined, where: string): string[] | un
   if (!given) return undefined;
   const seen = new Set<string>();
   for (const c of given) {
-    if (seen.has(c)) throw new DataError(where, `data.classes names "${c}" twice; class names must be distinct`);
+    if (seen.has(c)) throw classesError(where, `data.classes names "${c}" twice; class names must be distinct`);
     seen.add(c);
   }
   return given;
@@ -123,10 +132,12 @@ function loadData(cfg: SelmixConfig, base: string, read: NpyReader, configPath: 
     let tr = train;
     if (!val) ({ train: tr, val } = carveValidation(train, classNames.length, 100, notes));
     files.val ??= files.train!;
-    return { data: { train: tr, val, unlabeled, test, classNames }, notes, inputs, files, classesGiven: given !== undefined };
+    return { data: { train: tr, val, unlabeled, test, classNames }, notes, inputs, files, classesGiven: given !== undefined, classesFromConfig: given !== undefined };
   }
+  // Every labeled split's class folders are matched by name to the training classes (or data.classes), never numbered on their own.
+  let expected = given ? { classes: given, classesFrom: `data.classes in ${configPath}` } : null;
   const load = (p: string, isLabeled: boolean) => {
-    const r = loadImageFolder(resolve(base, p), { labeled: isLabeled, grayscale: d.grayscale, ...(given ? { classes: given } : {}) });
+    const r = loadImageFolder(resolve(base, p), { labeled: isLabeled, grayscale: d.grayscale, ...(isLabeled && expected ? expected : {}) });
     inputs.push(resolve(base, p));
     return r;
   };
@@ -135,6 +146,7 @@ function loadData(cfg: SelmixConfig, base: string, read: NpyReader, configPath: 
   }
   const tr = load(d.train, true);
   const classNames = tr.classNames;
+  expected ??= { classes: classNames, classesFrom: `the training folder ${resolve(base, d.train)}` };
   const asSet = (r: ReturnType<typeof load>): ExampleSet => ({ x: r.x, y: r.y, n: r.n, shape: r.shape });
   const train = labeled(asSet(tr), resolve(base, d.train));
   const check = (r: ReturnType<typeof load>, p: string) => {
@@ -147,7 +159,7 @@ function loadData(cfg: SelmixConfig, base: string, read: NpyReader, configPath: 
   let val = d.val ? labeled(opt(d.val, true)!, resolve(base, d.val)) : null;
   let t = train;
   if (!val) ({ train: t, val } = carveValidation(train, classNames.length, 100, notes));
-  return { data: { train: t, val, unlabeled, test, classNames }, notes, inputs, files, classesGiven: true };
+  return { data: { train: t, val, unlabeled, test, classNames }, notes, inputs, files, classesGiven: true, classesFromConfig: given !== undefined };
 }
 
 /** A linear head in PyTorch nn.Linear layout (weights K x d, bias K), as the loop's d x K model. */
@@ -179,7 +191,9 @@ async function loadModel(cfg: SelmixConfig, base: string, read: NpyReader, input
     // The head becomes the loop's linear model; the frozen backbone runs on ONNX Runtime (src/run/onnxStage.ts).
     const file = resolve(base, m.path);
     inputs.push(file);
-    return { kind: 'loaded', ...loadOnnxModel(m, file), file };
+    const loaded = loadOnnxModel(m, file);
+    inputs.push(...loaded.onnx.externalFiles);
+    return { kind: 'loaded', ...loaded, file };
   }
   const path = resolve(base, m.path);
   if (m.kind === 'pretrained-demo' && !existsSync(path)) return { kind: 'pretrain', cachePath: path };
@@ -237,6 +251,8 @@ export function checkLabels(inputs: RunInputs, K: number, configPath: string, ev
   const where = files.train?.y ?? configPath;
   if (K < 2) throw new DataError(where, `the model has ${K} class; SelMix needs at least 2`);
   if (inputs.classesGiven ? data.classNames.length !== K : data.classNames.length > K) {
+    const message = `the data have ${data.classNames.length} classes (${data.classNames.slice(0, 5).join(', ')}${data.classNames.length > 5 ? ', ...' : ''}) but the model has K = ${K} outputs`;
+    if (inputs.classesFromConfig) throw classesError(configPath, `data.classes lists ${data.classNames.length} names but the model has K = ${K} outputs (${message})`);
     throw new DataError(configPath, `the data have ${data.classNames.length} classes (${data.classNames.slice(0, 5).join(', ')}${data.classNames.length > 5 ? ', ...' : ''}) but the model has K = ${K} outputs`);
   }
   const trainCounts = new Array<number>(K).fill(0);

@@ -33,10 +33,29 @@ function requireOrt(file: string): void {
 /** Loads an ONNX model config: the file read and its head found; the head as the loop's linear model, whose inputShape is the ONNX input's. */
 export function loadOnnxModel(m: OnnxModelConfig, path: string): { model: SelmixModel; onnx: OnnxModelFile } {
   const onnx = readOnnxModel(path, m.head);
+  checkOnnxSession(onnx);
   const { W, b, d, K } = onnx.head;
   const model = linearModel(W, b, d, K);
   model.inputShape = onnx.input.dims.slice(1);
   return { model, onnx };
+}
+
+/**
+ * Creates (and drops) an ONNX Runtime session of the whole model, so everything ONNX Runtime refuses (an unknown op or
+ * domain, an opset or IR version too new, inconsistent shapes, an invalid subgraph) is a DataError naming the file,
+ * before anything is written.
+ */
+export function checkOnnxSession(onnx: OnnxModelFile): void {
+  requireOrt(onnx.path);
+  let s: OrtSession;
+  try {
+    s = new OrtSession(modelBytes(onnx));
+  } catch (e) {
+    // ONNX Runtime prefixes some messages with its C++ source location and function signature: noise to the user.
+    const msg = ((e as Error).message ?? String(e)).replace(/\s+/g, ' ').trim().replace(/^\/\S+:\d+ .*?\) (?=[A-Z])/, '');
+    throw new DataError(onnx.path, `ONNX Runtime cannot load this model: ${msg}`);
+  }
+  s.dispose();
 }
 
 /** Bilinear resize of one HWC image (align_corners = false, as torchvision's Resize on tensors). */

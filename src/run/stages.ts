@@ -1,8 +1,9 @@
 // The two stages of a run, each announced by its own run/started (with its mode), so the views reset at the
 // start of each and show its own progress: pre-training (the demo CNN when it is not cached yet, or a
 // "pretrain" config) and fine-tuning. A stop during pre-training ends the whole run and writes nothing.
-import { randomUUID } from 'node:crypto';
-import { dirname, join } from 'node:path';
+import { createHash, randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
 import { headTrainerFactory, prepareGainMatMul, tf } from '../backend/backend';
 import type { SelmixConfig } from '../core/config';
 import { compileCustomObjective, type CompiledObjective } from '../core/customObjective';
@@ -16,7 +17,7 @@ import { evaluateSet, finetune, resolveSteps, trainableVariables, type FinetuneD
 import type { ExampleSet } from '../core/evaluate';
 import { applyEvent, emptySnapshot, type BaselineRow, type MetricsReport, type RunEvent, type RunFinishedPayload, type RunSnapshot } from '../protocol/messages';
 import { assertNoInputInside, assertNotInput } from '../data/atomicWrite';
-import { checkOutputFolder, createOutputFolder, LOCK_FILE, lockOutputFolder } from '../data/outputFolder';
+import { checkOutputFolder, checkReplaceable, createOutputFolder, LOCK_FILE, lockOutputFolder, markRunFolder, removeIfUnused } from '../data/outputFolder';
 import { checkpointFingerprint, inputsDigest, readCheckpoint, writeCheckpoint, type CheckpointFingerprint } from '../data/checkpoint';
 import { encodeNpy } from '../data/npy';
 import { loadLayersModelFromFile, saveLayersModelToDir } from '../data/modelIo';
@@ -77,6 +78,7 @@ export function checkOutputs(p: PreparedRun, outputDir: string, inputs: string[]
   for (const folder of outputFolders(outputDir)) assertNoInputInside(folder, inputs);
   try {
     checkOutputFolder(outputDir, inputs);
+    checkReplaceable(outputDir, [...outputFiles(outputDir), ...outputFolders(outputDir)].map((f) => relative(outputDir, f)).filter((f) => f !== LOCK_FILE));
   } catch (e) {
     if (e instanceof OutputFolderError) throw configErrorAt(p, 'output', e.message);
     throw e;
@@ -87,7 +89,14 @@ export function checkOutputs(p: PreparedRun, outputDir: string, inputs: string[]
 export function makeOutputDir(p: PreparedRun, outputDir: string, what: string): () => void {
   try {
     createOutputFolder(outputDir);
-    return lockOutputFolder(outputDir, what);
+    const release = lockOutputFolder(outputDir, what);
+    try {
+      markRunFolder(outputDir, what);
+    } catch (e) {
+      release();
+      throw e;
+    }
+    return release;
   } catch (e) {
     if (e instanceof OutputFolderError) throw configErrorAt(p, 'output', e.message);
     throw e;
@@ -239,10 +248,12 @@ export async function finetuneStage(ctx: StageContext, p: PreparedRun, cfg: Selm
   }
   const objective = reportedObjective(p, cfg, model.K);
   const ckptDir = join(outputDir, 'checkpoint');
-  const fingerprint = checkpointFingerprint(cfg, { K: model.K, d: model.d, weights: trainableVariables(model, freeze).map((v) => v.shape.slice()), unlabeled: data.unlabeled?.n ?? 0 }, inputsDigest(data));
+  const fingerprint = checkpointFingerprint(cfg, { K: model.K, d: model.d, weights: trainableVariables(model, freeze).map((v) => v.shape.slice()), unlabeled: data.unlabeled?.n ?? 0 }, inputsDigest(data), modelFingerprint(inputs, model));
   const resume = p.request.resume ? readResumePoint(ckptDir, fingerprint, notes) : undefined;
   checkOutputs(p, outputDir, inputs.inputs);
+  const created = !existsSync(outputDir);
   const release = makeOutputDir(p, outputDir, `fine-tuning "${cfg.name ?? p.request.configPath}"`);
+  let wrote = false;
   try {
     let trainModel = model;
     let trainData = data;
@@ -309,9 +320,12 @@ export async function finetuneStage(ctx: StageContext, p: PreparedRun, cfg: Selm
     const snapshot = applyEvent(ctx.snapshot(), { type: 'run/finished', payload: summary });
     writeReport(outputDir, { summary, snapshot, config: cfg, backend: ctx.backend.name, probes: ctx.backend.probes, notes, gainCorrelation: result.gainCorrelation, ...(onnxCheck ? { onnx: onnxCheck } : {}),
       tensorsLeaked: tf.memory().numTensors - ctx.tensorsAtStart - liveModelTensors(model) }, headFiles);
+    wrote = true;
     return summary;
   } finally {
     release();
+    // A run that failed before writing anything leaves no empty output folder behind.
+    if (!wrote && created) removeIfUnused(outputDir);
   }
 }
 
@@ -359,6 +373,19 @@ async function baselineRows(ctx: StageContext, cfg: SelmixConfig, model: SelmixM
     }
   }
   return rows;
+}
+
+/** The starting model's file and a digest of it for the checkpoint: an ONNX model's (file and external data), else its weights' values. */
+function modelFingerprint(inputs: RunInputs, model: SelmixModel): { file: string; digest: string } {
+  const src = inputs.model;
+  const file = src?.kind === 'loaded' ? src.file : src?.kind === 'pretrain' ? src.cachePath : '';
+  if (src?.kind === 'loaded' && src.onnx) return { file, digest: src.onnx.digest };
+  const h = createHash('sha256');
+  for (const t of [model.W, model.b, ...(model.backbone ? [...model.backbone.variables, ...model.backbone.constants] : [])]) {
+    const v = t.dataSync();
+    h.update(`${t.shape.join('x')}:`).update(new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
+  }
+  return { file, digest: h.digest('hex') };
 }
 
 /** Tensors the starting model itself holds (W, b, and the backbone's variables and constants). */
