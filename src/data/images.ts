@@ -1,11 +1,12 @@
 // Image-folder datasets. PNG is decoded with pngjs and JPEG with jpeg-js: both pure JavaScript, so the .vsix
 // stays platform-independent (a native decoder such as sharp would make it platform-specific).
-import { readdirSync, statSync } from 'node:fs';
+import { readdirSync, realpathSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { decode as decodeJpeg } from 'jpeg-js';
 import { PNG } from 'pngjs';
 import { DataError } from '../core/errors';
-import { readInputFile } from './inputFile';
+import { DEFAULT_MAX_IMAGE_PIXELS } from '../core/config';
+import { MAX_INPUT_BYTES, readInputFile } from './inputFile';
 
 /** An image file larger than this is refused before decoding (a 16k x 16k RGBA PNG is 1 GiB decoded). */
 const MAX_IMAGE_BYTES = 256 * 2 ** 20;
@@ -20,6 +21,41 @@ export interface ImageFolderOptions {
   grayscale?: boolean;
   /** true: one sub-folder per class; false: every image below root, no labels. */
   labeled: boolean;
+  /** Largest width x height accepted, read from each file's header before it is decoded (data.maxImagePixels). */
+  maxPixels?: number;
+}
+
+/** Width, height and channels from a PNG's IHDR or a JPEG's frame header, without decoding; null when not found. */
+export function imageHeaderSize(buf: Uint8Array, file: string): { width: number; height: number; channels: number } | null {
+  const be32 = (i: number) => ((buf[i]! << 24) >>> 0) + (buf[i + 1]! << 16) + (buf[i + 2]! << 8) + buf[i + 3]!;
+  if (/\.png$/i.test(file)) {
+    // Signature (8 bytes), then the IHDR chunk: length, "IHDR", width, height, bit depth, colour type.
+    if (buf.length < 26 || buf[12] !== 0x49 || buf[13] !== 0x48 || buf[14] !== 0x44 || buf[15] !== 0x52) return null;
+    const channels = ({ 0: 1, 2: 3, 3: 3, 4: 2, 6: 4 } as Record<number, number>)[buf[25]!] ?? 4;
+    return { width: be32(16), height: be32(20), channels };
+  }
+  let i = 2;
+  while (i + 4 <= buf.length) {
+    if (buf[i] !== 0xff) return null;
+    const marker = buf[i + 1]!;
+    if (marker === 0xff) { i++; continue; }
+    if (marker === 0xd8 || (marker >= 0xd0 && marker <= 0xd7) || marker === 0x01) { i += 2; continue; }
+    const len = (buf[i + 2]! << 8) | buf[i + 3]!;
+    const isSof = marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc;
+    if (isSof) return i + 9 < buf.length ? { height: (buf[i + 5]! << 8) | buf[i + 6]!, width: (buf[i + 7]! << 8) | buf[i + 8]!, channels: buf[i + 9]! } : null;
+    if (marker === 0xda) return null;
+    i += 2 + len;
+  }
+  return null;
+}
+
+/** Refuses an image whose header says it is larger than maxPixels, before anything is decoded. */
+function checkImageSize(buf: Uint8Array, file: string, maxPixels: number): void {
+  const h = imageHeaderSize(buf, file);
+  if (h && h.width * h.height > maxPixels) {
+    throw new DataError(file, `is ${h.width} x ${h.height} pixels (${h.width * h.height}, ${h.channels} channel(s)), over the limit of ${maxPixels} pixels per image (data.maxImagePixels); `
+      + 'resize the images, or raise data.maxImagePixels if the machine has the memory');
+  }
 }
 
 /** An image-folder dataset: x is NHWC float32 in [0, 1]; files are in the order of x. */
@@ -46,28 +82,55 @@ function byCodePoint(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
+/** A name's bytes with those outside printable ASCII as \xNN, for a message about a name that is not UTF-8. */
+function escapedName(b: Buffer): string {
+  return Array.from(b, (c) => (c >= 0x20 && c < 0x7f && c !== 0x5c ? String.fromCharCode(c) : `\\x${c.toString(16).padStart(2, '0')}`)).join('');
+}
+
+/** Whether a link (or path) leads to a folder; a link loop is a DataError naming it. */
+function isFolder(p: string): boolean {
+  try {
+    return statSync(p, { throwIfNoEntry: false })?.isDirectory() === true;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new DataError(p, code === 'ELOOP' ? 'is a symbolic link that leads back to itself (a link loop); remove or fix the link' : `cannot be read: ${code ?? (e as Error).message}`);
+  }
+}
+
 function listDir(dir: string): { name: string; dir: boolean }[] {
   let entries;
   try {
+    // Names are read as bytes first: one that is not UTF-8 would come back as another name that does not exist.
+    for (const raw of readdirSync(dir, { encoding: 'buffer' })) {
+      if (raw[0] !== 0x2e && Buffer.compare(Buffer.from(raw.toString('utf8'), 'utf8'), raw) !== 0) {
+        throw new DataError(dir, `holds "${escapedName(raw)}", a name that is not valid UTF-8 (bytes shown as \\xNN); rename it (e.g. convmv -f latin1 -t utf8) or move it out`);
+      }
+    }
     entries = readdirSync(dir, { withFileTypes: true });
   } catch (e) {
+    if (e instanceof DataError) throw e;
     throw new DataError(dir, `cannot read folder: ${(e as Error).message}`);
   }
   return entries
     .filter((e) => !e.name.startsWith('.'))
-    .map((e) => ({ name: e.name, dir: e.isDirectory() || (e.isSymbolicLink() && statSync(join(dir, e.name), { throwIfNoEntry: false })?.isDirectory() === true) }))
+    .map((e) => ({ name: e.name, dir: e.isDirectory() || (e.isSymbolicLink() && isFolder(join(dir, e.name))) }))
     .sort((a, b) => byCodePoint(a.name, b.name));
 }
 
-/** Every .png/.jpg/.jpeg file below dir, recursively, sorted by relative path. */
+/** Every .png/.jpg/.jpeg file below dir, recursively, sorted by relative path; a link back to a folder above is a DataError. */
 function imagesBelow(dir: string): string[] {
   const out: string[] = [];
+  const above = new Set<string>();
   const walk = (d: string): void => {
+    const real = realpathSync(d);
+    if (above.has(real)) throw new DataError(d, `leads back to ${real}, a folder it is inside, through a symbolic link (a link loop); remove the link`);
+    above.add(real);
     for (const e of listDir(d)) {
       const p = join(d, e.name);
       if (e.dir) walk(p);
       else if (EXTS.test(e.name)) out.push(p);
     }
+    above.delete(real);
   };
   walk(dir);
   return out.sort((a, b) => byCodePoint(relative(dir, a), relative(dir, b)));
@@ -90,8 +153,9 @@ function jpegComponents(buf: Uint8Array): number | null {
   return null;
 }
 
-function decode(file: string): Decoded {
+function decode(file: string, maxPixels: number): Decoded {
   const buf = readInputFile(file, MAX_IMAGE_BYTES);
+  checkImageSize(buf, file, maxPixels);
   let width: number;
   let height: number;
   let rgba: Uint8Array;
@@ -170,8 +234,16 @@ export function loadImageFolder(root: string, opts: ImageFolderOptions): ImageFo
   const decoded: Decoded[] = [];
   const firstOfSize = new Map<string, string>();
   const firstOfChannels = new Map<number, string>();
+  const maxPixels = opts.maxPixels ?? DEFAULT_MAX_IMAGE_PIXELS;
   for (const f of files) {
-    const d = decode(f);
+    const d = decode(f, maxPixels);
+    if (decoded.length === 0) {
+      // The whole set as float32, bounded before the rest is decoded.
+      const bytes = files.length * d.width * d.height * (opts.grayscale ? 1 : d.channels) * 4;
+      if (bytes > MAX_INPUT_BYTES) {
+        throw new DataError(root, `${files.length} images of ${d.width} x ${d.height} take ${bytes} bytes as float32 (first: ${f}), over the limit of ${MAX_INPUT_BYTES} bytes (half the memory, at most 8 GiB); use smaller or fewer images`);
+      }
+    }
     const size = `${d.width}x${d.height}`;
     if (!firstOfSize.has(size)) firstOfSize.set(size, f);
     if (!firstOfChannels.has(d.channels)) firstOfChannels.set(d.channels, f);

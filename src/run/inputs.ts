@@ -12,6 +12,7 @@ import { forwardAll, type ExampleSet } from '../core/evaluate';
 import { loadMnistLT } from '../data/mnist';
 import { readNpy, toFloat32Features, toFloat32Vector, toLabels, type NdArray } from '../data/npy';
 import { loadImageFolder } from '../data/images';
+import { MAX_INPUT_BYTES } from '../data/inputFile';
 import { loadLayersModelFromFile } from '../data/modelIo';
 import type { OnnxModelFile } from '../data/onnxModel';
 import { loadOnnxModel, preprocessImages } from './onnxStage';
@@ -40,11 +41,16 @@ export interface RunInputs {
   classesFromConfig?: boolean;
 }
 
-/** A ConfigError at data.classes and its line in the config file (the file the run's config was read from). */
-function classesError(configPath: string, message: string): ConfigError {
+/** A ConfigError at a config field and its line in the config file (the file the run's config was read from). */
+function fieldError(configPath: string, keys: string[], message: string): ConfigError {
   let at = {};
-  try { at = locatePath(readFileSync(configPath, 'utf8').replace(/^\uFEFF/, ''), ['data', 'classes']); } catch { /* reported without a line */ }
-  return new ConfigError(configPath, [{ path: 'data.classes', message, ...at }]);
+  try { at = locatePath(readFileSync(configPath, 'utf8').replace(/^\uFEFF/, ''), keys); } catch { /* reported without a line */ }
+  return new ConfigError(configPath, [{ path: keys.join('.'), message, ...at }]);
+}
+
+/** A ConfigError at data.classes. */
+function classesError(configPath: string, message: string): ConfigError {
+  return fieldError(configPath, ['data', 'classes'], message);
 }
 
 /** Reads each .npy once per load, even when two splits name the same file. */
@@ -137,7 +143,7 @@ function loadData(cfg: SelmixConfig, base: string, read: NpyReader, configPath: 
   // Every labeled split's class folders are matched by name to the training classes (or data.classes), never numbered on their own.
   let expected = given ? { classes: given, classesFrom: `data.classes in ${configPath}` } : null;
   const load = (p: string, isLabeled: boolean) => {
-    const r = loadImageFolder(resolve(base, p), { labeled: isLabeled, grayscale: d.grayscale, ...(isLabeled && expected ? expected : {}) });
+    const r = loadImageFolder(resolve(base, p), { labeled: isLabeled, grayscale: d.grayscale, maxPixels: d.maxImagePixels, ...(isLabeled && expected ? expected : {}) });
     inputs.push(resolve(base, p));
     return r;
   };
@@ -215,9 +221,20 @@ export async function loadInputs(cfg: SelmixConfig, baseDir: string, configPath:
     if (!a) { a = readNpy(p); cache.set(p, a); }
     return a;
   };
+  const size = cfg.model?.kind === 'onnx' && cfg.data.kind === 'images' ? cfg.model.preprocess?.size : undefined;
+  if (size && cfg.data.kind === 'images' && size[0] * size[1] > cfg.data.maxImagePixels) {
+    throw fieldError(configPath, ['model', 'preprocess', 'size'], `resizes every image to ${size[0]} x ${size[1]} = ${size[0] * size[1]} pixels, over data.maxImagePixels (${cfg.data.maxImagePixels}); use the size the model was trained on, or raise data.maxImagePixels`);
+  }
   const loaded = loadData(cfg, baseDir, read, configPath);
   const model = await loadModel(cfg, baseDir, read, loaded.inputs);
   if (model?.kind === 'loaded' && model.onnx && cfg.model?.kind === 'onnx') {
+    if (size) {
+      // The resized sets as float32, bounded before they are made.
+      const { data } = loaded;
+      const n = [...new Set([data.train, data.val, data.unlabeled, data.test])].reduce((a, s) => a + (s ? s.n : 0), 0);
+      const bytes = n * size[0] * size[1] * (data.train.shape[2] ?? 1) * 4;
+      if (bytes > MAX_INPUT_BYTES) throw fieldError(configPath, ['model', 'preprocess', 'size'], `${n} images resized to ${size[0]} x ${size[1]} take ${bytes} bytes as float32, over the limit of ${MAX_INPUT_BYTES} bytes (half the memory, at most 8 GiB)`);
+    }
     if (cfg.data.kind !== 'npy') preprocessImages(cfg.model, model.onnx, loaded.data);
     else if (cfg.model.preprocess) loaded.notes.push('model.preprocess applies to images only: .npy inputs are used as they are');
   }

@@ -13,8 +13,9 @@ import type { ExampleSet } from '../core/evaluate';
 import { linearModel, type SelmixModel } from '../core/model';
 import type { FinetuneData } from '../core/train';
 import type { RunEvent } from '../protocol/messages';
-import { writeFileAtomic } from '../data/atomicWrite';
-import { encodeNpy, readNpy } from '../data/npy';
+import { writeFilesAtomic } from '../data/atomicWrite';
+import { readInputFile } from '../data/inputFile';
+import { encodeNpy, parseNpy } from '../data/npy';
 import { backboneBytes, modelBytes, readOnnxModel, withHead, type OnnxModelFile } from '../data/onnxModel';
 
 type OnnxModelConfig = Extract<NonNullable<SelmixConfig['model']>, { kind: 'onnx' }>;
@@ -186,13 +187,23 @@ export async function onnxFeaturize(onnx: OnnxModelFile, model: SelmixModel, dat
     const file = o.cacheDir ? join(o.cacheDir, `${key}.npy`) : null;
     let x: Float32Array | null = null;
     if (file && existsSync(file)) {
+      // Each entry has its sha256 beside it: an entry of the right shape but damaged contents is not trusted.
+      let why = '';
       try {
-        const a = readNpy(file);
-        if (a.shape.length === 2 && a.shape[0] === s.n && a.shape[1] === d && a.data instanceof Float32Array) x = a.data;
-      } catch {
-        x = null; // a damaged cache entry is recomputed
+        const bytes = readInputFile(file);
+        const want = existsSync(file + '.sha256') ? readInputFile(file + '.sha256', 1024).toString('utf8').trim() : null;
+        const got = createHash('sha256').update(bytes).digest('hex');
+        if (want !== got) why = want === null ? 'it has no checksum (.sha256)' : 'its contents do not match its checksum';
+        else {
+          const a = parseNpy(bytes, file);
+          if (a.shape.length === 2 && a.shape[0] === s.n && a.shape[1] === d && a.data instanceof Float32Array) x = a.data;
+          else why = `its shape [${a.shape.join(', ')}] is not [${s.n}, ${d}]`;
+        }
+      } catch (e) {
+        why = (e as Error).message;
       }
       if (x) notes.push(`${name} features from the cache (${file})`);
+      else notes.push(`the feature cache entry ${file} is damaged (${why}): the ${name} features are computed again and the entry replaced`);
     }
     if (!x) {
       session ??= new OrtSession(backboneBytes(onnx));
@@ -200,7 +211,8 @@ export async function onnxFeaturize(onnx: OnnxModelFile, model: SelmixModel, dat
       if (file) {
         try {
           mkdirSync(o.cacheDir!, { recursive: true });
-          writeFileAtomic(file, encodeNpy(x, [s.n, d]));
+          const bytes = encodeNpy(x, [s.n, d]);
+          writeFilesAtomic([{ path: file, data: bytes }, { path: file + '.sha256', data: createHash('sha256').update(bytes).digest('hex') + '\n' }]);
         } catch (e) {
           notes.push(`could not cache the ${name} features (${(e as Error).message})`);
         }

@@ -32,6 +32,9 @@ export async function runRequest(request: RunRequest, opts: RunOptions): Promise
     const backend = await initBackend({ ...(opts.backend ? { choice: opts.backend } : {}), ...(opts.wasmDir ? { wasmDir: opts.wasmDir } : {}) });
     ctx = stageContext(opts.emit, opts.shouldStop, backend);
     const outputDir = prepared.outputDir!;
+    if (prepared.outputOutsideConfigFolder) {
+      emit({ type: 'run/log', payload: { level: 'warn', message: `the output folder ${outputDir} is outside the config's folder ${prepared.baseDir} (output "${request.overrides?.output ?? cfg.output}")` } });
+    }
     const inputs = await loadInputs(cfg, prepared.baseDir, request.configPath);
     const finish = (summary: RunFinishedPayload): RunResult => {
       emit({ type: 'run/finished', payload: summary });

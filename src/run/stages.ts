@@ -52,11 +52,36 @@ export function reportedObjective(p: PreparedRun, cfg: SelmixConfig, K: number):
   if (!cfg.customObjective) return { name: cfg.objective, value: (m) => objectiveMetricValue(cfg.objective, m) };
   try {
     const c = compileCustomObjective(cfg.customObjective, K);
+    if (!definedSomewhere(c, K)) {
+      throw configErrorAt(p, 'customObjective.expression', `"${cfg.customObjective.expression}" is not finite at any confusion matrix tried (a perfect, a uniform and a mostly right classifier): `
+        + 'it is undefined everywhere (a division by 0, log(0), the square root of a negative, or an overflow), so there is nothing to optimise');
+    }
     return { name: c.name, value: (m) => c.valueFromMetrics(m), custom: c };
   } catch (e) {
     if (!(e instanceof ExprError)) throw e;
     throw configErrorAt(p, e.path ?? 'customObjective.expression', e.message);
   }
+}
+
+/** The report's record of an output folder outside the config's folder (nothing otherwise). */
+function outsideField(p: PreparedRun, outputDir: string): { outputOutsideConfigFolder?: { output: string; configFolder: string } } {
+  return p.outputOutsideConfigFolder ? { outputOutsideConfigFolder: { output: outputDir, configFolder: p.baseDir } } : {};
+}
+
+/** Whether a compiled objective has a finite value at one of a few confusion matrices (perfect, uniform, 70 % right), checked before a run starts. */
+function definedSomewhere(c: CompiledObjective, K: number): boolean {
+  const probe = (diag: number): Float64Array => {
+    const C = new Float64Array(K * K);
+    for (let i = 0; i < K; i++) for (let j = 0; j < K; j++) C[i * K + j] = (i === j ? diag : (1 - diag) / (K - 1)) / K;
+    return C;
+  };
+  return [1, 1 / K, 0.7].some((diag) => {
+    try {
+      return Number.isFinite(c.value(probe(diag)));
+    } catch {
+      return false;
+    }
+  });
 }
 
 /** Every file a run may write directly in its output folder. */
@@ -219,7 +244,7 @@ export async function pretrainTask(ctx: StageContext, p: PreparedRun, cfg: Selmi
       before: { objectiveValue: metric(r.startVal!), val: r.startVal! }, after: { objectiveValue: metric(afterVal), val: afterVal, ...(afterTest ? { test: afterTest } : {}) },
       bestStep: r.steps, wallSeconds: (performance.now() - ctx.t0) / 1000,
     };
-    writeReport(outputDir, { summary, snapshot: applyEvent(ctx.snapshot(), { type: 'run/finished', payload: summary }), config: cfg, backend: ctx.backend.name, notes: inputs.notes });
+    writeReport(outputDir, { summary, snapshot: applyEvent(ctx.snapshot(), { type: 'run/finished', payload: summary }), config: cfg, backend: ctx.backend.name, notes: inputs.notes, ...outsideField(p, outputDir) });
     return summary;
   } finally {
     (release as (() => void) | null)?.();
@@ -318,7 +343,7 @@ export async function finetuneStage(ctx: StageContext, p: PreparedRun, cfg: Selm
       ...(result.warmStart ? { warmStart: result.warmStart } : {}),
     };
     const snapshot = applyEvent(ctx.snapshot(), { type: 'run/finished', payload: summary });
-    writeReport(outputDir, { summary, snapshot, config: cfg, backend: ctx.backend.name, probes: ctx.backend.probes, notes, gainCorrelation: result.gainCorrelation, ...(onnxCheck ? { onnx: onnxCheck } : {}),
+    writeReport(outputDir, { summary, snapshot, config: cfg, backend: ctx.backend.name, probes: ctx.backend.probes, notes, ...outsideField(p, outputDir), gainCorrelation: result.gainCorrelation, ...(onnxCheck ? { onnx: onnxCheck } : {}),
       tensorsLeaked: tf.memory().numTensors - ctx.tensorsAtStart - liveModelTensors(model) }, headFiles);
     wrote = true;
     return summary;
