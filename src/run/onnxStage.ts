@@ -149,7 +149,13 @@ async function runBatched(session: OrtSession, onnx: OnnxModelFile, set: Example
       padded.set(x);
       x = padded;
     }
-    const r = session.run({ [onnx.input.name]: { data: x, dims: [fixed || m, ...set.shape] } }, [output])[output]!;
+    let r: { data: Float32Array; dims: number[] };
+    try {
+      r = session.run({ [onnx.input.name]: { data: x, dims: [fixed || m, ...set.shape] } }, [output])[output]!;
+    } catch (e) {
+      // What the load-time session check cannot see (a shape only known with data) is still the model's or the data's.
+      throw new DataError(onnx.path, `ONNX Runtime failed to run the model (${label}, examples ${i + 1}..${i + m} of shape [${set.shape.join(', ')}]): ${((e as Error).message ?? String(e)).replace(/\s+/g, ' ').trim()}`);
+    }
     if (r.data.length < m * cols) throw new DataError(onnx.path, `"${output}" has ${r.data.length / (fixed || m)} values per example; the head expects ${cols}`);
     out.set(r.data.subarray(0, m * cols), i * cols);
     const done = i + m;
