@@ -15,6 +15,8 @@ const customObjectiveSchema = z.strictObject({
 });
 const pathString = z.string().min(1).describe('A path, relative to the config file.');
 const posInt = z.number().int().positive();
+/** The default of data.maxImagePixels: 2^25 pixels (a 24-megapixel photo fits; a 30000 x 30000 bomb does not). */
+export const DEFAULT_MAX_IMAGE_PIXELS = 2 ** 25;
 
 /** torchvision's usual preprocessing pipelines, by name (model.preprocess.preset). */
 export const PREPROCESS_PRESETS = {
@@ -60,6 +62,7 @@ const dataSchema = z.discriminatedUnion('kind', [
     test: pathString.optional(),
     classes: z.array(z.string().min(1)).min(2).optional().describe('Class folder names in label order (default: sorted).'),
     grayscale: z.boolean().default(false),
+    maxImagePixels: posInt.max(2 ** 31).default(DEFAULT_MAX_IMAGE_PIXELS).describe('Largest image (width x height, read from its header before decoding) and largest model.preprocess.size; default 33554432 (e.g. 8192 x 4096).'),
   }),
 ]);
 

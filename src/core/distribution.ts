@@ -21,13 +21,14 @@ export function samplingDistribution(G: Float64Array, K: number, s: number, eps 
         + 'are not finite at this refresh. If the weights diverged, lower training.lr; with a customObjective, keep it away from divisions by 0 and log(0).');
     }
     if (g > 0) anyPos = true;
-    mx = Math.max(mx, s * g);
+    mx = Math.max(mx, g);
   }
   if (!anyPos) return P.fill(1 / n);
-  // One exponential per entry: P holds exp(s g - max) until the normalisation.
+  // One exponential per entry: P holds exp(s (g - max g)) until the normalisation. Subtracting before scaling keeps
+  // every exponent <= 0 and finite for any finite s (s g itself overflows to Infinity at s = 1e308).
   let z = 0;
   for (let t = 0; t < n; t++) {
-    const e = Math.exp(s * G[t]! - mx);
+    const e = Math.exp(s * (G[t]! - mx));
     z += e;
     P[t] = G[t]! > 0 ? e : 0;
   }

@@ -75,6 +75,23 @@ export class ExprError extends Error {
   }
 }
 
+/** Error codes of a failed file operation that are the machine's, not the program's: a full disk, a quota, an I/O error. */
+const IO_FAILURES: Record<string, string> = {
+  ENOSPC: 'the disk is full', EDQUOT: 'the disk quota is exceeded', EIO: 'an I/O error', EFBIG: 'the file is too large for the file system',
+  EROFS: 'the file system is read-only', EMFILE: 'too many open files', ENFILE: 'too many open files',
+};
+
+/**
+ * A file operation that failed for a reason of the machine (a full disk, ...) as a TrainingError naming the path and
+ * the reason (exit 1: the run failed, the input was fine); null for anything else.
+ */
+export function ioFailureOf(e: unknown): TrainingError | null {
+  if (!(e instanceof Error)) return null;
+  const { code, path, syscall } = e as Error & { code?: unknown; path?: unknown; syscall?: unknown };
+  if (typeof code !== 'string' || !(code in IO_FAILURES)) return null;
+  return new TrainingError(`${typeof path === 'string' ? path : 'a file'}: ${typeof syscall === 'string' ? `${syscall} failed` : 'could not write'}: ${code} (${IO_FAILURES[code]})`, { cause: e });
+}
+
 /** The failure kind of anything thrown: named errors by class, everything else is internal (a bug). */
 export function failureKindOf(e: unknown): FailureKind {
   if (e instanceof UsageError) return 'usage';

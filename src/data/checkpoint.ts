@@ -49,6 +49,8 @@ export interface CheckpointFingerprint {
   shapes: CheckpointShapes;
   /** A digest of the training inputs (inputsDigest). */
   inputs: string;
+  /** The starting model: its file and a digest of its weights (an ONNX model: its bytes with their external data). */
+  model?: { file: string; digest: string };
 }
 
 /** The settings a resume may change: the run length and the checkpoint interval. */
@@ -68,7 +70,7 @@ function flatten(prefix: string, v: unknown, out: Record<string, Setting>): void
  * (training.steps and training.checkpointEvery apart, as safe to change), the model's kind and backbone freezing,
  * the shapes, and the caller's digest of the inputs.
  */
-export function checkpointFingerprint(cfg: SelmixConfig, shapes: CheckpointShapes, inputsDigest: string): CheckpointFingerprint {
+export function checkpointFingerprint(cfg: SelmixConfig, shapes: CheckpointShapes, inputsDigest: string, model?: { file: string; digest: string }): CheckpointFingerprint {
   const settings: Record<string, Setting> = { objective: cfg.objective, customObjective: cfg.customObjective ? JSON.stringify(cfg.customObjective) : null };
   flatten('selmix', cfg.selmix, settings);
   const training: Record<string, unknown> = {};
@@ -77,7 +79,12 @@ export function checkpointFingerprint(cfg: SelmixConfig, shapes: CheckpointShape
   flatten('training', training, settings);
   settings['model.kind'] = cfg.model?.kind ?? null;
   settings['model.freezeBackbone'] = cfg.model && 'freezeBackbone' in cfg.model ? cfg.model.freezeBackbone : null;
-  return { settings, safe, shapes: { K: shapes.K, d: shapes.d, weights: shapes.weights.map((s) => s.slice()), unlabeled: shapes.unlabeled }, inputs: inputsDigest };
+  // An ONNX model's head node and preprocessing decide its features (and the feature cache's key) as much as its file.
+  if (cfg.model?.kind === 'onnx') {
+    settings['model.head'] = cfg.model.head ?? null;
+    settings['model.preprocess'] = cfg.model.preprocess ? JSON.stringify(cfg.model.preprocess) : null;
+  }
+  return { settings, safe, shapes: { K: shapes.K, d: shapes.d, weights: shapes.weights.map((s) => s.slice()), unlabeled: shapes.unlabeled }, inputs: inputsDigest, ...(model ? { model: { ...model } } : {}) };
 }
 
 /** Values of a large input array hashed into the digest: at most this many, evenly strided. */
@@ -199,6 +206,7 @@ const fingerprintSchema = z.strictObject({
   safe: z.record(z.string(), setting),
   shapes: z.strictObject({ K: int.min(1), d: int.min(1), weights: z.array(z.array(int.min(0))), unlabeled: int.min(0) }),
   inputs: z.string(),
+  model: z.strictObject({ file: z.string(), digest: z.string() }).optional(),
 });
 
 const envelopeSchema = z.strictObject({
@@ -357,6 +365,9 @@ export function readCheckpoint(dir: string, expected: CheckpointFingerprint): Re
   }
   if (was.shapes.unlabeled !== now.unlabeled || was.inputs !== expected.inputs) {
     throw new DataError(path, `the checkpoint was made on other inputs (${was.shapes.unlabeled !== now.unlabeled ? `an unlabeled set of ${was.shapes.unlabeled} examples, now ${now.unlabeled}` : 'the data digest differs'}); resume with the same data, or start afresh without --resume`);
+  }
+  if (expected.model && was.model?.digest !== expected.model.digest) {
+    throw new DataError(path, `the model ${expected.model.file} ${was.model ? 'changed since the checkpoint was made (its weights or graph differ)' : 'cannot be matched to the checkpoint (an earlier version wrote it without the model\'s digest)'}; resume with the model it was made with, or start afresh without --resume`);
   }
   const refused = differences(was.settings, expected.settings);
   if (refused.length > 0) {

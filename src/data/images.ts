@@ -1,23 +1,61 @@
 // Image-folder datasets, laid out as torchvision's ImageFolder reads them (one sub-folder per class, classes in
 // sorted folder order). Pixels are decoded as PIL does (src/data/imageDecode.ts). Listing and decoding are separate,
 // so a run can check its model against the first image before it decodes the rest, and decode in batches.
-import { readdirSync, statSync } from 'node:fs';
+import { readdirSync, realpathSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { DataError } from '../core/errors';
+import { DEFAULT_MAX_IMAGE_PIXELS } from '../core/config';
 import { convertImage, decodeImage, type DecodedImage } from './imageDecode';
-import { readInputFile } from './inputFile';
+import { MAX_INPUT_BYTES, readInputFile } from './inputFile';
 
 /** An image file larger than this is refused before decoding (a 16k x 16k RGBA PNG is 1 GiB decoded). */
 const MAX_IMAGE_BYTES = 256 * 2 ** 20;
 
 /** Options of loadImageFolder. */
 export interface ImageFolderOptions {
-  /** Class folder names in label order (labeled only); default: the sub-folder names, sorted. */
+  /** Class folder names in label order (labeled only); default: the sub-folder names, sorted. The folders must be exactly these. */
   classes?: string[];
+  /** Where `classes` came from, for messages (e.g. "data.classes in run.selmix.json", "the training folder ..."). */
+  classesFrom?: string;
   /** Convert every image to one luminance channel. */
   grayscale?: boolean;
   /** true: one sub-folder per class; false: every image below root, no labels. */
   labeled: boolean;
+  /** Largest width x height accepted, read from each file's header before it is decoded (data.maxImagePixels). */
+  maxPixels?: number;
+}
+
+/** Width, height and channels from a PNG's IHDR or a JPEG's frame header, without decoding; null when not found. */
+export function imageHeaderSize(buf: Uint8Array, file: string): { width: number; height: number; channels: number } | null {
+  const be32 = (i: number) => ((buf[i]! << 24) >>> 0) + (buf[i + 1]! << 16) + (buf[i + 2]! << 8) + buf[i + 3]!;
+  if (/\.png$/i.test(file)) {
+    // Signature (8 bytes), then the IHDR chunk: length, "IHDR", width, height, bit depth, colour type.
+    if (buf.length < 26 || buf[12] !== 0x49 || buf[13] !== 0x48 || buf[14] !== 0x44 || buf[15] !== 0x52) return null;
+    const channels = ({ 0: 1, 2: 3, 3: 3, 4: 2, 6: 4 } as Record<number, number>)[buf[25]!] ?? 4;
+    return { width: be32(16), height: be32(20), channels };
+  }
+  let i = 2;
+  while (i + 4 <= buf.length) {
+    if (buf[i] !== 0xff) return null;
+    const marker = buf[i + 1]!;
+    if (marker === 0xff) { i++; continue; }
+    if (marker === 0xd8 || (marker >= 0xd0 && marker <= 0xd7) || marker === 0x01) { i += 2; continue; }
+    const len = (buf[i + 2]! << 8) | buf[i + 3]!;
+    const isSof = marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc;
+    if (isSof) return i + 9 < buf.length ? { height: (buf[i + 5]! << 8) | buf[i + 6]!, width: (buf[i + 7]! << 8) | buf[i + 8]!, channels: buf[i + 9]! } : null;
+    if (marker === 0xda) return null;
+    i += 2 + len;
+  }
+  return null;
+}
+
+/** Refuses an image whose header says it is larger than maxPixels, before anything is decoded. */
+function checkImageSize(buf: Uint8Array, file: string, maxPixels: number): void {
+  const h = imageHeaderSize(buf, file);
+  if (h && h.width * h.height > maxPixels) {
+    throw new DataError(file, `is ${h.width} x ${h.height} pixels (${h.width * h.height}, ${h.channels} channel(s)), over the limit of ${maxPixels} pixels per image (data.maxImagePixels); `
+      + 'resize the images, or raise data.maxImagePixels if the machine has the memory');
+  }
 }
 
 /** An image-folder dataset: x is NHWC float32 in [0, 1] (or the transform's output); files are in the order of x. */
@@ -33,40 +71,90 @@ export interface ImageFolderData {
 
 const EXTS = /\.(png|jpe?g)$/i;
 
+/** A short list of class names for a message. */
+function listOf(names: string[]): string {
+  return names.slice(0, 8).map((n) => `"${n}"`).join(', ') + (names.length > 8 ? `, ... (${names.length} in all)` : '');
+}
+
 /** Plain code-point order, the same on every machine and locale. */
 function byCodePoint(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
+/** A name's bytes with those outside printable ASCII as \xNN, for a message about a name that is not UTF-8. */
+function escapedName(b: Buffer): string {
+  return Array.from(b, (c) => (c >= 0x20 && c < 0x7f && c !== 0x5c ? String.fromCharCode(c) : `\\x${c.toString(16).padStart(2, '0')}`)).join('');
+}
+
+/** Whether a link (or path) leads to a folder; a link loop is a DataError naming it. */
+function isFolder(p: string): boolean {
+  try {
+    return statSync(p, { throwIfNoEntry: false })?.isDirectory() === true;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new DataError(p, code === 'ELOOP' ? 'is a symbolic link that leads back to itself (a link loop); remove or fix the link' : `cannot be read: ${code ?? (e as Error).message}`);
+  }
+}
+
 function listDir(dir: string): { name: string; dir: boolean }[] {
   let entries;
   try {
+    // Names are read as bytes first: one that is not UTF-8 would come back as another name that does not exist.
+    for (const raw of readdirSync(dir, { encoding: 'buffer' })) {
+      if (raw[0] !== 0x2e && Buffer.compare(Buffer.from(raw.toString('utf8'), 'utf8'), raw) !== 0) {
+        throw new DataError(dir, `holds "${escapedName(raw)}", a name that is not valid UTF-8 (bytes shown as \\xNN); rename it (e.g. convmv -f latin1 -t utf8) or move it out`);
+      }
+    }
     entries = readdirSync(dir, { withFileTypes: true });
   } catch (e) {
+    if (e instanceof DataError) throw e;
     throw new DataError(dir, `cannot read folder: ${(e as Error).message}`);
   }
   return entries
     .filter((e) => !e.name.startsWith('.'))
-    .map((e) => ({ name: e.name, dir: e.isDirectory() || (e.isSymbolicLink() && statSync(join(dir, e.name), { throwIfNoEntry: false })?.isDirectory() === true) }))
+    .map((e) => ({ name: e.name, dir: e.isDirectory() || (e.isSymbolicLink() && isFolder(join(dir, e.name))) }))
     .sort((a, b) => byCodePoint(a.name, b.name));
 }
 
-/** Every .png/.jpg/.jpeg file below dir, recursively, sorted by relative path. */
+/** Every .png/.jpg/.jpeg file below dir, recursively, sorted by relative path; a link back to a folder above is a DataError. */
 function imagesBelow(dir: string): string[] {
   const out: string[] = [];
+  const above = new Set<string>();
   const walk = (d: string): void => {
+    const real = realpathSync(d);
+    if (above.has(real)) throw new DataError(d, `leads back to ${real}, a folder it is inside, through a symbolic link (a link loop); remove the link`);
+    above.add(real);
     for (const e of listDir(d)) {
       const p = join(d, e.name);
       if (e.dir) walk(p);
       else if (EXTS.test(e.name)) out.push(p);
     }
+    above.delete(real);
   };
   walk(dir);
   return out.sort((a, b) => byCodePoint(relative(dir, a), relative(dir, b)));
 }
 
-async function decode(file: string): Promise<DecodedImage> {
-  return decodeImage(file, readInputFile(file, MAX_IMAGE_BYTES));
+// The per-image pixel limit (data.maxImagePixels) of the loads in progress: set by the loaders from their options.
+let maxPixelsNow = DEFAULT_MAX_IMAGE_PIXELS;
+
+async function decode(file: string, maxPixels = maxPixelsNow): Promise<DecodedImage> {
+  const buf = readInputFile(file, MAX_IMAGE_BYTES);
+  checkImageSize(buf, file, maxPixels);
+  return decodeImage(file, buf);
+}
+
+/** Sets the largest width x height decoded from now on (data.maxImagePixels; the default when undefined). */
+export function setMaxImagePixels(maxPixels: number | undefined): void {
+  maxPixelsNow = maxPixels ?? DEFAULT_MAX_IMAGE_PIXELS;
+}
+
+/** Refuses a set whose float32 block would pass the input limit, before it is allocated. */
+function checkSetBytes(root: string, n: number, shape: readonly number[], first: string): void {
+  const bytes = n * shape.reduce((a, b) => a * b, 1) * 4;
+  if (bytes > MAX_INPUT_BYTES) {
+    throw new DataError(root, `${n} images of shape [${shape.join(', ')}] take ${bytes} bytes as float32 (first: ${first}), over the limit of ${MAX_INPUT_BYTES} bytes (half the memory, at most 8 GiB); use smaller or fewer images`);
+  }
 }
 
 /** The files of an image folder and their labels, in load order; nothing decoded yet. */
@@ -79,7 +167,7 @@ export interface ImageFolderList {
 }
 
 /** Lists an image folder (one sub-folder per class when labeled), in ImageFolder's order; decodes nothing. */
-export function listImageFolder(root: string, opts: Pick<ImageFolderOptions, 'classes' | 'labeled'>): ImageFolderList {
+export function listImageFolder(root: string, opts: Pick<ImageFolderOptions, 'classes' | 'classesFrom' | 'labeled'>): ImageFolderList {
   const st = statSync(root, { throwIfNoEntry: false });
   if (!st?.isDirectory()) throw new DataError(root, 'image folder does not exist or is not a folder');
   const files: string[] = [];
@@ -88,12 +176,15 @@ export function listImageFolder(root: string, opts: Pick<ImageFolderOptions, 'cl
   if (opts.labeled) {
     const folders = listDir(root).filter((e) => e.dir).map((e) => e.name);
     if (opts.classes) {
+      const from = opts.classesFrom ?? 'classes';
       const seen = new Set<string>();
       for (const c of opts.classes) {
         if (seen.has(c)) throw new DataError(root, `class "${c}" is listed twice in classes`);
         seen.add(c);
-        if (!folders.includes(c)) throw new DataError(join(root, c), `class "${c}" is listed in classes but has no folder`);
+        if (!folders.includes(c)) throw new DataError(join(root, c), `class folder "${c}" is missing: the classes are ${listOf(opts.classes)} (from ${from}); every labeled split needs one folder per class, named alike`);
       }
+      const extra = folders.find((f) => !seen.has(f));
+      if (extra !== undefined) throw new DataError(join(root, extra), `class folder "${extra}" is not one of the classes ${listOf(opts.classes)} (from ${from}); rename or remove it, so no image is scored as another class`);
       classNames = opts.classes.slice();
     } else {
       classNames = folders;
@@ -193,6 +284,7 @@ export async function transformImages(list: ImageFolderList, t: ImageTransform):
         t.check(s, f);
         shape = s;
         per = s.reduce((a, b) => a * b, 1);
+        checkSetBytes(list.root, files.length, s, f);
         x = new Float32Array(files.length * per);
       } else if (s.join('x') !== shape.join('x')) {
         throw new DataError(f, `this image (${img.width}x${img.height}) becomes [${s.join(', ')}] after model.preprocess but ${files[0]} becomes [${shape.join(', ')}]; give a centerCrop (or resize [H, W]) so that every image has one size`);
@@ -233,11 +325,13 @@ export async function transformRange(files: readonly string[], from: number, to:
 /** Loads an image folder (one sub-folder per class when labeled) into NHWC float32 in [0, 1]. */
 export async function loadImageFolder(root: string, opts: ImageFolderOptions & { transform?: ImageTransform }): Promise<ImageFolderData> {
   const list = listImageFolder(root, opts);
+  setMaxImagePixels(opts.maxPixels);
   if (opts.transform) {
     const t = await transformImages(list, opts.transform);
     return { x: t.x, y: list.y, n: list.files.length, shape: t.shape, classNames: list.classNames, files: list.files };
   }
   const first = await firstImageFormat(list);
+  checkSetBytes(root, list.files.length, [first.height, first.width, opts.grayscale ? 1 : first.channels], list.files[0]!);
   const mode = opts.grayscale ? 'L' : null;
   const px = await decodeImageRange(list.files, 0, list.files.length, { width: first.width, height: first.height, mode }, list.files[0]!);
   const channels = opts.grayscale ? 1 : first.channels;

@@ -2,16 +2,20 @@
 // Gemm, or the MatMul followed by an Add, that produces the graph's output, or the input of a Softmax that does), the backbone cut out as its own graph
 // (output: the head's input, the features), and the same graph written again with the head's initializers replaced.
 // Decoding and encoding go through protobufjs (src/formats/onnx/proto.ts); running graphs is src/backend/onnxRuntime.ts.
-import { createHash } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
+import { createHash, type Hash } from 'node:crypto';
+import { closeSync, openSync, readFileSync, readSync, realpathSync, statSync } from 'node:fs';
+import { dirname, isAbsolute, join, relative, sep } from 'node:path';
 import { DataError } from '../core/errors';
 import {
   decodeOnnx, encodeOnnx, floatTensor, int64, ONNX_FLOAT, tensorFloats,
   type OnnxAttribute, type OnnxGraph, type OnnxModelProto, type OnnxNode, type OnnxTensor, type OnnxValueInfo,
 } from '../formats/onnx/proto';
 
-/** An ONNX file larger than this is refused (the weights of one that large belong in external data, which is not supported). */
+/** An ONNX file, with its external data, larger than this is refused (protobuf cannot encode more, and ONNX Runtime is handed one buffer). */
 const MAX_ONNX_BYTES = 2 ** 31 - 1;
+
+/** Bytes per element of the ONNX tensor types with a fixed size, by TensorProto.DataType (string, 8, has none). */
+const ELEM_BYTES: Record<number, number> = { 1: 4, 2: 1, 3: 1, 4: 2, 5: 2, 6: 4, 7: 8, 9: 1, 10: 2, 11: 8, 12: 4, 13: 8, 14: 8, 15: 16, 16: 2, 17: 1, 18: 1, 19: 1, 20: 1, 21: 1, 22: 1 };
 
 /** The classifier head of an ONNX graph: logits = features x W + b. */
 export interface OnnxHead {
@@ -41,8 +45,10 @@ export type InputDim = number;
 /** A decoded ONNX model with its head. */
 export interface OnnxModelFile {
   path: string;
-  /** sha256 of the file, for the feature cache. */
+  /** sha256 of the file and of the external data it names, for the feature cache and the checkpoint fingerprint. */
   digest: string;
+  /** The external data files read (absolute), confined to the model's folder; they are inputs of the run. */
+  externalFiles: string[];
   proto: OnnxModelProto;
   /** The graph input (the one that is not an initializer). */
   input: { name: string; dims: InputDim[] };
@@ -89,7 +95,7 @@ function readOnnxBytes(path: string): Uint8Array {
   try {
     const st = statSync(path);
     if (!st.isFile()) throw new DataError(path, 'is not a regular file; give the path of an .onnx file');
-    if (st.size > MAX_ONNX_BYTES) throw new DataError(path, `is ${st.size} bytes; ONNX models over 2 GiB keep their weights in external data, which is not supported`);
+    if (st.size > MAX_ONNX_BYTES) throw new DataError(path, `is ${st.size} bytes; ONNX models over 2 GiB are not supported`);
     return readFileSync(path);
   } catch (e) {
     if (e instanceof DataError) throw e;
@@ -101,6 +107,8 @@ function readOnnxBytes(path: string): Uint8Array {
 export function readOnnxModel(path: string, headName?: string): OnnxModelFile {
   const bytes = readOnnxBytes(path);
   const proto = decodeOnnxFile(path, bytes);
+  const hash = createHash('sha256').update(bytes);
+  const externalFiles = checkTensors(path, proto, bytes.byteLength, hash);
   const g = proto.graph!;
   const inits = new Set((g.initializer ?? []).map((t) => t.name ?? ''));
   const inputs = (g.input ?? []).filter((v) => !inits.has(v.name ?? ''));
@@ -108,7 +116,141 @@ export function readOnnxModel(path: string, headName?: string): OnnxModelFile {
   const input = inputs[0]!;
   if (input.type?.tensorType?.elemType !== ONNX_FLOAT) throw new DataError(path, `the graph input "${input.name}" is not float32`);
   const head = findHead(path, g, headName);
-  return { path, digest: createHash('sha256').update(bytes).digest('hex'), proto, input: { name: input.name!, dims: valueDims(input) }, head };
+  if (head.K < 1 || head.d < 1) throw new DataError(path, `head node "${head.node}": its weight "${head.weightName}" is ${head.d} x ${head.K} (d x K); a head needs at least one feature and one class`);
+  return { path, digest: hash.digest('hex'), externalFiles, proto, input: { name: input.name!, dims: valueDims(input) }, head };
+}
+
+/** Every tensor of the model (initializers, Constant values, and those of nested subgraphs), with where it sits. */
+function tensorsOf(g: OnnxGraph, where: string, out: { t: OnnxTensor; where: string }[]): void {
+  for (const t of g.initializer ?? []) out.push({ t, where: `initializer "${t.name ?? ''}"${where}` });
+  for (const n of g.node ?? []) {
+    const at = `node ${nodeLabel(n)}${where}`;
+    for (const a of (n.attribute ?? []) as (OnnxAttribute & { tensors?: OnnxTensor[]; g?: OnnxGraph; graphs?: OnnxGraph[] })[]) {
+      if (a.t) out.push({ t: a.t, where: `the tensor of attribute "${a.name}" of ${at}` });
+      for (const t of a.tensors ?? []) out.push({ t, where: `a tensor of attribute "${a.name}" of ${at}` });
+      if (a.g) tensorsOf(a.g, ` (in the subgraph "${a.name}" of ${at})`, out);
+      for (const sub of a.graphs ?? []) tensorsOf(sub, ` (in a subgraph "${a.name}" of ${at})`, out);
+    }
+  }
+}
+
+/** The count of a tensor's elements from its dims; negative or absurd dims are a DataError naming the tensor. */
+function elementCount(path: string, where: string, t: OnnxTensor): number {
+  let n = 1;
+  for (const d of t.dims ?? []) {
+    const v = int64(d);
+    if (!Number.isSafeInteger(v) || v < 0) throw new DataError(path, `${where} has dims [${(t.dims ?? []).map(int64).join(', ')}]: a dimension is negative or not an integer`);
+    n *= v;
+  }
+  if (n * (ELEM_BYTES[t.dataType ?? 0] ?? 1) > MAX_ONNX_BYTES) throw new DataError(path, `${where} has dims [${(t.dims ?? []).map(int64).join(', ')}]: ${n} elements, more than an ONNX model can hold (2 GiB)`);
+  return n;
+}
+
+/**
+ * The external data of a tensor, read from the model's own folder: the location must be a relative path below that
+ * folder (no absolute path, no "..", no link leading out of it), a regular file holding offset + length bytes, and the
+ * length must be what the tensor's dims and type need. Anything else is a DataError naming the model and the tensor.
+ */
+function readExternal(path: string, where: string, t: OnnxTensor, need: number | null): { file: string; data: Uint8Array } {
+  const entries = new Map((t.externalData ?? []).map((e) => [e.key ?? '', e.value ?? '']));
+  const location = entries.get('location');
+  const bad = (why: string) => new DataError(path, `${where} keeps its data in an external file${location ? ` "${location}"` : ''}: ${why}`);
+  if (!location) throw bad('no "location" is given');
+  if (isAbsolute(location) || /^[a-zA-Z]:/.test(location) || location.startsWith('\\')) throw bad('the location is an absolute path; external data must sit in the model\'s folder (a relative path)');
+  if (location.split(/[\\/]/).includes('..')) throw bad('the location leads out of the model\'s folder (".."); external data must sit in the model\'s folder');
+  const base = dirname(path);
+  const file = join(base, location);
+  let real: string;
+  let baseReal: string;
+  try {
+    real = realpathSync(file);
+    baseReal = realpathSync(base);
+  } catch (e) {
+    throw bad(`${file} cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); it is looked up in the model's folder ${base}`);
+  }
+  const rel = relative(baseReal, real);
+  if (rel === '' || rel.startsWith('..' + sep) || rel === '..' || isAbsolute(rel)) throw bad(`${file} is a link to ${real}, outside the model's folder ${base}`);
+  const st = statSync(real);
+  if (!st.isFile()) throw bad(`${file} is not a regular file`);
+  const num = (key: string): number | null => {
+    const v = entries.get(key);
+    if (v === undefined || v === '') return null;
+    if (!/^\d+$/.test(v) || !Number.isSafeInteger(Number(v))) throw bad(`its "${key}" is ${JSON.stringify(v)}, not a byte count`);
+    return Number(v);
+  };
+  const offset = num('offset') ?? 0;
+  const length = num('length');
+  const want = need ?? length;
+  if (want === null) throw bad('the tensor type has no fixed size, so a "length" is needed');
+  if (length !== null && length !== want) throw bad(`its length is ${length} bytes, but dims [${(t.dims ?? []).map(int64).join(', ')}] of this type take ${want}`);
+  if (offset + want > st.size) throw bad(`${file} holds ${st.size} bytes; the tensor needs ${want} from offset ${offset} (the file is too short)`);
+  const data = Buffer.alloc(want);
+  const fd = openSync(real, 'r');
+  try {
+    let got = 0;
+    while (got < want) {
+      const r = readSync(fd, data, got, want - got, offset + got);
+      if (r === 0) throw bad(`${file} ended after ${got} of ${want} bytes`);
+      got += r;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return { file: real, data };
+}
+
+/** The typed-field values a tensor without raw data holds for its type (-1: a type not checked here). */
+function typedCount(t: OnnxTensor): number {
+  const full = t as OnnxTensor & { int32Data?: number[]; uint64Data?: unknown[]; stringData?: unknown[] };
+  switch (t.dataType) {
+    case 1: return t.floatData?.length ?? 0;
+    case 11: return t.doubleData?.length ?? 0;
+    case 7: return t.int64Data?.length ?? 0;
+    case 2: case 3: case 4: case 5: case 6: case 9: case 10: case 16: return full.int32Data?.length ?? 0;
+    default: return -1;
+  }
+}
+
+/**
+ * Checks every tensor of the model and brings external data in: dims non-negative and sane, raw data as long as dims
+ * and type say, typed data of the right count, float values finite; external data read from the model's folder only
+ * (readExternal) and put in the tensor's raw data, so ONNX Runtime, handed the bytes, never resolves a path itself.
+ * The bytes read are added to hash. Returns the external files read.
+ */
+function checkTensors(path: string, proto: OnnxModelProto, fileBytes: number, hash: Hash): string[] {
+  const all: { t: OnnxTensor; where: string }[] = [];
+  tensorsOf(proto.graph!, '', all);
+  const files = new Set<string>();
+  let total = fileBytes;
+  for (const { t, where } of all) {
+    const n = elementCount(path, where, t);
+    const size = ELEM_BYTES[t.dataType ?? 0];
+    const need = size === undefined ? null : n * size;
+    if (t.dataLocation === 1 || (t.externalData?.length ?? 0) > 0) {
+      const ext = readExternal(path, where, t, need);
+      total += ext.data.byteLength;
+      if (total > MAX_ONNX_BYTES) throw new DataError(path, `the model and its external data are over 2 GiB (at ${where}); larger models are not supported`);
+      hash.update(`${where}:`).update(ext.data);
+      files.add(ext.file);
+      t.rawData = ext.data;
+      t.dataLocation = 0;
+      t.externalData = [];
+    } else if (t.rawData && t.rawData.length > 0) {
+      if (need !== null && t.rawData.length !== need) throw new DataError(path, `${where} has ${t.rawData.length} bytes of raw data, but dims [${(t.dims ?? []).map(int64).join(', ')}] of its type take ${need}`);
+    } else {
+      const c = typedCount(t);
+      if (c >= 0 && c !== n) throw new DataError(path, `${where} holds ${c} values, but its dims [${(t.dims ?? []).map(int64).join(', ')}] take ${n}`);
+    }
+    if (t.dataType === ONNX_FLOAT || t.dataType === 11) {
+      const v = t.dataType === ONNX_FLOAT ? tensorFloats(t) : (t.rawData && t.rawData.length ? new Float64Array(Uint8Array.from(t.rawData).buffer) : Float64Array.from(t.doubleData ?? []));
+      if (v) {
+        for (let i = 0; i < v.length; i++) {
+          if (!Number.isFinite(v[i]!)) throw new DataError(path, `${where} holds ${v[i]} at index ${i}: the model's weights are not finite (the file is damaged or was saved from a diverged training); export a model with finite weights`);
+        }
+      }
+    }
+  }
+  return [...files];
 }
 
 /** The node producing each tensor, and the nodes reading it. */
@@ -222,7 +364,7 @@ function findHead(path: string, g: OnnxGraph, headName: string | undefined): Onn
 
 function floats(path: string, label: string, t: OnnxTensor): Float32Array {
   const f = tensorFloats(t);
-  if (!f) throw new DataError(path, `head node ${label}: initializer "${t.name}" is not float32 data stored in the file (external data and other types are not supported)`);
+  if (!f) throw new DataError(path, `head node ${label}: initializer "${t.name}" is not float32 data (other types are not supported for the head)`);
   return f;
 }
 

@@ -1,11 +1,12 @@
 // The output folder of a run: checked before anything is written (on a real, writable file system, not inside
 // an input folder), created only after every other check has passed, and locked while a run writes there, so
 // two runs into one folder do not overwrite each other's files.
-import { accessSync, closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, realpathSync, rmSync, statfsSync, statSync, writeSync } from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, realpathSync, rmdirSync, rmSync, statfsSync, statSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { threadId } from 'node:worker_threads';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
-import { OutputFolderError } from '../core/errors';
+import { OutputFolderError, TrainingError } from '../core/errors';
+import { writeFileAtomic } from './atomicWrite';
 
 /** File systems that are views of the kernel, not storage: writing there can block or mean something else. */
 const PSEUDO_FS: Record<number, string> = {
@@ -69,6 +70,64 @@ export function checkOutputFolder(dir: string, inputs: string[]): void {
   }
 }
 
+/** The file every run writes into its output folder: it marks the folder as SelMix's, so a later run may replace its files. */
+export const RUN_MARKER = '.selmix-run.json';
+
+/** True when a SelMix run wrote dir: its run marker, or (runs before the marker existed) a report.json with a run's summary and snapshot. */
+export function isRunFolder(dir: string): boolean {
+  const json = (name: string): unknown => {
+    try {
+      const p = join(dir, name);
+      if (!statSync(p).isFile() || statSync(p).size > 256 * 2 ** 20) return null;
+      return JSON.parse(readFileSync(p, 'utf8'));
+    } catch {
+      return null;
+    }
+  };
+  const marker = json(RUN_MARKER) as { tool?: unknown } | null;
+  if (marker && marker.tool === 'selmix') return true;
+  const report = json('report.json') as { summary?: { runId?: unknown; reportPath?: unknown }; snapshot?: unknown } | null;
+  return !!report && typeof report.summary?.runId === 'string' && 'reportPath' in report.summary && typeof report.snapshot === 'object' && report.snapshot !== null;
+}
+
+/**
+ * Refuses an output folder that holds any of `names` (files or folders the run would replace, relative to dir) when no
+ * SelMix run wrote the folder (isRunFolder): those are the user's own files. Names the first one found.
+ */
+export function checkReplaceable(dir: string, names: string[]): void {
+  if (!existsSync(dir) || isRunFolder(dir)) return;
+  for (const name of names) {
+    const p = join(dir, name);
+    let found = false;
+    try { lstatSync(p); found = true; } catch { /* absent */ }
+    if (found) {
+      throw new OutputFolderError(`the output folder ${resolve(dir)} holds ${p}, which this run would replace, and no SelMix run wrote that folder (it has no ${RUN_MARKER}); ` +
+        'choose a new or empty output folder, or move your files out of it');
+    }
+  }
+}
+
+/** Writes the run marker into a freshly made or reused output folder (kept when one is there already). */
+export function markRunFolder(dir: string, what: string): void {
+  const path = join(dir, RUN_MARKER);
+  if (isRunFolder(dir) && existsSync(path)) return;
+  try {
+    writeFileAtomic(path, JSON.stringify({ tool: 'selmix', note: 'this folder holds the outputs of SelMix runs; a later run may replace them', createdAt: new Date().toISOString(), by: what }, null, 1) + '\n');
+  } catch (e) {
+    throw new OutputFolderError(`cannot write ${path}: ${(e as Error).message}`);
+  }
+}
+
+/** Removes an output folder this run created when it holds nothing but the run's marker and lock (the run failed before writing). */
+export function removeIfUnused(dir: string): void {
+  try {
+    const left = readdirSync(dir);
+    if (!left.every((f) => f === RUN_MARKER || f === LOCK_FILE)) return;
+    for (const f of left) rmSync(join(dir, f), { force: true });
+    rmdirSync(dir);
+  } catch { /* best effort: the failure being reported matters more */ }
+}
+
 /** Creates the output folder (after checkOutputFolder and every other check). */
 export function createOutputFolder(dir: string): void {
   try {
@@ -125,7 +184,13 @@ export function lockOutputFolder(dir: string, what: string): () => void {
       rmSync(path, { force: true });
       continue;
     }
-    writeSync(fd, JSON.stringify(mine));
+    try {
+      writeSync(fd, JSON.stringify(mine));
+    } catch (e) {
+      closeSync(fd);
+      rmSync(path, { force: true });
+      throw new TrainingError(`${path}: could not write the output folder's lock: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}${(e as NodeJS.ErrnoException).code === 'ENOSPC' ? ' (the disk is full)' : ''}`, { cause: e });
+    }
     closeSync(fd);
     return () => {
       try {

@@ -2,16 +2,16 @@
 // (nothing is written, nothing is trained). Every command (finetune, eval, gain, sweep, experiments) loads
 // through it, so the same bad file gives the same error everywhere. A demo model that does not exist yet is
 // returned as "to pre-train"; the pre-training stage (src/run/stages.ts) makes it.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import type { SelmixConfig } from '../core/config';
-import { DataError, ModelShapeError } from '../core/errors';
+import { locatePath, type SelmixConfig } from '../core/config';
+import { ConfigError, DataError, ModelShapeError } from '../core/errors';
 import type { FinetuneData } from '../core/train';
 import { disposeModel, fromLayersModel, linearModel, type SelmixModel } from '../core/model';
 import { forwardAll, type ExampleSet } from '../core/evaluate';
 import { loadMnistLT } from '../data/mnist';
 import { readNpy, toFloat32Features, toFloat32Vector, toLabels, type NdArray } from '../data/npy';
-import { firstTransformedShape, listImageFolder, loadImageFolder } from '../data/images';
+import { firstTransformedShape, listImageFolder, loadImageFolder, setMaxImagePixels } from '../data/images';
 import { isLazy, lazyImageSet, lazySubset } from './imageSource';
 import { imageDecoderInfo } from '../data/imageDecode';
 import { loadLayersModelFromFile } from '../data/modelIo';
@@ -40,6 +40,20 @@ export interface RunInputs {
   files: SplitFiles;
   /** The class names came from the config, the image folders or the built-in set (not numbered from the labels). */
   classesGiven: boolean;
+  /** The class names are the config's data.classes (a mismatch is reported at that field's line). */
+  classesFromConfig?: boolean;
+}
+
+/** A ConfigError at a config field and its line in the config file (the file the run's config was read from). */
+function fieldError(configPath: string, keys: string[], message: string): ConfigError {
+  let at = {};
+  try { at = locatePath(readFileSync(configPath, 'utf8').replace(/^\uFEFF/, ''), keys); } catch { /* reported without a line */ }
+  return new ConfigError(configPath, [{ path: keys.join('.'), message, ...at }]);
+}
+
+/** A ConfigError at data.classes. */
+function classesError(configPath: string, message: string): ConfigError {
+  return fieldError(configPath, ['data', 'classes'], message);
 }
 
 /** Reads each .npy once per load, even when two splits name the same file. */
@@ -93,7 +107,7 @@ function classNamesOf(given: string[] | undefined, where: string): string[] | un
   if (!given) return undefined;
   const seen = new Set<string>();
   for (const c of given) {
-    if (seen.has(c)) throw new DataError(where, `data.classes names "${c}" twice; class names must be distinct`);
+    if (seen.has(c)) throw classesError(where, `data.classes names "${c}" twice; class names must be distinct`);
     seen.add(c);
   }
   return given;
@@ -127,19 +141,22 @@ async function loadData(cfg: SelmixConfig, base: string, read: NpyReader, config
     let tr = train;
     if (!val) ({ train: tr, val } = carveValidation(train, classNames.length, 100, notes));
     files.val ??= files.train!;
-    return { data: { train: tr, val, unlabeled, test, classNames }, notes, inputs, files, classesGiven: given !== undefined };
+    return { data: { train: tr, val, unlabeled, test, classNames }, notes, inputs, files, classesGiven: given !== undefined, classesFromConfig: given !== undefined };
   }
+  // Every labeled split's class folders are matched by name to the training classes (or data.classes), never numbered on their own.
+  let expected = given ? { classes: given, classesFrom: `data.classes in ${configPath}` } : null;
+  setMaxImagePixels(d.maxImagePixels);
   // A model's image splits (an ONNX model with its transform) are listed now and decoded in batches when needed
   // (src/run/imageSource.ts); other image splits are decoded here.
   const load = async (p: string, isLabeled: boolean): Promise<{ set: ExampleSet; classNames: string[] }> => {
     const root = resolve(base, p);
     inputs.push(root);
     if (transform) {
-      const list = listImageFolder(root, { labeled: isLabeled, ...(given ? { classes: given } : {}) });
+      const list = listImageFolder(root, { labeled: isLabeled, ...(isLabeled && expected ? expected : {}) });
       const shape = await firstTransformedShape(list.files, transform.t);
       return { set: lazyImageSet(list.files, list.y, shape, transform.t, transform.describe), classNames: list.classNames };
     }
-    const r = await loadImageFolder(root, { labeled: isLabeled, grayscale: d.grayscale, ...(given ? { classes: given } : {}) });
+    const r = await loadImageFolder(root, { labeled: isLabeled, grayscale: d.grayscale, maxPixels: d.maxImagePixels, ...(isLabeled && expected ? expected : {}) });
     return { set: { x: r.x, y: r.y, n: r.n, shape: r.shape }, classNames: r.classNames };
   };
   for (const [name, p] of [['train', d.train], ['val', d.val ?? d.train], ['unlabeled', d.unlabeled], ['test', d.test]] as const) {
@@ -149,6 +166,7 @@ async function loadData(cfg: SelmixConfig, base: string, read: NpyReader, config
   if (decoder.note) notes.push(decoder.note);
   const tr = await load(d.train, true);
   const classNames = tr.classNames;
+  expected ??= { classes: classNames, classesFrom: `the training folder ${resolve(base, d.train)}` };
   const train = labeled(tr.set, resolve(base, d.train));
   const check = (r: ExampleSet, p: string) => {
     if (r.shape.join('x') !== train.shape.join('x')) throw new DataError(resolve(base, p), `images are ${r.shape.join('x')} but the training images are ${train.shape.join('x')}`);
@@ -168,7 +186,7 @@ async function loadData(cfg: SelmixConfig, base: string, read: NpyReader, config
     ({ train: t, val } = carveValidation(train, classNames.length, 100, notes));
   }
   if (transform) notes.push(`images are decoded in batches as the model needs them (${t.n + val.n + (test?.n ?? 0) + (unlabeled?.n ?? 0)} files), never all at once`);
-  return { data: { train: t, val, unlabeled, test, classNames }, notes, inputs, files, classesGiven: true };
+  return { data: { train: t, val, unlabeled, test, classNames }, notes, inputs, files, classesGiven: true, classesFromConfig: given !== undefined };
 }
 
 /** A linear head in PyTorch nn.Linear layout (weights K x d, bias K), as the loop's d x K model. */
@@ -200,7 +218,9 @@ async function loadModel(cfg: SelmixConfig, base: string, read: NpyReader, input
     // The head becomes the loop's linear model; the frozen backbone runs on ONNX Runtime (src/run/onnxStage.ts).
     const file = resolve(base, m.path);
     inputs.push(file);
-    return { kind: 'loaded', ...loadOnnxModel(m, file), file };
+    const loaded = loadOnnxModel(m, file);
+    inputs.push(...loaded.onnx.externalFiles);
+    return { kind: 'loaded', ...loaded, file };
   }
   const path = resolve(base, m.path);
   if (m.kind === 'pretrained-demo' && !existsSync(path)) return { kind: 'pretrain', cachePath: path };
@@ -222,6 +242,11 @@ export async function loadInputs(cfg: SelmixConfig, baseDir: string, configPath:
     if (!a) { a = readNpy(p); cache.set(p, a); }
     return a;
   };
+  const pp = cfg.model?.kind === 'onnx' && cfg.data.kind === 'images' ? cfg.model.preprocess : undefined;
+  const size = pp ? (pp.size ?? (Array.isArray(pp.resize) ? pp.resize : undefined)) : undefined;
+  if (size && cfg.data.kind === 'images' && size[0] * size[1] > cfg.data.maxImagePixels) {
+    throw fieldError(configPath, ['model', 'preprocess', pp?.size ? 'size' : 'resize'], `resizes every image to ${size[0]} x ${size[1]} = ${size[0] * size[1]} pixels, over data.maxImagePixels (${cfg.data.maxImagePixels}); use the size the model was trained on, or raise data.maxImagePixels`);
+  }
   // The model first: a wrong head, input shape, layout or channel count is reported before any image is read.
   const modelInputs: string[] = [];
   const model = await loadModel(cfg, baseDir, read, modelInputs);
@@ -283,6 +308,8 @@ export function checkLabels(inputs: RunInputs, K: number, configPath: string, ev
   const where = files.train?.y ?? configPath;
   if (K < 2) throw new DataError(where, `the model has ${K} class; SelMix needs at least 2`);
   if (inputs.classesGiven ? data.classNames.length !== K : data.classNames.length > K) {
+    const message = `the data have ${data.classNames.length} classes (${data.classNames.slice(0, 5).join(', ')}${data.classNames.length > 5 ? ', ...' : ''}) but the model has K = ${K} outputs`;
+    if (inputs.classesFromConfig) throw classesError(configPath, `data.classes lists ${data.classNames.length} names but the model has K = ${K} outputs (${message})`);
     throw new DataError(configPath, `the data have ${data.classNames.length} classes (${data.classNames.slice(0, 5).join(', ')}${data.classNames.length > 5 ? ', ...' : ''}) but the model has K = ${K} outputs`);
   }
   const trainCounts = new Array<number>(K).fill(0);

@@ -16,8 +16,9 @@ import type { ExampleSet } from '../core/evaluate';
 import { linearModel, type SelmixModel } from '../core/model';
 import type { FinetuneData } from '../core/train';
 import type { RunEvent } from '../protocol/messages';
-import { writeFileAtomic } from '../data/atomicWrite';
-import { encodeNpy, readNpy } from '../data/npy';
+import { writeFilesAtomic } from '../data/atomicWrite';
+import { readInputFile } from '../data/inputFile';
+import { encodeNpy, parseNpy } from '../data/npy';
 import { backboneBytes, modelBytes, readOnnxModel, withHead, withInitializers, type OnnxModelFile } from '../data/onnxModel';
 import { OrtNetwork, probeNetwork } from '../backend/onnxNetworkStep';
 import { describeUnsupported } from '../formats/onnx/autodiff';
@@ -48,12 +49,31 @@ function requireOrt(file: string): void {
 /** Loads an ONNX model config: the file read and its head found; the head as the loop's linear model, whose inputShape is the ONNX input's. */
 export function loadOnnxModel(m: OnnxModelConfig, path: string): { model: SelmixModel; onnx: OnnxModelFile; network?: NetworkModel } {
   const onnx = readOnnxModel(path, m.head);
+  checkOnnxSession(onnx);
   // Whole-network form (checked by assertTrainable before training; evaluation does not need it to be trainable).
   const network = m.freezeBackbone ? undefined : networkModel(onnx.proto, onnx.input.name, onnx.head, onnx.head.W, onnx.head.b);
   const { W, b, d, K } = onnx.head;
   const model = linearModel(W, b, d, K);
   model.inputShape = onnx.input.dims.slice(1);
   return { model, onnx, ...(network ? { network } : {}) };
+}
+
+/**
+ * Creates (and drops) an ONNX Runtime session of the whole model, so everything ONNX Runtime refuses (an unknown op or
+ * domain, an opset or IR version too new, inconsistent shapes, an invalid subgraph) is a DataError naming the file,
+ * before anything is written.
+ */
+export function checkOnnxSession(onnx: OnnxModelFile): void {
+  requireOrt(onnx.path);
+  let s: OrtSession;
+  try {
+    s = new OrtSession(modelBytes(onnx));
+  } catch (e) {
+    // ONNX Runtime prefixes some messages with its C++ source location and function signature: noise to the user.
+    const msg = ((e as Error).message ?? String(e)).replace(/\s+/g, ' ').trim().replace(/^\/\S+:\d+ .*?\) (?=[A-Z])/, '');
+    throw new DataError(onnx.path, `ONNX Runtime cannot load this model: ${msg}`);
+  }
+  s.dispose();
 }
 
 /** The model in whole-network training form; an op without a gradient on a parameter's path, or an opset past 18, is a DataError naming it. */
@@ -272,7 +292,13 @@ async function runBatched(session: OrtSession, onnx: OnnxModelFile, set: Example
       padded.set(x);
       x = padded;
     }
-    const r = session.run({ [onnx.input.name]: { data: x, dims: [fixed || m, ...set.shape] } }, [output])[output]!;
+    let r: { data: Float32Array; dims: number[] };
+    try {
+      r = session.run({ [onnx.input.name]: { data: x, dims: [fixed || m, ...set.shape] } }, [output])[output]!;
+    } catch (e) {
+      // What the load-time session check cannot see (a shape only known with data) is still the model's or the data's.
+      throw new DataError(onnx.path, `ONNX Runtime failed to run the model (${label}, examples ${i + 1}..${i + m} of shape [${set.shape.join(', ')}]): ${((e as Error).message ?? String(e)).replace(/\s+/g, ' ').trim()}`);
+    }
     if (r.data.length < m * cols) throw new DataError(onnx.path, `"${output}" has ${r.data.length / (fixed || m)} values per example; the head expects ${cols}`);
     out.set(r.data.subarray(0, m * cols), i * cols);
     const done = i + m;
@@ -311,13 +337,23 @@ export async function onnxFeaturize(onnx: OnnxModelFile, model: SelmixModel, dat
     const file = o.cacheDir ? join(o.cacheDir, `${key}.npy`) : null;
     let x: Float32Array | null = null;
     if (file && existsSync(file)) {
+      // Each entry has its sha256 beside it: an entry of the right shape but damaged contents is not trusted.
+      let why = '';
       try {
-        const a = readNpy(file);
-        if (a.shape.length === 2 && a.shape[0] === s.n && a.shape[1] === d && a.data instanceof Float32Array) x = a.data;
-      } catch {
-        x = null; // a damaged cache entry is recomputed
+        const bytes = readInputFile(file);
+        const want = existsSync(file + '.sha256') ? readInputFile(file + '.sha256', 1024).toString('utf8').trim() : null;
+        const got = createHash('sha256').update(bytes).digest('hex');
+        if (want !== got) why = want === null ? 'it has no checksum (.sha256)' : 'its contents do not match its checksum';
+        else {
+          const a = parseNpy(bytes, file);
+          if (a.shape.length === 2 && a.shape[0] === s.n && a.shape[1] === d && a.data instanceof Float32Array) x = a.data;
+          else why = `its shape [${a.shape.join(', ')}] is not [${s.n}, ${d}]`;
+        }
+      } catch (e) {
+        why = (e as Error).message;
       }
       if (x) notes.push(`${name} features from the cache (${file})`);
+      else notes.push(`the feature cache entry ${file} is damaged (${why}): the ${name} features are computed again and the entry replaced`);
     }
     if (!x) {
       session ??= new OrtSession(backboneBytes(onnx));
@@ -325,7 +361,8 @@ export async function onnxFeaturize(onnx: OnnxModelFile, model: SelmixModel, dat
       if (file) {
         try {
           mkdirSync(o.cacheDir!, { recursive: true });
-          writeFileAtomic(file, encodeNpy(x, [s.n, d]));
+          const bytes = encodeNpy(x, [s.n, d]);
+          writeFilesAtomic([{ path: file, data: bytes }, { path: file + '.sha256', data: createHash('sha256').update(bytes).digest('hex') + '\n' }]);
         } catch (e) {
           notes.push(`could not cache the ${name} features (${(e as Error).message})`);
         }

@@ -28,6 +28,8 @@ export interface PreparedRun {
   outputDir: string | null;
   /** True when outputDir is not inside any of the workspace roots given (the extension asks first). */
   outputOutsideWorkspace: boolean;
+  /** True when outputDir is not inside the folder of the config file (e.g. output "../../x"): allowed, and said in the run's first lines and its report. Flag-only runs have no config file. */
+  outputOutsideConfigFolder?: boolean;
 }
 
 /** Options of prepareRun. */
@@ -108,7 +110,7 @@ export function prepareRun(request: RunRequest, opts: PrepareOptions = {}): Prep
     issues.push({ path: 'output', severity: 'warning', source: 'output', ...locatePath(text, request.overrides?.output !== undefined ? [] : ['output'], tree),
       message: `the output folder ${outputDir} is outside the workspace; a run asks before writing there` });
   }
-  return { request, config, issues, baseDir, outputDir, outputOutsideWorkspace: outside };
+  return { request, config, issues, baseDir, outputDir, outputOutsideWorkspace: outside, outputOutsideConfigFolder: exists(resolve(file)) && !isInside(baseDir, outputDir) };
 }
 
 /** The config of a prepared request, or the ConfigError listing its errors (warnings do not stop a run). */

@@ -2,7 +2,7 @@
 // experiments: prepare the request, load the inputs, pre-train when the starting model must be made first,
 // fine-tune, write the outputs, and emit protocol events. Never throws: a failure is a run/failed event.
 import { initBackend, type BackendChoice } from '../backend/backend';
-import { failureKindOf, ConfigError } from '../core/errors';
+import { failureKindOf, ioFailureOf, ConfigError } from '../core/errors';
 import { disposeModel, type SelmixModel } from '../core/model';
 import type { FailureKind, RunEvent, RunFinishedPayload, RunRequest } from '../protocol/messages';
 import { prepareRun, preparedConfig } from './prepare';
@@ -32,6 +32,9 @@ export async function runRequest(request: RunRequest, opts: RunOptions): Promise
     const backend = await initBackend({ ...(opts.backend ? { choice: opts.backend } : {}), ...(opts.wasmDir ? { wasmDir: opts.wasmDir } : {}) });
     ctx = stageContext(opts.emit, opts.shouldStop, backend);
     const outputDir = prepared.outputDir!;
+    if (prepared.outputOutsideConfigFolder) {
+      emit({ type: 'run/log', payload: { level: 'warn', message: `the output folder ${outputDir} is outside the config's folder ${prepared.baseDir} (output "${request.overrides?.output ?? cfg.output}")` } });
+    }
     const inputs = await loadInputs(cfg, prepared.baseDir, request.configPath);
     const finish = (summary: RunFinishedPayload): RunResult => {
       emit({ type: 'run/finished', payload: summary });
@@ -49,7 +52,8 @@ export async function runRequest(request: RunRequest, opts: RunOptions): Promise
     if ('cancelled' in start) return finish(stoppedEarly(ctx, cfg, outputDir, start.steps));
     model = start.model;
     return finish(await finetuneStage(ctx, prepared, cfg, inputs, model, outputDir));
-  } catch (e) {
+  } catch (caught) {
+    const e = ioFailureOf(caught) ?? caught;
     const kind = failureKindOf(e);
     const err = e as Error;
     emit({ type: 'run/failed', payload: { message: err.message, kind, ...(err.stack ? { stack: err.stack } : {}), ...(e instanceof ConfigError ? { details: e.issues.map((i) => `${i.line ? `line ${i.line}: ` : ''}${i.path}: ${i.message}`) } : {}) } });

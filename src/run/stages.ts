@@ -1,8 +1,9 @@
 // The two stages of a run, each announced by its own run/started (with its mode), so the views reset at the
 // start of each and show its own progress: pre-training (the demo CNN when it is not cached yet, or a
 // "pretrain" config) and fine-tuning. A stop during pre-training ends the whole run and writes nothing.
-import { randomUUID } from 'node:crypto';
-import { dirname, join } from 'node:path';
+import { createHash, randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
 import { headTrainerFactory, prepareGainMatMul, tf } from '../backend/backend';
 import type { SelmixConfig } from '../core/config';
 import { compileCustomObjective, type CompiledObjective } from '../core/customObjective';
@@ -17,7 +18,7 @@ import type { ExampleSet } from '../core/evaluate';
 import { applyEvent, emptySnapshot, type BaselineRow, type MetricsReport, type RunEvent, type RunFinishedPayload, type RunSnapshot } from '../protocol/messages';
 import { creditRows } from '../protocol/credit';
 import { assertNoInputInside, assertNotInput } from '../data/atomicWrite';
-import { checkOutputFolder, createOutputFolder, LOCK_FILE, lockOutputFolder } from '../data/outputFolder';
+import { checkOutputFolder, checkReplaceable, createOutputFolder, LOCK_FILE, lockOutputFolder, markRunFolder, removeIfUnused } from '../data/outputFolder';
 import { checkpointFingerprint, inputsDigest, readCheckpoint, writeCheckpoint, type CheckpointFingerprint } from '../data/checkpoint';
 import { encodeNpy } from '../data/npy';
 import { loadLayersModelFromFile, saveLayersModelToDir } from '../data/modelIo';
@@ -54,11 +55,36 @@ export function reportedObjective(p: PreparedRun, cfg: SelmixConfig, K: number):
   if (!cfg.customObjective) return { name: cfg.objective, value: (m) => objectiveMetricValue(cfg.objective, m) };
   try {
     const c = compileCustomObjective(cfg.customObjective, K);
+    if (!definedSomewhere(c, K)) {
+      throw configErrorAt(p, 'customObjective.expression', `"${cfg.customObjective.expression}" is not finite at any confusion matrix tried (a perfect, a uniform and a mostly right classifier): `
+        + 'it is undefined everywhere (a division by 0, log(0), the square root of a negative, or an overflow), so there is nothing to optimise');
+    }
     return { name: c.name, value: (m) => c.valueFromMetrics(m), custom: c };
   } catch (e) {
     if (!(e instanceof ExprError)) throw e;
     throw configErrorAt(p, e.path ?? 'customObjective.expression', e.message);
   }
+}
+
+/** The report's record of an output folder outside the config's folder (nothing otherwise). */
+function outsideField(p: PreparedRun, outputDir: string): { outputOutsideConfigFolder?: { output: string; configFolder: string } } {
+  return p.outputOutsideConfigFolder ? { outputOutsideConfigFolder: { output: outputDir, configFolder: p.baseDir } } : {};
+}
+
+/** Whether a compiled objective has a finite value at one of a few confusion matrices (perfect, uniform, 70 % right), checked before a run starts. */
+function definedSomewhere(c: CompiledObjective, K: number): boolean {
+  const probe = (diag: number): Float64Array => {
+    const C = new Float64Array(K * K);
+    for (let i = 0; i < K; i++) for (let j = 0; j < K; j++) C[i * K + j] = (i === j ? diag : (1 - diag) / (K - 1)) / K;
+    return C;
+  };
+  return [1, 1 / K, 0.7].some((diag) => {
+    try {
+      return Number.isFinite(c.value(probe(diag)));
+    } catch {
+      return false;
+    }
+  });
 }
 
 /** Every file a run may write directly in its output folder. */
@@ -80,6 +106,7 @@ export function checkOutputs(p: PreparedRun, outputDir: string, inputs: string[]
   for (const folder of outputFolders(outputDir)) assertNoInputInside(folder, inputs);
   try {
     checkOutputFolder(outputDir, inputs);
+    checkReplaceable(outputDir, [...outputFiles(outputDir), ...outputFolders(outputDir)].map((f) => relative(outputDir, f)).filter((f) => f !== LOCK_FILE));
   } catch (e) {
     if (e instanceof OutputFolderError) throw configErrorAt(p, 'output', e.message);
     throw e;
@@ -90,7 +117,14 @@ export function checkOutputs(p: PreparedRun, outputDir: string, inputs: string[]
 export function makeOutputDir(p: PreparedRun, outputDir: string, what: string): () => void {
   try {
     createOutputFolder(outputDir);
-    return lockOutputFolder(outputDir, what);
+    const release = lockOutputFolder(outputDir, what);
+    try {
+      markRunFolder(outputDir, what);
+    } catch (e) {
+      release();
+      throw e;
+    }
+    return release;
   } catch (e) {
     if (e instanceof OutputFolderError) throw configErrorAt(p, 'output', e.message);
     throw e;
@@ -213,7 +247,7 @@ export async function pretrainTask(ctx: StageContext, p: PreparedRun, cfg: Selmi
       before: { objectiveValue: metric(r.startVal!), val: r.startVal! }, after: { objectiveValue: metric(afterVal), val: afterVal, ...(afterTest ? { test: afterTest } : {}) },
       bestStep: r.steps, wallSeconds: (performance.now() - ctx.t0) / 1000,
     };
-    writeReport(outputDir, { summary, snapshot: applyEvent(ctx.snapshot(), { type: 'run/finished', payload: summary }), config: cfg, backend: ctx.backend.name, notes: inputs.notes });
+    writeReport(outputDir, { summary, snapshot: applyEvent(ctx.snapshot(), { type: 'run/finished', payload: summary }), config: cfg, backend: ctx.backend.name, notes: inputs.notes, ...outsideField(p, outputDir) });
     return summary;
   } finally {
     (release as (() => void) | null)?.();
@@ -255,10 +289,12 @@ export async function finetuneStage(ctx: StageContext, p: PreparedRun, cfg: Selm
     if (cfg.training.augment) notes.push('training.augment does not apply: the head trains on features computed once (model.freezeBackbone)');
   }
   const ckptDir = join(outputDir, 'checkpoint');
-  const fingerprint = checkpointFingerprint(cfg, { K: model.K, d: model.d, weights: trainableVariables(model, freeze).map((v) => v.shape.slice()), unlabeled: data.unlabeled?.n ?? 0 }, inputsDigest(data));
+  const fingerprint = checkpointFingerprint(cfg, { K: model.K, d: model.d, weights: trainableVariables(model, freeze).map((v) => v.shape.slice()), unlabeled: data.unlabeled?.n ?? 0 }, inputsDigest(data), modelFingerprint(inputs, model));
   const resume = p.request.resume ? readResumePoint(ckptDir, fingerprint, notes) : undefined;
   checkOutputs(p, outputDir, inputs.inputs);
+  const created = !existsSync(outputDir);
   const release = makeOutputDir(p, outputDir, `fine-tuning "${cfg.name ?? p.request.configPath}"`);
+  let wrote = false;
   try {
     let trainModel = model;
     let trainData = data;
@@ -346,12 +382,15 @@ export async function finetuneStage(ctx: StageContext, p: PreparedRun, cfg: Selm
       ctx.emit({ type: 'run/log', payload: { level: 'warn', message: infeasible } });
     }
     const snapshot = applyEvent(ctx.snapshot(), { type: 'run/finished', payload: summary });
-    writeReport(outputDir, { summary, credit: creditRows(summary), snapshot, config: cfg, backend: ctx.backend.name, probes: ctx.backend.probes, notes, gainCorrelation: result.gainCorrelation, gainCheck: result.gainCheck, ...(onnxCheck ? { onnx: onnxCheck } : {}),
+    writeReport(outputDir, { summary, credit: creditRows(summary), snapshot, config: cfg, backend: ctx.backend.name, probes: ctx.backend.probes, notes, ...outsideField(p, outputDir), gainCorrelation: result.gainCorrelation, gainCheck: result.gainCheck, ...(onnxCheck ? { onnx: onnxCheck } : {}),
       ...(startAtChance ? { startAtChance } : {}),
       tensorsLeaked: tf.memory().numTensors - ctx.tensorsAtStart - liveModelTensors(model) }, headFiles);
+    wrote = true;
     return summary;
   } finally {
     release();
+    // A run that failed before writing anything leaves no empty output folder behind.
+    if (!wrote && created) removeIfUnused(outputDir);
   }
 }
 
@@ -400,6 +439,19 @@ async function baselineRows(ctx: StageContext, cfg: SelmixConfig, model: SelmixM
     }
   }
   return rows;
+}
+
+/** The starting model's file and a digest of it for the checkpoint: an ONNX model's (file and external data), else its weights' values. */
+function modelFingerprint(inputs: RunInputs, model: SelmixModel): { file: string; digest: string } {
+  const src = inputs.model;
+  const file = src?.kind === 'loaded' ? src.file : src?.kind === 'pretrain' ? src.cachePath : '';
+  if (src?.kind === 'loaded' && src.onnx) return { file, digest: src.onnx.digest };
+  const h = createHash('sha256');
+  for (const t of [model.W, model.b, ...(model.backbone ? [...model.backbone.variables, ...model.backbone.constants] : [])]) {
+    const v = t.dataSync();
+    h.update(`${t.shape.join('x')}:`).update(new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
+  }
+  return { file, digest: h.digest('hex') };
 }
 
 /** Tensors the starting model itself holds (W, b, and the backbone's variables and constants). */

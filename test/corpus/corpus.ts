@@ -8,6 +8,7 @@ import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { PNG } from 'pngjs';
 import { encodeNpy } from '../../src/data/npy';
+import { round3Cases } from './round3';
 
 /** Classes and feature width of the corpus's linear head. */
 export const K = 5;
@@ -64,7 +65,8 @@ function features(n: number, d: number, labels: ArrayLike<number>, seed: number)
 
 const cycle = (n: number, k: number): Int32Array => Int32Array.from({ length: n }, (_, i) => i % k);
 
-function write(path: string, data: Uint8Array | string): void {
+/** Writes a file, making its folder first. */
+export function write(path: string, data: Uint8Array | string): void {
   mkdirSync(dirname(path), { recursive: true });
   writeFileSync(path, data);
 }
@@ -85,7 +87,7 @@ export function rawNpy(header: string, body: Uint8Array): Uint8Array {
 const npy = (dir: string, name: string, data: Float32Array | Int32Array | Float64Array, shape: number[]) => write(join(dir, name), encodeNpy(data, shape));
 
 /** Good data and a good linear head (K x d, PyTorch layout) in dir. */
-function baseNpy(dir: string): void {
+export function baseNpy(dir: string): void {
   const ytr = cycle(N_TRAIN, K);
   const yv = cycle(N_VAL, K);
   npy(dir, 'train_x.npy', features(N_TRAIN, D, ytr, 1), [N_TRAIN, D]);
@@ -109,9 +111,10 @@ export function goodConfig(): Record<string, unknown> {
   };
 }
 
-const CONFIG = 'run.selmix.json';
+export const CONFIG = 'run.selmix.json';
 
-function writeConfig(dir: string, cfg: Record<string, unknown> | string): void {
+/** Writes the case's config file (an object as JSON, or text as it is). */
+export function writeConfig(dir: string, cfg: Record<string, unknown> | string): void {
   write(join(dir, CONFIG), typeof cfg === 'string' ? cfg : JSON.stringify(cfg, null, 2) + '\n');
 }
 
@@ -137,7 +140,7 @@ export function lineOf(dir: string, needle: string): number {
 }
 
 /** A PNG of w x h pixels, grayscale (1) or colour (3). */
-function png(w: number, h: number, channels: 1 | 3, seed: number): Uint8Array {
+export function png(w: number, h: number, channels: 1 | 3, seed: number): Uint8Array {
   const img = new PNG({ width: w, height: h, colorType: channels === 1 ? 0 : 2, inputColorType: 6, bitDepth: 8 } as ConstructorParameters<typeof PNG>[0]);
   const r = lcg(seed);
   for (let i = 0; i < w * h; i++) {
@@ -185,20 +188,21 @@ export function layersModel(dir: string, opts: { inputShape: number[]; flatten: 
 }
 
 /** An image folder: root/<class>/<i>.png, 4x4 grayscale unless told otherwise. */
-function imageFolder(root: string, classes: string[], perClass: number, seed: number): void {
+export function imageFolder(root: string, classes: string[], perClass: number, seed: number): void {
   classes.forEach((c, k) => {
     for (let i = 0; i < perClass; i++) write(join(root, c, `${i}.png`), png(4, 4, 1, seed + 100 * k + i));
   });
 }
 
 /** Image data (train + val, 3 classes) and a model for 4x4x1 inputs (Flatten, Dense 3). */
-function baseImages(dir: string): void {
+export function baseImages(dir: string): void {
   imageFolder(join(dir, 'images', 'train'), ['a', 'b', 'c'], 4, 11);
   imageFolder(join(dir, 'images', 'val'), ['a', 'b', 'c'], 2, 51);
   layersModel(join(dir, 'model'), { inputShape: [4, 4, 1], flatten: true, units: [3] });
 }
 
-function imageConfig(): Record<string, unknown> {
+/** The image cases' config: a tfjs model on 4x4 grayscale images. */
+export function imageConfig(): Record<string, unknown> {
   return {
     name: 'corpus images',
     objective: 'meanRecall',
@@ -211,7 +215,7 @@ function imageConfig(): Record<string, unknown> {
 
 // ---- commands --------------------------------------------------------------------------------------
 
-const finetune = ['finetune', '--config', `{dir}/${CONFIG}`, '--backend', 'cpu'];
+export const finetune = ['finetune', '--config', `{dir}/${CONFIG}`, '--backend', 'cpu'];
 const evalCfg = ['eval', '--config', `{dir}/${CONFIG}`, '--backend', 'cpu'];
 const head = ['--weights', '{dir}/W.npy', '--bias', '{dir}/b.npy'];
 /** Feature-mode commands over the case's (possibly bad) train/val files: finetune, gain and eval give the same error. */
@@ -226,7 +230,7 @@ function featureRuns(stderr: Fragment[], which: ('finetune' | 'gain' | 'eval')[]
 }
 
 /** A config-mode case: finetune --config (and, withEval, eval --config) must fail with stderr naming these fragments. */
-function configRuns(stderr: Fragment[], withEval = false): CliRun[] {
+export function configRuns(stderr: Fragment[], withEval = false): CliRun[] {
   return [{ argv: finetune, exit: 2, stderr }, ...(withEval ? [{ argv: evalCfg, exit: 2 as const, stderr }] : [])];
 }
 
@@ -652,14 +656,14 @@ export const CASES: CorpusCase[] = [
   {
     id: 'config-classes-duplicate', group: 'config', what: 'data.classes naming a class twice',
     build: (dir) => { baseNpy(dir); const c = goodConfig(); writeConfig(dir, { ...c, data: { ...(c.data as object), classes: ['a', 'b', 'c', 'a', 'e'] } }); },
-    cli: configRuns([cfgFile, 'data.classes names "a" twice']),
-    engine: { ok: false, kind: 'data', message: [cfgFile, '"a" twice'] },
+    cli: configRuns([cfgFile, (dir) => `line ${lineOf(dir, '"classes"')}:`, 'data.classes: data.classes names "a" twice']),
+    engine: { ok: false, kind: 'config', message: [cfgFile, (dir) => `line ${lineOf(dir, '"classes"')}:`, '"a" twice'] },
   },
   {
     id: 'config-classes-short', group: 'config', what: 'data.classes with 3 names for a 5-class head',
     build: (dir) => { baseNpy(dir); const c = goodConfig(); writeConfig(dir, { ...c, data: { ...(c.data as object), classes: ['a', 'b', 'c'] } }); },
-    cli: configRuns([cfgFile, 'the data have 3 classes', 'K = 5 outputs']),
-    engine: { ok: false, kind: 'data', message: [cfgFile, 'K = 5 outputs'] },
+    cli: configRuns([cfgFile, (dir) => `line ${lineOf(dir, '"classes"')}:`, 'data.classes: data.classes lists 3 names', 'K = 5 outputs']),
+    engine: { ok: false, kind: 'config', message: [cfgFile, (dir) => `line ${lineOf(dir, '"classes"')}:`, 'K = 5 outputs'] },
   },
   {
     id: 'output-over-labels-report', group: 'output', what: 'the labels file is <output>/report.json',
@@ -716,6 +720,9 @@ export const CASES: CorpusCase[] = [
     engine: { ok: false, kind: 'config', message: ['another run is writing to the output folder'] },
   },
 ];
+
+// Round 3 (issue 23): ONNX models, external data, the user's files in the output folder, split classes, image bounds.
+CASES.push(...round3Cases());
 
 function isLink(p: string): boolean {
   try { return lstatSync(p).isSymbolicLink(); } catch { return false; }

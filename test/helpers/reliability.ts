@@ -50,7 +50,9 @@ export function runCli(argv: string[], opts: { cwd?: string; timeoutMs?: number 
   const cli = join(privateBundles(), 'cli.js');
   const t0 = performance.now();
   return new Promise((resolveP) => {
-    const p = spawn(process.execPath, [cli, ...argv], { cwd: opts.cwd ?? root, env: { ...process.env, SELMIX_BACKEND: 'cpu' }, timeout: opts.timeoutMs ?? 60_000 });
+    // The private bundles live outside the repository, so ONNX Runtime is pointed at the repository's copy.
+    const env = { ...process.env, SELMIX_BACKEND: 'cpu', SELMIX_ORT_PATH: process.env.SELMIX_ORT_PATH ?? join(root, 'node_modules', 'onnxruntime-node', 'package.json') };
+    const p = spawn(process.execPath, [cli, ...argv], { cwd: opts.cwd ?? root, env, timeout: opts.timeoutMs ?? 60_000 });
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (b: Buffer) => { stdout += b.toString('utf8'); });
@@ -66,17 +68,20 @@ export function runCli(argv: string[], opts: { cwd?: string; timeoutMs?: number 
 export function treeHashes(dir: string): Map<string, string> {
   const out = new Map<string, string>();
   if (!existsSync(dir)) return out;
-  const walk = (d: string): void => {
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      const p = join(d, e.name);
-      const rel = relative(dir, p);
-      if (e.isDirectory()) { out.set(rel + '/', ''); walk(p); }
-      else if (e.isSymbolicLink()) out.set(rel, `link:${readlinkSync(p)}`);
-      else if (e.isFile()) out.set(rel, createHash('sha256').update(readFileSync(p)).digest('hex'));
-      else out.set(rel, `special:${lstatSync(p).mode}`);
+  // Paths as bytes: a name that is not UTF-8 (a corpus case) would not round-trip through a string.
+  const root = Buffer.from(dir);
+  const walk = (d: Buffer): void => {
+    for (const name of readdirSync(d, { encoding: 'buffer' })) {
+      const p = Buffer.concat([d, Buffer.from('/'), name]);
+      const rel = relative(dir, p.toString('utf8'));
+      const st = lstatSync(p);
+      if (st.isDirectory()) { out.set(rel + '/', ''); walk(p); }
+      else if (st.isSymbolicLink()) out.set(rel, `link:${readlinkSync(p)}`);
+      else if (st.isFile()) out.set(rel, createHash('sha256').update(readFileSync(p)).digest('hex'));
+      else out.set(rel, `special:${st.mode}`);
     }
   };
-  walk(dir);
+  walk(root);
   return out;
 }
 

@@ -103,3 +103,13 @@ test('smoothDistribution: the weighted mean of the previous and the new P, a dis
   const p1 = smoothDistribution(a, b, 0.5), p2 = smoothDistribution(p1, a, 0.5);
   assert.deepEqual([Array.from(p1), Array.from(p2)], [[0.5, 0.5], [0.75, 0.25]]);
 });
+
+test('an extreme temperature (s = 1e308) gives a finite distribution: the largest positive gain takes the mass, eps the rest', () => {
+  const K = 3;
+  const G = Float64Array.from([0, 2, 0.5, -1, 0, 1.5, 0.25, 0, 0]);
+  const P = samplingDistribution(G, K, 1e308, 1e-8);
+  assert.ok(P.every(Number.isFinite), `P = ${Array.from(P).join(', ')}`);
+  assert.ok(Math.abs(P.reduce((a, b) => a + b, 0) - 1) < 1e-12);
+  assert.ok(P[1]! > 1 - 1e-6, `P[0,1] = ${P[1]}`);
+  assert.ok(P[5]! < 1e-7 && P[5]! > 0);
+});

@@ -257,3 +257,15 @@ test('through a run: a refused resume fails with kind "data", names the checkpoi
   assert.equal(resumed.summary.steps, 50);
   assert.ok(logs.includes('changed since the checkpoint: training.steps: 40 -> 50'), logs.join('\n'));
 });
+
+test('the model is part of the fingerprint: another digest of the same file is refused naming the model; a checkpoint without one is not matched', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'selmix-ckpt-model-'));
+  const model = (digest: string) => checkpointFingerprint(baseConfig(), shapes(), 'digest', { file: '/models/net.onnx', digest });
+  writeCheckpoint(dir, sampleState(), model('a'.repeat(64)));
+  const path = join(dir, 'state.json');
+  assert.equal(readCheckpoint(dir, model('a'.repeat(64))).state.step, sampleState().step);
+  refuses(() => readCheckpoint(dir, model('b'.repeat(64))), path, /the model \/models\/net\.onnx changed since the checkpoint was made/);
+  const old = mkdtempSync(join(tmpdir(), 'selmix-ckpt-model-'));
+  writeCheckpoint(old, sampleState(), fingerprint());
+  refuses(() => readCheckpoint(old, model('a'.repeat(64))), join(old, 'state.json'), /the model \/models\/net\.onnx cannot be matched to the checkpoint/);
+});

@@ -125,8 +125,9 @@ test('errors name the file: truncated PNG/JPEG, mixed sizes, empty class, missin
   mkdirSync(join(root, 'empty'));
   writeFileSync(join(root, 'empty', 'x.txt'), '');
   await throwsData(() => loadImageFolder(root, { labeled: true }), join(root, 'empty'), /class folder "empty" holds no \.png\/\.jpg\/\.jpeg images/);
-  await throwsData(() => loadImageFolder(root, { labeled: true, classes: ['ok', 'ghost'] }), join(root, 'ghost'), /class "ghost" is listed in classes but has no folder/);
-  assert.equal((await loadImageFolder(root, { labeled: true, classes: ['ok'] })).n, 1);
+  await throwsData(() => loadImageFolder(root, { labeled: true, classes: ['ok', 'ghost'] }), join(root, 'ghost'), /class folder "ghost" is missing: the classes are "ok", "ghost"/);
+  // A folder that is not one of the given classes is refused too (its images would be scored as another class).
+  await throwsData(() => loadImageFolder(root, { labeled: true, classes: ['ok'], classesFrom: 'the training folder' }), join(root, 'empty'), /class folder "empty" is not one of the classes "ok" \(from the training folder\)/);
 
   const none = join(root, 'empty');
   await throwsData(() => loadImageFolder(none, { labeled: false }), none, /no \.png\/\.jpg\/\.jpeg images found/);

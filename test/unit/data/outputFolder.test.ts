@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OutputFolderError } from '../../../src/core/errors';
-import { checkOutputFolder, createOutputFolder, LOCK_FILE, lockOutputFolder } from '../../../src/data/outputFolder';
+import { checkOutputFolder, checkReplaceable, createOutputFolder, isRunFolder, LOCK_FILE, lockOutputFolder, markRunFolder, removeIfUnused, RUN_MARKER } from '../../../src/data/outputFolder';
 
 const fails = (f: () => unknown, re: RegExp) => assert.throws(f, (e: unknown) => e instanceof OutputFolderError && re.test(e.message));
 
@@ -57,4 +57,34 @@ test('the lock: a live run of another process is named; a lock of a gone process
   assert.equal(JSON.parse(readFileSync(lock, 'utf8')).what, 'mine');
   release();
   assert.ok(!existsSync(lock));
+});
+
+test('the user\'s files: a folder holding a file the run would replace is refused unless a SelMix run wrote it (marker, or an earlier run\'s report.json)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'selmix-own-'));
+  checkReplaceable(join(dir, 'new'), ['W.npy']);
+  writeFileSync(join(dir, 'notes.txt'), 'mine');
+  checkReplaceable(dir, ['W.npy', 'model']);
+  writeFileSync(join(dir, 'W.npy'), 'mine');
+  assert.throws(() => checkReplaceable(dir, ['report.json', 'W.npy']), (e: unknown) => e instanceof OutputFolderError && e.message.includes(`holds ${join(dir, 'W.npy')}, which this run would replace`));
+  writeFileSync(join(dir, 'report.json'), '{"summary": {"runId": 3}}');
+  assert.equal(isRunFolder(dir), false, 'a report.json that is not a run\'s');
+  writeFileSync(join(dir, 'report.json'), JSON.stringify({ summary: { runId: 'r', reportPath: join(dir, 'report.json') }, snapshot: {} }));
+  assert.equal(isRunFolder(dir), true, 'a report.json of a run written before the marker');
+  checkReplaceable(dir, ['report.json', 'W.npy']);
+
+  const marked = mkdtempSync(join(tmpdir(), 'selmix-own-'));
+  writeFileSync(join(marked, 'W.npy'), 'from a run');
+  markRunFolder(marked, 'test');
+  assert.equal(JSON.parse(readFileSync(join(marked, RUN_MARKER), 'utf8')).tool, 'selmix');
+  checkReplaceable(marked, ['W.npy']);
+
+  // A folder this run made and left with only its marker and lock is removed; one with anything else is kept.
+  const made = join(mkdtempSync(join(tmpdir(), 'selmix-own-')), 'out');
+  createOutputFolder(made);
+  markRunFolder(made, 'test');
+  writeFileSync(join(made, LOCK_FILE), '{}');
+  removeIfUnused(made);
+  assert.equal(existsSync(made), false);
+  removeIfUnused(marked);
+  assert.equal(existsSync(join(marked, 'W.npy')), true);
 });

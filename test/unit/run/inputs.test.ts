@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { configSchema } from '../../../src/core/config';
-import { DataError } from '../../../src/core/errors';
+import { ConfigError } from '../../../src/core/errors';
 import { disposeModel } from '../../../src/core/model';
 import { writeNpy } from '../../../src/data/npy';
 import { checkLabels, loadInputs } from '../../../src/run/inputs';
@@ -50,17 +50,17 @@ test('a linear head is read as d x K with its bias, and the same .npy named twic
   }
 });
 
-test('class names: duplicates are refused; a count that differs from the model\'s K is refused naming both', async () => {
+test('class names: duplicates are refused; a count that differs from the model\'s K is refused at data.classes naming both', async () => {
   await initBackend({ choice: 'cpu' });
   const dir = npyDir();
   const base = { data: { kind: 'npy', train: { features: 'x.npy', labels: 'y.npy' } }, model: { kind: 'linear', weights: 'W.npy' } } as const;
   const dup = configSchema.parse({ ...base, data: { ...base.data, classes: ['a', 'b', 'a'] } });
-  await assert.rejects(loadInputs(dup, dir, join(dir, 'c.selmix.json')), (e: unknown) => e instanceof DataError && /"a" twice/.test(e.message));
+  await assert.rejects(loadInputs(dup, dir, join(dir, 'c.selmix.json')), (e: unknown) => e instanceof ConfigError && e.issues[0]?.path === 'data.classes' && /"a" twice/.test(e.message));
   const short = configSchema.parse({ ...base, data: { ...base.data, classes: ['a', 'b'] } });
   const r = await loadInputs(short, dir, join(dir, 'c.selmix.json'));
   assert.ok(r.model?.kind === 'loaded');
   try {
-    assert.throws(() => checkLabels(r, 3, join(dir, 'c.selmix.json'), true), (e: unknown) => e instanceof DataError && /2 classes .* K = 3 outputs/.test(e.message));
+    assert.throws(() => checkLabels(r, 3, join(dir, 'c.selmix.json'), true), (e: unknown) => e instanceof ConfigError && e.issues[0]?.path === 'data.classes' && /2 classes .* K = 3 outputs/.test(e.message));
   } finally {
     disposeModel(r.model.model);
   }
