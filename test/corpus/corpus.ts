@@ -467,7 +467,7 @@ export const CASES: CorpusCase[] = [
           if (rep.summary.after.val.support[4] !== 0 || rep.summary.after.val.support.length !== K) throw new Error(`support ${JSON.stringify(rep.summary.after.val.support)}`);
         },
       },
-      { argv: evalCfg, exit: 0, stderr: [], check: (_dir, stdout) => { if (!/\n\s+4\s+0\s/.test(stdout)) throw new Error(`eval does not list class 4 with support 0:\n${stdout}`); } },
+      { argv: evalCfg, exit: 0, stderr: [], check: (_dir, stdout) => { if (!/\n\s*4\s+0\s/.test(stdout)) throw new Error(`eval does not list class 4 with support 0:\n${stdout}`); } },
     ],
     engine: {
       ok: true,

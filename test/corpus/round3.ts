@@ -88,7 +88,7 @@ function onnxImageConfig(extra: Record<string, unknown> = {}, model: Record<stri
   return {
     name: 'corpus onnx images', objective: 'meanRecall',
     data: { kind: 'images', train: 'images/train', val: 'images/val', grayscale: true, ...extra },
-    model: { kind: 'onnx', path: 'models/img.onnx', ...model },
+    model: { kind: 'onnx', path: 'models/img.onnx', preprocess: { preset: 'none' }, ...model },
     training: { steps: 10, batchSize: 4, refreshEvery: 5 },
     output: 'out',
   };
