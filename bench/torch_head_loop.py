@@ -6,7 +6,8 @@ K = 100 classes, d = 512, a pool of 5000 feature rows; per step 64 anchors and 6
 feature mixup with lambda ~ U[0.6, 1], linear head, cross-entropy on the anchor labels, backward, SGD (lr 0.01,
 weight decay 5e-4). Prints one JSON line: steps, the loop's own milliseconds, the thread count and which BLAS library
 the process actually mapped (`blas`: "openblas", "reference", ...; `blasLibs`: the paths; see torch_blas.py): a ratio
-against PyTorch is only fair on an optimised BLAS.
+against PyTorch is only fair on an optimised BLAS. OpenBLAS's own pool is capped at one thread too (`blasThreads`):
+torch.set_num_threads does not reach it in Debian's build.
 """
 import json
 import os
@@ -16,11 +17,12 @@ import time
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from torch_blas import blas_in_use  # noqa: E402
+from torch_blas import blas_in_use, set_blas_threads  # noqa: E402
 
 STEPS = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
 K, D, N, B = 100, 512, 5000, 64
 torch.set_num_threads(1)
+BLAS_THREADS = set_blas_threads(1)
 torch.manual_seed(0)
 pool = torch.randn(N, D)
 labels = torch.randint(0, K, (N,))
@@ -40,4 +42,4 @@ for s in range(STEPS):
 loop_ms = (time.perf_counter() - t0) * 1000
 blas, blas_libs = blas_in_use()
 print(json.dumps({'steps': STEPS, 'loopMs': loop_ms, 'torch': torch.__version__, 'threads': torch.get_num_threads(),
-                  'blas': blas, 'blasLibs': blas_libs}))
+                  'blas': blas, 'blasThreads': BLAS_THREADS, 'blasLibs': blas_libs}))
