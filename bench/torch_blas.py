@@ -5,7 +5,9 @@ machine the reference (netlib) BLAS, about three times slower than OpenBLAS. `bl
 /proc/self/maps, so it reports the library the dynamic loader really mapped, whatever LD_LIBRARY_PATH or the
 alternatives say.
 """
+import ctypes
 import os
+import re
 
 import torch
 
@@ -25,31 +27,47 @@ def blas_in_use():
                         paths.add(parts[-1])
     except OSError:
         return 'unknown', []
-    joined = ' '.join(sorted(paths | {os.path.realpath(p) for p in paths})).lower()
-    if 'openblas' in joined:
-        return 'openblas', sorted(paths)
-    for kind in ('mkl', 'blis', 'atlas'):
+    # PyTorch calls sgemm_ through the soname libblas.so.3 (the first BLAS in libtorch_cpu's DT_NEEDED), so the file
+    # mapped under that name decides; an OpenBLAS pulled in only by liblapack.so.3 does not run PyTorch's matmuls.
+    soname = [p for p in paths if os.path.basename(p).startswith('libblas.so')]
+    candidates = soname or sorted(paths)
+    joined = ' '.join(sorted(set(candidates) | {os.path.realpath(p) for p in candidates})).lower()
+    for kind in ('openblas', 'mkl', 'blis', 'atlas'):
         if kind in joined:
             return kind, sorted(paths)
-    if any(os.path.basename(os.path.realpath(p)).startswith('libblas.so') for p in paths):
+    if soname:
         return 'reference', sorted(paths)  # Debian's netlib BLAS: /usr/lib/<triplet>/blas/libblas.so.3
     return 'unknown', sorted(paths)
 
 
 def blas_report():
     """blas_in_use() as the benches print it: {kind, libs, threads (OpenBLAS's own, when it is one), buildBlas}."""
-    import ctypes
-    import re
-
     kind, libs = blas_in_use()
-    threads = None
-    if kind == 'openblas':
-        for lib in libs:
-            if 'openblas' in os.path.basename(os.path.realpath(lib)):
-                try:
-                    threads = int(ctypes.CDLL(lib).openblas_get_num_threads())
-                except (OSError, AttributeError):
-                    pass
-                break
+    lib = _openblas(libs) if kind == 'openblas' else None
     config = re.search(r'BLAS_INFO=(\w+)', torch.__config__.show())
-    return {'kind': kind, 'libs': libs, 'threads': threads, 'buildBlas': config.group(1) if config else None}
+    return {'kind': kind, 'libs': libs, 'threads': int(lib.openblas_get_num_threads()) if lib else None,
+            'buildBlas': config.group(1) if config else None}
+
+
+def _openblas(paths):
+    for p in paths:
+        if 'openblas' in os.path.realpath(p).lower():
+            try:
+                lib = ctypes.CDLL(p)
+                lib.openblas_get_num_threads  # noqa: B018 (raises AttributeError when absent)
+                return lib
+            except (OSError, AttributeError):
+                continue
+    return None
+
+
+def set_blas_threads(n):
+    """Caps OpenBLAS's own thread pool at n: torch.set_num_threads does not reach it in Debian's python3-torch (built
+    with BLAS_INFO=generic), so a "1 thread" PyTorch would otherwise run its matmuls on every core. Returns the
+    OpenBLAS thread count now in force, or None when the BLAS is not OpenBLAS."""
+    kind, paths = blas_in_use()
+    lib = _openblas(paths) if kind == 'openblas' else None
+    if lib is None:
+        return None
+    lib.openblas_set_num_threads(int(n))
+    return int(lib.openblas_get_num_threads())

@@ -5,7 +5,8 @@
 K = 100 classes, d = 512, a pool of 5000 feature rows; per step 64 anchors and 64 partners gathered by index,
 feature mixup with lambda ~ U[0.6, 1], linear head, cross-entropy on the anchor labels, backward, SGD (lr 0.01,
 weight decay 5e-4). One intra-op thread (torch.set_num_threads(1)); the BLAS's own threads are whatever
-OPENBLAS_NUM_THREADS / OMP_NUM_THREADS say (bench/onnx.ts sets both to 1). Prints one JSON line: steps, the loop's
+OPENBLAS_NUM_THREADS / OMP_NUM_THREADS say (bench/onnx.ts sets both to 1), and capped at one by
+set_blas_threads (torch.set_num_threads does not reach it in Debian's build). Prints one JSON line: steps, the loop's
 own milliseconds, the torch version, its thread count, and the BLAS it actually loaded, read from /proc/self/maps
 (Debian's python3-torch calls whatever libblas.so.3 the alternatives system points at: the reference BLAS on a fresh
 machine, OpenBLAS once libopenblas0-pthread is installed).
@@ -18,11 +19,12 @@ import time
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from torch_blas import blas_report  # noqa: E402
+from torch_blas import blas_report, set_blas_threads  # noqa: E402
 
 STEPS = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
 K, D, N, B = 100, 512, 5000, 64
 torch.set_num_threads(1)
+BLAS_THREADS = set_blas_threads(1)
 torch.manual_seed(0)
 pool = torch.randn(N, D)
 labels = torch.randint(0, K, (N,))

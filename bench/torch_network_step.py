@@ -11,7 +11,7 @@ trained). Inputs are drawn once (seeded) and reused. After `--warmup` untimed st
 
 Prints msPerStep (mean over the timed steps) and, with --json, one JSON line: msPerStep, medianMs, blas (which BLAS
 library the process actually mapped after a matmul: "openblas", "reference", "mkl", "blis" or "unknown", read from
-/proc/self/maps), blasLibs (the mapped paths), mkldnn (whether PyTorch may route convolutions to oneDNN), threads,
+/proc/self/maps), blasThreads (OpenBLAS's own pool, capped at --threads), blasLibs (the mapped paths), mkldnn (whether PyTorch may route convolutions to oneDNN), threads,
 torch, net, batch, size, params, peakRssMB. A ratio against PyTorch is only fair when blas is "openblas" (or another
 optimised BLAS): Debian's python3-torch takes whatever libblas.so.3 is installed, and the reference BLAS is about
 three times slower.
@@ -34,7 +34,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, '..', 'test', 'fixtures', 'onnx', 'nets'))
 from models import NETS, build, make_optimizer, mixup_loss, param_count  # noqa: E402
-from torch_blas import blas_in_use  # noqa: E402
+from torch_blas import blas_in_use, set_blas_threads  # noqa: E402
 
 LR, MOMENTUM, WEIGHT_DECAY, BACKBONE_LR_FACTOR = 0.01, 0.9, 5e-4, 0.1
 
@@ -67,6 +67,7 @@ def main():
         ap.error('--size must be a multiple of 4 (the ViT patch) for --net vit')
 
     torch.set_num_threads(args.threads)
+    blas_threads = set_blas_threads(args.threads)  # torch.set_num_threads does not reach OpenBLAS's pool
     net = build(args.net, args.size)
     if args.export:
         export(build(args.net, args.size), args.export, args.size, args.export_opset, args.export_folded)
@@ -95,7 +96,7 @@ def main():
     kind, libs = blas_in_use()
     out = {
         'msPerStep': sum(times) / len(times), 'medianMs': statistics.median(times),
-        'blas': kind, 'blasLibs': libs, 'mkldnn': bool(torch.backends.mkldnn.is_available() and
+        'blas': kind, 'blasThreads': blas_threads, 'blasLibs': libs, 'mkldnn': bool(torch.backends.mkldnn.is_available() and
                                                        torch.backends.mkldnn.enabled),
         'threads': torch.get_num_threads(), 'torch': torch.__version__,
         'net': args.net, 'batch': b, 'size': args.size, 'steps': args.steps, 'warmup': args.warmup,
