@@ -3,6 +3,7 @@
 import '@vscode-elements/elements/dist/vscode-button/index.js';
 import '@vscode-elements/elements/dist/vscode-badge/index.js';
 import type { RunSnapshot } from '../src/protocol/messages';
+import { stageLine } from '../src/protocol/stageLine';
 import { bootstrapTrusted, button, className, connect, feasibilityOf, finishedFeasibility, showFeasibility, RESTRICTED_NOTE, currentRecall, el, fact, finishedResults, fmt, GAIN_MONITOR_WARNING, gainMonitor, initialSnapshot, showGainMonitor, stageNote, startRecall, statusOf, vscode, watchCsp } from './common';
 
 /** At most this many classes are listed; beyond it, the lowest recalls. */
@@ -65,10 +66,11 @@ function draw(s: RunSnapshot): void {
   status.textContent = st.label;
   status.dataset.status = st.key;
   document.body.dataset.status = st.key;
-  name.textContent = s.started?.name ?? '';
+  name.textContent = s.started?.name ?? s.stage?.name ?? '';
   if (s.started) document.body.dataset.mode = s.started.mode;
   else delete document.body.dataset.mode;
-  const stageText = stageNote(s);
+  // The live run's stage line (the dashboard's, the status bar's), else the note about a run stopped in pre-training.
+  const stageText = stageLine(s)?.text ?? stageNote(s);
   stage.hidden = stageText === null;
   stage.textContent = stageText ?? '';
   const results = finishedResults(s);

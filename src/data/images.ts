@@ -18,6 +18,8 @@ export interface ImageFolderOptions {
   grayscale?: boolean;
   /** true: one sub-folder per class; false: every image below root, no labels. */
   labeled: boolean;
+  /** Called before decoding (0 of N) and after each image decoded. */
+  onProgress?: (done: number, total: number) => void;
 }
 
 /** An image-folder dataset: x is NHWC float32 in [0, 1]; files are in the order of x. */
@@ -160,8 +162,10 @@ export function loadImageFolder(root: string, opts: ImageFolderOptions): ImageFo
   const decoded: Decoded[] = [];
   const firstOfSize = new Map<string, string>();
   const firstOfChannels = new Map<number, string>();
+  opts.onProgress?.(0, files.length);
   for (const f of files) {
     const d = decode(f);
+    opts.onProgress?.(decoded.length + 1, files.length);
     const size = `${d.width}x${d.height}`;
     if (!firstOfSize.has(size)) firstOfSize.set(size, f);
     if (!firstOfChannels.has(d.channels)) firstOfChannels.set(d.channels, f);

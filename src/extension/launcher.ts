@@ -15,7 +15,8 @@ import { showReport } from './reportView';
 import { RunSession } from './runSession';
 import type { TerminalEvent } from './runSession';
 import { settings } from './settings';
-import { fmt } from './summary';
+import { fmt as fmtValue } from './summary';
+import { stageLine } from '../protocol/stageLine';
 import { ViewFeed } from './viewFeed';
 import { DashboardPanel, ViewHub } from './views';
 import type { ViewHost } from './views';
@@ -48,7 +49,8 @@ export class Launcher implements vscode.Disposable, ViewHost {
   /** The stage of the run in progress (from its latest run/started). */
   private mode: 'pretrain' | 'finetune' = 'finetune';
   private reportLoaded = false;
-  private lastCheckpointLog = 0;
+  /** The run's latest checkpoint, logged once when the run ends (not at every refresh). */
+  private lastCheckpoint: { step: number; path: string } | null = null;
   /** The log file of the last run (<output>/run.log), once it ended; null when it wrote none. */
   lastLogPath: string | null = null;
   /** Set while a batch of runs (a temperature sweep) is in progress, also between its runs; stopped: Stop was asked for. */
@@ -248,6 +250,8 @@ export class Launcher implements vscode.Disposable, ViewHost {
       return null;
     }
     this.session = session;
+    // Every view switches to the new run now, before the worker has loaded anything (the worker's stages follow).
+    this.feed.push({ type: 'run/stage', payload: { stage: 'starting', label: 'starting the training worker', done: 0, total: 0, etaSeconds: null, name: run.name } });
     this.logger.closeToasts(); // the earlier refusals and failures are stale now
     void vscode.commands.executeCommand('setContext', 'selmix.running', true);
     this.setStatus(`$(loading~spin) SelMix: starting "${run.name}"`, 'SelMix run in progress; click to open the dashboard');
@@ -268,9 +272,22 @@ export class Launcher implements vscode.Disposable, ViewHost {
     return end;
   }
 
+  /** The toast and the status bar say what the views' stage line says. */
+  private showStage(extra = '', increment?: number): void {
+    const line = stageLine(this.feed.snapshot);
+    if (!line) return;
+    this.progress?.report({ message: line.text + extra, ...(increment !== undefined ? { increment } : {}) });
+    if (this.session && this.feed.snapshot.status !== 'stopping') {
+      this.setStatus(`$(loading~spin) SelMix: ${line.text}${extra}`, `SelMix "${this.runName}": ${line.text}; click to open the dashboard`);
+    }
+  }
+
   private onEvent(e: RunEvent): void {
     this.feed.push(e);
     switch (e.type) {
+      case 'run/stage':
+        this.showStage();
+        break;
       case 'run/started': {
         const p = e.payload;
         this.mode = p.mode;
@@ -278,44 +295,35 @@ export class Launcher implements vscode.Disposable, ViewHost {
         if (p.mode === 'finetune') this.logger.writeTo(join(p.outputDir, 'run.log'));
         this.logger.info(`run ${p.runId} started: K=${p.K}, ${p.totalSteps} steps, backend ${p.backend}, mode ${p.mode}, output ${p.outputDir}`);
         for (const n of p.notes) this.logger.info(`note: ${n}`);
-        const what = p.mode === 'pretrain' ? 'pre-training' : 'fine-tuning';
-        this.progress?.report({ message: `${what} on ${p.backend}…` });
-        if (this.feed.snapshot.status !== 'stopping') this.setStatus(`$(loading~spin) SelMix: ${what}`, `SelMix "${this.runName}": ${what}; click to open the dashboard`);
+        this.showStage();
         break;
       }
       case 'run/step': {
         const p = e.payload;
-        const stopping = this.feed.snapshot.status === 'stopping';
         if (this.mode === 'pretrain') {
           // The notification's bar only moves forward, so it tracks the fine-tuning stage; pre-training shows its count.
-          this.progress?.report({ message: `pre-training: step ${p.step}/${p.totalSteps}` });
-          if (this.session && !stopping) this.status.text = `$(loading~spin) SelMix pre-training ${p.step}/${p.totalSteps}`;
+          this.showStage();
           break;
         }
         const pct = p.totalSteps > 0 ? (100 * p.step) / p.totalSteps : 0;
         const obj = this.feed.snapshot.lastRefresh;
-        const objText = obj ? ` · ${obj.objective} ${fmt(obj.objectiveValue)}` : '';
-        this.progress?.report({ message: `step ${p.step}/${p.totalSteps}${objText}`, increment: Math.max(0, pct - this.progressDone) });
+        this.showStage(obj ? ` · ${obj.objective} ${fmtValue(obj.objectiveValue)}` : '', Math.max(0, pct - this.progressDone));
         this.progressDone = Math.max(this.progressDone, pct);
-        if (this.session && !stopping) this.status.text = `$(loading~spin) SelMix ${p.step}/${p.totalSteps}${objText}`;
         break;
       }
       case 'run/log':
         this.logger.info(`${e.payload.level === 'warn' ? 'WARN ' : ''}${e.payload.message}`);
         break;
-      case 'run/checkpoint': {
-        // A checkpoint can come with every refresh (tens a second on small data): log one every few seconds.
-        const now = Date.now();
-        if (now - this.lastCheckpointLog >= 5000) {
-          this.lastCheckpointLog = now;
-          this.logger.info(`checkpoint at step ${e.payload.step}${e.payload.best ? ' (best so far)' : ''}: ${e.payload.path}`);
-        }
+      case 'run/checkpoint':
+        // A checkpoint comes with every refresh (tens a second on small data): the log says where the last one is, once.
+        this.lastCheckpoint = { step: e.payload.step, path: e.payload.path };
         break;
-      }
       case 'run/refresh':
         break;
       case 'run/finished':
       case 'run/failed':
+        if (this.lastCheckpoint) this.logger.info(`the last checkpoint (step ${this.lastCheckpoint.step}) is in ${this.lastCheckpoint.path}`);
+        this.lastCheckpoint = null;
         this.feed.flush();
         break;
     }

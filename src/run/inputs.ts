@@ -15,6 +15,7 @@ import { loadImageFolder } from '../data/images';
 import { loadLayersModelFromFile } from '../data/modelIo';
 import type { OnnxModelFile } from '../data/onnxModel';
 import { loadOnnxModel, preprocessImages } from './onnxStage';
+import type { StageEnter } from './progress';
 
 type Split = 'train' | 'val' | 'unlabeled' | 'test';
 
@@ -95,7 +96,7 @@ function classNamesOf(given: string[] | undefined, where: string): string[] | un
   return given;
 }
 
-function loadData(cfg: SelmixConfig, base: string, read: NpyReader, configPath: string): Omit<RunInputs, 'model'> {
+function loadData(cfg: SelmixConfig, base: string, read: NpyReader, configPath: string, enter?: StageEnter): Omit<RunInputs, 'model'> {
   const d = cfg.data;
   const notes: string[] = [];
   const inputs: string[] = [];
@@ -126,7 +127,8 @@ function loadData(cfg: SelmixConfig, base: string, read: NpyReader, configPath: 
     return { data: { train: tr, val, unlabeled, test, classNames }, notes, inputs, files, classesGiven: given !== undefined };
   }
   const load = (p: string, isLabeled: boolean) => {
-    const r = loadImageFolder(resolve(base, p), { labeled: isLabeled, grayscale: d.grayscale, ...(given ? { classes: given } : {}) });
+    const onProgress = enter?.('decoding', `decoding images (${p})`);
+    const r = loadImageFolder(resolve(base, p), { labeled: isLabeled, grayscale: d.grayscale, ...(given ? { classes: given } : {}), ...(onProgress ? { onProgress } : {}) });
     inputs.push(resolve(base, p));
     return r;
   };
@@ -193,15 +195,15 @@ async function loadModel(cfg: SelmixConfig, base: string, read: NpyReader, input
   }
 }
 
-/** Loads the data and the starting model of a validated config. Writes nothing; trains nothing. */
-export async function loadInputs(cfg: SelmixConfig, baseDir: string, configPath: string): Promise<RunInputs> {
+/** Loads the data and the starting model of a validated config. Writes nothing; trains nothing. enter: reports the decoding stage. */
+export async function loadInputs(cfg: SelmixConfig, baseDir: string, configPath: string, enter?: StageEnter): Promise<RunInputs> {
   const cache = new Map<string, NdArray>();
   const read: NpyReader = (p) => {
     let a = cache.get(p);
     if (!a) { a = readNpy(p); cache.set(p, a); }
     return a;
   };
-  const loaded = loadData(cfg, baseDir, read, configPath);
+  const loaded = loadData(cfg, baseDir, read, configPath, enter);
   const model = await loadModel(cfg, baseDir, read, loaded.inputs);
   if (model?.kind === 'loaded' && model.onnx && cfg.model?.kind === 'onnx') {
     if (cfg.data.kind !== 'npy') preprocessImages(cfg.model, model.onnx, loaded.data);

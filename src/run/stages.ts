@@ -25,6 +25,7 @@ import { configErrorAt, type PreparedRun } from './prepare';
 import { checkInputShape, checkLabels, featurize, type RunInputs } from './inputs';
 import { fineTunedOnnx, onnxFeaturize, type OnnxVerification } from './onnxStage';
 import { writeReport, type OutputFile } from './report';
+import type { StageEnter } from './progress';
 
 /** What a stage needs from the run around it. */
 export interface StageContext {
@@ -37,6 +38,8 @@ export interface StageContext {
   snapshot: () => RunSnapshot;
   /** Live tensors when the run began, for the report's leak count. */
   tensorsAtStart: number;
+  /** Reports a stage outside the training loop (run/stage); absent: not reported. */
+  enter?: StageEnter;
 }
 
 /** The objective's name and value on a metrics report: the custom objective, compiled once for K, or the built-in one. */
@@ -121,7 +124,7 @@ export async function pretrainStage(ctx: StageContext, cfg: SelmixConfig, data: 
     const startVal = withStart ? evaluateSet(model, data.val, cfg.selmix.headFrac) : undefined;
     const perEpoch = Math.ceil(data.train.n / cfg.pretrain.batchSize);
     ctx.emit({ type: 'run/started', payload: { runId: ctx.runId, name, objective: cfg.objective, K, classNames: data.classNames,
-      totalSteps: perEpoch * cfg.pretrain.epochs, backend: ctx.backend.name, outputDir: saveDir, mode: 'pretrain', notes, ...(startVal ? { startVal } : {}) } });
+      totalSteps: perEpoch * cfg.pretrain.epochs, backend: ctx.backend.name, outputDir: saveDir, mode: 'pretrain', notes, trains: 'network', lr: cfg.pretrain.lr, ...(startVal ? { startVal } : {}) } });
     for (const n of notes) ctx.emit({ type: 'run/log', payload: { level: 'info', message: n } });
     const r = await pretrain(model, data.train, cfg.pretrain, ctx.emit, ctx.shouldStop);
     if (r.cancelled) return { cancelled: true, steps: r.steps };
@@ -136,10 +139,10 @@ export async function pretrainStage(ctx: StageContext, cfg: SelmixConfig, data: 
 }
 
 /** A stage context whose snapshot follows every event it emits (the report keeps that snapshot). */
-export function stageContext(emit: (e: RunEvent) => void, shouldStop: () => boolean, backend: BackendInfo): StageContext {
+export function stageContext(emit: (e: RunEvent) => void, shouldStop: () => boolean, backend: BackendInfo, enter?: StageEnter): StageContext {
   let snapshot: RunSnapshot = emptySnapshot();
   return {
-    runId: randomUUID(), shouldStop, backend, t0: performance.now(), snapshot: () => snapshot, tensorsAtStart: tf.memory().numTensors,
+    runId: randomUUID(), shouldStop, backend, t0: performance.now(), snapshot: () => snapshot, tensorsAtStart: tf.memory().numTensors, ...(enter ? { enter } : {}),
     emit: (e) => { snapshot = applyEvent(snapshot, e); emit(e); },
   };
 }
@@ -247,17 +250,21 @@ export async function finetuneStage(ctx: StageContext, p: PreparedRun, cfg: Selm
     let trainModel = model;
     let trainData = data;
     // A frozen backbone is applied once to every set, instead of at every step (not with CutMix, which mixes inputs).
-    if (freeze && model.backbone && cfg.training.mixup !== 'cutmix') ({ model: trainModel, data: trainData } = featurize(model, data));
+    if (freeze && model.backbone && cfg.training.mixup !== 'cutmix') {
+      ctx.enter?.('extracting', 'running the frozen backbone once over every set');
+      ({ model: trainModel, data: trainData } = featurize(model, data));
+    }
     // An ONNX model's frozen backbone runs once per set on ONNX Runtime (features cached beside the config).
     const onnx = inputs.model?.kind === 'loaded' ? inputs.model.onnx : undefined;
     if (onnx) {
-      const f = await onnxFeaturize(onnx, model, data, { emit: ctx.emit, shouldStop: ctx.shouldStop, cacheDir: join(p.baseDir, '.selmix-cache', 'onnx-features') });
+      const f = await onnxFeaturize(onnx, model, data, { emit: ctx.emit, shouldStop: ctx.shouldStop, cacheDir: join(p.baseDir, '.selmix-cache', 'onnx-features'), ...(ctx.enter ? { enter: ctx.enter } : {}) });
       ({ model: trainModel, data: trainData } = f);
       notes.push(...f.notes);
     }
     if (ctx.backend.note) notes.push(ctx.backend.note);
     // The run's matmul provider: the gain's products and, for a head on features, the evaluation passes.
     const mm = await prepareGainMatMul(model.K);
+    ctx.enter?.('checking', 'evaluating the starting model');
     const startVal = evaluateSet(trainModel, trainData.val, headFrac, mm);
     const startTest = trainData.test?.y ? evaluateSet(trainModel, trainData.test as ExampleSet & { y: Int32Array }, headFrac, mm) : undefined;
     // On ONNX Runtime a head on features steps with its fused graph (a backbone keeps tfjs, which has the autodiff).
@@ -266,6 +273,7 @@ export async function finetuneStage(ctx: StageContext, p: PreparedRun, cfg: Selm
     ctx.emit({ type: 'run/started', payload: {
       runId: ctx.runId, name: cfg.name ?? 'SelMix run', objective: objective.name, K: model.K, classNames: data.classNames, totalSteps: resolveSteps(cfg.training, trainData.train.n),
       backend: ctx.backend.name, outputDir, mode: 'finetune', notes, startVal, ...(startTest ? { startTest } : {}),
+      trains: trainModel.backbone && !freeze ? 'network' : 'head', temperature: cfg.selmix.temperature, lr: cfg.training.lr,
     } });
     for (const n of notes) ctx.emit({ type: 'run/log', payload: { level: 'info', message: n } });
     const baselines = await baselineRows(ctx, cfg, trainModel, trainData, freeze, objective);

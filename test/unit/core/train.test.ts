@@ -248,3 +248,16 @@ test('selmix.smoothing: the P a run samples after a refresh is smoothing x the p
   assertClose(smooth[1]!, raw[0]!.map((p, i) => 0.5 * p + 0.5 * raw[1]![i]!), 1e-12, 'smoothed P at the second refresh', false);
   assert.ok(raw[1]!.some((p, i) => Math.abs(p - raw[0]![i]!) > 1e-6), 'the raw P moved between the refreshes (else the check above is empty)');
 });
+
+test('run/step events come at every refresh and at the end, and a stop reports the step the run really reached', async () => {
+  const { data, model, config } = problem({ steps: 60 });
+  const m = model();
+  const steps: number[] = [];
+  let asked = 0;
+  const r = await finetune(m, data, { config, emit: (e) => { if (e.type === 'run/step') steps.push(e.payload.step); }, shouldStop: () => ++asked > 37 });
+  r.bestWeights.forEach((t) => t.dispose());
+  assert.equal(r.stoppedBy, 'cancel');
+  for (const s of [10, 20, 30]) assert.ok(steps.includes(s), `a step event at the refresh boundary ${s}: ${steps.join(', ')}`);
+  assert.equal(steps.at(-1), 37, 'the last event is the step where the run stopped');
+  assert.equal(r.steps, 37);
+});
