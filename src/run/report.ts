@@ -1,11 +1,13 @@
 // report.json: small at any K. The large matrices of a run (the final gain matrix G, the sampling distribution
 // P, the multipliers at every refresh) are written once, as .npy files beside it, and referenced by name;
-// readReport puts them back, so the dashboard shows a past run as it was.
+// readReport puts them back, so the dashboard shows a past run as it was. The report a new one replaces is kept
+// in the output folder's history (src/data/runArchive.ts).
 import { readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { COMPARE_METRICS, type CompareMetric, type FlatMatrix, type MetricsReport, type RefreshPayload, type RunCurve, type RunFinishedPayload, type RunListing, type RunSnapshot } from '../protocol/messages';
 import { encodeNpy, readNpy } from '../data/npy';
 import { writeFilesAtomic } from '../data/atomicWrite';
+import { archivePreviousRun, dropArchive } from '../data/runArchive';
 
 /** The .npy files a report refers to (in its "matrices" field), relative to its folder. */
 export const REPORT_MATRICES = { gain: 'gain.npy', distribution: 'distribution.npy', multipliers: 'multipliers.npy' } as const;
@@ -56,7 +58,14 @@ export function writeReport(outputDir: string, report: { snapshot: RunSnapshot }
   };
   const json = { ...report, snapshot: small, matrices };
   files.push({ path: join(outputDir, 'report.json'), data: JSON.stringify(json, null, 1) });
-  writeFilesAtomic(files);
+  // The report this one replaces is kept in the folder's history (<output>/.selmix-history): no run is lost.
+  const kept = archivePreviousRun(outputDir);
+  try {
+    writeFilesAtomic(files);
+  } catch (e) {
+    dropArchive(kept);
+    throw e;
+  }
 }
 
 /** What the views need from a parsed report.json: its snapshot, completed with the summary when the snapshot lacks it. */

@@ -8,7 +8,7 @@ import type { FailureKind, RunEvent, RunFinishedPayload, RunRequest } from '../p
 import { prepareRun, preparedConfig } from './prepare';
 import { loadInputs } from './inputs';
 import { StageReporter, type StageEnter } from './progress';
-import { checkOutputs, finetuneStage, pretrainTask, stageContext, startingModel, stoppedEarly, type StageContext } from './stages';
+import { checkOutputs, finetuneStage, runName, pretrainTask, stageContext, startingModel, stoppedEarly, type StageContext } from './stages';
 
 /** How a run is driven. */
 export interface RunOptions {
@@ -31,7 +31,7 @@ export async function runRequest(request: RunRequest, opts: RunOptions): Promise
     const prepared = prepareRun(request);
     const cfg = preparedConfig(prepared);
     // A run is live from its first second: every view switches to it now, and hears of each stage before training.
-    const stages = new StageReporter(opts.emit, cfg.name);
+    const stages = new StageReporter(opts.emit, runName(prepared, cfg));
     const enter: StageEnter = (stage, label, total) => stages.enter(stage, label, total);
     enter('checking', 'checking the inputs and loading the model');
     const backend = await initBackend({ ...(opts.backend ? { choice: opts.backend } : {}), ...(opts.wasmDir ? { wasmDir: opts.wasmDir } : {}) });

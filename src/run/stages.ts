@@ -25,6 +25,7 @@ import { configErrorAt, type PreparedRun } from './prepare';
 import { checkInputShape, checkLabels, featurize, type RunInputs } from './inputs';
 import { fineTunedOnnx, onnxFeaturize, type OnnxVerification } from './onnxStage';
 import { writeReport, type OutputFile } from './report';
+import { HISTORY_DIR } from '../data/runArchive';
 import type { StageEnter } from './progress';
 
 /** What a stage needs from the run around it. */
@@ -61,14 +62,21 @@ export function reportedObjective(p: PreparedRun, cfg: SelmixConfig, K: number):
   }
 }
 
+/** The run's name: the config's, with its temperature when a request sets it (a sweep's runs are told apart by it). */
+export function runName(p: Pick<PreparedRun, 'request'>, cfg: SelmixConfig): string {
+  const base = cfg.name ?? 'SelMix run';
+  const s = p.request.overrides?.temperature;
+  return s === undefined ? base : `${base} · s = ${s}`;
+}
+
 /** Every file a run may write directly in its output folder. */
 export function outputFiles(outputDir: string): string[] {
   return ['report.json', 'report.html', 'run.log', 'gain.npy', 'distribution.npy', 'multipliers.npy', 'W.npy', 'b.npy', 'model.onnx', LOCK_FILE].map((f) => join(outputDir, f));
 }
 
-/** The sub-folders a run owns whole (their file names vary: checkpoint arrays are named by their hash). */
+/** The sub-folders a run owns whole (their file names vary: checkpoint arrays are named by their hash; the history by time). */
 export function outputFolders(outputDir: string): string[] {
-  return ['model', 'checkpoint'].map((f) => join(outputDir, f));
+  return ['model', 'checkpoint', HISTORY_DIR].map((f) => join(outputDir, f));
 }
 
 /**
@@ -271,7 +279,7 @@ export async function finetuneStage(ctx: StageContext, p: PreparedRun, cfg: Selm
     const headTrainer = !trainModel.backbone && cfg.training.mixup !== 'cutmix' ? headTrainerFactory() : undefined;
     if (headTrainer) notes.push('the head step runs on ONNX Runtime (one fused graph per batch size: mixup, cross-entropy gradient, SGD update)');
     ctx.emit({ type: 'run/started', payload: {
-      runId: ctx.runId, name: cfg.name ?? 'SelMix run', objective: objective.name, K: model.K, classNames: data.classNames, totalSteps: resolveSteps(cfg.training, trainData.train.n),
+      runId: ctx.runId, name: runName(p, cfg), objective: objective.name, K: model.K, classNames: data.classNames, totalSteps: resolveSteps(cfg.training, trainData.train.n),
       backend: ctx.backend.name, outputDir, mode: 'finetune', notes, startVal, ...(startTest ? { startTest } : {}),
       trains: trainModel.backbone && !freeze ? 'network' : 'head', temperature: cfg.selmix.temperature, lr: cfg.training.lr,
     } });
