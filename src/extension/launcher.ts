@@ -162,13 +162,32 @@ export class Launcher implements vscode.Disposable, ViewHost {
     if (path !== null) await this.context.workspaceState.update(LAST_REPORT_KEY, path);
   }
 
-  /** Loads the last run's report (report.json and its .npy matrices) into the views when nothing ran in this window yet. */
+  /**
+   * Loads the last run's report (report.json and its .npy matrices) into the views when nothing ran in this window yet:
+   * the one this workspace remembers, else the newest report.json in the workspace (runs of the CLI, of another window,
+   * or of a workspace opened restricted, where the views must not say "No run yet" while runs exist).
+   */
   loadLastReportIfIdle(): void {
     if (this.running || this.reportLoaded || this.feed.snapshot.status !== 'idle') return;
     const path = this.lastReportPath;
-    if (!path) return;
+    if (path && existsSync(path)) {
+      this.loadIfIdle(path);
+      return;
+    }
+    if (this.searchingReports) return;
+    this.searchingReports = true;
+    void listRuns().then((runs) => {
+      const newest = runs.find((r) => !r.archived);
+      if (newest) this.loadIfIdle(newest.reportPath);
+    }, (e: unknown) => this.logger.info(`run history: ${describeError(e).message}`)).finally(() => { this.searchingReports = false; });
+  }
+
+  private searchingReports = false;
+
+  private loadIfIdle(path: string): void {
+    if (this.running || this.reportLoaded || this.feed.snapshot.status !== 'idle') return;
     const snap = readReportSnapshot(path);
-    if (snap && this.feed.snapshot.status === 'idle') {
+    if (snap) {
       this.reportLoaded = true;
       this.feed.reset(snap);
     }
@@ -211,13 +230,14 @@ export class Launcher implements vscode.Disposable, ViewHost {
       this.batch.stopped = true;
       this.logger.info('stop requested: the temperature sweep ends after the current run stops');
     }
-    if (!this.session) return this.batch !== null;
+    // A run that already ended (a cancel from its closing notification) must not be shown as stopping again.
+    if (!this.session || this.session.isDone) return this.batch !== null;
     this.logger.info(this.mode === 'pretrain'
       ? 'stop requested during pre-training: the run ends at the next step and writes nothing'
       : 'stop requested; the worker stops at the next step boundary and keeps a checkpoint');
     this.stopRequestedAt ??= Date.now();
     this.session.stop();
-    this.feed.reset({ ...this.feed.snapshot, status: 'stopping' });
+    if (this.feed.snapshot.status === 'running') this.feed.reset({ ...this.feed.snapshot, status: 'stopping' });
     this.status.text = '$(loading~spin) SelMix: stopping…';
     return true;
   }
