@@ -264,6 +264,19 @@ function recordLatency(ms: number): void {
   document.body.dataset.refreshLatencyCount = String(latencies.length);
 }
 
+/** When the step shown last changed (epoch ms), and the gaps between such changes (the newest 60), for the e2e. */
+let lastStepUpdate = 0;
+const stepGaps: number[] = [];
+function recordStepUpdate(): void {
+  const now = Date.now();
+  if (lastStepUpdate > 0) {
+    stepGaps.push(now - lastStepUpdate);
+    if (stepGaps.length > 60) stepGaps.shift();
+    document.body.dataset.stepGaps = stepGaps.join(',');
+  }
+  lastStepUpdate = now;
+}
+
 /** Exposes a matrix's numbers on its container (data-values, 4 significant digits) for tests and tools. */
 function exposeMatrix(dom: HTMLElement, m: FlatMatrix, step: number): void {
   dom.dataset.k = String(m.K);
@@ -325,19 +338,19 @@ function draw(s: RunSnapshot, refreshAt: number | null = null): void {
   stage.hidden = stageText === null;
   stage.textContent = stageText ?? '';
   const live = stageLine(s);
+  // When a run became live on this page (epoch ms; the e2e measures command -> live stage line with it).
+  if (live && stageLive.hidden) document.body.dataset.stagePaintedAt = String(Date.now());
   stageLive.hidden = live === null;
   stageLive.textContent = live?.text ?? '';
-  if (live) {
-    document.body.dataset.stage = live.stage;
-    if (!document.body.dataset.stagePaintedAt) document.body.dataset.stagePaintedAt = String(Date.now());
-  } else {
-    delete document.body.dataset.stage;
-  }
+  if (live) document.body.dataset.stage = live.stage;
+  else delete document.body.dataset.stage;
 
   const step = s.lastStep;
   const total = step?.totalSteps ?? started?.totalSteps ?? 0;
   fStep.textContent = step ? `${step.step} / ${total}` : s.finished ? `${s.finished.steps} / ${total}` : '–';
-  fStep.dataset.step = String(step?.step ?? s.finished?.steps ?? 0);
+  const shownStep = String(step?.step ?? s.finished?.steps ?? 0);
+  if (fStep.dataset.step !== shownStep && s.status === 'running') recordStepUpdate();
+  fStep.dataset.step = shownStep;
   fObjName.textContent = started?.objective ?? s.finished?.objective ?? '–';
   fObj.textContent = fmt(s.lastRefresh?.objectiveValue ?? results?.after.objectiveValue);
   fBest.textContent = fmt(s.bestObjective);

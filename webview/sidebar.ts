@@ -69,8 +69,8 @@ function draw(s: RunSnapshot): void {
   name.textContent = s.started?.name ?? s.stage?.name ?? '';
   if (s.started) document.body.dataset.mode = s.started.mode;
   else delete document.body.dataset.mode;
-  // The live run's stage line (the dashboard's, the status bar's), else the note about a run stopped in pre-training.
-  const stageText = stageLine(s)?.text ?? stageNote(s);
+  // The note about pre-training (what is to come), else the live run's stage line (the dashboard's, the status bar's).
+  const stageText = stageNote(s) ?? stageLine(s)?.text ?? null;
   stage.hidden = stageText === null;
   stage.textContent = stageText ?? '';
   const results = finishedResults(s);

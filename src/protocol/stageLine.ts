@@ -47,3 +47,8 @@ export function stageLine(s: RunSnapshot): StageLine | null {
   const eta = line.etaSeconds !== null && s.status === 'running' ? `, about ${formatDuration(line.etaSeconds)} left` : '';
   return { ...line, text: `${s.status === 'stopping' ? 'stopping: ' : ''}${line.text}${pct}${eta}` };
 }
+
+/** A saved snapshot of a run that was live when its window reloaded (which ended the run): shown as failed, saying so. */
+export function endedWithWindow(s: RunSnapshot): RunSnapshot {
+  return { ...s, status: 'failed', stage: null, error: 'the run ended when the window reloaded (the extension host restarted); its last checkpoint is in its output folder' };
+}

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { applyEvent, emptySnapshot, type RunEvent, type RunSnapshot } from '../../../src/protocol/messages';
-import { formatDuration, stageLine } from '../../../src/protocol/stageLine';
+import { endedWithWindow, formatDuration, stageLine } from '../../../src/protocol/stageLine';
 
 const stage = (stageId: 'starting' | 'decoding' | 'checking', done = 0, total = 0, eta: number | null = null): RunEvent =>
   ({ type: 'run/stage', payload: { stage: stageId, label: stageId === 'decoding' ? 'decoding images (train)' : stageId, done, total, etaSeconds: eta, name: 'cifar' } });
@@ -45,4 +45,12 @@ test('formatDuration', () => {
   assert.equal(formatDuration(120), '2 min');
   assert.equal(formatDuration(7620), '2 h 7 min');
   assert.equal(formatDuration(Number.NaN), '–');
+});
+
+test('a saved snapshot of a run live when the window reloaded is shown as ended, not running', () => {
+  const live = applyEvent(emptySnapshot(), started('finetune'));
+  const e = endedWithWindow(live);
+  assert.equal(e.status, 'failed');
+  assert.match(e.error!, /window reloaded/);
+  assert.equal(stageLine(e), null);
 });
