@@ -327,6 +327,10 @@ function draw(s: RunSnapshot, refreshAt: number | null = null): void {
   if (started) document.body.dataset.mode = started.mode;
   else delete document.body.dataset.mode;
   empty.hidden = s.status !== 'idle';
+  // No empty chart cards (a run stopped during pre-training, a run that has not refreshed yet); shown before drawing into them.
+  lossDom.parentElement!.hidden = s.losses.length === 0;
+  curvesDom.parentElement!.hidden = s.history.length === 0;
+  gainDom.parentElement!.hidden = distDom.parentElement!.hidden = !s.lastRefresh;
   drawResults(s);
   // A run that just ended has written its report: list it.
   if (s.status !== lastStatus && lastStatus !== null && (s.status === 'finished' || s.status === 'failed')) askRuns();
@@ -425,9 +429,6 @@ function draw(s: RunSnapshot, refreshAt: number | null = null): void {
 
   const h = s.history;
   if (h !== drawn.history) drawCurves(s, p);
-  lossDom.parentElement!.hidden = s.losses.length === 0;
-  curvesDom.parentElement!.hidden = s.history.length === 0;
-  gainDom.parentElement!.hidden = distDom.parentElement!.hidden = !s.lastRefresh;
   if (s.losses !== drawn.losses) {
     drawn.losses = s.losses;
     set(charts.loss, curvesOption([{ name: 'loss', points: thinForDisplay(s.losses, MAX_CURVE_POINTS).map((x) => [x.step, x.loss]), color: p.purple }], p, 'loss'));
