@@ -411,8 +411,12 @@ function draw(s: RunSnapshot, refreshAt: number | null = null): void {
   keptLabel.hidden = kept === null;
   const showKept = kept !== null && keptBox.checked;
   const now = showKept ? kept : currentRecall(s);
-  // A stop during pre-training leaves no per-class recall: no empty chart cards.
+  // A stop during pre-training leaves no per-class recall: no empty chart cards, and no numbers of an earlier run.
   recallCard.hidden = now === null;
+  if (now === null && drawn.recall !== null) {
+    drawn.recall = null;
+    recallDom.dataset.values = recallDom.dataset.start = '';
+  }
   if (K > 0 && now !== drawn.recall) {
     drawn.recall = now;
     const view = recallView(start, now, K);

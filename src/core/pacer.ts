@@ -3,6 +3,9 @@
 /** The longest gap between two progress events of a run (ms), as long as one unit of work takes less. */
 export const PROGRESS_EVENT_MS = 250;
 
+/** The shortest gap between two step events sent at refreshes (ms): at K = 10 a refresh can come every millisecond. */
+export const MIN_STEP_EVENT_MS = 50;
+
 /**
  * Paces progress events: tick() after each unit of work (a step, a decoded image, a batch) says whether to report now,
  * so that the next report still comes within intervalMs when the next unit takes as long as the last one. Pure: the

@@ -21,7 +21,7 @@ import { feasibilityOf, objectiveScore } from './metrics';
 import { adjustedMetrics, betterScore, logPrior, tuneTau, type Scored } from './logitAdjust';
 import type { ObjectiveOptions } from './objectives';
 import { TrainingError } from './errors';
-import { ProgressPacer } from './pacer';
+import { MIN_STEP_EVENT_MS, ProgressPacer } from './pacer';
 import { emptyGainTrack, monitorChange, pearson, recordPairs, type GainTrack } from './gainMonitor';
 import type { MetricsReport, RunEvent, RefreshPayload } from '../protocol/messages';
 
@@ -355,6 +355,7 @@ export class FinetuneRun {
     const stepEvery = opts.stepEventEvery;
     const pacer = new ProgressPacer(performance.now());
     let lastReported = s.step;
+    let lastEventAt = Number.NEGATIVE_INFINITY;
     const start = s.step;
     this.rebuildSampler();
     let stoppedBy: FinetuneResult['stoppedBy'] = 'steps';
@@ -389,12 +390,15 @@ export class FinetuneRun {
       lossSum += loss;
       lossCount++;
       lastLr = lr;
-      // A run/step event by wall time (PROGRESS_EVENT_MS), at every refresh and at the end, whatever the step time.
+      // A run/step event by wall time (PROGRESS_EVENT_MS), at a refresh (unless one went out in the last MIN_STEP_EVENT_MS:
+      // at small K refreshes come every millisecond) and at the end, whatever the step time.
       const now = performance.now();
       const due = pacer.tick(now);
-      if (stepEvery !== undefined ? (t + 1) % stepEvery === 0 || t + 1 === T : due || (t + 1) % tr.refreshEvery === 0 || t + 1 === T) {
+      const atRefresh = (t + 1) % tr.refreshEvery === 0 && now - lastEventAt >= MIN_STEP_EVENT_MS;
+      if (stepEvery !== undefined ? (t + 1) % stepEvery === 0 || t + 1 === T : due || atRefresh || t + 1 === T) {
         opts.emit({ type: 'run/step', payload: { step: t + 1, totalSteps: T, loss: lossSum / lossCount, lr, msPerStep: (now - tStep) / lossCount } });
         pacer.mark(now);
+        lastEventAt = now;
         lastReported = t + 1;
         tStep = now;
         lossSum = 0;

@@ -292,10 +292,28 @@ export class Launcher implements vscode.Disposable, ViewHost {
     return end;
   }
 
-  /** The toast and the status bar say what the views' stage line says. */
+  /** When the toast and status bar last changed (Date.now()), and the stage they showed: at most 4 updates a second. */
+  private stageShownAt = 0;
+  private pendingIncrement = 0;
+  private stageShown = '';
+
+  /**
+   * The toast and the status bar say what the views' stage line says; a new stage at once, progress at most 4 times a
+   * second (every update crosses to the workbench; at K = 10 a run sends a thousand events a second).
+   */
   private showStage(extra = '', increment?: number): void {
     const line = stageLine(this.feed.snapshot);
     if (!line) return;
+    const now = Date.now();
+    const key = `${line.stage}:${this.mode}`;
+    if (key === this.stageShown && now - this.stageShownAt < 250) {
+      if (increment) this.pendingIncrement += increment;
+      return;
+    }
+    this.stageShown = key;
+    this.stageShownAt = now;
+    if (increment !== undefined) increment += this.pendingIncrement;
+    this.pendingIncrement = 0;
     this.progress?.report({ message: line.text + extra, ...(increment !== undefined ? { increment } : {}) });
     if (this.session && this.feed.snapshot.status !== 'stopping') {
       this.setStatus(`$(loading~spin) SelMix: ${line.text}${extra}`, `SelMix "${this.runName}": ${line.text}; click to open the dashboard`);

@@ -322,8 +322,13 @@ try {
     write('minRecall');
     await openFile('objectives.selmix.json');
     for (const objective of ['minRecall', 'gMean']) {
-      if (objective !== 'minRecall') { write(objective); await page.waitForTimeout(1500); }
+      if (objective !== 'minRecall') { write(objective); await page.waitForTimeout(1500); await openFile('objectives.selmix.json'); }
       await runCommand(page, 'SelMix: Fine-tune');
+      // The command takes the active editor's config; if the host has not yet heard of it, it asks: answer as a user would.
+      const ask = page.locator('.quick-input-widget', { hasText: 'Which config?' });
+      if (await ask.waitFor({ state: 'visible', timeout: 2000 }).then(() => true, () => false)) {
+        await ask.locator('.quick-input-list .monaco-list-row', { hasText: 'objectives.selmix.json' }).first().click();
+      }
       await until(`the ${objective} run to finish`, async () => { const b = dash().locator('body'); return (await b.getAttribute('data-status')) === 'finished' && (await dash().locator('#objective-name').innerText()) === objective; }, 120_000, 200);
       lap(`  ${objective} run finished`);
     }

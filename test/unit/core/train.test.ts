@@ -249,7 +249,7 @@ test('selmix.smoothing: the P a run samples after a refresh is smoothing x the p
   assert.ok(raw[1]!.some((p, i) => Math.abs(p - raw[0]![i]!) > 1e-6), 'the raw P moved between the refreshes (else the check above is empty)');
 });
 
-test('run/step events come at every refresh and at the end, and a stop reports the step the run really reached', async () => {
+test('run/step events come at the first refresh and at the end, and a stop reports the step the run really reached', async () => {
   const { data, model, config } = problem({ steps: 60 });
   const m = model();
   const steps: number[] = [];
@@ -257,7 +257,8 @@ test('run/step events come at every refresh and at the end, and a stop reports t
   const r = await finetune(m, data, { config, emit: (e) => { if (e.type === 'run/step') steps.push(e.payload.step); }, shouldStop: () => ++asked > 37 });
   r.bestWeights.forEach((t) => t.dispose());
   assert.equal(r.stoppedBy, 'cancel');
-  for (const s of [10, 20, 30]) assert.ok(steps.includes(s), `a step event at the refresh boundary ${s}: ${steps.join(', ')}`);
+  // Refreshes here come far faster than MIN_STEP_EVENT_MS apart: the first is reported, then by time.
+  assert.equal(steps[0], 10, `a step event at the first refresh boundary: ${steps.join(', ')}`);
   assert.equal(steps.at(-1), 37, 'the last event is the step where the run stopped');
   assert.equal(r.steps, 37);
 });
