@@ -89,6 +89,22 @@ export function recallBarsOption(names: string[], start: number[] | null, now: n
   };
 }
 
+/** Per-class recall at large K: how many classes fall in each tenth of [0, 1], at the start and now. */
+export function recallHistogramOption(bins: string[], start: number[], now: number[], p: Palette): ChartOption {
+  return {
+    animation: false,
+    grid: { left: 8, right: 8, top: 28, bottom: 8, containLabel: true },
+    legend: { top: 0, textStyle: { color: p.fg }, data: ['start', 'now'] },
+    tooltip: { ...tooltipBase(p), trigger: 'axis' },
+    xAxis: { type: 'category', data: bins, name: 'recall', ...axisStyle(p) },
+    yAxis: { type: 'value', name: 'classes', minInterval: 1, ...axisStyle(p) },
+    series: [
+      { name: 'start', type: 'bar', data: start, itemStyle: { color: p.muted }, barGap: '10%' },
+      { name: 'now', type: 'bar', data: now, itemStyle: { color: p.blue } },
+    ],
+  };
+}
+
 /** Twelve categorical colours that stay apart from each other on light and dark backgrounds (Tableau 10 and two more). */
 export const CATEGORICAL = ['#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f', '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#bab0ac', '#17becf', '#8c564b'];
 
@@ -98,6 +114,8 @@ export interface Curve {
   points: [number, number][];
   color?: string;
   dashed?: boolean;
+  /** Drawn as a step line (a value that holds until the next refresh, e.g. a multiplier). */
+  stepped?: boolean;
 }
 
 /** Curves over steps: named series of [step, value] points; the step axis is named below it (never clipped at the edge). */
@@ -110,7 +128,7 @@ export function curvesOption(series: Curve[], p: Palette, yName: string, log = f
     xAxis: { type: 'value', name: 'step', nameLocation: 'middle', nameGap: 24, min: 'dataMin', ...axisStyle(p) },
     yAxis: { type: log ? 'log' : 'value', name: yName, scale: true, ...axisStyle(p) },
     series: series.map((s, i) => ({
-      name: s.name, type: 'line', showSymbol: false, data: s.points, sampling: 'lttb',
+      name: s.name, type: 'line', showSymbol: false, data: s.points, sampling: 'lttb', ...(s.stepped ? { step: 'end' as const } : {}),
       lineStyle: { width: 1.5, type: s.dashed ? 'dashed' : 'solid' }, itemStyle: { color: s.color ?? CATEGORICAL[i % CATEGORICAL.length] },
     })),
   };

@@ -1,6 +1,7 @@
 // What the dashboard and the sidebar pages share: the VS Code webview API, the bootstrap state, the
 // host channel (one per page: postMessage), saved state, theme colours and small formatters.
 import { applyEvent, emptySnapshot } from '../src/protocol/messages';
+import { endedWithWindow } from '../src/protocol/stageLine';
 import type { HostToWebview, RunFinishedPayload, RunSnapshot, WebviewToHost } from '../src/protocol/messages';
 import { SCRIPT_START } from './scriptStart';
 
@@ -41,6 +42,8 @@ export function initialSnapshot(): RunSnapshot {
   const boot = (bootstrap()?.snapshot as RunSnapshot | undefined) ?? null;
   const saved = (vscode.getState() as SavedState | undefined)?.snapshot ?? null;
   if (boot && boot.status !== 'idle') return boot;
+  // The host has no run, so a run this page saw live ended with the window (a reload ends the extension host).
+  if (saved && (saved.status === 'running' || saved.status === 'stopping')) return endedWithWindow(saved);
   return saved ?? boot ?? emptySnapshot();
 }
 
@@ -112,7 +115,8 @@ export function connect(initial: RunSnapshot, draw: (s: RunSnapshot, refreshAt: 
       return;
     }
     if (msg.type === 'host/snapshot' && typeof msg.snapshot === 'object' && msg.snapshot !== null) {
-      snap = msg.snapshot;
+      // A host with nothing to show (a fresh window) does not blank a page that restored a run of its own.
+      if (!(msg.snapshot.status === 'idle' && snap.status !== 'idle')) snap = msg.snapshot;
     } else if (msg.type === 'host/events' && Array.isArray(msg.events)) {
       for (const e of msg.events) snap = applyEvent(snap, e);
     } else {
@@ -169,7 +173,9 @@ export function finishedResults(s: RunSnapshot): RunFinishedPayload | null {
 export function statusOf(s: RunSnapshot): { key: string; label: string } {
   switch (s.status) {
     case 'idle': return { key: 'idle', label: 'No run yet' };
-    case 'running': return s.started?.mode === 'pretrain' ? { key: 'pretraining', label: 'Pre-training…' } : { key: 'running', label: 'Running' };
+    case 'running':
+      if (!s.started) return { key: 'starting', label: 'Starting…' }; // loading, decoding, extracting: the stage line says which
+      return s.started.mode === 'pretrain' ? { key: 'pretraining', label: 'Pre-training…' } : { key: 'running', label: 'Running' };
     case 'stopping': return { key: 'stopping', label: 'Stopping…' };
     case 'failed': return { key: 'failed', label: 'Failed' };
     case 'finished': {

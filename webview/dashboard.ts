@@ -4,9 +4,11 @@ import './scriptStart';
 import '@vscode-elements/elements/dist/vscode-badge/index.js';
 import '@vscode-elements/elements/dist/vscode-button/index.js';
 import '@vscode-elements/elements/dist/vscode-progress-bar/index.js';
-import type { FlatMatrix, HostToWebview, MetricsReport, RunFinishedPayload, RunSnapshot } from '../src/protocol/messages';
+import { COMPARE_METRICS, type CompareMetric, type FlatMatrix, type HostToWebview, type MetricsReport, type RunFinishedPayload, type RunSnapshot } from '../src/protocol/messages';
 import { creditRows, pointsText } from '../src/protocol/credit';
-import { CATEGORICAL, curvesOption, makeChart, matrixLabels, palette, recallBarsOption, smooth } from './charts';
+import { stageLine } from '../src/protocol/stageLine';
+import { CATEGORICAL, curvesOption, makeChart, matrixLabels, palette, recallBarsOption, recallHistogramOption, smooth } from './charts';
+import { compareAxisName, compareCsv as compareCsvOf, compareSeries, fmtNumber, METRIC_LABELS, multiplierClasses, recallView, runLabel, toCsv } from './viewModel';
 import type { ChartOption, Curve } from './charts';
 import { Heatmap } from './heatmap';
 import { bootstrapTrusted, button, className, connect, feasibilityOf, feasibilityText, finishedFeasibility, showFeasibility, RESTRICTED_NOTE, currentRecall, el, fact, finishedResults, fmt, GAIN_MONITOR_WARNING, gainMonitor, initialSnapshot, showGainMonitor, onThemeChange, stageNote, startRecall, statusOf, vscode, watchCsp } from './common';
@@ -36,6 +38,7 @@ const fMin = fact(facts, 'Min recall', 'min-recall', 'fact');
 const fMean = fact(facts, 'Mean recall', 'mean-recall', 'fact');
 const fLr = fact(facts, 'Learning rate', 'lr', 'fact');
 const fBackend = fact(facts, 'Backend', 'backend', 'fact');
+const fTrains = fact(facts, 'Trains', 'trains', 'fact');
 const fMs = fact(facts, 'Time / step', 'ms-per-step', 'fact');
 const fGain = fact(facts, 'Gain estimate vs reality', 'gain-corr', 'fact');
 const fFeas = fact(facts, 'Constraint (last refresh)', 'feasibility', 'fact');
@@ -48,6 +51,11 @@ progress.id = 'progress';
 const stage = el('p', 'note stage');
 stage.id = 'stage-note';
 stage.hidden = true;
+/** The live run's stage, progress and time left (the same sentence as the status bar and the notification). */
+const stageLive = el('p', 'stage-line');
+stageLive.id = 'stage-line';
+stageLive.setAttribute('role', 'status');
+stageLive.hidden = true;
 const note = el('p', 'note');
 note.id = 'downsample-note';
 note.hidden = true;
@@ -85,6 +93,20 @@ const grid = el('section', 'grid');
 const gainDom = card('Gain matrix G', 'gain-heatmap', 'Predicted objective gain of mixing anchor class i with partner class j (red: gain, blue: loss).');
 const distDom = card('Sampling distribution P', 'dist-heatmap', 'Probability of drawing the pair (i, j): a softmax of the positive gains.');
 const recallDom = card('Per-class recall', 'recall-bars', 'Validation recall of each class: the starting model against now.', true);
+const recallCard = recallDom.parentElement!;
+const recallCaption = recallCard.querySelector('.caption')!;
+const histDom = el('div', 'chart');
+histDom.id = 'recall-histogram';
+histDom.hidden = true;
+recallCard.append(histDom);
+// Which iterate the bars show once a run has finished: the last refresh, or the best iterate the run keeps.
+const keptLabel = el('label', 'chart-tools');
+const keptBox = el('input');
+keptBox.type = 'checkbox';
+keptBox.id = 'recall-kept';
+keptLabel.append(keptBox, ' show the kept (best) iterate');
+keptLabel.hidden = true;
+recallCard.insertBefore(keptLabel, recallDom);
 const curvesDom = card('Objective and recall', 'curves', 'On the validation set, at every refresh.');
 const lossDom = card('Training loss', 'loss-chart', 'Cross-entropy of the mixed batch.');
 const multDom = card('Multipliers λ', 'multipliers-chart', 'The Lagrange multipliers of the objective, per class.', true);
@@ -106,14 +128,25 @@ grid.append(logCard);
 const runsCard = el('figure', 'card wide');
 runsCard.id = 'runs-card';
 const runsHead = el('figcaption', undefined, 'Runs in this workspace');
-const runsCaption = el('p', 'caption', 'From each run\'s report.json. Tick runs to overlay their objective curves below (the validation objective at every refresh).');
+const runsCaption = el('p', 'caption', 'From each run\'s report.json and its output folder\'s history (.selmix-history). Tick runs to overlay a validation metric below, at every refresh.');
+const metricLabel = el('label', 'chart-tools');
+metricLabel.textContent = 'Metric ';
+const metricSelect = el('select');
+metricSelect.id = 'compare-metric';
+for (const m of COMPARE_METRICS) {
+  const o = el('option', undefined, METRIC_LABELS[m]);
+  o.value = m;
+  metricSelect.append(o);
+}
+metricLabel.append(metricSelect);
+let compareMetric: CompareMetric = 'objective';
 const runsTable = el('table', 'runs');
 runsTable.id = 'runs-table';
 const runsRefresh = button('btn-runs-refresh', 'Refresh list', { icon: 'refresh', secondary: true });
 const compareDom = el('div', 'chart');
 compareDom.id = 'compare-chart';
 compareDom.hidden = true;
-runsCard.append(runsHead, runsCaption, runsRefresh, runsTable, compareDom);
+runsCard.append(runsHead, runsCaption, runsRefresh, runsTable, metricLabel, compareDom);
 grid.append(runsCard);
 const compared = new Set<string>();
 const askRuns = (): void => vscode.postMessage({ type: 'view/runs', compare: [...compared].slice(0, 8) });
@@ -124,7 +157,7 @@ let lastRuns: Extract<HostToWebview, { type: 'host/runs' }> | null = null;
 function drawRuns(m: Extract<HostToWebview, { type: 'host/runs' }>): void {
   lastRuns = m;
   const head = el('tr');
-  for (const h of ['', 'Run', 'Objective', 'Steps', 'Before (val)', 'After: best iterate (val)', 'After (test)', 'Written']) head.append(el('th', undefined, h));
+  for (const h of ['', 'Run', 'Objective', 'Temperature', 'lr', 'Trains', 'Steps', 'Before (val)', 'After: best iterate (val)', 'After (test)', 'Written']) head.append(el('th', undefined, h));
   const rows = m.runs.map((r) => {
     const tr = el('tr');
     tr.dataset.report = r.reportPath;
@@ -139,7 +172,10 @@ function drawRuns(m: Extract<HostToWebview, { type: 'host/runs' }>): void {
     });
     const cell = el('td');
     cell.append(box);
-    tr.append(cell, el('td', undefined, r.name), el('td', undefined, r.objective), el('td', 'num', String(r.steps)), el('td', 'num', fmt(r.before)),
+    tr.dataset.objective = r.objective;
+    if (r.archived) tr.classList.add('archived');
+    tr.append(cell, el('td', undefined, r.name + (r.archived ? ' (earlier run)' : '')), el('td', undefined, r.objective), el('td', 'num', fmtNumber(r.temperature)), el('td', 'num', fmtNumber(r.lr)),
+      el('td', undefined, r.trains === 'network' ? 'whole network' : r.trains === 'head' ? 'head only' : '–'), el('td', 'num', String(r.steps)), el('td', 'num', fmt(r.before)),
       el('td', 'num', fmt(r.after)), el('td', 'num', fmt(r.testAfter)), el('td', undefined, new Date(r.writtenAt).toLocaleString()));
     return tr;
   });
@@ -147,15 +183,12 @@ function drawRuns(m: Extract<HostToWebview, { type: 'host/runs' }>): void {
   runsTable.dataset.count = String(m.runs.length);
   if (m.runs.length === 0) runsTable.replaceChildren(el('caption', 'note', 'No report.json in this workspace yet: a run writes one when it finishes.'));
   compareDom.hidden = m.curves.length === 0;
-  compareDom.dataset.series = m.curves.map((c) => c.name).join('|');
+  metricLabel.hidden = m.curves.length === 0;
+  compareDom.dataset.series = m.curves.map((c) => runLabel(c)).join('|');
+  compareDom.dataset.metric = compareMetric;
   if (m.curves.length > 0) {
-    const names = new Map<string, number>();
-    const curves: Curve[] = m.curves.map((c) => {
-      const n = (names.get(c.name) ?? 0) + 1;
-      names.set(c.name, n);
-      return { name: n > 1 ? `${c.name} (${n})` : c.name, points: smooth(c.points, smoothing) };
-    });
-    set(charts.compare, curvesOption(curves, palette(), m.curves.every((c) => c.objective === m.curves[0]!.objective) ? m.curves[0]!.objective : 'objective'));
+    const curves: Curve[] = compareSeries(m.curves, compareMetric).map((c) => ({ name: c.name, points: smooth(c.points, smoothing) }));
+    set(charts.compare, curvesOption(curves, palette(), compareAxisName(m.curves, compareMetric)));
   }
 }
 
@@ -187,13 +220,13 @@ smoothInput.step = '0.05';
 smoothInput.value = '0';
 smoothLabel.append(smoothInput);
 curvesDom.parentElement!.insertBefore(smoothLabel, curvesDom);
-app.replaceChildren(header, restricted, facts, gainWarning, progress, stage, error, empty, results, note, grid);
+app.replaceChildren(header, restricted, stageLive, facts, gainWarning, progress, stage, error, empty, results, note, grid);
 
 stopBtn.addEventListener('click', () => vscode.postMessage({ type: 'view/command', command: 'stop' }));
 reportBtn.addEventListener('click', () => vscode.postMessage({ type: 'view/command', command: 'openReport' }));
 
 const charts = {
-  recall: makeChart(recallDom), curves: makeChart(curvesDom), loss: makeChart(lossDom), mult: makeChart(multDom), gainCorr: makeChart(gainCorrDom), compare: makeChart(compareDom),
+  recall: makeChart(recallDom), hist: makeChart(histDom), curves: makeChart(curvesDom), loss: makeChart(lossDom), mult: makeChart(multDom), gainCorr: makeChart(gainCorrDom), compare: makeChart(compareDom),
 };
 smoothInput.addEventListener('input', () => {
   smoothing = Number(smoothInput.value);
@@ -201,15 +234,20 @@ smoothInput.addEventListener('input', () => {
   if (lastDrawn) drawCurves(lastDrawn, palette());
   if (lastRuns) drawRuns(lastRuns);
 });
+metricSelect.addEventListener('change', () => {
+  compareMetric = metricSelect.value as CompareMetric;
+  if (lastRuns) drawRuns(lastRuns);
+});
+keptBox.addEventListener('change', () => { if (lastDrawn) { drawn.recall = null; draw(lastDrawn); } });
 /** CSV of the curves chart: step and every series (the raw values, not smoothed). */
 function curvesCsv(): string {
   const h = lastDrawn?.history ?? [];
-  return ['step,objective,mean_recall,min_recall,gain_correlation', ...h.map((x) => [x.step, x.objective, x.meanRecall, x.minRecall, x.gainCorrelation ?? ''].join(','))].join('\n') + '\n';
+  return toCsv(['step', 'objective', 'mean_recall', 'min_recall', 'g_mean', 'h_mean', 'accuracy', 'gain_correlation'],
+    h.map((x) => [x.step, x.objective, x.meanRecall, x.minRecall, x.gMean, x.hMean, x.accuracy, x.gainCorrelation]));
 }
-/** CSV of the comparison: run, step, objective. */
+/** CSV of the comparison: every run's metric at every refresh, with its objective, temperature, lr and what it trained. */
 function compareCsv(): string {
-  const rows = (lastRuns?.curves ?? []).flatMap((c) => c.points.map(([x, y]) => `"${c.name.replace(/"/g, '""')}",${x},${y}`));
-  return ['run,step,objective', ...rows].join('\n') + '\n';
+  return compareCsvOf(lastRuns?.curves ?? [], compareMetric);
 }
 exportButtons(curvesDom, 'selmix-curves', () => charts.curves, curvesCsv);
 exportButtons(compareDom, 'selmix-compare', () => charts.compare, compareCsv);
@@ -225,6 +263,19 @@ function recordLatency(ms: number): void {
   document.body.dataset.refreshLatencyMax = sorted[sorted.length - 1]!.toFixed(0);
   document.body.dataset.refreshLatencyP95 = sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.95))]!.toFixed(0);
   document.body.dataset.refreshLatencyCount = String(latencies.length);
+}
+
+/** When the step shown last changed (epoch ms), and the gaps between such changes (the newest 60), for the e2e. */
+let lastStepUpdate = 0;
+const stepGaps: number[] = [];
+function recordStepUpdate(): void {
+  const now = Date.now();
+  if (lastStepUpdate > 0) {
+    stepGaps.push(now - lastStepUpdate);
+    if (stepGaps.length > 60) stepGaps.shift();
+    document.body.dataset.stepGaps = stepGaps.join(',');
+  }
+  lastStepUpdate = now;
 }
 
 /** Exposes a matrix's numbers on its container (data-values, 4 significant digits) for tests and tools. */
@@ -268,7 +319,7 @@ function draw(s: RunSnapshot, refreshAt: number | null = null): void {
   const started = s.started;
   const K = started?.K ?? s.lastRefresh?.val.recall.length ?? 0;
   const name = (k: number): string => className(s, k);
-  title.textContent = started?.name ?? 'SelMix';
+  title.textContent = started?.name ?? s.stage?.name ?? 'SelMix';
   badge.textContent = st.label;
   badge.dataset.status = st.key;
   document.body.dataset.status = st.key;
@@ -277,6 +328,10 @@ function draw(s: RunSnapshot, refreshAt: number | null = null): void {
   if (started) document.body.dataset.mode = started.mode;
   else delete document.body.dataset.mode;
   empty.hidden = s.status !== 'idle';
+  // No empty chart cards (a run stopped during pre-training, a run that has not refreshed yet); shown before drawing into them.
+  lossDom.parentElement!.hidden = s.losses.length === 0;
+  curvesDom.parentElement!.hidden = s.history.length === 0;
+  gainDom.parentElement!.hidden = distDom.parentElement!.hidden = !s.lastRefresh;
   drawResults(s);
   // A run that just ended has written its report: list it.
   if (s.status !== lastStatus && lastStatus !== null && (s.status === 'finished' || s.status === 'failed')) askRuns();
@@ -287,22 +342,34 @@ function draw(s: RunSnapshot, refreshAt: number | null = null): void {
   const stageText = stageNote(s);
   stage.hidden = stageText === null;
   stage.textContent = stageText ?? '';
+  const live = stageLine(s);
+  // When a run became live on this page (epoch ms; the e2e measures command -> live stage line with it).
+  if (live && stageLive.hidden) document.body.dataset.stagePaintedAt = String(Date.now());
+  stageLive.hidden = live === null;
+  stageLive.textContent = live?.text ?? '';
+  if (live) document.body.dataset.stage = live.stage;
+  else delete document.body.dataset.stage;
 
   const step = s.lastStep;
   const total = step?.totalSteps ?? started?.totalSteps ?? 0;
   fStep.textContent = step ? `${step.step} / ${total}` : s.finished ? `${s.finished.steps} / ${total}` : '–';
-  fStep.dataset.step = String(step?.step ?? s.finished?.steps ?? 0);
+  const shownStep = String(step?.step ?? s.finished?.steps ?? 0);
+  if (fStep.dataset.step !== shownStep && s.status === 'running') recordStepUpdate();
+  fStep.dataset.step = shownStep;
   fObjName.textContent = started?.objective ?? s.finished?.objective ?? '–';
   fObj.textContent = fmt(s.lastRefresh?.objectiveValue ?? results?.after.objectiveValue);
   fBest.textContent = fmt(s.bestObjective);
   fMin.textContent = fmt(s.lastRefresh?.val.minRecall ?? results?.after.val.minRecall);
   fMean.textContent = fmt(s.lastRefresh?.val.meanRecall ?? results?.after.val.meanRecall);
-  fLr.textContent = step ? step.lr.toExponential(2) : '–';
+  fLr.textContent = step ? fmtNumber(step.lr) : '–';
   fBackend.textContent = started?.backend ?? '–';
-  fMs.textContent = step ? `${step.msPerStep.toFixed(1)} ms` : '–';
-  if (total > 0) {
-    progress.setAttribute('value', String(Math.round((100 * (step?.step ?? 0)) / total)));
+  fTrains.textContent = started?.trains === 'network' ? 'whole network' : started?.trains === 'head' ? 'head only' : '–';
+  fMs.textContent = step ? `${fmtNumber(step.msPerStep)} ms` : '–';
+  if (live && live.fraction !== null) {
+    progress.setAttribute('value', String(Math.round(100 * live.fraction)));
     progress.removeAttribute('indeterminate');
+  } else if (live) {
+    progress.setAttribute('indeterminate', '');
   }
   progress.hidden = s.status !== 'running' && s.status !== 'stopping';
   showFeasibility(fFeas, feasibilityOf(s.lastRefresh) ?? finishedFeasibility(finishedResults(s)).val);
@@ -340,15 +407,29 @@ function draw(s: RunSnapshot, refreshAt: number | null = null): void {
   note.hidden = b <= 1;
   note.textContent = b > 1 ? `K = ${K}: the heatmaps are downsampled to ${r!.gain.K} × ${r!.gain.K} tiles of ${b} × ${b} classes (G: the entry of largest |G| in each tile; P: the tile's total probability). Hover a tile for its class range.` : '';
 
-  const names = Array.from({ length: K }, (_, k) => name(k));
   const start = startRecall(s);
-  const now = currentRecall(s);
+  const kept = finishedResults(s)?.after.val.recall ?? null;
+  keptLabel.hidden = kept === null;
+  const showKept = kept !== null && keptBox.checked;
+  const now = showKept ? kept : currentRecall(s);
+  // A stop during pre-training leaves no per-class recall: no empty chart cards, and no numbers of an earlier run.
+  recallCard.hidden = now === null;
+  if (now === null && drawn.recall !== null) {
+    drawn.recall = null;
+    recallDom.dataset.values = recallDom.dataset.start = '';
+  }
   if (K > 0 && now !== drawn.recall) {
     drawn.recall = now;
-    set(charts.recall, recallBarsOption(names, start, now, p));
+    const view = recallView(start, now, K);
+    const pick = <T>(xs: T[] | null): T[] | null => (xs ? view.classes.map((k) => xs[k]!) : null);
+    set(charts.recall, recallBarsOption(view.classes.map((k) => name(k)), pick(start), pick(now), p));
+    histDom.hidden = view.histogram === null;
+    if (view.histogram) set(charts.hist, recallHistogramOption(view.histogram.bins, view.histogram.start, view.histogram.now, p));
+    recallCaption.textContent = `${view.histogram ? `K = ${K}: the ${view.classes.length / 2} lowest and ${view.classes.length / 2} highest classes by recall, and below, how many classes fall in each tenth of recall. ` : ''}Validation recall of each class: the starting model against ${showKept ? `the kept iterate (step ${finishedResults(s)!.bestStep})` : 'the last refresh'}.`;
     recallDom.dataset.values = (now ?? []).map((v) => v.toFixed(4)).join(',');
     recallDom.dataset.start = (start ?? []).map((v) => v.toFixed(4)).join(',');
-    recallDom.dataset.step = String(r?.step ?? 0);
+    recallDom.dataset.step = String(showKept ? finishedResults(s)!.bestStep : r?.step ?? 0);
+    recallDom.dataset.bars = String(view.classes.length);
   }
 
   const h = s.history;
@@ -472,13 +553,13 @@ function drawCurves(s: RunSnapshot, p: ReturnType<typeof palette>): void {
   const withMult = h.filter((x) => x.multipliers !== null);
   multCard.hidden = withMult.length === 0;
   if (withMult.length > 0) {
-    const last = withMult[withMult.length - 1]!.multipliers!;
-    const Km = last.length;
-    // Up to MAX_MULT_SERIES classes, each in its own colour: all of them when few, else the largest and the smallest λ now.
-    const order = last.map((_, k) => k).sort((a, b) => last[b]! - last[a]!);
-    const shown = Km <= MAX_MULT_SERIES ? order : [...order.slice(0, MAX_MULT_SERIES / 2), ...order.slice(-MAX_MULT_SERIES / 2)];
-    const series: Curve[] = shown.map((k, i) => ({ name: name(k), color: CATEGORICAL[i % CATEGORICAL.length], points: smooth(withMult.map((x) => [x.step, x.multipliers![k] ?? 0] as [number, number]), smoothing) }));
-    multCaption.textContent = Km <= MAX_MULT_SERIES ? 'The Lagrange multipliers of the objective, per class.' : `The Lagrange multipliers of the ${MAX_MULT_SERIES / 2} classes with the largest and the ${MAX_MULT_SERIES / 2} with the smallest λ now, of ${Km}.`;
+    const Km = withMult[withMult.length - 1]!.multipliers!.length;
+    // Up to MAX_MULT_SERIES classes, each in its own colour: all of them when few, else those whose λ moved most. A
+    // multiplier holds between refreshes, so each is a step line (a min-recall objective moves its weight between
+    // classes at a refresh: a step reads as such, a sloped line as a zigzag).
+    const shown = multiplierClasses(withMult.map((x) => x.multipliers), MAX_MULT_SERIES);
+    const series: Curve[] = shown.map((k, i) => ({ name: name(k), color: CATEGORICAL[i % CATEGORICAL.length], stepped: true, points: smooth(withMult.map((x) => [x.step, x.multipliers![k] ?? 0] as [number, number]), smoothing) }));
+    multCaption.textContent = Km <= MAX_MULT_SERIES ? 'The Lagrange multipliers of the objective, per class (each holds until the next refresh).' : `The Lagrange multipliers of the ${shown.length} classes (of ${Km}) whose λ moved most over the run; each holds until the next refresh.`;
     multDom.dataset.series = series.map((c) => c.name).join(',');
     set(charts.mult, curvesOption(series, p, 'λ'));
   }

@@ -4,6 +4,7 @@ import '@vscode-elements/elements/dist/vscode-button/index.js';
 import '@vscode-elements/elements/dist/vscode-badge/index.js';
 import type { RunSnapshot } from '../src/protocol/messages';
 import { creditRows, pointsText } from '../src/protocol/credit';
+import { stageLine } from '../src/protocol/stageLine';
 import { bootstrapTrusted, button, className, connect, feasibilityOf, finishedFeasibility, showFeasibility, RESTRICTED_NOTE, currentRecall, el, fact, finishedResults, fmt, GAIN_MONITOR_WARNING, gainMonitor, initialSnapshot, showGainMonitor, stageNote, startRecall, statusOf, vscode, watchCsp } from './common';
 
 /** At most this many classes are listed; beyond it, the lowest recalls. */
@@ -69,10 +70,11 @@ function draw(s: RunSnapshot): void {
   status.textContent = st.label;
   status.dataset.status = st.key;
   document.body.dataset.status = st.key;
-  name.textContent = s.started?.name ?? '';
+  name.textContent = s.started?.name ?? s.stage?.name ?? '';
   if (s.started) document.body.dataset.mode = s.started.mode;
   else delete document.body.dataset.mode;
-  const stageText = stageNote(s);
+  // The note about pre-training (what is to come), else the live run's stage line (the dashboard's, the status bar's).
+  const stageText = stageNote(s) ?? stageLine(s)?.text ?? null;
   stage.hidden = stageText === null;
   stage.textContent = stageText ?? '';
   const results = finishedResults(s);

@@ -132,6 +132,18 @@ function printer(json: boolean): (e: RunEvent) => void {
       case 'run/finished':
         if (tty) process.stderr.write('\n');
         break;
+      case 'run/stage': {
+        // On a terminal the stage line overwrites itself; otherwise only a stage's first line is printed.
+        const p = e.payload;
+        const line = `${p.label}${p.total > 0 ? ` ${p.done}/${p.total}` : ''}`;
+        if (tty) {
+          process.stderr.write('\r' + line.padEnd(lastLen));
+          lastLen = line.length;
+        } else if (p.done === 0) {
+          process.stderr.write(`${p.label}\n`);
+        }
+        break;
+      }
       case 'run/checkpoint':
         break;
     }

@@ -227,8 +227,11 @@ export function parseConfig(text: string, file: string): SelmixConfig {
   const errors: ParseError[] = [];
   const tree = parseTree(text, errors, { allowTrailingComma: false, disallowComments: false });
   if (errors.length > 0 || tree === undefined) {
-    const issues: ConfigIssue[] = errors.length > 0
-      ? errors.map((e) => ({ path: '', message: `invalid JSON: ${parseErrorWords(e.error)}`, ...lineColumn(text, e.offset) }))
+    // The parser may report one mistake twice at one place (a trailing comma: "property name expected" and "value
+    // expected"): one issue per place.
+    const once = errors.filter((e, i) => errors.findIndex((f) => f.offset === e.offset) === i);
+    const issues: ConfigIssue[] = once.length > 0
+      ? once.map((e) => ({ path: '', message: `invalid JSON: ${parseErrorWords(e.error)}`, ...lineColumn(text, e.offset) }))
       : [{ path: '', message: 'invalid JSON: empty file', line: 1, column: 1 }];
     throw new ConfigError(file, issues);
   }

@@ -9,6 +9,7 @@ import { crossEntropy, dense } from './nn';
 import { Rng } from './rng';
 import { learningRate, trainableVariables } from './train';
 import { TrainingError } from './errors';
+import { ProgressPacer } from './pacer';
 import type { RunEvent } from '../protocol/messages';
 
 /** Trains every variable of the model; returns the number of steps taken and whether it was stopped. */
@@ -23,15 +24,20 @@ export async function pretrain(model: SelmixModel, train: ExampleSet & { y: Int3
   const rng = new Rng(cfg.seed);
   const perEpoch = Math.ceil(train.n / cfg.batchSize);
   const T = perEpoch * cfg.epochs;
-  const every = Math.max(1, Math.round(T / 200));
   let t = 0;
   let lossSum = 0;
+  let lossCount = 0;
   let tick = performance.now();
+  const pacer = new ProgressPacer(tick);
   try {
     for (let epoch = 0; epoch < cfg.epochs; epoch++) {
       const order = rng.shuffle(Array.from({ length: train.n }, (_, i) => i));
       for (let s = 0; s < train.n; s += cfg.batchSize, t++) {
-        if (shouldStop()) return { steps: t, cancelled: true };
+        if (shouldStop()) {
+          // The views get the step the pre-training really reached.
+          if (lossCount > 0) emit({ type: 'run/step', payload: { step: t, totalSteps: T, loss: lossSum / lossCount, lr: learningRate(cfg.lr, t, T, 'cosine'), msPerStep: (performance.now() - tick) / lossCount } });
+          return { steps: t, cancelled: true };
+        }
         const idx = order.slice(s, s + cfg.batchSize);
         const lr = learningRate(cfg.lr, t, T, 'cosine');
         const x = gatherRows(train, idx);
@@ -57,15 +63,19 @@ export async function pretrain(model: SelmixModel, train: ExampleSet & { y: Int3
         lossT.dispose();
         if (!Number.isFinite(loss)) throw new TrainingError(`pre-training diverged at step ${t} (loss ${loss}); lower pretrain.lr (now ${cfg.lr})`);
         lossSum += loss;
-        if ((t + 1) % every === 0 || t + 1 === T) {
-          const now = performance.now();
-          emit({ type: 'run/step', payload: { step: t + 1, totalSteps: T, loss: lossSum / every, lr, msPerStep: (now - tick) / every } });
+        lossCount++;
+        // By wall time (at least every PROGRESS_EVENT_MS), not by a fraction of the steps.
+        const now = performance.now();
+        if (pacer.tick(now) || t + 1 === T) {
+          emit({ type: 'run/step', payload: { step: t + 1, totalSteps: T, loss: lossSum / lossCount, lr, msPerStep: (now - tick) / lossCount } });
+          pacer.mark(now);
           tick = now;
           lossSum = 0;
+          lossCount = 0;
           await new Promise((r) => setImmediate(r));
         }
       }
-      emit({ type: 'run/log', payload: { level: 'info', message: `pre-training: epoch ${epoch + 1}/${cfg.epochs} done` } });
+      emit({ type: 'run/log', payload: { level: 'info', step: t, message: `pre-training: epoch ${epoch + 1}/${cfg.epochs} done` } });
     }
   } finally {
     mom.forEach((m) => m.dispose());

@@ -23,6 +23,7 @@ import { feasibilityOf, objectiveScore } from './metrics';
 import { adjustedMetrics, betterScore, logPrior, searchTau, type Scored } from './logitAdjust';
 import type { ObjectiveOptions } from './objectives';
 import { TrainingError } from './errors';
+import { MIN_STEP_EVENT_MS, ProgressPacer } from './pacer';
 import { changeNoise, emptyGainTrack, gainVerdict, monitorChange, recordPairs, type GainTrack, type GainVerdict } from './gainMonitor';
 import { metricsReport } from './metrics';
 import { classSupport, confusionMatrix } from './confusion';
@@ -98,7 +99,7 @@ export interface FinetuneOptions {
   onCheckpoint?: (state: TrainState, best: boolean) => void | Promise<void>;
   /** Continue from a saved state instead of starting fresh. */
   resume?: TrainState;
-  /** Steps between run/step events (default: about 200 events per run). */
+  /** Steps between run/step events (tests); default: by wall time, at least every PROGRESS_EVENT_MS and at every refresh. */
   stepEventEvery?: number;
   /** Matmul provider for the gain refresh (float32 tensor backend, fast at large K); absent: exact float64. */
   matmul?: MatMul;
@@ -351,7 +352,7 @@ export class FinetuneRun {
     const before = this.scoreOf(a0.C, a0.metrics);
     this.warmStart = this.measureWarmStart(c.tau, true);
     const name = this.custom?.name ?? cfg.objective;
-    this.opts.emit({ type: 'run/log', payload: { level: 'info', message: c.tau > 0
+    this.opts.emit({ type: 'run/log', payload: { level: 'info', step: 0, message: c.tau > 0
       ? `warm start: post-hoc logit adjustment of the head (b <- b - tau log prior), tau = ${+c.tau.toFixed(4)} chosen on validation for ${name}: ${before.score.toFixed(4)} -> ${c.score.toFixed(4)}${c.feasible ? '' : ' (constraint not met)'}`
       : `warm start: no logit adjustment improves ${name} on validation (tau = 0); starting from the model as it is` } });
   }
@@ -414,13 +415,17 @@ export class FinetuneRun {
     const { s, opts } = this;
     const tr = this.cfg.training;
     const T = this.T;
-    const stepEvery = opts.stepEventEvery ?? Math.max(1, Math.round(T / 200));
+    const stepEvery = opts.stepEventEvery;
+    const pacer = new ProgressPacer(performance.now());
+    let lastReported = s.step;
+    let lastEventAt = Number.NEGATIVE_INFINITY;
     const start = s.step;
     this.rebuildSampler();
     let stoppedBy: FinetuneResult['stoppedBy'] = 'steps';
     let tStep = performance.now();
     let lossSum = 0;
     let lossCount = 0;
+    let lastLr = 0;
     let lastYield = performance.now();
     let refreshed = false;
     for (; s.step < T; s.step++, s.afterRefresh = false) {
@@ -447,13 +452,25 @@ export class FinetuneRun {
       }
       lossSum += loss;
       lossCount++;
-      if ((t + 1) % stepEvery === 0 || t + 1 === T) {
-        const now = performance.now();
+      lastLr = lr;
+      // A run/step event by wall time (PROGRESS_EVENT_MS), at a refresh (unless one went out in the last MIN_STEP_EVENT_MS:
+      // at small K refreshes come every millisecond) and at the end, whatever the step time.
+      const now = performance.now();
+      const due = pacer.tick(now);
+      const atRefresh = (t + 1) % tr.refreshEvery === 0 && now - lastEventAt >= MIN_STEP_EVENT_MS;
+      if (stepEvery !== undefined ? (t + 1) % stepEvery === 0 || t + 1 === T : due || atRefresh || t + 1 === T) {
         opts.emit({ type: 'run/step', payload: { step: t + 1, totalSteps: T, loss: lossSum / lossCount, lr, msPerStep: (now - tStep) / lossCount } });
+        pacer.mark(now);
+        lastEventAt = now;
+        lastReported = t + 1;
         tStep = now;
         lossSum = 0;
         lossCount = 0;
       }
+    }
+    // Stopped between two events: the views get the step the run really reached (its checkpoint's).
+    if (s.step !== lastReported && lossCount > 0) {
+      opts.emit({ type: 'run/step', payload: { step: s.step, totalSteps: T, loss: lossSum / lossCount, lr: lastLr, msPerStep: (performance.now() - tStep) / lossCount } });
     }
     // A final validation pass, so the last iterate competes for "best" and the report has the end state.
     // On cancel, keep the state exactly as it is so a resumed run continues as if never stopped.
@@ -466,7 +483,7 @@ export class FinetuneRun {
     }
     const bestIsLast = stoppedBy === 'steps' && s.best.step === s.step && s.step > 0;
     if (bestIsLast) {
-      opts.emit({ type: 'run/log', payload: { level: 'warn', message: `the kept iterate is the last one (step ${s.step}): the validation objective was still improving when the budget ran out; more steps (training.steps, now ${T}, or training.passes) may help` } });
+      opts.emit({ type: 'run/log', payload: { level: 'warn', step: s.step, message: `the kept iterate is the last one (step ${s.step}): the validation objective was still improving when the budget ran out; more steps (training.steps, now ${T}, or training.passes) may help` } });
     }
     this.dispose(false);
     return { stoppedBy, steps: s.step, bestStep: s.best.step, lastRefresh: this.lastRefresh, bestWeights: s.bestWeights, gainCorrelation: gainVerdict(s.gainTrack).correlation, gainCheck: gainVerdict(s.gainTrack),
@@ -623,9 +640,9 @@ export class FinetuneRun {
     const v = monitor.verdict;
     const over = `mean change per interval in the predicted direction ${v.meanChange?.toFixed(4)} ± ${v.meanChangeSE?.toFixed(4)} (standard error, from the validation noise of each change of ${what}${noise !== null ? `, ±${noise.toFixed(4)} for the last` : ''}), ${v.against} of ${v.intervals} intervals against the prediction beyond their noise, correlation ${corr?.toFixed(2)}, up to step ${step}`;
     if (monitor.change === 'raised') {
-      opts.emit({ type: 'run/log', payload: { level: 'warn', message: `the first-order gain estimate is wrong here: the realised change of ${what} runs against the predicted one beyond the noise (${over}); consider a lower learning rate or a more frequent refresh` } });
+      opts.emit({ type: 'run/log', payload: { level: 'warn', step, message: `the first-order gain estimate is wrong here: the realised change of ${what} runs against the predicted one beyond the noise (${over}); consider a lower learning rate or a more frequent refresh` } });
     } else if (monitor.change === 'withdrawn') {
-      opts.emit({ type: 'run/log', payload: { level: 'info', message: `the realised change of ${what} no longer runs against the first-order estimate beyond the noise (${over}): the earlier warning is withdrawn` } });
+      opts.emit({ type: 'run/log', payload: { level: 'info', step, message: `the realised change of ${what} no longer runs against the first-order estimate beyond the noise (${over}): the earlier warning is withdrawn` } });
     }
     const feasibility = custom ? null : feasibilityOf(objective, r.metrics, K, sm.coverage.alpha);
     this.lastRefresh = {
@@ -647,7 +664,7 @@ export class FinetuneRun {
     // The plateau of the validation objective: no better iterate for `patience` refreshes.
     if (tr.patience !== null && !s.pendingEarlyStop && s.best.step >= 0 && step - s.best.step >= tr.patience * tr.refreshEvery && step < this.T) {
       s.pendingEarlyStop = true;
-      opts.emit({ type: 'run/log', payload: { level: 'info', message: `no better validation ${what} for ${tr.patience} refreshes (the best is still step ${s.best.step}): stopping early` } });
+      opts.emit({ type: 'run/log', payload: { level: 'info', step, message: `no better validation ${what} for ${tr.patience} refreshes (the best is still step ${s.best.step}): stopping early` } });
     }
     s.afterRefresh = true;
     await this.checkpoint(isBest);

@@ -23,6 +23,8 @@ export interface ImageFolderOptions {
   labeled: boolean;
   /** Largest width x height accepted, read from each file's header before it is decoded (data.maxImagePixels). */
   maxPixels?: number;
+  /** Called before decoding (0 of N) and after each image decoded. */
+  onProgress?: (done: number, total: number) => void;
 }
 
 /** Width, height and channels from a PNG's IHDR or a JPEG's frame header, without decoding; null when not found. */
@@ -230,7 +232,7 @@ const PARALLEL = 8;
  * channels when not given). A file of another size, or of other channels with no mode to convert to, is a DataError naming
  * it and the first file of the format.
  */
-export async function decodeImageRange(files: readonly string[], from: number, to: number, fmt: ImageFormat, firstFile: string): Promise<Uint8Array> {
+export async function decodeImageRange(files: readonly string[], from: number, to: number, fmt: ImageFormat, firstFile: string, onProgress?: (done: number, total: number) => void): Promise<Uint8Array> {
   const per = fmt.width * fmt.height;
   let channels = fmt.mode === 'L' ? 1 : fmt.mode === 'RGB' ? 3 : 0;
   let out: Uint8Array | null = channels ? new Uint8Array((to - from) * per * channels) : null;
@@ -252,6 +254,7 @@ export async function decodeImageRange(files: readonly string[], from: number, t
       const d = fmt.mode ? convertImage(raw, fmt.mode) : raw;
       out!.set(d.pixels, (i + j - from) * per * channels);
     });
+    onProgress?.(Math.min(to, i + PARALLEL) - from, to - from);
   }
   return out ?? new Uint8Array(0);
 }
@@ -269,7 +272,7 @@ export interface ImageTransform {
 }
 
 /** Decodes and transforms every listed file into one float32 block; the output shapes must agree (a DataError names the first that does not). */
-export async function transformImages(list: ImageFolderList, t: ImageTransform): Promise<{ x: Float32Array; shape: number[] }> {
+export async function transformImages(list: ImageFolderList, t: ImageTransform, onProgress?: (done: number, total: number) => void): Promise<{ x: Float32Array; shape: number[] }> {
   let shape: number[] | null = null;
   let per = 0;
   let x = new Float32Array(0);
@@ -291,6 +294,7 @@ export async function transformImages(list: ImageFolderList, t: ImageTransform):
       }
       t.apply(img, x, (i + j) * per);
     });
+    onProgress?.(Math.min(files.length, i + PARALLEL), files.length);
   }
   return { x, shape: shape! };
 }
@@ -327,13 +331,15 @@ export async function loadImageFolder(root: string, opts: ImageFolderOptions & {
   const list = listImageFolder(root, opts);
   setMaxImagePixels(opts.maxPixels);
   if (opts.transform) {
-    const t = await transformImages(list, opts.transform);
+    opts.onProgress?.(0, list.files.length);
+    const t = await transformImages(list, opts.transform, opts.onProgress);
     return { x: t.x, y: list.y, n: list.files.length, shape: t.shape, classNames: list.classNames, files: list.files };
   }
   const first = await firstImageFormat(list);
   checkSetBytes(root, list.files.length, [first.height, first.width, opts.grayscale ? 1 : first.channels], list.files[0]!);
   const mode = opts.grayscale ? 'L' : null;
-  const px = await decodeImageRange(list.files, 0, list.files.length, { width: first.width, height: first.height, mode }, list.files[0]!);
+  opts.onProgress?.(0, list.files.length);
+  const px = await decodeImageRange(list.files, 0, list.files.length, { width: first.width, height: first.height, mode }, list.files[0]!, opts.onProgress);
   const channels = opts.grayscale ? 1 : first.channels;
   const x = new Float32Array(px.length);
   for (let i = 0; i < px.length; i++) x[i] = px[i]! / 255;

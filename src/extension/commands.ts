@@ -5,7 +5,7 @@
 import * as vscode from 'vscode';
 import { existsSync, mkdirSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import { basename, dirname, join, relative, sep } from 'node:path';
+import { basename, join, relative, sep } from 'node:path';
 import type { SelmixConfigInput } from '../core/config';
 import { writeFileAtomic } from '../data/atomicWrite';
 import type { RunRequest } from '../protocol/messages';
@@ -19,8 +19,10 @@ import { describeError, SHOW_LOG } from './log';
 import { writeReportHtml } from '../run/reportPage';
 import { fmt, gainMonitorOf, summaryLine } from './summary';
 import { temperatureSweep } from './sweepCommand';
-import { CONFIG_TEMPLATES, npyConfig, NPY_ROLES, onnxModelConfig, rankForRole, roleScore, templateText } from './templates';
+import { CONFIG_TEMPLATES, npyConfig, NPY_ROLES, rankForRole, roleScore, templateText } from './templates';
 import type { NpyRole } from './templates';
+import { findImageFolders, rankFolders, type ImageFolderFound } from './folderScan';
+import { imageConfig, modelKind, PREPROCESS_PRESETS, type PreprocessPreset } from './wizard';
 
 /** The demo's config file, inside its output folder (as `selmix demo` writes it). */
 const DEMO_FILE = 'demo.selmix.json';
@@ -111,7 +113,8 @@ class Commands {
     const rel = (u: vscode.Uri): string => relative(root.fsPath, u.fsPath).split(sep).join('/');
     const exclude = '{**/node_modules/**,**/selmix-out/**,**/.selmix-cache/**,**/.git/**}';
     const npy = (await vscode.workspace.findFiles('**/*.npy', exclude, 2000)).map(rel).sort();
-    const images = imageFolders((await vscode.workspace.findFiles('**/*.{png,jpg,jpeg,PNG,JPG,JPEG}', exclude, 5000)).map(rel));
+    // Image data sets by their structure (class-folder trees), not by a capped file search: a real data set is found whole.
+    const images = findImageFolders(root.fsPath);
     const models = (await vscode.workspace.findFiles('**/{model.json,*.onnx}', exclude, 200)).map(rel).sort();
     const found = (n: number, what: string): string => (n > 0 ? `${n} ${what} found in this workspace: pick them, no typing` : `no ${what} in this workspace yet: the paths are placeholders`);
     const items = CONFIG_TEMPLATES.map((t) => ({
@@ -163,22 +166,51 @@ class Commands {
     return npyConfig(files, name);
   }
 
-  /** Asks for the image folders and the model file; undefined when the user cancels. */
-  private async pickImageFiles(folders: string[], models: string[], template: SelmixConfigInput): Promise<SelmixConfigInput | undefined> {
-    const byName = (re: RegExp): string[] => [...folders].sort((a, b) => Number(re.test(b)) - Number(re.test(a)) || a.localeCompare(b));
-    const train = await vscode.window.showQuickPick(byName(/train/i), { title: 'New SelMix config: training images (one sub-folder per class)', ignoreFocusOut: true });
-    if (!train) return undefined;
-    const valPick = await vscode.window.showQuickPick(['(none: carve a balanced validation set from train)', ...byName(/val|valid|dev/i).filter((f) => f !== train)],
-      { title: 'New SelMix config: validation images', ignoreFocusOut: true });
-    if (valPick === undefined) return undefined;
-    const model = models.length > 0 ? await vscode.window.showQuickPick(models, { title: 'New SelMix config: the starting model (tfjs model.json or .onnx)', ignoreFocusOut: true }) : undefined;
-    if (models.length > 0 && !model) return undefined;
-    const val = valPick.startsWith('(none') ? undefined : valPick;
-    return {
-      ...template,
-      data: { kind: 'images', train, ...(val ? { val } : {}) },
-      ...(model ? { model: model.endsWith('.onnx') ? onnxModelConfig(model) : { kind: 'tfjs', path: model } } : {}),
+  /**
+   * Asks for the image folders (train, val, test: class-folder trees, best guess first), the model file and, for an
+   * ONNX model, its preprocessing preset; for a model with a backbone, whether to train the whole network. Undefined
+   * when the user cancels.
+   */
+  private async pickImageFiles(folders: ImageFolderFound[], models: string[], template: SelmixConfigInput): Promise<SelmixConfigInput | undefined> {
+    const item = (f: ImageFolderFound, suggested: boolean) => ({ label: f.path, description: `${f.classes} classes, ${f.images} images${suggested ? ' · suggested' : ''}`, path: f.path as string | undefined });
+    const pickFolder = async (role: 'train' | 'val' | 'test', title: string, none: string | null, taken: string[]): Promise<string | null | undefined> => {
+      const ranked = rankFolders(folders.filter((f) => !taken.includes(f.path)), role);
+      const items = ranked.map((f, i) => item(f, i === 0 && role !== 'train' ? /val|valid|dev|test|eval/i.test(f.path) : i === 0));
+      if (none !== null) {
+        const noneItem = { label: none, description: '', path: undefined as string | undefined };
+        if (items[0]?.description.endsWith('suggested')) items.splice(1, 0, noneItem);
+        else items.unshift(noneItem);
+      }
+      if (items.length === 0) return null;
+      const chosen = await vscode.window.showQuickPick(items, { title, ignoreFocusOut: true });
+      return chosen === undefined ? undefined : chosen.path ?? null;
     };
+    const train = await pickFolder('train', 'New SelMix config: training images (one sub-folder per class)', null, []);
+    if (!train) return undefined;
+    const val = await pickFolder('val', 'New SelMix config: validation images', '(none: carve a balanced validation set from train)', [train]);
+    if (val === undefined) return undefined;
+    const test = await pickFolder('test', 'New SelMix config: test images (reported before and after, never trained on)', '(none)', [train, ...(val ? [val] : [])]);
+    if (test === undefined) return undefined;
+    const model = models.length > 0 ? await vscode.window.showQuickPick(models.map((m) => ({ label: m, description: modelKind(m) === 'onnx' ? 'ONNX model' : 'tfjs LayersModel' })),
+      { title: 'New SelMix config: the starting model (.onnx or a tfjs model.json)', ignoreFocusOut: true }) : undefined;
+    if (models.length > 0 && !model) return undefined;
+    let preset: PreprocessPreset | undefined;
+    let wholeNetwork: boolean | undefined;
+    if (model) {
+      if (modelKind(model.label) === 'onnx') {
+        const p = await vscode.window.showQuickPick(PREPROCESS_PRESETS.map((x) => ({ label: x.label, detail: x.detail, id: x.id })),
+          { title: 'New SelMix config: how were the model\'s training images normalised?', placeHolder: 'The preprocessing your PyTorch transforms applied', ignoreFocusOut: true });
+        if (!p) return undefined;
+        preset = p.id;
+      }
+      const w = await vscode.window.showQuickPick([
+        { label: 'The head only', detail: 'The backbone runs once over every image; fast. The last layer (Gemm or Dense) is fine-tuned.', whole: false },
+        { label: 'The whole network', detail: 'Every layer is fine-tuned; slower, can gain more.', whole: true },
+      ], { title: 'New SelMix config: what should SelMix train?', ignoreFocusOut: true });
+      if (!w) return undefined;
+      wholeNetwork = w.whole;
+    }
+    return imageConfig(template, { train, ...(val ? { val } : {}), ...(test ? { test } : {}), ...(model ? { model: model.label } : {}), ...(preset ? { preset } : {}), ...(wholeNetwork !== undefined ? { wholeNetwork } : {}) });
   }
 
   // Internals
@@ -305,18 +337,4 @@ class Commands {
     if (workspaceRoots().some((r) => isInside(r, dir))) await vscode.commands.executeCommand('revealInExplorer', uri);
     else await vscode.commands.executeCommand('revealFileInOS', uri);
   }
-}
-
-/** Folders that hold one sub-folder of images per class (at least two classes), from the image files' paths. */
-export function imageFolders(imagePaths: string[]): string[] {
-  const classesOf = new Map<string, Set<string>>();
-  for (const p of imagePaths) {
-    const cls = dirname(p);
-    const split = dirname(cls);
-    if (cls === '.' || split === cls) continue;
-    const set = classesOf.get(split) ?? new Set<string>();
-    set.add(cls);
-    classesOf.set(split, set);
-  }
-  return [...classesOf].filter(([, c]) => c.size >= 2).map(([f]) => f).sort();
 }

@@ -4,12 +4,14 @@ import * as vscode from 'vscode';
 import { existsSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { parse as parseJsonc } from 'jsonc-parser';
-import { configJsonSchema, formatPath, locatePath } from '../core/config';
+import { formatPath, locatePath } from '../core/config';
 import type { SelmixConfig } from '../core/config';
 import type { RunRequest } from '../protocol/messages';
 import { inputPaths, prepareRun } from '../run/prepare';
 import type { PreparedRun, RunIssue } from '../run/prepare';
 import { configRequestOf } from './configRequest';
+import { didYouMean, issueText, reportedByJsonSchema, stringValueOf, unknownKeyOf, withSuggestion } from './suggestions';
+
 import { settings } from './settings';
 
 /** True for a *.selmix.json file. */
@@ -42,70 +44,6 @@ function toDiagnostic(i: RunIssue): vscode.Diagnostic {
   d.source = 'SelMix';
   d.code = i.source;
   return d;
-}
-
-/** Every property name the config schema knows (for "did you mean"). */
-let schemaKeys: string[] | null = null;
-function knownKeys(): string[] {
-  if (schemaKeys) return schemaKeys;
-  const keys = new Set<string>();
-  const walk = (v: unknown): void => {
-    if (typeof v !== 'object' || v === null) return;
-    if (Array.isArray(v)) { v.forEach(walk); return; }
-    const o = v as Record<string, unknown>;
-    if (typeof o.properties === 'object' && o.properties !== null) for (const k of Object.keys(o.properties)) keys.add(k);
-    Object.values(o).forEach(walk);
-  };
-  walk(configJsonSchema());
-  keys.delete('$schema');
-  return (schemaKeys = [...keys]);
-}
-
-/** Edit distance (Levenshtein) of two short strings. */
-function distance(a: string, b: string): number {
-  const d = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = d[0]!;
-    d[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const cur = d[j]!;
-      d[j] = Math.min(d[j]! + 1, d[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = cur;
-    }
-  }
-  return d[b.length]!;
-}
-
-/** The known field an unknown key was probably meant to be ("traning" -> "training"), or null. */
-export function didYouMean(key: string): string | null {
-  let best: string | null = null;
-  let bestD = Infinity;
-  for (const k of knownKeys()) {
-    const dist = distance(key.toLowerCase(), k.toLowerCase());
-    if (dist < bestD) { best = k; bestD = dist; }
-  }
-  return best !== null && bestD > 0 && bestD <= Math.max(1, Math.floor(key.length / 3)) ? best : null;
-}
-
-/** The unknown key of an issue, from zod's 'Unrecognized key: "x"' or VS Code's 'Property x is not allowed.'. */
-export function unknownKeyOf(message: string): string | null {
-  return /Unrecognized keys?: "([^"]+)"/.exec(message)?.[1] ?? /Property (\S+) is not allowed/.exec(message)?.[1] ?? null;
-}
-
-/** An issue's message with "did you mean" added to an unknown key. */
-export function withSuggestion(message: string): string {
-  const key = unknownKeyOf(message);
-  const s = key ? didYouMean(key) : null;
-  return s ? `${message}; did you mean "${s}"?` : message;
-}
-
-/**
- * True for a schema issue that VS Code's JSON language also reports from the same schema (jsonValidation): a
- * syntax error or one of zod's standard checks (type, range, enum, unknown key). Those are left to it, so each
- * problem shows once; our own checks (paths, overrides, the output folder, cross-field rules) stay.
- */
-export function reportedByJsonSchema(i: RunIssue): boolean {
-  return i.source === 'schema' && /^(invalid JSON|Invalid|Too (small|big)|Unrecognized key)/.test(i.message);
 }
 
 /** Input paths that do not exist among the fields that parse, for a config the schema rejected (so every problem shows in one round). */
@@ -172,7 +110,7 @@ export class ConfigDiagnostics implements vscode.Disposable {
   check(request: RunRequest): PreparedRun {
     const prepared = prepareRun(request, { workspaceRoots: workspaceRoots() });
     const extra = prepared.config ? [] : missingInputsOfDraft(request.configText, request.configPath);
-    const issues = [...prepared.issues, ...extra].map((i) => ({ ...i, message: withSuggestion(i.message) }));
+    const issues = [...prepared.issues, ...extra].map((i) => ({ ...i, message: withSuggestion(i.message, issueText(request.configText, i)) }));
     const shown = jsonLanguageActive() ? issues.filter((i) => !reportedByJsonSchema(i)) : issues;
     this.collection.set(vscode.Uri.file(request.configPath), shown.map(toDiagnostic));
     return { ...prepared, issues };
@@ -199,7 +137,23 @@ export class DidYouMeanActions implements vscode.CodeActionProvider {
     for (const d of ctx.diagnostics) {
       const key = unknownKeyOf(d.message);
       const s = key ? didYouMean(key) : null;
-      if (!key || !s) continue;
+      if (!key) {
+        // An enum value: replace the field's string value by the suggested option.
+        const option = d.source === 'SelMix' ? /did you mean "([^"]+)"\?$/.exec(d.message)?.[1] : undefined;
+        const text = doc.getText(d.range);
+        const value = option ? stringValueOf(text) : null;
+        if (!option || value === null) continue;
+        // The value ends just before the range's last (closing) quote.
+        const end = doc.offsetAt(d.range.start) + text.trimEnd().length - 1;
+        const fix = new vscode.CodeAction(`Change "${value}" to "${option}"`, vscode.CodeActionKind.QuickFix);
+        fix.edit = new vscode.WorkspaceEdit();
+        fix.edit.replace(doc.uri, new vscode.Range(doc.positionAt(end - value.length), doc.positionAt(end)), option);
+        fix.diagnostics = [d];
+        fix.isPreferred = true;
+        out.push(fix);
+        continue;
+      }
+      if (!s) continue;
       const text = doc.getText(d.range);
       const at = text.indexOf(`"${key}"`);
       if (at < 0) continue;

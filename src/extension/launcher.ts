@@ -15,7 +15,8 @@ import { showReport } from './reportView';
 import { RunSession } from './runSession';
 import type { TerminalEvent } from './runSession';
 import { settings } from './settings';
-import { fmt } from './summary';
+import { fmt as fmtValue } from './summary';
+import { stageLine } from '../protocol/stageLine';
 import { ViewFeed } from './viewFeed';
 import { DashboardPanel, ViewHub } from './views';
 import type { ViewHost } from './views';
@@ -48,7 +49,8 @@ export class Launcher implements vscode.Disposable, ViewHost {
   /** The stage of the run in progress (from its latest run/started). */
   private mode: 'pretrain' | 'finetune' = 'finetune';
   private reportLoaded = false;
-  private lastCheckpointLog = 0;
+  /** The run's latest checkpoint, logged once when the run ends (not at every refresh). */
+  private lastCheckpoint: { step: number; path: string } | null = null;
   /** The log file of the last run (<output>/run.log), once it ended; null when it wrote none. */
   lastLogPath: string | null = null;
   /** Set while a batch of runs (a temperature sweep) is in progress, also between its runs; stopped: Stop was asked for. */
@@ -160,13 +162,32 @@ export class Launcher implements vscode.Disposable, ViewHost {
     if (path !== null) await this.context.workspaceState.update(LAST_REPORT_KEY, path);
   }
 
-  /** Loads the last run's report (report.json and its .npy matrices) into the views when nothing ran in this window yet. */
+  /**
+   * Loads the last run's report (report.json and its .npy matrices) into the views when nothing ran in this window yet:
+   * the one this workspace remembers, else the newest report.json in the workspace (runs of the CLI, of another window,
+   * or of a workspace opened restricted, where the views must not say "No run yet" while runs exist).
+   */
   loadLastReportIfIdle(): void {
     if (this.running || this.reportLoaded || this.feed.snapshot.status !== 'idle') return;
     const path = this.lastReportPath;
-    if (!path) return;
+    if (path && existsSync(path)) {
+      this.loadIfIdle(path);
+      return;
+    }
+    if (this.searchingReports) return;
+    this.searchingReports = true;
+    void listRuns().then((runs) => {
+      const newest = runs.find((r) => !r.archived);
+      if (newest) this.loadIfIdle(newest.reportPath);
+    }, (e: unknown) => this.logger.info(`run history: ${describeError(e).message}`)).finally(() => { this.searchingReports = false; });
+  }
+
+  private searchingReports = false;
+
+  private loadIfIdle(path: string): void {
+    if (this.running || this.reportLoaded || this.feed.snapshot.status !== 'idle') return;
     const snap = readReportSnapshot(path);
-    if (snap && this.feed.snapshot.status === 'idle') {
+    if (snap) {
       this.reportLoaded = true;
       this.feed.reset(snap);
     }
@@ -209,13 +230,14 @@ export class Launcher implements vscode.Disposable, ViewHost {
       this.batch.stopped = true;
       this.logger.info('stop requested: the temperature sweep ends after the current run stops');
     }
-    if (!this.session) return this.batch !== null;
+    // A run that already ended (a cancel from its closing notification) must not be shown as stopping again.
+    if (!this.session || this.session.isDone) return this.batch !== null;
     this.logger.info(this.mode === 'pretrain'
       ? 'stop requested during pre-training: the run ends at the next step and writes nothing'
       : 'stop requested; the worker stops at the next step boundary and keeps a checkpoint');
     this.stopRequestedAt ??= Date.now();
     this.session.stop();
-    this.feed.reset({ ...this.feed.snapshot, status: 'stopping' });
+    if (this.feed.snapshot.status === 'running') this.feed.reset({ ...this.feed.snapshot, status: 'stopping' });
     this.status.text = '$(loading~spin) SelMix: stopping…';
     return true;
   }
@@ -248,6 +270,8 @@ export class Launcher implements vscode.Disposable, ViewHost {
       return null;
     }
     this.session = session;
+    // Every view switches to the new run now, before the worker has loaded anything (the worker's stages follow).
+    this.feed.push({ type: 'run/stage', payload: { stage: 'starting', label: 'starting the training worker', done: 0, total: 0, etaSeconds: null, name: run.name } });
     this.logger.closeToasts(); // the earlier refusals and failures are stale now
     void vscode.commands.executeCommand('setContext', 'selmix.running', true);
     this.setStatus(`$(loading~spin) SelMix: starting "${run.name}"`, 'SelMix run in progress; click to open the dashboard');
@@ -268,9 +292,40 @@ export class Launcher implements vscode.Disposable, ViewHost {
     return end;
   }
 
+  /** When the toast and status bar last changed (Date.now()), and the stage they showed: at most 4 updates a second. */
+  private stageShownAt = 0;
+  private pendingIncrement = 0;
+  private stageShown = '';
+
+  /**
+   * The toast and the status bar say what the views' stage line says; a new stage at once, progress at most 4 times a
+   * second (every update crosses to the workbench; at K = 10 a run sends a thousand events a second).
+   */
+  private showStage(extra = '', increment?: number): void {
+    const line = stageLine(this.feed.snapshot);
+    if (!line) return;
+    const now = Date.now();
+    const key = `${line.stage}:${this.mode}`;
+    if (key === this.stageShown && now - this.stageShownAt < 250) {
+      if (increment) this.pendingIncrement += increment;
+      return;
+    }
+    this.stageShown = key;
+    this.stageShownAt = now;
+    if (increment !== undefined) increment += this.pendingIncrement;
+    this.pendingIncrement = 0;
+    this.progress?.report({ message: line.text + extra, ...(increment !== undefined ? { increment } : {}) });
+    if (this.session && this.feed.snapshot.status !== 'stopping') {
+      this.setStatus(`$(loading~spin) SelMix: ${line.text}${extra}`, `SelMix "${this.runName}": ${line.text}; click to open the dashboard`);
+    }
+  }
+
   private onEvent(e: RunEvent): void {
     this.feed.push(e);
     switch (e.type) {
+      case 'run/stage':
+        this.showStage();
+        break;
       case 'run/started': {
         const p = e.payload;
         this.mode = p.mode;
@@ -278,44 +333,35 @@ export class Launcher implements vscode.Disposable, ViewHost {
         if (p.mode === 'finetune') this.logger.writeTo(join(p.outputDir, 'run.log'));
         this.logger.info(`run ${p.runId} started: K=${p.K}, ${p.totalSteps} steps, backend ${p.backend}, mode ${p.mode}, output ${p.outputDir}`);
         for (const n of p.notes) this.logger.info(`note: ${n}`);
-        const what = p.mode === 'pretrain' ? 'pre-training' : 'fine-tuning';
-        this.progress?.report({ message: `${what} on ${p.backend}…` });
-        if (this.feed.snapshot.status !== 'stopping') this.setStatus(`$(loading~spin) SelMix: ${what}`, `SelMix "${this.runName}": ${what}; click to open the dashboard`);
+        this.showStage();
         break;
       }
       case 'run/step': {
         const p = e.payload;
-        const stopping = this.feed.snapshot.status === 'stopping';
         if (this.mode === 'pretrain') {
           // The notification's bar only moves forward, so it tracks the fine-tuning stage; pre-training shows its count.
-          this.progress?.report({ message: `pre-training: step ${p.step}/${p.totalSteps}` });
-          if (this.session && !stopping) this.status.text = `$(loading~spin) SelMix pre-training ${p.step}/${p.totalSteps}`;
+          this.showStage();
           break;
         }
         const pct = p.totalSteps > 0 ? (100 * p.step) / p.totalSteps : 0;
         const obj = this.feed.snapshot.lastRefresh;
-        const objText = obj ? ` · ${obj.objective} ${fmt(obj.objectiveValue)}` : '';
-        this.progress?.report({ message: `step ${p.step}/${p.totalSteps}${objText}`, increment: Math.max(0, pct - this.progressDone) });
+        this.showStage(obj ? ` · ${obj.objective} ${fmtValue(obj.objectiveValue)}` : '', Math.max(0, pct - this.progressDone));
         this.progressDone = Math.max(this.progressDone, pct);
-        if (this.session && !stopping) this.status.text = `$(loading~spin) SelMix ${p.step}/${p.totalSteps}${objText}`;
         break;
       }
       case 'run/log':
         this.logger.info(`${e.payload.level === 'warn' ? 'WARN ' : ''}${e.payload.message}`);
         break;
-      case 'run/checkpoint': {
-        // A checkpoint can come with every refresh (tens a second on small data): log one every few seconds.
-        const now = Date.now();
-        if (now - this.lastCheckpointLog >= 5000) {
-          this.lastCheckpointLog = now;
-          this.logger.info(`checkpoint at step ${e.payload.step}${e.payload.best ? ' (best so far)' : ''}: ${e.payload.path}`);
-        }
+      case 'run/checkpoint':
+        // A checkpoint comes with every refresh (tens a second on small data): the log says where the last one is, once.
+        this.lastCheckpoint = { step: e.payload.step, path: e.payload.path };
         break;
-      }
       case 'run/refresh':
         break;
       case 'run/finished':
       case 'run/failed':
+        if (this.lastCheckpoint) this.logger.info(`the last checkpoint (step ${this.lastCheckpoint.step}) is in ${this.lastCheckpoint.path}`);
+        this.lastCheckpoint = null;
         this.feed.flush();
         break;
     }

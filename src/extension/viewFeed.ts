@@ -85,6 +85,8 @@ export interface ViewFeedOptions {
 /** Events waiting for one view, already coalesced. */
 interface Pending {
   started: RunEvent | null;
+  /** The latest run/stage (only the newest matters: it replaces the one before). */
+  stage: RunEvent | null;
   /** run/log events (the dashboard lists them; the gain monitor's warning comes this way). */
   logs: RunEvent[];
   refreshes: RefreshPayload[];
@@ -106,8 +108,8 @@ interface Channel {
   timer: unknown;
 }
 
-const emptyPending = (): Pending => ({ started: null, logs: [], refreshes: [], steps: [], terminal: null });
-const hasPending = (p: Pending): boolean => p.started !== null || p.logs.length > 0 || p.refreshes.length > 0 || p.steps.length > 0 || p.terminal !== null;
+const emptyPending = (): Pending => ({ started: null, stage: null, logs: [], refreshes: [], steps: [], terminal: null });
+const hasPending = (p: Pending): boolean => p.started !== null || p.stage !== null || p.logs.length > 0 || p.refreshes.length > 0 || p.steps.length > 0 || p.terminal !== null;
 
 /** Folds run events into the host's snapshot and feeds each view, coalesced, rate-limited and acknowledged. */
 export class ViewFeed {
@@ -186,13 +188,17 @@ export class ViewFeed {
 
   /** Folds one event in and queues it for every ready view. */
   push(e: RunEvent): void {
+    const wasLive = this.snap.status === 'running' || this.snap.status === 'stopping';
     this.snap = applyEvent(this.snap, e);
+    // A run/stage that starts a new run replaces whatever a view had pending from the previous one.
+    const fresh = e.type === 'run/stage' && !wasLive;
     if (e.type === 'run/checkpoint') return; // the views do not draw these
     if (e.type === 'run/refresh') this.refreshAt = this.clock.now();
     else if (e.type === 'run/started') this.refreshAt = null;
     for (const ch of this.views.values()) {
       if (!ch.ready) continue;
-      if (!ch.needsSnapshot) queue(ch, e);
+      if (fresh) ch.pending = { ...emptyPending(), stage: e };
+      else if (!ch.needsSnapshot) queue(ch, e);
       this.schedule(ch);
     }
   }
@@ -260,6 +266,7 @@ export class ViewFeed {
       if (!hasPending(p)) return;
       const events: RunEvent[] = [];
       if (p.started) events.push(p.started);
+      if (p.stage) events.push(p.stage);
       events.push(...p.logs);
       const last = p.refreshes.length - 1;
       p.refreshes.forEach((r, i) => events.push({ type: 'run/refresh', payload: i === last ? compactRefresh(r) : r }));
@@ -281,6 +288,9 @@ function queue(ch: Channel, e: RunEvent): void {
   switch (e.type) {
     case 'run/started':
       ch.pending = { ...emptyPending(), started: e };
+      break;
+    case 'run/stage':
+      p.stage = e;
       break;
     case 'run/step':
       p.steps.push(e.payload);

@@ -102,6 +102,23 @@ export interface StepPayload {
   msPerStep: number;
 }
 
+/** The stages of a run, in order: what a run does before and while it trains. */
+export type RunStageId = 'starting' | 'checking' | 'decoding' | 'extracting' | 'pretraining' | 'finetuning' | 'writing';
+
+/** Where a run stands outside its training loop (loading, decoding, feature extraction), sent at least every PROGRESS_EVENT_MS (250 ms) while a stage works. */
+export interface StagePayload {
+  stage: RunStageId;
+  /** The stage in words, e.g. "decoding images (train)". */
+  label: string;
+  /** Units done of total (0 of 0: no count, e.g. checking the inputs). */
+  done: number;
+  total: number;
+  /** Seconds left in this stage at the rate so far; null until there is a rate. */
+  etaSeconds: number | null;
+  /** The run's name (the config's "name"), so the views can title it before its run/started. */
+  name?: string;
+}
+
 /** Static facts about a run, sent once before the first step. */
 export interface RunStartedPayload {
   runId: string;
@@ -113,6 +130,11 @@ export interface RunStartedPayload {
   backend: string;
   outputDir: string;
   mode: 'finetune' | 'pretrain';
+  /** What the optimizer updates: the linear head only (on features, or with a frozen backbone) or the whole network. */
+  trains?: 'head' | 'network';
+  /** The settings a comparison of runs needs: selmix.temperature and training.lr (absent in older runs). */
+  temperature?: number;
+  lr?: number;
   notes: string[];
   /** Metrics of the starting model on validation (and test when a test set is given). */
   startVal?: MetricsReport;
@@ -157,6 +179,8 @@ export interface WarmStartSummary {
 
 /** Events a run emits, in order: run/started, then run/step and run/refresh interleaved, then one terminal event. */
 export type RunEvent =
+  /** The run is in a stage before (or outside) its training loop; the first one marks a new run in every view. */
+  | { type: 'run/stage'; payload: StagePayload }
   /** The run has loaded its data and model and is about to train. */
   | { type: 'run/started'; payload: RunStartedPayload }
   /** Progress of the optimizer. */
@@ -165,8 +189,8 @@ export type RunEvent =
   | { type: 'run/refresh'; payload: RefreshPayload }
   /** A checkpoint was written. */
   | { type: 'run/checkpoint'; payload: { step: number; path: string; best: boolean } }
-  /** A free-form line for the log. */
-  | { type: 'run/log'; payload: { level: 'info' | 'warn'; message: string } }
+  /** A free-form line for the log; step: the worker's own step when the line was written (absent: the last reported step). */
+  | { type: 'run/log'; payload: { level: 'info' | 'warn'; message: string; step?: number } }
   /** Terminal: the run completed (steps done, early stop, or cancelled with a checkpoint kept). */
   | { type: 'run/finished'; payload: RunFinishedPayload }
   /** Terminal: the run failed; kind says whose fault it is (bad input vs. training failure). */
@@ -246,14 +270,30 @@ export interface RunListing {
   after: number | null;
   /** The objective on the test set after fine-tuning, when the run had one. */
   testAfter: number | null;
+  /** selmix.temperature, training.lr and what was trained (null when the report does not say). */
+  temperature: number | null;
+  lr: number | null;
+  trains: 'head' | 'network' | null;
+  /** True for a run kept in an output folder's history (<output>/.selmix-history), not its latest report. */
+  archived?: boolean;
 }
 
-/** One run's objective curve for the comparison chart. */
+/** The metrics a comparison of runs can plot (each run's own objective is 'objective'). */
+export const COMPARE_METRICS = ['objective', 'minRecall', 'meanRecall', 'gMean', 'hMean', 'accuracy'] as const;
+
+/** A metric a comparison of runs plots. */
+export type CompareMetric = typeof COMPARE_METRICS[number];
+
+/** One run's validation curves for the comparison chart: its objective and the metrics at every refresh (NaN where a report lacks one). */
 export interface RunCurve {
   reportPath: string;
   name: string;
   objective: string;
-  points: [number, number][];
+  temperature: number | null;
+  lr: number | null;
+  trains: 'head' | 'network' | null;
+  steps: number[];
+  series: Record<CompareMetric, number[]>;
 }
 
 /** Messages the extension host sends to a webview. */
@@ -271,12 +311,14 @@ export interface RunSnapshot {
   started: RunStartedPayload | null;
   lastStep: StepPayload | null;
   lastRefresh: RefreshPayload | null;
-  /** Objective, mean recall, min recall at each refresh; loss at each reported step. */
-  history: { step: number; objective: number; meanRecall: number; minRecall: number; multipliers: number[] | null; gainCorrelation?: number | null }[];
+  /** Objective and validation metrics at each refresh (gMean, hMean, accuracy absent in older reports); loss at each reported step. */
+  history: { step: number; objective: number; meanRecall: number; minRecall: number; gMean?: number; hMean?: number; accuracy?: number; multipliers: number[] | null; gainCorrelation?: number | null }[];
   losses: { step: number; loss: number }[];
   finished: RunFinishedPayload | null;
   error: string | null;
   bestObjective: number | null;
+  /** The stage of the run before or outside its training loop (from run/stage; cleared by each run/started). */
+  stage?: StagePayload | null;
   /** The run's latest run/log lines (at most MAX_SNAPSHOT_LOGS; absent in reports written before it existed). */
   logs?: { level: 'info' | 'warn'; message: string; step: number | null }[];
 }
@@ -287,7 +329,7 @@ export const MAX_SNAPSHOT_LOGS = 50;
 // Keyed by RunEvent's own tags: a new event type that is not listed here (or a listed one that is not an event) fails
 // the type check.
 const RUN_EVENT_TYPES: Record<RunEvent['type'], true> = {
-  'run/started': true, 'run/step': true, 'run/refresh': true, 'run/checkpoint': true, 'run/log': true, 'run/finished': true, 'run/failed': true,
+  'run/stage': true, 'run/started': true, 'run/step': true, 'run/refresh': true, 'run/checkpoint': true, 'run/log': true, 'run/finished': true, 'run/failed': true,
 };
 
 /** True when value has the shape of a run event (type tag known and a payload object). */
@@ -327,15 +369,21 @@ export function emptySnapshot(): RunSnapshot {
 /** Folds one run event into a snapshot (pure; used by the host, the webviews and report replay). */
 export function applyEvent(s: RunSnapshot, e: RunEvent): RunSnapshot {
   switch (e.type) {
+    case 'run/stage': {
+      // The first stage event of a run starts it afresh in every view (the previous run's results leave at once).
+      const live = s.status === 'running' || s.status === 'stopping';
+      return { ...(live ? s : { ...emptySnapshot(), status: 'running' }), stage: e.payload };
+    }
     case 'run/started':
-      return { ...emptySnapshot(), status: 'running', started: e.payload };
+      return { ...emptySnapshot(), status: s.status === 'stopping' ? 'stopping' : 'running', started: e.payload, stage: null, ...(s.logs && s.status === 'running' && !s.started ? { logs: s.logs } : {}) };
     case 'run/step': {
       const losses = s.losses.length >= 2000 ? thin(s.losses) : s.losses.slice();
       losses.push({ step: e.payload.step, loss: e.payload.loss });
       return { ...s, lastStep: e.payload, losses };
     }
     case 'run/refresh': {
-      const h = { step: e.payload.step, objective: e.payload.objectiveValue, meanRecall: e.payload.val.meanRecall, minRecall: e.payload.val.minRecall, multipliers: e.payload.multipliers, gainCorrelation: e.payload.gainCorrelation ?? null };
+      const v = e.payload.val;
+      const h = { step: e.payload.step, objective: e.payload.objectiveValue, meanRecall: v.meanRecall, minRecall: v.minRecall, gMean: v.gMean, hMean: v.hMean, accuracy: v.accuracy, multipliers: e.payload.multipliers, gainCorrelation: e.payload.gainCorrelation ?? null };
       const best = s.bestObjective === null ? e.payload.objectiveValue : Math.max(s.bestObjective, e.payload.objectiveValue);
       return { ...s, lastRefresh: e.payload, history: [...s.history, h], bestObjective: best };
     }
@@ -344,7 +392,7 @@ export function applyEvent(s: RunSnapshot, e: RunEvent): RunSnapshot {
     case 'run/failed':
       return { ...s, status: 'failed', error: e.payload.message };
     case 'run/log': {
-      const logs = [...(s.logs ?? []), { level: e.payload.level, message: e.payload.message, step: s.lastStep?.step ?? null }];
+      const logs = [...(s.logs ?? []), { level: e.payload.level, message: e.payload.message, step: e.payload.step ?? s.lastStep?.step ?? null }];
       return { ...s, logs: logs.length > MAX_SNAPSHOT_LOGS ? logs.slice(-MAX_SNAPSHOT_LOGS) : logs };
     }
     case 'run/checkpoint':

@@ -57,7 +57,18 @@ export async function inputBatch(set: ExampleSet, from: number, to: number): Pro
 }
 
 /** Fills a lazy set's x with all its inputs (for code that needs them held, e.g. training through the backbone). */
-export async function materializeSet(set: ExampleSet): Promise<void> {
+export async function materializeSet(set: ExampleSet, onProgress?: (done: number, total: number) => void): Promise<void> {
   if (!sources.has(set) || set.x.length > 0 || set.n === 0) return;
-  set.x = await inputBatch(set, 0, set.n);
+  const per = set.shape.reduce((a, b) => a * b, 1);
+  const x = new Float32Array(set.n * per);
+  // In chunks, so the stage line moves while a large split decodes.
+  for (let i = 0; i < set.n; i += MATERIALIZE_CHUNK) {
+    const to = Math.min(set.n, i + MATERIALIZE_CHUNK);
+    x.set(await inputBatch(set, i, to), i * per);
+    onProgress?.(to, set.n);
+  }
+  set.x = x;
 }
+
+/** Images decoded per call when a set is materialized. */
+const MATERIALIZE_CHUNK = 256;

@@ -19,6 +19,7 @@ import type { OnnxModelFile } from '../data/onnxModel';
 import type { NetworkModel } from '../formats/onnx/networkStep';
 import { assertTrainable, imageTransform, loadOnnxModel, resolveImagePlan } from './onnxStage';
 import type { ImageTransform } from '../data/images';
+import type { StageEnter } from './progress';
 
 type Split = 'train' | 'val' | 'unlabeled' | 'test';
 
@@ -113,7 +114,7 @@ function classNamesOf(given: string[] | undefined, where: string): string[] | un
   return given;
 }
 
-async function loadData(cfg: SelmixConfig, base: string, read: NpyReader, configPath: string, transform?: { t: ImageTransform; describe: string }): Promise<Omit<RunInputs, 'model'>> {
+async function loadData(cfg: SelmixConfig, base: string, read: NpyReader, configPath: string, transform?: { t: ImageTransform; describe: string }, enter?: StageEnter): Promise<Omit<RunInputs, 'model'>> {
   const d = cfg.data;
   const notes: string[] = [];
   const inputs: string[] = [];
@@ -156,7 +157,8 @@ async function loadData(cfg: SelmixConfig, base: string, read: NpyReader, config
       const shape = await firstTransformedShape(list.files, transform.t);
       return { set: lazyImageSet(list.files, list.y, shape, transform.t, transform.describe), classNames: list.classNames };
     }
-    const r = await loadImageFolder(root, { labeled: isLabeled, grayscale: d.grayscale, maxPixels: d.maxImagePixels, ...(isLabeled && expected ? expected : {}) });
+    const onProgress = enter?.('decoding', `decoding images (${p})`);
+    const r = await loadImageFolder(root, { labeled: isLabeled, grayscale: d.grayscale, maxPixels: d.maxImagePixels, ...(isLabeled && expected ? expected : {}), ...(onProgress ? { onProgress } : {}) });
     return { set: { x: r.x, y: r.y, n: r.n, shape: r.shape }, classNames: r.classNames };
   };
   for (const [name, p] of [['train', d.train], ['val', d.val ?? d.train], ['unlabeled', d.unlabeled], ['test', d.test]] as const) {
@@ -234,8 +236,8 @@ async function loadModel(cfg: SelmixConfig, base: string, read: NpyReader, input
   }
 }
 
-/** Loads the data and the starting model of a validated config (train false: an evaluation, which needs no gradients). Writes nothing; trains nothing. */
-export async function loadInputs(cfg: SelmixConfig, baseDir: string, configPath: string, opts: { train?: boolean } = {}): Promise<RunInputs> {
+/** Loads the data and the starting model of a validated config (train false: an evaluation, which needs no gradients; enter: reports the decoding stage). Writes nothing; trains nothing. */
+export async function loadInputs(cfg: SelmixConfig, baseDir: string, configPath: string, opts: { train?: boolean; enter?: StageEnter } = {}): Promise<RunInputs> {
   const cache = new Map<string, NdArray>();
   const read: NpyReader = (p) => {
     let a = cache.get(p);
@@ -273,7 +275,7 @@ export async function loadInputs(cfg: SelmixConfig, baseDir: string, configPath:
   }
   let loaded: Awaited<ReturnType<typeof loadData>>;
   try {
-    loaded = await loadData(cfg, baseDir, read, configPath, transform);
+    loaded = await loadData(cfg, baseDir, read, configPath, transform, opts.enter);
   } catch (e) {
     if (model?.kind === 'loaded') disposeModel(model.model);
     throw e;

@@ -16,6 +16,7 @@ import type { ExampleSet } from '../core/evaluate';
 import { linearModel, type SelmixModel } from '../core/model';
 import type { FinetuneData } from '../core/train';
 import type { RunEvent } from '../protocol/messages';
+import type { StageEnter } from './progress';
 import { writeFilesAtomic } from '../data/atomicWrite';
 import { readInputFile } from '../data/inputFile';
 import { encodeNpy, parseNpy } from '../data/npy';
@@ -271,10 +272,13 @@ export interface ExtractOptions {
   shouldStop?: () => boolean;
   /** Folder of cached features (one .npy per split and model); none: no cache. */
   cacheDir?: string;
+  /** Reports the extraction stage (run/stage events). */
+  enter?: StageEnter;
 }
 
 /** Runs a session over a set in batches (the model's fixed batch size, or BATCH), returning the one output, N x cols. */
 async function runBatched(session: OrtSession, onnx: OnnxModelFile, set: ExampleSet, output: string, cols: number, label: string, o: ExtractOptions): Promise<Float32Array> {
+  const progress = o.enter?.('extracting', label, set.n);
   const fixed = onnx.input.dims[0]! > 0 ? onnx.input.dims[0]! : 0;
   const batch = fixed || BATCH;
   const per = set.shape.reduce((a, b) => a * b, 1);
@@ -302,6 +306,7 @@ async function runBatched(session: OrtSession, onnx: OnnxModelFile, set: Example
     if (r.data.length < m * cols) throw new DataError(onnx.path, `"${output}" has ${r.data.length / (fixed || m)} values per example; the head expects ${cols}`);
     out.set(r.data.subarray(0, m * cols), i * cols);
     const done = i + m;
+    progress?.(done, set.n);
     if (done >= nextLog || done === set.n) {
       o.emit?.({ type: 'run/log', payload: { level: 'info', message: `${label}: ${done}/${set.n} examples on ONNX Runtime (${(done / ((performance.now() - t0) / 1000)).toFixed(0)} examples/s)` } });
       nextLog = done + Math.max(batch, Math.ceil(set.n / 5));

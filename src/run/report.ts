@@ -1,11 +1,13 @@
 // report.json: small at any K. The large matrices of a run (the final gain matrix G, the sampling distribution
 // P, the multipliers at every refresh) are written once, as .npy files beside it, and referenced by name;
-// readReport puts them back, so the dashboard shows a past run as it was.
+// readReport puts them back, so the dashboard shows a past run as it was. The report a new one replaces is kept
+// in the output folder's history (src/data/runArchive.ts).
 import { readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import type { FlatMatrix, MetricsReport, RefreshPayload, RunCurve, RunFinishedPayload, RunListing, RunSnapshot } from '../protocol/messages';
+import { COMPARE_METRICS, type CompareMetric, type FlatMatrix, type MetricsReport, type RefreshPayload, type RunCurve, type RunFinishedPayload, type RunListing, type RunSnapshot } from '../protocol/messages';
 import { encodeNpy, readNpy } from '../data/npy';
 import { writeFilesAtomic } from '../data/atomicWrite';
+import { archivePreviousRun, dropArchive } from '../data/runArchive';
 
 /** The .npy files a report refers to (in its "matrices" field), relative to its folder. */
 export const REPORT_MATRICES = { gain: 'gain.npy', distribution: 'distribution.npy', multipliers: 'multipliers.npy' } as const;
@@ -57,7 +59,14 @@ export function writeReport(outputDir: string, report: { snapshot: RunSnapshot }
   };
   const json = { ...report, snapshot: small, matrices };
   files.push({ path: join(outputDir, 'report.json'), data: JSON.stringify(json, null, 1) });
-  writeFilesAtomic(files);
+  // The report this one replaces is kept in the folder's history (<output>/.selmix-history): no run is lost.
+  const kept = archivePreviousRun(outputDir);
+  try {
+    writeFilesAtomic(files);
+  } catch (e) {
+    dropArchive(kept);
+    throw e;
+  }
 }
 
 /** What the views need from a parsed report.json: its snapshot, completed with the summary when the snapshot lacks it. */
@@ -141,6 +150,31 @@ export function reportListing(reportPath: string, json: unknown, writtenAt: stri
     before: f?.before.objectiveValue ?? null,
     after: f?.after.objectiveValue ?? null,
     testAfter: f?.after.test ? objectiveOn(f.after.test, f.objective) : null,
+    ...reportSettings(json, snap),
+    ...(/[\\/]\.selmix-history[\\/]/.test(reportPath) ? { archived: true } : {}),
+  };
+}
+
+/** What a run trained, from its config: the head only (linear or ONNX head, a frozen backbone) or the whole network. */
+export function trainsOf(model: unknown): 'head' | 'network' | null {
+  if (typeof model !== 'object' || model === null) return null;
+  const m = model as { kind?: unknown; freezeBackbone?: unknown };
+  if (m.kind === 'linear') return 'head';
+  if (typeof m.freezeBackbone === 'boolean') return m.freezeBackbone ? 'head' : 'network';
+  if (m.kind === 'onnx') return 'head';
+  return m.kind === 'tfjs' || m.kind === 'pretrained-demo' ? 'network' : null;
+}
+
+/** A report's temperature, learning rate and what it trained: from its run/started, else from the config it keeps. */
+export function reportSettings(json: unknown, snap: RunSnapshot): Pick<RunListing, 'temperature' | 'lr' | 'trains'> {
+  const cfg = (typeof json === 'object' && json !== null ? (json as { config?: unknown }).config : null) as
+    { selmix?: { temperature?: unknown }; training?: { lr?: unknown }; model?: unknown } | null | undefined;
+  const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+  const st = snap.started;
+  return {
+    temperature: num(st?.temperature) ?? num(cfg?.selmix?.temperature),
+    lr: num(st?.lr) ?? num(cfg?.training?.lr),
+    trains: st?.trains ?? trainsOf(cfg?.model),
   };
 }
 
@@ -150,14 +184,21 @@ function objectiveOn(m: MetricsReport, objective: string): number | null {
   return typeof v === 'number' ? v : null;
 }
 
-/** A report's objective at every refresh, for the run comparison chart. */
+/** A report's objective and validation metrics at every refresh, for the run comparison chart (NaN where an older report lacks a metric). */
 export function reportCurve(reportPath: string, json: unknown): RunCurve | null {
   const snap = snapshotFromReport(json);
   if (!snap) return null;
+  const h = snap.history;
+  const col = (m: CompareMetric): number[] => h.map((x) => {
+    const v = (x as unknown as Record<string, unknown>)[m];
+    return typeof v === 'number' ? v : Number.NaN;
+  });
   return {
     reportPath,
     name: snap.started?.name ?? basename(dirname(reportPath)),
     objective: snap.finished?.objective ?? snap.started?.objective ?? '',
-    points: snap.history.map((h) => [h.step, h.objective]),
+    ...reportSettings(json, snap),
+    steps: h.map((x) => x.step),
+    series: Object.fromEntries(COMPARE_METRICS.map((m) => [m, col(m)])) as Record<CompareMetric, number[]>,
   };
 }

@@ -7,7 +7,8 @@ import { disposeModel, type SelmixModel } from '../core/model';
 import type { FailureKind, RunEvent, RunFinishedPayload, RunRequest } from '../protocol/messages';
 import { prepareRun, preparedConfig } from './prepare';
 import { loadInputs } from './inputs';
-import { checkOutputs, finetuneStage, pretrainTask, stageContext, startingModel, stoppedEarly, type StageContext } from './stages';
+import { StageReporter, type StageEnter } from './progress';
+import { checkOutputs, finetuneStage, runName, pretrainTask, stageContext, startingModel, stoppedEarly, type StageContext } from './stages';
 
 /** How a run is driven. */
 export interface RunOptions {
@@ -29,13 +30,18 @@ export async function runRequest(request: RunRequest, opts: RunOptions): Promise
   try {
     const prepared = prepareRun(request);
     const cfg = preparedConfig(prepared);
+    // A run is live from its first second: every view switches to it now, and hears of each stage before training.
+    const stages = new StageReporter(opts.emit, runName(prepared, cfg));
+    const enter: StageEnter = (stage, label, total) => stages.enter(stage, label, total);
+    enter('checking', 'checking the inputs and loading the model');
     const backend = await initBackend({ ...(opts.backend ? { choice: opts.backend } : {}), ...(opts.wasmDir ? { wasmDir: opts.wasmDir } : {}) });
-    ctx = stageContext(opts.emit, opts.shouldStop, backend);
+    ctx = stageContext(opts.emit, opts.shouldStop, backend, enter);
     const outputDir = prepared.outputDir!;
     if (prepared.outputOutsideConfigFolder) {
       emit({ type: 'run/log', payload: { level: 'warn', message: `the output folder ${outputDir} is outside the config's folder ${prepared.baseDir} (output "${request.overrides?.output ?? cfg.output}")` } });
     }
-    const inputs = await loadInputs(cfg, prepared.baseDir, request.configPath);
+    const inputs = await loadInputs(cfg, prepared.baseDir, request.configPath, { enter });
+    enter('checking', 'checking the data against the model');
     const finish = (summary: RunFinishedPayload): RunResult => {
       emit({ type: 'run/finished', payload: summary });
       return { ok: true, summary };

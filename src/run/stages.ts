@@ -29,6 +29,8 @@ import { fineTunedNetworkOnnx, fineTunedOnnx, onnxFeaturize, prepareOnnxNetwork,
 import { chanceLevel } from './chance';
 import { materializeSet } from './imageSource';
 import { writeReport, type OutputFile } from './report';
+import { HISTORY_DIR } from '../data/runArchive';
+import type { StageEnter } from './progress';
 
 /** What a stage needs from the run around it. */
 export interface StageContext {
@@ -41,6 +43,8 @@ export interface StageContext {
   snapshot: () => RunSnapshot;
   /** Live tensors when the run began, for the report's leak count. */
   tensorsAtStart: number;
+  /** Reports a stage outside the training loop (run/stage); absent: not reported. */
+  enter?: StageEnter;
 }
 
 /** The objective's name and value on a metrics report: the custom objective, compiled once for K, or the built-in one. */
@@ -87,14 +91,21 @@ function definedSomewhere(c: CompiledObjective, K: number): boolean {
   });
 }
 
+/** The run's name: the config's, with its temperature when a request sets it (a sweep's runs are told apart by it). */
+export function runName(p: Pick<PreparedRun, 'request'>, cfg: SelmixConfig): string {
+  const base = cfg.name ?? 'SelMix run';
+  const s = p.request.overrides?.temperature;
+  return s === undefined ? base : `${base} · s = ${s}`;
+}
+
 /** Every file a run may write directly in its output folder. */
 export function outputFiles(outputDir: string): string[] {
   return ['report.json', 'report.html', 'run.log', 'gain.npy', 'distribution.npy', 'multipliers.npy', 'W.npy', 'b.npy', 'model.onnx', LOCK_FILE].map((f) => join(outputDir, f));
 }
 
-/** The sub-folders a run owns whole (their file names vary: checkpoint arrays are named by their hash). */
+/** The sub-folders a run owns whole (their file names vary: checkpoint arrays are named by their hash; the history by time). */
 export function outputFolders(outputDir: string): string[] {
-  return ['model', 'checkpoint'].map((f) => join(outputDir, f));
+  return ['model', 'checkpoint', HISTORY_DIR].map((f) => join(outputDir, f));
 }
 
 /**
@@ -158,7 +169,7 @@ export async function pretrainStage(ctx: StageContext, cfg: SelmixConfig, data: 
     const startVal = withStart ? evaluateSet(model, data.val, cfg.selmix.headFrac) : undefined;
     const perEpoch = Math.ceil(data.train.n / cfg.pretrain.batchSize);
     ctx.emit({ type: 'run/started', payload: { runId: ctx.runId, name, objective: cfg.objective, K, classNames: data.classNames,
-      totalSteps: perEpoch * cfg.pretrain.epochs, backend: ctx.backend.name, outputDir: saveDir, mode: 'pretrain', notes, ...(startVal ? { startVal } : {}) } });
+      totalSteps: perEpoch * cfg.pretrain.epochs, backend: ctx.backend.name, outputDir: saveDir, mode: 'pretrain', notes, trains: 'network', lr: cfg.pretrain.lr, ...(startVal ? { startVal } : {}) } });
     for (const n of notes) ctx.emit({ type: 'run/log', payload: { level: 'info', message: n } });
     const r = await pretrain(model, data.train, cfg.pretrain, ctx.emit, ctx.shouldStop);
     if (r.cancelled) return { cancelled: true, steps: r.steps };
@@ -173,10 +184,10 @@ export async function pretrainStage(ctx: StageContext, cfg: SelmixConfig, data: 
 }
 
 /** A stage context whose snapshot follows every event it emits (the report keeps that snapshot). */
-export function stageContext(emit: (e: RunEvent) => void, shouldStop: () => boolean, backend: BackendInfo): StageContext {
+export function stageContext(emit: (e: RunEvent) => void, shouldStop: () => boolean, backend: BackendInfo, enter?: StageEnter): StageContext {
   let snapshot: RunSnapshot = emptySnapshot();
   return {
-    runId: randomUUID(), shouldStop, backend, t0: performance.now(), snapshot: () => snapshot, tensorsAtStart: tf.memory().numTensors,
+    runId: randomUUID(), shouldStop, backend, t0: performance.now(), snapshot: () => snapshot, tensorsAtStart: tf.memory().numTensors, ...(enter ? { enter } : {}),
     emit: (e) => { snapshot = applyEvent(snapshot, e); emit(e); },
   };
 }
@@ -281,7 +292,11 @@ export async function finetuneStage(ctx: StageContext, p: PreparedRun, cfg: Selm
   if (onnxNet && cfg.training.mixup === 'cutmix') throw configErrorAt(p, 'training.mixup', 'cutmix is not supported for a whole ONNX network; use "feature", or set model.freezeBackbone to true');
   // Training through the backbone reads images at every step: an ONNX model's image splits (listed, not held, by
   // src/run/imageSource.ts) are decoded once here.
-  if (onnxNet) for (const set of [data.train, data.val, data.unlabeled, data.test]) if (set) await materializeSet(set);
+  if (onnxNet) {
+    for (const [name, set] of [['training', data.train], ['validation', data.val], ['unlabeled', data.unlabeled], ['test', data.test]] as const) {
+      if (set && set.x.length === 0 && set.n > 0) await materializeSet(set, ctx.enter?.('decoding', `decoding the ${name} images for whole-network training`, set.n));
+    }
+  }
   const prepared = onnxNet ? prepareOnnxNetwork(cfg, onnxNet.onnx, onnxNet.network, model, data) : undefined;
   if (prepared) notes.push(...prepared.notes);
   else if (inputs.model?.kind === 'loaded' && inputs.model.onnx) {
@@ -299,25 +314,30 @@ export async function finetuneStage(ctx: StageContext, p: PreparedRun, cfg: Selm
     let trainModel = model;
     let trainData = data;
     // A frozen backbone is applied once to every set, instead of at every step (not with CutMix, which mixes inputs).
-    if (freeze && model.backbone && cfg.training.mixup !== 'cutmix') ({ model: trainModel, data: trainData } = featurize(model, data));
+    if (freeze && model.backbone && cfg.training.mixup !== 'cutmix') {
+      ctx.enter?.('extracting', 'running the frozen backbone once over every set');
+      ({ model: trainModel, data: trainData } = featurize(model, data));
+    }
     // An ONNX model's frozen backbone runs once per set on ONNX Runtime (features cached beside the config).
     const onnx = inputs.model?.kind === 'loaded' ? inputs.model.onnx : undefined;
     if (onnx && !prepared) {
-      const f = await onnxFeaturize(onnx, model, data, { emit: ctx.emit, shouldStop: ctx.shouldStop, cacheDir: join(p.baseDir, '.selmix-cache', 'onnx-features') });
+      const f = await onnxFeaturize(onnx, model, data, { emit: ctx.emit, shouldStop: ctx.shouldStop, cacheDir: join(p.baseDir, '.selmix-cache', 'onnx-features'), ...(ctx.enter ? { enter: ctx.enter } : {}) });
       ({ model: trainModel, data: trainData } = f);
       notes.push(...f.notes);
     }
     if (ctx.backend.note) notes.push(ctx.backend.note);
     // The run's matmul provider: the gain's products and, for a head on features, the evaluation passes.
     const mm = await prepareGainMatMul(model.K);
+    ctx.enter?.('checking', 'evaluating the starting model');
     const startVal = evaluateSet(trainModel, trainData.val, headFrac, mm);
     const startTest = trainData.test?.y ? evaluateSet(trainModel, trainData.test as ExampleSet & { y: Int32Array }, headFrac, mm) : undefined;
     // On ONNX Runtime a head on features steps with its fused graph (a backbone keeps tfjs, which has the autodiff).
     const headTrainer = !trainModel.backbone && cfg.training.mixup !== 'cutmix' ? headTrainerFactory() : undefined;
     if (headTrainer) notes.push('the head step runs on ONNX Runtime (one fused graph per batch size: mixup, cross-entropy gradient, SGD update)');
     ctx.emit({ type: 'run/started', payload: {
-      runId: ctx.runId, name: cfg.name ?? 'SelMix run', objective: objective.name, K: model.K, classNames: data.classNames, totalSteps: resolveSteps(cfg.training, trainData.train.n),
+      runId: ctx.runId, name: runName(p, cfg), objective: objective.name, K: model.K, classNames: data.classNames, totalSteps: resolveSteps(cfg.training, trainData.train.n),
       backend: ctx.backend.name, outputDir, mode: 'finetune', notes, startVal, ...(startTest ? { startTest } : {}),
+      trains: trainModel.backbone && !freeze ? 'network' : 'head', temperature: cfg.selmix.temperature, lr: cfg.training.lr,
     } });
     for (const n of notes) ctx.emit({ type: 'run/log', payload: { level: 'info', message: n } });
     const startAtChance = chanceLevel(startVal.accuracy, model.K, trainData.val.n, cfg.model?.kind === 'onnx' && cfg.data.kind === 'images'

@@ -117,7 +117,9 @@ test('finetune in feature mode writes W.npy, b.npy (PyTorch layout) and report.j
     '--weights', 'W.npy', '--bias', 'b.npy', '--objective', 'minRecall', '--steps', '60', '--seed', '1', '--out', 'ft', '--json']);
   assert.equal(r.code, 0, r.stderr);
   const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
-  assert.equal(events[0].type, 'run/started');
+  // The run is live from its first event: stage events (checking the inputs, ...) come before run/started.
+  assert.equal(events[0].type, 'run/stage');
+  assert.equal(events.find((e) => e.type !== 'run/stage').type, 'run/started');
   assert.equal(events.at(-1).type, 'run/finished');
   assert.ok(events.some((e) => e.type === 'run/refresh' && e.payload.gain.data.length === K * K));
   for (const f of ['W.npy', 'b.npy', 'report.json']) assert.ok(existsSync(join(dir, 'ft', f)), f);

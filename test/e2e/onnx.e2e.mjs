@@ -45,14 +45,23 @@ try {
     const outDir = join(WS, 'selmix-out', 'onnx');
     assert.ok(!existsSync(outDir), 'no output before the run');
     await openFileOn(page, 'onnx.selmix.json');
+    const commandAt = Date.now();
     await runCommand(page, 'SelMix: Fine-tune');
     lap('  command run');
     const wv = dash();
+    await wv.locator('#stage-line').waitFor({ state: 'visible', timeout: 30_000 });
+    const liveMs = Number(await wv.locator('body').getAttribute('data-stage-painted-at')) - commandAt;
     await wv.locator('#run-name', { hasText: 'E2E ONNX (PyTorch CNN)' }).waitFor({ timeout: 120_000 });
+    // The stage lines the dashboard showed, in order (what a user sees while images decode and features are extracted).
+    const lines = [];
     const status = await until('the run to end', async () => {
-      const s = await wv.locator('body').getAttribute('data-status');
-      return s === 'finished' || s === 'failed' || s === 'stopped' ? s : null;
-    }, 240_000, 250);
+      const s = await wv.locator('body').evaluate((b) => ({ status: b.dataset.status, line: document.getElementById('stage-line').hidden ? '' : document.getElementById('stage-line').textContent }));
+      const head = s.line.replace(/ \d+\/\d+.*$|:.*$|….*$/, '');
+      if (s.line && lines.at(-1)?.head !== head) lines.push({ head, line: s.line });
+      return s.status === 'finished' || s.status === 'failed' || s.status === 'stopped' ? s.status : null;
+    }, 240_000, 100);
+    lap(`  palette click -> live stage line ${liveMs} ms; stage lines seen: ${lines.map((l) => `"${l.line}"`).join(' -> ')}`);
+    assert.ok(liveMs < 1000, `the stage line came ${liveMs} ms after the command`);
     await page.waitForTimeout(1000);
     await shot('onnx-dashboard');
     const backend = await wv.locator('#backend').innerText();

@@ -92,9 +92,10 @@ for (const momentum of [0.9, 0]) test(`cancel keeps a checkpoint, and resuming i
   const whole = await run(a, []);
   assert.ok(whole.ok);
 
-  let step = 0;
+  // The loop asks shouldStop once before each step: the 88th question comes before step 87 (0-based), so 87 steps are done.
+  let asked = 0;
   const events: RunEvent[] = [];
-  const first = await run(b, events, { shouldStop: () => step >= 87, emit: (e) => { events.push(e); if (e.type === 'run/step') step = e.payload.step; } });
+  const first = await run(b, events, { shouldStop: () => ++asked > 87, emit: (e) => { events.push(e); } });
   assert.ok(first.ok && first.summary.stoppedBy === 'cancel');
   const state = assertCheckpoint(join(b.dir, 'out', 'checkpoint'));
   assert.equal(state.step, 87, 'the checkpoint is taken where the run stopped');

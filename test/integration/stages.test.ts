@@ -34,7 +34,8 @@ test('Stop during the pre-training stage ends the run: nothing cached, no output
   const started = events.filter((e) => e.type === 'run/started');
   assert.equal(started.length, 1);
   assert.equal(started[0]!.type === 'run/started' && started[0]!.payload.mode, 'pretrain');
-  assert.equal(events[0]!.type, 'run/started', 'the stage is announced before its first step');
+  assert.equal(events[0]!.type, 'run/stage', 'the run is announced by its first stage, before anything loads');
+  assert.equal(events.find((e) => e.type !== 'run/stage')!.type, 'run/started', 'the stage is announced before its first step');
   assert.equal(events.at(-1)!.type, 'run/finished');
   assert.ok(!existsSync(join(dir, 'cache')), 'no cache folder');
   assert.ok(!existsSync(join(dir, 'out')), 'no output folder');
@@ -47,7 +48,8 @@ test('an uncached demo model: a pre-training stage, then a fine-tuning stage, ea
   assert.ok(r.ok, r.ok ? '' : r.message);
   const modes = events.flatMap((e) => (e.type === 'run/started' ? [e.payload.mode] : []));
   assert.deepEqual(modes, ['pretrain', 'finetune']);
-  const second = events.findIndex((e, i) => i > 0 && e.type === 'run/started');
+  const first = events.findIndex((e) => e.type === 'run/started');
+  const second = events.findIndex((e, i) => i > first && e.type === 'run/started');
   assert.ok(events.slice(0, second).some((e) => e.type === 'run/step'), 'pre-training reports its own progress');
   assert.ok(existsSync(join(dir, 'cache', 'cnn', 'model.json')));
   assert.ok(existsSync(join(dir, 'out', 'report.json')));

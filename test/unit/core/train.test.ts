@@ -365,3 +365,17 @@ test('training.selection "split": every other example of each class feeds the ga
   assert.deepEqual(refreshes[0]!.val.support, [15, 15, 15, 15]);
   assert.deepEqual(r.summary.after.val.support, [30, 30, 30, 30]);
 });
+
+test('run/step events come at the first refresh and at the end, and a stop reports the step the run really reached', async () => {
+  const { data, model, config } = problem({ steps: 60 });
+  const m = model();
+  const steps: number[] = [];
+  let asked = 0;
+  const r = await finetune(m, data, { config, emit: (e) => { if (e.type === 'run/step') steps.push(e.payload.step); }, shouldStop: () => ++asked > 37 });
+  r.bestWeights.forEach((t) => t.dispose());
+  assert.equal(r.stoppedBy, 'cancel');
+  // Refreshes here come far faster than MIN_STEP_EVENT_MS apart: the first is reported, then by time.
+  assert.equal(steps[0], 10, `a step event at the first refresh boundary: ${steps.join(', ')}`);
+  assert.equal(steps.at(-1), 37, 'the last event is the step where the run stopped');
+  assert.equal(r.steps, 37);
+});

@@ -245,3 +245,36 @@ test('each stage of a run (pre-training, then fine-tuning) resets every view fro
   assert.equal(slowState.lastStep?.step, 2);
   feed.dispose();
 });
+
+test('a new run\'s first stage event replaces the finished run in every view at once, and a late view gets it in its snapshot', async () => {
+  const clock = fakeClock();
+  const posts: HostToWebview[] = [];
+  const feed = new ViewFeed({ updatesPerSecond: 10, clock });
+  fastView(feed, posts);
+  feed.push(started(3));
+  feed.push({ type: 'run/finished', payload: { runId: 'r', outputDir: '/o', reportPath: '/o/report.json', stoppedBy: 'steps', steps: 1, objective: 'minRecall',
+    before: { objectiveValue: 0, val: metrics(3, 0) }, after: { objectiveValue: 1, val: metrics(3, 1) }, bestStep: 1, wallSeconds: 1 } });
+  clock.advance(1000);
+  await settle();
+  posts.length = 0;
+  feed.push({ type: 'run/stage', payload: { stage: 'starting', label: 'starting', done: 0, total: 0, etaSeconds: null, name: 'next' } });
+  feed.push({ type: 'run/stage', payload: { stage: 'decoding', label: 'decoding images (train)', done: 10, total: 100, etaSeconds: 1, name: 'next' } });
+  clock.advance(200);
+  await settle();
+  let view = emptySnapshot();
+  view = applyEvent(view, started(3));
+  view = { ...view, status: 'finished' };
+  for (const m of posts) {
+    assert.equal(m.type, 'host/events');
+    if (m.type === 'host/events') for (const e of m.events) view = applyEvent(view, e);
+  }
+  assert.equal(view.status, 'running');
+  assert.equal(view.started, null, 'the previous run\'s facts are gone');
+  assert.equal(view.stage?.stage, 'decoding');
+  assert.equal(feed.snapshot.stage?.done, 10);
+  // A view that opens now paints the same state from its first message.
+  const late: HostToWebview[] = [];
+  fastView(feed, late, 'late');
+  assert.equal(late[0]?.type, 'host/snapshot');
+  if (late[0]?.type === 'host/snapshot') assert.equal(late[0].snapshot.stage?.label, 'decoding images (train)');
+});
