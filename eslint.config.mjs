@@ -32,10 +32,11 @@ export default tseslint.config(
 );
 
 /**
- * The layers (docs/ARCHITECTURE.md): protocol, formats <- core <- data, backend <- run <- worker, cli, extension (formats:
- * pure file codecs and ONNX graph work, beside protocol at the bottom; report: the HTML report renderer, on protocol
- * types only, used by run and the adapters). Each folder
- * may import only the folders listed for it; no adapter (worker, cli, extension) imports another.
+ * The layers (docs/ARCHITECTURE.md), bottom up: protocol and formats (pure: typed messages; file codecs and ONNX graph
+ * work) <- core (numerics, objectives, training) <- data, backend, request (config text to a typed request) <- report
+ * (results pages, tables and charts) <- run <- worker, cli. The extension takes protocol, core, data, request and
+ * report only: what the extension host may load (no backend, no run, no training code, no tfjs). Each folder may
+ * import only the folders listed for it; no adapter (worker, cli, extension) imports another.
  */
 function layerFences() {
   const allowed = {
@@ -44,17 +45,21 @@ function layerFences() {
     core: ['protocol'],
     data: ['protocol', 'core', 'formats'],
     backend: ['protocol', 'core', 'formats'],
-    report: ['protocol'],
-    run: ['protocol', 'core', 'formats', 'data', 'backend', 'report'],
-    worker: ['protocol', 'core', 'formats', 'data', 'backend', 'run', 'report'],
-    cli: ['protocol', 'core', 'formats', 'data', 'backend', 'run', 'report'],
-    extension: ['protocol', 'core', 'formats', 'data', 'backend', 'run', 'report'],
+    request: ['protocol', 'core'],
+    report: ['protocol', 'core', 'data'],
+    run: ['protocol', 'core', 'formats', 'data', 'backend', 'request', 'report'],
+    worker: ['protocol', 'core', 'formats', 'data', 'backend', 'request', 'report', 'run'],
+    cli: ['protocol', 'core', 'formats', 'data', 'backend', 'request', 'report', 'run'],
+    extension: ['protocol', 'core', 'data', 'request', 'report'],
   };
+  // Folders the extension host loads: no training code (src/core/training) and no tfjs, directly or through them.
+  const hostSafe = new Set(['extension', 'request', 'report']);
   const folders = Object.keys(allowed);
   return folders.map((folder) => {
     const banned = folders.filter((f) => f !== folder && !allowed[folder].includes(f));
     const paths = [
       ...(folder === 'extension' ? [] : [{ name: 'vscode', message: 'Only src/extension may import vscode.' }]),
+      ...(hostSafe.has(folder) ? [{ name: '@tensorflow/tfjs', message: `src/${folder} is loaded by the extension host: no tfjs.` }] : []),
       ...(folder === 'core' || folder === 'protocol' || folder === 'formats' ? nodeBuiltins.map((name) => ({ name, message: `src/${folder} is pure: no file system, network or workers.` })) : []),
     ];
     return {
@@ -62,7 +67,10 @@ function layerFences() {
       rules: {
         'no-restricted-imports': ['error', {
           paths,
-          patterns: banned.length ? [{ group: banned.flatMap((b) => [`../${b}/*`, `../../${b}/*`, `../../../${b}/*`]), message: `src/${folder} may import only ${allowed[folder].length ? allowed[folder].map((f) => `src/${f}`).join(', ') : 'nothing outside itself'} (docs/ARCHITECTURE.md).` }] : [],
+          patterns: [
+            ...(banned.length ? [{ group: banned.flatMap((b) => [`../${b}/*`, `../../${b}/*`, `../../../${b}/*`]), message: `src/${folder} may import only ${allowed[folder].length ? allowed[folder].map((f) => `src/${f}`).join(', ') : 'nothing outside itself'} (docs/ARCHITECTURE.md).` }] : []),
+            ...(hostSafe.has(folder) ? [{ group: ['../core/training/*', '../../core/training/*', '@tensorflow/*'], message: `src/${folder} is loaded by the extension host: no training code (src/core/training) and no tfjs.` }] : []),
+          ],
         }],
       },
     };

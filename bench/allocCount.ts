@@ -5,11 +5,11 @@
 // tf.profile gives the peak of tensor memory in the backend (the wasm heap), which the typed-array count misses.
 // Usage: node --import tsx bench/allocCount.ts K d objective [brute]
 import { initBackend, prepareGainMatMul, tf, tfMatMul } from '../src/backend/backend';
-import { computeRefresh } from '../src/core/refresh';
-import { gainMatrix } from '../src/core/gain';
-import { classCentroids } from '../src/core/centroids';
+import { computeRefresh } from '../src/core/numerics/refresh';
+import { gainMatrix } from '../src/core/numerics/gain';
+import { classCentroids } from '../src/core/numerics/centroids';
 import { bruteForceGain } from '../test/helpers/bruteForceGain';
-import type { ObjectiveId } from '../src/core/objectiveIds';
+import type { ObjectiveId } from '../src/core/objectives/objectiveIds';
 import { countAllocations } from './lib';
 import { syntheticInput } from './refresh';
 

@@ -3,15 +3,15 @@
 // airplane first) keeps n_k = floor(5000 rho^(-k/9)) training images, at most 5000 - valPerClass; the last valPerClass
 // training images of each class (never labeled) are the class-balanced validation set; the official test set is the
 // test set. The images are read by the tool's own reader (src/data/images.ts) from a folder of hard links to the
-// chosen files, and the backbone is the demo CNN pre-trained on the labeled images through src/core/pretrain.ts, cached.
+// chosen files, and the backbone is the demo CNN pre-trained on the labeled images through src/core/training/pretrain.ts, cached.
 import { existsSync, linkSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { configSchema } from '../src/core/config';
-import { demoCnn, fromLayersModel, writeBack } from '../src/core/model';
-import { pretrain } from '../src/core/pretrain';
+import { demoCnn, fromLayersModel, writeBack } from '../src/core/training/model';
+import { pretrain } from '../src/core/training/pretrain';
 import { loadImageFolder } from '../src/data/images';
 import { saveLayersModelToDir } from '../src/data/modelIo';
-import type { FinetuneData } from '../src/core/train';
+import type { FinetuneData } from '../src/core/training/train';
 import { log } from './lib';
 
 export const CIFAR_CLASSES = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'];

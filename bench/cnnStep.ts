@@ -1,10 +1,10 @@
-// Benchmark (c): one fine-tuning step of the demo CNN (src/core/model.ts demoCnn through fromLayersModel, so
-// the convolutions use the forward-convolution filter gradients of src/core/nn.ts), 64 anchors + 64 partners,
-// feature mixup, as src/core/train.ts's `step` runs it with a trainable backbone; on wasm and on pure-JS cpu.
+// Benchmark (c): one fine-tuning step of the demo CNN (src/core/training/model.ts demoCnn through fromLayersModel, so
+// the convolutions use the forward-convolution filter gradients of src/core/training/nn.ts), 64 anchors + 64 partners,
+// feature mixup, as src/core/training/train.ts's `step` runs it with a trainable backbone; on wasm and on pure-JS cpu.
 import * as tf from '@tensorflow/tfjs';
-import { demoCnn, disposeModel, fromLayersModel } from '../src/core/model';
-import { sgdStep, trainableVariables } from '../src/core/train';
-import { forwardAll } from '../src/core/evaluate';
+import { demoCnn, disposeModel, fromLayersModel } from '../src/core/training/model';
+import { sgdStep, trainableVariables } from '../src/core/training/train';
+import { forwardAll } from '../src/core/training/evaluate';
 import { timeIt, type Timing } from './lib';
 import { profileKernels } from './headStep';
 
@@ -46,7 +46,7 @@ export async function benchCnnStep(opts: { B?: number; reps: number; iters: numb
   const lr = 0.01;
   const wd = 5e-4;
 
-  // The engine's own step (src/core/train.ts sgdStep), trainable-backbone branch (momentum 0, the default).
+  // The engine's own step (src/core/training/train.ts sgdStep), trainable-backbone branch (momentum 0, the default).
   const mom = vars.map((v) => tf.variable(tf.zerosLike(v), false));
   const step = (): number => sgdStep(model, vars, mom, isBias, lrFactor,
     { xa: xa.clone(), xp: xp.clone(), ya: yData, lam: lamData, lr, momentum: 0, wd, freeze: false });
@@ -71,7 +71,7 @@ export async function benchCnnStep(opts: { B?: number; reps: number; iters: numb
 
 /** The input gradient of the demo CNN's second convolution three ways, on wasm: the evidence for an engine change. */
 export interface ConvGradResult {
-  /** tf.conv2dTranspose, as src/core/nn.ts conv2d's gradFunc computes dx. */
+  /** tf.conv2dTranspose, as src/core/training/nn.ts conv2d's gradFunc computes dx. */
   conv2dTranspose: Timing;
   /** The same dx as a forward convolution of the zero-padded dy with the flipped, in/out-swapped filter. */
   forwardConv: Timing;

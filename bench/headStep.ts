@@ -1,13 +1,13 @@
 // Benchmark (b): one head fine-tuning step (feature mixup, hand-written head gradient, SGD update) as the
-// training loop runs it on precomputed features (linearHeadStep of src/core/headStep.ts), against the backend's raw
-// matMul on the same shapes (the same FLOPs); beside it the general tensor-op step (sgdStep of src/core/train.ts,
+// training loop runs it on precomputed features (linearHeadStep of src/core/training/headStep.ts), against the backend's raw
+// matMul on the same shapes (the same FLOPs); beside it the general tensor-op step (sgdStep of src/core/training/train.ts,
 // the path of a backbone), the products with weights that change every step, and the transposed-matMul penalty.
 import * as tf from '@tensorflow/tfjs';
-import { gatherRows, type ExampleSet } from '../src/core/evaluate';
-import { Rng } from '../src/core/rng';
-import { sgdStep } from '../src/core/train';
-import { LinearHeadTrainer } from '../src/core/headStep';
-import type { SelmixModel } from '../src/core/model';
+import { gatherRows, type ExampleSet } from '../src/core/training/evaluate';
+import { Rng } from '../src/core/numerics/rng';
+import { sgdStep } from '../src/core/training/train';
+import { LinearHeadTrainer } from '../src/core/training/headStep';
+import type { SelmixModel } from '../src/core/training/model';
 import { cpuMs, gaussian, median, mulberry, timeIt, type Timing } from './lib';
 
 /** Shapes of the head step. */
@@ -108,14 +108,14 @@ export async function benchHeadStep(shape: HeadShape, opts: { reps?: number; ite
     return { anchors, partners, ya: Int32Array.from(anchors, (a) => y[a]!), lam };
   };
 
-  // The engine's step on features (src/core/headStep.ts), as the training loop calls it.
+  // The engine's step on features (src/core/training/headStep.ts), as the training loop calls it.
   const head = new LinearHeadTrainer({ W, b, mW: mom[0]!, mb: mom[1]! });
   const engineStep = (): number => {
     const bt = draw();
     return head.step({ anchorSet: x, partnerSet: x, anchors: bt.anchors, partners: bt.partners, ya: bt.ya, lam: bt.lam }, { lr: cfg.lr, momentum: cfg.momentum, wd: cfg.wd });
   };
 
-  // The same step as tensor ops: sgdStep of src/core/train.ts on a linear head.
+  // The same step as tensor ops: sgdStep of src/core/training/train.ts on a linear head.
   const model: SelmixModel = { K, d, inputShape: [d], W, b, backbone: null };
   const tensorOpStep = (): number => {
     const bt = draw();

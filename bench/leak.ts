@@ -2,8 +2,8 @@
 // after, its range over the refreshes, and the peak RSS of the process.
 import * as tf from '@tensorflow/tfjs';
 import { configSchema } from '../src/core/config';
-import { disposeModel } from '../src/core/model';
-import { finetune } from '../src/core/train';
+import { disposeModel } from '../src/core/training/model';
+import { finetune } from '../src/core/training/train';
 import { RssSampler } from './lib';
 import { syntheticProblem } from './overhead';
 

@@ -1,7 +1,7 @@
 // Bench (h): ONNX Runtime against tfjs-wasm and PyTorch. (1) The head loop (K = 100, d = 512, 64 anchors + 64
 // partners, feature mixup, CE, SGD with weight decay) as whole processes, same work, one thread each, interleaved
 // rounds (median): the fused ONNX step (src/backend/onnxHeadStep.ts), tfjs-wasm's LinearHeadTrainer
-// (src/core/headStep.ts), and PyTorch on the CPU (bench/torch_head_loop.py, when python3 has torch), which reports
+// (src/core/training/headStep.ts), and PyTorch on the CPU (bench/torch_head_loop.py, when python3 has torch), which reports
 // the BLAS it actually loaded: a ratio against the reference BLAS (a fresh Debian machine without OpenBLAS) is refused. (2) Feature extraction, images/s: the
 // PyTorch-exported CNN (test/fixtures/onnx/cnn_bn_gap.onnx) on ONNX Runtime against the same architecture on tfjs-wasm.
 //   node --import tsx bench/onnx.ts [--steps N] [--rounds R] [--json]   (this section alone; SELMIX_ORT_PROVIDER picks the provider)
@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util';
 import { initBackend, tf } from '../src/backend/backend';
 import { OrtHeadStep } from '../src/backend/onnxHeadStep';
 import { OrtSession, probeOnnxRuntime } from '../src/backend/onnxRuntime';
-import { LinearHeadTrainer, type HeadBatch } from '../src/core/headStep';
+import { LinearHeadTrainer, type HeadBatch } from '../src/core/training/headStep';
 import { backboneBytes, readOnnxModel } from '../src/data/onnxModel';
 import { fmtMs, fmtX, gaussian, log, mdTable, median, mulberry, runTimed } from './lib';
 

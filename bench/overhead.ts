@@ -1,5 +1,5 @@
 // Benchmark (d): what SelMix costs on top of plain mixup fine-tuning with the same steps on the same data.
-// Real finetune() runs (src/core/train.ts) on a head-only problem, interleaved:
+// Real finetune() runs (src/core/training/train.ts) on a head-only problem, interleaved:
 //   selmix        policy 'selmix', a refresh (validation pass, multipliers, D, G, P, sampler rebuild) every 50 steps;
 //   uniformMixup  policy 'uniformMixup' with the same refreshes (the engine keeps the bookkeeping for its baselines);
 //   mixupOnly     policy 'uniformMixup' with refreshEvery > steps: one refresh at the start and one at the end,
@@ -7,12 +7,12 @@
 // Overhead = (selmix - mixupOnly) / selmix. Also the parts, timed alone: one refresh and one batch draw.
 import * as tf from '@tensorflow/tfjs';
 import { configSchema, type SelmixConfig } from '../src/core/config';
-import { forwardAll, type ExampleSet } from '../src/core/evaluate';
-import { linearModel, disposeModel, type SelmixModel } from '../src/core/model';
-import { computeRefresh } from '../src/core/refresh';
-import { PairSampler } from '../src/core/sampler';
-import { finetune, indicesByClass, objectiveOptions, type FinetuneData } from '../src/core/train';
-import { Rng } from '../src/core/rng';
+import { forwardAll, type ExampleSet } from '../src/core/training/evaluate';
+import { linearModel, disposeModel, type SelmixModel } from '../src/core/training/model';
+import { computeRefresh } from '../src/core/numerics/refresh';
+import { PairSampler } from '../src/core/numerics/sampler';
+import { finetune, indicesByClass, objectiveOptions, type FinetuneData } from '../src/core/training/train';
+import { Rng } from '../src/core/numerics/rng';
 import { prepareGainMatMul } from '../src/backend/backend';
 import { cpuMs, gaussian, median, mulberry, timeIt, type Timing } from './lib';
 

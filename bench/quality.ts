@@ -6,7 +6,7 @@
 // pre-trains the demo CNN on it, cached).
 // Methods: the starting model; post-hoc logit adjustment of it (tau = 1, and tau tuned on validation for each
 // objective); plain CE fine-tuning (policy 'plain'); uniform mixup (policy 'uniformMixup'); SelMix for five objectives.
-// Every fine-tuning run goes through src/core/train.ts's finetune() with the tool's defaults (the step budget derived
+// Every fine-tuning run goes through src/core/training/train.ts's finetune() with the tool's defaults (the step budget derived
 // from the data with the plateau stop, the logit-adjusted warm start, damped coverage multipliers) and keeps the best
 // validation iterate as src/run/stages.ts does. By default the backbone is frozen (features computed once, head-only
 // steps); --full fine-tunes the whole CNN (slow on 2 cores).
@@ -21,12 +21,12 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { initBackend, tf } from '../src/backend/backend';
 import { configSchema, type SelmixConfig, type SelmixConfigInput } from '../src/core/config';
-import { forwardAll, metricsOf, type ExampleSet } from '../src/core/evaluate';
-import { disposeModel, fromLayersModel, type SelmixModel } from '../src/core/model';
-import { evaluateSet, finetune, trainableVariables, type FinetuneData } from '../src/core/train';
-import { logPrior, TAU_GRID_01, tuneTau } from '../src/core/logitAdjust';
-import { feasibilityOf, objectiveMetricValue, objectiveScore } from '../src/core/metrics';
-import { OBJECTIVE_IDS, type ObjectiveId } from '../src/core/objectiveIds';
+import { forwardAll, metricsOf, type ExampleSet } from '../src/core/training/evaluate';
+import { disposeModel, fromLayersModel, type SelmixModel } from '../src/core/training/model';
+import { evaluateSet, finetune, trainableVariables, type FinetuneData } from '../src/core/training/train';
+import { logPrior, TAU_GRID_01, tuneTau } from '../src/core/numerics/logitAdjust';
+import { feasibilityOf, objectiveMetricValue, objectiveScore } from '../src/core/numerics/metrics';
+import { OBJECTIVE_IDS, type ObjectiveId } from '../src/core/objectives/objectiveIds';
 import { loadMnistLT } from '../src/data/mnist';
 import { loadLayersModelFromFile } from '../src/data/modelIo';
 import { runRequest } from '../src/run/run';

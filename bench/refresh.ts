@@ -2,15 +2,15 @@
 // synthetic inputs, against the brute-force K^4 construction of test/helpers/bruteForceGain.ts in the same run.
 // Run alone (node --import tsx bench/refresh.ts [--reps N]) it prints ordinary against large-gap logits at K = 1000,
 // d = 2048, side by side in one process.
-import { centroidLogitsFromLogits, computeRefresh, type RefreshInput } from '../src/core/refresh';
+import { centroidLogitsFromLogits, computeRefresh, type RefreshInput } from '../src/core/numerics/refresh';
 import { initBackend, tfMatMul } from '../src/backend/backend';
-import { float64MatMul, gainMatrix, type GainArgs, type MatMul } from '../src/core/gain';
-import { confusionMatrix, clipConfusion } from '../src/core/confusion';
-import { classCentroids } from '../src/core/centroids';
-import { argmaxRows } from '../src/core/classStats';
-import { objectiveD, updateMultipliers, defaultObjectiveOptions } from '../src/core/objectives';
-import type { ObjectiveId } from '../src/core/objectiveIds';
-import { samplingDistribution } from '../src/core/distribution';
+import { float64MatMul, gainMatrix, type GainArgs, type MatMul } from '../src/core/numerics/gain';
+import { confusionMatrix, clipConfusion } from '../src/core/numerics/confusion';
+import { classCentroids } from '../src/core/numerics/centroids';
+import { argmaxRows } from '../src/core/numerics/classStats';
+import { objectiveD, updateMultipliers, defaultObjectiveOptions } from '../src/core/objectives/objectives';
+import type { ObjectiveId } from '../src/core/objectives/objectiveIds';
+import { samplingDistribution } from '../src/core/numerics/distribution';
 import { bruteForceGain } from '../test/helpers/bruteForceGain';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -169,7 +169,7 @@ export function benchRefresh(K: number, d: number, objective: ObjectiveId, reps:
   // The exact float64 path is seconds at K = 1000: time it once there.
   const slow = K >= 1000;
   const exact = timeIt(() => computeRefresh(inp), slow ? { reps: 1, warmup: 0 } : { reps, warmup: 1, budgetMs });
-  // On a provider path the run's refreshes (src/core/train.ts, src/run/evaluate.ts) say that the logits come from this
+  // On a provider path the run's refreshes (src/core/training/train.ts, src/run/evaluate.ts) say that the logits come from this
   // very head (logitsFromHead), so the centroid logits are not spot-checked; the synthetic logits are features x W + b too.
   const provider = timeIt(() => computeRefresh({ ...inp, matmul: tfMatMul, logitsFromHead: true }), { reps, warmup: 1, budgetMs });
   const path = !runMm ? 'exact' as const : pathName;

@@ -55,8 +55,8 @@ export function renderReport(r: BenchReport, opts: { title: string; readme?: boo
     const h = r.headStep;
     out.push('## Head fine-tuning step vs matMul', '');
     out.push(`${h.shape.B} anchors + ${h.shape.B} partners, d = ${h.shape.d}, K = ${h.shape.K}, feature mixup, hand-written head gradient, SGD with weight decay: ` +
-      'the engine\'s own step on precomputed features (`LinearHeadTrainer` in src/core/headStep.ts, as the training loop runs it: the two products on the backend; gather, mixup, bias, softmax gradient, exact loss, decay and update in JS on float32 copies of the head). ' +
-      'Beside it the same step as tensor ops (`sgdStep` of src/core/train.ts, the path for a backbone: about 30 tfjs kernels). ' +
+      'the engine\'s own step on precomputed features (`LinearHeadTrainer` in src/core/training/headStep.ts, as the training loop runs it: the two products on the backend; gather, mixup, bias, softmax gradient, exact loss, decay and update in JS on float32 copies of the head). ' +
+      'Beside it the same step as tensor ops (`sgdStep` of src/core/training/train.ts, the path for a backbone: about 30 tfjs kernels). ' +
       `FLOPs counted: the two products, ${(h.matmulFlops / 1e6).toFixed(1)} MFLOP per step. "matMul" runs the same two products alone (f^T precomputed). ` +
       'The rows are timed interleaved, rep by rep, and "vs matMul" is the median of the per-rep ratios, so a slow spell of the shared machine hits all rows alike.', '');
     out.push(mdTable(['', 'ms / step (wall)', 'ms / step (CPU)', 'GFLOP/s', 'vs matMul'], [
@@ -97,9 +97,9 @@ export function renderReport(r: BenchReport, opts: { title: string; readme?: boo
     else if (r.cnnStep.cpuError) out.push(`pure-JS cpu: ${r.cnnStep.cpuError}.`, '');
     const cg = r.cnnStep.convGrad;
     if (cg) {
-      out.push(`Input gradient of conv2 (dy 128x14x14x32, 3x3x16x32 filter) on wasm: \`tf.conv2dTranspose\` (what tfjs would use; src/core/nn.ts uses the forward form at stride 1) ${fmtMs(cg.conv2dTranspose.medianMs)}, ` +
+      out.push(`Input gradient of conv2 (dy 128x14x14x32, 3x3x16x32 filter) on wasm: \`tf.conv2dTranspose\` (what tfjs would use; src/core/training/nn.ts uses the forward form at stride 1) ${fmtMs(cg.conv2dTranspose.medianMs)}, ` +
         `the same dx as a forward \`tf.conv2d\` of the zero-padded dy with the flipped filter ${fmtMs(cg.forwardConv.medianMs)} (${fmtX(cg.conv2dTranspose.medianMs / cg.forwardConv.medianMs)} faster, max |diff| ${cg.maxAbsDiff.toExponential(1)}); ` +
-        `the first convolution's dx, a gradient for the input images that nothing uses, would cost ${fmtMs(cg.firstLayerDx.medianMs)} per step (src/core/model.ts skips it).`, '');
+        `the first convolution's dx, a gradient for the input images that nothing uses, would cost ${fmtMs(cg.firstLayerDx.medianMs)} per step (src/core/training/model.ts skips it).`, '');
     }
     if (wasm.kernels && !opts.readme) out.push(`wasm kernels of one step (tf.profile, ${wasm.kernels.count} kernels): ${wasm.kernels.top.map((k) => `${k.name} ${fmtMs(k.ms)}`).join(', ')}.`, '');
   }

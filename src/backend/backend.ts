@@ -9,9 +9,9 @@ import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { FAST_GAIN_MIN_K, float64MatMul, type MatMul } from '../core/gain';
+import { FAST_GAIN_MIN_K, float64MatMul, type MatMul } from '../core/numerics/gain';
 import { ortMatMul, ortProbeResult, probeOnnxRuntime } from './onnxRuntime';
-import type { HeadTrainerFactory } from '../core/headStep';
+import type { HeadTrainerFactory } from '../core/training/headStep';
 import { OrtHeadTrainer } from './onnxHeadStep';
 
 export { tf };

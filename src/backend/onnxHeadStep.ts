@@ -1,5 +1,5 @@
 // The head's SGD step (feature mixup, softmax cross-entropy, SGD with momentum and weight decay on W) as one ONNX
-// graph, built once per shape (B, d, K) and run on ONNX Runtime: the same update as src/core/headStep.ts's
+// graph, built once per shape (B, d, K) and run on ONNX Runtime: the same update as src/core/training/headStep.ts's
 // LinearHeadTrainer, with every product and element-wise pass in one native call. The graph has no state: W, b and
 // the momentum buffers go in and their updated values come out; lr, momentum and weight decay are inputs, so a
 // learning-rate schedule needs no new graph.
@@ -7,7 +7,7 @@
 //   G = (softmax(A) - Y) / B;   dW = F^T G;  db = colsum(G)
 //   mW' = mu mW + dW + wd W;    W' = W - lr mW';   mb' = mu mb + db;   b' = b - lr mb'   (the bias is not decayed)
 import * as tf from '@tensorflow/tfjs';
-import type { HeadBatch, HeadStepParams, HeadVariables } from '../core/headStep';
+import type { HeadBatch, HeadStepParams, HeadVariables } from '../core/training/headStep';
 import { encodeOnnx, floatTensor, int64Tensor, modelOf, node, valueInfo } from '../formats/onnx/proto';
 import { OrtSession } from './onnxRuntime';
 

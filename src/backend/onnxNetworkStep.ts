@@ -4,8 +4,8 @@
 // JS arrays between steps (fed in, read back). Also the forward graph with the parameters as inputs (features and
 // logits with the current backbone) and the Backbone the loop sees: its variables mirror the trainable initializers.
 import * as tf from '@tensorflow/tfjs';
-import type { Backbone } from '../core/model';
-import type { NetworkBatch, NetworkStepParams, NetworkTrainer } from '../core/networkStep';
+import type { Backbone } from '../core/training/model';
+import type { NetworkBatch, NetworkStepParams, NetworkTrainer } from '../core/training/networkStep';
 import { encodeOnnx } from '../formats/onnx/proto';
 import { forwardModel, probeModel, stepModel, stepNames, type NetworkModel, type ProbeRun } from '../formats/onnx/networkStep';
 import { OrtSession } from './onnxRuntime';
@@ -161,7 +161,7 @@ export class OrtNetwork {
   backbone(initial: ParamValues, head: () => { W: tf.Variable; b: tf.Variable }): Backbone {
     const variables = this.backboneParams.map((p, i) => {
       const dims = this.m.paramShapes.get(p)!;
-      // Names carry _b_ for 1-D parameters: the loop's no-decay rule (src/core/train.ts) reads it.
+      // Names carry _b_ for 1-D parameters: the loop's no-decay rule (src/core/training/train.ts) reads it.
       return tf.tidy(() => tf.variable(tf.tensor(initial.get(p)!.slice(), dims), true, `onnx_${i}${dims.length < 2 ? '_b_' : '_w_'}${Math.random().toString(36).slice(2, 8)}`));
     });
     const apply = (x: tf.Tensor): tf.Tensor2D => {

@@ -7,7 +7,7 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import type { MatMul, Mat } from '../core/gain';
+import type { MatMul, Mat } from '../core/numerics/gain';
 import { encodeOnnx, modelOf, node, valueInfo } from '../formats/onnx/proto';
 
 /** An ONNX Runtime execution provider this tool knows. */

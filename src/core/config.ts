@@ -3,8 +3,8 @@
 import { z } from 'zod';
 import { parseTree, type Node as JsonNode, type ParseError, printParseErrorCode, stripComments } from 'jsonc-parser';
 import { ConfigError, type ConfigIssue } from './errors';
-import { customObjectiveIssues } from './customObjective';
-import { OBJECTIVE_IDS } from './objectiveIds';
+import { customObjectiveIssues } from './objectives/customObjective';
+import { OBJECTIVE_IDS } from './objectives/objectiveIds';
 
 const objectiveId = z.enum(OBJECTIVE_IDS).describe('The metric SelMix optimises (docs/ALGORITHM.md section 2).');
 const customObjectiveSchema = z.strictObject({
@@ -100,7 +100,7 @@ const modelSchema = z.discriminatedUnion('kind', [
 ]);
 
 const trainingSchema = z.strictObject({
-  steps: posInt.max(1_000_000).optional().describe('Optimizer steps (hard cap). Default: training.passes passes over the labeled set (resolveSteps in src/core/train.ts).'),
+  steps: posInt.max(1_000_000).optional().describe('Optimizer steps (hard cap). Default: training.passes passes over the labeled set (resolveSteps in src/core/training/train.ts).'),
   passes: z.number().positive().max(10_000).default(10).describe('When steps is not given: the budget in passes over the labeled set, steps = ceil(passes * labeled / batchSize).'),
   patience: posInt.nullable().default(null).describe('Stop when the validation objective (feasible iterates first) has not improved for this many refreshes; null (the default) disables: from the warm start the objective often dips for several hundred steps before it passes the start (bench:quality).'),
   baselines: z.array(z.enum(['logitAdjusted', 'uniformMixup'])).default([])

@@ -16,8 +16,8 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { formatPath, type SelmixConfig } from '../core/config';
 import { DataError } from '../core/errors';
-import type { ExampleSet } from '../core/evaluate';
-import type { FinetuneData, StateTensor, TrainState } from '../core/train';
+import type { ExampleSet } from '../core/training/evaluate';
+import type { FinetuneData, StateTensor, TrainState } from '../core/training/train';
 import { writeFilesAtomic } from './atomicWrite';
 
 /** The format id and the version this build writes and reads. */

@@ -9,14 +9,14 @@ import { basename, join, relative, sep } from 'node:path';
 import type { SelmixConfigInput } from '../core/config';
 import { writeFileAtomic } from '../data/atomicWrite';
 import type { RunRequest } from '../protocol/messages';
-import { DEMO_OUTPUT, demoConfigText } from '../run/demo';
-import { isInside, prepareRun } from '../run/prepare';
-import type { PreparedRun } from '../run/prepare';
+import { DEMO_OUTPUT, demoConfigText } from '../request/demo';
+import { isInside, prepareRun } from '../request/prepare';
+import type { PreparedRun } from '../request/prepare';
 import { ConfigDiagnostics, configRequest, isConfigUri, workspaceRoots } from './diagnostics';
 import type { CheckedRun, Launcher } from './launcher';
 import type { Log } from './log';
 import { describeError, SHOW_LOG } from './log';
-import { writeReportHtml } from '../run/reportPage';
+import { writeReportHtml } from '../report/reportPage';
 import { fmt, gainMonitorOf, summaryLine } from './summary';
 import { temperatureSweep } from './sweepCommand';
 import { CONFIG_TEMPLATES, npyConfig, NPY_ROLES, rankForRole, roleScore, templateText } from './templates';
@@ -79,7 +79,7 @@ class Commands {
   }
 
   /**
-   * SelMix: Run Demo. Writes the one demo config (src/run/demo.ts) into its output folder, as `selmix demo` does,
+   * SelMix: Run Demo. Writes the one demo config (src/request/demo.ts) into its output folder, as `selmix demo` does,
    * and runs that file, so the CLI's demo and this one are the same run (and share the pre-trained model's cache).
    */
   async runDemo(): Promise<void> {

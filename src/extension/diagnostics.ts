@@ -7,8 +7,8 @@ import { parse as parseJsonc } from 'jsonc-parser';
 import { formatPath, locatePath } from '../core/config';
 import type { SelmixConfig } from '../core/config';
 import type { RunRequest } from '../protocol/messages';
-import { inputPaths, prepareRun } from '../run/prepare';
-import type { PreparedRun, RunIssue } from '../run/prepare';
+import { inputPaths, prepareRun } from '../request/prepare';
+import type { PreparedRun, RunIssue } from '../request/prepare';
 import { configRequestOf } from './configRequest';
 import { didYouMean, issueText, reportedByJsonSchema, stringValueOf, unknownKeyOf, withSuggestion } from './suggestions';
 

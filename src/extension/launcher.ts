@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { HostToWebview, RunEvent, RunRequest, RunSnapshot, WebviewToHost } from '../protocol/messages';
 import type { SelmixConfig } from '../core/config';
-import { readReportSnapshot } from '../run/report';
+import { readReportSnapshot } from '../report/report';
 import type { Log } from './log';
 import { describeError } from './log';
 import { listRuns, runCurves, saveExport } from './runHistory';

@@ -2,7 +2,7 @@
 // report.html (self-contained, to keep or share) and shown in a webview panel without scripts.
 import * as vscode from 'vscode';
 import { dirname } from 'node:path';
-import { writeReportHtml } from '../run/reportPage';
+import { writeReportHtml } from '../report/reportPage';
 
 let panel: vscode.WebviewPanel | undefined;
 

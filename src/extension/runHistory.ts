@@ -4,7 +4,7 @@ import * as vscode from 'vscode';
 import { readFileSync, statSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import type { RunCurve, RunListing } from '../protocol/messages';
-import { reportCurve, reportListing } from '../run/report';
+import { reportCurve, reportListing } from '../report/report';
 import { workspaceRoots } from './diagnostics';
 
 /** At most this many reports are listed (the newest). */

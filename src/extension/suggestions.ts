@@ -1,7 +1,7 @@
 // "Did you mean": the config field or option a typo was meant to be, for the diagnostics and their quick fixes, and
 // which issues VS Code's JSON language already reports. Pure (no vscode import): unit-tested under plain Node.
 import { configJsonSchema } from '../core/config';
-import type { RunIssue } from '../run/prepare';
+import type { RunIssue } from '../request/prepare';
 
 /** Every property name the config schema knows (for "did you mean"). */
 let schemaKeys: string[] | null = null;

@@ -2,7 +2,7 @@
 // (docs/ALGORITHM.md, section 4), one after the other through the launcher, each with sweepRequest's
 // temperature and output overrides; then sweep.md, sweep.json and sweep.svg, the same files `selmix sweep` writes.
 import * as vscode from 'vscode';
-import { sweepObjectiveName, sweepOutputDir, sweepRequest, sweepRow, writeSweepOutputs } from '../run/sweep';
+import { sweepObjectiveName, sweepOutputDir, sweepRequest, sweepRow, writeSweepOutputs } from '../report/sweep';
 import type { CheckedRun, Launcher } from './launcher';
 import type { Log } from './log';
 import { describeError, SHOW_LOG } from './log';

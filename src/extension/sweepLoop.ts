@@ -1,7 +1,7 @@
 // The temperature sweep as the host drives it: the list of values from the input box, then one run per
 // value, one after the other, stopping at the first failure or when the user stops. Pure (no vscode): the
 // controller supplies how one run happens; unit-tested with a fake.
-import { parseTemperatureList } from '../run/sweep';
+import { parseTemperatureList } from '../report/sweep';
 import type { RunFinishedPayload } from '../protocol/messages';
 import type { TerminalEvent } from './runSession';
 

@@ -1,7 +1,7 @@
 // Config templates for "SelMix: New Config File". The demo template is the one demo definition
-// (src/run/demo.ts), placed at the workspace root instead of inside its output folder.
+// (src/request/demo.ts), placed at the workspace root instead of inside its output folder.
 import type { SelmixConfigInput } from '../core/config';
-import { DEMO_CACHE, DEMO_CONFIG, DEMO_OUTPUT } from '../run/demo';
+import { DEMO_CACHE, DEMO_CONFIG, DEMO_OUTPUT } from '../request/demo';
 
 /** The demo's config as a file at the workspace root: the same run, with its cache and output paths from there. */
 export const DEMO_TEMPLATE_CONFIG: SelmixConfigInput = { ...DEMO_CONFIG, model: { ...DEMO_CONFIG.model, kind: 'pretrained-demo', path: DEMO_CACHE }, output: DEMO_OUTPUT };

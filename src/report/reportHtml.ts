@@ -1,7 +1,7 @@
 // A finished run as a readable, self-contained HTML page (report.html beside report.json, and the "Open Report"
 // webview): the settings, before/after on every split, a per-class table and the charts as SVG images. No
 // script, no external resource: its CSP allows only its own style (by hash) and data: images. Pure: no vscode, no
-// file system (src/run/reportPage.ts writes it; the CLI and the extension both call that).
+// file system (src/report/reportPage.ts writes it; the CLI and the extension both call that).
 import { createHash } from 'node:crypto';
 import type { FlatMatrix, MetricsReport, RunFinishedPayload, RunSnapshot } from '../protocol/messages';
 import { creditRows, pointsText } from '../protocol/credit';

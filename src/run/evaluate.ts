@@ -4,14 +4,14 @@
 import { join } from 'node:path';
 import { initBackend, prepareGainMatMul, type BackendChoice } from '../backend/backend';
 import { ConfigError } from '../core/errors';
-import { disposeModel, type SelmixModel } from '../core/model';
-import { forwardAll, metricsOf, type ExampleSet } from '../core/evaluate';
-import { computeRefresh, type RefreshResult } from '../core/refresh';
-import { evaluateSet, objectiveOptions } from '../core/train';
+import { disposeModel, type SelmixModel } from '../core/training/model';
+import { forwardAll, metricsOf, type ExampleSet } from '../core/training/evaluate';
+import { computeRefresh, type RefreshResult } from '../core/numerics/refresh';
+import { evaluateSet, objectiveOptions } from '../core/training/train';
 import type { MetricsReport, RunEvent, RunRequest } from '../protocol/messages';
 import { loadInputs, type RunInputs } from './inputs';
 import { onnxFeaturize, onnxLogits } from './onnxStage';
-import { prepareRun, preparedConfig, type PreparedRun } from './prepare';
+import { prepareRun, preparedConfig, type PreparedRun } from '../request/prepare';
 import { reportedObjective, stageContext, startingModel } from './stages';
 import type { SelmixConfig } from '../core/config';
 

@@ -6,11 +6,11 @@ import { mkdirSync } from 'node:fs';
 import { writeFileAtomic } from '../data/atomicWrite';
 import { configSchema, type SelmixConfigInput } from '../core/config';
 import { ConfigError, exitCodeOf } from '../core/errors';
-import { objectiveMetricValue } from '../core/metrics';
+import { objectiveMetricValue } from '../core/numerics/metrics';
 import type { BackendChoice } from '../backend/backend';
-import type { ObjectiveId } from '../core/objectiveIds';
+import type { ObjectiveId } from '../core/objectives/objectiveIds';
 import type { MetricsReport, RunEvent } from '../protocol/messages';
-import { lineChartSvg } from './chart';
+import { lineChartSvg } from '../report/chart';
 import { runRequest } from './run';
 
 /** Options of the shift experiment. */

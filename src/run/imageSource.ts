@@ -4,7 +4,7 @@
 // decoder) keys the feature cache, so a cached run decodes nothing.
 import { createHash } from 'node:crypto';
 import { statSync } from 'node:fs';
-import type { ExampleSet } from '../core/evaluate';
+import type { ExampleSet } from '../core/training/evaluate';
 import { DataError } from '../core/errors';
 import { imageDecoderInfo } from '../data/imageDecode';
 import { transformRange, type ImageTransform } from '../data/images';

@@ -3,9 +3,9 @@
 // fine-tune, write the outputs, and emit protocol events. Never throws: a failure is a run/failed event.
 import { initBackend, type BackendChoice } from '../backend/backend';
 import { failureKindOf, ioFailureOf, ConfigError } from '../core/errors';
-import { disposeModel, type SelmixModel } from '../core/model';
+import { disposeModel, type SelmixModel } from '../core/training/model';
 import type { FailureKind, RunEvent, RunFinishedPayload, RunRequest } from '../protocol/messages';
-import { prepareRun, preparedConfig } from './prepare';
+import { prepareRun, preparedConfig } from '../request/prepare';
 import { loadInputs } from './inputs';
 import { StageReporter, type StageEnter } from './progress';
 import { checkOutputs, finetuneStage, runName, pretrainTask, stageContext, startingModel, stoppedEarly, type StageContext } from './stages';

@@ -3,9 +3,9 @@
 // without loading tfjs.
 import { ConfigError } from '../core/errors';
 import type { FailureKind, RunEvent, RunRequest } from '../protocol/messages';
-import { prepareRun } from './prepare';
+import { prepareRun } from '../request/prepare';
 import { runRequest } from './run';
-import { sweepObjectiveName, sweepOutputDir, sweepRequest, sweepRow, writeSweepOutputs, type SweepRow } from './sweep';
+import { sweepObjectiveName, sweepOutputDir, sweepRequest, sweepRow, writeSweepOutputs, type SweepRow } from '../report/sweep';
 import type { BackendChoice } from '../backend/backend';
 
 /** Runs the request once per s and writes sweep.md, sweep.json and sweep.svg into its output folder. */

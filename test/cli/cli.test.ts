@@ -5,13 +5,13 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readReportSnapshot } from '../../src/run/report';
+import { readReportSnapshot } from '../../src/report/report';
 import { writeNpy, readNpy } from '../../src/data/npy';
-import { Rng } from '../../src/core/rng';
+import { Rng } from '../../src/core/numerics/rng';
 import { clusterSet } from '../helpers/synthetic';
 import { bruteForceGain } from '../helpers/bruteForceGain';
-import { objectiveD, defaultObjectiveOptions, updateMultipliers, initialMultipliers } from '../../src/core/objectives';
-import { clipConfusion } from '../../src/core/confusion';
+import { objectiveD, defaultObjectiveOptions, updateMultipliers, initialMultipliers } from '../../src/core/objectives/objectives';
+import { clipConfusion } from '../../src/core/numerics/confusion';
 
 const root = join(__dirname, '..', '..');
 const dir = mkdtempSync(join(tmpdir(), 'selmix-cli-'));

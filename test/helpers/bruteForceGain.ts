@@ -1,8 +1,8 @@
 // The gain matrix by its definition (docs/ALGORITHM.md section 3, steps 1-6), built explicitly in O(K^4 d):
 // for every pair (i, j) the mixed centroid, its head probabilities, the d x K update Delta W^(ij), the
 // K x K change Delta C~^(ij) and the sum of D . Delta C~. Used as the test oracle of gainMatrix and
-// by the benchmark; deliberately shares no code with src/core/gain.ts.
-import type { GainArgs } from '../../src/core/gain';
+// by the benchmark; deliberately shares no code with src/core/numerics/gain.ts.
+import type { GainArgs } from '../../src/core/numerics/gain';
 
 /** G[i*K+j] = sum_{k,l} D_kl Delta C~^(ij)_kl with Delta C~ from an explicit Delta W (docs/ALGORITHM.md section 3). */
 export function bruteForceGain(args: GainArgs): Float64Array {

@@ -1,7 +1,7 @@
 // Shared test helpers for the core numerics: seeded random inputs, the row-softmax map
 // C = pi * softmax(C~) of docs/ALGORITHM.md section 1, finite differences and tolerance checks.
 import assert from 'node:assert/strict';
-import type { Rng } from '../../src/core/rng';
+import type { Rng } from '../../src/core/numerics/rng';
 
 /** A Float64Array of n normal draws times scale. */
 export function randn(rng: Rng, n: number, scale = 1): Float64Array {

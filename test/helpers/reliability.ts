@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { buildSync } from 'esbuild';
 import { encodeNpy } from '../../src/data/npy';
 import assert from 'node:assert/strict';
-import { Rng } from '../../src/core/rng';
+import { Rng } from '../../src/core/numerics/rng';
 import { clusterSet } from './synthetic';
 import { fill, type Fragment } from '../corpus/corpus';
 

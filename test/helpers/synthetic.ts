@@ -3,7 +3,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Rng } from '../../src/core/rng';
+import { Rng } from '../../src/core/numerics/rng';
 import { writeNpy } from '../../src/data/npy';
 import { randn } from './numerics';
 

@@ -8,7 +8,7 @@ import { Worker } from 'node:worker_threads';
 import { runConfig, type RunConfigOptions } from '../helpers/run';
 import { initBackend, tf } from '../../src/backend/backend';
 import { encodeNpy, readNpy } from '../../src/data/npy';
-import type { TrainState } from '../../src/core/train';
+import type { TrainState } from '../../src/core/training/train';
 import type { RunEvent, WorkerRequest } from '../../src/protocol/messages';
 import { readCheckpoint } from '../../src/data/checkpoint';
 import { releaseThreadLock } from '../../src/data/outputFolder';

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { runConfig } from '../helpers/run';
 import { tf } from '../../src/backend/backend';
 import type { RunEvent, RunFinishedPayload } from '../../src/protocol/messages';
-import { readReportSnapshot } from '../../src/run/report';
+import { readReportSnapshot } from '../../src/report/report';
 
 const dir = mkdtempSync(join(tmpdir(), 'selmix-mnist-'));
 const data = { kind: 'builtin', rho: 100, nMax: 1500, valPerClass: 50, testPerClass: 200 };

@@ -7,9 +7,9 @@ import fc from 'fast-check';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { requestFromFile } from '../../src/run/configFile';
-import { prepareRun } from '../../src/run/prepare';
-import { OBJECTIVE_IDS } from '../../src/core/objectiveIds';
+import { requestFromFile } from '../../src/request/configFile';
+import { prepareRun } from '../../src/request/prepare';
+import { OBJECTIVE_IDS } from '../../src/core/objectives/objectiveIds';
 import { parseConfig, type SelmixConfig } from '../../src/core/config';
 import { ConfigError } from '../../src/core/errors';
 

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { runConfig } from '../helpers/run';
 import { initBackend } from '../../src/backend/backend';
 import type { RunEvent } from '../../src/protocol/messages';
-import { reportCurve, reportListing } from '../../src/run/report';
+import { reportCurve, reportListing } from '../../src/report/report';
 import { HISTORY_DIR } from '../../src/data/runArchive';
 import { smallJob } from '../helpers/reliability';
 

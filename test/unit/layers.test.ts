@@ -33,7 +33,6 @@ const crossing: [string, string][] = [
   ['src/formats/onnx/fake.ts', 'node:fs'],
   ['src/core/fake.ts', '../formats/onnx/proto'],
   ['src/report/fake.ts', '../run/run'],
-  ['src/report/fake.ts', '../core/config'],
   ['src/core/fake.ts', '../report/reportHtml'],
 ];
 
@@ -49,7 +48,12 @@ const following: [string, string][] = [
   ['src/run/fake.ts', '../data/npy'],
   ['src/run/fake.ts', '../backend/backend'],
   ['src/cli/fake.ts', '../run/run'],
-  ['src/extension/fake.ts', '../run/prepare'],
+  ['src/extension/fake.ts', '../request/prepare'],
+  ['src/extension/fake.ts', '../report/reportHtml'],
+  ['src/extension/fake.ts', '../core/config'],
+  ['src/run/fake.ts', '../request/prepare'],
+  ['src/report/fake.ts', '../data/npy'],
+  ['src/core/training/fake.ts', '../numerics/gain'],
   ['src/extension/fake.ts', 'vscode'],
   ['webview/fake.ts', '../src/protocol/messages'],
   ['src/data/fake.ts', '../formats/onnx/proto'],

@@ -3,7 +3,7 @@
 //   X = [Xa; Xp] (2B images, one backbone pass);  F2 = backbone(X);  F = lam Fa + (1 - lam) Fp  (feature mixup at the
 //   head's input);  A = head(F);  loss = mean_i -log softmax(A_i)[y_i];  dA = (softmax(A) - Y) / B;  backward;
 //   for every trainable parameter p: m' = mu m + g + wd_p p,  p' = p - lr_p m'
-// with wd_p = wd for parameters of two or more dimensions and 0 for 1-D ones (biases, LayerNorm; src/core/train.ts's
+// with wd_p = wd for parameters of two or more dimensions and 0 for 1-D ones (biases, LayerNorm; src/core/training/train.ts's
 // sgdStep decays no bias either) and lr_p = lr for the head, lr x backboneLrFactor for the backbone. BatchNormalization
 // is frozen (inference form). Also: the forward graph with the parameters as inputs (features and logits, for the
 // refreshes with the current backbone), and the probe graph (every intermediate as an output). Pure.

@@ -1,9 +1,9 @@
-// The fused ONNX head step against the tfjs LinearHeadTrainer (src/core/headStep.ts) on the same batches: the same
+// The fused ONNX head step against the tfjs LinearHeadTrainer (src/core/training/headStep.ts) on the same batches: the same
 // W, b and loss after several steps with mixup, weight decay and momentum (float32 tolerance).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { LinearHeadTrainer, type HeadBatch } from '../../../src/core/headStep';
+import { LinearHeadTrainer, type HeadBatch } from '../../../src/core/training/headStep';
 import { OrtHeadStep, OrtHeadTrainer, type OrtHeadState } from '../../../src/backend/onnxHeadStep';
 
 function rng(seed: number): () => number {

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { float64MatMul } from '../../../src/core/gain';
+import { float64MatMul } from '../../../src/core/numerics/gain';
 import { ortMatMul, probeOnnxRuntime } from '../../../src/backend/onnxRuntime';
 import { BACKEND_CHOICES } from '../../../src/backend/backend';
 

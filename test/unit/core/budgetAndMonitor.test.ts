@@ -2,12 +2,12 @@
 // derived from the data, and the gain monitor's raise/withdraw rule (docs/ALGORITHM.md sections 2, 3, 5.1, 5.6).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { adjustedMetrics, betterScore, logPrior, tuneTau, TAU_GRID } from '../../../src/core/logitAdjust';
-import { defaultObjectiveOptions, updateMultipliers } from '../../../src/core/objectives';
-import { feasibilityOf, metricsReport, objectiveScore } from '../../../src/core/metrics';
-import { constraintMultiplier, softHinge } from '../../../src/core/classStats';
-import { emptyGainTrack, monitorChange } from '../../../src/core/gainMonitor';
-import { resolveSteps } from '../../../src/core/train';
+import { adjustedMetrics, betterScore, logPrior, tuneTau, TAU_GRID } from '../../../src/core/numerics/logitAdjust';
+import { defaultObjectiveOptions, updateMultipliers } from '../../../src/core/objectives/objectives';
+import { feasibilityOf, metricsReport, objectiveScore } from '../../../src/core/numerics/metrics';
+import { constraintMultiplier, softHinge } from '../../../src/core/numerics/classStats';
+import { emptyGainTrack, monitorChange } from '../../../src/core/numerics/gainMonitor';
+import { resolveSteps } from '../../../src/core/training/train';
 import { configSchema } from '../../../src/core/config';
 
 test('logPrior: log of the class frequencies, an empty class counted as one', () => {

@@ -1,12 +1,12 @@
-// Custom objectives end to end (src/core/customObjective.ts through a whole run): the reported objective and
+// Custom objectives end to end (src/core/objectives/customObjective.ts through a whole run): the reported objective and
 // its value in every event, and a K-dependent expression error as a config error at its field and line.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Rng } from '../../../src/core/rng';
-import { compileCustomObjective, type CustomObjectiveSpec } from '../../../src/core/customObjective';
+import { Rng } from '../../../src/core/numerics/rng';
+import { compileCustomObjective, type CustomObjectiveSpec } from '../../../src/core/objectives/customObjective';
 import { encodeNpy } from '../../../src/data/npy';
 import { runConfig } from '../../helpers/run';
 import { initBackend } from '../../../src/backend/backend';

@@ -5,14 +5,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { initBackend, prepareGainMatMul, tf, tfMatMul } from '../../../src/backend/backend';
 import { ortMatMul, probeOnnxRuntime } from '../../../src/backend/onnxRuntime';
-import { float64MatMul, gainMatrix, FAST_GAIN_MIN_K, type GainArgs, type MatMul } from '../../../src/core/gain';
-import { clipConfusion } from '../../../src/core/confusion';
+import { float64MatMul, gainMatrix, FAST_GAIN_MIN_K, type GainArgs, type MatMul } from '../../../src/core/numerics/gain';
+import { clipConfusion } from '../../../src/core/numerics/confusion';
 import { bruteForceGain } from '../../helpers/bruteForceGain';
-import { computeRefresh, type RefreshInput } from '../../../src/core/refresh';
-import { samplingDistribution } from '../../../src/core/distribution';
-import { defaultObjectiveOptions, objectiveD, updateMultipliers } from '../../../src/core/objectives';
-import type { ObjectiveId } from '../../../src/core/objectiveIds';
-import { Rng } from '../../../src/core/rng';
+import { computeRefresh, type RefreshInput } from '../../../src/core/numerics/refresh';
+import { samplingDistribution } from '../../../src/core/numerics/distribution';
+import { defaultObjectiveOptions, objectiveD, updateMultipliers } from '../../../src/core/objectives/objectives';
+import type { ObjectiveId } from '../../../src/core/objectives/objectiveIds';
+import { Rng } from '../../../src/core/numerics/rng';
 import { assertClose, maxAbs, randn } from '../../helpers/numerics';
 
 /** Plain float64 row-major product: the reference provider. */
@@ -325,7 +325,7 @@ test('edge cases on both providers: an all-confident model, a class with no vali
   // All-confident: every centroid's own logit leads by about 1000; a perfect confusion matrix, G ~ 0 for mean recall.
   const confident = randomArgs(41, K, d, 1);
   for (let k = 0; k < K; k++) for (let r = 0; r < d; r++) confident.W[r * K + k]! += 200 * confident.Z[k * d + r]!;
-  // A class with no validation rows has a zero centroid (src/core/centroids.ts), so its logits are b.
+  // A class with no validation rows has a zero centroid (src/core/numerics/centroids.ts), so its logits are b.
   const empty = randomArgs(42, K, d, 80);
   empty.Z.fill(0, 5 * d, 6 * d);
   for (const [name, base] of [['all-confident', confident], ['empty class', empty]] as const) {

@@ -10,12 +10,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { OBJECTIVE_IDS } from '../../../src/core/objectiveIds';
-import { computeRefresh } from '../../../src/core/refresh';
-import { gainMatrix, type DeltaWVariant } from '../../../src/core/gain';
-import { samplingDistribution } from '../../../src/core/distribution';
-import { defaultObjectiveOptions } from '../../../src/core/objectives';
-import type { ObjectiveId } from '../../../src/core/objectiveIds';
+import { OBJECTIVE_IDS } from '../../../src/core/objectives/objectiveIds';
+import { computeRefresh } from '../../../src/core/numerics/refresh';
+import { gainMatrix, type DeltaWVariant } from '../../../src/core/numerics/gain';
+import { samplingDistribution } from '../../../src/core/numerics/distribution';
+import { defaultObjectiveOptions } from '../../../src/core/objectives/objectives';
+import type { ObjectiveId } from '../../../src/core/objectives/objectiveIds';
 
 interface Case {
   objective: ObjectiveId; priorMode: 'uniformK' | 'rowsum'; variant: DeltaWVariant; beta: number; etaLambda: number;

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import { BACKEND_CHOICES } from '../../../src/protocol/messages';
 import { parseConfig } from '../../../src/core/config';
 import { CONFIG_TEMPLATES, DEMO_TEMPLATE_CONFIG, templateText } from '../../../src/extension/templates';
-import { DEMO_CACHE, DEMO_CONFIG, DEMO_OUTPUT, demoConfigText } from '../../../src/run/demo';
+import { DEMO_CACHE, DEMO_CONFIG, DEMO_OUTPUT, demoConfigText } from '../../../src/request/demo';
 
 const root = join(import.meta.dirname, '..', '..', '..');
 interface Manifest {
@@ -41,7 +41,7 @@ test('every config template and the demo config pass the schema', () => {
   assert.equal(parseConfig(demoConfigText(), 'demo').objective, 'minRecall');
 });
 
-test('the demo template is the one demo run (src/run/demo.ts), with its paths taken from the workspace root', () => {
+test('the demo template is the one demo run (src/request/demo.ts), with its paths taken from the workspace root', () => {
   const { model, output, ...rest } = DEMO_TEMPLATE_CONFIG;
   const { model: demoModel, output: demoOutput, ...demoRest } = DEMO_CONFIG;
   assert.deepEqual(rest, demoRest);

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { parseConfig } from '../../../src/core/config';
 import { ConfigError } from '../../../src/core/errors';
 import { closest, didYouMean, enumSuggestion, issueText, reportedByJsonSchema, withSuggestion } from '../../../src/extension/suggestions';
-import type { RunIssue } from '../../../src/run/prepare';
+import type { RunIssue } from '../../../src/request/prepare';
 
 const issue = (message: string): RunIssue => ({ path: '', message, severity: 'error', source: 'schema', line: 1, column: 1, endLine: 1, endColumn: 2 });
 

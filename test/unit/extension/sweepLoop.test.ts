@@ -7,12 +7,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { parseConfig } from '../../../src/core/config';
-import { DEMO_CONFIG, demoConfigText } from '../../../src/run/demo';
+import { DEMO_CONFIG, demoConfigText } from '../../../src/request/demo';
 import { DEFAULT_SWEEP_VALUES, parseSweepInput, runSweepLoop } from '../../../src/extension/sweepLoop';
 import type { TerminalEvent } from '../../../src/extension/runSession';
 import type { MetricsReport, RunFinishedPayload, RunRequest } from '../../../src/protocol/messages';
-import { prepareRun } from '../../../src/run/prepare';
-import { sweepOutputDir, sweepRequest, sweepRow, writeSweepOutputs } from '../../../src/run/sweep';
+import { prepareRun } from '../../../src/request/prepare';
+import { sweepOutputDir, sweepRequest, sweepRow, writeSweepOutputs } from '../../../src/report/sweep';
 
 function metrics(r: number): MetricsReport {
   return { accuracy: r, meanRecall: r, minRecall: r / 2, maxRecall: r, gMean: r, hMean: r, headRecall: r, tailRecall: r, minHeadTailRecall: r,

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { configSchema } from '../../../src/core/config';
 import { ConfigError } from '../../../src/core/errors';
-import { disposeModel } from '../../../src/core/model';
+import { disposeModel } from '../../../src/core/training/model';
 import { writeNpy } from '../../../src/data/npy';
 import { checkLabels, loadInputs } from '../../../src/run/inputs';
 import { initBackend } from '../../../src/backend/backend';

@@ -1,0 +1,56 @@
+// The SelMix sampling distribution over ordered class pairs (docs/ALGORITHM.md section 4).
+import { TrainingError } from '../errors';
+
+/**
+ * P = normalise(softmax_all(s G) * [G > 0] + eps): a joint softmax over all K^2 entries (max-subtracted),
+ * masked to positive gains, smoothed by eps and renormalised; uniform when no gain is positive
+ * (docs/ALGORITHM.md section 4).
+ */
+export function samplingDistribution(G: Float64Array, K: number, s: number, eps = 1e-8): Float64Array {
+  const n = K * K;
+  if (G.length !== n) throw new RangeError(`samplingDistribution: G has ${G.length} entries, expected ${n}`);
+  if (!(s >= 0) || !Number.isFinite(s)) throw new RangeError(`samplingDistribution: s must be finite and >= 0, got ${s}`);
+  if (!(eps >= 0)) throw new RangeError(`samplingDistribution: eps must be >= 0, got ${eps}`);
+  const P = new Float64Array(n);
+  let mx = -Infinity;
+  let anyPos = false;
+  for (let t = 0; t < n; t++) {
+    const g = G[t]!;
+    if (Number.isNaN(g)) {
+      throw new TrainingError(`the gain of class pair (${Math.floor(t / K)}, ${t % K}) is NaN: the objective's derivative or the model's features `
+        + 'are not finite at this refresh. If the weights diverged, lower training.lr; with a customObjective, keep it away from divisions by 0 and log(0).');
+    }
+    if (g > 0) anyPos = true;
+    mx = Math.max(mx, g);
+  }
+  if (!anyPos) return P.fill(1 / n);
+  // One exponential per entry: P holds exp(s (g - max g)) until the normalisation. Subtracting before scaling keeps
+  // every exponent <= 0 and finite for any finite s (s g itself overflows to Infinity at s = 1e308).
+  let z = 0;
+  for (let t = 0; t < n; t++) {
+    const e = Math.exp(s * (G[t]! - mx));
+    z += e;
+    P[t] = G[t]! > 0 ? e : 0;
+  }
+  let total = 0;
+  for (let t = 0; t < n; t++) {
+    P[t] = P[t]! / z + eps;
+    total += P[t]!;
+  }
+  for (let t = 0; t < n; t++) P[t]! /= total;
+  return P;
+}
+
+/**
+ * The distribution a run samples from after a refresh (docs/ALGORITHM.md section 4, "Smoothing"): smoothing x the
+ * previous one + (1 - smoothing) x the one of the current gains, a distribution again. prev null (the first refresh)
+ * or smoothing 0: next itself.
+ */
+export function smoothDistribution(prev: Float64Array | null, next: Float64Array, smoothing: number): Float64Array {
+  if (!(smoothing >= 0 && smoothing < 1)) throw new RangeError(`smoothDistribution: smoothing must be in [0, 1), got ${smoothing}`);
+  if (!prev || smoothing === 0) return next;
+  if (prev.length !== next.length) throw new RangeError(`smoothDistribution: ${prev.length} previous entries, ${next.length} new ones`);
+  const out = new Float64Array(next.length);
+  for (let i = 0; i < next.length; i++) out[i] = smoothing * prev[i]! + (1 - smoothing) * next[i]!;
+  return out;
+}

@@ -1,0 +1,117 @@
+// One SelMix refresh (docs/ALGORITHM.md sections 2-4): validation confusion matrix, metrics, multipliers,
+// D, centroids, gain matrix and sampling distribution, from a validation pass's features and logits.
+import type { MetricsReport } from '../../protocol/messages';
+import { argmaxRows } from './classStats';
+import { classSupport, clipConfusion, confusionMatrix } from './confusion';
+import { classCentroids } from './centroids';
+import { samplingDistribution } from './distribution';
+import { gainMatrix, type DeltaWVariant, type Mat, type MatMul } from './gain';
+import { metricsReport, objectiveMetricValue } from './metrics';
+import { objectiveD, updateMultipliers, type ObjectiveOptions } from '../objectives/objectives';
+import type { ObjectiveId } from '../objectives/objectiveIds';
+import type { CompiledObjective } from '../objectives/customObjective';
+
+/** What a refresh needs: a validation pass (features, labels, logits) and the current head. */
+export interface RefreshInput {
+  K: number;
+  d: number;
+  /** N x d validation features (pre-logits), row-major. */
+  features: ArrayLike<number>;
+  labels: ArrayLike<number>;
+  /** N x K: the model's current logits on the same examples. */
+  logits: ArrayLike<number>;
+  /** Head weight, d x K. */
+  W: Float64Array;
+  /** Head bias, K. */
+  b: Float64Array;
+  objective: ObjectiveId;
+  prevMultipliers: Float64Array | null;
+  /** The refresh's index (0 first): the step size of the 'dual' constraint multipliers decays with it. */
+  round?: number;
+  options: ObjectiveOptions;
+  /** A user-defined objective (config customObjective): used instead of `objective` for the value, multipliers and D. */
+  custom?: CompiledObjective;
+  /** Inverse temperature of the sampling softmax. */
+  s: number;
+  lambdaBar?: number;
+  variant?: DeltaWVariant;
+  /** Default 1e-8, 1e-10 for meanRecall (docs/ALGORITHM.md section 4). */
+  epsMask?: number;
+  /** Matmul provider for the gain matrix (prepareGainMatMul of src/backend/backend.ts); absent: float64MatMul, exact. */
+  matmul?: MatMul;
+  /**
+   * Reuse across refreshes for validation features that do not change (a head on fixed features): when `features`
+   * is the very array of the previous refresh, its centroids and their Gram matrix are reused. The caller must not
+   * change that array in place.
+   */
+  cache?: RefreshCache;
+  /**
+   * The logits are the features times this very W plus b, computed by the caller (the training loop's validation
+   * pass): a float32 gain provider then takes the centroid logits from them without its spot check.
+   */
+  logitsFromHead?: boolean;
+}
+
+/** What computeRefresh keeps between refreshes on unchanged features (see RefreshInput.cache). */
+export interface RefreshCache {
+  features?: ArrayLike<number>;
+  Z?: Float64Array;
+  gram?: { S?: Mat };
+}
+
+/** Everything one refresh produces. */
+export interface RefreshResult {
+  C: Float64Array;
+  Cclipped: Float64Array;
+  metrics: MetricsReport;
+  objectiveValue: number;
+  multipliers: Float64Array | null;
+  D: Float64Array;
+  G: Float64Array;
+  P: Float64Array;
+  Z: Float64Array;
+  maxGain: number;
+}
+
+/**
+ * The centroid logits A = Z W + b as the class means of the validation logits (the head is affine), O(N K)
+ * instead of O(K^2 d); a class without examples has z_k = 0, so A_k = b. gainMatrix spot-checks them.
+ */
+export function centroidLogitsFromLogits(logits: ArrayLike<number>, labels: ArrayLike<number>, N: number, K: number, b: Float64Array): Float64Array {
+  const { Z: A, counts } = classCentroids(logits, N, K, labels, K);
+  for (let k = 0; k < K; k++) if (counts[k] === 0) A.set(b, k * K);
+  return A;
+}
+
+/** Runs one refresh: C, clip, metrics, multipliers (from the clipped C, before D), D, Z, G, P (docs/ALGORITHM.md sections 2-4). */
+export function computeRefresh(inp: RefreshInput): RefreshResult {
+  const { K, d, features, labels, logits, W, b, objective, options } = inp;
+  const N = labels.length;
+  if (logits.length !== N * K) throw new RangeError(`computeRefresh: ${logits.length} logits, expected N*K = ${N * K}`);
+  if (features.length !== N * d) throw new RangeError(`computeRefresh: ${features.length} feature values, expected N*d = ${N * d}`);
+  const preds = argmaxRows(logits, N, K);
+  const C = confusionMatrix(labels, preds, K);
+  const Cclipped = clipConfusion(C);
+  const metrics = metricsReport(C, K, classSupport(labels, K), options.headFrac);
+  const custom = inp.custom;
+  const multipliers = custom ? custom.updateMultipliers(Cclipped, inp.prevMultipliers, options, inp.round ?? 0) : updateMultipliers(objective, Cclipped, K, inp.prevMultipliers, options, inp.round ?? 0);
+  const D = custom ? custom.D(Cclipped, multipliers, options) : objectiveD(objective, Cclipped, K, multipliers, options);
+  const cache = inp.cache;
+  if (cache && cache.features !== features) {
+    cache.features = features;
+    cache.Z = classCentroids(features, N, d, labels, K).Z;
+    cache.gram = {};
+  }
+  const Z = cache?.Z ?? classCentroids(features, N, d, labels, K).Z;
+  const G = gainMatrix({ K, d, Z, W, b, D, lambdaBar: inp.lambdaBar ?? 0.8, variant: inp.variant ?? 'prototype',
+    ...(cache?.gram ? { gram: cache.gram } : {}),
+    ...(inp.matmul ? { matmul: inp.matmul } : {}),
+    // A float32 provider takes the centroid logits from the validation logits (one O(K^2 d) product fewer); the
+    // exact float64 one recomputes them from Z W + b, which the float32 validation logits only approximate.
+    ...(inp.matmul?.precision === 'float32' ? { A: centroidLogitsFromLogits(logits, labels, N, K, b), trustA: inp.logitsFromHead === true } : {}) });
+  const eps = inp.epsMask ?? (!custom && objective === 'meanRecall' ? 1e-10 : 1e-8);
+  const P = samplingDistribution(G, K, inp.s, eps);
+  let maxGain = -Infinity;
+  for (let t = 0; t < G.length; t++) maxGain = Math.max(maxGain, G[t]!);
+  return { C, Cclipped, metrics, objectiveValue: custom ? custom.value(C) : objectiveMetricValue(objective, metrics), multipliers, D, G, P, Z, maxGain };
+}

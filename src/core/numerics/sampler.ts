@@ -1,0 +1,162 @@
+// The pair sampler of docs/ALGORITHM.md section 4 (FastJointSampler semantics): anchor class from the
+// smoothed row mass of P, partner class from the smoothed row of P, examples uniform within class.
+import { TrainingError } from '../errors';
+import type { Rng } from './rng';
+
+/** Arguments of PairSampler. */
+export interface PairSamplerArgs {
+  /** The sampling distribution P (K x K, row-major). */
+  P: Float64Array;
+  K: number;
+  /** Indices (into the caller's anchor set) of each class's anchor examples. */
+  anchorsByClass: number[][];
+  /** Indices (into the caller's partner set) of each class's partner examples. */
+  partnersByClass: number[][];
+  /** Smoothing eps' (default 1/K^3, docs/ALGORITHM.md section 4). */
+  eps?: number;
+  rng: Rng;
+}
+
+/** A Walker/Vose alias table over n outcomes: one uniform draw and one comparison per sample. */
+class AliasTable {
+  readonly prob: Float64Array;
+  readonly alias: Int32Array;
+
+  /** Builds the table from non-negative weights with a positive sum. */
+  constructor(w: Float64Array) {
+    const n = w.length;
+    this.prob = new Float64Array(n);
+    this.alias = new Int32Array(n);
+    let total = 0;
+    for (let i = 0; i < n; i++) total += w[i]!;
+    const scaled = new Float64Array(n);
+    const small: number[] = [];
+    const large: number[] = [];
+    for (let i = 0; i < n; i++) {
+      scaled[i] = (w[i]! * n) / total;
+      (scaled[i]! < 1 ? small : large).push(i);
+    }
+    while (small.length > 0 && large.length > 0) {
+      const s = small.pop()!;
+      const l = large[large.length - 1]!;
+      this.prob[s] = scaled[s]!;
+      this.alias[s] = l;
+      scaled[l] = scaled[l]! + scaled[s]! - 1;
+      if (scaled[l]! < 1) { large.pop(); small.push(l); }
+    }
+    // Leftovers are 1 up to rounding; a zero-weight leftover must never be returned.
+    for (const i of large) { this.prob[i] = 1; this.alias[i] = i; }
+    for (const i of small) {
+      this.prob[i] = w[i]! > 0 ? 1 : 0;
+      this.alias[i] = w[i]! > 0 ? i : firstPositive(w);
+    }
+  }
+
+  /** One draw given a uniform u in [0, 1). */
+  sample(u: number): number {
+    const x = u * this.prob.length;
+    const i = Math.min(this.prob.length - 1, Math.floor(x));
+    return x - i < this.prob[i]! ? i : this.alias[i]!;
+  }
+}
+
+/** Index of the first positive weight (the caller guarantees one exists). */
+function firstPositive(w: Float64Array): number {
+  for (let i = 0; i < w.length; i++) if (w[i]! > 0) return i;
+  return 0;
+}
+
+/** Draws (anchor, partner) example pairs from P with the smoothing of docs/ALGORITHM.md section 4; O(1) per draw. */
+export class PairSampler {
+  private readonly K: number;
+  private readonly anchorsByClass: number[][];
+  private readonly partnersByClass: number[][];
+  private readonly rng: Rng;
+  private readonly pAnchor: Float64Array;
+  private readonly pPartner: Float64Array; // K x K, rows normalised (zero rows for anchor classes with no mass)
+  private readonly anchorTable: AliasTable;
+  private readonly partnerTables: (AliasTable | null)[];
+
+  /** Builds the alias tables: p(i) ∝ sum_j P_ij + K eps, p(j|i) ∝ P_ij + eps, restricted to non-empty classes. */
+  constructor(args: PairSamplerArgs) {
+    const { P, K } = args;
+    if (P.length !== K * K) throw new RangeError(`PairSampler: P has ${P.length} entries, expected ${K * K}`);
+    if (args.anchorsByClass.length !== K || args.partnersByClass.length !== K) {
+      throw new RangeError(`PairSampler: anchorsByClass and partnersByClass must have K = ${K} entries`);
+    }
+    const eps = args.eps ?? 1 / (K * K * K);
+    if (!(eps >= 0)) throw new RangeError(`PairSampler: eps must be >= 0, got ${eps}`);
+    this.K = K;
+    this.anchorsByClass = args.anchorsByClass;
+    this.partnersByClass = args.partnersByClass;
+    this.rng = args.rng;
+    const hasPartner = (j: number): boolean => args.partnersByClass[j]!.length > 0;
+    const hasAnchor = (i: number): boolean => args.anchorsByClass[i]!.length > 0;
+    if (!Array.from({ length: K }, (_, j) => hasPartner(j)).some(Boolean)) {
+      throw new TrainingError('no partner example to mix with: every class of the partner set is empty. With an unlabeled set and '
+        + 'selmix.partnerLabels "pseudo", this happens when every unlabeled example is below selmix.pseudoLabelThreshold: lower the '
+        + 'threshold (0 keeps every example), use a larger unlabeled set, or start from a more confident model.');
+    }
+    // Partner rows: P_ij + eps over classes with partners (docs/ALGORITHM.md section 4).
+    this.pPartner = new Float64Array(K * K);
+    this.partnerTables = [];
+    const aw = new Float64Array(K);
+    for (let i = 0; i < K; i++) {
+      let rowSum = 0;
+      let partnerSum = 0;
+      const row = new Float64Array(K);
+      for (let j = 0; j < K; j++) {
+        const p = P[i * K + j]!;
+        if (!(p >= 0)) throw new RangeError(`PairSampler: P[${i},${j}] = ${p}`);
+        rowSum += p;
+        if (hasPartner(j)) { row[j] = p + eps; partnerSum += row[j]!; }
+      }
+      aw[i] = hasAnchor(i) ? rowSum + K * eps : 0;
+      if (partnerSum > 0) {
+        for (let j = 0; j < K; j++) this.pPartner[i * K + j] = row[j]! / partnerSum;
+        this.partnerTables.push(new AliasTable(row));
+      } else {
+        aw[i] = 0; // no reachable partner from this anchor class
+        this.partnerTables.push(null);
+      }
+    }
+    let total = 0;
+    for (let i = 0; i < K; i++) total += aw[i]!;
+    if (!(total > 0)) {
+      throw new TrainingError('no (anchor, partner) class pair can be drawn: every class with labeled anchor examples has zero '
+        + 'probability towards the classes that have partner examples. Set selmix.samplerEps above 0 (the default is 1/K^3), or give '
+        + 'the partner set examples of the classes SelMix selects.');
+    }
+    this.pAnchor = new Float64Array(K);
+    for (let i = 0; i < K; i++) this.pAnchor[i] = aw[i]! / total;
+    this.anchorTable = new AliasTable(aw);
+  }
+
+  /** n pairs: example indices into the caller's anchor/partner sets and their classes. */
+  draw(n: number): { anchors: Int32Array; partners: Int32Array; anchorClass: Int32Array; partnerClass: Int32Array } {
+    const anchors = new Int32Array(n);
+    const partners = new Int32Array(n);
+    const anchorClass = new Int32Array(n);
+    const partnerClass = new Int32Array(n);
+    const rng = this.rng;
+    for (let t = 0; t < n; t++) {
+      const i = this.anchorTable.sample(rng.next());
+      const j = this.partnerTables[i]!.sample(rng.next());
+      const as = this.anchorsByClass[i]!;
+      const ps = this.partnersByClass[j]!;
+      anchorClass[t] = i;
+      partnerClass[t] = j;
+      anchors[t] = as[rng.int(as.length)]!;
+      partners[t] = ps[rng.int(ps.length)]!;
+    }
+    return { anchors, partners, anchorClass, partnerClass };
+  }
+
+  /** The realised joint p(i) p(j|i) of class pairs (K x K), smoothing included. */
+  jointProbabilities(): Float64Array {
+    const K = this.K;
+    const J = new Float64Array(K * K);
+    for (let i = 0; i < K; i++) for (let j = 0; j < K; j++) J[i * K + j] = this.pAnchor[i]! * this.pPartner[i * K + j]!;
+    return J;
+  }
+}
