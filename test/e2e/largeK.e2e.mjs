@@ -53,7 +53,7 @@ async function largeK(K, file) {
   }
   await dash().locator('#run-name', { hasText: runName }).waitFor({ timeout: 120_000 });
   lap(`  K = ${K}: header of the new run after ${Date.now() - started} ms (the run loads its data meanwhile)`);
-  await dash().locator('#stage-line').waitFor({ state: 'visible', timeout: 30_000 });
+  await dash().locator('body[data-stage-painted-at]').waitFor({ state: 'attached', timeout: 30_000 }); // set when the page first showed the run live
   const liveMs = Number(await dash().locator('body').getAttribute('data-stage-painted-at')) - started;
   lap(`  K = ${K}: palette click -> live stage line ${liveMs} ms ("${await dash().locator('#stage-line').innerText()}")`);
   const first = await until('a first refresh', async () => { const f = await figures(); return f.step > 0 ? f : null; }, 180_000, 100);

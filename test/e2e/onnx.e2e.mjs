@@ -49,7 +49,7 @@ try {
     await runCommand(page, 'SelMix: Fine-tune');
     lap('  command run');
     const wv = dash();
-    await wv.locator('#stage-line').waitFor({ state: 'visible', timeout: 30_000 });
+    await wv.locator('body[data-stage-painted-at]').waitFor({ state: 'attached', timeout: 30_000 }); // set when the page first showed the run live
     const liveMs = Number(await wv.locator('body').getAttribute('data-stage-painted-at')) - commandAt;
     await wv.locator('#run-name', { hasText: 'E2E ONNX (PyTorch CNN)' }).waitFor({ timeout: 120_000 });
     // The stage lines the dashboard showed, in order (what a user sees while images decode and features are extracted).
