@@ -389,13 +389,15 @@ async function cmdSweep(flags: Flags): Promise<number> {
 
 /** A readable metrics report; classes by name when given (the folder names of image data). */
 export function formatMetrics(m: MetricsReport, classNames?: string[]): string {
-  const label = (k: number): string => (classNames?.[k] !== undefined && classNames[k] !== String(k) ? `${k} ${classNames[k]}` : String(k));
-  const w = Math.max(5, ...m.recall.map((_, k) => label(k).length));
+  const named = (k: number): boolean => classNames?.[k] !== undefined && classNames[k] !== String(k);
+  // Numbered classes keep their right-aligned column; named ones read "index name", left-aligned.
+  const w = Math.max(5, ...m.recall.map((_, k) => (named(k) ? `${k} ${classNames![k]}`.length : 0)));
+  const label = (k: number): string => (named(k) ? `${k} ${classNames![k]}`.padEnd(w) : String(k).padStart(w));
   return [
     `accuracy ${pct(m.accuracy)}%   mean recall ${pct(m.meanRecall)}%   min recall ${pct(m.minRecall)}%   max recall ${pct(m.maxRecall)}%`,
     `G-mean ${pct(m.gMean)}%   H-mean ${pct(m.hMean)}%   head ${pct(m.headRecall)}%   tail ${pct(m.tailRecall)}%   min coverage ${pct(m.minCoverage)}%`,
     `${'class'.padEnd(w)}  support  recall  coverage`,
-    ...m.recall.map((r, k) => `${label(k).padEnd(w)} ${String(m.support[k]).padStart(8)} ${pct(r)} ${pct(m.coverage[k]!)}`),
+    ...m.recall.map((r, k) => `${label(k)} ${String(m.support[k]).padStart(8)} ${pct(r)} ${pct(m.coverage[k]!)}`),
   ].join('\n');
 }
 

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32, deflateSync } from 'node:zlib';
+import { spawnSync } from 'node:child_process';
 import { convertImage, decodeImage, imageDecoderInfo, rgbToL } from '../../../src/data/imageDecode';
 
 // test/fixtures/images/make_pil_fixtures.py wrote the images and PIL's pixels of each (convert('RGB') and convert('L')).
@@ -66,4 +67,16 @@ test('a 16-bit grayscale PNG is refused, naming the file (PIL clips it to 0..255
   const ihdr = Buffer.from([0, 0, 0, 1, 0, 0, 0, 1, 16, 0, 0, 0, 0]);
   const png = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(Buffer.from([0, 0x12, 0x34]))), chunk('IEND', Buffer.alloc(0))]);
   await assert.rejects(decodeImage(f, png), (e: Error) => e.name === 'DataError' && e.message.includes(f) && /16-bit grayscale PNG.*save the images as 8-bit PNG/.test(e.message));
+});
+
+test('where sharp does not load (forced here), the pure-JS fallback decodes and the note says what differs', () => {
+  const code = `const m = require(${JSON.stringify(join(__dirname, '..', '..', '..', 'src', 'data', 'imageDecode.ts'))});
+    const f = ${JSON.stringify(join(DIR, 'rgb8.png'))};
+    m.decodeImage(f, require('node:fs').readFileSync(f)).then((d) => console.log(JSON.stringify({ info: m.imageDecoderInfo(), w: d.width, c: d.channels })));`;
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '-e', code], { encoding: 'utf8', env: { ...process.env, SELMIX_IMAGE_DECODER: 'js' } });
+  assert.equal(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout.trim()) as { info: { name: string; note: string }; w: number; c: number };
+  assert.equal(out.info.name, 'jpeg-js/pngjs');
+  assert.match(out.info.note, /pure-JS fallback .* can differ from PIL's/);
+  assert.deepEqual([out.w, out.c], [23, 3]);
 });
