@@ -89,6 +89,18 @@ export function convertImage(d: DecodedImage, mode: 'L' | 'RGB'): DecodedImage {
 
 /** The component count of a JPEG's frame header (SOFn), so grayscale JPEGs are told apart from colour ones. */
 function jpegComponents(buf: Uint8Array): number | null {
+  return imageHeaderSize(buf, 'image.jpg')?.channels ?? null;
+}
+
+/** Width, height and channels from a PNG's IHDR or a JPEG's frame header, without decoding; null when not found. */
+export function imageHeaderSize(buf: Uint8Array, file: string): { width: number; height: number; channels: number } | null {
+  const be32 = (i: number) => ((buf[i]! << 24) >>> 0) + (buf[i + 1]! << 16) + (buf[i + 2]! << 8) + buf[i + 3]!;
+  if (/\.png$/i.test(file)) {
+    // Signature (8 bytes), then the IHDR chunk: length, "IHDR", width, height, bit depth, colour type.
+    if (buf.length < 26 || buf[12] !== 0x49 || buf[13] !== 0x48 || buf[14] !== 0x44 || buf[15] !== 0x52) return null;
+    const channels = ({ 0: 1, 2: 3, 3: 3, 4: 2, 6: 4 } as Record<number, number>)[buf[25]!] ?? 4;
+    return { width: be32(16), height: be32(20), channels };
+  }
   let i = 2;
   while (i + 4 <= buf.length) {
     if (buf[i] !== 0xff) return null;
@@ -97,7 +109,7 @@ function jpegComponents(buf: Uint8Array): number | null {
     if (marker === 0xd8 || (marker >= 0xd0 && marker <= 0xd7) || marker === 0x01) { i += 2; continue; }
     const len = (buf[i + 2]! << 8) | buf[i + 3]!;
     const isSof = marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc;
-    if (isSof) return i + 9 < buf.length ? buf[i + 9]! : null;
+    if (isSof) return i + 9 < buf.length ? { height: (buf[i + 5]! << 8) | buf[i + 6]!, width: (buf[i + 7]! << 8) | buf[i + 8]!, channels: buf[i + 9]! } : null;
     if (marker === 0xda) return null;
     i += 2 + len;
   }
