@@ -59,6 +59,14 @@ export async function until(page, what, fn, timeout = 60_000, every = 250) {
 }
 
 /** Opens a workspace file with Quick Open and waits for its tab to be the active one (tries again when another editor took over). */
+/**
+ * Prints a measured figure against an open issue's target ("met" or "MISSED"): reported in every run, not asserted, so a
+ * target not yet met does not hide the other cases. The callers assert a sanity bound beside it (the view is live at all).
+ */
+export function reportTarget(lap, what, value, target, unit = 'ms') {
+  lap(`  target: ${what} ${value} ${unit} against ${target} ${unit}: ${value <= target ? 'met' : 'MISSED'}`);
+}
+
 export async function openFile(page, name) {
   for (let attempt = 1; ; attempt++) {
     await page.keyboard.press('Control+P');
