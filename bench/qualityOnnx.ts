@@ -95,12 +95,15 @@ async function main(): Promise<void> {
           const configPath = join(work, `config-${o}-${kind}-${seed}.json`);
           writeFileSync(configPath, JSON.stringify(cfg, null, 1));
           const ts = performance.now();
-          const r = await runRequest({ configText: JSON.stringify(cfg), configPath }, { emit: () => undefined, shouldStop: () => false });
+          const traj: string[] = [];
+          const r = await runRequest({ configText: JSON.stringify(cfg), configPath }, { emit: (e) => {
+            if (e.type === 'run/refresh') traj.push(`${e.payload.step}:${e.payload.val.minRecall.toFixed(2)}/${e.payload.val.meanRecall.toFixed(3)}`);
+          }, shouldStop: () => false });
           if (!r.ok) throw new Error(`${kind} ${o} seed ${seed} failed (${r.kind}): ${r.message}`);
           const s = r.summary;
           recs.push({ objective: o, kind, seed, s });
           const v = (m: MetricsReport | undefined) => (m ? `min ${m.minRecall.toFixed(4)} mean ${m.meanRecall.toFixed(4)}` : '-');
-          log(`${kind} ${o} seed ${seed}: ${((performance.now() - ts) / 1000).toFixed(0)} s, ${s.steps} steps, best step ${s.bestStep}, warm tau ${s.warmStart?.tau ?? '-'}; val ${v(s.after.val)} (warm ${v(s.warmStart?.val)}); test ${v(s.after.test)} (warm ${v(s.warmStart?.test)}); load ${loadavg()[0]!.toFixed(2)}`);
+          log(`${kind} ${o} seed ${seed}: ${((performance.now() - ts) / 1000).toFixed(0)} s, ${s.steps} steps, best step ${s.bestStep}, warm tau ${s.warmStart?.tau ?? '-'}; val ${v(s.after.val)} (warm ${v(s.warmStart?.val)}); test ${v(s.after.test)} (warm ${v(s.warmStart?.test)}); val min/mean at refreshes ${traj.join(' ')}; load ${loadavg()[0]!.toFixed(2)}`);
           rmSync(runDir, { recursive: true, force: true });
         }
       }
