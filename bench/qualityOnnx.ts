@@ -2,8 +2,10 @@
 // runs: every row is a runRequest() on an image-folder config with model.kind "onnx" and the "cifar" preprocessing preset.
 //
 //   node --import tsx bench/qualityOnnx.ts --data /work/data [--model bench/cifar_resnet/resnet_cifar10lt.onnx]
-//       [--steps 200] [--batch 32] [--lr 0.003] [--backbone-lr-factor 0.1] [--refresh 50] [--seeds 3]
-//       [--test-per-class 200] [--objectives minRecall,meanRecall] [--no-test] [--out bench/results]
+//       [--steps 200] [--batch 32] [--lr 0.003] [--backbone-lr-factor 0.01] [--refresh 25] [--seeds 3]
+//       [--test-per-class 500] [--objectives minRecall,meanRecall] [--kinds headSelmix,wholeSelmix,wholeUniform]
+//       [--momentum 0] [--first-seed 0] [--no-test] [--out bench/results]
+// (defaults: the setting chosen on validation, docs/QUALITY.md "CIFAR-10-LT, whole network").
 //
 // --data DIR holds CIFAR-10 as images: train/<class>/ and test/<class>/. The split is the one the ResNet was trained on
 // (bench/cifar_resnet/split_train_lt.txt and split_val.txt, paths relative to train/): the listed files are symlinked
@@ -49,12 +51,12 @@ async function main(): Promise<void> {
   const steps = Number(values.steps ?? 200);
   const batch = Number(values.batch ?? 32);
   const lr = Number(values.lr ?? 0.003);
-  const blf = Number(values['backbone-lr-factor'] ?? 0.1);
+  const blf = Number(values['backbone-lr-factor'] ?? 0.01);
   const momentum = Number(values.momentum ?? 0);
-  const refresh = Number(values.refresh ?? 50);
+  const refresh = Number(values.refresh ?? 25);
   const nSeeds = Number(values.seeds ?? 3);
   const firstSeed = Number(values['first-seed'] ?? 0);
-  const testPerClass = Number(values['test-per-class'] ?? 200);
+  const testPerClass = Number(values['test-per-class'] ?? 500);
   const withTest = values['no-test'] !== true;
   const objectives = (values.objectives ?? 'minRecall,meanRecall').split(',');
   const kinds = (values.kinds ?? 'headSelmix,wholeSelmix,wholeUniform').split(',') as Kind[];
