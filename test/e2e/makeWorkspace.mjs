@@ -126,10 +126,6 @@ const schemaFile = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'me
 const schema = existsSync(schemaFile) ? JSON.parse(readFileSync(schemaFile, 'utf8')) : {};
 if (schema.properties?.training?.properties?.patience) config.training.patience = null;
 writeFileSync(join(out, CONFIG), JSON.stringify(config, null, 2) + '\n');
-// The config the two-objectives case edits and runs twice: in the workspace from the start, so Quick Open has indexed it.
-if (!LARGE) {
-  writeFileSync(join(out, 'objectives.selmix.json'), JSON.stringify({ ...config, name: 'E2E objectives', training: { ...config.training, steps: 300 }, output: 'selmix-out/objectives' }, null, 2) + '\n');
-}
 console.log(`wrote ${out}: K = ${K}, train ${train.n} (${LARGE ? `${trainCounts[0]} … ${trainCounts[K - 1]}` : trainCounts.join("/")}), val ${val.n}`);
 
 /** The ONNX workspace: the PyTorch-exported CNN, MNIST-LT image folders (PNG, grayscale) and a config that finishes on its own. */
