@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { SelmixConfigInput } from '../core/config';
-import { OBJECTIVE_IDS } from '../core/objectives/objectiveIds';
+import { isObjectiveId, OBJECTIVE_IDS } from '../core/objectives/objectiveIds';
 import { ConfigError, DataError, EXIT, UsageError, exitCodeOf, failureKindOf } from '../core/errors';
 import { largestIndices } from '../core/numerics/topK';
 import { BACKEND_CHOICES, initBackend, type BackendChoice } from '../backend/backend';
@@ -77,7 +77,7 @@ function backendOf(flags: Flags): BackendChoice | undefined {
 
 function objectiveOf(flags: Flags): string | undefined {
   const o = flags.objective;
-  if (o !== undefined && !(OBJECTIVE_IDS as readonly string[]).includes(o)) throw new UsageError(`--objective: "${o}" is not one of ${OBJECTIVE_IDS.join(', ')}`);
+  if (o !== undefined && !isObjectiveId(o)) throw new UsageError(`--objective: "${o}" is not one of ${OBJECTIVE_IDS.join(', ')}`);
   return o;
 }
 
