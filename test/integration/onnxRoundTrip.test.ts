@@ -4,12 +4,11 @@
 // Needs onnxruntime-node (a dependency), not torch.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PNG } from 'pngjs';
 import { OrtSession } from '../../src/backend/onnxRuntime';
-import { loadMnistLT } from '../../src/data/mnist';
+import { writeMnistFolders } from '../helpers/mnistFolders';
 import { readNpy } from '../../src/data/npy';
 import { readOnnxModel } from '../../src/data/onnxModel';
 import { evaluateRequest } from '../../src/run/evaluate';
@@ -18,21 +17,8 @@ import type { RunEvent } from '../../src/protocol/messages';
 
 const FIXTURES = join(import.meta.dirname, '../fixtures/onnx');
 
-/** Writes MNIST-LT images as PNG class folders (train: long-tailed, val: balanced). */
 function imageFolders(dir: string): void {
-  const m = loadMnistLT({ rho: 50, nMax: 120, valPerClass: 12, seed: 3 });
-  for (const [name, s] of [['train', m.train], ['val', m.val]] as const) {
-    for (let i = 0; i < s.n; i++) {
-      const sub = join(dir, name, String(s.y[i]));
-      mkdirSync(sub, { recursive: true });
-      const png = new PNG({ width: 28, height: 28, colorType: 0 });
-      for (let p = 0; p < 784; p++) {
-        const v = Math.round(s.x[i * 784 + p]! * 255);
-        png.data.set([v, v, v, 255], p * 4);
-      }
-      writeFileSync(join(sub, `${i}.png`), PNG.sync.write(png, { colorType: 0 }));
-    }
-  }
+  writeMnistFolders(dir, { rho: 50, nMax: 120, valPerClass: 12, seed: 3 });
 }
 
 function config(extra: object = {}): string {
