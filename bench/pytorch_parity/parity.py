@@ -33,23 +33,23 @@ os.makedirs(a.out, exist_ok=True)
 MEAN, STD = [0.4914, 0.4822, 0.4465], [0.247, 0.2435, 0.2616]  # the "cifar" preset
 tf = T.Compose([T.ToTensor(), T.Normalize(MEAN, STD)])
 
-# A training subset as a folder of symlinks (the first files of each class), also the config's train split.
-sub = os.path.join(a.out, 'train_subset')
-for c in sorted(os.listdir(os.path.join(a.data, 'train'))):
-    os.makedirs(os.path.join(sub, c), exist_ok=True)
-    for f in sorted(os.listdir(os.path.join(a.data, 'train', c)))[:a.train_per_class]:
-        dst = os.path.join(sub, c, f)
-        if not os.path.exists(dst):
-            os.symlink(os.path.join(a.data, 'train', c, f), dst)
-test_dir = os.path.join(a.data, 'test')
-if a.test_per_class:
-    test_dir = os.path.join(a.out, 'test_subset')
-    for c in sorted(os.listdir(os.path.join(a.data, 'test'))):
-        os.makedirs(os.path.join(test_dir, c), exist_ok=True)
-        for f in sorted(os.listdir(os.path.join(a.data, 'test', c)))[:a.test_per_class]:
-            dst = os.path.join(test_dir, c, f)
+
+
+def subset(split, per_class, name):
+    """A folder of symlinks to the first per_class files of each class of a.data/split."""
+    out = os.path.join(a.out, name)
+    for c in sorted(os.listdir(os.path.join(a.data, split))):
+        os.makedirs(os.path.join(out, c), exist_ok=True)
+        for f in sorted(os.listdir(os.path.join(a.data, split, c)))[:per_class]:
+            dst = os.path.join(out, c, f)
             if not os.path.exists(dst):
-                os.symlink(os.path.join(a.data, 'test', c, f), dst)
+                os.symlink(os.path.join(a.data, split, c, f), dst)
+    return out
+
+
+# A training subset (also the config's train split), and the test folder or a subset of it.
+sub = subset('train', a.train_per_class, 'train_subset')
+test_dir = subset('test', a.test_per_class, 'test_subset') if a.test_per_class else os.path.join(a.data, 'test')
 train = torchvision.datasets.ImageFolder(sub, transform=tf)
 test = torchvision.datasets.ImageFolder(test_dir, transform=tf)
 model = torch.nn.Sequential(
