@@ -113,18 +113,11 @@ function imagesBelow(dir: string): string[] {
   return out.sort((a, b) => byCodePoint(relative(dir, a), relative(dir, b)));
 }
 
-// The per-image pixel limit (data.maxImagePixels) of the loads in progress: set by the loaders from their options.
-let maxPixelsNow = DEFAULT_MAX_IMAGE_PIXELS;
-
-async function decode(file: string, maxPixels = maxPixelsNow): Promise<DecodedImage> {
+/** Reads and decodes one image, refused from its header when width x height passes maxPixels (data.maxImagePixels). */
+async function decode(file: string, maxPixels = DEFAULT_MAX_IMAGE_PIXELS): Promise<DecodedImage> {
   const buf = readInputFile(file, MAX_IMAGE_BYTES);
   checkImageSize(buf, file, maxPixels);
   return decodeImage(file, buf);
-}
-
-/** Sets the largest width x height decoded from now on (data.maxImagePixels; the default when undefined). */
-export function setMaxImagePixels(maxPixels: number | undefined): void {
-  maxPixelsNow = maxPixels ?? DEFAULT_MAX_IMAGE_PIXELS;
 }
 
 /** Refuses a set whose float32 block would pass the input limit, before it is allocated. */
@@ -187,16 +180,18 @@ export interface ImageFormat {
   height: number;
   /** 'L' or 'RGB': every image is converted to it, as PIL's .convert(mode); null: the first image's, and a mix is an error. */
   mode: 'L' | 'RGB' | null;
+  /** Largest width x height decoded (data.maxImagePixels; DEFAULT_MAX_IMAGE_PIXELS when absent). */
+  maxPixels?: number;
 }
 
 /** Decodes one image file as PIL does (L or RGB). */
-export async function decodeImageFile(file: string): Promise<DecodedImage> {
-  return decode(file);
+export async function decodeImageFile(file: string, maxPixels?: number): Promise<DecodedImage> {
+  return decode(file, maxPixels);
 }
 
 /** The pixel format of the first image of a list (decoded alone), for checks before the rest is decoded. */
-export async function firstImageFormat(list: ImageFolderList): Promise<{ width: number; height: number; channels: 1 | 3 }> {
-  const d = await decode(list.files[0]!);
+export async function firstImageFormat(list: ImageFolderList, maxPixels?: number): Promise<{ width: number; height: number; channels: 1 | 3 }> {
+  const d = await decode(list.files[0]!, maxPixels);
   return { width: d.width, height: d.height, channels: d.channels };
 }
 
@@ -213,7 +208,7 @@ export async function decodeImageRange(files: readonly string[], from: number, t
   let channels = fmt.mode === 'L' ? 1 : fmt.mode === 'RGB' ? 3 : 0;
   let out: Uint8Array | null = channels ? new Uint8Array((to - from) * per * channels) : null;
   for (let i = from; i < to; i += PARALLEL) {
-    const batch = await Promise.all(files.slice(i, Math.min(to, i + PARALLEL)).map((f) => decode(f)));
+    const batch = await Promise.all(files.slice(i, Math.min(to, i + PARALLEL)).map((f) => decode(f, fmt.maxPixels)));
     batch.forEach((raw, j) => {
       const f = files[i + j]!;
       if (raw.width !== fmt.width || raw.height !== fmt.height) {
@@ -245,6 +240,8 @@ export interface ImageTransform {
   check(shape: number[], file: string): void;
   /** Writes the transformed image into out at offset. */
   apply(img: DecodedImage, out: Float32Array, offset: number): void;
+  /** Largest width x height decoded (data.maxImagePixels; DEFAULT_MAX_IMAGE_PIXELS when absent). */
+  maxPixels?: number;
 }
 
 /** Decodes and transforms every listed file into one float32 block; the output shapes must agree (a DataError names the first that does not). */
@@ -254,7 +251,7 @@ export async function transformImages(list: ImageFolderList, t: ImageTransform, 
   let x = new Float32Array(0);
   const { files } = list;
   for (let i = 0; i < files.length; i += PARALLEL) {
-    const batch = await Promise.all(files.slice(i, i + PARALLEL).map((f) => decode(f)));
+    const batch = await Promise.all(files.slice(i, i + PARALLEL).map((f) => decode(f, t.maxPixels)));
     batch.forEach((raw, j) => {
       const f = files[i + j]!;
       const img = convertImage(raw, t.mode);
@@ -278,7 +275,7 @@ export async function transformImages(list: ImageFolderList, t: ImageTransform, 
 /** Loads an image folder (one sub-folder per class when labeled) into NHWC float32 in [0, 1]. */
 /** The output shape of a list's first image under a transform (that image alone decoded), checked by the transform. */
 export async function firstTransformedShape(files: readonly string[], t: ImageTransform): Promise<number[]> {
-  const img = convertImage(await decode(files[0]!), t.mode);
+  const img = convertImage(await decode(files[0]!, t.maxPixels), t.mode);
   const shape = t.outShape(img.height, img.width);
   t.check(shape, files[0]!);
   return shape;
@@ -289,7 +286,7 @@ export async function transformRange(files: readonly string[], from: number, to:
   const per = shape.reduce((a, b) => a * b, 1);
   const x = new Float32Array((to - from) * per);
   for (let i = from; i < to; i += PARALLEL) {
-    const batch = await Promise.all(files.slice(i, Math.min(to, i + PARALLEL)).map((f) => decode(f)));
+    const batch = await Promise.all(files.slice(i, Math.min(to, i + PARALLEL)).map((f) => decode(f, t.maxPixels)));
     batch.forEach((raw, j) => {
       const img = convertImage(raw, t.mode);
       const s = t.outShape(img.height, img.width);
@@ -305,17 +302,16 @@ export async function transformRange(files: readonly string[], from: number, to:
 /** Loads an image folder (one sub-folder per class when labeled) into NHWC float32 in [0, 1]. */
 export async function loadImageFolder(root: string, opts: ImageFolderOptions & { transform?: ImageTransform }): Promise<ImageFolderData> {
   const list = listImageFolder(root, opts);
-  setMaxImagePixels(opts.maxPixels);
   if (opts.transform) {
     opts.onProgress?.(0, list.files.length);
-    const t = await transformImages(list, opts.transform, opts.onProgress);
+    const t = await transformImages(list, opts.maxPixels === undefined ? opts.transform : { ...opts.transform, maxPixels: opts.maxPixels }, opts.onProgress);
     return { x: t.x, y: list.y, n: list.files.length, shape: t.shape, classNames: list.classNames, files: list.files };
   }
-  const first = await firstImageFormat(list);
+  const first = await firstImageFormat(list, opts.maxPixels);
   checkSetBytes(root, list.files.length, [first.height, first.width, opts.grayscale ? 1 : first.channels], list.files[0]!);
   const mode = opts.grayscale ? 'L' : null;
   opts.onProgress?.(0, list.files.length);
-  const px = await decodeImageRange(list.files, 0, list.files.length, { width: first.width, height: first.height, mode }, list.files[0]!, opts.onProgress);
+  const px = await decodeImageRange(list.files, 0, list.files.length, { width: first.width, height: first.height, mode, ...(opts.maxPixels !== undefined ? { maxPixels: opts.maxPixels } : {}) }, list.files[0]!, opts.onProgress);
   const channels = opts.grayscale ? 1 : first.channels;
   const x = new Float32Array(px.length);
   for (let i = 0; i < px.length; i++) x[i] = px[i]! / 255;

@@ -11,7 +11,7 @@ import { disposeModel, fromLayersModel, linearModel, type SelmixModel } from '..
 import { forwardAll, type ExampleSet } from '../core/training/evaluate';
 import { loadMnistLT } from '../data/mnist';
 import { readNpy, toFloat32Features, toFloat32Vector, toLabels, type NdArray } from '../data/npy';
-import { firstTransformedShape, listImageFolder, loadImageFolder, setMaxImagePixels } from '../data/images';
+import { firstTransformedShape, listImageFolder, loadImageFolder } from '../data/images';
 import { isLazy, lazyImageSet, lazySubset } from './imageSource';
 import { imageDecoderInfo } from '../data/imageDecode';
 import { loadLayersModelFromFile } from '../data/modelIo';
@@ -146,7 +146,6 @@ async function loadData(cfg: SelmixConfig, base: string, read: NpyReader, config
   }
   // Every labeled split's class folders are matched by name to the training classes (or data.classes), never numbered on their own.
   let expected = given ? { classes: given, classesFrom: `data.classes in ${configPath}` } : null;
-  setMaxImagePixels(d.maxImagePixels);
   // A model's image splits (an ONNX model with its transform) are listed now and decoded in batches when needed
   // (src/run/imageSource.ts); other image splits are decoded here.
   const load = async (p: string, isLabeled: boolean): Promise<{ set: ExampleSet; classNames: string[] }> => {
@@ -267,7 +266,7 @@ export async function loadInputs(cfg: SelmixConfig, baseDir: string, configPath:
     if (model.onnx.head.softmax) notes.push(`the model ends with ${model.onnx.head.softmax} after its head: the tool works on the logits before it, and the written model.onnx keeps it`);
     if (cfg.data.kind === 'images') {
       const plan = resolveImagePlan(cfg.model, model.onnx, cfg.data.grayscale);
-      transform = { t: imageTransform(plan, model.onnx), describe: plan.describe };
+      transform = { t: { ...imageTransform(plan, model.onnx), maxPixels: cfg.data.maxImagePixels }, describe: plan.describe };
       notes.push(`images become the model input as torchvision's transforms on PIL images: ${plan.describe}`);
     } else if (cfg.model.preprocess) {
       notes.push('model.preprocess applies to images only: .npy inputs are used as they are');
