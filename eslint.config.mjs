@@ -2,12 +2,47 @@
 // src/core and src/protocol touch no file system or workers; webviews import protocol types only.
 import tseslint from 'typescript-eslint';
 
-const nodeBuiltins = ['fs', 'node:fs', 'fs/promises', 'node:fs/promises', 'worker_threads', 'node:worker_threads',
-  'child_process', 'node:child_process', 'net', 'node:net', 'http', 'node:http', 'https', 'node:https'];
+const nodeBuiltins = [
+  'fs',
+  'node:fs',
+  'fs/promises',
+  'node:fs/promises',
+  'worker_threads',
+  'node:worker_threads',
+  'child_process',
+  'node:child_process',
+  'net',
+  'node:net',
+  'http',
+  'node:http',
+  'https',
+  'node:https',
+];
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'out/**', 'bench/results/**', '*.vsix', 'test-artifacts/**', 'selmix-demo/**', '.selmix-cache/**'] },
+  {
+    ignores: [
+      'dist/**',
+      'node_modules/**',
+      'out/**',
+      'bench/results/**',
+      '*.vsix',
+      'test-artifacts/**',
+      'selmix-demo/**',
+      '.selmix-cache/**',
+    ],
+  },
   ...tseslint.configs.recommended,
+  {
+    // Prettier (npm run format) lays out the code at 120 columns; comments are held to the same width here. Strings
+    // and template literals (messages, table rows) may run longer: breaking them would hide what is printed.
+    rules: {
+      'max-len': [
+        'error',
+        { code: 120, ignoreStrings: true, ignoreTemplateLiterals: true, ignoreRegExpLiterals: true, ignoreUrls: true },
+      ],
+    },
+  },
   {
     // The CommonJS launcher of the CLI (bin/) may require().
     files: ['bin/**/*.js'],
@@ -16,7 +51,9 @@ export default tseslint.config(
   {
     // eslint.config.mjs itself must default-export its config.
     files: ['**/*.ts', 'webview/**', 'scripts/**', 'test/**', 'bench/**'],
-    rules: { 'no-restricted-syntax': ['error', { selector: 'ExportDefaultDeclaration', message: 'No default exports.' }] },
+    rules: {
+      'no-restricted-syntax': ['error', { selector: 'ExportDefaultDeclaration', message: 'No default exports.' }],
+    },
   },
   {
     rules: {
@@ -27,7 +64,20 @@ export default tseslint.config(
   ...layerFences(),
   {
     files: ['webview/**/*.ts'],
-    rules: { 'no-restricted-imports': ['error', { paths: ['vscode', ...nodeBuiltins], patterns: [{ group: ['../src/*', '!../src/protocol', '../src/!(protocol)/**'], message: 'Webviews import protocol types only.' }] }] },
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: ['vscode', ...nodeBuiltins],
+          patterns: [
+            {
+              group: ['../src/*', '!../src/protocol', '../src/!(protocol)/**'],
+              message: 'Webviews import protocol types only.',
+            },
+          ],
+        },
+      ],
+    },
   },
 );
 
@@ -59,19 +109,40 @@ function layerFences() {
     const banned = folders.filter((f) => f !== folder && !allowed[folder].includes(f));
     const paths = [
       ...(folder === 'extension' ? [] : [{ name: 'vscode', message: 'Only src/extension may import vscode.' }]),
-      ...(hostSafe.has(folder) ? [{ name: '@tensorflow/tfjs', message: `src/${folder} is loaded by the extension host: no tfjs.` }] : []),
-      ...(folder === 'core' || folder === 'protocol' || folder === 'formats' ? nodeBuiltins.map((name) => ({ name, message: `src/${folder} is pure: no file system, network or workers.` })) : []),
+      ...(hostSafe.has(folder)
+        ? [{ name: '@tensorflow/tfjs', message: `src/${folder} is loaded by the extension host: no tfjs.` }]
+        : []),
+      ...(folder === 'core' || folder === 'protocol' || folder === 'formats'
+        ? nodeBuiltins.map((name) => ({ name, message: `src/${folder} is pure: no file system, network or workers.` }))
+        : []),
     ];
     return {
       files: [`src/${folder}/**/*.ts`],
       rules: {
-        'no-restricted-imports': ['error', {
-          paths,
-          patterns: [
-            ...(banned.length ? [{ group: banned.flatMap((b) => [`../${b}/*`, `../../${b}/*`, `../../../${b}/*`]), message: `src/${folder} may import only ${allowed[folder].length ? allowed[folder].map((f) => `src/${f}`).join(', ') : 'nothing outside itself'} (docs/ARCHITECTURE.md).` }] : []),
-            ...(hostSafe.has(folder) ? [{ group: ['../core/training/*', '../../core/training/*', '@tensorflow/*'], message: `src/${folder} is loaded by the extension host: no training code (src/core/training) and no tfjs.` }] : []),
-          ],
-        }],
+        'no-restricted-imports': [
+          'error',
+          {
+            paths,
+            patterns: [
+              ...(banned.length
+                ? [
+                    {
+                      group: banned.flatMap((b) => [`../${b}/*`, `../../${b}/*`, `../../../${b}/*`]),
+                      message: `src/${folder} may import only ${allowed[folder].length ? allowed[folder].map((f) => `src/${f}`).join(', ') : 'nothing outside itself'} (docs/ARCHITECTURE.md).`,
+                    },
+                  ]
+                : []),
+              ...(hostSafe.has(folder)
+                ? [
+                    {
+                      group: ['../core/training/*', '../../core/training/*', '@tensorflow/*'],
+                      message: `src/${folder} is loaded by the extension host: no training code (src/core/training) and no tfjs.`,
+                    },
+                  ]
+                : []),
+            ],
+          },
+        ],
       },
     };
   });

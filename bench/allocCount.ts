@@ -24,7 +24,14 @@ void (async () => {
   const args = { K, d, Z, W: inp.W, b: inp.b, D: r.D, ...(mm ? { matmul: mm } : {}) };
   const refresh = countAllocations(() => computeRefresh(inp)).alloc;
   const gain = countAllocations(() => gainMatrix(args)).alloc;
-  const tensorPeakBytes = (await tf.profile(() => { computeRefresh(inp); })).peakBytes;
-  const brute = process.argv[5] === 'brute' ? countAllocations(() => bruteForceGain({ K, d, Z, W: inp.W, b: inp.b, D: r.D })).alloc : null;
+  const tensorPeakBytes = (
+    await tf.profile(() => {
+      computeRefresh(inp);
+    })
+  ).peakBytes;
+  const brute =
+    process.argv[5] === 'brute'
+      ? countAllocations(() => bruteForceGain({ K, d, Z, W: inp.W, b: inp.b, D: r.D })).alloc
+      : null;
   process.stdout.write(JSON.stringify({ refresh: { ...refresh, tensorPeakBytes }, gain, brute }) + '\n');
 })();

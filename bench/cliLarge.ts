@@ -33,8 +33,18 @@ export interface CliRow {
   load?: number;
 }
 
-/** Class centres, features around them, and a head whose logits have the requested scale (also used to profile by hand). */
-export function makeData(dir: string, K: number, d: number, trainPerClass: number, valPerClass: number, headScale: number, seed: number): { gap: number } {
+/**
+ * Class centres, features around them, and a head whose logits have the requested scale (also used to profile by hand).
+ */
+export function makeData(
+  dir: string,
+  K: number,
+  d: number,
+  trainPerClass: number,
+  valPerClass: number,
+  headScale: number,
+  seed: number,
+): { gap: number } {
   const g = gaussian(mulberry(seed));
   const mu = new Float32Array(K * d);
   for (let i = 0; i < mu.length; i++) mu[i] = g() / Math.sqrt(d);
@@ -45,7 +55,7 @@ export function makeData(dir: string, K: number, d: number, trainPerClass: numbe
     for (let i = 0; i < n; i++) {
       const k = i % K;
       y[i] = k;
-      for (let r = 0; r < d; r++) x[i * d + r] = mu[k * d + r]! + noise * g() / Math.sqrt(d);
+      for (let r = 0; r < d; r++) x[i * d + r] = mu[k * d + r]! + (noise * g()) / Math.sqrt(d);
     }
     return { x, y, n };
   };
@@ -62,11 +72,15 @@ export function makeData(dir: string, K: number, d: number, trainPerClass: numbe
   // The median top-1 minus top-2 logit gap on (a sample of) validation, to say what "large gaps" means here.
   const gaps: number[] = [];
   for (let i = 0; i < Math.min(va.n, 300); i++) {
-    let a = -Infinity, b = -Infinity;
+    let a = -Infinity,
+      b = -Infinity;
     for (let k = 0; k < K; k++) {
       let z = 0;
       for (let r = 0; r < d; r++) z += va.x[i * d + r]! * W[k * d + r]!;
-      if (z > a) { b = a; a = z; } else if (z > b) b = z;
+      if (z > a) {
+        b = a;
+        a = z;
+      } else if (z > b) b = z;
     }
     gaps.push(a - b);
   }
@@ -88,7 +102,16 @@ function lines(t: string): number {
 }
 
 /** Whole-process figures of one command line in dir. */
-async function row(command: string, args: string[], dir: string, K: number, d: number, rows: number, gap: number, out?: string): Promise<CliRow> {
+async function row(
+  command: string,
+  args: string[],
+  dir: string,
+  K: number,
+  d: number,
+  rows: number,
+  gap: number,
+  out?: string,
+): Promise<CliRow> {
   const load = loadavg()[0]!;
   const r = await runTimed(args, dir);
   let reportBytes: number | null = null;
@@ -97,11 +120,29 @@ async function row(command: string, args: string[], dir: string, K: number, d: n
     try {
       reportBytes = statSync(join(out, 'report.json')).size;
       other = folderBytes(out) - reportBytes;
-    } catch { /* the run failed; the exit code says so */ }
+    } catch {
+      /* the run failed; the exit code says so */
+    }
   }
-  const c: CliRow = { command, K, d, rows, logitGap: gap, exitCode: r.code, wallS: r.wallS, cpuS: r.userS + r.sysS, peakRssBytes: r.peakRssBytes, reportBytes,
-    otherOutputBytes: other, terminalLines: lines(r.stdout) + lines(r.stderr), stderrTail: r.stderr.split('\n').filter(Boolean).slice(-2).join(' | '), load };
-  log(`  ${command}, K = ${K}: ${r.wallS.toFixed(2)} s wall, ${c.cpuS.toFixed(2)} s CPU, peak RSS ${(r.peakRssBytes / 2 ** 20).toFixed(0)} MiB, exit ${r.code} (load ${load.toFixed(1)})`);
+  const c: CliRow = {
+    command,
+    K,
+    d,
+    rows,
+    logitGap: gap,
+    exitCode: r.code,
+    wallS: r.wallS,
+    cpuS: r.userS + r.sysS,
+    peakRssBytes: r.peakRssBytes,
+    reportBytes,
+    otherOutputBytes: other,
+    terminalLines: lines(r.stdout) + lines(r.stderr),
+    stderrTail: r.stderr.split('\n').filter(Boolean).slice(-2).join(' | '),
+    load,
+  };
+  log(
+    `  ${command}, K = ${K}: ${r.wallS.toFixed(2)} s wall, ${c.cpuS.toFixed(2)} s CPU, peak RSS ${(r.peakRssBytes / 2 ** 20).toFixed(0)} MiB, exit ${r.code} (load ${load.toFixed(1)})`,
+  );
   return c;
 }
 
@@ -110,13 +151,62 @@ async function row(command: string, args: string[], dir: string, K: number, d: n
  * head (31 training and 3 validation rows a class); at the largest K also `selmix gain` on heads whose median logit
  * gap is about 10, 300 and 3000 (a confident head on well-separated classes).
  */
-export async function benchCliLarge(o: { Ks: number[]; d: number; steps: number; gapScales?: number[] }): Promise<CliRow[]> {
+export async function benchCliLarge(o: {
+  Ks: number[];
+  d: number;
+  steps: number;
+  gapScales?: number[];
+}): Promise<CliRow[]> {
   const cli = resolve('bin', 'selmix.js');
   const rows: CliRow[] = [];
-  const gainArgs = [cli, 'gain', '--features', 'val_x.npy', '--labels', 'val_y.npy', '--weights', 'W.npy', '--bias', 'b.npy', '--objective', 'minRecall'];
-  const evalArgs = [cli, 'eval', '--features', 'val_x.npy', '--labels', 'val_y.npy', '--weights', 'W.npy', '--bias', 'b.npy'];
-  const ftArgs = [cli, 'finetune', '--features', 'train_x.npy', '--labels', 'train_y.npy', '--val-features', 'val_x.npy', '--val-labels', 'val_y.npy',
-    '--weights', 'W.npy', '--bias', 'b.npy', '--objective', 'minRecall', '--steps', String(o.steps), '--out', 'out'];
+  const gainArgs = [
+    cli,
+    'gain',
+    '--features',
+    'val_x.npy',
+    '--labels',
+    'val_y.npy',
+    '--weights',
+    'W.npy',
+    '--bias',
+    'b.npy',
+    '--objective',
+    'minRecall',
+  ];
+  const evalArgs = [
+    cli,
+    'eval',
+    '--features',
+    'val_x.npy',
+    '--labels',
+    'val_y.npy',
+    '--weights',
+    'W.npy',
+    '--bias',
+    'b.npy',
+  ];
+  const ftArgs = [
+    cli,
+    'finetune',
+    '--features',
+    'train_x.npy',
+    '--labels',
+    'train_y.npy',
+    '--val-features',
+    'val_x.npy',
+    '--val-labels',
+    'val_y.npy',
+    '--weights',
+    'W.npy',
+    '--bias',
+    'b.npy',
+    '--objective',
+    'minRecall',
+    '--steps',
+    String(o.steps),
+    '--out',
+    'out',
+  ];
   for (const K of o.Ks) {
     const dir = mkdtempSync(join(tmpdir(), `selmix-bench-cli-${K}-`));
     try {
@@ -134,7 +224,17 @@ export async function benchCliLarge(o: { Ks: number[]; d: number; steps: number;
     const dir = mkdtempSync(join(tmpdir(), `selmix-bench-cli-gap-`));
     try {
       const { gap } = makeData(dir, K, o.d, 1, 3, scale, 7);
-      rows.push(await row(`selmix gain (logit gap ~${gap < 100 ? gap.toFixed(0) : (Math.round(gap / 100) * 100).toFixed(0)})`, gainArgs, dir, K, o.d, 3 * K, gap));
+      rows.push(
+        await row(
+          `selmix gain (logit gap ~${gap < 100 ? gap.toFixed(0) : (Math.round(gap / 100) * 100).toFixed(0)})`,
+          gainArgs,
+          dir,
+          K,
+          o.d,
+          3 * K,
+          gap,
+        ),
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -144,9 +244,17 @@ export async function benchCliLarge(o: { Ks: number[]; d: number; steps: number;
 
 /** The command line of this file alone. */
 async function cliMain(): Promise<void> {
-  const { values } = parseArgs({ options: { K: { type: 'string' }, steps: { type: 'string' }, d: { type: 'string' }, json: { type: 'boolean' } } });
-  const rows = await benchCliLarge({ Ks: (values.K ?? '10,100,1000').split(',').map(Number), d: Number(values.d ?? 2048), steps: Number(values.steps ?? 200) });
-  process.stdout.write(values.json ? JSON.stringify(rows) + '\n' : rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+  const { values } = parseArgs({
+    options: { K: { type: 'string' }, steps: { type: 'string' }, d: { type: 'string' }, json: { type: 'boolean' } },
+  });
+  const rows = await benchCliLarge({
+    Ks: (values.K ?? '10,100,1000').split(',').map(Number),
+    d: Number(values.d ?? 2048),
+    steps: Number(values.steps ?? 200),
+  });
+  process.stdout.write(
+    values.json ? JSON.stringify(rows) + '\n' : rows.map((r) => JSON.stringify(r)).join('\n') + '\n',
+  );
 }
 
 if (process.argv[1] && /bench[/\\]cliLarge\.ts$/.test(process.argv[1])) {

@@ -31,7 +31,13 @@ export function flopsOfDemoCnn(K = 10): number {
 }
 
 /** Times the CNN step on the current tfjs backend (the caller switches backends). */
-export async function benchCnnStep(opts: { B?: number; reps: number; iters: number; profile?: boolean; nVal?: number }): Promise<CnnStepResult> {
+export async function benchCnnStep(opts: {
+  B?: number;
+  reps: number;
+  iters: number;
+  profile?: boolean;
+  nVal?: number;
+}): Promise<CnnStepResult> {
   const B = opts.B ?? 64;
   const K = 10;
   const lm = demoCnn(K, 0);
@@ -48,16 +54,41 @@ export async function benchCnnStep(opts: { B?: number; reps: number; iters: numb
 
   // The engine's own step (src/core/training/train.ts sgdStep), trainable-backbone branch (momentum 0, the default).
   const mom = vars.map((v) => tf.variable(tf.zerosLike(v), false));
-  const step = (): number => sgdStep(model, vars, mom, isBias, lrFactor,
-    { xa: xa.clone(), xp: xp.clone(), ya: yData, lam: lamData, lr, momentum: 0, wd, freeze: false });
-  const t = timeIt(() => { for (let i = 0; i < opts.iters; i++) step(); }, { reps: opts.reps, warmup: 1 });
+  const step = (): number =>
+    sgdStep(model, vars, mom, isBias, lrFactor, {
+      xa: xa.clone(),
+      xp: xp.clone(),
+      ya: yData,
+      lam: lamData,
+      lr,
+      momentum: 0,
+      wd,
+      freeze: false,
+    });
+  const t = timeIt(
+    () => {
+      for (let i = 0; i < opts.iters; i++) step();
+    },
+    { reps: opts.reps, warmup: 1 },
+  );
   const per = (v: number) => v / opts.iters;
-  const timing: Timing = { medianMs: per(t.medianMs), minMs: per(t.minMs), maxMs: per(t.maxMs), cpuMedianMs: per(t.cpuMedianMs), reps: t.reps };
+  const timing: Timing = {
+    medianMs: per(t.medianMs),
+    minMs: per(t.minMs),
+    maxMs: per(t.maxMs),
+    cpuMedianMs: per(t.cpuMedianMs),
+    reps: t.reps,
+  };
   const kernels = opts.profile ? await profileKernels(step) : null;
   const nVal = opts.nVal ?? 0;
   let validationPass: Timing | null = null;
   if (nVal > 0) {
-    const val = { x: Float32Array.from({ length: nVal * 784 }, (_, i) => (i % 7) / 7), y: new Int32Array(nVal), n: nVal, shape: [28, 28, 1] };
+    const val = {
+      x: Float32Array.from({ length: nVal * 784 }, (_, i) => (i % 7) / 7),
+      y: new Int32Array(nVal),
+      n: nVal,
+      shape: [28, 28, 1],
+    };
     validationPass = timeIt(() => forwardAll(model, val), { reps: 3, warmup: 1 });
   }
   xa.dispose();
@@ -66,7 +97,15 @@ export async function benchCnnStep(opts: { B?: number; reps: number; iters: numb
   disposeModel(model);
   lm.dispose();
   const flops = 3 * 2 * B * flopsOfDemoCnn(K);
-  return { backend: tf.getBackend(), step: timing, flops, gflops: flops / (timing.medianMs * 1e6), kernels, validationPass, nVal };
+  return {
+    backend: tf.getBackend(),
+    step: timing,
+    flops,
+    gflops: flops / (timing.medianMs * 1e6),
+    kernels,
+    validationPass,
+    nVal,
+  };
 }
 
 /** The input gradient of the demo CNN's second convolution three ways, on wasm: the evidence for an engine change. */
@@ -81,7 +120,9 @@ export interface ConvGradResult {
   firstLayerDx: Timing;
 }
 
-/** Times dx of conv2 (128 x 14 x 14 x 32 -> 128 x 16 x 16 x 16, 3x3 filter) by conv2dTranspose and by a forward conv. */
+/**
+ * Times dx of conv2 (128 x 14 x 14 x 32 -> 128 x 16 x 16 x 16, 3x3 filter) by conv2dTranspose and by a forward conv.
+ */
 export function benchConvGrad(reps = 5): ConvGradResult {
   const w = tf.randomNormal([3, 3, 16, 32], 0, 1, 'float32', 1) as tf.Tensor4D;
   const dy = tf.randomNormal([128, 14, 14, 32], 0, 1, 'float32', 2) as tf.Tensor4D;
@@ -89,10 +130,24 @@ export function benchConvGrad(reps = 5): ConvGradResult {
   const w1 = tf.randomNormal([3, 3, 1, 16], 0, 1, 'float32', 3) as tf.Tensor4D;
   const dy1 = tf.randomNormal([128, 28, 28, 16], 0, 1, 'float32', 4) as tf.Tensor4D;
   const viaTranspose = () => tf.conv2dTranspose(dy, w, [128, 16, 16, 16], 1, 'valid');
-  const viaForward = () => tf.conv2d(tf.pad(dy, [[0, 0], [2, 2], [2, 2], [0, 0]]) as tf.Tensor4D, wFlip, 1, 'valid');
+  const viaForward = () =>
+    tf.conv2d(
+      tf.pad(dy, [
+        [0, 0],
+        [2, 2],
+        [2, 2],
+        [0, 0],
+      ]) as tf.Tensor4D,
+      wFlip,
+      1,
+      'valid',
+    );
   const conv2dTranspose = timeIt(() => tf.tidy(viaTranspose).dispose(), { reps });
   const forwardConv = timeIt(() => tf.tidy(viaForward).dispose(), { reps });
-  const firstLayerDx = timeIt(() => tf.tidy(() => tf.conv2dTranspose(dy1, w1, [128, 30, 30, 1], 1, 'valid')).dispose(), { reps });
+  const firstLayerDx = timeIt(
+    () => tf.tidy(() => tf.conv2dTranspose(dy1, w1, [128, 30, 30, 1], 1, 'valid')).dispose(),
+    { reps },
+  );
   const a = tf.tidy(viaTranspose);
   const b = tf.tidy(viaForward);
   const maxAbsDiff = tf.tidy(() => tf.max(tf.abs(tf.sub(a, b)))).dataSync()[0]!;

@@ -30,15 +30,30 @@ export interface DemoRun {
 
 const CACHE = '.selmix-cache';
 
-/** Runs `node bin/selmix.js demo --json --out <tmp>/out [--backend wasm]` in a fresh temp cwd (cold: an empty cache folder). */
-export async function runDemo(kind: 'warm' | 'cold', repoRoot: string, backendFlag: 'auto' | 'wasm' = 'auto'): Promise<DemoRun> {
+/**
+ * Runs `node bin/selmix.js demo --json --out <tmp>/out [--backend wasm]` in a fresh temp cwd (cold: an empty cache
+ * folder).
+ */
+export async function runDemo(
+  kind: 'warm' | 'cold',
+  repoRoot: string,
+  backendFlag: 'auto' | 'wasm' = 'auto',
+): Promise<DemoRun> {
   const cwd = mkdtempSync(join(tmpdir(), `selmix-bench-${kind}-`));
   const repoCache = resolve(repoRoot, CACHE);
   if (kind === 'warm') symlinkSync(repoCache, join(cwd, CACHE), 'dir');
   const cli = resolve(repoRoot, 'bin', 'selmix.js');
-  const t = await runTimed([cli, 'demo', '--json', '--out', join(cwd, 'out'), ...(backendFlag === 'wasm' ? ['--backend', 'wasm'] : [])], cwd);
+  const t = await runTimed(
+    [cli, 'demo', '--json', '--out', join(cwd, 'out'), ...(backendFlag === 'wasm' ? ['--backend', 'wasm'] : [])],
+    cwd,
+  );
   const { stdout, stderr, code, wallS, userS, sysS, peakRssBytes: peak, measuredWith } = t;
-  type Finished = { steps: number; wallSeconds: number; before: { test?: { minRecall: number } }; after: { test?: { minRecall: number } } };
+  type Finished = {
+    steps: number;
+    wallSeconds: number;
+    before: { test?: { minRecall: number } };
+    after: { test?: { minRecall: number } };
+  };
   let finished = null as Finished | null;
   let backend: string | null = null;
   let refreshes = 0;
@@ -47,7 +62,8 @@ export async function runDemo(kind: 'warm' | 'cold', repoRoot: string, backendFl
     try {
       const e = JSON.parse(line) as { type: string; payload: Record<string, unknown> };
       if (e.type === 'run/finished') finished = e.payload as unknown as Finished;
-      if (e.type === 'run/started' && (e.payload as { mode?: string }).mode === 'finetune') backend = String(e.payload.backend);
+      if (e.type === 'run/started' && (e.payload as { mode?: string }).mode === 'finetune')
+        backend = String(e.payload.backend);
       if (e.type === 'run/refresh') refreshes++;
     } catch {
       // not an event line
@@ -61,9 +77,20 @@ export async function runDemo(kind: 'warm' | 'cold', repoRoot: string, backendFl
   const bt = finished?.before.test?.minRecall;
   const at = finished?.after.test?.minRecall;
   return {
-    kind, backendFlag, ok: code === 0, exitCode: code, wallS, userS, sysS, peakRssBytes: peak, measuredWith,
-    steps: finished?.steps ?? null, engineWallS: finished?.wallSeconds ?? null,
-    minRecallTest: bt !== undefined && at !== undefined ? { before: bt, after: at } : null, backend, refreshes,
+    kind,
+    backendFlag,
+    ok: code === 0,
+    exitCode: code,
+    wallS,
+    userS,
+    sysS,
+    peakRssBytes: peak,
+    measuredWith,
+    steps: finished?.steps ?? null,
+    engineWallS: finished?.wallSeconds ?? null,
+    minRecallTest: bt !== undefined && at !== undefined ? { before: bt, after: at } : null,
+    backend,
+    refreshes,
     stderrTail: stderr.split('\n').filter(Boolean).slice(-3).join(' | '),
   };
 }

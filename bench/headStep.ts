@@ -1,6 +1,8 @@
 // Benchmark (b): one head fine-tuning step (feature mixup, hand-written head gradient, SGD update) as the
-// training loop runs it on precomputed features (linearHeadStep of src/core/training/headStep.ts), against the backend's raw
-// matMul on the same shapes (the same FLOPs); beside it the general tensor-op step (sgdStep of src/core/training/train.ts,
+// training loop runs it on precomputed features (linearHeadStep of src/core/training/headStep.ts), against the
+// backend's raw
+// matMul on the same shapes (the same FLOPs); beside it the general tensor-op step (sgdStep of
+// src/core/training/train.ts,
 // the path of a backbone), the products with weights that change every step, and the transposed-matMul penalty.
 import * as tf from '@tensorflow/tfjs';
 import { gatherRows, type ExampleSet } from '../src/core/training/evaluate';
@@ -23,7 +25,10 @@ export interface HeadStepResult {
   shape: HeadShape;
   /** FLOPs of the two matrix products of a step: logits (B x d x K) and dW (d x B x K), 2 per multiply-add. */
   matmulFlops: number;
-  /** The step as the training loop runs it on features (LinearHeadTrainer: gather, mixup, logits, softmax gradient, loss, weight decay, SGD). */
+  /**
+   * The step as the training loop runs it on features (LinearHeadTrainer: gather, mixup, logits, softmax gradient,
+   * loss, weight decay, SGD).
+   */
   engineStep: Timing;
   /** The same step as tensor ops (sgdStep: ~30 tfjs kernels, as on a backbone's features). */
   tensorOpStep: Timing;
@@ -40,12 +45,16 @@ export interface HeadStepResult {
   engineGflops: number;
   tensorOpGflops: number;
   matmulGflops: number;
-  /** matMul-only time / engine-step time, the median of the per-rep ratios of the interleaved timings (target >= 0.5). */
+  /**
+   * matMul-only time / engine-step time, the median of the per-rep ratios of the interleaved timings (target >= 0.5).
+   */
   ratio: number;
   /** The same for the products with a W that changes every step. */
   freshWRatio?: number;
   tensorOpRatio: number;
-  /** Kernel count and the top kernels by time in one engine step (tf.profile), when the backend reports kernel times. */
+  /**
+   * Kernel count and the top kernels by time in one engine step (tf.profile), when the backend reports kernel times.
+   */
   kernels: { count: number; top: { name: string; ms: number }[] } | null;
   /** Kernels in one tensor-op step (tf.profile), when profiled. */
   tensorOpKernels?: number;
@@ -62,23 +71,37 @@ export interface TransposeResult {
   gradX: { transposeB: Timing; explicitTranspose: Timing; pretransposed: Timing; penalty: number };
 }
 
-/** Times `iters` calls of an op (each in its own tidy) as one run, reading back once at the end; returns per-call ms. */
+/**
+ * Times `iters` calls of an op (each in its own tidy) as one run, reading back once at the end; returns per-call ms.
+ */
 function opTiming(make: () => tf.Tensor, reps: number, iters: number): Timing {
-  const t = timeIt(() => {
-    let last: tf.Tensor | null = null;
-    for (let i = 0; i < iters; i++) {
-      last?.dispose();
-      last = tf.tidy(make);
-    }
-    last!.dataSync();
-    last!.dispose();
-  }, { reps, warmup: 1 });
+  const t = timeIt(
+    () => {
+      let last: tf.Tensor | null = null;
+      for (let i = 0; i < iters; i++) {
+        last?.dispose();
+        last = tf.tidy(make);
+      }
+      last!.dataSync();
+      last!.dispose();
+    },
+    { reps, warmup: 1 },
+  );
   const per = (x: number) => x / iters;
-  return { medianMs: per(t.medianMs), minMs: per(t.minMs), maxMs: per(t.maxMs), cpuMedianMs: per(t.cpuMedianMs), reps: t.reps };
+  return {
+    medianMs: per(t.medianMs),
+    minMs: per(t.minMs),
+    maxMs: per(t.maxMs),
+    cpuMedianMs: per(t.cpuMedianMs),
+    reps: t.reps,
+  };
 }
 
 /** Runs the head-step benchmark on the current backend. */
-export async function benchHeadStep(shape: HeadShape, opts: { reps?: number; iters?: number; profile?: boolean } = {}): Promise<HeadStepResult> {
+export async function benchHeadStep(
+  shape: HeadShape,
+  opts: { reps?: number; iters?: number; profile?: boolean } = {},
+): Promise<HeadStepResult> {
   const { B, d, K } = shape;
   const reps = opts.reps ?? 7;
   const iters = opts.iters ?? 100;
@@ -102,7 +125,10 @@ export async function benchHeadStep(shape: HeadShape, opts: { reps?: number; ite
   const draw = () => {
     const anchors = new Int32Array(B);
     const partners = new Int32Array(B);
-    for (let i = 0; i < B; i++) { anchors[i] = rng.int(n); partners[i] = rng.int(n); }
+    for (let i = 0; i < B; i++) {
+      anchors[i] = rng.int(n);
+      partners[i] = rng.int(n);
+    }
     const lam = new Float32Array(B);
     for (let i = 0; i < B; i++) lam[i] = rng.uniform(0.6, 1);
     return { anchors, partners, ya: Int32Array.from(anchors, (a) => y[a]!), lam };
@@ -112,15 +138,26 @@ export async function benchHeadStep(shape: HeadShape, opts: { reps?: number; ite
   const head = new LinearHeadTrainer({ W, b, mW: mom[0]!, mb: mom[1]! });
   const engineStep = (): number => {
     const bt = draw();
-    return head.step({ anchorSet: x, partnerSet: x, anchors: bt.anchors, partners: bt.partners, ya: bt.ya, lam: bt.lam }, { lr: cfg.lr, momentum: cfg.momentum, wd: cfg.wd });
+    return head.step(
+      { anchorSet: x, partnerSet: x, anchors: bt.anchors, partners: bt.partners, ya: bt.ya, lam: bt.lam },
+      { lr: cfg.lr, momentum: cfg.momentum, wd: cfg.wd },
+    );
   };
 
   // The same step as tensor ops: sgdStep of src/core/training/train.ts on a linear head.
   const model: SelmixModel = { K, d, inputShape: [d], W, b, backbone: null };
   const tensorOpStep = (): number => {
     const bt = draw();
-    return sgdStep(model, vars, mom, isBias, [1, 1], { xa: gatherRows(set, bt.anchors), xp: gatherRows(set, bt.partners), ya: bt.ya, lam: bt.lam,
-      lr: cfg.lr, momentum: cfg.momentum, wd: cfg.wd, freeze: false });
+    return sgdStep(model, vars, mom, isBias, [1, 1], {
+      xa: gatherRows(set, bt.anchors),
+      xp: gatherRows(set, bt.partners),
+      ya: bt.ya,
+      lam: bt.lam,
+      lr: cfg.lr,
+      momentum: cfg.momentum,
+      wd: cfg.wd,
+      freeze: false,
+    });
   };
 
   // Raw products on the same shapes.
@@ -134,9 +171,22 @@ export async function benchHeadStep(shape: HeadShape, opts: { reps?: number; ite
   // The four contenders, interleaved rep by rep (each rep: iters calls of each), so a slow spell of this shared
   // machine hits all of them alike; the ratios are medians of the per-rep ratios.
   const contenders: Record<'engine' | 'tensorOps' | 'matmulOnly' | 'matmulFreshW', () => void> = {
-    engine: () => { for (let i = 0; i < iters; i++) engineStep(); head.sync(); W.dataSync(); },
-    tensorOps: () => { for (let i = 0; i < iters; i++) tensorOpStep(); W.dataSync(); },
-    matmulOnly: () => { for (let i = 0; i < iters; i++) tf.tidy(() => { tf.matMul(f, W); tf.matMul(fT, gr); }); },
+    engine: () => {
+      for (let i = 0; i < iters; i++) engineStep();
+      head.sync();
+      W.dataSync();
+    },
+    tensorOps: () => {
+      for (let i = 0; i < iters; i++) tensorOpStep();
+      W.dataSync();
+    },
+    matmulOnly: () => {
+      for (let i = 0; i < iters; i++)
+        tf.tidy(() => {
+          tf.matMul(f, W);
+          tf.matMul(fT, gr);
+        });
+    },
     matmulFreshW: () => {
       let Wi: tf.Tensor = tf.clone(W);
       for (let i = 0; i < iters; i++) {
@@ -152,8 +202,13 @@ export async function benchHeadStep(shape: HeadShape, opts: { reps?: number; ite
     },
   };
   const names = Object.keys(contenders) as (keyof typeof contenders)[];
-  const wall: Record<string, number[]> = {}, cpu: Record<string, number[]> = {};
-  for (const n of names) { contenders[n](); wall[n] = []; cpu[n] = []; } // warm-up
+  const wall: Record<string, number[]> = {},
+    cpu: Record<string, number[]> = {};
+  for (const n of names) {
+    contenders[n]();
+    wall[n] = [];
+    cpu[n] = [];
+  } // warm-up
   for (let r = 0; r < reps; r++) {
     for (const n of names) {
       const c0 = cpuMs();
@@ -163,7 +218,13 @@ export async function benchHeadStep(shape: HeadShape, opts: { reps?: number; ite
       cpu[n]!.push((cpuMs() - c0) / iters);
     }
   }
-  const timing = (n: keyof typeof contenders): Timing => ({ medianMs: median(wall[n]!), minMs: Math.min(...wall[n]!), maxMs: Math.max(...wall[n]!), cpuMedianMs: median(cpu[n]!), reps });
+  const timing = (n: keyof typeof contenders): Timing => ({
+    medianMs: median(wall[n]!),
+    minMs: Math.min(...wall[n]!),
+    maxMs: Math.max(...wall[n]!),
+    cpuMedianMs: median(cpu[n]!),
+    reps,
+  });
   const perRepRatio = (n: keyof typeof contenders) => median(wall.matmulOnly!.map((m, r) => m / wall[n]![r]!));
   const engine = timing('engine');
   const tensorOps = timing('tensorOps');
@@ -205,19 +266,42 @@ export async function benchHeadStep(shape: HeadShape, opts: { reps?: number; ite
   const matmulFlops = 2 * B * d * K * 2;
   const gf = (ms: number) => matmulFlops / (ms * 1e6);
   return {
-    shape, matmulFlops, engineStep: engine, tensorOpStep: tensorOps, matmulOnly: mmOnly, matmulFreshW: mmFresh, matmulForward, matmulGradW,
-    engineGflops: gf(engine.medianMs), tensorOpGflops: gf(tensorOps.medianMs), matmulGflops: gf(mmOnly.medianMs),
-    ratio: perRepRatio('engine'), tensorOpRatio: perRepRatio('tensorOps'), freshWRatio: perRepRatio('matmulFreshW'), kernels, ...(tensorOpKernels !== undefined ? { tensorOpKernels } : {}),
+    shape,
+    matmulFlops,
+    engineStep: engine,
+    tensorOpStep: tensorOps,
+    matmulOnly: mmOnly,
+    matmulFreshW: mmFresh,
+    matmulForward,
+    matmulGradW,
+    engineGflops: gf(engine.medianMs),
+    tensorOpGflops: gf(tensorOps.medianMs),
+    matmulGflops: gf(mmOnly.medianMs),
+    ratio: perRepRatio('engine'),
+    tensorOpRatio: perRepRatio('tensorOps'),
+    freshWRatio: perRepRatio('matmulFreshW'),
+    kernels,
+    ...(tensorOpKernels !== undefined ? { tensorOpKernels } : {}),
     square: { n: sq, timing: square, gflops: (2 * sq ** 3) / (square.medianMs * 1e6) },
     transpose,
   };
 }
 
 /** Kernels run by one call of fn, with their summed times per kernel name as the backend's profiler reports them. */
-export async function profileKernels(fn: () => unknown): Promise<{ count: number; top: { name: string; ms: number }[] }> {
-  const info = await tf.profile(() => { fn(); });
+export async function profileKernels(
+  fn: () => unknown,
+): Promise<{ count: number; top: { name: string; ms: number }[] }> {
+  const info = await tf.profile(() => {
+    fn();
+  });
   const ks = await Promise.all(info.kernels.map(async (k) => ({ name: k.name, ms: Number(await k.kernelTimeMs) })));
   const byName = new Map<string, number>();
   for (const k of ks) byName.set(k.name, (byName.get(k.name) ?? 0) + (Number.isFinite(k.ms) ? k.ms : 0));
-  return { count: ks.length, top: [...byName].map(([name, ms]) => ({ name, ms })).sort((a, b) => b.ms - a.ms).slice(0, 8) };
+  return {
+    count: ks.length,
+    top: [...byName]
+      .map(([name, ms]) => ({ name, ms }))
+      .sort((a, b) => b.ms - a.ms)
+      .slice(0, 8),
+  };
 }

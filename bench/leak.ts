@@ -27,7 +27,9 @@ export interface LeakResult {
 export async function benchLeak(opts: { K: number; d: number; steps: number }): Promise<LeakResult> {
   const { model, data } = syntheticProblem(opts.K, opts.d, 11);
   const cfg = configSchema.parse({
-    objective: 'minRecall', data: { kind: 'npy', train: { features: 'x.npy', labels: 'y.npy' } }, model: { kind: 'linear', weights: 'w.npy' },
+    objective: 'minRecall',
+    data: { kind: 'npy', train: { features: 'x.npy', labels: 'y.npy' } },
+    model: { kind: 'linear', weights: 'w.npy' },
     training: { steps: opts.steps, refreshEvery: 50, seed: 0 },
   });
   const rss = new RssSampler();
@@ -37,8 +39,14 @@ export async function benchLeak(opts: { K: number; d: number; steps: number }): 
   rss.start(50);
   const t0 = performance.now();
   const res = await finetune(model, data, {
-    config: cfg, shouldStop: () => false,
-    emit: (e) => { if (e.type === 'run/refresh') { seen.push(tf.memory().numTensors); rss.sample(); } },
+    config: cfg,
+    shouldStop: () => false,
+    emit: (e) => {
+      if (e.type === 'run/refresh') {
+        seen.push(tf.memory().numTensors);
+        rss.sample();
+      }
+    },
   });
   const wallS = (performance.now() - t0) / 1000;
   res.bestWeights.forEach((t) => t.dispose());
@@ -46,7 +54,16 @@ export async function benchLeak(opts: { K: number; d: number; steps: number }): 
   const after = tf.memory();
   disposeModel(model);
   return {
-    steps: opts.steps, K: opts.K, d: opts.d, tensorsBefore: before.numTensors, tensorsAfter: after.numTensors, bytesBefore: before.numBytes, bytesAfter: after.numBytes,
-    atRefresh: { min: Math.min(...seen), max: Math.max(...seen), count: seen.length }, peakRssBytes: peak, rssBefore, wallS,
+    steps: opts.steps,
+    K: opts.K,
+    d: opts.d,
+    tensorsBefore: before.numTensors,
+    tensorsAfter: after.numTensors,
+    bytesBefore: before.numBytes,
+    bytesAfter: after.numBytes,
+    atRefresh: { min: Math.min(...seen), max: Math.max(...seen), count: seen.length },
+    peakRssBytes: peak,
+    rssBefore,
+    wallS,
   };
 }

@@ -29,7 +29,13 @@ export function cpuMs(): number {
 }
 
 function summarise(ts: number[], cs: number[]): Timing {
-  return { medianMs: median(ts), minMs: Math.min(...ts), maxMs: Math.max(...ts), cpuMedianMs: median(cs), reps: ts.length };
+  return {
+    medianMs: median(ts),
+    minMs: Math.min(...ts),
+    maxMs: Math.max(...ts),
+    cpuMedianMs: median(cs),
+    reps: ts.length,
+  };
 }
 
 /**
@@ -54,7 +60,10 @@ export function timeIt(fn: () => unknown, opts: { reps?: number; warmup?: number
 }
 
 /** Async variant of timeIt. */
-export async function timeItAsync(fn: () => Promise<unknown>, opts: { reps?: number; warmup?: number; budgetMs?: number } = {}): Promise<Timing> {
+export async function timeItAsync(
+  fn: () => Promise<unknown>,
+  opts: { reps?: number; warmup?: number; budgetMs?: number } = {},
+): Promise<Timing> {
   const reps = opts.reps ?? 5;
   const budget = opts.budgetMs ?? Infinity;
   for (let i = 0; i < (opts.warmup ?? 1); i++) await fn();
@@ -80,7 +89,16 @@ export interface Allocation {
   tensorPeakBytes?: number;
 }
 
-const TYPED = ['Float64Array', 'Float32Array', 'Int32Array', 'Uint8Array', 'Uint32Array', 'Int8Array', 'Int16Array', 'Uint16Array'] as const;
+const TYPED = [
+  'Float64Array',
+  'Float32Array',
+  'Int32Array',
+  'Uint8Array',
+  'Uint32Array',
+  'Int8Array',
+  'Int16Array',
+  'Uint16Array',
+] as const;
 
 /**
  * Counts the typed arrays allocated while fn runs, by swapping each global typed-array constructor for a
@@ -98,7 +116,10 @@ export function countAllocations<T>(fn: () => T): { result: T; alloc: Allocation
       constructor(...a: unknown[]) {
         super(...a);
         // Views over an existing buffer allocate nothing.
-        if (!(a[0] instanceof ArrayBuffer || (typeof SharedArrayBuffer !== 'undefined' && a[0] instanceof SharedArrayBuffer))) {
+        if (!(
+          a[0] instanceof ArrayBuffer ||
+          (typeof SharedArrayBuffer !== 'undefined' && a[0] instanceof SharedArrayBuffer)
+        )) {
           alloc.totalBytes += this.byteLength;
           alloc.largestBytes = Math.max(alloc.largestBytes, this.byteLength);
           alloc.count++;
@@ -109,11 +130,15 @@ export function countAllocations<T>(fn: () => T): { result: T; alloc: Allocation
   try {
     return { result: fn(), alloc };
   } finally {
-    TYPED.forEach((n, i) => { g[n] = saved[i]; });
+    TYPED.forEach((n, i) => {
+      g[n] = saved[i];
+    });
   }
 }
 
-/** A whole process's figures: exit code, wall, CPU and peak RSS (GNU time -v when /usr/bin/time exists), and its output. */
+/**
+ * A whole process's figures: exit code, wall, CPU and peak RSS (GNU time -v when /usr/bin/time exists), and its output.
+ */
 export interface TimedProcess {
   code: number | null;
   wallS: number;
@@ -125,8 +150,15 @@ export interface TimedProcess {
   stderr: string;
 }
 
-/** Runs `node ...args` (or `o.exe ...args`, with `o.env` added) in cwd as a child process and times it as a whole (what a user waits for). */
-export async function runTimed(args: string[], cwd: string, o: { exe?: string; env?: Record<string, string> } = {}): Promise<TimedProcess> {
+/**
+ * Runs `node ...args` (or `o.exe ...args`, with `o.env` added) in cwd as a child process and times it as a whole (what
+ * a user waits for).
+ */
+export async function runTimed(
+  args: string[],
+  cwd: string,
+  o: { exe?: string; env?: Record<string, string> } = {},
+): Promise<TimedProcess> {
   const gnuTime = existsSync('/usr/bin/time');
   const timeFile = join(cwd, `.time-${process.pid}-${Date.now()}.txt`);
   const exe = o.exe ?? process.execPath;
@@ -136,13 +168,23 @@ export async function runTimed(args: string[], cwd: string, o: { exe?: string; e
   let stdout = '';
   let stderr = '';
   const code = await new Promise<number | null>((res) => {
-    const ch = spawn(cmd, cmdArgs, { cwd, stdio: ['ignore', 'pipe', 'pipe'], ...(o.env ? { env: { ...process.env, ...o.env } } : {}) });
-    ch.stdout.on('data', (b: Buffer) => { stdout += b.toString(); });
-    ch.stderr.on('data', (b: Buffer) => { stderr += b.toString(); });
+    const ch = spawn(cmd, cmdArgs, {
+      cwd,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      ...(o.env ? { env: { ...process.env, ...o.env } } : {}),
+    });
+    ch.stdout.on('data', (b: Buffer) => {
+      stdout += b.toString();
+    });
+    ch.stderr.on('data', (b: Buffer) => {
+      stderr += b.toString();
+    });
     ch.on('close', (c) => res(c));
   });
   const wallS = (performance.now() - t0) / 1000;
-  let userS = NaN, sysS = NaN, peak = NaN;
+  let userS = NaN,
+    sysS = NaN,
+    peak = NaN;
   let measuredWith = 'wall clock only (no /usr/bin/time)';
   if (gnuTime && existsSync(timeFile)) {
     const t = readFileSync(timeFile, 'utf8');
@@ -198,16 +240,28 @@ export function machineInfo(backend: string, tfjsVersion: string): MachineInfo {
   const cs = cpus();
   let commit = 'unknown';
   try {
-    commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
     // Uncommitted engine edits change the numbers: say so.
-    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src', 'test/helpers'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src', 'test/helpers'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
     if (dirty) commit += ' + uncommitted changes in src/';
   } catch {
     // not a git checkout
   }
   return {
-    cpuModel: cs[0]?.model.trim() ?? 'unknown', cores: cs.length, memoryGiB: Math.round(totalmem() / 2 ** 30),
-    node: process.version, platform: `${process.platform}-${process.arch}`, tfjs: tfjsVersion, backend, gitCommit: commit,
+    cpuModel: cs[0]?.model.trim() ?? 'unknown',
+    cores: cs.length,
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+    platform: `${process.platform}-${process.arch}`,
+    tfjs: tfjsVersion,
+    backend,
+    gitCommit: commit,
     date: new Date().toISOString(),
   };
 }

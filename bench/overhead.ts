@@ -58,18 +58,29 @@ export function syntheticProblem(K: number, d: number, seed = 5): { model: Selmi
   const train = make(Array.from({ length: K }, (_, k) => Math.max(2, Math.floor(200 * 100 ** (-k / (K - 1))))));
   const val = make(new Array<number>(K).fill(10));
   const W = Float32Array.from({ length: d * K }, () => g() / Math.sqrt(d));
-  return { model: linearModel(W, new Float32Array(K), d, K), data: { train, val, unlabeled: null, test: null, classNames: Array.from({ length: K }, (_, k) => String(k)) } };
+  return {
+    model: linearModel(W, new Float32Array(K), d, K),
+    data: { train, val, unlabeled: null, test: null, classNames: Array.from({ length: K }, (_, k) => String(k)) },
+  };
 }
 
 function config(policy: 'selmix' | 'uniformMixup', steps: number, refreshEvery: number): SelmixConfig {
   return configSchema.parse({
-    objective: 'minRecall', data: { kind: 'npy', train: { features: 'x.npy', labels: 'y.npy' } }, model: { kind: 'linear', weights: 'w.npy' },
-    training: { steps, refreshEvery, seed: 0 }, selmix: { policy },
+    objective: 'minRecall',
+    data: { kind: 'npy', train: { features: 'x.npy', labels: 'y.npy' } },
+    model: { kind: 'linear', weights: 'w.npy' },
+    training: { steps, refreshEvery, seed: 0 },
+    selmix: { policy },
   });
 }
 
 /** Runs the overhead benchmark on the current backend. */
-export async function benchOverhead(opts: { K: number; d: number; steps: number; rounds: number }): Promise<OverheadResult> {
+export async function benchOverhead(opts: {
+  K: number;
+  d: number;
+  steps: number;
+  rounds: number;
+}): Promise<OverheadResult> {
   const { K, d, steps, rounds } = opts;
   const refreshEvery = 50;
   const { model, data } = syntheticProblem(K, d);
@@ -82,7 +93,9 @@ export async function benchOverhead(opts: { K: number; d: number; steps: number;
     mixupOnly: config('uniformMixup', steps, steps + 1),
   };
   const samples: Record<keyof typeof variants, { wall: number[]; cpu: number[]; refreshes: number }> = {
-    selmix: { wall: [], cpu: [], refreshes: 0 }, uniformMixup: { wall: [], cpu: [], refreshes: 0 }, mixupOnly: { wall: [], cpu: [], refreshes: 0 },
+    selmix: { wall: [], cpu: [], refreshes: 0 },
+    uniformMixup: { wall: [], cpu: [], refreshes: 0 },
+    mixupOnly: { wall: [], cpu: [], refreshes: 0 },
   };
   for (let r = 0; r <= rounds; r++) {
     for (const name of Object.keys(variants) as (keyof typeof variants)[]) {
@@ -91,7 +104,14 @@ export async function benchOverhead(opts: { K: number; d: number; steps: number;
       let refreshes = 0;
       const c0 = cpuMs();
       const t0 = performance.now();
-      const res = await finetune(model, data, { config: variants[name], ...(runMm ? { matmul: runMm } : {}), emit: (e) => { if (e.type === 'run/refresh') refreshes++; }, shouldStop: () => false });
+      const res = await finetune(model, data, {
+        config: variants[name],
+        ...(runMm ? { matmul: runMm } : {}),
+        emit: (e) => {
+          if (e.type === 'run/refresh') refreshes++;
+        },
+        shouldStop: () => false,
+      });
       const wall = performance.now() - t0;
       const cpu = cpuMs() - c0;
       res.bestWeights.forEach((t) => t.dispose());
@@ -101,7 +121,12 @@ export async function benchOverhead(opts: { K: number; d: number; steps: number;
       samples[name].refreshes = refreshes;
     }
   }
-  const runs = Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, { wallS: median(v.wall), cpuS: median(v.cpu), refreshes: v.refreshes }])) as OverheadResult['runs'];
+  const runs = Object.fromEntries(
+    Object.entries(samples).map(([k, v]) => [
+      k,
+      { wallS: median(v.wall), cpuS: median(v.cpu), refreshes: v.refreshes },
+    ]),
+  ) as OverheadResult['runs'];
 
   // The parts alone.
   const cfg = variants.selmix;
@@ -109,9 +134,22 @@ export async function benchOverhead(opts: { K: number; d: number; steps: number;
   const b = Float64Array.from(await model.b.data());
   const fw = forwardAll(model, data.val);
   const validationPass = timeIt(() => forwardAll(model, data.val), { reps: 9 });
-  const refreshArgs = { K, d, features: fw.features, labels: data.val.y, logits: fw.logits, W, b, objective: cfg.objective, prevMultipliers: null,
-    options: objectiveOptions(cfg), s: cfg.selmix.temperature, lambdaBar: (cfg.training.lambdaMin + 1) / 2, ...(runMm ? { matmul: runMm } : {}),
-    logitsFromHead: true };
+  const refreshArgs = {
+    K,
+    d,
+    features: fw.features,
+    labels: data.val.y,
+    logits: fw.logits,
+    W,
+    b,
+    objective: cfg.objective,
+    prevMultipliers: null,
+    options: objectiveOptions(cfg),
+    s: cfg.selmix.temperature,
+    lambdaBar: (cfg.training.lambdaMin + 1) / 2,
+    ...(runMm ? { matmul: runMm } : {}),
+    logitsFromHead: true,
+  };
   // As in the run: the validation features do not change, so centroids and S come from the cache after the first.
   const cache = {};
   const computeRefreshT = timeIt(() => computeRefresh({ ...refreshArgs, cache }), { reps: 9 });
@@ -119,10 +157,23 @@ export async function benchOverhead(opts: { K: number; d: number; steps: number;
   const rng = new Rng(1);
   const anchorsByClass = indicesByClass(data.train.y, K);
   // As in the run without an unlabeled set: the partners' per-class lists are the anchors'.
-  const samplerBuild = timeIt(() => new PairSampler({ P, K, anchorsByClass, partnersByClass: anchorsByClass, rng }), { reps: 9 });
+  const samplerBuild = timeIt(() => new PairSampler({ P, K, anchorsByClass, partnersByClass: anchorsByClass, rng }), {
+    reps: 9,
+  });
   const sampler = new PairSampler({ P, K, anchorsByClass, partnersByClass: anchorsByClass, rng });
-  const drawT = timeIt(() => { for (let i = 0; i < 100; i++) sampler.draw(cfg.training.batchSize); }, { reps: 9 });
-  const drawBatch: Timing = { ...drawT, medianMs: drawT.medianMs / 100, minMs: drawT.minMs / 100, maxMs: drawT.maxMs / 100, cpuMedianMs: drawT.cpuMedianMs / 100 };
+  const drawT = timeIt(
+    () => {
+      for (let i = 0; i < 100; i++) sampler.draw(cfg.training.batchSize);
+    },
+    { reps: 9 },
+  );
+  const drawBatch: Timing = {
+    ...drawT,
+    medianMs: drawT.medianMs / 100,
+    minMs: drawT.minMs / 100,
+    maxMs: drawT.maxMs / 100,
+    cpuMedianMs: drawT.cpuMedianMs / 100,
+  };
   const extra = runs.selmix.refreshes - runs.mixupOnly.refreshes;
   const perRefresh = validationPass.medianMs + computeRefreshT.medianMs + samplerBuild.medianMs;
   W0.dispose();
@@ -130,7 +181,12 @@ export async function benchOverhead(opts: { K: number; d: number; steps: number;
   disposeModel(model);
   void tf;
   return {
-    K, d, steps, refreshEvery, rounds, runs,
+    K,
+    d,
+    steps,
+    refreshEvery,
+    rounds,
+    runs,
     overheadWall: (runs.selmix.wallS - runs.mixupOnly.wallS) / runs.selmix.wallS,
     overheadCpu: (runs.selmix.cpuS - runs.mixupOnly.cpuS) / runs.selmix.cpuS,
     parts: { validationPass, computeRefresh: computeRefreshT, samplerBuild, drawBatch },

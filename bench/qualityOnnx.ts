@@ -1,5 +1,7 @@
-// Whole-network quality on CIFAR-10-LT with the PyTorch-trained ResNet-8 (bench/cifar_resnet/), through the engine a user
-// runs: every row is a runRequest() on an image-folder config with model.kind "onnx" and the "cifar" preprocessing preset.
+// Whole-network quality on CIFAR-10-LT with the PyTorch-trained ResNet-8 (bench/cifar_resnet/), through the engine a
+// user
+// runs: every row is a runRequest() on an image-folder config with model.kind "onnx" and the "cifar" preprocessing
+// preset.
 //
 //   node --import tsx bench/qualityOnnx.ts --data /work/data [--model bench/cifar_resnet/resnet_cifar10lt.onnx]
 //       [--steps 200] [--batch 32] [--lr 0.003] [--backbone-lr-factor 0.01] [--refresh 25] [--seeds 3]
@@ -26,7 +28,11 @@ import { runRequest } from '../src/run/run';
 import { fmtMs, log, mdTable } from './lib';
 
 type Kind = 'headSelmix' | 'wholeSelmix' | 'wholeUniform';
-const KIND_LABEL: Record<Kind, string> = { headSelmix: 'SelMix, head only (freezeBackbone)', wholeSelmix: 'SelMix, whole network', wholeUniform: 'uniform mixup, whole network' };
+const KIND_LABEL: Record<Kind, string> = {
+  headSelmix: 'SelMix, head only (freezeBackbone)',
+  wholeSelmix: 'SelMix, whole network',
+  wholeUniform: 'uniform mixup, whole network',
+};
 
 /** Symlinks the listed files (relative to src) into dst/<class>/. */
 function linkList(src: string, list: string[], dst: string): number {
@@ -38,12 +44,32 @@ function linkList(src: string, list: string[], dst: string): number {
   return list.length;
 }
 
-const readList = (p: string): string[] => readFileSync(p, 'utf8').split('\n').map((s) => s.trim()).filter((s) => s.length > 0);
+const readList = (p: string): string[] =>
+  readFileSync(p, 'utf8')
+    .split('\n')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { data: { type: 'string' }, model: { type: 'string' }, steps: { type: 'string' }, batch: { type: 'string' }, lr: { type: 'string' },
-    'backbone-lr-factor': { type: 'string' }, refresh: { type: 'string' }, seeds: { type: 'string' }, 'first-seed': { type: 'string' }, 'test-per-class': { type: 'string' },
-    objectives: { type: 'string' }, kinds: { type: 'string' }, 'no-test': { type: 'boolean' }, out: { type: 'string' }, momentum: { type: 'string' } } });
+  const { values } = parseArgs({
+    options: {
+      data: { type: 'string' },
+      model: { type: 'string' },
+      steps: { type: 'string' },
+      batch: { type: 'string' },
+      lr: { type: 'string' },
+      'backbone-lr-factor': { type: 'string' },
+      refresh: { type: 'string' },
+      seeds: { type: 'string' },
+      'first-seed': { type: 'string' },
+      'test-per-class': { type: 'string' },
+      objectives: { type: 'string' },
+      kinds: { type: 'string' },
+      'no-test': { type: 'boolean' },
+      out: { type: 'string' },
+      momentum: { type: 'string' },
+    },
+  });
   if (!values.data) throw new Error('--data DIR is required (CIFAR-10 images: train/<class>/ and test/<class>/)');
   const dataDir = resolve(values.data);
   const modelPath = resolve(values.model ?? 'bench/cifar_resnet/resnet_cifar10lt.onnx');
@@ -72,11 +98,19 @@ async function main(): Promise<void> {
   let nTest = 0;
   if (withTest) {
     for (const cls of readdirSync(join(dataDir, 'test')).sort()) {
-      const files = readdirSync(join(dataDir, 'test', cls)).filter((f) => /\.(jpe?g|png)$/i.test(f)).sort();
-      nTest += linkList(join(dataDir, 'test'), (testPerClass > 0 ? files.slice(0, testPerClass) : files).map((f) => `${cls}/${f}`), join(work, 'test'));
+      const files = readdirSync(join(dataDir, 'test', cls))
+        .filter((f) => /\.(jpe?g|png)$/i.test(f))
+        .sort();
+      nTest += linkList(
+        join(dataDir, 'test'),
+        (testPerClass > 0 ? files.slice(0, testPerClass) : files).map((f) => `${cls}/${f}`),
+        join(work, 'test'),
+      );
     }
   }
-  log(`split: train ${nTrain}, val ${nVal}, test ${withTest ? nTest : 'none'} (links under ${work}); ${steps} steps, batch ${batch}+${batch}, lr ${lr}, backbone x${blf}, momentum ${momentum}, refresh ${refresh}, seeds ${firstSeed}..${firstSeed + nSeeds - 1}`);
+  log(
+    `split: train ${nTrain}, val ${nVal}, test ${withTest ? nTest : 'none'} (links under ${work}); ${steps} steps, batch ${batch}+${batch}, lr ${lr}, backbone x${blf}, momentum ${momentum}, refresh ${refresh}, seeds ${firstSeed}..${firstSeed + nSeeds - 1}`,
+  );
 
   type Rec = { objective: string; kind: Kind; seed: number; s: RunFinishedPayload };
   const recs: Rec[] = [];
@@ -88,8 +122,18 @@ async function main(): Promise<void> {
           const cfg = {
             name: `qualityOnnx ${kind} ${o} seed ${seed}`,
             objective: o,
-            data: { kind: 'images', train: join(work, 'train'), val: join(work, 'val'), ...(withTest ? { test: join(work, 'test') } : {}) },
-            model: { kind: 'onnx', path: modelPath, freezeBackbone: kind === 'headSelmix', preprocess: { preset: 'cifar' } },
+            data: {
+              kind: 'images',
+              train: join(work, 'train'),
+              val: join(work, 'val'),
+              ...(withTest ? { test: join(work, 'test') } : {}),
+            },
+            model: {
+              kind: 'onnx',
+              path: modelPath,
+              freezeBackbone: kind === 'headSelmix',
+              preprocess: { preset: 'cifar' },
+            },
             training: { seed, steps, batchSize: batch, lr, backboneLrFactor: blf, momentum, refreshEvery: refresh },
             selmix: { policy: kind === 'wholeUniform' ? 'uniformMixup' : 'selmix' },
             output: runDir,
@@ -98,14 +142,26 @@ async function main(): Promise<void> {
           writeFileSync(configPath, JSON.stringify(cfg, null, 1));
           const ts = performance.now();
           const traj: string[] = [];
-          const r = await runRequest({ configText: JSON.stringify(cfg), configPath }, { emit: (e) => {
-            if (e.type === 'run/refresh') traj.push(`${e.payload.step}:${e.payload.val.minRecall.toFixed(2)}/${e.payload.val.meanRecall.toFixed(3)}`);
-          }, shouldStop: () => false });
+          const r = await runRequest(
+            { configText: JSON.stringify(cfg), configPath },
+            {
+              emit: (e) => {
+                if (e.type === 'run/refresh')
+                  traj.push(
+                    `${e.payload.step}:${e.payload.val.minRecall.toFixed(2)}/${e.payload.val.meanRecall.toFixed(3)}`,
+                  );
+              },
+              shouldStop: () => false,
+            },
+          );
           if (!r.ok) throw new Error(`${kind} ${o} seed ${seed} failed (${r.kind}): ${r.message}`);
           const s = r.summary;
           recs.push({ objective: o, kind, seed, s });
-          const v = (m: MetricsReport | undefined) => (m ? `min ${m.minRecall.toFixed(4)} mean ${m.meanRecall.toFixed(4)}` : '-');
-          log(`${kind} ${o} seed ${seed}: ${((performance.now() - ts) / 1000).toFixed(0)} s, ${s.steps} steps, best step ${s.bestStep}, warm tau ${s.warmStart?.tau ?? '-'}; val ${v(s.after.val)} (warm ${v(s.warmStart?.val)}); test ${v(s.after.test)} (warm ${v(s.warmStart?.test)}); val min/mean at refreshes ${traj.join(' ')}; load ${loadavg()[0]!.toFixed(2)}`);
+          const v = (m: MetricsReport | undefined) =>
+            m ? `min ${m.minRecall.toFixed(4)} mean ${m.meanRecall.toFixed(4)}` : '-';
+          log(
+            `${kind} ${o} seed ${seed}: ${((performance.now() - ts) / 1000).toFixed(0)} s, ${s.steps} steps, best step ${s.bestStep}, warm tau ${s.warmStart?.tau ?? '-'}; val ${v(s.after.val)} (warm ${v(s.warmStart?.val)}); test ${v(s.after.test)} (warm ${v(s.warmStart?.test)}); val min/mean at refreshes ${traj.join(' ')}; load ${loadavg()[0]!.toFixed(2)}`,
+          );
           rmSync(runDir, { recursive: true, force: true });
         }
       }
@@ -122,7 +178,17 @@ async function main(): Promise<void> {
     return sd > 1e-9 ? `${(100 * m).toFixed(1)} ± ${(100 * sd).toFixed(1)}` : (100 * m).toFixed(1);
   };
   const pickM = (s: RunFinishedPayload, which: 'start' | 'warm' | 'after'): MetricsReport | undefined =>
-    which === 'start' ? (split === 'test' ? s.before.test : s.before.val) : which === 'warm' ? (split === 'test' ? s.warmStart?.test : s.warmStart?.val) : (split === 'test' ? s.after.test : s.after.val);
+    which === 'start'
+      ? split === 'test'
+        ? s.before.test
+        : s.before.val
+      : which === 'warm'
+        ? split === 'test'
+          ? s.warmStart?.test
+          : s.warmStart?.val
+        : split === 'test'
+          ? s.after.test
+          : s.after.val;
   const rows: string[][] = [];
   const json: Record<string, unknown>[] = [];
   for (const o of objectives) {
@@ -138,18 +204,54 @@ async function main(): Promise<void> {
     for (const kind of kinds) {
       const list = mine.filter((r) => r.kind === kind);
       rows.push([o, KIND_LABEL[kind], ...cells(list, 'after'), list.map((r) => r.s.bestStep).join(', ')]);
-      json.push(...list.map((r) => ({ objective: o, kind, seed: r.seed, bestStep: r.s.bestStep, wallSeconds: r.s.wallSeconds, tau: r.s.warmStart?.tau, start: pickM(r.s, 'start'), warm: pickM(r.s, 'warm'), after: pickM(r.s, 'after'), afterVal: r.s.after.val })));
+      json.push(
+        ...list.map((r) => ({
+          objective: o,
+          kind,
+          seed: r.seed,
+          bestStep: r.s.bestStep,
+          wallSeconds: r.s.wallSeconds,
+          tau: r.s.warmStart?.tau,
+          start: pickM(r.s, 'start'),
+          warm: pickM(r.s, 'warm'),
+          after: pickM(r.s, 'after'),
+          afterVal: r.s.after.val,
+        })),
+      );
     }
   }
-  const md = [
-    `### CIFAR-10-LT, whole network (ONNX, PyTorch-trained ResNet-8): ${withTest ? `test subset, first ${testPerClass > 0 ? testPerClass : 'all'} images of each class (${nTest})` : 'VALIDATION (no test set)'}`,
-    '',
-    `Objective o picks the warm start's tau and the kept iterate on validation (1000 images, 100 a class). ${steps} steps, batch ${batch} anchors + ${batch} partners, lr ${lr} cosine (backbone x${blf}), momentum ${momentum}, refresh every ${refresh}; seeds ${firstSeed}..${firstSeed + nSeeds - 1}; values in %, mean ± std over seeds (start and LA are deterministic). Load average ${load0.toFixed(2)} at start, ${loadavg()[0]!.toFixed(2)} at end; ${fmtMs(totalSeconds * 1000)} in all.`,
-    '',
-    mdTable(['objective o', 'method', `min recall (${split})`, `mean recall (${split})`, 'kept step per seed'], rows),
-  ].join('\n') + '\n';
+  const md =
+    [
+      `### CIFAR-10-LT, whole network (ONNX, PyTorch-trained ResNet-8): ${withTest ? `test subset, first ${testPerClass > 0 ? testPerClass : 'all'} images of each class (${nTest})` : 'VALIDATION (no test set)'}`,
+      '',
+      `Objective o picks the warm start's tau and the kept iterate on validation (1000 images, 100 a class). ${steps} steps, batch ${batch} anchors + ${batch} partners, lr ${lr} cosine (backbone x${blf}), momentum ${momentum}, refresh every ${refresh}; seeds ${firstSeed}..${firstSeed + nSeeds - 1}; values in %, mean ± std over seeds (start and LA are deterministic). Load average ${load0.toFixed(2)} at start, ${loadavg()[0]!.toFixed(2)} at end; ${fmtMs(totalSeconds * 1000)} in all.`,
+      '',
+      mdTable(['objective o', 'method', `min recall (${split})`, `mean recall (${split})`, 'kept step per seed'], rows),
+    ].join('\n') + '\n';
   const name = withTest ? 'quality-onnx' : 'quality-onnx-val';
-  writeFileSync(join(outDir, `${name}.json`), JSON.stringify({ settings: { steps, batch, lr, backboneLrFactor: blf, momentum, refresh, seeds: nSeeds, firstSeed, testPerClass, nTest }, runs: json, totalSeconds }, null, 1));
+  writeFileSync(
+    join(outDir, `${name}.json`),
+    JSON.stringify(
+      {
+        settings: {
+          steps,
+          batch,
+          lr,
+          backboneLrFactor: blf,
+          momentum,
+          refresh,
+          seeds: nSeeds,
+          firstSeed,
+          testPerClass,
+          nTest,
+        },
+        runs: json,
+        totalSeconds,
+      },
+      null,
+      1,
+    ),
+  );
   writeFileSync(join(outDir, `${name}.md`), md);
   process.stdout.write(md);
   log(`done in ${fmtMs(totalSeconds * 1000)}; wrote ${join(outDir, `${name}.json`)} and .md`);

@@ -1,4 +1,5 @@
-// Prints docs/PERFORMANCE.md (markdown: its Performance sections) from bench/results/bench.json (`npm run bench` first).
+// Prints docs/PERFORMANCE.md (markdown: its Performance sections) from bench/results/bench.json (`npm run bench`
+// first).
 // Usage: node --import tsx bench/readme-table.ts [path/to/bench.json]
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';

@@ -17,10 +17,22 @@ import { join } from 'node:path';
 import { gaussian, log, mulberry, timeIt, type Allocation, type Timing } from './lib';
 
 /** Allocation counts of one size, measured in a child process (bench/allocCount.ts). */
-export function allocationsOf(K: number, d: number, objective: ObjectiveId, brute = false): { refresh: Allocation; gain: Allocation; brute: Allocation | null } {
-  const out = execFileSync(process.execPath, ['--import', 'tsx', join(__dirname, 'allocCount.ts'), String(K), String(d), objective, ...(brute ? ['brute'] : [])],
-    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 20 });
-  return JSON.parse(out.trim().split('\n').pop()!) as { refresh: Allocation; gain: Allocation; brute: Allocation | null };
+export function allocationsOf(
+  K: number,
+  d: number,
+  objective: ObjectiveId,
+  brute = false,
+): { refresh: Allocation; gain: Allocation; brute: Allocation | null } {
+  const out = execFileSync(
+    process.execPath,
+    ['--import', 'tsx', join(__dirname, 'allocCount.ts'), String(K), String(d), objective, ...(brute ? ['brute'] : [])],
+    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 20 },
+  );
+  return JSON.parse(out.trim().split('\n').pop()!) as {
+    refresh: Allocation;
+    gain: Allocation;
+    brute: Allocation | null;
+  };
 }
 
 /** One refresh measurement. */
@@ -32,7 +44,10 @@ export interface RefreshRow {
   /** 'ordinary' (syntheticInput's default) or 'large gaps' (LARGE_GAP), and the largest centroid logit gap. */
   logits: 'ordinary' | 'large gaps';
   maxGap: number;
-  /** computeRefresh end to end (confusion, metrics, multipliers, D, centroids, G, P), on the path a run takes (see path). */
+  /**
+   * computeRefresh end to end (confusion, metrics, multipliers, D, centroids, G, P), on the path a run takes (see
+   * path).
+   */
   refresh: Timing;
   /**
    * Which gain provider a run takes at this K (prepareGainMatMul of src/backend): 'exact' (float64MatMul) or
@@ -78,7 +93,14 @@ export interface BruteRow {
  * path can take the centroid logits from them). The product goes through `mm` when given (the benchmark passes
  * the backend's), else plain JS.
  */
-export function syntheticInput(K: number, d: number, objective: ObjectiveId, seed = 1, mm?: MatMul, shape: InputShape = {}): RefreshInput {
+export function syntheticInput(
+  K: number,
+  d: number,
+  objective: ObjectiveId,
+  seed = 1,
+  mm?: MatMul,
+  shape: InputShape = {},
+): RefreshInput {
   const u = mulberry(seed);
   const g = gaussian(u);
   const perClass = shape.perClass ?? Math.max(5, Math.ceil(1000 / K));
@@ -99,7 +121,8 @@ export function syntheticInput(K: number, d: number, objective: ObjectiveId, see
   const sd = 1 / Math.sqrt(d);
   // The largest of K - 1 wrong logits grows like sqrt(2 ln K): the pull does too.
   const pull = PROTO_PULL * Math.sqrt(2 * Math.log(Math.max(K, 2)));
-  for (let r = 0; r < d; r++) for (let k = 0; k < K; k++) W[r * K + k] = sd * g() + (pull / d) * (mu[k * d + r]! - mbar[r]!);
+  for (let r = 0; r < d; r++)
+    for (let k = 0; k < K; k++) W[r * K + k] = sd * g() + (pull / d) * (mu[k * d + r]! - mbar[r]!);
   const b = new Float64Array(K);
   for (let k = 0; k < K; k++) b[k] = 0.1 * g();
   // A scaled head scales every logit gap (the predictions stay the same).
@@ -122,7 +145,19 @@ export function syntheticInput(K: number, d: number, objective: ObjectiveId, see
       logits.set(a, n * K);
     }
   }
-  return { K, d, features, labels, logits, W, b, objective, prevMultipliers: null, options: defaultObjectiveOptions(), s: 10 };
+  return {
+    K,
+    d,
+    features,
+    labels,
+    logits,
+    W,
+    b,
+    objective,
+    prevMultipliers: null,
+    options: defaultObjectiveOptions(),
+    s: 10,
+  };
 }
 
 /** How syntheticInput shapes its validation pass: rows per class (default max(5, 1000/K)) and a head scale. */
@@ -147,8 +182,12 @@ export function largestLogitGap(inp: RefreshInput): number {
   const A = centroidLogitsFromLogits(logits, labels, labels.length, K, inp.b);
   let gap = 0;
   for (let k = 0; k < K; k++) {
-    let mx = -Infinity, mn = Infinity;
-    for (let l = 0; l < K; l++) { mx = Math.max(mx, A[k * K + l]!); mn = Math.min(mn, A[k * K + l]!); }
+    let mx = -Infinity,
+      mn = Infinity;
+    for (let l = 0; l < K; l++) {
+      mx = Math.max(mx, A[k * K + l]!);
+      mn = Math.min(mn, A[k * K + l]!);
+    }
     gap = Math.max(gap, mx - mn);
   }
   return gap;
@@ -161,7 +200,15 @@ const PROTO_PULL = 3.5;
  * Times the refresh and its parts for one (K, d). runMm is the provider a run takes at this K (prepareGainMatMul;
  * undefined or float64MatMul: exact).
  */
-export function benchRefresh(K: number, d: number, objective: ObjectiveId, reps: number, runMmIn: MatMul | undefined, shape: InputShape = {}, pathName: RefreshRow['path'] = 'backend matmul'): RefreshRow {
+export function benchRefresh(
+  K: number,
+  d: number,
+  objective: ObjectiveId,
+  reps: number,
+  runMmIn: MatMul | undefined,
+  shape: InputShape = {},
+  pathName: RefreshRow['path'] = 'backend matmul',
+): RefreshRow {
   const runMm = runMmIn === float64MatMul ? undefined : runMmIn;
   const inp = syntheticInput(K, d, objective, 1, tfMatMul, shape);
   const N = inp.labels.length;
@@ -169,30 +216,72 @@ export function benchRefresh(K: number, d: number, objective: ObjectiveId, reps:
   // The exact float64 path is seconds at K = 1000: time it once there.
   const slow = K >= 1000;
   const exact = timeIt(() => computeRefresh(inp), slow ? { reps: 1, warmup: 0 } : { reps, warmup: 1, budgetMs });
-  // On a provider path the run's refreshes (src/core/training/train.ts, src/run/evaluate.ts) say that the logits come from this
-  // very head (logitsFromHead), so the centroid logits are not spot-checked; the synthetic logits are features x W + b too.
-  const provider = timeIt(() => computeRefresh({ ...inp, matmul: tfMatMul, logitsFromHead: true }), { reps, warmup: 1, budgetMs });
-  const path = !runMm ? 'exact' as const : pathName;
-  const refresh = !runMm ? exact : runMm === tfMatMul ? provider : timeIt(() => computeRefresh({ ...inp, matmul: runMm, logitsFromHead: true }), { reps, warmup: 1, budgetMs });
+  // On a provider path the run's refreshes (src/core/training/train.ts, src/run/evaluate.ts) say that the logits come
+  // from this
+  // very head (logitsFromHead), so the centroid logits are not spot-checked; the synthetic logits are features x W + b
+  // too.
+  const provider = timeIt(() => computeRefresh({ ...inp, matmul: tfMatMul, logitsFromHead: true }), {
+    reps,
+    warmup: 1,
+    budgetMs,
+  });
+  const path = !runMm ? ('exact' as const) : pathName;
+  const refresh = !runMm
+    ? exact
+    : runMm === tfMatMul
+      ? provider
+      : timeIt(() => computeRefresh({ ...inp, matmul: runMm, logitsFromHead: true }), { reps, warmup: 1, budgetMs });
   // The parts, from the same inputs.
   const r = computeRefresh(inp);
   const { Z } = classCentroids(inp.features, N, d, inp.labels, K);
   const C = confusionMatrix(inp.labels, argmaxRows(inp.logits, N, K), K);
   const Cc = clipConfusion(C);
   // As computeRefresh calls it: on a matmul path with the centroid logits taken from the validation logits.
-  const gainArgs = { K, d, Z, W: inp.W, b: inp.b, D: r.D, ...(runMm ? { matmul: runMm, A: centroidLogitsFromLogits(inp.logits, inp.labels, N, K, inp.b), trustA: true } : {}) } as GainArgs;
-  const gain = timeIt(() => gainMatrix(gainArgs), slow && !runMm ? { reps: 1, warmup: 0 } : { reps, warmup: 1, budgetMs });
-  const multipliersAndD = timeIt(() => {
-    const m = updateMultipliers(objective, Cc, K, null, inp.options);
-    return objectiveD(objective, Cc, K, m, inp.options);
-  }, { reps, warmup: 1 });
+  const gainArgs = {
+    K,
+    d,
+    Z,
+    W: inp.W,
+    b: inp.b,
+    D: r.D,
+    ...(runMm ? { matmul: runMm, A: centroidLogitsFromLogits(inp.logits, inp.labels, N, K, inp.b), trustA: true } : {}),
+  } as GainArgs;
+  const gain = timeIt(
+    () => gainMatrix(gainArgs),
+    slow && !runMm ? { reps: 1, warmup: 0 } : { reps, warmup: 1, budgetMs },
+  );
+  const multipliersAndD = timeIt(
+    () => {
+      const m = updateMultipliers(objective, Cc, K, null, inp.options);
+      return objectiveD(objective, Cc, K, m, inp.options);
+    },
+    { reps, warmup: 1 },
+  );
   const centroids = timeIt(() => classCentroids(inp.features, N, d, inp.labels, K), { reps, warmup: 1 });
   const distribution = timeIt(() => samplingDistribution(r.G, K, inp.s), { reps, warmup: 1 });
   const counted = allocationsOf(K, d, objective);
   const alloc = counted.refresh;
   const gainAlloc = counted.gain;
-  const logitsKind = shape.logitScale !== undefined && shape.logitScale !== 1 ? 'large gaps' as const : 'ordinary' as const;
-  return { K, d, N, objective, logits: logitsKind, maxGap: largestLogitGap(inp), refresh, path, exact, provider, gain, multipliersAndD, centroids, distribution, alloc, gainAlloc };
+  const logitsKind =
+    shape.logitScale !== undefined && shape.logitScale !== 1 ? ('large gaps' as const) : ('ordinary' as const);
+  return {
+    K,
+    d,
+    N,
+    objective,
+    logits: logitsKind,
+    maxGap: largestLogitGap(inp),
+    refresh,
+    path,
+    exact,
+    provider,
+    gain,
+    multipliersAndD,
+    centroids,
+    distribution,
+    alloc,
+    gainAlloc,
+  };
 }
 
 /**
@@ -212,8 +301,20 @@ export function benchBrute(Ks: number[], ds: number[], limitMs: number): BruteRo
       const projectedMs = last ? last.ms * (K / last.K) ** 4 : 0;
       const k4TensorBytes = 4 * K ** 4;
       if (last && projectedMs > limitMs) {
-        log(`  brute force K=${K} d=${d}: skipped (projected ${(projectedMs / 1000).toFixed(0)} s > ${limitMs / 1000} s)`);
-        rows.push({ K, d, bruteMs: null, projectedMs, closedMs: closed.medianMs, ratio: null, relErr: null, k4TensorBytes, alloc: null });
+        log(
+          `  brute force K=${K} d=${d}: skipped (projected ${(projectedMs / 1000).toFixed(0)} s > ${limitMs / 1000} s)`,
+        );
+        rows.push({
+          K,
+          d,
+          bruteMs: null,
+          projectedMs,
+          closedMs: closed.medianMs,
+          ratio: null,
+          relErr: null,
+          k4TensorBytes,
+          alloc: null,
+        });
         continue;
       }
       const t0 = performance.now();
@@ -221,10 +322,24 @@ export function benchBrute(Ks: number[], ds: number[], limitMs: number): BruteRo
       const ms = performance.now() - t0;
       const alloc = K <= 30 ? allocationsOf(K, d, 'minRecall', true).brute : null;
       const Gc = gainMatrix(args);
-      let mx = 0, err = 0;
-      for (let t = 0; t < Gb.length; t++) { mx = Math.max(mx, Math.abs(Gb[t]!)); err = Math.max(err, Math.abs(Gb[t]! - Gc[t]!)); }
+      let mx = 0,
+        err = 0;
+      for (let t = 0; t < Gb.length; t++) {
+        mx = Math.max(mx, Math.abs(Gb[t]!));
+        err = Math.max(err, Math.abs(Gb[t]! - Gc[t]!));
+      }
       log(`  brute force K=${K} d=${d}: ${(ms / 1000).toFixed(2)} s vs closed form ${closed.medianMs.toFixed(3)} ms`);
-      rows.push({ K, d, bruteMs: ms, projectedMs, closedMs: closed.medianMs, ratio: ms / closed.medianMs, relErr: err / mx, k4TensorBytes, alloc });
+      rows.push({
+        K,
+        d,
+        bruteMs: ms,
+        projectedMs,
+        closedMs: closed.medianMs,
+        ratio: ms / closed.medianMs,
+        relErr: err / mx,
+        k4TensorBytes,
+        alloc,
+      });
       last = { K, ms };
     }
   }
@@ -232,7 +347,12 @@ export function benchBrute(Ks: number[], ds: number[], limitMs: number): BruteRo
 }
 
 /** Ordinary and large-gap logits at one size, each on the run's provider for that K, timed in one process. */
-export function benchLargeGap(K: number, d: number, reps: number, runMm: MatMul | undefined): { ordinary: RefreshRow; largeGaps: RefreshRow } {
+export function benchLargeGap(
+  K: number,
+  d: number,
+  reps: number,
+  runMm: MatMul | undefined,
+): { ordinary: RefreshRow; largeGaps: RefreshRow } {
   return {
     ordinary: benchRefresh(K, d, 'minRecall', reps, runMm, { perClass: LARGE_GAP.perClass! }),
     largeGaps: benchRefresh(K, d, 'minRecall', reps, runMm, LARGE_GAP),
@@ -246,8 +366,10 @@ if (process.argv[1] && /bench[\\/]refresh\.ts$/.test(process.argv[1])) {
     const reps = i > 0 ? Number(process.argv[i + 1]) : 5;
     const { ordinary, largeGaps } = benchLargeGap(1000, 2048, reps, tfMatMul);
     for (const r of [ordinary, largeGaps]) {
-      log(`K=${r.K} d=${r.d} ${r.N / r.K} rows/class, ${r.logits} logits (largest centroid gap ${r.maxGap.toFixed(0)}): ` +
-        `refresh ${r.refresh.medianMs.toFixed(0)} ms median (${r.refresh.minMs.toFixed(0)}-${r.refresh.maxMs.toFixed(0)}, cpu ${r.refresh.cpuMedianMs.toFixed(0)}), G ${r.gain.medianMs.toFixed(0)} ms`);
+      log(
+        `K=${r.K} d=${r.d} ${r.N / r.K} rows/class, ${r.logits} logits (largest centroid gap ${r.maxGap.toFixed(0)}): ` +
+          `refresh ${r.refresh.medianMs.toFixed(0)} ms median (${r.refresh.minMs.toFixed(0)}-${r.refresh.maxMs.toFixed(0)}, cpu ${r.refresh.cpuMedianMs.toFixed(0)}), G ${r.gain.medianMs.toFixed(0)} ms`,
+      );
     }
   })();
 }

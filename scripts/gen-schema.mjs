@@ -15,11 +15,20 @@ export const schemaPath = join(root, 'media', 'selmix.schema.json');
 
 /** The schema text as it should be committed (2-space JSON, trailing newline). */
 export async function generateSchemaText() {
-  // Bundled to CommonJS in a temporary folder; mainFields picks jsonc-parser's ESM build (its UMD main hides its requires).
+  // Bundled to CommonJS in a temporary folder; mainFields picks jsonc-parser's ESM build (its UMD main hides its
+  // requires).
   const dir = mkdtempSync(join(tmpdir(), 'selmix-schema-'));
   try {
     const file = join(dir, 'config.cjs');
-    await esbuild.build({ entryPoints: [join(root, 'src/core/config.ts')], outfile: file, bundle: true, platform: 'node', format: 'cjs', mainFields: ['module', 'main'], logLevel: 'warning' });
+    await esbuild.build({
+      entryPoints: [join(root, 'src/core/config.ts')],
+      outfile: file,
+      bundle: true,
+      platform: 'node',
+      format: 'cjs',
+      mainFields: ['module', 'main'],
+      logLevel: 'warning',
+    });
     const mod = createRequire(import.meta.url)(file);
     return JSON.stringify(mod.configJsonSchema(), null, 2) + '\n';
   } finally {
@@ -31,7 +40,11 @@ export async function generateSchemaText() {
 export async function writeSchema() {
   const text = await generateSchemaText();
   let old = '';
-  try { old = readFileSync(schemaPath, 'utf8'); } catch { /* first generation */ }
+  try {
+    old = readFileSync(schemaPath, 'utf8');
+  } catch {
+    /* first generation */
+  }
   if (old === text) return false;
   mkdirSync(dirname(schemaPath), { recursive: true });
   writeFileSync(schemaPath, text);

@@ -21,7 +21,9 @@ export const SHARP_DEPS = ['sharp', '@img/colour', 'detect-libc', 'semver'];
 /** sharp's native packages for one target: 'linux-x64' -> ['@img/sharp-linux-x64', '@img/sharp-libvips-linux-x64']. */
 export function sharpPackages(target) {
   ortBinSubdir(target); // the same targets as ONNX Runtime
-  return target.startsWith('win32-') ? [`@img/sharp-${target}`] : [`@img/sharp-${target}`, `@img/sharp-libvips-${target}`];
+  return target.startsWith('win32-')
+    ? [`@img/sharp-${target}`]
+    : [`@img/sharp-${target}`, `@img/sharp-libvips-${target}`];
 }
 
 /** The folder of one target's native files, relative to the package: 'linux-x64' -> 'bin/napi-v6/linux/x64'. */
@@ -35,7 +37,9 @@ export function ortBinSubdir(target) {
 export function shippedOrtTargets(ortPackageDir) {
   const bin = join(ortPackageDir, ORT_BIN);
   if (!existsSync(bin)) return [];
-  return readdirSync(bin).flatMap((plat) => readdirSync(join(bin, plat)).map((arch) => `${plat}-${arch}`)).sort();
+  return readdirSync(bin)
+    .flatMap((plat) => readdirSync(join(bin, plat)).map((arch) => `${plat}-${arch}`))
+    .sort();
 }
 
 /**
@@ -47,20 +51,27 @@ export function checkVsixOrt(target, entries, ownFiles = []) {
   const problems = [];
   const universal = target === 'universal';
   const own = universal ? null : `${VSIX_ORT}/${ortBinSubdir(target)}/`;
-  if (universal && entries.some((e) => e.startsWith(VSIX_ORT + '/'))) problems.push(`the universal package holds ${VSIX_ORT}`);
-  if (universal && entries.some((e) => e.startsWith(`${VSIX_MODULES}/sharp/`))) problems.push(`the universal package holds ${VSIX_MODULES}/sharp`);
+  if (universal && entries.some((e) => e.startsWith(VSIX_ORT + '/')))
+    problems.push(`the universal package holds ${VSIX_ORT}`);
+  if (universal && entries.some((e) => e.startsWith(`${VSIX_MODULES}/sharp/`)))
+    problems.push(`the universal package holds ${VSIX_MODULES}/sharp`);
   const sharpOwn = universal ? [] : sharpPackages(target).map((p) => `${VSIX_MODULES}/${p}/`);
   for (const e of entries) {
     if (!NATIVE.test(e)) continue;
     if (sharpOwn.some((p) => e.startsWith(p))) continue;
-    if (!own || !e.startsWith(own)) problems.push(`native file of another platform or outside ${own ?? 'any ONNX Runtime folder'}: ${e}`);
-    else if (!ownFiles.includes(e.slice(own.length))) problems.push(`native file not in onnxruntime-node's ${ortBinSubdir(target)}: ${e}`);
+    if (!own || !e.startsWith(own))
+      problems.push(`native file of another platform or outside ${own ?? 'any ONNX Runtime folder'}: ${e}`);
+    else if (!ownFiles.includes(e.slice(own.length)))
+      problems.push(`native file not in onnxruntime-node's ${ortBinSubdir(target)}: ${e}`);
   }
   if (own) {
     for (const f of ownFiles) if (!entries.includes(own + f)) problems.push(`missing ${own + f}`);
-    if (!ownFiles.includes('onnxruntime_binding.node')) problems.push(`no onnxruntime_binding.node among the expected files of ${target}`);
+    if (!ownFiles.includes('onnxruntime_binding.node'))
+      problems.push(`no onnxruntime_binding.node among the expected files of ${target}`);
     if (!entries.includes(`${VSIX_ORT}/package.json`)) problems.push(`missing ${VSIX_ORT}/package.json`);
-    for (const dep of SHARP_DEPS) if (!entries.includes(`${VSIX_MODULES}/${dep}/package.json`)) problems.push(`missing ${VSIX_MODULES}/${dep}/package.json`);
+    for (const dep of SHARP_DEPS)
+      if (!entries.includes(`${VSIX_MODULES}/${dep}/package.json`))
+        problems.push(`missing ${VSIX_MODULES}/${dep}/package.json`);
     const binding = `${VSIX_MODULES}/@img/sharp-${target}/lib/sharp-${target}.node`;
     if (!entries.includes(binding)) problems.push(`missing ${binding} (sharp's image decoder)`);
   }
@@ -71,14 +82,20 @@ export function checkVsixOrt(target, entries, ownFiles = []) {
 export function zipEntries(buf) {
   // End of central directory: signature 0x06054b50, within the last 64 KiB + 22 bytes.
   let eocd = -1;
-  for (let i = buf.length - 22; i >= Math.max(0, buf.length - 65_557); i--) if (buf.readUInt32LE(i) === 0x06054b50) { eocd = i; break; }
+  for (let i = buf.length - 22; i >= Math.max(0, buf.length - 65_557); i--)
+    if (buf.readUInt32LE(i) === 0x06054b50) {
+      eocd = i;
+      break;
+    }
   if (eocd < 0) throw new Error('not a zip file (no end of central directory record)');
   const count = buf.readUInt16LE(eocd + 10);
   let p = buf.readUInt32LE(eocd + 16);
   const names = [];
   for (let i = 0; i < count; i++) {
     if (buf.readUInt32LE(p) !== 0x02014b50) throw new Error(`zip central directory entry ${i} is damaged`);
-    const n = buf.readUInt16LE(p + 28), x = buf.readUInt16LE(p + 30), c = buf.readUInt16LE(p + 32);
+    const n = buf.readUInt16LE(p + 28),
+      x = buf.readUInt16LE(p + 30),
+      c = buf.readUInt16LE(p + 32);
     names.push(buf.toString('utf8', p + 46, p + 46 + n));
     p += 46 + n + x + c;
   }

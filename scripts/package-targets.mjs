@@ -1,6 +1,8 @@
-// Platform-specific .vsix files, each with only its own ONNX Runtime binary (dist/node_modules/onnxruntime-node) and its
+// Platform-specific .vsix files, each with only its own ONNX Runtime binary (dist/node_modules/onnxruntime-node) and
+// its
 // own sharp image decoder (dist/node_modules/@img/sharp-<target>, and sharp-libvips-<target>), plus a universal one
-// without either (it falls back to tfjs-wasm and to the pure-JS image decoders, with a note in the run). sharp's packages
+// without either (it falls back to tfjs-wasm and to the pure-JS image decoders, with a note in the run). sharp's
+// packages
 // for other platforms than this one are fetched with `npm pack` into .selmix-cache/img/ (npm installs only this one's).
 //   node scripts/package-targets.mjs [target ...]     (default: every target below, then universal)
 // After each package it reads the .vsix's file listing and fails unless it carries exactly its own platform's
@@ -16,7 +18,9 @@ const ortDir = join(root, 'node_modules/onnxruntime-node');
 const TARGETS = [...ORT_TARGETS, 'universal'];
 const shipped = shippedOrtTargets(ortDir);
 if (shipped.join() !== [...ORT_TARGETS].sort().join()) {
-  throw new Error(`onnxruntime-node ships binaries for ${shipped.join(', ')}; scripts/ortTarget.mjs lists ${ORT_TARGETS.join(', ')}: update ORT_TARGETS`);
+  throw new Error(
+    `onnxruntime-node ships binaries for ${shipped.join(', ')}; scripts/ortTarget.mjs lists ${ORT_TARGETS.join(', ')}: update ORT_TARGETS`,
+  );
 }
 const wanted = process.argv.slice(2).length ? process.argv.slice(2) : TARGETS;
 
@@ -30,10 +34,21 @@ function fetchSharp(target) {
   const versions = JSON.parse(readFileSync(join(root, 'node_modules/sharp/package.json'), 'utf8')).optionalDependencies;
   const cache = join(root, '.selmix-cache/img');
   for (const pkg of sharpPackages(target)) {
-    if (existsSync(join(root, 'node_modules', pkg, 'package.json')) || existsSync(join(cache, 'node_modules', pkg, 'package.json'))) continue;
+    if (
+      existsSync(join(root, 'node_modules', pkg, 'package.json')) ||
+      existsSync(join(cache, 'node_modules', pkg, 'package.json'))
+    )
+      continue;
     if (!versions[pkg]) throw new Error(`sharp lists no ${pkg}`);
     mkdirSync(join(cache, 'tgz'), { recursive: true });
-    const tgz = execFileSync(process.platform === 'win32' ? 'npm.cmd' : 'npm', ['pack', `${pkg}@${versions[pkg]}`, '--pack-destination', join(cache, 'tgz')], { cwd: root, encoding: 'utf8' }).trim().split('\n').pop();
+    const tgz = execFileSync(
+      process.platform === 'win32' ? 'npm.cmd' : 'npm',
+      ['pack', `${pkg}@${versions[pkg]}`, '--pack-destination', join(cache, 'tgz')],
+      { cwd: root, encoding: 'utf8' },
+    )
+      .trim()
+      .split('\n')
+      .pop();
     const dest = join(cache, 'node_modules', pkg);
     mkdirSync(dest, { recursive: true });
     run('tar', ['-xzf', join(cache, 'tgz', tgz), '-C', dest, '--strip-components=1']);
@@ -44,13 +59,27 @@ run(process.execPath, ['scripts/pack-mnist.mjs']);
 for (const t of wanted) {
   const universal = t === 'universal';
   if (!universal) fetchSharp(t);
-  run(process.execPath, ['esbuild.mjs', '--production'], universal ? { SELMIX_ORT_TARGET: '' } : { SELMIX_ORT_TARGET: t });
+  run(
+    process.execPath,
+    ['esbuild.mjs', '--production'],
+    universal ? { SELMIX_ORT_TARGET: '' } : { SELMIX_ORT_TARGET: t },
+  );
   const out = `selmix-${t}.vsix`;
-  run(join(root, 'node_modules/.bin/vsce'), ['package', '--no-dependencies', '--allow-missing-repository', '--no-rewrite-relative-links', ...(universal ? [] : ['--target', t]), '--out', out]);
+  run(join(root, 'node_modules/.bin/vsce'), [
+    'package',
+    '--no-dependencies',
+    '--allow-missing-repository',
+    '--no-rewrite-relative-links',
+    ...(universal ? [] : ['--target', t]),
+    '--out',
+    out,
+  ]);
   const entries = zipEntries(readFileSync(join(root, out)));
   const own = universal ? [] : readdirSync(join(ortDir, ortBinSubdir(t)));
   const problems = checkVsixOrt(t, entries, own);
   if (problems.length) throw new Error(`${out}: ${problems.join('; ')}`);
   const mb = (statSync(join(root, out)).size / 1e6).toFixed(1);
-  process.stdout.write(`wrote ${out} (${mb} MB, ${entries.length} files): ${universal ? 'no ONNX Runtime (tfjs-wasm only), no sharp (pure-JS image decoders)' : `ONNX Runtime ${ortBinSubdir(t)} only (${own.join(', ')}), sharp ${sharpPackages(t).join(' + ')}`}\n`);
+  process.stdout.write(
+    `wrote ${out} (${mb} MB, ${entries.length} files): ${universal ? 'no ONNX Runtime (tfjs-wasm only), no sharp (pure-JS image decoders)' : `ONNX Runtime ${ortBinSubdir(t)} only (${own.join(', ')}), sharp ${sharpPackages(t).join(' + ')}`}\n`,
+  );
 }

@@ -7,13 +7,20 @@ import { join } from 'node:path';
 const groups = { unit: 'test/unit', integration: 'test/integration', cli: 'test/cli' };
 const which = process.argv[2] ?? 'all';
 const dirs = which === 'all' ? Object.values(groups) : [groups[which]];
-if (dirs.some((d) => d === undefined)) { console.error(`unknown test group "${which}"`); process.exit(2); }
+if (dirs.some((d) => d === undefined)) {
+  console.error(`unknown test group "${which}"`);
+  process.exit(2);
+}
 
 /** Every *.test.ts below dir, sorted. */
 function find(dir) {
   let out = [];
   let entries = [];
-  try { entries = readdirSync(dir, { withFileTypes: true }); } catch { return out; }
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return out;
+  }
   for (const e of entries) {
     const p = join(dir, e.name);
     if (e.isDirectory()) out = out.concat(find(p));
@@ -25,6 +32,11 @@ const files = dirs.flatMap(find);
 // Build dist/ once up front: CLI tests spawn bin/selmix.js, which runs the bundle.
 const build = spawnSync(process.execPath, ['esbuild.mjs'], { stdio: 'inherit' });
 if (build.status !== 0) process.exit(build.status ?? 1);
-if (files.length === 0) { console.error(`no test files for "${which}"`); process.exit(1); }
-const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...files], { stdio: 'inherit' });
+if (files.length === 0) {
+  console.error(`no test files for "${which}"`);
+  process.exit(1);
+}
+const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...files], {
+  stdio: 'inherit',
+});
 process.exit(r.status ?? 1);

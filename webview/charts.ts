@@ -1,11 +1,17 @@
-// The dashboard's line and bar charts on the tree-shaken core of ECharts (the heatmaps are heatmap.ts) (canvas renderer, no eval, no inline styles:
+// The dashboard's line and bar charts on the tree-shaken core of ECharts (the heatmaps are heatmap.ts) (canvas
+// renderer, no eval, no inline styles:
 // tooltips render as rich text on the canvas so the strict CSP holds). Colours come from the theme.
 import * as echarts from 'echarts/core';
 import { BarChart, LineChart } from 'echarts/charts';
 import { DataZoomComponent, GridComponent, LegendComponent, TooltipComponent } from 'echarts/components';
 import { CanvasRenderer } from 'echarts/renderers';
 import type { BarSeriesOption, LineSeriesOption } from 'echarts/charts';
-import type { DataZoomComponentOption, GridComponentOption, LegendComponentOption, TooltipComponentOption } from 'echarts/components';
+import type {
+  DataZoomComponentOption,
+  GridComponentOption,
+  LegendComponentOption,
+  TooltipComponentOption,
+} from 'echarts/components';
 import type { ComposeOption } from 'echarts/core';
 import type { FlatMatrix } from '../src/protocol/messages';
 import { themeColor } from './common';
@@ -13,8 +19,14 @@ import { themeColor } from './common';
 echarts.use([BarChart, LineChart, GridComponent, TooltipComponent, LegendComponent, DataZoomComponent, CanvasRenderer]);
 
 /** The option type of the charts used here. */
-export type ChartOption = ComposeOption<BarSeriesOption | LineSeriesOption | GridComponentOption | TooltipComponentOption
-  | LegendComponentOption | DataZoomComponentOption>;
+export type ChartOption = ComposeOption<
+  | BarSeriesOption
+  | LineSeriesOption
+  | GridComponentOption
+  | TooltipComponentOption
+  | LegendComponentOption
+  | DataZoomComponentOption
+>;
 
 /** The theme's colours for charts. */
 export interface Palette {
@@ -56,11 +68,18 @@ export function makeChart(dom: HTMLElement): echarts.ECharts {
 }
 
 const tooltipBase = (p: Palette): TooltipComponentOption => ({
-  renderMode: 'richText', backgroundColor: p.bg, borderColor: p.grid, textStyle: { color: p.fg, fontSize: 12 }, confine: true,
+  renderMode: 'richText',
+  backgroundColor: p.bg,
+  borderColor: p.grid,
+  textStyle: { color: p.fg, fontSize: 12 },
+  confine: true,
 });
 
 const axisStyle = (p: Palette): object => ({
-  axisLine: { lineStyle: { color: p.grid } }, axisLabel: { color: p.muted, fontSize: 10 }, nameTextStyle: { color: p.muted }, splitLine: { lineStyle: { color: p.grid, opacity: 0.4 } },
+  axisLine: { lineStyle: { color: p.grid } },
+  axisLabel: { color: p.muted, fontSize: 10 },
+  nameTextStyle: { color: p.muted },
+  splitLine: { lineStyle: { color: p.grid, opacity: 0.4 } },
 });
 
 /** Labels of a heatmap's rows/columns: class names, or index ranges when downsampled. */
@@ -70,7 +89,12 @@ export function matrixLabels(m: FlatMatrix, fullK: number, name: (k: number) => 
 }
 
 /** Per-class recall: the starting model against now. */
-export function recallBarsOption(names: string[], start: number[] | null, now: number[] | null, p: Palette): ChartOption {
+export function recallBarsOption(
+  names: string[],
+  start: number[] | null,
+  now: number[] | null,
+  p: Palette,
+): ChartOption {
   const many = names.length > 40;
   // A fixed label interval for many classes: ECharts' automatic one measures every label on each redraw.
   const labelEvery = names.length > 100 ? Math.ceil(names.length / 25) - 1 : 'auto';
@@ -79,11 +103,25 @@ export function recallBarsOption(names: string[], start: number[] | null, now: n
     grid: { left: 8, right: 8, top: 28, bottom: many ? 48 : 8, containLabel: true },
     legend: { top: 0, textStyle: { color: p.fg }, data: ['start', 'now'] },
     tooltip: { ...tooltipBase(p), trigger: 'axis' },
-    xAxis: { type: 'category', data: names, ...axisStyle(p), axisLabel: { color: p.muted, fontSize: 10, interval: labelEvery } },
+    xAxis: {
+      type: 'category',
+      data: names,
+      ...axisStyle(p),
+      axisLabel: { color: p.muted, fontSize: 10, interval: labelEvery },
+    },
     yAxis: { type: 'value', min: 0, max: 1, name: 'recall', ...axisStyle(p) },
-    dataZoom: many ? [{ type: 'inside' }, { type: 'slider', height: 16, bottom: 8, textStyle: { color: p.muted } }] : [],
+    dataZoom: many
+      ? [{ type: 'inside' }, { type: 'slider', height: 16, bottom: 8, textStyle: { color: p.muted } }]
+      : [],
     series: [
-      { name: 'start', type: 'bar', data: start ?? [], itemStyle: { color: p.muted }, barGap: '10%', large: names.length > 200 },
+      {
+        name: 'start',
+        type: 'bar',
+        data: start ?? [],
+        itemStyle: { color: p.muted },
+        barGap: '10%',
+        large: names.length > 200,
+      },
       { name: 'now', type: 'bar', data: now ?? [], itemStyle: { color: p.blue }, large: names.length > 200 },
     ],
   };
@@ -105,8 +143,23 @@ export function recallHistogramOption(bins: string[], start: number[], now: numb
   };
 }
 
-/** Twelve categorical colours that stay apart from each other on light and dark backgrounds (Tableau 10 and two more). */
-export const CATEGORICAL = ['#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f', '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#bab0ac', '#17becf', '#8c564b'];
+/**
+ * Twelve categorical colours that stay apart from each other on light and dark backgrounds (Tableau 10 and two more).
+ */
+export const CATEGORICAL = [
+  '#4e79a7',
+  '#f28e2b',
+  '#e15759',
+  '#76b7b2',
+  '#59a14f',
+  '#edc948',
+  '#b07aa1',
+  '#ff9da7',
+  '#9c755f',
+  '#bab0ac',
+  '#17becf',
+  '#8c564b',
+];
 
 /** One curve of a line chart. */
 export interface Curve {
@@ -118,7 +171,9 @@ export interface Curve {
   stepped?: boolean;
 }
 
-/** Curves over steps: named series of [step, value] points; the step axis is named below it (never clipped at the edge). */
+/**
+ * Curves over steps: named series of [step, value] points; the step axis is named below it (never clipped at the edge).
+ */
 export function curvesOption(series: Curve[], p: Palette, yName: string, log = false): ChartOption {
   return {
     animation: false,
@@ -128,8 +183,14 @@ export function curvesOption(series: Curve[], p: Palette, yName: string, log = f
     xAxis: { type: 'value', name: 'step', nameLocation: 'middle', nameGap: 24, min: 'dataMin', ...axisStyle(p) },
     yAxis: { type: log ? 'log' : 'value', name: yName, scale: true, ...axisStyle(p) },
     series: series.map((s, i) => ({
-      name: s.name, type: 'line', showSymbol: false, data: s.points, sampling: 'lttb', ...(s.stepped ? { step: 'end' as const } : {}),
-      lineStyle: { width: 1.5, type: s.dashed ? 'dashed' : 'solid' }, itemStyle: { color: s.color ?? CATEGORICAL[i % CATEGORICAL.length] },
+      name: s.name,
+      type: 'line',
+      showSymbol: false,
+      data: s.points,
+      sampling: 'lttb',
+      ...(s.stepped ? { step: 'end' as const } : {}),
+      lineStyle: { width: 1.5, type: s.dashed ? 'dashed' : 'solid' },
+      itemStyle: { color: s.color ?? CATEGORICAL[i % CATEGORICAL.length] },
     })),
   };
 }

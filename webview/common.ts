@@ -22,7 +22,10 @@ interface SavedState {
 
 let embedded: { value: Record<string, unknown> | null } | null = null;
 
-/** The state the host embedded in the page (#bootstrap), parsed once (it holds the snapshot, large at big K); null when absent or unreadable. */
+/**
+ * The state the host embedded in the page (#bootstrap), parsed once (it holds the snapshot, large at big K); null when
+ * absent or unreadable.
+ */
 function bootstrap(): Record<string, unknown> | null {
   if (!embedded) {
     let value: Record<string, unknown> | null = null;
@@ -60,7 +63,8 @@ export function bootstrapTrusted(): boolean {
 }
 
 /** What a restricted workspace means for runs, in a sentence. */
-export const RESTRICTED_NOTE = 'Runs are disabled in this restricted workspace: training executes on your data and writes model files. Trust the workspace to run SelMix; past runs and config checks work here.';
+export const RESTRICTED_NOTE =
+  'Runs are disabled in this restricted workspace: training executes on your data and writes model files. Trust the workspace to run SelMix; past runs and config checks work here.';
 
 /** Saves the snapshot for the next load of this page. */
 export function saveSnapshot(snapshot: RunSnapshot): void {
@@ -75,8 +79,11 @@ const MAX_DRAWS_PER_SECOND = 5;
  * draws (once per animation frame, or after a short timeout when frames are throttled), saves the state, and
  * then acknowledges with view/ack so the host sends the next batch (flow control). Sends view/ready last.
  */
-export function connect(initial: RunSnapshot, draw: (s: RunSnapshot, refreshAt: number | null) => void,
-  onRuns?: (m: Extract<HostToWebview, { type: 'host/runs' }>) => void): { current(): RunSnapshot } {
+export function connect(
+  initial: RunSnapshot,
+  draw: (s: RunSnapshot, refreshAt: number | null) => void,
+  onRuns?: (m: Extract<HostToWebview, { type: 'host/runs' }>) => void,
+): { current(): RunSnapshot } {
   let snap = initial;
   /** The host's time of the newest refresh received and not yet drawn. */
   let refreshAt: number | null = null;
@@ -127,12 +134,17 @@ export function connect(initial: RunSnapshot, draw: (s: RunSnapshot, refreshAt: 
     schedule();
   });
   draw(snap, null);
-  // First paint from the embedded state, before any round trip (the e2e reads it: ms since the page's navigation start).
+  // First paint from the embedded state, before any round trip (the e2e reads it: ms since the page's navigation
+  // start).
   document.body.dataset.firstPaintMs = performance.now().toFixed(0);
   // Where the time to open went (epoch ms): the host's marks from the bootstrap, then this page's.
   const origin = performance.timeOrigin;
-  document.body.dataset.timing = JSON.stringify({ ...bootstrapTiming(), navigationStart: Math.round(origin),
-    scriptStart: Math.round(origin + SCRIPT_START), firstPaint: Math.round(origin + performance.now()) });
+  document.body.dataset.timing = JSON.stringify({
+    ...bootstrapTiming(),
+    navigationStart: Math.round(origin),
+    scriptStart: Math.round(origin + SCRIPT_START),
+    firstPaint: Math.round(origin + performance.now()),
+  });
   vscode.postMessage({ type: 'view/ready' });
   return { current: () => snap };
 }
@@ -172,15 +184,21 @@ export function finishedResults(s: RunSnapshot): RunFinishedPayload | null {
 /** The status of a snapshot in words, and a stable key for tests and styles. */
 export function statusOf(s: RunSnapshot): { key: string; label: string } {
   switch (s.status) {
-    case 'idle': return { key: 'idle', label: 'No run yet' };
+    case 'idle':
+      return { key: 'idle', label: 'No run yet' };
     case 'running':
       if (!s.started) return { key: 'starting', label: 'Starting…' }; // loading, decoding, extracting: the stage line says which
-      return s.started.mode === 'pretrain' ? { key: 'pretraining', label: 'Pre-training…' } : { key: 'running', label: 'Running' };
-    case 'stopping': return { key: 'stopping', label: 'Stopping…' };
-    case 'failed': return { key: 'failed', label: 'Failed' };
+      return s.started.mode === 'pretrain'
+        ? { key: 'pretraining', label: 'Pre-training…' }
+        : { key: 'running', label: 'Running' };
+    case 'stopping':
+      return { key: 'stopping', label: 'Stopping…' };
+    case 'failed':
+      return { key: 'failed', label: 'Failed' };
     case 'finished': {
       const by = s.finished?.stoppedBy;
-      if (by === 'cancel' && s.finished?.reportPath === null) return { key: 'stopped', label: 'Stopped (pre-training)' };
+      if (by === 'cancel' && s.finished?.reportPath === null)
+        return { key: 'stopped', label: 'Stopped (pre-training)' };
       if (by === 'cancel') return { key: 'stopped', label: 'Stopped' };
       if (by === 'earlyStop') return { key: 'finished', label: 'Finished (early stop)' };
       return { key: 'finished', label: 'Finished' };
@@ -190,7 +208,8 @@ export function statusOf(s: RunSnapshot): { key: string; label: string } {
 
 /** A sentence about the run's stage while it has no SelMix state to show (pre-training), or null. */
 export function stageNote(s: RunSnapshot): string | null {
-  if (s.finished && s.finished.reportPath === null) return `Stopped during pre-training after ${s.finished.steps} steps; nothing was written (the next run pre-trains again).`;
+  if (s.finished && s.finished.reportPath === null)
+    return `Stopped during pre-training after ${s.finished.steps} steps; nothing was written (the next run pre-trains again).`;
   if (s.started?.mode !== 'pretrain') return null;
   if (s.status === 'stopping') return 'Stopping the pre-training: nothing will be written.';
   if (s.status === 'failed') return 'Pre-training failed; nothing was written.';
@@ -199,7 +218,11 @@ export function stageNote(s: RunSnapshot): string | null {
 }
 
 /** Creates an element with a class and optional text. */
-export function el<K extends keyof HTMLElementTagNameMap>(tag: K, cls?: string, text?: string): HTMLElementTagNameMap[K] {
+export function el<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  cls?: string,
+  text?: string,
+): HTMLElementTagNameMap[K] {
   const e = document.createElement(tag);
   if (cls) e.className = cls;
   if (text !== undefined) e.textContent = text;
@@ -252,16 +275,29 @@ export function gainMonitor(s: RunSnapshot): GainMonitorView {
   const intervals = Math.max(0, s.history.length - 1);
   if (r === null || !Number.isFinite(r)) {
     const live = s.status === 'running' || s.status === 'stopping';
-    return { r: null, intervals, state: 'collecting', verdict: s.lastRefresh?.gainCheck?.tracking ?? null, text: live ? 'collecting…' : s.history.length > 0 ? 'too few intervals' : '–' };
+    return {
+      r: null,
+      intervals,
+      state: 'collecting',
+      verdict: s.lastRefresh?.gainCheck?.tracking ?? null,
+      text: live ? 'collecting…' : s.history.length > 0 ? 'too few intervals' : '–',
+    };
   }
   // The monitor's noise-aware verdict (gainCheck); runs written before it are judged by the sign of r.
   const verdict = s.lastRefresh?.gainCheck?.tracking ?? null;
   const tracking = verdict ?? r > 0;
-  return { r, intervals, verdict, state: tracking ? 'tracking' : 'off', text: `r = ${r.toFixed(2)} (${intervals} interval${intervals === 1 ? '' : 's'})` };
+  return {
+    r,
+    intervals,
+    verdict,
+    state: tracking ? 'tracking' : 'off',
+    text: `r = ${r.toFixed(2)} (${intervals} interval${intervals === 1 ? '' : 's'})`,
+  };
 }
 
 /** Why a correlation <= 0 matters, in a sentence for the views. */
-export const GAIN_MONITOR_WARNING = 'The realised change of the objective runs against the predicted gains of the sampled pairs by more than the validation noise allows, so the sampling distribution P is misled here. Consider a lower learning rate or a more frequent refresh.';
+export const GAIN_MONITOR_WARNING =
+  'The realised change of the objective runs against the predicted gains of the sampled pairs by more than the validation noise allows, so the sampling distribution P is misled here. Consider a lower learning rate or a more frequent refresh.';
 
 /** A constraint as the views show it (the protocol's Feasibility: the bound, the value reached, whether it holds). */
 export interface FeasibilityView {
@@ -283,13 +319,19 @@ export function finishedFeasibility(f: RunFinishedPayload | null): { val?: Feasi
   return { val: feasibilityOf({ feasibility: x?.val }), test: feasibilityOf({ feasibility: x?.test }) };
 }
 
-/** A constrained objective's constraint in words ("min coverage 0.081 ≥ 0.095: not met"), or null for an unconstrained one. */
+/**
+ * A constrained objective's constraint in words ("min coverage 0.081 ≥ 0.095: not met"), or null for an unconstrained
+ * one.
+ */
 export function feasibilityText(f: FeasibilityView | undefined | null): string | null {
   if (!f) return null;
   return `${f.constraint} ${fmt(f.value)} ≥ ${fmt(f.bound)}: ${f.met ? 'met' : 'not met'}`;
 }
 
-/** Shows a constraint in a value element (hidden with its label when the objective has none), warning style when not met. */
+/**
+ * Shows a constraint in a value element (hidden with its label when the objective has none), warning style when not
+ * met.
+ */
 export function showFeasibility(target: HTMLElement, f: FeasibilityView | undefined | null): void {
   const text = feasibilityText(f);
   const wrap = target.parentElement?.classList.contains('fact') ? target.parentElement : null;
@@ -301,7 +343,10 @@ export function showFeasibility(target: HTMLElement, f: FeasibilityView | undefi
   target.classList.toggle('warn', f ? !f.met : false);
 }
 
-/** Appends a labelled value (dt + dd with an id, '–' until set) to a list, in a div of class wrapClass when given; returns the dd. */
+/**
+ * Appends a labelled value (dt + dd with an id, '–' until set) to a list, in a div of class wrapClass when given;
+ * returns the dd.
+ */
 export function fact(list: HTMLElement, label: string, id: string, wrapClass?: string): HTMLElement {
   const dt = el('dt', undefined, label);
   const dd = el('dd', undefined, '–');

@@ -4,14 +4,66 @@ import './scriptStart';
 import '@vscode-elements/elements/dist/vscode-badge/index.js';
 import '@vscode-elements/elements/dist/vscode-button/index.js';
 import '@vscode-elements/elements/dist/vscode-progress-bar/index.js';
-import { COMPARE_METRICS, type CompareMetric, type FlatMatrix, type HostToWebview, type MetricsReport, type RunFinishedPayload, type RunSnapshot } from '../src/protocol/messages';
+import {
+  COMPARE_METRICS,
+  type CompareMetric,
+  type FlatMatrix,
+  type HostToWebview,
+  type MetricsReport,
+  type RunFinishedPayload,
+  type RunSnapshot,
+} from '../src/protocol/messages';
 import { creditRows, pointsText } from '../src/protocol/credit';
 import { stageLine } from '../src/protocol/stageLine';
-import { CATEGORICAL, curvesOption, makeChart, matrixLabels, palette, recallBarsOption, recallHistogramOption, smooth } from './charts';
-import { compareAxisName, compareCsv as compareCsvOf, compareSeries, fmtNumber, METRIC_LABELS, multiplierClasses, recallView, runLabel, toCsv } from './viewModel';
+import {
+  CATEGORICAL,
+  curvesOption,
+  makeChart,
+  matrixLabels,
+  palette,
+  recallBarsOption,
+  recallHistogramOption,
+  smooth,
+} from './charts';
+import {
+  compareAxisName,
+  compareCsv as compareCsvOf,
+  compareSeries,
+  fmtNumber,
+  METRIC_LABELS,
+  multiplierClasses,
+  recallView,
+  runLabel,
+  toCsv,
+} from './viewModel';
 import type { ChartOption, Curve } from './charts';
 import { Heatmap } from './heatmap';
-import { bootstrapTrusted, button, className, connect, feasibilityOf, feasibilityText, finishedFeasibility, showFeasibility, RESTRICTED_NOTE, currentRecall, el, fact, finishedResults, fmt, GAIN_MONITOR_WARNING, gainMonitor, initialSnapshot, showGainMonitor, onThemeChange, stageNote, startRecall, statusOf, vscode, watchCsp } from './common';
+import {
+  bootstrapTrusted,
+  button,
+  className,
+  connect,
+  feasibilityOf,
+  feasibilityText,
+  finishedFeasibility,
+  showFeasibility,
+  RESTRICTED_NOTE,
+  currentRecall,
+  el,
+  fact,
+  finishedResults,
+  fmt,
+  GAIN_MONITOR_WARNING,
+  gainMonitor,
+  initialSnapshot,
+  showGainMonitor,
+  onThemeChange,
+  stageNote,
+  startRecall,
+  statusOf,
+  vscode,
+  watchCsp,
+} from './common';
 
 watchCsp();
 const app = document.getElementById('app')!;
@@ -42,7 +94,8 @@ const fTrains = fact(facts, 'Trains', 'trains', 'fact');
 const fMs = fact(facts, 'Time / step', 'ms-per-step', 'fact');
 const fGain = fact(facts, 'Gain estimate vs reality', 'gain-corr', 'fact');
 const fFeas = fact(facts, 'Constraint (last refresh)', 'feasibility', 'fact');
-fGain.title = 'Pearson correlation, over the refresh intervals so far, between the mean predicted gain G(i, j) of the pairs sampled in an interval and the change of the objective realised over it.';
+fGain.title =
+  'Pearson correlation, over the refresh intervals so far, between the mean predicted gain G(i, j) of the pairs sampled in an interval and the change of the objective realised over it.';
 const gainWarning = el('p', 'warning');
 gainWarning.id = 'gain-corr-warning';
 gainWarning.hidden = true;
@@ -63,7 +116,11 @@ const error = el('p', 'error');
 error.id = 'error';
 error.hidden = true;
 const trusted = bootstrapTrusted();
-const empty = el('p', 'empty', trusted ? 'No run yet. Run "SelMix: Fine-tune" on a *.selmix.json file, or "SelMix: Run Demo".' : 'No run yet.');
+const empty = el(
+  'p',
+  'empty',
+  trusted ? 'No run yet. Run "SelMix: Fine-tune" on a *.selmix.json file, or "SelMix: Run Demo".' : 'No run yet.',
+);
 const restricted = el('p', 'warning', RESTRICTED_NOTE);
 restricted.id = 'restricted-note';
 restricted.hidden = trusted;
@@ -90,9 +147,22 @@ function card(heading: string, id: string, caption: string, wide = false): HTMLE
   return chart;
 }
 const grid = el('section', 'grid');
-const gainDom = card('Gain matrix G', 'gain-heatmap', 'Predicted objective gain of mixing anchor class i with partner class j (red: gain, blue: loss).');
-const distDom = card('Sampling distribution P', 'dist-heatmap', 'Probability of drawing the pair (i, j): a softmax of the positive gains.');
-const recallDom = card('Per-class recall', 'recall-bars', 'Validation recall of each class: the starting model against now.', true);
+const gainDom = card(
+  'Gain matrix G',
+  'gain-heatmap',
+  'Predicted objective gain of mixing anchor class i with partner class j (red: gain, blue: loss).',
+);
+const distDom = card(
+  'Sampling distribution P',
+  'dist-heatmap',
+  'Probability of drawing the pair (i, j): a softmax of the positive gains.',
+);
+const recallDom = card(
+  'Per-class recall',
+  'recall-bars',
+  'Validation recall of each class: the starting model against now.',
+  true,
+);
 const recallCard = recallDom.parentElement!;
 const recallCaption = recallCard.querySelector('.caption')!;
 const histDom = el('div', 'chart');
@@ -109,14 +179,23 @@ keptLabel.hidden = true;
 recallCard.insertBefore(keptLabel, recallDom);
 const curvesDom = card('Objective and recall', 'curves', 'On the validation set, at every refresh.');
 const lossDom = card('Training loss', 'loss-chart', 'Cross-entropy of the mixed batch.');
-const multDom = card('Multipliers λ', 'multipliers-chart', 'The Lagrange multipliers of the objective, per class.', true);
+const multDom = card(
+  'Multipliers λ',
+  'multipliers-chart',
+  'The Lagrange multipliers of the objective, per class.',
+  true,
+);
 const multCard = multDom.parentElement!;
 const multCaption = multCard.querySelector('.caption')!;
 /** At most this many multiplier curves (12 distinct colours). */
 const MAX_MULT_SERIES = 10;
 /** Smoothing weight of the curves (exponential moving average; 0: raw). */
 let smoothing = 0;
-const gainCorrDom = card('Gain estimate vs reality', 'gain-corr-chart', 'Correlation of the predicted gain of the sampled pairs with the realised change of the objective, at every refresh (above 0: the first-order estimate tracks reality).');
+const gainCorrDom = card(
+  'Gain estimate vs reality',
+  'gain-corr-chart',
+  'Correlation of the predicted gain of the sampled pairs with the realised change of the objective, at every refresh (above 0: the first-order estimate tracks reality).',
+);
 const logCard = el('figure', 'card wide');
 logCard.append(el('figcaption', undefined, 'Notes and warnings'));
 const logList = el('ul', 'run-log');
@@ -128,7 +207,11 @@ grid.append(logCard);
 const runsCard = el('figure', 'card wide');
 runsCard.id = 'runs-card';
 const runsHead = el('figcaption', undefined, 'Runs in this workspace');
-const runsCaption = el('p', 'caption', 'From each run\'s report.json and its output folder\'s history (.selmix-history). Tick runs to overlay a validation metric below, at every refresh.');
+const runsCaption = el(
+  'p',
+  'caption',
+  "From each run's report.json and its output folder's history (.selmix-history). Tick runs to overlay a validation metric below, at every refresh.",
+);
 const metricLabel = el('label', 'chart-tools');
 metricLabel.textContent = 'Metric ';
 const metricSelect = el('select');
@@ -157,14 +240,27 @@ let lastRuns: Extract<HostToWebview, { type: 'host/runs' }> | null = null;
 function drawRuns(m: Extract<HostToWebview, { type: 'host/runs' }>): void {
   lastRuns = m;
   const head = el('tr');
-  for (const h of ['', 'Run', 'Objective', 'Temperature', 'lr', 'Trains', 'Steps', 'Before (val)', 'After: best iterate (val)', 'After (test)', 'Written']) head.append(el('th', undefined, h));
+  for (const h of [
+    '',
+    'Run',
+    'Objective',
+    'Temperature',
+    'lr',
+    'Trains',
+    'Steps',
+    'Before (val)',
+    'After: best iterate (val)',
+    'After (test)',
+    'Written',
+  ])
+    head.append(el('th', undefined, h));
   const rows = m.runs.map((r) => {
     const tr = el('tr');
     tr.dataset.report = r.reportPath;
     const box = el('input');
     box.type = 'checkbox';
     box.checked = compared.has(r.reportPath);
-    box.title = 'Overlay this run\'s curve';
+    box.title = "Overlay this run's curve";
     box.addEventListener('change', () => {
       if (box.checked) compared.add(r.reportPath);
       else compared.delete(r.reportPath);
@@ -174,32 +270,57 @@ function drawRuns(m: Extract<HostToWebview, { type: 'host/runs' }>): void {
     cell.append(box);
     tr.dataset.objective = r.objective;
     if (r.archived) tr.classList.add('archived');
-    tr.append(cell, el('td', undefined, r.name + (r.archived ? ' (earlier run)' : '')), el('td', undefined, r.objective), el('td', 'num', fmtNumber(r.temperature)), el('td', 'num', fmtNumber(r.lr)),
-      el('td', undefined, r.trains === 'network' ? 'whole network' : r.trains === 'head' ? 'head only' : '–'), el('td', 'num', String(r.steps)), el('td', 'num', fmt(r.before)),
-      el('td', 'num', fmt(r.after)), el('td', 'num', fmt(r.testAfter)), el('td', undefined, new Date(r.writtenAt).toLocaleString()));
+    tr.append(
+      cell,
+      el('td', undefined, r.name + (r.archived ? ' (earlier run)' : '')),
+      el('td', undefined, r.objective),
+      el('td', 'num', fmtNumber(r.temperature)),
+      el('td', 'num', fmtNumber(r.lr)),
+      el('td', undefined, r.trains === 'network' ? 'whole network' : r.trains === 'head' ? 'head only' : '–'),
+      el('td', 'num', String(r.steps)),
+      el('td', 'num', fmt(r.before)),
+      el('td', 'num', fmt(r.after)),
+      el('td', 'num', fmt(r.testAfter)),
+      el('td', undefined, new Date(r.writtenAt).toLocaleString()),
+    );
     return tr;
   });
   runsTable.replaceChildren(head, ...rows);
   runsTable.dataset.count = String(m.runs.length);
-  if (m.runs.length === 0) runsTable.replaceChildren(el('caption', 'note', 'No report.json in this workspace yet: a run writes one when it finishes.'));
+  if (m.runs.length === 0)
+    runsTable.replaceChildren(
+      el('caption', 'note', 'No report.json in this workspace yet: a run writes one when it finishes.'),
+    );
   compareDom.hidden = m.curves.length === 0;
   metricLabel.hidden = m.curves.length === 0;
   compareDom.dataset.series = m.curves.map((c) => runLabel(c)).join('|');
   compareDom.dataset.metric = compareMetric;
   if (m.curves.length > 0) {
-    const curves: Curve[] = compareSeries(m.curves, compareMetric).map((c) => ({ name: c.name, points: smooth(c.points, smoothing) }));
+    const curves: Curve[] = compareSeries(m.curves, compareMetric).map((c) => ({
+      name: c.name,
+      points: smooth(c.points, smoothing),
+    }));
     set(charts.compare, curvesOption(curves, palette(), compareAxisName(m.curves, compareMetric)));
   }
 }
 
 /** Adds PNG and CSV export buttons to a chart card. */
-function exportButtons(dom: HTMLElement, name: string, chart: () => { getDataURL(o: object): string }, rows: () => string): HTMLElement {
+function exportButtons(
+  dom: HTMLElement,
+  name: string,
+  chart: () => { getDataURL(o: object): string },
+  rows: () => string,
+): HTMLElement {
   const bar = el('div', 'chart-tools');
   for (const format of ['png', 'csv'] as const) {
-    const b = button(`${dom.id}-export-${format}`, format.toUpperCase(), { icon: format === 'png' ? 'file-media' : 'table', secondary: true });
-    b.title = format === 'png' ? 'Save the chart as a PNG image' : 'Save the chart\'s data as CSV';
+    const b = button(`${dom.id}-export-${format}`, format.toUpperCase(), {
+      icon: format === 'png' ? 'file-media' : 'table',
+      secondary: true,
+    });
+    b.title = format === 'png' ? 'Save the chart as a PNG image' : "Save the chart's data as CSV";
     b.addEventListener('click', () => {
-      const data = format === 'png' ? chart().getDataURL({ type: 'png', pixelRatio: 2, backgroundColor: palette().bg }) : rows();
+      const data =
+        format === 'png' ? chart().getDataURL({ type: 'png', pixelRatio: 2, backgroundColor: palette().bg }) : rows();
       vscode.postMessage({ type: 'view/export', format, name, data });
     });
     bar.append(b);
@@ -220,13 +341,32 @@ smoothInput.step = '0.05';
 smoothInput.value = '0';
 smoothLabel.append(smoothInput);
 curvesDom.parentElement!.insertBefore(smoothLabel, curvesDom);
-app.replaceChildren(header, restricted, stageLive, facts, gainWarning, progress, stage, error, empty, results, note, grid);
+app.replaceChildren(
+  header,
+  restricted,
+  stageLive,
+  facts,
+  gainWarning,
+  progress,
+  stage,
+  error,
+  empty,
+  results,
+  note,
+  grid,
+);
 
 stopBtn.addEventListener('click', () => vscode.postMessage({ type: 'view/command', command: 'stop' }));
 reportBtn.addEventListener('click', () => vscode.postMessage({ type: 'view/command', command: 'openReport' }));
 
 const charts = {
-  recall: makeChart(recallDom), hist: makeChart(histDom), curves: makeChart(curvesDom), loss: makeChart(lossDom), mult: makeChart(multDom), gainCorr: makeChart(gainCorrDom), compare: makeChart(compareDom),
+  recall: makeChart(recallDom),
+  hist: makeChart(histDom),
+  curves: makeChart(curvesDom),
+  loss: makeChart(lossDom),
+  mult: makeChart(multDom),
+  gainCorr: makeChart(gainCorrDom),
+  compare: makeChart(compareDom),
 };
 smoothInput.addEventListener('input', () => {
   smoothing = Number(smoothInput.value);
@@ -238,14 +378,23 @@ metricSelect.addEventListener('change', () => {
   compareMetric = metricSelect.value as CompareMetric;
   if (lastRuns) drawRuns(lastRuns);
 });
-keptBox.addEventListener('change', () => { if (lastDrawn) { drawn.recall = null; draw(lastDrawn); } });
+keptBox.addEventListener('change', () => {
+  if (lastDrawn) {
+    drawn.recall = null;
+    draw(lastDrawn);
+  }
+});
 /** CSV of the curves chart: step and every series (the raw values, not smoothed). */
 function curvesCsv(): string {
   const h = lastDrawn?.history ?? [];
-  return toCsv(['step', 'objective', 'mean_recall', 'min_recall', 'g_mean', 'h_mean', 'accuracy', 'gain_correlation'],
-    h.map((x) => [x.step, x.objective, x.meanRecall, x.minRecall, x.gMean, x.hMean, x.accuracy, x.gainCorrelation]));
+  return toCsv(
+    ['step', 'objective', 'mean_recall', 'min_recall', 'g_mean', 'h_mean', 'accuracy', 'gain_correlation'],
+    h.map((x) => [x.step, x.objective, x.meanRecall, x.minRecall, x.gMean, x.hMean, x.accuracy, x.gainCorrelation]),
+  );
 }
-/** CSV of the comparison: every run's metric at every refresh, with its objective, temperature, lr and what it trained. */
+/**
+ * CSV of the comparison: every run's metric at every refresh, with its objective, temperature, lr and what it trained.
+ */
 function compareCsv(): string {
   return compareCsvOf(lastRuns?.curves ?? [], compareMetric);
 }
@@ -253,7 +402,9 @@ exportButtons(curvesDom, 'selmix-curves', () => charts.curves, curvesCsv);
 exportButtons(compareDom, 'selmix-compare', () => charts.compare, compareCsv);
 const heatmaps = { gain: new Heatmap(gainDom), dist: new Heatmap(distDom) };
 
-/** Refresh latencies (host received the refresh -> its heatmaps painted here), newest last, for the e2e and the curious. */
+/**
+ * Refresh latencies (host received the refresh -> its heatmaps painted here), newest last, for the e2e and the curious.
+ */
 const latencies: number[] = [];
 function recordLatency(ms: number): void {
   latencies.push(ms);
@@ -261,7 +412,8 @@ function recordLatency(ms: number): void {
   const sorted = [...latencies].sort((a, b) => a - b);
   document.body.dataset.refreshLatencyMs = ms.toFixed(0);
   document.body.dataset.refreshLatencyMax = sorted[sorted.length - 1]!.toFixed(0);
-  document.body.dataset.refreshLatencyP95 = sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.95))]!.toFixed(0);
+  document.body.dataset.refreshLatencyP95 =
+    sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.95))]!.toFixed(0);
   document.body.dataset.refreshLatencyCount = String(latencies.length);
 }
 
@@ -305,7 +457,14 @@ function thinForDisplay<T>(xs: T[], max: number): T[] {
 let lastDrawn: RunSnapshot | null = null;
 let lastStatus: RunSnapshot['status'] | null = null;
 /** What each chart last drew, so an update redraws only the charts whose data changed. */
-let drawn: { refresh: unknown; history: unknown; losses: unknown; recall: unknown; logs: unknown; theme: number } = { refresh: null, history: null, losses: null, recall: null, logs: null, theme: -1 };
+let drawn: { refresh: unknown; history: unknown; losses: unknown; recall: unknown; logs: unknown; theme: number } = {
+  refresh: null,
+  history: null,
+  losses: null,
+  recall: null,
+  logs: null,
+  theme: -1,
+};
 let themeVersion = 0;
 
 /** Draws the page from a snapshot (charts only where their data changed). */
@@ -313,7 +472,8 @@ function draw(s: RunSnapshot, refreshAt: number | null = null): void {
   const t0 = performance.now();
   lastDrawn = s;
   const themeChanged = drawn.theme !== themeVersion;
-  if (themeChanged) drawn = { refresh: null, history: null, losses: null, recall: null, logs: null, theme: themeVersion };
+  if (themeChanged)
+    drawn = { refresh: null, history: null, losses: null, recall: null, logs: null, theme: themeVersion };
   const p = palette();
   const st = statusOf(s);
   const started = s.started;
@@ -328,7 +488,8 @@ function draw(s: RunSnapshot, refreshAt: number | null = null): void {
   if (started) document.body.dataset.mode = started.mode;
   else delete document.body.dataset.mode;
   empty.hidden = s.status !== 'idle';
-  // No empty chart cards (a run stopped during pre-training, a run that has not refreshed yet); shown before drawing into them.
+  // No empty chart cards (a run stopped during pre-training, a run that has not refreshed yet); shown before drawing
+  // into them.
   lossDom.parentElement!.hidden = s.losses.length === 0;
   curvesDom.parentElement!.hidden = s.history.length === 0;
   gainDom.parentElement!.hidden = distDom.parentElement!.hidden = !s.lastRefresh;
@@ -363,7 +524,8 @@ function draw(s: RunSnapshot, refreshAt: number | null = null): void {
   fMean.textContent = fmt(s.lastRefresh?.val.meanRecall ?? results?.after.val.meanRecall);
   fLr.textContent = step ? fmtNumber(step.lr) : '–';
   fBackend.textContent = started?.backend ?? '–';
-  fTrains.textContent = started?.trains === 'network' ? 'whole network' : started?.trains === 'head' ? 'head only' : '–';
+  fTrains.textContent =
+    started?.trains === 'network' ? 'whole network' : started?.trains === 'head' ? 'head only' : '–';
   fMs.textContent = step ? `${fmtNumber(step.msPerStep)} ms` : '–';
   if (live && live.fraction !== null) {
     progress.setAttribute('value', String(Math.round(100 * live.fraction)));
@@ -376,7 +538,10 @@ function draw(s: RunSnapshot, refreshAt: number | null = null): void {
   const gm = gainMonitor(s);
   showGainMonitor(fGain, gm);
   gainWarning.hidden = gm.state !== 'off';
-  gainWarning.textContent = gm.state === 'off' ? `Gain estimate vs reality: r = ${gm.r!.toFixed(2)} over ${gm.intervals} intervals. ${GAIN_MONITOR_WARNING}` : '';
+  gainWarning.textContent =
+    gm.state === 'off'
+      ? `Gain estimate vs reality: r = ${gm.r!.toFixed(2)} over ${gm.intervals} intervals. ${GAIN_MONITOR_WARNING}`
+      : '';
   if (s.logs !== drawn.logs) drawLogs(s);
   error.hidden = s.error === null;
   error.textContent = s.error ? `Run failed: ${s.error}` : '';
@@ -386,26 +551,46 @@ function draw(s: RunSnapshot, refreshAt: number | null = null): void {
   drawn.refresh = r;
   if (newRefresh && !r) {
     // A new run (or stage) starts without SelMix state: the previous run's G and P must not stay on screen.
-    for (const [chart, dom] of [[heatmaps.gain, gainDom], [heatmaps.dist, distDom]] as const) {
+    for (const [chart, dom] of [
+      [heatmaps.gain, gainDom],
+      [heatmaps.dist, distDom],
+    ] as const) {
       chart.clear();
       exposeMatrix(dom, { K: 0, data: [] }, 0);
       dom.removeAttribute('aria-label');
     }
   }
   if (newRefresh && r && r.gain.data.length > 0) {
-    heatmaps.gain.draw({ m: r.gain, kind: 'gain', labels: matrixLabels(r.gain, K, name), what: r.gain.block ? 'max |G| of block' : 'G' }, p);
+    heatmaps.gain.draw(
+      { m: r.gain, kind: 'gain', labels: matrixLabels(r.gain, K, name), what: r.gain.block ? 'max |G| of block' : 'G' },
+      p,
+    );
     exposeMatrix(gainDom, r.gain, r.step);
-    gainDom.setAttribute('aria-label', `Gain matrix at step ${r.step}, ${r.gain.K} by ${r.gain.K} cells, max gain ${fmt(r.maxGain)}`);
+    gainDom.setAttribute(
+      'aria-label',
+      `Gain matrix at step ${r.step}, ${r.gain.K} by ${r.gain.K} cells, max gain ${fmt(r.maxGain)}`,
+    );
   }
   if (newRefresh && r && r.distribution.data.length > 0) {
-    heatmaps.dist.draw({ m: r.distribution, kind: 'dist', labels: matrixLabels(r.distribution, K, name), what: r.distribution.block ? 'P mass of block' : 'P' }, p);
+    heatmaps.dist.draw(
+      {
+        m: r.distribution,
+        kind: 'dist',
+        labels: matrixLabels(r.distribution, K, name),
+        what: r.distribution.block ? 'P mass of block' : 'P',
+      },
+      p,
+    );
     exposeMatrix(distDom, r.distribution, r.step);
     distDom.setAttribute('aria-label', `Sampling distribution at step ${r.step}`);
   }
   if (newRefresh && r && refreshAt !== null) recordLatency(Date.now() - refreshAt);
   const b = r?.gain.block ?? 1;
   note.hidden = b <= 1;
-  note.textContent = b > 1 ? `K = ${K}: the heatmaps are downsampled to ${r!.gain.K} × ${r!.gain.K} tiles of ${b} × ${b} classes (G: the entry of largest |G| in each tile; P: the tile's total probability). Hover a tile for its class range.` : '';
+  note.textContent =
+    b > 1
+      ? `K = ${K}: the heatmaps are downsampled to ${r!.gain.K} × ${r!.gain.K} tiles of ${b} × ${b} classes (G: the entry of largest |G| in each tile; P: the tile's total probability). Hover a tile for its class range.`
+      : '';
 
   const start = startRecall(s);
   const kept = finishedResults(s)?.after.val.recall ?? null;
@@ -422,13 +607,22 @@ function draw(s: RunSnapshot, refreshAt: number | null = null): void {
     drawn.recall = now;
     const view = recallView(start, now, K);
     const pick = <T>(xs: T[] | null): T[] | null => (xs ? view.classes.map((k) => xs[k]!) : null);
-    set(charts.recall, recallBarsOption(view.classes.map((k) => name(k)), pick(start), pick(now), p));
+    set(
+      charts.recall,
+      recallBarsOption(
+        view.classes.map((k) => name(k)),
+        pick(start),
+        pick(now),
+        p,
+      ),
+    );
     histDom.hidden = view.histogram === null;
-    if (view.histogram) set(charts.hist, recallHistogramOption(view.histogram.bins, view.histogram.start, view.histogram.now, p));
+    if (view.histogram)
+      set(charts.hist, recallHistogramOption(view.histogram.bins, view.histogram.start, view.histogram.now, p));
     recallCaption.textContent = `${view.histogram ? `K = ${K}: the ${view.classes.length / 2} lowest and ${view.classes.length / 2} highest classes by recall, and below, how many classes fall in each tenth of recall. ` : ''}Validation recall of each class: the starting model against ${showKept ? `the kept iterate (step ${finishedResults(s)!.bestStep})` : 'the last refresh'}.`;
     recallDom.dataset.values = (now ?? []).map((v) => v.toFixed(4)).join(',');
     recallDom.dataset.start = (start ?? []).map((v) => v.toFixed(4)).join(',');
-    recallDom.dataset.step = String(showKept ? finishedResults(s)!.bestStep : r?.step ?? 0);
+    recallDom.dataset.step = String(showKept ? finishedResults(s)!.bestStep : (r?.step ?? 0));
     recallDom.dataset.bars = String(view.classes.length);
   }
 
@@ -436,7 +630,20 @@ function draw(s: RunSnapshot, refreshAt: number | null = null): void {
   if (h !== drawn.history) drawCurves(s, p);
   if (s.losses !== drawn.losses) {
     drawn.losses = s.losses;
-    set(charts.loss, curvesOption([{ name: 'loss', points: thinForDisplay(s.losses, MAX_CURVE_POINTS).map((x) => [x.step, x.loss]), color: p.purple }], p, 'loss'));
+    set(
+      charts.loss,
+      curvesOption(
+        [
+          {
+            name: 'loss',
+            points: thinForDisplay(s.losses, MAX_CURVE_POINTS).map((x) => [x.step, x.loss]),
+            color: p.purple,
+          },
+        ],
+        p,
+        'loss',
+      ),
+    );
     lossDom.dataset.points = String(s.losses.length);
   }
   const ms = performance.now() - t0;
@@ -456,30 +663,55 @@ function drawResults(s: RunSnapshot): void {
   results.hidden = f === null;
   if (!f) return;
   const hasTest = f.before.test !== undefined || f.after.test !== undefined;
-  const keys: [string, string][] = [['accuracy', 'accuracy'], ['meanRecall', 'mean recall'], ['minRecall', 'min recall'], ['gMean', 'G-mean'], ['hMean', 'H-mean']];
+  const keys: [string, string][] = [
+    ['accuracy', 'accuracy'],
+    ['meanRecall', 'mean recall'],
+    ['minRecall', 'min recall'],
+    ['gMean', 'G-mean'],
+    ['hMean', 'H-mean'],
+  ];
   if (!keys.some(([k]) => k === f.objective)) keys.unshift([f.objective, f.objective]);
   const table = el('table', 'results-table');
   table.id = 'results-table';
   const head = el('tr');
-  for (const h of ['', 'Validation: start', 'Validation: after', ...(hasTest ? ['Test: start', 'Test: after'] : [])]) head.append(el('th', undefined, h));
+  for (const h of ['', 'Validation: start', 'Validation: after', ...(hasTest ? ['Test: start', 'Test: after'] : [])])
+    head.append(el('th', undefined, h));
   table.append(head);
   const objRow = el('tr');
   objRow.dataset.metric = 'objective';
-  objRow.append(el('th', undefined, `${f.objective} (objective)`), el('td', 'num', fmt(f.before.objectiveValue)), el('td', 'num', fmt(f.after.objectiveValue)));
-  if (hasTest) objRow.append(el('td', 'num', fmt(metric(f.before.test, f.objective))), el('td', 'num', fmt(metric(f.after.test, f.objective))));
+  objRow.append(
+    el('th', undefined, `${f.objective} (objective)`),
+    el('td', 'num', fmt(f.before.objectiveValue)),
+    el('td', 'num', fmt(f.after.objectiveValue)),
+  );
+  if (hasTest)
+    objRow.append(
+      el('td', 'num', fmt(metric(f.before.test, f.objective))),
+      el('td', 'num', fmt(metric(f.after.test, f.objective))),
+    );
   table.append(objRow);
   for (const [k, label] of keys) {
     const tr = el('tr');
     tr.dataset.metric = k;
-    tr.append(el('th', undefined, label), el('td', 'num', fmt(metric(f.before.val, k))), el('td', 'num', fmt(metric(f.after.val, k))));
-    if (hasTest) tr.append(el('td', 'num', fmt(metric(f.before.test, k))), el('td', 'num', fmt(metric(f.after.test, k))));
+    tr.append(
+      el('th', undefined, label),
+      el('td', 'num', fmt(metric(f.before.val, k))),
+      el('td', 'num', fmt(metric(f.after.val, k))),
+    );
+    if (hasTest)
+      tr.append(el('td', 'num', fmt(metric(f.before.test, k))), el('td', 'num', fmt(metric(f.after.test, k))));
     table.append(tr);
   }
   const last = s.lastRefresh?.step;
   const note = el('p', 'caption');
   note.id = 'results-note';
   const ff = finishedFeasibility(f);
-  const feas = [ff.val ? `validation: ${feasibilityText(ff.val)}` : '', ff.test ? `test: ${feasibilityText(ff.test)}` : ''].filter(Boolean).join('; ');
+  const feas = [
+    ff.val ? `validation: ${feasibilityText(ff.val)}` : '',
+    ff.test ? `test: ${feasibilityText(ff.test)}` : '',
+  ]
+    .filter(Boolean)
+    .join('; ');
   note.textContent = `"After" is the best iterate (step ${f.bestStep}), the model the run keeps; the values above the charts are from the last refresh${last !== undefined ? ` (step ${last})` : ''}.${hasTest ? '' : ' This run had no test set (data.test).'}${feas ? ` Constraint at the kept iterate: ${feas}.` : ''}`;
   if (f.infeasible) note.textContent += ` ${f.infeasible}`;
   note.classList.toggle('warn', ff.val?.met === false || ff.test?.met === false);
@@ -494,7 +726,8 @@ function creditTable(f: RunFinishedPayload): HTMLElement {
   const table = el('table', 'results-table');
   table.id = 'credit-table';
   const head = el('tr');
-  for (const h of ['', 'Validation', 'change', ...(hasTest ? ['Test', 'change'] : [])]) head.append(el('th', undefined, h));
+  for (const h of ['', 'Validation', 'change', ...(hasTest ? ['Test', 'change'] : [])])
+    head.append(el('th', undefined, h));
   table.append(el('caption', undefined, `${f.objective}: where the change came from (changes in points)`), head);
   const change = (v: number | null): HTMLElement => {
     const td = el('td', 'num', v === null ? '' : pointsText(v));
@@ -515,13 +748,15 @@ function creditTable(f: RunFinishedPayload): HTMLElement {
 function drawLogs(s: RunSnapshot): void {
   drawn.logs = s.logs;
   const logs = s.logs ?? [];
-  logList.replaceChildren(...logs.map((l) => {
-    const li = el('li', l.level === 'warn' ? 'warn' : undefined);
-    li.dataset.level = l.level;
-    if (l.step !== null) li.append(el('span', 'log-step', `step ${l.step}`));
-    li.append(el('span', 'log-text', `${l.level === 'warn' ? 'Warning: ' : ''}${l.message}`));
-    return li;
-  }));
+  logList.replaceChildren(
+    ...logs.map((l) => {
+      const li = el('li', l.level === 'warn' ? 'warn' : undefined);
+      li.dataset.level = l.level;
+      if (l.step !== null) li.append(el('span', 'log-step', `step ${l.step}`));
+      li.append(el('span', 'log-text', `${l.level === 'warn' ? 'Warning: ' : ''}${l.message}`));
+      return li;
+    }),
+  );
   logList.dataset.count = String(logs.length);
   logList.dataset.warnings = String(logs.filter((l) => l.level === 'warn').length);
   logCard.hidden = logs.length === 0;
@@ -539,16 +774,27 @@ function drawCurves(s: RunSnapshot, p: ReturnType<typeof palette>): void {
     { name: 'mean recall', points: h.map((x) => [x.step, x.meanRecall]), color: p.blue },
     { name: 'min recall', points: h.map((x) => [x.step, x.minRecall]), color: p.orange, dashed: true },
   ];
-  // An objective that is mean or min recall itself would draw the same line twice: keep it once, under the objective's name.
-  const same = (c: Curve): boolean => c.points.length === objective.points.length && c.points.every((q, i) => Math.abs(q[1] - objective.points[i]![1]) <= 1e-12);
-  const curves = [objective, ...others.filter((c) => !same(c))].map((c) => ({ ...c, points: smooth(c.points, smoothing) }));
+  // An objective that is mean or min recall itself would draw the same line twice: keep it once, under the objective's
+  // name.
+  const same = (c: Curve): boolean =>
+    c.points.length === objective.points.length &&
+    c.points.every((q, i) => Math.abs(q[1] - objective.points[i]![1]) <= 1e-12);
+  const curves = [objective, ...others.filter((c) => !same(c))].map((c) => ({
+    ...c,
+    points: smooth(c.points, smoothing),
+  }));
   set(charts.curves, curvesOption(curves, p, 'value'));
   curvesDom.dataset.series = curves.map((c) => c.name).join(',');
   curvesDom.dataset.points = String(s.history.length);
-  const corr = h.filter((x) => x.gainCorrelation !== null && x.gainCorrelation !== undefined).map((x) => [x.step, x.gainCorrelation!] as [number, number]);
+  const corr = h
+    .filter((x) => x.gainCorrelation !== null && x.gainCorrelation !== undefined)
+    .map((x) => [x.step, x.gainCorrelation!] as [number, number]);
   set(charts.gainCorr, curvesOption([{ name: 'r (predicted vs realised)', points: corr, color: p.green }], p, 'r'));
   gainCorrDom.dataset.points = String(corr.length);
-  gainCorrDom.dataset.values = corr.slice(-50).map(([, v]) => v.toFixed(3)).join(',');
+  gainCorrDom.dataset.values = corr
+    .slice(-50)
+    .map(([, v]) => v.toFixed(3))
+    .join(',');
 
   const withMult = h.filter((x) => x.multipliers !== null);
   multCard.hidden = withMult.length === 0;
@@ -557,9 +803,23 @@ function drawCurves(s: RunSnapshot, p: ReturnType<typeof palette>): void {
     // Up to MAX_MULT_SERIES classes, each in its own colour: all of them when few, else those whose λ moved most. A
     // multiplier holds between refreshes, so each is a step line (a min-recall objective moves its weight between
     // classes at a refresh: a step reads as such, a sloped line as a zigzag).
-    const shown = multiplierClasses(withMult.map((x) => x.multipliers), MAX_MULT_SERIES);
-    const series: Curve[] = shown.map((k, i) => ({ name: name(k), color: CATEGORICAL[i % CATEGORICAL.length], stepped: true, points: smooth(withMult.map((x) => [x.step, x.multipliers![k] ?? 0] as [number, number]), smoothing) }));
-    multCaption.textContent = Km <= MAX_MULT_SERIES ? 'The Lagrange multipliers of the objective, per class (each holds until the next refresh).' : `The Lagrange multipliers of the ${shown.length} classes (of ${Km}) whose λ moved most over the run; each holds until the next refresh.`;
+    const shown = multiplierClasses(
+      withMult.map((x) => x.multipliers),
+      MAX_MULT_SERIES,
+    );
+    const series: Curve[] = shown.map((k, i) => ({
+      name: name(k),
+      color: CATEGORICAL[i % CATEGORICAL.length],
+      stepped: true,
+      points: smooth(
+        withMult.map((x) => [x.step, x.multipliers![k] ?? 0] as [number, number]),
+        smoothing,
+      ),
+    }));
+    multCaption.textContent =
+      Km <= MAX_MULT_SERIES
+        ? 'The Lagrange multipliers of the objective, per class (each holds until the next refresh).'
+        : `The Lagrange multipliers of the ${shown.length} classes (of ${Km}) whose λ moved most over the run; each holds until the next refresh.`;
     multDom.dataset.series = series.map((c) => c.name).join(',');
     set(charts.mult, curvesOption(series, p, 'λ'));
   }

@@ -24,7 +24,11 @@ function rgbOf(css: string, ctx: CanvasRenderingContext2D): Rgb {
   return m ? [Number(m[1]), Number(m[2]), Number(m[3])] : [128, 128, 128];
 }
 
-const mix = (a: Rgb, b: Rgb, t: number): Rgb => [a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t, a[2] + (b[2] - a[2]) * t];
+const mix = (a: Rgb, b: Rgb, t: number): Rgb => [
+  a[0] + (b[0] - a[0]) * t,
+  a[1] + (b[1] - a[1]) * t,
+  a[2] + (b[2] - a[2]) * t,
+];
 
 /** A colour ramp through stops at equal spacing, t in [0, 1]. */
 function ramp(stops: Rgb[], t: number): Rgb {
@@ -45,7 +49,9 @@ export function heatmapStops(kind: HeatmapKind, p: Palette, ctx: CanvasRendering
   const bg = rgbOf(p.bg, ctx);
   const light = luminance(bg) > 0.5;
   if (kind === 'gain') return [rgbOf(p.blue, ctx), bg, rgbOf(p.red, ctx)];
-  return light ? [bg, [253, 174, 97], [230, 85, 13], [127, 39, 4]] : [bg, [166, 84, 20], [241, 150, 40], [255, 240, 190]];
+  return light
+    ? [bg, [253, 174, 97], [230, 85, 13], [127, 39, 4]]
+    : [bg, [166, 84, 20], [241, 150, 40], [255, 240, 190]];
 }
 
 /** What a heatmap shows: the matrix and how to name its rows and columns. */
@@ -76,7 +82,9 @@ export class Heatmap {
     dom.append(this.canvas, this.readout);
     new ResizeObserver(() => this.paint()).observe(dom);
     this.canvas.addEventListener('mousemove', (e) => this.hover(e));
-    this.canvas.addEventListener('mouseleave', () => { this.readout.hidden = true; });
+    this.canvas.addEventListener('mouseleave', () => {
+      this.readout.hidden = true;
+    });
   }
 
   /** Draws a matrix (replacing the previous one) in one pass. */
@@ -164,7 +172,8 @@ export class Heatmap {
     ctx.fillStyle = p.muted;
     ctx.textBaseline = 'middle';
     ctx.textAlign = 'right';
-    for (let k = 0; k < n; k += every) ctx.fillText(clip(ctx, d.labels[k] ?? '', labelW), left - 4, topPad + (k + 0.5) * cell);
+    for (let k = 0; k < n; k += every)
+      ctx.fillText(clip(ctx, d.labels[k] ?? '', labelW), left - 4, topPad + (k + 0.5) * cell);
     ctx.save();
     for (let k = 0; k < n; k += every) {
       ctx.save();

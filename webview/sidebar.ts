@@ -5,7 +5,30 @@ import '@vscode-elements/elements/dist/vscode-badge/index.js';
 import type { RunSnapshot } from '../src/protocol/messages';
 import { creditRows, pointsText } from '../src/protocol/credit';
 import { stageLine } from '../src/protocol/stageLine';
-import { bootstrapTrusted, button, className, connect, feasibilityOf, finishedFeasibility, showFeasibility, RESTRICTED_NOTE, currentRecall, el, fact, finishedResults, fmt, GAIN_MONITOR_WARNING, gainMonitor, initialSnapshot, showGainMonitor, stageNote, startRecall, statusOf, vscode, watchCsp } from './common';
+import {
+  bootstrapTrusted,
+  button,
+  className,
+  connect,
+  feasibilityOf,
+  finishedFeasibility,
+  showFeasibility,
+  RESTRICTED_NOTE,
+  currentRecall,
+  el,
+  fact,
+  finishedResults,
+  fmt,
+  GAIN_MONITOR_WARNING,
+  gainMonitor,
+  initialSnapshot,
+  showGainMonitor,
+  stageNote,
+  startRecall,
+  statusOf,
+  vscode,
+  watchCsp,
+} from './common';
 
 /** At most this many classes are listed; beyond it, the lowest recalls. */
 const MAX_LISTED = 30;
@@ -35,7 +58,13 @@ const fGain = fact(dl, 'Gain vs reality', 'sb-gain-corr');
 const fFeas = fact(dl, 'Constraint', 'sb-feasibility');
 
 const buttons = el('div', 'sb-buttons');
-function commandButton(id: string, icon: string, text: string, command: 'start' | 'stop' | 'openDashboard', secondary = false): HTMLElement {
+function commandButton(
+  id: string,
+  icon: string,
+  text: string,
+  command: 'start' | 'stop' | 'openDashboard',
+  secondary = false,
+): HTMLElement {
   const b = button(id, text, { icon, secondary });
   b.addEventListener('click', () => vscode.postMessage({ type: 'view/command', command }));
   buttons.append(b);
@@ -61,7 +90,10 @@ restricted.id = 'sb-restricted';
 restricted.hidden = trusted;
 const trustLink = el('a', undefined, 'Manage Workspace Trust');
 trustLink.href = '#';
-trustLink.addEventListener('click', (e) => { e.preventDefault(); vscode.postMessage({ type: 'view/command', command: 'manageTrust' }); });
+trustLink.addEventListener('click', (e) => {
+  e.preventDefault();
+  vscode.postMessage({ type: 'view/command', command: 'manageTrust' });
+});
 restricted.append(' ', trustLink);
 app.append(head, restricted, stage, dl, buttons, error, recallHead, recallNote, list);
 
@@ -88,20 +120,31 @@ function draw(s: RunSnapshot): void {
   showFeasibility(fFeas, feasibilityOf(s.lastRefresh) ?? finishedFeasibility(results).val);
   const gm = gainMonitor(s);
   showGainMonitor(fGain, gm);
-  fGain.title = gm.state === 'off' ? GAIN_MONITOR_WARNING : 'Correlation of the predicted gain of the sampled pairs with the realised change of the objective, over the refresh intervals so far.';
+  fGain.title =
+    gm.state === 'off'
+      ? GAIN_MONITOR_WARNING
+      : 'Correlation of the predicted gain of the sampled pairs with the realised change of the objective, over the refresh intervals so far.';
   startBtn.toggleAttribute('disabled', !trusted || s.status === 'running' || s.status === 'stopping');
   const showAfter = results !== null;
-  for (const d of [fAfter, fTest, fWarm, fOwn]) { d.hidden = !showAfter; (d.previousElementSibling as HTMLElement).hidden = !showAfter; }
+  for (const d of [fAfter, fTest, fWarm, fOwn]) {
+    d.hidden = !showAfter;
+    (d.previousElementSibling as HTMLElement).hidden = !showAfter;
+  }
   if (results) {
     fAfter.textContent = `${fmt(results.after.objectiveValue)} val, step ${results.bestStep}`;
-    const t = results.after.test ? (results.after.test as unknown as Record<string, unknown>)[results.objective] : undefined;
+    const t = results.after.test
+      ? (results.after.test as unknown as Record<string, unknown>)[results.objective]
+      : undefined;
     const [, warm, own] = creditRows(results);
     const tauText = results.warmStart ? `tau ${+results.warmStart.tau.toFixed(3)}` : 'none';
     fWarm.textContent = `${tauText}: ${pointsText(warm!.changeVal)} val${warm!.changeTest !== null ? `, ${pointsText(warm!.changeTest)} test` : ''}`;
     fOwn.textContent = `${pointsText(own!.changeVal)} val${own!.changeTest !== null ? `, ${pointsText(own!.changeTest)} test` : ''} (points)`;
     fOwn.dataset.val = String(own!.changeVal ?? '');
     fOwn.dataset.test = String(own!.changeTest ?? '');
-    fTest.textContent = typeof t === 'number' ? `${fmt(t)} (start ${fmt((results.before.test as unknown as Record<string, unknown> | undefined)?.[results.objective] as number | undefined)})` : 'no test set';
+    fTest.textContent =
+      typeof t === 'number'
+        ? `${fmt(t)} (start ${fmt((results.before.test as unknown as Record<string, unknown> | undefined)?.[results.objective] as number | undefined)})`
+        : 'no test set';
   }
   stopBtn.toggleAttribute('disabled', s.status !== 'running');
   error.hidden = s.error === null;

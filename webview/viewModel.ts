@@ -14,10 +14,18 @@ export function fmtNumber(v: number | null | undefined): string {
 
 /** The comparison's metrics in words. */
 export const METRIC_LABELS: Record<CompareMetric, string> = {
-  objective: 'each run\'s objective', minRecall: 'min recall', meanRecall: 'mean recall', gMean: 'G-mean', hMean: 'H-mean', accuracy: 'accuracy',
+  objective: "each run's objective",
+  minRecall: 'min recall',
+  meanRecall: 'mean recall',
+  gMean: 'G-mean',
+  hMean: 'H-mean',
+  accuracy: 'accuracy',
 };
 
-/** A run as the comparison's legend, table and CSV name it: its name, objective, temperature, learning rate and what it trained. */
+/**
+ * A run as the comparison's legend, table and CSV name it: its name, objective, temperature, learning rate and what it
+ * trained.
+ */
 export function runLabel(c: Pick<RunCurve, 'name' | 'objective' | 'temperature' | 'lr' | 'trains'>): string {
   const parts = [c.name, c.objective || '?'];
   if (c.temperature !== null) parts.push(`s = ${fmtNumber(c.temperature)}`);
@@ -27,7 +35,10 @@ export function runLabel(c: Pick<RunCurve, 'name' | 'objective' | 'temperature' 
 }
 
 /** The curves of the compared runs for one metric, each named by runLabel (a repeated label gets a number). */
-export function compareSeries(curves: RunCurve[], metric: CompareMetric): { name: string; points: [number, number][] }[] {
+export function compareSeries(
+  curves: RunCurve[],
+  metric: CompareMetric,
+): { name: string; points: [number, number][] }[] {
   const seen = new Map<string, number>();
   return curves.map((c) => {
     const base = runLabel(c);
@@ -43,7 +54,7 @@ export function compareSeries(curves: RunCurve[], metric: CompareMetric): { name
 export function compareAxisName(curves: RunCurve[], metric: CompareMetric): string {
   if (metric !== 'objective') return METRIC_LABELS[metric];
   const objs = new Set(curves.map((c) => c.objective));
-  return objs.size === 1 ? [...objs][0]! : 'each run\'s objective';
+  return objs.size === 1 ? [...objs][0]! : "each run's objective";
 }
 
 /**
@@ -62,9 +73,23 @@ export function toCsv(header: string[], rows: (string | number | null | undefine
   return [header.map(csvCell).join(','), ...rows.map((r) => r.map(csvCell).join(','))].join('\n') + '\n';
 }
 
-/** The comparison's data as CSV: one row per run and refresh, with each run's objective, temperature, lr and what it trained. */
+/**
+ * The comparison's data as CSV: one row per run and refresh, with each run's objective, temperature, lr and what it
+ * trained.
+ */
 export function compareCsv(curves: RunCurve[], metric: CompareMetric): string {
-  const rows = curves.flatMap((c) => c.steps.map((step, i) => [c.name, c.objective, c.temperature, c.lr, c.trains, metric === 'objective' ? c.objective : metric, step, c.series[metric]?.[i] ?? null]));
+  const rows = curves.flatMap((c) =>
+    c.steps.map((step, i) => [
+      c.name,
+      c.objective,
+      c.temperature,
+      c.lr,
+      c.trains,
+      metric === 'objective' ? c.objective : metric,
+      step,
+      c.series[metric]?.[i] ?? null,
+    ]),
+  );
   return toCsv(['run', 'objective', 'temperature', 'lr', 'trains', 'metric', 'step', 'value'], rows);
 }
 
@@ -73,7 +98,10 @@ export const RECALL_ALL_MAX = 60;
 /** How many of the lowest and of the highest classes are shown at large K. */
 export const RECALL_EXTREMES = 15;
 
-/** What the per-class recall chart shows: every class, or at large K the lowest and highest classes (by now) and a histogram. */
+/**
+ * What the per-class recall chart shows: every class, or at large K the lowest and highest classes (by now) and a
+ * histogram.
+ */
 export interface RecallView {
   classes: number[];
   /** Set at large K: how many classes fall in each tenth of [0, 1] (the last bin holds 1.0), at the start and now. */
@@ -101,9 +129,18 @@ export function multiplierClasses(history: (number[] | null)[], max: number): nu
   const K = rows[rows.length - 1]!.length;
   if (K <= max) return Array.from({ length: K }, (_, k) => k);
   const range = Array.from({ length: K }, (_, k) => {
-    let lo = Infinity, hi = -Infinity;
-    for (const r of rows) { const v = r[k] ?? 0; lo = Math.min(lo, v); hi = Math.max(hi, v); }
+    let lo = Infinity,
+      hi = -Infinity;
+    for (const r of rows) {
+      const v = r[k] ?? 0;
+      lo = Math.min(lo, v);
+      hi = Math.max(hi, v);
+    }
     return hi - lo;
   });
-  return range.map((_, k) => k).sort((a, b) => range[b]! - range[a]! || a - b).slice(0, max).sort((a, b) => a - b);
+  return range
+    .map((_, k) => k)
+    .sort((a, b) => range[b]! - range[a]! || a - b)
+    .slice(0, max)
+    .sort((a, b) => a - b);
 }

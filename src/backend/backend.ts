@@ -32,7 +32,9 @@ export interface BackendInfo {
   /** tfjs's own backend id. */
   tfName: string;
   probes: ProbeResult[];
-  /** ONNX Runtime passed its probe: it computes the matrix products (src/backend/onnxRuntime.ts), tfjs keeps autodiff. */
+  /**
+   * ONNX Runtime passed its probe: it computes the matrix products (src/backend/onnxRuntime.ts), tfjs keeps autodiff.
+   */
   onnxruntime?: boolean;
   /** Why a backend the user asked for is not the one in use (shown with the run's notes). */
   note?: string;
@@ -54,11 +56,12 @@ async function numericCheck(): Promise<boolean> {
   const a = [1, 2, 3, 4, -1, 0.5, 2, 1, 0, 3, -2, 1];
   const b = [0.5, -1, 2, 1, -3, 0.25, 1, 2];
   const want: number[] = [];
-  for (let i = 0; i < 3; i++) for (let j = 0; j < 2; j++) {
-    let s = 0;
-    for (let k = 0; k < 4; k++) s += a[i * 4 + k]! * b[k * 2 + j]!;
-    want.push(s);
-  }
+  for (let i = 0; i < 3; i++)
+    for (let j = 0; j < 2; j++) {
+      let s = 0;
+      for (let k = 0; k < 4; k++) s += a[i * 4 + k]! * b[k * 2 + j]!;
+      want.push(s);
+    }
   const got = tf.tidy(() => tf.relu(tf.matMul(tf.tensor2d(a, [3, 4]), tf.tensor2d(b, [4, 2]))));
   const data = await got.data();
   got.dispose();
@@ -82,7 +85,15 @@ async function probe(name: Exclude<BackendChoice, 'auto'>, wasmDir: string): Pro
     switch (name) {
       case 'onnxruntime': {
         const r = probeOnnxRuntime();
-        return { name, ok: r.ok, detail: r.detail + (r.providers.length ? ` [${r.providers.map((p) => `${p.name}: ${p.ok ? 'ok' : p.detail}`).join('; ')}]` : '') };
+        return {
+          name,
+          ok: r.ok,
+          detail:
+            r.detail +
+            (r.providers.length
+              ? ` [${r.providers.map((p) => `${p.name}: ${p.ok ? 'ok' : p.detail}`).join('; ')}]`
+              : ''),
+        };
       }
       case 'tfjs-node-gpu':
       case 'tfjs-node': {
@@ -103,7 +114,11 @@ async function probe(name: Exclude<BackendChoice, 'auto'>, wasmDir: string): Pro
           dawn = nodeRequire('webgpu');
           nodeRequire.resolve('@tensorflow/tfjs-backend-webgpu');
         } catch {
-          return { name, ok: false, detail: 'npm packages webgpu and @tensorflow/tfjs-backend-webgpu are not installed (optional)' };
+          return {
+            name,
+            ok: false,
+            detail: 'npm packages webgpu and @tensorflow/tfjs-backend-webgpu are not installed (optional)',
+          };
         }
         if (dawn.globals) Object.assign(globalThis, dawn.globals);
         const gpu = dawn.create([]) as { requestAdapter: () => Promise<unknown> };
@@ -115,7 +130,8 @@ async function probe(name: Exclude<BackendChoice, 'auto'>, wasmDir: string): Pro
         return { name, ok: err === null, detail: err ?? 'WebGPU adapter found' };
       }
       case 'wasm': {
-        if (!existsSync(join(wasmDir, 'tfjs-backend-wasm-simd.wasm'))) return { name, ok: false, detail: `wasm binaries not found in ${wasmDir}` };
+        if (!existsSync(join(wasmDir, 'tfjs-backend-wasm-simd.wasm')))
+          return { name, ok: false, detail: `wasm binaries not found in ${wasmDir}` };
         setWasmPaths(wasmDir.endsWith('/') ? wasmDir : wasmDir + '/');
         const err = await trySet('wasm');
         return { name, ok: err === null, detail: err ?? 'wasm (SIMD, one thread)' };
@@ -142,17 +158,27 @@ export async function initBackend(opts: { choice?: BackendChoice; wasmDir?: stri
   // ONNX Runtime computes beside a tfjs backend (which keeps autodiff): probed first for auto and onnxruntime.
   const ort = choice === 'auto' || choice === 'onnxruntime' ? await probe('onnxruntime', wasmDir) : null;
   const tfChoice = choice === 'onnxruntime' ? 'auto' : choice;
-  const order: Exclude<BackendChoice, 'auto'>[] = tfChoice === 'auto'
-    ? ['tfjs-node-gpu', 'webgpu', 'tfjs-node', 'wasm', 'cpu']
-    : tfChoice === 'cpu' ? ['cpu'] : [tfChoice, 'cpu'];
+  const order: Exclude<BackendChoice, 'auto'>[] =
+    tfChoice === 'auto'
+      ? ['tfjs-node-gpu', 'webgpu', 'tfjs-node', 'wasm', 'cpu']
+      : tfChoice === 'cpu'
+        ? ['cpu']
+        : [tfChoice, 'cpu'];
   const probes: ProbeResult[] = ort ? [ort] : [];
   for (const name of order) {
     const r = await probe(name, wasmDir);
     probes.push(r);
     if (r.ok) {
       const tfLabel = name === 'wasm' ? 'wasm (SIMD)' : name;
-      current = { name: ort?.ok ? `onnxruntime (${ortProbeResult()?.provider ?? 'cpu'}) + ${tfLabel}` : tfLabel, tfName: tf.getBackend(), probes, onnxruntime: ort?.ok === true,
-        ...(choice === 'onnxruntime' && !ort?.ok ? { note: `ONNX Runtime was asked for but did not load (${ort?.detail}); running on ${tfLabel} instead` } : {}) };
+      current = {
+        name: ort?.ok ? `onnxruntime (${ortProbeResult()?.provider ?? 'cpu'}) + ${tfLabel}` : tfLabel,
+        tfName: tf.getBackend(),
+        probes,
+        onnxruntime: ort?.ok === true,
+        ...(choice === 'onnxruntime' && !ort?.ok
+          ? { note: `ONNX Runtime was asked for but did not load (${ort?.detail}); running on ${tfLabel} instead` }
+          : {}),
+      };
       return current;
     }
   }
@@ -175,16 +201,24 @@ function asFloat32(x: Float64Array | Float32Array): Float32Array {
  * its operands as Float32Array and scales its softmax factors for float32's range. No transpose flags (far slower
  * on wasm than an explicit transpose); gainMatrix passes transposed copies instead.
  */
-export const tfMatMul: MatMul = Object.assign((A: Float64Array | Float32Array, B: Float64Array | Float32Array, m: number, k: number, n: number): Float32Array => {
-  if (A.length !== m * k || B.length !== k * n) throw new RangeError(`tfMatMul: operands of ${A.length} and ${B.length} entries for ${m} x ${k} times ${k} x ${n}`);
-  const out = tf.tidy(() => tf.matMul(tf.tensor2d(asFloat32(A), [m, k], 'float32'), tf.tensor2d(asFloat32(B), [k, n], 'float32')));
-  try {
-    // A fresh array on wasm and WebGPU; on the cpu backend its storage, which is released with the tensor below.
-    return out.dataSync() as Float32Array;
-  } finally {
-    out.dispose();
-  }
-}, { precision: 'float32' as const });
+export const tfMatMul: MatMul = Object.assign(
+  (A: Float64Array | Float32Array, B: Float64Array | Float32Array, m: number, k: number, n: number): Float32Array => {
+    if (A.length !== m * k || B.length !== k * n)
+      throw new RangeError(
+        `tfMatMul: operands of ${A.length} and ${B.length} entries for ${m} x ${k} times ${k} x ${n}`,
+      );
+    const out = tf.tidy(() =>
+      tf.matMul(tf.tensor2d(asFloat32(A), [m, k], 'float32'), tf.tensor2d(asFloat32(B), [k, n], 'float32')),
+    );
+    try {
+      // A fresh array on wasm and WebGPU; on the cpu backend its storage, which is released with the tensor below.
+      return out.dataSync() as Float32Array;
+    } finally {
+      out.dispose();
+    }
+  },
+  { precision: 'float32' as const },
+);
 
 /**
  * The matmul provider a run with K classes should hand the gain (computeRefresh's `matmul`): tfMatMul from
@@ -194,7 +228,9 @@ export const tfMatMul: MatMul = Object.assign((A: Float64Array | Float32Array, B
  */
 export async function prepareGainMatMul(K: number): Promise<MatMul> {
   if (K >= FAST_GAIN_MIN_K && current?.onnxruntime) return ortMatMul;
-  return Promise.resolve(K >= FAST_GAIN_MIN_K && current !== null && tf.getBackend() !== 'cpu' ? tfMatMul : float64MatMul);
+  return Promise.resolve(
+    K >= FAST_GAIN_MIN_K && current !== null && tf.getBackend() !== 'cpu' ? tfMatMul : float64MatMul,
+  );
 }
 
 /**

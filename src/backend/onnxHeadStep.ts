@@ -21,35 +21,81 @@ export interface OrtHeadState {
 
 /** The ONNX bytes of the fused step for B rows, d features and K classes. */
 export function headStepGraph(B: number, d: number, K: number): Uint8Array {
-  const n = (op: string, ins: string[], out: string, attrs: Record<string, number | number[]> = {}, ints: string[] = []) => node(op, ins, [out], attrs, ints);
-  return encodeOnnx(modelOf({
-    name: 'selmix_head_step',
-    initializer: [floatTensor('one', [1], Float32Array.of(1)), floatTensor('invB', [1], Float32Array.of(1 / B)), int64Tensor('axis0', [1], [0])],
-    input: [
-      valueInfo('W', [d, K]), valueInfo('b', [K]), valueInfo('mW', [d, K]), valueInfo('mb', [K]),
-      valueInfo('Xa', [B, d]), valueInfo('Xp', [B, d]), valueInfo('lam', [B, 1]), valueInfo('Y', [B, K]),
-      valueInfo('lr', [1]), valueInfo('mu', [1]), valueInfo('wd', [1]),
-    ],
-    output: [valueInfo('W_out', [d, K]), valueInfo('b_out', [K]), valueInfo('mW_out', [d, K]), valueInfo('mb_out', [K]), valueInfo('loss', [])],
-    node: [
-      // Feature mixup.
-      n('Sub', ['one', 'lam'], 'rest'), n('Mul', ['Xa', 'lam'], 'fa'), n('Mul', ['Xp', 'rest'], 'fp'), n('Add', ['fa', 'fp'], 'F'),
-      // Forward and the loss.
-      n('Gemm', ['F', 'W', 'b'], 'A'), n('LogSoftmax', ['A'], 'logP', { axis: 1 }, ['axis']),
-      n('Mul', ['Y', 'logP'], 'ylogP'), n('ReduceSum', ['ylogP'], 'sumYlogP', { keepdims: 0 }, ['keepdims']),
-      n('Mul', ['sumYlogP', 'invB'], 'negLoss1'), n('Neg', ['negLoss1'], 'loss1'), n('Squeeze', ['loss1'], 'loss'),
-      // The softmax cross-entropy gradient.
-      n('Exp', ['logP'], 'P'), n('Sub', ['P', 'Y'], 'PmY'), n('Mul', ['PmY', 'invB'], 'G'),
-      n('Gemm', ['F', 'G'], 'dW', { transA: 1 }, ['transA']), n('ReduceSum', ['G', 'axis0'], 'db', { keepdims: 0 }, ['keepdims']),
-      // SGD with momentum; weight decay on W only.
-      n('Mul', ['W', 'wd'], 'wdW'), n('Add', ['dW', 'wdW'], 'gW'), n('Mul', ['mW', 'mu'], 'muMW'), n('Add', ['muMW', 'gW'], 'mW_out'),
-      n('Mul', ['mW_out', 'lr'], 'stepW'), n('Sub', ['W', 'stepW'], 'W_out'),
-      n('Mul', ['mb', 'mu'], 'muMb'), n('Add', ['muMb', 'db'], 'mb_out'), n('Mul', ['mb_out', 'lr'], 'stepB'), n('Sub', ['b', 'stepB'], 'b_out'),
-    ],
-  }));
+  const n = (
+    op: string,
+    ins: string[],
+    out: string,
+    attrs: Record<string, number | number[]> = {},
+    ints: string[] = [],
+  ) => node(op, ins, [out], attrs, ints);
+  return encodeOnnx(
+    modelOf({
+      name: 'selmix_head_step',
+      initializer: [
+        floatTensor('one', [1], Float32Array.of(1)),
+        floatTensor('invB', [1], Float32Array.of(1 / B)),
+        int64Tensor('axis0', [1], [0]),
+      ],
+      input: [
+        valueInfo('W', [d, K]),
+        valueInfo('b', [K]),
+        valueInfo('mW', [d, K]),
+        valueInfo('mb', [K]),
+        valueInfo('Xa', [B, d]),
+        valueInfo('Xp', [B, d]),
+        valueInfo('lam', [B, 1]),
+        valueInfo('Y', [B, K]),
+        valueInfo('lr', [1]),
+        valueInfo('mu', [1]),
+        valueInfo('wd', [1]),
+      ],
+      output: [
+        valueInfo('W_out', [d, K]),
+        valueInfo('b_out', [K]),
+        valueInfo('mW_out', [d, K]),
+        valueInfo('mb_out', [K]),
+        valueInfo('loss', []),
+      ],
+      node: [
+        // Feature mixup.
+        n('Sub', ['one', 'lam'], 'rest'),
+        n('Mul', ['Xa', 'lam'], 'fa'),
+        n('Mul', ['Xp', 'rest'], 'fp'),
+        n('Add', ['fa', 'fp'], 'F'),
+        // Forward and the loss.
+        n('Gemm', ['F', 'W', 'b'], 'A'),
+        n('LogSoftmax', ['A'], 'logP', { axis: 1 }, ['axis']),
+        n('Mul', ['Y', 'logP'], 'ylogP'),
+        n('ReduceSum', ['ylogP'], 'sumYlogP', { keepdims: 0 }, ['keepdims']),
+        n('Mul', ['sumYlogP', 'invB'], 'negLoss1'),
+        n('Neg', ['negLoss1'], 'loss1'),
+        n('Squeeze', ['loss1'], 'loss'),
+        // The softmax cross-entropy gradient.
+        n('Exp', ['logP'], 'P'),
+        n('Sub', ['P', 'Y'], 'PmY'),
+        n('Mul', ['PmY', 'invB'], 'G'),
+        n('Gemm', ['F', 'G'], 'dW', { transA: 1 }, ['transA']),
+        n('ReduceSum', ['G', 'axis0'], 'db', { keepdims: 0 }, ['keepdims']),
+        // SGD with momentum; weight decay on W only.
+        n('Mul', ['W', 'wd'], 'wdW'),
+        n('Add', ['dW', 'wdW'], 'gW'),
+        n('Mul', ['mW', 'mu'], 'muMW'),
+        n('Add', ['muMW', 'gW'], 'mW_out'),
+        n('Mul', ['mW_out', 'lr'], 'stepW'),
+        n('Sub', ['W', 'stepW'], 'W_out'),
+        n('Mul', ['mb', 'mu'], 'muMb'),
+        n('Add', ['muMb', 'db'], 'mb_out'),
+        n('Mul', ['mb_out', 'lr'], 'stepB'),
+        n('Sub', ['b', 'stepB'], 'b_out'),
+      ],
+    }),
+  );
 }
 
-/** The fused head step for one shape; `step` updates the state in place (new arrays) and returns the batch's loss before the update. */
+/**
+ * The fused head step for one shape; `step` updates the state in place (new arrays) and returns the batch's loss before
+ * the update.
+ */
 export class OrtHeadStep {
   private readonly session: OrtSession;
   private readonly xa: Float32Array;
@@ -57,7 +103,11 @@ export class OrtHeadStep {
   private readonly lam: Float32Array;
   private readonly y: Float32Array;
 
-  constructor(readonly B: number, readonly d: number, readonly K: number) {
+  constructor(
+    readonly B: number,
+    readonly d: number,
+    readonly K: number,
+  ) {
     this.session = new OrtSession(headStepGraph(B, d, K));
     this.xa = new Float32Array(B * d);
     this.xp = new Float32Array(B * d);
@@ -68,7 +118,8 @@ export class OrtHeadStep {
   /** One step on a batch of exactly B rows (anchors gathered here; no partners: lambda = 1). */
   step(state: OrtHeadState, batch: HeadBatch, p: HeadStepParams): number {
     const { B, d, K } = this;
-    if (batch.ya.length !== B) throw new RangeError(`OrtHeadStep: a batch of ${batch.ya.length} rows for a graph built for ${B}`);
+    if (batch.ya.length !== B)
+      throw new RangeError(`OrtHeadStep: a batch of ${batch.ya.length} rows for a graph built for ${B}`);
     this.y.fill(0);
     for (let i = 0; i < B; i++) {
       const a = batch.anchors[i]! * d;
@@ -83,11 +134,22 @@ export class OrtHeadStep {
       this.y[i * K + batch.ya[i]!] = 1;
     }
     if (!batch.partners) this.xp.fill(0);
-    const r = this.session.run({
-      W: { data: state.W, dims: [d, K] }, b: { data: state.b, dims: [K] }, mW: { data: state.mW, dims: [d, K] }, mb: { data: state.mb, dims: [K] },
-      Xa: { data: this.xa, dims: [B, d] }, Xp: { data: this.xp, dims: [B, d] }, lam: { data: this.lam, dims: [B, 1] }, Y: { data: this.y, dims: [B, K] },
-      lr: { data: Float32Array.of(p.lr), dims: [1] }, mu: { data: Float32Array.of(p.momentum), dims: [1] }, wd: { data: Float32Array.of(p.wd), dims: [1] },
-    }, ['W_out', 'b_out', 'mW_out', 'mb_out', 'loss']);
+    const r = this.session.run(
+      {
+        W: { data: state.W, dims: [d, K] },
+        b: { data: state.b, dims: [K] },
+        mW: { data: state.mW, dims: [d, K] },
+        mb: { data: state.mb, dims: [K] },
+        Xa: { data: this.xa, dims: [B, d] },
+        Xp: { data: this.xp, dims: [B, d] },
+        lam: { data: this.lam, dims: [B, 1] },
+        Y: { data: this.y, dims: [B, K] },
+        lr: { data: Float32Array.of(p.lr), dims: [1] },
+        mu: { data: Float32Array.of(p.momentum), dims: [1] },
+        wd: { data: Float32Array.of(p.wd), dims: [1] },
+      },
+      ['W_out', 'b_out', 'mW_out', 'mb_out', 'loss'],
+    );
     state.W = r.W_out!.data;
     state.b = r.b_out!.data;
     state.mW = r.mW_out!.data;
@@ -111,12 +173,21 @@ export class OrtHeadTrainer {
   private readonly d: number;
   private readonly K: number;
 
-  constructor(private readonly v: HeadVariables, scale = 1) {
+  constructor(
+    private readonly v: HeadVariables,
+    scale = 1,
+  ) {
     [this.d, this.K] = v.W.shape as [number, number];
-    if (!(scale > 0) || !Number.isFinite(scale)) throw new RangeError(`OrtHeadTrainer: the scale of W must be a positive number, got ${scale}`);
+    if (!(scale > 0) || !Number.isFinite(scale))
+      throw new RangeError(`OrtHeadTrainer: the scale of W must be a positive number, got ${scale}`);
     const W = Float32Array.from(v.W.dataSync());
     if (scale !== 1) for (let i = 0; i < W.length; i++) W[i] = W[i]! * scale;
-    this.state = { W, b: Float32Array.from(v.b.dataSync()), mW: Float32Array.from(v.mW.dataSync()), mb: Float32Array.from(v.mb.dataSync()) };
+    this.state = {
+      W,
+      b: Float32Array.from(v.b.dataSync()),
+      mW: Float32Array.from(v.mW.dataSync()),
+      mb: Float32Array.from(v.mb.dataSync()),
+    };
   }
 
   /** Always 1: W is held exactly. */

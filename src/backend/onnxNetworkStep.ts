@@ -7,10 +7,19 @@ import * as tf from '@tensorflow/tfjs';
 import type { Backbone } from '../core/training/model';
 import type { NetworkBatch, NetworkStepParams, NetworkTrainer } from '../core/training/networkStep';
 import { encodeOnnx } from '../formats/onnx/proto';
-import { forwardModel, probeModel, stepModel, stepNames, type NetworkModel, type ProbeRun } from '../formats/onnx/networkStep';
+import {
+  forwardModel,
+  probeModel,
+  stepModel,
+  stepNames,
+  type NetworkModel,
+  type ProbeRun,
+} from '../formats/onnx/networkStep';
 import { OrtSession } from './onnxRuntime';
 
-/** A deterministic input of n examples in [-1, 1] (shapes do not depend on values; zeros could hit a degenerate path). */
+/**
+ * A deterministic input of n examples in [-1, 1] (shapes do not depend on values; zeros could hit a degenerate path).
+ */
 function probeInput(n: number, per: number): Float32Array {
   const x = new Float32Array(n * per);
   let s = 12345;
@@ -50,7 +59,13 @@ export class OrtNetworkStep {
   private readonly session: OrtSession;
   private readonly y: Float32Array;
 
-  constructor(private readonly m: NetworkModel, probes: [ProbeRun, ProbeRun], readonly B: number, private readonly exampleShape: number[], decayed?: ReadonlySet<string>) {
+  constructor(
+    private readonly m: NetworkModel,
+    probes: [ProbeRun, ProbeRun],
+    readonly B: number,
+    private readonly exampleShape: number[],
+    decayed?: ReadonlySet<string>,
+  ) {
     this.session = new OrtSession(encodeOnnx(stepModel(m, { B, probes, ...(decayed ? { decayed } : {}) })));
     this.y = new Float32Array(B * m.head.K);
   }
@@ -59,13 +74,18 @@ export class OrtNetworkStep {
   step(params: ParamValues, momentum: ParamValues, batch: NetworkBatch, p: NetworkStepParams): number {
     const { B, m } = this;
     const K = m.head.K;
-    if (batch.ya.length !== B) throw new RangeError(`OrtNetworkStep: a batch of ${batch.ya.length} rows for a graph built for ${B}`);
+    if (batch.ya.length !== B)
+      throw new RangeError(`OrtNetworkStep: a batch of ${batch.ya.length} rows for a graph built for ${B}`);
     this.y.fill(0);
     for (let i = 0; i < B; i++) this.y[i * K + batch.ya[i]!] = 1;
     const feeds: Record<string, { data: Float32Array; dims: readonly number[] }> = {
-      Xa: { data: batch.xa, dims: [B, ...this.exampleShape] }, Xp: { data: batch.xp, dims: [B, ...this.exampleShape] },
-      lam: { data: batch.lam, dims: [B, 1] }, Y: { data: this.y, dims: [B, K] },
-      lr: { data: Float32Array.of(p.lr), dims: [1] }, mu: { data: Float32Array.of(p.momentum), dims: [1] }, wd: { data: Float32Array.of(p.wd), dims: [1] },
+      Xa: { data: batch.xa, dims: [B, ...this.exampleShape] },
+      Xp: { data: batch.xp, dims: [B, ...this.exampleShape] },
+      lam: { data: batch.lam, dims: [B, 1] },
+      Y: { data: this.y, dims: [B, K] },
+      lr: { data: Float32Array.of(p.lr), dims: [1] },
+      mu: { data: Float32Array.of(p.momentum), dims: [1] },
+      wd: { data: Float32Array.of(p.wd), dims: [1] },
       blf: { data: Float32Array.of(p.backboneLrFactor), dims: [1] },
     };
     const outs = ['loss'];
@@ -113,7 +133,11 @@ export class OrtNetwork {
   private readonly forward: OrtSession;
   private readonly steps = new Map<number, OrtNetworkStep>();
 
-  constructor(readonly m: NetworkModel, readonly probes: [ProbeRun, ProbeRun], readonly exampleShape: number[]) {
+  constructor(
+    readonly m: NetworkModel,
+    readonly probes: [ProbeRun, ProbeRun],
+    readonly exampleShape: number[],
+  ) {
     const head = new Set([m.head.weightName, m.head.biasName]);
     this.backboneParams = m.params.filter((p) => !head.has(p));
     this.forward = new OrtSession(encodeOnnx(forwardModel(m)));
@@ -131,7 +155,9 @@ export class OrtNetwork {
 
   /** Features (n x d) and logits (n x K) of n examples with the given parameter values. */
   run(x: Float32Array, n: number, params: ParamValues): { features: Float32Array; logits: Float32Array } {
-    const feeds: Record<string, { data: Float32Array; dims: readonly number[] }> = { [this.m.inputName]: { data: x, dims: [n, ...this.exampleShape] } };
+    const feeds: Record<string, { data: Float32Array; dims: readonly number[] }> = {
+      [this.m.inputName]: { data: x, dims: [n, ...this.exampleShape] },
+    };
     for (const p of this.m.params) feeds[p] = { data: params.get(p)!, dims: this.m.paramShapes.get(p)! };
     const r = this.forward.run(feeds, [this.m.head.features, this.m.head.output]);
     return { features: r[this.m.head.features]!.data, logits: r[this.m.head.output]!.data };
@@ -157,12 +183,21 @@ export class OrtNetwork {
     });
   }
 
-  /** The Backbone the loop sees: variables mirroring the backbone's initializers; apply runs the forward graph with the current values. */
+  /**
+   * The Backbone the loop sees: variables mirroring the backbone's initializers; apply runs the forward graph with the
+   * current values.
+   */
   backbone(initial: ParamValues, head: () => { W: tf.Variable; b: tf.Variable }): Backbone {
     const variables = this.backboneParams.map((p, i) => {
       const dims = this.m.paramShapes.get(p)!;
       // Names carry _b_ for 1-D parameters: the loop's no-decay rule (src/core/training/train.ts) reads it.
-      return tf.tidy(() => tf.variable(tf.tensor(initial.get(p)!.slice(), dims), true, `onnx_${i}${dims.length < 2 ? '_b_' : '_w_'}${Math.random().toString(36).slice(2, 8)}`));
+      return tf.tidy(() =>
+        tf.variable(
+          tf.tensor(initial.get(p)!.slice(), dims),
+          true,
+          `onnx_${i}${dims.length < 2 ? '_b_' : '_w_'}${Math.random().toString(36).slice(2, 8)}`,
+        ),
+      );
     });
     const apply = (x: tf.Tensor): tf.Tensor2D => {
       const n = x.shape[0]!;
@@ -210,7 +245,12 @@ export class OrtNetwork {
     const xa = new Float32Array(B * per);
     xa.set(x.subarray(0, Math.min(x.length, B * per)));
     const mom: ParamValues = new Map([...params].map(([k, v]) => [k, new Float32Array(v.length)]));
-    const batch: NetworkBatch = { xa, xp: xa, lam: new Float32Array(B).fill(1), ya: new Int32Array(B).map((_, i) => i % K) };
+    const batch: NetworkBatch = {
+      xa,
+      xp: xa,
+      lam: new Float32Array(B).fill(1),
+      ya: new Int32Array(B).map((_, i) => i % K),
+    };
     const t0 = performance.now();
     s.step(new Map(params), mom, batch, { lr: 0, momentum: 0, wd: 0, backboneLrFactor: 0 });
     return performance.now() - t0;

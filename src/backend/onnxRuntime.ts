@@ -24,17 +24,28 @@ export interface OrtProbe {
 }
 
 /** A tensor as the binding takes and returns it. */
-interface OrtTensor { type: string; data: Float32Array | BigInt64Array | Int32Array; dims: readonly number[] }
+interface OrtTensor {
+  type: string;
+  data: Float32Array | BigInt64Array | Int32Array;
+  dims: readonly number[];
+}
 interface BindingSession {
   loadModel(buffer: ArrayBufferLike, offset: number, length: number, options: Record<string, unknown>): void;
-  run(feeds: Record<string, unknown>, fetches: Record<string, null>, options: Record<string, unknown>): Record<string, OrtTensor>;
+  run(
+    feeds: Record<string, unknown>,
+    fetches: Record<string, null>,
+    options: Record<string, unknown>,
+  ): Record<string, OrtTensor>;
   dispose(): void;
   inputMetadata: { name: string; shape: number[]; symbolicDimensions: string[] }[];
   outputMetadata: { name: string }[];
 }
 interface OrtModules {
   Tensor: new (type: string, data: Float32Array | BigInt64Array, dims: readonly number[]) => unknown;
-  binding: { InferenceSession: new () => BindingSession; listSupportedBackends(): { name: string; bundled: boolean }[] };
+  binding: {
+    InferenceSession: new () => BindingSession;
+    listSupportedBackends(): { name: string; bundled: boolean }[];
+  };
   version: string;
   dir: string;
 }
@@ -49,7 +60,10 @@ export function loadOrt(): OrtModules | { error: string } {
   try {
     const pkgJson = process.env.SELMIX_ORT_PATH ?? nodeRequire.resolve('onnxruntime-node/package.json');
     const dir = dirname(pkgJson);
-    const ort = nodeRequire(dir) as { Tensor: OrtModules['Tensor']; env: { logLevel?: string; versions?: Record<string, string> } };
+    const ort = nodeRequire(dir) as {
+      Tensor: OrtModules['Tensor'];
+      env: { logLevel?: string; versions?: Record<string, string> };
+    };
     // Native warnings (a provider that cannot start) would go to stderr on every probe.
     ort.env.logLevel = 'fatal';
     const b = nodeRequire(join(dir, 'dist', 'binding.js')) as { binding: OrtModules['binding']; initOrt: () => void };
@@ -57,7 +71,7 @@ export function loadOrt(): OrtModules | { error: string } {
     const version = (nodeRequire(join(dir, 'package.json')) as { version: string }).version;
     loaded = { Tensor: ort.Tensor, binding: b.binding, version, dir };
   } catch (e) {
-    loaded = { error: ((e as Error).message.split('\n')[0] ?? String(e)) };
+    loaded = { error: (e as Error).message.split('\n')[0] ?? String(e) };
   }
   return loaded;
 }
@@ -69,7 +83,10 @@ function ortOrThrow(): OrtModules {
   return o;
 }
 
-/** Threads of one session: SELMIX_ORT_THREADS, default 1 (the loop's products are small; one thread is also what the benchmark compares). */
+/**
+ * Threads of one session: SELMIX_ORT_THREADS, default 1 (the loop's products are small; one thread is also what the
+ * benchmark compares).
+ */
 function intraOpThreads(): number {
   const n = Number(process.env.SELMIX_ORT_THREADS ?? 1);
   return Number.isInteger(n) && n >= 0 ? n : 1;
@@ -86,14 +103,20 @@ export class OrtSession {
     this.ort = ortOrThrow();
     this.s = new this.ort.binding.InferenceSession();
     this.s.loadModel(bytes.buffer, bytes.byteOffset, bytes.byteLength, {
-      executionProviders: [{ name: provider }], intraOpNumThreads: intraOpThreads(), interOpNumThreads: 1, graphOptimizationLevel: 'all',
+      executionProviders: [{ name: provider }],
+      intraOpNumThreads: intraOpThreads(),
+      interOpNumThreads: 1,
+      graphOptimizationLevel: 'all',
     });
     this.inputNames = this.s.inputMetadata.map((m) => m.name);
     this.outputNames = this.s.outputMetadata.map((m) => m.name);
   }
 
   /** Runs the graph on float32 inputs (name -> data and dims); returns the named outputs (all when none named). */
-  run(feeds: Record<string, { data: Float32Array; dims: readonly number[] }>, outputs: string[] = this.outputNames): Record<string, { data: Float32Array; dims: number[] }> {
+  run(
+    feeds: Record<string, { data: Float32Array; dims: readonly number[] }>,
+    outputs: string[] = this.outputNames,
+  ): Record<string, { data: Float32Array; dims: number[] }> {
     const f: Record<string, unknown> = {};
     for (const [name, v] of Object.entries(feeds)) f[name] = new this.ort.Tensor('float32', v.data, v.dims);
     const fetches: Record<string, null> = {};
@@ -108,8 +131,14 @@ export class OrtSession {
     return out;
   }
 
-  /** Runs the graph on float32 inputs and returns the named outputs whatever their element type (float32 or int64 as numbers). */
-  runRaw(feeds: Record<string, { data: Float32Array; dims: readonly number[] }>, outputs: string[]): Record<string, { type: string; data: Float32Array | number[]; dims: number[] }> {
+  /**
+   * Runs the graph on float32 inputs and returns the named outputs whatever their element type (float32 or int64 as
+   * numbers).
+   */
+  runRaw(
+    feeds: Record<string, { data: Float32Array; dims: readonly number[] }>,
+    outputs: string[],
+  ): Record<string, { type: string; data: Float32Array | number[]; dims: number[] }> {
     const f: Record<string, unknown> = {};
     for (const [name, v] of Object.entries(feeds)) f[name] = new this.ort.Tensor('float32', v.data, v.dims);
     const fetches: Record<string, null> = {};
@@ -119,7 +148,16 @@ export class OrtSession {
     for (const o of outputs) {
       const t = r[o]!;
       const dims = Array.from(t.dims, Number);
-      out[o] = { type: t.type, dims, data: t.data instanceof Float32Array ? t.data : t.data instanceof BigInt64Array ? Array.from(t.data, Number) : Array.from(t.data as Int32Array) };
+      out[o] = {
+        type: t.type,
+        dims,
+        data:
+          t.data instanceof Float32Array
+            ? t.data
+            : t.data instanceof BigInt64Array
+              ? Array.from(t.data, Number)
+              : Array.from(t.data as Int32Array),
+      };
     }
     return out;
   }
@@ -132,18 +170,26 @@ export class OrtSession {
 
 /** A MatMul of two float32 inputs with symbolic shapes: the gain provider's graph. */
 function matMulGraph(): Uint8Array {
-  return encodeOnnx(modelOf({
-    name: 'selmix_matmul', node: [node('MatMul', ['A', 'B'], ['C'])],
-    input: [valueInfo('A', ['m', 'k']), valueInfo('B', ['k', 'n'])], output: [valueInfo('C', ['m', 'n'])],
-  }));
+  return encodeOnnx(
+    modelOf({
+      name: 'selmix_matmul',
+      node: [node('MatMul', ['A', 'B'], ['C'])],
+      input: [valueInfo('A', ['m', 'k']), valueInfo('B', ['k', 'n'])],
+      output: [valueInfo('C', ['m', 'n'])],
+    }),
+  );
 }
 
 /** A Gemm with transB = 1 (A m x k times the transpose of B, n x k), no bias: the gain's transposed products. */
 function matMulTransBGraph(): Uint8Array {
-  return encodeOnnx(modelOf({
-    name: 'selmix_matmul_tb', node: [node('Gemm', ['A', 'B'], ['C'], { transB: 1 }, ['transB'])],
-    input: [valueInfo('A', ['m', 'k']), valueInfo('B', ['n', 'k'])], output: [valueInfo('C', ['m', 'n'])],
-  }));
+  return encodeOnnx(
+    modelOf({
+      name: 'selmix_matmul_tb',
+      node: [node('Gemm', ['A', 'B'], ['C'], { transB: 1 }, ['transB'])],
+      input: [valueInfo('A', ['m', 'k']), valueInfo('B', ['n', 'k'])],
+      output: [valueInfo('C', ['m', 'n'])],
+    }),
+  );
 }
 
 /** A 3x4 by 4x2 product on a provider, checked against plain JS to 1e-4; null when it passes, else why not. */
@@ -153,20 +199,34 @@ function numericCheck(provider: OrtProvider): string | null {
   const s = new OrtSession(matMulGraph(), provider);
   try {
     const got = s.run({ A: { data: a, dims: [3, 4] }, B: { data: b, dims: [4, 2] } }).C!.data;
-    for (let i = 0; i < 3; i++) for (let j = 0; j < 2; j++) {
-      let want = 0;
-      for (let k = 0; k < 4; k++) want += a[i * 4 + k]! * b[k * 2 + j]!;
-      if (!(Math.abs(want - got[i * 2 + j]!) < 1e-4)) return `numeric check against plain JS failed (entry ${i},${j}: ${got[i * 2 + j]} for ${want})`;
-    }
+    for (let i = 0; i < 3; i++)
+      for (let j = 0; j < 2; j++) {
+        let want = 0;
+        for (let k = 0; k < 4; k++) want += a[i * 4 + k]! * b[k * 2 + j]!;
+        if (!(Math.abs(want - got[i * 2 + j]!) < 1e-4))
+          return `numeric check against plain JS failed (entry ${i},${j}: ${got[i * 2 + j]} for ${want})`;
+      }
     return null;
   } finally {
     s.dispose();
   }
 }
 
-/** Whether the CUDA provider's shared library is installed beside the binding (the npm package ships it only after its CUDA download). */
+/**
+ * Whether the CUDA provider's shared library is installed beside the binding (the npm package ships it only after its
+ * CUDA download).
+ */
 function cudaInstalled(dir: string): boolean {
-  return existsSync(join(dir, 'bin', 'napi-v6', process.platform, process.arch, process.platform === 'win32' ? 'onnxruntime_providers_cuda.dll' : 'libonnxruntime_providers_cuda.so'));
+  return existsSync(
+    join(
+      dir,
+      'bin',
+      'napi-v6',
+      process.platform,
+      process.arch,
+      process.platform === 'win32' ? 'onnxruntime_providers_cuda.dll' : 'libonnxruntime_providers_cuda.so',
+    ),
+  );
 }
 
 /**
@@ -197,14 +257,33 @@ export function probeOnnxRuntime(): OrtProbe {
   const only = process.env.SELMIX_ORT_PROVIDER as OrtProvider | undefined;
   if (only === 'cpu' || only === 'cuda' || only === 'webgpu') {
     if (tryProvider(only)) provider = only;
-  } else if (cudaInstalled(o.dir)) { if (tryProvider('cuda')) provider = 'cuda'; } else providers.push({ name: 'cuda', ok: false, detail: 'CUDA provider not installed (onnxruntime-node-install=skip; see README)' });
+  } else if (cudaInstalled(o.dir)) {
+    if (tryProvider('cuda')) provider = 'cuda';
+  } else
+    providers.push({
+      name: 'cuda',
+      ok: false,
+      detail: 'CUDA provider not installed (onnxruntime-node-install=skip; see README)',
+    });
   if (!provider && !only) {
-    if (process.env.SELMIX_ORT_WEBGPU === '1') { if (tryProvider('webgpu')) provider = 'webgpu'; } else providers.push({ name: 'webgpu', ok: false, detail: 'not probed (set SELMIX_ORT_WEBGPU=1; unverified)' });
+    if (process.env.SELMIX_ORT_WEBGPU === '1') {
+      if (tryProvider('webgpu')) provider = 'webgpu';
+    } else providers.push({ name: 'webgpu', ok: false, detail: 'not probed (set SELMIX_ORT_WEBGPU=1; unverified)' });
   }
   if (!provider && !only && tryProvider('cpu')) provider = 'cpu';
   probed = provider
-    ? { ok: true, provider, detail: `onnxruntime-node ${o.version}, ${provider} execution provider, ${intraOpThreads() || 'default'} thread(s)`, providers }
-    : { ok: false, provider: null, detail: `onnxruntime-node ${o.version}: no execution provider passed: ${providers.map((p) => `${p.name}: ${p.detail}`).join('; ')}`, providers };
+    ? {
+        ok: true,
+        provider,
+        detail: `onnxruntime-node ${o.version}, ${provider} execution provider, ${intraOpThreads() || 'default'} thread(s)`,
+        providers,
+      }
+    : {
+        ok: false,
+        provider: null,
+        detail: `onnxruntime-node ${o.version}: no execution provider passed: ${providers.map((p) => `${p.name}: ${p.detail}`).join('; ')}`,
+        providers,
+      };
   return probed;
 }
 
@@ -220,19 +299,28 @@ let tbSession: OrtSession | null = null;
  * The gain's MatMul provider on ONNX Runtime (float32): row-major A (m x k) times B (k x n), one session for every
  * shape. Declares `precision: 'float32'` like tfMatMul. Call after probeOnnxRuntime passed.
  */
-export const ortMatMul: MatMul = Object.assign((A: Mat, B: Mat, m: number, k: number, n: number): Float32Array => {
-  if (A.length !== m * k || B.length !== k * n) throw new RangeError(`ortMatMul: operands of ${A.length} and ${B.length} entries for ${m} x ${k} times ${k} x ${n}`);
-  mmSession ??= new OrtSession(matMulGraph());
-  return mmSession.run({ A: { data: f32(A), dims: [m, k] }, B: { data: f32(B), dims: [k, n] } }).C!.data;
-}, {
-  precision: 'float32' as const,
-  /** A (m x k) times the transpose of B (n x k): one Gemm with transB, no transposed copy (see MatMul.transB). */
-  transB: (A: Mat, B: Mat, m: number, k: number, n: number): Float32Array => {
-    if (A.length !== m * k || B.length !== n * k) throw new RangeError(`ortMatMul.transB: operands of ${A.length} and ${B.length} entries for ${m} x ${k} times (${n} x ${k})^T`);
-    tbSession ??= new OrtSession(matMulTransBGraph());
-    return tbSession.run({ A: { data: f32(A), dims: [m, k] }, B: { data: f32(B), dims: [n, k] } }).C!.data;
+export const ortMatMul: MatMul = Object.assign(
+  (A: Mat, B: Mat, m: number, k: number, n: number): Float32Array => {
+    if (A.length !== m * k || B.length !== k * n)
+      throw new RangeError(
+        `ortMatMul: operands of ${A.length} and ${B.length} entries for ${m} x ${k} times ${k} x ${n}`,
+      );
+    mmSession ??= new OrtSession(matMulGraph());
+    return mmSession.run({ A: { data: f32(A), dims: [m, k] }, B: { data: f32(B), dims: [k, n] } }).C!.data;
   },
-});
+  {
+    precision: 'float32' as const,
+    /** A (m x k) times the transpose of B (n x k): one Gemm with transB, no transposed copy (see MatMul.transB). */
+    transB: (A: Mat, B: Mat, m: number, k: number, n: number): Float32Array => {
+      if (A.length !== m * k || B.length !== n * k)
+        throw new RangeError(
+          `ortMatMul.transB: operands of ${A.length} and ${B.length} entries for ${m} x ${k} times (${n} x ${k})^T`,
+        );
+      tbSession ??= new OrtSession(matMulTransBGraph());
+      return tbSession.run({ A: { data: f32(A), dims: [m, k] }, B: { data: f32(B), dims: [n, k] } }).C!.data;
+    },
+  },
+);
 
 /** A float32 view or copy of a provider operand. */
 function f32(x: Mat): Float32Array {

@@ -47,11 +47,27 @@ Objectives: ${OBJECTIVE_IDS.join(', ')}
 Weights are in PyTorch nn.Linear layout (K x d). Exit codes: 0 ok, 1 run failed, 2 bad input.`;
 
 const OPTIONS = {
-  config: { type: 'string' }, json: { type: 'boolean' }, resume: { type: 'boolean' }, steps: { type: 'string' }, seed: { type: 'string' },
-  objective: { type: 'string' }, out: { type: 'string' }, backend: { type: 'string' }, features: { type: 'string' }, labels: { type: 'string' },
-  'val-features': { type: 'string' }, 'val-labels': { type: 'string' }, 'unlabeled-features': { type: 'string' }, weights: { type: 'string' },
-  bias: { type: 'string' }, temperature: { type: 'string' }, split: { type: 'string' }, help: { type: 'boolean', short: 'h' },
-  threshold: { type: 'string' }, oracle: { type: 'boolean' }, small: { type: 'boolean' },
+  config: { type: 'string' },
+  json: { type: 'boolean' },
+  resume: { type: 'boolean' },
+  steps: { type: 'string' },
+  seed: { type: 'string' },
+  objective: { type: 'string' },
+  out: { type: 'string' },
+  backend: { type: 'string' },
+  features: { type: 'string' },
+  labels: { type: 'string' },
+  'val-features': { type: 'string' },
+  'val-labels': { type: 'string' },
+  'unlabeled-features': { type: 'string' },
+  weights: { type: 'string' },
+  bias: { type: 'string' },
+  temperature: { type: 'string' },
+  split: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+  threshold: { type: 'string' },
+  oracle: { type: 'boolean' },
+  small: { type: 'boolean' },
 } as const;
 
 type Flags = { [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K]['type'] extends 'boolean' ? boolean : string };
@@ -71,13 +87,15 @@ function need(flags: Flags, ...names: (keyof Flags)[]): void {
 
 function backendOf(flags: Flags): BackendChoice | undefined {
   if (flags.backend === undefined) return undefined;
-  if (!(BACKEND_CHOICES as readonly string[]).includes(flags.backend)) throw new UsageError(`--backend: "${flags.backend}" is not one of ${BACKEND_CHOICES.join(', ')}`);
+  if (!(BACKEND_CHOICES as readonly string[]).includes(flags.backend))
+    throw new UsageError(`--backend: "${flags.backend}" is not one of ${BACKEND_CHOICES.join(', ')}`);
   return flags.backend as BackendChoice;
 }
 
 function objectiveOf(flags: Flags): string | undefined {
   const o = flags.objective;
-  if (o !== undefined && !isObjectiveId(o)) throw new UsageError(`--objective: "${o}" is not one of ${OBJECTIVE_IDS.join(', ')}`);
+  if (o !== undefined && !isObjectiveId(o))
+    throw new UsageError(`--objective: "${o}" is not one of ${OBJECTIVE_IDS.join(', ')}`);
   return o;
 }
 
@@ -88,8 +106,11 @@ function overridesOf(flags: Flags, withOut: boolean): RunOverrides {
   const temperature = num(flags, 'temperature');
   const objective = objectiveOf(flags);
   return {
-    ...(steps !== undefined ? { steps } : {}), ...(seed !== undefined ? { seed } : {}), ...(temperature !== undefined ? { temperature } : {}),
-    ...(objective !== undefined ? { objective } : {}), ...(withOut && flags.out !== undefined ? { output: resolve(flags.out) } : {}),
+    ...(steps !== undefined ? { steps } : {}),
+    ...(seed !== undefined ? { seed } : {}),
+    ...(temperature !== undefined ? { temperature } : {}),
+    ...(objective !== undefined ? { objective } : {}),
+    ...(withOut && flags.out !== undefined ? { output: resolve(flags.out) } : {}),
   };
 }
 
@@ -104,7 +125,9 @@ function printer(json: boolean): (e: RunEvent) => void {
     }
     switch (e.type) {
       case 'run/started':
-        process.stderr.write(`${e.payload.mode === 'pretrain' ? 'pre-training' : 'fine-tuning'} "${e.payload.name}": objective ${e.payload.objective}, K = ${e.payload.K}, ${e.payload.totalSteps} steps, backend ${e.payload.backend}\n`);
+        process.stderr.write(
+          `${e.payload.mode === 'pretrain' ? 'pre-training' : 'fine-tuning'} "${e.payload.name}": objective ${e.payload.objective}, K = ${e.payload.K}, ${e.payload.totalSteps} steps, backend ${e.payload.backend}\n`,
+        );
         break;
       case 'run/step': {
         const p = e.payload;
@@ -119,7 +142,9 @@ function printer(json: boolean): (e: RunEvent) => void {
       }
       case 'run/refresh':
         if (tty) process.stderr.write('\r'.padEnd(lastLen + 1) + '\r');
-        process.stderr.write(`  step ${e.payload.step}: ${e.payload.objective} = ${e.payload.objectiveValue.toFixed(4)} (val), mean recall ${e.payload.val.meanRecall.toFixed(4)}, min recall ${e.payload.val.minRecall.toFixed(4)}, max gain ${e.payload.maxGain.toExponential(2)}\n`);
+        process.stderr.write(
+          `  step ${e.payload.step}: ${e.payload.objective} = ${e.payload.objectiveValue.toFixed(4)} (val), mean recall ${e.payload.val.meanRecall.toFixed(4)}, min recall ${e.payload.val.minRecall.toFixed(4)}, max gain ${e.payload.maxGain.toExponential(2)}\n`,
+        );
         break;
       case 'run/log':
         if (tty) process.stderr.write('\r'.padEnd(lastLen + 1) + '\r');
@@ -155,13 +180,20 @@ const pct = (v: number) => (100 * v).toFixed(2).padStart(7);
 /** One event as a run.log line (the lines the CLI prints; steps are left out); null for none. */
 export function logLine(e: RunEvent): string | null {
   switch (e.type) {
-    case 'run/started': return `${e.payload.mode === 'pretrain' ? 'pre-training' : 'fine-tuning'} "${e.payload.name}": objective ${e.payload.objective}, K = ${e.payload.K}, ${e.payload.totalSteps} steps, backend ${e.payload.backend}`;
-    case 'run/refresh': return `step ${e.payload.step}: ${e.payload.objective} = ${e.payload.objectiveValue.toFixed(4)} (val), mean recall ${e.payload.val.meanRecall.toFixed(4)}, min recall ${e.payload.val.minRecall.toFixed(4)}`;
-    case 'run/log': return `${e.payload.level === 'warn' ? 'warning: ' : ''}${e.payload.message}`;
-    case 'run/checkpoint': return `checkpoint at step ${e.payload.step}: ${e.payload.path}`;
-    case 'run/finished': return `finished: ${e.payload.objective} ${e.payload.before.objectiveValue.toFixed(4)} -> ${e.payload.after.objectiveValue.toFixed(4)} (best step ${e.payload.bestStep}), stopped by ${e.payload.stoppedBy} after ${e.payload.steps} steps`;
-    case 'run/failed': return `failed (${e.payload.kind}): ${e.payload.message}`;
-    default: return null;
+    case 'run/started':
+      return `${e.payload.mode === 'pretrain' ? 'pre-training' : 'fine-tuning'} "${e.payload.name}": objective ${e.payload.objective}, K = ${e.payload.K}, ${e.payload.totalSteps} steps, backend ${e.payload.backend}`;
+    case 'run/refresh':
+      return `step ${e.payload.step}: ${e.payload.objective} = ${e.payload.objectiveValue.toFixed(4)} (val), mean recall ${e.payload.val.meanRecall.toFixed(4)}, min recall ${e.payload.val.minRecall.toFixed(4)}`;
+    case 'run/log':
+      return `${e.payload.level === 'warn' ? 'warning: ' : ''}${e.payload.message}`;
+    case 'run/checkpoint':
+      return `checkpoint at step ${e.payload.step}: ${e.payload.path}`;
+    case 'run/finished':
+      return `finished: ${e.payload.objective} ${e.payload.before.objectiveValue.toFixed(4)} -> ${e.payload.after.objectiveValue.toFixed(4)} (best step ${e.payload.bestStep}), stopped by ${e.payload.stoppedBy} after ${e.payload.steps} steps`;
+    case 'run/failed':
+      return `failed (${e.payload.kind}): ${e.payload.message}`;
+    default:
+      return null;
   }
 }
 
@@ -181,23 +213,62 @@ export function beforeAfterTable(s: RunFinishedPayload, classNames?: string[]): 
   const w: MetricsReport = (useTest ? s.warmStart?.test : s.warmStart?.val) ?? b;
   const K = b.recall.length;
   let classes = Array.from({ length: K }, (_, k) => k);
-  if (K > TERMINAL_CLASSES) classes = classes.sort((x, y) => a.recall[x]! - a.recall[y]! || x - y).slice(0, TERMINAL_CLASSES);
+  if (K > TERMINAL_CLASSES)
+    classes = classes.sort((x, y) => a.recall[x]! - a.recall[y]! || x - y).slice(0, TERMINAL_CLASSES);
   // Baselines of the same run (training.baselines) get a column each, named B1, B2, ... in a legend below.
   const base = (s.baselines ?? []).map((r) => (useTest ? r.test : r.val) ?? r.val);
-  const pick = (m: MetricsReport): number[] => [m.accuracy, m.meanRecall, m.minRecall, m.gMean, m.hMean, m.minHeadTailRecall, m.minCoverage, ...classes.map((k) => m.recall[k]!)];
-  const names = ['accuracy', 'mean recall', 'min recall', 'G-mean', 'H-mean', 'min head/tail recall', 'min coverage', ...classes.map((k) => `recall ${classNames?.[k] ?? k}`)];
-  const bv = pick(b), wv = pick(w), av = pick(a), basev = base.map(pick);
+  const pick = (m: MetricsReport): number[] => [
+    m.accuracy,
+    m.meanRecall,
+    m.minRecall,
+    m.gMean,
+    m.hMean,
+    m.minHeadTailRecall,
+    m.minCoverage,
+    ...classes.map((k) => m.recall[k]!),
+  ];
+  const names = [
+    'accuracy',
+    'mean recall',
+    'min recall',
+    'G-mean',
+    'H-mean',
+    'min head/tail recall',
+    'min coverage',
+    ...classes.map((k) => `recall ${classNames?.[k] ?? k}`),
+  ];
+  const bv = pick(b),
+    wv = pick(w),
+    av = pick(a),
+    basev = base.map(pick);
   const signed = (v: number) => ((v >= 0 ? '+' : '') + (100 * v).toFixed(2)).padStart(9);
-  const head = `${useTest ? 'test' : 'validation'} set (%)`.padEnd(24) + 'start'.padStart(8) + 'warm'.padStart(8) + base.map((_, i) => `B${i + 1}`.padStart(8)).join('')
-    + 'after'.padStart(8) + 'SelMix'.padStart(9) + 'total'.padStart(9);
-  const lines = names.map((n, r) => n.padEnd(24) + pct(bv[r]!).padStart(8) + pct(wv[r]!).padStart(8) + basev.map((v) => pct(v[r]!).padStart(8)).join('') + pct(av[r]!).padStart(8)
-    + signed(av[r]! - wv[r]!) + signed(av[r]! - bv[r]!));
+  const head =
+    `${useTest ? 'test' : 'validation'} set (%)`.padEnd(24) +
+    'start'.padStart(8) +
+    'warm'.padStart(8) +
+    base.map((_, i) => `B${i + 1}`.padStart(8)).join('') +
+    'after'.padStart(8) +
+    'SelMix'.padStart(9) +
+    'total'.padStart(9);
+  const lines = names.map(
+    (n, r) =>
+      n.padEnd(24) +
+      pct(bv[r]!).padStart(8) +
+      pct(wv[r]!).padStart(8) +
+      basev.map((v) => pct(v[r]!).padStart(8)).join('') +
+      pct(av[r]!).padStart(8) +
+      signed(av[r]! - wv[r]!) +
+      signed(av[r]! - bv[r]!),
+  );
   const ws = s.warmStart;
   const legend = [
     `warm: ${ws ? `the logit-adjusted warm start, tau = ${+ws.tau.toFixed(4)}` : 'no warm start (the starting model)'}; SelMix: after - warm (SelMix's own change); total: after - start`,
     ...(s.baselines ?? []).map((r, i) => `B${i + 1}: ${r.label}, same starting model, ${r.seconds.toFixed(1)} s`),
   ];
-  const note = K > TERMINAL_CLASSES ? [`(the ${TERMINAL_CLASSES} of ${K} classes with the lowest recall after; every class is in report.json)`] : [];
+  const note =
+    K > TERMINAL_CLASSES
+      ? [`(the ${TERMINAL_CLASSES} of ${K} classes with the lowest recall after; every class is in report.json)`]
+      : [];
   return [head, '-'.repeat(head.length), ...lines, ...legend, ...note].join('\n');
 }
 
@@ -208,23 +279,42 @@ export function creditTable(f: RunFinishedPayload): string {
   const v = (x: number | null) => (x === null ? 'n/a' : (100 * x).toFixed(2)).padStart(8);
   const c = (x: number | null) => pointsText(x).padStart(9);
   const width = Math.max(...rows.map((r) => r.label.length), 20) + 2;
-  const head = `${f.objective} (%)`.padEnd(width) + 'val'.padStart(8) + 'change'.padStart(9) + (hasTest ? 'test'.padStart(8) + 'change'.padStart(9) : '');
-  const lines = rows.map((r) => r.label.padEnd(width) + v(r.val) + (r.changeVal === null ? ''.padStart(9) : c(r.changeVal))
-    + (hasTest ? v(r.test) + (r.changeTest === null ? ''.padStart(9) : c(r.changeTest)) : '')).map((l) => l.trimEnd());
+  const head =
+    `${f.objective} (%)`.padEnd(width) +
+    'val'.padStart(8) +
+    'change'.padStart(9) +
+    (hasTest ? 'test'.padStart(8) + 'change'.padStart(9) : '');
+  const lines = rows
+    .map(
+      (r) =>
+        r.label.padEnd(width) +
+        v(r.val) +
+        (r.changeVal === null ? ''.padStart(9) : c(r.changeVal)) +
+        (hasTest ? v(r.test) + (r.changeTest === null ? ''.padStart(9) : c(r.changeTest)) : ''),
+    )
+    .map((l) => l.trimEnd());
   return [head, '-'.repeat(head.length), ...lines].join('\n');
 }
 
-/** The lines under the summary: warm start, feasibility of a constrained objective, and a budget that ran out while improving. */
+/**
+ * The lines under the summary: warm start, feasibility of a constrained objective, and a budget that ran out while
+ * improving.
+ */
 export function summaryNotes(f: RunFinishedPayload): string[] {
   const out: string[] = [];
   out.push(creditSentence(f));
   if (f.feasibility) {
-    const one = (where: string, x: { constraint: string; bound: number; value: number; met: boolean }) => `${where} ${x.constraint} ${pct(x.value).trim()}% vs bound ${pct(x.bound).trim()}%: ${x.met ? 'met' : 'NOT met'}`;
-    out.push(`constraint: ${one('validation', f.feasibility.val)}${f.feasibility.test ? `; ${one('test', f.feasibility.test)}` : ''}`);
+    const one = (where: string, x: { constraint: string; bound: number; value: number; met: boolean }) =>
+      `${where} ${x.constraint} ${pct(x.value).trim()}% vs bound ${pct(x.bound).trim()}%: ${x.met ? 'met' : 'NOT met'}`;
+    out.push(
+      `constraint: ${one('validation', f.feasibility.val)}${f.feasibility.test ? `; ${one('test', f.feasibility.test)}` : ''}`,
+    );
   }
   if (f.infeasible) out.push(f.infeasible);
   if (f.stoppedBy === 'steps' && f.bestStep === f.steps && f.steps > 0) {
-    out.push(`the kept iterate is the last step (${f.steps}): the objective was still improving; try more steps (--steps ${2 * f.steps})`);
+    out.push(
+      `the kept iterate is the last step (${f.steps}): the objective was still improving; try more steps (--steps ${2 * f.steps})`,
+    );
   }
   return out;
 }
@@ -232,7 +322,10 @@ export function summaryNotes(f: RunFinishedPayload): string[] {
 /** Runs one request with Ctrl-C as Stop; prints the summary; returns the exit code. */
 async function runAndReport(request: RunRequest, flags: Flags): Promise<number> {
   let stop = false;
-  const onSig = () => { stop = true; process.stderr.write('\nstopping at the next step (a checkpoint is kept)...\n'); };
+  const onSig = () => {
+    stop = true;
+    process.stderr.write('\nstopping at the next step (a checkpoint is kept)...\n');
+  };
   process.once('SIGINT', onSig);
   const backend = backendOf(flags);
   const print = printer(flags.json === true);
@@ -259,12 +352,21 @@ async function runAndReport(request: RunRequest, flags: Flags): Promise<number> 
   }
   if (!flags.json) {
     if (f.reportPath === null) {
-      process.stdout.write(`stopped during pre-training after ${f.steps} steps; nothing was written (the next run pre-trains again)\n`);
+      process.stdout.write(
+        `stopped during pre-training after ${f.steps} steps; nothing was written (the next run pre-trains again)\n`,
+      );
       return EXIT.ok;
     }
     process.stdout.write(beforeAfterTable(f, classNames) + '\n\n' + creditTable(f) + '\n');
-    process.stdout.write(`\n${f.objective}: ${f.before.objectiveValue.toFixed(4)} -> ${f.after.objectiveValue.toFixed(4)} on validation (the best iterate, step ${f.bestStep}); stopped by ${f.stoppedBy} after ${f.steps} steps; ${f.wallSeconds.toFixed(1)} s\n`);
-    process.stdout.write(summaryNotes(f).map((l) => l + '\n').join('') + `Outputs in ${f.outputDir}${written.length ? ` (report.json, ${written.map((w) => w.split(/[\\/]/).pop()).join(', ')})` : ''}\n`);
+    process.stdout.write(
+      `\n${f.objective}: ${f.before.objectiveValue.toFixed(4)} -> ${f.after.objectiveValue.toFixed(4)} on validation (the best iterate, step ${f.bestStep}); stopped by ${f.stoppedBy} after ${f.steps} steps; ${f.wallSeconds.toFixed(1)} s\n`,
+    );
+    process.stdout.write(
+      summaryNotes(f)
+        .map((l) => l + '\n')
+        .join('') +
+        `Outputs in ${f.outputDir}${written.length ? ` (report.json, ${written.map((w) => w.split(/[\\/]/).pop()).join(', ')})` : ''}\n`,
+    );
   }
   return EXIT.ok;
 }
@@ -273,7 +375,8 @@ async function cmdDemo(flags: Flags): Promise<number> {
   const outDir = resolve(flags.out ?? DEMO_OUTPUT);
   const overrides = overridesOf(flags, false);
   const cfgPath = join(outDir, 'demo.selmix.json');
-  // Check the overrides before anything is written; then keep the config beside the outputs, so the run can be repeated or opened in VS Code.
+  // Check the overrides before anything is written; then keep the config beside the outputs, so the run can be repeated
+  // or opened in VS Code.
   const request: RunRequest = { configText: demoConfigText(), configPath: cfgPath, overrides };
   const bad = prepareRun(request, { exists: () => true }).issues.filter((i) => i.severity === 'error');
   if (bad.length) throw new UsageError(bad.map((i) => i.message).join('; '));
@@ -286,12 +389,17 @@ async function cmdDemo(flags: Flags): Promise<number> {
 function checkFlagFiles(flags: Flags, names: (keyof Flags)[]): void {
   for (const n of names) {
     const v = flags[n];
-    if (typeof v === 'string' && !existsSync(resolve(v))) throw new DataError(resolve(v), `file not found (given as --${n})`);
+    if (typeof v === 'string' && !existsSync(resolve(v)))
+      throw new DataError(resolve(v), `file not found (given as --${n})`);
   }
 }
 
 /** The config of feature mode: .npy features and labels and a linear head, from flags (val: the validation split). */
-function featureConfig(flags: Flags, val: { features: string; labels: string } | null, objective: string): SelmixConfigInput {
+function featureConfig(
+  flags: Flags,
+  val: { features: string; labels: string } | null,
+  objective: string,
+): SelmixConfigInput {
   const abs = (p: string) => resolve(p);
   return {
     objective: objective as SelmixConfigInput['objective'],
@@ -308,20 +416,37 @@ function featureConfig(flags: Flags, val: { features: string; labels: string } |
 
 /** A request built from flags (no file: paths are absolute, and the overrides carry the numbers). */
 function flagRequest(cfg: SelmixConfigInput, flags: Flags): RunRequest {
-  return { configText: JSON.stringify(cfg, null, 2), configPath: join(process.cwd(), 'command-line flags'), overrides: overridesOf(flags, false), ...(flags.resume ? { resume: true } : {}) };
+  return {
+    configText: JSON.stringify(cfg, null, 2),
+    configPath: join(process.cwd(), 'command-line flags'),
+    overrides: overridesOf(flags, false),
+    ...(flags.resume ? { resume: true } : {}),
+  };
 }
 
 async function cmdFinetune(flags: Flags, task: 'finetune' | 'pretrain'): Promise<number> {
   if (flags.config !== undefined) {
-    const request = requestFromFile(flags.config, { overrides: overridesOf(flags, true), ...(flags.resume ? { resume: true } : {}) });
+    const request = requestFromFile(flags.config, {
+      overrides: overridesOf(flags, true),
+      ...(flags.resume ? { resume: true } : {}),
+    });
     const cfg = prepareRun(request, { exists: () => true }).config;
-    if (cfg && cfg.task !== task) throw new ConfigError(request.configPath, [{ path: 'task', message: `this config is a "${cfg.task}" run; use \`selmix ${cfg.task}\`` }]);
+    if (cfg && cfg.task !== task)
+      throw new ConfigError(request.configPath, [
+        { path: 'task', message: `this config is a "${cfg.task}" run; use \`selmix ${cfg.task}\`` },
+      ]);
     return runAndReport(request, flags);
   }
   if (task === 'pretrain') throw new UsageError('pretrain needs --config FILE');
   need(flags, 'features', 'labels', 'val-features', 'val-labels', 'weights', 'objective', 'out');
   checkFlagFiles(flags, ['features', 'labels', 'val-features', 'val-labels', 'unlabeled-features', 'weights', 'bias']);
-  return runAndReport(flagRequest(featureConfig(flags, { features: flags['val-features']!, labels: flags['val-labels']! }, objectiveOf(flags)!), flags), flags);
+  return runAndReport(
+    flagRequest(
+      featureConfig(flags, { features: flags['val-features']!, labels: flags['val-labels']! }, objectiveOf(flags)!),
+      flags,
+    ),
+    flags,
+  );
 }
 
 function matrixRows(m: Float64Array, K: number): number[][] {
@@ -338,17 +463,38 @@ async function cmdGain(flags: Flags): Promise<number> {
   const { K, n, refresh: r } = g!;
   const s = num(flags, 'temperature') ?? 10;
   if (flags.json) {
-    process.stdout.write(JSON.stringify({ objective, K, confusion: matrixRows(r.C, K), metrics: r.metrics, multipliers: r.multipliers ? Array.from(r.multipliers) : null,
-      gain: matrixRows(r.G, K), distribution: matrixRows(r.P, K) }) + '\n');
+    process.stdout.write(
+      JSON.stringify({
+        objective,
+        K,
+        confusion: matrixRows(r.C, K),
+        metrics: r.metrics,
+        multipliers: r.multipliers ? Array.from(r.multipliers) : null,
+        gain: matrixRows(r.G, K),
+        distribution: matrixRows(r.P, K),
+      }) + '\n',
+    );
     return EXIT.ok;
   }
   const order = largestIndices(r.G, 10);
   const m = r.metrics;
-  process.stdout.write(`objective ${objective} = ${r.objectiveValue.toFixed(4)} on ${n} examples, K = ${K}, s = ${s}\n`);
-  process.stdout.write(`accuracy ${pct(m.accuracy)}%  mean recall ${pct(m.meanRecall)}%  min recall ${pct(m.minRecall)}%  G-mean ${pct(m.gMean)}%  H-mean ${pct(m.hMean)}%\n`);
-  if (r.multipliers) process.stdout.write(K <= TERMINAL_CLASSES ? `multipliers: ${Array.from(r.multipliers, (v) => v.toFixed(4)).join(' ')}\n` : `multipliers: ${K} values (--json prints them)\n`);
+  process.stdout.write(
+    `objective ${objective} = ${r.objectiveValue.toFixed(4)} on ${n} examples, K = ${K}, s = ${s}\n`,
+  );
+  process.stdout.write(
+    `accuracy ${pct(m.accuracy)}%  mean recall ${pct(m.meanRecall)}%  min recall ${pct(m.minRecall)}%  G-mean ${pct(m.gMean)}%  H-mean ${pct(m.hMean)}%\n`,
+  );
+  if (r.multipliers)
+    process.stdout.write(
+      K <= TERMINAL_CLASSES
+        ? `multipliers: ${Array.from(r.multipliers, (v) => v.toFixed(4)).join(' ')}\n`
+        : `multipliers: ${K} values (--json prints them)\n`,
+    );
   process.stdout.write('top pairs (anchor i mixed with partner j):\n   i    j          gain       P\n');
-  for (const idx of order) process.stdout.write(`${String(Math.floor(idx / K)).padStart(4)} ${String(idx % K).padStart(4)} ${r.G[idx]!.toExponential(4).padStart(13)} ${r.P[idx]!.toFixed(4).padStart(7)}\n`);
+  for (const idx of order)
+    process.stdout.write(
+      `${String(Math.floor(idx / K)).padStart(4)} ${String(idx % K).padStart(4)} ${r.G[idx]!.toExponential(4).padStart(13)} ${r.P[idx]!.toFixed(4).padStart(7)}\n`,
+    );
   return EXIT.ok;
 }
 
@@ -360,18 +506,36 @@ async function cmdEval(flags: Flags): Promise<number> {
     const split = flags.split ?? 'val';
     if (split !== 'val' && split !== 'test') throw new UsageError(`--split must be val or test (got ${split})`);
     let stop = false;
-    const onSig = () => { stop = true; };
+    const onSig = () => {
+      stop = true;
+    };
     process.once('SIGINT', onSig);
     // Progress on stderr when the demo model must be pre-trained first.
-    m = await evaluateRequest(requestFromFile(flags.config), split, { emit: printer(false), shouldStop: () => stop, onClassNames: (c) => { classNames = c; }, ...(backend ? { backend } : {}) });
+    m = await evaluateRequest(requestFromFile(flags.config), split, {
+      emit: printer(false),
+      shouldStop: () => stop,
+      onClassNames: (c) => {
+        classNames = c;
+      },
+      ...(backend ? { backend } : {}),
+    });
     process.off('SIGINT', onSig);
-    if (!m) { process.stderr.write('stopped during pre-training; nothing was written\n'); return EXIT.ok; }
+    if (!m) {
+      process.stderr.write('stopped during pre-training; nothing was written\n');
+      return EXIT.ok;
+    }
   } else {
     need(flags, 'features', 'labels', 'weights');
     checkFlagFiles(flags, ['features', 'labels', 'weights', 'bias']);
-    m = await evaluateRequest(flagRequest(featureConfig(flags, { features: flags.features!, labels: flags.labels! }, 'minRecall'), flags), 'val', { ...(backend ? { backend } : {}) });
+    m = await evaluateRequest(
+      flagRequest(featureConfig(flags, { features: flags.features!, labels: flags.labels! }, 'minRecall'), flags),
+      'val',
+      { ...(backend ? { backend } : {}) },
+    );
   }
-  process.stdout.write(flags.json ? JSON.stringify(classNames ? { ...m, classNames } : m) + '\n' : formatMetrics(m!, classNames) + '\n');
+  process.stdout.write(
+    flags.json ? JSON.stringify(classNames ? { ...m, classNames } : m) + '\n' : formatMetrics(m!, classNames) + '\n',
+  );
   return EXIT.ok;
 }
 
@@ -381,7 +545,11 @@ async function cmdSweep(flags: Flags): Promise<number> {
   if ('error' in list) throw new UsageError(`--temperature: ${list.error}`);
   const base = requestFromFile(flags.config!, { overrides: overridesOf({ ...flags, temperature: undefined }, true) });
   const backend = backendOf(flags);
-  const r = await runSweep(base, list.values, { emit: flags.json ? printer(true) : printer(false), onValue: (s) => process.stderr.write(`sweep: s = ${s}\n`), ...(backend ? { backend } : {}) });
+  const r = await runSweep(base, list.values, {
+    emit: flags.json ? printer(true) : printer(false),
+    onValue: (s) => process.stderr.write(`sweep: s = ${s}\n`),
+    ...(backend ? { backend } : {}),
+  });
   if (!r.ok) return exitCodeOf(r.kind);
   if (!flags.json) process.stdout.write(r.markdown + `\nwrote ${r.mdPath}, sweep.json and sweep.svg\n`);
   return EXIT.ok;
@@ -418,23 +586,48 @@ export async function main(argv: string[]): Promise<number> {
     } catch (e) {
       throw new UsageError((e as Error).message);
     }
-    if (flags.help) { process.stdout.write(USAGE + '\n'); return EXIT.ok; }
+    if (flags.help) {
+      process.stdout.write(USAGE + '\n');
+      return EXIT.ok;
+    }
     switch (cmd) {
-      case 'demo': return await cmdDemo(flags);
-      case 'pretrain': return await cmdFinetune(flags, 'pretrain');
-      case 'finetune': return await cmdFinetune(flags, 'finetune');
-      case 'gain': return await cmdGain(flags);
-      case 'eval': return await cmdEval(flags);
-      case 'sweep': return await cmdSweep(flags);
+      case 'demo':
+        return await cmdDemo(flags);
+      case 'pretrain':
+        return await cmdFinetune(flags, 'pretrain');
+      case 'finetune':
+        return await cmdFinetune(flags, 'finetune');
+      case 'gain':
+        return await cmdGain(flags);
+      case 'eval':
+        return await cmdEval(flags);
+      case 'sweep':
+        return await cmdSweep(flags);
       case 'experiment': {
-        if (positionals.length !== 1 || positionals[0] !== 'shift') throw new UsageError('experiment: the only experiment is "shift"');
-        return await runShiftExperiment({ out: flags.out ?? 'selmix-experiments/shift', objective: (objectiveOf(flags) ?? 'minRecall') as Parameters<typeof runShiftExperiment>[0]['objective'],
-          steps: num(flags, 'steps') ?? 300, rho: 100, threshold: num(flags, 'threshold') ?? 0, oracle: flags.oracle === true, seed: num(flags, 'seed') ?? 0, small: flags.small === true,
-          json: flags.json === true, backend: backendOf(flags) }, flags.json ? printer(true) : () => undefined);
+        if (positionals.length !== 1 || positionals[0] !== 'shift')
+          throw new UsageError('experiment: the only experiment is "shift"');
+        return await runShiftExperiment(
+          {
+            out: flags.out ?? 'selmix-experiments/shift',
+            objective: (objectiveOf(flags) ?? 'minRecall') as Parameters<typeof runShiftExperiment>[0]['objective'],
+            steps: num(flags, 'steps') ?? 300,
+            rho: 100,
+            threshold: num(flags, 'threshold') ?? 0,
+            oracle: flags.oracle === true,
+            seed: num(flags, 'seed') ?? 0,
+            small: flags.small === true,
+            json: flags.json === true,
+            backend: backendOf(flags),
+          },
+          flags.json ? printer(true) : () => undefined,
+        );
       }
       case 'backends': {
         const info = await initBackend({ choice: backendOf(flags) ?? 'auto' });
-        process.stdout.write(info.probes.map((p) => `${p.ok ? 'ok  ' : 'no  '} ${p.name}: ${p.detail}`).join('\n') + `\nin use: ${info.name}\n`);
+        process.stdout.write(
+          info.probes.map((p) => `${p.ok ? 'ok  ' : 'no  '} ${p.name}: ${p.detail}`).join('\n') +
+            `\nin use: ${info.name}\n`,
+        );
         return EXIT.ok;
       }
       default:
@@ -450,5 +643,7 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 if (require.main === module || process.env.SELMIX_CLI_MAIN === '1') {
-  void main(process.argv.slice(2)).then((code) => { process.exitCode = code; });
+  void main(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });
 }

@@ -26,15 +26,29 @@ export interface ConfigIssue {
 /** The config file is not valid JSON or does not match the schema. Carries every problem found. */
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
-  constructor(readonly file: string, readonly issues: ConfigIssue[]) {
-    super(`${file}: invalid config\n` + issues.map((i) => `  ${i.line !== undefined ? `line ${i.line}${i.column !== undefined ? `:${i.column}` : ''}: ` : ''}${i.path || '(root)'}: ${i.message}`).join('\n'));
+  constructor(
+    readonly file: string,
+    readonly issues: ConfigIssue[],
+  ) {
+    super(
+      `${file}: invalid config\n` +
+        issues
+          .map(
+            (i) =>
+              `  ${i.line !== undefined ? `line ${i.line}${i.column !== undefined ? `:${i.column}` : ''}: ` : ''}${i.path || '(root)'}: ${i.message}`,
+          )
+          .join('\n'),
+    );
   }
 }
 
 /** A data or model file cannot be read or does not fit (names the file and, when known, the field). */
 export class DataError extends Error {
   override readonly name = 'DataError';
-  constructor(readonly file: string, message: string) {
+  constructor(
+    readonly file: string,
+    message: string,
+  ) {
     super(`${file}: ${message}`);
   }
 }
@@ -70,15 +84,27 @@ export class CancelledError extends Error {
  */
 export class ExprError extends Error {
   override readonly name = 'ExprError';
-  constructor(message: string, readonly source: string, readonly column: number, public path?: string) {
+  constructor(
+    message: string,
+    readonly source: string,
+    readonly column: number,
+    public path?: string,
+  ) {
     super(message);
   }
 }
 
-/** Error codes of a failed file operation that are the machine's, not the program's: a full disk, a quota, an I/O error. */
+/**
+ * Error codes of a failed file operation that are the machine's, not the program's: a full disk, a quota, an I/O error.
+ */
 const IO_FAILURES: Record<string, string> = {
-  ENOSPC: 'the disk is full', EDQUOT: 'the disk quota is exceeded', EIO: 'an I/O error', EFBIG: 'the file is too large for the file system',
-  EROFS: 'the file system is read-only', EMFILE: 'too many open files', ENFILE: 'too many open files',
+  ENOSPC: 'the disk is full',
+  EDQUOT: 'the disk quota is exceeded',
+  EIO: 'an I/O error',
+  EFBIG: 'the file is too large for the file system',
+  EROFS: 'the file system is read-only',
+  EMFILE: 'too many open files',
+  ENFILE: 'too many open files',
 };
 
 /**
@@ -89,7 +115,10 @@ export function ioFailureOf(e: unknown): TrainingError | null {
   if (!(e instanceof Error)) return null;
   const { code, path, syscall } = e as Error & { code?: unknown; path?: unknown; syscall?: unknown };
   if (typeof code !== 'string' || !(code in IO_FAILURES)) return null;
-  return new TrainingError(`${typeof path === 'string' ? path : 'a file'}: ${typeof syscall === 'string' ? `${syscall} failed` : 'could not write'}: ${code} (${IO_FAILURES[code]})`, { cause: e });
+  return new TrainingError(
+    `${typeof path === 'string' ? path : 'a file'}: ${typeof syscall === 'string' ? `${syscall} failed` : 'could not write'}: ${code} (${IO_FAILURES[code]})`,
+    { cause: e },
+  );
 }
 
 /** The failure kind of anything thrown: named errors by class, everything else is internal (a bug). */

@@ -15,7 +15,10 @@ export class ProgressPacer {
   private lastEvent: number;
   private lastTick: number;
 
-  constructor(now: number, private readonly intervalMs = PROGRESS_EVENT_MS) {
+  constructor(
+    now: number,
+    private readonly intervalMs = PROGRESS_EVENT_MS,
+  ) {
     this.lastEvent = now;
     this.lastTick = now;
   }

@@ -5,7 +5,10 @@ import { DataError, TrainingError } from '../core/errors';
 
 let counter = 0;
 
-/** What a file is written from: bytes, text (UTF-8), or chunks of bytes written one after the other (no concatenated copy). */
+/**
+ * What a file is written from: bytes, text (UTF-8), or chunks of bytes written one after the other (no concatenated
+ * copy).
+ */
 export type FileData = Uint8Array | string | readonly Uint8Array[];
 
 /** Writes bytes to a fresh temp file beside path and fsyncs it; returns the temp path. Removes it on failure. */
@@ -26,9 +29,17 @@ function stage(path: string, data: FileData): string {
     return tmp;
   } catch (e) {
     if (fd !== null) {
-      try { closeSync(fd); } catch { /* already failing; the original error is the one to report */ }
+      try {
+        closeSync(fd);
+      } catch {
+        /* already failing; the original error is the one to report */
+      }
     }
-    try { rmSync(tmp, { force: true }); } catch { /* best effort */ }
+    try {
+      rmSync(tmp, { force: true });
+    } catch {
+      /* best effort */
+    }
     throw writeError(path, e);
   }
 }
@@ -54,7 +65,11 @@ export function writeFilesAtomic(files: { path: string; data: FileData }[]): voi
     for (const f of files) staged.push(stage(f.path, f.data));
   } catch (e) {
     for (const tmp of staged) {
-      try { rmSync(tmp, { force: true }); } catch { /* best effort */ }
+      try {
+        rmSync(tmp, { force: true });
+      } catch {
+        /* best effort */
+      }
     }
     throw e;
   }
@@ -63,7 +78,11 @@ export function writeFilesAtomic(files: { path: string; data: FileData }[]): voi
       renameSync(tmp, files[i]!.path);
     } catch (e) {
       for (const t of staged.slice(i)) {
-        try { rmSync(t, { force: true }); } catch { /* best effort */ }
+        try {
+          rmSync(t, { force: true });
+        } catch {
+          /* best effort */
+        }
       }
       throw writeError(files[i]!.path, e);
     }
@@ -73,12 +92,20 @@ export function writeFilesAtomic(files: { path: string; data: FileData }[]): voi
 function canonical(p: string): string {
   const abs = resolve(p);
   if (existsSync(abs)) {
-    try { return realpathSync(abs); } catch { return abs; }
+    try {
+      return realpathSync(abs);
+    } catch {
+      return abs;
+    }
   }
   // The output may not exist yet, but its folder may be a symlink to an input's folder.
   const dir = dirname(abs);
   if (existsSync(dir)) {
-    try { return join(realpathSync(dir), basename(abs)); } catch { return abs; }
+    try {
+      return join(realpathSync(dir), basename(abs));
+    } catch {
+      return abs;
+    }
   }
   return abs;
 }
@@ -93,13 +120,18 @@ export function assertNotInput(outPath: string, inputs: string[]): void {
   }
 }
 
-/** Throws DataError when an input resolves (through symlinks) to a path inside outFolder, a folder the run writes whole. */
+/**
+ * Throws DataError when an input resolves (through symlinks) to a path inside outFolder, a folder the run writes whole.
+ */
 export function assertNoInputInside(outFolder: string, inputs: string[]): void {
   const out = canonical(outFolder);
   for (const input of inputs) {
     const rel = relative(out, canonical(input));
     if (rel === '' || (!rel.startsWith('..') && !isAbsolute(rel))) {
-      throw new DataError(input, `output would overwrite the input file: it is inside ${outFolder}, a folder the run writes (and clears) as an output; move the input or choose another output folder`);
+      throw new DataError(
+        input,
+        `output would overwrite the input file: it is inside ${outFolder}, a folder the run writes (and clears) as an output; move the input or choose another output folder`,
+      );
     }
   }
 }

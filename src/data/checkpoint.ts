@@ -29,7 +29,10 @@ export const CHECKPOINT_STATE_FILE = 'state.json';
 
 const ARRAYS_FILE = /^arrays-[0-9a-f]{16}\.bin$/;
 
-/** The shapes a checkpoint must fit: classes, feature size, the trainable variables, and the unlabeled set's size (0: none). */
+/**
+ * The shapes a checkpoint must fit: classes, feature size, the trainable variables, and the unlabeled set's size (0:
+ * none).
+ */
 export interface CheckpointShapes {
   K: number;
   d: number;
@@ -40,11 +43,15 @@ export interface CheckpointShapes {
 /** One config value, flattened. */
 export type Setting = string | number | boolean | null;
 
-/** What a checkpoint belongs to: settings that must not change, settings that may, the shapes, and the inputs' digest. */
+/**
+ * What a checkpoint belongs to: settings that must not change, settings that may, the shapes, and the inputs' digest.
+ */
 export interface CheckpointFingerprint {
   /** Config settings a resumed run must share with the stopped one, by path (e.g. "training.lr"). */
   settings: Record<string, Setting>;
-  /** Settings that may change between stop and resume (training.steps, training.checkpointEvery); changes are reported. */
+  /**
+   * Settings that may change between stop and resume (training.steps, training.checkpointEvery); changes are reported.
+   */
   safe: Record<string, Setting>;
   shapes: CheckpointShapes;
   /** A digest of the training inputs (inputsDigest). */
@@ -70,11 +77,22 @@ function flatten(prefix: string, v: unknown, out: Record<string, Setting>): void
  * (training.steps and training.checkpointEvery apart, as safe to change), the model's kind and backbone freezing,
  * the shapes, and the caller's digest of the inputs.
  */
-export function checkpointFingerprint(cfg: SelmixConfig, shapes: CheckpointShapes, inputsDigest: string, model?: { file: string; digest: string }): CheckpointFingerprint {
-  const settings: Record<string, Setting> = { objective: cfg.objective, customObjective: cfg.customObjective ? JSON.stringify(cfg.customObjective) : null };
+export function checkpointFingerprint(
+  cfg: SelmixConfig,
+  shapes: CheckpointShapes,
+  inputsDigest: string,
+  model?: { file: string; digest: string },
+): CheckpointFingerprint {
+  const settings: Record<string, Setting> = {
+    objective: cfg.objective,
+    customObjective: cfg.customObjective ? JSON.stringify(cfg.customObjective) : null,
+  };
   flatten('selmix', cfg.selmix, settings);
   const training: Record<string, unknown> = {};
-  const safe: Record<string, Setting> = { 'training.steps': cfg.training.steps ?? null, 'training.checkpointEvery': cfg.training.checkpointEvery ?? null };
+  const safe: Record<string, Setting> = {
+    'training.steps': cfg.training.steps ?? null,
+    'training.checkpointEvery': cfg.training.checkpointEvery ?? null,
+  };
   for (const [k, v] of Object.entries(cfg.training)) if (!SAFE_TRAINING.has(k)) training[k] = v;
   flatten('training', training, settings);
   settings['model.kind'] = cfg.model?.kind ?? null;
@@ -84,7 +102,13 @@ export function checkpointFingerprint(cfg: SelmixConfig, shapes: CheckpointShape
     settings['model.head'] = cfg.model.head ?? null;
     settings['model.preprocess'] = cfg.model.preprocess ? JSON.stringify(cfg.model.preprocess) : null;
   }
-  return { settings, safe, shapes: { K: shapes.K, d: shapes.d, weights: shapes.weights.map((s) => s.slice()), unlabeled: shapes.unlabeled }, inputs: inputsDigest, ...(model ? { model: { ...model } } : {}) };
+  return {
+    settings,
+    safe,
+    shapes: { K: shapes.K, d: shapes.d, weights: shapes.weights.map((s) => s.slice()), unlabeled: shapes.unlabeled },
+    inputs: inputsDigest,
+    ...(model ? { model: { ...model } } : {}),
+  };
 }
 
 /** Values of a large input array hashed into the digest: at most this many, evenly strided. */
@@ -96,12 +120,24 @@ const DIGEST_SAMPLE = 1 << 18;
  */
 export function inputsDigest(data: FinetuneData): string {
   const h = createHash('sha256');
-  const sets: [string, ExampleSet | null][] = [['train', data.train], ['val', data.val], ['unlabeled', data.unlabeled]];
+  const sets: [string, ExampleSet | null][] = [
+    ['train', data.train],
+    ['val', data.val],
+    ['unlabeled', data.unlabeled],
+  ];
   for (const [name, set] of sets) {
-    if (!set) { h.update(`${name}:none;`); continue; }
-    h.update(`${name}:${set.n}:${set.shape.join('x')}:${set.x.length}:${set.y ? set.y.length : -1};${set.sourceKey ?? ''}`);
+    if (!set) {
+      h.update(`${name}:none;`);
+      continue;
+    }
+    h.update(
+      `${name}:${set.n}:${set.shape.join('x')}:${set.x.length}:${set.y ? set.y.length : -1};${set.sourceKey ?? ''}`,
+    );
     const stride = Math.max(1, Math.ceil(set.x.length / DIGEST_SAMPLE));
-    const x = stride === 1 ? set.x : Float32Array.from({ length: Math.ceil(set.x.length / stride) }, (_, i) => set.x[i * stride]!);
+    const x =
+      stride === 1
+        ? set.x
+        : Float32Array.from({ length: Math.ceil(set.x.length / stride) }, (_, i) => set.x[i * stride]!);
     h.update(new Uint8Array(x.buffer, x.byteOffset, x.byteLength));
     if (set.y) h.update(new Uint8Array(set.y.buffer, set.y.byteOffset, set.y.byteLength));
   }
@@ -159,11 +195,11 @@ function encode(v: unknown, chunks: Uint8Array[], at: { offset: number }): unkno
     return ref;
   }
   if (Array.isArray(v)) return v.map((x) => encode(x, chunks, at));
-  if (v !== null && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, encode(x, chunks, at)]));
+  if (v !== null && typeof v === 'object')
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, encode(x, chunks, at)]));
   if (typeof v === 'number' && (!Number.isFinite(v) || Object.is(v, -0))) return Object.is(v, -0) ? '-0' : String(v);
   return v;
 }
-
 
 /** The checksum of state.json: over the arrays file's entry, the fingerprint and the state, as written. */
 function bodyChecksum(body: { arrays: unknown; fingerprint: unknown; state: unknown }): string {
@@ -180,14 +216,25 @@ export function writeCheckpoint(dir: string, state: TrainState, fingerprint: Che
   // The arrays file is the chunks in order: hashed and written chunk by chunk, never concatenated.
   const h = createHash('sha256');
   let bytes = 0;
-  for (const c of chunks) { h.update(c); bytes += c.byteLength; }
+  for (const c of chunks) {
+    h.update(c);
+    bytes += c.byteLength;
+  }
   const binSha = h.digest('hex');
   const file = `arrays-${binSha.slice(0, 16)}.bin`;
   const body = { arrays: { file, bytes, sha256: binSha }, fingerprint, state: meta };
-  const text = JSON.stringify({ format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION, checksum: bodyChecksum(body), ...body });
+  const text = JSON.stringify({
+    format: CHECKPOINT_FORMAT,
+    version: CHECKPOINT_VERSION,
+    checksum: bodyChecksum(body),
+    ...body,
+  });
   mkdirSync(dir, { recursive: true });
   const statePath = join(dir, CHECKPOINT_STATE_FILE);
-  writeFilesAtomic([{ path: join(dir, file), data: chunks }, { path: statePath, data: text }]);
+  writeFilesAtomic([
+    { path: join(dir, file), data: chunks },
+    { path: statePath, data: text },
+  ]);
   // Only now that state.json names the new arrays file are the older ones unreferenced.
   for (const f of readdirSync(dir)) {
     if (ARRAYS_FILE.test(f) && f !== file) rmSync(join(dir, f), { force: true });
@@ -204,7 +251,12 @@ const setting = z.union([z.string(), z.number(), z.boolean(), z.null()]);
 const fingerprintSchema = z.strictObject({
   settings: z.record(z.string(), setting),
   safe: z.record(z.string(), setting),
-  shapes: z.strictObject({ K: int.min(1), d: int.min(1), weights: z.array(z.array(int.min(0))), unlabeled: int.min(0) }),
+  shapes: z.strictObject({
+    K: int.min(1),
+    d: int.min(1),
+    weights: z.array(z.array(int.min(0))),
+    unlabeled: int.min(0),
+  }),
   inputs: z.string(),
   model: z.strictObject({ file: z.string(), digest: z.string() }).optional(),
 });
@@ -213,34 +265,49 @@ const envelopeSchema = z.strictObject({
   format: z.literal(CHECKPOINT_FORMAT),
   version: z.literal(CHECKPOINT_VERSION),
   checksum: hex64,
-  arrays: z.strictObject({ file: z.string().regex(ARRAYS_FILE, 'expected a file name arrays-<16 hex digits>.bin'), bytes: int.min(0), sha256: hex64 }),
+  arrays: z.strictObject({
+    file: z.string().regex(ARRAYS_FILE, 'expected a file name arrays-<16 hex digits>.bin'),
+    bytes: int.min(0),
+    sha256: hex64,
+  }),
   fingerprint: fingerprintSchema,
   state: z.unknown(),
 });
 
 /** A float field: a number, or one of the strings JSON needs for NaN, the infinities and -0. */
 const float = z.union([z.number(), z.enum(SPECIAL_FLOATS).transform((s) => Number(s))]);
-const finite = (what: string) => (a: ArrayLike<number>) => Array.prototype.every.call(a, Number.isFinite) || `${what} holds a value that is not finite`;
+const finite = (what: string) => (a: ArrayLike<number>) =>
+  Array.prototype.every.call(a, Number.isFinite) || `${what} holds a value that is not finite`;
 
 /** The schema of the state, decoding each array reference from bin (one copy per array). */
 function stateSchema(bin: Uint8Array) {
-  const ref = <D extends Dtype>(dtype: D) => z.strictObject({ dtype: z.literal(dtype), offset: int.min(0), length: int.min(0) })
-    .transform((r, ctx): ArrayOf[D] => {
-      const size = CTOR[dtype].BYTES_PER_ELEMENT;
-      if (r.offset + r.length * size > bin.byteLength) {
-        ctx.addIssue({ code: 'custom', message: `${r.length} ${dtype} values at byte ${r.offset} run past the end of the arrays file (${bin.byteLength} bytes)` });
-        return z.NEVER;
-      }
-      const copy = new Uint8Array(r.length * size);
-      copy.set(bin.subarray(r.offset, r.offset + r.length * size));
-      return new CTOR[dtype](copy.buffer) as ArrayOf[D];
-    });
+  const ref = <D extends Dtype>(dtype: D) =>
+    z
+      .strictObject({ dtype: z.literal(dtype), offset: int.min(0), length: int.min(0) })
+      .transform((r, ctx): ArrayOf[D] => {
+        const size = CTOR[dtype].BYTES_PER_ELEMENT;
+        if (r.offset + r.length * size > bin.byteLength) {
+          ctx.addIssue({
+            code: 'custom',
+            message: `${r.length} ${dtype} values at byte ${r.offset} run past the end of the arrays file (${bin.byteLength} bytes)`,
+          });
+          return z.NEVER;
+        }
+        const copy = new Uint8Array(r.length * size);
+        copy.set(bin.subarray(r.offset, r.offset + r.length * size));
+        return new CTOR[dtype](copy.buffer) as ArrayOf[D];
+      });
   const f32 = ref('float32');
   const f64 = ref('float64');
   const i32 = ref('int32');
-  const tensor = z.strictObject({ shape: z.array(int.min(0)), data: f32 })
-    .refine((t) => t.data.length === t.shape.reduce((a, b) => a * b, 1), { message: 'the number of values does not match the shape' })
-    .refine((t) => finite('the tensor')(t.data) === true, { message: 'the tensor holds a value that is not finite' }) satisfies z.ZodType<StateTensor>;
+  const tensor = z
+    .strictObject({ shape: z.array(int.min(0)), data: f32 })
+    .refine((t) => t.data.length === t.shape.reduce((a, b) => a * b, 1), {
+      message: 'the number of values does not match the shape',
+    })
+    .refine((t) => finite('the tensor')(t.data) === true, {
+      message: 'the tensor holds a value that is not finite',
+    }) satisfies z.ZodType<StateTensor>;
   return z.strictObject({
     step: int.min(0),
     afterRefresh: z.boolean(),
@@ -250,13 +317,25 @@ function stateSchema(bin: Uint8Array) {
     bestWeights: z.array(tensor),
     rng: z.array(int.min(0).max(0xffffffff)).length(4),
     multipliers: f64.nullable(),
-    P: f64.refine((p) => finite('P')(p) === true && p.every((x) => x >= 0), { message: 'P must hold finite non-negative values' }).nullable(),
+    P: f64
+      .refine((p) => finite('P')(p) === true && p.every((x) => x >= 0), {
+        message: 'P must hold finite non-negative values',
+      })
+      .nullable(),
     G: f64.nullable(),
     partnerLabels: i32.nullable(),
     maxGainHistory: f64.refine((h) => h.length >= 1, { message: 'expected at least the first entry' }),
     best: z.strictObject({ step: int.min(-1), score: float, feasible: z.boolean() }),
     pendingEarlyStop: z.boolean(),
-    gainTrack: z.strictObject({ predicted: f64, realised: f64, lastObjective: float.nullable(), predictedSum: float, predictedCount: int.min(0), noise: f64.optional(), lastPreds: i32.nullable().optional() }),
+    gainTrack: z.strictObject({
+      predicted: f64,
+      realised: f64,
+      lastObjective: float.nullable(),
+      predictedSum: float,
+      predictedCount: int.min(0),
+      noise: f64.optional(),
+      lastPreds: i32.nullable().optional(),
+    }),
     // Checkpoints written before the field read as "no warm start recorded".
     warmStart: z.strictObject({ tau: float }).nullable().default(null),
     bestPreds: i32.nullable().default(null),
@@ -275,11 +354,16 @@ export const CHECKPOINT_STATE_FIELDS = Object.keys(stateSchema(new Uint8Array(0)
 
 /** zod issues as one line each: the JSON path in the file, and the problem. */
 function issueLines(prefix: (string | number)[], issues: z.core.$ZodIssue[]): string {
-  return issues.slice(0, 8).map((i) => {
-    const path = formatPath([...prefix, ...i.path.map((p) => (typeof p === 'symbol' ? String(p) : p))]);
-    const extra = i.code === 'unrecognized_keys' ? ` (${(i as { keys?: string[] }).keys?.join(', ')})` : '';
-    return `${path || '(root)'}: ${i.message}${extra}`;
-  }).join('; ') + (issues.length > 8 ? `; and ${issues.length - 8} more` : '');
+  return (
+    issues
+      .slice(0, 8)
+      .map((i) => {
+        const path = formatPath([...prefix, ...i.path.map((p) => (typeof p === 'symbol' ? String(p) : p))]);
+        const extra = i.code === 'unrecognized_keys' ? ` (${(i as { keys?: string[] }).keys?.join(', ')})` : '';
+        return `${path || '(root)'}: ${i.message}${extra}`;
+      })
+      .join('; ') + (issues.length > 8 ? `; and ${issues.length - 8} more` : '')
+  );
 }
 
 const show = (v: Setting | undefined): string => (v === undefined ? '(not set)' : JSON.stringify(v));
@@ -287,7 +371,9 @@ const show = (v: Setting | undefined): string => (v === undefined ? '(not set)' 
 /** Settings that differ between two flattened maps, as "path: was -> now". */
 function differences(was: Record<string, Setting>, now: Record<string, Setting>): string[] {
   const keys = [...new Set([...Object.keys(was), ...Object.keys(now)])].sort();
-  return keys.filter((k) => was[k] !== now[k]).map((k) => `${k}: ${show(was[k])} in the checkpoint, ${show(now[k])} now`);
+  return keys
+    .filter((k) => was[k] !== now[k])
+    .map((k) => `${k}: ${show(was[k])} in the checkpoint, ${show(now[k])} now`);
 }
 
 const shapeText = (s: number[][]): string => s.map((x) => `[${x.join(', ')}]`).join(', ');
@@ -295,23 +381,37 @@ const shapeText = (s: number[][]): string => s.map((x) => `[${x.join(', ')}]`).j
 /** Checks a decoded state against its own fingerprint's shapes; returns the first inconsistency, or null. */
 function inconsistency(s: TrainState, shapes: CheckpointShapes): string | null {
   const { K, weights } = shapes;
-  for (const [what, list] of [['weights', s.weights], ['momentum', s.momentum], ['bestWeights', s.bestWeights]] as const) {
-    if (shapeText(list.map((t) => t.shape)) !== shapeText(weights)) return `state.${what}: shapes ${shapeText(list.map((t) => t.shape))}, the fingerprint says ${shapeText(weights)}`;
+  for (const [what, list] of [
+    ['weights', s.weights],
+    ['momentum', s.momentum],
+    ['bestWeights', s.bestWeights],
+  ] as const) {
+    if (shapeText(list.map((t) => t.shape)) !== shapeText(weights))
+      return `state.${what}: shapes ${shapeText(list.map((t) => t.shape))}, the fingerprint says ${shapeText(weights)}`;
   }
-  if (weights.length < 2 || shapeText(weights.slice(0, 2)) !== shapeText([[shapes.d, K], [K]])) return `fingerprint.shapes: the head is ${shapeText(weights.slice(0, 2))}, not [${shapes.d}, ${K}], [${K}] for K = ${K}, d = ${shapes.d}`;
-  for (const [what, a] of [['P', s.P], ['G', s.G]] as const) {
+  if (weights.length < 2 || shapeText(weights.slice(0, 2)) !== shapeText([[shapes.d, K], [K]]))
+    return `fingerprint.shapes: the head is ${shapeText(weights.slice(0, 2))}, not [${shapes.d}, ${K}], [${K}] for K = ${K}, d = ${shapes.d}`;
+  for (const [what, a] of [
+    ['P', s.P],
+    ['G', s.G],
+  ] as const) {
     if (a && a.length !== K * K) return `state.${what}: ${a.length} values, expected K x K = ${K * K}`;
   }
   if (s.partnerLabels) {
-    if (s.partnerLabels.length !== shapes.unlabeled) return `state.partnerLabels: ${s.partnerLabels.length} labels, the unlabeled set has ${shapes.unlabeled}`;
+    if (s.partnerLabels.length !== shapes.unlabeled)
+      return `state.partnerLabels: ${s.partnerLabels.length} labels, the unlabeled set has ${shapes.unlabeled}`;
     if (s.partnerLabels.some((y) => y < -1 || y >= K)) return `state.partnerLabels: a label outside -1 .. ${K - 1}`;
   }
-  if (s.gainTrack.predicted.length !== s.gainTrack.realised.length) return 'state.gainTrack: predicted and realised have different lengths';
+  if (s.gainTrack.predicted.length !== s.gainTrack.realised.length)
+    return 'state.gainTrack: predicted and realised have different lengths';
   if (s.best.step > s.step) return `state.best.step: ${s.best.step} is after the checkpoint's step ${s.step}`;
   return null;
 }
 
-/** A checkpoint that passed every check, with the safe settings that changed since it was written (one line each, for the log). */
+/**
+ * A checkpoint that passed every check, with the safe settings that changed since it was written (one line each, for
+ * the log).
+ */
 export interface ResumePoint {
   state: TrainState;
   changes: string[];
@@ -322,7 +422,8 @@ export interface ResumePoint {
 /**
  * Reads and validates the checkpoint in dir against the current run's fingerprint: format and version, the checksum of
  * state.json and the sha256 of the arrays file, the schema of every field, the shapes (K, d, every weight) and inputs,
- * and the settings. Throws a DataError naming the file and what differs; settings that may change are returned as changes.
+ * and the settings. Throws a DataError naming the file and what differs; settings that may change are returned as
+ * changes.
  */
 export function readCheckpoint(dir: string, expected: CheckpointFingerprint): ResumePoint {
   const path = join(dir, CHECKPOINT_STATE_FILE);
@@ -335,21 +436,39 @@ export function readCheckpoint(dir: string, expected: CheckpointFingerprint): Re
   }
   const head = z.object({ format: z.string(), version: z.unknown() }).safeParse(raw);
   if (!head.success || head.data.format !== CHECKPOINT_FORMAT) {
-    throw new DataError(path, `not a SelMix checkpoint of this format (no "format": "${CHECKPOINT_FORMAT}"; an older version may have written it); start afresh without --resume`);
+    throw new DataError(
+      path,
+      `not a SelMix checkpoint of this format (no "format": "${CHECKPOINT_FORMAT}"; an older version may have written it); start afresh without --resume`,
+    );
   }
   if (head.data.version !== CHECKPOINT_VERSION) {
-    throw new DataError(path, `checkpoint format version ${JSON.stringify(head.data.version)}, this version of SelMix reads version ${CHECKPOINT_VERSION}; start afresh without --resume`);
+    throw new DataError(
+      path,
+      `checkpoint format version ${JSON.stringify(head.data.version)}, this version of SelMix reads version ${CHECKPOINT_VERSION}; start afresh without --resume`,
+    );
   }
   const env = envelopeSchema.safeParse(raw);
   if (!env.success) throw new DataError(path, `invalid checkpoint: ${issueLines([], env.error.issues)}`);
   const e = env.data;
-  if (bodyChecksum(e) !== e.checksum) throw new DataError(path, 'the contents do not match the checksum: the file was edited or damaged; start afresh without --resume');
+  if (bodyChecksum(e) !== e.checksum)
+    throw new DataError(
+      path,
+      'the contents do not match the checksum: the file was edited or damaged; start afresh without --resume',
+    );
 
   const binPath = join(dir, e.arrays.file);
   if (!existsSync(binPath)) throw new DataError(binPath, `missing: ${CHECKPOINT_STATE_FILE} refers to it`);
   const bin = readFileSync(binPath);
-  if (bin.byteLength !== e.arrays.bytes) throw new DataError(binPath, `${bin.byteLength} bytes, ${CHECKPOINT_STATE_FILE} expects ${e.arrays.bytes} (truncated or replaced)`);
-  if (sha256(bin) !== e.arrays.sha256) throw new DataError(binPath, `the contents do not match the sha256 in ${CHECKPOINT_STATE_FILE}: the file was modified or damaged`);
+  if (bin.byteLength !== e.arrays.bytes)
+    throw new DataError(
+      binPath,
+      `${bin.byteLength} bytes, ${CHECKPOINT_STATE_FILE} expects ${e.arrays.bytes} (truncated or replaced)`,
+    );
+  if (sha256(bin) !== e.arrays.sha256)
+    throw new DataError(
+      binPath,
+      `the contents do not match the sha256 in ${CHECKPOINT_STATE_FILE}: the file was modified or damaged`,
+    );
 
   const st = stateSchema(bin).safeParse(e.state);
   if (!st.success) throw new DataError(path, `invalid checkpoint: ${issueLines(['state'], st.error.issues)}`);
@@ -360,18 +479,36 @@ export function readCheckpoint(dir: string, expected: CheckpointFingerprint): Re
 
   const now = expected.shapes;
   if (was.shapes.K !== now.K || was.shapes.d !== now.d || shapeText(was.shapes.weights) !== shapeText(now.weights)) {
-    throw new DataError(path, `the checkpoint is for a model with K = ${was.shapes.K} classes and d = ${was.shapes.d} features (weights ${shapeText(was.shapes.weights)}); `
-      + `this run's model has K = ${now.K} and d = ${now.d} (weights ${shapeText(now.weights)}). Resume with the model it was made with, or start afresh without --resume`);
+    throw new DataError(
+      path,
+      `the checkpoint is for a model with K = ${was.shapes.K} classes and d = ${was.shapes.d} features (weights ${shapeText(was.shapes.weights)}); ` +
+        `this run's model has K = ${now.K} and d = ${now.d} (weights ${shapeText(now.weights)}). Resume with the model it was made with, or start afresh without --resume`,
+    );
   }
   if (was.shapes.unlabeled !== now.unlabeled || was.inputs !== expected.inputs) {
-    throw new DataError(path, `the checkpoint was made on other inputs (${was.shapes.unlabeled !== now.unlabeled ? `an unlabeled set of ${was.shapes.unlabeled} examples, now ${now.unlabeled}` : 'the data digest differs'}); resume with the same data, or start afresh without --resume`);
+    throw new DataError(
+      path,
+      `the checkpoint was made on other inputs (${was.shapes.unlabeled !== now.unlabeled ? `an unlabeled set of ${was.shapes.unlabeled} examples, now ${now.unlabeled}` : 'the data digest differs'}); resume with the same data, or start afresh without --resume`,
+    );
   }
   if (expected.model && was.model?.digest !== expected.model.digest) {
-    throw new DataError(path, `the model ${expected.model.file} ${was.model ? 'changed since the checkpoint was made (its weights or graph differ)' : 'cannot be matched to the checkpoint (an earlier version wrote it without the model\'s digest)'}; resume with the model it was made with, or start afresh without --resume`);
+    throw new DataError(
+      path,
+      `the model ${expected.model.file} ${was.model ? 'changed since the checkpoint was made (its weights or graph differ)' : "cannot be matched to the checkpoint (an earlier version wrote it without the model's digest)"}; resume with the model it was made with, or start afresh without --resume`,
+    );
   }
   const refused = differences(was.settings, expected.settings);
   if (refused.length > 0) {
-    throw new DataError(path, `the config changed since the checkpoint: ${refused.join('; ')}. Resume with the settings it was made with, or start afresh without --resume`);
+    throw new DataError(
+      path,
+      `the config changed since the checkpoint: ${refused.join('; ')}. Resume with the settings it was made with, or start afresh without --resume`,
+    );
   }
-  return { state, changes: differences(was.safe, expected.safe).map((c) => c.replace(' in the checkpoint, ', ' -> ').replace(/ now$/, '')), path };
+  return {
+    state,
+    changes: differences(was.safe, expected.safe).map((c) =>
+      c.replace(' in the checkpoint, ', ' -> ').replace(/ now$/, ''),
+    ),
+    path,
+  };
 }

@@ -15,7 +15,10 @@ export interface FeatureCsv {
   y: Int32Array | null;
 }
 
-interface Row { line: number; cells: string[] }
+interface Row {
+  line: number;
+  cells: string[];
+}
 
 /** Splits CSV text into rows of cells, keeping each row's 1-based line number. */
 function parseRows(text: string, file: string): Row[] {
@@ -36,7 +39,11 @@ function parseRows(text: string, file: string): Row[] {
     const c = text[i]!;
     if (quoted) {
       if (c === '"') {
-        if (text[i + 1] === '"') { cell += '"'; i += 2; continue; }
+        if (text[i + 1] === '"') {
+          cell += '"';
+          i += 2;
+          continue;
+        }
         quoted = false;
       } else {
         if (c === '\n') line++;
@@ -45,8 +52,18 @@ function parseRows(text: string, file: string): Row[] {
       i++;
       continue;
     }
-    if (c === '"' && cell.trim() === '') { quoted = true; cell = ''; i++; continue; }
-    if (c === ',') { cells.push(cell); cell = ''; i++; continue; }
+    if (c === '"' && cell.trim() === '') {
+      quoted = true;
+      cell = '';
+      i++;
+      continue;
+    }
+    if (c === ',') {
+      cells.push(cell);
+      cell = '';
+      i++;
+      continue;
+    }
     if (c === '\r' || c === '\n') {
       endRow();
       if (c === '\r' && text[i + 1] === '\n') i++;
@@ -85,9 +102,14 @@ export function readFeatureCsv(path: string, opts: FeatureCsvOptions): FeatureCs
   let labelCol = -1;
   if (opts.labelColumn !== undefined) {
     if (typeof opts.labelColumn === 'string') {
-      if (!header) throw new DataError(path, `labelColumn "${opts.labelColumn}" is a name, but the CSV file has no header row`);
+      if (!header)
+        throw new DataError(path, `labelColumn "${opts.labelColumn}" is a name, but the CSV file has no header row`);
       labelCol = header.indexOf(opts.labelColumn);
-      if (labelCol < 0) throw new DataError(path, `line ${rows[0]!.line}: no column named "${opts.labelColumn}" in the header (${header.join(', ')})`);
+      if (labelCol < 0)
+        throw new DataError(
+          path,
+          `line ${rows[0]!.line}: no column named "${opts.labelColumn}" in the header (${header.join(', ')})`,
+        );
     } else {
       labelCol = opts.labelColumn < 0 ? width + opts.labelColumn : opts.labelColumn;
       if (!Number.isInteger(opts.labelColumn) || labelCol < 0 || labelCol >= width) {
@@ -102,7 +124,10 @@ export function readFeatureCsv(path: string, opts: FeatureCsvOptions): FeatureCs
   const y = labelCol >= 0 ? new Int32Array(n) : null;
   body.forEach((row, r) => {
     if (row.cells.length !== width) {
-      throw new DataError(path, `line ${row.line}: ${row.cells.length} columns, expected ${width} (as on line ${rows[0]!.line})`);
+      throw new DataError(
+        path,
+        `line ${row.line}: ${row.cells.length} columns, expected ${width} (as on line ${rows[0]!.line})`,
+      );
     }
     let f = 0;
     row.cells.forEach((cell, j) => {
@@ -112,12 +137,16 @@ export function readFeatureCsv(path: string, opts: FeatureCsvOptions): FeatureCs
       }
       if (j === labelCol) {
         if (!Number.isInteger(v) || v < 0 || v > 2147483647) {
-          throw new DataError(path, `line ${row.line}, ${colName(j)}: label ${JSON.stringify(cell)} is not a non-negative integer class id`);
+          throw new DataError(
+            path,
+            `line ${row.line}, ${colName(j)}: label ${JSON.stringify(cell)} is not a non-negative integer class id`,
+          );
         }
         y![r] = v;
       } else {
         x[r * d + f] = v;
-        if (!Number.isFinite(x[r * d + f]!)) throw new DataError(path, `line ${row.line}, ${colName(j)}: ${cell.trim()} is outside the float32 range`);
+        if (!Number.isFinite(x[r * d + f]!))
+          throw new DataError(path, `line ${row.line}, ${colName(j)}: ${cell.trim()} is outside the float32 range`);
         f++;
       }
     });

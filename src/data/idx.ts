@@ -18,15 +18,22 @@ const TYPES: Record<number, { name: string; size: number }> = {
 
 /** Parses the bytes of an IDX file; bad magic, unknown type codes and truncation are DataErrors naming the offset. */
 export function parseIdx(buf: Uint8Array, file: string): IdxArray {
-  if (buf.byteLength < 4) throw new DataError(file, `not an IDX file: ${buf.byteLength} bytes, shorter than the 4-byte magic number`);
-  if (buf[0] !== 0 || buf[1] !== 0) throw new DataError(file, `not an IDX file: magic bytes 0-1 are ${buf[0]}, ${buf[1]} (expected 0, 0)`);
+  if (buf.byteLength < 4)
+    throw new DataError(file, `not an IDX file: ${buf.byteLength} bytes, shorter than the 4-byte magic number`);
+  if (buf[0] !== 0 || buf[1] !== 0)
+    throw new DataError(file, `not an IDX file: magic bytes 0-1 are ${buf[0]}, ${buf[1]} (expected 0, 0)`);
   const code = buf[2]!;
   const type = TYPES[code];
-  if (!type) throw new DataError(file, `unknown IDX data type code 0x${code.toString(16).padStart(2, '0')} at byte offset 2`);
+  if (!type)
+    throw new DataError(file, `unknown IDX data type code 0x${code.toString(16).padStart(2, '0')} at byte offset 2`);
   const ndim = buf[3]!;
   if (ndim === 0) throw new DataError(file, 'IDX magic number at byte offset 3 says 0 dimensions');
   const dataStart = 4 + 4 * ndim;
-  if (buf.byteLength < dataStart) throw new DataError(file, `truncated IDX header: ${ndim} dimensions need ${dataStart} header bytes, the file has ${buf.byteLength}`);
+  if (buf.byteLength < dataStart)
+    throw new DataError(
+      file,
+      `truncated IDX header: ${ndim} dimensions need ${dataStart} header bytes, the file has ${buf.byteLength}`,
+    );
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const shape: number[] = [];
   let count = 1;
@@ -38,14 +45,21 @@ export function parseIdx(buf: Uint8Array, file: string): IdxArray {
   const expected = count * type.size;
   const actual = buf.byteLength - dataStart;
   if (!Number.isSafeInteger(expected) || actual < expected) {
-    throw new DataError(file, `truncated IDX data: shape ${JSON.stringify(shape)} of ${type.name} needs ${expected} bytes after byte offset ${dataStart}, the file has ${actual}`);
+    throw new DataError(
+      file,
+      `truncated IDX data: shape ${JSON.stringify(shape)} of ${type.name} needs ${expected} bytes after byte offset ${dataStart}, the file has ${actual}`,
+    );
   }
   if (actual > expected) {
-    throw new DataError(file, `IDX file has ${actual - expected} unexpected bytes after the data (shape ${JSON.stringify(shape)} of ${type.name} ends at byte offset ${dataStart + expected})`);
+    throw new DataError(
+      file,
+      `IDX file has ${actual - expected} unexpected bytes after the data (shape ${JSON.stringify(shape)} of ${type.name} ends at byte offset ${dataStart + expected})`,
+    );
   }
   switch (code) {
     // new Uint8Array(view) copies; Buffer.slice would share memory with the caller.
-    case 0x08: return { shape, data: new Uint8Array(buf.subarray(dataStart, dataStart + expected)) };
+    case 0x08:
+      return { shape, data: new Uint8Array(buf.subarray(dataStart, dataStart + expected)) };
     case 0x09: {
       const out = new Int8Array(count);
       out.set(new Int8Array(buf.buffer, buf.byteOffset + dataStart, count));

@@ -28,21 +28,32 @@ export interface ImageDecoderInfo {
 interface SharpInstance {
   removeAlpha(): SharpInstance;
   raw(): SharpInstance;
-  toBuffer(o: { resolveWithObject: true }): Promise<{ data: Buffer; info: { width: number; height: number; channels: number } }>;
+  toBuffer(o: {
+    resolveWithObject: true;
+  }): Promise<{ data: Buffer; info: { width: number; height: number; channels: number } }>;
 }
-type SharpFn = ((input: Uint8Array, o: { failOn: string; limitInputPixels: number; sequentialRead: boolean }) => SharpInstance) & { cache(o: boolean): void };
+type SharpFn = ((
+  input: Uint8Array,
+  o: { failOn: string; limitInputPixels: number; sequentialRead: boolean },
+) => SharpInstance) & { cache(o: boolean): void };
 
 /** The largest image accepted, in pixels (a 16k x 16k image). */
 const MAX_PIXELS = 16384 * 16384;
 
 let sharpState: { fn: SharpFn | null; info: ImageDecoderInfo } | null = null;
 
-/** Loads sharp once; the pure-JS fallback when it cannot load here (SELMIX_IMAGE_DECODER=js forces the fallback, for tests). */
+/**
+ * Loads sharp once; the pure-JS fallback when it cannot load here (SELMIX_IMAGE_DECODER=js forces the fallback, for
+ * tests).
+ */
 function loadSharp(): { fn: SharpFn | null; info: ImageDecoderInfo } {
   if (sharpState) return sharpState;
   const fallback = (why: string): { fn: null; info: ImageDecoderInfo } => ({
     fn: null,
-    info: { name: 'jpeg-js/pngjs', note: `images are decoded by the pure-JS fallback (jpeg-js, pngjs) because ${why}; JPEG pixels can differ from PIL's (libjpeg) by several grey levels where chroma is subsampled (4:2:0), which changes a PyTorch model's predictions. Install the .vsix for your platform, or run the CLI where the "sharp" package installs.` },
+    info: {
+      name: 'jpeg-js/pngjs',
+      note: `images are decoded by the pure-JS fallback (jpeg-js, pngjs) because ${why}; JPEG pixels can differ from PIL's (libjpeg) by several grey levels where chroma is subsampled (4:2:0), which changes a PyTorch model's predictions. Install the .vsix for your platform, or run the CLI where the "sharp" package installs.`,
+    },
   });
   if (process.env.SELMIX_IMAGE_DECODER === 'js') {
     sharpState = fallback('SELMIX_IMAGE_DECODER is "js"');
@@ -68,7 +79,8 @@ export function imageDecoderInfo(): ImageDecoderInfo {
 /** PIL's RGB to L: L = (19595 R + 38470 G + 7471 B + 0x8000) >> 16 (ITU-R 601-2 luma, in 16-bit fixed point). */
 export function rgbToL(rgb: Uint8Array, px: number): Uint8Array {
   const out = new Uint8Array(px);
-  for (let i = 0; i < px; i++) out[i] = (rgb[3 * i]! * 19595 + rgb[3 * i + 1]! * 38470 + rgb[3 * i + 2]! * 7471 + 0x8000) >>> 16;
+  for (let i = 0; i < px; i++)
+    out[i] = (rgb[3 * i]! * 19595 + rgb[3 * i + 1]! * 38470 + rgb[3 * i + 2]! * 7471 + 0x8000) >>> 16;
   return out;
 }
 
@@ -93,7 +105,10 @@ function jpegComponents(buf: Uint8Array): number | null {
 }
 
 /** Width, height and channels from a PNG's IHDR or a JPEG's frame header, without decoding; null when not found. */
-export function imageHeaderSize(buf: Uint8Array, file: string): { width: number; height: number; channels: number } | null {
+export function imageHeaderSize(
+  buf: Uint8Array,
+  file: string,
+): { width: number; height: number; channels: number } | null {
   const be32 = (i: number) => ((buf[i]! << 24) >>> 0) + (buf[i + 1]! << 16) + (buf[i + 2]! << 8) + buf[i + 3]!;
   if (/\.png$/i.test(file)) {
     // Signature (8 bytes), then the IHDR chunk: length, "IHDR", width, height, bit depth, colour type.
@@ -105,11 +120,20 @@ export function imageHeaderSize(buf: Uint8Array, file: string): { width: number;
   while (i + 4 <= buf.length) {
     if (buf[i] !== 0xff) return null;
     const marker = buf[i + 1]!;
-    if (marker === 0xff) { i++; continue; }
-    if (marker === 0xd8 || (marker >= 0xd0 && marker <= 0xd7) || marker === 0x01) { i += 2; continue; }
+    if (marker === 0xff) {
+      i++;
+      continue;
+    }
+    if (marker === 0xd8 || (marker >= 0xd0 && marker <= 0xd7) || marker === 0x01) {
+      i += 2;
+      continue;
+    }
     const len = (buf[i + 2]! << 8) | buf[i + 3]!;
     const isSof = marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc;
-    if (isSof) return i + 9 < buf.length ? { height: (buf[i + 5]! << 8) | buf[i + 6]!, width: (buf[i + 7]! << 8) | buf[i + 8]!, channels: buf[i + 9]! } : null;
+    if (isSof)
+      return i + 9 < buf.length
+        ? { height: (buf[i + 5]! << 8) | buf[i + 6]!, width: (buf[i + 7]! << 8) | buf[i + 8]!, channels: buf[i + 9]! }
+        : null;
     if (marker === 0xda) return null;
     i += 2 + len;
   }
@@ -141,13 +165,19 @@ function decodeJs(file: string, buf: Uint8Array): DecodedImage {
     channels = png.color ? 3 : 1;
   } else {
     // tolerantDecoding would silently return a partly grey image for a truncated file.
-    const img = decodeJpeg(buf, { useTArray: true, formatAsRGBA: true, tolerantDecoding: false, maxMemoryUsageInMB: 1024 });
+    const img = decodeJpeg(buf, {
+      useTArray: true,
+      formatAsRGBA: true,
+      tolerantDecoding: false,
+      maxMemoryUsageInMB: 1024,
+    });
     width = img.width;
     height = img.height;
     rgba = img.data;
     channels = jpegComponents(buf) === 1 ? 1 : 3;
   }
-  if (!(width > 0 && height > 0) || rgba.length < width * height * 4) throw new Error(`decoded ${rgba.length} bytes for ${width}x${height}`);
+  if (!(width > 0 && height > 0) || rgba.length < width * height * 4)
+    throw new Error(`decoded ${rgba.length} bytes for ${width}x${height}`);
   const px = width * height;
   const pixels = new Uint8Array(px * channels);
   for (let i = 0; i < px; i++) for (let k = 0; k < channels; k++) pixels[channels * i + k] = rgba[4 * i + k]!;
@@ -159,18 +189,26 @@ export async function decodeImage(file: string, buf: Uint8Array): Promise<Decode
   if (isPng(buf) && buf[24] === 16 && (buf[25] === 0 || buf[25] === 4)) {
     // PIL opens these as 32-bit integers and its convert('L') / convert('RGB') clips them to 0..255 (mostly white), so
     // no decoding here would match what a torchvision pipeline saw; refused rather than silently different.
-    throw new DataError(file, 'is a 16-bit grayscale PNG: PIL (torchvision\'s ImageFolder) clips its values to 0..255 instead of scaling them, so the tool cannot give the pixels a PyTorch model saw; save the images as 8-bit PNG');
+    throw new DataError(
+      file,
+      "is a 16-bit grayscale PNG: PIL (torchvision's ImageFolder) clips its values to 0..255 instead of scaling them, so the tool cannot give the pixels a PyTorch model saw; save the images as 8-bit PNG",
+    );
   }
   const { fn } = loadSharp();
   try {
     if (!fn) return decodeJs(file, buf);
     const gray = isGrayscale(buf);
-    const { data, info } = await fn(buf, { failOn: 'error', limitInputPixels: MAX_PIXELS, sequentialRead: true }).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+    const { data, info } = await fn(buf, { failOn: 'error', limitInputPixels: MAX_PIXELS, sequentialRead: true })
+      .removeAlpha()
+      .raw()
+      .toBuffer({ resolveWithObject: true });
     const { width, height, channels: c } = info;
-    if (!(width > 0 && height > 0) || data.length !== width * height * c || (c !== 1 && c !== 3)) throw new Error(`decoded ${data.length} bytes in ${c} channel(s) for ${width}x${height}`);
+    if (!(width > 0 && height > 0) || data.length !== width * height * c || (c !== 1 && c !== 3))
+      throw new Error(`decoded ${data.length} bytes in ${c} channel(s) for ${width}x${height}`);
     const px = width * height;
     if (gray) {
-      if (c === 1) return { width, height, channels: 1, pixels: new Uint8Array(data.buffer, data.byteOffset, data.length) };
+      if (c === 1)
+        return { width, height, channels: 1, pixels: new Uint8Array(data.buffer, data.byteOffset, data.length) };
       const l = new Uint8Array(px);
       for (let i = 0; i < px; i++) l[i] = data[3 * i]!;
       return { width, height, channels: 1, pixels: l };

@@ -13,7 +13,10 @@ const MAX_IMAGE_BYTES = 256 * 2 ** 20;
 
 /** Options of loadImageFolder. */
 export interface ImageFolderOptions {
-  /** Class folder names in label order (labeled only); default: the sub-folder names, sorted. The folders must be exactly these. */
+  /**
+   * Class folder names in label order (labeled only); default: the sub-folder names, sorted. The folders must be
+   * exactly these.
+   */
   classes?: string[];
   /** Where `classes` came from, for messages (e.g. "data.classes in run.selmix.json", "the training folder ..."). */
   classesFrom?: string;
@@ -31,8 +34,11 @@ export interface ImageFolderOptions {
 function checkImageSize(buf: Uint8Array, file: string, maxPixels: number): void {
   const h = imageHeaderSize(buf, file);
   if (h && h.width * h.height > maxPixels) {
-    throw new DataError(file, `is ${h.width} x ${h.height} pixels (${h.width * h.height}, ${h.channels} channel(s)), over the limit of ${maxPixels} pixels per image (data.maxImagePixels); `
-      + 'resize the images, or raise data.maxImagePixels if the machine has the memory');
+    throw new DataError(
+      file,
+      `is ${h.width} x ${h.height} pixels (${h.width * h.height}, ${h.channels} channel(s)), over the limit of ${maxPixels} pixels per image (data.maxImagePixels); ` +
+        'resize the images, or raise data.maxImagePixels if the machine has the memory',
+    );
   }
 }
 
@@ -51,7 +57,12 @@ const EXTS = /\.(png|jpe?g)$/i;
 
 /** A short list of class names for a message. */
 function listOf(names: string[]): string {
-  return names.slice(0, 8).map((n) => `"${n}"`).join(', ') + (names.length > 8 ? `, ... (${names.length} in all)` : '');
+  return (
+    names
+      .slice(0, 8)
+      .map((n) => `"${n}"`)
+      .join(', ') + (names.length > 8 ? `, ... (${names.length} in all)` : '')
+  );
 }
 
 /** Plain code-point order, the same on every machine and locale. */
@@ -61,7 +72,9 @@ function byCodePoint(a: string, b: string): number {
 
 /** A name's bytes with those outside printable ASCII as \xNN, for a message about a name that is not UTF-8. */
 function escapedName(b: Buffer): string {
-  return Array.from(b, (c) => (c >= 0x20 && c < 0x7f && c !== 0x5c ? String.fromCharCode(c) : `\\x${c.toString(16).padStart(2, '0')}`)).join('');
+  return Array.from(b, (c) =>
+    c >= 0x20 && c < 0x7f && c !== 0x5c ? String.fromCharCode(c) : `\\x${c.toString(16).padStart(2, '0')}`,
+  ).join('');
 }
 
 /** Whether a link (or path) leads to a folder; a link loop is a DataError naming it. */
@@ -70,7 +83,12 @@ function isFolder(p: string): boolean {
     return statSync(p, { throwIfNoEntry: false })?.isDirectory() === true;
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new DataError(p, code === 'ELOOP' ? 'is a symbolic link that leads back to itself (a link loop); remove or fix the link' : `cannot be read: ${code ?? (e as Error).message}`);
+    throw new DataError(
+      p,
+      code === 'ELOOP'
+        ? 'is a symbolic link that leads back to itself (a link loop); remove or fix the link'
+        : `cannot be read: ${code ?? (e as Error).message}`,
+    );
   }
 }
 
@@ -80,7 +98,10 @@ function listDir(dir: string): { name: string; dir: boolean }[] {
     // Names are read as bytes first: one that is not UTF-8 would come back as another name that does not exist.
     for (const raw of readdirSync(dir, { encoding: 'buffer' })) {
       if (raw[0] !== 0x2e && Buffer.compare(Buffer.from(raw.toString('utf8'), 'utf8'), raw) !== 0) {
-        throw new DataError(dir, `holds "${escapedName(raw)}", a name that is not valid UTF-8 (bytes shown as \\xNN); rename it (e.g. convmv -f latin1 -t utf8) or move it out`);
+        throw new DataError(
+          dir,
+          `holds "${escapedName(raw)}", a name that is not valid UTF-8 (bytes shown as \\xNN); rename it (e.g. convmv -f latin1 -t utf8) or move it out`,
+        );
       }
     }
     entries = readdirSync(dir, { withFileTypes: true });
@@ -94,13 +115,20 @@ function listDir(dir: string): { name: string; dir: boolean }[] {
     .sort((a, b) => byCodePoint(a.name, b.name));
 }
 
-/** Every .png/.jpg/.jpeg file below dir, recursively, sorted by relative path; a link back to a folder above is a DataError. */
+/**
+ * Every .png/.jpg/.jpeg file below dir, recursively, sorted by relative path; a link back to a folder above is a
+ * DataError.
+ */
 function imagesBelow(dir: string): string[] {
   const out: string[] = [];
   const above = new Set<string>();
   const walk = (d: string): void => {
     const real = realpathSync(d);
-    if (above.has(real)) throw new DataError(d, `leads back to ${real}, a folder it is inside, through a symbolic link (a link loop); remove the link`);
+    if (above.has(real))
+      throw new DataError(
+        d,
+        `leads back to ${real}, a folder it is inside, through a symbolic link (a link loop); remove the link`,
+      );
     above.add(real);
     for (const e of listDir(d)) {
       const p = join(d, e.name);
@@ -124,7 +152,10 @@ async function decode(file: string, maxPixels = DEFAULT_MAX_IMAGE_PIXELS): Promi
 function checkSetBytes(root: string, n: number, shape: readonly number[], first: string): void {
   const bytes = n * shape.reduce((a, b) => a * b, 1) * 4;
   if (bytes > MAX_INPUT_BYTES) {
-    throw new DataError(root, `${n} images of shape [${shape.join(', ')}] take ${bytes} bytes as float32 (first: ${first}), over the limit of ${MAX_INPUT_BYTES} bytes (half the memory, at most 8 GiB); use smaller or fewer images`);
+    throw new DataError(
+      root,
+      `${n} images of shape [${shape.join(', ')}] take ${bytes} bytes as float32 (first: ${first}), over the limit of ${MAX_INPUT_BYTES} bytes (half the memory, at most 8 GiB); use smaller or fewer images`,
+    );
   }
 }
 
@@ -138,34 +169,51 @@ export interface ImageFolderList {
 }
 
 /** Lists an image folder (one sub-folder per class when labeled), in ImageFolder's order; decodes nothing. */
-export function listImageFolder(root: string, opts: Pick<ImageFolderOptions, 'classes' | 'classesFrom' | 'labeled'>): ImageFolderList {
+export function listImageFolder(
+  root: string,
+  opts: Pick<ImageFolderOptions, 'classes' | 'classesFrom' | 'labeled'>,
+): ImageFolderList {
   const st = statSync(root, { throwIfNoEntry: false });
   if (!st?.isDirectory()) throw new DataError(root, 'image folder does not exist or is not a folder');
   const files: string[] = [];
   const labels: number[] = [];
   let classNames: string[] = [];
   if (opts.labeled) {
-    const folders = listDir(root).filter((e) => e.dir).map((e) => e.name);
+    const folders = listDir(root)
+      .filter((e) => e.dir)
+      .map((e) => e.name);
     if (opts.classes) {
       const from = opts.classesFrom ?? 'classes';
       const seen = new Set<string>();
       for (const c of opts.classes) {
         if (seen.has(c)) throw new DataError(root, `class "${c}" is listed twice in classes`);
         seen.add(c);
-        if (!folders.includes(c)) throw new DataError(join(root, c), `class folder "${c}" is missing: the classes are ${listOf(opts.classes)} (from ${from}); every labeled split needs one folder per class, named alike`);
+        if (!folders.includes(c))
+          throw new DataError(
+            join(root, c),
+            `class folder "${c}" is missing: the classes are ${listOf(opts.classes)} (from ${from}); every labeled split needs one folder per class, named alike`,
+          );
       }
       const extra = folders.find((f) => !seen.has(f));
-      if (extra !== undefined) throw new DataError(join(root, extra), `class folder "${extra}" is not one of the classes ${listOf(opts.classes)} (from ${from}); rename or remove it, so no image is scored as another class`);
+      if (extra !== undefined)
+        throw new DataError(
+          join(root, extra),
+          `class folder "${extra}" is not one of the classes ${listOf(opts.classes)} (from ${from}); rename or remove it, so no image is scored as another class`,
+        );
       classNames = opts.classes.slice();
     } else {
       classNames = folders;
     }
-    if (classNames.length === 0) throw new DataError(root, 'no class sub-folders found (a labeled image folder needs one sub-folder per class)');
+    if (classNames.length === 0)
+      throw new DataError(root, 'no class sub-folders found (a labeled image folder needs one sub-folder per class)');
     classNames.forEach((c, k) => {
       const dir = join(root, c);
       const imgs = imagesBelow(dir);
       if (imgs.length === 0) throw new DataError(dir, `class folder "${c}" holds no .png/.jpg/.jpeg images`);
-      for (const f of imgs) { files.push(f); labels.push(k); }
+      for (const f of imgs) {
+        files.push(f);
+        labels.push(k);
+      }
     });
   } else {
     files.push(...imagesBelow(root));
@@ -178,7 +226,10 @@ export function listImageFolder(root: string, opts: Pick<ImageFolderOptions, 'cl
 export interface ImageFormat {
   width: number;
   height: number;
-  /** 'L' or 'RGB': every image is converted to it, as PIL's .convert(mode); null: the first image's, and a mix is an error. */
+  /**
+   * 'L' or 'RGB': every image is converted to it, as PIL's .convert(mode); null: the first image's, and a mix is an
+   * error.
+   */
   mode: 'L' | 'RGB' | null;
   /** Largest width x height decoded (data.maxImagePixels; DEFAULT_MAX_IMAGE_PIXELS when absent). */
   maxPixels?: number;
@@ -190,7 +241,10 @@ export async function decodeImageFile(file: string, maxPixels?: number): Promise
 }
 
 /** The pixel format of the first image of a list (decoded alone), for checks before the rest is decoded. */
-export async function firstImageFormat(list: ImageFolderList, maxPixels?: number): Promise<{ width: number; height: number; channels: 1 | 3 }> {
+export async function firstImageFormat(
+  list: ImageFolderList,
+  maxPixels?: number,
+): Promise<{ width: number; height: number; channels: 1 | 3 }> {
   const d = await decode(list.files[0]!, maxPixels);
   return { width: d.width, height: d.height, channels: d.channels };
 }
@@ -200,10 +254,18 @@ const PARALLEL = 8;
 
 /**
  * Decodes files[from, to) into one NHWC uint8 block, every image checked against the format (the first image's size and
- * channels when not given). A file of another size, or of other channels with no mode to convert to, is a DataError naming
+ * channels when not given). A file of another size, or of other channels with no mode to convert to, is a DataError
+ * naming
  * it and the first file of the format.
  */
-export async function decodeImageRange(files: readonly string[], from: number, to: number, fmt: ImageFormat, firstFile: string, onProgress?: (done: number, total: number) => void): Promise<Uint8Array> {
+export async function decodeImageRange(
+  files: readonly string[],
+  from: number,
+  to: number,
+  fmt: ImageFormat,
+  firstFile: string,
+  onProgress?: (done: number, total: number) => void,
+): Promise<Uint8Array> {
   const per = fmt.width * fmt.height;
   let channels = fmt.mode === 'L' ? 1 : fmt.mode === 'RGB' ? 3 : 0;
   let out: Uint8Array | null = channels ? new Uint8Array((to - from) * per * channels) : null;
@@ -212,7 +274,10 @@ export async function decodeImageRange(files: readonly string[], from: number, t
     batch.forEach((raw, j) => {
       const f = files[i + j]!;
       if (raw.width !== fmt.width || raw.height !== fmt.height) {
-        throw new DataError(f, `images have different sizes: ${fmt.width}x${fmt.height} (first: ${firstFile}), ${raw.width}x${raw.height} (first: ${f}); resize them to one size`);
+        throw new DataError(
+          f,
+          `images have different sizes: ${fmt.width}x${fmt.height} (first: ${firstFile}), ${raw.width}x${raw.height} (first: ${f}); resize them to one size`,
+        );
       }
       if (!channels) {
         channels = raw.channels;
@@ -220,7 +285,10 @@ export async function decodeImageRange(files: readonly string[], from: number, t
       }
       if (fmt.mode === null && raw.channels !== channels) {
         const [g, c] = channels === 1 ? [firstFile, f] : [f, firstFile];
-        throw new DataError(f, `images mix channel counts: grayscale (first: ${g}), colour (first: ${c}); convert them or set grayscale`);
+        throw new DataError(
+          f,
+          `images mix channel counts: grayscale (first: ${g}), colour (first: ${c}); convert them or set grayscale`,
+        );
       }
       const d = fmt.mode ? convertImage(raw, fmt.mode) : raw;
       out!.set(d.pixels, (i + j - from) * per * channels);
@@ -244,8 +312,15 @@ export interface ImageTransform {
   maxPixels?: number;
 }
 
-/** Decodes and transforms every listed file into one float32 block; the output shapes must agree (a DataError names the first that does not). */
-export async function transformImages(list: ImageFolderList, t: ImageTransform, onProgress?: (done: number, total: number) => void): Promise<{ x: Float32Array; shape: number[] }> {
+/**
+ * Decodes and transforms every listed file into one float32 block; the output shapes must agree (a DataError names the
+ * first that does not).
+ */
+export async function transformImages(
+  list: ImageFolderList,
+  t: ImageTransform,
+  onProgress?: (done: number, total: number) => void,
+): Promise<{ x: Float32Array; shape: number[] }> {
   let shape: number[] | null = null;
   let per = 0;
   let x = new Float32Array(0);
@@ -263,7 +338,10 @@ export async function transformImages(list: ImageFolderList, t: ImageTransform, 
         checkSetBytes(list.root, files.length, s, f);
         x = new Float32Array(files.length * per);
       } else if (s.join('x') !== shape.join('x')) {
-        throw new DataError(f, `this image (${img.width}x${img.height}) becomes [${s.join(', ')}] after model.preprocess but ${files[0]} becomes [${shape.join(', ')}]; give a centerCrop (or resize [H, W]) so that every image has one size`);
+        throw new DataError(
+          f,
+          `this image (${img.width}x${img.height}) becomes [${s.join(', ')}] after model.preprocess but ${files[0]} becomes [${shape.join(', ')}]; give a centerCrop (or resize [H, W]) so that every image has one size`,
+        );
       }
       t.apply(img, x, (i + j) * per);
     });
@@ -281,8 +359,18 @@ export async function firstTransformedShape(files: readonly string[], t: ImageTr
   return shape;
 }
 
-/** Decodes and transforms files[from, to) into one float32 block of the given per-image shape (a DataError names a file of another). */
-export async function transformRange(files: readonly string[], from: number, to: number, t: ImageTransform, shape: readonly number[], firstFile: string): Promise<Float32Array> {
+/**
+ * Decodes and transforms files[from, to) into one float32 block of the given per-image shape (a DataError names a file
+ * of another).
+ */
+export async function transformRange(
+  files: readonly string[],
+  from: number,
+  to: number,
+  t: ImageTransform,
+  shape: readonly number[],
+  firstFile: string,
+): Promise<Float32Array> {
   const per = shape.reduce((a, b) => a * b, 1);
   const x = new Float32Array((to - from) * per);
   for (let i = from; i < to; i += PARALLEL) {
@@ -291,7 +379,10 @@ export async function transformRange(files: readonly string[], from: number, to:
       const img = convertImage(raw, t.mode);
       const s = t.outShape(img.height, img.width);
       if (s.join('x') !== shape.join('x')) {
-        throw new DataError(files[i + j]!, `this image (${img.width}x${img.height}) becomes [${s.join(', ')}] after model.preprocess but ${firstFile} becomes [${shape.join(', ')}]; give a centerCrop (or resize [H, W]) so that every image has one size`);
+        throw new DataError(
+          files[i + j]!,
+          `this image (${img.width}x${img.height}) becomes [${s.join(', ')}] after model.preprocess but ${firstFile} becomes [${shape.join(', ')}]; give a centerCrop (or resize [H, W]) so that every image has one size`,
+        );
       }
       t.apply(img, x, (i + j - from) * per);
     });
@@ -300,20 +391,51 @@ export async function transformRange(files: readonly string[], from: number, to:
 }
 
 /** Loads an image folder (one sub-folder per class when labeled) into NHWC float32 in [0, 1]. */
-export async function loadImageFolder(root: string, opts: ImageFolderOptions & { transform?: ImageTransform }): Promise<ImageFolderData> {
+export async function loadImageFolder(
+  root: string,
+  opts: ImageFolderOptions & { transform?: ImageTransform },
+): Promise<ImageFolderData> {
   const list = listImageFolder(root, opts);
   if (opts.transform) {
     opts.onProgress?.(0, list.files.length);
-    const t = await transformImages(list, opts.maxPixels === undefined ? opts.transform : { ...opts.transform, maxPixels: opts.maxPixels }, opts.onProgress);
+    const t = await transformImages(
+      list,
+      opts.maxPixels === undefined ? opts.transform : { ...opts.transform, maxPixels: opts.maxPixels },
+      opts.onProgress,
+    );
     return { x: t.x, y: list.y, n: list.files.length, shape: t.shape, classNames: list.classNames, files: list.files };
   }
   const first = await firstImageFormat(list, opts.maxPixels);
-  checkSetBytes(root, list.files.length, [first.height, first.width, opts.grayscale ? 1 : first.channels], list.files[0]!);
+  checkSetBytes(
+    root,
+    list.files.length,
+    [first.height, first.width, opts.grayscale ? 1 : first.channels],
+    list.files[0]!,
+  );
   const mode = opts.grayscale ? 'L' : null;
   opts.onProgress?.(0, list.files.length);
-  const px = await decodeImageRange(list.files, 0, list.files.length, { width: first.width, height: first.height, mode, ...(opts.maxPixels !== undefined ? { maxPixels: opts.maxPixels } : {}) }, list.files[0]!, opts.onProgress);
+  const px = await decodeImageRange(
+    list.files,
+    0,
+    list.files.length,
+    {
+      width: first.width,
+      height: first.height,
+      mode,
+      ...(opts.maxPixels !== undefined ? { maxPixels: opts.maxPixels } : {}),
+    },
+    list.files[0]!,
+    opts.onProgress,
+  );
   const channels = opts.grayscale ? 1 : first.channels;
   const x = new Float32Array(px.length);
   for (let i = 0; i < px.length; i++) x[i] = px[i]! / 255;
-  return { x, y: list.y, n: list.files.length, shape: [first.height, first.width, channels], classNames: list.classNames, files: list.files };
+  return {
+    x,
+    y: list.y,
+    n: list.files.length,
+    shape: [first.height, first.width, channels],
+    classNames: list.classNames,
+    files: list.files,
+  };
 }

@@ -17,7 +17,9 @@ function kindOf(st: Stats): string {
   return 'not a regular file';
 }
 
-/** Checks that path is a regular file (after links) of at most maxBytes; returns its size. Throws DataError naming it. */
+/**
+ * Checks that path is a regular file (after links) of at most maxBytes; returns its size. Throws DataError naming it.
+ */
 export function checkInputFile(path: string, maxBytes = MAX_INPUT_BYTES): number {
   let st: Stats;
   try {
@@ -26,7 +28,8 @@ export function checkInputFile(path: string, maxBytes = MAX_INPUT_BYTES): number
     throw new DataError(path, `cannot read file: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
   if (!st.isFile()) throw new DataError(path, `is ${kindOf(st)}, not a regular file; give the path of a file`);
-  if (st.size > maxBytes) throw new DataError(path, `is ${st.size} bytes, more than the ${maxBytes} bytes an input may have`);
+  if (st.size > maxBytes)
+    throw new DataError(path, `is ${st.size} bytes, more than the ${maxBytes} bytes an input may have`);
   return st.size;
 }
 

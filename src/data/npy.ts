@@ -9,7 +9,16 @@ import { checkInputFile } from './inputFile';
 export interface NdArray {
   dtype: 'float32' | 'float64' | 'int32' | 'int64' | 'uint8' | 'int8' | 'int16' | 'uint16' | 'uint32' | 'bool';
   shape: number[];
-  data: Float32Array | Float64Array | Int32Array | Uint8Array | Int8Array | Int16Array | Uint16Array | Uint32Array | BigInt64Array;
+  data:
+    | Float32Array
+    | Float64Array
+    | Int32Array
+    | Uint8Array
+    | Int8Array
+    | Int16Array
+    | Uint16Array
+    | Uint32Array
+    | BigInt64Array;
 }
 
 type DType = NdArray['dtype'];
@@ -36,10 +45,16 @@ type PyValue = string | boolean | number | PyValue[] | null;
 class HeaderParser {
   private i = 0;
   private depth = 0;
-  constructor(private readonly s: string, private readonly file: string) {}
+  constructor(
+    private readonly s: string,
+    private readonly file: string,
+  ) {}
 
   private fail(msg: string): never {
-    throw new DataError(this.file, `malformed .npy header at header character ${this.i}: ${msg} (header: ${JSON.stringify(this.s.slice(0, 200))})`);
+    throw new DataError(
+      this.file,
+      `malformed .npy header at header character ${this.i}: ${msg} (header: ${JSON.stringify(this.s.slice(0, 200))})`,
+    );
   }
 
   private ws(): void {
@@ -48,7 +63,10 @@ class HeaderParser {
 
   private eat(ch: string): boolean {
     this.ws();
-    if (this.s[this.i] === ch) { this.i++; return true; }
+    if (this.s[this.i] === ch) {
+      this.i++;
+      return true;
+    }
     return false;
   }
 
@@ -64,7 +82,10 @@ class HeaderParser {
       if (typeof key !== 'string') this.fail('dict key must be a string');
       this.expect(':');
       out.set(key, this.value());
-      if (!this.eat(',')) { this.expect('}'); break; }
+      if (!this.eat(',')) {
+        this.expect('}');
+        break;
+      }
     }
     this.ws();
     if (this.i !== this.s.length) this.fail('unexpected text after the dict');
@@ -84,12 +105,16 @@ class HeaderParser {
     }
     if (c === '(' || c === '[') {
       const close = c === '(' ? ')' : ']';
-      if (++this.depth > MAX_HEADER_DEPTH) this.fail(`nested more than ${MAX_HEADER_DEPTH} levels deep (a .npy header holds a flat shape tuple)`);
+      if (++this.depth > MAX_HEADER_DEPTH)
+        this.fail(`nested more than ${MAX_HEADER_DEPTH} levels deep (a .npy header holds a flat shape tuple)`);
       this.i++;
       const items: PyValue[] = [];
       while (!this.eat(close)) {
         items.push(this.value());
-        if (!this.eat(',')) { this.expect(close); break; }
+        if (!this.eat(',')) {
+          this.expect(close);
+          break;
+        }
       }
       this.depth--;
       return items;
@@ -128,13 +153,19 @@ interface NpyLayout {
  * checks them against the file's total size; every problem is a DataError naming the file and field.
  */
 function parseLayout(head: Uint8Array, totalBytes: number, file: string): NpyLayout {
-  if (totalBytes < 10) throw new DataError(file, `not a .npy file: ${totalBytes} bytes, shorter than the 10-byte preamble`);
+  if (totalBytes < 10)
+    throw new DataError(file, `not a .npy file: ${totalBytes} bytes, shorter than the 10-byte preamble`);
   for (let i = 0; i < MAGIC.length; i++) {
-    if (head[i] !== MAGIC[i]) throw new DataError(file, `not a .npy file: bad magic string at byte offset ${i} (expected "\\x93NUMPY")`);
+    if (head[i] !== MAGIC[i])
+      throw new DataError(file, `not a .npy file: bad magic string at byte offset ${i} (expected "\\x93NUMPY")`);
   }
   const major = head[6]!;
   const minor = head[7]!;
-  if (minor !== 0 || major < 1 || major > 3) throw new DataError(file, `unsupported .npy format version ${major}.${minor} at byte offset 6 (supported: 1.0, 2.0, 3.0)`);
+  if (minor !== 0 || major < 1 || major > 3)
+    throw new DataError(
+      file,
+      `unsupported .npy format version ${major}.${minor} at byte offset 6 (supported: 1.0, 2.0, 3.0)`,
+    );
   const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
   let headerStart: number;
   let headerLen: number;
@@ -142,69 +173,129 @@ function parseLayout(head: Uint8Array, totalBytes: number, file: string): NpyLay
     headerLen = view.getUint16(8, true);
     headerStart = 10;
   } else {
-    if (totalBytes < 12) throw new DataError(file, `truncated .npy preamble: ${totalBytes} bytes, version ${major}.0 needs 12`);
+    if (totalBytes < 12)
+      throw new DataError(file, `truncated .npy preamble: ${totalBytes} bytes, version ${major}.0 needs 12`);
     headerLen = view.getUint32(8, true);
     headerStart = 12;
   }
-  if (headerLen > MAX_HEADER_BYTES) throw new DataError(file, `malformed .npy header: header_len at byte offset 8 says ${headerLen} bytes; a header is at most ${MAX_HEADER_BYTES}`);
+  if (headerLen > MAX_HEADER_BYTES)
+    throw new DataError(
+      file,
+      `malformed .npy header: header_len at byte offset 8 says ${headerLen} bytes; a header is at most ${MAX_HEADER_BYTES}`,
+    );
   if (headerStart + headerLen > totalBytes) {
-    throw new DataError(file, `truncated .npy header: header_len at byte offset 8 says ${headerLen} bytes, but only ${totalBytes - headerStart} follow`);
+    throw new DataError(
+      file,
+      `truncated .npy header: header_len at byte offset 8 says ${headerLen} bytes, but only ${totalBytes - headerStart} follow`,
+    );
   }
-  if (headerStart + headerLen > head.byteLength) throw new RangeError(`parseLayout: ${head.byteLength} bytes given, the header needs ${headerStart + headerLen}`);
+  if (headerStart + headerLen > head.byteLength)
+    throw new RangeError(`parseLayout: ${head.byteLength} bytes given, the header needs ${headerStart + headerLen}`);
   const headerBytes = head.subarray(headerStart, headerStart + headerLen);
   let header: string;
   try {
     header = new TextDecoder(major === 3 ? 'utf-8' : 'latin1', { fatal: true }).decode(headerBytes);
   } catch {
-    throw new DataError(file, `.npy header at byte offset ${headerStart} is not valid ${major === 3 ? 'UTF-8' : 'latin-1'}`);
+    throw new DataError(
+      file,
+      `.npy header at byte offset ${headerStart} is not valid ${major === 3 ? 'UTF-8' : 'latin-1'}`,
+    );
   }
   const dict = new HeaderParser(header.trim(), file).parseDict();
 
   const descr = dict.get('descr');
-  if (typeof descr !== 'string') throw new DataError(file, `.npy header field 'descr' is missing or not a simple dtype string (structured dtypes are not supported): ${JSON.stringify(descr ?? null)}`);
+  if (typeof descr !== 'string')
+    throw new DataError(
+      file,
+      `.npy header field 'descr' is missing or not a simple dtype string (structured dtypes are not supported): ${JSON.stringify(descr ?? null)}`,
+    );
   const order = descr[0];
   const kind = DESCR[descr.slice(1)];
-  if (order === '>') throw new DataError(file, `.npy header field 'descr' is '${descr}': big-endian data is not supported (save with dtype '<${descr.slice(1)}')`);
+  if (order === '>')
+    throw new DataError(
+      file,
+      `.npy header field 'descr' is '${descr}': big-endian data is not supported (save with dtype '<${descr.slice(1)}')`,
+    );
   if (!kind || (order !== '<' && order !== '|' && order !== '=')) {
-    throw new DataError(file, `.npy header field 'descr' is '${descr}': unsupported dtype (supported: float32, float64, int8/16/32/64, uint8/16/32, bool; little-endian)`);
+    throw new DataError(
+      file,
+      `.npy header field 'descr' is '${descr}': unsupported dtype (supported: float32, float64, int8/16/32/64, uint8/16/32, bool; little-endian)`,
+    );
   }
   const fortran = dict.get('fortran_order');
-  if (typeof fortran !== 'boolean') throw new DataError(file, `.npy header field 'fortran_order' is missing or not True/False`);
-  if (fortran) throw new DataError(file, `.npy header field 'fortran_order' is True: Fortran-order arrays are not supported (save with np.ascontiguousarray)`);
+  if (typeof fortran !== 'boolean')
+    throw new DataError(file, `.npy header field 'fortran_order' is missing or not True/False`);
+  if (fortran)
+    throw new DataError(
+      file,
+      `.npy header field 'fortran_order' is True: Fortran-order arrays are not supported (save with np.ascontiguousarray)`,
+    );
   const shapeV = dict.get('shape');
   if (!Array.isArray(shapeV) || !shapeV.every((s) => typeof s === 'number' && Number.isSafeInteger(s) && s >= 0)) {
-    throw new DataError(file, `.npy header field 'shape' is not a tuple of non-negative integers: ${JSON.stringify(shapeV ?? null)}`);
+    throw new DataError(
+      file,
+      `.npy header field 'shape' is not a tuple of non-negative integers: ${JSON.stringify(shapeV ?? null)}`,
+    );
   }
   const shape = shapeV as number[];
   const count = product(shape);
   const dataStart = headerStart + headerLen;
   const expected = count * kind.size;
-  if (!Number.isSafeInteger(expected)) throw new DataError(file, `.npy header field 'shape' ${JSON.stringify(shape)} is too large`);
+  if (!Number.isSafeInteger(expected))
+    throw new DataError(file, `.npy header field 'shape' ${JSON.stringify(shape)} is too large`);
   const actual = totalBytes - dataStart;
   if (actual < expected) {
-    throw new DataError(file, `truncated .npy data: shape ${JSON.stringify(shape)} of ${kind.dtype} needs ${expected} bytes after the header (byte offset ${dataStart}), but the file has ${actual}`);
+    throw new DataError(
+      file,
+      `truncated .npy data: shape ${JSON.stringify(shape)} of ${kind.dtype} needs ${expected} bytes after the header (byte offset ${dataStart}), but the file has ${actual}`,
+    );
   }
   if (actual > expected) {
-    throw new DataError(file, `.npy file has ${actual - expected} unexpected bytes after the data: shape ${JSON.stringify(shape)} of ${kind.dtype} needs ${expected} bytes after byte offset ${dataStart}, but ${actual} follow`);
+    throw new DataError(
+      file,
+      `.npy file has ${actual - expected} unexpected bytes after the data: shape ${JSON.stringify(shape)} of ${kind.dtype} needs ${expected} bytes after byte offset ${dataStart}, but ${actual} follow`,
+    );
   }
   return { kind, shape, count, dataStart, expected };
 }
 
-/** The typed array of a layout over an aligned buffer of its bytes (the host's byte order: little-endian everywhere Node runs). */
+/**
+ * The typed array of a layout over an aligned buffer of its bytes (the host's byte order: little-endian everywhere Node
+ * runs).
+ */
 function typedView(l: NpyLayout, bytes: Uint8Array): NdArray {
   const ab = bytes.buffer;
   const { count } = l;
   let data: NdArray['data'];
   switch (l.kind.dtype) {
-    case 'float32': data = new Float32Array(ab, 0, count); break;
-    case 'float64': data = new Float64Array(ab, 0, count); break;
-    case 'int32': data = new Int32Array(ab, 0, count); break;
-    case 'int64': data = new BigInt64Array(ab, 0, count); break;
-    case 'uint8': case 'bool': data = bytes; break;
-    case 'int8': data = new Int8Array(ab, 0, count); break;
-    case 'int16': data = new Int16Array(ab, 0, count); break;
-    case 'uint16': data = new Uint16Array(ab, 0, count); break;
-    case 'uint32': data = new Uint32Array(ab, 0, count); break;
+    case 'float32':
+      data = new Float32Array(ab, 0, count);
+      break;
+    case 'float64':
+      data = new Float64Array(ab, 0, count);
+      break;
+    case 'int32':
+      data = new Int32Array(ab, 0, count);
+      break;
+    case 'int64':
+      data = new BigInt64Array(ab, 0, count);
+      break;
+    case 'uint8':
+    case 'bool':
+      data = bytes;
+      break;
+    case 'int8':
+      data = new Int8Array(ab, 0, count);
+      break;
+    case 'int16':
+      data = new Int16Array(ab, 0, count);
+      break;
+    case 'uint16':
+      data = new Uint16Array(ab, 0, count);
+      break;
+    case 'uint32':
+      data = new Uint32Array(ab, 0, count);
+      break;
   }
   return { dtype: l.kind.dtype, shape: l.shape, data };
 }
@@ -218,7 +309,10 @@ export function parseNpy(buf: Uint8Array, file: string): NdArray {
   return typedView(l, bytes);
 }
 
-/** Bytes read per fs.readSync call: bounded, so a large file needs no second buffer (and fs's 2 GiB limit never applies). */
+/**
+ * Bytes read per fs.readSync call: bounded, so a large file needs no second buffer (and fs's 2 GiB limit never
+ * applies).
+ */
 const READ_CHUNK = 16 * 2 ** 20;
 
 /** First read of a file: the preamble and a header of the size numpy writes (a longer header is read on demand). */
@@ -242,7 +336,8 @@ export function readNpy(path: string, chunkBytes = READ_CHUNK): NdArray {
       let done = 0;
       while (done < into.byteLength) {
         const n = readSync(fd, into, done, Math.min(chunkBytes, into.byteLength - done), position + done);
-        if (n === 0) throw new DataError(path, `the file shrank while it was read: ${position + done} of ${size} bytes`);
+        if (n === 0)
+          throw new DataError(path, `the file shrank while it was read: ${position + done} of ${size} bytes`);
         done += n;
       }
     };
@@ -271,8 +366,12 @@ export function readNpy(path: string, chunkBytes = READ_CHUNK): NdArray {
 
 /** Encodes a C-order float32/float64/int32 array as a .npy (version 1.0, or 2.0 for very long headers). */
 export function encodeNpy(data: Float32Array | Float64Array | Int32Array, shape: number[]): Uint8Array {
-  if (!shape.every((s) => Number.isSafeInteger(s) && s >= 0)) throw new Error(`encodeNpy: shape ${JSON.stringify(shape)} must hold non-negative integers`);
-  if (product(shape) !== data.length) throw new Error(`encodeNpy: shape ${JSON.stringify(shape)} holds ${product(shape)} elements but data has ${data.length}`);
+  if (!shape.every((s) => Number.isSafeInteger(s) && s >= 0))
+    throw new Error(`encodeNpy: shape ${JSON.stringify(shape)} must hold non-negative integers`);
+  if (product(shape) !== data.length)
+    throw new Error(
+      `encodeNpy: shape ${JSON.stringify(shape)} holds ${product(shape)} elements but data has ${data.length}`,
+    );
   const descr = data instanceof Float32Array ? '<f4' : data instanceof Float64Array ? '<f8' : '<i4';
   const shapeStr = shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(', ')})`;
   const dict = `{'descr': '${descr}', 'fortran_order': False, 'shape': ${shapeStr}, }`;
@@ -306,11 +405,23 @@ export function writeNpy(path: string, data: Float32Array | Float64Array | Int32
  * Converts any NdArray of 2 or more dimensions to float32 [n, d]; shape is the full array shape [n, ...]. `what`
  * names the rows in messages ("features row 3", "weights row 3").
  */
-export function toFloat32Features(a: NdArray, file: string, what = 'features'): { data: Float32Array; n: number; d: number; shape: number[] } {
-  if (a.shape.length < 2) throw new DataError(file, `${what} must have 2 or more dimensions (rows first), got shape ${JSON.stringify(a.shape)}`);
+export function toFloat32Features(
+  a: NdArray,
+  file: string,
+  what = 'features',
+): { data: Float32Array; n: number; d: number; shape: number[] } {
+  if (a.shape.length < 2)
+    throw new DataError(
+      file,
+      `${what} must have 2 or more dimensions (rows first), got shape ${JSON.stringify(a.shape)}`,
+    );
   const n = a.shape[0]!;
   const d = product(a.shape.slice(1));
-  if (n === 0) throw new DataError(file, `${what} have no ${what === 'features' ? 'examples' : 'rows'} (shape ${JSON.stringify(a.shape)})`);
+  if (n === 0)
+    throw new DataError(
+      file,
+      `${what} have no ${what === 'features' ? 'examples' : 'rows'} (shape ${JSON.stringify(a.shape)})`,
+    );
   if (d === 0) throw new DataError(file, `${what} have no values per row (shape ${JSON.stringify(a.shape)})`);
   let data: Float32Array;
   if (a.data instanceof Float32Array) {
@@ -324,8 +435,15 @@ export function toFloat32Features(a: NdArray, file: string, what = 'features'): 
   for (let i = 0; i < data.length; i++) {
     if (!Number.isFinite(data[i]!)) {
       const src = a.data[i]!;
-      const bad = Number.isNaN(Number(src)) ? 'NaN' : Number.isFinite(Number(src)) ? `${String(src)} (outside the float32 range)` : String(src);
-      throw new DataError(file, `${what === 'bias' ? `bias entry ${i}` : `${what} row ${Math.floor(i / d)} (flat index ${i})`} holds ${bad}; every value must be finite`);
+      const bad = Number.isNaN(Number(src))
+        ? 'NaN'
+        : Number.isFinite(Number(src))
+          ? `${String(src)} (outside the float32 range)`
+          : String(src);
+      throw new DataError(
+        file,
+        `${what === 'bias' ? `bias entry ${i}` : `${what} row ${Math.floor(i / d)} (flat index ${i})`} holds ${bad}; every value must be finite`,
+      );
     }
   }
   return { data, n, d, shape: a.shape.slice() };
@@ -333,7 +451,8 @@ export function toFloat32Features(a: NdArray, file: string, what = 'features'): 
 
 /** Converts a 1-D (or [n, 1]) float or integer array to a float32 vector; `what` names it in messages. */
 export function toFloat32Vector(a: NdArray, file: string, what = 'bias'): Float32Array {
-  if (!(a.shape.length === 1 || (a.shape.length === 2 && a.shape[1] === 1))) throw new DataError(file, `${what} must be 1-D, got shape ${JSON.stringify(a.shape)}`);
+  if (!(a.shape.length === 1 || (a.shape.length === 2 && a.shape[1] === 1)))
+    throw new DataError(file, `${what} must be 1-D, got shape ${JSON.stringify(a.shape)}`);
   return toFloat32Features({ ...a, shape: [a.shape[0]!, 1] }, file, what).data;
 }
 
@@ -357,7 +476,8 @@ export function toLabels(a: NdArray, file: string): Int32Array {
   const isFloat = a.dtype === 'float32' || a.dtype === 'float64';
   for (let i = 0; i < n; i++) {
     const v = src[i]!;
-    if (isFloat && !Number.isInteger(v)) throw new DataError(file, `label at index ${i} is ${v}, not an integer class id`);
+    if (isFloat && !Number.isInteger(v))
+      throw new DataError(file, `label at index ${i} is ${v}, not an integer class id`);
     if (v < 0) throw new DataError(file, `label at index ${i} is ${v}; labels must be non-negative class ids`);
     if (v > 2147483647) throw new DataError(file, `label at index ${i} is ${v}, outside the int32 range`);
     out[i] = v;

@@ -1,21 +1,58 @@
 // ONNX model files: read and checked (one input, float32 initializers), the classifier head found (by default the
-// Gemm, or the MatMul followed by an Add, that produces the graph's output, or the input of a Softmax that does), the backbone cut out as its own graph
+// Gemm, or the MatMul followed by an Add, that produces the graph's output, or the input of a Softmax that does), the
+// backbone cut out as its own graph
 // (output: the head's input, the features), and the same graph written again with the head's initializers replaced.
-// Decoding and encoding go through protobufjs (src/formats/onnx/proto.ts); running graphs is src/backend/onnxRuntime.ts.
+// Decoding and encoding go through protobufjs (src/formats/onnx/proto.ts); running graphs is
+// src/backend/onnxRuntime.ts.
 import { createHash, type Hash } from 'node:crypto';
 import { closeSync, openSync, readFileSync, readSync, realpathSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, sep } from 'node:path';
 import { DataError } from '../core/errors';
 import {
-  decodeOnnx, encodeOnnx, floatTensor, int64, ONNX_FLOAT, tensorFloats,
-  type OnnxAttribute, type OnnxGraph, type OnnxModelProto, type OnnxNode, type OnnxTensor, type OnnxValueInfo,
+  decodeOnnx,
+  encodeOnnx,
+  floatTensor,
+  int64,
+  ONNX_FLOAT,
+  tensorFloats,
+  type OnnxAttribute,
+  type OnnxGraph,
+  type OnnxModelProto,
+  type OnnxNode,
+  type OnnxTensor,
+  type OnnxValueInfo,
 } from '../formats/onnx/proto';
 
-/** An ONNX file, with its external data, larger than this is refused (protobuf cannot encode more, and ONNX Runtime is handed one buffer). */
+/**
+ * An ONNX file, with its external data, larger than this is refused (protobuf cannot encode more, and ONNX Runtime is
+ * handed one buffer).
+ */
 const MAX_ONNX_BYTES = 2 ** 31 - 1;
 
 /** Bytes per element of the ONNX tensor types with a fixed size, by TensorProto.DataType (string, 8, has none). */
-const ELEM_BYTES: Record<number, number> = { 1: 4, 2: 1, 3: 1, 4: 2, 5: 2, 6: 4, 7: 8, 9: 1, 10: 2, 11: 8, 12: 4, 13: 8, 14: 8, 15: 16, 16: 2, 17: 1, 18: 1, 19: 1, 20: 1, 21: 1, 22: 1 };
+const ELEM_BYTES: Record<number, number> = {
+  1: 4,
+  2: 1,
+  3: 1,
+  4: 2,
+  5: 2,
+  6: 4,
+  7: 8,
+  9: 1,
+  10: 2,
+  11: 8,
+  12: 4,
+  13: 8,
+  14: 8,
+  15: 16,
+  16: 2,
+  17: 1,
+  18: 1,
+  19: 1,
+  20: 1,
+  21: 1,
+  22: 1,
+};
 
 /** The classifier head of an ONNX graph: logits = features x W + b. */
 export interface OnnxHead {
@@ -28,7 +65,10 @@ export interface OnnxHead {
   features: string;
   /** The logits tensor (N x K): the graph output the head produces, or the input of the Softmax that ends the graph. */
   output: string;
-  /** A Softmax (or LogSoftmax) after the head, as "name (op)": cut for the logits, kept in the written model; null when none. */
+  /**
+   * A Softmax (or LogSoftmax) after the head, as "name (op)": cut for the logits, kept in the written model; null when
+   * none.
+   */
   softmax: string | null;
   weightName: string;
   biasName: string | null;
@@ -75,7 +115,9 @@ function attrInt(n: OnnxNode, name: string, dflt: number): number {
 
 /** The dims of a value's tensor type: a size, or -1 for a symbol or an unknown dimension. */
 export function valueDims(v: OnnxValueInfo): InputDim[] {
-  return (v.type?.tensorType?.shape?.dim ?? []).map((d) => (d.dimParam ? -1 : d.dimValue !== undefined && d.dimValue !== null && int64(d.dimValue) > 0 ? int64(d.dimValue) : -1));
+  return (v.type?.tensorType?.shape?.dim ?? []).map((d) =>
+    d.dimParam ? -1 : d.dimValue !== undefined && d.dimValue !== null && int64(d.dimValue) > 0 ? int64(d.dimValue) : -1,
+  );
 }
 
 /** Decodes an ONNX file; a file that is not ONNX (or has no graph) is a DataError naming it. */
@@ -86,7 +128,8 @@ export function decodeOnnxFile(path: string, bytes: Uint8Array): OnnxModelProto 
   } catch (e) {
     throw new DataError(path, `is not a valid ONNX model (protobuf decoding failed: ${(e as Error).message})`);
   }
-  if (!proto.graph || !(proto.graph.node?.length)) throw new DataError(path, 'is not an ONNX model with a graph (no nodes found); export it with torch.onnx.export');
+  if (!proto.graph || !proto.graph.node?.length)
+    throw new DataError(path, 'is not an ONNX model with a graph (no nodes found); export it with torch.onnx.export');
   return proto;
 }
 
@@ -95,11 +138,15 @@ function readOnnxBytes(path: string): Uint8Array {
   try {
     const st = statSync(path);
     if (!st.isFile()) throw new DataError(path, 'is not a regular file; give the path of an .onnx file');
-    if (st.size > MAX_ONNX_BYTES) throw new DataError(path, `is ${st.size} bytes; ONNX models over 2 GiB are not supported`);
+    if (st.size > MAX_ONNX_BYTES)
+      throw new DataError(path, `is ${st.size} bytes; ONNX models over 2 GiB are not supported`);
     return readFileSync(path);
   } catch (e) {
     if (e instanceof DataError) throw e;
-    throw new DataError(path, `cannot read the ONNX model: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new DataError(
+      path,
+      `cannot read the ONNX model: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+    );
   }
 }
 
@@ -112,12 +159,28 @@ export function readOnnxModel(path: string, headName?: string): OnnxModelFile {
   const g = proto.graph!;
   const inits = new Set((g.initializer ?? []).map((t) => t.name ?? ''));
   const inputs = (g.input ?? []).filter((v) => !inits.has(v.name ?? ''));
-  if (inputs.length !== 1) throw new DataError(path, `the graph has ${inputs.length} inputs (${inputs.map((v) => `"${v.name}"`).join(', ') || 'none'}); SelMix needs a model with one input`);
+  if (inputs.length !== 1)
+    throw new DataError(
+      path,
+      `the graph has ${inputs.length} inputs (${inputs.map((v) => `"${v.name}"`).join(', ') || 'none'}); SelMix needs a model with one input`,
+    );
   const input = inputs[0]!;
-  if (input.type?.tensorType?.elemType !== ONNX_FLOAT) throw new DataError(path, `the graph input "${input.name}" is not float32`);
+  if (input.type?.tensorType?.elemType !== ONNX_FLOAT)
+    throw new DataError(path, `the graph input "${input.name}" is not float32`);
   const head = findHead(path, g, headName);
-  if (head.K < 1 || head.d < 1) throw new DataError(path, `head node "${head.node}": its weight "${head.weightName}" is ${head.d} x ${head.K} (d x K); a head needs at least one feature and one class`);
-  return { path, digest: hash.digest('hex'), externalFiles, proto, input: { name: input.name!, dims: valueDims(input) }, head };
+  if (head.K < 1 || head.d < 1)
+    throw new DataError(
+      path,
+      `head node "${head.node}": its weight "${head.weightName}" is ${head.d} x ${head.K} (d x K); a head needs at least one feature and one class`,
+    );
+  return {
+    path,
+    digest: hash.digest('hex'),
+    externalFiles,
+    proto,
+    input: { name: input.name!, dims: valueDims(input) },
+    head,
+  };
 }
 
 /** Every tensor of the model (initializers, Constant values, and those of nested subgraphs), with where it sits. */
@@ -125,7 +188,11 @@ function tensorsOf(g: OnnxGraph, where: string, out: { t: OnnxTensor; where: str
   for (const t of g.initializer ?? []) out.push({ t, where: `initializer "${t.name ?? ''}"${where}` });
   for (const n of g.node ?? []) {
     const at = `node ${nodeLabel(n)}${where}`;
-    for (const a of (n.attribute ?? []) as (OnnxAttribute & { tensors?: OnnxTensor[]; g?: OnnxGraph; graphs?: OnnxGraph[] })[]) {
+    for (const a of (n.attribute ?? []) as (OnnxAttribute & {
+      tensors?: OnnxTensor[];
+      g?: OnnxGraph;
+      graphs?: OnnxGraph[];
+    })[]) {
       if (a.t) out.push({ t: a.t, where: `the tensor of attribute "${a.name}" of ${at}` });
       for (const t of a.tensors ?? []) out.push({ t, where: `a tensor of attribute "${a.name}" of ${at}` });
       if (a.g) tensorsOf(a.g, ` (in the subgraph "${a.name}" of ${at})`, out);
@@ -139,10 +206,18 @@ function elementCount(path: string, where: string, t: OnnxTensor): number {
   let n = 1;
   for (const d of t.dims ?? []) {
     const v = int64(d);
-    if (!Number.isSafeInteger(v) || v < 0) throw new DataError(path, `${where} has dims [${(t.dims ?? []).map(int64).join(', ')}]: a dimension is negative or not an integer`);
+    if (!Number.isSafeInteger(v) || v < 0)
+      throw new DataError(
+        path,
+        `${where} has dims [${(t.dims ?? []).map(int64).join(', ')}]: a dimension is negative or not an integer`,
+      );
     n *= v;
   }
-  if (n * (ELEM_BYTES[t.dataType ?? 0] ?? 1) > MAX_ONNX_BYTES) throw new DataError(path, `${where} has dims [${(t.dims ?? []).map(int64).join(', ')}]: ${n} elements, more than an ONNX model can hold (2 GiB)`);
+  if (n * (ELEM_BYTES[t.dataType ?? 0] ?? 1) > MAX_ONNX_BYTES)
+    throw new DataError(
+      path,
+      `${where} has dims [${(t.dims ?? []).map(int64).join(', ')}]: ${n} elements, more than an ONNX model can hold (2 GiB)`,
+    );
   return n;
 }
 
@@ -151,13 +226,21 @@ function elementCount(path: string, where: string, t: OnnxTensor): number {
  * folder (no absolute path, no "..", no link leading out of it), a regular file holding offset + length bytes, and the
  * length must be what the tensor's dims and type need. Anything else is a DataError naming the model and the tensor.
  */
-function readExternal(path: string, where: string, t: OnnxTensor, need: number | null): { file: string; data: Uint8Array } {
+function readExternal(
+  path: string,
+  where: string,
+  t: OnnxTensor,
+  need: number | null,
+): { file: string; data: Uint8Array } {
   const entries = new Map((t.externalData ?? []).map((e) => [e.key ?? '', e.value ?? '']));
   const location = entries.get('location');
-  const bad = (why: string) => new DataError(path, `${where} keeps its data in an external file${location ? ` "${location}"` : ''}: ${why}`);
+  const bad = (why: string) =>
+    new DataError(path, `${where} keeps its data in an external file${location ? ` "${location}"` : ''}: ${why}`);
   if (!location) throw bad('no "location" is given');
-  if (isAbsolute(location) || /^[a-zA-Z]:/.test(location) || location.startsWith('\\')) throw bad('the location is an absolute path; external data must sit in the model\'s folder (a relative path)');
-  if (location.split(/[\\/]/).includes('..')) throw bad('the location leads out of the model\'s folder (".."); external data must sit in the model\'s folder');
+  if (isAbsolute(location) || /^[a-zA-Z]:/.test(location) || location.startsWith('\\'))
+    throw bad("the location is an absolute path; external data must sit in the model's folder (a relative path)");
+  if (location.split(/[\\/]/).includes('..'))
+    throw bad('the location leads out of the model\'s folder (".."); external data must sit in the model\'s folder');
   const base = dirname(path);
   const file = join(base, location);
   let real: string;
@@ -166,24 +249,32 @@ function readExternal(path: string, where: string, t: OnnxTensor, need: number |
     real = realpathSync(file);
     baseReal = realpathSync(base);
   } catch (e) {
-    throw bad(`${file} cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); it is looked up in the model's folder ${base}`);
+    throw bad(
+      `${file} cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); it is looked up in the model's folder ${base}`,
+    );
   }
   const rel = relative(baseReal, real);
-  if (rel === '' || rel.startsWith('..' + sep) || rel === '..' || isAbsolute(rel)) throw bad(`${file} is a link to ${real}, outside the model's folder ${base}`);
+  if (rel === '' || rel.startsWith('..' + sep) || rel === '..' || isAbsolute(rel))
+    throw bad(`${file} is a link to ${real}, outside the model's folder ${base}`);
   const st = statSync(real);
   if (!st.isFile()) throw bad(`${file} is not a regular file`);
   const num = (key: string): number | null => {
     const v = entries.get(key);
     if (v === undefined || v === '') return null;
-    if (!/^\d+$/.test(v) || !Number.isSafeInteger(Number(v))) throw bad(`its "${key}" is ${JSON.stringify(v)}, not a byte count`);
+    if (!/^\d+$/.test(v) || !Number.isSafeInteger(Number(v)))
+      throw bad(`its "${key}" is ${JSON.stringify(v)}, not a byte count`);
     return Number(v);
   };
   const offset = num('offset') ?? 0;
   const length = num('length');
   const want = need ?? length;
   if (want === null) throw bad('the tensor type has no fixed size, so a "length" is needed');
-  if (length !== null && length !== want) throw bad(`its length is ${length} bytes, but dims [${(t.dims ?? []).map(int64).join(', ')}] of this type take ${want}`);
-  if (offset + want > st.size) throw bad(`${file} holds ${st.size} bytes; the tensor needs ${want} from offset ${offset} (the file is too short)`);
+  if (length !== null && length !== want)
+    throw bad(
+      `its length is ${length} bytes, but dims [${(t.dims ?? []).map(int64).join(', ')}] of this type take ${want}`,
+    );
+  if (offset + want > st.size)
+    throw bad(`${file} holds ${st.size} bytes; the tensor needs ${want} from offset ${offset} (the file is too short)`);
   const data = Buffer.alloc(want);
   const fd = openSync(real, 'r');
   try {
@@ -203,11 +294,23 @@ function readExternal(path: string, where: string, t: OnnxTensor, need: number |
 function typedCount(t: OnnxTensor): number {
   const full = t as OnnxTensor & { int32Data?: number[]; uint64Data?: unknown[]; stringData?: unknown[] };
   switch (t.dataType) {
-    case 1: return t.floatData?.length ?? 0;
-    case 11: return t.doubleData?.length ?? 0;
-    case 7: return t.int64Data?.length ?? 0;
-    case 2: case 3: case 4: case 5: case 6: case 9: case 10: case 16: return full.int32Data?.length ?? 0;
-    default: return -1;
+    case 1:
+      return t.floatData?.length ?? 0;
+    case 11:
+      return t.doubleData?.length ?? 0;
+    case 7:
+      return t.int64Data?.length ?? 0;
+    case 2:
+    case 3:
+    case 4:
+    case 5:
+    case 6:
+    case 9:
+    case 10:
+    case 16:
+      return full.int32Data?.length ?? 0;
+    default:
+      return -1;
   }
 }
 
@@ -229,23 +332,44 @@ function checkTensors(path: string, proto: OnnxModelProto, fileBytes: number, ha
     if (t.dataLocation === 1 || (t.externalData?.length ?? 0) > 0) {
       const ext = readExternal(path, where, t, need);
       total += ext.data.byteLength;
-      if (total > MAX_ONNX_BYTES) throw new DataError(path, `the model and its external data are over 2 GiB (at ${where}); larger models are not supported`);
+      if (total > MAX_ONNX_BYTES)
+        throw new DataError(
+          path,
+          `the model and its external data are over 2 GiB (at ${where}); larger models are not supported`,
+        );
       hash.update(`${where}:`).update(ext.data);
       files.add(ext.file);
       t.rawData = ext.data;
       t.dataLocation = 0;
       t.externalData = [];
     } else if (t.rawData && t.rawData.length > 0) {
-      if (need !== null && t.rawData.length !== need) throw new DataError(path, `${where} has ${t.rawData.length} bytes of raw data, but dims [${(t.dims ?? []).map(int64).join(', ')}] of its type take ${need}`);
+      if (need !== null && t.rawData.length !== need)
+        throw new DataError(
+          path,
+          `${where} has ${t.rawData.length} bytes of raw data, but dims [${(t.dims ?? []).map(int64).join(', ')}] of its type take ${need}`,
+        );
     } else {
       const c = typedCount(t);
-      if (c >= 0 && c !== n) throw new DataError(path, `${where} holds ${c} values, but its dims [${(t.dims ?? []).map(int64).join(', ')}] take ${n}`);
+      if (c >= 0 && c !== n)
+        throw new DataError(
+          path,
+          `${where} holds ${c} values, but its dims [${(t.dims ?? []).map(int64).join(', ')}] take ${n}`,
+        );
     }
     if (t.dataType === ONNX_FLOAT || t.dataType === 11) {
-      const v = t.dataType === ONNX_FLOAT ? tensorFloats(t) : (t.rawData && t.rawData.length ? new Float64Array(Uint8Array.from(t.rawData).buffer) : Float64Array.from(t.doubleData ?? []));
+      const v =
+        t.dataType === ONNX_FLOAT
+          ? tensorFloats(t)
+          : t.rawData && t.rawData.length
+            ? new Float64Array(Uint8Array.from(t.rawData).buffer)
+            : Float64Array.from(t.doubleData ?? []);
       if (v) {
         for (let i = 0; i < v.length; i++) {
-          if (!Number.isFinite(v[i]!)) throw new DataError(path, `${where} holds ${v[i]} at index ${i}: the model's weights are not finite (the file is damaged or was saved from a diverged training); export a model with finite weights`);
+          if (!Number.isFinite(v[i]!))
+            throw new DataError(
+              path,
+              `${where} holds ${v[i]} at index ${i}: the model's weights are not finite (the file is damaged or was saved from a diverged training); export a model with finite weights`,
+            );
         }
       }
     }
@@ -272,9 +396,14 @@ function findHead(path: string, g: OnnxGraph, headName: string | undefined): Onn
   const { producer, consumers } = graphIndex(g);
   const outputs = (g.output ?? []).map((o) => o.name ?? '');
   const inits = new Map((g.initializer ?? []).map((t) => [t.name ?? '', t]));
-  // Only a Gemm or MatMul whose weight is an initializer can be a head (a MatMul of two activations, as in attention, cannot).
-  const candidates = (g.node ?? []).filter((n) => (n.opType === 'Gemm' || n.opType === 'MatMul') && inits.has(n.input?.[1] ?? '')).map(nodeLabel);
-  const hint = candidates.length ? `; its Gemm and MatMul nodes with a weight initializer: ${candidates.slice(-8).join(', ')}` : '; it has no Gemm or MatMul node with a weight initializer';
+  // Only a Gemm or MatMul whose weight is an initializer can be a head (a MatMul of two activations, as in attention,
+  // cannot).
+  const candidates = (g.node ?? [])
+    .filter((n) => (n.opType === 'Gemm' || n.opType === 'MatMul') && inits.has(n.input?.[1] ?? ''))
+    .map(nodeLabel);
+  const hint = candidates.length
+    ? `; its Gemm and MatMul nodes with a weight initializer: ${candidates.slice(-8).join(', ')}`
+    : '; it has no Gemm or MatMul node with a weight initializer';
   // Follows Identity nodes down to a graph output; the output's name, or null when something else reads the tensor.
   const reachesOutput = (t: string): string | null => {
     let cur = t;
@@ -292,60 +421,118 @@ function findHead(path: string, g: OnnxGraph, headName: string | undefined): Onn
     const direct = reachesOutput(t);
     if (direct) return { output: direct, softmax: null };
     const next = consumers.get(t) ?? [];
-    if (next.length === 1 && isSoftmax(next[0]) && reachesOutput(next[0]!.output![0]!)) return { output: t, softmax: next[0]! };
+    if (next.length === 1 && isSoftmax(next[0]) && reachesOutput(next[0]!.output![0]!))
+      return { output: t, softmax: next[0]! };
     return null;
   };
   let headNode: OnnxNode;
   if (headName !== undefined) {
     const named = (g.node ?? []).find((n) => n.name === headName);
     if (!named) throw new DataError(path, `has no node named "${headName}" (model.head)${hint}`);
-    if (named.opType !== 'Gemm' && named.opType !== 'MatMul') throw new DataError(path, `model.head names node ${nodeLabel(named)}: the head must be a Gemm, or a MatMul followed by an Add${hint}`);
+    if (named.opType !== 'Gemm' && named.opType !== 'MatMul')
+      throw new DataError(
+        path,
+        `model.head names node ${nodeLabel(named)}: the head must be a Gemm, or a MatMul followed by an Add${hint}`,
+      );
     headNode = named;
   } else {
-    if (outputs.length !== 1) throw new DataError(path, `the graph has ${outputs.length} outputs (${outputs.map((o) => `"${o}"`).join(', ')}); name the head node with "model.head"${hint}`);
+    if (outputs.length !== 1)
+      throw new DataError(
+        path,
+        `the graph has ${outputs.length} outputs (${outputs.map((o) => `"${o}"`).join(', ')}); name the head node with "model.head"${hint}`,
+      );
     let t = outputs[0]!;
     let p = producer.get(t);
-    while (p && p.opType === 'Identity') { t = p.input![0]!; p = producer.get(t); }
+    while (p && p.opType === 'Identity') {
+      t = p.input![0]!;
+      p = producer.get(t);
+    }
     // A Softmax at the end (a model exported with its probabilities): the head is before it.
-    if (p && isSoftmax(p)) { t = p.input![0]!; p = producer.get(t); }
+    if (p && isSoftmax(p)) {
+      t = p.input![0]!;
+      p = producer.get(t);
+    }
     if (!p) throw new DataError(path, `the graph output "${outputs[0]}" is not produced by any node`);
     if (p.opType === 'Gemm') headNode = p;
     else if (p.opType === 'Add') {
       const mm = (p.input ?? []).map((i) => producer.get(i)).find((n) => n?.opType === 'MatMul');
-      if (!mm) throw new DataError(path, `the graph output "${outputs[0]}" is produced by node ${nodeLabel(p)}, an Add that does not follow a MatMul; name the head node with "model.head"${hint}`);
+      if (!mm)
+        throw new DataError(
+          path,
+          `the graph output "${outputs[0]}" is produced by node ${nodeLabel(p)}, an Add that does not follow a MatMul; name the head node with "model.head"${hint}`,
+        );
       headNode = mm;
     } else {
-      throw new DataError(path, `the graph output "${outputs[0]}" comes from node ${nodeLabel(p)}, not from a Gemm or a MatMul followed by an Add (the classifier head, optionally followed by a Softmax); export the model with its last nn.Linear as the output${candidates.length ? `, or name the head with "model.head"${hint}` : hint}`);
+      throw new DataError(
+        path,
+        `the graph output "${outputs[0]}" comes from node ${nodeLabel(p)}, not from a Gemm or a MatMul followed by an Add (the classifier head, optionally followed by a Softmax); export the model with its last nn.Linear as the output${candidates.length ? `, or name the head with "model.head"${hint}` : hint}`,
+      );
     }
   }
   const label = nodeLabel(headNode);
   const [aName, wName, cName] = [headNode.input?.[0] ?? '', headNode.input?.[1] ?? '', headNode.input?.[2] ?? ''];
   const wInit = inits.get(wName);
-  if (!wInit) throw new DataError(path, `head node ${label}: its weight "${wName}" is not an initializer (computed weights cannot be fine-tuned)`);
+  if (!wInit)
+    throw new DataError(
+      path,
+      `head node ${label}: its weight "${wName}" is not an initializer (computed weights cannot be fine-tuned)`,
+    );
   const wDims = (wInit.dims ?? []).map(int64);
   const wData = floats(path, label, wInit);
-  if (wDims.length !== 2) throw new DataError(path, `head node ${label}: weight "${wName}" has shape [${wDims.join(', ')}], not 2-D`);
-  if ((consumers.get(wName) ?? []).length > 1) throw new DataError(path, `head node ${label}: its weight "${wName}" is shared with other nodes, so it cannot be replaced alone`);
+  if (wDims.length !== 2)
+    throw new DataError(path, `head node ${label}: weight "${wName}" has shape [${wDims.join(', ')}], not 2-D`);
+  if ((consumers.get(wName) ?? []).length > 1)
+    throw new DataError(
+      path,
+      `head node ${label}: its weight "${wName}" is shared with other nodes, so it cannot be replaced alone`,
+    );
   if (headNode.opType === 'Gemm') {
-    if (attrInt(headNode, 'transA', 0) !== 0) throw new DataError(path, `head node ${label} has transA = 1; SelMix supports Gemm heads with transA = 0 (as nn.Linear exports)`);
+    if (attrInt(headNode, 'transA', 0) !== 0)
+      throw new DataError(
+        path,
+        `head node ${label} has transA = 1; SelMix supports Gemm heads with transA = 0 (as nn.Linear exports)`,
+      );
     const transB = attrInt(headNode, 'transB', 0) !== 0;
     const alpha = attrFloat(headNode, 'alpha', 1);
     const beta = attrFloat(headNode, 'beta', 1);
     const [K, d] = transB ? [wDims[0]!, wDims[1]!] : [wDims[1]!, wDims[0]!];
     const W = new Float32Array(d * K);
-    for (let r = 0; r < d; r++) for (let k = 0; k < K; k++) W[r * K + k] = alpha * (transB ? wData[k * d + r]! : wData[r * K + k]!);
+    for (let r = 0; r < d; r++)
+      for (let k = 0; k < K; k++) W[r * K + k] = alpha * (transB ? wData[k * d + r]! : wData[r * K + k]!);
     let b = new Float32Array(K);
     if (cName) {
       const cInit = inits.get(cName);
       if (!cInit) throw new DataError(path, `head node ${label}: its bias "${cName}" is not an initializer`);
       const c = floats(path, label, cInit);
-      if (c.length !== K) throw new DataError(path, `head node ${label}: bias "${cName}" has ${c.length} entries for K = ${K} classes (broadcast biases are not supported)`);
-      if ((consumers.get(cName) ?? []).length > 1) throw new DataError(path, `head node ${label}: its bias "${cName}" is shared with other nodes`);
+      if (c.length !== K)
+        throw new DataError(
+          path,
+          `head node ${label}: bias "${cName}" has ${c.length} entries for K = ${K} classes (broadcast biases are not supported)`,
+        );
+      if ((consumers.get(cName) ?? []).length > 1)
+        throw new DataError(path, `head node ${label}: its bias "${cName}" is shared with other nodes`);
       b = Float32Array.from(c, (v) => beta * v);
     }
     const end = logitsEnd(headNode.output![0]!);
-    if (!end) throw new DataError(path, `head node ${label} does not produce the graph's output (other nodes read its result); the head must be the last layer (a Softmax after it is allowed)${hint}`);
-    return { node: headNode.name ?? '', kind: 'gemm', addNode: null, features: aName, output: end.output, softmax: end.softmax ? nodeLabel(end.softmax) : null, weightName: wName, biasName: cName || null, K, d, W, b };
+    if (!end)
+      throw new DataError(
+        path,
+        `head node ${label} does not produce the graph's output (other nodes read its result); the head must be the last layer (a Softmax after it is allowed)${hint}`,
+      );
+    return {
+      node: headNode.name ?? '',
+      kind: 'gemm',
+      addNode: null,
+      features: aName,
+      output: end.output,
+      softmax: end.softmax ? nodeLabel(end.softmax) : null,
+      weightName: wName,
+      biasName: cName || null,
+      K,
+      d,
+      W,
+      b,
+    };
   }
   // MatMul(features, W[d, K]) then Add(., b[K]).
   const [d, K] = [wDims[0]!, wDims[1]!];
@@ -354,17 +541,40 @@ function findHead(path: string, g: OnnxGraph, headName: string | undefined): Onn
   if (!add) throw new DataError(path, `head node ${label} (MatMul) is not followed by a single Add of a bias`);
   const bName = (add.input ?? []).find((i) => i !== headNode.output![0]) ?? '';
   const bInit = inits.get(bName);
-  if (!bInit) throw new DataError(path, `head node ${label}: the bias "${bName}" of ${nodeLabel(add)} is not an initializer`);
+  if (!bInit)
+    throw new DataError(path, `head node ${label}: the bias "${bName}" of ${nodeLabel(add)} is not an initializer`);
   const b = floats(path, label, bInit);
-  if (b.length !== K) throw new DataError(path, `head node ${label}: bias "${bName}" has ${b.length} entries for K = ${K} classes`);
+  if (b.length !== K)
+    throw new DataError(path, `head node ${label}: bias "${bName}" has ${b.length} entries for K = ${K} classes`);
   const end = logitsEnd(add.output![0]!);
-  if (!end) throw new DataError(path, `head node ${label}: its Add ${nodeLabel(add)} does not produce the graph's output; the head must be the last layer (a Softmax after it is allowed)${hint}`);
-  return { node: headNode.name ?? '', kind: 'matmul-add', addNode: add.name ?? '', features: aName, output: end.output, softmax: end.softmax ? nodeLabel(end.softmax) : null, weightName: wName, biasName: bName, K, d, W: Float32Array.from(wData), b: Float32Array.from(b) };
+  if (!end)
+    throw new DataError(
+      path,
+      `head node ${label}: its Add ${nodeLabel(add)} does not produce the graph's output; the head must be the last layer (a Softmax after it is allowed)${hint}`,
+    );
+  return {
+    node: headNode.name ?? '',
+    kind: 'matmul-add',
+    addNode: add.name ?? '',
+    features: aName,
+    output: end.output,
+    softmax: end.softmax ? nodeLabel(end.softmax) : null,
+    weightName: wName,
+    biasName: bName,
+    K,
+    d,
+    W: Float32Array.from(wData),
+    b: Float32Array.from(b),
+  };
 }
 
 function floats(path: string, label: string, t: OnnxTensor): Float32Array {
   const f = tensorFloats(t);
-  if (!f) throw new DataError(path, `head node ${label}: initializer "${t.name}" is not float32 data (other types are not supported for the head)`);
+  if (!f)
+    throw new DataError(
+      path,
+      `head node ${label}: initializer "${t.name}" is not float32 data (other types are not supported for the head)`,
+    );
   return f;
 }
 
@@ -393,20 +603,37 @@ export function backboneBytes(m: OnnxModelFile): Uint8Array {
     node: nodes,
     initializer: (g.initializer ?? []).filter((t) => used.has(t.name ?? '')),
     input: (g.input ?? []).filter((v) => v.name === m.input.name || used.has(v.name ?? '')),
-    output: [{ name: m.head.features, type: { tensorType: { elemType: ONNX_FLOAT, shape: { dim: [{ dimParam: 'N' }, { dimValue: m.head.d }] } } } }],
+    output: [
+      {
+        name: m.head.features,
+        type: { tensorType: { elemType: ONNX_FLOAT, shape: { dim: [{ dimParam: 'N' }, { dimValue: m.head.d }] } } },
+      },
+    ],
     valueInfo: (g.valueInfo ?? []).filter((v) => v.name !== m.head.features),
   };
   return encodeOnnx({ ...m.proto, graph });
 }
 
-/** The graph with the logits tensor as an extra output when a Softmax ends it (ONNX Runtime fetches graph outputs only). */
+/**
+ * The graph with the logits tensor as an extra output when a Softmax ends it (ONNX Runtime fetches graph outputs only).
+ */
 function exposingLogits(m: OnnxModelFile, g: OnnxGraph): OnnxGraph {
   if (!m.head.softmax || (g.output ?? []).some((o) => o.name === m.head.output)) return g;
-  const logits: OnnxValueInfo = { name: m.head.output, type: { tensorType: { elemType: ONNX_FLOAT, shape: { dim: [{ dimParam: 'N' }, { dimValue: m.head.K }] } } } };
-  return { ...g, output: [...(g.output ?? []), logits], valueInfo: (g.valueInfo ?? []).filter((v) => v.name !== m.head.output) };
+  const logits: OnnxValueInfo = {
+    name: m.head.output,
+    type: { tensorType: { elemType: ONNX_FLOAT, shape: { dim: [{ dimParam: 'N' }, { dimValue: m.head.K }] } } },
+  };
+  return {
+    ...g,
+    output: [...(g.output ?? []), logits],
+    valueInfo: (g.valueInfo ?? []).filter((v) => v.name !== m.head.output),
+  };
 }
 
-/** The whole model as ONNX bytes, e.g. to evaluate it: unchanged, except that a Softmax-ended graph also outputs its logits. */
+/**
+ * The whole model as ONNX bytes, e.g. to evaluate it: unchanged, except that a Softmax-ended graph also outputs its
+ * logits.
+ */
 export function modelBytes(m: OnnxModelFile): Uint8Array {
   return encodeOnnx({ ...m.proto, graph: exposingLogits(m, m.proto.graph!) });
 }
@@ -415,17 +642,25 @@ export function modelBytes(m: OnnxModelFile): Uint8Array {
  * The same model with the head's initializers replaced by W (d x K, row-major) and b (K): the weight keeps its layout
  * (transB as exported), and a Gemm gets alpha = beta = 1 (its old scales are folded into the new values).
  */
-export function withHead(m: OnnxModelFile, W: Float32Array, b: Float32Array, opts: { exposeLogits?: boolean } = {}): Uint8Array {
+export function withHead(
+  m: OnnxModelFile,
+  W: Float32Array,
+  b: Float32Array,
+  opts: { exposeLogits?: boolean } = {},
+): Uint8Array {
   const { head } = m;
   const { d, K } = head;
-  if (W.length !== d * K || b.length !== K) throw new RangeError(`withHead: W has ${W.length} entries and b ${b.length} for d = ${d}, K = ${K}`);
+  if (W.length !== d * K || b.length !== K)
+    throw new RangeError(`withHead: W has ${W.length} entries and b ${b.length} for d = ${d}, K = ${K}`);
   const g = m.proto.graph!;
   const headNode = (g.node ?? []).find((n) => n.name === head.node && (n.opType === 'Gemm' || n.opType === 'MatMul'))!;
   const transB = head.kind === 'gemm' && attrInt(headNode, 'transB', 0) !== 0;
   const wOut = new Float32Array(d * K);
   for (let r = 0; r < d; r++) for (let k = 0; k < K; k++) wOut[transB ? k * d + r : r * K + k] = W[r * K + k]!;
   const oldW = (g.initializer ?? []).find((t) => t.name === head.weightName)!;
-  const replaced = new Map<string, OnnxTensor>([[head.weightName, floatTensor(head.weightName, (oldW.dims ?? []).map(int64), wOut)]]);
+  const replaced = new Map<string, OnnxTensor>([
+    [head.weightName, floatTensor(head.weightName, (oldW.dims ?? []).map(int64), wOut)],
+  ]);
   let nodes = g.node ?? [];
   let extra: OnnxTensor[] = [];
   if (head.biasName) {
@@ -444,7 +679,11 @@ export function withHead(m: OnnxModelFile, W: Float32Array, b: Float32Array, opt
       return { ...n, attribute: [...rest, { name: 'alpha', type: 1, f: 1 }, { name: 'beta', type: 1, f: 1 }] };
     });
   }
-  const graph: OnnxGraph = { ...g, node: nodes, initializer: [...(g.initializer ?? []).map((t) => replaced.get(t.name ?? '') ?? t), ...extra] };
+  const graph: OnnxGraph = {
+    ...g,
+    node: nodes,
+    initializer: [...(g.initializer ?? []).map((t) => replaced.get(t.name ?? '') ?? t), ...extra],
+  };
   return encodeOnnx({ ...m.proto, graph: opts.exposeLogits ? exposingLogits(m, graph) : graph });
 }
 
@@ -452,13 +691,21 @@ export function withHead(m: OnnxModelFile, W: Float32Array, b: Float32Array, opt
  * The same model with trained initializers replaced by name (any float initializer; same element count) and the head's
  * replaced by W (d x K) and b as withHead does; everything else in the graph is unchanged.
  */
-export function withInitializers(m: OnnxModelFile, values: Map<string, Float32Array>, W: Float32Array, b: Float32Array): Uint8Array {
+export function withInitializers(
+  m: OnnxModelFile,
+  values: Map<string, Float32Array>,
+  W: Float32Array,
+  b: Float32Array,
+): Uint8Array {
   const g = m.proto.graph!;
   const initializer = (g.initializer ?? []).map((t) => {
     const v = values.get(t.name ?? '');
     if (!v) return t;
     const dims = (t.dims ?? []).map(int64);
-    if (dims.reduce((a, x) => a * x, 1) !== v.length) throw new RangeError(`withInitializers: "${t.name}" has ${dims.join('x')} entries in the model, ${v.length} given`);
+    if (dims.reduce((a, x) => a * x, 1) !== v.length)
+      throw new RangeError(
+        `withInitializers: "${t.name}" has ${dims.join('x')} entries in the model, ${v.length} given`,
+      );
     return floatTensor(t.name!, dims, v);
   });
   return withHead({ ...m, proto: { ...m.proto, graph: { ...g, initializer } } }, W, b);

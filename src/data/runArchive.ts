@@ -10,11 +10,20 @@ import { dirname, join } from 'node:path';
 export const HISTORY_DIR = '.selmix-history';
 
 /** The files of a run's report kept with it (the model files are not: the next run replaces them). */
-export const ARCHIVED_FILES = ['report.json', 'report.html', 'gain.npy', 'distribution.npy', 'multipliers.npy'] as const;
+export const ARCHIVED_FILES = [
+  'report.json',
+  'report.html',
+  'gain.npy',
+  'distribution.npy',
+  'multipliers.npy',
+] as const;
 
 /** The archive folder's name of a report written at `at` for `objective`: "2026-12-06T19-23-45Z-minRecall". */
 export function archiveName(at: Date, objective: string): string {
-  const t = at.toISOString().replace(/\.\d{3}Z$/, 'Z').replace(/:/g, '-');
+  const t = at
+    .toISOString()
+    .replace(/\.\d{3}Z$/, 'Z')
+    .replace(/:/g, '-');
   const o = objective.replace(/[^\w.-]+/g, '-').slice(0, 60);
   return o ? `${t}-${o}` : t;
 }
@@ -22,7 +31,10 @@ export function archiveName(at: Date, objective: string): string {
 /** The objective a report.json names (its summary's, else its snapshot's run/started), or ''. */
 function objectiveOf(reportPath: string): string {
   try {
-    const j = JSON.parse(readFileSync(reportPath, 'utf8')) as { summary?: { objective?: unknown }; snapshot?: { started?: { objective?: unknown } } };
+    const j = JSON.parse(readFileSync(reportPath, 'utf8')) as {
+      summary?: { objective?: unknown };
+      snapshot?: { started?: { objective?: unknown } };
+    };
     const o = j.summary?.objective ?? j.snapshot?.started?.objective;
     return typeof o === 'string' ? o : '';
   } catch {
@@ -61,5 +73,7 @@ export function dropArchive(dir: string | null): void {
   rmSync(dir, { recursive: true, force: true });
   try {
     rmdirSync(dirname(dir)); // the history folder too, when this was its only run
-  } catch { /* not empty: it keeps earlier runs */ }
+  } catch {
+    /* not empty: it keeps earlier runs */
+  }
 }

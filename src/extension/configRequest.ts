@@ -15,8 +15,16 @@ export function hasOutputField(text: string): boolean {
   }
 }
 
-/** The request of a config file's text; defaultOutput (absolute) becomes overrides.output when the text names no output. */
-export function configRequestOf(file: string, text: string, defaultOutput: string, overrides: RunOverrides = {}): RunRequest {
-  const o: RunOverrides = hasOutputField(text) || overrides.output !== undefined ? { ...overrides } : { ...overrides, output: defaultOutput };
+/**
+ * The request of a config file's text; defaultOutput (absolute) becomes overrides.output when the text names no output.
+ */
+export function configRequestOf(
+  file: string,
+  text: string,
+  defaultOutput: string,
+  overrides: RunOverrides = {},
+): RunRequest {
+  const o: RunOverrides =
+    hasOutputField(text) || overrides.output !== undefined ? { ...overrides } : { ...overrides, output: defaultOutput };
   return { configText: text, configPath: file, ...(Object.keys(o).length > 0 ? { overrides: o } : {}) };
 }

@@ -10,7 +10,14 @@ import type { RunRequest } from '../protocol/messages';
 import { inputPaths, prepareRun } from '../request/prepare';
 import type { PreparedRun, RunIssue } from '../request/prepare';
 import { configRequestOf } from './configRequest';
-import { didYouMean, issueText, reportedByJsonSchema, stringValueOf, unknownKeyOf, withSuggestion } from './suggestions';
+import {
+  didYouMean,
+  issueText,
+  reportedByJsonSchema,
+  stringValueOf,
+  unknownKeyOf,
+  withSuggestion,
+} from './suggestions';
 
 import { settings } from './settings';
 
@@ -38,15 +45,26 @@ export function workspaceRoots(): string[] {
 
 /** One diagnostic of one issue, on its range (lines and columns of RunIssue are 1-based, VS Code's 0-based). */
 function toDiagnostic(i: RunIssue): vscode.Diagnostic {
-  const range = new vscode.Range(i.line - 1, Math.max(0, i.column - 1), Math.max(i.line, i.endLine) - 1, Math.max(i.column, i.endColumn - 1));
-  const d = new vscode.Diagnostic(range, i.path ? `${i.path}: ${i.message}` : i.message,
-    i.severity === 'error' ? vscode.DiagnosticSeverity.Error : vscode.DiagnosticSeverity.Warning);
+  const range = new vscode.Range(
+    i.line - 1,
+    Math.max(0, i.column - 1),
+    Math.max(i.line, i.endLine) - 1,
+    Math.max(i.column, i.endColumn - 1),
+  );
+  const d = new vscode.Diagnostic(
+    range,
+    i.path ? `${i.path}: ${i.message}` : i.message,
+    i.severity === 'error' ? vscode.DiagnosticSeverity.Error : vscode.DiagnosticSeverity.Warning,
+  );
   d.source = 'SelMix';
   d.code = i.source;
   return d;
 }
 
-/** Input paths that do not exist among the fields that parse, for a config the schema rejected (so every problem shows in one round). */
+/**
+ * Input paths that do not exist among the fields that parse, for a config the schema rejected (so every problem shows
+ * in one round).
+ */
 export function missingInputsOfDraft(text: string, file: string): RunIssue[] {
   let raw: unknown;
   try {
@@ -56,11 +74,16 @@ export function missingInputsOfDraft(text: string, file: string): RunIssue[] {
   }
   if (typeof raw !== 'object' || raw === null) return [];
   const r = raw as { data?: unknown; model?: unknown };
-  const obj = (v: unknown): Record<string, unknown> | undefined => (typeof v === 'object' && v !== null && !Array.isArray(v) ? v as Record<string, unknown> : undefined);
+  const obj = (v: unknown): Record<string, unknown> | undefined =>
+    typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
   const data = obj(r.data);
   const model = obj(r.model);
   // Only string paths of the shapes inputPaths knows; anything else is the schema's to report.
-  const strings = (o: Record<string, unknown> | undefined): Record<string, unknown> | undefined => o && Object.fromEntries(Object.entries(o).filter(([, v]) => typeof v === 'string' || (typeof v === 'object' && v !== null)));
+  const strings = (o: Record<string, unknown> | undefined): Record<string, unknown> | undefined =>
+    o &&
+    Object.fromEntries(
+      Object.entries(o).filter(([, v]) => typeof v === 'string' || (typeof v === 'object' && v !== null)),
+    );
   const draft = { data: strings(data) ?? {}, model: strings(model) } as unknown as SelmixConfig;
   const baseDir = dirname(resolve(file));
   const out: RunIssue[] = [];
@@ -72,7 +95,14 @@ export function missingInputsOfDraft(text: string, file: string): RunIssue[] {
   }
   for (const { keys, value } of paths) {
     const abs = resolve(baseDir, value);
-    if (!existsSync(abs)) out.push({ path: formatPath(keys), message: `file or folder not found: ${abs}`, severity: 'error', source: 'input', ...locatePath(text, keys) });
+    if (!existsSync(abs))
+      out.push({
+        path: formatPath(keys),
+        message: `file or folder not found: ${abs}`,
+        severity: 'error',
+        source: 'input',
+        ...locatePath(text, keys),
+      });
   }
   return out;
 }
@@ -110,7 +140,10 @@ export class ConfigDiagnostics implements vscode.Disposable {
   check(request: RunRequest): PreparedRun {
     const prepared = prepareRun(request, { workspaceRoots: workspaceRoots() });
     const extra = prepared.config ? [] : missingInputsOfDraft(request.configText, request.configPath);
-    const issues = [...prepared.issues, ...extra].map((i) => ({ ...i, message: withSuggestion(i.message, issueText(request.configText, i)) }));
+    const issues = [...prepared.issues, ...extra].map((i) => ({
+      ...i,
+      message: withSuggestion(i.message, issueText(request.configText, i)),
+    }));
     const shown = jsonLanguageActive() ? issues.filter((i) => !reportedByJsonSchema(i)) : issues;
     this.collection.set(vscode.Uri.file(request.configPath), shown.map(toDiagnostic));
     return { ...prepared, issues };
@@ -132,7 +165,11 @@ export class ConfigDiagnostics implements vscode.Disposable {
 export class DidYouMeanActions implements vscode.CodeActionProvider {
   static readonly kinds = [vscode.CodeActionKind.QuickFix];
 
-  provideCodeActions(doc: vscode.TextDocument, _range: vscode.Range, ctx: vscode.CodeActionContext): vscode.CodeAction[] {
+  provideCodeActions(
+    doc: vscode.TextDocument,
+    _range: vscode.Range,
+    ctx: vscode.CodeActionContext,
+  ): vscode.CodeAction[] {
     const out: vscode.CodeAction[] = [];
     for (const d of ctx.diagnostics) {
       const key = unknownKeyOf(d.message);

@@ -15,10 +15,18 @@ export function activate(context: vscode.ExtensionContext): void {
   const launcher = new Launcher(context, log);
   const sidebar = new SidebarProvider(context.extensionUri, launcher.hub, launcher);
   context.subscriptions.push(
-    log, diagnostics, launcher, sidebar,
-    vscode.window.registerWebviewPanelSerializer(DashboardPanel.viewType, DashboardPanel.serializer(context.extensionUri, launcher.hub, launcher)),
+    log,
+    diagnostics,
+    launcher,
+    sidebar,
+    vscode.window.registerWebviewPanelSerializer(
+      DashboardPanel.viewType,
+      DashboardPanel.serializer(context.extensionUri, launcher.hub, launcher),
+    ),
     vscode.window.registerWebviewViewProvider(SidebarProvider.viewType, sidebar),
-    vscode.languages.registerCodeActionsProvider({ pattern: '**/*.selmix.json' }, new DidYouMeanActions(), { providedCodeActionKinds: DidYouMeanActions.kinds }),
+    vscode.languages.registerCodeActionsProvider({ pattern: '**/*.selmix.json' }, new DidYouMeanActions(), {
+      providedCodeActionKinds: DidYouMeanActions.kinds,
+    }),
   );
   registerCommands(context, launcher, diagnostics, log);
   launcher.loadLastReportIfIdle();

@@ -13,7 +13,18 @@ export interface ImageFolderFound {
 }
 
 /** Folders never searched: dependencies, VCS, SelMix's own outputs and caches. */
-const SKIP = new Set(['node_modules', '.git', '.hg', '.svn', 'selmix-out', '.selmix-cache', '.selmix-history', '__pycache__', '.venv', 'venv']);
+const SKIP = new Set([
+  'node_modules',
+  '.git',
+  '.hg',
+  '.svn',
+  'selmix-out',
+  '.selmix-cache',
+  '.selmix-history',
+  '__pycache__',
+  '.venv',
+  'venv',
+]);
 const IMAGE = /\.(png|jpe?g)$/i;
 
 /** Options of the scan: how deep and how many folders at most (a bound on the time it takes). */
@@ -45,7 +56,12 @@ export function findImageFolders(root: string, opts: ScanOptions = {}): ImageFol
         if (n > 0) classes.push(n);
       }
     }
-    if (classes.length >= 2) found.push({ path: relative(root, dir).split(sep).join('/') || '.', classes: classes.length, images: classes.reduce((a, b) => a + b, 0) });
+    if (classes.length >= 2)
+      found.push({
+        path: relative(root, dir).split(sep).join('/') || '.',
+        classes: classes.length,
+        images: classes.reduce((a, b) => a + b, 0),
+      });
     return images;
   };
   walk(root, 0);
@@ -54,6 +70,13 @@ export function findImageFolders(root: string, opts: ScanOptions = {}): ImageFol
 
 /** Ranks folders for a role (train, val or test): names that say so first, then the larger ones. */
 export function rankFolders(folders: ImageFolderFound[], role: 'train' | 'val' | 'test'): ImageFolderFound[] {
-  const re = role === 'train' ? /(^|\/)(train|training)[^/]*$/i : role === 'val' ? /(^|\/)(val|valid|validation|dev)[^/]*$/i : /(^|\/)(test|testing|eval)[^/]*$/i;
-  return [...folders].sort((a, b) => Number(re.test(b.path)) - Number(re.test(a.path)) || b.images - a.images || a.path.localeCompare(b.path));
+  const re =
+    role === 'train'
+      ? /(^|\/)(train|training)[^/]*$/i
+      : role === 'val'
+        ? /(^|\/)(val|valid|validation|dev)[^/]*$/i
+        : /(^|\/)(test|testing|eval)[^/]*$/i;
+  return [...folders].sort(
+    (a, b) => Number(re.test(b.path)) - Number(re.test(a.path)) || b.images - a.images || a.path.localeCompare(b.path),
+  );
 }

@@ -53,21 +53,30 @@ export class Launcher implements vscode.Disposable, ViewHost {
   private lastCheckpoint: { step: number; path: string } | null = null;
   /** The log file of the last run (<output>/run.log), once it ended; null when it wrote none. */
   lastLogPath: string | null = null;
-  /** Set while a batch of runs (a temperature sweep) is in progress, also between its runs; stopped: Stop was asked for. */
+  /**
+   * Set while a batch of runs (a temperature sweep) is in progress, also between its runs; stopped: Stop was asked for.
+   */
   private batch: { stopped: boolean } | null = null;
   /** When Stop was asked for the run in progress (Date.now()), for the "ended N ms after the stop" log line. */
   private stopRequestedAt: number | null = null;
   /** Set by dispose (deactivation): what still finishes must not touch the status bar item. */
   private disposed = false;
 
-  constructor(private readonly context: vscode.ExtensionContext, private readonly logger: Log) {
+  constructor(
+    private readonly context: vscode.ExtensionContext,
+    private readonly logger: Log,
+  ) {
     this.feed = new ViewFeed({ updatesPerSecond: settings.updatesPerSecond });
     this.hub = new ViewHub(this.feed, this);
     this.status.name = 'SelMix';
     this.status.command = 'selmix.openDashboard';
-    this.disposables.push(this.status, vscode.workspace.onDidChangeConfiguration((e) => {
-      if (e.affectsConfiguration('selmix.dashboard.updatesPerSecond')) this.feed.setUpdatesPerSecond(settings.updatesPerSecond);
-    }));
+    this.disposables.push(
+      this.status,
+      vscode.workspace.onDidChangeConfiguration((e) => {
+        if (e.affectsConfiguration('selmix.dashboard.updatesPerSecond'))
+          this.feed.setUpdatesPerSecond(settings.updatesPerSecond);
+      }),
+    );
     void vscode.commands.executeCommand('setContext', 'selmix.running', false);
   }
 
@@ -79,12 +88,24 @@ export class Launcher implements vscode.Disposable, ViewHost {
 
   onViewCommand(command: Extract<WebviewToHost, { type: 'view/command' }>['command']): void {
     switch (command) {
-      case 'start': void vscode.commands.executeCommand('selmix.fineTune'); break;
-      case 'stop': void vscode.commands.executeCommand('selmix.stop'); break;
-      case 'openDashboard': void vscode.commands.executeCommand('selmix.openDashboard'); break;
-      case 'openReport': void this.openReport(); break;
-      case 'showLog': this.logger.show(); break;
-      case 'manageTrust': void vscode.commands.executeCommand('workbench.trust.manage'); break;
+      case 'start':
+        void vscode.commands.executeCommand('selmix.fineTune');
+        break;
+      case 'stop':
+        void vscode.commands.executeCommand('selmix.stop');
+        break;
+      case 'openDashboard':
+        void vscode.commands.executeCommand('selmix.openDashboard');
+        break;
+      case 'openReport':
+        void this.openReport();
+        break;
+      case 'showLog':
+        this.logger.show();
+        break;
+      case 'manageTrust':
+        void vscode.commands.executeCommand('workbench.trust.manage');
+        break;
     }
   }
 
@@ -93,17 +114,23 @@ export class Launcher implements vscode.Disposable, ViewHost {
   }
 
   onExport(m: Extract<WebviewToHost, { type: 'view/export' }>): void {
-    void saveExport(m.format, m.name, m.data).then((path) => {
-      if (path) {
-        this.logger.info(`exported ${m.format.toUpperCase()} to ${path}`);
-        void vscode.window.showInformationMessage(`SelMix: saved ${path}`);
-      }
-    }, (e: unknown) => void this.logger.error(`SelMix could not save the ${m.format.toUpperCase()}: ${describeError(e).message}`));
+    void saveExport(m.format, m.name, m.data).then(
+      (path) => {
+        if (path) {
+          this.logger.info(`exported ${m.format.toUpperCase()} to ${path}`);
+          void vscode.window.showInformationMessage(`SelMix: saved ${path}`);
+        }
+      },
+      (e: unknown) =>
+        void this.logger.error(`SelMix could not save the ${m.format.toUpperCase()}: ${describeError(e).message}`),
+    );
   }
 
   onRuns(m: Extract<WebviewToHost, { type: 'view/runs' }>, post: (msg: HostToWebview) => void): void {
-    void listRuns().then((runs) => post({ type: 'host/runs', runs, curves: runCurves(m.compare, runs) }),
-      (e: unknown) => this.logger.info(`run history: ${describeError(e).message}`));
+    void listRuns().then(
+      (runs) => post({ type: 'host/runs', runs, curves: runCurves(m.compare, runs) }),
+      (e: unknown) => this.logger.info(`run history: ${describeError(e).message}`),
+    );
   }
 
   log(line: string): void {
@@ -176,10 +203,17 @@ export class Launcher implements vscode.Disposable, ViewHost {
     }
     if (this.searchingReports) return;
     this.searchingReports = true;
-    void listRuns().then((runs) => {
-      const newest = runs.find((r) => !r.archived);
-      if (newest) this.loadIfIdle(newest.reportPath);
-    }, (e: unknown) => this.logger.info(`run history: ${describeError(e).message}`)).finally(() => { this.searchingReports = false; });
+    void listRuns()
+      .then(
+        (runs) => {
+          const newest = runs.find((r) => !r.archived);
+          if (newest) this.loadIfIdle(newest.reportPath);
+        },
+        (e: unknown) => this.logger.info(`run history: ${describeError(e).message}`),
+      )
+      .finally(() => {
+        this.searchingReports = false;
+      });
   }
 
   private searchingReports = false;
@@ -197,7 +231,9 @@ export class Launcher implements vscode.Disposable, ViewHost {
   async openReport(path?: string): Promise<void> {
     const finished = this.feed.snapshot.finished;
     if (path === undefined && finished && finished.reportPath === null) {
-      void vscode.window.showInformationMessage('This run was stopped during pre-training; nothing was written, so it has no report.');
+      void vscode.window.showInformationMessage(
+        'This run was stopped during pre-training; nothing was written, so it has no report.',
+      );
       return;
     }
     const target = path ?? finished?.reportPath ?? this.lastReportPath;
@@ -232,9 +268,11 @@ export class Launcher implements vscode.Disposable, ViewHost {
     }
     // A run that already ended (a cancel from its closing notification) must not be shown as stopping again.
     if (!this.session || this.session.isDone) return this.batch !== null;
-    this.logger.info(this.mode === 'pretrain'
-      ? 'stop requested during pre-training: the run ends at the next step and writes nothing'
-      : 'stop requested; the worker stops at the next step boundary and keeps a checkpoint');
+    this.logger.info(
+      this.mode === 'pretrain'
+        ? 'stop requested during pre-training: the run ends at the next step and writes nothing'
+        : 'stop requested; the worker stops at the next step boundary and keeps a checkpoint',
+    );
     this.stopRequestedAt ??= Date.now();
     this.session.stop();
     if (this.feed.snapshot.status === 'running') this.feed.reset({ ...this.feed.snapshot, status: 'stopping' });
@@ -242,11 +280,17 @@ export class Launcher implements vscode.Disposable, ViewHost {
     return true;
   }
 
-  /** Runs one request in a worker with progress, status bar and views live; resolves with its terminal event (null: not started). */
+  /**
+   * Runs one request in a worker with progress, status bar and views live; resolves with its terminal event (null: not
+   * started).
+   */
   async launch(run: CheckedRun, opts: LaunchOptions = {}): Promise<TerminalEvent | null> {
     const workerPath = join(this.context.extensionPath, 'dist', 'worker.js');
     if (!existsSync(workerPath)) {
-      await this.logger.error('The SelMix training worker (dist/worker.js) is missing from this installation.', `not found: ${workerPath}`);
+      await this.logger.error(
+        'The SelMix training worker (dist/worker.js) is missing from this installation.',
+        `not found: ${workerPath}`,
+      );
       return null;
     }
     this.runName = run.name;
@@ -255,12 +299,19 @@ export class Launcher implements vscode.Disposable, ViewHost {
     this.lastLogPath = null;
     this.stopRequestedAt = null;
     this.logger.beginRunLog();
-    this.logger.info(`starting "${run.name}" from ${run.request.configPath} (backend ${settings.backend}); output ${run.outputDir}`);
+    this.logger.info(
+      `starting "${run.name}" from ${run.request.configPath} (backend ${settings.backend}); output ${run.outputDir}`,
+    );
     let session: RunSession;
     try {
       session = new RunSession({
         workerPath,
-        request: { type: 'worker/start', request: run.request, backend: settings.backend, wasmDir: join(this.context.extensionPath, 'dist') },
+        request: {
+          type: 'worker/start',
+          request: run.request,
+          backend: settings.backend,
+          wasmDir: join(this.context.extensionPath, 'dist'),
+        },
         onEvent: (e) => this.onEvent(e),
         log: (l) => this.logger.info(l),
       });
@@ -271,20 +322,39 @@ export class Launcher implements vscode.Disposable, ViewHost {
     }
     this.session = session;
     // Every view switches to the new run now, before the worker has loaded anything (the worker's stages follow).
-    this.feed.push({ type: 'run/stage', payload: { stage: 'starting', label: 'starting the training worker', done: 0, total: 0, etaSeconds: null, name: run.name } });
+    this.feed.push({
+      type: 'run/stage',
+      payload: {
+        stage: 'starting',
+        label: 'starting the training worker',
+        done: 0,
+        total: 0,
+        etaSeconds: null,
+        name: run.name,
+      },
+    });
     this.logger.closeToasts(); // the earlier refusals and failures are stale now
     void vscode.commands.executeCommand('setContext', 'selmix.running', true);
-    this.setStatus(`$(loading~spin) SelMix: starting "${run.name}"`, 'SelMix run in progress; click to open the dashboard');
+    this.setStatus(
+      `$(loading~spin) SelMix: starting "${run.name}"`,
+      'SelMix run in progress; click to open the dashboard',
+    );
     this.openDashboard();
-    void vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: opts.title ?? `SelMix: ${run.name}`, cancellable: true }, (progress, token) => {
-      this.progress = progress;
-      this.progressDone = 0;
-      progress.report({ message: 'starting…' });
-      token.onCancellationRequested(() => this.stop());
-      return session.done;
-    });
+    void vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: opts.title ?? `SelMix: ${run.name}`, cancellable: true },
+      (progress, token) => {
+        this.progress = progress;
+        this.progressDone = 0;
+        progress.report({ message: 'starting…' });
+        token.onCancellationRequested(() => this.stop());
+        return session.done;
+      },
+    );
     const end = await session.done;
-    if (this.stopRequestedAt !== null) this.logger.info(`the run ended (${end.type}) ${Date.now() - this.stopRequestedAt} ms after the stop was requested`);
+    if (this.stopRequestedAt !== null)
+      this.logger.info(
+        `the run ended (${end.type}) ${Date.now() - this.stopRequestedAt} ms after the stop was requested`,
+      );
     this.lastLogPath = this.logger.endRunLog();
     this.session = null;
     this.progress = null;
@@ -316,7 +386,10 @@ export class Launcher implements vscode.Disposable, ViewHost {
     this.pendingIncrement = 0;
     this.progress?.report({ message: line.text + extra, ...(increment !== undefined ? { increment } : {}) });
     if (this.session && this.feed.snapshot.status !== 'stopping') {
-      this.setStatus(`$(loading~spin) SelMix: ${line.text}${extra}`, `SelMix "${this.runName}": ${line.text}; click to open the dashboard`);
+      this.setStatus(
+        `$(loading~spin) SelMix: ${line.text}${extra}`,
+        `SelMix "${this.runName}": ${line.text}; click to open the dashboard`,
+      );
     }
   }
 
@@ -331,7 +404,9 @@ export class Launcher implements vscode.Disposable, ViewHost {
         this.mode = p.mode;
         // The fine-tuning stage's log goes beside its report (a pre-training stage writes nothing until it completes).
         if (p.mode === 'finetune') this.logger.writeTo(join(p.outputDir, 'run.log'));
-        this.logger.info(`run ${p.runId} started: K=${p.K}, ${p.totalSteps} steps, backend ${p.backend}, mode ${p.mode}, output ${p.outputDir}`);
+        this.logger.info(
+          `run ${p.runId} started: K=${p.K}, ${p.totalSteps} steps, backend ${p.backend}, mode ${p.mode}, output ${p.outputDir}`,
+        );
         for (const n of p.notes) this.logger.info(`note: ${n}`);
         this.showStage();
         break;
@@ -339,13 +414,17 @@ export class Launcher implements vscode.Disposable, ViewHost {
       case 'run/step': {
         const p = e.payload;
         if (this.mode === 'pretrain') {
-          // The notification's bar only moves forward, so it tracks the fine-tuning stage; pre-training shows its count.
+          // The notification's bar only moves forward, so it tracks the fine-tuning stage; pre-training shows its
+          // count.
           this.showStage();
           break;
         }
         const pct = p.totalSteps > 0 ? (100 * p.step) / p.totalSteps : 0;
         const obj = this.feed.snapshot.lastRefresh;
-        this.showStage(obj ? ` · ${obj.objective} ${fmtValue(obj.objectiveValue)}` : '', Math.max(0, pct - this.progressDone));
+        this.showStage(
+          obj ? ` · ${obj.objective} ${fmtValue(obj.objectiveValue)}` : '',
+          Math.max(0, pct - this.progressDone),
+        );
         this.progressDone = Math.max(this.progressDone, pct);
         break;
       }
@@ -353,14 +432,16 @@ export class Launcher implements vscode.Disposable, ViewHost {
         this.logger.info(`${e.payload.level === 'warn' ? 'WARN ' : ''}${e.payload.message}`);
         break;
       case 'run/checkpoint':
-        // A checkpoint comes with every refresh (tens a second on small data): the log says where the last one is, once.
+        // A checkpoint comes with every refresh (tens a second on small data): the log says where the last one is,
+        // once.
         this.lastCheckpoint = { step: e.payload.step, path: e.payload.path };
         break;
       case 'run/refresh':
         break;
       case 'run/finished':
       case 'run/failed':
-        if (this.lastCheckpoint) this.logger.info(`the last checkpoint (step ${this.lastCheckpoint.step}) is in ${this.lastCheckpoint.path}`);
+        if (this.lastCheckpoint)
+          this.logger.info(`the last checkpoint (step ${this.lastCheckpoint.step}) is in ${this.lastCheckpoint.path}`);
         this.lastCheckpoint = null;
         this.feed.flush();
         break;

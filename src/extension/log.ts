@@ -9,7 +9,9 @@ export const SHOW_LOG = 'selmix.showLog';
 /** The extension's log: one output channel; stacks and details go here, short messages to the user. */
 export class Log implements vscode.Disposable {
   private readonly channel = vscode.window.createOutputChannel('SelMix');
-  /** Set once disposed (the window reloads or closes): a command still finishing must not write to the closed channel. */
+  /**
+   * Set once disposed (the window reloads or closes): a command still finishing must not write to the closed channel.
+   */
   private disposed = false;
   /** The run log file lines are copied to, and lines waiting for it (those logged before its folder existed). */
   private file: { path: string | null; pending: string[] } | null = null;
@@ -75,7 +77,10 @@ export class Log implements vscode.Disposable {
     }
   }
 
-  /** Logs message (and detail, e.g. a stack) and shows a short error with "Show Log" plus any extra actions; resolves to the action chosen. */
+  /**
+   * Logs message (and detail, e.g. a stack) and shows a short error with "Show Log" plus any extra actions; resolves to
+   * the action chosen.
+   */
   async error(message: string, detail?: string, ...actions: string[]): Promise<string | undefined> {
     this.info(`ERROR ${message}${detail ? '\n' + detail : ''}`);
     if (this.disposed) return undefined;
@@ -98,13 +103,22 @@ export class Log implements vscode.Disposable {
     if (this.disposed) return;
     this.toasts.get(kind)?.();
     let close: () => void = () => undefined;
-    const closed = new Promise<void>((resolve) => { close = resolve; });
+    const closed = new Promise<void>((resolve) => {
+      close = resolve;
+    });
     this.toasts.set(kind, close);
-    void vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: message, cancellable: true }, (progress, token) => {
-      progress.report({ increment: 100 }); // a full, still bar: nothing is in progress
-      token.onCancellationRequested(close);
-      return closed;
-    }).then(() => { if (this.toasts.get(kind) === close) this.toasts.delete(kind); });
+    void vscode.window
+      .withProgress(
+        { location: vscode.ProgressLocation.Notification, title: message, cancellable: true },
+        (progress, token) => {
+          progress.report({ increment: 100 }); // a full, still bar: nothing is in progress
+          token.onCancellationRequested(close);
+          return closed;
+        },
+      )
+      .then(() => {
+        if (this.toasts.get(kind) === close) this.toasts.delete(kind);
+      });
   }
 
   /** Closes every replaceable toast (a new run started: the old refusals and failures are stale). */
@@ -122,6 +136,7 @@ export class Log implements vscode.Disposable {
 
 /** A one-line message of an unknown thrown value, and its stack when there is one. */
 export function describeError(e: unknown): { message: string; stack?: string } {
-  if (e instanceof Error) return e.stack === undefined ? { message: e.message } : { message: e.message, stack: e.stack };
+  if (e instanceof Error)
+    return e.stack === undefined ? { message: e.message } : { message: e.message, stack: e.stack };
   return { message: String(e) };
 }

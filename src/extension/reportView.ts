@@ -10,9 +10,15 @@ let panel: vscode.WebviewPanel | undefined;
 export function showReport(reportPath: string): string {
   const { path, html } = writeReportHtml(reportPath);
   if (!panel) {
-    panel = vscode.window.createWebviewPanel('selmix.report', 'SelMix Report', { viewColumn: vscode.ViewColumn.Active, preserveFocus: false },
-      { enableScripts: false, enableCommandUris: false, localResourceRoots: [] });
-    panel.onDidDispose(() => { panel = undefined; });
+    panel = vscode.window.createWebviewPanel(
+      'selmix.report',
+      'SelMix Report',
+      { viewColumn: vscode.ViewColumn.Active, preserveFocus: false },
+      { enableScripts: false, enableCommandUris: false, localResourceRoots: [] },
+    );
+    panel.onDidDispose(() => {
+      panel = undefined;
+    });
   }
   panel.title = `SelMix Report: ${dirname(reportPath).split(/[\\/]/).pop() ?? ''}`;
   panel.webview.html = html;

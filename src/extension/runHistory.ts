@@ -36,10 +36,16 @@ export async function listRuns(): Promise<RunListing[]> {
   return runs.sort((a, b) => b.writtenAt.localeCompare(a.writtenAt)).slice(0, MAX_RUNS);
 }
 
-/** The objective curves of the asked reports, only those among the listed runs (a webview cannot make the host read other files). */
+/**
+ * The objective curves of the asked reports, only those among the listed runs (a webview cannot make the host read
+ * other files).
+ */
 export function runCurves(asked: string[], listed: RunListing[]): RunCurve[] {
   const known = new Set(listed.map((r) => r.reportPath));
-  return asked.filter((p) => known.has(p)).map((p) => reportCurve(p, readJson(p))).filter((c): c is RunCurve => c !== null);
+  return asked
+    .filter((p) => known.has(p))
+    .map((p) => reportCurve(p, readJson(p)))
+    .filter((c): c is RunCurve => c !== null);
 }
 
 /** Asks where to save an exported chart or its data, and writes it. */

@@ -74,7 +74,10 @@ export class RunSession {
     this.stopFlag.request();
     this.worker.postMessage({ type: 'worker/stop' } satisfies WorkerRequest);
     const ms = this.opts.stopTimeoutMs ?? 60_000;
-    this.stopTimer = setTimeout(() => this.fail(`the run did not stop within ${Math.round(ms / 1000)} s; the worker was terminated`, 'internal'), ms);
+    this.stopTimer = setTimeout(
+      () => this.fail(`the run did not stop within ${Math.round(ms / 1000)} s; the worker was terminated`, 'internal'),
+      ms,
+    );
   }
 
   /** Terminates the worker now (extension deactivation); a run not yet finished is marked failed. */

@@ -10,9 +10,13 @@ function knownKeys(): string[] {
   const keys = new Set<string>();
   const walk = (v: unknown): void => {
     if (typeof v !== 'object' || v === null) return;
-    if (Array.isArray(v)) { v.forEach(walk); return; }
+    if (Array.isArray(v)) {
+      v.forEach(walk);
+      return;
+    }
     const o = v as Record<string, unknown>;
-    if (typeof o.properties === 'object' && o.properties !== null) for (const k of Object.keys(o.properties)) keys.add(k);
+    if (typeof o.properties === 'object' && o.properties !== null)
+      for (const k of Object.keys(o.properties)) keys.add(k);
     Object.values(o).forEach(walk);
   };
   walk(configJsonSchema());
@@ -41,7 +45,10 @@ export function closest(word: string, candidates: readonly string[]): string | n
   let bestD = Infinity;
   for (const k of candidates) {
     const dist = distance(word.toLowerCase(), k.toLowerCase());
-    if (dist < bestD) { best = k; bestD = dist; }
+    if (dist < bestD) {
+      best = k;
+      bestD = dist;
+    }
   }
   return best !== null && best !== word && bestD <= Math.max(1, Math.floor(word.length / 3)) ? best : null;
 }
@@ -56,20 +63,30 @@ export function stringValueOf(text: string): string | null {
   return /:\s*"([^"\\]*)"\s*$/.exec(text)?.[1] ?? /^\s*"([^"\\]*)"\s*$/.exec(text)?.[1] ?? null;
 }
 
-/** For an enum issue ('Invalid option: expected one of "a"|"b"') on the text of its field, the option the value was meant to be. */
+/**
+ * For an enum issue ('Invalid option: expected one of "a"|"b"') on the text of its field, the option the value was
+ * meant to be.
+ */
 export function enumSuggestion(message: string, fieldText: string): string | null {
   const list = /expected one of ((?:"[^"]*"\|?)+)/.exec(message)?.[1];
   const value = stringValueOf(fieldText);
   if (!list || value === null) return null;
-  return closest(value, [...list.matchAll(/"([^"]*)"/g)].map((m) => m[1]!));
+  return closest(
+    value,
+    [...list.matchAll(/"([^"]*)"/g)].map((m) => m[1]!),
+  );
 }
 
 /** The unknown key of an issue, from zod's 'Unrecognized key: "x"' or VS Code's 'Property x is not allowed.'. */
 export function unknownKeyOf(message: string): string | null {
-  return /Unrecognized keys?: "([^"]+)"/.exec(message)?.[1] ?? /Property (\S+) is not allowed/.exec(message)?.[1] ?? null;
+  return (
+    /Unrecognized keys?: "([^"]+)"/.exec(message)?.[1] ?? /Property (\S+) is not allowed/.exec(message)?.[1] ?? null
+  );
 }
 
-/** An issue's message with "did you mean" added to an unknown key, or to an enum value (given the text of its field). */
+/**
+ * An issue's message with "did you mean" added to an unknown key, or to an enum value (given the text of its field).
+ */
 export function withSuggestion(message: string, fieldText = ''): string {
   const key = unknownKeyOf(message);
   const s = key ? didYouMean(key) : enumSuggestion(message, fieldText);
@@ -80,7 +97,11 @@ export function withSuggestion(message: string, fieldText = ''): string {
 export function issueText(text: string, i: Pick<RunIssue, 'line' | 'column' | 'endLine' | 'endColumn'>): string {
   const lines = text.split('\n');
   if (i.endLine === i.line) return (lines[i.line - 1] ?? '').slice(i.column - 1, i.endColumn - 1);
-  return [(lines[i.line - 1] ?? '').slice(i.column - 1), ...lines.slice(i.line, i.endLine - 1), (lines[i.endLine - 1] ?? '').slice(0, i.endColumn - 1)].join('\n');
+  return [
+    (lines[i.line - 1] ?? '').slice(i.column - 1),
+    ...lines.slice(i.line, i.endLine - 1),
+    (lines[i.endLine - 1] ?? '').slice(0, i.endColumn - 1),
+  ].join('\n');
 }
 
 /**
@@ -92,4 +113,3 @@ export function issueText(text: string, i: Pick<RunIssue, 'line' | 'column' | 'e
 export function reportedByJsonSchema(i: RunIssue): boolean {
   return i.source === 'schema' && /^invalid JSON/.test(i.message) && !/trailing comma/.test(i.message);
 }
-

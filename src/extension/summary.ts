@@ -21,19 +21,29 @@ export interface GainMonitor {
 
 /** The monitor from a snapshot: the last refresh's reading; an interval lies between two refreshes. */
 export function gainMonitorOf(s: RunSnapshot): GainMonitor {
-  return { r: s.lastRefresh?.gainCorrelation ?? null, intervals: Math.max(0, s.history.length - 1), tracking: s.lastRefresh?.gainCheck?.tracking ?? null };
+  return {
+    r: s.lastRefresh?.gainCorrelation ?? null,
+    intervals: Math.max(0, s.history.length - 1),
+    tracking: s.lastRefresh?.gainCheck?.tracking ?? null,
+  };
 }
 
 /** The monitor in one sentence. */
 export function gainMonitorSentence(m: GainMonitor): string {
-  if (m.r === null && m.tracking !== false) return `Gain estimate vs reality: not enough refresh intervals to judge (${m.intervals}).`;
+  if (m.r === null && m.tracking !== false)
+    return `Gain estimate vs reality: not enough refresh intervals to judge (${m.intervals}).`;
   const wrong = m.tracking === false || (m.tracking === null && m.r !== null && m.r <= 0);
-  const verdict = wrong ? ': the realised change of the objective ran against the first-order gain estimate beyond the validation noise'
-    : m.tracking === true ? ' (within the validation noise of the estimate)' : '';
+  const verdict = wrong
+    ? ': the realised change of the objective ran against the first-order gain estimate beyond the validation noise'
+    : m.tracking === true
+      ? ' (within the validation noise of the estimate)'
+      : '';
   return `Gain estimate vs reality: r = ${m.r === null ? 'n/a' : m.r.toFixed(2)} over ${m.intervals} intervals${verdict}.`;
 }
 
-/** The outcome of a run stopped during its pre-training stage (reportPath null: it wrote nothing, not even the cache). */
+/**
+ * The outcome of a run stopped during its pre-training stage (reportPath null: it wrote nothing, not even the cache).
+ */
 export function stoppedInPretrainLine(f: RunFinishedPayload, name: string): string {
   return `SelMix "${name}" stopped during pre-training after ${f.steps} step${f.steps === 1 ? '' : 's'}; nothing was written (the next run pre-trains again).`;
 }
@@ -41,7 +51,12 @@ export function stoppedInPretrainLine(f: RunFinishedPayload, name: string): stri
 /** The one-line outcome of a finished run (with the monitor's verdict when given). */
 export function summaryLine(f: RunFinishedPayload, name: string, monitor?: GainMonitor): string {
   if (f.reportPath === null) return stoppedInPretrainLine(f, name);
-  const how = f.stoppedBy === 'cancel' ? `stopped at step ${f.steps}` : f.stoppedBy === 'earlyStop' ? `stopped early at step ${f.steps}` : `finished ${f.steps} steps`;
+  const how =
+    f.stoppedBy === 'cancel'
+      ? `stopped at step ${f.steps}`
+      : f.stoppedBy === 'earlyStop'
+        ? `stopped early at step ${f.steps}`
+        : `finished ${f.steps} steps`;
   const testOf = (m: RunFinishedPayload['after']['test']): number | null => {
     const v = m ? (m as unknown as Record<string, unknown>)[f.objective] : undefined;
     return typeof v === 'number' ? v : null;
@@ -49,8 +64,11 @@ export function summaryLine(f: RunFinishedPayload, name: string, monitor?: GainM
   const [tb, ta] = [testOf(f.before.test), testOf(f.after.test)];
   const test = ta !== null ? ` On test: ${f.objective} ${fmt(tb)} → ${fmt(ta)}.` : '';
   // The constraint of a constrained objective at the kept iterate (a field newer runs carry).
-  const fv = (f as { feasibility?: { val?: { constraint: string; bound: number; value: number; met: boolean } } }).feasibility?.val;
-  const feas = fv ? ` Constraint ${fv.constraint} ${fmt(fv.value)} ≥ ${fmt(fv.bound)} on validation: ${fv.met ? 'met' : 'NOT met'}.` : '';
+  const fv = (f as { feasibility?: { val?: { constraint: string; bound: number; value: number; met: boolean } } })
+    .feasibility?.val;
+  const feas = fv
+    ? ` Constraint ${fv.constraint} ${fmt(fv.value)} ≥ ${fmt(fv.bound)} on validation: ${fv.met ? 'met' : 'NOT met'}.`
+    : '';
   const line = `SelMix "${name}" ${how}: ${f.objective} ${fmt(f.before.objectiveValue)} → ${fmt(f.after.objectiveValue)}, min recall ${fmt(f.before.val.minRecall)} → ${fmt(f.after.val.minRecall)} (validation; after = the best iterate, step ${f.bestStep}).${test} ${creditSentence(f)}${feas}`;
   return monitor ? `${line} ${gainMonitorSentence(monitor)}` : line;
 }

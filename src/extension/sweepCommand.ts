@@ -22,8 +22,14 @@ export interface SweepDeps {
 export async function temperatureSweep(deps: SweepDeps, run: CheckedRun): Promise<void> {
   const { launcher, logger } = deps;
   const text = await vscode.window.showInputBox({
-    title: `SelMix: Temperature Sweep of "${run.name}"`, prompt: 'Inverse temperatures s of the sampling softmax, separated by commas: one fine-tuning run each',
-    value: DEFAULT_SWEEP_VALUES, ignoreFocusOut: true, validateInput: (t) => { const r = parseSweepInput(t); return 'error' in r ? r.error : undefined; },
+    title: `SelMix: Temperature Sweep of "${run.name}"`,
+    prompt: 'Inverse temperatures s of the sampling softmax, separated by commas: one fine-tuning run each',
+    value: DEFAULT_SWEEP_VALUES,
+    ignoreFocusOut: true,
+    validateInput: (t) => {
+      const r = parseSweepInput(t);
+      return 'error' in r ? r.error : undefined;
+    },
   });
   if (text === undefined) return;
   const parsed = parseSweepInput(text);
@@ -38,20 +44,38 @@ export async function temperatureSweep(deps: SweepDeps, run: CheckedRun): Promis
   logger.info(`temperature sweep of "${run.name}" over s = ${values.join(', ')}; outputs under ${run.outputDir}`);
   let result: SweepLoopResult;
   try {
-    result = await runSweepLoop(values, async (s, i) => {
-      const label = `${run.name} · s = ${s}`;
-      const end = await launcher.launch({ ...run, request: sweepRequest(run.request, run.outputDir, s), name: label, outputDir: sweepOutputDir(run.outputDir, s) },
-        { title: `SelMix sweep ${i + 1}/${values.length}: ${label}` });
-      if (end?.type === 'run/finished') {
-        const f = end.payload;
-        await launcher.rememberReport(f.reportPath);
-        logger.info(summaryLine(f, label, gainMonitorOf(launcher.snapshot)) + (f.reportPath ? ` Report: ${f.reportPath}` : ''));
-      } else if (end?.type === 'run/failed') {
-        const p = end.payload;
-        logger.info(`run "${label}" failed (${p.kind}): ${p.message}${[p.stack, ...(p.details ?? [])].filter(Boolean).map((l) => `\n${l}`).join('')}`);
-      }
-      return end;
-    }, () => batch.stopped);
+    result = await runSweepLoop(
+      values,
+      async (s, i) => {
+        const label = `${run.name} · s = ${s}`;
+        const end = await launcher.launch(
+          {
+            ...run,
+            request: sweepRequest(run.request, run.outputDir, s),
+            name: label,
+            outputDir: sweepOutputDir(run.outputDir, s),
+          },
+          { title: `SelMix sweep ${i + 1}/${values.length}: ${label}` },
+        );
+        if (end?.type === 'run/finished') {
+          const f = end.payload;
+          await launcher.rememberReport(f.reportPath);
+          logger.info(
+            summaryLine(f, label, gainMonitorOf(launcher.snapshot)) + (f.reportPath ? ` Report: ${f.reportPath}` : ''),
+          );
+        } else if (end?.type === 'run/failed') {
+          const p = end.payload;
+          logger.info(
+            `run "${label}" failed (${p.kind}): ${p.message}${[p.stack, ...(p.details ?? [])]
+              .filter(Boolean)
+              .map((l) => `\n${l}`)
+              .join('')}`,
+          );
+        }
+        return end;
+      },
+      () => batch.stopped,
+    );
   } finally {
     launcher.endBatch();
   }
@@ -69,12 +93,23 @@ export async function temperatureSweep(deps: SweepDeps, run: CheckedRun): Promis
   }
   if (result.outcome === 'failed') {
     const f = result.failure!;
-    logger.toast('failed', `SelMix temperature sweep of "${run.name}" failed at s = ${f.s} (${done} completed): ${f.message}`);
-    launcher.setStatus('$(error) SelMix: sweep failed', `${f.message} Click to show the log.`, { command: SHOW_LOG, title: 'Show Log' });
+    logger.toast(
+      'failed',
+      `SelMix temperature sweep of "${run.name}" failed at s = ${f.s} (${done} completed): ${f.message}`,
+    );
+    launcher.setStatus('$(error) SelMix: sweep failed', `${f.message} Click to show the log.`, {
+      command: SHOW_LOG,
+      title: 'Show Log',
+    });
   } else {
     const what = result.outcome === 'stopped' ? `stopped after ${done}` : `finished ${done}`;
-    launcher.setStatus(`$(${result.outcome === 'stopped' ? 'debug-stop' : 'check'}) SelMix: sweep ${what}`, `Temperature sweep of "${run.name}": ${what}`);
-    void vscode.window.showInformationMessage(`SelMix temperature sweep of "${run.name}" ${what}.${mdPath ? ' Table: sweep.md.' : ''}`);
+    launcher.setStatus(
+      `$(${result.outcome === 'stopped' ? 'debug-stop' : 'check'}) SelMix: sweep ${what}`,
+      `Temperature sweep of "${run.name}": ${what}`,
+    );
+    void vscode.window.showInformationMessage(
+      `SelMix temperature sweep of "${run.name}" ${what}.${mdPath ? ' Table: sweep.md.' : ''}`,
+    );
   }
   if (mdPath) await openMarkdown(mdPath);
 }

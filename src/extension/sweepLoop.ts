@@ -11,7 +11,8 @@ export const DEFAULT_SWEEP_VALUES = '0.1,1,10,100';
 /** Validates the input box's text: the values, or a message for the box (duplicates would share an output folder). */
 export function parseSweepInput(text: string): { values: number[] } | { error: string } {
   const r = parseTemperatureList(text);
-  if ('error' in r) return { error: `${r.error}: enter positive numbers separated by commas, e.g. ${DEFAULT_SWEEP_VALUES}` };
+  if ('error' in r)
+    return { error: `${r.error}: enter positive numbers separated by commas, e.g. ${DEFAULT_SWEEP_VALUES}` };
   const dup = r.values.find((v, i) => r.values.indexOf(v) !== i);
   if (dup !== undefined) return { error: `s = ${dup} is listed twice: each value runs once` };
   return r;
@@ -31,14 +32,19 @@ export interface SweepLoopResult {
  * the run could not be started. Stops before the next value once stopped() is true; a run the user stopped
  * (stoppedBy 'cancel') is not counted as completed.
  */
-export async function runSweepLoop(values: number[], runOne: (s: number, index: number) => Promise<TerminalEvent | null>, stopped: () => boolean): Promise<SweepLoopResult> {
+export async function runSweepLoop(
+  values: number[],
+  runOne: (s: number, index: number) => Promise<TerminalEvent | null>,
+  stopped: () => boolean,
+): Promise<SweepLoopResult> {
   const completed: SweepLoopResult['completed'] = [];
   for (let i = 0; i < values.length; i++) {
     const s = values[i]!;
     if (stopped()) return { completed, outcome: 'stopped' };
     const end = await runOne(s, i);
     if (end === null) return { completed, outcome: 'failed', failure: { s, message: 'the run could not be started' } };
-    if (end.type === 'run/failed') return { completed, outcome: 'failed', failure: { s, message: end.payload.message } };
+    if (end.type === 'run/failed')
+      return { completed, outcome: 'failed', failure: { s, message: end.payload.message } };
     if (end.payload.stoppedBy === 'cancel') return { completed, outcome: 'stopped' };
     completed.push({ s, summary: end.payload });
   }

@@ -4,9 +4,16 @@ import type { SelmixConfigInput } from '../core/config';
 import { DEMO_CACHE, DEMO_CONFIG, DEMO_OUTPUT } from '../request/demo';
 
 /** The demo's config as a file at the workspace root: the same run, with its cache and output paths from there. */
-export const DEMO_TEMPLATE_CONFIG: SelmixConfigInput = { ...DEMO_CONFIG, model: { ...DEMO_CONFIG.model, kind: 'pretrained-demo', path: DEMO_CACHE }, output: DEMO_OUTPUT };
+export const DEMO_TEMPLATE_CONFIG: SelmixConfigInput = {
+  ...DEMO_CONFIG,
+  model: { ...DEMO_CONFIG.model, kind: 'pretrained-demo', path: DEMO_CACHE },
+  output: DEMO_OUTPUT,
+};
 
-/** An ONNX model entry for image data: the preprocessing a new config starts from (the user picks the preset the model was trained with). */
+/**
+ * An ONNX model entry for image data: the preprocessing a new config starts from (the user picks the preset the model
+ * was trained with).
+ */
 export function onnxModelConfig(path: string): NonNullable<SelmixConfigInput['model']> {
   return { kind: 'onnx', path, preprocess: { preset: 'imagenet', layout: 'NCHW' } };
 }
@@ -41,7 +48,8 @@ export const CONFIG_TEMPLATES: ConfigTemplate[] = [
   },
   {
     label: 'Image folders + ONNX model (PyTorch)',
-    detail: 'Folders of .png/.jpg images (one sub-folder per class) and a model exported with torch.onnx.export; set preprocess to the transforms it was trained with.',
+    detail:
+      'Folders of .png/.jpg images (one sub-folder per class) and a model exported with torch.onnx.export; set preprocess to the transforms it was trained with.',
     fileName: 'onnx.selmix.json',
     config: {
       name: 'ONNX run',
@@ -81,13 +89,16 @@ export function templateText(t: ConfigTemplate): string {
 /** What each field of a config is for: the comment written above it in a new config file (by JSON path). */
 export const FIELD_COMMENTS: Record<string, string> = {
   name: 'A label for the run, shown in the dashboard and the report.',
-  objective: 'The metric SelMix maximises: minRecall, meanRecall, gMean, hMean, minHeadTailRecall, or a coverage-constrained one.',
+  objective:
+    'The metric SelMix maximises: minRecall, meanRecall, gMean, hMean, minHeadTailRecall, or a coverage-constrained one.',
   data: 'Where the examples come from. Paths are relative to this file.',
-  'data.kind': '"npy": feature vectors and labels as .npy files; "images": folders of images, one sub-folder per class.',
+  'data.kind':
+    '"npy": feature vectors and labels as .npy files; "images": folders of images, one sub-folder per class.',
   'data.train': 'The training set: the anchors and partners of mixup.',
   'data.train.features': 'N x d float32/float64 features (or model inputs).',
   'data.train.labels': 'N integer labels, 0 .. K-1.',
-  'data.val': 'The validation set: the objective, G and P are computed on it. Leave it out to carve a balanced one from train.',
+  'data.val':
+    'The validation set: the objective, G and P are computed on it. Leave it out to carve a balanced one from train.',
   'data.val.features': 'Validation features.',
   'data.val.labels': 'Validation labels.',
   'data.test': 'Optional test set: reported before and after fine-tuning, never trained on.',
@@ -98,8 +109,10 @@ export const FIELD_COMMENTS: Record<string, string> = {
   'model.weights': 'K x d head weight (PyTorch nn.Linear layout).',
   'model.bias': 'K head bias (zeros when left out).',
   'model.path': 'The model file.',
-  'model.preprocess': 'How images become the model input, as the torchvision transforms the model was trained with (PIL decoding, Resize, CenterCrop, ToTensor, Normalize).',
-  'model.preprocess.preset': '"imagenet": Resize(256), CenterCrop(224), ImageNet mean/std; "cifar": CIFAR-10 mean/std, no resize; "mnist": 0.1307/0.3081; "none": pixels in [0, 1]. Add resize, centerCrop, mean or std to change one step.',
+  'model.preprocess':
+    'How images become the model input, as the torchvision transforms the model was trained with (PIL decoding, Resize, CenterCrop, ToTensor, Normalize).',
+  'model.preprocess.preset':
+    '"imagenet": Resize(256), CenterCrop(224), ImageNet mean/std; "cifar": CIFAR-10 mean/std, no resize; "mnist": 0.1307/0.3081; "none": pixels in [0, 1]. Add resize, centerCrop, mean or std to change one step.',
   'model.preprocess.layout': 'The model input layout: "NCHW" (PyTorch) or "NHWC".',
   training: 'The optimiser.',
   'training.steps': 'Optimizer steps (a hard cap; Stop ends a run early and keeps a checkpoint).',
@@ -112,7 +125,12 @@ export const FIELD_COMMENTS: Record<string, string> = {
 };
 
 /** A JSON value as text with a // comment above each commented field (JSONC: SelMix and VS Code both read it). */
-export function commentedJson(value: unknown, comments: Record<string, string> = FIELD_COMMENTS, path = '', indent = ''): string {
+export function commentedJson(
+  value: unknown,
+  comments: Record<string, string> = FIELD_COMMENTS,
+  path = '',
+  indent = '',
+): string {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return JSON.stringify(value);
   const inner = indent + '  ';
   const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined);
@@ -128,12 +146,42 @@ export function commentedJson(value: unknown, comments: Record<string, string> =
 
 /** The roles of the files a .npy + linear-head config names, in the order they are asked for. */
 export const NPY_ROLES = [
-  { key: 'trainX', title: 'Training features (N x d)', optional: false, want: [/train/, /(^|[_-])(x|feat|features|emb|embeddings?)([_.-]|$)/] },
-  { key: 'trainY', title: 'Training labels (N)', optional: false, want: [/train/, /(^|[_-])(y|label|labels|targets?)([_.-]|$)/] },
-  { key: 'valX', title: 'Validation features', optional: true, want: [/val|valid|dev/, /(^|[_-])(x|feat|features|emb|embeddings?)([_.-]|$)/] },
-  { key: 'valY', title: 'Validation labels', optional: true, want: [/val|valid|dev/, /(^|[_-])(y|label|labels|targets?)([_.-]|$)/] },
-  { key: 'weights', title: 'Head weight W (K x d)', optional: false, want: [/head|fc|linear|classifier|model/, /(^|[_-])(w|weight|weights)([_.-]|$)/] },
-  { key: 'bias', title: 'Head bias b (K)', optional: true, want: [/head|fc|linear|classifier|model/, /(^|[_-])(b|bias)([_.-]|$)/] },
+  {
+    key: 'trainX',
+    title: 'Training features (N x d)',
+    optional: false,
+    want: [/train/, /(^|[_-])(x|feat|features|emb|embeddings?)([_.-]|$)/],
+  },
+  {
+    key: 'trainY',
+    title: 'Training labels (N)',
+    optional: false,
+    want: [/train/, /(^|[_-])(y|label|labels|targets?)([_.-]|$)/],
+  },
+  {
+    key: 'valX',
+    title: 'Validation features',
+    optional: true,
+    want: [/val|valid|dev/, /(^|[_-])(x|feat|features|emb|embeddings?)([_.-]|$)/],
+  },
+  {
+    key: 'valY',
+    title: 'Validation labels',
+    optional: true,
+    want: [/val|valid|dev/, /(^|[_-])(y|label|labels|targets?)([_.-]|$)/],
+  },
+  {
+    key: 'weights',
+    title: 'Head weight W (K x d)',
+    optional: false,
+    want: [/head|fc|linear|classifier|model/, /(^|[_-])(w|weight|weights)([_.-]|$)/],
+  },
+  {
+    key: 'bias',
+    title: 'Head bias b (K)',
+    optional: true,
+    want: [/head|fc|linear|classifier|model/, /(^|[_-])(b|bias)([_.-]|$)/],
+  },
 ] as const;
 
 /** The role keys of NPY_ROLES. */
@@ -165,6 +213,11 @@ export function npyConfig(files: Partial<Record<NpyRole, string>>, name: string)
     model: { kind: 'linear', weights: files.weights!, ...(files.bias ? { bias: files.bias } : {}) },
     training: { steps: 2000, batchSize: 64, lr: 0.01, refreshEvery: 50 },
     selmix: { temperature: 10 },
-    output: `selmix-out/${name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '') || 'run'}`,
+    output: `selmix-out/${
+      name
+        .toLowerCase()
+        .replace(/[^a-z0-9]+/g, '-')
+        .replace(/^-|-$/g, '') || 'run'
+    }`,
   };
 }

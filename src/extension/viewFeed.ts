@@ -5,7 +5,14 @@
 // The latest refresh and the terminal event are never dropped; loss points are thinned and large matrices
 // downsampled, so thousands of events a second and K = 1000 stay cheap. Pure: no vscode import, unit-tested.
 import { applyEvent, emptySnapshot, MAX_SNAPSHOT_LOGS } from '../protocol/messages';
-import type { FlatMatrix, HostToWebview, RefreshPayload, RunEvent, RunSnapshot, StepPayload } from '../protocol/messages';
+import type {
+  FlatMatrix,
+  HostToWebview,
+  RefreshPayload,
+  RunEvent,
+  RunSnapshot,
+  StepPayload,
+} from '../protocol/messages';
 
 /** Matrices larger than this per side are downsampled before they reach a view. */
 export const MAX_VIEW_SIDE = 100;
@@ -108,8 +115,21 @@ interface Channel {
   timer: unknown;
 }
 
-const emptyPending = (): Pending => ({ started: null, stage: null, logs: [], refreshes: [], steps: [], terminal: null });
-const hasPending = (p: Pending): boolean => p.started !== null || p.stage !== null || p.logs.length > 0 || p.refreshes.length > 0 || p.steps.length > 0 || p.terminal !== null;
+const emptyPending = (): Pending => ({
+  started: null,
+  stage: null,
+  logs: [],
+  refreshes: [],
+  steps: [],
+  terminal: null,
+});
+const hasPending = (p: Pending): boolean =>
+  p.started !== null ||
+  p.stage !== null ||
+  p.logs.length > 0 ||
+  p.refreshes.length > 0 ||
+  p.steps.length > 0 ||
+  p.terminal !== null;
 
 /** Folds run events into the host's snapshot and feeds each view, coalesced, rate-limited and acknowledged. */
 export class ViewFeed {
@@ -118,7 +138,10 @@ export class ViewFeed {
   private intervalMs: number;
   private readonly clock: Clock;
   private readonly ackTimeoutMs: number;
-  /** The clock's time when the newest refresh arrived (null: none yet); sent to the views so they can measure their latency. */
+  /**
+   * The clock's time when the newest refresh arrived (null: none yet); sent to the views so they can measure their
+   * latency.
+   */
   private refreshAt: number | null = null;
 
   constructor(opts: ViewFeedOptions) {
@@ -148,7 +171,15 @@ export class ViewFeed {
 
   /** Registers a view; it gets nothing until viewReady. */
   addView(id: string, post: (msg: HostToWebview) => void): void {
-    this.views.set(id, { post, ready: false, inFlight: false, needsSnapshot: false, pending: emptyPending(), lastPost: Number.NEGATIVE_INFINITY, timer: null });
+    this.views.set(id, {
+      post,
+      ready: false,
+      inFlight: false,
+      needsSnapshot: false,
+      pending: emptyPending(),
+      lastPost: Number.NEGATIVE_INFINITY,
+      timer: null,
+    });
   }
 
   /** Forgets a view (disposed). */
@@ -260,7 +291,11 @@ export class ViewFeed {
   private send(ch: Channel): void {
     let msg: HostToWebview;
     if (ch.needsSnapshot) {
-      msg = { type: 'host/snapshot', snapshot: compactSnapshot(this.snap), ...(this.snap.lastRefresh && this.refreshAt !== null ? { refreshAt: this.refreshAt } : {}) };
+      msg = {
+        type: 'host/snapshot',
+        snapshot: compactSnapshot(this.snap),
+        ...(this.snap.lastRefresh && this.refreshAt !== null ? { refreshAt: this.refreshAt } : {}),
+      };
     } else {
       const p = ch.pending;
       if (!hasPending(p)) return;
@@ -272,7 +307,11 @@ export class ViewFeed {
       p.refreshes.forEach((r, i) => events.push({ type: 'run/refresh', payload: i === last ? compactRefresh(r) : r }));
       for (const s of thinEvenly(p.steps, MAX_STEPS_PER_POST)) events.push({ type: 'run/step', payload: s });
       if (p.terminal) events.push(p.terminal);
-      msg = { type: 'host/events', events, ...(p.refreshes.length > 0 && this.refreshAt !== null ? { refreshAt: this.refreshAt } : {}) };
+      msg = {
+        type: 'host/events',
+        events,
+        ...(p.refreshes.length > 0 && this.refreshAt !== null ? { refreshAt: this.refreshAt } : {}),
+      };
     }
     ch.needsSnapshot = false;
     ch.pending = emptyPending();

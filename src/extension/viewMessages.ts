@@ -15,8 +15,16 @@ export function previewValue(value: unknown, max = 200): string {
   return s.length > max ? s.slice(0, max) + '...' : s;
 }
 
-/** Validates a raw webview message; hands a valid one to handle, logs and drops anything else. Returns whether it was handled. */
-export function receiveViewMessage(raw: unknown, source: string, handle: (m: WebviewToHost) => void, log: (line: string) => void): boolean {
+/**
+ * Validates a raw webview message; hands a valid one to handle, logs and drops anything else. Returns whether it was
+ * handled.
+ */
+export function receiveViewMessage(
+  raw: unknown,
+  source: string,
+  handle: (m: WebviewToHost) => void,
+  log: (line: string) => void,
+): boolean {
   const msg = parseWebviewMessage(raw);
   if (msg === null) {
     log(`[${source}] dropped an unknown or malformed message: ${previewValue(raw)}`);

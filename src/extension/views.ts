@@ -16,7 +16,10 @@ export interface ViewBootstrap {
   snapshot: RunSnapshot;
   /** False in a restricted (untrusted) workspace: the views say runs are disabled and offer to trust it. */
   trusted: boolean;
-  /** When the host opened the page (epoch ms): the command, createWebviewPanel returned, the HTML was set. The e2e's latency split. */
+  /**
+   * When the host opened the page (epoch ms): the command, createWebviewPanel returned, the HTML was set. The e2e's
+   * latency split.
+   */
   timing?: { commandAt: number; panelAt: number; htmlAt: number };
 }
 
@@ -37,12 +40,22 @@ export interface ViewHost {
 
 /** Options every SelMix webview gets. */
 export function webviewOptions(extensionUri: vscode.Uri): vscode.WebviewOptions {
-  return { enableScripts: true, enableCommandUris: false, localResourceRoots: localResourceRootPaths(extensionUri.fsPath).map((p) => vscode.Uri.file(p)) };
+  return {
+    enableScripts: true,
+    enableCommandUris: false,
+    localResourceRoots: localResourceRootPaths(extensionUri.fsPath).map((p) => vscode.Uri.file(p)),
+  };
 }
 
 /** The HTML of a view, with a fresh nonce. */
-export function viewHtml(webview: vscode.Webview, extensionUri: vscode.Uri, kind: ViewKind, snapshot: RunSnapshot, trusted: boolean,
-  timing?: ViewBootstrap['timing']): string {
+export function viewHtml(
+  webview: vscode.Webview,
+  extensionUri: vscode.Uri,
+  kind: ViewKind,
+  snapshot: RunSnapshot,
+  trusted: boolean,
+  timing?: ViewBootstrap['timing'],
+): string {
   const uri = (...p: string[]): string => webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, ...p)).toString();
   const bootstrap: ViewBootstrap = { view: kind, snapshot, trusted, ...(timing ? { timing } : {}) };
   return renderWebviewHtml({
@@ -58,7 +71,9 @@ export function viewHtml(webview: vscode.Webview, extensionUri: vscode.Uri, kind
   });
 }
 
-/** Posts to a webview that may be gone (the window reloads): a disposed webview throws or rejects; nothing to do then. */
+/**
+ * Posts to a webview that may be gone (the window reloads): a disposed webview throws or rejects; nothing to do then.
+ */
 function postSafely(webview: vscode.Webview, msg: HostToWebview): void {
   try {
     webview.postMessage(msg).then(undefined, () => undefined);
@@ -72,24 +87,48 @@ function postSafely(webview: vscode.Webview, msg: HostToWebview): void {
 export class ViewHub {
   private nextId = 0;
 
-  constructor(private readonly feed: ViewFeed, private readonly host: ViewHost) {}
+  constructor(
+    private readonly feed: ViewFeed,
+    private readonly host: ViewHost,
+  ) {}
 
   /** Attaches a webview; returns its feed id and a disposable that detaches it. */
   attach(kind: ViewKind, webview: vscode.Webview): { id: string; disposable: vscode.Disposable } {
     const id = `${kind}-${++this.nextId}`;
     this.feed.addView(id, (msg: HostToWebview) => postSafely(webview, msg));
     const sub = webview.onDidReceiveMessage((raw: unknown) => {
-      receiveViewMessage(raw, kind, (m) => {
-        switch (m.type) {
-          case 'view/ready': this.feed.viewReady(id); break;
-          case 'view/ack': this.feed.viewAck(id); break;
-          case 'view/command': this.host.onViewCommand(m.command); break;
-          case 'view/export': this.host.onExport(m); break;
-          case 'view/runs': this.host.onRuns(m, (msg) => postSafely(webview, msg)); break;
-        }
-      }, (line) => this.host.log(line));
+      receiveViewMessage(
+        raw,
+        kind,
+        (m) => {
+          switch (m.type) {
+            case 'view/ready':
+              this.feed.viewReady(id);
+              break;
+            case 'view/ack':
+              this.feed.viewAck(id);
+              break;
+            case 'view/command':
+              this.host.onViewCommand(m.command);
+              break;
+            case 'view/export':
+              this.host.onExport(m);
+              break;
+            case 'view/runs':
+              this.host.onRuns(m, (msg) => postSafely(webview, msg));
+              break;
+          }
+        },
+        (line) => this.host.log(line),
+      );
     });
-    return { id, disposable: new vscode.Disposable(() => { sub.dispose(); this.feed.removeView(id); }) };
+    return {
+      id,
+      disposable: new vscode.Disposable(() => {
+        sub.dispose();
+        this.feed.removeView(id);
+      }),
+    };
   }
 
   /** The view's page was unloaded (hidden); it says view/ready again when shown. */
@@ -110,8 +149,12 @@ export class DashboardPanel implements vscode.Disposable {
       DashboardPanel.current.panel.reveal(undefined, true);
       return DashboardPanel.current;
     }
-    const panel = vscode.window.createWebviewPanel(DashboardPanel.viewType, 'SelMix Dashboard', { viewColumn: vscode.ViewColumn.Active, preserveFocus: true },
-      webviewOptions(extensionUri));
+    const panel = vscode.window.createWebviewPanel(
+      DashboardPanel.viewType,
+      'SelMix Dashboard',
+      { viewColumn: vscode.ViewColumn.Active, preserveFocus: true },
+      webviewOptions(extensionUri),
+    );
     return new DashboardPanel(panel, extensionUri, hub, host, { commandAt, panelAt: Date.now() });
   }
 
@@ -126,22 +169,38 @@ export class DashboardPanel implements vscode.Disposable {
     };
   }
 
-  private constructor(readonly panel: vscode.WebviewPanel, extensionUri: vscode.Uri, hub: ViewHub, host: ViewHost,
-    opened?: { commandAt: number; panelAt: number }) {
+  private constructor(
+    readonly panel: vscode.WebviewPanel,
+    extensionUri: vscode.Uri,
+    hub: ViewHub,
+    host: ViewHost,
+    opened?: { commandAt: number; panelAt: number },
+  ) {
     DashboardPanel.current = this;
     panel.iconPath = vscode.Uri.joinPath(extensionUri, 'media', 'selmix.svg');
     const { id, disposable } = hub.attach('dashboard', panel.webview);
     this.disposables.push(disposable);
     // A hidden panel's page is unloaded (no retainContextWhenHidden); it says view/ready again when shown.
-    this.disposables.push(panel.onDidChangeViewState(() => {
-      if (!panel.visible) hub.hidden(id);
-    }));
+    this.disposables.push(
+      panel.onDidChangeViewState(() => {
+        if (!panel.visible) hub.hidden(id);
+      }),
+    );
     this.disposables.push(panel.onDidDispose(() => this.dispose()));
-    panel.webview.html = viewHtml(panel.webview, extensionUri, 'dashboard', host.bootstrapSnapshot(), host.trusted, opened ? { ...opened, htmlAt: Date.now() } : undefined);
+    panel.webview.html = viewHtml(
+      panel.webview,
+      extensionUri,
+      'dashboard',
+      host.bootstrapSnapshot(),
+      host.trusted,
+      opened ? { ...opened, htmlAt: Date.now() } : undefined,
+    );
     // Granting trust enables runs: the page is drawn again with that fact.
-    this.disposables.push(vscode.workspace.onDidGrantWorkspaceTrust(() => {
-      panel.webview.html = viewHtml(panel.webview, extensionUri, 'dashboard', host.bootstrapSnapshot(), host.trusted);
-    }));
+    this.disposables.push(
+      vscode.workspace.onDidGrantWorkspaceTrust(() => {
+        panel.webview.html = viewHtml(panel.webview, extensionUri, 'dashboard', host.bootstrapSnapshot(), host.trusted);
+      }),
+    );
   }
 
   dispose(): void {
@@ -156,20 +215,40 @@ export class SidebarProvider implements vscode.WebviewViewProvider, vscode.Dispo
   static readonly viewType = 'selmix.sidebar';
   private readonly disposables: vscode.Disposable[] = [];
 
-  constructor(private readonly extensionUri: vscode.Uri, private readonly hub: ViewHub, private readonly host: ViewHost) {}
+  constructor(
+    private readonly extensionUri: vscode.Uri,
+    private readonly hub: ViewHub,
+    private readonly host: ViewHost,
+  ) {}
 
   resolveWebviewView(view: vscode.WebviewView): void {
     view.webview.options = webviewOptions(this.extensionUri);
     const { id, disposable } = this.hub.attach('sidebar', view.webview);
     this.disposables.push(disposable);
-    this.disposables.push(view.onDidChangeVisibility(() => {
-      if (!view.visible) this.hub.hidden(id);
-    }));
+    this.disposables.push(
+      view.onDidChangeVisibility(() => {
+        if (!view.visible) this.hub.hidden(id);
+      }),
+    );
     view.onDidDispose(() => disposable.dispose());
-    view.webview.html = viewHtml(view.webview, this.extensionUri, 'sidebar', this.host.bootstrapSnapshot(), this.host.trusted);
-    this.disposables.push(vscode.workspace.onDidGrantWorkspaceTrust(() => {
-      view.webview.html = viewHtml(view.webview, this.extensionUri, 'sidebar', this.host.bootstrapSnapshot(), this.host.trusted);
-    }));
+    view.webview.html = viewHtml(
+      view.webview,
+      this.extensionUri,
+      'sidebar',
+      this.host.bootstrapSnapshot(),
+      this.host.trusted,
+    );
+    this.disposables.push(
+      vscode.workspace.onDidGrantWorkspaceTrust(() => {
+        view.webview.html = viewHtml(
+          view.webview,
+          this.extensionUri,
+          'sidebar',
+          this.host.bootstrapSnapshot(),
+          this.host.trusted,
+        );
+      }),
+    );
   }
 
   dispose(): void {

@@ -62,14 +62,18 @@ export function jsonForScript(value: unknown): string {
  * fetched and run (1.6 MB with the charts); this way the frame shows its header from the HTML first.
  */
 function loaderScript(scriptUri: string, nonce: string): string {
-  return `(()=>{const go=()=>{const s=document.createElement('script');s.src=${jsonForScript(scriptUri)};s.nonce=${jsonForScript(nonce)};document.body.append(s);};` +
-    `document.readyState==='complete'?go():addEventListener('load',go,{once:true});})();`;
+  return (
+    `(()=>{const go=()=>{const s=document.createElement('script');s.src=${jsonForScript(scriptUri)};s.nonce=${jsonForScript(nonce)};document.body.append(s);};` +
+    `document.readyState==='complete'?go():addEventListener('load',go,{once:true});})();`
+  );
 }
 
 /** Renders a webview page. */
 export function renderWebviewHtml(p: WebviewPage): string {
   const csp = contentSecurityPolicy(p.cspSource, p.nonce);
-  const styles = p.styleUris.map((u) => `  <link rel="stylesheet" href="${escapeHtml(u)}" nonce="${p.nonce}">`).join('\n');
+  const styles = p.styleUris
+    .map((u) => `  <link rel="stylesheet" href="${escapeHtml(u)}" nonce="${p.nonce}">`)
+    .join('\n');
   return `<!DOCTYPE html>
 <html lang="en">
 <head>

@@ -4,7 +4,12 @@ import type { SelmixConfigInput } from '../core/config';
 
 /** The preprocessing presets of an ONNX model's images (model.preprocess.preset): what the model was trained on. */
 export const PREPROCESS_PRESETS = [
-  { id: 'imagenet', label: 'ImageNet', detail: 'torchvision\'s ImageNet normalisation (mean 0.485, 0.456, 0.406; std 0.229, 0.224, 0.225): most pretrained backbones' },
+  {
+    id: 'imagenet',
+    label: 'ImageNet',
+    detail:
+      "torchvision's ImageNet normalisation (mean 0.485, 0.456, 0.406; std 0.229, 0.224, 0.225): most pretrained backbones",
+  },
   { id: 'cifar', label: 'CIFAR', detail: 'the CIFAR-10/100 mean and std, common in CIFAR training scripts' },
   { id: 'mnist', label: 'MNIST', detail: 'the MNIST mean and std (0.1307, 0.3081)' },
   { id: 'none', label: 'None', detail: 'pixels in [0, 1] as they are (transforms.ToTensor() only)' },
@@ -34,11 +39,17 @@ export function modelKind(path: string): 'onnx' | 'tfjs' {
 export function imageConfig(template: SelmixConfigInput, c: ImageChoices): SelmixConfigInput {
   let model: SelmixConfigInput['model'] | undefined;
   if (c.model) {
+    // ONNX models get model.preprocess.preset and model.freezeBackbone (the whole network unless the user said no).
     const freeze = c.wholeNetwork === undefined ? {} : { freezeBackbone: !c.wholeNetwork };
-    model = modelKind(c.model) === 'onnx'
-      // preset: model.preprocess.preset; freezeBackbone for ONNX: see the report of issue 22 (fields the engine adds).
-      ? { kind: 'onnx', path: c.model, ...(c.preset ? { preprocess: { preset: c.preset } } : {}), ...freeze } as unknown as SelmixConfigInput['model']
-      : { kind: 'tfjs', path: c.model, ...freeze };
+    model =
+      modelKind(c.model) === 'onnx'
+        ? ({
+            kind: 'onnx',
+            path: c.model,
+            ...(c.preset ? { preprocess: { preset: c.preset } } : {}),
+            ...freeze,
+          } as unknown as SelmixConfigInput['model'])
+        : { kind: 'tfjs', path: c.model, ...freeze };
   }
   return {
     ...template,

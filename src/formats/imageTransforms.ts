@@ -16,9 +16,16 @@ export interface Image8 {
 const PRECISION_BITS = 22;
 
 /** Per output position: the first input index, the count, and the integer weights (Pillow's precompute_coeffs). */
-interface Coeffs { bounds: Int32Array; size: number; weights: Float64Array }
+interface Coeffs {
+  bounds: Int32Array;
+  size: number;
+  weights: Float64Array;
+}
 
-/** The bilinear (triangle) filter's coefficients from inSize to outSize, widened by the scale when shrinking (antialias). */
+/**
+ * The bilinear (triangle) filter's coefficients from inSize to outSize, widened by the scale when shrinking
+ * (antialias).
+ */
 function bilinearCoeffs(inSize: number, outSize: number): Coeffs {
   const scale = inSize / outSize;
   const filterScale = Math.max(scale, 1);
@@ -41,7 +48,8 @@ function bilinearCoeffs(inSize: number, outSize: number): Coeffs {
     for (let x = 0; x < xmax; x++) {
       const v = total !== 0 ? k[x]! / total : k[x]!;
       // 8-bit path: weights in fixed point, rounded half away from zero.
-      weights[xx * size + x] = v < 0 ? Math.trunc(-0.5 + v * (1 << PRECISION_BITS)) : Math.trunc(0.5 + v * (1 << PRECISION_BITS));
+      weights[xx * size + x] =
+        v < 0 ? Math.trunc(-0.5 + v * (1 << PRECISION_BITS)) : Math.trunc(0.5 + v * (1 << PRECISION_BITS));
     }
     bounds[2 * xx] = xmin;
     bounds[2 * xx + 1] = xmax;
@@ -88,8 +96,14 @@ export function resizeBilinear(img: Image8, outH: number, outW: number): Image8 
   return cur;
 }
 
-/** torchvision's Resize output size: an int sets the shorter side (the longer scaled and truncated), [H, W] is exact. */
-export function resizedSize(height: number, width: number, resize: number | readonly [number, number]): [number, number] {
+/**
+ * torchvision's Resize output size: an int sets the shorter side (the longer scaled and truncated), [H, W] is exact.
+ */
+export function resizedSize(
+  height: number,
+  width: number,
+  resize: number | readonly [number, number],
+): [number, number] {
   if (typeof resize !== 'number') return [resize[0], resize[1]];
   const [short, long] = width <= height ? [width, height] : [height, width];
   if (short === resize) return [height, width];
@@ -106,7 +120,9 @@ export function roundHalfEven(v: number): number {
   return f % 2 === 0 ? f : f + 1;
 }
 
-/** torchvision's CenterCrop to [H, W]: an image smaller than the crop is padded with zeros first (as torchvision does). */
+/**
+ * torchvision's CenterCrop to [H, W]: an image smaller than the crop is padded with zeros first (as torchvision does).
+ */
 export function centerCrop(img: Image8, outH: number, outW: number): Image8 {
   let cur = img;
   if (outW > cur.width || outH > cur.height) {
@@ -117,7 +133,11 @@ export function centerCrop(img: Image8, outH: number, outW: number): Image8 {
     const w = cur.width + padL + padR;
     const h = cur.height + padT + padB;
     const px = new Uint8Array(w * h * cur.channels);
-    for (let y = 0; y < cur.height; y++) px.set(cur.pixels.subarray(y * cur.width * cur.channels, (y + 1) * cur.width * cur.channels), ((y + padT) * w + padL) * cur.channels);
+    for (let y = 0; y < cur.height; y++)
+      px.set(
+        cur.pixels.subarray(y * cur.width * cur.channels, (y + 1) * cur.width * cur.channels),
+        ((y + padT) * w + padL) * cur.channels,
+      );
     cur = { width: w, height: h, channels: cur.channels, pixels: px };
     if (w === outW && h === outH) return cur;
   }
@@ -125,11 +145,17 @@ export function centerCrop(img: Image8, outH: number, outW: number): Image8 {
   const left = roundHalfEven((cur.width - outW) / 2);
   const c = cur.channels;
   const out = new Uint8Array(outW * outH * c);
-  for (let y = 0; y < outH; y++) out.set(cur.pixels.subarray(((y + top) * cur.width + left) * c, ((y + top) * cur.width + left + outW) * c), y * outW * c);
+  for (let y = 0; y < outH; y++)
+    out.set(
+      cur.pixels.subarray(((y + top) * cur.width + left) * c, ((y + top) * cur.width + left + outW) * c),
+      y * outW * c,
+    );
   return { width: outW, height: outH, channels: c, pixels: out };
 }
 
-/** The steps from a decoded image to the model input, in torchvision's order: Resize, CenterCrop, ToTensor, Normalize. */
+/**
+ * The steps from a decoded image to the model input, in torchvision's order: Resize, CenterCrop, ToTensor, Normalize.
+ */
 export interface TransformPlan {
   /** Resize: shorter side (int) or [H, W]; null: none. */
   resize: number | readonly [number, number] | null;
@@ -158,8 +184,8 @@ export function transformInto(plan: TransformPlan, img: Image8, out: Float32Arra
   const { width: W, height: H, channels: C, pixels } = cur;
   const hw = H * W;
   for (let k = 0; k < C; k++) {
-    const mean = plan.mean.length === 1 ? plan.mean[0]! : plan.mean[k] ?? 0;
-    const std = plan.std.length === 1 ? plan.std[0]! : plan.std[k] ?? 1;
+    const mean = plan.mean.length === 1 ? plan.mean[0]! : (plan.mean[k] ?? 0);
+    const std = plan.std.length === 1 ? plan.std[0]! : (plan.std[k] ?? 1);
     for (let p = 0; p < hw; p++) {
       // ToTensor's division, then Normalize, both in float32 as torch does them.
       const v = Math.fround(Math.fround(Math.fround(pixels[p * C + k]! / 255) - Math.fround(mean)) / Math.fround(std));

@@ -33,14 +33,30 @@ export function creditRows(f: RunFinishedPayload): CreditRow[] {
   const warmTest = ws ? (ws.testObjectiveValue ?? field(ws.test, o)) : startTest;
   const afterVal = f.after.objectiveValue;
   const afterTest = f.after.testObjectiveValue ?? field(f.after.test, o);
-  const warmLabel = !ws ? 'warm start: none (the run starts from the model as it is)'
-    : ws.tau === 0 ? 'warm start: logit adjustment, tau = 0 (no adjustment helped on validation)'
+  const warmLabel = !ws
+    ? 'warm start: none (the run starts from the model as it is)'
+    : ws.tau === 0
+      ? 'warm start: logit adjustment, tau = 0 (no adjustment helped on validation)'
       : `warm start: logit adjustment, tau = ${+ws.tau.toFixed(3)}`;
   const how = f.stoppedBy === 'cancel' ? ', stopped' : '';
   return [
     { key: 'start', label: 'starting model', val: startVal, test: startTest, changeVal: null, changeTest: null },
-    { key: 'warmStart', label: warmLabel, val: warmVal, test: warmTest, changeVal: diff(warmVal, startVal), changeTest: diff(warmTest, startTest) },
-    { key: 'selmix', label: `SelMix (kept iterate, step ${f.bestStep}${how})`, val: afterVal, test: afterTest, changeVal: diff(afterVal, warmVal), changeTest: diff(afterTest, warmTest) },
+    {
+      key: 'warmStart',
+      label: warmLabel,
+      val: warmVal,
+      test: warmTest,
+      changeVal: diff(warmVal, startVal),
+      changeTest: diff(warmTest, startTest),
+    },
+    {
+      key: 'selmix',
+      label: `SelMix (kept iterate, step ${f.bestStep}${how})`,
+      val: afterVal,
+      test: afterTest,
+      changeVal: diff(afterVal, warmVal),
+      changeTest: diff(afterTest, warmTest),
+    },
   ];
 }
 
@@ -56,6 +72,9 @@ export function creditSentence(f: RunFinishedPayload): string {
   const [, warm, selmix] = creditRows(f);
   const ws = f.warmStart;
   const warmPart = ws ? `the warm start (tau = ${+ws.tau.toFixed(3)}) ${pointsText(warm!.changeVal)}` : 'no warm start';
-  const testPart = selmix!.test !== null ? ` (test: warm start ${pointsText(warm!.changeTest)}, SelMix ${pointsText(selmix!.changeTest)})` : '';
+  const testPart =
+    selmix!.test !== null
+      ? ` (test: warm start ${pointsText(warm!.changeTest)}, SelMix ${pointsText(selmix!.changeTest)})`
+      : '';
   return `Of the change in ${f.objective} on validation, ${warmPart} points, SelMix's own ${pointsText(selmix!.changeVal)} points${testPart}.`;
 }

@@ -10,7 +10,10 @@
 export interface FlatMatrix {
   K: number;
   data: number[] | Float64Array;
-  /** Set only on matrices the host downsampled for a view: each cell summarises a block x block tile of the full matrix (G: its entry of largest magnitude; P: its total mass). */
+  /**
+   * Set only on matrices the host downsampled for a view: each cell summarises a block x block tile of the full matrix
+   * (G: its entry of largest magnitude; P: its total mass).
+   */
   block?: number;
   /** Set in report.json, where data is empty: the .npy file beside the report that holds the matrix. */
   file?: string;
@@ -51,7 +54,9 @@ export interface RefreshPayload {
   gainCorrelation?: number | null;
   /** The gain monitor's reading at this refresh (runs written before it carry gainCorrelation only). */
   gainCheck?: GainCheck;
-  /** A constrained objective's constraint on the validation set at this refresh (absent for unconstrained objectives). */
+  /**
+   * A constrained objective's constraint on the validation set at this refresh (absent for unconstrained objectives).
+   */
   feasibility?: Feasibility;
 }
 
@@ -83,7 +88,10 @@ export interface Feasibility {
   met: boolean;
 }
 
-/** A comparison row of a run's summary, computed in the same run from the same starting model (e.g. post-hoc logit adjustment). */
+/**
+ * A comparison row of a run's summary, computed in the same run from the same starting model (e.g. post-hoc logit
+ * adjustment).
+ */
 export interface BaselineRow {
   /** What the row is, in words (e.g. "post-hoc logit adjustment (tau = 1)"). */
   label: string;
@@ -105,7 +113,10 @@ export interface StepPayload {
 /** The stages of a run, in order: what a run does before and while it trains. */
 export type RunStageId = 'starting' | 'checking' | 'decoding' | 'extracting' | 'pretraining' | 'finetuning' | 'writing';
 
-/** Where a run stands outside its training loop (loading, decoding, feature extraction), sent at least every PROGRESS_EVENT_MS (250 ms) while a stage works. */
+/**
+ * Where a run stands outside its training loop (loading, decoding, feature extraction), sent at least every
+ * PROGRESS_EVENT_MS (250 ms) while a stage works.
+ */
 export interface StagePayload {
   stage: RunStageId;
   /** The stage in words, e.g. "decoding images (train)". */
@@ -150,7 +161,9 @@ export interface RunFinishedPayload {
   stoppedBy: 'steps' | 'earlyStop' | 'cancel';
   steps: number;
   objective: string;
-  /** The starting model; testObjectiveValue: the objective on test (a custom objective's too), when there is a test set. */
+  /**
+   * The starting model; testObjectiveValue: the objective on test (a custom objective's too), when there is a test set.
+   */
   before: { objectiveValue: number; val: MetricsReport; test?: MetricsReport; testObjectiveValue?: number };
   /** The kept iterate (the best on validation). */
   after: { objectiveValue: number; val: MetricsReport; test?: MetricsReport; testObjectiveValue?: number };
@@ -158,7 +171,10 @@ export interface RunFinishedPayload {
   wallSeconds: number;
   /** A constrained objective's constraint at the kept iterate, on validation and (when there is one) test. */
   feasibility?: { val: Feasibility; test?: Feasibility };
-  /** A constrained run whose kept iterate misses its bound on validation: that it is infeasible there, and why, in words. */
+  /**
+   * A constrained run whose kept iterate misses its bound on validation: that it is infeasible there, and why, in
+   * words.
+   */
   infeasible?: string;
   /** Baselines computed in the same run (config training.baselines), to compare with "after". */
   baselines?: BaselineRow[];
@@ -166,7 +182,9 @@ export interface RunFinishedPayload {
   warmStart?: WarmStartSummary;
 }
 
-/** The warm start of a run (post-hoc logit adjustment, tau chosen on validation): what it gave before SelMix trained. */
+/**
+ * The warm start of a run (post-hoc logit adjustment, tau chosen on validation): what it gave before SelMix trained.
+ */
 export interface WarmStartSummary {
   tau: number;
   /** The objective on validation at the warm start. */
@@ -189,7 +207,10 @@ export type RunEvent =
   | { type: 'run/refresh'; payload: RefreshPayload }
   /** A checkpoint was written. */
   | { type: 'run/checkpoint'; payload: { step: number; path: string; best: boolean } }
-  /** A free-form line for the log; step: the worker's own step when the line was written (absent: the last reported step). */
+  /**
+   * A free-form line for the log; step: the worker's own step when the line was written (absent: the last reported
+   * step).
+   */
   | { type: 'run/log'; payload: { level: 'info' | 'warn'; message: string; step?: number } }
   /** Terminal: the run completed (steps done, early stop, or cancelled with a checkpoint kept). */
   | { type: 'run/finished'; payload: RunFinishedPayload }
@@ -216,7 +237,9 @@ export interface RunOverrides {
   output?: string;
 }
 
-/** The one request every surface builds: the config file's own text (so errors point at its lines), its path, overrides. */
+/**
+ * The one request every surface builds: the config file's own text (so errors point at its lines), its path, overrides.
+ */
 export interface RunRequest {
   configText: string;
   /** The config file's absolute path; relative paths in the config are relative to its folder. */
@@ -253,7 +276,9 @@ export type WebviewToHost =
   | { type: 'view/command'; command: ViewCommand }
   /** Save a chart: as a PNG (data is a data:image/png;base64 URL) or its data as CSV text; the host asks where. */
   | { type: 'view/export'; format: 'png' | 'csv'; name: string; data: string }
-  /** List the workspace's past runs (the host answers host/runs), or overlay the curves of these reports (host/compare). */
+  /**
+   * List the workspace's past runs (the host answers host/runs), or overlay the curves of these reports (host/compare).
+   */
   | { type: 'view/runs'; compare: string[] };
 
 /** A past run as the run history lists it (from its report.json). */
@@ -282,9 +307,12 @@ export interface RunListing {
 export const COMPARE_METRICS = ['objective', 'minRecall', 'meanRecall', 'gMean', 'hMean', 'accuracy'] as const;
 
 /** A metric a comparison of runs plots. */
-export type CompareMetric = typeof COMPARE_METRICS[number];
+export type CompareMetric = (typeof COMPARE_METRICS)[number];
 
-/** One run's validation curves for the comparison chart: its objective and the metrics at every refresh (NaN where a report lacks one). */
+/**
+ * One run's validation curves for the comparison chart: its objective and the metrics at every refresh (NaN where a
+ * report lacks one).
+ */
 export interface RunCurve {
   reportPath: string;
   name: string;
@@ -300,7 +328,10 @@ export interface RunCurve {
 export type HostToWebview =
   /** The full state so far (sent after view/ready and on reload). refreshAt: see host/events. */
   | { type: 'host/snapshot'; snapshot: RunSnapshot; refreshAt?: number }
-  /** A batch of run events since the last message (coalesced by the host). refreshAt: the host's Date.now() when the newest refresh in it arrived (the views measure their refresh latency). */
+  /**
+   * A batch of run events since the last message (coalesced by the host). refreshAt: the host's Date.now() when the
+   * newest refresh in it arrived (the views measure their refresh latency).
+   */
   | { type: 'host/events'; events: RunEvent[]; refreshAt?: number }
   /** The workspace's past runs, newest first, and the curves of those asked to compare. */
   | { type: 'host/runs'; runs: RunListing[]; curves: RunCurve[] };
@@ -311,8 +342,21 @@ export interface RunSnapshot {
   started: RunStartedPayload | null;
   lastStep: StepPayload | null;
   lastRefresh: RefreshPayload | null;
-  /** Objective and validation metrics at each refresh (gMean, hMean, accuracy absent in older reports); loss at each reported step. */
-  history: { step: number; objective: number; meanRecall: number; minRecall: number; gMean?: number; hMean?: number; accuracy?: number; multipliers: number[] | null; gainCorrelation?: number | null }[];
+  /**
+   * Objective and validation metrics at each refresh (gMean, hMean, accuracy absent in older reports); loss at each
+   * reported step.
+   */
+  history: {
+    step: number;
+    objective: number;
+    meanRecall: number;
+    minRecall: number;
+    gMean?: number;
+    hMean?: number;
+    accuracy?: number;
+    multipliers: number[] | null;
+    gainCorrelation?: number | null;
+  }[];
   losses: { step: number; loss: number }[];
   finished: RunFinishedPayload | null;
   error: string | null;
@@ -329,14 +373,26 @@ export const MAX_SNAPSHOT_LOGS = 50;
 // Keyed by RunEvent's own tags: a new event type that is not listed here (or a listed one that is not an event) fails
 // the type check.
 const RUN_EVENT_TYPES: Record<RunEvent['type'], true> = {
-  'run/stage': true, 'run/started': true, 'run/step': true, 'run/refresh': true, 'run/checkpoint': true, 'run/log': true, 'run/finished': true, 'run/failed': true,
+  'run/stage': true,
+  'run/started': true,
+  'run/step': true,
+  'run/refresh': true,
+  'run/checkpoint': true,
+  'run/log': true,
+  'run/finished': true,
+  'run/failed': true,
 };
 
 /** True when value has the shape of a run event (type tag known and a payload object). */
 export function isRunEvent(value: unknown): value is RunEvent {
   if (typeof value !== 'object' || value === null) return false;
   const v = value as { type?: unknown; payload?: unknown };
-  return typeof v.type === 'string' && Object.hasOwn(RUN_EVENT_TYPES, v.type) && typeof v.payload === 'object' && v.payload !== null;
+  return (
+    typeof v.type === 'string' &&
+    Object.hasOwn(RUN_EVENT_TYPES, v.type) &&
+    typeof v.payload === 'object' &&
+    v.payload !== null
+  );
 }
 
 /** Validates a message from a webview; returns it typed, or null when it is unknown or malformed. */
@@ -346,16 +402,33 @@ export function parseWebviewMessage(value: unknown): WebviewToHost | null {
   const keys = Object.keys(v);
   if (v.type === 'view/ready' && keys.length === 1) return { type: 'view/ready' };
   if (v.type === 'view/ack' && keys.length === 1) return { type: 'view/ack' };
-  if (v.type === 'view/command' && keys.length === 2 && typeof v.command === 'string'
-    && (VIEW_COMMANDS as readonly string[]).includes(v.command)) {
+  if (
+    v.type === 'view/command' &&
+    keys.length === 2 &&
+    typeof v.command === 'string' &&
+    (VIEW_COMMANDS as readonly string[]).includes(v.command)
+  ) {
     return { type: 'view/command', command: v.command as ViewCommand };
   }
-  if (v.type === 'view/export' && keys.length === 4 && (v.format === 'png' || v.format === 'csv') && typeof v.name === 'string' && /^[\w .-]{1,80}$/.test(v.name)
-    && typeof v.data === 'string' && v.data.length <= 32 * 1024 * 1024 && (v.format === 'csv' || v.data.startsWith('data:image/png;base64,'))) {
+  if (
+    v.type === 'view/export' &&
+    keys.length === 4 &&
+    (v.format === 'png' || v.format === 'csv') &&
+    typeof v.name === 'string' &&
+    /^[\w .-]{1,80}$/.test(v.name) &&
+    typeof v.data === 'string' &&
+    v.data.length <= 32 * 1024 * 1024 &&
+    (v.format === 'csv' || v.data.startsWith('data:image/png;base64,'))
+  ) {
     return { type: 'view/export', format: v.format, name: v.name, data: v.data };
   }
-  if (v.type === 'view/runs' && keys.length === 2 && Array.isArray(v.compare) && v.compare.length <= 8
-    && v.compare.every((p): p is string => typeof p === 'string' && p.length <= 4096)) {
+  if (
+    v.type === 'view/runs' &&
+    keys.length === 2 &&
+    Array.isArray(v.compare) &&
+    v.compare.length <= 8 &&
+    v.compare.every((p): p is string => typeof p === 'string' && p.length <= 4096)
+  ) {
     return { type: 'view/runs', compare: [...v.compare] };
   }
   return null;
@@ -363,7 +436,17 @@ export function parseWebviewMessage(value: unknown): WebviewToHost | null {
 
 /** An empty snapshot. */
 export function emptySnapshot(): RunSnapshot {
-  return { status: 'idle', started: null, lastStep: null, lastRefresh: null, history: [], losses: [], finished: null, error: null, bestObjective: null };
+  return {
+    status: 'idle',
+    started: null,
+    lastStep: null,
+    lastRefresh: null,
+    history: [],
+    losses: [],
+    finished: null,
+    error: null,
+    bestObjective: null,
+  };
 }
 
 /** Folds one run event into a snapshot (pure; used by the host, the webviews and report replay). */
@@ -375,7 +458,13 @@ export function applyEvent(s: RunSnapshot, e: RunEvent): RunSnapshot {
       return { ...(live ? s : { ...emptySnapshot(), status: 'running' }), stage: e.payload };
     }
     case 'run/started':
-      return { ...emptySnapshot(), status: s.status === 'stopping' ? 'stopping' : 'running', started: e.payload, stage: null, ...(s.logs && s.status === 'running' && !s.started ? { logs: s.logs } : {}) };
+      return {
+        ...emptySnapshot(),
+        status: s.status === 'stopping' ? 'stopping' : 'running',
+        started: e.payload,
+        stage: null,
+        ...(s.logs && s.status === 'running' && !s.started ? { logs: s.logs } : {}),
+      };
     case 'run/step': {
       const losses = s.losses.length >= 2000 ? thin(s.losses) : s.losses.slice();
       losses.push({ step: e.payload.step, loss: e.payload.loss });
@@ -383,8 +472,19 @@ export function applyEvent(s: RunSnapshot, e: RunEvent): RunSnapshot {
     }
     case 'run/refresh': {
       const v = e.payload.val;
-      const h = { step: e.payload.step, objective: e.payload.objectiveValue, meanRecall: v.meanRecall, minRecall: v.minRecall, gMean: v.gMean, hMean: v.hMean, accuracy: v.accuracy, multipliers: e.payload.multipliers, gainCorrelation: e.payload.gainCorrelation ?? null };
-      const best = s.bestObjective === null ? e.payload.objectiveValue : Math.max(s.bestObjective, e.payload.objectiveValue);
+      const h = {
+        step: e.payload.step,
+        objective: e.payload.objectiveValue,
+        meanRecall: v.meanRecall,
+        minRecall: v.minRecall,
+        gMean: v.gMean,
+        hMean: v.hMean,
+        accuracy: v.accuracy,
+        multipliers: e.payload.multipliers,
+        gainCorrelation: e.payload.gainCorrelation ?? null,
+      };
+      const best =
+        s.bestObjective === null ? e.payload.objectiveValue : Math.max(s.bestObjective, e.payload.objectiveValue);
       return { ...s, lastRefresh: e.payload, history: [...s.history, h], bestObjective: best };
     }
     case 'run/finished':
@@ -392,7 +492,10 @@ export function applyEvent(s: RunSnapshot, e: RunEvent): RunSnapshot {
     case 'run/failed':
       return { ...s, status: 'failed', error: e.payload.message };
     case 'run/log': {
-      const logs = [...(s.logs ?? []), { level: e.payload.level, message: e.payload.message, step: e.payload.step ?? s.lastStep?.step ?? null }];
+      const logs = [
+        ...(s.logs ?? []),
+        { level: e.payload.level, message: e.payload.message, step: e.payload.step ?? s.lastStep?.step ?? null },
+      ];
       return { ...s, logs: logs.length > MAX_SNAPSHOT_LOGS ? logs.slice(-MAX_SNAPSHOT_LOGS) : logs };
     }
     case 'run/checkpoint':
@@ -407,5 +510,7 @@ function thin<T>(xs: T[]): T[] {
 
 /** A JSON.stringify replacer that writes typed arrays (a FlatMatrix's data) as plain number arrays. */
 export function jsonSafe(_key: string, value: unknown): unknown {
-  return value instanceof Float64Array || value instanceof Float32Array || value instanceof Int32Array ? Array.from(value) : value;
+  return value instanceof Float64Array || value instanceof Float32Array || value instanceof Int32Array
+    ? Array.from(value)
+    : value;
 }

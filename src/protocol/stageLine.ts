@@ -27,13 +27,21 @@ export function stageLine(s: RunSnapshot): StageLine | null {
   let line: StageLine;
   if (s.stage) {
     const { done, total } = s.stage;
-    line = { stage: s.stage.stage, text: s.stage.label + (total > 0 ? ` ${done}/${total}` : '…'), fraction: total > 0 ? Math.min(1, done / total) : null, etaSeconds: s.stage.etaSeconds };
+    line = {
+      stage: s.stage.stage,
+      text: s.stage.label + (total > 0 ? ` ${done}/${total}` : '…'),
+      fraction: total > 0 ? Math.min(1, done / total) : null,
+      etaSeconds: s.stage.etaSeconds,
+    };
   } else if (s.started) {
     const st = s.started;
     const step = s.lastStep;
     const total = step?.totalSteps ?? st.totalSteps;
     const done = step?.step ?? 0;
-    const what = st.mode === 'pretrain' ? 'pre-training' : `fine-tuning${st.trains === 'network' ? ' the whole network' : st.trains === 'head' ? ' the head' : ''}`;
+    const what =
+      st.mode === 'pretrain'
+        ? 'pre-training'
+        : `fine-tuning${st.trains === 'network' ? ' the whole network' : st.trains === 'head' ? ' the head' : ''}`;
     line = {
       stage: st.mode === 'pretrain' ? 'pretraining' : 'finetuning',
       text: `${what}: step ${done}/${total}`,
@@ -44,11 +52,20 @@ export function stageLine(s: RunSnapshot): StageLine | null {
     line = { stage: 'starting', text: 'starting…', fraction: null, etaSeconds: null };
   }
   const pct = line.fraction !== null && line.stage !== 'checking' ? ` (${Math.floor(100 * line.fraction)} %)` : '';
-  const eta = line.etaSeconds !== null && s.status === 'running' ? `, about ${formatDuration(line.etaSeconds)} left` : '';
+  const eta =
+    line.etaSeconds !== null && s.status === 'running' ? `, about ${formatDuration(line.etaSeconds)} left` : '';
   return { ...line, text: `${s.status === 'stopping' ? 'stopping: ' : ''}${line.text}${pct}${eta}` };
 }
 
-/** A saved snapshot of a run that was live when its window reloaded (which ended the run): shown as failed, saying so. */
+/**
+ * A saved snapshot of a run that was live when its window reloaded (which ended the run): shown as failed, saying so.
+ */
 export function endedWithWindow(s: RunSnapshot): RunSnapshot {
-  return { ...s, status: 'failed', stage: null, error: 'the run ended when the window reloaded (the extension host restarted); its last checkpoint is in its output folder' };
+  return {
+    ...s,
+    status: 'failed',
+    stage: null,
+    error:
+      'the run ended when the window reloaded (the extension host restarted); its last checkpoint is in its output folder',
+  };
 }

@@ -4,13 +4,27 @@
 // in the output folder's history (src/data/runArchive.ts).
 import { readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { COMPARE_METRICS, type CompareMetric, type FlatMatrix, type MetricsReport, type RefreshPayload, type RunCurve, type RunFinishedPayload, type RunListing, type RunSnapshot } from '../protocol/messages';
+import {
+  COMPARE_METRICS,
+  type CompareMetric,
+  type FlatMatrix,
+  type MetricsReport,
+  type RefreshPayload,
+  type RunCurve,
+  type RunFinishedPayload,
+  type RunListing,
+  type RunSnapshot,
+} from '../protocol/messages';
 import { encodeNpy, readNpy } from '../data/npy';
 import { writeFilesAtomic } from '../data/atomicWrite';
 import { archivePreviousRun, dropArchive } from '../data/runArchive';
 
 /** The .npy files a report refers to (in its "matrices" field), relative to its folder. */
-export const REPORT_MATRICES = { gain: 'gain.npy', distribution: 'distribution.npy', multipliers: 'multipliers.npy' } as const;
+export const REPORT_MATRICES = {
+  gain: 'gain.npy',
+  distribution: 'distribution.npy',
+  multipliers: 'multipliers.npy',
+} as const;
 
 /** A file to write with the report, all or none. */
 export interface OutputFile {
@@ -23,22 +37,38 @@ function stripMatrix(m: FlatMatrix, file: string): FlatMatrix {
 }
 
 function stripRefresh(r: RefreshPayload | null): RefreshPayload | null {
-  return r ? { ...r, gain: stripMatrix(r.gain, REPORT_MATRICES.gain), distribution: stripMatrix(r.distribution, REPORT_MATRICES.distribution) } : null;
+  return r
+    ? {
+        ...r,
+        gain: stripMatrix(r.gain, REPORT_MATRICES.gain),
+        distribution: stripMatrix(r.distribution, REPORT_MATRICES.distribution),
+      }
+    : null;
 }
 
 /**
  * Writes report.json with the matrices of its snapshot moved to .npy files beside it, together with `withFiles`
  * (a head's W.npy and b.npy), atomically: all of them or none. `report.snapshot` is the run's final snapshot.
  */
-export function writeReport(outputDir: string, report: { snapshot: RunSnapshot } & Record<string, unknown>, withFiles: OutputFile[] = []): void {
+export function writeReport(
+  outputDir: string,
+  report: { snapshot: RunSnapshot } & Record<string, unknown>,
+  withFiles: OutputFile[] = [],
+): void {
   const snap = report.snapshot;
   const files: OutputFile[] = [...withFiles];
   const matrices: Record<string, string> = {};
   const last = snap.lastRefresh;
   if (last) {
     const f64 = (m: FlatMatrix): Float64Array => (m.data instanceof Float64Array ? m.data : Float64Array.from(m.data));
-    files.push({ path: join(outputDir, REPORT_MATRICES.gain), data: encodeNpy(f64(last.gain), [last.gain.K, last.gain.K]) });
-    files.push({ path: join(outputDir, REPORT_MATRICES.distribution), data: encodeNpy(f64(last.distribution), [last.distribution.K, last.distribution.K]) });
+    files.push({
+      path: join(outputDir, REPORT_MATRICES.gain),
+      data: encodeNpy(f64(last.gain), [last.gain.K, last.gain.K]),
+    });
+    files.push({
+      path: join(outputDir, REPORT_MATRICES.distribution),
+      data: encodeNpy(f64(last.distribution), [last.distribution.K, last.distribution.K]),
+    });
     matrices.gain = REPORT_MATRICES.gain;
     matrices.distribution = REPORT_MATRICES.distribution;
   }
@@ -69,12 +99,21 @@ export function writeReport(outputDir: string, report: { snapshot: RunSnapshot }
   }
 }
 
-/** What the views need from a parsed report.json: its snapshot, completed with the summary when the snapshot lacks it. */
+/**
+ * What the views need from a parsed report.json: its snapshot, completed with the summary when the snapshot lacks it.
+ */
 export function snapshotFromReport(json: unknown): RunSnapshot | null {
   if (typeof json !== 'object' || json === null) return null;
   const r = json as { snapshot?: unknown; summary?: unknown };
   const s = r.snapshot as Partial<RunSnapshot> | undefined;
-  if (typeof s !== 'object' || s === null || typeof s.status !== 'string' || !Array.isArray(s.history) || !Array.isArray(s.losses)) return null;
+  if (
+    typeof s !== 'object' ||
+    s === null ||
+    typeof s.status !== 'string' ||
+    !Array.isArray(s.history) ||
+    !Array.isArray(s.losses)
+  )
+    return null;
   const summary = typeof r.summary === 'object' && r.summary !== null ? (r.summary as RunFinishedPayload) : null;
   return {
     status: s.status,
@@ -128,9 +167,14 @@ export function readReportSnapshot(path: string): RunSnapshot | null {
       const [R, L] = [a.shape[0] ?? 0, a.shape[1] ?? 0];
       if (a.shape.length === 2 && R === snap.history.length) {
         const d = a.data as ArrayLike<number>;
-        snap.history = snap.history.map((h, i) => ({ ...h, multipliers: Array.from({ length: L }, (_, k) => d[i * L + k]!) }));
+        snap.history = snap.history.map((h, i) => ({
+          ...h,
+          multipliers: Array.from({ length: L }, (_, k) => d[i * L + k]!),
+        }));
       }
-    } catch { /* the curves still show; only the multipliers chart stays empty */ }
+    } catch {
+      /* the curves still show; only the multipliers chart stays empty */
+    }
   }
   return snap;
 }
@@ -142,7 +186,8 @@ export function reportListing(reportPath: string, json: unknown, writtenAt: stri
   const f = snap.finished;
   const name = snap.started?.name ?? (json as { name?: unknown }).name;
   return {
-    reportPath, writtenAt,
+    reportPath,
+    writtenAt,
     name: typeof name === 'string' && name ? name : basename(dirname(reportPath)),
     objective: f?.objective ?? snap.started?.objective ?? '',
     steps: f?.steps ?? snap.lastStep?.step ?? 0,
@@ -184,15 +229,19 @@ function objectiveOn(m: MetricsReport, objective: string): number | null {
   return typeof v === 'number' ? v : null;
 }
 
-/** A report's objective and validation metrics at every refresh, for the run comparison chart (NaN where an older report lacks a metric). */
+/**
+ * A report's objective and validation metrics at every refresh, for the run comparison chart (NaN where an older report
+ * lacks a metric).
+ */
 export function reportCurve(reportPath: string, json: unknown): RunCurve | null {
   const snap = snapshotFromReport(json);
   if (!snap) return null;
   const h = snap.history;
-  const col = (m: CompareMetric): number[] => h.map((x) => {
-    const v = (x as unknown as Record<string, unknown>)[m];
-    return typeof v === 'number' ? v : Number.NaN;
-  });
+  const col = (m: CompareMetric): number[] =>
+    h.map((x) => {
+      const v = (x as unknown as Record<string, unknown>)[m];
+      return typeof v === 'number' ? v : Number.NaN;
+    });
   return {
     reportPath,
     name: snap.started?.name ?? basename(dirname(reportPath)),

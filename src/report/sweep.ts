@@ -25,7 +25,10 @@ export interface SweepRow {
 /** Parses "0.1,1,10" into positive numbers; returns the first problem in words instead when there is one. */
 export function parseTemperatureList(list: string): { values: number[] } | { error: string } {
   const values: number[] = [];
-  for (const t of list.split(',').map((x) => x.trim()).filter((x) => x !== '')) {
+  for (const t of list
+    .split(',')
+    .map((x) => x.trim())
+    .filter((x) => x !== '')) {
     const v = Number(t);
     if (!Number.isFinite(v) || v <= 0) return { error: `"${t}" is not a positive number` };
     values.push(v);
@@ -46,16 +49,29 @@ export function sweepObjectiveName(cfg: SelmixConfig): string {
 /** The table row of a finished run with inverse temperature s. */
 export function sweepRow(cfg: SelmixConfig, s: number, m: RunFinishedPayload, outputDir: string): SweepRow {
   return {
-    s, objectiveBefore: m.before.objectiveValue, objectiveAfter: m.after.objectiveValue, meanRecallAfter: m.after.val.meanRecall,
-    minRecallAfter: m.after.val.minRecall, testObjectiveAfter: m.after.test && !cfg.customObjective ? objectiveMetricValue(cfg.objective, m.after.test) : null,
-    testMeanRecallAfter: m.after.test?.meanRecall ?? null, outputDir,
+    s,
+    objectiveBefore: m.before.objectiveValue,
+    objectiveAfter: m.after.objectiveValue,
+    meanRecallAfter: m.after.val.meanRecall,
+    minRecallAfter: m.after.val.minRecall,
+    testObjectiveAfter: m.after.test && !cfg.customObjective ? objectiveMetricValue(cfg.objective, m.after.test) : null,
+    testMeanRecallAfter: m.after.test?.meanRecall ?? null,
+    outputDir,
   };
 }
 
 /** The markdown table of a sweep. */
 export function sweepMarkdown(name: string, rows: SweepRow[]): string {
-  return [`| s | ${name} before (val) | ${name} after (val) | mean recall after (val) | min recall after (val) | ${name} after (test) |`, '|---|---|---|---|---|---|',
-    ...rows.map((r) => `| ${r.s} | ${r.objectiveBefore.toFixed(4)} | ${r.objectiveAfter.toFixed(4)} | ${r.meanRecallAfter.toFixed(4)} | ${r.minRecallAfter.toFixed(4)} | ${r.testObjectiveAfter?.toFixed(4) ?? '-'} |`)].join('\n') + '\n';
+  return (
+    [
+      `| s | ${name} before (val) | ${name} after (val) | mean recall after (val) | min recall after (val) | ${name} after (test) |`,
+      '|---|---|---|---|---|---|',
+      ...rows.map(
+        (r) =>
+          `| ${r.s} | ${r.objectiveBefore.toFixed(4)} | ${r.objectiveAfter.toFixed(4)} | ${r.meanRecallAfter.toFixed(4)} | ${r.minRecallAfter.toFixed(4)} | ${r.testObjectiveAfter?.toFixed(4) ?? '-'} |`,
+      ),
+    ].join('\n') + '\n'
+  );
 }
 
 /** Writes sweep.json, sweep.md and sweep.svg into base (atomically); returns the markdown and the path of sweep.md. */
@@ -65,10 +81,17 @@ export function writeSweepOutputs(base: string, name: string, rows: SweepRow[]):
   const mdPath = join(base, 'sweep.md');
   writeFileAtomic(join(base, 'sweep.json'), JSON.stringify({ objective: name, rows }, null, 1));
   writeFileAtomic(mdPath, md);
-  writeFileAtomic(join(base, 'sweep.svg'), lineChartSvg(rows.map((r) => String(r.s)), [
-    { name: `${name} (val)`, ys: rows.map((r) => r.objectiveAfter) },
-    { name: 'mean recall (val)', ys: rows.map((r) => r.meanRecallAfter) },
-  ], 'inverse temperature s'));
+  writeFileAtomic(
+    join(base, 'sweep.svg'),
+    lineChartSvg(
+      rows.map((r) => String(r.s)),
+      [
+        { name: `${name} (val)`, ys: rows.map((r) => r.objectiveAfter) },
+        { name: 'mean recall (val)', ys: rows.map((r) => r.meanRecallAfter) },
+      ],
+      'inverse temperature s',
+    ),
+  );
   return { markdown: md, mdPath };
 }
 

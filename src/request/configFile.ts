@@ -17,8 +17,12 @@ export function readConfigText(path: string): string {
   } catch (e) {
     throw fail(`cannot read the file: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
-  if (!st.isFile()) throw fail(`not a regular file (${st.isDirectory() ? 'a folder' : st.isFIFO() ? 'a named pipe' : 'a device or socket'}); give the path of a *.selmix.json file`);
-  if (st.size > MAX_CONFIG_BYTES) throw fail(`the file is ${st.size} bytes; a config is at most ${MAX_CONFIG_BYTES} bytes`);
+  if (!st.isFile())
+    throw fail(
+      `not a regular file (${st.isDirectory() ? 'a folder' : st.isFIFO() ? 'a named pipe' : 'a device or socket'}); give the path of a *.selmix.json file`,
+    );
+  if (st.size > MAX_CONFIG_BYTES)
+    throw fail(`the file is ${st.size} bytes; a config is at most ${MAX_CONFIG_BYTES} bytes`);
   try {
     return readFileSync(path, 'utf8');
   } catch (e) {

@@ -28,7 +28,10 @@ export interface PreparedRun {
   outputDir: string | null;
   /** True when outputDir is not inside any of the workspace roots given (the extension asks first). */
   outputOutsideWorkspace: boolean;
-  /** True when outputDir is not inside the folder of the config file (e.g. output "../../x"): allowed, and said in the run's first lines and its report. Flag-only runs have no config file. */
+  /**
+   * True when outputDir is not inside the folder of the config file (e.g. output "../../x"): allowed, and said in the
+   * run's first lines and its report. Flag-only runs have no config file.
+   */
   outputOutsideConfigFolder?: boolean;
 }
 
@@ -78,7 +81,10 @@ function stripBom(text: string): string {
   return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
 }
 
-/** Prepares a request: parses, validates, applies overrides and checks input paths and the output folder. Never throws for bad input. */
+/**
+ * Prepares a request: parses, validates, applies overrides and checks input paths and the output folder. Never throws
+ * for bad input.
+ */
 export function prepareRun(request: RunRequest, opts: PrepareOptions = {}): PreparedRun {
   const exists = opts.exists ?? existsSync;
   const text = stripBom(request.configText);
@@ -101,22 +107,53 @@ export function prepareRun(request: RunRequest, opts: PrepareOptions = {}): Prep
   const issues: RunIssue[] = [];
   for (const { keys, value } of inputPaths(config)) {
     const abs = resolve(baseDir, value);
-    if (!exists(abs)) issues.push({ path: formatPath(keys), message: `file or folder not found: ${abs}`, severity: 'error', source: 'input', ...locatePath(text, keys, tree) });
+    if (!exists(abs))
+      issues.push({
+        path: formatPath(keys),
+        message: `file or folder not found: ${abs}`,
+        severity: 'error',
+        source: 'input',
+        ...locatePath(text, keys, tree),
+      });
   }
   const outputDir = resolve(baseDir, config.output);
   const roots = opts.workspaceRoots ?? [];
   const outside = roots.length > 0 && !roots.some((r) => isInside(r, outputDir));
   if (outside) {
-    issues.push({ path: 'output', severity: 'warning', source: 'output', ...locatePath(text, request.overrides?.output !== undefined ? [] : ['output'], tree),
-      message: `the output folder ${outputDir} is outside the workspace; a run asks before writing there` });
+    issues.push({
+      path: 'output',
+      severity: 'warning',
+      source: 'output',
+      ...locatePath(text, request.overrides?.output !== undefined ? [] : ['output'], tree),
+      message: `the output folder ${outputDir} is outside the workspace; a run asks before writing there`,
+    });
   }
-  return { request, config, issues, baseDir, outputDir, outputOutsideWorkspace: outside, outputOutsideConfigFolder: exists(resolve(file)) && !isInside(baseDir, outputDir) };
+  return {
+    request,
+    config,
+    issues,
+    baseDir,
+    outputDir,
+    outputOutsideWorkspace: outside,
+    outputOutsideConfigFolder: exists(resolve(file)) && !isInside(baseDir, outputDir),
+  };
 }
 
 /** The config of a prepared request, or the ConfigError listing its errors (warnings do not stop a run). */
 export function preparedConfig(p: PreparedRun): SelmixConfig {
   const errors = p.issues.filter((i) => i.severity === 'error');
-  if (errors.length || !p.config) throw new ConfigError(p.request.configPath, errors.map(({ path, message, line, column, endLine, endColumn }) => ({ path, message, line, column, endLine, endColumn })));
+  if (errors.length || !p.config)
+    throw new ConfigError(
+      p.request.configPath,
+      errors.map(({ path, message, line, column, endLine, endColumn }) => ({
+        path,
+        message,
+        line,
+        column,
+        endLine,
+        endColumn,
+      })),
+    );
   return p.config;
 }
 
@@ -127,11 +164,29 @@ export function configErrorAt(p: PreparedRun, path: string, message: string): Co
 }
 
 function overrideIssues(request: RunRequest): RunIssue[] {
-  return overrideProblems(request.overrides).map((message) => ({ path: 'overrides', message, severity: 'error', source: 'overrides', line: 1, column: 1, endLine: 1, endColumn: 1 }));
+  return overrideProblems(request.overrides).map((message) => ({
+    path: 'overrides',
+    message,
+    severity: 'error',
+    source: 'overrides',
+    line: 1,
+    column: 1,
+    endLine: 1,
+    endColumn: 1,
+  }));
 }
 
 function issueOf(i: ConfigIssue, source: RunIssue['source']): RunIssue {
   const line = i.line ?? 1;
   const column = i.column ?? 1;
-  return { path: i.path, message: i.message, severity: 'error', source, line, column, endLine: i.endLine ?? line, endColumn: i.endColumn ?? column + 1 };
+  return {
+    path: i.path,
+    message: i.message,
+    severity: 'error',
+    source,
+    line,
+    column,
+    endLine: i.endLine ?? line,
+    endColumn: i.endColumn ?? column + 1,
+  };
 }

@@ -12,16 +12,24 @@ const training = shape.training.unwrap().shape;
 const selmix = shape.selmix.unwrap().shape;
 
 /** The overrides a request may carry, validated with the config schema's own field rules. */
-const overridesSchema = z.strictObject({
-  steps: training.steps.unwrap(),
-  seed: training.seed.unwrap(),
-  temperature: selmix.temperature.unwrap(),
-  objective: z.enum(OBJECTIVE_IDS),
-  output: z.string().trim().min(1),
-}).partial();
+const overridesSchema = z
+  .strictObject({
+    steps: training.steps.unwrap(),
+    seed: training.seed.unwrap(),
+    temperature: selmix.temperature.unwrap(),
+    objective: z.enum(OBJECTIVE_IDS),
+    output: z.string().trim().min(1),
+  })
+  .partial();
 
 /** The flag (or request field) each override comes from, for messages. */
-const FLAG_OF: Record<keyof RunOverrides, string> = { steps: '--steps', seed: '--seed', temperature: '--temperature', objective: '--objective', output: '--out' };
+const FLAG_OF: Record<keyof RunOverrides, string> = {
+  steps: '--steps',
+  seed: '--seed',
+  temperature: '--temperature',
+  objective: '--objective',
+  output: '--out',
+};
 
 /** Checks a request's overrides; returns every problem in words, naming the flag (none: valid). */
 export function overrideProblems(o: unknown): string[] {
@@ -30,7 +38,8 @@ export function overrideProblems(o: unknown): string[] {
   if (r.success) return [];
   return r.error.issues.map((i) => {
     const key = i.path[0];
-    const flag = typeof key === 'string' && key in FLAG_OF ? FLAG_OF[key as keyof RunOverrides] : i.path.join('.') || 'overrides';
+    const flag =
+      typeof key === 'string' && key in FLAG_OF ? FLAG_OF[key as keyof RunOverrides] : i.path.join('.') || 'overrides';
     return `${flag}: ${i.code === 'unrecognized_keys' ? `cannot be overridden (${(i as { keys?: string[] }).keys?.join(', ')})` : i.message}`;
   });
 }
@@ -42,7 +51,11 @@ export function applyOverrides(c: SelmixConfig, o: RunOverrides | undefined): Se
     ...c,
     ...(o.objective !== undefined ? { objective: o.objective as ObjectiveId } : {}),
     ...(o.output !== undefined ? { output: o.output } : {}),
-    training: { ...c.training, ...(o.steps !== undefined ? { steps: o.steps } : {}), ...(o.seed !== undefined ? { seed: o.seed } : {}) },
+    training: {
+      ...c.training,
+      ...(o.steps !== undefined ? { steps: o.steps } : {}),
+      ...(o.seed !== undefined ? { seed: o.seed } : {}),
+    },
     selmix: { ...c.selmix, ...(o.temperature !== undefined ? { temperature: o.temperature } : {}) },
   };
 }

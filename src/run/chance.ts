@@ -21,7 +21,10 @@ export function chanceLevel(accuracy: number, K: number, examples: number, hint:
   if (accuracy > bound) return null;
   const pct = (v: number) => `${(100 * v).toFixed(1)} %`;
   return {
-    accuracy, chance, bound, examples,
+    accuracy,
+    chance,
+    bound,
+    examples,
     message: `the starting model is at chance level on validation: accuracy ${pct(accuracy)} on ${examples} examples, chance 1/K = ${pct(chance)} (within noise: at most ${pct(bound)}). ${hint}`,
   };
 }

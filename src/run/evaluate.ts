@@ -32,11 +32,15 @@ interface Loaded {
   model: SelmixModel;
 }
 
-/** Prepares and loads a request and makes its starting model (pre-training the demo CNN when it is not cached). Null: stopped. */
+/**
+ * Prepares and loads a request and makes its starting model (pre-training the demo CNN when it is not cached). Null:
+ * stopped.
+ */
 async function loadWithModel(request: RunRequest, o: EvalOptions): Promise<Loaded | null> {
   const prepared = prepareRun(request);
   const cfg = preparedConfig(prepared);
-  if (cfg.task === 'pretrain' || !cfg.model) throw new ConfigError(request.configPath, [{ path: 'model', message: 'this command needs a "model" to evaluate' }]);
+  if (cfg.task === 'pretrain' || !cfg.model)
+    throw new ConfigError(request.configPath, [{ path: 'model', message: 'this command needs a "model" to evaluate' }]);
   const backend = await initBackend(o.backend ? { choice: o.backend } : {});
   const inputs = await loadInputs(cfg, prepared.baseDir, request.configPath, { train: false });
   o.onClassNames?.(inputs.data.classNames);
@@ -49,23 +53,44 @@ async function loadWithModel(request: RunRequest, o: EvalOptions): Promise<Loade
 }
 
 /** The starting model's metrics on the config's validation or test split; null when stopped while pre-training. */
-export async function evaluateRequest(request: RunRequest, split: 'val' | 'test', o: EvalOptions = {}): Promise<MetricsReport | null> {
+export async function evaluateRequest(
+  request: RunRequest,
+  split: 'val' | 'test',
+  o: EvalOptions = {},
+): Promise<MetricsReport | null> {
   const l = await loadWithModel(request, o);
   if (!l) return null;
   try {
     const set = split === 'val' ? l.inputs.data.val : l.inputs.data.test;
-    if (!set?.y) throw new ConfigError(request.configPath, [{ path: `data.${split}`, message: `the config has no labeled ${split} set` }]);
+    if (!set?.y)
+      throw new ConfigError(request.configPath, [
+        { path: `data.${split}`, message: `the config has no labeled ${split} set` },
+      ]);
     // An ONNX model is evaluated whole, on ONNX Runtime.
     const onnx = l.inputs.model?.kind === 'loaded' ? l.inputs.model.onnx : undefined;
-    if (onnx) return metricsOf(await onnxLogits(onnx, set, o.emit ? { emit: o.emit } : {}), set.y, l.model.K, l.cfg.selmix.headFrac);
-    return evaluateSet(l.model, set as ExampleSet & { y: Int32Array }, l.cfg.selmix.headFrac, await prepareGainMatMul(l.model.K));
+    if (onnx)
+      return metricsOf(
+        await onnxLogits(onnx, set, o.emit ? { emit: o.emit } : {}),
+        set.y,
+        l.model.K,
+        l.cfg.selmix.headFrac,
+      );
+    return evaluateSet(
+      l.model,
+      set as ExampleSet & { y: Int32Array },
+      l.cfg.selmix.headFrac,
+      await prepareGainMatMul(l.model.K),
+    );
   } finally {
     disposeModel(l.model);
   }
 }
 
 /** One refresh of the config's starting model on its validation split: confusion, metrics, multipliers, G and P. */
-export async function gainRequest(request: RunRequest, o: EvalOptions = {}): Promise<{ K: number; n: number; objective: string; refresh: RefreshResult } | null> {
+export async function gainRequest(
+  request: RunRequest,
+  o: EvalOptions = {},
+): Promise<{ K: number; n: number; objective: string; refresh: RefreshResult } | null> {
   const l = await loadWithModel(request, o);
   if (!l) return null;
   try {
@@ -73,15 +98,36 @@ export async function gainRequest(request: RunRequest, o: EvalOptions = {}): Pro
     let { model } = l;
     let val = l.inputs.data.val;
     const onnx = l.inputs.model?.kind === 'loaded' ? l.inputs.model.onnx : undefined;
-    if (onnx) ({ model, data: { val } } = await onnxFeaturize(onnx, model, { ...l.inputs.data, train: val, unlabeled: null, test: null }, { cacheDir: join(l.prepared.baseDir, '.selmix-cache', 'onnx-features') }));
+    if (onnx)
+      ({
+        model,
+        data: { val },
+      } = await onnxFeaturize(
+        onnx,
+        model,
+        { ...l.inputs.data, train: val, unlabeled: null, test: null },
+        { cacheDir: join(l.prepared.baseDir, '.selmix-cache', 'onnx-features') },
+      ));
     const objective = reportedObjective(l.prepared, cfg, model.K);
     const matmul = await prepareGainMatMul(model.K);
     const fw = forwardAll(model, val, undefined, matmul);
     const [W, b] = [Float64Array.from(model.W.dataSync()), Float64Array.from(model.b.dataSync())];
     const refresh = computeRefresh({
-      K: model.K, d: model.d, features: fw.features, labels: val.y, logits: fw.logits, W, b, objective: cfg.objective, prevMultipliers: null,
-      options: objectiveOptions(cfg), s: cfg.selmix.temperature, variant: cfg.selmix.deltaW, logitsFromHead: true,
-      ...(cfg.selmix.epsMask !== undefined ? { epsMask: cfg.selmix.epsMask } : {}), ...(objective.custom ? { custom: objective.custom } : {}),
+      K: model.K,
+      d: model.d,
+      features: fw.features,
+      labels: val.y,
+      logits: fw.logits,
+      W,
+      b,
+      objective: cfg.objective,
+      prevMultipliers: null,
+      options: objectiveOptions(cfg),
+      s: cfg.selmix.temperature,
+      variant: cfg.selmix.deltaW,
+      logitsFromHead: true,
+      ...(cfg.selmix.epsMask !== undefined ? { epsMask: cfg.selmix.epsMask } : {}),
+      ...(objective.custom ? { custom: objective.custom } : {}),
       matmul,
     });
     return { K: model.K, n: val.n, objective: objective.name, refresh };

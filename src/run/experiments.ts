@@ -39,14 +39,25 @@ export interface ShiftRow {
 }
 
 /** The config of one arm of the experiment. */
-export function shiftConfig(o: ShiftOptions, rhoU: number, labels: 'pseudo' | 'oracle', pretrainedPath: string): SelmixConfigInput {
+export function shiftConfig(
+  o: ShiftOptions,
+  rhoU: number,
+  labels: 'pseudo' | 'oracle',
+  pretrainedPath: string,
+): SelmixConfigInput {
   // The largest unlabeled class always has U examples: class 0 when rho_u >= 1, class K-1 when inverted.
   const U = o.small ? 300 : 1000;
   const input: SelmixConfigInput = {
     name: `shift rho_u=${rhoU} ${labels}`,
     objective: o.objective,
-    data: { kind: 'builtin', rho: o.rho, nMax: o.small ? 1000 : 4000, valPerClass: o.small ? 30 : 100, unlabeled: { rho: rhoU, nMax: rhoU < 1 ? Math.max(1, Math.floor(U * rhoU)) : U },
-      ...(o.small ? { testPerClass: 200 } : {}) },
+    data: {
+      kind: 'builtin',
+      rho: o.rho,
+      nMax: o.small ? 1000 : 4000,
+      valPerClass: o.small ? 30 : 100,
+      unlabeled: { rho: rhoU, nMax: rhoU < 1 ? Math.max(1, Math.floor(U * rhoU)) : U },
+      ...(o.small ? { testPerClass: 200 } : {}),
+    },
     model: { kind: 'pretrained-demo', path: pretrainedPath },
     training: { steps: o.steps, seed: o.seed, refreshEvery: Math.min(50, Math.max(1, Math.floor(o.steps / 4))) },
     selmix: { partnerLabels: labels, pseudoLabelThreshold: o.threshold },
@@ -54,7 +65,11 @@ export function shiftConfig(o: ShiftOptions, rhoU: number, labels: 'pseudo' | 'o
     output: join(o.out, `rhou-${rhoU}-${labels}`),
   };
   const r = configSchema.safeParse(input);
-  if (!r.success) throw new ConfigError('experiment options', r.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })));
+  if (!r.success)
+    throw new ConfigError(
+      'experiment options',
+      r.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
+    );
   return input;
 }
 
@@ -73,29 +88,52 @@ export async function runShiftExperiment(o: ShiftOptions, emit: (e: RunEvent) =>
   for (const [labels, rhoU] of arms) {
     const cfg = shiftConfig(o, rhoU, labels, pretrained);
     process.stderr.write(`experiment: rho_u = ${fmt(rhoU)}, partner labels ${labels}\n`);
-    const r = await runRequest({ configText: JSON.stringify(cfg, null, 2), configPath: join(out, 'experiment.selmix.json') },
-      { emit, shouldStop: () => false, ...(o.backend ? { backend: o.backend } : {}) });
+    const r = await runRequest(
+      { configText: JSON.stringify(cfg, null, 2), configPath: join(out, 'experiment.selmix.json') },
+      { emit, shouldStop: () => false, ...(o.backend ? { backend: o.backend } : {}) },
+    );
     if (!r.ok) return exitCodeOf(r.kind);
     const s = r.summary;
     const before = s.before.test ?? s.before.val;
     const after = s.after.test ?? s.after.val;
-    rows.push({ rhoU, partnerLabels: labels, before, after, objectiveBefore: objectiveMetricValue(o.objective, before), objectiveAfter: objectiveMetricValue(o.objective, after) });
+    rows.push({
+      rhoU,
+      partnerLabels: labels,
+      before,
+      after,
+      objectiveBefore: objectiveMetricValue(o.objective, before),
+      objectiveAfter: objectiveMetricValue(o.objective, after),
+    });
   }
-  const md = [
-    `SelMix for ${o.objective} on MNIST-LT (rho_l = ${o.rho}), ${o.steps} steps, seed ${o.seed}, pseudo-label threshold ${o.threshold}; test-set metrics (%).`, '',
-    `| rho_u | partner labels | ${o.objective} start | ${o.objective} SelMix | mean recall start | mean recall SelMix | min recall start | min recall SelMix |`,
-    '|---|---|---|---|---|---|---|---|',
-    ...rows.map((r) => `| ${fmt(r.rhoU)} | ${r.partnerLabels} | ${p(r.objectiveBefore)} | ${p(r.objectiveAfter)} | ${p(r.before.meanRecall)} | ${p(r.after.meanRecall)} | ${p(r.before.minRecall)} | ${p(r.after.minRecall)} |`),
-  ].join('\n') + '\n';
+  const md =
+    [
+      `SelMix for ${o.objective} on MNIST-LT (rho_l = ${o.rho}), ${o.steps} steps, seed ${o.seed}, pseudo-label threshold ${o.threshold}; test-set metrics (%).`,
+      '',
+      `| rho_u | partner labels | ${o.objective} start | ${o.objective} SelMix | mean recall start | mean recall SelMix | min recall start | min recall SelMix |`,
+      '|---|---|---|---|---|---|---|---|',
+      ...rows.map(
+        (r) =>
+          `| ${fmt(r.rhoU)} | ${r.partnerLabels} | ${p(r.objectiveBefore)} | ${p(r.objectiveAfter)} | ${p(r.before.meanRecall)} | ${p(r.after.meanRecall)} | ${p(r.before.minRecall)} | ${p(r.after.minRecall)} |`,
+      ),
+    ].join('\n') + '\n';
   writeFileAtomic(join(out, 'shift.json'), JSON.stringify({ options: { ...o, json: undefined }, rows }, null, 1));
   writeFileAtomic(join(out, 'shift.md'), md);
   const pseudo = rows.filter((r) => r.partnerLabels === 'pseudo');
   const oracle = rows.filter((r) => r.partnerLabels === 'oracle');
-  writeFileAtomic(join(out, 'shift.svg'), lineChartSvg(pseudo.map((r) => `rho_u = ${fmt(r.rhoU)}`), [
-    { name: `${o.objective}, starting model`, ys: pseudo.map((r) => r.objectiveBefore) },
-    { name: `${o.objective}, SelMix (pseudo-labels)`, ys: pseudo.map((r) => r.objectiveAfter) },
-    ...(oracle.length ? [{ name: `${o.objective}, SelMix (oracle labels)`, ys: oracle.map((r) => r.objectiveAfter) }] : []),
-  ], 'imbalance of the unlabeled set'));
+  writeFileAtomic(
+    join(out, 'shift.svg'),
+    lineChartSvg(
+      pseudo.map((r) => `rho_u = ${fmt(r.rhoU)}`),
+      [
+        { name: `${o.objective}, starting model`, ys: pseudo.map((r) => r.objectiveBefore) },
+        { name: `${o.objective}, SelMix (pseudo-labels)`, ys: pseudo.map((r) => r.objectiveAfter) },
+        ...(oracle.length
+          ? [{ name: `${o.objective}, SelMix (oracle labels)`, ys: oracle.map((r) => r.objectiveAfter) }]
+          : []),
+      ],
+      'imbalance of the unlabeled set',
+    ),
+  );
   if (!o.json) process.stdout.write(md + `\nwrote ${join(out, 'shift.md')}, shift.json and shift.svg\n`);
   return 0;
 }

@@ -30,8 +30,20 @@ export function filesKey(files: readonly string[], preprocessing: string): strin
 }
 
 /** A set whose inputs (shape per image) are decoded and transformed from files when needed; x stays empty. */
-export function lazyImageSet(files: string[], y: Int32Array | null, shape: number[], transform: ImageTransform, preprocessing: string): ExampleSet {
-  const set: ExampleSet = { x: new Float32Array(0), y, n: files.length, shape, sourceKey: filesKey(files, `${preprocessing};${shape.join('x')}`) };
+export function lazyImageSet(
+  files: string[],
+  y: Int32Array | null,
+  shape: number[],
+  transform: ImageTransform,
+  preprocessing: string,
+): ExampleSet {
+  const set: ExampleSet = {
+    x: new Float32Array(0),
+    y,
+    n: files.length,
+    shape,
+    sourceKey: filesKey(files, `${preprocessing};${shape.join('x')}`),
+  };
   sources.set(set, { files, transform });
   return set;
 }
@@ -45,7 +57,13 @@ export function isLazy(set: ExampleSet): boolean {
 export function lazySubset(set: ExampleSet, idx: readonly number[], preprocessing: string): ExampleSet {
   const src = sources.get(set);
   if (!src) throw new Error('lazySubset: not a lazy image set');
-  return lazyImageSet(idx.map((i) => src.files[i]!), set.y ? Int32Array.from(idx, (i) => set.y![i]!) : null, set.shape, src.transform, preprocessing);
+  return lazyImageSet(
+    idx.map((i) => src.files[i]!),
+    set.y ? Int32Array.from(idx, (i) => set.y![i]!) : null,
+    set.shape,
+    src.transform,
+    preprocessing,
+  );
 }
 
 /** The inputs of examples [from, to): a view of x, or decoded and transformed now. */
@@ -57,7 +75,10 @@ export async function inputBatch(set: ExampleSet, from: number, to: number): Pro
 }
 
 /** Fills a lazy set's x with all its inputs (for code that needs them held, e.g. training through the backbone). */
-export async function materializeSet(set: ExampleSet, onProgress?: (done: number, total: number) => void): Promise<void> {
+export async function materializeSet(
+  set: ExampleSet,
+  onProgress?: (done: number, total: number) => void,
+): Promise<void> {
   if (!sources.has(set) || set.x.length > 0 || set.n === 0) return;
   const per = set.shape.reduce((a, b) => a * b, 1);
   const x = new Float32Array(set.n * per);

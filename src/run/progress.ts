@@ -10,7 +10,11 @@ export type StageProgress = (done: number, total: number) => void;
 export class StageReporter {
   private current: { stage: RunStageId; label: string; t0: number; pacer: ProgressPacer } | null = null;
 
-  constructor(private readonly emit: (e: RunEvent) => void, private readonly name: string | undefined, private readonly now: () => number = () => performance.now()) {}
+  constructor(
+    private readonly emit: (e: RunEvent) => void,
+    private readonly name: string | undefined,
+    private readonly now: () => number = () => performance.now(),
+  ) {}
 
   /** Enters a stage (emitted at once) and returns the function that reports its progress. */
   enter(stage: RunStageId, label: string, total = 0): StageProgress {
@@ -29,7 +33,17 @@ export class StageReporter {
 
   private send(done: number, total: number, eta: number | null): void {
     const c = this.current!;
-    this.emit({ type: 'run/stage', payload: { stage: c.stage, label: c.label, done, total, etaSeconds: eta, ...(this.name !== undefined ? { name: this.name } : {}) } });
+    this.emit({
+      type: 'run/stage',
+      payload: {
+        stage: c.stage,
+        label: c.label,
+        done,
+        total,
+        etaSeconds: eta,
+        ...(this.name !== undefined ? { name: this.name } : {}),
+      },
+    });
   }
 }
 

@@ -8,7 +8,16 @@ import type { FailureKind, RunEvent, RunFinishedPayload, RunRequest } from '../p
 import { prepareRun, preparedConfig } from '../request/prepare';
 import { loadInputs } from './inputs';
 import { StageReporter, type StageEnter } from './progress';
-import { checkOutputs, finetuneStage, runName, pretrainTask, stageContext, startingModel, stoppedEarly, type StageContext } from './stages';
+import {
+  checkOutputs,
+  finetuneStage,
+  runName,
+  pretrainTask,
+  stageContext,
+  startingModel,
+  stoppedEarly,
+  type StageContext,
+} from './stages';
 
 /** How a run is driven. */
 export interface RunOptions {
@@ -34,11 +43,20 @@ export async function runRequest(request: RunRequest, opts: RunOptions): Promise
     const stages = new StageReporter(opts.emit, runName(prepared, cfg));
     const enter: StageEnter = (stage, label, total) => stages.enter(stage, label, total);
     enter('checking', 'checking the inputs and loading the model');
-    const backend = await initBackend({ ...(opts.backend ? { choice: opts.backend } : {}), ...(opts.wasmDir ? { wasmDir: opts.wasmDir } : {}) });
+    const backend = await initBackend({
+      ...(opts.backend ? { choice: opts.backend } : {}),
+      ...(opts.wasmDir ? { wasmDir: opts.wasmDir } : {}),
+    });
     ctx = stageContext(opts.emit, opts.shouldStop, backend, enter);
     const outputDir = prepared.outputDir!;
     if (prepared.outputOutsideConfigFolder) {
-      emit({ type: 'run/log', payload: { level: 'warn', message: `the output folder ${outputDir} is outside the config's folder ${prepared.baseDir} (output "${request.overrides?.output ?? cfg.output}")` } });
+      emit({
+        type: 'run/log',
+        payload: {
+          level: 'warn',
+          message: `the output folder ${outputDir} is outside the config's folder ${prepared.baseDir} (output "${request.overrides?.output ?? cfg.output}")`,
+        },
+      });
     }
     const inputs = await loadInputs(cfg, prepared.baseDir, request.configPath, { enter });
     enter('checking', 'checking the data against the model');
@@ -62,7 +80,17 @@ export async function runRequest(request: RunRequest, opts: RunOptions): Promise
     const e = ioFailureOf(caught) ?? caught;
     const kind = failureKindOf(e);
     const err = e as Error;
-    emit({ type: 'run/failed', payload: { message: err.message, kind, ...(err.stack ? { stack: err.stack } : {}), ...(e instanceof ConfigError ? { details: e.issues.map((i) => `${i.line ? `line ${i.line}: ` : ''}${i.path}: ${i.message}`) } : {}) } });
+    emit({
+      type: 'run/failed',
+      payload: {
+        message: err.message,
+        kind,
+        ...(err.stack ? { stack: err.stack } : {}),
+        ...(e instanceof ConfigError
+          ? { details: e.issues.map((i) => `${i.line ? `line ${i.line}: ` : ''}${i.path}: ${i.message}`) }
+          : {}),
+      },
+    });
     return { ok: false, kind, message: err.message };
   } finally {
     if (model) disposeModel(model);

@@ -19,7 +19,13 @@ function shouldStop(): boolean {
   const stop = stopMessage || (stopFlag?.requested ?? false);
   if (stop && !stopSeen) {
     stopSeen = true;
-    post({ type: 'run/log', payload: { level: 'info', message: `stop request seen by the worker (${stopFlag?.requested ? 'shared flag' : 'worker/stop message'})` } });
+    post({
+      type: 'run/log',
+      payload: {
+        level: 'info',
+        message: `stop request seen by the worker (${stopFlag?.requested ? 'shared flag' : 'worker/stop message'})`,
+      },
+    });
   }
   return stop;
 }
@@ -31,14 +37,28 @@ port.on('message', (msg: WorkerRequest) => {
       return;
     case 'worker/start': {
       if (started) {
-        post({ type: 'run/log', payload: { level: 'warn', message: 'this worker already runs a job; request ignored' } });
+        post({
+          type: 'run/log',
+          payload: { level: 'warn', message: 'this worker already runs a job; request ignored' },
+        });
         return;
       }
       started = true;
       if (msg.stopFlag) stopFlag = new StopFlag(msg.stopFlag);
-      const backend = (BACKEND_CHOICES as readonly string[]).includes(msg.backend ?? '') ? (msg.backend as BackendChoice) : undefined;
-      void runRequest(msg.request, { emit: post, shouldStop, ...(backend ? { backend } : {}), ...(msg.wasmDir ? { wasmDir: msg.wasmDir } : {}) })
-        .catch((e: Error) => post({ type: 'run/failed', payload: { message: e.message, kind: 'internal', ...(e.stack ? { stack: e.stack } : {}) } }));
+      const backend = (BACKEND_CHOICES as readonly string[]).includes(msg.backend ?? '')
+        ? (msg.backend as BackendChoice)
+        : undefined;
+      void runRequest(msg.request, {
+        emit: post,
+        shouldStop,
+        ...(backend ? { backend } : {}),
+        ...(msg.wasmDir ? { wasmDir: msg.wasmDir } : {}),
+      }).catch((e: Error) =>
+        post({
+          type: 'run/failed',
+          payload: { message: e.message, kind: 'internal', ...(e.stack ? { stack: e.stack } : {}) },
+        }),
+      );
     }
   }
 });

@@ -10,7 +10,12 @@ import { writeNpy, readNpy } from '../../src/data/npy';
 import { Rng } from '../../src/core/numerics/rng';
 import { clusterSet } from '../helpers/synthetic';
 import { bruteForceGain } from '../helpers/bruteForceGain';
-import { objectiveD, defaultObjectiveOptions, updateMultipliers, initialMultipliers } from '../../src/core/objectives/objectives';
+import {
+  objectiveD,
+  defaultObjectiveOptions,
+  updateMultipliers,
+  initialMultipliers,
+} from '../../src/core/objectives/objectives';
 import { clipConfusion } from '../../src/core/numerics/confusion';
 
 const root = join(__dirname, '..', '..');
@@ -19,7 +24,11 @@ const K = 4;
 const d = 6;
 
 function selmix(args: string[]): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [join(root, 'bin', 'selmix.js'), ...args], { cwd: dir, encoding: 'utf8', timeout: 120_000 });
+  const r = spawnSync(process.execPath, [join(root, 'bin', 'selmix.js'), ...args], {
+    cwd: dir,
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -46,13 +55,35 @@ before(() => {
 });
 
 test('gain --json: shape, confusion counts, and G equal to the brute-force K^4 construction', () => {
-  const r = selmix(['gain', '--features', 'val-x.npy', '--labels', 'val-y.npy', '--weights', 'W.npy', '--bias', 'b.npy', '--objective', 'minRecall', '--json']);
+  const r = selmix([
+    'gain',
+    '--features',
+    'val-x.npy',
+    '--labels',
+    'val-y.npy',
+    '--weights',
+    'W.npy',
+    '--bias',
+    'b.npy',
+    '--objective',
+    'minRecall',
+    '--json',
+  ]);
   assert.equal(r.code, 0, r.stderr);
   const out = JSON.parse(r.stdout);
-  assert.deepEqual(Object.keys(out).sort(), ['K', 'confusion', 'distribution', 'gain', 'metrics', 'multipliers', 'objective']);
+  assert.deepEqual(Object.keys(out).sort(), [
+    'K',
+    'confusion',
+    'distribution',
+    'gain',
+    'metrics',
+    'multipliers',
+    'objective',
+  ]);
   assert.equal(out.K, K);
   assert.equal(out.objective, 'minRecall');
-  for (const m of [out.confusion, out.gain, out.distribution]) assert.ok(m.length === K && m.every((row: number[]) => row.length === K));
+  for (const m of [out.confusion, out.gain, out.distribution])
+    assert.ok(m.length === K && m.every((row: number[]) => row.length === K));
   // Independent recomputation: logits in float64 from the files, joint confusion by counting.
   const x = readNpy(join(dir, 'val-x.npy')).data as Float32Array;
   const y = readNpy(join(dir, 'val-y.npy')).data as Int32Array;
@@ -64,11 +95,15 @@ test('gain --json: shape, confusion counts, and G equal to the brute-force K^4 c
   const Z = new Float64Array(K * d);
   const cnt = new Array(K).fill(0);
   for (let i = 0; i < y.length; i++) {
-    let best = 0, bv = -Infinity;
+    let best = 0,
+      bv = -Infinity;
     for (let l = 0; l < K; l++) {
       let a = b[l]!;
       for (let r = 0; r < d; r++) a += x[i * d + r]! * W[r * K + l]!;
-      if (a > bv) { bv = a; best = l; }
+      if (a > bv) {
+        bv = a;
+        best = l;
+      }
     }
     C[y[i]! * K + best]! += 1 / y.length;
     cnt[y[i]!]++;
@@ -82,14 +117,26 @@ test('gain --json: shape, confusion counts, and G equal to the brute-force K^4 c
   assert.ok(out.multipliers.every((v: number, k: number) => Math.abs(v - lambda[k]!) < 1e-12));
   const G = bruteForceGain({ K, d, Z, W, b, D: objectiveD('minRecall', Cc, K, lambda, opts) });
   const maxAbs = Math.max(...Array.from(G, Math.abs));
-  out.gain.flat().forEach((v: number, i: number) => assert.ok(Math.abs(v - G[i]!) <= 1e-6 * maxAbs, `gain ${i}: ${v} vs ${G[i]}`));
+  out.gain
+    .flat()
+    .forEach((v: number, i: number) => assert.ok(Math.abs(v - G[i]!) <= 1e-6 * maxAbs, `gain ${i}: ${v} vs ${G[i]}`));
   const total = out.distribution.flat().reduce((a: number, v: number) => a + v, 0);
   assert.ok(Math.abs(total - 1) < 1e-12);
   assert.ok(out.metrics.minRecall <= out.metrics.meanRecall);
 });
 
 test('gain without --json prints a readable summary with top pairs', () => {
-  const r = selmix(['gain', '--features', 'val-x.npy', '--labels', 'val-y.npy', '--weights', 'W.npy', '--objective', 'gMean']);
+  const r = selmix([
+    'gain',
+    '--features',
+    'val-x.npy',
+    '--labels',
+    'val-y.npy',
+    '--weights',
+    'W.npy',
+    '--objective',
+    'gMean',
+  ]);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /objective gMean = 0\.\d{4}/);
   assert.match(r.stdout, /top pairs/);
@@ -97,26 +144,84 @@ test('gain without --json prints a readable summary with top pairs', () => {
 
 test('exit code 2 and the file named on a bad .npy, an unknown objective, and a wrong width', () => {
   writeFileSync(join(dir, 'bad.npy'), 'this is not a npy file');
-  let r = selmix(['gain', '--features', 'bad.npy', '--labels', 'val-y.npy', '--weights', 'W.npy', '--objective', 'minRecall']);
+  let r = selmix([
+    'gain',
+    '--features',
+    'bad.npy',
+    '--labels',
+    'val-y.npy',
+    '--weights',
+    'W.npy',
+    '--objective',
+    'minRecall',
+  ]);
   assert.equal(r.code, 2);
   assert.match(r.stderr, /bad\.npy/);
-  r = selmix(['gain', '--features', 'val-x.npy', '--labels', 'val-y.npy', '--weights', 'W.npy', '--objective', 'maxFun']);
+  r = selmix([
+    'gain',
+    '--features',
+    'val-x.npy',
+    '--labels',
+    'val-y.npy',
+    '--weights',
+    'W.npy',
+    '--objective',
+    'maxFun',
+  ]);
   assert.equal(r.code, 2);
   assert.match(r.stderr, /--objective: "maxFun"/);
   writeNpy(join(dir, 'narrow.npy'), new Float32Array(10 * 3), [10, 3]);
   writeNpy(join(dir, 'narrow-y.npy'), new Int32Array(10), [10]);
-  r = selmix(['gain', '--features', 'narrow.npy', '--labels', 'narrow-y.npy', '--weights', 'W.npy', '--objective', 'minRecall']);
+  r = selmix([
+    'gain',
+    '--features',
+    'narrow.npy',
+    '--labels',
+    'narrow-y.npy',
+    '--weights',
+    'W.npy',
+    '--objective',
+    'minRecall',
+  ]);
   assert.equal(r.code, 2);
-  assert.match(r.stderr, /narrow\.npy: the model \(.*W\.npy\) expects inputs of shape \[6\] \(d = 6\) but the train examples have shape \[3\]/);
+  assert.match(
+    r.stderr,
+    /narrow\.npy: the model \(.*W\.npy\) expects inputs of shape \[6\] \(d = 6\) but the train examples have shape \[3\]/,
+  );
   r = selmix(['frobnicate']);
   assert.equal(r.code, 2);
 });
 
 test('finetune in feature mode writes W.npy, b.npy (PyTorch layout) and report.json, and --json streams protocol events', () => {
-  const r = selmix(['finetune', '--features', 'train-x.npy', '--labels', 'train-y.npy', '--val-features', 'val-x.npy', '--val-labels', 'val-y.npy',
-    '--weights', 'W.npy', '--bias', 'b.npy', '--objective', 'minRecall', '--steps', '60', '--seed', '1', '--out', 'ft', '--json']);
+  const r = selmix([
+    'finetune',
+    '--features',
+    'train-x.npy',
+    '--labels',
+    'train-y.npy',
+    '--val-features',
+    'val-x.npy',
+    '--val-labels',
+    'val-y.npy',
+    '--weights',
+    'W.npy',
+    '--bias',
+    'b.npy',
+    '--objective',
+    'minRecall',
+    '--steps',
+    '60',
+    '--seed',
+    '1',
+    '--out',
+    'ft',
+    '--json',
+  ]);
   assert.equal(r.code, 0, r.stderr);
-  const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  const events = r.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   // The run is live from its first event: stage events (checking the inputs, ...) come before run/started.
   assert.equal(events[0].type, 'run/stage');
   assert.equal(events.find((e) => e.type !== 'run/stage').type, 'run/started');
@@ -137,23 +242,64 @@ test('finetune in feature mode writes W.npy, b.npy (PyTorch layout) and report.j
 
 test('gain, eval and finetune give the same numbers for the same inputs (one loader, one forward pass)', () => {
   const head = ['--weights', 'W.npy', '--bias', 'b.npy'];
-  const g = selmix(['gain', '--features', 'val-x.npy', '--labels', 'val-y.npy', ...head, '--objective', 'minRecall', '--json']);
+  const g = selmix([
+    'gain',
+    '--features',
+    'val-x.npy',
+    '--labels',
+    'val-y.npy',
+    ...head,
+    '--objective',
+    'minRecall',
+    '--json',
+  ]);
   const e = selmix(['eval', '--features', 'val-x.npy', '--labels', 'val-y.npy', ...head, '--json']);
-  const f = selmix(['finetune', '--features', 'train-x.npy', '--labels', 'train-y.npy', '--val-features', 'val-x.npy', '--val-labels', 'val-y.npy', ...head,
-    '--objective', 'minRecall', '--steps', '5', '--out', 'same-numbers', '--json']);
+  const f = selmix([
+    'finetune',
+    '--features',
+    'train-x.npy',
+    '--labels',
+    'train-y.npy',
+    '--val-features',
+    'val-x.npy',
+    '--val-labels',
+    'val-y.npy',
+    ...head,
+    '--objective',
+    'minRecall',
+    '--steps',
+    '5',
+    '--out',
+    'same-numbers',
+    '--json',
+  ]);
   for (const r of [g, e, f]) assert.equal(r.code, 0, r.stderr);
   const gain = JSON.parse(g.stdout) as { metrics: Record<string, unknown> };
   const ev = JSON.parse(e.stdout) as Record<string, unknown>;
-  const finished = f.stdout.trim().split('\n').map((l) => JSON.parse(l)).find((x) => x.type === 'run/finished');
+  const finished = f.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l))
+    .find((x) => x.type === 'run/finished');
   assert.deepEqual(gain.metrics, ev, 'gain and eval: the same metrics of the starting head');
-  assert.deepEqual(finished.payload.before.val, ev, 'finetune\'s starting metrics on validation are eval\'s');
+  assert.deepEqual(finished.payload.before.val, ev, "finetune's starting metrics on validation are eval's");
 });
 
 test('finetune --config writes report.html and run.log beside report.json and prints class names; eval --config names the classes too', () => {
-  writeFileSync(join(dir, 'named.selmix.json'), JSON.stringify({
-    data: { kind: 'npy', train: { features: 'train-x.npy', labels: 'train-y.npy' }, val: { features: 'val-x.npy', labels: 'val-y.npy' }, classes: ['cat', 'dog', 'eel', 'fox'] },
-    model: { kind: 'linear', weights: 'W.npy', bias: 'b.npy' }, training: { steps: 20, refreshEvery: 10 }, output: 'named-out',
-  }));
+  writeFileSync(
+    join(dir, 'named.selmix.json'),
+    JSON.stringify({
+      data: {
+        kind: 'npy',
+        train: { features: 'train-x.npy', labels: 'train-y.npy' },
+        val: { features: 'val-x.npy', labels: 'val-y.npy' },
+        classes: ['cat', 'dog', 'eel', 'fox'],
+      },
+      model: { kind: 'linear', weights: 'W.npy', bias: 'b.npy' },
+      training: { steps: 20, refreshEvery: 10 },
+      output: 'named-out',
+    }),
+  );
   const r = selmix(['finetune', '--config', 'named.selmix.json']);
   assert.equal(r.code, 0, r.stderr);
   for (const c of ['cat', 'dog', 'eel', 'fox']) assert.match(r.stdout, new RegExp(`recall ${c} `));

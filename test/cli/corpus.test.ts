@@ -18,7 +18,14 @@ before(() => {
 describe('bad-input corpus through the selmix CLI', { concurrency: 3 }, () => {
   it('has at least 50 cases covering every group', () => {
     assert.ok(CASES.length >= 50, `${CASES.length} cases`);
-    assert.deepEqual([...new Set(CASES.map((c) => c.group))].sort(), ['config', 'images', 'labels', 'model', 'npy', 'output']);
+    assert.deepEqual([...new Set(CASES.map((c) => c.group))].sort(), [
+      'config',
+      'images',
+      'labels',
+      'model',
+      'npy',
+      'output',
+    ]);
     assert.equal(new Set(CASES.map((c) => c.id)).size, CASES.length, 'case ids are unique');
   });
   for (const c of CASES) {
@@ -32,14 +39,26 @@ describe('bad-input corpus through the selmix CLI', { concurrency: 3 }, () => {
         const what = `selmix ${argv.join(' ')}`;
         assert.equal(r.code, run.exit, `${what}: exit ${r.code}, want ${run.exit}\n${r.stderr}`);
         assertFragments(r.stderr, run.stderr, dir, `${what}: stderr`);
-        assert.doesNotMatch(r.stderr, /\n\s+at .*\(.*:\d+:\d+\)/, `${what}: a bad input must not print a stack trace:\n${r.stderr}`);
+        assert.doesNotMatch(
+          r.stderr,
+          /\n\s+at .*\(.*:\d+:\d+\)/,
+          `${what}: a bad input must not print a stack trace:\n${r.stderr}`,
+        );
         const after = treeHashes(dir);
         if (run.exit === 0) {
           // Inputs untouched; new files only in the output folder (and the ONNX feature cache beside the config).
-          assert.deepEqual(treeDiff(before, after, (rel) => rel.startsWith('out/') || rel.startsWith('.selmix-cache/')), [], what);
+          assert.deepEqual(
+            treeDiff(before, after, (rel) => rel.startsWith('out/') || rel.startsWith('.selmix-cache/')),
+            [],
+            what,
+          );
           run.check?.(dir, r.stdout);
         } else {
-          assert.deepEqual(treeDiff(before, after), [], `${what}: the case folder changed (an output was written or an input modified)`);
+          assert.deepEqual(
+            treeDiff(before, after),
+            [],
+            `${what}: the case folder changed (an output was written or an input modified)`,
+          );
         }
       }
     });

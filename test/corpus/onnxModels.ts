@@ -23,17 +23,20 @@ export function mlpWeights(seed = 5): { W1: Float32Array; W2: Float32Array; b2: 
 /** The corpus MLP as a ModelProto; `edit` may change it before it is encoded. */
 export function mlpProto(opts: { seed?: number; opset?: number } = {}): OnnxModelProto {
   const { W1, W2, b2 } = mlpWeights(opts.seed);
-  return modelOf({
-    name: 'corpus_mlp',
-    node: [
-      { ...node('MatMul', ['x', 'W1'], ['h']), name: 'fc1' },
-      { ...node('Relu', ['h'], ['hr']), name: 'relu' },
-      { ...node('Gemm', ['hr', 'W2', 'b2'], ['logits'], { transB: 1 }, ['transB']), name: 'head' },
-    ],
-    initializer: [floatTensor('W1', [8, 6], W1), floatTensor('W2', [5, 6], W2), floatTensor('b2', [5], b2)],
-    input: [valueInfo('x', ['N', 8])],
-    output: [valueInfo('logits', ['N', 5])],
-  }, opts.opset ?? 17);
+  return modelOf(
+    {
+      name: 'corpus_mlp',
+      node: [
+        { ...node('MatMul', ['x', 'W1'], ['h']), name: 'fc1' },
+        { ...node('Relu', ['h'], ['hr']), name: 'relu' },
+        { ...node('Gemm', ['hr', 'W2', 'b2'], ['logits'], { transB: 1 }, ['transB']), name: 'head' },
+      ],
+      initializer: [floatTensor('W1', [8, 6], W1), floatTensor('W2', [5, 6], W2), floatTensor('b2', [5], b2)],
+      input: [valueInfo('x', ['N', 8])],
+      output: [valueInfo('logits', ['N', 5])],
+    },
+    opts.opset ?? 17,
+  );
 }
 
 /** The initializer of a model by name. */
@@ -44,12 +47,20 @@ export function initializer(m: OnnxModelProto, name: string): OnnxTensor {
 }
 
 /** Moves an initializer's data to an external file entry (location as given); returns its raw bytes to write there. */
-export function externalize(m: OnnxModelProto, name: string, location: string, extra: Record<string, string> = {}): Uint8Array {
+export function externalize(
+  m: OnnxModelProto,
+  name: string,
+  location: string,
+  extra: Record<string, string> = {},
+): Uint8Array {
   const t = initializer(m, name);
   const raw = t.rawData!;
   t.rawData = new Uint8Array(0);
   t.dataLocation = 1;
-  t.externalData = [{ key: 'location', value: location }, ...Object.entries(extra).map(([key, value]) => ({ key, value }))];
+  t.externalData = [
+    { key: 'location', value: location },
+    ...Object.entries(extra).map(([key, value]) => ({ key, value })),
+  ];
   return raw;
 }
 

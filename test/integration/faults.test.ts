@@ -20,8 +20,14 @@ before(async () => {
   privateBundles();
 });
 
-const opts = (events: RunEvent[], extra: Partial<RunConfigOptions> = {}): RunConfigOptions => ({ emit: (e) => events.push(e), shouldStop: () => false, backend: 'cpu', ...extra });
-const run = (j: SmallJob, events: RunEvent[], extra: Partial<RunConfigOptions> = {}) => runConfig(readFileSync(j.configPath, 'utf8'), j.configPath, opts(events, extra));
+const opts = (events: RunEvent[], extra: Partial<RunConfigOptions> = {}): RunConfigOptions => ({
+  emit: (e) => events.push(e),
+  shouldStop: () => false,
+  backend: 'cpu',
+  ...extra,
+});
+const run = (j: SmallJob, events: RunEvent[], extra: Partial<RunConfigOptions> = {}) =>
+  runConfig(readFileSync(j.configPath, 'utf8'), j.configPath, opts(events, extra));
 const bytes = (j: SmallJob, f: string) => readFileSync(join(j.dir, 'out', f));
 const failure = (events: RunEvent[]) => {
   const e = events.find((x) => x.type === 'run/failed');
@@ -29,13 +35,22 @@ const failure = (events: RunEvent[]) => {
   return e.payload;
 };
 
-/** Asserts that a checkpoint folder reads back (checksums, schema, its own fingerprint) with finite weights of the head's shapes. */
+/**
+ * Asserts that a checkpoint folder reads back (checksums, schema, its own fingerprint) with finite weights of the
+ * head's shapes.
+ */
 function assertCheckpoint(dir: string): TrainState {
-  const meta = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as { fingerprint: Parameters<typeof readCheckpoint>[1] };
+  const meta = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as {
+    fingerprint: Parameters<typeof readCheckpoint>[1];
+  };
   const s = readCheckpoint(dir, meta.fingerprint).state;
   assert.ok(Number.isInteger(s.step) && s.step >= 0);
-  assert.deepEqual(s.weights.map((w) => w.shape), [[8, 5], [5]]);
-  for (const w of [...s.weights, ...s.bestWeights]) assert.ok(w.data.length === w.shape.reduce((a, b) => a * b, 1) && w.data.every(Number.isFinite));
+  assert.deepEqual(
+    s.weights.map((w) => w.shape),
+    [[8, 5], [5]],
+  );
+  for (const w of [...s.weights, ...s.bestWeights])
+    assert.ok(w.data.length === w.shape.reduce((a, b) => a * b, 1) && w.data.every(Number.isFinite));
   assert.ok(Array.isArray(s.rng) && s.P !== null && s.P.length === 25);
   return s;
 }
@@ -57,13 +72,23 @@ test('a worker terminated mid-run: exit without a terminal event, an intact chec
     });
     worker.on('error', reject);
     worker.on('exit', resolveP);
-    worker.postMessage({ type: 'worker/start', request: { configText: readFileSync(killed.configPath, 'utf8'), configPath: killed.configPath }, backend: 'cpu' } satisfies WorkerRequest);
+    worker.postMessage({
+      type: 'worker/start',
+      request: { configText: readFileSync(killed.configPath, 'utf8'), configPath: killed.configPath },
+      backend: 'cpu',
+    } satisfies WorkerRequest);
   });
   assert.equal(exitCode, 1, 'terminate() ends the thread with code 1');
-  assert.ok(!events.some((e) => e.type === 'run/finished' || e.type === 'run/failed'), 'no terminal event: the host must notice the exit itself');
+  assert.ok(
+    !events.some((e) => e.type === 'run/finished' || e.type === 'run/failed'),
+    'no terminal event: the host must notice the exit itself',
+  );
   assert.ok(events.some((e) => e.type === 'run/started'));
   const state = assertCheckpoint(join(killed.dir, 'out', 'checkpoint'));
-  assert.ok(checkpoints.includes(state.step), `the checkpoint on disk (step ${state.step}) is one the worker reported (${checkpoints.join(', ')})`);
+  assert.ok(
+    checkpoints.includes(state.step),
+    `the checkpoint on disk (step ${state.step}) is one the worker reported (${checkpoints.join(', ')})`,
+  );
   assert.ok(state.step < training.steps);
   const files = readdirSync(join(killed.dir, 'out', 'checkpoint')).sort();
   assert.equal(files.length, 2, `state.json and one arrays file, no temp file: ${files.join(', ')}`);
@@ -72,7 +97,10 @@ test('a worker terminated mid-run: exit without a terminal event, an intact chec
 
   // The killed worker's lock on the output folder outlives it; the host releases it, as RunSession does.
   const refused = await run(killed, [], { resume: true });
-  assert.ok(!refused.ok && /another run is writing to the output folder/.test(refused.message), refused.ok ? 'resumed over a held lock' : refused.message);
+  assert.ok(
+    !refused.ok && /another run is writing to the output folder/.test(refused.message),
+    refused.ok ? 'resumed over a held lock' : refused.message,
+  );
   releaseThreadLock(join(killed.dir, 'out'), threadId);
   const resumed = await run(killed, [], { resume: true });
   assert.ok(resumed.ok, resumed.ok ? '' : resumed.message);
@@ -85,33 +113,40 @@ test('a worker terminated mid-run: exit without a terminal event, an intact chec
 
 // With momentum the head step keeps W exact; without it (the default) W carries a weight-decay scale between
 // refreshes, which the checkpoint records instead of folding in.
-for (const momentum of [0.9, 0]) test(`cancel keeps a checkpoint, and resuming it gives bit-identical final weights to an uninterrupted run (momentum ${momentum})`, async () => {
-  const training = { steps: 200, momentum, weightDecay: 5e-3 };
-  const a = smallJob(training);
-  const b = smallJob(training);
-  const whole = await run(a, []);
-  assert.ok(whole.ok);
+for (const momentum of [0.9, 0])
+  test(`cancel keeps a checkpoint, and resuming it gives bit-identical final weights to an uninterrupted run (momentum ${momentum})`, async () => {
+    const training = { steps: 200, momentum, weightDecay: 5e-3 };
+    const a = smallJob(training);
+    const b = smallJob(training);
+    const whole = await run(a, []);
+    assert.ok(whole.ok);
 
-  // The loop asks shouldStop once before each step: the 88th question comes before step 87 (0-based), so 87 steps are done.
-  let asked = 0;
-  const events: RunEvent[] = [];
-  const first = await run(b, events, { shouldStop: () => ++asked > 87, emit: (e) => { events.push(e); } });
-  assert.ok(first.ok && first.summary.stoppedBy === 'cancel');
-  const state = assertCheckpoint(join(b.dir, 'out', 'checkpoint'));
-  assert.equal(state.step, 87, 'the checkpoint is taken where the run stopped');
-  if (momentum === 0) assert.ok(state.headScale < 1, `the checkpoint records W's scale (${state.headScale})`);
-  else assert.equal(state.headScale, 1, 'with momentum W carries no scale');
-  const last = events.filter((e) => e.type === 'run/checkpoint').pop();
-  assert.ok(last?.type === 'run/checkpoint' && last.payload.step === 87);
+    // The loop asks shouldStop once before each step: the 88th question comes before step 87 (0-based), so 87 steps are
+    // done.
+    let asked = 0;
+    const events: RunEvent[] = [];
+    const first = await run(b, events, {
+      shouldStop: () => ++asked > 87,
+      emit: (e) => {
+        events.push(e);
+      },
+    });
+    assert.ok(first.ok && first.summary.stoppedBy === 'cancel');
+    const state = assertCheckpoint(join(b.dir, 'out', 'checkpoint'));
+    assert.equal(state.step, 87, 'the checkpoint is taken where the run stopped');
+    if (momentum === 0) assert.ok(state.headScale < 1, `the checkpoint records W's scale (${state.headScale})`);
+    else assert.equal(state.headScale, 1, 'with momentum W carries no scale');
+    const last = events.filter((e) => e.type === 'run/checkpoint').pop();
+    assert.ok(last?.type === 'run/checkpoint' && last.payload.step === 87);
 
-  const tensors = tf.memory().numTensors;
-  const resumed = await run(b, [], { resume: true });
-  assert.equal(tf.memory().numTensors, tensors, 'a resumed run leaves no tensor behind');
-  assert.ok(resumed.ok && resumed.summary.stoppedBy === 'steps' && resumed.summary.steps === 200);
-  assert.equal(resumed.summary.bestStep, whole.summary.bestStep);
-  assert.deepEqual(bytes(b, 'W.npy'), bytes(a, 'W.npy'), 'W.npy bit-identical');
-  assert.deepEqual(bytes(b, 'b.npy'), bytes(a, 'b.npy'), 'b.npy bit-identical');
-});
+    const tensors = tf.memory().numTensors;
+    const resumed = await run(b, [], { resume: true });
+    assert.equal(tf.memory().numTensors, tensors, 'a resumed run leaves no tensor behind');
+    assert.ok(resumed.ok && resumed.summary.stoppedBy === 'steps' && resumed.summary.steps === 200);
+    assert.equal(resumed.summary.bestStep, whole.summary.bestStep);
+    assert.deepEqual(bytes(b, 'W.npy'), bytes(a, 'W.npy'), 'W.npy bit-identical');
+    assert.deepEqual(bytes(b, 'b.npy'), bytes(a, 'b.npy'), 'b.npy bit-identical');
+  });
 
 test('a full disk while writing the outputs leaves the previous W.npy, b.npy and report.json intact and names the path', async () => {
   const j = smallJob({ steps: 40 });
@@ -151,7 +186,10 @@ test('a full disk while writing the outputs leaves the previous W.npy, b.npy and
   assert.equal(f.kind, 'training', 'a failed write is a failed run, not an internal error');
   assert.ok(f.message.includes(target) && f.message.includes('ENOSPC'), f.message);
   // The checkpoint belongs to the new run; every other output is the previous one, and no temp file is left.
-  assert.deepEqual(treeDiff(previous, treeHashes(out), (rel) => rel.startsWith('checkpoint/')), []);
+  assert.deepEqual(
+    treeDiff(previous, treeHashes(out), (rel) => rel.startsWith('checkpoint/')),
+    [],
+  );
   assert.ok(!readdirSync(out).some((n) => n.endsWith('.tmp')));
 });
 
@@ -174,23 +212,56 @@ test('a run refuses to write over its own input model (config, feature mode and 
   const before = treeHashes(j.dir);
   const viaConfig = await runCli(['finetune', '--config', j.configPath, '--backend', 'cpu']);
   assert.equal(viaConfig.code, 2, viaConfig.stderr);
-  assert.ok(viaConfig.stderr.includes(`${join(j.dir, 'head', 'W.npy')}: output would overwrite the input file`), viaConfig.stderr);
-  const viaFlags = await runCli(['finetune', '--features', 'train_x.npy', '--labels', 'train_y.npy', '--val-features', 'val_x.npy', '--val-labels', 'val_y.npy',
-    '--weights', 'head/W.npy', '--bias', 'head/b.npy', '--objective', 'minRecall', '--steps', '20', '--out', 'head', '--backend', 'cpu'], { cwd: j.dir });
+  assert.ok(
+    viaConfig.stderr.includes(`${join(j.dir, 'head', 'W.npy')}: output would overwrite the input file`),
+    viaConfig.stderr,
+  );
+  const viaFlags = await runCli(
+    [
+      'finetune',
+      '--features',
+      'train_x.npy',
+      '--labels',
+      'train_y.npy',
+      '--val-features',
+      'val_x.npy',
+      '--val-labels',
+      'val_y.npy',
+      '--weights',
+      'head/W.npy',
+      '--bias',
+      'head/b.npy',
+      '--objective',
+      'minRecall',
+      '--steps',
+      '20',
+      '--out',
+      'head',
+      '--backend',
+      'cpu',
+    ],
+    { cwd: j.dir },
+  );
   assert.equal(viaFlags.code, 2, viaFlags.stderr);
   assert.ok(viaFlags.stderr.includes('output would overwrite the input file'), viaFlags.stderr);
   assert.deepEqual(treeDiff(before, treeHashes(j.dir)), [], 'nothing written, nothing modified');
 
   // A tfjs model at prev/model/model.json with output "prev" would be overwritten by prev/model/model.json.
   layersModel(join(j.dir, 'prev', 'model'), { inputShape: [8], flatten: false, units: [5] });
-  writeFileSync(j.configPath, JSON.stringify({ ...j.config, model: { kind: 'tfjs', path: 'prev/model/model.json' }, output: 'prev' }, null, 2));
+  writeFileSync(
+    j.configPath,
+    JSON.stringify({ ...j.config, model: { kind: 'tfjs', path: 'prev/model/model.json' }, output: 'prev' }, null, 2),
+  );
   const tfjsBefore = treeHashes(j.dir);
   const events: RunEvent[] = [];
   const r = await run(j, events);
   assert.ok(!r.ok);
   const f = failure(events);
   assert.equal(f.kind, 'data');
-  assert.ok(f.message.includes(join(j.dir, 'prev', 'model', 'model.json')) && f.message.includes('would overwrite the input'), f.message);
+  assert.ok(
+    f.message.includes(join(j.dir, 'prev', 'model', 'model.json')) && f.message.includes('would overwrite the input'),
+    f.message,
+  );
   assert.deepEqual(treeDiff(tfjsBefore, treeHashes(j.dir)), []);
 });
 
@@ -199,7 +270,13 @@ test('divergence: a huge lr stops the run with a training error naming the step 
   // Features 40 times larger: at lr 10 the logits grow until the loss explodes some 30 steps in.
   const p = join(j.dir, 'train_x.npy');
   const a = readNpy(p);
-  writeFileSync(p, encodeNpy(Float32Array.from(a.data as Float32Array, (v) => v * 40), a.shape));
+  writeFileSync(
+    p,
+    encodeNpy(
+      Float32Array.from(a.data as Float32Array, (v) => v * 40),
+      a.shape,
+    ),
+  );
   const events: RunEvent[] = [];
   const r = await run(j, events);
   assert.ok(!r.ok);
@@ -213,7 +290,11 @@ test('divergence: a huge lr stops the run with a training error naming the step 
   assert.ok(lastCheckpoint?.type === 'run/checkpoint');
   const state = assertCheckpoint(join(j.dir, 'out', 'checkpoint'));
   assert.equal(state.step, lastCheckpoint.payload.step, 'the file is the last checkpoint reported');
-  assert.ok(state.step <= divergedAt && state.best.step <= state.step, `checkpoint step ${state.step}, best ${state.best.step}, diverged at ${divergedAt}`);
+  assert.ok(
+    state.step <= divergedAt && state.best.step <= state.step,
+    `checkpoint step ${state.step}, best ${state.best.step}, diverged at ${divergedAt}`,
+  );
   assert.ok(!events.some((e) => e.type === 'run/finished'));
-  for (const o of ['W.npy', 'b.npy', 'report.json']) assert.ok(!fs.existsSync(join(j.dir, 'out', o)), `${o} is not written by a diverged run`);
+  for (const o of ['W.npy', 'b.npy', 'report.json'])
+    assert.ok(!fs.existsSync(join(j.dir, 'out', o)), `${o} is not written by a diverged run`);
 });

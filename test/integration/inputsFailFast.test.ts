@@ -27,8 +27,15 @@ function corruptWorkspace(): string {
   return dir;
 }
 
-async function loadError(dir: string, model: Record<string, unknown>, data: Record<string, unknown> = {}): Promise<Error> {
-  const cfg = configSchema.parse({ data: { kind: 'images', train: 'imgs', ...data }, model: { kind: 'onnx', path: 'm.onnx', ...model } });
+async function loadError(
+  dir: string,
+  model: Record<string, unknown>,
+  data: Record<string, unknown> = {},
+): Promise<Error> {
+  const cfg = configSchema.parse({
+    data: { kind: 'images', train: 'imgs', ...data },
+    model: { kind: 'onnx', path: 'm.onnx', ...model },
+  });
   try {
     await loadInputs(cfg, dir, join(dir, 'c.selmix.json'));
   } catch (e) {
@@ -65,25 +72,49 @@ test('chanceLevel: at or below 1/K + 3 standard errors is at chance; clearly abo
   assert.equal(chanceLevel(0.5, 10, 1000, ''), null);
   const c = chanceLevel(0.1, 10, 1000, 'hint')!;
   assert.ok(c && Math.abs(c.bound - (0.1 + 3 * Math.sqrt(0.09 / 1000))) < 1e-12);
-  assert.match(c.message, /at chance level on validation: accuracy 10\.0 % on 1000 examples, chance 1\/K = 10\.0 %.*hint/);
+  assert.match(
+    c.message,
+    /at chance level on validation: accuracy 10\.0 % on 1000 examples, chance 1\/K = 10\.0 %.*hint/,
+  );
   assert.ok(chanceLevel(0.12, 10, 100, '') !== null, 'within noise on 100 examples');
   assert.equal(chanceLevel(0.12, 10, 100000, ''), null);
 });
 
 test('a linear head of zeros (every example class 0: accuracy 1/K on a balanced validation set) is reported: a warn event and report.json startAtChance', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'selmix-chance-'));
-  const n = 60, d = 4, K = 3;
-  writeNpy(join(dir, 'x.npy'), Float32Array.from({ length: n * d }, (_, i) => Math.sin(i)), [n, d]);
-  writeNpy(join(dir, 'y.npy'), Int32Array.from({ length: n }, (_, i) => i % K), [n]);
+  const n = 60,
+    d = 4,
+    K = 3;
+  writeNpy(
+    join(dir, 'x.npy'),
+    Float32Array.from({ length: n * d }, (_, i) => Math.sin(i)),
+    [n, d],
+  );
+  writeNpy(
+    join(dir, 'y.npy'),
+    Int32Array.from({ length: n }, (_, i) => i % K),
+    [n],
+  );
   writeNpy(join(dir, 'W.npy'), new Float32Array(K * d), [K, d]);
-  const cfg = { data: { kind: 'npy', train: { features: 'x.npy', labels: 'y.npy' }, val: { features: 'x.npy', labels: 'y.npy' } },
-    model: { kind: 'linear', weights: 'W.npy' }, training: { steps: 3, refreshEvery: 3, warmStart: 'none' }, output: 'out' };
+  const cfg = {
+    data: { kind: 'npy', train: { features: 'x.npy', labels: 'y.npy' }, val: { features: 'x.npy', labels: 'y.npy' } },
+    model: { kind: 'linear', weights: 'W.npy' },
+    training: { steps: 3, refreshEvery: 3, warmStart: 'none' },
+    output: 'out',
+  };
   const events: RunEvent[] = [];
-  const r = await runRequest({ configText: JSON.stringify(cfg), configPath: join(dir, 'c.selmix.json') }, { emit: (e) => events.push(e), shouldStop: () => false, backend: 'cpu' });
+  const r = await runRequest(
+    { configText: JSON.stringify(cfg), configPath: join(dir, 'c.selmix.json') },
+    { emit: (e) => events.push(e), shouldStop: () => false, backend: 'cpu' },
+  );
   assert.ok(r.ok, r.ok ? '' : r.message);
-  const warn = events.find((e) => e.type === 'run/log' && e.payload.level === 'warn' && /chance level/.test(e.payload.message));
+  const warn = events.find(
+    (e) => e.type === 'run/log' && e.payload.level === 'warn' && /chance level/.test(e.payload.message),
+  );
   assert.ok(warn, 'a warn event');
-  const report = JSON.parse(readFileSync(join(dir, 'out', 'report.json'), 'utf8')) as { startAtChance?: { accuracy: number; chance: number } };
+  const report = JSON.parse(readFileSync(join(dir, 'out', 'report.json'), 'utf8')) as {
+    startAtChance?: { accuracy: number; chance: number };
+  };
   assert.ok(report.startAtChance);
   assert.ok(Math.abs(report.startAtChance.chance - 1 / 3) < 1e-12);
 });

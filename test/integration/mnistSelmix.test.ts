@@ -20,7 +20,14 @@ function write(name: string, cfg: object): string {
 
 async function run(path: string, onEvent: (e: RunEvent) => void = () => undefined): Promise<RunFinishedPayload> {
   const events: RunEvent[] = [];
-  const r = await runConfig(readFileSync(path, 'utf8'), path, { emit: (e) => { events.push(e); onEvent(e); }, shouldStop: () => false, backend: 'wasm' });
+  const r = await runConfig(readFileSync(path, 'utf8'), path, {
+    emit: (e) => {
+      events.push(e);
+      onEvent(e);
+    },
+    shouldStop: () => false,
+    backend: 'wasm',
+  });
   if (!r.ok) assert.fail(`run failed: ${r.message}`);
   assert.equal(events[events.length - 1]!.type, 'run/finished');
   return r.summary;
@@ -33,28 +40,57 @@ before(async () => {
 
 test('a short SelMix minRecall run raises validation min recall over the starting model, with a flat tensor count', async () => {
   const counts: number[] = [];
-  const s = await run(write('ft.selmix.json', {
-    objective: 'minRecall', data, model: { kind: 'tfjs', path: 'pre/model/model.json' },
-    training: { steps: 120, refreshEvery: 20, seed: 0 }, output: 'ft',
-  }), (e) => { if (e.type === 'run/step') counts.push(tf.memory().numTensors); });
-  assert.ok(s.after.val.minRecall > s.before.val.minRecall, `val min recall ${s.before.val.minRecall} -> ${s.after.val.minRecall}`);
-  assert.ok(s.after.test!.minRecall > s.before.test!.minRecall, `test min recall ${s.before.test!.minRecall} -> ${s.after.test!.minRecall}`);
+  const s = await run(
+    write('ft.selmix.json', {
+      objective: 'minRecall',
+      data,
+      model: { kind: 'tfjs', path: 'pre/model/model.json' },
+      training: { steps: 120, refreshEvery: 20, seed: 0 },
+      output: 'ft',
+    }),
+    (e) => {
+      if (e.type === 'run/step') counts.push(tf.memory().numTensors);
+    },
+  );
+  assert.ok(
+    s.after.val.minRecall > s.before.val.minRecall,
+    `val min recall ${s.before.val.minRecall} -> ${s.after.val.minRecall}`,
+  );
+  assert.ok(
+    s.after.test!.minRecall > s.before.test!.minRecall,
+    `test min recall ${s.before.test!.minRecall} -> ${s.after.test!.minRecall}`,
+  );
   assert.ok(counts.length > 10);
-  assert.equal(Math.max(...counts.slice(1)), Math.min(...counts.slice(1)), `tensor count moved across steps: ${counts.join(',')}`);
+  assert.equal(
+    Math.max(...counts.slice(1)),
+    Math.min(...counts.slice(1)),
+    `tensor count moved across steps: ${counts.join(',')}`,
+  );
   const report = JSON.parse(readFileSync(join(dir, 'ft', 'report.json'), 'utf8'));
   assert.equal(report.summary.after.val.minRecall, s.after.val.minRecall);
   const snap = readReportSnapshot(join(dir, 'ft', 'report.json'));
-  assert.ok(snap?.lastRefresh?.gain.data.length === 100 && snap.lastRefresh.distribution.data.length === 100, 'G and P come back from the .npy files beside the report');
+  assert.ok(
+    snap?.lastRefresh?.gain.data.length === 100 && snap.lastRefresh.distribution.data.length === 100,
+    'G and P come back from the .npy files beside the report',
+  );
 });
 
 test('a run is reproducible from its config and seed (same weights bit for bit)', async () => {
-  const cfg = (out: string) => ({ objective: 'gMean', data, model: { kind: 'tfjs', path: 'pre/model/model.json', freezeBackbone: true },
-    training: { steps: 60, refreshEvery: 20, seed: 7 }, output: out });
+  const cfg = (out: string) => ({
+    objective: 'gMean',
+    data,
+    model: { kind: 'tfjs', path: 'pre/model/model.json', freezeBackbone: true },
+    training: { steps: 60, refreshEvery: 20, seed: 7 },
+    output: out,
+  });
   await run(write('r1.selmix.json', cfg('r1')));
   await run(write('r2.selmix.json', cfg('r2')));
   const a = readFileSync(join(dir, 'r1', 'model', 'weights.bin'));
   const b = readFileSync(join(dir, 'r2', 'model', 'weights.bin'));
   assert.ok(a.length > 1000);
   assert.ok(a.equals(b), 'weights differ between two runs with the same seed');
-  assert.ok(readFileSync(join(dir, 'r1', 'gain.npy')).equals(readFileSync(join(dir, 'r2', 'gain.npy'))), 'the same final G');
+  assert.ok(
+    readFileSync(join(dir, 'r1', 'gain.npy')).equals(readFileSync(join(dir, 'r2', 'gain.npy'))),
+    'the same final G',
+  );
 });

@@ -15,7 +15,8 @@ import { smallJob } from '../helpers/reliability';
 const calls: string[] = [];
 function trap(obj: object, key: string, name: string): void {
   Object.defineProperty(obj, key, {
-    configurable: true, writable: true,
+    configurable: true,
+    writable: true,
     value: (...args: unknown[]) => {
       calls.push(`${name}(${args.map((a) => (typeof a === 'string' ? a : typeof a)).join(', ')})`);
       throw new Error(`network access attempted: ${name}`);
@@ -37,20 +38,26 @@ trap(dns, 'resolve', 'dns.resolve');
 trap(dns.promises, 'lookup', 'dns.promises.lookup');
 trap(globalThis, 'fetch', 'fetch');
 
-test('a training job (backend probing, data, model, outputs) runs with all networking stubbed to throw, and calls none of it', { timeout: 60_000 }, async () => {
-  // Loaded only now, so no module can have kept a reference to an unstubbed function.
-  const { runConfig } = await import('../helpers/run');
-  const j = smallJob({ steps: 100 });
-  const failures: string[] = [];
-  const r = await runConfig(readFileSync(j.configPath, 'utf8'), j.configPath, {
-    backend: 'auto',
-    shouldStop: () => false,
-    emit: (e) => { if (e.type === 'run/failed') failures.push(e.payload.message); },
-  });
-  assert.ok(r.ok, r.ok ? '' : `${r.message} ${failures.join('; ')}`);
-  assert.deepEqual(calls, [], `network calls: ${calls.join(', ')}`);
-  // The stubs work: a call would have been caught and counted.
-  assert.throws(() => (globalThis.fetch as unknown as () => void)(), /network access attempted: fetch/);
-  assert.throws(() => http.get('http://example.invalid/'), /network access attempted/);
-  assert.equal(calls.length, 2);
-});
+test(
+  'a training job (backend probing, data, model, outputs) runs with all networking stubbed to throw, and calls none of it',
+  { timeout: 60_000 },
+  async () => {
+    // Loaded only now, so no module can have kept a reference to an unstubbed function.
+    const { runConfig } = await import('../helpers/run');
+    const j = smallJob({ steps: 100 });
+    const failures: string[] = [];
+    const r = await runConfig(readFileSync(j.configPath, 'utf8'), j.configPath, {
+      backend: 'auto',
+      shouldStop: () => false,
+      emit: (e) => {
+        if (e.type === 'run/failed') failures.push(e.payload.message);
+      },
+    });
+    assert.ok(r.ok, r.ok ? '' : `${r.message} ${failures.join('; ')}`);
+    assert.deepEqual(calls, [], `network calls: ${calls.join(', ')}`);
+    // The stubs work: a call would have been caught and counted.
+    assert.throws(() => (globalThis.fetch as unknown as () => void)(), /network access attempted: fetch/);
+    assert.throws(() => http.get('http://example.invalid/'), /network access attempted/);
+    assert.equal(calls.length, 2);
+  },
+);

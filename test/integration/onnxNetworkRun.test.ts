@@ -20,13 +20,19 @@ function imageFolders(dir: string): void {
 }
 
 function config(training: object, extra: object = {}): string {
-  return JSON.stringify({
-    name: 'onnx whole network', objective: 'meanRecall',
-    data: { kind: 'images', train: 'images/train', val: 'images/val', grayscale: true },
-    model: { kind: 'onnx', path: 'model.onnx', preprocess: { mean: [0.1307], std: [0.3081], layout: 'NCHW' } },
-    training: { steps: 16, refreshEvery: 4, batchSize: 8, lr: 0.01, ...training },
-    output: 'out', ...extra,
-  }, null, 2);
+  return JSON.stringify(
+    {
+      name: 'onnx whole network',
+      objective: 'meanRecall',
+      data: { kind: 'images', train: 'images/train', val: 'images/val', grayscale: true },
+      model: { kind: 'onnx', path: 'model.onnx', preprocess: { mean: [0.1307], std: [0.3081], layout: 'NCHW' } },
+      training: { steps: 16, refreshEvery: 4, batchSize: 8, lr: 0.01, ...training },
+      output: 'out',
+      ...extra,
+    },
+    null,
+    2,
+  );
 }
 
 function initializers(file: string): Map<string, Float32Array> {
@@ -59,39 +65,66 @@ function copyTree(from: string, to: string): void {
   }
 }
 
-test('whole-network fine-tuning of an ONNX CNN: the backbone moves, BatchNorm stays, model.onnx matches the run', { timeout: 300_000 }, async () => {
-  const dir = workspace();
-  const configPath = join(dir, 'selmix.json');
-  writeFileSync(configPath, config({ warmStart: 'none' }));
-  const events: RunEvent[] = [];
-  const r = await runRequest({ configText: readFileSync(configPath, 'utf8'), configPath }, { emit: (e) => events.push(e), shouldStop: () => false, backend: 'onnxruntime' });
-  assert.ok(r.ok, r.ok ? '' : r.message);
-  const logs = events.filter((e) => e.type === 'run/log').map((e) => (e.type === 'run/log' ? e.payload.message : ''));
-  assert.ok(logs.some((l) => /one whole-network step \(batch 8 \+ 8 partners\) takes \d+ ms: about .* for the 16 steps/.test(l)), logs.join('\n'));
-  const report = JSON.parse(readFileSync(join(dir, 'out', 'report.json'), 'utf8')) as { onnx: { ok: boolean; maxAbsDiff: number; examples: number }; notes: string[] };
-  assert.equal(report.onnx.ok, true);
-  assert.ok(report.onnx.maxAbsDiff <= 1e-4);
-  assert.ok(report.notes.some((n) => /^whole network: \d+ parameter tensors/.test(n)), report.notes.join('\n'));
-  assert.ok(report.notes.some((n) => /augmentation: random crop/.test(n)));
-  const before = initializers(join(dir, 'model.onnx'));
-  const after = initializers(join(dir, 'out', 'model.onnx'));
-  const bestStep = r.ok ? r.summary.bestStep : 0;
-  const inG = decodeOnnx(readFileSync(join(dir, 'model.onnx'))).graph!;
-  const outG = decodeOnnx(readFileSync(join(dir, 'out', 'model.onnx'))).graph!;
-  assert.deepEqual(outG.node!.map((n) => n.opType), inG.node!.map((n) => n.opType), 'the same graph');
-  const convs = inG.node!.filter((n) => n.opType === 'Conv').map((n) => n.input![1]!);
-  const bns = inG.node!.filter((n) => n.opType === 'BatchNormalization').flatMap((n) => n.input!.slice(1));
-  assert.ok(convs.length >= 3 && bns.length >= 4);
-  for (const b of bns) assert.equal(maxDiff(after.get(b)!, before.get(b)!), 0, `BatchNorm's ${b} is frozen`);
-  if (bestStep > 0) for (const c of convs) assert.ok(maxDiff(after.get(c)!, before.get(c)!) > 1e-6, `conv weight ${c} moved (kept step ${bestStep})`);
-  else assert.fail('the kept iterate is the start: nothing to compare (raise the steps)');
-});
+test(
+  'whole-network fine-tuning of an ONNX CNN: the backbone moves, BatchNorm stays, model.onnx matches the run',
+  { timeout: 300_000 },
+  async () => {
+    const dir = workspace();
+    const configPath = join(dir, 'selmix.json');
+    writeFileSync(configPath, config({ warmStart: 'none' }));
+    const events: RunEvent[] = [];
+    const r = await runRequest(
+      { configText: readFileSync(configPath, 'utf8'), configPath },
+      { emit: (e) => events.push(e), shouldStop: () => false, backend: 'onnxruntime' },
+    );
+    assert.ok(r.ok, r.ok ? '' : r.message);
+    const logs = events.filter((e) => e.type === 'run/log').map((e) => (e.type === 'run/log' ? e.payload.message : ''));
+    assert.ok(
+      logs.some((l) =>
+        /one whole-network step \(batch 8 \+ 8 partners\) takes \d+ ms: about .* for the 16 steps/.test(l),
+      ),
+      logs.join('\n'),
+    );
+    const report = JSON.parse(readFileSync(join(dir, 'out', 'report.json'), 'utf8')) as {
+      onnx: { ok: boolean; maxAbsDiff: number; examples: number };
+      notes: string[];
+    };
+    assert.equal(report.onnx.ok, true);
+    assert.ok(report.onnx.maxAbsDiff <= 1e-4);
+    assert.ok(
+      report.notes.some((n) => /^whole network: \d+ parameter tensors/.test(n)),
+      report.notes.join('\n'),
+    );
+    assert.ok(report.notes.some((n) => /augmentation: random crop/.test(n)));
+    const before = initializers(join(dir, 'model.onnx'));
+    const after = initializers(join(dir, 'out', 'model.onnx'));
+    const bestStep = r.ok ? r.summary.bestStep : 0;
+    const inG = decodeOnnx(readFileSync(join(dir, 'model.onnx'))).graph!;
+    const outG = decodeOnnx(readFileSync(join(dir, 'out', 'model.onnx'))).graph!;
+    assert.deepEqual(
+      outG.node!.map((n) => n.opType),
+      inG.node!.map((n) => n.opType),
+      'the same graph',
+    );
+    const convs = inG.node!.filter((n) => n.opType === 'Conv').map((n) => n.input![1]!);
+    const bns = inG.node!.filter((n) => n.opType === 'BatchNormalization').flatMap((n) => n.input!.slice(1));
+    assert.ok(convs.length >= 3 && bns.length >= 4);
+    for (const b of bns) assert.equal(maxDiff(after.get(b)!, before.get(b)!), 0, `BatchNorm's ${b} is frozen`);
+    if (bestStep > 0)
+      for (const c of convs)
+        assert.ok(maxDiff(after.get(c)!, before.get(c)!) > 1e-6, `conv weight ${c} moved (kept step ${bestStep})`);
+    else assert.fail('the kept iterate is the start: nothing to compare (raise the steps)');
+  },
+);
 
 test('a run with lr 0 returns the input model (every initializer unchanged)', { timeout: 300_000 }, async () => {
   const dir = workspace();
   const configPath = join(dir, 'selmix.json');
   writeFileSync(configPath, config({ lr: 0, warmStart: 'none', steps: 4, refreshEvery: 2 }));
-  const r = await runRequest({ configText: readFileSync(configPath, 'utf8'), configPath }, { emit: () => undefined, shouldStop: () => false, backend: 'onnxruntime' });
+  const r = await runRequest(
+    { configText: readFileSync(configPath, 'utf8'), configPath },
+    { emit: () => undefined, shouldStop: () => false, backend: 'onnxruntime' },
+  );
   assert.ok(r.ok, r.ok ? '' : r.message);
   const before = initializers(join(dir, 'model.onnx'));
   const after = initializers(join(dir, 'out', 'model.onnx'));
@@ -99,52 +132,78 @@ test('a run with lr 0 returns the input model (every initializer unchanged)', { 
   for (const [k, v] of before) assert.equal(maxDiff(after.get(k)!, v), 0, `${k} changed`);
 });
 
-test('an op without a gradient on the backbone is refused before any image is read, naming the node', { timeout: 60_000 }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'selmix-onnx-net-bad-'));
-  const proto = decodeOnnx(readFileSync(join(FIXTURES, 'cnn_bn_gap.onnx')));
-  const relu = proto.graph!.node!.find((n) => n.opType === 'Relu')!;
-  relu.opType = 'Softplus';
-  relu.name = 'the_softplus';
-  writeFileSync(join(dir, 'model.onnx'), encodeOnnx(proto));
-  // Images that cannot be decoded: reading them would fail with a different error.
-  for (const split of ['train', 'val']) for (const c of ['0', '1']) {
-    mkdirSync(join(dir, 'images', split, c), { recursive: true });
-    writeFileSync(join(dir, 'images', split, c, 'broken.png'), 'not a png');
-  }
-  const configPath = join(dir, 'selmix.json');
-  writeFileSync(configPath, config({}));
-  const r = await runRequest({ configText: readFileSync(configPath, 'utf8'), configPath }, { emit: () => undefined, shouldStop: () => false, backend: 'onnxruntime' });
-  assert.equal(r.ok, false);
-  if (r.ok) return;
-  assert.equal(r.kind, 'data');
-  assert.match(r.message, /model\.onnx/);
-  assert.match(r.message, /"the_softplus" \(Softplus\)/);
-  assert.match(r.message, /"freezeBackbone": true/);
-});
+test(
+  'an op without a gradient on the backbone is refused before any image is read, naming the node',
+  { timeout: 60_000 },
+  async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'selmix-onnx-net-bad-'));
+    const proto = decodeOnnx(readFileSync(join(FIXTURES, 'cnn_bn_gap.onnx')));
+    const relu = proto.graph!.node!.find((n) => n.opType === 'Relu')!;
+    relu.opType = 'Softplus';
+    relu.name = 'the_softplus';
+    writeFileSync(join(dir, 'model.onnx'), encodeOnnx(proto));
+    // Images that cannot be decoded: reading them would fail with a different error.
+    for (const split of ['train', 'val'])
+      for (const c of ['0', '1']) {
+        mkdirSync(join(dir, 'images', split, c), { recursive: true });
+        writeFileSync(join(dir, 'images', split, c, 'broken.png'), 'not a png');
+      }
+    const configPath = join(dir, 'selmix.json');
+    writeFileSync(configPath, config({}));
+    const r = await runRequest(
+      { configText: readFileSync(configPath, 'utf8'), configPath },
+      { emit: () => undefined, shouldStop: () => false, backend: 'onnxruntime' },
+    );
+    assert.equal(r.ok, false);
+    if (r.ok) return;
+    assert.equal(r.kind, 'data');
+    assert.match(r.message, /model\.onnx/);
+    assert.match(r.message, /"the_softplus" \(Softplus\)/);
+    assert.match(r.message, /"freezeBackbone": true/);
+  },
+);
 
-test('a stopped whole-network run answers within a step and --resume continues it exactly', { timeout: 300_000 }, async () => {
-  const full = workspace();
-  const cut = workspace();
-  const cfg = config({ momentum: 0.9, steps: 12, refreshEvery: 4, checkpointEvery: 1 });
-  for (const d of [full, cut]) writeFileSync(join(d, 'selmix.json'), cfg);
-  const a = await runRequest({ configText: cfg, configPath: join(full, 'selmix.json') }, { emit: () => undefined, shouldStop: () => false, backend: 'onnxruntime' });
-  assert.ok(a.ok, a.ok ? '' : a.message);
-  // The loop asks shouldStop once before each step (step events come by wall time, so they cannot time the stop):
-  // the stop is asked for before step 6 at the latest, and answered before the next step.
-  let asked = 0;
-  const b = await runRequest({ configText: cfg, configPath: join(cut, 'selmix.json') }, {
-    emit: () => undefined, shouldStop: () => ++asked > 6, backend: 'onnxruntime',
-  });
-  assert.ok(b.ok && b.summary.stoppedBy === 'cancel', b.ok ? b.summary.stoppedBy : b.message);
-  const stoppedAt = b.ok ? b.summary.steps : -1;
-  assert.ok(stoppedAt >= 1 && stoppedAt <= 6, `stopped at step ${stoppedAt}`);
-  const c = await runRequest({ configText: cfg, configPath: join(cut, 'selmix.json'), resume: true }, { emit: () => undefined, shouldStop: () => false, backend: 'onnxruntime' });
-  assert.ok(c.ok, c.ok ? '' : c.message);
-  const notes = (JSON.parse(readFileSync(join(cut, 'out', 'report.json'), 'utf8')) as { notes: string[] }).notes;
-  const from = notes.map((n) => /resumed from the checkpoint at step (\d+)/.exec(n)).find(Boolean);
-  assert.ok(from && Number(from[1]) === stoppedAt, `the run resumed from step ${from?.[1]}, stopped at ${stoppedAt}: ${notes.join('; ')}`);
-  const x = initializers(join(full, 'out', 'model.onnx'));
-  const y = initializers(join(cut, 'out', 'model.onnx'));
-  for (const [k, v] of x) assert.equal(maxDiff(y.get(k)!, v), 0, `${k} differs after resume`);
-  assert.equal(c.ok && c.summary.bestStep, a.ok && a.summary.bestStep);
-});
+test(
+  'a stopped whole-network run answers within a step and --resume continues it exactly',
+  { timeout: 300_000 },
+  async () => {
+    const full = workspace();
+    const cut = workspace();
+    const cfg = config({ momentum: 0.9, steps: 12, refreshEvery: 4, checkpointEvery: 1 });
+    for (const d of [full, cut]) writeFileSync(join(d, 'selmix.json'), cfg);
+    const a = await runRequest(
+      { configText: cfg, configPath: join(full, 'selmix.json') },
+      { emit: () => undefined, shouldStop: () => false, backend: 'onnxruntime' },
+    );
+    assert.ok(a.ok, a.ok ? '' : a.message);
+    // The loop asks shouldStop once before each step (step events come by wall time, so they cannot time the stop):
+    // the stop is asked for before step 6 at the latest, and answered before the next step.
+    let asked = 0;
+    const b = await runRequest(
+      { configText: cfg, configPath: join(cut, 'selmix.json') },
+      {
+        emit: () => undefined,
+        shouldStop: () => ++asked > 6,
+        backend: 'onnxruntime',
+      },
+    );
+    assert.ok(b.ok && b.summary.stoppedBy === 'cancel', b.ok ? b.summary.stoppedBy : b.message);
+    const stoppedAt = b.ok ? b.summary.steps : -1;
+    assert.ok(stoppedAt >= 1 && stoppedAt <= 6, `stopped at step ${stoppedAt}`);
+    const c = await runRequest(
+      { configText: cfg, configPath: join(cut, 'selmix.json'), resume: true },
+      { emit: () => undefined, shouldStop: () => false, backend: 'onnxruntime' },
+    );
+    assert.ok(c.ok, c.ok ? '' : c.message);
+    const notes = (JSON.parse(readFileSync(join(cut, 'out', 'report.json'), 'utf8')) as { notes: string[] }).notes;
+    const from = notes.map((n) => /resumed from the checkpoint at step (\d+)/.exec(n)).find(Boolean);
+    assert.ok(
+      from && Number(from[1]) === stoppedAt,
+      `the run resumed from step ${from?.[1]}, stopped at ${stoppedAt}: ${notes.join('; ')}`,
+    );
+    const x = initializers(join(full, 'out', 'model.onnx'));
+    const y = initializers(join(cut, 'out', 'model.onnx'));
+    for (const [k, v] of x) assert.equal(maxDiff(y.get(k)!, v), 0, `${k} differs after resume`);
+    assert.equal(c.ok && c.summary.bestStep, a.ok && a.summary.bestStep);
+  },
+);

@@ -28,7 +28,11 @@ describe('bad-input corpus through runConfig', () => {
       const cfgPath = configPathOf(dir);
       const events: RunEvent[] = [];
       const beforeTree = treeHashes(dir);
-      const r = await runConfig(readFileSync(cfgPath, 'utf8'), cfgPath, { emit: (e) => events.push(e), shouldStop: () => false, backend: 'cpu' });
+      const r = await runConfig(readFileSync(cfgPath, 'utf8'), cfgPath, {
+        emit: (e) => events.push(e),
+        shouldStop: () => false,
+        backend: 'cpu',
+      });
       const terminal = events.filter((e) => e.type === 'run/failed' || e.type === 'run/finished');
       assert.equal(terminal.length, 1, `one terminal event, got ${events.map((e) => e.type).join(', ')}`);
       assert.equal(events[events.length - 1], terminal[0], 'the terminal event is the last one');
@@ -36,7 +40,11 @@ describe('bad-input corpus through runConfig', () => {
         assert.ok(r.ok, r.ok ? '' : r.message);
         assert.equal(terminal[0]!.type, 'run/finished');
         expect.check(dir);
-        assert.deepEqual(treeDiff(beforeTree, treeHashes(dir), (rel) => rel.startsWith('out/') || rel.startsWith('.selmix-cache/')), [], 'inputs untouched');
+        assert.deepEqual(
+          treeDiff(beforeTree, treeHashes(dir), (rel) => rel.startsWith('out/') || rel.startsWith('.selmix-cache/')),
+          [],
+          'inputs untouched',
+        );
         return;
       }
       assert.ok(!r.ok, 'the run must fail');

@@ -22,24 +22,40 @@ test('10,000 steps: flat tensor count, bounded heap, no tensor leaked by the run
     backend: 'cpu',
     shouldStop: () => false,
     emit: (e) => {
-      // Step events come by wall time and at refreshes (not at fixed steps): the first of each thousand steps is sampled.
+      // Step events come by wall time and at refreshes (not at fixed steps): the first of each thousand steps is
+      // sampled.
       if (e.type !== 'run/step' || Math.ceil(e.payload.step / 1000) <= samples.length) return;
       gc();
-      samples.push({ step: Math.ceil(e.payload.step / 1000) * 1000, tensors: tf.memory().numTensors, heapMB: process.memoryUsage().heapUsed / 2 ** 20 });
+      samples.push({
+        step: Math.ceil(e.payload.step / 1000) * 1000,
+        tensors: tf.memory().numTensors,
+        heapMB: process.memoryUsage().heapUsed / 2 ** 20,
+      });
     },
   });
   const seconds = (performance.now() - t0) / 1000;
   assert.ok(r.ok, r.ok ? '' : r.message);
   assert.equal(r.summary.steps, 10_000);
-  assert.deepEqual(samples.map((s) => s.step), [1000, 2000, 3000, 4000, 5000, 6000, 7000, 8000, 9000, 10000]);
+  assert.deepEqual(
+    samples.map((s) => s.step),
+    [1000, 2000, 3000, 4000, 5000, 6000, 7000, 8000, 9000, 10000],
+  );
   const tensors = samples.map((s) => s.tensors);
-  assert.ok(tensors.every((n) => n === tensors[0]), `tensor count must not grow: ${tensors.join(', ')}`);
+  assert.ok(
+    tensors.every((n) => n === tensors[0]),
+    `tensor count must not grow: ${tensors.join(', ')}`,
+  );
   // The heap after a GC may wobble by a few MB (JIT, checkpoint strings); a leak of even one small array a
   // step (10,000 x 640 B) would add 6 MB, a tensor's worth of data per step far more.
   const heap = samples.map((s) => s.heapMB);
   const growth = Math.max(...heap.slice(1)) - heap[0]!;
-  assert.ok(growth < 8, `heap grew ${growth.toFixed(1)} MB over 9,000 steps: ${heap.map((h) => h.toFixed(1)).join(', ')}`);
+  assert.ok(
+    growth < 8,
+    `heap grew ${growth.toFixed(1)} MB over 9,000 steps: ${heap.map((h) => h.toFixed(1)).join(', ')}`,
+  );
   const report = JSON.parse(readFileSync(join(j.dir, 'out', 'report.json'), 'utf8')) as { tensorsLeaked: number };
   assert.equal(report.tensorsLeaked, 0);
-  t.diagnostic(`10,000 steps in ${seconds.toFixed(1)} s; tensors ${tensors[0]}; heap ${heap.map((h) => h.toFixed(1)).join(' ')} MB`);
+  t.diagnostic(
+    `10,000 steps in ${seconds.toFixed(1)} s; tensors ${tensors[0]}; heap ${heap.map((h) => h.toFixed(1)).join(' ')} MB`,
+  );
 });

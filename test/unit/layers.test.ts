@@ -10,7 +10,9 @@ const eslint = new ESLint({ cwd: root });
 
 /** The no-restricted-imports messages for one import line in a file at path (relative to the repository). */
 async function fenceErrors(path: string, from: string): Promise<string[]> {
-  const [r] = await eslint.lintText(`import { x } from '${from}';\nexport const y = x;\n`, { filePath: join(root, path) });
+  const [r] = await eslint.lintText(`import { x } from '${from}';\nexport const y = x;\n`, {
+    filePath: join(root, path),
+  });
   return r!.messages.filter((m) => m.ruleId === 'no-restricted-imports').map((m) => m.message);
 }
 

@@ -26,7 +26,10 @@ export function classStats(C: ArrayLike<number>, K: number): ClassStats {
   const cov = new Float64Array(K);
   for (let k = 0; k < K; k++) {
     let s = 0;
-    for (let l = 0; l < K; l++) { s += C[k * K + l]!; cov[l]! += C[k * K + l]!; }
+    for (let l = 0; l < K; l++) {
+      s += C[k * K + l]!;
+      cov[l]! += C[k * K + l]!;
+    }
     R[k] = s;
     diag[k] = C[k * K + k]!;
   }
@@ -44,7 +47,11 @@ export function colSums(C: ArrayLike<number>, K: number): Float64Array {
 }
 
 /** num_k / den_k, and 0 where den_k is not positive: the one 0/0 policy of recall and precision. */
-export function ratios(num: ArrayLike<number>, den: ArrayLike<number>, out: Float64Array = new Float64Array(num.length)): Float64Array {
+export function ratios(
+  num: ArrayLike<number>,
+  den: ArrayLike<number>,
+  out: Float64Array = new Float64Array(num.length),
+): Float64Array {
   for (let k = 0; k < num.length; k++) out[k] = den[k]! > 0 ? num[k]! / den[k]! : 0;
   return out;
 }
@@ -75,7 +82,11 @@ export function sum(xs: ArrayLike<number>): number {
 export function mean(xs: ArrayLike<number>, from = 0, to = xs.length, keep?: (i: number) => boolean): number {
   let s = 0;
   let n = 0;
-  for (let i = from; i < to; i++) if (!keep || keep(i)) { s += xs[i]!; n++; }
+  for (let i = from; i < to; i++)
+    if (!keep || keep(i)) {
+      s += xs[i]!;
+      n++;
+    }
   return s / n;
 }
 
@@ -93,7 +104,10 @@ export function hMean(xs: ArrayLike<number>): number {
   return xs.length / s;
 }
 
-/** Number of head classes: floor(headFrac * K), kept in [1, K - 1] so both groups are non-empty (docs/ALGORITHM.md 7.17). */
+/**
+ * Number of head classes: floor(headFrac * K), kept in [1, K - 1] so both groups are non-empty (docs/ALGORITHM.md
+ * 7.17).
+ */
 export function headCount(K: number, headFrac: number): number {
   if (K < 2) return K;
   return Math.min(K - 1, Math.max(1, Math.floor(headFrac * K)));
@@ -105,7 +119,10 @@ export interface SoftHingeOptions {
   lambdaMax: number;
 }
 
-/** Options of the constraint multipliers (selmix.coverage): the soft hinge's, and how a multiplier moves from one refresh to the next. */
+/**
+ * Options of the constraint multipliers (selmix.coverage): the soft hinge's, and how a multiplier moves from one
+ * refresh to the next.
+ */
 export interface ConstraintMultiplierOptions extends SoftHingeOptions {
   /** Absent: 'hinge' (see constraintMultiplier). */
   update?: 'dual' | 'hinge';
@@ -133,7 +150,12 @@ export function softHinge(slack: number, o: SoftHingeOptions): number {
  *   like the hinge, but integrates the slack instead of reacting to its last value, and its steps shrink as
  *   1/sqrt(round + 1), so the multiplier settles instead of oscillating.
  */
-export function constraintMultiplier(slack: number, prev: number | null, round: number, o: ConstraintMultiplierOptions): number {
+export function constraintMultiplier(
+  slack: number,
+  prev: number | null,
+  round: number,
+  o: ConstraintMultiplierOptions,
+): number {
   if (o.update === 'dual') {
     const step = (o.eta ?? 0.1) / Math.sqrt(Math.max(0, round) + 1);
     return Math.min(o.lambdaMax, Math.max(0, (prev ?? 0) - step * o.lambdaMax * (slack / o.tau)));
@@ -148,7 +170,14 @@ export function constraintMultiplier(slack: number, prev: number | null, round: 
  * w_i proportional to prev_i^beta exp(sign eta v_i), normalised, in log space and max-subtracted. beta = 0
  * is the softmin/softmax with no memory (0^0 = 1); with beta = 1 it is the Hedge update. prev null: 1/n.
  */
-export function hedgeWeights(v: ArrayLike<number>, prev: ArrayLike<number> | null, beta: number, eta: number, sign: -1 | 1, out: Float64Array = new Float64Array(v.length)): Float64Array {
+export function hedgeWeights(
+  v: ArrayLike<number>,
+  prev: ArrayLike<number> | null,
+  beta: number,
+  eta: number,
+  sign: -1 | 1,
+  out: Float64Array = new Float64Array(v.length),
+): Float64Array {
   const n = v.length;
   let mx = -Infinity;
   for (let i = 0; i < n; i++) {
@@ -158,7 +187,10 @@ export function hedgeWeights(v: ArrayLike<number>, prev: ArrayLike<number> | nul
   }
   if (mx === -Infinity) return out.fill(1 / n);
   let s = 0;
-  for (let i = 0; i < n; i++) { out[i] = Math.exp(out[i]! - mx); s += out[i]!; }
+  for (let i = 0; i < n; i++) {
+    out[i] = Math.exp(out[i]! - mx);
+    s += out[i]!;
+  }
   for (let i = 0; i < n; i++) out[i]! /= s;
   return out;
 }
@@ -170,7 +202,8 @@ export function hedgeWeights(v: ArrayLike<number>, prev: ArrayLike<number> | nul
  */
 export function argmaxRows(logits: ArrayLike<number>, n: number, K: number, shift?: ArrayLike<number>): Int32Array {
   if (logits.length < n * K) throw new RangeError(`argmaxRows: ${logits.length} logits, expected n*K = ${n * K}`);
-  if (shift && shift.length !== K) throw new RangeError(`argmaxRows: a shift of ${shift.length} entries, expected K = ${K}`);
+  if (shift && shift.length !== K)
+    throw new RangeError(`argmaxRows: a shift of ${shift.length} entries, expected K = ${K}`);
   const out = new Int32Array(n);
   for (let i = 0; i < n; i++) {
     let best = 0;
@@ -180,16 +213,31 @@ export function argmaxRows(logits: ArrayLike<number>, n: number, K: number, shif
       bv = logits[i * K]! - shift[0]!;
       for (let k = 1; k < K; k++) {
         const v = logits[i * K + k]! - shift[k]!;
-        if (v > bv) { bv = v; best = k; } else if (Number.isNaN(v)) { bv = v; break; }
+        if (v > bv) {
+          bv = v;
+          best = k;
+        } else if (Number.isNaN(v)) {
+          bv = v;
+          break;
+        }
       }
     } else {
       bv = logits[i * K]!;
       for (let k = 1; k < K; k++) {
         const v = logits[i * K + k]!;
-        if (v > bv) { bv = v; best = k; } else if (Number.isNaN(v)) { bv = v; break; }
+        if (v > bv) {
+          bv = v;
+          best = k;
+        } else if (Number.isNaN(v)) {
+          bv = v;
+          break;
+        }
       }
     }
-    if (Number.isNaN(bv)) throw new TrainingError(`the model's logits for example ${i} are NaN: the weights have diverged; lower the learning rate (training.lr or pretrain.lr)`);
+    if (Number.isNaN(bv))
+      throw new TrainingError(
+        `the model's logits for example ${i} are NaN: the weights have diverged; lower the learning rate (training.lr or pretrain.lr)`,
+      );
     out[i] = best;
   }
   return out;

@@ -2,7 +2,8 @@
 
 /** Checks that a label/prediction is an integer class index in [0, K). */
 function checkClass(v: number, K: number, what: string, n: number): void {
-  if (!Number.isInteger(v) || v < 0 || v >= K) throw new RangeError(`${what}[${n}] = ${v} is not a class index in [0, ${K})`);
+  if (!Number.isInteger(v) || v < 0 || v >= K)
+    throw new RangeError(`${what}[${n}] = ${v} is not a class index in [0, ${K})`);
 }
 
 /** Joint confusion matrix C_kl = #{y = k, yhat = l} / N, K x K row-major (docs/ALGORITHM.md section 1). */

@@ -9,7 +9,8 @@ import { TrainingError } from '../errors';
 export function samplingDistribution(G: Float64Array, K: number, s: number, eps = 1e-8): Float64Array {
   const n = K * K;
   if (G.length !== n) throw new RangeError(`samplingDistribution: G has ${G.length} entries, expected ${n}`);
-  if (!(s >= 0) || !Number.isFinite(s)) throw new RangeError(`samplingDistribution: s must be finite and >= 0, got ${s}`);
+  if (!(s >= 0) || !Number.isFinite(s))
+    throw new RangeError(`samplingDistribution: s must be finite and >= 0, got ${s}`);
   if (!(eps >= 0)) throw new RangeError(`samplingDistribution: eps must be >= 0, got ${eps}`);
   const P = new Float64Array(n);
   let mx = -Infinity;
@@ -17,8 +18,10 @@ export function samplingDistribution(G: Float64Array, K: number, s: number, eps 
   for (let t = 0; t < n; t++) {
     const g = G[t]!;
     if (Number.isNaN(g)) {
-      throw new TrainingError(`the gain of class pair (${Math.floor(t / K)}, ${t % K}) is NaN: the objective's derivative or the model's features `
-        + 'are not finite at this refresh. If the weights diverged, lower training.lr; with a customObjective, keep it away from divisions by 0 and log(0).');
+      throw new TrainingError(
+        `the gain of class pair (${Math.floor(t / K)}, ${t % K}) is NaN: the objective's derivative or the model's features ` +
+          'are not finite at this refresh. If the weights diverged, lower training.lr; with a customObjective, keep it away from divisions by 0 and log(0).',
+      );
     }
     if (g > 0) anyPos = true;
     mx = Math.max(mx, g);
@@ -47,9 +50,11 @@ export function samplingDistribution(G: Float64Array, K: number, s: number, eps 
  * or smoothing 0: next itself.
  */
 export function smoothDistribution(prev: Float64Array | null, next: Float64Array, smoothing: number): Float64Array {
-  if (!(smoothing >= 0 && smoothing < 1)) throw new RangeError(`smoothDistribution: smoothing must be in [0, 1), got ${smoothing}`);
+  if (!(smoothing >= 0 && smoothing < 1))
+    throw new RangeError(`smoothDistribution: smoothing must be in [0, 1), got ${smoothing}`);
   if (!prev || smoothing === 0) return next;
-  if (prev.length !== next.length) throw new RangeError(`smoothDistribution: ${prev.length} previous entries, ${next.length} new ones`);
+  if (prev.length !== next.length)
+    throw new RangeError(`smoothDistribution: ${prev.length} previous entries, ${next.length} new ones`);
   const out = new Float64Array(next.length);
   for (let i = 0; i < next.length; i++) out[i] = smoothing * prev[i]! + (1 - smoothing) * next[i]!;
   return out;

@@ -21,7 +21,8 @@ export type Mat = Float64Array | Float32Array;
 
 /**
  * A matrix-multiply provider for the gain: row-major A (m x k) times B (k x n), returned as a new m x n array.
- * A provider may also offer `transB` (A times the transpose of B, n x k) to spare the transposed copies. A provider that computes in float32
+ * A provider may also offer `transB` (A times the transpose of B, n x k) to spare the transposed copies. A provider
+ * that computes in float32
  * says so with `precision: 'float32'`: gainMatrix then builds every operand as a Float32Array (no conversion
  * copy on the way in) and scales its softmax factors for the float32 exponent range.
  */
@@ -37,29 +38,42 @@ export interface MatMul {
 }
 
 /** Row-major product A (m x k) times B (k x n) in float64 JS: the exact provider, used when none is given. */
-export const float64MatMul: MatMul = Object.assign((A: Mat, B: Mat, m: number, k: number, n: number): Float64Array => {
-  if (A.length !== m * k || B.length !== k * n) throw new RangeError(`float64MatMul: operands of ${A.length} and ${B.length} entries for ${m} x ${k} times ${k} x ${n}`);
-  const out = new Float64Array(m * n);
-  for (let i = 0; i < m; i++) {
-    const o = i * n;
-    const a = i * k;
-    let t = 0;
-    // Four rows of B per pass over the output row.
-    for (; t + 3 < k; t += 4) {
-      const s0 = A[a + t]!, s1 = A[a + t + 1]!, s2 = A[a + t + 2]!, s3 = A[a + t + 3]!;
-      if (s0 === 0 && s1 === 0 && s2 === 0 && s3 === 0) continue;
-      const b0 = t * n, b1 = b0 + n, b2 = b1 + n, b3 = b2 + n;
-      for (let l = 0; l < n; l++) out[o + l]! += s0 * B[b0 + l]! + s1 * B[b1 + l]! + s2 * B[b2 + l]! + s3 * B[b3 + l]!;
+export const float64MatMul: MatMul = Object.assign(
+  (A: Mat, B: Mat, m: number, k: number, n: number): Float64Array => {
+    if (A.length !== m * k || B.length !== k * n)
+      throw new RangeError(
+        `float64MatMul: operands of ${A.length} and ${B.length} entries for ${m} x ${k} times ${k} x ${n}`,
+      );
+    const out = new Float64Array(m * n);
+    for (let i = 0; i < m; i++) {
+      const o = i * n;
+      const a = i * k;
+      let t = 0;
+      // Four rows of B per pass over the output row.
+      for (; t + 3 < k; t += 4) {
+        const s0 = A[a + t]!,
+          s1 = A[a + t + 1]!,
+          s2 = A[a + t + 2]!,
+          s3 = A[a + t + 3]!;
+        if (s0 === 0 && s1 === 0 && s2 === 0 && s3 === 0) continue;
+        const b0 = t * n,
+          b1 = b0 + n,
+          b2 = b1 + n,
+          b3 = b2 + n;
+        for (let l = 0; l < n; l++)
+          out[o + l]! += s0 * B[b0 + l]! + s1 * B[b1 + l]! + s2 * B[b2 + l]! + s3 * B[b3 + l]!;
+      }
+      for (; t < k; t++) {
+        const s0 = A[a + t]!;
+        if (s0 === 0) continue;
+        const b0 = t * n;
+        for (let l = 0; l < n; l++) out[o + l]! += s0 * B[b0 + l]!;
+      }
     }
-    for (; t < k; t++) {
-      const s0 = A[a + t]!;
-      if (s0 === 0) continue;
-      const b0 = t * n;
-      for (let l = 0; l < n; l++) out[o + l]! += s0 * B[b0 + l]!;
-    }
-  }
-  return out;
-}, { precision: 'float64' as const });
+    return out;
+  },
+  { precision: 'float64' as const },
+);
 
 /**
  * K from which a run hands gainMatrix a tensor-backend (float32) provider instead of the exact float64 one
@@ -68,7 +82,10 @@ export const float64MatMul: MatMul = Object.assign((A: Mat, B: Mat, m: number, k
  */
 export const FAST_GAIN_MIN_K = 100;
 
-/** Which positive term the modelled head update uses: class centroid z_i (reference) or mixed centroid (exact CE gradient). */
+/**
+ * Which positive term the modelled head update uses: class centroid z_i (reference) or mixed centroid (exact CE
+ * gradient).
+ */
 export type DeltaWVariant = 'prototype' | 'mixed';
 
 /** Arguments of gainMatrix: centroids Z (K x d), head W (d x K) and b (K), D = dpsi/dC~ (K x K). */
@@ -117,7 +134,9 @@ export function gramMatrix(Z: Float64Array, K: number, d: number): Float64Array 
   return gramBlocks(float64MatMul, Float64Array, Z, Zt, K, d) as Float64Array;
 }
 
-/** p^ij = softmax(lambdaBar a_i + (1 - lambdaBar) a_j) from the centroid logits A (docs/ALGORITHM.md section 3, step 3). */
+/**
+ * p^ij = softmax(lambdaBar a_i + (1 - lambdaBar) a_j) from the centroid logits A (docs/ALGORITHM.md section 3, step 3).
+ */
 export function mixedProbabilities(A: Float64Array, K: number, i: number, j: number, lambdaBar = 0.8): Float64Array {
   const p = new Float64Array(K);
   let mx = -Infinity;
@@ -126,7 +145,10 @@ export function mixedProbabilities(A: Float64Array, K: number, i: number, j: num
     mx = Math.max(mx, p[l]!);
   }
   let s = 0;
-  for (let l = 0; l < K; l++) { p[l] = Math.exp(p[l]! - mx); s += p[l]!; }
+  for (let l = 0; l < K; l++) {
+    p[l] = Math.exp(p[l]! - mx);
+    s += p[l]!;
+  }
   for (let l = 0; l < K; l++) p[l]! /= s;
   return p;
 }
@@ -134,7 +156,8 @@ export function mixedProbabilities(A: Float64Array, K: number, i: number, j: num
 /** Validates the shapes of the gain inputs. */
 function checkArgs(a: GainArgs): void {
   const { K, d } = a;
-  if (!(K >= 1) || !Number.isInteger(K) || !(d >= 1) || !Number.isInteger(d)) throw new RangeError(`gainMatrix: bad sizes K=${K}, d=${d}`);
+  if (!(K >= 1) || !Number.isInteger(K) || !(d >= 1) || !Number.isInteger(d))
+    throw new RangeError(`gainMatrix: bad sizes K=${K}, d=${d}`);
   if (a.Z.length !== K * d) throw new RangeError(`gainMatrix: Z has ${a.Z.length} entries, expected K*d = ${K * d}`);
   if (a.W.length !== d * K) throw new RangeError(`gainMatrix: W has ${a.W.length} entries, expected d*K = ${d * K}`);
   if (a.b.length !== K) throw new RangeError(`gainMatrix: b has ${a.b.length} entries, expected ${K}`);
@@ -172,13 +195,18 @@ function gramBlockCount(mm: MatMul): number {
   return mm.precision === 'float32' ? 2 : 8;
 }
 
-/** S = Z Z^T through the provider, upper block triangle only, mirrored. Zt: Z^T (d x K), or null for a provider with transB. */
+/**
+ * S = Z Z^T through the provider, upper block triangle only, mirrored. Zt: Z^T (d x K), or null for a provider with
+ * transB.
+ */
 function gramBlocks(mm: MatMul, F: MatCtor, Z: Mat, Zt: Mat | null, K: number, d: number): Mat {
   const S = new F(K * K);
   const nb = Math.min(gramBlockCount(mm), K);
   const edge = (q: number): number => Math.round((q * K) / nb);
   for (let q = 0; q < nb; q++) {
-    const r0 = edge(q), r1 = edge(q + 1), w = K - r0;
+    const r0 = edge(q),
+      r1 = edge(q + 1),
+      w = K - r0;
     let P: Mat;
     if (mm.transB && !Zt) {
       // Rows r0..r1-1 of Z times rows r0..K-1 of Z, transposed by the provider.
@@ -193,10 +221,12 @@ function gramBlocks(mm: MatMul, F: MatCtor, Z: Mat, Zt: Mat | null, K: number, d
     for (let i = r0; i < r1; i++) S.set(P.subarray((i - r0) * w, (i - r0 + 1) * w), i * K + r0);
   }
   for (let q = 1; q < nb; q++) {
-    const r0 = edge(q), r1 = edge(q + 1);
+    const r0 = edge(q),
+      r1 = edge(q + 1);
     for (let i0 = r0; i0 < r1; i0 += TILE) {
       for (let j0 = 0; j0 < r0; j0 += TILE) {
-        const i1 = Math.min(r1, i0 + TILE), j1 = Math.min(r0, j0 + TILE);
+        const i1 = Math.min(r1, i0 + TILE),
+          j1 = Math.min(r0, j0 + TILE);
         for (let i = i0; i < i1; i++) for (let j = j0; j < j1; j++) S[i * K + j] = S[j * K + i]!;
       }
     }
@@ -227,17 +257,24 @@ function logitsMatch(A: Float64Array, Z: Float64Array, Wp: Mat, b: Float64Array,
   const a = new Float64Array(4 * K);
   for (let l = 0; l < K; l++) for (let q = 0; q < 4; q++) a[4 * l + q] = b[l]!;
   for (let r = 0; r < d; r++) {
-    const z0 = Z[o0 + r]!, z1 = Z[o1 + r]!, z2 = Z[o2 + r]!, z3 = Z[o3 + r]!;
+    const z0 = Z[o0 + r]!,
+      z1 = Z[o1 + r]!,
+      z2 = Z[o2 + r]!,
+      z3 = Z[o3 + r]!;
     const w = r * K;
     for (let l = 0; l < K; l++) {
       const x = Wp[w + l]!;
       const o = 4 * l;
-      a[o]! += z0 * x; a[o + 1]! += z1 * x; a[o + 2]! += z2 * x; a[o + 3]! += z3 * x;
+      a[o]! += z0 * x;
+      a[o + 1]! += z1 * x;
+      a[o + 2]! += z2 * x;
+      a[o + 3]! += z3 * x;
     }
   }
   for (let q = 0; q < 4; q++) {
     const k = rows[q]!;
-    let scale = 0, err = 0;
+    let scale = 0,
+      err = 0;
     for (let l = 0; l < K; l++) {
       const v = a[4 * l + q]!;
       scale = Math.max(scale, Math.abs(v));
@@ -255,7 +292,11 @@ function logitsMatch(A: Float64Array, Z: Float64Array, Wp: Mat, b: Float64Array,
  * the block width stays below the format's largest number. relErr bounds what flushing may drop, relative to a
  * block sum at the reliable floor.
  */
-interface FactorFormat { scale: number; flush: number; relErr: number }
+interface FactorFormat {
+  scale: number;
+  flush: number;
+  relErr: number;
+}
 const F32_FORMAT: FactorFormat = { scale: 50, flush: -63, relErr: -27 };
 const F64_FORMAT: FactorFormat = { scale: 400, flush: -511, relErr: -55 };
 
@@ -323,7 +364,15 @@ export function gainMatrix(args: GainArgs): Float64Array {
  * header's form); the pairs whose sum falls under the reliable floor are summed directly (sparsePairs).
  * Returns a K x K Float64Array.
  */
-function softmaxSums(mm: MatMul, F: MatCtor, fmt: FactorFormat, A: Float64Array, E: Mat, K: number, lb: number): Float64Array {
+function softmaxSums(
+  mm: MatMul,
+  F: MatCtor,
+  fmt: FactorFormat,
+  A: Float64Array,
+  E: Mat,
+  K: number,
+  lb: number,
+): Float64Array {
   const KK = K * K;
   const { z, top } = shiftedLogits(A, K);
   const reliableLog2 = fmt.flush - fmt.scale - fmt.relErr + Math.log2(K);
@@ -344,7 +393,8 @@ function softmaxSums(mm: MatMul, F: MatCtor, fmt: FactorFormat, A: Float64Array,
   const UX = new F(2 * KK);
   const Vt = new F(KK);
   const Yt = new F(KK);
-  const sv = tb ? K : 1, sk = tb ? 1 : K;
+  const sv = tb ? K : 1,
+    sk = tb ? 1 : K;
   for (let k = 0; k < K; k++) {
     for (let c = 0; c < K; c++) {
       const t = k * K + c;
@@ -354,8 +404,10 @@ function softmaxSums(mm: MatMul, F: MatCtor, fmt: FactorFormat, A: Float64Array,
       if (pow > 0) for (let p = 1; p < pow; p++) u *= v;
       else u = Math.exp(lb * x);
       const e = E[t]! * inv;
-      u *= up; v *= up;
-      const ue = u * e, ve = v * e;
+      u *= up;
+      v *= up;
+      const ue = u * e,
+        ve = v * e;
       UX[t] = u < floor ? 0 : u;
       UX[KK + t] = Math.abs(ue) < floor ? 0 : ue;
       Vt[c * sk + k * sv] = v < floor ? 0 : v;
@@ -363,7 +415,9 @@ function softmaxSums(mm: MatMul, F: MatCtor, fmt: FactorFormat, A: Float64Array,
     }
   }
   const SN1 = tb ? checkedProduct(tb(UX, Vt, 2 * K, K, K), 2 * K, K, K) : checkedMul(mm, UX, Vt, 2 * K, K, K);
-  const N2 = tb ? checkedProduct(tb(UX.subarray(0, KK), Yt, K, K, K), K, K, K) : checkedMul(mm, UX.subarray(0, KK), Yt, K, K, K);
+  const N2 = tb
+    ? checkedProduct(tb(UX.subarray(0, KK), Yt, K, K, K), K, K, K)
+    : checkedMul(mm, UX.subarray(0, KK), Yt, K, K, K);
   // A sum at or above the floor is reliable: what flushing dropped is under 2^relErr of it, whatever the gaps.
   const tq = 2 ** (reliableLog2 + 2 * fmt.scale);
   const rest = new Float64Array(KK);
@@ -377,7 +431,10 @@ function softmaxSums(mm: MatMul, F: MatCtor, fmt: FactorFormat, A: Float64Array,
   return rest;
 }
 
-/** z = A shifted by its row maxima (every row's max is 0) and top[k], the column of row k's max; the logits must be finite. */
+/**
+ * z = A shifted by its row maxima (every row's max is 0) and top[k], the column of row k's max; the logits must be
+ * finite.
+ */
 function shiftedLogits(A: Float64Array, K: number): { z: Float64Array; top: Int32Array } {
   const z = new Float64Array(K * K);
   const top = new Int32Array(K);
@@ -385,7 +442,10 @@ function shiftedLogits(A: Float64Array, K: number): { z: Float64Array; top: Int3
     let mx = -Infinity;
     for (let l = 0; l < K; l++) {
       const a = A[k * K + l]!;
-      if (a > mx) { mx = a; top[k] = l; }
+      if (a > mx) {
+        mx = a;
+        top[k] = l;
+      }
     }
     if (!Number.isFinite(mx)) throw new RangeError(`gainMatrix: the logits of centroid ${k} are not finite`);
     for (let l = 0; l < K; l++) {
@@ -406,7 +466,16 @@ function shiftedLogits(A: Float64Array, K: number): { z: Float64Array; top: Int3
  * gaps that is a handful of columns of row a (often its top alone): the pairs cost O(K^2) in all, not O(K^3).
  * Writes r_ij = e num / den into rest.
  */
-function sparsePairs(z: Float64Array, top: Int32Array, E: Mat, K: number, lb: number, eScale: number, low: number[], rest: Float64Array): void {
+function sparsePairs(
+  z: Float64Array,
+  top: Int32Array,
+  E: Mat,
+  K: number,
+  lb: number,
+  eScale: number,
+  low: number[],
+  rest: Float64Array,
+): void {
   const T = 40 + Math.log(K);
   const w = Math.max(lb, 1 - lb);
   const aIsI = lb >= 0.5;
@@ -422,7 +491,8 @@ function sparsePairs(z: Float64Array, top: Int32Array, E: Mat, K: number, lb: nu
   const rowTheta = new Float64Array(K).fill(Infinity);
   for (let p = 0; p < n; p++) {
     const t = low[p]!;
-    const i = Math.floor(t / K), j = t - i * K;
+    const i = Math.floor(t / K),
+      j = t - i * K;
     const m0 = Math.max(lb * z[i * K + top[j]!]!, (1 - lb) * zT[top[i]! * K + j]!);
     const th = (m0 - T) / w;
     theta[p] = th;
@@ -441,19 +511,27 @@ function sparsePairs(z: Float64Array, top: Int32Array, E: Mat, K: number, lb: nu
   for (let a = 0; a < K; a++) {
     const th = rowTheta[a]!;
     if (th === Infinity) continue;
-    const s0 = start[a]!, za = a * K;
+    const s0 = start[a]!,
+      za = a * K;
     let o = s0;
     for (let l = 0; l < K; l++) if (z[za + l]! >= th) cols[o++] = l;
     // Largest z first, so a pair stops at its own threshold instead of scanning what its row's loosest pair needs.
-    if (o - s0 > 1) cols.set(Array.from(cols.subarray(s0, o)).sort((p, q) => z[za + q]! - z[za + p]! || p - q), s0);
+    if (o - s0 > 1)
+      cols.set(
+        Array.from(cols.subarray(s0, o)).sort((p, q) => z[za + q]! - z[za + p]! || p - q),
+        s0,
+      );
   }
   const inv = 1 / eScale;
   for (let p = 0; p < n; p++) {
     const t = low[p]!;
-    const i = Math.floor(t / K), j = t - i * K;
+    const i = Math.floor(t / K),
+      j = t - i * K;
     const a = aIsI ? i : j;
-    const zi = i * K, za = a * K;
-    const c0 = start[a]!, c1 = start[a + 1]!;
+    const zi = i * K,
+      za = a * K;
+    const c0 = start[a]!,
+      c1 = start[a + 1]!;
     // The pair's max m over its candidates (every column within T of m is among them), then the sums over the
     // columns with w z_al >= m - T.
     const th = theta[p]!;
@@ -466,7 +544,8 @@ function sparsePairs(z: Float64Array, top: Int32Array, E: Mat, K: number, lb: nu
       if (v > ref) ref = v;
     }
     const th2 = (ref - T) / w;
-    let den = 0, num = 0;
+    let den = 0,
+      num = 0;
     for (let c = c0; c < end; c++) {
       const l = cols[c]!;
       if (z[za + l]! < th2) break;
@@ -485,6 +564,9 @@ function checkedMul(mm: MatMul, A: Mat, B: Mat, m: number, k: number, n: number)
 
 /** A provider's result, checked for its size. */
 function checkedProduct(out: Mat, m: number, k: number, n: number): Mat {
-  if (out.length !== m * n) throw new RangeError(`gainMatrix: the matmul provider returned ${out.length} entries for a ${m} x ${k} x ${n} product`);
+  if (out.length !== m * n)
+    throw new RangeError(
+      `gainMatrix: the matmul provider returned ${out.length} entries for a ${m} x ${k} x ${n} product`,
+    );
   return out;
 }

@@ -3,7 +3,8 @@
 // batch's pairs: the change up to G's unknown scale) against the realised change, with the realised change's noise
 // (its standard error as a measurement on a validation set of this size: a bootstrap that redraws each class's
 // validation examples, the same draw for both ends of the interval, so it carries each class's recall noise through the
-// objective, paired as the two ends are). It warns only when the evidence says the estimate is wrong: when the realised changes run
+// objective, paired as the two ends are). It warns only when the evidence says the estimate is wrong: when the realised
+// changes run
 // against the predicted ones by more than their noise allows (their noise-weighted mean, in the predicted direction,
 // three standard errors below 0: the monitor looks at every refresh, so it asks for strong evidence). Its
 // state is a plain object, so the training loop checkpoints it with the rest.
@@ -12,7 +13,10 @@ import { Rng } from './rng';
 /** Refresh intervals needed before the gain monitor judges the estimate. */
 export const MONITOR_MIN_INTERVALS = 5;
 
-/** Standard errors by which the mean realised change in the predicted direction must lie below 0 before the monitor warns. */
+/**
+ * Standard errors by which the mean realised change in the predicted direction must lie below 0 before the monitor
+ * warns.
+ */
 export const MONITOR_Z = 3;
 
 /** A change's standard error at or below this is rounding: the objective did not see the predictions that changed. */
@@ -35,19 +39,34 @@ export interface GainTrack {
 
 /** A monitor with no interval yet. */
 export function emptyGainTrack(): GainTrack {
-  return { predicted: [], realised: [], noise: [], lastObjective: null, lastPreds: null, predictedSum: 0, predictedCount: 0 };
+  return {
+    predicted: [],
+    realised: [],
+    noise: [],
+    lastObjective: null,
+    lastPreds: null,
+    predictedSum: 0,
+    predictedCount: 0,
+  };
 }
 
 /**
  * Adds one batch to the open interval: weight (the step's learning rate) x the mean predicted gain G[a * K + p] of its
  * (anchor class, partner class) pairs.
  */
-export function recordPairs(track: GainTrack, G: Float64Array, K: number, anchorClass: ArrayLike<number>, partnerClass: ArrayLike<number>, weight = 1): void {
+export function recordPairs(
+  track: GainTrack,
+  G: Float64Array,
+  K: number,
+  anchorClass: ArrayLike<number>,
+  partnerClass: ArrayLike<number>,
+  weight = 1,
+): void {
   const n = anchorClass.length;
   if (n === 0) return;
   let sum = 0;
   for (let i = 0; i < n; i++) sum += G[anchorClass[i]! * K + partnerClass[i]!]!;
-  track.predictedSum += weight * sum / n;
+  track.predictedSum += (weight * sum) / n;
   track.predictedCount += n;
 }
 
@@ -56,7 +75,12 @@ export function recordPairs(track: GainTrack, G: Float64Array, K: number, anchor
  * with that change's standard error (changeNoise; null: unknown). preds: the validation predictions now, kept for the
  * next interval's noise.
  */
-export function closeInterval(track: GainTrack, objectiveValue: number, changeNoiseValue: number | null = null, preds: Int32Array | null = null): void {
+export function closeInterval(
+  track: GainTrack,
+  objectiveValue: number,
+  changeNoiseValue: number | null = null,
+  preds: Int32Array | null = null,
+): void {
   if (track.lastObjective !== null && track.predictedCount > 0) {
     track.predicted.push(track.predictedSum);
     track.realised.push(objectiveValue - track.lastObjective);
@@ -93,7 +117,10 @@ export interface GainVerdict {
   tracking: boolean;
 }
 
-/** The rate at which an interval may go against the prediction beyond MONITOR_Z standard errors by chance (generous: the noise is estimated). */
+/**
+ * The rate at which an interval may go against the prediction beyond MONITOR_Z standard errors by chance (generous: the
+ * noise is estimated).
+ */
 export const MONITOR_AGAINST_RATE = 0.02;
 
 /** The tail probability below which that many intervals against the prediction is evidence. */
@@ -103,7 +130,8 @@ export const MONITOR_ALPHA = 1e-3;
 export function binomialTail(k: number, n: number, p: number): number {
   if (k <= 0) return 1;
   if (k > n) return 0;
-  let term = Math.pow(1 - p, n), below = 0;
+  let term = Math.pow(1 - p, n),
+    below = 0;
   for (let i = 0; i < k; i++) {
     below += term;
     term *= ((n - i) / (i + 1)) * (p / (1 - p));
@@ -120,9 +148,13 @@ export function binomialTail(k: number, n: number, p: number): number {
 export function gainVerdict(track: Pick<GainTrack, 'predicted' | 'realised' | 'noise'>): GainVerdict {
   const n = Math.min(track.predicted.length, track.realised.length);
   const correlation = pearson(track.predicted, track.realised);
-  const known = track.noise.slice(0, n).filter((s) => Number.isFinite(s) && s > NO_NOISE).sort((a, b) => a - b);
+  const known = track.noise
+    .slice(0, n)
+    .filter((s) => Number.isFinite(s) && s > NO_NOISE)
+    .sort((a, b) => a - b);
   const fallback = known.length ? known[Math.floor(known.length / 2)]! : 1;
-  const ys: number[] = [], ws: number[] = [];
+  const ys: number[] = [],
+    ws: number[] = [];
   let against = 0;
   for (let i = 0; i < n; i++) {
     const x = Math.sign(track.predicted[i]!);
@@ -136,7 +168,16 @@ export function gainVerdict(track: Pick<GainTrack, 'predicted' | 'realised' | 'n
   }
   const m = ys.length;
   const sw = ws.reduce((a, w) => a + w, 0);
-  if (m < 2 || !(sw > 0)) return { correlation, meanChange: null, meanChangeSE: null, intervals: m, dispersion: null, against, tracking: true };
+  if (m < 2 || !(sw > 0))
+    return {
+      correlation,
+      meanChange: null,
+      meanChangeSE: null,
+      intervals: m,
+      dispersion: null,
+      against,
+      tracking: true,
+    };
   let meanChange = 0;
   for (let i = 0; i < m; i++) meanChange += ws[i]! * ys[i]!;
   meanChange /= sw;
@@ -144,12 +185,17 @@ export function gainVerdict(track: Pick<GainTrack, 'predicted' | 'realised' | 'n
   for (let i = 0; i < m; i++) chi2 += ws[i]! * (ys[i]! - meanChange) ** 2;
   const dispersion = chi2 / (m - 1);
   const meanChangeSE = Math.sqrt(Math.max(1, dispersion) / sw);
-  const tracking = m < MONITOR_MIN_INTERVALS || (meanChange >= -MONITOR_Z * meanChangeSE && binomialTail(against, m, MONITOR_AGAINST_RATE) >= MONITOR_ALPHA);
+  const tracking =
+    m < MONITOR_MIN_INTERVALS ||
+    (meanChange >= -MONITOR_Z * meanChangeSE && binomialTail(against, m, MONITOR_AGAINST_RATE) >= MONITOR_ALPHA);
   return { correlation, meanChange, meanChangeSE, intervals: m, dispersion, against, tracking };
 }
 
 /** The correlation so far, and whether the estimate still tracks (gainVerdict). */
-export function trackingOf(track: Pick<GainTrack, 'predicted' | 'realised' | 'noise'>): { correlation: number | null; tracking: boolean } {
+export function trackingOf(track: Pick<GainTrack, 'predicted' | 'realised' | 'noise'>): {
+  correlation: number | null;
+  tracking: boolean;
+} {
   const v = gainVerdict(track);
   return { correlation: v.correlation, tracking: v.tracking };
 }
@@ -158,11 +204,24 @@ export function trackingOf(track: Pick<GainTrack, 'predicted' | 'realised' | 'no
 export function pearson(a: ArrayLike<number>, b: ArrayLike<number>): number | null {
   const n = Math.min(a.length, b.length);
   if (n < 3) return null;
-  let ma = 0, mb = 0;
-  for (let i = 0; i < n; i++) { ma += a[i]!; mb += b[i]!; }
-  ma /= n; mb /= n;
-  let sab = 0, saa = 0, sbb = 0;
-  for (let i = 0; i < n; i++) { const x = a[i]! - ma, y = b[i]! - mb; sab += x * y; saa += x * x; sbb += y * y; }
+  let ma = 0,
+    mb = 0;
+  for (let i = 0; i < n; i++) {
+    ma += a[i]!;
+    mb += b[i]!;
+  }
+  ma /= n;
+  mb /= n;
+  let sab = 0,
+    saa = 0,
+    sbb = 0;
+  for (let i = 0; i < n; i++) {
+    const x = a[i]! - ma,
+      y = b[i]! - mb;
+    sab += x * y;
+    saa += x * x;
+    sbb += y * y;
+  }
   if (saa <= 0 || sbb <= 0) return null;
   return sab / Math.sqrt(saa * sbb);
 }
@@ -175,13 +234,22 @@ export function pearson(a: ArrayLike<number>, b: ArrayLike<number>): number | nu
  * objective maps a joint confusion matrix (C_kl = share of examples of class k predicted l) to its value. Deterministic
  * in seed.
  */
-export function changeNoise(before: ArrayLike<number>, after: ArrayLike<number>, labels: ArrayLike<number>, K: number, objective: (C: Float64Array) => number, seed: number, B = 24): number {
+export function changeNoise(
+  before: ArrayLike<number>,
+  after: ArrayLike<number>,
+  labels: ArrayLike<number>,
+  K: number,
+  objective: (C: Float64Array) => number,
+  seed: number,
+  B = 24,
+): number {
   const N = labels.length;
   if (N === 0 || B < 2 || before.length !== N || after.length !== N) return 0;
   const byClass: number[][] = Array.from({ length: K }, () => []);
   for (let i = 0; i < N; i++) byClass[labels[i]!]?.push(i);
   const rng = new Rng(seed);
-  const Cb = new Float64Array(K * K), Ca = new Float64Array(K * K);
+  const Cb = new Float64Array(K * K),
+    Ca = new Float64Array(K * K);
   const diffs: number[] = [];
   for (let b = 0; b < B; b++) {
     Cb.fill(0);
@@ -210,10 +278,20 @@ export type MonitorChange = 'none' | 'raised' | 'withdrawn';
  * track before and after, a function of the checkpointed track alone: a warning is raised once per episode of not
  * tracking and withdrawn when the evidence no longer says the estimate is wrong.
  */
-export function monitorChange(track: GainTrack, objectiveValue: number, changeNoiseValue: number | null = null, preds: Int32Array | null = null): { change: MonitorChange; verdict: GainVerdict; correlation: number | null; tracking: boolean } {
+export function monitorChange(
+  track: GainTrack,
+  objectiveValue: number,
+  changeNoiseValue: number | null = null,
+  preds: Int32Array | null = null,
+): { change: MonitorChange; verdict: GainVerdict; correlation: number | null; tracking: boolean } {
   const before = gainVerdict(track).tracking;
   closeInterval(track, objectiveValue, changeNoiseValue, preds);
   const verdict = gainVerdict(track);
   const { tracking, correlation } = verdict;
-  return { change: before && !tracking ? 'raised' : !before && tracking ? 'withdrawn' : 'none', verdict, correlation, tracking };
+  return {
+    change: before && !tracking ? 'raised' : !before && tracking ? 'withdrawn' : 'none',
+    verdict,
+    correlation,
+    tracking,
+  };
 }

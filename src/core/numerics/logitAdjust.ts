@@ -34,7 +34,9 @@ export function logPrior(labels: ArrayLike<number>, K: number): Float64Array {
 export interface Scored {
   score: number;
   feasible: boolean;
-  /** How far an infeasible candidate is from its bound (bound - achieved value, > 0); absent when unknown or feasible. */
+  /**
+   * How far an infeasible candidate is from its bound (bound - achieved value, > 0); absent when unknown or feasible.
+   */
   violation?: number;
 }
 
@@ -45,12 +47,20 @@ export interface Scored {
  */
 export function betterScore(a: Scored, b: Scored): boolean {
   if (a.feasible !== b.feasible) return a.feasible;
-  if (!a.feasible && a.violation !== undefined && b.violation !== undefined && a.violation !== b.violation) return a.violation < b.violation;
+  if (!a.feasible && a.violation !== undefined && b.violation !== undefined && a.violation !== b.violation)
+    return a.violation < b.violation;
   return a.score > b.score;
 }
 
 /** The joint confusion matrix and metrics of logits shifted by -tau logPrior. */
-export function adjustedMetrics(logits: ArrayLike<number>, labels: Int32Array, K: number, lp: ArrayLike<number>, tau: number, headFrac: number): { C: Float64Array; metrics: MetricsReport } {
+export function adjustedMetrics(
+  logits: ArrayLike<number>,
+  labels: Int32Array,
+  K: number,
+  lp: ArrayLike<number>,
+  tau: number,
+  headFrac: number,
+): { C: Float64Array; metrics: MetricsReport } {
   const n = labels.length;
   // The predictions of the shifted logits without an n x K shifted copy (the tau search evaluates this many times).
   const shift = new Float64Array(K);
@@ -69,8 +79,15 @@ export interface TauChoice extends Scored {
  * The tau of TAU_GRID whose adjusted validation logits score best for the objective (feasible first, then the value;
  * ties keep the smaller tau, so tau = 0 wins unless an adjustment helps).
  */
-export function tuneTau(logits: ArrayLike<number>, labels: Int32Array, K: number, lp: ArrayLike<number>, headFrac: number,
-  score: (C: Float64Array, m: MetricsReport) => Scored, grid: readonly number[] = TAU_GRID): TauChoice {
+export function tuneTau(
+  logits: ArrayLike<number>,
+  labels: Int32Array,
+  K: number,
+  lp: ArrayLike<number>,
+  headFrac: number,
+  score: (C: Float64Array, m: MetricsReport) => Scored,
+  grid: readonly number[] = TAU_GRID,
+): TauChoice {
   let best: TauChoice | null = null;
   for (const tau of grid) {
     const { C, metrics } = adjustedMetrics(logits, labels, K, lp, tau, headFrac);
@@ -87,15 +104,25 @@ export interface TauSearch extends TauChoice {
 }
 
 /**
- * The warm start's tau, per objective (docs/ALGORITHM.md section 5.1): the 0.1 grid over [0, 3] (extended by 1 while its
+ * The warm start's tau, per objective (docs/ALGORITHM.md section 5.1): the 0.1 grid over [0, 3] (extended by 1 while
+ * its
  * best is at the top, up to 6), then a 0.01 grid within 0.1 of the best. Its result is never worse on validation than
  * the 0.1 grid's best. The objective of hard predictions is a step function of tau, so the best is a plateau: the
  * middle of the plateau the best lies on is taken (further from both edges, it transfers better); tau = 0 stays when no
  * adjustment helps.
  */
-export function searchTau(logits: ArrayLike<number>, labels: Int32Array, K: number, lp: ArrayLike<number>, headFrac: number,
-  score: (C: Float64Array, m: MetricsReport) => Scored, opts: { coarse?: number; fine?: number; max?: number } = {}): TauSearch {
-  const coarse = opts.coarse ?? 0.1, fine = opts.fine ?? 0.01, max = opts.max ?? 6;
+export function searchTau(
+  logits: ArrayLike<number>,
+  labels: Int32Array,
+  K: number,
+  lp: ArrayLike<number>,
+  headFrac: number,
+  score: (C: Float64Array, m: MetricsReport) => Scored,
+  opts: { coarse?: number; fine?: number; max?: number } = {},
+): TauSearch {
+  const coarse = opts.coarse ?? 0.1,
+    fine = opts.fine ?? 0.01,
+    max = opts.max ?? 6;
   const seen = new Map<number, TauChoice>();
   const at = (tau: number): TauChoice => {
     let c = seen.get(tau);
@@ -119,7 +146,8 @@ export function searchTau(logits: ArrayLike<number>, labels: Int32Array, K: numb
   // Nothing strictly better than no adjustment: keep the model as it is.
   if (!betterScore(top, at(0)) && !betterScore(at(0), top)) return { ...at(0), evaluations: seen.size };
   const i = fineGrid.indexOf(top);
-  let lo = i, up = i;
+  let lo = i,
+    up = i;
   const tied = (c: TauChoice) => !betterScore(top, c) && !betterScore(c, top);
   while (lo > 0 && tied(fineGrid[lo - 1]!)) lo--;
   while (up < fineGrid.length - 1 && tied(fineGrid[up + 1]!)) up++;

@@ -47,15 +47,24 @@ export function metricsReport(C: Float64Array, K: number, support: number[], hea
 /** The metric an objective targets (docs/ALGORITHM.md section 2): what SelMix maximises, as reported. */
 export function objectiveMetricValue(id: ObjectiveId, m: MetricsReport): number {
   switch (id) {
-    case 'meanRecall': return m.meanRecall;
-    case 'minRecall': return m.minRecall;
-    case 'minHeadTailRecall': return m.minHeadTailRecall;
-    case 'gMean': return m.gMean;
-    case 'hMean': return m.hMean;
-    case 'meanRecallMinCoverage': return m.meanRecall;
-    case 'hMeanMinCoverage': return m.hMean;
-    case 'meanRecallMinHeadTailCoverage': return m.meanRecall;
-    case 'hMeanMinHeadTailCoverage': return m.hMean;
+    case 'meanRecall':
+      return m.meanRecall;
+    case 'minRecall':
+      return m.minRecall;
+    case 'minHeadTailRecall':
+      return m.minHeadTailRecall;
+    case 'gMean':
+      return m.gMean;
+    case 'hMean':
+      return m.hMean;
+    case 'meanRecallMinCoverage':
+      return m.meanRecall;
+    case 'hMeanMinCoverage':
+      return m.hMean;
+    case 'meanRecallMinHeadTailCoverage':
+      return m.meanRecall;
+    case 'hMeanMinHeadTailCoverage':
+      return m.hMean;
   }
 }
 
@@ -71,7 +80,12 @@ export function constraintSatisfied(id: ObjectiveId, m: MetricsReport, K: number
  * How a validation result scores for an objective's best-iterate and warm-start choices (logitAdjust.ts betterScore):
  * its value, whether its constraint holds, and by how much it misses the bound when it does not.
  */
-export function objectiveScore(id: ObjectiveId, m: MetricsReport, K: number, alpha: number): { score: number; feasible: boolean; violation?: number } {
+export function objectiveScore(
+  id: ObjectiveId,
+  m: MetricsReport,
+  K: number,
+  alpha: number,
+): { score: number; feasible: boolean; violation?: number } {
   const f = feasibilityOf(id, m, K, alpha);
   const score = objectiveMetricValue(id, m);
   return f && !f.met ? { score, feasible: false, violation: f.bound - f.value } : { score, feasible: true };
@@ -87,24 +101,50 @@ export function feasibilityOf(id: ObjectiveId, m: MetricsReport, K: number, alph
   const bound = alpha / K;
   const ht = isHeadTailCoverageObjective(id);
   const value = ht ? Math.min(m.headCoverage, m.tailCoverage) : m.minCoverage;
-  return { constraint: ht ? 'min head/tail mean coverage' : 'min coverage', bound, value, met: constraintSatisfied(id, m, K, alpha) };
+  return {
+    constraint: ht ? 'min head/tail mean coverage' : 'min coverage',
+    bound,
+    value,
+    met: constraintSatisfied(id, m, K, alpha),
+  };
 }
 
 /**
- * Why a constrained run ended with its bound not met on validation, in words (null when it was met): the kept iterate is
+ * Why a constrained run ended with its bound not met on validation, in words (null when it was met): the kept iterate
+ * is
  * the closest, which classes fall short, and how close logit adjustment came over the tau it searched.
  */
-export function infeasibilityReason(id: ObjectiveId, val: MetricsReport, K: number, alpha: number, keptStep: number, classNames: readonly string[],
-  warm: { tau: number; val?: MetricsReport } | null): string | null {
+export function infeasibilityReason(
+  id: ObjectiveId,
+  val: MetricsReport,
+  K: number,
+  alpha: number,
+  keptStep: number,
+  classNames: readonly string[],
+  warm: { tau: number; val?: MetricsReport } | null,
+): string | null {
   const f = feasibilityOf(id, val, K, alpha);
   if (!f || f.met) return null;
   const pct = (v: number) => `${(100 * v).toFixed(2)} %`;
   const ht = isHeadTailCoverageObjective(id);
-  const short = ht ? [] : val.coverage.map((c, k) => ({ c, k })).filter((x) => x.c < f.bound).sort((a, b) => a.c - b.c);
-  const classes = ht ? ` (head ${pct(val.headCoverage)}, tail ${pct(val.tailCoverage)})`
-    : ` (below it: ${short.slice(0, 5).map((x) => `${classNames[x.k] ?? x.k} ${pct(x.c)}`).join(', ')}${short.length > 5 ? ` and ${short.length - 5} more` : ''})`;
+  const short = ht
+    ? []
+    : val.coverage
+        .map((c, k) => ({ c, k }))
+        .filter((x) => x.c < f.bound)
+        .sort((a, b) => a.c - b.c);
+  const classes = ht
+    ? ` (head ${pct(val.headCoverage)}, tail ${pct(val.tailCoverage)})`
+    : ` (below it: ${short
+        .slice(0, 5)
+        .map((x) => `${classNames[x.k] ?? x.k} ${pct(x.c)}`)
+        .join(', ')}${short.length > 5 ? ` and ${short.length - 5} more` : ''})`;
   const w = warm?.val ? feasibilityOf(id, warm.val, K, alpha) : null;
-  const la = w ? ` Logit adjustment, tau searched on validation, came no closer than ${pct(w.value)} (tau = ${+warm!.tau.toFixed(3)})${w.met ? ' and met it' : ''}.` : '';
-  return `infeasible on validation: ${f.constraint} >= ${pct(f.bound)} (alpha ${alpha} / K ${K}) was not met by any iterate; the kept one, step ${keptStep}, is the closest at ${pct(f.value)}${classes}.${la} ` +
-    `The bound asks every ${ht ? 'group' : 'class'} for ${alpha} of an even 1/K share of the predictions; lower selmix.coverage.alpha (now ${alpha}) to a bound the model can reach.`;
+  const la = w
+    ? ` Logit adjustment, tau searched on validation, came no closer than ${pct(w.value)} (tau = ${+warm!.tau.toFixed(3)})${w.met ? ' and met it' : ''}.`
+    : '';
+  return (
+    `infeasible on validation: ${f.constraint} >= ${pct(f.bound)} (alpha ${alpha} / K ${K}) was not met by any iterate; the kept one, step ${keptStep}, is the closest at ${pct(f.value)}${classes}.${la} ` +
+    `The bound asks every ${ht ? 'group' : 'class'} for ${alpha} of an even 1/K share of the predictions; lower selmix.coverage.alpha (now ${alpha}) to a bound the model can reach.`
+  );
 }

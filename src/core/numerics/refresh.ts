@@ -29,7 +29,9 @@ export interface RefreshInput {
   /** The refresh's index (0 first): the step size of the 'dual' constraint multipliers decays with it. */
   round?: number;
   options: ObjectiveOptions;
-  /** A user-defined objective (config customObjective): used instead of `objective` for the value, multipliers and D. */
+  /**
+   * A user-defined objective (config customObjective): used instead of `objective` for the value, multipliers and D.
+   */
   custom?: CompiledObjective;
   /** Inverse temperature of the sampling softmax. */
   s: number;
@@ -37,7 +39,9 @@ export interface RefreshInput {
   variant?: DeltaWVariant;
   /** Default 1e-8, 1e-10 for meanRecall (docs/ALGORITHM.md section 4). */
   epsMask?: number;
-  /** Matmul provider for the gain matrix (prepareGainMatMul of src/backend/backend.ts); absent: float64MatMul, exact. */
+  /**
+   * Matmul provider for the gain matrix (prepareGainMatMul of src/backend/backend.ts); absent: float64MatMul, exact.
+   */
   matmul?: MatMul;
   /**
    * Reuse across refreshes for validation features that do not change (a head on fixed features): when `features`
@@ -77,25 +81,39 @@ export interface RefreshResult {
  * The centroid logits A = Z W + b as the class means of the validation logits (the head is affine), O(N K)
  * instead of O(K^2 d); a class without examples has z_k = 0, so A_k = b. gainMatrix spot-checks them.
  */
-export function centroidLogitsFromLogits(logits: ArrayLike<number>, labels: ArrayLike<number>, N: number, K: number, b: Float64Array): Float64Array {
+export function centroidLogitsFromLogits(
+  logits: ArrayLike<number>,
+  labels: ArrayLike<number>,
+  N: number,
+  K: number,
+  b: Float64Array,
+): Float64Array {
   const { Z: A, counts } = classCentroids(logits, N, K, labels, K);
   for (let k = 0; k < K; k++) if (counts[k] === 0) A.set(b, k * K);
   return A;
 }
 
-/** Runs one refresh: C, clip, metrics, multipliers (from the clipped C, before D), D, Z, G, P (docs/ALGORITHM.md sections 2-4). */
+/**
+ * Runs one refresh: C, clip, metrics, multipliers (from the clipped C, before D), D, Z, G, P (docs/ALGORITHM.md
+ * sections 2-4).
+ */
 export function computeRefresh(inp: RefreshInput): RefreshResult {
   const { K, d, features, labels, logits, W, b, objective, options } = inp;
   const N = labels.length;
   if (logits.length !== N * K) throw new RangeError(`computeRefresh: ${logits.length} logits, expected N*K = ${N * K}`);
-  if (features.length !== N * d) throw new RangeError(`computeRefresh: ${features.length} feature values, expected N*d = ${N * d}`);
+  if (features.length !== N * d)
+    throw new RangeError(`computeRefresh: ${features.length} feature values, expected N*d = ${N * d}`);
   const preds = argmaxRows(logits, N, K);
   const C = confusionMatrix(labels, preds, K);
   const Cclipped = clipConfusion(C);
   const metrics = metricsReport(C, K, classSupport(labels, K), options.headFrac);
   const custom = inp.custom;
-  const multipliers = custom ? custom.updateMultipliers(Cclipped, inp.prevMultipliers, options, inp.round ?? 0) : updateMultipliers(objective, Cclipped, K, inp.prevMultipliers, options, inp.round ?? 0);
-  const D = custom ? custom.D(Cclipped, multipliers, options) : objectiveD(objective, Cclipped, K, multipliers, options);
+  const multipliers = custom
+    ? custom.updateMultipliers(Cclipped, inp.prevMultipliers, options, inp.round ?? 0)
+    : updateMultipliers(objective, Cclipped, K, inp.prevMultipliers, options, inp.round ?? 0);
+  const D = custom
+    ? custom.D(Cclipped, multipliers, options)
+    : objectiveD(objective, Cclipped, K, multipliers, options);
   const cache = inp.cache;
   if (cache && cache.features !== features) {
     cache.features = features;
@@ -103,15 +121,37 @@ export function computeRefresh(inp: RefreshInput): RefreshResult {
     cache.gram = {};
   }
   const Z = cache?.Z ?? classCentroids(features, N, d, labels, K).Z;
-  const G = gainMatrix({ K, d, Z, W, b, D, lambdaBar: inp.lambdaBar ?? 0.8, variant: inp.variant ?? 'prototype',
+  const G = gainMatrix({
+    K,
+    d,
+    Z,
+    W,
+    b,
+    D,
+    lambdaBar: inp.lambdaBar ?? 0.8,
+    variant: inp.variant ?? 'prototype',
     ...(cache?.gram ? { gram: cache.gram } : {}),
     ...(inp.matmul ? { matmul: inp.matmul } : {}),
     // A float32 provider takes the centroid logits from the validation logits (one O(K^2 d) product fewer); the
     // exact float64 one recomputes them from Z W + b, which the float32 validation logits only approximate.
-    ...(inp.matmul?.precision === 'float32' ? { A: centroidLogitsFromLogits(logits, labels, N, K, b), trustA: inp.logitsFromHead === true } : {}) });
+    ...(inp.matmul?.precision === 'float32'
+      ? { A: centroidLogitsFromLogits(logits, labels, N, K, b), trustA: inp.logitsFromHead === true }
+      : {}),
+  });
   const eps = inp.epsMask ?? (!custom && objective === 'meanRecall' ? 1e-10 : 1e-8);
   const P = samplingDistribution(G, K, inp.s, eps);
   let maxGain = -Infinity;
   for (let t = 0; t < G.length; t++) maxGain = Math.max(maxGain, G[t]!);
-  return { C, Cclipped, metrics, objectiveValue: custom ? custom.value(C) : objectiveMetricValue(objective, metrics), multipliers, D, G, P, Z, maxGain };
+  return {
+    C,
+    Cclipped,
+    metrics,
+    objectiveValue: custom ? custom.value(C) : objectiveMetricValue(objective, metrics),
+    multipliers,
+    D,
+    G,
+    P,
+    Z,
+    maxGain,
+  };
 }

@@ -42,10 +42,16 @@ class AliasTable {
       this.prob[s] = scaled[s]!;
       this.alias[s] = l;
       scaled[l] = scaled[l]! + scaled[s]! - 1;
-      if (scaled[l]! < 1) { large.pop(); small.push(l); }
+      if (scaled[l]! < 1) {
+        large.pop();
+        small.push(l);
+      }
     }
     // Leftovers are 1 up to rounding; a zero-weight leftover must never be returned.
-    for (const i of large) { this.prob[i] = 1; this.alias[i] = i; }
+    for (const i of large) {
+      this.prob[i] = 1;
+      this.alias[i] = i;
+    }
     for (const i of small) {
       this.prob[i] = w[i]! > 0 ? 1 : 0;
       this.alias[i] = w[i]! > 0 ? i : firstPositive(w);
@@ -93,9 +99,11 @@ export class PairSampler {
     const hasPartner = (j: number): boolean => args.partnersByClass[j]!.length > 0;
     const hasAnchor = (i: number): boolean => args.anchorsByClass[i]!.length > 0;
     if (!Array.from({ length: K }, (_, j) => hasPartner(j)).some(Boolean)) {
-      throw new TrainingError('no partner example to mix with: every class of the partner set is empty. With an unlabeled set and '
-        + 'selmix.partnerLabels "pseudo", this happens when every unlabeled example is below selmix.pseudoLabelThreshold: lower the '
-        + 'threshold (0 keeps every example), use a larger unlabeled set, or start from a more confident model.');
+      throw new TrainingError(
+        'no partner example to mix with: every class of the partner set is empty. With an unlabeled set and ' +
+          'selmix.partnerLabels "pseudo", this happens when every unlabeled example is below selmix.pseudoLabelThreshold: lower the ' +
+          'threshold (0 keeps every example), use a larger unlabeled set, or start from a more confident model.',
+      );
     }
     // Partner rows: P_ij + eps over classes with partners (docs/ALGORITHM.md section 4).
     this.pPartner = new Float64Array(K * K);
@@ -109,7 +117,10 @@ export class PairSampler {
         const p = P[i * K + j]!;
         if (!(p >= 0)) throw new RangeError(`PairSampler: P[${i},${j}] = ${p}`);
         rowSum += p;
-        if (hasPartner(j)) { row[j] = p + eps; partnerSum += row[j]!; }
+        if (hasPartner(j)) {
+          row[j] = p + eps;
+          partnerSum += row[j]!;
+        }
       }
       aw[i] = hasAnchor(i) ? rowSum + K * eps : 0;
       if (partnerSum > 0) {
@@ -123,9 +134,11 @@ export class PairSampler {
     let total = 0;
     for (let i = 0; i < K; i++) total += aw[i]!;
     if (!(total > 0)) {
-      throw new TrainingError('no (anchor, partner) class pair can be drawn: every class with labeled anchor examples has zero '
-        + 'probability towards the classes that have partner examples. Set selmix.samplerEps above 0 (the default is 1/K^3), or give '
-        + 'the partner set examples of the classes SelMix selects.');
+      throw new TrainingError(
+        'no (anchor, partner) class pair can be drawn: every class with labeled anchor examples has zero ' +
+          'probability towards the classes that have partner examples. Set selmix.samplerEps above 0 (the default is 1/K^3), or give ' +
+          'the partner set examples of the classes SelMix selects.',
+      );
     }
     this.pAnchor = new Float64Array(K);
     for (let i = 0; i < K; i++) this.pAnchor[i] = aw[i]! / total;

@@ -17,7 +17,10 @@ export function largestIndices(a: ArrayLike<number>, k: number): number[] {
     let p = idx.length === n ? n - 1 : idx.length;
     // Insert before the first kept value that is smaller (after the equal ones: they have smaller indices).
     while (p > 0 && val[p - 1]! < v) {
-      if (p < n) { val[p] = val[p - 1]!; idx[p] = idx[p - 1]!; }
+      if (p < n) {
+        val[p] = val[p - 1]!;
+        idx[p] = idx[p - 1]!;
+      }
       p--;
     }
     val[p] = v;

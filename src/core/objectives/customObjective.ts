@@ -12,9 +12,23 @@
 // lambda = max(0, lambdaMax (1 - exp((g - t)/tau))) per entry, Lagrangian psi + sum lambda (g - t), and D is
 // divided by 1 + max lambda. The reported value and feasibility use the exact min/max.
 import { ExprError } from '../errors';
-import { classStats, constraintMultiplier, hedgeWeights, statsFromMetrics, type ClassStats } from '../numerics/classStats';
+import {
+  classStats,
+  constraintMultiplier,
+  hedgeWeights,
+  statsFromMetrics,
+  type ClassStats,
+} from '../numerics/classStats';
 import { parseConstraint, parseExpression } from './exprParser';
-import { compile, gradientMatrix, nonFiniteError, zeroStats, type Linearisation, type MinMaxSlot, type Tape } from './exprTape';
+import {
+  compile,
+  gradientMatrix,
+  nonFiniteError,
+  zeroStats,
+  type Linearisation,
+  type MinMaxSlot,
+  type Tape,
+} from './exprTape';
 import { chainRuleD, jacobianPriors, type ObjectiveOptions } from './objectives';
 import type { MetricsReport } from '../../protocol/messages';
 
@@ -45,7 +59,12 @@ export interface CompiledObjective {
    * Multipliers at the clipped C (prev: those of the last refresh, for the min/max weights when beta > 0 and for the
    * constraint lambdas; round: the refresh's index, 0 first); an ExprError when a value is not finite.
    */
-  updateMultipliers(Cclipped: Float64Array, prev: Float64Array | null, opts: ObjectiveOptions, round?: number): Float64Array | null;
+  updateMultipliers(
+    Cclipped: Float64Array,
+    prev: Float64Array | null,
+    opts: ObjectiveOptions,
+    round?: number,
+  ): Float64Array | null;
   /** The Lagrangian at fixed multipliers, divided by 1 + max constraint lambda: the function whose gradient D is. */
   lagrangian(C: Float64Array, multipliers: Float64Array | null, opts: ObjectiveOptions): number;
   /**
@@ -55,7 +74,10 @@ export interface CompiledObjective {
   D(Cclipped: Float64Array, multipliers: Float64Array | null, opts: ObjectiveOptions): Float64Array;
 }
 
-/** The objective or one constraint: its tape, its config field, and where its min/max weights and lambdas sit in the multiplier vector. */
+/**
+ * The objective or one constraint: its tape, its config field, and where its min/max weights and lambdas sit in the
+ * multiplier vector.
+ */
 interface Part {
   tape: Tape;
   /** customObjective.expression or customObjective.constraints[i]. */
@@ -67,7 +89,13 @@ interface Part {
 }
 
 /** Fills w with the multipliers of one min/max node from its inputs v (see the header of this file). */
-function minMaxWeights(slot: MinMaxSlot, v: Float64Array, w: Float64Array, prev: Float64Array | null, opts: ObjectiveOptions): void {
+function minMaxWeights(
+  slot: MinMaxSlot,
+  v: Float64Array,
+  w: Float64Array,
+  prev: Float64Array | null,
+  opts: ObjectiveOptions,
+): void {
   // min/max of several scalars has no memory, as minHeadTailRecall; of a vector it is the minRecall update.
   hedgeWeights(v, prev, slot.many ? 0 : opts.minRecall.beta, opts.minRecall.etaLambda, slot.kind === 'min' ? -1 : 1, w);
 }
@@ -93,14 +121,20 @@ function at<T>(path: string, f: () => T): T {
 }
 
 /** Checks a customObjective without K (syntax, names, arities, a scalar objective): the problems, with their field. */
-export function customObjectiveIssues(spec: CustomObjectiveSpec): { path: (string | number)[]; message: string; column: number }[] {
+export function customObjectiveIssues(
+  spec: CustomObjectiveSpec,
+): { path: (string | number)[]; message: string; column: number }[] {
   const out: { path: (string | number)[]; message: string; column: number }[] = [];
-  try { parseExpression(spec.expression); } catch (e) {
+  try {
+    parseExpression(spec.expression);
+  } catch (e) {
     if (!(e instanceof ExprError)) throw e;
     out.push({ path: ['expression'], message: e.message, column: e.column });
   }
   (spec.constraints ?? []).forEach((c, i) => {
-    try { parseConstraint(c); } catch (e) {
+    try {
+      parseConstraint(c);
+    } catch (e) {
       if (!(e instanceof ExprError)) throw e;
       out.push({ path: ['constraints', i], message: e.message, column: e.column });
     }
@@ -127,7 +161,10 @@ export function compileCustomObjective(spec: CustomObjectiveSpec, K: number): Co
   const obj: Part = { tape: objTape, path: objPath, wOff: 0, lOff: 0 };
 
   const lin = (p: Part, m: Float64Array): Linearisation => ({ weights: m.subarray(p.wOff, p.wOff + p.tape.width) });
-  const rootOf = (p: Part, st: ClassStats, l?: Linearisation): Float64Array => { const v = p.tape.forward(st, l); return v[p.tape.root]!; };
+  const rootOf = (p: Part, st: ClassStats, l?: Linearisation): Float64Array => {
+    const v = p.tape.forward(st, l);
+    return v[p.tape.root]!;
+  };
   const feasibleAt = (st: ClassStats): boolean => cons.every((p) => rootOf(p, st).every((g) => g >= 0));
   const lambdasOf = (p: Part, m: Float64Array): Float64Array => m.subarray(p.lOff, p.lOff + p.tape.outputLength);
   const scaleOf = (m: Float64Array | null): number => {
@@ -138,7 +175,10 @@ export function compileCustomObjective(spec: CustomObjectiveSpec, K: number): Co
   };
   const need = (m: Float64Array | null): Float64Array => {
     if (count === 0) return new Float64Array(0);
-    if (!m || m.length !== count) throw new RangeError(`custom objective "${spec.expression}": ${m ? m.length : 'no'} multipliers, expected ${count}`);
+    if (!m || m.length !== count)
+      throw new RangeError(
+        `custom objective "${spec.expression}": ${m ? m.length : 'no'} multipliers, expected ${count}`,
+      );
     return m;
   };
 
@@ -156,16 +196,27 @@ export function compileCustomObjective(spec: CustomObjectiveSpec, K: number): Co
       const old = prev && prev.length === count ? prev : null;
       const out = new Float64Array(count);
       for (const p of [obj, ...cons]) {
-        checkValues(p, p.tape.forward(st, {
-          weights: out.subarray(p.wOff, p.wOff + p.tape.width),
-          update: (slot, v, w) => minMaxWeights(slot, v, w, old ? old.subarray(p.wOff + slot.offset, p.wOff + slot.offset + slot.n) : null, opts),
-        }));
+        checkValues(
+          p,
+          p.tape.forward(st, {
+            weights: out.subarray(p.wOff, p.wOff + p.tape.width),
+            update: (slot, v, w) =>
+              minMaxWeights(
+                slot,
+                v,
+                w,
+                old ? old.subarray(p.wOff + slot.offset, p.wOff + slot.offset + slot.n) : null,
+                opts,
+              ),
+          }),
+        );
         if (p === obj) continue;
         // The multipliers act on the exact slack g(C) (true min/max), updated as the coverage ones are.
         const g = checkValues(p, p.tape.forward(st))[p.tape.root]!;
         const lam = lambdasOf(p, out);
         const was = old ? lambdasOf(p, old) : null;
-        for (let i = 0; i < g.length; i++) lam[i] = constraintMultiplier(g[i]!, was ? was[i]! : null, round, opts.coverage);
+        for (let i = 0; i < g.length; i++)
+          lam[i] = constraintMultiplier(g[i]!, was ? was[i]! : null, round, opts.coverage);
       }
       return out;
     },
@@ -195,9 +246,20 @@ export function compileCustomObjective(spec: CustomObjectiveSpec, K: number): Co
         if (lam.every((x) => x === 0)) continue;
         pass(p, lam);
       }
-      const D = chainRuleD(gradientMatrix(adj, K), Cclipped, K, jacobianPriors(Cclipped, K, opts.priorMode), scaleOf(m));
+      const D = chainRuleD(
+        gradientMatrix(adj, K),
+        Cclipped,
+        K,
+        jacobianPriors(Cclipped, K, opts.priorMode),
+        scaleOf(m),
+      );
       if (!D.every(Number.isFinite)) {
-        throw new ExprError(`${objPath} "${spec.expression}": the derivative D is not finite ${AT_C}; keep the expression and its constraints away from divisions by 0, log(0) and overflow`, spec.expression, 1, objPath);
+        throw new ExprError(
+          `${objPath} "${spec.expression}": the derivative D is not finite ${AT_C}; keep the expression and its constraints away from divisions by 0, log(0) and overflow`,
+          spec.expression,
+          1,
+          objPath,
+        );
       }
       return D;
     },

@@ -54,15 +54,30 @@ function tokenize(src: string): Token[] {
   let i = 0;
   while (i < src.length) {
     const c = src[i]!;
-    if (/\s/.test(c)) { i++; continue; }
+    if (/\s/.test(c)) {
+      i++;
+      continue;
+    }
     const col = i + 1;
     const rest = src.slice(i);
     const num = NUMBER.exec(rest);
-    if (num) { out.push({ kind: 'num', text: num[0], value: Number(num[0]), col }); i += num[0].length; continue; }
+    if (num) {
+      out.push({ kind: 'num', text: num[0], value: Number(num[0]), col });
+      i += num[0].length;
+      continue;
+    }
     const id = IDENT.exec(rest);
-    if (id) { out.push({ kind: 'name', text: id[0], value: 0, col }); i += id[0].length; continue; }
+    if (id) {
+      out.push({ kind: 'name', text: id[0], value: 0, col });
+      i += id[0].length;
+      continue;
+    }
     const op = OPS.find((o) => src.startsWith(o, i));
-    if (op) { out.push({ kind: 'op', text: op === '**' ? '^' : op, value: 0, col }); i += op.length; continue; }
+    if (op) {
+      out.push({ kind: 'op', text: op === '**' ? '^' : op, value: 0, col });
+      i += op.length;
+      continue;
+    }
     const hint = c === '>' || c === '<' || c === '=' ? '; constraints use ">=" or "<="' : '';
     throw new ExprError(`unexpected character "${c}" at column ${col}${hint}`, src, col);
   }
@@ -85,15 +100,27 @@ class Parser {
   private depth = 0;
   private readonly toks: Token[];
   constructor(private readonly src: string) {
-    if (src.length > MAX_EXPRESSION_CHARS) throw new ExprError(`the expression is ${src.length} characters long; at most ${MAX_EXPRESSION_CHARS} are accepted`, src, MAX_EXPRESSION_CHARS + 1);
+    if (src.length > MAX_EXPRESSION_CHARS)
+      throw new ExprError(
+        `the expression is ${src.length} characters long; at most ${MAX_EXPRESSION_CHARS} are accepted`,
+        src,
+        MAX_EXPRESSION_CHARS + 1,
+      );
     this.toks = tokenize(src);
   }
 
-  /** Runs one level of recursion, refusing nesting deeper than MAX_EXPRESSION_DEPTH (a named error, not a stack overflow). */
+  /**
+   * Runs one level of recursion, refusing nesting deeper than MAX_EXPRESSION_DEPTH (a named error, not a stack
+   * overflow).
+   */
   private nested<T>(f: () => T): T {
     if (++this.depth > MAX_EXPRESSION_DEPTH) {
       const t = this.peek();
-      throw new ExprError(`the expression is nested more than ${MAX_EXPRESSION_DEPTH} levels deep at column ${t.col}`, this.src, t.col);
+      throw new ExprError(
+        `the expression is nested more than ${MAX_EXPRESSION_DEPTH} levels deep at column ${t.col}`,
+        this.src,
+        t.col,
+      );
     }
     try {
       return f();
@@ -102,9 +129,16 @@ class Parser {
     }
   }
 
-  private peek(): Token { return this.toks[this.pos]!; }
-  private isOp(text: string): boolean { const t = this.peek(); return t.kind === 'op' && t.text === text; }
-  private next(): Token { return this.toks[this.pos++]!; }
+  private peek(): Token {
+    return this.toks[this.pos]!;
+  }
+  private isOp(text: string): boolean {
+    const t = this.peek();
+    return t.kind === 'op' && t.text === text;
+  }
+  private next(): Token {
+    return this.toks[this.pos++]!;
+  }
   fail(expected: string, t = this.peek()): ExprError {
     return new ExprError(`expected ${expected} at column ${t.col}, found ${describe(t)}`, this.src, t.col);
   }
@@ -139,8 +173,14 @@ class Parser {
     return a;
   }
   private unary(): Ast {
-    if (this.isOp('-')) { const op = this.next(); return { t: 'neg', arg: this.nested(() => this.unary()), col: op.col }; }
-    if (this.isOp('+')) { this.next(); return this.nested(() => this.unary()); }
+    if (this.isOp('-')) {
+      const op = this.next();
+      return { t: 'neg', arg: this.nested(() => this.unary()), col: op.col };
+    }
+    if (this.isOp('+')) {
+      this.next();
+      return this.nested(() => this.unary());
+    }
     return this.power();
   }
   private power(): Ast {
@@ -172,7 +212,10 @@ class Parser {
   }
   private primary(): Ast {
     const t = this.peek();
-    if (t.kind === 'num') { this.next(); return { t: 'num', value: t.value, col: t.col }; }
+    if (t.kind === 'num') {
+      this.next();
+      return { t: 'num', value: t.value, col: t.col };
+    }
     if (t.kind === 'name') {
       this.next();
       if (!this.isOp('(')) return { t: 'name', name: t.text, col: t.col };
@@ -180,7 +223,10 @@ class Parser {
       const args: Ast[] = [];
       if (!this.isOp(')')) {
         args.push(this.expr());
-        while (this.isOp(',')) { this.next(); args.push(this.expr()); }
+        while (this.isOp(',')) {
+          this.next();
+          args.push(this.expr());
+        }
       }
       this.expectOp(')', args.length ? '"," or ")"' : 'an argument or ")"');
       return { t: 'call', name: t.text, args, col: t.col };
@@ -199,7 +245,9 @@ class Parser {
 function editDistance(a: string, b: string): number {
   const x = a.toLowerCase();
   const y = b.toLowerCase();
-  const d: number[][] = Array.from({ length: x.length + 1 }, (_, i) => Array.from({ length: y.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  const d: number[][] = Array.from({ length: x.length + 1 }, (_, i) =>
+    Array.from({ length: y.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
+  );
   for (let i = 1; i <= x.length; i++) {
     for (let j = 1; j <= y.length; j++) {
       const cost = x[i - 1] === y[j - 1] ? 0 : 1;
@@ -214,9 +262,16 @@ function editDistance(a: string, b: string): number {
 function suggest(name: string, candidates: readonly string[]): string {
   let best = '';
   let bd = Infinity;
-  for (const c of candidates) { const e = editDistance(name, c); if (e < bd) { bd = e; best = c; } }
+  for (const c of candidates) {
+    const e = editDistance(name, c);
+    if (e < bd) {
+      bd = e;
+      best = c;
+    }
+  }
   return bd <= Math.max(1, Math.floor(name.length / 3)) + 1 && bd < name.length
-    ? `; did you mean "${best}"?` : `; known names: ${[...VECTOR_NAMES, ...SCALAR_NAMES].join(', ')}, functions: ${FUNCTION_NAMES.join(', ')}`;
+    ? `; did you mean "${best}"?`
+    : `; known names: ${[...VECTOR_NAMES, ...SCALAR_NAMES].join(', ')}, functions: ${FUNCTION_NAMES.join(', ')}`;
 }
 
 type Kind = 'scalar' | 'vector';
@@ -231,12 +286,18 @@ export function startCol(a: Ast): number {
 /** True when the node does not depend on the confusion matrix (numbers, K and arithmetic on them). */
 function isConstant(a: Ast): boolean {
   switch (a.t) {
-    case 'num': return true;
-    case 'name': return a.name === 'K';
-    case 'neg': return isConstant(a.arg);
-    case 'bin': return isConstant(a.a) && isConstant(a.b);
-    case 'call': return a.name !== 'f1' && a.args.every(isConstant);
-    case 'index': return false;
+    case 'num':
+      return true;
+    case 'name':
+      return a.name === 'K';
+    case 'neg':
+      return isConstant(a.arg);
+    case 'bin':
+      return isConstant(a.a) && isConstant(a.b);
+    case 'call':
+      return a.name !== 'f1' && a.args.every(isConstant);
+    case 'index':
+      return false;
   }
 }
 
@@ -244,14 +305,20 @@ function isConstant(a: Ast): boolean {
 function kindOf(a: Ast, src: string): Kind {
   const err = (msg: string, col: number): ExprError => new ExprError(`${msg} at column ${col}`, src, col);
   switch (a.t) {
-    case 'num': return 'scalar';
+    case 'num':
+      return 'scalar';
     case 'name': {
       if ((VECTOR_NAMES as readonly string[]).includes(a.name)) return 'vector';
       if ((SCALAR_NAMES as readonly string[]).includes(a.name)) return 'scalar';
       if (isFunction(a.name)) throw err(`"${a.name}" is a function: write ${a.name}(...)`, a.col);
-      throw new ExprError(`unknown name "${a.name}" at column ${a.col}${suggest(a.name, [...VECTOR_NAMES, ...SCALAR_NAMES, ...FUNCTION_NAMES])}`, src, a.col);
+      throw new ExprError(
+        `unknown name "${a.name}" at column ${a.col}${suggest(a.name, [...VECTOR_NAMES, ...SCALAR_NAMES, ...FUNCTION_NAMES])}`,
+        src,
+        a.col,
+      );
     }
-    case 'neg': return kindOf(a.arg, src);
+    case 'neg':
+      return kindOf(a.arg, src);
     case 'bin': {
       const ka = kindOf(a.a, src);
       const kb = kindOf(a.b, src);
@@ -261,14 +328,20 @@ function kindOf(a: Ast, src: string): Kind {
       if (kindOf(a.target, src) !== 'vector') throw err('cannot index a scalar', a.col);
       for (const e of [a.lo, a.hi]) {
         if (!e) continue;
-        if (!isConstant(e) || kindOf(e, src) !== 'scalar') throw err('an index must be a constant (numbers and K)', startCol(e));
+        if (!isConstant(e) || kindOf(e, src) !== 'scalar')
+          throw err('an index must be a constant (numbers and K)', startCol(e));
       }
       return a.slice ? 'vector' : 'scalar';
     }
     case 'call': {
       if (!isFunction(a.name)) {
-        if ([...VECTOR_NAMES, ...SCALAR_NAMES].includes(a.name as never)) throw err(`"${a.name}" is not a function`, a.col);
-        throw new ExprError(`unknown function "${a.name}" at column ${a.col}${suggest(a.name, FUNCTION_NAMES)}`, src, a.col);
+        if ([...VECTOR_NAMES, ...SCALAR_NAMES].includes(a.name as never))
+          throw err(`"${a.name}" is not a function`, a.col);
+        throw new ExprError(
+          `unknown function "${a.name}" at column ${a.col}${suggest(a.name, FUNCTION_NAMES)}`,
+          src,
+          a.col,
+        );
       }
       const kinds = a.args.map((x) => kindOf(x, src));
       const n = kinds.length;
@@ -276,10 +349,15 @@ function kindOf(a: Ast, src: string): Kind {
         case 'min':
         case 'max':
           if (n === 0) throw err(`${a.name}() needs a vector or two or more scalars`, a.col);
-          if (n === 1 && kinds[0] === 'scalar') throw err(`${a.name} of a single scalar: pass a vector, or two or more scalars`, a.col);
+          if (n === 1 && kinds[0] === 'scalar')
+            throw err(`${a.name} of a single scalar: pass a vector, or two or more scalars`, a.col);
           if (n > 1) {
             const v = kinds.indexOf('vector');
-            if (v >= 0) throw err(`${a.name} of several arguments takes scalars; argument ${v + 1} is a vector (write ${a.name}(v) to reduce a vector)`, startCol(a.args[v]!));
+            if (v >= 0)
+              throw err(
+                `${a.name} of several arguments takes scalars; argument ${v + 1} is a vector (write ${a.name}(v) to reduce a vector)`,
+                startCol(a.args[v]!),
+              );
           }
           return 'scalar';
         case 'mean':
@@ -295,7 +373,11 @@ function kindOf(a: Ast, src: string): Kind {
           if (n !== 1) throw err(`${a.name}() takes one argument, got ${n}`, a.col);
           return kinds[0]!;
         default: // f1
-          if (n !== 2) throw err(`f1() takes two arguments (precision, recall), got ${n}; plain "f1" is the per-class F1 vector`, a.col);
+          if (n !== 2)
+            throw err(
+              `f1() takes two arguments (precision, recall), got ${n}; plain "f1" is the per-class F1 vector`,
+              a.col,
+            );
           return kinds.includes('vector') ? 'vector' : 'scalar';
       }
     }
@@ -308,7 +390,11 @@ export function parseExpression(src: string): Ast {
   const ast = p.expr();
   p.end();
   if (kindOf(ast, src) !== 'scalar') {
-    throw new ExprError('the objective must be a scalar, not a per-class vector, at column 1; reduce it with mean(...), min(...), sum(...), gmean(...) or hmean(...)', src, 1);
+    throw new ExprError(
+      'the objective must be a scalar, not a per-class vector, at column 1; reduce it with mean(...), min(...), sum(...), gmean(...) or hmean(...)',
+      src,
+      1,
+    );
   }
   return ast;
 }
@@ -323,5 +409,7 @@ export function parseConstraint(src: string): ConstraintAst {
   p.end();
   kindOf(lhs, src);
   kindOf(rhs, src);
-  return op.text === '>=' ? { g: { t: 'bin', op: '-', a: lhs, b: rhs, col: op.col }, op: '>=' } : { g: { t: 'bin', op: '-', a: rhs, b: lhs, col: op.col }, op: '<=' };
+  return op.text === '>='
+    ? { g: { t: 'bin', op: '-', a: lhs, b: rhs, col: op.col }, op: '>=' }
+    : { g: { t: 'bin', op: '-', a: rhs, b: lhs, col: op.col }, op: '<=' };
 }

@@ -5,9 +5,29 @@ import { ExprError } from '../errors';
 import { classStats, gMean, hMean, precisionsOf, recallsOf, sum, type ClassStats } from '../numerics/classStats';
 import { parseConstraint, parseExpression, startCol, type Ast } from './exprParser';
 
-type Op = 'const' | 'recall' | 'precision' | 'coverage' | 'accuracy' | 'gather' | 'neg'
-  | 'add' | 'sub' | 'mul' | 'div' | 'pow' | 'f1' | 'log' | 'exp' | 'sqrt'
-  | 'sum' | 'mean' | 'gmean' | 'hmean' | 'min' | 'max';
+type Op =
+  | 'const'
+  | 'recall'
+  | 'precision'
+  | 'coverage'
+  | 'accuracy'
+  | 'gather'
+  | 'neg'
+  | 'add'
+  | 'sub'
+  | 'mul'
+  | 'div'
+  | 'pow'
+  | 'f1'
+  | 'log'
+  | 'exp'
+  | 'sqrt'
+  | 'sum'
+  | 'mean'
+  | 'gmean'
+  | 'hmean'
+  | 'min'
+  | 'max';
 
 interface Instr {
   op: Op;
@@ -46,7 +66,14 @@ const MUL = (x: number, y: number): number => x * y;
 const DIV = (x: number, y: number): number => x / y;
 const POW = (x: number, y: number): number => Math.pow(x, y);
 const F1 = (x: number, y: number): number => (x + y !== 0 ? (2 * x * y) / (x + y) : 0);
-const BINARY: Partial<Record<Op, (x: number, y: number) => number>> = { add: ADD, sub: SUB, mul: MUL, div: DIV, pow: POW, f1: F1 };
+const BINARY: Partial<Record<Op, (x: number, y: number) => number>> = {
+  add: ADD,
+  sub: SUB,
+  mul: MUL,
+  div: DIV,
+  pow: POW,
+  f1: F1,
+};
 
 /** Where a pass first left the finite numbers: the node (its column and words for it) and what it gave. */
 export interface NonFinite {
@@ -63,34 +90,61 @@ export interface NonFinite {
 /** The node of an instruction in words, for messages. */
 function describeOp(ins: Instr): string {
   switch (ins.op) {
-    case 'add': return '"+"';
-    case 'sub': return '"-"';
-    case 'mul': return '"*"';
-    case 'div': return '"/"';
-    case 'pow': return '"^"';
-    case 'neg': return 'unary "-"';
-    case 'const': return 'a constant';
-    case 'gather': return 'the index';
-    case 'recall': case 'precision': case 'coverage': case 'accuracy': return ins.op;
-    default: return `${ins.op}(...)`;
+    case 'add':
+      return '"+"';
+    case 'sub':
+      return '"-"';
+    case 'mul':
+      return '"*"';
+    case 'div':
+      return '"/"';
+    case 'pow':
+      return '"^"';
+    case 'neg':
+      return 'unary "-"';
+    case 'const':
+      return 'a constant';
+    case 'gather':
+      return 'the index';
+    case 'recall':
+    case 'precision':
+    case 'coverage':
+    case 'accuracy':
+      return ins.op;
+    default:
+      return `${ins.op}(...)`;
   }
 }
 
 /** Why an instruction's value (or, with gradient, its derivative) is not finite, and the usual guard. */
 function hintOf(ins: Instr, gradient: boolean): string {
   switch (ins.op) {
-    case 'log': return gradient ? '; log has an infinite slope at 0: keep its argument away from 0, e.g. log(x + 1e-6)' : '; log of 0 or of a negative number: keep its argument positive, e.g. log(x + 1e-6)';
-    case 'div': return '; a division by 0 (or by a number close to it): keep the denominator away from 0, e.g. x / (y + 1e-6)';
-    case 'sqrt': return gradient ? '; sqrt has an infinite slope at 0: use sqrt(x + 1e-6)' : '; sqrt of a negative number';
-    case 'pow': return '; a power of 0 or of a negative number with this exponent: keep the base positive, e.g. (x + 1e-6)^p';
-    case 'exp': return '; exp overflows: scale its argument down';
-    default: return '';
+    case 'log':
+      return gradient
+        ? '; log has an infinite slope at 0: keep its argument away from 0, e.g. log(x + 1e-6)'
+        : '; log of 0 or of a negative number: keep its argument positive, e.g. log(x + 1e-6)';
+    case 'div':
+      return '; a division by 0 (or by a number close to it): keep the denominator away from 0, e.g. x / (y + 1e-6)';
+    case 'sqrt':
+      return gradient ? '; sqrt has an infinite slope at 0: use sqrt(x + 1e-6)' : '; sqrt of a negative number';
+    case 'pow':
+      return '; a power of 0 or of a negative number with this exponent: keep the base positive, e.g. (x + 1e-6)^p';
+    case 'exp':
+      return '; exp overflows: scale its argument down';
+    default:
+      return '';
   }
 }
 
 /** A compiled expression for a fixed K: straight-line float64 instructions, run forward then in reverse. */
 export class Tape {
-  constructor(readonly K: number, private readonly instrs: Instr[], readonly root: number, readonly slots: MinMaxSlot[], readonly source = '') {}
+  constructor(
+    readonly K: number,
+    private readonly instrs: Instr[],
+    readonly root: number,
+    readonly slots: MinMaxSlot[],
+    readonly source = '',
+  ) {}
 
   /** Number of min/max multipliers (the width of Linearisation.weights). */
   get width(): number {
@@ -98,7 +152,9 @@ export class Tape {
     return s ? s.offset + s.n : 0;
   }
   /** Length of the result (1 for a scalar). */
-  get outputLength(): number { return this.instrs[this.root]!.len; }
+  get outputLength(): number {
+    return this.instrs[this.root]!.len;
+  }
 
   /**
    * Values of every instruction. Without lin, min/max are exact; with lin, each min/max node takes the
@@ -110,21 +166,50 @@ export class Tape {
       const out = new Float64Array(ins.len);
       const A = vals[ins.args[0]!];
       switch (ins.op) {
-        case 'const': out.set(ins.value!); break;
-        case 'recall': recallsOf(st, out); break;
-        case 'precision': precisionsOf(st, out); break;
-        case 'coverage': out.set(st.cov); break;
-        case 'accuracy': out[0] = sum(st.diag); break;
-        case 'gather': for (let i = 0; i < ins.len; i++) out[i] = A![ins.idx![i]!]!; break;
-        case 'neg': for (let i = 0; i < ins.len; i++) out[i] = -A![i]!; break;
-        case 'log': for (let i = 0; i < ins.len; i++) out[i] = Math.log(A![i]!); break;
-        case 'exp': for (let i = 0; i < ins.len; i++) out[i] = Math.exp(A![i]!); break;
-        case 'sqrt': for (let i = 0; i < ins.len; i++) out[i] = Math.sqrt(A![i]!); break;
-        case 'sum': out[0] = sum(A!); break;
-        case 'mean': out[0] = sum(A!) / A!.length; break;
-        case 'gmean': out[0] = gMean(A!); break;
-        case 'hmean': out[0] = hMean(A!); break;
-        case 'min': case 'max': {
+        case 'const':
+          out.set(ins.value!);
+          break;
+        case 'recall':
+          recallsOf(st, out);
+          break;
+        case 'precision':
+          precisionsOf(st, out);
+          break;
+        case 'coverage':
+          out.set(st.cov);
+          break;
+        case 'accuracy':
+          out[0] = sum(st.diag);
+          break;
+        case 'gather':
+          for (let i = 0; i < ins.len; i++) out[i] = A![ins.idx![i]!]!;
+          break;
+        case 'neg':
+          for (let i = 0; i < ins.len; i++) out[i] = -A![i]!;
+          break;
+        case 'log':
+          for (let i = 0; i < ins.len; i++) out[i] = Math.log(A![i]!);
+          break;
+        case 'exp':
+          for (let i = 0; i < ins.len; i++) out[i] = Math.exp(A![i]!);
+          break;
+        case 'sqrt':
+          for (let i = 0; i < ins.len; i++) out[i] = Math.sqrt(A![i]!);
+          break;
+        case 'sum':
+          out[0] = sum(A!);
+          break;
+        case 'mean':
+          out[0] = sum(A!) / A!.length;
+          break;
+        case 'gmean':
+          out[0] = gMean(A!);
+          break;
+        case 'hmean':
+          out[0] = hMean(A!);
+          break;
+        case 'min':
+        case 'max': {
           const v = this.minMaxInputs(ins, vals);
           if (lin && ins.slot !== undefined) {
             const slot = this.slots[ins.slot]!;
@@ -141,7 +226,8 @@ export class Tape {
         default: {
           const f = BINARY[ins.op]!;
           const B = vals[ins.args[1]!]!;
-          for (let i = 0; i < ins.len; i++) out[i] = f(A!.length === 1 ? A![0]! : A![i]!, B.length === 1 ? B[0]! : B[i]!);
+          for (let i = 0; i < ins.len; i++)
+            out[i] = f(A!.length === 1 ? A![0]! : A![i]!, B.length === 1 ? B[0]! : B[i]!);
         }
       }
       vals.push(out);
@@ -179,7 +265,13 @@ export class Tape {
    * adj. min/max pass their adjoint to the argmin/argmax (exact) or spread it by their weights (lin).
    * Returns the first node (from the root down) whose derivative is not finite, or null.
    */
-  backward(vals: Float64Array[], seed: Float64Array, adj: ClassStats, st: ClassStats, lin?: Linearisation): NonFinite | null {
+  backward(
+    vals: Float64Array[],
+    seed: Float64Array,
+    adj: ClassStats,
+    st: ClassStats,
+    lin?: Linearisation,
+  ): NonFinite | null {
     const K = this.K;
     const g: (Float64Array | undefined)[] = new Array(this.instrs.length);
     g[this.root] = Float64Array.from(seed);
@@ -202,28 +294,53 @@ export class Tape {
       const A = vals[a];
       const out = vals[n]!;
       switch (ins.op) {
-        case 'const': break;
+        case 'const':
+          break;
         case 'recall':
           for (let k = 0; k < K; k++) {
             const R = st.R[k]!;
-            if (R > 0) { adj.diag[k]! += G[k]! / R; adj.R[k]! -= (G[k]! * st.diag[k]!) / (R * R); }
+            if (R > 0) {
+              adj.diag[k]! += G[k]! / R;
+              adj.R[k]! -= (G[k]! * st.diag[k]!) / (R * R);
+            }
           }
           break;
         case 'precision':
           for (let k = 0; k < K; k++) {
             const c = st.cov[k]!;
-            if (c > 0) { adj.diag[k]! += G[k]! / c; adj.cov[k]! -= (G[k]! * st.diag[k]!) / (c * c); }
+            if (c > 0) {
+              adj.diag[k]! += G[k]! / c;
+              adj.cov[k]! -= (G[k]! * st.diag[k]!) / (c * c);
+            }
           }
           break;
-        case 'coverage': for (let k = 0; k < K; k++) adj.cov[k]! += G[k]!; break;
-        case 'accuracy': for (let k = 0; k < K; k++) adj.diag[k]! += G[0]!; break;
-        case 'gather': for (let i = 0; i < ins.len; i++) acc(a, ins.idx![i]!, G[i]!); break;
-        case 'neg': for (let i = 0; i < ins.len; i++) acc(a, i, -G[i]!); break;
-        case 'log': for (let i = 0; i < ins.len; i++) acc(a, i, G[i]! / A![i]!); break;
-        case 'exp': for (let i = 0; i < ins.len; i++) acc(a, i, G[i]! * out[i]!); break;
-        case 'sqrt': for (let i = 0; i < ins.len; i++) acc(a, i, (0.5 * G[i]!) / out[i]!); break;
-        case 'sum': for (let i = 0; i < A!.length; i++) acc(a, i, G[0]!); break;
-        case 'mean': for (let i = 0; i < A!.length; i++) acc(a, i, G[0]! / A!.length); break;
+        case 'coverage':
+          for (let k = 0; k < K; k++) adj.cov[k]! += G[k]!;
+          break;
+        case 'accuracy':
+          for (let k = 0; k < K; k++) adj.diag[k]! += G[0]!;
+          break;
+        case 'gather':
+          for (let i = 0; i < ins.len; i++) acc(a, ins.idx![i]!, G[i]!);
+          break;
+        case 'neg':
+          for (let i = 0; i < ins.len; i++) acc(a, i, -G[i]!);
+          break;
+        case 'log':
+          for (let i = 0; i < ins.len; i++) acc(a, i, G[i]! / A![i]!);
+          break;
+        case 'exp':
+          for (let i = 0; i < ins.len; i++) acc(a, i, G[i]! * out[i]!);
+          break;
+        case 'sqrt':
+          for (let i = 0; i < ins.len; i++) acc(a, i, (0.5 * G[i]!) / out[i]!);
+          break;
+        case 'sum':
+          for (let i = 0; i < A!.length; i++) acc(a, i, G[0]!);
+          break;
+        case 'mean':
+          for (let i = 0; i < A!.length; i++) acc(a, i, G[0]! / A!.length);
+          break;
         case 'gmean': {
           // d gmean / d v_i = gmean / (n v_i); 0 when the mean is 0 (a zero entry).
           const m = out[0]!;
@@ -236,7 +353,8 @@ export class Tape {
           for (let i = 0; i < A!.length; i++) acc(a, i, h === 0 ? 0 : (G[0]! * h * h) / (A!.length * A![i]! * A![i]!));
           break;
         }
-        case 'min': case 'max': {
+        case 'min':
+        case 'max': {
           const v = this.minMaxInputs(ins, vals);
           const many = ins.args.length > 1;
           const put = (i: number, x: number): void => (many ? acc(ins.args[i]!, 0, x) : acc(a, i, x));
@@ -257,17 +375,33 @@ export class Tape {
             const y = B.length === 1 ? B[0]! : B[i]!;
             const gi = G[i]!;
             switch (ins.op) {
-              case 'add': acc(a, i, gi); acc(b, i, gi); break;
-              case 'sub': acc(a, i, gi); acc(b, i, -gi); break;
-              case 'mul': acc(a, i, gi * y); acc(b, i, gi * x); break;
-              case 'div': acc(a, i, gi / y); acc(b, i, (-gi * x) / (y * y)); break;
+              case 'add':
+                acc(a, i, gi);
+                acc(b, i, gi);
+                break;
+              case 'sub':
+                acc(a, i, gi);
+                acc(b, i, -gi);
+                break;
+              case 'mul':
+                acc(a, i, gi * y);
+                acc(b, i, gi * x);
+                break;
+              case 'div':
+                acc(a, i, gi / y);
+                acc(b, i, (-gi * x) / (y * y));
+                break;
               case 'pow':
                 acc(a, i, gi * y * Math.pow(x, y - 1));
                 if (!this.instrs[b]!.constant) acc(b, i, gi * out[i]! * Math.log(x));
                 break;
-              default: { // f1: 2xy/(x+y); d/dx = 2y^2/(x+y)^2, d/dy = 2x^2/(x+y)^2
+              default: {
+                // f1: 2xy/(x+y); d/dx = 2y^2/(x+y)^2, d/dy = 2x^2/(x+y)^2
                 const s = x + y;
-                if (s !== 0) { acc(a, i, (2 * gi * y * y) / (s * s)); acc(b, i, (2 * gi * x * x) / (s * s)); }
+                if (s !== 0) {
+                  acc(a, i, (2 * gi * y * y) / (s * s));
+                  acc(b, i, (2 * gi * x * x) / (s * s));
+                }
               }
             }
           }
@@ -279,7 +413,12 @@ export class Tape {
 }
 
 /** The ExprError for a pass that left the finite numbers, naming the expression (and its config field when known). */
-export function nonFiniteError(tape: Tape, nf: NonFinite, where = 'at this confusion matrix', path?: string): ExprError {
+export function nonFiniteError(
+  tape: Tape,
+  nf: NonFinite,
+  where = 'at this confusion matrix',
+  path?: string,
+): ExprError {
   const field = path ? `${path} ` : '';
   const what = nf.gradient ? 'has a derivative that is not finite' : 'is not finite';
   const msg = `${field}"${tape.source}" ${what} ${where}: ${nf.what} at column ${nf.col} gives ${nf.value}${nf.hint}`;
@@ -289,9 +428,12 @@ export function nonFiniteError(tape: Tape, nf: NonFinite, where = 'at this confu
 /** Evaluates a constant index expression (numbers, K, arithmetic, and functions of constants). */
 function constValue(a: Ast, K: number): number {
   switch (a.t) {
-    case 'num': return a.value;
-    case 'name': return K;
-    case 'neg': return -constValue(a.arg, K);
+    case 'num':
+      return a.value;
+    case 'name':
+      return K;
+    case 'neg':
+      return -constValue(a.arg, K);
     case 'bin': {
       const x = constValue(a.a, K);
       const y = constValue(a.b, K);
@@ -300,18 +442,27 @@ function constValue(a: Ast, K: number): number {
     case 'call': {
       const xs = a.args.map((e) => constValue(e, K));
       switch (a.name) {
-        case 'min': return Math.min(...xs);
-        case 'max': return Math.max(...xs);
-        case 'log': return Math.log(xs[0]!);
-        case 'exp': return Math.exp(xs[0]!);
-        default: return Math.sqrt(xs[0]!);
+        case 'min':
+          return Math.min(...xs);
+        case 'max':
+          return Math.max(...xs);
+        case 'log':
+          return Math.log(xs[0]!);
+        case 'exp':
+          return Math.exp(xs[0]!);
+        default:
+          return Math.sqrt(xs[0]!);
       }
     }
-    default: return NaN;
+    default:
+      return NaN;
   }
 }
 
-/** Compiles a checked AST (of parseExpression or parseConstraint) into a tape for K classes: resolves indices and slices, checks vector lengths. */
+/**
+ * Compiles a checked AST (of parseExpression or parseConstraint) into a tape for K classes: resolves indices and
+ * slices, checks vector lengths.
+ */
 export function compile(ast: Ast, src: string, K: number): Tape {
   if (!(Number.isInteger(K) && K >= 2)) throw new RangeError(`expression: K must be an integer >= 2, got ${K}`);
   const instrs: Instr[] = [];
@@ -320,13 +471,17 @@ export function compile(ast: Ast, src: string, K: number): Tape {
   const err = (msg: string, col: number): ExprError => new ExprError(`${msg} at column ${col}`, src, col);
   // The node being emitted: its column goes with every instruction pushed for it.
   let cur: Ast = ast;
-  const push = (ins: Omit<Instr, 'col'>): number => { instrs.push({ ...ins, col: cur.col }); return instrs.length - 1; };
+  const push = (ins: Omit<Instr, 'col'>): number => {
+    instrs.push({ ...ins, col: cur.col });
+    return instrs.length - 1;
+  };
   const leaves = new Map<string, number>();
   const leaf = (op: Op, len: number): number => {
     if (!leaves.has(op)) leaves.set(op, push({ op, args: [], len, constant: false }));
     return leaves.get(op)!;
   };
-  const konst = (v: number): number => push({ op: 'const', args: [], len: 1, constant: true, value: Float64Array.of(v) });
+  const konst = (v: number): number =>
+    push({ op: 'const', args: [], len: 1, constant: true, value: Float64Array.of(v) });
   const index = (e: Ast): number => {
     const v = constValue(e, K);
     if (!Number.isInteger(v)) throw err(`an index must be an integer, got ${v}`, startCol(e));
@@ -343,17 +498,21 @@ export function compile(ast: Ast, src: string, K: number): Tape {
   };
   const emitNode = (a: Ast): number => {
     switch (a.t) {
-      case 'num': return konst(a.value);
+      case 'num':
+        return konst(a.value);
       case 'name':
         switch (a.name) {
-          case 'K': return konst(K);
-          case 'accuracy': return leaf('accuracy', 1);
+          case 'K':
+            return konst(K);
+          case 'accuracy':
+            return leaf('accuracy', 1);
           case 'f1': {
             const p = leaf('precision', K);
             const r = leaf('recall', K);
             return push({ op: 'f1', args: [p, r], len: K, constant: false });
           }
-          default: return leaf(a.name as Op, K);
+          default:
+            return leaf(a.name as Op, K);
         }
       case 'neg': {
         const x = emit(a.arg);
@@ -364,8 +523,10 @@ export function compile(ast: Ast, src: string, K: number): Tape {
         const y = emit(a.b);
         const lx = instrs[x]!.len;
         const ly = instrs[y]!.len;
-        if (lx !== ly && lx !== 1 && ly !== 1) throw err(`vectors of different lengths (${lx} and ${ly}) in "${a.op}"`, a.col);
-        const op: Op = a.op === '+' ? 'add' : a.op === '-' ? 'sub' : a.op === '*' ? 'mul' : a.op === '/' ? 'div' : 'pow';
+        if (lx !== ly && lx !== 1 && ly !== 1)
+          throw err(`vectors of different lengths (${lx} and ${ly}) in "${a.op}"`, a.col);
+        const op: Op =
+          a.op === '+' ? 'add' : a.op === '-' ? 'sub' : a.op === '*' ? 'mul' : a.op === '/' ? 'div' : 'pow';
         return push({ op, args: [x, y], len: Math.max(lx, ly), constant: instrs[x]!.constant && instrs[y]!.constant });
       }
       case 'index': {
@@ -375,7 +536,11 @@ export function compile(ast: Ast, src: string, K: number): Tape {
         if (!a.slice) {
           const i0 = index(a.lo!);
           const i = i0 < 0 ? i0 + n : i0;
-          if (i < 0 || i >= n) throw err(`index ${i0} out of range for a vector of ${n} entries (K = ${K}; valid: ${-n} to ${n - 1})`, startCol(a.lo!));
+          if (i < 0 || i >= n)
+            throw err(
+              `index ${i0} out of range for a vector of ${n} entries (K = ${K}; valid: ${-n} to ${n - 1})`,
+              startCol(a.lo!),
+            );
           idx = [i];
         } else {
           // Python slice semantics: negative bounds count from the end, out-of-range bounds are clamped.
@@ -386,16 +551,27 @@ export function compile(ast: Ast, src: string, K: number): Tape {
           };
           const lo = bound(a.lo, 0);
           const hi = bound(a.hi, n);
-          if (hi <= lo) throw err(`empty slice: [${a.lo ? constValue(a.lo, K) : ''}:${a.hi ? constValue(a.hi, K) : ''}] of a vector of ${n} entries (K = ${K}) selects nothing`, a.col);
+          if (hi <= lo)
+            throw err(
+              `empty slice: [${a.lo ? constValue(a.lo, K) : ''}:${a.hi ? constValue(a.hi, K) : ''}] of a vector of ${n} entries (K = ${K}) selects nothing`,
+              a.col,
+            );
           idx = Array.from({ length: hi - lo }, (_, i) => lo + i);
         }
-        return push({ op: 'gather', args: [x], len: a.slice ? idx.length : 1, constant: false, idx: Int32Array.from(idx) });
+        return push({
+          op: 'gather',
+          args: [x],
+          len: a.slice ? idx.length : 1,
+          constant: false,
+          idx: Int32Array.from(idx),
+        });
       }
       case 'call': {
         const args = a.args.map(emit);
         const constant = args.every((j) => instrs[j]!.constant);
         switch (a.name) {
-          case 'min': case 'max': {
+          case 'min':
+          case 'max': {
             if (constant) return push({ op: a.name, args, len: 1, constant });
             const n = args.length === 1 ? instrs[args[0]!]!.len : args.length;
             const slot: MinMaxSlot = { kind: a.name, offset: width, n, many: args.length > 1, col: a.col };
@@ -403,14 +579,21 @@ export function compile(ast: Ast, src: string, K: number): Tape {
             width += n;
             return push({ op: a.name, args, len: 1, constant, slot: slots.length - 1 });
           }
-          case 'mean': case 'sum': case 'gmean': case 'hmean':
+          case 'mean':
+          case 'sum':
+          case 'gmean':
+          case 'hmean':
             return push({ op: a.name, args, len: 1, constant });
-          case 'log': case 'exp': case 'sqrt':
+          case 'log':
+          case 'exp':
+          case 'sqrt':
             return push({ op: a.name, args, len: instrs[args[0]!]!.len, constant });
-          default: { // f1(x, y)
+          default: {
+            // f1(x, y)
             const lx = instrs[args[0]!]!.len;
             const ly = instrs[args[1]!]!.len;
-            if (lx !== ly && lx !== 1 && ly !== 1) throw err(`vectors of different lengths (${lx} and ${ly}) in f1()`, a.col);
+            if (lx !== ly && lx !== 1 && ly !== 1)
+              throw err(`vectors of different lengths (${lx} and ${ly}) in f1()`, a.col);
             return push({ op: 'f1', args, len: Math.max(lx, ly), constant });
           }
         }
@@ -459,7 +642,10 @@ export function expressionFunction(src: string, K: number): ExprFunction {
   const tape = compileExpression(src, K);
   return {
     tape,
-    value: (C) => { const v = tape.forward(classStats(C, K)); return v[tape.root]![0]!; },
+    value: (C) => {
+      const v = tape.forward(classStats(C, K));
+      return v[tape.root]![0]!;
+    },
     gradient: (C) => {
       const st = classStats(C, K);
       const vals = tape.forward(st);

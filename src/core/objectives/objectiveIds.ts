@@ -3,8 +3,15 @@
 
 /** Objective ids, fixed across configs, CLI and UI (docs/ALGORITHM.md section 2). */
 export const OBJECTIVE_IDS = [
-  'meanRecall', 'minRecall', 'minHeadTailRecall', 'gMean', 'hMean',
-  'meanRecallMinCoverage', 'hMeanMinCoverage', 'meanRecallMinHeadTailCoverage', 'hMeanMinHeadTailCoverage',
+  'meanRecall',
+  'minRecall',
+  'minHeadTailRecall',
+  'gMean',
+  'hMean',
+  'meanRecallMinCoverage',
+  'hMeanMinCoverage',
+  'meanRecallMinHeadTailCoverage',
+  'hMeanMinHeadTailCoverage',
 ] as const;
 
 /** One of the nine objective ids of OBJECTIVE_IDS. */
@@ -22,8 +29,12 @@ export function isMinRecallObjective(id: ObjectiveId): boolean {
 
 /** True for the objectives with a coverage constraint. */
 export function isCoverageObjective(id: ObjectiveId): boolean {
-  return id === 'meanRecallMinCoverage' || id === 'hMeanMinCoverage'
-    || id === 'meanRecallMinHeadTailCoverage' || id === 'hMeanMinHeadTailCoverage';
+  return (
+    id === 'meanRecallMinCoverage' ||
+    id === 'hMeanMinCoverage' ||
+    id === 'meanRecallMinHeadTailCoverage' ||
+    id === 'hMeanMinHeadTailCoverage'
+  );
 }
 
 /** True for the coverage objectives whose constraint is on the head and tail mean coverage. */

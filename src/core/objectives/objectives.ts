@@ -1,7 +1,25 @@
 // The objectives of docs/ALGORITHM.md section 2: their value psi(C), the multipliers that linearise the
 // min-type and constrained ones, and D = dpsi/dC~ through the row-softmax chain rule.
-import { colSums, constraintMultiplier, gMean, headCount, hedgeWeights, hMean, mean, recalls, rowSums, type ConstraintMultiplierOptions } from '../numerics/classStats';
-import { hasMultipliers, isCoverageObjective, isHeadTailCoverageObjective, isHMeanObjective, isMinRecallObjective, type ObjectiveId } from './objectiveIds';
+import {
+  colSums,
+  constraintMultiplier,
+  gMean,
+  headCount,
+  hedgeWeights,
+  hMean,
+  mean,
+  recalls,
+  rowSums,
+  type ConstraintMultiplierOptions,
+} from '../numerics/classStats';
+import {
+  hasMultipliers,
+  isCoverageObjective,
+  isHeadTailCoverageObjective,
+  isHMeanObjective,
+  isMinRecallObjective,
+  type ObjectiveId,
+} from './objectiveIds';
 
 /** Tunables of the objectives and their multipliers (docs/ALGORITHM.md sections 2 and 8, code-parity defaults). */
 export interface ObjectiveOptions {
@@ -11,7 +29,10 @@ export interface ObjectiveOptions {
   headFrac: number;
   /** min-recall multipliers: lambda_k <- lambda_k^beta exp(-etaLambda r_k), normalised. */
   minRecall: { beta: number; etaLambda: number };
-  /** Coverage constraint cov >= alpha/K; multipliers of slack temperature tau, capped at lambdaMax (classStats constraintMultiplier). */
+  /**
+   * Coverage constraint cov >= alpha/K; multipliers of slack temperature tau, capped at lambdaMax (classStats
+   * constraintMultiplier).
+   */
   coverage: { alpha: number } & ConstraintMultiplierOptions;
 }
 
@@ -26,7 +47,13 @@ export function defaultObjectiveOptions(): ObjectiveOptions {
 }
 
 /** Checks the shape of C and (when needed) the multipliers. */
-function check(id: ObjectiveId, C: Float64Array, K: number, lambda: Float64Array | null | undefined, needLambda: boolean): void {
+function check(
+  id: ObjectiveId,
+  C: Float64Array,
+  K: number,
+  lambda: Float64Array | null | undefined,
+  needLambda: boolean,
+): void {
   if (!(K >= 2) || !Number.isInteger(K)) throw new RangeError(`objective ${id}: K must be an integer >= 2, got ${K}`);
   if (C.length !== K * K) throw new RangeError(`objective ${id}: C has ${C.length} entries, expected ${K * K}`);
   if (needLambda && hasMultipliers(id)) {
@@ -35,7 +62,9 @@ function check(id: ObjectiveId, C: Float64Array, K: number, lambda: Float64Array
   }
 }
 
-/** The factor 1 + max lambda that divides D of the coverage objectives (docs/ALGORITHM.md section 2, "Extra scaling"). */
+/**
+ * The factor 1 + max lambda that divides D of the coverage objectives (docs/ALGORITHM.md section 2, "Extra scaling").
+ */
 function coverageScale(id: ObjectiveId, lambda: Float64Array, K: number, headFrac: number): number {
   if (id === 'meanRecallMinHeadTailCoverage') {
     // 1 + max(lambda_H, lambda_T): undo the per-class division by headFrac*K and (1-headFrac)*K.
@@ -52,16 +81,26 @@ function coverageScale(id: ObjectiveId, lambda: Float64Array, K: number, headFra
  * G-/H-mean). With multipliers it is the Lagrangian at those fixed multipliers (including the coverage
  * 1/(1 + max lambda) scaling), whose gradient through C = pi*softmax(C~) is objectiveD.
  */
-export function psi(id: ObjectiveId, C: Float64Array, K: number, opts: ObjectiveOptions, lambda?: Float64Array | null): number {
+export function psi(
+  id: ObjectiveId,
+  C: Float64Array,
+  K: number,
+  opts: ObjectiveOptions,
+  lambda?: Float64Array | null,
+): number {
   check(id, C, K, lambda, false);
   const r = recalls(C, K);
   const useLambda = hasMultipliers(id) && lambda !== undefined && lambda !== null;
-  if (useLambda && lambda.length !== K) throw new RangeError(`objective ${id}: ${lambda.length} multipliers, expected ${K}`);
+  if (useLambda && lambda.length !== K)
+    throw new RangeError(`objective ${id}: ${lambda.length} multipliers, expected ${K}`);
   const H = headCount(K, opts.headFrac);
   switch (id) {
-    case 'meanRecall': return mean(r, 0, K);
-    case 'gMean': return gMean(r);
-    case 'hMean': return hMean(r);
+    case 'meanRecall':
+      return mean(r, 0, K);
+    case 'gMean':
+      return gMean(r);
+    case 'hMean':
+      return hMean(r);
     case 'minRecall':
     case 'minHeadTailRecall': {
       if (useLambda) {
@@ -86,7 +125,10 @@ export function psi(id: ObjectiveId, C: Float64Array, K: number, opts: Objective
   }
 }
 
-/** Initial multipliers: zeros for coverage objectives, 1/K for min-type ones, null otherwise (docs/ALGORITHM.md section 2). */
+/**
+ * Initial multipliers: zeros for coverage objectives, 1/K for min-type ones, null otherwise (docs/ALGORITHM.md section
+ * 2).
+ */
 export function initialMultipliers(id: ObjectiveId, K: number): Float64Array | null {
   if (isCoverageObjective(id)) return new Float64Array(K);
   if (isMinRecallObjective(id)) return new Float64Array(K).fill(1 / K);
@@ -99,7 +141,14 @@ export function initialMultipliers(id: ObjectiveId, K: number): Float64Array | n
  * lambda_H/(headFrac K), lambda_T/((1-headFrac) K); coverage by constraintMultiplier (classStats.ts) on each slack,
  * from prev, at refresh number `round` (0 first). Null for objectives without multipliers.
  */
-export function updateMultipliers(id: ObjectiveId, Cclipped: Float64Array, K: number, prev: Float64Array | null, opts: ObjectiveOptions, round = 0): Float64Array | null {
+export function updateMultipliers(
+  id: ObjectiveId,
+  Cclipped: Float64Array,
+  K: number,
+  prev: Float64Array | null,
+  opts: ObjectiveOptions,
+  round = 0,
+): Float64Array | null {
   check(id, Cclipped, K, null, false);
   if (!hasMultipliers(id)) return null;
   const hf = opts.headFrac;
@@ -122,10 +171,16 @@ export function updateMultipliers(id: ObjectiveId, Cclipped: Float64Array, K: nu
   if (isHeadTailCoverageObjective(id)) {
     // One multiplier per group, spread per class; the previous group multipliers are read back from the spread.
     const lH = constraintMultiplier(mean(cov, 0, H) - t, prev ? prev[0]! * (hf * K) : null, round, opts.coverage);
-    const lT = constraintMultiplier(mean(cov, H, K) - t, prev ? prev[K - 1]! * ((1 - hf) * K) : null, round, opts.coverage);
+    const lT = constraintMultiplier(
+      mean(cov, H, K) - t,
+      prev ? prev[K - 1]! * ((1 - hf) * K) : null,
+      round,
+      opts.coverage,
+    );
     for (let l = 0; l < K; l++) out[l] = l < H ? lH / (hf * K) : lT / ((1 - hf) * K);
   } else {
-    for (let l = 0; l < K; l++) out[l] = constraintMultiplier(cov[l]! - t, prev ? prev[l]! : null, round, opts.coverage);
+    for (let l = 0; l < K; l++)
+      out[l] = constraintMultiplier(cov[l]! - t, prev ? prev[l]! : null, round, opts.coverage);
   }
   return out;
 }
@@ -134,7 +189,13 @@ export function updateMultipliers(id: ObjectiveId, Cclipped: Float64Array, K: nu
  * D = dpsi/dC~ at the clipped C (docs/ALGORITHM.md section 2): D_kl = M_kl C_kl - (C_kl/pi_k) sum_j M_kj C_kj,
  * with M = dpsi/dC (or the Lagrangian's at the fixed multipliers), pi_k = 1/K or R_k.
  */
-export function objectiveD(id: ObjectiveId, Cclipped: Float64Array, K: number, lambda: Float64Array | null, opts: ObjectiveOptions): Float64Array {
+export function objectiveD(
+  id: ObjectiveId,
+  Cclipped: Float64Array,
+  K: number,
+  lambda: Float64Array | null,
+  opts: ObjectiveOptions,
+): Float64Array {
   check(id, Cclipped, K, lambda, true);
   const C = Cclipped;
   const R = rowSums(C, K);
@@ -169,7 +230,7 @@ export function objectiveD(id: ObjectiveId, Cclipped: Float64Array, K: number, l
       const g = gMean(r);
       for (let k = 0; k < K; k++) {
         for (let l = 0; l < K; l++) M[k * K + l] = -(g / K) / R[k]!;
-        M[k * K + k]! += (g / K) / C[k * K + k]!;
+        M[k * K + k]! += g / K / C[k * K + k]!;
       }
       break;
     }

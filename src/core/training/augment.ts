@@ -15,13 +15,22 @@ export interface AugmentSpec {
   padding: number;
 }
 
-/** Crops and flips each of the n images of x in place (random offsets in [-padding, padding], flip with probability 1/2). */
+/**
+ * Crops and flips each of the n images of x in place (random offsets in [-padding, padding], flip with probability
+ * 1/2).
+ */
 export function augmentImages(x: Float32Array, n: number, spec: AugmentSpec, rng: Rng): void {
-  const [C, H, W] = spec.layout === 'NCHW' ? [spec.shape[0]!, spec.shape[1]!, spec.shape[2]!] : [spec.shape[2]!, spec.shape[0]!, spec.shape[1]!];
+  const [C, H, W] =
+    spec.layout === 'NCHW'
+      ? [spec.shape[0]!, spec.shape[1]!, spec.shape[2]!]
+      : [spec.shape[2]!, spec.shape[0]!, spec.shape[1]!];
   const per = C * H * W;
   const src = new Float32Array(per);
   const p = spec.padding;
-  const at = spec.layout === 'NCHW' ? (c: number, y: number, xx: number) => (c * H + y) * W + xx : (c: number, y: number, xx: number) => (y * W + xx) * C + c;
+  const at =
+    spec.layout === 'NCHW'
+      ? (c: number, y: number, xx: number) => (c * H + y) * W + xx
+      : (c: number, y: number, xx: number) => (y * W + xx) * C + c;
   for (let i = 0; i < n; i++) {
     const dy = rng.int(2 * p + 1) - p;
     const dx = rng.int(2 * p + 1) - p;

@@ -14,7 +14,10 @@ export interface ExampleSet {
   n: number;
   /** Shape of one example. */
   shape: number[];
-  /** Set when x is not held (images decoded in batches when needed, src/run/imageSource.ts): a digest of the inputs (files, sizes, times, preprocessing). */
+  /**
+   * Set when x is not held (images decoded in batches when needed, src/run/imageSource.ts): a digest of the inputs
+   * (files, sizes, times, preprocessing).
+   */
   sourceKey?: string;
 }
 
@@ -42,7 +45,8 @@ export function forwardAll(model: SelmixModel, set: ExampleSet, batch = 256, mm?
   const { K, d } = model;
   const bb = model.backbone;
   // A head on features with a float32 provider (ONNX Runtime from K = 100): the logits are one product, X W + b.
-  if (!bb && mm?.precision === 'float32') return { features: set.x, logits: headLogits(set.x, set.n, model, mm), n: set.n };
+  if (!bb && mm?.precision === 'float32')
+    return { features: set.x, logits: headLogits(set.x, set.n, model, mm), n: set.n };
   // Without a backbone: larger batches (each product packs W again on wasm, and rows of features are small).
   const rows = bb ? batch : Math.max(batch, 4096);
   const features = bb ? new Float32Array(set.n * d) : set.x;
@@ -75,7 +79,13 @@ function headLogits(x: Float32Array, n: number, model: SelmixModel, mm: MatMul):
 }
 
 /** Metrics of logits against labels (logit adjustment optional, for the post-hoc baseline). */
-export function metricsOf(logits: ArrayLike<number>, labels: Int32Array, K: number, headFrac = 0.9, adjust?: ArrayLike<number>): MetricsReport {
+export function metricsOf(
+  logits: ArrayLike<number>,
+  labels: Int32Array,
+  K: number,
+  headFrac = 0.9,
+  adjust?: ArrayLike<number>,
+): MetricsReport {
   const n = labels.length;
   let l: ArrayLike<number> = logits;
   if (adjust) {

@@ -39,10 +39,14 @@ export interface HeadVariables {
   mb: tf.Variable;
 }
 
-/** Below this the carried scale of W is folded back into the variable (one multiply), to keep it well inside float32. */
+/**
+ * Below this the carried scale of W is folded back into the variable (one multiply), to keep it well inside float32.
+ */
 const MIN_SCALE = 0.5;
 
-/** What the loop needs of a head trainer on features: LinearHeadTrainer (tfjs) or a native one the run layer hands in. */
+/**
+ * What the loop needs of a head trainer on features: LinearHeadTrainer (tfjs) or a native one the run layer hands in.
+ */
 export interface HeadTrainer {
   /** W = wScale x (the W variable) between sync calls. */
   readonly wScale: number;
@@ -56,7 +60,9 @@ export interface HeadTrainer {
   dispose?(): void;
 }
 
-/** Makes a head trainer over the head's variables, W carrying `scale` (a checkpoint's headScale; 1 for exact variables). */
+/**
+ * Makes a head trainer over the head's variables, W carrying `scale` (a checkpoint's headScale; 1 for exact variables).
+ */
 export type HeadTrainerFactory = (v: HeadVariables, scale: number) => HeadTrainer;
 
 /**
@@ -73,9 +79,13 @@ export class LinearHeadTrainer implements HeadTrainer {
   private readonly K: number;
 
   /** `scale`: the scale the W variable carries (from a checkpoint's headScale; 1 for exact variables). */
-  constructor(private readonly v: HeadVariables, scale = 1) {
+  constructor(
+    private readonly v: HeadVariables,
+    scale = 1,
+  ) {
     [this.d, this.K] = v.W.shape as [number, number];
-    if (!(scale > 0) || !Number.isFinite(scale)) throw new RangeError(`LinearHeadTrainer: the scale of W must be a positive number, got ${scale}`);
+    if (!(scale > 0) || !Number.isFinite(scale))
+      throw new RangeError(`LinearHeadTrainer: the scale of W must be a positive number, got ${scale}`);
     this.scale = scale;
     this.b = Float32Array.from(v.b.dataSync());
     this.mb = Float32Array.from(v.mb.dataSync());
@@ -102,7 +112,9 @@ export class LinearHeadTrainer implements HeadTrainer {
   sync(): void {
     if (this.scale !== 1) {
       const s = this.scale;
-      tf.tidy(() => { this.v.W.assign(tf.mul(this.v.W, s)); });
+      tf.tidy(() => {
+        this.v.W.assign(tf.mul(this.v.W, s));
+      });
       this.scale = 1;
     }
     this.writeBias();
@@ -123,13 +135,16 @@ export class LinearHeadTrainer implements HeadTrainer {
     // The carried scale enters through the features: f W = (s f) (W / s).
     const s = this.scale;
     const f = new Float32Array(B * d);
-    const xa = batch.anchorSet, xp = batch.partnerSet, partners = batch.partners;
+    const xa = batch.anchorSet,
+      xp = batch.partnerSet,
+      partners = batch.partners;
     for (let i = 0; i < B; i++) {
       const a = batch.anchors[i]! * d;
       const o = i * d;
       if (partners) {
         const q = partners[i]! * d;
-        const lam = batch.lam[i]! * s, rest = s - lam;
+        const lam = batch.lam[i]! * s,
+          rest = s - lam;
         for (let r = 0; r < d; r++) f[o + r] = rest * xp[q + r]! + lam * xa[a + r]!;
       } else {
         for (let r = 0; r < d; r++) f[o + r] = s * xa[a + r]!;

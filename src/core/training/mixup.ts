@@ -9,8 +9,14 @@ import type { Rng } from '../numerics/rng';
  * 1 - lam[k] of the image (side sqrt(1 - lam) of each dimension), centred uniformly and clipped at the
  * border. Returns the mixed images (flat NHWC) and the realised anchor fraction of each.
  */
-export function cutmixRows(anchorSet: ExampleSet, partnerSet: ExampleSet, anchors: ArrayLike<number>, partners: ArrayLike<number>,
-  lam: ArrayLike<number>, rng: Rng): { x: Float32Array; lamEff: Float32Array } {
+export function cutmixRows(
+  anchorSet: ExampleSet,
+  partnerSet: ExampleSet,
+  anchors: ArrayLike<number>,
+  partners: ArrayLike<number>,
+  lam: ArrayLike<number>,
+  rng: Rng,
+): { x: Float32Array; lamEff: Float32Array } {
   const [H, W, Ch] = anchorSet.shape as [number, number, number];
   const per = H * W * Ch;
   const n = anchors.length;

@@ -14,7 +14,14 @@ type Stage =
   | { kind: 'flatten' }
   | { kind: 'reshape'; shape: number[] }
   | { kind: 'act'; act: string }
-  | { kind: 'batchNorm'; gamma: tf.Tensor | null; beta: tf.Tensor | null; mean: tf.Tensor; variance: tf.Tensor; eps: number }
+  | {
+      kind: 'batchNorm';
+      gamma: tf.Tensor | null;
+      beta: tf.Tensor | null;
+      mean: tf.Tensor;
+      variance: tf.Tensor;
+      eps: number;
+    }
   | { kind: 'identity' };
 
 /** A model split into a trainable backbone and a linear head. */
@@ -35,7 +42,10 @@ export interface Backbone {
   /** Frozen tensors the backbone reads (BatchNorm statistics), released with the model. */
   constants: tf.Tensor[];
   apply(x: tf.Tensor): tf.Tensor2D;
-  /** The LayersModel it came from, so fine-tuned weights can be written back and saved (null: an ONNX network, written by the run layer). */
+  /**
+   * The LayersModel it came from, so fine-tuned weights can be written back and saved (null: an ONNX network, written
+   * by the run layer).
+   */
   source: tf.LayersModel | null;
   /** Layer index of the head in source.layers. */
   headIndex: number;
@@ -53,16 +63,26 @@ function trainable(t: tf.Tensor, name: string): tf.Variable {
 
 function activate(x: tf.Tensor, act: string): tf.Tensor {
   switch (act) {
-    case 'linear': return x;
-    case 'relu': return tf.relu(x);
-    case 'relu6': return tf.relu6(x);
-    case 'elu': return tf.elu(x);
-    case 'selu': return tf.selu(x);
-    case 'sigmoid': return tf.sigmoid(x);
-    case 'tanh': return tf.tanh(x);
-    case 'softplus': return tf.softplus(x);
-    case 'swish': return tf.mul(x, tf.sigmoid(x));
-    default: throw new ModelShapeError(`activation "${act}" is not supported`);
+    case 'linear':
+      return x;
+    case 'relu':
+      return tf.relu(x);
+    case 'relu6':
+      return tf.relu6(x);
+    case 'elu':
+      return tf.elu(x);
+    case 'selu':
+      return tf.selu(x);
+    case 'sigmoid':
+      return tf.sigmoid(x);
+    case 'tanh':
+      return tf.tanh(x);
+    case 'softplus':
+      return tf.softplus(x);
+    case 'swish':
+      return tf.mul(x, tf.sigmoid(x));
+    default:
+      throw new ModelShapeError(`activation "${act}" is not supported`);
   }
 }
 
@@ -86,10 +106,13 @@ export function fromLayersModel(model: tf.LayersModel): SelmixModel {
   const headIndex = layers.length - 1;
   const head = layers[headIndex];
   if (!head || head.getClassName() !== 'Dense') {
-    throw new ModelShapeError(`the last layer must be Dense (the classifier head), found ${head ? `${head.getClassName()} "${head.name}"` : 'no layers'}`);
+    throw new ModelShapeError(
+      `the last layer must be Dense (the classifier head), found ${head ? `${head.getClassName()} "${head.name}"` : 'no layers'}`,
+    );
   }
   const headAct = actName(head);
-  if (headAct !== 'linear' && headAct !== 'softmax') throw new ModelShapeError(`the head "${head.name}" has activation "${headAct}"; expected linear or softmax`);
+  if (headAct !== 'linear' && headAct !== 'softmax')
+    throw new ModelShapeError(`the head "${head.name}" has activation "${headAct}"; expected linear or softmax`);
   const [hw, hb] = head.getWeights();
   if (!hw) throw new ModelShapeError(`the head "${head.name}" has no kernel`);
   const [d, K] = hw.shape as [number, number];
@@ -118,19 +141,38 @@ export function fromLayersModel(model: tf.LayersModel): SelmixModel {
         const [sh, sw] = pair(cfg.strides, 1);
         const [dh, dw] = pair(cfg.dilationRate, 1);
         if (sh !== sw) throw new ModelShapeError(`layer "${layer.name}": unequal strides are not supported`);
-        if (dh !== 1 || dw !== 1) throw new ModelShapeError(`layer "${layer.name}": dilated convolutions are not supported`);
-        if (cfg.dataFormat === 'channelsFirst') throw new ModelShapeError(`layer "${layer.name}": channelsFirst is not supported`);
-        stages.push({ kind: 'conv', w: v(ws[0]!, 'conv_w'), b: ws[1] ? v(ws[1], 'conv_b') : null, stride: sh, padding: cfg.padding === 'same' ? 'same' : 'valid', act: actName(layer) });
+        if (dh !== 1 || dw !== 1)
+          throw new ModelShapeError(`layer "${layer.name}": dilated convolutions are not supported`);
+        if (cfg.dataFormat === 'channelsFirst')
+          throw new ModelShapeError(`layer "${layer.name}": channelsFirst is not supported`);
+        stages.push({
+          kind: 'conv',
+          w: v(ws[0]!, 'conv_w'),
+          b: ws[1] ? v(ws[1], 'conv_b') : null,
+          stride: sh,
+          padding: cfg.padding === 'same' ? 'same' : 'valid',
+          act: actName(layer),
+        });
         break;
       }
       case 'Dense':
-        stages.push({ kind: 'dense', w: v(ws[0]!, 'dense_w'), b: ws[1] ? v(ws[1], 'dense_b') : null, act: actName(layer) });
+        stages.push({
+          kind: 'dense',
+          w: v(ws[0]!, 'dense_w'),
+          b: ws[1] ? v(ws[1], 'dense_b') : null,
+          act: actName(layer),
+        });
         break;
       case 'MaxPooling2D':
       case 'AveragePooling2D': {
         const size = pair(cfg.poolSize, 2);
         const stride = pair(cfg.strides ?? cfg.poolSize, size[0]);
-        stages.push({ kind: cls === 'MaxPooling2D' ? 'maxPool' : 'avgPool', size, stride, padding: cfg.padding === 'same' ? 'same' : 'valid' });
+        stages.push({
+          kind: cls === 'MaxPooling2D' ? 'maxPool' : 'avgPool',
+          size,
+          stride,
+          padding: cfg.padding === 'same' ? 'same' : 'valid',
+        });
         break;
       }
       case 'GlobalAveragePooling2D':
@@ -158,22 +200,36 @@ export function fromLayersModel(model: tf.LayersModel): SelmixModel {
         };
         const mean = get('moving_mean');
         const variance = get('moving_variance');
-        if (!mean || !variance) throw new ModelShapeError(`layer "${layer.name}": BatchNormalization without moving statistics`);
-        stages.push({ kind: 'batchNorm', gamma: get('gamma'), beta: get('beta'), mean, variance, eps: Number(cfg.epsilon ?? 1e-3) });
+        if (!mean || !variance)
+          throw new ModelShapeError(`layer "${layer.name}": BatchNormalization without moving statistics`);
+        stages.push({
+          kind: 'batchNorm',
+          gamma: get('gamma'),
+          beta: get('beta'),
+          mean,
+          variance,
+          eps: Number(cfg.epsilon ?? 1e-3),
+        });
         break;
       }
       default:
-        throw new ModelShapeError(`layer "${layer.name}" of type ${cls} is not supported by the backbone interpreter (supported: Conv2D, Dense, pooling, Flatten, Reshape, Activation, BatchNormalization, Dropout)`);
+        throw new ModelShapeError(
+          `layer "${layer.name}" of type ${cls} is not supported by the backbone interpreter (supported: Conv2D, Dense, pooling, Flatten, Reshape, Activation, BatchNormalization, Dropout)`,
+        );
     }
   }
   const inputShape = (model.inputs[0]!.shape.slice(1) as (number | null)[]).map((n) => n ?? -1);
   const W = trainable(hw, 'head_W') as tf.Variable<tf.Rank.R2>;
-  const b = (hb ? trainable(hb, 'head_b') : tf.tidy(() => trainable(tf.zeros([K]), 'head_b'))) as tf.Variable<tf.Rank.R1>;
+  const b = (
+    hb ? trainable(hb, 'head_b') : tf.tidy(() => trainable(tf.zeros([K]), 'head_b'))
+  ) as tf.Variable<tf.Rank.R1>;
   // Stages before the first trainable one see only data: no input gradient is needed there.
   const firstTrainable = stages.findIndex((s) => s.kind === 'conv' || s.kind === 'dense');
   const apply = (x: tf.Tensor): tf.Tensor2D => {
     let h: tf.Tensor = x;
-    stages.forEach((s, i) => { h = runStage(s, h, i > firstTrainable); });
+    stages.forEach((s, i) => {
+      h = runStage(s, h, i > firstTrainable);
+    });
     if (h.rank !== 2) h = tf.reshape(h, [h.shape[0]!, -1]);
     return h as tf.Tensor2D;
   };
@@ -185,32 +241,47 @@ export function fromLayersModel(model: tf.LayersModel): SelmixModel {
 
 function runStage(s: Stage, h: tf.Tensor, inputGrad: boolean): tf.Tensor {
   switch (s.kind) {
-    case 'identity': return h;
+    case 'identity':
+      return h;
     case 'conv': {
       let y: tf.Tensor = conv2d(h as tf.Tensor4D, s.w as tf.Tensor4D, s.stride, s.padding, inputGrad);
       if (s.b) y = tf.add(y, s.b);
       return activate(y, s.act);
     }
     case 'dense': {
-      const flat = h.rank === 2 ? (h as tf.Tensor2D) : tf.reshape(h, [h.shape[0]!, -1]) as tf.Tensor2D;
+      const flat = h.rank === 2 ? (h as tf.Tensor2D) : (tf.reshape(h, [h.shape[0]!, -1]) as tf.Tensor2D);
       let y: tf.Tensor = dense(flat, s.w as tf.Tensor2D);
       if (s.b) y = tf.add(y, s.b);
       return activate(y, s.act);
     }
-    case 'maxPool': return tf.maxPool(h as tf.Tensor4D, s.size, s.stride, s.padding);
-    case 'avgPool': return tf.avgPool(h as tf.Tensor4D, s.size, s.stride, s.padding);
-    case 'globalAvgPool': return tf.mean(h, [1, 2]);
-    case 'flatten': return tf.reshape(h, [h.shape[0]!, -1]);
-    case 'reshape': return tf.reshape(h, [h.shape[0]!, ...s.shape]);
-    case 'act': return activate(h, s.act);
-    case 'batchNorm': return tf.batchNorm(h, s.mean, s.variance, s.beta ?? undefined, s.gamma ?? undefined, s.eps);
+    case 'maxPool':
+      return tf.maxPool(h as tf.Tensor4D, s.size, s.stride, s.padding);
+    case 'avgPool':
+      return tf.avgPool(h as tf.Tensor4D, s.size, s.stride, s.padding);
+    case 'globalAvgPool':
+      return tf.mean(h, [1, 2]);
+    case 'flatten':
+      return tf.reshape(h, [h.shape[0]!, -1]);
+    case 'reshape':
+      return tf.reshape(h, [h.shape[0]!, ...s.shape]);
+    case 'act':
+      return activate(h, s.act);
+    case 'batchNorm':
+      return tf.batchNorm(h, s.mean, s.variance, s.beta ?? undefined, s.gamma ?? undefined, s.eps);
   }
 }
 
 /** A linear head on d-dimensional features, from W (d x K) and b (K). */
-export function linearModel(W: Float32Array | Float64Array, b: Float32Array | Float64Array, d: number, K: number): SelmixModel {
+export function linearModel(
+  W: Float32Array | Float64Array,
+  b: Float32Array | Float64Array,
+  d: number,
+  K: number,
+): SelmixModel {
   return {
-    K, d, inputShape: [d],
+    K,
+    d,
+    inputShape: [d],
     W: tf.tidy(() => trainable(tf.tensor2d(Float32Array.from(W), [d, K]), 'head_W')) as tf.Variable<tf.Rank.R2>,
     b: tf.tidy(() => trainable(tf.tensor1d(Float32Array.from(b)), 'head_b')) as tf.Variable<tf.Rank.R1>,
     backbone: null,
@@ -241,13 +312,32 @@ export function demoCnn(K: number, seed: number, inputShape: number[] = [28, 28,
   const init = (s: number) => tf.initializers.heNormal({ seed: seed * 101 + s });
   return tf.sequential({
     layers: [
-      tf.layers.conv2d({ inputShape, filters: 16, kernelSize: 3, padding: 'same', activation: 'relu', kernelInitializer: init(1), name: 'conv1' }),
+      tf.layers.conv2d({
+        inputShape,
+        filters: 16,
+        kernelSize: 3,
+        padding: 'same',
+        activation: 'relu',
+        kernelInitializer: init(1),
+        name: 'conv1',
+      }),
       tf.layers.maxPooling2d({ poolSize: 2, name: 'pool1' }),
-      tf.layers.conv2d({ filters: 32, kernelSize: 3, padding: 'same', activation: 'relu', kernelInitializer: init(2), name: 'conv2' }),
+      tf.layers.conv2d({
+        filters: 32,
+        kernelSize: 3,
+        padding: 'same',
+        activation: 'relu',
+        kernelInitializer: init(2),
+        name: 'conv2',
+      }),
       tf.layers.maxPooling2d({ poolSize: 2, name: 'pool2' }),
       tf.layers.flatten({ name: 'flatten' }),
       tf.layers.dense({ units: 64, activation: 'relu', kernelInitializer: init(3), name: 'features' }),
-      tf.layers.dense({ units: K, kernelInitializer: tf.initializers.glorotUniform({ seed: seed * 101 + 4 }), name: 'head' }),
+      tf.layers.dense({
+        units: K,
+        kernelInitializer: tf.initializers.glorotUniform({ seed: seed * 101 + 4 }),
+        name: 'head',
+      }),
     ],
   });
 }

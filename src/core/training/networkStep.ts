@@ -1,10 +1,15 @@
-// The seam between the loop and a whole-network trainer that runs outside tfjs (ONNX Runtime's training graphs, built by
-// src/backend/onnxNetworkStep.ts): the loop hands it image rows and mixup weights, and it keeps the parameters and their
+// The seam between the loop and a whole-network trainer that runs outside tfjs (ONNX Runtime's training graphs, built
+// by
+// src/backend/onnxNetworkStep.ts): the loop hands it image rows and mixup weights, and it keeps the parameters and
+// their
 // momentum between steps; sync() writes them into the loop's variables (checkpoints, best weights, refreshes read
 // those), reload() reads them back (after a restore).
 import type { Variable } from '@tensorflow/tfjs';
 
-/** One whole-network step's batch: B anchor images and B partner images (rows, flat), their lambda and the anchors' labels. */
+/**
+ * One whole-network step's batch: B anchor images and B partner images (rows, flat), their lambda and the anchors'
+ * labels.
+ */
 export interface NetworkBatch {
   xa: Float32Array;
   xp: Float32Array;
@@ -12,7 +17,10 @@ export interface NetworkBatch {
   ya: Int32Array;
 }
 
-/** The step's hyper-parameters: the head's learning rate, momentum, weight decay and the backbone's learning-rate factor. */
+/**
+ * The step's hyper-parameters: the head's learning rate, momentum, weight decay and the backbone's learning-rate
+ * factor.
+ */
 export interface NetworkStepParams {
   lr: number;
   momentum: number;

@@ -21,7 +21,14 @@ export function dense(x: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
 }
 
 /** Explicit (top, bottom, left, right) padding that reproduces tfjs's 'same' or 'valid' for a conv. */
-export function convPadding(inH: number, inW: number, kH: number, kW: number, stride: number, padding: 'same' | 'valid'): [number, number, number, number] {
+export function convPadding(
+  inH: number,
+  inW: number,
+  kH: number,
+  kW: number,
+  stride: number,
+  padding: 'same' | 'valid',
+): [number, number, number, number] {
   if (padding === 'valid') return [0, 0, 0, 0];
   const outH = Math.ceil(inH / stride);
   const outW = Math.ceil(inW / stride);
@@ -38,11 +45,25 @@ export function convPadding(inH: number, inW: number, kH: number, kW: number, st
  * convolution of x (channels as batch) with dy (batch as input channels) at dilation s. With inputGrad
  * false (the first layer, whose input is data) dL/dx is not computed.
  */
-export function conv2d(x: tf.Tensor4D, w: tf.Tensor4D, stride: number, padding: 'same' | 'valid', inputGrad = true): tf.Tensor4D {
+export function conv2d(
+  x: tf.Tensor4D,
+  w: tf.Tensor4D,
+  stride: number,
+  padding: 'same' | 'valid',
+  inputGrad = true,
+): tf.Tensor4D {
   const [, inH, inW] = x.shape;
   const [kH, kW] = w.shape;
   const [t, b, l, r] = convPadding(inH, inW, kH, kW, stride, padding);
-  const xp = t + b + l + r > 0 ? tf.pad(x, [[0, 0], [t, b], [l, r], [0, 0]]) : x;
+  const xp =
+    t + b + l + r > 0
+      ? tf.pad(x, [
+          [0, 0],
+          [t, b],
+          [l, r],
+          [0, 0],
+        ])
+      : x;
   const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [xs, ws, save] = args as [tf.Tensor4D, tf.Tensor4D, tf.GradSaveFunc];
     save([xs, ws]);
@@ -68,10 +89,20 @@ export function conv2d(x: tf.Tensor4D, w: tf.Tensor4D, stride: number, padding: 
  * dL/dx of a 'valid' convolution. At stride 1 it is a forward convolution of dy, padded by k-1, with the
  * kernel flipped in space and its channel axes swapped (several times faster on wasm than Conv2DBackpropInput).
  */
-function inputGradient(dy: tf.Tensor4D, w: tf.Tensor4D, xShape: [number, number, number, number], stride: number): tf.Tensor4D {
+function inputGradient(
+  dy: tf.Tensor4D,
+  w: tf.Tensor4D,
+  xShape: [number, number, number, number],
+  stride: number,
+): tf.Tensor4D {
   if (stride !== 1) return tf.conv2dTranspose(dy, w, xShape, stride, 'valid');
   const [kH, kW] = w.shape;
-  const padded = tf.pad(dy, [[0, 0], [kH - 1, kH - 1], [kW - 1, kW - 1], [0, 0]]);
+  const padded = tf.pad(dy, [
+    [0, 0],
+    [kH - 1, kH - 1],
+    [kW - 1, kW - 1],
+    [0, 0],
+  ]);
   const flipped = tf.transpose(tf.reverse(w, [0, 1]), [0, 1, 3, 2]);
   return tf.conv2d(padded, flipped as tf.Tensor4D, 1, 'valid');
 }

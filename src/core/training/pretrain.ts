@@ -13,8 +13,13 @@ import { ProgressPacer } from '../pacer';
 import type { RunEvent } from '../../protocol/messages';
 
 /** Trains every variable of the model; returns the number of steps taken and whether it was stopped. */
-export async function pretrain(model: SelmixModel, train: ExampleSet & { y: Int32Array }, cfg: SelmixConfig['pretrain'],
-  emit: (e: RunEvent) => void, shouldStop: () => boolean): Promise<{ steps: number; cancelled: boolean }> {
+export async function pretrain(
+  model: SelmixModel,
+  train: ExampleSet & { y: Int32Array },
+  cfg: SelmixConfig['pretrain'],
+  emit: (e: RunEvent) => void,
+  shouldStop: () => boolean,
+): Promise<{ steps: number; cancelled: boolean }> {
   const K = model.K;
   const vars = trainableVariables(model, false);
   const mom = vars.map((v) => tf.variable(tf.zerosLike(v), false));
@@ -35,14 +40,27 @@ export async function pretrain(model: SelmixModel, train: ExampleSet & { y: Int3
       for (let s = 0; s < train.n; s += cfg.batchSize, t++) {
         if (shouldStop()) {
           // The views get the step the pre-training really reached.
-          if (lossCount > 0) emit({ type: 'run/step', payload: { step: t, totalSteps: T, loss: lossSum / lossCount, lr: learningRate(cfg.lr, t, T, 'cosine'), msPerStep: (performance.now() - tick) / lossCount } });
+          if (lossCount > 0)
+            emit({
+              type: 'run/step',
+              payload: {
+                step: t,
+                totalSteps: T,
+                loss: lossSum / lossCount,
+                lr: learningRate(cfg.lr, t, T, 'cosine'),
+                msPerStep: (performance.now() - tick) / lossCount,
+              },
+            });
           return { steps: t, cancelled: true };
         }
         const idx = order.slice(s, s + cfg.batchSize);
         const lr = learningRate(cfg.lr, t, T, 'cosine');
         const x = gatherRows(train, idx);
         const lossT = tf.tidy(() => {
-          const y = tf.tensor1d(idx.map((i) => train.y[i]!), 'int32');
+          const y = tf.tensor1d(
+            idx.map((i) => train.y[i]!),
+            'int32',
+          );
           const { value, grads } = tf.variableGrads(() => {
             const f = model.backbone ? model.backbone.apply(x) : (x.reshape([idx.length, model.d]) as tf.Tensor2D);
             let logits = tf.add(dense(f, model.W), model.b) as tf.Tensor2D;
@@ -61,13 +79,19 @@ export async function pretrain(model: SelmixModel, train: ExampleSet & { y: Int3
         x.dispose();
         const loss = lossT.dataSync()[0]!;
         lossT.dispose();
-        if (!Number.isFinite(loss)) throw new TrainingError(`pre-training diverged at step ${t} (loss ${loss}); lower pretrain.lr (now ${cfg.lr})`);
+        if (!Number.isFinite(loss))
+          throw new TrainingError(
+            `pre-training diverged at step ${t} (loss ${loss}); lower pretrain.lr (now ${cfg.lr})`,
+          );
         lossSum += loss;
         lossCount++;
         // By wall time (at least every PROGRESS_EVENT_MS), not by a fraction of the steps.
         const now = performance.now();
         if (pacer.tick(now) || t + 1 === T) {
-          emit({ type: 'run/step', payload: { step: t + 1, totalSteps: T, loss: lossSum / lossCount, lr, msPerStep: (now - tick) / lossCount } });
+          emit({
+            type: 'run/step',
+            payload: { step: t + 1, totalSteps: T, loss: lossSum / lossCount, lr, msPerStep: (now - tick) / lossCount },
+          });
           pacer.mark(now);
           tick = now;
           lossSum = 0;
@@ -75,7 +99,10 @@ export async function pretrain(model: SelmixModel, train: ExampleSet & { y: Int3
           await new Promise((r) => setImmediate(r));
         }
       }
-      emit({ type: 'run/log', payload: { level: 'info', step: t, message: `pre-training: epoch ${epoch + 1}/${cfg.epochs} done` } });
+      emit({
+        type: 'run/log',
+        payload: { level: 'info', step: t, message: `pre-training: epoch ${epoch + 1}/${cfg.epochs} done` },
+      });
     }
   } finally {
     mom.forEach((m) => m.dispose());

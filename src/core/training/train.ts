@@ -2,7 +2,8 @@
 // confusion matrix, the multipliers, the gain matrix G and the sampling distribution P; between refreshes each step
 // draws (anchor, partner) pairs from P, mixes their features with lambda ~ U[lambdaMin, 1], and takes one SGD step on
 // the cross-entropy against the anchor's label. The loop is a FinetuneRun: its mutable state lives in one object, and a
-// checkpoint (TrainState) is written and read back through one table of fields, so snapshot and restore mirror each other.
+// checkpoint (TrainState) is written and read back through one table of fields, so snapshot and restore mirror each
+// other.
 import * as tf from '@tensorflow/tfjs';
 import type { SelmixConfig } from '../config';
 import type { SelmixModel } from './model';
@@ -24,7 +25,15 @@ import { adjustedMetrics, betterScore, logPrior, searchTau, type Scored } from '
 import type { ObjectiveOptions } from '../objectives/objectives';
 import { TrainingError } from '../errors';
 import { MIN_STEP_EVENT_MS, ProgressPacer } from '../pacer';
-import { changeNoise, emptyGainTrack, gainVerdict, monitorChange, recordPairs, type GainTrack, type GainVerdict } from '../numerics/gainMonitor';
+import {
+  changeNoise,
+  emptyGainTrack,
+  gainVerdict,
+  monitorChange,
+  recordPairs,
+  type GainTrack,
+  type GainVerdict,
+} from '../numerics/gainMonitor';
 import { metricsReport } from '../numerics/metrics';
 import { classSupport, confusionMatrix } from '../numerics/confusion';
 import type { MetricsReport, RunEvent, RefreshPayload, WarmStartSummary } from '../../protocol/messages';
@@ -74,9 +83,14 @@ export interface TrainState {
   best: { step: number; score: number; feasible: boolean };
   pendingEarlyStop: boolean;
   gainTrack: {
-    predicted: Float64Array; realised: Float64Array; lastObjective: number | null; predictedSum: number; predictedCount: number;
+    predicted: Float64Array;
+    realised: Float64Array;
+    lastObjective: number | null;
+    predictedSum: number;
+    predictedCount: number;
     /** Absent in checkpoints written before the monitor weighed noise (read as unknown). */
-    noise?: Float64Array; lastPreds?: Int32Array | null;
+    noise?: Float64Array;
+    lastPreds?: Int32Array | null;
   };
   /** The warm start's tau (null: none applied). A resumed run recomputes what it gave from the starting model. */
   warmStart: { tau: number } | null;
@@ -99,15 +113,24 @@ export interface FinetuneOptions {
   onCheckpoint?: (state: TrainState, best: boolean) => void | Promise<void>;
   /** Continue from a saved state instead of starting fresh. */
   resume?: TrainState;
-  /** Steps between run/step events (tests); default: by wall time, at least every PROGRESS_EVENT_MS and at every refresh. */
+  /**
+   * Steps between run/step events (tests); default: by wall time, at least every PROGRESS_EVENT_MS and at every
+   * refresh.
+   */
   stepEventEvery?: number;
   /** Matmul provider for the gain refresh (float32 tensor backend, fast at large K); absent: exact float64. */
   matmul?: MatMul;
   /** The config's custom objective, compiled once by the caller for this K (compiled here when absent). */
   custom?: CompiledObjective;
-  /** The head step on features (default: LinearHeadTrainer on the tfjs backend; the run layer may hand in ONNX Runtime's fused step). */
+  /**
+   * The head step on features (default: LinearHeadTrainer on the tfjs backend; the run layer may hand in ONNX Runtime's
+   * fused step).
+   */
   headTrainer?: HeadTrainerFactory;
-  /** The whole-network step outside tfjs (an ONNX network on ONNX Runtime): used instead of sgdStep when the backbone trains. */
+  /**
+   * The whole-network step outside tfjs (an ONNX network on ONNX Runtime): used instead of sgdStep when the backbone
+   * trains.
+   */
   networkTrainer?: NetworkTrainerFactory;
   /** Random crop and flip of the training images of a whole-network step (never of validation or test). */
   augment?: AugmentSpec;
@@ -125,7 +148,9 @@ export interface FinetuneResult {
   gainCorrelation: number | null;
   /** The gain monitor's verdict over every refresh interval: the one its last warning or withdrawal stated. */
   gainCheck: GainVerdict;
-  /** The warm start, when one was applied: the tau chosen on validation, the objective there, its val and test metrics. */
+  /**
+   * The warm start, when one was applied: the tau chosen on validation, the objective there, its val and test metrics.
+   */
   warmStart: WarmStartSummary | null;
   /** The kept iterate is the final one of a run that used its whole step budget (more steps may help). */
   bestIsLast: boolean;
@@ -133,10 +158,12 @@ export interface FinetuneResult {
   totalSteps: number;
 }
 
-/** The step budget: training.steps when given, else ceil(passes * labeled / batchSize), at least one refresh interval. */
+/**
+ * The step budget: training.steps when given, else ceil(passes * labeled / batchSize), at least one refresh interval.
+ */
 export function resolveSteps(tr: SelmixConfig['training'], nTrain: number): number {
   if (tr.steps !== undefined) return tr.steps;
-  return Math.min(1_000_000, Math.max(tr.refreshEvery, Math.ceil(tr.passes * nTrain / tr.batchSize)));
+  return Math.min(1_000_000, Math.max(tr.refreshEvery, Math.ceil((tr.passes * nTrain) / tr.batchSize)));
 }
 
 /** The model's trainable variables in a fixed order: W, b, then the backbone's. */
@@ -146,7 +173,12 @@ export function trainableVariables(model: SelmixModel, freezeBackbone: boolean):
 
 /** Objective options of the config's selmix section. */
 export function objectiveOptions(cfg: SelmixConfig): ObjectiveOptions {
-  return { priorMode: cfg.selmix.priorMode, headFrac: cfg.selmix.headFrac, minRecall: { ...cfg.selmix.minRecall }, coverage: { ...cfg.selmix.coverage } };
+  return {
+    priorMode: cfg.selmix.priorMode,
+    headFrac: cfg.selmix.headFrac,
+    minRecall: { ...cfg.selmix.minRecall },
+    coverage: { ...cfg.selmix.coverage },
+  };
 }
 
 /** Indices of each class's examples. */
@@ -161,10 +193,13 @@ export function indicesByClass(labels: ArrayLike<number>, K: number, keep?: (i: 
 
 /** Learning rate at step t (cosine annealing to 0 over T steps, or constant). */
 export function learningRate(base: number, t: number, T: number, schedule: 'cosine' | 'constant'): number {
-  return schedule === 'cosine' ? base * 0.5 * (1 + Math.cos(Math.PI * Math.min(t, T) / T)) : base;
+  return schedule === 'cosine' ? base * 0.5 * (1 + Math.cos((Math.PI * Math.min(t, T)) / T)) : base;
 }
 
-/** How an iterate scores for "best": feasible iterates first, then the objective's value (docs/ALGORITHM.md section 5.6). */
+/**
+ * How an iterate scores for "best": feasible iterates first, then the objective's value (docs/ALGORITHM.md section
+ * 5.6).
+ */
 type Score = Scored;
 const better = betterScore;
 
@@ -200,11 +235,16 @@ function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
-/** Assigns saved values to variables after checking count and shapes (a checkpoint that does not fit is refused, not a tfjs error). */
+/**
+ * Assigns saved values to variables after checking count and shapes (a checkpoint that does not fit is refused, not a
+ * tfjs error).
+ */
 function assignAll(what: string, vars: tf.Variable[], saved: StateTensor[]): void {
-  if (saved.length !== vars.length) throw new TrainingError(`checkpoint has ${saved.length} ${what} tensors, the model ${vars.length}`);
+  if (saved.length !== vars.length)
+    throw new TrainingError(`checkpoint has ${saved.length} ${what} tensors, the model ${vars.length}`);
   saved.forEach((w, i) => {
-    if (!sameShape(w.shape, vars[i]!.shape)) throw new TrainingError(`checkpoint ${what} ${i} has shape [${w.shape}], the model [${vars[i]!.shape}]`);
+    if (!sameShape(w.shape, vars[i]!.shape))
+      throw new TrainingError(`checkpoint ${what} ${i} has shape [${w.shape}], the model [${vars[i]!.shape}]`);
   });
   tf.tidy(() => saved.forEach((w, i) => vars[i]!.assign(tf.tensor(w.data, w.shape))));
 }
@@ -221,42 +261,128 @@ export class FinetuneRun {
    */
   private static readonly fields: { [K in keyof TrainState]-?: Field<TrainState[K]> } = {
     // First: its load measures the warm start on the starting model, before the weights below replace it.
-    warmStart: { save: (r) => (r.warmStart ? { tau: r.warmStart.tau } : null), load: (r, v) => { r.warmStart = v ? r.measureWarmStart(v.tau, false) : null; } },
-    step: { save: (r) => r.s.step, load: (r, v) => { r.s.step = v; } },
-    afterRefresh: { save: (r) => r.s.afterRefresh, load: (r, v) => { r.s.afterRefresh = v; } },
+    warmStart: {
+      save: (r) => (r.warmStart ? { tau: r.warmStart.tau } : null),
+      load: (r, v) => {
+        r.warmStart = v ? r.measureWarmStart(v.tau, false) : null;
+      },
+    },
+    step: {
+      save: (r) => r.s.step,
+      load: (r, v) => {
+        r.s.step = v;
+      },
+    },
+    afterRefresh: {
+      save: (r) => r.s.afterRefresh,
+      load: (r, v) => {
+        r.s.afterRefresh = v;
+      },
+    },
     weights: { save: (r) => Promise.all(r.vars.map(stateTensor)), load: (r, v) => assignAll('weight', r.vars, v) },
-    momentum: { save: (r) => Promise.all(r.momentum.map(stateTensor)), load: (r, v) => assignAll('momentum', r.momentum, v) },
-    headScale: { save: (r) => r.head?.wScale ?? 1, load: (r, v) => { r.head?.dispose?.(); r.head = r.newHead(v); r.net?.reload(); } },
+    momentum: {
+      save: (r) => Promise.all(r.momentum.map(stateTensor)),
+      load: (r, v) => assignAll('momentum', r.momentum, v),
+    },
+    headScale: {
+      save: (r) => r.head?.wScale ?? 1,
+      load: (r, v) => {
+        r.head?.dispose?.();
+        r.head = r.newHead(v);
+        r.net?.reload();
+      },
+    },
     bestWeights: {
       save: (r) => Promise.all(r.s.bestWeights.map(stateTensor)),
       load: (r, v) => {
         v.forEach((w, i) => {
-          if (!r.vars[i] || !sameShape(w.shape, r.vars[i].shape)) throw new TrainingError(`checkpoint best weight ${i} has shape [${w.shape}], the model [${r.vars[i]?.shape ?? 'none'}]`);
+          if (!r.vars[i] || !sameShape(w.shape, r.vars[i].shape))
+            throw new TrainingError(
+              `checkpoint best weight ${i} has shape [${w.shape}], the model [${r.vars[i]?.shape ?? 'none'}]`,
+            );
         });
-        if (v.length !== r.vars.length) throw new TrainingError(`checkpoint has ${v.length} best-weight tensors, the model ${r.vars.length}`);
+        if (v.length !== r.vars.length)
+          throw new TrainingError(`checkpoint has ${v.length} best-weight tensors, the model ${r.vars.length}`);
         r.s.bestWeights.forEach((t) => t.dispose());
         r.s.bestWeights = v.map((w) => tf.tensor(w.data, w.shape));
       },
     },
-    rng: { save: (r) => r.s.rng.getState(), load: (r, v) => { r.s.rng = Rng.fromState(v); } },
-    multipliers: { save: (r) => r.s.multipliers?.slice() ?? null, load: (r, v) => { r.s.multipliers = v?.slice() ?? null; } },
-    P: { save: (r) => r.s.P?.slice() ?? null, load: (r, v) => { r.s.P = v?.slice() ?? null; } },
-    G: { save: (r) => r.s.G?.slice() ?? null, load: (r, v) => { r.s.G = v?.slice() ?? null; } },
+    rng: {
+      save: (r) => r.s.rng.getState(),
+      load: (r, v) => {
+        r.s.rng = Rng.fromState(v);
+      },
+    },
+    multipliers: {
+      save: (r) => r.s.multipliers?.slice() ?? null,
+      load: (r, v) => {
+        r.s.multipliers = v?.slice() ?? null;
+      },
+    },
+    P: {
+      save: (r) => r.s.P?.slice() ?? null,
+      load: (r, v) => {
+        r.s.P = v?.slice() ?? null;
+      },
+    },
+    G: {
+      save: (r) => r.s.G?.slice() ?? null,
+      load: (r, v) => {
+        r.s.G = v?.slice() ?? null;
+      },
+    },
     // Without an unlabeled set the partners are the labeled examples: nothing to save, rebuilt from the data.
     partnerLabels: {
       save: (r) => (r.s.partnerLabels && r.data.unlabeled ? r.s.partnerLabels.slice() : null),
-      load: (r, v) => { r.s.partnerLabels = v?.slice() ?? null; },
+      load: (r, v) => {
+        r.s.partnerLabels = v?.slice() ?? null;
+      },
     },
-    maxGainHistory: { save: (r) => Float64Array.from(r.s.maxGainHistory), load: (r, v) => { r.s.maxGainHistory = Array.from(v); } },
-    best: { save: (r) => ({ ...r.s.best }), load: (r, v) => { r.s.best = { ...v }; } },
-    pendingEarlyStop: { save: (r) => r.s.pendingEarlyStop, load: (r, v) => { r.s.pendingEarlyStop = v; } },
-    bestPreds: { save: (r) => r.s.bestPreds?.slice() ?? null, load: (r, v) => { r.s.bestPreds = v?.slice() ?? null; } },
+    maxGainHistory: {
+      save: (r) => Float64Array.from(r.s.maxGainHistory),
+      load: (r, v) => {
+        r.s.maxGainHistory = Array.from(v);
+      },
+    },
+    best: {
+      save: (r) => ({ ...r.s.best }),
+      load: (r, v) => {
+        r.s.best = { ...v };
+      },
+    },
+    pendingEarlyStop: {
+      save: (r) => r.s.pendingEarlyStop,
+      load: (r, v) => {
+        r.s.pendingEarlyStop = v;
+      },
+    },
+    bestPreds: {
+      save: (r) => r.s.bestPreds?.slice() ?? null,
+      load: (r, v) => {
+        r.s.bestPreds = v?.slice() ?? null;
+      },
+    },
     gainTrack: {
-      save: (r) => { const g = r.s.gainTrack; return { ...g, predicted: Float64Array.from(g.predicted), realised: Float64Array.from(g.realised), noise: Float64Array.from(g.noise), lastPreds: g.lastPreds?.slice() ?? null }; },
+      save: (r) => {
+        const g = r.s.gainTrack;
+        return {
+          ...g,
+          predicted: Float64Array.from(g.predicted),
+          realised: Float64Array.from(g.realised),
+          noise: Float64Array.from(g.noise),
+          lastPreds: g.lastPreds?.slice() ?? null,
+        };
+      },
       load: (r, v) => {
         const predicted = Array.from(v.predicted);
         const noise = v.noise ? Array.from(v.noise) : predicted.map(() => Number.NaN);
-        r.s.gainTrack = { ...v, predicted, realised: Array.from(v.realised), noise, lastPreds: v.lastPreds?.slice() ?? null };
+        r.s.gainTrack = {
+          ...v,
+          predicted,
+          realised: Array.from(v.realised),
+          noise,
+          lastPreds: v.lastPreds?.slice() ?? null,
+        };
       },
     },
   };
@@ -276,7 +402,8 @@ export class FinetuneRun {
   private readonly anchorsByClass: number[][];
   /** The partners' set: the unlabeled examples, or the labeled ones. */
   private readonly pool: ExampleSet;
-  // On precomputed features (no backbone) with feature mixup: the lean head step of src/core/training/headStep.ts. It carries
+  // On precomputed features (no backbone) with feature mixup: the lean head step of src/core/training/headStep.ts. It
+  // carries
   // the bias and a scale of W outside the variables; sync() makes them exact before anything reads them.
   private head: HeadTrainer | null;
   // A whole ONNX network steps on ONNX Runtime; it holds the parameters between sync() calls, as the head step does.
@@ -294,14 +421,25 @@ export class FinetuneRun {
    * training.selection "split": the validation rows that feed the gains (and the warm start) and those that pick the
    * kept iterate, every other example of each class; null: all rows do both.
    */
-  private readonly split: { gain: Int32Array; sel: Int32Array; gainY: Int32Array; selY: Int32Array; selSupport: number[] } | null;
+  private readonly split: {
+    gain: Int32Array;
+    sel: Int32Array;
+    gainY: Int32Array;
+    selY: Int32Array;
+    selSupport: number[];
+  } | null;
   private gainFeatures: { source: Float32Array; rows: Float32Array } | null = null;
 
-  constructor(private readonly model: SelmixModel, private readonly data: FinetuneData, private readonly opts: FinetuneOptions) {
+  constructor(
+    private readonly model: SelmixModel,
+    private readonly data: FinetuneData,
+    private readonly opts: FinetuneOptions,
+  ) {
     const cfg = opts.config;
     this.cfg = cfg;
     this.K = model.K;
-    this.custom = opts.custom ?? (cfg.customObjective ? compileCustomObjective(cfg.customObjective, model.K) : undefined);
+    this.custom =
+      opts.custom ?? (cfg.customObjective ? compileCustomObjective(cfg.customObjective, model.K) : undefined);
     this.freeze = cfg.model && 'freezeBackbone' in cfg.model ? cfg.model.freezeBackbone : false;
     this.vars = trainableVariables(model, this.freeze);
     this.isBias = this.vars.map((v, i) => i === 1 || /_b_/.test(v.name));
@@ -317,13 +455,24 @@ export class FinetuneRun {
     // The warm start changes b before anything is copied from it (a resumed run restores its own weights instead).
     if (cfg.training.warmStart === 'logitAdjusted' && !opts.resume) this.applyWarmStart();
     this.s = {
-      step: 0, afterRefresh: false, rng: new Rng(cfg.training.seed), multipliers: null, P: null, G: null, partnerLabels: null,
-      maxGainHistory: [1000], best: { step: -1, score: -Infinity, feasible: false }, bestWeights: this.vars.map((v) => tf.clone(v)),
-      pendingEarlyStop: false, gainTrack: emptyGainTrack(), bestPreds: null,
+      step: 0,
+      afterRefresh: false,
+      rng: new Rng(cfg.training.seed),
+      multipliers: null,
+      P: null,
+      G: null,
+      partnerLabels: null,
+      maxGainHistory: [1000],
+      best: { step: -1, score: -Infinity, feasible: false },
+      bestWeights: this.vars.map((v) => tf.clone(v)),
+      pendingEarlyStop: false,
+      gainTrack: emptyGainTrack(),
+      bestPreds: null,
     };
     this.head = this.newHead(1);
     if (model.backbone && !this.freeze && opts.networkTrainer) {
-      if (cfg.training.mixup === 'cutmix') throw new TrainingError('training.mixup "cutmix" is not supported for a whole ONNX network; use "feature"');
+      if (cfg.training.mixup === 'cutmix')
+        throw new TrainingError('training.mixup "cutmix" is not supported for a whole ONNX network; use "feature"');
       this.net = opts.networkTrainer(this.vars, this.momentum);
     }
   }
@@ -344,7 +493,8 @@ export class FinetuneRun {
     const { model, data, K, cfg } = this;
     const fw = forwardAll(model, data.val, undefined, this.opts.matmul);
     const lp = logPrior(data.train.y, K);
-    // With a selection split, tau is searched on the gains' half only, so the half that picks the kept iterate has not seen it.
+    // With a selection split, tau is searched on the gains' half only, so the half that picks the kept iterate has not
+    // seen it.
     const logits = this.split ? takeRows(fw.logits, K, this.split.gain) : fw.logits;
     const labels = this.split ? this.split.gainY : data.val.y;
     const c = searchTau(logits, labels, K, lp, cfg.selmix.headFrac, (C, m) => this.scoreOf(C, m));
@@ -352,9 +502,17 @@ export class FinetuneRun {
     const before = this.scoreOf(a0.C, a0.metrics);
     this.warmStart = this.measureWarmStart(c.tau, true);
     const name = this.custom?.name ?? cfg.objective;
-    this.opts.emit({ type: 'run/log', payload: { level: 'info', step: 0, message: c.tau > 0
-      ? `warm start: post-hoc logit adjustment of the head (b <- b - tau log prior), tau = ${+c.tau.toFixed(4)} chosen on validation for ${name}: ${before.score.toFixed(4)} -> ${c.score.toFixed(4)}${c.feasible ? '' : ' (constraint not met)'}`
-      : `warm start: no logit adjustment improves ${name} on validation (tau = 0); starting from the model as it is` } });
+    this.opts.emit({
+      type: 'run/log',
+      payload: {
+        level: 'info',
+        step: 0,
+        message:
+          c.tau > 0
+            ? `warm start: post-hoc logit adjustment of the head (b <- b - tau log prior), tau = ${+c.tau.toFixed(4)} chosen on validation for ${name}: ${before.score.toFixed(4)} -> ${c.score.toFixed(4)}${c.feasible ? '' : ' (constraint not met)'}`
+            : `warm start: no logit adjustment improves ${name} on validation (tau = 0); starting from the model as it is`,
+      },
+    });
   }
 
   /**
@@ -366,18 +524,28 @@ export class FinetuneRun {
     const { model, data, K, cfg } = this;
     const headFrac = cfg.selmix.headFrac;
     const lp = logPrior(data.train.y, K);
-    const onSet = (set: ExampleSet & { y: Int32Array }) => adjustedMetrics(forwardAll(model, set, undefined, this.opts.matmul).logits, set.y, K, lp, tau, headFrac);
+    const onSet = (set: ExampleSet & { y: Int32Array }) =>
+      adjustedMetrics(forwardAll(model, set, undefined, this.opts.matmul).logits, set.y, K, lp, tau, headFrac);
     const v = onSet(data.val);
     const testSet = data.test?.y ? (data.test as ExampleSet & { y: Int32Array }) : null;
     const t = testSet ? onSet(testSet) : null;
-    if (apply && tau > 0) tf.tidy(() => model.b.assign(tf.sub(model.b, tf.mul(tf.tensor1d(Float32Array.from(lp)), tau))));
-    return { tau, objectiveValue: this.scoreOf(v.C, v.metrics).score, val: v.metrics, ...(t ? { test: t.metrics, testObjectiveValue: this.scoreOf(t.C, t.metrics).score } : {}) };
+    if (apply && tau > 0)
+      tf.tidy(() => model.b.assign(tf.sub(model.b, tf.mul(tf.tensor1d(Float32Array.from(lp)), tau))));
+    return {
+      tau,
+      objectiveValue: this.scoreOf(v.C, v.metrics).score,
+      val: v.metrics,
+      ...(t ? { test: t.metrics, testObjectiveValue: this.scoreOf(t.C, t.metrics).score } : {}),
+    };
   }
 
   /** The head step on features, with W's carried scale, or null when the generic step trains the model. */
   private newHead(scale: number): HeadTrainer | null {
     if (this.model.backbone || this.cfg.training.mixup === 'cutmix') {
-      if (scale !== 1) throw new TrainingError(`checkpoint carries a head scale (${scale}) but this run does not train a head on features`);
+      if (scale !== 1)
+        throw new TrainingError(
+          `checkpoint carries a head scale (${scale}) but this run does not train a head on features`,
+        );
       return null;
     }
     const [W, b] = this.vars;
@@ -438,8 +606,14 @@ export class FinetuneRun {
         lastYield = performance.now();
         refreshed = false;
       }
-      if (opts.shouldStop()) { stoppedBy = 'cancel'; break; }
-      if (s.pendingEarlyStop && t % tr.refreshEvery === 1 % tr.refreshEvery) { stoppedBy = 'earlyStop'; break; }
+      if (opts.shouldStop()) {
+        stoppedBy = 'cancel';
+        break;
+      }
+      if (s.pendingEarlyStop && t % tr.refreshEvery === 1 % tr.refreshEvery) {
+        stoppedBy = 'earlyStop';
+        break;
+      }
       if (t % tr.refreshEvery === 0 && !s.afterRefresh) {
         await this.refresh();
         refreshed = true;
@@ -448,18 +622,24 @@ export class FinetuneRun {
       else if (tr.checkpointEvery && t % tr.checkpointEvery === 0 && t > start) await this.checkpoint(false);
       const { loss, lr } = this.step(t, T);
       if (!Number.isFinite(loss) || loss > 1e4) {
-        throw new TrainingError(`training diverged at step ${t}: loss = ${loss}. Lower training.lr (now ${tr.lr}); the best checkpoint (step ${s.best.step}) is kept.`);
+        throw new TrainingError(
+          `training diverged at step ${t}: loss = ${loss}. Lower training.lr (now ${tr.lr}); the best checkpoint (step ${s.best.step}) is kept.`,
+        );
       }
       lossSum += loss;
       lossCount++;
       lastLr = lr;
-      // A run/step event by wall time (PROGRESS_EVENT_MS), at a refresh (unless one went out in the last MIN_STEP_EVENT_MS:
+      // A run/step event by wall time (PROGRESS_EVENT_MS), at a refresh (unless one went out in the last
+      // MIN_STEP_EVENT_MS:
       // at small K refreshes come every millisecond) and at the end, whatever the step time.
       const now = performance.now();
       const due = pacer.tick(now);
       const atRefresh = (t + 1) % tr.refreshEvery === 0 && now - lastEventAt >= MIN_STEP_EVENT_MS;
       if (stepEvery !== undefined ? (t + 1) % stepEvery === 0 || t + 1 === T : due || atRefresh || t + 1 === T) {
-        opts.emit({ type: 'run/step', payload: { step: t + 1, totalSteps: T, loss: lossSum / lossCount, lr, msPerStep: (now - tStep) / lossCount } });
+        opts.emit({
+          type: 'run/step',
+          payload: { step: t + 1, totalSteps: T, loss: lossSum / lossCount, lr, msPerStep: (now - tStep) / lossCount },
+        });
         pacer.mark(now);
         lastEventAt = now;
         lastReported = t + 1;
@@ -470,7 +650,16 @@ export class FinetuneRun {
     }
     // Stopped between two events: the views get the step the run really reached (its checkpoint's).
     if (s.step !== lastReported && lossCount > 0) {
-      opts.emit({ type: 'run/step', payload: { step: s.step, totalSteps: T, loss: lossSum / lossCount, lr: lastLr, msPerStep: (performance.now() - tStep) / lossCount } });
+      opts.emit({
+        type: 'run/step',
+        payload: {
+          step: s.step,
+          totalSteps: T,
+          loss: lossSum / lossCount,
+          lr: lastLr,
+          msPerStep: (performance.now() - tStep) / lossCount,
+        },
+      });
     }
     // A final validation pass, so the last iterate competes for "best" and the report has the end state.
     // On cancel, keep the state exactly as it is so a resumed run continues as if never stopped.
@@ -483,11 +672,28 @@ export class FinetuneRun {
     }
     const bestIsLast = stoppedBy === 'steps' && s.best.step === s.step && s.step > 0;
     if (bestIsLast) {
-      opts.emit({ type: 'run/log', payload: { level: 'warn', step: s.step, message: `the kept iterate is the last one (step ${s.step}): the validation objective was still improving when the budget ran out; more steps (training.steps, now ${T}, or training.passes) may help` } });
+      opts.emit({
+        type: 'run/log',
+        payload: {
+          level: 'warn',
+          step: s.step,
+          message: `the kept iterate is the last one (step ${s.step}): the validation objective was still improving when the budget ran out; more steps (training.steps, now ${T}, or training.passes) may help`,
+        },
+      });
     }
     this.dispose(false);
-    return { stoppedBy, steps: s.step, bestStep: s.best.step, lastRefresh: this.lastRefresh, bestWeights: s.bestWeights, gainCorrelation: gainVerdict(s.gainTrack).correlation, gainCheck: gainVerdict(s.gainTrack),
-      warmStart: this.warmStart, bestIsLast, totalSteps: T };
+    return {
+      stoppedBy,
+      steps: s.step,
+      bestStep: s.best.step,
+      lastRefresh: this.lastRefresh,
+      bestWeights: s.bestWeights,
+      gainCorrelation: gainVerdict(s.gainTrack).correlation,
+      gainCheck: gainVerdict(s.gainTrack),
+      warmStart: this.warmStart,
+      bestIsLast,
+      totalSteps: T,
+    };
   }
 
   private async checkpoint(best: boolean): Promise<void> {
@@ -517,22 +723,43 @@ export class FinetuneRun {
       };
       const xa = rows(data.train, batch.anchors);
       const xp = rows(plain ? data.train : pool, batch.partners);
-      const loss = this.net.step({ xa, xp, lam, ya: batch.anchorClass }, { lr, momentum: tr.momentum, wd: tr.weightDecay, backboneLrFactor: tr.backboneLrFactor });
+      const loss = this.net.step(
+        { xa, xp, lam, ya: batch.anchorClass },
+        { lr, momentum: tr.momentum, wd: tr.weightDecay, backboneLrFactor: tr.backboneLrFactor },
+      );
       return { loss, lr };
     }
-    const cut = tr.mixup === 'cutmix' && !plain ? cutmixRows(data.train, pool, batch.anchors, batch.partners, lam, s.rng) : null;
-    const loss = this.head ? this.head.step({
-      anchorSet: data.train.x, partnerSet: (plain ? data.train : pool).x, anchors: batch.anchors,
-      partners: plain ? null : batch.partners, ya: batch.anchorClass, lam,
-    }, { lr: lr * this.lrFactor[0]!, momentum: tr.momentum, wd: tr.weightDecay }) : sgdStep(this.model, this.vars, this.momentum, this.isBias, this.lrFactor, {
-      xa: cut ? tf.tensor(cut.x, [tr.batchSize, ...data.train.shape]) : gatherRows(data.train, batch.anchors),
-      xp: cut ? null : gatherRows(plain ? data.train : pool, batch.partners),
-      ya: batch.anchorClass, lam, lr, momentum: tr.momentum, wd: tr.weightDecay, freeze: this.freeze,
-    });
+    const cut =
+      tr.mixup === 'cutmix' && !plain ? cutmixRows(data.train, pool, batch.anchors, batch.partners, lam, s.rng) : null;
+    const loss = this.head
+      ? this.head.step(
+          {
+            anchorSet: data.train.x,
+            partnerSet: (plain ? data.train : pool).x,
+            anchors: batch.anchors,
+            partners: plain ? null : batch.partners,
+            ya: batch.anchorClass,
+            lam,
+          },
+          { lr: lr * this.lrFactor[0]!, momentum: tr.momentum, wd: tr.weightDecay },
+        )
+      : sgdStep(this.model, this.vars, this.momentum, this.isBias, this.lrFactor, {
+          xa: cut ? tf.tensor(cut.x, [tr.batchSize, ...data.train.shape]) : gatherRows(data.train, batch.anchors),
+          xp: cut ? null : gatherRows(plain ? data.train : pool, batch.partners),
+          ya: batch.anchorClass,
+          lam,
+          lr,
+          momentum: tr.momentum,
+          wd: tr.weightDecay,
+          freeze: this.freeze,
+        });
     return { loss, lr };
   }
 
-  /** Classes of the partners: the labeled set's, the unlabeled set's true labels ("oracle"), or pseudo-labels (section 5.8). */
+  /**
+   * Classes of the partners: the labeled set's, the unlabeled set's true labels ("oracle"), or pseudo-labels (section
+   * 5.8).
+   */
   private partnerLabelsFor(): Int32Array {
     const { data, model, K } = this;
     const sm = this.cfg.selmix;
@@ -545,7 +772,8 @@ export class FinetuneRun {
     const pl = argmaxRows(fw.logits, fw.n, K);
     if (sm.pseudoLabelThreshold > 0) {
       for (let i = 0; i < fw.n; i++) {
-        let mx = -Infinity, z = 0;
+        let mx = -Infinity,
+          z = 0;
         for (let k = 0; k < K; k++) mx = Math.max(mx, fw.logits[i * K + k]!);
         for (let k = 0; k < K; k++) z += Math.exp(fw.logits[i * K + k]! - mx);
         if (1 / z < sm.pseudoLabelThreshold) pl[i] = -1;
@@ -557,12 +785,22 @@ export class FinetuneRun {
   /** A sampler over P for the current partner labels, drawing from the run's generator. */
   private newSampler(P: Float64Array, partnerLabels: Int32Array): PairSampler {
     // Without an unlabeled set the partners are the labeled examples: the same per-class lists as the anchors.
-    const partnersByClass = partnerLabels === this.data.train.y ? this.anchorsByClass : indicesByClass(partnerLabels, this.K);
+    const partnersByClass =
+      partnerLabels === this.data.train.y ? this.anchorsByClass : indicesByClass(partnerLabels, this.K);
     const eps = this.cfg.selmix.samplerEps;
-    return new PairSampler({ P, K: this.K, anchorsByClass: this.anchorsByClass, partnersByClass, rng: this.s.rng, ...(eps !== undefined ? { eps } : {}) });
+    return new PairSampler({
+      P,
+      K: this.K,
+      anchorsByClass: this.anchorsByClass,
+      partnersByClass,
+      rng: this.s.rng,
+      ...(eps !== undefined ? { eps } : {}),
+    });
   }
 
-  /** After a restore: the sampler of the last refresh, from its P and partner labels (nothing before the first refresh). */
+  /**
+   * After a restore: the sampler of the last refresh, from its P and partner labels (nothing before the first refresh).
+   */
   private rebuildSampler(): void {
     const { s } = this;
     if (!s.P) return;
@@ -587,14 +825,33 @@ export class FinetuneRun {
     const gLogits = sp ? takeRows(fw.logits, K, sp.gain) : fw.logits;
     let gFeatures: ArrayLike<number> = fw.features;
     if (sp) {
-      if (!this.gainFeatures || this.gainFeatures.source !== fw.features || model.backbone) this.gainFeatures = { source: fw.features as Float32Array, rows: Float32Array.from(takeRows(fw.features, model.d, sp.gain)) };
+      if (!this.gainFeatures || this.gainFeatures.source !== fw.features || model.backbone)
+        this.gainFeatures = {
+          source: fw.features as Float32Array,
+          rows: Float32Array.from(takeRows(fw.features, model.d, sp.gain)),
+        };
       gFeatures = this.gainFeatures.rows;
     }
     const r = computeRefresh({
-      K, d: model.d, features: gFeatures, labels: gLabels, logits: gLogits, W, b, objective,
-      prevMultipliers: s.multipliers, round: Math.round(step / tr.refreshEvery), options: objectiveOptions(this.cfg), custom, s: sm.temperature, lambdaBar: (tr.lambdaMin + 1) / 2,
-      variant: sm.deltaW, ...(sm.epsMask !== undefined ? { epsMask: sm.epsMask } : {}), matmul: opts.matmul,
-      ...(this.refreshCache ? { cache: this.refreshCache } : {}), logitsFromHead: true,
+      K,
+      d: model.d,
+      features: gFeatures,
+      labels: gLabels,
+      logits: gLogits,
+      W,
+      b,
+      objective,
+      prevMultipliers: s.multipliers,
+      round: Math.round(step / tr.refreshEvery),
+      options: objectiveOptions(this.cfg),
+      custom,
+      s: sm.temperature,
+      lambdaBar: (tr.lambdaMin + 1) / 2,
+      variant: sm.deltaW,
+      ...(sm.epsMask !== undefined ? { epsMask: sm.epsMask } : {}),
+      matmul: opts.matmul,
+      ...(this.refreshCache ? { cache: this.refreshCache } : {}),
+      logitsFromHead: true,
     });
     s.multipliers = r.multipliers;
     // SelMix samples from P averaged over refreshes (selmix.smoothing, docs/ALGORITHM.md section 4); the baselines keep
@@ -609,7 +866,9 @@ export class FinetuneRun {
     const preds = argmaxRows(gLogits, gLabels.length, K);
     const prev = s.gainTrack.lastPreds;
     const objectiveOfC = (C: Float64Array) => this.scoreOf(C, metricsReport(C, K, support, sm.headFrac)).score;
-    const noise = prev ? changeNoise(prev, preds, gLabels, K, objectiveOfC, (tr.seed * 1000003 + step) | 0, K > 300 ? 8 : 24) : null;
+    const noise = prev
+      ? changeNoise(prev, preds, gLabels, K, objectiveOfC, (tr.seed * 1000003 + step) | 0, K > 300 ? 8 : 24)
+      : null;
     const monitor = monitorChange(s.gainTrack, r.objectiveValue, noise, preds);
     s.partnerLabels = this.partnerLabelsFor();
     this.sampler = this.newSampler(s.P, s.partnerLabels);
@@ -618,13 +877,23 @@ export class FinetuneRun {
     const selLabels = sp ? sp.selY : data.val.y;
     const selSupport = sp ? sp.selSupport : this.valSupport;
     const selC = sp ? confusionMatrix(selLabels, selPreds, K) : r.C;
-    const sc: Score = sp ? this.scoreOf(selC, metricsReport(selC, K, selSupport, sm.headFrac)) : this.scoreOf(r.C, r.metrics);
+    const sc: Score = sp
+      ? this.scoreOf(selC, metricsReport(selC, K, selSupport, sm.headFrac))
+      : this.scoreOf(r.C, r.metrics);
     let isBest = s.best.step < 0 || better(sc, s.best);
     // training.selectionMargin: between two iterates of the same feasibility, a better one replaces the kept one only
     // when the improvement exceeds that many standard errors of the change between them on the selection rows.
     if (isBest && s.best.step >= 0 && tr.selectionMargin > 0 && sc.feasible === s.best.feasible && s.bestPreds) {
       const selObjective = (C: Float64Array) => this.scoreOf(C, metricsReport(C, K, selSupport, sm.headFrac)).score;
-      const se = changeNoise(s.bestPreds, selPreds, selLabels, K, selObjective, (tr.seed * 1000033 + step) | 0, K > 300 ? 8 : 24);
+      const se = changeNoise(
+        s.bestPreds,
+        selPreds,
+        selLabels,
+        K,
+        selObjective,
+        (tr.seed * 1000033 + step) | 0,
+        K > 300 ? 8 : 24,
+      );
       if (sc.score - s.best.score <= tr.selectionMargin * se) isBest = false;
     }
     if (isBest) {
@@ -633,24 +902,53 @@ export class FinetuneRun {
       s.bestWeights.forEach((t) => t.dispose());
       s.bestWeights = this.vars.map((v) => tf.clone(v));
     }
-    // Say so when the first-order estimate stops tracking reality, and withdraw it when it tracks again (docs/ALGORITHM.md
+    // Say so when the first-order estimate stops tracking reality, and withdraw it when it tracks again
+    // (docs/ALGORITHM.md
     // section 3, "Approximations"). Raised or not is a function of the checkpointed track, so a resumed run agrees.
     const corr = monitor.correlation;
     const what = custom?.name ?? objective;
     const v = monitor.verdict;
     const over = `mean change per interval in the predicted direction ${v.meanChange?.toFixed(4)} ± ${v.meanChangeSE?.toFixed(4)} (standard error, from the validation noise of each change of ${what}${noise !== null ? `, ±${noise.toFixed(4)} for the last` : ''}), ${v.against} of ${v.intervals} intervals against the prediction beyond their noise, correlation ${corr?.toFixed(2)}, up to step ${step}`;
     if (monitor.change === 'raised') {
-      opts.emit({ type: 'run/log', payload: { level: 'warn', step, message: `the first-order gain estimate is wrong here: the realised change of ${what} runs against the predicted one beyond the noise (${over}); consider a lower learning rate or a more frequent refresh` } });
+      opts.emit({
+        type: 'run/log',
+        payload: {
+          level: 'warn',
+          step,
+          message: `the first-order gain estimate is wrong here: the realised change of ${what} runs against the predicted one beyond the noise (${over}); consider a lower learning rate or a more frequent refresh`,
+        },
+      });
     } else if (monitor.change === 'withdrawn') {
-      opts.emit({ type: 'run/log', payload: { level: 'info', step, message: `the realised change of ${what} no longer runs against the first-order estimate beyond the noise (${over}): the earlier warning is withdrawn` } });
+      opts.emit({
+        type: 'run/log',
+        payload: {
+          level: 'info',
+          step,
+          message: `the realised change of ${what} no longer runs against the first-order estimate beyond the noise (${over}): the earlier warning is withdrawn`,
+        },
+      });
     }
     const feasibility = custom ? null : feasibilityOf(objective, r.metrics, K, sm.coverage.alpha);
     this.lastRefresh = {
-      step, objective: what, objectiveValue: r.objectiveValue, val: r.metrics,
+      step,
+      objective: what,
+      objectiveValue: r.objectiveValue,
+      val: r.metrics,
       multipliers: r.multipliers ? Array.from(r.multipliers) : null,
       // The engine's own arrays, not plain-array copies (FlatMatrix): G and P are never written in place after this.
-      gain: { K, data: r.G }, distribution: { K, data: P }, maxGain: r.maxGain, gainCorrelation: corr,
-      gainCheck: { tracking: v.tracking, meanChange: v.meanChange, meanChangeSE: v.meanChangeSE, intervals: v.intervals, against: v.against, dispersion: v.dispersion, noise },
+      gain: { K, data: r.G },
+      distribution: { K, data: P },
+      maxGain: r.maxGain,
+      gainCorrelation: corr,
+      gainCheck: {
+        tracking: v.tracking,
+        meanChange: v.meanChange,
+        meanChangeSE: v.meanChangeSE,
+        intervals: v.intervals,
+        against: v.against,
+        dispersion: v.dispersion,
+        noise,
+      },
       ...(feasibility ? { feasibility } : {}),
     };
     opts.emit({ type: 'run/refresh', payload: this.lastRefresh });
@@ -662,9 +960,22 @@ export class FinetuneRun {
       if (Math.abs(mean - r.maxGain) < tr.earlyStop.tol * Math.abs(mean)) s.pendingEarlyStop = true;
     }
     // The plateau of the validation objective: no better iterate for `patience` refreshes.
-    if (tr.patience !== null && !s.pendingEarlyStop && s.best.step >= 0 && step - s.best.step >= tr.patience * tr.refreshEvery && step < this.T) {
+    if (
+      tr.patience !== null &&
+      !s.pendingEarlyStop &&
+      s.best.step >= 0 &&
+      step - s.best.step >= tr.patience * tr.refreshEvery &&
+      step < this.T
+    ) {
       s.pendingEarlyStop = true;
-      opts.emit({ type: 'run/log', payload: { level: 'info', step, message: `no better validation ${what} for ${tr.patience} refreshes (the best is still step ${s.best.step}): stopping early` } });
+      opts.emit({
+        type: 'run/log',
+        payload: {
+          level: 'info',
+          step,
+          message: `no better validation ${what} for ${tr.patience} refreshes (the best is still step ${s.best.step}): stopping early`,
+        },
+      });
     }
     s.afterRefresh = true;
     await this.checkpoint(isBest);
@@ -692,16 +1003,25 @@ function takeRows(a: ArrayLike<number>, w: number, idx: ArrayLike<number>): Floa
 }
 
 /** A selection split: within each class, examples alternate between the gains' half and the selection half. */
-export function splitRows(labels: Int32Array, K: number): { gain: Int32Array; sel: Int32Array; gainY: Int32Array; selY: Int32Array; selSupport: number[] } {
+export function splitRows(
+  labels: Int32Array,
+  K: number,
+): { gain: Int32Array; sel: Int32Array; gainY: Int32Array; selY: Int32Array; selSupport: number[] } {
   const seen = new Array<number>(K).fill(0);
-  const gain: number[] = [], sel: number[] = [];
+  const gain: number[] = [],
+    sel: number[] = [];
   for (let i = 0; i < labels.length; i++) (seen[labels[i]!]!++ % 2 === 0 ? gain : sel).push(i);
-  const gainY = Int32Array.from(gain, (i) => labels[i]!), selY = Int32Array.from(sel, (i) => labels[i]!);
+  const gainY = Int32Array.from(gain, (i) => labels[i]!),
+    selY = Int32Array.from(sel, (i) => labels[i]!);
   return { gain: Int32Array.from(gain), sel: Int32Array.from(sel), gainY, selY, selSupport: classSupport(selY, K) };
 }
 
 /** A batch for plain fine-tuning: examples drawn uniformly from the labeled set, no partner. */
-function plainBatch(labels: Int32Array, n: number, rng: Rng): { anchors: Int32Array; partners: Int32Array; anchorClass: Int32Array; partnerClass: Int32Array } {
+function plainBatch(
+  labels: Int32Array,
+  n: number,
+  rng: Rng,
+): { anchors: Int32Array; partners: Int32Array; anchorClass: Int32Array; partnerClass: Int32Array } {
   const anchors = new Int32Array(n);
   for (let i = 0; i < n; i++) anchors[i] = rng.int(labels.length);
   const anchorClass = anchors.map((i) => labels[i]!);
@@ -726,7 +1046,14 @@ export interface StepInput {
  * With no trainable backbone the head gradient is written by hand: dL/da = (softmax(a) - onehot)/B,
  * dW = f^T dL/da, db = sum_rows dL/da (section 8.11), using an explicit transpose.
  */
-export function sgdStep(model: SelmixModel, vars: tf.Variable[], mom: tf.Variable[], isBias: boolean[], lrFactor: number[], s: StepInput): number {
+export function sgdStep(
+  model: SelmixModel,
+  vars: tf.Variable[],
+  mom: tf.Variable[],
+  isBias: boolean[],
+  lrFactor: number[],
+  s: StepInput,
+): number {
   const B = s.ya.length;
   const K = model.K;
   const lossT = tf.tidy(() => {
@@ -735,10 +1062,14 @@ export function sgdStep(model: SelmixModel, vars: tf.Variable[], mom: tf.Variabl
     let grads: tf.Tensor[];
     let loss: tf.Scalar;
     if (!model.backbone || s.freeze) {
-      const feat = (x: tf.Tensor) => (model.backbone ? model.backbone.apply(x) : (x.reshape([B, model.d]) as tf.Tensor2D));
+      const feat = (x: tf.Tensor) =>
+        model.backbone ? model.backbone.apply(x) : (x.reshape([B, model.d]) as tf.Tensor2D);
       // f = lambda*g(xa) + (1-lambda)*g(xp), written as g(xp) + lambda*(g(xa) - g(xp)): one kernel fewer.
       let f = feat(s.xa);
-      if (s.xp) { const fp = feat(s.xp); f = tf.add(fp, tf.mul(lam, tf.sub(f, fp))) as tf.Tensor2D; }
+      if (s.xp) {
+        const fp = feat(s.xp);
+        f = tf.add(fp, tf.mul(lam, tf.sub(f, fp))) as tf.Tensor2D;
+      }
       const oneHot = tf.oneHot(ya, K).toFloat();
       const logits = tf.add(tf.matMul(f, model.W), model.b);
       const g = tf.div(tf.sub(tf.softmax(logits), oneHot), B) as tf.Tensor2D;
@@ -748,7 +1079,9 @@ export function sgdStep(model: SelmixModel, vars: tf.Variable[], mom: tf.Variabl
     } else {
       const bb = model.backbone;
       const r = tf.variableGrads(() => {
-        const f = s.xp ? tf.add(tf.mul(lam, bb.apply(s.xa)), tf.mul(tf.sub(1, lam), bb.apply(s.xp))) as tf.Tensor2D : bb.apply(s.xa);
+        const f = s.xp
+          ? (tf.add(tf.mul(lam, bb.apply(s.xa)), tf.mul(tf.sub(1, lam), bb.apply(s.xp))) as tf.Tensor2D)
+          : bb.apply(s.xa);
         const logits = tf.add(dense(f, model.W), model.b) as tf.Tensor2D;
         return crossEntropy(logits, ya, K);
       }, vars);
@@ -778,7 +1111,12 @@ export function sgdStep(model: SelmixModel, vars: tf.Variable[], mom: tf.Variabl
 }
 
 /** Final metrics of the model on a labeled set. */
-export function evaluateSet(model: SelmixModel, set: ExampleSet & { y: Int32Array }, headFrac: number, mm?: MatMul): MetricsReport {
+export function evaluateSet(
+  model: SelmixModel,
+  set: ExampleSet & { y: Int32Array },
+  headFrac: number,
+  mm?: MatMul,
+): MetricsReport {
   const fw = forwardAll(model, set, undefined, mm);
   return metricsOf(fw.logits, set.y, model.K, headFrac);
 }

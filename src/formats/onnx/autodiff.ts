@@ -14,7 +14,19 @@ export function elementTypes(g: OnnxGraph, extra: OnnxNode[] = []): Map<string, 
   const t = new Map<string, number>();
   for (const v of g.input ?? []) t.set(v.name ?? '', v.type?.tensorType?.elemType ?? 0);
   for (const i of g.initializer ?? []) t.set(i.name ?? '', i.dataType ?? 0);
-  const bools = new Set(['Equal', 'Less', 'Greater', 'LessOrEqual', 'GreaterOrEqual', 'And', 'Or', 'Not', 'Xor', 'IsNaN', 'IsInf']);
+  const bools = new Set([
+    'Equal',
+    'Less',
+    'Greater',
+    'LessOrEqual',
+    'GreaterOrEqual',
+    'And',
+    'Or',
+    'Not',
+    'Xor',
+    'IsNaN',
+    'IsInf',
+  ]);
   const ints = new Set(['Shape', 'Size', 'ArgMax', 'ArgMin', 'NonZero']);
   for (const n of [...(g.node ?? []), ...extra]) {
     const op = n.opType ?? '';
@@ -26,7 +38,13 @@ export function elementTypes(g: OnnxGraph, extra: OnnxNode[] = []): Map<string, 
       else if (op === 'Cast') e = attrInt(n, 'to', 0);
       else if (op === 'Constant') {
         const a = n.attribute?.[0];
-        e = a?.t ? (a.t.dataType ?? 0) : a?.name === 'value_float' || a?.name === 'value_floats' ? ONNX_FLOAT : a?.name === 'value_int' || a?.name === 'value_ints' ? ONNX_INT64 : 0;
+        e = a?.t
+          ? (a.t.dataType ?? 0)
+          : a?.name === 'value_float' || a?.name === 'value_floats'
+            ? ONNX_FLOAT
+            : a?.name === 'value_int' || a?.name === 'value_ints'
+              ? ONNX_INT64
+              : 0;
       } else if (op === 'ConstantOfShape') e = attrOf(n, 'value')?.t?.dataType ?? ONNX_FLOAT;
       else if (op === 'Where') e = t.get(n.input?.[1] ?? '') ?? 0;
       else if (op === 'MaxPool' && k === 1) e = ONNX_INT64;
@@ -47,13 +65,22 @@ export interface NetworkAnalysis {
   active: Set<string>;
 }
 
-/** The float initializers (more than one element) that reach `target` through differentiable slots, and what blocks them. */
+/**
+ * The float initializers (more than one element) that reach `target` through differentiable slots, and what blocks
+ * them.
+ */
 export function analyseGraph(g: OnnxGraph, target: string): NetworkAnalysis {
   const types = elementTypes(g);
   const nodes = g.node ?? [];
   const frozen = new Set<string>();
   for (const n of nodes) if (n.opType === 'BatchNormalization') (n.input ?? []).slice(1).forEach((i) => frozen.add(i));
-  const candidates = (g.initializer ?? []).filter((t) => t.dataType === ONNX_FLOAT && (t.dims ?? []).reduce((a: number, d) => a * int64(d), 1) > 1 && !frozen.has(t.name ?? ''))
+  const candidates = (g.initializer ?? [])
+    .filter(
+      (t) =>
+        t.dataType === ONNX_FLOAT &&
+        (t.dims ?? []).reduce((a: number, d) => a * int64(d), 1) > 1 &&
+        !frozen.has(t.name ?? ''),
+    )
     .map((t) => t.name ?? '');
   const known = (n: OnnxNode) => (n.domain ?? '') === '' && (n.opType ?? '') in GRADIENTS;
   const slotsOf = (n: OnnxNode) => (known(n) ? diffSlots(n) : (n.input ?? []).map((_, i) => i));

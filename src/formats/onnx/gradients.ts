@@ -5,7 +5,19 @@
 // shapes, Cast, Concat of shapes, Constant) carries no gradient: only float values reached from a parameter do.
 // The rules follow the derivatives PyTorch's autograd uses (tools/autograd/derivatives.yaml), written as graphs here.
 import type { OnnxNode } from './proto';
-import { af, ai, aints, as, attrFloat, attrInt, attrInts, attrString, nodeLabel, numel, type GraphBuilder } from './graph';
+import {
+  af,
+  ai,
+  aints,
+  as,
+  attrFloat,
+  attrInt,
+  attrInts,
+  attrString,
+  nodeLabel,
+  numel,
+  type GraphBuilder,
+} from './graph';
 
 /** What a rule can ask about the forward graph. */
 export interface GradContext {
@@ -126,7 +138,18 @@ function padsOf(n: OnnxNode, inSpatial: number[], kernel: number[], strides: num
  * Conv with these strides, dilations and pads. Output padding makes its size exact; a window that reaches past the
  * padded input (ceil_mode pools) gets a larger end pad instead.
  */
-function convTransposeTo(c: GradContext, dy: string, w: string, outSpatial: number[], inSpatial: number[], kernel: number[], strides: number[], dil: number[], pads: number[], group: number): string {
+function convTransposeTo(
+  c: GradContext,
+  dy: string,
+  w: string,
+  outSpatial: number[],
+  inSpatial: number[],
+  kernel: number[],
+  strides: number[],
+  dil: number[],
+  pads: number[],
+  group: number,
+): string {
   const nd = inSpatial.length;
   const p = pads.slice();
   const outPad: number[] = [];
@@ -139,7 +162,13 @@ function convTransposeTo(c: GradContext, dy: string, w: string, outSpatial: numb
       outPad.push(inSpatial[i]! - (total - p[i + nd]!));
     }
   }
-  return c.b.op('ConvTranspose', [dy, w], { strides: aints(strides), dilations: aints(dil), pads: aints(p), group: ai(group), output_padding: aints(outPad) });
+  return c.b.op('ConvTranspose', [dy, w], {
+    strides: aints(strides),
+    dilations: aints(dil),
+    pads: aints(p),
+    group: ai(group),
+    output_padding: aints(outPad),
+  });
 }
 
 /** Crops the trailing spatial axes of x (rank 2 + nd) to kernel. */
@@ -171,19 +200,36 @@ const conv: GradRule = (n, [dy], c) => {
     // dW[m, c, k] = sum over n and output positions of dY[n, m, y] X[n, c, y s + k d]: a convolution of X (channels as
     // the batch) with dY (samples as channels) as the weights, strides and dilations swapped, cropped to the kernel.
     const spatial = Array.from({ length: nd }, (_, i) => i + 2);
-    const have = xs.slice(2).map((h, i) => Math.floor((h + pads[i]! + pads[i + nd]! - (ys[i + 2]! - 1) * strides[i]! - 1) / dil[i]!) + 1);
+    const have = xs
+      .slice(2)
+      .map((h, i) => Math.floor((h + pads[i]! + pads[i + nd]! - (ys[i + 2]! - 1) * strides[i]! - 1) / dil[i]!) + 1);
     if (group === 1) {
       const xt = c.b.op('Transpose', [x], { perm: aints([1, 0, ...spatial]) });
       const dyt = c.b.op('Transpose', [dy], { perm: aints([1, 0, ...spatial]) });
-      const g = c.b.op('Conv', [xt, dyt], { strides: aints(dil), dilations: aints(strides), pads: aints(pads), group: ai(1) });
+      const g = c.b.op('Conv', [xt, dyt], {
+        strides: aints(dil),
+        dilations: aints(strides),
+        pads: aints(pads),
+        group: ai(1),
+      });
       out[1] = c.b.op('Transpose', [cropSpatial(c, g, have, kernel)], { perm: aints([1, 0, ...spatial]) });
     } else {
       // Each (sample, group) pair becomes its own group; the batch is summed after.
       const G = group;
       const cg = C / G;
-      const xg = c.b.reshape(c.b.op('Transpose', [c.b.reshape(x, [N, G, cg, ...xs.slice(2)])], { perm: aints([2, 0, 1, ...spatial.map((s) => s + 1)]) }), [cg, N * G, ...xs.slice(2)]);
+      const xg = c.b.reshape(
+        c.b.op('Transpose', [c.b.reshape(x, [N, G, cg, ...xs.slice(2)])], {
+          perm: aints([2, 0, 1, ...spatial.map((s) => s + 1)]),
+        }),
+        [cg, N * G, ...xs.slice(2)],
+      );
       const dyw = c.b.reshape(dy, [N * M, 1, ...ys.slice(2)]);
-      const g = c.b.op('Conv', [xg, dyw], { strides: aints(dil), dilations: aints(strides), pads: aints(pads), group: ai(N * G) });
+      const g = c.b.op('Conv', [xg, dyw], {
+        strides: aints(dil),
+        dilations: aints(strides),
+        pads: aints(pads),
+        group: ai(N * G),
+      });
       const summed = c.b.reduceSum(c.b.reshape(g, [cg, N, M, ...have]), [1], false);
       out[1] = cropSpatial(c, c.b.op('Transpose', [summed], { perm: aints([1, 0, ...spatial]) }), have, kernel);
     }
@@ -199,7 +245,8 @@ const gemm: GradRule = (n, [dy], c) => {
   const beta = attrFloat(n, 'beta', 1);
   const tA = attrInt(n, 'transA', 0);
   const tB = attrInt(n, 'transB', 0);
-  const g = (x: string, y: string, ta: number, tb: number) => c.b.op('Gemm', [x, y], { alpha: af(alpha), transA: ai(ta), transB: ai(tb) });
+  const g = (x: string, y: string, ta: number, tb: number) =>
+    c.b.op('Gemm', [x, y], { alpha: af(alpha), transA: ai(ta), transB: ai(tb) });
   const out: (string | null)[] = [null, null, null];
   if (c.needs(a)) out[0] = tA ? g(bb, dy, tB, 1) : g(dy, bb, 0, tB ? 0 : 1);
   if (c.needs(bb)) out[1] = tB ? g(dy, a, 1, tA) : g(a, dy, tA ? 0 : 1, 0);
@@ -249,7 +296,10 @@ const maxPool: GradRule = (n, [dy], c) => {
   if (!idx) throw new GradientError(n, 'MaxPool without its Indices output (the training graph adds it)');
   if (attrInt(n, 'storage_order', 0) !== 0) throw new GradientError(n, 'MaxPool with storage_order = 1');
   const xs = c.shape(n.input![0]!);
-  const flat = c.b.op('ScatterElements', [c.b.zeros([numel(xs)]), c.b.reshape(idx, [-1]), c.b.reshape(dy, [-1])], { axis: ai(0), reduction: as('add') });
+  const flat = c.b.op('ScatterElements', [c.b.zeros([numel(xs)]), c.b.reshape(idx, [-1]), c.b.reshape(dy, [-1])], {
+    axis: ai(0),
+    reduction: as('add'),
+  });
   return [c.b.reshape(flat, xs)];
 };
 
@@ -341,12 +391,17 @@ const layerNorm: GradRule = (n, [dy], c) => {
   const axes = Array.from({ length: xs.length - axis }, (_, i) => axis + i);
   const mean = (v: string) => c.b.op('ReduceMean', [v], { axes: aints(axes), keepdims: ai(1) });
   const xc = c.b.op('Sub', [x, mean(x)]);
-  const rstd = c.b.op('Reciprocal', [c.b.op('Sqrt', [c.b.op('Add', [mean(c.b.op('Mul', [xc, xc])), c.b.constF([eps])])])]);
+  const rstd = c.b.op('Reciprocal', [
+    c.b.op('Sqrt', [c.b.op('Add', [mean(c.b.op('Mul', [xc, xc])), c.b.constF([eps])])]),
+  ]);
   const xhat = c.b.op('Mul', [xc, rstd]);
   const out: (string | null)[] = [null, null, null];
   if (c.needs(x)) {
     const dxhat = c.b.op('Mul', [dy, scale]);
-    const t = c.b.op('Sub', [c.b.op('Sub', [dxhat, mean(dxhat)]), c.b.op('Mul', [xhat, mean(c.b.op('Mul', [dxhat, xhat]))])]);
+    const t = c.b.op('Sub', [
+      c.b.op('Sub', [dxhat, mean(dxhat)]),
+      c.b.op('Mul', [xhat, mean(c.b.op('Mul', [dxhat, xhat]))]),
+    ]);
     out[0] = c.b.op('Mul', [rstd, t]);
   }
   if (c.needs(scale)) out[1] = sumTo(c.b, c.b.op('Mul', [dy, xhat]), xs, c.shape(scale));
@@ -359,7 +414,9 @@ const transpose: GradRule = (n, [dy], c) => {
   const rank = c.shape(n.input![0]!).length;
   const perm = attrInts(n, 'perm', null) ?? Array.from({ length: rank }, (_, i) => rank - 1 - i);
   const inv = new Array<number>(rank);
-  perm.forEach((p, i) => { inv[p] = i; });
+  perm.forEach((p, i) => {
+    inv[p] = i;
+  });
   return [c.b.op('Transpose', [dy], { perm: aints(inv) })];
 };
 
@@ -390,7 +447,8 @@ const slice: GradRule = (n, [dy], c) => {
   const ends = c.ints(n.input![2]!);
   const axes = n.input![3] ? c.ints(n.input![3]) : Array.from({ length: starts?.length ?? 0 }, (_, i) => i);
   const steps = n.input![4] ? c.ints(n.input![4]) : new Array(starts?.length ?? 0).fill(1);
-  if (!starts || !ends || !axes || !steps) throw new GradientError(n, 'its starts, ends, axes or steps are not constants');
+  if (!starts || !ends || !axes || !steps)
+    throw new GradientError(n, 'its starts, ends, axes or steps are not constants');
   // The first index taken and the step along every axis (as the spec clamps them).
   const first = new Array(rank).fill(0);
   const step = new Array(rank).fill(1);
@@ -420,14 +478,17 @@ const slice: GradRule = (n, [dy], c) => {
     }
     idx[o] = flat;
   }
-  const flat = c.b.op('ScatterElements', [c.b.zeros([numel(xs)]), c.b.constI(idx), c.b.reshape(dy, [-1])], { axis: ai(0) });
+  const flat = c.b.op('ScatterElements', [c.b.zeros([numel(xs)]), c.b.constI(idx), c.b.reshape(dy, [-1])], {
+    axis: ai(0),
+  });
   return [c.b.reshape(flat, xs)];
 };
 
 const pad: GradRule = (n, [dy], c) => {
   if (!dy) return [null];
   const mode = attrString(n, 'mode', 'constant');
-  if (mode !== 'constant') throw new GradientError(n, `Pad in mode "${mode}" (only constant padding has a gradient here)`);
+  if (mode !== 'constant')
+    throw new GradientError(n, `Pad in mode "${mode}" (only constant padding has a gradient here)`);
   const xs = c.shape(n.input![0]!);
   const pads = c.ints(n.input![1] ?? '');
   if (!pads) throw new GradientError(n, 'its pads are not a constant');
@@ -435,7 +496,14 @@ const pad: GradRule = (n, [dy], c) => {
   if (pads.some((p) => p < 0)) throw new GradientError(n, 'Pad with negative pads');
   const r = xs.length;
   const starts = pads.slice(0, r);
-  return [c.b.op('Slice', [dy, c.b.constI(starts), c.b.constI(starts.map((s0, i) => s0 + xs[i]!)), c.b.constI(xs.map((_, i) => i))])];
+  return [
+    c.b.op('Slice', [
+      dy,
+      c.b.constI(starts),
+      c.b.constI(starts.map((s0, i) => s0 + xs[i]!)),
+      c.b.constI(xs.map((_, i) => i)),
+    ]),
+  ];
 };
 
 const gather: GradRule = (n, [dy], c) => {
@@ -447,11 +515,20 @@ const gather: GradRule = (n, [dy], c) => {
   const P = numel(is);
   const ds = [...xs.slice(0, axis), P, ...xs.slice(axis + 1)];
   const dyr = c.b.reshape(dy, ds);
-  const idx = c.b.op('Expand', [c.b.reshape(indices, ds.map((_, i) => (i === axis ? P : 1))), c.b.constI(ds)]);
+  const idx = c.b.op('Expand', [
+    c.b.reshape(
+      indices,
+      ds.map((_, i) => (i === axis ? P : 1)),
+    ),
+    c.b.constI(ds),
+  ]);
   return [c.b.op('ScatterElements', [c.b.zeros(xs), idx, dyr], { axis: ai(axis), reduction: as('add') }), null];
 };
 
-const expand: GradRule = (n, [dy], c) => [dy ? sumTo(c.b, dy, c.shape(n.output![0]!), c.shape(n.input![0]!)) : null, null];
+const expand: GradRule = (n, [dy], c) => [
+  dy ? sumTo(c.b, dy, c.shape(n.output![0]!), c.shape(n.input![0]!)) : null,
+  null,
+];
 
 const identity: GradRule = (_n, [dy]) => [dy ?? null];
 
@@ -496,7 +573,11 @@ const hardSwish: GradRule = (n, [dy], c) => {
   // y = x relu6(x + 3) / 6: dy/dx = 0 below -3, 1 above 3, x / 3 + 1/2 between (PyTorch's hardswish_backward).
   const x = n.input![0]!;
   const inner = c.b.op('Add', [c.b.op('Mul', [x, c.b.constF([1 / 3])]), c.b.constF([0.5])]);
-  const d = c.b.op('Where', [c.b.op('Less', [x, c.b.constF([-3])]), zero(c), c.b.op('Where', [c.b.op('Greater', [x, c.b.constF([3])]), c.b.constF([1]), inner])]);
+  const d = c.b.op('Where', [
+    c.b.op('Less', [x, c.b.constF([-3])]),
+    zero(c),
+    c.b.op('Where', [c.b.op('Greater', [x, c.b.constF([3])]), c.b.constF([1]), inner]),
+  ]);
   return [c.b.op('Mul', [dy, d])];
 };
 
@@ -507,7 +588,9 @@ const pow: GradRule = (n, [dy], c) => {
   return [sumTo(c.b, g, c.shape(n.output![0]!), c.shape(x)), null];
 };
 
-const sqrt: GradRule = (n, [dy], c) => [dy ? c.b.op('Div', [c.b.op('Mul', [dy, c.b.constF([0.5])]), n.output![0]!]) : null];
+const sqrt: GradRule = (n, [dy], c) => [
+  dy ? c.b.op('Div', [c.b.op('Mul', [dy, c.b.constF([0.5])]), n.output![0]!]) : null,
+];
 
 const erf: GradRule = (n, [dy], c) => {
   if (!dy) return [null];
@@ -526,9 +609,11 @@ const where: GradRule = (n, [dy], c) => {
   if (!dy) return [null, null, null];
   const [cond, a, bb] = n.input!;
   const ys = c.shape(n.output![0]!);
-  return [null,
+  return [
+    null,
     c.needs(a!) ? sumTo(c.b, c.b.op('Where', [cond!, dy, zero(c)]), ys, c.shape(a!)) : null,
-    c.needs(bb!) ? sumTo(c.b, c.b.op('Where', [cond!, zero(c), dy]), ys, c.shape(bb!)) : null];
+    c.needs(bb!) ? sumTo(c.b, c.b.op('Where', [cond!, zero(c), dy]), ys, c.shape(bb!)) : null,
+  ];
 };
 
 /** Every op the differentiator knows: its differentiable input slots and its rule (opset 17 forms). */

@@ -86,9 +86,21 @@ export class GraphBuilder {
   }
 
   /** Emits one node; returns its outputs (fresh names unless given). */
-  emitN(opType: string, inputs: string[], nOut: number, attrs: Record<string, AttrValue> = {}, outputs?: string[]): string[] {
+  emitN(
+    opType: string,
+    inputs: string[],
+    nOut: number,
+    attrs: Record<string, AttrValue> = {},
+    outputs?: string[],
+  ): string[] {
     const outs = outputs ?? Array.from({ length: nOut }, () => this.fresh(opType.toLowerCase()));
-    this.nodes.push({ opType, input: inputs, output: outs, name: `${this.prefix}${opType}_${this.count++}`, attribute: Object.entries(attrs).map(([k, v]) => toAttribute(k, v)) });
+    this.nodes.push({
+      opType,
+      input: inputs,
+      output: outs,
+      name: `${this.prefix}${opType}_${this.count++}`,
+      attribute: Object.entries(attrs).map(([k, v]) => toAttribute(k, v)),
+    });
     return outs;
   }
 

@@ -3,11 +3,22 @@
 //   X = [Xa; Xp] (2B images, one backbone pass);  F2 = backbone(X);  F = lam Fa + (1 - lam) Fp  (feature mixup at the
 //   head's input);  A = head(F);  loss = mean_i -log softmax(A_i)[y_i];  dA = (softmax(A) - Y) / B;  backward;
 //   for every trainable parameter p: m' = mu m + g + wd_p p,  p' = p - lr_p m'
-// with wd_p = wd for parameters of two or more dimensions and 0 for 1-D ones (biases, LayerNorm; src/core/training/train.ts's
+// with wd_p = wd for parameters of two or more dimensions and 0 for 1-D ones (biases, LayerNorm;
+// src/core/training/train.ts's
 // sgdStep decays no bias either) and lr_p = lr for the head, lr x backboneLrFactor for the backbone. BatchNormalization
 // is frozen (inference form). Also: the forward graph with the parameters as inputs (features and logits, for the
 // refreshes with the current backbone), and the probe graph (every intermediate as an output). Pure.
-import { int64, modelOf, ONNX_FLOAT, ONNX_INT64, valueInfo, type OnnxGraph, type OnnxModelProto, type OnnxNode, type OnnxTensor } from './proto';
+import {
+  int64,
+  modelOf,
+  ONNX_FLOAT,
+  ONNX_INT64,
+  valueInfo,
+  type OnnxGraph,
+  type OnnxModelProto,
+  type OnnxNode,
+  type OnnxTensor,
+} from './proto';
 import { af, ai, attrFloat, GraphBuilder, withAttrs, type ShapeMap } from './graph';
 import { analyseGraph, backward, elementTypes, shapeLookup } from './autodiff';
 import { broadcastShape } from './gradients';
@@ -27,7 +38,10 @@ export interface NetworkHeadSpec {
 
 /** A model ready for whole-network training: the graph in training form and its trainable parameters. */
 export interface NetworkModel {
-  /** The model with the head normalised (a Gemm gets alpha = beta = 1 and a bias input) and the batch dimension symbolic. */
+  /**
+   * The model with the head normalised (a Gemm gets alpha = beta = 1 and a bias input) and the batch dimension
+   * symbolic.
+   */
   proto: OnnxModelProto;
   opset: number;
   inputName: string;
@@ -46,11 +60,18 @@ export interface NetworkModel {
 export const headBiasName = (weightName: string): string => `${weightName}_selmix_bias`;
 
 /**
- * The training form of a model: the head Gemm with alpha = beta = 1 (its initializers are replaced by the loop's W and b,
+ * The training form of a model: the head Gemm with alpha = beta = 1 (its initializers are replaced by the loop's W and
+ * b,
  * alpha and beta already applied) and a bias, the input's batch dimension symbolic; and its trainable parameters.
  * `W` (d x K, row-major) and `b` are the loop's head.
  */
-export function networkModel(proto: OnnxModelProto, inputName: string, head: NetworkHeadSpec, W: Float32Array, b: Float32Array): NetworkModel {
+export function networkModel(
+  proto: OnnxModelProto,
+  inputName: string,
+  head: NetworkHeadSpec,
+  W: Float32Array,
+  b: Float32Array,
+): NetworkModel {
   const g = proto.graph!;
   const opset = int64((proto.opsetImport ?? []).find((o) => !o.domain || o.domain === 'ai.onnx')?.version ?? 0);
   const { d, K } = head;
@@ -58,7 +79,8 @@ export function networkModel(proto: OnnxModelProto, inputName: string, head: Net
   const wDims = (inits.get(head.weightName)?.dims ?? []).map(int64);
   let nodes = g.node ?? [];
   const headNode = nodes.find((n) => n.name === head.node && (n.opType === 'Gemm' || n.opType === 'MatMul'))!;
-  const transB = head.kind === 'gemm' && (headNode.attribute ?? []).some((a) => a.name === 'transB' && int64(a.i) !== 0);
+  const transB =
+    head.kind === 'gemm' && (headNode.attribute ?? []).some((a) => a.name === 'transB' && int64(a.i) !== 0);
   const wOut = new Float32Array(d * K);
   for (let r = 0; r < d; r++) for (let k = 0; k < K; k++) wOut[transB ? k * d + r : r * K + k] = W[r * K + k]!;
   const biasName = head.biasName ?? headBiasName(head.weightName);
@@ -67,7 +89,11 @@ export function networkModel(proto: OnnxModelProto, inputName: string, head: Net
   if (head.biasName) replaced.set(biasName, tensorOf(biasName, (inits.get(biasName)?.dims ?? [K]).map(int64), b));
   else extra.push(tensorOf(biasName, [K], b));
   if (head.kind === 'gemm') {
-    nodes = nodes.map((n) => (n === headNode ? { ...withAttrs(n, { alpha: af(1), beta: af(1) }), input: [n.input![0]!, n.input![1]!, biasName] } : n));
+    nodes = nodes.map((n) =>
+      n === headNode
+        ? { ...withAttrs(n, { alpha: af(1), beta: af(1) }), input: [n.input![0]!, n.input![1]!, biasName] }
+        : n,
+    );
   }
   const inputInfo = (g.input ?? []).find((v) => v.name === inputName);
   const fixedBatch = int64(inputInfo?.type?.tensorType?.shape?.dim?.[0]?.dimValue ?? 0);
@@ -75,14 +101,31 @@ export function networkModel(proto: OnnxModelProto, inputName: string, head: Net
   const input = (g.input ?? []).map((v) => {
     if (v.name !== inputName) return v;
     const dims = v.type?.tensorType?.shape?.dim ?? [];
-    return { ...v, type: { tensorType: { elemType: ONNX_FLOAT, shape: { dim: dims.map((dd, i) => (i === 0 ? { dimParam: 'N' } : dd)) } } } };
+    return {
+      ...v,
+      type: {
+        tensorType: { elemType: ONNX_FLOAT, shape: { dim: dims.map((dd, i) => (i === 0 ? { dimParam: 'N' } : dd)) } },
+      },
+    };
   });
-  const graph: OnnxGraph = { ...g, node: nodes, input, initializer: [...(g.initializer ?? []).map((t) => replaced.get(t.name ?? '') ?? t), ...extra], valueInfo: [] };
+  const graph: OnnxGraph = {
+    ...g,
+    node: nodes,
+    input,
+    initializer: [...(g.initializer ?? []).map((t) => replaced.get(t.name ?? '') ?? t), ...extra],
+    valueInfo: [],
+  };
   const a = analyseGraph(graph, head.output);
   const all = new Map((graph.initializer ?? []).map((t) => [t.name ?? '', (t.dims ?? []).map(int64)]));
   return {
-    proto: { ...proto, graph }, opset, inputName, head: { ...head, biasName }, params: a.params,
-    paramShapes: new Map(a.params.map((p) => [p, all.get(p)!])), unsupported: a.unsupported, transB,
+    proto: { ...proto, graph },
+    opset,
+    inputName,
+    head: { ...head, biasName },
+    params: a.params,
+    paramShapes: new Map(a.params.map((p) => [p, all.get(p)!])),
+    unsupported: a.unsupported,
+    transB,
   };
 }
 
@@ -105,41 +148,95 @@ function constInts(t: OnnxTensor | undefined): number[] | null {
  */
 function dynamicBatch(nodes: OnnxNode[], inits: OnnxTensor[], inputName: string, N0: number): OnnxNode[] {
   const consts = new Map<string, number[]>();
-  for (const t of inits) { const v = constInts(t); if (v) consts.set(t.name ?? '', v); }
+  for (const t of inits) {
+    const v = constInts(t);
+    if (v) consts.set(t.name ?? '', v);
+  }
   const producer = new Map<string, OnnxNode>();
   for (const n of nodes) {
     for (const o of n.output ?? []) producer.set(o, n);
-    if (n.opType === 'Constant') { const v = constInts(n.attribute?.find((a) => a.name === 'value')?.t); if (v) consts.set(n.output![0]!, v); }
+    if (n.opType === 'Constant') {
+      const v = constInts(n.attribute?.find((a) => a.name === 'value')?.t);
+      if (v) consts.set(n.output![0]!, v);
+    }
   }
   const b1 = 'selmix_batch_1d';
   const extraInits: OnnxTensor[] = [];
   let used = false;
-  const rewritten = nodes.map((n) => {
-    const ins = n.input ?? [];
-    if (n.opType === 'Concat' && ins.length > 1) {
-      const p = producer.get(ins[0]!);
-      if (p?.opType === 'Unsqueeze' && consts.get(p.input![0]!)?.length === 1 && consts.get(p.input![0]!)![0] === N0) { used = true; return { ...n, input: [b1, ...ins.slice(1)] }; }
-      if (consts.get(ins[0]!)?.length === 1 && consts.get(ins[0]!)![0] === N0) { used = true; return { ...n, input: [b1, ...ins.slice(1)] }; }
-    }
-    if ((n.opType === 'Reshape' || n.opType === 'Expand') && ins[1]) {
-      const v = consts.get(ins[1]);
-      if (v && v.length > 1 && v[0] === N0) {
-        used = true;
-        const rest = `selmix_batch_rest_${ins[1]}`;
-        extraInits.push({ name: rest, dims: [v.length - 1], dataType: ONNX_INT64, int64Data: v.slice(1) });
-        const shapeName = `selmix_batch_shape_${ins[1]}`;
-        return [{ opType: 'Concat', input: [b1, rest], output: [shapeName], name: `selmix_concat_${ins[1]}`, attribute: [{ name: 'axis', type: 2, i: 0 }] } as OnnxNode, { ...n, input: [ins[0]!, shapeName] }];
+  const rewritten = nodes
+    .map((n) => {
+      const ins = n.input ?? [];
+      if (n.opType === 'Concat' && ins.length > 1) {
+        const p = producer.get(ins[0]!);
+        if (
+          p?.opType === 'Unsqueeze' &&
+          consts.get(p.input![0]!)?.length === 1 &&
+          consts.get(p.input![0]!)![0] === N0
+        ) {
+          used = true;
+          return { ...n, input: [b1, ...ins.slice(1)] };
+        }
+        if (consts.get(ins[0]!)?.length === 1 && consts.get(ins[0]!)![0] === N0) {
+          used = true;
+          return { ...n, input: [b1, ...ins.slice(1)] };
+        }
       }
-    }
-    return n;
-  }).flat();
+      if ((n.opType === 'Reshape' || n.opType === 'Expand') && ins[1]) {
+        const v = consts.get(ins[1]);
+        if (v && v.length > 1 && v[0] === N0) {
+          used = true;
+          const rest = `selmix_batch_rest_${ins[1]}`;
+          extraInits.push({ name: rest, dims: [v.length - 1], dataType: ONNX_INT64, int64Data: v.slice(1) });
+          const shapeName = `selmix_batch_shape_${ins[1]}`;
+          return [
+            {
+              opType: 'Concat',
+              input: [b1, rest],
+              output: [shapeName],
+              name: `selmix_concat_${ins[1]}`,
+              attribute: [{ name: 'axis', type: 2, i: 0 }],
+            } as OnnxNode,
+            { ...n, input: [ins[0]!, shapeName] },
+          ];
+        }
+      }
+      return n;
+    })
+    .flat();
   if (!used) return nodes;
   const head: OnnxNode[] = [
     { opType: 'Shape', input: [inputName], output: ['selmix_input_shape'], name: 'selmix_input_shape', attribute: [] },
-    { opType: 'Constant', input: [], output: ['selmix_zero1'], name: 'selmix_zero1', attribute: [{ name: 'value', type: 4, t: { dims: [1], dataType: ONNX_INT64, int64Data: [0] } }] },
-    { opType: 'Constant', input: [], output: ['selmix_one1'], name: 'selmix_one1', attribute: [{ name: 'value', type: 4, t: { dims: [1], dataType: ONNX_INT64, int64Data: [1] } }] },
-    { opType: 'Slice', input: ['selmix_input_shape', 'selmix_zero1', 'selmix_one1'], output: [b1], name: 'selmix_batch_1d', attribute: [] },
-    ...extraInits.map((t) => ({ opType: 'Constant', input: [], output: [t.name!], name: t.name!, attribute: [{ name: 'value', type: 4, t: { ...t, name: '' } }] } as OnnxNode)),
+    {
+      opType: 'Constant',
+      input: [],
+      output: ['selmix_zero1'],
+      name: 'selmix_zero1',
+      attribute: [{ name: 'value', type: 4, t: { dims: [1], dataType: ONNX_INT64, int64Data: [0] } }],
+    },
+    {
+      opType: 'Constant',
+      input: [],
+      output: ['selmix_one1'],
+      name: 'selmix_one1',
+      attribute: [{ name: 'value', type: 4, t: { dims: [1], dataType: ONNX_INT64, int64Data: [1] } }],
+    },
+    {
+      opType: 'Slice',
+      input: ['selmix_input_shape', 'selmix_zero1', 'selmix_one1'],
+      output: [b1],
+      name: 'selmix_batch_1d',
+      attribute: [],
+    },
+    ...extraInits.map(
+      (t) =>
+        ({
+          opType: 'Constant',
+          input: [],
+          output: [t.name!],
+          name: t.name!,
+          attribute: [{ name: 'value', type: 4, t: { ...t, name: '' } }],
+        }) as OnnxNode,
+    ),
   ];
   return [...head, ...rewritten];
 }
@@ -156,11 +253,16 @@ function withParamInputs(m: NetworkModel): OnnxGraph {
   return {
     ...g,
     initializer: (g.initializer ?? []).filter((t) => !params.has(t.name ?? '')),
-    input: [...(g.input ?? []).filter((v) => !params.has(v.name ?? '')), ...m.params.map((p) => valueInfo(p, m.paramShapes.get(p)!))],
+    input: [
+      ...(g.input ?? []).filter((v) => !params.has(v.name ?? '')),
+      ...m.params.map((p) => valueInfo(p, m.paramShapes.get(p)!)),
+    ],
   };
 }
 
-/** The forward graph for refreshes and evaluation: inputs the images and every parameter; outputs features and logits. */
+/**
+ * The forward graph for refreshes and evaluation: inputs the images and every parameter; outputs features and logits.
+ */
 export function forwardModel(m: NetworkModel): OnnxModelProto {
   const g = withParamInputs(m);
   const out = [valueInfo(m.head.features, ['N', m.head.d]), valueInfo(m.head.output, ['N', m.head.K])];
@@ -173,12 +275,13 @@ export function probeModel(m: NetworkModel): { proto: OnnxModelProto; outputs: s
   const types = elementTypes(g);
   const seen = new Set<string>();
   const outputs: string[] = [];
-  for (const n of g.node ?? []) for (const o of n.output ?? []) {
-    const t = types.get(o);
-    if (!o || seen.has(o) || (t !== ONNX_FLOAT && t !== ONNX_INT64)) continue;
-    seen.add(o);
-    outputs.push(o);
-  }
+  for (const n of g.node ?? [])
+    for (const o of n.output ?? []) {
+      const t = types.get(o);
+      if (!o || seen.has(o) || (t !== ONNX_FLOAT && t !== ONNX_INT64)) continue;
+      seen.add(o);
+      outputs.push(o);
+    }
   const out = outputs.map((o) => ({ name: o, type: { tensorType: { elemType: types.get(o)! } } }));
   return { proto: { ...m.proto, graph: { ...g, output: out } }, outputs };
 }
@@ -190,18 +293,29 @@ export interface ProbeRun {
   ints: Map<string, number[]>;
 }
 
-/** Shapes and int values at batch size N, extrapolated linearly from two probe runs (dimensions are affine in the batch). */
+/**
+ * Shapes and int values at batch size N, extrapolated linearly from two probe runs (dimensions are affine in the
+ * batch).
+ */
 export function extrapolate(p: ProbeRun, q: ProbeRun, N: number): { shapes: ShapeMap; ints: Map<string, number[]> } {
   const lin = (a: number, b: number) => a + ((b - a) / (q.n - p.n)) * (N - p.n);
   const shapes: ShapeMap = new Map();
   for (const [k, s] of p.shapes) {
     const t = q.shapes.get(k);
-    if (t && t.length === s.length) shapes.set(k, s.map((v, i) => Math.round(lin(v, t[i]!))));
+    if (t && t.length === s.length)
+      shapes.set(
+        k,
+        s.map((v, i) => Math.round(lin(v, t[i]!))),
+      );
   }
   const ints = new Map<string, number[]>();
   for (const [k, s] of p.ints) {
     const t = q.ints.get(k);
-    if (t && t.length === s.length) ints.set(k, s.map((v, i) => Math.round(lin(v, t[i]!))));
+    if (t && t.length === s.length)
+      ints.set(
+        k,
+        s.map((v, i) => Math.round(lin(v, t[i]!))),
+      );
   }
   return { shapes, ints };
 }
@@ -219,9 +333,15 @@ export interface StepGraphOptions {
   B: number;
   /** Two probe runs of the model (see extrapolate). */
   probes: [ProbeRun, ProbeRun];
-  /** The parameters weight decay applies to (default: every parameter of two or more dimensions; biases and norms are not decayed). */
+  /**
+   * The parameters weight decay applies to (default: every parameter of two or more dimensions; biases and norms are
+   * not decayed).
+   */
   decayed?: ReadonlySet<string>;
-  /** Also output the gradient of every parameter (`<p>__selmix_grad`) and of the input (`__input__grad`): the tests' view. */
+  /**
+   * Also output the gradient of every parameter (`<p>__selmix_grad`) and of the input (`__input__grad`): the tests'
+   * view.
+   */
   gradients?: boolean;
 }
 
@@ -237,10 +357,17 @@ function fillShapes(nodes: OnnxNode[], shapes: ShapeMap, ints: Map<string, numbe
       if (!t) continue;
       const dims = t.map((v, i) => (v === 0 ? s0[i]! : v));
       const known = dims.filter((v) => v > 0).reduce((a, v) => a * v, 1);
-      shapes.set(out, dims.map((v) => (v < 0 ? s0.reduce((a, x) => a * x, 1) / known : v)));
+      shapes.set(
+        out,
+        dims.map((v) => (v < 0 ? s0.reduce((a, x) => a * x, 1) / known : v)),
+      );
     } else if (['Add', 'Sub', 'Mul', 'Div', 'Where'].includes(n.opType ?? '')) {
       const list = ins.map((i) => shapes.get(i));
-      if (list.every(Boolean)) shapes.set(out, list.reduce((a, v) => broadcastShape(a!, v!))!);
+      if (list.every(Boolean))
+        shapes.set(
+          out,
+          list.reduce((a, v) => broadcastShape(a!, v!))!,
+        );
     } else if (s0) shapes.set(out, s0);
   }
 }
@@ -264,7 +391,11 @@ export function stepModel(m: NetworkModel, o: StepGraphOptions): OnnxModelProto 
   const small = extrapolate(o.probes[0], o.probes[1], B);
   const g = m.proto.graph!;
   const initShapes = new Map((g.initializer ?? []).map((t) => [t.name ?? '', (t.dims ?? []).map(int64)]));
-  const initInts = new Map((g.initializer ?? []).filter((t) => t.dataType === ONNX_INT64).map((t) => [t.name ?? '', (t.int64Data ?? []).map(int64)]));
+  const initInts = new Map(
+    (g.initializer ?? [])
+      .filter((t) => t.dataType === ONNX_INT64)
+      .map((t) => [t.name ?? '', (t.int64Data ?? []).map(int64)]),
+  );
   const b = new GraphBuilder('selmix_');
   const rawNodes = g.node ?? [];
   const headSide = descendants(rawNodes, features);
@@ -283,7 +414,8 @@ export function stepModel(m: NetworkModel, o: StepGraphOptions): OnnxModelProto 
   b.op('Concat', ['Xa', 'Xp'], { axis: ai(0) }, m.inputName);
   const pre = b.nodes.splice(0);
   const forward = normaliseNodes(rawNodes, m.opset, b, shape, intsOf);
-  for (const n of forward) for (const out of n.output ?? []) if (out.endsWith('__selmix_indices')) shapes.set(out, shape(n.output![0]!));
+  for (const n of forward)
+    for (const out of n.output ?? []) if (out.endsWith('__selmix_indices')) shapes.set(out, shape(n.output![0]!));
   // Feature mixup: the head node reads F instead of the features.
   const mixed = 'selmix_F';
   const [fa, fp] = b.emitN('Split', [features, b.constI([B, B])], 2, { axis: ai(0) });
@@ -303,15 +435,41 @@ export function stepModel(m: NetworkModel, o: StepGraphOptions): OnnxModelProto 
   const dLogits = b.op('Mul', [b.op('Sub', [b.op('Exp', [logP]), 'Y']), invB]);
   const lossNodes = b.nodes.splice(0);
   shapes.set('lam', [B, 1]);
-  const allForward = [...pre, ...fwd.slice(0, fwd.findIndex((n) => n.name === m.head.node)), ...mixNodes, ...fwd.slice(fwd.findIndex((n) => n.name === m.head.node))];
-  const graphForTypes: OnnxGraph = { ...g, input: [...(g.input ?? []), valueInfo('Xa', [B, ...inputDims]), valueInfo('Xp', [B, ...inputDims]), valueInfo('lam', [B, 1]), valueInfo('Y', [B, K])],
-    initializer: [...(g.initializer ?? []), ...b.initializers], node: allForward };
+  const allForward = [
+    ...pre,
+    ...fwd.slice(
+      0,
+      fwd.findIndex((n) => n.name === m.head.node),
+    ),
+    ...mixNodes,
+    ...fwd.slice(fwd.findIndex((n) => n.name === m.head.node)),
+  ];
+  const graphForTypes: OnnxGraph = {
+    ...g,
+    input: [
+      ...(g.input ?? []),
+      valueInfo('Xa', [B, ...inputDims]),
+      valueInfo('Xp', [B, ...inputDims]),
+      valueInfo('lam', [B, 1]),
+      valueInfo('Y', [B, K]),
+    ],
+    initializer: [...(g.initializer ?? []), ...b.initializers],
+    node: allForward,
+  };
   const types = elementTypes(graphForTypes);
   for (const t of b.initializers) shapes.set(t.name ?? '', (t.dims ?? []).map(int64));
   for (const t of b.initializers) if (t.dataType === ONNX_INT64) ints.set(t.name ?? '', (t.int64Data ?? []).map(int64));
   fillShapes(allForward, shapes, ints);
   const wrt = o.gradients ? [...m.params, m.inputName] : m.params;
-  const grads = backward({ b, nodes: allForward, seeds: new Map([[logits, dLogits]]), wrt, shape, ints: intsOf, types });
+  const grads = backward({
+    b,
+    nodes: allForward,
+    seeds: new Map([[logits, dLogits]]),
+    wrt,
+    shape,
+    ints: intsOf,
+    types,
+  });
   // SGD with momentum and weight decay.
   const headParams = new Set([m.head.weightName, m.head.biasName]);
   const lrBackbone = b.op('Mul', ['lr', 'blf']);
@@ -339,9 +497,18 @@ export function stepModel(m: NetworkModel, o: StepGraphOptions): OnnxModelProto 
     node: [...allForward, ...lossNodes, ...b.nodes],
     initializer: [...(g.initializer ?? []).filter((t) => !params.has(t.name ?? '')), ...b.initializers],
     input: [
-      valueInfo('Xa', [B, ...inputDims]), valueInfo('Xp', [B, ...inputDims]), valueInfo('lam', [B, 1]), valueInfo('Y', [B, K]),
-      valueInfo('lr', [1]), valueInfo('mu', [1]), valueInfo('wd', [1]), valueInfo('blf', [1]),
-      ...m.params.flatMap((p) => [valueInfo(p, m.paramShapes.get(p)!), valueInfo(stepNames.momentum(p), m.paramShapes.get(p)!)]),
+      valueInfo('Xa', [B, ...inputDims]),
+      valueInfo('Xp', [B, ...inputDims]),
+      valueInfo('lam', [B, 1]),
+      valueInfo('Y', [B, K]),
+      valueInfo('lr', [1]),
+      valueInfo('mu', [1]),
+      valueInfo('wd', [1]),
+      valueInfo('blf', [1]),
+      ...m.params.flatMap((p) => [
+        valueInfo(p, m.paramShapes.get(p)!),
+        valueInfo(stepNames.momentum(p), m.paramShapes.get(p)!),
+      ]),
     ],
     output: outputs,
   };

@@ -10,12 +10,21 @@ import { ai, aints, attrFloat, attrInt, attrInts, withAttrs, numel, type GraphBu
 export const TRAINING_OPSET = 17;
 
 /** Rewrites nodes of a model at `opset` into opset-17 forms; new constants go to b. */
-export function normaliseNodes(nodes: OnnxNode[], opset: number, b: GraphBuilder, shape: (name: string) => number[], ints: (name: string) => number[] | null): OnnxNode[] {
+export function normaliseNodes(
+  nodes: OnnxNode[],
+  opset: number,
+  b: GraphBuilder,
+  shape: (name: string) => number[],
+  ints: (name: string) => number[] | null,
+): OnnxNode[] {
   const out: OnnxNode[] = [];
   for (const n of nodes) {
     const op = n.opType ?? '';
     const ins = n.input ?? [];
-    if ((n.domain ?? '') !== '') { out.push(n); continue; }
+    if ((n.domain ?? '') !== '') {
+      out.push(n);
+      continue;
+    }
     switch (op) {
       case 'Dropout':
         out.push({ ...n, opType: 'Identity', input: [ins[0]!], output: [n.output![0]!], attribute: [] });
@@ -48,11 +57,17 @@ export function normaliseNodes(nodes: OnnxNode[], opset: number, b: GraphBuilder
       }
       case 'Softmax':
       case 'LogSoftmax': {
-        if (opset >= 13) { out.push(n); break; }
+        if (opset >= 13) {
+          out.push(n);
+          break;
+        }
         const s = shape(ins[0]!);
         const a0 = attrInt(n, 'axis', 1);
         const axis = a0 < 0 ? a0 + s.length : a0;
-        if (axis === s.length - 1) { out.push(withAttrs(n, { axis: ai(-1) })); break; }
+        if (axis === s.length - 1) {
+          out.push(withAttrs(n, { axis: ai(-1) }));
+          break;
+        }
         // Before opset 13 the input is coerced to 2-D at the axis: a softmax over all the trailing axes together.
         const flat = b.reshape(ins[0]!, [numel(s.slice(0, axis)), numel(s.slice(axis))]);
         const y = b.fresh('softmax2d');
@@ -64,31 +79,58 @@ export function normaliseNodes(nodes: OnnxNode[], opset: number, b: GraphBuilder
         break;
       }
       case 'Clip': {
-        if (opset >= 11) { out.push(n); break; }
+        if (opset >= 11) {
+          out.push(n);
+          break;
+        }
         const lo = attrFloat(n, 'min', Number.NEGATIVE_INFINITY);
         const hi = attrFloat(n, 'max', Number.POSITIVE_INFINITY);
-        out.push({ ...withAttrs(n, {}, ['min', 'max']), input: [ins[0]!, Number.isFinite(lo) ? b.constF([lo]) : '', Number.isFinite(hi) ? b.constF([hi]) : ''] });
+        out.push({
+          ...withAttrs(n, {}, ['min', 'max']),
+          input: [ins[0]!, Number.isFinite(lo) ? b.constF([lo]) : '', Number.isFinite(hi) ? b.constF([hi]) : ''],
+        });
         break;
       }
       case 'Slice': {
-        if (opset >= 10) { out.push(n); break; }
+        if (opset >= 10) {
+          out.push(n);
+          break;
+        }
         const starts = attrInts(n, 'starts', null) ?? [];
         const ends = attrInts(n, 'ends', null) ?? [];
         const axes = attrInts(n, 'axes', null) ?? starts.map((_, i) => i);
-        out.push({ ...withAttrs(n, {}, ['starts', 'ends', 'axes']), input: [ins[0]!, b.constI(starts), b.constI(ends), b.constI(axes)] });
+        out.push({
+          ...withAttrs(n, {}, ['starts', 'ends', 'axes']),
+          input: [ins[0]!, b.constI(starts), b.constI(ends), b.constI(axes)],
+        });
         break;
       }
       case 'Pad': {
-        if (opset >= 11) { out.push(n); break; }
+        if (opset >= 11) {
+          out.push(n);
+          break;
+        }
         const pads = attrInts(n, 'pads', null) ?? [];
-        out.push({ ...withAttrs(n, {}, ['pads', 'value']), input: [ins[0]!, b.constI(pads), b.constF([attrFloat(n, 'value', 0)])] });
+        out.push({
+          ...withAttrs(n, {}, ['pads', 'value']),
+          input: [ins[0]!, b.constI(pads), b.constF([attrFloat(n, 'value', 0)])],
+        });
         break;
       }
       case 'BatchNormalization':
-        out.push({ ...n, input: ins.slice(0, 5), output: [n.output![0]!], attribute: [{ name: 'epsilon', type: 1, f: attrFloat(n, 'epsilon', 1e-5) }] });
+        out.push({
+          ...n,
+          input: ins.slice(0, 5),
+          output: [n.output![0]!],
+          attribute: [{ name: 'epsilon', type: 1, f: attrFloat(n, 'epsilon', 1e-5) }],
+        });
         break;
       case 'MaxPool':
-        out.push(n.output!.length >= 2 && n.output![1] ? n : { ...n, output: [n.output![0]!, `${n.output![0]!}__selmix_indices`] });
+        out.push(
+          n.output!.length >= 2 && n.output![1]
+            ? n
+            : { ...n, output: [n.output![0]!, `${n.output![0]!}__selmix_indices`] },
+        );
         break;
       default:
         out.push(n);

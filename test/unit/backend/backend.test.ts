@@ -13,7 +13,10 @@ test('auto probes ONNX Runtime, then uses the first tfjs probe that passes, in t
   assert.deepEqual(tried, order.slice(0, tried.length), 'probes run in order');
   const last = rest.at(-1)!;
   assert.ok(last.ok, JSON.stringify(info.probes));
-  assert.ok(rest.slice(0, -1).every((p) => !p.ok), 'no probe before the chosen one passed');
+  assert.ok(
+    rest.slice(0, -1).every((p) => !p.ok),
+    'no probe before the chosen one passed',
+  );
   assert.equal(info.name.split(' + ').at(-1)!.split(' ')[0], last.name);
   assert.equal(info.name.startsWith('onnxruntime ('), ort!.ok, 'the name says when ONNX Runtime is in use');
   // A probe that failed says why (an absent optional package says it is not installed).

@@ -8,7 +8,10 @@ import { probeNetwork } from '../../../src/backend/onnxNetworkStep';
 import { OrtSession } from '../../../src/backend/onnxRuntime';
 
 /** A tensor in a reference file. */
-export interface RefTensor { dims: number[]; data: number[] }
+export interface RefTensor {
+  dims: number[];
+  data: number[];
+}
 /** A PyTorch reference (test/fixtures/onnx/grad/export_op_fixtures.py). */
 export interface GradRef {
   input: RefTensor;
@@ -28,7 +31,11 @@ export function loadNetwork(path: string): { m: NetworkModel; values: Map<string
 }
 
 /** Runs the step graph with gradient outputs: loss, each parameter's gradient, the input's (first B rows). */
-export function gradsOf(m: NetworkModel, values: Map<string, Float32Array>, ref: GradRef): { loss: number; grads: Map<string, Float32Array>; input: Float32Array } {
+export function gradsOf(
+  m: NetworkModel,
+  values: Map<string, Float32Array>,
+  ref: GradRef,
+): { loss: number; grads: Map<string, Float32Array>; input: Float32Array } {
   const B = ref.labels.length;
   const ex = ref.input.dims.slice(1);
   const probes = probeNetwork(m, ex);
@@ -36,12 +43,19 @@ export function gradsOf(m: NetworkModel, values: Map<string, Float32Array>, ref:
   try {
     const K = m.head.K;
     const y = new Float32Array(B * K);
-    ref.labels.forEach((l, i) => { y[i * K + l] = 1; });
+    ref.labels.forEach((l, i) => {
+      y[i * K + l] = 1;
+    });
     const xa = Float32Array.from(ref.input.data);
     const feeds: Record<string, { data: Float32Array; dims: number[] }> = {
-      Xa: { data: xa, dims: [B, ...ex] }, Xp: { data: xa.map((v) => -v), dims: [B, ...ex] }, lam: { data: new Float32Array(B).fill(1), dims: [B, 1] },
-      Y: { data: y, dims: [B, K] }, lr: { data: Float32Array.of(0), dims: [1] }, mu: { data: Float32Array.of(0), dims: [1] },
-      wd: { data: Float32Array.of(0), dims: [1] }, blf: { data: Float32Array.of(0), dims: [1] },
+      Xa: { data: xa, dims: [B, ...ex] },
+      Xp: { data: xa.map((v) => -v), dims: [B, ...ex] },
+      lam: { data: new Float32Array(B).fill(1), dims: [B, 1] },
+      Y: { data: y, dims: [B, K] },
+      lr: { data: Float32Array.of(0), dims: [1] },
+      mu: { data: Float32Array.of(0), dims: [1] },
+      wd: { data: Float32Array.of(0), dims: [1] },
+      blf: { data: Float32Array.of(0), dims: [1] },
     };
     for (const p of m.params) {
       feeds[p] = { data: values.get(p)!, dims: m.paramShapes.get(p)! };
@@ -50,20 +64,32 @@ export function gradsOf(m: NetworkModel, values: Map<string, Float32Array>, ref:
     const outs = ['loss', '__input__grad', ...m.params.map((p) => `${p}__selmix_grad`)];
     const r = s.run(feeds, outs);
     const per = ex.reduce((a, v) => a * v, 1);
-    return { loss: r.loss!.data[0]!, grads: new Map(m.params.map((p) => [p, r[`${p}__selmix_grad`]!.data])), input: r.__input__grad!.data.subarray(0, B * per) };
+    return {
+      loss: r.loss!.data[0]!,
+      grads: new Map(m.params.map((p) => [p, r[`${p}__selmix_grad`]!.data])),
+      input: r.__input__grad!.data.subarray(0, B * per),
+    };
   } finally {
     s.dispose();
   }
 }
 
 /** The largest violation of |got - want| <= atol + rtol |want| (0: within), and where. */
-export function closeness(got: ArrayLike<number>, want: ArrayLike<number>, atol: number, rtol: number): { worst: number; at: number } {
+export function closeness(
+  got: ArrayLike<number>,
+  want: ArrayLike<number>,
+  atol: number,
+  rtol: number,
+): { worst: number; at: number } {
   let worst = 0;
   let at = -1;
   if (got.length !== want.length) return { worst: Infinity, at: -1 };
   for (let i = 0; i < want.length; i++) {
     const ex = Math.abs(got[i]! - want[i]!) - (atol + rtol * Math.abs(want[i]!));
-    if (!(ex <= worst)) { worst = Number.isNaN(ex) ? Infinity : ex; at = i; }
+    if (!(ex <= worst)) {
+      worst = Number.isNaN(ex) ? Infinity : ex;
+      at = i;
+    }
   }
   return { worst, at };
 }

@@ -17,17 +17,28 @@ for (const name of CASES) {
     test(`gradients of ${name} (opset ${opset}) match PyTorch autograd`, () => {
       const ref = readRef(join(DIR, `${name}.ref.json`));
       const { m, values } = loadNetwork(file);
-      assert.deepEqual(m.unsupported.map((n) => n.opType), []);
-      const want = Object.keys(ref.grads).filter((k) => k !== '__input__').sort();
-      assert.deepEqual([...m.params].sort(), want, 'the trainable parameters are PyTorch\'s (BatchNorm excluded)');
+      assert.deepEqual(
+        m.unsupported.map((n) => n.opType),
+        [],
+      );
+      const want = Object.keys(ref.grads)
+        .filter((k) => k !== '__input__')
+        .sort();
+      assert.deepEqual([...m.params].sort(), want, "the trainable parameters are PyTorch's (BatchNorm excluded)");
       const r = gradsOf(m, values, ref);
       assert.ok(Math.abs(r.loss - ref.loss) < 1e-5, `loss ${r.loss} vs PyTorch ${ref.loss}`);
       for (const p of want) {
         const c = closeness(r.grads.get(p)!, ref.grads[p]!.data, 2e-6, 1e-4);
-        assert.ok(c.worst <= 0, `d loss / d ${p}: entry ${c.at}: ${r.grads.get(p)![c.at]} vs PyTorch ${ref.grads[p]!.data[c.at]}`);
+        assert.ok(
+          c.worst <= 0,
+          `d loss / d ${p}: entry ${c.at}: ${r.grads.get(p)![c.at]} vs PyTorch ${ref.grads[p]!.data[c.at]}`,
+        );
       }
       const ci = closeness(r.input, ref.grads.__input__!.data, 2e-6, 1e-4);
-      assert.ok(ci.worst <= 0, `d loss / d input: entry ${ci.at}: ${r.input[ci.at]} vs PyTorch ${ref.grads.__input__!.data[ci.at]}`);
+      assert.ok(
+        ci.worst <= 0,
+        `d loss / d input: entry ${ci.at}: ${r.input[ci.at]} vs PyTorch ${ref.grads.__input__!.data[ci.at]}`,
+      );
     });
   }
 }

@@ -9,7 +9,12 @@ import { OrtNetworkStep, probeNetwork } from '../../../src/backend/onnxNetworkSt
 
 const DIR = join(__dirname, '..', '..', 'fixtures', 'onnx', 'grad');
 
-for (const [name, opset] of [['residual', 17], ['depthwise', 11], ['attention', 17], ['bn_pools', 11]] as const) {
+for (const [name, opset] of [
+  ['residual', 17],
+  ['depthwise', 11],
+  ['attention', 17],
+  ['bn_pools', 11],
+] as const) {
   test(`two SelMix steps on ${name} (opset ${opset}) match PyTorch's SGD`, () => {
     const ref = readRef(join(DIR, `${name}.ref.json`)) as ReturnType<typeof readRef> & { step: StepRef };
     const { m, values } = loadNetwork(join(DIR, `${name}_op${opset}.onnx`));
@@ -18,7 +23,12 @@ for (const [name, opset] of [['residual', 17], ['depthwise', 11], ['attention', 
     const step = new OrtNetworkStep(m, probeNetwork(m, ex), B, ex);
     const mom = new Map([...values].map(([k, v]) => [k, new Float32Array(v.length)]));
     const st = ref.step;
-    const batch = { xa: Float32Array.from(ref.input.data), xp: Float32Array.from(st.partners.data), lam: Float32Array.from(st.lam), ya: Int32Array.from(ref.labels) };
+    const batch = {
+      xa: Float32Array.from(ref.input.data),
+      xp: Float32Array.from(st.partners.data),
+      lam: Float32Array.from(st.lam),
+      ya: Int32Array.from(ref.labels),
+    };
     const p = { lr: st.lr, momentum: st.momentum, wd: st.weightDecay, backboneLrFactor: st.backboneLrFactor };
     try {
       for (let s = 0; s < (st.steps ?? 1); s++) step.step(values, mom, batch, p);
@@ -40,7 +50,12 @@ test('a step with lr 0 changes no parameter; with lr > 0 the backbone moves', ()
   const step = new OrtNetworkStep(m, probeNetwork(m, ex), 2, ex);
   const before = new Map([...values].map(([k, v]) => [k, v.slice()]));
   const mom = new Map([...values].map(([k, v]) => [k, new Float32Array(v.length)]));
-  const batch = { xa: Float32Array.from(ref.input.data), xp: Float32Array.from(ref.step.partners.data), lam: Float32Array.of(0.7, 0.9), ya: Int32Array.from(ref.labels) };
+  const batch = {
+    xa: Float32Array.from(ref.input.data),
+    xp: Float32Array.from(ref.step.partners.data),
+    lam: Float32Array.of(0.7, 0.9),
+    ya: Int32Array.from(ref.labels),
+  };
   try {
     const loss = step.step(values, mom, batch, { lr: 0, momentum: 0.9, wd: 0.01, backboneLrFactor: 0.1 });
     assert.ok(loss > 0 && Number.isFinite(loss));

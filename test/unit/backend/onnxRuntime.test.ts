@@ -19,13 +19,19 @@ test('onnxruntime is a backend choice and its CPU provider passes the probe', ()
 test('ortMatMul equals float64MatMul to float32 rounding, for several shapes (one session)', () => {
   let seed = 7;
   const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) * 2 - 1;
-  for (const [m, k, n] of [[1, 1, 1], [3, 5, 2], [64, 100, 64], [200, 17, 3]] as const) {
+  for (const [m, k, n] of [
+    [1, 1, 1],
+    [3, 5, 2],
+    [64, 100, 64],
+    [200, 17, 3],
+  ] as const) {
     const A = Float64Array.from({ length: m * k }, rnd);
     const B = Float64Array.from({ length: k * n }, rnd);
     const want = float64MatMul(A, B, m, k, n);
     const got = ortMatMul(A, B, m, k, n);
     assert.equal(got.length, m * n);
-    for (let i = 0; i < m * n; i++) assert.ok(Math.abs(got[i]! - want[i]!) < 1e-5 * Math.sqrt(k), `${m}x${k}x${n} entry ${i}`);
+    for (let i = 0; i < m * n; i++)
+      assert.ok(Math.abs(got[i]! - want[i]!) < 1e-5 * Math.sqrt(k), `${m}x${k}x${n} entry ${i}`);
   }
   assert.equal(ortMatMul.precision, 'float32');
   assert.throws(() => ortMatMul(new Float32Array(3), new Float32Array(4), 2, 2, 2), RangeError);
@@ -34,7 +40,12 @@ test('ortMatMul equals float64MatMul to float32 rounding, for several shapes (on
 test('ortMatMul.transB: A times the transpose of B (n x k) equals float64MatMul against the explicit transpose, for several shapes and on subarrays', () => {
   let seed = 11;
   const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) * 2 - 1;
-  for (const [m, k, n] of [[1, 1, 1], [3, 5, 2], [64, 100, 64], [17, 3, 200]] as const) {
+  for (const [m, k, n] of [
+    [1, 1, 1],
+    [3, 5, 2],
+    [64, 100, 64],
+    [17, 3, 200],
+  ] as const) {
     const A = Float32Array.from({ length: m * k }, rnd);
     const Bn = Float32Array.from({ length: n * k }, rnd);
     const Bt = new Float64Array(k * n);
@@ -42,7 +53,8 @@ test('ortMatMul.transB: A times the transpose of B (n x k) equals float64MatMul 
     const want = float64MatMul(A, Bt, m, k, n);
     const got = ortMatMul.transB!(A, Bn, m, k, n);
     assert.equal(got.length, m * n);
-    for (let i = 0; i < m * n; i++) assert.ok(Math.abs(got[i]! - want[i]!) < 1e-5 * Math.sqrt(k), `${m}x${k}x(${n}x${k})^T entry ${i}`);
+    for (let i = 0; i < m * n; i++)
+      assert.ok(Math.abs(got[i]! - want[i]!) < 1e-5 * Math.sqrt(k), `${m}x${k}x(${n}x${k})^T entry ${i}`);
     // A view into a larger buffer (how the Gram blocks pass rows of Z).
     const big = new Float32Array(k + n * k);
     big.set(Bn, k);
@@ -58,10 +70,17 @@ test('when onnxruntime-node cannot load, --backend onnxruntime falls back to tfj
     const info = await (mod.initBackend ?? mod.default.initBackend)({ choice: 'onnxruntime' });
     process.stdout.write(JSON.stringify({ name: info.name, ort: info.onnxruntime, note: info.note, probe: info.probes[0] }));`;
   const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
-    cwd: join(import.meta.dirname, '../../..'), env: { ...process.env, SELMIX_ORT_PATH: '/nonexistent/onnxruntime-node/package.json' }, encoding: 'utf8',
+    cwd: join(import.meta.dirname, '../../..'),
+    env: { ...process.env, SELMIX_ORT_PATH: '/nonexistent/onnxruntime-node/package.json' },
+    encoding: 'utf8',
   });
   assert.equal(r.status, 0, r.stderr);
-  const out = JSON.parse(r.stdout) as { name: string; ort: boolean; note: string; probe: { name: string; ok: boolean } };
+  const out = JSON.parse(r.stdout) as {
+    name: string;
+    ort: boolean;
+    note: string;
+    probe: { name: string; ok: boolean };
+  };
   assert.equal(out.name, 'wasm (SIMD)');
   assert.equal(out.ort, false);
   assert.deepEqual([out.probe.name, out.probe.ok], ['onnxruntime', false]);

@@ -6,15 +6,40 @@ import type { MetricsReport, RunFinishedPayload } from '../../../src/protocol/me
 
 function metrics(recall: number[]): MetricsReport {
   const m = recall.reduce((a, b) => a + b, 0) / recall.length;
-  return { accuracy: m, meanRecall: m, minRecall: Math.min(...recall), maxRecall: Math.max(...recall), gMean: m, hMean: m, headRecall: m, tailRecall: m,
-    minHeadTailRecall: m, minCoverage: 0, headCoverage: 0, tailCoverage: 0, recall, coverage: recall.map(() => 0), support: recall.map(() => 3) };
+  return {
+    accuracy: m,
+    meanRecall: m,
+    minRecall: Math.min(...recall),
+    maxRecall: Math.max(...recall),
+    gMean: m,
+    hMean: m,
+    headRecall: m,
+    tailRecall: m,
+    minHeadTailRecall: m,
+    minCoverage: 0,
+    headCoverage: 0,
+    tailCoverage: 0,
+    recall,
+    coverage: recall.map(() => 0),
+    support: recall.map(() => 3),
+  };
 }
 
 function summary(K: number): RunFinishedPayload {
   const before = Array.from({ length: K }, (_, k) => (k % 10) / 10);
   const after = Array.from({ length: K }, (_, k) => ((k * 7919) % K) / K);
-  return { runId: 'r', outputDir: '/o', reportPath: '/o/report.json', stoppedBy: 'steps', steps: 1, objective: 'minRecall',
-    before: { objectiveValue: 0, val: metrics(before) }, after: { objectiveValue: 0, val: metrics(after) }, bestStep: 1, wallSeconds: 1 };
+  return {
+    runId: 'r',
+    outputDir: '/o',
+    reportPath: '/o/report.json',
+    stoppedBy: 'steps',
+    steps: 1,
+    objective: 'minRecall',
+    before: { objectiveValue: 0, val: metrics(before) },
+    after: { objectiveValue: 0, val: metrics(after) },
+    bestStep: 1,
+    wallSeconds: 1,
+  };
 }
 
 test('at K = 10 every class has a row', () => {
@@ -30,11 +55,14 @@ test('at K = 1000 the table lists the classes of lowest recall after, worst firs
   assert.equal(classes.length, TERMINAL_CLASSES);
   const after = summary(1000).after.val.recall;
   for (let i = 1; i < classes.length; i++) assert.ok(after[classes[i - 1]!]! <= after[classes[i]!]!);
-  assert.equal(Math.max(...classes.map((k) => after[k]!)) <= [...after].sort((a, b) => a - b)[TERMINAL_CLASSES - 1]!, true);
+  assert.equal(
+    Math.max(...classes.map((k) => after[k]!)) <= [...after].sort((a, b) => a - b)[TERMINAL_CLASSES - 1]!,
+    true,
+  );
   assert.match(t, /lowest recall after; every class is in report\.json/);
 });
 
-test('the table has the warm start column and SelMix\'s own change (after - warm start) beside the total change', () => {
+test("the table has the warm start column and SelMix's own change (after - warm start) beside the total change", () => {
   const s = summary(3);
   s.warmStart = { tau: 1.5, objectiveValue: 0, val: metrics([0.5, 0.5, 0.5]) };
   const t = beforeAfterTable(s);

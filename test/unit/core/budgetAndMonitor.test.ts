@@ -1,4 +1,5 @@
-// The logit-adjustment warm start's tau choice, the damped coverage multipliers, the feasibility record, the step budget
+// The logit-adjustment warm start's tau choice, the damped coverage multipliers, the feasibility record, the step
+// budget
 // derived from the data, and the gain monitor's raise/withdraw rule (docs/ALGORITHM.md sections 2, 3, 5.1, 5.6).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -20,9 +21,13 @@ test('logPrior: log of the class frequencies, an empty class counted as one', ()
 test('tuneTau picks the tau that fixes a head biased to the frequent class, and keeps tau = 0 when nothing helps', () => {
   // Two classes; every example's logit for class 0 is 1 higher than it should be. Prior 0.9 / 0.1: log-ratio 2.2.
   const labels = Int32Array.from([0, 0, 0, 0, 1, 1, 1, 1]);
-  const margin = [0.5, 0.8, 1.2, 0.3, -0.6, -0.4, -0.9, -0.2]; // true logit(1) - logit(0) is -margin for class 0, +|m| for class 1
+  // The true logit(1) - logit(0) is -margin for class 0 and +|margin| for class 1.
+  const margin = [0.5, 0.8, 1.2, 0.3, -0.6, -0.4, -0.9, -0.2];
   const logits = new Float64Array(16);
-  labels.forEach((y, i) => { logits[2 * i] = 1 + (y === 0 ? margin[i]! : 0); logits[2 * i + 1] = y === 1 ? -margin[i]! : 0; });
+  labels.forEach((y, i) => {
+    logits[2 * i] = 1 + (y === 0 ? margin[i]! : 0);
+    logits[2 * i + 1] = y === 1 ? -margin[i]! : 0;
+  });
   const lp = Float64Array.from([Math.log(0.9), Math.log(0.1)]);
   const before = adjustedMetrics(logits, labels, 2, lp, 0, 0.5).metrics;
   assert.ok(before.minRecall < 1);
@@ -30,15 +35,20 @@ test('tuneTau picks the tau that fixes a head biased to the frequent class, and 
   assert.equal(c.metrics.minRecall, 1);
   assert.ok(c.tau > 0 && TAU_GRID.includes(c.tau));
   // The smallest tau that reaches the best score is kept (ties keep the earlier, smaller tau).
-  for (const t of TAU_GRID.filter((t) => t < c.tau)) assert.ok(adjustedMetrics(logits, labels, 2, lp, t, 0.5).metrics.minRecall < 1);
+  for (const t of TAU_GRID.filter((t) => t < c.tau))
+    assert.ok(adjustedMetrics(logits, labels, 2, lp, t, 0.5).metrics.minRecall < 1);
   const flat = tuneTau(logits, labels, 2, lp, 0.5, () => ({ score: 0, feasible: true }));
   assert.equal(flat.tau, 0);
   // Feasible candidates come first.
   assert.ok(betterScore({ score: 0, feasible: true }, { score: 1, feasible: false }));
   assert.ok(!betterScore({ score: 1, feasible: true }, { score: 1, feasible: true }));
   // Two infeasible candidates: the one nearer its bound, whatever the value; unknown violations fall back to the value.
-  assert.ok(betterScore({ score: 0.2, feasible: false, violation: 0.001 }, { score: 0.9, feasible: false, violation: 0.01 }));
-  assert.ok(!betterScore({ score: 0.9, feasible: false, violation: 0.01 }, { score: 0.2, feasible: false, violation: 0.001 }));
+  assert.ok(
+    betterScore({ score: 0.2, feasible: false, violation: 0.001 }, { score: 0.9, feasible: false, violation: 0.01 }),
+  );
+  assert.ok(
+    !betterScore({ score: 0.9, feasible: false, violation: 0.01 }, { score: 0.2, feasible: false, violation: 0.001 }),
+  );
   assert.ok(betterScore({ score: 0.9, feasible: false }, { score: 0.2, feasible: false, violation: 0.001 }));
   assert.ok(betterScore({ score: 0.2, feasible: true }, { score: 0.9, feasible: false, violation: 0.001 }));
 });
@@ -47,16 +57,24 @@ test('coverage multipliers: damping 0 is the memoryless hinge; damping d average
   const K = 4;
   // Column sums 0.4, 0.3, 0.2, 0.1; bound 0.95/4 = 0.2375: classes 2 and 3 violate it.
   const C = new Float64Array(K * K);
-  [0.4, 0.3, 0.2, 0.1].forEach((c, l) => { C[l * K + l] = c; });
+  [0.4, 0.3, 0.2, 0.1].forEach((c, l) => {
+    C[l * K + l] = c;
+  });
   const o = defaultObjectiveOptions();
   const hinge = Array.from({ length: K }, (_, l) => softHinge([0.4, 0.3, 0.2, 0.1][l]! - 0.95 / K, o.coverage));
   const prev = Float64Array.from([10, 0, 50, 100]);
   const plain = updateMultipliers('meanRecallMinCoverage', C, K, prev, o)!;
   hinge.forEach((h, l) => assert.ok(Math.abs(plain[l]! - h) < 1e-12));
-  const damped = updateMultipliers('meanRecallMinCoverage', C, K, prev, { ...o, coverage: { ...o.coverage, damping: 0.8 } })!;
+  const damped = updateMultipliers('meanRecallMinCoverage', C, K, prev, {
+    ...o,
+    coverage: { ...o.coverage, damping: 0.8 },
+  })!;
   hinge.forEach((h, l) => assert.ok(Math.abs(damped[l]! - (0.8 * prev[l]! + 0.2 * h)) < 1e-12));
   // Without previous multipliers (the first refresh) the hinge itself.
-  const first = updateMultipliers('meanRecallMinCoverage', C, K, null, { ...o, coverage: { ...o.coverage, damping: 0.8 } })!;
+  const first = updateMultipliers('meanRecallMinCoverage', C, K, null, {
+    ...o,
+    coverage: { ...o.coverage, damping: 0.8 },
+  })!;
   hinge.forEach((h, l) => assert.ok(Math.abs(first[l]! - h) < 1e-12));
   // An alternating violation: the memoryless hinge swings by about lambdaMax, the damped one by far less.
   const swing = (damping: number): number => {
@@ -65,7 +83,9 @@ test('coverage multipliers: damping 0 is the memoryless hinge; damping d average
     for (let t = 0; t < 40; t++) {
       const c3 = t % 2 === 0 ? 0.15 : 0.3;
       const Ct = new Float64Array(K * K);
-      [0.3, 0.3, 0.4 - c3 + 0.0, c3].forEach((c, l) => { Ct[l * K + l] = c; });
+      [0.3, 0.3, 0.4 - c3 + 0.0, c3].forEach((c, l) => {
+        Ct[l * K + l] = c;
+      });
       lam = updateMultipliers('meanRecallMinCoverage', Ct, K, lam, { ...o, coverage: { ...o.coverage, damping } })!;
       if (t >= 30) seen.push(lam[3]!);
     }
@@ -78,7 +98,9 @@ test('coverage multipliers: damping 0 is the memoryless hinge; damping d average
 test("coverage multipliers, 'dual': one projected ascent step on the slack, with a step that decays as 1/sqrt(round + 1)", () => {
   const K = 4;
   const C = new Float64Array(K * K);
-  [0.4, 0.3, 0.2, 0.1].forEach((c, l) => { C[l * K + l] = c; });
+  [0.4, 0.3, 0.2, 0.1].forEach((c, l) => {
+    C[l * K + l] = c;
+  });
   const o = defaultObjectiveOptions();
   const dual = { ...o, coverage: { ...o.coverage, update: 'dual' as const, eta: 0.03 } };
   const prev = Float64Array.from([10, 0, 50, 99]);
@@ -106,7 +128,9 @@ test("coverage multipliers in a closed loop: 'dual' settles where the constraint
     for (let round = 0; round < 60; round++) {
       const c3 = Math.min(0.3, 0.15 + 0.002 * (lam ? lam[3]! : 0));
       const Ct = new Float64Array(K * K);
-      [0.5 - c3, 0.25, 0.25, c3].forEach((c, l) => { Ct[l * K + l] = c; });
+      [0.5 - c3, 0.25, 0.25, c3].forEach((c, l) => {
+        Ct[l * K + l] = c;
+      });
       out.slack.push(c3 - 0.95 / K);
       lam = updateMultipliers('meanRecallMinCoverage', Ct, K, lam, { ...o, coverage }, round)!;
       out.lam.push(lam[3]!);
@@ -150,7 +174,7 @@ test('feasibilityOf: bound, achieved value and met, for coverage objectives only
 test('resolveSteps: training.steps when given, else passes over the labeled set (at least one refresh interval)', () => {
   const tr = configSchema.parse({ data: { kind: 'builtin' } }).training;
   assert.equal(tr.steps, undefined);
-  assert.equal(resolveSteps(tr, 9922), Math.ceil(10 * 9922 / 64));
+  assert.equal(resolveSteps(tr, 9922), Math.ceil((10 * 9922) / 64));
   assert.equal(resolveSteps({ ...tr, steps: 77 }, 9922), 77);
   assert.equal(resolveSteps(tr, 3), tr.refreshEvery);
 });
@@ -170,10 +194,16 @@ test('the gain monitor raises once per episode (realised changes against the pre
   };
   monitorChange(track, obj, 0.001); // the first refresh opens the first interval
   for (let i = 0; i < 6; i++) step(i + 1, -(i + 1) * 0.01);
-  assert.deepEqual(changes.filter((c) => c !== 'none'), ['raised']);
+  assert.deepEqual(
+    changes.filter((c) => c !== 'none'),
+    ['raised'],
+  );
   assert.equal(changes.indexOf('raised'), 4); // judged from MONITOR_MIN_INTERVALS = 5 intervals on
   let last = step(1, 0);
   for (let i = 0; i < 100 && last.change !== 'withdrawn'; i++) last = step(20 + i, 1 + i);
   assert.equal(last.change, 'withdrawn');
-  assert.deepEqual(changes.filter((c) => c !== 'none'), ['raised', 'withdrawn']);
+  assert.deepEqual(
+    changes.filter((c) => c !== 'none'),
+    ['raised', 'withdrawn'],
+  );
 });

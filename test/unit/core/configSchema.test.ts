@@ -12,22 +12,45 @@ test('the committed media/selmix.schema.json equals the schema generated from co
 });
 
 test('package.json wires the schema to *.selmix.json', () => {
-  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { contributes: { jsonValidation: { fileMatch: string; url: string }[] } };
-  assert.ok(pkg.contributes.jsonValidation.some((v) => v.fileMatch === '*.selmix.json' && v.url === './media/selmix.schema.json'));
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+    contributes: { jsonValidation: { fileMatch: string; url: string }[] };
+  };
+  assert.ok(
+    pkg.contributes.jsonValidation.some(
+      (v) => v.fileMatch === '*.selmix.json' && v.url === './media/selmix.schema.json',
+    ),
+  );
 });
 
-test('an ONNX model on image folders without preprocess is a config error at the model\'s line naming the presets; size and resize together are refused', () => {
+test("an ONNX model on image folders without preprocess is a config error at the model's line naming the presets; size and resize together are refused", () => {
   const text = '{\n  "data": { "kind": "images", "train": "t" },\n  "model": { "kind": "onnx", "path": "m.onnx" }\n}\n';
-  assert.throws(() => parseConfig(text, '/w/c.selmix.json'), (e: Error) => {
-    const issues = (e as unknown as { issues: { path: string; line: number; message: string }[] }).issues;
-    assert.equal(e.name, 'ConfigError');
-    assert.equal(issues[0]!.path, 'model.preprocess');
-    assert.equal(issues[0]!.line, 3);
-    assert.match(issues[0]!.message, /"preset": "imagenet".*"cifar", "mnist", "none"/);
-    return true;
-  });
-  assert.doesNotThrow(() => parseConfig(text.replace('"m.onnx" }', '"m.onnx", "preprocess": { "preset": "cifar" } }'), '/w/c.selmix.json'));
-  assert.throws(() => parseConfig(text.replace('"m.onnx" }', '"m.onnx", "preprocess": { "size": [8, 8], "resize": 8 } }'), '/w/c.selmix.json'), /resize or size/);
+  assert.throws(
+    () => parseConfig(text, '/w/c.selmix.json'),
+    (e: Error) => {
+      const issues = (e as unknown as { issues: { path: string; line: number; message: string }[] }).issues;
+      assert.equal(e.name, 'ConfigError');
+      assert.equal(issues[0]!.path, 'model.preprocess');
+      assert.equal(issues[0]!.line, 3);
+      assert.match(issues[0]!.message, /"preset": "imagenet".*"cifar", "mnist", "none"/);
+      return true;
+    },
+  );
+  assert.doesNotThrow(() =>
+    parseConfig(text.replace('"m.onnx" }', '"m.onnx", "preprocess": { "preset": "cifar" } }'), '/w/c.selmix.json'),
+  );
+  assert.throws(
+    () =>
+      parseConfig(
+        text.replace('"m.onnx" }', '"m.onnx", "preprocess": { "size": [8, 8], "resize": 8 } }'),
+        '/w/c.selmix.json',
+      ),
+    /resize or size/,
+  );
   // .npy inputs need none.
-  assert.doesNotThrow(() => parseConfig('{ "data": { "kind": "npy", "train": { "features": "x.npy", "labels": "y.npy" } }, "model": { "kind": "onnx", "path": "m.onnx" } }', '/w/c.selmix.json'));
+  assert.doesNotThrow(() =>
+    parseConfig(
+      '{ "data": { "kind": "npy", "train": { "features": "x.npy", "labels": "y.npy" } }, "model": { "kind": "onnx", "path": "m.onnx" } }',
+      '/w/c.selmix.json',
+    ),
+  );
 });

@@ -13,7 +13,10 @@ import { initBackend } from '../../../src/backend/backend';
 import type { RunEvent } from '../../../src/protocol/messages';
 import { randn } from '../../helpers/numerics';
 
-/** Writes a small synthetic .npy workspace: K = 4 classes, d = 6 features, an imbalanced train set and a biased linear head. */
+/**
+ * Writes a small synthetic .npy workspace: K = 4 classes, d = 6 features, an imbalanced train set and a biased linear
+ * head.
+ */
 function workspace(customObjective: CustomObjectiveSpec): { dir: string; cfgPath: string; text: string } {
   const rng = new Rng(11);
   const K = 4;
@@ -39,14 +42,22 @@ function workspace(customObjective: CustomObjectiveSpec): { dir: string; cfgPath
   const b = Float32Array.from([1.0, 0.3, -0.4, -0.9]);
   const dir = mkdtempSync(join(tmpdir(), 'selmix-custom-'));
   const files: [string, Float32Array | Int32Array, number[]][] = [
-    ['train_x.npy', train.x, [train.y.length, d]], ['train_y.npy', train.y, [train.y.length]],
-    ['val_x.npy', val.x, [val.y.length, d]], ['val_y.npy', val.y, [val.y.length]], ['W.npy', W, [K, d]], ['b.npy', b, [K]],
+    ['train_x.npy', train.x, [train.y.length, d]],
+    ['train_y.npy', train.y, [train.y.length]],
+    ['val_x.npy', val.x, [val.y.length, d]],
+    ['val_y.npy', val.y, [val.y.length]],
+    ['W.npy', W, [K, d]],
+    ['b.npy', b, [K]],
   ];
   for (const [f, data, shape] of files) writeFileSync(join(dir, f), encodeNpy(data, shape));
   const cfg = {
     name: 'custom objective e2e',
     customObjective,
-    data: { kind: 'npy', train: { features: 'train_x.npy', labels: 'train_y.npy' }, val: { features: 'val_x.npy', labels: 'val_y.npy' } },
+    data: {
+      kind: 'npy',
+      train: { features: 'train_x.npy', labels: 'train_y.npy' },
+      val: { features: 'val_x.npy', labels: 'val_y.npy' },
+    },
     model: { kind: 'linear', weights: 'W.npy', bias: 'b.npy' },
     training: { steps: 50, batchSize: 32, lr: 0.05, refreshEvery: 10 },
     output: 'out',
@@ -79,18 +90,27 @@ test('end to end: runConfig with customObjective "mean(recall[0:2]) + 2 * min(re
   assert.equal(s.objective, expression);
   for (const side of [s.before, s.after]) {
     const want = side.val.recall.slice(0, 2).reduce((a, b) => a + b, 0) / 2 + 2 * Math.min(...side.val.recall);
-    assert.ok(Number.isFinite(side.objectiveValue) && Math.abs(side.objectiveValue - want) < 1e-12, `${side.objectiveValue} vs ${want}`);
+    assert.ok(
+      Number.isFinite(side.objectiveValue) && Math.abs(side.objectiveValue - want) < 1e-12,
+      `${side.objectiveValue} vs ${want}`,
+    );
   }
-  assert.ok(s.after.objectiveValue >= s.before.objectiveValue, `the best iterate is no worse than the start: ${s.before.objectiveValue} -> ${s.after.objectiveValue}`);
+  assert.ok(
+    s.after.objectiveValue >= s.before.objectiveValue,
+    `the best iterate is no worse than the start: ${s.before.objectiveValue} -> ${s.after.objectiveValue}`,
+  );
 });
 
-test('end to end: an index out of range for the data\'s K fails the run as a config error naming the field and line', async () => {
+test("end to end: an index out of range for the data's K fails the run as a config error naming the field and line", async () => {
   await initBackend({ choice: 'cpu' });
   const { cfgPath, text } = workspace({ expression: 'mean(recall)', constraints: ['recall[7] >= 0.5'] });
   const events: RunEvent[] = [];
   const r = await runConfig(text, cfgPath, { emit: (e) => events.push(e), shouldStop: () => false, backend: 'cpu' });
   assert.ok(!r.ok);
   assert.equal(r.kind, 'config');
-  assert.match(r.message, /line \d+:\d+: customObjective\.constraints\[0\]: index 7 out of range for a vector of 4 entries/);
+  assert.match(
+    r.message,
+    /line \d+:\d+: customObjective\.constraints\[0\]: index 7 out of range for a vector of 4 entries/,
+  );
   assert.ok(!events.some((e) => e.type === 'run/started'), 'caught before the run starts');
 });

@@ -5,7 +5,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { initBackend, prepareGainMatMul, tf, tfMatMul } from '../../../src/backend/backend';
 import { ortMatMul, probeOnnxRuntime } from '../../../src/backend/onnxRuntime';
-import { float64MatMul, gainMatrix, FAST_GAIN_MIN_K, type GainArgs, type MatMul } from '../../../src/core/numerics/gain';
+import {
+  float64MatMul,
+  gainMatrix,
+  FAST_GAIN_MIN_K,
+  type GainArgs,
+  type MatMul,
+} from '../../../src/core/numerics/gain';
 import { clipConfusion } from '../../../src/core/numerics/confusion';
 import { bruteForceGain } from '../../helpers/bruteForceGain';
 import { computeRefresh, type RefreshInput } from '../../../src/core/numerics/refresh';
@@ -58,14 +64,23 @@ function countingProvider(inner: MatMul): { mm: MatMul; calls: number[][] } {
 
 test('fast path with a float64 provider equals the default path to 1e-10 (both E orders, both variants, odd K)', () => {
   // (K, d): d >= K goes through S = Z Z^T by blocks, d < K through Z (Z^T D).
-  for (const [K, d] of [[7, 9], [13, 40], [33, 5], [64, 64], [90, 20]] as const) {
+  for (const [K, d] of [
+    [7, 9],
+    [13, 40],
+    [33, 5],
+    [64, 64],
+    [90, 20],
+  ] as const) {
     for (const variant of ['prototype', 'mixed'] as const) {
       for (const lambdaBar of [0.8, 0.6, 1, 0]) {
         const args = { ...randomArgs(K * 7 + d, K, d, 1), variant, lambdaBar };
         const { mm, calls } = countingProvider(jsMatMul);
         const fast = gainMatrix({ ...args, matmul: mm });
         assert.ok(calls.length >= 4, 'the provider is used');
-        assert.ok(relErr(fast, gainMatrix(args)) < 1e-10, `K=${K} d=${d} ${variant} lambdaBar=${lambdaBar}: ${relErr(fast, gainMatrix(args))}`);
+        assert.ok(
+          relErr(fast, gainMatrix(args)) < 1e-10,
+          `K=${K} d=${d} ${variant} lambdaBar=${lambdaBar}: ${relErr(fast, gainMatrix(args))}`,
+        );
       }
     }
   }
@@ -85,23 +100,30 @@ test('given centroid logits A are used when they match Z W + b and ignored when 
   const exact = gainMatrix(args);
   // The true A, rounded to float32 as a tfjs forward pass would give it.
   const A = new Float64Array(20 * 20);
-  for (let k = 0; k < 20; k++) for (let l = 0; l < 20; l++) {
-    let a = args.b[l]!;
-    for (let r = 0; r < 8; r++) a += args.Z[k * 8 + r]! * args.W[r * 20 + l]!;
-    A[k * 20 + l] = Math.fround(a);
-  }
+  for (let k = 0; k < 20; k++)
+    for (let l = 0; l < 20; l++) {
+      let a = args.b[l]!;
+      for (let r = 0; r < 8; r++) a += args.Z[k * 8 + r]! * args.W[r * 20 + l]!;
+      A[k * 20 + l] = Math.fround(a);
+    }
   const used = countingProvider(jsMatMul);
   const withA = gainMatrix({ ...args, A, matmul: used.mm });
   assert.ok(relErr(withA, exact) < 1e-5);
   const wrong = A.map((x) => x * 1.5);
   const ignored = countingProvider(jsMatMul);
-  assert.ok(relErr(gainMatrix({ ...args, A: wrong, matmul: ignored.mm }), exact) < 1e-10, 'a mismatching A is recomputed');
+  assert.ok(
+    relErr(gainMatrix({ ...args, A: wrong, matmul: ignored.mm }), exact) < 1e-10,
+    'a mismatching A is recomputed',
+  );
   assert.equal(ignored.calls.length, used.calls.length + 1, 'one product (Z W) fewer when a matching A is given');
   // trustA: the caller vouches for A (it computed the logits from this head); no check, the same G.
   const trusted = countingProvider(jsMatMul);
   assert.deepEqual(Array.from(gainMatrix({ ...args, A, trustA: true, matmul: trusted.mm })), Array.from(withA));
   assert.equal(trusted.calls.length, used.calls.length);
-  assert.ok(relErr(gainMatrix({ ...args, A: wrong, trustA: true, matmul: jsMatMul }), exact) > 1e-3, 'a trusted A is taken as is, unchecked');
+  assert.ok(
+    relErr(gainMatrix({ ...args, A: wrong, trustA: true, matmul: jsMatMul }), exact) > 1e-3,
+    'a trusted A is taken as is, unchecked',
+  );
 });
 
 test('a provider returning the wrong size is rejected', () => {
@@ -126,13 +148,15 @@ test('tfMatMul on wasm: G agrees with the float64 path to 1e-4 max|G| at K = 64 
         assert.ok(err < 1e-4, `${label}: max |dG| = ${err} max|G|`);
         // P = masked softmax of s G. On entries clear of the noise floor (|G| > 1e-3 max|G|) the mask is the same
         // and P, renormalised over those entries, is the same. The entries below it are zero up to rounding in
-        // both paths (many, for 'mixed' with saturated logits); their sign is noise (docs/ALGORITHM.md section 7.18), so the
+        // both paths (many, for 'mixed' with saturated logits); their sign is noise (docs/ALGORITHM.md section 7.18),
+        // so the
         // share of P they take is not compared.
         const s = 3 / mx;
         const P0 = samplingDistribution(exact, K, s, 1e-8);
         const P1 = samplingDistribution(fast, K, s, 1e-8);
         const sig: number[] = [];
-        let mass0 = 0, mass1 = 0;
+        let mass0 = 0,
+          mass1 = 0;
         for (let t = 0; t < K * K; t++) {
           if (Math.abs(exact[t]!) <= 1e-3 * mx) continue;
           assert.equal(fast[t]! > 0, exact[t]! > 0, `${label}: sign of G[${t}]`);
@@ -140,9 +164,16 @@ test('tfMatMul on wasm: G agrees with the float64 path to 1e-4 max|G| at K = 64 
           mass0 += P0[t]!;
           mass1 += P1[t]!;
         }
-        assert.ok(sig.some((t) => exact[t]! > 0), `${label}: some significant positive gains`);
+        assert.ok(
+          sig.some((t) => exact[t]! > 0),
+          `${label}: some significant positive gains`,
+        );
         for (const t of sig) {
-          if (exact[t]! > 0) assert.ok(Math.abs(P1[t]! / mass1 - P0[t]! / mass0) <= 1e-3 * (P0[t]! / mass0), `${label}: P[${t}] ${P1[t]} vs ${P0[t]}`);
+          if (exact[t]! > 0)
+            assert.ok(
+              Math.abs(P1[t]! / mass1 - P0[t]! / mass0) <= 1e-3 * (P0[t]! / mass0),
+              `${label}: P[${t}] ${P1[t]} vs ${P0[t]}`,
+            );
           else assert.ok(P1[t]! < 1e-6 * mass1 && P0[t]! < 1e-6 * mass0, `${label}: P[${t}] on a negative gain`);
         }
       }
@@ -154,7 +185,9 @@ test('tfMatMul on wasm: G agrees with the float64 path to 1e-4 max|G| at K = 64 
 test('computeRefresh with tfMatMul (class-mean logits as A) matches the default refresh', async () => {
   await initBackend({ choice: 'wasm' });
   const rng = new Rng(77);
-  const K = FAST_GAIN_MIN_K, d = 32, N = 4 * K;
+  const K = FAST_GAIN_MIN_K,
+    d = 32,
+    N = 4 * K;
   const mu = randn(rng, K * d, 1);
   const features = new Float32Array(N * d);
   const labels = new Int32Array(N);
@@ -166,12 +199,25 @@ test('computeRefresh with tfMatMul (class-mean logits as A) matches the default 
   for (let k = 0; k < K; k++) for (let r = 0; r < d; r++) W[r * K + k]! += 0.2 * mu[k * d + r]!;
   const b = randn(rng, K, 0.1);
   const logits = new Float32Array(N * K);
-  for (let n = 0; n < N; n++) for (let l = 0; l < K; l++) {
-    let a = b[l]!;
-    for (let r = 0; r < d; r++) a += features[n * d + r]! * W[r * K + l]!;
-    logits[n * K + l] = a;
-  }
-  const inp: RefreshInput = { K, d, features, labels, logits, W, b, objective: 'meanRecall', prevMultipliers: null, options: defaultObjectiveOptions(), s: 10 };
+  for (let n = 0; n < N; n++)
+    for (let l = 0; l < K; l++) {
+      let a = b[l]!;
+      for (let r = 0; r < d; r++) a += features[n * d + r]! * W[r * K + l]!;
+      logits[n * K + l] = a;
+    }
+  const inp: RefreshInput = {
+    K,
+    d,
+    features,
+    labels,
+    logits,
+    W,
+    b,
+    objective: 'meanRecall',
+    prevMultipliers: null,
+    options: defaultObjectiveOptions(),
+    s: 10,
+  };
   const exact = computeRefresh(inp);
   const fast = computeRefresh({ ...inp, matmul: tfMatMul });
   assert.ok(relErr(fast.G, exact.G) < 1e-4, `G: ${relErr(fast.G, exact.G)}`);
@@ -185,11 +231,12 @@ test('a float32 provider gets softmax factors whose products are never subnormal
   const args = randomArgs(11, K, 64, 30);
   let tinyBefore = 0;
   const A = new Float64Array(K * K);
-  for (let k = 0; k < K; k++) for (let l = 0; l < K; l++) {
-    let a = args.b[l]!;
-    for (let r = 0; r < 64; r++) a += args.Z[k * 64 + r]! * args.W[r * K + l]!;
-    A[k * K + l] = a;
-  }
+  for (let k = 0; k < K; k++)
+    for (let l = 0; l < K; l++) {
+      let a = args.b[l]!;
+      for (let r = 0; r < 64; r++) a += args.Z[k * 64 + r]! * args.W[r * K + l]!;
+      A[k * K + l] = a;
+    }
   for (let k = 0; k < K; k++) {
     let mx = -Infinity;
     for (let l = 0; l < K; l++) mx = Math.max(mx, A[k * K + l]!);
@@ -197,19 +244,26 @@ test('a float32 provider gets softmax factors whose products are never subnormal
   }
   assert.ok(tinyBefore > K, `the head is confident enough to test the flush (${tinyBefore} tiny factors)`);
   let softmaxCalls = 0;
-  const checking = Object.assign((X: Float64Array | Float32Array, Y: Float64Array | Float32Array, m: number, k: number, n: number) => {
-    assert.ok(X instanceof Float32Array && Y instanceof Float32Array, 'operands are built in the provider precision');
-    // The softmax products are [U; U.E] V^T (2K rows) and U (V.E)^T, one pair per column block.
-    if (m === 2 * K) softmaxCalls++;
-    for (const M of [X, Y]) for (let t = 0; t < M.length; t++) {
-      const v = Math.abs(M[t]!);
-      assert.ok(v === 0 || v >= 2 ** -63, `operand entry ${M[t]} of a ${m} x ${k} x ${n} product`);
-    }
-    return tfMatMul(X, Y, m, k, n);
-  }, { precision: 'float32' as const });
+  const checking = Object.assign(
+    (X: Float64Array | Float32Array, Y: Float64Array | Float32Array, m: number, k: number, n: number) => {
+      assert.ok(X instanceof Float32Array && Y instanceof Float32Array, 'operands are built in the provider precision');
+      // The softmax products are [U; U.E] V^T (2K rows) and U (V.E)^T, one pair per column block.
+      if (m === 2 * K) softmaxCalls++;
+      for (const M of [X, Y])
+        for (let t = 0; t < M.length; t++) {
+          const v = Math.abs(M[t]!);
+          assert.ok(v === 0 || v >= 2 ** -63, `operand entry ${M[t]} of a ${m} x ${k} x ${n} product`);
+        }
+      return tfMatMul(X, Y, m, k, n);
+    },
+    { precision: 'float32' as const },
+  );
   const fast = gainMatrix({ ...args, matmul: checking });
   assert.ok(softmaxCalls >= 1, 'the softmax products went through the provider');
-  assert.ok(relErr(fast, gainMatrix(args)) < 1e-4, `flushed operands keep G to 1e-4 max|G|: ${relErr(fast, gainMatrix(args))}`);
+  assert.ok(
+    relErr(fast, gainMatrix(args)) < 1e-4,
+    `flushed operands keep G to 1e-4 max|G|: ${relErr(fast, gainMatrix(args))}`,
+  );
 });
 
 test('fast path with a gram cache: the second call skips the Gram products and gives the same G', () => {
@@ -234,11 +288,13 @@ function largestGap(args: GainArgs): number {
   const { K, d, Z, W, b } = args;
   let gap = 0;
   for (let k = 0; k < K; k++) {
-    let mx = -Infinity, mn = Infinity;
+    let mx = -Infinity,
+      mn = Infinity;
     for (let l = 0; l < K; l++) {
       let a = b[l]!;
       for (let r = 0; r < d; r++) a += Z[k * d + r]! * W[r * K + l]!;
-      mx = Math.max(mx, a); mn = Math.min(mn, a);
+      mx = Math.max(mx, a);
+      mn = Math.min(mn, a);
     }
     gap = Math.max(gap, mx - mn);
   }
@@ -250,11 +306,15 @@ function objectiveDOf(args: GainArgs, id: ObjectiveId): Float64Array {
   const { K, d, Z, W, b } = args;
   const C = new Float64Array(K * K);
   for (let k = 0; k < K; k++) {
-    let best = 0, bv = -Infinity;
+    let best = 0,
+      bv = -Infinity;
     for (let l = 0; l < K; l++) {
       let a = b[l]!;
       for (let r = 0; r < d; r++) a += Z[k * d + r]! * W[r * K + l]!;
-      if (a > bv) { bv = a; best = l; }
+      if (a > bv) {
+        bv = a;
+        best = l;
+      }
     }
     C[k * K + best]! += 1 / K;
   }
@@ -271,15 +331,16 @@ function objectiveDOf(args: GainArgs, id: ObjectiveId): Float64Array {
 function relErrFloor(x: Float64Array, y: Float64Array, args: GainArgs, floor: number): number {
   const { K, d, Z, D } = args;
   let eMax = 0;
-  for (let i = 0; i < K; i++) for (let l = 0; l < K; l++) {
-    let e = 0;
-    for (let k = 0; k < K; k++) {
-      let s = 0;
-      for (let r = 0; r < d; r++) s += Z[i * d + r]! * Z[k * d + r]!;
-      e += s * D[k * K + l]!;
+  for (let i = 0; i < K; i++)
+    for (let l = 0; l < K; l++) {
+      let e = 0;
+      for (let k = 0; k < K; k++) {
+        let s = 0;
+        for (let r = 0; r < d; r++) s += Z[i * d + r]! * Z[k * d + r]!;
+        e += s * D[k * K + l]!;
+      }
+      eMax = Math.max(eMax, Math.abs(e));
     }
-    eMax = Math.max(eMax, Math.abs(e));
-  }
   let err = 0;
   for (let t = 0; t < x.length; t++) err = Math.max(err, Math.abs(x[t]! - y[t]!));
   return err / Math.max(maxAbs(y), floor * eMax);
@@ -290,14 +351,25 @@ test('logit gaps of hundreds and thousands: G equals the brute force, float64 to
   const before = tf.memory().numTensors;
   // headScale 40 gives gaps of a few hundred (float32 factors exp(-0.2 gap) underflow); 600 gives thousands
   // (over 3800, so that exp(-0.2 gap) underflows float64 too).
-  const cases = [[10, 6, 40], [23, 9, 40], [30, 12, 40], [12, 5, 600], [29, 8, 600]] as const;
+  const cases = [
+    [10, 6, 40],
+    [23, 9, 40],
+    [30, 12, 40],
+    [12, 5, 600],
+    [29, 8, 600],
+  ] as const;
   const objectives: ObjectiveId[] = ['meanRecall', 'minRecall', 'gMean', 'meanRecallMinCoverage'];
   const seen = { hundreds: false, thousands: false };
   for (const [K, d, headScale] of cases) {
     const base = randomArgs(K * 13 + headScale, K, d, headScale);
     const gap = largestGap(base);
-    if (headScale === 40) { assert.ok(gap > 150 && gap < 2000, `gaps of hundreds: ${gap}`); seen.hundreds = true; }
-    else { assert.ok(gap > 3800, `gaps of thousands: ${gap}`); seen.thousands = true; }
+    if (headScale === 40) {
+      assert.ok(gap > 150 && gap < 2000, `gaps of hundreds: ${gap}`);
+      seen.hundreds = true;
+    } else {
+      assert.ok(gap > 3800, `gaps of thousands: ${gap}`);
+      seen.thousands = true;
+    }
     for (const id of objectives) {
       const D = objectiveDOf(base, id);
       for (const variant of ['prototype', 'mixed'] as const) {
@@ -307,10 +379,16 @@ test('logit gaps of hundreds and thousands: G equals the brute force, float64 to
           const label = `K=${K} gap ${gap.toFixed(0)} ${id} ${variant} lambdaBar=${lambdaBar}`;
           const g64 = gainMatrix(args);
           assert.ok(g64.every(Number.isFinite), label);
-          assert.ok(relErrFloor(g64, brute, args, 1e-6) < 1e-10, `${label} float64: ${relErrFloor(g64, brute, args, 1e-6)}`);
+          assert.ok(
+            relErrFloor(g64, brute, args, 1e-6) < 1e-10,
+            `${label} float64: ${relErrFloor(g64, brute, args, 1e-6)}`,
+          );
           const g32 = gainMatrix({ ...args, matmul: tfMatMul });
           assert.ok(g32.every(Number.isFinite), label);
-          assert.ok(relErrFloor(g32, brute, args, 1e-3) < 1e-3, `${label} float32: ${relErrFloor(g32, brute, args, 1e-3)}`);
+          assert.ok(
+            relErrFloor(g32, brute, args, 1e-3) < 1e-3,
+            `${label} float32: ${relErrFloor(g32, brute, args, 1e-3)}`,
+          );
         }
       }
     }
@@ -321,14 +399,18 @@ test('logit gaps of hundreds and thousands: G equals the brute force, float64 to
 
 test('edge cases on both providers: an all-confident model, a class with no validation rows, lambdaBar 0 and 1', async () => {
   await initBackend({ choice: 'wasm' });
-  const K = 16, d = 10;
+  const K = 16,
+    d = 10;
   // All-confident: every centroid's own logit leads by about 1000; a perfect confusion matrix, G ~ 0 for mean recall.
   const confident = randomArgs(41, K, d, 1);
   for (let k = 0; k < K; k++) for (let r = 0; r < d; r++) confident.W[r * K + k]! += 200 * confident.Z[k * d + r]!;
   // A class with no validation rows has a zero centroid (src/core/numerics/centroids.ts), so its logits are b.
   const empty = randomArgs(42, K, d, 80);
   empty.Z.fill(0, 5 * d, 6 * d);
-  for (const [name, base] of [['all-confident', confident], ['empty class', empty]] as const) {
+  for (const [name, base] of [
+    ['all-confident', confident],
+    ['empty class', empty],
+  ] as const) {
     for (const id of ['meanRecall', 'minRecall', 'meanRecallMinCoverage'] as const) {
       const D = objectiveDOf(base, id);
       for (const variant of ['prototype', 'mixed'] as const) {
@@ -338,9 +420,15 @@ test('edge cases on both providers: an all-confident model, a class with no vali
           const label = `${name} ${id} ${variant} lambdaBar=${lambdaBar}`;
           const g64 = gainMatrix({ ...args, matmul: float64MatMul });
           assert.ok(g64.every(Number.isFinite), label);
-          assert.ok(relErrFloor(g64, brute, args, 1e-6) < 1e-10, `${label} float64: ${relErrFloor(g64, brute, args, 1e-6)}`);
+          assert.ok(
+            relErrFloor(g64, brute, args, 1e-6) < 1e-10,
+            `${label} float64: ${relErrFloor(g64, brute, args, 1e-6)}`,
+          );
           const g32 = gainMatrix({ ...args, matmul: tfMatMul });
-          assert.ok(relErrFloor(g32, brute, args, 1e-3) < 1e-3, `${label} float32: ${relErrFloor(g32, brute, args, 1e-3)}`);
+          assert.ok(
+            relErrFloor(g32, brute, args, 1e-3) < 1e-3,
+            `${label} float32: ${relErrFloor(g32, brute, args, 1e-3)}`,
+          );
         }
       }
     }
@@ -358,18 +446,34 @@ test('prepareGainMatMul: the exact float64 provider below FAST_GAIN_MIN_K classe
 test('ortMatMul (ONNX Runtime, transposed products through Gemm transB): G agrees with the float64 path to 1e-4 max|G| and with the brute force at gaps of hundreds and thousands', () => {
   assert.equal(probeOnnxRuntime().ok, true);
   assert.ok(ortMatMul.transB, 'ortMatMul has transB');
-  // The same provider counted, with and without transB: the transposed path must be taken, and agree with the plain one.
+  // The same provider counted, with and without transB: the transposed path must be taken, and agree with the plain
+  // one.
   let tbCalls = 0;
-  const counted: MatMul = Object.assign((A: Float64Array | Float32Array, B: Float64Array | Float32Array, m: number, k: number, n: number) => ortMatMul(A, B, m, k, n), {
-    precision: 'float32' as const,
-    transB: (A: Float64Array | Float32Array, B: Float64Array | Float32Array, m: number, k: number, n: number) => { tbCalls++; return ortMatMul.transB!(A, B, m, k, n); },
-  });
-  const plain: MatMul = Object.assign((A: Float64Array | Float32Array, B: Float64Array | Float32Array, m: number, k: number, n: number) => ortMatMul(A, B, m, k, n), { precision: 'float32' as const });
+  const counted: MatMul = Object.assign(
+    (A: Float64Array | Float32Array, B: Float64Array | Float32Array, m: number, k: number, n: number) =>
+      ortMatMul(A, B, m, k, n),
+    {
+      precision: 'float32' as const,
+      transB: (A: Float64Array | Float32Array, B: Float64Array | Float32Array, m: number, k: number, n: number) => {
+        tbCalls++;
+        return ortMatMul.transB!(A, B, m, k, n);
+      },
+    },
+  );
+  const plain: MatMul = Object.assign(
+    (A: Float64Array | Float32Array, B: Float64Array | Float32Array, m: number, k: number, n: number) =>
+      ortMatMul(A, B, m, k, n),
+    { precision: 'float32' as const },
+  );
   // d = 400 > K takes the Gram order (its blocks through transB too); there only 'prototype': 'mixed' with an
   // unscaled head has max |G| 1e-7 of max |E|, all float32 cancellation (docs/ALGORITHM.md section 7), on any provider.
-  for (const [K, d] of [[64, 64], [200, 64], [150, 400]] as const) {
+  for (const [K, d] of [
+    [64, 64],
+    [200, 64],
+    [150, 400],
+  ] as const) {
     for (const headScale of [1, 30]) {
-      for (const variant of d > K ? ['prototype'] as const : ['prototype', 'mixed'] as const) {
+      for (const variant of d > K ? (['prototype'] as const) : (['prototype', 'mixed'] as const)) {
         const args = { ...randomArgs(K + headScale + d, K, d, headScale), variant };
         const exact = gainMatrix(args);
         tbCalls = 0;
@@ -378,18 +482,28 @@ test('ortMatMul (ONNX Runtime, transposed products through Gemm transB): G agree
         assert.ok(tbCalls >= 2, `${label}: transB used (${tbCalls} calls)`);
         assert.ok(tb.every(Number.isFinite), label);
         assert.ok(relErr(tb, exact) < 1e-4, `${label}: ${relErr(tb, exact)} max|G| against float64`);
-        assert.ok(relErr(tb, gainMatrix({ ...args, matmul: plain })) < 1e-5, `${label}: transB and plain products agree`);
+        assert.ok(
+          relErr(tb, gainMatrix({ ...args, matmul: plain })) < 1e-5,
+          `${label}: transB and plain products agree`,
+        );
       }
     }
   }
-  for (const [K, d, headScale] of [[23, 9, 40], [30, 12, 40], [29, 8, 600]] as const) {
+  for (const [K, d, headScale] of [
+    [23, 9, 40],
+    [30, 12, 40],
+    [29, 8, 600],
+  ] as const) {
     const base = randomArgs(K * 13 + headScale, K, d, headScale);
     for (const id of ['minRecall', 'gMean'] as ObjectiveId[]) {
       const args = { ...base, D: objectiveDOf(base, id) };
       const brute = bruteForceGain(args);
       const g = gainMatrix({ ...args, matmul: ortMatMul });
       assert.ok(g.every(Number.isFinite));
-      assert.ok(relErrFloor(g, brute, args, 1e-3) < 1e-3, `K=${K} gap ${largestGap(base).toFixed(0)} ${id}: ${relErrFloor(g, brute, args, 1e-3)}`);
+      assert.ok(
+        relErrFloor(g, brute, args, 1e-3) < 1e-3,
+        `K=${K} gap ${largestGap(base).toFixed(0)} ${id}: ${relErrFloor(g, brute, args, 1e-3)}`,
+      );
     }
   }
 });

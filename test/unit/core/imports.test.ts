@@ -68,16 +68,41 @@ export function findCycle(graph: Map<string, string[]>): string[] | null {
 }
 
 test('findCycle finds a cycle, including a self-import, and none in a DAG', () => {
-  assert.deepEqual(findCycle(new Map([['a', ['b']], ['b', ['c']], ['c', ['a']]])), ['a', 'b', 'c', 'a']);
+  assert.deepEqual(
+    findCycle(
+      new Map([
+        ['a', ['b']],
+        ['b', ['c']],
+        ['c', ['a']],
+      ]),
+    ),
+    ['a', 'b', 'c', 'a'],
+  );
   assert.deepEqual(findCycle(new Map([['a', ['a']]])), ['a', 'a']);
-  assert.equal(findCycle(new Map([['a', ['b', 'c']], ['b', ['c']], ['c', []]])), null);
-  assert.deepEqual(importSpecifiers("import type { A } from './a';\nimport {\n  b,\n} from \"../b\";\nexport { c } from './c';\n// import { d } from './d';\nconst e = import('./e');\nimport 'zod';"), ['./a', '../b', './c', './e']);
+  assert.equal(
+    findCycle(
+      new Map([
+        ['a', ['b', 'c']],
+        ['b', ['c']],
+        ['c', []],
+      ]),
+    ),
+    null,
+  );
+  assert.deepEqual(
+    importSpecifiers(
+      "import type { A } from './a';\nimport {\n  b,\n} from \"../b\";\nexport { c } from './c';\n// import { d } from './d';\nconst e = import('./e');\nimport 'zod';",
+    ),
+    ['./a', '../b', './c', './e'],
+  );
 });
 
 test('no import cycles in src/ and webview/ (type-only imports included)', () => {
   const graph = new Map<string, string[]>();
   for (const f of FOLDERS.flatMap((d) => tsFiles(join(ROOT, d)))) {
-    const deps = importSpecifiers(readFileSync(f, 'utf8')).map((s) => resolveSpecifier(f, s)).filter((p): p is string => p !== null);
+    const deps = importSpecifiers(readFileSync(f, 'utf8'))
+      .map((s) => resolveSpecifier(f, s))
+      .filter((p): p is string => p !== null);
     graph.set(relative(ROOT, f), [...new Set(deps.map((p) => relative(ROOT, p)))]);
   }
   assert.ok(graph.size > 20, `found only ${graph.size} modules under ${FOLDERS.join(', ')}`);

@@ -10,7 +10,11 @@ function gaps(unitMs: number[], interval = PROGRESS_EVENT_MS): number[] {
   const out: number[] = [];
   for (const u of unitMs) {
     t += u;
-    if (p.tick(t)) { p.mark(t); out.push(t - last); last = t; }
+    if (p.tick(t)) {
+      p.mark(t);
+      out.push(t - last);
+      last = t;
+    }
   }
   return out;
 }
@@ -21,7 +25,10 @@ test('the pacer reports at least every interval whenever a unit of work is short
     assert.ok(g.length > 0, `unit ${unit} ms: some events`);
     assert.ok(Math.max(...g) <= PROGRESS_EVENT_MS + 1e-9, `unit ${unit} ms: largest gap ${Math.max(...g)} ms`);
     // Not much more often than needed either: no two events closer than half the interval (or one unit).
-    assert.ok(Math.min(...g) >= Math.min(PROGRESS_EVENT_MS / 2, unit) - 1e-9, `unit ${unit} ms: smallest gap ${Math.min(...g)} ms`);
+    assert.ok(
+      Math.min(...g) >= Math.min(PROGRESS_EVENT_MS / 2, unit) - 1e-9,
+      `unit ${unit} ms: smallest gap ${Math.min(...g)} ms`,
+    );
   }
 });
 

@@ -18,12 +18,31 @@ import { defaultObjectiveOptions } from '../../../src/core/objectives/objectives
 import type { ObjectiveId } from '../../../src/core/objectives/objectiveIds';
 
 interface Case {
-  objective: ObjectiveId; priorMode: 'uniformK' | 'rowsum'; variant: DeltaWVariant; beta: number; etaLambda: number;
-  prev: number[] | null; s: number; epsMask: number; multipliers: number[] | null; D: number[]; G: number[]; P: number[];
+  objective: ObjectiveId;
+  priorMode: 'uniformK' | 'rowsum';
+  variant: DeltaWVariant;
+  beta: number;
+  etaLambda: number;
+  prev: number[] | null;
+  s: number;
+  epsMask: number;
+  multipliers: number[] | null;
+  D: number[];
+  G: number[];
+  P: number[];
 }
 interface Fixture {
-  K: number; d: number; N: number; labels: number[]; features: number[]; W: number[]; b: number[]; logits: number[];
-  C: number[]; Z: number[]; metrics: { meanRecall: number; minRecall: number; gMean: number; hMean: number; coverage: number[] };
+  K: number;
+  d: number;
+  N: number;
+  labels: number[];
+  features: number[];
+  W: number[];
+  b: number[];
+  logits: number[];
+  C: number[];
+  Z: number[];
+  metrics: { meanRecall: number; minRecall: number; gMean: number; hMean: number; coverage: number[] };
   options: { headFrac: number; alpha: number; tau: number; lambdaMax: number; lambdaBar: number };
   cases: Case[];
 }
@@ -39,7 +58,8 @@ function assertParity(got: ArrayLike<number>, want: number[], what: string): num
   for (const w of want) mx = Math.max(mx, Math.abs(w));
   let worst = 0;
   for (let t = 0; t < want.length; t++) {
-    const g = got[t]!, w = want[t]!;
+    const g = got[t]!,
+      w = want[t]!;
     if (Math.abs(w) > FLOOR * mx) {
       const rel = Math.abs(g - w) / Math.abs(w);
       worst = Math.max(worst, rel);
@@ -68,10 +88,20 @@ for (const K of [5, 10, 20]) {
       options.coverage = { alpha: fx.options.alpha, tau: fx.options.tau, lambdaMax: fx.options.lambdaMax };
       const label = `K=${K} ${c.objective} ${c.priorMode} ${c.variant} beta=${c.beta}`;
       const r = computeRefresh({
-        K, d: fx.d, features: fx.features, labels: fx.labels, logits: fx.logits,
-        W: Float64Array.from(fx.W), b: Float64Array.from(fx.b), objective: c.objective,
-        prevMultipliers: c.prev ? Float64Array.from(c.prev) : null, options, s: c.s,
-        lambdaBar: fx.options.lambdaBar, variant: c.variant, epsMask: c.epsMask,
+        K,
+        d: fx.d,
+        features: fx.features,
+        labels: fx.labels,
+        logits: fx.logits,
+        W: Float64Array.from(fx.W),
+        b: Float64Array.from(fx.b),
+        objective: c.objective,
+        prevMultipliers: c.prev ? Float64Array.from(c.prev) : null,
+        options,
+        s: c.s,
+        lambdaBar: fx.options.lambdaBar,
+        variant: c.variant,
+        epsMask: c.epsMask,
       });
       assertParity(r.C, fx.C, `${label} C`);
       assertParity(r.Z, fx.Z, `${label} Z`);
@@ -80,22 +110,41 @@ for (const K of [5, 10, 20]) {
       worst = Math.max(worst, assertParity(r.D, c.D, `${label} D`));
       worst = Math.max(worst, assertParity(r.G, c.G, `${label} G`));
       // G from the fixture's own D isolates the gain kernel.
-      assertParity(gainMatrix({ K, d: fx.d, Z: Float64Array.from(fx.Z), W: Float64Array.from(fx.W), b: Float64Array.from(fx.b), D: Float64Array.from(c.D), lambdaBar: fx.options.lambdaBar, variant: c.variant }), c.G, `${label} G from fixture D`);
+      assertParity(
+        gainMatrix({
+          K,
+          d: fx.d,
+          Z: Float64Array.from(fx.Z),
+          W: Float64Array.from(fx.W),
+          b: Float64Array.from(fx.b),
+          D: Float64Array.from(c.D),
+          lambdaBar: fx.options.lambdaBar,
+          variant: c.variant,
+        }),
+        c.G,
+        `${label} G from fixture D`,
+      );
       assertParity(samplingDistribution(Float64Array.from(c.G), K, c.s, c.epsMask), c.P, `${label} P from fixture G`);
-      if (c.G.every((g, t) => (g > 0) === (r.G[t]! > 0))) {
+      if (c.G.every((g, t) => g > 0 === r.G[t]! > 0)) {
         assertParity(r.P, c.P, `${label} P`);
         pFromPipeline++;
       }
       seen.add(c.objective);
       if (c.priorMode === 'uniformK' && c.variant === 'prototype' && c.beta === 0) {
         const m = r.metrics;
-        assert.ok(Math.abs(m.meanRecall - fx.metrics.meanRecall) < 1e-12 && Math.abs(m.minRecall - fx.metrics.minRecall) < 1e-12);
+        assert.ok(
+          Math.abs(m.meanRecall - fx.metrics.meanRecall) < 1e-12 &&
+            Math.abs(m.minRecall - fx.metrics.minRecall) < 1e-12,
+        );
         assert.ok(Math.abs(m.gMean - fx.metrics.gMean) < 1e-12 && Math.abs(m.hMean - fx.metrics.hMean) < 1e-12);
         assertParity(m.coverage, fx.metrics.coverage, `${label} coverage`);
       }
     }
     assert.deepEqual([...seen].sort(), [...OBJECTIVE_IDS].sort(), 'every objective has a case');
-    assert.ok(pFromPipeline >= fx.cases.length - 2, `P compared end to end on only ${pFromPipeline}/${fx.cases.length} cases`);
+    assert.ok(
+      pFromPipeline >= fx.cases.length - 2,
+      `P compared end to end on only ${pFromPipeline}/${fx.cases.length} cases`,
+    );
     assert.ok(worst <= REL);
   });
 }

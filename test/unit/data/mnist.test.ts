@@ -29,13 +29,19 @@ function perClass(y: Int32Array): number[] {
 
 function checkSet(s: LabeledSet, counts: number[]): void {
   assert.deepEqual(s.shape, [28, 28, 1]);
-  assert.equal(s.n, counts.reduce((a, b) => a + b, 0));
+  assert.equal(
+    s.n,
+    counts.reduce((a, b) => a + b, 0),
+  );
   assert.equal(s.x.length, s.n * 784);
   assert.equal(s.y.length, s.n);
   assert.deepEqual(perClass(s.y), counts);
   let min = Infinity;
   let max = -Infinity;
-  for (const v of s.x) { if (v < min) min = v; if (v > max) max = v; }
+  for (const v of s.x) {
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
   assert.equal(min, 0);
   assert.equal(max, 1);
 }
@@ -59,7 +65,11 @@ test('long-tailed counts follow floor(nMax * rho^(-k/9)) exactly for rho=100, nM
 test('val, train and unlabeled are disjoint by image index, and each example is the official image and label', () => {
   const r = loadMnistLT({ rho: 100, nMax: 4000, valPerClass: 100, unlabeled: { rho: 100, nMax: 1000 } });
   const seen = new Set<number>();
-  const sets: [LabeledSet, Int32Array][] = [[r.train, r.indices.train], [r.val, r.indices.val], [r.unlabeled!, r.indices.unlabeled!]];
+  const sets: [LabeledSet, Int32Array][] = [
+    [r.train, r.indices.train],
+    [r.val, r.indices.val],
+    [r.unlabeled!, r.indices.unlabeled!],
+  ];
   for (const [set, idx] of sets) {
     assert.equal(idx.length, set.n);
     for (let j = 0; j < set.n; j++) {
@@ -92,7 +102,13 @@ test('deterministic by seed; another seed draws other images with the same count
 });
 
 test('rho < 1 for the unlabeled set inverts the tail; testPerClass takes the first images of each class', () => {
-  const r = loadMnistLT({ rho: 100, nMax: 4000, valPerClass: 10, unlabeled: { rho: 0.01, nMax: 20 }, testPerClass: 30 });
+  const r = loadMnistLT({
+    rho: 100,
+    nMax: 4000,
+    valPerClass: 10,
+    unlabeled: { rho: 0.01, nMax: 20 },
+    testPerClass: 30,
+  });
   assert.deepEqual(r.counts.unlabeled, INV_20_001);
   checkSet(r.unlabeled!, INV_20_001);
   assert.deepEqual(r.counts.test, new Array(10).fill(30));
@@ -104,21 +120,39 @@ test('rho < 1 for the unlabeled set inverts the tail; testPerClass takes the fir
 });
 
 test('too few images in a class, bad options and incomplete SELMIX_MNIST_DIR are DataErrors that say why', () => {
-  assert.throws(() => loadMnistLT({ rho: 1, nMax: 5400, valPerClass: 100 }), (e: unknown) =>
-    e instanceof DataError && /train-images-idx3-ubyte: class 5 has 5421 training images, but valPerClass 100 \+ labeled 5400 = 5500/.test(e.message));
+  assert.throws(
+    () => loadMnistLT({ rho: 1, nMax: 5400, valPerClass: 100 }),
+    (e: unknown) =>
+      e instanceof DataError &&
+      /train-images-idx3-ubyte: class 5 has 5421 training images, but valPerClass 100 \+ labeled 5400 = 5500/.test(
+        e.message,
+      ),
+  );
   assert.equal(TRAIN_CLASS_SIZES[5], 5421);
-  assert.throws(() => loadMnistLT({ rho: 100, nMax: 4000, valPerClass: 100, testPerClass: 900 }), /class 5 has 892 test images, fewer than testPerClass 900/);
-  assert.throws(() => loadMnistLT({ rho: 0, nMax: 4000, valPerClass: 100 }), /option rho must be a positive number, got 0/);
+  assert.throws(
+    () => loadMnistLT({ rho: 100, nMax: 4000, valPerClass: 100, testPerClass: 900 }),
+    /class 5 has 892 test images, fewer than testPerClass 900/,
+  );
+  assert.throws(
+    () => loadMnistLT({ rho: 0, nMax: 4000, valPerClass: 100 }),
+    /option rho must be a positive number, got 0/,
+  );
   assert.throws(() => loadMnistLT({ rho: 10, nMax: 1.5, valPerClass: 100 }), /option nMax must be a positive integer/);
   const dir = mkdtempSync(join(tmpdir(), 'selmix-mnist-'));
   const saved = process.env.SELMIX_MNIST_DIR;
   try {
     writeFileSync(join(dir, 'train-labels-idx1-ubyte'), '');
     process.env.SELMIX_MNIST_DIR = dir;
-    assert.throws(() => loadMnistLT({ rho: 10, nMax: 10, valPerClass: 1 }), (e: unknown) =>
-      e instanceof DataError && e.file === dir && /lacks train-images-idx3-ubyte\[\.gz\], t10k-images/.test(e.message));
+    assert.throws(
+      () => loadMnistLT({ rho: 10, nMax: 10, valPerClass: 1 }),
+      (e: unknown) =>
+        e instanceof DataError &&
+        e.file === dir &&
+        /lacks train-images-idx3-ubyte\[\.gz\], t10k-images/.test(e.message),
+    );
   } finally {
-    if (saved === undefined) delete process.env.SELMIX_MNIST_DIR; else process.env.SELMIX_MNIST_DIR = saved;
+    if (saved === undefined) delete process.env.SELMIX_MNIST_DIR;
+    else process.env.SELMIX_MNIST_DIR = saved;
     rmSync(dir, { recursive: true, force: true });
   }
 });
@@ -126,7 +160,11 @@ test('too few images in a class, bad options and incomplete SELMIX_MNIST_DIR are
 test('gzipped IDX files from scripts/pack-mnist.mjs load via SELMIX_MNIST_DIR with identical results', () => {
   const candidates = mnistCandidateDirs();
   assert.equal(candidates.at(-1), NPM_DIR);
-  assert.equal(candidates.at(-2), join(__dirname, '../../../src/data/../data/mnist'), 'the packaged <dist>/../data/mnist slot');
+  assert.equal(
+    candidates.at(-2),
+    join(__dirname, '../../../src/data/../data/mnist'),
+    'the packaged <dist>/../data/mnist slot',
+  );
   const dir = mkdtempSync(join(tmpdir(), 'selmix-mnistgz-'));
   const saved = process.env.SELMIX_MNIST_DIR;
   try {
@@ -140,7 +178,8 @@ test('gzipped IDX files from scripts/pack-mnist.mjs load via SELMIX_MNIST_DIR wi
     assert.deepEqual(gz.train.x, plain.train.x);
     assert.deepEqual(gz.test.y, plain.test.y);
   } finally {
-    if (saved === undefined) delete process.env.SELMIX_MNIST_DIR; else process.env.SELMIX_MNIST_DIR = saved;
+    if (saved === undefined) delete process.env.SELMIX_MNIST_DIR;
+    else process.env.SELMIX_MNIST_DIR = saved;
     rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -40,7 +40,10 @@ test('reads NumPy-written files of every supported dtype', () => {
   const u8 = readNpy(fx('u8_3d.npy'));
   assert.equal(u8.dtype, 'uint8');
   assert.deepEqual(u8.shape, [2, 3, 4]);
-  assert.deepEqual(Array.from(u8.data as Uint8Array), Array.from({ length: 24 }, (_, i) => i));
+  assert.deepEqual(
+    Array.from(u8.data as Uint8Array),
+    Array.from({ length: 24 }, (_, i) => i),
+  );
 
   const b = readNpy(fx('bool_1d.npy'));
   assert.equal(b.dtype, 'bool');
@@ -69,7 +72,10 @@ test('reads format versions 2.0 and 3.0', () => {
 });
 
 test('rejects Fortran order, big-endian, complex, unicode and object dtypes, naming the field and dtype', () => {
-  throwsData(() => readNpy(fx('fortran.npy')), /fortran\.npy: .*'fortran_order' is True: Fortran-order arrays are not supported/);
+  throwsData(
+    () => readNpy(fx('fortran.npy')),
+    /fortran\.npy: .*'fortran_order' is True: Fortran-order arrays are not supported/,
+  );
   throwsData(() => readNpy(fx('big_endian.npy')), /big_endian\.npy: .*'descr' is '>f4': big-endian/);
   throwsData(() => readNpy(fx('complex.npy')), /'descr' is '<c8': unsupported dtype/);
   throwsData(() => readNpy(fx('unicode.npy')), /'descr' is '<U2': unsupported dtype/);
@@ -78,8 +84,14 @@ test('rejects Fortran order, big-endian, complex, unicode and object dtypes, nam
 
 test('truncated data names expected and actual byte counts; bad magic and missing files are DataErrors', () => {
   const buf = readFileSync(fx('f32_2x3.npy'));
-  throwsData(() => parseNpy(buf.subarray(0, buf.length - 5), 'cut.npy'), /^cut\.npy: truncated \.npy data: shape \[2,3\] of float32 needs 24 bytes .* but the file has 19$/);
-  throwsData(() => parseNpy(buf.subarray(0, 50), 'cut.npy'), /truncated \.npy header: header_len at byte offset 8 says 118 bytes, but only 40 follow/);
+  throwsData(
+    () => parseNpy(buf.subarray(0, buf.length - 5), 'cut.npy'),
+    /^cut\.npy: truncated \.npy data: shape \[2,3\] of float32 needs 24 bytes .* but the file has 19$/,
+  );
+  throwsData(
+    () => parseNpy(buf.subarray(0, 50), 'cut.npy'),
+    /truncated \.npy header: header_len at byte offset 8 says 118 bytes, but only 40 follow/,
+  );
   const bad = Uint8Array.from(buf);
   bad[1] = 0x4f;
   throwsData(() => parseNpy(bad, 'x.npy'), /bad magic string at byte offset 1/);
@@ -128,9 +140,18 @@ test('toFloat32Features: flattens to [n, d], converts dtypes, rejects NaN/Infini
   const f64 = toFloat32Features(readNpy(fx('f64_2x2x2.npy')), 'f64');
   assert.equal(f64.d, 4);
   assert.equal(f64.data[7], 1.75);
-  throwsData(() => toFloat32Features(readNpy(fx('f32_nan_row2.npy')), 'feat.npy'), /^feat\.npy: features row 2 \(flat index 5\) holds NaN/);
-  throwsData(() => toFloat32Features({ dtype: 'float64', shape: [2, 1], data: new Float64Array([1, 1e300]) }, 'big'), /row 1 .*\(outside the float32 range\)/);
-  throwsData(() => toFloat32Features({ dtype: 'float32', shape: [1, 2], data: new Float32Array([1, -Infinity]) }, 'inf'), /row 0 .* -Infinity/);
+  throwsData(
+    () => toFloat32Features(readNpy(fx('f32_nan_row2.npy')), 'feat.npy'),
+    /^feat\.npy: features row 2 \(flat index 5\) holds NaN/,
+  );
+  throwsData(
+    () => toFloat32Features({ dtype: 'float64', shape: [2, 1], data: new Float64Array([1, 1e300]) }, 'big'),
+    /row 1 .*\(outside the float32 range\)/,
+  );
+  throwsData(
+    () => toFloat32Features({ dtype: 'float32', shape: [1, 2], data: new Float32Array([1, -Infinity]) }, 'inf'),
+    /row 0 .* -Infinity/,
+  );
   throwsData(() => toFloat32Features(readNpy(fx('i16.npy')), 'one-d'), /2 or more dimensions/);
   throwsData(() => toFloat32Features(readNpy(fx('empty_0x4.npy')), 'e'), /no examples/);
 });
@@ -140,21 +161,38 @@ test('toLabels: int64, int32 column, integral floats; rejects negative, fraction
   assert.deepEqual(Array.from(toLabels(readNpy(fx('i32_col.npy')), 'l')), [2, 0, 1]);
   assert.deepEqual(Array.from(toLabels(readNpy(fx('float_labels.npy')), 'l')), [0, 2, 1]);
   assert.deepEqual(Array.from(toLabels(readNpy(fx('bool_1d.npy')), 'l')), [1, 0, 1]);
-  throwsData(() => toLabels(readNpy(fx('float_labels_bad.npy')), 'y.npy'), /^y\.npy: label at index 1 is 2\.5, not an integer/);
-  throwsData(() => toLabels(readNpy(fx('neg_labels.npy')), 'y.npy'), /label at index 2 is -1; labels must be non-negative/);
-  throwsData(() => toLabels(readNpy(fx('i64_too_big.npy')), 'y.npy'), /label at index 1 is 1099511627776, outside the int32 range/);
-  throwsData(() => toLabels(readNpy(fx('u32.npy')), 'y.npy'), /label at index 1 is 4000000000, outside the int32 range/);
+  throwsData(
+    () => toLabels(readNpy(fx('float_labels_bad.npy')), 'y.npy'),
+    /^y\.npy: label at index 1 is 2\.5, not an integer/,
+  );
+  throwsData(
+    () => toLabels(readNpy(fx('neg_labels.npy')), 'y.npy'),
+    /label at index 2 is -1; labels must be non-negative/,
+  );
+  throwsData(
+    () => toLabels(readNpy(fx('i64_too_big.npy')), 'y.npy'),
+    /label at index 1 is 1099511627776, outside the int32 range/,
+  );
+  throwsData(
+    () => toLabels(readNpy(fx('u32.npy')), 'y.npy'),
+    /label at index 1 is 4000000000, outside the int32 range/,
+  );
   throwsData(() => toLabels(readNpy(fx('f32_2x3.npy')), 'y.npy'), /1-D or a single column, got shape \[2,3\]/);
 });
 
 // ---- property-based tests ----
 
 const DTYPES: { descr: string; dtype: NdArray['dtype']; size: number }[] = [
-  { descr: '<f4', dtype: 'float32', size: 4 }, { descr: '<f8', dtype: 'float64', size: 8 },
-  { descr: '<i4', dtype: 'int32', size: 4 }, { descr: '<i8', dtype: 'int64', size: 8 },
-  { descr: '|u1', dtype: 'uint8', size: 1 }, { descr: '|i1', dtype: 'int8', size: 1 },
-  { descr: '<i2', dtype: 'int16', size: 2 }, { descr: '<u2', dtype: 'uint16', size: 2 },
-  { descr: '<u4', dtype: 'uint32', size: 4 }, { descr: '|b1', dtype: 'bool', size: 1 },
+  { descr: '<f4', dtype: 'float32', size: 4 },
+  { descr: '<f8', dtype: 'float64', size: 8 },
+  { descr: '<i4', dtype: 'int32', size: 4 },
+  { descr: '<i8', dtype: 'int64', size: 8 },
+  { descr: '|u1', dtype: 'uint8', size: 1 },
+  { descr: '|i1', dtype: 'int8', size: 1 },
+  { descr: '<i2', dtype: 'int16', size: 2 },
+  { descr: '<u2', dtype: 'uint16', size: 2 },
+  { descr: '<u4', dtype: 'uint32', size: 4 },
+  { descr: '|b1', dtype: 'bool', size: 1 },
 ];
 
 /** An independent .npy writer (any dtype, any version) for the property tests. */
@@ -177,53 +215,88 @@ function rawNpy(descr: string, shape: number[], bytes: Uint8Array, version: 1 | 
 const shapeArb = fc.array(fc.integer({ min: 0, max: 4 }), { minLength: 0, maxLength: 4 });
 
 test('property: encodeNpy/parseNpy round-trip float32/float64/int32 byte-exactly for random shapes', () => {
-  fc.assert(fc.property(shapeArb, fc.constantFrom('f32', 'f64', 'i32'), fc.integer(), (shape, kind, seed) => {
-    const count = shape.reduce((a, b) => a * b, 1);
-    const bytes = new Uint8Array(count * (kind === 'f64' ? 8 : 4));
-    let s = seed >>> 0;
-    for (let i = 0; i < bytes.length; i++) { s = (Math.imul(s, 1664525) + 1013904223) >>> 0; bytes[i] = s >>> 24; }
-    const data = kind === 'f32' ? new Float32Array(bytes.buffer) : kind === 'f64' ? new Float64Array(bytes.buffer) : new Int32Array(bytes.buffer);
-    const back = parseNpy(encodeNpy(data, shape), 'mem');
-    assert.deepEqual(back.shape, shape);
-    assert.equal(back.dtype, kind === 'f32' ? 'float32' : kind === 'f64' ? 'float64' : 'int32');
-    assert.equal(back.data.constructor, data.constructor);
-    // Compare bytes, so NaN payloads count too.
-    assert.deepEqual(new Uint8Array(back.data.buffer, back.data.byteOffset, back.data.byteLength), bytes);
-  }), { numRuns: 300 });
+  fc.assert(
+    fc.property(shapeArb, fc.constantFrom('f32', 'f64', 'i32'), fc.integer(), (shape, kind, seed) => {
+      const count = shape.reduce((a, b) => a * b, 1);
+      const bytes = new Uint8Array(count * (kind === 'f64' ? 8 : 4));
+      let s = seed >>> 0;
+      for (let i = 0; i < bytes.length; i++) {
+        s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+        bytes[i] = s >>> 24;
+      }
+      const data =
+        kind === 'f32'
+          ? new Float32Array(bytes.buffer)
+          : kind === 'f64'
+            ? new Float64Array(bytes.buffer)
+            : new Int32Array(bytes.buffer);
+      const back = parseNpy(encodeNpy(data, shape), 'mem');
+      assert.deepEqual(back.shape, shape);
+      assert.equal(back.dtype, kind === 'f32' ? 'float32' : kind === 'f64' ? 'float64' : 'int32');
+      assert.equal(back.data.constructor, data.constructor);
+      // Compare bytes, so NaN payloads count too.
+      assert.deepEqual(new Uint8Array(back.data.buffer, back.data.byteOffset, back.data.byteLength), bytes);
+    }),
+    { numRuns: 300 },
+  );
 });
 
 test('property: every supported dtype and version parses to the bytes written', () => {
-  fc.assert(fc.property(shapeArb, fc.constantFrom(...DTYPES), fc.constantFrom<1 | 2 | 3>(1, 2, 3), fc.uint8Array({ maxLength: 512 }), (shape, t, version, pool) => {
-    const count = shape.reduce((a, b) => a * b, 1);
-    const bytes = new Uint8Array(count * t.size);
-    for (let i = 0; i < bytes.length; i++) bytes[i] = pool.length ? pool[i % pool.length]! : i;
-    const a = parseNpy(rawNpy(t.descr, shape, bytes, version), 'mem');
-    assert.equal(a.dtype, t.dtype);
-    assert.deepEqual(a.shape, shape);
-    assert.equal(a.data.length, count);
-    assert.deepEqual(new Uint8Array(a.data.buffer, a.data.byteOffset, a.data.byteLength), bytes);
-  }), { numRuns: 300 });
+  fc.assert(
+    fc.property(
+      shapeArb,
+      fc.constantFrom(...DTYPES),
+      fc.constantFrom<1 | 2 | 3>(1, 2, 3),
+      fc.uint8Array({ maxLength: 512 }),
+      (shape, t, version, pool) => {
+        const count = shape.reduce((a, b) => a * b, 1);
+        const bytes = new Uint8Array(count * t.size);
+        for (let i = 0; i < bytes.length; i++) bytes[i] = pool.length ? pool[i % pool.length]! : i;
+        const a = parseNpy(rawNpy(t.descr, shape, bytes, version), 'mem');
+        assert.equal(a.dtype, t.dtype);
+        assert.deepEqual(a.shape, shape);
+        assert.equal(a.data.length, count);
+        assert.deepEqual(new Uint8Array(a.data.buffer, a.data.byteOffset, a.data.byteLength), bytes);
+      },
+    ),
+    { numRuns: 300 },
+  );
 });
 
 test('property: corrupted or truncated .npy bytes never throw anything but DataError', () => {
-  const base = [encodeNpy(new Float32Array([1, 2, 3, 4, 5, 6]), [2, 3]), rawNpy('<i8', [3], new Uint8Array(24), 2), rawNpy('|b1', [2, 2], new Uint8Array(4), 3)];
+  const base = [
+    encodeNpy(new Float32Array([1, 2, 3, 4, 5, 6]), [2, 3]),
+    rawNpy('<i8', [3], new Uint8Array(24), 2),
+    rawNpy('|b1', [2, 2], new Uint8Array(4), 3),
+  ];
   const mutation = fc.record({ at: fc.nat(), value: fc.integer({ min: 0, max: 255 }) });
-  fc.assert(fc.property(fc.constantFrom(...base), fc.array(mutation, { maxLength: 6 }), fc.option(fc.nat()), (orig, muts, cut) => {
-    const buf = Uint8Array.from(orig);
-    for (const m of muts) buf[m.at % buf.length] = m.value;
-    const input = cut === null ? buf : buf.subarray(0, cut % (buf.length + 1));
-    try {
-      const a = parseNpy(input, 'fuzz.npy');
-      assert.equal(a.data.length, a.shape.reduce((x, y) => x * y, 1));
-      // A successful parse accounts for every byte: preamble + header + data, nothing missing or extra.
-      const v = new DataView(input.buffer, input.byteOffset, input.byteLength);
-      const dataStart = input[6] === 1 ? 10 + v.getUint16(8, true) : 12 + v.getUint32(8, true);
-      assert.equal(input.length - dataStart, a.data.byteLength);
-    } catch (e) {
-      if (!(e instanceof DataError)) throw new Error(`non-DataError: ${String(e)}`);
-      assert.match(e.message, /^fuzz\.npy: /);
-    }
-  }), { numRuns: 2000 });
+  fc.assert(
+    fc.property(
+      fc.constantFrom(...base),
+      fc.array(mutation, { maxLength: 6 }),
+      fc.option(fc.nat()),
+      (orig, muts, cut) => {
+        const buf = Uint8Array.from(orig);
+        for (const m of muts) buf[m.at % buf.length] = m.value;
+        const input = cut === null ? buf : buf.subarray(0, cut % (buf.length + 1));
+        try {
+          const a = parseNpy(input, 'fuzz.npy');
+          assert.equal(
+            a.data.length,
+            a.shape.reduce((x, y) => x * y, 1),
+          );
+          // A successful parse accounts for every byte: preamble + header + data, nothing missing or extra.
+          const v = new DataView(input.buffer, input.byteOffset, input.byteLength);
+          const dataStart = input[6] === 1 ? 10 + v.getUint16(8, true) : 12 + v.getUint32(8, true);
+          assert.equal(input.length - dataStart, a.data.byteLength);
+        } catch (e) {
+          if (!(e instanceof DataError)) throw new Error(`non-DataError: ${String(e)}`);
+          assert.match(e.message, /^fuzz\.npy: /);
+        }
+      },
+    ),
+    { numRuns: 2000 },
+  );
 });
 
 test('readNpy reads from the file descriptor in bounded chunks: every fixture equals parseNpy of its bytes, at any chunk size', () => {
@@ -231,11 +304,19 @@ test('readNpy reads from the file descriptor in bounded chunks: every fixture eq
   let read = 0;
   for (const name of names) {
     let whole: NdArray | Error;
-    try { whole = parseNpy(readFileSync(fx(name)), fx(name)); } catch (e) { whole = e as Error; }
+    try {
+      whole = parseNpy(readFileSync(fx(name)), fx(name));
+    } catch (e) {
+      whole = e as Error;
+    }
     for (const chunk of [1, 7, 64, 1 << 24]) {
       if (whole instanceof Error) {
         // A bad file fails the same way either way.
-        assert.throws(() => readNpy(fx(name), chunk), (e: unknown) => e instanceof DataError && e.message === whole.message, `${name} chunk ${chunk}`);
+        assert.throws(
+          () => readNpy(fx(name), chunk),
+          (e: unknown) => e instanceof DataError && e.message === whole.message,
+          `${name} chunk ${chunk}`,
+        );
       } else {
         assert.deepEqual(readNpy(fx(name), chunk), whole, `${name} chunk ${chunk}`);
         read++;
@@ -249,7 +330,10 @@ test('readNpy: headers longer than the first read (versions 1.0 and 2.0), trunca
   const dir = mkdtempSync(join(tmpdir(), 'selmix-npy-'));
   try {
     const data = Float32Array.from({ length: 30 }, (_, i) => i / 3);
-    for (const [major, pad] of [[1, 6000], [2, 70000]] as const) {
+    for (const [major, pad] of [
+      [1, 6000],
+      [2, 70000],
+    ] as const) {
       // A header padded with spaces past the 4 KiB first read.
       const dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (10, 3), }";
       const pre = major === 1 ? 10 : 12;
@@ -257,7 +341,8 @@ test('readNpy: headers longer than the first read (versions 1.0 and 2.0), trunca
       const bytes = new Uint8Array(pre + headerLen + data.byteLength);
       bytes.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, major, 0]);
       const view = new DataView(bytes.buffer);
-      if (major === 1) view.setUint16(8, headerLen, true); else view.setUint32(8, headerLen, true);
+      if (major === 1) view.setUint16(8, headerLen, true);
+      else view.setUint32(8, headerLen, true);
       const header = dict.padEnd(headerLen - 1, ' ') + '\n';
       for (let i = 0; i < header.length; i++) bytes[pre + i] = header.charCodeAt(i);
       bytes.set(new Uint8Array(data.buffer), pre + headerLen);
@@ -265,9 +350,15 @@ test('readNpy: headers longer than the first read (versions 1.0 and 2.0), trunca
       writeFileSync(p, bytes);
       assert.deepEqual(readNpy(p, 1000), { dtype: 'float32', shape: [10, 3], data });
       writeFileSync(p, bytes.subarray(0, bytes.length - 4));
-      throwsData(() => readNpy(p), /long\d\.npy: truncated \.npy data: shape \[10,3\] of float32 needs 120 bytes .* but the file has 116$/);
+      throwsData(
+        () => readNpy(p),
+        /long\d\.npy: truncated \.npy data: shape \[10,3\] of float32 needs 120 bytes .* but the file has 116$/,
+      );
       writeFileSync(p, bytes.subarray(0, pre + 100));
-      throwsData(() => readNpy(p), /truncated \.npy header: header_len at byte offset 8 says \d+ bytes, but only 100 follow/);
+      throwsData(
+        () => readNpy(p),
+        /truncated \.npy header: header_len at byte offset 8 says \d+ bytes, but only 100 follow/,
+      );
       const extra = new Uint8Array(bytes.length + 2);
       extra.set(bytes);
       writeFileSync(p, extra);

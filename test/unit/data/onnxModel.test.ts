@@ -29,7 +29,10 @@ function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return m;
 }
 
-for (const [name, inputName, kind, d] of [['cnn_bn_gap', 'image', 'gemm', 64], ['mlp_matmul', 'x', 'matmul-add', 16]] as const) {
+for (const [name, inputName, kind, d] of [
+  ['cnn_bn_gap', 'image', 'gemm', 64],
+  ['mlp_matmul', 'x', 'matmul-add', 16],
+] as const) {
   test(`${name}: head (${kind}) found; backbone and whole graph on ONNX Runtime match PyTorch to 1e-4`, () => {
     const m = readOnnxModel(join(FIX, `${name}.onnx`));
     assert.equal(m.head.kind, kind);
@@ -47,14 +50,18 @@ for (const [name, inputName, kind, d] of [['cnn_bn_gap', 'image', 'gemm', 64], [
     assert.ok(maxDiff(f.data, feats.data) < 1e-4, 'features');
     // The head as read (W d x K, b) on PyTorch's features gives PyTorch's logits.
     const mine = new Float64Array(160);
-    for (let i = 0; i < 16; i++) for (let k = 0; k < 10; k++) {
-      let s = m.head.b[k]!;
-      for (let r = 0; r < d; r++) s += feats.data[i * d + r]! * m.head.W[r * 10 + k]!;
-      mine[i * 10 + k] = s;
-    }
+    for (let i = 0; i < 16; i++)
+      for (let k = 0; k < 10; k++) {
+        let s = m.head.b[k]!;
+        for (let r = 0; r < d; r++) s += feats.data[i * d + r]! * m.head.W[r * 10 + k]!;
+        mine[i * 10 + k] = s;
+      }
     assert.ok(maxDiff(mine, logits.data) < 1e-4, 'head');
     const whole = new OrtSession(modelBytes(m));
-    assert.ok(maxDiff(whole.run({ [inputName]: { data: x.data, dims: x.shape } }).logits!.data, logits.data) < 1e-4, 'whole graph');
+    assert.ok(
+      maxDiff(whole.run({ [inputName]: { data: x.data, dims: x.shape } }).logits!.data, logits.data) < 1e-4,
+      'whole graph',
+    );
     whole.dispose();
   });
 
@@ -68,7 +75,10 @@ for (const [name, inputName, kind, d] of [['cnn_bn_gap', 'image', 'gemm', 64], [
     assert.ok(maxDiff(back.head.W, W) === 0 && maxDiff(back.head.b, b) === 0);
     const before = decodeOnnx(readFileSync(join(FIX, `${name}.onnx`))).graph!;
     const after = decodeOnnx(readFileSync(path)).graph!;
-    assert.deepEqual(after.node!.map((n) => n.opType), before.node!.map((n) => n.opType));
+    assert.deepEqual(
+      after.node!.map((n) => n.opType),
+      before.node!.map((n) => n.opType),
+    );
     assert.equal(after.initializer!.length, before.initializer!.length);
   });
 }
@@ -87,26 +97,48 @@ test('bad ONNX inputs are DataErrors naming the file and node', () => {
   expectDataError(() => readOnnxModel(junk), /junk\.onnx/, /not a valid ONNX model|not an ONNX model/);
   expectDataError(() => readOnnxModel(join(tmp, 'missing.onnx')), /missing\.onnx/, /ENOENT/);
   expectDataError(() => readOnnxModel(join(FIX, 'cnn_bn_gap.onnx'), 'nope'), /no node named "nope"/, /Gemm/);
-  expectDataError(() => readOnnxModel(join(FIX, 'cnn_bn_gap.onnx'), '/features/features.2/Relu'), /Relu/, /must be a Gemm/);
-  // A head whose result other nodes read (not the last layer) is refused, with only weight-initializer nodes as candidates.
+  expectDataError(
+    () => readOnnxModel(join(FIX, 'cnn_bn_gap.onnx'), '/features/features.2/Relu'),
+    /Relu/,
+    /must be a Gemm/,
+  );
+  // A head whose result other nodes read (not the last layer) is refused, with only weight-initializer nodes as
+  // candidates.
   const W = floatTensor('W', [4, 3], new Float32Array(12));
   const mid = modelOf({
-    name: 'g', node: [node('Gemm', ['x', 'W'], ['z'], { transB: 1 }, ['transB']), node('MatMul', ['z', 'z2'], ['a']), node('Relu', ['z'], ['z2']), node('Add', ['a', 'z'], ['p'])],
-    initializer: [W], input: [valueInfo('x', ['N', 4])], output: [valueInfo('p', ['N', 3])],
+    name: 'g',
+    node: [
+      node('Gemm', ['x', 'W'], ['z'], { transB: 1 }, ['transB']),
+      node('MatMul', ['z', 'z2'], ['a']),
+      node('Relu', ['z'], ['z2']),
+      node('Add', ['a', 'z'], ['p']),
+    ],
+    initializer: [W],
+    input: [valueInfo('x', ['N', 4])],
+    output: [valueInfo('p', ['N', 3])],
   });
   const midPath = join(tmp, 'mid.onnx');
   writeFileSync(midPath, encodeOnnx(mid));
-  expectDataError(() => readOnnxModel(midPath, 'Gemm_z'), /does not produce the graph's output/, /with a weight initializer: "Gemm_z" \(Gemm\)$/);
-  expectDataError(() => readOnnxModel(midPath), /head node "MatMul_a" \(MatMul\): its weight "z2" is not an initializer/);
+  expectDataError(
+    () => readOnnxModel(midPath, 'Gemm_z'),
+    /does not produce the graph's output/,
+    /with a weight initializer: "Gemm_z" \(Gemm\)$/,
+  );
+  expectDataError(
+    () => readOnnxModel(midPath),
+    /head node "MatMul_a" \(MatMul\): its weight "z2" is not an initializer/,
+  );
 });
 
 test('a Softmax (or LogSoftmax) after the head: the head is found by default and by name, the logits are read before the Softmax, and the written model keeps it', () => {
   for (const op of ['Softmax', 'LogSoftmax']) {
     const Wd = Float32Array.from({ length: 12 }, (_, i) => (i % 5) - 2); // K x d = 3 x 4 (transB = 1)
     const soft = modelOf({
-      name: 'g', node: [node('Gemm', ['x', 'W', 'c'], ['z'], { transB: 1 }, ['transB']), node(op, ['z'], ['p'])],
+      name: 'g',
+      node: [node('Gemm', ['x', 'W', 'c'], ['z'], { transB: 1 }, ['transB']), node(op, ['z'], ['p'])],
       initializer: [floatTensor('W', [3, 4], Wd), floatTensor('c', [3], Float32Array.from([0.1, 0.2, 0.3]))],
-      input: [valueInfo('x', ['N', 4])], output: [valueInfo('p', ['N', 3])],
+      input: [valueInfo('x', ['N', 4])],
+      output: [valueInfo('p', ['N', 3])],
     });
     const softPath = join(tmp, `${op}.onnx`);
     writeFileSync(softPath, encodeOnnx(soft));
@@ -119,20 +151,46 @@ test('a Softmax (or LogSoftmax) after the head: the head is found by default and
     const z = s1.run(x).z!.data;
     s1.dispose();
     // z = x W^T + c
-    assert.deepEqual(Array.from(z).map((v) => Math.round(v * 1e5) / 1e5), [0, 1, 2].map((k) => Math.round((Array.from({ length: 4 }, (_, r) => (r + 1) * Wd[k * 4 + r]!).reduce((a, b) => a + b) + [0.1, 0.2, 0.3][k]!) * 1e5) / 1e5));
+    assert.deepEqual(
+      Array.from(z).map((v) => Math.round(v * 1e5) / 1e5),
+      [0, 1, 2].map(
+        (k) =>
+          Math.round(
+            (Array.from({ length: 4 }, (_, r) => (r + 1) * Wd[k * 4 + r]!).reduce((a, b) => a + b) +
+              [0.1, 0.2, 0.3][k]!) *
+              1e5,
+          ) / 1e5,
+      ),
+    );
     const written = decodeOnnx(withHead(m, Float32Array.from(m.head.W), Float32Array.from(m.head.b))).graph!;
-    assert.deepEqual(written.node!.map((n) => n.opType), ['Gemm', op], 'the Softmax is kept');
-    assert.deepEqual(written.output!.map((o) => o.name), ['p'], 'the written model keeps its one output');
-    const exposed = decodeOnnx(withHead(m, Float32Array.from(m.head.W), Float32Array.from(m.head.b), { exposeLogits: true })).graph!;
-    assert.deepEqual(exposed.output!.map((o) => o.name), ['p', 'z']);
+    assert.deepEqual(
+      written.node!.map((n) => n.opType),
+      ['Gemm', op],
+      'the Softmax is kept',
+    );
+    assert.deepEqual(
+      written.output!.map((o) => o.name),
+      ['p'],
+      'the written model keeps its one output',
+    );
+    const exposed = decodeOnnx(
+      withHead(m, Float32Array.from(m.head.W), Float32Array.from(m.head.b), { exposeLogits: true }),
+    ).graph!;
+    assert.deepEqual(
+      exposed.output!.map((o) => o.name),
+      ['p', 'z'],
+    );
   }
 });
 
 test('a Gemm without bias and with alpha/beta: folded on reading, a bias added on writing', () => {
   const Wd = Float32Array.from([1, 2, 3, 4, 5, 6]); // B is d x K = 2 x 3 (transB = 0)
   const g = modelOf({
-    name: 'g', node: [node('Gemm', ['x', 'W'], ['y'], { alpha: 2 })], initializer: [floatTensor('W', [2, 3], Wd)],
-    input: [valueInfo('x', ['N', 2])], output: [valueInfo('y', ['N', 3])],
+    name: 'g',
+    node: [node('Gemm', ['x', 'W'], ['y'], { alpha: 2 })],
+    initializer: [floatTensor('W', [2, 3], Wd)],
+    input: [valueInfo('x', ['N', 2])],
+    output: [valueInfo('y', ['N', 3])],
   });
   const p = join(tmp, 'nobias.onnx');
   writeFileSync(p, encodeOnnx(g));

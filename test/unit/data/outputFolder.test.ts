@@ -7,9 +7,20 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OutputFolderError } from '../../../src/core/errors';
-import { checkOutputFolder, checkReplaceable, createOutputFolder, isRunFolder, LOCK_FILE, lockOutputFolder, markRunFolder, removeIfUnused, RUN_MARKER } from '../../../src/data/outputFolder';
+import {
+  checkOutputFolder,
+  checkReplaceable,
+  createOutputFolder,
+  isRunFolder,
+  LOCK_FILE,
+  lockOutputFolder,
+  markRunFolder,
+  removeIfUnused,
+  RUN_MARKER,
+} from '../../../src/data/outputFolder';
 
-const fails = (f: () => unknown, re: RegExp) => assert.throws(f, (e: unknown) => e instanceof OutputFolderError && re.test(e.message));
+const fails = (f: () => unknown, re: RegExp) =>
+  assert.throws(f, (e: unknown) => e instanceof OutputFolderError && re.test(e.message));
 
 test('a folder on /proc, under a file, or inside an input folder is refused without creating anything', () => {
   const dir = mkdtempSync(join(tmpdir(), 'selmix-outdir-'));
@@ -18,7 +29,10 @@ test('a folder on /proc, under a file, or inside an input folder is refused with
   fails(() => checkOutputFolder(join(dir, 'file', 'out'), []), /is a file, not a folder/);
   mkdirSync(join(dir, 'images', 'train'), { recursive: true });
   fails(() => checkOutputFolder(join(dir, 'images', 'train'), [join(dir, 'images', 'train')]), /is the input folder/);
-  fails(() => checkOutputFolder(join(dir, 'images', 'train', 'out'), [join(dir, 'images', 'train')]), /inside the input folder/);
+  fails(
+    () => checkOutputFolder(join(dir, 'images', 'train', 'out'), [join(dir, 'images', 'train')]),
+    /inside the input folder/,
+  );
   // An input file's folder is not an input folder: outputs beside a file are fine.
   writeFileSync(join(dir, 'x.npy'), 'x');
   assert.doesNotThrow(() => checkOutputFolder(join(dir, 'out'), [join(dir, 'x.npy')]));
@@ -37,38 +51,60 @@ function readOnlyMount(): string | null {
 }
 
 const ro = readOnlyMount();
-test('a read-only file system is reported as read-only (not as a missing file)', { skip: ro === null ? 'mounting a read-only tmpfs is not permitted here' : false }, () => {
-  try {
-    fails(() => checkOutputFolder(join(ro!, 'out'), []), /read-only file system/);
-  } finally {
-    execFileSync('umount', [ro!]);
-  }
-});
+test(
+  'a read-only file system is reported as read-only (not as a missing file)',
+  { skip: ro === null ? 'mounting a read-only tmpfs is not permitted here' : false },
+  () => {
+    try {
+      fails(() => checkOutputFolder(join(ro!, 'out'), []), /read-only file system/);
+    } finally {
+      execFileSync('umount', [ro!]);
+    }
+  },
+);
 
 test('the lock: a live run of another process is named; a lock of a gone process is taken over; release removes only our lock', () => {
   const dir = mkdtempSync(join(tmpdir(), 'selmix-lock-'));
   createOutputFolder(dir);
   const lock = join(dir, LOCK_FILE);
   // The parent of this process is alive and is another process.
-  writeFileSync(lock, JSON.stringify({ pid: process.ppid, thread: 0, host: hostname(), startedAt: 't', what: 'fine-tuning "other"' }));
-  fails(() => lockOutputFolder(dir, 'mine'), new RegExp(`another run is writing to the output folder .*fine-tuning "other" \\(process ${process.ppid}, started t\\)`));
-  writeFileSync(lock, JSON.stringify({ pid: 2 ** 22 + 4321, thread: 0, host: hostname(), startedAt: 't', what: 'gone' }));
+  writeFileSync(
+    lock,
+    JSON.stringify({ pid: process.ppid, thread: 0, host: hostname(), startedAt: 't', what: 'fine-tuning "other"' }),
+  );
+  fails(
+    () => lockOutputFolder(dir, 'mine'),
+    new RegExp(
+      `another run is writing to the output folder .*fine-tuning "other" \\(process ${process.ppid}, started t\\)`,
+    ),
+  );
+  writeFileSync(
+    lock,
+    JSON.stringify({ pid: 2 ** 22 + 4321, thread: 0, host: hostname(), startedAt: 't', what: 'gone' }),
+  );
   const release = lockOutputFolder(dir, 'mine');
   assert.equal(JSON.parse(readFileSync(lock, 'utf8')).what, 'mine');
   release();
   assert.ok(!existsSync(lock));
 });
 
-test('the user\'s files: a folder holding a file the run would replace is refused unless a SelMix run wrote it (marker, or an earlier run\'s report.json)', () => {
+test("the user's files: a folder holding a file the run would replace is refused unless a SelMix run wrote it (marker, or an earlier run's report.json)", () => {
   const dir = mkdtempSync(join(tmpdir(), 'selmix-own-'));
   checkReplaceable(join(dir, 'new'), ['W.npy']);
   writeFileSync(join(dir, 'notes.txt'), 'mine');
   checkReplaceable(dir, ['W.npy', 'model']);
   writeFileSync(join(dir, 'W.npy'), 'mine');
-  assert.throws(() => checkReplaceable(dir, ['report.json', 'W.npy']), (e: unknown) => e instanceof OutputFolderError && e.message.includes(`holds ${join(dir, 'W.npy')}, which this run would replace`));
+  assert.throws(
+    () => checkReplaceable(dir, ['report.json', 'W.npy']),
+    (e: unknown) =>
+      e instanceof OutputFolderError && e.message.includes(`holds ${join(dir, 'W.npy')}, which this run would replace`),
+  );
   writeFileSync(join(dir, 'report.json'), '{"summary": {"runId": 3}}');
-  assert.equal(isRunFolder(dir), false, 'a report.json that is not a run\'s');
-  writeFileSync(join(dir, 'report.json'), JSON.stringify({ summary: { runId: 'r', reportPath: join(dir, 'report.json') }, snapshot: {} }));
+  assert.equal(isRunFolder(dir), false, "a report.json that is not a run's");
+  writeFileSync(
+    join(dir, 'report.json'),
+    JSON.stringify({ summary: { runId: 'r', reportPath: join(dir, 'report.json') }, snapshot: {} }),
+  );
   assert.equal(isRunFolder(dir), true, 'a report.json of a run written before the marker');
   checkReplaceable(dir, ['report.json', 'W.npy']);
 

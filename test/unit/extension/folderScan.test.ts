@@ -10,7 +10,11 @@ test('finds class-folder trees by structure, whatever their size: a CIFAR-10-siz
   try {
     // 10 classes x (5000 train, 100 val, 1000 test) empty "images": 61,000 names, never opened.
     const classes = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'];
-    for (const [split, n] of [['train', 5000], ['val', 100], ['test', 1000]] as const) {
+    for (const [split, n] of [
+      ['train', 5000],
+      ['val', 100],
+      ['test', 1000],
+    ] as const) {
       for (const c of classes) {
         const d = join(root, 'data', 'cifar10', split, c);
         mkdirSync(d, { recursive: true });
@@ -21,7 +25,10 @@ test('finds class-folder trees by structure, whatever their size: a CIFAR-10-siz
     mkdirSync(join(root, 'docs', 'img', 'only'), { recursive: true });
     writeFileSync(join(root, 'docs', 'img', 'only', 'a.png'), '');
     writeFileSync(join(root, 'logo.png'), '');
-    for (const c of ['a', 'b']) { mkdirSync(join(root, 'node_modules', 'x', c), { recursive: true }); writeFileSync(join(root, 'node_modules', 'x', c, '1.jpg'), ''); }
+    for (const c of ['a', 'b']) {
+      mkdirSync(join(root, 'node_modules', 'x', c), { recursive: true });
+      writeFileSync(join(root, 'node_modules', 'x', c, '1.jpg'), '');
+    }
     const found = findImageFolders(root);
     assert.deepEqual(found, [
       { path: 'data/cifar10/test', classes: 10, images: 10_000 },

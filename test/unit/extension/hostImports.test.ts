@@ -22,7 +22,10 @@ function reachable(entry: string): { files: string[]; packages: Set<string> } {
     // Type-only imports vanish from the bundle.
     for (const m of src.matchAll(/^\s*(?:import|export)\s+(?!type\b)(?:[^'";]*?\bfrom\s+)?['"]([^'"]+)['"]/gm)) {
       const spec = m[1]!;
-      if (!spec.startsWith('.')) { packages.add(spec); continue; }
+      if (!spec.startsWith('.')) {
+        packages.add(spec);
+        continue;
+      }
       const base = resolve(dirname(f), spec);
       const file = [`${base}.ts`, join(base, 'index.ts'), base].find((p) => existsSync(p) && p.endsWith('.ts'));
       assert.ok(file, `${relative(root, f)} imports ${spec}, which does not resolve`);
@@ -36,6 +39,12 @@ test('the extension host bundle reaches no tfjs, ONNX Runtime or sharp package, 
   // Lint fences say which folders src/extension may import (eslint.config.mjs); this follows the imports transitively,
   // which lint does not, so a fenced-in folder that later imports training code is caught too.
   const { files, packages } = reachable(join(root, 'src/extension/extension.ts'));
-  assert.deepEqual([...packages].filter((p) => p.startsWith('@tensorflow/') || p === 'onnxruntime-node' || p === 'sharp'), []);
-  assert.ok(files.includes('src/request/prepare.ts') && files.includes('src/report/report.ts'), 'the walk follows imports');
+  assert.deepEqual(
+    [...packages].filter((p) => p.startsWith('@tensorflow/') || p === 'onnxruntime-node' || p === 'sharp'),
+    [],
+  );
+  assert.ok(
+    files.includes('src/request/prepare.ts') && files.includes('src/report/report.ts'),
+    'the walk follows imports',
+  );
 });

@@ -9,8 +9,12 @@ import { DEMO_CACHE, DEMO_CONFIG, DEMO_OUTPUT, demoConfigText } from '../../../s
 
 const root = join(import.meta.dirname, '..', '..', '..');
 interface Manifest {
-  contributes: { commands: { command: string; title: string; category: string }[]; configuration: { properties: Record<string, { enum?: string[]; default?: unknown }> };
-    views: Record<string, { id: string; type?: string }[]>; viewsContainers: { activitybar: { id: string }[] } };
+  contributes: {
+    commands: { command: string; title: string; category: string }[];
+    configuration: { properties: Record<string, { enum?: string[]; default?: unknown }> };
+    views: Record<string, { id: string; type?: string }[]>;
+    viewsContainers: { activitybar: { id: string }[] };
+  };
   capabilities: { untrustedWorkspaces: { supported: string | boolean; description?: string } };
   extensionKind: string[];
 }
@@ -18,7 +22,14 @@ const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as Mani
 
 test('the six commands are contributed under the SelMix category', () => {
   const titles = pkg.contributes.commands.map((c) => `${c.category}: ${c.title}`).sort();
-  assert.deepEqual(titles, ['SelMix: Fine-tune', 'SelMix: New Config File', 'SelMix: Open Dashboard', 'SelMix: Run Demo', 'SelMix: Stop', 'SelMix: Temperature Sweep']);
+  assert.deepEqual(titles, [
+    'SelMix: Fine-tune',
+    'SelMix: New Config File',
+    'SelMix: Open Dashboard',
+    'SelMix: Run Demo',
+    'SelMix: Stop',
+    'SelMix: Temperature Sweep',
+  ]);
   for (const c of pkg.contributes.commands) assert.match(c.command, /^selmix\./);
 });
 
@@ -33,7 +44,10 @@ test('workspace trust is limited, the extension runs where the data is, the side
   assert.ok((pkg.capabilities.untrustedWorkspaces.description ?? '').length > 20);
   assert.deepEqual(pkg.extensionKind, ['workspace']);
   assert.ok(pkg.contributes.viewsContainers.activitybar.some((c) => c.id === 'selmix'));
-  assert.deepEqual(pkg.contributes.views.selmix?.map((v) => [v.id, v.type]), [['selmix.sidebar', 'webview']]);
+  assert.deepEqual(
+    pkg.contributes.views.selmix?.map((v) => [v.id, v.type]),
+    [['selmix.sidebar', 'webview']],
+  );
 });
 
 test('every config template and the demo config pass the schema', () => {

@@ -8,12 +8,25 @@ import type { RunEvent } from '../../../src/protocol/messages';
 
 const workerPath = join(import.meta.dirname, 'fixtures', 'fakeWorker.mjs');
 
-function start(fake: string, stopTimeoutMs?: number, outputDir?: string): { s: RunSession; events: RunEvent[]; logs: string[] } {
+function start(
+  fake: string,
+  stopTimeoutMs?: number,
+  outputDir?: string,
+): { s: RunSession; events: RunEvent[]; logs: string[] } {
   const events: RunEvent[] = [];
   const logs: string[] = [];
   const s = new RunSession({
-    workerPath, request: { type: 'worker/start', request: { configText: JSON.stringify({ fake, ...(outputDir ? { outputDir } : {}) }), configPath: '/x.selmix.json' } },
-    onEvent: (e) => events.push(e), log: (l) => logs.push(l), ...(stopTimeoutMs === undefined ? {} : { stopTimeoutMs }),
+    workerPath,
+    request: {
+      type: 'worker/start',
+      request: {
+        configText: JSON.stringify({ fake, ...(outputDir ? { outputDir } : {}) }),
+        configPath: '/x.selmix.json',
+      },
+    },
+    onEvent: (e) => events.push(e),
+    log: (l) => logs.push(l),
+    ...(stopTimeoutMs === undefined ? {} : { stopTimeoutMs }),
   });
   return { s, events, logs };
 }
@@ -22,7 +35,10 @@ test('forwards events, drops non-events with a log line, ends with the terminal 
   const { s, events, logs } = start('finish');
   const end = await s.done;
   assert.equal(end.type, 'run/finished');
-  assert.deepEqual(events.map((e) => e.type), ['run/started', 'run/finished']);
+  assert.deepEqual(
+    events.map((e) => e.type),
+    ['run/started', 'run/finished'],
+  );
   assert.ok(logs.some((l) => l.includes('not a run event')));
 });
 
@@ -53,7 +69,8 @@ test('stop is graceful when the worker answers', async () => {
 });
 
 test('stop reaches a worker that never yields to its event loop, through the shared stop flag', async () => {
-  // The fake spins on Atomics.load without ever reading a message: a stop sent only as worker/stop would hit the timeout.
+  // The fake spins on Atomics.load without ever reading a message: a stop sent only as worker/stop would hit the
+  // timeout.
   const { s, events } = start('spin', 60_000);
   while (!events.some((e) => e.type === 'run/step')) await new Promise((r) => setTimeout(r, 10));
   s.stop();
@@ -70,10 +87,10 @@ test('a stop the worker ignores ends in run/failed after the timeout', async () 
   assert.match(end.type === 'run/failed' ? end.payload.message : '', /did not stop within/);
 });
 
-test('a worker that dies holding its output folder\'s lock: the host removes that lock, so the next run is not refused', async () => {
+test("a worker that dies holding its output folder's lock: the host removes that lock, so the next run is not refused", async () => {
   const dir = mkdtempSync(join(tmpdir(), 'selmix-session-lock-'));
   const { s } = start('lockThenExit', undefined, dir);
   const end = await s.done;
   assert.equal(end.type, 'run/failed');
-  assert.ok(!existsSync(join(dir, '.selmix.lock')), 'the dead thread\'s lock is gone');
+  assert.ok(!existsSync(join(dir, '.selmix.lock')), "the dead thread's lock is gone");
 });

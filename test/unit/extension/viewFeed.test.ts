@@ -12,8 +12,14 @@ function fakeClock(): Clock & { advance(ms: number): void } {
   let next = 1;
   return {
     now: () => now,
-    setTimeout: (fn, ms) => { const id = next++; timers.push({ at: now + ms, fn, id }); return id; },
-    clearTimeout: (h) => { timers = timers.filter((t) => t.id !== h); },
+    setTimeout: (fn, ms) => {
+      const id = next++;
+      timers.push({ at: now + ms, fn, id });
+      return id;
+    },
+    clearTimeout: (h) => {
+      timers = timers.filter((t) => t.id !== h);
+    },
     advance(ms) {
       const end = now + ms;
       for (;;) {
@@ -30,18 +36,62 @@ function fakeClock(): Clock & { advance(ms: number): void } {
 
 function metrics(K: number, r: number): MetricsReport {
   const recall = Array.from({ length: K }, () => r);
-  return { accuracy: r, meanRecall: r, minRecall: r, maxRecall: r, gMean: r, hMean: r, headRecall: r, tailRecall: r, minHeadTailRecall: r,
-    minCoverage: 0, headCoverage: 0, tailCoverage: 0, recall, coverage: recall, support: recall.map(() => 10) };
+  return {
+    accuracy: r,
+    meanRecall: r,
+    minRecall: r,
+    maxRecall: r,
+    gMean: r,
+    hMean: r,
+    headRecall: r,
+    tailRecall: r,
+    minHeadTailRecall: r,
+    minCoverage: 0,
+    headCoverage: 0,
+    tailCoverage: 0,
+    recall,
+    coverage: recall,
+    support: recall.map(() => 10),
+  };
 }
 const matrices = new Map<number, { gain: number[]; dist: number[] }>();
 function refresh(step: number, K: number): RefreshPayload {
-  if (!matrices.has(K)) matrices.set(K, { gain: Array.from({ length: K * K }, (_, i) => Math.sin(i)), dist: new Array<number>(K * K).fill(1 / (K * K)) });
+  if (!matrices.has(K))
+    matrices.set(K, {
+      gain: Array.from({ length: K * K }, (_, i) => Math.sin(i)),
+      dist: new Array<number>(K * K).fill(1 / (K * K)),
+    });
   const { gain, dist } = matrices.get(K)!;
-  return { step, objective: 'minRecall', objectiveValue: step / 1e4, val: metrics(K, step / 1e4), multipliers: null,
-    gain: { K, data: gain }, distribution: { K, data: dist }, maxGain: 1 };
+  return {
+    step,
+    objective: 'minRecall',
+    objectiveValue: step / 1e4,
+    val: metrics(K, step / 1e4),
+    multipliers: null,
+    gain: { K, data: gain },
+    distribution: { K, data: dist },
+    maxGain: 1,
+  };
 }
-const started = (K: number): RunEvent => ({ type: 'run/started', payload: { runId: 'r', name: 'n', objective: 'minRecall', K, classNames: Array.from({ length: K }, (_, i) => `c${i}`), totalSteps: 10_000, backend: 'cpu', outputDir: '/o', mode: 'finetune', notes: [] } });
-const step = (s: number): RunEvent => ({ type: 'run/step', payload: { step: s, totalSteps: 10_000, loss: 1 / s, lr: 0.01, msPerStep: 0.1 } });
+const started = (K: number): RunEvent => ({
+  type: 'run/started',
+  payload: {
+    runId: 'r',
+    name: 'n',
+    objective: 'minRecall',
+    K,
+    classNames: Array.from({ length: K }, (_, i) => `c${i}`),
+    totalSteps: 10_000,
+    backend: 'cpu',
+    outputDir: '/o',
+    mode: 'finetune',
+    notes: [],
+  },
+});
+const step = (s: number): RunEvent => ({
+  type: 'run/step',
+  payload: { step: s, totalSteps: 10_000, loss: 1 / s, lr: 0.01, msPerStep: 0.1 },
+});
 
 test('downsampleMatrix keeps small matrices and block-reduces large ones', () => {
   const small = { K: 3, data: [1, 2, 3, 4, 5, 6, 7, 8, 9] };
@@ -68,7 +118,10 @@ test('thinEvenly keeps the last item and at most max', () => {
 
 /** A view that acknowledges every message at once (a fast page). */
 function fastView(feed: ViewFeed, posts: HostToWebview[], id = 'v'): void {
-  feed.addView(id, (m) => { posts.push(m); queueMicrotask(() => feed.viewAck(id)); });
+  feed.addView(id, (m) => {
+    posts.push(m);
+    queueMicrotask(() => feed.viewAck(id));
+  });
   feed.viewReady(id);
 }
 const settle = (): Promise<void> => new Promise((r) => setImmediate(r));
@@ -87,11 +140,30 @@ test('coalesces a flood of events to the rate limit, keeping every refresh for t
   for (let s = 1; s <= 10_000; s++) {
     feed.push(step(s));
     if (s % 200 === 0) feed.push({ type: 'run/refresh', payload: refresh(s, K) });
-    if (s % 5 === 0) { clock.advance(1); await settle(); }
+    if (s % 5 === 0) {
+      clock.advance(1);
+      await settle();
+    }
   }
-  feed.push({ type: 'run/finished', payload: { runId: 'r', outputDir: '/o', reportPath: '/o/r.json', stoppedBy: 'steps', steps: 10_000, objective: 'minRecall',
-    before: { objectiveValue: 0, val: metrics(K, 0) }, after: { objectiveValue: 1, val: metrics(K, 1) }, bestStep: 10_000, wallSeconds: 2 } });
-  for (let i = 0; i < 10; i++) { clock.advance(100); await settle(); }
+  feed.push({
+    type: 'run/finished',
+    payload: {
+      runId: 'r',
+      outputDir: '/o',
+      reportPath: '/o/r.json',
+      stoppedBy: 'steps',
+      steps: 10_000,
+      objective: 'minRecall',
+      before: { objectiveValue: 0, val: metrics(K, 0) },
+      after: { objectiveValue: 1, val: metrics(K, 1) },
+      bestStep: 10_000,
+      wallSeconds: 2,
+    },
+  });
+  for (let i = 0; i < 10; i++) {
+    clock.advance(100);
+    await settle();
+  }
   // 2 s of fake time at 10 a second: about 20 batches (plus the snapshot and the trailing terminal).
   assert.ok(posts.length <= 24, `posted ${posts.length} messages`);
   const events = posts.flatMap((p) => (p.type === 'host/events' ? p.events : []));
@@ -185,12 +257,15 @@ test('hidden views get nothing; reset sends a snapshot to ready views', () => {
   feed.push({ type: 'run/log', payload: { level: 'warn', message: 'the first-order gain estimate is not tracking' } });
   clock.advance(1000);
   assert.equal(posts.length, 4, 'logs reach the views (the gain monitor warns through run/log)');
-  assert.deepEqual((posts.at(-1) as { events: RunEvent[] }).events.map((e) => e.type), ['run/log']);
+  assert.deepEqual(
+    (posts.at(-1) as { events: RunEvent[] }).events.map((e) => e.type),
+    ['run/log'],
+  );
   assert.equal(feed.snapshot.logs?.at(-1)?.level, 'warn');
   assert.equal(feed.bootstrapSnapshot().status, 'stopping');
 });
 
-test('each stage of a run (pre-training, then fine-tuning) resets every view from its first event, over the previous run\'s G and P', async () => {
+test("each stage of a run (pre-training, then fine-tuning) resets every view from its first event, over the previous run's G and P", async () => {
   const clock = fakeClock();
   const feed = new ViewFeed({ updatesPerSecond: 10, clock });
   const fast: HostToWebview[] = [];
@@ -201,19 +276,28 @@ test('each stage of a run (pre-training, then fine-tuning) resets every view fro
   feed.viewReady('slow');
   await settle();
   /** What a page holds after folding every message it got (as webview/common.ts does). */
-  const pageState = (posts: HostToWebview[]) => posts.reduce((s, m) => m.type === 'host/snapshot' ? m.snapshot : m.type === 'host/events' ? m.events.reduce(applyEvent, s) : s, emptySnapshot());
+  const pageState = (posts: HostToWebview[]) =>
+    posts.reduce(
+      (s, m) =>
+        m.type === 'host/snapshot' ? m.snapshot : m.type === 'host/events' ? m.events.reduce(applyEvent, s) : s,
+      emptySnapshot(),
+    );
   const stage = (mode: 'pretrain' | 'finetune', name: string): RunEvent => {
     const e = started(4);
-    return e.type === 'run/started' ? { type: 'run/started', payload: { ...e.payload, mode, name, totalSteps: mode === 'pretrain' ? 500 : 300 } } : e;
+    return e.type === 'run/started'
+      ? { type: 'run/started', payload: { ...e.payload, mode, name, totalSteps: mode === 'pretrain' ? 500 : 300 } }
+      : e;
   };
   // The previous run: a refresh with G and P on screen.
   feed.push(stage('finetune', 'previous run'));
   feed.push({ type: 'run/refresh', payload: refresh(10, 4) });
-  clock.advance(200); await settle();
+  clock.advance(200);
+  await settle();
   assert.equal(pageState(fast).lastRefresh?.gain.data.length, 16);
   // The demo: pre-training first.
   feed.push(stage('pretrain', 'demo: pre-training'));
-  clock.advance(200); await settle();
+  clock.advance(200);
+  await settle();
   let s = pageState(fast);
   assert.equal(s.started?.mode, 'pretrain');
   assert.equal(s.started?.name, 'demo: pre-training');
@@ -221,24 +305,40 @@ test('each stage of a run (pre-training, then fine-tuning) resets every view fro
   assert.equal(s.lastRefresh, null, 'no G or P of the previous run');
   assert.deepEqual(s.history, []);
   const lastBatch = fast.at(-1)!;
-  assert.ok(lastBatch.type === 'host/events' && lastBatch.events[0]?.type === 'run/started', 'the stage\'s first event leads its batch');
+  assert.ok(
+    lastBatch.type === 'host/events' && lastBatch.events[0]?.type === 'run/started',
+    "the stage's first event leads its batch",
+  );
   for (let i = 1; i <= 20; i++) feed.push(step(i));
-  clock.advance(200); await settle();
+  clock.advance(200);
+  await settle();
   assert.equal(pageState(fast).lastStep?.step, 20);
   // Then fine-tuning: a second run/started, whose batch must not carry the pre-training's steps.
   for (let i = 21; i <= 30; i++) feed.push(step(i));
   feed.push(stage('finetune', 'demo'));
   feed.push(step(1));
-  clock.advance(200); await settle();
+  clock.advance(200);
+  await settle();
   s = pageState(fast);
   assert.equal(s.started?.mode, 'finetune');
   assert.equal(s.lastStep?.step, 1);
-  assert.deepEqual(s.losses.map((l) => l.step), [1], 'the new stage\'s loss curve starts empty');
+  assert.deepEqual(
+    s.losses.map((l) => l.step),
+    [1],
+    "the new stage's loss curve starts empty",
+  );
   const b = fast.at(-1)!;
-  assert.ok(b.type === 'host/events' && b.events[0]?.type === 'run/started' && !b.events.some((e) => e.type === 'run/step' && e.payload.step > 1));
+  assert.ok(
+    b.type === 'host/events' &&
+      b.events[0]?.type === 'run/started' &&
+      !b.events.some((e) => e.type === 'run/step' && e.payload.step > 1),
+  );
   assert.equal(feed.snapshot.started?.mode, 'finetune');
   // The slow view catches up with the same state, whatever it missed.
-  clock.advance(20_000); feed.push(step(2)); clock.advance(200); await settle();
+  clock.advance(20_000);
+  feed.push(step(2));
+  clock.advance(200);
+  await settle();
   const slowState = pageState(slow);
   assert.equal(slowState.started?.mode, 'finetune');
   assert.equal(slowState.lastRefresh, null);
@@ -246,19 +346,38 @@ test('each stage of a run (pre-training, then fine-tuning) resets every view fro
   feed.dispose();
 });
 
-test('a new run\'s first stage event replaces the finished run in every view at once, and a late view gets it in its snapshot', async () => {
+test("a new run's first stage event replaces the finished run in every view at once, and a late view gets it in its snapshot", async () => {
   const clock = fakeClock();
   const posts: HostToWebview[] = [];
   const feed = new ViewFeed({ updatesPerSecond: 10, clock });
   fastView(feed, posts);
   feed.push(started(3));
-  feed.push({ type: 'run/finished', payload: { runId: 'r', outputDir: '/o', reportPath: '/o/report.json', stoppedBy: 'steps', steps: 1, objective: 'minRecall',
-    before: { objectiveValue: 0, val: metrics(3, 0) }, after: { objectiveValue: 1, val: metrics(3, 1) }, bestStep: 1, wallSeconds: 1 } });
+  feed.push({
+    type: 'run/finished',
+    payload: {
+      runId: 'r',
+      outputDir: '/o',
+      reportPath: '/o/report.json',
+      stoppedBy: 'steps',
+      steps: 1,
+      objective: 'minRecall',
+      before: { objectiveValue: 0, val: metrics(3, 0) },
+      after: { objectiveValue: 1, val: metrics(3, 1) },
+      bestStep: 1,
+      wallSeconds: 1,
+    },
+  });
   clock.advance(1000);
   await settle();
   posts.length = 0;
-  feed.push({ type: 'run/stage', payload: { stage: 'starting', label: 'starting', done: 0, total: 0, etaSeconds: null, name: 'next' } });
-  feed.push({ type: 'run/stage', payload: { stage: 'decoding', label: 'decoding images (train)', done: 10, total: 100, etaSeconds: 1, name: 'next' } });
+  feed.push({
+    type: 'run/stage',
+    payload: { stage: 'starting', label: 'starting', done: 0, total: 0, etaSeconds: null, name: 'next' },
+  });
+  feed.push({
+    type: 'run/stage',
+    payload: { stage: 'decoding', label: 'decoding images (train)', done: 10, total: 100, etaSeconds: 1, name: 'next' },
+  });
   clock.advance(200);
   await settle();
   let view = emptySnapshot();
@@ -269,7 +388,7 @@ test('a new run\'s first stage event replaces the finished run in every view at 
     if (m.type === 'host/events') for (const e of m.events) view = applyEvent(view, e);
   }
   assert.equal(view.status, 'running');
-  assert.equal(view.started, null, 'the previous run\'s facts are gone');
+  assert.equal(view.started, null, "the previous run's facts are gone");
   assert.equal(view.stage?.stage, 'decoding');
   assert.equal(feed.snapshot.stage?.done, 10);
   // A view that opens now paints the same state from its first message.

@@ -7,10 +7,30 @@ import { imageConfig, modelKind, PREPROCESS_PRESETS } from '../../../src/extensi
 const template = CONFIG_TEMPLATES.find((t) => t.config.data.kind === 'images')!.config;
 
 test('an ONNX model gets its preprocessing preset and what to train; the folders go to train, val and test', () => {
-  const c = imageConfig(template, { train: 'data/cifar10/train', val: 'data/cifar10/val', test: 'data/cifar10/test', model: 'models/resnet.onnx', preset: 'cifar', wholeNetwork: true });
-  assert.deepEqual(c.data, { kind: 'images', train: 'data/cifar10/train', val: 'data/cifar10/val', test: 'data/cifar10/test' });
-  assert.deepEqual(c.model, { kind: 'onnx', path: 'models/resnet.onnx', preprocess: { preset: 'cifar' }, freezeBackbone: false });
-  assert.deepEqual(PREPROCESS_PRESETS.map((p) => p.id), ['imagenet', 'cifar', 'mnist', 'none']);
+  const c = imageConfig(template, {
+    train: 'data/cifar10/train',
+    val: 'data/cifar10/val',
+    test: 'data/cifar10/test',
+    model: 'models/resnet.onnx',
+    preset: 'cifar',
+    wholeNetwork: true,
+  });
+  assert.deepEqual(c.data, {
+    kind: 'images',
+    train: 'data/cifar10/train',
+    val: 'data/cifar10/val',
+    test: 'data/cifar10/test',
+  });
+  assert.deepEqual(c.model, {
+    kind: 'onnx',
+    path: 'models/resnet.onnx',
+    preprocess: { preset: 'cifar' },
+    freezeBackbone: false,
+  });
+  assert.deepEqual(
+    PREPROCESS_PRESETS.map((p) => p.id),
+    ['imagenet', 'cifar', 'mnist', 'none'],
+  );
   assert.equal(modelKind('a/B.ONNX'), 'onnx');
   assert.equal(modelKind('a/model.json'), 'tfjs');
 });

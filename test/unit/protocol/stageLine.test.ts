@@ -3,15 +3,56 @@ import { test } from 'node:test';
 import { applyEvent, emptySnapshot, type RunEvent, type RunSnapshot } from '../../../src/protocol/messages';
 import { endedWithWindow, formatDuration, stageLine } from '../../../src/protocol/stageLine';
 
-const stage = (stageId: 'starting' | 'decoding' | 'checking', done = 0, total = 0, eta: number | null = null): RunEvent =>
-  ({ type: 'run/stage', payload: { stage: stageId, label: stageId === 'decoding' ? 'decoding images (train)' : stageId, done, total, etaSeconds: eta, name: 'cifar' } });
-const started = (mode: 'finetune' | 'pretrain', trains?: 'head' | 'network'): RunEvent => ({ type: 'run/started', payload: {
-  runId: 'r', name: 'cifar', objective: 'minRecall', K: 3, classNames: ['a', 'b', 'c'], totalSteps: 1000, backend: 'cpu', outputDir: '/o', mode, notes: [], ...(trains ? { trains } : {}) } });
+const stage = (
+  stageId: 'starting' | 'decoding' | 'checking',
+  done = 0,
+  total = 0,
+  eta: number | null = null,
+): RunEvent => ({
+  type: 'run/stage',
+  payload: {
+    stage: stageId,
+    label: stageId === 'decoding' ? 'decoding images (train)' : stageId,
+    done,
+    total,
+    etaSeconds: eta,
+    name: 'cifar',
+  },
+});
+const started = (mode: 'finetune' | 'pretrain', trains?: 'head' | 'network'): RunEvent => ({
+  type: 'run/started',
+  payload: {
+    runId: 'r',
+    name: 'cifar',
+    objective: 'minRecall',
+    K: 3,
+    classNames: ['a', 'b', 'c'],
+    totalSteps: 1000,
+    backend: 'cpu',
+    outputDir: '/o',
+    mode,
+    notes: [],
+    ...(trains ? { trains } : {}),
+  },
+});
 const fold = (s: RunSnapshot, ...es: RunEvent[]): RunSnapshot => es.reduce(applyEvent, s);
 
 test('the first stage event of a run replaces a finished run at once: running, no results, its name', () => {
-  const done = fold(emptySnapshot(), started('finetune'), { type: 'run/finished', payload: { runId: 'r', outputDir: '/o', reportPath: '/o/report.json', stoppedBy: 'steps', steps: 1000, objective: 'minRecall',
-    before: { objectiveValue: 0, val: {} as never }, after: { objectiveValue: 1, val: {} as never }, bestStep: 1, wallSeconds: 1 } });
+  const done = fold(emptySnapshot(), started('finetune'), {
+    type: 'run/finished',
+    payload: {
+      runId: 'r',
+      outputDir: '/o',
+      reportPath: '/o/report.json',
+      stoppedBy: 'steps',
+      steps: 1000,
+      objective: 'minRecall',
+      before: { objectiveValue: 0, val: {} as never },
+      after: { objectiveValue: 1, val: {} as never },
+      bestStep: 1,
+      wallSeconds: 1,
+    },
+  });
   assert.equal(done.status, 'finished');
   const s = applyEvent(done, stage('starting'));
   assert.equal(s.status, 'running');
@@ -21,21 +62,45 @@ test('the first stage event of a run replaces a finished run at once: running, n
   assert.equal(stageLine(s)?.text, 'starting…');
   // A later stage of the same run keeps it running; run/started clears the stage.
   const d = applyEvent(s, stage('decoding', 500, 2000, 12.4));
-  assert.deepEqual(stageLine(d), { stage: 'decoding', text: 'decoding images (train) 500/2000 (25 %), about 12 s left', fraction: 0.25, etaSeconds: 12.4 });
+  assert.deepEqual(stageLine(d), {
+    stage: 'decoding',
+    text: 'decoding images (train) 500/2000 (25 %), about 12 s left',
+    fraction: 0.25,
+    etaSeconds: 12.4,
+  });
   const f = applyEvent(d, started('finetune', 'network'));
   assert.equal(f.stage, null);
   assert.equal(stageLine(f)?.text, 'fine-tuning the whole network: step 0/1000 (0 %)');
-  const g = applyEvent(f, { type: 'run/step', payload: { step: 250, totalSteps: 1000, loss: 1, lr: 0.1, msPerStep: 100 } });
-  assert.deepEqual(stageLine(g), { stage: 'finetuning', text: 'fine-tuning the whole network: step 250/1000 (25 %), about 1 min 15 s left', fraction: 0.25, etaSeconds: 75 });
-  assert.equal(stageLine({ ...g, status: 'stopping' })?.text, 'stopping: fine-tuning the whole network: step 250/1000 (25 %)');
+  const g = applyEvent(f, {
+    type: 'run/step',
+    payload: { step: 250, totalSteps: 1000, loss: 1, lr: 0.1, msPerStep: 100 },
+  });
+  assert.deepEqual(stageLine(g), {
+    stage: 'finetuning',
+    text: 'fine-tuning the whole network: step 250/1000 (25 %), about 1 min 15 s left',
+    fraction: 0.25,
+    etaSeconds: 75,
+  });
+  assert.equal(
+    stageLine({ ...g, status: 'stopping' })?.text,
+    'stopping: fine-tuning the whole network: step 250/1000 (25 %)',
+  );
   assert.equal(stageLine(applyEvent(emptySnapshot(), started('pretrain')))?.text, 'pre-training: step 0/1000 (0 %)');
   assert.equal(stageLine(done), null);
 });
 
-test('a run/log line carries the worker\'s own step when it gives one', () => {
-  const s = fold(emptySnapshot(), started('finetune'), { type: 'run/step', payload: { step: 240, totalSteps: 1000, loss: 1, lr: 0.1, msPerStep: 1 } },
-    { type: 'run/log', payload: { level: 'warn', message: 'up to step 250', step: 250 } }, { type: 'run/log', payload: { level: 'info', message: 'no step' } });
-  assert.deepEqual(s.logs?.map((l) => l.step), [250, 240]);
+test("a run/log line carries the worker's own step when it gives one", () => {
+  const s = fold(
+    emptySnapshot(),
+    started('finetune'),
+    { type: 'run/step', payload: { step: 240, totalSteps: 1000, loss: 1, lr: 0.1, msPerStep: 1 } },
+    { type: 'run/log', payload: { level: 'warn', message: 'up to step 250', step: 250 } },
+    { type: 'run/log', payload: { level: 'info', message: 'no step' } },
+  );
+  assert.deepEqual(
+    s.logs?.map((l) => l.step),
+    [250, 240],
+  );
 });
 
 test('formatDuration', () => {

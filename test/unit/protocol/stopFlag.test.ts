@@ -17,14 +17,17 @@ test('a StopFlag starts clear, request() sets it, and a flag over the same buffe
 test('a thread busy in synchronous work sees the flag set by another thread (no message needed)', async () => {
   const flag = new StopFlag();
   // The worker never returns to its event loop while it spins: only shared memory can end the loop.
-  const w = new Worker(`
+  const w = new Worker(
+    `
     const { parentPort, workerData } = require('node:worker_threads');
     const cell = new Int32Array(workerData, 0, 1);
     parentPort.postMessage('spinning');
     let n = 0;
     while (Atomics.load(cell, 0) === 0) n++;
     parentPort.postMessage('stopped');
-  `, { eval: true, workerData: flag.buffer });
+  `,
+    { eval: true, workerData: flag.buffer },
+  );
   const said: string[] = [];
   await new Promise<void>((resolve, reject) => {
     w.on('error', reject);

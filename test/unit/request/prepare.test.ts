@@ -11,7 +11,8 @@ const file = '/ws/runs/a.selmix.json';
 const present = new Set(['/ws/data/train_x.npy', '/ws/data/train_y.npy', '/ws/model/W.npy']);
 const exists = (p: string): boolean => present.has(p);
 const opts: PrepareOptions = { workspaceRoots: [ws], exists };
-const prep = (text: string, overrides?: RunOverrides) => prepareRun({ configText: text, configPath: file, ...(overrides ? { overrides } : {}) }, opts);
+const prep = (text: string, overrides?: RunOverrides) =>
+  prepareRun({ configText: text, configPath: file, ...(overrides ? { overrides } : {}) }, opts);
 
 const good = `{
   "objective": "minRecall",
@@ -40,12 +41,26 @@ test('a missing input file is an error on that field, at its line', () => {
   assert.equal(i.source, 'input');
   assert.equal(i.line, 4);
   assert.match(i.message, /not found: \/ws\/model\/missing\.npy/);
-  assert.ok(text.split('\n')[3]!.slice(i.column - 1, i.endColumn - 1).includes('"../model/missing.npy"'), 'the range covers the value');
+  assert.ok(
+    text
+      .split('\n')[3]!
+      .slice(i.column - 1, i.endColumn - 1)
+      .includes('"../model/missing.npy"'),
+    'the range covers the value',
+  );
 });
 
 test('every missing input is its own issue', () => {
-  const c = prep(good.replace('../model/W.npy', '../model/missing.npy').replace('../data/train_y.npy', '../data/nope.npy'));
-  assert.deepEqual(c.issues.map((i) => [i.path, i.line]), [['data.train.labels', 3], ['model.weights', 4]]);
+  const c = prep(
+    good.replace('../model/W.npy', '../model/missing.npy').replace('../data/train_y.npy', '../data/nope.npy'),
+  );
+  assert.deepEqual(
+    c.issues.map((i) => [i.path, i.line]),
+    [
+      ['data.train.labels', 3],
+      ['model.weights', 4],
+    ],
+  );
 });
 
 test('schema problems come with 1-based lines: wrong type, unknown key, invalid JSON', () => {
@@ -65,7 +80,10 @@ test('schema problems come with 1-based lines: wrong type, unknown key, invalid 
 
 test('schema problems and override problems come together, one issue each', () => {
   const c = prep(good.replace('"minRecall"', '"bestRecall"'), { temperature: 0 });
-  assert.deepEqual(c.issues.map((i) => i.source), ['schema', 'overrides']);
+  assert.deepEqual(
+    c.issues.map((i) => i.source),
+    ['schema', 'overrides'],
+  );
   assert.match(c.issues[1]!.message, /^--temperature: /);
 });
 
@@ -86,7 +104,11 @@ test('without "output", the output override (selmix.outputFolder in the editor) 
   assert.deepEqual(c.issues, []);
   const outside = prep(text, { output: '/tmp/a' });
   assert.equal(outside.outputOutsideWorkspace, true);
-  assert.equal(outside.issues[0]?.line, 1, 'an override has no line of its own: the warning sits at the top of the file');
+  assert.equal(
+    outside.issues[0]?.line,
+    1,
+    'an override has no line of its own: the warning sits at the top of the file',
+  );
 });
 
 test('isInside', () => {

@@ -43,5 +43,6 @@ test('overrides are applied after validation, keeping every other field', () => 
 test('number flags are plain decimals', () => {
   assert.equal(parseNumberFlag('--steps', '300'), 300);
   assert.equal(parseNumberFlag('--temperature', '1e-1'), 0.1);
-  for (const bad of ['0x10', '1e', '', 'abc']) assert.deepEqual(parseNumberFlag('--steps', bad), { error: `--steps: "${bad}" is not a number` });
+  for (const bad of ['0x10', '1e', '', 'abc'])
+    assert.deepEqual(parseNumberFlag('--steps', bad), { error: `--steps: "${bad}" is not a number` });
 });

@@ -1,7 +1,17 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { RunCurve } from '../../../src/protocol/messages';
-import { compareAxisName, compareCsv, compareSeries, csvCell, fmtNumber, multiplierClasses, recallView, runLabel, RECALL_EXTREMES } from '../../../webview/viewModel';
+import {
+  compareAxisName,
+  compareCsv,
+  compareSeries,
+  csvCell,
+  fmtNumber,
+  multiplierClasses,
+  recallView,
+  runLabel,
+  RECALL_EXTREMES,
+} from '../../../webview/viewModel';
 
 test('fmtNumber formats by magnitude', () => {
   assert.equal(fmtNumber(0.05), '0.05');
@@ -15,9 +25,27 @@ test('fmtNumber formats by magnitude', () => {
   assert.equal(fmtNumber(null), '–');
 });
 
-const curve = (name: string, objective: string, temperature: number | null, extra: Partial<RunCurve> = {}): RunCurve => ({
-  reportPath: `/w/${name}/${objective}/report.json`, name, objective, temperature, lr: 0.01, trains: 'head', steps: [0, 10, 20],
-  series: { objective: [0.1, 0.2, 0.3], minRecall: [0.1, 0.2, 0.3], meanRecall: [0.5, 0.6, 0.7], gMean: [0.4, Number.NaN, 0.6], hMean: [0.3, 0.4, 0.5], accuracy: [0.6, 0.7, 0.8] },
+const curve = (
+  name: string,
+  objective: string,
+  temperature: number | null,
+  extra: Partial<RunCurve> = {},
+): RunCurve => ({
+  reportPath: `/w/${name}/${objective}/report.json`,
+  name,
+  objective,
+  temperature,
+  lr: 0.01,
+  trains: 'head',
+  steps: [0, 10, 20],
+  series: {
+    objective: [0.1, 0.2, 0.3],
+    minRecall: [0.1, 0.2, 0.3],
+    meanRecall: [0.5, 0.6, 0.7],
+    gMean: [0.4, Number.NaN, 0.6],
+    hMean: [0.3, 0.4, 0.5],
+    accuracy: [0.6, 0.7, 0.8],
+  },
   ...extra,
 });
 
@@ -27,11 +55,21 @@ test('runs with different objectives are told apart in the legend, the axis and 
   assert.equal(runLabel(a), 'cifar · minRecall · s = 10 · lr 0.01 · head only');
   assert.equal(runLabel(b), 'cifar · gMean · s = 10 · lr 6e-9 · whole network');
   const s = compareSeries([a, b], 'gMean');
-  assert.deepEqual(s[0]!.points, [[0, 0.4], [20, 0.6]], 'a missing value is left out, not drawn as 0');
-  assert.equal(compareAxisName([a, b], 'objective'), 'each run\'s objective');
+  assert.deepEqual(
+    s[0]!.points,
+    [
+      [0, 0.4],
+      [20, 0.6],
+    ],
+    'a missing value is left out, not drawn as 0',
+  );
+  assert.equal(compareAxisName([a, b], 'objective'), "each run's objective");
   assert.equal(compareAxisName([a, a], 'objective'), 'minRecall');
   assert.equal(compareAxisName([a, b], 'hMean'), 'H-mean');
-  assert.deepEqual(compareSeries([a, a], 'hMean').map((x) => x.name), [runLabel(a), `${runLabel(a)} (2)`]);
+  assert.deepEqual(
+    compareSeries([a, a], 'hMean').map((x) => x.name),
+    [runLabel(a), `${runLabel(a)} (2)`],
+  );
   const csv = compareCsv([a, b], 'hMean').trim().split('\n');
   assert.equal(csv[0], 'run,objective,temperature,lr,trains,metric,step,value');
   assert.equal(csv[1], 'cifar,minRecall,10,0.01,head,hMean,0,0.3');
@@ -58,8 +96,14 @@ test('per-class recall at large K: the lowest and highest classes and a histogra
   const v = recallView(start, now, K);
   assert.equal(v.classes.length, 2 * RECALL_EXTREMES);
   const sorted = [...now].sort((a, b) => a - b);
-  assert.deepEqual(v.classes.slice(0, RECALL_EXTREMES).map((k) => now[k]), sorted.slice(0, RECALL_EXTREMES));
-  assert.deepEqual(v.classes.slice(-RECALL_EXTREMES).map((k) => now[k]), sorted.slice(-RECALL_EXTREMES));
+  assert.deepEqual(
+    v.classes.slice(0, RECALL_EXTREMES).map((k) => now[k]),
+    sorted.slice(0, RECALL_EXTREMES),
+  );
+  assert.deepEqual(
+    v.classes.slice(-RECALL_EXTREMES).map((k) => now[k]),
+    sorted.slice(-RECALL_EXTREMES),
+  );
   assert.deepEqual(v.histogram!.now, new Array(10).fill(100));
   assert.deepEqual(v.histogram!.start, [0, 0, 0, 0, 0, 1000, 0, 0, 0, 0]);
   assert.equal(recallView(start.slice(0, 10), now.slice(0, 10), 10).histogram, null);

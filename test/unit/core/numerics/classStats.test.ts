@@ -4,7 +4,20 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { TrainingError } from '../../../../src/core/errors';
 import {
-  argmaxRows, classStats, colSums, gMean, headCount, hedgeWeights, hMean, mean, precisionsOf, recalls, rowSums, softHinge, statsFromMetrics, sum,
+  argmaxRows,
+  classStats,
+  colSums,
+  gMean,
+  headCount,
+  hedgeWeights,
+  hMean,
+  mean,
+  precisionsOf,
+  recalls,
+  rowSums,
+  softHinge,
+  statsFromMetrics,
+  sum,
 } from '../../../../src/core/numerics/classStats';
 import { metricsReport } from '../../../../src/core/numerics/metrics';
 import { classSupport, confusionMatrix } from '../../../../src/core/numerics/confusion';
@@ -12,7 +25,9 @@ import { adjustedMetrics } from '../../../../src/core/numerics/logitAdjust';
 import { Rng } from '../../../../src/core/numerics/rng';
 import { assertClose } from '../../../helpers/numerics';
 
-/** Counts (rows = true class) of a 3-class example, normalised jointly: recall 0.8, 0.6, 0.9; precision 0.8, 0.75, 0.75. */
+/**
+ * Counts (rows = true class) of a 3-class example, normalised jointly: recall 0.8, 0.6, 0.9; precision 0.8, 0.75, 0.75.
+ */
 const C3 = Float64Array.from([8, 1, 1, 2, 6, 2, 0, 1, 9], (c) => c / 30);
 
 test('row sums, column sums, recall and precision of a hand-computed C', () => {
@@ -34,7 +49,10 @@ test('sum, mean (with a range and a mask), G-mean and H-mean', () => {
   assert.equal(sum(xs), 0.8 + 0.6 + 0.9);
   assert.equal(mean(xs), (0.8 + 0.6 + 0.9) / 3);
   assert.equal(mean(xs, 1, 3), (0.6 + 0.9) / 2);
-  assert.equal(mean(xs, 0, 3, (i) => i !== 1), (0.8 + 0.9) / 2);
+  assert.equal(
+    mean(xs, 0, 3, (i) => i !== 1),
+    (0.8 + 0.9) / 2,
+  );
   assert.ok(Number.isNaN(mean(xs, 0, 3, () => false)), 'NaN when nothing is kept');
   assert.ok(Math.abs(gMean(xs) - Math.cbrt(0.8 * 0.6 * 0.9)) < 1e-15);
   assert.ok(Math.abs(hMean(xs) - 3 / (1 / 0.8 + 1 / 0.6 + 1 / 0.9)) < 1e-15);
@@ -61,20 +79,37 @@ test('Hedge weights: softmin/softmax without memory, exponentiated gradient with
   const v = [0.2, 0.5, 0.9];
   const e = v.map((x) => Math.exp(-10 * (x - 0.2)));
   const z = e.reduce((a, b) => a + b, 0);
-  assertClose(hedgeWeights(v, null, 0, 10, -1), e.map((x) => x / z), 1e-15, 'softmin');
+  assertClose(
+    hedgeWeights(v, null, 0, 10, -1),
+    e.map((x) => x / z),
+    1e-15,
+    'softmin',
+  );
   const m = hedgeWeights(v, null, 0, 10, 1);
   assert.ok(m[2]! > m[1]! && m[1]! > m[0]!, 'softmax favours the largest');
   const prev = [0.5, 0.25, 0.25];
   const w = prev.map((p, i) => p * Math.exp(-10 * v[i]!));
   const s = w.reduce((a, b) => a + b, 0);
-  assertClose(hedgeWeights(v, prev, 1, 10, -1), w.map((x) => x / s), 1e-15, 'Hedge');
+  assertClose(
+    hedgeWeights(v, prev, 1, 10, -1),
+    w.map((x) => x / s),
+    1e-15,
+    'Hedge',
+  );
   assert.deepEqual(Array.from(hedgeWeights([0.1, 0.2], [0, 0], 1, 10, -1)), [0.5, 0.5]);
 });
 
 test('argmaxRows: the first maximum; a NaN logit anywhere in a row is a TrainingError naming the example', () => {
   assert.deepEqual(Array.from(argmaxRows([1, 3, 3, -Infinity, -Infinity, -Infinity, 0, -1, 2], 3, 3)), [1, 0, 2]);
-  for (const row of [[NaN, 1, 2], [1, NaN, 2], [1, 2, NaN]]) {
-    assert.throws(() => argmaxRows([0, 1, 0, ...row], 2, 3), (e: unknown) => e instanceof TrainingError && /example 1 are NaN.*lower the learning rate/.test(e.message));
+  for (const row of [
+    [NaN, 1, 2],
+    [1, NaN, 2],
+    [1, 2, NaN],
+  ]) {
+    assert.throws(
+      () => argmaxRows([0, 1, 0, ...row], 2, 3),
+      (e: unknown) => e instanceof TrainingError && /example 1 are NaN.*lower the learning rate/.test(e.message),
+    );
   }
 });
 
@@ -89,7 +124,8 @@ test('statsFromMetrics recovers diag(C), row sums and coverage from a metrics re
 
 test('argmaxRows with a shift equals argmaxRows of the shifted copy, ties and NaN included; adjustedMetrics equals its copying form', () => {
   const rng = new Rng(5);
-  const n = 300, K = 37;
+  const n = 300,
+    K = 37;
   // Coarse values so that shifted entries tie often.
   const logits = Float32Array.from({ length: n * K }, () => Math.round(rng.next() * 8) / 4);
   const labels = Int32Array.from({ length: n }, (_, i) => i % K);
@@ -106,6 +142,9 @@ test('argmaxRows with a shift equals argmaxRows of the shifted copy, ties and Na
   }
   const bad = Float64Array.from(logits);
   bad[7 * K + 3] = NaN;
-  assert.throws(() => argmaxRows(bad, n, K, lp), (e: unknown) => e instanceof TrainingError && /example 7 are NaN/.test(e.message));
+  assert.throws(
+    () => argmaxRows(bad, n, K, lp),
+    (e: unknown) => e instanceof TrainingError && /example 7 are NaN/.test(e.message),
+  );
   assert.throws(() => argmaxRows(logits, n, K, lp.subarray(1)), RangeError);
 });

@@ -12,7 +12,8 @@ test('P is non-negative, sums to 1, and is the masked joint softmax plus eps, re
   const rng = new Rng(41);
   const K = 6;
   const G = randn(rng, K * K, 0.5);
-  const s = 3, eps = 1e-3;
+  const s = 3,
+    eps = 1e-3;
   const P = samplingDistribution(G, K, s, eps);
   assert.ok(P.every((p) => p >= 0));
   assert.ok(Math.abs(sum(P) - 1) < 1e-14);
@@ -21,7 +22,12 @@ test('P is non-negative, sums to 1, and is the masked joint softmax plus eps, re
   const z = e.reduce((a, b) => a + b, 0);
   const q = Array.from(G, (g, t) => (g > 0 ? e[t]! / z : 0) + eps);
   const qs = q.reduce((a, b) => a + b, 0);
-  assertClose(P, q.map((x) => x / qs), 1e-14, 'P');
+  assertClose(
+    P,
+    q.map((x) => x / qs),
+    1e-14,
+    'P',
+  );
 });
 
 test('entries with G <= 0 get eps / (positive softmax mass + K^2 eps), which is <= eps/(1 + K^2 eps) only when the positive mass is 1', () => {
@@ -31,7 +37,8 @@ test('entries with G <= 0 get eps / (positive softmax mass + K^2 eps), which is 
   const G = randn(rng, K * K);
   // Mostly positive mass: large s concentrates the joint softmax on the top (positive) gain.
   const P = samplingDistribution(G, K, 50, eps);
-  for (let t = 0; t < G.length; t++) if (G[t]! <= 0) assert.ok(P[t]! <= (eps / (1 + K * K * eps)) * (1 + 1e-9), `${P[t]}`);
+  for (let t = 0; t < G.length; t++)
+    if (G[t]! <= 0) assert.ok(P[t]! <= (eps / (1 + K * K * eps)) * (1 + 1e-9), `${P[t]}`);
   // In general the bound is eps / (sum_{G>0} softmax(sG) + K^2 eps) (docs/ALGORITHM.md section 4; see 8.7).
   const P2 = samplingDistribution(G, K, 0.5, eps);
   const e = Array.from(G, (g) => Math.exp(0.5 * g));
@@ -65,9 +72,20 @@ test('P is order-preserving on positive gains, and scaling G by c equals scaling
   const K = 7;
   const G = randn(rng, K * K);
   const P = samplingDistribution(G, K, 2);
-  const pos = Array.from(G.keys()).filter((t) => G[t]! > 0).sort((a, b) => G[a]! - G[b]!);
+  const pos = Array.from(G.keys())
+    .filter((t) => G[t]! > 0)
+    .sort((a, b) => G[a]! - G[b]!);
   for (let t = 0; t + 1 < pos.length; t++) assert.ok(P[pos[t]!]! <= P[pos[t + 1]!]!);
-  assertClose(samplingDistribution(G.map((g) => g * 3.5), K, 2), samplingDistribution(G, K, 7), 1e-13, 'scale');
+  assertClose(
+    samplingDistribution(
+      G.map((g) => g * 3.5),
+      K,
+      2,
+    ),
+    samplingDistribution(G, K, 7),
+    1e-13,
+    'scale',
+  );
 });
 
 test('huge s G does not overflow (max-subtracted softmax)', () => {
@@ -81,11 +99,14 @@ test('huge s G does not overflow (max-subtracted softmax)', () => {
 
 test('a NaN gain is a TrainingError naming the class pair and what to change', () => {
   const G = Float64Array.from([0.1, 0.2, NaN, 0.3]);
-  assert.throws(() => samplingDistribution(G, 2, 10), (e: unknown) => {
-    assert.ok(e instanceof TrainingError, String(e));
-    assert.match(e.message, /the gain of class pair \(1, 0\) is NaN.*lower training\.lr.*customObjective/);
-    return true;
-  });
+  assert.throws(
+    () => samplingDistribution(G, 2, 10),
+    (e: unknown) => {
+      assert.ok(e instanceof TrainingError, String(e));
+      assert.match(e.message, /the gain of class pair \(1, 0\) is NaN.*lower training\.lr.*customObjective/);
+      return true;
+    },
+  );
 });
 
 test('smoothDistribution: the weighted mean of the previous and the new P, a distribution; the new P when there is no previous one or smoothing 0', () => {
@@ -99,9 +120,17 @@ test('smoothDistribution: the weighted mean of the previous and the new P, a dis
   assert.throws(() => smoothDistribution(prev, next, 1), /smoothing must be in \[0, 1\)/);
   assert.throws(() => smoothDistribution(prev, Float64Array.from([1]), 0.5), /4 previous entries, 1 new ones/);
   // A pair favoured at one refresh and dropped at the next keeps half its mass, then a quarter: no flip in one refresh.
-  const a = Float64Array.from([1, 0]), b = Float64Array.from([0, 1]);
-  const p1 = smoothDistribution(a, b, 0.5), p2 = smoothDistribution(p1, a, 0.5);
-  assert.deepEqual([Array.from(p1), Array.from(p2)], [[0.5, 0.5], [0.75, 0.25]]);
+  const a = Float64Array.from([1, 0]),
+    b = Float64Array.from([0, 1]);
+  const p1 = smoothDistribution(a, b, 0.5),
+    p2 = smoothDistribution(p1, a, 0.5);
+  assert.deepEqual(
+    [Array.from(p1), Array.from(p2)],
+    [
+      [0.5, 0.5],
+      [0.75, 0.25],
+    ],
+  );
 });
 
 test('an extreme temperature (s = 1e308) gives a finite distribution: the largest positive gain takes the mass, eps the rest', () => {

@@ -4,10 +4,29 @@ import assert from 'node:assert/strict';
 import { OBJECTIVE_IDS } from '../../../../src/core/objectives/objectiveIds';
 import { Rng } from '../../../../src/core/numerics/rng';
 import { clipConfusion } from '../../../../src/core/numerics/confusion';
-import { centroidLogits, gainMatrix, gramMatrix, mixedProbabilities, type DeltaWVariant } from '../../../../src/core/numerics/gain';
-import { defaultObjectiveOptions, objectiveD, psi, updateMultipliers, type ObjectiveOptions } from '../../../../src/core/objectives/objectives';
+import {
+  centroidLogits,
+  gainMatrix,
+  gramMatrix,
+  mixedProbabilities,
+  type DeltaWVariant,
+} from '../../../../src/core/numerics/gain';
+import {
+  defaultObjectiveOptions,
+  objectiveD,
+  psi,
+  updateMultipliers,
+  type ObjectiveOptions,
+} from '../../../../src/core/objectives/objectives';
 import { bruteForceGain } from '../../../helpers/bruteForceGain';
-import { assertClose, confusionFromUnconstrained, maxAbs, randn, unbalancedPrior, uniformPrior } from '../../../helpers/numerics';
+import {
+  assertClose,
+  confusionFromUnconstrained,
+  maxAbs,
+  randn,
+  unbalancedPrior,
+  uniformPrior,
+} from '../../../helpers/numerics';
 
 /** A random head and centroids whose centroid logits are diagonal-dominant (recalls well above 0). */
 function randomModel(rng: Rng, K: number, d: number): { Z: Float64Array; W: Float64Array; b: Float64Array } {
@@ -19,30 +38,52 @@ function randomModel(rng: Rng, K: number, d: number): { Z: Float64Array; W: Floa
 }
 
 /** C = pi softmax(centroid logits), the link of docs/ALGORITHM.md section 1. */
-function confusionOfHead(Z: Float64Array, W: Float64Array, b: Float64Array, K: number, d: number, pi: Float64Array): Float64Array {
+function confusionOfHead(
+  Z: Float64Array,
+  W: Float64Array,
+  b: Float64Array,
+  K: number,
+  d: number,
+  pi: Float64Array,
+): Float64Array {
   const A = new Float64Array(K * K);
-  for (let k = 0; k < K; k++) for (let l = 0; l < K; l++) {
-    let a = b[l]!;
-    for (let r = 0; r < d; r++) a += Z[k * d + r]! * W[r * K + l]!;
-    A[k * K + l] = a;
-  }
+  for (let k = 0; k < K; k++)
+    for (let l = 0; l < K; l++) {
+      let a = b[l]!;
+      for (let r = 0; r < d; r++) a += Z[k * d + r]! * W[r * K + l]!;
+      A[k * K + l] = a;
+    }
   return confusionFromUnconstrained(A, pi, K);
 }
 
 /** Delta W^(ij) of docs/ALGORITHM.md section 3 step 4, written out directly. */
-function deltaW(Z: Float64Array, W: Float64Array, b: Float64Array, K: number, d: number, i: number, j: number, lb: number, variant: DeltaWVariant): Float64Array {
+function deltaW(
+  Z: Float64Array,
+  W: Float64Array,
+  b: Float64Array,
+  K: number,
+  d: number,
+  i: number,
+  j: number,
+  lb: number,
+  variant: DeltaWVariant,
+): Float64Array {
   const zt = new Float64Array(d);
   for (let r = 0; r < d; r++) zt[r] = lb * Z[i * d + r]! + (1 - lb) * Z[j * d + r]!;
   const a = new Float64Array(K);
-  for (let l = 0; l < K; l++) { a[l] = b[l]!; for (let r = 0; r < d; r++) a[l]! += W[r * K + l]! * zt[r]!; }
+  for (let l = 0; l < K; l++) {
+    a[l] = b[l]!;
+    for (let r = 0; r < d; r++) a[l]! += W[r * K + l]! * zt[r]!;
+  }
   const mx = Math.max(...a);
   const e = a.map((x) => Math.exp(x - mx));
   const s = e.reduce((x, y) => x + y, 0);
   const dW = new Float64Array(d * K);
-  for (let r = 0; r < d; r++) for (let l = 0; l < K; l++) {
-    const u = variant === 'mixed' ? zt[r]! : Z[i * d + r]!;
-    dW[r * K + l] = (l === i ? u : 0) - (e[l]! / s) * zt[r]!;
-  }
+  for (let r = 0; r < d; r++)
+    for (let l = 0; l < K; l++) {
+      const u = variant === 'mixed' ? zt[r]! : Z[i * d + r]!;
+      dW[r * K + l] = (l === i ? u : 0) - (e[l]! / s) * zt[r]!;
+    }
   return dW;
 }
 
@@ -64,12 +105,16 @@ for (const variant of ['prototype', 'mixed'] as const) {
         const G = gainMatrix({ K, d, Z, W, b, D, variant });
         const eta = 1e-5;
         const fd = new Float64Array(K * K);
-        for (let i = 0; i < K; i++) for (let j = 0; j < K; j++) {
-          const dW = deltaW(Z, W, b, K, d, i, j, 0.8, variant);
-          const Wp = W.map((w, t) => w + eta * dW[t]!);
-          const Wm = W.map((w, t) => w - eta * dW[t]!);
-          fd[i * K + j] = (psi(id, confusionOfHead(Z, Wp, b, K, d, pi), K, o, lam) - psi(id, confusionOfHead(Z, Wm, b, K, d, pi), K, o, lam)) / (2 * eta);
-        }
+        for (let i = 0; i < K; i++)
+          for (let j = 0; j < K; j++) {
+            const dW = deltaW(Z, W, b, K, d, i, j, 0.8, variant);
+            const Wp = W.map((w, t) => w + eta * dW[t]!);
+            const Wm = W.map((w, t) => w - eta * dW[t]!);
+            fd[i * K + j] =
+              (psi(id, confusionOfHead(Z, Wp, b, K, d, pi), K, o, lam) -
+                psi(id, confusionOfHead(Z, Wm, b, K, d, pi), K, o, lam)) /
+              (2 * eta);
+          }
         assert.ok(maxAbs(G) > 1e-3, `${id}: G trivially small`);
         assertClose(G, fd, 1e-6, `${id} G vs directional derivative (${variant}, ${priorMode})`);
       }
@@ -79,7 +124,12 @@ for (const variant of ['prototype', 'mixed'] as const) {
 
 test('closed form equals the brute-force O(K^4) construction to 1e-12 (both variants, odd and even K, any lambdaBar)', () => {
   const rng = new Rng(31);
-  for (const [K, d] of [[5, 3], [6, 7], [9, 4], [12, 16]] as const) {
+  for (const [K, d] of [
+    [5, 3],
+    [6, 7],
+    [9, 4],
+    [12, 16],
+  ] as const) {
     const { Z, W, b } = randomModel(rng, K, d);
     const C = clipConfusion(confusionOfHead(Z, W, b, K, d, uniformPrior(K)));
     for (const id of OBJECTIVE_IDS) {
@@ -98,7 +148,8 @@ test('closed form equals the brute-force O(K^4) construction to 1e-12 (both vari
 
 test('the two variants differ (the positive term matters)', () => {
   const rng = new Rng(32);
-  const K = 6, d = 5;
+  const K = 6,
+    d = 5;
   const { Z, W, b } = randomModel(rng, K, d);
   const D = randn(rng, K * K);
   const a = gainMatrix({ K, d, Z, W, b, D, variant: 'prototype' });
@@ -112,32 +163,47 @@ test('the two variants differ (the positive term matters)', () => {
 
 test('mixed logits are lambdaBar a_i + (1 - lambdaBar) a_j and p^ij is the head softmax of the mixed centroid', () => {
   const rng = new Rng(33);
-  const K = 7, d = 6;
+  const K = 7,
+    d = 6;
   const { Z, W, b } = randomModel(rng, K, d);
   const A = centroidLogits(Z, W, b, K, d);
-  for (const [i, j] of [[0, 3], [4, 4], [6, 1]] as const) {
+  for (const [i, j] of [
+    [0, 3],
+    [4, 4],
+    [6, 1],
+  ] as const) {
     const zt = new Float64Array(d);
     for (let r = 0; r < d; r++) zt[r] = 0.7 * Z[i * d + r]! + 0.3 * Z[j * d + r]!;
     const direct = new Float64Array(K);
-    for (let l = 0; l < K; l++) { direct[l] = b[l]!; for (let r = 0; r < d; r++) direct[l]! += W[r * K + l]! * zt[r]!; }
+    for (let l = 0; l < K; l++) {
+      direct[l] = b[l]!;
+      for (let r = 0; r < d; r++) direct[l]! += W[r * K + l]! * zt[r]!;
+    }
     const mixedLogits = new Float64Array(K).map((_, l) => 0.7 * A[i * K + l]! + 0.3 * A[j * K + l]!);
     assertClose(mixedLogits, direct, 1e-13, 'mixed logits');
     const mx = Math.max(...direct);
     const e = direct.map((x) => Math.exp(x - mx));
     const s = e.reduce((x, y) => x + y, 0);
-    assertClose(mixedProbabilities(A, K, i, j, 0.7), e.map((x) => x / s), 1e-13, 'p^ij');
+    assertClose(
+      mixedProbabilities(A, K, i, j, 0.7),
+      e.map((x) => x / s),
+      1e-13,
+      'p^ij',
+    );
   }
   const S = gramMatrix(Z, K, d);
-  for (let k = 0; k < K; k++) for (let m = 0; m < K; m++) {
-    let s = 0;
-    for (let r = 0; r < d; r++) s += Z[k * d + r]! * Z[m * d + r]!;
-    assert.ok(Math.abs(S[k * K + m]! - s) < 1e-12);
-  }
+  for (let k = 0; k < K; k++)
+    for (let m = 0; m < K; m++) {
+      let s = 0;
+      for (let r = 0; r < d; r++) s += Z[k * d + r]! * Z[m * d + r]!;
+      assert.ok(Math.abs(S[k * K + m]! - s) < 1e-12);
+    }
 });
 
 test('adding a constant to every entry of b leaves G unchanged', () => {
   const rng = new Rng(34);
-  const K = 8, d = 5;
+  const K = 8,
+    d = 5;
   const { Z, W, b } = randomModel(rng, K, d);
   const D = randn(rng, K * K);
   for (const variant of ['prototype', 'mixed'] as const) {
@@ -156,7 +222,8 @@ test('adding a constant to every entry of b leaves G unchanged', () => {
 
 test('extreme logits (factorised softmax would underflow) still match the brute force', () => {
   const rng = new Rng(35);
-  const K = 6, d = 3;
+  const K = 6,
+    d = 3;
   const { Z, W, b } = randomModel(rng, K, d);
   const Wbig = W.map((w) => w * 3000);
   const D = randn(rng, K * K);
@@ -169,7 +236,8 @@ test('extreme logits (factorised softmax would underflow) still match the brute 
 
 test('saturation: a perfect confusion matrix gives G ~ 0', () => {
   const rng = new Rng(36);
-  const K = 10, d = 8;
+  const K = 10,
+    d = 8;
   const { Z, W, b } = randomModel(rng, K, d);
   const C = new Float64Array(K * K);
   for (let k = 0; k < K; k++) C[k * K + k] = 1 / K;
@@ -183,7 +251,8 @@ test('saturation: a perfect confusion matrix gives G ~ 0', () => {
 });
 
 test('gainMatrix rejects inputs of the wrong shape', () => {
-  const K = 3, d = 2;
+  const K = 3,
+    d = 2;
   const ok = { K, d, Z: new Float64Array(6), W: new Float64Array(6), b: new Float64Array(3), D: new Float64Array(9) };
   assert.throws(() => gainMatrix({ ...ok, Z: new Float64Array(5) }), /Z has 5/);
   assert.throws(() => gainMatrix({ ...ok, D: new Float64Array(4) }), /D has 4/);

@@ -1,21 +1,31 @@
-// The gain monitor (src/core/numerics/gainMonitor.ts): realised against predicted change with their noise. It must stay quiet
+// The gain monitor (src/core/numerics/gainMonitor.ts): realised against predicted change with their noise. It must stay
+// quiet
 // when the realised changes are within the noise or follow the prediction, and warn when they run against it.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { binomialTail, changeNoise, emptyGainTrack, gainVerdict, monitorChange, recordPairs, MONITOR_MIN_INTERVALS } from '../../../../src/core/numerics/gainMonitor';
+import {
+  binomialTail,
+  changeNoise,
+  emptyGainTrack,
+  gainVerdict,
+  monitorChange,
+  recordPairs,
+  MONITOR_MIN_INTERVALS,
+} from '../../../../src/core/numerics/gainMonitor';
 import { metricsReport } from '../../../../src/core/numerics/metrics';
 import { Rng } from '../../../../src/core/numerics/rng';
 
 /** A track of n intervals: predicted changes decaying like a cosine schedule, realised = slope x predicted + noise. */
 function track(n: number, slope: number, noise: number, seed: number) {
   const rng = new Rng(seed);
-  const predicted = Array.from({ length: n }, (_, i) => 0.02 * (1 + Math.cos(Math.PI * i / n)) * (0.5 + rng.next()));
+  const predicted = Array.from({ length: n }, (_, i) => 0.02 * (1 + Math.cos((Math.PI * i) / n)) * (0.5 + rng.next()));
   const realised = predicted.map((p) => slope * p + noise * rng.normal());
   return { predicted, realised, noise: predicted.map(() => noise) };
 }
 
 test('changes within the noise never warn, even when their correlation with the prediction is negative (the old false alarm)', () => {
-  let negative = 0, warned = 0;
+  let negative = 0,
+    warned = 0;
   for (let seed = 1; seed <= 40; seed++) {
     // The issue's case: 30 intervals, no real signal, validation noise 0.01 per change.
     const t = track(30, 0, 0.01, seed);
@@ -33,16 +43,23 @@ test('realised changes that follow the prediction through the noise do not warn;
     const t = track(30, 0.5, 0.002, seed);
     const v = gainVerdict(t);
     assert.equal(v.tracking, true);
-    const truth = 0.5 * t.predicted.reduce((a, p) => a + p, 0) / t.predicted.length;
-    assert.ok(Math.abs(v.meanChange! - truth) < 4 * v.meanChangeSE!, `mean change ${v.meanChange} ± ${v.meanChangeSE} vs ${truth}`);
+    const truth = (0.5 * t.predicted.reduce((a, p) => a + p, 0)) / t.predicted.length;
+    assert.ok(
+      Math.abs(v.meanChange! - truth) < 4 * v.meanChangeSE!,
+      `mean change ${v.meanChange} ± ${v.meanChangeSE} vs ${truth}`,
+    );
   }
 });
 
-test('only the sign of the prediction counts (G\'s scale moves between refreshes), and intervals with no noise carry no evidence', () => {
+test("only the sign of the prediction counts (G's scale moves between refreshes), and intervals with no noise carry no evidence", () => {
   const t = track(12, -1, 0.002, 5);
   const scaled = { ...t, predicted: t.predicted.map((p, i) => p * 10 ** (i % 4)) };
   assert.deepEqual(gainVerdict(scaled).meanChange, gainVerdict(t).meanChange);
-  const still = { predicted: [...t.predicted, 1, 1, 1], realised: [...t.realised, 0, 0, 0], noise: [...t.noise, 0, 0, 0] };
+  const still = {
+    predicted: [...t.predicted, 1, 1, 1],
+    realised: [...t.realised, 0, 0, 0],
+    noise: [...t.noise, 0, 0, 0],
+  };
   assert.equal(gainVerdict(still).intervals, 12);
   assert.deepEqual(gainVerdict(still).meanChange, gainVerdict(t).meanChange);
 });
@@ -51,17 +68,26 @@ test('realised changes against the prediction beyond the noise warn (an inverted
   for (let seed = 1; seed <= 20; seed++) {
     const t = track(30, -1, 0.002, seed);
     assert.equal(gainVerdict(t).tracking, false, `seed ${seed}`);
-    const early = { predicted: t.predicted.slice(0, MONITOR_MIN_INTERVALS - 1), realised: t.realised.slice(0, MONITOR_MIN_INTERVALS - 1), noise: t.noise.slice(0, MONITOR_MIN_INTERVALS - 1) };
+    const early = {
+      predicted: t.predicted.slice(0, MONITOR_MIN_INTERVALS - 1),
+      realised: t.realised.slice(0, MONITOR_MIN_INTERVALS - 1),
+      noise: t.noise.slice(0, MONITOR_MIN_INTERVALS - 1),
+    };
     assert.equal(gainVerdict(early).tracking, true);
   }
   // Overdispersion: a first-order estimate broken by a huge step (changes far larger than the noise, mostly downwards).
-  const realised = [-0.3, 0.05, -0.25, -0.2, 0.1, -0.3, -0.2, -0.05, -0.25, -0.1, -0.15, -0.02, -0.2, -0.1, -0.3, -0.15];
+  const realised = [
+    -0.3, 0.05, -0.25, -0.2, 0.1, -0.3, -0.2, -0.05, -0.25, -0.1, -0.15, -0.02, -0.2, -0.1, -0.3, -0.15,
+  ];
   const predicted = realised.map(() => 0.05);
   const v = gainVerdict({ predicted, realised, noise: predicted.map(() => 0.01) });
   assert.ok(v.meanChangeSE! > 0.01 / Math.sqrt(16), 'the residuals widen the standard error beyond the noise alone');
   assert.equal(v.tracking, false);
   // The same mean but no more than noise: quiet.
-  assert.equal(gainVerdict({ predicted, realised: realised.map((r) => r / 40), noise: predicted.map(() => 0.01) }).tracking, true);
+  assert.equal(
+    gainVerdict({ predicted, realised: realised.map((r) => r / 40), noise: predicted.map(() => 0.01) }).tracking,
+    true,
+  );
 });
 
 test('intervals of unknown noise (older checkpoints) take the median known noise, or unit weight', () => {
@@ -70,7 +96,11 @@ test('intervals of unknown noise (older checkpoints) take the median known noise
   assert.deepEqual(gainVerdict(half).meanChange, gainVerdict(t).meanChange);
   const none = { ...t, noise: t.noise.map(() => Number.NaN) };
   assert.equal(gainVerdict(none).tracking, true, 'with unit noise, changes of 0.02 are nothing');
-  assert.equal(gainVerdict({ predicted: [1], realised: [-1], noise: [0.001] }).meanChange, null, 'one interval: no reading');
+  assert.equal(
+    gainVerdict({ predicted: [1], realised: [-1], noise: [0.001] }).meanChange,
+    null,
+    'one interval: no reading',
+  );
 });
 
 test('the track: lr-weighted mean gain per interval, the change of the objective, and the noise of the change', () => {
@@ -89,20 +119,29 @@ test('the track: lr-weighted mean gain per interval, the change of the objective
 
 test('changeNoise: the paired bootstrap standard error of a change matches the binomial one of the per-example differences', () => {
   // Two classes of 200 examples. Class 0: 30 examples turn right, 10 turn wrong; class 1: 20 turn wrong; the rest stay.
-  const K = 2, n = 200;
+  const K = 2,
+    n = 200;
   const labels = Int32Array.from([...Array(n).fill(0), ...Array(n).fill(1)]);
-  const before = Int32Array.from(labels), after = Int32Array.from(labels);
+  const before = Int32Array.from(labels),
+    after = Int32Array.from(labels);
   for (let i = 0; i < 30; i++) before[i] = 1;
   for (let i = 30; i < 40; i++) after[i] = 1;
   for (let i = n; i < n + 20; i++) after[i] = 0;
   const support = [n, n];
   const mean = (c: Float64Array) => metricsReport(c, K, support).meanRecall;
   // Mean recall's change is the mean over classes of the mean per-example difference d in {-1, 0, 1}.
-  const varOf = (plus: number, minus: number) => { const m = (plus - minus) / n; return (plus + minus) / n - m * m; };
+  const varOf = (plus: number, minus: number) => {
+    const m = (plus - minus) / n;
+    return (plus + minus) / n - m * m;
+  };
   const exact = Math.sqrt(varOf(30, 10) / n + varOf(0, 20) / n) / 2;
   const se = changeNoise(before, after, labels, K, mean, 7, 2000);
   assert.ok(Math.abs(se / exact - 1) < 0.08, `${se} vs ${exact}`);
-  assert.equal(changeNoise(before, after, labels, K, mean, 7, 50), changeNoise(before, after, labels, K, mean, 7, 50), 'deterministic in its seed');
+  assert.equal(
+    changeNoise(before, after, labels, K, mean, 7, 50),
+    changeNoise(before, after, labels, K, mean, 7, 50),
+    'deterministic in its seed',
+  );
   // Nothing changed: no noise in the change, however noisy each end is.
   assert.equal(changeNoise(before, before, labels, K, mean, 1, 50), 0);
   // Min recall: class 1 (recall 0.9 after) is the min after, class 0 (0.85) before; the bootstrap carries the switch.

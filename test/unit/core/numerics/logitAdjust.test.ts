@@ -1,18 +1,31 @@
-// The warm start's tau search (src/core/numerics/logitAdjust.ts): never worse on validation than a 0.1 grid, and finding the
+// The warm start's tau search (src/core/numerics/logitAdjust.ts): never worse on validation than a 0.1 grid, and
+// finding the
 // narrow window a 0.25 grid steps over.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { adjustedMetrics, searchTau, tauGrid, tuneTau, TAU_GRID, TAU_GRID_01 } from '../../../../src/core/numerics/logitAdjust';
+import {
+  adjustedMetrics,
+  searchTau,
+  tauGrid,
+  tuneTau,
+  TAU_GRID,
+  TAU_GRID_01,
+} from '../../../../src/core/numerics/logitAdjust';
 import { Rng } from '../../../../src/core/numerics/rng';
 import type { MetricsReport } from '../../../../src/protocol/messages';
 
 const minRecall = (_C: Float64Array, m: MetricsReport) => ({ score: m.minRecall, feasible: true });
 
-/** Two classes whose logit margin is d: with log prior [0, -1] the adjusted margin is d - tau, so class 0 wins iff d > tau. */
+/**
+ * Two classes whose logit margin is d: with log prior [0, -1] the adjusted margin is d - tau, so class 0 wins iff d >
+ * tau.
+ */
 function margins(class0: number[], class1: number[]): { logits: Float64Array; labels: Int32Array; lp: number[] } {
   const d = [...class0, ...class1];
   const logits = new Float64Array(d.length * 2);
-  d.forEach((v, i) => { logits[2 * i] = v; });
+  d.forEach((v, i) => {
+    logits[2 * i] = v;
+  });
   return { logits, labels: Int32Array.from([...class0.map(() => 0), ...class1.map(() => 1)]), lp: [0, -1] };
 }
 
@@ -40,9 +53,13 @@ test('a window of tau in (0.62, 0.72): the 0.25 grid misses it, the 0.1 grid fin
 test('on random problems the search is never worse than the 0.1 grid, and keeps tau = 0 when no adjustment helps', () => {
   for (let seed = 1; seed <= 15; seed++) {
     const rng = new Rng(seed);
-    const K = 4, n = 120;
+    const K = 4,
+      n = 120;
     const labels = Int32Array.from({ length: n }, () => rng.int(K));
-    const logits = Float64Array.from({ length: n * K }, (_, i) => rng.normal() + (i % K === labels[Math.floor(i / K)]! ? 1 : 0) + (i % K === 0 ? 1.5 : 0));
+    const logits = Float64Array.from(
+      { length: n * K },
+      (_, i) => rng.normal() + (i % K === labels[Math.floor(i / K)]! ? 1 : 0) + (i % K === 0 ? 1.5 : 0),
+    );
     const lp = [Math.log(0.7), Math.log(0.15), Math.log(0.1), Math.log(0.05)];
     for (const score of [minRecall, (_C: Float64Array, m: MetricsReport) => ({ score: m.gMean, feasible: true })]) {
       const g = tuneTau(logits, labels, K, lp, 0.75, score, TAU_GRID_01);
@@ -51,12 +68,16 @@ test('on random problems the search is never worse than the 0.1 grid, and keeps 
       assert.ok(s.evaluations <= 31 + 10 + 21);
     }
   }
-  const flat = searchTau(new Float64Array(8), Int32Array.from([0, 1, 0, 1]), 2, [0, -1], 0.5, () => ({ score: 0, feasible: true }));
+  const flat = searchTau(new Float64Array(8), Int32Array.from([0, 1, 0, 1]), 2, [0, -1], 0.5, () => ({
+    score: 0,
+    feasible: true,
+  }));
   assert.equal(flat.tau, 0);
 });
 
 test('a best at the top of the grid extends the search past 3', () => {
-  // Class 1 gets better up to tau = 3 (2.85, 2.95) and needs tau > 3.55 in all; class 0 survives up to 4: the optimum lies in (3.55, 4).
+  // Class 1 gets better up to tau = 3 (2.85, 2.95) and needs tau > 3.55 in all; class 0 survives up to 4: the optimum
+  // lies in (3.55, 4).
   const { logits, labels, lp } = margins([4, 5], [3.55, 2.95, 2.85]);
   const s = searchTau(logits, labels, 2, lp, 0.5, minRecall);
   assert.equal(s.score, 1);

@@ -5,13 +5,21 @@ import { OBJECTIVE_IDS } from '../../../../src/core/objectives/objectiveIds';
 import { Rng } from '../../../../src/core/numerics/rng';
 import { classSupport, clipConfusion, confusionMatrix } from '../../../../src/core/numerics/confusion';
 import { classCentroids } from '../../../../src/core/numerics/centroids';
-import { constraintSatisfied, infeasibilityReason, metricsReport, objectiveMetricValue } from '../../../../src/core/numerics/metrics';
+import {
+  constraintSatisfied,
+  infeasibilityReason,
+  metricsReport,
+  objectiveMetricValue,
+} from '../../../../src/core/numerics/metrics';
 
 test('confusionMatrix is the joint C_kl = #{y=k, yhat=l}/N; clipping is element-wise and not renormalised', () => {
   const labels = [0, 0, 1, 1, 1, 2];
   const preds = [0, 1, 1, 1, 2, 0];
   const C = confusionMatrix(labels, preds, 3);
-  assert.deepEqual(Array.from(C).map((x) => x * 6), [1, 1, 0, 0, 2, 1, 1, 0, 0]);
+  assert.deepEqual(
+    Array.from(C).map((x) => x * 6),
+    [1, 1, 0, 0, 2, 1, 1, 0, 0],
+  );
   const Cc = clipConfusion(C);
   assert.equal(Cc[2], 1e-7);
   assert.equal(Cc[0], 1 / 6);
@@ -25,11 +33,17 @@ test('confusionMatrix is the joint C_kl = #{y=k, yhat=l}/N; clipping is element-
 test('metrics of a known matrix', () => {
   // K = 4, 10 examples per class; recalls 0.9, 0.6, 0.5, 0.2.
   const K = 4;
-  const counts = [[9, 1, 0, 0], [2, 6, 2, 0], [1, 1, 5, 3], [4, 2, 2, 2]];
+  const counts = [
+    [9, 1, 0, 0],
+    [2, 6, 2, 0],
+    [1, 1, 5, 3],
+    [4, 2, 2, 2],
+  ];
   const C = Float64Array.from(counts.flat().map((c) => c / 40));
   const m = metricsReport(C, K, [10, 10, 10, 10], 0.75);
   const r = [0.9, 0.6, 0.5, 0.2];
-  const close = (a: number, b: number, what: string): void => assert.ok(Math.abs(a - b) < 1e-12, `${what}: ${a} vs ${b}`);
+  const close = (a: number, b: number, what: string): void =>
+    assert.ok(Math.abs(a - b) < 1e-12, `${what}: ${a} vs ${b}`);
   close(m.accuracy, 22 / 40, 'accuracy');
   r.forEach((x, k) => close(m.recall[k]!, x, `recall ${k}`));
   close(m.meanRecall, 0.55, 'mean');
@@ -48,7 +62,11 @@ test('metrics of a known matrix', () => {
   assert.deepEqual(m.support, [10, 10, 10, 10]);
   // The chain of means (8.9) and coverages summing to 1.
   assert.ok(m.minRecall <= m.hMean && m.hMean <= m.gMean && m.gMean <= m.meanRecall);
-  close(m.coverage.reduce((a, b) => a + b, 0), 1, 'coverage sum');
+  close(
+    m.coverage.reduce((a, b) => a + b, 0),
+    1,
+    'coverage sum',
+  );
 });
 
 test('metric sanity on random matrices: min <= H <= G <= mean, coverages sum to 1', () => {
@@ -59,7 +77,10 @@ test('metric sanity on random matrices: min <= H <= G <= mean, coverages sum to 
     const labels = Array.from({ length: N }, () => rng.int(K));
     const preds = labels.map((y) => (rng.next() < 0.6 ? y : rng.int(K)));
     const m = metricsReport(confusionMatrix(labels, preds, K), K, classSupport(labels, K));
-    assert.ok(m.minRecall <= m.hMean + 1e-12 && m.hMean <= m.gMean + 1e-12 && m.gMean <= m.meanRecall + 1e-12, JSON.stringify(m));
+    assert.ok(
+      m.minRecall <= m.hMean + 1e-12 && m.hMean <= m.gMean + 1e-12 && m.gMean <= m.meanRecall + 1e-12,
+      JSON.stringify(m),
+    );
     assert.ok(Math.abs(m.coverage.reduce((a, b) => a + b, 0) - 1) < 1e-12);
     assert.ok(m.maxRecall >= m.meanRecall);
   }
@@ -89,10 +110,21 @@ test('a zero recall makes the G- and H-mean 0', () => {
 
 test('objectiveMetricValue and constraintSatisfied cover all nine objectives', () => {
   const K = 10;
-  const m = metricsReport(confusionMatrix([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9], [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0], K), K, new Array(K).fill(1).map((_, k) => (k === 9 ? 2 : 1)));
+  const m = metricsReport(
+    confusionMatrix([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9], [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0], K),
+    K,
+    new Array(K).fill(1).map((_, k) => (k === 9 ? 2 : 1)),
+  );
   const want: Record<string, number> = {
-    meanRecall: m.meanRecall, minRecall: m.minRecall, minHeadTailRecall: m.minHeadTailRecall, gMean: m.gMean, hMean: m.hMean,
-    meanRecallMinCoverage: m.meanRecall, hMeanMinCoverage: m.hMean, meanRecallMinHeadTailCoverage: m.meanRecall, hMeanMinHeadTailCoverage: m.hMean,
+    meanRecall: m.meanRecall,
+    minRecall: m.minRecall,
+    minHeadTailRecall: m.minHeadTailRecall,
+    gMean: m.gMean,
+    hMean: m.hMean,
+    meanRecallMinCoverage: m.meanRecall,
+    hMeanMinCoverage: m.hMean,
+    meanRecallMinHeadTailCoverage: m.meanRecall,
+    hMeanMinHeadTailCoverage: m.hMean,
   };
   for (const id of OBJECTIVE_IDS) assert.equal(objectiveMetricValue(id, m), want[id], id);
   assert.equal(m.minRecall, 0.5);
@@ -100,7 +132,8 @@ test('objectiveMetricValue and constraintSatisfied cover all nine objectives', (
   for (const id of OBJECTIVE_IDS) {
     const sat = constraintSatisfied(id, m, K, 0.95);
     if (id === 'meanRecallMinCoverage' || id === 'hMeanMinCoverage') assert.equal(sat, false, id);
-    else if (id.includes('HeadTailCoverage')) assert.equal(sat, false, id); // tail mean coverage 1/11 < 0.095
+    else if (id.includes('HeadTailCoverage'))
+      assert.equal(sat, false, id); // tail mean coverage 1/11 < 0.095
     else assert.equal(sat, true, id);
   }
   assert.equal(constraintSatisfied('meanRecallMinCoverage', m, K, 0.9), true); // 1/11 >= 0.09
@@ -119,19 +152,34 @@ test('infeasibilityReason: nothing when the bound is met; otherwise the closest 
   const K = 2;
   // Coverages 0.4 and 0.6: min coverage 0.4 against alpha / K = 0.475 (alpha 0.95): not met.
   const m = metricsReport(Float64Array.from([0.35, 0.15, 0.05, 0.45]), K, [1, 1]);
-  assert.equal(infeasibilityReason('meanRecallMinCoverage', m, K, 0.5, 40, ['cat', 'dog'], null), null, 'bound 0.25: met');
+  assert.equal(
+    infeasibilityReason('meanRecallMinCoverage', m, K, 0.5, 40, ['cat', 'dog'], null),
+    null,
+    'bound 0.25: met',
+  );
   assert.equal(infeasibilityReason('minRecall', m, K, 0.95, 40, ['cat', 'dog'], null), null, 'no constraint');
   const warm = metricsReport(Float64Array.from([0.3, 0.2, 0.15, 0.35]), K, [1, 1]);
   const r = infeasibilityReason('meanRecallMinCoverage', m, K, 0.95, 40, ['cat', 'dog'], { tau: 1.5, val: warm })!;
-  assert.match(r, /^infeasible on validation: min coverage >= 47\.50 % \(alpha 0\.95 \/ K 2\) was not met by any iterate; the kept one, step 40, is the closest at 40\.00 % \(below it: cat 40\.00 %\)\./);
+  assert.match(
+    r,
+    /^infeasible on validation: min coverage >= 47\.50 % \(alpha 0\.95 \/ K 2\) was not met by any iterate; the kept one, step 40, is the closest at 40\.00 % \(below it: cat 40\.00 %\)\./,
+  );
   assert.match(r, /Logit adjustment, tau searched on validation, came no closer than 45\.00 % \(tau = 1\.5\)\./);
   assert.match(r, /lower selmix\.coverage\.alpha \(now 0\.95\)/);
 });
 
 test('confusionMatrix equals counts / N in every cell (random labels, one cell holding every example, N above K^2)', () => {
   let seed = 9;
-  const next = (m: number): number => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed % m; };
-  for (const [N, K] of [[500, 7], [20, 40], [13, 1], [6, 3]] as const) {
+  const next = (m: number): number => {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    return seed % m;
+  };
+  for (const [N, K] of [
+    [500, 7],
+    [20, 40],
+    [13, 1],
+    [6, 3],
+  ] as const) {
     const labels = Int32Array.from({ length: N }, () => next(K));
     const preds = N === 6 ? new Int32Array(N).fill(2) : Int32Array.from({ length: N }, () => next(K));
     if (N === 6) labels.fill(1);

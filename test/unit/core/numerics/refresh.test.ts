@@ -54,14 +54,32 @@ test('a class absent from validation gives finite outputs and support 0', () => 
 test('computeRefresh rejects mismatched shapes', () => {
   const rng = new Rng(73);
   const base = validationPass(rng, 3, 2, 9);
-  assert.throws(() => computeRefresh({ ...base, logits: new Float64Array(5), objective: 'meanRecall', prevMultipliers: null, options: defaultObjectiveOptions(), s: 1 }), /logits/);
+  assert.throws(
+    () =>
+      computeRefresh({
+        ...base,
+        logits: new Float64Array(5),
+        objective: 'meanRecall',
+        prevMultipliers: null,
+        options: defaultObjectiveOptions(),
+        s: 1,
+      }),
+    /logits/,
+  );
 });
 
 test('a refresh cache reuses the centroids and S on the same features array, and recomputes them for another array', () => {
   const rng = new Rng(31);
-  const K = 12, d = 9;
+  const K = 12,
+    d = 9;
   const base = validationPass(rng, K, d, 60);
-  const inp: RefreshInput = { ...base, objective: 'gMean', prevMultipliers: null, options: defaultObjectiveOptions(), s: 5 };
+  const inp: RefreshInput = {
+    ...base,
+    objective: 'gMean',
+    prevMultipliers: null,
+    options: defaultObjectiveOptions(),
+    s: 5,
+  };
   const plain = computeRefresh(inp);
   const cache: RefreshCache = {};
   const first = computeRefresh({ ...inp, cache });

@@ -51,7 +51,13 @@ test('1e5 draws match jointProbabilities (chi-square at p = 0.001), and every an
   const P = samplingDistribution(randn(rng, K * K, 0.5), K, 3);
   const anchors = makeSet(rng, [40, 30, 20, 12, 8, 6, 4, 3, 2, 1]);
   const partners = makeSet(rng, [5, 9, 13, 17, 21, 25, 29, 33, 37, 41]);
-  const sampler = new PairSampler({ P, K, anchorsByClass: anchors.byClass, partnersByClass: partners.byClass, rng: new Rng(1234) });
+  const sampler = new PairSampler({
+    P,
+    K,
+    anchorsByClass: anchors.byClass,
+    partnersByClass: partners.byClass,
+    rng: new Rng(1234),
+  });
   const n = 100000;
   const { anchors: a, partners: p, anchorClass, partnerClass } = sampler.draw(n);
   const counts = new Float64Array(K * K);
@@ -74,11 +80,21 @@ test('1e5 draws match jointProbabilities (chi-square at p = 0.001), and every an
   assert.ok(w.stat < chiSquareQuantileUpper(w.df, 0.001), `within-class chi2 ${w.stat}`);
   // The test has power: the draws do not fit the unsmoothed P itself on a sharper P.
   const Psharp = samplingDistribution(randn(new Rng(9), K * K), K, 20);
-  const s2 = new PairSampler({ P: Psharp, K, anchorsByClass: anchors.byClass, partnersByClass: partners.byClass, rng: new Rng(5) });
+  const s2 = new PairSampler({
+    P: Psharp,
+    K,
+    anchorsByClass: anchors.byClass,
+    partnersByClass: partners.byClass,
+    rng: new Rng(5),
+  });
   const d2 = s2.draw(n);
   const c2 = new Float64Array(K * K);
   for (let t = 0; t < n; t++) c2[d2.anchorClass[t]! * K + d2.partnerClass[t]!]! += 1;
-  const wrong = chiSquare(c2, Array.from(Psharp, (x) => 0.5 * x + 0.5 / (K * K)), n);
+  const wrong = chiSquare(
+    c2,
+    Array.from(Psharp, (x) => 0.5 * x + 0.5 / (K * K)),
+    n,
+  );
   assert.ok(wrong.stat > chiSquareQuantileUpper(wrong.df, 0.001));
 });
 
@@ -93,8 +109,14 @@ test('classes with no anchors or no partners get probability 0; nothing left thr
   for (let i = 0; i < K; i++) assert.equal(J[i * K + 2], 0);
   const d = s.draw(2000);
   assert.ok(d.anchorClass.every((c) => c !== 1) && d.partnerClass.every((c) => c !== 2));
-  assert.throws(() => new PairSampler({ P, K, anchorsByClass: [[], [], [], []], partnersByClass, rng: new Rng(3) }), /anchor/);
-  assert.throws(() => new PairSampler({ P, K, anchorsByClass, partnersByClass: [[], [], [], []], rng: new Rng(3) }), /partner/);
+  assert.throws(
+    () => new PairSampler({ P, K, anchorsByClass: [[], [], [], []], partnersByClass, rng: new Rng(3) }),
+    /anchor/,
+  );
+  assert.throws(
+    () => new PairSampler({ P, K, anchorsByClass, partnersByClass: [[], [], [], []], rng: new Rng(3) }),
+    /partner/,
+  );
 });
 
 test('draws are reproducible from the seed at K = 1000 (speed is measured by npm run bench, not here)', () => {
@@ -114,16 +136,30 @@ test('a sampler that cannot draw is a TrainingError that names the setting to ch
   const P = new Float64Array(K * K).fill(1 / 9);
   const anchorsByClass = [[0], [1], [2]];
   // Every unlabeled example below the pseudo-label threshold: no partner in any class.
-  assert.throws(() => new PairSampler({ P, K, anchorsByClass, partnersByClass: [[], [], []], rng: new Rng(1) }), (e: unknown) => {
-    assert.ok(e instanceof TrainingError, String(e));
-    assert.match(e.message, /no partner example .*selmix\.pseudoLabelThreshold: lower the threshold/);
-    return true;
-  });
+  assert.throws(
+    () => new PairSampler({ P, K, anchorsByClass, partnersByClass: [[], [], []], rng: new Rng(1) }),
+    (e: unknown) => {
+      assert.ok(e instanceof TrainingError, String(e));
+      assert.match(e.message, /no partner example .*selmix\.pseudoLabelThreshold: lower the threshold/);
+      return true;
+    },
+  );
   // Zero smoothing and no mass towards the only class with partners.
   const Pz = Float64Array.from([1, 0, 0, 0, 0, 0, 0, 0, 0]);
-  assert.throws(() => new PairSampler({ P: Pz, K, anchorsByClass: [[], [1], [2]], partnersByClass: [[0], [], []], eps: 0, rng: new Rng(1) }), (e: unknown) => {
-    assert.ok(e instanceof TrainingError, String(e));
-    assert.match(e.message, /no \(anchor, partner\) class pair can be drawn.*selmix\.samplerEps/);
-    return true;
-  });
+  assert.throws(
+    () =>
+      new PairSampler({
+        P: Pz,
+        K,
+        anchorsByClass: [[], [1], [2]],
+        partnersByClass: [[0], [], []],
+        eps: 0,
+        rng: new Rng(1),
+      }),
+    (e: unknown) => {
+      assert.ok(e instanceof TrainingError, String(e));
+      assert.match(e.message, /no \(anchor, partner\) class pair can be drawn.*selmix\.samplerEps/);
+      return true;
+    },
+  );
 });

@@ -5,7 +5,10 @@ import { Rng } from '../../../../src/core/numerics/rng';
 
 /** The reference: a stable sort of every index, largest value first, NaN dropped. */
 function bySort(a: ArrayLike<number>, k: number): number[] {
-  return Array.from({ length: a.length }, (_, i) => i).filter((i) => !Number.isNaN(a[i]!)).sort((x, y) => a[y]! - a[x]!).slice(0, Math.max(0, k));
+  return Array.from({ length: a.length }, (_, i) => i)
+    .filter((i) => !Number.isNaN(a[i]!))
+    .sort((x, y) => a[y]! - a[x]!)
+    .slice(0, Math.max(0, k));
 }
 
 test('largestIndices equals a stable descending sort, ties in index order, on random arrays with many ties', () => {

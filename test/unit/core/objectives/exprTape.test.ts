@@ -6,19 +6,38 @@ import assert from 'node:assert/strict';
 import { Rng } from '../../../../src/core/numerics/rng';
 import { ExprError } from '../../../../src/core/errors';
 import { classStats } from '../../../../src/core/numerics/classStats';
-import { compileConstraint, compileExpression, expressionFunction, nonFiniteError, zeroStats } from '../../../../src/core/objectives/exprTape';
+import {
+  compileConstraint,
+  compileExpression,
+  expressionFunction,
+  nonFiniteError,
+  zeroStats,
+} from '../../../../src/core/objectives/exprTape';
 import { assertClose, fdGradient, maxAbs } from '../../../helpers/numerics';
 import { throwsAt } from '../../../helpers/exprAssert';
 
-/** Counts (rows = true class) of a 3-class example, normalised jointly: recall 0.8, 0.6, 0.9; precision 0.8, 0.75, 0.75. */
+/**
+ * Counts (rows = true class) of a 3-class example, normalised jointly: recall 0.8, 0.6, 0.9; precision 0.8, 0.75, 0.75.
+ */
 const COUNTS = [8, 1, 1, 2, 6, 2, 0, 1, 9];
 const C3 = Float64Array.from(COUNTS, (c) => c / 30);
 const val = (e: string, C = C3, K = 3): number => expressionFunction(e, K).value(C);
 
 test('precedence and associativity follow Python: unary minus below ^, ^ right-associative, ** an alias', () => {
   const cases: [string, number][] = [
-    ['1 + 2 * 3', 7], ['(1 + 2) * 3', 9], ['-2^2', -4], ['(-2)^2', 4], ['2^3^2', 512], ['2**3**2', 512],
-    ['2^-1', 0.5], ['10 - 4 - 3', 3], ['12 / 3 / 2', 2], ['--3', 3], ['+3 - -1', 4], ['K', 3], ['1.5e1 + .5', 15.5],
+    ['1 + 2 * 3', 7],
+    ['(1 + 2) * 3', 9],
+    ['-2^2', -4],
+    ['(-2)^2', 4],
+    ['2^3^2', 512],
+    ['2**3**2', 512],
+    ['2^-1', 0.5],
+    ['10 - 4 - 3', 3],
+    ['12 / 3 / 2', 2],
+    ['--3', 3],
+    ['+3 - -1', 4],
+    ['K', 3],
+    ['1.5e1 + .5', 15.5],
     ['min(3, 1, 2) + max(1, 4)', 5],
   ];
   for (const [e, want] of cases) assert.equal(val(e), want, e);
@@ -61,14 +80,33 @@ test('classes never predicted or never present count as recall/precision 0 in th
   assert.equal(val('f1[1]', C), 0);
 });
 
-
 test('K-dependent errors: index out of range, non-integer index, empty slice, length mismatch', () => {
-  throwsAt(() => compileExpression('recall[4]', 4), 'index 4 out of range for a vector of 4 entries (K = 4; valid: -4 to 3) at column 8', 8);
-  throwsAt(() => compileExpression('recall[-5]', 4), 'index -5 out of range for a vector of 4 entries (K = 4; valid: -4 to 3) at column 8', 8);
+  throwsAt(
+    () => compileExpression('recall[4]', 4),
+    'index 4 out of range for a vector of 4 entries (K = 4; valid: -4 to 3) at column 8',
+    8,
+  );
+  throwsAt(
+    () => compileExpression('recall[-5]', 4),
+    'index -5 out of range for a vector of 4 entries (K = 4; valid: -4 to 3) at column 8',
+    8,
+  );
   throwsAt(() => compileExpression('recall[K/2]', 5), 'an index must be an integer, got 2.5 at column 8', 8);
-  throwsAt(() => compileExpression('mean(recall[3:1])', 4), 'empty slice: [3:1] of a vector of 4 entries (K = 4) selects nothing at column 12', 12);
-  throwsAt(() => compileExpression('mean(recall[0:2] + recall)', 4), 'vectors of different lengths (2 and 4) in "+" at column 18', 18);
-  throwsAt(() => compileConstraint('recall[0:2] >= coverage', 4), 'vectors of different lengths (2 and 4) in "-" at column 13', 13);
+  throwsAt(
+    () => compileExpression('mean(recall[3:1])', 4),
+    'empty slice: [3:1] of a vector of 4 entries (K = 4) selects nothing at column 12',
+    12,
+  );
+  throwsAt(
+    () => compileExpression('mean(recall[0:2] + recall)', 4),
+    'vectors of different lengths (2 and 4) in "+" at column 18',
+    18,
+  );
+  throwsAt(
+    () => compileConstraint('recall[0:2] >= coverage', 4),
+    'vectors of different lengths (2 and 4) in "-" at column 13',
+    13,
+  );
   // The same expressions compile for a larger K.
   assert.equal(compileExpression('recall[4]', 5).outputLength, 1);
   assert.equal(compileExpression('recall[K/2]', 6).outputLength, 1);
@@ -87,16 +125,31 @@ test('constraints compile to g = lhs - rhs (or rhs - lhs), elementwise for vecto
 function randomC(rng: Rng, K: number): Float64Array {
   const C = new Float64Array(K * K);
   let s = 0;
-  for (let t = 0; t < K * K; t++) { C[t] = 0.2 + rng.next() + (t % (K + 1) === 0 ? 3 + 2 * rng.next() : 0); s += C[t]!; }
+  for (let t = 0; t < K * K; t++) {
+    C[t] = 0.2 + rng.next() + (t % (K + 1) === 0 ? 3 + 2 * rng.next() : 0);
+    s += C[t]!;
+  }
   for (let t = 0; t < K * K; t++) C[t]! /= s;
   return C;
 }
 
 const SMOOTH = [
-  'mean(recall)', 'gmean(recall)', 'hmean(recall)', 'mean(f1)', 'min(recall)', 'max(precision[1:3]) - min(recall[2:])',
-  'mean(recall[0:2]) + 2 * min(recall)', 'mean(precision) * sqrt(mean(recall[1:]))', 'log(sum(coverage[:2])) + exp(-recall[-1])',
-  'mean(recall[0:3]) ^ 2 / accuracy', 'mean(f1(precision, recall ^ 2))', 'accuracy ^ mean(recall)', 'min(mean(recall[0:2]), mean(recall[2:]))',
-  'gmean(f1[1:]) + hmean(precision)', 'sum(coverage * recall) - 3 * coverage[0]', 'max(f1[0], precision[2], 0.1)',
+  'mean(recall)',
+  'gmean(recall)',
+  'hmean(recall)',
+  'mean(f1)',
+  'min(recall)',
+  'max(precision[1:3]) - min(recall[2:])',
+  'mean(recall[0:2]) + 2 * min(recall)',
+  'mean(precision) * sqrt(mean(recall[1:]))',
+  'log(sum(coverage[:2])) + exp(-recall[-1])',
+  'mean(recall[0:3]) ^ 2 / accuracy',
+  'mean(f1(precision, recall ^ 2))',
+  'accuracy ^ mean(recall)',
+  'min(mean(recall[0:2]), mean(recall[2:]))',
+  'gmean(f1[1:]) + hmean(precision)',
+  'sum(coverage * recall) - 3 * coverage[0]',
+  'max(f1[0], precision[2], 0.1)',
 ];
 
 test('M = dpsi/dC by reverse mode matches central finite differences of psi(C) (K = 4 and 5)', () => {
@@ -135,7 +188,11 @@ function nonFiniteAt(e: string, C = C3, K = 3): ExprError | null {
 test('a value that leaves the finite numbers is found at its node: division by 0, log(0), overflow', () => {
   const cases: [string, RegExp, number][] = [
     ['1 / (recall[0] - recall[0])', /"\/" at column 3 gives (-)?Infinity; a division by 0/, 3],
-    ['mean(recall) + log(recall[0] - 0.8)', /log\(\.\.\.\) at column 16 gives -Infinity; log of 0 or of a negative number/, 16],
+    [
+      'mean(recall) + log(recall[0] - 0.8)',
+      /log\(\.\.\.\) at column 16 gives -Infinity; log of 0 or of a negative number/,
+      16,
+    ],
     ['log(recall[1] - 0.7)', /log\(\.\.\.\) at column 1 gives NaN/, 1],
     ['exp(1000 * recall[0])', /exp\(\.\.\.\) at column 1 gives Infinity; exp overflows/, 1],
     ['sqrt(recall[1] - 0.9)', /sqrt\(\.\.\.\) at column 1 gives NaN; sqrt of a negative number/, 1],
@@ -155,7 +212,10 @@ test('a finite value whose derivative is not finite is found too (sqrt and log a
   const C = Float64Array.from([5, 5, 0, 0, 0, 0, 0, 0, 10], (c) => c / 20); // recall 0.5, 0, 1
   const sq = nonFiniteAt('sqrt(recall[1]) + mean(recall)', C);
   assert.ok(sq);
-  assert.match(sq.message, /has a derivative that is not finite at C: sqrt\(\.\.\.\) at column 1 gives Infinity; sqrt has an infinite slope at 0/);
+  assert.match(
+    sq.message,
+    /has a derivative that is not finite at C: sqrt\(\.\.\.\) at column 1 gives Infinity; sqrt has an infinite slope at 0/,
+  );
   const pw = nonFiniteAt('recall[1] ^ 0.5', C);
   assert.ok(pw);
   assert.match(pw.message, /derivative .* "\^" at column 11 gives Infinity/);

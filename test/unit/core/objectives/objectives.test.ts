@@ -4,9 +4,24 @@ import assert from 'node:assert/strict';
 import { OBJECTIVE_IDS } from '../../../../src/core/objectives/objectiveIds';
 import { Rng } from '../../../../src/core/numerics/rng';
 import { clipConfusion } from '../../../../src/core/numerics/confusion';
-import { defaultObjectiveOptions, initialMultipliers, objectiveD, psi, updateMultipliers, type ObjectiveOptions } from '../../../../src/core/objectives/objectives';
+import {
+  defaultObjectiveOptions,
+  initialMultipliers,
+  objectiveD,
+  psi,
+  updateMultipliers,
+  type ObjectiveOptions,
+} from '../../../../src/core/objectives/objectives';
 import type { ObjectiveId } from '../../../../src/core/objectives/objectiveIds';
-import { assertClose, confusionFromUnconstrained, fdGradient, maxAbs, randn, unbalancedPrior, uniformPrior } from '../../../helpers/numerics';
+import {
+  assertClose,
+  confusionFromUnconstrained,
+  fdGradient,
+  maxAbs,
+  randn,
+  unbalancedPrior,
+  uniformPrior,
+} from '../../../helpers/numerics';
 
 /** Options with a coverage threshold that some classes of a random C miss (so lambda is active). */
 function opts(priorMode: 'uniformK' | 'rowsum'): ObjectiveOptions {
@@ -16,7 +31,13 @@ function opts(priorMode: 'uniformK' | 'rowsum'): ObjectiveOptions {
 }
 
 /** Multipliers for id at C, with at least one non-zero coverage multiplier when the objective has them. */
-function activeMultipliers(id: ObjectiveId, C: Float64Array, K: number, o: ObjectiveOptions, rng: Rng): Float64Array | null {
+function activeMultipliers(
+  id: ObjectiveId,
+  C: Float64Array,
+  K: number,
+  o: ObjectiveOptions,
+  rng: Rng,
+): Float64Array | null {
   const lam = updateMultipliers(id, C, K, null, o);
   if (lam && id.includes('Coverage') && maxAbs(lam) === 0) {
     // Ensure the Lagrangian term is exercised even if this C satisfies the constraint.
@@ -25,7 +46,12 @@ function activeMultipliers(id: ObjectiveId, C: Float64Array, K: number, o: Objec
   return lam;
 }
 
-for (const [priorMode, K] of [['uniformK', 5], ['uniformK', 6], ['rowsum', 5], ['rowsum', 6]] as const) {
+for (const [priorMode, K] of [
+  ['uniformK', 5],
+  ['uniformK', 6],
+  ['rowsum', 5],
+  ['rowsum', 6],
+] as const) {
   test(`D matches central finite differences of psi(pi softmax(C~)) for all nine objectives (${priorMode}, K=${K})`, () => {
     const rng = new Rng(100 + K + (priorMode === 'rowsum' ? 7 : 0));
     const o = opts(priorMode);
@@ -55,7 +81,10 @@ test('every row of D sums to 0 for all nine objectives (balanced uniformK and un
       for (let k = 0; k < K; k++) {
         let s = 0;
         let a = 0;
-        for (let l = 0; l < K; l++) { s += D[k * K + l]!; a += Math.abs(D[k * K + l]!); }
+        for (let l = 0; l < K; l++) {
+          s += D[k * K + l]!;
+          a += Math.abs(D[k * K + l]!);
+        }
         assert.ok(Math.abs(s) <= 1e-12 * Math.max(1, a), `${id} ${priorMode} row ${k} sums to ${s}`);
       }
     }
@@ -80,7 +109,8 @@ test('meanRecall D has the closed form C_kk delta_kl - K C_kk C_kl (uniformK)', 
   const C = clipConfusion(confusionFromUnconstrained(randn(rng, K * K), uniformPrior(K), K));
   const D = objectiveD('meanRecall', C, K, null, defaultObjectiveOptions());
   const want = new Float64Array(K * K);
-  for (let k = 0; k < K; k++) for (let l = 0; l < K; l++) want[k * K + l] = (k === l ? C[k * K + k]! : 0) - K * C[k * K + k]! * C[k * K + l]!;
+  for (let k = 0; k < K; k++)
+    for (let l = 0; l < K; l++) want[k * K + l] = (k === l ? C[k * K + k]! : 0) - K * C[k * K + k]! * C[k * K + l]!;
   assertClose(D, want, 1e-14, 'meanRecall closed form');
 });
 
@@ -88,16 +118,21 @@ test('objectives with multipliers refuse to compute D without them', () => {
   const K = 4;
   const C = clipConfusion(confusionFromUnconstrained(new Float64Array(K * K), uniformPrior(K), K));
   assert.throws(() => objectiveD('minRecall', C, K, null, defaultObjectiveOptions()), /needs multipliers/);
-  assert.throws(() => objectiveD('meanRecallMinCoverage', C, K, new Float64Array(3), defaultObjectiveOptions()), /3 multipliers/);
+  assert.throws(
+    () => objectiveD('meanRecallMinCoverage', C, K, new Float64Array(3), defaultObjectiveOptions()),
+    /3 multipliers/,
+  );
 });
 
 test('initial multipliers: zeros for coverage, 1/K for min-type, null otherwise', () => {
   for (const id of OBJECTIVE_IDS) {
     const lam = initialMultipliers(id, 8);
     if (id.includes('Coverage')) assert.deepEqual(Array.from(lam!), new Array(8).fill(0));
-    else if (id === 'minRecall' || id === 'minHeadTailRecall') assert.deepEqual(Array.from(lam!), new Array(8).fill(1 / 8));
+    else if (id === 'minRecall' || id === 'minHeadTailRecall')
+      assert.deepEqual(Array.from(lam!), new Array(8).fill(1 / 8));
     else assert.equal(lam, null);
-    if (lam === null) assert.equal(updateMultipliers(id, new Float64Array(64).fill(1 / 64), 8, null, defaultObjectiveOptions()), null);
+    if (lam === null)
+      assert.equal(updateMultipliers(id, new Float64Array(64).fill(1 / 64), 8, null, defaultObjectiveOptions()), null);
   }
 });
 
@@ -120,13 +155,23 @@ test('minRecall multipliers: on the simplex, decreasing in recall, uniform at et
   // beta = 0: softmin(50 r), no memory.
   const soft = r1.map((r) => Math.exp(-50 * r));
   const ss = soft.reduce((a, b) => a + b, 0);
-  assertClose(lam, soft.map((x) => x / ss), 1e-12, 'softmin');
+  assertClose(
+    lam,
+    soft.map((x) => x / ss),
+    1e-12,
+    'softmin',
+  );
   const prev = Float64Array.from([0.4, 0.1, 0.2, 0.2, 0.1]);
   assertClose(updateMultipliers('minRecall', cWithRecalls(r1), 5, prev, o)!, lam, 1e-14, 'beta 0 ignores history');
   // eta = 0 with beta = 0: uniform.
   const o0 = defaultObjectiveOptions();
   o0.minRecall = { beta: 0, etaLambda: 0 };
-  assertClose(updateMultipliers('minRecall', cWithRecalls(r1), 5, prev, o0)!, new Float64Array(5).fill(0.2), 1e-15, 'uniform');
+  assertClose(
+    updateMultipliers('minRecall', cWithRecalls(r1), 5, prev, o0)!,
+    new Float64Array(5).fill(0.2),
+    1e-15,
+    'uniform',
+  );
   // beta = 1, Hedge: two steps from uniform give softmin(eta (r1 + r2)).
   const oh = defaultObjectiveOptions();
   oh.minRecall = { beta: 1, etaLambda: 3 };
@@ -135,7 +180,12 @@ test('minRecall multipliers: on the simplex, decreasing in recall, uniform at et
   const step2 = updateMultipliers('minRecall', cWithRecalls(r2), 5, step1, oh)!;
   const want = r1.map((r, k) => Math.exp(-3 * (r + r2[k]!)));
   const ws = want.reduce((a, b) => a + b, 0);
-  assertClose(step2, want.map((x) => x / ws), 1e-12, 'Hedge');
+  assertClose(
+    step2,
+    want.map((x) => x / ws),
+    1e-12,
+    'Hedge',
+  );
 });
 
 test('minHeadTailRecall per-class multipliers sum to lambda_H + lambda_T = 1 and follow the group softmax', () => {
@@ -162,7 +212,9 @@ test('coverage multipliers: zero iff cov >= alpha/K, non-increasing in cov, boun
   covs.push(1 - covs.reduce((a, b) => a + b, 0));
   const C = new Float64Array(K * K);
   for (let k = 0; k < K; k++) for (let l = 0; l < K; l++) C[k * K + l] = covs[l]! / K;
-  const cov = Array.from({ length: K }, (_, l) => Array.from({ length: K }, (_, k) => C[k * K + l]!).reduce((a, b) => a + b, 0));
+  const cov = Array.from({ length: K }, (_, l) =>
+    Array.from({ length: K }, (_, k) => C[k * K + l]!).reduce((a, b) => a + b, 0),
+  );
   const lam = updateMultipliers('meanRecallMinCoverage', C, K, null, o)!;
   for (let l = 0; l < K; l++) {
     assert.equal(lam[l] === 0, cov[l]! >= t, `class ${l}: cov ${cov[l]} vs ${t}, lambda ${lam[l]}`);
@@ -172,7 +224,10 @@ test('coverage multipliers: zero iff cov >= alpha/K, non-increasing in cov, boun
   let last = Infinity;
   for (let c = 0; c <= 0.4; c += 0.01) {
     const Cs = new Float64Array(K * K);
-    for (let k = 0; k < K; k++) { Cs[k * K] = c / K; Cs[k * K + 1] = (1 - c) / K; }
+    for (let k = 0; k < K; k++) {
+      Cs[k * K] = c / K;
+      Cs[k * K + 1] = (1 - c) / K;
+    }
     const l0 = updateMultipliers('meanRecallMinCoverage', clipConfusion(Cs), K, null, o)![0]!;
     assert.ok(l0 <= last + 1e-12 && l0 <= o.coverage.lambdaMax && l0 >= 0);
     const Cc = clipConfusion(Cs);
@@ -185,7 +240,9 @@ test('coverage multipliers: zero iff cov >= alpha/K, non-increasing in cov, boun
   // Badly violated approaches lambdaMax.
   const Cb = new Float64Array(K * K);
   for (let k = 0; k < K; k++) Cb[k * K + 1] = 1 / K;
-  assert.ok(updateMultipliers('meanRecallMinCoverage', clipConfusion(Cb), K, null, o)![0]! > 0.99999 * o.coverage.lambdaMax);
+  assert.ok(
+    updateMultipliers('meanRecallMinCoverage', clipConfusion(Cb), K, null, o)![0]! > 0.99999 * o.coverage.lambdaMax,
+  );
 });
 
 test('head/tail coverage multipliers use the group means and spread lambda_H/(0.9K), lambda_T/(0.1K)', () => {

@@ -12,10 +12,14 @@ test('every output pixel is an input pixel of the same channel (or the pad), and
   const x = img(C, H, W);
   const orig = x.slice();
   augmentImages(x, 1, { layout: 'NCHW', shape: [C, H, W], pad: [-1, -2], padding: 2 }, new Rng(3));
-  for (let c = 0; c < C; c++) for (let i = 0; i < H * W; i++) {
-    const v = x[c * H * W + i]!;
-    assert.ok(v === (c === 0 ? -1 : -2) || (v > c * H * W && v <= (c + 1) * H * W && orig.includes(v)), `channel ${c}: ${v}`);
-  }
+  for (let c = 0; c < C; c++)
+    for (let i = 0; i < H * W; i++) {
+      const v = x[c * H * W + i]!;
+      assert.ok(
+        v === (c === 0 ? -1 : -2) || (v > c * H * W && v <= (c + 1) * H * W && orig.includes(v)),
+        `channel ${c}: ${v}`,
+      );
+    }
 });
 
 test('the same seed gives the same images; another seed other images', () => {

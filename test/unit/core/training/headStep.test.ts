@@ -1,4 +1,5 @@
-// The lean linear-head SGD step (src/core/training/headStep.ts: mixing, targets, loss and bias in JS, products and the W
+// The lean linear-head SGD step (src/core/training/headStep.ts: mixing, targets, loss and bias in JS, products and the
+// W
 // update on the backend, weight decay carried as a scale) against the same step written with tfjs autograd.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -24,10 +25,29 @@ function setup(seed: number, n: number, d: number, K: number) {
 }
 
 /** The reference step: tf.variableGrads of mean CE, then m = mu m + g + wd w (bias: no decay), w -= lr m. */
-function referenceStep(W: tf.Variable, b: tf.Variable, mW: tf.Variable, mb: tf.Variable, f: Float32Array, B: number, d: number, ya: Int32Array, lr: number, mu: number, wd: number): number {
+function referenceStep(
+  W: tf.Variable,
+  b: tf.Variable,
+  mW: tf.Variable,
+  mb: tf.Variable,
+  f: Float32Array,
+  B: number,
+  d: number,
+  ya: Int32Array,
+  lr: number,
+  mu: number,
+  wd: number,
+): number {
   return tf.tidy(() => {
     const ft = tf.tensor2d(f, [B, d]);
-    const { value, grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(tf.oneHot(tf.tensor1d(ya, 'int32'), W.shape[1]!), tf.add(tf.matMul(ft, W), b)) as tf.Scalar, [W, b]);
+    const { value, grads } = tf.variableGrads(
+      () =>
+        tf.losses.softmaxCrossEntropy(
+          tf.oneHot(tf.tensor1d(ya, 'int32'), W.shape[1]!),
+          tf.add(tf.matMul(ft, W), b),
+        ) as tf.Scalar,
+      [W, b],
+    );
     const upd = (v: tf.Variable, m: tf.Variable, g: tf.Tensor, decay: number) => {
       const full = decay > 0 ? tf.add(g, tf.mul(v, decay)) : g;
       if (mu > 0) {
@@ -43,7 +63,12 @@ function referenceStep(W: tf.Variable, b: tf.Variable, mW: tf.Variable, mb: tf.V
 
 /** W, b and their momenta as tf variables (in a tidy, so the initial tensors are released). */
 function headVars(W0: Float32Array, b0: Float32Array, d: number, K: number) {
-  return tf.tidy(() => ({ W: tf.variable(tf.tensor2d(W0, [d, K])), b: tf.variable(tf.tensor1d(b0)), mW: tf.variable(tf.zeros([d, K])), mb: tf.variable(tf.zeros([K])) }));
+  return tf.tidy(() => ({
+    W: tf.variable(tf.tensor2d(W0, [d, K])),
+    b: tf.variable(tf.tensor1d(b0)),
+    mW: tf.variable(tf.zeros([d, K])),
+    mb: tf.variable(tf.zeros([K])),
+  }));
 }
 
 function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
@@ -64,11 +89,16 @@ for (const mu of [0, 0.9]) {
     for (let t = 0; t < 20; t++) {
       const bt = s.batch(B);
       const lr = 0.5 * (1 - t / 20);
-      const loss = head.step({ anchorSet: s.x, partnerSet: s.pool, anchors: bt.anchors, partners: bt.partners, ya: bt.ya, lam: bt.lam }, { lr, momentum: mu, wd: 5e-3 });
+      const loss = head.step(
+        { anchorSet: s.x, partnerSet: s.pool, anchors: bt.anchors, partners: bt.partners, ya: bt.ya, lam: bt.lam },
+        { lr, momentum: mu, wd: 5e-3 },
+      );
       const f = new Float32Array(B * d);
-      for (let i = 0; i < B; i++) for (let r = 0; r < d; r++) {
-        f[i * d + r] = bt.lam[i]! * s.x[bt.anchors[i]! * d + r]! + (1 - bt.lam[i]!) * s.pool[bt.partners[i]! * d + r]!;
-      }
+      for (let i = 0; i < B; i++)
+        for (let r = 0; r < d; r++) {
+          f[i * d + r] =
+            bt.lam[i]! * s.x[bt.anchors[i]! * d + r]! + (1 - bt.lam[i]!) * s.pool[bt.partners[i]! * d + r]!;
+        }
       const refLoss = referenceStep(ref.W, ref.b, ref.mW, ref.mb, f, B, d, bt.ya, lr, mu, 5e-3);
       assert.ok(Math.abs(loss - refLoss) < 1e-4 * Math.max(1, refLoss), `step ${t}: loss ${loss} vs ${refLoss}`);
     }
@@ -94,7 +124,10 @@ test('LinearHeadTrainer without partners trains on the anchors alone, and lr 0 c
   const vars = headVars(s.W0, s.b0, d, K);
   const head = new LinearHeadTrainer(vars);
   const bt = s.batch(B);
-  const frozen = head.step({ anchorSet: s.x, partnerSet: s.pool, anchors: bt.anchors, partners: null, ya: bt.ya, lam: bt.lam }, { lr: 0, momentum: 0, wd: 0.1 });
+  const frozen = head.step(
+    { anchorSet: s.x, partnerSet: s.pool, anchors: bt.anchors, partners: null, ya: bt.ya, lam: bt.lam },
+    { lr: 0, momentum: 0, wd: 0.1 },
+  );
   head.sync();
   assert.deepEqual(Array.from(vars.W.dataSync()), Array.from(s.W0));
   assert.deepEqual(Array.from(vars.b.dataSync()), Array.from(s.b0));
@@ -123,11 +156,15 @@ test('weight decay without momentum is carried as a scale and folded back: 300 s
   // lr wd = 0.01 per step: the scale drops under 0.5 after about 70 steps and is folded back several times.
   for (let t = 0; t < 300; t++) {
     const bt = s.batch(B);
-    head.step({ anchorSet: s.x, partnerSet: s.pool, anchors: bt.anchors, partners: bt.partners, ya: bt.ya, lam: bt.lam }, { lr: 0.1, momentum: 0, wd: 0.1 });
+    head.step(
+      { anchorSet: s.x, partnerSet: s.pool, anchors: bt.anchors, partners: bt.partners, ya: bt.ya, lam: bt.lam },
+      { lr: 0.1, momentum: 0, wd: 0.1 },
+    );
     const f = new Float32Array(B * d);
-    for (let i = 0; i < B; i++) for (let r = 0; r < d; r++) {
-      f[i * d + r] = bt.lam[i]! * s.x[bt.anchors[i]! * d + r]! + (1 - bt.lam[i]!) * s.pool[bt.partners[i]! * d + r]!;
-    }
+    for (let i = 0; i < B; i++)
+      for (let r = 0; r < d; r++) {
+        f[i * d + r] = bt.lam[i]! * s.x[bt.anchors[i]! * d + r]! + (1 - bt.lam[i]!) * s.pool[bt.partners[i]! * d + r]!;
+      }
     referenceStep(ref.W, ref.b, ref.mW, ref.mb, f, B, d, bt.ya, 0.1, 0, 0.1);
     if (t === 150) {
       // A sync in the middle (as at a refresh) changes nothing but the representation.
@@ -151,7 +188,10 @@ test('sync() hands the variables copies: on the cpu backend a clone taken after 
     const head = new LinearHeadTrainer(vars);
     const step = () => {
       const bt = s.batch(B);
-      head.step({ anchorSet: s.x, partnerSet: s.pool, anchors: bt.anchors, partners: bt.partners, ya: bt.ya, lam: bt.lam }, { lr: 0.5, momentum: 0, wd: 0 });
+      head.step(
+        { anchorSet: s.x, partnerSet: s.pool, anchors: bt.anchors, partners: bt.partners, ya: bt.ya, lam: bt.lam },
+        { lr: 0.5, momentum: 0, wd: 0 },
+      );
     };
     step();
     head.sync();
@@ -177,7 +217,10 @@ test('a trainer rebuilt from the variables and wScale (as from a checkpoint) con
   const params = { lr: 0.2, momentum: 0, wd: 0.05 };
   const stepOn = (h: LinearHeadTrainer, t: number) => {
     const bt = batches[t]!;
-    return h.step({ anchorSet: s.x, partnerSet: s.pool, anchors: bt.anchors, partners: bt.partners, ya: bt.ya, lam: bt.lam }, params);
+    return h.step(
+      { anchorSet: s.x, partnerSet: s.pool, anchors: bt.anchors, partners: bt.partners, ya: bt.ya, lam: bt.lam },
+      params,
+    );
   };
   const whole = headVars(s.W0, s.b0, d, K);
   const h1 = new LinearHeadTrainer(whole);
@@ -190,7 +233,12 @@ test('a trainer rebuilt from the variables and wScale (as from a checkpoint) con
   const scale = h2.wScale;
   assert.ok(scale < 1, 'weight decay is being carried as a scale');
   // "Resume": fresh variables with the saved values, a new trainer with the saved scale.
-  const saved = tf.tidy(() => ({ W: tf.variable(split.W.clone()), b: tf.variable(split.b.clone()), mW: tf.variable(split.mW.clone()), mb: tf.variable(split.mb.clone()) }));
+  const saved = tf.tidy(() => ({
+    W: tf.variable(split.W.clone()),
+    b: tf.variable(split.b.clone()),
+    mW: tf.variable(split.mW.clone()),
+    mb: tf.variable(split.mb.clone()),
+  }));
   const h3 = new LinearHeadTrainer(saved, scale);
   for (let t = 13; t < 30; t++) stepOn(h3, t);
   h3.sync();

@@ -4,7 +4,9 @@ import { cutmixRows } from '../../../../src/core/training/mixup';
 import { Rng } from '../../../../src/core/numerics/rng';
 
 test('cutmix pastes a partner box of area about 1 - lambda into the anchor, and nothing else', () => {
-  const H = 20, W = 16, C = 2;
+  const H = 20,
+    W = 16,
+    C = 2;
   const per = H * W * C;
   // anchors are all 1, partners all 2: every pixel tells where it came from
   const anchors = { x: new Float32Array(3 * per).fill(1), y: null, n: 3, shape: [H, W, C] };

@@ -5,17 +5,39 @@ import { fromLayersModel, disposeModel, writeBack } from '../../../../src/core/t
 import { ModelShapeError } from '../../../../src/core/errors';
 
 function net(): tf.LayersModel {
-  return tf.sequential({ layers: [
-    tf.layers.conv2d({ inputShape: [12, 12, 2], filters: 4, kernelSize: 3, strides: 2, padding: 'valid', activation: 'relu', kernelInitializer: tf.initializers.glorotNormal({ seed: 1 }) }),
-    tf.layers.batchNormalization({ movingMeanInitializer: tf.initializers.constant({ value: 0.1 }), movingVarianceInitializer: tf.initializers.constant({ value: 2 }) }),
-    tf.layers.conv2d({ filters: 3, kernelSize: 2, padding: 'same', kernelInitializer: tf.initializers.glorotNormal({ seed: 2 }) }),
-    tf.layers.activation({ activation: 'tanh' }),
-    tf.layers.maxPooling2d({ poolSize: 2 }),
-    tf.layers.flatten(),
-    tf.layers.dropout({ rate: 0.5 }),
-    tf.layers.dense({ units: 6, activation: 'relu', kernelInitializer: tf.initializers.glorotNormal({ seed: 3 }) }),
-    tf.layers.dense({ units: 5, activation: 'softmax', kernelInitializer: tf.initializers.glorotNormal({ seed: 4 }) }),
-  ] });
+  return tf.sequential({
+    layers: [
+      tf.layers.conv2d({
+        inputShape: [12, 12, 2],
+        filters: 4,
+        kernelSize: 3,
+        strides: 2,
+        padding: 'valid',
+        activation: 'relu',
+        kernelInitializer: tf.initializers.glorotNormal({ seed: 1 }),
+      }),
+      tf.layers.batchNormalization({
+        movingMeanInitializer: tf.initializers.constant({ value: 0.1 }),
+        movingVarianceInitializer: tf.initializers.constant({ value: 2 }),
+      }),
+      tf.layers.conv2d({
+        filters: 3,
+        kernelSize: 2,
+        padding: 'same',
+        kernelInitializer: tf.initializers.glorotNormal({ seed: 2 }),
+      }),
+      tf.layers.activation({ activation: 'tanh' }),
+      tf.layers.maxPooling2d({ poolSize: 2 }),
+      tf.layers.flatten(),
+      tf.layers.dropout({ rate: 0.5 }),
+      tf.layers.dense({ units: 6, activation: 'relu', kernelInitializer: tf.initializers.glorotNormal({ seed: 3 }) }),
+      tf.layers.dense({
+        units: 5,
+        activation: 'softmax',
+        kernelInitializer: tf.initializers.glorotNormal({ seed: 4 }),
+      }),
+    ],
+  });
 }
 
 test('the backbone interpreter reproduces LayersModel.predict (conv, stride, BN, pooling, dropout, softmax head) and leaks nothing', async () => {
@@ -47,12 +69,26 @@ test('writeBack puts trained weights into the source model', async () => {
   m.backbone!.variables[0]!.assign(tf.zerosLike(m.backbone!.variables[0]!));
   writeBack(m);
   const head = lm.layers[lm.layers.length - 1]!.getWeights()[0]!;
-  assert.equal((await head.data()).every((v) => v === 1), true);
-  assert.equal((await lm.layers[0]!.getWeights()[0]!.data()).every((v) => v === 0), true);
+  assert.equal(
+    (await head.data()).every((v) => v === 1),
+    true,
+  );
+  assert.equal(
+    (await lm.layers[0]!.getWeights()[0]!.data()).every((v) => v === 0),
+    true,
+  );
   disposeModel(m);
 });
 
 test('a model whose last layer is not Dense is refused, naming the layer', () => {
-  const lm = tf.sequential({ layers: [tf.layers.dense({ inputShape: [3], units: 2 }), tf.layers.activation({ activation: 'relu', name: 'act_last' })] });
-  assert.throws(() => fromLayersModel(lm), (e: Error) => e instanceof ModelShapeError && /last layer must be Dense.*Activation "act_last"/.test(e.message));
+  const lm = tf.sequential({
+    layers: [
+      tf.layers.dense({ inputShape: [3], units: 2 }),
+      tf.layers.activation({ activation: 'relu', name: 'act_last' }),
+    ],
+  });
+  assert.throws(
+    () => fromLayersModel(lm),
+    (e: Error) => e instanceof ModelShapeError && /last layer must be Dense.*Activation "act_last"/.test(e.message),
+  );
 });

@@ -12,13 +12,24 @@ async function maxDiff(a: tf.Tensor, b: tf.Tensor): Promise<number> {
   return m;
 }
 
-for (const [stride, padding, hw] of [[1, 'same', 9], [1, 'valid', 8], [2, 'same', 9], [2, 'valid', 10]] as const) {
+for (const [stride, padding, hw] of [
+  [1, 'same', 9],
+  [1, 'valid', 8],
+  [2, 'same', 9],
+  [2, 'valid', 10],
+] as const) {
   test(`conv2d gradients written as forward convolutions match tfjs's own (cpu) at stride ${stride}, ${padding}`, async () => {
     await initBackend({ choice: 'cpu' });
     const x = tf.randomNormal([3, hw, hw, 2], 0, 1, 'float32', 1) as tf.Tensor4D;
     const w = tf.randomNormal([3, 3, 2, 4], 0, 1, 'float32', 2) as tf.Tensor4D;
-    const ours = tf.grads((a, b) => tf.sum(tf.square(conv2d(a as tf.Tensor4D, b as tf.Tensor4D, stride, padding))))([x, w]);
-    const ref = tf.grads((a, b) => tf.sum(tf.square(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, stride, padding))))([x, w]);
+    const ours = tf.grads((a, b) => tf.sum(tf.square(conv2d(a as tf.Tensor4D, b as tf.Tensor4D, stride, padding))))([
+      x,
+      w,
+    ]);
+    const ref = tf.grads((a, b) => tf.sum(tf.square(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, stride, padding))))([
+      x,
+      w,
+    ]);
     assert.ok((await maxDiff(conv2d(x, w, stride, padding), tf.conv2d(x, w, stride, padding))) < 1e-4);
     assert.ok((await maxDiff(ours[0]!, ref[0]!)) < 1e-3, 'dx');
     assert.ok((await maxDiff(ours[1]!, ref[1]!)) < 1e-3, 'dw');
@@ -27,7 +38,10 @@ for (const [stride, padding, hw] of [[1, 'same', 9], [1, 'valid', 8], [2, 'same'
     await initBackend({ choice: 'wasm' });
     const xw = tf.tensor4d(await x.data(), x.shape);
     const ww = tf.tensor4d(await w.data(), w.shape);
-    const onWasm = tf.grads((a, b) => tf.sum(tf.square(conv2d(a as tf.Tensor4D, b as tf.Tensor4D, stride, padding))))([xw, ww]);
+    const onWasm = tf.grads((a, b) => tf.sum(tf.square(conv2d(a as tf.Tensor4D, b as tf.Tensor4D, stride, padding))))([
+      xw,
+      ww,
+    ]);
     for (let k = 0; k < 2; k++) {
       const got = await onWasm[k]!.data();
       let m = 0;
@@ -54,5 +68,8 @@ test('conv2d without an input gradient (a first layer) still gives the exact fil
   const a = tf.grads((p, q) => tf.sum(tf.square(conv2d(p as tf.Tensor4D, q as tf.Tensor4D, 1, 'same', false))))([x, w]);
   const b = tf.grads((p, q) => tf.sum(tf.square(conv2d(p as tf.Tensor4D, q as tf.Tensor4D, 1, 'same'))))([x, w]);
   assert.ok((await maxDiff(a[1]!, b[1]!)) < 1e-4);
-  assert.equal((await a[0]!.data()).every((v) => v === 0), true);
+  assert.equal(
+    (await a[0]!.data()).every((v) => v === 0),
+    true,
+  );
 });

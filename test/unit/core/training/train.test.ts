@@ -1,4 +1,5 @@
-// The training loop (src/core/training/train.ts): snapshot and restore mirror each other field for field, the gain monitor,
+// The training loop (src/core/training/train.ts): snapshot and restore mirror each other field for field, the gain
+// monitor,
 // extra checkpoints, and cancel/resume giving bit-identical final weights to an uninterrupted run.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
@@ -9,7 +10,13 @@ import { configSchema } from '../../../../src/core/config';
 import { pearson } from '../../../../src/core/numerics/gainMonitor';
 import { linearModel, disposeModel } from '../../../../src/core/training/model';
 import { Rng } from '../../../../src/core/numerics/rng';
-import { finetune, FinetuneRun, splitRows, type FinetuneData, type TrainState } from '../../../../src/core/training/train';
+import {
+  finetune,
+  FinetuneRun,
+  splitRows,
+  type FinetuneData,
+  type TrainState,
+} from '../../../../src/core/training/train';
 import { CHECKPOINT_STATE_FIELDS } from '../../../../src/data/checkpoint';
 import { runRequest, type RunResult } from '../../../../src/run/run';
 import type { RefreshPayload, RunEvent } from '../../../../src/protocol/messages';
@@ -20,17 +27,29 @@ before(async () => {
   await initBackend({ choice: 'cpu' });
 });
 
-
 /** Runs the config file at cfg through runRequest, as every surface does. */
-function runFile(cfg: string, opts: { emit?: (e: RunEvent) => void; shouldStop?: () => boolean; resume?: boolean } = {}): Promise<RunResult> {
-  return runRequest({ configText: readFileSync(cfg, 'utf8'), configPath: cfg, ...(opts.resume ? { resume: true } : {}) },
-    { emit: opts.emit ?? (() => undefined), shouldStop: opts.shouldStop ?? (() => false), backend: 'cpu' });
+function runFile(
+  cfg: string,
+  opts: { emit?: (e: RunEvent) => void; shouldStop?: () => boolean; resume?: boolean } = {},
+): Promise<RunResult> {
+  return runRequest(
+    { configText: readFileSync(cfg, 'utf8'), configPath: cfg, ...(opts.resume ? { resume: true } : {}) },
+    { emit: opts.emit ?? (() => undefined), shouldStop: opts.shouldStop ?? (() => false), backend: 'cpu' },
+  );
 }
 
-const npyConfig = (training: object, out: string, objective = 'gMean') => JSON.stringify({
-  objective, data: { kind: 'npy', train: { features: 'trx.npy', labels: 'try.npy' }, val: { features: 'vax.npy', labels: 'vay.npy' } },
-  model: { kind: 'linear', weights: 'W.npy' }, training, output: out,
-});
+const npyConfig = (training: object, out: string, objective = 'gMean') =>
+  JSON.stringify({
+    objective,
+    data: {
+      kind: 'npy',
+      train: { features: 'trx.npy', labels: 'try.npy' },
+      val: { features: 'vax.npy', labels: 'vay.npy' },
+    },
+    model: { kind: 'linear', weights: 'W.npy' },
+    training,
+    output: out,
+  });
 
 test('pearson: known values, and null when undefined', () => {
   assert.ok(Math.abs(pearson([1, 2, 3, 4], [2, 4, 6, 8])! - 1) < 1e-12);
@@ -44,54 +63,71 @@ test('pearson: known values, and null when undefined', () => {
 /** A small in-memory problem: K = 4 long-tailed clusters in d = 6, a weak head, and a config. */
 function problem(training: object) {
   const rng = new Rng(5);
-  const K = 4, d = 6;
+  const K = 4,
+    d = 6;
   const tr = clusterSet([80, 40, 16, 8], d, rng, 1.5);
   const va = clusterSet([20, 20, 20, 20], d, rng, 1.5);
   const data: FinetuneData = {
-    train: { x: tr.x, y: tr.y, n: tr.n, shape: [d] }, val: { x: va.x, y: va.y, n: va.n, shape: [d] }, unlabeled: null, test: null,
+    train: { x: tr.x, y: tr.y, n: tr.n, shape: [d] },
+    val: { x: va.x, y: va.y, n: va.n, shape: [d] },
+    unlabeled: null,
+    test: null,
     classNames: ['a', 'b', 'c', 'd'],
   };
   const W = new Float32Array(d * K);
   for (let k = 0; k < K; k++) W[k * K + k] = 0.5;
   const model = () => linearModel(W, new Float32Array(K), d, K);
-  const config = configSchema.parse({ objective: 'minRecall', data: { kind: 'npy', train: { features: 'x' } }, model: { kind: 'linear', weights: 'W' }, training: { batchSize: 16, refreshEvery: 10, ...training } });
+  const config = configSchema.parse({
+    objective: 'minRecall',
+    data: { kind: 'npy', train: { features: 'x' } },
+    model: { kind: 'linear', weights: 'W' },
+    training: { batchSize: 16, refreshEvery: 10, ...training },
+  });
   return { data, model, config };
 }
 
-for (const momentum of [0, 0.9]) test(`snapshot -> restore -> snapshot is identical, and covers every TrainState field (momentum ${momentum})`, async () => {
-  const { data, model, config } = problem({ steps: 60, momentum, weightDecay: 5e-3 });
-  const m1 = model();
-  const states: TrainState[] = [];
-  let steps = 0;
-  const r = await finetune(m1, data, {
-    config, emit: (e) => { if (e.type === 'run/step') steps = e.payload.step; }, shouldStop: () => steps >= 37, stepEventEvery: 1,
-    onCheckpoint: (s) => { states.push(s); },
-  });
-  r.bestWeights.forEach((t) => t.dispose());
-  assert.equal(r.stoppedBy, 'cancel');
-  const state = states.at(-1)!;
-  assert.equal(state.step, 37);
-  assert.ok(state.P && state.G && state.multipliers, 'a state after refreshes carries P, G and the multipliers');
-  if (momentum === 0) assert.ok(state.headScale < 1, `the head's carried scale is recorded (${state.headScale})`);
-  else assert.equal(state.headScale, 1);
-  // Every field of TrainState is in the loop's field table, in the snapshot, and in the checkpoint schema.
-  assert.deepEqual(Object.keys(state), FinetuneRun.fieldNames);
-  assert.deepEqual([...FinetuneRun.fieldNames].sort(), [...CHECKPOINT_STATE_FIELDS].sort());
+for (const momentum of [0, 0.9])
+  test(`snapshot -> restore -> snapshot is identical, and covers every TrainState field (momentum ${momentum})`, async () => {
+    const { data, model, config } = problem({ steps: 60, momentum, weightDecay: 5e-3 });
+    const m1 = model();
+    const states: TrainState[] = [];
+    let steps = 0;
+    const r = await finetune(m1, data, {
+      config,
+      emit: (e) => {
+        if (e.type === 'run/step') steps = e.payload.step;
+      },
+      shouldStop: () => steps >= 37,
+      stepEventEvery: 1,
+      onCheckpoint: (s) => {
+        states.push(s);
+      },
+    });
+    r.bestWeights.forEach((t) => t.dispose());
+    assert.equal(r.stoppedBy, 'cancel');
+    const state = states.at(-1)!;
+    assert.equal(state.step, 37);
+    assert.ok(state.P && state.G && state.multipliers, 'a state after refreshes carries P, G and the multipliers');
+    if (momentum === 0) assert.ok(state.headScale < 1, `the head's carried scale is recorded (${state.headScale})`);
+    else assert.equal(state.headScale, 1);
+    // Every field of TrainState is in the loop's field table, in the snapshot, and in the checkpoint schema.
+    assert.deepEqual(Object.keys(state), FinetuneRun.fieldNames);
+    assert.deepEqual([...FinetuneRun.fieldNames].sort(), [...CHECKPOINT_STATE_FIELDS].sort());
 
-  const tensors = tf.memory().numTensors;
-  const m2 = model();
-  const run = new FinetuneRun(m2, data, { config, emit: () => undefined, shouldStop: () => false });
-  run.restore(state);
-  const again = await run.snapshot();
-  assert.deepStrictEqual(again, state);
-  // Restoring twice does not leak the replaced tensors.
-  run.restore(again);
-  assert.deepStrictEqual(await run.snapshot(), state);
-  run.dispose(true);
-  disposeModel(m2);
-  assert.equal(tf.memory().numTensors, tensors, 'a restored run that is disposed leaves no tensor behind');
-  disposeModel(m1);
-});
+    const tensors = tf.memory().numTensors;
+    const m2 = model();
+    const run = new FinetuneRun(m2, data, { config, emit: () => undefined, shouldStop: () => false });
+    run.restore(state);
+    const again = await run.snapshot();
+    assert.deepStrictEqual(again, state);
+    // Restoring twice does not leak the replaced tensors.
+    run.restore(again);
+    assert.deepStrictEqual(await run.snapshot(), state);
+    run.dispose(true);
+    disposeModel(m2);
+    assert.equal(tf.memory().numTensors, tensors, 'a restored run that is disposed leaves no tensor behind');
+    disposeModel(m1);
+  });
 
 test('a stop request set from the event loop (a worker message, SIGINT) is seen right after the refresh, not at the next run/step event', async () => {
   // 20000 steps: a run/step event every 100 steps. Before the loop yielded after each refresh, a stop set by a
@@ -101,8 +137,14 @@ test('a stop request set from the event loop (a worker message, SIGINT) is seen 
   let stop = false;
   let refreshes = 0;
   const r = await finetune(m, data, {
-    config, shouldStop: () => stop,
-    emit: (e) => { if (e.type === 'run/refresh' && ++refreshes === 2) setImmediate(() => { stop = true; }); },
+    config,
+    shouldStop: () => stop,
+    emit: (e) => {
+      if (e.type === 'run/refresh' && ++refreshes === 2)
+        setImmediate(() => {
+          stop = true;
+        });
+    },
   });
   r.bestWeights.forEach((t) => t.dispose());
   disposeModel(m);
@@ -116,7 +158,10 @@ test('restore refuses a state of another shape with a TrainingError, not a tfjs 
   const run = new FinetuneRun(m, data, { config, emit: () => undefined, shouldStop: () => false });
   const s = await run.snapshot();
   const bad: TrainState = { ...s, weights: [{ shape: [5, 4], data: new Float32Array(20) }, s.weights[1]!] };
-  assert.throws(() => run.restore(bad), (e: Error) => e.name === 'TrainingError' && /shape \[5,4\]/.test(e.message));
+  assert.throws(
+    () => run.restore(bad),
+    (e: Error) => e.name === 'TrainingError' && /shape \[5,4\]/.test(e.message),
+  );
   run.dispose(true);
   disposeModel(m);
 });
@@ -126,12 +171,23 @@ test('every refresh after the third interval carries a gain correlation in [-1, 
   const cfg = join(dir, 'm.selmix.json');
   writeFileSync(cfg, npyConfig({ steps: 120, refreshEvery: 10, patience: null }, 'out', 'minRecall'));
   const refreshes: RefreshPayload[] = [];
-  const r = await runFile(cfg, { emit: (e) => { if (e.type === 'run/refresh') refreshes.push(e.payload); } });
+  const r = await runFile(cfg, {
+    emit: (e) => {
+      if (e.type === 'run/refresh') refreshes.push(e.payload);
+    },
+  });
   assert.ok(r.ok, r.ok ? '' : r.message);
   assert.equal(refreshes.length, 13);
   // intervals end at the 2nd refresh onwards; three are needed for a correlation
-  assert.deepEqual(refreshes.slice(0, 3).map((p) => p.gainCorrelation), [null, null, null]);
-  for (const p of refreshes.slice(4)) assert.ok(typeof p.gainCorrelation === 'number' && p.gainCorrelation >= -1 && p.gainCorrelation <= 1, String(p.gainCorrelation));
+  assert.deepEqual(
+    refreshes.slice(0, 3).map((p) => p.gainCorrelation),
+    [null, null, null],
+  );
+  for (const p of refreshes.slice(4))
+    assert.ok(
+      typeof p.gainCorrelation === 'number' && p.gainCorrelation >= -1 && p.gainCorrelation <= 1,
+      String(p.gainCorrelation),
+    );
   const report = JSON.parse(readFileSync(join(dir, 'out', 'report.json'), 'utf8'));
   assert.equal(report.gainCorrelation, refreshes.at(-1)!.gainCorrelation);
 });
@@ -143,7 +199,15 @@ test('checkpointEvery adds checkpoints between refreshes, and resuming from one 
   writeFileSync(cfg, npyConfig(training, 'a'));
   const steps: number[] = [];
   let stopAt = 0;
-  const first = await runFile(cfg, { emit: (e) => { if (e.type === 'run/checkpoint') { steps.push(e.payload.step); if (e.payload.step === 35) stopAt = 35; } }, shouldStop: () => stopAt > 0 });
+  const first = await runFile(cfg, {
+    emit: (e) => {
+      if (e.type === 'run/checkpoint') {
+        steps.push(e.payload.step);
+        if (e.payload.step === 35) stopAt = 35;
+      }
+    },
+    shouldStop: () => stopAt > 0,
+  });
   assert.ok(first.ok, first.ok ? '' : first.message);
   // refreshes at 0 and 20, extra checkpoints at 7, 14, 21, 28, 35, then the stop's own checkpoint
   assert.deepEqual(steps.slice(0, 7), [0, 7, 14, 20, 21, 28, 35]);
@@ -152,37 +216,59 @@ test('checkpointEvery adds checkpoints between refreshes, and resuming from one 
   writeFileSync(cfg, npyConfig(training, 'b'));
   const straight = await runFile(cfg);
   assert.ok(straight.ok);
-  assert.ok(readFileSync(join(dir, 'a', 'W.npy')).equals(readFileSync(join(dir, 'b', 'W.npy'))), 'resumed and uninterrupted weights differ');
+  assert.ok(
+    readFileSync(join(dir, 'a', 'W.npy')).equals(readFileSync(join(dir, 'b', 'W.npy'))),
+    'resumed and uninterrupted weights differ',
+  );
 });
 
-// Without momentum W carries a weight-decay scale between refreshes, which the checkpoint records instead of folding in.
-for (const momentum of [0, 0.9]) test(`cancel, then resume through the binary checkpoint, is bit-identical to an uninterrupted run (momentum ${momentum})`, async () => {
-  const dir = writeLinearJob('selmix-resume-', [120, 50, 20, 9], [20, 20, 20, 20], 6, 13);
-  const training = { steps: 150, refreshEvery: 25, batchSize: 16, momentum, weightDecay: 5e-3 };
-  const cfg = join(dir, 'r.selmix.json');
-  writeFileSync(cfg, npyConfig(training, 'whole', 'minRecall'));
-  const whole = await runFile(cfg);
-  assert.ok(whole.ok, whole.ok ? '' : whole.message);
-  writeFileSync(cfg, npyConfig(training, 'split', 'minRecall'));
-  // The loop asks shouldStop once a step: stop at step 61 (step events come by wall time, not at every step).
-  let asked = 0;
-  const first = await runFile(cfg, { shouldStop: () => ++asked > 61 });
-  assert.ok(first.ok && first.summary.stoppedBy === 'cancel');
-  const logs: string[] = [];
-  const resumed = await runFile(cfg, { resume: true, emit: (e) => { if (e.type === 'run/log') logs.push(e.payload.message); } });
-  assert.ok(resumed.ok && resumed.summary.stoppedBy === 'steps' && resumed.summary.steps === 150, resumed.ok ? '' : resumed.message);
-  assert.ok(logs.some((l) => /resumed from the checkpoint at step \d+/.test(l)), logs.join('\n'));
-  assert.equal(resumed.summary.bestStep, whole.summary.bestStep);
-  for (const f of ['W.npy', 'b.npy']) assert.ok(readFileSync(join(dir, 'split', f)).equals(readFileSync(join(dir, 'whole', f))), `${f} bit-identical`);
-});
+// Without momentum W carries a weight-decay scale between refreshes, which the checkpoint records instead of folding
+// in.
+for (const momentum of [0, 0.9])
+  test(`cancel, then resume through the binary checkpoint, is bit-identical to an uninterrupted run (momentum ${momentum})`, async () => {
+    const dir = writeLinearJob('selmix-resume-', [120, 50, 20, 9], [20, 20, 20, 20], 6, 13);
+    const training = { steps: 150, refreshEvery: 25, batchSize: 16, momentum, weightDecay: 5e-3 };
+    const cfg = join(dir, 'r.selmix.json');
+    writeFileSync(cfg, npyConfig(training, 'whole', 'minRecall'));
+    const whole = await runFile(cfg);
+    assert.ok(whole.ok, whole.ok ? '' : whole.message);
+    writeFileSync(cfg, npyConfig(training, 'split', 'minRecall'));
+    // The loop asks shouldStop once a step: stop at step 61 (step events come by wall time, not at every step).
+    let asked = 0;
+    const first = await runFile(cfg, { shouldStop: () => ++asked > 61 });
+    assert.ok(first.ok && first.summary.stoppedBy === 'cancel');
+    const logs: string[] = [];
+    const resumed = await runFile(cfg, {
+      resume: true,
+      emit: (e) => {
+        if (e.type === 'run/log') logs.push(e.payload.message);
+      },
+    });
+    assert.ok(
+      resumed.ok && resumed.summary.stoppedBy === 'steps' && resumed.summary.steps === 150,
+      resumed.ok ? '' : resumed.message,
+    );
+    assert.ok(
+      logs.some((l) => /resumed from the checkpoint at step \d+/.test(l)),
+      logs.join('\n'),
+    );
+    assert.equal(resumed.summary.bestStep, whole.summary.bestStep);
+    for (const f of ['W.npy', 'b.npy'])
+      assert.ok(readFileSync(join(dir, 'split', f)).equals(readFileSync(join(dir, 'whole', f))), `${f} bit-identical`);
+  });
 
 test('a diverging run fails with a TrainingError naming the step and leaves no tensor behind', async () => {
   const { data, model, config } = problem({ steps: 200, lr: 10, momentum: 0.9, schedule: 'constant' });
   // Features 40 times larger: at lr 10 the logits grow until the loss explodes.
-  data.train.x.forEach((v, i) => { data.train.x[i] = v * 40; });
+  data.train.x.forEach((v, i) => {
+    data.train.x[i] = v * 40;
+  });
   const m = model();
   const tensors = tf.memory().numTensors;
-  await assert.rejects(finetune(m, data, { config, emit: () => undefined, shouldStop: () => false }), (e: Error) => e.name === 'TrainingError' && /diverged at step \d+/.test(e.message));
+  await assert.rejects(
+    finetune(m, data, { config, emit: () => undefined, shouldStop: () => false }),
+    (e: Error) => e.name === 'TrainingError' && /diverged at step \d+/.test(e.message),
+  );
   assert.equal(tf.memory().numTensors, tensors);
   disposeModel(m);
 });
@@ -190,20 +276,38 @@ test('a diverging run fails with a TrainingError naming the step and leaves no t
 test('the warm start: tau chosen on validation, logged, in the summary, and the kept iterate is never worse on validation', async () => {
   const dir = writeLinearJob('selmix-warm-', [200, 60, 15, 5], [30, 30, 30, 30], 6, 21);
   const cfg = join(dir, 'w.selmix.json');
-  writeFileSync(cfg, npyConfig({ steps: 60, refreshEvery: 20, warmStart: 'logitAdjusted', baselines: ['logitAdjusted', 'uniformMixup'] }, 'out', 'minRecall'));
+  writeFileSync(
+    cfg,
+    npyConfig(
+      { steps: 60, refreshEvery: 20, warmStart: 'logitAdjusted', baselines: ['logitAdjusted', 'uniformMixup'] },
+      'out',
+      'minRecall',
+    ),
+  );
   const logs: string[] = [];
   const refreshes: RefreshPayload[] = [];
-  const r = await runFile(cfg, { emit: (e) => { if (e.type === 'run/log') logs.push(e.payload.message); if (e.type === 'run/refresh') refreshes.push(e.payload); } });
+  const r = await runFile(cfg, {
+    emit: (e) => {
+      if (e.type === 'run/log') logs.push(e.payload.message);
+      if (e.type === 'run/refresh') refreshes.push(e.payload);
+    },
+  });
   assert.ok(r.ok, r.ok ? '' : r.message);
   const w = r.summary.warmStart!;
   assert.ok(w && w.tau >= 0);
-  assert.ok(logs.some((l) => l.startsWith('warm start:')), logs.join('\n'));
+  assert.ok(
+    logs.some((l) => l.startsWith('warm start:')),
+    logs.join('\n'),
+  );
   // The step-0 refresh scores the warm-started head: its value is the warm start's, and the result is at least that.
   assert.equal(refreshes[0]!.step, 0);
   assert.equal(refreshes[0]!.objectiveValue, w.objectiveValue);
   assert.ok(r.summary.after.objectiveValue >= w.objectiveValue);
   // Both baselines of the same run, from the same starting model.
-  assert.deepEqual(r.summary.baselines!.map((b) => b.label.split(' ')[0]), ['post-hoc', 'uniform']);
+  assert.deepEqual(
+    r.summary.baselines!.map((b) => b.label.split(' ')[0]),
+    ['post-hoc', 'uniform'],
+  );
   const report = JSON.parse(readFileSync(join(dir, 'out', 'report.json'), 'utf8'));
   assert.equal(report.summary.warmStart.tau, w.tau);
   // No feasibility for an unconstrained objective.
@@ -216,7 +320,12 @@ test('a coverage objective reports feasibility on every refresh and in the summa
   writeFileSync(cfg, npyConfig({ steps: 40, refreshEvery: 20, warmStart: 'none' }, 'out', 'meanRecallMinCoverage'));
   const refreshes: RefreshPayload[] = [];
   const warns: string[] = [];
-  const r = await runFile(cfg, { emit: (e) => { if (e.type === 'run/refresh') refreshes.push(e.payload); if (e.type === 'run/log' && e.payload.level === 'warn') warns.push(e.payload.message); } });
+  const r = await runFile(cfg, {
+    emit: (e) => {
+      if (e.type === 'run/refresh') refreshes.push(e.payload);
+      if (e.type === 'run/log' && e.payload.level === 'warn') warns.push(e.payload.message);
+    },
+  });
   assert.ok(r.ok, r.ok ? '' : r.message);
   for (const p of refreshes) {
     assert.equal(p.feasibility!.bound, 0.95 / 4);
@@ -232,7 +341,10 @@ test('a coverage objective reports feasibility on every refresh and in the summa
     assert.ok(warns.includes(r.summary.infeasible!));
   }
   const lastIsBest = r.summary.bestStep === r.summary.steps && r.summary.stoppedBy === 'steps';
-  assert.equal(warns.some((m) => m.startsWith('the kept iterate is the last one')), lastIsBest);
+  assert.equal(
+    warns.some((m) => m.startsWith('the kept iterate is the last one')),
+    lastIsBest,
+  );
 });
 
 test('selmix.smoothing: the P a run samples after a refresh is smoothing x the previous P + (1 - smoothing) x the P of the current gains', async () => {
@@ -241,7 +353,13 @@ test('selmix.smoothing: the P a run samples after a refresh is smoothing x the p
     config.selmix.smoothing = smoothing;
     const Ps: number[][] = [];
     const m = model();
-    const r = await finetune(m, data, { config, emit: (e) => { if (e.type === 'run/refresh') Ps.push(e.payload.distribution.data as number[]); }, shouldStop: () => false });
+    const r = await finetune(m, data, {
+      config,
+      emit: (e) => {
+        if (e.type === 'run/refresh') Ps.push(e.payload.distribution.data as number[]);
+      },
+      shouldStop: () => false,
+    });
     r.bestWeights.forEach((t) => t.dispose());
     disposeModel(m);
     return Ps;
@@ -252,8 +370,17 @@ test('selmix.smoothing: the P a run samples after a refresh is smoothing x the p
   // The first refresh has no previous P; until the second, both runs sample the same P, so the second refresh's
   // gains are the same too, and the smoothed run samples the mean of the two distributions.
   assert.deepEqual(smooth[0], raw[0]);
-  assertClose(smooth[1]!, raw[0]!.map((p, i) => 0.5 * p + 0.5 * raw[1]![i]!), 1e-12, 'smoothed P at the second refresh', false);
-  assert.ok(raw[1]!.some((p, i) => Math.abs(p - raw[0]![i]!) > 1e-6), 'the raw P moved between the refreshes (else the check above is empty)');
+  assertClose(
+    smooth[1]!,
+    raw[0]!.map((p, i) => 0.5 * p + 0.5 * raw[1]![i]!),
+    1e-12,
+    'smoothed P at the second refresh',
+    false,
+  );
+  assert.ok(
+    raw[1]!.some((p, i) => Math.abs(p - raw[0]![i]!) > 1e-6),
+    'the raw P moved between the refreshes (else the check above is empty)',
+  );
 });
 
 test('the warm start carries its validation and test metrics; report.json has the credit rows; a resumed run reports the same warm start', async () => {
@@ -270,20 +397,37 @@ test('the warm start carries its validation and test metrics; report.json has th
   const cfg = join(dir, 'c.selmix.json');
   writeFileSync(cfg, withTest({ steps: 60, refreshEvery: 20, warmStart: 'logitAdjusted' }, 'whole'));
   const refreshes: RefreshPayload[] = [];
-  const r = await runFile(cfg, { emit: (e) => { if (e.type === 'run/refresh') refreshes.push(e.payload); } });
+  const r = await runFile(cfg, {
+    emit: (e) => {
+      if (e.type === 'run/refresh') refreshes.push(e.payload);
+    },
+  });
   assert.ok(r.ok, r.ok ? '' : r.message);
   const w = r.summary.warmStart!;
-  assert.deepEqual(w.val, refreshes[0]!.val, 'the warm start\'s validation metrics are the step-0 refresh\'s');
+  assert.deepEqual(w.val, refreshes[0]!.val, "the warm start's validation metrics are the step-0 refresh's");
   assert.ok(w.test && w.test.recall.length === 4);
   assert.equal(w.testObjectiveValue, w.test.minRecall);
   assert.equal(r.summary.after.testObjectiveValue, r.summary.after.test!.minRecall);
   const report = JSON.parse(readFileSync(join(dir, 'whole', 'report.json'), 'utf8'));
-  assert.deepEqual(report.credit.map((c: { key: string }) => c.key), ['start', 'warmStart', 'selmix']);
-  assertClose([report.credit[2].changeTest], [r.summary.after.test!.minRecall - w.test.minRecall], 1e-12, 'SelMix\'s own change on test');
+  assert.deepEqual(
+    report.credit.map((c: { key: string }) => c.key),
+    ['start', 'warmStart', 'selmix'],
+  );
+  assertClose(
+    [report.credit[2].changeTest],
+    [r.summary.after.test!.minRecall - w.test.minRecall],
+    1e-12,
+    "SelMix's own change on test",
+  );
   // Stopped after the first refresh and resumed: the warm start is measured again from the starting model, identically.
   writeFileSync(cfg, withTest({ steps: 60, refreshEvery: 20, warmStart: 'logitAdjusted' }, 'split'));
   let refreshCount = 0;
-  const stopped = await runFile(cfg, { emit: (e) => { if (e.type === 'run/refresh') refreshCount++; }, shouldStop: () => refreshCount >= 2 });
+  const stopped = await runFile(cfg, {
+    emit: (e) => {
+      if (e.type === 'run/refresh') refreshCount++;
+    },
+    shouldStop: () => refreshCount >= 2,
+  });
   assert.ok(stopped.ok && stopped.summary.stoppedBy === 'cancel');
   const resumed = await runFile(cfg, { resume: true });
   assert.ok(resumed.ok, resumed.ok ? '' : resumed.message);
@@ -297,10 +441,13 @@ test('the gain monitor in the loop: quiet at the default learning rate, warns wh
     writeFileSync(cfg, npyConfig({ steps: 400, refreshEvery: 10, patience: null, ...training }, 'out', 'minRecall'));
     const warns: string[] = [];
     const checks: NonNullable<RefreshPayload['gainCheck']>[] = [];
-    const r = await runFile(cfg, { emit: (e) => {
-      if (e.type === 'run/log' && e.payload.level === 'warn' && /first-order/.test(e.payload.message)) warns.push(e.payload.message);
-      if (e.type === 'run/refresh' && e.payload.gainCheck) checks.push(e.payload.gainCheck);
-    } });
+    const r = await runFile(cfg, {
+      emit: (e) => {
+        if (e.type === 'run/log' && e.payload.level === 'warn' && /first-order/.test(e.payload.message))
+          warns.push(e.payload.message);
+        if (e.type === 'run/refresh' && e.payload.gainCheck) checks.push(e.payload.gainCheck);
+      },
+    });
     assert.ok(r.ok, r.ok ? '' : r.message);
     return { warns, last: checks.at(-1)! };
   };
@@ -324,11 +471,18 @@ test('a constrained run that cannot meet its bound on validation says it is infe
   c.selmix = { coverage: { alpha: 0.999 } };
   writeFileSync(cfg, JSON.stringify(c));
   const warns: string[] = [];
-  const r = await runFile(cfg, { emit: (e) => { if (e.type === 'run/log' && e.payload.level === 'warn') warns.push(e.payload.message); } });
+  const r = await runFile(cfg, {
+    emit: (e) => {
+      if (e.type === 'run/log' && e.payload.level === 'warn') warns.push(e.payload.message);
+    },
+  });
   assert.ok(r.ok, r.ok ? '' : r.message);
   assert.equal(r.summary.feasibility!.val.met, false);
   const why = r.summary.infeasible!;
-  assert.match(why, /^infeasible on validation: min coverage >= 24\.98 % \(alpha 0\.999 \/ K 4\) was not met by any iterate; the kept one, step \d+, is the closest at \d+\.\d\d % \(below it: /);
+  assert.match(
+    why,
+    /^infeasible on validation: min coverage >= 24\.98 % \(alpha 0\.999 \/ K 4\) was not met by any iterate; the kept one, step \d+, is the closest at \d+\.\d\d % \(below it: /,
+  );
   assert.match(why, /Logit adjustment, tau searched on validation, came no closer than/);
   assert.ok(warns.includes(why));
   assert.equal(JSON.parse(readFileSync(join(dir, 'out', 'report.json'), 'utf8')).summary.infeasible, why);
@@ -345,7 +499,10 @@ test('training.selectionMargin: a later iterate replaces the kept one only when 
   };
   const plain = await run(0, 'm0');
   const strict = await run(10, 'm10');
-  assert.ok(plain.bestStep > 0 && plain.after.objectiveValue > plain.warmStart!.objectiveValue, `without a margin a later iterate is kept (step ${plain.bestStep})`);
+  assert.ok(
+    plain.bestStep > 0 && plain.after.objectiveValue > plain.warmStart!.objectiveValue,
+    `without a margin a later iterate is kept (step ${plain.bestStep})`,
+  );
   // Ten standard errors on 30 examples a class: nothing after the warm start clears it.
   assert.equal(strict.bestStep, 0);
   assert.equal(strict.after.objectiveValue, strict.warmStart!.objectiveValue);
@@ -360,7 +517,11 @@ test('training.selection "split": every other example of each class feeds the ga
   const cfg = join(dir, 's.selmix.json');
   writeFileSync(cfg, npyConfig({ steps: 100, refreshEvery: 20, selection: 'split' }, 'out', 'minRecall'));
   const refreshes: RefreshPayload[] = [];
-  const r = await runFile(cfg, { emit: (e) => { if (e.type === 'run/refresh') refreshes.push(e.payload); } });
+  const r = await runFile(cfg, {
+    emit: (e) => {
+      if (e.type === 'run/refresh') refreshes.push(e.payload);
+    },
+  });
   assert.ok(r.ok, r.ok ? '' : r.message);
   // The refresh (gains, monitor) sees half of each class; the summary reports the whole validation set.
   assert.deepEqual(refreshes[0]!.val.support, [15, 15, 15, 15]);
@@ -372,7 +533,13 @@ test('run/step events come at the first refresh and at the end, and a stop repor
   const m = model();
   const steps: number[] = [];
   let asked = 0;
-  const r = await finetune(m, data, { config, emit: (e) => { if (e.type === 'run/step') steps.push(e.payload.step); }, shouldStop: () => ++asked > 37 });
+  const r = await finetune(m, data, {
+    config,
+    emit: (e) => {
+      if (e.type === 'run/step') steps.push(e.payload.step);
+    },
+    shouldStop: () => ++asked > 37,
+  });
   r.bestWeights.forEach((t) => t.dispose());
   assert.equal(r.stoppedBy, 'cancel');
   // Refreshes here come far faster than MIN_STEP_EVENT_MS apart: the first is reported, then by time.
