@@ -297,7 +297,7 @@ export function fmtX(r: number): string {
 }
 
 /** A seeded uniform generator in [0, 1) for synthetic inputs: the same mulberry32 that splits MNIST-LT. */
-export { mulberry32 as mulberry } from '../src/data/mnist';
+export { mulberry32 as mulberry } from '../src/core/numerics/rng';
 
 /** Standard normal draws from a uniform generator (Box-Muller). */
 export function gaussian(u: () => number): () => number {

@@ -1,17 +1,21 @@
-// Does the gain matrix predict? (`node --import tsx bench/predict.ts [--objectives a,b] [--steps 1,10] [--lr L]`.)
-// MNIST-LT with the demo CNN's features (bench:quality's setup, head-only), at the logit-adjusted warm start of each
+// Does the gain matrix predict? (`node --import tsx bench/predict.ts [--objectives a,b] [--steps 1,10] [--lr L]
+// [--dataset cifar10-lt-resnet --data DIR]`.)
+// MNIST-LT with the demo CNN's features (bench:quality's setup, head-only), or CIFAR-10-LT with the PyTorch-trained
+// ResNet-8's features (bench:quality --dataset cifar10-lt-resnet's setup), at the logit-adjusted warm start of each
 // objective: every pair (i, j) is trained alone from the same state for N SGD steps (batch 64 anchors of class i mixed
 // with 64 partners of class j, lambda ~ U[lambdaMin, 1], the loop's defaults), and the realised change of the
 // validation
 // objective is set against G_ij. Prints, per objective and step count: the Pearson and Spearman correlations over all
 // pairs and over the positive-gain pairs, how many positive-gain pairs lower the objective, where the top five pairs
 // by G rank by realised change, and the largest change of any class's recall.
-import { resolve } from 'node:path';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { initBackend } from '../src/backend/backend';
 import { configSchema } from '../src/core/config';
 import { forwardAll, type ExampleSet } from '../src/core/training/evaluate';
-import { fromLayersModel } from '../src/core/training/model';
+import { fromLayersModel, type SelmixModel } from '../src/core/training/model';
 import { objectiveOptions } from '../src/core/training/train';
 import { logPrior, searchTau } from '../src/core/numerics/logitAdjust';
 import { computeRefresh } from '../src/core/numerics/refresh';
@@ -23,6 +27,7 @@ import { pearson } from '../src/core/numerics/gainMonitor';
 import { Rng } from '../src/core/numerics/rng';
 import { loadMnistLT } from '../src/data/mnist';
 import { loadLayersModelFromFile } from '../src/data/modelIo';
+import { linkResnetSplit, RESNET_MODEL, resnetFeatures } from './cifarResnet';
 import { log, mdTable } from './lib';
 
 const MODEL_PATH = '.selmix-cache/mnist-lt-cnn/model.json';
@@ -62,16 +67,40 @@ async function main(): Promise<void> {
       steps: { type: 'string' },
       lr: { type: 'string' },
       seed: { type: 'string' },
+      dataset: { type: 'string' },
+      data: { type: 'string' },
     },
   });
   const objectives = (values.objectives ? values.objectives.split(',') : [...OBJECTIVE_IDS]) as ObjectiveId[];
   const stepList = (values.steps ?? '1,10').split(',').map(Number);
   await initBackend({ choice: 'wasm' });
-  const m = loadMnistLT({ rho: 100, nMax: 4000, valPerClass: 100, seed: 0 });
-  const model = fromLayersModel(await loadLayersModelFromFile(resolve(MODEL_PATH)));
-  const feats = (s: ExampleSet) => Float32Array.from(forwardAll(model, s).features);
-  const ftr = feats(m.train),
+  const resnet = values.dataset === 'cifar10-lt-resnet';
+  if (values.dataset !== undefined && values.dataset !== 'mnist-lt' && !resnet)
+    throw new Error(`--dataset ${values.dataset}: expected mnist-lt or cifar10-lt-resnet`);
+  let m: { train: ExampleSet & { y: Int32Array }; val: ExampleSet & { y: Int32Array } };
+  let model: SelmixModel;
+  let ftr: Float32Array, fva: Float32Array;
+  if (resnet) {
+    if (!values.data)
+      throw new Error('--dataset cifar10-lt-resnet needs --data DIR (train/<class>/ and test/<class>/)');
+    const work = mkdtempSync(join(tmpdir(), 'selmix-predict-'));
+    try {
+      linkResnetSplit(resolve(values.data), resolve('bench/cifar_resnet'), work, 0);
+      const r = await resnetFeatures(work, RESNET_MODEL, resolve('.selmix-cache', 'cifar-resnet-features'));
+      ({ model } = r);
+      m = { train: r.data.train, val: r.data.val };
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
+    ftr = m.train.x;
+    fva = m.val.x;
+  } else {
+    m = loadMnistLT({ rho: 100, nMax: 4000, valPerClass: 100, seed: 0 });
+    model = fromLayersModel(await loadLayersModelFromFile(resolve(MODEL_PATH)));
+    const feats = (s: ExampleSet) => Float32Array.from(forwardAll(model, s).features);
+    ftr = feats(m.train);
     fva = feats(m.val);
+  }
   const K = model.K,
     d = model.d;
   const W0 = Float64Array.from(await model.W.data());
@@ -83,7 +112,7 @@ async function main(): Promise<void> {
   const support = classSupport(yva, K);
   const lp = logPrior(ytr, K);
   const rows: (string | number)[][] = [];
-  log(`MNIST-LT features: train ${m.train.n}, val ${m.val.n}, d ${d}, K ${K}`);
+  log(`${resnet ? 'CIFAR-10-LT ResNet-8' : 'MNIST-LT'} features: train ${m.train.n}, val ${m.val.n}, d ${d}, K ${K}`);
   for (const o of objectives) {
     const cfg = configSchema.parse({
       objective: o,

@@ -4,7 +4,9 @@
 //
 // Datasets: MNIST-LT rho = 100 (the builtin set and the pre-trained demo CNN), or CIFAR-10-LT rho = 100 (--dataset
 // cifar10-lt --data DIR: DIR holds train/<class>/ and test/<class>/ images; bench/cifar.ts builds the split and
-// pre-trains the demo CNN on it, cached).
+// pre-trains the demo CNN on it, cached), or CIFAR-10-LT with the PyTorch-trained ResNet-8 of bench/cifar_resnet/
+// (--dataset cifar10-lt-resnet --data DIR: its own split, head-only on its frozen features, extracted once on ONNX
+// Runtime and cached under .selmix-cache/cifar-resnet-features; all 10,000 test images).
 // Methods: the starting model; post-hoc logit adjustment of it (tau = 1, and tau tuned on validation for each
 // objective); plain CE fine-tuning (policy 'plain'); uniform mixup (policy 'uniformMixup'); SelMix for five objectives.
 // Every fine-tuning run goes through src/core/training/train.ts's finetune() with the tool's defaults (the step budget
@@ -20,7 +22,8 @@
 //        knobs for measuring the defaults: --patience N|none  --passes N  --update dual|hinge  --eta E  --damping D
 // --smoothing S
 //        --temperature S  --eps-mask E  --lr L  --margin Z (training.selectionMargin)  --selection validation|split
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { initBackend, tf } from '../src/backend/backend';
@@ -36,6 +39,7 @@ import { loadLayersModelFromFile } from '../src/data/modelIo';
 import { runRequest } from '../src/run/run';
 import type { MetricsReport } from '../src/protocol/messages';
 import { ensureCifarBackbone, loadCifarLT } from './cifar';
+import { linkResnetSplit, RESNET_MODEL, resnetFeatures } from './cifarResnet';
 import { fmtMs, log, machineInfo, mdTable } from './lib';
 
 const METRICS = ['accuracy', 'meanRecall', 'minRecall', 'gMean', 'hMean', 'minHeadTailRecall', 'minCoverage'] as const;
@@ -219,10 +223,12 @@ async function main(): Promise<void> {
   const damping = values.damping !== undefined ? Number(values.damping) : undefined;
   const steps = values.steps !== undefined ? Number(values.steps) : undefined;
   const nSeeds = Number(values.seeds ?? 3);
-  const full = values.full === true;
   const dataset = values.dataset ?? 'mnist-lt';
-  if (dataset !== 'mnist-lt' && dataset !== 'cifar10-lt')
-    throw new Error(`--dataset ${dataset}: expected mnist-lt or cifar10-lt`);
+  if (dataset !== 'mnist-lt' && dataset !== 'cifar10-lt' && dataset !== 'cifar10-lt-resnet')
+    throw new Error(`--dataset ${dataset}: expected mnist-lt, cifar10-lt or cifar10-lt-resnet`);
+  const resnet = dataset === 'cifar10-lt-resnet';
+  if (resnet && values.full) throw new Error('--dataset cifar10-lt-resnet is head-only: --full is not supported');
+  const full = values.full === true;
   const outDir = resolve(values.out ?? join('bench', 'results'));
   mkdirSync(outDir, { recursive: true });
   const t0 = performance.now();
@@ -232,7 +238,29 @@ async function main(): Promise<void> {
   let trainCounts: number[];
   let modelPath: string;
   let datasetLine: string;
-  if (dataset === 'mnist-lt') {
+  // The ResNet's head on its cached features (cifar10-lt-resnet): the starting model is that head, no backbone.
+  let resnetStart: SelmixModel | null = null;
+  if (resnet) {
+    if (!values.data)
+      throw new Error('--dataset cifar10-lt-resnet needs --data DIR (train/<class>/ and test/<class>/)');
+    const work = mkdtempSync(join(tmpdir(), 'selmix-qresnet-'));
+    try {
+      const n = linkResnetSplit(resolve(values.data), resolve('bench/cifar_resnet'), work, 0);
+      const tl = performance.now();
+      const r = await resnetFeatures(work, RESNET_MODEL, resolve('.selmix-cache', 'cifar-resnet-features'));
+      log(
+        `ResNet features of train ${n.train}, val ${n.val}, test ${n.test} in ${((performance.now() - tl) / 1000).toFixed(0)} s (${r.notes.join('; ')})`,
+      );
+      resnetStart = r.model;
+      data = r.data;
+      trainCounts = r.counts;
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
+    modelPath = RESNET_MODEL;
+    datasetLine =
+      'CIFAR-10-LT rho=100 (the split the ResNet was trained on: bench/cifar_resnet/split_train_lt.txt, 12,156 images; val: the first 100 training images of each class; official 10k test); backbone: the PyTorch-trained ResNet-8 (bench/cifar_resnet/resnet_cifar10lt.onnx), frozen, its features extracted once on ONNX Runtime';
+  } else if (dataset === 'mnist-lt') {
     await ensurePretrained();
     modelPath = MODEL_PATH;
     // Data exactly as the job loads the demo's builtin set.
@@ -272,7 +300,7 @@ async function main(): Promise<void> {
     fromLayersModel(await loadLayersModelFromFile(resolve(modelPath)));
 
   // Starting model and post-hoc logit adjustment (deterministic: one model, so no spread across seeds).
-  const start = await loadModel();
+  const start = resnetStart ?? (await loadModel());
   const headFrac = 0.9;
   const tLA = performance.now();
   const startFw = forwardAll(start, test);
@@ -285,7 +313,13 @@ async function main(): Promise<void> {
   const fixed = (mm: MetricsReport, seconds: number, tau?: number) =>
     seeds.map((seed) => ({ ...pick(mm), seed, seconds, bestStep: null, ...(tau !== undefined ? { tau } : {}) }));
   const methods: MethodResult[] = [
-    summarise('start', 'starting model (pre-trained CNN)', 'none', null, fixed(startM, 0)),
+    summarise(
+      'start',
+      resnet ? 'starting model (PyTorch-trained ResNet-8)' : 'starting model (pre-trained CNN)',
+      'none',
+      null,
+      fixed(startM, 0),
+    ),
     summarise('logitAdjusted', 'post-hoc logit adjustment (tau = 1)', 'posthoc', null, fixed(laM, laSeconds)),
   ];
   // LA with tau tuned on validation for each objective at a 0.1 grid (feasible first, then the value).
@@ -504,13 +538,18 @@ async function main(): Promise<void> {
     totalSeconds,
     extraIds: [...extraIds],
   };
-  const suffix = dataset === 'mnist-lt' ? '' : '-cifar';
+  const suffix = dataset === 'mnist-lt' ? '' : resnet ? '-cifar-resnet' : '-cifar';
   writeFileSync(join(outDir, `quality${suffix}.json`), JSON.stringify(report, null, 1));
   const md = qualityMarkdown(
     report.methods,
     verdicts,
     {
-      title: dataset === 'mnist-lt' ? 'MNIST-LT (rho = 100)' : 'CIFAR-10-LT (rho = 100)',
+      title:
+        dataset === 'mnist-lt'
+          ? 'MNIST-LT (rho = 100)'
+          : resnet
+            ? 'CIFAR-10-LT (rho = 100), PyTorch-trained ResNet-8'
+            : 'CIFAR-10-LT (rho = 100)',
       budget,
       warm: tr.warmStart,
       seeds: nSeeds,

@@ -19,12 +19,13 @@
 // run's own warm start, its test metrics as the run reports them); head-only SelMix (model.freezeBackbone true);
 // whole-network SelMix; whole-network uniform mixup (selmix.policy "uniformMixup", its kept iterate picked by o on
 // validation, as SelMix's is). All fine-tuned rows share the budget, batch, lr, refresh interval and seed.
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { MetricsReport, RunFinishedPayload } from '../src/protocol/messages';
 import { runRequest } from '../src/run/run';
+import { linkResnetSplit } from './cifarResnet';
 import { fmtMs, log, mdTable } from './lib';
 
 type Kind = 'headSelmix' | 'wholeSelmix' | 'wholeUniform';
@@ -33,22 +34,6 @@ const KIND_LABEL: Record<Kind, string> = {
   wholeSelmix: 'SelMix, whole network',
   wholeUniform: 'uniform mixup, whole network',
 };
-
-/** Symlinks the listed files (relative to src) into dst/<class>/. */
-function linkList(src: string, list: string[], dst: string): number {
-  for (const rel of list) {
-    const cls = rel.split('/')[0]!;
-    mkdirSync(join(dst, cls), { recursive: true });
-    symlinkSync(join(src, rel), join(dst, rel));
-  }
-  return list.length;
-}
-
-const readList = (p: string): string[] =>
-  readFileSync(p, 'utf8')
-    .split('\n')
-    .map((s) => s.trim())
-    .filter((s) => s.length > 0);
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -93,21 +78,10 @@ async function main(): Promise<void> {
 
   // The folder tree the configs point at.
   const work = mkdtempSync(join(tmpdir(), 'selmix-qonnx-'));
-  const nTrain = linkList(join(dataDir, 'train'), readList(join(splitDir, 'split_train_lt.txt')), join(work, 'train'));
-  const nVal = linkList(join(dataDir, 'train'), readList(join(splitDir, 'split_val.txt')), join(work, 'val'));
-  let nTest = 0;
-  if (withTest) {
-    for (const cls of readdirSync(join(dataDir, 'test')).sort()) {
-      const files = readdirSync(join(dataDir, 'test', cls))
-        .filter((f) => /\.(jpe?g|png)$/i.test(f))
-        .sort();
-      nTest += linkList(
-        join(dataDir, 'test'),
-        (testPerClass > 0 ? files.slice(0, testPerClass) : files).map((f) => `${cls}/${f}`),
-        join(work, 'test'),
-      );
-    }
-  }
+  const n = linkResnetSplit(dataDir, splitDir, work, testPerClass, withTest);
+  const nTrain = n.train;
+  const nVal = n.val;
+  const nTest = n.test;
   log(
     `split: train ${nTrain}, val ${nVal}, test ${withTest ? nTest : 'none'} (links under ${work}); ${steps} steps, batch ${batch}+${batch}, lr ${lr}, backbone x${blf}, momentum ${momentum}, refresh ${refresh}, seeds ${firstSeed}..${firstSeed + nSeeds - 1}`,
   );

@@ -7,7 +7,7 @@
 //   G = (softmax(A) - Y) / B;   dW = F^T G;  db = colsum(G)
 //   mW' = mu mW + dW + wd W;    W' = W - lr mW';   mb' = mu mb + db;   b' = b - lr mb'   (the bias is not decayed)
 import * as tf from '@tensorflow/tfjs';
-import type { HeadBatch, HeadStepParams, HeadVariables } from '../core/training/headStep';
+import { headDims, type HeadBatch, type HeadStepParams, type HeadVariables } from '../core/training/headStep';
 import { encodeOnnx, floatTensor, int64Tensor, modelOf, node, valueInfo } from '../formats/onnx/proto';
 import { OrtSession } from './onnxRuntime';
 
@@ -177,9 +177,7 @@ export class OrtHeadTrainer {
     private readonly v: HeadVariables,
     scale = 1,
   ) {
-    [this.d, this.K] = v.W.shape as [number, number];
-    if (!(scale > 0) || !Number.isFinite(scale))
-      throw new RangeError(`OrtHeadTrainer: the scale of W must be a positive number, got ${scale}`);
+    [this.d, this.K] = headDims(v, scale, 'OrtHeadTrainer');
     const W = Float32Array.from(v.W.dataSync());
     if (scale !== 1) for (let i = 0; i < W.length; i++) W[i] = W[i]! * scale;
     this.state = {

@@ -6,6 +6,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { DataError } from '../core/errors';
+import { mulberry32 } from '../core/numerics/rng';
 import { parseIdx } from './idx';
 
 /** Images with labels: x is NHWC float32 in [0, 1], y the class ids, shape the per-example shape ([28, 28, 1]). */
@@ -168,18 +169,6 @@ function rawMnist(): RawMnist {
     test: readSplit(dir, 'testImages', 'testLabels'),
   };
   return cache;
-}
-
-/** mulberry32: a small seeded generator in [0, 1), so a split is reproducible from its seed. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Byte to [0, 1] float32, looked up (faster than dividing 18M pixels). */

@@ -71,10 +71,12 @@ export function pointsText(v: number | null): string {
 export function creditSentence(f: RunFinishedPayload): string {
   const [, warm, selmix] = creditRows(f);
   const ws = f.warmStart;
-  const warmPart = ws ? `the warm start (tau = ${+ws.tau.toFixed(3)}) ${pointsText(warm!.changeVal)}` : 'no warm start';
+  const warmPart = ws
+    ? `the warm start (tau = ${+ws.tau.toFixed(3)}) ${pointsText(warm!.changeVal)} points`
+    : 'no warm start (0 points)';
   const testPart =
     selmix!.test !== null
       ? ` (test: warm start ${pointsText(warm!.changeTest)}, SelMix ${pointsText(selmix!.changeTest)})`
       : '';
-  return `Of the change in ${f.objective} on validation, ${warmPart} points, SelMix's own ${pointsText(selmix!.changeVal)} points${testPart}.`;
+  return `Of the change in ${f.objective} on validation, ${warmPart}, SelMix's own ${pointsText(selmix!.changeVal)} points${testPart}.`;
 }

@@ -6,7 +6,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../data/atomicWrite';
 import type { SelmixConfig } from '../core/config';
-import { objectiveMetricValue } from '../core/numerics/metrics';
+import { compileObjective } from '../core/objectives/compileObjective';
 import type { RunFinishedPayload, RunRequest } from '../protocol/messages';
 import { lineChartSvg } from './chart';
 
@@ -54,7 +54,10 @@ export function sweepRow(cfg: SelmixConfig, s: number, m: RunFinishedPayload, ou
     objectiveAfter: m.after.objectiveValue,
     meanRecallAfter: m.after.val.meanRecall,
     minRecallAfter: m.after.val.minRecall,
-    testObjectiveAfter: m.after.test && !cfg.customObjective ? objectiveMetricValue(cfg.objective, m.after.test) : null,
+    // The run's own value on test (its compiled objective, custom or built-in); recomputed for a summary without it.
+    testObjectiveAfter: m.after.test
+      ? (m.after.testObjectiveValue ?? compileObjective(cfg, m.after.test.recall.length).valueFromMetrics(m.after.test))
+      : null,
     testMeanRecallAfter: m.after.test?.meanRecall ?? null,
     outputDir,
   };

@@ -120,14 +120,13 @@ export async function gainRequest(
       logits: fw.logits,
       W,
       b,
-      objective: cfg.objective,
+      objective,
       prevMultipliers: null,
       options: objectiveOptions(cfg),
       s: cfg.selmix.temperature,
       variant: cfg.selmix.deltaW,
       logitsFromHead: true,
       ...(cfg.selmix.epsMask !== undefined ? { epsMask: cfg.selmix.epsMask } : {}),
-      ...(objective.custom ? { custom: objective.custom } : {}),
       matmul,
     });
     return { K: model.K, n: val.n, objective: objective.name, refresh };

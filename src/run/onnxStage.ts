@@ -217,6 +217,48 @@ function formatDuration(ms: number): string {
 }
 
 /**
+ * The largest |f W + b - logits| over n rows of features f (n x d, float64 sums) against the logits from row `row` on,
+ * at least `prev`; a NaN difference counts as infinite.
+ */
+function maxHeadLogitDiff(
+  f: ArrayLike<number>,
+  n: number,
+  d: number,
+  K: number,
+  W: Float32Array,
+  b: Float32Array,
+  logits: ArrayLike<number>,
+  row: number,
+  prev: number,
+): number {
+  let maxAbsDiff = prev;
+  for (let i = 0; i < n; i++)
+    for (let k = 0; k < K; k++) {
+      let z = b[k]!;
+      for (let r = 0; r < d; r++) z += f[i * d + r]! * W[r * K + k]!;
+      const diff = Math.abs(z - logits[(row + i) * K + k]!);
+      if (!(diff <= maxAbsDiff)) maxAbsDiff = Number.isNaN(diff) ? Number.POSITIVE_INFINITY : diff;
+    }
+  return maxAbsDiff;
+}
+
+/** The check of a written model.onnx's logits against `against`; a TrainingError (nothing written) beyond tolerance. */
+function verified(outFile: string, examples: number, maxAbsDiff: number, against: string): OnnxVerification {
+  const check: OnnxVerification = {
+    file: outFile,
+    examples,
+    maxAbsDiff,
+    tolerance: ONNX_LOGIT_TOLERANCE,
+    ok: maxAbsDiff <= ONNX_LOGIT_TOLERANCE,
+  };
+  if (!check.ok)
+    throw new TrainingError(
+      `the fine-tuned ONNX model's logits differ from ${against} by up to ${maxAbsDiff.toExponential(2)} on ${examples} validation examples (tolerance ${ONNX_LOGIT_TOLERANCE}); ${outFile} was not written`,
+    );
+  return check;
+}
+
+/**
  * The fine-tuned whole network as model.onnx: every trained initializer replaced (the head as withHead writes it), run
  * on the validation inputs and compared with the run's own forward pass (features x W + b, float64) before anything
  * is written. A mismatch beyond ONNX_LOGIT_TOLERANCE is a TrainingError.
@@ -241,25 +283,9 @@ export async function fineTunedNetworkOnnx(
   for (let s = 0; s < valInputs.n; s += BATCH) {
     const n = Math.min(BATCH, valInputs.n - s);
     const f = net.run(valInputs.x.subarray(s * per, (s + n) * per) as Float32Array, n, values).features;
-    for (let i = 0; i < n; i++)
-      for (let k = 0; k < K; k++) {
-        let z = b[k]!;
-        for (let r = 0; r < d; r++) z += f[i * d + r]! * W[r * K + k]!;
-        const diff = Math.abs(z - logits[(s + i) * K + k]!);
-        if (!(diff <= maxAbsDiff)) maxAbsDiff = Number.isNaN(diff) ? Number.POSITIVE_INFINITY : diff;
-      }
+    maxAbsDiff = maxHeadLogitDiff(f, n, d, K, W, b, logits, s, maxAbsDiff);
   }
-  const check: OnnxVerification = {
-    file: outFile,
-    examples: valInputs.n,
-    maxAbsDiff,
-    tolerance: ONNX_LOGIT_TOLERANCE,
-    ok: maxAbsDiff <= ONNX_LOGIT_TOLERANCE,
-  };
-  if (!check.ok)
-    throw new TrainingError(
-      `the fine-tuned ONNX model's logits differ from the run's own forward pass by up to ${maxAbsDiff.toExponential(2)} on ${valInputs.n} validation examples (tolerance ${ONNX_LOGIT_TOLERANCE}); ${outFile} was not written`,
-    );
+  const check = verified(outFile, valInputs.n, maxAbsDiff, "the run's own forward pass");
   return { bytes, check, trained: net.m.params };
 }
 
@@ -602,25 +628,7 @@ export async function fineTunedOnnx(
     {},
     onnx.head.softmax ? withHead(onnx, W, b, { exposeLogits: true }) : bytes,
   );
-  let maxAbsDiff = 0;
-  for (let i = 0; i < valFeatures.n; i++) {
-    for (let k = 0; k < K; k++) {
-      let s = b[k]!;
-      for (let r = 0; r < d; r++) s += valFeatures.x[i * d + r]! * W[r * K + k]!;
-      const diff = Math.abs(s - logits[i * K + k]!);
-      if (!(diff <= maxAbsDiff)) maxAbsDiff = Number.isNaN(diff) ? Number.POSITIVE_INFINITY : diff;
-    }
-  }
-  const check: OnnxVerification = {
-    file: outFile,
-    examples: valFeatures.n,
-    maxAbsDiff,
-    tolerance: ONNX_LOGIT_TOLERANCE,
-    ok: maxAbsDiff <= ONNX_LOGIT_TOLERANCE,
-  };
-  if (!check.ok)
-    throw new TrainingError(
-      `the fine-tuned ONNX model's logits differ from the tool's head by up to ${maxAbsDiff.toExponential(2)} on ${valFeatures.n} validation examples (tolerance ${ONNX_LOGIT_TOLERANCE}); ${outFile} was not written`,
-    );
+  const maxAbsDiff = maxHeadLogitDiff(valFeatures.x, valFeatures.n, d, K, W, b, logits, 0, 0);
+  const check = verified(outFile, valFeatures.n, maxAbsDiff, "the tool's head");
   return { bytes, check };
 }

@@ -6,9 +6,10 @@ import { existsSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { headTrainerFactory, prepareGainMatMul, tf } from '../backend/backend';
 import type { SelmixConfig } from '../core/config';
-import { compileCustomObjective, type CompiledObjective } from '../core/objectives/customObjective';
+import type { CompiledObjective } from '../core/objectives/compiledObjective';
+import { compileObjective } from '../core/objectives/compileObjective';
 import { ConfigError, ExprError, OutputFolderError } from '../core/errors';
-import { feasibilityOf, infeasibilityReason, objectiveMetricValue } from '../core/numerics/metrics';
+import { metricsReport, objectiveMetricValue } from '../core/numerics/metrics';
 import { logPrior } from '../core/numerics/logitAdjust';
 import { forwardAll, metricsOf } from '../core/training/evaluate';
 import { demoCnn, disposeModel, fromLayersModel, writeBack, type SelmixModel } from '../core/training/model';
@@ -84,31 +85,21 @@ export interface StageContext {
 }
 
 /**
- * The objective's name and value on a metrics report: the custom objective, compiled once for K, or the built-in one.
+ * Compiles the config's objective (its custom expression, or the built-in one) for K once per run; a custom expression
+ * that does not fit K, or is undefined everywhere, is a ConfigError at its line.
  */
-export interface ReportedObjective {
-  name: string;
-  value: (m: MetricsReport) => number;
-  custom?: CompiledObjective;
-}
-
-/**
- * Compiles the config's objective for K once per run; a custom expression that does not fit K is a ConfigError at its
- * line.
- */
-export function reportedObjective(p: PreparedRun, cfg: SelmixConfig, K: number): ReportedObjective {
-  if (!cfg.customObjective) return { name: cfg.objective, value: (m) => objectiveMetricValue(cfg.objective, m) };
+export function reportedObjective(p: PreparedRun, cfg: SelmixConfig, K: number): CompiledObjective {
   try {
-    const c = compileCustomObjective(cfg.customObjective, K);
+    const c = compileObjective(cfg, K);
     if (!definedSomewhere(c, K)) {
       throw configErrorAt(
         p,
         'customObjective.expression',
-        `"${cfg.customObjective.expression}" is not finite at any confusion matrix tried (a perfect, a uniform and a mostly right classifier): ` +
+        `"${c.name}" is not finite at any confusion matrix tried (a perfect, a uniform and a mostly right classifier): ` +
           'it is undefined everywhere (a division by 0, log(0), the square root of a negative, or an overflow), so there is nothing to optimise',
       );
     }
-    return { name: c.name, value: (m) => c.valueFromMetrics(m), custom: c };
+    return c;
   } catch (e) {
     if (!(e instanceof ExprError)) throw e;
     throw configErrorAt(p, e.path ?? 'customObjective.expression', e.message);
@@ -135,9 +126,11 @@ function definedSomewhere(c: CompiledObjective, K: number): boolean {
     for (let i = 0; i < K; i++) for (let j = 0; j < K; j++) C[i * K + j] = (i === j ? diag : (1 - diag) / (K - 1)) / K;
     return C;
   };
+  const support = new Array<number>(K).fill(1);
   return [1, 1 / K, 0.7].some((diag) => {
     try {
-      return Number.isFinite(c.value(probe(diag)));
+      const C = probe(diag);
+      return Number.isFinite(c.valueAt(C, metricsReport(C, K, support)));
     } catch {
       return false;
     }
@@ -617,7 +610,7 @@ export async function finetuneStage(
       emit: ctx.emit,
       shouldStop: ctx.shouldStop,
       ...(resume ? { resume } : {}),
-      ...(objective.custom ? { custom: objective.custom } : {}),
+      objective,
       matmul: mm,
       ...(headTrainer ? { headTrainer } : {}),
       ...(prepared
@@ -676,33 +669,28 @@ export async function finetuneStage(
       steps: result.steps,
       objective: objective.name,
       before: {
-        objectiveValue: objective.value(startVal),
+        objectiveValue: objective.valueFromMetrics(startVal),
         val: startVal,
-        ...(startTest ? { test: startTest, testObjectiveValue: objective.value(startTest) } : {}),
+        ...(startTest ? { test: startTest, testObjectiveValue: objective.valueFromMetrics(startTest) } : {}),
       },
       after: {
-        objectiveValue: objective.value(afterVal),
+        objectiveValue: objective.valueFromMetrics(afterVal),
         val: afterVal,
-        ...(afterTest ? { test: afterTest, testObjectiveValue: objective.value(afterTest) } : {}),
+        ...(afterTest ? { test: afterTest, testObjectiveValue: objective.valueFromMetrics(afterTest) } : {}),
       },
       bestStep: result.bestStep,
       wallSeconds: (performance.now() - ctx.t0) / 1000,
-      ...feasibilityField(cfg, model.K, afterVal, afterTest),
+      ...feasibilityField(objective, cfg.selmix.coverage.alpha, afterVal, afterTest),
       ...(baselines.length ? { baselines } : {}),
       ...(result.warmStart ? { warmStart: result.warmStart } : {}),
     };
     // A constrained run that misses its bound on validation says so, and why (report, CLI, log).
-    const infeasible = cfg.customObjective
-      ? null
-      : infeasibilityReason(
-          cfg.objective,
-          afterVal,
-          model.K,
-          cfg.selmix.coverage.alpha,
-          result.bestStep,
-          data.classNames,
-          result.warmStart,
-        );
+    const infeasible = objective.infeasibility(afterVal, {
+      alpha: cfg.selmix.coverage.alpha,
+      keptStep: result.bestStep,
+      classNames: data.classNames,
+      warm: result.warmStart,
+    });
     if (infeasible) {
       summary.infeasible = infeasible;
       ctx.emit({ type: 'run/log', payload: { level: 'warn', message: infeasible } });
@@ -736,20 +724,16 @@ export async function finetuneStage(
   }
 }
 
-/**
- * The constraint of a built-in coverage objective at the kept iterate, on validation and test (nothing for the others).
- */
+/** The objective's constraint at the kept iterate, on validation and test (nothing for an unconstrained one). */
 function feasibilityField(
-  cfg: SelmixConfig,
-  K: number,
+  objective: CompiledObjective,
+  alpha: number,
   val: MetricsReport,
   test: MetricsReport | undefined,
 ): Pick<RunFinishedPayload, 'feasibility'> {
-  if (cfg.customObjective) return {};
-  const alpha = cfg.selmix.coverage.alpha;
-  const v = feasibilityOf(cfg.objective, val, K, alpha);
+  const v = objective.feasibility(val, alpha);
   if (!v) return {};
-  const t = test ? feasibilityOf(cfg.objective, test, K, alpha) : null;
+  const t = test ? objective.feasibility(test, alpha) : null;
   return { feasibility: { val: v, ...(t ? { test: t } : {}) } };
 }
 
@@ -764,7 +748,7 @@ async function baselineRows(
   model: SelmixModel,
   data: FinetuneData,
   freeze: boolean,
-  objective: ReportedObjective,
+  objective: CompiledObjective,
   net?: PreparedNetwork,
 ): Promise<BaselineRow[]> {
   const rows: BaselineRow[] = [];
@@ -779,7 +763,7 @@ async function baselineRows(
       const val = on(data.val);
       rows.push({
         label: 'post-hoc logit adjustment (tau = 1)',
-        objectiveValue: objective.value(val),
+        objectiveValue: objective.valueFromMetrics(val),
         val,
         ...(test ? { test: on(test) } : {}),
         seconds: (performance.now() - t0) / 1000,
@@ -800,7 +784,7 @@ async function baselineRows(
         config: { ...cfg, selmix: { ...cfg.selmix, policy: 'uniformMixup' } },
         emit: () => undefined,
         shouldStop: ctx.shouldStop,
-        ...(objective.custom ? { custom: objective.custom } : {}),
+        objective,
         matmul: await prepareGainMatMul(model.K),
         ...(net ? { networkTrainer: net.trainer, ...(net.augment ? { augment: net.augment } : {}) } : {}),
       });
@@ -809,7 +793,7 @@ async function baselineRows(
       const val = evaluateSet(model, data.val, headFrac);
       rows.push({
         label: `uniform mixup fine-tuning (best of ${r.steps} steps, step ${r.bestStep})`,
-        objectiveValue: objective.value(val),
+        objectiveValue: objective.valueFromMetrics(val),
         val,
         ...(test ? { test: evaluateSet(model, test, headFrac) } : {}),
         seconds: (performance.now() - t0) / 1000,

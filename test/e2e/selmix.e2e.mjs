@@ -452,12 +452,22 @@ try {
       3,
       'the dashboard splits start, warm start and SelMix',
     );
+    // The warm start's row says which tau; SelMix's row carries validation and test, each with its change.
+    assert.match(
+      await wv.locator('#credit-table tr[data-credit="warmStart"] th').innerText(),
+      /^warm start: (logit adjustment, tau = \d+(\.\d+)?|none)/,
+    );
+    assert.equal(await wv.locator('#credit-table tr[data-credit="selmix"] td').count(), 4);
     await showSidebar();
     assert.match(await side().locator('#sb-test').innerText(), /^\d\.\d{3} \(start \d\.\d{3}\)$/);
     assert.match(await side().locator('#sb-after').innerText(), /val, step \d+/);
     assert.match(
       await side().locator('#sb-selmix-own').innerText(),
       /^[+-]\d+\.\d\d val, [+-]\d+\.\d\d test \(points\)$/,
+    );
+    assert.match(
+      await side().locator('#sb-warm-start').innerText(),
+      /^(tau \d+(\.\d+)?|none): ([+-]\d+\.\d\d|n\/a) val, ([+-]\d+\.\d\d|n\/a) test$/,
     );
     await shot('dashboard-results');
     await page

@@ -8,6 +8,7 @@ import { runConfig } from '../helpers/run';
 import { tf } from '../../src/backend/backend';
 import type { RunEvent, RunFinishedPayload } from '../../src/protocol/messages';
 import { readReportSnapshot } from '../../src/report/report';
+import { DEMO_CONFIG } from '../../src/request/demo';
 
 const dir = mkdtempSync(join(tmpdir(), 'selmix-mnist-'));
 const data = { kind: 'builtin', rho: 100, nMax: 1500, valPerClass: 50, testPerClass: 200 };
@@ -93,4 +94,30 @@ test('a run is reproducible from its config and seed (same weights bit for bit)'
     readFileSync(join(dir, 'r1', 'gain.npy')).equals(readFileSync(join(dir, 'r2', 'gain.npy'))),
     'the same final G',
   );
+});
+
+test("the demo's recipe (objective, training, selmix of src/request/demo.ts) on this CNN: the gain monitor stays quiet", async () => {
+  const warns: string[] = [];
+  let last: { intervals: number; tracking: boolean } | null = null;
+  // The baselines run apart from the monitored run (their events are not the run's): left out.
+  const training: Record<string, unknown> = { ...DEMO_CONFIG.training };
+  delete training.baselines;
+  await run(
+    write('demo-recipe.selmix.json', {
+      objective: DEMO_CONFIG.objective,
+      data,
+      model: { kind: 'tfjs', path: 'pre/model/model.json', freezeBackbone: true },
+      training,
+      ...(DEMO_CONFIG.selmix ? { selmix: DEMO_CONFIG.selmix } : {}),
+      output: 'demo-recipe',
+    }),
+    (e) => {
+      if (e.type === 'run/log' && e.payload.level === 'warn' && /first-order/.test(e.payload.message))
+        warns.push(e.payload.message);
+      if (e.type === 'run/refresh' && e.payload.gainCheck) last = e.payload.gainCheck;
+    },
+  );
+  assert.deepEqual(warns, [], JSON.stringify(last));
+  const l = last as { intervals: number; tracking: boolean } | null;
+  assert.ok(l !== null && l.intervals >= 5 && l.tracking, JSON.stringify(l));
 });

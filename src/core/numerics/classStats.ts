@@ -204,34 +204,21 @@ export function argmaxRows(logits: ArrayLike<number>, n: number, K: number, shif
   if (logits.length < n * K) throw new RangeError(`argmaxRows: ${logits.length} logits, expected n*K = ${n * K}`);
   if (shift && shift.length !== K)
     throw new RangeError(`argmaxRows: a shift of ${shift.length} entries, expected K = ${K}`);
+  // Without a shift, a shift of zeros: x - 0 is x for every float64 (-0, NaN and infinities included).
+  const sh = shift ?? new Float64Array(K);
   const out = new Int32Array(n);
   for (let i = 0; i < n; i++) {
     let best = 0;
-    let bv: number;
-    if (shift) {
-      // The row minus shift, entry by entry: the same float64 values as a shifted copy of the logits, without the copy.
-      bv = logits[i * K]! - shift[0]!;
-      for (let k = 1; k < K; k++) {
-        const v = logits[i * K + k]! - shift[k]!;
-        if (v > bv) {
-          bv = v;
-          best = k;
-        } else if (Number.isNaN(v)) {
-          bv = v;
-          break;
-        }
-      }
-    } else {
-      bv = logits[i * K]!;
-      for (let k = 1; k < K; k++) {
-        const v = logits[i * K + k]!;
-        if (v > bv) {
-          bv = v;
-          best = k;
-        } else if (Number.isNaN(v)) {
-          bv = v;
-          break;
-        }
+    // The row minus shift, entry by entry: the same float64 values as a shifted copy of the logits, without the copy.
+    let bv = logits[i * K]! - sh[0]!;
+    for (let k = 1; k < K; k++) {
+      const v = logits[i * K + k]! - sh[k]!;
+      if (v > bv) {
+        bv = v;
+        best = k;
+      } else if (Number.isNaN(v)) {
+        bv = v;
+        break;
       }
     }
     if (Number.isNaN(bv))

@@ -1,7 +1,12 @@
 // Test-time metrics of a joint confusion matrix (docs/ALGORITHM.md section 2, "test-time metrics") and the
 // link from an objective id to the metric it targets and to its constraint.
 import { classStats, gMean, headCount, hMean, mean, recallsOf } from './classStats';
-import { isCoverageObjective, isHeadTailCoverageObjective, type ObjectiveId } from '../objectives/objectiveIds';
+import {
+  isCoverageObjective,
+  isHeadTailCoverageObjective,
+  unknownObjective,
+  type ObjectiveId,
+} from '../objectives/objectiveIds';
 import type { Feasibility, MetricsReport } from '../../protocol/messages';
 
 /**
@@ -65,6 +70,8 @@ export function objectiveMetricValue(id: ObjectiveId, m: MetricsReport): number 
       return m.meanRecall;
     case 'hMeanMinHeadTailCoverage':
       return m.hMean;
+    default:
+      return unknownObjective(id);
   }
 }
 

@@ -6,10 +6,10 @@ import { classSupport, clipConfusion, confusionMatrix } from './confusion';
 import { classCentroids } from './centroids';
 import { samplingDistribution } from './distribution';
 import { gainMatrix, type DeltaWVariant, type Mat, type MatMul } from './gain';
-import { metricsReport, objectiveMetricValue } from './metrics';
-import { objectiveD, updateMultipliers, type ObjectiveOptions } from '../objectives/objectives';
+import { metricsReport } from './metrics';
+import type { ObjectiveOptions } from '../objectives/objectives';
 import type { ObjectiveId } from '../objectives/objectiveIds';
-import type { CompiledObjective } from '../objectives/customObjective';
+import { compileBuiltinObjective, type CompiledObjective } from '../objectives/compiledObjective';
 
 /** What a refresh needs: a validation pass (features, labels, logits) and the current head. */
 export interface RefreshInput {
@@ -24,15 +24,12 @@ export interface RefreshInput {
   W: Float64Array;
   /** Head bias, K. */
   b: Float64Array;
-  objective: ObjectiveId;
+  /** The objective: a built-in id, or any compiled objective (a custom expression's, compileObjective). */
+  objective: ObjectiveId | CompiledObjective;
   prevMultipliers: Float64Array | null;
   /** The refresh's index (0 first): the step size of the 'dual' constraint multipliers decays with it. */
   round?: number;
   options: ObjectiveOptions;
-  /**
-   * A user-defined objective (config customObjective): used instead of `objective` for the value, multipliers and D.
-   */
-  custom?: CompiledObjective;
   /** Inverse temperature of the sampling softmax. */
   s: number;
   lambdaBar?: number;
@@ -107,13 +104,11 @@ export function computeRefresh(inp: RefreshInput): RefreshResult {
   const C = confusionMatrix(labels, preds, K);
   const Cclipped = clipConfusion(C);
   const metrics = metricsReport(C, K, classSupport(labels, K), options.headFrac);
-  const custom = inp.custom;
-  const multipliers = custom
-    ? custom.updateMultipliers(Cclipped, inp.prevMultipliers, options, inp.round ?? 0)
-    : updateMultipliers(objective, Cclipped, K, inp.prevMultipliers, options, inp.round ?? 0);
-  const D = custom
-    ? custom.D(Cclipped, multipliers, options)
-    : objectiveD(objective, Cclipped, K, multipliers, options);
+  const obj = typeof objective === 'string' ? compileBuiltinObjective(objective, K) : objective;
+  if (obj.K !== K)
+    throw new RangeError(`computeRefresh: the objective ${obj.name} is compiled for K = ${obj.K}, not ${K}`);
+  const multipliers = obj.updateMultipliers(Cclipped, inp.prevMultipliers, options, inp.round ?? 0);
+  const D = obj.D(Cclipped, multipliers, options);
   const cache = inp.cache;
   if (cache && cache.features !== features) {
     cache.features = features;
@@ -138,7 +133,7 @@ export function computeRefresh(inp: RefreshInput): RefreshResult {
       ? { A: centroidLogitsFromLogits(logits, labels, N, K, b), trustA: inp.logitsFromHead === true }
       : {}),
   });
-  const eps = inp.epsMask ?? (!custom && objective === 'meanRecall' ? 1e-10 : 1e-8);
+  const eps = inp.epsMask ?? (obj.id === 'meanRecall' ? 1e-10 : 1e-8);
   const P = samplingDistribution(G, K, inp.s, eps);
   let maxGain = -Infinity;
   for (let t = 0; t < G.length; t++) maxGain = Math.max(maxGain, G[t]!);
@@ -146,7 +141,7 @@ export function computeRefresh(inp: RefreshInput): RefreshResult {
     C,
     Cclipped,
     metrics,
-    objectiveValue: custom ? custom.value(C) : objectiveMetricValue(objective, metrics),
+    objectiveValue: obj.valueAt(C, metrics),
     multipliers,
     D,
     G,

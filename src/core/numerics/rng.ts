@@ -1,6 +1,7 @@
-// The one seeded random generator of a run: sfc32 seeded through splitmix32, so every draw of a run
-// (pair sampling, mixup weights, shuffles, initialisation) is reproducible from the integer seed and
-// a run can be resumed bit-exactly from getState().
+// The seeded random generators, all of them: Rng, the one generator of a run (sfc32 seeded through splitmix32), so
+// every draw of a run (pair sampling, mixup weights, shuffles, initialisation) is reproducible from the integer seed
+// and a run can be resumed bit-exactly from getState(); and mulberry32, the data splits' generator (the built-in
+// MNIST-LT split and the benchmarks' synthetic inputs), kept as it is so the split a seed draws never changes.
 
 /** One step of splitmix32 on a 32-bit state; returns [newState, output]. */
 function splitmix32(state: number): [number, number] {
@@ -123,4 +124,20 @@ export class Rng {
     r.d = s[3]! | 0;
     return r;
   }
+}
+
+/**
+ * mulberry32: the data splits' seeded generator of uniforms in [0, 1) (k / 2^32), so a split is reproducible from its
+ * seed. Not the run's generator (Rng): the built-in MNIST-LT split has always been drawn with it, and changing it would
+ * change the demo's data.
+ */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
 }

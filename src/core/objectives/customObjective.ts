@@ -30,7 +30,8 @@ import {
   type Tape,
 } from './exprTape';
 import { chainRuleD, jacobianPriors, type ObjectiveOptions } from './objectives';
-import type { MetricsReport } from '../../protocol/messages';
+import type { Feasibility, MetricsReport } from '../../protocol/messages';
+import type { CompiledObjective } from './compiledObjective';
 
 /** The config's customObjective field. */
 export interface CustomObjectiveSpec {
@@ -38,40 +39,17 @@ export interface CustomObjectiveSpec {
   constraints?: string[] | undefined;
 }
 
-/** A custom objective compiled for K classes: what computeRefresh and the loop need instead of an ObjectiveId. */
-export interface CompiledObjective {
-  /** The expression, used as the objective's name in events and reports. */
-  readonly name: string;
-  readonly K: number;
-  /**
-   * Length of the multiplier vector: the min/max weights of the objective, then for each constraint its
-   * min/max weights followed by its per-entry lambdas (0: no multipliers, null is used instead).
-   */
-  readonly multiplierCount: number;
+/**
+ * A custom objective compiled for K classes: the compiled interface of every objective, plus its exact value and
+ * feasibility at a confusion matrix.
+ */
+export interface CustomObjective extends CompiledObjective {
+  readonly id: null;
   /** psi(C) with exact min/max (0/0 recall or precision counts as 0). */
   value(C: Float64Array): number;
-  /** psi from a metrics report (recall, coverage and support determine diag(C), R and coverage). */
-  valueFromMetrics(m: MetricsReport): number;
   /** True when every constraint holds at C (exact min/max). */
   feasible(C: Float64Array): boolean;
   feasibleFromMetrics(m: MetricsReport): boolean;
-  /**
-   * Multipliers at the clipped C (prev: those of the last refresh, for the min/max weights when beta > 0 and for the
-   * constraint lambdas; round: the refresh's index, 0 first); an ExprError when a value is not finite.
-   */
-  updateMultipliers(
-    Cclipped: Float64Array,
-    prev: Float64Array | null,
-    opts: ObjectiveOptions,
-    round?: number,
-  ): Float64Array | null;
-  /** The Lagrangian at fixed multipliers, divided by 1 + max constraint lambda: the function whose gradient D is. */
-  lagrangian(C: Float64Array, multipliers: Float64Array | null, opts: ObjectiveOptions): number;
-  /**
-   * D = d(lagrangian)/dC~ through C = pi softmax(C~) (docs/ALGORITHM.md section 2). Throws an ExprError naming
-   * the expression and its config field when a value or a derivative is NaN or infinite at Cclipped.
-   */
-  D(Cclipped: Float64Array, multipliers: Float64Array | null, opts: ObjectiveOptions): Float64Array;
 }
 
 /**
@@ -82,6 +60,10 @@ interface Part {
   tape: Tape;
   /** customObjective.expression or customObjective.constraints[i]. */
   path: string;
+  /** The constraint's text as the config has it (the expression's for the objective). */
+  text: string;
+  /** For a constraint `lhs >= c` with a number c: lhs's text and c (its feasibility is reported as lhs >= c). */
+  lower: { lhs: string; bound: number } | null;
   /** Offset of the tape's min/max weights. */
   wOff: number;
   /** Offset of the constraint's lambdas (constraints only). */
@@ -146,19 +128,25 @@ export function customObjectiveIssues(
  * Compiles a customObjective for K classes. Throws ExprError (with path customObjective.expression or
  * customObjective.constraints[i]) for a bad expression, an index out of range or mismatched lengths.
  */
-export function compileCustomObjective(spec: CustomObjectiveSpec, K: number): CompiledObjective {
+export function compileCustomObjective(spec: CustomObjectiveSpec, K: number): CustomObjective {
   const objPath = 'customObjective.expression';
   const objTape = at(objPath, () => compile(parseExpression(spec.expression), spec.expression, K));
   let off = objTape.width;
   const cons: Part[] = (spec.constraints ?? []).map((c, i) => {
     const path = `customObjective.constraints[${i}]`;
-    const tape = at(path, () => compile(parseConstraint(c).g, c, K));
-    const part = { tape, path, wOff: off, lOff: off + tape.width };
+    const ast = at(path, () => parseConstraint(c));
+    const tape = at(path, () => compile(ast.g, c, K));
+    const rhs = ast.g.t === 'bin' ? ast.g.b : null;
+    const lower =
+      ast.op === '>=' && ast.g.t === 'bin' && rhs?.t === 'num'
+        ? { lhs: c.slice(0, ast.g.col - 1).trim(), bound: rhs.value }
+        : null;
+    const part = { tape, path, text: c, lower, wOff: off, lOff: off + tape.width };
     off += tape.width + tape.outputLength;
     return part;
   });
   const count = off;
-  const obj: Part = { tape: objTape, path: objPath, wOff: 0, lOff: 0 };
+  const obj: Part = { tape: objTape, path: objPath, text: spec.expression, lower: null, wOff: 0, lOff: 0 };
 
   const lin = (p: Part, m: Float64Array): Linearisation => ({ weights: m.subarray(p.wOff, p.wOff + p.tape.width) });
   const rootOf = (p: Part, st: ClassStats, l?: Linearisation): Float64Array => {
@@ -166,6 +154,22 @@ export function compileCustomObjective(spec: CustomObjectiveSpec, K: number): Co
     return v[p.tape.root]!;
   };
   const feasibleAt = (st: ClassStats): boolean => cons.every((p) => rootOf(p, st).every((g) => g >= 0));
+  // The constraint as reported: the one with the smallest slack g = lhs - rhs (its smallest entry), as lhs >= c when
+  // its right side is a number, else as its slack >= 0. met agrees with feasibleAt: every slack >= 0.
+  const feasibilityAt = (st: ClassStats): Feasibility | null => {
+    let worst: { p: Part; slack: number } | null = null;
+    for (const p of cons) {
+      const slack = Math.min(...rootOf(p, st));
+      if (!worst || !(slack >= worst.slack)) worst = { p, slack };
+    }
+    if (!worst) return null;
+    const { p, slack } = worst;
+    const many = p.tape.outputLength > 1 ? 'smallest entry of ' : '';
+    const met = slack >= 0;
+    return p.lower
+      ? { constraint: `${many}${p.lower.lhs}`, bound: p.lower.bound, value: slack + p.lower.bound, met }
+      : { constraint: `${many}the slack of ${p.text}`, bound: 0, value: slack, met };
+  };
   const lambdasOf = (p: Part, m: Float64Array): Float64Array => m.subarray(p.lOff, p.lOff + p.tape.outputLength);
   const scaleOf = (m: Float64Array | null): number => {
     if (cons.length === 0 || !m) return 1;
@@ -182,14 +186,28 @@ export function compileCustomObjective(spec: CustomObjectiveSpec, K: number): Co
     return m;
   };
 
+  const value = (C: Float64Array): number => rootOf(obj, classStats(C, K))[0]!;
+  const feasible = (C: Float64Array): boolean => feasibleAt(classStats(C, K));
   return {
     name: spec.expression,
+    id: null,
     K,
     multiplierCount: count,
-    value: (C) => rootOf(obj, classStats(C, K))[0]!,
+    value,
+    valueAt: (C) => value(C),
     valueFromMetrics: (m) => rootOf(obj, statsFromMetrics(m))[0]!,
-    feasible: (C) => feasibleAt(classStats(C, K)),
+    scoreAt: (C) => ({ score: value(C), feasible: feasible(C) }),
+    feasible,
     feasibleFromMetrics: (m) => feasibleAt(statsFromMetrics(m)),
+    feasibility: (m) => feasibilityAt(statsFromMetrics(m)),
+    infeasibility(val, c) {
+      const f = feasibilityAt(statsFromMetrics(val));
+      if (!f || f.met) return null;
+      return (
+        `infeasible on validation: ${f.constraint} >= ${+f.bound.toPrecision(6)} was not met at the kept iterate, step ${c.keptStep} ` +
+        `(${+f.value.toPrecision(6)}). Loosen the constraint to a bound the model can reach.`
+      );
+    },
     updateMultipliers(Cclipped, prev, opts, round = 0) {
       if (count === 0) return null;
       const st = classStats(Cclipped, K);

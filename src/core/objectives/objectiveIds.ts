@@ -51,3 +51,11 @@ export function isHMeanObjective(id: ObjectiveId): boolean {
 export function hasMultipliers(id: ObjectiveId): boolean {
   return isMinRecallObjective(id) || isCoverageObjective(id);
 }
+
+/**
+ * The default of every switch over an ObjectiveId: a case left out does not type-check (id is not never), and an id
+ * from outside the type system is a RangeError at run time instead of a silent fall-through.
+ */
+export function unknownObjective(id: never): never {
+  throw new RangeError(`unknown objective ${JSON.stringify(id)}`);
+}

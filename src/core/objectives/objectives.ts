@@ -18,6 +18,7 @@ import {
   isHeadTailCoverageObjective,
   isHMeanObjective,
   isMinRecallObjective,
+  unknownObjective,
   type ObjectiveId,
 } from './objectiveIds';
 
@@ -122,6 +123,8 @@ export function psi(
       for (let l = 0; l < K; l++) s += lambda[l]! * (cov[l]! - t);
       return s / coverageScale(id, lambda, K, opts.headFrac);
     }
+    default:
+      return unknownObjective(id);
   }
 }
 
@@ -248,6 +251,8 @@ export function objectiveD(
       scale = coverageScale(id, lambda!, K, opts.headFrac);
       break;
     }
+    default:
+      return unknownObjective(id);
   }
   return chainRuleD(M, C, K, pi, scale);
 }

@@ -65,6 +65,13 @@ export interface HeadTrainer {
  */
 export type HeadTrainerFactory = (v: HeadVariables, scale: number) => HeadTrainer;
 
+/** A head trainer's [d, K] from its W variable, after checking the scale W carries (a RangeError naming `who`). */
+export function headDims(v: HeadVariables, scale: number, who: string): [number, number] {
+  if (!(scale > 0) || !Number.isFinite(scale))
+    throw new RangeError(`${who}: the scale of W must be a positive number, got ${scale}`);
+  return v.W.shape as [number, number];
+}
+
 /**
  * A linear head trained by SGD with cross-entropy on mixed features. Between `sync` calls the W variable holds
  * W / scale and the bias and its momentum live in `b` and `mb`; construct it after the variables hold their
@@ -83,9 +90,7 @@ export class LinearHeadTrainer implements HeadTrainer {
     private readonly v: HeadVariables,
     scale = 1,
   ) {
-    [this.d, this.K] = v.W.shape as [number, number];
-    if (!(scale > 0) || !Number.isFinite(scale))
-      throw new RangeError(`LinearHeadTrainer: the scale of W must be a positive number, got ${scale}`);
+    [this.d, this.K] = headDims(v, scale, 'LinearHeadTrainer');
     this.scale = scale;
     this.b = Float32Array.from(v.b.dataSync());
     this.mb = Float32Array.from(v.mb.dataSync());

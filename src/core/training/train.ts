@@ -19,8 +19,8 @@ import { PairSampler } from '../numerics/sampler';
 import { computeRefresh, type RefreshCache } from '../numerics/refresh';
 import { smoothDistribution } from '../numerics/distribution';
 import type { MatMul } from '../numerics/gain';
-import { compileCustomObjective, type CompiledObjective } from '../objectives/customObjective';
-import { feasibilityOf, objectiveScore } from '../numerics/metrics';
+import type { CompiledObjective } from '../objectives/compiledObjective';
+import { compileObjective } from '../objectives/compileObjective';
 import { adjustedMetrics, betterScore, logPrior, searchTau, type Scored } from '../numerics/logitAdjust';
 import type { ObjectiveOptions } from '../objectives/objectives';
 import { TrainingError } from '../errors';
@@ -120,8 +120,8 @@ export interface FinetuneOptions {
   stepEventEvery?: number;
   /** Matmul provider for the gain refresh (float32 tensor backend, fast at large K); absent: exact float64. */
   matmul?: MatMul;
-  /** The config's custom objective, compiled once by the caller for this K (compiled here when absent). */
-  custom?: CompiledObjective;
+  /** The config's objective (custom or built-in), compiled once by the caller for this K (here when absent). */
+  objective?: CompiledObjective;
   /**
    * The head step on features (default: LinearHeadTrainer on the tfjs backend; the run layer may hand in ONNX Runtime's
    * fused step).
@@ -393,7 +393,7 @@ export class FinetuneRun {
   private readonly s: LoopState;
   private readonly cfg: SelmixConfig;
   private readonly K: number;
-  private readonly custom: CompiledObjective | undefined;
+  private readonly objective: CompiledObjective;
   private readonly freeze: boolean;
   private readonly vars: tf.Variable[];
   private readonly momentum: tf.Variable[];
@@ -438,8 +438,7 @@ export class FinetuneRun {
     const cfg = opts.config;
     this.cfg = cfg;
     this.K = model.K;
-    this.custom =
-      opts.custom ?? (cfg.customObjective ? compileCustomObjective(cfg.customObjective, model.K) : undefined);
+    this.objective = opts.objective ?? compileObjective(cfg, model.K);
     this.freeze = cfg.model && 'freezeBackbone' in cfg.model ? cfg.model.freezeBackbone : false;
     this.vars = trainableVariables(model, this.freeze);
     this.isBias = this.vars.map((v, i) => i === 1 || /_b_/.test(v.name));
@@ -477,11 +476,9 @@ export class FinetuneRun {
     }
   }
 
-  /** How a validation confusion matrix scores for this run's objective (the custom one when given). */
+  /** How a validation confusion matrix (and its metrics report) scores for this run's objective. */
   private scoreOf(C: Float64Array, m: MetricsReport): Score {
-    const { custom, cfg } = this;
-    if (custom) return { score: custom.value(C), feasible: custom.feasible(C) };
-    return objectiveScore(cfg.objective, m, this.K, cfg.selmix.coverage.alpha);
+    return this.objective.scoreAt(C, m, this.cfg.selmix.coverage.alpha);
   }
 
   /**
@@ -501,7 +498,7 @@ export class FinetuneRun {
     const a0 = adjustedMetrics(logits, labels, K, lp, 0, cfg.selmix.headFrac);
     const before = this.scoreOf(a0.C, a0.metrics);
     this.warmStart = this.measureWarmStart(c.tau, true);
-    const name = this.custom?.name ?? cfg.objective;
+    const name = this.objective.name;
     this.opts.emit({
       type: 'run/log',
       payload: {
@@ -810,8 +807,8 @@ export class FinetuneRun {
 
   /** A refresh at the current step (docs/ALGORITHM.md section 5.5, step 2), ending with a checkpoint. */
   private async refresh(): Promise<void> {
-    const { s, model, data, K, custom, opts } = this;
-    const { training: tr, selmix: sm, objective } = this.cfg;
+    const { s, model, data, K, objective, opts } = this;
+    const { training: tr, selmix: sm } = this.cfg;
     const step = s.step;
     this.head?.sync();
     this.net?.sync();
@@ -844,7 +841,6 @@ export class FinetuneRun {
       prevMultipliers: s.multipliers,
       round: Math.round(step / tr.refreshEvery),
       options: objectiveOptions(this.cfg),
-      custom,
       s: sm.temperature,
       lambdaBar: (tr.lambdaMin + 1) / 2,
       variant: sm.deltaW,
@@ -906,7 +902,7 @@ export class FinetuneRun {
     // (docs/ALGORITHM.md
     // section 3, "Approximations"). Raised or not is a function of the checkpointed track, so a resumed run agrees.
     const corr = monitor.correlation;
-    const what = custom?.name ?? objective;
+    const what = objective.name;
     const v = monitor.verdict;
     const over = `mean change per interval in the predicted direction ${v.meanChange?.toFixed(4)} ± ${v.meanChangeSE?.toFixed(4)} (standard error, from the validation noise of each change of ${what}${noise !== null ? `, ±${noise.toFixed(4)} for the last` : ''}), ${v.against} of ${v.intervals} intervals against the prediction beyond their noise, correlation ${corr?.toFixed(2)}, up to step ${step}`;
     if (monitor.change === 'raised') {
@@ -928,7 +924,7 @@ export class FinetuneRun {
         },
       });
     }
-    const feasibility = custom ? null : feasibilityOf(objective, r.metrics, K, sm.coverage.alpha);
+    const feasibility = objective.feasibility(r.metrics, sm.coverage.alpha);
     this.lastRefresh = {
       step,
       objective: what,

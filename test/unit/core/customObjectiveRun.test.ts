@@ -114,3 +114,46 @@ test("end to end: an index out of range for the data's K fails the run as a conf
   );
   assert.ok(!events.some((e) => e.type === 'run/started'), 'caught before the run starts');
 });
+
+test('end to end: a constrained custom objective reports its tightest constraint at every refresh and in the summary, and says when it is missed', async () => {
+  await initBackend({ choice: 'cpu' });
+  const constraints = ['coverage >= 0.2', 'recall[3] >= 0.99'];
+  const { cfgPath, text } = workspace({ expression: 'mean(recall)', constraints });
+  const events: RunEvent[] = [];
+  const r = await runConfig(text, cfgPath, { emit: (e) => events.push(e), shouldStop: () => false, backend: 'cpu' });
+  assert.ok(r.ok, r.ok ? '' : r.message);
+  // What the report should say at a metrics report: the constraint with the smallest slack, as lhs >= its bound.
+  const expected = (m: { coverage: number[]; recall: number[] }) => {
+    const slacks = [Math.min(...m.coverage) - 0.2, m.recall[3]! - 0.99];
+    return slacks[0]! <= slacks[1]!
+      ? {
+          constraint: 'smallest entry of coverage',
+          bound: 0.2,
+          value: slacks[0]! + 0.2,
+          met: slacks.every((s) => s >= 0),
+        }
+      : { constraint: 'recall[3]', bound: 0.99, value: slacks[1]! + 0.99, met: slacks.every((s) => s >= 0) };
+  };
+  const close = (got: { constraint: string; bound: number; value: number; met: boolean } | undefined, m: never) => {
+    const want = expected(m);
+    assert.ok(got, 'a feasibility report');
+    assert.equal(got.constraint, want.constraint);
+    assert.equal(got.bound, want.bound);
+    assert.equal(got.met, want.met);
+    assert.ok(Math.abs(got.value - want.value) < 1e-12, `${got.value} vs ${want.value}`);
+  };
+  const refreshes = events.filter((e) => e.type === 'run/refresh');
+  assert.ok(refreshes.length > 0);
+  for (const e of refreshes) if (e.type === 'run/refresh') close(e.payload.feasibility, e.payload.val as never);
+  const s = r.summary;
+  close(s.feasibility?.val, s.after.val as never);
+  // Recall 0.99 of the 12-example tail class on validation is out of reach of this head in 50 steps.
+  assert.equal(s.feasibility?.val.met, false);
+  const want = expected(s.after.val);
+  assert.ok(
+    (s.infeasible ?? '').startsWith(
+      `infeasible on validation: ${want.constraint} >= ${want.bound} was not met at the kept iterate, step ${s.bestStep} `,
+    ),
+    s.infeasible,
+  );
+});

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -182,4 +183,17 @@ test('gzipped IDX files from scripts/pack-mnist.mjs load via SELMIX_MNIST_DIR wi
     else process.env.SELMIX_MNIST_DIR = saved;
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test("the demo's split (rho 100, nMax 4000, 100 a class for validation, seed 0) is the one it has always been", () => {
+  // sha256 of the Int32 image indices, printed at commit 84ec133 (before the split's generator moved to core/numerics).
+  const r = loadMnistLT({ rho: 100, nMax: 4000, valPerClass: 100, seed: 0 });
+  const digest = (ix: Int32Array) =>
+    createHash('sha256')
+      .update(new Uint8Array(ix.buffer, ix.byteOffset, ix.byteLength))
+      .digest('hex');
+  assert.deepEqual(Array.from(r.indices.train.subarray(0, 5)), [41138, 23124, 31753, 54313, 34273]);
+  assert.equal(digest(r.indices.train), '91489c69e9235ffe4f7835d38bff99d36d2bb29023ff83c069cb2f67202e151f');
+  assert.deepEqual(Array.from(r.indices.val.subarray(0, 5)), [20463, 27380, 4682, 39233, 4288]);
+  assert.equal(digest(r.indices.val), 'f15226f1efe48172c04e0b5e5542ce0a796a4569daa614066b0484d027d09f28');
 });

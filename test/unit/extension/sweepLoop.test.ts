@@ -231,3 +231,13 @@ test("the sweep outputs are the CLI's: sweep.md, sweep.json and sweep.svg with o
   assert.equal(json.rows[0]!.outputDir, join(base, 'sweep-s0.1'));
   assert.ok(existsSync(join(base, 'sweep.svg')));
 });
+
+test("a sweep row's test value is the run's objective on test, a custom objective's too", () => {
+  const cfg = parseConfig(JSON.stringify({ ...DEMO_CONFIG, customObjective: { expression: 'min(recall)' } }), 'x.json');
+  const p = (finished(10) as Extract<TerminalEvent, { type: 'run/finished' }>).payload;
+  const test = { ...p.after.val, recall: [0.5, 0.25, ...p.after.val.recall.slice(2)] };
+  const withTest = { ...p, after: { ...p.after, test } };
+  assert.equal(sweepRow(cfg, 10, withTest, '/o').testObjectiveAfter, Math.min(...test.recall));
+  const given = { ...withTest, after: { ...withTest.after, testObjectiveValue: 0.123 } };
+  assert.equal(sweepRow(cfg, 10, given, '/o').testObjectiveAfter, 0.123);
+});

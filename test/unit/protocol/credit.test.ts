@@ -96,3 +96,21 @@ test("the sentence names the warm start and SelMix's own change on both splits",
     "Of the change in minRecall on validation, the warm start (tau = 1.3) +20.00 points, SelMix's own +10.00 points (test: warm start +27.00, SelMix -2.00).",
   );
 });
+
+test('creditSentence without a warm start says so in words (not "no warm start points")', () => {
+  const f = {
+    runId: 'r',
+    outputDir: '/o',
+    reportPath: null,
+    stoppedBy: 'steps',
+    steps: 10,
+    objective: 'minRecall',
+    before: { objectiveValue: 0.5, val: {} },
+    after: { objectiveValue: 0.6, val: {} },
+    bestStep: 10,
+  } as unknown as RunFinishedPayload;
+  assert.equal(
+    creditSentence(f),
+    "Of the change in minRecall on validation, no warm start (0 points), SelMix's own +10.00 points.",
+  );
+});

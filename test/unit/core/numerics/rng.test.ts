@@ -1,7 +1,7 @@
 // The seeded generator: determinism, state round trip, ranges and rough distributions.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Rng } from '../../../../src/core/numerics/rng';
+import { mulberry32, Rng } from '../../../../src/core/numerics/rng';
 
 test('same seed, same stream; different seeds differ', () => {
   const a = new Rng(42),
@@ -83,4 +83,26 @@ test('moments and proportions are about right (fixed seed)', () => {
     xs,
     Array.from({ length: 50 }, (_, i) => i),
   );
+});
+
+test('mulberry32, the data splits generator, draws what it drew in src/data/mnist.ts (first outputs pinned)', () => {
+  // Outputs times 2^32, printed by src/data/mnist.ts's mulberry32 at commit 84ec133, before it moved here.
+  const pinned: [number, number[]][] = [
+    [0, [1144304738, 1416247, 958946056, 627933444]],
+    [42, [2581720956, 1925393290, 3661312704, 2876485805]],
+    [4294967295, [3850105811, 813802916, 3073704848, 4054706436]],
+  ];
+  for (const [seed, want] of pinned) {
+    const r = mulberry32(seed);
+    assert.deepEqual(
+      want.map(() => r() * 4294967296),
+      want,
+      `seed ${seed}`,
+    );
+  }
+  const r = mulberry32(7);
+  for (let i = 0; i < 1000; i++) {
+    const u = r();
+    assert.ok(u >= 0 && u < 1 && Number.isInteger(u * 4294967296));
+  }
 });

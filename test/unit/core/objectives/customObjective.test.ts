@@ -284,11 +284,7 @@ test('computeRefresh with custom = min(recall) reproduces the built-in minRecall
   const o = opts();
   const base = { ...p, prevMultipliers: null, options: o, s: 10 };
   const a = computeRefresh({ ...base, objective: 'minRecall' });
-  const b = computeRefresh({
-    ...base,
-    objective: 'meanRecall',
-    custom: compileCustomObjective({ expression: 'min(recall)' }, K),
-  });
+  const b = computeRefresh({ ...base, objective: compileCustomObjective({ expression: 'min(recall)' }, K) });
   assert.deepEqual(Array.from(b.multipliers!), Array.from(a.multipliers!));
   assertClose(b.D, a.D, 1e-12, 'D');
   assertClose(b.G, a.G, 1e-12, 'G');
@@ -372,7 +368,7 @@ test('an objective or constraint that divides by 0 or takes log(0) fails the ref
   const p = validationPass(rng, K, 4, 400);
   const sqrt0 = compileCustomObjective({ expression: 'mean(recall) + sqrt(recall[0] - recall[0])' }, K);
   assert.throws(
-    () => computeRefresh({ ...p, prevMultipliers: null, options: o, s: 10, objective: 'meanRecall', custom: sqrt0 }),
+    () => computeRefresh({ ...p, prevMultipliers: null, options: o, s: 10, objective: sqrt0 }),
     (e: unknown) => {
       assert.ok(e instanceof ExprError, String(e));
       assert.equal(e.path, 'customObjective.expression');
