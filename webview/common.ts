@@ -2,6 +2,7 @@
 // host channel (one per page: postMessage), saved state, theme colours and small formatters.
 import { applyEvent, emptySnapshot } from '../src/protocol/messages';
 import { endedWithWindow } from '../src/protocol/stageLine';
+export { statusOf } from '../src/protocol/stageLine';
 import type { HostToWebview, RunFinishedPayload, RunSnapshot, WebviewToHost } from '../src/protocol/messages';
 import { SCRIPT_START } from './scriptStart';
 
@@ -72,7 +73,7 @@ export function saveSnapshot(snapshot: RunSnapshot): void {
 }
 
 /** Redraws a second, at most (the host may send more often; updates in between are folded into one draw). */
-const MAX_DRAWS_PER_SECOND = 5;
+const MAX_DRAWS_PER_SECOND = 8;
 
 /**
  * Connects to the host: folds host/events into the snapshot with applyEvent, replaces it on host/snapshot,
@@ -179,31 +180,6 @@ export function fmt(v: number | null | undefined, digits = 3): string {
 /** The finished summary when it carries results (a run stopped during pre-training wrote nothing and has none). */
 export function finishedResults(s: RunSnapshot): RunFinishedPayload | null {
   return s.finished && s.finished.reportPath !== null ? s.finished : null;
-}
-
-/** The status of a snapshot in words, and a stable key for tests and styles. */
-export function statusOf(s: RunSnapshot): { key: string; label: string } {
-  switch (s.status) {
-    case 'idle':
-      return { key: 'idle', label: 'No run yet' };
-    case 'running':
-      if (!s.started) return { key: 'starting', label: 'Starting…' }; // loading, decoding, extracting: the stage line says which
-      return s.started.mode === 'pretrain'
-        ? { key: 'pretraining', label: 'Pre-training…' }
-        : { key: 'running', label: 'Running' };
-    case 'stopping':
-      return { key: 'stopping', label: 'Stopping…' };
-    case 'failed':
-      return { key: 'failed', label: 'Failed' };
-    case 'finished': {
-      const by = s.finished?.stoppedBy;
-      if (by === 'cancel' && s.finished?.reportPath === null)
-        return { key: 'stopped', label: 'Stopped (pre-training)' };
-      if (by === 'cancel') return { key: 'stopped', label: 'Stopped' };
-      if (by === 'earlyStop') return { key: 'finished', label: 'Finished (early stop)' };
-      return { key: 'finished', label: 'Finished' };
-    }
-  }
 }
 
 /** A sentence about the run's stage while it has no SelMix state to show (pre-training), or null. */

@@ -95,9 +95,10 @@ class Commands {
    * SelMix: Fine-tune. uri: a config picked in the explorer or the editor title; otherwise the active or a chosen one.
    */
   async fineTune(uri?: vscode.Uri): Promise<void> {
+    const commandAt = Date.now();
     if (!this.canStart()) return;
     const run = await this.prepare(uri, 'SelMix: Fine-tune');
-    if (run) await this.start(run);
+    if (run) await this.start(run, commandAt);
   }
 
   /** SelMix: Temperature Sweep. */
@@ -447,8 +448,8 @@ class Commands {
   }
 
   /** Runs one checked config and reports its outcome. */
-  private async start(run: CheckedRun): Promise<void> {
-    const end = await this.launcher.launch(run);
+  private async start(run: CheckedRun, commandAt?: number): Promise<void> {
+    const end = await this.launcher.launch(run, commandAt !== undefined ? { commandAt } : {});
     if (!end) return;
     if (end.type === 'run/failed') {
       const p = end.payload;
