@@ -58,9 +58,29 @@ function stripMatrices(p: RefreshPayload): RefreshPayload {
   return { ...p, gain: { K: p.gain.K, data: [] }, distribution: { K: p.distribution.K, data: [] } };
 }
 
-/** A snapshot as a view gets it (matrices downsampled). */
+/** A snapshot carries the multipliers (K numbers) of at most this many refreshes, evenly spaced, always the last. */
+export const MAX_SNAPSHOT_MULTIPLIER_ROWS = 300;
+
+/**
+ * The history with the multipliers of at most max refreshes (evenly spaced, always the last; the others null): at
+ * K = 1000 with a refresh every few steps the multipliers would be most of a page's embedded state (megabytes of
+ * JSON to move and parse before its first paint), and the chart draws at most a few hundred points of them.
+ */
+export function thinMultipliers(h: RunSnapshot['history'], max = MAX_SNAPSHOT_MULTIPLIER_ROWS): RunSnapshot['history'] {
+  const withMult: number[] = [];
+  h.forEach((x, i) => {
+    if (x.multipliers !== null) withMult.push(i);
+  });
+  if (withMult.length <= max) return h;
+  const keep = new Set(thinEvenly(withMult, max));
+  return h.map((x, i) => (x.multipliers === null || keep.has(i) ? x : { ...x, multipliers: null }));
+}
+
+/** A snapshot as a view gets it (matrices downsampled, the multipliers of at most a few hundred refreshes). */
 export function compactSnapshot(s: RunSnapshot): RunSnapshot {
-  return s.lastRefresh ? { ...s, lastRefresh: compactRefresh(s.lastRefresh) } : s;
+  const history = thinMultipliers(s.history);
+  const out = history === s.history ? s : { ...s, history };
+  return out.lastRefresh ? { ...out, lastRefresh: compactRefresh(out.lastRefresh) } : out;
 }
 
 /** Keeps at most max items, evenly spaced, always the last. */

@@ -225,6 +225,10 @@ async function largeK(K, file) {
   // The host's view of the update rate: the worker's step events as received, the refreshes, the posts to each view.
   const updates = log.split('\n').find((l) => /\bupdates: /.test(l)) ?? '(no "updates:" line in run.log)';
   lap(`  K = ${K}: host log: ${updates.replace(/^\[[^\]]+\] /, '')}`);
+  // The worker's part of the update interval: its step events as the host received them (a refresh, when no step
+  // runs, is the longest gap).
+  const hostStepP50 = Number(/step events reached the host every p50 (\d+) ms/.exec(updates)?.[1] ?? NaN);
+  const viewPostP50 = Number(/posts with a new step: dashboard-\d+ every p50 (\d+) ms/.exec(updates)?.[1] ?? NaN);
   lap(
     `  K = ${K}: Stop: dashboard "stopped" ${stopMs} ms after the palette ran the command (${stopIssued - stopClicked} ms in the palette); host log: worker saw it ${seen - requested} ms after the request, run ended ${ended - requested} ms after it`,
   );
@@ -244,6 +248,8 @@ async function largeK(K, file) {
     stopEndedMs: ended - requested,
     liveMs,
     gaps,
+    hostStepP50,
+    viewPostP50,
   };
 }
 
@@ -282,7 +288,9 @@ try {
       assert.ok(r.live.count >= 3, `${r.live.count} refreshes measured`);
       reportTarget(lap, `K = ${K}: "Fine-tune" clicked -> live stage line`, r.liveMs, 1000);
       assert.ok(r.liveMs < 30_000, `"Fine-tune" clicked -> live stage line ${r.liveMs} ms`);
-      reportTarget(lap, `K = ${K}: step update gap p50`, pct(r.gaps, 0.5), 250);
+      reportTarget(lap, `K = ${K}: step update gap p50 (on the dashboard)`, pct(r.gaps, 0.5), 250);
+      reportTarget(lap, `K = ${K}: step events reaching the host, gap p50 (the worker's part)`, r.hostStepP50, 250);
+      lap(`  K = ${K}: (the host's posts with a new step to the last dashboard: every p50 ${r.viewPostP50} ms)`);
       assert.ok(
         r.gaps.length >= 10 && pct(r.gaps, 0.5) < 5000,
         `step updates every p50 ${pct(r.gaps, 0.5)} ms over ${r.gaps.length} gaps`,

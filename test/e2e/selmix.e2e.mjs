@@ -588,7 +588,10 @@ try {
     await until('both runs of the config in the history', async () => (await rows.count()) === 2, 30_000);
     const objectives = await rows.evaluateAll((trs) => trs.map((t) => t.dataset.objective).sort());
     assert.deepEqual(objectives, ['gMean', 'minRecall']);
-    for (let i = 0; i < 2; i++) await rows.nth(i).locator('input[type=checkbox]').check();
+    // By report path, not by position: the list is drawn again when an answer comes (a run's end asks for it too).
+    const paths = await rows.evaluateAll((trs) => trs.map((t) => t.dataset.report));
+    for (const p of paths)
+      await wv.locator(`#runs-table tr[data-report="${p}"] input[type=checkbox]`).check({ timeout: 10_000 });
     await wv.locator('#compare-metric').selectOption('minRecall');
     const series = await until(
       'the overlay with both objectives in its legend',

@@ -1,6 +1,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { downsampleMatrix, MAX_IN_FLIGHT, thinEvenly, ViewFeed } from '../../../src/extension/viewFeed';
+import {
+  compactSnapshot,
+  downsampleMatrix,
+  MAX_IN_FLIGHT,
+  MAX_SNAPSHOT_MULTIPLIER_ROWS,
+  thinEvenly,
+  thinMultipliers,
+  ViewFeed,
+} from '../../../src/extension/viewFeed';
 import type { Clock } from '../../../src/extension/viewFeed';
 import { applyEvent, emptySnapshot } from '../../../src/protocol/messages';
 import type { HostToWebview, MetricsReport, RefreshPayload, RunEvent } from '../../../src/protocol/messages';
@@ -401,4 +409,30 @@ test("a new run's first stage event replaces the finished run in every view at o
   fastView(feed, late, 'late');
   assert.equal(late[0]?.type, 'host/snapshot');
   if (late[0]?.type === 'host/snapshot') assert.equal(late[0].snapshot.stage?.label, 'decoding images (train)');
+});
+
+test('a snapshot for a view keeps every refresh of the history but the multipliers of at most a few hundred', () => {
+  const row = (i: number, mult: boolean) => ({
+    step: i,
+    objective: i / 1000,
+    meanRecall: 0.5,
+    minRecall: 0.1,
+    multipliers: mult ? [i, i + 1, i + 2] : null,
+  });
+  const short = Array.from({ length: 50 }, (_, i) => row(i, true));
+  assert.equal(thinMultipliers(short), short, 'few enough: the same array');
+  const long = Array.from({ length: 2000 }, (_, i) => row(i, i % 2 === 0 || i === 1999));
+  const thin = thinMultipliers(long);
+  assert.equal(thin.length, 2000, 'every refresh stays (the curves and the CSV)');
+  const kept = thin.filter((x) => x.multipliers !== null);
+  assert.equal(kept.length, MAX_SNAPSHOT_MULTIPLIER_ROWS);
+  assert.deepEqual(kept.at(-1)?.multipliers, [1999, 2000, 2001], 'the last refresh keeps its multipliers');
+  for (let i = 0; i < 2000; i++) {
+    assert.equal(thin[i]!.objective, long[i]!.objective);
+    if (thin[i]!.multipliers !== null) assert.deepEqual(thin[i]!.multipliers, long[i]!.multipliers);
+  }
+  const snap = { ...emptySnapshot(), status: 'running' as const, history: long };
+  const compact = compactSnapshot(snap);
+  assert.equal(compact.history.filter((x) => x.multipliers !== null).length, MAX_SNAPSHOT_MULTIPLIER_ROWS);
+  assert.equal(snap.history, long, 'the host keeps its own snapshot whole');
 });
