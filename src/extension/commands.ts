@@ -370,7 +370,10 @@ class Commands {
   private async pickConfig(title: string): Promise<vscode.Uri | undefined> {
     const active = vscode.window.activeTextEditor?.document.uri;
     if (active && active.scheme === 'file' && isConfigUri(active)) return active;
-    const found = await this.configs.list();
+    // The index answers at once when it knows exactly one config (the common case); otherwise the user picks from a
+    // fresh search (a file watcher may lag behind a file just written).
+    let found = await this.configs.list();
+    if (found.length !== 1 || !existsSync(found[0]!.fsPath)) found = await this.configs.refresh();
     if (found.length === 1) return found[0];
     if (found.length === 0) {
       const c = await vscode.window.showInformationMessage(

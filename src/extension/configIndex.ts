@@ -37,6 +37,12 @@ export class ConfigIndex implements vscode.Disposable {
     return [...(await this.files)].sort((a, b) => a.localeCompare(b)).map((p) => vscode.Uri.file(p));
   }
 
+  /** Searches the workspace again (the index may have missed a change) and returns the config files. */
+  async refresh(): Promise<vscode.Uri[]> {
+    this.files = ConfigIndex.search();
+    return this.list();
+  }
+
   dispose(): void {
     for (const d of this.disposables.splice(0)) d.dispose();
   }
