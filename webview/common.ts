@@ -76,9 +76,11 @@ export function saveSnapshot(snapshot: RunSnapshot): void {
 const MAX_DRAWS_PER_SECOND = 8;
 
 /**
- * Connects to the host: folds host/events into the snapshot with applyEvent, replaces it on host/snapshot,
- * draws (once per animation frame, or after a short timeout when frames are throttled), saves the state, and
- * then acknowledges with view/ack so the host sends the next batch (flow control). Sends view/ready last.
+ * Connects to the host: folds host/events into the snapshot with applyEvent (and acknowledges each message with
+ * view/ack once folded in: flow control, the host keeps at most two unacknowledged), replaces it on host/snapshot,
+ * and draws at most MAX_DRAWS_PER_SECOND (once per animation frame, or after a short timeout when frames are
+ * throttled), then saves the state. The ack does not wait for the draw: a draw that takes long only merges more
+ * messages into the next one, and a page whose thread is blocked acknowledges nothing. Sends view/ready last.
  */
 export function connect(
   initial: RunSnapshot,
@@ -88,7 +90,6 @@ export function connect(
   let snap = initial;
   /** The host's time of the newest refresh received and not yet drawn. */
   let refreshAt: number | null = null;
-  let unacked = 0;
   let frame = 0;
   let fallback = 0;
   const flush = (): void => {
@@ -97,21 +98,24 @@ export function connect(
     frame = 0;
     fallback = 0;
     lastDraw = performance.now();
-    try {
-      draw(snap, refreshAt);
-      refreshAt = null;
+    const drawnRefreshAt = refreshAt;
+    refreshAt = null;
+    draw(snap, drawnRefreshAt);
+    // The saved state (a structured clone of the whole snapshot, large at big K) at most once a second while a run
+    // streams; at once when it ends.
+    if (lastDraw - lastSave >= 1000 || (snap.status !== 'running' && snap.status !== 'stopping')) {
+      lastSave = lastDraw;
       saveSnapshot(snap);
-    } finally {
-      for (; unacked > 0; unacked--) vscode.postMessage({ type: 'view/ack' });
     }
   };
+  let lastSave = Number.NEGATIVE_INFINITY;
   let lastDraw = 0;
   const schedule = (): void => {
     if (frame !== 0 || fallback !== 0) return;
-    // At most MAX_DRAWS_PER_SECOND redraws; the host waits for the ack, so a busy page simply gets bigger batches.
+    // At most MAX_DRAWS_PER_SECOND redraws; the messages that come in between are merged into the next one.
     const wait = Math.max(0, lastDraw + 1000 / MAX_DRAWS_PER_SECOND - performance.now());
     fallback = window.setTimeout(() => {
-      fallback = window.setTimeout(flush, 250); // hidden or throttled pages get no frames; still draw and ack
+      fallback = window.setTimeout(flush, 250); // hidden or throttled pages get no frames; still draw
       frame = requestAnimationFrame(flush);
     }, wait);
   };
@@ -131,7 +135,7 @@ export function connect(
       return;
     }
     if (typeof msg.refreshAt === 'number') refreshAt = msg.refreshAt;
-    unacked++;
+    vscode.postMessage({ type: 'view/ack' });
     schedule();
   });
   draw(snap, null);

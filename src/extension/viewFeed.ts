@@ -1,9 +1,9 @@
 // What the host posts to its webviews while a run streams events: the run folded into a snapshot with
 // applyEvent, and, per view, the events since its last post coalesced into one host/events message, at
 // most `updatesPerSecond` a second and with at most MAX_IN_FLIGHT messages the view has not acknowledged
-// (view/ack, sent once it drew them), so a slow view is never flooded: it gets fewer, larger batches (or a
-// fresh snapshot) instead of a backlog. Two in flight, not one: the next batch travels while the view draws
-// the last, so the views' updates are not spaced by the whole round trip (host -> page -> draw -> host).
+// (view/ack, sent once the page folded a message into its state; it draws at its own rate), so a slow view is
+// never flooded: it gets fewer, larger batches (or a fresh snapshot) instead of a backlog. Two in flight, not
+// one: the next batch travels while the last is acknowledged, so updates are not spaced by the round trip.
 // The latest refresh and the terminal event are never dropped; loss points are thinned and large matrices
 // downsampled, so thousands of events a second and K = 1000 stay cheap. Pure: no vscode import, unit-tested.
 import { applyEvent, emptySnapshot, MAX_SNAPSHOT_LOGS } from '../protocol/messages';
@@ -245,7 +245,7 @@ export class ViewFeed {
     ch.pending = emptyPending();
   }
 
-  /** The view said view/ack: it drew the last message and may get the next. */
+  /** The view said view/ack: it took in a message and may get the next. */
   viewAck(id: string): void {
     const ch = this.views.get(id);
     if (!ch) return;
