@@ -551,7 +551,7 @@ function draw(s: RunSnapshot, refreshAt: number | null = null): void {
   // the facts above, the step and the stage line at every update (microseconds), so they never wait for a chart.
   if (refreshAt !== null) chartsRefreshAt = refreshAt;
   const now = performance.now();
-  const wait = chartsDrawnAt + Math.max(CHARTS_MIN_MS, 3 * chartsMs) - now;
+  const wait = chartsDrawnAt + Math.max(CHARTS_MIN_MS, 2 * chartsMs) - now;
   const streaming = s.status === 'running' || s.status === 'stopping';
   if (!streaming || themeChanged || wait <= 0) drawChartsNow();
   else if (chartsTimer === 0) chartsTimer = window.setTimeout(drawChartsNow, wait);
@@ -560,8 +560,11 @@ function draw(s: RunSnapshot, refreshAt: number | null = null): void {
   document.body.dataset.drawMsMax = Math.max(ms, Number(document.body.dataset.drawMsMax ?? 0)).toFixed(1);
 }
 
-/** Charts are drawn at most every CHARTS_MIN_MS (or 3 times their last cost) while a run streams. */
-const CHARTS_MIN_MS = 400;
+/**
+ * Charts are drawn at most every CHARTS_MIN_MS (or twice their last cost) while a run streams: a refresh's heatmaps
+ * stay within a second of it, and the page's thread is free at least half the time for the step and stage line.
+ */
+const CHARTS_MIN_MS = 300;
 let chartsDrawnAt = Number.NEGATIVE_INFINITY;
 let chartsMs = 0;
 let chartsTimer = 0;
