@@ -5,33 +5,44 @@
 # (scripts/package-targets.mjs: every .vsix listed and checked to carry only its own ONNX Runtime binary, one pass
 # each), test/e2e/onnx.e2e.mjs (a PyTorch-exported ONNX model fine-tuned with this machine's platform .vsix installed),
 # and the dashboard load test (K = 1000, headless chromium). Prints "N passed, N failed" over all of them.
+# E2E_ONLY=vscode,largek,onnx (any of vscode, largek, restricted, packages, onnx, onnx-universal, load): only those
+# suites run and count (onnx without packages builds this machine's platform package only).
 set -uo pipefail
+want() { [ -z "${E2E_ONLY:-}" ] || [[ ",$E2E_ONLY," == *",$1,"* ]]; }
 cd "$(dirname "$0")/.."
 t0=$(date +%s)
 npm run --silent package >/tmp/selmix-e2e-package.log 2>&1 || { tail -40 /tmp/selmix-e2e-package.log; echo "0 passed, 1 failed"; exit 1; }
 echo "[e2e] packaged $(du -h selmix.vsix | cut -f1) selmix.vsix"
 node test/e2e/makeWorkspace.mjs
 rm -rf test-artifacts/e2e && mkdir -p test-artifacts/e2e
-WORKSPACE_SEED=test/e2e/workspace E2E_ARTIFACTS=test-artifacts/e2e bash scripts/e2e-run.sh selmix.vsix test/e2e/selmix.e2e.mjs 2>&1 | tee test-artifacts/e2e/vscode.log
+want vscode && WORKSPACE_SEED=test/e2e/workspace E2E_ARTIFACTS=test-artifacts/e2e bash scripts/e2e-run.sh selmix.vsix test/e2e/selmix.e2e.mjs 2>&1 | tee test-artifacts/e2e/vscode.log
 # Large K (100 and 1000 classes): generated, not committed (a few MB).
-rm -rf test-artifacts/ws-large && node test/e2e/makeWorkspace.mjs test-artifacts/ws-large 100 && node test/e2e/makeWorkspace.mjs test-artifacts/ws-large 1000
-WORKSPACE_SEED=test-artifacts/ws-large E2E_ARTIFACTS=test-artifacts/e2e bash scripts/e2e-run.sh selmix.vsix test/e2e/largeK.e2e.mjs 2>&1 | tee test-artifacts/e2e/largek.log
-E2E_TRUST=1 WORKSPACE_SEED=test/e2e/workspace E2E_ARTIFACTS=test-artifacts/e2e bash scripts/e2e-run.sh selmix.vsix test/e2e/restricted.e2e.mjs 2>&1 | tee test-artifacts/e2e/restricted.log
+if want largek; then
+  rm -rf test-artifacts/ws-large && node test/e2e/makeWorkspace.mjs test-artifacts/ws-large 100 && node test/e2e/makeWorkspace.mjs test-artifacts/ws-large 1000
+  WORKSPACE_SEED=test-artifacts/ws-large E2E_ARTIFACTS=test-artifacts/e2e bash scripts/e2e-run.sh selmix.vsix test/e2e/largeK.e2e.mjs 2>&1 | tee test-artifacts/e2e/largek.log
+fi
+want restricted && E2E_TRUST=1 WORKSPACE_SEED=test/e2e/workspace E2E_ARTIFACTS=test-artifacts/e2e bash scripts/e2e-run.sh selmix.vsix test/e2e/restricted.e2e.mjs 2>&1 | tee test-artifacts/e2e/restricted.log
 # Platform packages, each listed and checked (a failure names the package and the file); then the ONNX session on ours.
-node scripts/package-targets.mjs >test-artifacts/e2e/package-targets.log 2>&1; prc=$?
-grep -E "^wrote selmix-" test-artifacts/e2e/package-targets.log
-{ [ $prc -eq 0 ] && echo "$(grep -cE '^wrote selmix-' test-artifacts/e2e/package-targets.log) passed, 0 failed" || { tail -5 test-artifacts/e2e/package-targets.log; echo "0 passed, 1 failed"; }; } >test-artifacts/e2e/packages.log
-cat test-artifacts/e2e/packages.log
-PLATFORM_VSIX=selmix-$(node -p 'process.platform + "-" + process.arch').vsix
+PLATFORM=$(node -p 'process.platform + "-" + process.arch')
+if want packages; then
+  node scripts/package-targets.mjs >test-artifacts/e2e/package-targets.log 2>&1; prc=$?
+  grep -E "^wrote selmix-" test-artifacts/e2e/package-targets.log
+  { [ $prc -eq 0 ] && echo "$(grep -cE '^wrote selmix-' test-artifacts/e2e/package-targets.log) passed, 0 failed" || { tail -5 test-artifacts/e2e/package-targets.log; echo "0 passed, 1 failed"; }; } >test-artifacts/e2e/packages.log
+  cat test-artifacts/e2e/packages.log
+else
+  want onnx && { node scripts/package-targets.mjs "$PLATFORM" >test-artifacts/e2e/package-targets.log 2>&1 || tail -5 test-artifacts/e2e/package-targets.log; }
+  want onnx-universal && { node scripts/package-targets.mjs universal >>test-artifacts/e2e/package-targets.log 2>&1 || tail -5 test-artifacts/e2e/package-targets.log; }
+fi
+PLATFORM_VSIX=selmix-$PLATFORM.vsix
 rm -rf test-artifacts/ws-onnx && node test/e2e/makeWorkspace.mjs test-artifacts/ws-onnx onnx
-WORKSPACE_SEED=test-artifacts/ws-onnx E2E_ARTIFACTS=test-artifacts/e2e bash scripts/e2e-run.sh "$PLATFORM_VSIX" test/e2e/onnx.e2e.mjs 2>&1 | tee test-artifacts/e2e/onnx.log
-E2E_ONNX_UNIVERSAL=1 WORKSPACE_SEED=test-artifacts/ws-onnx E2E_ARTIFACTS=test-artifacts/e2e bash scripts/e2e-run.sh selmix-universal.vsix test/e2e/onnx.e2e.mjs 2>&1 | tee test-artifacts/e2e/onnx-universal.log
-E2E_ARTIFACTS=test-artifacts/e2e node --import tsx test/e2e/dashboardLoad.e2e.ts 2>&1 | tee test-artifacts/e2e/load.log
-out1=$(cat test-artifacts/e2e/vscode.log); out2=$(cat test-artifacts/e2e/load.log); out3=$(cat test-artifacts/e2e/largek.log); out4=$(cat test-artifacts/e2e/restricted.log)
-out5=$(cat test-artifacts/e2e/packages.log); out6=$(cat test-artifacts/e2e/onnx.log); out7=$(cat test-artifacts/e2e/onnx-universal.log)
+want onnx && WORKSPACE_SEED=test-artifacts/ws-onnx E2E_ARTIFACTS=test-artifacts/e2e bash scripts/e2e-run.sh "$PLATFORM_VSIX" test/e2e/onnx.e2e.mjs 2>&1 | tee test-artifacts/e2e/onnx.log
+want onnx-universal && E2E_ONNX_UNIVERSAL=1 WORKSPACE_SEED=test-artifacts/ws-onnx E2E_ARTIFACTS=test-artifacts/e2e bash scripts/e2e-run.sh selmix-universal.vsix test/e2e/onnx.e2e.mjs 2>&1 | tee test-artifacts/e2e/onnx-universal.log
+want load && E2E_ARTIFACTS=test-artifacts/e2e node --import tsx test/e2e/dashboardLoad.e2e.ts 2>&1 | tee test-artifacts/e2e/load.log
 count() { grep -oE "^[0-9]+ passed, [0-9]+ failed" <<<"$1" | tail -1; }
 p=0; f=0
-for o in "$out1" "$out2" "$out3" "$out4" "$out5" "$out6" "$out7"; do
+for suite in vscode load largek restricted packages onnx onnx-universal; do
+  want "$suite" || continue
+  o=$(cat "test-artifacts/e2e/$suite.log" 2>/dev/null)
   line=$(count "$o"); [ -z "$line" ] && { f=$((f + 1)); continue; }   # a suite that crashed counts as one failure
   p=$((p + $(cut -d' ' -f1 <<<"$line"))); f=$((f + $(cut -d' ' -f3 <<<"$line")))
 done

@@ -2,6 +2,7 @@
 // host channel (one per page: postMessage), saved state, theme colours and small formatters.
 import { applyEvent, emptySnapshot } from '../src/protocol/messages';
 import { endedWithWindow } from '../src/protocol/stageLine';
+export { statusOf } from '../src/protocol/stageLine';
 import type { HostToWebview, RunFinishedPayload, RunSnapshot, WebviewToHost } from '../src/protocol/messages';
 import { SCRIPT_START } from './scriptStart';
 
@@ -72,12 +73,14 @@ export function saveSnapshot(snapshot: RunSnapshot): void {
 }
 
 /** Redraws a second, at most (the host may send more often; updates in between are folded into one draw). */
-const MAX_DRAWS_PER_SECOND = 5;
+const MAX_DRAWS_PER_SECOND = 8;
 
 /**
- * Connects to the host: folds host/events into the snapshot with applyEvent, replaces it on host/snapshot,
- * draws (once per animation frame, or after a short timeout when frames are throttled), saves the state, and
- * then acknowledges with view/ack so the host sends the next batch (flow control). Sends view/ready last.
+ * Connects to the host: folds host/events into the snapshot with applyEvent (and acknowledges each message with
+ * view/ack once folded in: flow control, the host keeps at most two unacknowledged), replaces it on host/snapshot,
+ * and draws at most MAX_DRAWS_PER_SECOND (once per animation frame, or after a short timeout when frames are
+ * throttled), then saves the state. The ack does not wait for the draw: a draw that takes long only merges more
+ * messages into the next one, and a page whose thread is blocked acknowledges nothing. Sends view/ready last.
  */
 export function connect(
   initial: RunSnapshot,
@@ -87,7 +90,6 @@ export function connect(
   let snap = initial;
   /** The host's time of the newest refresh received and not yet drawn. */
   let refreshAt: number | null = null;
-  let unacked = 0;
   let frame = 0;
   let fallback = 0;
   const flush = (): void => {
@@ -96,21 +98,24 @@ export function connect(
     frame = 0;
     fallback = 0;
     lastDraw = performance.now();
-    try {
-      draw(snap, refreshAt);
-      refreshAt = null;
+    const drawnRefreshAt = refreshAt;
+    refreshAt = null;
+    draw(snap, drawnRefreshAt);
+    // The saved state (a structured clone of the whole snapshot, large at big K) at most once a second while a run
+    // streams; at once when it ends.
+    if (lastDraw - lastSave >= 1000 || (snap.status !== 'running' && snap.status !== 'stopping')) {
+      lastSave = lastDraw;
       saveSnapshot(snap);
-    } finally {
-      for (; unacked > 0; unacked--) vscode.postMessage({ type: 'view/ack' });
     }
   };
+  let lastSave = Number.NEGATIVE_INFINITY;
   let lastDraw = 0;
   const schedule = (): void => {
     if (frame !== 0 || fallback !== 0) return;
-    // At most MAX_DRAWS_PER_SECOND redraws; the host waits for the ack, so a busy page simply gets bigger batches.
+    // At most MAX_DRAWS_PER_SECOND redraws; the messages that come in between are merged into the next one.
     const wait = Math.max(0, lastDraw + 1000 / MAX_DRAWS_PER_SECOND - performance.now());
     fallback = window.setTimeout(() => {
-      fallback = window.setTimeout(flush, 250); // hidden or throttled pages get no frames; still draw and ack
+      fallback = window.setTimeout(flush, 250); // hidden or throttled pages get no frames; still draw
       frame = requestAnimationFrame(flush);
     }, wait);
   };
@@ -130,7 +135,7 @@ export function connect(
       return;
     }
     if (typeof msg.refreshAt === 'number') refreshAt = msg.refreshAt;
-    unacked++;
+    vscode.postMessage({ type: 'view/ack' });
     schedule();
   });
   draw(snap, null);
@@ -179,31 +184,6 @@ export function fmt(v: number | null | undefined, digits = 3): string {
 /** The finished summary when it carries results (a run stopped during pre-training wrote nothing and has none). */
 export function finishedResults(s: RunSnapshot): RunFinishedPayload | null {
   return s.finished && s.finished.reportPath !== null ? s.finished : null;
-}
-
-/** The status of a snapshot in words, and a stable key for tests and styles. */
-export function statusOf(s: RunSnapshot): { key: string; label: string } {
-  switch (s.status) {
-    case 'idle':
-      return { key: 'idle', label: 'No run yet' };
-    case 'running':
-      if (!s.started) return { key: 'starting', label: 'Starting…' }; // loading, decoding, extracting: the stage line says which
-      return s.started.mode === 'pretrain'
-        ? { key: 'pretraining', label: 'Pre-training…' }
-        : { key: 'running', label: 'Running' };
-    case 'stopping':
-      return { key: 'stopping', label: 'Stopping…' };
-    case 'failed':
-      return { key: 'failed', label: 'Failed' };
-    case 'finished': {
-      const by = s.finished?.stoppedBy;
-      if (by === 'cancel' && s.finished?.reportPath === null)
-        return { key: 'stopped', label: 'Stopped (pre-training)' };
-      if (by === 'cancel') return { key: 'stopped', label: 'Stopped' };
-      if (by === 'earlyStop') return { key: 'finished', label: 'Finished (early stop)' };
-      return { key: 'finished', label: 'Finished' };
-    }
-  }
 }
 
 /** A sentence about the run's stage while it has no SelMix state to show (pre-training), or null. */

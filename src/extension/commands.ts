@@ -12,6 +12,7 @@ import type { RunRequest } from '../protocol/messages';
 import { DEMO_OUTPUT, demoConfigText } from '../request/demo';
 import { isInside, prepareRun } from '../request/prepare';
 import type { PreparedRun } from '../request/prepare';
+import { ConfigIndex } from './configIndex';
 import { ConfigDiagnostics, configRequest, isConfigUri, workspaceRoots } from './diagnostics';
 import type { CheckedRun, Launcher } from './launcher';
 import type { Log } from './log';
@@ -46,7 +47,9 @@ export function registerCommands(
   diagnostics: ConfigDiagnostics,
   log: Log,
 ): void {
-  const c = new Commands(context, launcher, diagnostics, log);
+  const configs = new ConfigIndex();
+  context.subscriptions.push(configs);
+  const c = new Commands(context, launcher, diagnostics, log, configs);
   const uriOf = (u: unknown): vscode.Uri | undefined => (u instanceof vscode.Uri ? u : undefined);
   context.subscriptions.push(
     vscode.commands.registerCommand(
@@ -84,6 +87,7 @@ class Commands {
     private readonly launcher: Launcher,
     private readonly diagnostics: ConfigDiagnostics,
     private readonly logger: Log,
+    private readonly configs: ConfigIndex,
   ) {}
 
   /** SelMix: Stop. */
@@ -95,9 +99,10 @@ class Commands {
    * SelMix: Fine-tune. uri: a config picked in the explorer or the editor title; otherwise the active or a chosen one.
    */
   async fineTune(uri?: vscode.Uri): Promise<void> {
+    const commandAt = Date.now();
     if (!this.canStart()) return;
     const run = await this.prepare(uri, 'SelMix: Fine-tune');
-    if (run) await this.start(run);
+    if (run) await this.start(run, commandAt);
   }
 
   /** SelMix: Temperature Sweep. */
@@ -365,9 +370,10 @@ class Commands {
   private async pickConfig(title: string): Promise<vscode.Uri | undefined> {
     const active = vscode.window.activeTextEditor?.document.uri;
     if (active && active.scheme === 'file' && isConfigUri(active)) return active;
-    const found = (await vscode.workspace.findFiles('**/*.selmix.json', '**/node_modules/**', 200)).sort((a, b) =>
-      a.fsPath.localeCompare(b.fsPath),
-    );
+    // The index answers at once when it knows exactly one config (the common case); otherwise the user picks from a
+    // fresh search (a file watcher may lag behind a file just written).
+    let found = await this.configs.list();
+    if (found.length !== 1 || !existsSync(found[0]!.fsPath)) found = await this.configs.refresh();
     if (found.length === 1) return found[0];
     if (found.length === 0) {
       const c = await vscode.window.showInformationMessage(
@@ -392,12 +398,18 @@ class Commands {
    * show. Asks before writing outside the workspace.
    */
   private async prepare(uri: vscode.Uri | undefined, title: string): Promise<CheckedRun | null> {
+    const t0 = Date.now();
     const target = uri && isConfigUri(uri) ? uri : await this.pickConfig(title);
     if (!target) return null;
+    const t1 = Date.now();
     const doc = await vscode.workspace.openTextDocument(target);
     const file = target.fsPath;
     const request = configRequest(file, doc.getText());
+    const t2 = Date.now();
     const prepared = this.diagnostics.check(request);
+    this.logger.info(
+      `${basename(file)}: picked in ${t1 - t0} ms, read in ${t2 - t1} ms, checked in ${Date.now() - t2} ms`,
+    );
     const errors = prepared.issues.filter((i) => i.severity === 'error');
     if (errors.length > 0 || !prepared.config || !prepared.outputDir) {
       await this.showProblems(doc, prepared);
@@ -447,8 +459,8 @@ class Commands {
   }
 
   /** Runs one checked config and reports its outcome. */
-  private async start(run: CheckedRun): Promise<void> {
-    const end = await this.launcher.launch(run);
+  private async start(run: CheckedRun, commandAt?: number): Promise<void> {
+    const end = await this.launcher.launch(run, commandAt !== undefined ? { commandAt } : {});
     if (!end) return;
     if (end.type === 'run/failed') {
       const p = end.payload;

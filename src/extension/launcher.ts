@@ -18,6 +18,7 @@ import { settings } from './settings';
 import { fmt as fmtValue } from './summary';
 import { stageLine } from '../protocol/stageLine';
 import { ViewFeed } from './viewFeed';
+import { GapStats } from './gapStats';
 import { DashboardPanel, ViewHub } from './views';
 import type { ViewHost } from './views';
 
@@ -34,6 +35,8 @@ export interface CheckedRun {
 /** How one run is shown: the progress notification's title. */
 export interface LaunchOptions {
   title?: string;
+  /** When the command that started the run was invoked (Date.now()): the dashboard's timing marks start there. */
+  commandAt?: number;
 }
 
 /** Owns the run in progress, the views' feed and the status bar. */
@@ -59,6 +62,9 @@ export class Launcher implements vscode.Disposable, ViewHost {
   private batch: { stopped: boolean } | null = null;
   /** When Stop was asked for the run in progress (Date.now()), for the "ended N ms after the stop" log line. */
   private stopRequestedAt: number | null = null;
+  /** When the host received the fine-tuning stage's run/step and run/refresh events (the run's log summarises). */
+  private readonly stepGaps = new GapStats();
+  private readonly refreshGaps = new GapStats();
   /** Set by dispose (deactivation): what still finishes must not touch the status bar item. */
   private disposed = false;
 
@@ -252,8 +258,7 @@ export class Launcher implements vscode.Disposable, ViewHost {
   }
 
   /** Shows the dashboard (with the last report when nothing ran in this window yet). */
-  openDashboard(): void {
-    const commandAt = Date.now();
+  openDashboard(commandAt = Date.now()): void {
     this.loadLastReportIfIdle();
     DashboardPanel.show(this.context.extensionUri, this.hub, this, commandAt);
   }
@@ -298,30 +303,14 @@ export class Launcher implements vscode.Disposable, ViewHost {
     this.reportLoaded = false;
     this.lastLogPath = null;
     this.stopRequestedAt = null;
+    this.stepGaps.reset();
+    this.refreshGaps.reset();
     this.logger.beginRunLog();
     this.logger.info(
       `starting "${run.name}" from ${run.request.configPath} (backend ${settings.backend}); output ${run.outputDir}`,
     );
-    let session: RunSession;
-    try {
-      session = new RunSession({
-        workerPath,
-        request: {
-          type: 'worker/start',
-          request: run.request,
-          backend: settings.backend,
-          wasmDir: join(this.context.extensionPath, 'dist'),
-        },
-        onEvent: (e) => this.onEvent(e),
-        log: (l) => this.logger.info(l),
-      });
-    } catch (e) {
-      const d = describeError(e);
-      await this.logger.error(`SelMix could not start the training worker: ${d.message}`, d.stack);
-      return null;
-    }
-    this.session = session;
-    // Every view switches to the new run now, before the worker has loaded anything (the worker's stages follow).
+    // Every view switches to the new run now, before the worker exists (its loading competes for the CPU with the
+    // webview's first paint); the worker's own stages follow.
     this.feed.push({
       type: 'run/stage',
       payload: {
@@ -339,7 +328,35 @@ export class Launcher implements vscode.Disposable, ViewHost {
       `$(loading~spin) SelMix: starting "${run.name}"`,
       'SelMix run in progress; click to open the dashboard',
     );
-    this.openDashboard();
+    const commandAt = opts.commandAt ?? Date.now();
+    this.openDashboard(commandAt);
+    this.logger.info(`command -> dashboard shown ${Date.now() - commandAt} ms (config checked, views switched)`);
+    let session: RunSession;
+    try {
+      session = new RunSession({
+        workerPath,
+        request: {
+          type: 'worker/start',
+          request: run.request,
+          backend: settings.backend,
+          wasmDir: join(this.context.extensionPath, 'dist'),
+        },
+        onEvent: (e) => this.onEvent(e),
+        log: (l) => this.logger.info(l),
+      });
+    } catch (e) {
+      const d = describeError(e);
+      this.feed.push({
+        type: 'run/failed',
+        payload: { message: `could not start the training worker: ${d.message}`, kind: 'internal' },
+      });
+      this.feed.flush();
+      void vscode.commands.executeCommand('setContext', 'selmix.running', false);
+      this.logger.endRunLog();
+      await this.logger.error(`SelMix could not start the training worker: ${d.message}`, d.stack);
+      return null;
+    }
+    this.session = session;
     void vscode.window.withProgress(
       { location: vscode.ProgressLocation.Notification, title: opts.title ?? `SelMix: ${run.name}`, cancellable: true },
       (progress, token) => {
@@ -351,6 +368,10 @@ export class Launcher implements vscode.Disposable, ViewHost {
       },
     );
     const end = await session.done;
+    // Where the views' update rate comes from: the worker's step events as received here, then the posts to each view.
+    this.logger.info(
+      `updates: fine-tuning step events reached the host ${this.stepGaps.describe()}; refreshes ${this.refreshGaps.describe()}; posts with a new step: ${this.feed.describeStepPosts()}`,
+    );
     if (this.stopRequestedAt !== null)
       this.logger.info(
         `the run ended (${end.type}) ${Date.now() - this.stopRequestedAt} ms after the stop was requested`,
@@ -419,6 +440,7 @@ export class Launcher implements vscode.Disposable, ViewHost {
           this.showStage();
           break;
         }
+        this.stepGaps.record(Date.now());
         const pct = p.totalSteps > 0 ? (100 * p.step) / p.totalSteps : 0;
         const obj = this.feed.snapshot.lastRefresh;
         this.showStage(
@@ -437,6 +459,7 @@ export class Launcher implements vscode.Disposable, ViewHost {
         this.lastCheckpoint = { step: e.payload.step, path: e.payload.path };
         break;
       case 'run/refresh':
+        this.refreshGaps.record(Date.now());
         break;
       case 'run/finished':
       case 'run/failed':

@@ -33,7 +33,15 @@ export async function listRuns(): Promise<RunListing[]> {
     const r = reportListing(uri.fsPath, readJson(uri.fsPath), mtime.toISOString());
     if (r) runs.push(r);
   }
-  return runs.sort((a, b) => b.writtenAt.localeCompare(a.writtenAt)).slice(0, MAX_RUNS);
+  // Ties (reports written in the same millisecond) in a fixed order, so the list does not reorder between two looks.
+  return runs
+    .sort(
+      (a, b) =>
+        b.writtenAt.localeCompare(a.writtenAt) ||
+        Number(a.archived ?? false) - Number(b.archived ?? false) ||
+        a.reportPath.localeCompare(b.reportPath),
+    )
+    .slice(0, MAX_RUNS);
 }
 
 /**

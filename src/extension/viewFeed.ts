@@ -1,7 +1,9 @@
 // What the host posts to its webviews while a run streams events: the run folded into a snapshot with
 // applyEvent, and, per view, the events since its last post coalesced into one host/events message, at
-// most `updatesPerSecond` a second and only once the view acknowledged the previous one (view/ack), so a
-// slow view is never flooded: it gets fewer, larger batches (or a fresh snapshot) instead of a backlog.
+// most `updatesPerSecond` a second and with at most MAX_IN_FLIGHT messages the view has not acknowledged
+// (view/ack, sent once the page folded a message into its state; it draws at its own rate), so a slow view is
+// never flooded: it gets fewer, larger batches (or a fresh snapshot) instead of a backlog. Two in flight, not
+// one: the next batch travels while the last is acknowledged, so updates are not spaced by the round trip.
 // The latest refresh and the terminal event are never dropped; loss points are thinned and large matrices
 // downsampled, so thousands of events a second and K = 1000 stay cheap. Pure: no vscode import, unit-tested.
 import { applyEvent, emptySnapshot, MAX_SNAPSHOT_LOGS } from '../protocol/messages';
@@ -13,9 +15,12 @@ import type {
   RunSnapshot,
   StepPayload,
 } from '../protocol/messages';
+import { GapStats } from './gapStats';
 
 /** Matrices larger than this per side are downsampled before they reach a view. */
 export const MAX_VIEW_SIDE = 100;
+/** At most this many messages a view has not acknowledged (drawn) yet. */
+export const MAX_IN_FLIGHT = 2;
 /** At most this many run/step events go into one coalesced message. */
 export const MAX_STEPS_PER_POST = 50;
 
@@ -53,9 +58,29 @@ function stripMatrices(p: RefreshPayload): RefreshPayload {
   return { ...p, gain: { K: p.gain.K, data: [] }, distribution: { K: p.distribution.K, data: [] } };
 }
 
-/** A snapshot as a view gets it (matrices downsampled). */
+/** A snapshot carries the multipliers (K numbers) of at most this many refreshes, evenly spaced, always the last. */
+export const MAX_SNAPSHOT_MULTIPLIER_ROWS = 300;
+
+/**
+ * The history with the multipliers of at most max refreshes (evenly spaced, always the last; the others null): at
+ * K = 1000 with a refresh every few steps the multipliers would be most of a page's embedded state (megabytes of
+ * JSON to move and parse before its first paint), and the chart draws at most a few hundred points of them.
+ */
+export function thinMultipliers(h: RunSnapshot['history'], max = MAX_SNAPSHOT_MULTIPLIER_ROWS): RunSnapshot['history'] {
+  const withMult: number[] = [];
+  h.forEach((x, i) => {
+    if (x.multipliers !== null) withMult.push(i);
+  });
+  if (withMult.length <= max) return h;
+  const keep = new Set(thinEvenly(withMult, max));
+  return h.map((x, i) => (x.multipliers === null || keep.has(i) ? x : { ...x, multipliers: null }));
+}
+
+/** A snapshot as a view gets it (matrices downsampled, the multipliers of at most a few hundred refreshes). */
 export function compactSnapshot(s: RunSnapshot): RunSnapshot {
-  return s.lastRefresh ? { ...s, lastRefresh: compactRefresh(s.lastRefresh) } : s;
+  const history = thinMultipliers(s.history);
+  const out = history === s.history ? s : { ...s, history };
+  return out.lastRefresh ? { ...out, lastRefresh: compactRefresh(out.lastRefresh) } : out;
 }
 
 /** Keeps at most max items, evenly spaced, always the last. */
@@ -106,9 +131,11 @@ const MAX_PENDING_REFRESHES = 200;
 
 /** One view as the feed sees it. */
 interface Channel {
+  id: string;
   post: (msg: HostToWebview) => void;
   ready: boolean;
-  inFlight: boolean;
+  /** Messages posted and not yet acknowledged. */
+  inFlight: number;
   needsSnapshot: boolean;
   pending: Pending;
   lastPost: number;
@@ -143,6 +170,8 @@ export class ViewFeed {
    * latency.
    */
   private refreshAt: number | null = null;
+  /** Per view: the gaps between posts that brought it a new step (the run's log says how often views heard). */
+  private readonly stepPosts = new Map<string, GapStats>();
 
   constructor(opts: ViewFeedOptions) {
     this.clock = opts.clock ?? realClock;
@@ -172,9 +201,10 @@ export class ViewFeed {
   /** Registers a view; it gets nothing until viewReady. */
   addView(id: string, post: (msg: HostToWebview) => void): void {
     this.views.set(id, {
+      id,
       post,
       ready: false,
-      inFlight: false,
+      inFlight: 0,
       needsSnapshot: false,
       pending: emptyPending(),
       lastPost: Number.NEGATIVE_INFINITY,
@@ -187,6 +217,12 @@ export class ViewFeed {
     const ch = this.views.get(id);
     if (ch) this.clearTimer(ch);
     this.views.delete(id);
+    this.stepPosts.delete(id);
+  }
+
+  /** How often each view was posted a new step since the run started, in words ("id: every p50 ..."). */
+  describeStepPosts(): string {
+    return [...this.stepPosts].map(([id, g]) => `${id} ${g.describe()}`).join('; ') || 'no view';
   }
 
   /** The view said view/ready (its page loaded): it starts from a snapshot. */
@@ -196,7 +232,7 @@ export class ViewFeed {
     this.clearTimer(ch);
     ch.ready = true;
     ch.needsSnapshot = true;
-    ch.inFlight = false;
+    ch.inFlight = 0;
     this.send(ch);
   }
 
@@ -209,11 +245,11 @@ export class ViewFeed {
     ch.pending = emptyPending();
   }
 
-  /** The view said view/ack: it drew the last message and may get the next. */
+  /** The view said view/ack: it took in a message and may get the next. */
   viewAck(id: string): void {
     const ch = this.views.get(id);
     if (!ch) return;
-    ch.inFlight = false;
+    ch.inFlight = Math.max(0, ch.inFlight - 1);
     this.schedule(ch);
   }
 
@@ -223,6 +259,7 @@ export class ViewFeed {
     this.snap = applyEvent(this.snap, e);
     // A run/stage that starts a new run replaces whatever a view had pending from the previous one.
     const fresh = e.type === 'run/stage' && !wasLive;
+    if (fresh) this.stepPosts.clear();
     if (e.type === 'run/checkpoint') return; // the views do not draw these
     if (e.type === 'run/refresh') this.refreshAt = this.clock.now();
     else if (e.type === 'run/started') this.refreshAt = null;
@@ -250,7 +287,7 @@ export class ViewFeed {
   flush(): void {
     for (const ch of this.views.values()) {
       this.clearTimer(ch);
-      if (ch.ready && !ch.inFlight && (ch.needsSnapshot || hasPending(ch.pending))) this.send(ch);
+      if (ch.ready && ch.inFlight < MAX_IN_FLIGHT && (ch.needsSnapshot || hasPending(ch.pending))) this.send(ch);
     }
   }
 
@@ -270,10 +307,10 @@ export class ViewFeed {
     if (!ch.ready || ch.timer !== null) return;
     if (!ch.needsSnapshot && !hasPending(ch.pending)) return;
     const now = this.clock.now();
-    if (ch.inFlight) {
+    if (ch.inFlight >= MAX_IN_FLIGHT) {
       // A view that stopped acknowledging (its page went away unnoticed) is resynchronised with a snapshot.
       if (now - ch.lastPost < this.ackTimeoutMs) return;
-      ch.inFlight = false;
+      ch.inFlight = 0;
       ch.needsSnapshot = true;
       ch.pending = emptyPending();
     }
@@ -284,7 +321,7 @@ export class ViewFeed {
     }
     ch.timer = this.clock.setTimeout(() => {
       ch.timer = null;
-      if (ch.ready && !ch.inFlight) this.send(ch);
+      if (ch.ready && ch.inFlight < MAX_IN_FLIGHT) this.send(ch);
     }, wait);
   }
 
@@ -315,8 +352,13 @@ export class ViewFeed {
     }
     ch.needsSnapshot = false;
     ch.pending = emptyPending();
-    ch.inFlight = true;
+    ch.inFlight++;
     ch.lastPost = this.clock.now();
+    if (msg.type === 'host/snapshot' ? msg.snapshot.lastStep !== null : msg.events.some((e) => e.type === 'run/step')) {
+      let g = this.stepPosts.get(ch.id);
+      if (!g) this.stepPosts.set(ch.id, (g = new GapStats()));
+      g.record(ch.lastPost);
+    }
     ch.post(msg);
   }
 }

@@ -2,10 +2,11 @@
 // with the same hygiene (narrow localResourceRoots, nonce'd CSP, bootstrap JSON, ready handshake), and fed
 // by the run controller through ViewHub.
 import * as vscode from 'vscode';
+import { readFileSync } from 'node:fs';
 import type { HostToWebview, RunSnapshot, WebviewToHost } from '../protocol/messages';
 import type { ViewFeed } from './viewFeed';
 import { receiveViewMessage } from './viewMessages';
-import { localResourceRootPaths, newNonce, renderWebviewHtml } from './webviewHtml';
+import { firstPaintOf, localResourceRootPaths, newNonce, renderWebviewHtml, savedSnapshotOf } from './webviewHtml';
 
 /** Which webview a page is. */
 export type ViewKind = 'dashboard' | 'sidebar';
@@ -47,7 +48,27 @@ export function webviewOptions(extensionUri: vscode.Uri): vscode.WebviewOptions 
   };
 }
 
-/** The HTML of a view, with a fresh nonce. */
+/** media/webview.css, read once per path (it goes into every page, so the first paint fetches nothing). */
+const cssCache = new Map<string, string | null>();
+function inlineCss(extensionUri: vscode.Uri): string | undefined {
+  const path = vscode.Uri.joinPath(extensionUri, 'media', 'webview.css').fsPath;
+  if (!cssCache.has(path)) {
+    let text: string | null = null;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch {
+      text = null; // linked instead
+    }
+    cssCache.set(path, text !== null && !text.includes('</') ? text : null);
+  }
+  return cssCache.get(path) ?? undefined;
+}
+
+/**
+ * The HTML of a view, with a fresh nonce. The dashboard's first paint (name, status, stage line) comes with the HTML,
+ * from the host's snapshot, or from `shown` (the page's own saved snapshot after a window reload) when the host has
+ * no run.
+ */
 export function viewHtml(
   webview: vscode.Webview,
   extensionUri: vscode.Uri,
@@ -55,19 +76,30 @@ export function viewHtml(
   snapshot: RunSnapshot,
   trusted: boolean,
   timing?: ViewBootstrap['timing'],
+  shown?: RunSnapshot,
 ): string {
   const uri = (...p: string[]): string => webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, ...p)).toString();
   const bootstrap: ViewBootstrap = { view: kind, snapshot, trusted, ...(timing ? { timing } : {}) };
+  const css = inlineCss(extensionUri);
+  let firstPaint = firstPaintOf(snapshot);
+  if (snapshot.status === 'idle' && shown) {
+    try {
+      firstPaint = firstPaintOf(shown);
+    } catch {
+      // a saved state this version cannot read: the host's snapshot paints first
+    }
+  }
   return renderWebviewHtml({
     title: kind === 'dashboard' ? 'SelMix Dashboard' : 'SelMix',
     cspSource: webview.cspSource,
     nonce: newNonce(),
     scriptUri: uri('dist', 'webview', `${kind}.js`),
     styleUris: [uri('media', 'webview.css')],
+    ...(css !== undefined ? { inlineCss: css } : {}),
     codiconCssUri: uri('dist', 'webview', 'codicon.css'),
     bootstrap,
-    // The dashboard's header comes with the HTML: it paints before the page's 1.6 MB script (charts) has loaded.
-    ...(kind === 'dashboard' ? { header: snapshot.started?.name ?? 'SelMix' } : {}),
+    // The dashboard's header and stage line come with the HTML: they paint before the page's 1.6 MB script (charts).
+    ...(kind === 'dashboard' ? { firstPaint } : {}),
   });
 }
 
@@ -161,10 +193,10 @@ export class DashboardPanel implements vscode.Disposable {
   /** Serializer that restores the panel after a reload (the page restores its own state with getState). */
   static serializer(extensionUri: vscode.Uri, hub: ViewHub, host: ViewHost): vscode.WebviewPanelSerializer {
     return {
-      deserializeWebviewPanel: async (panel: vscode.WebviewPanel) => {
+      deserializeWebviewPanel: async (panel: vscode.WebviewPanel, state: unknown) => {
         panel.webview.options = webviewOptions(extensionUri);
         DashboardPanel.current?.dispose();
-        new DashboardPanel(panel, extensionUri, hub, host);
+        new DashboardPanel(panel, extensionUri, hub, host, undefined, savedSnapshotOf(state));
       },
     };
   }
@@ -175,6 +207,7 @@ export class DashboardPanel implements vscode.Disposable {
     hub: ViewHub,
     host: ViewHost,
     opened?: { commandAt: number; panelAt: number },
+    saved?: RunSnapshot,
   ) {
     DashboardPanel.current = this;
     panel.iconPath = vscode.Uri.joinPath(extensionUri, 'media', 'selmix.svg');
@@ -194,6 +227,7 @@ export class DashboardPanel implements vscode.Disposable {
       host.bootstrapSnapshot(),
       host.trusted,
       opened ? { ...opened, htmlAt: Date.now() } : undefined,
+      saved,
     );
     // Granting trust enables runs: the page is drawn again with that fact.
     this.disposables.push(

@@ -69,3 +69,28 @@ export function endedWithWindow(s: RunSnapshot): RunSnapshot {
       'the run ended when the window reloaded (the extension host restarted); its last checkpoint is in its output folder',
   };
 }
+
+/** The status of a snapshot in words, and a stable key for tests and styles. */
+export function statusOf(s: RunSnapshot): { key: string; label: string } {
+  switch (s.status) {
+    case 'idle':
+      return { key: 'idle', label: 'No run yet' };
+    case 'running':
+      if (!s.started) return { key: 'starting', label: 'Starting…' }; // loading, decoding, extracting: the stage line says which
+      return s.started.mode === 'pretrain'
+        ? { key: 'pretraining', label: 'Pre-training…' }
+        : { key: 'running', label: 'Running' };
+    case 'stopping':
+      return { key: 'stopping', label: 'Stopping…' };
+    case 'failed':
+      return { key: 'failed', label: 'Failed' };
+    case 'finished': {
+      const by = s.finished?.stoppedBy;
+      if (by === 'cancel' && s.finished?.reportPath === null)
+        return { key: 'stopped', label: 'Stopped (pre-training)' };
+      if (by === 'cancel') return { key: 'stopped', label: 'Stopped' };
+      if (by === 'earlyStop') return { key: 'finished', label: 'Finished (early stop)' };
+      return { key: 'finished', label: 'Finished' };
+    }
+  }
+}

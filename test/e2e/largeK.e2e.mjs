@@ -9,6 +9,8 @@ import {
   harness,
   openFile as openFileOn,
   openWorkbench,
+  pageTiming,
+  describeStartSplit,
   reportTarget,
   runCommand,
   until as untilOn,
@@ -64,8 +66,8 @@ const figures = () =>
 async function largeK(K, file) {
   const runName = `E2E K = ${K}`;
   await openFile(file);
-  await runCommand(page, 'SelMix: Fine-tune');
-  const started = Date.now();
+  // "Fine-tune" = the click on the command's row.
+  const started = await runCommand(page, 'SelMix: Fine-tune');
   // The command takes the active editor's config; when the extension host has not yet heard of the editor just
   // opened (a race with Quick Open seen here once), it asks "Which config?" among the workspace's two: answer as a user
   // would.
@@ -84,8 +86,10 @@ async function largeK(K, file) {
   await dash().locator('body[data-stage-painted-at]').waitFor({ state: 'attached', timeout: 30_000 }); // set when the page first showed the run live
   const liveMs = Number(await dash().locator('body').getAttribute('data-stage-painted-at')) - started;
   lap(
-    `  K = ${K}: palette click -> live stage line ${liveMs} ms ("${await dash().locator('#stage-line').innerText()}")`,
+    `  K = ${K}: "Fine-tune" clicked -> live stage line ${liveMs} ms ("${await dash().locator('#stage-line').innerText()}")`,
   );
+  const startTiming = await until("the new run's page timing marks", () => pageTiming(dash()), 60_000);
+  lap(`  K = ${K}: where it went: ${describeStartSplit(started, startTiming)}`);
   const first = await until(
     'a first refresh',
     async () => {
@@ -128,8 +132,7 @@ async function largeK(K, file) {
     .first()
     .waitFor({ state: 'detached', timeout: 10_000 })
     .catch(() => {});
-  const clicked = Date.now();
-  await runCommand(page, 'SelMix: Open Dashboard');
+  const clicked = await runCommand(page, 'SelMix: Open Dashboard'); // the click on the command's row
   const opened = Date.now();
   await dash().locator('#run-name', { hasText: runName }).waitFor({ timeout: 30_000 });
   const headerMs = Date.now() - opened;
@@ -164,7 +167,7 @@ async function largeK(K, file) {
   const ours = split.host + split.headerPaint;
   const full = split.host + split.vscodeWebview + split.headerPaint;
   lap(
-    `  K = ${K}: reopened dashboard: palette click -> command ${split.palette} ms; command -> HTML set ${split.host} ms (createWebviewPanel ${split.createPanel} ms); ` +
+    `  K = ${K}: reopened dashboard: command clicked -> its handler ${split.palette} ms; command -> HTML set ${split.host} ms (createWebviewPanel ${split.createPanel} ms); ` +
       `HTML set -> page navigation start ${split.vscodeWebview} ms (VS Code creating the webview); navigation start -> header on screen (first contentful paint) ${split.headerPaint} ms; ` +
       `navigation start -> bundle started ${split.script} ms -> its first full paint (matrices) ${split.scriptRun} ms later. Command -> header on screen ${full} ms ` +
       `(target 500 ms: ${full < 500 ? 'met' : 'NOT met'}; ours ${ours} ms, VS Code's webview creation ${split.vscodeWebview} ms); the test's locator saw the header ${headerMs} ms after the palette click returned`,
@@ -219,6 +222,13 @@ async function largeK(K, file) {
   const requested = at(/stop requested/),
     seen = at(/stop request seen by the worker/),
     ended = at(/the run ended/);
+  // The host's view of the update rate: the worker's step events as received, the refreshes, the posts to each view.
+  const updates = log.split('\n').find((l) => /\bupdates: /.test(l)) ?? '(no "updates:" line in run.log)';
+  lap(`  K = ${K}: host log: ${updates.replace(/^\[[^\]]+\] /, '')}`);
+  // The worker's part of the update interval: its step events as the host received them (a refresh, when no step
+  // runs, is the longest gap).
+  const hostStepP50 = Number(/step events reached the host every p50 (\d+) ms/.exec(updates)?.[1] ?? NaN);
+  const viewPostP50 = Number(/posts with a new step: dashboard-\d+ every p50 (\d+) ms/.exec(updates)?.[1] ?? NaN);
   lap(
     `  K = ${K}: Stop: dashboard "stopped" ${stopMs} ms after the palette ran the command (${stopIssued - stopClicked} ms in the palette); host log: worker saw it ${seen - requested} ms after the request, run ended ${ended - requested} ms after it`,
   );
@@ -238,6 +248,8 @@ async function largeK(K, file) {
     stopEndedMs: ended - requested,
     liveMs,
     gaps,
+    hostStepP50,
+    viewPostP50,
   };
 }
 
@@ -249,8 +261,15 @@ try {
   ]) {
     await test(`K = ${K}: header within 0.5 s of opening the dashboard, matrices within 1 s of each refresh, the palette stays responsive, Stop ends the run within ${STOP_BOUND_MS / 1000} s`, async () => {
       const r = await largeK(K, file);
-      reportTarget(lap, `K = ${K}: header painted after navigation start`, r.firstPaint, 500);
-      assert.ok(r.firstPaint < 3000, `the page painted its header ${r.firstPaint} ms after navigation start`);
+      // The header comes with the HTML: its paint is the page's first contentful paint. The bundle's first full paint
+      // (matrices, charts) is printed beside it.
+      reportTarget(lap, `K = ${K}: header painted after navigation start`, r.split.headerPaint, 500);
+      lap(`  K = ${K}: (the bundle's first full paint, matrices: ${r.firstPaint} ms after navigation start)`);
+      assert.ok(
+        r.split.headerPaint < 3000,
+        `the page painted its header ${r.split.headerPaint} ms after navigation start`,
+      );
+      assert.ok(r.firstPaint < 5000, `the bundle's first full paint ${r.firstPaint} ms after navigation start`);
       // A sanity bound on what the test's own locator saw (it polls the webview's frame from outside, which lags under
       // load: 313 to 1625 ms here while the page's own marks said 250 to 282 ms); the target is checked on the marks
       // below.
@@ -267,9 +286,11 @@ try {
         `ours: ${r.ours} ms (host ${r.split.host} ms, page to header on screen ${r.split.headerPaint} ms)`,
       );
       assert.ok(r.live.count >= 3, `${r.live.count} refreshes measured`);
-      reportTarget(lap, `K = ${K}: palette click -> live stage line`, r.liveMs, 1000);
-      assert.ok(r.liveMs < 30_000, `palette click -> live stage line ${r.liveMs} ms`);
-      reportTarget(lap, `K = ${K}: step update gap p50`, pct(r.gaps, 0.5), 250);
+      reportTarget(lap, `K = ${K}: "Fine-tune" clicked -> live stage line`, r.liveMs, 1000);
+      assert.ok(r.liveMs < 30_000, `"Fine-tune" clicked -> live stage line ${r.liveMs} ms`);
+      reportTarget(lap, `K = ${K}: step update gap p50 (on the dashboard)`, pct(r.gaps, 0.5), 250);
+      reportTarget(lap, `K = ${K}: step events reaching the host, gap p50 (the worker's part)`, r.hostStepP50, 250);
+      lap(`  K = ${K}: (the host's posts with a new step to the last dashboard: every p50 ${r.viewPostP50} ms)`);
       assert.ok(
         r.gaps.length >= 10 && pct(r.gaps, 0.5) < 5000,
         `step updates every p50 ${pct(r.gaps, 0.5)} ms over ${r.gaps.length} gaps`,

@@ -6,12 +6,14 @@
 // E2E_ONNX_UNIVERSAL=1 (a second session, selmix-universal.vsix installed: no ONNX Runtime inside): the same command
 // fails with the data error naming the model file and saying ONNX Runtime is not available, and writes nothing.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   harness,
   openFile as openFileOn,
   openWorkbench,
+  pageTiming,
+  describeStartSplit,
   reportTarget,
   runCommand,
   until as untilOn,
@@ -66,12 +68,14 @@ try {
       const outDir = join(WS, 'selmix-out', 'onnx');
       assert.ok(!existsSync(outDir), 'no output before the run');
       await openFileOn(page, 'onnx.selmix.json');
-      const commandAt = Date.now();
-      await runCommand(page, 'SelMix: Fine-tune');
+      // "Fine-tune" = the click on the command's row.
+      const commandAt = await runCommand(page, 'SelMix: Fine-tune');
       lap('  command run');
       const wv = dash();
       await wv.locator('body[data-stage-painted-at]').waitFor({ state: 'attached', timeout: 30_000 }); // set when the page first showed the run live
       const liveMs = Number(await wv.locator('body').getAttribute('data-stage-painted-at')) - commandAt;
+      const t = await until("the page's timing marks", () => pageTiming(wv), 60_000);
+      lap(`  ONNX: where it went: ${describeStartSplit(commandAt, t)}`);
       await wv.locator('#run-name', { hasText: 'E2E ONNX (PyTorch CNN)' }).waitFor({ timeout: 120_000 });
       // The stage lines the dashboard showed, in order (what a user sees while images decode and features are
       // extracted).
@@ -91,9 +95,9 @@ try {
         100,
       );
       lap(
-        `  palette click -> live stage line ${liveMs} ms; stage lines seen: ${lines.map((l) => `"${l.line}"`).join(' -> ')}`,
+        `  "Fine-tune" clicked -> live stage line ${liveMs} ms; stage lines seen: ${lines.map((l) => `"${l.line}"`).join(' -> ')}`,
       );
-      reportTarget(lap, 'ONNX: palette click -> live stage line', liveMs, 1000);
+      reportTarget(lap, 'ONNX: "Fine-tune" clicked -> live stage line', liveMs, 1000);
       assert.ok(liveMs < 30_000, `the stage line came ${liveMs} ms after the command`);
       await page.waitForTimeout(1000);
       await shot('onnx-dashboard');
@@ -121,6 +125,87 @@ try {
         'the head steps ran on ONNX Runtime',
       );
       for (const f of ['W.npy', 'b.npy']) assert.ok(existsSync(join(outDir, f)), f);
+    });
+  if (process.env.E2E_ONNX_UNIVERSAL !== '1')
+    await test('New Config File with a CIFAR-10-sized image tree and an ONNX model: train, val and test folders offered, the preprocessing preset asked, the config written', async () => {
+      assert.ok(WS, 'E2E_WS is set');
+      // CIFAR-10's layout and size (10 classes, 5,000 training and 1,000 test images each). The scan lists folders and
+      // never reads an image, so empty files stand in for the JPEGs (a real copy would be 170 MB).
+      const classes = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'];
+      for (const [split, n] of [
+        ['train', 5000],
+        ['test', 1000],
+      ])
+        for (const c of classes) {
+          const dir = join(WS, 'cifar10', split, c);
+          mkdirSync(dir, { recursive: true });
+          for (let i = 0; i < n; i++) writeFileSync(join(dir, `${String(i).padStart(4, '0')}.jpg`), '');
+        }
+      const title = page.locator('.quick-input-widget .quick-input-title');
+      /** Waits for the pick whose title matches, returns its rows (as shown) and clicks the one with rowText. */
+      const pick = async (titleRe, rowText) => {
+        await until(
+          `the pick ${titleRe}`,
+          async () => (titleRe.test(await title.innerText()) ? true : null),
+          30_000,
+          100,
+        );
+        const rows = (await page.locator('.quick-input-list .monaco-list-row').allInnerTexts()).map((r) =>
+          r.replace(/\s+/g, ' ').trim(),
+        );
+        await page.locator('.quick-input-list .monaco-list-row', { hasText: rowText }).first().click();
+        return rows;
+      };
+      const askedAt = Date.now();
+      await runCommand(page, 'SelMix: New Config File');
+      const templates = await pick(/^New SelMix config file/, 'Image folders + ONNX model (PyTorch)');
+      lap(`  templates (${Date.now() - askedAt} ms after the command): ${templates.join(' | ')}`);
+      const train = await pick(/training images/, 'cifar10/train');
+      const val = await pick(/validation images/, 'images/val');
+      const testRows = await pick(/test images/, 'cifar10/test');
+      const models = await pick(/starting model/, 'onnx/model.onnx');
+      const presets = await pick(/normalised/, 'CIFAR');
+      const what = await pick(/what should SelMix train/, 'The head only');
+      lap(`  train: ${train.join(' | ')}`);
+      lap(`  val: ${val.join(' | ')}`);
+      lap(`  test: ${testRows.join(' | ')}`);
+      lap(
+        `  model: ${models.join(' | ')}; presets: ${presets.map((r) => r.split(' ')[0]).join(', ')}; train: ${what.map((r) => r.split(' ').slice(0, 3).join(' ')).join(', ')}`,
+      );
+      assert.ok(
+        train.some((r) => /^cifar10\/train ?10 classes, 50000 images/.test(r)),
+        'the CIFAR-10-sized train folder, whole',
+      );
+      assert.ok(
+        val.some((r) => /^images\/val ?10 classes/.test(r)),
+        'a validation folder',
+      );
+      assert.ok(
+        val.some((r) => /carve a balanced validation set/.test(r)),
+        'or none (carved from train)',
+      );
+      assert.ok(
+        testRows.some((r) => /^cifar10\/test ?10 classes, 10000 images/.test(r)),
+        'the test folder',
+      );
+      assert.ok(
+        models.some((r) => /onnx\/model\.onnx ?ONNX model/.test(r)),
+        'the model named as an ONNX model',
+      );
+      for (const p of ['ImageNet', 'CIFAR', 'MNIST', 'None'])
+        assert.ok(
+          presets.some((r) => r.startsWith(p)),
+          `preset ${p} offered`,
+        );
+      await page.locator('.tab.active', { hasText: 'onnx-2.selmix.json' }).waitFor({ timeout: 15_000 });
+      const text = readFileSync(join(WS, 'onnx-2.selmix.json'), 'utf8');
+      assert.match(text, /"train": "cifar10\/train"/);
+      assert.match(text, /"val": "images\/val"/);
+      assert.match(text, /"test": "cifar10\/test"/);
+      assert.match(text, /"kind": "onnx"/);
+      assert.match(text, /"preset": "cifar"/);
+      assert.match(text, /"freezeBackbone": true/);
+      await shot('onnx-new-config');
     });
 } finally {
   await close();

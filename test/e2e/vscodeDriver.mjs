@@ -44,6 +44,7 @@ export async function openWorkbench({ url = process.env.CS_URL, width = 1400, he
 
 // The palette only lists commands the workbench knows at the moment it opens; right after load the extension's
 // contributions may not be registered yet ("No matching commands"), so close and retry until the deadline.
+// Returns when the command's row was clicked (Date.now() just before the click): "the user ran the command".
 export async function runCommand(page, title, { timeout = 60_000 } = {}) {
   const deadline = Date.now() + timeout;
   for (;;) {
@@ -55,8 +56,9 @@ export async function runCommand(page, title, { timeout = 60_000 } = {}) {
     const row = page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first();
     try {
       await row.waitFor({ timeout: 5_000 });
+      const clickedAt = Date.now();
       await row.click();
-      return;
+      return clickedAt;
     } catch (e) {
       if (Date.now() > deadline) throw new Error(`command "${title}" not found in the palette`);
     }
@@ -102,6 +104,35 @@ export async function until(page, what, fn, timeout = 60_000, every = 250) {
  */
 export function reportTarget(lap, what, value, target, unit = 'ms') {
   lap(`  target: ${what} ${value} ${unit} against ${target} ${unit}: ${value <= target ? 'met' : 'MISSED'}`);
+}
+
+/**
+ * A dashboard page's timing marks on one clock (epoch ms): the host's (commandAt: the command's handler began,
+ * panelAt, htmlAt: the page's HTML was set), the page's navigation start, its first contentful paint (fcpAt: the
+ * HTML's header and stage line, before any script), when it first showed a live stage line (stagePaintedAt) and
+ * its bundle's first full paint (firstPaint). Null until the bundle has run.
+ */
+export async function pageTiming(wv) {
+  return wv.locator('body').evaluate((b) => {
+    if (!b.dataset.timing) return null;
+    const t = JSON.parse(b.dataset.timing);
+    const num = (v) => (v === undefined ? NaN : Number(v));
+    return {
+      ...t,
+      navigationStart: Math.round(performance.timeOrigin),
+      fcpAt: num(b.dataset.fcpAt),
+      stagePaintedAt: num(b.dataset.stagePaintedAt),
+    };
+  });
+}
+
+/** The split of "command clicked -> live stage line on screen" in words, from pageTiming() and the click time. */
+export function describeStartSplit(clickedAt, t) {
+  return (
+    `click -> command handler ${t.commandAt - clickedAt} ms (VS Code); command -> HTML set ${t.htmlAt - t.commandAt} ms (config check, views switched); ` +
+    `HTML set -> page navigation start ${t.navigationStart - t.htmlAt} ms (VS Code creating the webview); navigation start -> first paint with the stage line ${t.fcpAt - t.navigationStart} ms; ` +
+    `bundle's first full paint ${t.firstPaint - t.navigationStart} ms after navigation start`
+  );
 }
 
 export async function openFile(page, name) {

@@ -1,6 +1,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { downsampleMatrix, thinEvenly, ViewFeed } from '../../../src/extension/viewFeed';
+import {
+  compactSnapshot,
+  downsampleMatrix,
+  MAX_IN_FLIGHT,
+  MAX_SNAPSHOT_MULTIPLIER_ROWS,
+  thinEvenly,
+  thinMultipliers,
+  ViewFeed,
+} from '../../../src/extension/viewFeed';
 import type { Clock } from '../../../src/extension/viewFeed';
 import { applyEvent, emptySnapshot } from '../../../src/protocol/messages';
 import type { HostToWebview, MetricsReport, RefreshPayload, RunEvent } from '../../../src/protocol/messages';
@@ -186,7 +194,7 @@ test('coalesces a flood of events to the rate limit, keeping every refresh for t
   assert.equal(feed.snapshot.history.length, 50);
 });
 
-test('a view that does not acknowledge gets nothing more until it does, then one coalesced batch', () => {
+test('a view that does not acknowledge gets at most MAX_IN_FLIGHT messages until it does, then one coalesced batch', () => {
   const clock = fakeClock();
   const posts: HostToWebview[] = [];
   const feed = new ViewFeed({ updatesPerSecond: 10, clock });
@@ -201,10 +209,14 @@ test('a view that does not acknowledge gets nothing more until it does, then one
     if (s % 20 === 0) feed.push({ type: 'run/refresh', payload: refresh(s, 10) });
     clock.advance(10);
   }
-  assert.equal(posts.length, 1, 'no ack, no second message');
+  assert.equal(MAX_IN_FLIGHT, 2);
+  assert.equal(posts.length, 2, 'no ack: the snapshot and one batch, nothing more');
+  const second = posts[1]!;
+  assert.equal(second.type, 'host/events');
+  assert.ok(second.type === 'host/events' && second.events.every((e) => e.type === 'run/step'));
   feed.viewAck('slow');
-  assert.equal(posts.length, 2);
-  const batch = posts[1]!;
+  assert.equal(posts.length, 3);
+  const batch = posts[2]!;
   assert.equal(batch.type, 'host/events');
   const ev = batch.type === 'host/events' ? batch.events : [];
   assert.equal(ev.filter((e) => e.type === 'run/refresh').length, 25);
@@ -220,14 +232,15 @@ test('a stalled view is resynchronised with a snapshot, and too long a backlog b
   feed.viewReady('v');
   feed.push(started(10));
   clock.advance(2000);
+  assert.equal(posts.length, 2, 'the snapshot and the started event, both unacknowledged');
   feed.push(step(1));
-  assert.equal(posts.length, 2);
-  assert.equal(posts[1]?.type, 'host/snapshot', 'no ack for 2 s: a fresh snapshot');
+  assert.equal(posts.length, 3);
+  assert.equal(posts[2]?.type, 'host/snapshot', 'no ack for 2 s: a fresh snapshot');
   feed.viewAck('v');
   for (let s = 1; s <= 300; s++) feed.push({ type: 'run/refresh', payload: refresh(s, 10) });
   clock.advance(200);
   const lastPost = posts.at(-1)!;
-  assert.equal(posts.length, 3);
+  assert.equal(posts.length, 4);
   assert.equal(lastPost.type, 'host/snapshot', 'a backlog over the bound is replaced by a snapshot');
   assert.equal(lastPost.type === 'host/snapshot' && lastPost.snapshot.history.length, 300);
 });
@@ -396,4 +409,30 @@ test("a new run's first stage event replaces the finished run in every view at o
   fastView(feed, late, 'late');
   assert.equal(late[0]?.type, 'host/snapshot');
   if (late[0]?.type === 'host/snapshot') assert.equal(late[0].snapshot.stage?.label, 'decoding images (train)');
+});
+
+test('a snapshot for a view keeps every refresh of the history but the multipliers of at most a few hundred', () => {
+  const row = (i: number, mult: boolean) => ({
+    step: i,
+    objective: i / 1000,
+    meanRecall: 0.5,
+    minRecall: 0.1,
+    multipliers: mult ? [i, i + 1, i + 2] : null,
+  });
+  const short = Array.from({ length: 50 }, (_, i) => row(i, true));
+  assert.equal(thinMultipliers(short), short, 'few enough: the same array');
+  const long = Array.from({ length: 2000 }, (_, i) => row(i, i % 2 === 0 || i === 1999));
+  const thin = thinMultipliers(long);
+  assert.equal(thin.length, 2000, 'every refresh stays (the curves and the CSV)');
+  const kept = thin.filter((x) => x.multipliers !== null);
+  assert.equal(kept.length, MAX_SNAPSHOT_MULTIPLIER_ROWS);
+  assert.deepEqual(kept.at(-1)?.multipliers, [1999, 2000, 2001], 'the last refresh keeps its multipliers');
+  for (let i = 0; i < 2000; i++) {
+    assert.equal(thin[i]!.objective, long[i]!.objective);
+    if (thin[i]!.multipliers !== null) assert.deepEqual(thin[i]!.multipliers, long[i]!.multipliers);
+  }
+  const snap = { ...emptySnapshot(), status: 'running' as const, history: long };
+  const compact = compactSnapshot(snap);
+  assert.equal(compact.history.filter((x) => x.multipliers !== null).length, MAX_SNAPSHOT_MULTIPLIER_ROWS);
+  assert.equal(snap.history, long, 'the host keeps its own snapshot whole');
 });

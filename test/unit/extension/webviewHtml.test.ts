@@ -1,7 +1,15 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { localResourceRootPaths, newNonce, renderWebviewHtml } from '../../../src/extension/webviewHtml';
+import {
+  firstPaintOf,
+  localResourceRootPaths,
+  newNonce,
+  renderWebviewHtml,
+  savedSnapshotOf,
+} from '../../../src/extension/webviewHtml';
+import { applyEvent, emptySnapshot } from '../../../src/protocol/messages';
+import type { RunEvent } from '../../../src/protocol/messages';
 import type { WebviewPage } from '../../../src/extension/webviewHtml';
 
 const cspSource = 'https://file+.vscode-resource.vscode-cdn.net';
@@ -112,4 +120,73 @@ test('a page header comes with the HTML (painted before the script loads), escap
     '<header class="run-header"><h1 class="run-name" id="run-name">Run &lt;b&gt;&quot;x&quot;&lt;/b&gt; &amp; co</h1></header>',
   );
   assert.equal(/<div id="app"[^>]*>([\s\S]*?)<\/div>/.exec(renderWebviewHtml(page()))![1], '');
+});
+
+const stage = (name: string): RunEvent => ({
+  type: 'run/stage',
+  payload: { stage: 'starting', label: 'starting the training worker', done: 0, total: 0, etaSeconds: null, name },
+});
+
+test("the dashboard's first paint: a live run's name, status and stage line, from the HTML alone", () => {
+  const live = applyEvent(emptySnapshot(), stage('Run <1>'));
+  const fp = firstPaintOf(live);
+  assert.deepEqual(fp, {
+    title: 'Run <1>',
+    status: { key: 'starting', label: 'Starting…' },
+    stage: 'starting the training worker…',
+    error: null,
+  });
+  const html = renderWebviewHtml({ ...page(), firstPaint: fp });
+  const app = /<div id="app"[^>]*>([\s\S]*?)<\/div>/.exec(html)![1]!;
+  assert.equal(
+    app,
+    '<header class="run-header"><h1 class="run-name" id="run-name">Run &lt;1&gt;</h1>' +
+      '<span class="status-badge" data-status="starting">Starting…</span></header>' +
+      '<p class="stage-line" id="stage-line" role="status">starting the training worker…</p>',
+  );
+  // No run: no stage line (the page's script does not count a live run that is not there).
+  const idle = renderWebviewHtml({ ...page(), firstPaint: firstPaintOf(emptySnapshot()) });
+  assert.ok(html.includes('id="stage-line"'));
+  assert.ok(!idle.includes('id="stage-line"'));
+  assert.match(
+    idle,
+    /<h1 class="run-name" id="run-name">SelMix<\/h1><span class="status-badge" data-status="idle">No run yet/,
+  );
+});
+
+test('a failed run paints its error first; a saved snapshot of a live run is shown as ended with the window', () => {
+  const live = applyEvent(emptySnapshot(), stage('R'));
+  const restored = savedSnapshotOf({ snapshot: live })!;
+  assert.equal(restored.status, 'failed');
+  const fp = firstPaintOf(restored);
+  assert.equal(fp.stage, null);
+  assert.match(fp.error!, /ended when the window reloaded/);
+  const html = renderWebviewHtml({ ...page(), firstPaint: fp });
+  assert.match(html, /<p class="error" id="error">Run failed: the run ended when the window reloaded/);
+  // Not a saved snapshot: nothing to paint from.
+  for (const bad of [undefined, null, 3, {}, { snapshot: null }, { snapshot: { status: 'bogus' } }, { snapshot: [] }])
+    assert.equal(savedSnapshotOf(bad), undefined, JSON.stringify(bad));
+  const finished = { ...emptySnapshot(), status: 'finished' as const };
+  assert.equal(savedSnapshotOf({ snapshot: finished }), finished);
+});
+
+test("an inlined style sheet goes into a nonce'd style element (no render-blocking link); codicons load with the script", () => {
+  const p = page();
+  const html = renderWebviewHtml({ ...p, inlineCss: 'body { color: red; }' });
+  const style = /<style nonce="([^"]+)">([\s\S]*?)<\/style>/.exec(html);
+  assert.ok(style, 'a style element');
+  assert.equal(style[1], p.nonce);
+  assert.equal(style[2], 'body { color: red; }');
+  assert.equal(
+    tags(html).filter((t) => t.name === 'link').length,
+    0,
+    'no link element: nothing to fetch before the first paint',
+  );
+  const loader = [...html.matchAll(/<script nonce="[^"]+">([\s\S]*?)<\/script>/g)].map((m) => m[1]!).join('');
+  assert.ok(loader.includes(JSON.stringify(p.codiconCssUri)), 'the loader adds the codicon style sheet');
+  assert.ok(loader.includes('vscode-codicon-stylesheet'));
+  assert.ok(loader.includes('first-contentful-paint'), 'the loader records the first paint');
+  // Without inlineCss the sheets are linked.
+  assert.equal(tags(renderWebviewHtml(p)).filter((t) => t.name === 'link').length, 1);
+  assert.throws(() => renderWebviewHtml({ ...p, inlineCss: 'a{}</style><script>x</script>' }), /may not contain/);
 });

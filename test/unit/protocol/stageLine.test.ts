@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { applyEvent, emptySnapshot, type RunEvent, type RunSnapshot } from '../../../src/protocol/messages';
-import { endedWithWindow, formatDuration, stageLine } from '../../../src/protocol/stageLine';
+import { endedWithWindow, formatDuration, stageLine, statusOf } from '../../../src/protocol/stageLine';
 
 const stage = (
   stageId: 'starting' | 'decoding' | 'checking',
@@ -118,4 +118,18 @@ test('a saved snapshot of a run live when the window reloaded is shown as ended,
   assert.equal(e.status, 'failed');
   assert.match(e.error!, /window reloaded/);
   assert.equal(stageLine(e), null);
+});
+
+test('statusOf names every status (the views and the HTML first paint share it)', () => {
+  const base = emptySnapshot();
+  assert.deepEqual(statusOf(base), { key: 'idle', label: 'No run yet' });
+  assert.deepEqual(statusOf(applyEvent(base, stage('starting'))), { key: 'starting', label: 'Starting…' });
+  assert.deepEqual(statusOf({ ...base, status: 'stopping' }), { key: 'stopping', label: 'Stopping…' });
+  assert.deepEqual(statusOf({ ...base, status: 'failed' }), { key: 'failed', label: 'Failed' });
+  const fin = (stoppedBy: 'cancel' | 'earlyStop' | 'steps', reportPath: string | null): RunSnapshot =>
+    ({ ...base, status: 'finished', finished: { stoppedBy, reportPath } }) as unknown as RunSnapshot;
+  assert.deepEqual(statusOf(fin('cancel', null)), { key: 'stopped', label: 'Stopped (pre-training)' });
+  assert.deepEqual(statusOf(fin('cancel', '/r.json')), { key: 'stopped', label: 'Stopped' });
+  assert.deepEqual(statusOf(fin('earlyStop', '/r.json')), { key: 'finished', label: 'Finished (early stop)' });
+  assert.deepEqual(statusOf(fin('steps', '/r.json')), { key: 'finished', label: 'Finished' });
 });

@@ -1,0 +1,27 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { GapStats } from '../../../src/extension/gapStats';
+
+test('GapStats: percentiles of the gaps between recorded times (nearest rank), none before two events', () => {
+  const g = new GapStats();
+  assert.equal(g.summary(), null);
+  g.record(1000);
+  assert.equal(g.summary(), null);
+  assert.equal(g.describe(), 'fewer than two');
+  // gaps 10, 20, ..., 200 (20 gaps)
+  let t = 1000;
+  for (let i = 1; i <= 20; i++) g.record((t += 10 * i));
+  assert.deepEqual(g.summary(), { count: 20, p50: 100, p95: 190, max: 200 });
+  assert.equal(g.describe(), 'every p50 100 ms, p95 190 ms, max 200 ms (20 gaps)');
+});
+
+test('GapStats keeps the newest gaps only, and reset forgets the last event too', () => {
+  const g = new GapStats(3);
+  for (const t of [0, 1000, 1001, 1002, 1003]) g.record(t);
+  assert.deepEqual(g.summary(), { count: 3, p50: 1, p95: 1, max: 1 });
+  g.reset();
+  g.record(5000);
+  assert.equal(g.summary(), null);
+  g.record(5250);
+  assert.deepEqual(g.summary(), { count: 1, p50: 250, p95: 250, max: 250 });
+});
