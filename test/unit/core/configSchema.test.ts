@@ -56,7 +56,8 @@ test("an ONNX model on image folders without preprocess is a config error at the
 });
 
 test('selmix.teacher and training.mixup "puzzle": defaults, accepted values, and bad values at their line', () => {
-  const base = '{\n  "data": { "kind": "npy", "train": { "features": "x.npy", "labels": "y.npy" } },\n';
+  const base =
+    '{\n  "data": { "kind": "npy", "train": { "features": "x.npy", "labels": "y.npy" } }, "model": { "kind": "linear", "weights": "w.npy" },\n';
   const d = parseConfig(base + '  "selmix": {}\n}\n', '/w/c.selmix.json');
   assert.equal(d.selmix.teacher, 'self');
   assert.equal(d.selmix.teacherDecay, 0.99);
