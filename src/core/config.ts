@@ -252,7 +252,7 @@ const trainingSchema = z.strictObject({
     .enum(['feature', 'cutmix', 'puzzle'])
     .default('feature')
     .describe(
-      'Feature-level mixup (the paper), input-level CutMix (images), or saliency-guided PuzzleMix-style mixing (images, a whole ONNX network; docs/ALGORITHM.md section 4.2).',
+      'Feature-level mixup (the paper), input-level CutMix (images), or saliency-guided PuzzleMix-style mixing (images, a whole ONNX network; docs/ALGORITHM.md section 4.1).',
     ),
   puzzleGrid: posInt
     .max(64)

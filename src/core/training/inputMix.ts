@@ -1,4 +1,4 @@
-// Input-level mixing of a whole-network batch (docs/ALGORITHM.md section 4.2), done in JS on the images before the
+// Input-level mixing of a whole-network batch (docs/ALGORITHM.md section 4.1), done in JS on the images before the
 // step graph runs: CutMix (a box of the partner pasted into the anchor) and a simplified, saliency-guided PuzzleMix (a
 // grid of cells, each taken from the image whose saliency it holds more of, at the mixing ratio SelMix draws). Both
 // return the mixed images and the anchor's share of the pixels, which weights the soft target between the two labels.

@@ -745,7 +745,7 @@ export class FinetuneRun {
       const hp = { lr, momentum: tr.momentum, wd: tr.weightDecay, backboneLrFactor: tr.backboneLrFactor };
       let loss: number;
       if (tr.mixup !== 'feature' && !plain) {
-        // Input-level mixing (section 4.2): the mixed image against the soft target weighted by pixel share.
+        // Input-level mixing (section 4.1): the mixed image against the soft target weighted by pixel share.
         const mixed = this.mixInputs(xa, xp, batch.anchorClass, batch.partnerClass, lam);
         const y = softTargets(batch.anchorClass, batch.partnerClass, mixed.lamEff, K);
         loss = this.net.step({ xa: mixed.x, xp, lam, ya: batch.anchorClass, y }, hp);
@@ -782,7 +782,7 @@ export class FinetuneRun {
   }
 
   /**
-   * CutMix or saliency-guided mixing of a whole-network batch (docs/ALGORITHM.md section 4.2); the saliency is the
+   * CutMix or saliency-guided mixing of a whole-network batch (docs/ALGORITHM.md section 4.1); the saliency is the
    * input gradient of each image's loss with its own label (anchor or partner class) at the current weights.
    */
   private mixInputs(
