@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { writeMnistFolders } from '../helpers/mnistFolders';
 import { decodeOnnx, tensorFloats } from '../../src/formats/onnx/proto';
 import { runRequest } from '../../src/run/run';
+import { writeReportHtml } from '../../src/report/reportPage';
 import type { PseudoLabelSummary, RunEvent } from '../../src/protocol/messages';
 
 const FIXTURES = join(import.meta.dirname, '../fixtures/onnx');
@@ -128,6 +129,9 @@ test(
       ),
       r.report.notes.join('\n'),
     );
+    // report.html (written by the CLI and the extension from report.json) shows the line among its notes.
+    const { html } = writeReportHtml(join(r.dir, 'out', 'report.json'));
+    assert.ok(html.includes('pseudo-labels from the Mean Teacher'), 'report.html says so in its notes');
     const own = await run({}, {}, true);
     assert.equal(own.report.summary.pseudoLabels!.source, 'self');
     assert.equal(own.report.summary.pseudoLabels!.passed, own.report.summary.pseudoLabels!.total, 'threshold 0');
