@@ -247,6 +247,132 @@ async function main(): Promise<void> {
   };
 
   let timing: Record<Mixup, number> | null = null;
+  /** Writes (and prints) the tables of the runs so far: after every seed, so a stopped bench leaves its seeds. */
+  const writeTables = (seedsDone: number): void => {
+    const nSeeds = seedsDone;
+    const totalSeconds = (performance.now() - t0) / 1000;
+    const ms = (xs: number[]): string => {
+      if (!xs.length) return '-';
+      const m = xs.reduce((a, b) => a + b, 0) / xs.length;
+      const sd = xs.length > 1 ? Math.sqrt(xs.reduce((a, b) => a + (b - m) ** 2, 0) / (xs.length - 1)) : 0;
+      return sd > 1e-9 ? `${(100 * m).toFixed(1)} ± ${(100 * sd).toFixed(1)}` : (100 * m).toFixed(1);
+    };
+    const cells = (list: Rec[], pick: (s: RunFinishedPayload) => MetricsReport | undefined) => {
+      const got = list.map((r) => pick(r.s)).filter((m): m is MetricsReport => m !== undefined);
+      return [ms(got.map((m) => m.minRecall)), ms(got.map((m) => m.meanRecall))];
+    };
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+    const sections: string[] = [];
+    const setting = `${steps} steps, batch ${batch} anchors + ${batch} partners, lr ${lr} cosine (backbone x${blf}), no momentum, refresh every ${refresh}, warm start: logit adjustment with tau tuned on validation; seeds 0..${nSeeds - 1}; test: the first ${testPerClass} images of each class (${nTest}); values in %, mean ± std over seeds.`;
+    if (parts.has('mixup')) {
+      const rows: string[][] = [];
+      for (const o of objectives) {
+        const mine = recs.filter((r) => r.part === 'mixup' && r.objective === o);
+        const first = mine.filter((r) => r.seed === 0).slice(0, 1);
+        rows.push([o, 'starting model', ...cells(first, (s) => s.before.test), '–', '–', '–']);
+        rows.push([o, 'post-hoc LA (the warm start)', ...cells(first, (s) => s.warmStart?.test), '–', '–', '–']);
+        for (const mix of mixups) {
+          const list = mine.filter((r) => r.variant === mix);
+          rows.push([
+            o,
+            `SelMix, ${mix}`,
+            ...cells(list, (s) => s.after.test),
+            list.map((r) => r.s.bestStep).join(', '),
+            timing ? timing[mix].toFixed(0) : '–',
+            mean(list.map((r) => r.seconds)).toFixed(0),
+          ]);
+        }
+      }
+      sections.push(
+        [
+          `### Mixups on the whole network (ONNX ResNet-8, CIFAR-10-LT), under SelMix's P`,
+          '',
+          setting,
+          '',
+          mdTable(
+            [
+              'objective',
+              'method',
+              'min recall (test)',
+              'mean recall (test)',
+              'kept step per seed',
+              'ms per step',
+              's per run',
+            ],
+            rows,
+          ),
+        ].join('\n'),
+      );
+    }
+    if (parts.has('unlabeled')) {
+      const rows: string[][] = [];
+      for (const [rhoU, u] of unlabeledDirs) {
+        const mine = recs.filter((r) => r.part === 'unlabeled' && r.rhoU === rhoU);
+        const first = mine.filter((r) => r.seed === 0).slice(0, 1);
+        const label = `${rhoU} (${u.counts.reduce((a, b) => a + b, 0)} images)`;
+        rows.push([label, 'post-hoc LA (the warm start)', ...cells(first, (s) => s.warmStart?.test), '–', '–']);
+        for (const teacher of ['self', 'ema']) {
+          const list = mine.filter((r) => r.variant === teacher);
+          rows.push([
+            label,
+            teacher === 'self' ? 'own pseudo-labels' : `Mean Teacher (EMA ${decay})`,
+            ...cells(list, (s) => s.after.test),
+            list.map((r) => `${r.s.pseudoLabels?.passed ?? '-'}/${r.s.pseudoLabels?.total ?? '-'}`).join(', '),
+            list.map((r) => r.s.bestStep).join(', '),
+          ]);
+        }
+      }
+      sections.push(
+        [
+          `### The unlabeled set's pseudo-labels: the model's own against the Mean Teacher's (objective ${uObjective}, feature mixup)`,
+          '',
+          `${setting} Unlabeled images: test images after the scored ones, class 0's count ${uMax}; confidence threshold ${threshold} for both.`,
+          '',
+          mdTable(
+            [
+              'rho_u',
+              'pseudo-labels',
+              'min recall (test)',
+              'mean recall (test)',
+              'passed the threshold (last refresh), per seed',
+              'kept step per seed',
+            ],
+            rows,
+          ),
+        ].join('\n'),
+      );
+    }
+    const md =
+      sections.join('\n\n') +
+      `\n\nLoad average ${load0.toFixed(2)} at start, ${loadavg()[0]!.toFixed(2)} at end; ${fmtMs(totalSeconds * 1000)} in all.\n`;
+    writeFileSync(
+      join(outDir, 'mixup-onnx.json'),
+      JSON.stringify(
+        {
+          settings: { steps, batch, lr, blf, refresh, nSeeds, testPerClass, uMax, rhoUs, threshold, decay },
+          timing,
+          runs: recs.map((r) => ({
+            part: r.part,
+            objective: r.objective,
+            variant: r.variant,
+            rhoU: r.rhoU,
+            seed: r.seed,
+            seconds: r.seconds,
+            bestStep: r.s.bestStep,
+            after: r.s.after.test,
+            warm: r.s.warmStart?.test,
+            pseudoLabels: r.s.pseudoLabels,
+          })),
+          totalSeconds,
+        },
+        null,
+        1,
+      ),
+    );
+    writeFileSync(join(outDir, 'mixup-onnx.md'), md);
+    process.stdout.write(md);
+    log(`done in ${fmtMs(totalSeconds * 1000)}; wrote ${join(outDir, 'mixup-onnx.json')} and .md`);
+  };
   try {
     if (parts.has('timing')) {
       timing = timeSteps(modelPath, batch, mixups, 0);
@@ -268,133 +394,11 @@ async function main(): Promise<void> {
               u.dir,
               rhoU,
             );
+      writeTables(seed + 1);
     }
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
-
-  const totalSeconds = (performance.now() - t0) / 1000;
-  const ms = (xs: number[]): string => {
-    if (!xs.length) return '-';
-    const m = xs.reduce((a, b) => a + b, 0) / xs.length;
-    const sd = xs.length > 1 ? Math.sqrt(xs.reduce((a, b) => a + (b - m) ** 2, 0) / (xs.length - 1)) : 0;
-    return sd > 1e-9 ? `${(100 * m).toFixed(1)} ± ${(100 * sd).toFixed(1)}` : (100 * m).toFixed(1);
-  };
-  const cells = (list: Rec[], pick: (s: RunFinishedPayload) => MetricsReport | undefined) => {
-    const got = list.map((r) => pick(r.s)).filter((m): m is MetricsReport => m !== undefined);
-    return [ms(got.map((m) => m.minRecall)), ms(got.map((m) => m.meanRecall))];
-  };
-  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
-  const sections: string[] = [];
-  const setting = `${steps} steps, batch ${batch} anchors + ${batch} partners, lr ${lr} cosine (backbone x${blf}), no momentum, refresh every ${refresh}, warm start: logit adjustment with tau tuned on validation; seeds 0..${nSeeds - 1}; test: the first ${testPerClass} images of each class (${nTest}); values in %, mean ± std over seeds.`;
-  if (parts.has('mixup')) {
-    const rows: string[][] = [];
-    for (const o of objectives) {
-      const mine = recs.filter((r) => r.part === 'mixup' && r.objective === o);
-      const first = mine.filter((r) => r.seed === 0).slice(0, 1);
-      rows.push([o, 'starting model', ...cells(first, (s) => s.before.test), '–', '–', '–']);
-      rows.push([o, 'post-hoc LA (the warm start)', ...cells(first, (s) => s.warmStart?.test), '–', '–', '–']);
-      for (const mix of mixups) {
-        const list = mine.filter((r) => r.variant === mix);
-        rows.push([
-          o,
-          `SelMix, ${mix}`,
-          ...cells(list, (s) => s.after.test),
-          list.map((r) => r.s.bestStep).join(', '),
-          timing ? timing[mix].toFixed(0) : '–',
-          mean(list.map((r) => r.seconds)).toFixed(0),
-        ]);
-      }
-    }
-    sections.push(
-      [
-        `### Mixups on the whole network (ONNX ResNet-8, CIFAR-10-LT), under SelMix's P`,
-        '',
-        setting,
-        '',
-        mdTable(
-          [
-            'objective',
-            'method',
-            'min recall (test)',
-            'mean recall (test)',
-            'kept step per seed',
-            'ms per step',
-            's per run',
-          ],
-          rows,
-        ),
-      ].join('\n'),
-    );
-  }
-  if (parts.has('unlabeled')) {
-    const rows: string[][] = [];
-    for (const [rhoU, u] of unlabeledDirs) {
-      const mine = recs.filter((r) => r.part === 'unlabeled' && r.rhoU === rhoU);
-      const first = mine.filter((r) => r.seed === 0).slice(0, 1);
-      const label = `${rhoU} (${u.counts.reduce((a, b) => a + b, 0)} images)`;
-      rows.push([label, 'post-hoc LA (the warm start)', ...cells(first, (s) => s.warmStart?.test), '–', '–']);
-      for (const teacher of ['self', 'ema']) {
-        const list = mine.filter((r) => r.variant === teacher);
-        rows.push([
-          label,
-          teacher === 'self' ? 'own pseudo-labels' : `Mean Teacher (EMA ${decay})`,
-          ...cells(list, (s) => s.after.test),
-          list.map((r) => `${r.s.pseudoLabels?.passed ?? '-'}/${r.s.pseudoLabels?.total ?? '-'}`).join(', '),
-          list.map((r) => r.s.bestStep).join(', '),
-        ]);
-      }
-    }
-    sections.push(
-      [
-        `### The unlabeled set's pseudo-labels: the model's own against the Mean Teacher's (objective ${uObjective}, feature mixup)`,
-        '',
-        `${setting} Unlabeled images: test images after the scored ones, class 0's count ${uMax}; confidence threshold ${threshold} for both.`,
-        '',
-        mdTable(
-          [
-            'rho_u',
-            'pseudo-labels',
-            'min recall (test)',
-            'mean recall (test)',
-            'passed the threshold (last refresh), per seed',
-            'kept step per seed',
-          ],
-          rows,
-        ),
-      ].join('\n'),
-    );
-  }
-  const md =
-    sections.join('\n\n') +
-    `\n\nLoad average ${load0.toFixed(2)} at start, ${loadavg()[0]!.toFixed(2)} at end; ${fmtMs(totalSeconds * 1000)} in all.\n`;
-  writeFileSync(
-    join(outDir, 'mixup-onnx.json'),
-    JSON.stringify(
-      {
-        settings: { steps, batch, lr, blf, refresh, nSeeds, testPerClass, uMax, rhoUs, threshold, decay },
-        timing,
-        runs: recs.map((r) => ({
-          part: r.part,
-          objective: r.objective,
-          variant: r.variant,
-          rhoU: r.rhoU,
-          seed: r.seed,
-          seconds: r.seconds,
-          bestStep: r.s.bestStep,
-          after: r.s.after.test,
-          warm: r.s.warmStart?.test,
-          pseudoLabels: r.s.pseudoLabels,
-        })),
-        totalSeconds,
-      },
-      null,
-      1,
-    ),
-  );
-  writeFileSync(join(outDir, 'mixup-onnx.md'), md);
-  process.stdout.write(md);
-  log(`done in ${fmtMs(totalSeconds * 1000)}; wrote ${join(outDir, 'mixup-onnx.json')} and .md`);
 }
 
 main().catch((e) => {
