@@ -65,8 +65,10 @@ export class OrtNetworkStep {
     readonly B: number,
     private readonly exampleShape: number[],
     decayed?: ReadonlySet<string>,
+    /** 'input': the batch's xa is already mixed and carries soft targets (NetworkBatch.y); one backbone pass. */
+    readonly mix: 'feature' | 'input' = 'feature',
   ) {
-    this.session = new OrtSession(encodeOnnx(stepModel(m, { B, probes, ...(decayed ? { decayed } : {}) })));
+    this.session = new OrtSession(encodeOnnx(stepModel(m, { B, probes, mix, ...(decayed ? { decayed } : {}) })));
     this.y = new Float32Array(B * m.head.K);
   }
 
@@ -76,13 +78,24 @@ export class OrtNetworkStep {
     const K = m.head.K;
     if (batch.ya.length !== B)
       throw new RangeError(`OrtNetworkStep: a batch of ${batch.ya.length} rows for a graph built for ${B}`);
-    this.y.fill(0);
-    for (let i = 0; i < B; i++) this.y[i * K + batch.ya[i]!] = 1;
+    if ((this.mix === 'input') !== (batch.y !== undefined))
+      throw new RangeError(
+        `OrtNetworkStep: a graph for ${this.mix} mixup needs ${this.mix === 'input' ? '' : 'no '}soft targets`,
+      );
+    let y = batch.y;
+    if (!y) {
+      y = this.y.fill(0);
+      for (let i = 0; i < B; i++) y[i * K + batch.ya[i]!] = 1;
+    }
     const feeds: Record<string, { data: Float32Array; dims: readonly number[] }> = {
       Xa: { data: batch.xa, dims: [B, ...this.exampleShape] },
-      Xp: { data: batch.xp, dims: [B, ...this.exampleShape] },
-      lam: { data: batch.lam, dims: [B, 1] },
-      Y: { data: this.y, dims: [B, K] },
+      ...(this.mix === 'input'
+        ? {}
+        : {
+            Xp: { data: batch.xp, dims: [B, ...this.exampleShape] },
+            lam: { data: batch.lam, dims: [B, 1] },
+          }),
+      Y: { data: y, dims: [B, K] },
       lr: { data: Float32Array.of(p.lr), dims: [1] },
       mu: { data: Float32Array.of(p.momentum), dims: [1] },
       wd: { data: Float32Array.of(p.wd), dims: [1] },
@@ -101,6 +114,40 @@ export class OrtNetworkStep {
       momentum.set(name, r[stepNames.newMomentum(name)]!.data);
     }
     return r.loss!.data[0]!;
+  }
+
+  /** Releases the session. */
+  dispose(): void {
+    this.session.dispose();
+  }
+}
+
+/** The saliency graph for n images: the input gradient of each image's cross-entropy with its label. */
+export class OrtSaliency {
+  private readonly session: OrtSession;
+
+  constructor(
+    private readonly m: NetworkModel,
+    probes: [ProbeRun, ProbeRun],
+    readonly n: number,
+    private readonly exampleShape: number[],
+  ) {
+    this.session = new OrtSession(encodeOnnx(stepModel(m, { B: n, probes, saliency: true })));
+  }
+
+  /** d CE(x_i, y_i) / d x_i for the n images of x (flat, the model's layout). */
+  run(params: ParamValues, x: Float32Array, y: Int32Array): Float32Array {
+    const { n, m } = this;
+    const K = m.head.K;
+    if (y.length !== n) throw new RangeError(`OrtSaliency: ${y.length} labels for a graph built for ${n}`);
+    const Y = new Float32Array(n * K);
+    for (let i = 0; i < n; i++) Y[i * K + y[i]!] = 1;
+    const feeds: Record<string, { data: Float32Array; dims: readonly number[] }> = {
+      Xa: { data: x, dims: [n, ...this.exampleShape] },
+      Y: { data: Y, dims: [n, K] },
+    };
+    for (const name of m.params) feeds[name] = { data: params.get(name)!, dims: m.paramShapes.get(name)! };
+    return this.session.run(feeds, ['saliency']).saliency!.data;
   }
 
   /** Releases the session. */
@@ -131,7 +178,8 @@ function headFromLoop(W: Float32Array, d: number, K: number, transB: boolean): F
 export class OrtNetwork {
   readonly backboneParams: string[];
   private readonly forward: OrtSession;
-  private readonly steps = new Map<number, OrtNetworkStep>();
+  private readonly steps = new Map<string, OrtNetworkStep>();
+  private readonly saliencies = new Map<number, OrtSaliency>();
 
   constructor(
     readonly m: NetworkModel,
@@ -143,12 +191,23 @@ export class OrtNetwork {
     this.forward = new OrtSession(encodeOnnx(forwardModel(m)));
   }
 
-  /** The step graph for batch size B (built and loaded on first use). */
-  stepFor(B: number): OrtNetworkStep {
-    let s = this.steps.get(B);
+  /** The step graph for batch size B and a mixup kind (built and loaded on first use). */
+  stepFor(B: number, mix: 'feature' | 'input' = 'feature'): OrtNetworkStep {
+    const key = `${mix}:${B}`;
+    let s = this.steps.get(key);
     if (!s) {
-      s = new OrtNetworkStep(this.m, this.probes, B, this.exampleShape);
-      this.steps.set(B, s);
+      s = new OrtNetworkStep(this.m, this.probes, B, this.exampleShape, undefined, mix);
+      this.steps.set(key, s);
+    }
+    return s;
+  }
+
+  /** The saliency graph for n images (built and loaded on first use). */
+  saliencyFor(n: number): OrtSaliency {
+    let s = this.saliencies.get(n);
+    if (!s) {
+      s = new OrtSaliency(this.m, this.probes, n, this.exampleShape);
+      this.saliencies.set(n, s);
     }
     return s;
   }
@@ -215,7 +274,7 @@ export class OrtNetwork {
     let mom = this.paramsFromVariables(momentum);
     return {
       step: (batch, p) => {
-        const s = this.stepFor(batch.ya.length);
+        const s = this.stepFor(batch.ya.length, batch.y ? 'input' : 'feature');
         if (p.lr === 0) {
           // No update: the loss of the current parameters, state kept (as the tfjs step skips a zero learning rate).
           const keepP = new Map(params);
@@ -234,6 +293,15 @@ export class OrtNetwork {
       reload: () => {
         params = this.paramsFromVariables(vars);
         mom = this.paramsFromVariables(momentum);
+      },
+      saliency: (x, y) => this.saliencyFor(y.length).run(params, x, y),
+      values: () => {
+        const { d, K } = this.m.head;
+        return [
+          headToLoop(params.get(this.m.head.weightName)!, d, K, this.m.transB),
+          params.get(this.m.head.biasName)!,
+          ...this.backboneParams.map((p) => params.get(p)!),
+        ];
       },
     };
   }
@@ -261,5 +329,7 @@ export class OrtNetwork {
     this.forward.dispose();
     for (const s of this.steps.values()) s.dispose();
     this.steps.clear();
+    for (const s of this.saliencies.values()) s.dispose();
+    this.saliencies.clear();
   }
 }

@@ -249,9 +249,15 @@ const trainingSchema = z.strictObject({
     .describe('Stop when max(G) plateaus (docs/ALGORITHM.md section 5.6); null disables.'),
   lambdaMin: z.number().gt(0).max(1).default(0.6).describe('Mixup weight lambda ~ U[lambdaMin, 1] on the anchor.'),
   mixup: z
-    .enum(['feature', 'cutmix'])
+    .enum(['feature', 'cutmix', 'puzzle'])
     .default('feature')
-    .describe('Feature-level mixup (the paper) or input-level CutMix (images).'),
+    .describe(
+      'Feature-level mixup (the paper), input-level CutMix (images), or saliency-guided PuzzleMix-style mixing (images, a whole ONNX network; docs/ALGORITHM.md section 4.1).',
+    ),
+  puzzleGrid: posInt
+    .max(64)
+    .default(4)
+    .describe('training.mixup "puzzle": the saliency grid is this many cells on each side.'),
   seed: z.number().int().min(0).default(0),
   augment: z
     .boolean()
@@ -294,6 +300,18 @@ const selmixSchema = z.strictObject({
     .max(1)
     .default(0)
     .describe('Only unlabeled examples with max softmax >= this are used as partners.'),
+  teacher: z
+    .enum(['self', 'ema'])
+    .default('self')
+    .describe(
+      'Who gives the unlabeled set its pseudo-labels: the model being trained, or an exponential moving average of its weights (Mean Teacher).',
+    ),
+  teacherDecay: z
+    .number()
+    .min(0)
+    .lt(1)
+    .default(0.99)
+    .describe('selmix.teacher "ema": teacher <- decay x teacher + (1 - decay) x weights after every step.'),
   smoothing: z
     .number()
     .min(0)

@@ -180,6 +180,24 @@ export interface RunFinishedPayload {
   baselines?: BaselineRow[];
   /** The logit-adjustment warm start, when it was used: tau, the objective on validation after it, and its metrics. */
   warmStart?: WarmStartSummary;
+  /** Where the unlabeled partners' pseudo-labels came from at the last refresh, when an unlabeled set was used. */
+  pseudoLabels?: PseudoLabelSummary;
+}
+
+/**
+ * The pseudo-labels of the unlabeled set at a refresh: from the model itself ("self") or from the exponential moving
+ * average of its weights ("ema", the Mean Teacher), and how many examples passed the confidence threshold.
+ */
+export interface PseudoLabelSummary {
+  source: 'self' | 'ema';
+  /** The teacher's decay (source "ema"). */
+  decay?: number;
+  threshold: number;
+  /** Unlabeled examples whose top softmax probability reached the threshold (all of them at threshold 0). */
+  passed: number;
+  total: number;
+  /** The step of the refresh that made them. */
+  step: number;
 }
 
 /**

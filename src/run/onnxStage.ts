@@ -34,6 +34,7 @@ import { networkModel, type NetworkModel } from '../formats/onnx/networkStep';
 import { TRAINING_OPSET } from '../formats/onnx/opsetNormalize';
 import { tensorFloats } from '../formats/onnx/proto';
 import type { NetworkTrainerFactory } from '../core/training/networkStep';
+import type { ImageLayout } from '../core/training/inputMix';
 import type { AugmentSpec } from '../core/training/augment';
 import { resolveSteps } from '../core/training/train';
 import type { ImageTransform } from '../data/images';
@@ -132,6 +133,8 @@ export interface PreparedNetwork {
   trainer: NetworkTrainerFactory;
   notes: string[];
   augment: AugmentSpec | undefined;
+  /** The images' layout (input-level mixing), when the inputs are images. */
+  image: ImageLayout | undefined;
 }
 
 /**
@@ -186,8 +189,10 @@ export function prepareOnnxNetwork(
   const images = cfg.data.kind !== 'npy' && shape.length === 3;
   const augmentOn = cfg.training.augment ?? images;
   let augment: AugmentSpec | undefined;
+  const pp = cfg.model?.kind === 'onnx' ? cfg.model.preprocess : undefined;
+  const image: ImageLayout | undefined =
+    shape.length === 3 ? { layout: pp?.layout ?? 'NCHW', shape: shape.slice() } : undefined;
   if (augmentOn && shape.length === 3) {
-    const pp = cfg.model?.kind === 'onnx' ? cfg.model.preprocess : undefined;
     const layout = pp?.layout ?? 'NCHW';
     const C = layout === 'NCHW' ? shape[0]! : shape[2]!;
     const pad = Array.from(
@@ -205,7 +210,13 @@ export function prepareOnnxNetwork(
       ? 'augmentation: random crop (4-pixel padding) and horizontal flip of training images (training.augment)'
       : `augmentation off${shape.length === 3 ? ' (training.augment)' : ': inputs are not images'}`,
   ];
-  return { net, trainer: (vars, mom) => net.trainer(vars, mom), notes, augment };
+  if (cfg.training.mixup !== 'feature')
+    notes.push(
+      cfg.training.mixup === 'cutmix'
+        ? 'mixup: CutMix of the images (a box of the partner pasted into the anchor), soft targets weighted by area'
+        : `mixup: saliency-guided (PuzzleMix-style) on a ${cfg.training.puzzleGrid} x ${cfg.training.puzzleGrid} grid, soft targets weighted by area; the saliency pass of 2 x ${B} images adds about one step's time`,
+    );
+  return { net, trainer: (vars, mom) => net.trainer(vars, mom), notes, augment, image };
 }
 
 /** A duration in ms as s, min or h. */

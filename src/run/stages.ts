@@ -474,13 +474,6 @@ export async function finetuneStage(
   const { data, notes } = inputs;
   const headFrac = cfg.selmix.headFrac;
   const freeze = cfg.model && 'freezeBackbone' in cfg.model ? cfg.model.freezeBackbone : false;
-  if (cfg.training.mixup === 'cutmix' && (!model.backbone || data.train.shape.length !== 3)) {
-    throw configErrorAt(
-      p,
-      'training.mixup',
-      'cutmix mixes images: it needs image inputs (HxWxC) and a model with a backbone; use "feature" for feature vectors',
-    );
-  }
   const objective = reportedObjective(p, cfg, model.K);
   // A whole ONNX network trains on ONNX Runtime: its backbone is set on the model before the checkpoint fingerprint
   // (which lists every trained tensor) is taken.
@@ -488,11 +481,19 @@ export async function finetuneStage(
     inputs.model?.kind === 'loaded' && inputs.model.onnx && inputs.model.network && !freeze
       ? { onnx: inputs.model.onnx, network: inputs.model.network }
       : undefined;
-  if (onnxNet && cfg.training.mixup === 'cutmix')
+  // A whole ONNX network gets its backbone below (prepareOnnxNetwork); any other model must have one already.
+  if (cfg.training.mixup === 'cutmix' && ((!model.backbone && !onnxNet) || data.train.shape.length !== 3)) {
     throw configErrorAt(
       p,
       'training.mixup',
-      'cutmix is not supported for a whole ONNX network; use "feature", or set model.freezeBackbone to true',
+      'cutmix mixes images: it needs image inputs (HxWxC, or CxHxW for an ONNX model) and a model with a backbone; use "feature" for feature vectors',
+    );
+  }
+  if (cfg.training.mixup === 'puzzle' && (!onnxNet || data.train.shape.length !== 3))
+    throw configErrorAt(
+      p,
+      'training.mixup',
+      'puzzle mixes images by the saliency of a whole ONNX network: it needs an ONNX model with model.freezeBackbone false; use "cutmix" or "feature"',
     );
   // Training through the backbone reads images at every step: an ONNX model's image splits (listed, not held, by
   // src/run/imageSource.ts) are decoded once here.
@@ -614,7 +615,11 @@ export async function finetuneStage(
       matmul: mm,
       ...(headTrainer ? { headTrainer } : {}),
       ...(prepared
-        ? { networkTrainer: prepared.trainer, ...(prepared.augment ? { augment: prepared.augment } : {}) }
+        ? {
+            networkTrainer: prepared.trainer,
+            ...(prepared.augment ? { augment: prepared.augment } : {}),
+            ...(prepared.image ? { image: prepared.image } : {}),
+          }
         : {}),
       onCheckpoint: (state, best) => {
         const path = writeCheckpoint(ckptDir, state, fingerprint);
@@ -661,6 +666,12 @@ export async function finetuneStage(
       notes.push(line);
       ctx.emit({ type: 'run/log', payload: { level: 'info', message: line } });
     }
+    if (result.pseudoLabels) {
+      const pl = result.pseudoLabels;
+      const line = `unlabeled partners: pseudo-labels from ${pl.source === 'ema' ? `the Mean Teacher (exponential moving average of the weights, decay ${pl.decay})` : 'the model being trained'}; ${pl.passed} of ${pl.total} unlabeled examples reached the confidence threshold ${pl.threshold} at the last refresh (step ${pl.step})`;
+      notes.push(line);
+      ctx.emit({ type: 'run/log', payload: { level: 'info', message: line } });
+    }
     const summary: RunFinishedPayload = {
       runId: ctx.runId,
       outputDir,
@@ -683,6 +694,7 @@ export async function finetuneStage(
       ...feasibilityField(objective, cfg.selmix.coverage.alpha, afterVal, afterTest),
       ...(baselines.length ? { baselines } : {}),
       ...(result.warmStart ? { warmStart: result.warmStart } : {}),
+      ...(result.pseudoLabels ? { pseudoLabels: result.pseudoLabels } : {}),
     };
     // A constrained run that misses its bound on validation says so, and why (report, CLI, log).
     const infeasible = objective.infeasibility(afterVal, {
@@ -786,7 +798,13 @@ async function baselineRows(
         shouldStop: ctx.shouldStop,
         objective,
         matmul: await prepareGainMatMul(model.K),
-        ...(net ? { networkTrainer: net.trainer, ...(net.augment ? { augment: net.augment } : {}) } : {}),
+        ...(net
+          ? {
+              networkTrainer: net.trainer,
+              ...(net.augment ? { augment: net.augment } : {}),
+              ...(net.image ? { image: net.image } : {}),
+            }
+          : {}),
       });
       vars.forEach((v, i) => v.assign(r.bestWeights[i]!));
       r.bestWeights.forEach((t) => t.dispose());

@@ -15,6 +15,11 @@ export interface NetworkBatch {
   xp: Float32Array;
   lam: Float32Array;
   ya: Int32Array;
+  /**
+   * Soft targets (B x K, each row summing to 1) when xa is already mixed (CutMix, PuzzleMix): xp and lam are then
+   * unused and the step runs one backbone pass of the B images.
+   */
+  y?: Float32Array;
 }
 
 /**
@@ -36,6 +41,13 @@ export interface NetworkTrainer {
   sync(): void;
   /** Reads the parameters and momentum back from the loop's variables. */
   reload(): void;
+  /**
+   * The gradient of each image's cross-entropy with its label with respect to the image (n images, flat, the model's
+   * layout), at the current parameters: the saliency of PuzzleMix-style mixing.
+   */
+  saliency?(x: Float32Array, y: Int32Array): Float32Array;
+  /** The current parameters in the loop's order and layout ([W (d x K), b, ...backbone]), not copies: read only. */
+  values?(): Float32Array[];
   dispose?(): void;
 }
 

@@ -14,6 +14,7 @@ import { cutmixRows } from './mixup';
 import { LinearHeadTrainer, type HeadTrainer, type HeadTrainerFactory } from './headStep';
 import type { NetworkTrainer, NetworkTrainerFactory } from './networkStep';
 import { augmentImages, type AugmentSpec } from './augment';
+import { cutmixImages, puzzleImages, saliencyGrid, softTargets, type ImageLayout } from './inputMix';
 import { Rng } from '../numerics/rng';
 import { PairSampler } from '../numerics/sampler';
 import { computeRefresh, type RefreshCache } from '../numerics/refresh';
@@ -36,7 +37,13 @@ import {
 } from '../numerics/gainMonitor';
 import { metricsReport } from '../numerics/metrics';
 import { classSupport, confusionMatrix } from '../numerics/confusion';
-import type { MetricsReport, RunEvent, RefreshPayload, WarmStartSummary } from '../../protocol/messages';
+import type {
+  MetricsReport,
+  PseudoLabelSummary,
+  RunEvent,
+  RefreshPayload,
+  WarmStartSummary,
+} from '../../protocol/messages';
 
 /** Labeled train set, validation set, optional unlabeled and test sets. */
 export interface FinetuneData {
@@ -134,6 +141,8 @@ export interface FinetuneOptions {
   networkTrainer?: NetworkTrainerFactory;
   /** Random crop and flip of the training images of a whole-network step (never of validation or test). */
   augment?: AugmentSpec;
+  /** The images' layout, for input-level mixing (CutMix, PuzzleMix) in a whole-network step. */
+  image?: ImageLayout;
 }
 
 /** The outcome of the loop. */
@@ -156,6 +165,8 @@ export interface FinetuneResult {
   bestIsLast: boolean;
   /** The step budget of this run (training.steps, or the one derived from training.passes). */
   totalSteps: number;
+  /** The unlabeled set's pseudo-labels at the last refresh (null without one, or with oracle labels). */
+  pseudoLabels: PseudoLabelSummary | null;
 }
 
 /**
@@ -408,6 +419,9 @@ export class FinetuneRun {
   private head: HeadTrainer | null;
   // A whole ONNX network steps on ONNX Runtime; it holds the parameters between sync() calls, as the head step does.
   private net: NetworkTrainer | null = null;
+  /** The Mean Teacher's weights (variables' order, W exact), once a step or a refresh has needed them. */
+  private teacher: Float32Array[] | null = null;
+  private pseudoLabels: PseudoLabelSummary | null = null;
   // Transient state, rebuilt from the checkpointed state (the sampler) or not needed to continue it.
   private sampler: PairSampler | null = null;
   private lastRefresh: RefreshPayload | null = null;
@@ -470,10 +484,14 @@ export class FinetuneRun {
     };
     this.head = this.newHead(1);
     if (model.backbone && !this.freeze && opts.networkTrainer) {
-      if (cfg.training.mixup === 'cutmix')
-        throw new TrainingError('training.mixup "cutmix" is not supported for a whole ONNX network; use "feature"');
+      if (cfg.training.mixup !== 'feature' && !opts.image)
+        throw new TrainingError(`training.mixup "${cfg.training.mixup}" mixes images: the inputs are not images`);
       this.net = opts.networkTrainer(this.vars, this.momentum);
     }
+    if (cfg.training.mixup === 'puzzle' && !this.net?.saliency)
+      throw new TrainingError(
+        'training.mixup "puzzle" needs a whole ONNX network (the saliency is its input gradient)',
+      );
   }
 
   /** How a validation confusion matrix (and its metrics report) scores for this run's objective. */
@@ -690,6 +708,7 @@ export class FinetuneRun {
       warmStart: this.warmStart,
       bestIsLast,
       totalSteps: T,
+      pseudoLabels: this.pseudoLabels,
     };
   }
 
@@ -720,10 +739,15 @@ export class FinetuneRun {
       };
       const xa = rows(data.train, batch.anchors);
       const xp = rows(plain ? data.train : pool, batch.partners);
-      const loss = this.net.step(
-        { xa, xp, lam, ya: batch.anchorClass },
-        { lr, momentum: tr.momentum, wd: tr.weightDecay, backboneLrFactor: tr.backboneLrFactor },
-      );
+      const hp = { lr, momentum: tr.momentum, wd: tr.weightDecay, backboneLrFactor: tr.backboneLrFactor };
+      let loss: number;
+      if (tr.mixup !== 'feature' && !plain) {
+        // Input-level mixing (section 4.1): the mixed image against the soft target weighted by pixel share.
+        const mixed = this.mixInputs(xa, xp, batch.anchorClass, batch.partnerClass, lam);
+        const y = softTargets(batch.anchorClass, batch.partnerClass, mixed.lamEff, K);
+        loss = this.net.step({ xa: mixed.x, xp, lam, ya: batch.anchorClass, y }, hp);
+      } else loss = this.net.step({ xa, xp, lam, ya: batch.anchorClass }, hp);
+      this.updateTeacher();
       return { loss, lr };
     }
     const cut =
@@ -750,7 +774,64 @@ export class FinetuneRun {
           wd: tr.weightDecay,
           freeze: this.freeze,
         });
+    this.updateTeacher();
     return { loss, lr };
+  }
+
+  /**
+   * CutMix or saliency-guided mixing of a whole-network batch (docs/ALGORITHM.md section 4.1); the saliency is the
+   * input gradient of each image's loss with its own label (anchor or partner class) at the current weights.
+   */
+  private mixInputs(
+    xa: Float32Array,
+    xp: Float32Array,
+    ya: Int32Array,
+    yp: Int32Array,
+    lam: Float32Array,
+  ): { x: Float32Array; lamEff: Float32Array } {
+    const tr = this.cfg.training;
+    const img = this.opts.image!;
+    const B = ya.length;
+    if (tr.mixup === 'cutmix') return cutmixImages(xa, xp, B, img, lam, this.s.rng);
+    const both = new Float32Array(xa.length + xp.length);
+    both.set(xa);
+    both.set(xp, xa.length);
+    const labels = new Int32Array(2 * B);
+    labels.set(ya);
+    labels.set(yp, B);
+    const grad = this.net!.saliency!(both, labels);
+    const g = tr.puzzleGrid;
+    const sal = saliencyGrid(grad, 2 * B, img, g);
+    return puzzleImages(xa, xp, B, img, g, sal.subarray(0, B * g * g), sal.subarray(B * g * g), lam);
+  }
+
+  /** The weights as they are now, in the variables' order (W exact): what the teacher averages. */
+  private currentValues(): Float32Array[] {
+    if (this.net?.values) return this.net.values();
+    this.head?.writeBias();
+    const out = this.vars.map((v) => v.dataSync() as Float32Array);
+    const scale = this.head?.wScale ?? 1;
+    if (scale !== 1) out[0] = out[0]!.map((v) => v * scale);
+    return out;
+  }
+
+  /**
+   * Mean Teacher (selmix.teacher "ema"): teacher <- decay x teacher + (1 - decay) x weights after every step. The
+   * teacher starts from the weights of the first step it sees (the starting model, or a resumed run's weights).
+   */
+  private updateTeacher(): void {
+    const sm = this.cfg.selmix;
+    if (sm.teacher !== 'ema' || !this.data.unlabeled || sm.partnerLabels === 'oracle') return;
+    const cur = this.currentValues();
+    if (!this.teacher) {
+      this.teacher = cur.map((v) => Float32Array.from(v));
+      return;
+    }
+    const d = sm.teacherDecay;
+    this.teacher.forEach((t, i) => {
+      const c = cur[i]!;
+      for (let j = 0; j < t.length; j++) t[j] = d * t[j]! + (1 - d) * c[j]!;
+    });
   }
 
   /**
@@ -765,18 +846,50 @@ export class FinetuneRun {
       if (!data.unlabeled.y) throw new TrainingError('partnerLabels "oracle" needs labels for the unlabeled set');
       return data.unlabeled.y;
     }
-    const fw = forwardAll(model, data.unlabeled, undefined, this.opts.matmul);
+    const ema = sm.teacher === 'ema';
+    if (ema && !this.teacher) this.teacher = this.currentValues().map((v) => Float32Array.from(v));
+    const fw = ema
+      ? this.withWeights(this.teacher!, () => forwardAll(model, data.unlabeled!, undefined, this.opts.matmul))
+      : forwardAll(model, data.unlabeled, undefined, this.opts.matmul);
     const pl = argmaxRows(fw.logits, fw.n, K);
+    let passed = fw.n;
     if (sm.pseudoLabelThreshold > 0) {
       for (let i = 0; i < fw.n; i++) {
         let mx = -Infinity,
           z = 0;
         for (let k = 0; k < K; k++) mx = Math.max(mx, fw.logits[i * K + k]!);
         for (let k = 0; k < K; k++) z += Math.exp(fw.logits[i * K + k]! - mx);
-        if (1 / z < sm.pseudoLabelThreshold) pl[i] = -1;
+        if (1 / z < sm.pseudoLabelThreshold) {
+          pl[i] = -1;
+          passed--;
+        }
       }
     }
+    this.pseudoLabels = {
+      source: ema ? 'ema' : 'self',
+      ...(ema ? { decay: sm.teacherDecay } : {}),
+      threshold: sm.pseudoLabelThreshold,
+      passed,
+      total: fw.n,
+      step: this.s.step,
+    };
     return pl;
+  }
+
+  /**
+   * Runs f with the variables holding the given weights (variables' order, W exact), then puts the model's back. The
+   * head trainer is synced first, so W carries no scale while they are swapped.
+   */
+  private withWeights<T>(values: Float32Array[], f: () => T): T {
+    this.head?.sync();
+    const keep = this.vars.map((v) => tf.clone(v));
+    try {
+      tf.tidy(() => this.vars.forEach((v, i) => v.assign(tf.tensor(values[i]!.slice(), v.shape))));
+      return f();
+    } finally {
+      tf.tidy(() => this.vars.forEach((v, i) => v.assign(keep[i]!)));
+      keep.forEach((t) => t.dispose());
+    }
   }
 
   /** A sampler over P for the current partner labels, drawing from the run's generator. */

@@ -1,7 +1,8 @@
 // The whole-network SelMix training step as one ONNX graph (opset 17), built once per batch size from a classifier's
 // graph, its head and static shapes probed on ONNX Runtime:
 //   X = [Xa; Xp] (2B images, one backbone pass);  F2 = backbone(X);  F = lam Fa + (1 - lam) Fp  (feature mixup at the
-//   head's input);  A = head(F);  loss = mean_i -log softmax(A_i)[y_i];  dA = (softmax(A) - Y) / B;  backward;
+//   head's input);  A = head(F);  loss = -mean_i sum_k Y_ik log softmax(A_i)_k (Y one-hot, or soft targets of images
+//   already mixed, where X = Xa and F = backbone(Xa));  dA = (softmax(A) - Y) / B;  backward;
 //   for every trainable parameter p: m' = mu m + g + wd_p p,  p' = p - lr_p m'
 // with wd_p = wd for parameters of two or more dimensions and 0 for 1-D ones (biases, LayerNorm;
 // src/core/training/train.ts's
@@ -343,6 +344,16 @@ export interface StepGraphOptions {
    * view.
    */
   gradients?: boolean;
+  /**
+   * 'feature' (default): Xa and Xp go through the backbone together and their features are mixed with lam. 'input':
+   * Xa is already mixed (CutMix, PuzzleMix), one backbone pass of B images, no Xp or lam inputs.
+   */
+  mix?: 'feature' | 'input';
+  /**
+   * The saliency graph instead of a step: inputs Xa, Y and every parameter; outputs loss and `saliency`, the gradient
+   * of the summed cross-entropy with respect to Xa (no parameter gradient, no update). Implies mix 'input'.
+   */
+  saliency?: boolean;
 }
 
 /** Shapes of the values the builder added (reshapes, element-wise ops), from their inputs'. */
@@ -381,13 +392,16 @@ function descendants(nodes: OnnxNode[], from: string): Set<string> {
 
 /**
  * The training step graph for batch size B (see the file comment). Inputs: Xa, Xp (B images each), lam [B, 1],
- * Y [B, K] one-hot, lr, mu, wd, blf ([1] each), every parameter and its momentum (stepNames.momentum). Outputs: every
- * parameter's new value and momentum (stepNames.newParam / newMomentum) and loss (a scalar).
+ * Y [B, K] one-hot or soft targets (rows summing to 1; Xp and lam absent with mix 'input'), lr, mu, wd, blf ([1]
+ * each), every parameter and its momentum (stepNames.momentum). Outputs: every parameter's new value and momentum
+ * (stepNames.newParam / newMomentum) and loss (a scalar).
  */
 export function stepModel(m: NetworkModel, o: StepGraphOptions): OnnxModelProto {
   const { B } = o;
+  const saliency = o.saliency === true;
+  const inputMix = saliency || o.mix === 'input';
   const { K, features, output: logits } = m.head;
-  const big = extrapolate(o.probes[0], o.probes[1], 2 * B);
+  const big = extrapolate(o.probes[0], o.probes[1], inputMix ? B : 2 * B);
   const small = extrapolate(o.probes[0], o.probes[1], B);
   const g = m.proto.graph!;
   const initShapes = new Map((g.initializer ?? []).map((t) => [t.name ?? '', (t.dims ?? []).map(int64)]));
@@ -410,26 +424,30 @@ export function stepModel(m: NetworkModel, o: StepGraphOptions): OnnxModelProto 
   const intsOf = (n: string) => ints.get(n) ?? null;
   const inputDims = shape(m.inputName).slice(1);
   const fDims = shape(features).slice(1);
-  // The images: [Xa; Xp] under the model input's name.
-  b.op('Concat', ['Xa', 'Xp'], { axis: ai(0) }, m.inputName);
+  // The images: [Xa; Xp] under the model input's name (Xa alone when the inputs are already mixed).
+  if (inputMix) b.op('Identity', ['Xa'], {}, m.inputName);
+  else b.op('Concat', ['Xa', 'Xp'], { axis: ai(0) }, m.inputName);
   const pre = b.nodes.splice(0);
   const forward = normaliseNodes(rawNodes, m.opset, b, shape, intsOf);
   for (const n of forward)
     for (const out of n.output ?? []) if (out.endsWith('__selmix_indices')) shapes.set(out, shape(n.output![0]!));
   // Feature mixup: the head node reads F instead of the features.
-  const mixed = 'selmix_F';
-  const [fa, fp] = b.emitN('Split', [features, b.constI([B, B])], 2, { axis: ai(0) });
-  const lamR = fDims.length > 1 ? b.reshape('lam', [B, 1, ...new Array(fDims.length - 1).fill(1)]) : 'lam';
-  const rest = b.op('Sub', [b.constF([1]), lamR]);
-  b.op('Add', [b.op('Mul', [fa!, lamR]), b.op('Mul', [fp!, rest])], {}, mixed);
-  shapes.set(fa!, [B, ...fDims]);
-  shapes.set(fp!, [B, ...fDims]);
-  shapes.set(mixed, [B, ...fDims]);
+  const mixed = inputMix ? features : 'selmix_F';
+  if (!inputMix) {
+    const [fa, fp] = b.emitN('Split', [features, b.constI([B, B])], 2, { axis: ai(0) });
+    const lamR = fDims.length > 1 ? b.reshape('lam', [B, 1, ...new Array(fDims.length - 1).fill(1)]) : 'lam';
+    const rest = b.op('Sub', [b.constF([1]), lamR]);
+    b.op('Add', [b.op('Mul', [fa!, lamR]), b.op('Mul', [fp!, rest])], {}, mixed);
+    shapes.set(fa!, [B, ...fDims]);
+    shapes.set(fp!, [B, ...fDims]);
+    shapes.set(mixed, [B, ...fDims]);
+  }
   const mixNodes = b.nodes.splice(0);
   const fwd = forward.map((n) => (n.name === m.head.node ? { ...n, input: [mixed, ...(n.input ?? []).slice(1)] } : n));
   // The loss and its gradient with respect to the logits.
   const logP = b.op('LogSoftmax', [logits], { axis: ai(1) });
-  const invB = b.constF([1 / B]);
+  // The saliency graph differentiates the summed loss (each image's own gradient, not divided by B).
+  const invB = b.constF([saliency ? 1 : 1 / B]);
   const lossV = b.op('Neg', [b.op('Mul', [b.reduceSum(b.op('Mul', ['Y', logP]), [0, 1], false), invB])]);
   b.op('Identity', [lossV], {}, 'loss');
   const dLogits = b.op('Mul', [b.op('Sub', [b.op('Exp', [logP]), 'Y']), invB]);
@@ -449,8 +467,7 @@ export function stepModel(m: NetworkModel, o: StepGraphOptions): OnnxModelProto 
     input: [
       ...(g.input ?? []),
       valueInfo('Xa', [B, ...inputDims]),
-      valueInfo('Xp', [B, ...inputDims]),
-      valueInfo('lam', [B, 1]),
+      ...(inputMix ? [] : [valueInfo('Xp', [B, ...inputDims]), valueInfo('lam', [B, 1])]),
       valueInfo('Y', [B, K]),
     ],
     initializer: [...(g.initializer ?? []), ...b.initializers],
@@ -460,7 +477,7 @@ export function stepModel(m: NetworkModel, o: StepGraphOptions): OnnxModelProto 
   for (const t of b.initializers) shapes.set(t.name ?? '', (t.dims ?? []).map(int64));
   for (const t of b.initializers) if (t.dataType === ONNX_INT64) ints.set(t.name ?? '', (t.int64Data ?? []).map(int64));
   fillShapes(allForward, shapes, ints);
-  const wrt = o.gradients ? [...m.params, m.inputName] : m.params;
+  const wrt = saliency ? [m.inputName] : o.gradients ? [...m.params, m.inputName] : m.params;
   const grads = backward({
     b,
     nodes: allForward,
@@ -470,6 +487,22 @@ export function stepModel(m: NetworkModel, o: StepGraphOptions): OnnxModelProto 
     ints: intsOf,
     types,
   });
+  const params = new Set(m.params);
+  if (saliency) {
+    b.op('Identity', [grads.get(m.inputName)!], {}, 'saliency');
+    const graph: OnnxGraph = {
+      name: 'selmix_saliency',
+      node: [...allForward, ...lossNodes, ...b.nodes],
+      initializer: [...(g.initializer ?? []).filter((t) => !params.has(t.name ?? '')), ...b.initializers],
+      input: [
+        valueInfo('Xa', [B, ...inputDims]),
+        valueInfo('Y', [B, K]),
+        ...m.params.map((p) => valueInfo(p, m.paramShapes.get(p)!)),
+      ],
+      output: [valueInfo('loss', []), valueInfo('saliency', [B, ...inputDims])],
+    };
+    return modelOf(graph, TRAINING_OPSET);
+  }
   // SGD with momentum and weight decay.
   const headParams = new Set([m.head.weightName, m.head.biasName]);
   const lrBackbone = b.op('Mul', ['lr', 'blf']);
@@ -491,15 +524,13 @@ export function stepModel(m: NetworkModel, o: StepGraphOptions): OnnxModelProto 
     b.op('Identity', [grads.get(m.inputName)!], {}, '__input__grad');
     outputs.push(valueInfo('__input__grad', shape(m.inputName)));
   }
-  const params = new Set(m.params);
   const graph: OnnxGraph = {
     name: 'selmix_network_step',
     node: [...allForward, ...lossNodes, ...b.nodes],
     initializer: [...(g.initializer ?? []).filter((t) => !params.has(t.name ?? '')), ...b.initializers],
     input: [
       valueInfo('Xa', [B, ...inputDims]),
-      valueInfo('Xp', [B, ...inputDims]),
-      valueInfo('lam', [B, 1]),
+      ...(inputMix ? [] : [valueInfo('Xp', [B, ...inputDims]), valueInfo('lam', [B, 1])]),
       valueInfo('Y', [B, K]),
       valueInfo('lr', [1]),
       valueInfo('mu', [1]),

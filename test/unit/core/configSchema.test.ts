@@ -54,3 +54,38 @@ test("an ONNX model on image folders without preprocess is a config error at the
     ),
   );
 });
+
+test('selmix.teacher and training.mixup "puzzle": defaults, accepted values, and bad values at their line', () => {
+  const base =
+    '{\n  "data": { "kind": "npy", "train": { "features": "x.npy", "labels": "y.npy" } }, "model": { "kind": "linear", "weights": "w.npy" },\n';
+  const d = parseConfig(base + '  "selmix": {}\n}\n', '/w/c.selmix.json');
+  assert.equal(d.selmix.teacher, 'self');
+  assert.equal(d.selmix.teacherDecay, 0.99);
+  assert.equal(d.training.mixup, 'feature');
+  assert.equal(d.training.puzzleGrid, 4);
+  const c = parseConfig(
+    base +
+      '  "selmix": { "teacher": "ema", "teacherDecay": 0.999, "pseudoLabelThreshold": 0.9 },\n' +
+      '  "training": { "mixup": "puzzle", "puzzleGrid": 8 }\n}\n',
+    '/w/c.selmix.json',
+  );
+  assert.equal(c.selmix.teacher, 'ema');
+  assert.equal(c.selmix.teacherDecay, 0.999);
+  assert.equal(c.training.mixup, 'puzzle');
+  assert.equal(c.training.puzzleGrid, 8);
+  for (const [field, bad] of [
+    ['"teacher": "mean"', 'selmix.teacher'],
+    ['"teacherDecay": 1', 'selmix.teacherDecay'],
+  ] as const)
+    assert.throws(
+      () => parseConfig(base + `  "selmix": {\n    ${field}\n  }\n}\n`, '/w/c.selmix.json'),
+      (e: Error) => {
+        const issues = (e as unknown as { issues: { path: string; line: number }[] }).issues;
+        assert.equal(issues[0]!.path, bad);
+        assert.equal(issues[0]!.line, 4);
+        return true;
+      },
+    );
+  const schema = JSON.stringify(configJsonSchema());
+  assert.ok(schema.includes('"puzzle"') && schema.includes('"ema"'), 'the editor schema offers them');
+});
