@@ -478,9 +478,12 @@ export class FinetuneRun {
   }
 
   /** How a validation confusion matrix scores for this run's objective (the custom one when given). */
-  private scoreOf(C: Float64Array, m: MetricsReport): Score {
+  private scoreOf(C: Float64Array | (() => Float64Array), m: MetricsReport): Score {
     const { custom, cfg } = this;
-    if (custom) return { score: custom.value(C), feasible: custom.feasible(C) };
+    if (custom) {
+      const c = typeof C === 'function' ? C() : C;
+      return { score: custom.value(c), feasible: custom.feasible(c) };
+    }
     return objectiveScore(cfg.objective, m, this.K, cfg.selmix.coverage.alpha);
   }
 
