@@ -538,17 +538,19 @@ function sparsePairs(
     // columns with w z_al >= m - T.
     const th = theta[p]!;
     let ref = -Infinity;
-    let end = c0;
-    for (; end < c1; end++) {
-      const l = cols[end]!;
-      if (z[za + l]! < th) break;
+    for (let c = c0; c < c1; c++) {
+      const l = cols[c]!;
+      const zal = z[za + l]!;
+      if (zal < th) break;
+      // Every later column has v <= w z_al (z <= 0, and rounding keeps the order): none of them can raise ref.
+      if (w * zal < ref) break;
       const v = lb * z[zi + l]! + (1 - lb) * zT[l * K + j]!;
       if (v > ref) ref = v;
     }
-    const th2 = (ref - T) / w;
+    const th2 = Math.max(th, (ref - T) / w);
     let den = 0,
       num = 0;
-    for (let c = c0; c < end; c++) {
+    for (let c = c0; c < c1; c++) {
       const l = cols[c]!;
       if (z[za + l]! < th2) break;
       const x = Math.exp(lb * z[zi + l]! + (1 - lb) * zT[l * K + j]! - ref);
