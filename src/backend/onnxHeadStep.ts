@@ -102,12 +102,6 @@ export class OrtHeadStep {
   private readonly xp: Float32Array;
   private readonly lam: Float32Array;
   private readonly y: Float32Array;
-  /**
-   * Where the next step writes its outputs: the arrays of the state before the last step (no 16 MB of fresh arrays a
-   * step at K = 1000, d = 2048, which cost page faults and garbage collection). The caller's state must not be kept
-   * across a step by reference (OrtHeadTrainer copies what it hands out).
-   */
-  private spare: OrtHeadState | null = null;
 
   constructor(
     readonly B: number,
@@ -140,17 +134,6 @@ export class OrtHeadStep {
       this.y[i * K + batch.ya[i]!] = 1;
     }
     if (!batch.partners) this.xp.fill(0);
-    // The updated W, b and momentum go into the spare arrays (the previous step's state), never into an input.
-    const sp = this.spare;
-    const inState = (x: Float32Array) => x === state.W || x === state.b || x === state.mW || x === state.mb;
-    if (!sp || inState(sp.W) || inState(sp.b) || inState(sp.mW) || inState(sp.mb))
-      this.spare = {
-        W: new Float32Array(d * K),
-        b: new Float32Array(K),
-        mW: new Float32Array(d * K),
-        mb: new Float32Array(K),
-      };
-    const out = this.spare!;
     const r = this.session.run(
       {
         W: { data: state.W, dims: [d, K] },
@@ -166,19 +149,11 @@ export class OrtHeadStep {
         wd: { data: Float32Array.of(p.wd), dims: [1] },
       },
       ['W_out', 'b_out', 'mW_out', 'mb_out', 'loss'],
-      {
-        W_out: { data: out.W, dims: [d, K] },
-        b_out: { data: out.b, dims: [K] },
-        mW_out: { data: out.mW, dims: [d, K] },
-        mb_out: { data: out.mb, dims: [K] },
-      },
     );
-    // ONNX Runtime wrote the outputs into `out`; the binding's returned arrays are copies of them, left unused.
-    this.spare = { W: state.W, b: state.b, mW: state.mW, mb: state.mb };
-    state.W = out.W;
-    state.b = out.b;
-    state.mW = out.mW;
-    state.mb = out.mb;
+    state.W = r.W_out!.data;
+    state.b = r.b_out!.data;
+    state.mW = r.mW_out!.data;
+    state.mb = r.mb_out!.data;
     return r.loss!.data[0]!;
   }
 

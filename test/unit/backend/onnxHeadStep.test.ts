@@ -34,7 +34,6 @@ for (const [momentum, mixup] of [
     const fused = new OrtHeadStep(B, d, K);
     const state: OrtHeadState = { W: W0.slice(), b: b0.slice(), mW: new Float32Array(d * K), mb: new Float32Array(K) };
     const p = { lr: 0.1, momentum, wd: 5e-3 };
-    const Ws: Float32Array[] = [];
     for (let s = 0; s < 5; s++) {
       const batch: HeadBatch = {
         anchorSet: set,
@@ -46,13 +45,8 @@ for (const [momentum, mixup] of [
       };
       const l1 = trainer.step(batch, p);
       const l2 = fused.step(state, batch, p);
-      Ws.push(state.W);
       assert.ok(Math.abs(l1 - l2) < 1e-4, `loss ${l1} vs ${l2}`);
     }
-    // The steps write into two arrays in turn (ONNX Runtime's pre-allocated outputs), never into their input.
-    assert.equal(Ws[3], Ws[1]);
-    assert.equal(Ws[4], Ws[2]);
-    assert.notEqual(Ws[2], Ws[1]);
     trainer.sync();
     const W = v.W.dataSync();
     const b = v.b.dataSync();
