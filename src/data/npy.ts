@@ -432,21 +432,47 @@ export function toFloat32Features(
   } else {
     data = Float32Array.from(a.data);
   }
-  for (let i = 0; i < data.length; i++) {
-    if (!Number.isFinite(data[i]!)) {
-      const src = a.data[i]!;
-      const bad = Number.isNaN(Number(src))
-        ? 'NaN'
-        : Number.isFinite(Number(src))
-          ? `${String(src)} (outside the float32 range)`
-          : String(src);
-      throw new DataError(
-        file,
-        `${what === 'bias' ? `bias entry ${i}` : `${what} row ${Math.floor(i / d)} (flat index ${i})`} holds ${bad}; every value must be finite`,
-      );
-    }
+  const i = firstNonFinite(data);
+  if (i >= 0) {
+    const src = a.data[i]!;
+    const bad = Number.isNaN(Number(src))
+      ? 'NaN'
+      : Number.isFinite(Number(src))
+        ? `${String(src)} (outside the float32 range)`
+        : String(src);
+    throw new DataError(
+      file,
+      `${what === 'bias' ? `bias entry ${i}` : `${what} row ${Math.floor(i / d)} (flat index ${i})`} holds ${bad}; every value must be finite`,
+    );
   }
   return { data, n, d, shape: a.shape.slice() };
+}
+
+/**
+ * The index of the first NaN or infinity in x, or -1. On the bits: a float32 is not finite exactly when its exponent
+ * bits are all ones, an integer test over a Uint32Array view (several times faster than Number.isFinite on each float
+ * of a feature file of hundreds of MB).
+ */
+export function firstNonFinite(x: Float32Array): number {
+  const u = new Uint32Array(x.buffer, x.byteOffset, x.length);
+  const n = u.length;
+  let i = 0;
+  // Blocks of 8: one test per block of the OR of the exponents that are all ones (rare), then the exact index.
+  for (; i + 8 <= n; i += 8) {
+    const e = 0x7f800000;
+    const hit =
+      ((u[i]! & e) === e ? 1 : 0) |
+      ((u[i + 1]! & e) === e ? 1 : 0) |
+      ((u[i + 2]! & e) === e ? 1 : 0) |
+      ((u[i + 3]! & e) === e ? 1 : 0) |
+      ((u[i + 4]! & e) === e ? 1 : 0) |
+      ((u[i + 5]! & e) === e ? 1 : 0) |
+      ((u[i + 6]! & e) === e ? 1 : 0) |
+      ((u[i + 7]! & e) === e ? 1 : 0);
+    if (hit) break;
+  }
+  for (; i < n; i++) if ((u[i]! & 0x7f800000) === 0x7f800000) return i;
+  return -1;
 }
 
 /** Converts a 1-D (or [n, 1]) float or integer array to a float32 vector; `what` names it in messages. */

@@ -36,6 +36,27 @@ export function classStats(C: ArrayLike<number>, K: number): ClassStats {
   return { diag, R, cov };
 }
 
+/**
+ * classStats of a C given by its nonzero cells only: cells (row-major indices k K + l, ascending) and their values.
+ * The sums visit the cells in the order classStats visits them and a zero adds nothing, so the result is the same to
+ * the last bit; O(cells + K) instead of O(K^2) (the warm start's tau search scores dozens of such matrices).
+ */
+export function classStatsOfCells(cells: Int32Array, values: Float64Array, K: number): ClassStats {
+  const diag = new Float64Array(K);
+  const R = new Float64Array(K);
+  const cov = new Float64Array(K);
+  for (let u = 0; u < cells.length; u++) {
+    const t = cells[u]!;
+    const k = Math.floor(t / K),
+      l = t - k * K;
+    const v = values[u]!;
+    R[k]! += v;
+    cov[l]! += v;
+    if (k === l) diag[k] = v;
+  }
+  return { diag, R, cov };
+}
+
 /** Row sums R_k of C (the true-class priors of the joint C). */
 export function rowSums(C: ArrayLike<number>, K: number): Float64Array {
   return classStats(C, K).R;

@@ -421,13 +421,15 @@ function softmaxSums(
   // A sum at or above the floor is reliable: what flushing dropped is under 2^relErr of it, whatever the gaps.
   const tq = 2 ** (reliableLog2 + 2 * fmt.scale);
   const rest = new Float64Array(KK);
-  const low: number[] = [];
+  // The pairs under the floor, ascending (with large gaps nearly all K^2 of them: a typed list, not a JS array).
+  const low = new Int32Array(KK);
+  let nLow = 0;
   for (let t = 0; t < KK; t++) {
     const s = SN1[t]!;
-    if (s < tq) low.push(t);
+    if (s < tq) low[nLow++] = t;
     else rest[t] = (eScale * (lb * SN1[KK + t]! + (1 - lb) * N2[t]!)) / s;
   }
-  if (low.length > 0) sparsePairs(z, top, E, K, lb, eScale, low, rest);
+  if (nLow > 0) sparsePairs(z, top, E, K, lb, eScale, low.subarray(0, nLow), rest);
   return rest;
 }
 
@@ -473,7 +475,7 @@ function sparsePairs(
   K: number,
   lb: number,
   eScale: number,
-  low: number[],
+  low: Int32Array,
   rest: Float64Array,
 ): void {
   const T = 40 + Math.log(K);
@@ -536,17 +538,19 @@ function sparsePairs(
     // columns with w z_al >= m - T.
     const th = theta[p]!;
     let ref = -Infinity;
-    let end = c0;
-    for (; end < c1; end++) {
-      const l = cols[end]!;
-      if (z[za + l]! < th) break;
+    for (let c = c0; c < c1; c++) {
+      const l = cols[c]!;
+      const zal = z[za + l]!;
+      if (zal < th) break;
+      // Every later column has v <= w z_al (z <= 0, and rounding keeps the order): none of them can raise ref.
+      if (w * zal < ref) break;
       const v = lb * z[zi + l]! + (1 - lb) * zT[l * K + j]!;
       if (v > ref) ref = v;
     }
-    const th2 = (ref - T) / w;
+    const th2 = Math.max(th, (ref - T) / w);
     let den = 0,
       num = 0;
-    for (let c = c0; c < end; c++) {
+    for (let c = c0; c < c1; c++) {
       const l = cols[c]!;
       if (z[za + l]! < th2) break;
       const x = Math.exp(lb * z[zi + l]! + (1 - lb) * zT[l * K + j]! - ref);

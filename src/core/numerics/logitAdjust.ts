@@ -1,9 +1,9 @@
 // Post-hoc logit adjustment (Menon et al., 2021), the cheap baseline SelMix has to beat and the point a run may start
 // from (docs/ALGORITHM.md section 5.1): the head's bias becomes b - tau log(prior) with the labeled set's class prior,
 // which moves every logit by the same per-class offset. tau is chosen on the validation set for the run's objective.
-import { argmaxRows } from './classStats';
+import { argmaxRows, classStatsOfCells } from './classStats';
 import { classSupport, confusionMatrix } from './confusion';
-import { metricsReport } from './metrics';
+import { metricsOfStats, metricsReport } from './metrics';
 import type { MetricsReport } from '../../protocol/messages';
 
 /** The earlier coarse grid of tau values (0 keeps the model as it is, 1 is the textbook adjustment). */
@@ -69,6 +69,37 @@ export function adjustedMetrics(
   return { C, metrics: metricsReport(C, K, classSupport(labels, K), headFrac) };
 }
 
+/**
+ * The nonzero cells of adjustedMetrics's C (row-major indices, ascending) and their values, #{y = k, yhat = l} / n as
+ * confusionMatrix computes them: O(n log n) instead of a K x K matrix per tau.
+ */
+function adjustedCells(
+  logits: ArrayLike<number>,
+  labels: Int32Array,
+  K: number,
+  lp: ArrayLike<number>,
+  tau: number,
+): { cells: Int32Array; values: Float64Array } {
+  const n = labels.length;
+  const shift = new Float64Array(K);
+  for (let k = 0; k < K; k++) shift[k] = tau * lp[k]!;
+  const preds = argmaxRows(logits, n, K, shift);
+  const all = new Int32Array(n);
+  for (let i = 0; i < n; i++) all[i] = labels[i]! * K + preds[i]!;
+  all.sort();
+  let used = 0;
+  for (let i = 0; i < n; i++) if (i === 0 || all[i] !== all[i - 1]) used++;
+  const cells = new Int32Array(used);
+  const values = new Float64Array(used);
+  let u = -1;
+  for (let i = 0; i < n; i++) {
+    if (i === 0 || all[i] !== all[i - 1]) cells[++u] = all[i]!;
+    values[u]! += 1;
+  }
+  for (let v = 0; v < used; v++) values[v]! /= n;
+  return { cells, values };
+}
+
 /** The chosen adjustment: tau, and the validation metrics and score it gives. */
 export interface TauChoice extends Scored {
   tau: number;
@@ -117,18 +148,28 @@ export function searchTau(
   K: number,
   lp: ArrayLike<number>,
   headFrac: number,
-  score: (C: Float64Array, m: MetricsReport) => Scored,
+  score: (C: () => Float64Array, m: MetricsReport) => Scored,
   opts: { coarse?: number; fine?: number; max?: number } = {},
 ): TauSearch {
   const coarse = opts.coarse ?? 0.1,
     fine = opts.fine ?? 0.01,
     max = opts.max ?? 6;
   const seen = new Map<number, TauChoice>();
+  const support = classSupport(labels, K);
+  if (logits.length < labels.length * K)
+    throw new RangeError(`searchTau: ${logits.length} logits, expected n*K = ${labels.length * K}`);
   const at = (tau: number): TauChoice => {
     let c = seen.get(tau);
     if (!c) {
-      const { C, metrics } = adjustedMetrics(logits, labels, K, lp, tau, headFrac);
-      c = { tau, metrics, ...score(C, metrics) };
+      // The metrics from C's nonzero cells; the dense C (what adjustedMetrics returns) only when the score asks.
+      const { cells, values } = adjustedCells(logits, labels, K, lp, tau);
+      const metrics = metricsOfStats(classStatsOfCells(cells, values, K), K, support, headFrac);
+      const dense = (): Float64Array => {
+        const C = new Float64Array(K * K);
+        for (let u = 0; u < cells.length; u++) C[cells[u]!] = values[u]!;
+        return C;
+      };
+      c = { tau, metrics, ...score(dense, metrics) };
       seen.set(tau, c);
     }
     return c;

@@ -1,6 +1,6 @@
 // Test-time metrics of a joint confusion matrix (docs/ALGORITHM.md section 2, "test-time metrics") and the
 // link from an objective id to the metric it targets and to its constraint.
-import { classStats, gMean, headCount, hMean, mean, recallsOf } from './classStats';
+import { classStats, gMean, headCount, hMean, mean, recallsOf, type ClassStats } from './classStats';
 import {
   isCoverageObjective,
   isHeadTailCoverageObjective,
@@ -15,8 +15,12 @@ import type { Feasibility, MetricsReport } from '../../protocol/messages';
  */
 export function metricsReport(C: Float64Array, K: number, support: number[], headFrac = 0.9): MetricsReport {
   if (C.length !== K * K) throw new RangeError(`metricsReport: C has ${C.length} entries, expected ${K * K}`);
+  return metricsOfStats(classStats(C, K), K, support, headFrac);
+}
+
+/** metricsReport from C's diagonal, row and column sums (classStats or classStatsOfCells), without C itself. */
+export function metricsOfStats(st: ClassStats, K: number, support: number[], headFrac = 0.9): MetricsReport {
   if (support.length !== K) throw new RangeError(`metricsReport: support has ${support.length} entries, expected ${K}`);
-  const st = classStats(C, K);
   const recall = Array.from(recallsOf(st));
   const coverage = Array.from(st.cov);
   let accuracy = 0;

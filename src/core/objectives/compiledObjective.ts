@@ -33,9 +33,9 @@ export interface CompiledObjective {
   valueFromMetrics(m: MetricsReport): number;
   /**
    * How a validation result ranks for the kept iterate and the warm start's tau (logitAdjust.ts betterScore); alpha:
-   * the built-in coverage bound's.
+   * the built-in coverage bound's. C may be a function that builds the matrix: built-ins read only m.
    */
-  scoreAt(C: Float64Array, m: MetricsReport, alpha: number): Scored;
+  scoreAt(C: Float64Array | (() => Float64Array), m: MetricsReport, alpha: number): Scored;
   /** The constraint as the user is shown it (bound, value, met), from a metrics report; null when there is none. */
   feasibility(m: MetricsReport, alpha: number): Feasibility | null;
   /** Why the kept iterate misses the constraint on validation, in words; null when it is met or there is none. */

@@ -196,7 +196,10 @@ export function compileCustomObjective(spec: CustomObjectiveSpec, K: number): Cu
     value,
     valueAt: (C) => value(C),
     valueFromMetrics: (m) => rootOf(obj, statsFromMetrics(m))[0]!,
-    scoreAt: (C) => ({ score: value(C), feasible: feasible(C) }),
+    scoreAt: (C) => {
+      const c = typeof C === 'function' ? C() : C;
+      return { score: value(c), feasible: feasible(c) };
+    },
     feasible,
     feasibleFromMetrics: (m) => feasibleAt(statsFromMetrics(m)),
     feasibility: (m) => feasibilityAt(statsFromMetrics(m)),

@@ -494,8 +494,11 @@ export class FinetuneRun {
       );
   }
 
-  /** How a validation confusion matrix (and its metrics report) scores for this run's objective. */
-  private scoreOf(C: Float64Array, m: MetricsReport): Score {
+  /**
+   * How a validation confusion matrix (and its metrics report) scores for this run's objective; C may be a function
+   * that builds the matrix (the warm start's tau search builds it only for an objective that reads it).
+   */
+  private scoreOf(C: Float64Array | (() => Float64Array), m: MetricsReport): Score {
     return this.objective.scoreAt(C, m, this.cfg.selmix.coverage.alpha);
   }
 

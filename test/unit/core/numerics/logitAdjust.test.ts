@@ -12,9 +12,11 @@ import {
   TAU_GRID_01,
 } from '../../../../src/core/numerics/logitAdjust';
 import { Rng } from '../../../../src/core/numerics/rng';
+import { classSupport } from '../../../../src/core/numerics/confusion';
+import { metricsReport } from '../../../../src/core/numerics/metrics';
 import type { MetricsReport } from '../../../../src/protocol/messages';
 
-const minRecall = (_C: Float64Array, m: MetricsReport) => ({ score: m.minRecall, feasible: true });
+const minRecall = (_C: unknown, m: MetricsReport) => ({ score: m.minRecall, feasible: true });
 
 /**
  * Two classes whose logit margin is d: with log prior [0, -1] the adjusted margin is d - tau, so class 0 wins iff d >
@@ -61,7 +63,7 @@ test('on random problems the search is never worse than the 0.1 grid, and keeps 
       (_, i) => rng.normal() + (i % K === labels[Math.floor(i / K)]! ? 1 : 0) + (i % K === 0 ? 1.5 : 0),
     );
     const lp = [Math.log(0.7), Math.log(0.15), Math.log(0.1), Math.log(0.05)];
-    for (const score of [minRecall, (_C: Float64Array, m: MetricsReport) => ({ score: m.gMean, feasible: true })]) {
+    for (const score of [minRecall, (_C: unknown, m: MetricsReport) => ({ score: m.gMean, feasible: true })]) {
       const g = tuneTau(logits, labels, K, lp, 0.75, score, TAU_GRID_01);
       const s = searchTau(logits, labels, K, lp, 0.75, score);
       assert.ok(s.score >= g.score, `seed ${seed}: search ${s.score} < 0.1 grid ${g.score}`);
@@ -82,4 +84,27 @@ test('a best at the top of the grid extends the search past 3', () => {
   const s = searchTau(logits, labels, 2, lp, 0.5, minRecall);
   assert.equal(s.score, 1);
   assert.ok(s.tau > 3.55 && s.tau < 4, `tau ${s.tau}`);
+});
+
+test("searchTau's metrics (from C's nonzero cells) equal metricsReport of the dense C and adjustedMetrics, to the bit", () => {
+  for (let seed = 1; seed <= 6; seed++) {
+    const rng = new Rng(seed);
+    const K = 3 + seed * 7,
+      n = 40 * seed + 3;
+    const labels = Int32Array.from({ length: n }, () => rng.int(K));
+    const logits = Float32Array.from({ length: n * K }, (_, i) => rng.normal() + (i % K === 0 ? 1.5 : 0));
+    const lp = Array.from({ length: K }, (_, k) => -0.1 * k);
+    const support = classSupport(labels, K);
+    for (const pick of [(m: MetricsReport) => m.meanRecall, (m: MetricsReport) => m.minRecall + 1e-3 * m.hMean]) {
+      let scored = 0;
+      const s = searchTau(logits, labels, K, lp, 0.6, (C, m) => {
+        assert.deepEqual(m, metricsReport(C(), K, support, 0.6), `seed ${seed}`);
+        scored++;
+        return { score: pick(m), feasible: true };
+      });
+      assert.ok(scored > 10);
+      const want = adjustedMetrics(logits, labels, K, lp, s.tau, 0.6);
+      assert.deepEqual(s.metrics, want.metrics, `seed ${seed}, tau ${s.tau}`);
+    }
+  }
 });
