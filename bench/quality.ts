@@ -4,7 +4,9 @@
 //
 // Datasets: MNIST-LT rho = 100 (the builtin set and the pre-trained demo CNN), or CIFAR-10-LT rho = 100 (--dataset
 // cifar10-lt --data DIR: DIR holds train/<class>/ and test/<class>/ images; bench/cifar.ts builds the split and
-// pre-trains the demo CNN on it, cached).
+// pre-trains the demo CNN on it, cached), or CIFAR-10-LT with whole-network SelMix on a PyTorch ResNet as an ONNX model
+// (--dataset cifar10-lt-onnx --data DIR [bench/qualityOnnx.ts's flags]: that script's table, which
+// `npm run bench:quality-onnx` also prints).
 // Methods: the starting model; post-hoc logit adjustment of it (tau = 1, and tau tuned on validation for each
 // objective); plain CE fine-tuning (policy 'plain'); uniform mixup (policy 'uniformMixup'); SelMix for five objectives.
 // Every fine-tuning run goes through src/core/training/train.ts's finetune() with the tool's defaults (the step budget
@@ -181,7 +183,25 @@ async function ensurePretrained(): Promise<void> {
   if (!r.ok) throw new Error(`pre-training failed: ${r.message}`);
 }
 
+/**
+ * `--dataset cifar10-lt-onnx` is the whole-network table (bench/qualityOnnx.ts, also `npm run bench:quality-onnx`):
+ * CIFAR-10-LT with the PyTorch-trained ResNet as an ONNX model; the other arguments are that script's.
+ */
+function onnxArgs(argv: string[]): string[] | null {
+  const i = argv.findIndex((a) => a === '--dataset' || a === '--dataset=cifar10-lt-onnx');
+  if (i < 0) return null;
+  if (argv[i] === '--dataset=cifar10-lt-onnx') return [...argv.slice(0, i), ...argv.slice(i + 1)];
+  return argv[i + 1] === 'cifar10-lt-onnx' ? [...argv.slice(0, i), ...argv.slice(i + 2)] : null;
+}
+
 async function main(): Promise<void> {
+  const whole = onnxArgs(process.argv.slice(2));
+  if (whole) {
+    // bench/qualityOnnx.ts runs on import and reads its flags from process.argv.
+    process.argv = [process.argv[0]!, join(import.meta.dirname, 'qualityOnnx.ts'), ...whole];
+    await import('./qualityOnnx');
+    return;
+  }
   const { values } = parseArgs({
     options: {
       steps: { type: 'string' },
@@ -222,7 +242,7 @@ async function main(): Promise<void> {
   const full = values.full === true;
   const dataset = values.dataset ?? 'mnist-lt';
   if (dataset !== 'mnist-lt' && dataset !== 'cifar10-lt')
-    throw new Error(`--dataset ${dataset}: expected mnist-lt or cifar10-lt`);
+    throw new Error(`--dataset ${dataset}: expected mnist-lt, cifar10-lt or cifar10-lt-onnx`);
   const outDir = resolve(values.out ?? join('bench', 'results'));
   mkdirSync(outDir, { recursive: true });
   const t0 = performance.now();
