@@ -4,7 +4,7 @@
 // the end; then on disk <output>/model.onnx exists and report.json says its logits check passed, and the dashboard
 // names ONNX Runtime as the provider. Then the same model with onnx-whole.selmix.json (model.freezeBackbone left at
 // its default, false): the whole network trains on ONNX Runtime; the dashboard says "whole network" and shows the time
-// per step and a live stage line with the time left; report.json says whole network and lists the trained tensors;
+// per step and a live stage line with the time left, the sidebar says "whole network" with the time per step; report.json says whole network and lists the trained tensors;
 // model.onnx carries changed backbone initializers (decoded with src/formats/onnx, test/e2e/onnxInitializerDiff.ts)
 // and unchanged BatchNorm statistics. Run by scripts/e2e.sh as its own code-server session.
 // E2E_ONNX_UNIVERSAL=1 (a second session, selmix-universal.vsix installed: no ONNX Runtime inside): the same command
@@ -186,6 +186,25 @@ try {
       assert.ok(measured, `the log shows the measured step time and the estimate: ${log.slice(0, 600)}`);
       lap(`  dashboard log: one step ${measured[1]} ms, about ${measured[2]} for the 40 steps`);
       assert.match(log, /whole network: 8 parameter tensors/, 'the log lists what is trained');
+
+      // The sidebar (the SelMix view in the activity bar): what the run trained and the time per step.
+      const sidebarItem = page
+        .locator('.activitybar .action-item', { has: page.locator('.action-label[aria-label*="SelMix"]') })
+        .first();
+      if (!/\bchecked\b/.test((await sidebarItem.getAttribute('class')) ?? ''))
+        await sidebarItem.locator('.action-label').click();
+      const side = webview(page, { extensionId: EXT, view: true });
+      const sideFacts = await until(
+        'the sidebar to show the whole-network run',
+        async () => {
+          const t = await side.locator('#sb-trains').innerText();
+          const ms = await side.locator('#sb-ms-per-step').innerText();
+          return t === 'whole network' && /^[\d.,]+ ms$/.test(ms) ? { t, ms } : null;
+        },
+        30_000,
+      );
+      lap(`  sidebar: trains "${sideFacts.t}", time / step "${sideFacts.ms}"`);
+      await shot('onnx-whole-sidebar');
 
       const report = JSON.parse(readFileSync(join(outDir, 'report.json'), 'utf8'));
       lap(
