@@ -4,9 +4,10 @@
 // the end; then on disk <output>/model.onnx exists and report.json says its logits check passed, and the dashboard
 // names ONNX Runtime as the provider. Then the same model with onnx-whole.selmix.json (model.freezeBackbone left at
 // its default, false): the whole network trains on ONNX Runtime; the dashboard says "whole network" and shows the time
-// per step and a live stage line with the time left, the sidebar says "whole network" with the time per step; report.json says whole network and lists the trained tensors;
-// model.onnx carries changed backbone initializers (decoded with src/formats/onnx, test/e2e/onnxInitializerDiff.ts)
-// and unchanged BatchNorm statistics. Run by scripts/e2e.sh as its own code-server session.
+// per step and a live stage line with the time left; the sidebar says "whole network" with the time per step;
+// report.json says whole network and lists the trained tensors; model.onnx carries changed backbone initializers
+// (decoded with src/formats/onnx, test/e2e/onnxInitializerDiff.ts) and unchanged BatchNorm statistics. Run by
+// scripts/e2e.sh as its own code-server session.
 // E2E_ONNX_UNIVERSAL=1 (a second session, selmix-universal.vsix installed: no ONNX Runtime inside): the same command
 // fails with the data error naming the model file and saying ONNX Runtime is not available, and writes nothing.
 import assert from 'node:assert/strict';
