@@ -9,7 +9,7 @@
 // PyTorch process actually mapped is printed; a ratio against the reference BLAS is refused (not a fair peer).
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 interface Args {
@@ -114,6 +114,11 @@ async function main(): Promise<void> {
   }
   const dir = mkdtempSync(join(tmpdir(), 'selmix-bench-net-'));
   const rows: string[][] = [];
+  const load = (): string =>
+    loadavg()
+      .map((v) => v.toFixed(2))
+      .join(' ');
+  const loadAtStart = load();
   try {
     for (const net of a.nets) {
       const file = join(dir, `${net}.onnx`);
@@ -146,6 +151,7 @@ async function main(): Promise<void> {
       const torch = JSON.parse(py.stdout.trim().split('\n').pop()!) as {
         msPerStep: number;
         blas: string;
+        blasThreads: number | null;
         threads: number;
         torch: string;
         peakRssMB?: number;
@@ -176,6 +182,7 @@ async function main(): Promise<void> {
       const ort = JSON.parse(node.stdout.trim().split('\n').pop()!) as {
         msPerStep: number;
         buildMs: number;
+        threads: number;
         provider: string;
         peakRssMB: number;
       };
@@ -184,7 +191,7 @@ async function main(): Promise<void> {
         net,
         String(a.batch),
         `${a.size}x${a.size}`,
-        String(a.threads),
+        `ORT ${ort.threads}; PyTorch ${torch.threads} intra-op, BLAS ${torch.blasThreads ?? '?'}`,
         ort.msPerStep.toFixed(1),
         torch.msPerStep.toFixed(1),
         fair ? (ort.msPerStep / torch.msPerStep).toFixed(2) : 'refused (reference BLAS)',
@@ -201,7 +208,7 @@ async function main(): Promise<void> {
     'net',
     'batch',
     'image',
-    'threads',
+    'threads (ORT; PyTorch intra-op, its BLAS pool)',
     'ORT ms/step',
     'PyTorch ms/step',
     'ORT / PyTorch',
@@ -212,6 +219,7 @@ async function main(): Promise<void> {
   ];
   console.log(`| ${head.join(' | ')} |\n| ${head.map(() => '---').join(' | ')} |`);
   for (const r of rows) console.log(`| ${r.join(' | ')} |`);
+  console.log(`load average (1, 5, 15 min): ${loadAtStart} at the start, ${load()} at the end; ${cpus().length} cores`);
 }
 
 main().catch((e: Error) => {

@@ -6,7 +6,9 @@
 // cifar10-lt --data DIR: DIR holds train/<class>/ and test/<class>/ images; bench/cifar.ts builds the split and
 // pre-trains the demo CNN on it, cached), or CIFAR-10-LT with the PyTorch-trained ResNet-8 of bench/cifar_resnet/
 // (--dataset cifar10-lt-resnet --data DIR: its own split, head-only on its frozen features, extracted once on ONNX
-// Runtime and cached under .selmix-cache/cifar-resnet-features; all 10,000 test images).
+// Runtime and cached under .selmix-cache/cifar-resnet-features; all 10,000 test images), or CIFAR-10-LT with
+// whole-network SelMix on that ResNet as an ONNX model (--dataset cifar10-lt-onnx --data DIR [bench/qualityOnnx.ts's
+// flags]: that script's table, which `npm run bench:quality-onnx` also prints).
 // Methods: the starting model; post-hoc logit adjustment of it (tau = 1, and tau tuned on validation for each
 // objective); plain CE fine-tuning (policy 'plain'); uniform mixup (policy 'uniformMixup'); SelMix for five objectives.
 // Every fine-tuning run goes through src/core/training/train.ts's finetune() with the tool's defaults (the step budget
@@ -185,7 +187,25 @@ async function ensurePretrained(): Promise<void> {
   if (!r.ok) throw new Error(`pre-training failed: ${r.message}`);
 }
 
+/**
+ * `--dataset cifar10-lt-onnx` is the whole-network table (bench/qualityOnnx.ts, also `npm run bench:quality-onnx`):
+ * CIFAR-10-LT with the PyTorch-trained ResNet as an ONNX model; the other arguments are that script's.
+ */
+function onnxArgs(argv: string[]): string[] | null {
+  const i = argv.findIndex((a) => a === '--dataset' || a === '--dataset=cifar10-lt-onnx');
+  if (i < 0) return null;
+  if (argv[i] === '--dataset=cifar10-lt-onnx') return [...argv.slice(0, i), ...argv.slice(i + 1)];
+  return argv[i + 1] === 'cifar10-lt-onnx' ? [...argv.slice(0, i), ...argv.slice(i + 2)] : null;
+}
+
 async function main(): Promise<void> {
+  const whole = onnxArgs(process.argv.slice(2));
+  if (whole) {
+    // bench/qualityOnnx.ts runs on import and reads its flags from process.argv.
+    process.argv = [process.argv[0]!, join(import.meta.dirname, 'qualityOnnx.ts'), ...whole];
+    await import('./qualityOnnx');
+    return;
+  }
   const { values } = parseArgs({
     options: {
       steps: { type: 'string' },
@@ -225,7 +245,7 @@ async function main(): Promise<void> {
   const nSeeds = Number(values.seeds ?? 3);
   const dataset = values.dataset ?? 'mnist-lt';
   if (dataset !== 'mnist-lt' && dataset !== 'cifar10-lt' && dataset !== 'cifar10-lt-resnet')
-    throw new Error(`--dataset ${dataset}: expected mnist-lt, cifar10-lt or cifar10-lt-resnet`);
+    throw new Error(`--dataset ${dataset}: expected mnist-lt, cifar10-lt, cifar10-lt-resnet or cifar10-lt-onnx`);
   const resnet = dataset === 'cifar10-lt-resnet';
   if (resnet && values.full) throw new Error('--dataset cifar10-lt-resnet is head-only: --full is not supported');
   const full = values.full === true;

@@ -6,7 +6,7 @@
 //   node --import tsx bench/qualityOnnx.ts --data /work/data [--model bench/cifar_resnet/resnet_cifar10lt.onnx]
 //       [--steps 200] [--batch 32] [--lr 0.003] [--backbone-lr-factor 0.01] [--refresh 25] [--seeds 3]
 //       [--test-per-class 500] [--objectives minRecall,meanRecall] [--kinds headSelmix,wholeSelmix,wholeUniform]
-//       [--momentum 0] [--first-seed 0] [--no-test] [--out bench/results]
+//       [--momentum 0] [--margin Z (training.selectionMargin)] [--first-seed 0] [--no-test] [--out bench/results]
 // (defaults: the setting chosen on validation, docs/QUALITY.md "CIFAR-10-LT, whole network").
 //
 // --data DIR holds CIFAR-10 as images: train/<class>/ and test/<class>/. The split is the one the ResNet was trained on
@@ -53,6 +53,7 @@ async function main(): Promise<void> {
       'no-test': { type: 'boolean' },
       out: { type: 'string' },
       momentum: { type: 'string' },
+      margin: { type: 'string' },
     },
   });
   if (!values.data) throw new Error('--data DIR is required (CIFAR-10 images: train/<class>/ and test/<class>/)');
@@ -64,6 +65,8 @@ async function main(): Promise<void> {
   const lr = Number(values.lr ?? 0.003);
   const blf = Number(values['backbone-lr-factor'] ?? 0.01);
   const momentum = Number(values.momentum ?? 0);
+  // training.selectionMargin (absent: the tool's default, 0).
+  const margin = values.margin !== undefined ? Number(values.margin) : undefined;
   const refresh = Number(values.refresh ?? 25);
   const nSeeds = Number(values.seeds ?? 3);
   const firstSeed = Number(values['first-seed'] ?? 0);
@@ -83,7 +86,7 @@ async function main(): Promise<void> {
   const nVal = n.val;
   const nTest = n.test;
   log(
-    `split: train ${nTrain}, val ${nVal}, test ${withTest ? nTest : 'none'} (links under ${work}); ${steps} steps, batch ${batch}+${batch}, lr ${lr}, backbone x${blf}, momentum ${momentum}, refresh ${refresh}, seeds ${firstSeed}..${firstSeed + nSeeds - 1}`,
+    `split: train ${nTrain}, val ${nVal}, test ${withTest ? nTest : 'none'} (links under ${work}); ${steps} steps, batch ${batch}+${batch}, lr ${lr}, backbone x${blf}, momentum ${momentum}, refresh ${refresh}${margin !== undefined ? `, selection margin ${margin}` : ''}, seeds ${firstSeed}..${firstSeed + nSeeds - 1}`,
   );
 
   type Rec = { objective: string; kind: Kind; seed: number; s: RunFinishedPayload };
@@ -108,7 +111,16 @@ async function main(): Promise<void> {
               freezeBackbone: kind === 'headSelmix',
               preprocess: { preset: 'cifar' },
             },
-            training: { seed, steps, batchSize: batch, lr, backboneLrFactor: blf, momentum, refreshEvery: refresh },
+            training: {
+              seed,
+              steps,
+              batchSize: batch,
+              lr,
+              backboneLrFactor: blf,
+              momentum,
+              refreshEvery: refresh,
+              ...(margin !== undefined ? { selectionMargin: margin } : {}),
+            },
             selmix: { policy: kind === 'wholeUniform' ? 'uniformMixup' : 'selmix' },
             output: runDir,
           };
@@ -198,7 +210,7 @@ async function main(): Promise<void> {
     [
       `### CIFAR-10-LT, whole network (ONNX, PyTorch-trained ResNet-8): ${withTest ? `test subset, first ${testPerClass > 0 ? testPerClass : 'all'} images of each class (${nTest})` : 'VALIDATION (no test set)'}`,
       '',
-      `Objective o picks the warm start's tau and the kept iterate on validation (1000 images, 100 a class). ${steps} steps, batch ${batch} anchors + ${batch} partners, lr ${lr} cosine (backbone x${blf}), momentum ${momentum}, refresh every ${refresh}; seeds ${firstSeed}..${firstSeed + nSeeds - 1}; values in %, mean ± std over seeds (start and LA are deterministic). Load average ${load0.toFixed(2)} at start, ${loadavg()[0]!.toFixed(2)} at end; ${fmtMs(totalSeconds * 1000)} in all.`,
+      `Objective o picks the warm start's tau and the kept iterate on validation (1000 images, 100 a class). ${steps} steps, batch ${batch} anchors + ${batch} partners, lr ${lr} cosine (backbone x${blf}), momentum ${momentum}, refresh every ${refresh}${margin !== undefined ? `, selection margin ${margin} standard errors` : ''}; seeds ${firstSeed}..${firstSeed + nSeeds - 1}; values in %, mean ± std over seeds (start and LA are deterministic). Load average ${load0.toFixed(2)} at start, ${loadavg()[0]!.toFixed(2)} at end; ${fmtMs(totalSeconds * 1000)} in all.`,
       '',
       mdTable(['objective o', 'method', `min recall (${split})`, `mean recall (${split})`, 'kept step per seed'], rows),
     ].join('\n') + '\n';
@@ -214,6 +226,7 @@ async function main(): Promise<void> {
           backboneLrFactor: blf,
           momentum,
           refresh,
+          ...(margin !== undefined ? { selectionMargin: margin } : {}),
           seeds: nSeeds,
           firstSeed,
           testPerClass,

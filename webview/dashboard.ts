@@ -35,6 +35,7 @@ import {
   recallView,
   runLabel,
   toCsv,
+  trainsText,
 } from './viewModel';
 import type { ChartOption, Curve } from './charts';
 import { Heatmap } from './heatmap';
@@ -278,7 +279,7 @@ function drawRuns(m: Extract<HostToWebview, { type: 'host/runs' }>): void {
       el('td', undefined, r.objective),
       el('td', 'num', fmtNumber(r.temperature)),
       el('td', 'num', fmtNumber(r.lr)),
-      el('td', undefined, r.trains === 'network' ? 'whole network' : r.trains === 'head' ? 'head only' : '–'),
+      el('td', undefined, trainsText(r.trains)),
       el('td', 'num', String(r.steps)),
       el('td', 'num', fmt(r.before)),
       el('td', 'num', fmt(r.after)),
@@ -525,8 +526,7 @@ function draw(s: RunSnapshot, refreshAt: number | null = null): void {
   fMean.textContent = fmt(s.lastRefresh?.val.meanRecall ?? results?.after.val.meanRecall);
   fLr.textContent = step ? fmtNumber(step.lr) : '–';
   fBackend.textContent = started?.backend ?? '–';
-  fTrains.textContent =
-    started?.trains === 'network' ? 'whole network' : started?.trains === 'head' ? 'head only' : '–';
+  fTrains.textContent = trainsText(started?.trains);
   fMs.textContent = step ? `${fmtNumber(step.msPerStep)} ms` : '–';
   if (live && live.fraction !== null) {
     progress.setAttribute('value', String(Math.round(100 * live.fraction)));

@@ -5,6 +5,7 @@ import '@vscode-elements/elements/dist/vscode-badge/index.js';
 import type { RunSnapshot } from '../src/protocol/messages';
 import { creditRows, pointsText } from '../src/protocol/credit';
 import { stageLine } from '../src/protocol/stageLine';
+import { fmtNumber, trainsText } from './viewModel';
 import {
   bootstrapTrusted,
   button,
@@ -54,6 +55,8 @@ const fWarm = fact(dl, 'Warm start', 'sb-warm-start');
 const fOwn = fact(dl, "SelMix's own change", 'sb-selmix-own');
 const fMin = fact(dl, 'Min recall', 'sb-min-recall');
 const fStep = fact(dl, 'Step', 'sb-step');
+const fTrains = fact(dl, 'Trains', 'sb-trains');
+const fMs = fact(dl, 'Time / step', 'sb-ms-per-step');
 const fGain = fact(dl, 'Gain vs reality', 'sb-gain-corr');
 const fFeas = fact(dl, 'Constraint', 'sb-feasibility');
 
@@ -117,6 +120,8 @@ function draw(s: RunSnapshot): void {
   fMin.textContent = fmt(s.lastRefresh?.val.minRecall ?? results?.after.val.minRecall);
   const step = s.lastStep;
   fStep.textContent = step ? `${step.step} / ${step.totalSteps}` : '–';
+  fTrains.textContent = trainsText(s.started?.trains);
+  fMs.textContent = step ? `${fmtNumber(step.msPerStep)} ms` : '–';
   showFeasibility(fFeas, feasibilityOf(s.lastRefresh) ?? finishedFeasibility(results).val);
   const gm = gainMonitor(s);
   showGainMonitor(fGain, gm);

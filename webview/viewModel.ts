@@ -22,6 +22,11 @@ export const METRIC_LABELS: Record<CompareMetric, string> = {
   accuracy: 'accuracy',
 };
 
+/** What a run trains, in the views' words: "whole network", "head only", or "–" when unknown. */
+export function trainsText(t: 'head' | 'network' | null | undefined): string {
+  return t === 'network' ? 'whole network' : t === 'head' ? 'head only' : '–';
+}
+
 /**
  * A run as the comparison's legend, table and CSV name it: its name, objective, temperature, learning rate and what it
  * trained.
@@ -30,7 +35,7 @@ export function runLabel(c: Pick<RunCurve, 'name' | 'objective' | 'temperature' 
   const parts = [c.name, c.objective || '?'];
   if (c.temperature !== null) parts.push(`s = ${fmtNumber(c.temperature)}`);
   if (c.lr !== null) parts.push(`lr ${fmtNumber(c.lr)}`);
-  if (c.trains !== null) parts.push(c.trains === 'network' ? 'whole network' : 'head only');
+  if (c.trains !== null) parts.push(trainsText(c.trains));
   return parts.join(' · ');
 }
 

@@ -637,6 +637,8 @@ export async function finetuneStage(
       : undefined;
     const headFiles = await saveModel(cfg, model, outputDir);
     let onnxCheck: OnnxVerification | undefined;
+    // What an ONNX run trained, for report.json: the whole network (every trained initializer, by name) or the head.
+    let trained: { scope: 'network' | 'head'; parameters: string[] } | undefined;
     if (onnx && prepared) {
       // The same graph with every trained initializer replaced, checked against the run's forward pass before anything
       // is written.
@@ -645,6 +647,7 @@ export async function finetuneStage(
       const r = await fineTunedNetworkOnnx(onnx, prepared.net, model, data.val, out);
       headFiles.push({ path: out, data: r.bytes });
       onnxCheck = r.check;
+      trained = { scope: 'network', parameters: r.trained.slice() };
       const line = `model.onnx checked on ONNX Runtime: its logits on the ${r.check.examples} validation examples match the run's forward pass (whole network, ${r.trained.length} trained tensors replaced) to ${r.check.maxAbsDiff.toExponential(2)} (tolerance ${r.check.tolerance})`;
       notes.push(line);
       ctx.emit({ type: 'run/log', payload: { level: 'info', message: line } });
@@ -662,6 +665,10 @@ export async function finetuneStage(
       );
       headFiles.push({ path: out, data: r.bytes });
       onnxCheck = r.check;
+      trained = {
+        scope: 'head',
+        parameters: [onnx.head.weightName, ...(onnx.head.biasName ? [onnx.head.biasName] : [])],
+      };
       const line = `model.onnx checked on ONNX Runtime: its logits on the ${r.check.examples} validation examples match features x W + b to ${r.check.maxAbsDiff.toExponential(2)} (tolerance ${r.check.tolerance})`;
       notes.push(line);
       ctx.emit({ type: 'run/log', payload: { level: 'info', message: line } });
@@ -722,6 +729,7 @@ export async function finetuneStage(
         gainCorrelation: result.gainCorrelation,
         gainCheck: result.gainCheck,
         ...(onnxCheck ? { onnx: onnxCheck } : {}),
+        ...(trained ? { trained } : {}),
         ...(startAtChance ? { startAtChance } : {}),
         tensorsLeaked: tf.memory().numTensors - ctx.tensorsAtStart - liveModelTensors(model),
       },

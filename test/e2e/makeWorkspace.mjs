@@ -6,7 +6,7 @@
 // with d = 32, fewer examples per class and class names class-0, class-1, ...
 // With "onnx" instead of K (the ONNX e2e) it writes a PyTorch-exported ONNX model (test/fixtures/onnx/cnn_bn_gap.onnx)
 // and MNIST-LT PNG class folders (images/train long-tailed, images/val and images/test balanced, the first images of
-// each class in the official files) with onnx.selmix.json.
+// each class in the official files) with onnx.selmix.json (head only) and onnx-whole.selmix.json (the whole network).
 // Usage: node test/e2e/makeWorkspace.mjs [outDir] [K | onnx]
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -197,7 +197,21 @@ function onnxWorkspace(dir) {
     output: 'selmix-out/onnx',
   };
   writeFileSync(join(dir, 'onnx.selmix.json'), JSON.stringify(config, null, 2) + '\n');
+  // The whole network (model.freezeBackbone left at its default, false): 40 steps on ONNX Runtime's training graphs.
+  // Mean recall from the model as it is (no logit-adjusted warm start), so that a later iterate than step 0 is kept
+  // and model.onnx carries a changed backbone.
+  const wholeModel = { ...config.model };
+  delete wholeModel.freezeBackbone;
+  const whole = {
+    ...config,
+    name: 'E2E ONNX whole network (PyTorch CNN)',
+    objective: 'meanRecall',
+    model: wholeModel,
+    training: { steps: 40, batchSize: 32, lr: 0.01, refreshEvery: 10, warmStart: 'none', seed: 1 },
+    output: 'selmix-out/onnx-whole',
+  };
+  writeFileSync(join(dir, 'onnx-whole.selmix.json'), JSON.stringify(whole, null, 2) + '\n');
   console.log(
-    `wrote ${dir}: onnx/model.onnx (test/fixtures/onnx/cnn_bn_gap.onnx), ${files} PNG images (train ${trainCounts.join('/')}, val and test 20 a class), onnx.selmix.json`,
+    `wrote ${dir}: onnx/model.onnx (test/fixtures/onnx/cnn_bn_gap.onnx), ${files} PNG images (train ${trainCounts.join('/')}, val and test 20 a class), onnx.selmix.json (head only), onnx-whole.selmix.json (whole network)`,
   );
 }

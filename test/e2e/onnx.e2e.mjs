@@ -2,10 +2,16 @@
 // dist/node_modules) installed, a workspace holding a PyTorch-exported CNN (test/fixtures/onnx/cnn_bn_gap.onnx) and
 // MNIST-LT PNG class folders (test/e2e/makeWorkspace.mjs <dir> onnx). "SelMix: Fine-tune" from the palette runs to
 // the end; then on disk <output>/model.onnx exists and report.json says its logits check passed, and the dashboard
-// names ONNX Runtime as the provider. Run by scripts/e2e.sh as its own code-server session.
+// names ONNX Runtime as the provider. Then the same model with onnx-whole.selmix.json (model.freezeBackbone left at
+// its default, false): the whole network trains on ONNX Runtime; the dashboard says "whole network" and shows the time
+// per step and a live stage line with the time left; the sidebar says "whole network" with the time per step;
+// report.json says whole network and lists the trained tensors; model.onnx carries changed backbone initializers
+// (decoded with src/formats/onnx, test/e2e/onnxInitializerDiff.ts) and unchanged BatchNorm statistics. Run by
+// scripts/e2e.sh as its own code-server session.
 // E2E_ONNX_UNIVERSAL=1 (a second session, selmix-universal.vsix installed: no ONNX Runtime inside): the same command
 // fails with the data error naming the model file and saying ONNX Runtime is not available, and writes nothing.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
@@ -125,6 +131,126 @@ try {
         'the head steps ran on ONNX Runtime',
       );
       for (const f of ['W.npy', 'b.npy']) assert.ok(existsSync(join(outDir, f)), f);
+    });
+  if (process.env.E2E_ONNX_UNIVERSAL !== '1')
+    await test('the same PyTorch CNN, whole network (freezeBackbone left at its default): Fine-tune from the palette trains the backbone on ONNX Runtime; the dashboard shows whole network, the step time and the ETA', async () => {
+      assert.ok(WS, 'E2E_WS is set');
+      const outDir = join(WS, 'selmix-out', 'onnx-whole');
+      assert.ok(!existsSync(outDir), 'no output before the run');
+      const cfg = JSON.parse(readFileSync(join(WS, 'onnx-whole.selmix.json'), 'utf8'));
+      assert.ok(!('freezeBackbone' in cfg.model), 'the config leaves model.freezeBackbone at its default');
+      await openFileOn(page, 'onnx-whole.selmix.json');
+      const commandAt = Date.now();
+      await runCommand(page, 'SelMix: Fine-tune');
+      lap('  command run');
+      const wv = dash();
+      const NAME = 'E2E ONNX whole network (PyTorch CNN)';
+      await wv.locator('#run-name', { hasText: NAME }).waitFor({ timeout: 120_000 });
+      // The live stage lines (the dashboard's, also the sidebar's and the status bar's) and the facts while it runs.
+      const lines = [];
+      let trainsLive = '';
+      let msLive = '';
+      const status = await until(
+        'the whole-network run to end',
+        async () => {
+          const s = await wv.locator('body').evaluate((b) => ({
+            status: b.dataset.status,
+            name: document.getElementById('run-name').textContent,
+            line: document.getElementById('stage-line').hidden ? '' : document.getElementById('stage-line').textContent,
+            trains: document.getElementById('trains').textContent,
+            ms: document.getElementById('ms-per-step').textContent,
+          }));
+          if (s.line && lines.at(-1) !== s.line) lines.push(s.line);
+          if (s.status === 'running' && s.trains !== '–') trainsLive = s.trains;
+          if (s.status === 'running' && s.ms !== '–') msLive = s.ms;
+          const done = s.status === 'finished' || s.status === 'failed' || s.status === 'stopped';
+          return done && s.name.includes(NAME) ? s.status : null;
+        },
+        300_000,
+        100,
+      );
+      const wallS = (Date.now() - commandAt) / 1000;
+      const etaLines = lines.filter((l) => /^fine-tuning the whole network: step \d+\/40 .*about .* left$/.test(l));
+      lap(
+        `  run ${status} in ${wallS.toFixed(1)} s; live: trains "${trainsLive}", time / step "${msLive}"; ${lines.length} stage lines, ${etaLines.length} with the ETA, e.g. "${etaLines.at(-1) ?? lines.at(-1) ?? ''}"`,
+      );
+      await page.waitForTimeout(500);
+      await shot('onnx-whole-dashboard');
+      assert.equal(status, 'finished', 'the run finished (not failed)');
+      assert.match(await wv.locator('#backend').innerText(), /^onnxruntime \(cpu\)/, 'ONNX Runtime named');
+      assert.equal(await wv.locator('#trains').innerText(), 'whole network', 'the dashboard says whole network');
+      assert.equal(trainsLive, 'whole network', 'and said so while the run was live');
+      assert.match(msLive, /^[\d.,]+ ms$/, 'the time per step was shown while the run was live');
+      assert.match(await wv.locator('#ms-per-step').innerText(), /^[\d.,]+ ms$/, 'the time per step is shown');
+      assert.ok(etaLines.length > 0, `a live stage line with the step and the time left (seen: ${lines.join(' | ')})`);
+      // The measured step and the estimate for the whole run, printed before the first step (run/log).
+      const log = await wv.locator('#run-log').innerText();
+      const measured = log.match(
+        /one whole-network step \(batch 32 \+ 32 partners\) takes (\d+) ms: about (.+?) for the 40 steps/,
+      );
+      assert.ok(measured, `the log shows the measured step time and the estimate: ${log.slice(0, 600)}`);
+      lap(`  dashboard log: one step ${measured[1]} ms, about ${measured[2]} for the 40 steps`);
+      assert.match(log, /whole network: 8 parameter tensors/, 'the log lists what is trained');
+
+      // The sidebar (the SelMix view in the activity bar): what the run trained and the time per step.
+      const sidebarItem = page
+        .locator('.activitybar .action-item', { has: page.locator('.action-label[aria-label*="SelMix"]') })
+        .first();
+      if (!/\bchecked\b/.test((await sidebarItem.getAttribute('class')) ?? ''))
+        await sidebarItem.locator('.action-label').click();
+      const side = webview(page, { extensionId: EXT, view: true });
+      const sideFacts = await until(
+        'the sidebar to show the whole-network run',
+        async () => {
+          const t = await side.locator('#sb-trains').innerText();
+          const ms = await side.locator('#sb-ms-per-step').innerText();
+          return t === 'whole network' && /^[\d.,]+ ms$/.test(ms) ? { t, ms } : null;
+        },
+        30_000,
+      );
+      lap(`  sidebar: trains "${sideFacts.t}", time / step "${sideFacts.ms}"`);
+      await shot('onnx-whole-sidebar');
+
+      const report = JSON.parse(readFileSync(join(outDir, 'report.json'), 'utf8'));
+      lap(
+        `  report.json: trains ${report.snapshot.started.trains}, trained ${JSON.stringify(report.trained)}, best step ${report.summary.bestStep}, onnx ${JSON.stringify(report.onnx)}`,
+      );
+      assert.equal(report.snapshot.started.trains, 'network', 'report.json: the run trained the whole network');
+      assert.equal(report.trained?.scope, 'network', 'report.json lists the trained parameters as the whole network');
+      assert.equal(report.config.model.freezeBackbone, false, 'the default for ONNX models: the whole network');
+      assert.equal(report.onnx?.ok, true, 'model.onnx checked against the run forward pass');
+      assert.ok(report.onnx.maxAbsDiff <= 1e-4, `max |diff| ${report.onnx.maxAbsDiff}`);
+      assert.ok(
+        report.summary.bestStep > 0,
+        `a later iterate than the start was kept (step ${report.summary.bestStep})`,
+      );
+      // model.onnx against the input model, initializer by initializer (the project's ONNX codec).
+      const root = join(import.meta.dirname, '..', '..');
+      const diff = spawnSync(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          join(root, 'test', 'e2e', 'onnxInitializerDiff.ts'),
+          join(WS, 'onnx', 'model.onnx'),
+          join(outDir, 'model.onnx'),
+        ],
+        { cwd: root, encoding: 'utf8' },
+      );
+      assert.equal(diff.status, 0, diff.stderr);
+      const { changed, same, onlyInOne } = JSON.parse(diff.stdout);
+      lap(
+        `  model.onnx vs the input: changed ${changed.map((c) => `${c.name} (${c.maxAbsDiff.toExponential(1)})`).join(', ')}`,
+      );
+      const changedNames = changed.map((c) => c.name);
+      const backbone = report.trained.parameters.filter((p) => !p.startsWith('fc.'));
+      assert.ok(backbone.length >= 6, `backbone parameters trained: ${backbone.join(', ')}`);
+      for (const p of backbone) assert.ok(changedNames.includes(p), `backbone initializer ${p} changed in model.onnx`);
+      assert.ok(
+        same.some((n) => /running_mean|running_var/.test(n)) && !changedNames.some((n) => /running_/.test(n)),
+        'BatchNorm statistics unchanged (frozen)',
+      );
+      assert.deepEqual(onlyInOne, [], 'the same initializers, by name');
     });
   if (process.env.E2E_ONNX_UNIVERSAL !== '1')
     await test('New Config File with a CIFAR-10-sized image tree and an ONNX model: train, val and test folders offered, the preprocessing preset asked, the config written', async () => {

@@ -88,9 +88,18 @@ test(
     const report = JSON.parse(readFileSync(join(dir, 'out', 'report.json'), 'utf8')) as {
       onnx: { ok: boolean; maxAbsDiff: number; examples: number };
       notes: string[];
+      trained: { scope: string; parameters: string[] };
     };
     assert.equal(report.onnx.ok, true);
     assert.ok(report.onnx.maxAbsDiff <= 1e-4);
+    assert.equal(report.trained.scope, 'network', 'report.json: the whole network');
+    assert.deepEqual(
+      [...report.trained.parameters].sort(),
+      ['features.0.bias', 'features.0.weight', 'features.4.bias', 'features.4.weight', 'features.8.bias']
+        .concat(['features.8.weight', 'fc.bias', 'fc.weight'])
+        .sort(),
+      'report.json lists every trained initializer (the convolutions and the head; not BatchNorm)',
+    );
     assert.ok(
       report.notes.some((n) => /^whole network: \d+ parameter tensors/.test(n)),
       report.notes.join('\n'),

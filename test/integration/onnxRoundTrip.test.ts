@@ -75,9 +75,16 @@ test(
     const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as {
       onnx: { ok: boolean; maxAbsDiff: number; examples: number };
       notes: string[];
+      trained: { scope: string; parameters: string[] };
     };
     assert.equal(report.onnx.ok, true);
     assert.ok(report.onnx.maxAbsDiff <= 1e-4 && report.onnx.examples === 120);
+    const head = readOnnxModel(join(dir, 'model.onnx')).head;
+    assert.deepEqual(
+      report.trained,
+      { scope: 'head', parameters: [head.weightName, ...(head.biasName ? [head.biasName] : [])] },
+      'report.json: the head only, by initializer name',
+    );
     assert.ok(report.notes.some((n) => n.startsWith('model.onnx checked on ONNX Runtime')));
     assert.ok(
       report.notes.some((n) => n.startsWith('head only: the backbone is frozen')),

@@ -11,7 +11,15 @@ import {
   recallView,
   runLabel,
   RECALL_EXTREMES,
+  trainsText,
 } from '../../../webview/viewModel';
+
+test('trainsText: whole network, head only, or a dash for a run that does not say', () => {
+  assert.equal(trainsText('network'), 'whole network');
+  assert.equal(trainsText('head'), 'head only');
+  assert.equal(trainsText(undefined), '–');
+  assert.equal(trainsText(null), '–');
+});
 
 test('fmtNumber formats by magnitude', () => {
   assert.equal(fmtNumber(0.05), '0.05');
