@@ -211,7 +211,52 @@ function onnxWorkspace(dir) {
     output: 'selmix-out/onnx-whole',
   };
   writeFileSync(join(dir, 'onnx-whole.selmix.json'), JSON.stringify(whole, null, 2) + '\n');
+  // Two more PyTorch exports trained whole from the palette (test/fixtures/onnx/nets): a depthwise CNN (ReLU6,
+  // HardSwish, squeeze-excite; opset 17, dynamic batch) and a small ViT (LayerNorm decomposed, GELU, attention; opset
+  // 11, batch fixed at 4), on 16 x 16 RGB folders: class k a colour and a stripe pattern of its own with pixel noise.
+  const nr = rng(16);
+  const nets = [
+    ['train', Array.from({ length: 10 }, (_, k) => Math.round(24 * 0.7 ** k) + 2)],
+    ['val', Array(10).fill(4)],
+  ];
+  for (const [split, counts] of nets)
+    for (let k = 0; k < 10; k++)
+      for (let i = 0; i < counts[k]; i++) {
+        const png = new PNG({ width: 16, height: 16 });
+        const col = [(k * 73) % 256, (k * 151 + 60) % 256, (k * 37 + 120) % 256];
+        for (let p = 0; p < 256; p++) {
+          const on = (((p % 16) >> 2) + ((p >> 4) >> 2) + k) % 3 === 0;
+          for (let c = 0; c < 3; c++)
+            png.data[p * 4 + c] = Math.max(
+              0,
+              Math.min(255, Math.round((on ? col[c] : 255 - col[c]) + 60 * (nr() - 0.5))),
+            );
+          png.data[p * 4 + 3] = 255;
+        }
+        const sub = join(dir, 'nets', 'images', split, String(k));
+        mkdirSync(sub, { recursive: true });
+        writeFileSync(join(sub, `${i}.png`), PNG.sync.write(png));
+      }
+  for (const [net, fixture, title] of [
+    ['depthwise', 'depthwise_op17_dyn', 'depthwise CNN, opset 17'],
+    ['vit', 'vit_op11_fixed', 'ViT, opset 11, fixed batch'],
+  ]) {
+    copyFileSync(join(root, 'test', 'fixtures', 'onnx', 'nets', `${fixture}.onnx`), join(dir, 'nets', `${net}.onnx`));
+    const cfg = {
+      name: `E2E ONNX whole network (PyTorch ${title})`,
+      objective: 'meanRecall',
+      data: { kind: 'images', train: 'nets/images/train', val: 'nets/images/val' },
+      model: {
+        kind: 'onnx',
+        path: `nets/${net}.onnx`,
+        preprocess: { mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25], layout: 'NCHW' },
+      },
+      training: { steps: 24, refreshEvery: 4, batchSize: 8, lr: 0.1, warmStart: 'none', seed: 1 },
+      output: `selmix-out/onnx-${net}`,
+    };
+    writeFileSync(join(dir, `onnx-${net}.selmix.json`), JSON.stringify(cfg, null, 2) + '\n');
+  }
   console.log(
-    `wrote ${dir}: onnx/model.onnx (test/fixtures/onnx/cnn_bn_gap.onnx), ${files} PNG images (train ${trainCounts.join('/')}, val and test 20 a class), onnx.selmix.json (head only), onnx-whole.selmix.json (whole network)`,
+    `wrote ${dir}: onnx/model.onnx (test/fixtures/onnx/cnn_bn_gap.onnx), ${files} PNG images (train ${trainCounts.join('/')}, val and test 20 a class), onnx.selmix.json (head only), onnx-whole.selmix.json (whole network), onnx-depthwise and onnx-vit (whole network, 16 x 16 RGB)`,
   );
 }

@@ -253,6 +253,63 @@ try {
       assert.deepEqual(onlyInOne, [], 'the same initializers, by name');
     });
   if (process.env.E2E_ONNX_UNIVERSAL !== '1')
+    for (const net of ['depthwise', 'vit'])
+      await test(`a PyTorch ${net === 'vit' ? 'ViT' : 'depthwise CNN'} export, whole network: Fine-tune from the palette trains every parameter and model.onnx carries them`, async () => {
+        assert.ok(WS, 'E2E_WS is set');
+        const outDir = join(WS, 'selmix-out', `onnx-${net}`);
+        assert.ok(!existsSync(outDir), 'no output before the run');
+        const name = JSON.parse(readFileSync(join(WS, `onnx-${net}.selmix.json`), 'utf8')).name;
+        await openFileOn(page, `onnx-${net}.selmix.json`);
+        const commandAt = Date.now();
+        await runCommand(page, 'SelMix: Fine-tune');
+        const wv = dash();
+        const status = await until(
+          `the ${net} run to end`,
+          async () => {
+            const s = await wv.locator('body').evaluate((b) => ({
+              status: b.dataset.status,
+              name: document.getElementById('run-name').textContent,
+            }));
+            const done = s.status === 'finished' || s.status === 'failed' || s.status === 'stopped';
+            return done && s.name.includes(name) ? s.status : null;
+          },
+          300_000,
+          100,
+        );
+        assert.equal(status, 'finished', `the ${net} run finished (not failed)`);
+        assert.equal(await wv.locator('#trains').innerText(), 'whole network', 'the dashboard says whole network');
+        const report = JSON.parse(readFileSync(join(outDir, 'report.json'), 'utf8'));
+        assert.equal(report.trained?.scope, 'network', 'report.json: the whole network was trained');
+        assert.equal(report.onnx?.ok, true, 'model.onnx checked against the run forward pass');
+        assert.ok(
+          report.summary.bestStep > 0,
+          `a later iterate than the start was kept (step ${report.summary.bestStep})`,
+        );
+        const root = join(import.meta.dirname, '..', '..');
+        const diff = spawnSync(
+          process.execPath,
+          [
+            '--import',
+            'tsx',
+            join(root, 'test', 'e2e', 'onnxInitializerDiff.ts'),
+            join(WS, 'nets', `${net}.onnx`),
+            join(outDir, 'model.onnx'),
+          ],
+          { cwd: root, encoding: 'utf8' },
+        );
+        assert.equal(diff.status, 0, diff.stderr);
+        const { changed, onlyInOne } = JSON.parse(diff.stdout);
+        const changedNames = new Set(changed.map((c) => c.name));
+        const trained = report.trained.parameters;
+        lap(
+          `  ${net}: finished ${((Date.now() - commandAt) / 1000).toFixed(1)} s after the command, best step ${report.summary.bestStep}, ${trained.length} trained tensors, ${changed.length} changed in model.onnx, max |diff| ${report.onnx.maxAbsDiff}`,
+        );
+        assert.ok(trained.length >= 6, `trained: ${trained.join(', ')}`);
+        for (const p of trained) assert.ok(changedNames.has(p), `trained initializer ${p} changed in model.onnx`);
+        for (const c of changedNames) assert.ok(trained.includes(c), `only trained initializers changed (${c})`);
+        assert.deepEqual(onlyInOne, [], 'the same initializers, by name');
+      });
+  if (process.env.E2E_ONNX_UNIVERSAL !== '1')
     await test('New Config File with a CIFAR-10-sized image tree and an ONNX model: train, val and test folders offered, the preprocessing preset asked, the config written', async () => {
       assert.ok(WS, 'E2E_WS is set');
       // CIFAR-10's layout and size (10 classes, 5,000 training and 1,000 test images each). The scan lists folders and
