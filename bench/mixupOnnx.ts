@@ -371,7 +371,9 @@ async function main(): Promise<void> {
     );
     writeFileSync(join(outDir, 'mixup-onnx.md'), md);
     process.stdout.write(md);
-    log(`done in ${fmtMs(totalSeconds * 1000)}; wrote ${join(outDir, 'mixup-onnx.json')} and .md`);
+    log(
+      `${seedsDone} of ${values.seeds ?? 2} seeds in ${fmtMs(totalSeconds * 1000)}; wrote ${join(outDir, 'mixup-onnx.json')} and .md`,
+    );
   };
   try {
     if (parts.has('timing')) {
