@@ -547,10 +547,9 @@ function draw(s: RunSnapshot, refreshAt: number | null = null): void {
   error.hidden = s.error === null;
   error.textContent = s.error ? `Run failed: ${s.error}` : '';
 
-  // The heatmaps (a canvas each, about a millisecond) with every new refresh; the other charts at a bounded rate while
-  // a run streams (tens to hundreds of ms at large K on a busy machine); the facts above, the step and the stage line
-  // at every update, so they never wait for a chart.
-  drawHeatmaps(s, refreshAt);
+  // The charts at a bounded rate while a run streams (they cost tens to hundreds of ms at large K on a busy machine);
+  // the facts above, the step and the stage line at every update (microseconds), so they never wait for a chart.
+  if (refreshAt !== null) chartsRefreshAt = refreshAt;
   const now = performance.now();
   const wait = chartsDrawnAt + Math.max(CHARTS_MIN_MS, 2 * chartsMs) - now;
   const streaming = s.status === 'running' || s.status === 'stopping';
@@ -562,13 +561,15 @@ function draw(s: RunSnapshot, refreshAt: number | null = null): void {
 }
 
 /**
- * The charts other than the heatmaps are drawn at most every CHARTS_MIN_MS (or twice their last cost) while a run
- * streams, so the page's thread is free at least half the time for the step and stage line.
+ * Charts are drawn at most every CHARTS_MIN_MS (or twice their last cost) while a run streams: a refresh's heatmaps
+ * stay within a second of it, and the page's thread is free at least half the time for the step and stage line.
  */
 const CHARTS_MIN_MS = 300;
 let chartsDrawnAt = Number.NEGATIVE_INFINITY;
 let chartsMs = 0;
 let chartsTimer = 0;
+/** The host's time of the newest refresh not yet drawn (its latency is recorded when its heatmaps are painted). */
+let chartsRefreshAt: number | null = null;
 
 function drawChartsNow(): void {
   window.clearTimeout(chartsTimer);
@@ -576,15 +577,18 @@ function drawChartsNow(): void {
   if (!lastDrawn) return;
   const t0 = performance.now();
   chartsDrawnAt = t0;
-  drawCharts(lastDrawn);
+  const at = chartsRefreshAt;
+  chartsRefreshAt = null;
+  drawCharts(lastDrawn, at);
   chartsMs = performance.now() - t0;
   document.body.dataset.chartsMs = chartsMs.toFixed(1);
 }
 
-/** G and P as heatmaps, when a new refresh came; records its latency (host received it -> painted here). */
-function drawHeatmaps(s: RunSnapshot, refreshAt: number | null): void {
+/** The heatmaps, per-class recall, curves and loss (each only when its data changed). */
+function drawCharts(s: RunSnapshot, refreshAt: number | null): void {
   const p = palette();
-  const K = s.started?.K ?? s.lastRefresh?.val.recall.length ?? 0;
+  const started = s.started;
+  const K = started?.K ?? s.lastRefresh?.val.recall.length ?? 0;
   const name = (k: number): string => className(s, k);
   const r = s.lastRefresh;
   const newRefresh = r !== drawn.refresh;
@@ -631,15 +635,6 @@ function drawHeatmaps(s: RunSnapshot, refreshAt: number | null): void {
     b > 1
       ? `K = ${K}: the heatmaps are downsampled to ${r!.gain.K} × ${r!.gain.K} tiles of ${b} × ${b} classes (G: the entry of largest |G| in each tile; P: the tile's total probability). Hover a tile for its class range.`
       : '';
-}
-
-/** Per-class recall, the curves and the loss (each only when its data changed). */
-function drawCharts(s: RunSnapshot): void {
-  const p = palette();
-  const started = s.started;
-  const K = started?.K ?? s.lastRefresh?.val.recall.length ?? 0;
-  const name = (k: number): string => className(s, k);
-  const r = s.lastRefresh;
 
   const start = startRecall(s);
   const kept = finishedResults(s)?.after.val.recall ?? null;
