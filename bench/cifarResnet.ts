@@ -13,7 +13,8 @@ import { onnxFeaturize } from '../src/run/onnxStage';
 export const RESNET_MODEL = 'bench/cifar_resnet/resnet_cifar10lt.onnx';
 
 /** Symlinks the listed files (relative to src) into dst/<class>/. */
-function linkList(src: string, list: string[], dst: string): number {
+/** Symlinks each listed file (class/name, relative to src) into dst/class/; returns how many. */
+export function linkList(src: string, list: string[], dst: string): number {
   for (const rel of list) {
     const cls = rel.split('/')[0]!;
     mkdirSync(join(dst, cls), { recursive: true });
@@ -22,7 +23,8 @@ function linkList(src: string, list: string[], dst: string): number {
   return list.length;
 }
 
-const readList = (p: string): string[] =>
+/** The non-empty lines of a split list file. */
+export const readList = (p: string): string[] =>
   readFileSync(p, 'utf8')
     .split('\n')
     .map((s) => s.trim())

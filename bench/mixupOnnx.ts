@@ -20,7 +20,7 @@
 // pseudo-labelled by the model itself (selmix.teacher "self") or by the Mean Teacher ("ema"), both at the same
 // confidence threshold. "timing": milliseconds per training step of each mixup (lr 0, the model's real graphs, batch
 // --batch, 3 warm-up steps then the median of 10), including the JS mixing and, for puzzle, the saliency pass.
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -33,22 +33,9 @@ import { OrtNetwork, probeNetwork, type ParamValues } from '../src/backend/onnxN
 import { cutmixImages, puzzleImages, saliencyGrid, softTargets, type ImageLayout } from '../src/core/training/inputMix';
 import { Rng } from '../src/core/numerics/rng';
 import { fmtMs, log, mdTable, median } from './lib';
+import { linkList, readList } from './cifarResnet';
 
 type Mixup = 'feature' | 'cutmix' | 'puzzle';
-
-function linkList(src: string, list: string[], dst: string): number {
-  for (const rel of list) {
-    mkdirSync(join(dst, rel.split('/')[0]!), { recursive: true });
-    symlinkSync(join(src, rel), join(dst, rel));
-  }
-  return list.length;
-}
-
-const readList = (p: string): string[] =>
-  readFileSync(p, 'utf8')
-    .split('\n')
-    .map((s) => s.trim())
-    .filter((s) => s.length > 0);
 
 /** Unlabeled images of class c (of K) for imbalance rho_u (inverted below 1), at most M. */
 const unlabeledCount = (c: number, K: number, M: number, rhoU: number): number =>

@@ -265,24 +265,18 @@ export class SidebarProvider implements vscode.WebviewViewProvider, vscode.Dispo
       }),
     );
     view.onDidDispose(() => disposable.dispose());
-    view.webview.html = viewHtml(
-      view.webview,
-      this.extensionUri,
-      'sidebar',
-      this.host.bootstrapSnapshot(),
-      this.host.trusted,
-    );
-    this.disposables.push(
-      vscode.workspace.onDidGrantWorkspaceTrust(() => {
-        view.webview.html = viewHtml(
-          view.webview,
-          this.extensionUri,
-          'sidebar',
-          this.host.bootstrapSnapshot(),
-          this.host.trusted,
-        );
-      }),
-    );
+    const draw = (): void => {
+      view.webview.html = viewHtml(
+        view.webview,
+        this.extensionUri,
+        'sidebar',
+        this.host.bootstrapSnapshot(),
+        this.host.trusted,
+      );
+    };
+    draw();
+    // Granting trust enables runs: the page is drawn again with that fact.
+    this.disposables.push(vscode.workspace.onDidGrantWorkspaceTrust(draw));
   }
 
   dispose(): void {
