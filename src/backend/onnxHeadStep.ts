@@ -219,6 +219,11 @@ export class OrtHeadTrainer {
     });
   }
 
+  /** W and b as they are now: the arrays the steps update (the W variable lags behind them until sync). */
+  current(): { W: Float32Array; b: Float32Array } {
+    return { W: this.state.W, b: this.state.b };
+  }
+
   /** Makes the variables exact: W, b and both momentum buffers written back. */
   sync(): void {
     tf.tidy(() => {

@@ -56,6 +56,11 @@ export interface HeadTrainer {
   writeBias(): void;
   /** Makes the variables exact (W, b and both momentum buffers). */
   sync(): void;
+  /**
+   * W ([d, K]) and b as they are now, exact, without changing the trainer's state (the variables may lag behind
+   * between sync calls); the arrays may be the trainer's own: read them before the next step, do not keep them.
+   */
+  current(): { W: Float32Array; b: Float32Array };
   /** Releases what the trainer holds outside tfjs (native sessions), if anything. */
   dispose?(): void;
 }
@@ -111,6 +116,13 @@ export class LinearHeadTrainer implements HeadTrainer {
       this.v.b.assign(tf.tensor1d(this.b.slice()));
       this.v.mb.assign(tf.tensor1d(this.mb.slice()));
     });
+  }
+
+  /** W (the variable times the carried scale) and b as they are now; the variables and the scale stay as they are. */
+  current(): { W: Float32Array; b: Float32Array } {
+    const W = Float32Array.from(this.v.W.dataSync());
+    if (this.scale !== 1) for (let i = 0; i < W.length; i++) W[i] = W[i]! * this.scale;
+    return { W, b: this.b };
   }
 
   /** Makes the variables exact: folds the carried scale into W and writes b and its momentum back. */

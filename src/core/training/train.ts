@@ -808,14 +808,17 @@ export class FinetuneRun {
     return puzzleImages(xa, xp, B, img, g, sal.subarray(0, B * g * g), sal.subarray(B * g * g), lam);
   }
 
-  /** The weights as they are now, in the variables' order (W exact): what the teacher averages. */
+  /**
+   * The weights as they are now, in the variables' order (W exact): what the teacher averages. A head trainer holds
+   * W and b ahead of their variables between sync calls (ONNX Runtime's keeps W in its own arrays), so it is asked.
+   */
   private currentValues(): Float32Array[] {
     if (this.net?.values) return this.net.values();
-    this.head?.writeBias();
-    const out = this.vars.map((v) => v.dataSync() as Float32Array);
-    const scale = this.head?.wScale ?? 1;
-    if (scale !== 1) out[0] = out[0]!.map((v) => v * scale);
-    return out;
+    if (this.head) {
+      const { W, b } = this.head.current();
+      return [W, b];
+    }
+    return this.vars.map((v) => v.dataSync() as Float32Array);
   }
 
   /**

@@ -87,8 +87,23 @@ test("OrtHeadTrainer (LinearHeadTrainer's surface) gives the same variables afte
     const p = { lr: s === 3 ? 0 : 0.05, momentum: 0.5, wd: 1e-3 };
     assert.ok(Math.abs(lin.step(batch, p) - ort.step(batch, p)) < 1e-4);
   }
+  // Before any sync the variables lag behind; current() gives both trainers' exact W and b (the Mean Teacher reads it).
+  const [cl, co] = [lin.current(), ort.current()];
+  assert.ok(
+    co.W.some((w, i) => w !== vb.W.dataSync()[i]),
+    "ONNX Runtime's W is ahead of its variable before sync",
+  );
+  for (const k of ['W', 'b'] as const)
+    for (let i = 0; i < cl[k].length; i++) assert.ok(Math.abs(cl[k][i]! - co[k][i]!) < 1e-5, `current ${k}[${i}]`);
   lin.sync();
   ort.sync();
+  for (const k of ['W', 'b'] as const) {
+    const [x, y] = [va[k].dataSync(), vb[k].dataSync()];
+    for (let i = 0; i < x.length; i++) {
+      assert.ok(Math.abs(x[i]! - cl[k][i]!) < 1e-6, `linear current ${k}[${i}] = the synced variable`);
+      assert.ok(Math.abs(y[i]! - co[k][i]!) === 0, `ONNX Runtime current ${k}[${i}] = the synced variable`);
+    }
+  }
   for (const k of ['W', 'b', 'mW', 'mb'] as const) {
     const [x, y] = [va[k].dataSync(), vb[k].dataSync()];
     for (let i = 0; i < x.length; i++) assert.ok(Math.abs(x[i]! - y[i]!) < 1e-5, `${k}[${i}]`);
