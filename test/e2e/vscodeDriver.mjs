@@ -58,9 +58,27 @@ export async function runCommand(page, title, { timeout = 60_000 } = {}) {
       await row.waitFor({ timeout: 5_000 });
       const clickedAt = Date.now();
       await row.click();
+      // Under load a click can land while the list re-renders and be dropped: the palette then stays open with the
+      // command's title typed. A closed palette, or the widget reused by the command's own quick pick (another value),
+      // means the command ran; otherwise type it again.
+      const ran = await page
+        .waitForFunction(
+          (typed) => {
+            const el = document.querySelector('.quick-input-widget');
+            const box = el?.querySelector('input');
+            return !el || el.style.display === 'none' || !el.checkVisibility() || box?.value !== typed;
+          },
+          '>' + title,
+          { timeout: 5_000 },
+        )
+        .then(
+          () => true,
+          () => false,
+        );
+      if (!ran) throw new Error('the palette stayed open');
       return clickedAt;
     } catch (e) {
-      if (Date.now() > deadline) throw new Error(`command "${title}" not found in the palette`);
+      if (Date.now() > deadline) throw new Error(`command "${title}" did not run from the palette: ${e.message}`);
     }
     await page.keyboard.press('Escape');
     await page.waitForTimeout(500);
