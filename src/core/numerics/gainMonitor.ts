@@ -8,6 +8,7 @@
 // against the predicted ones by more than their noise allows (their noise-weighted mean, in the predicted direction,
 // three standard errors below 0: the monitor looks at every refresh, so it asks for strong evidence). Its
 // state is a plain object, so the training loop checkpoints it with the rest.
+import { classStatsOfCells, type ClassStats } from './classStats';
 import { Rng } from './rng';
 
 /** Refresh intervals needed before the gain monitor judges the estimate. */
@@ -231,15 +232,17 @@ export function pearson(a: ArrayLike<number>, b: ArrayLike<number>): number | nu
  * after): a stratified bootstrap that redraws each class's examples with replacement, B times, scores both ends on the
  * same draw and takes the spread of the difference. It carries each class's recall noise through any objective
  * (min-type and constrained ones included), and pairs the two ends: predictions that did not change add no noise.
- * objective maps a joint confusion matrix (C_kl = share of examples of class k predicted l) to its value. Deterministic
- * in seed.
+ * objective scores a joint confusion matrix (C_kl = share of examples of class k predicted l) from its class sums
+ * (classStats) and, when it needs the matrix itself, C() (valid during the call only). A draw touches at most N of the
+ * K^2 cells: only those are summed and cleared, so at K = 1000 a draw costs O(N log N), not O(K^2). Deterministic in
+ * seed.
  */
 export function changeNoise(
   before: ArrayLike<number>,
   after: ArrayLike<number>,
   labels: ArrayLike<number>,
   K: number,
-  objective: (C: Float64Array) => number,
+  objective: (C: () => Float64Array, st: ClassStats) => number,
   seed: number,
   B = 24,
 ): number {
@@ -248,26 +251,59 @@ export function changeNoise(
   const byClass: number[][] = Array.from({ length: K }, () => []);
   for (let i = 0; i < N; i++) byClass[labels[i]!]?.push(i);
   const rng = new Rng(seed);
-  const Cb = new Float64Array(K * K),
-    Ca = new Float64Array(K * K);
+  const ends = [new SparseConfusion(K, N), new SparseConfusion(K, N)] as const;
   const diffs: number[] = [];
   for (let b = 0; b < B; b++) {
-    Cb.fill(0);
-    Ca.fill(0);
+    const [Cb, Ca] = ends;
     for (let k = 0; k < K; k++) {
       const idx = byClass[k]!;
       for (let t = 0; t < idx.length; t++) {
         const i = idx[rng.int(idx.length)]!;
-        Cb[k * K + before[i]!]! += 1 / N;
-        Ca[k * K + after[i]!]! += 1 / N;
+        Cb.add(k * K + before[i]!, 1 / N);
+        Ca.add(k * K + after[i]!, 1 / N);
       }
     }
-    const d = objective(Ca) - objective(Cb);
+    const d = Ca.score(objective) - Cb.score(objective);
+    Ca.clear();
+    Cb.clear();
     if (Number.isFinite(d)) diffs.push(d);
   }
   if (diffs.length < 2) return 0;
   const m = diffs.reduce((a, v) => a + v, 0) / diffs.length;
   return Math.sqrt(diffs.reduce((a, v) => a + (v - m) ** 2, 0) / (diffs.length - 1));
+}
+
+/** A dense K x K matrix that remembers which cells it touched: summed (classStatsOfCells) and cleared by those. */
+class SparseConfusion {
+  readonly C: Float64Array;
+  private readonly touched: Int32Array;
+  private used = 0;
+
+  constructor(
+    private readonly K: number,
+    maxCells: number,
+  ) {
+    this.C = new Float64Array(K * K);
+    this.touched = new Int32Array(Math.min(maxCells, K * K));
+  }
+
+  add(t: number, v: number): void {
+    if (this.C[t] === 0) this.touched[this.used++] = t;
+    this.C[t]! += v;
+  }
+
+  /** objective of the matrix: the class sums from the touched cells in row-major order (classStats's order). */
+  score(objective: (C: () => Float64Array, st: ClassStats) => number): number {
+    const cells = this.touched.subarray(0, this.used).sort();
+    const values = new Float64Array(this.used);
+    for (let u = 0; u < this.used; u++) values[u] = this.C[cells[u]!]!;
+    return objective(() => this.C, classStatsOfCells(cells, values, this.K));
+  }
+
+  clear(): void {
+    for (let u = 0; u < this.used; u++) this.C[this.touched[u]!] = 0;
+    this.used = 0;
+  }
 }
 
 /** What a refresh did to the monitor's verdict: nothing, raised the warning, or withdrew it. */

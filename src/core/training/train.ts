@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { SelmixConfig } from '../config';
 import type { SelmixModel } from './model';
 import { forwardAll, gatherRows, metricsOf, type ExampleSet } from './evaluate';
-import { argmaxRows } from '../numerics/classStats';
+import { argmaxRows, type ClassStats } from '../numerics/classStats';
 import { crossEntropy, dense } from './nn';
 import { cutmixRows } from './mixup';
 import { LinearHeadTrainer, type HeadTrainer, type HeadTrainerFactory } from './headStep';
@@ -35,7 +35,7 @@ import {
   type GainTrack,
   type GainVerdict,
 } from '../numerics/gainMonitor';
-import { metricsReport } from '../numerics/metrics';
+import { metricsOfStats, metricsReport } from '../numerics/metrics';
 import { classSupport, confusionMatrix } from '../numerics/confusion';
 import type {
   MetricsReport,
@@ -980,7 +980,8 @@ export class FinetuneRun {
     const support = sp ? classSupport(gLabels, K) : this.valSupport;
     const preds = argmaxRows(gLogits, gLabels.length, K);
     const prev = s.gainTrack.lastPreds;
-    const objectiveOfC = (C: Float64Array) => this.scoreOf(C, metricsReport(C, K, support, sm.headFrac)).score;
+    const objectiveOfC = (C: () => Float64Array, st: ClassStats) =>
+      this.scoreOf(C, metricsOfStats(st, K, support, sm.headFrac)).score;
     const noise = prev
       ? changeNoise(prev, preds, gLabels, K, objectiveOfC, (tr.seed * 1000003 + step) | 0, K > 300 ? 8 : 24)
       : null;
@@ -999,7 +1000,8 @@ export class FinetuneRun {
     // training.selectionMargin: between two iterates of the same feasibility, a better one replaces the kept one only
     // when the improvement exceeds that many standard errors of the change between them on the selection rows.
     if (isBest && s.best.step >= 0 && tr.selectionMargin > 0 && sc.feasible === s.best.feasible && s.bestPreds) {
-      const selObjective = (C: Float64Array) => this.scoreOf(C, metricsReport(C, K, selSupport, sm.headFrac)).score;
+      const selObjective = (C: () => Float64Array, st: ClassStats) =>
+        this.scoreOf(C, metricsOfStats(st, K, selSupport, sm.headFrac)).score;
       const se = changeNoise(
         s.bestPreds,
         selPreds,

@@ -12,7 +12,8 @@ import {
   recordPairs,
   MONITOR_MIN_INTERVALS,
 } from '../../../../src/core/numerics/gainMonitor';
-import { metricsReport } from '../../../../src/core/numerics/metrics';
+import { classStats, type ClassStats } from '../../../../src/core/numerics/classStats';
+import { metricsOfStats, metricsReport } from '../../../../src/core/numerics/metrics';
 import { Rng } from '../../../../src/core/numerics/rng';
 
 /** A track of n intervals: predicted changes decaying like a cosine schedule, realised = slope x predicted + noise. */
@@ -128,7 +129,7 @@ test('changeNoise: the paired bootstrap standard error of a change matches the b
   for (let i = 30; i < 40; i++) after[i] = 1;
   for (let i = n; i < n + 20; i++) after[i] = 0;
   const support = [n, n];
-  const mean = (c: Float64Array) => metricsReport(c, K, support).meanRecall;
+  const mean = (c: () => Float64Array) => metricsReport(c(), K, support).meanRecall;
   // Mean recall's change is the mean over classes of the mean per-example difference d in {-1, 0, 1}.
   const varOf = (plus: number, minus: number) => {
     const m = (plus - minus) / n;
@@ -145,8 +146,61 @@ test('changeNoise: the paired bootstrap standard error of a change matches the b
   // Nothing changed: no noise in the change, however noisy each end is.
   assert.equal(changeNoise(before, before, labels, K, mean, 1, 50), 0);
   // Min recall: class 1 (recall 0.9 after) is the min after, class 0 (0.85) before; the bootstrap carries the switch.
-  const min = (c: Float64Array) => metricsReport(c, K, support).minRecall;
+  const min = (c: () => Float64Array) => metricsReport(c(), K, support).minRecall;
   assert.ok(changeNoise(before, after, labels, K, min, 3, 400) > 0.01);
+});
+
+test('changeNoise: the class sums it passes are those of the dense matrix to the last bit, and equal the dense bootstrap', () => {
+  // The dense bootstrap as it was written before the sparse one: every draw fills a K x K matrix and scores all of it.
+  const dense = (
+    before: Int32Array,
+    after: Int32Array,
+    labels: Int32Array,
+    K: number,
+    f: (C: Float64Array) => number,
+    seed: number,
+    B: number,
+  ) => {
+    const N = labels.length;
+    const byClass: number[][] = Array.from({ length: K }, () => []);
+    for (let i = 0; i < N; i++) byClass[labels[i]!]!.push(i);
+    const rng = new Rng(seed);
+    const Cb = new Float64Array(K * K),
+      Ca = new Float64Array(K * K);
+    const diffs: number[] = [];
+    for (let b = 0; b < B; b++) {
+      Cb.fill(0);
+      Ca.fill(0);
+      for (let k = 0; k < K; k++) {
+        const idx = byClass[k]!;
+        for (let t = 0; t < idx.length; t++) {
+          const i = idx[rng.int(idx.length)]!;
+          Cb[k * K + before[i]!]! += 1 / N;
+          Ca[k * K + after[i]!]! += 1 / N;
+        }
+      }
+      diffs.push(f(Ca) - f(Cb));
+    }
+    const m = diffs.reduce((a, v) => a + v, 0) / diffs.length;
+    return Math.sqrt(diffs.reduce((a, v) => a + (v - m) ** 2, 0) / (diffs.length - 1));
+  };
+  const K = 60,
+    N = 900;
+  const r = new Rng(11);
+  const labels = Int32Array.from({ length: N }, (_, i) => i % K);
+  const before = Int32Array.from(labels, (y) => (r.next() < 0.7 ? y : r.int(K)));
+  const after = Int32Array.from(before, (p, i) => (r.next() < 0.2 ? labels[i]! : p));
+  const support = Array.from({ length: K }, () => N / K);
+  let calls = 0;
+  const sparseF = (C: () => Float64Array, st: ClassStats) => {
+    const full = classStats(C(), K);
+    for (const key of ['diag', 'R', 'cov'] as const) assert.deepEqual(st[key], full[key], `${key} as the dense sums`);
+    calls++;
+    return metricsOfStats(st, K, support).gMean + metricsOfStats(st, K, support).minCoverage;
+  };
+  const denseF = (C: Float64Array) => metricsReport(C, K, support).gMean + metricsReport(C, K, support).minCoverage;
+  assert.equal(changeNoise(before, after, labels, K, sparseF, 5, 12), dense(before, after, labels, K, denseF, 5, 12));
+  assert.equal(calls, 24, 'both ends of each of the 12 draws scored');
 });
 
 test('binomialTail: P(X >= k) for X ~ Binomial(n, p), against hand-computed values', () => {
