@@ -368,8 +368,14 @@ class Commands {
   }
 
   private async pickConfig(title: string): Promise<vscode.Uri | undefined> {
-    const active = vscode.window.activeTextEditor?.document.uri;
-    if (active && active.scheme === 'file' && isConfigUri(active)) return active;
+    // The active editor, else the active tab: right after Quick Open the extension host may not know the new editor yet
+    // (the e2e saw the command ask "Which config?" with the config open); the tab is a second source.
+    const tab = vscode.window.tabGroups.activeTabGroup.activeTab?.input;
+    for (const active of [
+      vscode.window.activeTextEditor?.document.uri,
+      tab instanceof vscode.TabInputText ? tab.uri : undefined,
+    ])
+      if (active && active.scheme === 'file' && isConfigUri(active)) return active;
     // The index answers at once when it knows exactly one config (the common case); otherwise the user picks from a
     // fresh search (a file watcher may lag behind a file just written).
     let found = await this.configs.list();

@@ -13,6 +13,7 @@ import {
   describeStartSplit,
   reportTarget,
   runCommand,
+  runConfigCommand,
   until as untilOn,
   webview,
 } from './vscodeDriver.mjs';
@@ -67,20 +68,8 @@ async function largeK(K, file) {
   const runName = `E2E K = ${K}`;
   await openFile(file);
   // "Fine-tune" = the click on the command's row.
-  const started = await runCommand(page, 'SelMix: Fine-tune');
-  // The command takes the active editor's config; when the extension host has not yet heard of the editor just
-  // opened (a race with Quick Open seen here once), it asks "Which config?" among the workspace's two: answer as a user
-  // would.
-  const ask = page.locator('.quick-input-widget', { hasText: 'Which config?' });
-  if (
-    await ask.waitFor({ state: 'visible', timeout: 2000 }).then(
-      () => true,
-      () => false,
-    )
-  ) {
-    lap(`  K = ${K}: the command asked which config; picking ${file}`);
-    await ask.locator('.quick-input-list .monaco-list-row', { hasText: file }).first().click();
-  }
+  const { clickedAt: started, asked } = await runConfigCommand(page, 'SelMix: Fine-tune', file);
+  if (asked) lap(`  K = ${K}: the command asked which config; picked ${file}`);
   await dash().locator('#run-name', { hasText: runName }).waitFor({ timeout: 120_000 });
   lap(`  K = ${K}: header of the new run after ${Date.now() - started} ms (the run loads its data meanwhile)`);
   await dash().locator('body[data-stage-painted-at]').waitFor({ state: 'attached', timeout: 30_000 }); // set when the page first showed the run live

@@ -22,6 +22,7 @@ import {
   describeStartSplit,
   reportTarget,
   runCommand,
+  runConfigCommand,
   until as untilOn,
   webview,
 } from './vscodeDriver.mjs';
@@ -39,8 +40,8 @@ try {
     await test('the universal package (no ONNX Runtime): Fine-tune on an ONNX model fails with a data error naming the file, and writes nothing', async () => {
       assert.ok(WS, 'E2E_WS is set');
       await openFileOn(page, 'onnx.selmix.json');
-      await runCommand(page, 'SelMix: Fine-tune');
-      lap('  command run');
+      const { asked } = await runConfigCommand(page, 'SelMix: Fine-tune', 'onnx.selmix.json');
+      lap(`  command run${asked ? ' (it asked which config: onnx.selmix.json picked)' : ''}`);
       // The toast first: it is what a user sees whichever view is open, and when the dashboard is missing the log then
       // says whether the run failed at all.
       const toast = page
@@ -79,7 +80,7 @@ try {
       assert.ok(!existsSync(outDir), 'no output before the run');
       await openFileOn(page, 'onnx.selmix.json');
       // "Fine-tune" = the click on the command's row.
-      const commandAt = await runCommand(page, 'SelMix: Fine-tune');
+      const { clickedAt: commandAt } = await runConfigCommand(page, 'SelMix: Fine-tune', 'onnx.selmix.json');
       lap('  command run');
       const wv = dash();
       await wv.locator('body[data-stage-painted-at]').waitFor({ state: 'attached', timeout: 30_000 }); // set when the page first showed the run live
@@ -145,7 +146,7 @@ try {
       assert.ok(!('freezeBackbone' in cfg.model), 'the config leaves model.freezeBackbone at its default');
       await openFileOn(page, 'onnx-whole.selmix.json');
       const commandAt = Date.now();
-      await runCommand(page, 'SelMix: Fine-tune');
+      await runConfigCommand(page, 'SelMix: Fine-tune', 'onnx-whole.selmix.json');
       lap('  command run');
       const wv = dash();
       const NAME = 'E2E ONNX whole network (PyTorch CNN)';
@@ -265,7 +266,7 @@ try {
         const name = JSON.parse(readFileSync(join(WS, `onnx-${net}.selmix.json`), 'utf8')).name;
         await openFileOn(page, `onnx-${net}.selmix.json`);
         const commandAt = Date.now();
-        await runCommand(page, 'SelMix: Fine-tune');
+        await runConfigCommand(page, 'SelMix: Fine-tune', `onnx-${net}.selmix.json`);
         const wv = dash();
         const status = await until(
           `the ${net} run to end`,

@@ -85,6 +85,22 @@ export async function runCommand(page, title, { timeout = 60_000 } = {}) {
   }
 }
 
+/**
+ * Runs "SelMix: Fine-tune" (or another command that takes a config) for the config `file`, which the test has just
+ * opened: when the extension host has not yet heard of that editor, the command asks "Which config?" among the
+ * workspace's configs, and this answers as a user would. Returns the click time of the command and whether it asked.
+ */
+export async function runConfigCommand(page, title, file) {
+  const clickedAt = await runCommand(page, title);
+  const ask = page.locator('.quick-input-widget', { hasText: 'Which config?' });
+  const asked = await ask.waitFor({ state: 'visible', timeout: 2000 }).then(
+    () => true,
+    () => false,
+  );
+  if (asked) await ask.locator('.quick-input-list .monaco-list-row', { hasText: file }).first().click();
+  return { clickedAt, asked };
+}
+
 // Webviews are <iframe class="webview"> overlays (pre/index.html) holding <iframe id="active-frame"> with the
 // extension's HTML.
 export function webview(page, { extensionId, view = false } = {}) {
