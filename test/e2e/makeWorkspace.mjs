@@ -181,6 +181,25 @@ function onnxWorkspace(dir) {
       files++;
     }
   }
+  // A user-sized training folder for the same model: 20,450 MNIST training images, long-tailed (class k:
+  // round(5000 * 10^(-k/9)), 5000 ... 500), taken after the first 120 of each class so that none is in images/val.
+  const bigCounts = Array.from({ length: 10 }, (_, k) => Math.round(5000 * 10 ** (-k / 9)));
+  {
+    const [images, labels] = sets.train;
+    const seen = new Array(10).fill(0);
+    const taken = new Array(10).fill(0);
+    for (let i = 0; i < labels.length && taken.some((t, k) => t < bigCounts[k]); i++) {
+      const k = labels[i];
+      if (seen[k]++ < 120 || taken[k] >= bigCounts[k]) continue;
+      const sub = join(dir, 'images20k', 'train', String(k));
+      if (taken[k] === 0) mkdirSync(sub, { recursive: true });
+      const png = new PNG({ width: 28, height: 28, colorType: 0 });
+      for (let p = 0; p < 784; p++)
+        png.data.set([images[i * 784 + p], images[i * 784 + p], images[i * 784 + p], 255], p * 4);
+      writeFileSync(join(sub, `train-${i}.png`), PNG.sync.write(png, { colorType: 0 }));
+      taken[k]++;
+    }
+  }
   mkdirSync(join(dir, 'onnx'), { recursive: true });
   copyFileSync(join(root, 'test', 'fixtures', 'onnx', 'cnn_bn_gap.onnx'), join(dir, 'onnx', 'model.onnx'));
   const config = {
@@ -197,6 +216,15 @@ function onnxWorkspace(dir) {
     output: 'selmix-out/onnx',
   };
   writeFileSync(join(dir, 'onnx.selmix.json'), JSON.stringify(config, null, 2) + '\n');
+  // The same head-only run on the 20,450-image folder (issue 22: live from the first second with a user-sized set).
+  const big = {
+    ...config,
+    name: 'E2E ONNX 20k images',
+    data: { ...config.data, train: 'images20k/train' },
+    training: { steps: 60, batchSize: 64, lr: 0.05, refreshEvery: 20, seed: 1 },
+    output: 'selmix-out/onnx-20k',
+  };
+  writeFileSync(join(dir, 'onnx-20k.selmix.json'), JSON.stringify(big, null, 2) + '\n');
   // The whole network (model.freezeBackbone left at its default, false): 40 steps on ONNX Runtime's training graphs.
   // Mean recall from the model as it is (no logit-adjusted warm start), so that a later iterate than step 0 is kept
   // and model.onnx carries a changed backbone.
@@ -257,6 +285,6 @@ function onnxWorkspace(dir) {
     writeFileSync(join(dir, `onnx-${net}.selmix.json`), JSON.stringify(cfg, null, 2) + '\n');
   }
   console.log(
-    `wrote ${dir}: onnx/model.onnx (test/fixtures/onnx/cnn_bn_gap.onnx), ${files} PNG images (train ${trainCounts.join('/')}, val and test 20 a class), onnx.selmix.json (head only), onnx-whole.selmix.json (whole network), onnx-depthwise and onnx-vit (whole network, 16 x 16 RGB)`,
+    `wrote ${dir}: onnx/model.onnx (test/fixtures/onnx/cnn_bn_gap.onnx), ${files} PNG images (train ${trainCounts.join('/')}, val and test 20 a class), images20k/train (${bigCounts.reduce((a, b) => a + b, 0)} PNG images, ${bigCounts.join('/')}), onnx.selmix.json (head only), onnx-20k.selmix.json (head only, the 20k folder), onnx-whole.selmix.json (whole network), onnx-depthwise and onnx-vit (whole network, 16 x 16 RGB)`,
   );
 }

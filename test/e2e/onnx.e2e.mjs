@@ -315,6 +315,58 @@ try {
         assert.deepEqual(onlyInOne, [], 'the same initializers, by name');
       });
   if (process.env.E2E_ONNX_UNIVERSAL !== '1')
+    await test('20,434 training images (a user-sized folder): a new dashboard is live with the stage line at once, and counts the images up as their features are extracted', async () => {
+      assert.ok(WS, 'E2E_WS is set');
+      const outDir = join(WS, 'selmix-out', 'onnx-20k');
+      // A new dashboard page (as after closing it), in a window that has shown a webview before.
+      await runCommand(page, 'View: Close All Editors');
+      await openFileOn(page, 'onnx-20k.selmix.json');
+      const { clickedAt } = await runConfigCommand(page, 'SelMix: Fine-tune', 'onnx-20k.selmix.json');
+      const wv = dash();
+      await wv.locator('body[data-stage-painted-at]').waitFor({ state: 'attached', timeout: 30_000 });
+      const liveMs = Number(await wv.locator('body').getAttribute('data-stage-painted-at')) - clickedAt;
+      const t = await until("the page's timing marks", () => pageTiming(wv), 60_000);
+      lap(`  20k: where it went: ${describeStartSplit(clickedAt, t)}`);
+      // The stage lines as the page showed them: each stage's first and last line.
+      const seen = [];
+      const status = await until(
+        'the 20k run to end',
+        async () => {
+          const s = await wv.locator('body').evaluate((b) => ({
+            status: b.dataset.status,
+            name: document.getElementById('run-name').textContent,
+            line: document.getElementById('stage-line').hidden ? '' : document.getElementById('stage-line').textContent,
+          }));
+          const head = s.line.replace(/ \d+\/\d+.*$|:.*$|….*$/, '');
+          if (s.line && s.name.includes('20k')) {
+            const last = seen.at(-1);
+            if (last?.head === head) last.lines.push(s.line);
+            else seen.push({ head, lines: [s.line] });
+          }
+          const done = s.status === 'finished' || s.status === 'failed' || s.status === 'stopped';
+          return done && s.name.includes('20k') ? s.status : null;
+        },
+        300_000,
+        100,
+      );
+      lap(
+        `  20k: "Fine-tune" clicked -> live stage line ${liveMs} ms; run ${status} ${((Date.now() - clickedAt) / 1000).toFixed(1)} s after the click; stages: ${seen.map((x) => `"${x.lines[0]}" … (${x.lines.length} seen) "${x.lines.at(-1)}"`).join(' -> ')}`,
+      );
+      reportTarget(lap, 'ONNX, 20,434 images, a new dashboard: "Fine-tune" clicked -> live stage line', liveMs, 1000);
+      assert.ok(liveMs < 30_000, `the stage line came ${liveMs} ms after the command`);
+      assert.equal(status, 'finished');
+      // Images are decoded in batches as their features are extracted: one stage counts the 20,434 up.
+      const counting = seen.find((x) => x.lines.some((l) => /\/20434\b/.test(l)));
+      assert.ok(counting, `a stage line counted the 20,434 images (${seen.map((x) => x.head).join(', ')})`);
+      const done = counting.lines.map((l) => Number(/(\d+)\/20434/.exec(l)?.[1] ?? NaN)).filter(Number.isFinite);
+      assert.ok(
+        done.length >= 3 && done.every((v, i) => i === 0 || v >= done[i - 1]) && done.at(-1) > done[0],
+        `the count went up on the page: ${done.join(', ')}`,
+      );
+      const report = JSON.parse(readFileSync(join(outDir, 'report.json'), 'utf8'));
+      assert.equal(report.onnx?.ok, true, 'model.onnx checked');
+    });
+  if (process.env.E2E_ONNX_UNIVERSAL !== '1')
     await test('New Config File with a CIFAR-10-sized image tree and an ONNX model: train, val and test folders offered, the preprocessing preset asked, the config written', async () => {
       assert.ok(WS, 'E2E_WS is set');
       // CIFAR-10's layout and size (10 classes, 5,000 training and 1,000 test images each). The scan lists folders and
