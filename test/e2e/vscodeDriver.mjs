@@ -4,6 +4,9 @@ import { chromium } from 'playwright-core';
 import fs from 'node:fs';
 import path from 'node:path';
 
+/** Timestamps of the webview shell's requests in this browser (see openWorkbench). */
+const webviewShellLog = [];
+
 export async function openWorkbench({ url = process.env.CS_URL, width = 1400, height = 900 } = {}) {
   const udd = fs.mkdtempSync(path.join(process.env.E2E_RUN || '/tmp', 'chrome-'));
   const context = await chromium.launchPersistentContext(udd, {
@@ -29,6 +32,17 @@ export async function openWorkbench({ url = process.env.CS_URL, width = 1400, he
     (r) => r.abort(),
   );
   const page = context.pages()[0] ?? (await context.newPage());
+  // The webview shell's requests (VS Code's pre/index.html, its service worker, then fake.html once the worker is ready
+  // and the content loads), so that describeStartSplit can say where VS Code's part of a new webview went.
+  const shell = (u) => /\/webview\/browser\/pre\/(index\.html|service-worker\.js|fake\.html)/.exec(u)?.[1];
+  context.on(
+    'request',
+    (r) => shell(r.url()) && webviewShellLog.push({ at: Date.now(), what: `${shell(r.url())} requested` }),
+  );
+  context.on(
+    'requestfinished',
+    (r) => shell(r.url()) && webviewShellLog.push({ at: Date.now(), what: `${shell(r.url())} loaded` }),
+  );
   page.on('pageerror', (e) => console.log('  [pageerror]', e.message.slice(0, 300)));
   await page.goto(url);
   await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
@@ -165,8 +179,16 @@ export function describeStartSplit(clickedAt, t) {
   return (
     `click -> command handler ${t.commandAt - clickedAt} ms (VS Code); command -> HTML set ${t.htmlAt - t.commandAt} ms (config check, views switched); ` +
     `HTML set -> page navigation start ${t.navigationStart - t.htmlAt} ms (VS Code creating the webview); navigation start -> first paint with the stage line ${t.fcpAt - t.navigationStart} ms; ` +
-    `bundle's first full paint ${t.firstPaint - t.navigationStart} ms after navigation start`
+    `bundle's first full paint ${t.firstPaint - t.navigationStart} ms after navigation start` +
+    shellSplit(t.htmlAt, t.navigationStart)
   );
+}
+
+/** The webview shell's requests between HTML set and the page's navigation start, in ms after HTML set. */
+function shellSplit(htmlAt, navigationStart) {
+  const seen = webviewShellLog.filter((e) => e.at >= htmlAt - 50 && e.at <= navigationStart + 50);
+  if (seen.length === 0) return '';
+  return ` (within VS Code's part: ${seen.map((e) => `${e.what} +${e.at - htmlAt}`).join(', ')} ms)`;
 }
 
 export async function openFile(page, name) {
