@@ -648,22 +648,23 @@ try {
       const top = page.locator('.quick-input-list .monaco-list-row').first();
       picked.push(`${(await title.innerText()).replace(/^.*: /, '')} = ${(await top.innerText()).split('\n')[0]}`);
       const before = await title.innerText();
-      await page.keyboard.press('Enter');
-      // An Enter that lands while the pick still fills its list is dropped by VS Code (seen under load): when the
-      // same pick is still up after 3 s, Enter again.
-      let pressedAt = Date.now();
+      // The top row (the best guess) is clicked, not Entered: Enter needs the pick to hold the keyboard focus, which a
+      // toast can take, and an Enter that lands while the pick still fills its list is dropped (both seen under
+      // load). When the same pick is still up after 3 s, click again.
+      await top.click();
+      let clickedAt = Date.now();
       await until(
-        'the next pick',
+        `the pick after ${before}`,
         async () => {
           if (!(await title.isVisible().catch(() => false))) return true;
           if ((await title.innerText()) !== before) return true;
-          if (Date.now() - pressedAt > 3000) {
-            await page.keyboard.press('Enter');
-            pressedAt = Date.now();
+          if (Date.now() - clickedAt > 3000) {
+            await top.click({ timeout: 2000 }).catch(() => undefined);
+            clickedAt = Date.now();
           }
           return null;
         },
-        15_000,
+        20_000,
         100,
       );
     }
