@@ -181,7 +181,10 @@ test("W's update on the host gives the very bits of the update inside the graph 
   const ref = new OrtSession(wholeGraph(B, d, K));
   const step = new OrtHeadStep(B, d, K);
   const host: OrtHeadState = { W: W0.slice(), b: b0.slice(), mW: new Float32Array(d * K), mb: new Float32Array(K) };
-  let [W, b, mW, mb] = [W0.slice(), b0.slice(), new Float32Array(d * K), new Float32Array(K)];
+  let W: Float32Array = W0.slice(),
+    b: Float32Array = b0.slice(),
+    mW: Float32Array = new Float32Array(d * K),
+    mb: Float32Array = new Float32Array(K);
   for (let s = 0; s < 6; s++) {
     const batch: HeadBatch = {
       anchorSet: set,
