@@ -30,29 +30,35 @@ class AliasTable {
     let total = 0;
     for (let i = 0; i < n; i++) total += w[i]!;
     const scaled = new Float64Array(n);
-    const small: number[] = [];
-    const large: number[] = [];
+    // The two work lists as typed stacks (each index is on at most one of them at a time).
+    const small = new Int32Array(n);
+    const large = new Int32Array(n);
+    let ns = 0,
+      nl = 0;
     for (let i = 0; i < n; i++) {
       scaled[i] = (w[i]! * n) / total;
-      (scaled[i]! < 1 ? small : large).push(i);
+      if (scaled[i]! < 1) small[ns++] = i;
+      else large[nl++] = i;
     }
-    while (small.length > 0 && large.length > 0) {
-      const s = small.pop()!;
-      const l = large[large.length - 1]!;
+    while (ns > 0 && nl > 0) {
+      const s = small[--ns]!;
+      const l = large[nl - 1]!;
       this.prob[s] = scaled[s]!;
       this.alias[s] = l;
       scaled[l] = scaled[l]! + scaled[s]! - 1;
       if (scaled[l]! < 1) {
-        large.pop();
-        small.push(l);
+        nl--;
+        small[ns++] = l;
       }
     }
     // Leftovers are 1 up to rounding; a zero-weight leftover must never be returned.
-    for (const i of large) {
+    for (let q = 0; q < nl; q++) {
+      const i = large[q]!;
       this.prob[i] = 1;
       this.alias[i] = i;
     }
-    for (const i of small) {
+    for (let q = 0; q < ns; q++) {
+      const i = small[q]!;
       this.prob[i] = w[i]! > 0 ? 1 : 0;
       this.alias[i] = w[i]! > 0 ? i : firstPositive(w);
     }
@@ -96,9 +102,10 @@ export class PairSampler {
     this.anchorsByClass = args.anchorsByClass;
     this.partnersByClass = args.partnersByClass;
     this.rng = args.rng;
-    const hasPartner = (j: number): boolean => args.partnersByClass[j]!.length > 0;
+    const partnerClass = Uint8Array.from({ length: K }, (_, j) => (args.partnersByClass[j]!.length > 0 ? 1 : 0));
+    const hasPartner = (j: number): boolean => partnerClass[j] === 1;
     const hasAnchor = (i: number): boolean => args.anchorsByClass[i]!.length > 0;
-    if (!Array.from({ length: K }, (_, j) => hasPartner(j)).some(Boolean)) {
+    if (!partnerClass.includes(1)) {
       throw new TrainingError(
         'no partner example to mix with: every class of the partner set is empty. With an unlabeled set and ' +
           'selmix.partnerLabels "pseudo", this happens when every unlabeled example is below selmix.pseudoLabelThreshold: lower the ' +
