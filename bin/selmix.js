@@ -12,11 +12,13 @@ const root = join(__dirname, '..');
  * the large arrays of a run (inputs of hundreds of MB, K x K matrices) are then mapped in 2 MB pages instead of 4 KB
  * ones, which costs 0.2 to 0.5 s of page faults less at K = 1000 on a virtual machine (docs/PERFORMANCE.md). The
  * parent only waits and passes the exit status on. Returns true when it started the child. No child with
- * SELMIX_NO_HUGEPAGES=1 or THP set to always or never (another libc than glibc ignores the variable: its child costs a
- * process start, about 50 ms, for nothing).
+ * SELMIX_NO_HUGEPAGES=1, under --inspect, or with THP set to always or never (another libc than glibc ignores the
+ * variable: its child costs a process start, about 50 ms, for nothing).
  */
 function inHugePageChild() {
   if (process.platform !== 'linux' || process.env.SELMIX_NO_HUGEPAGES === '1') return false;
+  // A debugger attached to this process stays with the command.
+  if (process.execArgv.some((a) => a.startsWith('--inspect'))) return false;
   const tunables = process.env.GLIBC_TUNABLES ?? '';
   if (tunables.includes('glibc.malloc.hugetlb')) return false;
   let thp = '';
