@@ -26,6 +26,8 @@ export interface LeakResult {
 /** Runs `steps` head-only steps (refresh every 50) and reports the tensor count around them. */
 export async function benchLeak(opts: { K: number; d: number; steps: number }): Promise<LeakResult> {
   const { model, data } = syntheticProblem(opts.K, opts.d, 11);
+  // The head's variables, made when first read, are the model's: made before the count.
+  if (model.W.rank !== 2) throw new Error('bench/leak.ts: the head is not a matrix');
   const cfg = configSchema.parse({
     objective: 'minRecall',
     data: { kind: 'npy', train: { features: 'x.npy', labels: 'y.npy' } },

@@ -1,9 +1,10 @@
 // Benchmark (a): one SelMix gain refresh (multipliers + D + G + P, docs/ALGORITHM.md sections 2-4) for K x d on
 // synthetic inputs, against the brute-force K^4 construction of test/helpers/bruteForceGain.ts in the same run.
-// Run alone (node --import tsx bench/refresh.ts [--reps N]) it prints ordinary against large-gap logits at K = 1000,
-// d = 2048, side by side in one process.
+// Run alone (node --import tsx bench/refresh.ts [--reps N] [--ort]) it prints ordinary against large-gap logits at
+// K = 1000, d = 2048, side by side in one process, on the wasm matmul provider or (--ort) on ONNX Runtime's.
 import { centroidLogitsFromLogits, computeRefresh, type RefreshInput } from '../src/core/numerics/refresh';
 import { initBackend, tfMatMul } from '../src/backend/backend';
+import { ortMatMul } from '../src/backend/onnxRuntime';
 import { float64MatMul, gainMatrix, type GainArgs, type MatMul } from '../src/core/numerics/gain';
 import { confusionMatrix, clipConfusion } from '../src/core/numerics/confusion';
 import { classCentroids } from '../src/core/numerics/centroids';
@@ -361,10 +362,13 @@ export function benchLargeGap(
 
 if (process.argv[1] && /bench[\\/]refresh\.ts$/.test(process.argv[1])) {
   void (async () => {
-    await initBackend({ choice: 'wasm' });
+    const ort = process.argv.includes('--ort');
+    const info = await initBackend({ choice: ort ? 'onnxruntime' : 'wasm' });
+    if (ort && !info.onnxruntime) throw new Error(`ONNX Runtime did not load: ${info.note ?? info.name}`);
     const i = process.argv.indexOf('--reps');
     const reps = i > 0 ? Number(process.argv[i + 1]) : 5;
-    const { ordinary, largeGaps } = benchLargeGap(1000, 2048, reps, tfMatMul);
+    log(`provider: ${ort ? 'ONNX Runtime (ortMatMul)' : 'tfjs wasm (tfMatMul)'}`);
+    const { ordinary, largeGaps } = benchLargeGap(1000, 2048, reps, ort ? ortMatMul : tfMatMul);
     for (const r of [ordinary, largeGaps]) {
       log(
         `K=${r.K} d=${r.d} ${r.N / r.K} rows/class, ${r.logits} logits (largest centroid gap ${r.maxGap.toFixed(0)}): ` +

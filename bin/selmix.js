@@ -3,8 +3,67 @@
 'use strict';
 const { existsSync, readFileSync, renameSync, statSync, writeFileSync } = require('node:fs');
 const { dirname, join } = require('node:path');
-const { spawnSync } = require('node:child_process');
+const { spawn, spawnSync } = require('node:child_process');
 const root = join(__dirname, '..');
+
+/**
+ * On Linux where transparent huge pages are given on request ("madvise", the usual default), runs the command in a
+ * child with glibc's malloc asking for them (GLIBC_TUNABLES glibc.malloc.hugetlb=1, read only at process start):
+ * the large arrays of a run (inputs of hundreds of MB, K x K matrices) are then mapped in 2 MB pages instead of 4 KB
+ * ones, which costs 0.2 to 0.5 s of page faults less at K = 1000 on a virtual machine (docs/PERFORMANCE.md). The
+ * parent only waits and passes the exit status on. Returns true when it started the child. No child with
+ * SELMIX_NO_HUGEPAGES=1, under --inspect, or with THP set to always or never (another libc than glibc ignores the
+ * variable: its child costs a process start, about 50 ms, for nothing).
+ */
+function inHugePageChild() {
+  if (process.platform !== 'linux' || process.env.SELMIX_NO_HUGEPAGES === '1') return false;
+  // A debugger attached to this process stays with the command.
+  if (process.execArgv.some((a) => a.startsWith('--inspect'))) return false;
+  const tunables = process.env.GLIBC_TUNABLES ?? '';
+  if (tunables.includes('glibc.malloc.hugetlb')) return false;
+  let thp = '';
+  try {
+    thp = readFileSync('/sys/kernel/mm/transparent_hugepage/enabled', 'utf8');
+  } catch {
+    return false;
+  }
+  if (!thp.includes('[madvise]')) return false;
+  let child;
+  try {
+    child = spawn(process.execPath, [...process.execArgv, __filename, ...process.argv.slice(2)], {
+      stdio: 'inherit',
+      env: {
+        ...process.env,
+        GLIBC_TUNABLES: tunables ? `${tunables}:glibc.malloc.hugetlb=1` : 'glibc.malloc.hugetlb=1',
+      },
+    });
+  } catch {
+    return false;
+  }
+  // A terminal's Ctrl-C reaches the whole process group, the child included (it stops at the next step); a signal
+  // sent to this process alone is passed on.
+  const pass = (sig) => () => {
+    if (sig === 'SIGINT' && process.stdin.isTTY) return;
+    try {
+      child.kill(sig);
+    } catch {
+      // The child has gone.
+    }
+  };
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  const handlers = signals.map((sig) => [sig, pass(sig)]);
+  for (const [sig, h] of handlers) process.on(sig, h);
+  child.on('error', (e) => {
+    process.stderr.write(`selmix: could not start: ${e.message}\n`);
+    process.exitCode = 1;
+  });
+  child.on('exit', (code, signal) => {
+    for (const [sig, h] of handlers) process.removeListener(sig, h);
+    if (signal) process.kill(process.pid, signal);
+    else process.exitCode = code ?? 1;
+  });
+  return true;
+}
 const cli = join(root, 'dist', 'cli.js');
 if (!existsSync(cli)) {
   process.stderr.write('selmix: building dist/ (first run)...\n');
@@ -57,8 +116,10 @@ function loadCli(file) {
   }
 }
 
-const loaded = loadCli(cli);
-loaded.exports.main(process.argv.slice(2)).then((code) => {
-  process.exitCode = code;
-  loaded.save();
-});
+if (!inHugePageChild()) {
+  const loaded = loadCli(cli);
+  loaded.exports.main(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+    loaded.save();
+  });
+}

@@ -1,11 +1,14 @@
-// The head's SGD step (feature mixup, softmax cross-entropy, SGD with momentum and weight decay on W) as one ONNX
-// graph, built once per shape (B, d, K) and run on ONNX Runtime: the same update as src/core/training/headStep.ts's
-// LinearHeadTrainer, with every product and element-wise pass in one native call. The graph has no state: W, b and
-// the momentum buffers go in and their updated values come out; lr, momentum and weight decay are inputs, so a
+// The head's SGD step (feature mixup, softmax cross-entropy, SGD with momentum and weight decay on W): one ONNX graph,
+// built once per shape (B, d, K) and run on ONNX Runtime, computes the loss, dW and the bias update; the update of W
+// and its momentum follows on the host, in place: the same update as src/core/training/headStep.ts's
+// LinearHeadTrainer. The graph has no state: W, b and the bias momentum go in; lr and momentum are inputs, so a
 // learning-rate schedule needs no new graph.
 //   F = lam Xa + (1 - lam) Xp;  A = F W + b;  loss = mean_i -log softmax(A_i)[y_i]
 //   G = (softmax(A) - Y) / B;   dW = F^T G;  db = colsum(G)
 //   mW' = mu mW + dW + wd W;    W' = W - lr mW';   mb' = mu mb + db;   b' = b - lr mb'   (the bias is not decayed)
+// W's update on the host is one pass over d x K in place, where the graph took six element-wise passes and two fresh
+// d x K outputs (W' and mW', copied out of ONNX Runtime at every step); each operation rounded to float32 as the
+// graph's Mul, Add and Sub round, so W and mW are the same to the last bit.
 import * as tf from '@tensorflow/tfjs';
 import { headDims, type HeadBatch, type HeadStepParams, type HeadVariables } from '../core/training/headStep';
 import { encodeOnnx, floatTensor, int64Tensor, modelOf, node, valueInfo } from '../formats/onnx/proto';
@@ -19,7 +22,7 @@ export interface OrtHeadState {
   mb: Float32Array;
 }
 
-/** The ONNX bytes of the fused step for B rows, d features and K classes. */
+/** The ONNX bytes of the step's graph for B rows, d features and K classes (W's update is on the host: hostUpdateW). */
 export function headStepGraph(B: number, d: number, K: number): Uint8Array {
   const n = (
     op: string,
@@ -39,7 +42,6 @@ export function headStepGraph(B: number, d: number, K: number): Uint8Array {
       input: [
         valueInfo('W', [d, K]),
         valueInfo('b', [K]),
-        valueInfo('mW', [d, K]),
         valueInfo('mb', [K]),
         valueInfo('Xa', [B, d]),
         valueInfo('Xp', [B, d]),
@@ -47,15 +49,8 @@ export function headStepGraph(B: number, d: number, K: number): Uint8Array {
         valueInfo('Y', [B, K]),
         valueInfo('lr', [1]),
         valueInfo('mu', [1]),
-        valueInfo('wd', [1]),
       ],
-      output: [
-        valueInfo('W_out', [d, K]),
-        valueInfo('b_out', [K]),
-        valueInfo('mW_out', [d, K]),
-        valueInfo('mb_out', [K]),
-        valueInfo('loss', []),
-      ],
+      output: [valueInfo('dW', [d, K]), valueInfo('b_out', [K]), valueInfo('mb_out', [K]), valueInfo('loss', [])],
       node: [
         // Feature mixup.
         n('Sub', ['one', 'lam'], 'rest'),
@@ -76,13 +71,7 @@ export function headStepGraph(B: number, d: number, K: number): Uint8Array {
         n('Mul', ['PmY', 'invB'], 'G'),
         n('Gemm', ['F', 'G'], 'dW', { transA: 1 }, ['transA']),
         n('ReduceSum', ['G', 'axis0'], 'db', { keepdims: 0 }, ['keepdims']),
-        // SGD with momentum; weight decay on W only.
-        n('Mul', ['W', 'wd'], 'wdW'),
-        n('Add', ['dW', 'wdW'], 'gW'),
-        n('Mul', ['mW', 'mu'], 'muMW'),
-        n('Add', ['muMW', 'gW'], 'mW_out'),
-        n('Mul', ['mW_out', 'lr'], 'stepW'),
-        n('Sub', ['W', 'stepW'], 'W_out'),
+        // SGD with momentum on the bias (not decayed).
         n('Mul', ['mb', 'mu'], 'muMb'),
         n('Add', ['muMb', 'db'], 'mb_out'),
         n('Mul', ['mb_out', 'lr'], 'stepB'),
@@ -90,6 +79,24 @@ export function headStepGraph(B: number, d: number, K: number): Uint8Array {
       ],
     }),
   );
+}
+
+/**
+ * W's SGD step with momentum and weight decay, in place: mW <- mu mW + (dW + wd W), W <- W - lr mW, each product,
+ * sum and difference rounded to float32 (a product or sum of two float32 values rounded from float64 is the float32
+ * result itself), in the order the ONNX graph of this update computed them.
+ */
+export function hostUpdateW(W: Float32Array, mW: Float32Array, dW: Float32Array, p: HeadStepParams): void {
+  if (mW.length !== W.length || dW.length !== W.length)
+    throw new RangeError(`hostUpdateW: W, mW and dW have ${W.length}, ${mW.length} and ${dW.length} entries`);
+  const f = Math.fround;
+  const [lr, mu, wd] = [f(p.lr), f(p.momentum), f(p.wd)];
+  for (let i = 0; i < W.length; i++) {
+    const w = W[i]!;
+    const m = f(f(mW[i]! * mu) + f(dW[i]! + f(w * wd)));
+    mW[i] = m;
+    W[i] = w - f(m * lr);
+  }
 }
 
 /**
@@ -115,8 +122,11 @@ export class OrtHeadStep {
     this.y = new Float32Array(B * K);
   }
 
-  /** One step on a batch of exactly B rows (anchors gathered here; no partners: lambda = 1). */
-  step(state: OrtHeadState, batch: HeadBatch, p: HeadStepParams): number {
+  /**
+   * One step on a batch of exactly B rows (anchors gathered here; no partners: lambda = 1). W and mW are updated in
+   * place, b and mb replaced; with update false nothing in the state changes (the loss alone).
+   */
+  step(state: OrtHeadState, batch: HeadBatch, p: HeadStepParams, update = true): number {
     const { B, d, K } = this;
     if (batch.ya.length !== B)
       throw new RangeError(`OrtHeadStep: a batch of ${batch.ya.length} rows for a graph built for ${B}`);
@@ -138,7 +148,6 @@ export class OrtHeadStep {
       {
         W: { data: state.W, dims: [d, K] },
         b: { data: state.b, dims: [K] },
-        mW: { data: state.mW, dims: [d, K] },
         mb: { data: state.mb, dims: [K] },
         Xa: { data: this.xa, dims: [B, d] },
         Xp: { data: this.xp, dims: [B, d] },
@@ -146,14 +155,14 @@ export class OrtHeadStep {
         Y: { data: this.y, dims: [B, K] },
         lr: { data: Float32Array.of(p.lr), dims: [1] },
         mu: { data: Float32Array.of(p.momentum), dims: [1] },
-        wd: { data: Float32Array.of(p.wd), dims: [1] },
       },
-      ['W_out', 'b_out', 'mW_out', 'mb_out', 'loss'],
+      update ? ['dW', 'b_out', 'mb_out', 'loss'] : ['loss'],
     );
-    state.W = r.W_out!.data;
-    state.b = r.b_out!.data;
-    state.mW = r.mW_out!.data;
-    state.mb = r.mb_out!.data;
+    if (update) {
+      hostUpdateW(state.W, state.mW, r.dW!.data, p);
+      state.b = r.b_out!.data;
+      state.mb = r.mb_out!.data;
+    }
     return r.loss!.data[0]!;
   }
 
@@ -201,14 +210,8 @@ export class OrtHeadTrainer {
       g = new OrtHeadStep(B, this.d, this.K);
       this.graphs.set(B, g);
     }
-    if (p.lr === 0) {
-      // A step with no update still reports the loss: the graph with lr 0 leaves W and b as they are.
-      const keep = { ...this.state };
-      const loss = g.step(this.state, batch, p);
-      Object.assign(this.state, keep);
-      return loss;
-    }
-    return g.step(this.state, batch, p);
+    // A step with no update (lr 0) still reports the loss and leaves the state as it is.
+    return g.step(this.state, batch, p, p.lr !== 0);
   }
 
   /** Writes b and its momentum back into their variables. */

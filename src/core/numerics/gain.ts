@@ -347,13 +347,14 @@ export function gainMatrix(args: GainArgs): Float64Array {
     E = checkedMul(mm, Zp, checkedMul(mm, transposedZ(), Dp, d, K, K), K, d, K);
   }
 
-  const rest = softmaxSums(mm, F, f32 ? F32_FORMAT : F64_FORMAT, A, E, K, lb);
+  // r_ij first, then G_ij = (prototype or mixed term) - r_ij in place: one K x K array, not two.
   const G = new Float64Array(K * K);
+  softmaxSums(mm, F, f32 ? F32_FORMAT : F64_FORMAT, A, E, K, lb, G);
   for (let i = 0; i < K; i++) {
     const eii = E[i * K + i]!;
     for (let j = 0; j < K; j++) {
       const t = i * K + j;
-      G[t] = (mixed ? lb * eii + (1 - lb) * E[j * K + i]! : eii) - rest[t]!;
+      G[t] = (mixed ? lb * eii + (1 - lb) * E[j * K + i]! : eii) - G[t]!;
     }
   }
   return G;
@@ -362,7 +363,7 @@ export function gainMatrix(args: GainArgs): Float64Array {
 /**
  * r_ij = sum_l p^ij_l (lb E_il + (1-lb) E_jl) for all pairs: one block of products through the provider (the
  * header's form); the pairs whose sum falls under the reliable floor are summed directly (sparsePairs).
- * Returns a K x K Float64Array.
+ * Writes every entry of rest (K x K).
  */
 function softmaxSums(
   mm: MatMul,
@@ -372,7 +373,8 @@ function softmaxSums(
   E: Mat,
   K: number,
   lb: number,
-): Float64Array {
+  rest: Float64Array,
+): void {
   const KK = K * K;
   const { z, top } = shiftedLogits(A, K);
   const reliableLog2 = fmt.flush - fmt.scale - fmt.relErr + Math.log2(K);
@@ -420,7 +422,6 @@ function softmaxSums(
     : checkedMul(mm, UX.subarray(0, KK), Yt, K, K, K);
   // A sum at or above the floor is reliable: what flushing dropped is under 2^relErr of it, whatever the gaps.
   const tq = 2 ** (reliableLog2 + 2 * fmt.scale);
-  const rest = new Float64Array(KK);
   // The pairs under the floor, ascending (with large gaps nearly all K^2 of them: a typed list, not a JS array).
   const low = new Int32Array(KK);
   let nLow = 0;
@@ -430,7 +431,6 @@ function softmaxSums(
     else rest[t] = (eScale * (lb * SN1[KK + t]! + (1 - lb) * N2[t]!)) / s;
   }
   if (nLow > 0) sparsePairs(z, top, E, K, lb, eScale, low.subarray(0, nLow), rest);
-  return rest;
 }
 
 /**
@@ -485,19 +485,20 @@ function sparsePairs(
   // z and E transposed: the pairs come anchor-major (i fixed, j running), so column l of the partner rows is read
   // for consecutive j, contiguous here (a cache miss per pair in z and E themselves).
   const zT = new Float64Array(K * K);
-  const ET = new Float64Array(K * K);
+  // E's transpose in E's own number type (the same values; half the memory for a float32 provider).
+  const ET = E instanceof Float32Array ? new Float32Array(K * K) : new Float64Array(K * K);
   transposeInto(z, K, K, zT, K, 0);
   transposeInto(E, K, K, ET, K, 0);
-  // Each pair's threshold on z_al, and per row the lowest threshold any of its pairs needs.
-  const theta = new Float64Array(n);
+  // Each pair's threshold on z_al (computed again where it is used, rather than kept: up to K^2 of them), and per
+  // row the lowest threshold any of its pairs needs.
+  const thetaOf = (i: number, j: number): number =>
+    (Math.max(lb * z[i * K + top[j]!]!, (1 - lb) * zT[top[i]! * K + j]!) - T) / w;
   const rowTheta = new Float64Array(K).fill(Infinity);
   for (let p = 0; p < n; p++) {
     const t = low[p]!;
     const i = Math.floor(t / K),
       j = t - i * K;
-    const m0 = Math.max(lb * z[i * K + top[j]!]!, (1 - lb) * zT[top[i]! * K + j]!);
-    const th = (m0 - T) / w;
-    theta[p] = th;
+    const th = thetaOf(i, j);
     const a = aIsI ? i : j;
     if (th < rowTheta[a]!) rowTheta[a] = th;
   }
@@ -536,7 +537,7 @@ function sparsePairs(
       c1 = start[a + 1]!;
     // The pair's max m over its candidates (every column within T of m is among them), then the sums over the
     // columns with w z_al >= m - T.
-    const th = theta[p]!;
+    const th = thetaOf(i, j);
     let ref = -Infinity;
     for (let c = c0; c < c1; c++) {
       const l = cols[c]!;

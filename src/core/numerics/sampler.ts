@@ -17,28 +17,27 @@ export interface PairSamplerArgs {
   rng: Rng;
 }
 
-/**
- * A Walker/Vose alias table over n outcomes: one uniform draw and one comparison per sample. Built with typed stacks
- * (the small and large outcomes, last in first out): at K = 1000 a refresh builds 1001 tables of 1000.
- */
+/** A Walker/Vose alias table over n outcomes: one uniform draw and one comparison per sample. */
 class AliasTable {
   readonly prob: Float64Array;
   readonly alias: Int32Array;
 
-  /** Builds the table from non-negative weights with a positive sum; scratch: 3 n numbers to build in, or none. */
-  constructor(w: Float64Array, scratch?: AliasScratch) {
+  /** Builds the table from non-negative weights with a positive sum. */
+  constructor(w: Float64Array) {
     const n = w.length;
     this.prob = new Float64Array(n);
     this.alias = new Int32Array(n);
-    const { scaled, small, large } = scratch && scratch.scaled.length >= n ? scratch : new AliasScratch(n);
     let total = 0;
     for (let i = 0; i < n; i++) total += w[i]!;
+    const scaled = new Float64Array(n);
+    // The two work lists as typed stacks (each index is on at most one of them at a time).
+    const small = new Int32Array(n);
+    const large = new Int32Array(n);
     let ns = 0,
       nl = 0;
     for (let i = 0; i < n; i++) {
-      const v = (w[i]! * n) / total;
-      scaled[i] = v;
-      if (v < 1) small[ns++] = i;
+      scaled[i] = (w[i]! * n) / total;
+      if (scaled[i]! < 1) small[ns++] = i;
       else large[nl++] = i;
     }
     while (ns > 0 && nl > 0) {
@@ -53,13 +52,13 @@ class AliasTable {
       }
     }
     // Leftovers are 1 up to rounding; a zero-weight leftover must never be returned.
-    for (let u = 0; u < nl; u++) {
-      const i = large[u]!;
+    for (let q = 0; q < nl; q++) {
+      const i = large[q]!;
       this.prob[i] = 1;
       this.alias[i] = i;
     }
-    for (let u = 0; u < ns; u++) {
-      const i = small[u]!;
+    for (let q = 0; q < ns; q++) {
+      const i = small[q]!;
       this.prob[i] = w[i]! > 0 ? 1 : 0;
       this.alias[i] = w[i]! > 0 ? i : firstPositive(w);
     }
@@ -70,19 +69,6 @@ class AliasTable {
     const x = u * this.prob.length;
     const i = Math.min(this.prob.length - 1, Math.floor(x));
     return x - i < this.prob[i]! ? i : this.alias[i]!;
-  }
-}
-
-/** The buffers an AliasTable is built in, shared by the tables of one sampler. */
-class AliasScratch {
-  readonly scaled: Float64Array;
-  readonly small: Int32Array;
-  readonly large: Int32Array;
-
-  constructor(n: number) {
-    this.scaled = new Float64Array(n);
-    this.small = new Int32Array(n);
-    this.large = new Int32Array(n);
   }
 }
 
@@ -116,9 +102,10 @@ export class PairSampler {
     this.anchorsByClass = args.anchorsByClass;
     this.partnersByClass = args.partnersByClass;
     this.rng = args.rng;
-    const partnerOk = Uint8Array.from(args.partnersByClass, (p) => (p.length > 0 ? 1 : 0));
+    const partnerClass = Uint8Array.from({ length: K }, (_, j) => (args.partnersByClass[j]!.length > 0 ? 1 : 0));
+    const hasPartner = (j: number): boolean => partnerClass[j] === 1;
     const hasAnchor = (i: number): boolean => args.anchorsByClass[i]!.length > 0;
-    if (!partnerOk.includes(1)) {
+    if (!partnerClass.includes(1)) {
       throw new TrainingError(
         'no partner example to mix with: every class of the partner set is empty. With an unlabeled set and ' +
           'selmix.partnerLabels "pseudo", this happens when every unlabeled example is below selmix.pseudoLabelThreshold: lower the ' +
@@ -129,17 +116,15 @@ export class PairSampler {
     this.pPartner = new Float64Array(K * K);
     this.partnerTables = [];
     const aw = new Float64Array(K);
-    const row = new Float64Array(K);
-    const scratch = new AliasScratch(K);
     for (let i = 0; i < K; i++) {
       let rowSum = 0;
       let partnerSum = 0;
-      row.fill(0);
+      const row = new Float64Array(K);
       for (let j = 0; j < K; j++) {
         const p = P[i * K + j]!;
         if (!(p >= 0)) throw new RangeError(`PairSampler: P[${i},${j}] = ${p}`);
         rowSum += p;
-        if (partnerOk[j] === 1) {
+        if (hasPartner(j)) {
           row[j] = p + eps;
           partnerSum += row[j]!;
         }
@@ -147,7 +132,7 @@ export class PairSampler {
       aw[i] = hasAnchor(i) ? rowSum + K * eps : 0;
       if (partnerSum > 0) {
         for (let j = 0; j < K; j++) this.pPartner[i * K + j] = row[j]! / partnerSum;
-        this.partnerTables.push(new AliasTable(row, scratch));
+        this.partnerTables.push(new AliasTable(row));
       } else {
         aw[i] = 0; // no reachable partner from this anchor class
         this.partnerTables.push(null);

@@ -6,6 +6,8 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { LinearHeadTrainer, type HeadBatch } from '../../../src/core/training/headStep';
 import { OrtHeadStep, OrtHeadTrainer, type OrtHeadState } from '../../../src/backend/onnxHeadStep';
+import { OrtSession, probeOnnxRuntime } from '../../../src/backend/onnxRuntime';
+import { encodeOnnx, floatTensor, int64Tensor, modelOf, node, valueInfo } from '../../../src/formats/onnx/proto';
 
 function rng(seed: number): () => number {
   let s = seed >>> 0;
@@ -110,4 +112,135 @@ test("OrtHeadTrainer (LinearHeadTrainer's surface) gives the same variables afte
   }
   ort.dispose();
   [va, vb].forEach((v) => Object.values(v).forEach((t) => t.dispose()));
+});
+
+/** The step with W's update inside the graph too (how it was run before hostUpdateW): the bit-exact reference. */
+function wholeGraph(B: number, d: number, K: number): Uint8Array {
+  const n = (op: string, ins: string[], out: string, attrs: Record<string, number> = {}, ints: string[] = []) =>
+    node(op, ins, [out], attrs, ints);
+  return encodeOnnx(
+    modelOf({
+      name: 'reference_head_step',
+      initializer: [
+        floatTensor('one', [1], Float32Array.of(1)),
+        floatTensor('invB', [1], Float32Array.of(1 / B)),
+        int64Tensor('axis0', [1], [0]),
+      ],
+      input: [
+        ...(
+          [
+            ['W', [d, K]],
+            ['b', [K]],
+            ['mW', [d, K]],
+            ['mb', [K]],
+            ['Xa', [B, d]],
+            ['Xp', [B, d]],
+            ['lam', [B, 1]],
+            ['Y', [B, K]],
+            ['lr', [1]],
+            ['mu', [1]],
+            ['wd', [1]],
+          ] as const
+        ).map(([name, dims]) => valueInfo(name, [...dims])),
+      ],
+      output: [valueInfo('W_out', [d, K]), valueInfo('b_out', [K]), valueInfo('mW_out', [d, K])],
+      node: [
+        n('Sub', ['one', 'lam'], 'rest'),
+        n('Mul', ['Xa', 'lam'], 'fa'),
+        n('Mul', ['Xp', 'rest'], 'fp'),
+        n('Add', ['fa', 'fp'], 'F'),
+        n('Gemm', ['F', 'W', 'b'], 'A'),
+        n('LogSoftmax', ['A'], 'logP', { axis: 1 }, ['axis']),
+        n('Exp', ['logP'], 'P'),
+        n('Sub', ['P', 'Y'], 'PmY'),
+        n('Mul', ['PmY', 'invB'], 'G'),
+        n('Gemm', ['F', 'G'], 'dW', { transA: 1 }, ['transA']),
+        n('ReduceSum', ['G', 'axis0'], 'db', { keepdims: 0 }, ['keepdims']),
+        n('Mul', ['W', 'wd'], 'wdW'),
+        n('Add', ['dW', 'wdW'], 'gW'),
+        n('Mul', ['mW', 'mu'], 'muMW'),
+        n('Add', ['muMW', 'gW'], 'mW_out'),
+        n('Mul', ['mW_out', 'lr'], 'stepW'),
+        n('Sub', ['W', 'stepW'], 'W_out'),
+        n('Mul', ['mb', 'mu'], 'muMb'),
+        n('Add', ['muMb', 'db'], 'mb_out'),
+        n('Mul', ['mb_out', 'lr'], 'stepB'),
+        n('Sub', ['b', 'stepB'], 'b_out'),
+      ],
+    }),
+  );
+}
+
+test("W's update on the host gives the very bits of the update inside the graph (mixup, momentum, weight decay)", () => {
+  assert.ok(probeOnnxRuntime().ok, probeOnnxRuntime().detail);
+  const [B, d, K, n] = [16, 40, 9, 60];
+  const r = rng(23);
+  const set = Float32Array.from({ length: n * d }, () => r() * 4 - 2);
+  const W0 = Float32Array.from({ length: d * K }, () => (r() - 0.5) * 0.3);
+  const b0 = Float32Array.from({ length: K }, () => r() - 0.5);
+  const ref = new OrtSession(wholeGraph(B, d, K));
+  const step = new OrtHeadStep(B, d, K);
+  const host: OrtHeadState = { W: W0.slice(), b: b0.slice(), mW: new Float32Array(d * K), mb: new Float32Array(K) };
+  let W: Float32Array = W0.slice(),
+    b: Float32Array = b0.slice(),
+    mW: Float32Array = new Float32Array(d * K),
+    mb: Float32Array = new Float32Array(K);
+  for (let s = 0; s < 6; s++) {
+    const batch: HeadBatch = {
+      anchorSet: set,
+      partnerSet: set,
+      anchors: Array.from({ length: B }, () => Math.floor(r() * n)),
+      partners: s === 2 ? null : Array.from({ length: B }, () => Math.floor(r() * n)),
+      ya: Array.from({ length: B }, () => Math.floor(r() * K)),
+      lam: Array.from({ length: B }, () => 0.55 + 0.45 * r()),
+    };
+    const p = { lr: 0.3 / (s + 1), momentum: 0.9, wd: 5e-3 };
+    const xa = new Float32Array(B * d),
+      xp = new Float32Array(B * d),
+      lam = new Float32Array(B),
+      y = new Float32Array(B * K);
+    for (let i = 0; i < B; i++) {
+      xa.set(set.subarray(batch.anchors[i]! * d, (batch.anchors[i]! + 1) * d), i * d);
+      if (batch.partners) xp.set(set.subarray(batch.partners[i]! * d, (batch.partners[i]! + 1) * d), i * d);
+      lam[i] = batch.partners ? batch.lam[i]! : 1;
+      y[i * K + batch.ya[i]!] = 1;
+    }
+    const o = ref.run({
+      W: { data: W, dims: [d, K] },
+      b: { data: b, dims: [K] },
+      mW: { data: mW, dims: [d, K] },
+      mb: { data: mb, dims: [K] },
+      Xa: { data: xa, dims: [B, d] },
+      Xp: { data: xp, dims: [B, d] },
+      lam: { data: lam, dims: [B, 1] },
+      Y: { data: y, dims: [B, K] },
+      lr: { data: Float32Array.of(p.lr), dims: [1] },
+      mu: { data: Float32Array.of(p.momentum), dims: [1] },
+      wd: { data: Float32Array.of(p.wd), dims: [1] },
+    });
+    // The bias momentum is not an output of the reference; it follows from b's change.
+    [W, b, mW] = [o.W_out!.data, o.b_out!.data, o.mW_out!.data];
+    step.step(host, batch, p);
+    mb = host.mb.slice();
+    assert.deepEqual(Array.from(host.W), Array.from(W), `W after step ${s}`);
+    assert.deepEqual(Array.from(host.mW), Array.from(mW), `mW after step ${s}`);
+    assert.deepEqual(Array.from(host.b), Array.from(b), `b after step ${s}`);
+  }
+  // With update false the state stays as it is.
+  const before = { W: host.W.slice(), mW: host.mW.slice(), b: host.b, mb: host.mb };
+  const batch: HeadBatch = {
+    anchorSet: set,
+    partnerSet: set,
+    anchors: [...Array(B).keys()],
+    partners: null,
+    ya: Array(B).fill(1),
+    lam: Array(B).fill(1),
+  };
+  assert.ok(Number.isFinite(step.step(host, batch, { lr: 0, momentum: 0.9, wd: 5e-3 }, false)));
+  assert.deepEqual(Array.from(host.W), Array.from(before.W));
+  assert.deepEqual(Array.from(host.mW), Array.from(before.mW));
+  assert.equal(host.b, before.b);
+  assert.equal(host.mb, before.mb);
+  step.dispose();
+  ref.dispose();
 });

@@ -184,3 +184,71 @@ test('PairSampler: the draws of a seed are pinned (hashes from the array-stack a
     assert.equal(h, expected[K], `K = ${K}`);
   }
 });
+
+/** Vose's alias table written out with two plain lists (the form the sampler had): the reference of the next test. */
+function referenceTable(w: Float64Array): { prob: Float64Array; alias: Int32Array } {
+  const n = w.length;
+  const prob = new Float64Array(n);
+  const alias = new Int32Array(n);
+  const total = w.reduce((a, b) => a + b, 0);
+  const scaled = Float64Array.from(w, (v) => (v * n) / total);
+  const small: number[] = [];
+  const large: number[] = [];
+  scaled.forEach((v, i) => (v < 1 ? small : large).push(i));
+  while (small.length > 0 && large.length > 0) {
+    const s = small.pop()!;
+    const l = large[large.length - 1]!;
+    prob[s] = scaled[s]!;
+    alias[s] = l;
+    scaled[l] = scaled[l]! + scaled[s]! - 1;
+    if (scaled[l]! < 1) small.push(large.pop()!);
+  }
+  for (const i of large) [prob[i], alias[i]] = [1, i];
+  const first = w.findIndex((v) => v > 0);
+  for (const i of small) [prob[i], alias[i]] = w[i]! > 0 ? [1, i] : [0, first];
+  return { prob, alias };
+}
+
+test('the draws are the ones of the list-based alias tables, to the last pair (K = 300, an empty partner class)', () => {
+  const K = 300;
+  const rng = new Rng(12);
+  const P = samplingDistribution(randn(rng, K * K, 0.3), K, 10);
+  const anchors = Array.from({ length: K }, (_, k) => [3 * k, 3 * k + 1, 3 * k + 2]);
+  const partners = anchors.map((a, k) => (k === 7 ? [] : a));
+  const eps = 1 / (K * K * K);
+  // The reference: p(i) ∝ sum_j P_ij + K eps, p(j|i) ∝ P_ij + eps over the classes with partners.
+  const rows: Float64Array[] = [];
+  const aw = new Float64Array(K);
+  for (let i = 0; i < K; i++) {
+    const row = new Float64Array(K);
+    let rowSum = 0;
+    for (let j = 0; j < K; j++) {
+      rowSum += P[i * K + j]!;
+      if (partners[j]!.length > 0) row[j] = P[i * K + j]! + eps;
+    }
+    aw[i] = rowSum + K * eps;
+    rows.push(row);
+  }
+  const sample = (t: { prob: Float64Array; alias: Int32Array }, u: number): number => {
+    const x = u * t.prob.length;
+    const i = Math.min(t.prob.length - 1, Math.floor(x));
+    return x - i < t.prob[i]! ? i : t.alias[i]!;
+  };
+  const anchorTable = referenceTable(aw);
+  const partnerTables = rows.map(referenceTable);
+  const r = new Rng(5);
+  const got = new PairSampler({ P, K, anchorsByClass: anchors, partnersByClass: partners, rng: new Rng(5) }).draw(
+    20000,
+  );
+  for (let t = 0; t < 20000; t++) {
+    const i = sample(anchorTable, r.next());
+    const j = sample(partnerTables[i]!, r.next());
+    const a = anchors[i]![r.int(3)]!;
+    const p = partners[j]![r.int(partners[j]!.length)]!;
+    assert.deepEqual(
+      [got.anchorClass[t], got.partnerClass[t], got.anchors[t], got.partners[t]],
+      [i, j, a, p],
+      `draw ${t}`,
+    );
+  }
+});

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { initBackend, tf } from '../../../../src/backend/backend';
-import { fromLayersModel, disposeModel, writeBack } from '../../../../src/core/training/model';
+import { fromLayersModel, disposeModel, headValues, linearModel, writeBack } from '../../../../src/core/training/model';
 import { ModelShapeError } from '../../../../src/core/errors';
 
 function net(): tf.LayersModel {
@@ -91,4 +91,31 @@ test('a model whose last layer is not Dense is refused, naming the layer', () =>
     () => fromLayersModel(lm),
     (e: Error) => e instanceof ModelShapeError && /last layer must be Dense.*Activation "act_last"/.test(e.message),
   );
+});
+
+test('a linear head stays on the host until its variables are read, then the variables hold it', async () => {
+  await initBackend({ choice: 'cpu' });
+  const [d, K] = [3, 2];
+  const W = Float64Array.of(1, 2, 3, 4, 5, 6);
+  const before = tf.memory().numTensors;
+  const m = linearModel(W, Float32Array.of(0.5, -1), d, K);
+  const host = headValues(m);
+  assert.ok(host);
+  assert.deepEqual(Array.from(host.W), [1, 2, 3, 4, 5, 6]);
+  assert.deepEqual(Array.from(host.b), [0.5, -1]);
+  assert.equal(tf.memory().numTensors, before, 'no tensor before the variables are read');
+  // Disposing a head that never became variables releases nothing and leaves nothing behind.
+  disposeModel(m);
+  assert.equal(tf.memory().numTensors, before);
+
+  const m2 = linearModel(W, Float32Array.of(0.5, -1), d, K);
+  assert.deepEqual(m2.W.shape, [d, K]);
+  assert.equal(headValues(m2), null, 'the variables hold the head once made');
+  assert.deepEqual(Array.from(m2.W.dataSync()), [1, 2, 3, 4, 5, 6]);
+  assert.deepEqual(Array.from(m2.b.dataSync()), [0.5, -1]);
+  assert.equal(m2.W, m2.W, 'made once');
+  assert.equal(tf.memory().numTensors, before + 2);
+  disposeModel(m2);
+  assert.equal(tf.memory().numTensors, before);
+  assert.throws(() => linearModel(W, Float32Array.of(0), d, K), /b 1 for d = 3, K = 2/);
 });
