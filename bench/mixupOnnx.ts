@@ -2,7 +2,7 @@
 // (bench/cifar_resnet/), every row a runRequest() on an image-folder config, as `selmix finetune --config` runs it.
 //
 //   node --import tsx bench/mixupOnnx.ts --data /work/data [--model bench/cifar_resnet/resnet_cifar10lt.onnx]
-//       [--steps 100] [--batch 32] [--lr 0.003] [--backbone-lr-factor 0.01] [--refresh 25] [--seeds 2]
+//       [--steps 300] [--batch 32] [--lr 0.003] [--backbone-lr-factor 0.01] [--refresh 25] [--seeds 3]
 //       [--test-per-class 200] [--objectives minRecall,meanRecall] [--mixups feature,cutmix,puzzle]
 //       [--unlabeled-objective minRecall] [--unlabeled-max 200] [--rho-u 100,1,0.01] [--threshold 0.5]
 //       [--teacher-decay 0.99] [--parts mixup,unlabeled,timing] [--out bench/results]
@@ -125,12 +125,12 @@ async function main(): Promise<void> {
   const dataDir = resolve(values.data);
   const modelPath = resolve(values.model ?? 'bench/cifar_resnet/resnet_cifar10lt.onnx');
   const splitDir = dirname(modelPath);
-  const steps = Number(values.steps ?? 100);
+  const steps = Number(values.steps ?? 300);
   const batch = Number(values.batch ?? 32);
   const lr = Number(values.lr ?? 0.003);
   const blf = Number(values['backbone-lr-factor'] ?? 0.01);
   const refresh = Number(values.refresh ?? 25);
-  const nSeeds = Number(values.seeds ?? 2);
+  const nSeeds = Number(values.seeds ?? 3);
   const testPerClass = Number(values['test-per-class'] ?? 200);
   const objectives = (values.objectives ?? 'minRecall,meanRecall').split(',');
   const mixups = (values.mixups ?? 'feature,cutmix,puzzle').split(',') as Mixup[];
@@ -359,7 +359,7 @@ async function main(): Promise<void> {
     writeFileSync(join(outDir, 'mixup-onnx.md'), md);
     process.stdout.write(md);
     log(
-      `${seedsDone} of ${values.seeds ?? 2} seeds in ${fmtMs(totalSeconds * 1000)}; wrote ${join(outDir, 'mixup-onnx.json')} and .md`,
+      `${seedsDone} of ${values.seeds ?? 3} seeds in ${fmtMs(totalSeconds * 1000)}; wrote ${join(outDir, 'mixup-onnx.json')} and .md`,
     );
   };
   try {

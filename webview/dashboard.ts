@@ -14,6 +14,7 @@ import {
   type RunSnapshot,
 } from '../src/protocol/messages';
 import { creditRows, pointsText } from '../src/protocol/credit';
+import { pseudoLabelLine } from '../src/protocol/pseudoLabels';
 import { stageLine } from '../src/protocol/stageLine';
 import {
   CATEGORICAL,
@@ -756,7 +757,15 @@ function drawResults(s: RunSnapshot): void {
   note.textContent = `"After" is the best iterate (step ${f.bestStep}), the model the run keeps; the values above the charts are from the last refresh${last !== undefined ? ` (step ${last})` : ''}.${hasTest ? '' : ' This run had no test set (data.test).'}${feas ? ` Constraint at the kept iterate: ${feas}.` : ''}`;
   if (f.infeasible) note.textContent += ` ${f.infeasible}`;
   note.classList.toggle('warn', ff.val?.met === false || ff.test?.met === false);
-  results.replaceChildren(el('h2', undefined, 'Results'), creditTable(f), table, note);
+  // Which pseudo-labels the unlabeled partners had, and how many unlabeled examples passed the threshold.
+  const extra: HTMLElement[] = [];
+  if (f.pseudoLabels) {
+    const pseudo = el('p', 'caption', `${pseudoLabelLine(f.pseudoLabels)}.`);
+    pseudo.id = 'pseudo-labels-note';
+    pseudo.dataset.source = f.pseudoLabels.source;
+    extra.push(pseudo);
+  }
+  results.replaceChildren(el('h2', undefined, 'Results'), creditTable(f), table, note, ...extra);
   results.dataset.test = String(hasTest);
 }
 

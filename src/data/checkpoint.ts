@@ -339,6 +339,8 @@ function stateSchema(bin: Uint8Array) {
     // Checkpoints written before the field read as "no warm start recorded".
     warmStart: z.strictObject({ tau: float }).nullable().default(null),
     bestPreds: i32.nullable().default(null),
+    // Checkpoints written before the field read as "no teacher yet": it restarts from the resumed weights.
+    teacher: z.array(tensor).nullable().default(null),
   });
 }
 
@@ -389,6 +391,8 @@ function inconsistency(s: TrainState, shapes: CheckpointShapes): string | null {
     if (shapeText(list.map((t) => t.shape)) !== shapeText(weights))
       return `state.${what}: shapes ${shapeText(list.map((t) => t.shape))}, the fingerprint says ${shapeText(weights)}`;
   }
+  if (s.teacher && shapeText(s.teacher.map((t) => t.shape)) !== shapeText(weights))
+    return `state.teacher: shapes ${shapeText(s.teacher.map((t) => t.shape))}, the fingerprint says ${shapeText(weights)}`;
   if (weights.length < 2 || shapeText(weights.slice(0, 2)) !== shapeText([[shapes.d, K], [K]]))
     return `fingerprint.shapes: the head is ${shapeText(weights.slice(0, 2))}, not [${shapes.d}, ${K}], [${K}] for K = ${K}, d = ${shapes.d}`;
   for (const [what, a] of [

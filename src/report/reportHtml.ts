@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import type { FlatMatrix, MetricsReport, RunFinishedPayload, RunSnapshot } from '../protocol/messages';
 import { creditRows, pointsText } from '../protocol/credit';
+import { pseudoLabelLine } from '../protocol/pseudoLabels';
 
 /** Text safe inside HTML elements and attribute values. */
 export function escapeHtml(s: string): string {
@@ -237,6 +238,7 @@ export function renderReportHtml(r: ReportPageInput): string {
     out.push(
       `<p>"After" is the best iterate (step ${f.bestStep}), the model the run keeps and writes; the last refresh was at step ${s.lastRefresh?.step ?? '–'}.${hasTest ? '' : ' This run had no test set (data.test), so only validation is shown.'}</p>`,
     );
+    if (f.pseudoLabels) out.push(`<p id="pseudo-labels">${escapeHtml(pseudoLabelLine(f.pseudoLabels))}.</p>`);
     const keys: [string, string][] = [
       [f.objective, `${f.objective} (objective)`],
       ['accuracy', 'accuracy'],

@@ -116,6 +116,20 @@ export function prepareRun(request: RunRequest, opts: PrepareOptions = {}): Prep
         ...locatePath(text, keys, tree),
       });
   }
+  // The Mean Teacher labels the unlabeled set: without one, or with its true labels, the setting does nothing.
+  const sm = config.selmix;
+  if (sm.teacher === 'ema' && (config.data.unlabeled === undefined || sm.partnerLabels === 'oracle')) {
+    issues.push({
+      path: 'selmix.teacher',
+      severity: 'warning',
+      source: 'schema',
+      ...locatePath(text, ['selmix', 'teacher'], tree),
+      message:
+        config.data.unlabeled === undefined
+          ? '"ema" has no effect: the Mean Teacher labels an unlabeled set, and this config has none (data.unlabeled)'
+          : '"ema" has no effect with selmix.partnerLabels "oracle": the unlabeled set keeps its true labels',
+    });
+  }
   const outputDir = resolve(baseDir, config.output);
   const roots = opts.workspaceRoots ?? [];
   const outside = roots.length > 0 && !roots.some((r) => isInside(r, outputDir));

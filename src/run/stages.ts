@@ -68,6 +68,7 @@ import { materializeSet } from './imageSource';
 import { writeReport, type OutputFile } from '../report/report';
 import { HISTORY_DIR } from '../data/runArchive';
 import type { StageEnter } from './progress';
+import { pseudoLabelLine } from '../protocol/pseudoLabels';
 
 /** What a stage needs from the run around it. */
 export interface StageContext {
@@ -675,7 +676,7 @@ export async function finetuneStage(
     }
     if (result.pseudoLabels) {
       const pl = result.pseudoLabels;
-      const line = `unlabeled partners: pseudo-labels from ${pl.source === 'ema' ? `the Mean Teacher (exponential moving average of the weights, decay ${pl.decay})` : 'the model being trained'}; ${pl.passed} of ${pl.total} unlabeled examples reached the confidence threshold ${pl.threshold} at the last refresh (step ${pl.step})`;
+      const line = pseudoLabelLine(pl);
       notes.push(line);
       ctx.emit({ type: 'run/log', payload: { level: 'info', message: line } });
     }

@@ -12,6 +12,8 @@ import { decodeOnnx, tensorFloats } from '../../src/formats/onnx/proto';
 import { runRequest } from '../../src/run/run';
 import { writeReportHtml } from '../../src/report/reportPage';
 import type { PseudoLabelSummary, RunEvent } from '../../src/protocol/messages';
+import type { TrainState } from '../../src/core/training/train';
+import { readCheckpoint } from '../../src/data/checkpoint';
 
 const FIXTURES = join(import.meta.dirname, '../fixtures/onnx');
 
@@ -135,5 +137,64 @@ test(
     const own = await run({}, {}, true);
     assert.equal(own.report.summary.pseudoLabels!.source, 'self');
     assert.equal(own.report.summary.pseudoLabels!.passed, own.report.summary.pseudoLabels!.total, 'threshold 0');
+  },
+);
+
+/** The Mean Teacher's weights in the checkpoint a run in dir left behind (its final refresh's). */
+function teacherOf(dir: string): TrainState['teacher'] {
+  const ckpt = join(dir, 'out', 'checkpoint');
+  const meta = JSON.parse(readFileSync(join(ckpt, 'state.json'), 'utf8')) as {
+    fingerprint: Parameters<typeof readCheckpoint>[1];
+  };
+  return readCheckpoint(ckpt, meta.fingerprint).state.teacher;
+}
+
+test(
+  'selmix.teacher "ema" on a whole ONNX network: a stopped run resumed from its checkpoint ends with the same teacher and pseudo-labels',
+  { timeout: 300_000 },
+  async () => {
+    const cfg = JSON.stringify({
+      objective: 'meanRecall',
+      data: {
+        kind: 'images',
+        train: 'images/train',
+        val: 'images/val',
+        unlabeled: 'images/unlabeled',
+        grayscale: true,
+      },
+      model: { kind: 'onnx', path: 'model.onnx', preprocess: { mean: [0.1307], std: [0.3081], layout: 'NCHW' } },
+      training: { steps: 12, refreshEvery: 4, checkpointEvery: 1, batchSize: 8, lr: 0.01, warmStart: 'none' },
+      selmix: { teacher: 'ema', teacherDecay: 0.8, pseudoLabelThreshold: 0.3 },
+      output: 'out',
+    });
+    const go = (dir: string, opts: { resume?: boolean; stopAfter?: number } = {}) => {
+      let asked = 0;
+      return runRequest(
+        { configText: cfg, configPath: join(dir, 'selmix.json'), ...(opts.resume ? { resume: true } : {}) },
+        {
+          emit: () => undefined,
+          shouldStop: () => opts.stopAfter !== undefined && ++asked > opts.stopAfter,
+          backend: 'onnxruntime',
+        },
+      );
+    };
+    const full = workspace();
+    const cut = workspace();
+    for (const d of [full, cut]) writeFileSync(join(d, 'selmix.json'), cfg);
+    const a = await go(full);
+    assert.ok(a.ok, a.ok ? '' : a.message);
+    const b = await go(cut, { stopAfter: 6 });
+    assert.ok(b.ok && b.summary.stoppedBy === 'cancel', b.ok ? b.summary.stoppedBy : b.message);
+    const atStop = teacherOf(cut);
+    assert.ok(atStop && atStop.length > 2, 'the checkpoint of the stop carries the whole network teacher');
+    const c = await go(cut, { resume: true });
+    assert.ok(c.ok, c.ok ? '' : c.message);
+    const whole = teacherOf(full)!;
+    const resumed = teacherOf(cut)!;
+    assert.equal(resumed.length, whole.length);
+    whole.forEach((t, i) => assert.deepEqual(resumed[i], t, `teacher tensor ${i}`));
+    assert.notDeepEqual(atStop, whole, 'the teacher moved after the stop');
+    assert.deepEqual(c.ok && c.summary.pseudoLabels, a.summary.pseudoLabels);
+    assert.equal(a.summary.pseudoLabels?.source, 'ema');
   },
 );

@@ -103,6 +103,11 @@ export interface TrainState {
   warmStart: { tau: number } | null;
   /** The validation predictions of the kept iterate (training.selectionMargin compares a new one with them). */
   bestPreds: Int32Array | null;
+  /**
+   * The Mean Teacher's weights (selmix.teacher "ema"), in the variables' order with W exact (no carried scale); null
+   * before the teacher first saw the weights, and without a teacher.
+   */
+  teacher: StateTensor[] | null;
 }
 
 /** The longest the loop runs without yielding to the event loop (ms), so a stop request is seen promptly. */
@@ -316,6 +321,23 @@ export class FinetuneRun {
           throw new TrainingError(`checkpoint has ${v.length} best-weight tensors, the model ${r.vars.length}`);
         r.s.bestWeights.forEach((t) => t.dispose());
         r.s.bestWeights = v.map((w) => tf.tensor(w.data, w.shape));
+      },
+    },
+    // A resumed run continues the same average (without it the teacher would restart from the resumed weights).
+    teacher: {
+      save: (r) => r.teacher?.map((t, i) => ({ shape: r.vars[i]!.shape.slice(), data: t.slice() })) ?? null,
+      load: (r, v) => {
+        if (v) {
+          if (v.length !== r.vars.length)
+            throw new TrainingError(`checkpoint has ${v.length} teacher tensors, the model ${r.vars.length}`);
+          v.forEach((w, i) => {
+            if (!sameShape(w.shape, r.vars[i]!.shape))
+              throw new TrainingError(
+                `checkpoint teacher weight ${i} has shape [${w.shape}], the model [${r.vars[i]!.shape}]`,
+              );
+          });
+        }
+        r.teacher = v ? v.map((w) => w.data.slice()) : null;
       },
     },
     rng: {
@@ -823,7 +845,8 @@ export class FinetuneRun {
 
   /**
    * Mean Teacher (selmix.teacher "ema"): teacher <- decay x teacher + (1 - decay) x weights after every step. The
-   * teacher starts from the weights of the first step it sees (the starting model, or a resumed run's weights).
+   * teacher starts from the weights of the first refresh or step it sees (the starting model); a resumed run restores
+   * it from the checkpoint (TrainState.teacher).
    */
   private updateTeacher(): void {
     const sm = this.cfg.selmix;

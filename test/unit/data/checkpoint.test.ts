@@ -56,6 +56,7 @@ function sampleState(): TrainState {
     },
     warmStart: { tau: 1.35 },
     bestPreds: Int32Array.from([2, 0, 1, 1]),
+    teacher: tensors(30),
   };
 }
 
@@ -93,6 +94,7 @@ interface Forged {
     P: { offset: number };
     partnerLabels: { dtype: string; length: number };
     best: { step: number };
+    teacher?: { shape: number[] }[] | null;
   };
 }
 
@@ -142,6 +144,11 @@ test('a checkpoint round-trips every field exactly, NaN, -Infinity and -0 includ
   const again = readCheckpoint(dir, fp).state;
   assert.equal(again.step, 39);
   assert.equal(again.P, null);
+  // A checkpoint written before the Mean Teacher was saved reads as "no teacher yet".
+  forge(dir, (j) => {
+    delete j.state.teacher;
+  });
+  assert.equal(readCheckpoint(dir, fp).state.teacher, null);
 });
 
 test('tampering and corruption are refused with a DataError naming the file', () => {
@@ -245,6 +252,13 @@ test('tampering and corruption are refused with a DataError naming the file', ()
       /state\.partnerLabels: 4 labels, the unlabeled set has 5/,
     ],
     [
+      'a teacher of another shape',
+      (j) => {
+        j.state.teacher![1]!.shape = [K - 1];
+      },
+      /state\.teacher\[1\]: the number of values does not match the shape/,
+    ],
+    [
       'a zero head scale',
       (j) => {
         j.state.headScale = 0;
@@ -295,6 +309,17 @@ test('tampering and corruption are refused with a DataError naming the file', ()
       () => readCheckpoint(dir, fp),
       join(dir, 'state.json'),
       /state\.weights\[1\]: the tensor holds a value that is not finite/,
+    );
+    // A teacher whose values fit its own shape but not the model's.
+    writeCheckpoint(
+      dir,
+      { ...state, teacher: [{ shape: [K, d], data: state.teacher![0]!.data }, state.teacher![1]!] },
+      fp,
+    );
+    refuses(
+      () => readCheckpoint(dir, fp),
+      join(dir, 'state.json'),
+      /state\.teacher: shapes \[3, 4\], \[3\], the fingerprint says \[4, 3\], \[3\]/,
     );
   }
   {

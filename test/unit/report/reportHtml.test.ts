@@ -129,3 +129,17 @@ test('the report credits the warm start and SelMix separately (table#credit: sta
     /<tr data-credit="selmix"><th>SelMix \(kept iterate, step 10\)<\/th><td class="num">0\.400<\/td><td class="num up">\+10\.00<\/td><td class="num">0\.350<\/td><td class="num down">-2\.50<\/td>/,
   );
 });
+
+test('a run with an unlabeled set says under its results which pseudo-labels it used and how many passed (p#pseudo-labels)', () => {
+  const snap = snapshot(true);
+  assert.ok(!renderReportHtml({ reportPath: '/o/report.json', json: {}, snapshot: snap }).includes('pseudo-labels'));
+  snap.finished = {
+    ...snap.finished!,
+    pseudoLabels: { source: 'ema', decay: 0.99, threshold: 0.5, passed: 412, total: 492, step: 10 },
+  };
+  const html = renderReportHtml({ reportPath: '/o/report.json', json: {}, snapshot: snap });
+  assert.match(
+    html,
+    /<p id="pseudo-labels">unlabeled partners: pseudo-labels from the Mean Teacher \(exponential moving average of the weights, decay 0\.99\); 412 of 492 unlabeled examples reached the confidence threshold 0\.5 at the last refresh \(step 10\)\.<\/p>/,
+  );
+});

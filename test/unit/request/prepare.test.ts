@@ -111,6 +111,28 @@ test('without "output", the output override (selmix.outputFolder in the editor) 
   );
 });
 
+test('selmix.teacher "ema" without an unlabeled set, or with oracle labels, is a warning at its line; with one, nothing', () => {
+  const teacher = (extra: string) =>
+    good.replace('"output": "out"', `"selmix": {\n    "teacher": "ema"${extra}\n  },\n  "output": "out"`);
+  const c = prep(teacher(''));
+  assert.equal(c.issues.length, 1);
+  const w = c.issues[0]!;
+  assert.equal(w.severity, 'warning');
+  assert.equal(w.path, 'selmix.teacher');
+  assert.equal(w.line, 6);
+  assert.match(w.message, /no effect: .*has none \(data\.unlabeled\)/);
+  assert.ok(c.config, 'a warning does not stop the run');
+  const withSet = (extra: string) =>
+    teacher(extra).replace(
+      '"labels": "../data/train_y.npy" }',
+      '"labels": "../data/train_y.npy" }, "unlabeled": { "features": "../data/train_x.npy" }',
+    );
+  assert.deepEqual(prep(withSet('')).issues, []);
+  const oracle = prep(withSet(', "partnerLabels": "oracle"'));
+  assert.equal(oracle.issues.length, 1);
+  assert.match(oracle.issues[0]!.message, /no effect with selmix\.partnerLabels "oracle"/);
+});
+
 test('isInside', () => {
   assert.ok(isInside('/ws', '/ws'));
   assert.ok(isInside('/ws', '/ws/a/b'));

@@ -21,6 +21,7 @@ import { CHECKPOINT_STATE_FIELDS } from '../../../../src/data/checkpoint';
 import { runRequest, type RunResult } from '../../../../src/run/run';
 import type { RefreshPayload, RunEvent } from '../../../../src/protocol/messages';
 import { clusterSet, writeLinearJob } from '../../../helpers/synthetic';
+import { writeNpy } from '../../../../src/data/npy';
 import { CONFIG_TEMPLATES } from '../../../../src/extension/templates';
 import { assertClose } from '../../../helpers/numerics';
 
@@ -61,17 +62,21 @@ test('pearson: known values, and null when undefined', () => {
   assert.equal(pearson([1, 1, 1], [1, 2, 3]), null);
 });
 
-/** A small in-memory problem: K = 4 long-tailed clusters in d = 6, a weak head, and a config. */
-function problem(training: object) {
+/**
+ * A small in-memory problem: K = 4 long-tailed clusters in d = 6, a weak head, and a config; with selmix settings, also
+ * an unlabeled set (its labels hidden: pseudo-labels).
+ */
+function problem(training: object, selmix?: object) {
   const rng = new Rng(5);
   const K = 4,
     d = 6;
   const tr = clusterSet([80, 40, 16, 8], d, rng, 1.5);
   const va = clusterSet([20, 20, 20, 20], d, rng, 1.5);
+  const un = selmix ? clusterSet([30, 30, 30, 30], d, rng, 1.5) : null;
   const data: FinetuneData = {
     train: { x: tr.x, y: tr.y, n: tr.n, shape: [d] },
     val: { x: va.x, y: va.y, n: va.n, shape: [d] },
-    unlabeled: null,
+    unlabeled: un ? { x: un.x, y: null, n: un.n, shape: [d] } : null,
     test: null,
     classNames: ['a', 'b', 'c', 'd'],
   };
@@ -83,6 +88,7 @@ function problem(training: object) {
     data: { kind: 'npy', train: { features: 'x' } },
     model: { kind: 'linear', weights: 'W' },
     training: { batchSize: 16, refreshEvery: 10, ...training },
+    ...(selmix ? { selmix } : {}),
   });
   return { data, model, config };
 }
@@ -129,6 +135,86 @@ for (const momentum of [0, 0.9])
     assert.equal(tf.memory().numTensors, tensors, 'a restored run that is disposed leaves no tensor behind');
     disposeModel(m1);
   });
+
+/** Runs the problem to the end (from resume when given); returns the loop's last checkpoint and the pseudo-labels. */
+async function runToEnd(p: ReturnType<typeof problem>, opts: { stopAt?: number; resume?: TrainState } = {}) {
+  const states: TrainState[] = [];
+  let steps = 0;
+  const m = p.model();
+  const r = await finetune(m, p.data, {
+    config: p.config,
+    emit: (e) => {
+      if (e.type === 'run/step') steps = e.payload.step;
+    },
+    shouldStop: () => opts.stopAt !== undefined && steps >= opts.stopAt,
+    stepEventEvery: 1,
+    onCheckpoint: (s) => {
+      states.push(s);
+    },
+    ...(opts.resume ? { resume: opts.resume } : {}),
+  });
+  r.bestWeights.forEach((t) => t.dispose());
+  disposeModel(m);
+  return { last: states.at(-1)!, pseudoLabels: r.pseudoLabels, stoppedBy: r.stoppedBy };
+}
+
+test('selmix.teacher "ema": the teacher is in the checkpoint, and a resumed run ends exactly as an uninterrupted one (teacher included)', async () => {
+  const p = problem({ steps: 60, momentum: 0.9 }, { teacher: 'ema', teacherDecay: 0.95, pseudoLabelThreshold: 0.5 });
+  const whole = await runToEnd(p);
+  assert.equal(whole.last.step, 60);
+  assert.ok(whole.last.teacher, 'the final checkpoint carries the teacher');
+  assert.equal(whole.pseudoLabels!.source, 'ema');
+  const stopped = await runToEnd(p, { stopAt: 37 });
+  assert.equal(stopped.stoppedBy, 'cancel');
+  assert.equal(stopped.last.step, 37);
+  assert.ok(stopped.last.teacher, "the stop's checkpoint carries the teacher");
+  // The teacher is its own average, not the weights: after 37 steps at decay 0.95 they differ.
+  assert.notDeepStrictEqual(stopped.last.teacher, stopped.last.weights);
+  const resumed = await runToEnd(p, { resume: stopped.last });
+  assert.deepStrictEqual(resumed.last, whole.last, 'every field, the teacher and the pseudo-labels included');
+  assert.deepStrictEqual(resumed.pseudoLabels, whole.pseudoLabels);
+  // Without the saved teacher (a checkpoint of an earlier version) the teacher restarts from the resumed weights and
+  // ends elsewhere: what the field above is for.
+  const fresh = await runToEnd(p, { resume: { ...stopped.last, teacher: null } });
+  assert.notDeepStrictEqual(fresh.last.teacher, whole.last.teacher);
+});
+
+test('a head-only run with selmix.teacher "ema" and an unlabeled set: report.json says the Mean Teacher labelled it; cancel and resume through the checkpoint files is bit-identical', async () => {
+  const dir = writeLinearJob('selmix-teacher-', [120, 50, 20, 9], [20, 20, 20, 20], 6, 17);
+  const un = clusterSet([40, 40, 40, 40], 6, new Rng(23), 1.5);
+  writeNpy(join(dir, 'ux.npy'), un.x, [un.n, 6]);
+  const training = { steps: 100, refreshEvery: 20, batchSize: 16, momentum: 0.9 };
+  const config = (out: string) => {
+    const c = JSON.parse(npyConfig(training, out, 'minRecall'));
+    c.data.unlabeled = { features: 'ux.npy' };
+    c.selmix = { teacher: 'ema', teacherDecay: 0.95, pseudoLabelThreshold: 0.5 };
+    return JSON.stringify(c);
+  };
+  const cfg = join(dir, 't.selmix.json');
+  writeFileSync(cfg, config('whole'));
+  const whole = await runFile(cfg);
+  assert.ok(whole.ok, whole.ok ? '' : whole.message);
+  const pl = whole.summary.pseudoLabels!;
+  assert.equal(pl.source, 'ema');
+  assert.equal(pl.decay, 0.95);
+  assert.equal(pl.total, 160);
+  assert.ok(pl.passed > 0 && pl.passed <= pl.total, JSON.stringify(pl));
+  const report = JSON.parse(readFileSync(join(dir, 'whole', 'report.json'), 'utf8'));
+  assert.deepEqual(report.summary.pseudoLabels, pl);
+  assert.ok(
+    report.notes.some((n: string) => n.includes(`${pl.passed} of 160 unlabeled examples reached`)),
+    report.notes.join('\n'),
+  );
+  writeFileSync(cfg, config('split'));
+  let asked = 0;
+  const first = await runFile(cfg, { shouldStop: () => ++asked > 47 });
+  assert.ok(first.ok && first.summary.stoppedBy === 'cancel');
+  const resumed = await runFile(cfg, { resume: true });
+  assert.ok(resumed.ok && resumed.summary.steps === 100, resumed.ok ? '' : resumed.message);
+  assert.deepEqual(resumed.summary.pseudoLabels, pl);
+  for (const f of ['W.npy', 'b.npy'])
+    assert.ok(readFileSync(join(dir, 'split', f)).equals(readFileSync(join(dir, 'whole', f))), `${f} bit-identical`);
+});
 
 test('a stop request set from the event loop (a worker message, SIGINT) is seen right after the refresh, not at the next run/step event', async () => {
   // 20000 steps: a run/step event every 100 steps. Before the loop yielded after each refresh, a stop set by a
