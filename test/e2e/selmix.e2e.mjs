@@ -389,6 +389,10 @@ try {
         {
           ...cfg,
           name: 'E2E second run',
+          // Partners also from an unlabeled set (the training features, labels hidden), pseudo-labelled by the Mean
+          // Teacher: the dashboard says which labels were used and how many examples passed.
+          data: { ...cfg.data, unlabeled: { features: 'data/train_x.npy' } },
+          selmix: { ...cfg.selmix, teacher: 'ema' },
           training: { ...cfg.training, steps: 400, lr: 0.05 },
           output: 'selmix-out/second',
         },
@@ -464,6 +468,10 @@ try {
       /^warm start: (logit adjustment, tau = \d+(\.\d+)?|none)/,
     );
     assert.equal(await wv.locator('#credit-table tr[data-credit="selmix"] td').count(), 4);
+    const pseudo = wv.locator('#pseudo-labels-note');
+    lap(`  dashboard: ${await pseudo.innerText()}`);
+    assert.equal(await pseudo.getAttribute('data-source'), 'ema', 'the Mean Teacher labelled the unlabeled partners');
+    assert.match(await pseudo.innerText(), /Mean Teacher[\s\S]*\d+ of \d+ unlabeled examples/);
     await showSidebar();
     assert.match(await side().locator('#sb-test').innerText(), /^\d\.\d{3} \(start \d\.\d{3}\)$/);
     assert.match(await side().locator('#sb-after').innerText(), /val, step \d+/);
