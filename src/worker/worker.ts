@@ -1,6 +1,5 @@
 // The worker entry (dist/worker.js): receives one run request from the extension host, runs it through
 // src/run, posts protocol events, and stops gracefully on request. Everything it throws becomes run/failed.
-import { PRIORITY_NOTE } from './lowerPriority'; // first: lowers this thread's priority as the worker loads
 import { parentPort } from 'node:worker_threads';
 import { runRequest } from '../run/run';
 import { BACKEND_CHOICES, type BackendChoice } from '../backend/backend';
@@ -45,7 +44,6 @@ port.on('message', (msg: WorkerRequest) => {
         return;
       }
       started = true;
-      post({ type: 'run/log', payload: { level: 'info', message: PRIORITY_NOTE } });
       if (msg.stopFlag) stopFlag = new StopFlag(msg.stopFlag);
       const backend = (BACKEND_CHOICES as readonly string[]).includes(msg.backend ?? '')
         ? (msg.backend as BackendChoice)
