@@ -46,18 +46,26 @@ export function linkResnetSplit(
   const val = linkList(join(dataDir, 'train'), readList(join(splitDir, 'split_val.txt')), join(work, 'val'));
   let test = 0;
   if (withTest) {
-    for (const cls of readdirSync(join(dataDir, 'test')).sort()) {
-      const files = readdirSync(join(dataDir, 'test', cls))
-        .filter((f) => /\.(jpe?g|png)$/i.test(f))
-        .sort();
+    for (const files of testImages(dataDir).files)
       test += linkList(
         join(dataDir, 'test'),
-        (testPerClass > 0 ? files.slice(0, testPerClass) : files).map((f) => `${cls}/${f}`),
+        testPerClass > 0 ? files.slice(0, testPerClass) : files,
         join(work, 'test'),
       );
-    }
   }
   return { train, val, test };
+}
+
+/** The classes of dataDir/test/ (sorted) and each one's images as `<class>/<file>`, sorted by name. */
+export function testImages(dataDir: string): { classes: string[]; files: string[][] } {
+  const classes = readdirSync(join(dataDir, 'test')).sort();
+  const files = classes.map((cls) =>
+    readdirSync(join(dataDir, 'test', cls))
+      .filter((f) => /\.(jpe?g|png)$/i.test(f))
+      .sort()
+      .map((f) => `${cls}/${f}`),
+  );
+  return { classes, files };
 }
 
 /**

@@ -20,7 +20,7 @@
 // pseudo-labelled by the model itself (selmix.teacher "self") or by the Mean Teacher ("ema"), both at the same
 // confidence threshold. "timing": milliseconds per training step of each mixup (lr 0, the model's real graphs, batch
 // --batch, 3 warm-up steps then the median of 10), including the JS mixing and, for puzzle, the saliency pass.
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -33,7 +33,7 @@ import { OrtNetwork, probeNetwork, type ParamValues } from '../src/backend/onnxN
 import { cutmixImages, puzzleImages, saliencyGrid, softTargets, type ImageLayout } from '../src/core/training/inputMix';
 import { Rng } from '../src/core/numerics/rng';
 import { fmtMs, log, mdTable, median } from './lib';
-import { linkList, readList } from './cifarResnet';
+import { linkList, linkResnetSplit, testImages } from './cifarResnet';
 
 type Mixup = 'feature' | 'cutmix' | 'puzzle';
 
@@ -146,20 +146,10 @@ async function main(): Promise<void> {
   const load0 = loadavg()[0]!;
 
   const work = mkdtempSync(join(tmpdir(), 'selmix-mixonnx-'));
-  const nTrain = linkList(join(dataDir, 'train'), readList(join(splitDir, 'split_train_lt.txt')), join(work, 'train'));
-  const nVal = linkList(join(dataDir, 'train'), readList(join(splitDir, 'split_val.txt')), join(work, 'val'));
-  const classes = readdirSync(join(dataDir, 'test')).sort();
-  const testFiles = classes.map((cls) =>
-    readdirSync(join(dataDir, 'test', cls))
-      .filter((f) => /\.(jpe?g|png)$/i.test(f))
-      .sort()
-      .map((f) => `${cls}/${f}`),
-  );
-  const nTest = linkList(
-    join(dataDir, 'test'),
-    testFiles.flatMap((f) => f.slice(0, testPerClass)),
-    join(work, 'test'),
-  );
+  // The ResNet's own train and val split, the first testPerClass test images of each class; the unlabeled sets come
+  // from the test images after those.
+  const { train: nTrain, val: nVal, test: nTest } = linkResnetSplit(dataDir, splitDir, work, testPerClass);
+  const { classes, files: testFiles } = testImages(dataDir);
   const unlabeledDirs = new Map<number, { dir: string; counts: number[] }>();
   for (const rhoU of parts.has('unlabeled') ? rhoUs : []) {
     const counts = classes.map((_, c) => unlabeledCount(c, classes.length, uMax, rhoU));
