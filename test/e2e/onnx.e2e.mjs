@@ -34,6 +34,18 @@ const { page, close } = await openWorkbench({ width: 1600, height: 1200 });
 const dash = () => webview(page, { extensionId: EXT });
 const until = (what, fn, timeout, every) => untilOn(page, what, fn, timeout, every);
 
+/** The initializers of two ONNX files compared by test/e2e/onnxInitializerDiff.ts: changed, same, onlyInOne. */
+function initializerDiff(input, output) {
+  const root = join(import.meta.dirname, '..', '..');
+  const diff = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', join(root, 'test', 'e2e', 'onnxInitializerDiff.ts'), input, output],
+    { cwd: root, encoding: 'utf8' },
+  );
+  assert.equal(diff.status, 0, diff.stderr);
+  return JSON.parse(diff.stdout);
+}
+
 try {
   lap('workbench loaded');
   if (process.env.E2E_ONNX_UNIVERSAL === '1')
@@ -230,20 +242,7 @@ try {
         `a later iterate than the start was kept (step ${report.summary.bestStep})`,
       );
       // model.onnx against the input model, initializer by initializer (the project's ONNX codec).
-      const root = join(import.meta.dirname, '..', '..');
-      const diff = spawnSync(
-        process.execPath,
-        [
-          '--import',
-          'tsx',
-          join(root, 'test', 'e2e', 'onnxInitializerDiff.ts'),
-          join(WS, 'onnx', 'model.onnx'),
-          join(outDir, 'model.onnx'),
-        ],
-        { cwd: root, encoding: 'utf8' },
-      );
-      assert.equal(diff.status, 0, diff.stderr);
-      const { changed, same, onlyInOne } = JSON.parse(diff.stdout);
+      const { changed, same, onlyInOne } = initializerDiff(join(WS, 'onnx', 'model.onnx'), join(outDir, 'model.onnx'));
       lap(
         `  model.onnx vs the input: changed ${changed.map((c) => `${c.name} (${c.maxAbsDiff.toExponential(1)})`).join(', ')}`,
       );
@@ -290,20 +289,7 @@ try {
           report.summary.bestStep > 0,
           `a later iterate than the start was kept (step ${report.summary.bestStep})`,
         );
-        const root = join(import.meta.dirname, '..', '..');
-        const diff = spawnSync(
-          process.execPath,
-          [
-            '--import',
-            'tsx',
-            join(root, 'test', 'e2e', 'onnxInitializerDiff.ts'),
-            join(WS, 'nets', `${net}.onnx`),
-            join(outDir, 'model.onnx'),
-          ],
-          { cwd: root, encoding: 'utf8' },
-        );
-        assert.equal(diff.status, 0, diff.stderr);
-        const { changed, onlyInOne } = JSON.parse(diff.stdout);
+        const { changed, onlyInOne } = initializerDiff(join(WS, 'nets', `${net}.onnx`), join(outDir, 'model.onnx'));
         const changedNames = new Set(changed.map((c) => c.name));
         const trained = report.trained.parameters;
         lap(
