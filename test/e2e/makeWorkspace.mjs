@@ -225,7 +225,9 @@ function onnxWorkspace(dir) {
     output: 'selmix-out/onnx-20k',
   };
   writeFileSync(join(dir, 'onnx-20k.selmix.json'), JSON.stringify(big, null, 2) + '\n');
-  // The whole network (model.freezeBackbone left at its default, false): 40 steps on ONNX Runtime's training graphs.
+  // The whole network (model.freezeBackbone left at its default, false): 300 steps on ONNX Runtime's training graphs,
+  // about 10 s of training (31 ms a step here), so that the test sees the run live even when the dashboard's page takes
+  // seconds to come back (CI once saw a 40-step run end before the page showed it).
   // Mean recall from the model as it is (no logit-adjusted warm start), so that a later iterate than step 0 is kept
   // and model.onnx carries a changed backbone.
   const wholeModel = { ...config.model };
@@ -235,7 +237,7 @@ function onnxWorkspace(dir) {
     name: 'E2E ONNX whole network (PyTorch CNN)',
     objective: 'meanRecall',
     model: wholeModel,
-    training: { steps: 40, batchSize: 32, lr: 0.01, refreshEvery: 10, warmStart: 'none', seed: 1 },
+    training: { steps: 300, batchSize: 32, lr: 0.01, refreshEvery: 50, warmStart: 'none', seed: 1 },
     output: 'selmix-out/onnx-whole',
   };
   writeFileSync(join(dir, 'onnx-whole.selmix.json'), JSON.stringify(whole, null, 2) + '\n');

@@ -163,6 +163,8 @@ try {
       const wv = dash();
       const NAME = 'E2E ONNX whole network (PyTorch CNN)';
       await wv.locator('#run-name', { hasText: NAME }).waitFor({ timeout: 120_000 });
+      const shownStatus = await wv.locator('body').evaluate((b) => b.dataset.status);
+      lap(`  the dashboard showed the run ${Date.now() - commandAt} ms after the command (status ${shownStatus})`);
       // The live stage lines (the dashboard's, also the sidebar's and the status bar's) and the facts while it runs.
       const lines = [];
       let trainsLive = '';
@@ -187,7 +189,7 @@ try {
         100,
       );
       const wallS = (Date.now() - commandAt) / 1000;
-      const etaLines = lines.filter((l) => /^fine-tuning the whole network: step \d+\/40 .*about .* left$/.test(l));
+      const etaLines = lines.filter((l) => /^fine-tuning the whole network: step \d+\/300 .*about .* left$/.test(l));
       lap(
         `  run ${status} in ${wallS.toFixed(1)} s; live: trains "${trainsLive}", time / step "${msLive}"; ${lines.length} stage lines, ${etaLines.length} with the ETA, e.g. "${etaLines.at(-1) ?? lines.at(-1) ?? ''}"`,
       );
@@ -203,10 +205,10 @@ try {
       // The measured step and the estimate for the whole run, printed before the first step (run/log).
       const log = await wv.locator('#run-log').innerText();
       const measured = log.match(
-        /one whole-network step \(batch 32 \+ 32 partners\) takes (\d+) ms: about (.+?) for the 40 steps/,
+        /one whole-network step \(batch 32 \+ 32 partners\) takes (\d+) ms: about (.+?) for the 300 steps/,
       );
       assert.ok(measured, `the log shows the measured step time and the estimate: ${log.slice(0, 600)}`);
-      lap(`  dashboard log: one step ${measured[1]} ms, about ${measured[2]} for the 40 steps`);
+      lap(`  dashboard log: one step ${measured[1]} ms, about ${measured[2]} for the 300 steps`);
       assert.match(log, /whole network: 8 parameter tensors/, 'the log lists what is trained');
 
       // The sidebar (the SelMix view in the activity bar): what the run trained and the time per step.
