@@ -10,6 +10,7 @@ import { largestIndices } from '../core/numerics/topK';
 import { BACKEND_CHOICES, initBackend, type BackendChoice } from '../backend/backend';
 import type { MetricsReport, RunEvent, RunFinishedPayload, RunOverrides, RunRequest } from '../protocol/messages';
 import { creditRows, creditSentence, pointsText } from '../protocol/credit';
+import { compactRefresh } from '../protocol/downsample';
 import { jsonSafe } from '../protocol/messages';
 import { writeFileAtomic } from '../data/atomicWrite';
 import { runRequest } from '../run/run';
@@ -42,7 +43,8 @@ Usage:
   selmix experiment shift [--objective ID] [--steps N] [--seed S] [--threshold t] [--oracle] [--small] [--out DIR]
   selmix backends
 
-Common options: --backend ${BACKEND_CHOICES.join('|')}   --json (one protocol event per line on stdout)
+Common options: --backend ${BACKEND_CHOICES.join('|')}   --json (one protocol event per line on stdout;
+  a refresh's G and P above 100 x 100 are downsampled in tiles, the full last ones are gain.npy and distribution.npy)
 Objectives: ${OBJECTIVE_IDS.join(', ')}
 Weights are in PyTorch nn.Linear layout (K x d). Exit codes: 0 ok, 1 run failed, 2 bad input.`;
 
@@ -120,7 +122,10 @@ function printer(json: boolean): (e: RunEvent) => void {
   let lastLen = 0;
   return (e) => {
     if (json) {
-      process.stdout.write(JSON.stringify(e, jsonSafe) + '\n');
+      // G and P above 100 a side go out downsampled (their `block` says so); the last refresh's full matrices are the
+      // .npy files beside report.json. At K = 1000 a full refresh was two 20 MB lines.
+      const out = e.type === 'run/refresh' ? { ...e, payload: compactRefresh(e.payload) } : e;
+      process.stdout.write(JSON.stringify(out, jsonSafe) + '\n');
       return;
     }
     switch (e.type) {

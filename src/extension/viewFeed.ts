@@ -7,51 +7,14 @@
 // The latest refresh and the terminal event are never dropped; loss points are thinned and large matrices
 // downsampled, so thousands of events a second and K = 1000 stay cheap. Pure: no vscode import, unit-tested.
 import { applyEvent, emptySnapshot, MAX_SNAPSHOT_LOGS } from '../protocol/messages';
-import type {
-  FlatMatrix,
-  HostToWebview,
-  RefreshPayload,
-  RunEvent,
-  RunSnapshot,
-  StepPayload,
-} from '../protocol/messages';
+import type { HostToWebview, RefreshPayload, RunEvent, RunSnapshot, StepPayload } from '../protocol/messages';
+import { compactRefresh } from '../protocol/downsample';
 import { GapStats } from './gapStats';
 
-/** Matrices larger than this per side are downsampled before they reach a view. */
-export const MAX_VIEW_SIDE = 100;
 /** At most this many messages a view has not acknowledged (drawn) yet. */
 export const MAX_IN_FLIGHT = 2;
 /** At most this many run/step events go into one coalesced message. */
 export const MAX_STEPS_PER_POST = 50;
-
-/** How a tile of a downsampled matrix is summarised. */
-export type BlockReduce = 'maxAbs' | 'sum';
-
-/** Downsamples a K x K matrix to at most maxSide per side by block x block tiles (block = ceil(K / maxSide)). */
-export function downsampleMatrix(m: FlatMatrix, reduce: BlockReduce, maxSide = MAX_VIEW_SIDE): FlatMatrix {
-  const K = m.K;
-  // A view gets plain arrays (webview messages are JSON).
-  if (K <= maxSide || m.data.length !== K * K) return Array.isArray(m.data) ? m : { ...m, data: Array.from(m.data) };
-  const block = Math.ceil(K / maxSide);
-  const n = Math.ceil(K / block);
-  const out = new Array<number>(n * n).fill(0);
-  for (let i = 0; i < K; i++) {
-    const bi = Math.floor(i / block) * n;
-    const row = i * K;
-    for (let j = 0; j < K; j++) {
-      const v = m.data[row + j]!;
-      const c = bi + Math.floor(j / block);
-      if (reduce === 'sum') out[c]! += v;
-      else if (Math.abs(v) > Math.abs(out[c]!)) out[c] = v;
-    }
-  }
-  return { K: n, data: out, block };
-}
-
-/** A refresh as a view gets it: G and P downsampled when K is large. */
-export function compactRefresh(p: RefreshPayload): RefreshPayload {
-  return { ...p, gain: downsampleMatrix(p.gain, 'maxAbs'), distribution: downsampleMatrix(p.distribution, 'sum') };
-}
 
 /** A refresh without its matrices (an older refresh in a batch: only its metrics feed the curves). */
 function stripMatrices(p: RefreshPayload): RefreshPayload {

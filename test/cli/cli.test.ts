@@ -312,3 +312,57 @@ test('finetune --config writes report.html and run.log beside report.json and pr
   assert.equal(e.code, 0, e.stderr);
   assert.match(e.stdout, /^2 eel +40 /m);
 });
+
+test('finetune --json above K = 100 prints each refresh with G and P in tiles (block set), the full ones in gain.npy', () => {
+  const KL = 150;
+  const dl = 8;
+  const set = (name: string, perClass: number, seed: number): void => {
+    const { x, y, n } = clusterSet(Array<number>(KL).fill(perClass), dl, new Rng(seed), 2);
+    writeNpy(join(dir, `${name}-x.npy`), x, [n, dl]);
+    writeNpy(join(dir, `${name}-y.npy`), y, [n]);
+  };
+  set('k150-train', 3, 11);
+  set('k150-val', 2, 12);
+  const rng = new Rng(13);
+  writeNpy(
+    join(dir, 'k150-W.npy'),
+    Float32Array.from({ length: KL * dl }, () => rng.normal()),
+    [KL, dl],
+  );
+  const r = selmix([
+    'finetune',
+    '--features',
+    'k150-train-x.npy',
+    '--labels',
+    'k150-train-y.npy',
+    '--val-features',
+    'k150-val-x.npy',
+    '--val-labels',
+    'k150-val-y.npy',
+    '--weights',
+    'k150-W.npy',
+    '--objective',
+    'meanRecall',
+    '--steps',
+    '10',
+    '--out',
+    'ft150',
+    '--json',
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  const refreshes = r.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l))
+    .filter((e) => e.type === 'run/refresh');
+  assert.ok(refreshes.length >= 2, `${refreshes.length} refreshes`);
+  for (const e of refreshes) {
+    for (const m of [e.payload.gain, e.payload.distribution]) {
+      assert.deepEqual([m.K, m.block, m.data.length], [75, 2, 75 * 75], 'tiles of 2: 75 x 75 cells');
+    }
+    const mass = e.payload.distribution.data.reduce((a: number, v: number) => a + v, 0);
+    assert.ok(Math.abs(mass - 1) < 1e-9, `P keeps its mass in tiles: ${mass}`);
+    assert.equal(e.payload.val.recall.length, KL, 'the metrics keep every class');
+  }
+  assert.deepEqual(readNpy(join(dir, 'ft150', 'gain.npy')).shape, [KL, KL], 'the full G of the last refresh');
+});

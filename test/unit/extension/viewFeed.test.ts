@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
   compactSnapshot,
-  downsampleMatrix,
   MAX_IN_FLIGHT,
   MAX_SNAPSHOT_MULTIPLIER_ROWS,
   thinEvenly,
@@ -99,21 +98,6 @@ const started = (K: number): RunEvent => ({
 const step = (s: number): RunEvent => ({
   type: 'run/step',
   payload: { step: s, totalSteps: 10_000, loss: 1 / s, lr: 0.01, msPerStep: 0.1 },
-});
-
-test('downsampleMatrix keeps small matrices and block-reduces large ones', () => {
-  const small = { K: 3, data: [1, 2, 3, 4, 5, 6, 7, 8, 9] };
-  assert.equal(downsampleMatrix(small, 'maxAbs'), small);
-  const K = 4;
-  const m = { K, data: [1, -5, 0, 0, 2, 3, 0, 1, 0, 0, 0, 0, 0, 0, 0, -2] };
-  assert.deepEqual(downsampleMatrix(m, 'maxAbs', 2), { K: 2, data: [-5, 1, 0, -2], block: 2 });
-  assert.deepEqual(downsampleMatrix(m, 'sum', 2), { K: 2, data: [1, 1, 0, -2], block: 2 });
-  // K = 1000 -> 100 x 100, tiles of 10; the sum of a distribution is kept.
-  const big = { K: 1000, data: new Array<number>(1e6).fill(1e-6) };
-  const d = downsampleMatrix(big, 'sum');
-  assert.equal(d.K, 100);
-  assert.equal(d.block, 10);
-  assert.ok(Math.abs(Array.from(d.data).reduce((a, b) => a + b, 0) - 1) < 1e-9);
 });
 
 test('thinEvenly keeps the last item and at most max', () => {

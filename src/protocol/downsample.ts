@@ -1,0 +1,35 @@
+// Large K x K matrices shrunk for whatever shows or prints them: a view (the dashboard draws at most 100 x 100
+// cells) and the CLI's --json lines (a K = 1000 refresh would be two 20 MB lines; report.json's .npy files keep the
+// full matrices). Pure.
+import type { FlatMatrix, RefreshPayload } from './messages';
+
+/** Matrices larger than this per side are downsampled before they reach a view or a --json line. */
+export const MAX_VIEW_SIDE = 100;
+/** How a tile of a downsampled matrix is summarised. */
+export type BlockReduce = 'maxAbs' | 'sum';
+
+/** Downsamples a K x K matrix to at most maxSide per side by block x block tiles (block = ceil(K / maxSide)). */
+export function downsampleMatrix(m: FlatMatrix, reduce: BlockReduce, maxSide = MAX_VIEW_SIDE): FlatMatrix {
+  const K = m.K;
+  // A view gets plain arrays (webview messages are JSON).
+  if (K <= maxSide || m.data.length !== K * K) return Array.isArray(m.data) ? m : { ...m, data: Array.from(m.data) };
+  const block = Math.ceil(K / maxSide);
+  const n = Math.ceil(K / block);
+  const out = new Array<number>(n * n).fill(0);
+  for (let i = 0; i < K; i++) {
+    const bi = Math.floor(i / block) * n;
+    const row = i * K;
+    for (let j = 0; j < K; j++) {
+      const v = m.data[row + j]!;
+      const c = bi + Math.floor(j / block);
+      if (reduce === 'sum') out[c]! += v;
+      else if (Math.abs(v) > Math.abs(out[c]!)) out[c] = v;
+    }
+  }
+  return { K: n, data: out, block };
+}
+
+/** A refresh as a view gets it: G and P downsampled when K is large. */
+export function compactRefresh(p: RefreshPayload): RefreshPayload {
+  return { ...p, gain: downsampleMatrix(p.gain, 'maxAbs'), distribution: downsampleMatrix(p.distribution, 'sum') };
+}
