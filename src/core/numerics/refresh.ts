@@ -62,6 +62,8 @@ export interface RefreshCache {
 
 /** Everything one refresh produces. */
 export interface RefreshResult {
+  /** The predicted class of each validation row (argmax of its logits), from which C was counted. */
+  preds: Int32Array;
   C: Float64Array;
   Cclipped: Float64Array;
   metrics: MetricsReport;
@@ -138,6 +140,7 @@ export function computeRefresh(inp: RefreshInput): RefreshResult {
   let maxGain = -Infinity;
   for (let t = 0; t < G.length; t++) maxGain = Math.max(maxGain, G[t]!);
   return {
+    preds,
     C,
     Cclipped,
     metrics,

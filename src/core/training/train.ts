@@ -1001,7 +1001,7 @@ export class FinetuneRun {
     // recall noise carried through it), seeded by the step so a resumed run measures the same, without drawing from the
     // run's generator.
     const support = sp ? classSupport(gLabels, K) : this.valSupport;
-    const preds = argmaxRows(gLogits, gLabels.length, K);
+    const preds = r.preds;
     const prev = s.gainTrack.lastPreds;
     const objectiveOfC = (C: () => Float64Array, st: ClassStats) =>
       this.scoreOf(C, metricsOfStats(st, K, support, sm.headFrac)).score;
