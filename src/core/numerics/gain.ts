@@ -93,7 +93,8 @@ export interface GainArgs {
   K: number;
   d: number;
   Z: Float64Array;
-  W: Float64Array;
+  /** d x K, in either precision: converted to the provider's only when A is computed or checked from it. */
+  W: Float64Array | Float32Array;
   b: Float64Array;
   D: Float64Array;
   /** Mean mixup weight of the anchor, (lambdaMin + 1)/2; default 0.8 (docs/ALGORITHM.md section 3, step 1). */
@@ -312,8 +313,11 @@ export function gainMatrix(args: GainArgs): Float64Array {
   const mixed = (args.variant ?? 'prototype') === 'mixed';
   const f32 = mm.precision === 'float32';
   const F: MatCtor = f32 ? Float32Array : Float64Array;
-  const asF = (x: Float64Array): Mat => (F === Float64Array ? x : new F(x));
-  const Zp = asF(Z);
+  const asF = (x: Mat): Mat => (x instanceof F ? x : new F(x));
+  // Z in the provider's format, made only when a product reads it: with a cached Gram matrix and trusted centroid
+  // logits (a head on fixed features) no product does.
+  let ZpMade: Mat | null = null;
+  const Zp = (): Mat => (ZpMade ??= asF(Z));
 
   // Centroid logits A = Z W + b (section 3, step 3), kept in float64 for the softmax shifts. W in the provider's
   // format only when they are checked or computed (a trusted A needs no W at all).
@@ -323,7 +327,7 @@ export function gainMatrix(args: GainArgs): Float64Array {
   } else if (args.A && args.trustA !== true && logitsMatch(args.A, Z, asF(W), b, K, d)) {
     A = args.A;
   } else {
-    A = Float64Array.from(checkedMul(mm, Zp, asF(W), K, d, K));
+    A = Float64Array.from(checkedMul(mm, Zp(), asF(W), K, d, K));
     for (let k = 0; k < K; k++) for (let l = 0; l < K; l++) A[k * K + l]! += b[l]!;
   }
 
@@ -332,19 +336,19 @@ export function gainMatrix(args: GainArgs): Float64Array {
   const cached = args.gram?.S instanceof F && args.gram.S.length === K * K ? args.gram.S : null;
   const transposedZ = (): Mat => {
     const Zt = new F(d * K);
-    transposeInto(Zp, K, d, Zt, K, 0);
+    transposeInto(Zp(), K, d, Zt, K, 0);
     return Zt;
   };
   let E: Mat;
   if (gainOrderViaGram(K, d, mm, cached !== null)) {
     let S = cached;
     if (!S) {
-      S = gramBlocks(mm, F, Zp, mm.transB ? null : transposedZ(), K, d);
+      S = gramBlocks(mm, F, Zp(), mm.transB ? null : transposedZ(), K, d);
       if (args.gram) args.gram.S = S;
     }
     E = checkedMul(mm, S, Dp, K, K, K);
   } else {
-    E = checkedMul(mm, Zp, checkedMul(mm, transposedZ(), Dp, d, K, K), K, d, K);
+    E = checkedMul(mm, Zp(), checkedMul(mm, transposedZ(), Dp, d, K, K), K, d, K);
   }
 
   // r_ij first, then G_ij = (prototype or mixed term) - r_ij in place: one K x K array, not two.

@@ -273,35 +273,55 @@ export function changeNoise(
   return Math.sqrt(diffs.reduce((a, v) => a + (v - m) ** 2, 0) / (diffs.length - 1));
 }
 
-/** A dense K x K matrix that remembers which cells it touched: summed (classStatsOfCells) and cleared by those. */
+/**
+ * A K x K confusion matrix kept as its touched cells (a bootstrap replicate touches at most N of K^2): summed by
+ * classStatsOfCells, made dense only when the objective asks for the matrix itself (a custom expression's).
+ */
 class SparseConfusion {
-  readonly C: Float64Array;
-  private readonly touched: Int32Array;
+  /** Cell index -> slot in cells and values, in the order the cells were first touched. */
+  private readonly slot = new Map<number, number>();
+  private readonly cells: Int32Array;
+  private readonly values: Float64Array;
   private used = 0;
 
   constructor(
     private readonly K: number,
     maxCells: number,
   ) {
-    this.C = new Float64Array(K * K);
-    this.touched = new Int32Array(Math.min(maxCells, K * K));
+    this.cells = new Int32Array(Math.min(maxCells, K * K));
+    this.values = new Float64Array(this.cells.length);
   }
 
   add(t: number, v: number): void {
-    if (this.C[t] === 0) this.touched[this.used++] = t;
-    this.C[t]! += v;
+    let u = this.slot.get(t);
+    if (u === undefined) {
+      u = this.used++;
+      this.slot.set(t, u);
+      this.cells[u] = t;
+      this.values[u] = 0;
+    }
+    this.values[u]! += v;
   }
 
   /** objective of the matrix: the class sums from the touched cells in row-major order (classStats's order). */
   score(objective: (C: () => Float64Array, st: ClassStats) => number): number {
-    const cells = this.touched.subarray(0, this.used).sort();
+    const order = Array.from({ length: this.used }, (_, u) => u).sort((x, y) => this.cells[x]! - this.cells[y]!);
+    const cells = new Int32Array(this.used);
     const values = new Float64Array(this.used);
-    for (let u = 0; u < this.used; u++) values[u] = this.C[cells[u]!]!;
-    return objective(() => this.C, classStatsOfCells(cells, values, this.K));
+    order.forEach((u, q) => {
+      cells[q] = this.cells[u]!;
+      values[q] = this.values[u]!;
+    });
+    const dense = (): Float64Array => {
+      const C = new Float64Array(this.K * this.K);
+      for (let q = 0; q < cells.length; q++) C[cells[q]!] = values[q]!;
+      return C;
+    };
+    return objective(dense, classStatsOfCells(cells, values, this.K));
   }
 
   clear(): void {
-    for (let u = 0; u < this.used; u++) this.C[this.touched[u]!] = 0;
+    this.slot.clear();
     this.used = 0;
   }
 }

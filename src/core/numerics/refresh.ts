@@ -20,8 +20,11 @@ export interface RefreshInput {
   labels: ArrayLike<number>;
   /** N x K: the model's current logits on the same examples. */
   logits: ArrayLike<number>;
-  /** Head weight, d x K. */
-  W: Float64Array;
+  /**
+   * Head weight, d x K, in either precision (float32 as the model holds it: a trusted float32 gain never reads it, and
+   * the exact provider widens it once).
+   */
+  W: Float64Array | Float32Array;
   /** Head bias, K. */
   b: Float64Array;
   /** The objective: a built-in id, or any compiled objective (a custom expression's, compileObjective). */

@@ -955,7 +955,7 @@ export class FinetuneRun {
     this.head?.sync();
     this.net?.sync();
     const fw = forwardAll(model, data.val, undefined, this.opts.matmul);
-    const W = Float64Array.from(await model.W.data());
+    const W = (await model.W.data()) as Float32Array;
     const b = Float64Array.from(await model.b.data());
     const sp = this.split;
     // The gains' rows: with a selection split, half of each class (the features array is kept while the features do
