@@ -5,7 +5,10 @@ import type { Rng } from './rng';
 
 /** Arguments of PairSampler. */
 export interface PairSamplerArgs {
-  /** The sampling distribution P (K x K, row-major). */
+  /**
+   * The sampling distribution P (K x K, row-major). Kept by reference: a partner row is read when its anchor class is
+   * first drawn, so P must not change while the sampler is in use (the loop replaces P at a refresh, never edits it).
+   */
   P: Float64Array;
   K: number;
   /** Indices (into the caller's anchor set) of each class's anchor examples. */

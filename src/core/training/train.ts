@@ -242,9 +242,14 @@ interface Field<T> {
   load(r: FinetuneRun, v: T): void;
 }
 
-/** A copy of a tensor's values (tfjs may hand out its own array), with its shape. */
+/**
+ * A copy of a tensor's values, with its shape. tfjs's cpu backend hands out its own array, so that one is copied; the
+ * others (wasm, tfjs-node, webgl) already return a copy of their memory, and a second one cost 25 MB a checkpoint at
+ * K = 1000, d = 2048 (W, its momentum and the best W).
+ */
 async function stateTensor(t: tf.Tensor): Promise<StateTensor> {
-  return { shape: t.shape.slice(), data: Float32Array.from(await t.data()) };
+  const data = (await t.data()) as Float32Array;
+  return { shape: t.shape.slice(), data: tf.getBackend() === 'cpu' ? data.slice() : data };
 }
 
 function sameShape(a: readonly number[], b: readonly number[]): boolean {
@@ -352,14 +357,16 @@ export class FinetuneRun {
         r.s.multipliers = v?.slice() ?? null;
       },
     },
+    // P and G are replaced at every refresh, never changed in place: a checkpoint takes them as they are (two K x K
+    // copies, 16 MB at K = 1000, at every refresh otherwise).
     P: {
-      save: (r) => r.s.P?.slice() ?? null,
+      save: (r) => r.s.P,
       load: (r, v) => {
         r.s.P = v?.slice() ?? null;
       },
     },
     G: {
-      save: (r) => r.s.G?.slice() ?? null,
+      save: (r) => r.s.G,
       load: (r, v) => {
         r.s.G = v?.slice() ?? null;
       },
