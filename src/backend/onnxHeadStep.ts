@@ -13,6 +13,7 @@ import * as tf from '@tensorflow/tfjs';
 import { headDims, type HeadBatch, type HeadStepParams, type HeadVariables } from '../core/training/headStep';
 import { encodeOnnx, floatTensor, int64Tensor, modelOf, node, valueInfo } from '../formats/onnx/proto';
 import { OrtSession } from './onnxRuntime';
+import { hostUpdateW, simdWUpdate } from './wUpdate';
 
 /** The head's state as the fused step carries it: W (d x K, row-major), b (K) and their momentum buffers. */
 export interface OrtHeadState {
@@ -20,6 +21,11 @@ export interface OrtHeadState {
   b: Float32Array;
   mW: Float32Array;
   mb: Float32Array;
+  /**
+   * W's update in place, when W and mW live in its WebAssembly memory (simdWUpdate), and the room there that the step
+   * asks ONNX Runtime to write dW into; else hostUpdateW on dW as ONNX Runtime returns it.
+   */
+  fast?: { update: (dW: Float32Array, p: HeadStepParams) => void; dW: Float32Array };
 }
 
 /** The ONNX bytes of the step's graph for B rows, d features and K classes (W's update is on the host: hostUpdateW). */
@@ -82,24 +88,6 @@ export function headStepGraph(B: number, d: number, K: number): Uint8Array {
 }
 
 /**
- * W's SGD step with momentum and weight decay, in place: mW <- mu mW + (dW + wd W), W <- W - lr mW, each product,
- * sum and difference rounded to float32 (a product or sum of two float32 values rounded from float64 is the float32
- * result itself), in the order the ONNX graph of this update computed them.
- */
-export function hostUpdateW(W: Float32Array, mW: Float32Array, dW: Float32Array, p: HeadStepParams): void {
-  if (mW.length !== W.length || dW.length !== W.length)
-    throw new RangeError(`hostUpdateW: W, mW and dW have ${W.length}, ${mW.length} and ${dW.length} entries`);
-  const f = Math.fround;
-  const [lr, mu, wd] = [f(p.lr), f(p.momentum), f(p.wd)];
-  for (let i = 0; i < W.length; i++) {
-    const w = W[i]!;
-    const m = f(f(mW[i]! * mu) + f(dW[i]! + f(w * wd)));
-    mW[i] = m;
-    W[i] = w - f(m * lr);
-  }
-}
-
-/**
  * The fused head step for one shape; `step` updates the state in place (new arrays) and returns the batch's loss before
  * the update.
  */
@@ -157,9 +145,13 @@ export class OrtHeadStep {
         mu: { data: Float32Array.of(p.momentum), dims: [1] },
       },
       update ? ['dW', 'b_out', 'mb_out', 'loss'] : ['loss'],
+      update && state.fast ? { dW: { data: state.fast.dW, dims: [d, K] } } : undefined,
     );
     if (update) {
-      hostUpdateW(state.W, state.mW, r.dW!.data, p);
+      // On the fast path dW was a pre-allocated output: ONNX Runtime wrote it into the fast path's memory (r.dW is
+      // the binding's copy of the same values), so the update reads it there without a copy.
+      if (state.fast) state.fast.update(state.fast.dW, p);
+      else hostUpdateW(state.W, state.mW, r.dW!.data, p);
       state.b = r.b_out!.data;
       state.mb = r.mb_out!.data;
     }
@@ -187,13 +179,20 @@ export class OrtHeadTrainer {
     scale = 1,
   ) {
     [this.d, this.K] = headDims(v, scale, 'OrtHeadTrainer');
-    const W = Float32Array.from(v.W.dataSync());
+    // W and its momentum in WebAssembly memory, updated there four floats at a time (the same bits as hostUpdateW),
+    // where WebAssembly SIMD runs; in plain arrays otherwise.
+    const fast = simdWUpdate(this.d * this.K);
+    const W = fast ? fast.W : new Float32Array(this.d * this.K);
+    const mW = fast ? fast.mW : new Float32Array(this.d * this.K);
+    W.set(v.W.dataSync());
+    mW.set(v.mW.dataSync());
     if (scale !== 1) for (let i = 0; i < W.length; i++) W[i] = W[i]! * scale;
     this.state = {
       W,
       b: Float32Array.from(v.b.dataSync()),
-      mW: Float32Array.from(v.mW.dataSync()),
+      mW,
       mb: Float32Array.from(v.mb.dataSync()),
+      ...(fast ? { fast } : {}),
     };
   }
 

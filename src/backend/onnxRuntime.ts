@@ -33,7 +33,7 @@ interface BindingSession {
   loadModel(buffer: ArrayBufferLike, offset: number, length: number, options: Record<string, unknown>): void;
   run(
     feeds: Record<string, unknown>,
-    fetches: Record<string, null>,
+    fetches: Record<string, unknown>,
     options: Record<string, unknown>,
   ): Record<string, OrtTensor>;
   dispose(): void;
@@ -118,11 +118,15 @@ export class OrtSession {
   run(
     feeds: Record<string, { data: Float32Array; dims: readonly number[] }>,
     outputs: string[] = this.outputNames,
+    into?: Record<string, { data: Float32Array; dims: readonly number[] }>,
   ): Record<string, { data: Float32Array; dims: number[] }> {
     const f: Record<string, unknown> = {};
     for (const [name, v] of Object.entries(feeds)) f[name] = new this.ort.Tensor('float32', v.data, v.dims);
-    const fetches: Record<string, null> = {};
-    for (const o of outputs) fetches[o] = null;
+    const fetches: Record<string, unknown> = {};
+    for (const o of outputs) {
+      const t = into?.[o];
+      fetches[o] = t ? new this.ort.Tensor('float32', t.data, t.dims) : null;
+    }
     const r = this.s.run(f, fetches, {});
     const out: Record<string, { data: Float32Array; dims: number[] }> = {};
     for (const o of outputs) {

@@ -60,6 +60,49 @@ for (const [momentum, mixup] of [
   });
 }
 
+test('OrtHeadTrainer (W in WebAssembly memory, dW written there by ONNX Runtime) gives the same bits as the plain host update', async () => {
+  await tf.setBackend('cpu');
+  assert.ok(await probeOnnxRuntime());
+  const [d, K, n, B] = [10, 7, 40, 6];
+  const r = rng(9);
+  const set = Float32Array.from({ length: n * d }, () => r() * 2 - 1);
+  const W0 = Float32Array.from({ length: d * K }, () => (r() - 0.5) * 0.2);
+  const v = {
+    W: tf.variable(tf.tensor2d(W0, [d, K])),
+    b: tf.variable(tf.zeros([K])),
+    mW: tf.variable(tf.zeros([d, K])),
+    mb: tf.variable(tf.zeros([K])),
+  };
+  const trainer = new OrtHeadTrainer(v);
+  const step = new OrtHeadStep(B, d, K);
+  const plain: OrtHeadState = {
+    W: W0.slice(),
+    b: new Float32Array(K),
+    mW: new Float32Array(d * K),
+    mb: new Float32Array(K),
+  };
+  for (let s = 0; s < 5; s++) {
+    const batch: HeadBatch = {
+      anchorSet: set,
+      partnerSet: set,
+      anchors: Array.from({ length: B }, () => Math.floor(r() * n)),
+      partners: Array.from({ length: B }, () => Math.floor(r() * n)),
+      ya: Array.from({ length: B }, () => Math.floor(r() * K)),
+      lam: Array.from({ length: B }, () => 0.6 + 0.4 * r()),
+    };
+    const p = { lr: 0.05, momentum: 0.9, wd: 1e-3 };
+    assert.equal(trainer.step(batch, p), step.step(plain, batch, p));
+    const W = trainer.current().W;
+    for (let i = 0; i < W.length; i++) assert.ok(Object.is(W[i], plain.W[i]), `step ${s}: W[${i}]`);
+  }
+  trainer.sync();
+  const mW = v.mW.dataSync();
+  for (let i = 0; i < mW.length; i++) assert.ok(Object.is(mW[i], plain.mW[i]), `mW[${i}]`);
+  trainer.dispose();
+  step.dispose();
+  Object.values(v).forEach((t) => t.dispose());
+});
+
 test("OrtHeadTrainer (LinearHeadTrainer's surface) gives the same variables after sync, with batches of two sizes", async () => {
   await tf.setBackend('cpu');
   const [d, K, n] = [12, 5, 30];
