@@ -6,9 +6,10 @@
 //   F = lam Xa + (1 - lam) Xp;  A = F W + b;  loss = mean_i -log softmax(A_i)[y_i]
 //   G = (softmax(A) - Y) / B;   dW = F^T G;  db = colsum(G)
 //   mW' = mu mW + dW + wd W;    W' = W - lr mW';   mb' = mu mb + db;   b' = b - lr mb'   (the bias is not decayed)
-// W's update on the host is one pass over d x K in place, where the graph took six element-wise passes and two fresh
-// d x K outputs (W' and mW', copied out of ONNX Runtime at every step); each operation rounded to float32 as the
-// graph's Mul, Add and Sub round, so W and mW are the same to the last bit.
+// W's update on the host is one pass over d x K in place (a WebAssembly SIMD loop where it runs, else JS: wUpdate.ts),
+// where the graph took six element-wise passes and two fresh d x K outputs (W' and mW', copied out of ONNX Runtime at
+// every step); each operation rounded to float32 as the graph's Mul, Add and Sub round, so W and mW are the same to
+// the last bit.
 import * as tf from '@tensorflow/tfjs';
 import { headDims, type HeadBatch, type HeadStepParams, type HeadVariables } from '../core/training/headStep';
 import { encodeOnnx, floatTensor, int64Tensor, modelOf, node, valueInfo } from '../formats/onnx/proto';
