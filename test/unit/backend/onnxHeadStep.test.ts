@@ -60,6 +60,28 @@ for (const [momentum, mixup] of [
   });
 }
 
+/** The four head variables of a LinearHeadTrainer or OrtHeadTrainer, W from W0, the rest zero. */
+function headVariables(W0: Float32Array, d: number, K: number) {
+  return {
+    W: tf.variable(tf.tensor2d(W0, [d, K])),
+    b: tf.variable(tf.zeros([K])),
+    mW: tf.variable(tf.zeros([d, K])),
+    mb: tf.variable(tf.zeros([K])),
+  };
+}
+
+/** A mixup batch of B rows drawn from a set of n rows. */
+function randomBatch(r: () => number, set: Float32Array, n: number, B: number, K: number): HeadBatch {
+  return {
+    anchorSet: set,
+    partnerSet: set,
+    anchors: Array.from({ length: B }, () => Math.floor(r() * n)),
+    partners: Array.from({ length: B }, () => Math.floor(r() * n)),
+    ya: Array.from({ length: B }, () => Math.floor(r() * K)),
+    lam: Array.from({ length: B }, () => 0.6 + 0.4 * r()),
+  };
+}
+
 test('OrtHeadTrainer (W in WebAssembly memory, dW written there by ONNX Runtime) gives the same bits as the plain host update', async () => {
   await tf.setBackend('cpu');
   assert.ok(await probeOnnxRuntime());
@@ -67,12 +89,7 @@ test('OrtHeadTrainer (W in WebAssembly memory, dW written there by ONNX Runtime)
   const r = rng(9);
   const set = Float32Array.from({ length: n * d }, () => r() * 2 - 1);
   const W0 = Float32Array.from({ length: d * K }, () => (r() - 0.5) * 0.2);
-  const v = {
-    W: tf.variable(tf.tensor2d(W0, [d, K])),
-    b: tf.variable(tf.zeros([K])),
-    mW: tf.variable(tf.zeros([d, K])),
-    mb: tf.variable(tf.zeros([K])),
-  };
+  const v = headVariables(W0, d, K);
   const trainer = new OrtHeadTrainer(v);
   const step = new OrtHeadStep(B, d, K);
   const plain: OrtHeadState = {
@@ -82,14 +99,7 @@ test('OrtHeadTrainer (W in WebAssembly memory, dW written there by ONNX Runtime)
     mb: new Float32Array(K),
   };
   for (let s = 0; s < 5; s++) {
-    const batch: HeadBatch = {
-      anchorSet: set,
-      partnerSet: set,
-      anchors: Array.from({ length: B }, () => Math.floor(r() * n)),
-      partners: Array.from({ length: B }, () => Math.floor(r() * n)),
-      ya: Array.from({ length: B }, () => Math.floor(r() * K)),
-      lam: Array.from({ length: B }, () => 0.6 + 0.4 * r()),
-    };
+    const batch = randomBatch(r, set, n, B, K);
     const p = { lr: 0.05, momentum: 0.9, wd: 1e-3 };
     assert.equal(trainer.step(batch, p), step.step(plain, batch, p));
     const W = trainer.current().W;
@@ -109,26 +119,12 @@ test("OrtHeadTrainer (LinearHeadTrainer's surface) gives the same variables afte
   const r = rng(5);
   const set = Float32Array.from({ length: n * d }, () => r() * 2 - 1);
   const W0 = Float32Array.from({ length: d * K }, () => (r() - 0.5) * 0.2);
-  const mk = () => ({
-    W: tf.variable(tf.tensor2d(W0, [d, K])),
-    b: tf.variable(tf.zeros([K])),
-    mW: tf.variable(tf.zeros([d, K])),
-    mb: tf.variable(tf.zeros([K])),
-  });
-  const [va, vb] = [mk(), mk()];
+  const [va, vb] = [headVariables(W0, d, K), headVariables(W0, d, K)];
   const lin = new LinearHeadTrainer(va);
   const ort = new OrtHeadTrainer(vb);
   assert.equal(ort.wScale, 1);
   for (let s = 0; s < 6; s++) {
-    const B = s % 2 ? 8 : 5;
-    const batch: HeadBatch = {
-      anchorSet: set,
-      partnerSet: set,
-      anchors: Array.from({ length: B }, () => Math.floor(r() * n)),
-      partners: Array.from({ length: B }, () => Math.floor(r() * n)),
-      ya: Array.from({ length: B }, () => Math.floor(r() * K)),
-      lam: Array.from({ length: B }, () => 0.6 + 0.4 * r()),
-    };
+    const batch = randomBatch(r, set, n, s % 2 ? 8 : 5, K);
     const p = { lr: s === 3 ? 0 : 0.05, momentum: 0.5, wd: 1e-3 };
     assert.ok(Math.abs(lin.step(batch, p) - ort.step(batch, p)) < 1e-4);
   }
