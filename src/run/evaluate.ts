@@ -4,7 +4,7 @@
 import { join } from 'node:path';
 import { initBackend, prepareGainMatMul, type BackendChoice } from '../backend/backend';
 import { ConfigError } from '../core/errors';
-import { disposeModel, headValues, type SelmixModel } from '../core/training/model';
+import { disposeModel, headArrays, type SelmixModel } from '../core/training/model';
 import { forwardAll, metricsOf, type ExampleSet } from '../core/training/evaluate';
 import { computeRefresh, type RefreshResult } from '../core/numerics/refresh';
 import { evaluateSet, objectiveOptions } from '../core/training/train';
@@ -111,8 +111,9 @@ export async function gainRequest(
     const objective = reportedObjective(l.prepared, cfg, model.K);
     const matmul = await prepareGainMatMul(model.K);
     const fw = forwardAll(model, val, undefined, matmul);
-    const host = headValues(model);
-    const [W, b] = [Float64Array.from(host?.W ?? model.W.dataSync()), Float64Array.from(host?.b ?? model.b.dataSync())];
+    // W as the model holds it, in float32 (computeRefresh takes either precision); b in float64.
+    const head = headArrays(model);
+    const [W, b] = [head.W, Float64Array.from(head.b)];
     const refresh = computeRefresh({
       K: model.K,
       d: model.d,

@@ -1,6 +1,6 @@
 // Batched inference: features g(x) and logits a(x) of a whole set, in eval mode, tensors disposed per batch.
 import * as tf from '@tensorflow/tfjs';
-import { headValues, type SelmixModel } from './model';
+import { headArrays, type SelmixModel } from './model';
 import type { MatMul } from '../numerics/gain';
 import { argmaxRows } from '../numerics/classStats';
 import { confusionMatrix, classSupport } from '../numerics/confusion';
@@ -70,9 +70,7 @@ export function forwardAll(model: SelmixModel, set: ExampleSet, batch = 256, mm?
 /** X W + b for n feature rows through the provider, in float32 (the bias added in float32, as a tensor add does). */
 function headLogits(x: Float32Array, n: number, model: SelmixModel, mm: MatMul): Float32Array {
   const { K, d } = model;
-  const host = headValues(model);
-  const W = host?.W ?? (model.W.dataSync() as Float32Array);
-  const b = host?.b ?? (model.b.dataSync() as Float32Array);
+  const { W, b } = headArrays(model);
   const p = mm(x.length === n * d ? x : x.subarray(0, n * d), W, n, d, K);
   const out = p instanceof Float32Array ? p : Float32Array.from(p);
   for (let i = 0; i < n; i++) for (let k = 0; k < K; k++) out[i * K + k] = Math.fround(out[i * K + k]! + b[k]!);

@@ -327,6 +327,14 @@ export function headValues(m: SelmixModel): { W: Float32Array; b: Float32Array }
   return hostHeads.get(m) ?? null;
 }
 
+/**
+ * The head's W (d x K) and b (K) to read: the host values while the variables have not been made (headValues), else
+ * the variables' own (read them, do not write them).
+ */
+export function headArrays(m: SelmixModel): { W: Float32Array; b: Float32Array } {
+  return headValues(m) ?? { W: m.W.dataSync() as Float32Array, b: m.b.dataSync() as Float32Array };
+}
+
 /** Writes the fine-tuned backbone and head back into the source LayersModel (for saving). */
 export function writeBack(m: SelmixModel): tf.LayersModel | null {
   if (!m.backbone?.source) return null;
