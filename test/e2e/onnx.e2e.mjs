@@ -34,6 +34,27 @@ const { page, close } = await openWorkbench({ width: 1600, height: 1200 });
 const dash = () => webview(page, { extensionId: EXT });
 const until = (what, fn, timeout, every) => untilOn(page, what, fn, timeout, every);
 
+/**
+ * What the dashboard shows now: its run's status and name, the live stage line ('' while hidden), what the run trains
+ * and its time per step.
+ */
+function dashboardFacts(wv) {
+  return wv.locator('body').evaluate((b) => {
+    const text = (id) => document.getElementById(id).textContent;
+    const stage = document.getElementById('stage-line');
+    return {
+      status: b.dataset.status,
+      name: text('run-name'),
+      line: stage.hidden ? '' : stage.textContent,
+      trains: text('trains'),
+      ms: text('ms-per-step'),
+    };
+  });
+}
+
+/** A run status after which the dashboard shows no more change. */
+const ended = (status) => status === 'finished' || status === 'failed' || status === 'stopped';
+
 /** The initializers of two ONNX files compared by test/e2e/onnxInitializerDiff.ts: changed, same, onlyInOne. */
 function initializerDiff(input, output) {
   const root = join(import.meta.dirname, '..', '..');
@@ -106,13 +127,10 @@ try {
       const status = await until(
         'the run to end',
         async () => {
-          const s = await wv.locator('body').evaluate((b) => ({
-            status: b.dataset.status,
-            line: document.getElementById('stage-line').hidden ? '' : document.getElementById('stage-line').textContent,
-          }));
+          const s = await dashboardFacts(wv);
           const head = s.line.replace(/ \d+\/\d+.*$|:.*$|….*$/, '');
           if (s.line && lines.at(-1)?.head !== head) lines.push({ head, line: s.line });
-          return s.status === 'finished' || s.status === 'failed' || s.status === 'stopped' ? s.status : null;
+          return ended(s.status) ? s.status : null;
         },
         240_000,
         100,
@@ -172,18 +190,11 @@ try {
       const status = await until(
         'the whole-network run to end',
         async () => {
-          const s = await wv.locator('body').evaluate((b) => ({
-            status: b.dataset.status,
-            name: document.getElementById('run-name').textContent,
-            line: document.getElementById('stage-line').hidden ? '' : document.getElementById('stage-line').textContent,
-            trains: document.getElementById('trains').textContent,
-            ms: document.getElementById('ms-per-step').textContent,
-          }));
+          const s = await dashboardFacts(wv);
           if (s.line && lines.at(-1) !== s.line) lines.push(s.line);
           if (s.status === 'running' && s.trains !== '–') trainsLive = s.trains;
           if (s.status === 'running' && s.ms !== '–') msLive = s.ms;
-          const done = s.status === 'finished' || s.status === 'failed' || s.status === 'stopped';
-          return done && s.name.includes(NAME) ? s.status : null;
+          return ended(s.status) && s.name.includes(NAME) ? s.status : null;
         },
         300_000,
         100,
@@ -272,12 +283,8 @@ try {
         const status = await until(
           `the ${net} run to end`,
           async () => {
-            const s = await wv.locator('body').evaluate((b) => ({
-              status: b.dataset.status,
-              name: document.getElementById('run-name').textContent,
-            }));
-            const done = s.status === 'finished' || s.status === 'failed' || s.status === 'stopped';
-            return done && s.name.includes(name) ? s.status : null;
+            const s = await dashboardFacts(wv);
+            return ended(s.status) && s.name.includes(name) ? s.status : null;
           },
           300_000,
           100,
@@ -320,19 +327,14 @@ try {
       const status = await until(
         'the 20k run to end',
         async () => {
-          const s = await wv.locator('body').evaluate((b) => ({
-            status: b.dataset.status,
-            name: document.getElementById('run-name').textContent,
-            line: document.getElementById('stage-line').hidden ? '' : document.getElementById('stage-line').textContent,
-          }));
+          const s = await dashboardFacts(wv);
           const head = s.line.replace(/ \d+\/\d+.*$|:.*$|….*$/, '');
           if (s.line && s.name.includes('20k')) {
             const last = seen.at(-1);
             if (last?.head === head) last.lines.push(s.line);
             else seen.push({ head, lines: [s.line] });
           }
-          const done = s.status === 'finished' || s.status === 'failed' || s.status === 'stopped';
-          return done && s.name.includes('20k') ? s.status : null;
+          return ended(s.status) && s.name.includes('20k') ? s.status : null;
         },
         300_000,
         100,
