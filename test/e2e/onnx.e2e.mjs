@@ -52,6 +52,9 @@ function dashboardFacts(wv) {
   });
 }
 
+/** A stage line without its count, ETA or detail: "extracting train features 20/409 (5 %)" -> its stage's name. */
+const stageHead = (line) => line.replace(/ \d+\/\d+.*$|:.*$|….*$/, '');
+
 /** A run status after which the dashboard shows no more change. */
 const ended = (status) => status === 'finished' || status === 'failed' || status === 'stopped';
 
@@ -128,7 +131,7 @@ try {
         'the run to end',
         async () => {
           const s = await dashboardFacts(wv);
-          const head = s.line.replace(/ \d+\/\d+.*$|:.*$|….*$/, '');
+          const head = stageHead(s.line);
           if (s.line && lines.at(-1)?.head !== head) lines.push({ head, line: s.line });
           return ended(s.status) ? s.status : null;
         },
@@ -328,7 +331,7 @@ try {
         'the 20k run to end',
         async () => {
           const s = await dashboardFacts(wv);
-          const head = s.line.replace(/ \d+\/\d+.*$|:.*$|….*$/, '');
+          const head = stageHead(s.line);
           if (s.line && s.name.includes('20k')) {
             const last = seen.at(-1);
             if (last?.head === head) last.lines.push(s.line);
