@@ -1,11 +1,11 @@
 // Benchmark (a): one SelMix gain refresh (multipliers + D + G + P, docs/ALGORITHM.md sections 2-4) for K x d on
 // synthetic inputs, against the brute-force K^4 construction of test/helpers/bruteForceGain.ts in the same run.
-// Run alone (node --import tsx bench/refresh.ts [--reps N] [--ort]) it prints ordinary against large-gap logits at
-// K = 1000, d = 2048, side by side in one process, on the wasm matmul provider or (--ort) on ONNX Runtime's.
+// Run alone (node --import tsx bench/refresh.ts [--reps N] [--ort]) it prints ordinary, large-gap and huge-gap logits
+// at K = 1000, d = 2048, side by side in one process, on the wasm matmul provider or (--ort) on ONNX Runtime's.
 import { centroidLogitsFromLogits, computeRefresh, type RefreshInput } from '../src/core/numerics/refresh';
 import { initBackend, tfMatMul } from '../src/backend/backend';
-import { ortMatMul } from '../src/backend/onnxRuntime';
-import { float64MatMul, gainMatrix, type GainArgs, type MatMul } from '../src/core/numerics/gain';
+import { ortMatMul, probeOnnxRuntime } from '../src/backend/onnxRuntime';
+import { float64MatMul, gainMatrix, GainScratch, type GainArgs, type MatMul } from '../src/core/numerics/gain';
 import { confusionMatrix, clipConfusion } from '../src/core/numerics/confusion';
 import { classCentroids } from '../src/core/numerics/centroids';
 import { argmaxRows } from '../src/core/numerics/classStats';
@@ -216,12 +216,17 @@ export function benchRefresh(
   const budgetMs = 20_000;
   // The exact float64 path is seconds at K = 1000: time it once there.
   const slow = K >= 1000;
-  const exact = timeIt(() => computeRefresh(inp), slow ? { reps: 1, warmup: 0 } : { reps, warmup: 1, budgetMs });
+  // The run's refreshes keep the gain's work arrays between refreshes (src/core/training/train.ts): so do these.
+  const scratch = new GainScratch();
+  const exact = timeIt(
+    () => computeRefresh({ ...inp, scratch }),
+    slow ? { reps: 1, warmup: 0 } : { reps, warmup: 1, budgetMs },
+  );
   // On a provider path the run's refreshes (src/core/training/train.ts, src/run/evaluate.ts) say that the logits come
   // from this
   // very head (logitsFromHead), so the centroid logits are not spot-checked; the synthetic logits are features x W + b
   // too.
-  const provider = timeIt(() => computeRefresh({ ...inp, matmul: tfMatMul, logitsFromHead: true }), {
+  const provider = timeIt(() => computeRefresh({ ...inp, matmul: tfMatMul, logitsFromHead: true, scratch }), {
     reps,
     warmup: 1,
     budgetMs,
@@ -231,7 +236,11 @@ export function benchRefresh(
     ? exact
     : runMm === tfMatMul
       ? provider
-      : timeIt(() => computeRefresh({ ...inp, matmul: runMm, logitsFromHead: true }), { reps, warmup: 1, budgetMs });
+      : timeIt(() => computeRefresh({ ...inp, matmul: runMm, logitsFromHead: true, scratch }), {
+          reps,
+          warmup: 1,
+          budgetMs,
+        });
   // The parts, from the same inputs.
   const r = computeRefresh(inp);
   const { Z } = classCentroids(inp.features, N, d, inp.labels, K);
@@ -245,6 +254,7 @@ export function benchRefresh(
     W: inp.W,
     b: inp.b,
     D: r.D,
+    scratch,
     ...(runMm ? { matmul: runMm, A: centroidLogitsFromLogits(inp.logits, inp.labels, N, K, inp.b), trustA: true } : {}),
   } as GainArgs;
   const gain = timeIt(
@@ -367,9 +377,11 @@ if (process.argv[1] && /bench[\\/]refresh\.ts$/.test(process.argv[1])) {
     if (ort && !info.onnxruntime) throw new Error(`ONNX Runtime did not load: ${info.note ?? info.name}`);
     const i = process.argv.indexOf('--reps');
     const reps = i > 0 ? Number(process.argv[i + 1]) : 5;
-    log(`provider: ${ort ? 'ONNX Runtime (ortMatMul)' : 'tfjs wasm (tfMatMul)'}`);
-    const { ordinary, largeGaps } = benchLargeGap(1000, 2048, reps, ort ? ortMatMul : tfMatMul);
-    for (const r of [ordinary, largeGaps]) {
+    log(`provider: ${ort ? `ONNX Runtime (ortMatMul; ${probeOnnxRuntime().detail})` : 'tfjs wasm (tfMatMul)'}`);
+    const mm = ort ? ortMatMul : tfMatMul;
+    const { ordinary, largeGaps } = benchLargeGap(1000, 2048, reps, mm);
+    const huge = benchRefresh(1000, 2048, 'minRecall', reps, mm, HUGE_GAP, ort ? 'onnxruntime' : 'backend matmul');
+    for (const r of [ordinary, largeGaps, huge]) {
       log(
         `K=${r.K} d=${r.d} ${r.N / r.K} rows/class, ${r.logits} logits (largest centroid gap ${r.maxGap.toFixed(0)}): ` +
           `refresh ${r.refresh.medianMs.toFixed(0)} ms median (${r.refresh.minMs.toFixed(0)}-${r.refresh.maxMs.toFixed(0)}, cpu ${r.refresh.cpuMedianMs.toFixed(0)}), G ${r.gain.medianMs.toFixed(0)} ms`,

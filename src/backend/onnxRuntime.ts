@@ -5,9 +5,10 @@
 // Sessions run through the package's native binding directly: its public InferenceSession.run is async only (it
 // calls the same synchronous binding inside a setImmediate), and the gain's MatMul interface is synchronous.
 import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import type { MatMul, Mat } from '../core/numerics/gain';
+import type { MatMul, Mat, SoftmaxProducts } from '../core/numerics/gain';
 import { encodeOnnx, modelOf, node, valueInfo } from '../formats/onnx/proto';
 
 /** An ONNX Runtime execution provider this tool knows. */
@@ -83,13 +84,21 @@ function ortOrThrow(): OrtModules {
   return o;
 }
 
+/** SELMIX_ORT_THREADS when it is set to a whole number (0: ONNX Runtime's default), else null. */
+function threadsFromEnv(): number | null {
+  const v = process.env.SELMIX_ORT_THREADS;
+  const n = Number(v);
+  return v !== undefined && v !== '' && Number.isInteger(n) && n >= 0 ? n : null;
+}
+
 /**
- * Threads of one session: SELMIX_ORT_THREADS, default 1 (the loop's products are small; one thread is also what the
- * benchmark compares).
+ * Threads of one session. 'loop' (the training step's and the model's sessions): one, as the loop's products are
+ * small and one thread is also what the benchmarks compare. 'gain' (the gain's K x K x K products): every core the
+ * process may use, up to 8, as one refresh is a few billion multiply-adds with nothing else to do meanwhile.
+ * SELMIX_ORT_THREADS sets both.
  */
-function intraOpThreads(): number {
-  const n = Number(process.env.SELMIX_ORT_THREADS ?? 1);
-  return Number.isInteger(n) && n >= 0 ? n : 1;
+function intraOpThreads(kind: 'loop' | 'gain' = 'loop'): number {
+  return threadsFromEnv() ?? (kind === 'gain' ? Math.min(8, Math.max(1, availableParallelism())) : 1);
 }
 
 /** A loaded ONNX graph, run synchronously. */
@@ -99,16 +108,27 @@ export class OrtSession {
   readonly inputNames: string[];
   readonly outputNames: string[];
 
-  /** arena: ONNX Runtime's CPU memory arena (its default, on), which keeps freed buffers for later runs. */
-  constructor(bytes: Uint8Array, provider: OrtProvider = probed?.provider ?? 'cpu', arena = true) {
+  /**
+   * arena: ONNX Runtime's CPU memory arena (its default, on), which keeps freed buffers for later runs. threads: see
+   * intraOpThreads. With more than one thread the pool's threads sleep between runs instead of spinning: a spinning
+   * thread holds a core the JS between two products needs (on 2 cores a refresh took 160 ms spinning, 117 ms not).
+   */
+  constructor(
+    bytes: Uint8Array,
+    provider: OrtProvider = probed?.provider ?? 'cpu',
+    arena = true,
+    threads: 'loop' | 'gain' = 'loop',
+  ) {
     this.ort = ortOrThrow();
     this.s = new this.ort.binding.InferenceSession();
+    const n = intraOpThreads(threads);
     this.s.loadModel(bytes.buffer, bytes.byteOffset, bytes.byteLength, {
       executionProviders: [{ name: provider }],
-      intraOpNumThreads: intraOpThreads(),
+      intraOpNumThreads: n,
       interOpNumThreads: 1,
       graphOptimizationLevel: 'all',
       enableCpuMemArena: arena,
+      ...(n !== 1 ? { extra: { session: { intra_op: { allow_spinning: '0' } } } } : {}),
     });
     this.inputNames = this.s.inputMetadata.map((m) => m.name);
     this.outputNames = this.s.outputMetadata.map((m) => m.name);
@@ -132,7 +152,9 @@ export class OrtSession {
     for (const o of outputs) {
       const t = r[o]!;
       if (!(t.data instanceof Float32Array)) throw new Error(`ONNX Runtime: output "${o}" is ${t.type}, not float32`);
-      out[o] = { data: t.data, dims: Array.from(t.dims, Number) };
+      // A pre-allocated output is the caller's array, which ONNX Runtime wrote; the binding hands back a copy of it.
+      const given = into?.[o];
+      out[o] = given ? { data: given.data, dims: [...given.dims] } : { data: t.data, dims: Array.from(t.dims, Number) };
     }
     return out;
   }
@@ -182,6 +204,45 @@ function matMulGraph(): Uint8Array {
       node: [node('MatMul', ['A', 'B'], ['C'])],
       input: [valueInfo('A', ['m', 'k']), valueInfo('B', ['k', 'n'])],
       output: [valueInfo('C', ['m', 'n'])],
+    }),
+  );
+}
+
+/**
+ * The softmax sums of the gain in one graph (MatMul.softmaxProducts): the factors from their exponents zu and zv
+ * (exp, then flushed to 0 under floor, as are their products with e), and S = U V^T, N1 = X V^T, N2 = U Y^T as Gemms
+ * with transB. Its inputs are K x K float32 and floor a float32 scalar.
+ */
+function softmaxProductsGraph(): Uint8Array {
+  const flushed = (x: string, out: string, signed: boolean): ReturnType<typeof node>[] => [
+    ...(signed ? [node('Abs', [x], [`${out}_abs`])] : []),
+    node('Less', [signed ? `${out}_abs` : x, 'floor'], [`${out}_small`]),
+    node('Where', [`${out}_small`, 'zero', x], [out]),
+  ];
+  return encodeOnnx(
+    modelOf({
+      name: 'selmix_softmax_products',
+      node: [
+        node('Sub', ['floor', 'floor'], ['zero']),
+        node('Exp', ['zu'], ['U0']),
+        node('Exp', ['zv'], ['V0']),
+        node('Mul', ['U0', 'e'], ['X0']),
+        node('Mul', ['V0', 'e'], ['Y0']),
+        ...flushed('U0', 'U', false),
+        ...flushed('V0', 'V', false),
+        ...flushed('X0', 'X', true),
+        ...flushed('Y0', 'Y', true),
+        node('Gemm', ['U', 'V'], ['S'], { transB: 1 }, ['transB']),
+        node('Gemm', ['X', 'V'], ['N1'], { transB: 1 }, ['transB']),
+        node('Gemm', ['U', 'Y'], ['N2'], { transB: 1 }, ['transB']),
+      ],
+      input: [
+        valueInfo('zu', ['K', 'K']),
+        valueInfo('zv', ['K', 'K']),
+        valueInfo('e', ['K', 'K']),
+        valueInfo('floor', []),
+      ],
+      output: [valueInfo('S', ['K', 'K']), valueInfo('N1', ['K', 'K']), valueInfo('N2', ['K', 'K'])],
     }),
   );
 }
@@ -281,7 +342,7 @@ export function probeOnnxRuntime(): OrtProbe {
     ? {
         ok: true,
         provider,
-        detail: `onnxruntime-node ${o.version}, ${provider} execution provider, ${intraOpThreads() || 'default'} thread(s)`,
+        detail: `onnxruntime-node ${o.version}, ${provider} execution provider, ${intraOpThreads() || 'default'} thread(s) in the loop, ${intraOpThreads('gain') || 'default'} for the gain`,
         providers,
       }
     : {
@@ -300,6 +361,7 @@ export function ortProbeResult(): OrtProbe | null {
 
 let mmSession: OrtSession | null = null;
 let tbSession: OrtSession | null = null;
+let spSession: OrtSession | null = null;
 
 /**
  * The gain's MatMul provider on ONNX Runtime (float32): row-major A (m x k) times B (k x n), one session for every
@@ -308,27 +370,67 @@ let tbSession: OrtSession | null = null;
  * buffers for the rest of the process (about 20 to 30 MB of a K = 1000 finetune's peak RSS, measured by hand).
  */
 export const ortMatMul: MatMul = Object.assign(
-  (A: Mat, B: Mat, m: number, k: number, n: number): Float32Array => {
+  (A: Mat, B: Mat, m: number, k: number, n: number, out?: Mat): Float32Array => {
     if (A.length !== m * k || B.length !== k * n)
       throw new RangeError(
         `ortMatMul: operands of ${A.length} and ${B.length} entries for ${m} x ${k} times ${k} x ${n}`,
       );
-    mmSession ??= new OrtSession(matMulGraph(), undefined, false);
-    return mmSession.run({ A: { data: f32(A), dims: [m, k] }, B: { data: f32(B), dims: [k, n] } }).C!.data;
+    mmSession ??= new OrtSession(matMulGraph(), undefined, false, 'gain');
+    return mmSession.run(
+      { A: { data: f32(A), dims: [m, k] }, B: { data: f32(B), dims: [k, n] } },
+      ['C'],
+      intoOf(out, m, n),
+    ).C!.data;
   },
   {
     precision: 'float32' as const,
     /** A (m x k) times the transpose of B (n x k): one Gemm with transB, no transposed copy (see MatMul.transB). */
-    transB: (A: Mat, B: Mat, m: number, k: number, n: number): Float32Array => {
+    transB: (A: Mat, B: Mat, m: number, k: number, n: number, out?: Mat): Float32Array => {
       if (A.length !== m * k || B.length !== n * k)
         throw new RangeError(
           `ortMatMul.transB: operands of ${A.length} and ${B.length} entries for ${m} x ${k} times (${n} x ${k})^T`,
         );
-      tbSession ??= new OrtSession(matMulTransBGraph(), undefined, false);
-      return tbSession.run({ A: { data: f32(A), dims: [m, k] }, B: { data: f32(B), dims: [n, k] } }).C!.data;
+      tbSession ??= new OrtSession(matMulTransBGraph(), undefined, false, 'gain');
+      return tbSession.run(
+        { A: { data: f32(A), dims: [m, k] }, B: { data: f32(B), dims: [n, k] } },
+        ['C'],
+        intoOf(out, m, n),
+      ).C!.data;
+    },
+    /** The gain's softmax sums as one graph (see MatMul.softmaxProducts): the factors never leave ONNX Runtime. */
+    softmaxProducts: (p: SoftmaxProducts): { S: Float32Array; N1: Float32Array; N2: Float32Array } => {
+      const { K } = p;
+      const KK = K * K;
+      if (p.zu.length !== KK || p.zv.length !== KK || p.e.length !== KK)
+        throw new RangeError(
+          `ortMatMul.softmaxProducts: operands of ${p.zu.length}, ${p.zv.length} and ${p.e.length} entries for K = ${K}`,
+        );
+      spSession ??= new OrtSession(softmaxProductsGraph(), undefined, false, 'gain');
+      const dims = [K, K];
+      const into: Record<string, { data: Float32Array; dims: number[] }> = {};
+      for (const name of ['S', 'N1', 'N2'] as const) {
+        const o = p.out?.[name];
+        if (o instanceof Float32Array && o.length === KK) into[name] = { data: o, dims };
+      }
+      const r = spSession.run(
+        {
+          zu: { data: p.zu, dims },
+          zv: { data: p.zv, dims },
+          e: { data: p.e, dims },
+          floor: { data: Float32Array.of(p.floor), dims: [] },
+        },
+        ['S', 'N1', 'N2'],
+        into,
+      );
+      return { S: r.S!.data, N1: r.N1!.data, N2: r.N2!.data };
     },
   },
 );
+
+/** The caller's array as ONNX Runtime's pre-allocated output C (m x n), when it is float32 of that size. */
+function intoOf(out: Mat | undefined, m: number, n: number): { C: { data: Float32Array; dims: number[] } } | undefined {
+  return out instanceof Float32Array && out.length === m * n ? { C: { data: out, dims: [m, n] } } : undefined;
+}
 
 /** A float32 view or copy of a provider operand. */
 function f32(x: Mat): Float32Array {

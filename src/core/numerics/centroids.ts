@@ -1,13 +1,19 @@
 // Class centroids of raw features (docs/ALGORITHM.md section 3, "Inputs").
 
-/** Per-class mean feature Z (K x d, row-major) and class counts; a class with no examples gets a zero row. */
+/**
+ * Per-class mean feature Z (K x d, row-major) and class counts; a class with no examples gets a zero row. out: a
+ * K x d array to write Z into (a caller's, reused between refreshes), else a new one.
+ */
 export function classCentroids(
   features: ArrayLike<number>,
   N: number,
   d: number,
   labels: ArrayLike<number>,
   K: number,
+  out?: Float64Array,
 ): { Z: Float64Array; counts: number[] } {
+  if (out && out.length !== K * d)
+    throw new RangeError(`classCentroids: out has ${out.length} entries, expected K*d = ${K * d}`);
   if (features.length !== N * d)
     throw new RangeError(`classCentroids: ${features.length} feature values, expected N*d = ${N * d}`);
   if (labels.length !== N) throw new RangeError(`classCentroids: ${labels.length} labels, expected ${N}`);
@@ -25,14 +31,43 @@ export function classCentroids(
   const next = start.slice(0, K);
   const order = new Int32Array(N);
   for (let n = 0; n < N; n++) order[next[labels[n]!]!++] = n;
-  const Z = new Float64Array(K * d);
+  const Z = out ?? new Float64Array(K * d);
   const acc = new Float64Array(d);
   for (let k = 0; k < K; k++) {
     const c0 = start[k]!,
       c1 = start[k + 1]!;
-    if (c0 === c1) continue;
+    if (c0 === c1) {
+      if (out) Z.fill(0, k * d, (k + 1) * d);
+      continue;
+    }
     acc.fill(0);
-    for (let c = c0; c < c1; c++) {
+    let c = c0;
+    // Four rows per pass over acc, each entry's additions still in row order (the same sums to the last bit).
+    for (; c + 3 < c1; c += 4) {
+      const f0 = order[c]! * d,
+        f1 = order[c + 1]! * d,
+        f2 = order[c + 2]! * d,
+        f3 = order[c + 3]! * d;
+      for (let r = 0; r < d; r++) {
+        let a = acc[r]!;
+        a += features[f0 + r]!;
+        a += features[f1 + r]!;
+        a += features[f2 + r]!;
+        a += features[f3 + r]!;
+        acc[r] = a;
+      }
+    }
+    for (; c + 1 < c1; c += 2) {
+      const f0 = order[c]! * d,
+        f1 = order[c + 1]! * d;
+      for (let r = 0; r < d; r++) {
+        let a = acc[r]!;
+        a += features[f0 + r]!;
+        a += features[f1 + r]!;
+        acc[r] = a;
+      }
+    }
+    for (; c < c1; c++) {
       const f = order[c]! * d;
       for (let r = 0; r < d; r++) acc[r]! += features[f + r]!;
     }

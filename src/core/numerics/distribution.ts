@@ -31,7 +31,10 @@ export function samplingDistribution(G: Float64Array, K: number, s: number, eps 
   // every exponent <= 0 and finite for any finite s (s g itself overflows to Infinity at s = 1e308).
   let z = 0;
   for (let t = 0; t < n; t++) {
-    const e = Math.exp(s * (G[t]! - mx));
+    const x = s * (G[t]! - mx);
+    // Math.exp is exactly 0 below -745.14 (under the least subnormal); skipping the call there changes nothing and
+    // spares its slow path on the far tail (large logit gaps put most of the K^2 gains there).
+    const e = x < -746 ? 0 : Math.exp(x);
     z += e;
     P[t] = G[t]! > 0 ? e : 0;
   }

@@ -27,24 +27,47 @@ export type Mat = Float64Array | Float32Array;
  * copy on the way in) and scales its softmax factors for the float32 exponent range.
  */
 export interface MatMul {
-  (A: Mat, B: Mat, m: number, k: number, n: number): Mat;
+  /**
+   * out: an array the caller offers for the result (GainScratch's, reused between refreshes). A provider may write
+   * the product into it and return it, or ignore it and return a new array; the caller reads only what is returned.
+   */
+  (A: Mat, B: Mat, m: number, k: number, n: number, out?: Mat): Mat;
   precision?: 'float32' | 'float64';
   /**
    * Optional: A (m x k) times the transpose of B, B given row-major as n x k (a Gemm with transB). When present,
    * gainMatrix hands it the operands it would otherwise transpose (Z for the Gram matrix, the softmax panels), so
    * no transposed copy is written: those strided writes cost about as much as a float32 product at K = 1000.
    */
-  transB?: (A: Mat, B: Mat, m: number, k: number, n: number) => Mat;
+  transB?: (A: Mat, B: Mat, m: number, k: number, n: number, out?: Mat) => Mat;
+  /**
+   * Optional, for a float32 provider: the three products of the softmax sums in one call, with the factors made by
+   * the provider from their exponents (see SoftmaxProducts). Without it gainMatrix makes the factors in JS.
+   */
+  softmaxProducts?: (p: SoftmaxProducts) => { S: Mat; N1: Mat; N2: Mat };
+}
+
+/**
+ * The softmax sums' factors as exponents, K x K row-major float32 each: U = flush(exp(zu)), V = flush(exp(zv)),
+ * X = flush(exp(zu) e), Y = flush(exp(zv) e), where flush(x) is 0 when |x| < floor, else x. The provider returns
+ * S = U V^T, N1 = X V^T and N2 = U Y^T (written into out's arrays when it can).
+ */
+export interface SoftmaxProducts {
+  K: number;
+  zu: Float32Array;
+  zv: Float32Array;
+  e: Float32Array;
+  floor: number;
+  out?: { S: Mat; N1: Mat; N2: Mat };
 }
 
 /** Row-major product A (m x k) times B (k x n) in float64 JS: the exact provider, used when none is given. */
 export const float64MatMul: MatMul = Object.assign(
-  (A: Mat, B: Mat, m: number, k: number, n: number): Float64Array => {
+  (A: Mat, B: Mat, m: number, k: number, n: number, into?: Mat): Float64Array => {
     if (A.length !== m * k || B.length !== k * n)
       throw new RangeError(
         `float64MatMul: operands of ${A.length} and ${B.length} entries for ${m} x ${k} times ${k} x ${n}`,
       );
-    const out = new Float64Array(m * n);
+    const out = into instanceof Float64Array && into.length === m * n ? into.fill(0) : new Float64Array(m * n);
     for (let i = 0; i < m; i++) {
       const o = i * n;
       const a = i * k;
@@ -119,6 +142,48 @@ export interface GainArgs {
    * the caller's part.
    */
   gram?: { S?: Mat };
+  /**
+   * Work arrays kept between calls (a run's refreshes): the K x K and K x d intermediates are written into the same
+   * memory each time. Fresh arrays of 4 to 16 MB each cost more in page faults than in arithmetic at K = 1000.
+   */
+  scratch?: GainScratch;
+}
+
+/** A typed-array constructor gainMatrix works in. */
+type ArrayCtor<T> = new (n: number) => T;
+
+/**
+ * Named work arrays of gainMatrix, kept for the next call (GainArgs.scratch). take hands back the array of that
+ * name when its type and length match, else a new one it keeps instead; its contents are whatever the last call
+ * left, so a caller writes every entry it reads. Nothing gainMatrix returns is ever one of them.
+ */
+export class GainScratch {
+  private readonly arrays = new Map<string, Mat | Int32Array>();
+
+  take<T extends Mat | Int32Array>(name: string, C: ArrayCtor<T>, n: number): T {
+    const a = this.arrays.get(name);
+    if (a instanceof C && a.length === n) return a;
+    const fresh = new C(n);
+    this.arrays.set(name, fresh);
+    return fresh;
+  }
+
+  /** Bytes held, for tests and the memory notes. */
+  get bytes(): number {
+    let b = 0;
+    for (const a of this.arrays.values()) b += a.byteLength;
+    return b;
+  }
+}
+
+/** A work array: the scratch's of that name when there is one, else a new array. */
+function work<T extends Mat | Int32Array>(
+  scratch: GainScratch | undefined,
+  name: string,
+  C: ArrayCtor<T>,
+  n: number,
+): T {
+  return scratch ? scratch.take(name, C, n) : new C(n);
 }
 
 /** Logits of the K centroids, A_kl = sum_r Z_kr W_rl + b_l (K x K, float64; docs/ALGORITHM.md section 3, step 3). */
@@ -200,8 +265,8 @@ function gramBlockCount(mm: MatMul): number {
  * S = Z Z^T through the provider, upper block triangle only, mirrored. Zt: Z^T (d x K), or null for a provider with
  * transB.
  */
-function gramBlocks(mm: MatMul, F: MatCtor, Z: Mat, Zt: Mat | null, K: number, d: number): Mat {
-  const S = new F(K * K);
+function gramBlocks(mm: MatMul, F: MatCtor, Z: Mat, Zt: Mat | null, K: number, d: number, scratch?: GainScratch): Mat {
+  const S = work<Mat>(scratch, 'S', F, K * K);
   const nb = Math.min(gramBlockCount(mm), K);
   const edge = (q: number): number => Math.round((q * K) / nb);
   for (let q = 0; q < nb; q++) {
@@ -211,13 +276,22 @@ function gramBlocks(mm: MatMul, F: MatCtor, Z: Mat, Zt: Mat | null, K: number, d
     let P: Mat;
     if (mm.transB && !Zt) {
       // Rows r0..r1-1 of Z times rows r0..K-1 of Z, transposed by the provider.
-      P = checkedProduct(mm.transB(Z.subarray(r0 * d, r1 * d), Z.subarray(r0 * d), r1 - r0, d, w), r1 - r0, d, w);
+      const out = work<Mat>(scratch, `gram${q}`, F, (r1 - r0) * w);
+      P = checkedProduct(mm.transB(Z.subarray(r0 * d, r1 * d), Z.subarray(r0 * d), r1 - r0, d, w, out), r1 - r0, d, w);
     } else {
       if (!Zt) throw new Error('gramBlocks: Z^T is needed for a provider without transB');
       // Columns r0..K-1 of Z^T as a d x w matrix.
-      const B = new F(d * w);
+      const B = work<Mat>(scratch, `gramB${q}`, F, d * w);
       for (let r = 0; r < d; r++) B.set(Zt.subarray(r * K + r0, (r + 1) * K), r * w);
-      P = checkedMul(mm, Z.subarray(r0 * d, r1 * d), B, r1 - r0, d, w);
+      P = checkedMul(
+        mm,
+        Z.subarray(r0 * d, r1 * d),
+        B,
+        r1 - r0,
+        d,
+        w,
+        work<Mat>(scratch, `gram${q}`, F, (r1 - r0) * w),
+      );
     }
     for (let i = r0; i < r1; i++) S.set(P.subarray((i - r0) * w, (i - r0 + 1) * w), i * K + r0);
   }
@@ -313,47 +387,57 @@ export function gainMatrix(args: GainArgs): Float64Array {
   const mixed = (args.variant ?? 'prototype') === 'mixed';
   const f32 = mm.precision === 'float32';
   const F: MatCtor = f32 ? Float32Array : Float64Array;
-  const asF = (x: Mat): Mat => (x instanceof F ? x : new F(x));
+  const sc = args.scratch;
+  // x in the provider's format: x itself when it already is, else a copy (into the scratch's array of that name).
+  const asF = (x: Mat, name: string): Mat => {
+    if (x instanceof F) return x;
+    const y = work<Mat>(sc, name, F, x.length);
+    y.set(x);
+    return y;
+  };
   // Z in the provider's format, made only when a product reads it: with a cached Gram matrix and trusted centroid
   // logits (a head on fixed features) no product does.
   let ZpMade: Mat | null = null;
-  const Zp = (): Mat => (ZpMade ??= asF(Z));
+  const Zp = (): Mat => (ZpMade ??= asF(Z, 'Z'));
 
   // Centroid logits A = Z W + b (section 3, step 3), kept in float64 for the softmax shifts. W in the provider's
   // format only when they are checked or computed (a trusted A needs no W at all).
   let A: Float64Array;
   if (args.A && args.trustA === true && args.A.length === K * K) {
     A = args.A;
-  } else if (args.A && args.trustA !== true && logitsMatch(args.A, Z, asF(W), b, K, d)) {
+  } else if (args.A && args.trustA !== true && logitsMatch(args.A, Z, asF(W, 'W'), b, K, d)) {
     A = args.A;
   } else {
-    A = Float64Array.from(checkedMul(mm, Zp(), asF(W), K, d, K));
+    A = Float64Array.from(checkedMul(mm, Zp(), asF(W, 'W'), K, d, K));
     for (let k = 0; k < K; k++) for (let l = 0; l < K; l++) A[k * K + l]! += b[l]!;
   }
 
   // E = Z Z^T D in the order gainOrderViaGram picks.
-  const Dp = asF(D);
+  const Dp = asF(D, 'D');
   const cached = args.gram?.S instanceof F && args.gram.S.length === K * K ? args.gram.S : null;
   const transposedZ = (): Mat => {
-    const Zt = new F(d * K);
+    const Zt = work<Mat>(sc, 'Zt', F, d * K);
     transposeInto(Zp(), K, d, Zt, K, 0);
     return Zt;
   };
   let E: Mat;
+  const Eout = work<Mat>(sc, 'E', F, K * K);
   if (gainOrderViaGram(K, d, mm, cached !== null)) {
     let S = cached;
     if (!S) {
-      S = gramBlocks(mm, F, Zp(), mm.transB ? null : transposedZ(), K, d);
+      // A Gram matrix the caller caches is its own array, never the scratch's.
+      S = gramBlocks(mm, F, Zp(), mm.transB ? null : transposedZ(), K, d, args.gram ? undefined : sc);
       if (args.gram) args.gram.S = S;
     }
-    E = checkedMul(mm, S, Dp, K, K, K);
+    E = checkedMul(mm, S, Dp, K, K, K, Eout);
   } else {
-    E = checkedMul(mm, Zp(), checkedMul(mm, transposedZ(), Dp, d, K, K), K, d, K);
+    const ZtD = checkedMul(mm, transposedZ(), Dp, d, K, K, work<Mat>(sc, 'ZtD', F, d * K));
+    E = checkedMul(mm, Zp(), ZtD, K, d, K, Eout);
   }
 
   // r_ij first, then G_ij = (prototype or mixed term) - r_ij in place: one K x K array, not two.
   const G = new Float64Array(K * K);
-  softmaxSums(mm, F, f32 ? F32_FORMAT : F64_FORMAT, A, E, K, lb, G);
+  softmaxSums(mm, F, f32 ? F32_FORMAT : F64_FORMAT, A, E, K, lb, G, sc);
   for (let i = 0; i < K; i++) {
     const eii = E[i * K + i]!;
     for (let j = 0; j < K; j++) {
@@ -378,27 +462,96 @@ function softmaxSums(
   K: number,
   lb: number,
   rest: Float64Array,
+  sc: GainScratch | undefined,
 ): void {
   const KK = K * K;
-  const { z, top } = shiftedLogits(A, K);
+  const { z, top } = shiftedLogits(A, K, sc);
   const reliableLog2 = fmt.flush - fmt.scale - fmt.relErr + Math.log2(K);
 
   let eMax = 0;
   for (let t = 0; t < KK; t++) eMax = Math.max(eMax, Math.abs(E[t]!));
   const eScale = eMax > 0 && Number.isFinite(eMax) ? eMax : 1;
   const inv = 1 / eScale;
-  const up = 2 ** fmt.scale;
-  const floor = 2 ** fmt.flush;
+
+  const products = mm.softmaxProducts && F === Float32Array ? mm.softmaxProducts : null;
+  const { S, N1, N2 } = products
+    ? providerFactors(products, z, E, K, lb, fmt, inv, sc)
+    : jsFactors(mm, F, fmt, z, E, K, lb, inv, sc);
+  // A sum at or above the floor is reliable: what flushing dropped is under 2^relErr of it, whatever the gaps.
+  const tq = 2 ** (reliableLog2 + 2 * fmt.scale);
+  // The pairs under the floor, ascending (with large gaps nearly all K^2 of them: a typed list, not a JS array).
+  const low = work(sc, 'low', Int32Array, KK);
+  let nLow = 0;
+  for (let t = 0; t < KK; t++) {
+    const s = S[t]!;
+    if (s < tq) low[nLow++] = t;
+    else rest[t] = (eScale * (lb * N1[t]! + (1 - lb) * N2[t]!)) / s;
+  }
+  if (nLow > 0) sparsePairs(z, top, E, K, lb, eScale, low.subarray(0, nLow), rest, sc);
+}
+
+/**
+ * The softmax factors made by the provider (MatMul.softmaxProducts): their exponents, lb z and (1 - lb) z plus the
+ * format's scale (times ln 2), rounded to float32 once, and E / e.
+ */
+function providerFactors(
+  products: NonNullable<MatMul['softmaxProducts']>,
+  z: Float64Array,
+  E: Mat,
+  K: number,
+  lb: number,
+  fmt: FactorFormat,
+  inv: number,
+  sc: GainScratch | undefined,
+): { S: Mat; N1: Mat; N2: Mat } {
+  const KK = K * K;
+  const zu = work(sc, 'zu', Float32Array, KK);
+  const zv = work(sc, 'zv', Float32Array, KK);
+  const e = work(sc, 'e', Float32Array, KK);
+  const shift = fmt.scale * Math.LN2;
+  // An exponent under the flush level gives a factor that is flushed to 0, and so does its product with e
+  // (|e| <= 1): held at one below it, the provider's exponentials never go subnormal (slow) for the same result.
+  const least = fmt.flush * Math.LN2 - 1;
+  for (let t = 0; t < KK; t++) {
+    const x = z[t]!;
+    zu[t] = Math.max(lb * x + shift, least);
+    zv[t] = Math.max((1 - lb) * x + shift, least);
+    e[t] = E[t]! * inv;
+  }
+  const out = {
+    S: work(sc, 'S1', Float32Array, KK),
+    N1: work(sc, 'N1', Float32Array, KK),
+    N2: work(sc, 'N2', Float32Array, KK),
+  };
+  const r = products({ K, zu, zv, e, floor: 2 ** fmt.flush, out });
+  for (const m of [r.S, r.N1, r.N2]) checkedProduct(m, K, K, K);
+  return r;
+}
+
+/** The softmax factors made in JS (float64 exponentials, rounded once to the provider's format), and their products. */
+function jsFactors(
+  mm: MatMul,
+  F: MatCtor,
+  fmt: FactorFormat,
+  z: Float64Array,
+  E: Mat,
+  K: number,
+  lb: number,
+  inv: number,
+  sc: GainScratch | undefined,
+): { S: Mat; N1: Mat; N2: Mat } {
+  const KK = K * K;
   // U = V^q when lb/(1-lb) is a small integer q (4 for the default lb = 0.8): half the exponentials, a few ulps apart.
   const qPow = Math.round(lb / (1 - lb));
   const pow = qPow >= 1 && qPow <= 8 && Math.abs(lb / (1 - lb) - qPow) < 1e-9 ? qPow : 0;
-
+  const up = 2 ** fmt.scale;
+  const floor = 2 ** fmt.flush;
   // Panels [U; X] (2K x K), V^T and Y^T (K x K), scaled by 2^scale and flushed under 2^flush. With a transB
   // provider V and Y are written as they are (K x K, contiguous) and the provider transposes them.
   const tb = mm.transB;
-  const UX = new F(2 * KK);
-  const Vt = new F(KK);
-  const Yt = new F(KK);
+  const UX = work<Mat>(sc, 'UX', F, 2 * KK);
+  const Vt = work<Mat>(sc, 'Vt', F, KK);
+  const Yt = work<Mat>(sc, 'Yt', F, KK);
   const sv = tb ? K : 1,
     sk = tb ? 1 : K;
   for (let k = 0; k < K; k++) {
@@ -420,29 +573,23 @@ function softmaxSums(
       Yt[c * sk + k * sv] = Math.abs(ve) < floor ? 0 : ve;
     }
   }
-  const SN1 = tb ? checkedProduct(tb(UX, Vt, 2 * K, K, K), 2 * K, K, K) : checkedMul(mm, UX, Vt, 2 * K, K, K);
+  const SN1out = work<Mat>(sc, 'SN1', F, 2 * KK);
+  const N2out = work<Mat>(sc, 'N2', F, KK);
+  const SN1 = tb
+    ? checkedProduct(tb(UX, Vt, 2 * K, K, K, SN1out), 2 * K, K, K)
+    : checkedMul(mm, UX, Vt, 2 * K, K, K, SN1out);
   const N2 = tb
-    ? checkedProduct(tb(UX.subarray(0, KK), Yt, K, K, K), K, K, K)
-    : checkedMul(mm, UX.subarray(0, KK), Yt, K, K, K);
-  // A sum at or above the floor is reliable: what flushing dropped is under 2^relErr of it, whatever the gaps.
-  const tq = 2 ** (reliableLog2 + 2 * fmt.scale);
-  // The pairs under the floor, ascending (with large gaps nearly all K^2 of them: a typed list, not a JS array).
-  const low = new Int32Array(KK);
-  let nLow = 0;
-  for (let t = 0; t < KK; t++) {
-    const s = SN1[t]!;
-    if (s < tq) low[nLow++] = t;
-    else rest[t] = (eScale * (lb * SN1[KK + t]! + (1 - lb) * N2[t]!)) / s;
-  }
-  if (nLow > 0) sparsePairs(z, top, E, K, lb, eScale, low.subarray(0, nLow), rest);
+    ? checkedProduct(tb(UX.subarray(0, KK), Yt, K, K, K, N2out), K, K, K)
+    : checkedMul(mm, UX.subarray(0, KK), Yt, K, K, K, N2out);
+  return { S: SN1.subarray(0, KK), N1: SN1.subarray(KK), N2 };
 }
 
 /**
  * z = A shifted by its row maxima (every row's max is 0) and top[k], the column of row k's max; the logits must be
  * finite.
  */
-function shiftedLogits(A: Float64Array, K: number): { z: Float64Array; top: Int32Array } {
-  const z = new Float64Array(K * K);
+function shiftedLogits(A: Float64Array, K: number, sc?: GainScratch): { z: Float64Array; top: Int32Array } {
+  const z = work(sc, 'z', Float64Array, K * K);
   const top = new Int32Array(K);
   for (let k = 0; k < K; k++) {
     let mx = -Infinity;
@@ -481,6 +628,7 @@ function sparsePairs(
   eScale: number,
   low: Int32Array,
   rest: Float64Array,
+  sc: GainScratch | undefined,
 ): void {
   const T = 40 + Math.log(K);
   const w = Math.max(lb, 1 - lb);
@@ -488,9 +636,9 @@ function sparsePairs(
   const n = low.length;
   // z and E transposed: the pairs come anchor-major (i fixed, j running), so column l of the partner rows is read
   // for consecutive j, contiguous here (a cache miss per pair in z and E themselves).
-  const zT = new Float64Array(K * K);
+  const zT = work(sc, 'zT', Float64Array, K * K);
   // E's transpose in E's own number type (the same values; half the memory for a float32 provider).
-  const ET = E instanceof Float32Array ? new Float32Array(K * K) : new Float64Array(K * K);
+  const ET = E instanceof Float32Array ? work(sc, 'ET32', Float32Array, K * K) : work(sc, 'ET', Float64Array, K * K);
   transposeInto(z, K, K, zT, K, 0);
   transposeInto(E, K, K, ET, K, 0);
   // Each pair's threshold on z_al (computed again where it is used, rather than kept: up to K^2 of them), and per
@@ -567,8 +715,8 @@ function sparsePairs(
 }
 
 /** Calls the provider and checks the size of what it returns. */
-function checkedMul(mm: MatMul, A: Mat, B: Mat, m: number, k: number, n: number): Mat {
-  return checkedProduct(mm(A, B, m, k, n), m, k, n);
+function checkedMul(mm: MatMul, A: Mat, B: Mat, m: number, k: number, n: number, out?: Mat): Mat {
+  return checkedProduct(out ? mm(A, B, m, k, n, out) : mm(A, B, m, k, n), m, k, n);
 }
 
 /** A provider's result, checked for its size. */

@@ -5,7 +5,7 @@ import { argmaxRows } from './classStats';
 import { classSupport, clipConfusion, confusionMatrix } from './confusion';
 import { classCentroids } from './centroids';
 import { samplingDistribution } from './distribution';
-import { gainMatrix, type DeltaWVariant, type Mat, type MatMul } from './gain';
+import { gainMatrix, type DeltaWVariant, type GainScratch, type Mat, type MatMul } from './gain';
 import { metricsReport } from './metrics';
 import type { ObjectiveOptions } from '../objectives/objectives';
 import type { ObjectiveId } from '../objectives/objectiveIds';
@@ -54,6 +54,12 @@ export interface RefreshInput {
    * pass): a float32 gain provider then takes the centroid logits from them without its spot check.
    */
   logitsFromHead?: boolean;
+  /**
+   * The gain's work arrays, kept by a caller that refreshes again at the same size (GainArgs.scratch). The
+   * centroids Z (RefreshResult.Z, without a cache) and the centroid logits are written into its arrays too: Z is then
+   * valid until the next refresh with this scratch.
+   */
+  scratch?: GainScratch;
 }
 
 /** What computeRefresh keeps between refreshes on unchanged features (see RefreshInput.cache). */
@@ -89,8 +95,9 @@ export function centroidLogitsFromLogits(
   N: number,
   K: number,
   b: Float64Array,
+  out?: Float64Array,
 ): Float64Array {
-  const { Z: A, counts } = classCentroids(logits, N, K, labels, K);
+  const { Z: A, counts } = classCentroids(logits, N, K, labels, K, out);
   for (let k = 0; k < K; k++) if (counts[k] === 0) A.set(b, k * K);
   return A;
 }
@@ -120,7 +127,8 @@ export function computeRefresh(inp: RefreshInput): RefreshResult {
     cache.Z = classCentroids(features, N, d, labels, K).Z;
     cache.gram = {};
   }
-  const Z = cache?.Z ?? classCentroids(features, N, d, labels, K).Z;
+  const sc = inp.scratch;
+  const Z = cache?.Z ?? classCentroids(features, N, d, labels, K, sc?.take('centroids', Float64Array, K * d)).Z;
   const G = gainMatrix({
     K,
     d,
@@ -132,10 +140,14 @@ export function computeRefresh(inp: RefreshInput): RefreshResult {
     variant: inp.variant ?? 'prototype',
     ...(cache?.gram ? { gram: cache.gram } : {}),
     ...(inp.matmul ? { matmul: inp.matmul } : {}),
+    ...(inp.scratch ? { scratch: inp.scratch } : {}),
     // A float32 provider takes the centroid logits from the validation logits (one O(K^2 d) product fewer); the
     // exact float64 one recomputes them from Z W + b, which the float32 validation logits only approximate.
     ...(inp.matmul?.precision === 'float32'
-      ? { A: centroidLogitsFromLogits(logits, labels, N, K, b), trustA: inp.logitsFromHead === true }
+      ? {
+          A: centroidLogitsFromLogits(logits, labels, N, K, b, sc?.take('centroidLogits', Float64Array, K * K)),
+          trustA: inp.logitsFromHead === true,
+        }
       : {}),
   });
   const eps = inp.epsMask ?? (obj.id === 'meanRecall' ? 1e-10 : 1e-8);

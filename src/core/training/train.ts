@@ -18,8 +18,8 @@ import { cutmixImages, puzzleImages, saliencyGrid, softTargets, type ImageLayout
 import { Rng } from '../numerics/rng';
 import { PairSampler } from '../numerics/sampler';
 import { computeRefresh, type RefreshCache } from '../numerics/refresh';
+import { GainScratch, type MatMul } from '../numerics/gain';
 import { smoothDistribution } from '../numerics/distribution';
-import type { MatMul } from '../numerics/gain';
 import type { CompiledObjective } from '../objectives/compiledObjective';
 import { compileObjective } from '../objectives/compileObjective';
 import { adjustedMetrics, betterScore, logPrior, searchTau, type Scored } from '../numerics/logitAdjust';
@@ -458,6 +458,8 @@ export class FinetuneRun {
   private warmStart: WarmStartSummary | null = null;
   // Without a backbone the validation features never change: their centroids and Gram matrix are computed once.
   private readonly refreshCache: RefreshCache | undefined;
+  /** The gain's work arrays, the same memory at every refresh (K x K and K x d: 4 to 16 MB each at K = 1000). */
+  private readonly gainScratch = new GainScratch();
   /** Examples per class in the validation set (the noise of each class's recall). */
   private readonly valSupport: number[];
   /**
@@ -996,6 +998,7 @@ export class FinetuneRun {
       ...(sm.epsMask !== undefined ? { epsMask: sm.epsMask } : {}),
       matmul: opts.matmul,
       ...(this.refreshCache ? { cache: this.refreshCache } : {}),
+      scratch: this.gainScratch,
       logitsFromHead: true,
     });
     s.multipliers = r.multipliers;

@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
+import { availableParallelism } from 'node:os';
 import { float64MatMul } from '../../../src/core/numerics/gain';
 import { ortMatMul, probeOnnxRuntime } from '../../../src/backend/onnxRuntime';
 import { BACKEND_CHOICES } from '../../../src/backend/backend';
@@ -62,6 +63,51 @@ test('ortMatMul.transB: A times the transpose of B (n x k) equals float64MatMul 
     assert.deepEqual(Array.from(fromView), Array.from(got));
   }
   assert.throws(() => ortMatMul.transB!(new Float32Array(4), new Float32Array(5), 2, 2, 2), RangeError);
+});
+
+test('ortMatMul and its transB write into an offered float32 array of the right size (the gain scratch) and return it; any other array is left alone', () => {
+  let seed = 5;
+  const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) * 2 - 1;
+  const [m, k, n] = [7, 9, 5];
+  const A = Float32Array.from({ length: m * k }, rnd);
+  const B = Float32Array.from({ length: k * n }, rnd);
+  const want = ortMatMul(A, B, m, k, n);
+  const out = new Float32Array(m * n).fill(Number.NaN);
+  const got = ortMatMul(A, B, m, k, n, out);
+  assert.equal(got, out, 'the offered array is the result');
+  assert.deepEqual(Array.from(out), Array.from(want));
+  const Bn = Float32Array.from({ length: n * k }, rnd);
+  const outT = new Float32Array(m * n).fill(Number.NaN);
+  assert.equal(ortMatMul.transB!(A, Bn, m, k, n, outT), outT);
+  assert.deepEqual(Array.from(outT), Array.from(ortMatMul.transB!(A, Bn, m, k, n)));
+  // A float64 array or one of another size is not written: a new array comes back.
+  for (const other of [new Float64Array(m * n), new Float32Array(m * n + 1)]) {
+    const r = ortMatMul(A, B, m, k, n, other);
+    assert.notEqual(r, other);
+    assert.ok(other.every((v) => v === 0));
+    assert.deepEqual(Array.from(r), Array.from(want));
+  }
+});
+
+test("the gain's sessions use every core (up to 8) with sleeping threads, the loop's one thread; SELMIX_ORT_THREADS sets both", () => {
+  const script = `
+    const mod = await import('./src/backend/onnxRuntime.ts');
+    process.stdout.write((mod.probeOnnxRuntime ?? mod.default.probeOnnxRuntime)().detail);`;
+  const detailWith = (env: Record<string, string | undefined>): string => {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      cwd: join(import.meta.dirname, '../../..'),
+      env: { ...process.env, ...env },
+      encoding: 'utf8',
+    });
+    assert.equal(r.status, 0, r.stderr);
+    return r.stdout;
+  };
+  const cores = Math.min(8, availableParallelism());
+  assert.match(
+    detailWith({ SELMIX_ORT_THREADS: '' }),
+    new RegExp(`1 thread\\(s\\) in the loop, ${cores} for the gain`),
+  );
+  assert.match(detailWith({ SELMIX_ORT_THREADS: '3' }), /3 thread\(s\) in the loop, 3 for the gain/);
 });
 
 test('when onnxruntime-node cannot load, --backend onnxruntime falls back to tfjs-wasm with a note', () => {

@@ -9,6 +9,7 @@ import {
   float64MatMul,
   gainMatrix,
   FAST_GAIN_MIN_K,
+  GainScratch,
   type GainArgs,
   type MatMul,
 } from '../../../src/core/numerics/gain';
@@ -505,5 +506,117 @@ test('ortMatMul (ONNX Runtime, transposed products through Gemm transB): G agree
         `K=${K} gap ${largestGap(base).toFixed(0)} ${id}: ${relErrFloor(g, brute, args, 1e-3)}`,
       );
     }
+  }
+});
+
+test('ortMatMul.softmaxProducts (the factors made inside ONNX Runtime) agrees with factors made in JS to 1e-5 max|G|, and with float64 to 1e-4, at ordinary and large gaps', () => {
+  assert.equal(probeOnnxRuntime().ok, true);
+  assert.ok(ortMatMul.softmaxProducts, 'ortMatMul has softmaxProducts');
+  let fused = 0;
+  const counted: MatMul = Object.assign(
+    (A: Float64Array | Float32Array, B: Float64Array | Float32Array, m: number, k: number, n: number) =>
+      ortMatMul(A, B, m, k, n),
+    {
+      precision: 'float32' as const,
+      transB: ortMatMul.transB!,
+      softmaxProducts: (p: Parameters<NonNullable<MatMul['softmaxProducts']>>[0]) => {
+        fused++;
+        return ortMatMul.softmaxProducts!(p);
+      },
+    },
+  );
+  // The same provider without the fused graph: gainMatrix makes U, V, X and Y in JS.
+  const jsFactors: MatMul = Object.assign(
+    (A: Float64Array | Float32Array, B: Float64Array | Float32Array, m: number, k: number, n: number) =>
+      ortMatMul(A, B, m, k, n),
+    { precision: 'float32' as const, transB: ortMatMul.transB! },
+  );
+  for (const [K, d, headScale] of [
+    [64, 48, 1],
+    [150, 64, 1],
+    [150, 64, 30],
+    [90, 32, 600],
+  ] as const) {
+    const args = randomArgs(K * 7 + headScale, K, d, headScale);
+    fused = 0;
+    const g = gainMatrix({ ...args, matmul: counted });
+    const label = `K=${K} d=${d} head x${headScale}`;
+    assert.equal(fused, 1, `${label}: one fused call`);
+    assert.ok(g.every(Number.isFinite), label);
+    const js = gainMatrix({ ...args, matmul: jsFactors });
+    assert.ok(relErr(g, js) < 1e-5, `${label}: ${relErr(g, js)} max|G| against JS factors`);
+    assert.ok(relErr(g, gainMatrix(args)) < 1e-4, `${label}: ${relErr(g, gainMatrix(args))} max|G| against float64`);
+  }
+});
+
+test('a GainScratch changes no bit of G: two different inputs in turn through one scratch give what fresh arrays give, on every provider and at large gaps', async () => {
+  await initBackend({ choice: 'wasm' });
+  assert.equal(probeOnnxRuntime().ok, true);
+  const providers: [string, MatMul | undefined][] = [
+    ['float64', undefined],
+    ['tfMatMul', tfMatMul],
+    ['ortMatMul', ortMatMul],
+  ];
+  for (const [name, mm] of providers) {
+    const scratch = new GainScratch();
+    // Different seeds and head scales at the same K and d: whatever one call leaves in the scratch, the next must
+    // overwrite. Head x 600 sends pairs through the direct sums (sparsePairs) and their transposes.
+    const inputs = [
+      randomArgs(5, 70, 90, 1),
+      randomArgs(6, 70, 90, 600),
+      randomArgs(7, 70, 90, 30),
+      randomArgs(5, 70, 90, 1),
+    ];
+    for (const [i, args] of inputs.entries()) {
+      for (const variant of ['prototype', 'mixed'] as const) {
+        const a = { ...args, variant, ...(mm ? { matmul: mm } : {}) };
+        const fresh = gainMatrix(a);
+        const reused = gainMatrix({ ...a, scratch });
+        assert.deepEqual(reused, fresh, `${name}, input ${i}, ${variant}`);
+      }
+    }
+    assert.ok(scratch.bytes > 0, `${name}: the scratch holds its arrays (${scratch.bytes} bytes)`);
+  }
+});
+
+test('computeRefresh with a scratch equals it without, refresh after refresh (centroids, centroid logits and G in reused memory)', () => {
+  assert.equal(probeOnnxRuntime().ok, true);
+  const rng = new Rng(3);
+  const K = 120,
+    d = 40,
+    N = 4 * K;
+  const labels = new Int32Array(N).map((_, n) => n % K);
+  const scratch = new GainScratch();
+  for (let round = 0; round < 3; round++) {
+    const features = Float32Array.from(randn(rng, N * d, 1));
+    const W = Float32Array.from(randn(rng, d * K, 0.5 + round));
+    const b = randn(rng, K, 0.1);
+    const logits = new Float32Array(N * K);
+    for (let n = 0; n < N; n++)
+      for (let l = 0; l < K; l++) {
+        let a = b[l]!;
+        for (let r = 0; r < d; r++) a += features[n * d + r]! * W[r * K + l]!;
+        logits[n * K + l] = a;
+      }
+    const inp: RefreshInput = {
+      K,
+      d,
+      features,
+      labels,
+      logits,
+      W,
+      b,
+      objective: 'minRecall',
+      prevMultipliers: null,
+      options: defaultObjectiveOptions(),
+      s: 10,
+      matmul: ortMatMul,
+      logitsFromHead: true,
+    };
+    const fresh = computeRefresh(inp);
+    const reused = computeRefresh({ ...inp, scratch });
+    assert.deepEqual(reused.G, fresh.G, `round ${round}: G`);
+    assert.deepEqual(reused.P, fresh.P, `round ${round}: P`);
+    assert.deepEqual(reused.Z, fresh.Z, `round ${round}: Z`);
   }
 });
