@@ -216,21 +216,24 @@ export function benchRefresh(
   const budgetMs = 20_000;
   // The exact float64 path is seconds at K = 1000: time it once there.
   const slow = K >= 1000;
-  // The run's refreshes keep the gain's work arrays between refreshes (src/core/training/train.ts): so do these.
+  // The run's refreshes keep the gain's work arrays between refreshes (src/core/training/train.ts): so do these, one
+  // scratch a path (a run takes one). A run refreshes tens of times: the provider paths are timed after three warm-up
+  // refreshes (the first of a process takes 2 to 4 times as long: compilation, first touch of the work arrays).
   const scratch = new GainScratch();
+  const exactScratch = new GainScratch();
   const exact = timeIt(
-    () => computeRefresh({ ...inp, scratch }),
+    () => computeRefresh({ ...inp, scratch: exactScratch }),
     slow ? { reps: 1, warmup: 0 } : { reps, warmup: 1, budgetMs },
   );
   // On a provider path the run's refreshes (src/core/training/train.ts, src/run/evaluate.ts) say that the logits come
   // from this
   // very head (logitsFromHead), so the centroid logits are not spot-checked; the synthetic logits are features x W + b
   // too.
-  const provider = timeIt(() => computeRefresh({ ...inp, matmul: tfMatMul, logitsFromHead: true, scratch }), {
-    reps,
-    warmup: 1,
-    budgetMs,
-  });
+  const tfScratch = new GainScratch();
+  const provider = timeIt(
+    () => computeRefresh({ ...inp, matmul: tfMatMul, logitsFromHead: true, scratch: tfScratch }),
+    { reps, warmup: 3, budgetMs },
+  );
   const path = !runMm ? ('exact' as const) : pathName;
   const refresh = !runMm
     ? exact
@@ -238,7 +241,7 @@ export function benchRefresh(
       ? provider
       : timeIt(() => computeRefresh({ ...inp, matmul: runMm, logitsFromHead: true, scratch }), {
           reps,
-          warmup: 1,
+          warmup: 3,
           budgetMs,
         });
   // The parts, from the same inputs.
