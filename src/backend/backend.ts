@@ -221,6 +221,16 @@ export const tfMatMul: MatMul = Object.assign(
 );
 
 /**
+ * True when this process's malloc maps large blocks in huge pages (glibc read GLIBC_TUNABLES glibc.malloc.hugetlb at
+ * start: bin/selmix.js runs the CLI so where the kernel gives them on request). Fresh memory then faults in 512
+ * times fewer pages, so a run need not keep work arrays between refreshes to avoid that cost (FinetuneOptions
+ * keepGainWork).
+ */
+export function hugePageMalloc(env: NodeJS.ProcessEnv = process.env): boolean {
+  return /(^|:)glibc\.malloc\.hugetlb=[12](:|$)/.test(env.GLIBC_TUNABLES ?? '');
+}
+
+/**
  * The matmul provider a run with K classes should hand the gain (computeRefresh's `matmul`): tfMatMul from
  * FAST_GAIN_MIN_K classes on a native, WebGPU or wasm backend, else float64MatMul (exact float64 JS; also on tfjs's
  * pure-JS cpu backend, which would gain nothing). Call it after initBackend. One thread: a two-thread split of the

@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import type { MatMul, Mat, SoftmaxProducts } from '../core/numerics/gain';
+import type { MatMul, Mat } from '../core/numerics/gain';
 import { encodeOnnx, modelOf, node, valueInfo } from '../formats/onnx/proto';
 
 /** An ONNX Runtime execution provider this tool knows. */
@@ -208,45 +208,6 @@ function matMulGraph(): Uint8Array {
   );
 }
 
-/**
- * The softmax sums of the gain in one graph (MatMul.softmaxProducts): the factors from their exponents zu and zv
- * (exp, then flushed to 0 under floor, as are their products with e), and S = U V^T, N1 = X V^T, N2 = U Y^T as Gemms
- * with transB. Its inputs are K x K float32 and floor a float32 scalar.
- */
-function softmaxProductsGraph(): Uint8Array {
-  const flushed = (x: string, out: string, signed: boolean): ReturnType<typeof node>[] => [
-    ...(signed ? [node('Abs', [x], [`${out}_abs`])] : []),
-    node('Less', [signed ? `${out}_abs` : x, 'floor'], [`${out}_small`]),
-    node('Where', [`${out}_small`, 'zero', x], [out]),
-  ];
-  return encodeOnnx(
-    modelOf({
-      name: 'selmix_softmax_products',
-      node: [
-        node('Sub', ['floor', 'floor'], ['zero']),
-        node('Exp', ['zu'], ['U0']),
-        node('Exp', ['zv'], ['V0']),
-        node('Mul', ['U0', 'e'], ['X0']),
-        node('Mul', ['V0', 'e'], ['Y0']),
-        ...flushed('U0', 'U', false),
-        ...flushed('V0', 'V', false),
-        ...flushed('X0', 'X', true),
-        ...flushed('Y0', 'Y', true),
-        node('Gemm', ['U', 'V'], ['S'], { transB: 1 }, ['transB']),
-        node('Gemm', ['X', 'V'], ['N1'], { transB: 1 }, ['transB']),
-        node('Gemm', ['U', 'Y'], ['N2'], { transB: 1 }, ['transB']),
-      ],
-      input: [
-        valueInfo('zu', ['K', 'K']),
-        valueInfo('zv', ['K', 'K']),
-        valueInfo('e', ['K', 'K']),
-        valueInfo('floor', []),
-      ],
-      output: [valueInfo('S', ['K', 'K']), valueInfo('N1', ['K', 'K']), valueInfo('N2', ['K', 'K'])],
-    }),
-  );
-}
-
 /** A Gemm with transB = 1 (A m x k times the transpose of B, n x k), no bias: the gain's transposed products. */
 function matMulTransBGraph(): Uint8Array {
   return encodeOnnx(
@@ -361,7 +322,6 @@ export function ortProbeResult(): OrtProbe | null {
 
 let mmSession: OrtSession | null = null;
 let tbSession: OrtSession | null = null;
-let spSession: OrtSession | null = null;
 
 /**
  * The gain's MatMul provider on ONNX Runtime (float32): row-major A (m x k) times B (k x n), one session for every
@@ -396,33 +356,6 @@ export const ortMatMul: MatMul = Object.assign(
         ['C'],
         intoOf(out, m, n),
       ).C!.data;
-    },
-    /** The gain's softmax sums as one graph (see MatMul.softmaxProducts): the factors never leave ONNX Runtime. */
-    softmaxProducts: (p: SoftmaxProducts): { S: Float32Array; N1: Float32Array; N2: Float32Array } => {
-      const { K } = p;
-      const KK = K * K;
-      if (p.zu.length !== KK || p.zv.length !== KK || p.e.length !== KK)
-        throw new RangeError(
-          `ortMatMul.softmaxProducts: operands of ${p.zu.length}, ${p.zv.length} and ${p.e.length} entries for K = ${K}`,
-        );
-      spSession ??= new OrtSession(softmaxProductsGraph(), undefined, false, 'gain');
-      const dims = [K, K];
-      const into: Record<string, { data: Float32Array; dims: number[] }> = {};
-      for (const name of ['S', 'N1', 'N2'] as const) {
-        const o = p.out?.[name];
-        if (o instanceof Float32Array && o.length === KK) into[name] = { data: o, dims };
-      }
-      const r = spSession.run(
-        {
-          zu: { data: p.zu, dims },
-          zv: { data: p.zv, dims },
-          e: { data: p.e, dims },
-          floor: { data: Float32Array.of(p.floor), dims: [] },
-        },
-        ['S', 'N1', 'N2'],
-        into,
-      );
-      return { S: r.S!.data, N1: r.N1!.data, N2: r.N2!.data };
     },
   },
 );

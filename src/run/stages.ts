@@ -4,7 +4,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
-import { headTrainerFactory, prepareGainMatMul, tf } from '../backend/backend';
+import { headTrainerFactory, hugePageMalloc, prepareGainMatMul, tf } from '../backend/backend';
 import type { SelmixConfig } from '../core/config';
 import type { CompiledObjective } from '../core/objectives/compiledObjective';
 import { compileObjective } from '../core/objectives/compileObjective';
@@ -614,6 +614,7 @@ export async function finetuneStage(
       ...(resume ? { resume } : {}),
       objective,
       matmul: mm,
+      keepGainWork: !hugePageMalloc(),
       ...(headTrainer ? { headTrainer } : {}),
       ...(prepared
         ? {
@@ -807,6 +808,7 @@ async function baselineRows(
         shouldStop: ctx.shouldStop,
         objective,
         matmul: await prepareGainMatMul(model.K),
+        keepGainWork: !hugePageMalloc(),
         ...(net
           ? {
               networkTrainer: net.trainer,

@@ -39,25 +39,6 @@ export interface MatMul {
    * no transposed copy is written: those strided writes cost about as much as a float32 product at K = 1000.
    */
   transB?: (A: Mat, B: Mat, m: number, k: number, n: number, out?: Mat) => Mat;
-  /**
-   * Optional, for a float32 provider: the three products of the softmax sums in one call, with the factors made by
-   * the provider from their exponents (see SoftmaxProducts). Without it gainMatrix makes the factors in JS.
-   */
-  softmaxProducts?: (p: SoftmaxProducts) => { S: Mat; N1: Mat; N2: Mat };
-}
-
-/**
- * The softmax sums' factors as exponents, K x K row-major float32 each: U = flush(exp(zu)), V = flush(exp(zv)),
- * X = flush(exp(zu) e), Y = flush(exp(zv) e), where flush(x) is 0 when |x| < floor, else x. The provider returns
- * S = U V^T, N1 = X V^T and N2 = U Y^T (written into out's arrays when it can).
- */
-export interface SoftmaxProducts {
-  K: number;
-  zu: Float32Array;
-  zv: Float32Array;
-  e: Float32Array;
-  floor: number;
-  out?: { S: Mat; N1: Mat; N2: Mat };
 }
 
 /** Row-major product A (m x k) times B (k x n) in float64 JS: the exact provider, used when none is given. */
@@ -166,6 +147,11 @@ export class GainScratch {
     const fresh = new C(n);
     this.arrays.set(name, fresh);
     return fresh;
+  }
+
+  /** Lets every array go (the end of a run: what comes after it, writing the outputs, has no use for them). */
+  release(): void {
+    this.arrays.clear();
   }
 
   /** Bytes held, for tests and the memory notes. */
@@ -388,17 +374,19 @@ export function gainMatrix(args: GainArgs): Float64Array {
   const f32 = mm.precision === 'float32';
   const F: MatCtor = f32 ? Float32Array : Float64Array;
   const sc = args.scratch;
-  // x in the provider's format: x itself when it already is, else a copy (into the scratch's array of that name).
-  const asF = (x: Mat, name: string): Mat => {
+  // x in the provider's format: x itself when it already is, else a copy (into the scratch's array of that name; a
+  // new array for name null).
+  const asF = (x: Mat, name: string | null): Mat => {
     if (x instanceof F) return x;
-    const y = work<Mat>(sc, name, F, x.length);
+    const y = name === null ? new F(x.length) : work<Mat>(sc, name, F, x.length);
     y.set(x);
     return y;
   };
   // Z in the provider's format, made only when a product reads it: with a cached Gram matrix and trusted centroid
   // logits (a head on fixed features) no product does.
   let ZpMade: Mat | null = null;
-  const Zp = (): Mat => (ZpMade ??= asF(Z, 'Z'));
+  // With a Gram cache (a head on fixed features) one product in the whole run reads it: not worth keeping.
+  const Zp = (): Mat => (ZpMade ??= asF(Z, args.gram ? null : 'Z'));
 
   // Centroid logits A = Z W + b (section 3, step 3), kept in float64 for the softmax shifts. W in the provider's
   // format only when they are checked or computed (a trusted A needs no W at all).
@@ -473,63 +461,28 @@ function softmaxSums(
   const eScale = eMax > 0 && Number.isFinite(eMax) ? eMax : 1;
   const inv = 1 / eScale;
 
-  const products = mm.softmaxProducts && F === Float32Array ? mm.softmaxProducts : null;
-  const { S, N1, N2 } = products
-    ? providerFactors(products, z, E, K, lb, fmt, inv, sc)
-    : jsFactors(mm, F, fmt, z, E, K, lb, inv, sc);
+  const { S, N1, N2 } = factorProducts(mm, F, fmt, z, E, K, lb, inv, sc);
   // A sum at or above the floor is reliable: what flushing dropped is under 2^relErr of it, whatever the gaps.
   const tq = 2 ** (reliableLog2 + 2 * fmt.scale);
-  // The pairs under the floor, ascending (with large gaps nearly all K^2 of them: a typed list, not a JS array).
-  const low = work(sc, 'low', Int32Array, KK);
   let nLow = 0;
   for (let t = 0; t < KK; t++) {
     const s = S[t]!;
-    if (s < tq) low[nLow++] = t;
+    if (s < tq) nLow++;
     else rest[t] = (eScale * (lb * N1[t]! + (1 - lb) * N2[t]!)) / s;
   }
-  if (nLow > 0) sparsePairs(z, top, E, K, lb, eScale, low.subarray(0, nLow), rest, sc);
+  if (nLow === 0) return;
+  // The pairs under the floor, ascending (with large gaps nearly all K^2 of them: a typed list, not a JS array; held
+  // only by a run that has such pairs).
+  const low = work(sc, 'low', Int32Array, KK);
+  for (let t = 0, p = 0; p < nLow; t++) if (S[t]! < tq) low[p++] = t;
+  sparsePairs(z, top, E, K, lb, eScale, low.subarray(0, nLow), rest, sc);
 }
 
 /**
- * The softmax factors made by the provider (MatMul.softmaxProducts): their exponents, lb z and (1 - lb) z plus the
- * format's scale (times ln 2), rounded to float32 once, and E / e.
+ * The softmax factors (float64 exponentials, rounded once to the provider's format) and their three products through
+ * the provider: S = U V^T, N1 = X V^T, N2 = U Y^T.
  */
-function providerFactors(
-  products: NonNullable<MatMul['softmaxProducts']>,
-  z: Float64Array,
-  E: Mat,
-  K: number,
-  lb: number,
-  fmt: FactorFormat,
-  inv: number,
-  sc: GainScratch | undefined,
-): { S: Mat; N1: Mat; N2: Mat } {
-  const KK = K * K;
-  const zu = work(sc, 'zu', Float32Array, KK);
-  const zv = work(sc, 'zv', Float32Array, KK);
-  const e = work(sc, 'e', Float32Array, KK);
-  const shift = fmt.scale * Math.LN2;
-  // An exponent under the flush level gives a factor that is flushed to 0, and so does its product with e
-  // (|e| <= 1): held at one below it, the provider's exponentials never go subnormal (slow) for the same result.
-  const least = fmt.flush * Math.LN2 - 1;
-  for (let t = 0; t < KK; t++) {
-    const x = z[t]!;
-    zu[t] = Math.max(lb * x + shift, least);
-    zv[t] = Math.max((1 - lb) * x + shift, least);
-    e[t] = E[t]! * inv;
-  }
-  const out = {
-    S: work(sc, 'S1', Float32Array, KK),
-    N1: work(sc, 'N1', Float32Array, KK),
-    N2: work(sc, 'N2', Float32Array, KK),
-  };
-  const r = products({ K, zu, zv, e, floor: 2 ** fmt.flush, out });
-  for (const m of [r.S, r.N1, r.N2]) checkedProduct(m, K, K, K);
-  return r;
-}
-
-/** The softmax factors made in JS (float64 exponentials, rounded once to the provider's format), and their products. */
-function jsFactors(
+function factorProducts(
   mm: MatMul,
   F: MatCtor,
   fmt: FactorFormat,

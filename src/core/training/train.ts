@@ -132,6 +132,13 @@ export interface FinetuneOptions {
   stepEventEvery?: number;
   /** Matmul provider for the gain refresh (float32 tensor backend, fast at large K); absent: exact float64. */
   matmul?: MatMul;
+  /**
+   * Keep the gain's work arrays between refreshes (GainScratch: about 50 MB at K = 1000), default true: where fresh
+   * memory comes in 4 KB pages, faulting them in anew cost a K = 1000 refresh about as much as its arithmetic here.
+   * The run layer turns it off where malloc hands out huge pages (the CLI's child, bin/selmix.js), to keep the peak
+   * memory down.
+   */
+  keepGainWork?: boolean;
   /** The config's objective (custom or built-in), compiled once by the caller for this K (here when absent). */
   objective?: CompiledObjective;
   /**
@@ -621,6 +628,7 @@ export class FinetuneRun {
 
   /** Frees what the run holds besides the result's tensors (the momentum buffers; the best weights unless returned). */
   dispose(withBest: boolean): void {
+    this.gainScratch.release();
     this.head?.dispose?.();
     this.net?.dispose?.();
     this.momentum.forEach((m) => m.dispose());
@@ -998,7 +1006,7 @@ export class FinetuneRun {
       ...(sm.epsMask !== undefined ? { epsMask: sm.epsMask } : {}),
       matmul: opts.matmul,
       ...(this.refreshCache ? { cache: this.refreshCache } : {}),
-      scratch: this.gainScratch,
+      ...(opts.keepGainWork !== false ? { scratch: this.gainScratch } : {}),
       logitsFromHead: true,
     });
     s.multipliers = r.multipliers;

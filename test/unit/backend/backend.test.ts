@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { initBackend } from '../../../src/backend/backend';
+import { hugePageMalloc, initBackend } from '../../../src/backend/backend';
 
 test('auto probes ONNX Runtime, then uses the first tfjs probe that passes, in the documented order, and reports every probe it tried', async () => {
   const info = await initBackend({ choice: 'auto' });
@@ -21,4 +21,12 @@ test('auto probes ONNX Runtime, then uses the first tfjs probe that passes, in t
   assert.equal(info.name.startsWith('onnxruntime ('), ort!.ok, 'the name says when ONNX Runtime is in use');
   // A probe that failed says why (an absent optional package says it is not installed).
   for (const p of rest.slice(0, -1)) assert.ok(p.detail.length > 0, JSON.stringify(p));
+});
+
+test('hugePageMalloc reads glibc.malloc.hugetlb from GLIBC_TUNABLES, as bin/selmix.js sets it for the CLI child', () => {
+  assert.equal(hugePageMalloc({}), false);
+  assert.equal(hugePageMalloc({ GLIBC_TUNABLES: 'glibc.malloc.hugetlb=1' }), true);
+  assert.equal(hugePageMalloc({ GLIBC_TUNABLES: 'glibc.malloc.arena_max=2:glibc.malloc.hugetlb=2' }), true);
+  assert.equal(hugePageMalloc({ GLIBC_TUNABLES: 'glibc.malloc.hugetlb=0' }), false);
+  assert.equal(hugePageMalloc({ GLIBC_TUNABLES: 'glibc.malloc.hugetlb=10' }), false);
 });

@@ -678,3 +678,49 @@ test('run/step events come at the first refresh and at the end, and a stop repor
   assert.equal(steps.at(-1), 37, 'the last event is the step where the run stopped');
   assert.equal(r.steps, 37);
 });
+
+test("keepGainWork: a K = 120 run on ONNX Runtime products ends in the same state, bit for bit, with the gain's work arrays kept between refreshes and without", async () => {
+  const { ortMatMul } = await import('../../../../src/backend/onnxRuntime');
+  const rng = new Rng(9);
+  const K = 120,
+    d = 24;
+  const counts = Array.from({ length: K }, (_, k) => 4 + (k % 5));
+  const tr = clusterSet(counts, d, rng, 1.5);
+  const va = clusterSet(new Array<number>(K).fill(3), d, rng, 1.5);
+  const data: FinetuneData = {
+    train: { x: tr.x, y: tr.y, n: tr.n, shape: [d] },
+    val: { x: va.x, y: va.y, n: va.n, shape: [d] },
+    unlabeled: null,
+    test: null,
+    classNames: Array.from({ length: K }, (_, k) => `c${k}`),
+  };
+  const W = new Float32Array(d * K).map(() => 0.1 * rng.normal());
+  const config = configSchema.parse({
+    objective: 'minRecall',
+    data: { kind: 'npy', train: { features: 'x' } },
+    model: { kind: 'linear', weights: 'W' },
+    training: { batchSize: 32, refreshEvery: 5, steps: 30 },
+  });
+  const finalState = async (keepGainWork: boolean): Promise<TrainState> => {
+    const m = linearModel(W, new Float32Array(K), d, K);
+    let last: TrainState | null = null;
+    const r = await finetune(m, data, {
+      config,
+      emit: () => undefined,
+      shouldStop: () => false,
+      matmul: ortMatMul,
+      keepGainWork,
+      onCheckpoint: (s) => {
+        last = s;
+      },
+    });
+    r.bestWeights.forEach((t) => t.dispose());
+    disposeModel(m);
+    assert.ok(last, 'checkpoints were taken');
+    return last;
+  };
+  const kept = await finalState(true);
+  const fresh = await finalState(false);
+  assert.ok(kept.G && kept.P, 'the run refreshed');
+  assert.deepStrictEqual(kept, fresh);
+});
