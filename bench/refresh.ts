@@ -58,6 +58,11 @@ export interface RefreshRow {
   /** computeRefresh with the exact float64 gain, and with the one-thread backend matmul provider (tfMatMul). */
   exact: Timing;
   provider: Timing | null;
+  /**
+   * The run's provider path again without the kept work arrays (every refresh allocates its K x K arrays afresh, as a
+   * CLI run does where malloc gives huge pages): null on the exact path. Absent in reports made before it existed.
+   */
+  freshArrays?: Timing | null;
   /** gainMatrix alone, on the run's path. */
   gain: Timing;
   /** multipliers + D (from the clipped confusion matrix). */
@@ -244,6 +249,9 @@ export function benchRefresh(
           warmup: 3,
           budgetMs,
         });
+  const freshArrays = runMm
+    ? timeIt(() => computeRefresh({ ...inp, matmul: runMm, logitsFromHead: true }), { reps, warmup: 3, budgetMs })
+    : null;
   // The parts, from the same inputs.
   const r = computeRefresh(inp);
   const { Z } = classCentroids(inp.features, N, d, inp.labels, K);
@@ -289,6 +297,7 @@ export function benchRefresh(
     path,
     exact,
     provider,
+    freshArrays,
     gain,
     multipliersAndD,
     centroids,
@@ -387,7 +396,8 @@ if (process.argv[1] && /bench[\\/]refresh\.ts$/.test(process.argv[1])) {
     for (const r of [ordinary, largeGaps, huge]) {
       log(
         `K=${r.K} d=${r.d} ${r.N / r.K} rows/class, ${r.logits} logits (largest centroid gap ${r.maxGap.toFixed(0)}): ` +
-          `refresh ${r.refresh.medianMs.toFixed(0)} ms median (${r.refresh.minMs.toFixed(0)}-${r.refresh.maxMs.toFixed(0)}, cpu ${r.refresh.cpuMedianMs.toFixed(0)}), G ${r.gain.medianMs.toFixed(0)} ms`,
+          `refresh ${r.refresh.medianMs.toFixed(0)} ms median (${r.refresh.minMs.toFixed(0)}-${r.refresh.maxMs.toFixed(0)}, cpu ${r.refresh.cpuMedianMs.toFixed(0)}), G ${r.gain.medianMs.toFixed(0)} ms; ` +
+          `without the kept work arrays ${r.freshArrays ? `${r.freshArrays.medianMs.toFixed(0)} ms median (${r.freshArrays.minMs.toFixed(0)}-${r.freshArrays.maxMs.toFixed(0)})` : 'n/a'}`,
       );
     }
   })();
