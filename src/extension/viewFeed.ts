@@ -3,9 +3,7 @@
 // most `updatesPerSecond` a second and with at most MAX_IN_FLIGHT messages the view has not acknowledged
 // (view/ack, sent once the page folded a message into its state; it draws at its own rate), so a slow view is
 // never flooded: it gets fewer, larger batches (or a fresh snapshot) instead of a backlog. Two in flight, not
-// one: the next batch travels while the last is acknowledged, so updates are not spaced by the round trip. A light
-// batch (steps, stage, logs) may go with LIGHT_EXTRA_IN_FLIGHT more, so the step counter keeps moving while a
-// slow page works through a refresh.
+// one: the next batch travels while the last is acknowledged, so updates are not spaced by the round trip.
 // The latest refresh and the terminal event are never dropped; loss points are thinned and large matrices
 // downsampled, so thousands of events a second and K = 1000 stay cheap. Pure: no vscode import, unit-tested.
 import { applyEvent, emptySnapshot, MAX_SNAPSHOT_LOGS } from '../protocol/messages';
@@ -15,12 +13,6 @@ import { GapStats } from './gapStats';
 
 /** At most this many messages a view has not acknowledged (drawn) yet. */
 export const MAX_IN_FLIGHT = 2;
-/**
- * A light batch (steps, the stage line, log lines: no refresh, no snapshot) may go with up to this many more
- * unacknowledged: under load a round trip to the page took over a second, and two messages a round trip spaced the
- * step counter by 600 ms at K = 1000 while the worker reported every 250 ms. Light batches are a few hundred bytes.
- */
-export const LIGHT_EXTRA_IN_FLIGHT = 4;
 /** At most this many run/step events go into one coalesced message. */
 export const MAX_STEPS_PER_POST = 50;
 
@@ -121,13 +113,6 @@ const emptyPending = (): Pending => ({
   steps: [],
   terminal: null,
 });
-/** Whether a view may get its pending batch with inFlight messages unacknowledged (see LIGHT_EXTRA_IN_FLIGHT). */
-function mayPost(ch: Channel): boolean {
-  if (ch.inFlight < MAX_IN_FLIGHT) return true;
-  const p = ch.pending;
-  const light = !ch.needsSnapshot && p.started === null && p.refreshes.length === 0 && p.terminal === null;
-  return light && ch.inFlight < MAX_IN_FLIGHT + LIGHT_EXTRA_IN_FLIGHT;
-}
 const hasPending = (p: Pending): boolean =>
   p.started !== null ||
   p.stage !== null ||
@@ -265,7 +250,7 @@ export class ViewFeed {
   flush(): void {
     for (const ch of this.views.values()) {
       this.clearTimer(ch);
-      if (ch.ready && mayPost(ch) && (ch.needsSnapshot || hasPending(ch.pending))) this.send(ch);
+      if (ch.ready && ch.inFlight < MAX_IN_FLIGHT && (ch.needsSnapshot || hasPending(ch.pending))) this.send(ch);
     }
   }
 
@@ -285,12 +270,13 @@ export class ViewFeed {
     if (!ch.ready || ch.timer !== null) return;
     if (!ch.needsSnapshot && !hasPending(ch.pending)) return;
     const now = this.clock.now();
-    if (ch.inFlight >= MAX_IN_FLIGHT && now - ch.lastPost >= this.ackTimeoutMs) {
+    if (ch.inFlight >= MAX_IN_FLIGHT) {
       // A view that stopped acknowledging (its page went away unnoticed) is resynchronised with a snapshot.
+      if (now - ch.lastPost < this.ackTimeoutMs) return;
       ch.inFlight = 0;
       ch.needsSnapshot = true;
       ch.pending = emptyPending();
-    } else if (!mayPost(ch)) return;
+    }
     const wait = ch.lastPost + this.intervalMs - now;
     if (wait <= 0) {
       this.send(ch);
@@ -298,7 +284,7 @@ export class ViewFeed {
     }
     ch.timer = this.clock.setTimeout(() => {
       ch.timer = null;
-      if (ch.ready && mayPost(ch)) this.send(ch);
+      if (ch.ready && ch.inFlight < MAX_IN_FLIGHT) this.send(ch);
     }, wait);
   }
 
