@@ -336,11 +336,7 @@ export const ortMatMul: MatMul = Object.assign(
         `ortMatMul: operands of ${A.length} and ${B.length} entries for ${m} x ${k} times ${k} x ${n}`,
       );
     mmSession ??= new OrtSession(matMulGraph(), undefined, false, 'gain');
-    return mmSession.run(
-      { A: { data: f32(A), dims: [m, k] }, B: { data: f32(B), dims: [k, n] } },
-      ['C'],
-      intoOf(out, m, n),
-    ).C!.data;
+    return product(mmSession, A, [m, k], B, [k, n], [m, n], out);
   },
   {
     precision: 'float32' as const,
@@ -351,18 +347,27 @@ export const ortMatMul: MatMul = Object.assign(
           `ortMatMul.transB: operands of ${A.length} and ${B.length} entries for ${m} x ${k} times (${n} x ${k})^T`,
         );
       tbSession ??= new OrtSession(matMulTransBGraph(), undefined, false, 'gain');
-      return tbSession.run(
-        { A: { data: f32(A), dims: [m, k] }, B: { data: f32(B), dims: [n, k] } },
-        ['C'],
-        intoOf(out, m, n),
-      ).C!.data;
+      return product(tbSession, A, [m, k], B, [n, k], [m, n], out);
     },
   },
 );
 
-/** The caller's array as ONNX Runtime's pre-allocated output C (m x n), when it is float32 of that size. */
-function intoOf(out: Mat | undefined, m: number, n: number): { C: { data: Float32Array; dims: number[] } } | undefined {
-  return out instanceof Float32Array && out.length === m * n ? { C: { data: out, dims: [m, n] } } : undefined;
+/**
+ * C of a product graph on A and B (float32 views or copies); written into out when it is float32 of C's size (ONNX
+ * Runtime's pre-allocated output), else into a new array.
+ */
+function product(
+  s: OrtSession,
+  A: Mat,
+  dimsA: number[],
+  B: Mat,
+  dimsB: number[],
+  dimsC: [number, number],
+  out?: Mat,
+): Float32Array {
+  const into =
+    out instanceof Float32Array && out.length === dimsC[0] * dimsC[1] ? { C: { data: out, dims: dimsC } } : undefined;
+  return s.run({ A: { data: f32(A), dims: dimsA }, B: { data: f32(B), dims: dimsB } }, ['C'], into).C!.data;
 }
 
 /** A float32 view or copy of a provider operand. */

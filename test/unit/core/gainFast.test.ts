@@ -44,6 +44,25 @@ function randomArgs(seed: number, K: number, d: number, headScale: number): Gain
   return { K, d, Z, W, b: randn(rng, K, 0.3), D: randn(rng, K * K) };
 }
 
+/** The logits X W + b of N feature rows (float32, as a validation pass hands them to the refresh). */
+function headLogitsOf(
+  features: ArrayLike<number>,
+  W: ArrayLike<number>,
+  b: ArrayLike<number>,
+  N: number,
+  d: number,
+  K: number,
+): Float32Array {
+  const logits = new Float32Array(N * K);
+  for (let n = 0; n < N; n++)
+    for (let l = 0; l < K; l++) {
+      let a = b[l]!;
+      for (let r = 0; r < d; r++) a += features[n * d + r]! * W[r * K + l]!;
+      logits[n * K + l] = a;
+    }
+  return logits;
+}
+
 /** Max |x - y| / max |y|. */
 function relErr(x: Float64Array, y: Float64Array): number {
   let e = 0;
@@ -199,13 +218,7 @@ test('computeRefresh with tfMatMul (class-mean logits as A) matches the default 
   const W = randn(rng, d * K, 0.1);
   for (let k = 0; k < K; k++) for (let r = 0; r < d; r++) W[r * K + k]! += 0.2 * mu[k * d + r]!;
   const b = randn(rng, K, 0.1);
-  const logits = new Float32Array(N * K);
-  for (let n = 0; n < N; n++)
-    for (let l = 0; l < K; l++) {
-      let a = b[l]!;
-      for (let r = 0; r < d; r++) a += features[n * d + r]! * W[r * K + l]!;
-      logits[n * K + l] = a;
-    }
+  const logits = headLogitsOf(features, W, b, N, d, K);
   const inp: RefreshInput = {
     K,
     d,
@@ -551,13 +564,7 @@ test('computeRefresh with a scratch equals it without, refresh after refresh (ce
     const features = Float32Array.from(randn(rng, N * d, 1));
     const W = Float32Array.from(randn(rng, d * K, 0.5 + round));
     const b = randn(rng, K, 0.1);
-    const logits = new Float32Array(N * K);
-    for (let n = 0; n < N; n++)
-      for (let l = 0; l < K; l++) {
-        let a = b[l]!;
-        for (let r = 0; r < d; r++) a += features[n * d + r]! * W[r * K + l]!;
-        logits[n * K + l] = a;
-      }
+    const logits = headLogitsOf(features, W, b, N, d, K);
     const inp: RefreshInput = {
       K,
       d,
