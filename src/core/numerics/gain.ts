@@ -162,6 +162,15 @@ export class GainScratch {
   }
 }
 
+/**
+ * An output array to offer a provider: the scratch's of that name, or none without a scratch (a provider then
+ * allocates its result itself; an offered fresh array would only be a second one, as ONNX Runtime's binding hands
+ * back a copy either way).
+ */
+function offer(scratch: GainScratch | undefined, name: string, F: MatCtor, n: number): Mat | undefined {
+  return scratch?.take<Mat>(name, F, n);
+}
+
 /** A work array: the scratch's of that name when there is one, else a new array. */
 function work<T extends Mat | Int32Array>(
   scratch: GainScratch | undefined,
@@ -262,22 +271,14 @@ function gramBlocks(mm: MatMul, F: MatCtor, Z: Mat, Zt: Mat | null, K: number, d
     let P: Mat;
     if (mm.transB && !Zt) {
       // Rows r0..r1-1 of Z times rows r0..K-1 of Z, transposed by the provider.
-      const out = work<Mat>(scratch, `gram${q}`, F, (r1 - r0) * w);
+      const out = offer(scratch, `gram${q}`, F, (r1 - r0) * w);
       P = checkedProduct(mm.transB(Z.subarray(r0 * d, r1 * d), Z.subarray(r0 * d), r1 - r0, d, w, out), r1 - r0, d, w);
     } else {
       if (!Zt) throw new Error('gramBlocks: Z^T is needed for a provider without transB');
       // Columns r0..K-1 of Z^T as a d x w matrix.
       const B = work<Mat>(scratch, `gramB${q}`, F, d * w);
       for (let r = 0; r < d; r++) B.set(Zt.subarray(r * K + r0, (r + 1) * K), r * w);
-      P = checkedMul(
-        mm,
-        Z.subarray(r0 * d, r1 * d),
-        B,
-        r1 - r0,
-        d,
-        w,
-        work<Mat>(scratch, `gram${q}`, F, (r1 - r0) * w),
-      );
+      P = checkedMul(mm, Z.subarray(r0 * d, r1 * d), B, r1 - r0, d, w, offer(scratch, `gram${q}`, F, (r1 - r0) * w));
     }
     for (let i = r0; i < r1; i++) S.set(P.subarray((i - r0) * w, (i - r0 + 1) * w), i * K + r0);
   }
@@ -409,7 +410,7 @@ export function gainMatrix(args: GainArgs): Float64Array {
     return Zt;
   };
   let E: Mat;
-  const Eout = work<Mat>(sc, 'E', F, K * K);
+  const Eout = offer(sc, 'E', F, K * K);
   if (gainOrderViaGram(K, d, mm, cached !== null)) {
     let S = cached;
     if (!S) {
@@ -419,7 +420,7 @@ export function gainMatrix(args: GainArgs): Float64Array {
     }
     E = checkedMul(mm, S, Dp, K, K, K, Eout);
   } else {
-    const ZtD = checkedMul(mm, transposedZ(), Dp, d, K, K, work<Mat>(sc, 'ZtD', F, d * K));
+    const ZtD = checkedMul(mm, transposedZ(), Dp, d, K, K, offer(sc, 'ZtD', F, d * K));
     E = checkedMul(mm, Zp(), ZtD, K, d, K, Eout);
   }
 
@@ -526,8 +527,8 @@ function factorProducts(
       Yt[c * sk + k * sv] = Math.abs(ve) < floor ? 0 : ve;
     }
   }
-  const SN1out = work<Mat>(sc, 'SN1', F, 2 * KK);
-  const N2out = work<Mat>(sc, 'N2', F, KK);
+  const SN1out = offer(sc, 'SN1', F, 2 * KK);
+  const N2out = offer(sc, 'N2', F, KK);
   const SN1 = tb
     ? checkedProduct(tb(UX, Vt, 2 * K, K, K, SN1out), 2 * K, K, K)
     : checkedMul(mm, UX, Vt, 2 * K, K, K, SN1out);
