@@ -48,3 +48,24 @@ export class GapStats {
       : 'fewer than two';
   }
 }
+
+/** Records durations (ms) and summarises them (the newest `keep`): how long something waited. */
+export class DurationStats {
+  private xs: number[] = [];
+
+  constructor(private readonly keep = 5000) {}
+
+  /** Records one duration. */
+  add(ms: number): void {
+    this.xs.push(ms);
+    if (this.xs.length > this.keep) this.xs.splice(0, this.xs.length - this.keep);
+  }
+
+  /** "p50 N ms, p95 N ms, max N ms (N)", or "none". */
+  describe(): string {
+    if (this.xs.length === 0) return 'none';
+    const s = [...this.xs].sort((a, b) => a - b);
+    const rank = (q: number): number => s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))]!;
+    return `p50 ${Math.round(rank(0.5))} ms, p95 ${Math.round(rank(0.95))} ms, max ${Math.round(s[s.length - 1]!)} ms (${s.length})`;
+  }
+}

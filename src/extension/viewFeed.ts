@@ -9,7 +9,7 @@
 import { applyEvent, emptySnapshot, MAX_SNAPSHOT_LOGS } from '../protocol/messages';
 import type { HostToWebview, RefreshPayload, RunEvent, RunSnapshot, StepPayload } from '../protocol/messages';
 import { compactRefresh } from '../protocol/downsample';
-import { GapStats } from './gapStats';
+import { DurationStats, GapStats } from './gapStats';
 
 /** At most this many messages a view has not acknowledged (drawn) yet. */
 export const MAX_IN_FLIGHT = 2;
@@ -103,6 +103,17 @@ interface Channel {
   pending: Pending;
   lastPost: number;
   timer: unknown;
+  /** When each unacknowledged message was posted, oldest first (acks come in order). */
+  postTimes: number[];
+  /** When the oldest step not yet posted to this view arrived (null: none waits). */
+  stepSince: number | null;
+}
+
+/** What the run's log says about one view: how often it got a new step, how long steps waited, how soon it acked. */
+interface ViewStats {
+  stepPosts: GapStats;
+  stepWait: DurationStats;
+  ack: DurationStats;
 }
 
 const emptyPending = (): Pending => ({
@@ -133,8 +144,11 @@ export class ViewFeed {
    * latency.
    */
   private refreshAt: number | null = null;
-  /** Per view: the gaps between posts that brought it a new step (the run's log says how often views heard). */
-  private readonly stepPosts = new Map<string, GapStats>();
+  /**
+   * Per view since the run started (closed views included): the gaps between posts that brought it a new step, how
+   * long a step waited here before its post, and how long after a post its ack came (the run's log says).
+   */
+  private readonly stats = new Map<string, ViewStats>();
 
   constructor(opts: ViewFeedOptions) {
     this.clock = opts.clock ?? realClock;
@@ -172,6 +186,8 @@ export class ViewFeed {
       pending: emptyPending(),
       lastPost: Number.NEGATIVE_INFINITY,
       timer: null,
+      postTimes: [],
+      stepSince: null,
     });
   }
 
@@ -180,12 +196,28 @@ export class ViewFeed {
     const ch = this.views.get(id);
     if (ch) this.clearTimer(ch);
     this.views.delete(id);
-    this.stepPosts.delete(id);
   }
 
-  /** How often each view was posted a new step since the run started, in words ("id: every p50 ..."). */
+  /**
+   * Per view since the run started, in words: how often it was posted a new step, how long a step waited for its
+   * post, and how soon the view acknowledged a post.
+   */
   describeStepPosts(): string {
-    return [...this.stepPosts].map(([id, g]) => `${id} ${g.describe()}`).join('; ') || 'no view';
+    return (
+      [...this.stats]
+        .map(
+          ([id, v]) =>
+            `${id} ${v.stepPosts.describe()} (a step waited here ${v.stepWait.describe()}; acks ${v.ack.describe()} after their post)`,
+        )
+        .join('; ') || 'no view'
+    );
+  }
+
+  private statsOf(id: string): ViewStats {
+    let v = this.stats.get(id);
+    if (!v)
+      this.stats.set(id, (v = { stepPosts: new GapStats(), stepWait: new DurationStats(), ack: new DurationStats() }));
+    return v;
   }
 
   /** The view said view/ready (its page loaded): it starts from a snapshot. */
@@ -196,6 +228,7 @@ export class ViewFeed {
     ch.ready = true;
     ch.needsSnapshot = true;
     ch.inFlight = 0;
+    ch.postTimes = [];
     this.send(ch);
   }
 
@@ -206,6 +239,7 @@ export class ViewFeed {
     this.clearTimer(ch);
     ch.ready = false;
     ch.pending = emptyPending();
+    ch.stepSince = null;
   }
 
   /** The view said view/ack: it took in a message and may get the next. */
@@ -213,6 +247,8 @@ export class ViewFeed {
     const ch = this.views.get(id);
     if (!ch) return;
     ch.inFlight = Math.max(0, ch.inFlight - 1);
+    const posted = ch.postTimes.shift();
+    if (posted !== undefined) this.statsOf(id).ack.add(this.clock.now() - posted);
     this.schedule(ch);
   }
 
@@ -222,7 +258,7 @@ export class ViewFeed {
     this.snap = applyEvent(this.snap, e);
     // A run/stage that starts a new run replaces whatever a view had pending from the previous one.
     const fresh = e.type === 'run/stage' && !wasLive;
-    if (fresh) this.stepPosts.clear();
+    if (fresh) this.stats.clear();
     if (e.type === 'run/checkpoint') return; // the views do not draw these
     if (e.type === 'run/refresh') this.refreshAt = this.clock.now();
     else if (e.type === 'run/started') this.refreshAt = null;
@@ -230,6 +266,7 @@ export class ViewFeed {
       if (!ch.ready) continue;
       if (fresh) ch.pending = { ...emptyPending(), stage: e };
       else if (!ch.needsSnapshot) queue(ch, e);
+      if (e.type === 'run/step' && ch.stepSince === null) ch.stepSince = this.clock.now();
       this.schedule(ch);
     }
   }
@@ -274,6 +311,7 @@ export class ViewFeed {
       // A view that stopped acknowledging (its page went away unnoticed) is resynchronised with a snapshot.
       if (now - ch.lastPost < this.ackTimeoutMs) return;
       ch.inFlight = 0;
+      ch.postTimes = [];
       ch.needsSnapshot = true;
       ch.pending = emptyPending();
     }
@@ -317,10 +355,12 @@ export class ViewFeed {
     ch.pending = emptyPending();
     ch.inFlight++;
     ch.lastPost = this.clock.now();
+    ch.postTimes.push(ch.lastPost);
     if (msg.type === 'host/snapshot' ? msg.snapshot.lastStep !== null : msg.events.some((e) => e.type === 'run/step')) {
-      let g = this.stepPosts.get(ch.id);
-      if (!g) this.stepPosts.set(ch.id, (g = new GapStats()));
-      g.record(ch.lastPost);
+      const v = this.statsOf(ch.id);
+      v.stepPosts.record(ch.lastPost);
+      if (ch.stepSince !== null) v.stepWait.add(ch.lastPost - ch.stepSince);
+      ch.stepSince = null;
     }
     ch.post(msg);
   }

@@ -420,3 +420,30 @@ test('a snapshot for a view keeps every refresh of the history but the multiplie
   assert.equal(compact.history.filter((x) => x.multipliers !== null).length, MAX_SNAPSHOT_MULTIPLIER_ROWS);
   assert.equal(snap.history, long, 'the host keeps its own snapshot whole');
 });
+
+test("the run's log line per view: how often it got a new step, how long a step waited for its post, how soon it acknowledged; a closed view's figures stay", () => {
+  const clock = fakeClock();
+  const feed = new ViewFeed({ updatesPerSecond: 10, clock });
+  const posted: number[] = [];
+  feed.addView('dash', () => posted.push(clock.now()));
+  feed.push(started(10));
+  feed.viewReady('dash');
+  // The page acknowledges every post 300 ms after it; a step comes every 50 ms for 3 s.
+  for (let t = 0; t < 3000; t += 50) {
+    feed.push(step(t / 50 + 1));
+    clock.advance(50);
+    while (posted.length > 0 && clock.now() - posted[0]! >= 300) {
+      posted.shift();
+      feed.viewAck('dash');
+    }
+  }
+  const line = feed.describeStepPosts();
+  assert.match(line, /^dash every p50 \d+ ms/);
+  const ack = /acks p50 (\d+) ms/.exec(line);
+  assert.ok(ack && Number(ack[1]) >= 300 && Number(ack[1]) <= 350, line);
+  const wait = /a step waited here p50 (\d+) ms, p95 (\d+) ms/.exec(line);
+  // Two posts per 300 ms round trip: a step waits up to a round trip and a half for its post.
+  assert.ok(wait && Number(wait[1]) > 0 && Number(wait[2]) <= 500, line);
+  feed.removeView('dash');
+  assert.equal(feed.describeStepPosts(), line, 'a closed view keeps its figures for the log at the end of the run');
+});
