@@ -80,12 +80,14 @@ const MAX_DRAWS_PER_SECOND = 8;
  * view/ack once folded in: flow control, the host keeps at most two unacknowledged), replaces it on host/snapshot,
  * and draws at most MAX_DRAWS_PER_SECOND (once per animation frame, or after a short timeout when frames are
  * throttled), then saves the state. The ack does not wait for the draw: a draw that takes long only merges more
- * messages into the next one, and a page whose thread is blocked acknowledges nothing. Sends view/ready last.
+ * messages into the next one, and a page whose thread is blocked acknowledges nothing. onFolded runs at every
+ * message, for what must not wait for a draw (the dashboard's step counter and stage line). Sends view/ready last.
  */
 export function connect(
   initial: RunSnapshot,
   draw: (s: RunSnapshot, refreshAt: number | null) => void,
   onRuns?: (m: Extract<HostToWebview, { type: 'host/runs' }>) => void,
+  onFolded?: (s: RunSnapshot) => void,
 ): { current(): RunSnapshot } {
   let snap = initial;
   /** The host's time of the newest refresh received and not yet drawn. */
@@ -136,6 +138,8 @@ export function connect(
     }
     if (typeof msg.refreshAt === 'number') refreshAt = msg.refreshAt;
     vscode.postMessage({ type: 'view/ack' });
+    // What must not wait for the next draw (a few text nodes: the stage line and the step), at once.
+    onFolded?.(snap);
     schedule();
   });
   draw(snap, null);

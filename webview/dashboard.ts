@@ -472,6 +472,35 @@ let drawn: { refresh: unknown; history: unknown; losses: unknown; recall: unknow
 let themeVersion = 0;
 
 /** Draws the page from a snapshot (charts only where their data changed). */
+/**
+ * The stage line, the step counter and the progress bar: a few text nodes, written at every message the page folds
+ * in (connect's onFolded), so the step never waits for a scheduled draw, and again by each draw.
+ */
+function drawProgress(s: RunSnapshot): void {
+  const live = stageLine(s);
+  // When a run became live on this page (epoch ms; the e2e measures command -> live stage line with it). When the
+  // HTML's first paint showed the stage line, its paint time is already there (the page's inline script).
+  if (live && !liveShown) document.body.dataset.stagePaintedAt = String(Date.now());
+  liveShown = live !== null;
+  stageLive.hidden = live === null;
+  stageLive.textContent = live?.text ?? '';
+  if (live) document.body.dataset.stage = live.stage;
+  else delete document.body.dataset.stage;
+  const step = s.lastStep;
+  const total = step?.totalSteps ?? s.started?.totalSteps ?? 0;
+  fStep.textContent = step ? `${step.step} / ${total}` : s.finished ? `${s.finished.steps} / ${total}` : '–';
+  const shownStep = String(step?.step ?? s.finished?.steps ?? 0);
+  if (fStep.dataset.step !== shownStep && s.status === 'running') recordStepUpdate();
+  fStep.dataset.step = shownStep;
+  if (live && live.fraction !== null) {
+    progress.setAttribute('value', String(Math.round(100 * live.fraction)));
+    progress.removeAttribute('indeterminate');
+  } else if (live) {
+    progress.setAttribute('indeterminate', '');
+  }
+  progress.hidden = s.status !== 'running' && s.status !== 'stopping';
+}
+
 function draw(s: RunSnapshot, refreshAt: number | null = null): void {
   const t0 = performance.now();
   lastDrawn = s;
@@ -504,22 +533,8 @@ function draw(s: RunSnapshot, refreshAt: number | null = null): void {
   const stageText = stageNote(s);
   stage.hidden = stageText === null;
   stage.textContent = stageText ?? '';
-  const live = stageLine(s);
-  // When a run became live on this page (epoch ms; the e2e measures command -> live stage line with it). When the
-  // HTML's first paint showed the stage line, its paint time is already there (the page's inline script).
-  if (live && !liveShown) document.body.dataset.stagePaintedAt = String(Date.now());
-  liveShown = live !== null;
-  stageLive.hidden = live === null;
-  stageLive.textContent = live?.text ?? '';
-  if (live) document.body.dataset.stage = live.stage;
-  else delete document.body.dataset.stage;
-
+  drawProgress(s);
   const step = s.lastStep;
-  const total = step?.totalSteps ?? started?.totalSteps ?? 0;
-  fStep.textContent = step ? `${step.step} / ${total}` : s.finished ? `${s.finished.steps} / ${total}` : '–';
-  const shownStep = String(step?.step ?? s.finished?.steps ?? 0);
-  if (fStep.dataset.step !== shownStep && s.status === 'running') recordStepUpdate();
-  fStep.dataset.step = shownStep;
   fObjName.textContent = started?.objective ?? s.finished?.objective ?? '–';
   fObj.textContent = fmt(s.lastRefresh?.objectiveValue ?? results?.after.objectiveValue);
   fBest.textContent = fmt(s.bestObjective);
@@ -529,13 +544,6 @@ function draw(s: RunSnapshot, refreshAt: number | null = null): void {
   fBackend.textContent = started?.backend ?? '–';
   fTrains.textContent = trainsText(started?.trains);
   fMs.textContent = step ? `${fmtNumber(step.msPerStep)} ms` : '–';
-  if (live && live.fraction !== null) {
-    progress.setAttribute('value', String(Math.round(100 * live.fraction)));
-    progress.removeAttribute('indeterminate');
-  } else if (live) {
-    progress.setAttribute('indeterminate', '');
-  }
-  progress.hidden = s.status !== 'running' && s.status !== 'stopping';
   showFeasibility(fFeas, feasibilityOf(s.lastRefresh) ?? finishedFeasibility(finishedResults(s)).val);
   const gm = gainMonitor(s);
   showGainMonitor(fGain, gm);
@@ -879,5 +887,5 @@ onThemeChange(() => {
   themeVersion++;
   if (lastDrawn) draw(lastDrawn);
 });
-connect(initialSnapshot(), draw, drawRuns);
+connect(initialSnapshot(), draw, drawRuns, drawProgress);
 askRuns();
