@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { GapStats } from '../../../src/extension/gapStats';
+import { DurationStats, GapStats } from '../../../src/extension/gapStats';
 
 test('GapStats: percentiles of the gaps between recorded times (nearest rank), none before two events', () => {
   const g = new GapStats();
@@ -24,4 +24,13 @@ test('GapStats keeps the newest gaps only, and reset forgets the last event too'
   assert.equal(g.summary(), null);
   g.record(5250);
   assert.deepEqual(g.summary(), { count: 1, p50: 250, p95: 250, max: 250 });
+});
+
+test('DurationStats: percentiles of the durations recorded (nearest rank), "none" before the first, the newest kept', () => {
+  const d = new DurationStats(4);
+  assert.equal(d.summary(), null);
+  assert.equal(d.describe(), 'none');
+  for (const ms of [500, 40, 30, 20, 10]) d.add(ms);
+  assert.deepEqual(d.summary(), { count: 4, p50: 20, p95: 40, max: 40 });
+  assert.equal(d.describe(), 'p50 20 ms, p95 40 ms, max 40 ms (4)');
 });
