@@ -592,7 +592,7 @@ function sparsePairs(
   // for consecutive j, contiguous here (a cache miss per pair in z and E themselves).
   const zT = work(sc, 'zT', Float64Array, K * K);
   // E's transpose in E's own number type (the same values; half the memory for a float32 provider).
-  const ET = E instanceof Float32Array ? work(sc, 'ET32', Float32Array, K * K) : work(sc, 'ET', Float64Array, K * K);
+  const ET = work<Mat>(sc, 'ET', E instanceof Float32Array ? Float32Array : Float64Array, K * K);
   transposeInto(z, K, K, zT, K, 0);
   transposeInto(E, K, K, ET, K, 0);
   // Each pair's threshold on z_al (computed again where it is used, rather than kept: up to K^2 of them), and per
@@ -670,7 +670,7 @@ function sparsePairs(
 
 /** Calls the provider and checks the size of what it returns. */
 function checkedMul(mm: MatMul, A: Mat, B: Mat, m: number, k: number, n: number, out?: Mat): Mat {
-  return checkedProduct(out ? mm(A, B, m, k, n, out) : mm(A, B, m, k, n), m, k, n);
+  return checkedProduct(mm(A, B, m, k, n, out), m, k, n);
 }
 
 /** A provider's result, checked for its size. */

@@ -140,7 +140,7 @@ export function computeRefresh(inp: RefreshInput): RefreshResult {
     variant: inp.variant ?? 'prototype',
     ...(cache?.gram ? { gram: cache.gram } : {}),
     ...(inp.matmul ? { matmul: inp.matmul } : {}),
-    ...(inp.scratch ? { scratch: inp.scratch } : {}),
+    ...(sc ? { scratch: sc } : {}),
     // A float32 provider takes the centroid logits from the validation logits (one O(K^2 d) product fewer); the
     // exact float64 one recomputes them from Z W + b, which the float32 validation logits only approximate.
     ...(inp.matmul?.precision === 'float32'
