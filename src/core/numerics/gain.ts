@@ -14,7 +14,9 @@
 // The factors are scaled and flushed for the provider's number format (FactorFormat), so a sum S_ij at or above
 // the reliable floor has lost under 2^relErr of itself to flushing, at any logit gap. A pair under the floor (its
 // two rows disagree by tens of nats or more: a confident head, gaps in the hundreds or thousands) is summed
-// directly in float64 over the few columns that can carry its softmax (sparsePairs), O(K^2) for all such pairs.
+// directly in float64 over the few columns that can carry its softmax (directSums), O(K^2) for all such pairs.
+// When half the pairs or more may fall under the floor (a lower bound of the pair's largest term, read off the rows'
+// maxima, is under it), every pair is summed that way and the three products are skipped, unless that proves dearer.
 
 /** A row-major operand or result of a MatMul provider. */
 export type Mat = Float64Array | Float32Array;
@@ -352,15 +354,17 @@ function logitsMatch(A: Float64Array, Z: Float64Array, Wp: Mat, b: Float64Array,
  * exact). Factors are multiplied by 2^scale; a scaled factor under 2^flush is set to 0, so every product of two
  * kept factors is a normal number (subnormal float32 arithmetic is slow on wasm); 2^(2 scale) times
  * the block width stays below the format's largest number. relErr bounds what flushing may drop, relative to a
- * block sum at the reliable floor.
+ * block sum at the reliable floor. A pair summed directly (directSums) leaves out the columns under e^-directNats / K
+ * of its largest term, under 2^relErr of its sum as well.
  */
 interface FactorFormat {
   scale: number;
   flush: number;
   relErr: number;
+  directNats: number;
 }
-const F32_FORMAT: FactorFormat = { scale: 50, flush: -63, relErr: -27 };
-const F64_FORMAT: FactorFormat = { scale: 400, flush: -511, relErr: -55 };
+const F32_FORMAT: FactorFormat = { scale: 50, flush: -63, relErr: -27, directNats: 19 };
+const F64_FORMAT: FactorFormat = { scale: 400, flush: -511, relErr: -55, directNats: 40 };
 
 /**
  * The gain matrix G (K x K, G[i*K+j] = anchor i mixed with partner j): the first-order change of the objective
@@ -439,8 +443,10 @@ export function gainMatrix(args: GainArgs): Float64Array {
 
 /**
  * r_ij = sum_l p^ij_l (lb E_il + (1-lb) E_jl) for all pairs: one block of products through the provider (the
- * header's form); the pairs whose sum falls under the reliable floor are summed directly (sparsePairs).
- * Writes every entry of rest (K x K).
+ * header's form); the pairs whose sum falls under the reliable floor are summed directly (directSums). When most
+ * pairs' two rows are far apart (a confident head: logit gaps in the hundreds or more) nearly every block sum would
+ * fall under the floor: then every pair is summed directly and the products are skipped, unless the direct sums turn
+ * out to need more than DIRECT_BUDGET column visits a pair. Writes every entry of rest (K x K).
  */
 function softmaxSums(
   mm: MatMul,
@@ -460,9 +466,17 @@ function softmaxSums(
   let eMax = 0;
   for (let t = 0; t < KK; t++) eMax = Math.max(eMax, Math.abs(E[t]!));
   const eScale = eMax > 0 && Number.isFinite(eMax) ? eMax : 1;
-  const inv = 1 / eScale;
+  const direct = { z, top, E, K, lb, eScale, nats: fmt.directNats, rest, sc };
 
-  const { S, N1, N2 } = factorProducts(mm, F, fmt, z, E, K, lb, inv, sc);
+  // A pair's sum is at least e^m0 (m0 its largest term's lower bound, farApartShare): at or above the floor when
+  // m0 >= reliableLog2 ln 2.
+  if (
+    farApartShare(z, top, K, lb, reliableLog2 * Math.LN2) >= DIRECT_SHARE &&
+    directSums(direct, null, 0, DIRECT_BUDGET)
+  )
+    return;
+
+  const { S, N1, N2 } = factorProducts(mm, F, fmt, z, E, K, lb, 1 / eScale, sc);
   // A sum at or above the floor is reliable: what flushing dropped is under 2^relErr of it, whatever the gaps.
   const tq = 2 ** (reliableLog2 + 2 * fmt.scale);
   let nLow = 0;
@@ -471,12 +485,36 @@ function softmaxSums(
     if (s < tq) nLow++;
     else rest[t] = (eScale * (lb * N1[t]! + (1 - lb) * N2[t]!)) / s;
   }
-  if (nLow === 0) return;
-  // The pairs under the floor, ascending (with large gaps nearly all K^2 of them: a typed list, not a JS array; held
-  // only by a run that has such pairs).
-  const low = work(sc, 'low', Int32Array, KK);
-  for (let t = 0, p = 0; p < nLow; t++) if (S[t]! < tq) low[p++] = t;
-  sparsePairs(z, top, E, K, lb, eScale, low.subarray(0, nLow), rest, sc);
+  if (nLow > 0) directSums(direct, S, tq, Infinity);
+}
+
+/** The share of pairs whose two rows are far apart (under which gainMatrix sums every pair directly). */
+const DIRECT_SHARE = 0.5;
+/** Column visits a pair, on average, past which directSums gives up (the products are then cheaper). */
+const DIRECT_BUDGET = 16;
+/**
+ * A pair's sum of tabled terms at or above this is kept: its terms that matter (over e^-T of the sum, T < 60) are
+ * normal numbers, and those that underflowed are under 2^-1022 each. Below it the pair is summed with exponentials.
+ */
+const NORMAL_SUM = 2 ** -800;
+
+/**
+ * The share of pairs (i, j) whose largest softmax term has the lower bound m0 = max(lb z_i,top(j), (1-lb) z_j,top(i))
+ * under logFloor (natural log), from every pair up to K = 64 and a strided sample of about 4096 above: O(K^2) at
+ * most, microseconds at K = 1000.
+ */
+export function farApartShare(z: Float64Array, top: Int32Array, K: number, lb: number, logFloor: number): number {
+  const KK = K * K;
+  const step = KK <= 4096 ? 1 : Math.floor(KK / 4096) | 1;
+  let far = 0,
+    seen = 0;
+  for (let t = 0; t < KK; t += step) {
+    const i = Math.floor(t / K),
+      j = t - i * K;
+    if (Math.max(lb * z[i * K + top[j]!]!, (1 - lb) * z[j * K + top[i]!]!) < logFloor) far++;
+    seen++;
+  }
+  return far / seen;
 }
 
 /**
@@ -564,51 +602,73 @@ function shiftedLogits(A: Float64Array, K: number, sc?: GainScratch): { z: Float
   return { z, top };
 }
 
+/** What directSums reads and writes: the shifted logits, their row maxima's columns, E, and the output. */
+interface DirectArgs {
+  z: Float64Array;
+  top: Int32Array;
+  E: Mat;
+  K: number;
+  lb: number;
+  eScale: number;
+  /** The format's directNats. */
+  nats: number;
+  rest: Float64Array;
+  sc: GainScratch | undefined;
+}
+
 /**
- * The pairs t = i K + j in `low` (their block sum fell under the reliable floor: large logit gaps), summed directly
- * in float64 over the only columns that can matter. With c_l = lb z_il + (1-lb) z_jl and m = max_l c_l, a column
- * with c_l < m - T adds under e^-T of the largest term, so under K e^-T = e^-40 of the sum when T = 40 + ln K. Since
- * z <= 0, c_l <= w z_al for the row a of the larger weight w = max(lb, 1-lb) (a = i when lb >= 1/2, else j), and
- * m >= m0 = max(lb z_i,top(j), (1-lb) z_j,top(i)); so every column that matters has z_al >= (m0 - T) / w. With large
- * gaps that is a handful of columns of row a (often its top alone): the pairs cost O(K^2) in all, not O(K^3).
- * Writes r_ij = e num / den into rest.
+ * Sums pairs t = i K + j directly in float64 over the only columns that can matter: every pair (S null) or those whose
+ * block sum S_t fell under the floor tq. Writes r_ij = e num / den into rest; false (rest partly written) as soon as
+ * the column visits pass budget a pair on average, counted over the pairs it sums.
+ *
+ * Each pair is taken from its anchor row a, the row of the larger weight wa = max(lb, 1-lb) (a = i when lb >= 1/2,
+ * else a = j), and its other row o, weight wo = 1 - wa: c_l = wa z_al + wo z_ol. With m = max_l c_l, a column with
+ * c_l < m - T adds under e^-T of the largest term, so under K e^-T = e^-nats of the sum when T = nats + ln K. Since
+ * z <= 0, c_l <= wa z_al, and m >= m0 = max(wa z_a,top(o), wo z_o,top(a)); so every column that matters has
+ * z_al >= (m0 - T) / wa. With large gaps that is a handful of columns of row a (often its top alone): the pairs cost
+ * O(K^2) in all, not O(K^3).
+ *
+ * When a third of the pairs or more are summed, the other rows' factors exp(wo z_ol) are tabled once (K^2
+ * exponentials) and a term is a product of two factors, e^{c_l} itself, over every column down to the pair's
+ * threshold: its exponential would cost more. A pair whose sum of those is under NORMAL_SUM (its largest term near
+ * float64's smallest numbers) is summed again with exponentials of c_l - m.
  */
-function sparsePairs(
-  z: Float64Array,
-  top: Int32Array,
-  E: Mat,
-  K: number,
-  lb: number,
-  eScale: number,
-  low: Int32Array,
-  rest: Float64Array,
-  sc: GainScratch | undefined,
-): void {
-  const T = 40 + Math.log(K);
-  const w = Math.max(lb, 1 - lb);
+function directSums(g: DirectArgs, S: Mat | null, tq: number, budget: number): boolean {
+  const { z, top, E, K, lb, eScale, rest, sc } = g;
+  const KK = K * K;
+  const T = g.nats + Math.log(K);
   const aIsI = lb >= 0.5;
-  const n = low.length;
-  // z and E transposed: the pairs come anchor-major (i fixed, j running), so column l of the partner rows is read
-  // for consecutive j, contiguous here (a cache miss per pair in z and E themselves).
-  const zT = work(sc, 'zT', Float64Array, K * K);
+  const wa = aIsI ? lb : 1 - lb,
+    wo = 1 - wa;
+  // t of the pair (anchor a, other o), and whether it is summed here.
+  const tOf = (a: number, o: number): number => (aIsI ? a * K + o : o * K + a);
+  let n = 0;
+  if (S) {
+    for (let t = 0; t < KK; t++) if (S[t]! < tq) n++;
+  } else n = KK;
+  const maxVisits = budget * n;
+  // z and E transposed: with the anchor fixed and the other row running, column l of the other rows is contiguous.
+  const zT = work(sc, 'zT', Float64Array, KK);
   // E's transpose in E's own number type (the same values; half the memory for a float32 provider).
-  const ET = work<Mat>(sc, 'ET', E instanceof Float32Array ? Float32Array : Float64Array, K * K);
+  const ET = work<Mat>(sc, 'ET', E instanceof Float32Array ? Float32Array : Float64Array, KK);
   transposeInto(z, K, K, zT, K, 0);
   transposeInto(E, K, K, ET, K, 0);
-  // Each pair's threshold on z_al (computed again where it is used, rather than kept: up to K^2 of them), and per
-  // row the lowest threshold any of its pairs needs.
-  const thetaOf = (i: number, j: number): number =>
-    (Math.max(lb * z[i * K + top[j]!]!, (1 - lb) * zT[top[i]! * K + j]!) - T) / w;
+  // The pair's threshold on z_al (computed again where it is used rather than kept: up to K^2 of them), and per
+  // anchor row the lowest threshold any of its pairs needs.
   const rowTheta = new Float64Array(K).fill(Infinity);
-  for (let p = 0; p < n; p++) {
-    const t = low[p]!;
-    const i = Math.floor(t / K),
-      j = t - i * K;
-    const th = thetaOf(i, j);
-    const a = aIsI ? i : j;
-    if (th < rowTheta[a]!) rowTheta[a] = th;
+  for (let a = 0; a < K; a++) {
+    const za = a * K,
+      zta = top[a]! * K;
+    let lo = Infinity;
+    for (let o = 0; o < K; o++) {
+      if (S && S[tOf(a, o)]! >= tq) continue;
+      const th = (Math.max(wa * z[za + top[o]!]!, wo * zT[zta + o]!) - T) / wa;
+      if (th < lo) lo = th;
+    }
+    rowTheta[a] = lo;
   }
-  // The candidate columns of each row (compressed rows): z_al >= the row's lowest threshold.
+  // The candidate columns of each anchor row (compressed rows), largest z first, so a pair stops at its own threshold
+  // instead of scanning what its row's loosest pair needs; their z and E beside them, in that order.
   const start = new Int32Array(K + 1);
   for (let a = 0; a < K; a++) {
     let c = 0;
@@ -616,7 +676,11 @@ function sparsePairs(
     if (th < Infinity) for (let l = 0; l < K; l++) if (z[a * K + l]! >= th) c++;
     start[a + 1] = start[a]! + c;
   }
-  const cols = new Int32Array(start[K]!);
+  const nc = start[K]!;
+  const cols = new Int32Array(nc);
+  const zc = new Float64Array(nc),
+    ec = new Float64Array(nc),
+    uc = new Float64Array(nc);
   for (let a = 0; a < K; a++) {
     const th = rowTheta[a]!;
     if (th === Infinity) continue;
@@ -624,48 +688,73 @@ function sparsePairs(
       za = a * K;
     let o = s0;
     for (let l = 0; l < K; l++) if (z[za + l]! >= th) cols[o++] = l;
-    // Largest z first, so a pair stops at its own threshold instead of scanning what its row's loosest pair needs.
     if (o - s0 > 1)
       cols.set(
         Array.from(cols.subarray(s0, o)).sort((p, q) => z[za + q]! - z[za + p]! || p - q),
         s0,
       );
+    for (let c = s0; c < o; c++) {
+      const l = cols[c]!;
+      zc[c] = z[za + l]!;
+      ec[c] = E[za + l]!;
+      uc[c] = Math.exp(wa * zc[c]!);
+    }
   }
+  // The other rows' factors, transposed like zT.
+  const VT = 3 * n >= KK ? work(sc, 'VT', Float64Array, KK) : null;
+  if (VT) for (let t = 0; t < KK; t++) VT[t] = Math.exp(wo * zT[t]!);
   const inv = 1 / eScale;
-  for (let p = 0; p < n; p++) {
-    const t = low[p]!;
-    const i = Math.floor(t / K),
-      j = t - i * K;
-    const a = aIsI ? i : j;
-    const zi = i * K,
-      za = a * K;
+  let visits = 0;
+  for (let a = 0; a < K; a++) {
+    const za = a * K,
+      zta = top[a]! * K;
     const c0 = start[a]!,
       c1 = start[a + 1]!;
-    // The pair's max m over its candidates (every column within T of m is among them), then the sums over the
-    // columns with w z_al >= m - T.
-    const th = thetaOf(i, j);
-    let ref = -Infinity;
-    for (let c = c0; c < c1; c++) {
-      const l = cols[c]!;
-      const zal = z[za + l]!;
-      if (zal < th) break;
-      // Every later column has v <= w z_al (z <= 0, and rounding keeps the order): none of them can raise ref.
-      if (w * zal < ref) break;
-      const v = lb * z[zi + l]! + (1 - lb) * zT[l * K + j]!;
-      if (v > ref) ref = v;
+    for (let o = 0; o < K; o++) {
+      const t = tOf(a, o);
+      if (S && S[t]! >= tq) continue;
+      const th = (Math.max(wa * z[za + top[o]!]!, wo * zT[zta + o]!) - T) / wa;
+      let den = 0,
+        num = 0;
+      let c = c0;
+      if (VT) {
+        // The terms as they are, e^{c_l}: every column down to the pair's threshold, in one pass.
+        for (; c < c1 && zc[c]! >= th; c++) {
+          const lo = cols[c]! * K + o;
+          const x = uc[c]! * VT[lo]!;
+          den += x;
+          num += x * (wa * ec[c]! + wo * ET[lo]!) * inv;
+        }
+        visits += c - c0;
+      }
+      if (!(den >= NORMAL_SUM)) {
+        // The pair's max m over its candidates (every column within T of m is among them), then the terms e^{c_l - m}.
+        let ref = -Infinity;
+        for (c = c0; c < c1; c++) {
+          const zal = zc[c]!;
+          // Every later column has c_l <= wa z_al (z <= 0, and rounding keeps the order): none of them can raise ref.
+          if (zal < th || wa * zal < ref) break;
+          const v = wa * zal + wo * zT[cols[c]! * K + o]!;
+          if (v > ref) ref = v;
+        }
+        visits += c - c0;
+        const th2 = Math.max(th, (ref - T) / wa);
+        den = 0;
+        num = 0;
+        for (c = c0; c < c1 && zc[c]! >= th2; c++) {
+          const lo = cols[c]! * K + o;
+          const arg = wa * zc[c]! + wo * zT[lo]! - ref;
+          const x = arg === 0 ? 1 : Math.exp(arg);
+          den += x;
+          num += x * (wa * ec[c]! + wo * ET[lo]!) * inv;
+        }
+        visits += c - c0;
+      }
+      rest[t] = (eScale * num) / den;
     }
-    const th2 = Math.max(th, (ref - T) / w);
-    let den = 0,
-      num = 0;
-    for (let c = c0; c < c1; c++) {
-      const l = cols[c]!;
-      if (z[za + l]! < th2) break;
-      const x = Math.exp(lb * z[zi + l]! + (1 - lb) * zT[l * K + j]! - ref);
-      den += x;
-      num += x * (lb * E[zi + l]! + (1 - lb) * ET[l * K + j]!) * inv;
-    }
-    rest[t] = (eScale * num) / den;
+    if (visits > maxVisits) return false;
   }
+  return true;
 }
 
 /** Calls the provider and checks the size of what it returns. */

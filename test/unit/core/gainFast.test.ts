@@ -241,8 +241,9 @@ test('computeRefresh with tfMatMul (class-mean logits as A) matches the default 
 test('a float32 provider gets softmax factors whose products are never subnormal: every entry is 0 or at least 2^-63', async () => {
   await initBackend({ choice: 'wasm' });
   const K = 120;
-  // A confident head (x 30): many softmax factors exp(lb (a - max)) are far below 1e-18 before flushing.
-  const args = randomArgs(11, K, 64, 30);
+  // A confident head (x 15): many softmax factors exp(lb (a - max)) are far below 1e-18 before flushing, while
+  // under half the pairs are far apart (more, and every pair is summed directly, with no products to check).
+  const args = randomArgs(11, K, 64, 15);
   let tinyBefore = 0;
   const A = new Float64Array(K * K);
   for (let k = 0; k < K; k++)
@@ -411,6 +412,55 @@ test('logit gaps of hundreds and thousands: G equals the brute force, float64 to
   assert.equal(tf.memory().numTensors, before, 'no tensors left behind');
 });
 
+test('rows far apart: every pair summed directly, no softmax products; where that would cost more, the products run; both match the brute force', async () => {
+  await initBackend({ choice: 'wasm' });
+  // Counts the softmax products ([U; U.E] V^T has 2K rows; no E product here has 2K rows: d is not 2K).
+  const counting = (inner: MatMul, K: number): { mm: MatMul; softmax: () => number } => {
+    let n = 0;
+    const mm = Object.assign(
+      (X: Float64Array | Float32Array, Y: Float64Array | Float32Array, m: number, k: number, nn: number) => {
+        if (m === 2 * K) n++;
+        return inner(X, Y, m, k, nn);
+      },
+      inner.precision ? { precision: inner.precision } : {},
+    );
+    return { mm, softmax: () => n };
+  };
+  // A confident head: most pairs' two rows disagree by thousands of nats (enough for float64 too).
+  const far = randomArgs(7, 40, 12, 3000);
+  // Three groups of classes: a row's logits within 30 nats across its own group, thousands below elsewhere (Z = I,
+  // so W's rows are the centroid logits). Two thirds of the pairs are far apart, yet each needs a dozen or more
+  // columns: the direct sums pass their budget and the products take over.
+  const K = 40;
+  const rng = new Rng(3);
+  const group = (k: number): number => (k < 14 ? 0 : k < 27 ? 1 : 2);
+  const W = new Float64Array(K * K);
+  for (let r = 0; r < K; r++)
+    for (let l = 0; l < K; l++)
+      W[r * K + l] = l === r ? 0 : group(l) === group(r) ? -30 * rng.next() : -4000 - 1000 * rng.next();
+  const Z = new Float64Array(K * K);
+  for (let k = 0; k < K; k++) Z[k * K + k] = 1;
+  const grouped: GainArgs = { K, d: K, Z, W, b: new Float64Array(K), D: randn(rng, K * K) };
+  for (const [name, args, softmaxProducts] of [
+    ['far apart', far, false],
+    ['groups', grouped, true],
+  ] as const) {
+    const brute = bruteForceGain(args);
+    for (const [prov, inner, tol] of [
+      ['float64', jsMatMul, 1e-10],
+      ['float32', tfMatMul, 1e-3],
+    ] as const) {
+      const c = counting(inner, args.K);
+      const g = gainMatrix({ ...args, matmul: c.mm });
+      const label = `${name} ${prov}`;
+      assert.equal(c.softmax() > 0, softmaxProducts, `${label}: softmax products ${c.softmax()}`);
+      assert.ok(g.every(Number.isFinite), label);
+      const err = relErrFloor(g, brute, args, tol === 1e-3 ? 1e-3 : 1e-6);
+      assert.ok(err < tol, `${label}: ${err}`);
+    }
+  }
+});
+
 test('edge cases on both providers: an all-confident model, a class with no validation rows, lambdaBar 0 and 1', async () => {
   await initBackend({ choice: 'wasm' });
   const K = 16,
@@ -486,7 +536,8 @@ test('ortMatMul (ONNX Runtime, transposed products through Gemm transB): G agree
     [200, 64],
     [150, 400],
   ] as const) {
-    for (const headScale of [1, 30]) {
+    // x 15: a third of the pairs far apart, summed directly beside the products (more, and no pair takes the products).
+    for (const headScale of [1, 15]) {
       for (const variant of d > K ? (['prototype'] as const) : (['prototype', 'mixed'] as const)) {
         const args = { ...randomArgs(K + headScale + d, K, d, headScale), variant };
         const exact = gainMatrix(args);
