@@ -266,6 +266,13 @@ const trainingSchema = z.strictObject({
       'Random crop (4-pixel zero padding) and horizontal flip of training images in whole-network runs; default: on for image folders, off for .npy inputs. Never applied to validation or test.',
     ),
   checkpointEvery: posInt.optional().describe('Write a checkpoint every this many steps (default: at every refresh).'),
+  checkpointSeconds: z
+    .number()
+    .min(0)
+    .default(30)
+    .describe(
+      'The least wall time, in seconds, between two checkpoints written at refreshes (0: one at every refresh). A stop and the end of a run always write one; training.checkpointEvery adds its own.',
+    ),
 });
 
 const selmixSchema = z.strictObject({

@@ -50,7 +50,8 @@ export interface CheckpointFingerprint {
   /** Config settings a resumed run must share with the stopped one, by path (e.g. "training.lr"). */
   settings: Record<string, Setting>;
   /**
-   * Settings that may change between stop and resume (training.steps, training.checkpointEvery); changes are reported.
+   * Settings that may change between stop and resume (training.steps, training.checkpointEvery,
+   * training.checkpointSeconds); changes are reported.
    */
   safe: Record<string, Setting>;
   shapes: CheckpointShapes;
@@ -60,8 +61,8 @@ export interface CheckpointFingerprint {
   model?: { file: string; digest: string };
 }
 
-/** The settings a resume may change: the run length and the checkpoint interval. */
-const SAFE_TRAINING = new Set(['steps', 'checkpointEvery']);
+/** The settings a resume may change: the run length and the checkpoint intervals. */
+const SAFE_TRAINING = new Set(['steps', 'checkpointEvery', 'checkpointSeconds']);
 
 /** Flattens plain objects into dotted paths; arrays become JSON text, absent values are left out. */
 function flatten(prefix: string, v: unknown, out: Record<string, Setting>): void {
@@ -74,7 +75,7 @@ function flatten(prefix: string, v: unknown, out: Record<string, Setting>): void
 
 /**
  * The fingerprint of a fine-tuning run: the objective (and custom objective), every selmix.* and training.* setting
- * (training.steps and training.checkpointEvery apart, as safe to change), the model's kind and backbone freezing,
+ * (training.steps and the checkpoint intervals apart, as safe to change), the model's kind and backbone freezing,
  * the shapes, and the caller's digest of the inputs.
  */
 export function checkpointFingerprint(
@@ -92,6 +93,7 @@ export function checkpointFingerprint(
   const safe: Record<string, Setting> = {
     'training.steps': cfg.training.steps ?? null,
     'training.checkpointEvery': cfg.training.checkpointEvery ?? null,
+    'training.checkpointSeconds': cfg.training.checkpointSeconds,
   };
   for (const [k, v] of Object.entries(cfg.training)) if (!SAFE_TRAINING.has(k)) training[k] = v;
   flatten('training', training, settings);

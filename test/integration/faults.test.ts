@@ -56,7 +56,8 @@ function assertCheckpoint(dir: string): TrainState {
 }
 
 test('a worker terminated mid-run: exit without a terminal event, an intact checkpoint, and resuming it gives the uninterrupted weights', async () => {
-  const training = { steps: 600, refreshEvery: 25 };
+  // A checkpoint at every refresh (checkpointSeconds 0), so the worker is killed right after one at step 50.
+  const training = { steps: 600, refreshEvery: 25, checkpointSeconds: 0 };
   const killed = smallJob(training);
   const events: RunEvent[] = [];
   const checkpoints: number[] = [];

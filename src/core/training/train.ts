@@ -458,6 +458,8 @@ export class FinetuneRun {
   /** The Mean Teacher's weights (variables' order, W exact), once a step or a refresh has needed them. */
   private teacher: Float32Array[] | null = null;
   private pseudoLabels: PseudoLabelSummary | null = null;
+  /** When the last checkpoint was written (performance.now()); none yet: the first refresh writes one. */
+  private checkpointedAt = Number.NEGATIVE_INFINITY;
   // Transient state, rebuilt from the checkpointed state (the sampler) or not needed to continue it.
   private sampler: PairSampler | null = null;
   private lastRefresh: RefreshPayload | null = null;
@@ -671,12 +673,14 @@ export class FinetuneRun {
         stoppedBy = 'earlyStop';
         break;
       }
+      let checkpointed = false;
       if (t % tr.refreshEvery === 0 && !s.afterRefresh) {
-        await this.refresh();
+        checkpointed = await this.refresh();
         refreshed = true;
       }
-      // Extra checkpoints between refreshes (a refresh always writes one).
-      else if (tr.checkpointEvery && t % tr.checkpointEvery === 0 && t > start) await this.checkpoint(false);
+      // Extra checkpoints (a refresh writes one every training.checkpointSeconds).
+      if (!checkpointed && tr.checkpointEvery && t % tr.checkpointEvery === 0 && t > start)
+        await this.checkpoint(false);
       const { loss, lr } = this.step(t, T);
       if (!Number.isFinite(loss) || loss > 1e4) {
         throw new TrainingError(
@@ -725,7 +729,7 @@ export class FinetuneRun {
       this.head?.sync();
       this.net?.sync();
     } else {
-      await this.refresh();
+      await this.refresh(true);
     }
     const bestIsLast = stoppedBy === 'steps' && s.best.step === s.step && s.step > 0;
     if (bestIsLast) {
@@ -756,6 +760,7 @@ export class FinetuneRun {
 
   private async checkpoint(best: boolean): Promise<void> {
     if (this.opts.onCheckpoint) await this.opts.onCheckpoint(await this.snapshot(), best);
+    this.checkpointedAt = performance.now();
   }
 
   /** One SGD step at step t: draw the pairs and their lambda, mix, update. Returns the batch's loss and the lr. */
@@ -964,8 +969,12 @@ export class FinetuneRun {
     this.sampler = this.newSampler(s.P, s.partnerLabels);
   }
 
-  /** A refresh at the current step (docs/ALGORITHM.md section 5.5, step 2), ending with a checkpoint. */
-  private async refresh(): Promise<void> {
+  /**
+   * A refresh at the current step (docs/ALGORITHM.md section 5.5, step 2), ending with a checkpoint when
+   * training.checkpointSeconds have passed since the last one, or when it is the run's final refresh. Returns whether
+   * it wrote one.
+   */
+  private async refresh(final = false): Promise<boolean> {
     const { s, model, data, K, objective, opts } = this;
     const { training: tr, selmix: sm } = this.cfg;
     const step = s.step;
@@ -1136,7 +1145,11 @@ export class FinetuneRun {
       });
     }
     s.afterRefresh = true;
+    // At most one checkpoint every training.checkpointSeconds from refreshes (each holds W, its momentum, the best
+    // weights, P and G: 40 MB at K = 1000, d = 2048, hashed and synced); the last refresh of a run always writes one.
+    if (!final && performance.now() - this.checkpointedAt < tr.checkpointSeconds * 1000) return false;
     await this.checkpoint(isBest);
+    return true;
   }
 }
 

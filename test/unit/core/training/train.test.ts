@@ -136,6 +136,37 @@ for (const momentum of [0, 0.9])
     disposeModel(m1);
   });
 
+test('training.checkpointSeconds: 0 checkpoints at every refresh; a long interval only at the first and the final refresh, and at a stop', async () => {
+  /** The steps checkpointed by a run of the problem with these training settings (stopped at stopAt when given). */
+  const checkpointed = async (training: object, stopAt?: number): Promise<number[]> => {
+    const p = problem({ steps: 60, ...training });
+    const m = p.model();
+    const steps: number[] = [];
+    let step = 0;
+    const r = await finetune(m, p.data, {
+      config: p.config,
+      emit: (e) => {
+        if (e.type === 'run/step') step = e.payload.step;
+      },
+      shouldStop: () => stopAt !== undefined && step >= stopAt,
+      stepEventEvery: 1,
+      onCheckpoint: (s) => {
+        steps.push(s.step);
+      },
+    });
+    r.bestWeights.forEach((t) => t.dispose());
+    disposeModel(m);
+    return steps;
+  };
+  assert.equal(configSchema.parse({ data: { kind: 'npy', train: { features: 'x' } } }).training.checkpointSeconds, 30);
+  // refreshEvery 10: refreshes at steps 0, 10, ..., 50, then the final one at 60.
+  assert.deepEqual(await checkpointed({ checkpointSeconds: 0 }), [0, 10, 20, 30, 40, 50, 60]);
+  assert.deepEqual(await checkpointed({ checkpointSeconds: 3600 }), [0, 60]);
+  assert.deepEqual(await checkpointed({ checkpointSeconds: 3600 }, 37), [0, 37], 'a stop writes one');
+  // training.checkpointEvery still adds its own between refreshes.
+  assert.deepEqual(await checkpointed({ checkpointSeconds: 3600, checkpointEvery: 25 }), [0, 25, 50, 60]);
+});
+
 /** Runs the problem to the end (from resume when given); returns the loop's last checkpoint and the pseudo-labels. */
 async function runToEnd(p: ReturnType<typeof problem>, opts: { stopAt?: number; resume?: TrainState } = {}) {
   const states: TrainState[] = [];
@@ -281,7 +312,7 @@ test('every refresh after the third interval carries a gain correlation in [-1, 
 
 test('checkpointEvery adds checkpoints between refreshes, and resuming from one matches an uninterrupted run', async () => {
   const dir = writeLinearJob('selmix-ckpt-', [90, 30, 10], [20, 20, 20], 4, 12);
-  const training = { steps: 60, refreshEvery: 20, checkpointEvery: 7, momentum: 0.9 };
+  const training = { steps: 60, refreshEvery: 20, checkpointEvery: 7, checkpointSeconds: 0, momentum: 0.9 };
   const cfg = join(dir, 'c.selmix.json');
   writeFileSync(cfg, npyConfig(training, 'a'));
   const steps: number[] = [];
