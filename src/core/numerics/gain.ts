@@ -678,9 +678,11 @@ function directSums(g: DirectArgs, S: Mat | null, tq: number, budget: number): b
   }
   const nc = start[K]!;
   const cols = new Int32Array(nc);
+  // The other rows' factors are tabled (below) when a third of the pairs or more are summed; the anchors' then too.
+  const tabled = 3 * n >= KK;
   const zc = new Float64Array(nc),
     ec = new Float64Array(nc),
-    uc = new Float64Array(nc);
+    uc = new Float64Array(tabled ? nc : 0);
   for (let a = 0; a < K; a++) {
     const th = rowTheta[a]!;
     if (th === Infinity) continue;
@@ -697,11 +699,11 @@ function directSums(g: DirectArgs, S: Mat | null, tq: number, budget: number): b
       const l = cols[c]!;
       zc[c] = z[za + l]!;
       ec[c] = E[za + l]!;
-      uc[c] = Math.exp(wa * zc[c]!);
+      if (tabled) uc[c] = Math.exp(wa * zc[c]!);
     }
   }
   // The other rows' factors, transposed like zT.
-  const VT = 3 * n >= KK ? work(sc, 'VT', Float64Array, KK) : null;
+  const VT = tabled ? work(sc, 'VT', Float64Array, KK) : null;
   if (VT) for (let t = 0; t < KK; t++) VT[t] = Math.exp(wo * zT[t]!);
   const inv = 1 / eScale;
   let visits = 0;
