@@ -2,43 +2,31 @@
 // reaches the host with G and P in tiles, as the views draw them; the full matrices stay in the run's output files.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { encodeNpy, readNpy } from '../../../src/data/npy';
-import { Rng } from '../../../src/core/numerics/rng';
+import { readNpy } from '../../../src/data/npy';
 import type { RunEvent, WorkerRequest } from '../../../src/protocol/messages';
-import { clusterSet } from '../../helpers/synthetic';
+import { writeLinearJob } from '../../helpers/synthetic';
 import { privateBundles } from '../../helpers/reliability';
 
-/** A head-only job with K classes on d-dimensional clustered features; returns its config path. */
+/** A head-only job with K classes on d-dimensional clustered features (writeLinearJob); returns its config path. */
 function job(K: number, d: number): { dir: string; configPath: string } {
-  const dir = mkdtempSync(join(tmpdir(), 'selmix-worker-'));
-  const rng = new Rng(9);
-  for (const [name, per] of [
-    ['train', 6],
-    ['val', 3],
-  ] as const) {
-    const { x, y, n } = clusterSet(new Array<number>(K).fill(per), d, rng, 2);
-    writeFileSync(join(dir, `${name}_x.npy`), encodeNpy(x, [n, d]));
-    writeFileSync(join(dir, `${name}_y.npy`), encodeNpy(y, [n]));
-  }
-  const W = new Float32Array(K * d);
-  for (let t = 0; t < W.length; t++) W[t] = 0.1 * rng.normal();
-  writeFileSync(join(dir, 'W.npy'), encodeNpy(W, [K, d]));
+  const dir = writeLinearJob('selmix-worker-', new Array<number>(K).fill(6), new Array<number>(K).fill(3), d, 9);
   const configPath = join(dir, 'run.selmix.json');
+  const data = {
+    kind: 'npy',
+    train: { features: 'trx.npy', labels: 'try.npy' },
+    val: { features: 'vax.npy', labels: 'vay.npy' },
+  };
+  const training = { steps: 20, batchSize: 16, refreshEvery: 10, seed: 1 };
   writeFileSync(
     configPath,
     JSON.stringify({
       objective: 'minRecall',
-      data: {
-        kind: 'npy',
-        train: { features: 'train_x.npy', labels: 'train_y.npy' },
-        val: { features: 'val_x.npy', labels: 'val_y.npy' },
-      },
+      data,
       model: { kind: 'linear', weights: 'W.npy' },
-      training: { steps: 20, batchSize: 16, refreshEvery: 10, seed: 1 },
+      training,
       output: 'out',
     }),
   );
