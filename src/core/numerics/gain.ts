@@ -619,7 +619,7 @@ interface DirectArgs {
 /**
  * Sums pairs t = i K + j directly in float64 over the only columns that can matter: every pair (S null) or those whose
  * block sum S_t fell under the floor tq. Writes r_ij = e num / den into rest; false (rest partly written) as soon as
- * the column visits pass budget a pair on average, counted over the pairs it sums.
+ * the column visits pass budget a pair on average over the pairs summed so far (at least a quarter of them).
  *
  * Each pair is taken from its anchor row a, the row of the larger weight wa = max(lb, 1-lb) (a = i when lb >= 1/2,
  * else a = j), and its other row o, weight wo = 1 - wa: c_l = wa z_al + wo z_ol. With m = max_l c_l, a column with
@@ -646,7 +646,6 @@ function directSums(g: DirectArgs, S: Mat | null, tq: number, budget: number): b
   if (S) {
     for (let t = 0; t < KK; t++) if (S[t]! < tq) n++;
   } else n = KK;
-  const maxVisits = budget * n;
   // z and E transposed: with the anchor fixed and the other row running, column l of the other rows is contiguous.
   const zT = work(sc, 'zT', Float64Array, KK);
   // E's transpose in E's own number type (the same values; half the memory for a float32 provider).
@@ -706,7 +705,8 @@ function directSums(g: DirectArgs, S: Mat | null, tq: number, budget: number): b
   const VT = tabled ? work(sc, 'VT', Float64Array, KK) : null;
   if (VT) for (let t = 0; t < KK; t++) VT[t] = Math.exp(wo * zT[t]!);
   const inv = 1 / eScale;
-  let visits = 0;
+  let visits = 0,
+    done = 0;
   for (let a = 0; a < K; a++) {
     const za = a * K,
       zta = top[a]! * K;
@@ -753,8 +753,11 @@ function directSums(g: DirectArgs, S: Mat | null, tq: number, budget: number): b
         visits += c - c0;
       }
       rest[t] = (eScale * num) / den;
+      done++;
     }
-    if (visits > maxVisits) return false;
+    // Over budget on the pairs so far (counted as a quarter of them at least, so that a few first rows decide
+    // nothing): the rest would cost as much, so the products take over.
+    if (visits > budget * Math.max(done, n / 4)) return false;
   }
   return true;
 }
