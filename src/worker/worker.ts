@@ -3,9 +3,9 @@
 import { parentPort } from 'node:worker_threads';
 import { runRequest } from '../run/run';
 import { BACKEND_CHOICES, type BackendChoice } from '../backend/backend';
-import type { RunEvent, WorkerRequest } from '../protocol/messages';
+import type { FlatMatrix, RunEvent, WorkerRequest } from '../protocol/messages';
 import { StopFlag } from '../protocol/stopFlag';
-import { compactRefresh } from '../protocol/downsample';
+import { compactRefresh, MAX_VIEW_SIDE } from '../protocol/downsample';
 
 const port = parentPort;
 if (!port) throw new Error('worker.js must run in a worker thread');
@@ -13,11 +13,17 @@ let stopMessage = false;
 let stopFlag: StopFlag | null = null;
 let stopSeen = false;
 let started = false;
-// A refresh goes to the host as the views draw it (G and P in tiles above 100 classes, src/protocol/downsample.ts):
-// the host never needs the full K x K matrices (the worker writes them to gain.npy and distribution.npy), and at
-// K = 1000 they were 16 MB to copy across threads and to downsample on the host's thread at every refresh.
-const post = (e: RunEvent) =>
-  port.postMessage(e.type === 'run/refresh' ? { ...e, payload: compactRefresh(e.payload) } : e);
+// A refresh goes to the host as the views draw it (G and P in tiles above MAX_VIEW_SIDE classes,
+// src/protocol/downsample.ts): the host never needs the full K x K matrices (the worker writes them to gain.npy and
+// distribution.npy), and at K = 1000 they were 16 MB to copy across threads and to downsample on the host's thread at
+// every refresh. The tiles go as typed arrays (one copy across threads, not one JS number at a time).
+const typed = (m: FlatMatrix): FlatMatrix => ({ ...m, data: Float64Array.from(m.data) });
+function forHost(e: RunEvent): RunEvent {
+  if (e.type !== 'run/refresh' || e.payload.gain.K <= MAX_VIEW_SIDE) return e;
+  const c = compactRefresh(e.payload);
+  return { ...e, payload: { ...c, gain: typed(c.gain), distribution: typed(c.distribution) } };
+}
+const post = (e: RunEvent) => port.postMessage(forHost(e));
 
 /** The loop's stop check: the shared flag (seen at once, whatever the event loop does) or the worker/stop message. */
 function shouldStop(): boolean {

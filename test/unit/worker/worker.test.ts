@@ -61,6 +61,8 @@ test('a refresh at K = 120 reaches the host with G and P in 60 x 60 tiles of 2; 
     const refreshes = events.flatMap((e) => (e.type === 'run/refresh' ? [e.payload] : []));
     assert.ok(refreshes.length >= 2, `refreshes: ${refreshes.length}`);
     for (const r of refreshes) {
+      // Typed arrays: one copy across threads, not one JS number at a time.
+      assert.ok(r.gain.data instanceof Float64Array && r.distribution.data instanceof Float64Array);
       assert.equal(r.gain.K, 60);
       assert.equal(r.gain.block, 2);
       assert.equal(r.gain.data.length, 60 * 60);
@@ -86,13 +88,14 @@ test('a refresh at K = 120 reaches the host with G and P in 60 x 60 tiles of 2; 
   }
 });
 
-test('at K = 12 a refresh reaches the host whole', async () => {
+test('at K = 12 a refresh reaches the host whole, in typed arrays', async () => {
   const { dir, configPath } = job(12, 8);
   try {
     const events = await runInWorker(configPath);
     const r = events.flatMap((e) => (e.type === 'run/refresh' ? [e.payload] : [])).at(-1)!;
     assert.equal(r.gain.K, 12);
     assert.equal(r.gain.block, undefined);
+    assert.ok(r.gain.data instanceof Float64Array, "the engine's own typed array");
     assert.equal(r.gain.data.length, 144);
   } finally {
     rmSync(dir, { recursive: true, force: true });
