@@ -471,7 +471,6 @@ let drawn: { refresh: unknown; history: unknown; losses: unknown; recall: unknow
 };
 let themeVersion = 0;
 
-/** Draws the page from a snapshot (charts only where their data changed). */
 /**
  * The stage line, the step counter and the progress bar: a few text nodes, written at every message the page folds
  * in (connect's onFolded), so the step never waits for a scheduled draw, and again by each draw.
@@ -501,6 +500,7 @@ function drawProgress(s: RunSnapshot): void {
   progress.hidden = s.status !== 'running' && s.status !== 'stopping';
 }
 
+/** Draws the page from a snapshot (charts only where their data changed). */
 function draw(s: RunSnapshot, refreshAt: number | null = null): void {
   const t0 = performance.now();
   lastDrawn = s;

@@ -10,6 +10,28 @@ export function randn(rng: Rng, n: number, scale = 1): Float64Array {
   return x;
 }
 
+/**
+ * out[n K + l] = b_l + sum_r X[n d + r] W[r K + l]: N rows of X (N x d) through the head W (d x K) and b, each sum in
+ * float64 (row order) and stored as out's type holds it. Returns out.
+ */
+export function affineRows<T extends Float32Array | Float64Array>(
+  X: ArrayLike<number>,
+  W: ArrayLike<number>,
+  b: ArrayLike<number>,
+  N: number,
+  d: number,
+  K: number,
+  out: T,
+): T {
+  for (let n = 0; n < N; n++)
+    for (let l = 0; l < K; l++) {
+      let a = b[l]!;
+      for (let r = 0; r < d; r++) a += X[n * d + r]! * W[r * K + l]!;
+      out[n * K + l] = a;
+    }
+  return out;
+}
+
 /** C_kl = pi_k softmax(Ct_k,.)_l (docs/ALGORITHM.md section 1), K x K row-major. */
 export function confusionFromUnconstrained(Ct: ArrayLike<number>, pi: ArrayLike<number>, K: number): Float64Array {
   const C = new Float64Array(K * K);

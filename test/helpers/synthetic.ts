@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Rng } from '../../src/core/numerics/rng';
 import { writeNpy } from '../../src/data/npy';
-import { randn } from './numerics';
+import { affineRows, randn } from './numerics';
 
 /** perClass[k] points of class k: coordinate k % d is shifted by `separation`, every coordinate gets N(0, 1) noise. */
 export function clusterSet(
@@ -43,13 +43,7 @@ export function validationPass(rng: Rng, K: number, d: number, N: number, skipCl
   const W = randn(rng, d * K, 0.3);
   for (let k = 0; k < K; k++) for (let r = 0; r < d; r++) W[r * K + k]! += 0.5 * means[k * d + r]!;
   const b = randn(rng, K, 0.2);
-  const logits = new Float64Array(N * K);
-  for (let n = 0; n < N; n++)
-    for (let l = 0; l < K; l++) {
-      let a = b[l]!;
-      for (let r = 0; r < d; r++) a += features[n * d + r]! * W[r * K + l]!;
-      logits[n * K + l] = a;
-    }
+  const logits = affineRows(features, W, b, N, d, K, new Float64Array(N * K));
   return { K, d, features, labels, logits, W, b };
 }
 

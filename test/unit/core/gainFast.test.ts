@@ -20,7 +20,7 @@ import { samplingDistribution } from '../../../src/core/numerics/distribution';
 import { defaultObjectiveOptions, objectiveD, updateMultipliers } from '../../../src/core/objectives/objectives';
 import type { ObjectiveId } from '../../../src/core/objectives/objectiveIds';
 import { Rng } from '../../../src/core/numerics/rng';
-import { assertClose, maxAbs, randn } from '../../helpers/numerics';
+import { affineRows, assertClose, maxAbs, randn } from '../../helpers/numerics';
 
 /** Plain float64 row-major product: the reference provider. */
 const jsMatMul: MatMul = (A, B, m, k, n) => {
@@ -42,25 +42,6 @@ function randomArgs(seed: number, K: number, d: number, headScale: number): Gain
   for (let k = 0; k < K; k++) for (let r = 0; r < d; r++) W[r * K + k]! += 0.25 * Z[k * d + r]!;
   for (let t = 0; t < W.length; t++) W[t]! *= headScale;
   return { K, d, Z, W, b: randn(rng, K, 0.3), D: randn(rng, K * K) };
-}
-
-/** The logits X W + b of N feature rows (float32, as a validation pass hands them to the refresh). */
-function headLogitsOf(
-  features: ArrayLike<number>,
-  W: ArrayLike<number>,
-  b: ArrayLike<number>,
-  N: number,
-  d: number,
-  K: number,
-): Float32Array {
-  const logits = new Float32Array(N * K);
-  for (let n = 0; n < N; n++)
-    for (let l = 0; l < K; l++) {
-      let a = b[l]!;
-      for (let r = 0; r < d; r++) a += features[n * d + r]! * W[r * K + l]!;
-      logits[n * K + l] = a;
-    }
-  return logits;
 }
 
 /** Max |x - y| / max |y|. */
@@ -218,7 +199,7 @@ test('computeRefresh with tfMatMul (class-mean logits as A) matches the default 
   const W = randn(rng, d * K, 0.1);
   for (let k = 0; k < K; k++) for (let r = 0; r < d; r++) W[r * K + k]! += 0.2 * mu[k * d + r]!;
   const b = randn(rng, K, 0.1);
-  const logits = headLogitsOf(features, W, b, N, d, K);
+  const logits = affineRows(features, W, b, N, d, K, new Float32Array(N * K));
   const inp: RefreshInput = {
     K,
     d,
@@ -245,13 +226,7 @@ test('a float32 provider gets softmax factors whose products are never subnormal
   // under half the pairs are far apart (more, and every pair is summed directly, with no products to check).
   const args = randomArgs(11, K, 64, 15);
   let tinyBefore = 0;
-  const A = new Float64Array(K * K);
-  for (let k = 0; k < K; k++)
-    for (let l = 0; l < K; l++) {
-      let a = args.b[l]!;
-      for (let r = 0; r < 64; r++) a += args.Z[k * 64 + r]! * args.W[r * K + l]!;
-      A[k * K + l] = a;
-    }
+  const A = affineRows(args.Z, args.W, args.b, K, 64, K, new Float64Array(K * K));
   for (let k = 0; k < K; k++) {
     let mx = -Infinity;
     for (let l = 0; l < K; l++) mx = Math.max(mx, A[k * K + l]!);
@@ -301,15 +276,14 @@ test('fast path with a gram cache: the second call skips the Gram products and g
 /** The largest gap max_l a_kl - a_kl' over the centroid logits of args. */
 function largestGap(args: GainArgs): number {
   const { K, d, Z, W, b } = args;
+  const A = affineRows(Z, W, b, K, d, K, new Float64Array(K * K));
   let gap = 0;
   for (let k = 0; k < K; k++) {
     let mx = -Infinity,
       mn = Infinity;
     for (let l = 0; l < K; l++) {
-      let a = b[l]!;
-      for (let r = 0; r < d; r++) a += Z[k * d + r]! * W[r * K + l]!;
-      mx = Math.max(mx, a);
-      mn = Math.min(mn, a);
+      mx = Math.max(mx, A[k * K + l]!);
+      mn = Math.min(mn, A[k * K + l]!);
     }
     gap = Math.max(gap, mx - mn);
   }
@@ -319,13 +293,13 @@ function largestGap(args: GainArgs): number {
 /** D of an objective at the hard-prediction confusion matrix of the centroids (one validation row per class). */
 function objectiveDOf(args: GainArgs, id: ObjectiveId): Float64Array {
   const { K, d, Z, W, b } = args;
+  const A = affineRows(Z, W, b, K, d, K, new Float64Array(K * K));
   const C = new Float64Array(K * K);
   for (let k = 0; k < K; k++) {
     let best = 0,
       bv = -Infinity;
     for (let l = 0; l < K; l++) {
-      let a = b[l]!;
-      for (let r = 0; r < d; r++) a += Z[k * d + r]! * W[r * K + l]!;
+      const a = A[k * K + l]!;
       if (a > bv) {
         bv = a;
         best = l;
@@ -615,7 +589,7 @@ test('computeRefresh with a scratch equals it without, refresh after refresh (ce
     const features = Float32Array.from(randn(rng, N * d, 1));
     const W = Float32Array.from(randn(rng, d * K, 0.5 + round));
     const b = randn(rng, K, 0.1);
-    const logits = headLogitsOf(features, W, b, N, d, K);
+    const logits = affineRows(features, W, b, N, d, K, new Float32Array(N * K));
     const inp: RefreshInput = {
       K,
       d,

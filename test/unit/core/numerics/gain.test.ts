@@ -20,6 +20,7 @@ import {
 } from '../../../../src/core/objectives/objectives';
 import { bruteForceGain } from '../../../helpers/bruteForceGain';
 import {
+  affineRows,
   assertClose,
   confusionFromUnconstrained,
   maxAbs,
@@ -46,14 +47,7 @@ function confusionOfHead(
   d: number,
   pi: Float64Array,
 ): Float64Array {
-  const A = new Float64Array(K * K);
-  for (let k = 0; k < K; k++)
-    for (let l = 0; l < K; l++) {
-      let a = b[l]!;
-      for (let r = 0; r < d; r++) a += Z[k * d + r]! * W[r * K + l]!;
-      A[k * K + l] = a;
-    }
-  return confusionFromUnconstrained(A, pi, K);
+  return confusionFromUnconstrained(affineRows(Z, W, b, K, d, K, new Float64Array(K * K)), pi, K);
 }
 
 /** Delta W^(ij) of docs/ALGORITHM.md section 3 step 4, written out directly. */
