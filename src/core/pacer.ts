@@ -36,6 +36,41 @@ export class ProgressPacer {
   }
 }
 
+/** What a training loop knows after a step, to decide whether to send a step event now (stepEventDue). */
+export interface StepTiming {
+  /** ms since the last event. */
+  sinceEvent: number;
+  /** How long the step just done took, ms (without the pause before it). */
+  unitMs: number;
+  /**
+   * Steps that run before the next pause (a refresh: no step can be reported while it runs): 0 when the next step
+   * starts with one; Infinity when none comes.
+   */
+  stepsToPause: number;
+  /** How long the last pause took, ms (0 before the first). */
+  pauseMs: number;
+}
+
+/**
+ * Whether a training loop sends a step event now. The step reached is reported right before each pause (unless an
+ * event went out within minGapMs and the pause is short), since nothing can be reported during it; between two
+ * pauses the events are spread evenly, at most intervalMs apart as long as a step takes less. A plain pacer reports
+ * when the interval is about to run out, and so left the longest gap (the last event, the rest of the steps, the
+ * pause) around every refresh: at K = 1000 half of all gaps. Pure.
+ */
+export function stepEventDue(t: StepTiming, intervalMs = PROGRESS_EVENT_MS, minGapMs = MIN_STEP_EVENT_MS): boolean {
+  const e = t.sinceEvent,
+    u = t.unitMs;
+  if (t.stepsToPause === 0) return e >= minGapMs || e + t.pauseMs + u >= intervalMs;
+  // When the event before the next pause would come, counted from the last one.
+  const toPause = e + t.stepsToPause * u;
+  if (!Number.isFinite(toPause)) return e + u >= intervalMs;
+  if (toPause <= intervalMs) return false;
+  // That span in equal parts of at most intervalMs: report now when one more step would pass the first part's end.
+  const part = toPause / Math.ceil(toPause / intervalMs);
+  return e + u > part;
+}
+
 /** Seconds left at a steady rate: done of total after elapsedMs; null until there is a rate to go by. */
 export function etaSeconds(done: number, total: number, elapsedMs: number): number | null {
   if (!(done > 0) || !(total > 0) || !(elapsedMs > 0) || done > total) return done >= total && total > 0 ? 0 : null;

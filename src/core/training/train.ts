@@ -25,7 +25,7 @@ import { compileObjective } from '../objectives/compileObjective';
 import { adjustedMetrics, betterScore, logPrior, searchTau, type Scored } from '../numerics/logitAdjust';
 import type { ObjectiveOptions } from '../objectives/objectives';
 import { TrainingError } from '../errors';
-import { MIN_STEP_EVENT_MS, ProgressPacer } from '../pacer';
+import { stepEventDue } from '../pacer';
 import {
   changeNoise,
   emptyGainTrack,
@@ -643,9 +643,10 @@ export class FinetuneRun {
     const tr = this.cfg.training;
     const T = this.T;
     const stepEvery = opts.stepEventEvery;
-    const pacer = new ProgressPacer(performance.now());
     let lastReported = s.step;
-    let lastEventAt = Number.NEGATIVE_INFINITY;
+    let lastEventAt = performance.now();
+    /** How long the last refresh (with its checkpoint) held the loop, ms. */
+    let pauseMs = 0;
     const start = s.step;
     this.rebuildSampler();
     let stoppedBy: FinetuneResult['stoppedBy'] = 'steps';
@@ -674,6 +675,7 @@ export class FinetuneRun {
         break;
       }
       let checkpointed = false;
+      const pauseAt = performance.now();
       if (t % tr.refreshEvery === 0 && !s.afterRefresh) {
         checkpointed = await this.refresh();
         refreshed = true;
@@ -681,6 +683,8 @@ export class FinetuneRun {
       // Extra checkpoints (a refresh writes one every training.checkpointSeconds).
       if (!checkpointed && tr.checkpointEvery && t % tr.checkpointEvery === 0 && t > start)
         await this.checkpoint(false);
+      const stepAt = performance.now();
+      if (refreshed) pauseMs = stepAt - pauseAt;
       const { loss, lr } = this.step(t, T);
       if (!Number.isFinite(loss) || loss > 1e4) {
         throw new TrainingError(
@@ -690,18 +694,20 @@ export class FinetuneRun {
       lossSum += loss;
       lossCount++;
       lastLr = lr;
-      // A run/step event by wall time (PROGRESS_EVENT_MS), at a refresh (unless one went out in the last
-      // MIN_STEP_EVENT_MS:
-      // at small K refreshes come every millisecond) and at the end, whatever the step time.
+      // A run/step event by wall time (stepEventDue: right before each refresh, evenly between two, at least every
+      // PROGRESS_EVENT_MS whatever the step time) and at the end.
       const now = performance.now();
-      const due = pacer.tick(now);
-      const atRefresh = (t + 1) % tr.refreshEvery === 0 && now - lastEventAt >= MIN_STEP_EVENT_MS;
-      if (stepEvery !== undefined ? (t + 1) % stepEvery === 0 || t + 1 === T : due || atRefresh || t + 1 === T) {
+      const nextRefresh = (Math.floor(t / tr.refreshEvery) + 1) * tr.refreshEvery;
+      const stepsToPause = Math.min(nextRefresh, T) - t - 1;
+      // The first refresh boundary is always reported: the views show a step as soon as there is one.
+      const due =
+        (stepsToPause === 0 && lastReported === start) ||
+        stepEventDue({ sinceEvent: now - lastEventAt, unitMs: now - stepAt, stepsToPause, pauseMs });
+      if (stepEvery !== undefined ? (t + 1) % stepEvery === 0 || t + 1 === T : due || t + 1 === T) {
         opts.emit({
           type: 'run/step',
           payload: { step: t + 1, totalSteps: T, loss: lossSum / lossCount, lr, msPerStep: (now - tStep) / lossCount },
         });
-        pacer.mark(now);
         lastEventAt = now;
         lastReported = t + 1;
         tStep = now;
