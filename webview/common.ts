@@ -72,6 +72,17 @@ export function saveSnapshot(snapshot: RunSnapshot): void {
   vscode.setState({ snapshot } satisfies SavedState);
 }
 
+/**
+ * How long the host's messages took to arrive here (the host's post -> this page's handler, ms; the newest 60), on
+ * <body data-transit-ms> for the e2e: VS Code's relay plus the time the message waited for this page's thread.
+ */
+const transits: number[] = [];
+function recordTransit(ms: number): void {
+  transits.push(ms);
+  if (transits.length > 60) transits.shift();
+  document.body.dataset.transitMs = transits.join(',');
+}
+
 /** Redraws a second, at most (the host may send more often; updates in between are folded into one draw). */
 const MAX_DRAWS_PER_SECOND = 8;
 
@@ -137,6 +148,7 @@ export function connect(
       return;
     }
     if (typeof msg.refreshAt === 'number') refreshAt = msg.refreshAt;
+    if (typeof msg.postedAt === 'number') recordTransit(Date.now() - msg.postedAt);
     vscode.postMessage({ type: 'view/ack' });
     // What must not wait for the next draw (a few text nodes: the stage line and the step), at once.
     onFolded?.(snap);
@@ -154,8 +166,27 @@ export function connect(
     scriptStart: Math.round(origin + SCRIPT_START),
     firstPaint: Math.round(origin + performance.now()),
   });
+  watchLongTasks();
   vscode.postMessage({ type: 'view/ready' });
   return { current: () => snap };
+}
+
+/**
+ * Sums the page's long tasks (over 50 ms, as the browser reports them) on <body data-long-task-ms> and
+ * <body data-long-tasks>, for the e2e: how long this page's thread was unavailable to the host's messages.
+ */
+function watchLongTasks(): void {
+  if (!PerformanceObserver.supportedEntryTypes?.includes('longtask')) return;
+  let ms = 0;
+  let n = 0;
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      ms += e.duration;
+      n++;
+    }
+    document.body.dataset.longTaskMs = ms.toFixed(0);
+    document.body.dataset.longTasks = String(n);
+  }).observe({ type: 'longtask', buffered: true });
 }
 
 /** Counts CSP violations on the page (exposed on <body data-csp-violations> for the e2e, and logged). */

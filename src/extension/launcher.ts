@@ -2,6 +2,7 @@
 // the status bar item and the views fed through a throttled ViewFeed. A run may come in stages (pre-training,
 // then fine-tuning: docs/ARCHITECTURE.md, "Staged runs"); each stage's run/started resets the views, the
 // status bar and the progress message. What to run and what to say at the end is the commands' business.
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import * as vscode from 'vscode';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -305,6 +306,8 @@ export class Launcher implements vscode.Disposable, ViewHost {
     this.stopRequestedAt = null;
     this.stepGaps.reset();
     this.refreshGaps.reset();
+    const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+    loopDelay.enable();
     this.logger.beginRunLog();
     this.logger.info(
       `starting "${run.name}" from ${run.request.configPath} (backend ${settings.backend}); output ${run.outputDir}`,
@@ -368,9 +371,12 @@ export class Launcher implements vscode.Disposable, ViewHost {
       },
     );
     const end = await session.done;
-    // Where the views' update rate comes from: the worker's step events as received here, then the posts to each view.
+    loopDelay.disable();
+    // Where the views' update rate comes from: the worker's step events as received here, then the posts to each view,
+    // and how late this thread ran what was due (its event loop's delay, sampled every 10 ms).
+    const lag = (q: number): string => (loopDelay.percentile(q) / 1e6).toFixed(0);
     this.logger.info(
-      `updates: fine-tuning step events reached the host ${this.stepGaps.describe()}; refreshes ${this.refreshGaps.describe()}; posts with a new step: ${this.feed.describeStepPosts()}`,
+      `updates: fine-tuning step events reached the host ${this.stepGaps.describe()}; refreshes ${this.refreshGaps.describe()}; posts with a new step: ${this.feed.describeStepPosts()}; the host's event loop ran late by p50 ${lag(50)} ms, p99 ${lag(99)} ms, max ${(loopDelay.max / 1e6).toFixed(0)} ms`,
     );
     if (this.stopRequestedAt !== null)
       this.logger.info(

@@ -327,7 +327,7 @@ export class ViewFeed {
   }
 
   private send(ch: Channel): void {
-    let msg: HostToWebview;
+    let msg: Exclude<HostToWebview, { type: 'host/runs' }>;
     if (ch.needsSnapshot) {
       msg = {
         type: 'host/snapshot',
@@ -355,6 +355,7 @@ export class ViewFeed {
     ch.pending = emptyPending();
     ch.inFlight++;
     ch.lastPost = this.clock.now();
+    msg.postedAt = ch.lastPost;
     ch.postTimes.push(ch.lastPost);
     if (msg.type === 'host/snapshot' ? msg.snapshot.lastStep !== null : msg.events.some((e) => e.type === 'run/step')) {
       const v = this.statsOf(ch.id);

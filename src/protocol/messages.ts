@@ -345,12 +345,13 @@ export interface RunCurve {
 /** Messages the extension host sends to a webview. */
 export type HostToWebview =
   /** The full state so far (sent after view/ready and on reload). refreshAt: see host/events. */
-  | { type: 'host/snapshot'; snapshot: RunSnapshot; refreshAt?: number }
+  | { type: 'host/snapshot'; snapshot: RunSnapshot; refreshAt?: number; postedAt?: number }
   /**
    * A batch of run events since the last message (coalesced by the host). refreshAt: the host's Date.now() when the
-   * newest refresh in it arrived (the views measure their refresh latency).
+   * newest refresh in it arrived (the views measure their refresh latency). postedAt: the host's Date.now() when it
+   * posted the message (the views measure how long it travelled).
    */
-  | { type: 'host/events'; events: RunEvent[]; refreshAt?: number }
+  | { type: 'host/events'; events: RunEvent[]; refreshAt?: number; postedAt?: number }
   /** The workspace's past runs, newest first, and the curves of those asked to compare. */
   | { type: 'host/runs'; runs: RunListing[]; curves: RunCurve[] };
 

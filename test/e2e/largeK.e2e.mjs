@@ -107,6 +107,17 @@ async function largeK(K, file) {
   lap(
     `  K = ${K}: step updates on the dashboard every p50 ${pct(gaps, 0.5)} ms, p95 ${pct(gaps, 0.95)} ms, max ${Math.max(...gaps)} ms (${gaps.length} gaps)`,
   );
+  const body = await dash()
+    .locator('body')
+    .evaluate((b) => ({
+      transit: b.dataset.transitMs ?? '',
+      longMs: b.dataset.longTaskMs,
+      longN: b.dataset.longTasks,
+    }));
+  const transit = body.transit.split(',').filter(Boolean).map(Number);
+  lap(
+    `  K = ${K}: the host's messages reached the page after p50 ${pct(transit, 0.5)} ms, p95 ${pct(transit, 0.95)} ms (${transit.length} messages); the page's long tasks: ${body.longN ?? 0}, ${body.longMs ?? 0} ms in all since it opened`,
+  );
   lap(
     `  K = ${K}: refresh latency (host received -> heatmaps painted) last ${live.latency} ms, p95 ${live.p95} ms, max ${live.max} ms over ${live.count} refreshes; longest draw ${live.drawMax} ms`,
   );

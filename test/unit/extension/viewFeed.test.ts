@@ -202,6 +202,11 @@ test('a view that does not acknowledge gets at most MAX_IN_FLIGHT messages until
   assert.equal(posts.length, 3);
   const batch = posts[2]!;
   assert.equal(batch.type, 'host/events');
+  // Each post says when it left (the host's clock), so the page can tell how long it travelled.
+  assert.deepEqual(
+    posts.map((m) => (m.type === 'host/runs' ? null : m.postedAt)),
+    [0, 100, 5000],
+  );
   const ev = batch.type === 'host/events' ? batch.events : [];
   assert.equal(ev.filter((e) => e.type === 'run/refresh').length, 25);
   assert.equal(ev.filter((e) => e.type === 'run/step').length, 50);
