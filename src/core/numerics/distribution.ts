@@ -27,23 +27,28 @@ export function samplingDistribution(G: Float64Array, K: number, s: number, eps 
     mx = Math.max(mx, g);
   }
   if (!anyPos) return P.fill(1 / n);
-  // One exponential per entry: P holds exp(s (g - max g)) until the normalisation. Subtracting before scaling keeps
-  // every exponent <= 0 and finite for any finite s (s g itself overflows to Infinity at s = 1e308).
+  // One exponential per entry: P holds exp(s (g - max g)) where g > 0 until the normalisation. Subtracting before
+  // scaling keeps every exponent <= 0 and finite for any finite s (s g itself overflows to Infinity at s = 1e308).
   let z = 0;
+  let kept = 0;
   for (let t = 0; t < n; t++) {
-    const x = s * (G[t]! - mx);
+    const g = G[t]!;
+    const x = s * (g - mx);
     // Math.exp is exactly 0 below -745.14 (under the least subnormal); skipping the call there changes nothing and
     // spares its slow path on the far tail (large logit gaps put most of the K^2 gains there).
     const e = x < -746 ? 0 : Math.exp(x);
     z += e;
-    P[t] = G[t]! > 0 ? e : 0;
+    if (g > 0) {
+      P[t] = e;
+      kept += e;
+    }
   }
-  let total = 0;
-  for (let t = 0; t < n; t++) {
-    P[t] = P[t]! / z + eps;
-    total += P[t]!;
-  }
-  for (let t = 0; t < n; t++) P[t]! /= total;
+  // (e / z + eps) / total, where total = sum_t (e_t / z + eps) = kept / z + n eps is known before the pass: one pass
+  // over P instead of three (the largest entry, e = 1, is kept, so total > 0).
+  const total = kept / z + n * eps;
+  const a = 1 / (z * total),
+    c = eps / total;
+  for (let t = 0; t < n; t++) P[t] = P[t]! * a + c;
   return P;
 }
 

@@ -272,10 +272,17 @@ export function chainRuleD(M: Float64Array, C: Float64Array, K: number, pi: Floa
     let s = 0;
     for (let j = 0; j < K; j++) s += M[k * K + j]! * C[k * K + j]!;
     const inv = 1 / pi[k]!;
-    for (let l = 0; l < K; l++) {
-      const ckl = C[k * K + l]!;
-      D[k * K + l] = (M[k * K + l]! * ckl - ckl * inv * s) / scale;
-    }
+    // x / 1 is x: without a scale, no division per entry.
+    if (scale === 1)
+      for (let l = 0; l < K; l++) {
+        const ckl = C[k * K + l]!;
+        D[k * K + l] = M[k * K + l]! * ckl - ckl * inv * s;
+      }
+    else
+      for (let l = 0; l < K; l++) {
+        const ckl = C[k * K + l]!;
+        D[k * K + l] = (M[k * K + l]! * ckl - ckl * inv * s) / scale;
+      }
   }
   return D;
 }
