@@ -225,9 +225,32 @@ export function argmaxRows(logits: ArrayLike<number>, n: number, K: number, shif
   if (logits.length < n * K) throw new RangeError(`argmaxRows: ${logits.length} logits, expected n*K = ${n * K}`);
   if (shift && shift.length !== K)
     throw new RangeError(`argmaxRows: a shift of ${shift.length} entries, expected K = ${K}`);
-  // Without a shift, a shift of zeros: x - 0 is x for every float64 (-0, NaN and infinities included).
-  const sh = shift ?? new Float64Array(K);
   const out = new Int32Array(n);
+  if (!shift) {
+    // The same first maximum without a shift to subtract (a refresh's N x K validation logits, millions of entries):
+    // an entry that is not <= the best so far is larger or NaN, and only then is it looked at again.
+    for (let i = 0; i < n; i++) {
+      const o = i * K;
+      let best = 0;
+      let bv = logits[o]!;
+      for (let k = 1; k < K; k++) {
+        const v = logits[o + k]!;
+        if (!(v <= bv)) {
+          if (v > bv) {
+            bv = v;
+            best = k;
+          } else {
+            bv = NaN;
+            break;
+          }
+        }
+      }
+      if (Number.isNaN(bv)) throw nanLogits(i);
+      out[i] = best;
+    }
+    return out;
+  }
+  const sh = shift;
   for (let i = 0; i < n; i++) {
     let best = 0;
     // The row minus shift, entry by entry: the same float64 values as a shifted copy of the logits, without the copy.
@@ -242,13 +265,17 @@ export function argmaxRows(logits: ArrayLike<number>, n: number, K: number, shif
         break;
       }
     }
-    if (Number.isNaN(bv))
-      throw new TrainingError(
-        `the model's logits for example ${i} are NaN: the weights have diverged; lower the learning rate (training.lr or pretrain.lr)`,
-      );
+    if (Number.isNaN(bv)) throw nanLogits(i);
     out[i] = best;
   }
   return out;
+}
+
+/** The error of a row of NaN logits (the weights diverged). */
+function nanLogits(i: number): TrainingError {
+  return new TrainingError(
+    `the model's logits for example ${i} are NaN: the weights have diverged; lower the learning rate (training.lr or pretrain.lr)`,
+  );
 }
 
 /**
