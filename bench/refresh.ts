@@ -63,6 +63,12 @@ export interface RefreshRow {
    * CLI run does where malloc gives huge pages): null on the exact path. Absent in reports made before it existed.
    */
   freshArrays?: Timing | null;
+  /**
+   * The run's provider path for a head on fixed features (feature mode, model.freezeBackbone): the centroids and their
+   * Gram matrix kept between refreshes (the RefreshCache src/core/training/train.ts passes when the model has no
+   * backbone). null on the exact path; absent in reports made before it existed.
+   */
+  headCache?: Timing | null;
   /** gainMatrix alone, on the run's path. */
   gain: Timing;
   /** multipliers + D (from the clipped confusion matrix). */
@@ -252,6 +258,15 @@ export function benchRefresh(
   const freshArrays = runMm
     ? timeIt(() => computeRefresh({ ...inp, matmul: runMm, logitsFromHead: true }), { reps, warmup: 3, budgetMs })
     : null;
+  const cache = {};
+  const cacheScratch = new GainScratch();
+  const headCache = runMm
+    ? timeIt(() => computeRefresh({ ...inp, matmul: runMm, logitsFromHead: true, scratch: cacheScratch, cache }), {
+        reps,
+        warmup: 3,
+        budgetMs,
+      })
+    : null;
   // The parts, from the same inputs.
   const r = computeRefresh(inp);
   const { Z } = classCentroids(inp.features, N, d, inp.labels, K);
@@ -298,6 +313,7 @@ export function benchRefresh(
     exact,
     provider,
     freshArrays,
+    headCache,
     gain,
     multipliersAndD,
     centroids,
@@ -397,7 +413,8 @@ if (process.argv[1] && /bench[\\/]refresh\.ts$/.test(process.argv[1])) {
       log(
         `K=${r.K} d=${r.d} ${r.N / r.K} rows/class, ${r.logits} logits (largest centroid gap ${r.maxGap.toFixed(0)}): ` +
           `refresh ${r.refresh.medianMs.toFixed(0)} ms median (${r.refresh.minMs.toFixed(0)}-${r.refresh.maxMs.toFixed(0)}, cpu ${r.refresh.cpuMedianMs.toFixed(0)}), G ${r.gain.medianMs.toFixed(0)} ms; ` +
-          `without the kept work arrays ${r.freshArrays ? `${r.freshArrays.medianMs.toFixed(0)} ms median (${r.freshArrays.minMs.toFixed(0)}-${r.freshArrays.maxMs.toFixed(0)})` : 'n/a'}`,
+          `without the kept work arrays ${r.freshArrays ? `${r.freshArrays.medianMs.toFixed(0)} ms median (${r.freshArrays.minMs.toFixed(0)}-${r.freshArrays.maxMs.toFixed(0)})` : 'n/a'}; ` +
+          `a head on fixed features (centroids and Gram matrix kept) ${r.headCache ? `${r.headCache.medianMs.toFixed(0)} ms median (${r.headCache.minMs.toFixed(0)}-${r.headCache.maxMs.toFixed(0)}, cpu ${r.headCache.cpuMedianMs.toFixed(0)})` : 'n/a'}`,
       );
     }
   })();
