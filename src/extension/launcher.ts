@@ -41,6 +41,9 @@ export interface LaunchOptions {
 }
 
 /** Owns the run in progress, the views' feed and the status bar. */
+/** How long a run's worker waits at most for a new dashboard's page to load before it starts (ms). */
+export const WORKER_START_WAIT_MS = 1500;
+
 export class Launcher implements vscode.Disposable, ViewHost {
   readonly hub: ViewHub;
   private readonly feed: ViewFeed;
@@ -148,8 +151,11 @@ export class Launcher implements vscode.Disposable, ViewHost {
 
   /** True while a run (or a batch of runs, between its runs too) is in progress. */
   get running(): boolean {
-    return this.session !== null || this.batch !== null;
+    return this.session !== null || this.batch !== null || this.starting !== null;
   }
+
+  /** A run whose worker waits for the dashboard's page (launch); stop() marks it to be stopped once it exists. */
+  private starting: { stop: boolean } | null = null;
 
   /** The full-resolution snapshot of the current (or last) run. */
   get snapshot(): RunSnapshot {
@@ -273,6 +279,14 @@ export class Launcher implements vscode.Disposable, ViewHost {
       this.logger.info('stop requested: the temperature sweep ends after the current run stops');
     }
     // A run that already ended (a cancel from its closing notification) must not be shown as stopping again.
+    if (this.starting && !this.session) {
+      // The worker is not started yet: it gets the stop as soon as it exists, and ends at its first check.
+      this.starting.stop = true;
+      this.stopRequestedAt ??= Date.now();
+      this.logger.info('stop requested before the training worker started');
+      this.status.text = '$(loading~spin) SelMix: stopping…';
+      return true;
+    }
     if (!this.session || this.session.isDone) return this.batch !== null;
     this.logger.info(
       this.mode === 'pretrain'
@@ -334,6 +348,37 @@ export class Launcher implements vscode.Disposable, ViewHost {
     const commandAt = opts.commandAt ?? Date.now();
     this.openDashboard(commandAt);
     this.logger.info(`command -> dashboard shown ${Date.now() - commandAt} ms (config checked, views switched)`);
+    // The notification lasts until the run ends (or fails to start).
+    let endProgress: () => void = () => undefined;
+    const progressEnds = new Promise<void>((r) => (endProgress = r));
+    void vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: opts.title ?? `SelMix: ${run.name}`, cancellable: true },
+      (progress, token) => {
+        this.progress = progress;
+        this.progressDone = 0;
+        progress.report({ message: 'starting…' });
+        token.onCancellationRequested(() => this.stop());
+        return progressEnds;
+      },
+    );
+    // The worker starts once the dashboard's page has loaded (at most WORKER_START_WAIT_MS from here): loading ONNX
+    // Runtime and decoding images took the cores VS Code needed to create the page, and the live stage line came
+    // later (docs/PERFORMANCE.md, "The extension during a run"). A dashboard already on screen is not waited for.
+    const starting = (this.starting = { stop: false });
+    if (!this.feed.isReady('dashboard')) {
+      const t0 = Date.now();
+      const loaded = await this.feed.nextReady('dashboard', WORKER_START_WAIT_MS);
+      this.logger.info(
+        `the training worker starts ${Date.now() - t0} ms later, ${loaded ? 'once the dashboard had loaded' : 'without waiting longer for the dashboard'}`,
+      );
+    }
+    this.starting = null;
+    if (this.disposed) {
+      endProgress();
+      loopDelay.disable();
+      this.logger.endRunLog();
+      return null;
+    }
     let session: RunSession;
     try {
       session = new RunSession({
@@ -354,22 +399,16 @@ export class Launcher implements vscode.Disposable, ViewHost {
         payload: { message: `could not start the training worker: ${d.message}`, kind: 'internal' },
       });
       this.feed.flush();
+      endProgress();
+      loopDelay.disable();
       void vscode.commands.executeCommand('setContext', 'selmix.running', false);
       this.logger.endRunLog();
       await this.logger.error(`SelMix could not start the training worker: ${d.message}`, d.stack);
       return null;
     }
     this.session = session;
-    void vscode.window.withProgress(
-      { location: vscode.ProgressLocation.Notification, title: opts.title ?? `SelMix: ${run.name}`, cancellable: true },
-      (progress, token) => {
-        this.progress = progress;
-        this.progressDone = 0;
-        progress.report({ message: 'starting…' });
-        token.onCancellationRequested(() => this.stop());
-        return session.done;
-      },
-    );
+    void session.done.then(endProgress, endProgress);
+    if (starting.stop) this.stop();
     const end = await session.done;
     loopDelay.disable();
     // Where the views' update rate comes from: the worker's step events as received here, then the posts to each view,

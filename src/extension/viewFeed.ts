@@ -220,8 +220,37 @@ export class ViewFeed {
     return v;
   }
 
+  /** Whether a view whose id starts with prefix (a kind: 'dashboard') has its page loaded now. */
+  isReady(prefix: string): boolean {
+    for (const ch of this.views.values()) if (ch.ready && ch.id.startsWith(prefix)) return true;
+    return false;
+  }
+
+  /**
+   * Resolves at the next view/ready of a view whose id starts with prefix, or after timeoutMs (the clock's), whichever
+   * comes first; true when the view said so.
+   */
+  nextReady(prefix: string, timeoutMs: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const waiter = { prefix, resolve: (ok: boolean) => resolve(ok), timer: null as unknown };
+      waiter.timer = this.clock.setTimeout(() => {
+        this.readyWaiters.delete(waiter);
+        resolve(false);
+      }, timeoutMs);
+      this.readyWaiters.add(waiter);
+    });
+  }
+
+  private readonly readyWaiters = new Set<{ prefix: string; resolve: (ok: boolean) => void; timer: unknown }>();
+
   /** The view said view/ready (its page loaded): it starts from a snapshot. */
   viewReady(id: string): void {
+    for (const w of this.readyWaiters)
+      if (id.startsWith(w.prefix)) {
+        this.readyWaiters.delete(w);
+        this.clock.clearTimeout(w.timer);
+        w.resolve(true);
+      }
     const ch = this.views.get(id);
     if (!ch) return;
     this.clearTimer(ch);

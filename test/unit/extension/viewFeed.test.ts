@@ -452,3 +452,34 @@ test("the run's log line per view: how often it got a new step, how long a step 
   feed.removeView('dash');
   assert.equal(feed.describeStepPosts(), line, 'a closed view keeps its figures for the log at the end of the run');
 });
+
+test('nextReady resolves at the next view/ready of that kind, or false after its timeout; isReady says whether one is loaded now', async () => {
+  const clock = fakeClock();
+  const feed = new ViewFeed({ updatesPerSecond: 10, clock });
+  feed.addView('sidebar-1', () => undefined);
+  feed.addView('dashboard-2', () => undefined);
+  assert.equal(feed.isReady('dashboard'), false);
+  const first = feed.nextReady('dashboard', 1500);
+  let firstSettled = false;
+  void first.then(() => (firstSettled = true));
+  feed.viewReady('sidebar-1'); // another kind of view does not count
+  clock.advance(100);
+  await settle();
+  assert.equal(firstSettled, false, 'the sidebar loading is not the dashboard loading');
+  feed.viewReady('dashboard-2');
+  assert.equal(await first, true);
+  assert.equal(feed.isReady('dashboard'), true);
+  feed.viewHidden('dashboard-2');
+  assert.equal(feed.isReady('dashboard'), false);
+  const second = feed.nextReady('dashboard', 1500);
+  clock.advance(1499);
+  let settled = false;
+  void second.then(() => (settled = true));
+  await settle();
+  assert.equal(settled, false, 'still waiting 1 ms before its timeout');
+  clock.advance(1);
+  assert.equal(await second, false);
+  // A view/ready after the timeout finds no waiter left (and no timer fires twice).
+  feed.viewReady('dashboard-2');
+  clock.advance(5000);
+});
