@@ -9,17 +9,13 @@ import type { BackendChoice } from '../src/backend/backend';
 import { requestFromFile } from '../src/request/configFile';
 import { prepareRun } from '../src/request/prepare';
 import { runRequest } from '../src/run/run';
-import { log, median } from './lib';
+import { DurationStats, GapStats } from '../src/extension/gapStats';
+import { log } from './lib';
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(name);
   return i > 0 ? process.argv[i + 1] : undefined;
 }
-
-const pct = (xs: number[], q: number): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(s.length * q))]!;
-};
 
 async function main(): Promise<void> {
   const config = arg('--config');
@@ -41,27 +37,26 @@ async function main(): Promise<void> {
   if (!r.ok) throw new Error(`the run failed: ${r.message}`);
   // The first refreshes include compilation and first touches of the arrays: skip a fifth of the run.
   const from = events.findIndex((e) => e.type === 'refresh' && e.step >= steps / 5);
-  const refreshMs: number[] = [];
-  const stepsMs: number[] = [];
+  // The same summaries (nearest-rank percentiles) as the run log's in the extension (src/extension/gapStats.ts).
+  const refreshMs = new DurationStats();
+  const stepsMs = new DurationStats();
+  const stepGaps = new GapStats();
   let lastRefreshAt: number | null = null;
   for (let i = from; i < events.length; i++) {
     const e = events[i]!;
-    if (e.type !== 'refresh') continue;
+    if (e.type === 'step') {
+      stepGaps.record(e.at);
+      continue;
+    }
     const before = events[i - 1];
-    if (before?.type === 'step' && before.step === e.step) refreshMs.push(e.at - before.at);
-    if (lastRefreshAt !== null && before?.type === 'step') stepsMs.push(before.at - lastRefreshAt);
+    if (before?.type === 'step' && before.step === e.step) refreshMs.add(e.at - before.at);
+    if (lastRefreshAt !== null && before?.type === 'step') stepsMs.add(before.at - lastRefreshAt);
     lastRefreshAt = e.at;
   }
-  const stepAt = events.slice(from).filter((e) => e.type === 'step');
-  const gaps = stepAt.slice(1).map((e, i) => e.at - stepAt[i]!.at);
   log(`${config}: ${steps} steps; measured over the refreshes from step ${events[from]?.step}`);
-  log(
-    `  a refresh held the loop: median ${median(refreshMs).toFixed(0)} ms (p95 ${pct(refreshMs, 0.95).toFixed(0)}, ${refreshMs.length} refreshes)`,
-  );
-  log(`  the steps between two refreshes: median ${median(stepsMs).toFixed(0)} ms`);
-  log(
-    `  step events every p50 ${pct(gaps, 0.5).toFixed(0)} ms, p95 ${pct(gaps, 0.95).toFixed(0)} ms (${gaps.length} gaps)`,
-  );
+  log(`  a refresh held the loop: ${refreshMs.describe()}`);
+  log(`  the steps between two refreshes: ${stepsMs.describe()}`);
+  log(`  step events ${stepGaps.describe()}`);
 }
 
 void main().catch((e: unknown) => {

@@ -40,10 +40,10 @@ export interface LaunchOptions {
   commandAt?: number;
 }
 
-/** Owns the run in progress, the views' feed and the status bar. */
 /** How long a run's worker waits at most for a new dashboard's page to load before it starts (ms). */
 export const WORKER_START_WAIT_MS = 1500;
 
+/** Owns the run in progress, the views' feed and the status bar. */
 export class Launcher implements vscode.Disposable, ViewHost {
   readonly hub: ViewHub;
   private readonly feed: ViewFeed;
@@ -278,7 +278,6 @@ export class Launcher implements vscode.Disposable, ViewHost {
       this.batch.stopped = true;
       this.logger.info('stop requested: the temperature sweep ends after the current run stops');
     }
-    // A run that already ended (a cancel from its closing notification) must not be shown as stopping again.
     if (this.starting && !this.session) {
       // The worker is not started yet: it gets the stop as soon as it exists, and ends at its first check.
       this.starting.stop = true;
@@ -287,6 +286,7 @@ export class Launcher implements vscode.Disposable, ViewHost {
       this.status.text = '$(loading~spin) SelMix: stopping…';
       return true;
     }
+    // A run that already ended (a cancel from its closing notification) must not be shown as stopping again.
     if (!this.session || this.session.isDone) return this.batch !== null;
     this.logger.info(
       this.mode === 'pretrain'

@@ -232,7 +232,7 @@ export class ViewFeed {
    */
   nextReady(prefix: string, timeoutMs: number): Promise<boolean> {
     return new Promise((resolve) => {
-      const waiter = { prefix, resolve: (ok: boolean) => resolve(ok), timer: null as unknown };
+      const waiter = { prefix, resolve, timer: null as unknown };
       waiter.timer = this.clock.setTimeout(() => {
         this.readyWaiters.delete(waiter);
         resolve(false);
