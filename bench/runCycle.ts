@@ -9,7 +9,7 @@ import type { BackendChoice } from '../src/backend/backend';
 import { requestFromFile } from '../src/request/configFile';
 import { prepareRun } from '../src/request/prepare';
 import { runRequest } from '../src/run/run';
-import { DurationStats, GapStats } from '../src/extension/gapStats';
+import { DurationStats, GapStats } from '../src/core/gapStats';
 import { log } from './lib';
 
 function arg(name: string): string | undefined {
@@ -37,7 +37,7 @@ async function main(): Promise<void> {
   if (!r.ok) throw new Error(`the run failed: ${r.message}`);
   // The first refreshes include compilation and first touches of the arrays: skip a fifth of the run.
   const from = events.findIndex((e) => e.type === 'refresh' && e.step >= steps / 5);
-  // The same summaries (nearest-rank percentiles) as the run log's in the extension (src/extension/gapStats.ts).
+  // The same summaries (nearest-rank percentiles) as the run log's in the extension (src/core/gapStats.ts).
   const refreshMs = new DurationStats();
   const stepsMs = new DurationStats();
   const stepGaps = new GapStats();

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# npm run test:e2e: builds and packages selmix.vsix, regenerates the e2e workspace (deterministic), runs
+# npm run test:e2e: builds and packages selmix.vsix (npm run package: this machine's platform package, its ONNX Runtime
+# and sharp included, the one its users install), regenerates the e2e workspace (deterministic), runs
 # test/e2e/selmix.e2e.mjs in a real VS Code (code-server, installed into a cache folder outside the project),
 # test/e2e/largeK.e2e.mjs (K = 100 and 1000) in another, the restricted-mode test, then the platform packages
 # (scripts/package-targets.mjs: every .vsix listed and checked to carry only its own ONNX Runtime binary, one pass
-# each), test/e2e/onnx.e2e.mjs (a PyTorch-exported ONNX model fine-tuned with this machine's platform .vsix installed),
+# each), test/e2e/onnx.e2e.mjs (a PyTorch-exported ONNX model fine-tuned with selmix.vsix installed),
 # and the dashboard load test (K = 1000, headless chromium). Prints "N passed, N failed" over all of them.
 # E2E_ONLY=vscode,largek,onnx (any of vscode, largek, restricted, packages, onnx, onnx-universal, load): only those
-# suites run and count (onnx without packages builds this machine's platform package only).
+# suites run and count (onnx-universal without packages builds the universal package only).
 set -uo pipefail
 want() { [ -z "${E2E_ONLY:-}" ] || [[ ",$E2E_ONLY," == *",$1,"* ]]; }
 cd "$(dirname "$0")/.."
@@ -23,19 +24,16 @@ if want largek; then
 fi
 want restricted && E2E_TRUST=1 WORKSPACE_SEED=test/e2e/workspace E2E_ARTIFACTS=test-artifacts/e2e bash scripts/e2e-run.sh selmix.vsix test/e2e/restricted.e2e.mjs 2>&1 | tee test-artifacts/e2e/restricted.log
 # Platform packages, each listed and checked (a failure names the package and the file); then the ONNX session on ours.
-PLATFORM=$(node -p 'process.platform + "-" + process.arch')
 if want packages; then
   node scripts/package-targets.mjs >test-artifacts/e2e/package-targets.log 2>&1; prc=$?
   grep -E "^wrote selmix-" test-artifacts/e2e/package-targets.log
   { [ $prc -eq 0 ] && echo "$(grep -cE '^wrote selmix-' test-artifacts/e2e/package-targets.log) passed, 0 failed" || { tail -5 test-artifacts/e2e/package-targets.log; echo "0 passed, 1 failed"; }; } >test-artifacts/e2e/packages.log
   cat test-artifacts/e2e/packages.log
 else
-  want onnx && { node scripts/package-targets.mjs "$PLATFORM" >test-artifacts/e2e/package-targets.log 2>&1 || tail -5 test-artifacts/e2e/package-targets.log; }
   want onnx-universal && { node scripts/package-targets.mjs universal >>test-artifacts/e2e/package-targets.log 2>&1 || tail -5 test-artifacts/e2e/package-targets.log; }
 fi
-PLATFORM_VSIX=selmix-$PLATFORM.vsix
 rm -rf test-artifacts/ws-onnx && node test/e2e/makeWorkspace.mjs test-artifacts/ws-onnx onnx
-want onnx && WORKSPACE_SEED=test-artifacts/ws-onnx E2E_ARTIFACTS=test-artifacts/e2e bash scripts/e2e-run.sh "$PLATFORM_VSIX" test/e2e/onnx.e2e.mjs 2>&1 | tee test-artifacts/e2e/onnx.log
+want onnx && WORKSPACE_SEED=test-artifacts/ws-onnx E2E_ARTIFACTS=test-artifacts/e2e bash scripts/e2e-run.sh selmix.vsix test/e2e/onnx.e2e.mjs 2>&1 | tee test-artifacts/e2e/onnx.log
 want onnx-universal && E2E_ONNX_UNIVERSAL=1 WORKSPACE_SEED=test-artifacts/ws-onnx E2E_ARTIFACTS=test-artifacts/e2e bash scripts/e2e-run.sh selmix-universal.vsix test/e2e/onnx.e2e.mjs 2>&1 | tee test-artifacts/e2e/onnx-universal.log
 want load && E2E_ARTIFACTS=test-artifacts/e2e node --import tsx test/e2e/dashboardLoad.e2e.ts 2>&1 | tee test-artifacts/e2e/load.log
 count() { grep -oE "^[0-9]+ passed, [0-9]+ failed" <<<"$1" | tail -1; }

@@ -5,6 +5,8 @@
 // packages
 // for other platforms than this one are fetched with `npm pack` into .selmix-cache/img/ (npm installs only this one's).
 //   node scripts/package-targets.mjs [target ...]     (default: every target below, then universal)
+//   node scripts/package-targets.mjs native --out selmix.vsix   (npm run package: this machine's package, the one its
+//                                                                 users install)
 // After each package it reads the .vsix's file listing and fails unless it carries exactly its own platform's
 // ONNX Runtime files (the universal one: none), checkVsixOrt in scripts/ortTarget.mjs.
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -22,7 +24,22 @@ if (shipped.join() !== [...ORT_TARGETS].sort().join()) {
     `onnxruntime-node ships binaries for ${shipped.join(', ')}; scripts/ortTarget.mjs lists ${ORT_TARGETS.join(', ')}: update ORT_TARGETS`,
   );
 }
-const wanted = process.argv.slice(2).length ? process.argv.slice(2) : TARGETS;
+/**
+ * This machine's target: its platform's package where onnxruntime-node ships a binary for it (glibc Linux, not Alpine's
+ * musl), else the universal one.
+ */
+function nativeTarget() {
+  const t = `${process.platform}-${process.arch}`;
+  const glibc = process.platform !== 'linux' || Boolean(process.report?.getReport().header.glibcVersionRuntime);
+  return ORT_TARGETS.includes(t) && glibc ? t : 'universal';
+}
+const argv = process.argv.slice(2);
+const outAt = argv.indexOf('--out');
+const outFile = outAt >= 0 ? argv[outAt + 1] : undefined;
+if (outAt >= 0) argv.splice(outAt, 2);
+const wanted = (argv.length ? argv : TARGETS).map((t) => (t === 'native' ? nativeTarget() : t));
+if (outFile !== undefined && (wanted.length !== 1 || !outFile.endsWith('.vsix')))
+  throw new Error('--out FILE.vsix names the package of exactly one target');
 
 function run(cmd, args, env = {}) {
   const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit', env: { ...process.env, ...env } });
@@ -64,7 +81,7 @@ for (const t of wanted) {
     ['esbuild.mjs', '--production'],
     universal ? { SELMIX_ORT_TARGET: '' } : { SELMIX_ORT_TARGET: t },
   );
-  const out = `selmix-${t}.vsix`;
+  const out = outFile ?? `selmix-${t}.vsix`;
   run(join(root, 'node_modules/.bin/vsce'), [
     'package',
     '--no-dependencies',

@@ -421,15 +421,21 @@ function recordLatency(ms: number): void {
   document.body.dataset.refreshLatencyCount = String(latencies.length);
 }
 
-/** When the step shown last changed (epoch ms), and the gaps between such changes (the newest 60), for the e2e. */
+/**
+ * When the step shown last changed (epoch ms), the gaps between such changes (the newest 60) and how many there were
+ * in all (so a test can take the gaps of a window of its own), for the e2e.
+ */
 let lastStepUpdate = 0;
 const stepGaps: number[] = [];
+let stepGapCount = 0;
 function recordStepUpdate(): void {
   const now = Date.now();
   if (lastStepUpdate > 0) {
     stepGaps.push(now - lastStepUpdate);
     if (stepGaps.length > 60) stepGaps.shift();
+    stepGapCount++;
     document.body.dataset.stepGaps = stepGaps.join(',');
+    document.body.dataset.stepGapCount = String(stepGapCount);
   }
   lastStepUpdate = now;
 }

@@ -19,7 +19,7 @@ import { settings } from './settings';
 import { fmt as fmtValue } from './summary';
 import { stageLine } from '../protocol/stageLine';
 import { ViewFeed } from './viewFeed';
-import { GapStats } from './gapStats';
+import { GapStats } from '../core/gapStats';
 import { DashboardPanel, ViewHub } from './views';
 import type { ViewHost } from './views';
 

@@ -9,7 +9,7 @@
 import { applyEvent, emptySnapshot, MAX_SNAPSHOT_LOGS } from '../protocol/messages';
 import type { HostToWebview, RefreshPayload, RunEvent, RunSnapshot, StepPayload } from '../protocol/messages';
 import { compactRefresh } from '../protocol/downsample';
-import { DurationStats, GapStats } from './gapStats';
+import { DurationStats, GapStats } from '../core/gapStats';
 
 /** At most this many messages a view has not acknowledged (drawn) yet. */
 export const MAX_IN_FLIGHT = 2;

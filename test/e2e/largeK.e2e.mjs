@@ -27,6 +27,8 @@ const until = (what, fn, timeout, every) => untilOn(page, what, fn, timeout, eve
 const openFile = (name) => openFileOn(page, name);
 /** Stop -> the run ended and the dashboard says so (ms). */
 const STOP_BOUND_MS = 8000;
+/** How long the step updates are watched with nothing else done to the window (ms). */
+const QUIET_MS = 10_000;
 const WS = process.env.E2E_WS;
 const pct = (xs, q) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -91,6 +93,23 @@ async function largeK(K, file) {
   lap(
     `  K = ${K}: first refresh drawn at step ${first.step}, ${Date.now() - started} ms after the command (heatmap ${first.k} x ${first.k}, tiles of ${first.block})`,
   );
+  // How often the step shown moved while the run streamed, on the page's own clock: first with the user only watching
+  // (QUIET_MS, nothing else done to the window), then while the test opens the command palette every 700 ms.
+  const stepGapsSince = async (count0) => {
+    const b = await dash()
+      .locator('body')
+      .evaluate((el) => ({ gaps: el.dataset.stepGaps ?? '', count: Number(el.dataset.stepGapCount ?? 0) }));
+    const all = b.gaps.split(',').filter(Boolean).map(Number);
+    return { gaps: all.slice(Math.max(0, all.length - (b.count - count0))), count: b.count };
+  };
+  const quiet0 = await stepGapsSince(0);
+  await page.waitForTimeout(QUIET_MS);
+  const quiet = await stepGapsSince(quiet0.count);
+  const describeGaps = (g) =>
+    `every p50 ${pct(g, 0.5)} ms, p95 ${pct(g, 0.95)} ms, max ${Math.max(...g)} ms (${g.length} gaps)`;
+  lap(
+    `  K = ${K}: step updates on the dashboard, the user only watching for ${QUIET_MS / 1000} s: ${describeGaps(quiet.gaps)}`,
+  );
   // Let refreshes stream; measure the palette meanwhile.
   const palette = [];
   const until2 = Date.now() + 15_000;
@@ -99,14 +118,8 @@ async function largeK(K, file) {
     await page.waitForTimeout(700);
   }
   const live = await figures();
-  // How often the step shown moved while the run streamed (the page's own clock; the newest 60 gaps).
-  const gaps = ((await dash().locator('body').getAttribute('data-step-gaps')) ?? '')
-    .split(',')
-    .filter(Boolean)
-    .map(Number);
-  lap(
-    `  K = ${K}: step updates on the dashboard every p50 ${pct(gaps, 0.5)} ms, p95 ${pct(gaps, 0.95)} ms, max ${Math.max(...gaps)} ms (${gaps.length} gaps)`,
-  );
+  const gaps = (await stepGapsSince(quiet.count)).gaps;
+  lap(`  K = ${K}: step updates on the dashboard while the palette opened every 0.7 s: ${describeGaps(gaps)}`);
   const body = await dash()
     .locator('body')
     .evaluate((b) => ({
@@ -248,6 +261,7 @@ async function largeK(K, file) {
     stopEndedMs: ended - requested,
     liveMs,
     gaps,
+    quietGaps: quiet.gaps,
     hostStepP50,
     viewPostP50,
   };
@@ -288,14 +302,25 @@ try {
       assert.ok(r.live.count >= 3, `${r.live.count} refreshes measured`);
       reportTarget(lap, `K = ${K}: "Fine-tune" clicked -> live stage line`, r.liveMs, 1000);
       assert.ok(r.liveMs < 30_000, `"Fine-tune" clicked -> live stage line ${r.liveMs} ms`);
-      reportTarget(lap, `K = ${K}: step update gap p50 (on the dashboard)`, pct(r.gaps, 0.5), 250);
+      reportTarget(
+        lap,
+        `K = ${K}: step update gap p50 (on the dashboard, the user watching)`,
+        pct(r.quietGaps, 0.5),
+        250,
+      );
+      reportTarget(
+        lap,
+        `K = ${K}: step update gap p50 (on the dashboard, the palette opening meanwhile)`,
+        pct(r.gaps, 0.5),
+        250,
+      );
       reportTarget(lap, `K = ${K}: step events reaching the host, gap p50 (the worker's part)`, r.hostStepP50, 250);
       lap(
         `  K = ${K}: (the host's posts with a new step to the first dashboard of the run, the one that streamed: every p50 ${r.viewPostP50} ms)`,
       );
       assert.ok(
-        r.gaps.length >= 10 && pct(r.gaps, 0.5) < 5000,
-        `step updates every p50 ${pct(r.gaps, 0.5)} ms over ${r.gaps.length} gaps`,
+        r.gaps.length >= 10 && pct(r.gaps, 0.5) < 5000 && r.quietGaps.length >= 10 && pct(r.quietGaps, 0.5) < 5000,
+        `step updates every p50 ${pct(r.quietGaps, 0.5)} ms over ${r.quietGaps.length} gaps (watching), ${pct(r.gaps, 0.5)} ms over ${r.gaps.length} (palette)`,
       );
       // Issue 13's target (a refresh's heatmaps within 1 s) is printed met or MISSED: on this shared 2-core machine the
       // same code measured p95 from 0.7 to 2.4 s between runs. The bound asserted is a sanity bound.

@@ -26,6 +26,7 @@ import { adjustedMetrics, betterScore, logPrior, searchTau, type Scored } from '
 import type { ObjectiveOptions } from '../objectives/objectives';
 import { TrainingError } from '../errors';
 import { stepEventDue } from '../pacer';
+import { DurationStats } from '../gapStats';
 import {
   changeNoise,
   emptyGainTrack,
@@ -179,6 +180,21 @@ export interface FinetuneResult {
   totalSteps: number;
   /** The unlabeled set's pseudo-labels at the last refresh (null without one, or with oracle labels). */
   pseudoLabels: PseudoLabelSummary | null;
+}
+
+/**
+ * Where a training loop's time went, in words for the run's log: the pauses (refreshes, with their checkpoints) and the
+ * steps, each as a count, p50 and p95, and their shares of the loop's wall time (the rest: yielding to the event loop
+ * and sending events).
+ */
+export function loopTimeLine(wallMs: number, pauses: DurationStats, steps: DurationStats): string {
+  const part = (what: string, d: DurationStats): string => {
+    const g = d.summary();
+    if (!g) return `no ${what}`;
+    const share = wallMs > 0 ? Math.round((100 * d.sum) / wallMs) : 0;
+    return `${d.count} ${what} p50 ${g.p50.toFixed(1)} ms, p95 ${g.p95.toFixed(1)} ms (${share} % of its time)`;
+  };
+  return `the training loop ran ${(wallMs / 1000).toFixed(1)} s: ${part('pauses for refreshes and checkpoints took', pauses)}; ${part('steps took', steps)}`;
 }
 
 /**
@@ -656,6 +672,10 @@ export class FinetuneRun {
     let lastLr = 0;
     let lastYield = performance.now();
     let refreshed = false;
+    // Where the loop's time goes (the run's log says at its end): pauses for refreshes and checkpoints, and steps.
+    const loopStart = performance.now();
+    const pauses = new DurationStats();
+    const steps = new DurationStats();
     for (; s.step < T; s.step++, s.afterRefresh = false) {
       const t = s.step;
       // Let a stop request (a worker message, the CLI's SIGINT) in: after every refresh, and at least every
@@ -681,9 +701,15 @@ export class FinetuneRun {
         refreshed = true;
       }
       // Extra checkpoints (a refresh writes one every training.checkpointSeconds).
-      if (!checkpointed && tr.checkpointEvery && t % tr.checkpointEvery === 0 && t > start)
+      let paused = refreshed;
+      if (!checkpointed && tr.checkpointEvery && t % tr.checkpointEvery === 0 && t > start) {
         await this.checkpoint(false);
+        paused = true;
+      }
       const stepAt = performance.now();
+      if (paused) {
+        pauses.add(stepAt - pauseAt);
+      }
       if (refreshed) pauseMs = stepAt - pauseAt;
       const { loss, lr } = this.step(t, T);
       if (!Number.isFinite(loss) || loss > 1e4) {
@@ -697,6 +723,7 @@ export class FinetuneRun {
       // A run/step event by wall time (stepEventDue: right before each refresh, evenly between two, at least every
       // PROGRESS_EVENT_MS whatever the step time) and at the end.
       const now = performance.now();
+      steps.add(now - stepAt);
       const nextRefresh = (Math.floor(t / tr.refreshEvery) + 1) * tr.refreshEvery;
       const stepsToPause = Math.min(nextRefresh, T) - t - 1;
       // The first refresh boundary is always reported: the views show a step as soon as there is one.
@@ -728,6 +755,15 @@ export class FinetuneRun {
         },
       });
     }
+    if (s.step > start)
+      opts.emit({
+        type: 'run/log',
+        payload: {
+          level: 'info',
+          step: s.step,
+          message: loopTimeLine(performance.now() - loopStart, pauses, steps),
+        },
+      });
     // A final validation pass, so the last iterate competes for "best" and the report has the end state.
     // On cancel, keep the state exactly as it is so a resumed run continues as if never stopped.
     if (stoppedBy === 'cancel') {

@@ -13,11 +13,13 @@ import { Rng } from '../../../../src/core/numerics/rng';
 import {
   finetune,
   FinetuneRun,
+  loopTimeLine,
   splitRows,
   type FinetuneData,
   type TrainState,
 } from '../../../../src/core/training/train';
 import { CHECKPOINT_STATE_FIELDS } from '../../../../src/data/checkpoint';
+import { DurationStats } from '../../../../src/core/gapStats';
 import { runRequest, type RunResult } from '../../../../src/run/run';
 import type { RefreshPayload, RunEvent } from '../../../../src/protocol/messages';
 import { clusterSet, writeLinearJob } from '../../../helpers/synthetic';
@@ -165,6 +167,42 @@ test('training.checkpointSeconds: 0 checkpoints at every refresh; a long interva
   assert.deepEqual(await checkpointed({ checkpointSeconds: 3600 }, 37), [0, 37], 'a stop writes one');
   // training.checkpointEvery still adds its own between refreshes.
   assert.deepEqual(await checkpointed({ checkpointSeconds: 3600, checkpointEvery: 25 }), [0, 25, 50, 60]);
+});
+
+test('loopTimeLine: the pauses and the steps as counts, percentiles and shares of the wall time', () => {
+  const pauses = new DurationStats(),
+    steps = new DurationStats();
+  assert.equal(
+    loopTimeLine(1000, pauses, steps),
+    'the training loop ran 1.0 s: no pauses for refreshes and checkpoints took; no steps took',
+  );
+  for (const ms of [100, 300]) pauses.add(ms);
+  for (const ms of [10, 20, 30]) steps.add(ms);
+  assert.equal(
+    loopTimeLine(1000, pauses, steps),
+    'the training loop ran 1.0 s: 2 pauses for refreshes and checkpoints took p50 100.0 ms, p95 300.0 ms (40 % of its time); 3 steps took p50 20.0 ms, p95 30.0 ms (6 % of its time)',
+  );
+});
+
+test("the run's log says where the loop's time went: one pause per refresh or extra checkpoint, one entry per step", async () => {
+  const p = problem({ steps: 60, checkpointSeconds: 3600, checkpointEvery: 25 });
+  const m = p.model();
+  const lines: string[] = [];
+  const r = await finetune(m, p.data, {
+    config: p.config,
+    emit: (e) => {
+      if (e.type === 'run/log' && e.payload.message.startsWith('the training loop ran')) lines.push(e.payload.message);
+    },
+    shouldStop: () => false,
+  });
+  r.bestWeights.forEach((t) => t.dispose());
+  disposeModel(m);
+  assert.equal(lines.length, 1);
+  // Refreshes at 0, 10, ..., 50 and the extra checkpoint at 25 (the one at 50 comes with that refresh); 60 steps.
+  assert.match(
+    lines[0]!,
+    /^the training loop ran \d+\.\d s: 7 pauses for refreshes and checkpoints took p50 [\d.]+ ms, p95 [\d.]+ ms \(\d+ % of its time\); 60 steps took p50 [\d.]+ ms/,
+  );
 });
 
 /** Runs the problem to the end (from resume when given); returns the loop's last checkpoint and the pseudo-labels. */

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { DurationStats, GapStats } from '../../../src/extension/gapStats';
+import { DurationStats, GapStats } from '../../../src/core/gapStats';
 
 test('GapStats: percentiles of the gaps between recorded times (nearest rank), none before two events', () => {
   const g = new GapStats();
@@ -33,4 +33,10 @@ test('DurationStats: percentiles of the durations recorded (nearest rank), "none
   for (const ms of [500, 40, 30, 20, 10]) d.add(ms);
   assert.deepEqual(d.summary(), { count: 4, p50: 20, p95: 40, max: 40 });
   assert.equal(d.describe(), 'p50 20 ms, p95 40 ms, max 40 ms (4)');
+  // count and sum cover every duration recorded, the one no longer kept included; reset forgets them.
+  assert.equal(d.count, 5);
+  assert.equal(d.sum, 600);
+  d.reset();
+  assert.equal(d.count, 0);
+  assert.equal(d.sum, 0);
 });

@@ -13,16 +13,32 @@ export interface GapSummary {
 /** Records durations (ms) and summarises them (the newest `keep`): how long something waited. */
 export class DurationStats {
   private xs: number[] = [];
+  private n = 0;
+  private total = 0;
 
   constructor(private readonly keep = 5000) {}
 
   /** Forgets every duration. */
   reset(): void {
     this.xs = [];
+    this.n = 0;
+    this.total = 0;
+  }
+
+  /** How many durations were recorded in all (the summary covers the newest `keep`). */
+  get count(): number {
+    return this.n;
+  }
+
+  /** The sum of every duration recorded (ms). */
+  get sum(): number {
+    return this.total;
   }
 
   /** Records one duration. */
   add(ms: number): void {
+    this.n++;
+    this.total += ms;
     this.xs.push(ms);
     if (this.xs.length > this.keep) this.xs.splice(0, this.xs.length - this.keep);
   }
