@@ -422,23 +422,31 @@ function recordLatency(ms: number): void {
 }
 
 /**
- * When the step shown last changed (epoch ms), the gaps between such changes (the newest 60) and how many there were
- * in all (so a test can take the gaps of a window of its own), for the e2e.
+ * When something shown last changed (epoch ms), the gaps between such changes (the newest 60) and how many there were
+ * in all (so a test can take the gaps of a window of its own), on the body as data-<name>-gaps and
+ * data-<name>-gap-count, for the e2e: the step shown, and the stage line (the step or what a refresh holding it does).
  */
-let lastStepUpdate = 0;
-const stepGaps: number[] = [];
-let stepGapCount = 0;
-function recordStepUpdate(): void {
-  const now = Date.now();
-  if (lastStepUpdate > 0) {
-    stepGaps.push(now - lastStepUpdate);
-    if (stepGaps.length > 60) stepGaps.shift();
-    stepGapCount++;
-    document.body.dataset.stepGaps = stepGaps.join(',');
-    document.body.dataset.stepGapCount = String(stepGapCount);
+class UpdateGaps {
+  private last = 0;
+  private readonly gaps: number[] = [];
+  private count = 0;
+
+  constructor(private readonly name: 'step' | 'progress') {}
+
+  record(): void {
+    const now = Date.now();
+    if (this.last > 0) {
+      this.gaps.push(now - this.last);
+      if (this.gaps.length > 60) this.gaps.shift();
+      this.count++;
+      document.body.dataset[`${this.name}Gaps`] = this.gaps.join(',');
+      document.body.dataset[`${this.name}GapCount`] = String(this.count);
+    }
+    this.last = now;
   }
-  lastStepUpdate = now;
 }
+const stepUpdates = new UpdateGaps('step');
+const progressUpdates = new UpdateGaps('progress');
 
 /** Exposes a matrix's numbers on its container (data-values, 4 significant digits) for tests and tools. */
 function exposeMatrix(dom: HTMLElement, m: FlatMatrix, step: number): void {
@@ -488,6 +496,7 @@ function drawProgress(s: RunSnapshot): void {
   if (live && !liveShown) document.body.dataset.stagePaintedAt = String(Date.now());
   liveShown = live !== null;
   stageLive.hidden = live === null;
+  if (live && s.status === 'running' && stageLive.textContent !== live.text) progressUpdates.record();
   stageLive.textContent = live?.text ?? '';
   if (live) document.body.dataset.stage = live.stage;
   else delete document.body.dataset.stage;
@@ -495,7 +504,7 @@ function drawProgress(s: RunSnapshot): void {
   const total = step?.totalSteps ?? s.started?.totalSteps ?? 0;
   fStep.textContent = step ? `${step.step} / ${total}` : s.finished ? `${s.finished.steps} / ${total}` : '–';
   const shownStep = String(step?.step ?? s.finished?.steps ?? 0);
-  if (fStep.dataset.step !== shownStep && s.status === 'running') recordStepUpdate();
+  if (fStep.dataset.step !== shownStep && s.status === 'running') stepUpdates.record();
   fStep.dataset.step = shownStep;
   if (live && live.fraction !== null) {
     progress.setAttribute('value', String(Math.round(100 * live.fraction)));

@@ -12,6 +12,7 @@ import type { MetricsReport, RunEvent, RunFinishedPayload, RunOverrides, RunRequ
 import { creditRows, creditSentence, pointsText } from '../protocol/credit';
 import { compactRefresh } from '../protocol/downsample';
 import { jsonSafe } from '../protocol/messages';
+import { refreshingText } from '../protocol/stageLine';
 import { writeFileAtomic } from '../data/atomicWrite';
 import { runRequest } from '../run/run';
 import { evaluateRequest, gainRequest } from '../run/evaluate';
@@ -120,6 +121,8 @@ function overridesOf(flags: Flags, withOut: boolean): RunOverrides {
 function printer(json: boolean): (e: RunEvent) => void {
   const tty = process.stderr.isTTY === true;
   let lastLen = 0;
+  /** The progress line of the last step (a terminal's). */
+  let stepLine = '';
   return (e) => {
     if (json) {
       // G and P above 100 a side go out downsampled (their `block` says so); the last refresh's full matrices are the
@@ -142,9 +145,18 @@ function printer(json: boolean): (e: RunEvent) => void {
           const line = `[${'#'.repeat(done)}${'.'.repeat(w - done)}] ${p.step}/${p.totalSteps} loss ${p.loss.toFixed(4)} ${p.msPerStep.toFixed(1)} ms/step`;
           process.stderr.write('\r' + line.padEnd(lastLen));
           lastLen = line.length;
+          stepLine = line;
         }
         break;
       }
+      case 'run/refreshing':
+        // On a terminal the progress line says what the refresh holding the steps does; otherwise nothing.
+        if (tty) {
+          const line = `${stepLine}${stepLine ? ' · ' : ''}${refreshingText(e.payload)}`;
+          process.stderr.write('\r' + line.padEnd(lastLen));
+          lastLen = line.length;
+        }
+        break;
       case 'run/refresh':
         if (tty) process.stderr.write('\r'.padEnd(lastLen + 1) + '\r');
         process.stderr.write(

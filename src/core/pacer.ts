@@ -71,6 +71,20 @@ export function stepEventDue(t: StepTiming, intervalMs = PROGRESS_EVENT_MS, minG
   return e + u > part;
 }
 
+/**
+ * Whether a pause of the training loop (a refresh: no step runs) sends a run/refreshing event as it starts its next
+ * part: when nothing went out for intervalMs, or the part, taking as long as last time (nextMs), would end past it;
+ * never within minGapMs of the last event. Pure.
+ */
+export function pauseEventDue(
+  sinceEvent: number,
+  nextMs: number,
+  intervalMs = PROGRESS_EVENT_MS,
+  minGapMs = MIN_STEP_EVENT_MS,
+): boolean {
+  return sinceEvent >= minGapMs && sinceEvent + nextMs >= intervalMs;
+}
+
 /** Seconds left at a steady rate: done of total after elapsedMs; null until there is a rate to go by. */
 export function etaSeconds(done: number, total: number, elapsedMs: number): number | null {
   if (!(done > 0) || !(total > 0) || !(elapsedMs > 0) || done > total) return done >= total && total > 0 ? 0 : null;

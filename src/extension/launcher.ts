@@ -68,6 +68,8 @@ export class Launcher implements vscode.Disposable, ViewHost {
   private stopRequestedAt: number | null = null;
   /** When the host received the fine-tuning stage's run/step and run/refresh events (the run's log summarises). */
   private readonly stepGaps = new GapStats();
+  /** The worker's progress events as received: its steps and the parts of a refresh holding them. */
+  private readonly progressGaps = new GapStats();
   private readonly refreshGaps = new GapStats();
   /** Set by dispose (deactivation): what still finishes must not touch the status bar item. */
   private disposed = false;
@@ -319,6 +321,7 @@ export class Launcher implements vscode.Disposable, ViewHost {
     this.lastLogPath = null;
     this.stopRequestedAt = null;
     this.stepGaps.reset();
+    this.progressGaps.reset();
     this.refreshGaps.reset();
     const loopDelay = monitorEventLoopDelay({ resolution: 10 });
     loopDelay.enable();
@@ -415,7 +418,7 @@ export class Launcher implements vscode.Disposable, ViewHost {
     // and how late this thread ran what was due (its event loop's delay, sampled every 10 ms).
     const lag = (q: number): string => (loopDelay.percentile(q) / 1e6).toFixed(0);
     this.logger.info(
-      `updates: fine-tuning step events reached the host ${this.stepGaps.describe()}; refreshes ${this.refreshGaps.describe()}; posts with a new step: ${this.feed.describeStepPosts()}; the host's event loop ran late by p50 ${lag(50)} ms, p99 ${lag(99)} ms, max ${(loopDelay.max / 1e6).toFixed(0)} ms`,
+      `updates: fine-tuning step events reached the host ${this.stepGaps.describe()}; progress events (steps and refresh parts) ${this.progressGaps.describe()}; refreshes ${this.refreshGaps.describe()}; posts with a new step: ${this.feed.describeStepPosts()}; the host's event loop ran late by p50 ${lag(50)} ms, p99 ${lag(99)} ms, max ${(loopDelay.max / 1e6).toFixed(0)} ms`,
     );
     if (this.stopRequestedAt !== null)
       this.logger.info(
@@ -459,6 +462,12 @@ export class Launcher implements vscode.Disposable, ViewHost {
     }
   }
 
+  /** " · objective value" of the last refresh, for the notification and the status bar ('' before the first). */
+  private objectiveNow(): string {
+    const obj = this.feed.snapshot.lastRefresh;
+    return obj ? ` · ${obj.objective} ${fmtValue(obj.objectiveValue)}` : '';
+  }
+
   private onEvent(e: RunEvent): void {
     this.feed.push(e);
     switch (e.type) {
@@ -486,15 +495,17 @@ export class Launcher implements vscode.Disposable, ViewHost {
           break;
         }
         this.stepGaps.record(Date.now());
+        this.progressGaps.record(Date.now());
         const pct = p.totalSteps > 0 ? (100 * p.step) / p.totalSteps : 0;
-        const obj = this.feed.snapshot.lastRefresh;
-        this.showStage(
-          obj ? ` · ${obj.objective} ${fmtValue(obj.objectiveValue)}` : '',
-          Math.max(0, pct - this.progressDone),
-        );
+        this.showStage(this.objectiveNow(), Math.max(0, pct - this.progressDone));
         this.progressDone = Math.max(this.progressDone, pct);
         break;
       }
+      case 'run/refreshing':
+        // A refresh holds the steps: the notification and the status bar say what it does meanwhile.
+        this.progressGaps.record(Date.now());
+        if (this.mode !== 'pretrain') this.showStage(this.objectiveNow());
+        break;
       case 'run/log':
         this.logger.info(`${e.payload.level === 'warn' ? 'WARN ' : ''}${e.payload.message}`);
         break;

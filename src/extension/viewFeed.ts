@@ -86,6 +86,8 @@ interface Pending {
   logs: RunEvent[];
   refreshes: RefreshPayload[];
   steps: StepPayload[];
+  /** The latest run/refreshing since the last step or refresh (an older one, or one they ended, is dropped). */
+  refreshing: RunEvent | null;
   terminal: RunEvent | null;
 }
 
@@ -122,6 +124,7 @@ const emptyPending = (): Pending => ({
   logs: [],
   refreshes: [],
   steps: [],
+  refreshing: null,
   terminal: null,
 });
 const hasPending = (p: Pending): boolean =>
@@ -130,6 +133,7 @@ const hasPending = (p: Pending): boolean =>
   p.logs.length > 0 ||
   p.refreshes.length > 0 ||
   p.steps.length > 0 ||
+  p.refreshing !== null ||
   p.terminal !== null;
 
 /** Folds run events into the host's snapshot and feeds each view, coalesced, rate-limited and acknowledged. */
@@ -373,6 +377,7 @@ export class ViewFeed {
       const last = p.refreshes.length - 1;
       p.refreshes.forEach((r, i) => events.push({ type: 'run/refresh', payload: i === last ? compactRefresh(r) : r }));
       for (const s of thinEvenly(p.steps, MAX_STEPS_PER_POST)) events.push({ type: 'run/step', payload: s });
+      if (p.refreshing) events.push(p.refreshing);
       if (p.terminal) events.push(p.terminal);
       msg = {
         type: 'host/events',
@@ -406,11 +411,16 @@ function queue(ch: Channel, e: RunEvent): void {
     case 'run/stage':
       p.stage = e;
       break;
+    case 'run/refreshing':
+      p.refreshing = e;
+      break;
     case 'run/step':
+      p.refreshing = null;
       p.steps.push(e.payload);
       if (p.steps.length > 20 * MAX_STEPS_PER_POST) p.steps = thinEvenly(p.steps, MAX_STEPS_PER_POST);
       break;
     case 'run/refresh': {
+      p.refreshing = null;
       const prev = p.refreshes.length - 1;
       if (prev >= 0) p.refreshes[prev] = stripMatrices(p.refreshes[prev]!);
       p.refreshes.push(e.payload);
@@ -426,6 +436,7 @@ function queue(ch: Channel, e: RunEvent): void {
       break;
     case 'run/finished':
     case 'run/failed':
+      p.refreshing = null;
       p.terminal = e;
       break;
     case 'run/checkpoint':

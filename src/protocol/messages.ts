@@ -110,6 +110,22 @@ export interface StepPayload {
   msPerStep: number;
 }
 
+/** What a refresh of the training loop does, in order (RefreshingPayload). */
+export type RefreshPhase = 'validation' | 'gains' | 'distribution' | 'checkpoint';
+
+/**
+ * A refresh in progress: no step runs while it does (at K = 1000 a refresh can hold the loop for hundreds of ms, and a
+ * whole network's validation pass for seconds), so the loop says what it is doing at least every PROGRESS_EVENT_MS.
+ */
+export interface RefreshingPayload {
+  /** The step the refresh is at. */
+  step: number;
+  phase: RefreshPhase;
+  /** Units done of total within the phase (validation rows; 0 of 0: no count). */
+  done: number;
+  total: number;
+}
+
 /** The stages of a run, in order: what a run does before and while it trains. */
 export type RunStageId = 'starting' | 'checking' | 'decoding' | 'extracting' | 'pretraining' | 'finetuning' | 'writing';
 
@@ -221,6 +237,8 @@ export type RunEvent =
   | { type: 'run/started'; payload: RunStartedPayload }
   /** Progress of the optimizer. */
   | { type: 'run/step'; payload: StepPayload }
+  /** A refresh is under way (no step runs meanwhile); the next run/step or run/refresh ends it. */
+  | { type: 'run/refreshing'; payload: RefreshingPayload }
   /** Multipliers, G and P were recomputed from a validation pass. */
   | { type: 'run/refresh'; payload: RefreshPayload }
   /** A checkpoint was written. */
@@ -382,6 +400,8 @@ export interface RunSnapshot {
   bestObjective: number | null;
   /** The stage of the run before or outside its training loop (from run/stage; cleared by each run/started). */
   stage?: StagePayload | null;
+  /** The refresh under way (from run/refreshing; cleared by the next run/step, run/refresh or terminal event). */
+  refreshing?: RefreshingPayload | null;
   /** The run's latest run/log lines (at most MAX_SNAPSHOT_LOGS; absent in reports written before it existed). */
   logs?: { level: 'info' | 'warn'; message: string; step: number | null }[];
 }
@@ -395,6 +415,7 @@ const RUN_EVENT_TYPES: Record<RunEvent['type'], true> = {
   'run/stage': true,
   'run/started': true,
   'run/step': true,
+  'run/refreshing': true,
   'run/refresh': true,
   'run/checkpoint': true,
   'run/log': true,
@@ -487,8 +508,10 @@ export function applyEvent(s: RunSnapshot, e: RunEvent): RunSnapshot {
     case 'run/step': {
       const losses = s.losses.length >= 2000 ? thin(s.losses) : s.losses.slice();
       losses.push({ step: e.payload.step, loss: e.payload.loss });
-      return { ...s, lastStep: e.payload, losses };
+      return { ...s, lastStep: e.payload, losses, ...endRefreshing(s) };
     }
+    case 'run/refreshing':
+      return { ...s, refreshing: e.payload };
     case 'run/refresh': {
       const v = e.payload.val;
       const h = {
@@ -504,12 +527,12 @@ export function applyEvent(s: RunSnapshot, e: RunEvent): RunSnapshot {
       };
       const best =
         s.bestObjective === null ? e.payload.objectiveValue : Math.max(s.bestObjective, e.payload.objectiveValue);
-      return { ...s, lastRefresh: e.payload, history: [...s.history, h], bestObjective: best };
+      return { ...s, lastRefresh: e.payload, history: [...s.history, h], bestObjective: best, ...endRefreshing(s) };
     }
     case 'run/finished':
-      return { ...s, status: 'finished', finished: e.payload };
+      return { ...s, status: 'finished', finished: e.payload, ...endRefreshing(s) };
     case 'run/failed':
-      return { ...s, status: 'failed', error: e.payload.message };
+      return { ...s, status: 'failed', error: e.payload.message, ...endRefreshing(s) };
     case 'run/log': {
       const logs = [
         ...(s.logs ?? []),
@@ -520,6 +543,11 @@ export function applyEvent(s: RunSnapshot, e: RunEvent): RunSnapshot {
     case 'run/checkpoint':
       return s;
   }
+}
+
+/** What ends a refresh under way (a step, the refresh's own event, the end): none left, when there was one. */
+function endRefreshing(s: RunSnapshot): Partial<RunSnapshot> {
+  return s.refreshing ? { refreshing: null } : {};
 }
 
 /** Keeps every other point, so long loss curves stay bounded in size. */

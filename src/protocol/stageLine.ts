@@ -1,6 +1,6 @@
 // The one sentence every surface shows for a live run (the dashboard's stage line, the sidebar, the status bar and
 // the progress notification): its stage, progress and time left, from the snapshot. Pure; imports protocol types only.
-import type { RunSnapshot, RunStageId } from './messages';
+import type { RefreshingPayload, RunSnapshot, RunStageId } from './messages';
 
 /** Where a live run stands, in words, with its progress (0 to 1, null: unknown) and seconds left (null: unknown). */
 export interface StageLine {
@@ -19,6 +19,20 @@ export function formatDuration(seconds: number): string {
   if (s < 3600) return `${Math.floor(s / 60)} min${s % 60 ? ` ${s % 60} s` : ''}`;
   const m = Math.round(s / 60);
   return `${Math.floor(m / 60)} h${m % 60 ? ` ${m % 60} min` : ''}`;
+}
+
+/** What a refresh under way is doing, in words: "refreshing: validation 2048/8000", "writing a checkpoint". */
+export function refreshingText(r: RefreshingPayload): string {
+  switch (r.phase) {
+    case 'validation':
+      return `refreshing: validation${r.total > 0 ? ` ${r.done}/${r.total}` : ''}`;
+    case 'gains':
+      return 'refreshing: the gain matrix';
+    case 'distribution':
+      return 'refreshing: the sampling distribution';
+    case 'checkpoint':
+      return 'writing a checkpoint';
+  }
 }
 
 /** The stage line of a running or stopping run; null when no run is live. */
@@ -54,7 +68,9 @@ export function stageLine(s: RunSnapshot): StageLine | null {
   const pct = line.fraction !== null && line.stage !== 'checking' ? ` (${Math.floor(100 * line.fraction)} %)` : '';
   const eta =
     line.etaSeconds !== null && s.status === 'running' ? `, about ${formatDuration(line.etaSeconds)} left` : '';
-  return { ...line, text: `${s.status === 'stopping' ? 'stopping: ' : ''}${line.text}${pct}${eta}` };
+  // A refresh under way (the training loop's only pause): said after the step, which it holds.
+  const refreshing = line.stage === 'finetuning' && s.refreshing ? ` · ${refreshingText(s.refreshing)}` : '';
+  return { ...line, text: `${s.status === 'stopping' ? 'stopping: ' : ''}${line.text}${pct}${eta}${refreshing}` };
 }
 
 /**

@@ -93,22 +93,35 @@ async function largeK(K, file) {
   lap(
     `  K = ${K}: first refresh drawn at step ${first.step}, ${Date.now() - started} ms after the command (heatmap ${first.k} x ${first.k}, tiles of ${first.block})`,
   );
-  // How often the step shown moved while the run streamed, on the page's own clock: first with the user only watching
-  // (QUIET_MS, nothing else done to the window), then while the test opens the command palette every 700 ms.
-  const stepGapsSince = async (count0) => {
+  // How often the step shown moved while the run streamed, and the stage line (the step, or what a refresh holding it
+  // does), on the page's own clock: first with the user only watching (QUIET_MS, nothing else done to the window), then
+  // while the test opens the command palette every 700 ms.
+  const gapsSince = async (count0) => {
     const b = await dash()
       .locator('body')
-      .evaluate((el) => ({ gaps: el.dataset.stepGaps ?? '', count: Number(el.dataset.stepGapCount ?? 0) }));
-    const all = b.gaps.split(',').filter(Boolean).map(Number);
-    return { gaps: all.slice(Math.max(0, all.length - (b.count - count0))), count: b.count };
+      .evaluate((el) => ({
+        step: el.dataset.stepGaps ?? '',
+        stepCount: Number(el.dataset.stepGapCount ?? 0),
+        progress: el.dataset.progressGaps ?? '',
+        progressCount: Number(el.dataset.progressGapCount ?? 0),
+      }));
+    const take = (list, count, from) => {
+      const all = list.split(',').filter(Boolean).map(Number);
+      return all.slice(Math.max(0, all.length - (count - from)));
+    };
+    return {
+      step: take(b.step, b.stepCount, count0.step),
+      progress: take(b.progress, b.progressCount, count0.progress),
+      count: { step: b.stepCount, progress: b.progressCount },
+    };
   };
-  const quiet0 = await stepGapsSince(0);
+  const quiet0 = await gapsSince({ step: 0, progress: 0 });
   await page.waitForTimeout(QUIET_MS);
-  const quiet = await stepGapsSince(quiet0.count);
+  const quiet = await gapsSince(quiet0.count);
   const describeGaps = (g) =>
     `every p50 ${pct(g, 0.5)} ms, p95 ${pct(g, 0.95)} ms, max ${Math.max(...g)} ms (${g.length} gaps)`;
   lap(
-    `  K = ${K}: step updates on the dashboard, the user only watching for ${QUIET_MS / 1000} s: ${describeGaps(quiet.gaps)}`,
+    `  K = ${K}: the user only watching for ${QUIET_MS / 1000} s: step updates on the dashboard ${describeGaps(quiet.step)}; stage-line updates ${describeGaps(quiet.progress)}`,
   );
   // Let refreshes stream; measure the palette meanwhile.
   const palette = [];
@@ -118,8 +131,11 @@ async function largeK(K, file) {
     await page.waitForTimeout(700);
   }
   const live = await figures();
-  const gaps = (await stepGapsSince(quiet.count)).gaps;
-  lap(`  K = ${K}: step updates on the dashboard while the palette opened every 0.7 s: ${describeGaps(gaps)}`);
+  const busy = await gapsSince(quiet.count);
+  const gaps = busy.step;
+  lap(
+    `  K = ${K}: while the palette opened every 0.7 s: step updates on the dashboard ${describeGaps(gaps)}; stage-line updates ${describeGaps(busy.progress)}`,
+  );
   const body = await dash()
     .locator('body')
     .evaluate((b) => ({
@@ -241,6 +257,9 @@ async function largeK(K, file) {
   // The worker's part of the update interval: its step events as the host received them (a refresh, when no step
   // runs, is the longest gap).
   const hostStepP50 = Number(/step events reached the host every p50 (\d+) ms/.exec(updates)?.[1] ?? NaN);
+  const hostProgressP50 = Number(
+    /progress events \(steps and refresh parts\) every p50 (\d+) ms/.exec(updates)?.[1] ?? NaN,
+  );
   const viewPostP50 = Number(/posts with a new step: dashboard-\d+ every p50 (\d+) ms/.exec(updates)?.[1] ?? NaN);
   lap(
     `  K = ${K}: Stop: dashboard "stopped" ${stopMs} ms after the palette ran the command (${stopIssued - stopClicked} ms in the palette); host log: worker saw it ${seen - requested} ms after the request, run ended ${ended - requested} ms after it`,
@@ -261,8 +280,10 @@ async function largeK(K, file) {
     stopEndedMs: ended - requested,
     liveMs,
     gaps,
-    quietGaps: quiet.gaps,
+    quietGaps: quiet.step,
+    quietProgress: quiet.progress,
     hostStepP50,
+    hostProgressP50,
     viewPostP50,
   };
 }
@@ -314,7 +335,19 @@ try {
         pct(r.gaps, 0.5),
         250,
       );
+      reportTarget(
+        lap,
+        `K = ${K}: stage-line update gap p50 (the step, or what a refresh holding it does; the user watching)`,
+        pct(r.quietProgress, 0.5),
+        250,
+      );
       reportTarget(lap, `K = ${K}: step events reaching the host, gap p50 (the worker's part)`, r.hostStepP50, 250);
+      reportTarget(
+        lap,
+        `K = ${K}: progress events reaching the host (steps and refresh parts), gap p50 (the worker's part)`,
+        r.hostProgressP50,
+        250,
+      );
       lap(
         `  K = ${K}: (the host's posts with a new step to the first dashboard of the run, the one that streamed: every p50 ${r.viewPostP50} ms)`,
       );

@@ -60,6 +60,11 @@ export interface RefreshInput {
    * valid until the next refresh with this scratch.
    */
   scratch?: GainScratch;
+  /**
+   * Called as the refresh starts on the gains (everything up to G) and on the sampling distribution, so a caller can
+   * say what it is doing (the training loop's run/refreshing events).
+   */
+  onPhase?: (phase: 'gains' | 'distribution') => void;
 }
 
 /** What computeRefresh keeps between refreshes on unchanged features (see RefreshInput.cache). */
@@ -112,6 +117,7 @@ export function computeRefresh(inp: RefreshInput): RefreshResult {
   if (logits.length !== N * K) throw new RangeError(`computeRefresh: ${logits.length} logits, expected N*K = ${N * K}`);
   if (features.length !== N * d)
     throw new RangeError(`computeRefresh: ${features.length} feature values, expected N*d = ${N * d}`);
+  inp.onPhase?.('gains');
   const preds = argmaxRows(logits, N, K);
   const C = confusionMatrix(labels, preds, K);
   const Cclipped = clipConfusion(C);
@@ -151,6 +157,7 @@ export function computeRefresh(inp: RefreshInput): RefreshResult {
       : {}),
   });
   const eps = inp.epsMask ?? (obj.id === 'meanRecall' ? 1e-10 : 1e-8);
+  inp.onPhase?.('distribution');
   const P = samplingDistribution(G, K, inp.s, eps);
   let maxGain = -Infinity;
   for (let t = 0; t < G.length; t++) maxGain = Math.max(maxGain, G[t]!);

@@ -39,9 +39,16 @@ export function gatherRows(set: ExampleSet, idx: ArrayLike<number>): tf.Tensor {
 /**
  * Runs the model over a set in batches; returns features and logits as flat float32 arrays. Without a backbone the
  * features are the set's own array (not a copy: read it, do not write it), so a caller can tell that they have not
- * changed since the last pass.
+ * changed since the last pass. onRows hears the rows done after each batch (not on the one-product path of a head on
+ * features).
  */
-export function forwardAll(model: SelmixModel, set: ExampleSet, batch = 256, mm?: MatMul): Forward {
+export function forwardAll(
+  model: SelmixModel,
+  set: ExampleSet,
+  batch = 256,
+  mm?: MatMul,
+  onRows?: (done: number, total: number) => void,
+): Forward {
   const { K, d } = model;
   const bb = model.backbone;
   // A head on features with a float32 provider (ONNX Runtime from K = 100): the logits are one product, X W + b.
@@ -63,6 +70,7 @@ export function forwardAll(model: SelmixModel, set: ExampleSet, batch = 256, mm?
     logits.set(a.dataSync() as Float32Array, s * K);
     f.dispose();
     a.dispose();
+    onRows?.(e, set.n);
   }
   return { features, logits, n: set.n };
 }

@@ -25,7 +25,7 @@ import { compileObjective } from '../objectives/compileObjective';
 import { adjustedMetrics, betterScore, logPrior, searchTau, type Scored } from '../numerics/logitAdjust';
 import type { ObjectiveOptions } from '../objectives/objectives';
 import { TrainingError } from '../errors';
-import { stepEventDue } from '../pacer';
+import { MIN_STEP_EVENT_MS, pauseEventDue, PROGRESS_EVENT_MS, stepEventDue } from '../pacer';
 import { DurationStats } from '../gapStats';
 import {
   changeNoise,
@@ -43,6 +43,7 @@ import type {
   PseudoLabelSummary,
   RunEvent,
   RefreshPayload,
+  RefreshPhase,
   WarmStartSummary,
 } from '../../protocol/messages';
 
@@ -131,6 +132,11 @@ export interface FinetuneOptions {
    * refresh.
    */
   stepEventEvery?: number;
+  /**
+   * The longest a refresh (during which no step runs) stays silent, ms: it sends run/refreshing events as it starts its
+   * parts (pauseEventDue). Default PROGRESS_EVENT_MS; Infinity (the default with stepEventEvery): none.
+   */
+  refreshEventMs?: number;
   /** Matmul provider for the gain refresh (float32 tensor backend, fast at large K); absent: exact float64. */
   matmul?: MatMul;
   /**
@@ -476,6 +482,12 @@ export class FinetuneRun {
   private pseudoLabels: PseudoLabelSummary | null = null;
   /** When the last checkpoint was written (performance.now()); none yet: the first refresh writes one. */
   private checkpointedAt = Number.NEGATIVE_INFINITY;
+  /** When the last run/step or run/refreshing event went out (performance.now()). */
+  private lastEventAt = performance.now();
+  /** The part of a refresh under way and when it started (null outside a refresh). */
+  private part: { phase: RefreshPhase; at: number } | null = null;
+  /** How long each part of a refresh took last time, ms (a validation batch: one batch). */
+  private readonly partMs = new Map<RefreshPhase, number>();
   // Transient state, rebuilt from the checkpointed state (the sampler) or not needed to continue it.
   private sampler: PairSampler | null = null;
   private lastRefresh: RefreshPayload | null = null;
@@ -660,7 +672,7 @@ export class FinetuneRun {
     const T = this.T;
     const stepEvery = opts.stepEventEvery;
     let lastReported = s.step;
-    let lastEventAt = performance.now();
+    this.lastEventAt = performance.now();
     /** How long the last refresh (with its checkpoint) held the loop, ms. */
     let pauseMs = 0;
     const start = s.step;
@@ -703,7 +715,9 @@ export class FinetuneRun {
       // Extra checkpoints (a refresh writes one every training.checkpointSeconds).
       let paused = refreshed;
       if (!checkpointed && tr.checkpointEvery && t % tr.checkpointEvery === 0 && t > start) {
+        this.refreshPart('checkpoint');
         await this.checkpoint(false);
+        this.endRefreshParts();
         paused = true;
       }
       const stepAt = performance.now();
@@ -729,13 +743,13 @@ export class FinetuneRun {
       // The first refresh boundary is always reported: the views show a step as soon as there is one.
       const due =
         (stepsToPause === 0 && lastReported === start) ||
-        stepEventDue({ sinceEvent: now - lastEventAt, unitMs: now - stepAt, stepsToPause, pauseMs });
+        stepEventDue({ sinceEvent: now - this.lastEventAt, unitMs: now - stepAt, stepsToPause, pauseMs });
       if (stepEvery !== undefined ? (t + 1) % stepEvery === 0 || t + 1 === T : due || t + 1 === T) {
         opts.emit({
           type: 'run/step',
           payload: { step: t + 1, totalSteps: T, loss: lossSum / lossCount, lr, msPerStep: (now - tStep) / lossCount },
         });
-        lastEventAt = now;
+        this.lastEventAt = now;
         lastReported = t + 1;
         tStep = now;
         lossSum = 0;
@@ -1020,9 +1034,12 @@ export class FinetuneRun {
     const { s, model, data, K, objective, opts } = this;
     const { training: tr, selmix: sm } = this.cfg;
     const step = s.step;
+    this.refreshPart('validation', 0, data.val.n);
     this.head?.sync();
     this.net?.sync();
-    const fw = forwardAll(model, data.val, undefined, this.opts.matmul);
+    const fw = forwardAll(model, data.val, undefined, this.opts.matmul, (done, total) =>
+      this.refreshPart('validation', done, total),
+    );
     const W = (await model.W.data()) as Float32Array;
     const b = Float64Array.from(await model.b.data());
     const sp = this.split;
@@ -1059,6 +1076,7 @@ export class FinetuneRun {
       ...(this.refreshCache ? { cache: this.refreshCache } : {}),
       ...(opts.keepGainWork !== false ? { scratch: this.gainScratch } : {}),
       logitsFromHead: true,
+      onPhase: (phase) => this.refreshPart(phase),
     });
     s.multipliers = r.multipliers;
     // SelMix samples from P averaged over refreshes (selmix.smoothing, docs/ALGORITHM.md section 4); the baselines keep
@@ -1160,6 +1178,7 @@ export class FinetuneRun {
       },
       ...(feasibility ? { feasibility } : {}),
     };
+    this.endRefreshParts();
     opts.emit({ type: 'run/refresh', payload: this.lastRefresh });
     s.maxGainHistory.push(r.maxGain);
     if (tr.earlyStop && s.maxGainHistory.length >= tr.earlyStop.window) {
@@ -1190,8 +1209,33 @@ export class FinetuneRun {
     // At most one checkpoint every training.checkpointSeconds from refreshes (each holds W, its momentum, the best
     // weights, P and G: 40 MB at K = 1000, d = 2048, hashed and synced); the last refresh of a run always writes one.
     if (!final && performance.now() - this.checkpointedAt < tr.checkpointSeconds * 1000) return false;
+    this.refreshPart('checkpoint');
     await this.checkpoint(isBest);
+    this.endRefreshParts();
     return true;
+  }
+
+  /**
+   * A refresh (or a checkpoint between refreshes) starts its next part, or its validation pass its next batch: records
+   * how long the part before took, and sends run/refreshing when pauseEventDue says so (no step runs meanwhile, and at
+   * K = 1000 a refresh holds the loop for hundreds of ms; a whole network's validation pass for seconds).
+   */
+  private refreshPart(phase: RefreshPhase, done = 0, total = 0): void {
+    const now = performance.now();
+    if (this.part) this.partMs.set(this.part.phase, now - this.part.at);
+    this.part = { phase, at: now };
+    const interval =
+      this.opts.refreshEventMs ?? (this.opts.stepEventEvery !== undefined ? Infinity : PROGRESS_EVENT_MS);
+    const minGap = Math.min(MIN_STEP_EVENT_MS, interval);
+    if (!pauseEventDue(now - this.lastEventAt, this.partMs.get(phase) ?? 0, interval, minGap)) return;
+    this.opts.emit({ type: 'run/refreshing', payload: { step: this.s.step, phase, done, total } });
+    this.lastEventAt = now;
+  }
+
+  /** The pause's last part ended (its duration kept for the next one). */
+  private endRefreshParts(): void {
+    if (this.part) this.partMs.set(this.part.phase, performance.now() - this.part.at);
+    this.part = null;
   }
 }
 

@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { etaSeconds, MIN_STEP_EVENT_MS, PROGRESS_EVENT_MS, ProgressPacer, stepEventDue } from '../../../src/core/pacer';
+import {
+  etaSeconds,
+  MIN_STEP_EVENT_MS,
+  pauseEventDue,
+  PROGRESS_EVENT_MS,
+  ProgressPacer,
+  stepEventDue,
+} from '../../../src/core/pacer';
 
 /** The gaps between the events a pacer asks for, over units of work of the given durations (ms). */
 function gaps(unitMs: number[], interval = PROGRESS_EVENT_MS): number[] {
@@ -136,6 +143,29 @@ test('step events: short refreshes many times a second (small K) give an event e
   const inner = r.gaps.slice(0, -1); // the last one is the end of the run
   assert.ok(Math.min(...inner) >= MIN_STEP_EVENT_MS, `smallest gap ${Math.min(...inner)} ms`);
   assert.ok(Math.max(...inner) <= PROGRESS_EVENT_MS, `largest gap ${Math.max(...inner)} ms`);
+});
+
+test('pause events: a refresh part is announced when it would end past the interval, never within the minimum gap', () => {
+  assert.equal(pauseEventDue(100, 100), false, 'ends at 200 ms: the next part can speak');
+  assert.equal(pauseEventDue(100, 200), true, 'would end at 300 ms');
+  assert.equal(pauseEventDue(PROGRESS_EVENT_MS, 0), true, 'silent for the whole interval');
+  assert.equal(pauseEventDue(MIN_STEP_EVENT_MS - 1, 10_000), false, 'right after an event');
+  assert.equal(pauseEventDue(1e9, 1e9, Infinity), false, 'Infinity: never');
+  assert.equal(pauseEventDue(0, 0, 0, 0), true, 'interval 0: at every part');
+  // A refresh of parts 60, 90, 180, 40 ms (the e2e's K = 1000 under load) after a step event: no silence over the
+  // interval but the parts' own length, and no more events than needed.
+  const parts = [60, 90, 180, 40];
+  let since = 0;
+  const gaps: number[] = [];
+  for (const ms of parts) {
+    if (pauseEventDue(since, ms)) {
+      gaps.push(since);
+      since = 0;
+    }
+    since += ms;
+  }
+  gaps.push(since);
+  assert.deepEqual(gaps, [150, 220]);
 });
 
 test('etaSeconds: the time left at the rate so far, null without a rate', () => {

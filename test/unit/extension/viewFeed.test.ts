@@ -213,6 +213,53 @@ test('a view that does not acknowledge gets at most MAX_IN_FLIGHT messages until
   assert.equal(ev.filter((e) => e.type === 'run/refresh' && e.payload.gain.data.length > 0).length, 1);
 });
 
+test('a refresh under way reaches a view as its latest run/refreshing, after the steps; a later step or refresh drops it', () => {
+  const clock = fakeClock();
+  const posts: HostToWebview[] = [];
+  const feed = new ViewFeed({ updatesPerSecond: 10, clock });
+  feed.addView('v', (m) => posts.push(m));
+  feed.push(started(10));
+  feed.viewReady('v');
+  feed.viewAck('v');
+  const refreshing = (phase: 'validation' | 'gains', done: number): RunEvent => ({
+    type: 'run/refreshing',
+    payload: { step: 20, phase, done, total: 400 },
+  });
+  // The events the view got since the last call, every post acknowledged.
+  let seen = posts.length;
+  const batch = (): RunEvent[] => {
+    clock.advance(200);
+    const got = posts.slice(seen).flatMap((m) => {
+      feed.viewAck('v');
+      return m.type === 'host/events' ? m.events : [];
+    });
+    seen = posts.length;
+    return got;
+  };
+  // Steps, then a refresh's parts: the steps, and of the parts the newest alone, last.
+  feed.push(step(19));
+  feed.push(step(20));
+  feed.push(refreshing('validation', 0));
+  feed.push(refreshing('validation', 256));
+  feed.push(refreshing('gains', 0));
+  assert.deepEqual(
+    batch().map((e) => (e.type === 'run/refreshing' ? `refreshing ${e.payload.phase}` : e.type)),
+    ['run/step', 'run/step', 'refreshing gains'],
+  );
+  assert.equal(feed.snapshot.refreshing?.phase, 'gains');
+  // A step goes out at once (the rate limit allows it); within the limit a refresh starts and ends and a step
+  // follows: the view gets no stale run/refreshing.
+  feed.push(step(20));
+  feed.push(refreshing('validation', 0));
+  feed.push({ type: 'run/refresh', payload: refresh(20, 10) });
+  feed.push(step(21));
+  assert.deepEqual(
+    batch().map((e) => e.type),
+    ['run/step', 'run/refresh', 'run/step'],
+  );
+  assert.equal(feed.snapshot.refreshing, null);
+});
+
 test('a stalled view is resynchronised with a snapshot, and too long a backlog becomes a snapshot', () => {
   const clock = fakeClock();
   const posts: HostToWebview[] = [];

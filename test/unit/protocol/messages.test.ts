@@ -84,6 +84,10 @@ test('refreshes append to the history and keep the best objective seen', () => {
   );
   assert.equal(s.bestObjective, 0.7);
   assert.equal(s.lastRefresh?.step, 100);
+  // A refresh under way is the snapshot's until its run/refresh comes.
+  const r = applyEvent(s, { type: 'run/refreshing', payload: { step: 150, phase: 'gains', done: 0, total: 0 } });
+  assert.equal(r.refreshing?.phase, 'gains');
+  assert.equal(applyEvent(r, { type: 'run/refresh', payload: refresh(150, 0.5) }).refreshing, null);
 });
 
 test('steps record the loss curve, thinned to stay bounded, and the reducer never mutates its input', () => {
@@ -113,6 +117,7 @@ test('isRunEvent accepts every event tag with a payload and nothing else', () =>
   for (const type of [
     'run/started',
     'run/step',
+    'run/refreshing',
     'run/refresh',
     'run/checkpoint',
     'run/log',

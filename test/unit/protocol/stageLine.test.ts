@@ -89,6 +89,44 @@ test('the first stage event of a run replaces a finished run at once: running, n
   assert.equal(stageLine(done), null);
 });
 
+test('a refresh under way is said after the step it holds, until the next step, refresh or end', () => {
+  const refreshing = (
+    phase: 'validation' | 'gains' | 'distribution' | 'checkpoint',
+    done = 0,
+    total = 0,
+  ): RunEvent => ({
+    type: 'run/refreshing',
+    payload: { step: 250, phase, done, total },
+  });
+  const step = (n: number): RunEvent => ({
+    type: 'run/step',
+    payload: { step: n, totalSteps: 1000, loss: 1, lr: 0.1, msPerStep: 100 },
+  });
+  const s = fold(emptySnapshot(), started('finetune', 'head'), step(250), refreshing('validation', 2048, 8000));
+  assert.deepEqual(s.refreshing, { step: 250, phase: 'validation', done: 2048, total: 8000 });
+  assert.equal(
+    stageLine(s)?.text,
+    'fine-tuning the head: step 250/1000 (25 %), about 1 min 15 s left · refreshing: validation 2048/8000',
+  );
+  assert.equal(stageLine(fold(s, refreshing('gains')))?.text.split(' · ')[1], 'refreshing: the gain matrix');
+  assert.equal(
+    stageLine(fold(s, refreshing('distribution')))?.text.split(' · ')[1],
+    'refreshing: the sampling distribution',
+  );
+  assert.equal(stageLine(fold(s, refreshing('checkpoint')))?.text.split(' · ')[1], 'writing a checkpoint');
+  assert.equal(stageLine(fold(s, refreshing('validation')))?.text.split(' · ')[1], 'refreshing: validation');
+  // The next step ends it; so does the refresh's own event, and a terminal one.
+  const next = fold(s, step(260));
+  assert.equal(next.refreshing, null);
+  assert.equal(stageLine(next)?.text, 'fine-tuning the head: step 260/1000 (26 %), about 1 min 14 s left');
+  assert.equal(fold(s, { type: 'run/failed', payload: { message: 'x', kind: 'training' } }).refreshing, null);
+  // A stopping run still says it (the refresh after a stop is the run's last).
+  assert.match(
+    stageLine({ ...s, status: 'stopping' })?.text ?? '',
+    /^stopping: .* · refreshing: validation 2048\/8000$/,
+  );
+});
+
 test("a run/log line carries the worker's own step when it gives one", () => {
   const s = fold(
     emptySnapshot(),

@@ -205,6 +205,44 @@ test("the run's log says where the loop's time went: one pause per refresh or ex
   );
 });
 
+test('a refresh says what it does while no step runs: run/refreshing for each part, in order, then run/refresh', async () => {
+  const events = async (extra: object): Promise<string[]> => {
+    const p = problem({ steps: 20 });
+    const m = p.model();
+    const out: string[] = [];
+    const r = await finetune(m, p.data, {
+      config: p.config,
+      emit: (e) => {
+        if (e.type === 'run/refreshing')
+          out.push(
+            `${e.payload.step} ${e.payload.phase}${e.payload.total > 0 ? ` ${e.payload.done}/${e.payload.total}` : ''}`,
+          );
+        else if (e.type === 'run/refresh') out.push(`${e.payload.step} refresh`);
+      },
+      shouldStop: () => false,
+      ...extra,
+    });
+    r.bestWeights.forEach((t) => t.dispose());
+    disposeModel(m);
+    return out;
+  };
+  // refreshEventMs 0: every part announced. Refreshes at steps 0 and 10, the final one at 20; 80 validation rows in one
+  // batch; the first and the final refresh write a checkpoint (training.checkpointSeconds 30).
+  const part = (t: number) => [`${t} validation 0/80`, `${t} validation 80/80`, `${t} gains`, `${t} distribution`];
+  assert.deepEqual(await events({ stepEventEvery: 1, refreshEventMs: 0 }), [
+    ...part(0),
+    '0 refresh',
+    '0 checkpoint',
+    ...part(10),
+    '10 refresh',
+    ...part(20),
+    '20 refresh',
+    '20 checkpoint',
+  ]);
+  // With step events every n steps (tests) and no refreshEventMs: none.
+  assert.deepEqual(await events({ stepEventEvery: 1 }), ['0 refresh', '10 refresh', '20 refresh']);
+});
+
 /** Runs the problem to the end (from resume when given); returns the loop's last checkpoint and the pseudo-labels. */
 async function runToEnd(p: ReturnType<typeof problem>, opts: { stopAt?: number; resume?: TrainState } = {}) {
   const states: TrainState[] = [];
