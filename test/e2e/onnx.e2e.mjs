@@ -204,8 +204,10 @@ try {
       );
       const wallS = (Date.now() - commandAt) / 1000;
       const etaLines = lines.filter((l) => /^fine-tuning the whole network: step \d+\/300 .*about .* left$/.test(l));
+      // Lines that say what a refresh holding the steps does (run/refreshing: only when one lasts long enough).
+      const refreshingLines = lines.filter((l) => / · (refreshing: |writing a checkpoint)/.test(l));
       lap(
-        `  run ${status} in ${wallS.toFixed(1)} s; live: trains "${trainsLive}", time / step "${msLive}"; ${lines.length} stage lines, ${etaLines.length} with the ETA, e.g. "${etaLines.at(-1) ?? lines.at(-1) ?? ''}"`,
+        `  run ${status} in ${wallS.toFixed(1)} s; live: trains "${trainsLive}", time / step "${msLive}"; ${lines.length} stage lines, ${etaLines.length} with the ETA, e.g. "${etaLines.at(-1) ?? lines.at(-1) ?? ''}"; ${refreshingLines.length} saying what a refresh does${refreshingLines.length ? `, e.g. "${refreshingLines.at(-1)}"` : ''}`,
       );
       await page.waitForTimeout(500);
       await shot('onnx-whole-dashboard');

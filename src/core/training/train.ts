@@ -673,6 +673,8 @@ export class FinetuneRun {
     const stepEvery = opts.stepEventEvery;
     let lastReported = s.step;
     this.lastEventAt = performance.now();
+    // Step events keep their own pace (stepEventDue), whatever run/refreshing events went out between them.
+    let lastStepEventAt = this.lastEventAt;
     /** How long the last refresh (with its checkpoint) held the loop, ms. */
     let pauseMs = 0;
     const start = s.step;
@@ -743,13 +745,14 @@ export class FinetuneRun {
       // The first refresh boundary is always reported: the views show a step as soon as there is one.
       const due =
         (stepsToPause === 0 && lastReported === start) ||
-        stepEventDue({ sinceEvent: now - this.lastEventAt, unitMs: now - stepAt, stepsToPause, pauseMs });
+        stepEventDue({ sinceEvent: now - lastStepEventAt, unitMs: now - stepAt, stepsToPause, pauseMs });
       if (stepEvery !== undefined ? (t + 1) % stepEvery === 0 || t + 1 === T : due || t + 1 === T) {
         opts.emit({
           type: 'run/step',
           payload: { step: t + 1, totalSteps: T, loss: lossSum / lossCount, lr, msPerStep: (now - tStep) / lossCount },
         });
         this.lastEventAt = now;
+        lastStepEventAt = now;
         lastReported = t + 1;
         tStep = now;
         lossSum = 0;
