@@ -72,15 +72,20 @@ export function saveSnapshot(snapshot: RunSnapshot): void {
   vscode.setState({ snapshot } satisfies SavedState);
 }
 
+/** Appends x to list, keeps the newest 60, and writes them on <body data-...> (key: the dataset name) for the e2e. */
+export function keepRecent(list: number[], x: number, key: string): void {
+  list.push(x);
+  if (list.length > 60) list.shift();
+  document.body.dataset[key] = list.join(',');
+}
+
 /**
  * How long the host's messages took to arrive here (the host's post -> this page's handler, ms; the newest 60), on
  * <body data-transit-ms> for the e2e: VS Code's relay plus the time the message waited for this page's thread.
  */
 const transits: number[] = [];
 function recordTransit(ms: number): void {
-  transits.push(ms);
-  if (transits.length > 60) transits.shift();
-  document.body.dataset.transitMs = transits.join(',');
+  keepRecent(transits, ms, 'transitMs');
 }
 
 /** Redraws a second, at most (the host may send more often; updates in between are folded into one draw). */

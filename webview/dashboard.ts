@@ -58,6 +58,7 @@ import {
   GAIN_MONITOR_WARNING,
   gainMonitor,
   initialSnapshot,
+  keepRecent,
   showGainMonitor,
   onThemeChange,
   stageNote,
@@ -436,10 +437,8 @@ class UpdateGaps {
   record(): void {
     const now = Date.now();
     if (this.last > 0) {
-      this.gaps.push(now - this.last);
-      if (this.gaps.length > 60) this.gaps.shift();
+      keepRecent(this.gaps, now - this.last, `${this.name}Gaps`);
       this.count++;
-      document.body.dataset[`${this.name}Gaps`] = this.gaps.join(',');
       document.body.dataset[`${this.name}GapCount`] = String(this.count);
     }
     this.last = now;
