@@ -452,7 +452,8 @@ function exposeMatrix(dom: HTMLElement, m: FlatMatrix, step: number): void {
   dom.dataset.k = String(m.K);
   dom.dataset.block = String(m.block ?? 1);
   dom.dataset.step = String(step);
-  dom.dataset.values = m.data.length <= 10_000 ? m.data.map((v) => Number(v.toPrecision(4))).join(',') : '';
+  dom.dataset.values =
+    m.data.length <= 10_000 ? Array.from(m.data, (v: number) => Number(v.toPrecision(4))).join(',') : '';
 }
 
 function set(chart: { setOption(o: ChartOption, opts?: object): void }, option: ChartOption): void {
@@ -585,7 +586,11 @@ function draw(s: RunSnapshot, refreshAt: number | null = null): void {
 
 /**
  * Charts are drawn at most every CHARTS_MIN_MS (or twice their last cost) while a run streams: a refresh's heatmaps
- * stay within a second of it, and the page's thread is free at least half the time for the step and stage line.
+ * stay within a second of it, and the page's thread is free at least half the time for the step and stage line (and,
+ * where the webview shares its thread with the workbench, for VS Code). They are drawn a part per frame (the
+ * heatmaps first, then per-class recall, the curves, the loss), so no single task holds the thread for all of them,
+ * and their cost is counted up to the end of the frame after the last: ECharts lays out and paints in that frame
+ * (lazyUpdate), which at K = 100 costs more than the options themselves.
  */
 const CHARTS_MIN_MS = 300;
 let chartsDrawnAt = Number.NEGATIVE_INFINITY;
@@ -602,16 +607,50 @@ function drawChartsNow(): void {
   chartsDrawnAt = t0;
   const at = chartsRefreshAt;
   chartsRefreshAt = null;
-  drawCharts(lastDrawn, at);
-  chartsMs = performance.now() - t0;
-  document.body.dataset.chartsMs = chartsMs.toFixed(1);
+  const s = lastDrawn;
+  const parts = [
+    (): void => drawMatrices(s, at),
+    (): void => drawRecall(s),
+    (): void => {
+      if (s.history !== drawn.history) drawCurves(s, palette());
+    },
+    (): void => drawLoss(s),
+  ];
+  // Each part in its own task, after the frame that painted the one before (a part of a later draw supersedes the
+  // rest: charts drawn again meanwhile, on a theme change or when the run ends, draw every part that changed).
+  const run = (i: number): void => {
+    if (chartsDrawnAt !== t0) return;
+    if (i === parts.length) {
+      chartsMs = performance.now() - t0;
+      document.body.dataset.chartsMs = chartsMs.toFixed(1);
+      return;
+    }
+    parts[i]!();
+    afterFrame(() => run(i + 1));
+  };
+  run(0);
 }
 
-/** The heatmaps, per-class recall, curves and loss (each only when its data changed). */
-function drawCharts(s: RunSnapshot, refreshAt: number | null): void {
+/**
+ * Runs fn in a task after the next frame has been painted (the first task after it), or after 100 ms when the page
+ * gets no frames (hidden or throttled).
+ */
+function afterFrame(fn: () => void): void {
+  let done = false;
+  const once = (): void => {
+    if (done) return;
+    done = true;
+    window.clearTimeout(fallback);
+    fn();
+  };
+  const fallback = window.setTimeout(once, 100);
+  requestAnimationFrame(() => window.setTimeout(once, 0));
+}
+
+/** The heatmaps of G and P (when a new refresh came) and the downsampling note. */
+function drawMatrices(s: RunSnapshot, refreshAt: number | null): void {
   const p = palette();
-  const started = s.started;
-  const K = started?.K ?? s.lastRefresh?.val.recall.length ?? 0;
+  const K = s.started?.K ?? s.lastRefresh?.val.recall.length ?? 0;
   const name = (k: number): string => className(s, k);
   const r = s.lastRefresh;
   const newRefresh = r !== drawn.refresh;
@@ -658,7 +697,14 @@ function drawCharts(s: RunSnapshot, refreshAt: number | null): void {
     b > 1
       ? `K = ${K}: the heatmaps are downsampled to ${r!.gain.K} × ${r!.gain.K} tiles of ${b} × ${b} classes (G: the entry of largest |G| in each tile; P: the tile's total probability). Hover a tile for its class range.`
       : '';
+}
 
+/** Per-class recall (the bars, and the histogram at large K), when it changed. */
+function drawRecall(s: RunSnapshot): void {
+  const p = palette();
+  const K = s.started?.K ?? s.lastRefresh?.val.recall.length ?? 0;
+  const name = (k: number): string => className(s, k);
+  const r = s.lastRefresh;
   const start = startRecall(s);
   const kept = finishedResults(s)?.after.val.recall ?? null;
   keptLabel.hidden = kept === null;
@@ -692,9 +738,11 @@ function drawCharts(s: RunSnapshot, refreshAt: number | null): void {
     recallDom.dataset.step = String(showKept ? finishedResults(s)!.bestStep : (r?.step ?? 0));
     recallDom.dataset.bars = String(view.classes.length);
   }
+}
 
-  const h = s.history;
-  if (h !== drawn.history) drawCurves(s, p);
+/** The loss curve, when new losses came. */
+function drawLoss(s: RunSnapshot): void {
+  const p = palette();
   if (s.losses !== drawn.losses) {
     drawn.losses = s.losses;
     set(

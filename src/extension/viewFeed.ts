@@ -21,6 +21,18 @@ function stripMatrices(p: RefreshPayload): RefreshPayload {
   return { ...p, gain: { K: p.gain.K, data: [] }, distribution: { K: p.distribution.K, data: [] } };
 }
 
+/**
+ * A refresh's matrices as a webview's message carries them: Float32Array, which VS Code posts as binary (40 KB for a
+ * 100 x 100 matrix) where a number array goes as JSON (about 200 KB, written by the extension host and parsed by the
+ * workbench, on the thread that also runs the page at K = 100). Float32 is more than the heatmaps' colours and
+ * four-digit tooltips need.
+ */
+export function binaryRefresh(p: RefreshPayload): RefreshPayload {
+  const pack = (m: RefreshPayload['gain']): RefreshPayload['gain'] =>
+    m.data.length === 0 || m.data instanceof Float32Array ? m : { ...m, data: Float32Array.from(m.data) };
+  return { ...p, gain: pack(p.gain), distribution: pack(p.distribution) };
+}
+
 /** A snapshot carries the multipliers (K numbers) of at most this many refreshes, evenly spaced, always the last. */
 export const MAX_SNAPSHOT_MULTIPLIER_ROWS = 300;
 
@@ -362,9 +374,10 @@ export class ViewFeed {
   private send(ch: Channel): void {
     let msg: Exclude<HostToWebview, { type: 'host/runs' }>;
     if (ch.needsSnapshot) {
+      const snapshot = compactSnapshot(this.snap);
       msg = {
         type: 'host/snapshot',
-        snapshot: compactSnapshot(this.snap),
+        snapshot: snapshot.lastRefresh ? { ...snapshot, lastRefresh: binaryRefresh(snapshot.lastRefresh) } : snapshot,
         ...(this.snap.lastRefresh && this.refreshAt !== null ? { refreshAt: this.refreshAt } : {}),
       };
     } else {
@@ -375,7 +388,9 @@ export class ViewFeed {
       if (p.stage) events.push(p.stage);
       events.push(...p.logs);
       const last = p.refreshes.length - 1;
-      p.refreshes.forEach((r, i) => events.push({ type: 'run/refresh', payload: i === last ? compactRefresh(r) : r }));
+      p.refreshes.forEach((r, i) =>
+        events.push({ type: 'run/refresh', payload: i === last ? binaryRefresh(compactRefresh(r)) : r }),
+      );
       for (const s of thinEvenly(p.steps, MAX_STEPS_PER_POST)) events.push({ type: 'run/step', payload: s });
       if (p.refreshing) events.push(p.refreshing);
       if (p.terminal) events.push(p.terminal);

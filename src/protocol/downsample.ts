@@ -11,7 +11,7 @@ export type BlockReduce = 'maxAbs' | 'sum';
 /** Downsamples a K x K matrix to at most maxSide per side by block x block tiles (block = ceil(K / maxSide)). */
 export function downsampleMatrix(m: FlatMatrix, reduce: BlockReduce, maxSide = MAX_VIEW_SIDE): FlatMatrix {
   const K = m.K;
-  // A view gets plain arrays (webview messages are JSON).
+  // Plain arrays out (JSON lines; the host posts a view's matrices as Float32Array, src/extension/viewFeed.ts).
   if (K <= maxSide || m.data.length !== K * K) return Array.isArray(m.data) ? m : { ...m, data: Array.from(m.data) };
   const block = Math.ceil(K / maxSide);
   const n = Math.ceil(K / block);

@@ -1,15 +1,17 @@
 // The one message vocabulary of SelMix: what the worker posts, what the CLI prints one per line with
 // `--json`, what the extension host forwards to its webviews, and what the webviews send back.
 // Payloads are JSON-safe: matrices are flat row-major number arrays plus their size K (a K x K matrix the engine
-// made may travel as a Float64Array, which structured clone copies as it is: a JSON writer passes jsonSafe).
+// made may travel as a Float64Array, which structured clone copies as it is, and the host posts a view's matrices as
+// Float32Array, which VS Code carries as binary: a JSON writer passes jsonSafe).
 
 /**
  * A K x K matrix, flat row-major: entry (i, j) is data[i * K + j]. The engine hands its own Float64Array (a
- * million entries at K = 1000: a plain-array copy per refresh cost more than the refresh's arithmetic).
+ * million entries at K = 1000: a plain-array copy per refresh cost more than the refresh's arithmetic); a webview
+ * gets Float32Array (src/extension/viewFeed.ts).
  */
 export interface FlatMatrix {
   K: number;
-  data: number[] | Float64Array;
+  data: number[] | Float64Array | Float32Array;
   /**
    * Set only on matrices the host downsampled for a view: each cell summarises a block x block tile of the full matrix
    * (G: its entry of largest magnitude; P: its total mass).

@@ -11,6 +11,7 @@ import {
 import type { Clock } from '../../../src/extension/viewFeed';
 import { applyEvent, emptySnapshot } from '../../../src/protocol/messages';
 import type { HostToWebview, MetricsReport, RefreshPayload, RunEvent } from '../../../src/protocol/messages';
+import { compactRefresh } from '../../../src/protocol/downsample';
 
 /** A fake clock: timers fire when advance() passes them. */
 function fakeClock(): Clock & { advance(ms: number): void } {
@@ -529,4 +530,43 @@ test('nextReady resolves at the next view/ready of that kind, or false after its
   // A view/ready after the timeout finds no waiter left (and no timer fires twice).
   feed.viewReady('dashboard-2');
   clock.advance(5000);
+});
+
+test("a view's matrices travel as Float32Array (binary in VS Code's postMessage); the page's embedded snapshot keeps number arrays (JSON)", () => {
+  const clock = fakeClock();
+  const posts: HostToWebview[] = [];
+  const feed = new ViewFeed({ updatesPerSecond: 10, clock });
+  feed.addView('v', (m) => posts.push(m));
+  feed.push(started(1000));
+  feed.push({ type: 'run/refresh', payload: refresh(10, 1000) });
+  feed.push({ type: 'run/refresh', payload: refresh(20, 12) });
+  feed.viewReady('v');
+  const snap = posts[0]!;
+  assert.equal(snap.type, 'host/snapshot');
+  const inSnapshot = snap.type === 'host/snapshot' ? snap.snapshot.lastRefresh! : null;
+  const expect = compactRefresh(refresh(20, 12));
+  for (const [got, want] of [
+    [inSnapshot!.gain, expect.gain],
+    [inSnapshot!.distribution, expect.distribution],
+  ] as const) {
+    assert.ok(got.data instanceof Float32Array, 'the snapshot posted to a view: Float32Array');
+    assert.deepEqual(Array.from(got.data), Array.from(want.data, Math.fround));
+  }
+  feed.viewAck('v');
+  clock.advance(200);
+  feed.push({ type: 'run/refresh', payload: refresh(30, 1000) });
+  clock.advance(200);
+  const last = posts.at(-1)!;
+  const r = last.type === 'host/events' ? last.events.find((e) => e.type === 'run/refresh') : undefined;
+  assert.ok(r?.type === 'run/refresh' && r.payload.gain.data instanceof Float32Array, 'a posted refresh too');
+  if (r?.type === 'run/refresh') {
+    assert.equal(r.payload.gain.K, 100, 'downsampled first');
+    assert.deepEqual(
+      Array.from(r.payload.gain.data),
+      Array.from(compactRefresh(refresh(30, 1000)).gain.data, Math.fround),
+    );
+  }
+  const page = feed.bootstrapSnapshot().lastRefresh!;
+  assert.ok(Array.isArray(page.gain.data) && Array.isArray(page.distribution.data), 'embedded in the HTML as JSON');
+  assert.ok(Array.isArray(feed.snapshot.lastRefresh!.gain.data), 'the host keeps what it was given');
 });
