@@ -571,9 +571,11 @@ function draw(s: RunSnapshot, refreshAt: number | null = null): void {
   error.hidden = s.error === null;
   error.textContent = s.error ? `Run failed: ${s.error}` : '';
 
-  // The charts at a bounded rate while a run streams (they cost tens to hundreds of ms at large K on a busy machine);
-  // the facts above, the step and the stage line at every update (microseconds), so they never wait for a chart.
-  if (refreshAt !== null) chartsRefreshAt = refreshAt;
+  // The heatmaps (this page's own canvases, a few ms at 100 x 100) at every draw that brings a new refresh, so a
+  // refresh shows a frame after it arrives; the ECharts charts at a bounded rate while a run streams (they cost tens to
+  // hundreds of ms at large K on a busy machine); the facts above, the step and the stage line at every update
+  // (microseconds), so they never wait for a chart.
+  drawMatrices(s, refreshAt);
   const now = performance.now();
   const wait = chartsDrawnAt + Math.max(CHARTS_MIN_MS, 2 * chartsMs) - now;
   const streaming = s.status === 'running' || s.status === 'stopping';
@@ -585,19 +587,17 @@ function draw(s: RunSnapshot, refreshAt: number | null = null): void {
 }
 
 /**
- * Charts are drawn at most every CHARTS_MIN_MS (or twice their last cost) while a run streams: a refresh's heatmaps
- * stay within a second of it, and the page's thread is free at least half the time for the step and stage line (and,
- * where the webview shares its thread with the workbench, for VS Code). They are drawn a part per frame (the
- * heatmaps first, then per-class recall, the curves, the loss), so no single task holds the thread for all of them,
- * and their cost is counted up to the end of the frame after the last: ECharts lays out and paints in that frame
- * (lazyUpdate), which at K = 100 costs more than the options themselves.
+ * The ECharts charts are drawn at most every CHARTS_MIN_MS (or twice their last cost) while a run streams, so the
+ * page's thread is free at least half the time for the step, the stage line and the heatmaps (and, where the webview
+ * shares its thread with the workbench, for VS Code). They are drawn a part per frame (per-class recall, the curves,
+ * the loss), so no single task holds the thread for all of them, and their cost is counted up to the end of the frame
+ * after the last: ECharts lays out and paints in that frame (lazyUpdate), which at K = 100 costs more than the options
+ * themselves.
  */
 const CHARTS_MIN_MS = 300;
 let chartsDrawnAt = Number.NEGATIVE_INFINITY;
 let chartsMs = 0;
 let chartsTimer = 0;
-/** The host's time of the newest refresh not yet drawn (its latency is recorded when its heatmaps are painted). */
-let chartsRefreshAt: number | null = null;
 
 function drawChartsNow(): void {
   window.clearTimeout(chartsTimer);
@@ -605,11 +605,8 @@ function drawChartsNow(): void {
   if (!lastDrawn) return;
   const t0 = performance.now();
   chartsDrawnAt = t0;
-  const at = chartsRefreshAt;
-  chartsRefreshAt = null;
   const s = lastDrawn;
   const parts = [
-    (): void => drawMatrices(s, at),
     (): void => drawRecall(s),
     (): void => {
       if (s.history !== drawn.history) drawCurves(s, palette());
