@@ -41,14 +41,14 @@ p=0; f=0
 for suite in vscode load largek restricted packages onnx onnx-universal; do
   want "$suite" || continue
   o=$(cat "test-artifacts/e2e/$suite.log" 2>/dev/null)
-  line=$(count "$o"); [ -z "$line" ] && { f=$((f + 1)); continue; }   # a suite that crashed counts as one failure
+  # The failing cases again, named by suite, so that the end of the output (what CI keeps) says which ones failed.
+  grep -E "^(\[[0-9.]+s\] )?FAIL " <<<"$o" | sed "s/^/[e2e] $suite: /"
+  line=$(count "$o")
+  if [ -z "$line" ]; then   # a suite that crashed counts as one failure
+    echo "[e2e] $suite: no result line (the suite crashed; see test-artifacts/e2e/$suite.log)"
+    f=$((f + 1)); continue
+  fi
   p=$((p + $(cut -d' ' -f1 <<<"$line"))); f=$((f + $(cut -d' ' -f3 <<<"$line")))
-done
-# The failing cases again, named by suite, so that the end of the output (what CI keeps) says which ones failed.
-for suite in vscode load largek restricted packages onnx onnx-universal; do
-  want "$suite" || continue
-  grep -hE "^(\[[0-9.]+s\] )?FAIL " "test-artifacts/e2e/$suite.log" 2>/dev/null | sed "s/^/[e2e] $suite: /"
-  [ -z "$(count "$(cat "test-artifacts/e2e/$suite.log" 2>/dev/null)")" ] && echo "[e2e] $suite: no result line (the suite crashed; see test-artifacts/e2e/$suite.log)"
 done
 echo "[e2e] total $(( $(date +%s) - t0 )) s (build, package, setup, VS Code run, load test); screenshots in test-artifacts/e2e/"
 echo "$p passed, $f failed"
