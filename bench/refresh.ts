@@ -99,6 +99,9 @@ export interface BruteRow {
   alloc: Allocation | null;
 }
 
+/** A refresh's inputs with the validation logits (a synthetic pass always has them). */
+export type BenchInput = RefreshInput & { logits: ArrayLike<number> };
+
 /**
  * Synthetic validation pass and head for K classes in d dimensions: class-structured ReLU features, a head that
  * leans towards the class prototypes, and logits that really are features x W + b (as in a run, so the fast gain
@@ -112,7 +115,7 @@ export function syntheticInput(
   seed = 1,
   mm?: MatMul,
   shape: InputShape = {},
-): RefreshInput {
+): BenchInput {
   const u = mulberry(seed);
   const g = gaussian(u);
   const perClass = shape.perClass ?? Math.max(5, Math.ceil(1000 / K));
@@ -189,7 +192,7 @@ export const LARGE_GAP: InputShape = { perClass: 3, logitScale: 30 };
 export const HUGE_GAP: InputShape = { perClass: 3, logitScale: 300 };
 
 /** The largest gap max_l a_kl - a_kl' over the centroid logits a_k (class means of the validation logits). */
-export function largestLogitGap(inp: RefreshInput): number {
+export function largestLogitGap(inp: BenchInput): number {
   const { K, logits, labels } = inp;
   const A = centroidLogitsFromLogits(logits, labels, labels.length, K, inp.b);
   let gap = 0;

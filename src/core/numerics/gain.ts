@@ -41,6 +41,20 @@ export interface MatMul {
    * no transposed copy is written: those strided writes cost about as much as a float32 product at K = 1000.
    */
   transB?: (A: Mat, B: Mat, m: number, k: number, n: number, out?: Mat) => Mat;
+  /**
+   * Optional: the first column of the largest entry in each row of X W + b (X n x k, W k x m, b m, float32), without
+   * handing back the n x m product: a head's predictions on a validation set, where the training loop needs nothing
+   * else of its logits (ONNX Runtime: one graph, 4 bytes a row out instead of 4 m). null when any of X W + b is not a
+   * finite number: the caller then computes the logits themselves (argmaxRows says which row is NaN).
+   */
+  argmaxAffine?: (
+    X: Float32Array,
+    W: Float32Array,
+    b: Float32Array,
+    n: number,
+    k: number,
+    m: number,
+  ) => Int32Array | null;
 }
 
 /** Row-major product A (m x k) times B (k x n) in float64 JS: the exact provider, used when none is given. */

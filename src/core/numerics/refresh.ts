@@ -18,8 +18,16 @@ export interface RefreshInput {
   /** N x d validation features (pre-logits), row-major. */
   features: ArrayLike<number>;
   labels: ArrayLike<number>;
-  /** N x K: the model's current logits on the same examples. */
-  logits: ArrayLike<number>;
+  /**
+   * N x K: the model's current logits on the same examples; or, instead of them, `preds`. From the logits a refresh
+   * takes each row's argmax, and for a float32 provider the centroid logits as the class means.
+   */
+  logits?: ArrayLike<number>;
+  /**
+   * Each row's predicted class (the first argmax of its logits), given instead of the logits by a caller that had
+   * only those computed (MatMul.argmaxAffine): the centroid logits are then Z W + b through the provider.
+   */
+  preds?: Int32Array;
   /**
    * Head weight, d x K, in either precision (float32 as the model holds it: a trusted float32 gain never reads it, and
    * the exact provider widens it once).
@@ -114,11 +122,16 @@ export function centroidLogitsFromLogits(
 export function computeRefresh(inp: RefreshInput): RefreshResult {
   const { K, d, features, labels, logits, W, b, objective, options } = inp;
   const N = labels.length;
-  if (logits.length !== N * K) throw new RangeError(`computeRefresh: ${logits.length} logits, expected N*K = ${N * K}`);
+  if ((logits === undefined) === (inp.preds === undefined))
+    throw new RangeError('computeRefresh: give either the logits or the predictions, not both or neither');
+  if (logits && logits.length !== N * K)
+    throw new RangeError(`computeRefresh: ${logits.length} logits, expected N*K = ${N * K}`);
+  if (inp.preds && inp.preds.length !== N)
+    throw new RangeError(`computeRefresh: ${inp.preds.length} predictions, expected N = ${N}`);
   if (features.length !== N * d)
     throw new RangeError(`computeRefresh: ${features.length} feature values, expected N*d = ${N * d}`);
   inp.onPhase?.('gains');
-  const preds = argmaxRows(logits, N, K);
+  const preds = logits ? argmaxRows(logits, N, K) : inp.preds!;
   const C = confusionMatrix(labels, preds, K);
   const Cclipped = clipConfusion(C);
   const metrics = metricsReport(C, K, classSupport(labels, K), options.headFrac);
@@ -148,8 +161,9 @@ export function computeRefresh(inp: RefreshInput): RefreshResult {
     ...(inp.matmul ? { matmul: inp.matmul } : {}),
     ...(sc ? { scratch: sc } : {}),
     // A float32 provider takes the centroid logits from the validation logits (one O(K^2 d) product fewer); the
-    // exact float64 one recomputes them from Z W + b, which the float32 validation logits only approximate.
-    ...(inp.matmul?.precision === 'float32'
+    // exact float64 one recomputes them from Z W + b, which the float32 validation logits only approximate, and so
+    // does any provider when only the predictions came.
+    ...(inp.matmul?.precision === 'float32' && logits
       ? {
           A: centroidLogitsFromLogits(logits, labels, N, K, b, sc?.take('centroidLogits', Float64Array, K * K)),
           trustA: inp.logitsFromHead === true,

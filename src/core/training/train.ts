@@ -6,7 +6,7 @@
 // other.
 import * as tf from '@tensorflow/tfjs';
 import type { SelmixConfig } from '../config';
-import type { SelmixModel } from './model';
+import { headArrays, type SelmixModel } from './model';
 import { forwardAll, gatherRows, metricsOf, type ExampleSet } from './evaluate';
 import { argmaxRows, type ClassStats } from '../numerics/classStats';
 import { crossEntropy, dense } from './nn';
@@ -1040,22 +1040,30 @@ export class FinetuneRun {
     this.refreshPart('validation', 0, data.val.n);
     this.head?.sync();
     this.net?.sync();
-    const fw = forwardAll(model, data.val, undefined, this.opts.matmul, (done, total) =>
-      this.refreshPart('validation', done, total),
-    );
+    // A head on fixed features with a provider that keeps the logits to itself (ONNX Runtime): only each row's argmax
+    // comes back. The logits themselves are computed only when some are not finite (argmaxRows then names the row).
+    const fast = !model.backbone && opts.matmul?.argmaxAffine ? this.headPredictions(opts.matmul.argmaxAffine) : null;
+    const fw = fast
+      ? null
+      : forwardAll(model, data.val, undefined, opts.matmul, (done, total) =>
+          this.refreshPart('validation', done, total),
+        );
+    const features = fw ? fw.features : data.val.x;
     const W = (await model.W.data()) as Float32Array;
     const b = Float64Array.from(await model.b.data());
     const sp = this.split;
     // The gains' rows: with a selection split, half of each class (the features array is kept while the features do
     // not change, so the refresh cache of a head on fixed features still applies).
     const gLabels = sp ? sp.gainY : data.val.y;
-    const gLogits = sp ? takeRows(fw.logits, K, sp.gain) : fw.logits;
-    let gFeatures: ArrayLike<number> = fw.features;
+    const rows = fw
+      ? { logits: sp ? takeRows(fw.logits, K, sp.gain) : fw.logits }
+      : { preds: takeInts(fast!, sp?.gain) };
+    let gFeatures: ArrayLike<number> = features;
     if (sp) {
-      if (!this.gainFeatures || this.gainFeatures.source !== fw.features || model.backbone)
+      if (!this.gainFeatures || this.gainFeatures.source !== features || model.backbone)
         this.gainFeatures = {
-          source: fw.features as Float32Array,
-          rows: Float32Array.from(takeRows(fw.features, model.d, sp.gain)),
+          source: features,
+          rows: Float32Array.from(takeRows(features, model.d, sp.gain)),
         };
       gFeatures = this.gainFeatures.rows;
     }
@@ -1064,7 +1072,7 @@ export class FinetuneRun {
       d: model.d,
       features: gFeatures,
       labels: gLabels,
-      logits: gLogits,
+      ...rows,
       W,
       b,
       objective,
@@ -1102,7 +1110,11 @@ export class FinetuneRun {
     s.partnerLabels = this.partnerLabelsFor();
     this.sampler = this.newSampler(s.P, s.partnerLabels);
     // The kept iterate is picked on the selection rows (all of validation, or the selection half of a split).
-    const selPreds = sp ? argmaxRows(takeRows(fw.logits, K, sp.sel), sp.sel.length, K) : preds;
+    const selPreds = !sp
+      ? preds
+      : fw
+        ? argmaxRows(takeRows(fw.logits, K, sp.sel), sp.sel.length, K)
+        : takeInts(fast!, sp.sel);
     const selLabels = sp ? sp.selY : data.val.y;
     const selSupport = sp ? sp.selSupport : this.valSupport;
     const selC = sp ? confusionMatrix(selLabels, selPreds, K) : r.C;
@@ -1219,6 +1231,20 @@ export class FinetuneRun {
   }
 
   /**
+   * Each validation row's predicted class from a head on fixed features, through the provider's argmaxAffine (the
+   * logits stay in it); null when some logit is not finite.
+   */
+  private headPredictions(argmaxAffine: NonNullable<MatMul['argmaxAffine']>): Int32Array | null {
+    const { model } = this;
+    const { x, n } = this.data.val;
+    const { W, b } = headArrays(model);
+    this.refreshPart('validation', 0, n);
+    const preds = argmaxAffine(x.length === n * model.d ? x : x.subarray(0, n * model.d), W, b, n, model.d, model.K);
+    this.refreshPart('validation', n, n);
+    return preds;
+  }
+
+  /**
    * A refresh (or a checkpoint between refreshes) starts its next part, or its validation pass its next batch: records
    * how long the part before took, and sends run/refreshing when pauseEventDue says so (no step runs meanwhile, and at
    * K = 1000 a refresh holds the loop for hundreds of ms; a whole network's validation pass for seconds).
@@ -1256,6 +1282,14 @@ export async function finetune(model: SelmixModel, data: FinetuneData, opts: Fin
 }
 
 /** Rows idx of a row-major n x w array, in that order. */
+/** The entries idx of a (all of a, itself, without idx). */
+function takeInts(a: Int32Array, idx?: ArrayLike<number>): Int32Array {
+  if (!idx) return a;
+  const out = new Int32Array(idx.length);
+  for (let t = 0; t < idx.length; t++) out[t] = a[idx[t]!]!;
+  return out;
+}
+
 function takeRows(a: ArrayLike<number>, w: number, idx: ArrayLike<number>): Float64Array {
   const out = new Float64Array(idx.length * w);
   for (let t = 0; t < idx.length; t++) for (let c = 0; c < w; c++) out[t * w + c] = a[idx[t]! * w + c]!;

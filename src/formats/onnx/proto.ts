@@ -177,6 +177,8 @@ export type Int64 = number | { toNumber(): number };
 
 /** ONNX TensorProto.DataType values used here. */
 export const ONNX_FLOAT = 1;
+/** ONNX int32 element type. */
+export const ONNX_INT32 = 6;
 /** ONNX int64 element type. */
 export const ONNX_INT64 = 7;
 /** ONNX float64 element type. */

@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { float64MatMul } from '../../../src/core/numerics/gain';
+import { argmaxRows } from '../../../src/core/numerics/classStats';
 import { ortMatMul, probeOnnxRuntime } from '../../../src/backend/onnxRuntime';
 import { BACKEND_CHOICES } from '../../../src/backend/backend';
 
@@ -36,6 +37,57 @@ test('ortMatMul equals float64MatMul to float32 rounding, for several shapes (on
   }
   assert.equal(ortMatMul.precision, 'float32');
   assert.throws(() => ortMatMul(new Float32Array(3), new Float32Array(4), 2, 2, 2), RangeError);
+});
+
+test('ortMatMul.argmaxAffine: the first argmax of each row of X W + b, as argmaxRows finds it on the logits; ties go to the first column; null when any logit is not finite', () => {
+  let seed = 11;
+  const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) * 2 - 1;
+  for (const [n, k, m] of [
+    [1, 1, 1],
+    [5, 3, 4],
+    [300, 24, 120],
+    [2000, 32, 1000],
+  ] as const) {
+    const X = Float32Array.from({ length: n * k }, rnd);
+    const W = Float32Array.from({ length: k * m }, rnd);
+    const b = Float32Array.from({ length: m }, rnd);
+    // Every seventh row is zero, so its logits are b, whose two largest entries are equal (columns 1 and 2): the tie
+    // goes to column 1.
+    for (let i = 0; i < n; i += 7) X.fill(0, i * k, (i + 1) * k);
+    if (m >= 3) b[1] = b[2] = 3;
+    // The logits in float64 from the float32 inputs: the argmax must agree wherever the top two differ by more than
+    // float32 rounding.
+    const L = float64MatMul(X, W, n, k, m);
+    for (let i = 0; i < n; i++) for (let j = 0; j < m; j++) L[i * m + j]! += b[j]!;
+    const want = argmaxRows(L, n, m);
+    const got = ortMatMul.argmaxAffine!(X, W, b, n, k, m);
+    assert.ok(got instanceof Int32Array && got.length === n, `${n}x${k}x${m}: an int32 a row`);
+    let compared = 0;
+    for (let i = 0; i < n; i++) {
+      if (i % 7 === 0) {
+        assert.equal(got[i], m >= 3 ? 1 : want[i], `${n}x${k}x${m} row ${i}: the first of the tied columns`);
+        continue;
+      }
+      const row = Array.from(L.subarray(i * m, (i + 1) * m));
+      const top = row[want[i]!]!;
+      const second = Math.max(-Infinity, ...row.filter((_, j) => j !== want[i]));
+      if (top - second <= 1e-4 * (1 + Math.abs(top))) continue;
+      assert.equal(got[i], want[i], `${n}x${k}x${m} row ${i}`);
+      compared++;
+    }
+    assert.ok(compared >= (n - Math.ceil(n / 7)) * 0.9, `${n}x${k}x${m}: ${compared} rows compared`);
+  }
+  const X = Float32Array.from({ length: 12 }, rnd);
+  const W = Float32Array.from({ length: 12 }, rnd);
+  const b = new Float32Array(4);
+  assert.ok(ortMatMul.argmaxAffine!(X, W, b, 4, 3, 4) instanceof Int32Array);
+  const nanX = X.slice();
+  nanX[7] = NaN;
+  assert.equal(ortMatMul.argmaxAffine!(nanX, W, b, 4, 3, 4), null, 'a NaN feature');
+  const infB = b.slice();
+  infB[3] = Infinity;
+  assert.equal(ortMatMul.argmaxAffine!(X, W, infB, 4, 3, 4), null, 'an infinite bias');
+  assert.throws(() => ortMatMul.argmaxAffine!(X, W, b, 4, 3, 3), RangeError);
 });
 
 test('ortMatMul.transB: A times the transpose of B (n x k) equals float64MatMul against the explicit transpose, for several shapes and on subarrays', () => {

@@ -7,6 +7,8 @@ import { computeRefresh, type RefreshCache, type RefreshInput } from '../../../.
 import { clipConfusion, confusionMatrix } from '../../../../src/core/numerics/confusion';
 import { classCentroids } from '../../../../src/core/numerics/centroids';
 import { gainMatrix } from '../../../../src/core/numerics/gain';
+import { argmaxRows } from '../../../../src/core/numerics/classStats';
+import { ortMatMul } from '../../../../src/backend/onnxRuntime';
 import { samplingDistribution } from '../../../../src/core/numerics/distribution';
 import { defaultObjectiveOptions, objectiveD, updateMultipliers } from '../../../../src/core/objectives/objectives';
 import { validationPass } from '../../../helpers/synthetic';
@@ -65,6 +67,38 @@ test('computeRefresh rejects mismatched shapes', () => {
         s: 1,
       }),
     /logits/,
+  );
+});
+
+test('the predictions instead of the logits: the same refresh on the exact path; on a float32 provider the centroid logits come from Z W + b, the same G to float32 rounding', () => {
+  const rng = new Rng(74);
+  const K = 30,
+    d = 8,
+    N = 240;
+  const base = validationPass(rng, K, d, N);
+  const { logits, ...rest } = base;
+  const preds = argmaxRows(logits, N, K);
+  for (const objective of OBJECTIVE_IDS) {
+    const inp = { objective, prevMultipliers: null, options: defaultObjectiveOptions(), s: 6 };
+    const a = computeRefresh({ ...base, ...inp });
+    const b = computeRefresh({ ...rest, preds, ...inp });
+    assert.deepEqual(b.preds, a.preds);
+    for (const key of ['C', 'D', 'G', 'P'] as const) assert.deepEqual(b[key], a[key], `${objective} ${key}`);
+    const f = computeRefresh({ ...base, ...inp, matmul: ortMatMul, logitsFromHead: true });
+    const g = computeRefresh({ ...rest, preds, ...inp, matmul: ortMatMul });
+    assert.deepEqual(g.C, f.C);
+    const scale = Math.max(...a.G.map(Math.abs));
+    for (let t = 0; t < K * K; t++) {
+      assert.ok(Math.abs(g.G[t]! - a.G[t]!) <= 2e-5 * scale, `${objective} G[${t}] ${g.G[t]} vs exact ${a.G[t]}`);
+      assert.ok(Math.abs(g.G[t]! - f.G[t]!) <= 2e-5 * scale, `${objective} G[${t}] ${g.G[t]} vs ${f.G[t]}`);
+    }
+  }
+  const inp = { objective: 'meanRecall' as const, prevMultipliers: null, options: defaultObjectiveOptions(), s: 6 };
+  assert.throws(() => computeRefresh({ ...base, preds, ...inp }), /either the logits or the predictions/);
+  assert.throws(() => computeRefresh({ ...rest, ...inp }), /either the logits or the predictions/);
+  assert.throws(
+    () => computeRefresh({ ...rest, preds: preds.subarray(1), ...inp }),
+    /239 predictions, expected N = 240/,
   );
 });
 

@@ -10,6 +10,7 @@ import { configSchema } from '../../../../src/core/config';
 import { pearson } from '../../../../src/core/numerics/gainMonitor';
 import { linearModel, disposeModel } from '../../../../src/core/training/model';
 import { Rng } from '../../../../src/core/numerics/rng';
+import type { MatMul } from '../../../../src/core/numerics/gain';
 import {
   finetune,
   FinetuneRun,
@@ -784,6 +785,72 @@ test('run/step events come at the first refresh and at the end, and a stop repor
   assert.equal(steps[0], 10, `a step event at the first refresh boundary: ${steps.join(', ')}`);
   assert.equal(steps.at(-1), 37, 'the last event is the step where the run stopped');
   assert.equal(r.steps, 37);
+});
+
+test("a head on features refreshes from ONNX Runtime's argmax of the validation logits (argmaxAffine), with the same confusion matrices and gains to float32 rounding as from the logits; a provider whose argmax says 'not finite' takes the logits path", async () => {
+  const { ortMatMul } = await import('../../../../src/backend/onnxRuntime');
+  const rng = new Rng(19);
+  const K = 120,
+    d = 24;
+  const counts = Array.from({ length: K }, (_, k) => 4 + (k % 5));
+  const tr = clusterSet(counts, d, rng, 1.5);
+  const va = clusterSet(new Array<number>(K).fill(3), d, rng, 1.5);
+  const data: FinetuneData = {
+    train: { x: tr.x, y: tr.y, n: tr.n, shape: [d] },
+    val: { x: va.x, y: va.y, n: va.n, shape: [d] },
+    unlabeled: null,
+    test: null,
+    classNames: Array.from({ length: K }, (_, k) => `c${k}`),
+  };
+  const W = new Float32Array(d * K).map(() => 0.1 * rng.normal());
+  const config = configSchema.parse({
+    objective: 'minRecall',
+    data: { kind: 'npy', train: { features: 'x' } },
+    model: { kind: 'linear', weights: 'W' },
+    training: { batchSize: 32, refreshEvery: 5, steps: 30 },
+  });
+  let calls = 0;
+  const { argmaxAffine, ...plain } = ortMatMul;
+  const counted: MatMul = Object.assign((...a: Parameters<MatMul>) => ortMatMul(...a), {
+    ...ortMatMul,
+    argmaxAffine: (...a: Parameters<NonNullable<MatMul['argmaxAffine']>>) => {
+      calls++;
+      return argmaxAffine!(...a);
+    },
+  });
+  const refusing: MatMul = Object.assign((...a: Parameters<MatMul>) => ortMatMul(...a), {
+    ...plain,
+    argmaxAffine: () => null,
+  });
+  const withoutArgmax: MatMul = Object.assign((...a: Parameters<MatMul>) => ortMatMul(...a), plain);
+  const refreshes = async (matmul: MatMul) => {
+    const m = linearModel(W, new Float32Array(K), d, K);
+    const seen: { C: number[]; G: Float64Array }[] = [];
+    const r = await finetune(m, data, {
+      config,
+      emit: (e) => {
+        if (e.type === 'run/refresh')
+          seen.push({ C: [...e.payload.val.recall], G: Float64Array.from(e.payload.gain!.data) });
+      },
+      shouldStop: () => false,
+      matmul,
+    });
+    r.bestWeights.forEach((t) => t.dispose());
+    disposeModel(m);
+    return seen;
+  };
+  const fast = await refreshes(counted);
+  const slow = await refreshes(withoutArgmax);
+  const fallback = await refreshes(refusing);
+  assert.ok(fast.length >= 6, `${fast.length} refreshes`);
+  assert.equal(calls, fast.length, 'every refresh took the argmax graph');
+  // The first refresh sees the same model either way: the same recalls, and gains to float32 rounding (the centroid
+  // logits from Z W + b instead of the class means of the logits).
+  assert.deepEqual(fast[0]!.C, slow[0]!.C);
+  const scale = Math.max(...slow[0]!.G.map(Math.abs));
+  fast[0]!.G.forEach((g, t) => assert.ok(Math.abs(g - slow[0]!.G[t]!) <= 1e-5 * scale, `G[${t}]`));
+  // The refusing provider computed the logits: the run is the one without argmaxAffine, bit for bit.
+  assert.deepEqual(fallback, slow);
 });
 
 test("keepGainWork: a K = 120 run on ONNX Runtime products ends in the same state, bit for bit, with the gain's work arrays kept between refreshes and without", async () => {
