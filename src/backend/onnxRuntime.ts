@@ -394,10 +394,10 @@ export const ortMatMul: MatMul = Object.assign(
         throw new RangeError(
           `ortMatMul.argmaxAffine: ${X.length}, ${W.length} and ${b.length} entries for X ${n} x ${k}, W ${k} x ${m}, b ${m}`,
         );
-      // With its memory arena: without it each run allocated the logits' buffer afresh, and one run in three took ten
-      // times as long (100 against 9 ms for 8,000 x 1,000 logits). The rows go in blocks of about 2^20 logits, so the
-      // arena keeps 4 MB, not the whole set's logits.
-      argmaxSession ??= new OrtSession(argmaxAffineGraph(), undefined, true, 'gain');
+      // The rows go in blocks of about 2^20 logits (4 MB). In one piece, without the memory arena, one run in three
+      // took ten times as long (100 against 9 ms for 8,000 x 1,000 logits: a 32 MB buffer allocated afresh); with the
+      // arena, the arena kept the 32 MB. In blocks, without it: 10 ms every run.
+      argmaxSession ??= new OrtSession(argmaxAffineGraph(), undefined, false, 'gain');
       const pred = new Int32Array(n);
       const rows = Math.max(1, Math.floor(ARGMAX_BLOCK / m));
       for (let r0 = 0; r0 < n; r0 += rows) {
