@@ -447,13 +447,20 @@ class UpdateGaps {
 const stepUpdates = new UpdateGaps('step');
 const progressUpdates = new UpdateGaps('progress');
 
-/** Exposes a matrix's numbers on its container (data-values, 4 significant digits) for tests and tools. */
+/** The most matrix entries exposeMatrix writes out as text (K = 50). */
+const MAX_EXPOSED_VALUES = 2_500;
+
+/**
+ * Exposes a matrix's size, tiling and step on its container, and up to K = 50 its numbers (data-values, 4 significant
+ * digits) for tests and tools. A 100 x 100 matrix's numbers took about 6 ms to format (100 KB of text) twice a refresh,
+ * on the thread the page shares with the workbench in code-server.
+ */
 function exposeMatrix(dom: HTMLElement, m: FlatMatrix, step: number): void {
   dom.dataset.k = String(m.K);
   dom.dataset.block = String(m.block ?? 1);
   dom.dataset.step = String(step);
   dom.dataset.values =
-    m.data.length <= 10_000 ? Array.from(m.data, (v: number) => Number(v.toPrecision(4))).join(',') : '';
+    m.data.length <= MAX_EXPOSED_VALUES ? Array.from(m.data, (v: number) => Number(v.toPrecision(4))).join(',') : '';
 }
 
 function set(chart: { setOption(o: ChartOption, opts?: object): void }, option: ChartOption): void {

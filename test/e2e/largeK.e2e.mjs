@@ -314,10 +314,11 @@ try {
       );
       assert.ok(r.firstPaint < 5000, `the bundle's first full paint ${r.firstPaint} ms after navigation start`);
       // A sanity bound on what the test's own locator saw (it polls the webview's frame from outside, which lags under
-      // load: 313 to 1625 ms here while the page's own marks said 250 to 282 ms); the target is checked on the marks
-      // below.
+      // load: 313 to 1625 ms here while the page's own marks said 250 to 282 ms; on 2026-12-07 at load 1.5 to 4,
+      // 1,102 to 3,124 ms for the reopened K = 100 dashboard while its marks said 192 to 288 ms); the target is
+      // checked on the marks below.
       assert.ok(
-        r.headerMs < 3000,
+        r.headerMs < 5000,
         `the test's locator saw the header ${r.headerMs} ms after the palette click returned`,
       );
       // The 0.5 s target, for what is ours: the host until the HTML is set + the page until its header is on screen.
