@@ -12,6 +12,7 @@ import { linearModel, disposeModel } from '../../../../src/core/training/model';
 import { Rng } from '../../../../src/core/numerics/rng';
 import type { MatMul } from '../../../../src/core/numerics/gain';
 import {
+  argmaxPays,
   finetune,
   FinetuneRun,
   loopTimeLine,
@@ -787,6 +788,12 @@ test('run/step events come at the first refresh and at the end, and a stop repor
   assert.equal(r.steps, 37);
 });
 
+test('argmaxPays: the argmax path where the N x K logits cost more in JS than K^2 d more multiply-adds on the provider (the two measured cases)', () => {
+  assert.equal(argmaxPays(1000, 32, 8000), true, 'the largeK e2e: K = 1000, d = 32, N = 8,000');
+  assert.equal(argmaxPays(1000, 2048, 3000), false, "issue 24's finetune: K = 1000, d = 2,048, N = 3,000");
+  assert.equal(argmaxPays(10, 512, 100), true);
+});
+
 test("a head on features refreshes from ONNX Runtime's argmax of the validation logits (argmaxAffine), with the same confusion matrices and gains to float32 rounding as from the logits; a provider whose argmax says 'not finite' takes the logits path", async () => {
   const { ortMatMul } = await import('../../../../src/backend/onnxRuntime');
   const rng = new Rng(19);
@@ -839,6 +846,7 @@ test("a head on features refreshes from ONNX Runtime's argmax of the validation 
     disposeModel(m);
     return seen;
   };
+  assert.ok(argmaxPays(K, d, va.n), 'at these sizes the argmax path is the one a run takes');
   const fast = await refreshes(counted);
   const slow = await refreshes(withoutArgmax);
   const fallback = await refreshes(refusing);
