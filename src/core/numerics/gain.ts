@@ -499,7 +499,42 @@ function softmaxSums(
     if (s < tq) nLow++;
     else rest[t] = (eScale * (lb * N1[t]! + (1 - lb) * N2[t]!)) / s;
   }
-  if (nLow > 0) directSums(direct, S, tq, Infinity);
+  if (nLow === 0) return;
+  // A few such pairs (a confident class or two among ordinary ones): each summed over all its columns, K
+  // exponentials a pair, instead of directSums' K^2 set-up (transposes, thresholds, candidate lists: 20 to 30 ms at
+  // K = 1000 for a single pair).
+  if (nLow <= K / FEW_LOW_PAIRS) {
+    for (let t = 0; t < KK && nLow > 0; t++)
+      if (S[t]! < tq) {
+        rest[t] = pairSum(z, E, K, lb, Math.floor(t / K), t % K);
+        nLow--;
+      }
+    return;
+  }
+  directSums(direct, S, tq, Infinity);
+}
+
+/** Up to K / FEW_LOW_PAIRS pairs under the floor are summed one by one (pairSum), more through directSums. */
+const FEW_LOW_PAIRS = 4;
+
+/**
+ * r_ij = sum_l p^ij_l (lb E_il + (1-lb) E_jl) for one pair, in float64 over every column, from the shifted logits z
+ * (the softmax is unchanged by the rows' shifts): its largest term is exp(0) = 1, so the sum neither overflows nor
+ * vanishes at any gap.
+ */
+export function pairSum(z: Float64Array, E: Mat, K: number, lb: number, i: number, j: number): number {
+  const zi = i * K,
+    zj = j * K;
+  let m = -Infinity;
+  for (let l = 0; l < K; l++) m = Math.max(m, lb * z[zi + l]! + (1 - lb) * z[zj + l]!);
+  let den = 0,
+    num = 0;
+  for (let l = 0; l < K; l++) {
+    const x = Math.exp(lb * z[zi + l]! + (1 - lb) * z[zj + l]! - m);
+    den += x;
+    num += x * (lb * E[zi + l]! + (1 - lb) * E[zj + l]!);
+  }
+  return num / den;
 }
 
 /** The share of pairs whose two rows are far apart (under which gainMatrix sums every pair directly). */

@@ -8,6 +8,7 @@ import { ortMatMul, probeOnnxRuntime } from '../../../src/backend/onnxRuntime';
 import {
   float64MatMul,
   gainMatrix,
+  pairSum,
   FAST_GAIN_MIN_K,
   GainScratch,
   type GainArgs,
@@ -433,6 +434,46 @@ test('rows far apart: every pair summed directly, no softmax products; where tha
       assert.ok(err < tol, `${label}: ${err}`);
     }
   }
+});
+
+test('ordinary rows with two confident classes among them: the two pairs of those classes fall under the floor and are summed one by one over every column; G matches the brute force on every provider', () => {
+  probeOnnxRuntime();
+  // Z = I, so W's rows are the centroid logits. Every row is within 30 nats of its top, except that classes 5 and 17
+  // put every other class thousands of nats below: (5, 17) and (17, 5) are the only pairs whose softmax leaves the
+  // floor (the anchor's top weighs lb = 0.8 against the partner's -4000), the products give the rest.
+  const K = 40;
+  const rng = new Rng(5);
+  const W = new Float64Array(K * K);
+  const confident = (k: number): boolean => k === 5 || k === 17;
+  for (let r = 0; r < K; r++)
+    for (let l = 0; l < K; l++)
+      W[r * K + l] = l === r ? 0 : confident(r) ? -4000 - 1000 * rng.next() : -30 * rng.next();
+  const Z = new Float64Array(K * K);
+  for (let k = 0; k < K; k++) Z[k * K + k] = 1;
+  const args: GainArgs = { K, d: K, Z, W, b: new Float64Array(K), D: randn(rng, K * K) };
+  for (const lambdaBar of [0.8, 0.3]) {
+    const brute = bruteForceGain({ ...args, lambdaBar });
+    for (const [prov, mm, tol] of [
+      ['float64', jsMatMul, 1e-10],
+      ['float32 (ONNX Runtime)', ortMatMul, 1e-4],
+    ] as const) {
+      const g = gainMatrix({ ...args, lambdaBar, matmul: mm });
+      const err = relErrFloor(g, brute, { ...args, lambdaBar }, tol === 1e-10 ? 1e-6 : 1e-4);
+      assert.ok(g.every(Number.isFinite), prov);
+      assert.ok(err < tol, `${prov} lambdaBar=${lambdaBar}: ${err}`);
+    }
+  }
+  // pairSum itself, for one pair, against its definition.
+  const z = Float64Array.from(W);
+  const E = randn(rng, K * K);
+  const want = (() => {
+    const c = Array.from({ length: K }, (_, l) => 0.8 * z[5 * K + l]! + 0.2 * z[17 * K + l]!);
+    const m = Math.max(...c);
+    const p = c.map((v) => Math.exp(v - m));
+    const s = p.reduce((a, v) => a + v, 0);
+    return p.reduce((a, v, l) => a + (v / s) * (0.8 * E[5 * K + l]! + 0.2 * E[17 * K + l]!), 0);
+  })();
+  assertClose([pairSum(z, E, K, 0.8, 5, 17)], [want], 1e-12, 'pairSum(5, 17)');
 });
 
 test('edge cases on both providers: an all-confident model, a class with no validation rows, lambdaBar 0 and 1', async () => {
