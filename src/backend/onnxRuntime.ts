@@ -353,6 +353,40 @@ let argmaxSession: OrtSession | null = null;
 const ARGMAX_BLOCK = 2 ** 20;
 
 /**
+ * The rows' argmax of X W + b in one graph (argmaxAffineGraph): the n x m logits stay inside ONNX Runtime, where
+ * the product path copied them out (32 MB for 8,000 rows at K = 1000) for one pass that kept one number a row.
+ */
+const argmaxAffine: NonNullable<MatMul['argmaxAffine']> = (X, W, b, n, k, m) => {
+  if (X.length !== n * k || W.length !== k * m || b.length !== m)
+    throw new RangeError(
+      `ortMatMul.argmaxAffine: ${X.length}, ${W.length} and ${b.length} entries for X ${n} x ${k}, W ${k} x ${m}, b ${m}`,
+    );
+  // The rows go in blocks of about 2^20 logits (4 MB). In one piece, without the memory arena, one run in three
+  // took ten times as long (100 against 9 ms for 8,000 x 1,000 logits: a 32 MB buffer allocated afresh); with the
+  // arena, the arena kept the 32 MB. In blocks, without it: 10 ms every run.
+  argmaxSession ??= new OrtSession(argmaxAffineGraph(), undefined, false, 'gain');
+  const pred = new Int32Array(n);
+  const rows = Math.max(1, Math.floor(ARGMAX_BLOCK / m));
+  for (let r0 = 0; r0 < n; r0 += rows) {
+    const r1 = Math.min(n, r0 + rows);
+    const r = argmaxSession.runRaw(
+      {
+        X: { data: X.subarray(r0 * k, r1 * k), dims: [r1 - r0, k] },
+        W: { data: W, dims: [k, m] },
+        b: { data: b, dims: [m] },
+      },
+      ['pred', 'total'],
+    );
+    const p = r.pred!.data;
+    if (!(p instanceof Int32Array) || p.length !== r1 - r0)
+      throw new Error(`ortMatMul.argmaxAffine: ONNX Runtime returned ${r.pred!.type} [${r.pred!.dims.join(', ')}]`);
+    if (!Number.isFinite(r.total!.data[0]!)) return null;
+    pred.set(p, r0);
+  }
+  return pred;
+};
+
+/**
  * The gain's MatMul provider on ONNX Runtime (float32): row-major A (m x k) times B (k x n), one session for every
  * shape. Declares `precision: 'float32'` like tfMatMul. Call after probeOnnxRuntime passed. Its sessions run without
  * ONNX Runtime's memory arena: a product's output is copied out at once, and the arena kept the largest product's
@@ -378,46 +412,7 @@ export const ortMatMul: MatMul = Object.assign(
       tbSession ??= new OrtSession(matMulTransBGraph(), undefined, false, 'gain');
       return product(tbSession, A, [m, k], B, [n, k], [m, n], out);
     },
-    /**
-     * The rows' argmax of X W + b in one graph (argmaxAffineGraph): the n x m logits stay inside ONNX Runtime, where
-     * the product path copied them out (32 MB for 8,000 rows at K = 1000) for one pass that kept one number a row.
-     */
-    argmaxAffine: (
-      X: Float32Array,
-      W: Float32Array,
-      b: Float32Array,
-      n: number,
-      k: number,
-      m: number,
-    ): Int32Array | null => {
-      if (X.length !== n * k || W.length !== k * m || b.length !== m)
-        throw new RangeError(
-          `ortMatMul.argmaxAffine: ${X.length}, ${W.length} and ${b.length} entries for X ${n} x ${k}, W ${k} x ${m}, b ${m}`,
-        );
-      // The rows go in blocks of about 2^20 logits (4 MB). In one piece, without the memory arena, one run in three
-      // took ten times as long (100 against 9 ms for 8,000 x 1,000 logits: a 32 MB buffer allocated afresh); with the
-      // arena, the arena kept the 32 MB. In blocks, without it: 10 ms every run.
-      argmaxSession ??= new OrtSession(argmaxAffineGraph(), undefined, false, 'gain');
-      const pred = new Int32Array(n);
-      const rows = Math.max(1, Math.floor(ARGMAX_BLOCK / m));
-      for (let r0 = 0; r0 < n; r0 += rows) {
-        const r1 = Math.min(n, r0 + rows);
-        const r = argmaxSession.runRaw(
-          {
-            X: { data: X.subarray(r0 * k, r1 * k), dims: [r1 - r0, k] },
-            W: { data: W, dims: [k, m] },
-            b: { data: b, dims: [m] },
-          },
-          ['pred', 'total'],
-        );
-        const p = r.pred!.data;
-        if (!(p instanceof Int32Array) || p.length !== r1 - r0)
-          throw new Error(`ortMatMul.argmaxAffine: ONNX Runtime returned ${r.pred!.type} [${r.pred!.dims.join(', ')}]`);
-        if (!Number.isFinite(r.total!.data[0]!)) return null;
-        pred.set(p, r0);
-      }
-      return pred;
-    },
+    argmaxAffine,
   },
 );
 

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { initBackend, tf } from '../../../../src/backend/backend';
-import { configSchema } from '../../../../src/core/config';
+import { configSchema, type SelmixConfig } from '../../../../src/core/config';
 import { pearson } from '../../../../src/core/numerics/gainMonitor';
 import { linearModel, disposeModel } from '../../../../src/core/training/model';
 import { Rng } from '../../../../src/core/numerics/rng';
@@ -788,15 +788,9 @@ test('run/step events come at the first refresh and at the end, and a stop repor
   assert.equal(r.steps, 37);
 });
 
-test('argmaxPays: the argmax path where the N x K logits cost more in JS than K^2 d more multiply-adds on the provider (the two measured cases)', () => {
-  assert.equal(argmaxPays(1000, 32, 8000), true, 'the largeK e2e: K = 1000, d = 32, N = 8,000');
-  assert.equal(argmaxPays(1000, 2048, 3000), false, "issue 24's finetune: K = 1000, d = 2,048, N = 3,000");
-  assert.equal(argmaxPays(10, 512, 100), true);
-});
-
-test("a head on features refreshes from ONNX Runtime's argmax of the validation logits (argmaxAffine), with the same confusion matrices and gains to float32 rounding as from the logits; a provider whose argmax says 'not finite' takes the logits path", async () => {
-  const { ortMatMul } = await import('../../../../src/backend/onnxRuntime');
-  const rng = new Rng(19);
+/** A K = 120 head on 24 clustered features, 30 steps refreshing every 5 (the ONNX Runtime refresh tests' job). */
+function k120Job(seed: number): { K: number; d: number; data: FinetuneData; W: Float32Array; config: SelmixConfig } {
+  const rng = new Rng(seed);
   const K = 120,
     d = 24;
   const counts = Array.from({ length: K }, (_, k) => 4 + (k % 5));
@@ -816,6 +810,18 @@ test("a head on features refreshes from ONNX Runtime's argmax of the validation 
     model: { kind: 'linear', weights: 'W' },
     training: { batchSize: 32, refreshEvery: 5, steps: 30 },
   });
+  return { K, d, data, W, config };
+}
+
+test('argmaxPays: the argmax path where the N x K logits cost more in JS than K^2 d more multiply-adds on the provider (the two measured cases)', () => {
+  assert.equal(argmaxPays(1000, 32, 8000), true, 'the largeK e2e: K = 1000, d = 32, N = 8,000');
+  assert.equal(argmaxPays(1000, 2048, 3000), false, "issue 24's finetune: K = 1000, d = 2,048, N = 3,000");
+  assert.equal(argmaxPays(10, 512, 100), true);
+});
+
+test("a head on features refreshes from ONNX Runtime's argmax of the validation logits (argmaxAffine), with the same confusion matrices and gains to float32 rounding as from the logits; a provider whose argmax says 'not finite' takes the logits path", async () => {
+  const { ortMatMul } = await import('../../../../src/backend/onnxRuntime');
+  const { K, d, data, W, config } = k120Job(19);
   let calls = 0;
   const { argmaxAffine, ...plain } = ortMatMul;
   const counted: MatMul = Object.assign((...a: Parameters<MatMul>) => ortMatMul(...a), {
@@ -846,7 +852,7 @@ test("a head on features refreshes from ONNX Runtime's argmax of the validation 
     disposeModel(m);
     return seen;
   };
-  assert.ok(argmaxPays(K, d, va.n), 'at these sizes the argmax path is the one a run takes');
+  assert.ok(argmaxPays(K, d, data.val.n), 'at these sizes the argmax path is the one a run takes');
   const fast = await refreshes(counted);
   const slow = await refreshes(withoutArgmax);
   const fallback = await refreshes(refusing);
@@ -863,26 +869,7 @@ test("a head on features refreshes from ONNX Runtime's argmax of the validation 
 
 test("keepGainWork: a K = 120 run on ONNX Runtime products ends in the same state, bit for bit, with the gain's work arrays kept between refreshes and without", async () => {
   const { ortMatMul } = await import('../../../../src/backend/onnxRuntime');
-  const rng = new Rng(9);
-  const K = 120,
-    d = 24;
-  const counts = Array.from({ length: K }, (_, k) => 4 + (k % 5));
-  const tr = clusterSet(counts, d, rng, 1.5);
-  const va = clusterSet(new Array<number>(K).fill(3), d, rng, 1.5);
-  const data: FinetuneData = {
-    train: { x: tr.x, y: tr.y, n: tr.n, shape: [d] },
-    val: { x: va.x, y: va.y, n: va.n, shape: [d] },
-    unlabeled: null,
-    test: null,
-    classNames: Array.from({ length: K }, (_, k) => `c${k}`),
-  };
-  const W = new Float32Array(d * K).map(() => 0.1 * rng.normal());
-  const config = configSchema.parse({
-    objective: 'minRecall',
-    data: { kind: 'npy', train: { features: 'x' } },
-    model: { kind: 'linear', weights: 'W' },
-    training: { batchSize: 32, refreshEvery: 5, steps: 30 },
-  });
+  const { K, d, data, W, config } = k120Job(9);
   const finalState = async (keepGainWork: boolean): Promise<TrainState> => {
     const m = linearModel(W, new Float32Array(K), d, K);
     let last: TrainState | null = null;
