@@ -1242,7 +1242,7 @@ export class FinetuneRun {
     const { model } = this;
     const { x, n } = this.data.val;
     const { W, b } = headArrays(model);
-    this.refreshPart('validation', 0, n);
+    // One batch of all the rows: the refresh has already said it starts on them.
     const preds = argmaxAffine(x.length === n * model.d ? x : x.subarray(0, n * model.d), W, b, n, model.d, model.K);
     this.refreshPart('validation', n, n);
     return preds;
@@ -1285,7 +1285,6 @@ export async function finetune(model: SelmixModel, data: FinetuneData, opts: Fin
   }
 }
 
-/** Rows idx of a row-major n x w array, in that order. */
 /**
  * Whether a refresh of a head on fixed features should take only each validation row's argmax from the provider
  * (MatMul.argmaxAffine) instead of the N x K logits. It then computes the centroid logits as Z W + b, K^2 d
@@ -1307,6 +1306,7 @@ function takeInts(a: Int32Array, idx?: ArrayLike<number>): Int32Array {
   return out;
 }
 
+/** Rows idx of a row-major n x w array, in that order. */
 function takeRows(a: ArrayLike<number>, w: number, idx: ArrayLike<number>): Float64Array {
   const out = new Float64Array(idx.length * w);
   for (let t = 0; t < idx.length; t++) for (let c = 0; c < w; c++) out[t * w + c] = a[idx[t]! * w + c]!;
