@@ -651,10 +651,15 @@ function afterFrame(fn: () => void): void {
   requestAnimationFrame(() => window.setTimeout(once, 0));
 }
 
+/** The run's number of classes: from its start, else from its last refresh (0 before either). */
+function classCount(s: RunSnapshot): number {
+  return s.started?.K ?? s.lastRefresh?.val.recall.length ?? 0;
+}
+
 /** The heatmaps of G and P (when a new refresh came) and the downsampling note. */
 function drawMatrices(s: RunSnapshot, refreshAt: number | null): void {
   const p = palette();
-  const K = s.started?.K ?? s.lastRefresh?.val.recall.length ?? 0;
+  const K = classCount(s);
   const name = (k: number): string => className(s, k);
   const r = s.lastRefresh;
   const newRefresh = r !== drawn.refresh;
@@ -706,7 +711,7 @@ function drawMatrices(s: RunSnapshot, refreshAt: number | null): void {
 /** Per-class recall (the bars, and the histogram at large K), when it changed. */
 function drawRecall(s: RunSnapshot): void {
   const p = palette();
-  const K = s.started?.K ?? s.lastRefresh?.val.recall.length ?? 0;
+  const K = classCount(s);
   const name = (k: number): string => className(s, k);
   const r = s.lastRefresh;
   const start = startRecall(s);

@@ -518,23 +518,15 @@ function softmaxSums(
 const FEW_LOW_PAIRS = 4;
 
 /**
- * r_ij = sum_l p^ij_l (lb E_il + (1-lb) E_jl) for one pair, in float64 over every column, from the shifted logits z
- * (the softmax is unchanged by the rows' shifts): its largest term is exp(0) = 1, so the sum neither overflows nor
- * vanishes at any gap.
+ * r_ij = sum_l p^ij_l (lb E_il + (1-lb) E_jl) for one pair, in float64 over every column, with p^ij from
+ * mixedProbabilities on the shifted logits z (the softmax is unchanged by the rows' shifts; its largest term is
+ * exp(0) = 1, so it neither overflows nor vanishes at any gap).
  */
 export function pairSum(z: Float64Array, E: Mat, K: number, lb: number, i: number, j: number): number {
-  const zi = i * K,
-    zj = j * K;
-  let m = -Infinity;
-  for (let l = 0; l < K; l++) m = Math.max(m, lb * z[zi + l]! + (1 - lb) * z[zj + l]!);
-  let den = 0,
-    num = 0;
-  for (let l = 0; l < K; l++) {
-    const x = Math.exp(lb * z[zi + l]! + (1 - lb) * z[zj + l]! - m);
-    den += x;
-    num += x * (lb * E[zi + l]! + (1 - lb) * E[zj + l]!);
-  }
-  return num / den;
+  const p = mixedProbabilities(z, K, i, j, lb);
+  let r = 0;
+  for (let l = 0; l < K; l++) r += p[l]! * (lb * E[i * K + l]! + (1 - lb) * E[j * K + l]!);
+  return r;
 }
 
 /** The share of pairs whose two rows are far apart (under which gainMatrix sums every pair directly). */
