@@ -6,11 +6,19 @@ const { dirname, join } = require('node:path');
 const { spawn, spawnSync } = require('node:child_process');
 const root = join(__dirname, '..');
 
+/** What the child's glibc malloc is told (inHugePageChild). */
+const CHILD_TUNABLES = 'glibc.malloc.hugetlb=1:glibc.malloc.mmap_threshold=1048576';
+
 /**
  * On Linux where transparent huge pages are given on request ("madvise", the usual default), runs the command in a
  * child with glibc's malloc asking for them (GLIBC_TUNABLES glibc.malloc.hugetlb=1, read only at process start):
  * the large arrays of a run (inputs of hundreds of MB, K x K matrices) are then mapped in 2 MB pages instead of 4 KB
  * ones, which costs 0.2 to 0.5 s of page faults less at K = 1000 on a virtual machine (docs/PERFORMANCE.md). The
+ * child's malloc also maps every block of 1 MiB or more on its own and unmaps it when freed
+ * (glibc.malloc.mmap_threshold): by default glibc raises that threshold after the first such block is freed (up to
+ * 32 MiB), and from then on the K x K arrays of each refresh and ONNX Runtime's outputs (8 MB each at K = 1000) come
+ * from the heap, where freed ones stay resident: the K = 1000 finetune's peak RSS was 698 to 706 MiB with the
+ * dynamic threshold and 630 to 640 MiB with this one, and 0.3 s slower (docs/PERFORMANCE.md). The
  * parent only waits and passes the exit status on. Returns true when it started the child. No child with
  * SELMIX_NO_HUGEPAGES=1, under --inspect, or with THP set to always or never (another libc than glibc ignores the
  * variable: its child costs a process start, about 50 ms, for nothing).
@@ -34,7 +42,7 @@ function inHugePageChild() {
       stdio: 'inherit',
       env: {
         ...process.env,
-        GLIBC_TUNABLES: tunables ? `${tunables}:glibc.malloc.hugetlb=1` : 'glibc.malloc.hugetlb=1',
+        GLIBC_TUNABLES: tunables ? `${tunables}:${CHILD_TUNABLES}` : CHILD_TUNABLES,
       },
     });
   } catch {

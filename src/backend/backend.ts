@@ -231,6 +231,24 @@ export function hugePageMalloc(env: NodeJS.ProcessEnv = process.env): boolean {
 }
 
 /**
+ * What this process's glibc malloc was told at start (GLIBC_TUNABLES), in words for `selmix backends`: huge pages on
+ * request, and the size from which every block is mapped on its own and unmapped when freed (bin/selmix.js sets both
+ * for the CLI child). Null where nothing about either was set.
+ */
+export function mallocSettings(env: NodeJS.ProcessEnv = process.env): string | null {
+  const m = /(?:^|:)glibc\.malloc\.mmap_threshold=(\d+)(?::|$)/.exec(env.GLIBC_TUNABLES ?? '');
+  const parts = [
+    ...(hugePageMalloc(env) ? ['large blocks in huge pages on request'] : []),
+    ...(m ? [`blocks of ${bytesInWords(Number(m[1]))} or more mapped on their own and returned when freed`] : []),
+  ];
+  return parts.length > 0 ? `glibc: ${parts.join('; ')}` : null;
+}
+
+function bytesInWords(n: number): string {
+  return n % 1048576 === 0 ? `${n / 1048576} MiB` : n % 1024 === 0 ? `${n / 1024} KiB` : `${n} bytes`;
+}
+
+/**
  * The matmul provider a run with K classes should hand the gain (computeRefresh's `matmul`): tfMatMul from
  * FAST_GAIN_MIN_K classes on a native, WebGPU or wasm backend, else float64MatMul (exact float64 JS; also on tfjs's
  * pure-JS cpu backend, which would gain nothing). Call it after initBackend. One thread: a two-thread split of the

@@ -7,7 +7,7 @@ import type { SelmixConfigInput } from '../core/config';
 import { isObjectiveId, OBJECTIVE_IDS } from '../core/objectives/objectiveIds';
 import { ConfigError, DataError, EXIT, UsageError, exitCodeOf, failureKindOf } from '../core/errors';
 import { largestIndices } from '../core/numerics/topK';
-import { BACKEND_CHOICES, initBackend, type BackendChoice } from '../backend/backend';
+import { BACKEND_CHOICES, initBackend, mallocSettings, type BackendChoice } from '../backend/backend';
 import type { MetricsReport, RunEvent, RunFinishedPayload, RunOverrides, RunRequest } from '../protocol/messages';
 import { creditRows, creditSentence, pointsText } from '../protocol/credit';
 import { compactRefresh } from '../protocol/downsample';
@@ -641,9 +641,11 @@ export async function main(argv: string[]): Promise<number> {
       }
       case 'backends': {
         const info = await initBackend({ choice: backendOf(flags) ?? 'auto' });
+        const malloc = mallocSettings();
         process.stdout.write(
           info.probes.map((p) => `${p.ok ? 'ok  ' : 'no  '} ${p.name}: ${p.detail}`).join('\n') +
-            `\nin use: ${info.name}\n`,
+            `\nin use: ${info.name}\n` +
+            (malloc ? `malloc: ${malloc}\n` : ''),
         );
         return EXIT.ok;
       }

@@ -366,3 +366,37 @@ test('finetune --json above K = 100 prints each refresh with G and P in tiles (b
   }
   assert.deepEqual(readNpy(join(dir, 'ft150', 'gain.npy')).shape, [KL, KL], 'the full G of the last refresh');
 });
+
+test('backends: on Linux with huge pages on request the CLI runs in a child whose malloc maps large blocks apart, and says so', () => {
+  const env = { ...process.env };
+  delete env.GLIBC_TUNABLES;
+  delete env.SELMIX_NO_HUGEPAGES;
+  const run = (extra: Record<string, string>) =>
+    spawnSync(process.execPath, [join(root, 'bin', 'selmix.js'), 'backends'], {
+      cwd: dir,
+      encoding: 'utf8',
+      env: { ...env, ...extra },
+      timeout: 120_000,
+    });
+  const mallocLine = (out: string) => out.split('\n').find((l) => l.startsWith('malloc: ')) ?? null;
+  let thp = '';
+  try {
+    thp = readFileSync('/sys/kernel/mm/transparent_hugepage/enabled', 'utf8');
+  } catch {
+    // No such file: no child.
+  }
+  const child = process.platform === 'linux' && thp.includes('[madvise]');
+  const r = run({});
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(
+    mallocLine(r.stdout),
+    child
+      ? 'malloc: glibc: large blocks in huge pages on request; blocks of 1 MiB or more mapped on their own and returned when freed'
+      : null,
+  );
+  // Without the child: nothing set, nothing said.
+  const off = run({ SELMIX_NO_HUGEPAGES: '1' });
+  assert.equal(off.status, 0, off.stderr);
+  assert.equal(mallocLine(off.stdout), null);
+  assert.match(off.stdout, /^in use: /m);
+});

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { hugePageMalloc, initBackend } from '../../../src/backend/backend';
+import { hugePageMalloc, initBackend, mallocSettings } from '../../../src/backend/backend';
 
 test('auto probes ONNX Runtime, then uses the first tfjs probe that passes, in the documented order, and reports every probe it tried', async () => {
   const info = await initBackend({ choice: 'auto' });
@@ -29,4 +29,21 @@ test('hugePageMalloc reads glibc.malloc.hugetlb from GLIBC_TUNABLES, as bin/selm
   assert.equal(hugePageMalloc({ GLIBC_TUNABLES: 'glibc.malloc.arena_max=2:glibc.malloc.hugetlb=2' }), true);
   assert.equal(hugePageMalloc({ GLIBC_TUNABLES: 'glibc.malloc.hugetlb=0' }), false);
   assert.equal(hugePageMalloc({ GLIBC_TUNABLES: 'glibc.malloc.hugetlb=10' }), false);
+});
+
+test('mallocSettings says what GLIBC_TUNABLES told malloc about huge pages and the mmap threshold, or null', () => {
+  assert.equal(mallocSettings({}), null);
+  assert.equal(mallocSettings({ GLIBC_TUNABLES: 'glibc.malloc.arena_max=2' }), null);
+  assert.equal(
+    mallocSettings({ GLIBC_TUNABLES: 'glibc.malloc.hugetlb=1:glibc.malloc.mmap_threshold=1048576' }),
+    'glibc: large blocks in huge pages on request; blocks of 1 MiB or more mapped on their own and returned when freed',
+  );
+  assert.equal(
+    mallocSettings({ GLIBC_TUNABLES: 'glibc.malloc.mmap_threshold=262144' }),
+    'glibc: blocks of 256 KiB or more mapped on their own and returned when freed',
+  );
+  assert.equal(
+    mallocSettings({ GLIBC_TUNABLES: 'glibc.malloc.mmap_threshold=1000' }),
+    'glibc: blocks of 1000 bytes or more mapped on their own and returned when freed',
+  );
 });
