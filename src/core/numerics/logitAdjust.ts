@@ -70,20 +70,134 @@ export function adjustedMetrics(
 }
 
 /**
+ * The predictions of logits - tau lp (argmaxRows with that shift, the same classes bit for bit) for many tau in
+ * [0, tauMax], from each row's candidates: the classes that can be the row's first maximum at some tau there. A class's
+ * shifted logit is a line in tau, so it can beat the row's maxima at 0 and at tauMax only on an interval of tau; the
+ * classes whose interval misses [0, tauMax] (allowing for rounding) never win. At K = 1000 a row keeps a handful of
+ * its K classes, so the warm start's 50-odd values of tau cost one pass over the logits and then a few entries a row
+ * each, instead of n x K each. A row with a non-finite logit keeps every class (argmaxRows then names a NaN row).
+ */
+export class TauArgmax {
+  /** Row i's candidates are cand[start[i]] .. cand[start[i + 1] - 1], ascending; null: a logit is not finite. */
+  private readonly start: Int32Array | null = null;
+  private readonly cand: Int32Array = new Int32Array(0);
+
+  constructor(
+    private readonly logits: ArrayLike<number>,
+    private readonly n: number,
+    private readonly K: number,
+    private readonly lp: ArrayLike<number>,
+    readonly tauMax: number,
+  ) {
+    if (logits.length < n * K) throw new RangeError(`TauArgmax: ${logits.length} logits, expected n*K = ${n * K}`);
+    if (lp.length !== K) throw new RangeError(`TauArgmax: a log prior of ${lp.length} entries, expected K = ${K}`);
+    if (!(tauMax >= 0) || !Number.isFinite(tauMax)) throw new RangeError(`TauArgmax: tauMax = ${tauMax}`);
+    const T = tauMax;
+    let lpMax = 0;
+    for (let k = 0; k < K; k++) lpMax = Math.max(lpMax, Math.abs(lp[k]!));
+    if (!Number.isFinite(lpMax)) return;
+    const start = new Int32Array(n + 1);
+    let cand = new Int32Array(Math.max(16, 4 * n));
+    let used = 0;
+    for (let i = 0; i < n; i++) {
+      const o = i * K;
+      // The row's first maxima at tau = 0 and at tau = tauMax.
+      let a = 0,
+        b = 0,
+        va = -Infinity,
+        vb = -Infinity,
+        lMax = 0;
+      for (let k = 0; k < K; k++) {
+        const l = logits[o + k]!;
+        // A logit that is not finite: every tau is argmaxRows on all of the logits (and its error for a NaN row).
+        if (!Number.isFinite(l)) return;
+        lMax = Math.max(lMax, Math.abs(l));
+        if (l > va) {
+          va = l;
+          a = k;
+        }
+        const w = l - T * lp[k]!;
+        if (w > vb) {
+          vb = w;
+          b = k;
+        }
+      }
+      // Rounding of the shifted logits is far under this (a few ulps of the largest magnitude in play).
+      const slack = 1e-9 * (1 + lMax + T * lpMax);
+      const la = logits[o + a]!,
+        lb = logits[o + b]!,
+        pa = lp[a]!,
+        pb = lp[b]!;
+      for (let k = 0; k < K; k++) {
+        const l = logits[o + k]!,
+          p = lp[k]!;
+        // Class k can be the first maximum only where l - tau p >= la - tau pa and >= lb - tau pb (less the slack),
+        // each c0 - tau c1 >= 0: an interval of tau that must meet [0, T].
+        let lo = 0,
+          hi = T;
+        const c0a = l - la + slack,
+          c1a = p - pa,
+          c0b = l - lb + slack,
+          c1b = p - pb;
+        if (c1a > 0) hi = Math.min(hi, c0a / c1a);
+        else if (c1a < 0) lo = Math.max(lo, c0a / c1a);
+        else if (c0a < 0) continue;
+        if (c1b > 0) hi = Math.min(hi, c0b / c1b);
+        else if (c1b < 0) lo = Math.max(lo, c0b / c1b);
+        else if (c0b < 0) continue;
+        if (lo > hi) continue;
+        if (used === cand.length) {
+          const grown = new Int32Array(2 * cand.length);
+          grown.set(cand);
+          cand = grown;
+        }
+        cand[used++] = k;
+      }
+      start[i + 1] = used;
+    }
+    this.start = start;
+    this.cand = cand.subarray(0, used);
+  }
+
+  /** Candidates kept per row on average (what each tau costs); K when every row is scanned in full. */
+  get perRow(): number {
+    return this.start && this.n > 0 ? this.start[this.n]! / this.n : this.K;
+  }
+
+  /** argmaxRows(logits, n, K, tau lp) for 0 <= tau <= tauMax (computed in full outside that range). */
+  preds(tau: number): Int32Array {
+    const { logits, n, K, lp, start, cand } = this;
+    const shift = new Float64Array(K);
+    for (let k = 0; k < K; k++) shift[k] = tau * lp[k]!;
+    if (!start || !(tau >= 0 && tau <= this.tauMax)) return argmaxRows(logits, n, K, shift);
+    const out = new Int32Array(n);
+    for (let i = 0; i < n; i++) {
+      const o = i * K,
+        c1 = start[i + 1]!;
+      let c = start[i]!;
+      let best = cand[c]!;
+      let bv = logits[o + best]! - shift[best]!;
+      // The same comparisons as argmaxRows over the candidates, in ascending order: the first maximum.
+      for (c++; c < c1; c++) {
+        const k = cand[c]!;
+        const v = logits[o + k]! - shift[k]!;
+        if (v > bv) {
+          bv = v;
+          best = k;
+        }
+      }
+      out[i] = best;
+    }
+    return out;
+  }
+}
+
+/**
  * The nonzero cells of adjustedMetrics's C (row-major indices, ascending) and their values, #{y = k, yhat = l} / n as
  * confusionMatrix computes them: O(n log n) instead of a K x K matrix per tau.
  */
-function adjustedCells(
-  logits: ArrayLike<number>,
-  labels: Int32Array,
-  K: number,
-  lp: ArrayLike<number>,
-  tau: number,
-): { cells: Int32Array; values: Float64Array } {
+function adjustedCells(labels: Int32Array, K: number, preds: Int32Array): { cells: Int32Array; values: Float64Array } {
   const n = labels.length;
-  const shift = new Float64Array(K);
-  for (let k = 0; k < K; k++) shift[k] = tau * lp[k]!;
-  const preds = argmaxRows(logits, n, K, shift);
   const all = new Int32Array(n);
   for (let i = 0; i < n; i++) all[i] = labels[i]! * K + preds[i]!;
   all.sort();
@@ -158,11 +272,13 @@ export function searchTau(
   const support = classSupport(labels, K);
   if (logits.length < labels.length * K)
     throw new RangeError(`searchTau: ${logits.length} logits, expected n*K = ${labels.length * K}`);
+  // Every tau the search can reach: the coarse grid up to max, then the fine one up to a coarse step above it.
+  const argmax = new TauArgmax(logits, labels.length, K, lp, Math.max(3, max) + coarse);
   const at = (tau: number): TauChoice => {
     let c = seen.get(tau);
     if (!c) {
       // The metrics from C's nonzero cells; the dense C (what adjustedMetrics returns) only when the score asks.
-      const { cells, values } = adjustedCells(logits, labels, K, lp, tau);
+      const { cells, values } = adjustedCells(labels, K, argmax.preds(tau));
       const metrics = metricsOfStats(classStatsOfCells(cells, values, K), K, support, headFrac);
       const dense = (): Float64Array => {
         const C = new Float64Array(K * K);

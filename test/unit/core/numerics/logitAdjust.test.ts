@@ -8,11 +8,13 @@ import {
   searchTau,
   tauGrid,
   tuneTau,
+  TauArgmax,
   TAU_GRID,
   TAU_GRID_01,
 } from '../../../../src/core/numerics/logitAdjust';
 import { Rng } from '../../../../src/core/numerics/rng';
 import { classSupport } from '../../../../src/core/numerics/confusion';
+import { argmaxRows } from '../../../../src/core/numerics/classStats';
 import { metricsReport } from '../../../../src/core/numerics/metrics';
 import type { MetricsReport } from '../../../../src/protocol/messages';
 
@@ -107,4 +109,49 @@ test("searchTau's metrics (from C's nonzero cells) equal metricsReport of the de
       assert.deepEqual(s.metrics, want.metrics, `seed ${seed}, tau ${s.tau}`);
     }
   }
+});
+
+test("TauArgmax's predictions are argmaxRows' with the shift tau log prior, class for class, at every tau of [0, tauMax]", () => {
+  const rng = new Rng(17);
+  for (const [n, K, spread] of [
+    [400, 50, 3],
+    [200, 300, 0.5],
+    [300, 7, 20],
+  ] as const) {
+    const logits = new Float32Array(n * K);
+    for (let t = 0; t < logits.length; t++) logits[t] = spread * rng.normal();
+    // Ties: a few rows with equal logits (the first of them must win) and a row where every class is equal.
+    for (let i = 0; i < 10; i++) logits[i * K + 2] = logits[i * K + (5 % K)]!;
+    logits.fill(0.5, (n - 1) * K, n * K);
+    const counts = Array.from({ length: K }, (_, k) => Math.max(1, Math.round(500 * Math.exp(-k / (K / 4)))));
+    const total = counts.reduce((a, b) => a + b, 0);
+    const lp = Float64Array.from(counts, (c) => Math.log(c / total));
+    // Two classes with the same prior: lines of the same slope.
+    lp[K - 1] = lp[K - 2]!;
+    const ta = new TauArgmax(logits, n, K, lp, 6.1);
+    assert.ok(ta.perRow >= 1 && ta.perRow < K, `${ta.perRow} candidates a row of ${K}`);
+    for (const tau of [...tauGrid(0, 6.1, 0.01), 6.1]) {
+      const shift = Float64Array.from(lp, (p) => tau * p);
+      assert.deepEqual(ta.preds(tau), argmaxRows(logits, n, K, shift), `n ${n}, K ${K}, tau ${tau}`);
+    }
+    // Outside [0, tauMax] every class is scanned (the same predictions).
+    const shift = Float64Array.from(lp, (p) => 7 * p);
+    assert.deepEqual(ta.preds(7), argmaxRows(logits, n, K, shift));
+  }
+});
+
+test('TauArgmax with a NaN logit gives argmaxRows: the same error naming the row; an infinite one the same classes', () => {
+  const K = 5,
+    n = 4;
+  const logits = new Float32Array(n * K).map((_, t) => (t * 7919) % 13);
+  const lp = Float64Array.from({ length: K }, (_, k) => -0.3 * k - 0.1);
+  const inf = logits.slice();
+  inf[2 * K + 3] = Infinity;
+  const shift = Float64Array.from(lp, (p) => 1.5 * p);
+  assert.deepEqual(new TauArgmax(inf, n, K, lp, 3).preds(1.5), argmaxRows(inf, n, K, shift));
+  const nan = logits.slice();
+  nan[3 * K + 1] = NaN;
+  const ta = new TauArgmax(nan, n, K, lp, 3);
+  assert.equal(ta.perRow, K);
+  assert.throws(() => ta.preds(1), /logits for example 3 are NaN/);
 });
