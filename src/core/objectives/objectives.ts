@@ -203,6 +203,9 @@ export function objectiveD(
   const C = Cclipped;
   const R = rowSums(C, K);
   const pi = opts.priorMode === 'rowsum' ? R : new Float64Array(K).fill(1 / K);
+  // The recall objectives' M is diagonal: D from its diagonal, without a K x K M to fill and read twice.
+  if (id === 'meanRecall') return diagonalChainRuleD(new Float64Array(K).fill(1 / K), C, K, pi);
+  if (id === 'minRecall' || id === 'minHeadTailRecall') return diagonalChainRuleD(lambda!, C, K, pi);
   const M = new Float64Array(K * K);
   const r = recalls(C, K);
   const addRecallWeights = (w: (k: number) => number): void => {
@@ -221,13 +224,6 @@ export function objectiveD(
   };
   let scale = 1;
   switch (id) {
-    case 'meanRecall':
-      addRecallWeights(() => 1 / K);
-      break;
-    case 'minRecall':
-    case 'minHeadTailRecall':
-      addRecallWeights((k) => lambda![k]!);
-      break;
     case 'gMean': {
       // M_kl = psi (1/K)(delta_kl/C_kk - 1/R_k) (docs/ALGORITHM.md section 2; clipped C, section 7.14).
       const g = gMean(r);
@@ -255,6 +251,26 @@ export function objectiveD(
       return unknownObjective(id);
   }
   return chainRuleD(M, C, K, pi, scale);
+}
+
+/**
+ * chainRuleD for a diagonal M (psi = sum_k w_k C_kk / pi_k: M_kk = w_k / pi_k, 0 elsewhere), given w: the same values
+ * bit for bit (the zero entries of M add exact zeros to each row's sum and leave 0 - x in D).
+ */
+export function diagonalChainRuleD(w: ArrayLike<number>, C: Float64Array, K: number, pi: Float64Array): Float64Array {
+  const D = new Float64Array(K * K);
+  for (let k = 0; k < K; k++) {
+    const o = k * K;
+    const mkk = 0 + w[k]! / pi[k]!;
+    const s = mkk * C[o + k]!;
+    const inv = 1 / pi[k]!;
+    for (let l = 0; l < K; l++) {
+      const ckl = C[o + l]!;
+      D[o + l] = 0 * ckl - ckl * inv * s;
+    }
+    D[o + k] = mkk * C[o + k]! - C[o + k]! * inv * s;
+  }
+  return D;
 }
 
 /** The priors pi_k of the Jacobians: 1/K (uniformK) or the row sums R_k of C (rowsum). */

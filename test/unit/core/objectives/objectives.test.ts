@@ -5,6 +5,7 @@ import { OBJECTIVE_IDS } from '../../../../src/core/objectives/objectiveIds';
 import { Rng } from '../../../../src/core/numerics/rng';
 import { clipConfusion } from '../../../../src/core/numerics/confusion';
 import {
+  chainRuleD,
   defaultObjectiveOptions,
   initialMultipliers,
   objectiveD,
@@ -310,4 +311,31 @@ test('psi without multipliers is the target metric; with them, the Lagrangian', 
   close(psi('minRecall', C, 5, o, Float64Array.from([0, 0, 0, 1, 0])), 0.2);
   close(psi('minRecall', C, 5, o, Float64Array.from([0.5, 0, 0, 0.5, 0])), 0.55);
   close(psi('hMeanMinCoverage', C, 5, o), 5 / r.reduce((a, x) => a + 1 / x, 0));
+});
+
+test("the recall objectives' D (diagonal M, no K x K M) is chainRuleD of their diagonal M to the bit", () => {
+  const rng = new Rng(23);
+  for (const priorMode of ['uniformK', 'rowsum'] as const) {
+    for (const id of ['meanRecall', 'minRecall', 'minHeadTailRecall'] as const) {
+      const K = 37;
+      const o = opts(priorMode);
+      // A sparse confusion matrix (mostly empty cells, as a large K's is), clipped as a refresh clips it.
+      const raw = new Float64Array(K * K);
+      for (let t = 0; t < 400; t++) raw[rng.int(K) * K + (rng.next() < 0.6 ? 0 : rng.int(K))]! += 1 / 400;
+      const C = clipConfusion(raw);
+      const lambda = activeMultipliers(id, C, K, o, rng);
+      const D = objectiveD(id, C, K, lambda, o);
+      const pi = new Float64Array(K);
+      for (let k = 0; k < K; k++) {
+        let r = 0;
+        for (let l = 0; l < K; l++) r += C[k * K + l]!;
+        pi[k] = priorMode === 'rowsum' ? r : 1 / K;
+      }
+      const M = new Float64Array(K * K);
+      for (let k = 0; k < K; k++) M[k * K + k]! += (id === 'meanRecall' ? 1 / K : lambda![k]!) / pi[k]!;
+      const ref = chainRuleD(M, C, K, pi);
+      for (let t = 0; t < K * K; t++)
+        assert.ok(Object.is(D[t], ref[t]), `${id} ${priorMode} D[${t}] ${D[t]} vs ${ref[t]}`);
+    }
+  }
 });
