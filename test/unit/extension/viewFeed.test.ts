@@ -203,15 +203,50 @@ test('a view that does not acknowledge gets at most MAX_IN_FLIGHT messages until
   assert.equal(posts.length, 3);
   const batch = posts[2]!;
   assert.equal(batch.type, 'host/events');
-  // Each post says when it left (the host's clock), so the page can tell how long it travelled.
+  // Each post says when it left (the host's clock), so the page can tell how long it travelled. The first step goes
+  // out at once: the snapshot before it carried none.
   assert.deepEqual(
     posts.map((m) => (m.type === 'host/runs' ? null : m.postedAt)),
-    [0, 100, 5000],
+    [0, 0, 5000],
   );
   const ev = batch.type === 'host/events' ? batch.events : [];
   assert.equal(ev.filter((e) => e.type === 'run/refresh').length, 25);
   assert.equal(ev.filter((e) => e.type === 'run/step').length, 50);
   assert.equal(ev.filter((e) => e.type === 'run/refresh' && e.payload.gain.data.length > 0).length, 1);
+});
+
+test("a new step waits for the rate limit from the last post with a step, not from a refresh's post just before it", () => {
+  const clock = fakeClock();
+  const posts: HostToWebview[] = [];
+  const feed = new ViewFeed({ updatesPerSecond: 10, clock });
+  feed.addView('v', (m) => {
+    posts.push(m);
+    feed.viewAck('v');
+  });
+  feed.push(started(1000));
+  feed.viewReady('v');
+  const at = (): number[] => posts.map((m) => (m.type === 'host/runs' ? -1 : m.postedAt!));
+  // K = 1000's rhythm: a step right before a refresh, the refresh 170 ms later, ten quick steps, the next step event.
+  clock.advance(1000);
+  feed.push(step(10));
+  clock.advance(170);
+  feed.push({ type: 'run/refresh', payload: refresh(10, 1000) });
+  clock.advance(40);
+  feed.push(step(20));
+  assert.deepEqual(at(), [0, 1000, 1170, 1210], 'the step at 1210 goes out at once (before: at 1270)');
+  // Steps alone stay at the rate limit: one more 30 ms later waits until 100 ms after the last step's post.
+  clock.advance(30);
+  feed.push(step(21));
+  assert.equal(posts.length, 4);
+  clock.advance(70);
+  assert.deepEqual(at().slice(4), [1310]);
+  // Anything else waits 100 ms from any post: a refresh 20 ms after that step goes out at 1410.
+  clock.advance(20);
+  feed.push({ type: 'run/refresh', payload: refresh(21, 1000) });
+  clock.advance(79);
+  assert.equal(posts.length, 5);
+  clock.advance(1);
+  assert.deepEqual(at().slice(5), [1410]);
 });
 
 test('a refresh under way reaches a view as its latest run/refreshing, after the steps; a later step or refresh drops it', () => {
