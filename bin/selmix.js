@@ -17,8 +17,8 @@ const CHILD_TUNABLES = 'glibc.malloc.hugetlb=1:glibc.malloc.mmap_threshold=10485
  * child's malloc also maps every block of 1 MiB or more on its own and unmaps it when freed
  * (glibc.malloc.mmap_threshold): by default glibc raises that threshold after the first such block is freed (up to
  * 32 MiB), and from then on the K x K arrays of each refresh and ONNX Runtime's outputs (8 MB each at K = 1000) come
- * from the heap, where freed ones stay resident: the K = 1000 finetune's peak RSS was 698 to 706 MiB with the
- * dynamic threshold and 630 to 640 MiB with this one, and 0.3 s slower (docs/PERFORMANCE.md). The
+ * from the heap, where freed ones stay resident: the K = 1000 finetune's peak RSS was 667 to 705 MiB with the
+ * dynamic threshold and 629 to 643 MiB with this one (five runs each way; docs/PERFORMANCE.md, eleventh pass). The
  * parent only waits and passes the exit status on. Returns true when it started the child. No child with
  * SELMIX_NO_HUGEPAGES=1, under --inspect, or with THP set to always or never (another libc than glibc ignores the
  * variable: its child costs a process start, about 50 ms, for nothing).

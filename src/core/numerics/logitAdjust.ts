@@ -75,7 +75,8 @@ export function adjustedMetrics(
  * shifted logit is a line in tau, so it can beat the row's maxima at 0 and at tauMax only on an interval of tau; the
  * classes whose interval misses [0, tauMax] (allowing for rounding) never win. At K = 1000 a row keeps a handful of
  * its K classes, so the warm start's 50-odd values of tau cost one pass over the logits and then a few entries a row
- * each, instead of n x K each. A row with a non-finite logit keeps every class (argmaxRows then names a NaN row).
+ * each, instead of n x K each. With a logit that is not finite anywhere, every tau is argmaxRows itself (which names
+ * a NaN row).
  */
 export class TauArgmax {
   /** Row i's candidates are cand[start[i]] .. cand[start[i + 1] - 1], ascending; null: a logit is not finite. */
@@ -125,19 +126,19 @@ export class TauArgmax {
       // Rounding of the shifted logits is far under this (a few ulps of the largest magnitude in play).
       const slack = 1e-9 * (1 + lMax + T * lpMax);
       const la = logits[o + a]!,
-        lb = logits[o + b]!,
+        lbt = logits[o + b]!,
         pa = lp[a]!,
         pb = lp[b]!;
       for (let k = 0; k < K; k++) {
         const l = logits[o + k]!,
           p = lp[k]!;
-        // Class k can be the first maximum only where l - tau p >= la - tau pa and >= lb - tau pb (less the slack),
+        // Class k can be the first maximum only where l - tau p >= la - tau pa and >= lbt - tau pb (less the slack),
         // each c0 - tau c1 >= 0: an interval of tau that must meet [0, T].
         let lo = 0,
           hi = T;
         const c0a = l - la + slack,
           c1a = p - pa,
-          c0b = l - lb + slack,
+          c0b = l - lbt + slack,
           c1b = p - pb;
         if (c1a > 0) hi = Math.min(hi, c0a / c1a);
         else if (c1a < 0) lo = Math.max(lo, c0a / c1a);
