@@ -75,8 +75,8 @@ export function adjustedMetrics(
  * shifted logit is a line in tau, so it can beat the row's maxima at 0 and at tauMax only on an interval of tau; the
  * classes whose interval misses [0, tauMax] (allowing for rounding) never win. At K = 1000 a row keeps a handful of
  * its K classes, so the warm start's 50-odd values of tau cost one pass over the logits and then a few entries a row
- * each, instead of n x K each. With a logit that is not finite anywhere, every tau is argmaxRows itself (which names
- * a NaN row).
+ * each, instead of n x K each. With a logit that is not finite anywhere, or more candidates than a quarter of the
+ * classes a row, every tau is argmaxRows itself (which names a NaN row).
  */
 export class TauArgmax {
   /** Row i's candidates are cand[start[i]] .. cand[start[i + 1] - 1], ascending; null: a logit is not finite. */
@@ -100,6 +100,9 @@ export class TauArgmax {
     const start = new Int32Array(n + 1);
     let cand = new Int32Array(Math.max(16, 4 * n));
     let used = 0;
+    // Past a quarter of the classes a row on average, the candidates would save little and hold up to n x K indices
+    // (32 MB at K = 1000 with 8,000 rows): every tau is then argmaxRows itself.
+    const cap = Math.max(16, Math.ceil(K / 4)) * n;
     for (let i = 0; i < n; i++) {
       const o = i * K;
       // The row's first maxima at tau = 0 and at tau = tauMax.
@@ -147,8 +150,9 @@ export class TauArgmax {
         else if (c1b < 0) lo = Math.max(lo, c0b / c1b);
         else if (c0b < 0) continue;
         if (lo > hi) continue;
+        if (used === cap) return;
         if (used === cand.length) {
-          const grown = new Int32Array(2 * cand.length);
+          const grown = new Int32Array(Math.min(cap, 2 * cand.length));
           grown.set(cand);
           cand = grown;
         }

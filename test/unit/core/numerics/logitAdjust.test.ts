@@ -140,6 +140,22 @@ test("TauArgmax's predictions are argmaxRows' with the shift tau log prior, clas
   }
 });
 
+test('TauArgmax where most classes can win at some tau falls back to argmaxRows: the same classes', () => {
+  const rng = new Rng(5);
+  const [n, K] = [300, 40];
+  // l_k = -c k^2 and log prior -k delta: the adjusted row's maximum moves across every class as tau goes from 0 to 6.1.
+  const c = 0.01,
+    delta = (2 * c * K) / 6.1;
+  const logits = Float32Array.from({ length: n * K }, (_, t) => -c * (t % K) ** 2 + 1e-4 * rng.normal());
+  const lp = Float64Array.from({ length: K }, (_, k) => -k * delta);
+  const ta = new TauArgmax(logits, n, K, lp, 6.1);
+  assert.equal(ta.perRow, K, 'every class scanned');
+  for (const tau of [0, 0.37, 2, 6.1]) {
+    const shift = Float64Array.from(lp, (p) => tau * p);
+    assert.deepEqual(ta.preds(tau), argmaxRows(logits, n, K, shift));
+  }
+});
+
 test('TauArgmax with a NaN logit gives argmaxRows: the same error naming the row; an infinite one the same classes', () => {
   const K = 5,
     n = 4;
