@@ -6,7 +6,7 @@
 // other.
 import * as tf from '@tensorflow/tfjs';
 import type { SelmixConfig } from '../config';
-import { headArrays, type SelmixModel } from './model';
+import type { SelmixModel } from './model';
 import { forwardAll, gatherRows, metricsOf, type ExampleSet } from './evaluate';
 import { argmaxRows, type ClassStats } from '../numerics/classStats';
 import { crossEntropy, dense } from './nn';
@@ -1043,9 +1043,11 @@ export class FinetuneRun {
     // A head on fixed features with a provider that keeps the logits to itself (ONNX Runtime), where that pays: only
     // each row's argmax comes back. The logits themselves are computed only when some are not finite (argmaxRows then
     // names the row).
+    const W = (await model.W.data()) as Float32Array;
+    const b32 = (await model.b.data()) as Float32Array;
     const fast =
       !model.backbone && opts.matmul?.argmaxAffine && argmaxPays(K, model.d, data.val.n)
-        ? this.headPredictions(opts.matmul.argmaxAffine)
+        ? this.headPredictions(opts.matmul.argmaxAffine, W, b32)
         : null;
     const fw = fast
       ? null
@@ -1053,8 +1055,7 @@ export class FinetuneRun {
           this.refreshPart('validation', done, total),
         );
     const features = fw ? fw.features : data.val.x;
-    const W = (await model.W.data()) as Float32Array;
-    const b = Float64Array.from(await model.b.data());
+    const b = Float64Array.from(b32);
     const sp = this.split;
     // The gains' rows: with a selection split, half of each class (the features array is kept while the features do
     // not change, so the refresh cache of a head on fixed features still applies).
@@ -1235,13 +1236,16 @@ export class FinetuneRun {
   }
 
   /**
-   * Each validation row's predicted class from a head on fixed features, through the provider's argmaxAffine (the
-   * logits stay in it); null when some logit is not finite.
+   * Each validation row's predicted class from a head on fixed features (W d x K and b, as the refresh read them),
+   * through the provider's argmaxAffine (the logits stay in it); null when some logit is not finite.
    */
-  private headPredictions(argmaxAffine: NonNullable<MatMul['argmaxAffine']>): Int32Array | null {
+  private headPredictions(
+    argmaxAffine: NonNullable<MatMul['argmaxAffine']>,
+    W: Float32Array,
+    b: Float32Array,
+  ): Int32Array | null {
     const { model } = this;
     const { x, n } = this.data.val;
-    const { W, b } = headArrays(model);
     // One batch of all the rows: the refresh has already said it starts on them.
     const preds = argmaxAffine(x.length === n * model.d ? x : x.subarray(0, n * model.d), W, b, n, model.d, model.K);
     this.refreshPart('validation', n, n);
