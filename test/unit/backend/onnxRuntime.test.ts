@@ -18,9 +18,14 @@ test('onnxruntime is a backend choice and its CPU provider passes the probe', ()
   assert.ok(p.providers.some((q) => q.name === 'cpu' && q.ok));
 });
 
+/** A seeded stream of uniform numbers in [-1, 1) (a linear congruential generator), for the random test matrices. */
+function uniform(seed: number): () => number {
+  let s = seed;
+  return () => ((s = (s * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) * 2 - 1;
+}
+
 test('ortMatMul equals float64MatMul to float32 rounding, for several shapes (one session)', () => {
-  let seed = 7;
-  const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) * 2 - 1;
+  const rnd = uniform(7);
   for (const [m, k, n] of [
     [1, 1, 1],
     [3, 5, 2],
@@ -40,8 +45,7 @@ test('ortMatMul equals float64MatMul to float32 rounding, for several shapes (on
 });
 
 test('ortMatMul.argmaxAffine: the first argmax of each row of X W + b, as argmaxRows finds it on the logits; ties go to the first column; null when any logit is not finite', () => {
-  let seed = 11;
-  const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) * 2 - 1;
+  const rnd = uniform(11);
   for (const [n, k, m] of [
     [1, 1, 1],
     [5, 3, 4],
@@ -91,8 +95,7 @@ test('ortMatMul.argmaxAffine: the first argmax of each row of X W + b, as argmax
 });
 
 test('ortMatMul.transB: A times the transpose of B (n x k) equals float64MatMul against the explicit transpose, for several shapes and on subarrays', () => {
-  let seed = 11;
-  const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) * 2 - 1;
+  const rnd = uniform(11);
   for (const [m, k, n] of [
     [1, 1, 1],
     [3, 5, 2],
@@ -118,8 +121,7 @@ test('ortMatMul.transB: A times the transpose of B (n x k) equals float64MatMul 
 });
 
 test('ortMatMul and its transB write into an offered float32 array of the right size (the gain scratch) and return it; any other array is left alone', () => {
-  let seed = 5;
-  const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) * 2 - 1;
+  const rnd = uniform(5);
   const [m, k, n] = [7, 9, 5];
   const A = Float32Array.from({ length: m * k }, rnd);
   const B = Float32Array.from({ length: k * n }, rnd);
