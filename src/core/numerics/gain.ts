@@ -531,6 +531,11 @@ export function pairSum(z: Float64Array, E: Mat, K: number, lb: number, i: numbe
 
 /** The share of pairs whose two rows are far apart (under which gainMatrix sums every pair directly). */
 const DIRECT_SHARE = 0.5;
+/**
+ * Other rows a block of directSums' pairs (64 float64 and float32 entries of each of K table rows: under 1 MiB at
+ * K = 1000).
+ */
+const DIRECT_BLOCK = 64;
 /** Column visits a pair, on average, past which directSums gives up (the products are then cheaper). */
 const DIRECT_BUDGET = 16;
 /**
@@ -699,16 +704,21 @@ function directSums(g: DirectArgs, S: Mat | null, tq: number, budget: number): b
   const ET = work<Mat>(sc, 'ET', E instanceof Float32Array ? Float32Array : Float64Array, KK);
   transposeInto(z, K, K, zT, K, 0);
   transposeInto(E, K, K, ET, K, 0);
-  // The pair's threshold on z_al (computed again where it is used rather than kept: up to K^2 of them), and per
-  // anchor row the lowest threshold any of its pairs needs.
+  // Each pair's threshold on z_al (thAll, anchor-major; Infinity for a pair not summed here), and per anchor row the
+  // lowest threshold any of its pairs needs.
+  const thAll = work(sc, 'thAll', Float64Array, KK);
   const rowTheta = new Float64Array(K).fill(Infinity);
   for (let a = 0; a < K; a++) {
     const za = a * K,
       zta = top[a]! * K;
     let lo = Infinity;
     for (let o = 0; o < K; o++) {
-      if (S && S[tOf(a, o)]! >= tq) continue;
+      if (S && S[tOf(a, o)]! >= tq) {
+        thAll[za + o] = Infinity;
+        continue;
+      }
       const th = (Math.max(wa * z[za + top[o]!]!, wo * zT[zta + o]!) - T) / wa;
+      thAll[za + o] = th;
       if (th < lo) lo = th;
     }
     rowTheta[a] = lo;
@@ -723,9 +733,98 @@ function directSums(g: DirectArgs, S: Mat | null, tq: number, budget: number): b
     start[a + 1] = start[a]! + c;
   }
   const nc = start[K]!;
-  const cols = new Int32Array(nc);
   // The other rows' factors are tabled (below) when a third of the pairs or more are summed; the anchors' then too.
   const tabled = 3 * n >= KK;
+  const { cols, zc, ec, uc } = candidateLists(z, E, K, rowTheta, start, wa, tabled);
+  // The other rows' factors, transposed like zT.
+  const VT = tabled ? work(sc, 'VT', Float64Array, KK) : null;
+  if (VT) for (let t = 0; t < KK; t++) VT[t] = Math.exp(wo * zT[t]!);
+  const inv = 1 / eScale;
+  // A candidate's offset in the transposed tables (its column times K).
+  const off = new Int32Array(nc);
+  for (let c = 0; c < nc; c++) off[c] = cols[c]! * K;
+  let visits = 0,
+    done = 0;
+  // The pairs in blocks of DIRECT_BLOCK other rows o, every anchor a within a block: a block's slice of the transposed
+  // tables (K rows of DIRECT_BLOCK entries) stays in cache while the anchors read their candidates' rows of it. Each
+  // pair's sum runs over its columns in the same order whatever the blocking.
+  for (let o0 = 0; o0 < K; o0 += DIRECT_BLOCK) {
+    const o1 = Math.min(K, o0 + DIRECT_BLOCK);
+    for (let a = 0; a < K; a++) {
+      const za = a * K;
+      const c0 = start[a]!,
+        c1 = start[a + 1]!;
+      for (let o = o0; o < o1; o++) {
+        const th = thAll[za + o]!;
+        if (th === Infinity) continue;
+        const t = tOf(a, o);
+        let den = 0,
+          num = 0;
+        let c = c0;
+        if (VT) {
+          // The terms as they are, e^{c_l}: every column down to the pair's threshold, in one pass.
+          for (; c < c1 && zc[c]! >= th; c++) {
+            const lo = off[c]! + o;
+            const x = uc[c]! * VT[lo]!;
+            den += x;
+            num += x * (wa * ec[c]! + wo * ET[lo]!) * inv;
+          }
+          visits += c - c0;
+        }
+        if (!(den >= NORMAL_SUM)) {
+          // The pair's max m over its candidates (every column within T of m is among them), then the terms
+          // e^{c_l - m}.
+          let ref = -Infinity;
+          for (c = c0; c < c1; c++) {
+            const zal = zc[c]!;
+            // Every later column has c_l <= wa z_al (z <= 0, and rounding keeps the order): none can raise ref.
+            if (zal < th || wa * zal < ref) break;
+            const v = wa * zal + wo * zT[off[c]! + o]!;
+            if (v > ref) ref = v;
+          }
+          visits += c - c0;
+          const th2 = Math.max(th, (ref - T) / wa);
+          den = 0;
+          num = 0;
+          for (c = c0; c < c1 && zc[c]! >= th2; c++) {
+            const lo = off[c]! + o;
+            const arg = wa * zc[c]! + wo * zT[lo]! - ref;
+            const x = arg === 0 ? 1 : Math.exp(arg);
+            den += x;
+            num += x * (wa * ec[c]! + wo * ET[lo]!) * inv;
+          }
+          visits += c - c0;
+        }
+        rest[t] = (eScale * num) / den;
+        done++;
+      }
+      // Over budget on the pairs so far (counted as a quarter of them at least, so that a few first anchors decide
+      // nothing): the rest would cost as much, so the products take over.
+      if (visits > budget * Math.max(done, n / 4)) return false;
+    }
+  }
+  return true;
+}
+
+/**
+ * directSums' candidate columns of each anchor row a (those with z_al >= rowTheta[a], start[a] to start[a + 1]),
+ * largest z first, with their z, E and (tabled) exp(wa z).
+ */
+function candidateLists(
+  z: Float64Array,
+  E: Mat,
+  K: number,
+  rowTheta: Float64Array,
+  start: Int32Array,
+  wa: number,
+  tabled: boolean,
+): { cols: Int32Array; zc: Float64Array; ec: Float64Array; uc: Float64Array } {
+  const nc = start[K]!;
+  let widest = 0;
+  for (let a = 0; a < K; a++) widest = Math.max(widest, start[a + 1]! - start[a]!);
+  const tmpKey = new Float64Array(widest),
+    tmpIdx = new Int32Array(widest);
+  const cols = new Int32Array(nc);
   const zc = new Float64Array(nc),
     ec = new Float64Array(nc),
     uc = new Float64Array(tabled ? nc : 0);
@@ -734,79 +833,81 @@ function directSums(g: DirectArgs, S: Mat | null, tq: number, budget: number): b
     if (th === Infinity) continue;
     const s0 = start[a]!,
       za = a * K;
+    // The row's candidates in column order, then sorted by z, largest first, ties in column order.
+    const s1 = start[a + 1]!;
     let o = s0;
-    for (let l = 0; l < K; l++) if (z[za + l]! >= th) cols[o++] = l;
-    if (o - s0 > 1)
-      cols.set(
-        Array.from(cols.subarray(s0, o)).sort((p, q) => z[za + q]! - z[za + p]! || p - q),
-        s0,
-      );
+    for (let l = 0; l < K && o < s1; l++) {
+      const v = z[za + l]!;
+      if (v >= th) {
+        cols[o] = l;
+        zc[o++] = v;
+      }
+    }
+    sortDescending(zc, cols, s0, s1, tmpKey, tmpIdx);
     for (let c = s0; c < o; c++) {
       const l = cols[c]!;
-      zc[c] = z[za + l]!;
       ec[c] = E[za + l]!;
       if (tabled) uc[c] = Math.exp(wa * zc[c]!);
     }
   }
-  // The other rows' factors, transposed like zT.
-  const VT = tabled ? work(sc, 'VT', Float64Array, KK) : null;
-  if (VT) for (let t = 0; t < KK; t++) VT[t] = Math.exp(wo * zT[t]!);
-  const inv = 1 / eScale;
-  let visits = 0,
-    done = 0;
-  for (let a = 0; a < K; a++) {
-    const za = a * K,
-      zta = top[a]! * K;
-    const c0 = start[a]!,
-      c1 = start[a + 1]!;
-    for (let o = 0; o < K; o++) {
-      const t = tOf(a, o);
-      if (S && S[t]! >= tq) continue;
-      const th = (Math.max(wa * z[za + top[o]!]!, wo * zT[zta + o]!) - T) / wa;
-      let den = 0,
-        num = 0;
-      let c = c0;
-      if (VT) {
-        // The terms as they are, e^{c_l}: every column down to the pair's threshold, in one pass.
-        for (; c < c1 && zc[c]! >= th; c++) {
-          const lo = cols[c]! * K + o;
-          const x = uc[c]! * VT[lo]!;
-          den += x;
-          num += x * (wa * ec[c]! + wo * ET[lo]!) * inv;
-        }
-        visits += c - c0;
+  return { cols, zc, ec, uc };
+}
+
+/**
+ * Sorts key[lo, hi) from largest to smallest, stably (equal keys keep their order), moving idx along: insertion sort
+ * on runs of 16, then merges through tk and ti (at least hi - lo long). Keys must not be NaN.
+ */
+export function sortDescending(
+  key: Float64Array,
+  idx: Int32Array,
+  lo: number,
+  hi: number,
+  tk: Float64Array,
+  ti: Int32Array,
+): void {
+  const RUN = 16;
+  for (let r0 = lo; r0 < hi; r0 += RUN) {
+    const r1 = Math.min(hi, r0 + RUN);
+    for (let c = r0 + 1; c < r1; c++) {
+      const v = key[c]!,
+        x = idx[c]!;
+      let p = c;
+      for (; p > r0 && key[p - 1]! < v; p--) {
+        key[p] = key[p - 1]!;
+        idx[p] = idx[p - 1]!;
       }
-      if (!(den >= NORMAL_SUM)) {
-        // The pair's max m over its candidates (every column within T of m is among them), then the terms e^{c_l - m}.
-        let ref = -Infinity;
-        for (c = c0; c < c1; c++) {
-          const zal = zc[c]!;
-          // Every later column has c_l <= wa z_al (z <= 0, and rounding keeps the order): none of them can raise ref.
-          if (zal < th || wa * zal < ref) break;
-          const v = wa * zal + wo * zT[cols[c]! * K + o]!;
-          if (v > ref) ref = v;
-        }
-        visits += c - c0;
-        const th2 = Math.max(th, (ref - T) / wa);
-        den = 0;
-        num = 0;
-        for (c = c0; c < c1 && zc[c]! >= th2; c++) {
-          const lo = cols[c]! * K + o;
-          const arg = wa * zc[c]! + wo * zT[lo]! - ref;
-          const x = arg === 0 ? 1 : Math.exp(arg);
-          den += x;
-          num += x * (wa * ec[c]! + wo * ET[lo]!) * inv;
-        }
-        visits += c - c0;
-      }
-      rest[t] = (eScale * num) / den;
-      done++;
+      key[p] = v;
+      idx[p] = x;
     }
-    // Over budget on the pairs so far (counted as a quarter of them at least, so that a few first rows decide
-    // nothing): the rest would cost as much, so the products take over.
-    if (visits > budget * Math.max(done, n / 4)) return false;
   }
-  return true;
+  for (let w = RUN; w < hi - lo; w *= 2) {
+    for (let m0 = lo; m0 + w < hi; m0 += 2 * w) {
+      const mid = m0 + w,
+        m1 = Math.min(hi, m0 + 2 * w);
+      // The left run out to tk/ti, then merged back: the right run's entries move only when they are larger.
+      const n = mid - m0;
+      for (let q = 0; q < n; q++) {
+        tk[q] = key[m0 + q]!;
+        ti[q] = idx[m0 + q]!;
+      }
+      let p = 0,
+        r = mid,
+        out = m0;
+      while (p < n && r < m1) {
+        if (key[r]! > tk[p]!) {
+          key[out] = key[r]!;
+          idx[out++] = idx[r++]!;
+        } else {
+          key[out] = tk[p]!;
+          idx[out++] = ti[p++]!;
+        }
+      }
+      while (p < n) {
+        key[out] = tk[p]!;
+        idx[out++] = ti[p++]!;
+      }
+    }
+  }
 }
 
 /** Calls the provider and checks the size of what it returns. */

@@ -476,6 +476,44 @@ test('ordinary rows with two confident classes among them: the two pairs of thos
   assertClose([pairSum(z, E, K, 0.8, 5, 17)], [want], 1e-12, 'pairSum(5, 17)');
 });
 
+test('K = 150, past one block of the direct sums: every pair, or the far pairs after the products, gives E_ii - pairSum on float64 and ONNX Runtime', () => {
+  probeOnnxRuntime();
+  // Z = I and b = 0: the centroid logits are W's rows and E = D, so each pair's reference is E_ii - pairSum(i, j).
+  const K = 150;
+  const rng = new Rng(11);
+  const near = (r: number, l: number): boolean => (r * 7 + l * 3) % 37 < 3;
+  const group = (k: number): number => Math.floor((3 * k) / K);
+  const layouts = {
+    // A few columns within 20 nats of each row's top, the rest thousands below: every pair is summed directly.
+    'near columns': (r: number, l: number): number =>
+      l === r ? 0 : near(r, l) ? -20 * rng.next() : -4000 - 1000 * rng.next(),
+    // Three groups of 50: each pair across groups needs its dozens of group columns, so the direct sums pass their
+    // budget, the products run, and the pairs across groups (two thirds) fall under the floor and are summed directly.
+    groups: (r: number, l: number): number =>
+      l === r ? 0 : group(l) === group(r) ? -30 * rng.next() : -4000 - 1000 * rng.next(),
+  };
+  const Z = new Float64Array(K * K);
+  for (let k = 0; k < K; k++) Z[k * K + k] = 1;
+  for (const [name, logit] of Object.entries(layouts)) {
+    const W = new Float64Array(K * K);
+    for (let r = 0; r < K; r++) for (let l = 0; l < K; l++) W[r * K + l] = logit(r, l);
+    const D = randn(rng, K * K);
+    for (const lambdaBar of [0.8, 0.3]) {
+      const want = new Float64Array(K * K);
+      for (let i = 0; i < K; i++)
+        for (let j = 0; j < K; j++) want[i * K + j] = D[i * K + i]! - pairSum(W, D, K, lambdaBar, i, j);
+      for (const [prov, mm, tol] of [
+        ['float64', float64MatMul, 1e-10],
+        ['float32 (ONNX Runtime)', ortMatMul, 1e-4],
+      ] as const) {
+        const g = gainMatrix({ K, d: K, Z, W, b: new Float64Array(K), D, lambdaBar, matmul: mm });
+        const err = relErr(g, want);
+        assert.ok(err < tol, `${name} ${prov} lambdaBar=${lambdaBar}: ${err}`);
+      }
+    }
+  }
+});
+
 test('edge cases on both providers: an all-confident model, a class with no validation rows, lambdaBar 0 and 1', async () => {
   await initBackend({ choice: 'wasm' });
   const K = 16,

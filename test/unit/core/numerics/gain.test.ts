@@ -10,6 +10,7 @@ import {
   gramMatrix,
   mixedProbabilities,
   type DeltaWVariant,
+  sortDescending,
 } from '../../../../src/core/numerics/gain';
 import {
   defaultObjectiveOptions,
@@ -251,4 +252,31 @@ test('gainMatrix rejects inputs of the wrong shape', () => {
   assert.throws(() => gainMatrix({ ...ok, Z: new Float64Array(5) }), /Z has 5/);
   assert.throws(() => gainMatrix({ ...ok, D: new Float64Array(4) }), /D has 4/);
   assert.throws(() => gainMatrix({ ...ok, lambdaBar: 1.5 }), /lambdaBar/);
+});
+
+test('sortDescending: largest key first, equal keys in their order, idx moved along, nothing outside [lo, hi) touched', () => {
+  const rng = new Rng(21);
+  for (const [len, lo, hi, distinct] of [
+    [0, 0, 0, 3],
+    [1, 0, 1, 3],
+    [40, 5, 36, 4],
+    [300, 0, 300, 7],
+    [1200, 100, 1117, 50],
+    [64, 0, 64, 1e9],
+  ] as const) {
+    const key = Float64Array.from({ length: len }, () => Math.floor(rng.next() * distinct) - distinct / 2);
+    const idx = Int32Array.from({ length: len }, (_, i) => i);
+    // V8's Array sort is stable: the reference order of the positions in [lo, hi).
+    const want = Array.from({ length: hi - lo }, (_, q) => lo + q).sort((p, q) => key[q]! - key[p]!);
+    const wantKeys = want.map((i) => key[i]!);
+    const before = Float64Array.from(key);
+    sortDescending(key, idx, lo, hi, new Float64Array(hi - lo), new Int32Array(hi - lo));
+    assert.deepEqual(Array.from(idx.subarray(lo, hi)), want, `len ${len}`);
+    assert.deepEqual(Array.from(key.subarray(lo, hi)), wantKeys, `len ${len}`);
+    for (let i = 0; i < len; i++)
+      if (i < lo || i >= hi) {
+        assert.equal(key[i], before[i]);
+        assert.equal(idx[i], i);
+      }
+  }
 });
