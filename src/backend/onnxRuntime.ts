@@ -8,8 +8,8 @@ import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import type { MatMul, Mat } from '../core/numerics/gain';
-import { encodeOnnx, modelOf, node, ONNX_INT32, valueInfo } from '../formats/onnx/proto';
+import type { MatMul, Mat, SoftmaxFactors } from '../core/numerics/gain';
+import { encodeOnnx, floatTensor, modelOf, node, ONNX_INT32, valueInfo } from '../formats/onnx/proto';
 
 /** An ONNX Runtime execution provider this tool knows. */
 export type OrtProvider = 'cpu' | 'cuda' | 'webgpu';
@@ -246,6 +246,54 @@ function argmaxAffineGraph(): Uint8Array {
   );
 }
 
+/**
+ * The gain's softmax factors and their products in one graph (MatMul.softmaxProducts): from the shifted logits z and
+ * E, U = exp(lb z) up, V = exp((1 - lb) z) up, X = U.(E inv), Y = V.(E inv), each set to 0 where its magnitude is
+ * under floor, then SN1 = [U; X] V^T and N2 = U Y^T. Every factor kept is a normal float32 before scaling
+ * (floor / up is above 2^-126), so none loses bits to underflow.
+ */
+function softmaxProductsGraph(): Uint8Array {
+  const flushed = (x: string): ReturnType<typeof node>[] => [
+    node('Abs', [x], [`${x}_abs`]),
+    node('GreaterOrEqual', [`${x}_abs`, 'floor'], [`${x}_keep`]),
+    node('Where', [`${x}_keep`, x, 'zero'], [`${x}_f`]),
+  ];
+  return encodeOnnx(
+    modelOf({
+      name: 'selmix_softmax_products',
+      node: [
+        node('Sub', ['one', 'lb'], ['a']),
+        node('Mul', ['z', 'lb'], ['lz']),
+        node('Exp', ['lz'], ['u0']),
+        node('Mul', ['u0', 'up'], ['U']),
+        node('Mul', ['z', 'a'], ['az']),
+        node('Exp', ['az'], ['v0']),
+        node('Mul', ['v0', 'up'], ['V']),
+        node('Mul', ['E', 'inv'], ['e']),
+        node('Mul', ['U', 'e'], ['X']),
+        node('Mul', ['V', 'e'], ['Y']),
+        ...flushed('U'),
+        ...flushed('V'),
+        ...flushed('X'),
+        ...flushed('Y'),
+        node('Concat', ['U_f', 'X_f'], ['UX'], { axis: 0 }, ['axis']),
+        node('Gemm', ['UX', 'V_f'], ['SN1'], { transB: 1 }, ['transB']),
+        node('Gemm', ['U_f', 'Y_f'], ['N2'], { transB: 1 }, ['transB']),
+      ],
+      initializer: [floatTensor('zero', [], Float32Array.of(0)), floatTensor('one', [], Float32Array.of(1))],
+      input: [
+        valueInfo('z', ['K', 'K']),
+        valueInfo('E', ['K', 'K']),
+        valueInfo('lb', []),
+        valueInfo('up', []),
+        valueInfo('floor', []),
+        valueInfo('inv', []),
+      ],
+      output: [valueInfo('SN1', ['K2', 'K']), valueInfo('N2', ['K', 'K'])],
+    }),
+  );
+}
+
 /** A 3x4 by 4x2 product on a provider, checked against plain JS to 1e-4; null when it passes, else why not. */
 function numericCheck(provider: OrtProvider): string | null {
   const a = Float32Array.from([1, 2, 3, 4, -1, 0.5, 2, 1, 0, 3, -2, 1]);
@@ -349,6 +397,7 @@ export function ortProbeResult(): OrtProbe | null {
 let mmSession: OrtSession | null = null;
 let tbSession: OrtSession | null = null;
 let argmaxSession: OrtSession | null = null;
+let softmaxSession: OrtSession | null = null;
 /** Logits of one argmaxAffine run (a block of rows). */
 const ARGMAX_BLOCK = 2 ** 20;
 
@@ -386,6 +435,36 @@ const argmaxAffine: NonNullable<MatMul['argmaxAffine']> = (X, W, b, n, k, m) => 
   return pred;
 };
 
+/** The softmax factors and their products in one run of softmaxProductsGraph (see MatMul.softmaxProducts). */
+function softmaxProducts(
+  z: Float32Array,
+  E: Float32Array,
+  K: number,
+  f: SoftmaxFactors,
+  out?: { SN1?: Mat; N2?: Mat },
+): { SN1: Float32Array; N2: Float32Array } {
+  if (z.length !== K * K || E.length !== K * K)
+    throw new RangeError(`ortMatMul.softmaxProducts: ${z.length} and ${E.length} entries for K = ${K}`);
+  softmaxSession ??= new OrtSession(softmaxProductsGraph(), undefined, false, 'gain');
+  const scalar = (v: number): { data: Float32Array; dims: number[] } => ({ data: Float32Array.of(v), dims: [] });
+  const into: Record<string, { data: Float32Array; dims: number[] }> = {};
+  if (out?.SN1 instanceof Float32Array && out.SN1.length === 2 * K * K) into.SN1 = { data: out.SN1, dims: [2 * K, K] };
+  if (out?.N2 instanceof Float32Array && out.N2.length === K * K) into.N2 = { data: out.N2, dims: [K, K] };
+  const r = softmaxSession.run(
+    {
+      z: { data: z, dims: [K, K] },
+      E: { data: E, dims: [K, K] },
+      lb: scalar(f.lb),
+      up: scalar(f.up),
+      floor: scalar(f.floor),
+      inv: scalar(f.inv),
+    },
+    ['SN1', 'N2'],
+    into,
+  );
+  return { SN1: r.SN1!.data, N2: r.N2!.data };
+}
+
 /**
  * The gain's MatMul provider on ONNX Runtime (float32): row-major A (m x k) times B (k x n), one session for every
  * shape. Declares `precision: 'float32'` like tfMatMul. Call after probeOnnxRuntime passed. Its sessions run without
@@ -413,6 +492,7 @@ export const ortMatMul: MatMul = Object.assign(
       return product(tbSession, A, [m, k], B, [n, k], [m, n], out);
     },
     argmaxAffine,
+    softmaxProducts,
   },
 );
 

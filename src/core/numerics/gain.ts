@@ -55,6 +55,30 @@ export interface MatMul {
     k: number,
     m: number,
   ) => Int32Array | null;
+  /**
+   * Optional, for a float32 provider: the softmax factors of the shifted logits z (K x K) and their three products in
+   * one call, the factors never leaving the provider (see SoftmaxFactors): SN1 = [U; X] V^T (2K x K) and N2 = U Y^T
+   * (K x K), with U = exp(lb z), V = exp((1 - lb) z), X = U.E inv, Y = V.E inv, each scaled by up and flushed to 0
+   * under floor. out offers arrays for the results, as for a product.
+   */
+  softmaxProducts?: (
+    z: Float32Array,
+    E: Float32Array,
+    K: number,
+    f: SoftmaxFactors,
+    out?: { SN1?: Mat; N2?: Mat },
+  ) => { SN1: Mat; N2: Mat };
+}
+
+/** How a provider's softmaxProducts builds the factors (gainMatrix's FactorFormat for that provider, as numbers). */
+export interface SoftmaxFactors {
+  lb: number;
+  /** The factors' scale 2^scale. */
+  up: number;
+  /** A scaled factor (or its product with E inv) under this in magnitude is 0: 2^flush. */
+  floor: number;
+  /** 1 / max |E|. */
+  inv: number;
 }
 
 /** Row-major product A (m x k) times B (k x n) in float64 JS: the exact provider, used when none is given. */
@@ -579,11 +603,31 @@ function factorProducts(
   sc: GainScratch | undefined,
 ): { S: Mat; N1: Mat; N2: Mat } {
   const KK = K * K;
+  const up = 2 ** fmt.scale;
+  const floor = 2 ** fmt.flush;
+  // A provider that builds the factors itself: z goes in as float32, the tables never come out.
+  if (mm.softmaxProducts && F === Float32Array && E instanceof Float32Array) {
+    const z32 = work(sc, 'z32', Float32Array, KK);
+    z32.set(z);
+    const SN1out = offer(sc, 'SN1', F, 2 * KK),
+      N2out = offer(sc, 'N2', F, KK);
+    const r = mm.softmaxProducts(
+      z32,
+      E,
+      K,
+      { lb, up, floor, inv },
+      {
+        ...(SN1out ? { SN1: SN1out } : {}),
+        ...(N2out ? { N2: N2out } : {}),
+      },
+    );
+    const SN1 = checkedProduct(r.SN1, 2 * K, K, K);
+    const N2 = checkedProduct(r.N2, K, K, K);
+    return { S: SN1.subarray(0, KK), N1: SN1.subarray(KK), N2 };
+  }
   // U = V^q when lb/(1-lb) is a small integer q (4 for the default lb = 0.8): half the exponentials, a few ulps apart.
   const qPow = Math.round(lb / (1 - lb));
   const pow = qPow >= 1 && qPow <= 8 && Math.abs(lb / (1 - lb) - qPow) < 1e-9 ? qPow : 0;
-  const up = 2 ** fmt.scale;
-  const floor = 2 ** fmt.flush;
   // Panels [U; X] (2K x K), V^T and Y^T (K x K), scaled by 2^scale and flushed under 2^flush. With a transB
   // provider V and Y are written as they are (K x K, contiguous) and the provider transposes them.
   const tb = mm.transB;

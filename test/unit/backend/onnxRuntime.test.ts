@@ -143,6 +143,58 @@ test('ortMatMul and its transB write into an offered float32 array of the right 
   }
 });
 
+test('ortMatMul.softmaxProducts: the factors built, flushed and multiplied in one graph equal the same built in float64 to 1e-5 of each sum of absolute terms, into offered arrays', () => {
+  assert.equal(probeOnnxRuntime().ok, true);
+  const next = uniform(29);
+  const u01 = (): number => (next() + 1) / 2;
+  const K = 60;
+  // Shifted logits (each row's max 0): most within 20 nats, a few rows thousands below, so factors and their products
+  // with E fall under the floor and must come out 0.
+  const z = new Float32Array(K * K);
+  for (let i = 0; i < K; i++)
+    for (let l = 0; l < K; l++) z[i * K + l] = l === i ? 0 : i % 7 === 3 ? -2000 * u01() - 100 : -20 * u01();
+  const E = Float32Array.from({ length: K * K }, next);
+  const f = { lb: 0.8, up: 2 ** 50, floor: 2 ** -63, inv: 1 / 1.5 };
+  const flush = (x: number): number => (Math.abs(x) < f.floor ? 0 : x);
+  const U = new Float64Array(K * K),
+    V = new Float64Array(K * K),
+    X = new Float64Array(K * K),
+    Y = new Float64Array(K * K);
+  for (let t = 0; t < K * K; t++) {
+    const u = Math.exp(f.lb * z[t]!) * f.up,
+      v = Math.exp((1 - f.lb) * z[t]!) * f.up,
+      e = E[t]! * f.inv;
+    U[t] = flush(u);
+    V[t] = flush(v);
+    X[t] = flush(u * e);
+    Y[t] = flush(v * e);
+  }
+  const SN1out = new Float32Array(2 * K * K),
+    N2out = new Float32Array(K * K);
+  const { SN1, N2 } = ortMatMul.softmaxProducts!(z, E, K, f, { SN1: SN1out, N2: N2out });
+  assert.equal(SN1, SN1out);
+  assert.equal(N2, N2out);
+  let zeros = 0;
+  const check = (got: ArrayLike<number>, A: Float64Array, B: Float64Array, what: string): void => {
+    for (let i = 0; i < K; i++)
+      for (let j = 0; j < K; j++) {
+        let want = 0,
+          abs = 0;
+        for (let l = 0; l < K; l++) {
+          want += A[i * K + l]! * B[j * K + l]!;
+          abs += Math.abs(A[i * K + l]! * B[j * K + l]!);
+        }
+        if (want === 0) zeros++;
+        const err = Math.abs(got[i * K + j]! - want);
+        assert.ok(err <= 1e-5 * abs + 2 ** -120, `${what}[${i}, ${j}]: ${got[i * K + j]} against ${want}`);
+      }
+  };
+  check(SN1.subarray(0, K * K), U, V, 'S');
+  check(SN1.subarray(K * K), X, V, 'N1');
+  check(N2, U, Y, 'N2');
+  assert.ok(zeros > 0, 'some sums are 0: every factor of theirs was flushed');
+});
+
 test("the gain's sessions use every core (up to 8) with sleeping threads, the loop's one thread; SELMIX_ORT_THREADS sets both", () => {
   const script = `
     const mod = await import('./src/backend/onnxRuntime.ts');
