@@ -86,14 +86,13 @@ try {
     const first = await until(
       'a first refresh on the dashboard',
       async () => {
+        // The three charts draw in their own frames: wait for all of them (one run read the recall bars a frame
+        // before they were drawn).
         const v = await attr(wv, '#gain-heatmap', 'data-values');
-        return v
-          ? {
-              step: Number(await attr(wv, '#gain-heatmap', 'data-step')),
-              gain: v,
-              dist: await attr(wv, '#dist-heatmap', 'data-values'),
-              recall: await attr(wv, '#recall-bars', 'data-values'),
-            }
+        const dist = await attr(wv, '#dist-heatmap', 'data-values');
+        const recall = await attr(wv, '#recall-bars', 'data-values');
+        return v && dist && recall
+          ? { step: Number(await attr(wv, '#gain-heatmap', 'data-step')), gain: v, dist, recall }
           : null;
       },
       120_000,
