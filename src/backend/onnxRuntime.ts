@@ -10,6 +10,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type { MatMul, Mat, SoftmaxFactors } from '../core/numerics/gain';
 import { encodeOnnx, floatTensor, modelOf, node, ONNX_INT32, valueInfo } from '../formats/onnx/proto';
+import { twoThreadPairs } from './pairThreads';
 
 /** An ONNX Runtime execution provider this tool knows. */
 export type OrtProvider = 'cpu' | 'cuda' | 'webgpu';
@@ -493,6 +494,8 @@ export const ortMatMul: MatMul = Object.assign(
     },
     argmaxAffine,
     softmaxProducts,
+    // The direct sums of a confident head's pairs on a second thread, where the gain's products get more than one.
+    ...(intraOpThreads('gain') > 1 ? { pairThreads: twoThreadPairs } : {}),
   },
 );
 

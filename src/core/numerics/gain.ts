@@ -68,6 +68,17 @@ export interface MatMul {
     f: SoftmaxFactors,
     out?: { SN1?: Mat; N2?: Mat },
   ) => { SN1: Mat; N2: Mat };
+  /** Optional: directSums' pairs on more than one thread, when there are at least THREADED_MIN_PAIRS of them. */
+  pairThreads?: PairThreads;
+}
+
+/**
+ * Sums directSums' blocks of pairs on more than one thread (a provider's pairThreads): run calls directBlock(tables,
+ * o0, o1) for every block [b size, min(K, (b + 1) size)), b < blocks, spread over this thread and others, and is true
+ * when none of them passed the budget. Every array of tables is in a SharedArrayBuffer.
+ */
+export interface PairThreads {
+  run(tables: DirectTables, blocks: number, size: number): boolean;
 }
 
 /** How a provider's softmaxProducts builds the factors (gainMatrix's FactorFormat for that provider, as numbers). */
@@ -171,7 +182,16 @@ export interface GainArgs {
 }
 
 /** A typed-array constructor gainMatrix works in. */
-type ArrayCtor<T> = new (n: number) => T;
+type ArrayCtor<T> = {
+  new (n: number): T;
+  new (buffer: SharedArrayBuffer): T;
+  readonly BYTES_PER_ELEMENT: number;
+};
+
+/** A new array of n entries, in memory other threads can share when shared (a SharedArrayBuffer). */
+function fresh<T>(C: ArrayCtor<T>, n: number, shared: boolean): T {
+  return shared ? new C(new SharedArrayBuffer(n * C.BYTES_PER_ELEMENT)) : new C(n);
+}
 
 /**
  * Named work arrays of gainMatrix, kept for the next call (GainArgs.scratch). take hands back the array of that
@@ -181,12 +201,13 @@ type ArrayCtor<T> = new (n: number) => T;
 export class GainScratch {
   private readonly arrays = new Map<string, Mat | Int32Array>();
 
-  take<T extends Mat | Int32Array>(name: string, C: ArrayCtor<T>, n: number): T {
+  /** shared: the array must be in a SharedArrayBuffer (one another thread can write into). */
+  take<T extends Mat | Int32Array>(name: string, C: ArrayCtor<T>, n: number, shared = false): T {
     const a = this.arrays.get(name);
-    if (a instanceof C && a.length === n) return a;
-    const fresh = new C(n);
-    this.arrays.set(name, fresh);
-    return fresh;
+    if (a instanceof C && a.length === n && (!shared || a.buffer instanceof SharedArrayBuffer)) return a;
+    const made = fresh(C, n, shared);
+    this.arrays.set(name, made);
+    return made;
   }
 
   /** Lets every array go (the end of a run: what comes after it, writing the outputs, has no use for them). */
@@ -217,8 +238,9 @@ function work<T extends Mat | Int32Array>(
   name: string,
   C: ArrayCtor<T>,
   n: number,
+  shared = false,
 ): T {
-  return scratch ? scratch.take(name, C, n) : new C(n);
+  return scratch ? scratch.take(name, C, n, shared) : fresh(C, n, shared);
 }
 
 /** Logits of the K centroids, A_kl = sum_r Z_kr W_rl + b_l (K x K, float64; docs/ALGORITHM.md section 3, step 3). */
@@ -504,7 +526,7 @@ function softmaxSums(
   let eMax = 0;
   for (let t = 0; t < KK; t++) eMax = Math.max(eMax, Math.abs(E[t]!));
   const eScale = eMax > 0 && Number.isFinite(eMax) ? eMax : 1;
-  const direct = { z, top, E, K, lb, eScale, nats: fmt.directNats, rest, sc };
+  const direct = { z, top, E, K, lb, eScale, nats: fmt.directNats, rest, sc, threads: mm.pairThreads };
 
   // A pair's sum is at least e^m0 (m0 its largest term's lower bound, farApartShare): at or above the floor when
   // m0 >= reliableLog2 ln 2.
@@ -560,13 +582,10 @@ const DIRECT_SHARE = 0.5;
  * K = 1000).
  */
 const DIRECT_BLOCK = 64;
+/** Pairs from which directSums hands its blocks to the provider's pairThreads (a K = 180 all-direct sum and up). */
+export const THREADED_MIN_PAIRS = 2 ** 15;
 /** Column visits a pair, on average, past which directSums gives up (the products are then cheaper). */
 const DIRECT_BUDGET = 16;
-/**
- * A pair's sum of tabled terms at or above this is kept: its terms that matter (over e^-T of the sum, T < 60) are
- * normal numbers, and those that underflowed are under 2^-1022 each. Below it the pair is summed with exponentials.
- */
-const NORMAL_SUM = 2 ** -800;
 
 /**
  * The share of pairs (i, j) whose largest softmax term has the lower bound m0 = max(lb z_i,top(j), (1-lb) z_j,top(i))
@@ -710,6 +729,7 @@ interface DirectArgs {
   nats: number;
   rest: Float64Array;
   sc: GainScratch | undefined;
+  threads: PairThreads | undefined;
 }
 
 /**
@@ -726,7 +746,7 @@ interface DirectArgs {
  *
  * When a third of the pairs or more are summed, the other rows' factors exp(wo z_ol) are tabled once (K^2
  * exponentials) and a term is a product of two factors, e^{c_l} itself, over every column down to the pair's
- * threshold: its exponential would cost more. A pair whose sum of those is under NORMAL_SUM (its largest term near
+ * threshold: its exponential would cost more. A pair whose sum of those is under 2^-800 (its largest term near
  * float64's smallest numbers) is summed again with exponentials of c_l - m.
  */
 function directSums(g: DirectArgs, S: Mat | null, tq: number, budget: number): boolean {
@@ -742,15 +762,18 @@ function directSums(g: DirectArgs, S: Mat | null, tq: number, budget: number): b
   if (S) {
     for (let t = 0; t < KK; t++) if (S[t]! < tq) n++;
   } else n = KK;
+  // With more threads every table the pairs read is in shared memory.
+  const threads = g.threads && n >= THREADED_MIN_PAIRS ? g.threads : null;
+  const sh = threads !== null;
   // z and E transposed: with the anchor fixed and the other row running, column l of the other rows is contiguous.
-  const zT = work(sc, 'zT', Float64Array, KK);
+  const zT = work(sc, 'zT', Float64Array, KK, sh);
   // E's transpose in E's own number type (the same values; half the memory for a float32 provider).
-  const ET = work<Mat>(sc, 'ET', E instanceof Float32Array ? Float32Array : Float64Array, KK);
+  const ET = work<Mat>(sc, 'ET', E instanceof Float32Array ? Float32Array : Float64Array, KK, sh);
   transposeInto(z, K, K, zT, K, 0);
   transposeInto(E, K, K, ET, K, 0);
   // Each pair's threshold on z_al (thAll, anchor-major; Infinity for a pair not summed here), and per anchor row the
   // lowest threshold any of its pairs needs.
-  const thAll = work(sc, 'thAll', Float64Array, KK);
+  const thAll = work(sc, 'thAll', Float64Array, KK, sh);
   const rowTheta = new Float64Array(K).fill(Infinity);
   for (let a = 0; a < K; a++) {
     const za = a * K,
@@ -769,7 +792,7 @@ function directSums(g: DirectArgs, S: Mat | null, tq: number, budget: number): b
   }
   // The candidate columns of each anchor row (compressed rows), largest z first, so a pair stops at its own threshold
   // instead of scanning what its row's loosest pair needs; their z and E beside them, in that order.
-  const start = new Int32Array(K + 1);
+  const start = fresh(Int32Array, K + 1, sh);
   for (let a = 0; a < K; a++) {
     let c = 0;
     const th = rowTheta[a]!;
@@ -779,75 +802,151 @@ function directSums(g: DirectArgs, S: Mat | null, tq: number, budget: number): b
   const nc = start[K]!;
   // The other rows' factors are tabled (below) when a third of the pairs or more are summed; the anchors' then too.
   const tabled = 3 * n >= KK;
-  const { cols, zc, ec, uc } = candidateLists(z, E, K, rowTheta, start, wa, tabled);
+  const { cols, zc, ec, uc } = candidateLists(z, E, K, rowTheta, start, wa, tabled, sh);
   // The other rows' factors, transposed like zT.
-  const VT = tabled ? work(sc, 'VT', Float64Array, KK) : null;
+  const VT = tabled ? work(sc, 'VT', Float64Array, KK, sh) : null;
   if (VT) for (let t = 0; t < KK; t++) VT[t] = Math.exp(wo * zT[t]!);
-  const inv = 1 / eScale;
   // A candidate's offset in the transposed tables (its column times K).
-  const off = new Int32Array(nc);
+  const off = fresh(Int32Array, nc, sh);
   for (let c = 0; c < nc; c++) off[c] = cols[c]! * K;
-  let visits = 0,
-    done = 0;
+  // The other threads write r into shared memory: the summed pairs' entries are copied into rest after.
+  const out = sh ? work(sc, 'directRest', Float64Array, KK, true) : rest;
+  const tables: DirectTables = {
+    K,
+    aIsI,
+    wa,
+    wo,
+    T,
+    eScale,
+    n,
+    budget,
+    start,
+    off,
+    zc,
+    uc,
+    ec,
+    thAll,
+    VT,
+    zT,
+    ET,
+    rest: out,
+  };
+  if (threads) {
+    if (!threads.run(tables, Math.ceil(K / DIRECT_BLOCK), DIRECT_BLOCK)) return false;
+    for (let a = 0; a < K; a++)
+      for (let o = 0; o < K; o++)
+        if (thAll[a * K + o] !== Infinity) {
+          const t = tOf(a, o);
+          rest[t] = out[t]!;
+        }
+    return true;
+  }
   // The pairs in blocks of DIRECT_BLOCK other rows o, every anchor a within a block: a block's slice of the transposed
   // tables (K rows of DIRECT_BLOCK entries) stays in cache while the anchors read their candidates' rows of it. Each
   // pair's sum runs over its columns in the same order whatever the blocking.
-  for (let o0 = 0; o0 < K; o0 += DIRECT_BLOCK) {
-    const o1 = Math.min(K, o0 + DIRECT_BLOCK);
-    for (let a = 0; a < K; a++) {
-      const za = a * K;
-      const c0 = start[a]!,
-        c1 = start[a + 1]!;
-      for (let o = o0; o < o1; o++) {
-        const th = thAll[za + o]!;
-        if (th === Infinity) continue;
-        const t = tOf(a, o);
-        let den = 0,
-          num = 0;
-        let c = c0;
-        if (VT) {
-          // The terms as they are, e^{c_l}: every column down to the pair's threshold, in one pass.
-          for (; c < c1 && zc[c]! >= th; c++) {
-            const lo = off[c]! + o;
-            const x = uc[c]! * VT[lo]!;
-            den += x;
-            num += x * (wa * ec[c]! + wo * ET[lo]!) * inv;
-          }
-          visits += c - c0;
-        }
-        if (!(den >= NORMAL_SUM)) {
-          // The pair's max m over its candidates (every column within T of m is among them), then the terms
-          // e^{c_l - m}.
-          let ref = -Infinity;
-          for (c = c0; c < c1; c++) {
-            const zal = zc[c]!;
-            // Every later column has c_l <= wa z_al (z <= 0, and rounding keeps the order): none can raise ref.
-            if (zal < th || wa * zal < ref) break;
-            const v = wa * zal + wo * zT[off[c]! + o]!;
-            if (v > ref) ref = v;
-          }
-          visits += c - c0;
-          const th2 = Math.max(th, (ref - T) / wa);
-          den = 0;
-          num = 0;
-          for (c = c0; c < c1 && zc[c]! >= th2; c++) {
-            const lo = off[c]! + o;
-            const arg = wa * zc[c]! + wo * zT[lo]! - ref;
-            const x = arg === 0 ? 1 : Math.exp(arg);
-            den += x;
-            num += x * (wa * ec[c]! + wo * ET[lo]!) * inv;
-          }
-          visits += c - c0;
-        }
-        rest[t] = (eScale * num) / den;
-        done++;
-      }
-      // Over budget on the pairs so far (counted as a quarter of them at least, so that a few first anchors decide
-      // nothing): the rest would cost as much, so the products take over.
-      if (visits > budget * Math.max(done, n / 4)) return false;
-    }
-  }
+  const counts = new Float64Array(2);
+  for (let o0 = 0; o0 < K; o0 += DIRECT_BLOCK)
+    if (!directBlock(tables, o0, Math.min(K, o0 + DIRECT_BLOCK), counts)) return false;
   return true;
+}
+
+/** What directBlock reads and writes: directSums' tables (typed arrays only, so they can be shared) and scalars. */
+export interface DirectTables {
+  K: number;
+  /** Whether the anchor a of pair t = i K + j is i (lb >= 1/2) or j. */
+  aIsI: boolean;
+  wa: number;
+  wo: number;
+  /** nats + ln K. */
+  T: number;
+  eScale: number;
+  /** Pairs summed in all, and the column visits a pair past which the sums give up (Infinity: never). */
+  n: number;
+  budget: number;
+  /** Anchor a's candidates are start[a] to start[a + 1]: their column times K, z, exp(wa z) (tabled) and E. */
+  start: Int32Array;
+  off: Int32Array;
+  zc: Float64Array;
+  uc: Float64Array;
+  ec: Float64Array;
+  /** Each pair's threshold on z_al, anchor-major (thAll[a K + o]); Infinity for a pair not summed here. */
+  thAll: Float64Array;
+  /** exp(wo z) transposed (null: not tabled), z transposed, E transposed. */
+  VT: Float64Array | null;
+  zT: Float64Array;
+  ET: Mat;
+  /** Where r of pair t goes. */
+  rest: Float64Array;
+}
+
+/**
+ * directSums' pairs with other row o0 <= o < o1, every anchor (see directSums). counts holds this caller's column
+ * visits and pairs so far and is updated; false as soon as the visits pass budget a pair on average over those pairs
+ * (counted as a quarter of all pairs at least, so that a few first anchors decide nothing): the rest would cost as
+ * much, so the products take over. It names nothing outside itself, so that it can run in another thread.
+ */
+export function directBlock(g: DirectTables, o0: number, o1: number, counts: Float64Array): boolean {
+  const { K, aIsI, wa, wo, T, eScale, n, budget, start, off, zc, uc, ec, thAll, VT, zT, ET, rest } = g;
+  // A pair's sum of tabled terms at or above this is kept: its terms that matter (over e^-T of the sum, T < 60) are
+  // normal numbers, and those that underflowed are under 2^-1022 each. Below it the pair is summed with exponentials.
+  const NORMAL_SUM = 2 ** -800;
+  const inv = 1 / eScale;
+  let visits = counts[0]!,
+    done = counts[1]!;
+  let ok = true;
+  for (let a = 0; a < K && ok; a++) {
+    const za = a * K;
+    const c0 = start[a]!,
+      c1 = start[a + 1]!;
+    for (let o = o0; o < o1; o++) {
+      const th = thAll[za + o]!;
+      if (th === Infinity) continue;
+      const t = aIsI ? za + o : o * K + a;
+      let den = 0,
+        num = 0;
+      let c = c0;
+      if (VT) {
+        // The terms as they are, e^{c_l}: every column down to the pair's threshold, in one pass.
+        for (; c < c1 && zc[c]! >= th; c++) {
+          const lo = off[c]! + o;
+          const x = uc[c]! * VT[lo]!;
+          den += x;
+          num += x * (wa * ec[c]! + wo * ET[lo]!) * inv;
+        }
+        visits += c - c0;
+      }
+      if (!(den >= NORMAL_SUM)) {
+        // The pair's max m over its candidates (every column within T of m is among them), then the terms
+        // e^{c_l - m}.
+        let ref = -Infinity;
+        for (c = c0; c < c1; c++) {
+          const zal = zc[c]!;
+          // Every later column has c_l <= wa z_al (z <= 0, and rounding keeps the order): none can raise ref.
+          if (zal < th || wa * zal < ref) break;
+          const v = wa * zal + wo * zT[off[c]! + o]!;
+          if (v > ref) ref = v;
+        }
+        visits += c - c0;
+        const th2 = Math.max(th, (ref - T) / wa);
+        den = 0;
+        num = 0;
+        for (c = c0; c < c1 && zc[c]! >= th2; c++) {
+          const lo = off[c]! + o;
+          const arg = wa * zc[c]! + wo * zT[lo]! - ref;
+          const x = arg === 0 ? 1 : Math.exp(arg);
+          den += x;
+          num += x * (wa * ec[c]! + wo * ET[lo]!) * inv;
+        }
+        visits += c - c0;
+      }
+      rest[t] = (eScale * num) / den;
+      done++;
+    }
+    if (visits > budget * Math.max(done, n / 4)) ok = false;
+  }
+  counts[0] = visits;
+  counts[1] = done;
+  return ok;
 }
 
 /**
@@ -862,6 +961,7 @@ function candidateLists(
   start: Int32Array,
   wa: number,
   tabled: boolean,
+  shared: boolean,
 ): { cols: Int32Array; zc: Float64Array; ec: Float64Array; uc: Float64Array } {
   const nc = start[K]!;
   let widest = 0;
@@ -869,9 +969,9 @@ function candidateLists(
   const tmpKey = new Float64Array(widest),
     tmpIdx = new Int32Array(widest);
   const cols = new Int32Array(nc);
-  const zc = new Float64Array(nc),
-    ec = new Float64Array(nc),
-    uc = new Float64Array(tabled ? nc : 0);
+  const zc = fresh(Float64Array, nc, shared),
+    ec = fresh(Float64Array, nc, shared),
+    uc = fresh(Float64Array, tabled ? nc : 0, shared);
   for (let a = 0; a < K; a++) {
     const th = rowTheta[a]!;
     if (th === Infinity) continue;
