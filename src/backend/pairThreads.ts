@@ -104,8 +104,8 @@ export const twoThreadPairs: PairThreads = {
     // every block, this run's again from the start.
     helper = null;
     void w?.terminate();
-    ctl.fill(0);
-    takeBlocks(tables, ctl, blocks, size);
-    return Atomics.load(ctl, OVER) === 0;
+    const again = new Int32Array(new SharedArrayBuffer(4 * 4));
+    takeBlocks(tables, again, blocks, size);
+    return Atomics.load(again, OVER) === 0;
   },
 };
