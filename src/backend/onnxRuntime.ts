@@ -449,8 +449,10 @@ function softmaxProducts(
   softmaxSession ??= new OrtSession(softmaxProductsGraph(), undefined, false, 'gain');
   const scalar = (v: number): { data: Float32Array; dims: number[] } => ({ data: Float32Array.of(v), dims: [] });
   const into: Record<string, { data: Float32Array; dims: number[] }> = {};
-  if (out?.SN1 instanceof Float32Array && out.SN1.length === 2 * K * K) into.SN1 = { data: out.SN1, dims: [2 * K, K] };
-  if (out?.N2 instanceof Float32Array && out.N2.length === K * K) into.N2 = { data: out.N2, dims: [K, K] };
+  const SN1 = offered(out?.SN1, [2 * K, K]),
+    N2 = offered(out?.N2, [K, K]);
+  if (SN1) into.SN1 = SN1;
+  if (N2) into.N2 = N2;
   const r = softmaxSession.run(
     {
       z: { data: z, dims: [K, K] },
@@ -512,9 +514,14 @@ function product(
   dimsC: [number, number],
   out?: Mat,
 ): Float32Array {
-  const into =
-    out instanceof Float32Array && out.length === dimsC[0] * dimsC[1] ? { C: { data: out, dims: dimsC } } : undefined;
+  const C = offered(out, dimsC);
+  const into = C ? { C } : undefined;
   return s.run({ A: { data: f32(A), dims: dimsA }, B: { data: f32(B), dims: dimsB } }, ['C'], into).C!.data;
+}
+
+/** An offered output array as ONNX Runtime's pre-allocated output: when it is float32 of dims' size, else undefined. */
+function offered(out: Mat | undefined, dims: [number, number]): { data: Float32Array; dims: number[] } | undefined {
+  return out instanceof Float32Array && out.length === dims[0] * dims[1] ? { data: out, dims } : undefined;
 }
 
 /** A float32 view or copy of a provider operand. */

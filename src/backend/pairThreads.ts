@@ -1,43 +1,27 @@
 // The gain's direct sums on two threads (MatMul.pairThreads): this thread and one helper worker take blocks of pairs
 // from a shared counter until none is left, so a helper that is slow to start (or busy) only means this thread does
-// more of them. The helper runs the same directBlock (src/core/numerics/gain.ts), whose source it is given: the
-// function names nothing outside itself.
+// more of them. Both run the same takeBlocks and directBlock (src/core/numerics/gain.ts); the helper is given their
+// source, so neither names anything outside itself but its arguments.
 import { Worker } from 'node:worker_threads';
 import { directBlock, type DirectTables, type PairThreads } from '../core/numerics/gain';
 
 /**
- * Control words of one run, in a SharedArrayBuffer: the next block to claim, blocks finished, "over budget" (1; 2:
- * the helper failed), and the blocks the helper summed.
+ * Where each control word of a run lives in its Int32Array (a SharedArrayBuffer): the next block to claim, blocks
+ * finished, "over budget" (1; 2: the helper failed), and the blocks the helper summed.
  */
-const NEXT = 0,
-  FINISHED = 1,
-  OVER = 2,
-  HELPER_BLOCKS = 3;
+const SLOTS = { next: 0, finished: 1, over: 2, helperBlocks: 3 } as const;
+type Slots = typeof SLOTS;
 
 /** The longest wait for the helper's last block before the run is called broken (ms). */
 const HELPER_WAIT_MS = 60_000;
 
-/** The helper's program: claims blocks like takeBlocks below, marking each finished even if directBlock throws. */
+/** The helper's program: takeBlocks on every run it is handed. */
 const helperSource = (): string => `
 const { parentPort } = require('node:worker_threads');
 const directBlock = ${directBlock.toString()};
-parentPort.on('message', ({ tables, ctl, blocks, size }) => {
-  const counts = new Float64Array(2);
-  for (;;) {
-    const b = Atomics.add(ctl, ${NEXT}, 1);
-    if (b >= blocks) break;
-    try {
-      if (Atomics.load(ctl, ${OVER}) === 0) {
-        if (!directBlock(tables, b * size, Math.min(tables.K, (b + 1) * size), counts)) Atomics.store(ctl, ${OVER}, 1);
-        Atomics.add(ctl, ${HELPER_BLOCKS}, 1);
-      }
-    } catch {
-      Atomics.store(ctl, ${OVER}, 2);
-    }
-    Atomics.add(ctl, ${FINISHED}, 1);
-    Atomics.notify(ctl, ${FINISHED});
-  }
-});
+const takeBlocks = ${takeBlocks.toString()};
+const slots = ${JSON.stringify(SLOTS)};
+parentPort.on('message', ({ tables, ctl, blocks, size }) => takeBlocks(directBlock, slots, tables, ctl, blocks, size, true));
 `;
 
 /** What the helper did, for tests: runs handed to it, and blocks it summed. */
@@ -62,15 +46,35 @@ function helperWorker(): Worker | null {
   return helper;
 }
 
-/** Claims and sums blocks on this thread until none is left (or one went over budget). */
-function takeBlocks(tables: DirectTables, ctl: Int32Array, blocks: number, size: number): void {
+/**
+ * Claims blocks from ctl and sums them (directBlock as sum) until none is left or one went over budget, marking each
+ * finished. On the helper (inHelper) it also counts its blocks, wakes the waiting thread after each, and records a
+ * throw as "the helper failed" (the block still finished) instead of leaving that thread waiting.
+ */
+function takeBlocks(
+  sum: typeof directBlock,
+  slots: Slots,
+  tables: DirectTables,
+  ctl: Int32Array,
+  blocks: number,
+  size: number,
+  inHelper: boolean,
+): void {
   const counts = new Float64Array(2);
   for (;;) {
-    const b = Atomics.add(ctl, NEXT, 1);
+    const b = Atomics.add(ctl, slots.next, 1);
     if (b >= blocks) break;
-    if (Atomics.load(ctl, OVER) === 0 && !directBlock(tables, b * size, Math.min(tables.K, (b + 1) * size), counts))
-      Atomics.store(ctl, OVER, 1);
-    Atomics.add(ctl, FINISHED, 1);
+    try {
+      if (Atomics.load(ctl, slots.over) === 0) {
+        if (!sum(tables, b * size, Math.min(tables.K, (b + 1) * size), counts)) Atomics.store(ctl, slots.over, 1);
+        if (inHelper) Atomics.add(ctl, slots.helperBlocks, 1);
+      }
+    } catch (e) {
+      if (!inHelper) throw e;
+      Atomics.store(ctl, slots.over, 2);
+    }
+    Atomics.add(ctl, slots.finished, 1);
+    if (inHelper) Atomics.notify(ctl, slots.finished);
   }
 }
 
@@ -90,22 +94,22 @@ export const twoThreadPairs: PairThreads = {
       pairThreadStats.runs++;
       w.postMessage({ tables, ctl, blocks, size });
     }
-    takeBlocks(tables, ctl, blocks, size);
+    takeBlocks(directBlock, SLOTS, tables, ctl, blocks, size, false);
     // Every block is claimed now; wait for those the helper is still summing.
     const until = Date.now() + HELPER_WAIT_MS;
-    for (let f = Atomics.load(ctl, FINISHED); f < blocks; f = Atomics.load(ctl, FINISHED)) {
+    for (let f = Atomics.load(ctl, SLOTS.finished); f < blocks; f = Atomics.load(ctl, SLOTS.finished)) {
       if (Date.now() > until)
         throw new Error(`the gain's helper thread did not finish its pairs in ${HELPER_WAIT_MS} ms`);
-      Atomics.wait(ctl, FINISHED, f, 100);
+      Atomics.wait(ctl, SLOTS.finished, f, 100);
     }
-    pairThreadStats.helperBlocks += Atomics.load(ctl, HELPER_BLOCKS);
-    if (Atomics.load(ctl, OVER) !== 2) return Atomics.load(ctl, OVER) === 0;
+    pairThreadStats.helperBlocks += Atomics.load(ctl, SLOTS.helperBlocks);
+    if (Atomics.load(ctl, SLOTS.over) !== 2) return Atomics.load(ctl, SLOTS.over) === 0;
     // The helper failed on a block (it should not: plain arithmetic on typed arrays): from now on this thread sums
     // every block, this run's again from the start.
     helper = null;
     void w?.terminate();
     const again = new Int32Array(new SharedArrayBuffer(4 * 4));
-    takeBlocks(tables, again, blocks, size);
-    return Atomics.load(again, OVER) === 0;
+    takeBlocks(directBlock, SLOTS, tables, again, blocks, size, false);
+    return Atomics.load(again, SLOTS.over) === 0;
   },
 };
