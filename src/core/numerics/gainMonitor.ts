@@ -259,8 +259,8 @@ export function changeNoise(
       const idx = byClass[k]!;
       for (let t = 0; t < idx.length; t++) {
         const i = idx[rng.int(idx.length)]!;
-        Cb.add(k * K + before[i]!, 1 / N);
-        Ca.add(k * K + after[i]!, 1 / N);
+        Cb.add(k, before[i]!, 1 / N);
+        Ca.add(k, after[i]!, 1 / N);
       }
     }
     const d = Ca.score(objective) - Cb.score(objective);
@@ -274,15 +274,21 @@ export function changeNoise(
 }
 
 /**
- * A K x K confusion matrix kept as its touched cells (a bootstrap replicate touches at most N of K^2): summed by
- * classStatsOfCells, made dense only when the objective asks for the matrix itself (a custom expression's).
+ * A K x K confusion matrix kept as its touched cells (a bootstrap replicate touches at most N of K^2), filled one row
+ * after another (changeNoise draws class by class): a row's cells gather in a K-long accumulator and go to the list in
+ * column order when the next row starts, so the list is in row-major order (classStats's) without a sort or a map.
+ * Summed by classStatsOfCells, made dense only when the objective asks for the matrix itself (a custom expression's).
  */
 class SparseConfusion {
-  /** Cell index -> slot in cells and values, in the order the cells were first touched. */
-  private readonly slot = new Map<number, number>();
   private readonly cells: Int32Array;
   private readonly values: Float64Array;
   private used = 0;
+  /** The row being filled (-1: none), its columns' sums and which columns it touched (in touched[0, nt)). */
+  private row = -1;
+  private readonly acc: Float64Array;
+  private readonly seen: Uint8Array;
+  private readonly touched: Int32Array;
+  private nt = 0;
 
   constructor(
     private readonly K: number,
@@ -290,28 +296,45 @@ class SparseConfusion {
   ) {
     this.cells = new Int32Array(Math.min(maxCells, K * K));
     this.values = new Float64Array(this.cells.length);
+    this.acc = new Float64Array(K);
+    this.seen = new Uint8Array(K);
+    this.touched = new Int32Array(K);
   }
 
-  add(t: number, v: number): void {
-    let u = this.slot.get(t);
-    if (u === undefined) {
-      u = this.used++;
-      this.slot.set(t, u);
-      this.cells[u] = t;
-      this.values[u] = 0;
+  /** Adds v to cell (k, l); k never decreases between two clears. */
+  add(k: number, l: number, v: number): void {
+    if (k !== this.row) {
+      if (k < this.row) throw new RangeError(`SparseConfusion: row ${k} after row ${this.row}`);
+      this.endRow();
+      this.row = k;
     }
-    this.values[u]! += v;
+    if (this.seen[l] === 0) {
+      this.seen[l] = 1;
+      this.touched[this.nt++] = l;
+    }
+    this.acc[l]! += v;
+  }
+
+  /** The row being filled goes to the list, its columns in increasing order. */
+  private endRow(): void {
+    if (this.nt === 0) return;
+    const cols = this.touched.subarray(0, this.nt).sort();
+    const o = this.row * this.K;
+    for (let q = 0; q < cols.length; q++) {
+      const l = cols[q]!;
+      this.cells[this.used] = o + l;
+      this.values[this.used++] = this.acc[l]!;
+      this.acc[l] = 0;
+      this.seen[l] = 0;
+    }
+    this.nt = 0;
   }
 
   /** objective of the matrix: the class sums from the touched cells in row-major order (classStats's order). */
   score(objective: (C: () => Float64Array, st: ClassStats) => number): number {
-    const order = Array.from({ length: this.used }, (_, u) => u).sort((x, y) => this.cells[x]! - this.cells[y]!);
-    const cells = new Int32Array(this.used);
-    const values = new Float64Array(this.used);
-    order.forEach((u, q) => {
-      cells[q] = this.cells[u]!;
-      values[q] = this.values[u]!;
-    });
+    this.endRow();
+    const cells = this.cells.subarray(0, this.used);
+    const values = this.values.subarray(0, this.used);
     const dense = (): Float64Array => {
       const C = new Float64Array(this.K * this.K);
       for (let q = 0; q < cells.length; q++) C[cells[q]!] = values[q]!;
@@ -321,8 +344,9 @@ class SparseConfusion {
   }
 
   clear(): void {
-    this.slot.clear();
+    this.endRow();
     this.used = 0;
+    this.row = -1;
   }
 }
 

@@ -20,22 +20,36 @@ export interface PairSamplerArgs {
   rng: Rng;
 }
 
+/**
+ * The work arrays of AliasTable's construction over n outcomes, for a sampler to reuse across its tables (at K = 1000
+ * a refresh interval builds hundreds of partner tables: fresh work arrays for each were most of their cost).
+ */
+class AliasWork {
+  readonly scaled: Float64Array;
+  /** The two work lists as typed stacks (each index is on at most one of them at a time). */
+  readonly small: Int32Array;
+  readonly large: Int32Array;
+
+  constructor(n: number) {
+    this.scaled = new Float64Array(n);
+    this.small = new Int32Array(n);
+    this.large = new Int32Array(n);
+  }
+}
+
 /** A Walker/Vose alias table over n outcomes: one uniform draw and one comparison per sample. */
 class AliasTable {
   readonly prob: Float64Array;
   readonly alias: Int32Array;
 
-  /** Builds the table from non-negative weights with a positive sum. */
-  constructor(w: Float64Array) {
+  /** Builds the table from non-negative weights with a positive sum (work: arrays for n outcomes, else fresh ones). */
+  constructor(w: Float64Array, work: AliasWork = new AliasWork(w.length)) {
     const n = w.length;
     this.prob = new Float64Array(n);
     this.alias = new Int32Array(n);
     let total = 0;
     for (let i = 0; i < n; i++) total += w[i]!;
-    const scaled = new Float64Array(n);
-    // The two work lists as typed stacks (each index is on at most one of them at a time).
-    const small = new Int32Array(n);
-    const large = new Int32Array(n);
+    const { scaled, small, large } = work;
     let ns = 0,
       nl = 0;
     for (let i = 0; i < n; i++) {
@@ -99,6 +113,8 @@ export class PairSampler {
   private readonly anchorTable: AliasTable;
   /** Row i's alias table over p(j | i), once built (null until its anchor class is first drawn). */
   private readonly partnerTables: (AliasTable | null)[];
+  /** A partner row's weights and the construction's work arrays, reused by every partner table (K each). */
+  private partnerWork: { row: Float64Array; alias: AliasWork } | null = null;
 
   /** Builds the anchor table p(i) ∝ sum_j P_ij + K eps; p(j|i) ∝ P_ij + eps, over classes with partners, on demand. */
   constructor(args: PairSamplerArgs) {
@@ -155,16 +171,18 @@ export class PairSampler {
     this.anchorTable = new AliasTable(aw);
   }
 
-  /** Row i of the partner weights: P_ij + eps over classes with partners, 0 elsewhere, and their sum. */
-  private partnerRow(i: number): { row: Float64Array; sum: number } {
+  /**
+   * Row i of the partner weights: P_ij + eps over classes with partners, 0 elsewhere, and their sum (into row when
+   * given: every entry is written).
+   */
+  private partnerRow(i: number, row: Float64Array = new Float64Array(this.K)): { row: Float64Array; sum: number } {
     const { K, P, eps, hasPartner } = this;
-    const row = new Float64Array(K);
     let sum = 0;
     for (let j = 0; j < K; j++) {
       if (hasPartner[j] === 1) {
         row[j] = P[i * K + j]! + eps;
         sum += row[j]!;
-      }
+      } else row[j] = 0;
     }
     return { row, sum };
   }
@@ -173,7 +191,8 @@ export class PairSampler {
   private partnerTable(i: number): AliasTable {
     let t = this.partnerTables[i];
     if (!t) {
-      t = new AliasTable(this.partnerRow(i).row);
+      const work = (this.partnerWork ??= { row: new Float64Array(this.K), alias: new AliasWork(this.K) });
+      t = new AliasTable(this.partnerRow(i, work.row).row, work.alias);
       this.partnerTables[i] = t;
     }
     return t;
