@@ -28,9 +28,16 @@ export function confusionMatrix(labels: ArrayLike<number>, preds: ArrayLike<numb
   return C;
 }
 
-/** Element-wise clip of C to [lo, hi], not renormalised (docs/ALGORITHM.md section 1); returns a new array. */
-export function clipConfusion(C: Float64Array, lo = 1e-7, hi = 1e4): Float64Array {
-  const out = new Float64Array(C.length);
+/**
+ * Element-wise clip of C to [lo, hi], not renormalised (docs/ALGORITHM.md section 1); into out when given (every entry
+ * written), else a new array.
+ */
+export function clipConfusion(
+  C: Float64Array,
+  lo = 1e-7,
+  hi = 1e4,
+  out: Float64Array = new Float64Array(C.length),
+): Float64Array {
   for (let t = 0; t < C.length; t++) out[t] = Math.min(hi, Math.max(lo, C[t]!));
   return out;
 }

@@ -55,15 +55,23 @@ export function samplingDistribution(G: Float64Array, K: number, s: number, eps 
 /**
  * The distribution a run samples from after a refresh (docs/ALGORITHM.md section 4, "Smoothing"): smoothing x the
  * previous one + (1 - smoothing) x the one of the current gains, a distribution again. prev null (the first refresh)
- * or smoothing 0: next itself.
+ * or smoothing 0: next itself. Into out when given (it may be next itself: each entry is read before it is written),
+ * else a new array.
  */
-export function smoothDistribution(prev: Float64Array | null, next: Float64Array, smoothing: number): Float64Array {
+export function smoothDistribution(
+  prev: Float64Array | null,
+  next: Float64Array,
+  smoothing: number,
+  out?: Float64Array,
+): Float64Array {
   if (!(smoothing >= 0 && smoothing < 1))
     throw new RangeError(`smoothDistribution: smoothing must be in [0, 1), got ${smoothing}`);
   if (!prev || smoothing === 0) return next;
   if (prev.length !== next.length)
     throw new RangeError(`smoothDistribution: ${prev.length} previous entries, ${next.length} new ones`);
-  const out = new Float64Array(next.length);
+  if (out && out.length !== next.length)
+    throw new RangeError(`smoothDistribution: out has ${out.length} entries, ${next.length} expected`);
+  out ??= new Float64Array(next.length);
   for (let i = 0; i < next.length; i++) out[i] = smoothing * prev[i]! + (1 - smoothing) * next[i]!;
   return out;
 }

@@ -87,6 +87,7 @@ export interface RefreshResult {
   /** The predicted class of each validation row (argmax of its logits), from which C was counted. */
   preds: Int32Array;
   C: Float64Array;
+  /** With a scratch, its array: the same memory at the next refresh (the loop keeps nothing of it). */
   Cclipped: Float64Array;
   metrics: MetricsReport;
   objectiveValue: number;
@@ -133,7 +134,7 @@ export function computeRefresh(inp: RefreshInput): RefreshResult {
   inp.onPhase?.('gains');
   const preds = logits ? argmaxRows(logits, N, K) : inp.preds!;
   const C = confusionMatrix(labels, preds, K);
-  const Cclipped = clipConfusion(C);
+  const Cclipped = clipConfusion(C, undefined, undefined, inp.scratch?.take('clipped', Float64Array, K * K));
   const metrics = metricsReport(C, K, classSupport(labels, K), options.headFrac);
   const obj = typeof objective === 'string' ? compileBuiltinObjective(objective, K) : objective;
   if (obj.K !== K)

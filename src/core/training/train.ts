@@ -1097,7 +1097,8 @@ export class FinetuneRun {
     s.multipliers = r.multipliers;
     // SelMix samples from P averaged over refreshes (selmix.smoothing, docs/ALGORITHM.md section 4); the baselines keep
     // the bookkeeping but sample from their own distribution.
-    const P = sm.policy === 'selmix' ? smoothDistribution(s.P, r.P, sm.smoothing) : r.P;
+    // r.P is this refresh's own array, read nowhere else: the smoothed P goes into it.
+    const P = sm.policy === 'selmix' ? smoothDistribution(s.P, r.P, sm.smoothing, r.P) : r.P;
     s.P = sm.policy === 'selmix' ? P : new Float64Array(K * K).fill(1 / (K * K));
     s.G = r.G;
     // The noise of the objective's change since the last refresh as measured on this validation set (each class's

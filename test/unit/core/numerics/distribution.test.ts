@@ -109,6 +109,21 @@ test('a NaN gain is a TrainingError naming the class pair and what to change', (
   );
 });
 
+test('smoothDistribution into the new P itself (the loop\'s way) gives the fresh array\'s values to the bit', () => {
+  const rng = new Rng(8);
+  const K = 40;
+  const prev = samplingDistribution(randn(rng, K * K, 1), K, 5);
+  const next = samplingDistribution(randn(rng, K * K, 1), K, 5);
+  const fresh = smoothDistribution(prev, next, 0.37);
+  const into = smoothDistribution(prev, next, 0.37, next);
+  assert.equal(into, next);
+  assert.ok(
+    fresh.every((v, t) => Object.is(v, into[t])),
+    'every entry as the fresh array has it',
+  );
+  assert.throws(() => smoothDistribution(prev, fresh, 0.5, new Float64Array(3)), /out has 3 entries, 1600 expected/);
+});
+
 test('smoothDistribution: the weighted mean of the previous and the new P, a distribution; the new P when there is no previous one or smoothing 0', () => {
   const prev = Float64Array.from([0.7, 0.1, 0.1, 0.1]);
   const next = Float64Array.from([0, 0, 0, 1]);

@@ -6,7 +6,7 @@ import { Rng } from '../../../../src/core/numerics/rng';
 import { computeRefresh, type RefreshCache, type RefreshInput } from '../../../../src/core/numerics/refresh';
 import { clipConfusion, confusionMatrix } from '../../../../src/core/numerics/confusion';
 import { classCentroids } from '../../../../src/core/numerics/centroids';
-import { gainMatrix } from '../../../../src/core/numerics/gain';
+import { GainScratch, gainMatrix } from '../../../../src/core/numerics/gain';
 import { argmaxRows } from '../../../../src/core/numerics/classStats';
 import { ortMatMul } from '../../../../src/backend/onnxRuntime';
 import { samplingDistribution } from '../../../../src/core/numerics/distribution';
@@ -135,4 +135,19 @@ test('a refresh cache reuses the centroids and S on the same features array, and
   const expect = computeRefresh({ ...inp, features: moved });
   assert.deepEqual(Array.from(third.G), Array.from(expect.G));
   assert.deepEqual(Array.from(third.Z), Array.from(expect.Z));
+});
+
+test('computeRefresh with a scratch kept between refreshes (the loop\'s way) gives what fresh arrays give', () => {
+  const rng = new Rng(72);
+  const options = defaultObjectiveOptions();
+  const scratch = new GainScratch();
+  const passes = [validationPass(rng, 7, 4, 140), validationPass(rng, 7, 4, 140)];
+  const withScratch = passes.map((base) =>
+    computeRefresh({ ...base, objective: 'hMean', prevMultipliers: null, options, s: 5, scratch }),
+  );
+  // The clipped C is the scratch's array: the second refresh wrote its own values over the first's.
+  assert.equal(withScratch[0]!.Cclipped, withScratch[1]!.Cclipped);
+  const fresh = computeRefresh({ ...passes[1]!, objective: 'hMean', prevMultipliers: null, options, s: 5 });
+  const second = withScratch[1]!;
+  for (const key of ['C', 'Cclipped', 'D', 'G', 'P'] as const) assert.deepEqual(second[key], fresh[key], key);
 });
