@@ -109,7 +109,7 @@ test('a NaN gain is a TrainingError naming the class pair and what to change', (
   );
 });
 
-test('smoothDistribution into the new P itself (the loop\'s way) gives the fresh array\'s values to the bit', () => {
+test("smoothDistribution into the new P itself (the loop's way) gives the fresh array's values to the bit", () => {
   const rng = new Rng(8);
   const K = 40;
   const prev = samplingDistribution(randn(rng, K * K, 1), K, 5);

@@ -137,7 +137,7 @@ test('a refresh cache reuses the centroids and S on the same features array, and
   assert.deepEqual(Array.from(third.Z), Array.from(expect.Z));
 });
 
-test('computeRefresh with a scratch kept between refreshes (the loop\'s way) gives what fresh arrays give', () => {
+test("computeRefresh with a scratch kept between refreshes (the loop's way) gives what fresh arrays give", () => {
   const rng = new Rng(72);
   const options = defaultObjectiveOptions();
   const scratch = new GainScratch();
