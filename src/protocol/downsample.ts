@@ -15,17 +15,28 @@ export function downsampleMatrix(m: FlatMatrix, reduce: BlockReduce, maxSide = M
   if (K <= maxSide || m.data.length !== K * K) return Array.isArray(m.data) ? m : { ...m, data: Array.from(m.data) };
   const block = Math.ceil(K / maxSide);
   const n = Math.ceil(K / block);
-  const out = new Array<number>(n * n).fill(0);
+  // Tile by tile along each row, into a typed array (the same additions and comparisons, in the same order, as one
+  // entry at a time: about a third of the time at K = 1000, where the worker does this at every refresh).
+  const acc = new Float64Array(n * n);
+  const data = m.data;
+  const sum = reduce === 'sum';
   for (let i = 0; i < K; i++) {
     const bi = Math.floor(i / block) * n;
     const row = i * K;
-    for (let j = 0; j < K; j++) {
-      const v = m.data[row + j]!;
-      const c = bi + Math.floor(j / block);
-      if (reduce === 'sum') out[c]! += v;
-      else if (Math.abs(v) > Math.abs(out[c]!)) out[c] = v;
+    for (let bj = 0; bj < n; bj++) {
+      const c = bi + bj;
+      const j1 = Math.min(K, (bj + 1) * block);
+      let a = acc[c]!;
+      if (sum) for (let j = bj * block; j < j1; j++) a += data[row + j]!;
+      else
+        for (let j = bj * block; j < j1; j++) {
+          const v = data[row + j]!;
+          if (Math.abs(v) > Math.abs(a)) a = v;
+        }
+      acc[c] = a;
     }
   }
+  const out = Array.from(acc);
   return { K: n, data: out, block };
 }
 

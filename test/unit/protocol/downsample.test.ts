@@ -34,3 +34,36 @@ test('compactRefresh shrinks G by the largest magnitude and P by mass, and leave
   const small = { step: 1, gain: { K: 3, data: [1, 2, 3, 4, 5, 6, 7, 8, 9] }, distribution: { K: 3, data: [] } };
   assert.equal(compactRefresh(small as unknown as RefreshPayload).gain, small.gain);
 });
+
+/** One entry at a time in row-major order: a tile's sum in that order, its first entry of largest magnitude. */
+function reference(K: number, data: ArrayLike<number>, reduce: 'sum' | 'maxAbs', maxSide = 100): number[] {
+  const block = Math.ceil(K / maxSide);
+  const n = Math.ceil(K / block);
+  const out = new Array<number>(n * n).fill(0);
+  for (let i = 0; i < K; i++)
+    for (let j = 0; j < K; j++) {
+      const c = Math.floor(i / block) * n + Math.floor(j / block);
+      const v = data[i * K + j]!;
+      if (reduce === 'sum') out[c]! += v;
+      else if (Math.abs(v) > Math.abs(out[c]!)) out[c] = v;
+    }
+  return out;
+}
+
+test('downsampleMatrix tile by tile: every cell as one entry at a time in row-major order gives it (a partial last tile, ties, -0)', () => {
+  let seed = 5;
+  const next = (): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  for (const K of [333, 1000]) {
+    const data = Float64Array.from({ length: K * K }, (_, t) => (t % 13 === 0 ? -0 : next() - 0.5));
+    // Equal magnitudes of opposite signs in one tile: the first in row-major order is kept.
+    for (let i = 0; i < K; i += 7) data[i * K + 1] = -data[i * K]!;
+    for (const reduce of ['sum', 'maxAbs'] as const) {
+      const got = downsampleMatrix({ K, data }, reduce);
+      const want = reference(K, data, reduce);
+      assert.equal(got.data.length, want.length);
+      want.forEach((v, c) =>
+        assert.ok(Object.is(got.data[c], v), `K = ${K} ${reduce} cell ${c}: ${got.data[c]} vs ${v}`),
+      );
+    }
+  }
+});
