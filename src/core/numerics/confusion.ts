@@ -6,12 +6,21 @@ function checkClass(v: number, K: number, what: string, n: number): void {
     throw new RangeError(`${what}[${n}] = ${v} is not a class index in [0, ${K})`);
 }
 
-/** Joint confusion matrix C_kl = #{y = k, yhat = l} / N, K x K row-major (docs/ALGORITHM.md section 1). */
-export function confusionMatrix(labels: ArrayLike<number>, preds: ArrayLike<number>, K: number): Float64Array {
+/**
+ * Joint confusion matrix C_kl = #{y = k, yhat = l} / N, K x K row-major (docs/ALGORITHM.md section 1); into out
+ * when given (cleared first), else a new array.
+ */
+export function confusionMatrix(
+  labels: ArrayLike<number>,
+  preds: ArrayLike<number>,
+  K: number,
+  out?: Float64Array,
+): Float64Array {
   const N = labels.length;
   if (preds.length !== N) throw new RangeError(`confusionMatrix: ${N} labels but ${preds.length} predictions`);
   if (N === 0) throw new RangeError('confusionMatrix: no examples');
-  const C = new Float64Array(K * K);
+  if (out && out.length !== K * K) throw new RangeError(`confusionMatrix: out has ${out.length} entries, not ${K * K}`);
+  const C = out ? out.fill(0) : new Float64Array(K * K);
   // The cells that hold counts (at most N of K^2): only they are divided, the rest stay exactly 0.
   const cells = new Int32Array(Math.min(N, K * K));
   let used = 0;

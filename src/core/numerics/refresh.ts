@@ -87,7 +87,7 @@ export interface RefreshResult {
   /** The predicted class of each validation row (argmax of its logits), from which C was counted. */
   preds: Int32Array;
   C: Float64Array;
-  /** With a scratch, its array: the same memory at the next refresh (the loop keeps nothing of it). */
+  /** With a scratch, C, Cclipped and D are its arrays: the same memory at the next refresh (the loop keeps none). */
   Cclipped: Float64Array;
   metrics: MetricsReport;
   objectiveValue: number;
@@ -133,21 +133,21 @@ export function computeRefresh(inp: RefreshInput): RefreshResult {
     throw new RangeError(`computeRefresh: ${features.length} feature values, expected N*d = ${N * d}`);
   inp.onPhase?.('gains');
   const preds = logits ? argmaxRows(logits, N, K) : inp.preds!;
-  const C = confusionMatrix(labels, preds, K);
-  const Cclipped = clipConfusion(C, undefined, undefined, inp.scratch?.take('clipped', Float64Array, K * K));
+  const sc = inp.scratch;
+  const C = confusionMatrix(labels, preds, K, sc?.take('confusion', Float64Array, K * K));
+  const Cclipped = clipConfusion(C, undefined, undefined, sc?.take('clipped', Float64Array, K * K));
   const metrics = metricsReport(C, K, classSupport(labels, K), options.headFrac);
   const obj = typeof objective === 'string' ? compileBuiltinObjective(objective, K) : objective;
   if (obj.K !== K)
     throw new RangeError(`computeRefresh: the objective ${obj.name} is compiled for K = ${obj.K}, not ${K}`);
   const multipliers = obj.updateMultipliers(Cclipped, inp.prevMultipliers, options, inp.round ?? 0);
-  const D = obj.D(Cclipped, multipliers, options);
+  const D = obj.D(Cclipped, multipliers, options, sc?.take('objectiveD', Float64Array, K * K));
   const cache = inp.cache;
   if (cache && cache.features !== features) {
     cache.features = features;
     cache.Z = classCentroids(features, N, d, labels, K).Z;
     cache.gram = {};
   }
-  const sc = inp.scratch;
   const Z = cache?.Z ?? classCentroids(features, N, d, labels, K, sc?.take('centroids', Float64Array, K * d)).Z;
   const G = gainMatrix({
     K,

@@ -52,8 +52,11 @@ export interface CompiledObjective {
   ): Float64Array | null;
   /** The function whose gradient D is: psi, or the Lagrangian at fixed multipliers with its scaling. */
   lagrangian(C: Float64Array, multipliers: Float64Array | null, opts: ObjectiveOptions): number;
-  /** D = d(lagrangian)/dC~ through C = pi softmax(C~) at the clipped C (docs/ALGORITHM.md section 2). */
-  D(Cclipped: Float64Array, multipliers: Float64Array | null, opts: ObjectiveOptions): Float64Array;
+  /**
+   * D = d(lagrangian)/dC~ through C = pi softmax(C~) at the clipped C (docs/ALGORITHM.md section 2); into out when
+   * given and the objective writes there (a built-in one does), else a new array: the caller reads what is returned.
+   */
+  D(Cclipped: Float64Array, multipliers: Float64Array | null, opts: ObjectiveOptions, out?: Float64Array): Float64Array;
 }
 
 /** A built-in objective (docs/ALGORITHM.md section 2) behind the compiled interface, for K classes. */
@@ -70,6 +73,6 @@ export function compileBuiltinObjective(id: ObjectiveId, K: number): CompiledObj
     infeasibility: (val, c) => infeasibilityReason(id, val, K, c.alpha, c.keptStep, c.classNames, c.warm),
     updateMultipliers: (Cclipped, prev, opts, round = 0) => updateMultipliers(id, Cclipped, K, prev, opts, round),
     lagrangian: (C, multipliers, opts) => psi(id, C, K, opts, multipliers),
-    D: (Cclipped, multipliers, opts) => objectiveD(id, Cclipped, K, multipliers, opts),
+    D: (Cclipped, multipliers, opts, out) => objectiveD(id, Cclipped, K, multipliers, opts, out),
   };
 }

@@ -198,14 +198,15 @@ export function objectiveD(
   K: number,
   lambda: Float64Array | null,
   opts: ObjectiveOptions,
+  out?: Float64Array,
 ): Float64Array {
   check(id, Cclipped, K, lambda, true);
   const C = Cclipped;
   const R = rowSums(C, K);
   const pi = opts.priorMode === 'rowsum' ? R : new Float64Array(K).fill(1 / K);
   // The recall objectives' M is diagonal: D from its diagonal, without a K x K M to fill and read twice.
-  if (id === 'meanRecall') return diagonalChainRuleD(new Float64Array(K).fill(1 / K), C, K, pi);
-  if (id === 'minRecall' || id === 'minHeadTailRecall') return diagonalChainRuleD(lambda!, C, K, pi);
+  if (id === 'meanRecall') return diagonalChainRuleD(new Float64Array(K).fill(1 / K), C, K, pi, out);
+  if (id === 'minRecall' || id === 'minHeadTailRecall') return diagonalChainRuleD(lambda!, C, K, pi, out);
   const M = new Float64Array(K * K);
   const r = recalls(C, K);
   const addRecallWeights = (w: (k: number) => number): void => {
@@ -250,15 +251,21 @@ export function objectiveD(
     default:
       return unknownObjective(id);
   }
-  return chainRuleD(M, C, K, pi, scale);
+  return chainRuleD(M, C, K, pi, scale, out);
 }
 
 /**
  * chainRuleD for a diagonal M (psi = sum_k w_k C_kk / pi_k: M_kk = w_k / pi_k, 0 elsewhere), given w: the same values
  * bit for bit (the zero entries of M add exact zeros to each row's sum and leave 0 - x in D).
  */
-export function diagonalChainRuleD(w: ArrayLike<number>, C: Float64Array, K: number, pi: Float64Array): Float64Array {
-  const D = new Float64Array(K * K);
+export function diagonalChainRuleD(
+  w: ArrayLike<number>,
+  C: Float64Array,
+  K: number,
+  pi: Float64Array,
+  out?: Float64Array,
+): Float64Array {
+  const D = dOut(out, K);
   for (let k = 0; k < K; k++) {
     const o = k * K;
     const mkk = 0 + w[k]! / pi[k]!;
@@ -273,6 +280,12 @@ export function diagonalChainRuleD(w: ArrayLike<number>, C: Float64Array, K: num
   return D;
 }
 
+/** D's array: out when given (every entry is written), else a new one. */
+function dOut(out: Float64Array | undefined, K: number): Float64Array {
+  if (out && out.length !== K * K) throw new RangeError(`D: out has ${out.length} entries, expected ${K * K}`);
+  return out ?? new Float64Array(K * K);
+}
+
 /** The priors pi_k of the Jacobians: 1/K (uniformK) or the row sums R_k of C (rowsum). */
 export function jacobianPriors(C: Float64Array, K: number, priorMode: ObjectiveOptions['priorMode']): Float64Array {
   return priorMode === 'rowsum' ? rowSums(C, K) : new Float64Array(K).fill(1 / K);
@@ -282,8 +295,15 @@ export function jacobianPriors(C: Float64Array, K: number, priorMode: ObjectiveO
  * The chain rule of docs/ALGORITHM.md section 2 for any psi: D_kl = (M_kl C_kl - (C_kl/pi_k) sum_j M_kj C_kj) / scale,
  * with M = dpsi/dC (or the Lagrangian's) at the clipped C.
  */
-export function chainRuleD(M: Float64Array, C: Float64Array, K: number, pi: Float64Array, scale = 1): Float64Array {
-  const D = new Float64Array(K * K);
+export function chainRuleD(
+  M: Float64Array,
+  C: Float64Array,
+  K: number,
+  pi: Float64Array,
+  scale = 1,
+  out?: Float64Array,
+): Float64Array {
+  const D = dOut(out, K);
   for (let k = 0; k < K; k++) {
     let s = 0;
     for (let j = 0; j < K; j++) s += M[k * K + j]! * C[k * K + j]!;

@@ -339,3 +339,30 @@ test("the recall objectives' D (diagonal M, no K x K M) is chainRuleD of their d
     }
   }
 });
+
+test("objectiveD into an array holding another D (a refresh's scratch) gives the new array's values for every objective", () => {
+  const rng = new Rng(93);
+  const K = 9;
+  const pi = unbalancedPrior(rng, K);
+  const o = defaultObjectiveOptions();
+  for (const id of OBJECTIVE_IDS) {
+    const C = clipConfusion(confusionFromUnconstrained(randn(rng, K * K, 2), pi, K));
+    const lam = updateMultipliers(id, C, K, null, o);
+    const fresh = objectiveD(id, C, K, lam, o);
+    const out = Float64Array.from({ length: K * K }, () => rng.normal());
+    assert.equal(objectiveD(id, C, K, lam, o, out), out, id);
+    assert.deepEqual(out, fresh, id);
+  }
+  assert.throws(
+    () =>
+      objectiveD(
+        'meanRecall',
+        clipConfusion(new Float64Array(K * K).fill(1 / (K * K))),
+        K,
+        null,
+        o,
+        new Float64Array(3),
+      ),
+    /out has 3 entries/,
+  );
+});
