@@ -119,6 +119,8 @@ interface Channel {
   /** When the last post that carried a new step left (steps are paced on their own: see schedule). */
   lastStepPost: number;
   timer: unknown;
+  /** When the view will count as stalled, if it still owes its acks then (see schedule). */
+  stallTimer: unknown;
   /** When each unacknowledged message was posted, oldest first (acks come in order). */
   postTimes: number[];
   /** When the oldest step not yet posted to this view arrived (null: none waits). */
@@ -205,6 +207,7 @@ export class ViewFeed {
       lastPost: Number.NEGATIVE_INFINITY,
       lastStepPost: Number.NEGATIVE_INFINITY,
       timer: null,
+      stallTimer: null,
       postTimes: [],
       stepSince: null,
     });
@@ -297,6 +300,7 @@ export class ViewFeed {
     ch.inFlight = Math.max(0, ch.inFlight - 1);
     const posted = ch.postTimes.shift();
     if (posted !== undefined) this.statsOf(id).ack.add(this.clock.now() - posted);
+    this.clearStallTimer(ch);
     this.schedule(ch);
   }
 
@@ -349,6 +353,14 @@ export class ViewFeed {
       this.clock.clearTimeout(ch.timer);
       ch.timer = null;
     }
+    this.clearStallTimer(ch);
+  }
+
+  private clearStallTimer(ch: Channel): void {
+    if (ch.stallTimer !== null) {
+      this.clock.clearTimeout(ch.stallTimer);
+      ch.stallTimer = null;
+    }
   }
 
   private schedule(ch: Channel): void {
@@ -356,8 +368,17 @@ export class ViewFeed {
     if (!ch.needsSnapshot && !hasPending(ch.pending)) return;
     const now = this.clock.now();
     if (ch.inFlight >= MAX_IN_FLIGHT) {
-      // A view that stopped acknowledging (its page went away unnoticed) is resynchronised with a snapshot.
-      if (now - ch.lastPost < this.ackTimeoutMs) return;
+      // A view that stopped acknowledging (its page went away unnoticed) is resynchronised with a snapshot. Come back
+      // when it counts as stalled: after the run's last event nothing else would, and the view would keep showing a
+      // finished run as running.
+      const stalledIn = ch.lastPost + this.ackTimeoutMs - now;
+      if (stalledIn > 0) {
+        ch.stallTimer ??= this.clock.setTimeout(() => {
+          ch.stallTimer = null;
+          this.schedule(ch);
+        }, stalledIn);
+        return;
+      }
       ch.inFlight = 0;
       ch.postTimes = [];
       ch.needsSnapshot = true;

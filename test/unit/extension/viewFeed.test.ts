@@ -605,3 +605,35 @@ test("a view's matrices travel as Float32Array (binary in VS Code's postMessage)
   assert.ok(Array.isArray(page.gain.data) && Array.isArray(page.distribution.data), 'embedded in the HTML as JSON');
   assert.ok(Array.isArray(feed.snapshot.lastRefresh!.gain.data), 'the host keeps what it was given');
 });
+
+test('a view that owes its acks when the run ends gets the end once it counts as stalled, with no later event', () => {
+  const clock = fakeClock();
+  const posts: HostToWebview[] = [];
+  const feed = new ViewFeed({ updatesPerSecond: 10, clock, ackTimeoutMs: 1000 });
+  feed.addView('v', (m) => posts.push(m));
+  feed.viewReady('v');
+  feed.push(started(10));
+  clock.advance(200);
+  assert.equal(posts.length, MAX_IN_FLIGHT, 'the snapshot and the started event, neither acknowledged');
+  feed.push({ type: 'run/finished', payload: { step: 5 } } as unknown as RunEvent);
+  clock.advance(500);
+  assert.equal(posts.length, MAX_IN_FLIGHT, 'nothing more while the view may still be drawing');
+  clock.advance(600);
+  const last = posts.at(-1)!;
+  assert.equal(posts.length, MAX_IN_FLIGHT + 1);
+  assert.equal(last.type === 'host/snapshot' && last.snapshot.status, 'finished', 'a snapshot of the finished run');
+  // An ack before the view counts as stalled sends what waits at once, and no stall snapshot follows.
+  const posts2: HostToWebview[] = [];
+  const feed2 = new ViewFeed({ updatesPerSecond: 10, clock, ackTimeoutMs: 1000 });
+  feed2.addView('w', (m) => posts2.push(m));
+  feed2.viewReady('w');
+  feed2.push(started(10));
+  clock.advance(200);
+  feed2.push({ type: 'run/finished', payload: { step: 5 } } as unknown as RunEvent);
+  clock.advance(100);
+  feed2.viewAck('w');
+  assert.equal(posts2.length, MAX_IN_FLIGHT + 1);
+  assert.equal(posts2.at(-1)?.type, 'host/events');
+  clock.advance(5000);
+  assert.equal(posts2.length, MAX_IN_FLIGHT + 1, 'no snapshot after the ack');
+});
