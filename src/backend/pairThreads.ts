@@ -15,36 +15,17 @@ type Slots = typeof SLOTS;
 /** The longest wait for the helper's last block before the run is called broken (ms). */
 const HELPER_WAIT_MS = 60_000;
 
-/** The helper's program: takeBlocks on every run it is handed. */
-const helperSource = (): string => `
+/** The helper's program: takeBlocks on every run it is handed, with sum (a function's source) as its directBlock. */
+const helperSource = (sum: string): string => `
 const { parentPort } = require('node:worker_threads');
-const directBlock = ${directBlock.toString()};
+const directBlock = ${sum};
 const takeBlocks = ${takeBlocks.toString()};
 const slots = ${JSON.stringify(SLOTS)};
 parentPort.on('message', ({ tables, ctl, blocks, size }) => takeBlocks(directBlock, slots, tables, ctl, blocks, size, true));
 `;
 
-/** What the helper did, for tests: runs handed to it, and blocks it summed. */
-export const pairThreadStats = { runs: 0, helperBlocks: 0 };
-
-let helper: Worker | null | undefined;
-
-/** The helper worker, started on first use (null where it cannot start: then this thread sums every block). */
-function helperWorker(): Worker | null {
-  if (helper !== undefined) return helper;
-  try {
-    // No flags of this process (an --input-type=module would make the program ESM, a loader would slow its start).
-    helper = new Worker(helperSource(), { eval: true, execArgv: [] });
-    // Never what keeps a process alive; a helper that dies is replaced by this thread alone.
-    helper.unref();
-    helper.on('error', () => {
-      helper = null;
-    });
-  } catch {
-    helper = null;
-  }
-  return helper;
-}
+/** What the helpers did, for tests: runs handed to one, blocks they summed, runs summed again after one failed. */
+export const pairThreadStats = { runs: 0, helperBlocks: 0, helperFailures: 0 };
 
 /**
  * Claims blocks from ctl and sums them (directBlock as sum) until none is left or one went over budget, marking each
@@ -85,31 +66,58 @@ function allShared(tables: DirectTables): boolean {
   );
 }
 
-/** MatMul.pairThreads on this thread and one helper worker. */
-export const twoThreadPairs: PairThreads = {
-  run(tables, blocks, size) {
-    const ctl = new Int32Array(new SharedArrayBuffer(4 * 4));
-    const w = allShared(tables) ? helperWorker() : null;
-    if (w) {
-      pairThreadStats.runs++;
-      w.postMessage({ tables, ctl, blocks, size });
+/**
+ * MatMul.pairThreads on this thread and one helper worker, whose directBlock is helperSum (directBlock's own source;
+ * another only in tests: a helper that fails).
+ */
+export function twoThreads(helperSum: string = directBlock.toString()): PairThreads {
+  let helper: Worker | null | undefined;
+  /** The helper worker, started on first use (null where it cannot start: then this thread sums every block). */
+  const helperWorker = (): Worker | null => {
+    if (helper !== undefined) return helper;
+    try {
+      // No flags of this process (an --input-type=module would make the program ESM, a loader would slow its start).
+      const w = new Worker(helperSource(helperSum), { eval: true, execArgv: [] });
+      // Never what keeps a process alive; a helper that dies is replaced by this thread alone.
+      w.unref();
+      w.on('error', () => {
+        if (helper === w) helper = null;
+      });
+      helper = w;
+    } catch {
+      helper = null;
     }
-    takeBlocks(directBlock, SLOTS, tables, ctl, blocks, size, false);
-    // Every block is claimed now; wait for those the helper is still summing.
-    const until = Date.now() + HELPER_WAIT_MS;
-    for (let f = Atomics.load(ctl, SLOTS.finished); f < blocks; f = Atomics.load(ctl, SLOTS.finished)) {
-      if (Date.now() > until)
-        throw new Error(`the gain's helper thread did not finish its pairs in ${HELPER_WAIT_MS} ms`);
-      Atomics.wait(ctl, SLOTS.finished, f, 100);
-    }
-    pairThreadStats.helperBlocks += Atomics.load(ctl, SLOTS.helperBlocks);
-    if (Atomics.load(ctl, SLOTS.over) !== 2) return Atomics.load(ctl, SLOTS.over) === 0;
-    // The helper failed on a block (it should not: plain arithmetic on typed arrays): from now on this thread sums
-    // every block, this run's again from the start.
-    helper = null;
-    void w?.terminate();
-    const again = new Int32Array(new SharedArrayBuffer(4 * 4));
-    takeBlocks(directBlock, SLOTS, tables, again, blocks, size, false);
-    return Atomics.load(again, SLOTS.over) === 0;
-  },
-};
+    return helper;
+  };
+  return {
+    run(tables, blocks, size) {
+      const ctl = new Int32Array(new SharedArrayBuffer(4 * 4));
+      const w = allShared(tables) ? helperWorker() : null;
+      if (w) {
+        pairThreadStats.runs++;
+        w.postMessage({ tables, ctl, blocks, size });
+      }
+      takeBlocks(directBlock, SLOTS, tables, ctl, blocks, size, false);
+      // Every block is claimed now; wait for those the helper is still summing.
+      const until = Date.now() + HELPER_WAIT_MS;
+      for (let f = Atomics.load(ctl, SLOTS.finished); f < blocks; f = Atomics.load(ctl, SLOTS.finished)) {
+        if (Date.now() > until)
+          throw new Error(`the gain's helper thread did not finish its pairs in ${HELPER_WAIT_MS} ms`);
+        Atomics.wait(ctl, SLOTS.finished, f, 100);
+      }
+      pairThreadStats.helperBlocks += Atomics.load(ctl, SLOTS.helperBlocks);
+      if (Atomics.load(ctl, SLOTS.over) !== 2) return Atomics.load(ctl, SLOTS.over) === 0;
+      // The helper failed on a block (it should not: plain arithmetic on typed arrays): from now on this thread sums
+      // every block, this run's again from the start.
+      helper = null;
+      void w?.terminate();
+      const again = new Int32Array(new SharedArrayBuffer(4 * 4));
+      takeBlocks(directBlock, SLOTS, tables, again, blocks, size, false);
+      pairThreadStats.helperFailures++;
+      return Atomics.load(again, SLOTS.over) === 0;
+    },
+  };
+}
+
+/** The provider's pairThreads: twoThreads with the real directBlock, one helper for the process. */
+export const twoThreadPairs: PairThreads = twoThreads();

@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { gainMatrix, pairSum, THREADED_MIN_PAIRS, type GainArgs, type MatMul } from '../../../src/core/numerics/gain';
 import { ortMatMul, probeOnnxRuntime } from '../../../src/backend/onnxRuntime';
-import { pairThreadStats, twoThreadPairs } from '../../../src/backend/pairThreads';
+import { pairThreadStats, twoThreadPairs, twoThreads } from '../../../src/backend/pairThreads';
 import { Rng } from '../../../src/core/numerics/rng';
 import { randn } from '../../helpers/numerics';
 
@@ -67,6 +67,35 @@ test('direct sums on two threads give the one-thread G bit for bit at K = 300 (e
     }
   }
   assert.ok(pairThreadStats.helperBlocks > blocksBefore, `the helper summed ${pairThreadStats.helperBlocks} blocks`);
+});
+
+test('a helper that fails on its block: this thread sums the run again, the same G, and no helper from then on', async () => {
+  assert.equal(probeOnnxRuntime().ok, true);
+  const K = 200;
+  const hooks = { ...ortMatMul };
+  delete hooks.pairThreads;
+  const one: MatMul = Object.assign((...a: Parameters<MatMul>) => ortMatMul(...a), hooks);
+  // A helper whose directBlock throws on every block it takes.
+  const failing = twoThreads('function () { throw new Error("a helper that fails"); }');
+  const broken: MatMul = Object.assign((...a: Parameters<MatMul>) => ortMatMul(...a), hooks, { pairThreads: failing });
+  const args = argsOf(K, 5, (r, l, rng) => (l === r ? 0 : (r + l) % 23 < 2 ? -20 * rng.next() : -4000));
+  const want = gainMatrix({ ...args, matmul: one });
+  const failuresBefore = pairThreadStats.helperFailures;
+  // The first calls may be done before the helper has started: call until it has taken a block (and failed).
+  for (let call = 0; call < 40 && pairThreadStats.helperFailures === failuresBefore; call++) {
+    const got = gainMatrix({ ...args, matmul: broken });
+    for (let t = 0; t < K * K; t++) assert.ok(Object.is(got[t], want[t]), `call ${call}: G[${t}]`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.equal(
+    pairThreadStats.helperFailures,
+    failuresBefore + 1,
+    'the helper failed once and the run was summed again',
+  );
+  const runsBefore = pairThreadStats.runs;
+  const after = gainMatrix({ ...args, matmul: broken });
+  for (let t = 0; t < K * K; t++) assert.ok(Object.is(after[t], want[t]), `after the failure: G[${t}]`);
+  assert.equal(pairThreadStats.runs, runsBefore, 'no run is handed to a helper after one failed');
 });
 
 test('a process whose gain summed pairs on two threads exits by itself (the helper keeps nothing alive)', () => {
