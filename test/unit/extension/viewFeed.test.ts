@@ -296,13 +296,19 @@ test('a refresh under way reaches a view as its latest run/refreshing, after the
   assert.equal(feed.snapshot.refreshing, null);
 });
 
-test('a stalled view is resynchronised with a snapshot, and too long a backlog becomes a snapshot', () => {
-  const clock = fakeClock();
+/** A feed (acks due within 1 s) with one ready view and a run's start pushed: it owes two acks. */
+function streamingView(clock: Clock, id = 'v'): { feed: ViewFeed; posts: HostToWebview[] } {
   const posts: HostToWebview[] = [];
   const feed = new ViewFeed({ updatesPerSecond: 10, clock, ackTimeoutMs: 1000 });
-  feed.addView('v', (m) => posts.push(m));
-  feed.viewReady('v');
+  feed.addView(id, (m) => posts.push(m));
+  feed.viewReady(id);
   feed.push(started(10));
+  return { feed, posts };
+}
+
+test('a stalled view is resynchronised with a snapshot, and too long a backlog becomes a snapshot', () => {
+  const clock = fakeClock();
+  const { feed, posts } = streamingView(clock);
   clock.advance(2000);
   assert.equal(posts.length, 2, 'the snapshot and the started event, both unacknowledged');
   feed.push(step(1));
@@ -608,11 +614,7 @@ test("a view's matrices travel as Float32Array (binary in VS Code's postMessage)
 
 test('a view that owes its acks when the run ends gets the end once it counts as stalled, with no later event', () => {
   const clock = fakeClock();
-  const posts: HostToWebview[] = [];
-  const feed = new ViewFeed({ updatesPerSecond: 10, clock, ackTimeoutMs: 1000 });
-  feed.addView('v', (m) => posts.push(m));
-  feed.viewReady('v');
-  feed.push(started(10));
+  const { feed, posts } = streamingView(clock);
   clock.advance(200);
   assert.equal(posts.length, MAX_IN_FLIGHT, 'the snapshot and the started event, neither acknowledged');
   feed.push({ type: 'run/finished', payload: { step: 5 } } as unknown as RunEvent);
@@ -623,11 +625,7 @@ test('a view that owes its acks when the run ends gets the end once it counts as
   assert.equal(posts.length, MAX_IN_FLIGHT + 1);
   assert.equal(last.type === 'host/snapshot' && last.snapshot.status, 'finished', 'a snapshot of the finished run');
   // An ack before the view counts as stalled sends what waits at once, and no stall snapshot follows.
-  const posts2: HostToWebview[] = [];
-  const feed2 = new ViewFeed({ updatesPerSecond: 10, clock, ackTimeoutMs: 1000 });
-  feed2.addView('w', (m) => posts2.push(m));
-  feed2.viewReady('w');
-  feed2.push(started(10));
+  const { feed: feed2, posts: posts2 } = streamingView(clock, 'w');
   clock.advance(200);
   feed2.push({ type: 'run/finished', payload: { step: 5 } } as unknown as RunEvent);
   clock.advance(100);
