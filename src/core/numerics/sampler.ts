@@ -22,7 +22,7 @@ export interface PairSamplerArgs {
 
 /**
  * The work arrays of AliasTable's construction over n outcomes, for a sampler to reuse across its tables (at K = 1000
- * a refresh interval builds hundreds of partner tables: fresh work arrays for each were most of their cost).
+ * a refresh interval builds hundreds of partner tables; fresh work arrays for each took about a fifth of their time).
  */
 class AliasWork {
   readonly scaled: Float64Array;
