@@ -78,7 +78,11 @@ export class Launcher implements vscode.Disposable, ViewHost {
     private readonly context: vscode.ExtensionContext,
     private readonly logger: Log,
   ) {
-    this.feed = new ViewFeed({ updatesPerSecond: settings.updatesPerSecond });
+    this.feed = new ViewFeed({
+      updatesPerSecond: settings.updatesPerSecond,
+      onStall: (id, ms) =>
+        this.logger.info(`${id} acknowledged nothing for ${ms} ms: it was sent the run's state afresh`),
+    });
     this.hub = new ViewHub(this.feed, this);
     this.status.name = 'SelMix';
     this.status.command = 'selmix.openDashboard';

@@ -87,6 +87,8 @@ export interface ViewFeedOptions {
   clock?: Clock;
   /** A view that has not acknowledged a message for this long gets a fresh snapshot (ms). */
   ackTimeoutMs?: number;
+  /** Called when a view is resynchronised that way (the run's log says so). */
+  onStall?: (id: string, ackTimeoutMs: number) => void;
 }
 
 /** Events waiting for one view, already coalesced. */
@@ -132,6 +134,8 @@ interface ViewStats {
   stepPosts: GapStats;
   stepWait: DurationStats;
   ack: DurationStats;
+  /** Times it owed its acks for ackTimeoutMs and was resynchronised with a snapshot. */
+  stalls: number;
 }
 
 const emptyPending = (): Pending => ({
@@ -159,6 +163,7 @@ export class ViewFeed {
   private intervalMs: number;
   private readonly clock: Clock;
   private readonly ackTimeoutMs: number;
+  private readonly onStall: ((id: string, ackTimeoutMs: number) => void) | undefined;
   /**
    * The clock's time when the newest refresh arrived (null: none yet); sent to the views so they can measure their
    * latency.
@@ -174,6 +179,7 @@ export class ViewFeed {
     this.clock = opts.clock ?? realClock;
     this.intervalMs = ViewFeed.interval(opts.updatesPerSecond);
     this.ackTimeoutMs = opts.ackTimeoutMs ?? 10_000;
+    this.onStall = opts.onStall;
   }
 
   private static interval(perSecond: number): number {
@@ -222,14 +228,14 @@ export class ViewFeed {
 
   /**
    * Per view since the run started, in words: how often it was posted a new step, how long a step waited for its
-   * post, and how soon the view acknowledged a post.
+   * post, how soon the view acknowledged a post, and how often it stopped acknowledging (then it got a snapshot).
    */
   describeStepPosts(): string {
     return (
       [...this.stats]
         .map(
           ([id, v]) =>
-            `${id} ${v.stepPosts.describe()} (a step waited here ${v.stepWait.describe()}; acks ${v.ack.describe()} after their post)`,
+            `${id} ${v.stepPosts.describe()} (a step waited here ${v.stepWait.describe()}; acks ${v.ack.describe()} after their post${v.stalls > 0 ? `; resynchronised ${v.stalls === 1 ? 'once' : `${v.stalls} times`} after ${this.ackTimeoutMs} ms without an ack` : ''})`,
         )
         .join('; ') || 'no view'
     );
@@ -238,7 +244,10 @@ export class ViewFeed {
   private statsOf(id: string): ViewStats {
     let v = this.stats.get(id);
     if (!v)
-      this.stats.set(id, (v = { stepPosts: new GapStats(), stepWait: new DurationStats(), ack: new DurationStats() }));
+      this.stats.set(
+        id,
+        (v = { stepPosts: new GapStats(), stepWait: new DurationStats(), ack: new DurationStats(), stalls: 0 }),
+      );
     return v;
   }
 
@@ -379,6 +388,8 @@ export class ViewFeed {
         }, stalledIn);
         return;
       }
+      this.statsOf(ch.id).stalls++;
+      this.onStall?.(ch.id, this.ackTimeoutMs);
       ch.inFlight = 0;
       ch.postTimes = [];
       ch.needsSnapshot = true;

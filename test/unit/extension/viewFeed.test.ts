@@ -297,13 +297,19 @@ test('a refresh under way reaches a view as its latest run/refreshing, after the
 });
 
 /** A feed (acks due within 1 s) with one ready view and a run's start pushed: it owes two acks. */
-function streamingView(clock: Clock, id = 'v'): { feed: ViewFeed; posts: HostToWebview[] } {
+function streamingView(clock: Clock, id = 'v'): { feed: ViewFeed; posts: HostToWebview[]; stalls: [string, number][] } {
   const posts: HostToWebview[] = [];
-  const feed = new ViewFeed({ updatesPerSecond: 10, clock, ackTimeoutMs: 1000 });
+  const stalls: [string, number][] = [];
+  const feed = new ViewFeed({
+    updatesPerSecond: 10,
+    clock,
+    ackTimeoutMs: 1000,
+    onStall: (view, ms) => stalls.push([view, ms]),
+  });
   feed.addView(id, (m) => posts.push(m));
   feed.viewReady(id);
   feed.push(started(10));
-  return { feed, posts };
+  return { feed, posts, stalls };
 }
 
 test('a stalled view is resynchronised with a snapshot, and too long a backlog becomes a snapshot', () => {
@@ -614,7 +620,7 @@ test("a view's matrices travel as Float32Array (binary in VS Code's postMessage)
 
 test('a view that owes its acks when the run ends gets the end once it counts as stalled, with no later event', () => {
   const clock = fakeClock();
-  const { feed, posts } = streamingView(clock);
+  const { feed, posts, stalls } = streamingView(clock);
   clock.advance(200);
   assert.equal(posts.length, MAX_IN_FLIGHT, 'the snapshot and the started event, neither acknowledged');
   feed.push({ type: 'run/finished', payload: { step: 5 } } as unknown as RunEvent);
@@ -624,8 +630,14 @@ test('a view that owes its acks when the run ends gets the end once it counts as
   const last = posts.at(-1)!;
   assert.equal(posts.length, MAX_IN_FLIGHT + 1);
   assert.equal(last.type === 'host/snapshot' && last.snapshot.status, 'finished', 'a snapshot of the finished run');
+  assert.match(
+    feed.describeStepPosts(),
+    /v .*; resynchronised once after 1000 ms without an ack\)$/,
+    'the run log says so',
+  );
+  assert.deepEqual(stalls, [['v', 1000]], 'and so does the host log, at once');
   // An ack before the view counts as stalled sends what waits at once, and no stall snapshot follows.
-  const { feed: feed2, posts: posts2 } = streamingView(clock, 'w');
+  const { feed: feed2, posts: posts2, stalls: stalls2 } = streamingView(clock, 'w');
   clock.advance(200);
   feed2.push({ type: 'run/finished', payload: { step: 5 } } as unknown as RunEvent);
   clock.advance(100);
@@ -634,4 +646,6 @@ test('a view that owes its acks when the run ends gets the end once it counts as
   assert.equal(posts2.at(-1)?.type, 'host/events');
   clock.advance(5000);
   assert.equal(posts2.length, MAX_IN_FLIGHT + 1, 'no snapshot after the ack');
+  assert.doesNotMatch(feed2.describeStepPosts(), /resynchronised/);
+  assert.deepEqual(stalls2, []);
 });
