@@ -120,9 +120,8 @@ interface Channel {
   lastPost: number;
   /** When the last post that carried a new step left (steps are paced on their own: see schedule). */
   lastStepPost: number;
+  /** The next post's timer, or (the view owing MAX_IN_FLIGHT acks) the moment it counts as stalled: see schedule. */
   timer: unknown;
-  /** When the view will count as stalled, if it still owes its acks then (see schedule). */
-  stallTimer: unknown;
   /** When each unacknowledged message was posted, oldest first (acks come in order). */
   postTimes: number[];
   /** When the oldest step not yet posted to this view arrived (null: none waits). */
@@ -213,7 +212,6 @@ export class ViewFeed {
       lastPost: Number.NEGATIVE_INFINITY,
       lastStepPost: Number.NEGATIVE_INFINITY,
       timer: null,
-      stallTimer: null,
       postTimes: [],
       stepSince: null,
     });
@@ -309,7 +307,8 @@ export class ViewFeed {
     ch.inFlight = Math.max(0, ch.inFlight - 1);
     const posted = ch.postTimes.shift();
     if (posted !== undefined) this.statsOf(id).ack.add(this.clock.now() - posted);
-    this.clearStallTimer(ch);
+    // Whatever the timer waited for is decided afresh: a stall that will not come, or the same rate limit.
+    this.clearTimer(ch);
     this.schedule(ch);
   }
 
@@ -362,14 +361,6 @@ export class ViewFeed {
       this.clock.clearTimeout(ch.timer);
       ch.timer = null;
     }
-    this.clearStallTimer(ch);
-  }
-
-  private clearStallTimer(ch: Channel): void {
-    if (ch.stallTimer !== null) {
-      this.clock.clearTimeout(ch.stallTimer);
-      ch.stallTimer = null;
-    }
   }
 
   private schedule(ch: Channel): void {
@@ -382,8 +373,8 @@ export class ViewFeed {
       // finished run as running.
       const stalledIn = ch.lastPost + this.ackTimeoutMs - now;
       if (stalledIn > 0) {
-        ch.stallTimer ??= this.clock.setTimeout(() => {
-          ch.stallTimer = null;
+        ch.timer = this.clock.setTimeout(() => {
+          ch.timer = null;
           this.schedule(ch);
         }, stalledIn);
         return;
