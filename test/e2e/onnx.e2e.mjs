@@ -24,6 +24,7 @@ import {
   runCommand,
   runConfigCommand,
   until as untilOn,
+  showSidebar,
   webview,
 } from './vscodeDriver.mjs';
 
@@ -72,6 +73,12 @@ function initializerDiff(input, output) {
 
 try {
   lap('workbench loaded');
+  // A user opens the SelMix sidebar, then a config, then runs it. The sidebar is this fresh browser profile's first
+  // webview: right after a window loads, VS Code's first webview waits seconds for its service worker to take control
+  // of the page, whichever webview it is (the split below names VS Code's part when a dashboard is that webview). Printed
+  // here as VS Code's part; the "Fine-tune" timings below start after it.
+  const sidebarMs = await showSidebar(page, { label: 'SelMix', extensionId: EXT });
+  lap(`  the SelMix sidebar (this browser profile's first webview) painted ${sidebarMs} ms after its click`);
   if (process.env.E2E_ONNX_UNIVERSAL === '1')
     await test('the universal package (no ONNX Runtime): Fine-tune on an ONNX model fails with a data error naming the file, and writes nothing', async () => {
       assert.ok(WS, 'E2E_WS is set');
@@ -228,11 +235,7 @@ try {
       assert.match(log, /whole network: 8 parameter tensors/, 'the log lists what is trained');
 
       // The sidebar (the SelMix view in the activity bar): what the run trained and the time per step.
-      const sidebarItem = page
-        .locator('.activitybar .action-item', { has: page.locator('.action-label[aria-label*="SelMix"]') })
-        .first();
-      if (!/\bchecked\b/.test((await sidebarItem.getAttribute('class')) ?? ''))
-        await sidebarItem.locator('.action-label').click();
+      await showSidebar(page, { label: 'SelMix', extensionId: EXT });
       const side = webview(page, { extensionId: EXT, view: true });
       const sideFacts = await until(
         'the sidebar to show the whole-network run',

@@ -14,6 +14,7 @@ import {
   reportTarget,
   runCommand,
   until as untilOn,
+  showSidebar as showSidebarOn,
   webview,
 } from './vscodeDriver.mjs';
 
@@ -35,13 +36,8 @@ const attr = (wv, sel, name) => wv.locator(sel).getAttribute(name, { timeout: 30
 /** until() and openFile() of the driver, bound to this page. */
 const until = (what, fn, timeout, every) => untilOn(page, what, fn, timeout, every);
 const openFile = (name) => openFileOn(page, name);
-/** Opens the SelMix activity-bar container (a click on its icon toggles it, so only when it is not open). */
-async function showSidebar() {
-  const item = page
-    .locator('.activitybar .action-item', { has: page.locator('.action-label[aria-label*="SelMix"]') })
-    .first();
-  if (!/\bchecked\b/.test((await item.getAttribute('class')) ?? '')) await item.locator('.action-label').click();
-}
+/** Opens the SelMix activity-bar container and waits for the sidebar's page. */
+const showSidebar = () => showSidebarOn(page, { label: 'SelMix', extensionId: EXT });
 /** The notification toasts on screen whose text matches re (a closing toast animates out: wait for it to go). */
 const toasts = (re) => page.locator('.notifications-toasts .notification-toast', { hasText: re });
 /** Waits until exactly n toasts match re. */

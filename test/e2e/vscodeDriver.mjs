@@ -124,6 +124,21 @@ export function webview(page, { extensionId, view = false } = {}) {
   return page.frameLocator(sel).last().frameLocator('iframe#active-frame');
 }
 
+/**
+ * Opens an extension's activity-bar container (a click on its icon toggles it, so only when it is not open) and waits
+ * for its webview view's body. Returns the ms from the click to that body, or 0 when it was open already.
+ */
+export async function showSidebar(page, { label, extensionId }) {
+  const item = page
+    .locator('.activitybar .action-item', { has: page.locator(`.action-label[aria-label*="${label}"]`) })
+    .first();
+  if (/\bchecked\b/.test((await item.getAttribute('class')) ?? '')) return 0;
+  const clickedAt = Date.now();
+  await item.locator('.action-label').click();
+  await webview(page, { extensionId, view: true }).locator('body').waitFor({ timeout: 60_000 });
+  return Date.now() - clickedAt;
+}
+
 /** Waits until fn() returns a truthy value (polling every `every` ms), or throws with what it last saw. */
 export async function until(page, what, fn, timeout = 60_000, every = 250) {
   const end = Date.now() + timeout;
