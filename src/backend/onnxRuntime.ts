@@ -248,12 +248,14 @@ function argmaxAffineGraph(): Uint8Array {
 }
 
 /**
- * The gain's softmax factors and their products in one graph (MatMul.softmaxProducts): from the shifted logits z and
- * E, U = exp(lb z) up, V = exp((1 - lb) z) up, X = U.(E inv), Y = V.(E inv), each set to 0 where its magnitude is
- * under floor, then SN1 = [U; X] V^T and N2 = U Y^T. Every factor kept is a normal float32 before scaling
- * (floor / up is above 2^-126), so none loses bits to underflow.
+ * The gain's softmax sums r in one graph (MatMul.softmaxRatios): from the shifted logits z and E, e = max |E| (1 when
+ * that is 0 or not finite), U = exp(lb z) up, V = exp((1 - lb) z) up, X = U.E/e, Y = V.E/e, each set to 0 where its
+ * magnitude is under floor, then S = U V^T, N1 = X V^T (one Gemm of [U; X]), N2 = U Y^T and
+ * r = e (lb N1 + (1 - lb) N2) / S, NaN where S is under tq. Every factor kept is a normal float32 before scaling
+ * (floor / up is above 2^-126), so none loses bits to underflow; |lb N1 + (1 - lb) N2| <= S, so the ratio cannot
+ * overflow before it is scaled by e. Only r (K x K) and e leave the graph.
  */
-function softmaxProductsGraph(): Uint8Array {
+function softmaxRatiosGraph(): Uint8Array {
   const flushed = (x: string): ReturnType<typeof node>[] => [
     node('Abs', [x], [`${x}_abs`]),
     node('GreaterOrEqual', [`${x}_abs`, 'floor'], [`${x}_keep`]),
@@ -261,8 +263,16 @@ function softmaxProductsGraph(): Uint8Array {
   ];
   return encodeOnnx(
     modelOf({
-      name: 'selmix_softmax_products',
+      name: 'selmix_softmax_ratios',
       node: [
+        node('Abs', ['E'], ['E_abs']),
+        node('ReduceMax', ['E_abs'], ['e_max'], { keepdims: 0 }, ['keepdims']),
+        node('Greater', ['e_max', 'zero'], ['e_pos']),
+        node('IsInf', ['e_max'], ['e_inf']),
+        node('Not', ['e_inf'], ['e_fin']),
+        node('And', ['e_pos', 'e_fin'], ['e_ok']),
+        node('Where', ['e_ok', 'e_max', 'one'], ['e']),
+        node('Div', ['E', 'e'], ['Es']),
         node('Sub', ['one', 'lb'], ['a']),
         node('Mul', ['z', 'lb'], ['lz']),
         node('Exp', ['lz'], ['u0']),
@@ -270,9 +280,8 @@ function softmaxProductsGraph(): Uint8Array {
         node('Mul', ['z', 'a'], ['az']),
         node('Exp', ['az'], ['v0']),
         node('Mul', ['v0', 'up'], ['V']),
-        node('Mul', ['E', 'inv'], ['e']),
-        node('Mul', ['U', 'e'], ['X']),
-        node('Mul', ['V', 'e'], ['Y']),
+        node('Mul', ['U', 'Es'], ['X']),
+        node('Mul', ['V', 'Es'], ['Y']),
         ...flushed('U'),
         ...flushed('V'),
         ...flushed('X'),
@@ -280,17 +289,29 @@ function softmaxProductsGraph(): Uint8Array {
         node('Concat', ['U_f', 'X_f'], ['UX'], { axis: 0 }, ['axis']),
         node('Gemm', ['UX', 'V_f'], ['SN1'], { transB: 1 }, ['transB']),
         node('Gemm', ['U_f', 'Y_f'], ['N2'], { transB: 1 }, ['transB']),
+        node('Split', ['SN1'], ['S', 'N1'], { axis: 0 }, ['axis']),
+        node('Mul', ['N1', 'lb'], ['n1']),
+        node('Mul', ['N2', 'a'], ['n2']),
+        node('Add', ['n1', 'n2'], ['num']),
+        node('Div', ['num', 'S'], ['q']),
+        node('Mul', ['q', 'e'], ['r0']),
+        node('Less', ['S', 'tq'], ['low']),
+        node('Where', ['low', 'nan', 'r0'], ['r']),
       ],
-      initializer: [floatTensor('zero', [], Float32Array.of(0)), floatTensor('one', [], Float32Array.of(1))],
+      initializer: [
+        floatTensor('zero', [], Float32Array.of(0)),
+        floatTensor('one', [], Float32Array.of(1)),
+        floatTensor('nan', [], Float32Array.of(NaN)),
+      ],
       input: [
         valueInfo('z', ['K', 'K']),
         valueInfo('E', ['K', 'K']),
         valueInfo('lb', []),
         valueInfo('up', []),
         valueInfo('floor', []),
-        valueInfo('inv', []),
+        valueInfo('tq', []),
       ],
-      output: [valueInfo('SN1', ['K2', 'K']), valueInfo('N2', ['K', 'K'])],
+      output: [valueInfo('r', ['K', 'K']), valueInfo('e', [])],
     }),
   );
 }
@@ -436,36 +457,32 @@ const argmaxAffine: NonNullable<MatMul['argmaxAffine']> = (X, W, b, n, k, m) => 
   return pred;
 };
 
-/** The softmax factors and their products in one run of softmaxProductsGraph (see MatMul.softmaxProducts). */
-function softmaxProducts(
+/** The softmax sums in one run of softmaxRatiosGraph (see MatMul.softmaxRatios). */
+function softmaxRatios(
   z: Float32Array,
   E: Float32Array,
   K: number,
   f: SoftmaxFactors,
-  out?: { SN1?: Mat; N2?: Mat },
-): { SN1: Float32Array; N2: Float32Array } {
+  out?: Mat,
+): { r: Float32Array; eScale: number } {
   if (z.length !== K * K || E.length !== K * K)
-    throw new RangeError(`ortMatMul.softmaxProducts: ${z.length} and ${E.length} entries for K = ${K}`);
-  softmaxSession ??= new OrtSession(softmaxProductsGraph(), undefined, false, 'gain');
+    throw new RangeError(`ortMatMul.softmaxRatios: ${z.length} and ${E.length} entries for K = ${K}`);
+  softmaxSession ??= new OrtSession(softmaxRatiosGraph(), undefined, false, 'gain');
   const scalar = (v: number): { data: Float32Array; dims: number[] } => ({ data: Float32Array.of(v), dims: [] });
-  const into: Record<string, { data: Float32Array; dims: number[] }> = {};
-  const SN1 = offered(out?.SN1, [2 * K, K]),
-    N2 = offered(out?.N2, [K, K]);
-  if (SN1) into.SN1 = SN1;
-  if (N2) into.N2 = N2;
-  const r = softmaxSession.run(
+  const r = offered(out, [K, K]);
+  const got = softmaxSession.run(
     {
       z: { data: z, dims: [K, K] },
       E: { data: E, dims: [K, K] },
       lb: scalar(f.lb),
       up: scalar(f.up),
       floor: scalar(f.floor),
-      inv: scalar(f.inv),
+      tq: scalar(f.tq),
     },
-    ['SN1', 'N2'],
-    into,
+    ['r', 'e'],
+    r ? { r } : {},
   );
-  return { SN1: r.SN1!.data, N2: r.N2!.data };
+  return { r: got.r!.data, eScale: got.e!.data[0]! };
 }
 
 /**
@@ -495,7 +512,7 @@ export const ortMatMul: MatMul = Object.assign(
       return product(tbSession, A, [m, k], B, [n, k], [m, n], out);
     },
     argmaxAffine,
-    softmaxProducts,
+    softmaxRatios,
     // The direct sums of a confident head's pairs on a second thread, where the gain's products get more than one.
     ...(intraOpThreads('gain') > 1 ? { pairThreads: twoThreadPairs } : {}),
   },

@@ -56,18 +56,19 @@ export interface MatMul {
     m: number,
   ) => Int32Array | null;
   /**
-   * Optional, for a float32 provider: the softmax factors of the shifted logits z (K x K) and their three products in
-   * one call, the factors never leaving the provider (see SoftmaxFactors): SN1 = [U; X] V^T (2K x K) and N2 = U Y^T
-   * (K x K), with U = exp(lb z), V = exp((1 - lb) z), X = U.E inv, Y = V.E inv, each scaled by up and flushed to 0
-   * under floor. out offers arrays for the results, as for a product.
+   * Optional, for a float32 provider: the softmax sums of the shifted logits z (K x K) in one call, the factors and
+   * their products never leaving the provider (see SoftmaxFactors): with e = max |E| (1 when that is 0 or not finite),
+   * U = exp(lb z), V = exp((1 - lb) z), X = U.E/e, Y = V.E/e, each scaled by up and flushed to 0 under floor, and
+   * S = U V^T, N1 = X V^T, N2 = U Y^T: r = e (lb N1 + (1 - lb) N2) / S (K x K), NaN where S is under tq; and e as
+   * eScale. out offers an array for r, as for a product.
    */
-  softmaxProducts?: (
+  softmaxRatios?: (
     z: Float32Array,
     E: Float32Array,
     K: number,
     f: SoftmaxFactors,
-    out?: { SN1?: Mat; N2?: Mat },
-  ) => { SN1: Mat; N2: Mat };
+    out?: Mat,
+  ) => { r: Mat; eScale: number };
   /** Optional: directSums' pairs on more than one thread, when there are at least THREADED_MIN_PAIRS of them. */
   pairThreads?: PairThreads;
 }
@@ -81,15 +82,15 @@ export interface PairThreads {
   run(tables: DirectTables, blocks: number, size: number): boolean;
 }
 
-/** How a provider's softmaxProducts builds the factors (gainMatrix's FactorFormat for that provider, as numbers). */
+/** How a provider's softmaxRatios builds the factors (gainMatrix's FactorFormat for that provider, as numbers). */
 export interface SoftmaxFactors {
   lb: number;
   /** The factors' scale 2^scale. */
   up: number;
-  /** A scaled factor (or its product with E inv) under this in magnitude is 0: 2^flush. */
+  /** A scaled factor (or its product with E / e) under this in magnitude is 0: 2^flush. */
   floor: number;
-  /** 1 / max |E|. */
-  inv: number;
+  /** The reliable floor of a scaled sum S: a pair whose S is under it is summed directly (r NaN there). */
+  tq: number;
 }
 
 /** Row-major product A (m x k) times B (k x n) in float64 JS: the exact provider, used when none is given. */
@@ -522,28 +523,59 @@ function softmaxSums(
   const KK = K * K;
   const { z, top } = shiftedLogits(A, K, sc);
   const reliableLog2 = fmt.flush - fmt.scale - fmt.relErr + Math.log2(K);
-
-  let eMax = 0;
-  for (let t = 0; t < KK; t++) eMax = Math.max(eMax, Math.abs(E[t]!));
-  const eScale = eMax > 0 && Number.isFinite(eMax) ? eMax : 1;
-  const direct = { z, top, E, K, lb, eScale, nats: fmt.directNats, rest, sc, threads: mm.pairThreads };
+  // A sum at or above the floor is reliable: what flushing dropped is under 2^relErr of it, whatever the gaps.
+  const tq = 2 ** (reliableLog2 + 2 * fmt.scale);
+  let eScale = 0;
+  const direct = (): DirectArgs => ({
+    z,
+    top,
+    E,
+    K,
+    lb,
+    eScale,
+    nats: fmt.directNats,
+    rest,
+    sc,
+    threads: mm.pairThreads,
+  });
 
   // A pair's sum is at least e^m0 (m0 its largest term's lower bound, farApartShare): at or above the floor when
   // m0 >= reliableLog2 ln 2.
-  if (
-    farApartShare(z, top, K, lb, reliableLog2 * Math.LN2) >= DIRECT_SHARE &&
-    directSums(direct, null, 0, DIRECT_BUDGET)
-  )
-    return;
+  if (farApartShare(z, top, K, lb, reliableLog2 * Math.LN2) >= DIRECT_SHARE) {
+    eScale = maxAbsScale(E);
+    if (directSums(direct(), false, DIRECT_BUDGET)) return;
+  }
 
-  const { S, N1, N2 } = factorProducts(mm, F, fmt, z, E, K, lb, 1 / eScale, sc);
-  // A sum at or above the floor is reliable: what flushing dropped is under 2^relErr of it, whatever the gaps.
-  const tq = 2 ** (reliableLog2 + 2 * fmt.scale);
+  // Every pair's r, or NaN where its block sum fell under the floor.
   let nLow = 0;
-  for (let t = 0; t < KK; t++) {
-    const s = S[t]!;
-    if (s < tq) nLow++;
-    else rest[t] = (eScale * (lb * N1[t]! + (1 - lb) * N2[t]!)) / s;
+  if (mm.softmaxRatios && F === Float32Array && E instanceof Float32Array) {
+    // A provider that sums them itself: z goes in as float32; the factors and products never come out.
+    const z32 = work(sc, 'z32', Float32Array, KK);
+    z32.set(z);
+    const got = mm.softmaxRatios(
+      z32,
+      E,
+      K,
+      { lb, up: 2 ** fmt.scale, floor: 2 ** fmt.flush, tq },
+      offer(sc, 'ratios', F, KK),
+    );
+    const r = checkedProduct(got.r, K, K, K);
+    eScale = got.eScale;
+    for (let t = 0; t < KK; t++) {
+      const v = r[t]!;
+      rest[t] = v;
+      if (v !== v) nLow++;
+    }
+  } else {
+    if (eScale === 0) eScale = maxAbsScale(E);
+    const { S, N1, N2 } = factorProducts(mm, F, fmt, z, E, K, lb, 1 / eScale, sc);
+    for (let t = 0; t < KK; t++) {
+      const s = S[t]!;
+      if (s < tq) {
+        rest[t] = NaN;
+        nLow++;
+      } else rest[t] = (eScale * (lb * N1[t]! + (1 - lb) * N2[t]!)) / s;
+    }
   }
   if (nLow === 0) return;
   // A few such pairs (a confident class or two among ordinary ones): each summed over all its columns, K
@@ -551,13 +583,20 @@ function softmaxSums(
   // K = 1000 for a single pair).
   if (nLow <= K / FEW_LOW_PAIRS) {
     for (let t = 0; t < KK && nLow > 0; t++)
-      if (S[t]! < tq) {
+      if (Number.isNaN(rest[t]!)) {
         rest[t] = pairSum(z, E, K, lb, Math.floor(t / K), t % K);
         nLow--;
       }
     return;
   }
-  directSums(direct, S, tq, Infinity);
+  directSums(direct(), true, Infinity);
+}
+
+/** max |E|, or 1 when that is 0 or not finite: the scale E is divided by before the factors are multiplied by it. */
+function maxAbsScale(E: Mat): number {
+  let eMax = 0;
+  for (let t = 0; t < E.length; t++) eMax = Math.max(eMax, Math.abs(E[t]!));
+  return eMax > 0 && Number.isFinite(eMax) ? eMax : 1;
 }
 
 /** Up to K / FEW_LOW_PAIRS pairs under the floor are summed one by one (pairSum), more through directSums. */
@@ -624,26 +663,6 @@ function factorProducts(
   const KK = K * K;
   const up = 2 ** fmt.scale;
   const floor = 2 ** fmt.flush;
-  // A provider that builds the factors itself: z goes in as float32, the tables never come out.
-  if (mm.softmaxProducts && F === Float32Array && E instanceof Float32Array) {
-    const z32 = work(sc, 'z32', Float32Array, KK);
-    z32.set(z);
-    const SN1out = offer(sc, 'SN1', F, 2 * KK),
-      N2out = offer(sc, 'N2', F, KK);
-    const r = mm.softmaxProducts(
-      z32,
-      E,
-      K,
-      { lb, up, floor, inv },
-      {
-        ...(SN1out ? { SN1: SN1out } : {}),
-        ...(N2out ? { N2: N2out } : {}),
-      },
-    );
-    const SN1 = checkedProduct(r.SN1, 2 * K, K, K);
-    const N2 = checkedProduct(r.N2, K, K, K);
-    return { S: SN1.subarray(0, KK), N1: SN1.subarray(KK), N2 };
-  }
   // U = V^q when lb/(1-lb) is a small integer q (4 for the default lb = 0.8): half the exponentials, a few ulps apart.
   const qPow = Math.round(lb / (1 - lb));
   const pow = qPow >= 1 && qPow <= 8 && Math.abs(lb / (1 - lb) - qPow) < 1e-9 ? qPow : 0;
@@ -733,9 +752,10 @@ interface DirectArgs {
 }
 
 /**
- * Sums pairs t = i K + j directly in float64 over the only columns that can matter: every pair (S null) or those whose
- * block sum S_t fell under the floor tq. Writes r_ij = e num / den into rest; false (rest partly written) as soon as
- * the column visits pass budget a pair on average over the pairs summed so far (at least a quarter of them).
+ * Sums pairs t = i K + j directly in float64 over the only columns that can matter: every pair, or (onlyNaN) those
+ * whose entry of rest is NaN (their block sum fell under the floor). Writes r_ij = e num / den into rest; false (rest
+ * partly written) as soon as the column visits pass budget a pair on average over the pairs summed so far (at least a
+ * quarter of them).
  *
  * Each pair is taken from its anchor row a, the row of the larger weight wa = max(lb, 1-lb) (a = i when lb >= 1/2,
  * else a = j), and its other row o, weight wo = 1 - wa: c_l = wa z_al + wo z_ol. With m = max_l c_l, a column with
@@ -749,7 +769,7 @@ interface DirectArgs {
  * threshold: its exponential would cost more. A pair whose sum of those is under 2^-800 (its largest term near
  * float64's smallest numbers) is summed again with exponentials of c_l - m.
  */
-function directSums(g: DirectArgs, S: Mat | null, tq: number, budget: number): boolean {
+function directSums(g: DirectArgs, onlyNaN: boolean, budget: number): boolean {
   const { z, top, E, K, lb, eScale, rest, sc } = g;
   const KK = K * K;
   const T = g.nats + Math.log(K);
@@ -759,8 +779,8 @@ function directSums(g: DirectArgs, S: Mat | null, tq: number, budget: number): b
   // t of the pair (anchor a, other o), and whether it is summed here.
   const tOf = (a: number, o: number): number => (aIsI ? a * K + o : o * K + a);
   let n = 0;
-  if (S) {
-    for (let t = 0; t < KK; t++) if (S[t]! < tq) n++;
+  if (onlyNaN) {
+    for (let t = 0; t < KK; t++) if (Number.isNaN(rest[t]!)) n++;
   } else n = KK;
   // With more threads every table the pairs read is in shared memory.
   const threads = g.threads && n >= THREADED_MIN_PAIRS ? g.threads : null;
@@ -780,7 +800,7 @@ function directSums(g: DirectArgs, S: Mat | null, tq: number, budget: number): b
       zta = top[a]! * K;
     let lo = Infinity;
     for (let o = 0; o < K; o++) {
-      if (S && S[tOf(a, o)]! >= tq) {
+      if (onlyNaN && !Number.isNaN(rest[tOf(a, o)]!)) {
         thAll[za + o] = Infinity;
         continue;
       }

@@ -143,56 +143,76 @@ test('ortMatMul and its transB write into an offered float32 array of the right 
   }
 });
 
-test('ortMatMul.softmaxProducts: the factors built, flushed and multiplied in one graph equal the same built in float64 to 1e-5 of each sum of absolute terms, into offered arrays', () => {
+test('ortMatMul.softmaxRatios: r = e (lb N1 + (1 - lb) N2) / S from factors built, flushed and multiplied in one graph equals the same in float64 to 3e-5 e, NaN exactly where S is under tq, e = max |E| (1 for E = 0), into an offered array', () => {
   assert.equal(probeOnnxRuntime().ok, true);
   const next = uniform(29);
   const u01 = (): number => (next() + 1) / 2;
   const K = 60;
   // Shifted logits (each row's max 0): most within 20 nats, a few rows thousands below, so factors and their products
-  // with E fall under the floor and must come out 0.
+  // with E fall under the floor, and those rows' sums under tq.
   const z = new Float32Array(K * K);
   for (let i = 0; i < K; i++)
     for (let l = 0; l < K; l++) z[i * K + l] = l === i ? 0 : i % 7 === 3 ? -2000 * u01() - 100 : -20 * u01();
-  const E = Float32Array.from({ length: K * K }, next);
-  const f = { lb: 0.8, up: 2 ** 50, floor: 2 ** -63, inv: 1 / 1.5 };
-  const flush = (x: number): number => (Math.abs(x) < f.floor ? 0 : x);
-  const U = new Float64Array(K * K),
-    V = new Float64Array(K * K),
-    X = new Float64Array(K * K),
-    Y = new Float64Array(K * K);
-  for (let t = 0; t < K * K; t++) {
-    const u = Math.exp(f.lb * z[t]!) * f.up,
-      v = Math.exp((1 - f.lb) * z[t]!) * f.up,
-      e = E[t]! * f.inv;
-    U[t] = flush(u);
-    V[t] = flush(v);
-    X[t] = flush(u * e);
-    Y[t] = flush(v * e);
-  }
-  const SN1out = new Float32Array(2 * K * K),
-    N2out = new Float32Array(K * K);
-  const { SN1, N2 } = ortMatMul.softmaxProducts!(z, E, K, f, { SN1: SN1out, N2: N2out });
-  assert.equal(SN1, SN1out);
-  assert.equal(N2, N2out);
-  let zeros = 0;
-  const check = (got: ArrayLike<number>, A: Float64Array, B: Float64Array, what: string): void => {
+  const E = Float32Array.from({ length: K * K }, (_, t) => 3 * next() + (t === 77 ? -4 : 0));
+  const f = { lb: 0.8, up: 2 ** 50, floor: 2 ** -63, tq: 2 ** 60 };
+  const e = E.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+  /** r, S and the NaN pattern in float64 for E. */
+  const reference = (Ein: Float32Array, eRef: number): { r: Float64Array; S: Float64Array } => {
+    const flush = (x: number): number => (Math.abs(x) < f.floor ? 0 : x);
+    const U = new Float64Array(K * K),
+      V = new Float64Array(K * K),
+      X = new Float64Array(K * K),
+      Y = new Float64Array(K * K);
+    for (let t = 0; t < K * K; t++) {
+      const u = Math.exp(f.lb * z[t]!) * f.up,
+        v = Math.exp((1 - f.lb) * z[t]!) * f.up,
+        es = Ein[t]! / eRef;
+      U[t] = flush(u);
+      V[t] = flush(v);
+      X[t] = flush(u * es);
+      Y[t] = flush(v * es);
+    }
+    const r = new Float64Array(K * K),
+      S = new Float64Array(K * K);
     for (let i = 0; i < K; i++)
       for (let j = 0; j < K; j++) {
-        let want = 0,
-          abs = 0;
+        let s = 0,
+          n1 = 0,
+          n2 = 0;
         for (let l = 0; l < K; l++) {
-          want += A[i * K + l]! * B[j * K + l]!;
-          abs += Math.abs(A[i * K + l]! * B[j * K + l]!);
+          s += U[i * K + l]! * V[j * K + l]!;
+          n1 += X[i * K + l]! * V[j * K + l]!;
+          n2 += U[i * K + l]! * Y[j * K + l]!;
         }
-        if (want === 0) zeros++;
-        const err = Math.abs(got[i * K + j]! - want);
-        assert.ok(err <= 1e-5 * abs + 2 ** -120, `${what}[${i}, ${j}]: ${got[i * K + j]} against ${want}`);
+        S[i * K + j] = s;
+        r[i * K + j] = (eRef * (f.lb * n1 + (1 - f.lb) * n2)) / s;
       }
+    return { r, S };
   };
-  check(SN1.subarray(0, K * K), U, V, 'S');
-  check(SN1.subarray(K * K), X, V, 'N1');
-  check(N2, U, Y, 'N2');
-  assert.ok(zeros > 0, 'some sums are 0: every factor of theirs was flushed');
+  const check = (Ein: Float32Array, eRef: number, what: string): number => {
+    const out = new Float32Array(K * K).fill(7);
+    const got = ortMatMul.softmaxRatios!(z, Ein, K, f, out);
+    assert.equal(got.r, out, `${what}: the offered array`);
+    assert.equal(got.eScale, eRef, `${what}: e`);
+    const want = reference(Ein, eRef);
+    let low = 0;
+    for (let t = 0; t < K * K; t++) {
+      const s = want.S[t]!;
+      assert.ok(Math.abs(s - f.tq) > 1e-3 * f.tq, `${what}: S[${t}] = ${s} is too close to tq for the test to decide`);
+      if (s < f.tq) {
+        assert.ok(Number.isNaN(got.r[t]!), `${what}: r[${t}] = ${got.r[t]} where S = ${s} is under tq`);
+        low++;
+      } else
+        assert.ok(
+          Math.abs(got.r[t]! - want.r[t]!) <= 3e-5 * eRef,
+          `${what}: r[${t}] = ${got.r[t]} against ${want.r[t]}`,
+        );
+    }
+    return low;
+  };
+  const low = check(E, e, 'E');
+  assert.ok(low >= K && low < (K * K) / 2, `${low} pairs under tq`);
+  check(new Float32Array(K * K), 1, 'E = 0');
 });
 
 test("the gain's sessions use every core (up to 8) with sleeping threads, the loop's one thread; SELMIX_ORT_THREADS sets both", () => {
