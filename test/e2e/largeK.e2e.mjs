@@ -301,8 +301,8 @@ try {
   lap('workbench loaded');
   // A user opens the SelMix sidebar, then a config, then runs it. The sidebar is this fresh browser profile's first
   // webview: right after a window loads, VS Code's first webview waits seconds for its service worker to take control
-  // of the page, whichever webview it is (the split below names VS Code's part when a dashboard is that webview). Printed
-  // here as VS Code's part; the "Fine-tune" timings below start after it.
+  // of the page, whichever webview it is (the start split names VS Code's part when a dashboard is that webview).
+  // Printed here as VS Code's part; the "Fine-tune" timings below start after it.
   const sidebarMs = await showSidebar(page, { label: 'SelMix', extensionId: EXT });
   lap(`  the SelMix sidebar (this browser profile's first webview) painted ${sidebarMs} ms after its click`);
   for (const [K, file] of [
