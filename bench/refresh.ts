@@ -2,6 +2,8 @@
 // synthetic inputs, against the brute-force K^4 construction of test/helpers/bruteForceGain.ts in the same run.
 // Run alone (node --import tsx bench/refresh.ts [--reps N] [--ort]) it prints ordinary, large-gap and huge-gap logits
 // at K = 1000, d = 2048, side by side in one process, on the wasm matmul provider or (--ort) on ONNX Runtime's.
+// With --compare DIR (another checkout: `git worktree add /tmp/old REV`) it times the ONNX Runtime refresh of this
+// checkout and DIR's on the same inputs, alternating refresh by refresh, and prints the ratios and how far G differs.
 import { centroidLogitsFromLogits, computeRefresh, type RefreshInput } from '../src/core/numerics/refresh';
 import { initBackend, tfMatMul } from '../src/backend/backend';
 import { ortMatMul, probeOnnxRuntime } from '../src/backend/onnxRuntime';
@@ -13,6 +15,10 @@ import { objectiveD, updateMultipliers, defaultObjectiveOptions } from '../src/c
 import type { ObjectiveId } from '../src/core/objectives/objectiveIds';
 import { samplingDistribution } from '../src/core/numerics/distribution';
 import { bruteForceGain } from '../test/helpers/bruteForceGain';
+import type * as BackendModule from '../src/backend/backend';
+import type * as RefreshModule from '../src/core/numerics/refresh';
+import type * as OrtModule from '../src/backend/onnxRuntime';
+import type * as GainModule from '../src/core/numerics/gain';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { gaussian, log, mulberry, timeIt, type Allocation, type Timing } from './lib';
@@ -401,8 +407,96 @@ export function benchLargeGap(
   };
 }
 
+/** A checkout's refresh on ONNX Runtime, loaded from its root. */
+interface Checkout {
+  root: string;
+  computeRefresh: typeof computeRefresh;
+  matmul: MatMul;
+  scratch: () => GainScratch;
+}
+
+async function loadCheckout(root: string): Promise<Checkout> {
+  const src = (f: string): string => join(root, 'src', f);
+  const be = (await import(src('backend/backend.ts'))) as typeof BackendModule;
+  const info = await be.initBackend({ choice: 'onnxruntime' });
+  if (!info.onnxruntime) throw new Error(`${root}: ONNX Runtime did not load: ${info.note ?? info.name}`);
+  const r = (await import(src('core/numerics/refresh.ts'))) as typeof RefreshModule;
+  const o = (await import(src('backend/onnxRuntime.ts'))) as typeof OrtModule;
+  const g = (await import(src('core/numerics/gain.ts'))) as typeof GainModule;
+  return { root, computeRefresh: r.computeRefresh, matmul: o.ortMatMul, scratch: () => new g.GainScratch() };
+}
+
+/**
+ * The ONNX Runtime refresh of two checkouts on the same synthetic inputs (ordinary, large and huge gaps, K = 1000,
+ * d = 2048), alternating: a head on fixed features (centroids and Gram matrix kept) and a whole-network refresh (both
+ * recomputed), medians after three warm-up refreshes, and the largest difference between their G.
+ */
+async function compareCheckouts(other: string, reps: number): Promise<void> {
+  const sides = [await loadCheckout(join(__dirname, '..')), await loadCheckout(other)];
+  const median = (a: number[]): number => [...a].sort((x, y) => x - y)[a.length >> 1]!;
+  for (const [name, shape] of [
+    ['ordinary', { perClass: LARGE_GAP.perClass! }],
+    ['large gaps', LARGE_GAP],
+    ['gaps in the thousands', HUGE_GAP],
+  ] as const) {
+    const inp = syntheticInput(1000, 2048, 'minRecall', 1, tfMatMul, shape);
+    const st = sides.map((c) => ({
+      c,
+      cached: c.scratch(),
+      cache: {},
+      whole: c.scratch(),
+      head: [0],
+      net: [0],
+      G: null as Float64Array | null,
+    }));
+    for (const s of st) s.head.length = s.net.length = 0;
+    for (let k = 0; k < reps + 3; k++)
+      for (const s of st) {
+        let t0 = performance.now();
+        const r = s.c.computeRefresh({
+          ...inp,
+          matmul: s.c.matmul,
+          logitsFromHead: true,
+          scratch: s.cached,
+          cache: s.cache,
+        });
+        const head = performance.now() - t0;
+        s.G = Float64Array.from(r.G);
+        t0 = performance.now();
+        s.c.computeRefresh({ ...inp, matmul: s.c.matmul, logitsFromHead: true, scratch: s.whole });
+        const net = performance.now() - t0;
+        if (k >= 3) {
+          s.head.push(head);
+          s.net.push(net);
+        }
+      }
+    const [a, b] = st as [(typeof st)[0], (typeof st)[0]];
+    let diff = 0,
+      top = 0;
+    for (let t = 0; t < a.G!.length; t++) {
+      diff = Math.max(diff, Math.abs(a.G![t]! - b.G![t]!));
+      top = Math.max(top, Math.abs(b.G![t]!));
+    }
+    const ms = (x: number[]): string =>
+      `${median(x).toFixed(0)} ms (${Math.min(...x).toFixed(0)}-${Math.max(...x).toFixed(0)})`;
+    log(
+      `K=1000 d=2048, ${name}: a head on fixed features ${ms(a.head)} here, ${ms(b.head)} in ${other} (ratio ` +
+        `${(median(a.head) / median(b.head)).toFixed(2)}); whole network ${ms(a.net)} here, ${ms(b.net)} there ` +
+        `(ratio ${(median(a.net) / median(b.net)).toFixed(2)}); G differs by up to ${diff.toExponential(2)} ` +
+        `(max |G| ${top.toExponential(2)})`,
+    );
+  }
+}
+
 if (process.argv[1] && /bench[\\/]refresh\.ts$/.test(process.argv[1])) {
   void (async () => {
+    const c = process.argv.indexOf('--compare');
+    if (c > 0) {
+      const r = process.argv.indexOf('--reps');
+      await compareCheckouts(process.argv[c + 1]!, r > 0 ? Number(process.argv[r + 1]) : 9);
+      log(`provider: ONNX Runtime (${probeOnnxRuntime().detail}), both checkouts in this process`);
+      process.exit(0);
+    }
     const ort = process.argv.includes('--ort');
     const info = await initBackend({ choice: ort ? 'onnxruntime' : 'wasm' });
     if (ort && !info.onnxruntime) throw new Error(`ONNX Runtime did not load: ${info.note ?? info.name}`);
