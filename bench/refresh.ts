@@ -445,11 +445,10 @@ async function compareCheckouts(other: string, reps: number): Promise<void> {
       cached: c.scratch(),
       cache: {},
       whole: c.scratch(),
-      head: [0],
-      net: [0],
+      head: [] as number[],
+      net: [] as number[],
       G: null as Float64Array | null,
     }));
-    for (const s of st) s.head.length = s.net.length = 0;
     for (let k = 0; k < reps + 3; k++)
       for (const s of st) {
         let t0 = performance.now();
