@@ -98,8 +98,8 @@ export class Launcher implements vscode.Disposable, ViewHost {
 
   // ViewHost
 
-  bootstrapSnapshot(): RunSnapshot {
-    return this.feed.bootstrapSnapshot();
+  bootstrapSnapshot(matrices = true): RunSnapshot {
+    return this.feed.bootstrapSnapshot(matrices);
   }
 
   onViewCommand(command: Extract<WebviewToHost, { type: 'view/command' }>['command']): void {

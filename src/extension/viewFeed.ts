@@ -51,11 +51,15 @@ export function thinMultipliers(h: RunSnapshot['history'], max = MAX_SNAPSHOT_MU
   return h.map((x, i) => (x.multipliers === null || keep.has(i) ? x : { ...x, multipliers: null }));
 }
 
-/** A snapshot as a view gets it (matrices downsampled, the multipliers of at most a few hundred refreshes). */
-export function compactSnapshot(s: RunSnapshot): RunSnapshot {
+/**
+ * A snapshot as a view gets it (matrices downsampled, the multipliers of at most a few hundred refreshes); a view
+ * that draws no matrix (the sidebar) gets its last refresh without them.
+ */
+export function compactSnapshot(s: RunSnapshot, matrices = true): RunSnapshot {
   const history = thinMultipliers(s.history);
   const out = history === s.history ? s : { ...s, history };
-  return out.lastRefresh ? { ...out, lastRefresh: compactRefresh(out.lastRefresh) } : out;
+  if (!out.lastRefresh) return out;
+  return { ...out, lastRefresh: matrices ? compactRefresh(out.lastRefresh) : stripMatrices(out.lastRefresh) };
 }
 
 /** Keeps at most max items, evenly spaced, always the last. */
@@ -112,6 +116,8 @@ const MAX_PENDING_REFRESHES = 200;
 interface Channel {
   id: string;
   post: (msg: HostToWebview) => void;
+  /** Whether the view draws G and P: a view that does not (the sidebar) gets its refreshes without them. */
+  matrices: boolean;
   ready: boolean;
   /** Messages posted and not yet acknowledged. */
   inFlight: number;
@@ -195,16 +201,20 @@ export class ViewFeed {
     return this.snap;
   }
 
-  /** The snapshot a page embeds for its first paint (matrices downsampled). */
-  bootstrapSnapshot(): RunSnapshot {
-    return compactSnapshot(this.snap);
+  /** The snapshot a page embeds for its first paint (matrices downsampled, or none for a view that draws none). */
+  bootstrapSnapshot(matrices = true): RunSnapshot {
+    return compactSnapshot(this.snap, matrices);
   }
 
-  /** Registers a view; it gets nothing until viewReady. */
-  addView(id: string, post: (msg: HostToWebview) => void): void {
+  /**
+   * Registers a view; it gets nothing until viewReady. matrices false: a view that draws no matrix (the sidebar) is
+   * posted every refresh without G and P (80 KB a refresh at K = 100 and up that it would only discard).
+   */
+  addView(id: string, post: (msg: HostToWebview) => void, { matrices = true }: { matrices?: boolean } = {}): void {
     this.views.set(id, {
       id,
       post,
+      matrices,
       ready: false,
       inFlight: 0,
       needsSnapshot: false,
@@ -404,10 +414,13 @@ export class ViewFeed {
   private send(ch: Channel): void {
     let msg: Exclude<HostToWebview, { type: 'host/runs' }>;
     if (ch.needsSnapshot) {
-      const snapshot = compactSnapshot(this.snap);
+      const snapshot = compactSnapshot(this.snap, ch.matrices);
       msg = {
         type: 'host/snapshot',
-        snapshot: snapshot.lastRefresh ? { ...snapshot, lastRefresh: binaryRefresh(snapshot.lastRefresh) } : snapshot,
+        snapshot:
+          snapshot.lastRefresh && ch.matrices
+            ? { ...snapshot, lastRefresh: binaryRefresh(snapshot.lastRefresh) }
+            : snapshot,
         ...(this.snap.lastRefresh && this.refreshAt !== null ? { refreshAt: this.refreshAt } : {}),
       };
     } else {
@@ -419,7 +432,10 @@ export class ViewFeed {
       events.push(...p.logs);
       const last = p.refreshes.length - 1;
       p.refreshes.forEach((r, i) =>
-        events.push({ type: 'run/refresh', payload: i === last ? binaryRefresh(compactRefresh(r)) : r }),
+        events.push({
+          type: 'run/refresh',
+          payload: !ch.matrices ? stripMatrices(r) : i === last ? binaryRefresh(compactRefresh(r)) : r,
+        }),
       );
       for (const s of thinEvenly(p.steps, MAX_STEPS_PER_POST)) events.push({ type: 'run/step', payload: s });
       if (p.refreshing) events.push(p.refreshing);

@@ -26,8 +26,8 @@ export interface ViewBootstrap {
 
 /** What views need from the host. */
 export interface ViewHost {
-  /** The snapshot to embed in a page's HTML. */
-  bootstrapSnapshot(): RunSnapshot;
+  /** The snapshot to embed in a page's HTML (matrices false: without G and P, for a view that draws neither). */
+  bootstrapSnapshot(matrices?: boolean): RunSnapshot;
   /** A button in a view was pressed. */
   onViewCommand(command: Extract<WebviewToHost, { type: 'view/command' }>['command']): void;
   /** A view asked to save a chart or its data. */
@@ -127,7 +127,7 @@ export class ViewHub {
   /** Attaches a webview; returns its feed id and a disposable that detaches it. */
   attach(kind: ViewKind, webview: vscode.Webview): { id: string; disposable: vscode.Disposable } {
     const id = `${kind}-${++this.nextId}`;
-    this.feed.addView(id, (msg: HostToWebview) => postSafely(webview, msg));
+    this.feed.addView(id, (msg: HostToWebview) => postSafely(webview, msg), { matrices: kind === 'dashboard' });
     const sub = webview.onDidReceiveMessage((raw: unknown) => {
       receiveViewMessage(
         raw,
@@ -270,7 +270,7 @@ export class SidebarProvider implements vscode.WebviewViewProvider, vscode.Dispo
         view.webview,
         this.extensionUri,
         'sidebar',
-        this.host.bootstrapSnapshot(),
+        this.host.bootstrapSnapshot(false),
         this.host.trusted,
       );
     };

@@ -618,6 +618,55 @@ test("a view's matrices travel as Float32Array (binary in VS Code's postMessage)
   assert.ok(Array.isArray(feed.snapshot.lastRefresh!.gain.data), 'the host keeps what it was given');
 });
 
+test('a view that draws no matrix (the sidebar) gets every refresh, its snapshot and its embedded page state without G and P; a dashboard beside it gets them', () => {
+  const clock = fakeClock();
+  const side: HostToWebview[] = [],
+    dash: HostToWebview[] = [];
+  const feed = new ViewFeed({ updatesPerSecond: 10, clock });
+  feed.addView('sidebar-1', (m) => side.push(m), { matrices: false });
+  feed.addView('dashboard-2', (m) => dash.push(m));
+  feed.push(started(100));
+  feed.push({ type: 'run/refresh', payload: refresh(10, 100) });
+  feed.viewReady('sidebar-1');
+  feed.viewReady('dashboard-2');
+  const lastOf = (m: HostToWebview | undefined): RefreshPayload | null =>
+    m?.type === 'host/snapshot' ? m.snapshot.lastRefresh : null;
+  const s0 = lastOf(side[0]),
+    d0 = lastOf(dash[0]);
+  assert.ok(s0 && d0, 'both start from a snapshot with the refresh');
+  assert.deepEqual([s0.gain.data.length, s0.distribution.data.length], [0, 0], 'the sidebar: no matrices');
+  assert.equal(s0.step, 10, "the refresh's step and metrics are there");
+  assert.deepEqual(s0.val, refresh(10, 100).val);
+  assert.equal(d0.gain.data.length, 100 * 100, 'the dashboard: its matrices');
+  feed.viewAck('sidebar-1');
+  feed.viewAck('dashboard-2');
+  clock.advance(200);
+  feed.push({ type: 'run/refresh', payload: refresh(20, 100) });
+  feed.push({ type: 'run/refresh', payload: refresh(30, 100) });
+  clock.advance(200);
+  const refreshes = (posts: HostToWebview[]): RefreshPayload[] =>
+    posts.flatMap((m) =>
+      m.type === 'host/events' ? m.events.flatMap((e) => (e.type === 'run/refresh' ? [e.payload] : [])) : [],
+    );
+  assert.deepEqual(
+    refreshes(side).map((r) => [r.step, r.gain.data.length, r.distribution.data.length]),
+    [
+      [20, 0, 0],
+      [30, 0, 0],
+    ],
+    'the sidebar gets each refresh, none with matrices',
+  );
+  const dashRefreshes = refreshes(dash);
+  assert.deepEqual(
+    dashRefreshes.map((r) => r.step),
+    [20, 30],
+  );
+  assert.equal(dashRefreshes.at(-1)!.gain.data.length, 100 * 100, 'the dashboard gets the latest matrices');
+  assert.equal(feed.bootstrapSnapshot(false).lastRefresh!.gain.data.length, 0, "the sidebar page's embedded state");
+  assert.equal(feed.bootstrapSnapshot().lastRefresh!.gain.data.length, 100 * 100, "a dashboard page's");
+  assert.equal(feed.snapshot.lastRefresh!.gain.data.length, 100 * 100, 'the host keeps what it was given');
+});
+
 test('a view that owes its acks when the run ends gets the end once it counts as stalled, with no later event', () => {
   const clock = fakeClock();
   const { feed, posts, stalls } = streamingView(clock);
