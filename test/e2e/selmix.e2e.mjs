@@ -61,6 +61,11 @@ const numbers = (s) => (s ?? '').split(',').filter(Boolean).map(Number);
 
 try {
   lap('workbench loaded');
+  // A user opens the SelMix sidebar first; it is this fresh browser profile's first webview, which VS Code takes
+  // seconds to show in the first seconds after a window loads (test/e2e/firstWebview.probe.mjs). Printed as VS Code's
+  // part; the "Fine-tune" timing below starts after it, as in the largeK and ONNX suites.
+  const sidebarMs = await showSidebarOn(page, { label: 'SelMix', extensionId: EXT });
+  lap(`  the SelMix sidebar (this browser profile's first webview) painted ${sidebarMs} ms after its click`);
   await test('Fine-tune from the palette starts a run; G, P and per-class recall render numbers that change as steps pass', async () => {
     const paletteAt = Date.now();
     // "Fine-tune" = the click on the command's row (the palette's opening and filtering before it are not the run's).
