@@ -118,6 +118,8 @@ interface Channel {
   post: (msg: HostToWebview) => void;
   /** Whether the view draws G and P: a view that does not (the sidebar) gets its refreshes without them. */
   matrices: boolean;
+  /** At most this many posts a second to this view, below the feed's own rate (null: the feed's rate). */
+  maxPerSecond: number | null;
   ready: boolean;
   /** Messages posted and not yet acknowledged. */
   inFlight: number;
@@ -208,13 +210,20 @@ export class ViewFeed {
 
   /**
    * Registers a view; it gets nothing until viewReady. matrices false: a view that draws no matrix (the sidebar) is
-   * posted every refresh without G and P (80 KB a refresh at K = 100 and up that it would only discard).
+   * posted every refresh without G and P (80 KB a refresh at K = 100 and up that it would only discard). maxPerSecond:
+   * a lower rate for this view than the feed's (the sidebar: every view's page shares the workbench's thread in a
+   * browser, so a summary drawn ten times a second takes time from the dashboard).
    */
-  addView(id: string, post: (msg: HostToWebview) => void, { matrices = true }: { matrices?: boolean } = {}): void {
+  addView(
+    id: string,
+    post: (msg: HostToWebview) => void,
+    { matrices = true, maxPerSecond = null }: { matrices?: boolean; maxPerSecond?: number | null } = {},
+  ): void {
     this.views.set(id, {
       id,
       post,
       matrices,
+      maxPerSecond,
       ready: false,
       inFlight: 0,
       needsSnapshot: false,
@@ -400,7 +409,9 @@ export class ViewFeed {
     // a refresh's own post came 40 ms before the next step, which then waited 60 ms more (a step waited p50 87 ms
     // here in the e2e). Other posts keep the limit from any post, so a view gets at most two messages an interval.
     const since = !ch.needsSnapshot && ch.pending.steps.length > 0 ? ch.lastStepPost : ch.lastPost;
-    const wait = since + this.intervalMs - now;
+    const interval =
+      ch.maxPerSecond === null ? this.intervalMs : Math.max(this.intervalMs, ViewFeed.interval(ch.maxPerSecond));
+    const wait = since + interval - now;
     if (wait <= 0) {
       this.send(ch);
       return;

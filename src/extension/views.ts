@@ -11,6 +11,9 @@ import { firstPaintOf, localResourceRootPaths, newNonce, renderWebviewHtml, save
 /** Which webview a page is. */
 export type ViewKind = 'dashboard' | 'sidebar';
 
+/** The sidebar's own rate limit (updates a second), under the dashboard's setting when that is higher. */
+export const SIDEBAR_UPDATES_PER_SECOND = 4;
+
 /** What a view's page embeds for its first paint. */
 export interface ViewBootstrap {
   view: ViewKind;
@@ -127,7 +130,9 @@ export class ViewHub {
   /** Attaches a webview; returns its feed id and a disposable that detaches it. */
   attach(kind: ViewKind, webview: vscode.Webview): { id: string; disposable: vscode.Disposable } {
     const id = `${kind}-${++this.nextId}`;
-    this.feed.addView(id, (msg: HostToWebview) => postSafely(webview, msg), { matrices: kind === 'dashboard' });
+    // The sidebar draws no matrix and is a summary: four updates a second at most (its step still moves every 250 ms).
+    const opts = kind === 'sidebar' ? { matrices: false, maxPerSecond: SIDEBAR_UPDATES_PER_SECOND } : {};
+    this.feed.addView(id, (msg: HostToWebview) => postSafely(webview, msg), opts);
     const sub = webview.onDidReceiveMessage((raw: unknown) => {
       receiveViewMessage(
         raw,

@@ -667,6 +667,51 @@ test('a view that draws no matrix (the sidebar) gets every refresh, its snapshot
   assert.equal(feed.snapshot.lastRefresh!.gain.data.length, 100 * 100, 'the host keeps what it was given');
 });
 
+test("a view with its own lower rate (the sidebar's 4 a second) gets a step every 250 ms while the dashboard gets one every 100 ms, and the run's end at once", () => {
+  const clock = fakeClock();
+  const side: HostToWebview[] = [],
+    dash: HostToWebview[] = [];
+  const feed = new ViewFeed({ updatesPerSecond: 10, clock });
+  const acking = (id: string, posts: HostToWebview[]) => (m: HostToWebview) => {
+    posts.push(m);
+    feed.viewAck(id);
+  };
+  feed.addView('sidebar-1', acking('sidebar-1', side), { matrices: false, maxPerSecond: 4 });
+  feed.addView('dashboard-2', acking('dashboard-2', dash));
+  feed.push(started(100));
+  feed.viewReady('sidebar-1');
+  feed.viewReady('dashboard-2');
+  // A step every 10 ms for 2 s.
+  for (let k = 1; k <= 200; k++) {
+    clock.advance(10);
+    feed.push(step(k));
+  }
+  const stepPosts = (posts: HostToWebview[]): number[] =>
+    posts.flatMap((m) =>
+      m.type === 'host/events' && m.events.some((e) => e.type === 'run/step') ? [m.postedAt!] : [],
+    );
+  const gaps = (t: number[]): number[] => t.slice(1).map((x, i) => x - t[i]!);
+  const sideGaps = gaps(stepPosts(side)),
+    dashGaps = gaps(stepPosts(dash));
+  assert.ok(
+    sideGaps.length >= 6 && sideGaps.every((g) => g === 250),
+    `sidebar step posts ${sideGaps.join(', ')} ms apart`,
+  );
+  assert.ok(dashGaps.length >= 15 && dashGaps.every((g) => g === 100), `dashboard step posts ${dashGaps.join(', ')}`);
+  // The run's end waits for neither view's rate more than its interval: the sidebar gets it within 250 ms.
+  clock.advance(1);
+  feed.push({ type: 'run/failed', payload: { message: 'stopped for the test', kind: 'training' } });
+  clock.advance(250);
+  for (const [name, posts] of [
+    ['sidebar', side],
+    ['dashboard', dash],
+  ] as const)
+    assert.ok(
+      posts.some((m) => m.type === 'host/events' && m.events.some((e) => e.type === 'run/failed')),
+      `the ${name} got the end`,
+    );
+});
+
 test('a view that owes its acks when the run ends gets the end once it counts as stalled, with no later event', () => {
   const clock = fakeClock();
   const { feed, posts, stalls } = streamingView(clock);
