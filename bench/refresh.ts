@@ -21,7 +21,7 @@ import type * as OrtModule from '../src/backend/onnxRuntime';
 import type * as GainModule from '../src/core/numerics/gain';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { gaussian, log, mulberry, timeIt, type Allocation, type Timing } from './lib';
+import { gaussian, log, median, mulberry, timeIt, type Allocation, type Timing } from './lib';
 
 /** Allocation counts of one size, measured in a child process (bench/allocCount.ts). */
 export function allocationsOf(
@@ -433,7 +433,6 @@ async function loadCheckout(root: string): Promise<Checkout> {
  */
 async function compareCheckouts(other: string, reps: number): Promise<void> {
   const sides = [await loadCheckout(join(__dirname, '..')), await loadCheckout(other)];
-  const median = (a: number[]): number => [...a].sort((x, y) => x - y)[a.length >> 1]!;
   for (const [name, shape] of [
     ['ordinary', { perClass: LARGE_GAP.perClass! }],
     ['large gaps', LARGE_GAP],
