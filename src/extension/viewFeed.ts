@@ -428,10 +428,8 @@ export class ViewFeed {
       const snapshot = compactSnapshot(this.snap, ch.matrices);
       msg = {
         type: 'host/snapshot',
-        snapshot:
-          snapshot.lastRefresh && ch.matrices
-            ? { ...snapshot, lastRefresh: binaryRefresh(snapshot.lastRefresh) }
-            : snapshot,
+        // A view without matrices got its last refresh stripped by compactSnapshot: binaryRefresh leaves it so.
+        snapshot: snapshot.lastRefresh ? { ...snapshot, lastRefresh: binaryRefresh(snapshot.lastRefresh) } : snapshot,
         ...(this.snap.lastRefresh && this.refreshAt !== null ? { refreshAt: this.refreshAt } : {}),
       };
     } else {
