@@ -74,12 +74,13 @@ export interface MatMul {
 }
 
 /**
- * Sums directSums' blocks of pairs on more than one thread (a provider's pairThreads): run calls directBlock(tables,
- * o0, o1) for every block [b size, min(K, (b + 1) size)), b < blocks, spread over this thread and others, and is true
- * when none of them passed the budget. Every array of tables is in a SharedArrayBuffer.
+ * Runs directSums' jobs on more than one thread (a provider's pairThreads): run calls DIRECT_JOBS[job](tables, lo, hi,
+ * counts, DIRECT_LIB) for every block [b size, min(K, (b + 1) size)), b < blocks, spread over this thread and others,
+ * and returns when all are done: true when none of them passed the budget (only the pairs job has one). Every array of
+ * tables is in a SharedArrayBuffer.
  */
 export interface PairThreads {
-  run(tables: DirectTables, blocks: number, size: number): boolean;
+  run(job: DirectJob, tables: DirectTables, blocks: number, size: number): boolean;
 }
 
 /** How a provider's softmaxRatios builds the factors (gainMatrix's FactorFormat for that provider, as numbers). */
@@ -521,7 +522,8 @@ function softmaxSums(
   sc: GainScratch | undefined,
 ): void {
   const KK = K * K;
-  const { z, top } = shiftedLogits(A, K, sc);
+  // In shared memory when the provider sums pairs on more than one thread (directSums' jobs read them).
+  const { z, top } = shiftedLogits(A, K, sc, mm.pairThreads !== undefined);
   const reliableLog2 = fmt.flush - fmt.scale - fmt.relErr + Math.log2(K);
   // A sum at or above the floor is reliable: what flushing dropped is under 2^relErr of it, whatever the gaps.
   const tq = 2 ** (reliableLog2 + 2 * fmt.scale);
@@ -714,9 +716,14 @@ function factorProducts(
  * z = A shifted by its row maxima (every row's max is 0) and top[k], the column of row k's max; the logits must be
  * finite.
  */
-function shiftedLogits(A: Float64Array, K: number, sc?: GainScratch): { z: Float64Array; top: Int32Array } {
-  const z = work(sc, 'z', Float64Array, K * K);
-  const top = new Int32Array(K);
+function shiftedLogits(
+  A: Float64Array,
+  K: number,
+  sc: GainScratch | undefined,
+  shared: boolean,
+): { z: Float64Array; top: Int32Array } {
+  const z = work(sc, 'z', Float64Array, K * K, shared);
+  const top = fresh(Int32Array, K, shared);
   for (let k = 0; k < K; k++) {
     let mx = -Infinity;
     for (let l = 0; l < K; l++) {
@@ -768,39 +775,141 @@ interface DirectArgs {
  * exponentials) and a term is a product of two factors, e^{c_l} itself, over every column down to the pair's
  * threshold: its exponential would cost more. A pair whose sum of those is under 2^-800 (its largest term near
  * float64's smallest numbers) is summed again with exponentials of c_l - m.
+ *
+ * The work is four jobs over blocks of rows (DIRECT_JOBS), each spread over the provider's threads when there are
+ * enough pairs: the set-up (transposes, the tabled factors) and the candidate lists are K^2 too, and on one thread they
+ * took as long as the pairs on two.
  */
 function directSums(g: DirectArgs, onlyNaN: boolean, budget: number): boolean {
   const { z, top, E, K, lb, eScale, rest, sc } = g;
   const KK = K * K;
-  const T = g.nats + Math.log(K);
   const aIsI = lb >= 0.5;
-  const wa = aIsI ? lb : 1 - lb,
-    wo = 1 - wa;
-  // t of the pair (anchor a, other o), and whether it is summed here.
-  const tOf = (a: number, o: number): number => (aIsI ? a * K + o : o * K + a);
+  const wa = aIsI ? lb : 1 - lb;
   let n = 0;
   if (onlyNaN) {
     for (let t = 0; t < KK; t++) if (Number.isNaN(rest[t]!)) n++;
   } else n = KK;
-  // With more threads every table the pairs read is in shared memory.
+  // With more threads every table the jobs read or write is in shared memory (z and top are, when the provider has
+  // threads: shiftedLogits), and each job's blocks are shared between the threads.
   const threads = g.threads && n >= THREADED_MIN_PAIRS ? g.threads : null;
   const sh = threads !== null;
-  // z and E transposed: with the anchor fixed and the other row running, column l of the other rows is contiguous.
-  const zT = work(sc, 'zT', Float64Array, KK, sh);
-  // E's transpose in E's own number type (the same values; half the memory for a float32 provider).
-  const ET = work<Mat>(sc, 'ET', E instanceof Float32Array ? Float32Array : Float64Array, KK, sh);
-  transposeInto(z, K, K, zT, K, 0);
-  transposeInto(E, K, K, ET, K, 0);
-  // Each pair's threshold on z_al (thAll, anchor-major; Infinity for a pair not summed here), and per anchor row the
-  // lowest threshold any of its pairs needs.
-  const thAll = work(sc, 'thAll', Float64Array, KK, sh);
-  const rowTheta = new Float64Array(K).fill(Infinity);
-  for (let a = 0; a < K; a++) {
+  const shared = <T extends Mat | Int32Array>(x: T, name: string): T => {
+    if (!sh || x.buffer instanceof SharedArrayBuffer) return x;
+    const copy = work(sc, name, x.constructor as ArrayCtor<T>, x.length, true);
+    copy.set(x as never);
+    return copy;
+  };
+  // The other rows' factors are tabled (setup) when a third of the pairs or more are summed.
+  const tabled = 3 * n >= KK;
+  const out = sh ? work(sc, 'directRest', Float64Array, KK, true) : rest;
+  // The pairs left out (onlyNaN) are told by their entry of rest: the other threads read them from the copy.
+  if (sh && onlyNaN) out.set(rest);
+  const tables: DirectTables = {
+    K,
+    aIsI,
+    wa,
+    wo: 1 - wa,
+    T: g.nats + Math.log(K),
+    eScale,
+    n,
+    budget,
+    onlyNaN,
+    z: shared(z, 'directZ'),
+    top: shared(top, 'directTop'),
+    E: shared(E, 'directE'),
+    rowTheta: fresh(Float64Array, K, sh),
+    start: fresh(Int32Array, K + 1, sh),
+    // The candidates' tables, once counted (empty until then, shared like the rest so the helper takes the first jobs).
+    cols: fresh(Int32Array, 0, sh),
+    off: fresh(Int32Array, 0, sh),
+    zc: fresh(Float64Array, 0, sh),
+    uc: fresh(Float64Array, 0, sh),
+    ec: fresh(Float64Array, 0, sh),
+    thAll: work(sc, 'thAll', Float64Array, KK, sh),
+    VT: tabled ? work(sc, 'VT', Float64Array, KK, sh) : null,
+    zT: work(sc, 'zT', Float64Array, KK, sh),
+    // E's transpose in E's own number type (the same values; half the memory for a float32 provider).
+    ET: work<Mat>(sc, 'ET', E instanceof Float32Array ? Float32Array : Float64Array, KK, sh),
+    rest: out,
+  };
+  const blocks = Math.ceil(K / DIRECT_BLOCK);
+  const run = (job: DirectJob): boolean => {
+    if (threads) return threads.run(job, tables, blocks, DIRECT_BLOCK);
+    const counts = new Float64Array(2);
+    for (let b = 0; b < blocks; b++)
+      if (!DIRECT_JOBS[job](tables, b * DIRECT_BLOCK, Math.min(K, (b + 1) * DIRECT_BLOCK), counts, DIRECT_LIB))
+        return false;
+    return true;
+  };
+  // The transposes (and the other rows' factors), then each pair's threshold and each anchor row's candidate count.
+  run('setup');
+  run('rows');
+  const { start } = tables;
+  for (let a = 0; a < K; a++) start[a + 1] = start[a]! + start[a + 1]!;
+  const nc = start[K]!;
+  tables.cols = fresh(Int32Array, nc, sh);
+  tables.off = fresh(Int32Array, nc, sh);
+  tables.zc = fresh(Float64Array, nc, sh);
+  tables.ec = fresh(Float64Array, nc, sh);
+  tables.uc = fresh(Float64Array, tabled ? nc : 0, sh);
+  run('candidates');
+  // The pairs in blocks of DIRECT_BLOCK other rows o, every anchor a within a block: a block's slice of the transposed
+  // tables (K rows of DIRECT_BLOCK entries) stays in cache while the anchors read their candidates' rows of it. Each
+  // pair's sum runs over its columns in the same order whatever the blocking.
+  if (!run('pairs')) return false;
+  // The other threads wrote into the shared copy (which holds rest's other entries too).
+  if (out !== rest) rest.set(out);
+  return true;
+}
+
+/**
+ * The jobs of directSums, in order, each over blocks of rows [lo, hi) that any thread can take (see PairThreads):
+ * setup transposes z and E and tables exp(wo z) (rows of z), rows finds each pair's threshold and counts each
+ * anchor row's candidate columns (anchor rows), candidates lists them (anchor rows), pairs sums the pairs (other
+ * rows: directBlock). Each names nothing outside itself but its arguments, so that another thread can run its source.
+ */
+export type DirectJob = 'setup' | 'rows' | 'candidates' | 'pairs';
+
+/** What the jobs call (given to them, since their source alone goes to another thread). */
+export interface DirectLib {
+  sortDescending: typeof sortDescending;
+}
+
+/**
+ * directSums' setup for rows r0 <= r < r1 of z and E: their columns of zT and ET (the transposes), and of VT (exp(wo
+ * z) transposed) when tabled. In tiles of 32 columns, so that the 32 rows of each transposed table being written stay
+ * in cache while the block's rows are read.
+ */
+function directSetup(g: DirectTables, r0: number, r1: number): boolean {
+  const { K, z, E, zT, ET, VT, wo } = g;
+  for (let l0 = 0; l0 < K; l0 += 32) {
+    const l1 = Math.min(K, l0 + 32);
+    for (let r = r0; r < r1; r++) {
+      const row = r * K;
+      for (let l = l0; l < l1; l++) {
+        const v = z[row + l]!;
+        zT[l * K + r] = v;
+        ET[l * K + r] = E[row + l]!;
+        if (VT) VT[l * K + r] = Math.exp(wo * v);
+      }
+    }
+  }
+  return true;
+}
+
+/**
+ * directSums' thresholds for anchor rows a0 <= a < a1: each pair's threshold on z_al in thAll (Infinity for a pair
+ * not summed here), each row's lowest in rowTheta, and how many of the row's columns reach it in start[a + 1] (the
+ * caller turns the counts into offsets).
+ */
+function directRows(g: DirectTables, a0: number, a1: number): boolean {
+  const { K, z, top, zT, thAll, rowTheta, start, rest, aIsI, wa, wo, T, onlyNaN } = g;
+  for (let a = a0; a < a1; a++) {
     const za = a * K,
       zta = top[a]! * K;
     let lo = Infinity;
     for (let o = 0; o < K; o++) {
-      if (onlyNaN && !Number.isNaN(rest[tOf(a, o)]!)) {
+      if (onlyNaN && !Number.isNaN(rest[aIsI ? za + o : o * K + a]!)) {
         thAll[za + o] = Infinity;
         continue;
       }
@@ -809,64 +918,47 @@ function directSums(g: DirectArgs, onlyNaN: boolean, budget: number): boolean {
       if (th < lo) lo = th;
     }
     rowTheta[a] = lo;
-  }
-  // The candidate columns of each anchor row (compressed rows), largest z first, so a pair stops at its own threshold
-  // instead of scanning what its row's loosest pair needs; their z and E beside them, in that order.
-  const start = fresh(Int32Array, K + 1, sh);
-  for (let a = 0; a < K; a++) {
     let c = 0;
+    if (lo < Infinity) for (let l = 0; l < K; l++) if (z[za + l]! >= lo) c++;
+    start[a + 1] = c;
+  }
+  return true;
+}
+
+/**
+ * directSums' candidate columns of anchor rows a0 <= a < a1 (those with z_al >= rowTheta[a], start[a] to
+ * start[a + 1]), largest z first, ties in column order, with their z, E, offset in the transposed tables (column
+ * times K) and (tabled) exp(wa z).
+ */
+function directCandidates(g: DirectTables, a0: number, a1: number, _counts: Float64Array, lib: DirectLib): boolean {
+  const { K, z, E, rowTheta, start, cols, off, zc, ec, uc, wa, VT } = g;
+  let widest = 0;
+  for (let a = a0; a < a1; a++) widest = Math.max(widest, start[a + 1]! - start[a]!);
+  const tmpKey = new Float64Array(widest),
+    tmpIdx = new Int32Array(widest);
+  for (let a = a0; a < a1; a++) {
     const th = rowTheta[a]!;
-    if (th < Infinity) for (let l = 0; l < K; l++) if (z[a * K + l]! >= th) c++;
-    start[a + 1] = start[a]! + c;
+    if (th === Infinity) continue;
+    const s0 = start[a]!,
+      s1 = start[a + 1]!,
+      za = a * K;
+    // The row's candidates in column order, then sorted by z.
+    let o = s0;
+    for (let l = 0; l < K && o < s1; l++) {
+      const v = z[za + l]!;
+      if (v >= th) {
+        cols[o] = l;
+        zc[o++] = v;
+      }
+    }
+    lib.sortDescending(zc, cols, s0, s1, tmpKey, tmpIdx);
+    for (let c = s0; c < o; c++) {
+      const l = cols[c]!;
+      off[c] = l * K;
+      ec[c] = E[za + l]!;
+      if (VT) uc[c] = Math.exp(wa * zc[c]!);
+    }
   }
-  const nc = start[K]!;
-  // The other rows' factors are tabled (below) when a third of the pairs or more are summed; the anchors' then too.
-  const tabled = 3 * n >= KK;
-  const { cols, zc, ec, uc } = candidateLists(z, E, K, rowTheta, start, wa, tabled, sh);
-  // The other rows' factors, transposed like zT.
-  const VT = tabled ? work(sc, 'VT', Float64Array, KK, sh) : null;
-  if (VT) for (let t = 0; t < KK; t++) VT[t] = Math.exp(wo * zT[t]!);
-  // A candidate's offset in the transposed tables (its column times K).
-  const off = fresh(Int32Array, nc, sh);
-  for (let c = 0; c < nc; c++) off[c] = cols[c]! * K;
-  // The other threads write r into shared memory: the summed pairs' entries are copied into rest after.
-  const out = sh ? work(sc, 'directRest', Float64Array, KK, true) : rest;
-  const tables: DirectTables = {
-    K,
-    aIsI,
-    wa,
-    wo,
-    T,
-    eScale,
-    n,
-    budget,
-    start,
-    off,
-    zc,
-    uc,
-    ec,
-    thAll,
-    VT,
-    zT,
-    ET,
-    rest: out,
-  };
-  if (threads) {
-    if (!threads.run(tables, Math.ceil(K / DIRECT_BLOCK), DIRECT_BLOCK)) return false;
-    for (let a = 0; a < K; a++)
-      for (let o = 0; o < K; o++)
-        if (thAll[a * K + o] !== Infinity) {
-          const t = tOf(a, o);
-          rest[t] = out[t]!;
-        }
-    return true;
-  }
-  // The pairs in blocks of DIRECT_BLOCK other rows o, every anchor a within a block: a block's slice of the transposed
-  // tables (K rows of DIRECT_BLOCK entries) stays in cache while the anchors read their candidates' rows of it. Each
-  // pair's sum runs over its columns in the same order whatever the blocking.
-  const counts = new Float64Array(2);
-  for (let o0 = 0; o0 < K; o0 += DIRECT_BLOCK)
-    if (!directBlock(tables, o0, Math.min(K, o0 + DIRECT_BLOCK), counts)) return false;
   return true;
 }
 
@@ -883,8 +975,19 @@ export interface DirectTables {
   /** Pairs summed in all, and the column visits a pair past which the sums give up (Infinity: never). */
   n: number;
   budget: number;
-  /** Anchor a's candidates are start[a] to start[a + 1]: their column times K, z, exp(wa z) (tabled) and E. */
+  /** Whether only the pairs whose entry of rest is NaN are summed. */
+  onlyNaN: boolean;
+  /** The shifted logits (row-major), their row maxima's columns, E (row-major). */
+  z: Float64Array;
+  top: Int32Array;
+  E: Mat;
+  /** Each anchor row's lowest pair threshold (Infinity: none of its pairs is summed). */
+  rowTheta: Float64Array;
+  /**
+   * Anchor a's candidates are start[a] to start[a + 1]: their column, column times K, z, exp(wa z) (tabled) and E.
+   */
   start: Int32Array;
+  cols: Int32Array;
   off: Int32Array;
   zc: Float64Array;
   uc: Float64Array;
@@ -895,7 +998,7 @@ export interface DirectTables {
   VT: Float64Array | null;
   zT: Float64Array;
   ET: Mat;
-  /** Where r of pair t goes. */
+  /** Where r of pair t goes (and, with onlyNaN, where the pairs to sum are NaN). */
   rest: Float64Array;
 }
 
@@ -970,54 +1073,6 @@ export function directBlock(g: DirectTables, o0: number, o1: number, counts: Flo
 }
 
 /**
- * directSums' candidate columns of each anchor row a (those with z_al >= rowTheta[a], start[a] to start[a + 1]),
- * largest z first, with their z, E and (tabled) exp(wa z).
- */
-function candidateLists(
-  z: Float64Array,
-  E: Mat,
-  K: number,
-  rowTheta: Float64Array,
-  start: Int32Array,
-  wa: number,
-  tabled: boolean,
-  shared: boolean,
-): { cols: Int32Array; zc: Float64Array; ec: Float64Array; uc: Float64Array } {
-  const nc = start[K]!;
-  let widest = 0;
-  for (let a = 0; a < K; a++) widest = Math.max(widest, start[a + 1]! - start[a]!);
-  const tmpKey = new Float64Array(widest),
-    tmpIdx = new Int32Array(widest);
-  const cols = new Int32Array(nc);
-  const zc = fresh(Float64Array, nc, shared),
-    ec = fresh(Float64Array, nc, shared),
-    uc = fresh(Float64Array, tabled ? nc : 0, shared);
-  for (let a = 0; a < K; a++) {
-    const th = rowTheta[a]!;
-    if (th === Infinity) continue;
-    const s0 = start[a]!,
-      za = a * K;
-    // The row's candidates in column order, then sorted by z, largest first, ties in column order.
-    const s1 = start[a + 1]!;
-    let o = s0;
-    for (let l = 0; l < K && o < s1; l++) {
-      const v = z[za + l]!;
-      if (v >= th) {
-        cols[o] = l;
-        zc[o++] = v;
-      }
-    }
-    sortDescending(zc, cols, s0, s1, tmpKey, tmpIdx);
-    for (let c = s0; c < o; c++) {
-      const l = cols[c]!;
-      ec[c] = E[za + l]!;
-      if (tabled) uc[c] = Math.exp(wa * zc[c]!);
-    }
-  }
-  return { cols, zc, ec, uc };
-}
-
-/**
  * Sorts key[lo, hi) from largest to smallest, stably (equal keys keep their order), moving idx along: insertion sort
  * on runs of 16, then merges through tk and ti (at least hi - lo long). Keys must not be NaN.
  */
@@ -1073,6 +1128,15 @@ export function sortDescending(
     }
   }
 }
+
+/** directSums' jobs by name (their sources are what another thread runs: src/backend/pairThreads.ts). */
+export const DIRECT_JOBS: Record<
+  DirectJob,
+  (g: DirectTables, lo: number, hi: number, counts: Float64Array, lib: DirectLib) => boolean
+> = { setup: directSetup, rows: directRows, candidates: directCandidates, pairs: directBlock };
+
+/** What the jobs are given to call on this thread. */
+export const DIRECT_LIB: DirectLib = { sortDescending };
 
 /** Calls the provider and checks the size of what it returns. */
 function checkedMul(mm: MatMul, A: Mat, B: Mat, m: number, k: number, n: number, out?: Mat): Mat {

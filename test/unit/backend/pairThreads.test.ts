@@ -1,5 +1,5 @@
 // The gain's direct sums on two threads (src/backend/pairThreads.ts): the same G to the bit as on one, the helper
-// really takes blocks, and a process that used it still exits by itself.
+// really takes blocks of every job, and a process that used it still exits by itself.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -69,33 +69,39 @@ test('direct sums on two threads give the one-thread G bit for bit at K = 300 (e
   assert.ok(pairThreadStats.helperBlocks > blocksBefore, `the helper summed ${pairThreadStats.helperBlocks} blocks`);
 });
 
-test('a helper that fails on its block: this thread sums the run again, the same G, and no helper from then on', async () => {
+test('a helper that fails on a block of any job: this thread runs that job again, the same G, and no helper from then on', async () => {
   assert.equal(probeOnnxRuntime().ok, true);
-  const K = 200;
+  // At K = 200 (four blocks a job, well under a millisecond each) this thread sometimes took every block of a job
+  // before the helper woke, in all of 40 calls.
+  const K = 600;
   const hooks = { ...ortMatMul };
   delete hooks.pairThreads;
   const one: MatMul = Object.assign((...a: Parameters<MatMul>) => ortMatMul(...a), hooks);
-  // A helper whose directBlock throws on every block it takes.
-  const failing = twoThreads('function () { throw new Error("a helper that fails"); }');
-  const broken: MatMul = Object.assign((...a: Parameters<MatMul>) => ortMatMul(...a), hooks, { pairThreads: failing });
   const args = argsOf(K, 5, (r, l, rng) => (l === r ? 0 : (r + l) % 23 < 2 ? -20 * rng.next() : -4000));
   const want = gainMatrix({ ...args, matmul: one });
-  const failuresBefore = pairThreadStats.helperFailures;
-  // The first calls may be done before the helper has started: call until it has taken a block (and failed).
-  for (let call = 0; call < 40 && pairThreadStats.helperFailures === failuresBefore; call++) {
-    const got = gainMatrix({ ...args, matmul: broken });
-    for (let t = 0; t < K * K; t++) assert.ok(Object.is(got[t], want[t]), `call ${call}: G[${t}]`);
-    await new Promise((r) => setTimeout(r, 20));
+  for (const job of ['setup', 'rows', 'candidates', 'pairs'] as const) {
+    // A helper whose job throws on every block it takes.
+    const failing = twoThreads({ [job]: 'function () { throw new Error("a helper that fails"); }' });
+    const broken: MatMul = Object.assign((...a: Parameters<MatMul>) => ortMatMul(...a), hooks, {
+      pairThreads: failing,
+    });
+    const failuresBefore = pairThreadStats.helperFailures;
+    // The first calls may be done before the helper has started: call until it has taken a block (and failed).
+    for (let call = 0; call < 40 && pairThreadStats.helperFailures === failuresBefore; call++) {
+      const got = gainMatrix({ ...args, matmul: broken });
+      for (let t = 0; t < K * K; t++) assert.ok(Object.is(got[t], want[t]), `${job}, call ${call}: G[${t}]`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.equal(
+      pairThreadStats.helperFailures,
+      failuresBefore + 1,
+      `${job}: the helper failed once and the job was run again`,
+    );
+    const jobsBefore = pairThreadStats.jobs;
+    const after = gainMatrix({ ...args, matmul: broken });
+    for (let t = 0; t < K * K; t++) assert.ok(Object.is(after[t], want[t]), `${job}, after the failure: G[${t}]`);
+    assert.equal(pairThreadStats.jobs, jobsBefore, `${job}: no job is handed to a helper after one failed`);
   }
-  assert.equal(
-    pairThreadStats.helperFailures,
-    failuresBefore + 1,
-    'the helper failed once and the run was summed again',
-  );
-  const runsBefore = pairThreadStats.runs;
-  const after = gainMatrix({ ...args, matmul: broken });
-  for (let t = 0; t < K * K; t++) assert.ok(Object.is(after[t], want[t]), `after the failure: G[${t}]`);
-  assert.equal(pairThreadStats.runs, runsBefore, 'no run is handed to a helper after one failed');
 });
 
 test('a process whose gain summed pairs on two threads exits by itself (the helper keeps nothing alive)', () => {
