@@ -40,6 +40,19 @@ export function classCentroids(
       if (out) Z.fill(0, k * d, (k + 1) * d);
       continue;
     }
+    const inv = 1 / counts[k]!;
+    const o = k * d;
+    // Up to three rows (a validation set's few rows a class): one pass straight into Z, each entry the same sum
+    // (0 + the rows in order) times inv as through acc below.
+    if (c1 - c0 <= 3) {
+      const f0 = order[c0]! * d,
+        f1 = order[Math.min(c0 + 1, c1 - 1)]! * d,
+        f2 = order[c1 - 1]! * d;
+      if (c1 - c0 === 1) for (let r = 0; r < d; r++) Z[o + r] = (0 + features[f0 + r]!) * inv;
+      else if (c1 - c0 === 2) for (let r = 0; r < d; r++) Z[o + r] = (0 + features[f0 + r]! + features[f1 + r]!) * inv;
+      else for (let r = 0; r < d; r++) Z[o + r] = (0 + features[f0 + r]! + features[f1 + r]! + features[f2 + r]!) * inv;
+      continue;
+    }
     acc.fill(0);
     let c = c0;
     // Four rows per pass over acc, each entry's additions still in row order (the same sums to the last bit).
@@ -71,8 +84,6 @@ export function classCentroids(
       const f = order[c]! * d;
       for (let r = 0; r < d; r++) acc[r]! += features[f + r]!;
     }
-    const inv = 1 / counts[k]!;
-    const o = k * d;
     for (let r = 0; r < d; r++) Z[o + r] = acc[r]! * inv;
   }
   return { Z, counts };

@@ -33,6 +33,27 @@ test('classCentroids equals the row-by-row sums bit for bit, with shuffled label
   );
 });
 
+test('classCentroids with one to six rows a class (the one-pass path up to three), negative zeros, into a used array: the row-by-row bits', () => {
+  const rng = new Rng(11);
+  const K = 7,
+    d = 5;
+  // Class k has k rows (class 0 none), interleaved.
+  const y = Int32Array.from(Array.from({ length: K }, (_, k) => Array<number>(k).fill(k)).flat());
+  for (let i = y.length - 1; i > 0; i--) {
+    const j = rng.int(i + 1);
+    [y[i], y[j]] = [y[j]!, y[i]!];
+  }
+  const N = y.length;
+  const x = Float32Array.from(randn(rng, N * d, 1e3));
+  // Every row of class 1 is -0 in its first column: its centroid is 0 + -0 = 0 there, as row by row.
+  for (let n = 0; n < N; n++) if (y[n] === 1) x[n * d] = -0;
+  const out = new Float64Array(K * d).fill(NaN);
+  const { Z } = classCentroids(x, N, d, y, K, out);
+  assert.equal(Z, out);
+  assert.deepEqual(Array.from(Z), Array.from(rowByRow(x, N, d, y, K)));
+  assert.ok(Object.is(Z[1 * d], 0));
+});
+
 test('classCentroids names a label out of range', () => {
   assert.throws(() => classCentroids(new Float32Array(4), 2, 2, [0, 3], 3), /labels\[1\] = 3/);
   assert.throws(() => classCentroids(new Float32Array(4), 2, 2, [0, 0.5], 3), /labels\[1\]/);
