@@ -13,7 +13,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { headDims, type HeadBatch, type HeadStepParams, type HeadVariables } from '../core/training/headStep';
 import { encodeOnnx, floatTensor, int64Tensor, modelOf, node, valueInfo } from '../formats/onnx/proto';
-import { OrtSession } from './onnxRuntime';
+import { headStepThreads, OrtSession } from './onnxRuntime';
 import { hostUpdateW, simdWUpdate } from './wUpdate';
 
 /** The head's state as the fused step carries it: W (d x K, row-major), b (K) and their momentum buffers. */
@@ -104,7 +104,7 @@ export class OrtHeadStep {
     readonly d: number,
     readonly K: number,
   ) {
-    this.session = new OrtSession(headStepGraph(B, d, K));
+    this.session = new OrtSession(headStepGraph(B, d, K), undefined, true, headStepThreads(B, d, K));
     this.xa = new Float32Array(B * d);
     this.xp = new Float32Array(B * d);
     this.lam = new Float32Array(B);

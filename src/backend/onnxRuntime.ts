@@ -94,12 +94,25 @@ function threadsFromEnv(): number | null {
 
 /**
  * Threads of one session. 'loop' (the training step's and the model's sessions): one, as the loop's products are
- * small and one thread is also what the benchmarks compare. 'gain' (the gain's K x K x K products): every core the
- * process may use, up to 8, as one refresh is a few billion multiply-adds with nothing else to do meanwhile.
- * SELMIX_ORT_THREADS sets both.
+ * small and one thread is also what the benchmarks compare. 'gain' (the gain's K x K x K products, and a head step
+ * whose products are large: headStepThreads): every core the process may use, up to 8, as one run is hundreds of
+ * millions of multiply-adds or more with nothing else to do meanwhile. SELMIX_ORT_THREADS sets both.
  */
 function intraOpThreads(kind: 'loop' | 'gain' = 'loop'): number {
   return threadsFromEnv() ?? (kind === 'gain' ? Math.min(8, Math.max(1, availableParallelism())) : 1);
+}
+
+/**
+ * Multiply-adds of one product of a head step (batch x d x K) from which its session takes the gain's threads.
+ * `bench/headStepThreads.ts` times the step on one thread and on two here: from about 6.5e7 (B = 128, d = 2048,
+ * K = 250) two were faster, at 2.6e7 (K = 100) slower; with K = 1000, d = 2048 they took about a second off a
+ * 200-step `selmix finetune` (docs/PERFORMANCE.md, fifteenth pass).
+ */
+export const HEAD_STEP_WIDE_MACS = 2 ** 26;
+
+/** The thread kind of a head step's session (see intraOpThreads and HEAD_STEP_WIDE_MACS). */
+export function headStepThreads(B: number, d: number, K: number): 'loop' | 'gain' {
+  return B * d * K >= HEAD_STEP_WIDE_MACS ? 'gain' : 'loop';
 }
 
 /** A loaded ONNX graph, run synchronously. */
@@ -399,7 +412,7 @@ export function probeOnnxRuntime(): OrtProbe {
     ? {
         ok: true,
         provider,
-        detail: `onnxruntime-node ${o.version}, ${provider} execution provider, ${intraOpThreads() || 'default'} thread(s) in the loop, ${intraOpThreads('gain') || 'default'} for the gain`,
+        detail: `onnxruntime-node ${o.version}, ${provider} execution provider, ${intraOpThreads() || 'default'} thread(s) in the loop, ${intraOpThreads('gain') || 'default'} for the gain and a large head step`,
         providers,
       }
     : {

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { LinearHeadTrainer, type HeadBatch } from '../../../src/core/training/headStep';
 import { OrtHeadStep, OrtHeadTrainer, type OrtHeadState } from '../../../src/backend/onnxHeadStep';
-import { OrtSession, probeOnnxRuntime } from '../../../src/backend/onnxRuntime';
+import { HEAD_STEP_WIDE_MACS, headStepThreads, OrtSession, probeOnnxRuntime } from '../../../src/backend/onnxRuntime';
 import { encodeOnnx, floatTensor, int64Tensor, modelOf, node, valueInfo } from '../../../src/formats/onnx/proto';
 
 function rng(seed: number): () => number {
@@ -282,4 +282,56 @@ test("W's update on the host gives the very bits of the update inside the graph 
   assert.equal(host.mb, before.mb);
   step.dispose();
   ref.dispose();
+});
+
+test('a large head step takes every core (headStepThreads) and gives the bits of one thread: W, mW, b and the losses over five steps', () => {
+  assert.equal(probeOnnxRuntime().ok, true);
+  // 128 x 2048 x 300: 7.9e7 multiply-adds a product, over HEAD_STEP_WIDE_MACS.
+  const [B, d, K, n] = [128, 2048, 300, 512];
+  assert.equal(headStepThreads(B, d, K), 'gain');
+  assert.equal(B * d * K >= HEAD_STEP_WIDE_MACS, true);
+  assert.equal(headStepThreads(128, 512, 100), 'loop');
+  const run = (threads: string | undefined): { state: OrtHeadState; losses: number[] } => {
+    const saved = process.env.SELMIX_ORT_THREADS;
+    if (threads === undefined) delete process.env.SELMIX_ORT_THREADS;
+    else process.env.SELMIX_ORT_THREADS = threads;
+    try {
+      const r = rng(5);
+      const step = new OrtHeadStep(B, d, K);
+      const set = Float32Array.from({ length: n * d }, () => r() * 2 - 1);
+      const state: OrtHeadState = {
+        W: Float32Array.from({ length: d * K }, () => (r() - 0.5) * 0.02),
+        b: new Float32Array(K),
+        mW: new Float32Array(d * K),
+        mb: new Float32Array(K),
+      };
+      const losses: number[] = [];
+      for (let s = 0; s < 5; s++) {
+        const pick = (): Int32Array => Int32Array.from({ length: B }, () => Math.floor(r() * n));
+        const batch: HeadBatch = {
+          anchorSet: set,
+          partnerSet: set,
+          anchors: pick(),
+          partners: pick(),
+          ya: Int32Array.from({ length: B }, () => Math.floor(r() * K)),
+          lam: Float32Array.from({ length: B }, () => 0.6 + 0.4 * r()),
+        };
+        losses.push(step.step(state, batch, { lr: 0.1, momentum: 0.9, wd: 1e-4 }));
+      }
+      step.dispose();
+      return { state, losses };
+    } finally {
+      if (saved === undefined) delete process.env.SELMIX_ORT_THREADS;
+      else process.env.SELMIX_ORT_THREADS = saved;
+    }
+  };
+  const one = run('1');
+  const all = run(undefined);
+  assert.deepEqual(all.losses, one.losses);
+  for (const k of ['W', 'mW', 'b', 'mb'] as const) {
+    const a = one.state[k],
+      b = all.state[k];
+    for (let i = 0; i < a.length; i++) assert.ok(Object.is(a[i], b[i]), `${k}[${i}]: ${b[i]} against ${a[i]}`);
+  }
+  assert.ok(one.losses.every(Number.isFinite) && one.losses[4] !== one.losses[0], 'the steps moved the loss');
 });

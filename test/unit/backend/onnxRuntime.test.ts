@@ -231,9 +231,12 @@ test("the gain's sessions use every core (up to 8) with sleeping threads, the lo
   const cores = Math.min(8, availableParallelism());
   assert.match(
     detailWith({ SELMIX_ORT_THREADS: '' }),
-    new RegExp(`1 thread\\(s\\) in the loop, ${cores} for the gain`),
+    new RegExp(`1 thread\\(s\\) in the loop, ${cores} for the gain and a large head step`),
   );
-  assert.match(detailWith({ SELMIX_ORT_THREADS: '3' }), /3 thread\(s\) in the loop, 3 for the gain/);
+  assert.match(
+    detailWith({ SELMIX_ORT_THREADS: '3' }),
+    /3 thread\(s\) in the loop, 3 for the gain and a large head step/,
+  );
 });
 
 test('when onnxruntime-node cannot load, --backend onnxruntime falls back to tfjs-wasm with a note', () => {
