@@ -69,7 +69,7 @@ function main(): void {
     }
     const macs = B * d * K;
     log(
-      `  B = ${B}, d = ${d}, K = ${K} (${(macs / 1e6).toFixed(1)}M multiply-adds a product): 1 thread ${median(one).toFixed(2)} ms, ${cores} threads ${median(all).toFixed(2)} ms (ratio ${(median(all) / median(one)).toFixed(2)}); a run takes ${headStepThreads(B, d, K) === 'gain' ? cores : 1} (from ${(HEAD_STEP_WIDE_MACS / 1e6).toFixed(1)}M)`,
+      `  B = ${B}, d = ${d}, K = ${K} (${(macs / 1e6).toFixed(1)}M multiply-adds a product): 1 thread ${median(one).toFixed(2)} ms, ${cores} threads ${median(all).toFixed(2)} ms (ratio ${(median(all) / median(one)).toFixed(2)}); a run takes ${headStepThreads(B, d, K) === 'all' ? cores : 1} (from ${(HEAD_STEP_WIDE_MACS / 1e6).toFixed(1)}M)`,
     );
   }
 }

@@ -1,9 +1,8 @@
 // Decoding and feature extraction at scale, as whole CLI processes: N images (CIFAR-10 JPEGs repeated by symlinks in a
 // temp folder: file i of the run links to the (i mod M)-th of the M source files, so 200,000 images need no copies),
-// an ONNX model on them (model.preprocess preset "cifar"), `selmix finetune` with one training step, run twice: the
-// first
-// run decodes and extracts every image, the second finds the features in the cache. Prints images/s (N over the
-// process's wall time) and peak RSS (/usr/bin/time -v) of each run.
+// an ONNX model on them (model.preprocess preset "cifar", the head alone: freezeBackbone), `selmix finetune` with one
+// training step, run twice: the first run decodes and extracts every image, the second finds the features in the
+// cache. Prints images/s (N over the process's wall time) and peak RSS (/usr/bin/time -v) of each run.
 //   node --import tsx bench/imageScale.ts --model model.onnx --data /work/data/train --n 20000 [--n 200000]
 // The model: any ONNX classifier taking N x 3 x 32 x 32 with 10 outputs (bench/pytorch_parity/parity.py writes one).
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -64,7 +63,8 @@ for (const nStr of values.n!) {
       join(dir, 'scale.selmix.json'),
       JSON.stringify({
         data: { kind: 'images', train: 'imgs' },
-        model: { kind: 'onnx', path: 'model.onnx', preprocess: { preset: 'cifar' } },
+        // The head alone, on features extracted once and cached (a whole-network run decodes images at every step).
+        model: { kind: 'onnx', path: 'model.onnx', preprocess: { preset: 'cifar' }, freezeBackbone: true },
         training: { steps: 1, warmStart: 'none' },
         output: 'out',
       }),

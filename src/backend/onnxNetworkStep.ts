@@ -68,6 +68,8 @@ export class OrtNetworkStep {
     /** 'input': the batch's xa is already mixed and carries soft targets (NetworkBatch.y); one backbone pass. */
     readonly mix: 'feature' | 'input' = 'feature',
   ) {
+    // One thread: on two cores a second made this graph no faster (a ResNet-8 step at batch 64 + 64, 370 to 500 ms
+    // against about 400 ms) for a quarter more CPU time in a whole run (docs/PERFORMANCE.md, fifteenth pass).
     this.session = new OrtSession(encodeOnnx(stepModel(m, { B, probes, mix, ...(decayed ? { decayed } : {}) })));
     this.y = new Float32Array(B * m.head.K);
   }
@@ -188,7 +190,8 @@ export class OrtNetwork {
   ) {
     const head = new Set([m.head.weightName, m.head.biasName]);
     this.backboneParams = m.params.filter((p) => !head.has(p));
-    this.forward = new OrtSession(encodeOnnx(forwardModel(m)));
+    // The forward passes (validation, evaluation) on every core: intraOpThreads.
+    this.forward = new OrtSession(encodeOnnx(forwardModel(m)), undefined, true, 'all');
   }
 
   /** The step graph for batch size B and a mixup kind (built and loaded on first use). */

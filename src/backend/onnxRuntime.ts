@@ -93,13 +93,15 @@ function threadsFromEnv(): number | null {
 }
 
 /**
- * Threads of one session. 'loop' (the training step's and the model's sessions): one, as the loop's products are
- * small and one thread is also what the benchmarks compare. 'gain' (the gain's K x K x K products, and a head step
- * whose products are large: headStepThreads): every core the process may use, up to 8, as one run is hundreds of
- * millions of multiply-adds or more with nothing else to do meanwhile. SELMIX_ORT_THREADS sets both.
+ * Threads of one session. 'one': small graphs (the head step up to HEAD_STEP_WIDE_MACS, the checks and probes of a
+ * model) and the whole-network step graph (a second thread did not make it faster), and one is also what the
+ * benchmarks against PyTorch compare. 'all' (the gain's K x K x K products, a large head step, an ONNX model's forward
+ * passes: feature extraction, validation, evaluation): every core the process may use, up to 8, with threads that
+ * sleep between runs. Results are the same to the bit either way where tested (the head step, the step graphs of the
+ * test networks). SELMIX_ORT_THREADS sets both.
  */
-function intraOpThreads(kind: 'loop' | 'gain' = 'loop'): number {
-  return threadsFromEnv() ?? (kind === 'gain' ? Math.min(8, Math.max(1, availableParallelism())) : 1);
+function intraOpThreads(kind: OrtThreads = 'one'): number {
+  return threadsFromEnv() ?? (kind === 'all' ? Math.min(8, Math.max(1, availableParallelism())) : 1);
 }
 
 /**
@@ -110,9 +112,12 @@ function intraOpThreads(kind: 'loop' | 'gain' = 'loop'): number {
  */
 export const HEAD_STEP_WIDE_MACS = 2 ** 26;
 
+/** How many threads a session gets: see intraOpThreads. */
+export type OrtThreads = 'one' | 'all';
+
 /** The thread kind of a head step's session (see intraOpThreads and HEAD_STEP_WIDE_MACS). */
-export function headStepThreads(B: number, d: number, K: number): 'loop' | 'gain' {
-  return B * d * K >= HEAD_STEP_WIDE_MACS ? 'gain' : 'loop';
+export function headStepThreads(B: number, d: number, K: number): OrtThreads {
+  return B * d * K >= HEAD_STEP_WIDE_MACS ? 'all' : 'one';
 }
 
 /** A loaded ONNX graph, run synchronously. */
@@ -131,7 +136,7 @@ export class OrtSession {
     bytes: Uint8Array,
     provider: OrtProvider = probed?.provider ?? 'cpu',
     arena = true,
-    threads: 'loop' | 'gain' = 'loop',
+    threads: OrtThreads = 'one',
   ) {
     this.ort = ortOrThrow();
     this.s = new this.ort.binding.InferenceSession();
@@ -412,7 +417,7 @@ export function probeOnnxRuntime(): OrtProbe {
     ? {
         ok: true,
         provider,
-        detail: `onnxruntime-node ${o.version}, ${provider} execution provider, ${intraOpThreads() || 'default'} thread(s) in the loop, ${intraOpThreads('gain') || 'default'} for the gain and a large head step`,
+        detail: `onnxruntime-node ${o.version}, ${provider} execution provider, ${intraOpThreads('one') || 'default'} thread(s) for small graphs and the network step, ${intraOpThreads('all') || 'default'} for the gain, a large head step and the model's forward passes`,
         providers,
       }
     : {
@@ -448,7 +453,7 @@ const argmaxAffine: NonNullable<MatMul['argmaxAffine']> = (X, W, b, n, k, m) => 
   // The rows go in blocks of about 2^20 logits (4 MB). In one piece, without the memory arena, one run in three
   // took ten times as long (100 against 9 ms for 8,000 x 1,000 logits: a 32 MB buffer allocated afresh); with the
   // arena, the arena kept the 32 MB. In blocks, without it: 10 ms every run.
-  argmaxSession ??= new OrtSession(argmaxAffineGraph(), undefined, false, 'gain');
+  argmaxSession ??= new OrtSession(argmaxAffineGraph(), undefined, false, 'all');
   const pred = new Int32Array(n);
   const rows = Math.max(1, Math.floor(ARGMAX_BLOCK / m));
   for (let r0 = 0; r0 < n; r0 += rows) {
@@ -480,7 +485,7 @@ function softmaxRatios(
 ): { r: Float32Array; eScale: number } {
   if (z.length !== K * K || E.length !== K * K)
     throw new RangeError(`ortMatMul.softmaxRatios: ${z.length} and ${E.length} entries for K = ${K}`);
-  softmaxSession ??= new OrtSession(softmaxRatiosGraph(), undefined, false, 'gain');
+  softmaxSession ??= new OrtSession(softmaxRatiosGraph(), undefined, false, 'all');
   const scalar = (v: number): { data: Float32Array; dims: number[] } => ({ data: Float32Array.of(v), dims: [] });
   const r = offered(out, [K, K]);
   const got = softmaxSession.run(
@@ -510,7 +515,7 @@ export const ortMatMul: MatMul = Object.assign(
       throw new RangeError(
         `ortMatMul: operands of ${A.length} and ${B.length} entries for ${m} x ${k} times ${k} x ${n}`,
       );
-    mmSession ??= new OrtSession(matMulGraph(), undefined, false, 'gain');
+    mmSession ??= new OrtSession(matMulGraph(), undefined, false, 'all');
     return product(mmSession, A, [m, k], B, [k, n], [m, n], out);
   },
   {
@@ -521,13 +526,13 @@ export const ortMatMul: MatMul = Object.assign(
         throw new RangeError(
           `ortMatMul.transB: operands of ${A.length} and ${B.length} entries for ${m} x ${k} times (${n} x ${k})^T`,
         );
-      tbSession ??= new OrtSession(matMulTransBGraph(), undefined, false, 'gain');
+      tbSession ??= new OrtSession(matMulTransBGraph(), undefined, false, 'all');
       return product(tbSession, A, [m, k], B, [n, k], [m, n], out);
     },
     argmaxAffine,
     softmaxRatios,
     // The direct sums of a confident head's pairs on a second thread, where the gain's products get more than one.
-    ...(intraOpThreads('gain') > 1 ? { pairThreads: twoThreadPairs } : {}),
+    ...(intraOpThreads('all') > 1 ? { pairThreads: twoThreadPairs } : {}),
   },
 );
 

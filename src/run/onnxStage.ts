@@ -559,7 +559,7 @@ export async function onnxFeaturize(
         );
     }
     if (!x) {
-      session ??= new OrtSession(backboneBytes(onnx));
+      session ??= new OrtSession(backboneBytes(onnx), undefined, true, 'all');
       x = await runBatched(session, onnx, s, onnx.head.features, d, `extracting ${name} features`, o);
       if (file) {
         try {
@@ -600,7 +600,7 @@ export async function onnxLogits(
   bytes: Uint8Array = modelBytes(onnx),
 ): Promise<Float32Array> {
   requireOrt(onnx.path);
-  const session = new OrtSession(bytes);
+  const session = new OrtSession(bytes, undefined, true, 'all');
   try {
     return await runBatched(session, onnx, set, onnx.head.output, onnx.head.K, 'ONNX logits', o);
   } finally {

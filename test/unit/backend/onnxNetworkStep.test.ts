@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { closeness, loadNetwork, readRef, type StepRef } from './networkGrad';
-import { OrtNetworkStep, OrtSaliency, probeNetwork } from '../../../src/backend/onnxNetworkStep';
+import { OrtNetwork, OrtNetworkStep, OrtSaliency, probeNetwork } from '../../../src/backend/onnxNetworkStep';
 
 const DIR = join(__dirname, '..', '..', 'fixtures', 'onnx', 'grad');
 
@@ -186,3 +186,76 @@ test('soft targets: the loss and the update are the weighted ones of the two lab
     step.dispose();
   }
 });
+
+/** Runs fn with SELMIX_ORT_THREADS set to threads (undefined: unset), restoring it after. */
+function withThreads<T>(threads: string | undefined, fn: () => T): T {
+  const saved = process.env.SELMIX_ORT_THREADS;
+  if (threads === undefined) delete process.env.SELMIX_ORT_THREADS;
+  else process.env.SELMIX_ORT_THREADS = threads;
+  try {
+    return fn();
+  } finally {
+    if (saved === undefined) delete process.env.SELMIX_ORT_THREADS;
+    else process.env.SELMIX_ORT_THREADS = saved;
+  }
+}
+
+for (const [name, opset] of [
+  ['residual', 17],
+  ['depthwise', 11],
+  ['attention', 17],
+  ['bn_pools', 11],
+] as const) {
+  test(`the ${name} step graph on two threads (SELMIX_ORT_THREADS=2) gives the bits of one, and so do its forward passes on every core (their default): three steps at batch 32`, () => {
+    const ref = readRef(join(DIR, `${name}.ref.json`)) as ReturnType<typeof readRef> & { step: StepRef };
+    const ex = ref.input.dims.slice(1);
+    const per = ex.reduce((a, v) => a * v, 1);
+    const n = ref.labels.length;
+    const B = 32;
+    // The reference batch tiled to 32 rows, each copy scaled a little differently, partners shifted by one row.
+    const tile = (src: ArrayLike<number>): Float32Array =>
+      Float32Array.from({ length: B * per }, (_, t) => src[t % (n * per)]! * (1 + 0.01 * Math.floor(t / per)));
+    const batch = {
+      xa: tile(ref.input.data),
+      xp: tile(Array.from({ length: n * per }, (_, t) => ref.input.data[(t + per) % (n * per)]!)),
+      lam: Float32Array.from({ length: B }, (_, i) => 0.6 + (0.4 * i) / B),
+      ya: Int32Array.from({ length: B }, (_, i) => ref.labels[i % n]!),
+    };
+    const p = { lr: 0.05, momentum: 0.9, wd: 1e-3, backboneLrFactor: 0.5 };
+    const same = (a: Float32Array, b: Float32Array, what: string): void => {
+      assert.equal(b.length, a.length, what);
+      for (let i = 0; i < a.length; i++) assert.ok(Object.is(a[i], b[i]), `${what}[${i}]: ${b[i]} against ${a[i]}`);
+    };
+    const run = (threads: string): { values: Map<string, Float32Array>; losses: number[] } =>
+      withThreads(threads, () => {
+        const { m, values } = loadNetwork(join(DIR, `${name}_op${opset}.onnx`));
+        const step = new OrtNetworkStep(m, probeNetwork(m, ex), B, ex);
+        const mom = zerosLike(values);
+        try {
+          const losses = [0, 1, 2].map(() => step.step(values, mom, batch, p));
+          return { values, losses };
+        } finally {
+          step.dispose();
+        }
+      });
+    const one = run('1');
+    const two = run('2');
+    assert.deepEqual(two.losses, one.losses);
+    for (const [k, a] of one.values) same(a, two.values.get(k)!, k);
+    // The forward pass (validation and evaluation: an 'all' session) on the trained values, both ways.
+    const forward = (threads: string | undefined): { features: Float32Array; logits: Float32Array } =>
+      withThreads(threads, () => {
+        const { m } = loadNetwork(join(DIR, `${name}_op${opset}.onnx`));
+        const net = new OrtNetwork(m, probeNetwork(m, ex), ex);
+        try {
+          return net.run(batch.xa, B, one.values);
+        } finally {
+          net.dispose();
+        }
+      });
+    const f1 = forward('1'),
+      fAll = forward(undefined);
+    same(f1.features, fAll.features, 'features');
+    same(f1.logits, fAll.logits, 'logits');
+  });
+}

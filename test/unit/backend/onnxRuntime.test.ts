@@ -231,11 +231,13 @@ test("the gain's sessions use every core (up to 8) with sleeping threads, the lo
   const cores = Math.min(8, availableParallelism());
   assert.match(
     detailWith({ SELMIX_ORT_THREADS: '' }),
-    new RegExp(`1 thread\\(s\\) in the loop, ${cores} for the gain and a large head step`),
+    new RegExp(
+      `1 thread\\(s\\) for small graphs and the network step, ${cores} for the gain, a large head step and the model's forward passes`,
+    ),
   );
   assert.match(
     detailWith({ SELMIX_ORT_THREADS: '3' }),
-    /3 thread\(s\) in the loop, 3 for the gain and a large head step/,
+    /3 thread\(s\) for small graphs and the network step, 3 for the gain, a large head step and the model's forward passes/,
   );
 });
 
