@@ -9,12 +9,15 @@ import { OrtNetwork, OrtNetworkStep, OrtSaliency, probeNetwork } from '../../../
 
 const DIR = join(__dirname, '..', '..', 'fixtures', 'onnx', 'grad');
 
-for (const [name, opset] of [
+/** The test networks and the opset each is exported at. */
+const NETS = [
   ['residual', 17],
   ['depthwise', 11],
   ['attention', 17],
   ['bn_pools', 11],
-] as const) {
+] as const;
+
+for (const [name, opset] of NETS) {
   test(`two SelMix steps on ${name} (opset ${opset}) match PyTorch's SGD`, () => {
     const ref = readRef(join(DIR, `${name}.ref.json`)) as ReturnType<typeof readRef> & { step: StepRef };
     const { m, values } = loadNetwork(join(DIR, `${name}_op${opset}.onnx`));
@@ -200,12 +203,7 @@ function withThreads<T>(threads: string | undefined, fn: () => T): T {
   }
 }
 
-for (const [name, opset] of [
-  ['residual', 17],
-  ['depthwise', 11],
-  ['attention', 17],
-  ['bn_pools', 11],
-] as const) {
+for (const [name, opset] of NETS) {
   test(`the ${name} step graph on two threads (SELMIX_ORT_THREADS=2) gives the bits of one, and so do its forward passes on every core (their default): three steps at batch 32`, () => {
     const ref = readRef(join(DIR, `${name}.ref.json`)) as ReturnType<typeof readRef> & { step: StepRef };
     const ex = ref.input.dims.slice(1);
