@@ -105,7 +105,7 @@ function intraOpThreads(kind: OrtThreads = 'one'): number {
 }
 
 /**
- * Multiply-adds of one product of a head step (batch x d x K) from which its session takes the gain's threads.
+ * Multiply-adds of one product of a head step (batch x d x K) from which its session gets every core ('all').
  * `bench/headStepThreads.ts` times the step on one thread and on two here: from about 6.5e7 (B = 128, d = 2048,
  * K = 250) two were faster, at 2.6e7 (K = 100) slower; with K = 1000, d = 2048 they took about a second off a
  * 200-step `selmix finetune` (docs/PERFORMANCE.md, fifteenth pass).
