@@ -545,7 +545,7 @@ function softmaxSums(
   // m0 >= reliableLog2 ln 2.
   if (farApartShare(z, top, K, lb, reliableLog2 * Math.LN2) >= DIRECT_SHARE) {
     eScale = maxAbsScale(E);
-    if (directSums(direct(), false, DIRECT_BUDGET)) return;
+    if (directSums(direct(), null, DIRECT_BUDGET)) return;
   }
 
   // Every pair's r, or NaN where its block sum fell under the floor.
@@ -591,7 +591,7 @@ function softmaxSums(
       }
     return;
   }
-  directSums(direct(), true, Infinity);
+  directSums(direct(), nLow, Infinity);
 }
 
 /** max |E|, or 1 when that is 0 or not finite: the scale E is divided by before the factors are multiplied by it. */
@@ -759,10 +759,10 @@ interface DirectArgs {
 }
 
 /**
- * Sums pairs t = i K + j directly in float64 over the only columns that can matter: every pair, or (onlyNaN) those
- * whose entry of rest is NaN (their block sum fell under the floor). Writes r_ij = e num / den into rest; false (rest
- * partly written) as soon as the column visits pass budget a pair on average over the pairs summed so far (at least a
- * quarter of them).
+ * Sums pairs t = i K + j directly in float64 over the only columns that can matter: every pair (nanCount null), or
+ * those whose entry of rest is NaN (their block sum fell under the floor; nanCount of them, as the caller counted).
+ * Writes r_ij = e num / den into rest; false (rest partly written) as soon as the column visits pass budget a pair on
+ * average over the pairs summed so far (at least a quarter of them).
  *
  * Each pair is taken from its anchor row a, the row of the larger weight wa = max(lb, 1-lb) (a = i when lb >= 1/2,
  * else a = j), and its other row o, weight wo = 1 - wa: c_l = wa z_al + wo z_ol. With m = max_l c_l, a column with
@@ -780,15 +780,13 @@ interface DirectArgs {
  * enough pairs: the set-up (transposes, the tabled factors) and the candidate lists are K^2 too, and on one thread they
  * took as long as the pairs on two.
  */
-function directSums(g: DirectArgs, onlyNaN: boolean, budget: number): boolean {
+function directSums(g: DirectArgs, nanCount: number | null, budget: number): boolean {
   const { z, top, E, K, lb, eScale, rest, sc } = g;
   const KK = K * K;
   const aIsI = lb >= 0.5;
   const wa = aIsI ? lb : 1 - lb;
-  let n = 0;
-  if (onlyNaN) {
-    for (let t = 0; t < KK; t++) if (Number.isNaN(rest[t]!)) n++;
-  } else n = KK;
+  const onlyNaN = nanCount !== null;
+  const n = nanCount ?? KK;
   // With more threads every table the jobs read or write is in shared memory (z and top are, when the provider has
   // threads: shiftedLogits), and each job's blocks are shared between the threads.
   const threads = g.threads && n >= THREADED_MIN_PAIRS ? g.threads : null;

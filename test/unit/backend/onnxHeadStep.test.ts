@@ -8,6 +8,7 @@ import { LinearHeadTrainer, type HeadBatch } from '../../../src/core/training/he
 import { OrtHeadStep, OrtHeadTrainer, type OrtHeadState } from '../../../src/backend/onnxHeadStep';
 import { HEAD_STEP_WIDE_MACS, headStepThreads, OrtSession, probeOnnxRuntime } from '../../../src/backend/onnxRuntime';
 import { encodeOnnx, floatTensor, int64Tensor, modelOf, node, valueInfo } from '../../../src/formats/onnx/proto';
+import { withOrtThreads } from '../../helpers/ortThreads';
 
 function rng(seed: number): () => number {
   let s = seed >>> 0;
@@ -291,11 +292,8 @@ test('a large head step takes every core (headStepThreads) and gives the bits of
   assert.equal(headStepThreads(B, d, K), 'all');
   assert.equal(B * d * K >= HEAD_STEP_WIDE_MACS, true);
   assert.equal(headStepThreads(128, 512, 100), 'one');
-  const run = (threads: string | undefined): { state: OrtHeadState; losses: number[] } => {
-    const saved = process.env.SELMIX_ORT_THREADS;
-    if (threads === undefined) delete process.env.SELMIX_ORT_THREADS;
-    else process.env.SELMIX_ORT_THREADS = threads;
-    try {
+  const run = (threads: string | undefined): { state: OrtHeadState; losses: number[] } =>
+    withOrtThreads(threads, () => {
       const r = rng(5);
       const step = new OrtHeadStep(B, d, K);
       const set = Float32Array.from({ length: n * d }, () => r() * 2 - 1);
@@ -320,11 +318,7 @@ test('a large head step takes every core (headStepThreads) and gives the bits of
       }
       step.dispose();
       return { state, losses };
-    } finally {
-      if (saved === undefined) delete process.env.SELMIX_ORT_THREADS;
-      else process.env.SELMIX_ORT_THREADS = saved;
-    }
-  };
+    });
   const one = run('1');
   const all = run(undefined);
   assert.deepEqual(all.losses, one.losses);

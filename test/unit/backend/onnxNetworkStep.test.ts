@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { closeness, loadNetwork, readRef, type StepRef } from './networkGrad';
+import { withOrtThreads } from '../../helpers/ortThreads';
 import { OrtNetwork, OrtNetworkStep, OrtSaliency, probeNetwork } from '../../../src/backend/onnxNetworkStep';
 
 const DIR = join(__dirname, '..', '..', 'fixtures', 'onnx', 'grad');
@@ -190,19 +191,6 @@ test('soft targets: the loss and the update are the weighted ones of the two lab
   }
 });
 
-/** Runs fn with SELMIX_ORT_THREADS set to threads (undefined: unset), restoring it after. */
-function withThreads<T>(threads: string | undefined, fn: () => T): T {
-  const saved = process.env.SELMIX_ORT_THREADS;
-  if (threads === undefined) delete process.env.SELMIX_ORT_THREADS;
-  else process.env.SELMIX_ORT_THREADS = threads;
-  try {
-    return fn();
-  } finally {
-    if (saved === undefined) delete process.env.SELMIX_ORT_THREADS;
-    else process.env.SELMIX_ORT_THREADS = saved;
-  }
-}
-
 for (const [name, opset] of NETS) {
   test(`the ${name} step graph on two threads (SELMIX_ORT_THREADS=2) gives the bits of one, and so do its forward passes on every core (their default): three steps at batch 32`, () => {
     const ref = readRef(join(DIR, `${name}.ref.json`)) as ReturnType<typeof readRef> & { step: StepRef };
@@ -225,7 +213,7 @@ for (const [name, opset] of NETS) {
       for (let i = 0; i < a.length; i++) assert.ok(Object.is(a[i], b[i]), `${what}[${i}]: ${b[i]} against ${a[i]}`);
     };
     const run = (threads: string): { values: Map<string, Float32Array>; losses: number[] } =>
-      withThreads(threads, () => {
+      withOrtThreads(threads, () => {
         const { m, values } = loadNetwork(join(DIR, `${name}_op${opset}.onnx`));
         const step = new OrtNetworkStep(m, probeNetwork(m, ex), B, ex);
         const mom = zerosLike(values);
@@ -242,7 +230,7 @@ for (const [name, opset] of NETS) {
     for (const [k, a] of one.values) same(a, two.values.get(k)!, k);
     // The forward pass (validation and evaluation: an 'all' session) on the trained values, both ways.
     const forward = (threads: string | undefined): { features: Float32Array; logits: Float32Array } =>
-      withThreads(threads, () => {
+      withOrtThreads(threads, () => {
         const { m } = loadNetwork(join(DIR, `${name}_op${opset}.onnx`));
         const net = new OrtNetwork(m, probeNetwork(m, ex), ex);
         try {

@@ -215,7 +215,7 @@ test('ortMatMul.softmaxRatios: r = e (lb N1 + (1 - lb) N2) / S from factors buil
   check(new Float32Array(K * K), 1, 'E = 0');
 });
 
-test("the gain's sessions use every core (up to 8) with sleeping threads, the loop's one thread; SELMIX_ORT_THREADS sets both", () => {
+test("'all' sessions (the gain, a large head step, a model's forward passes) use every core (up to 8) with sleeping threads, 'one' sessions one thread; SELMIX_ORT_THREADS sets both", () => {
   const script = `
     const mod = await import('./src/backend/onnxRuntime.ts');
     process.stdout.write((mod.probeOnnxRuntime ?? mod.default.probeOnnxRuntime)().detail);`;
